@@ -1,0 +1,482 @@
+//! Configuration of named sessions, deserializable from TOML or JSON.
+//!
+//! ```toml
+//! default = "app"
+//!
+//! [sessions.app]
+//! transport = { type = "cookie", name = "app_session" }
+//! store = { type = "memory", max_sessions = 100000 }
+//! expiry = { idle_timeout_secs = 3600, absolute_timeout_secs = 86400 }
+//!
+//! [sessions.cart]
+//! transport = { type = "cookie", name = "cart" }
+//! store = { type = "cookie" }
+//! protection = "encrypted"
+//!
+//! [sessions.api]
+//! transport = { type = "header", name = "x-session" }
+//! store = { type = "memory" }
+//! ```
+//!
+//! Keys are never read from configuration: they come from the environment or code
+//! ([`KeyRing::from_base64_list`](crate::KeyRing::from_base64_list)).
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+use crate::expiry::ExpiryPolicy;
+use crate::seal::Protection;
+use crate::store::BoxError;
+
+/// Every named session of an application.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SessionsConfig {
+    /// The session that the plain `Session` extractor gives. Optional when only one session is
+    /// configured.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub default: Option<String>,
+    /// The sessions by name.
+    #[serde(default)]
+    pub sessions: BTreeMap<String, SessionConfig>,
+}
+
+/// One named session: where its value travels, where it is stored, how long it lives.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SessionConfig {
+    /// Cookie or header.
+    pub transport: Transport,
+    /// The store type and its options.
+    pub store: StoreConfig,
+    /// Idle and absolute timeouts, cookie persistence, touch policy.
+    #[serde(default)]
+    pub expiry: ExpiryPolicy,
+    /// Encrypted (default) or signed.
+    #[serde(default)]
+    pub protection: Protection,
+}
+
+/// How a session's value travels between client and server.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "lowercase")]
+pub enum Transport {
+    /// A cookie, for browsers.
+    Cookie(CookieConfig),
+    /// A request/response header, for API clients.
+    Header(HeaderConfig),
+}
+
+/// The `SameSite` attribute.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SameSite {
+    /// Sent on same-site requests only.
+    Strict,
+    /// Sent on same-site requests and top-level navigations (the default).
+    #[default]
+    Lax,
+    /// Sent on every request; requires `secure`.
+    None,
+}
+
+/// A session cookie's name and attributes. The defaults are the secure ones.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CookieConfig {
+    /// The cookie name. A `__Host-` prefix requires `secure`, `path = "/"` and no `domain`.
+    pub name: String,
+    /// `Secure` (HTTPS only). Default `true`; browsers accept it on `http://localhost` too.
+    #[serde(default = "yes")]
+    pub secure: bool,
+    /// `HttpOnly` (not readable from scripts). Default `true`.
+    #[serde(default = "yes")]
+    pub http_only: bool,
+    /// `SameSite`. Default `lax`.
+    #[serde(default)]
+    pub same_site: SameSite,
+    /// `Path`. Default `/`.
+    #[serde(default = "root_path")]
+    pub path: String,
+    /// `Domain`. Default none (host-only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub domain: Option<String>,
+}
+
+impl CookieConfig {
+    /// A cookie named `name` with the secure defaults.
+    pub fn new(name: impl Into<String>) -> Self {
+        CookieConfig {
+            name: name.into(),
+            secure: true,
+            http_only: true,
+            same_site: SameSite::Lax,
+            path: root_path(),
+            domain: None,
+        }
+    }
+}
+
+fn yes() -> bool {
+    true
+}
+
+fn root_path() -> String {
+    "/".to_string()
+}
+
+/// A header that carries the session value both ways.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HeaderConfig {
+    /// The header name, e.g. `x-session`.
+    pub name: String,
+}
+
+/// A store type and its options, e.g. `{ type = "file", dir = "sessions" }`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct StoreConfig {
+    /// The registered store type: `cookie`, `memory`, `file`, `redis`, or one of your own.
+    #[serde(rename = "type")]
+    pub kind: String,
+    /// The store's own options.
+    #[serde(flatten)]
+    pub options: serde_json::Map<String, serde_json::Value>,
+}
+
+impl StoreConfig {
+    /// A store config of type `kind` with no options.
+    pub fn new(kind: impl Into<String>) -> Self {
+        StoreConfig {
+            kind: kind.into(),
+            options: serde_json::Map::new(),
+        }
+    }
+}
+
+/// What is wrong with a configuration. Messages name the session and the field.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// The text does not parse.
+    #[error("could not parse the session configuration: {0}")]
+    Parse(String),
+    /// No sessions are configured.
+    #[error("no sessions configured; add at least one [sessions.<name>] table")]
+    Empty,
+    /// A field has an invalid value.
+    #[error("session `{session}`: `{field}`: {message}")]
+    Invalid {
+        /// The session name.
+        session: String,
+        /// The field.
+        field: &'static str,
+        /// What is wrong and what to do.
+        message: String,
+    },
+    /// The default session is not one of the configured ones, or is missing.
+    #[error("the default session {0}")]
+    Default(String),
+    /// No store of that type is registered.
+    #[error("session `{session}`: unknown store type `{kind}`; registered types: {known}")]
+    UnknownStore {
+        /// The session name.
+        session: String,
+        /// The store type asked for.
+        kind: String,
+        /// The registered types.
+        known: String,
+    },
+    /// The store refused its options or could not start.
+    #[error("session `{session}`: store `{kind}`: {source}")]
+    Store {
+        /// The session name.
+        session: String,
+        /// The store type.
+        kind: String,
+        /// The store's error.
+        source: BoxError,
+    },
+}
+
+impl SessionsConfig {
+    /// Parses TOML and validates it.
+    pub fn from_toml(text: &str) -> Result<Self, ConfigError> {
+        let config: SessionsConfig =
+            toml::from_str(text).map_err(|error| ConfigError::Parse(error.to_string()))?;
+        config.validate()?;
+        Ok(config)
+    }
+
+    /// Parses JSON and validates it.
+    pub fn from_json(text: &str) -> Result<Self, ConfigError> {
+        let config: SessionsConfig =
+            serde_json::from_str(text).map_err(|error| ConfigError::Parse(error.to_string()))?;
+        config.validate()?;
+        Ok(config)
+    }
+
+    /// The name of the default session.
+    pub fn default_name(&self) -> Result<&str, ConfigError> {
+        match &self.default {
+            Some(name) if self.sessions.contains_key(name) => Ok(name),
+            Some(name) => Err(ConfigError::Default(format!(
+                "`{name}` is not configured; name one of the [sessions.*] tables"
+            ))),
+            None if self.sessions.len() == 1 => Ok(self.sessions.keys().next().map_or("", |n| n)),
+            None => Err(ConfigError::Default(
+                "is not set; with several sessions, set `default = \"<name>\"`".to_string(),
+            )),
+        }
+    }
+
+    /// Checks every rule serde cannot: names, cookie prefixes, clashes, timeouts.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        if self.sessions.is_empty() {
+            return Err(ConfigError::Empty);
+        }
+        self.default_name()?;
+        let mut transports: BTreeMap<String, &str> = BTreeMap::new();
+        for (name, session) in &self.sessions {
+            session.validate(name)?;
+            let key = match &session.transport {
+                Transport::Cookie(cookie) => format!("cookie {}", cookie.name),
+                Transport::Header(header) => format!("header {}", header.name.to_ascii_lowercase()),
+            };
+            if let Some(other) = transports.insert(key.clone(), name) {
+                return Err(invalid(
+                    name,
+                    "transport.name",
+                    format!(
+                        "{key} is already used by session `{other}`; give each session its own"
+                    ),
+                ));
+            }
+        }
+        Ok(())
+    }
+}
+
+fn invalid(session: &str, field: &'static str, message: impl Into<String>) -> ConfigError {
+    ConfigError::Invalid {
+        session: session.to_string(),
+        field,
+        message: message.into(),
+    }
+}
+
+/// RFC 7230 `token` characters, the only ones allowed in cookie and header names.
+fn is_token(text: &str) -> bool {
+    !text.is_empty()
+        && text
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b))
+}
+
+impl SessionConfig {
+    /// A session with the given transport and store and default expiry and protection.
+    pub fn new(transport: Transport, store: StoreConfig) -> Self {
+        SessionConfig {
+            transport,
+            store,
+            expiry: ExpiryPolicy::default(),
+            protection: Protection::default(),
+        }
+    }
+
+    /// Checks this session's settings; `name` is used in messages.
+    pub fn validate(&self, name: &str) -> Result<(), ConfigError> {
+        if name.is_empty() || name.len() > 64 {
+            return Err(invalid(
+                name,
+                "name",
+                "session names are 1 to 64 characters",
+            ));
+        }
+        match &self.transport {
+            Transport::Cookie(cookie) => validate_cookie(name, cookie)?,
+            Transport::Header(header) => {
+                if !is_token(&header.name) {
+                    return Err(invalid(
+                        name,
+                        "transport.name",
+                        format!("`{}` is not a valid header name", header.name),
+                    ));
+                }
+            }
+        }
+        if self.expiry.idle_timeout_secs == 0 {
+            return Err(invalid(
+                name,
+                "expiry.idle_timeout_secs",
+                "must be at least 1 second",
+            ));
+        }
+        if self.expiry.absolute_timeout_secs == Some(0) {
+            return Err(invalid(
+                name,
+                "expiry.absolute_timeout_secs",
+                "must be at least 1 second, or left out for no absolute timeout",
+            ));
+        }
+        if self.store.kind.is_empty() {
+            return Err(invalid(
+                name,
+                "store.type",
+                "name a store type, e.g. \"memory\"",
+            ));
+        }
+        Ok(())
+    }
+}
+
+fn validate_cookie(name: &str, cookie: &CookieConfig) -> Result<(), ConfigError> {
+    if !is_token(&cookie.name) {
+        return Err(invalid(
+            name,
+            "transport.name",
+            format!("`{}` is not a valid cookie name", cookie.name),
+        ));
+    }
+    if !cookie.path.starts_with('/') || cookie.path.contains([';', '\r', '\n']) {
+        return Err(invalid(
+            name,
+            "transport.path",
+            "must start with `/` and hold no `;`",
+        ));
+    }
+    if let Some(domain) = &cookie.domain {
+        if domain.is_empty()
+            || !domain
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b"-.".contains(&b))
+        {
+            return Err(invalid(
+                name,
+                "transport.domain",
+                format!("`{domain}` is not a domain name"),
+            ));
+        }
+    }
+    if cookie.name.starts_with("__Host-")
+        && (!cookie.secure || cookie.path != "/" || cookie.domain.is_some())
+    {
+        return Err(invalid(
+            name,
+            "transport.name",
+            "a `__Host-` cookie needs secure = true, path = \"/\" and no domain",
+        ));
+    }
+    if cookie.name.starts_with("__Secure-") && !cookie.secure {
+        return Err(invalid(
+            name,
+            "transport.secure",
+            "a `__Secure-` cookie needs secure = true",
+        ));
+    }
+    if cookie.same_site == SameSite::None && !cookie.secure {
+        return Err(invalid(
+            name,
+            "transport.same_site",
+            "SameSite=None needs secure = true (browsers drop it otherwise)",
+        ));
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const DEMO: &str = r#"
+        default = "app"
+        [sessions.app]
+        transport = { type = "cookie", name = "app_session" }
+        store = { type = "memory", max_sessions = 10 }
+        expiry = { idle_timeout_secs = 60, persistent = true }
+        [sessions.cart]
+        transport = { type = "cookie", name = "cart", same_site = "strict" }
+        store = { type = "cookie" }
+        protection = "signed"
+        [sessions.api]
+        transport = { type = "header", name = "x-session" }
+        store = { type = "memory" }
+    "#;
+
+    #[test]
+    fn toml_with_three_sessions_parses_with_secure_defaults() {
+        let config = SessionsConfig::from_toml(DEMO).unwrap();
+        assert_eq!(config.default_name().unwrap(), "app");
+        let app = &config.sessions["app"];
+        let Transport::Cookie(cookie) = &app.transport else {
+            panic!("app should use a cookie");
+        };
+        assert!(cookie.secure && cookie.http_only);
+        assert_eq!(cookie.path, "/");
+        assert_eq!(cookie.same_site, SameSite::Lax);
+        assert_eq!(app.store.options["max_sessions"], 10);
+        assert_eq!(app.expiry.idle_timeout_secs, 60);
+        assert!(app.expiry.persistent);
+        assert_eq!(config.sessions["cart"].protection, Protection::Signed);
+    }
+
+    #[test]
+    fn json_parses_too() {
+        let config = SessionsConfig::from_json(
+            r#"{"sessions":{"s":{"transport":{"type":"header","name":"x-s"},"store":{"type":"memory"}}}}"#,
+        )
+        .unwrap();
+        assert_eq!(config.default_name().unwrap(), "s");
+    }
+
+    fn error_of(text: &str) -> String {
+        SessionsConfig::from_toml(text).unwrap_err().to_string()
+    }
+
+    #[test]
+    fn unknown_fields_are_named() {
+        let message = error_of(
+            "[sessions.app]\ntransport = { type = \"cookie\", name = \"a\", secrue = true }\nstore = { type = \"memory\" }",
+        );
+        assert!(message.contains("secrue"), "{message}");
+    }
+
+    #[test]
+    fn host_prefix_rules_are_enforced() {
+        let message = error_of(
+            "[sessions.app]\ntransport = { type = \"cookie\", name = \"__Host-s\", domain = \"example.com\" }\nstore = { type = \"memory\" }",
+        );
+        assert!(
+            message.contains("session `app`") && message.contains("__Host-"),
+            "{message}"
+        );
+        assert!(SessionsConfig::from_toml(
+            "[sessions.app]\ntransport = { type = \"cookie\", name = \"__Host-s\" }\nstore = { type = \"memory\" }"
+        )
+        .is_ok());
+    }
+
+    #[test]
+    fn clashing_cookie_names_are_rejected() {
+        let message = error_of(
+            "default = \"a\"\n[sessions.a]\ntransport = { type = \"cookie\", name = \"s\" }\nstore = { type = \"memory\" }\n[sessions.b]\ntransport = { type = \"cookie\", name = \"s\" }\nstore = { type = \"cookie\" }",
+        );
+        assert!(message.contains("already used by session `a`"), "{message}");
+    }
+
+    #[test]
+    fn default_must_exist_when_several_sessions() {
+        let two = "[sessions.a]\ntransport = { type = \"cookie\", name = \"a\" }\nstore = { type = \"memory\" }\n[sessions.b]\ntransport = { type = \"cookie\", name = \"b\" }\nstore = { type = \"memory\" }";
+        assert!(error_of(two).contains("default = "));
+        assert!(error_of(&format!("default = \"c\"\n{two}")).contains("`c` is not configured"));
+    }
+
+    #[test]
+    fn bad_values_name_the_field() {
+        assert!(error_of("[sessions.a]\ntransport = { type = \"cookie\", name = \"a b\" }\nstore = { type = \"memory\" }").contains("transport.name"));
+        assert!(error_of("[sessions.a]\ntransport = { type = \"cookie\", name = \"a\" }\nstore = { type = \"memory\" }\nexpiry = { idle_timeout_secs = 0 }").contains("expiry.idle_timeout_secs"));
+        assert!(error_of("[sessions.a]\ntransport = { type = \"cookie\", name = \"a\", same_site = \"none\", secure = false }\nstore = { type = \"memory\" }").contains("same_site"));
+        assert!(error_of("").contains("no sessions"));
+        assert!(error_of("[sessions.a]\ntransport = { type = \"pigeon\", name = \"a\" }\nstore = { type = \"memory\" }").contains("pigeon"));
+    }
+}

@@ -1,0 +1,84 @@
+//! Framework-agnostic HTTP sessions.
+//!
+//! `session-core` holds everything about sessions that does not depend on a web framework or a
+//! storage backend: the [`Session`] handle handlers use (typed values, flash messages, id
+//! regeneration, destroy, per-session expiry), [`SessionId`]s from the OS CSPRNG, the sealing
+//! codec (AES-256-GCM or HMAC-SHA256) with key rotation ([`KeyRing`]), the [`Store`] trait,
+//! configuration ([`SessionsConfig`]), the [`StoreRegistry`] that turns a store type name into a
+//! store, and the [`SessionManager`] that the framework adapters drive.
+//!
+//! # Example
+//!
+//! What an adapter does for one request, here by hand with the client-side cookie store:
+//!
+//! ```
+//! use session_core::{FlashLevel, KeyRing, SessionManager, SessionsConfig, StoreRegistry};
+//!
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! let config = SessionsConfig::from_toml(r#"
+//!     [sessions.app]
+//!     transport = { type = "cookie", name = "app_session" }
+//!     store = { type = "cookie" }
+//! "#)?;
+//! let manager = SessionManager::from_config(&config, &StoreRegistry::new(), KeyRing::generate()).await?;
+//!
+//! // First request: no cookie. The handler writes to the session.
+//! let request = manager.request(None, |_| None);
+//! let session = request.default_session().await?;
+//! session.insert("user", "alice")?;
+//! session.flash(FlashLevel::Success, "welcome back");
+//! let headers = request.finish().await?;
+//! let set_cookie = headers[0].value();
+//! assert!(set_cookie.starts_with("app_session=") && set_cookie.contains("HttpOnly"));
+//!
+//! // Second request: the browser sends the cookie back.
+//! let cookie = set_cookie.split(';').next().unwrap();
+//! let request = manager.request([cookie], |_| None);
+//! let session = request.default_session().await?;
+//! assert_eq!(session.get::<String>("user")?.as_deref(), Some("alice"));
+//! assert_eq!(session.take_flashes()[0].text(), Some("welcome back"));
+//!
+//! // A tampered cookie is no session at all.
+//! let tampered = cookie.replacen('=', "=A", 1);
+//! let request = manager.request([tampered.as_str()], |_| None);
+//! assert!(request.default_session().await?.get::<String>("user")?.is_none());
+//! # Ok(())
+//! # }
+//! ```
+//!
+//! See `docs/ARCHITECTURE.md` for how the pieces fit and `docs/WIRE_FORMAT.md` for the sealed
+//! format.
+
+#![forbid(unsafe_code)]
+#![warn(missing_docs)]
+
+pub mod config;
+pub mod error;
+pub mod expiry;
+pub mod flash;
+pub mod id;
+pub mod keys;
+pub mod manager;
+pub mod record;
+pub mod registry;
+pub mod seal;
+pub mod session;
+pub mod store;
+
+pub use async_trait::async_trait;
+pub use config::{
+    ConfigError, CookieConfig, HeaderConfig, SameSite, SessionConfig, SessionsConfig, StoreConfig,
+    Transport,
+};
+pub use error::Error;
+pub use expiry::{Expiry, ExpiryPolicy};
+pub use flash::{Flash, FlashLevel};
+pub use id::{InvalidSessionId, SessionId};
+pub use keys::{Key, KeyError, KeyRing};
+pub use manager::{RequestSessions, ResponseHeader, SessionManager, SessionManagerBuilder};
+pub use record::{now_ms, Data, Delta, Record};
+pub use registry::{Backend, CookieStoreOptions, StoreOptions, StoreRegistry};
+pub use seal::{OpenError, Protection};
+pub use session::Session;
+pub use store::{BoxError, Store, StoreError};

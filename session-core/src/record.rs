@@ -1,0 +1,202 @@
+//! What a store persists: [`Record`], and the [`Delta`] that carries one request's changes.
+//!
+//! Values are kept as raw JSON text ([`RawValue`]) rather than parsed trees: a record is opened on
+//! every request but most values are never read, so each one is deserialized only when a handler
+//! asks for it with [`Session::get`](crate::Session::get).
+
+use std::collections::BTreeMap;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use serde::{Deserialize, Serialize};
+use serde_json::value::RawValue;
+
+use crate::expiry::Expiry;
+use crate::id::SessionId;
+
+/// A session's values: keys to raw JSON.
+pub type Data = BTreeMap<String, Box<RawValue>>;
+
+/// Milliseconds since the Unix epoch, now.
+pub fn now_ms() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |elapsed| elapsed.as_millis() as u64)
+}
+
+/// One session as a store persists it.
+///
+/// Times are milliseconds since the Unix epoch. Field names are short on the wire because a
+/// client-side record travels in every request's cookie.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Record {
+    /// The session's id.
+    #[serde(rename = "i")]
+    pub id: SessionId,
+    /// The session's values.
+    #[serde(rename = "d", default)]
+    pub data: Data,
+    /// When the session was first saved.
+    #[serde(rename = "c")]
+    pub created_at: u64,
+    /// When the session expires unless it is used again (the idle deadline, capped by the
+    /// absolute one). Stores set their TTL from this.
+    #[serde(rename = "e")]
+    pub expires_at: u64,
+    /// When the session expires however active it is, if ever.
+    #[serde(rename = "a", default, skip_serializing_if = "Option::is_none")]
+    pub absolute_deadline: Option<u64>,
+    /// Incremented by every save and update; lets stores detect concurrent whole-record writes.
+    #[serde(rename = "v", default)]
+    pub version: u64,
+    /// A per-session expiry that overrides the configured policy ("remember me").
+    #[serde(rename = "x", default, skip_serializing_if = "Option::is_none")]
+    pub expiry: Option<Expiry>,
+}
+
+impl Record {
+    /// A new, empty record whose deadlines follow `expiry` from `now`.
+    pub fn new(id: SessionId, expiry: &Expiry, now: u64) -> Self {
+        let absolute_deadline = expiry.absolute_deadline(now);
+        Record {
+            id,
+            data: Data::new(),
+            created_at: now,
+            expires_at: expiry.next_expires_at(now, absolute_deadline),
+            absolute_deadline,
+            version: 0,
+            expiry: None,
+        }
+    }
+
+    /// Whether the record is past its idle or absolute deadline at `now`.
+    pub fn is_expired(&self, now: u64) -> bool {
+        now >= self.expires_at
+            || self
+                .absolute_deadline
+                .is_some_and(|deadline| now >= deadline)
+    }
+}
+
+impl PartialEq for Record {
+    /// Values compare by their JSON text.
+    fn eq(&self, other: &Self) -> bool {
+        self.id == other.id
+            && self.created_at == other.created_at
+            && self.expires_at == other.expires_at
+            && self.absolute_deadline == other.absolute_deadline
+            && self.version == other.version
+            && self.expiry == other.expiry
+            && self.data.len() == other.data.len()
+            && self
+                .data
+                .iter()
+                .zip(&other.data)
+                .all(|((k1, v1), (k2, v2))| k1 == k2 && v1.get() == v2.get())
+    }
+}
+
+/// The changes one request made to a stored session, for [`Store::update`](crate::Store::update).
+///
+/// Applying a delta touches only the keys it names, so two requests that change different keys of
+/// one session both persist. Two that change the same key: the last writer wins.
+#[derive(Debug, Clone, Default)]
+pub struct Delta {
+    /// Keys set to new values.
+    pub changed: Vec<(String, Box<RawValue>)>,
+    /// Keys removed.
+    pub removed: Vec<String>,
+    /// The record's new idle deadline.
+    pub expires_at: u64,
+    /// The record's absolute deadline (changes when a per-session expiry is set).
+    pub absolute_deadline: Option<u64>,
+    /// The record's per-session expiry override.
+    pub expiry: Option<Expiry>,
+}
+
+impl Delta {
+    /// Applies the delta to `record` and bumps its version.
+    pub fn apply(&self, record: &mut Record) {
+        for key in &self.removed {
+            record.data.remove(key);
+        }
+        for (key, value) in &self.changed {
+            record.data.insert(key.clone(), value.clone());
+        }
+        record.expires_at = self.expires_at;
+        record.absolute_deadline = self.absolute_deadline;
+        record.expiry = self.expiry.clone();
+        record.version += 1;
+    }
+
+    /// Whether the delta changes no values (it may still move the deadlines).
+    pub fn touches_no_values(&self) -> bool {
+        self.changed.is_empty() && self.removed.is_empty()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn raw(json: &str) -> Box<RawValue> {
+        RawValue::from_string(json.to_string()).unwrap()
+    }
+
+    #[test]
+    fn delta_sets_removes_and_moves_deadlines() {
+        let expiry = Expiry::default();
+        let mut record = Record::new(SessionId::generate(), &expiry, 1_000);
+        record.data.insert("keep".into(), raw("1"));
+        record.data.insert("drop".into(), raw("2"));
+        let delta = Delta {
+            changed: vec![("new".into(), raw("\"x\""))],
+            removed: vec!["drop".into()],
+            expires_at: 99_000,
+            absolute_deadline: Some(100_000),
+            expiry: None,
+        };
+        delta.apply(&mut record);
+        let keys: Vec<_> = record.data.keys().cloned().collect();
+        assert_eq!(keys, ["keep", "new"]);
+        assert_eq!(record.expires_at, 99_000);
+        assert_eq!(record.absolute_deadline, Some(100_000));
+        assert_eq!(record.version, 1);
+    }
+
+    #[test]
+    fn two_deltas_on_different_keys_both_persist() {
+        let mut record = Record::new(SessionId::generate(), &Expiry::default(), 0);
+        let first = Delta {
+            changed: vec![("a".into(), raw("1"))],
+            ..Delta::default()
+        };
+        let second = Delta {
+            changed: vec![("b".into(), raw("2"))],
+            ..Delta::default()
+        };
+        first.apply(&mut record);
+        second.apply(&mut record);
+        assert_eq!(record.data.len(), 2);
+    }
+
+    #[test]
+    fn expiry_checks_both_deadlines() {
+        let mut record = Record::new(SessionId::generate(), &Expiry::default(), 0);
+        record.expires_at = 10;
+        record.absolute_deadline = Some(5);
+        assert!(!record.is_expired(4));
+        assert!(record.is_expired(5));
+        record.absolute_deadline = None;
+        assert!(!record.is_expired(9));
+        assert!(record.is_expired(10));
+    }
+
+    #[test]
+    fn record_round_trips_through_json() {
+        let mut record = Record::new(SessionId::generate(), &Expiry::default(), 42);
+        record.data.insert("k".into(), raw(r#"{"nested":[1,2]}"#));
+        let text = serde_json::to_string(&record).unwrap();
+        let back: Record = serde_json::from_str(&text).unwrap();
+        assert_eq!(back, record);
+    }
+}

@@ -1,0 +1,319 @@
+//! Sealing: turning a [`Record`] or a [`SessionId`] into a tamper-proof cookie or header value.
+//!
+//! Three formats, told apart by their first byte (see `docs/WIRE_FORMAT.md` for the byte layout
+//! and test vectors):
+//!
+//! - **Encrypted record** (`0x01`, [`Protection::Encrypted`], the default): AES-256-GCM with a
+//!   random 96-bit nonce. The format byte, the key id and the session name are authenticated as
+//!   associated data. Guarantees: nobody without the key can read the record or produce a value
+//!   that opens; a value sealed for one session name does not open as another.
+//! - **Signed record** (`0x02`, [`Protection::Signed`]): the record in clear, followed by an
+//!   HMAC-SHA256 over format byte, key id, session name and record. Readable by the client, not
+//!   changeable.
+//! - **Signed id** (`0x03`): a server-side session id with the same HMAC, so forged or guessed ids
+//!   are rejected before any store round trip.
+//!
+//! Expiry is inside the sealed record, so the server enforces it whatever the browser does with
+//! `Max-Age`. What sealing does not guarantee: a client can replay any value it was once given
+//! until that value expires (a client-side session cannot be revoked early except by rotating
+//! keys), and the length of an encrypted record is visible.
+//!
+//! Nonces come from the thread-local CSPRNG (`rand::thread_rng`, ChaCha seeded from the operating
+//! system), which costs no system call per seal.
+
+use aes_gcm::aead::AeadInPlace;
+use aes_gcm::Nonce;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::Engine;
+use hmac::Mac;
+use rand::RngCore;
+use serde::{Deserialize, Serialize};
+
+use crate::id::{SessionId, ID_BYTES};
+use crate::keys::{Key, KeyRing};
+use crate::record::Record;
+
+/// How a session's value is protected in its cookie or header.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Protection {
+    /// Encrypted and authenticated (AES-256-GCM). Server-side sessions get a signed id.
+    #[default]
+    Encrypted,
+    /// Authenticated only (HMAC-SHA256): the client can read but not change the record.
+    /// Server-side sessions get a signed id.
+    Signed,
+}
+
+/// Format byte of an encrypted record.
+pub const FORMAT_ENCRYPTED: u8 = 0x01;
+/// Format byte of a signed record.
+pub const FORMAT_SIGNED: u8 = 0x02;
+/// Format byte of a signed session id.
+pub const FORMAT_SIGNED_ID: u8 = 0x03;
+
+const HEADER_LEN: usize = 1 + 4;
+const NONCE_LEN: usize = 12;
+const GCM_TAG_LEN: usize = 16;
+const MAC_LEN: usize = 32;
+/// The longest value (base64 text) [`open_record`] and [`open_id`] look at; longer ones are
+/// rejected before decoding.
+pub const MAX_SEALED_LEN: usize = 64 * 1024;
+
+/// Why a value could not be sealed.
+#[derive(Debug, thiserror::Error)]
+pub enum SealError {
+    /// The record could not be serialized.
+    #[error("could not serialize the session record: {0}")]
+    Serialize(#[from] serde_json::Error),
+    /// The session name is too long to be authenticated.
+    #[error("session name is longer than 65535 bytes; use a short name")]
+    NameTooLong,
+    /// AES-GCM refused the plaintext (only possible for absurd sizes).
+    #[error("the session record is too large to encrypt")]
+    Encrypt,
+}
+
+/// Why a value did not open. Every variant means "no session" to the adapters; the distinction is
+/// for logs.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum OpenError {
+    /// Longer than [`MAX_SEALED_LEN`].
+    #[error("sealed value is over {MAX_SEALED_LEN} bytes")]
+    TooLarge,
+    /// Not canonical unpadded base64url, or too short to hold a sealed value.
+    #[error("sealed value is not well-formed (bad encoding or truncated)")]
+    Malformed,
+    /// The format byte is not the one this session uses.
+    #[error("sealed value has format {found:#04x}, expected {expected:#04x}")]
+    WrongFormat {
+        /// The format byte found.
+        found: u8,
+        /// The format byte expected.
+        expected: u8,
+    },
+    /// No key in the ring has the value's key id (sealed under a removed or foreign key).
+    #[error("sealed value names a key that is not in the key ring (removed or foreign)")]
+    UnknownKey,
+    /// The tag or MAC does not verify.
+    #[error("sealed value does not verify: tampered, truncated, extended, or sealed for another session name")]
+    BadSeal,
+    /// Verified, but the payload is not a record (a bug or an incompatible version).
+    #[error("sealed payload is not a session record")]
+    BadPayload,
+    /// Verified, but past its idle or absolute deadline.
+    #[error("sealed session has expired")]
+    Expired,
+}
+
+/// A record that opened, and whether it was sealed under an older key (then the adapter reseals
+/// it under the primary key).
+#[derive(Debug)]
+pub struct Opened {
+    /// The record.
+    pub record: Record,
+    /// `true` when sealed under a key other than the primary.
+    pub stale_key: bool,
+}
+
+/// Seals `record` for the session `name`.
+pub fn seal_record(
+    keys: &KeyRing,
+    protection: Protection,
+    name: &str,
+    record: &Record,
+) -> Result<String, SealError> {
+    let mut nonce = [0u8; NONCE_LEN];
+    if protection == Protection::Encrypted {
+        rand::thread_rng().fill_bytes(&mut nonce);
+    }
+    seal_record_with_nonce(keys.primary(), protection, name, record, nonce)
+}
+
+pub(crate) fn seal_record_with_nonce(
+    key: &Key,
+    protection: Protection,
+    name: &str,
+    record: &Record,
+    nonce: [u8; NONCE_LEN],
+) -> Result<String, SealError> {
+    let mut buf = Vec::with_capacity(512);
+    match protection {
+        Protection::Encrypted => {
+            buf.push(FORMAT_ENCRYPTED);
+            buf.extend_from_slice(&key.id());
+            buf.extend_from_slice(&nonce);
+            serde_json::to_writer(&mut buf, record)?;
+            let aad = associated_data(FORMAT_ENCRYPTED, key.id(), name)?;
+            let tag = key
+                .cipher()
+                .encrypt_in_place_detached(
+                    Nonce::from_slice(&nonce),
+                    &aad,
+                    &mut buf[HEADER_LEN + NONCE_LEN..],
+                )
+                .map_err(|_| SealError::Encrypt)?;
+            buf.extend_from_slice(&tag);
+        }
+        Protection::Signed => {
+            buf.push(FORMAT_SIGNED);
+            buf.extend_from_slice(&key.id());
+            serde_json::to_writer(&mut buf, record)?;
+            let tag = mac_over(key, name, &buf)?;
+            buf.extend_from_slice(&tag);
+        }
+    }
+    Ok(URL_SAFE_NO_PAD.encode(&buf))
+}
+
+/// Opens a value sealed by [`seal_record`] for the session `name`, rejecting it if it is
+/// expired at `now` (milliseconds since the Unix epoch).
+pub fn open_record(
+    keys: &KeyRing,
+    protection: Protection,
+    name: &str,
+    value: &str,
+    now: u64,
+) -> Result<Opened, OpenError> {
+    let expected = match protection {
+        Protection::Encrypted => FORMAT_ENCRYPTED,
+        Protection::Signed => FORMAT_SIGNED,
+    };
+    let bytes = decode(value)?;
+    let (format, key_id) = header(&bytes, expected)?;
+    let mut last_error = OpenError::UnknownKey;
+    for (is_primary, key) in keys.candidates(key_id) {
+        let payload = match format {
+            FORMAT_ENCRYPTED => decrypt(key, name, &bytes),
+            _ => verify_signed(key, name, &bytes).map(|body| body[HEADER_LEN..].to_vec()),
+        };
+        match payload {
+            Ok(plaintext) => {
+                let record: Record =
+                    serde_json::from_slice(&plaintext).map_err(|_| OpenError::BadPayload)?;
+                if record.is_expired(now) {
+                    return Err(OpenError::Expired);
+                }
+                return Ok(Opened {
+                    record,
+                    stale_key: !is_primary,
+                });
+            }
+            Err(error) => last_error = error,
+        }
+    }
+    Err(last_error)
+}
+
+/// Seals a server-side session id for the session `name`.
+pub fn seal_id(keys: &KeyRing, name: &str, id: &SessionId) -> Result<String, SealError> {
+    let key = keys.primary();
+    let mut buf = Vec::with_capacity(HEADER_LEN + ID_BYTES + MAC_LEN);
+    buf.push(FORMAT_SIGNED_ID);
+    buf.extend_from_slice(&key.id());
+    buf.extend_from_slice(id.as_bytes());
+    let tag = mac_over(key, name, &buf)?;
+    buf.extend_from_slice(&tag);
+    Ok(URL_SAFE_NO_PAD.encode(&buf))
+}
+
+/// Opens a value sealed by [`seal_id`]; returns the id and whether it was sealed under an older
+/// key.
+pub fn open_id(keys: &KeyRing, name: &str, value: &str) -> Result<(SessionId, bool), OpenError> {
+    let bytes = decode(value)?;
+    if bytes.len() != HEADER_LEN + ID_BYTES + MAC_LEN {
+        header(&bytes, FORMAT_SIGNED_ID)?;
+        return Err(OpenError::Malformed);
+    }
+    let (_, key_id) = header(&bytes, FORMAT_SIGNED_ID)?;
+    let mut last_error = OpenError::UnknownKey;
+    for (is_primary, key) in keys.candidates(key_id) {
+        match verify_signed(key, name, &bytes) {
+            Ok(body) => {
+                let mut id = [0u8; ID_BYTES];
+                id.copy_from_slice(&body[HEADER_LEN..]);
+                return Ok((SessionId::from_bytes(id), !is_primary));
+            }
+            Err(error) => last_error = error,
+        }
+    }
+    Err(last_error)
+}
+
+fn decode(value: &str) -> Result<Vec<u8>, OpenError> {
+    if value.len() > MAX_SEALED_LEN {
+        return Err(OpenError::TooLarge);
+    }
+    URL_SAFE_NO_PAD
+        .decode(value)
+        .map_err(|_| OpenError::Malformed)
+}
+
+fn header(bytes: &[u8], expected: u8) -> Result<(u8, [u8; 4]), OpenError> {
+    let minimum = HEADER_LEN
+        + match expected {
+            FORMAT_ENCRYPTED => NONCE_LEN + GCM_TAG_LEN,
+            _ => MAC_LEN,
+        };
+    if bytes.len() < minimum {
+        return Err(OpenError::Malformed);
+    }
+    if bytes[0] != expected {
+        return Err(OpenError::WrongFormat {
+            found: bytes[0],
+            expected,
+        });
+    }
+    let mut key_id = [0u8; 4];
+    key_id.copy_from_slice(&bytes[1..HEADER_LEN]);
+    Ok((bytes[0], key_id))
+}
+
+fn associated_data(format: u8, key_id: [u8; 4], name: &str) -> Result<Vec<u8>, SealError> {
+    let name_len = u16::try_from(name.len()).map_err(|_| SealError::NameTooLong)?;
+    let mut aad = Vec::with_capacity(HEADER_LEN + 2 + name.len());
+    aad.push(format);
+    aad.extend_from_slice(&key_id);
+    aad.extend_from_slice(&name_len.to_be_bytes());
+    aad.extend_from_slice(name.as_bytes());
+    Ok(aad)
+}
+
+/// HMAC over `body[..5]` (format, key id), the length-prefixed name, then `body[5..]`.
+fn mac_over(key: &Key, name: &str, body: &[u8]) -> Result<[u8; MAC_LEN], SealError> {
+    let name_len = u16::try_from(name.len()).map_err(|_| SealError::NameTooLong)?;
+    let mut mac = key.mac();
+    mac.update(&body[..HEADER_LEN]);
+    mac.update(&name_len.to_be_bytes());
+    mac.update(name.as_bytes());
+    mac.update(&body[HEADER_LEN..]);
+    Ok(mac.finalize().into_bytes().into())
+}
+
+fn decrypt(key: &Key, name: &str, bytes: &[u8]) -> Result<Vec<u8>, OpenError> {
+    let aad = associated_data(FORMAT_ENCRYPTED, key.id(), name).map_err(|_| OpenError::BadSeal)?;
+    let nonce = Nonce::from_slice(&bytes[HEADER_LEN..HEADER_LEN + NONCE_LEN]);
+    let (ciphertext, tag) = bytes[HEADER_LEN + NONCE_LEN..]
+        .split_at(bytes.len() - HEADER_LEN - NONCE_LEN - GCM_TAG_LEN);
+    let mut plaintext = ciphertext.to_vec();
+    key.cipher()
+        .decrypt_in_place_detached(nonce, &aad, &mut plaintext, tag.into())
+        .map_err(|_| OpenError::BadSeal)?;
+    Ok(plaintext)
+}
+
+/// Verifies the trailing MAC in constant time; returns the body before it.
+fn verify_signed<'a>(key: &Key, name: &str, bytes: &'a [u8]) -> Result<&'a [u8], OpenError> {
+    let (body, tag) = bytes.split_at(bytes.len() - MAC_LEN);
+    let name_len = u16::try_from(name.len()).map_err(|_| OpenError::BadSeal)?;
+    let mut mac = key.mac();
+    mac.update(&body[..HEADER_LEN]);
+    mac.update(&name_len.to_be_bytes());
+    mac.update(name.as_bytes());
+    mac.update(&body[HEADER_LEN..]);
+    mac.verify_slice(tag).map_err(|_| OpenError::BadSeal)?;
+    Ok(body)
+}
+
+#[cfg(test)]
+mod tests;

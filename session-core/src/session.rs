@@ -1,0 +1,519 @@
+//! The [`Session`] handle handlers use.
+//!
+//! A handle is cheap to clone and `Send + Sync`: every clone (extracted twice, moved into a
+//! spawned task) sees the same values. Its methods are synchronous; nothing touches a store until
+//! the request ends, when the adapter asks the [`SessionManager`](crate::SessionManager) to save
+//! what changed.
+//!
+//! Change tracking records which keys were set or removed, whether the id must change and whether
+//! the session was destroyed. It drives both "an untouched session writes nothing" and delta
+//! saves, which let parallel requests that change different keys all persist.
+
+use std::collections::BTreeSet;
+use std::fmt;
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+use serde_json::value::RawValue;
+
+use crate::error::Error;
+use crate::expiry::Expiry;
+use crate::flash::{Flash, FlashLevel, FLASH_KEY};
+use crate::id::SessionId;
+use crate::record::{now_ms, Delta, Record};
+
+/// A session: typed values, flash messages, id regeneration, destroy and per-session expiry.
+#[derive(Clone)]
+pub struct Session {
+    inner: Arc<Mutex<State>>,
+}
+
+#[derive(Debug)]
+pub(crate) struct State {
+    pub(crate) record: Record,
+    /// Whether `record.id` exists in the backend (the session was loaded and not since
+    /// regenerated or destroyed).
+    pub(crate) stored: bool,
+    /// A stored id that regeneration or destruction retired; deleted when the request ends.
+    pub(crate) retired: Option<SessionId>,
+    pub(crate) changed: BTreeSet<String>,
+    pub(crate) removed: BTreeSet<String>,
+    /// Every key was removed: the next save replaces the whole record.
+    pub(crate) cleared: bool,
+    pub(crate) expiry_changed: bool,
+    pub(crate) destroyed: bool,
+    /// The value this session came from was sealed under an older key.
+    pub(crate) stale_key: bool,
+}
+
+impl State {
+    pub(crate) fn has_value_changes(&self) -> bool {
+        !self.changed.is_empty() || !self.removed.is_empty() || self.cleared
+    }
+
+    pub(crate) fn is_modified(&self) -> bool {
+        self.has_value_changes() || self.expiry_changed || self.retired.is_some() || self.destroyed
+    }
+
+    /// The changes since load, for a store's delta update.
+    pub(crate) fn delta(&self) -> Delta {
+        Delta {
+            changed: self
+                .changed
+                .iter()
+                .filter_map(|key| {
+                    let value = self.record.data.get(key)?;
+                    Some((key.clone(), value.clone()))
+                })
+                .collect(),
+            removed: self.removed.iter().cloned().collect(),
+            expires_at: self.record.expires_at,
+            absolute_deadline: self.record.absolute_deadline,
+            expiry: self.record.expiry.clone(),
+        }
+    }
+
+    /// Forgets the changes, once they are saved.
+    pub(crate) fn mark_saved(&mut self) {
+        self.stored = true;
+        self.retired = None;
+        self.changed.clear();
+        self.removed.clear();
+        self.cleared = false;
+        self.expiry_changed = false;
+        self.destroyed = false;
+        self.stale_key = false;
+    }
+
+    fn set_raw(&mut self, key: String, value: Box<RawValue>) {
+        if self.record.data.get(&key).map(|old| old.get()) == Some(value.get()) {
+            return;
+        }
+        self.removed.remove(&key);
+        self.changed.insert(key.clone());
+        self.record.data.insert(key, value);
+    }
+
+    fn remove_key(&mut self, key: &str) -> bool {
+        if self.record.data.remove(key).is_none() {
+            return false;
+        }
+        self.changed.remove(key);
+        self.removed.insert(key.to_string());
+        true
+    }
+
+    fn flashes(&self) -> Vec<Flash> {
+        let Some(raw) = self.record.data.get(FLASH_KEY) else {
+            return Vec::new();
+        };
+        serde_json::from_str(raw.get()).unwrap_or_else(|error| {
+            tracing::debug!(%error, "ignoring an unreadable flash queue");
+            Vec::new()
+        })
+    }
+}
+
+impl Session {
+    pub(crate) fn from_state(state: State) -> Self {
+        Session {
+            inner: Arc::new(Mutex::new(state)),
+        }
+    }
+
+    /// A new, empty session that has never been saved, with a fresh id.
+    pub fn new_unsaved(expiry: &Expiry) -> Self {
+        Session::from_state(State::fresh(Record::new(
+            SessionId::generate(),
+            expiry,
+            now_ms(),
+        )))
+    }
+
+    pub(crate) fn lock(&self) -> MutexGuard<'_, State> {
+        // A panic elsewhere while holding the lock leaves consistent data (every method
+        // completes its change before it can panic), so poisoning is not a reason to fail.
+        self.inner.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// The value of `key`, deserialized as `T`; `None` when absent.
+    ///
+    /// Errors with [`Error::Deserialize`] when the stored value is not a `T`.
+    pub fn get<T: DeserializeOwned>(&self, key: &str) -> Result<Option<T>, Error> {
+        let state = self.lock();
+        let Some(raw) = state.record.data.get(key) else {
+            return Ok(None);
+        };
+        serde_json::from_str(raw.get())
+            .map(Some)
+            .map_err(|source| Error::Deserialize {
+                key: key.to_string(),
+                source,
+            })
+    }
+
+    /// Sets `key` to `value`. Setting a key to the value it already has changes nothing.
+    ///
+    /// Errors with [`Error::Serialize`] when `value` cannot be serialized to JSON, and with
+    /// [`Error::ReservedKey`] for the flash queue's key.
+    pub fn insert<T: Serialize>(&self, key: impl Into<String>, value: T) -> Result<(), Error> {
+        let key = key.into();
+        if key == FLASH_KEY {
+            return Err(Error::ReservedKey(key));
+        }
+        let raw = serde_json::value::to_raw_value(&value).map_err(|source| Error::Serialize {
+            key: key.clone(),
+            source,
+        })?;
+        self.lock().set_raw(key, raw);
+        Ok(())
+    }
+
+    /// Removes `key`; returns whether it was present.
+    pub fn remove(&self, key: &str) -> bool {
+        key != FLASH_KEY && self.lock().remove_key(key)
+    }
+
+    /// Removes `key` and returns its value deserialized as `T`.
+    pub fn take<T: DeserializeOwned>(&self, key: &str) -> Result<Option<T>, Error> {
+        let value = self.get(key)?;
+        self.remove(key);
+        Ok(value)
+    }
+
+    /// Removes every value (flash messages included). The id stays.
+    pub fn clear(&self) {
+        let mut state = self.lock();
+        if state.record.data.is_empty() {
+            return;
+        }
+        state.record.data.clear();
+        state.changed.clear();
+        state.removed.clear();
+        state.cleared = true;
+    }
+
+    /// Whether `key` holds a value.
+    pub fn contains(&self, key: &str) -> bool {
+        key != FLASH_KEY && self.lock().record.data.contains_key(key)
+    }
+
+    /// The keys that hold values, in order.
+    pub fn keys(&self) -> Vec<String> {
+        self.lock()
+            .record
+            .data
+            .keys()
+            .filter(|key| *key != FLASH_KEY)
+            .cloned()
+            .collect()
+    }
+
+    /// Whether the session holds no values and no flash messages.
+    pub fn is_empty(&self) -> bool {
+        self.lock().record.data.is_empty()
+    }
+
+    /// The session's id: the one it is stored under, or will be once saved.
+    pub fn id(&self) -> SessionId {
+        self.lock().record.id
+    }
+
+    /// Gives the session a fresh id, keeping its values; the record under the old id is removed
+    /// when the request ends. Call it on login and privilege changes (session fixation defence).
+    pub fn regenerate_id(&self) {
+        let mut state = self.lock();
+        if state.stored && state.retired.is_none() {
+            state.retired = Some(state.record.id);
+        }
+        state.record.id = SessionId::generate();
+        state.stored = false;
+    }
+
+    /// Ends the session: values removed, the stored record deleted and the cookie expired when
+    /// the request ends. Values inserted afterwards start a new session under a new id.
+    pub fn destroy(&self) {
+        let mut state = self.lock();
+        if state.stored && state.retired.is_none() {
+            state.retired = Some(state.record.id);
+        }
+        let now = now_ms();
+        state.record.id = SessionId::generate();
+        state.record.data.clear();
+        state.record.created_at = now;
+        state.record.expiry = None;
+        state.record.version = 0;
+        state.stored = false;
+        state.destroyed = true;
+        state.changed.clear();
+        state.removed.clear();
+        state.cleared = false;
+    }
+
+    /// Whether [`destroy`](Self::destroy) was called in this request.
+    pub fn is_destroyed(&self) -> bool {
+        self.lock().destroyed
+    }
+
+    /// Overrides the configured lifetime for this session only, e.g. a persistent
+    /// "remember me" session: `session.set_expiry(Expiry::persistent(Duration::from_secs(30 * 86400)))`.
+    /// Stored with the session, so later requests honour it too.
+    pub fn set_expiry(&self, expiry: Expiry) {
+        let mut state = self.lock();
+        if state.record.expiry.as_ref() != Some(&expiry) {
+            state.record.expiry = Some(expiry);
+            state.expiry_changed = true;
+        }
+    }
+
+    /// Returns this session to the configured lifetime.
+    pub fn reset_expiry(&self) {
+        let mut state = self.lock();
+        if state.record.expiry.take().is_some() {
+            state.expiry_changed = true;
+        }
+    }
+
+    /// The per-session lifetime set with [`set_expiry`](Self::set_expiry), if any.
+    pub fn expiry(&self) -> Option<Expiry> {
+        self.lock().record.expiry.clone()
+    }
+
+    /// When the session expires unless used again (milliseconds since the Unix epoch).
+    pub fn expires_at(&self) -> u64 {
+        self.lock().record.expires_at
+    }
+
+    /// Adds a text flash message, shown until read with [`take_flashes`](Self::take_flashes).
+    pub fn flash(&self, level: FlashLevel, message: impl Into<String>) {
+        self.push_flash(Flash {
+            level,
+            value: serde_json::Value::String(message.into()),
+        });
+    }
+
+    /// Adds a flash message carrying any serializable value.
+    pub fn flash_value<T: Serialize>(&self, level: FlashLevel, value: T) -> Result<(), Error> {
+        let value = serde_json::to_value(value).map_err(|source| Error::Serialize {
+            key: FLASH_KEY.to_string(),
+            source,
+        })?;
+        self.push_flash(Flash { level, value });
+        Ok(())
+    }
+
+    fn push_flash(&self, flash: Flash) {
+        let mut state = self.lock();
+        let mut queue = state.flashes();
+        queue.push(flash);
+        match serde_json::value::to_raw_value(&queue) {
+            Ok(raw) => state.set_raw(FLASH_KEY.to_string(), raw),
+            // A queue of JSON values always serializes; keep the old queue if it ever did not.
+            Err(error) => tracing::error!(%error, "could not store a flash message"),
+        }
+    }
+
+    /// Returns every flash message and removes them, so each is shown once.
+    pub fn take_flashes(&self) -> Vec<Flash> {
+        let mut state = self.lock();
+        let queue = state.flashes();
+        state.remove_key(FLASH_KEY);
+        queue
+    }
+
+    /// Returns every flash message without removing them.
+    pub fn peek_flashes(&self) -> Vec<Flash> {
+        self.lock().flashes()
+    }
+
+    /// Whether anything in this request changed the session (values, id, expiry, destroy).
+    pub fn is_modified(&self) -> bool {
+        self.lock().is_modified()
+    }
+}
+
+impl State {
+    pub(crate) fn fresh(record: Record) -> Self {
+        State {
+            record,
+            stored: false,
+            retired: None,
+            changed: BTreeSet::new(),
+            removed: BTreeSet::new(),
+            cleared: false,
+            expiry_changed: false,
+            destroyed: false,
+            stale_key: false,
+        }
+    }
+
+    pub(crate) fn loaded(record: Record, stale_key: bool) -> Self {
+        State {
+            stored: true,
+            stale_key,
+            ..State::fresh(record)
+        }
+    }
+}
+
+impl fmt::Debug for Session {
+    /// Shows the id prefix and the keys, never the values (they may be secret).
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let state = self.lock();
+        f.debug_struct("Session")
+            .field("id", &state.record.id)
+            .field("keys", &state.record.data.keys().collect::<Vec<_>>())
+            .field("modified", &state.is_modified())
+            .finish()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn loaded_session() -> Session {
+        let mut record = Record::new(SessionId::generate(), &Expiry::default(), now_ms());
+        record.data.insert(
+            "user".into(),
+            RawValue::from_string("\"alice\"".into()).unwrap(),
+        );
+        Session::from_state(State::loaded(record, false))
+    }
+
+    #[test]
+    fn typed_values_round_trip() {
+        let session = Session::new_unsaved(&Expiry::default());
+        session.insert("count", 3u32).unwrap();
+        session.insert("tags", vec!["a", "b"]).unwrap();
+        assert_eq!(session.get::<u32>("count").unwrap(), Some(3));
+        assert_eq!(
+            session.get::<Vec<String>>("tags").unwrap().unwrap(),
+            ["a", "b"]
+        );
+        assert_eq!(session.get::<u32>("missing").unwrap(), None);
+        assert!(matches!(
+            session.get::<u32>("tags"),
+            Err(Error::Deserialize { .. })
+        ));
+    }
+
+    #[test]
+    fn unserializable_values_are_a_typed_error() {
+        let session = Session::new_unsaved(&Expiry::default());
+        let mut map = std::collections::HashMap::new();
+        map.insert(vec![1u8], 1);
+        assert!(matches!(
+            session.insert("bad", map),
+            Err(Error::Serialize { .. })
+        ));
+        assert!(!session.is_modified());
+    }
+
+    #[test]
+    fn reads_do_not_modify_and_same_value_writes_are_not_changes() {
+        let session = loaded_session();
+        let _ = session.get::<String>("user");
+        assert!(!session.is_modified());
+        session.insert("user", "alice").unwrap();
+        assert!(!session.is_modified());
+        session.insert("user", "bob").unwrap();
+        assert!(session.is_modified());
+    }
+
+    #[test]
+    fn change_tracking_feeds_the_delta() {
+        let session = loaded_session();
+        session.insert("a", 1).unwrap();
+        assert!(session.remove("user"));
+        assert!(!session.remove("user"));
+        let delta = session.lock().delta();
+        assert_eq!(delta.changed.len(), 1);
+        assert_eq!(delta.changed[0].0, "a");
+        assert_eq!(delta.removed, ["user"]);
+    }
+
+    #[test]
+    fn reinserting_a_removed_key_is_a_change_not_a_removal() {
+        let session = loaded_session();
+        session.remove("user");
+        session.insert("user", "carol").unwrap();
+        let delta = session.lock().delta();
+        assert!(delta.removed.is_empty());
+        assert_eq!(delta.changed[0].0, "user");
+    }
+
+    #[test]
+    fn flashes_live_until_taken() {
+        let session = Session::new_unsaved(&Expiry::default());
+        session.flash(FlashLevel::Success, "saved");
+        session
+            .flash_value(FlashLevel::Info, serde_json::json!({"n": 1}))
+            .unwrap();
+        assert_eq!(session.peek_flashes().len(), 2);
+        assert_eq!(session.peek_flashes().len(), 2);
+        let taken = session.take_flashes();
+        assert_eq!(taken[0].text(), Some("saved"));
+        assert_eq!(taken[1].level, FlashLevel::Info);
+        assert!(session.take_flashes().is_empty());
+        assert!(session.keys().is_empty());
+    }
+
+    #[test]
+    fn the_flash_key_is_reserved() {
+        let session = Session::new_unsaved(&Expiry::default());
+        assert!(matches!(
+            session.insert(FLASH_KEY, 1),
+            Err(Error::ReservedKey(_))
+        ));
+        session.flash(FlashLevel::Info, "x");
+        assert!(!session.contains(FLASH_KEY));
+        assert!(!session.remove(FLASH_KEY));
+    }
+
+    #[test]
+    fn regenerate_keeps_values_and_retires_the_stored_id() {
+        let session = loaded_session();
+        let old = session.id();
+        session.regenerate_id();
+        session.regenerate_id();
+        assert_ne!(session.id(), old);
+        assert_eq!(session.get::<String>("user").unwrap().unwrap(), "alice");
+        assert_eq!(session.lock().retired, Some(old));
+    }
+
+    #[test]
+    fn destroy_clears_everything_and_later_inserts_start_afresh() {
+        let session = loaded_session();
+        let old = session.id();
+        session.destroy();
+        assert!(session.is_empty());
+        assert!(session.is_destroyed());
+        session.insert("note", "bye").unwrap();
+        assert_ne!(session.id(), old);
+        assert_eq!(session.lock().retired, Some(old));
+    }
+
+    #[test]
+    fn clones_share_state() {
+        let session = Session::new_unsaved(&Expiry::default());
+        let clone = session.clone();
+        clone.insert("k", true).unwrap();
+        assert_eq!(session.get::<bool>("k").unwrap(), Some(true));
+    }
+
+    #[test]
+    fn debug_shows_keys_not_values() {
+        let session = loaded_session();
+        let printed = format!("{session:?}");
+        assert!(printed.contains("user"));
+        assert!(!printed.contains("alice"));
+    }
+
+    #[test]
+    fn session_is_send_and_sync() {
+        fn assert_send_sync<T: Send + Sync>() {}
+        assert_send_sync::<Session>();
+    }
+}
