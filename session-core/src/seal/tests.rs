@@ -1,1 +1,705 @@
+//! The sealing codec's guarantees, as tests: round trips, tampering of every kind, key rotation,
+//! name binding, expiry, and no panics on hostile input. The wire-format test vectors of
+//! `docs/WIRE_FORMAT.md` are checked at the bottom.
 
+use base64::engine::general_purpose::{STANDARD, STANDARD_NO_PAD, URL_SAFE};
+use proptest::prelude::*;
+use serde_json::value::RawValue;
+
+use super::*;
+use crate::expiry::Expiry;
+
+/// A fixed "now" (milliseconds), so no test depends on the clock.
+const NOW: u64 = 1_700_000_000_000;
+const NAME: &str = "app";
+const BOTH: [Protection; 2] = [Protection::Encrypted, Protection::Signed];
+const BASE64URL: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+/// Characters outside the base64url alphabet, including multi-byte and control characters.
+const NOT_BASE64URL: &[char] = &['+', '/', '=', '.', ' ', '%', '\0', '\n', '~', 'é', '€'];
+
+fn key(seed: u8) -> Key {
+    Key::from_secret(&[seed; 32]).unwrap()
+}
+
+fn ring(seed: u8) -> KeyRing {
+    KeyRing::new(key(seed))
+}
+
+fn raw(json: &str) -> Box<RawValue> {
+    RawValue::from_string(json.to_string()).unwrap()
+}
+
+/// A record alive at [`NOW`] (one day idle, seven days absolute).
+fn record() -> Record {
+    let mut record = Record::new(
+        SessionId::from_bytes([7; ID_BYTES]),
+        &Expiry::default(),
+        NOW,
+    );
+    record.data.insert("user".into(), raw(r#""alice""#));
+    record
+}
+
+/// A record of about 300 bytes of JSON, ten keys, as a typical session.
+fn typical_record() -> Record {
+    let mut record = record();
+    for index in 0..9 {
+        record.data.insert(
+            format!("key{index}"),
+            raw(&format!(r#"{{"n":{index},"s":"v{index}"}}"#)),
+        );
+    }
+    record
+}
+
+fn open(
+    keys: &KeyRing,
+    protection: Protection,
+    name: &str,
+    value: &str,
+) -> Result<Opened, OpenError> {
+    open_record(keys, protection, name, value, NOW)
+}
+
+/// Every way of opening `value` that a server might try: as a record of either protection and as
+/// a signed id, under the keys that sealed it.
+fn opens_as_anything(keys: &KeyRing, value: &str) -> bool {
+    BOTH.iter()
+        .any(|&protection| open(keys, protection, NAME, value).is_ok())
+        || open_id(keys, NAME, value).is_ok()
+}
+
+#[test]
+fn sealed_records_open_to_the_same_record() {
+    let keys = ring(1);
+    for protection in BOTH {
+        let sealed = seal_record(&keys, protection, NAME, &typical_record()).unwrap();
+        let opened = open(&keys, protection, NAME, &sealed).unwrap();
+        assert_eq!(opened.record, typical_record(), "{protection:?}");
+        assert!(!opened.stale_key);
+    }
+}
+
+#[test]
+fn sealed_values_are_unpadded_base64url() {
+    let keys = ring(1);
+    for protection in BOTH {
+        let sealed = seal_record(&keys, protection, NAME, &typical_record()).unwrap();
+        assert!(sealed.bytes().all(|b| BASE64URL.contains(&b)), "{sealed}");
+    }
+    let id = seal_id(&keys, NAME, &SessionId::generate()).unwrap();
+    assert!(id.bytes().all(|b| BASE64URL.contains(&b)), "{id}");
+}
+
+#[test]
+fn encrypted_records_hide_their_values_and_signed_ones_do_not() {
+    let keys = ring(1);
+    let find = |protection| {
+        let sealed = seal_record(&keys, protection, NAME, &record()).unwrap();
+        let bytes = URL_SAFE_NO_PAD.decode(sealed).unwrap();
+        bytes.windows(5).any(|window| window == b"alice")
+    };
+    assert!(!find(Protection::Encrypted));
+    assert!(find(Protection::Signed));
+}
+
+#[test]
+fn encrypting_twice_uses_fresh_nonces() {
+    let keys = ring(1);
+    let first = seal_record(&keys, Protection::Encrypted, NAME, &record()).unwrap();
+    let second = seal_record(&keys, Protection::Encrypted, NAME, &record()).unwrap();
+    assert_ne!(first, second);
+}
+
+/// Replaces the character at `index` of `text` with `replacement`.
+fn replaced(text: &str, index: usize, replacement: char) -> String {
+    let mut out = String::with_capacity(text.len() + 4);
+    out.push_str(&text[..index]);
+    out.push(replacement);
+    out.push_str(&text[index + 1..]);
+    out
+}
+
+#[test]
+fn every_single_character_substitution_fails_to_open() {
+    let keys = ring(1);
+    for protection in BOTH {
+        let sealed = seal_record(&keys, protection, NAME, &typical_record()).unwrap();
+        assert!(
+            sealed.len() > 300,
+            "the value under test is {} chars",
+            sealed.len()
+        );
+        let original = sealed.as_bytes();
+        for index in 0..sealed.len() {
+            let others = BASE64URL
+                .iter()
+                .map(|&b| b as char)
+                .filter(|&c| c as u8 != original[index])
+                .chain(NOT_BASE64URL.iter().copied());
+            for replacement in others {
+                let mutated = replaced(&sealed, index, replacement);
+                assert!(
+                    open(&keys, protection, NAME, &mutated).is_err(),
+                    "{protection:?}: `{replacement}` at {index} opened"
+                );
+            }
+        }
+    }
+}
+
+#[test]
+fn every_bit_flip_fails_to_open() {
+    let keys = ring(1);
+    for protection in BOTH {
+        let sealed = seal_record(&keys, protection, NAME, &typical_record()).unwrap();
+        let bytes = URL_SAFE_NO_PAD.decode(&sealed).unwrap();
+        for bit in 0..bytes.len() * 8 {
+            let mut flipped = bytes.clone();
+            flipped[bit / 8] ^= 1 << (bit % 8);
+            let mutated = URL_SAFE_NO_PAD.encode(&flipped);
+            assert!(
+                open(&keys, protection, NAME, &mutated).is_err(),
+                "{protection:?}: bit {bit} flipped opened"
+            );
+        }
+    }
+}
+
+#[test]
+fn every_truncation_fails_to_open() {
+    let keys = ring(1);
+    for protection in BOTH {
+        let sealed = seal_record(&keys, protection, NAME, &typical_record()).unwrap();
+        for len in 0..sealed.len() {
+            assert!(
+                open(&keys, protection, NAME, &sealed[..len]).is_err(),
+                "{protection:?}: truncated to {len} opened"
+            );
+            assert!(
+                open(&keys, protection, NAME, &sealed[sealed.len() - len..]).is_err(),
+                "{protection:?}: last {len} chars opened"
+            );
+        }
+    }
+}
+
+#[test]
+fn extensions_fail_to_open() {
+    let keys = ring(1);
+    for protection in BOTH {
+        let sealed = seal_record(&keys, protection, NAME, &typical_record()).unwrap();
+        for &extra in BASE64URL {
+            for count in 1..=4 {
+                let extended = format!("{sealed}{}", (extra as char).to_string().repeat(count));
+                assert!(
+                    open(&keys, protection, NAME, &extended).is_err(),
+                    "{extended}"
+                );
+                let prefixed = format!("{}{sealed}", (extra as char).to_string().repeat(count));
+                assert!(
+                    open(&keys, protection, NAME, &prefixed).is_err(),
+                    "{prefixed}"
+                );
+            }
+        }
+        let bytes = URL_SAFE_NO_PAD.decode(&sealed).unwrap();
+        for count in [1, 2, 3, 16, 32, 100] {
+            for fill in [0u8, 0xff] {
+                let mut longer = bytes.clone();
+                longer.extend(std::iter::repeat(fill).take(count));
+                let extended = URL_SAFE_NO_PAD.encode(&longer);
+                assert!(
+                    open(&keys, protection, NAME, &extended).is_err(),
+                    "{protection:?}: {count} bytes appended opened"
+                );
+            }
+        }
+        // The value twice over is an extension too.
+        assert!(open(&keys, protection, NAME, &format!("{sealed}{sealed}")).is_err());
+    }
+}
+
+/// A record sealed so that its base64url text differs from the other encodings of its bytes: it
+/// holds a `-` or `_` (so the standard alphabet differs) and its length is not a multiple of 3
+/// bytes (so padding differs).
+fn sealed_with_distinct_encodings(keys: &KeyRing, protection: Protection) -> String {
+    (0..1000)
+        .map(|pad| {
+            let mut record = typical_record();
+            record
+                .data
+                .insert("pad".into(), raw(&format!("\"{}\"", "x".repeat(pad % 7))));
+            record.version = pad as u64;
+            seal_record(keys, protection, NAME, &record).unwrap()
+        })
+        .find(|sealed| {
+            sealed.contains(['-', '_']) && URL_SAFE_NO_PAD.decode(sealed).unwrap().len() % 3 != 0
+        })
+        .unwrap()
+}
+
+#[test]
+fn re_encodings_fail_to_open() {
+    let keys = ring(1);
+    for protection in BOTH {
+        let sealed = sealed_with_distinct_encodings(&keys, protection);
+        let bytes = URL_SAFE_NO_PAD.decode(&sealed).unwrap();
+        for engine in [STANDARD, STANDARD_NO_PAD, URL_SAFE] {
+            let reencoded = engine.encode(&bytes);
+            assert_ne!(reencoded, sealed);
+            assert_eq!(
+                open(&keys, protection, NAME, &reencoded).unwrap_err(),
+                OpenError::Malformed,
+                "{protection:?}: {reencoded}"
+            );
+        }
+        // Percent-encoding or surrounding whitespace is a re-encoding too.
+        for wrapped in [
+            format!(" {sealed}"),
+            format!("{sealed}\n"),
+            format!("\"{sealed}\""),
+        ] {
+            assert_eq!(
+                open(&keys, protection, NAME, &wrapped).unwrap_err(),
+                OpenError::Malformed
+            );
+        }
+    }
+}
+
+#[test]
+fn non_canonical_trailing_bits_fail_to_open() {
+    let keys = ring(1);
+    for protection in BOTH {
+        let sealed = sealed_with_distinct_encodings(&keys, protection);
+        // The last character carries unused low bits (2 or 4 of them); setting any is rejected
+        // even though the decoded bytes would be the same.
+        let last = sealed.len() - 1;
+        let position = BASE64URL
+            .iter()
+            .position(|&b| b == sealed.as_bytes()[last])
+            .unwrap();
+        let unused_bits = if URL_SAFE_NO_PAD.decode(&sealed).unwrap().len() % 3 == 1 {
+            4
+        } else {
+            2
+        };
+        for low in 1..(1 << unused_bits) {
+            let alias = BASE64URL[position | low] as char;
+            let mutated = replaced(&sealed, last, alias);
+            assert_eq!(
+                open(&keys, protection, NAME, &mutated).unwrap_err(),
+                OpenError::Malformed
+            );
+        }
+    }
+}
+
+#[test]
+fn values_sealed_under_an_older_key_open_and_are_marked_stale() {
+    let rotated = KeyRing::new(key(2)).with_old_key(key(1));
+    for protection in BOTH {
+        let old = seal_record(&ring(1), protection, NAME, &record()).unwrap();
+        let opened = open(&rotated, protection, NAME, &old).unwrap();
+        assert!(opened.stale_key);
+        assert_eq!(opened.record, record());
+
+        let new = seal_record(&rotated, protection, NAME, &record()).unwrap();
+        assert!(!open(&rotated, protection, NAME, &new).unwrap().stale_key);
+        // The primary seals: an old-key-only ring does not know the new value.
+        assert_eq!(
+            open(&ring(1), protection, NAME, &new).unwrap_err(),
+            OpenError::UnknownKey
+        );
+    }
+}
+
+#[test]
+fn values_sealed_under_a_removed_key_do_not_open() {
+    let after_removal = ring(2);
+    for protection in BOTH {
+        let old = seal_record(&ring(1), protection, NAME, &record()).unwrap();
+        assert_eq!(
+            open(&after_removal, protection, NAME, &old).unwrap_err(),
+            OpenError::UnknownKey
+        );
+    }
+}
+
+#[test]
+fn a_forged_key_id_does_not_pick_another_key() {
+    // A value sealed under key 1 but relabelled with key 2's id must not verify under key 2.
+    let keys = ring(2);
+    for protection in BOTH {
+        let sealed = seal_record(&ring(1), protection, NAME, &record()).unwrap();
+        let mut bytes = URL_SAFE_NO_PAD.decode(&sealed).unwrap();
+        bytes[1..5].copy_from_slice(&key(2).id());
+        let relabelled = URL_SAFE_NO_PAD.encode(&bytes);
+        assert_eq!(
+            open(&keys, protection, NAME, &relabelled).unwrap_err(),
+            OpenError::BadSeal
+        );
+    }
+}
+
+#[test]
+fn values_sealed_for_another_name_do_not_open() {
+    let keys = ring(1);
+    let names = ["cart", "auth", "car", "cartt", "Cart", "", "cart\0"];
+    for protection in BOTH {
+        let sealed = seal_record(&keys, protection, "cart", &record()).unwrap();
+        assert!(open(&keys, protection, "cart", &sealed).is_ok());
+        for other in &names[1..] {
+            assert_eq!(
+                open(&keys, protection, other, &sealed).unwrap_err(),
+                OpenError::BadSeal,
+                "{protection:?}: opened as {other:?}"
+            );
+        }
+    }
+}
+
+#[test]
+fn expired_records_do_not_open() {
+    let keys = ring(1);
+    for protection in BOTH {
+        let mut idle = record();
+        idle.expires_at = NOW + 1_000;
+        idle.absolute_deadline = None;
+        let sealed = seal_record(&keys, protection, NAME, &idle).unwrap();
+        assert!(open_record(&keys, protection, NAME, &sealed, NOW + 999).is_ok());
+        assert_eq!(
+            open_record(&keys, protection, NAME, &sealed, NOW + 1_000).unwrap_err(),
+            OpenError::Expired
+        );
+
+        let mut absolute = record();
+        absolute.expires_at = NOW + 10_000;
+        absolute.absolute_deadline = Some(NOW + 5_000);
+        let sealed = seal_record(&keys, protection, NAME, &absolute).unwrap();
+        assert!(open_record(&keys, protection, NAME, &sealed, NOW + 4_999).is_ok());
+        assert_eq!(
+            open_record(&keys, protection, NAME, &sealed, NOW + 5_000).unwrap_err(),
+            OpenError::Expired
+        );
+    }
+}
+
+#[test]
+fn a_value_opens_only_with_the_protection_it_was_sealed_with() {
+    let keys = ring(1);
+    let encrypted = seal_record(&keys, Protection::Encrypted, NAME, &record()).unwrap();
+    let signed = seal_record(&keys, Protection::Signed, NAME, &record()).unwrap();
+    assert_eq!(
+        open(&keys, Protection::Signed, NAME, &encrypted).unwrap_err(),
+        OpenError::WrongFormat {
+            found: FORMAT_ENCRYPTED,
+            expected: FORMAT_SIGNED
+        }
+    );
+    assert_eq!(
+        open(&keys, Protection::Encrypted, NAME, &signed).unwrap_err(),
+        OpenError::WrongFormat {
+            found: FORMAT_SIGNED,
+            expected: FORMAT_ENCRYPTED
+        }
+    );
+    // A relabelled format byte does not verify either.
+    let mut bytes = URL_SAFE_NO_PAD.decode(&signed).unwrap();
+    bytes[0] = FORMAT_ENCRYPTED;
+    assert!(open(
+        &keys,
+        Protection::Encrypted,
+        NAME,
+        &URL_SAFE_NO_PAD.encode(&bytes)
+    )
+    .is_err());
+}
+
+#[test]
+fn ids_and_records_are_not_interchangeable() {
+    let keys = ring(1);
+    let id = seal_id(&keys, NAME, &SessionId::generate()).unwrap();
+    for protection in BOTH {
+        assert!(matches!(
+            open(&keys, protection, NAME, &id).unwrap_err(),
+            OpenError::WrongFormat {
+                found: FORMAT_SIGNED_ID,
+                ..
+            }
+        ));
+        let record = seal_record(&keys, protection, NAME, &record()).unwrap();
+        assert!(open_id(&keys, NAME, &record).is_err());
+    }
+}
+
+#[test]
+fn signed_ids_round_trip() {
+    let keys = ring(1);
+    let id = SessionId::generate();
+    let sealed = seal_id(&keys, NAME, &id).unwrap();
+    assert_eq!(open_id(&keys, NAME, &sealed).unwrap(), (id, false));
+}
+
+#[test]
+fn tampered_signed_ids_do_not_open() {
+    let keys = ring(1);
+    let sealed = seal_id(&keys, NAME, &SessionId::generate()).unwrap();
+    for index in 0..sealed.len() {
+        let others = BASE64URL
+            .iter()
+            .map(|&b| b as char)
+            .filter(|&c| c as u8 != sealed.as_bytes()[index])
+            .chain(NOT_BASE64URL.iter().copied());
+        for replacement in others {
+            let mutated = replaced(&sealed, index, replacement);
+            assert!(
+                open_id(&keys, NAME, &mutated).is_err(),
+                "`{replacement}` at {index}"
+            );
+        }
+    }
+    for len in 0..sealed.len() {
+        assert!(
+            open_id(&keys, NAME, &sealed[..len]).is_err(),
+            "truncated to {len}"
+        );
+    }
+    for extra in ["A", "AA", "AAA", "AAAA", &sealed[..]] {
+        assert!(open_id(&keys, NAME, &format!("{sealed}{extra}")).is_err());
+    }
+    let bytes = URL_SAFE_NO_PAD.decode(&sealed).unwrap();
+    for bit in 0..bytes.len() * 8 {
+        let mut flipped = bytes.clone();
+        flipped[bit / 8] ^= 1 << (bit % 8);
+        assert!(open_id(&keys, NAME, &URL_SAFE_NO_PAD.encode(&flipped)).is_err());
+    }
+    for engine in [STANDARD, STANDARD_NO_PAD, URL_SAFE] {
+        let reencoded = engine.encode(&bytes);
+        if reencoded != sealed {
+            assert_eq!(
+                open_id(&keys, NAME, &reencoded).unwrap_err(),
+                OpenError::Malformed
+            );
+        }
+    }
+}
+
+#[test]
+fn signed_ids_for_another_name_do_not_open() {
+    let keys = ring(1);
+    let sealed = seal_id(&keys, "cart", &SessionId::generate()).unwrap();
+    assert_eq!(
+        open_id(&keys, "auth", &sealed).unwrap_err(),
+        OpenError::BadSeal
+    );
+    assert_eq!(
+        open_id(&keys, "car", &sealed).unwrap_err(),
+        OpenError::BadSeal
+    );
+}
+
+#[test]
+fn signed_ids_follow_key_rotation() {
+    let id = SessionId::generate();
+    let old = seal_id(&ring(1), NAME, &id).unwrap();
+    let rotated = KeyRing::new(key(2)).with_old_key(key(1));
+    assert_eq!(open_id(&rotated, NAME, &old).unwrap(), (id, true));
+    let new = seal_id(&rotated, NAME, &id).unwrap();
+    assert_eq!(open_id(&rotated, NAME, &new).unwrap(), (id, false));
+    assert_eq!(
+        open_id(&ring(2), NAME, &old).unwrap_err(),
+        OpenError::UnknownKey
+    );
+}
+
+#[test]
+fn oversized_values_are_rejected_before_decoding() {
+    let keys = ring(1);
+    // Not even valid base64: TooLarge (not Malformed) proves the length is checked first.
+    let huge = "!".repeat(MAX_SEALED_LEN + 1);
+    for protection in BOTH {
+        assert_eq!(
+            open(&keys, protection, NAME, &huge).unwrap_err(),
+            OpenError::TooLarge
+        );
+    }
+    assert_eq!(
+        open_id(&keys, NAME, &huge).unwrap_err(),
+        OpenError::TooLarge
+    );
+    // Right at the limit the value is looked at (and here is malformed).
+    let limit = "!".repeat(MAX_SEALED_LEN);
+    assert_eq!(
+        open_id(&keys, NAME, &limit).unwrap_err(),
+        OpenError::Malformed
+    );
+}
+
+#[test]
+fn names_too_long_to_authenticate_are_an_error_not_a_panic() {
+    let keys = ring(1);
+    let long = "n".repeat(usize::from(u16::MAX) + 1);
+    for protection in BOTH {
+        assert!(matches!(
+            seal_record(&keys, protection, &long, &record()),
+            Err(SealError::NameTooLong)
+        ));
+        let sealed = seal_record(&keys, protection, NAME, &record()).unwrap();
+        assert_eq!(
+            open(&keys, protection, &long, &sealed).unwrap_err(),
+            OpenError::BadSeal
+        );
+    }
+    assert!(matches!(
+        seal_id(&keys, &long, &SessionId::generate()),
+        Err(SealError::NameTooLong)
+    ));
+}
+
+#[test]
+fn verified_payloads_that_are_not_records_are_reported() {
+    // Only the key holder can produce these; the codec still must not panic on them.
+    let keys = ring(1);
+    let primary = keys.primary();
+    let mut body = vec![FORMAT_SIGNED];
+    body.extend_from_slice(&primary.id());
+    body.extend_from_slice(br#"{"not":"a record"}"#);
+    let tag = mac_over(primary, NAME, &body).unwrap();
+    body.extend_from_slice(&tag);
+    assert_eq!(
+        open(
+            &keys,
+            Protection::Signed,
+            NAME,
+            &URL_SAFE_NO_PAD.encode(&body)
+        )
+        .unwrap_err(),
+        OpenError::BadPayload
+    );
+}
+
+// ---- properties ----
+
+fn json_value() -> impl Strategy<Value = serde_json::Value> {
+    let leaf = prop_oneof![
+        Just(serde_json::Value::Null),
+        any::<bool>().prop_map(serde_json::Value::from),
+        any::<i64>().prop_map(serde_json::Value::from),
+        any::<u64>().prop_map(serde_json::Value::from),
+        ".{0,20}".prop_map(serde_json::Value::from),
+    ];
+    leaf.prop_recursive(3, 24, 4, |inner| {
+        prop_oneof![
+            prop::collection::vec(inner.clone(), 0..4).prop_map(serde_json::Value::from),
+            prop::collection::btree_map(".{0,6}", inner, 0..4)
+                .prop_map(|map| serde_json::Value::Object(map.into_iter().collect())),
+        ]
+    })
+}
+
+fn arbitrary_record() -> impl Strategy<Value = Record> {
+    (
+        any::<[u8; ID_BYTES]>(),
+        prop::collection::btree_map(".{0,12}", json_value(), 0..8),
+        0..NOW,
+        1..u64::MAX - NOW,
+        prop::option::of(1..u64::MAX - NOW),
+        any::<u64>(),
+        prop::option::of((
+            1..u64::MAX / 1000,
+            prop::option::of(1..u64::MAX / 1000),
+            any::<bool>(),
+        )),
+    )
+        .prop_map(
+            |(id, data, created_at, idle, absolute, version, expiry)| Record {
+                id: SessionId::from_bytes(id),
+                data: data
+                    .into_iter()
+                    .map(|(key, value)| (key, serde_json::value::to_raw_value(&value).unwrap()))
+                    .collect(),
+                created_at,
+                expires_at: NOW + idle,
+                absolute_deadline: absolute.map(|offset| NOW + offset),
+                version,
+                expiry: expiry.map(|(idle, absolute, persistent)| Expiry {
+                    idle_timeout_secs: idle,
+                    absolute_timeout_secs: absolute,
+                    persistent,
+                }),
+            },
+        )
+}
+
+fn protection() -> impl Strategy<Value = Protection> {
+    prop_oneof![Just(Protection::Encrypted), Just(Protection::Signed)]
+}
+
+/// Strings that decode to bytes starting with a real header, so the deeper paths (key lookup,
+/// decryption, MAC check, JSON) see hostile input too.
+fn hostile_with_header(format: u8) -> impl Strategy<Value = String> {
+    prop::collection::vec(any::<u8>(), 0..200).prop_map(move |tail| {
+        let mut bytes = vec![format];
+        bytes.extend_from_slice(&key(1).id());
+        bytes.extend_from_slice(&tail);
+        URL_SAFE_NO_PAD.encode(bytes)
+    })
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(128))]
+
+    #[test]
+    fn arbitrary_records_round_trip(record in arbitrary_record(), protection in protection(), name in ".{0,40}") {
+        let keys = ring(1);
+        let sealed = seal_record(&keys, protection, &name, &record).unwrap();
+        let opened = open(&keys, protection, &name, &sealed).unwrap();
+        prop_assert_eq!(opened.record, record);
+        prop_assert!(!opened.stale_key);
+    }
+
+    #[test]
+    fn arbitrary_ids_round_trip(id in any::<[u8; ID_BYTES]>(), name in ".{0,40}") {
+        let keys = ring(1);
+        let id = SessionId::from_bytes(id);
+        let sealed = seal_id(&keys, &name, &id).unwrap();
+        prop_assert_eq!(open_id(&keys, &name, &sealed).unwrap(), (id, false));
+    }
+
+    #[test]
+    fn arbitrary_strings_never_open_or_panic(text in any::<String>()) {
+        prop_assert!(!opens_as_anything(&ring(1), &text));
+    }
+
+    #[test]
+    fn arbitrary_base64url_never_opens_or_panics(bytes in prop::collection::vec(any::<u8>(), 0..400)) {
+        prop_assert!(!opens_as_anything(&ring(1), &URL_SAFE_NO_PAD.encode(bytes)));
+    }
+
+    #[test]
+    fn arbitrary_bytes_behind_a_real_header_never_open_or_panic(
+        value in prop_oneof![
+            hostile_with_header(FORMAT_ENCRYPTED),
+            hostile_with_header(FORMAT_SIGNED),
+            hostile_with_header(FORMAT_SIGNED_ID),
+        ]
+    ) {
+        prop_assert!(!opens_as_anything(&ring(1), &value));
+    }
+
+    #[test]
+    fn random_mutations_of_a_sealed_value_never_open(
+        protection in protection(),
+        index in any::<prop::sample::Index>(),
+        replacement in any::<char>(),
+    ) {
+        let keys = ring(1);
+        let sealed = seal_record(&keys, protection, NAME, &record()).unwrap();
+        let at = index.index(sealed.len());
+        prop_assume!(replacement != sealed.as_bytes()[at] as char);
+        let mutated = replaced(&sealed, at, replacement);
+        prop_assert!(open(&keys, protection, NAME, &mutated).is_err());
+    }
+}
