@@ -74,7 +74,9 @@ impl FromRequest for Session {
         Box::pin(async move {
             let state = state.ok_or(SessionError::MissingMiddleware)?;
             let opened = state.sessions.default_session().await;
-            opened.map(Session).map_err(|error| reject(&state, None, error))
+            opened
+                .map(Session)
+                .map_err(|error| reject(&state, None, error))
         })
     }
 }
@@ -178,7 +180,11 @@ impl<N: SessionName> FromRequest for NamedSession<N> {
 }
 
 /// Logs why a session did not open and renders the 500.
-fn reject(state: &RequestState, name: Option<&str>, error: session_core::Error) -> actix_web::Error {
+fn reject(
+    state: &RequestState,
+    name: Option<&str>,
+    error: session_core::Error,
+) -> actix_web::Error {
     let error = SessionError::from(error);
     let session = name.unwrap_or("(default)");
     tracing::error!(session, %error, "could not open the session; answering 500");

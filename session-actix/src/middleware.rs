@@ -212,7 +212,9 @@ where
 }
 
 /// Saves the request's sessions and converts the headers to add, all or none.
-async fn finish(sessions: &RequestSessions) -> Result<Vec<(HeaderName, HeaderValue)>, SessionError> {
+async fn finish(
+    sessions: &RequestSessions,
+) -> Result<Vec<(HeaderName, HeaderValue)>, SessionError> {
     let headers = sessions.finish().await?;
     headers.iter().map(convert).collect()
 }

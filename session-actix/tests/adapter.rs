@@ -1,0 +1,602 @@
+//! The adapter's behaviour, through actix-web's own test machinery.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+
+use actix_web::dev::ServiceResponse;
+use actix_web::http::StatusCode;
+use actix_web::{test, web, App, HttpResponse};
+use session_actix::session_core::registry::Backend;
+use session_actix::session_core::{
+    async_trait, CookieConfig, CookieStoreOptions, HeaderConfig, Record, SessionId, Store,
+    StoreConfig, StoreError, Transport,
+};
+use session_actix::{
+    KeyRing, NamedSession, Session, SessionConfig, SessionError, SessionManager, SessionMiddleware,
+    SessionName,
+};
+
+/// A map store that counts its calls and fails on demand.
+#[derive(Default)]
+struct TestStore {
+    records: Mutex<HashMap<String, Record>>,
+    loads: AtomicUsize,
+    writes: AtomicUsize,
+    deletes: AtomicUsize,
+    failing: AtomicBool,
+}
+
+const FAILURE_DETAIL: &str = "disk on fire at /var/secret";
+
+impl TestStore {
+    fn check(&self) -> Result<(), StoreError> {
+        if self.failing.load(Ordering::SeqCst) {
+            Err(StoreError::backend_msg(FAILURE_DETAIL))
+        } else {
+            Ok(())
+        }
+    }
+
+    fn map(&self) -> std::sync::MutexGuard<'_, HashMap<String, Record>> {
+        self.records.lock().unwrap()
+    }
+
+    fn calls(&self) -> (usize, usize, usize) {
+        (
+            self.loads.load(Ordering::SeqCst),
+            self.writes.load(Ordering::SeqCst),
+            self.deletes.load(Ordering::SeqCst),
+        )
+    }
+
+    fn fail(&self) {
+        self.failing.store(true, Ordering::SeqCst);
+    }
+}
+
+#[async_trait]
+impl Store for TestStore {
+    async fn load(&self, id: &SessionId) -> Result<Option<Record>, StoreError> {
+        self.loads.fetch_add(1, Ordering::SeqCst);
+        self.check()?;
+        Ok(self.map().get(&id.storage_key()).cloned())
+    }
+
+    async fn create(&self, record: &Record) -> Result<(), StoreError> {
+        self.writes.fetch_add(1, Ordering::SeqCst);
+        self.check()?;
+        let mut map = self.map();
+        if map.contains_key(&record.id.storage_key()) {
+            return Err(StoreError::AlreadyExists);
+        }
+        map.insert(record.id.storage_key(), record.clone());
+        Ok(())
+    }
+
+    async fn save(&self, record: &Record) -> Result<(), StoreError> {
+        self.writes.fetch_add(1, Ordering::SeqCst);
+        self.check()?;
+        self.map().insert(record.id.storage_key(), record.clone());
+        Ok(())
+    }
+
+    async fn delete(&self, id: &SessionId) -> Result<(), StoreError> {
+        self.deletes.fetch_add(1, Ordering::SeqCst);
+        self.check()?;
+        self.map().remove(&id.storage_key());
+        Ok(())
+    }
+
+    async fn cleanup(&self) -> Result<u64, StoreError> {
+        Ok(0)
+    }
+}
+
+/// The `cart` session: client-side, in cookie `cart`.
+struct Cart;
+
+impl SessionName for Cart {
+    const NAME: &'static str = "cart";
+}
+
+/// The `api` session: server-side, in header `x-session`.
+struct Api;
+
+impl SessionName for Api {
+    const NAME: &'static str = "api";
+}
+
+/// A name the manager does not know.
+struct Missing;
+
+impl SessionName for Missing {
+    const NAME: &'static str = "missing";
+}
+
+/// `app` (default, server-side, cookie `app_session`), `cart` and `api`.
+fn manager(store: &Arc<TestStore>) -> SessionManager {
+    let server = || Backend::Server(Arc::clone(store) as Arc<dyn Store>);
+    SessionManager::builder(KeyRing::generate())
+        .session(
+            "app",
+            SessionConfig::new(
+                Transport::Cookie(CookieConfig::new("app_session")),
+                StoreConfig::new("test"),
+            ),
+            server(),
+        )
+        .session(
+            "cart",
+            SessionConfig::new(
+                Transport::Cookie(CookieConfig::new("cart")),
+                StoreConfig::new("cookie"),
+            ),
+            Backend::Cookie(CookieStoreOptions::default()),
+        )
+        .session(
+            "api",
+            SessionConfig::new(
+                Transport::Header(HeaderConfig {
+                    name: "x-session".to_string(),
+                }),
+                StoreConfig::new("test"),
+            ),
+            server(),
+        )
+        .default_session("app")
+        .build()
+        .unwrap()
+}
+
+fn set_cookies<B>(response: &ServiceResponse<B>) -> Vec<String> {
+    response
+        .headers()
+        .get_all("set-cookie")
+        .map(|value| value.to_str().unwrap().to_string())
+        .collect()
+}
+
+/// The `name=value` pairs of a response's `Set-Cookie` headers, as a `Cookie` header.
+fn cookie_header<B>(response: &ServiceResponse<B>) -> String {
+    set_cookies(response)
+        .iter()
+        .map(|line| line.split(';').next().unwrap().to_string())
+        .collect::<Vec<_>>()
+        .join("; ")
+}
+
+async fn body_text<B: actix_web::body::MessageBody>(response: ServiceResponse<B>) -> String {
+    String::from_utf8(test::read_body(response).await.to_vec()).unwrap()
+}
+
+async fn login(session: Session) -> Result<HttpResponse, SessionError> {
+    session.insert("user", "alice")?;
+    session.regenerate_id();
+    Ok(HttpResponse::Ok().finish())
+}
+
+async fn whoami(session: Session) -> Result<HttpResponse, SessionError> {
+    let user: Option<String> = session.get("user")?;
+    Ok(HttpResponse::Ok().body(user.unwrap_or_default()))
+}
+
+async fn logout(session: Session) -> HttpResponse {
+    session.destroy();
+    HttpResponse::Ok().finish()
+}
+
+async fn health() -> HttpResponse {
+    HttpResponse::Ok().body("ok")
+}
+
+fn routes(cfg: &mut web::ServiceConfig) {
+    cfg.route("/login", web::post().to(login))
+        .route("/whoami", web::get().to(whoami))
+        .route("/logout", web::post().to(logout))
+        .route("/health", web::get().to(health));
+}
+
+fn app(
+    store: &Arc<TestStore>,
+) -> App<
+    impl actix_web::dev::ServiceFactory<
+        actix_web::dev::ServiceRequest,
+        Config = (),
+        Response = ServiceResponse<impl actix_web::body::MessageBody>,
+        Error = actix_web::Error,
+        InitError = (),
+    >,
+> {
+    App::new()
+        .wrap(SessionMiddleware::new(manager(store)))
+        .configure(routes)
+}
+
+/// Logs in on `$app` and evaluates to the `Cookie` header that carries the session.
+macro_rules! logged_in {
+    ($app:expr) => {{
+        let request = test::TestRequest::post().uri("/login").to_request();
+        let response = test::call_service($app, request).await;
+        assert_eq!(response.status(), StatusCode::OK);
+        cookie_header(&response)
+    }};
+}
+
+#[actix_web::test]
+async fn extracting_twice_gives_the_same_handle() {
+    async fn twice(
+        first: Session,
+        second: Session,
+        cart: NamedSession<Cart>,
+        cart_again: NamedSession<Cart>,
+    ) -> Result<HttpResponse, SessionError> {
+        first.insert("seen", true)?;
+        cart.insert("items", ["apple"])?;
+        let same = second.id() == first.id()
+            && second.get::<bool>("seen")? == Some(true)
+            && cart_again.get::<Vec<String>>("items")?.is_some();
+        Ok(HttpResponse::Ok().body(same.to_string()))
+    }
+    let store = Arc::new(TestStore::default());
+    let app = test::init_service(
+        App::new()
+            .wrap(SessionMiddleware::new(manager(&store)))
+            .route("/", web::get().to(twice)),
+    )
+    .await;
+    let response = test::call_service(&app, test::TestRequest::get().to_request()).await;
+    assert_eq!(set_cookies(&response).len(), 2, "one cookie per session");
+    assert_eq!(body_text(response).await, "true");
+    assert_eq!(
+        store.calls(),
+        (0, 1, 0),
+        "one record created, nothing loaded"
+    );
+}
+
+#[actix_web::test]
+async fn extracting_without_the_middleware_is_a_500_that_says_to_add_it() {
+    let app = test::init_service(App::new().route("/whoami", web::get().to(whoami))).await;
+    let response =
+        test::call_service(&app, test::TestRequest::get().uri("/whoami").to_request()).await;
+    assert_eq!(response.status(), StatusCode::INTERNAL_SERVER_ERROR);
+    let body = body_text(response).await;
+    assert!(body.contains("SessionMiddleware::new(manager)"), "{body}");
+}
+
+#[actix_web::test]
+async fn a_named_session_is_separate_from_the_default_and_travels_in_its_own_cookie() {
+    async fn add(cart: NamedSession<Cart>) -> Result<HttpResponse, SessionError> {
+        let mut items: Vec<String> = cart.get("items")?.unwrap_or_default();
+        items.push("apple".to_string());
+        cart.insert("items", &items)?;
+        Ok(HttpResponse::Ok().json(items))
+    }
+    async fn both(app: Session, cart: NamedSession<Cart>) -> Result<HttpResponse, SessionError> {
+        let user: Option<String> = app.get("user")?;
+        let items: Option<Vec<String>> = cart.get("items")?;
+        let in_app: Option<Vec<String>> = app.get("items")?;
+        Ok(HttpResponse::Ok().json((user, items, in_app)))
+    }
+    let store = Arc::new(TestStore::default());
+    let app = test::init_service(
+        App::new()
+            .wrap(SessionMiddleware::new(manager(&store)))
+            .configure(routes)
+            .route("/cart", web::post().to(add))
+            .route("/both", web::get().to(both)),
+    )
+    .await;
+    let login_cookie = logged_in!(&app);
+
+    let request = test::TestRequest::post()
+        .uri("/cart")
+        .insert_header(("cookie", login_cookie.clone()))
+        .to_request();
+    let response = test::call_service(&app, request).await;
+    let cookies = set_cookies(&response);
+    assert_eq!(cookies.len(), 1, "only the cart changed: {cookies:?}");
+    assert!(cookies[0].starts_with("cart="), "{cookies:?}");
+    let cart_cookie = cookie_header(&response);
+
+    let request = test::TestRequest::get()
+        .uri("/both")
+        .insert_header(("cookie", format!("{login_cookie}; {cart_cookie}")))
+        .to_request();
+    let response = test::call_service(&app, request).await;
+    assert!(set_cookies(&response).is_empty(), "reading writes nothing");
+    let body: serde_json::Value = test::read_body_json(response).await;
+    assert_eq!(body, serde_json::json!(["alice", ["apple"], null]));
+}
+
+#[actix_web::test]
+async fn a_named_session_that_is_not_configured_is_a_500_that_names_it() {
+    async fn missing(_: NamedSession<Missing>) -> HttpResponse {
+        HttpResponse::Ok().finish()
+    }
+    let store = Arc::new(TestStore::default());
+    let app = test::init_service(
+        App::new()
+            .wrap(SessionMiddleware::new(manager(&store)))
+            .route("/", web::get().to(missing)),
+    )
+    .await;
+    let response = test::call_service(&app, test::TestRequest::get().to_request()).await;
+    assert_eq!(response.status(), StatusCode::INTERNAL_SERVER_ERROR);
+    let body = body_text(response).await;
+    assert!(body.contains("[sessions.missing]"), "{body}");
+}
+
+#[actix_web::test]
+async fn header_transport_answers_in_the_session_header_and_reads_it_back() {
+    async fn api_login(api: NamedSession<Api>) -> Result<HttpResponse, SessionError> {
+        api.insert("token_user", "bob")?;
+        Ok(HttpResponse::Ok().finish())
+    }
+    async fn api_me(api: NamedSession<Api>) -> Result<HttpResponse, SessionError> {
+        match api.get::<String>("token_user")? {
+            Some(user) => Ok(HttpResponse::Ok().body(user)),
+            None => Ok(HttpResponse::Unauthorized().finish()),
+        }
+    }
+    let store = Arc::new(TestStore::default());
+    let app = test::init_service(
+        App::new()
+            .wrap(SessionMiddleware::new(manager(&store)))
+            .route("/api/login", web::post().to(api_login))
+            .route("/api/me", web::get().to(api_me)),
+    )
+    .await;
+    let response = test::call_service(
+        &app,
+        test::TestRequest::post().uri("/api/login").to_request(),
+    )
+    .await;
+    assert!(
+        set_cookies(&response).is_empty(),
+        "header sessions set no cookie"
+    );
+    let token = response.headers().get("x-session").unwrap().clone();
+    assert!(!token.is_empty());
+
+    let request = test::TestRequest::get()
+        .uri("/api/me")
+        .insert_header(("x-session", token))
+        .to_request();
+    let response = test::call_service(&app, request).await;
+    assert_eq!(response.status(), StatusCode::OK);
+    assert!(
+        response.headers().get("x-session").is_none(),
+        "unchanged: not resent"
+    );
+    assert_eq!(body_text(response).await, "bob");
+
+    let anonymous = test::TestRequest::get().uri("/api/me").to_request();
+    let response = test::call_service(&app, anonymous).await;
+    assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
+}
+
+#[actix_web::test]
+async fn a_handler_that_extracts_no_session_touches_no_store_and_sets_no_cookie() {
+    let store = Arc::new(TestStore::default());
+    let app = test::init_service(app(&store)).await;
+    let cookie = logged_in!(&app);
+    let before = store.calls();
+
+    let request = test::TestRequest::get()
+        .uri("/health")
+        .insert_header(("cookie", cookie))
+        .insert_header(("x-session", "anything"))
+        .to_request();
+    let response = test::call_service(&app, request).await;
+    assert_eq!(response.status(), StatusCode::OK);
+    assert!(set_cookies(&response).is_empty());
+    assert!(response.headers().get("x-session").is_none());
+    assert_eq!(store.calls(), before);
+}
+
+#[actix_web::test]
+async fn a_session_that_is_only_read_is_not_written() {
+    let store = Arc::new(TestStore::default());
+    let app = test::init_service(app(&store)).await;
+    let cookie = logged_in!(&app);
+    let (loads, writes, deletes) = store.calls();
+
+    let request = test::TestRequest::get()
+        .uri("/whoami")
+        .insert_header(("cookie", cookie))
+        .to_request();
+    let response = test::call_service(&app, request).await;
+    assert!(set_cookies(&response).is_empty());
+    assert_eq!(body_text(response).await, "alice");
+    assert_eq!(store.calls(), (loads + 1, writes, deletes));
+}
+
+#[actix_web::test]
+async fn login_regenerates_the_id_and_removes_the_old_record() {
+    async fn visit(session: Session) -> Result<HttpResponse, SessionError> {
+        session.insert("visited", true)?;
+        Ok(HttpResponse::Ok().finish())
+    }
+    let store = Arc::new(TestStore::default());
+    let app = test::init_service(app(&store).route("/visit", web::post().to(visit))).await;
+    let response =
+        test::call_service(&app, test::TestRequest::post().uri("/visit").to_request()).await;
+    let anonymous = cookie_header(&response);
+    assert_eq!(store.map().len(), 1);
+
+    let request = test::TestRequest::post()
+        .uri("/login")
+        .insert_header(("cookie", anonymous.clone()))
+        .to_request();
+    let response = test::call_service(&app, request).await;
+    let fresh = cookie_header(&response);
+    assert!(fresh.starts_with("app_session=") && fresh != anonymous);
+    assert_eq!(store.map().len(), 1, "the pre-login record is gone");
+
+    let old = test::TestRequest::get()
+        .uri("/whoami")
+        .insert_header(("cookie", anonymous))
+        .to_request();
+    assert_eq!(test::call_and_read_body(&app, old).await, "");
+    let new = test::TestRequest::get()
+        .uri("/whoami")
+        .insert_header(("cookie", fresh))
+        .to_request();
+    assert_eq!(test::call_and_read_body(&app, new).await, "alice");
+}
+
+#[actix_web::test]
+async fn logout_deletes_the_record_and_expires_the_cookie() {
+    let store = Arc::new(TestStore::default());
+    let app = test::init_service(app(&store)).await;
+    let cookie = logged_in!(&app);
+
+    let request = test::TestRequest::post()
+        .uri("/logout")
+        .insert_header(("cookie", cookie.clone()))
+        .to_request();
+    let response = test::call_service(&app, request).await;
+    let cookies = set_cookies(&response);
+    assert_eq!(cookies.len(), 1);
+    assert!(
+        cookies[0].starts_with("app_session=;") && cookies[0].contains("Max-Age=0"),
+        "{cookies:?}"
+    );
+    assert!(store.map().is_empty());
+
+    let replay = test::TestRequest::get()
+        .uri("/whoami")
+        .insert_header(("cookie", cookie))
+        .to_request();
+    assert_eq!(test::call_and_read_body(&app, replay).await, "");
+}
+
+#[actix_web::test]
+async fn a_tampered_cookie_is_no_session() {
+    let store = Arc::new(TestStore::default());
+    let app = test::init_service(app(&store)).await;
+    let cookie = logged_in!(&app);
+    let tampered = cookie.replacen("app_session=", "app_session=A", 1);
+    let before = store.calls();
+
+    let request = test::TestRequest::get()
+        .uri("/whoami")
+        .insert_header(("cookie", tampered))
+        .to_request();
+    let response = test::call_service(&app, request).await;
+    assert_eq!(response.status(), StatusCode::OK);
+    assert!(set_cookies(&response).is_empty());
+    assert_eq!(body_text(response).await, "");
+    assert_eq!(store.calls(), before, "a forged id never reaches the store");
+}
+
+#[actix_web::test]
+async fn a_store_failure_while_loading_is_a_500_without_detail_or_cookie() {
+    let store = Arc::new(TestStore::default());
+    let app = test::init_service(app(&store)).await;
+    let cookie = logged_in!(&app);
+    store.fail();
+
+    let request = test::TestRequest::get()
+        .uri("/whoami")
+        .insert_header(("cookie", cookie))
+        .to_request();
+    let response = test::call_service(&app, request).await;
+    assert_eq!(response.status(), StatusCode::INTERNAL_SERVER_ERROR);
+    assert!(set_cookies(&response).is_empty());
+    let body = body_text(response).await;
+    assert_eq!(body, "session store unavailable");
+}
+
+#[actix_web::test]
+async fn a_store_failure_while_saving_replaces_the_response_with_a_500_without_cookie() {
+    let store = Arc::new(TestStore::default());
+    store.fail();
+    let app = test::init_service(app(&store)).await;
+
+    let response =
+        test::call_service(&app, test::TestRequest::post().uri("/login").to_request()).await;
+    assert_eq!(response.status(), StatusCode::INTERNAL_SERVER_ERROR);
+    assert!(set_cookies(&response).is_empty());
+    let body = body_text(response).await;
+    assert!(!body.contains(FAILURE_DETAIL), "{body}");
+    assert_eq!(body, "session store unavailable");
+}
+
+#[actix_web::test]
+async fn error_response_renders_store_failures_in_the_apps_format() {
+    let store = Arc::new(TestStore::default());
+    let middleware = SessionMiddleware::new(manager(&store)).error_response(|error| {
+        HttpResponse::ServiceUnavailable()
+            .json(serde_json::json!({ "error": error.public_message() }))
+    });
+    let app = test::init_service(App::new().wrap(middleware).configure(routes)).await;
+    let cookie = logged_in!(&app);
+    store.fail();
+
+    let load = test::TestRequest::get()
+        .uri("/whoami")
+        .insert_header(("cookie", cookie))
+        .to_request();
+    let response = test::call_service(&app, load).await;
+    assert_eq!(response.status(), StatusCode::SERVICE_UNAVAILABLE);
+    let body: serde_json::Value = test::read_body_json(response).await;
+    assert_eq!(
+        body,
+        serde_json::json!({ "error": "session store unavailable" })
+    );
+
+    let save = test::TestRequest::post().uri("/login").to_request();
+    let response = test::call_service(&app, save).await;
+    assert_eq!(response.status(), StatusCode::SERVICE_UNAVAILABLE);
+    assert!(set_cookies(&response).is_empty());
+    let body: serde_json::Value = test::read_body_json(response).await;
+    assert_eq!(
+        body,
+        serde_json::json!({ "error": "session store unavailable" })
+    );
+}
+
+#[actix_web::test]
+async fn handles_are_send_and_sync_and_usable_across_await_in_a_spawned_task() {
+    fn assert_send_sync<T: Send + Sync + 'static>() {}
+    assert_send_sync::<Session>();
+    assert_send_sync::<NamedSession<Cart>>();
+    assert_send_sync::<SessionMiddleware>();
+
+    async fn background(session: Session, cart: NamedSession<Cart>) -> HttpResponse {
+        let task = tokio::spawn(async move {
+            tokio::task::yield_now().await;
+            session.insert("from_task", 7)?;
+            tokio::task::yield_now().await;
+            cart.insert("items", ["pear"])
+        });
+        match task.await {
+            Ok(Ok(())) => HttpResponse::Ok().finish(),
+            _ => HttpResponse::InternalServerError().finish(),
+        }
+    }
+    async fn read(session: Session) -> Result<HttpResponse, SessionError> {
+        Ok(HttpResponse::Ok().json(session.get::<u32>("from_task")?))
+    }
+    let store = Arc::new(TestStore::default());
+    let app = test::init_service(
+        App::new()
+            .wrap(SessionMiddleware::new(manager(&store)))
+            .route("/task", web::post().to(background))
+            .route("/read", web::get().to(read)),
+    )
+    .await;
+    let response =
+        test::call_service(&app, test::TestRequest::post().uri("/task").to_request()).await;
+    assert_eq!(response.status(), StatusCode::OK);
+    assert_eq!(set_cookies(&response).len(), 2, "both changes were saved");
+
+    let request = test::TestRequest::get()
+        .uri("/read")
+        .insert_header(("cookie", cookie_header(&response)))
+        .to_request();
+    assert_eq!(test::call_and_read_body(&app, request).await, "7");
+}
