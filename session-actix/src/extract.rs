@@ -1,4 +1,5 @@
-//! The extractors: [`Session`] for the default session, [`NamedSession`] for any other.
+//! The extractors: [`Session`] (the default session), [`NamedSession`] (a session chosen by a
+//! marker type) and [`Sessions`] (any session by name, chosen at run time).
 //!
 //! Extracting opens the session: it verifies or decrypts a client-side value, or verifies a
 //! signed id and loads the record from the store. That happens once per name per request;
@@ -13,23 +14,27 @@ use std::future::Future;
 use std::marker::PhantomData;
 use std::ops::Deref;
 use std::pin::Pin;
+use std::sync::Arc;
 
 use actix_web::dev::Payload;
-use actix_web::error::InternalError;
 use actix_web::{FromRequest, HttpMessage, HttpRequest};
+use session_core::RequestSessions;
 
-use crate::error::SessionError;
-use crate::middleware::RequestState;
+use crate::rejection::SessionRejection;
 
 type LocalBoxFuture<T> = Pin<Box<dyn Future<Output = T>>>;
 
 /// The default session (the configuration's `default`, or its only session).
 ///
+/// Dereferences to [`session_core::Session`], so every session method is available on it:
+/// `session.get::<String>("user")?`, `session.insert("user", "alice")?`, `session.flash(..)`,
+/// `session.regenerate_id()`, `session.destroy()`.
+///
 /// ```
 /// use actix_web::HttpResponse;
-/// use session_actix::{Session, SessionError};
+/// use session_actix::{Error, Session};
 ///
-/// async fn count(session: Session) -> Result<HttpResponse, SessionError> {
+/// async fn count(session: Session) -> Result<HttpResponse, Error> {
 ///     let visits = session.get::<u64>("visits")?.unwrap_or(0) + 1;
 ///     session.insert("visits", visits)?;
 ///     Ok(HttpResponse::Ok().body(visits.to_string()))
@@ -39,7 +44,7 @@ type LocalBoxFuture<T> = Pin<Box<dyn Future<Output = T>>>;
 pub struct Session(session_core::Session);
 
 impl Session {
-    /// The core handle.
+    /// The session handle itself, e.g. to move it into a spawned task.
     pub fn into_inner(self) -> session_core::Session {
         self.0
     }
@@ -66,22 +71,23 @@ impl fmt::Debug for Session {
 }
 
 impl FromRequest for Session {
-    type Error = actix_web::Error;
+    type Error = SessionRejection;
     type Future = LocalBoxFuture<Result<Self, Self::Error>>;
 
     fn from_request(request: &HttpRequest, _: &mut Payload) -> Self::Future {
-        let state = request.extensions().get::<RequestState>().cloned();
+        let sessions = request_sessions(request);
         Box::pin(async move {
-            let state = state.ok_or(SessionError::MissingMiddleware)?;
-            let opened = state.sessions.default_session().await;
-            opened
-                .map(Session)
-                .map_err(|error| reject(&state, None, error))
+            let session = sessions?
+                .default_session()
+                .await
+                .map_err(SessionRejection::Open)?;
+            Ok(Session(session))
         })
     }
 }
 
-/// Names a session for [`NamedSession`]: implement it on a marker type.
+/// Names a configured session for [`NamedSession`]. Implement it on a marker type, or declare
+/// one with [`session_name!`](crate::session_name):
 ///
 /// ```
 /// use session_actix::SessionName;
@@ -93,23 +99,55 @@ impl FromRequest for Session {
 ///     const NAME: &'static str = "cart";
 /// }
 /// ```
-pub trait SessionName {
-    /// The session's name in the configuration (`[sessions.NAME]`).
+pub trait SessionName: 'static {
+    /// The session's name in the configuration (`[sessions.<NAME>]`).
     const NAME: &'static str;
 }
 
-/// The session named by `N`.
+/// Declares marker types implementing [`SessionName`]:
+///
+/// ```
+/// session_actix::session_name! {
+///     /// The client-side `cart` session.
+///     pub Cart = "cart";
+///     /// The header-carried `api` session.
+///     pub Api = "api";
+/// }
+/// # use session_actix::SessionName;
+/// assert_eq!(Cart::NAME, "cart");
+/// assert_eq!(Api::NAME, "api");
+/// ```
+#[macro_export]
+macro_rules! session_name {
+    ($($(#[$meta:meta])* $vis:vis $marker:ident = $name:literal;)+) => {
+        $(
+            $(#[$meta])*
+            #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+            $vis struct $marker;
+
+            impl $crate::SessionName for $marker {
+                const NAME: &'static str = $name;
+            }
+        )+
+    };
+}
+
+/// The session named by `N` ([`SessionName::NAME`]), for applications with several sessions:
+/// `NamedSession<Cart>` in a handler's arguments is the `cart` session.
+///
+/// Dereferences to [`session_core::Session`]. A name that is not configured is a 500 whose body
+/// says which `[sessions.<name>]` table to add.
 ///
 /// ```
 /// use actix_web::HttpResponse;
-/// use session_actix::{NamedSession, SessionError, SessionName};
+/// use session_actix::{Error, NamedSession, SessionName};
 ///
 /// struct Cart;
 /// impl SessionName for Cart {
 ///     const NAME: &'static str = "cart";
 /// }
 ///
-/// async fn add(cart: NamedSession<Cart>) -> Result<HttpResponse, SessionError> {
+/// async fn add(cart: NamedSession<Cart>) -> Result<HttpResponse, Error> {
 ///     let mut items: Vec<String> = cart.get("items")?.unwrap_or_default();
 ///     items.push("apple".to_string());
 ///     cart.insert("items", &items)?;
@@ -122,7 +160,7 @@ pub struct NamedSession<N> {
 }
 
 impl<N> NamedSession<N> {
-    /// The core handle.
+    /// The session handle itself.
     pub fn into_inner(self) -> session_core::Session {
         self.session
     }
@@ -161,33 +199,70 @@ impl<N: SessionName> fmt::Debug for NamedSession<N> {
 }
 
 impl<N: SessionName> FromRequest for NamedSession<N> {
-    type Error = actix_web::Error;
+    type Error = SessionRejection;
     type Future = LocalBoxFuture<Result<Self, Self::Error>>;
 
     fn from_request(request: &HttpRequest, _: &mut Payload) -> Self::Future {
-        let state = request.extensions().get::<RequestState>().cloned();
+        let sessions = request_sessions(request);
         Box::pin(async move {
-            let state = state.ok_or(SessionError::MissingMiddleware)?;
-            match state.sessions.session(N::NAME).await {
-                Ok(session) => Ok(NamedSession {
-                    session,
-                    name: PhantomData,
-                }),
-                Err(error) => Err(reject(&state, Some(N::NAME), error)),
-            }
+            let session = sessions?
+                .session(N::NAME)
+                .await
+                .map_err(SessionRejection::Open)?;
+            Ok(NamedSession {
+                session,
+                name: PhantomData,
+            })
         })
     }
 }
 
-/// Logs why a session did not open and renders the 500.
-fn reject(
-    state: &RequestState,
-    name: Option<&str>,
-    error: session_core::Error,
-) -> actix_web::Error {
-    let error = SessionError::from(error);
-    let session = name.unwrap_or("(default)");
-    tracing::error!(session, %error, "could not open the session; answering 500");
-    let response = state.render(&error);
-    InternalError::from_response(error, response).into()
+/// All of the request's sessions, opened by name at run time:
+/// `sessions.get("cart").await?`. Prefer [`Session`] and [`NamedSession`] when the name is
+/// known at compile time.
+#[derive(Clone)]
+pub struct Sessions(Arc<RequestSessions>);
+
+impl Sessions {
+    /// The session `name`, opened on first use; the same handle on every later call.
+    pub async fn get(&self, name: &str) -> Result<session_core::Session, SessionRejection> {
+        self.0.session(name).await.map_err(SessionRejection::Open)
+    }
+
+    /// The default session.
+    pub async fn default_session(&self) -> Result<session_core::Session, SessionRejection> {
+        self.0
+            .default_session()
+            .await
+            .map_err(SessionRejection::Open)
+    }
+
+    /// The request's sessions as the core sees them.
+    pub fn request_sessions(&self) -> &RequestSessions {
+        &self.0
+    }
+}
+
+impl fmt::Debug for Sessions {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_tuple("Sessions").field(&self.0).finish()
+    }
+}
+
+impl FromRequest for Sessions {
+    type Error = SessionRejection;
+    type Future = std::future::Ready<Result<Self, Self::Error>>;
+
+    fn from_request(request: &HttpRequest, _: &mut Payload) -> Self::Future {
+        std::future::ready(request_sessions(request).map(Sessions))
+    }
+}
+
+/// What the middleware left in the request.
+fn request_sessions(request: &HttpRequest) -> Result<Arc<RequestSessions>, SessionRejection> {
+    request
+        .extensions()
+        .get::<Arc<RequestSessions>>()
+        .cloned()
+        .ok_or(SessionRejection::MissingMiddleware)
 }

@@ -1,20 +1,27 @@
 //! actix-web sessions on top of `session-core`.
 //!
-//! Wrap the app in a [`SessionMiddleware`] built from a [`SessionManager`], and ask for sessions
-//! in handlers' signatures: [`Session`] for the default session, [`NamedSession<N>`] for the one
-//! a [`SessionName`] marker names. Sessions are opened only when extracted, saved after the
-//! handler only when changed, and travel in cookies or headers as the configuration says.
+//! Wrap the app in a [`SessionMiddleware`] built from a [`SessionManager`]; handlers then ask for
+//! the sessions they need with extractors:
+//!
+//! - [`Session`]: the default session;
+//! - [`NamedSession<N>`](NamedSession): the session named by a marker type `N` implementing
+//!   [`SessionName`] (declare one with [`session_name!`]);
+//! - [`Sessions`]: any session by a name chosen at run time.
+//!
+//! A session is opened (decrypted, or loaded from its store) only when a handler extracts it, once
+//! per request; a route that extracts none costs a header scan, touches no store and sets no
+//! cookie. After the handler, the middleware saves what changed and sets the cookies and headers
+//! (raw header values: actix-web's `cookie` crate is another version than the core's).
 //!
 //! # Example
 //!
 //! ```
 //! use actix_web::{test, web, App, HttpResponse};
 //! use session_actix::{
-//!     KeyRing, Session, SessionError, SessionManager, SessionMiddleware, SessionsConfig,
-//!     StoreRegistry,
+//!     Error, KeyRing, Session, SessionManager, SessionMiddleware, SessionsConfig, StoreRegistry,
 //! };
 //!
-//! async fn visit(session: Session) -> Result<HttpResponse, SessionError> {
+//! async fn visit(session: Session) -> Result<HttpResponse, Error> {
 //!     let visits = session.get::<u64>("visits")?.unwrap_or(0) + 1;
 //!     session.insert("visits", visits)?;
 //!     Ok(HttpResponse::Ok().body(visits.to_string()))
@@ -47,26 +54,27 @@
 //!
 //! # Errors
 //!
-//! Extracting a session on a route the middleware does not wrap answers 500 with a body that says
-//! to add the middleware. A store that fails while loading or saving gives a 500 that leaks no
-//! detail (logged at error level with `tracing`), and a failed save adds no session header;
-//! [`SessionMiddleware::error_response`] renders that 500 in the application's own format.
-//! [`SessionError`] converts from [`session_core::Error`], so handlers returning
-//! `Result<_, SessionError>` can use `?` on session methods.
+//! Extracting a session on a route the middleware does not wrap is a 500 whose body says to add
+//! the middleware. A store failure, while loading or saving, is a
+//! `500 {"error":"session store unavailable"}` that leaks no detail (logged at error level with
+//! `tracing`), and a failed save adds no session header at all. Handlers can return
+//! [`Error`] directly (so `?` works on session calls) or map it into their own error type.
 
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
-pub mod error;
-pub mod extract;
-pub mod middleware;
+mod error;
+mod extract;
+mod middleware;
+mod rejection;
 
-pub use error::SessionError;
-pub use extract::{NamedSession, Session, SessionName};
+pub use error::Error;
+pub use extract::{NamedSession, Session, SessionName, Sessions};
 pub use middleware::{SessionMiddleware, SessionService};
+pub use rejection::{SessionRejection, INTERNAL_ERROR_BODY, STORE_UNAVAILABLE_BODY};
 
 pub use session_core;
 pub use session_core::{
-    Expiry, Flash, FlashLevel, KeyRing, SessionConfig, SessionManager, SessionsConfig,
+    Expiry, Flash, FlashLevel, KeyRing, RequestSessions, SessionId, SessionManager, SessionsConfig,
     StoreRegistry,
 };

@@ -16,12 +16,11 @@ use std::sync::Arc;
 use actix_web::body::{EitherBody, MessageBody};
 use actix_web::dev::{forward_ready, Service, ServiceRequest, ServiceResponse, Transform};
 use actix_web::http::header::{HeaderName, HeaderValue, COOKIE};
-use actix_web::{HttpMessage, HttpResponse, ResponseError};
+use actix_web::HttpMessage;
 use session_core::{RequestSessions, ResponseHeader, SessionManager};
 
-use crate::error::SessionError;
+use crate::rejection::{failure_response, internal_error};
 
-type ErrorRenderer = Arc<dyn Fn(&SessionError) -> HttpResponse + Send + Sync>;
 type LocalBoxFuture<T> = Pin<Box<dyn Future<Output = T>>>;
 
 /// Runs the sessions of a [`SessionManager`] for every request it wraps.
@@ -44,91 +43,28 @@ type LocalBoxFuture<T> = Pin<Box<dyn Future<Output = T>>>;
 /// # }
 /// ```
 ///
-/// It is `Clone + Send + Sync`, so one instance can be built before `HttpServer::new` and cloned
-/// into each worker's `App`.
-#[derive(Clone)]
+/// Cheap to clone and `Send + Sync` (it holds a [`SessionManager`], itself an `Arc`), so one
+/// instance can be built before `HttpServer::new` and cloned into each worker's `App`.
+#[derive(Debug, Clone)]
 pub struct SessionMiddleware {
-    shared: Arc<Shared>,
-}
-
-struct Shared {
     manager: SessionManager,
-    on_error: Option<ErrorRenderer>,
-}
-
-impl fmt::Debug for SessionMiddleware {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("SessionMiddleware")
-            .field("manager", &self.shared.manager)
-            .field("custom_error_response", &self.shared.on_error.is_some())
-            .finish()
-    }
 }
 
 impl SessionMiddleware {
-    /// A middleware running `manager`'s sessions.
+    /// A middleware serving the sessions of `manager`.
     pub fn new(manager: SessionManager) -> Self {
-        SessionMiddleware {
-            shared: Arc::new(Shared {
-                manager,
-                on_error: None,
-            }),
-        }
+        SessionMiddleware { manager }
     }
 
-    /// Renders the 500 answered when a session fails to load or save (by default a plain-text
-    /// body, `session store unavailable` for store failures). Use it to answer in your API's
-    /// format; keep the detail out of the body, it is already logged.
-    ///
-    /// ```
-    /// # use session_actix::{SessionManager, SessionMiddleware};
-    /// # fn with(manager: SessionManager) -> SessionMiddleware {
-    /// use actix_web::HttpResponse;
-    ///
-    /// SessionMiddleware::new(manager).error_response(|error| {
-    ///     HttpResponse::InternalServerError()
-    ///         .json(serde_json::json!({ "error": error.public_message() }))
-    /// })
-    /// # }
-    /// ```
-    pub fn error_response<F>(self, render: F) -> Self
-    where
-        F: Fn(&SessionError) -> HttpResponse + Send + Sync + 'static,
-    {
-        SessionMiddleware {
-            shared: Arc::new(Shared {
-                manager: self.shared.manager.clone(),
-                on_error: Some(Arc::new(render)),
-            }),
-        }
-    }
-
-    /// The manager whose sessions this middleware runs.
+    /// The manager this middleware serves.
     pub fn manager(&self) -> &SessionManager {
-        &self.shared.manager
+        &self.manager
     }
 }
 
 impl From<SessionManager> for SessionMiddleware {
     fn from(manager: SessionManager) -> Self {
         SessionMiddleware::new(manager)
-    }
-}
-
-/// What the middleware leaves in a request's extensions for the extractors.
-#[derive(Clone)]
-pub(crate) struct RequestState {
-    pub(crate) sessions: Arc<RequestSessions>,
-    on_error: Option<ErrorRenderer>,
-}
-
-impl RequestState {
-    /// The response for a failed session, through the application's renderer if it set one.
-    pub(crate) fn render(&self, error: &SessionError) -> HttpResponse {
-        match &self.on_error {
-            Some(render) => render(error),
-            None => error.error_response(),
-        }
     }
 }
 
@@ -146,15 +82,15 @@ where
     fn new_transform(&self, service: S) -> Self::Future {
         std::future::ready(Ok(SessionService {
             service,
-            shared: Arc::clone(&self.shared),
+            manager: self.manager.clone(),
         }))
     }
 }
 
-/// The service [`SessionMiddleware`] wraps around the application; not used directly.
+/// The service [`SessionMiddleware`] wraps around the application.
 pub struct SessionService<S> {
     service: S,
-    shared: Arc<Shared>,
+    manager: SessionManager,
 }
 
 impl<S> fmt::Debug for SessionService<S> {
@@ -175,53 +111,69 @@ where
     forward_ready!(service);
 
     fn call(&self, request: ServiceRequest) -> Self::Future {
-        let sessions = {
-            let headers = request.headers();
-            let cookies = headers
-                .get_all(COOKIE)
-                .filter_map(|value| value.to_str().ok());
-            Arc::new(self.shared.manager.request(cookies, |name| {
-                headers.get(name).and_then(|value| value.to_str().ok())
-            }))
-        };
-        let state = RequestState {
-            sessions: Arc::clone(&sessions),
-            on_error: self.shared.on_error.clone(),
-        };
-        request.extensions_mut().insert(state.clone());
+        let sessions = Arc::new(scan(&self.manager, &request));
+        request.extensions_mut().insert(Arc::clone(&sessions));
         let response = self.service.call(request);
         Box::pin(async move {
-            let mut response = response.await?;
-            match finish(&sessions).await {
-                Ok(headers) => {
-                    let map = response.headers_mut();
-                    for (name, value) in headers {
-                        map.append(name, value);
-                    }
-                    Ok(response.map_into_left_body())
-                }
-                Err(error) => {
-                    tracing::error!(%error, "could not save the session; answering 500");
-                    let failure = state.render(&error);
-                    let (request, _) = response.into_parts();
-                    Ok(ServiceResponse::new(request, failure).map_into_right_body())
-                }
-            }
+            let response = response.await?;
+            Ok(finish(&sessions, response).await)
         })
     }
 }
 
-/// Saves the request's sessions and converts the headers to add, all or none.
-async fn finish(
-    sessions: &RequestSessions,
-) -> Result<Vec<(HeaderName, HeaderValue)>, SessionError> {
-    let headers = sessions.finish().await?;
-    headers.iter().map(convert).collect()
+/// Reads the request's cookies and session headers; opens nothing.
+fn scan(manager: &SessionManager, request: &ServiceRequest) -> RequestSessions {
+    let headers = request.headers();
+    let cookies = headers
+        .get_all(COOKIE)
+        .filter_map(|value| value.to_str().ok());
+    manager.request(cookies, |name| {
+        headers.get(name).and_then(|value| value.to_str().ok())
+    })
 }
 
-fn convert(header: &ResponseHeader) -> Result<(HeaderName, HeaderValue), SessionError> {
-    let invalid = || SessionError::InvalidHeader(header.name().to_string());
-    let name = HeaderName::from_bytes(header.name().as_bytes()).map_err(|_| invalid())?;
-    let value = HeaderValue::from_str(header.value()).map_err(|_| invalid())?;
-    Ok((name, value))
+/// Saves the request's sessions and adds their headers to `response`, or answers 500.
+async fn finish<B>(
+    sessions: &RequestSessions,
+    mut response: ServiceResponse<B>,
+) -> ServiceResponse<EitherBody<B>> {
+    let failure = match sessions.finish().await {
+        Ok(headers) => match headers.iter().map(convert).collect::<Result<Vec<_>, _>>() {
+            Ok(headers) => {
+                let map = response.headers_mut();
+                for (name, value) in headers {
+                    map.append(name, value);
+                }
+                return response.map_into_left_body();
+            }
+            Err(header) => {
+                tracing::error!(
+                    header,
+                    status = %response.status(),
+                    "a session header is not a valid HTTP header; answering 500 instead of the handler's response"
+                );
+                internal_error()
+            }
+        },
+        Err(error) => {
+            tracing::error!(
+                %error,
+                status = %response.status(),
+                "saving the session failed; answering 500 instead of the handler's response"
+            );
+            failure_response(&error)
+        }
+    };
+    let (request, _) = response.into_parts();
+    ServiceResponse::new(request, failure).map_into_right_body()
+}
+
+/// The header as actix-web's types, or its name when it is not a valid header.
+fn convert(header: &ResponseHeader) -> Result<(HeaderName, HeaderValue), String> {
+    let name = HeaderName::from_bytes(header.name().as_bytes());
+    let value = HeaderValue::from_str(header.value());
+    match (name, value) {
+        (Ok(name), Ok(value)) => Ok((name, value)),
+        _ => Err(header.name().to_string()),
+    }
 }

@@ -9,12 +9,12 @@ use actix_web::http::StatusCode;
 use actix_web::{test, web, App, HttpResponse};
 use session_actix::session_core::registry::Backend;
 use session_actix::session_core::{
-    async_trait, CookieConfig, CookieStoreOptions, HeaderConfig, Record, SessionId, Store,
-    StoreConfig, StoreError, Transport,
+    async_trait, CookieConfig, CookieStoreOptions, HeaderConfig, Record, SessionConfig, SessionId,
+    Store, StoreConfig, StoreError, Transport,
 };
 use session_actix::{
-    KeyRing, NamedSession, Session, SessionConfig, SessionError, SessionManager, SessionMiddleware,
-    SessionName,
+    session_name, Error, KeyRing, NamedSession, Session, SessionManager, SessionMiddleware,
+    Sessions, INTERNAL_ERROR_BODY, STORE_UNAVAILABLE_BODY,
 };
 
 /// A map store that counts its calls and fails on demand.
@@ -93,25 +93,13 @@ impl Store for TestStore {
     }
 }
 
-/// The `cart` session: client-side, in cookie `cart`.
-struct Cart;
-
-impl SessionName for Cart {
-    const NAME: &'static str = "cart";
-}
-
-/// The `api` session: server-side, in header `x-session`.
-struct Api;
-
-impl SessionName for Api {
-    const NAME: &'static str = "api";
-}
-
-/// A name the manager does not know.
-struct Missing;
-
-impl SessionName for Missing {
-    const NAME: &'static str = "missing";
+session_name! {
+    /// The `cart` session: client-side, in cookie `cart`.
+    Cart = "cart";
+    /// The `api` session: server-side, in header `x-session`.
+    Api = "api";
+    /// A name the manager does not know.
+    Missing = "missing";
 }
 
 /// `app` (default, server-side, cookie `app_session`), `cart` and `api`.
@@ -170,13 +158,13 @@ async fn body_text<B: actix_web::body::MessageBody>(response: ServiceResponse<B>
     String::from_utf8(test::read_body(response).await.to_vec()).unwrap()
 }
 
-async fn login(session: Session) -> Result<HttpResponse, SessionError> {
+async fn login(session: Session) -> Result<HttpResponse, Error> {
     session.insert("user", "alice")?;
     session.regenerate_id();
     Ok(HttpResponse::Ok().finish())
 }
 
-async fn whoami(session: Session) -> Result<HttpResponse, SessionError> {
+async fn whoami(session: Session) -> Result<HttpResponse, Error> {
     let user: Option<String> = session.get("user")?;
     Ok(HttpResponse::Ok().body(user.unwrap_or_default()))
 }
@@ -230,7 +218,7 @@ async fn extracting_twice_gives_the_same_handle() {
         second: Session,
         cart: NamedSession<Cart>,
         cart_again: NamedSession<Cart>,
-    ) -> Result<HttpResponse, SessionError> {
+    ) -> Result<HttpResponse, Error> {
         first.insert("seen", true)?;
         cart.insert("items", ["apple"])?;
         let same = second.id() == first.id()
@@ -262,18 +250,21 @@ async fn extracting_without_the_middleware_is_a_500_that_says_to_add_it() {
         test::call_service(&app, test::TestRequest::get().uri("/whoami").to_request()).await;
     assert_eq!(response.status(), StatusCode::INTERNAL_SERVER_ERROR);
     let body = body_text(response).await;
-    assert!(body.contains("SessionMiddleware::new(manager)"), "{body}");
+    assert!(
+        body.contains(".wrap(SessionMiddleware::new(manager))"),
+        "{body}"
+    );
 }
 
 #[actix_web::test]
 async fn a_named_session_is_separate_from_the_default_and_travels_in_its_own_cookie() {
-    async fn add(cart: NamedSession<Cart>) -> Result<HttpResponse, SessionError> {
+    async fn add(cart: NamedSession<Cart>) -> Result<HttpResponse, Error> {
         let mut items: Vec<String> = cart.get("items")?.unwrap_or_default();
         items.push("apple".to_string());
         cart.insert("items", &items)?;
         Ok(HttpResponse::Ok().json(items))
     }
-    async fn both(app: Session, cart: NamedSession<Cart>) -> Result<HttpResponse, SessionError> {
+    async fn both(app: Session, cart: NamedSession<Cart>) -> Result<HttpResponse, Error> {
         let user: Option<String> = app.get("user")?;
         let items: Option<Vec<String>> = cart.get("items")?;
         let in_app: Option<Vec<String>> = app.get("items")?;
@@ -330,11 +321,11 @@ async fn a_named_session_that_is_not_configured_is_a_500_that_names_it() {
 
 #[actix_web::test]
 async fn header_transport_answers_in_the_session_header_and_reads_it_back() {
-    async fn api_login(api: NamedSession<Api>) -> Result<HttpResponse, SessionError> {
+    async fn api_login(api: NamedSession<Api>) -> Result<HttpResponse, Error> {
         api.insert("token_user", "bob")?;
         Ok(HttpResponse::Ok().finish())
     }
-    async fn api_me(api: NamedSession<Api>) -> Result<HttpResponse, SessionError> {
+    async fn api_me(api: NamedSession<Api>) -> Result<HttpResponse, Error> {
         match api.get::<String>("token_user")? {
             Some(user) => Ok(HttpResponse::Ok().body(user)),
             None => Ok(HttpResponse::Unauthorized().finish()),
@@ -415,7 +406,7 @@ async fn a_session_that_is_only_read_is_not_written() {
 
 #[actix_web::test]
 async fn login_regenerates_the_id_and_removes_the_old_record() {
-    async fn visit(session: Session) -> Result<HttpResponse, SessionError> {
+    async fn visit(session: Session) -> Result<HttpResponse, Error> {
         session.insert("visited", true)?;
         Ok(HttpResponse::Ok().finish())
     }
@@ -507,7 +498,7 @@ async fn a_store_failure_while_loading_is_a_500_without_detail_or_cookie() {
     assert_eq!(response.status(), StatusCode::INTERNAL_SERVER_ERROR);
     assert!(set_cookies(&response).is_empty());
     let body = body_text(response).await;
-    assert_eq!(body, "session store unavailable");
+    assert_eq!(body, STORE_UNAVAILABLE_BODY);
 }
 
 #[actix_web::test]
@@ -522,41 +513,55 @@ async fn a_store_failure_while_saving_replaces_the_response_with_a_500_without_c
     assert!(set_cookies(&response).is_empty());
     let body = body_text(response).await;
     assert!(!body.contains(FAILURE_DETAIL), "{body}");
-    assert_eq!(body, "session store unavailable");
+    assert_eq!(body, STORE_UNAVAILABLE_BODY);
 }
 
 #[actix_web::test]
-async fn error_response_renders_store_failures_in_the_apps_format() {
+async fn sessions_opens_any_configured_session_by_name_and_shares_handles() {
+    async fn by_name(
+        sessions: Sessions,
+        cart: NamedSession<Cart>,
+    ) -> Result<HttpResponse, actix_web::Error> {
+        let by_name = sessions.get("cart").await?;
+        by_name.insert("items", ["plum"]).map_err(Error)?;
+        let shared = cart.get::<Vec<String>>("items").map_err(Error)?.is_some();
+        let unknown = sessions.get("nope").await.is_err();
+        Ok(HttpResponse::Ok().json((shared, unknown)))
+    }
     let store = Arc::new(TestStore::default());
-    let middleware = SessionMiddleware::new(manager(&store)).error_response(|error| {
-        HttpResponse::ServiceUnavailable()
-            .json(serde_json::json!({ "error": error.public_message() }))
-    });
-    let app = test::init_service(App::new().wrap(middleware).configure(routes)).await;
-    let cookie = logged_in!(&app);
-    store.fail();
+    let app = test::init_service(
+        App::new()
+            .wrap(SessionMiddleware::new(manager(&store)))
+            .route("/", web::get().to(by_name)),
+    )
+    .await;
+    let response = test::call_service(&app, test::TestRequest::get().to_request()).await;
+    let cookies = set_cookies(&response);
+    assert!(
+        cookies.len() == 1 && cookies[0].starts_with("cart="),
+        "{cookies:?}"
+    );
+    let body: serde_json::Value = test::read_body_json(response).await;
+    assert_eq!(body, serde_json::json!([true, true]));
+}
 
-    let load = test::TestRequest::get()
-        .uri("/whoami")
+#[actix_web::test]
+async fn a_handler_error_is_a_500_without_detail() {
+    async fn wrong_type(session: Session) -> Result<HttpResponse, Error> {
+        let user: Option<u64> = session.get("user")?;
+        Ok(HttpResponse::Ok().json(user))
+    }
+    let store = Arc::new(TestStore::default());
+    let app = test::init_service(app(&store).route("/wrong", web::get().to(wrong_type))).await;
+    let cookie = logged_in!(&app);
+
+    let request = test::TestRequest::get()
+        .uri("/wrong")
         .insert_header(("cookie", cookie))
         .to_request();
-    let response = test::call_service(&app, load).await;
-    assert_eq!(response.status(), StatusCode::SERVICE_UNAVAILABLE);
-    let body: serde_json::Value = test::read_body_json(response).await;
-    assert_eq!(
-        body,
-        serde_json::json!({ "error": "session store unavailable" })
-    );
-
-    let save = test::TestRequest::post().uri("/login").to_request();
-    let response = test::call_service(&app, save).await;
-    assert_eq!(response.status(), StatusCode::SERVICE_UNAVAILABLE);
-    assert!(set_cookies(&response).is_empty());
-    let body: serde_json::Value = test::read_body_json(response).await;
-    assert_eq!(
-        body,
-        serde_json::json!({ "error": "session store unavailable" })
-    );
+    let response = test::call_service(&app, request).await;
+    assert_eq!(response.status(), StatusCode::INTERNAL_SERVER_ERROR);
+    assert_eq!(body_text(response).await, INTERNAL_ERROR_BODY);
 }
 
 #[actix_web::test]
@@ -578,7 +583,7 @@ async fn handles_are_send_and_sync_and_usable_across_await_in_a_spawned_task() {
             _ => HttpResponse::InternalServerError().finish(),
         }
     }
-    async fn read(session: Session) -> Result<HttpResponse, SessionError> {
+    async fn read(session: Session) -> Result<HttpResponse, Error> {
         Ok(HttpResponse::Ok().json(session.get::<u32>("from_task")?))
     }
     let store = Arc::new(TestStore::default());

@@ -1,0 +1,89 @@
+//! [`SessionRejection`]: why a session extractor failed, rendered as a 500.
+
+use actix_web::http::header::ContentType;
+use actix_web::http::StatusCode;
+use actix_web::{HttpResponse, ResponseError};
+use session_core::Error;
+
+/// The body of a 500 caused by a failing store. It names no store and no cause.
+pub const STORE_UNAVAILABLE_BODY: &str = r#"{"error":"session store unavailable"}"#;
+
+/// The body of a 500 caused by any other session failure.
+pub const INTERNAL_ERROR_BODY: &str = r#"{"error":"session error"}"#;
+
+const MISSING_MIDDLEWARE_MESSAGE: &str = "Missing session middleware: the session extractors \
+need `SessionMiddleware`. Add `.wrap(SessionMiddleware::new(manager))` to the `App` or scope that \
+holds the routes that extract sessions.";
+
+/// Why a [`Session`](crate::Session), [`NamedSession`](crate::NamedSession) or
+/// [`Sessions`](crate::Sessions) extractor failed. Every variant renders as a
+/// `500 Internal Server Error` and is logged at error level with its detail; the response body
+/// never carries store details.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum SessionRejection {
+    /// The request did not pass through a [`SessionMiddleware`](crate::SessionMiddleware). The
+    /// response body says to add it.
+    #[error("{MISSING_MIDDLEWARE_MESSAGE}")]
+    MissingMiddleware,
+    /// The session could not be opened: its store failed (body
+    /// `{"error":"session store unavailable"}`), or no session of the requested name is configured
+    /// (body: what to add to the configuration).
+    #[error("could not open the session: {0}")]
+    Open(#[source] Error),
+}
+
+impl ResponseError for SessionRejection {
+    fn status_code(&self) -> StatusCode {
+        StatusCode::INTERNAL_SERVER_ERROR
+    }
+
+    fn error_response(&self) -> HttpResponse {
+        match self {
+            SessionRejection::MissingMiddleware => {
+                tracing::error!("{MISSING_MIDDLEWARE_MESSAGE}");
+                HttpResponse::InternalServerError()
+                    .insert_header(ContentType::plaintext())
+                    .body(MISSING_MIDDLEWARE_MESSAGE)
+            }
+            SessionRejection::Open(error @ Error::UnknownSession(_)) => {
+                tracing::error!(%error, "a handler asked for a session that is not configured");
+                HttpResponse::InternalServerError()
+                    .insert_header(ContentType::plaintext())
+                    .body(error.to_string())
+            }
+            SessionRejection::Open(error @ Error::Store(_)) => {
+                tracing::error!(%error, "loading a session failed");
+                store_unavailable()
+            }
+            SessionRejection::Open(error) => {
+                tracing::error!(%error, "opening a session failed");
+                internal_error()
+            }
+        }
+    }
+}
+
+fn json_500(body: &'static str) -> HttpResponse {
+    HttpResponse::InternalServerError()
+        .insert_header(ContentType::json())
+        .body(body)
+}
+
+/// The 500 for a failing store.
+pub(crate) fn store_unavailable() -> HttpResponse {
+    json_500(STORE_UNAVAILABLE_BODY)
+}
+
+/// The 500 for any other session failure.
+pub(crate) fn internal_error() -> HttpResponse {
+    json_500(INTERNAL_ERROR_BODY)
+}
+
+/// The 500 for a core error, without its detail.
+pub(crate) fn failure_response(error: &Error) -> HttpResponse {
+    match error {
+        Error::Store(_) => store_unavailable(),
+        _ => internal_error(),
+    }
+}
