@@ -1,0 +1,112 @@
+//! Why a session guard or a session operation failed.
+
+use std::sync::OnceLock;
+
+use rocket::http::Status;
+use rocket::request::Request;
+use rocket::response::{self, Responder};
+
+/// Why a [`Session`](crate::Session) or [`NamedSession`](crate::NamedSession) guard failed, or a
+/// session operation in a handler did.
+///
+/// It is a [`Responder`]: return `Result<T, SessionError>` from a handler and use `?` on session
+/// operations. Every variant answers 500 through the application's 500 catcher and logs its
+/// message; the client sees no detail. The catcher can tell a store failure from others with
+/// [`SessionFailure::of`]. A request that failed this way saves none of its sessions.
+#[derive(Debug, thiserror::Error)]
+pub enum SessionError {
+    /// The guard ran on a request the fairing did not see.
+    #[error("no session state on this request: attach the session fairing when building rocket, `rocket::build().attach(SessionFairing::new(manager))`")]
+    MissingFairing,
+    /// The session could not be opened: an unknown name, or the store failed.
+    #[error("could not open the {name} session: {source}")]
+    Open {
+        /// The session name, quoted, or `default`.
+        name: String,
+        /// What the session manager said.
+        source: session_core::Error,
+    },
+    /// A session operation in the handler failed (a value that does not serialize, a stored
+    /// value of another type, a reserved key).
+    #[error(transparent)]
+    Session(#[from] session_core::Error),
+}
+
+impl<'r, 'o: 'r> Responder<'r, 'o> for SessionError {
+    fn respond_to(self, request: &'r Request<'_>) -> response::Result<'o> {
+        tracing::error!(error = %self, "answering 500");
+        self.failure().record(request);
+        Err(Status::InternalServerError)
+    }
+}
+
+/// Which session failure turned a request into a 500, for 500 catchers that answer them
+/// differently: `SessionFailure::of(request)`.
+///
+/// ```
+/// use rocket::http::ContentType;
+/// use rocket::Request;
+/// use session_rocket::SessionFailure;
+///
+/// #[rocket::catch(500)]
+/// fn internal_error(request: &Request<'_>) -> (ContentType, &'static str) {
+///     let body = match SessionFailure::of(request) {
+///         Some(SessionFailure::StoreUnavailable) => r#"{"error":"session store unavailable"}"#,
+///         _ => r#"{"error":"internal error"}"#,
+///     };
+///     (ContentType::JSON, body)
+/// }
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum SessionFailure {
+    /// A session guard ran without the fairing.
+    MissingFairing,
+    /// A session store failed, loading or saving.
+    StoreUnavailable,
+    /// Any other session failure (an unconfigured name, a value that does not serialize, a
+    /// session too large for its cookie).
+    Other,
+}
+
+impl SessionFailure {
+    /// The first session failure of `request`, if any.
+    pub fn of(request: &Request<'_>) -> Option<SessionFailure> {
+        Recorded::of(request).get().copied()
+    }
+
+    /// What kind of failure a core error is.
+    pub(crate) fn classify(error: &session_core::Error) -> SessionFailure {
+        match error {
+            session_core::Error::Store(_) => SessionFailure::StoreUnavailable,
+            _ => SessionFailure::Other,
+        }
+    }
+
+    /// Records this failure on `request` (the first one recorded stays).
+    pub(crate) fn record(self, request: &Request<'_>) {
+        // A later failure of the same request does not replace the first.
+        let _ = Recorded::of(request).set(self);
+    }
+}
+
+/// The request-local record of the first session failure.
+struct Recorded(OnceLock<SessionFailure>);
+
+impl Recorded {
+    fn of<'r>(request: &'r Request<'_>) -> &'r OnceLock<SessionFailure> {
+        &request.local_cache(|| Recorded(OnceLock::new())).0
+    }
+}
+
+impl SessionError {
+    /// The kind of failure, as [`SessionFailure::of`] reports it.
+    pub fn failure(&self) -> SessionFailure {
+        match self {
+            SessionError::MissingFairing => SessionFailure::MissingFairing,
+            SessionError::Open { source, .. } | SessionError::Session(source) => {
+                SessionFailure::classify(source)
+            }
+        }
+    }
+}

@@ -1,0 +1,200 @@
+//! The [`SessionFairing`]: reads session values before routing, saves and writes them back after
+//! the handler.
+//!
+//! # One request
+//!
+//! `on_request` scans the `Cookie` headers and the session headers into the request-local cache
+//! (no store is touched, nothing is decrypted). A guard opens a session only when a handler asks
+//! for it. `on_response` saves what changed and adds the `Set-Cookie` and session headers.
+//!
+//! # Rocket's cookie jar
+//!
+//! Rocket writes the changes of its [`CookieJar`](rocket::http::CookieJar) into the response
+//! before response fairings run, so this fairing sees them. When a session writes its cookie in a
+//! response, it replaces any cookie of the same name the application set through the jar (one
+//! `Set-Cookie` per name; a warning is logged, since the application's value would have broken the
+//! session). When the session writes nothing, the application's cookie passes through unchanged.
+//! Cookies of other names are never touched.
+//!
+//! # Failures
+//!
+//! A session that cannot be loaded fails its guard with a 500 (see
+//! [`SessionError`](crate::SessionError)); nothing is saved in that request. A session that cannot
+//! be saved turns the response into the application's own 500 catcher's response (the catcher
+//! that would answer a 500 for this path, or an empty 500 without one), with no session headers;
+//! the detail is logged, never sent.
+
+use rocket::fairing::{Fairing, Info, Kind};
+use rocket::http::{Header, Status};
+use rocket::{Data, Request, Response};
+use session_core::{RequestSessions, ResponseHeader, SessionManager};
+
+use crate::SessionFailure;
+
+/// Attach it to rocket to give handlers sessions: `rocket::build().attach(SessionFairing::new(manager))`.
+///
+/// Cheap to clone; every clone shares the manager.
+#[derive(Debug, Clone)]
+pub struct SessionFairing {
+    manager: SessionManager,
+}
+
+impl SessionFairing {
+    /// A fairing serving the sessions of `manager`.
+    pub fn new(manager: SessionManager) -> Self {
+        SessionFairing { manager }
+    }
+
+    /// The manager this fairing serves.
+    pub fn manager(&self) -> &SessionManager {
+        &self.manager
+    }
+}
+
+impl From<SessionManager> for SessionFairing {
+    fn from(manager: SessionManager) -> Self {
+        SessionFairing::new(manager)
+    }
+}
+
+/// What the fairing keeps in the request-local cache. `None` means the fairing did not run.
+pub(crate) struct RequestState(Option<RequestSessions>);
+
+impl RequestState {
+    /// This request's sessions, or `None` when the fairing is not attached.
+    pub(crate) fn of<'r>(request: &'r Request<'_>) -> Option<&'r RequestSessions> {
+        request.local_cache(|| RequestState(None)).0.as_ref()
+    }
+}
+
+#[rocket::async_trait]
+impl Fairing for SessionFairing {
+    fn info(&self) -> Info {
+        Info {
+            name: "Sessions",
+            kind: Kind::Request | Kind::Response,
+        }
+    }
+
+    async fn on_request(&self, request: &mut Request<'_>, _data: &mut Data<'_>) {
+        let request: &Request<'_> = request;
+        let headers = request.headers();
+        // A served request's cookie jar holds exactly what its `Cookie` headers carry. Rocket's
+        // local client can also put cookies straight into the jar (tracked clients,
+        // `LocalRequest::cookie`): read the jar when there is no `Cookie` header.
+        let jar: Vec<String> = if headers.contains("Cookie") {
+            Vec::new()
+        } else {
+            request
+                .cookies()
+                .iter()
+                .map(|cookie| format!("{}={}", cookie.name(), cookie.value()))
+                .collect()
+        };
+        let cookies = headers.get("Cookie").chain(jar.iter().map(String::as_str));
+        let sessions = self.manager.request(cookies, |name| headers.get_one(name));
+        request.local_cache(|| RequestState(Some(sessions)));
+    }
+
+    async fn on_response<'r>(&self, request: &'r Request<'_>, response: &mut Response<'r>) {
+        let Some(sessions) = RequestState::of(request) else {
+            return;
+        };
+        // A request that failed on a session answers 500 and saves nothing.
+        if SessionFailure::of(request).is_some() {
+            return;
+        }
+        match sessions.finish().await {
+            Ok(headers) => apply(headers, response),
+            Err(error) => {
+                tracing::error!(%error, "could not save the session; answering 500");
+                SessionFailure::classify(&error).record(request);
+                *response = internal_error(request).await;
+            }
+        }
+    }
+}
+
+/// Adds the session headers to `response`, replacing jar cookies of the same names.
+fn apply(headers: Vec<ResponseHeader>, response: &mut Response<'_>) {
+    let mut cookies = Vec::new();
+    for header in headers {
+        match header {
+            ResponseHeader::SetCookie(value) => cookies.push(value),
+            ResponseHeader::Header { name, value } => {
+                response.set_header(Header::new(name.to_string(), value));
+            }
+        }
+    }
+    if cookies.is_empty() {
+        return;
+    }
+    let ours: Vec<&str> = cookies.iter().map(|value| cookie_name(value)).collect();
+    let theirs: Vec<String> = response
+        .headers()
+        .get("Set-Cookie")
+        .map(String::from)
+        .collect();
+    if theirs
+        .iter()
+        .any(|value| ours.contains(&cookie_name(value)))
+    {
+        response.remove_header("Set-Cookie");
+        for value in theirs {
+            let name = cookie_name(&value);
+            if ours.contains(&name) {
+                tracing::warn!(cookie = name, "the application set a session's cookie through the cookie jar; the session's value replaces it");
+            } else {
+                response.adjoin_header(Header::new("Set-Cookie", value));
+            }
+        }
+    }
+    for value in cookies {
+        response.adjoin_header(Header::new("Set-Cookie", value));
+    }
+}
+
+/// The name of a rendered `Set-Cookie` value.
+fn cookie_name(set_cookie: &str) -> &str {
+    let pair = set_cookie.split(';').next().unwrap_or_default();
+    pair.split('=').next().unwrap_or_default().trim()
+}
+
+/// The response the application's 500 catcher gives for `request`, or an empty 500.
+async fn internal_error<'r>(request: &'r Request<'_>) -> Response<'r> {
+    let status = Status::InternalServerError;
+    let path = request.uri().path();
+    // Rocket's own choice: a catcher for the code or a default one whose base prefixes the
+    // path; the longest base wins, the one for the code on a tie.
+    let catcher = request
+        .rocket()
+        .catchers()
+        .filter(|catcher| catcher.code.map_or(true, |code| code == status.code))
+        .filter(|catcher| catcher.base.path().segments().prefix_of(path.segments()))
+        .max_by_key(|catcher| (catcher.base.path().segments().len(), catcher.code.is_some()));
+    if let Some(catcher) = catcher {
+        match catcher.handler.handle(status, request).await {
+            Ok(mut response) => {
+                response.set_status(status);
+                return response;
+            }
+            Err(failed) => {
+                tracing::error!(status = %failed, "the 500 catcher failed; sending an empty 500")
+            }
+        }
+    }
+    Response::build().status(status).finalize()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::cookie_name;
+
+    #[test]
+    fn cookie_names_are_read_from_rendered_set_cookie_values() {
+        assert_eq!(cookie_name("app=abc; Path=/; HttpOnly"), "app");
+        assert_eq!(cookie_name("cart.1=x=y"), "cart.1");
+        assert_eq!(cookie_name("bare"), "bare");
+        assert_eq!(cookie_name(""), "");
+    }
+}

@@ -1,0 +1,246 @@
+//! Request guards: [`Session`] for the default session, [`NamedSession`] for any other,
+//! [`Sessions`] for names chosen at run time.
+//!
+//! A guard opens its session on first use in a request (verifies or decrypts a client-side
+//! value, or loads the record from the store); every later guard for the same name in that
+//! request gets the same handle. Guards fail with a 500 and a [`SessionError`] when the
+//! [`SessionFairing`](crate::SessionFairing) is not attached or the store fails; take
+//! `Result<Session, SessionError>` to handle that yourself.
+
+use std::fmt;
+use std::marker::PhantomData;
+use std::ops::Deref;
+
+use rocket::http::Status;
+use rocket::request::{FromRequest, Outcome, Request};
+
+use crate::fairing::RequestState;
+use crate::SessionError;
+
+/// The default session of the request. Dereferences to [`session_core::Session`].
+///
+/// ```
+/// use session_rocket::Session;
+///
+/// #[rocket::get("/visits")]
+/// fn visits(session: Session) -> Result<String, session_rocket::SessionError> {
+///     let visits = session.get::<u64>("visits")?.unwrap_or(0) + 1;
+///     session.insert("visits", visits)?;
+///     Ok(visits.to_string())
+/// }
+/// ```
+#[derive(Clone)]
+pub struct Session(session_core::Session);
+
+impl Session {
+    /// The session handle itself (cheap to clone; clones share state).
+    pub fn into_inner(self) -> session_core::Session {
+        self.0
+    }
+}
+
+impl Deref for Session {
+    type Target = session_core::Session;
+
+    fn deref(&self) -> &Self::Target {
+        &self.0
+    }
+}
+
+impl fmt::Debug for Session {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.0.fmt(f)
+    }
+}
+
+/// Names a configured session, for [`NamedSession`]. Usually declared with [`session_name!`].
+///
+/// ```
+/// use session_rocket::SessionName;
+///
+/// struct Cart;
+///
+/// impl SessionName for Cart {
+///     const NAME: &'static str = "cart";
+/// }
+/// ```
+///
+/// [`session_name!`]: crate::session_name
+pub trait SessionName: Send + Sync + 'static {
+    /// The session's name in the configuration (`[sessions.<NAME>]`).
+    const NAME: &'static str;
+}
+
+/// Declares marker types implementing [`SessionName`], one per `name = "configured name";`.
+///
+/// ```
+/// session_rocket::session_name! {
+///     /// The client-side `cart` session.
+///     pub Cart = "cart";
+///     /// The header-carried `api` session.
+///     pub Api = "api";
+/// }
+/// # use session_rocket::SessionName;
+/// # assert_eq!(Api::NAME, "api");
+///
+/// #[rocket::get("/cart")]
+/// fn cart(cart: session_rocket::NamedSession<Cart>) -> String {
+///     format!("{} items", cart.get::<Vec<String>>("items").ok().flatten().unwrap_or_default().len())
+/// }
+/// ```
+#[macro_export]
+macro_rules! session_name {
+    ($($(#[$meta:meta])* $vis:vis $marker:ident = $name:literal;)+) => {
+        $(
+            $(#[$meta])*
+            #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+            $vis struct $marker;
+
+            impl $crate::SessionName for $marker {
+                const NAME: &'static str = $name;
+            }
+        )+
+    };
+}
+
+/// The session named `N::NAME`. Dereferences to [`session_core::Session`].
+pub struct NamedSession<N: SessionName> {
+    session: session_core::Session,
+    name: PhantomData<fn() -> N>,
+}
+
+impl<N: SessionName> NamedSession<N> {
+    /// The session handle itself (cheap to clone; clones share state).
+    pub fn into_inner(self) -> session_core::Session {
+        self.session
+    }
+}
+
+impl<N: SessionName> Clone for NamedSession<N> {
+    fn clone(&self) -> Self {
+        NamedSession {
+            session: self.session.clone(),
+            name: PhantomData,
+        }
+    }
+}
+
+impl<N: SessionName> Deref for NamedSession<N> {
+    type Target = session_core::Session;
+
+    fn deref(&self) -> &Self::Target {
+        &self.session
+    }
+}
+
+impl<N: SessionName> fmt::Debug for NamedSession<N> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_tuple("NamedSession")
+            .field(&N::NAME)
+            .field(&self.session)
+            .finish()
+    }
+}
+
+/// Opens the session `name` (the default one for `None`), failing the guard on error.
+async fn open(
+    request: &Request<'_>,
+    name: Option<&str>,
+) -> Outcome<session_core::Session, SessionError> {
+    match open_session(request, name).await {
+        Ok(session) => Outcome::Success(session),
+        Err(error) => Outcome::Error((Status::InternalServerError, error)),
+    }
+}
+
+/// Opens the session `name` (the default one for `None`); a failure is logged and recorded on
+/// the request.
+async fn open_session(
+    request: &Request<'_>,
+    name: Option<&str>,
+) -> Result<session_core::Session, SessionError> {
+    let result = match RequestState::of(request) {
+        None => Err(SessionError::MissingFairing),
+        Some(sessions) => match name {
+            Some(name) => sessions.session(name).await,
+            None => sessions.default_session().await,
+        }
+        .map_err(|source| SessionError::Open {
+            name: name.map_or_else(|| "default".to_string(), |name| format!("`{name}`")),
+            source,
+        }),
+    };
+    if let Err(error) = &result {
+        tracing::error!("{error}");
+        error.failure().record(request);
+    }
+    result
+}
+
+/// All of the request's sessions, opened by name at run time: `sessions.get("cart").await?`.
+/// Prefer [`Session`] and [`NamedSession`] when the name is known at compile time.
+///
+/// The guard itself only fails without the fairing; opening a session can fail later, and a
+/// failure returned from the handler (or dropped) still makes the request save nothing.
+#[derive(Clone, Copy)]
+pub struct Sessions<'r> {
+    request: &'r Request<'r>,
+}
+
+impl Sessions<'_> {
+    /// The session `name`, opened on first use; the same handle on every later call.
+    pub async fn get(&self, name: &str) -> Result<session_core::Session, SessionError> {
+        open_session(self.request, Some(name)).await
+    }
+
+    /// The default session.
+    pub async fn default_session(&self) -> Result<session_core::Session, SessionError> {
+        open_session(self.request, None).await
+    }
+}
+
+impl fmt::Debug for Sessions<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_tuple("Sessions")
+            .field(&RequestState::of(self.request))
+            .finish()
+    }
+}
+
+#[rocket::async_trait]
+impl<'r> FromRequest<'r> for Sessions<'r> {
+    type Error = SessionError;
+
+    async fn from_request(request: &'r Request<'_>) -> Outcome<Self, Self::Error> {
+        if RequestState::of(request).is_none() {
+            let error = SessionError::MissingFairing;
+            tracing::error!("{error}");
+            error.failure().record(request);
+            return Outcome::Error((Status::InternalServerError, error));
+        }
+        Outcome::Success(Sessions { request })
+    }
+}
+
+#[rocket::async_trait]
+impl<'r> FromRequest<'r> for Session {
+    type Error = SessionError;
+
+    async fn from_request(request: &'r Request<'_>) -> Outcome<Self, Self::Error> {
+        open(request, None).await.map(Session)
+    }
+}
+
+#[rocket::async_trait]
+impl<'r, N: SessionName> FromRequest<'r> for NamedSession<N> {
+    type Error = SessionError;
+
+    async fn from_request(request: &'r Request<'_>) -> Outcome<Self, Self::Error> {
+        open(request, Some(N::NAME))
+            .await
+            .map(|session| NamedSession {
+                session,
+                name: PhantomData,
+            })
+    }
+}

@@ -1,0 +1,563 @@
+//! The adapter's behaviour, driven through rocket's own local client.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+
+use rocket::http::{Cookie, CookieJar, Header, Status};
+use rocket::local::asynchronous::{Client, LocalResponse};
+use rocket::{catch, catchers, get, post, routes, Build, Request, Rocket};
+use session_core::{
+    async_trait, Backend, Record, SessionId, SessionManager, SessionsConfig, Store, StoreError,
+    StoreRegistry,
+};
+use session_rocket::{
+    session_name, KeyRing, NamedSession, Session, SessionError, SessionFailure, SessionFairing,
+    Sessions,
+};
+
+session_name! {
+    Cart = "cart";
+    Api = "api";
+    Missing = "missing";
+}
+
+/// A map store that counts its calls and fails on demand.
+#[derive(Default)]
+struct TestStore {
+    records: Mutex<HashMap<String, Record>>,
+    calls: AtomicUsize,
+    failing: AtomicBool,
+}
+
+impl TestStore {
+    fn call(&self) -> Result<std::sync::MutexGuard<'_, HashMap<String, Record>>, StoreError> {
+        self.calls.fetch_add(1, Ordering::SeqCst);
+        if self.failing.load(Ordering::SeqCst) {
+            return Err(StoreError::backend_msg("connection refused by 10.0.0.7"));
+        }
+        self.records.lock().map_err(StoreError::backend_msg)
+    }
+
+    fn calls(&self) -> usize {
+        self.calls.load(Ordering::SeqCst)
+    }
+
+    fn len(&self) -> usize {
+        self.records.lock().unwrap().len()
+    }
+
+    fn fail(&self) {
+        self.failing.store(true, Ordering::SeqCst);
+    }
+}
+
+#[async_trait]
+impl Store for TestStore {
+    async fn load(&self, id: &SessionId) -> Result<Option<Record>, StoreError> {
+        Ok(self.call()?.get(&id.storage_key()).cloned())
+    }
+    async fn create(&self, record: &Record) -> Result<(), StoreError> {
+        let mut records = self.call()?;
+        if records.contains_key(&record.id.storage_key()) {
+            return Err(StoreError::AlreadyExists);
+        }
+        records.insert(record.id.storage_key(), record.clone());
+        Ok(())
+    }
+    async fn save(&self, record: &Record) -> Result<(), StoreError> {
+        self.call()?.insert(record.id.storage_key(), record.clone());
+        Ok(())
+    }
+    async fn delete(&self, id: &SessionId) -> Result<(), StoreError> {
+        self.call()?.remove(&id.storage_key());
+        Ok(())
+    }
+    async fn cleanup(&self) -> Result<u64, StoreError> {
+        Ok(0)
+    }
+}
+
+const CONFIG: &str = r#"
+    default = "app"
+
+    [sessions.app]
+    transport = { type = "cookie", name = "app_session" }
+    store = { type = "test" }
+
+    [sessions.cart]
+    transport = { type = "cookie", name = "cart" }
+    store = { type = "cookie" }
+
+    [sessions.api]
+    transport = { type = "header", name = "x-session" }
+    store = { type = "cookie" }
+"#;
+
+async fn manager(store: Arc<TestStore>) -> SessionManager {
+    let mut registry = StoreRegistry::new();
+    registry.register("test", move |_| {
+        let store = Arc::clone(&store);
+        async move { Ok(Backend::Server(store)) }
+    });
+    let config = SessionsConfig::from_toml(CONFIG).unwrap();
+    SessionManager::from_config(&config, &registry, KeyRing::generate())
+        .await
+        .unwrap()
+}
+
+type Handled = Result<String, SessionError>;
+
+#[get("/plain")]
+fn plain() -> &'static str {
+    "plain"
+}
+
+#[get("/get/<key>")]
+fn read(session: Session, key: &str) -> Handled {
+    Ok(session.get::<String>(key)?.unwrap_or_default())
+}
+
+#[post("/set/<key>/<value>")]
+fn write(session: Session, key: &str, value: &str) -> Handled {
+    session.insert(key, value)?;
+    Ok(session.id().to_string())
+}
+
+#[get("/twice")]
+fn twice(first: Session, second: Session) -> Handled {
+    first.insert("seen", "yes")?;
+    let same_values = second.get::<String>("seen")?.as_deref() == Some("yes");
+    Ok(format!("{same_values} {}", first.id() == second.id()))
+}
+
+#[get("/fallible")]
+fn fallible(session: Result<Session, SessionError>) -> String {
+    match session {
+        Ok(_) => "opened".to_string(),
+        Err(error) => error.to_string(),
+    }
+}
+
+#[post("/cart/<item>")]
+fn add_to_cart(cart: NamedSession<Cart>, item: &str) -> Handled {
+    let mut items: Vec<String> = cart.get("items")?.unwrap_or_default();
+    items.push(item.to_string());
+    cart.insert("items", &items)?;
+    Ok(items.join(","))
+}
+
+#[get("/cart")]
+fn show_cart(cart: NamedSession<Cart>) -> Handled {
+    Ok(cart
+        .get::<Vec<String>>("items")?
+        .unwrap_or_default()
+        .join(","))
+}
+
+#[post("/api/<user>")]
+fn api_login(api: NamedSession<Api>, user: &str) -> Handled {
+    api.insert("user", user)?;
+    Ok(user.to_string())
+}
+
+#[get("/api")]
+fn api_me(api: NamedSession<Api>) -> Handled {
+    Ok(api.get::<String>("user")?.unwrap_or_default())
+}
+
+#[get("/missing")]
+fn missing(_missing: NamedSession<Missing>) -> &'static str {
+    "unreachable"
+}
+
+#[post("/login/<user>")]
+fn login(session: Session, user: &str) -> Handled {
+    session.insert("user", user)?;
+    session.regenerate_id();
+    Ok(session.id().to_string())
+}
+
+#[post("/logout")]
+fn logout(session: Session) -> &'static str {
+    session.destroy();
+    "bye"
+}
+
+#[post("/jar-and-session")]
+fn jar_and_session(session: Session, jar: &CookieJar<'_>) -> Handled {
+    jar.add(Cookie::new("app_session", "from-the-jar"));
+    jar.add(Cookie::new("theme", "dark"));
+    session.insert("user", "alice")?;
+    Ok(String::new())
+}
+
+#[post("/jar-only")]
+fn jar_only(_session: Session, jar: &CookieJar<'_>) -> &'static str {
+    jar.add(Cookie::new("app_session", "from-the-jar"));
+    "jar"
+}
+
+#[get("/dynamic/<name>")]
+async fn dynamic(sessions: Sessions<'_>, name: &str) -> Handled {
+    let session = sessions.get(name).await?;
+    let again = sessions.get(name).await?;
+    session.insert("seen", name)?;
+    Ok(again.get::<String>("seen")?.unwrap_or_default())
+}
+
+#[post("/cart-then-missing")]
+async fn cart_then_missing(cart: NamedSession<Cart>, sessions: Sessions<'_>) -> Handled {
+    cart.insert("items", ["apple"])?;
+    sessions.get("missing").await?;
+    Ok(String::new())
+}
+
+#[catch(500)]
+fn internal_error(request: &Request<'_>) -> &'static str {
+    match SessionFailure::of(request) {
+        Some(SessionFailure::StoreUnavailable) => "our own 500: store",
+        Some(_) => "our own 500: session",
+        None => "our own 500",
+    }
+}
+
+fn routes_only() -> Rocket<Build> {
+    rocket::build()
+        .mount(
+            "/",
+            routes![
+                plain,
+                read,
+                write,
+                twice,
+                fallible,
+                add_to_cart,
+                show_cart,
+                api_login,
+                api_me,
+                missing,
+                login,
+                logout,
+                jar_and_session,
+                jar_only,
+                dynamic,
+                cart_then_missing
+            ],
+        )
+        .register("/", catchers![internal_error])
+}
+
+async fn client(store: Arc<TestStore>) -> Client {
+    let rocket = routes_only().attach(SessionFairing::new(manager(store).await));
+    Client::untracked(rocket).await.unwrap()
+}
+
+fn set_cookies(response: &LocalResponse<'_>) -> Vec<String> {
+    response
+        .headers()
+        .get("Set-Cookie")
+        .map(String::from)
+        .collect()
+}
+
+/// The `name=value` pair of the one `Set-Cookie` for `name`.
+fn cookie_pair(response: &LocalResponse<'_>, name: &str) -> String {
+    let matching: Vec<String> = set_cookies(response)
+        .into_iter()
+        .filter(|value| value.starts_with(&format!("{name}=")))
+        .collect();
+    assert_eq!(matching.len(), 1, "one Set-Cookie for {name}: {matching:?}");
+    matching[0].split(';').next().unwrap().to_string()
+}
+
+async fn body(response: LocalResponse<'_>) -> String {
+    response.into_string().await.unwrap_or_default()
+}
+
+#[rocket::async_test]
+async fn a_guard_used_twice_in_one_request_gives_the_same_handle() {
+    let client = client(Arc::default()).await;
+    let response = client.get("/twice").dispatch().await;
+    assert_eq!(response.status(), Status::Ok);
+    assert_eq!(body(response).await, "true true");
+}
+
+#[rocket::async_test]
+async fn a_written_session_round_trips_through_its_cookie() {
+    let store = Arc::new(TestStore::default());
+    let client = client(Arc::clone(&store)).await;
+    let response = client.post("/set/user/alice").dispatch().await;
+    assert_eq!(response.status(), Status::Ok);
+    let cookie = cookie_pair(&response, "app_session");
+    assert_eq!(store.len(), 1);
+
+    let response = client
+        .get("/get/user")
+        .header(Header::new("Cookie", cookie))
+        .dispatch()
+        .await;
+    assert!(set_cookies(&response).is_empty(), "a read writes nothing");
+    assert_eq!(body(response).await, "alice");
+}
+
+#[rocket::async_test]
+async fn a_guard_without_the_fairing_is_a_500_that_says_to_attach_it() {
+    let client = Client::untracked(routes_only()).await.unwrap();
+    let response = client.get("/get/user").dispatch().await;
+    assert_eq!(response.status(), Status::InternalServerError);
+    assert_eq!(body(response).await, "our own 500: session");
+
+    let response = client.get("/fallible").dispatch().await;
+    let message = body(response).await;
+    assert!(message.contains("attach the session fairing"), "{message}");
+}
+
+#[rocket::async_test]
+async fn named_sessions_have_their_own_cookies() {
+    let store = Arc::new(TestStore::default());
+    let client = client(Arc::clone(&store)).await;
+    let response = client.post("/cart/apple").dispatch().await;
+    let cart = cookie_pair(&response, "cart");
+    assert!(!set_cookies(&response)
+        .iter()
+        .any(|value| value.starts_with("app_session=")));
+    assert_eq!(store.len(), 0, "the cart lives in its cookie");
+
+    let response = client
+        .post("/cart/pear")
+        .header(Header::new("Cookie", cart))
+        .dispatch()
+        .await;
+    let cart = cookie_pair(&response, "cart");
+    assert_eq!(body(response).await, "apple,pear");
+
+    let response = client
+        .get("/cart")
+        .header(Header::new("Cookie", cart.clone()))
+        .dispatch()
+        .await;
+    assert_eq!(body(response).await, "apple,pear");
+
+    // The cart's cookie is not the default session's.
+    let response = client
+        .get("/get/items")
+        .header(Header::new("Cookie", cart))
+        .dispatch()
+        .await;
+    assert_eq!(body(response).await, "");
+}
+
+#[rocket::async_test]
+async fn an_unconfigured_name_is_a_500() {
+    let client = client(Arc::default()).await;
+    let response = client.get("/missing").dispatch().await;
+    assert_eq!(response.status(), Status::InternalServerError);
+    assert!(set_cookies(&response).is_empty());
+}
+
+#[rocket::async_test]
+async fn header_transport_travels_in_the_session_header() {
+    let client = client(Arc::default()).await;
+    let response = client.post("/api/bob").dispatch().await;
+    assert!(set_cookies(&response).is_empty());
+    let token = response
+        .headers()
+        .get_one("x-session")
+        .expect("the session header")
+        .to_string();
+
+    let response = client
+        .get("/api")
+        .header(Header::new("X-Session", token.clone()))
+        .dispatch()
+        .await;
+    assert_eq!(body(response).await, "bob");
+
+    // The token is not a cookie.
+    let response = client
+        .get("/api")
+        .header(Header::new("Cookie", format!("x-session={token}")))
+        .dispatch()
+        .await;
+    assert_eq!(body(response).await, "");
+}
+
+#[rocket::async_test]
+async fn a_route_without_a_guard_sets_no_cookie_and_touches_no_store() {
+    let store = Arc::new(TestStore::default());
+    let client = client(Arc::clone(&store)).await;
+    let cookie = cookie_pair(
+        &client.post("/set/user/alice").dispatch().await,
+        "app_session",
+    );
+    let calls = store.calls();
+
+    let response = client
+        .get("/plain")
+        .header(Header::new("Cookie", cookie))
+        .dispatch()
+        .await;
+    assert_eq!(response.status(), Status::Ok);
+    assert!(set_cookies(&response).is_empty());
+    assert!(response.headers().get_one("x-session").is_none());
+    assert_eq!(store.calls(), calls);
+}
+
+#[rocket::async_test]
+async fn a_store_failure_while_loading_is_a_500_without_set_cookie_or_detail() {
+    let store = Arc::new(TestStore::default());
+    let client = client(Arc::clone(&store)).await;
+    let cookie = cookie_pair(
+        &client.post("/set/user/alice").dispatch().await,
+        "app_session",
+    );
+    store.fail();
+
+    let response = client
+        .post("/set/user/bob")
+        .header(Header::new("Cookie", cookie))
+        .dispatch()
+        .await;
+    assert_eq!(response.status(), Status::InternalServerError);
+    assert!(set_cookies(&response).is_empty());
+    assert_eq!(body(response).await, "our own 500: store");
+}
+
+#[rocket::async_test]
+async fn a_store_failure_while_saving_is_the_apps_500_without_session_headers() {
+    let store = Arc::new(TestStore::default());
+    store.fail();
+    let client = client(Arc::clone(&store)).await;
+
+    let response = client.post("/jar-and-session").dispatch().await;
+    assert_eq!(response.status(), Status::InternalServerError);
+    assert!(
+        set_cookies(&response).is_empty(),
+        "{:?}",
+        set_cookies(&response)
+    );
+    assert_eq!(body(response).await, "our own 500: store");
+}
+
+#[rocket::async_test]
+async fn login_regenerates_the_id_and_retires_the_old_record() {
+    let store = Arc::new(TestStore::default());
+    let client = client(Arc::clone(&store)).await;
+    let response = client.post("/set/visits/1").dispatch().await;
+    let old_cookie = cookie_pair(&response, "app_session");
+    let old_id = body(response).await;
+
+    let response = client
+        .post("/login/alice")
+        .header(Header::new("Cookie", old_cookie.clone()))
+        .dispatch()
+        .await;
+    let new_cookie = cookie_pair(&response, "app_session");
+    assert_ne!(new_cookie, old_cookie);
+    assert_ne!(body(response).await, old_id);
+    assert_eq!(store.len(), 1, "the old record is gone");
+
+    let response = client
+        .get("/get/user")
+        .header(Header::new("Cookie", old_cookie))
+        .dispatch()
+        .await;
+    assert_eq!(body(response).await, "", "the old id is no session");
+    let response = client
+        .get("/get/user")
+        .header(Header::new("Cookie", new_cookie))
+        .dispatch()
+        .await;
+    assert_eq!(body(response).await, "alice");
+}
+
+#[rocket::async_test]
+async fn destroy_removes_the_record_and_expires_the_cookie() {
+    let store = Arc::new(TestStore::default());
+    let client = client(Arc::clone(&store)).await;
+    let cookie = cookie_pair(
+        &client.post("/set/user/alice").dispatch().await,
+        "app_session",
+    );
+
+    let response = client
+        .post("/logout")
+        .header(Header::new("Cookie", cookie.clone()))
+        .dispatch()
+        .await;
+    let removal = set_cookies(&response);
+    assert_eq!(removal.len(), 1);
+    assert!(removal[0].starts_with("app_session=;"), "{removal:?}");
+    assert!(removal[0].contains("Max-Age=0"), "{removal:?}");
+    assert_eq!(store.len(), 0);
+
+    let response = client
+        .get("/get/user")
+        .header(Header::new("Cookie", cookie))
+        .dispatch()
+        .await;
+    assert_eq!(body(response).await, "");
+}
+
+#[rocket::async_test]
+async fn the_session_cookie_replaces_a_jar_cookie_of_the_same_name() {
+    let client = client(Arc::default()).await;
+    let response = client.post("/jar-and-session").dispatch().await;
+    let cookies = set_cookies(&response);
+    assert_eq!(cookies.len(), 2, "{cookies:?}");
+    assert!(cookies.iter().any(|value| value.starts_with("theme=dark")));
+    let session = cookie_pair(&response, "app_session");
+    assert_ne!(session, "app_session=from-the-jar");
+
+    let response = client
+        .get("/get/user")
+        .header(Header::new("Cookie", session))
+        .dispatch()
+        .await;
+    assert_eq!(body(response).await, "alice");
+}
+
+#[rocket::async_test]
+async fn a_jar_cookie_of_the_sessions_name_passes_when_the_session_writes_nothing() {
+    let client = client(Arc::default()).await;
+    let response = client.post("/jar-only").dispatch().await;
+    assert_eq!(
+        cookie_pair(&response, "app_session"),
+        "app_session=from-the-jar"
+    );
+}
+
+#[rocket::async_test]
+async fn a_tracked_client_keeps_its_session_like_a_browser() {
+    let rocket = routes_only().attach(SessionFairing::new(manager(Arc::default()).await));
+    let client = Client::tracked(rocket).await.unwrap();
+    client.post("/set/user/carol").dispatch().await;
+    let response = client.get("/get/user").dispatch().await;
+    assert_eq!(body(response).await, "carol");
+}
+
+#[rocket::async_test]
+async fn sessions_opens_names_chosen_at_run_time() {
+    let client = client(Arc::default()).await;
+    let response = client.get("/dynamic/cart").dispatch().await;
+    assert_eq!(response.status(), Status::Ok);
+    cookie_pair(&response, "cart");
+    assert_eq!(body(response).await, "cart");
+
+    let response = client.get("/dynamic/nope").dispatch().await;
+    assert_eq!(response.status(), Status::InternalServerError);
+    assert_eq!(body(response).await, "our own 500: session");
+}
+
+#[rocket::async_test]
+async fn a_request_that_failed_on_a_session_saves_none_of_its_sessions() {
+    let client = client(Arc::default()).await;
+    let response = client.post("/cart-then-missing").dispatch().await;
+    assert_eq!(response.status(), Status::InternalServerError);
+    assert!(
+        set_cookies(&response).is_empty(),
+        "{:?}",
+        set_cookies(&response)
+    );
+}
