@@ -1,0 +1,111 @@
+//! How the memory and file stores encode a [`Record`]: compact JSON *without the session id*.
+//!
+//! `Record`'s own serde form carries the id, which is right for a sealed cookie (the client holds
+//! it anyway) and wrong for a server-side store: anyone who could read a store's contents (a backup,
+//! a copied directory, a heap dump) would get live session tokens. The stores key records by
+//! [`SessionId::storage_key`], a one-way hash, and put the id back from the caller's argument when
+//! decoding. Keeping the encoding as one contiguous byte string is also what keeps the memory
+//! store small: one allocation per session instead of a tree of maps and strings.
+
+use serde::{Deserialize, Serialize};
+use session_core::{Data, Expiry, Record, SessionId, StoreError};
+
+/// The record minus its id, borrowed for encoding.
+#[derive(Serialize)]
+struct StoredRef<'a> {
+    #[serde(rename = "d")]
+    data: &'a Data,
+    #[serde(rename = "c")]
+    created_at: u64,
+    #[serde(rename = "e")]
+    expires_at: u64,
+    #[serde(rename = "a", skip_serializing_if = "Option::is_none")]
+    absolute_deadline: Option<u64>,
+    #[serde(rename = "v")]
+    version: u64,
+    #[serde(rename = "x", skip_serializing_if = "Option::is_none")]
+    expiry: &'a Option<Expiry>,
+}
+
+/// The record minus its id, owned for decoding.
+#[derive(Deserialize)]
+struct Stored {
+    #[serde(rename = "d", default)]
+    data: Data,
+    #[serde(rename = "c")]
+    created_at: u64,
+    #[serde(rename = "e")]
+    expires_at: u64,
+    #[serde(rename = "a", default)]
+    absolute_deadline: Option<u64>,
+    #[serde(rename = "v", default)]
+    version: u64,
+    #[serde(rename = "x", default)]
+    expiry: Option<Expiry>,
+}
+
+/// Encodes `record` without its id.
+pub(crate) fn encode(record: &Record) -> Result<Vec<u8>, StoreError> {
+    serde_json::to_vec(&StoredRef {
+        data: &record.data,
+        created_at: record.created_at,
+        expires_at: record.expires_at,
+        absolute_deadline: record.absolute_deadline,
+        version: record.version,
+        expiry: &record.expiry,
+    })
+    .map_err(StoreError::backend)
+}
+
+/// Decodes what [`encode`] wrote, giving the record back its `id`.
+pub(crate) fn decode(id: SessionId, bytes: &[u8]) -> Result<Record, StoreError> {
+    let stored: Stored =
+        serde_json::from_slice(bytes).map_err(|error| StoreError::Corrupt(error.into()))?;
+    Ok(Record {
+        id,
+        data: stored.data,
+        created_at: stored.created_at,
+        expires_at: stored.expires_at,
+        absolute_deadline: stored.absolute_deadline,
+        version: stored.version,
+        expiry: stored.expiry,
+    })
+}
+
+/// The moment `record` stops loading: its idle deadline, capped by its absolute one.
+pub(crate) fn deadline(record: &Record) -> u64 {
+    record
+        .absolute_deadline
+        .map_or(record.expires_at, |absolute| {
+            absolute.min(record.expires_at)
+        })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::value::RawValue;
+    use std::time::Duration;
+
+    #[test]
+    fn encoding_round_trips_and_leaves_the_id_out() {
+        let id = SessionId::generate();
+        let mut record = Record::new(id, &Expiry::default(), 1_000);
+        record.data.insert(
+            "cart".into(),
+            RawValue::from_string(r#"{"items":[1,2]}"#.into()).unwrap(),
+        );
+        record.expiry = Some(Expiry::persistent(Duration::from_secs(60)));
+        record.version = 7;
+        let bytes = encode(&record).unwrap();
+        let text = String::from_utf8(bytes.clone()).unwrap();
+        assert!(!text.contains(&id.to_string()));
+        assert_eq!(decode(id, &bytes).unwrap(), record);
+    }
+
+    #[test]
+    fn garbage_is_corrupt_not_a_panic() {
+        let error = decode(SessionId::generate(), b"{\"d\":").unwrap_err();
+        assert!(matches!(error, StoreError::Corrupt(_)));
+    }
+}

@@ -1,0 +1,138 @@
+//! Session stores for `session-core`: [memory], [file], [redis](crate::redis) (feature `redis`, on
+//! by default) and the client-side [cookie] store, plus a [registry] that lets a configuration
+//! file alone pick one, and (feature `conformance`) the test suite every store passes.
+//!
+//! | type     | where sessions live              | shared between processes | revocable |
+//! |----------|----------------------------------|--------------------------|-----------|
+//! | `cookie` | sealed in the client's cookie    | yes (nothing to share)   | no        |
+//! | `memory` | this process, sharded and bounded| no                       | yes       |
+//! | `file`   | one file per session in `dir`    | yes, same machine        | yes       |
+//! | `redis`  | a Redis server                   | yes, any machine         | yes       |
+//!
+//! Server-side stores key records by [`SessionId::storage_key`](session_core::SessionId::storage_key),
+//! a SHA-256 of the id, and never persist the id itself: a copy of the store (a backup, a copied
+//! directory, a Redis dump) does not hand out live session tokens.
+//!
+//! # Example
+//!
+//! ```
+//! use session_core::{KeyRing, SessionManager, SessionsConfig};
+//!
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! let config = SessionsConfig::from_toml(r#"
+//!     [sessions.app]
+//!     transport = { type = "cookie", name = "app_session" }
+//!     store = { type = "memory", max_sessions = 100000 }
+//! "#)?;
+//! let manager =
+//!     SessionManager::from_config(&config, &session_stores::registry(), KeyRing::generate()).await?;
+//!
+//! let request = manager.request(None, |_| None);
+//! request.default_session().await?.insert("user", "alice")?;
+//! let headers = request.finish().await?;
+//! assert!(headers[0].value().starts_with("app_session="));
+//! # Ok(())
+//! # }
+//! ```
+//!
+//! Changing `type = "memory"` to `type = "file", dir = "sessions"` or
+//! `type = "redis", url = "redis://127.0.0.1/"` needs no code change.
+
+#![forbid(unsafe_code)]
+#![warn(missing_docs)]
+
+use std::sync::Arc;
+
+use session_core::{Backend, StoreRegistry};
+
+mod codec;
+pub mod cookie;
+pub mod memory;
+
+/// A registry of every store this crate provides: `cookie` (from `session-core`), `memory`,
+/// `file` and, with the `redis` feature, `redis`.
+///
+/// Options are checked when the store is built: unknown fields and out-of-range values are a
+/// [`ConfigError`](session_core::ConfigError) naming the session and the field.
+pub fn registry() -> StoreRegistry {
+    let mut registry = StoreRegistry::new();
+    registry.register("memory", |options| async move {
+        let memory: memory::MemoryOptions = options.parse()?;
+        memory
+            .validate()
+            .map_err(|message| options.error(message))?;
+        Ok(Backend::Server(Arc::new(memory::MemoryStore::new(memory))))
+    });
+    registry
+}
+
+#[cfg(test)]
+mod tests {
+    use session_core::{ConfigError, StoreConfig};
+
+    use super::*;
+
+    fn config(toml_options: serde_json::Value) -> StoreConfig {
+        let serde_json::Value::Object(mut options) = toml_options else {
+            panic!("options must be an object");
+        };
+        let kind = options
+            .remove("type")
+            .and_then(|kind| kind.as_str().map(str::to_string))
+            .unwrap_or_default();
+        StoreConfig { kind, options }
+    }
+
+    #[tokio::test]
+    async fn the_registry_knows_every_store() {
+        let kinds: Vec<_> = registry().kinds().map(str::to_string).collect();
+        assert!(kinds.contains(&"cookie".to_string()));
+        assert!(kinds.contains(&"memory".to_string()));
+    }
+
+    #[tokio::test]
+    async fn memory_options_come_from_configuration() {
+        let backend = registry()
+            .build(
+                "app",
+                &config(serde_json::json!({ "type": "memory", "max_sessions": 10 })),
+            )
+            .await
+            .unwrap();
+        assert!(matches!(backend, Backend::Server(_)));
+    }
+
+    #[tokio::test]
+    async fn unknown_memory_options_name_the_session_and_field() {
+        let error = registry()
+            .build(
+                "app",
+                &config(serde_json::json!({ "type": "memory", "max_sesions": 10 })),
+            )
+            .await
+            .unwrap_err();
+        let message = error.to_string();
+        assert!(matches!(error, ConfigError::Store { .. }));
+        assert!(
+            message.contains("`app`") && message.contains("max_sesions"),
+            "{message}"
+        );
+    }
+
+    #[tokio::test]
+    async fn out_of_range_memory_options_name_the_field() {
+        let error = registry()
+            .build(
+                "app",
+                &config(serde_json::json!({ "type": "memory", "max_sessions": 0 })),
+            )
+            .await
+            .unwrap_err();
+        let message = error.to_string();
+        assert!(
+            message.contains("`app`") && message.contains("max_sessions"),
+            "{message}"
+        );
+    }
+}
