@@ -1,0 +1,149 @@
+//! What the axum, actix-web and rocket demos share, so they speak exactly the same contract
+//! (`DEMO_CONTRACT.md` of the project's shared documents):
+//!
+//! - start-up from the environment ([`manager_from_env`], [`listen_addr`], [`DEFAULT_CONFIG`]):
+//!   `SESSIONS_CONFIG` names a TOML file (else the embedded default), `SESSION_KEYS` holds
+//!   comma-separated base64 keys (else a random key, announced once), `ADDR` the address;
+//! - the request and response bodies and the session and key names ([`LoginRequest`],
+//!   [`UserResponse`], [`counter_key`], ...), and [`parse_body`] for the contract's 400;
+//! - with the `scenarios` feature, the contract's HTTP test suite, written once and driven by
+//!   each framework's own test client through the [`DemoApp`] and [`DemoClient`] traits.
+//!
+//! # Example
+//!
+//! ```no_run
+//! # async fn run() -> Result<(), demo_contract::StartupError> {
+//! demo_contract::init_logging();
+//! let manager = demo_contract::manager_from_env().await?;
+//! let addr = demo_contract::listen_addr()?;
+//! // ... build the app around `manager`, bind `addr`, then:
+//! println!("{}", demo_contract::listening_line(addr));
+//! # Ok(()) }
+//! ```
+//!
+//! A demo's tests implement [`DemoApp`] and generate one test per scenario:
+//!
+//! ```ignore
+//! struct Axum;
+//!
+//! #[async_trait::async_trait(?Send)]
+//! impl demo_contract::DemoApp for Axum {
+//!     async fn client(&self, manager: SessionManager) -> Box<dyn demo_contract::DemoClient> {
+//!         Box::new(AxumClient(axum_demo::app(manager)))
+//!     }
+//! }
+//!
+//! demo_contract::contract_tests!(#[tokio::test] Axum);
+//! ```
+
+#![forbid(unsafe_code)]
+#![warn(missing_docs)]
+
+mod body;
+mod startup;
+
+#[cfg(feature = "scenarios")]
+mod client;
+#[cfg(feature = "scenarios")]
+pub mod scenarios;
+#[cfg(feature = "scenarios")]
+mod stores;
+
+pub use body::{
+    counter_key, parse_body, CartItemRequest, CartResponse, CounterResponse, ErrorResponse,
+    FlashRequest, FlashesResponse, LoginRequest, OkResponse, UserResponse, API, APP, CART,
+    ITEMS_KEY, TOKEN_USER_KEY, USER_KEY,
+};
+pub use startup::{
+    config_from_env, init_logging, keys_from_env, listen_addr, listening_line, manager_from_env,
+    registry, StartupError, DEFAULT_ADDR, DEFAULT_CONFIG,
+};
+
+#[cfg(feature = "scenarios")]
+pub use async_trait::async_trait;
+#[cfg(feature = "scenarios")]
+pub use client::{
+    Browser, DemoApp, DemoClient, SetCookie, TestRequest, TestResponse, SESSION_HEADER,
+};
+#[cfg(feature = "scenarios")]
+pub use stores::{
+    config_with_store, config_with_stores, redis_url, test_manager, test_registry, toml_string,
+    StoreCounts, FAILING_STORE_DETAIL,
+};
+
+/// Calls `$crate::$callback!` with `$args` and the names of every scenario.
+#[cfg(feature = "scenarios")]
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __with_scenarios {
+    ($callback:ident ($($args:tt)*)) => {
+        $crate::$callback! {
+            ($($args)*);
+            health_is_ok_and_sets_no_cookie,
+            unknown_route_is_404,
+            malformed_bodies_are_400_with_an_error,
+            me_without_login_is_401,
+            login_then_me_returns_the_user,
+            login_regenerates_the_session_id,
+            logout_removes_the_record_and_expires_the_cookie,
+            flash_messages_show_exactly_once,
+            counters_increment_from_zero,
+            cart_lives_in_its_own_sealed_cookie,
+            header_session_travels_in_x_session,
+            named_and_header_sessions_are_independent,
+            routes_without_sessions_touch_no_store_and_set_no_cookie,
+            tampered_cookies_are_no_session,
+            cookies_sealed_with_another_key_are_no_session,
+            values_of_other_sessions_are_no_session,
+            store_failure_is_500_without_set_cookie,
+            session_flow_on_memory_store,
+            session_flow_on_file_store,
+            session_flow_on_redis_store,
+            concurrent_counters_persist_on_memory_store,
+            concurrent_counters_persist_on_file_store,
+            concurrent_counters_persist_on_redis_store,
+        }
+    };
+}
+
+#[cfg(feature = "scenarios")]
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __run_scenarios {
+    (($app:expr); $($name:ident,)*) => {
+        $( $crate::scenarios::$name($app).await; )*
+    };
+}
+
+#[cfg(feature = "scenarios")]
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __scenario_tests {
+    ((#[$test:meta] $app:expr); $($name:ident,)*) => {
+        $(
+            #[$test]
+            async fn $name() {
+                $crate::scenarios::$name(&$app).await;
+            }
+        )*
+    };
+}
+
+/// Generates one test function per scenario, named after it, for the [`DemoApp`] `$app`, with
+/// the framework's async test attribute:
+///
+/// ```ignore
+/// demo_contract::contract_tests!(#[tokio::test] AxumDemo);          // axum
+/// demo_contract::contract_tests!(#[actix_web::test] ActixDemo);     // actix-web
+/// demo_contract::contract_tests!(#[rocket::async_test] RocketDemo); // rocket
+/// ```
+#[cfg(feature = "scenarios")]
+#[macro_export]
+macro_rules! contract_tests {
+    (#[$test:meta] $app:expr) => {
+        $crate::__with_scenarios!(__scenario_tests(
+            #[$test]
+            $app
+        ));
+    };
+}

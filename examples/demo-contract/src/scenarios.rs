@@ -1,0 +1,917 @@
+//! The contract's scenarios, each a public function taking the [`DemoApp`] under test.
+//!
+//! Every scenario builds the session managers it needs (from [`DEFAULT_CONFIG`] or a variant
+//! with another store for `app`), asks the app for a client around each, and asserts statuses,
+//! bodies, cookies and store access. Scenarios whose name ends in `redis_store` need `REDIS_URL`
+//! (run them through `bash scripts/test.sh`).
+//!
+//! Run them one test per scenario with [`contract_tests!`](crate::contract_tests), or all at once
+//! with [`run_all`].
+
+use std::sync::Arc;
+
+use serde_json::{json, Value};
+use session_core::KeyRing;
+
+use crate::client::{Browser, DemoApp, DemoClient, TestRequest, TestResponse, SESSION_HEADER};
+use crate::startup::DEFAULT_CONFIG;
+use crate::stores::{
+    config_with_store, config_with_stores, redis_url, test_manager, toml_string, StoreCounts,
+    FAILING_STORE_DETAIL,
+};
+
+const APP_COOKIE: &str = "app_session";
+const CART_COOKIE: &str = "cart";
+
+/// Asserts status and exact JSON body (and a JSON content type).
+#[track_caller]
+fn expect(response: &TestResponse, status: u16, body: Value, what: &str) {
+    assert_eq!(
+        response.status,
+        status,
+        "{what}: expected status {status}, got {} with body {:?}",
+        response.status,
+        response.text()
+    );
+    assert_eq!(response.json(), body, "{what}: unexpected body");
+    let content_type = response.header("content-type").unwrap_or("");
+    assert!(
+        content_type.starts_with("application/json"),
+        "{what}: expected Content-Type application/json, got {content_type:?}"
+    );
+}
+
+/// Asserts a 400 whose body is `{"error": "<some text>"}`.
+#[track_caller]
+fn expect_bad_request(response: &TestResponse, what: &str) {
+    assert_eq!(
+        response.status,
+        400,
+        "{what}: expected 400, got {} with body {:?}",
+        response.status,
+        response.text()
+    );
+    let body = response.json();
+    let fields = body.as_object().map(|object| object.len());
+    assert!(
+        body["error"].as_str().is_some_and(|text| !text.is_empty()) && fields == Some(1),
+        "{what}: expected {{\"error\": \"...\"}}, got {body}"
+    );
+}
+
+#[track_caller]
+fn expect_no_set_cookie(response: &TestResponse, what: &str) {
+    let cookies = response.header_values("set-cookie");
+    assert!(
+        cookies.is_empty(),
+        "{what}: expected no Set-Cookie, got {cookies:?}"
+    );
+}
+
+fn not_logged_in() -> Value {
+    json!({"error": "not logged in"})
+}
+
+/// A client of the app around a manager built from `config` with `keys`.
+async fn client_for<A: DemoApp + ?Sized>(
+    app: &A,
+    config: &str,
+    keys: KeyRing,
+    counts: Arc<StoreCounts>,
+) -> Box<dyn DemoClient> {
+    app.client(test_manager(config, keys, counts).await).await
+}
+
+/// A client of the app with [`DEFAULT_CONFIG`] and fresh keys.
+async fn default_client<A: DemoApp + ?Sized>(app: &A) -> Box<dyn DemoClient> {
+    client_for(app, DEFAULT_CONFIG, KeyRing::generate(), Arc::default()).await
+}
+
+async fn login(browser: &mut Browser<'_>, user: &str) -> TestResponse {
+    let response = browser.post_json("/login", json!({"user": user})).await;
+    expect(&response, 200, json!({"user": user}), "POST /login");
+    response
+}
+
+/// Flips one character in the middle of a (base64url) value.
+fn tamper(value: &str) -> String {
+    let mut chars: Vec<char> = value.chars().collect();
+    let middle = chars.len() / 2;
+    chars[middle] = if chars[middle] == 'A' { 'B' } else { 'A' };
+    chars.into_iter().collect()
+}
+
+/// `GET /health` is `200 {"ok":true}` and sets no cookie, with or without a session.
+pub async fn health_is_ok_and_sets_no_cookie<A: DemoApp + ?Sized>(app: &A) {
+    let client = default_client(app).await;
+    let mut browser = Browser::new(&*client);
+    let response = browser.get("/health").await;
+    expect(&response, 200, json!({"ok": true}), "GET /health");
+    expect_no_set_cookie(&response, "GET /health without a session");
+
+    login(&mut browser, "alice").await;
+    let response = browser.get("/health").await;
+    expect(&response, 200, json!({"ok": true}), "GET /health");
+    expect_no_set_cookie(&response, "GET /health with a session");
+}
+
+/// An unknown route is a 404 and sets no cookie.
+pub async fn unknown_route_is_404<A: DemoApp + ?Sized>(app: &A) {
+    let client = default_client(app).await;
+    let mut browser = Browser::new(&*client);
+    let response = browser.get("/no/such/route").await;
+    assert_eq!(
+        response.status,
+        404,
+        "GET /no/such/route: {:?}",
+        response.text()
+    );
+    expect_no_set_cookie(&response, "GET /no/such/route");
+}
+
+/// Bodies that are not the route's JSON are `400 {"error":"..."}`, and change no session.
+pub async fn malformed_bodies_are_400_with_an_error<A: DemoApp + ?Sized>(app: &A) {
+    let client = default_client(app).await;
+    let mut browser = Browser::new(&*client);
+    for (path, body) in [
+        ("/login", "not json"),
+        ("/login", "{\"usr\":\"alice\"}"),
+        ("/login", "{\"user\":"),
+        ("/login", ""),
+        ("/flash", "{}"),
+        ("/flash", "[\"saved\"]"),
+        ("/cart/items", "{\"item\":42}"),
+        ("/api/login", "{"),
+    ] {
+        let response = browser
+            .send(TestRequest::post(path).body(body, "application/json"))
+            .await;
+        expect_bad_request(&response, &format!("POST {path} with body {body:?}"));
+    }
+    let response = browser.get("/me").await;
+    expect(
+        &response,
+        401,
+        not_logged_in(),
+        "GET /me after malformed logins",
+    );
+    let response = browser.get("/cart").await;
+    expect(
+        &response,
+        200,
+        json!({"items": []}),
+        "GET /cart after a malformed item",
+    );
+}
+
+/// `GET /me` without a session is `401 {"error":"not logged in"}` and creates no session.
+pub async fn me_without_login_is_401<A: DemoApp + ?Sized>(app: &A) {
+    let client = default_client(app).await;
+    let mut browser = Browser::new(&*client);
+    let response = browser.get("/me").await;
+    expect(&response, 401, not_logged_in(), "GET /me without a session");
+    expect_no_set_cookie(&response, "GET /me without a session");
+}
+
+/// `POST /login` sets `user` and an `app_session` cookie; `GET /me` then returns the user.
+pub async fn login_then_me_returns_the_user<A: DemoApp + ?Sized>(app: &A) {
+    let client = default_client(app).await;
+    let mut browser = Browser::new(&*client);
+    let response = login(&mut browser, "alice").await;
+    let cookie = response.set_cookie(APP_COOKIE).unwrap_or_else(|| {
+        panic!(
+            "POST /login set no {APP_COOKIE} cookie: {:?}",
+            response.headers
+        )
+    });
+    assert!(
+        !cookie.is_removal() && !cookie.value.is_empty(),
+        "{}",
+        cookie.raw
+    );
+    assert!(
+        cookie.raw.to_ascii_lowercase().contains("httponly"),
+        "the session cookie must be HttpOnly: {}",
+        cookie.raw
+    );
+    let response = browser.get("/me").await;
+    expect(
+        &response,
+        200,
+        json!({"user": "alice"}),
+        "GET /me after login",
+    );
+
+    let mut stranger = Browser::new(&*client);
+    let response = stranger.get("/me").await;
+    expect(
+        &response,
+        401,
+        not_logged_in(),
+        "GET /me from another browser",
+    );
+}
+
+/// Login gives the session a new id: the cookie from before login no longer opens it, the new
+/// one does, and values set before login are kept.
+pub async fn login_regenerates_the_session_id<A: DemoApp + ?Sized>(app: &A) {
+    let client = default_client(app).await;
+    let mut browser = Browser::new(&*client);
+    let response = browser.post("/counter/visits").await;
+    expect(
+        &response,
+        200,
+        json!({"key": "visits", "value": 1}),
+        "POST /counter/visits",
+    );
+    let before = browser
+        .cookie(APP_COOKIE)
+        .unwrap_or_else(|| panic!("POST /counter/visits set no {APP_COOKIE} cookie"))
+        .to_string();
+
+    let response = login(&mut browser, "alice").await;
+    let after = response
+        .set_cookie(APP_COOKIE)
+        .unwrap_or_else(|| panic!("POST /login did not reissue the {APP_COOKIE} cookie"));
+    assert_ne!(after.value, before, "login must issue a new session id");
+
+    let response = browser.get("/me").await;
+    expect(
+        &response,
+        200,
+        json!({"user": "alice"}),
+        "GET /me with the new cookie",
+    );
+    let response = browser.get("/counter/visits").await;
+    expect(
+        &response,
+        200,
+        json!({"key": "visits", "value": 1}),
+        "values survive login",
+    );
+
+    let mut fixated = Browser::new(&*client);
+    fixated.set_cookie(APP_COOKIE, before);
+    let response = fixated.get("/me").await;
+    expect(
+        &response,
+        401,
+        not_logged_in(),
+        "GET /me with the pre-login cookie",
+    );
+    let response = fixated.get("/counter/visits").await;
+    expect(
+        &response,
+        200,
+        json!({"key": "visits", "value": 0}),
+        "the pre-login session is gone",
+    );
+}
+
+/// `POST /logout` removes the record (the old cookie opens nothing) and expires the cookie with
+/// `Max-Age=0` on the same `Path`.
+pub async fn logout_removes_the_record_and_expires_the_cookie<A: DemoApp + ?Sized>(app: &A) {
+    let counts = Arc::new(StoreCounts::default());
+    let config = config_with_store(
+        "app",
+        r#"{ type = "counting", inner = { type = "memory" } }"#,
+    );
+    let client = client_for(app, &config, KeyRing::generate(), Arc::clone(&counts)).await;
+    let mut browser = Browser::new(&*client);
+    let response = login(&mut browser, "alice").await;
+    let issued = response
+        .set_cookie(APP_COOKIE)
+        .unwrap_or_else(|| panic!("POST /login set no {APP_COOKIE} cookie"));
+
+    let deletes_before = counts.deletes();
+    let response = browser.post("/logout").await;
+    expect(&response, 200, json!({"ok": true}), "POST /logout");
+    let removal = response.set_cookie(APP_COOKIE).unwrap_or_else(|| {
+        panic!(
+            "POST /logout did not expire {APP_COOKIE}: {:?}",
+            response.headers
+        )
+    });
+    assert_eq!(
+        removal.max_age,
+        Some(0),
+        "logout must expire the cookie: {}",
+        removal.raw
+    );
+    assert_eq!(
+        removal.path, issued.path,
+        "the removal must name the cookie's Path: {}",
+        removal.raw
+    );
+    assert!(
+        counts.deletes() > deletes_before,
+        "logout must delete the stored record"
+    );
+    assert_eq!(browser.cookie(APP_COOKIE), None);
+
+    let response = browser.get("/me").await;
+    expect(&response, 401, not_logged_in(), "GET /me after logout");
+    let mut replay = Browser::new(&*client);
+    replay.set_cookie(APP_COOKIE, issued.value);
+    let response = replay.get("/me").await;
+    expect(
+        &response,
+        401,
+        not_logged_in(),
+        "GET /me replaying the logged-out cookie",
+    );
+}
+
+/// Flash messages are returned by the next `GET /flash`, in order, and never again.
+pub async fn flash_messages_show_exactly_once<A: DemoApp + ?Sized>(app: &A) {
+    let client = default_client(app).await;
+    let mut browser = Browser::new(&*client);
+    let response = browser.get("/flash").await;
+    expect(
+        &response,
+        200,
+        json!({"messages": []}),
+        "GET /flash with no session",
+    );
+    for message in ["saved", "and again"] {
+        let response = browser
+            .post_json("/flash", json!({"message": message}))
+            .await;
+        expect(&response, 200, json!({"ok": true}), "POST /flash");
+    }
+    let response = browser.get("/flash").await;
+    expect(
+        &response,
+        200,
+        json!({"messages": ["saved", "and again"]}),
+        "first GET /flash",
+    );
+    let response = browser.get("/flash").await;
+    expect(&response, 200, json!({"messages": []}), "second GET /flash");
+}
+
+/// Counters read 0 until incremented, then count up, each on its own.
+pub async fn counters_increment_from_zero<A: DemoApp + ?Sized>(app: &A) {
+    let client = default_client(app).await;
+    let mut browser = Browser::new(&*client);
+    let response = browser.get("/counter/k").await;
+    expect(
+        &response,
+        200,
+        json!({"key": "k", "value": 0}),
+        "GET /counter/k unset",
+    );
+    expect_no_set_cookie(&response, "reading a counter of no session");
+    for value in 1..=3 {
+        let response = browser.post("/counter/k").await;
+        expect(
+            &response,
+            200,
+            json!({"key": "k", "value": value}),
+            "POST /counter/k",
+        );
+    }
+    let response = browser.post("/counter/other").await;
+    expect(
+        &response,
+        200,
+        json!({"key": "other", "value": 1}),
+        "POST /counter/other",
+    );
+    let response = browser.get("/counter/k").await;
+    expect(
+        &response,
+        200,
+        json!({"key": "k", "value": 3}),
+        "GET /counter/k",
+    );
+}
+
+/// The cart lives in its own sealed `cart` cookie, apart from `app`.
+pub async fn cart_lives_in_its_own_sealed_cookie<A: DemoApp + ?Sized>(app: &A) {
+    let client = default_client(app).await;
+    let mut browser = Browser::new(&*client);
+    let response = browser.get("/cart").await;
+    expect(&response, 200, json!({"items": []}), "GET /cart empty");
+    expect_no_set_cookie(&response, "reading an empty cart");
+
+    let response = browser
+        .post_json("/cart/items", json!({"item": "apple"}))
+        .await;
+    expect(
+        &response,
+        200,
+        json!({"items": ["apple"]}),
+        "POST /cart/items",
+    );
+    let cart = response
+        .set_cookie(CART_COOKIE)
+        .unwrap_or_else(|| panic!("POST /cart/items set no {CART_COOKIE} cookie"));
+    assert!(
+        !cart.value.contains("apple"),
+        "the cart cookie must be sealed: {}",
+        cart.raw
+    );
+    assert!(
+        response.set_cookie(APP_COOKIE).is_none(),
+        "the cart must not touch `app`"
+    );
+
+    let response = browser
+        .post_json("/cart/items", json!({"item": "pear"}))
+        .await;
+    expect(
+        &response,
+        200,
+        json!({"items": ["apple", "pear"]}),
+        "POST /cart/items",
+    );
+    let response = browser.get("/cart").await;
+    expect(
+        &response,
+        200,
+        json!({"items": ["apple", "pear"]}),
+        "GET /cart",
+    );
+    let response = browser.get("/me").await;
+    expect(&response, 401, not_logged_in(), "a cart is not a login");
+}
+
+/// The `api` session travels in the `x-session` header both ways, never in a cookie.
+pub async fn header_session_travels_in_x_session<A: DemoApp + ?Sized>(app: &A) {
+    let client = default_client(app).await;
+    let mut api = Browser::new(&*client);
+    let response = api.get("/api/me").await;
+    expect(
+        &response,
+        401,
+        not_logged_in(),
+        "GET /api/me without x-session",
+    );
+
+    let response = api.post_json("/api/login", json!({"user": "bob"})).await;
+    expect(&response, 200, json!({"user": "bob"}), "POST /api/login");
+    assert!(
+        response
+            .header(SESSION_HEADER)
+            .is_some_and(|value| !value.is_empty()),
+        "POST /api/login must answer with an x-session header: {:?}",
+        response.headers
+    );
+    expect_no_set_cookie(&response, "POST /api/login");
+
+    let response = api.get("/api/me").await;
+    expect(
+        &response,
+        200,
+        json!({"user": "bob"}),
+        "GET /api/me with x-session",
+    );
+    let token = api.session_header().map(str::to_string);
+    api.set_session_header(None);
+    let response = api.get("/api/me").await;
+    expect(
+        &response,
+        401,
+        not_logged_in(),
+        "GET /api/me without the header",
+    );
+    api.set_session_header(token.map(|token| tamper(&token)));
+    let response = api.get("/api/me").await;
+    expect(
+        &response,
+        401,
+        not_logged_in(),
+        "GET /api/me with a tampered header",
+    );
+}
+
+/// Two named cookie sessions and the header session, used in one flow, stay independent.
+pub async fn named_and_header_sessions_are_independent<A: DemoApp + ?Sized>(app: &A) {
+    let client = default_client(app).await;
+    let mut browser = Browser::new(&*client);
+    login(&mut browser, "alice").await;
+    let response = browser
+        .post_json("/cart/items", json!({"item": "apple"}))
+        .await;
+    expect(
+        &response,
+        200,
+        json!({"items": ["apple"]}),
+        "POST /cart/items",
+    );
+    let response = browser
+        .post_json("/api/login", json!({"user": "bob"}))
+        .await;
+    expect(&response, 200, json!({"user": "bob"}), "POST /api/login");
+
+    let response = browser.get("/me").await;
+    expect(&response, 200, json!({"user": "alice"}), "GET /me");
+    let response = browser.get("/api/me").await;
+    expect(&response, 200, json!({"user": "bob"}), "GET /api/me");
+    let response = browser.get("/cart").await;
+    expect(&response, 200, json!({"items": ["apple"]}), "GET /cart");
+
+    let response = browser.post("/logout").await;
+    expect(&response, 200, json!({"ok": true}), "POST /logout");
+    let response = browser.get("/me").await;
+    expect(&response, 401, not_logged_in(), "GET /me after logout");
+    let response = browser.get("/api/me").await;
+    expect(
+        &response,
+        200,
+        json!({"user": "bob"}),
+        "logout of `app` keeps `api`",
+    );
+    let response = browser.get("/cart").await;
+    expect(
+        &response,
+        200,
+        json!({"items": ["apple"]}),
+        "logout of `app` keeps `cart`",
+    );
+}
+
+/// Routes that extract no session (`/health`, unknown routes) cause no store access and set no
+/// cookie, even when the request carries session cookies; an anonymous visitor who only reads
+/// creates no record.
+pub async fn routes_without_sessions_touch_no_store_and_set_no_cookie<A: DemoApp + ?Sized>(
+    app: &A,
+) {
+    let counts = Arc::new(StoreCounts::default());
+    let counting = r#"{ type = "counting", inner = { type = "memory" } }"#;
+    let config = config_with_stores(&[("app", counting), ("api", counting)]);
+    let client = client_for(app, &config, KeyRing::generate(), Arc::clone(&counts)).await;
+    let mut browser = Browser::new(&*client);
+
+    for path in ["/me", "/counter/k", "/flash", "/api/me"] {
+        let response = browser.get(path).await;
+        assert!(response.status < 500, "GET {path}: {}", response.status);
+        expect_no_set_cookie(&response, &format!("GET {path} as an anonymous visitor"));
+    }
+    assert_eq!(
+        counts.total(),
+        0,
+        "anonymous reads must not reach the store"
+    );
+
+    login(&mut browser, "alice").await;
+    let response = browser
+        .post_json("/api/login", json!({"user": "bob"}))
+        .await;
+    expect(&response, 200, json!({"user": "bob"}), "POST /api/login");
+    let before = counts.total();
+    for path in ["/health", "/no/such/route"] {
+        let response = browser.get(path).await;
+        expect_no_set_cookie(&response, &format!("GET {path} with sessions"));
+        assert!(
+            response.header(SESSION_HEADER).is_none(),
+            "GET {path} set x-session"
+        );
+    }
+    assert_eq!(
+        counts.total(),
+        before,
+        "routes without sessions must not reach the store"
+    );
+}
+
+/// Tampered `app_session` and `cart` cookies are treated as no session (not as an error).
+pub async fn tampered_cookies_are_no_session<A: DemoApp + ?Sized>(app: &A) {
+    let client = default_client(app).await;
+    let mut browser = Browser::new(&*client);
+    login(&mut browser, "alice").await;
+    let response = browser
+        .post_json("/cart/items", json!({"item": "apple"}))
+        .await;
+    expect(
+        &response,
+        200,
+        json!({"items": ["apple"]}),
+        "POST /cart/items",
+    );
+    let app_value = browser.cookie(APP_COOKIE).unwrap_or_default().to_string();
+    let cart_value = browser.cookie(CART_COOKIE).unwrap_or_default().to_string();
+
+    let forgeries = |value: &str| {
+        vec![
+            tamper(value),
+            value[..value.len() / 2].to_string(),
+            format!("{value}A"),
+            "garbage".to_string(),
+        ]
+    };
+    for forged in forgeries(&app_value) {
+        let mut attacker = Browser::new(&*client);
+        attacker.set_cookie(APP_COOKIE, forged.clone());
+        let response = attacker.get("/me").await;
+        expect(
+            &response,
+            401,
+            not_logged_in(),
+            &format!("GET /me with app_session={forged}"),
+        );
+    }
+    for forged in forgeries(&cart_value) {
+        let mut attacker = Browser::new(&*client);
+        attacker.set_cookie(CART_COOKIE, forged.clone());
+        let response = attacker.get("/cart").await;
+        expect(
+            &response,
+            200,
+            json!({"items": []}),
+            &format!("GET /cart with cart={forged}"),
+        );
+    }
+    let response = browser.get("/me").await;
+    expect(
+        &response,
+        200,
+        json!({"user": "alice"}),
+        "the genuine cookie still works",
+    );
+}
+
+/// Cookies sealed by an app with another key do not open here.
+pub async fn cookies_sealed_with_another_key_are_no_session<A: DemoApp + ?Sized>(app: &A) {
+    let other = client_for(app, DEFAULT_CONFIG, KeyRing::generate(), Arc::default()).await;
+    let mut elsewhere = Browser::new(&*other);
+    login(&mut elsewhere, "mallory").await;
+    let response = elsewhere
+        .post_json("/cart/items", json!({"item": "stolen"}))
+        .await;
+    expect(
+        &response,
+        200,
+        json!({"items": ["stolen"]}),
+        "POST /cart/items elsewhere",
+    );
+
+    let client = default_client(app).await;
+    let mut browser = Browser::new(&*client);
+    browser.set_cookie(APP_COOKIE, elsewhere.cookie(APP_COOKIE).unwrap_or_default());
+    browser.set_cookie(
+        CART_COOKIE,
+        elsewhere.cookie(CART_COOKIE).unwrap_or_default(),
+    );
+    let response = browser.get("/me").await;
+    expect(
+        &response,
+        401,
+        not_logged_in(),
+        "GET /me with another key's cookie",
+    );
+    let response = browser.get("/cart").await;
+    expect(
+        &response,
+        200,
+        json!({"items": []}),
+        "GET /cart with another key's cookie",
+    );
+}
+
+/// A value issued for one session, replayed under another session's name, is no session.
+pub async fn values_of_other_sessions_are_no_session<A: DemoApp + ?Sized>(app: &A) {
+    let client = default_client(app).await;
+    let mut browser = Browser::new(&*client);
+    login(&mut browser, "alice").await;
+    let response = browser
+        .post_json("/cart/items", json!({"item": "apple"}))
+        .await;
+    expect(
+        &response,
+        200,
+        json!({"items": ["apple"]}),
+        "POST /cart/items",
+    );
+    let response = browser
+        .post_json("/api/login", json!({"user": "bob"}))
+        .await;
+    expect(&response, 200, json!({"user": "bob"}), "POST /api/login");
+    let app_value = browser.cookie(APP_COOKIE).unwrap_or_default().to_string();
+    let cart_value = browser.cookie(CART_COOKIE).unwrap_or_default().to_string();
+    let api_value = browser.session_header().unwrap_or_default().to_string();
+
+    for (what, value) in [
+        ("the api header", &api_value),
+        ("the cart cookie", &cart_value),
+    ] {
+        let mut replay = Browser::new(&*client);
+        replay.set_cookie(APP_COOKIE, value.clone());
+        let response = replay.get("/me").await;
+        expect(
+            &response,
+            401,
+            not_logged_in(),
+            &format!("{what} as app_session"),
+        );
+    }
+    let mut replay = Browser::new(&*client);
+    replay.set_session_header(Some(app_value.clone()));
+    let response = replay.get("/api/me").await;
+    expect(
+        &response,
+        401,
+        not_logged_in(),
+        "the app cookie as x-session",
+    );
+    let mut replay = Browser::new(&*client);
+    replay.set_cookie(CART_COOKIE, app_value);
+    let response = replay.get("/cart").await;
+    expect(
+        &response,
+        200,
+        json!({"items": []}),
+        "the app cookie as cart",
+    );
+}
+
+/// A failing store answers `500 {"error":"session store unavailable"}` with no `Set-Cookie` and
+/// no detail, when loading and when saving; routes without sessions still work.
+pub async fn store_failure_is_500_without_set_cookie<A: DemoApp + ?Sized>(app: &A) {
+    let keys = KeyRing::generate();
+    let healthy = client_for(app, DEFAULT_CONFIG, keys.clone(), Arc::default()).await;
+    let mut browser = Browser::new(&*healthy);
+    login(&mut browser, "alice").await;
+
+    let config = config_with_store("app", r#"{ type = "failing" }"#);
+    let failing = client_for(app, &config, keys, Arc::default()).await;
+    let unavailable = json!({"error": "session store unavailable"});
+
+    let mut visitor = Browser::new(&*failing);
+    let response = visitor.post_json("/login", json!({"user": "alice"})).await;
+    expect(
+        &response,
+        500,
+        unavailable.clone(),
+        "POST /login when saving fails",
+    );
+    expect_no_set_cookie(&response, "POST /login when saving fails");
+    assert!(
+        !response.text().contains(FAILING_STORE_DETAIL),
+        "the 500 leaks detail"
+    );
+
+    let mut returning = Browser::new(&*failing);
+    returning.set_cookie(APP_COOKIE, browser.cookie(APP_COOKIE).unwrap_or_default());
+    let response = returning.get("/me").await;
+    expect(&response, 500, unavailable, "GET /me when loading fails");
+    expect_no_set_cookie(&response, "GET /me when loading fails");
+    assert!(
+        !response.text().contains(FAILING_STORE_DETAIL),
+        "the 500 leaks detail"
+    );
+
+    let response = returning.get("/health").await;
+    expect(
+        &response,
+        200,
+        json!({"ok": true}),
+        "GET /health with a failing store",
+    );
+}
+
+/// Login, counters, flash and logout, with `app` on the store `store` (a TOML inline table).
+async fn session_flow<A: DemoApp + ?Sized>(app: &A, store: &str) {
+    let config = config_with_store("app", store);
+    let client = client_for(app, &config, KeyRing::generate(), Arc::default()).await;
+    let mut browser = Browser::new(&*client);
+    login(&mut browser, "alice").await;
+    let response = browser.get("/me").await;
+    expect(&response, 200, json!({"user": "alice"}), "GET /me");
+    for value in 1..=2 {
+        let response = browser.post("/counter/k").await;
+        expect(
+            &response,
+            200,
+            json!({"key": "k", "value": value}),
+            "POST /counter/k",
+        );
+    }
+    let response = browser
+        .post_json("/flash", json!({"message": "saved"}))
+        .await;
+    expect(&response, 200, json!({"ok": true}), "POST /flash");
+    let response = browser.get("/flash").await;
+    expect(&response, 200, json!({"messages": ["saved"]}), "GET /flash");
+    let response = browser.get("/flash").await;
+    expect(&response, 200, json!({"messages": []}), "GET /flash again");
+    let old = browser.cookie(APP_COOKIE).unwrap_or_default().to_string();
+    let response = browser.post("/logout").await;
+    expect(&response, 200, json!({"ok": true}), "POST /logout");
+    let mut replay = Browser::new(&*client);
+    replay.set_cookie(APP_COOKIE, old);
+    let response = replay.get("/me").await;
+    expect(
+        &response,
+        401,
+        not_logged_in(),
+        "GET /me with the logged-out cookie",
+    );
+    let response = replay.get("/counter/k").await;
+    expect(
+        &response,
+        200,
+        json!({"key": "k", "value": 0}),
+        "the record is gone",
+    );
+}
+
+fn file_store(dir: &tempfile::TempDir) -> String {
+    format!(
+        "{{ type = \"file\", dir = {} }}",
+        toml_string(&dir.path().display().to_string())
+    )
+}
+
+fn redis_store() -> String {
+    format!(
+        "{{ type = \"redis\", url = {} }}",
+        toml_string(&redis_url())
+    )
+}
+
+fn temp_dir() -> tempfile::TempDir {
+    tempfile::tempdir()
+        .unwrap_or_else(|error| panic!("could not create a temporary directory: {error}"))
+}
+
+/// The whole flow with `app` on the memory store.
+pub async fn session_flow_on_memory_store<A: DemoApp + ?Sized>(app: &A) {
+    session_flow(app, r#"{ type = "memory" }"#).await;
+}
+
+/// The whole flow with `app` on the file store: only the configuration text changes.
+pub async fn session_flow_on_file_store<A: DemoApp + ?Sized>(app: &A) {
+    let dir = temp_dir();
+    session_flow(app, &file_store(&dir)).await;
+}
+
+/// The whole flow with `app` on Redis (`REDIS_URL`): only the configuration text changes.
+pub async fn session_flow_on_redis_store<A: DemoApp + ?Sized>(app: &A) {
+    session_flow(app, &redis_store()).await;
+}
+
+/// 50 concurrent requests, each incrementing its own counter of one session: all persist.
+async fn concurrent_counters<A: DemoApp + ?Sized>(app: &A, store: &str) {
+    const REQUESTS: usize = 50;
+    let config = config_with_store("app", store);
+    let client = client_for(app, &config, KeyRing::generate(), Arc::default()).await;
+    let mut browser = Browser::new(&*client);
+    login(&mut browser, "alice").await;
+
+    let requests: Vec<TestRequest> = (0..REQUESTS)
+        .map(|index| browser.prepare(TestRequest::post(format!("/counter/c{index}"))))
+        .collect();
+    let responses =
+        futures_util::future::join_all(requests.into_iter().map(|request| client.send(request)))
+            .await;
+    for (index, response) in responses.iter().enumerate() {
+        let key = format!("c{index}");
+        expect(
+            response,
+            200,
+            json!({"key": key, "value": 1}),
+            "concurrent POST /counter",
+        );
+        browser.absorb(response);
+    }
+    for index in 0..REQUESTS {
+        let key = format!("c{index}");
+        let response = browser.get(&format!("/counter/{key}")).await;
+        expect(
+            &response,
+            200,
+            json!({"key": key, "value": 1}),
+            "a concurrent update was lost",
+        );
+    }
+    let response = browser.get("/me").await;
+    expect(
+        &response,
+        200,
+        json!({"user": "alice"}),
+        "GET /me after concurrent updates",
+    );
+}
+
+/// 50 concurrent counter increments of one session all persist on the memory store.
+pub async fn concurrent_counters_persist_on_memory_store<A: DemoApp + ?Sized>(app: &A) {
+    concurrent_counters(app, r#"{ type = "memory" }"#).await;
+}
+
+/// 50 concurrent counter increments of one session all persist on the file store.
+pub async fn concurrent_counters_persist_on_file_store<A: DemoApp + ?Sized>(app: &A) {
+    let dir = temp_dir();
+    concurrent_counters(app, &file_store(&dir)).await;
+}
+
+/// 50 concurrent counter increments of one session all persist on Redis (`REDIS_URL`).
+pub async fn concurrent_counters_persist_on_redis_store<A: DemoApp + ?Sized>(app: &A) {
+    concurrent_counters(app, &redis_store()).await;
+}
+
+/// Runs every scenario, in order (the Redis ones need `REDIS_URL`).
+pub async fn run_all<A: DemoApp + ?Sized>(app: &A) {
+    crate::__with_scenarios!(__run_scenarios(app));
+}
