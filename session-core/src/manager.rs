@@ -294,10 +294,10 @@ impl Incoming {
         }
     }
 
-    /// The joined value of the consecutive chunks from 0, and how many chunk cookies the client
-    /// holds in all (so stale ones can be expired).
+    /// The joined value of the consecutive chunks from 0, and one past the highest chunk index
+    /// the client holds (so every stale chunk, even one after a gap, can be expired).
     fn assemble(self) -> (Option<String>, usize) {
-        let held = self.parts.iter().filter(|part| part.is_some()).count();
+        let held = self.parts.len();
         let mut parts = self.parts.into_iter();
         let Some(Some(mut value)) = parts.next() else {
             return (None, held);

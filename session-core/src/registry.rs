@@ -35,7 +35,8 @@ use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
 
-use serde::de::DeserializeOwned;
+use serde::de::value::MapDeserializer;
+use serde::de::{DeserializeOwned, Deserializer, IntoDeserializer, Visitor};
 use serde::Deserialize;
 
 use crate::config::{ConfigError, StoreConfig};
@@ -98,8 +99,20 @@ pub struct StoreOptions {
 
 impl StoreOptions {
     /// Deserializes the options into the store's own type; errors name the session and field.
+    ///
+    /// An option of the wrong type is reported with its name (``store `file`: `dir`: invalid
+    /// type ...``), which plain `serde_json::from_value` would leave out.
     pub fn parse<T: DeserializeOwned>(&self) -> Result<T, ConfigError> {
-        serde_json::from_value(serde_json::Value::Object(self.options.clone()))
+        let fields = self.options.iter().map(|(key, value)| {
+            (
+                key.clone(),
+                NamedOption {
+                    key: key.clone(),
+                    value: value.clone(),
+                },
+            )
+        });
+        T::deserialize(MapDeserializer::<_, serde_json::Error>::new(fields))
             .map_err(|error| self.error(error))
     }
 
@@ -110,6 +123,78 @@ impl StoreOptions {
             kind: self.kind.clone(),
             source: error.into(),
         }
+    }
+}
+
+/// One option's value, deserialized with errors prefixed by the option's name.
+struct NamedOption {
+    key: String,
+    value: serde_json::Value,
+}
+
+impl NamedOption {
+    fn annotate(key: &str, error: serde_json::Error) -> serde_json::Error {
+        serde::de::Error::custom(format_args!("`{key}`: {error}"))
+    }
+}
+
+impl<'de> IntoDeserializer<'de, serde_json::Error> for NamedOption {
+    type Deserializer = Self;
+
+    fn into_deserializer(self) -> Self {
+        self
+    }
+}
+
+/// Forwards `deserialize_*` methods to the JSON value, naming the option in errors.
+macro_rules! forward_named {
+    ($($method:ident($($arg:ident: $ty:ty),*);)*) => {
+        $(
+            fn $method<V: Visitor<'de>>(self, $($arg: $ty,)* visitor: V) -> Result<V::Value, serde_json::Error> {
+                let NamedOption { key, value } = self;
+                value
+                    .$method($($arg,)* visitor)
+                    .map_err(|error| NamedOption::annotate(&key, error))
+            }
+        )*
+    };
+}
+
+impl<'de> Deserializer<'de> for NamedOption {
+    type Error = serde_json::Error;
+
+    forward_named! {
+        deserialize_any();
+        deserialize_bool();
+        deserialize_i8();
+        deserialize_i16();
+        deserialize_i32();
+        deserialize_i64();
+        deserialize_i128();
+        deserialize_u8();
+        deserialize_u16();
+        deserialize_u32();
+        deserialize_u64();
+        deserialize_u128();
+        deserialize_f32();
+        deserialize_f64();
+        deserialize_char();
+        deserialize_str();
+        deserialize_string();
+        deserialize_bytes();
+        deserialize_byte_buf();
+        deserialize_option();
+        deserialize_unit();
+        deserialize_unit_struct(name: &'static str);
+        deserialize_newtype_struct(name: &'static str);
+        deserialize_seq();
+        deserialize_tuple(len: usize);
+        deserialize_tuple_struct(name: &'static str, len: usize);
+        deserialize_map();
+        deserialize_struct(name: &'static str, fields: &'static [&'static str]);
+        deserialize_enum(name: &'static str, variants: &'static [&'static str]);
+        deserialize_identifier();
+        deserialize_ignored_any();
     }
 }
 
@@ -187,5 +272,93 @@ impl StoreRegistry {
             options: config.options.clone(),
         })
         .await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[derive(Debug, PartialEq, Deserialize)]
+    #[serde(rename_all = "lowercase")]
+    enum Mode {
+        Fast,
+        Safe,
+    }
+
+    #[derive(Debug, PartialEq, Deserialize)]
+    #[serde(deny_unknown_fields)]
+    struct Options {
+        dir: String,
+        shards: Option<u32>,
+        #[serde(default)]
+        tags: Vec<String>,
+        mode: Mode,
+    }
+
+    fn options(json: serde_json::Value) -> StoreOptions {
+        let serde_json::Value::Object(options) = json else {
+            panic!("options are a JSON object");
+        };
+        StoreOptions {
+            session: "app".into(),
+            kind: "file".into(),
+            options,
+        }
+    }
+
+    #[test]
+    fn options_parse_into_the_store_type() {
+        let parsed: Options = options(serde_json::json!({
+            "dir": "sessions", "shards": 16, "tags": ["a"], "mode": "safe"
+        }))
+        .parse()
+        .unwrap();
+        assert_eq!(
+            parsed,
+            Options {
+                dir: "sessions".into(),
+                shards: Some(16),
+                tags: vec!["a".into()],
+                mode: Mode::Safe,
+            }
+        );
+        let parsed: Options =
+            options(serde_json::json!({"dir": "d", "shards": null, "mode": "fast"}))
+                .parse()
+                .unwrap();
+        assert_eq!(parsed.shards, None);
+    }
+
+    #[test]
+    fn option_errors_name_the_session_store_and_field() {
+        for (json, field) in [
+            (serde_json::json!({"dir": 5, "mode": "fast"}), "`dir`"),
+            (
+                serde_json::json!({"dir": "d", "shards": -1, "mode": "fast"}),
+                "`shards`",
+            ),
+            (serde_json::json!({"dir": "d", "mode": "slow"}), "`mode`"),
+            (
+                serde_json::json!({"dir": "d", "tags": [1], "mode": "fast"}),
+                "`tags`",
+            ),
+            (serde_json::json!({"mode": "fast"}), "`dir`"),
+            (
+                serde_json::json!({"dir": "d", "mode": "fast", "dri": 1}),
+                "`dri`",
+            ),
+        ] {
+            let message = options(json.clone())
+                .parse::<Options>()
+                .unwrap_err()
+                .to_string();
+            assert!(
+                message.contains("session `app`")
+                    && message.contains("store `file`")
+                    && message.contains(field),
+                "{json}: {message}"
+            );
+        }
     }
 }

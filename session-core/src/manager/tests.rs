@@ -1,1 +1,1469 @@
+//! The manager end to end, without a framework: a small browser (a cookie jar), a counting
+//! in-memory store, and the client-side cookie backend.
 
+use std::collections::{BTreeMap, HashMap};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use async_trait::async_trait;
+
+use super::*;
+use crate::config::{HeaderConfig, StoreConfig};
+use crate::keys::Key;
+use crate::record::Delta;
+use crate::registry::CookieStoreOptions;
+
+// ---- a store that records what is asked of it ----
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Op {
+    Load,
+    Create,
+    Save,
+    Update {
+        changed: Vec<String>,
+        removed: Vec<String>,
+    },
+    Delete,
+}
+
+/// An in-memory store that logs every call. `update` is atomic (one lock over
+/// load-apply-save). It does not hide expired records, so the manager's own check is tested.
+#[derive(Default)]
+struct CountingStore {
+    records: Mutex<HashMap<SessionId, Record>>,
+    ops: Mutex<Vec<Op>>,
+    fail_loads: AtomicBool,
+    fail_writes: AtomicBool,
+}
+
+impl CountingStore {
+    fn log(&self, op: Op) {
+        self.ops.lock().unwrap().push(op);
+    }
+
+    /// The calls since the last `take_ops`.
+    fn take_ops(&self) -> Vec<Op> {
+        std::mem::take(&mut *self.ops.lock().unwrap())
+    }
+
+    fn record(&self, id: &SessionId) -> Option<Record> {
+        self.records.lock().unwrap().get(id).cloned()
+    }
+
+    fn ids(&self) -> Vec<SessionId> {
+        self.records.lock().unwrap().keys().copied().collect()
+    }
+
+    fn insert(&self, record: Record) {
+        self.records.lock().unwrap().insert(record.id, record);
+    }
+
+    fn check_writes(&self) -> Result<(), StoreError> {
+        if self.fail_writes.load(Ordering::SeqCst) {
+            return Err(StoreError::backend_msg("the test store refuses writes"));
+        }
+        Ok(())
+    }
+}
+
+#[async_trait]
+impl Store for CountingStore {
+    async fn load(&self, id: &SessionId) -> Result<Option<Record>, StoreError> {
+        self.log(Op::Load);
+        if self.fail_loads.load(Ordering::SeqCst) {
+            return Err(StoreError::backend_msg("the test store refuses loads"));
+        }
+        Ok(self.record(id))
+    }
+
+    async fn create(&self, record: &Record) -> Result<(), StoreError> {
+        self.log(Op::Create);
+        self.check_writes()?;
+        let mut records = self.records.lock().unwrap();
+        if records.contains_key(&record.id) {
+            return Err(StoreError::AlreadyExists);
+        }
+        records.insert(record.id, record.clone());
+        Ok(())
+    }
+
+    async fn save(&self, record: &Record) -> Result<(), StoreError> {
+        self.log(Op::Save);
+        self.check_writes()?;
+        self.insert(record.clone());
+        Ok(())
+    }
+
+    async fn update(&self, id: &SessionId, delta: &Delta) -> Result<bool, StoreError> {
+        self.log(Op::Update {
+            changed: delta.changed.iter().map(|(key, _)| key.clone()).collect(),
+            removed: delta.removed.clone(),
+        });
+        self.check_writes()?;
+        let mut records = self.records.lock().unwrap();
+        let Some(record) = records.get_mut(id) else {
+            return Ok(false);
+        };
+        delta.apply(record);
+        Ok(true)
+    }
+
+    async fn delete(&self, id: &SessionId) -> Result<(), StoreError> {
+        self.log(Op::Delete);
+        self.check_writes()?;
+        self.records.lock().unwrap().remove(id);
+        Ok(())
+    }
+
+    async fn cleanup(&self) -> Result<u64, StoreError> {
+        let now = now_ms();
+        let mut records = self.records.lock().unwrap();
+        let before = records.len();
+        records.retain(|_, record| !record.is_expired(now));
+        Ok((before - records.len()) as u64)
+    }
+}
+
+fn touched(changed: &[&str], removed: &[&str]) -> Op {
+    Op::Update {
+        changed: changed.iter().map(|key| key.to_string()).collect(),
+        removed: removed.iter().map(|key| key.to_string()).collect(),
+    }
+}
+
+// ---- a browser ----
+
+/// A cookie jar and a request header, as a client keeps them between requests.
+#[derive(Default, Clone)]
+struct Browser {
+    cookies: BTreeMap<String, String>,
+    headers: BTreeMap<String, String>,
+}
+
+impl Browser {
+    fn request(&self, manager: &SessionManager) -> RequestSessions {
+        let cookie_header = self
+            .cookies
+            .iter()
+            .map(|(name, value)| format!("{name}={value}"))
+            .collect::<Vec<_>>()
+            .join("; ");
+        let headers = &self.headers;
+        manager.request(
+            Some(cookie_header.as_str()).filter(|h| !h.is_empty()),
+            |name| headers.get(name).map(String::as_str),
+        )
+    }
+
+    /// Applies a response's headers: `Max-Age=0` removes a cookie, an empty session header
+    /// forgets it.
+    fn receive(&mut self, headers: &[ResponseHeader]) {
+        for header in headers {
+            match header {
+                ResponseHeader::SetCookie(text) => {
+                    let cookie = Cookie::parse(text.as_str()).unwrap();
+                    if cookie.max_age() == Some(cookie::time::Duration::ZERO) {
+                        self.cookies.remove(cookie.name());
+                    } else {
+                        self.cookies
+                            .insert(cookie.name().to_string(), cookie.value().to_string());
+                    }
+                }
+                ResponseHeader::Header { name, value } if value.is_empty() => {
+                    self.headers.remove(&**name);
+                }
+                ResponseHeader::Header { name, value } => {
+                    self.headers.insert(name.to_string(), value.clone());
+                }
+            }
+        }
+    }
+
+    /// One request to the default session: `handler` runs on it, then the response is applied.
+    async fn visit(
+        &mut self,
+        manager: &SessionManager,
+        handler: impl FnOnce(&Session),
+    ) -> Vec<ResponseHeader> {
+        let request = self.request(manager);
+        let session = request.default_session().await.unwrap();
+        handler(&session);
+        let headers = request.finish().await.unwrap();
+        self.receive(&headers);
+        headers
+    }
+}
+
+fn set_cookies(headers: &[ResponseHeader]) -> Vec<Cookie<'static>> {
+    headers
+        .iter()
+        .filter_map(|header| match header {
+            ResponseHeader::SetCookie(text) => Some(Cookie::parse(text.clone()).unwrap()),
+            ResponseHeader::Header { .. } => None,
+        })
+        .collect()
+}
+
+fn is_removal(cookie: &Cookie<'_>) -> bool {
+    cookie.max_age() == Some(cookie::time::Duration::ZERO) && cookie.value().is_empty()
+}
+
+// ---- managers ----
+
+const IDLE_SECS: u64 = 3600;
+
+fn key(seed: u8) -> Key {
+    Key::from_secret(&[seed; 32]).unwrap()
+}
+
+fn policy() -> ExpiryPolicy {
+    ExpiryPolicy {
+        idle_timeout_secs: IDLE_SECS,
+        ..ExpiryPolicy::default()
+    }
+}
+
+fn cookie_transport(name: &str) -> Transport {
+    Transport::Cookie(CookieConfig::new(name))
+}
+
+fn session_config(transport: Transport, kind: &str, expiry: ExpiryPolicy) -> SessionConfig {
+    SessionConfig {
+        transport,
+        store: StoreConfig::new(kind),
+        expiry,
+        protection: Protection::Encrypted,
+    }
+}
+
+fn server_manager_with(
+    keys: KeyRing,
+    transport: Transport,
+    expiry: ExpiryPolicy,
+    store: &Arc<CountingStore>,
+) -> SessionManager {
+    SessionManager::builder(keys)
+        .session(
+            "app",
+            session_config(transport, "counting", expiry),
+            Backend::Server(store.clone()),
+        )
+        .build()
+        .unwrap()
+}
+
+fn server_manager(store: &Arc<CountingStore>) -> SessionManager {
+    server_manager_with(
+        KeyRing::new(key(1)),
+        cookie_transport("sid"),
+        policy(),
+        store,
+    )
+}
+
+fn client_manager_with(keys: KeyRing, expiry: ExpiryPolicy, max_chunks: usize) -> SessionManager {
+    SessionManager::builder(keys)
+        .session(
+            "app",
+            session_config(cookie_transport("sid"), "cookie", expiry),
+            Backend::Cookie(CookieStoreOptions { max_chunks }),
+        )
+        .build()
+        .unwrap()
+}
+
+fn client_manager() -> SessionManager {
+    client_manager_with(KeyRing::new(key(1)), policy(), 1)
+}
+
+/// A browser that holds a server-side session with `user = "alice"`; the store's log is empty.
+async fn logged_in(store: &Arc<CountingStore>, manager: &SessionManager) -> Browser {
+    let mut browser = Browser::default();
+    browser
+        .visit(manager, |session| session.insert("user", "alice").unwrap())
+        .await;
+    assert!(browser.cookies.contains_key("sid"));
+    store.take_ops();
+    browser
+}
+
+async fn user_of(browser: &Browser, manager: &SessionManager) -> Option<String> {
+    let request = browser.request(manager);
+    let session = request.default_session().await.unwrap();
+    session.get::<String>("user").unwrap()
+}
+
+// ---- nothing asked, nothing done ----
+
+#[tokio::test]
+async fn a_request_that_extracts_no_session_touches_no_store_and_emits_nothing() {
+    let store = Arc::new(CountingStore::default());
+    let manager = server_manager(&store);
+    let browser = logged_in(&store, &manager).await;
+    let request = browser.request(&manager);
+    assert!(!request.is_opened("app"));
+    assert!(request.finish().await.unwrap().is_empty());
+    assert!(store.take_ops().is_empty());
+}
+
+#[tokio::test]
+async fn an_anonymous_session_creates_no_record_and_emits_nothing() {
+    let store = Arc::new(CountingStore::default());
+    for manager in [server_manager(&store), client_manager()] {
+        let mut browser = Browser::default();
+        let headers = browser
+            .visit(&manager, |session| {
+                assert_eq!(session.get::<String>("user").unwrap(), None);
+                assert!(session.is_empty());
+            })
+            .await;
+        assert!(headers.is_empty());
+    }
+    assert!(store.take_ops().is_empty());
+    assert!(store.ids().is_empty());
+}
+
+// ---- first write, cookie attributes ----
+
+#[tokio::test]
+async fn the_first_write_creates_a_record_and_sets_the_configured_cookie() {
+    let store = Arc::new(CountingStore::default());
+    let transport = Transport::Cookie(CookieConfig {
+        name: "sid".into(),
+        secure: true,
+        http_only: true,
+        same_site: SameSite::Strict,
+        path: "/app".into(),
+        domain: Some("example.com".into()),
+    });
+    let manager = server_manager_with(KeyRing::new(key(1)), transport, policy(), &store);
+    let mut browser = Browser::default();
+    let headers = browser
+        .visit(&manager, |session| session.insert("user", "alice").unwrap())
+        .await;
+    assert_eq!(store.take_ops(), [Op::Create]);
+    assert_eq!(store.ids().len(), 1);
+
+    let cookies = set_cookies(&headers);
+    assert_eq!(cookies.len(), 1);
+    let cookie = &cookies[0];
+    assert_eq!(cookie.name(), "sid");
+    assert_eq!(cookie.http_only(), Some(true));
+    assert_eq!(cookie.secure(), Some(true));
+    assert_eq!(cookie.same_site(), Some(cookie::SameSite::Strict));
+    assert_eq!(cookie.path(), Some("/app"));
+    assert_eq!(cookie.domain(), Some("example.com"));
+    assert_eq!(
+        cookie.max_age(),
+        None,
+        "a browser-session cookie has no Max-Age"
+    );
+
+    // Attributes switched off are absent, not `false`.
+    let relaxed = Transport::Cookie(CookieConfig {
+        secure: false,
+        http_only: false,
+        ..CookieConfig::new("sid")
+    });
+    let manager = server_manager_with(KeyRing::new(key(1)), relaxed, policy(), &store);
+    let headers = Browser::default()
+        .visit(&manager, |session| session.insert("user", "bob").unwrap())
+        .await;
+    let text = headers[0].value();
+    assert!(
+        !text.contains("Secure") && !text.contains("HttpOnly"),
+        "{text}"
+    );
+}
+
+#[tokio::test]
+async fn persistent_sessions_carry_max_age() {
+    let store = Arc::new(CountingStore::default());
+    let persistent = ExpiryPolicy {
+        persistent: true,
+        ..policy()
+    };
+    let server = server_manager_with(
+        KeyRing::new(key(1)),
+        cookie_transport("sid"),
+        persistent.clone(),
+        &store,
+    );
+    let client = client_manager_with(KeyRing::new(key(1)), persistent, 1);
+    for manager in [server, client] {
+        let headers = Browser::default()
+            .visit(&manager, |session| session.insert("user", "alice").unwrap())
+            .await;
+        let max_age = set_cookies(&headers)[0].max_age().unwrap().whole_seconds();
+        assert!(
+            (IDLE_SECS as i64 - 1..=IDLE_SECS as i64).contains(&max_age),
+            "{max_age}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn the_cookie_opens_the_same_session_on_the_next_request() {
+    let store = Arc::new(CountingStore::default());
+    for manager in [server_manager(&store), client_manager()] {
+        let mut browser = Browser::default();
+        let mut first_id = None;
+        browser
+            .visit(&manager, |session| {
+                session.insert("user", "alice").unwrap();
+                first_id = Some(session.id());
+            })
+            .await;
+        let request = browser.request(&manager);
+        let session = request.default_session().await.unwrap();
+        assert_eq!(Some(session.id()), first_id);
+        assert_eq!(
+            session.get::<String>("user").unwrap().as_deref(),
+            Some("alice")
+        );
+        // Every extraction in a request gets the same handle.
+        let again = request.default_session().await.unwrap();
+        again.insert("n", 1).unwrap();
+        assert_eq!(session.get::<u32>("n").unwrap(), Some(1));
+    }
+}
+
+// ---- what gets written ----
+
+#[tokio::test]
+async fn an_unchanged_session_writes_nothing_until_the_touch_threshold() {
+    // A large threshold: reading a fresh session is not worth a write.
+    let store = Arc::new(CountingStore::default());
+    let manager = server_manager(&store);
+    let mut browser = logged_in(&store, &manager).await;
+    let headers = browser
+        .visit(&manager, |session| {
+            session.get::<String>("user").unwrap();
+            session.insert("user", "alice").unwrap(); // the same value is no change
+        })
+        .await;
+    assert!(headers.is_empty());
+    assert_eq!(store.take_ops(), [Op::Load]);
+
+    // No threshold: every request slides the deadline, with a write that changes no values.
+    let eager = ExpiryPolicy {
+        touch_after_secs: 0,
+        ..policy()
+    };
+    let manager = server_manager_with(KeyRing::new(key(1)), cookie_transport("sid"), eager, &store);
+    let id = browser
+        .request(&manager)
+        .default_session()
+        .await
+        .unwrap()
+        .id();
+    store.take_ops();
+    let before = store.record(&id).unwrap();
+    let headers = browser.visit(&manager, |_| {}).await;
+    assert!(
+        headers.is_empty(),
+        "the id did not change, so the cookie is not resent"
+    );
+    assert_eq!(store.take_ops(), [Op::Load, touched(&[], &[])]);
+    let after = store.record(&id).unwrap();
+    assert!(after.expires_at >= before.expires_at);
+    assert_eq!(after.version, before.version + 1);
+}
+
+#[tokio::test]
+async fn an_unchanged_client_session_is_resealed_only_at_the_touch_threshold() {
+    let mut browser = Browser::default();
+    let lazy = client_manager();
+    browser
+        .visit(&lazy, |session| session.insert("user", "alice").unwrap())
+        .await;
+    assert!(browser.visit(&lazy, |_| {}).await.is_empty());
+
+    let eager = client_manager_with(
+        KeyRing::new(key(1)),
+        ExpiryPolicy {
+            touch_after_secs: 0,
+            ..policy()
+        },
+        1,
+    );
+    let headers = browser.visit(&eager, |_| {}).await;
+    assert_eq!(set_cookies(&headers).len(), 1);
+    assert_eq!(user_of(&browser, &eager).await.as_deref(), Some("alice"));
+}
+
+#[tokio::test]
+async fn reads_count_as_activity_only_when_the_policy_says_so() {
+    let store = Arc::new(CountingStore::default());
+    for (reads_are_activity, expected) in [
+        (false, vec![Op::Load]),
+        (true, vec![Op::Load, touched(&[], &[])]),
+    ] {
+        let expiry = ExpiryPolicy {
+            touch_after_secs: 0,
+            reads_are_activity,
+            ..policy()
+        };
+        let manager = server_manager_with(
+            KeyRing::new(key(1)),
+            cookie_transport("sid"),
+            expiry,
+            &store,
+        );
+        let mut browser = logged_in(&store, &manager).await;
+        browser
+            .visit(&manager, |session| {
+                session.get::<String>("user").unwrap();
+            })
+            .await;
+        assert_eq!(
+            store.take_ops(),
+            expected,
+            "reads_are_activity = {reads_are_activity}"
+        );
+        // A write always counts.
+        browser
+            .visit(&manager, |session| session.insert("n", 1).unwrap())
+            .await;
+        assert_eq!(store.take_ops(), [Op::Load, touched(&["n"], &[])]);
+    }
+}
+
+#[tokio::test]
+async fn value_changes_are_saved_as_a_delta_of_the_changed_keys() {
+    let store = Arc::new(CountingStore::default());
+    let manager = server_manager(&store);
+    let mut browser = Browser::default();
+    let mut id = None;
+    browser
+        .visit(&manager, |session| {
+            for key in ["a", "b", "c"] {
+                session.insert(key, key).unwrap();
+            }
+            id = Some(session.id());
+        })
+        .await;
+    store.take_ops();
+    browser
+        .visit(&manager, |session| {
+            session.insert("a", "changed").unwrap();
+            session.remove("b");
+        })
+        .await;
+    assert_eq!(store.take_ops(), [Op::Load, touched(&["a"], &["b"])]);
+    let record = store.record(&id.unwrap()).unwrap();
+    let keys: Vec<_> = record.data.keys().cloned().collect();
+    assert_eq!(keys, ["a", "c"]);
+    assert_eq!(record.data["a"].get(), r#""changed""#);
+}
+
+#[tokio::test]
+async fn clear_is_saved_whole() {
+    let store = Arc::new(CountingStore::default());
+    let manager = server_manager(&store);
+    let mut browser = logged_in(&store, &manager).await;
+    let id = browser
+        .request(&manager)
+        .default_session()
+        .await
+        .unwrap()
+        .id();
+    store.take_ops();
+    browser
+        .visit(&manager, |session| {
+            session.clear();
+            session.insert("fresh", true).unwrap();
+        })
+        .await;
+    assert_eq!(store.take_ops(), [Op::Load, Op::Save]);
+    let keys: Vec<_> = store.record(&id).unwrap().data.keys().cloned().collect();
+    assert_eq!(keys, ["fresh"]);
+}
+
+// ---- regenerate and destroy ----
+
+#[tokio::test]
+async fn regenerate_id_creates_the_new_record_and_deletes_the_old_one() {
+    let store = Arc::new(CountingStore::default());
+    let manager = server_manager(&store);
+    let mut browser = logged_in(&store, &manager).await;
+    let old_browser = browser.clone();
+    let old_id = browser
+        .request(&manager)
+        .default_session()
+        .await
+        .unwrap()
+        .id();
+    store.take_ops();
+
+    let mut new_id = None;
+    let headers = browser
+        .visit(&manager, |session| {
+            session.regenerate_id();
+            new_id = Some(session.id());
+        })
+        .await;
+    assert_eq!(store.take_ops(), [Op::Load, Op::Create, Op::Delete]);
+    let new_id = new_id.unwrap();
+    assert_ne!(new_id, old_id);
+    assert_eq!(store.ids(), [new_id]);
+    assert_eq!(set_cookies(&headers).len(), 1);
+    assert_ne!(browser.cookies["sid"], old_browser.cookies["sid"]);
+
+    assert_eq!(user_of(&browser, &manager).await.as_deref(), Some("alice"));
+    assert_eq!(user_of(&old_browser, &manager).await, None);
+}
+
+#[tokio::test]
+async fn destroy_deletes_the_record_and_expires_the_cookie() {
+    let store = Arc::new(CountingStore::default());
+    let transport = Transport::Cookie(CookieConfig {
+        path: "/app".into(),
+        domain: Some("example.com".into()),
+        ..CookieConfig::new("sid")
+    });
+    let manager = server_manager_with(KeyRing::new(key(1)), transport, policy(), &store);
+    let mut browser = logged_in(&store, &manager).await;
+    let old_browser = browser.clone();
+    let headers = browser.visit(&manager, Session::destroy).await;
+    assert_eq!(store.take_ops(), [Op::Load, Op::Delete]);
+    assert!(store.ids().is_empty());
+    let cookies = set_cookies(&headers);
+    assert_eq!(cookies.len(), 1);
+    assert!(is_removal(&cookies[0]), "{}", cookies[0]);
+    assert_eq!(cookies[0].name(), "sid");
+    assert_eq!(cookies[0].path(), Some("/app"));
+    assert_eq!(cookies[0].domain(), Some("example.com"));
+    assert!(browser.cookies.is_empty());
+    assert_eq!(user_of(&old_browser, &manager).await, None);
+}
+
+#[tokio::test]
+async fn destroying_a_client_session_expires_its_cookie() {
+    let manager = client_manager();
+    let mut browser = Browser::default();
+    browser
+        .visit(&manager, |session| session.insert("user", "alice").unwrap())
+        .await;
+    let headers = browser.visit(&manager, Session::destroy).await;
+    assert!(is_removal(&set_cookies(&headers)[0]));
+    assert!(browser.cookies.is_empty());
+}
+
+#[tokio::test]
+async fn destroy_over_the_header_transport_sends_an_empty_header() {
+    let store = Arc::new(CountingStore::default());
+    let transport = Transport::Header(HeaderConfig {
+        name: "x-session".into(),
+    });
+    let manager = server_manager_with(KeyRing::new(key(1)), transport, policy(), &store);
+    let mut browser = Browser::default();
+    browser
+        .visit(&manager, |session| session.insert("user", "alice").unwrap())
+        .await;
+    assert!(browser.headers.contains_key("x-session"));
+    let headers = browser.visit(&manager, Session::destroy).await;
+    assert_eq!(
+        headers,
+        [ResponseHeader::Header {
+            name: Arc::from("x-session"),
+            value: String::new()
+        }]
+    );
+    assert!(store.ids().is_empty());
+}
+
+#[tokio::test]
+async fn destroy_then_insert_starts_a_new_session() {
+    let store = Arc::new(CountingStore::default());
+    let manager = server_manager(&store);
+    let mut browser = logged_in(&store, &manager).await;
+    let old_id = browser
+        .request(&manager)
+        .default_session()
+        .await
+        .unwrap()
+        .id();
+    store.take_ops();
+    let headers = browser
+        .visit(&manager, |session| {
+            session.destroy();
+            session.insert("note", "bye").unwrap();
+        })
+        .await;
+    assert_eq!(store.take_ops(), [Op::Load, Op::Create, Op::Delete]);
+    let ids = store.ids();
+    assert_eq!(ids.len(), 1);
+    assert_ne!(ids[0], old_id);
+    let cookies = set_cookies(&headers);
+    assert_eq!(cookies.len(), 1);
+    assert!(!is_removal(&cookies[0]));
+    let request = browser.request(&manager);
+    let session = request.default_session().await.unwrap();
+    assert_eq!(
+        session.get::<String>("note").unwrap().as_deref(),
+        Some("bye")
+    );
+    assert_eq!(session.get::<String>("user").unwrap(), None);
+}
+
+#[tokio::test]
+async fn a_session_ended_by_another_request_is_expired_and_other_sessions_still_save() {
+    let store = Arc::new(CountingStore::default());
+    let manager = SessionManager::builder(KeyRing::new(key(1)))
+        .session(
+            "app",
+            session_config(cookie_transport("sid"), "counting", policy()),
+            Backend::Server(store.clone()),
+        )
+        .session(
+            "prefs",
+            session_config(cookie_transport("prefs"), "cookie", policy()),
+            Backend::Cookie(CookieStoreOptions::default()),
+        )
+        .default_session("app")
+        .build()
+        .unwrap();
+    let mut browser = logged_in(&store, &manager).await;
+
+    // Two requests load the session; the first destroys it, the second then writes to it.
+    let destroying = browser.request(&manager);
+    let writing = browser.request(&manager);
+    destroying.default_session().await.unwrap().destroy();
+    let late = writing.default_session().await.unwrap();
+    writing
+        .session("prefs")
+        .await
+        .unwrap()
+        .insert("theme", "dark")
+        .unwrap();
+    destroying.finish().await.unwrap();
+    late.insert("cart", 3).unwrap();
+    let headers = writing.finish().await.unwrap();
+
+    assert!(
+        store.ids().is_empty(),
+        "the ended session was not recreated"
+    );
+    let cookies = set_cookies(&headers);
+    let sid = cookies.iter().find(|c| c.name() == "sid").unwrap();
+    assert!(is_removal(sid), "{sid}");
+    let prefs = cookies.iter().find(|c| c.name() == "prefs").unwrap();
+    assert!(!is_removal(prefs));
+    browser.receive(&headers);
+    let request = browser.request(&manager);
+    let prefs = request.session("prefs").await.unwrap();
+    assert_eq!(
+        prefs.get::<String>("theme").unwrap().as_deref(),
+        Some("dark")
+    );
+}
+
+// ---- per-session expiry ----
+
+#[tokio::test]
+async fn a_persistent_expiry_set_on_one_session_is_carried_and_honoured() {
+    const REMEMBER_SECS: u64 = 30 * 24 * 3600;
+    let store = Arc::new(CountingStore::default());
+    for manager in [server_manager(&store), client_manager()] {
+        let mut browser = Browser::default();
+        let headers = browser
+            .visit(&manager, |session| session.insert("user", "alice").unwrap())
+            .await;
+        assert_eq!(set_cookies(&headers)[0].max_age(), None);
+
+        let headers = browser
+            .visit(&manager, |session| {
+                session.set_expiry(Expiry::persistent(Duration::from_secs(REMEMBER_SECS)))
+            })
+            .await;
+        let max_age = set_cookies(&headers)[0].max_age().unwrap().whole_seconds() as u64;
+        assert!(
+            (REMEMBER_SECS - 1..=REMEMBER_SECS).contains(&max_age),
+            "{max_age}"
+        );
+
+        // A later request that writes still gets a persistent cookie and the long deadline.
+        let headers = browser
+            .visit(&manager, |session| {
+                assert!(session.expiry().is_some_and(|expiry| expiry.persistent));
+                assert!(session.expires_at() > now_ms() + IDLE_SECS * 1000);
+                session.insert("n", 1).unwrap();
+            })
+            .await;
+        let max_age = set_cookies(&headers)[0].max_age().unwrap().whole_seconds() as u64;
+        assert!(
+            (REMEMBER_SECS - 1..=REMEMBER_SECS).contains(&max_age),
+            "{max_age}"
+        );
+    }
+}
+
+// ---- transports and several sessions ----
+
+#[tokio::test]
+async fn the_header_transport_reads_and_writes_the_configured_header() {
+    let store = Arc::new(CountingStore::default());
+    let transport = Transport::Header(HeaderConfig {
+        name: "X-Session".into(),
+    });
+    let manager = server_manager_with(KeyRing::new(key(1)), transport, policy(), &store);
+    let mut browser = Browser::default();
+    let headers = browser
+        .visit(&manager, |session| session.insert("user", "alice").unwrap())
+        .await;
+    assert_eq!(headers.len(), 1);
+    assert_eq!(headers[0].name(), "x-session");
+    assert!(!headers[0].value().is_empty());
+    assert!(browser.cookies.is_empty());
+    assert_eq!(user_of(&browser, &manager).await.as_deref(), Some("alice"));
+    // The same value in a cookie is not the session.
+    let mut as_cookie = Browser::default();
+    as_cookie
+        .cookies
+        .insert("X-Session".into(), browser.headers["x-session"].clone());
+    assert_eq!(user_of(&as_cookie, &manager).await, None);
+}
+
+#[tokio::test]
+async fn two_named_sessions_and_a_header_session_share_one_request() {
+    let store = Arc::new(CountingStore::default());
+    let manager = SessionManager::builder(KeyRing::new(key(1)))
+        .session(
+            "app",
+            session_config(cookie_transport("app_sid"), "counting", policy()),
+            Backend::Server(store.clone()),
+        )
+        .session(
+            "cart",
+            session_config(cookie_transport("cart"), "cookie", policy()),
+            Backend::Cookie(CookieStoreOptions::default()),
+        )
+        .session(
+            "api",
+            session_config(
+                Transport::Header(HeaderConfig {
+                    name: "x-api".into(),
+                }),
+                "counting",
+                policy(),
+            ),
+            Backend::Server(store.clone()),
+        )
+        .default_session("app")
+        .build()
+        .unwrap();
+    let mut browser = Browser::default();
+    let request = browser.request(&manager);
+    request
+        .default_session()
+        .await
+        .unwrap()
+        .insert("user", "alice")
+        .unwrap();
+    request
+        .session("cart")
+        .await
+        .unwrap()
+        .insert("items", 2)
+        .unwrap();
+    request
+        .session("api")
+        .await
+        .unwrap()
+        .insert("token", "t")
+        .unwrap();
+    assert!(matches!(
+        request.session("nope").await,
+        Err(Error::UnknownSession(name)) if name == "nope"
+    ));
+    let headers = request.finish().await.unwrap();
+    let mut names: Vec<_> = set_cookies(&headers)
+        .iter()
+        .map(|cookie| cookie.name().to_string())
+        .collect();
+    names.sort();
+    assert_eq!(names, ["app_sid", "cart"]);
+    assert!(headers.iter().any(|header| header.name() == "x-api"));
+    assert_eq!(store.ids().len(), 2);
+    browser.receive(&headers);
+
+    let request = browser.request(&manager);
+    let app = request.session("app").await.unwrap();
+    let cart = request.session("cart").await.unwrap();
+    let api = request.session("api").await.unwrap();
+    assert_eq!(app.get::<String>("user").unwrap().as_deref(), Some("alice"));
+    assert_eq!(cart.get::<u32>("items").unwrap(), Some(2));
+    assert_eq!(api.get::<String>("token").unwrap().as_deref(), Some("t"));
+    assert_ne!(app.id(), api.id());
+}
+
+// ---- values that must not open ----
+
+/// A fresh session: empty, and not the id the value was for.
+async fn assert_fresh(manager: &SessionManager, browser: &Browser, not: SessionId) {
+    let request = browser.request(manager);
+    let session = request.default_session().await.unwrap();
+    assert!(session.is_empty());
+    assert_ne!(session.id(), not);
+    assert!(request.finish().await.unwrap().is_empty());
+}
+
+#[tokio::test]
+async fn values_that_do_not_open_give_a_fresh_empty_session() {
+    let store = Arc::new(CountingStore::default());
+    let two_sessions = |backend: fn(&Arc<CountingStore>) -> Backend, kind: &str| {
+        SessionManager::builder(KeyRing::new(key(1)))
+            .session(
+                "app",
+                session_config(cookie_transport("sid"), kind, policy()),
+                backend(&store),
+            )
+            .session(
+                "other",
+                session_config(cookie_transport("other"), kind, policy()),
+                backend(&store),
+            )
+            .default_session("app")
+            .build()
+            .unwrap()
+    };
+    let server: fn(&Arc<CountingStore>) -> Backend = |store| Backend::Server(store.clone());
+    let client: fn(&Arc<CountingStore>) -> Backend =
+        |_| Backend::Cookie(CookieStoreOptions::default());
+    for (manager, kind) in [(server, "counting"), (client, "cookie")]
+        .map(|(backend, kind)| (two_sessions(backend, kind), kind))
+    {
+        let mut browser = Browser::default();
+        let mut id = None;
+        let request = browser.request(&manager);
+        for name in ["app", "other"] {
+            let session = request.session(name).await.unwrap();
+            session.insert("user", "alice").unwrap();
+            id.get_or_insert(session.id());
+        }
+        browser.receive(&request.finish().await.unwrap());
+        let id = id.unwrap();
+        let sealed = browser.cookies["sid"].clone();
+
+        // Tampered: one character changed.
+        let mut tampered = browser.clone();
+        let last = if sealed.ends_with('A') { "B" } else { "A" };
+        tampered.cookies.insert(
+            "sid".into(),
+            format!("{}{last}", &sealed[..sealed.len() - 1]),
+        );
+        assert_fresh(&manager, &tampered, id).await;
+
+        // Sealed under a key this server does not have.
+        let foreign_manager = match kind {
+            "cookie" => client_manager_with(KeyRing::new(key(9)), policy(), 1),
+            _ => server_manager_with(
+                KeyRing::new(key(9)),
+                cookie_transport("sid"),
+                policy(),
+                &store,
+            ),
+        };
+        let mut foreign = Browser::default();
+        foreign
+            .visit(&foreign_manager, |session| {
+                session.insert("user", "mallory").unwrap()
+            })
+            .await;
+        assert_fresh(&manager, &foreign, id).await;
+
+        // Sealed for the other session name.
+        let mut swapped = Browser::default();
+        swapped
+            .cookies
+            .insert("sid".into(), browser.cookies["other"].clone());
+        assert_fresh(&manager, &swapped, id).await;
+
+        // Garbage and oversized values.
+        for junk in ["", "x", "%%%", &"A".repeat(70_000)] {
+            let mut junk_browser = Browser::default();
+            junk_browser.cookies.insert("sid".into(), junk.to_string());
+            assert_fresh(&manager, &junk_browser, id).await;
+        }
+    }
+}
+
+#[tokio::test]
+async fn expired_values_give_a_fresh_empty_session() {
+    let keys = KeyRing::new(key(1));
+    let now = now_ms();
+    let mut expired = Record::new(SessionId::generate(), &Expiry::default(), now - 10_000);
+    expired.expires_at = now - 1;
+    expired.data.insert(
+        "user".into(),
+        serde_json::value::to_raw_value("alice").unwrap(),
+    );
+
+    // Client-side: the browser still sends a value whose sealed deadline has passed.
+    let mut browser = Browser::default();
+    browser.cookies.insert(
+        "sid".into(),
+        seal_record(&keys, Protection::Encrypted, "app", &expired).unwrap(),
+    );
+    assert_fresh(&client_manager(), &browser, expired.id).await;
+
+    // Server-side: a valid signed id whose record is past its deadline.
+    let store = Arc::new(CountingStore::default());
+    store.insert(expired.clone());
+    let mut browser = Browser::default();
+    browser
+        .cookies
+        .insert("sid".into(), seal_id(&keys, "app", &expired.id).unwrap());
+    assert_fresh(&server_manager(&store), &browser, expired.id).await;
+
+    // Past the absolute deadline, however recent the activity.
+    let mut absolute = expired.clone();
+    absolute.expires_at = now + 3_600_000;
+    absolute.absolute_deadline = Some(now - 1);
+    store.insert(absolute);
+    assert_fresh(&server_manager(&store), &browser, expired.id).await;
+}
+
+#[tokio::test]
+async fn forged_ids_are_rejected_before_any_store_round_trip() {
+    let store = Arc::new(CountingStore::default());
+    let manager = server_manager(&store);
+    let mut browser = logged_in(&store, &manager).await;
+    // The raw id (what an unsigned scheme would send) and a re-signed id under another key.
+    let id = browser
+        .request(&manager)
+        .default_session()
+        .await
+        .unwrap()
+        .id();
+    store.take_ops();
+    for forged in [
+        id.to_string(),
+        seal_id(&KeyRing::new(key(9)), "app", &id).unwrap(),
+    ] {
+        browser.cookies.insert("sid".into(), forged);
+        assert_fresh(&manager, &browser, id).await;
+    }
+    assert!(store.take_ops().is_empty());
+}
+
+// ---- key rotation ----
+
+#[tokio::test]
+async fn a_server_side_id_under_an_old_key_is_resealed_without_a_store_write() {
+    let store = Arc::new(CountingStore::default());
+    let old = server_manager(&store);
+    let mut browser = logged_in(&store, &old).await;
+    let before = browser.cookies["sid"].clone();
+
+    let rotated = server_manager_with(
+        KeyRing::new(key(2)).with_old_key(key(1)),
+        cookie_transport("sid"),
+        policy(),
+        &store,
+    );
+    let headers = browser
+        .visit(&rotated, |session| {
+            session.get::<String>("user").unwrap();
+        })
+        .await;
+    assert_eq!(
+        store.take_ops(),
+        [Op::Load],
+        "resealing an id needs no write"
+    );
+    assert_eq!(set_cookies(&headers).len(), 1);
+    assert_ne!(browser.cookies["sid"], before);
+
+    // The new cookie opens with the new key alone, so the old key can be dropped.
+    let new_only = server_manager_with(
+        KeyRing::new(key(2)),
+        cookie_transport("sid"),
+        policy(),
+        &store,
+    );
+    assert_eq!(user_of(&browser, &new_only).await.as_deref(), Some("alice"));
+    // And once resealed, nothing more is sent.
+    assert!(browser.visit(&rotated, |_| {}).await.is_empty());
+}
+
+#[tokio::test]
+async fn a_server_side_id_under_an_old_key_is_resealed_when_the_request_writes() {
+    let store = Arc::new(CountingStore::default());
+    let old = server_manager(&store);
+    let mut browser = logged_in(&store, &old).await;
+    let rotated = server_manager_with(
+        KeyRing::new(key(2)).with_old_key(key(1)),
+        cookie_transport("sid"),
+        policy(),
+        &store,
+    );
+    let headers = browser
+        .visit(&rotated, |session| session.insert("n", 1).unwrap())
+        .await;
+    assert_eq!(store.take_ops(), [Op::Load, touched(&["n"], &[])]);
+    assert_eq!(set_cookies(&headers).len(), 1, "the id is resealed");
+    let new_only = server_manager_with(
+        KeyRing::new(key(2)),
+        cookie_transport("sid"),
+        policy(),
+        &store,
+    );
+    assert_eq!(user_of(&browser, &new_only).await.as_deref(), Some("alice"));
+}
+
+#[tokio::test]
+async fn a_client_side_value_under_an_old_key_is_resealed_under_the_primary() {
+    let mut browser = Browser::default();
+    browser
+        .visit(&client_manager(), |session| {
+            session.insert("user", "alice").unwrap()
+        })
+        .await;
+    let rotated = client_manager_with(KeyRing::new(key(2)).with_old_key(key(1)), policy(), 1);
+    let headers = browser.visit(&rotated, |_| {}).await;
+    assert_eq!(set_cookies(&headers).len(), 1);
+    let new_only = client_manager_with(KeyRing::new(key(2)), policy(), 1);
+    assert_eq!(user_of(&browser, &new_only).await.as_deref(), Some("alice"));
+    assert!(browser.visit(&rotated, |_| {}).await.is_empty());
+}
+
+// ---- cookie size ----
+
+/// Text that does not compress, so its sealed size is predictable.
+fn incompressible(len: usize) -> String {
+    let mut state = 0x2545_f491_u32;
+    (0..len)
+        .map(|_| {
+            state ^= state << 13;
+            state ^= state >> 17;
+            state ^= state << 5;
+            char::from(b'a' + (state % 26) as u8)
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn an_oversized_client_session_is_an_error_not_a_dropped_cookie() {
+    let manager = client_manager();
+    let request = Browser::default().request(&manager);
+    let session = request.default_session().await.unwrap();
+    session.insert("blob", incompressible(3500)).unwrap();
+    let error = request.finish().await.unwrap_err();
+    match &error {
+        Error::CookieTooLarge { name, size, limit } => {
+            assert_eq!(name, "app");
+            assert!(*size > *limit && *limit == COOKIE_SIZE_LIMIT);
+        }
+        other => panic!("expected CookieTooLarge, got {other:?}"),
+    }
+    assert!(error.to_string().contains("max_chunks"), "{error}");
+
+    // Just under the limit still fits one cookie.
+    let request = Browser::default().request(&manager);
+    let session = request.default_session().await.unwrap();
+    session.insert("blob", incompressible(2500)).unwrap();
+    let headers = request.finish().await.unwrap();
+    assert!(headers[0].value().len() <= COOKIE_SIZE_LIMIT);
+}
+
+#[tokio::test]
+async fn large_client_sessions_are_split_into_chunks_and_reassembled() {
+    let manager = client_manager_with(KeyRing::new(key(1)), policy(), 3);
+    let mut browser = Browser::default();
+    let blob = incompressible(5000);
+    let headers = browser
+        .visit(&manager, |session| session.insert("blob", &blob).unwrap())
+        .await;
+    let names: Vec<_> = set_cookies(&headers)
+        .iter()
+        .map(|cookie| cookie.name().to_string())
+        .collect();
+    assert_eq!(names, ["sid", "sid.1"]);
+    for header in &headers {
+        assert!(
+            header.value().len() <= COOKIE_SIZE_LIMIT,
+            "{}",
+            header.value().len()
+        );
+        assert!(header.value().contains("HttpOnly"));
+    }
+    let request = browser.request(&manager);
+    let session = request.default_session().await.unwrap();
+    assert_eq!(
+        session.get::<String>("blob").unwrap().as_deref(),
+        Some(&*blob)
+    );
+    drop(request);
+
+    // Three chunks at most: more is the explicit error.
+    let request = browser.request(&manager);
+    let session = request.default_session().await.unwrap();
+    session.insert("blob", incompressible(12_000)).unwrap();
+    assert!(matches!(
+        request.finish().await,
+        Err(Error::CookieTooLarge { .. })
+    ));
+
+    // Shrinking back to one cookie expires the stale chunk.
+    let headers = browser
+        .visit(&manager, |session| session.insert("blob", "small").unwrap())
+        .await;
+    let cookies = set_cookies(&headers);
+    assert_eq!(cookies.len(), 2);
+    assert_eq!(cookies[0].name(), "sid");
+    assert!(!is_removal(&cookies[0]));
+    assert_eq!(cookies[1].name(), "sid.1");
+    assert!(is_removal(&cookies[1]));
+    assert_eq!(browser.cookies.keys().collect::<Vec<_>>(), ["sid"]);
+    assert_eq!(
+        browser
+            .request(&manager)
+            .default_session()
+            .await
+            .unwrap()
+            .get::<String>("blob")
+            .unwrap()
+            .as_deref(),
+        Some("small")
+    );
+}
+
+#[tokio::test]
+async fn stray_chunk_cookies_are_expired_and_do_not_corrupt_later_sessions() {
+    let manager = client_manager_with(KeyRing::new(key(1)), policy(), 3);
+    let mut browser = Browser::default();
+    browser
+        .visit(&manager, |session| session.insert("user", "alice").unwrap())
+        .await;
+    // A chunk left behind from an earlier, longer session (its sibling `sid.1` already gone).
+    browser.cookies.insert("sid.2".into(), "QUFBQQ".into());
+    let headers = browser
+        .visit(&manager, |session| session.insert("n", 1).unwrap())
+        .await;
+    assert!(
+        set_cookies(&headers)
+            .iter()
+            .any(|cookie| cookie.name() == "sid.2" && is_removal(cookie)),
+        "{headers:?}"
+    );
+    assert_eq!(browser.cookies.keys().collect::<Vec<_>>(), ["sid"]);
+    // Had it stayed, a later two-chunk session would be read as sid + sid.1 + sid.2.
+    browser
+        .visit(&manager, |session| {
+            session.insert("blob", incompressible(5000)).unwrap()
+        })
+        .await;
+    assert_eq!(user_of(&browser, &manager).await.as_deref(), Some("alice"));
+}
+
+#[tokio::test]
+async fn destroying_a_chunked_session_expires_every_chunk() {
+    let manager = client_manager_with(KeyRing::new(key(1)), policy(), 3);
+    let mut browser = Browser::default();
+    browser
+        .visit(&manager, |session| {
+            session.insert("blob", incompressible(5000)).unwrap()
+        })
+        .await;
+    assert_eq!(browser.cookies.len(), 2);
+    let headers = browser.visit(&manager, Session::destroy).await;
+    assert!(set_cookies(&headers).iter().all(is_removal));
+    assert!(browser.cookies.is_empty());
+}
+
+// ---- store failures ----
+
+#[tokio::test]
+async fn store_errors_on_load_and_on_finish_surface_as_store_errors() {
+    let store = Arc::new(CountingStore::default());
+    let manager = server_manager(&store);
+    let browser = logged_in(&store, &manager).await;
+
+    store.fail_loads.store(true, Ordering::SeqCst);
+    let request = browser.request(&manager);
+    assert!(matches!(
+        request.default_session().await,
+        Err(Error::Store(_))
+    ));
+    store.fail_loads.store(false, Ordering::SeqCst);
+
+    store.fail_writes.store(true, Ordering::SeqCst);
+    let request = browser.request(&manager);
+    request
+        .default_session()
+        .await
+        .unwrap()
+        .insert("n", 1)
+        .unwrap();
+    assert!(matches!(request.finish().await, Err(Error::Store(_))));
+    let request = Browser::default().request(&manager);
+    request
+        .default_session()
+        .await
+        .unwrap()
+        .insert("n", 1)
+        .unwrap();
+    assert!(matches!(request.finish().await, Err(Error::Store(_))));
+}
+
+// ---- concurrency ----
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn concurrent_requests_changing_different_keys_all_persist() {
+    const REQUESTS: usize = 50;
+    let store = Arc::new(CountingStore::default());
+    let manager = server_manager(&store);
+    let browser = logged_in(&store, &manager).await;
+    let tasks: Vec<_> = (0..REQUESTS)
+        .map(|index| {
+            let manager = manager.clone();
+            let browser = browser.clone();
+            tokio::spawn(async move {
+                let request = browser.request(&manager);
+                let session = request.default_session().await.unwrap();
+                tokio::task::yield_now().await;
+                session.insert(format!("key{index}"), index).unwrap();
+                request.finish().await.unwrap()
+            })
+        })
+        .collect();
+    for task in tasks {
+        task.await.unwrap();
+    }
+    let request = browser.request(&manager);
+    let session = request.default_session().await.unwrap();
+    for index in 0..REQUESTS {
+        assert_eq!(
+            session.get::<usize>(&format!("key{index}")).unwrap(),
+            Some(index),
+            "key{index} was lost"
+        );
+    }
+    assert_eq!(
+        session.get::<String>("user").unwrap().as_deref(),
+        Some("alice")
+    );
+}
+
+// ---- configuration through the registry ----
+
+#[tokio::test]
+async fn an_unknown_store_type_names_the_session_and_the_registered_types() {
+    let config = SessionsConfig::from_toml(
+        "[sessions.app]\ntransport = { type = \"cookie\", name = \"sid\" }\nstore = { type = \"redis\" }",
+    )
+    .unwrap();
+    let mut registry = StoreRegistry::new();
+    registry.register("counting", |_| async {
+        Ok(Backend::Server(Arc::new(CountingStore::default())))
+    });
+    let error = SessionManager::from_config(&config, &registry, KeyRing::new(key(1)))
+        .await
+        .unwrap_err();
+    assert!(matches!(error, ConfigError::UnknownStore { .. }));
+    let message = error.to_string();
+    for needle in ["session `app`", "`redis`", "cookie", "counting"] {
+        assert!(message.contains(needle), "{message}");
+    }
+}
+
+#[tokio::test]
+async fn bad_cookie_store_options_name_the_field() {
+    for (options, field) in [
+        ("max_chunks = 0", "max_chunks"),
+        ("max_chunks = 99", "max_chunks"),
+        ("max_chunk = 2", "max_chunk"),
+        ("max_chunks = \"two\"", "max_chunks"),
+    ] {
+        let config = SessionsConfig::from_toml(&format!(
+            "[sessions.cart]\ntransport = {{ type = \"cookie\", name = \"cart\" }}\nstore = {{ type = \"cookie\", {options} }}"
+        ))
+        .unwrap();
+        let error =
+            SessionManager::from_config(&config, &StoreRegistry::new(), KeyRing::new(key(1)))
+                .await
+                .unwrap_err();
+        let message = error.to_string();
+        assert!(
+            message.contains("session `cart`") && message.contains(field),
+            "{options}: {message}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn a_configured_manager_builds_each_store_through_the_registry() {
+    let config = SessionsConfig::from_toml(
+        "default = \"app\"\n[sessions.app]\ntransport = { type = \"cookie\", name = \"sid\" }\nstore = { type = \"counting\" }\n[sessions.cart]\ntransport = { type = \"cookie\", name = \"cart\" }\nstore = { type = \"cookie\", max_chunks = 2 }",
+    )
+    .unwrap();
+    let mut registry = StoreRegistry::new();
+    registry.register("counting", |_| async {
+        Ok(Backend::Server(Arc::new(CountingStore::default())))
+    });
+    let manager = SessionManager::from_config(&config, &registry, KeyRing::new(key(1)))
+        .await
+        .unwrap();
+    assert_eq!(manager.default_session(), "app");
+    assert!(matches!(manager.backend("app"), Some(Backend::Server(_))));
+    assert!(matches!(
+        manager.backend("cart"),
+        Some(Backend::Cookie(CookieStoreOptions { max_chunks: 2 }))
+    ));
+}
+
+// ---- hostile requests ----
+
+proptest::proptest! {
+    #![proptest_config(proptest::prelude::ProptestConfig::with_cases(64))]
+
+    #[test]
+    fn hostile_cookie_and_header_values_give_an_empty_session(
+        cookie_header in ".{0,300}",
+        chunk in ".{0,100}",
+        header_value in ".{0,300}",
+    ) {
+        let runtime = tokio::runtime::Builder::new_current_thread().build().unwrap();
+        runtime.block_on(async {
+            let store = Arc::new(CountingStore::default());
+            let manager = SessionManager::builder(KeyRing::new(key(1)))
+                .session(
+                    "app",
+                    session_config(cookie_transport("sid"), "counting", policy()),
+                    Backend::Server(store.clone()),
+                )
+                .session(
+                    "cart",
+                    session_config(cookie_transport("cart"), "cookie", policy()),
+                    Backend::Cookie(CookieStoreOptions { max_chunks: 3 }),
+                )
+                .session(
+                    "api",
+                    session_config(
+                        Transport::Header(HeaderConfig { name: "x-api".into() }),
+                        "cookie",
+                        policy(),
+                    ),
+                    Backend::Cookie(CookieStoreOptions::default()),
+                )
+                .default_session("app")
+                .build()
+                .unwrap();
+            let chunked = format!("sid={chunk}; cart={chunk}; cart.1={chunk}; cart.2={cookie_header}");
+            let request = manager.request(
+                [cookie_header.as_str(), chunked.as_str()],
+                |name| (name == "x-api").then_some(header_value.as_str()),
+            );
+            for name in ["app", "cart", "api"] {
+                let session = request.session(name).await.unwrap();
+                assert!(session.is_empty());
+            }
+            assert!(request.finish().await.is_ok());
+            assert!(store.ids().is_empty());
+        });
+    }
+}

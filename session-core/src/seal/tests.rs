@@ -130,12 +130,11 @@ fn every_single_character_substitution_fails_to_open() {
             "the value under test is {} chars",
             sealed.len()
         );
-        let original = sealed.as_bytes();
-        for index in 0..sealed.len() {
+        for (index, &original) in sealed.as_bytes().iter().enumerate() {
             let others = BASE64URL
                 .iter()
                 .map(|&b| b as char)
-                .filter(|&c| c as u8 != original[index])
+                .filter(|&c| c as u8 != original)
                 .chain(NOT_BASE64URL.iter().copied());
             for replacement in others {
                 let mutated = replaced(&sealed, index, replacement);
