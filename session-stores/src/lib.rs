@@ -47,6 +47,8 @@ use std::sync::Arc;
 use session_core::{Backend, StoreRegistry};
 
 mod codec;
+#[cfg(feature = "conformance")]
+pub mod conformance;
 pub mod cookie;
 pub mod memory;
 
