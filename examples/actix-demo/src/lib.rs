@@ -1,0 +1,245 @@
+//! The demo contract (`DEMO_CONTRACT.md` of the project's shared documents) on actix-web.
+//!
+//! [`app`] builds the whole application around a [`SessionManager`]; [`configure`] adds just the
+//! routes, for an `App` or scope that already has a [`SessionMiddleware`]. The binary
+//! (`main.rs`) only starts it from the environment with `demo-contract`'s start-up support.
+//!
+//! ```
+//! use actix_web::test;
+//! use session_actix::{KeyRing, SessionManager, SessionsConfig};
+//!
+//! # #[actix_web::main]
+//! # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! let config = SessionsConfig::from_toml(demo_contract::DEFAULT_CONFIG)?;
+//! let manager =
+//!     SessionManager::from_config(&config, &demo_contract::registry(), KeyRing::generate()).await?;
+//! let app = test::init_service(actix_demo::app(manager)).await;
+//!
+//! let health = test::TestRequest::get().uri("/health").to_request();
+//! assert_eq!(test::call_and_read_body(&app, health).await, r#"{"ok":true}"#);
+//! # Ok(())
+//! # }
+//! ```
+
+#![forbid(unsafe_code)]
+#![warn(missing_docs)]
+
+use actix_web::body::MessageBody;
+use actix_web::dev::{ServiceFactory, ServiceRequest, ServiceResponse};
+use actix_web::web::{self, Bytes};
+use actix_web::{App, HttpResponse};
+use demo_contract::{
+    counter_key, parse_body, CartItemRequest, CartResponse, CounterResponse, ErrorResponse,
+    FlashRequest, FlashesResponse, LoginRequest, OkResponse, UserResponse, ITEMS_KEY,
+    TOKEN_USER_KEY, USER_KEY,
+};
+use serde::de::DeserializeOwned;
+use session_actix::{
+    Error, FlashLevel, NamedSession, Session, SessionManager, SessionMiddleware, SessionName,
+};
+
+/// The `cart` session: client-side, in the `cart` cookie.
+pub struct Cart;
+
+impl SessionName for Cart {
+    const NAME: &'static str = demo_contract::CART;
+}
+
+/// The `api` session: server-side, in the `x-session` header.
+pub struct Api;
+
+impl SessionName for Api {
+    const NAME: &'static str = demo_contract::API;
+}
+
+/// The whole demo: [`configure`]'s routes behind a [`SessionMiddleware`] serving `manager`.
+pub fn app(
+    manager: SessionManager,
+) -> App<
+    impl ServiceFactory<
+        ServiceRequest,
+        Config = (),
+        Response = ServiceResponse<impl MessageBody>,
+        Error = actix_web::Error,
+        InitError = (),
+    >,
+> {
+    app_with(SessionMiddleware::new(manager))
+}
+
+/// The whole demo around an already built middleware (clone one into each server worker).
+pub fn app_with(
+    sessions: SessionMiddleware,
+) -> App<
+    impl ServiceFactory<
+        ServiceRequest,
+        Config = (),
+        Response = ServiceResponse<impl MessageBody>,
+        Error = actix_web::Error,
+        InitError = (),
+    >,
+> {
+    App::new().wrap(sessions).configure(configure)
+}
+
+/// The contract's routes. Unknown routes answer `404 {"error":"not found"}`.
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    cfg.route("/health", web::get().to(health))
+        .route("/login", web::post().to(login))
+        .route("/me", web::get().to(me))
+        .route("/logout", web::post().to(logout))
+        .route("/flash", web::post().to(add_flash))
+        .route("/flash", web::get().to(take_flashes))
+        .route("/counter/{key}", web::post().to(increment))
+        .route("/counter/{key}", web::get().to(counter))
+        .route("/cart/items", web::post().to(add_item))
+        .route("/cart", web::get().to(cart))
+        .route("/api/login", web::post().to(api_login))
+        .route("/api/me", web::get().to(api_me))
+        .default_service(web::to(not_found));
+}
+
+/// A handler's outcome: a response, a contract error (400), or a session failure (500).
+type Reply = Result<HttpResponse, Failure>;
+
+/// Why a handler did not answer 200.
+#[derive(Debug)]
+enum Failure {
+    BadRequest(ErrorResponse),
+    Session(Error),
+}
+
+impl std::fmt::Display for Failure {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Failure::BadRequest(body) => f.write_str(&body.error),
+            Failure::Session(error) => error.fmt(f),
+        }
+    }
+}
+
+impl actix_web::ResponseError for Failure {
+    fn status_code(&self) -> actix_web::http::StatusCode {
+        match self {
+            Failure::BadRequest(_) => actix_web::http::StatusCode::BAD_REQUEST,
+            Failure::Session(error) => error.status_code(),
+        }
+    }
+
+    fn error_response(&self) -> HttpResponse {
+        match self {
+            Failure::BadRequest(body) => HttpResponse::BadRequest().json(body),
+            Failure::Session(error) => error.error_response(),
+        }
+    }
+}
+
+impl From<session_actix::session_core::Error> for Failure {
+    fn from(error: session_actix::session_core::Error) -> Self {
+        Failure::Session(Error(error))
+    }
+}
+
+/// The request body as `T`, whatever its `Content-Type`, or the contract's 400. The body must
+/// be a JSON object: serde would otherwise accept a struct written as an array (`["saved"]`).
+fn body<T: DeserializeOwned>(bytes: &Bytes) -> Result<T, Failure> {
+    let value: serde_json::Value = parse_body(bytes).map_err(Failure::BadRequest)?;
+    if !value.is_object() {
+        return Err(Failure::BadRequest(ErrorResponse::malformed_body(
+            "expected a JSON object",
+        )));
+    }
+    serde_json::from_value(value)
+        .map_err(|error| Failure::BadRequest(ErrorResponse::malformed_body(error)))
+}
+
+fn not_logged_in() -> HttpResponse {
+    HttpResponse::Unauthorized().json(ErrorResponse::not_logged_in())
+}
+
+async fn health() -> HttpResponse {
+    HttpResponse::Ok().json(OkResponse::OK)
+}
+
+async fn not_found() -> HttpResponse {
+    HttpResponse::NotFound().json(ErrorResponse {
+        error: "not found".to_string(),
+    })
+}
+
+async fn login(session: Session, bytes: Bytes) -> Reply {
+    let LoginRequest { user } = body(&bytes)?;
+    session.regenerate_id();
+    session.insert(USER_KEY, &user)?;
+    Ok(HttpResponse::Ok().json(UserResponse { user }))
+}
+
+async fn me(session: Session) -> Reply {
+    Ok(match session.get::<String>(USER_KEY)? {
+        Some(user) => HttpResponse::Ok().json(UserResponse { user }),
+        None => not_logged_in(),
+    })
+}
+
+async fn logout(session: Session) -> HttpResponse {
+    session.destroy();
+    HttpResponse::Ok().json(OkResponse::OK)
+}
+
+async fn add_flash(session: Session, bytes: Bytes) -> Reply {
+    let FlashRequest { message } = body(&bytes)?;
+    session.flash(FlashLevel::Info, message);
+    Ok(HttpResponse::Ok().json(OkResponse::OK))
+}
+
+async fn take_flashes(session: Session) -> HttpResponse {
+    let messages = session
+        .take_flashes()
+        .iter()
+        .filter_map(|flash| flash.text().map(str::to_string))
+        .collect();
+    HttpResponse::Ok().json(FlashesResponse { messages })
+}
+
+async fn increment(session: Session, key: web::Path<String>) -> Reply {
+    let key = key.into_inner();
+    let value = session
+        .get::<i64>(&counter_key(&key))?
+        .unwrap_or(0)
+        .saturating_add(1);
+    session.insert(counter_key(&key), value)?;
+    Ok(HttpResponse::Ok().json(CounterResponse { key, value }))
+}
+
+async fn counter(session: Session, key: web::Path<String>) -> Reply {
+    let key = key.into_inner();
+    let value = session.get::<i64>(&counter_key(&key))?.unwrap_or(0);
+    Ok(HttpResponse::Ok().json(CounterResponse { key, value }))
+}
+
+async fn add_item(cart: NamedSession<Cart>, bytes: Bytes) -> Reply {
+    let CartItemRequest { item } = body(&bytes)?;
+    let mut items: Vec<String> = cart.get(ITEMS_KEY)?.unwrap_or_default();
+    items.push(item);
+    cart.insert(ITEMS_KEY, &items)?;
+    Ok(HttpResponse::Ok().json(CartResponse { items }))
+}
+
+async fn cart(cart: NamedSession<Cart>) -> Reply {
+    let items = cart.get(ITEMS_KEY)?.unwrap_or_default();
+    Ok(HttpResponse::Ok().json(CartResponse { items }))
+}
+
+async fn api_login(api: NamedSession<Api>, bytes: Bytes) -> Reply {
+    let LoginRequest { user } = body(&bytes)?;
+    api.regenerate_id();
+    api.insert(TOKEN_USER_KEY, &user)?;
+    Ok(HttpResponse::Ok().json(UserResponse { user }))
+}
+
+async fn api_me(api: NamedSession<Api>) -> Reply {
+    Ok(match api.get::<String>(TOKEN_USER_KEY)? {
+        Some(user) => HttpResponse::Ok().json(UserResponse { user }),
+        None => not_logged_in(),
+    })
+}
