@@ -702,3 +702,182 @@ proptest! {
         prop_assert!(open(&keys, protection, NAME, &mutated).is_err());
     }
 }
+
+// ---- the test vectors of docs/WIRE_FORMAT.md ----
+
+const WIRE_FORMAT_DOC: &str = include_str!("../../../docs/WIRE_FORMAT.md");
+
+const VECTOR_AES_KEY: &str = "47c1c2a7906ba494243e3dc0cae998de0897982398fd81ae21715d0e2695403c";
+const VECTOR_HMAC_KEY: &str = "3b39cdca02b6aa1b714f5845f67dd487746563e0c9999f972384e4fac4f6169a";
+const VECTOR_KEY_ID: [u8; 4] = [0xee, 0x3d, 0xc8, 0xce];
+const VECTOR_JSON: &str = r#"{"i":"QEFCQ0RFRkdISUpLTE1OT1BRUlNUVVZXWFlaW1xdXl8","d":{"n":1,"user":"alice"},"c":1700000000000,"e":1700086400000,"a":1700604800000,"v":1}"#;
+const VECTOR_ENCRYPTED: &str = "Ae49yM6goaKjpKWmp6ipqqtEPhg87h6pMPsIhtoJUJoBvV2cixEshG46Se3jpGUl6kQSbbSwonTEL6NFJAORhTqDcwhTzuhPVS1wc0c5I8rDHTrlUbjiLLo1vKX5BZ8vAH9onhkQTnz7jiDxCr_0lBfr37JkNnSvp9BEJQha0ugQmXsURjAs4aTD8VLoLgjNuni3UsIMtONh0WChuLIpZtUjw3rGoeCl1oqG";
+const VECTOR_SIGNED: &str = "Au49yM57ImkiOiJRRUZDUTBSRlJrZElTVXBMVEUxT1QxQlJVbE5VVlZaWFdGbGFXMXhkWGw4IiwiZCI6eyJuIjoxLCJ1c2VyIjoiYWxpY2UifSwiYyI6MTcwMDAwMDAwMDAwMCwiZSI6MTcwMDA4NjQwMDAwMCwiYSI6MTcwMDYwNDgwMDAwMCwidiI6MX3jxGkFZgTFVifh0gwZ_EaeR25LrygMw19HujU_GfEKNw";
+const VECTOR_SIGNED_ID: &str =
+    "A-49yM5AQUJDREVGR0hJSktMTU5PUFFSU1RVVldYWVpbXF1eX0UMQiHNSyM7DWBdytS1eSQl7tULHSTJEWq0dcEdZ4V9";
+
+fn vector_secret() -> Vec<u8> {
+    (0x00..0x20).collect()
+}
+
+fn vector_id() -> SessionId {
+    let mut bytes = [0u8; ID_BYTES];
+    for (byte, value) in bytes.iter_mut().zip(0x40..) {
+        *byte = value;
+    }
+    SessionId::from_bytes(bytes)
+}
+
+fn vector_record() -> Record {
+    let mut record = Record {
+        id: vector_id(),
+        data: Default::default(),
+        created_at: 1_700_000_000_000,
+        expires_at: 1_700_086_400_000,
+        absolute_deadline: Some(1_700_604_800_000),
+        version: 1,
+        expiry: None,
+    };
+    record.data.insert("user".into(), raw(r#""alice""#));
+    record.data.insert("n".into(), raw("1"));
+    record
+}
+
+fn vector_nonce() -> [u8; NONCE_LEN] {
+    let mut nonce = [0u8; NONCE_LEN];
+    for (byte, value) in nonce.iter_mut().zip(0xa0..) {
+        *byte = value;
+    }
+    nonce
+}
+
+fn unhex(text: &str) -> Vec<u8> {
+    (0..text.len())
+        .step_by(2)
+        .map(|at| u8::from_str_radix(&text[at..at + 2], 16).unwrap())
+        .collect()
+}
+
+/// `format || key id || name_len (u16 BE) || name`, as the document describes it.
+fn documented_prefix(format: u8, name: &str) -> Vec<u8> {
+    let mut prefix = vec![format];
+    prefix.extend_from_slice(&VECTOR_KEY_ID);
+    prefix.extend_from_slice(&(name.len() as u16).to_be_bytes());
+    prefix.extend_from_slice(name.as_bytes());
+    prefix
+}
+
+#[test]
+fn wire_format_test_vectors_match_the_document() {
+    for vector in [
+        VECTOR_AES_KEY,
+        VECTOR_HMAC_KEY,
+        "ee3dc8ce",
+        VECTOR_JSON,
+        VECTOR_ENCRYPTED,
+        VECTOR_SIGNED,
+        VECTOR_SIGNED_ID,
+        &vector_id().to_string(),
+    ] {
+        assert!(
+            WIRE_FORMAT_DOC.contains(vector),
+            "the document lacks {vector}"
+        );
+    }
+
+    let key = Key::from_secret(&vector_secret()).unwrap();
+    let keys = KeyRing::new(key.clone());
+    assert_eq!(key.id(), VECTOR_KEY_ID);
+    assert_eq!(
+        serde_json::to_string(&vector_record()).unwrap(),
+        VECTOR_JSON
+    );
+
+    let encrypted = seal_record_with_nonce(
+        &key,
+        Protection::Encrypted,
+        "app",
+        &vector_record(),
+        vector_nonce(),
+    )
+    .unwrap();
+    assert_eq!(encrypted, VECTOR_ENCRYPTED);
+    let signed = seal_record(&keys, Protection::Signed, "app", &vector_record()).unwrap();
+    assert_eq!(signed, VECTOR_SIGNED);
+    assert_eq!(
+        seal_id(&keys, "app", &vector_id()).unwrap(),
+        VECTOR_SIGNED_ID
+    );
+
+    let now = 1_700_000_000_000;
+    for (protection, value) in [
+        (Protection::Encrypted, VECTOR_ENCRYPTED),
+        (Protection::Signed, VECTOR_SIGNED),
+    ] {
+        let opened = open_record(&keys, protection, "app", value, now).unwrap();
+        assert_eq!(opened.record, vector_record());
+    }
+    assert_eq!(
+        open_id(&keys, "app", VECTOR_SIGNED_ID).unwrap(),
+        (vector_id(), false)
+    );
+}
+
+#[test]
+fn wire_format_document_describes_the_derivation_and_layout() {
+    use aes_gcm::aead::Aead;
+    use aes_gcm::aead::Payload;
+    use aes_gcm::{Aes256Gcm, KeyInit};
+    use hkdf::Hkdf;
+    use hmac::Hmac;
+    use sha2::Sha256;
+
+    // HKDF-SHA256 with the documented salt and info strings gives the documented keys.
+    let hkdf = Hkdf::<Sha256>::new(Some(b"session-core key derivation v1"), &vector_secret());
+    let mut aes_key = [0u8; 32];
+    let mut hmac_key = [0u8; 32];
+    let mut key_id = [0u8; 4];
+    hkdf.expand(b"aes-256-gcm", &mut aes_key).unwrap();
+    hkdf.expand(b"hmac-sha256", &mut hmac_key).unwrap();
+    hkdf.expand(b"key-id", &mut key_id).unwrap();
+    assert_eq!(aes_key.to_vec(), unhex(VECTOR_AES_KEY));
+    assert_eq!(hmac_key.to_vec(), unhex(VECTOR_HMAC_KEY));
+    assert_eq!(key_id, VECTOR_KEY_ID);
+
+    // Encrypted: format, key id, nonce, then AES-256-GCM(JSON) with the documented AAD.
+    let bytes = URL_SAFE_NO_PAD.decode(VECTOR_ENCRYPTED).unwrap();
+    assert_eq!(
+        &bytes[..5],
+        &documented_prefix(FORMAT_ENCRYPTED, "app")[..5]
+    );
+    assert_eq!(bytes[5..17], vector_nonce());
+    let plaintext = Aes256Gcm::new_from_slice(&aes_key)
+        .unwrap()
+        .decrypt(
+            Nonce::from_slice(&bytes[5..17]),
+            Payload {
+                msg: &bytes[17..],
+                aad: &documented_prefix(FORMAT_ENCRYPTED, "app"),
+            },
+        )
+        .unwrap();
+    assert_eq!(plaintext, VECTOR_JSON.as_bytes());
+
+    // Signed record: format, key id, JSON in clear, HMAC over prefix || JSON.
+    let bytes = URL_SAFE_NO_PAD.decode(VECTOR_SIGNED).unwrap();
+    let (body, tag) = bytes.split_at(bytes.len() - 32);
+    assert_eq!(&body[5..], VECTOR_JSON.as_bytes());
+    let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(&hmac_key).unwrap();
+    mac.update(&documented_prefix(FORMAT_SIGNED, "app"));
+    mac.update(VECTOR_JSON.as_bytes());
+    mac.verify_slice(tag).unwrap();
+
+    // Signed id: format, key id, 32 id bytes, HMAC over prefix || id.
+    let bytes = URL_SAFE_NO_PAD.decode(VECTOR_SIGNED_ID).unwrap();
+    assert_eq!(bytes.len(), 69);
+    assert_eq!(&bytes[5..37], vector_id().as_bytes());
+    let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(&hmac_key).unwrap();
+    mac.update(&documented_prefix(FORMAT_SIGNED_ID, "app"));
+    mac.update(vector_id().as_bytes());
+    mac.verify_slice(&bytes[37..]).unwrap();
+}
