@@ -1,0 +1,87 @@
+//! Shared fixtures for the benchmarks: the session payloads every side of a comparison uses.
+//!
+//! Each payload exists in two shapes holding the same values: a `session_core::Record` (values as
+//! raw JSON, how this library keeps them) and a `HashMap<String, serde_json::Value>` (how the peer
+//! crates keep them). Ten keys come to about 300 bytes of JSON.
+
+use std::collections::HashMap;
+use std::future::Future;
+use std::pin::pin;
+use std::task::{Context, Poll, Waker};
+
+use serde_json::value::RawValue;
+use serde_json::{json, Value};
+use session_core::{now_ms, Expiry, Record, SessionId};
+
+/// The values of a typical ten-key session (about 300 bytes of JSON).
+pub fn ten_values(suffix: &str) -> Vec<(String, Value)> {
+    let entries = [
+        ("user_id", json!(48213)),
+        ("user", json!("alice@example.com")),
+        ("roles", json!(["admin", "editor"])),
+        ("csrf", json!("q9XvR2mB7kLw4TzYp1HcN8dJfE3sA6uG")),
+        ("locale", json!("en-GB")),
+        ("theme", json!("dark")),
+        (
+            "cart",
+            json!([{"sku": "A-1042", "qty": 2}, {"sku": "B-77", "qty": 1}]),
+        ),
+        ("last_seen", json!(1_763_942_400_000u64)),
+        ("flags", json!({"beta": true, "newsletter": false})),
+        ("visits", json!(17)),
+    ];
+    entries
+        .into_iter()
+        .map(|(key, value)| (format!("{key}{suffix}"), value))
+        .collect()
+}
+
+/// The values of a session of `keys` keys: 1, 10 or a multiple of 10.
+pub fn values(keys: usize) -> Vec<(String, Value)> {
+    match keys {
+        1 => vec![("user_id".to_string(), json!(48213))],
+        n if n % 10 == 0 => (0..n / 10)
+            .flat_map(|round| {
+                ten_values(&if round == 0 {
+                    String::new()
+                } else {
+                    format!("_{round}")
+                })
+            })
+            .collect(),
+        n => panic!("no payload of {n} keys"),
+    }
+}
+
+/// The payload as the peers hold it.
+pub fn peer_map(keys: usize) -> HashMap<String, Value> {
+    values(keys).into_iter().collect()
+}
+
+/// The payload as this library holds it: a fresh record with the values as raw JSON.
+pub fn record(keys: usize) -> Record {
+    let mut record = Record::new(SessionId::generate(), &Expiry::default(), now_ms());
+    for (key, value) in values(keys) {
+        let raw = RawValue::from_string(value.to_string()).expect("valid JSON");
+        record.data.insert(key, raw);
+    }
+    record
+}
+
+/// Bytes of the payload's values as one JSON object.
+pub fn json_len(keys: usize) -> usize {
+    serde_json::to_string(&peer_map(keys)).map_or(0, |text| text.len())
+}
+
+/// Drives a future that never waits (the client-side cookie path of the session manager does no
+/// I/O) to completion without a runtime, so the measurement holds no executor overhead.
+pub fn ready<F: Future>(future: F) -> F::Output {
+    let mut future = pin!(future);
+    match future
+        .as_mut()
+        .poll(&mut Context::from_waker(Waker::noop()))
+    {
+        Poll::Ready(output) => output,
+        Poll::Pending => panic!("the future waited; use a runtime for this one"),
+    }
+}
