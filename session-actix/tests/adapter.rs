@@ -605,3 +605,27 @@ async fn handles_are_send_and_sync_and_usable_across_await_in_a_spawned_task() {
         .to_request();
     assert_eq!(test::call_and_read_body(&app, request).await, "7");
 }
+
+#[actix_web::test]
+async fn a_middleware_on_a_scope_serves_only_the_routes_inside_it() {
+    let store = Arc::new(TestStore::default());
+    let app = test::init_service(
+        App::new()
+            .service(
+                web::scope("/inside")
+                    .wrap(SessionMiddleware::new(manager(&store)))
+                    .configure(routes),
+            )
+            .route("/outside/whoami", web::get().to(whoami)),
+    )
+    .await;
+    let inside = test::TestRequest::post().uri("/inside/login").to_request();
+    let response = test::call_service(&app, inside).await;
+    assert_eq!(response.status(), StatusCode::OK);
+    assert_eq!(set_cookies(&response).len(), 1);
+
+    let outside = test::TestRequest::get().uri("/outside/whoami").to_request();
+    let response = test::call_service(&app, outside).await;
+    assert_eq!(response.status(), StatusCode::INTERNAL_SERVER_ERROR);
+    assert!(body_text(response).await.contains("SessionMiddleware"));
+}
