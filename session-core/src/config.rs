@@ -22,6 +22,7 @@
 //! ([`KeyRing::from_base64_list`](crate::KeyRing::from_base64_list)).
 
 use std::collections::BTreeMap;
+use std::fmt;
 
 use serde::{Deserialize, Serialize};
 
@@ -135,7 +136,10 @@ pub struct HeaderConfig {
 }
 
 /// A store type and its options, e.g. `{ type = "file", dir = "sessions" }`.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+///
+/// `Debug` shows the option names but not their values, which may hold credentials (a Redis URL
+/// with a password).
+#[derive(Clone, PartialEq, Serialize, Deserialize)]
 pub struct StoreConfig {
     /// The registered store type: `cookie`, `memory`, `file`, `redis`, or one of your own.
     #[serde(rename = "type")]
@@ -143,6 +147,15 @@ pub struct StoreConfig {
     /// The store's own options.
     #[serde(flatten)]
     pub options: serde_json::Map<String, serde_json::Value>,
+}
+
+impl fmt::Debug for StoreConfig {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("StoreConfig")
+            .field("kind", &self.kind)
+            .field("options", &self.options.keys().collect::<Vec<_>>())
+            .finish()
+    }
 }
 
 impl StoreConfig {
@@ -253,6 +266,35 @@ impl SessionsConfig {
                 ));
             }
         }
+        // A client-side session split into chunks uses cookies `name`, `name.1`, `name.2`, ...:
+        // another session's cookie must not look like one of them.
+        for (name, session) in &self.sessions {
+            let Transport::Cookie(cookie) = &session.transport else {
+                continue;
+            };
+            for (other, other_session) in &self.sessions {
+                let Transport::Cookie(base) = &other_session.transport else {
+                    continue;
+                };
+                let is_chunk_name = cookie
+                    .name
+                    .strip_prefix(base.name.as_str())
+                    .and_then(|rest| rest.strip_prefix('.'))
+                    .is_some_and(|index| {
+                        !index.is_empty() && index.bytes().all(|b| b.is_ascii_digit())
+                    });
+                if is_chunk_name {
+                    return Err(invalid(
+                        name,
+                        "transport.name",
+                        format!(
+                            "cookie `{}` looks like a chunk of session `{other}`'s cookie `{}`; choose a name that is not `{}.<number>`",
+                            cookie.name, base.name, base.name
+                        ),
+                    ));
+                }
+            }
+        }
         Ok(())
     }
 }
@@ -338,11 +380,11 @@ fn validate_cookie(name: &str, cookie: &CookieConfig) -> Result<(), ConfigError>
             format!("`{}` is not a valid cookie name", cookie.name),
         ));
     }
-    if !cookie.path.starts_with('/') || cookie.path.contains([';', '\r', '\n']) {
+    if !cookie.path.starts_with('/') || cookie.path.chars().any(|c| c == ';' || c.is_control()) {
         return Err(invalid(
             name,
             "transport.path",
-            "must start with `/` and hold no `;`",
+            "must start with `/` and hold no `;` or control characters",
         ));
     }
     if let Some(domain) = &cookie.domain {
@@ -462,6 +504,31 @@ mod tests {
             "default = \"a\"\n[sessions.a]\ntransport = { type = \"cookie\", name = \"s\" }\nstore = { type = \"memory\" }\n[sessions.b]\ntransport = { type = \"cookie\", name = \"s\" }\nstore = { type = \"cookie\" }",
         );
         assert!(message.contains("already used by session `a`"), "{message}");
+    }
+
+    #[test]
+    fn cookie_names_that_look_like_another_sessions_chunks_are_rejected() {
+        let message = error_of(
+            "default = \"a\"\n[sessions.a]\ntransport = { type = \"cookie\", name = \"s\" }\nstore = { type = \"cookie\" }\n[sessions.b]\ntransport = { type = \"cookie\", name = \"s.1\" }\nstore = { type = \"memory\" }",
+        );
+        assert!(
+            message.contains("session `b`") && message.contains("chunk of session `a`"),
+            "{message}"
+        );
+        assert!(SessionsConfig::from_toml(
+            "default = \"a\"\n[sessions.a]\ntransport = { type = \"cookie\", name = \"s\" }\nstore = { type = \"cookie\" }\n[sessions.b]\ntransport = { type = \"cookie\", name = \"s.one\" }\nstore = { type = \"memory\" }"
+        )
+        .is_ok());
+    }
+
+    #[test]
+    fn cookie_paths_with_control_characters_are_rejected() {
+        for path in ["/a;b", "/a\\u0000", "/a\\t", "/a\\u007f", "relative"] {
+            let message = error_of(&format!(
+                "[sessions.a]\ntransport = {{ type = \"cookie\", name = \"a\", path = \"{path}\" }}\nstore = {{ type = \"memory\" }}"
+            ));
+            assert!(message.contains("transport.path"), "{path}: {message}");
+        }
     }
 
     #[test]

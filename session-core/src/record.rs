@@ -5,6 +5,7 @@
 //! asks for it with [`Session::get`](crate::Session::get).
 
 use std::collections::BTreeMap;
+use std::fmt;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use serde::{Deserialize, Serialize};
@@ -27,7 +28,9 @@ pub fn now_ms() -> u64 {
 ///
 /// Times are milliseconds since the Unix epoch. Field names are short on the wire because a
 /// client-side record travels in every request's cookie.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+///
+/// `Debug` shows the keys but never the values, which may be secret.
+#[derive(Clone, Serialize, Deserialize)]
 pub struct Record {
     /// The session's id.
     #[serde(rename = "i")]
@@ -77,6 +80,20 @@ impl Record {
     }
 }
 
+impl fmt::Debug for Record {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Record")
+            .field("id", &self.id)
+            .field("keys", &self.data.keys().collect::<Vec<_>>())
+            .field("created_at", &self.created_at)
+            .field("expires_at", &self.expires_at)
+            .field("absolute_deadline", &self.absolute_deadline)
+            .field("version", &self.version)
+            .field("expiry", &self.expiry)
+            .finish()
+    }
+}
+
 impl PartialEq for Record {
     /// Values compare by their JSON text.
     fn eq(&self, other: &Self) -> bool {
@@ -99,7 +116,9 @@ impl PartialEq for Record {
 ///
 /// Applying a delta touches only the keys it names, so two requests that change different keys of
 /// one session both persist. Two that change the same key: the last writer wins.
-#[derive(Debug, Clone, Default)]
+///
+/// `Debug` shows the keys but never the values, which may be secret.
+#[derive(Clone, Default)]
 pub struct Delta {
     /// Keys set to new values.
     pub changed: Vec<(String, Box<RawValue>)>,
@@ -111,6 +130,21 @@ pub struct Delta {
     pub absolute_deadline: Option<u64>,
     /// The record's per-session expiry override.
     pub expiry: Option<Expiry>,
+}
+
+impl fmt::Debug for Delta {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Delta")
+            .field(
+                "changed",
+                &self.changed.iter().map(|(key, _)| key).collect::<Vec<_>>(),
+            )
+            .field("removed", &self.removed)
+            .field("expires_at", &self.expires_at)
+            .field("absolute_deadline", &self.absolute_deadline)
+            .field("expiry", &self.expiry)
+            .finish()
+    }
 }
 
 impl Delta {
@@ -189,6 +223,21 @@ mod tests {
         record.absolute_deadline = None;
         assert!(!record.is_expired(9));
         assert!(record.is_expired(10));
+    }
+
+    #[test]
+    fn debug_shows_keys_not_values() {
+        let mut record = Record::new(SessionId::generate(), &Expiry::default(), 42);
+        record.data.insert("token".into(), raw(r#""s3cr3t-value""#));
+        let delta = Delta {
+            changed: vec![("token".into(), raw(r#""s3cr3t-value""#))],
+            ..Delta::default()
+        };
+        for printed in [format!("{record:?}"), format!("{delta:?}")] {
+            assert!(printed.contains("token"), "{printed}");
+            assert!(!printed.contains("s3cr3t"), "{printed}");
+            assert!(!printed.contains(&record.id.to_string()), "{printed}");
+        }
     }
 
     #[test]

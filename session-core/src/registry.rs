@@ -87,7 +87,9 @@ impl Default for CookieStoreOptions {
 }
 
 /// What a store constructor is given: the session it is for and its options table.
-#[derive(Debug, Clone)]
+///
+/// `Debug` shows the option names but not their values, which may hold credentials.
+#[derive(Clone)]
 pub struct StoreOptions {
     /// The session name, for messages.
     pub session: String,
@@ -95,6 +97,16 @@ pub struct StoreOptions {
     pub kind: String,
     /// The options (everything in the `store` table but `type`).
     pub options: serde_json::Map<String, serde_json::Value>,
+}
+
+impl fmt::Debug for StoreOptions {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("StoreOptions")
+            .field("session", &self.session)
+            .field("kind", &self.kind)
+            .field("options", &self.options.keys().collect::<Vec<_>>())
+            .finish()
+    }
 }
 
 impl StoreOptions {
@@ -304,6 +316,19 @@ mod tests {
             session: "app".into(),
             kind: "file".into(),
             options,
+        }
+    }
+
+    #[test]
+    fn debug_shows_option_names_not_values() {
+        let options = options(serde_json::json!({"url": "redis://:hunter2@cache:6379"}));
+        let config = StoreConfig {
+            kind: "redis".into(),
+            options: options.options.clone(),
+        };
+        for printed in [format!("{options:?}"), format!("{config:?}")] {
+            assert!(printed.contains("url"), "{printed}");
+            assert!(!printed.contains("hunter2"), "{printed}");
         }
     }
 
