@@ -129,7 +129,13 @@ impl ErrorResponse {
 /// let login: LoginRequest = parse_body(br#"{"user":"alice"}"#).unwrap();
 /// assert_eq!(login.user, "alice");
 /// assert!(parse_body::<LoginRequest>(b"{").unwrap_err().error.starts_with("malformed body"));
+/// assert!(parse_body::<LoginRequest>(br#"["alice"]"#).is_err());
 /// ```
 pub fn parse_body<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ErrorResponse> {
+    // serde accepts a struct written as a JSON array too (`["alice"]`); the contract does not.
+    let first = bytes.iter().find(|byte| !byte.is_ascii_whitespace());
+    if first != Some(&b'{') {
+        return Err(ErrorResponse::malformed_body("expected a JSON object"));
+    }
     serde_json::from_slice(bytes).map_err(ErrorResponse::malformed_body)
 }

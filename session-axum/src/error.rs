@@ -1,0 +1,31 @@
+//! [`Error`]: a session error a handler can return with `?`.
+
+use axum::response::{IntoResponse, Response};
+
+use crate::rejection::{internal_error, store_unavailable};
+
+/// A [`session_core::Error`] that renders as a response, so handlers can use `?` on session
+/// calls (`session.insert(..)?`, `session.get::<T>(..)?`).
+///
+/// It renders as a 500 that leaks no detail: `{"error":"session store unavailable"}` for a store
+/// failure, `{"error":"session error"}` otherwise. The detail is logged at error level.
+#[derive(Debug, thiserror::Error)]
+#[error(transparent)]
+pub struct Error(#[from] pub session_core::Error);
+
+impl Error {
+    /// The core error.
+    pub fn into_inner(self) -> session_core::Error {
+        self.0
+    }
+}
+
+impl IntoResponse for Error {
+    fn into_response(self) -> Response {
+        tracing::error!(error = %self.0, "a session operation failed in a handler");
+        match self.0 {
+            session_core::Error::Store(_) => store_unavailable().into_response(),
+            _ => internal_error().into_response(),
+        }
+    }
+}

@@ -1,0 +1,72 @@
+//! [`SessionRejection`]: why a session extractor failed, rendered as a 500.
+
+use axum::http::{header, StatusCode};
+use axum::response::{IntoResponse, Response};
+use session_core::Error;
+
+/// The body of a 500 caused by a failing store. It names no store and no cause.
+pub const STORE_UNAVAILABLE_BODY: &str = r#"{"error":"session store unavailable"}"#;
+
+/// The body of a 500 caused by any other session failure.
+pub const INTERNAL_ERROR_BODY: &str = r#"{"error":"session error"}"#;
+
+const MISSING_LAYER_MESSAGE: &str = "Missing session layer: the session extractors need \
+`SessionLayer`. Add `.layer(SessionLayer::new(manager))` to the router, after the routes that \
+extract sessions.";
+
+/// Why a [`Session`](crate::Session), [`NamedSession`](crate::NamedSession) or
+/// [`Sessions`](crate::Sessions) extractor failed. Every variant renders as a
+/// `500 Internal Server Error` and is logged at error level with its detail; the response body
+/// never carries store details.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum SessionRejection {
+    /// The request did not pass through a [`SessionLayer`](crate::SessionLayer). The response
+    /// body says to add the layer.
+    #[error("{MISSING_LAYER_MESSAGE}")]
+    MissingLayer,
+    /// The session could not be opened: its store failed (body
+    /// `{"error":"session store unavailable"}`), or no session of the requested name is configured
+    /// (body: what to add to the configuration).
+    #[error("could not open the session: {0}")]
+    Open(#[source] Error),
+}
+
+impl IntoResponse for SessionRejection {
+    fn into_response(self) -> Response {
+        match &self {
+            SessionRejection::MissingLayer => {
+                tracing::error!("{MISSING_LAYER_MESSAGE}");
+                (StatusCode::INTERNAL_SERVER_ERROR, MISSING_LAYER_MESSAGE).into_response()
+            }
+            SessionRejection::Open(error @ Error::UnknownSession(_)) => {
+                tracing::error!(%error, "a handler asked for a session that is not configured");
+                (StatusCode::INTERNAL_SERVER_ERROR, error.to_string()).into_response()
+            }
+            SessionRejection::Open(error @ Error::Store(_)) => {
+                tracing::error!(%error, "loading a session failed");
+                store_unavailable().into_response()
+            }
+            SessionRejection::Open(error) => {
+                tracing::error!(%error, "opening a session failed");
+                internal_error().into_response()
+            }
+        }
+    }
+}
+
+fn json_500(body: &'static str) -> impl IntoResponse {
+    (
+        StatusCode::INTERNAL_SERVER_ERROR,
+        [(header::CONTENT_TYPE, "application/json")],
+        body,
+    )
+}
+
+pub(crate) fn store_unavailable() -> impl IntoResponse {
+    json_500(STORE_UNAVAILABLE_BODY)
+}
+
+pub(crate) fn internal_error() -> impl IntoResponse {
+    json_500(INTERNAL_ERROR_BODY)
+}
