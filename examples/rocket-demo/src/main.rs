@@ -1,0 +1,43 @@
+//! Starts the rocket demo: configuration, keys and address from the environment (see
+//! `demo-contract`), then serves until interrupted.
+
+use std::net::SocketAddr;
+use std::process::ExitCode;
+
+use rocket::fairing::AdHoc;
+
+#[rocket::main]
+async fn main() -> ExitCode {
+    demo_contract::init_logging();
+    match serve().await {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("rocket-demo: {error}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn serve() -> Result<(), Box<dyn std::error::Error>> {
+    let manager = demo_contract::manager_from_env().await?;
+    let addr = demo_contract::listen_addr()?;
+    let mut figment = rocket::Config::figment()
+        .merge(("address", addr.ip()))
+        .merge(("port", addr.port()));
+    // Rocket's own start-up banner would bury the one line the contract prints.
+    if std::env::var_os("ROCKET_LOG_LEVEL").is_none() {
+        figment = figment.merge(("log_level", "critical"));
+    }
+    rocket_demo::rocket(manager)
+        .configure(figment)
+        .attach(AdHoc::on_liftoff("announce", |rocket| {
+            Box::pin(async move {
+                let config = rocket.config();
+                let bound = SocketAddr::new(config.address, config.port);
+                println!("{}", demo_contract::listening_line(bound));
+            })
+        }))
+        .launch()
+        .await?;
+    Ok(())
+}
