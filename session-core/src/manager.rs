@@ -269,7 +269,13 @@ impl SessionManager {
                 if rest.is_empty() {
                     return Some((index, 0));
                 }
-                let chunk: usize = rest.strip_prefix('.')?.parse().ok()?;
+                // Only the names this library writes (`name.1` ... `name.7`): `name.01` or
+                // `name.+1` would be taken for chunk 1 but never expired as one.
+                let digits = rest.strip_prefix('.')?;
+                if digits.starts_with('0') || !digits.bytes().all(|b| b.is_ascii_digit()) {
+                    return None;
+                }
+                let chunk: usize = digits.parse().ok()?;
                 (1..slot.max_chunks)
                     .contains(&chunk)
                     .then_some((index, chunk))

@@ -1261,6 +1261,24 @@ async fn stray_chunk_cookies_are_expired_and_do_not_corrupt_later_sessions() {
 }
 
 #[tokio::test]
+async fn only_canonical_chunk_names_are_read_as_chunks() {
+    let manager = client_manager_with(KeyRing::new(key(1)), policy(), 3);
+    let mut browser = Browser::default();
+    browser
+        .visit(&manager, |session| session.insert("user", "alice").unwrap())
+        .await;
+    for alias in ["sid.01", "sid.+1", "sid.0", "sid.3", "sid.1a"] {
+        let mut with_alias = browser.clone();
+        with_alias.cookies.insert(alias.into(), "QUFBQQ".into());
+        assert_eq!(
+            user_of(&with_alias, &manager).await.as_deref(),
+            Some("alice"),
+            "{alias:?} was read as a chunk"
+        );
+    }
+}
+
+#[tokio::test]
 async fn destroying_a_chunked_session_expires_every_chunk() {
     let manager = client_manager_with(KeyRing::new(key(1)), policy(), 3);
     let mut browser = Browser::default();
