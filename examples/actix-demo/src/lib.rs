@@ -140,17 +140,9 @@ impl From<session_actix::session_core::Error> for Failure {
     }
 }
 
-/// The request body as `T`, whatever its `Content-Type`, or the contract's 400. The body must
-/// be a JSON object: serde would otherwise accept a struct written as an array (`["saved"]`).
+/// The request body as `T`, whatever its `Content-Type`, or the contract's 400.
 fn body<T: DeserializeOwned>(bytes: &Bytes) -> Result<T, Failure> {
-    let value: serde_json::Value = parse_body(bytes).map_err(Failure::BadRequest)?;
-    if !value.is_object() {
-        return Err(Failure::BadRequest(ErrorResponse::malformed_body(
-            "expected a JSON object",
-        )));
-    }
-    serde_json::from_value(value)
-        .map_err(|error| Failure::BadRequest(ErrorResponse::malformed_body(error)))
+    parse_body(bytes).map_err(Failure::BadRequest)
 }
 
 fn not_logged_in() -> HttpResponse {
