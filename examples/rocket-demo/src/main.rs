@@ -24,9 +24,10 @@ async fn serve() -> Result<(), Box<dyn std::error::Error>> {
     let mut figment = rocket::Config::figment()
         .merge(("address", addr.ip()))
         .merge(("port", addr.port()));
-    // Rocket's own start-up banner would bury the one line the contract prints.
+    // Rocket's own logging (even its launch line at the quietest level) would add to the one
+    // line the contract prints; set ROCKET_LOG_LEVEL to see it. Sessions log through tracing.
     if std::env::var_os("ROCKET_LOG_LEVEL").is_none() {
-        figment = figment.merge(("log_level", "critical"));
+        figment = figment.merge(("log_level", "off"));
     }
     rocket_demo::rocket(manager)
         .configure(figment)
