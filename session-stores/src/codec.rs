@@ -72,6 +72,26 @@ pub(crate) fn decode(id: SessionId, bytes: &[u8]) -> Result<Record, StoreError> 
     })
 }
 
+/// Just the deadlines of an encoded record.
+#[derive(Deserialize)]
+struct Deadlines {
+    #[serde(rename = "e")]
+    expires_at: u64,
+    #[serde(rename = "a", default)]
+    absolute_deadline: Option<u64>,
+}
+
+/// The moment an encoded record stops loading, without decoding its values.
+pub(crate) fn deadline_of(bytes: &[u8]) -> Result<u64, StoreError> {
+    let deadlines: Deadlines =
+        serde_json::from_slice(bytes).map_err(|error| StoreError::Corrupt(error.into()))?;
+    Ok(deadlines
+        .absolute_deadline
+        .map_or(deadlines.expires_at, |absolute| {
+            absolute.min(deadlines.expires_at)
+        }))
+}
+
 /// The moment `record` stops loading: its idle deadline, capped by its absolute one.
 pub(crate) fn deadline(record: &Record) -> u64 {
     record

@@ -50,6 +50,7 @@ mod codec;
 #[cfg(feature = "conformance")]
 pub mod conformance;
 pub mod cookie;
+pub mod file;
 pub mod memory;
 
 /// A registry of every store this crate provides: `cookie` (from `session-core`), `memory`,
@@ -65,6 +66,14 @@ pub fn registry() -> StoreRegistry {
             .validate()
             .map_err(|message| options.error(message))?;
         Ok(Backend::Server(Arc::new(memory::MemoryStore::new(memory))))
+    });
+    registry.register("file", |options| async move {
+        let file: file::FileOptions = options.parse()?;
+        let store = tokio::task::spawn_blocking(move || file::FileStore::new(file))
+            .await
+            .map_err(|error| options.error(error.to_string()))?
+            .map_err(|error| options.error(error))?;
+        Ok(Backend::Server(Arc::new(store)))
     });
     registry
 }
