@@ -319,7 +319,10 @@ impl Incoming {
 }
 
 /// A header the adapter adds to the response.
-#[derive(Debug, Clone, PartialEq, Eq)]
+///
+/// The values are live session credentials: `Debug` shows cookie and header names, attributes and
+/// lengths, never a value. [`value`](Self::value) gives the value to send.
+#[derive(Clone, PartialEq, Eq)]
 pub enum ResponseHeader {
     /// A `Set-Cookie` header with this value.
     SetCookie(String),
@@ -345,6 +348,29 @@ impl ResponseHeader {
     pub fn value(&self) -> &str {
         match self {
             ResponseHeader::SetCookie(value) | ResponseHeader::Header { value, .. } => value,
+        }
+    }
+}
+
+impl fmt::Debug for ResponseHeader {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ResponseHeader::SetCookie(text) => {
+                let (pair, attributes) = text.split_once(';').unwrap_or((text, ""));
+                let (name, value) = pair.split_once('=').unwrap_or((pair, ""));
+                f.debug_tuple("SetCookie")
+                    .field(&format_args!(
+                        "{name}=<{} bytes>{}{attributes}",
+                        value.len(),
+                        if attributes.is_empty() { "" } else { ";" }
+                    ))
+                    .finish()
+            }
+            ResponseHeader::Header { name, value } => f
+                .debug_struct("Header")
+                .field("name", name)
+                .field("value", &format_args!("<{} bytes>", value.len()))
+                .finish(),
         }
     }
 }

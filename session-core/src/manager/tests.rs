@@ -430,6 +430,36 @@ async fn the_cookie_opens_the_same_session_on_the_next_request() {
     }
 }
 
+#[tokio::test]
+async fn response_headers_do_not_print_session_values() {
+    let store = Arc::new(CountingStore::default());
+    let header_manager = server_manager_with(
+        KeyRing::new(key(1)),
+        Transport::Header(HeaderConfig {
+            name: "x-session".into(),
+        }),
+        policy(),
+        &store,
+    );
+    for manager in [server_manager(&store), client_manager(), header_manager] {
+        let headers = Browser::default()
+            .visit(&manager, |session| session.insert("user", "alice").unwrap())
+            .await;
+        let value = headers[0].value();
+        let sealed = value
+            .split(';')
+            .next()
+            .and_then(|pair| pair.split('=').nth(1))
+            .unwrap_or(value);
+        let printed = format!("{headers:?}");
+        assert!(sealed.len() > 40 && !printed.contains(sealed), "{printed}");
+        assert!(
+            printed.contains("sid") || printed.contains("x-session"),
+            "{printed}"
+        );
+    }
+}
+
 // ---- what gets written ----
 
 #[tokio::test]
