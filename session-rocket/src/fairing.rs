@@ -33,7 +33,8 @@ use crate::SessionFailure;
 
 /// Attach it to rocket to give handlers sessions: `rocket::build().attach(SessionFairing::new(manager))`.
 ///
-/// Cheap to clone; every clone shares the manager.
+/// Cheap to clone; every clone shares the manager. A singleton fairing: attaching another
+/// replaces it.
 #[derive(Debug, Clone)]
 pub struct SessionFairing {
     manager: SessionManager,
@@ -72,7 +73,8 @@ impl Fairing for SessionFairing {
     fn info(&self) -> Info {
         Info {
             name: "Sessions",
-            kind: Kind::Request | Kind::Response,
+            // Attached twice, only the last one runs: one save per request.
+            kind: Kind::Request | Kind::Response | Kind::Singleton,
         }
     }
 
