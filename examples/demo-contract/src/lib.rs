@@ -7,7 +7,7 @@
 //! - the request and response bodies and the session and key names ([`LoginRequest`],
 //!   [`UserResponse`], [`counter_key`], ...), and [`parse_body`] for the contract's 400;
 //! - with the `scenarios` feature, the contract's HTTP test suite, written once and driven by
-//!   each framework's own test client through the [`DemoApp`] and [`DemoClient`] traits.
+//!   each framework's own test client through the `DemoApp` and `DemoClient` traits.
 //!
 //! # Example
 //!
@@ -21,7 +21,7 @@
 //! # Ok(()) }
 //! ```
 //!
-//! A demo's tests implement [`DemoApp`] and generate one test per scenario:
+//! A demo's tests implement `DemoApp` and generate one test per scenario:
 //!
 //! ```ignore
 //! struct Axum;
