@@ -76,6 +76,6 @@ pub use rejection::{SessionRejection, INTERNAL_ERROR_BODY, STORE_UNAVAILABLE_BOD
 
 pub use session_core;
 pub use session_core::{
-    Expiry, Flash, FlashLevel, KeyRing, RequestSessions, SessionId, SessionManager, SessionsConfig,
-    StoreRegistry,
+    Expiry, ExpiryPolicy, Flash, FlashLevel, KeyRing, RequestSessions, SessionId, SessionManager,
+    SessionsConfig, StoreRegistry,
 };
