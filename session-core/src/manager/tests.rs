@@ -930,6 +930,86 @@ async fn two_named_sessions_and_a_header_session_share_one_request() {
     assert_ne!(app.id(), api.id());
 }
 
+#[tokio::test]
+async fn client_side_sessions_travel_in_a_header_too() {
+    let manager = SessionManager::builder(KeyRing::new(key(1)))
+        .session(
+            "api",
+            session_config(
+                Transport::Header(HeaderConfig {
+                    name: "x-state".into(),
+                }),
+                "cookie",
+                policy(),
+            ),
+            Backend::Cookie(CookieStoreOptions::default()),
+        )
+        .build()
+        .unwrap();
+    let mut browser = Browser::default();
+    browser
+        .visit(&manager, |session| session.insert("user", "alice").unwrap())
+        .await;
+    assert!(browser.headers.contains_key("x-state"));
+    assert_eq!(user_of(&browser, &manager).await.as_deref(), Some("alice"));
+    let headers = browser.visit(&manager, Session::destroy).await;
+    assert_eq!(headers[0].value(), "");
+    assert!(browser.headers.is_empty());
+}
+
+#[tokio::test]
+async fn signed_client_sessions_are_readable_but_not_changeable() {
+    let manager = SessionManager::builder(KeyRing::new(key(1)))
+        .session(
+            "app",
+            SessionConfig {
+                protection: Protection::Signed,
+                ..session_config(cookie_transport("sid"), "cookie", policy())
+            },
+            Backend::Cookie(CookieStoreOptions::default()),
+        )
+        .build()
+        .unwrap();
+    let mut browser = Browser::default();
+    browser
+        .visit(&manager, |session| session.insert("user", "alice").unwrap())
+        .await;
+    let bytes = base64::Engine::decode(
+        &base64::engine::general_purpose::URL_SAFE_NO_PAD,
+        &browser.cookies["sid"],
+    )
+    .unwrap();
+    let text = String::from_utf8_lossy(&bytes).into_owned();
+    assert!(text.contains(r#""user":"alice""#), "{text}");
+    // Changing the readable payload breaks the MAC.
+    let mut forged_bytes = bytes.clone();
+    let at = bytes.windows(5).position(|w| w == b"alice").unwrap();
+    forged_bytes[at..at + 5].copy_from_slice(b"admin");
+    let mut tampered = browser.clone();
+    tampered.cookies.insert(
+        "sid".into(),
+        base64::Engine::encode(
+            &base64::engine::general_purpose::URL_SAFE_NO_PAD,
+            &forged_bytes,
+        ),
+    );
+    assert_eq!(user_of(&tampered, &manager).await, None);
+    assert_eq!(user_of(&browser, &manager).await.as_deref(), Some("alice"));
+}
+
+#[tokio::test]
+async fn cleanup_removes_expired_server_records() {
+    let store = Arc::new(CountingStore::default());
+    let manager = server_manager(&store);
+    let _browser = logged_in(&store, &manager).await;
+    let mut expired = Record::new(SessionId::generate(), &Expiry::default(), 0);
+    expired.expires_at = 1;
+    store.insert(expired.clone());
+    assert_eq!(manager.cleanup().await.unwrap(), 1);
+    assert_eq!(store.ids().len(), 1);
+    assert!(store.record(&expired.id).is_none());
+}
+
 // ---- values that must not open ----
 
 /// A fresh session: empty, and not the id the value was for.
