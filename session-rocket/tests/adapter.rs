@@ -213,6 +213,19 @@ async fn cart_then_missing(cart: NamedSession<Cart>, sessions: Sessions<'_>) -> 
     Ok(String::new())
 }
 
+#[get("/wrong-type")]
+fn wrong_type(session: Session) -> Handled {
+    session.insert("n", "not a number")?;
+    let n: Option<u32> = session.get("n")?;
+    Ok(format!("{n:?}"))
+}
+
+#[post("/api-logout")]
+fn api_logout(api: NamedSession<Api>) -> &'static str {
+    api.destroy();
+    "bye"
+}
+
 #[catch(500)]
 fn internal_error(request: &Request<'_>) -> &'static str {
     match SessionFailure::of(request) {
@@ -242,7 +255,9 @@ fn routes_only() -> Rocket<Build> {
                 jar_and_session,
                 jar_only,
                 dynamic,
-                cart_then_missing
+                cart_then_missing,
+                wrong_type,
+                api_logout
             ],
         )
         .register("/", catchers![internal_error])
@@ -560,4 +575,44 @@ async fn a_request_that_failed_on_a_session_saves_none_of_its_sessions() {
         "{:?}",
         set_cookies(&response)
     );
+}
+
+#[rocket::async_test]
+async fn reading_a_session_without_a_cookie_touches_no_store() {
+    let store = Arc::new(TestStore::default());
+    let client = client(Arc::clone(&store)).await;
+    let response = client.get("/get/user").dispatch().await;
+    assert_eq!(response.status(), Status::Ok);
+    assert!(set_cookies(&response).is_empty());
+    assert_eq!(store.calls(), 0);
+}
+
+#[rocket::async_test]
+async fn handlers_return_session_errors_with_question_mark_as_a_500_that_saves_nothing() {
+    let store = Arc::new(TestStore::default());
+    let client = client(Arc::clone(&store)).await;
+    let response = client.get("/wrong-type").dispatch().await;
+    assert_eq!(response.status(), Status::InternalServerError);
+    assert!(set_cookies(&response).is_empty());
+    assert_eq!(body(response).await, "our own 500: session");
+    assert_eq!(store.len(), 0);
+}
+
+#[rocket::async_test]
+async fn an_ended_header_session_answers_an_empty_session_header() {
+    let client = client(Arc::default()).await;
+    let token = client
+        .post("/api/bob")
+        .dispatch()
+        .await
+        .headers()
+        .get_one("x-session")
+        .expect("the session header")
+        .to_string();
+    let response = client
+        .post("/api-logout")
+        .header(Header::new("x-session", token))
+        .dispatch()
+        .await;
+    assert_eq!(response.headers().get_one("x-session"), Some(""));
 }
