@@ -52,6 +52,8 @@ pub mod conformance;
 pub mod cookie;
 pub mod file;
 pub mod memory;
+#[cfg(feature = "redis")]
+pub mod redis;
 
 /// A registry of every store this crate provides: `cookie` (from `session-core`), `memory`,
 /// `file` and, with the `redis` feature, `redis`.
@@ -72,6 +74,15 @@ pub fn registry() -> StoreRegistry {
         let store = tokio::task::spawn_blocking(move || file::FileStore::new(file))
             .await
             .map_err(|error| options.error(error.to_string()))?
+            .map_err(|error| options.error(error))?;
+        Ok(Backend::Server(Arc::new(store)))
+    });
+    #[cfg(feature = "redis")]
+    registry.register("redis", |options| async move {
+        let redis: redis::RedisOptions = options.parse()?;
+        redis.validate().map_err(|message| options.error(message))?;
+        let store = redis::RedisStore::connect(redis)
+            .await
             .map_err(|error| options.error(error))?;
         Ok(Backend::Server(Arc::new(store)))
     });

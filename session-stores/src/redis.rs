@@ -1,0 +1,515 @@
+//! The Redis store: sessions on a Redis server, shared by any number of application servers.
+//!
+//! ```toml
+//! store = { type = "redis", url = "redis://127.0.0.1:6379/", pool_size = 4, key_prefix = "session:" }
+//! ```
+//!
+//! ```no_run
+//! use session_stores::redis::{RedisOptions, RedisStore};
+//!
+//! # async fn example() -> Result<(), session_core::StoreError> {
+//! let store = RedisStore::connect(RedisOptions {
+//!     url: "redis://127.0.0.1:6379/".into(),
+//!     ..RedisOptions::default()
+//! })
+//! .await?;
+//! # Ok(())
+//! # }
+//! ```
+//!
+//! # Layout
+//!
+//! A session is one Redis hash under `key_prefix + storage_key`, where the storage key is
+//! [`SessionId::storage_key`] (a SHA-256 of the id: `KEYS *` or a dump does not reveal live
+//! tokens, and no request can choose a key). Its fields:
+//!
+//! | field      | holds                                        |
+//! |------------|----------------------------------------------|
+//! | `@c`       | created-at (ms since the epoch)              |
+//! | `@e`       | idle deadline, `expires_at` (ms)              |
+//! | `@a`       | absolute deadline (ms), when there is one    |
+//! | `@v`       | version                                      |
+//! | `@x`       | per-session expiry override (JSON), if set   |
+//! | `d:<key>`  | the value of session key `<key>` (raw JSON)  |
+//!
+//! The key's TTL is kept by Redis itself: every write sets `PEXPIREAT` to the record's idle
+//! deadline capped by its absolute one, so expired sessions vanish without any cleanup
+//! ([`Store::cleanup`] returns 0).
+//!
+//! # One round trip, atomically
+//!
+//! - `load` is one `HGETALL`.
+//! - `save` is one `MULTI`/`DEL`/`HSET`/`PEXPIREAT`/`EXEC` pipeline.
+//! - `create` is one Lua script that writes only if the key does not exist, so it never
+//!   overwrites ([`StoreError::AlreadyExists`] otherwise).
+//! - `update` is one Lua script that checks the session exists and has not expired (returning
+//!   `false` otherwise), then `HDEL`s the removed keys, `HSET`s the changed ones and the deadlines,
+//!   bumps the version and moves the TTL. Concurrent requests changing different keys of one
+//!   session all persist; for the same key the last writer wins.
+//!
+//! Scripts are sent with `EVALSHA` (the script body only once per connection after a server
+//! restart).
+//!
+//! # Failures
+//!
+//! Every Redis failure (refused connection, timeout, server error) is a
+//! [`StoreError::Backend`], never a panic; adapters answer it with a 500. Connections are
+//! multiplexed ([`redis::aio::ConnectionManager`]), `pool_size` of them used round-robin, and
+//! reconnect by themselves after an outage. [`RedisStore::connect`] fails when the server cannot
+//! be reached at start-up.
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use redis::aio::{ConnectionManager, ConnectionManagerConfig};
+use serde::{Deserialize, Serialize};
+use serde_json::value::RawValue;
+use session_core::{now_ms, Data, Delta, Expiry, Record, SessionId, Store, StoreError};
+
+use crate::codec;
+
+/// Options of the Redis store (`store = { type = "redis", ... }`).
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RedisOptions {
+    /// The server, as a `redis://` (or `rediss://` if the `redis` crate has TLS enabled) URL;
+    /// a password goes in the URL (`redis://:secret@host/`). Default `redis://127.0.0.1:6379/`.
+    pub url: String,
+    /// How many multiplexed connections to spread requests over, 1 to 64. Default 4.
+    pub pool_size: usize,
+    /// Prefix of every session key. Default `session:`.
+    pub key_prefix: String,
+    /// Milliseconds to wait for a connection or a reply before failing. Default 2000.
+    pub timeout_ms: u64,
+}
+
+impl Default for RedisOptions {
+    fn default() -> Self {
+        RedisOptions {
+            url: "redis://127.0.0.1:6379/".into(),
+            pool_size: 4,
+            key_prefix: "session:".into(),
+            timeout_ms: 2000,
+        }
+    }
+}
+
+impl std::fmt::Debug for RedisOptions {
+    /// Hides a password in the URL.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RedisOptions")
+            .field("url", &redacted(&self.url))
+            .field("pool_size", &self.pool_size)
+            .field("key_prefix", &self.key_prefix)
+            .field("timeout_ms", &self.timeout_ms)
+            .finish()
+    }
+}
+
+/// Most connections a store opens.
+const MAX_POOL: usize = 64;
+
+impl RedisOptions {
+    /// Checks the options; the error names the field and says what to change.
+    pub fn validate(&self) -> Result<(), String> {
+        if !(1..=MAX_POOL).contains(&self.pool_size) {
+            return Err(format!(
+                "`pool_size` must be 1 to {MAX_POOL}, got {}",
+                self.pool_size
+            ));
+        }
+        if self.timeout_ms == 0 {
+            return Err("`timeout_ms` must be at least 1".into());
+        }
+        if let Err(error) = redis::Client::open(self.url.as_str()) {
+            return Err(format!(
+                "`url` is not a Redis URL ({error}); write it like redis://host:6379/"
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// The URL with any password replaced, for messages and logs.
+fn redacted(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(scheme), Some(at)) if at > scheme => {
+            format!("{}://***{}", &url[..scheme], &url[at..])
+        }
+        _ => url.to_string(),
+    }
+}
+
+/// What went wrong talking to Redis, as the source of a [`StoreError::Backend`].
+#[derive(Debug, thiserror::Error)]
+#[error("Redis {action} failed at {url}: {source}; check that the server is up and reachable")]
+pub struct RedisStoreError {
+    action: &'static str,
+    url: String,
+    source: redis::RedisError,
+}
+
+/// A session store on a Redis server. See the [module documentation](self).
+///
+/// Cloning is cheap and shares the connections.
+#[derive(Clone)]
+pub struct RedisStore {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    connections: Box<[ConnectionManager]>,
+    next: AtomicUsize,
+    key_prefix: String,
+    url: String,
+    create: redis::Script,
+    update: redis::Script,
+}
+
+impl std::fmt::Debug for RedisStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RedisStore")
+            .field("url", &self.inner.url)
+            .field("pool_size", &self.inner.connections.len())
+            .field("key_prefix", &self.inner.key_prefix)
+            .finish()
+    }
+}
+
+/// Creates the hash only if the key is free. KEYS[1]: the key. ARGV[1]: the deadline (ms);
+/// then field, value pairs.
+const CREATE_SCRIPT: &str = r"
+if redis.call('EXISTS', KEYS[1]) == 1 then
+  return 0
+end
+for i = 2, #ARGV, 2 do
+  redis.call('HSET', KEYS[1], ARGV[i], ARGV[i + 1])
+end
+redis.call('PEXPIREAT', KEYS[1], ARGV[1])
+return 1
+";
+
+/// Applies a delta to a live hash. KEYS[1]: the key. ARGV[1]: now (ms); ARGV[2]: the new
+/// deadline (ms); ARGV[3]: how many fields to delete; then those fields; then field, value pairs.
+const UPDATE_SCRIPT: &str = r"
+local now = tonumber(ARGV[1])
+local expires = redis.call('HGET', KEYS[1], '@e')
+if not expires or tonumber(expires) <= now then
+  return 0
+end
+local absolute = redis.call('HGET', KEYS[1], '@a')
+if absolute and tonumber(absolute) <= now then
+  return 0
+end
+local removed = tonumber(ARGV[3])
+for i = 4, 3 + removed do
+  redis.call('HDEL', KEYS[1], ARGV[i])
+end
+for i = 4 + removed, #ARGV, 2 do
+  redis.call('HSET', KEYS[1], ARGV[i], ARGV[i + 1])
+end
+redis.call('HINCRBY', KEYS[1], '@v', 1)
+redis.call('PEXPIREAT', KEYS[1], ARGV[2])
+return 1
+";
+
+const CREATED: &str = "@c";
+const EXPIRES: &str = "@e";
+const ABSOLUTE: &str = "@a";
+const VERSION: &str = "@v";
+const EXPIRY: &str = "@x";
+const DATA_PREFIX: &str = "d:";
+
+fn data_field(key: &str) -> String {
+    format!("{DATA_PREFIX}{key}")
+}
+
+fn expiry_json(expiry: &Expiry) -> Result<String, StoreError> {
+    serde_json::to_string(expiry).map_err(StoreError::backend)
+}
+
+/// The hash fields of a whole record.
+fn fields(record: &Record) -> Result<Vec<(String, String)>, StoreError> {
+    let mut fields = Vec::with_capacity(record.data.len() + 5);
+    fields.push((CREATED.to_string(), record.created_at.to_string()));
+    fields.push((EXPIRES.to_string(), record.expires_at.to_string()));
+    fields.push((VERSION.to_string(), record.version.to_string()));
+    if let Some(absolute) = record.absolute_deadline {
+        fields.push((ABSOLUTE.to_string(), absolute.to_string()));
+    }
+    if let Some(expiry) = &record.expiry {
+        fields.push((EXPIRY.to_string(), expiry_json(expiry)?));
+    }
+    for (key, value) in &record.data {
+        fields.push((data_field(key), value.get().to_string()));
+    }
+    Ok(fields)
+}
+
+/// Rebuilds a record from `HGETALL` output.
+fn record_from(id: SessionId, hash: Vec<(String, String)>) -> Result<Record, StoreError> {
+    fn corrupt(message: impl Into<String>) -> StoreError {
+        StoreError::Corrupt(message.into().into())
+    }
+    fn number(field: &str, text: &str) -> Result<u64, StoreError> {
+        text.parse()
+            .map_err(|_| corrupt(format!("field `{field}` is not a number: {text:?}")))
+    }
+    let (mut created_at, mut expires_at, mut absolute_deadline) = (None, None, None);
+    let (mut version, mut expiry) = (0, None);
+    let mut data = Data::new();
+    for (field, value) in hash {
+        match field.as_str() {
+            CREATED => created_at = Some(number(CREATED, &value)?),
+            EXPIRES => expires_at = Some(number(EXPIRES, &value)?),
+            ABSOLUTE => absolute_deadline = Some(number(ABSOLUTE, &value)?),
+            VERSION => version = number(VERSION, &value)?,
+            EXPIRY => {
+                expiry = Some(
+                    serde_json::from_str(&value)
+                        .map_err(|error| corrupt(format!("field `{EXPIRY}`: {error}")))?,
+                )
+            }
+            _ => {
+                if let Some(key) = field.strip_prefix(DATA_PREFIX) {
+                    let value = RawValue::from_string(value)
+                        .map_err(|error| corrupt(format!("value of `{key}`: {error}")))?;
+                    data.insert(key.to_string(), value);
+                }
+            }
+        }
+    }
+    Ok(Record {
+        id,
+        data,
+        created_at: created_at.ok_or_else(|| corrupt("field `@c` is missing"))?,
+        expires_at: expires_at.ok_or_else(|| corrupt("field `@e` is missing"))?,
+        absolute_deadline,
+        version,
+        expiry,
+    })
+}
+
+impl RedisStore {
+    /// Connects `options.pool_size` multiplexed connections to `options.url`.
+    ///
+    /// Fails with [`StoreError::Backend`] when the URL is invalid or the server cannot be
+    /// reached (after two quick retries).
+    pub async fn connect(options: RedisOptions) -> Result<Self, StoreError> {
+        let url = redacted(&options.url);
+        let failed = |action: &'static str, url: &str| {
+            let url = url.to_string();
+            move |source| {
+                StoreError::backend(RedisStoreError {
+                    action,
+                    url,
+                    source,
+                })
+            }
+        };
+        let client = redis::Client::open(options.url.as_str())
+            .map_err(failed("configuration (invalid URL)", &url))?;
+        let timeout = Duration::from_millis(options.timeout_ms.max(1));
+        let config = ConnectionManagerConfig::new()
+            .set_connection_timeout(Some(timeout))
+            .set_response_timeout(Some(timeout))
+            .set_number_of_retries(2)
+            .set_min_delay(Duration::from_millis(50))
+            .set_max_delay(Duration::from_secs(2));
+        let mut connections = Vec::with_capacity(options.pool_size);
+        for _ in 0..options.pool_size.clamp(1, MAX_POOL) {
+            let connection = ConnectionManager::new_with_config(client.clone(), config.clone())
+                .await
+                .map_err(failed("connection", &url))?;
+            connections.push(connection);
+        }
+        Ok(RedisStore {
+            inner: Arc::new(Inner {
+                connections: connections.into_boxed_slice(),
+                next: AtomicUsize::new(0),
+                key_prefix: options.key_prefix,
+                url,
+                create: redis::Script::new(CREATE_SCRIPT),
+                update: redis::Script::new(UPDATE_SCRIPT),
+            }),
+        })
+    }
+
+    /// The Redis key of a session: `key_prefix` followed by its storage key.
+    pub fn key_of(&self, id: &SessionId) -> String {
+        format!("{}{}", self.inner.key_prefix, id.storage_key())
+    }
+
+    fn connection(&self) -> ConnectionManager {
+        let connections = &self.inner.connections;
+        let index = self.inner.next.fetch_add(1, Ordering::Relaxed) % connections.len();
+        connections[index].clone()
+    }
+
+    fn failed(&self, action: &'static str) -> impl FnOnce(redis::RedisError) -> StoreError + '_ {
+        move |source| {
+            StoreError::backend(RedisStoreError {
+                action,
+                url: self.inner.url.clone(),
+                source,
+            })
+        }
+    }
+}
+
+#[async_trait]
+impl Store for RedisStore {
+    async fn load(&self, id: &SessionId) -> Result<Option<Record>, StoreError> {
+        let hash: Vec<(String, String)> = redis::cmd("HGETALL")
+            .arg(self.key_of(id))
+            .query_async(&mut self.connection())
+            .await
+            .map_err(self.failed("load"))?;
+        if hash.is_empty() {
+            return Ok(None);
+        }
+        let record = record_from(*id, hash)?;
+        Ok((!record.is_expired(now_ms())).then_some(record))
+    }
+
+    async fn create(&self, record: &Record) -> Result<(), StoreError> {
+        let mut invocation = self.inner.create.key(self.key_of(&record.id));
+        invocation.arg(codec::deadline(record));
+        for (field, value) in fields(record)? {
+            invocation.arg(field).arg(value);
+        }
+        let created: i64 = invocation
+            .invoke_async(&mut self.connection())
+            .await
+            .map_err(self.failed("create"))?;
+        if created == 1 {
+            Ok(())
+        } else {
+            Err(StoreError::AlreadyExists)
+        }
+    }
+
+    async fn save(&self, record: &Record) -> Result<(), StoreError> {
+        let key = self.key_of(&record.id);
+        let mut pipe = redis::pipe();
+        pipe.atomic()
+            .cmd("DEL")
+            .arg(&key)
+            .ignore()
+            .cmd("HSET")
+            .arg(&key)
+            .arg(fields(record)?)
+            .ignore()
+            .cmd("PEXPIREAT")
+            .arg(&key)
+            .arg(codec::deadline(record))
+            .ignore();
+        pipe.query_async::<()>(&mut self.connection())
+            .await
+            .map_err(self.failed("save"))
+    }
+
+    async fn update(&self, id: &SessionId, delta: &Delta) -> Result<bool, StoreError> {
+        let mut removed: Vec<String> = delta.removed.iter().map(|key| data_field(key)).collect();
+        let mut set: Vec<(String, String)> = delta
+            .changed
+            .iter()
+            .map(|(key, value)| (data_field(key), value.get().to_string()))
+            .collect();
+        set.push((EXPIRES.to_string(), delta.expires_at.to_string()));
+        match delta.absolute_deadline {
+            Some(absolute) => set.push((ABSOLUTE.to_string(), absolute.to_string())),
+            None => removed.push(ABSOLUTE.to_string()),
+        }
+        match &delta.expiry {
+            Some(expiry) => set.push((EXPIRY.to_string(), expiry_json(expiry)?)),
+            None => removed.push(EXPIRY.to_string()),
+        }
+        let deadline = delta
+            .absolute_deadline
+            .map_or(delta.expires_at, |absolute| absolute.min(delta.expires_at));
+
+        let mut invocation = self.inner.update.key(self.key_of(id));
+        invocation
+            .arg(now_ms())
+            .arg(deadline)
+            .arg(removed.len())
+            .arg(&removed);
+        for (field, value) in &set {
+            invocation.arg(field).arg(value);
+        }
+        let updated: i64 = invocation
+            .invoke_async(&mut self.connection())
+            .await
+            .map_err(self.failed("update"))?;
+        Ok(updated == 1)
+    }
+
+    async fn delete(&self, id: &SessionId) -> Result<(), StoreError> {
+        redis::cmd("DEL")
+            .arg(self.key_of(id))
+            .query_async::<()>(&mut self.connection())
+            .await
+            .map_err(self.failed("delete"))
+    }
+
+    /// Redis expires sessions by itself (each key's TTL is its deadline): nothing to do.
+    async fn cleanup(&self) -> Result<u64, StoreError> {
+        Ok(0)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn passwords_are_redacted_from_urls() {
+        assert_eq!(
+            redacted("redis://:hunter2@db.example:6379/0"),
+            "redis://***@db.example:6379/0"
+        );
+        assert_eq!(redacted("redis://127.0.0.1/"), "redis://127.0.0.1/");
+        let options = RedisOptions {
+            url: "redis://user:hunter2@db/".into(),
+            ..RedisOptions::default()
+        };
+        assert!(!format!("{options:?}").contains("hunter2"));
+    }
+
+    #[test]
+    fn a_record_survives_the_hash_layout() {
+        let mut record = Record::new(SessionId::generate(), &Expiry::default(), now_ms());
+        record.data.insert(
+            "@e".into(),
+            RawValue::from_string("\"not metadata\"".into()).unwrap(),
+        );
+        record.expiry = Some(Expiry::persistent(Duration::from_secs(60)));
+        record.version = 9;
+        let back = record_from(record.id, fields(&record).unwrap()).unwrap();
+        assert_eq!(back, record);
+    }
+
+    #[test]
+    fn a_hash_without_deadlines_is_corrupt() {
+        let error = record_from(SessionId::generate(), vec![("d:a".into(), "1".into())]);
+        assert!(matches!(error, Err(StoreError::Corrupt(_))));
+    }
+
+    #[test]
+    fn options_are_validated_with_field_names() {
+        let pool = RedisOptions {
+            pool_size: 0,
+            ..RedisOptions::default()
+        };
+        assert!(pool.validate().unwrap_err().contains("pool_size"));
+        let url = RedisOptions {
+            url: "http://nope".into(),
+            ..RedisOptions::default()
+        };
+        assert!(url.validate().unwrap_err().contains("url"));
+        assert!(RedisOptions::default().validate().is_ok());
+    }
+}

@@ -1,0 +1,221 @@
+//! The Redis store against a real server: the conformance suite, server-side TTLs, key prefixes
+//! and outages. Run through `bash scripts/test.sh`, which starts a private redis-server and sets
+//! `REDIS_URL`.
+
+#![cfg(feature = "redis")]
+
+use std::sync::Arc;
+
+use session_core::{now_ms, Delta, Expiry, Record, SessionId, Store, StoreError};
+use session_stores::redis::{RedisOptions, RedisStore};
+
+fn redis_url() -> String {
+    std::env::var("REDIS_URL").unwrap_or_else(|_| {
+        panic!(
+            "REDIS_URL is not set: run the tests with `bash scripts/test.sh`, which starts a \
+             private redis-server for them"
+        )
+    })
+}
+
+/// A prefix no other test uses, so tests share the server without seeing each other's keys.
+fn unique_prefix(test: &str) -> String {
+    format!("test:{test}:{}:", &SessionId::generate().storage_key()[..8])
+}
+
+async fn store(test: &str) -> RedisStore {
+    RedisStore::connect(RedisOptions {
+        url: redis_url(),
+        key_prefix: unique_prefix(test),
+        pool_size: 2,
+        ..RedisOptions::default()
+    })
+    .await
+    .unwrap()
+}
+
+async fn raw_connection() -> redis::aio::MultiplexedConnection {
+    redis::Client::open(redis_url())
+        .unwrap()
+        .get_multiplexed_async_connection()
+        .await
+        .unwrap()
+}
+
+fn record() -> Record {
+    Record::new(SessionId::generate(), &Expiry::default(), now_ms())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn redis_store_passes_the_conformance_suite() {
+    let store = store("conformance").await;
+    session_stores::conformance::Suite::new(Arc::new(store))
+        .backend_expires_records()
+        .run()
+        .await;
+}
+
+#[tokio::test]
+async fn the_server_keeps_the_ttl() {
+    let store = store("ttl").await;
+    let mut record = record();
+    record.expires_at = now_ms() + 60_000;
+    record.absolute_deadline = Some(now_ms() + 3_600_000);
+    store.create(&record).await.unwrap();
+    let mut redis = raw_connection().await;
+    let ttl: i64 = redis::cmd("PTTL")
+        .arg(store.key_of(&record.id))
+        .query_async(&mut redis)
+        .await
+        .unwrap();
+    assert!(ttl > 0 && ttl <= 60_000, "PTTL after create was {ttl}");
+
+    // An update moves it; the absolute deadline caps it.
+    let delta = Delta {
+        expires_at: now_ms() + 7_200_000,
+        absolute_deadline: Some(now_ms() + 120_000),
+        ..Delta::default()
+    };
+    assert!(store.update(&record.id, &delta).await.unwrap());
+    let ttl: i64 = redis::cmd("PTTL")
+        .arg(store.key_of(&record.id))
+        .query_async(&mut redis)
+        .await
+        .unwrap();
+    assert!(
+        ttl > 60_000 && ttl <= 120_000,
+        "PTTL after update was {ttl}"
+    );
+}
+
+#[tokio::test]
+async fn keys_are_the_prefix_and_the_storage_key_never_the_id() {
+    let prefix = unique_prefix("prefix");
+    let store = RedisStore::connect(RedisOptions {
+        url: redis_url(),
+        key_prefix: prefix.clone(),
+        ..RedisOptions::default()
+    })
+    .await
+    .unwrap();
+    let record = record();
+    store.save(&record).await.unwrap();
+
+    let mut redis = raw_connection().await;
+    let keys: Vec<String> = redis::cmd("KEYS")
+        .arg(format!("{prefix}*"))
+        .query_async(&mut redis)
+        .await
+        .unwrap();
+    assert_eq!(keys, [format!("{prefix}{}", record.id.storage_key())]);
+    let fields: Vec<(String, String)> = redis::cmd("HGETALL")
+        .arg(&keys[0])
+        .query_async(&mut redis)
+        .await
+        .unwrap();
+    let id = record.id.to_string();
+    assert!(fields
+        .iter()
+        .all(|(f, v)| !f.contains(&id) && !v.contains(&id)));
+}
+
+#[tokio::test]
+async fn update_of_a_session_deleted_behind_the_stores_back_is_false() {
+    let store = store("vanished").await;
+    let record = record();
+    store.create(&record).await.unwrap();
+    let mut redis = raw_connection().await;
+    redis::cmd("DEL")
+        .arg(store.key_of(&record.id))
+        .query_async::<()>(&mut redis)
+        .await
+        .unwrap();
+    let delta = Delta {
+        changed: vec![(
+            "k".into(),
+            serde_json::value::RawValue::from_string("1".into()).unwrap(),
+        )],
+        expires_at: record.expires_at,
+        ..Delta::default()
+    };
+    assert!(!store.update(&record.id, &delta).await.unwrap());
+    let exists: i64 = redis::cmd("EXISTS")
+        .arg(store.key_of(&record.id))
+        .query_async(&mut redis)
+        .await
+        .unwrap();
+    assert_eq!(exists, 0, "update must not recreate a vanished session");
+}
+
+#[tokio::test]
+async fn an_unreachable_server_is_a_backend_error_not_a_panic() {
+    // A port that was free a moment ago: nothing listens there.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let result = RedisStore::connect(RedisOptions {
+        url: format!("redis://127.0.0.1:{port}/"),
+        timeout_ms: 500,
+        ..RedisOptions::default()
+    })
+    .await;
+    match result {
+        Err(StoreError::Backend(source)) => {
+            assert!(
+                source.to_string().contains("check that the server is up"),
+                "{source}"
+            );
+        }
+        other => panic!("expected a backend error, got {other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn the_registry_builds_a_redis_store_from_configuration() {
+    let config = session_core::SessionsConfig::from_toml(&format!(
+        "[sessions.app]\ntransport = {{ type = \"cookie\", name = \"app\" }}\n\
+         store = {{ type = \"redis\", url = {:?}, key_prefix = {:?} }}\n",
+        redis_url(),
+        unique_prefix("registry"),
+    ))
+    .unwrap();
+    let manager = session_core::SessionManager::from_config(
+        &config,
+        &session_stores::registry(),
+        session_core::KeyRing::generate(),
+    )
+    .await
+    .unwrap();
+    let request = manager.request(None, |_| None);
+    request
+        .default_session()
+        .await
+        .unwrap()
+        .insert("user", "alice")
+        .unwrap();
+    let headers = request.finish().await.unwrap();
+    assert!(headers[0].value().starts_with("app="));
+}
+
+#[tokio::test]
+async fn bad_redis_options_name_the_session_and_field() {
+    let config = session_core::SessionsConfig::from_toml(
+        "[sessions.app]\ntransport = { type = \"cookie\", name = \"app\" }\n\
+         store = { type = \"redis\", pool_size = 0 }\n",
+    )
+    .unwrap();
+    let error = session_core::SessionManager::from_config(
+        &config,
+        &session_stores::registry(),
+        session_core::KeyRing::generate(),
+    )
+    .await
+    .unwrap_err()
+    .to_string();
+    assert!(
+        error.contains("`app`") && error.contains("pool_size"),
+        "{error}"
+    );
+}
