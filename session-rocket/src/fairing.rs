@@ -102,7 +102,7 @@ impl Fairing for SessionFairing {
         let Some(sessions) = RequestState::of(request) else {
             return;
         };
-        // A request that failed on a session answers 500 and saves nothing.
+        // A request on which a session failed (load, unknown name, handler error) saves nothing.
         if SessionFailure::of(request).is_some() {
             return;
         }

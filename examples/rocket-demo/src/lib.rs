@@ -1,6 +1,6 @@
 //! The demo contract (`DEMO_CONTRACT.md` of the project's shared documents) on rocket.
 //!
-//! [`rocket`] builds the whole application around a [`SessionManager`]: the contract's routes,
+//! [`rocket()`] builds the whole application around a [`SessionManager`]: the contract's routes,
 //! the [`SessionFairing`] and catchers that answer every error in JSON. The binary (`main.rs`)
 //! only starts it from the environment with `demo-contract`'s start-up support.
 //!
