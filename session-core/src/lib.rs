@@ -54,6 +54,7 @@
 #![warn(missing_docs)]
 
 pub mod config;
+mod envelope;
 pub mod error;
 pub mod expiry;
 pub mod flash;

@@ -13,6 +13,10 @@
 //! - **Signed id** (`0x03`): a server-side session id with the same HMAC, so forged or guessed ids
 //!   are rejected before any store round trip.
 //!
+//! The record inside both record formats is the compact binary envelope of the `envelope` module
+//! (fixed-width id and deadlines, then length-prefixed keys and raw JSON values), not JSON:
+//! smaller cookies and parsing that is mostly slicing.
+//!
 //! Expiry is inside the sealed record, so the server enforces it whatever the browser does with
 //! `Max-Age`. What sealing does not guarantee: a client can replay any value it was once given
 //! until that value expires (a client-side session cannot be revoked early except by rotating
@@ -29,6 +33,7 @@ use hmac::Mac;
 use rand::RngCore;
 use serde::{Deserialize, Serialize};
 
+use crate::envelope;
 use crate::id::{SessionId, ID_BYTES};
 use crate::keys::{Key, KeyRing};
 use crate::record::Record;
@@ -63,9 +68,6 @@ pub const MAX_SEALED_LEN: usize = 64 * 1024;
 /// Why a value could not be sealed.
 #[derive(Debug, thiserror::Error)]
 pub enum SealError {
-    /// The record could not be serialized.
-    #[error("could not serialize the session record: {0}")]
-    Serialize(#[from] serde_json::Error),
     /// The session name is too long to be authenticated.
     #[error("session name is longer than 65535 bytes; use a short name")]
     NameTooLong,
@@ -143,13 +145,13 @@ pub(crate) fn seal_record_with_nonce(
             buf.push(FORMAT_ENCRYPTED);
             buf.extend_from_slice(&key.id());
             buf.extend_from_slice(&nonce);
-            serde_json::to_writer(&mut buf, record)?;
-            let aad = associated_data(FORMAT_ENCRYPTED, key.id(), name)?;
+            envelope::encode(record, &mut buf);
+            let aad = AssociatedData::new(FORMAT_ENCRYPTED, key.id(), name)?;
             let tag = key
                 .cipher()
                 .encrypt_in_place_detached(
                     Nonce::from_slice(&nonce),
-                    &aad,
+                    aad.as_slice(),
                     &mut buf[HEADER_LEN + NONCE_LEN..],
                 )
                 .map_err(|_| SealError::Encrypt)?;
@@ -158,7 +160,7 @@ pub(crate) fn seal_record_with_nonce(
         Protection::Signed => {
             buf.push(FORMAT_SIGNED);
             buf.extend_from_slice(&key.id());
-            serde_json::to_writer(&mut buf, record)?;
+            envelope::encode(record, &mut buf);
             let tag = mac_over(key, name, &buf)?;
             buf.extend_from_slice(&tag);
         }
@@ -179,18 +181,22 @@ pub fn open_record(
         Protection::Encrypted => FORMAT_ENCRYPTED,
         Protection::Signed => FORMAT_SIGNED,
     };
-    let bytes = decode(value)?;
+    let mut bytes = decode(value)?;
     let (format, key_id) = header(&bytes, expected)?;
     let mut last_error = OpenError::UnknownKey;
-    for (is_primary, key) in keys.candidates(key_id) {
+    for (attempt, (is_primary, key)) in keys.candidates(key_id).enumerate() {
+        if attempt > 0 && format == FORMAT_ENCRYPTED {
+            // A failed attempt decrypted in place; start again from the sealed bytes. Only
+            // reached when two keys of the ring share a 32-bit key id.
+            bytes = decode(value)?;
+        }
         let payload = match format {
-            FORMAT_ENCRYPTED => decrypt(key, name, &bytes),
-            _ => verify_signed(key, name, &bytes).map(|body| body[HEADER_LEN..].to_vec()),
+            FORMAT_ENCRYPTED => decrypt_in_place(key, name, &mut bytes),
+            _ => verify_signed(key, name, &bytes).map(|body| &body[HEADER_LEN..]),
         };
         match payload {
             Ok(plaintext) => {
-                let record: Record =
-                    serde_json::from_slice(&plaintext).map_err(|_| OpenError::BadPayload)?;
+                let record = envelope::decode(plaintext).map_err(|_| OpenError::BadPayload)?;
                 if record.is_expired(now) {
                     return Err(OpenError::Expired);
                 }
@@ -269,14 +275,42 @@ fn header(bytes: &[u8], expected: u8) -> Result<(u8, [u8; 4]), OpenError> {
     Ok((bytes[0], key_id))
 }
 
-fn associated_data(format: u8, key_id: [u8; 4], name: &str) -> Result<Vec<u8>, SealError> {
-    let name_len = u16::try_from(name.len()).map_err(|_| SealError::NameTooLong)?;
-    let mut aad = Vec::with_capacity(HEADER_LEN + 2 + name.len());
-    aad.push(format);
-    aad.extend_from_slice(&key_id);
-    aad.extend_from_slice(&name_len.to_be_bytes());
-    aad.extend_from_slice(name.as_bytes());
-    Ok(aad)
+/// Names up to this length build their associated data on the stack (configuration allows 64).
+const INLINE_NAME_LEN: usize = 64;
+
+/// `format || key id || name_len (u16 BE) || name`, without an allocation for usual names.
+enum AssociatedData {
+    Inline([u8; HEADER_LEN + 2 + INLINE_NAME_LEN], usize),
+    Heap(Vec<u8>),
+}
+
+impl AssociatedData {
+    fn new(format: u8, key_id: [u8; 4], name: &str) -> Result<Self, SealError> {
+        let name_len = u16::try_from(name.len()).map_err(|_| SealError::NameTooLong)?;
+        let len = HEADER_LEN + 2 + name.len();
+        let mut head = [0u8; HEADER_LEN + 2];
+        head[0] = format;
+        head[1..HEADER_LEN].copy_from_slice(&key_id);
+        head[HEADER_LEN..].copy_from_slice(&name_len.to_be_bytes());
+        if name.len() <= INLINE_NAME_LEN {
+            let mut inline = [0u8; HEADER_LEN + 2 + INLINE_NAME_LEN];
+            inline[..head.len()].copy_from_slice(&head);
+            inline[head.len()..len].copy_from_slice(name.as_bytes());
+            Ok(AssociatedData::Inline(inline, len))
+        } else {
+            let mut heap = Vec::with_capacity(len);
+            heap.extend_from_slice(&head);
+            heap.extend_from_slice(name.as_bytes());
+            Ok(AssociatedData::Heap(heap))
+        }
+    }
+
+    fn as_slice(&self) -> &[u8] {
+        match self {
+            AssociatedData::Inline(bytes, len) => &bytes[..*len],
+            AssociatedData::Heap(bytes) => bytes,
+        }
+    }
 }
 
 /// HMAC over `body[..5]` (format, key id), the length-prefixed name, then `body[5..]`.
@@ -290,16 +324,17 @@ fn mac_over(key: &Key, name: &str, body: &[u8]) -> Result<[u8; MAC_LEN], SealErr
     Ok(mac.finalize().into_bytes().into())
 }
 
-fn decrypt(key: &Key, name: &str, bytes: &[u8]) -> Result<Vec<u8>, OpenError> {
-    let aad = associated_data(FORMAT_ENCRYPTED, key.id(), name).map_err(|_| OpenError::BadSeal)?;
-    let nonce = Nonce::from_slice(&bytes[HEADER_LEN..HEADER_LEN + NONCE_LEN]);
-    let (ciphertext, tag) = bytes[HEADER_LEN + NONCE_LEN..]
-        .split_at(bytes.len() - HEADER_LEN - NONCE_LEN - GCM_TAG_LEN);
-    let mut plaintext = ciphertext.to_vec();
+/// Decrypts the ciphertext where it lies in `bytes`; returns the plaintext.
+fn decrypt_in_place<'a>(key: &Key, name: &str, bytes: &'a mut [u8]) -> Result<&'a [u8], OpenError> {
+    let aad =
+        AssociatedData::new(FORMAT_ENCRYPTED, key.id(), name).map_err(|_| OpenError::BadSeal)?;
+    let (head, body) = bytes.split_at_mut(HEADER_LEN + NONCE_LEN);
+    let nonce = Nonce::from_slice(&head[HEADER_LEN..]);
+    let (ciphertext, tag) = body.split_at_mut(body.len() - GCM_TAG_LEN);
     key.cipher()
-        .decrypt_in_place_detached(nonce, &aad, &mut plaintext, tag.into())
+        .decrypt_in_place_detached(nonce, aad.as_slice(), ciphertext, (&*tag).into())
         .map_err(|_| OpenError::BadSeal)?;
-    Ok(plaintext)
+    Ok(ciphertext)
 }
 
 /// Verifies the trailing MAC in constant time; returns the body before it.

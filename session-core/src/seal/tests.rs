@@ -710,9 +710,9 @@ const WIRE_FORMAT_DOC: &str = include_str!("../../../docs/WIRE_FORMAT.md");
 const VECTOR_AES_KEY: &str = "47c1c2a7906ba494243e3dc0cae998de0897982398fd81ae21715d0e2695403c";
 const VECTOR_HMAC_KEY: &str = "3b39cdca02b6aa1b714f5845f67dd487746563e0c9999f972384e4fac4f6169a";
 const VECTOR_KEY_ID: [u8; 4] = [0xee, 0x3d, 0xc8, 0xce];
-const VECTOR_JSON: &str = r#"{"i":"QEFCQ0RFRkdISUpLTE1OT1BRUlNUVVZXWFlaW1xdXl8","d":{"n":1,"user":"alice"},"c":1700000000000,"e":1700086400000,"a":1700604800000,"v":1}"#;
-const VECTOR_ENCRYPTED: &str = "Ae49yM6goaKjpKWmp6ipqqtEPhg87h6pMPsIhtoJUJoBvV2cixEshG46Se3jpGUl6kQSbbSwonTEL6NFJAORhTqDcwhTzuhPVS1wc0c5I8rDHTrlUbjiLLo1vKX5BZ8vAH9onhkQTnz7jiDxCr_0lBfr37JkNnSvp9BEJQha0ugQmXsURjAs4aTD8VLoLgjNuni3UsIMtONh0WChuLIpZtUjw3rGoeCl1oqG";
-const VECTOR_SIGNED: &str = "Au49yM57ImkiOiJRRUZDUTBSRlJrZElTVXBMVEUxT1QxQlJVbE5VVlZaWFdGbGFXMXhkWGw4IiwiZCI6eyJuIjoxLCJ1c2VyIjoiYWxpY2UifSwiYyI6MTcwMDAwMDAwMDAwMCwiZSI6MTcwMDA4NjQwMDAwMCwiYSI6MTcwMDYwNDgwMDAwMCwidiI6MX3jxGkFZgTFVifh0gwZ_EaeR25LrygMw19HujU_GfEKNw";
+const VECTOR_ENVELOPE: &str = "404142434445464748494a4b4c4d4e4f505152535455565758595a5b5c5d5e5f0068e5cf8b01000000c40bd58b01000001000000000000000100ecf1f38b01000002016e013104757365720722616c69636522";
+const VECTOR_ENCRYPTED: &str = "Ae49yM6goaKjpKWmp6ipqqt_XTNdkHm-MvUCnaEXW4YliUWdjTU1hnxTX-OJumou2Qov3i1h-yOCQwYZwPD03Va6USRxqsp1Lg4evYz7hOm2bl2WHYPxSaMvurLcWtJhCj43jUwcE3rTm_myYoY_3KOfmX0";
+const VECTOR_SIGNED: &str = "Au49yM5AQUJDREVGR0hJSktMTU5PUFFSU1RVVldYWVpbXF1eXwBo5c-LAQAAAMQL1YsBAAABAAAAAAAAAAEA7PHziwEAAAIBbgExBHVzZXIHImFsaWNlIgXHqNL_ofJnr-5ieLAhPOtRJRMt3alflz7lHm8wT5J6";
 const VECTOR_SIGNED_ID: &str =
     "A-49yM5AQUJDREVGR0hJSktMTU5PUFFSU1RVVldYWVpbXF1eX0UMQiHNSyM7DWBdytS1eSQl7tULHSTJEWq0dcEdZ4V9";
 
@@ -773,7 +773,7 @@ fn wire_format_test_vectors_match_the_document() {
         VECTOR_AES_KEY,
         VECTOR_HMAC_KEY,
         "ee3dc8ce",
-        VECTOR_JSON,
+        VECTOR_ENVELOPE,
         VECTOR_ENCRYPTED,
         VECTOR_SIGNED,
         VECTOR_SIGNED_ID,
@@ -788,10 +788,9 @@ fn wire_format_test_vectors_match_the_document() {
     let key = Key::from_secret(&vector_secret()).unwrap();
     let keys = KeyRing::new(key.clone());
     assert_eq!(key.id(), VECTOR_KEY_ID);
-    assert_eq!(
-        serde_json::to_string(&vector_record()).unwrap(),
-        VECTOR_JSON
-    );
+    let mut envelope = Vec::new();
+    crate::envelope::encode(&vector_record(), &mut envelope);
+    assert_eq!(envelope, unhex(VECTOR_ENVELOPE));
 
     let encrypted = seal_record_with_nonce(
         &key,
@@ -844,7 +843,7 @@ fn wire_format_document_describes_the_derivation_and_layout() {
     assert_eq!(hmac_key.to_vec(), unhex(VECTOR_HMAC_KEY));
     assert_eq!(key_id, VECTOR_KEY_ID);
 
-    // Encrypted: format, key id, nonce, then AES-256-GCM(JSON) with the documented AAD.
+    // Encrypted: format, key id, nonce, then AES-256-GCM(envelope) with the documented AAD.
     let bytes = URL_SAFE_NO_PAD.decode(VECTOR_ENCRYPTED).unwrap();
     assert_eq!(
         &bytes[..5],
@@ -861,15 +860,15 @@ fn wire_format_document_describes_the_derivation_and_layout() {
             },
         )
         .unwrap();
-    assert_eq!(plaintext, VECTOR_JSON.as_bytes());
+    assert_eq!(plaintext, unhex(VECTOR_ENVELOPE));
 
-    // Signed record: format, key id, JSON in clear, HMAC over prefix || JSON.
+    // Signed record: format, key id, envelope in clear, HMAC over prefix || envelope.
     let bytes = URL_SAFE_NO_PAD.decode(VECTOR_SIGNED).unwrap();
     let (body, tag) = bytes.split_at(bytes.len() - 32);
-    assert_eq!(&body[5..], VECTOR_JSON.as_bytes());
+    assert_eq!(body[5..], unhex(VECTOR_ENVELOPE));
     let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(&hmac_key).unwrap();
     mac.update(&documented_prefix(FORMAT_SIGNED, "app"));
-    mac.update(VECTOR_JSON.as_bytes());
+    mac.update(&unhex(VECTOR_ENVELOPE));
     mac.verify_slice(tag).unwrap();
 
     // Signed id: format, key id, 32 id bytes, HMAC over prefix || id.
