@@ -111,6 +111,11 @@ mod tests {
         let kinds: Vec<_> = registry().kinds().map(str::to_string).collect();
         assert!(kinds.contains(&"cookie".to_string()));
         assert!(kinds.contains(&"memory".to_string()));
+        assert!(kinds.contains(&"file".to_string()));
+        assert_eq!(
+            kinds.contains(&"redis".to_string()),
+            cfg!(feature = "redis")
+        );
     }
 
     #[tokio::test]
