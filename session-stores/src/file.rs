@@ -12,7 +12,7 @@
 //! # async fn main() -> Result<(), session_core::StoreError> {
 //! # let tmp = tempfile::tempdir().unwrap();
 //! # let dir = tmp.path().join("sessions");
-//! let store = FileStore::new(FileOptions { dir })?;
+//! let store = FileStore::new(FileOptions::new(dir))?;
 //! let record = Record::new(SessionId::generate(), &Expiry::default(), session_core::now_ms());
 //! store.create(&record).await?;
 //! assert_eq!(store.load(&record.id).await?, Some(record));
@@ -53,6 +53,13 @@
 //! on a lock file that another process removes ends up holding a lock nobody else sees).
 //! [`Store::load`] takes no lock: renames are atomic.
 //!
+//! # Cleanup
+//!
+//! Expired sessions never load. Their files are removed by [`Store::cleanup`], which a background
+//! task runs every [`FileOptions::cleanup_interval_secs`] (when the store is created inside a
+//! Tokio runtime; 0 turns it off). Several processes sharing the directory may all run it: removal
+//! happens under the shard lock, after checking the file is still expired.
+//!
 //! The advisory lock needs a local filesystem with working `flock` (not every network filesystem
 //! has one). All blocking file work runs on Tokio's blocking thread pool
 //! ([`tokio::task::spawn_blocking`]), never on the async workers.
@@ -78,6 +85,25 @@ pub struct FileOptions {
     /// The directory sessions live in; created (mode `0700`) if missing. Required. A relative path
     /// is relative to the process's working directory.
     pub dir: PathBuf,
+    /// Seconds between background cleanups of expired session files; 0 turns the background
+    /// cleanup off (call [`Store::cleanup`] yourself, e.g. from one process of several sharing
+    /// the directory). Default 600.
+    #[serde(default = "default_file_cleanup_interval")]
+    pub cleanup_interval_secs: u64,
+}
+
+fn default_file_cleanup_interval() -> u64 {
+    600
+}
+
+impl FileOptions {
+    /// Options for a store in `dir`, with the default cleanup interval.
+    pub fn new(dir: impl Into<PathBuf>) -> Self {
+        FileOptions {
+            dir: dir.into(),
+            cleanup_interval_secs: default_file_cleanup_interval(),
+        }
+    }
 }
 
 /// What went wrong with the session directory, as the source of a [`StoreError::Backend`].
@@ -155,12 +181,14 @@ impl FileStore {
                 "it is not a directory",
             )));
         }
-        Ok(FileStore {
-            inner: Arc::new(Inner {
-                dir: options.dir,
-                stripes: (0..STRIPES).map(|_| Arc::new(Mutex::new(()))).collect(),
-            }),
-        })
+        let inner = Arc::new(Inner {
+            dir: options.dir,
+            stripes: (0..STRIPES).map(|_| Arc::new(Mutex::new(()))).collect(),
+        });
+        if options.cleanup_interval_secs > 0 {
+            spawn_cleanup(&inner, Duration::from_secs(options.cleanup_interval_secs));
+        }
+        Ok(FileStore { inner })
     }
 
     /// The directory the sessions live in.
@@ -196,6 +224,32 @@ impl FileStore {
         })
         .await
     }
+}
+
+/// Spawns the background cleanup when a Tokio runtime is present. The task holds a weak
+/// reference and ends after the store is dropped.
+fn spawn_cleanup(inner: &Arc<Inner>, every: Duration) {
+    let Ok(runtime) = tokio::runtime::Handle::try_current() else {
+        tracing::debug!("no Tokio runtime: the file store's background cleanup is not running");
+        return;
+    };
+    let weak = Arc::downgrade(inner);
+    runtime.spawn(async move {
+        let mut ticker = tokio::time::interval(every);
+        ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        ticker.tick().await;
+        loop {
+            ticker.tick().await;
+            let Some(inner) = weak.upgrade() else {
+                break;
+            };
+            match blocking(move || cleanup_all(&inner)).await {
+                Ok(0) => {}
+                Ok(removed) => tracing::debug!(removed, "file store: removed expired sessions"),
+                Err(error) => tracing::warn!(%error, "file store: background cleanup failed"),
+            }
+        }
+    });
 }
 
 fn slot_for_key(dir: &Path, key: String) -> Slot {
@@ -502,10 +556,7 @@ mod tests {
 
     fn store() -> (tempfile::TempDir, FileStore) {
         let tmp = tempfile::tempdir().unwrap();
-        let store = FileStore::new(FileOptions {
-            dir: tmp.path().join("sessions"),
-        })
-        .unwrap();
+        let store = FileStore::new(FileOptions::new(tmp.path().join("sessions"))).unwrap();
         (tmp, store)
     }
 
@@ -634,10 +685,7 @@ mod tests {
     async fn two_stores_on_one_directory_lose_no_updates() {
         // Separate instances share no in-process lock: only the file lock keeps this correct.
         let (_tmp, first) = store();
-        let second = FileStore::new(FileOptions {
-            dir: first.dir().to_path_buf(),
-        })
-        .unwrap();
+        let second = FileStore::new(FileOptions::new(first.dir())).unwrap();
         let record = record();
         first.create(&record).await.unwrap();
         let tasks: Vec<_> = (0..40)
@@ -673,9 +721,39 @@ mod tests {
         let tmp = tempfile::tempdir().unwrap();
         let path = tmp.path().join("taken");
         fs::write(&path, b"").unwrap();
-        let error = FileStore::new(FileOptions { dir: path.clone() }).unwrap_err();
+        let error = FileStore::new(FileOptions::new(&path)).unwrap_err();
         assert!(matches!(error, StoreError::Backend(_)));
         let message = std::error::Error::source(&error).unwrap().to_string();
         assert!(message.contains("taken"), "{message}");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn background_cleanup_removes_expired_files() {
+        let tmp = tempfile::tempdir().unwrap();
+        let store = FileStore::new(FileOptions {
+            dir: tmp.path().join("sessions"),
+            cleanup_interval_secs: 30,
+        })
+        .unwrap();
+        let live = record();
+        let mut expired = record();
+        expired.expires_at = 1;
+        store.save(&live).await.unwrap();
+        store.save(&expired).await.unwrap();
+        let expired_path = store.path_of(&expired.id);
+        assert!(expired_path.exists());
+
+        // The clock is paused: each sleep moves it forward at once, letting the task run.
+        for _ in 0..50 {
+            if !expired_path.exists() {
+                break;
+            }
+            tokio::time::sleep(Duration::from_secs(30)).await;
+        }
+        assert!(
+            !expired_path.exists(),
+            "the background task did not clean up"
+        );
+        assert!(store.path_of(&live.id).exists());
     }
 }

@@ -71,6 +71,9 @@ pub fn registry() -> StoreRegistry {
     });
     registry.register("file", |options| async move {
         let file: file::FileOptions = options.parse()?;
+        if file.dir.as_os_str().is_empty() {
+            return Err(options.error("`dir` must name the directory sessions are kept in"));
+        }
         let store = tokio::task::spawn_blocking(move || file::FileStore::new(file))
             .await
             .map_err(|error| options.error(error.to_string()))?
@@ -161,5 +164,20 @@ mod tests {
             message.contains("`app`") && message.contains("max_sessions"),
             "{message}"
         );
+    }
+
+    #[tokio::test]
+    async fn a_file_store_without_a_dir_names_the_field() {
+        for options in [
+            serde_json::json!({ "type": "file" }),
+            serde_json::json!({ "type": "file", "dir": "" }),
+        ] {
+            let error = registry()
+                .build("app", &config(options))
+                .await
+                .unwrap_err()
+                .to_string();
+            assert!(error.contains("`app`") && error.contains("dir"), "{error}");
+        }
     }
 }

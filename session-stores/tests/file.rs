@@ -23,10 +23,7 @@ const PROCESSES: usize = 4;
 const UPDATES_PER_PROCESS: usize = 25;
 
 fn store_in(dir: &Path) -> FileStore {
-    FileStore::new(FileOptions {
-        dir: dir.to_path_buf(),
-    })
-    .unwrap()
+    FileStore::new(FileOptions::new(dir)).unwrap()
 }
 
 fn raw(json: String) -> Box<RawValue> {
