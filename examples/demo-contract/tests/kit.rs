@@ -1,4 +1,4 @@
-//! The kit itself: its configurations, body parsing and (feature `scenarios`) the test helpers.
+//! The kit itself: its configurations, body parsing and (feature `scenarios`) the test utilities.
 
 use demo_contract::{parse_body, registry, LoginRequest, DEFAULT_CONFIG};
 use session_core::{KeyRing, SessionManager, SessionsConfig};
