@@ -219,3 +219,80 @@ async fn bad_redis_options_name_the_session_and_field() {
         "{error}"
     );
 }
+
+/// A TCP relay to the real server, which the test can cut to simulate an outage.
+struct Relay {
+    port: u16,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Relay {
+    async fn start(port: u16) -> Relay {
+        let target = redis_url()
+            .trim_start_matches("redis://")
+            .trim_end_matches('/')
+            .to_string();
+        let listener = tokio::net::TcpListener::bind(("127.0.0.1", port))
+            .await
+            .unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let task = tokio::spawn(async move {
+            let mut connections = tokio::task::JoinSet::new();
+            loop {
+                let Ok((mut client, _)) = listener.accept().await else {
+                    return;
+                };
+                let target = target.clone();
+                connections.spawn(async move {
+                    if let Ok(mut server) = tokio::net::TcpStream::connect(target).await {
+                        let _ = tokio::io::copy_bidirectional(&mut client, &mut server).await;
+                    }
+                });
+            }
+        });
+        Relay { port, task }
+    }
+
+    /// Closes the listener and every relayed connection.
+    async fn cut(self) {
+        self.task.abort();
+        let _ = self.task.await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_outage_is_a_backend_error_and_the_store_recovers() {
+    let relay = Relay::start(0).await;
+    let port = relay.port;
+    let store = RedisStore::connect(RedisOptions {
+        url: format!("redis://127.0.0.1:{port}/"),
+        key_prefix: unique_prefix("outage"),
+        pool_size: 1,
+        timeout_ms: 500,
+    })
+    .await
+    .unwrap();
+    let record = record();
+    store.save(&record).await.unwrap();
+
+    relay.cut().await;
+    for _ in 0..3 {
+        match store.load(&record.id).await {
+            Err(StoreError::Backend(_)) => {}
+            other => panic!("expected a backend error during the outage, got {other:?}"),
+        }
+    }
+
+    // The server comes back on the same address: the store reconnects by itself.
+    let relay = Relay::start(port).await;
+    let mut recovered = None;
+    for _ in 0..100 {
+        if let Ok(loaded) = store.load(&record.id).await {
+            recovered = Some(loaded);
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert_eq!(recovered, Some(Some(record)), "the store did not reconnect");
+    relay.cut().await;
+}
