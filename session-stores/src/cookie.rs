@@ -19,7 +19,7 @@
 //! - **Size.** Browsers keep at most 4096 bytes per cookie. Saving a session whose `Set-Cookie`
 //!   would be larger fails with [`Error::CookieTooLarge`](session_core::Error::CookieTooLarge)
 //!   rather than being silently dropped by the browser. With the opt-in `max_chunks` option
-//!   (1 to [`MAX_COOKIE_CHUNKS`](session_core::registry::MAX_COOKIE_CHUNKS), default 1) the value
+//!   (1 to [`MAX_COOKIE_CHUNKS`], default 1) the value
 //!   is split across `name`, `name.1`, … and verified as one value; mind the servers'
 //!   request-header limits before raising it.
 //! - **No revocation.** A cookie session cannot be revoked before it expires: every value a client

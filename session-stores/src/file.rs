@@ -375,24 +375,18 @@ fn holds_live_record(path: &Path, now: u64) -> Result<bool, StoreError> {
 /// Writes `bytes` as a new session file; an existing live one is `AlreadyExists`.
 fn create_new(slot: &Slot, bytes: &[u8]) -> Result<(), StoreError> {
     let temp = write_temp(slot, bytes)?;
+    // link(2) fails if the name is taken, like O_EXCL, and the file it exposes is complete.
     let result = match fs::hard_link(&temp, &slot.path) {
         Ok(()) => Ok(()),
-        // Taken: refuse, unless what is there has expired (or is unreadable garbage).
-        Err(error) if error.kind() == io::ErrorKind::AlreadyExists => {
-            if holds_live_record(&slot.path, now_ms())? {
-                Err(StoreError::AlreadyExists)
-            } else {
+        // Taken (or no hard links on this filesystem: then we rely on the lock we hold): refuse,
+        // unless what is there has expired or is unreadable garbage.
+        Err(_) => match holds_live_record(&slot.path, now_ms()) {
+            Ok(true) => Err(StoreError::AlreadyExists),
+            Ok(false) => {
                 fs::rename(&temp, &slot.path).map_err(failed("rename into place", &slot.path))
             }
-        }
-        // No hard links on this filesystem: under the lock, check then rename.
-        Err(_) => {
-            if holds_live_record(&slot.path, now_ms())? {
-                Err(StoreError::AlreadyExists)
-            } else {
-                fs::rename(&temp, &slot.path).map_err(failed("rename into place", &slot.path))
-            }
-        }
+            Err(error) => Err(error),
+        },
     };
     // After a link, or a refusal, the temporary name is still there; after a rename, it is gone.
     match fs::remove_file(&temp) {

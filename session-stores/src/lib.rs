@@ -1,4 +1,4 @@
-//! Session stores for `session-core`: [memory], [file], [redis](crate::redis) (feature `redis`, on
+//! Session stores for `session-core`: [memory](mod@memory), [file](mod@file), `redis` (feature `redis`, on
 //! by default) and the client-side [cookie] store, plus a [registry] that lets a configuration
 //! file alone pick one, and (feature `conformance`) the test suite every store passes.
 //!

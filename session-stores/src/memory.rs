@@ -2,7 +2,7 @@
 //!
 //! Use it for a single server, for development and for tests. Sessions are lost when the process
 //! exits and are not shared between processes; use the [file](crate::file) store or the
-//! [Redis](crate::redis) store for that.
+//! Redis store (`session_stores::redis`) for that.
 //!
 //! ```
 //! use std::sync::Arc;
