@@ -22,7 +22,11 @@ async fn serve() -> Result<(), Box<dyn std::error::Error>> {
     let manager = demo_contract::manager_from_env().await?;
     let addr = demo_contract::listen_addr()?;
     let sessions = SessionMiddleware::new(manager);
-    let server = HttpServer::new(move || actix_demo::app_with(sessions.clone())).bind(addr)?;
+    let server = HttpServer::new(move || actix_demo::app_with(sessions.clone()))
+        .bind(addr)
+        .map_err(|error| {
+            format!("could not listen on {addr} (set ADDR to another address): {error}")
+        })?;
     for bound in server.addrs() {
         println!("{}", demo_contract::listening_line(bound));
     }
