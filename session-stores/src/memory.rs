@@ -5,7 +5,6 @@
 //! Redis store (`session_stores::redis`) for that.
 //!
 //! ```
-//! use std::sync::Arc;
 //! use session_core::{Expiry, Record, SessionId, Store};
 //! use session_stores::memory::{MemoryOptions, MemoryStore};
 //!
@@ -33,7 +32,9 @@
 //!   whether or not cleanup has run yet.
 //! - **Bounded.** At [`MemoryOptions::max_sessions`], storing a new session first drops the
 //!   expired records of its shard, and if none had expired evicts the soonest-expiring session of
-//!   that shard (or, when that shard is empty, of the whole store). The bound is exact.
+//!   that shard (or, when that shard is empty, of the whole store). The bound is exact. At the
+//!   bound a new session costs a scan of one shard (`max_sessions / shards` entries); raise
+//!   `shards` for very large bounds.
 //! - **Cleaned in the background.** [`MemoryStore::new`], called inside a Tokio runtime, spawns a
 //!   task that removes expired records every [`MemoryOptions::cleanup_interval_secs`], one shard
 //!   at a time, yielding between shards so requests never wait on a whole-store pass. The task
