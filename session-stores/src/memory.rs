@@ -509,14 +509,28 @@ mod tests {
     }
 
     #[tokio::test(start_paused = true)]
-    async fn the_background_task_does_not_keep_the_store_alive() {
+    async fn the_background_task_ends_when_the_store_is_dropped() {
+        let metrics = tokio::runtime::Handle::current().metrics();
+        let before = metrics.num_alive_tasks();
         let store = MemoryStore::new(MemoryOptions {
             cleanup_interval_secs: 1,
             ..MemoryOptions::default()
         });
+        assert_eq!(metrics.num_alive_tasks(), before + 1, "no cleanup task");
         let weak = Arc::downgrade(&store.inner);
         drop(store);
-        assert!(weak.upgrade().is_none());
+        assert!(weak.upgrade().is_none(), "the task keeps the store alive");
+        for _ in 0..10 {
+            if metrics.num_alive_tasks() == before {
+                break;
+            }
+            tokio::time::sleep(Duration::from_secs(1)).await;
+        }
+        assert_eq!(
+            metrics.num_alive_tasks(),
+            before,
+            "the task outlived its store"
+        );
     }
 
     #[test]
