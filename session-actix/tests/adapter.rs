@@ -629,3 +629,82 @@ async fn a_middleware_on_a_scope_serves_only_the_routes_inside_it() {
     assert_eq!(response.status(), StatusCode::INTERNAL_SERVER_ERROR);
     assert!(body_text(response).await.contains("SessionMiddleware"));
 }
+
+#[actix_web::test]
+async fn a_large_client_side_session_is_split_across_cookies_and_read_back() {
+    async fn fill(session: Session) -> Result<HttpResponse, Error> {
+        // Over the 4096 bytes one cookie may hold.
+        let blob = "x".repeat(5000);
+        session.insert("blob", &blob)?;
+        Ok(HttpResponse::Ok().finish())
+    }
+    async fn length(session: Session) -> Result<HttpResponse, Error> {
+        let blob: Option<String> = session.get("blob")?;
+        Ok(HttpResponse::Ok().body(blob.map_or(0, |blob| blob.len()).to_string()))
+    }
+    let manager = SessionManager::builder(KeyRing::generate())
+        .session(
+            "big",
+            SessionConfig::new(
+                Transport::Cookie(CookieConfig::new("big")),
+                StoreConfig::new("cookie"),
+            ),
+            Backend::Cookie(CookieStoreOptions { max_chunks: 3 }),
+        )
+        .build()
+        .unwrap();
+    let app = test::init_service(
+        App::new()
+            .wrap(SessionMiddleware::new(manager))
+            .route("/fill", web::post().to(fill))
+            .route("/length", web::get().to(length)),
+    )
+    .await;
+    let response =
+        test::call_service(&app, test::TestRequest::post().uri("/fill").to_request()).await;
+    assert_eq!(response.status(), StatusCode::OK);
+    let cookies = set_cookies(&response);
+    assert!(
+        cookies.len() >= 2,
+        "expected chunk cookies, got {cookies:?}"
+    );
+
+    let request = test::TestRequest::get()
+        .uri("/length")
+        .insert_header(("cookie", cookie_header(&response)))
+        .to_request();
+    assert_eq!(test::call_and_read_body(&app, request).await, "5000");
+}
+
+#[actix_web::test]
+async fn cookies_split_across_several_cookie_headers_are_all_read() {
+    async fn both(app: Session, cart: NamedSession<Cart>) -> Result<HttpResponse, Error> {
+        let user: Option<String> = app.get("user")?;
+        let items: Option<Vec<String>> = cart.get("items")?;
+        Ok(HttpResponse::Ok().json((user, items)))
+    }
+    async fn add(cart: NamedSession<Cart>) -> Result<HttpResponse, Error> {
+        cart.insert("items", ["fig"])?;
+        Ok(HttpResponse::Ok().finish())
+    }
+    let store = Arc::new(TestStore::default());
+    let app = test::init_service(
+        app(&store)
+            .route("/both", web::get().to(both))
+            .route("/cart", web::post().to(add)),
+    )
+    .await;
+    let login_cookie = logged_in!(&app);
+    let response =
+        test::call_service(&app, test::TestRequest::post().uri("/cart").to_request()).await;
+    let cart_cookie = cookie_header(&response);
+
+    let request = test::TestRequest::get()
+        .uri("/both")
+        .append_header(("cookie", login_cookie))
+        .append_header(("cookie", cart_cookie))
+        .to_request();
+    let body: serde_json::Value =
+        test::read_body_json(test::call_service(&app, request).await).await;
+    assert_eq!(body, serde_json::json!(["alice", ["fig"]]));
+}
