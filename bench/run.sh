@@ -44,15 +44,87 @@ run_micro() {
 }
 
 run_stores() {
-  log "stores: not measured yet (waiting for session-stores)"
+  log "stores: memory, file, Redis (criterion; Redis on a private server)"
+  cargo bench --manifest-path "$manifest" --no-run
+  "$repo/scripts/with-redis.sh" cargo bench --manifest-path "$manifest" --bench stores
+  report runtime_overhead store_
 }
 
 run_memory() {
-  log "memory: not measured yet (waiting for session-stores)"
+  log "memory: 1M live sessions in the memory store"
+  cargo build --release --manifest-path "$manifest" --bin memory-sessions
+  "$CARGO_TARGET_DIR/release/memory-sessions" "${BENCH_SESSIONS:-1000000}" | tee "$results/memory.txt"
+}
+
+free_port() {
+  python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1]); s.close()'
+}
+
+# One wrk measurement of one server variant on one path; appends a line to $results/http.tsv.
+http_one() {
+  local framework=$1 variant=$2 path=$3 round=$4
+  local port out pid cookie
+  port=$(free_port)
+  out="$results/wrk-$framework-$variant-${path#/}-$round.txt"
+  taskset -c 0 "$CARGO_TARGET_DIR/release/http-$framework" "$variant" "$port" >/dev/null 2>&1 &
+  pid=$!
+  for _ in $(seq 1 100); do
+    curl -fs -o /dev/null "http://127.0.0.1:$port/plain" && break
+    sleep 0.05
+  done
+  local url="http://127.0.0.1:$port$path"
+  local wrk_args=(-t1 -c32)
+  if [ "$path" = /rw ]; then
+    wrk_args+=(-s "$here/wrk/session.lua")
+  else
+    # Browsers send the cookie on every request: the no-extract route gets a live session cookie.
+    cookie=$(curl -fsi "http://127.0.0.1:$port/rw" | tr -d '\r' | sed -n 's/^[Ss]et-[Cc]ookie: \([^;]*\).*/\1/p' | head -1)
+    wrk_args+=(-H "Cookie: ${cookie:-id=none}")
+  fi
+  taskset -c 1 wrk "${wrk_args[@]}" -d"${BENCH_HTTP_WARMUP:-1}s" "$url" >/dev/null
+  taskset -c 1 wrk "${wrk_args[@]}" -d"${BENCH_HTTP_SECONDS:-5}s" --latency "$url" >"$out"
+  kill "$pid" 2>/dev/null || true
+  wait "$pid" 2>/dev/null || true
+  local rps p50 p99 bad
+  rps=$(awk '/^Requests\/sec:/ {print $2}' "$out")
+  p50=$(awk '$1 == "50%" {print $2}' "$out")
+  p99=$(awk '$1 == "99%" {print $2}' "$out")
+  bad=$(awk '/Non-2xx or 3xx responses:/ {print $NF}' "$out")
+  printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$framework" "$variant" "$path" "$round" \
+    "${rps:-0}" "${p50:-?}" "${p99:-?}" "${bad:-0}" "$(cut -d' ' -f1 /proc/loadavg)" >>"$results/http.tsv"
+  printf '  %-7s %-15s %-7s round %s: %s req/s, p50 %s, p99 %s%s\n' "$framework" "$variant" "$path" \
+    "$round" "${rps:-?}" "${p50:-?}" "${p99:-?}" "${bad:+, NON-2XX: $bad}" >&2
 }
 
 run_http() {
-  log "http: not measured yet (waiting for the framework adapters)"
+  log "http: full requests under wrk (server on core 0, wrk -t1 -c32 on core 1, loopback)"
+  command -v wrk >/dev/null || { echo "wrk is not installed" >&2; exit 1; }
+  cargo build --release --manifest-path "$manifest" --bin http-axum --bin http-actix --bin http-rocket
+  : >"$results/http.tsv"
+  local rounds=${BENCH_HTTP_ROUNDS:-3}
+  local groups=(
+    "axum:ours tower-sessions none ours-cookie"
+    "actix:ours-cookie actix-session none ours"
+    "rocket:ours none ours-cookie"
+  )
+  for round in $(seq 1 "$rounds"); do
+    for group in "${groups[@]}"; do
+      local framework=${group%%:*} variants
+      read -r -a variants <<<"${group#*:}"
+      # Alternate the order between rounds so no variant always runs first.
+      if [ $((round % 2)) -eq 0 ]; then
+        local reversed=()
+        for ((i = ${#variants[@]} - 1; i >= 0; i--)); do reversed+=("${variants[i]}"); done
+        variants=("${reversed[@]}")
+      fi
+      for variant in "${variants[@]}"; do
+        for path in /rw /plain; do
+          http_one "$framework" "$variant" "$path" "$round"
+        done
+      done
+    done
+  done
+  cargo run -q --release --manifest-path "$manifest" --bin bench-report -- --http "$results/http.tsv"
 }
 
 sections=("$@")

@@ -85,3 +85,78 @@ pub fn ready<F: Future>(future: F) -> F::Output {
         Poll::Pending => panic!("the future waited; use a runtime for this one"),
     }
 }
+
+/// A fresh session id from the thread-local CSPRNG: as unguessable as `SessionId::generate`
+/// for a benchmark's purposes, without its system call, so setting up millions of sessions stays
+/// quick.
+pub fn fast_id() -> SessionId {
+    use rand::RngCore;
+    let mut bytes = [0u8; 32];
+    rand::thread_rng().fill_bytes(&mut bytes);
+    SessionId::from_bytes(bytes)
+}
+
+/// A record of `keys` keys under a fresh id (see [`fast_id`]).
+pub fn record_with_fresh_id(keys: usize) -> Record {
+    let mut record = record(keys);
+    record.id = fast_id();
+    record
+}
+
+/// What the full-request server binaries share.
+pub mod http {
+    use session_core::{KeyRing, SessionManager, SessionsConfig};
+
+    /// Which server a binary runs.
+    #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+    pub enum Variant {
+        /// Our adapter with the memory store.
+        Ours,
+        /// Our adapter with the client-side cookie store.
+        OursCookie,
+        /// The framework's usual peer session crate.
+        Peer,
+        /// No session layer at all.
+        None,
+    }
+
+    /// Parses `<variant> <port>`; `known` lists the variant names this binary accepts, the third
+    /// onward (if any besides `none`) naming the peer.
+    pub fn args(known: &[&str]) -> (Variant, u16) {
+        let mut args = std::env::args().skip(1);
+        let usage = || -> ! {
+            eprintln!("usage: <{}> <port>", known.join("|"));
+            std::process::exit(2)
+        };
+        let name = args.next().unwrap_or_else(|| usage());
+        let port = args
+            .next()
+            .and_then(|port| port.parse().ok())
+            .unwrap_or_else(|| usage());
+        let variant = match name.as_str() {
+            _ if !known.contains(&name.as_str()) => usage(),
+            "ours" => Variant::Ours,
+            "ours-cookie" => Variant::OursCookie,
+            "none" => Variant::None,
+            _ => Variant::Peer,
+        };
+        (variant, port)
+    }
+
+    /// Our session manager for `variant`: one session named `app`, cookie `id`, with the memory
+    /// store or the client-side cookie store, built through the stores' registry as an
+    /// application does.
+    pub async fn our_manager(variant: Variant) -> SessionManager {
+        let store = match variant {
+            Variant::OursCookie => "cookie",
+            _ => "memory",
+        };
+        let config = SessionsConfig::from_toml(&format!(
+            "[sessions.app]\ntransport = {{ type = \"cookie\", name = \"id\" }}\nstore = {{ type = \"{store}\" }}\n"
+        ))
+        .expect("config");
+        SessionManager::from_config(&config, &session_stores::registry(), KeyRing::generate())
+            .await
+            .expect("session manager")
+    }
+}

@@ -3,6 +3,10 @@
 //! divided by ours (`peer/ours` above 1.00: we are faster by that factor).
 //!
 //! Usage: `bench-report <criterion dir> [group prefix ...]`
+//!
+//! With `--http <tsv>` it summarizes the wrk runs `bench/run.sh http` recorded instead: per
+//! framework and route, the median over rounds of each variant's requests/s, p50 and p99, and
+//! ours as ratios to the no-session server and to the peer crate.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -56,12 +60,138 @@ fn format_ns(ns: f64) -> String {
     }
 }
 
+/// A wrk latency such as `590.00us`, `1.23ms` or `2.00s`, in milliseconds.
+fn latency_ms(text: &str) -> Option<f64> {
+    let (number, scale) = if let Some(n) = text.strip_suffix("us") {
+        (n, 0.001)
+    } else if let Some(n) = text.strip_suffix("ms") {
+        (n, 1.0)
+    } else if let Some(n) = text.strip_suffix('s') {
+        (n, 1000.0)
+    } else {
+        (text, 1.0)
+    };
+    number.parse::<f64>().ok().map(|n| n * scale)
+}
+
+fn median(mut values: Vec<f64>) -> f64 {
+    values.sort_by(f64::total_cmp);
+    match values.len() {
+        0 => f64::NAN,
+        n if n % 2 == 1 => values[n / 2],
+        n => (values[n / 2 - 1] + values[n / 2]) / 2.0,
+    }
+}
+
+#[derive(Default)]
+struct Runs {
+    rps: Vec<f64>,
+    p50: Vec<f64>,
+    p99: Vec<f64>,
+    bad: u64,
+    load: Vec<f64>,
+}
+
+fn http(tsv: &str) {
+    let text = std::fs::read_to_string(tsv).unwrap_or_else(|error| {
+        eprintln!("cannot read {tsv}: {error}");
+        std::process::exit(1);
+    });
+    // (framework, path) -> variant -> runs, in first-seen order of variants.
+    let mut table: BTreeMap<(String, String), Vec<(String, Runs)>> = BTreeMap::new();
+    for line in text.lines() {
+        let fields: Vec<&str> = line.split('\t').collect();
+        let [framework, variant, path, _round, rps, p50, p99, bad, load] = fields[..] else {
+            continue;
+        };
+        let variants = table
+            .entry((framework.to_string(), path.to_string()))
+            .or_default();
+        let index = match variants.iter().position(|(name, _)| name == variant) {
+            Some(index) => index,
+            None => {
+                variants.push((variant.to_string(), Runs::default()));
+                variants.len() - 1
+            }
+        };
+        let runs = &mut variants[index].1;
+        runs.rps.extend(rps.parse::<f64>().ok());
+        runs.p50.extend(latency_ms(p50));
+        runs.p99.extend(latency_ms(p99));
+        runs.bad += bad.parse::<u64>().unwrap_or(0);
+        runs.load.extend(load.parse::<f64>().ok());
+    }
+    for ((framework, path), variants) in &table {
+        println!("\n{framework} {path} (medians over rounds)");
+        println!(
+            "  {:<16} {:>10} {:>10} {:>10} {:>8} {:>8} {:>8} {:>8}",
+            "variant", "req/s", "p50 ms", "p99 ms", "rps/none", "rps/peer", "p99/none", "p99/peer"
+        );
+        let stats: Vec<(&str, f64, f64, f64)> = variants
+            .iter()
+            .map(|(name, runs)| {
+                (
+                    name.as_str(),
+                    median(runs.rps.clone()),
+                    median(runs.p50.clone()),
+                    median(runs.p99.clone()),
+                )
+            })
+            .collect();
+        let find =
+            |wanted: &dyn Fn(&str) -> bool| stats.iter().find(|(name, ..)| wanted(name)).copied();
+        let none = find(&|name| name == "none");
+        let peer = find(&|name| name != "none" && !name.starts_with("ours"));
+        for (name, rps, p50, p99) in &stats {
+            let ratio = |base: Option<(&str, f64, f64, f64)>,
+                         pick: fn(&(&str, f64, f64, f64)) -> f64,
+                         ours: f64| {
+                match base {
+                    Some(base) if base.0 != *name => format!("{:.2}", ours / pick(&base)),
+                    _ => "-".to_string(),
+                }
+            };
+            println!(
+                "  {:<16} {:>10.0} {:>10.3} {:>10.3} {:>8} {:>8} {:>8} {:>8}",
+                name,
+                rps,
+                p50,
+                p99,
+                ratio(none, |s| s.1, *rps),
+                ratio(peer, |s| s.1, *rps),
+                ratio(none, |s| s.3, *p99),
+                ratio(peer, |s| s.3, *p99),
+            );
+        }
+        for (name, runs) in variants {
+            if runs.bad > 0 {
+                println!(
+                    "  WARNING: {name} answered {} requests with a non-2xx status",
+                    runs.bad
+                );
+            }
+        }
+        let loads: Vec<f64> = variants
+            .iter()
+            .flat_map(|(_, runs)| runs.load.iter().copied())
+            .collect();
+        println!(
+            "  load average during these runs: {:.2} to {:.2}",
+            loads.iter().copied().fold(f64::INFINITY, f64::min),
+            loads.iter().copied().fold(f64::NEG_INFINITY, f64::max)
+        );
+    }
+}
+
 fn main() {
     let mut args = std::env::args().skip(1);
     let Some(dir) = args.next() else {
-        eprintln!("usage: bench-report <criterion dir> [group prefix ...]");
+        eprintln!("usage: bench-report <criterion dir> [group prefix ...] | --http <tsv>");
         std::process::exit(2);
     };
+    if dir == "--http" {
+        return http(&args.next().unwrap_or_default());
+    }
     let prefixes: Vec<String> = args.collect();
     let mut runs = Vec::new();
     find(Path::new(&dir), &mut runs);

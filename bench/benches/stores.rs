@@ -1,0 +1,187 @@
+//! Server-side stores: load, create, whole-record save and delta update of a 10-key session
+//! (about 300 bytes of values), for the memory, file and Redis stores.
+//!
+//! The stores are built from configuration through `session_stores::registry()`, as an
+//! application builds them, and driven through `Arc<dyn Store>` on a current-thread Tokio runtime
+//! (`block_on` of a future that is ready at once costs ~50 ns; `runtime_overhead` measures it).
+//!
+//! - memory: measured on the clock `BENCH_CLOCK` selects (thread CPU time by default).
+//! - file (a temporary directory) and Redis (`REDIS_URL`, skipped when unset; `bench/run.sh`
+//!   starts a private server through `scripts/with-redis.sh`): always wall time, because the time
+//!   spent waiting on the disk or the Redis server is part of the cost.
+//!
+//! Each store holds `PREFILL` other sessions while it is measured. `create` stores a new session
+//! per iteration under a fresh id; the sessions it created are deleted between batches, outside
+//! the timing, so the store's size stays bounded.
+
+mod support;
+
+use std::cell::RefCell;
+use std::hint::black_box;
+use std::sync::Arc;
+
+use criterion::measurement::Measurement;
+use criterion::{BatchSize, Criterion};
+use session_bench::{record_with_fresh_id, values};
+use session_core::{now_ms, Backend, Delta, SessionId, SessionsConfig, Store};
+use tokio::runtime::Runtime;
+
+const PREFILL: usize = 10_000;
+
+fn runtime() -> Runtime {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime")
+}
+
+/// Builds the store of a one-session configuration whose store table is `store_toml`; `None`
+/// when the registry does not know the store type (not built in this checkout).
+fn build_store(rt: &Runtime, store_toml: &str) -> Option<Arc<dyn Store>> {
+    let config = SessionsConfig::from_toml(&format!(
+        "[sessions.app]\ntransport = {{ type = \"cookie\", name = \"id\" }}\nstore = {store_toml}\n"
+    ))
+    .expect("config");
+    let store = &config.sessions["app"].store;
+    match rt.block_on(session_stores::registry().build("app", store)) {
+        Ok(Backend::Server(store)) => Some(store),
+        Ok(Backend::Cookie(_)) => panic!("not a server-side store: {store_toml}"),
+        Err(error) => {
+            eprintln!("skipping `{store_toml}`: {error}");
+            None
+        }
+    }
+}
+
+fn bench_store<M: Measurement>(
+    c: &mut Criterion<M>,
+    label: &str,
+    rt: &Runtime,
+    store: Arc<dyn Store>,
+) {
+    for _ in 0..PREFILL {
+        rt.block_on(store.create(&record_with_fresh_id(10)))
+            .expect("prefill");
+    }
+    let target = record_with_fresh_id(10);
+    rt.block_on(store.create(&target)).expect("create");
+    let id = target.id;
+
+    let mut group = c.benchmark_group(format!("store_{label}"));
+    group.bench_function("load", |b| {
+        b.iter(|| {
+            rt.block_on(store.load(black_box(&id)))
+                .expect("loads")
+                .expect("present")
+        })
+    });
+
+    let created: RefCell<Vec<SessionId>> = RefCell::new(Vec::new());
+    group.bench_function("create", |b| {
+        b.iter_batched(
+            || {
+                for old in created.borrow_mut().drain(..) {
+                    rt.block_on(store.delete(&old)).expect("delete");
+                }
+                record_with_fresh_id(10)
+            },
+            |record| {
+                rt.block_on(store.create(&record)).expect("creates");
+                created.borrow_mut().push(record.id);
+            },
+            BatchSize::SmallInput,
+        )
+    });
+    for old in created.borrow_mut().drain(..) {
+        rt.block_on(store.delete(&old)).expect("delete");
+    }
+
+    let mut whole = target.clone();
+    group.bench_function("save", |b| {
+        b.iter(|| {
+            whole.version += 1;
+            rt.block_on(store.save(black_box(&whole))).expect("saves")
+        })
+    });
+
+    // One request's change: one key set, the idle deadline moved.
+    let mut visits = 1_000u64;
+    group.bench_function("update_one_key", |b| {
+        b.iter(|| {
+            visits += 1;
+            let delta = Delta {
+                changed: vec![(
+                    "visits".to_string(),
+                    serde_json::value::to_raw_value(&visits).expect("raw"),
+                )],
+                removed: Vec::new(),
+                expires_at: now_ms() + 86_400_000,
+                absolute_deadline: whole.absolute_deadline,
+                expiry: None,
+            };
+            assert!(rt
+                .block_on(store.update(black_box(&id), &delta))
+                .expect("updates"))
+        })
+    });
+    group.finish();
+    let loaded = rt
+        .block_on(store.load(&id))
+        .expect("loads")
+        .expect("present");
+    assert_eq!(loaded.data.len(), values(10).len());
+}
+
+fn memory<M: Measurement>(c: &mut Criterion<M>) {
+    let rt = runtime();
+    let mut group = c.benchmark_group("runtime_overhead");
+    group.bench_function("block_on_ready", |b| {
+        b.iter(|| rt.block_on(async { black_box(1) }))
+    });
+    group.finish();
+    if let Some(store) = build_store(&rt, "{ type = \"memory\", max_sessions = 1000000 }") {
+        bench_store(c, "memory", &rt, store);
+    }
+}
+
+fn file_and_redis<M: Measurement>(c: &mut Criterion<M>) {
+    let rt = runtime();
+    let dir = tempfile::tempdir().expect("temporary directory");
+    let file = format!(
+        "{{ type = \"file\", dir = {} }}",
+        toml_string(&dir.path().join("sessions").display().to_string())
+    );
+    if let Some(store) = build_store(&rt, &file) {
+        bench_store(c, "file", &rt, store);
+    }
+    match std::env::var("REDIS_URL") {
+        Ok(url) => {
+            let redis = format!("{{ type = \"redis\", url = {} }}", toml_string(&url));
+            if let Some(store) = build_store(&rt, &redis) {
+                bench_store(c, "redis", &rt, store);
+            }
+        }
+        Err(_) => eprintln!(
+            "skipping the Redis store: REDIS_URL is not set (bench/run.sh stores sets it)"
+        ),
+    }
+}
+
+fn toml_string(text: &str) -> String {
+    format!("\"{}\"", text.replace('\\', "\\\\").replace('"', "\\\""))
+}
+
+fn main() {
+    if support::wall_clock() {
+        let mut criterion = support::wall_criterion().configure_from_args();
+        memory(&mut criterion);
+        criterion.final_summary();
+    } else {
+        let mut criterion = support::cpu_criterion().configure_from_args();
+        memory(&mut criterion);
+        criterion.final_summary();
+    }
+    let mut criterion = support::wall_criterion().configure_from_args();
+    file_and_redis(&mut criterion);
+    criterion.final_summary();
+}
