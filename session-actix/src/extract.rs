@@ -18,7 +18,7 @@ use std::sync::Arc;
 
 use actix_web::dev::Payload;
 use actix_web::{FromRequest, HttpMessage, HttpRequest};
-use session_core::RequestSessions;
+use session_core::{RequestSessions, SessionName};
 
 use crate::rejection::SessionRejection;
 
@@ -84,52 +84,6 @@ impl FromRequest for Session {
             Ok(Session(session))
         })
     }
-}
-
-/// Names a configured session for [`NamedSession`]. Implement it on a marker type, or declare
-/// one with [`session_name!`](crate::session_name):
-///
-/// ```
-/// use session_actix::SessionName;
-///
-/// /// The `cart` session of the configuration.
-/// pub struct Cart;
-///
-/// impl SessionName for Cart {
-///     const NAME: &'static str = "cart";
-/// }
-/// ```
-pub trait SessionName: 'static {
-    /// The session's name in the configuration (`[sessions.<NAME>]`).
-    const NAME: &'static str;
-}
-
-/// Declares marker types implementing [`SessionName`]:
-///
-/// ```
-/// session_actix::session_name! {
-///     /// The client-side `cart` session.
-///     pub Cart = "cart";
-///     /// The header-carried `api` session.
-///     pub Api = "api";
-/// }
-/// # use session_actix::SessionName;
-/// assert_eq!(Cart::NAME, "cart");
-/// assert_eq!(Api::NAME, "api");
-/// ```
-#[macro_export]
-macro_rules! session_name {
-    ($($(#[$meta:meta])* $vis:vis $marker:ident = $name:literal;)+) => {
-        $(
-            $(#[$meta])*
-            #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
-            $vis struct $marker;
-
-            impl $crate::SessionName for $marker {
-                const NAME: &'static str = $name;
-            }
-        )+
-    };
 }
 
 /// The session named by `N` ([`SessionName::NAME`]), for applications with several sessions:

@@ -3,13 +3,7 @@
 use actix_web::http::header::ContentType;
 use actix_web::http::StatusCode;
 use actix_web::{HttpResponse, ResponseError};
-use session_core::Error;
-
-/// The body of a 500 caused by a failing store. It names no store and no cause.
-pub const STORE_UNAVAILABLE_BODY: &str = r#"{"error":"session store unavailable"}"#;
-
-/// The body of a 500 caused by any other session failure.
-pub const INTERNAL_ERROR_BODY: &str = r#"{"error":"session error"}"#;
+use session_core::{Error, INTERNAL_ERROR_BODY};
 
 const MISSING_MIDDLEWARE_MESSAGE: &str = "Missing session middleware: the session extractors \
 need `SessionMiddleware`. Add `.wrap(SessionMiddleware::new(manager))` to the `App` or scope that \
@@ -52,13 +46,9 @@ impl ResponseError for SessionRejection {
                     .insert_header(ContentType::plaintext())
                     .body(error.to_string())
             }
-            SessionRejection::Open(error @ Error::Store(_)) => {
-                tracing::error!(%error, "loading a session failed");
-                store_unavailable()
-            }
             SessionRejection::Open(error) => {
                 tracing::error!(%error, "opening a session failed");
-                internal_error()
+                failure_response(error)
             }
         }
     }
@@ -70,11 +60,6 @@ fn json_500(body: &'static str) -> HttpResponse {
         .body(body)
 }
 
-/// The 500 for a failing store.
-pub(crate) fn store_unavailable() -> HttpResponse {
-    json_500(STORE_UNAVAILABLE_BODY)
-}
-
 /// The 500 for any other session failure.
 pub(crate) fn internal_error() -> HttpResponse {
     json_500(INTERNAL_ERROR_BODY)
@@ -82,8 +67,5 @@ pub(crate) fn internal_error() -> HttpResponse {
 
 /// The 500 for a core error, without its detail.
 pub(crate) fn failure_response(error: &Error) -> HttpResponse {
-    match error {
-        Error::Store(_) => store_unavailable(),
-        _ => internal_error(),
-    }
+    json_500(error.public_body())
 }

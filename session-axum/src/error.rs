@@ -2,7 +2,7 @@
 
 use axum::response::{IntoResponse, Response};
 
-use crate::rejection::{internal_error, store_unavailable};
+use crate::rejection::failure_response;
 
 /// A [`session_core::Error`] that renders as a response, so handlers can use `?` on session
 /// calls (`session.insert(..)?`, `session.get::<T>(..)?`).
@@ -23,9 +23,6 @@ impl Error {
 impl IntoResponse for Error {
     fn into_response(self) -> Response {
         tracing::error!(error = %self.0, "a session operation failed in a handler");
-        match self.0 {
-            session_core::Error::Store(_) => store_unavailable().into_response(),
-            _ => internal_error().into_response(),
-        }
+        failure_response(&self.0).into_response()
     }
 }

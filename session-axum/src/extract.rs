@@ -13,7 +13,7 @@ use std::sync::Arc;
 
 use axum::extract::FromRequestParts;
 use axum::http::request::Parts;
-use session_core::RequestSessions;
+use session_core::{RequestSessions, SessionName};
 
 use crate::rejection::SessionRejection;
 
@@ -57,51 +57,6 @@ impl<S: Send + Sync> FromRequestParts<S> for Session {
             .map_err(SessionRejection::Open)?;
         Ok(Session(session))
     }
-}
-
-/// Names a configured session for [`NamedSession`]. Implement it on a marker type, or declare
-/// one with [`session_name!`](crate::session_name):
-///
-/// ```
-/// use session_axum::SessionName;
-///
-/// /// The `cart` session of the configuration.
-/// struct Cart;
-///
-/// impl SessionName for Cart {
-///     const NAME: &'static str = "cart";
-/// }
-/// ```
-pub trait SessionName: Send + Sync + 'static {
-    /// The session's name in the configuration (`[sessions.<NAME>]`).
-    const NAME: &'static str;
-}
-
-/// Declares marker types implementing [`SessionName`]:
-///
-/// ```
-/// session_axum::session_name! {
-///     /// The client-side `cart` session.
-///     pub Cart = "cart";
-///     /// The header-carried `api` session.
-///     pub Api = "api";
-/// }
-/// # use session_axum::SessionName;
-/// assert_eq!(Cart::NAME, "cart");
-/// ```
-#[macro_export]
-macro_rules! session_name {
-    ($($(#[$meta:meta])* $vis:vis $marker:ident = $name:literal;)+) => {
-        $(
-            $(#[$meta])*
-            #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
-            $vis struct $marker;
-
-            impl $crate::SessionName for $marker {
-                const NAME: &'static str = $name;
-            }
-        )+
-    };
 }
 
 /// The session named by `N` ([`SessionName::NAME`]), for applications with several sessions:

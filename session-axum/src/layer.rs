@@ -22,11 +22,11 @@ use axum::response::{IntoResponse, Response};
 use axum::BoxError;
 use http::header::{HeaderName, HeaderValue, COOKIE};
 use http::Request;
-use session_core::{Error, RequestSessions, SessionManager};
+use session_core::{RequestSessions, SessionManager};
 use tower_layer::Layer;
 use tower_service::Service;
 
-use crate::rejection::{internal_error, store_unavailable};
+use crate::rejection::{failure_response, internal_error};
 
 /// A tower [`Layer`] that gives every request its sessions. Add it with `Router::layer`, or wrap
 /// any [`Service`] over [`http::Request`] with it.
@@ -138,10 +138,7 @@ where
                 status = %parts.status,
                 "saving the session failed; answering 500 instead of the handler's response"
             );
-            match error {
-                Error::Store(_) => store_unavailable().into_response(),
-                _ => internal_error().into_response(),
-            }
+            failure_response(&error).into_response()
         }
     }
 }

@@ -70,9 +70,11 @@ mod layer;
 mod rejection;
 
 pub use error::Error;
-pub use extract::{NamedSession, Session, SessionName, Sessions};
+pub use extract::{NamedSession, Session, Sessions};
 pub use layer::{ResponseFuture, SessionLayer, SessionService};
-pub use rejection::{SessionRejection, INTERNAL_ERROR_BODY, STORE_UNAVAILABLE_BODY};
+pub use rejection::SessionRejection;
+pub use session_core::{session_name, SessionName};
+pub use session_core::{INTERNAL_ERROR_BODY, STORE_UNAVAILABLE_BODY};
 
 pub use session_core;
 pub use session_core::{

@@ -2,13 +2,7 @@
 
 use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
-use session_core::Error;
-
-/// The body of a 500 caused by a failing store. It names no store and no cause.
-pub const STORE_UNAVAILABLE_BODY: &str = r#"{"error":"session store unavailable"}"#;
-
-/// The body of a 500 caused by any other session failure.
-pub const INTERNAL_ERROR_BODY: &str = r#"{"error":"session error"}"#;
+use session_core::{Error, INTERNAL_ERROR_BODY};
 
 const MISSING_LAYER_MESSAGE: &str = "Missing session layer: the session extractors need \
 `SessionLayer`. Add `.layer(SessionLayer::new(manager))` to the router, after the routes that \
@@ -43,13 +37,9 @@ impl IntoResponse for SessionRejection {
                 tracing::error!(%error, "a handler asked for a session that is not configured");
                 (StatusCode::INTERNAL_SERVER_ERROR, error.to_string()).into_response()
             }
-            SessionRejection::Open(error @ Error::Store(_)) => {
-                tracing::error!(%error, "loading a session failed");
-                store_unavailable().into_response()
-            }
             SessionRejection::Open(error) => {
                 tracing::error!(%error, "opening a session failed");
-                internal_error().into_response()
+                failure_response(error).into_response()
             }
         }
     }
@@ -63,10 +53,12 @@ fn json_500(body: &'static str) -> impl IntoResponse {
     )
 }
 
-pub(crate) fn store_unavailable() -> impl IntoResponse {
-    json_500(STORE_UNAVAILABLE_BODY)
+/// The 500 for a core error, without its detail.
+pub(crate) fn failure_response(error: &Error) -> impl IntoResponse {
+    json_500(error.public_body())
 }
 
+/// The 500 for a failure that is not a core error.
 pub(crate) fn internal_error() -> impl IntoResponse {
     json_500(INTERNAL_ERROR_BODY)
 }

@@ -3,6 +3,13 @@
 use crate::seal::SealError;
 use crate::store::StoreError;
 
+/// The body of the 500 adapters answer when a session store failed. It names no store and no
+/// cause.
+pub const STORE_UNAVAILABLE_BODY: &str = r#"{"error":"session store unavailable"}"#;
+
+/// The body of the 500 adapters answer for any other session failure.
+pub const INTERNAL_ERROR_BODY: &str = r#"{"error":"session error"}"#;
+
 /// What can go wrong using a session. Adapters answer every variant that reaches them at the end
 /// of a request with a 500 that leaks no detail, and log the detail.
 #[derive(Debug, thiserror::Error)]
@@ -47,4 +54,40 @@ pub enum Error {
         /// The limit.
         limit: usize,
     },
+}
+
+impl Error {
+    /// Whether the session store failed (an outage), as opposed to a misuse or a bug.
+    pub fn is_store_failure(&self) -> bool {
+        matches!(self, Error::Store(_))
+    }
+
+    /// The JSON body of the 500 an adapter answers for this error, without its detail (log the
+    /// error itself): [`STORE_UNAVAILABLE_BODY`] or [`INTERNAL_ERROR_BODY`].
+    pub fn public_body(&self) -> &'static str {
+        if self.is_store_failure() {
+            STORE_UNAVAILABLE_BODY
+        } else {
+            INTERNAL_ERROR_BODY
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn public_bodies_tell_store_outages_apart_and_leak_no_detail() {
+        let outage = Error::Store(StoreError::backend_msg("redis at 10.0.0.7:6379 refused"));
+        assert!(outage.is_store_failure());
+        assert_eq!(outage.public_body(), STORE_UNAVAILABLE_BODY);
+        let misuse = Error::UnknownSession("carts".into());
+        assert!(!misuse.is_store_failure());
+        assert_eq!(misuse.public_body(), INTERNAL_ERROR_BODY);
+        for body in [outage.public_body(), misuse.public_body()] {
+            assert!(!body.contains("10.0.0.7") && !body.contains("carts"));
+            assert!(serde_json::from_str::<serde_json::Value>(body).is_ok());
+        }
+    }
 }

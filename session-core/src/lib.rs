@@ -61,6 +61,7 @@ pub mod flash;
 pub mod id;
 pub mod keys;
 pub mod manager;
+pub mod name;
 pub mod record;
 pub mod registry;
 pub mod seal;
@@ -72,12 +73,13 @@ pub use config::{
     ConfigError, CookieConfig, HeaderConfig, SameSite, SessionConfig, SessionsConfig, StoreConfig,
     Transport,
 };
-pub use error::Error;
+pub use error::{Error, INTERNAL_ERROR_BODY, STORE_UNAVAILABLE_BODY};
 pub use expiry::{Expiry, ExpiryPolicy};
 pub use flash::{Flash, FlashLevel};
 pub use id::{InvalidSessionId, SessionId};
 pub use keys::{Key, KeyError, KeyRing};
 pub use manager::{RequestSessions, ResponseHeader, SessionManager, SessionManagerBuilder};
+pub use name::SessionName;
 pub use record::{now_ms, Data, Delta, Record};
 pub use registry::{Backend, CookieStoreOptions, StoreOptions, StoreRegistry};
 pub use seal::{OpenError, Protection};

@@ -77,9 +77,10 @@ impl SessionFailure {
 
     /// What kind of failure a core error is.
     pub(crate) fn classify(error: &session_core::Error) -> SessionFailure {
-        match error {
-            session_core::Error::Store(_) => SessionFailure::StoreUnavailable,
-            _ => SessionFailure::Other,
+        if error.is_store_failure() {
+            SessionFailure::StoreUnavailable
+        } else {
+            SessionFailure::Other
         }
     }
 

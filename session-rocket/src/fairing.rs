@@ -171,7 +171,7 @@ async fn internal_error<'r>(request: &'r Request<'_>) -> Response<'r> {
     let catcher = request
         .rocket()
         .catchers()
-        .filter(|catcher| catcher.code.map_or(true, |code| code == status.code))
+        .filter(|catcher| catcher.code.is_none_or(|code| code == status.code))
         .filter(|catcher| catcher.base.path().segments().prefix_of(path.segments()))
         .max_by_key(|catcher| (catcher.base.path().segments().len(), catcher.code.is_some()));
     if let Some(catcher) = catcher {

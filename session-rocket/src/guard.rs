@@ -16,6 +16,7 @@ use rocket::request::{FromRequest, Outcome, Request};
 
 use crate::fairing::RequestState;
 use crate::SessionError;
+use session_core::SessionName;
 
 /// The default session of the request. Dereferences to [`session_core::Session`].
 ///
@@ -51,56 +52,6 @@ impl fmt::Debug for Session {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         self.0.fmt(f)
     }
-}
-
-/// Names a configured session, for [`NamedSession`]. Usually declared with [`session_name!`].
-///
-/// ```
-/// use session_rocket::SessionName;
-///
-/// struct Cart;
-///
-/// impl SessionName for Cart {
-///     const NAME: &'static str = "cart";
-/// }
-/// ```
-///
-/// [`session_name!`]: crate::session_name
-pub trait SessionName: Send + Sync + 'static {
-    /// The session's name in the configuration (`[sessions.<NAME>]`).
-    const NAME: &'static str;
-}
-
-/// Declares marker types implementing [`SessionName`], one per `name = "configured name";`.
-///
-/// ```
-/// session_rocket::session_name! {
-///     /// The client-side `cart` session.
-///     pub Cart = "cart";
-///     /// The header-carried `api` session.
-///     pub Api = "api";
-/// }
-/// # use session_rocket::SessionName;
-/// # assert_eq!(Api::NAME, "api");
-///
-/// #[rocket::get("/cart")]
-/// fn cart(cart: session_rocket::NamedSession<Cart>) -> String {
-///     format!("{} items", cart.get::<Vec<String>>("items").ok().flatten().unwrap_or_default().len())
-/// }
-/// ```
-#[macro_export]
-macro_rules! session_name {
-    ($($(#[$meta:meta])* $vis:vis $marker:ident = $name:literal;)+) => {
-        $(
-            $(#[$meta])*
-            #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
-            $vis struct $marker;
-
-            impl $crate::SessionName for $marker {
-                const NAME: &'static str = $name;
-            }
-        )+
-    };
 }
 
 /// The session named `N::NAME`. Dereferences to [`session_core::Session`].

@@ -86,7 +86,8 @@ mod guard;
 
 pub use error::{SessionError, SessionFailure};
 pub use fairing::SessionFairing;
-pub use guard::{NamedSession, Session, SessionName, Sessions};
+pub use guard::{NamedSession, Session, Sessions};
+pub use session_core::{session_name, SessionName};
 
 pub use session_core;
 pub use session_core::{

@@ -981,7 +981,10 @@ async fn signed_client_sessions_are_readable_but_not_changeable() {
     .unwrap();
     let text = String::from_utf8_lossy(&bytes).into_owned();
     // The envelope holds keys and values in clear (length-prefixed, values as JSON text).
-    assert!(text.contains("user") && text.contains(r#""alice""#), "{text}");
+    assert!(
+        text.contains("user") && text.contains(r#""alice""#),
+        "{text}"
+    );
     // Changing the readable payload breaks the MAC.
     let mut forged_bytes = bytes.clone();
     let at = bytes.windows(5).position(|w| w == b"alice").unwrap();

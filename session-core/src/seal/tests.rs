@@ -206,7 +206,7 @@ fn extensions_fail_to_open() {
         for count in [1, 2, 3, 16, 32, 100] {
             for fill in [0u8, 0xff] {
                 let mut longer = bytes.clone();
-                longer.extend(std::iter::repeat(fill).take(count));
+                longer.extend(std::iter::repeat_n(fill, count));
                 let extended = URL_SAFE_NO_PAD.encode(&longer);
                 assert!(
                     open(&keys, protection, NAME, &extended).is_err(),
