@@ -13,8 +13,8 @@
 //!    that was never written creates no record.
 //!
 //! Saving follows the session's changes: a stored session with changed values is saved as a
-//! [`Delta`](crate::Delta) (so parallel requests changing different keys all persist), a cleared
-//! one is saved whole, a new or regenerated one is created under its new id before the old record
+//! [`Delta`](crate::Delta) (so parallel requests changing different keys all persist, and a
+//! session another request destroyed is not brought back), a new or regenerated one is created under its new id before the old record
 //! is deleted, and a destroyed one is deleted and its cookie expired. An unchanged session is
 //! rewritten only to slide its idle deadline when the policy's touch threshold is reached.
 
@@ -401,7 +401,6 @@ impl fmt::Debug for RequestSessions {
 enum Write {
     None,
     Create(Record),
-    Save(Record),
     Update(SessionId, crate::record::Delta),
 }
 
@@ -526,9 +525,6 @@ impl RequestSessions {
                     set_deadlines(&mut state.record, next, absolute);
                     Write::Create(state.record.clone())
                 }
-            } else if state.cleared {
-                set_deadlines(&mut state.record, next, absolute);
-                Write::Save(state.record.clone())
             } else if state.has_value_changes()
                 || state.expiry_changed
                 || config.policy.wants_touch(state.record.expires_at, next)
@@ -566,20 +562,16 @@ impl RequestSessions {
                 session.lock().record.id = record.id;
                 emitted = Some((record.id, record.expires_at));
             }
-            Write::Save(record) => {
-                store.save(&record).await?;
-                if resend {
-                    emitted = Some((record.id, record.expires_at));
-                }
-            }
             Write::Update(id, delta) => {
                 if store.update(&id, &delta).await? {
                     if resend {
                         emitted = Some((id, delta.expires_at));
                     }
                 } else {
+                    // Another request destroyed or regenerated the session after this one loaded
+                    // it. Its response already set or expired the cookie; expiring it here could
+                    // arrive later and erase a cookie that a login just set.
                     tracing::debug!(session = %config.name, "session ended by another request before this one saved; its changes are dropped");
-                    self.emit_removal(config, slot, headers);
                     session.lock().stored = false;
                     return Ok(());
                 }

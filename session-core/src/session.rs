@@ -39,8 +39,6 @@ pub(crate) struct State {
     pub(crate) retired: Option<SessionId>,
     pub(crate) changed: BTreeSet<String>,
     pub(crate) removed: BTreeSet<String>,
-    /// Every key was removed: the next save replaces the whole record.
-    pub(crate) cleared: bool,
     pub(crate) expiry_changed: bool,
     pub(crate) destroyed: bool,
     /// The value this session came from was sealed under an older key.
@@ -49,7 +47,7 @@ pub(crate) struct State {
 
 impl State {
     pub(crate) fn has_value_changes(&self) -> bool {
-        !self.changed.is_empty() || !self.removed.is_empty() || self.cleared
+        !self.changed.is_empty() || !self.removed.is_empty()
     }
 
     pub(crate) fn is_modified(&self) -> bool {
@@ -80,7 +78,6 @@ impl State {
         self.retired = None;
         self.changed.clear();
         self.removed.clear();
-        self.cleared = false;
         self.expiry_changed = false;
         self.destroyed = false;
         self.stale_key = false;
@@ -183,15 +180,15 @@ impl Session {
     }
 
     /// Removes every value (flash messages included). The id stays.
+    ///
+    /// Saved as the removal of every key this request saw, so a value another request adds
+    /// meanwhile survives, and a session another request destroyed stays destroyed.
     pub fn clear(&self) {
         let mut state = self.lock();
-        if state.record.data.is_empty() {
-            return;
+        let keys: Vec<String> = state.record.data.keys().cloned().collect();
+        for key in keys {
+            state.remove_key(&key);
         }
-        state.record.data.clear();
-        state.changed.clear();
-        state.removed.clear();
-        state.cleared = true;
     }
 
     /// Whether `key` holds a value.
@@ -248,7 +245,6 @@ impl Session {
         state.destroyed = true;
         state.changed.clear();
         state.removed.clear();
-        state.cleared = false;
     }
 
     /// Whether [`destroy`](Self::destroy) was called in this request.
@@ -341,7 +337,6 @@ impl State {
             retired: None,
             changed: BTreeSet::new(),
             removed: BTreeSet::new(),
-            cleared: false,
             expiry_changed: false,
             destroyed: false,
             stale_key: false,

@@ -590,7 +590,7 @@ async fn value_changes_are_saved_as_a_delta_of_the_changed_keys() {
 }
 
 #[tokio::test]
-async fn clear_is_saved_whole() {
+async fn clear_removes_every_loaded_key_in_one_delta() {
     let store = Arc::new(CountingStore::default());
     let manager = server_manager(&store);
     let mut browser = logged_in(&store, &manager).await;
@@ -607,9 +607,25 @@ async fn clear_is_saved_whole() {
             session.insert("fresh", true).unwrap();
         })
         .await;
-    assert_eq!(store.take_ops(), [Op::Load, Op::Save]);
+    assert_eq!(store.take_ops(), [Op::Load, touched(&["fresh"], &["user"])]);
     let keys: Vec<_> = store.record(&id).unwrap().data.keys().cloned().collect();
     assert_eq!(keys, ["fresh"]);
+}
+
+#[tokio::test]
+async fn clear_does_not_bring_back_a_session_another_request_destroyed() {
+    let store = Arc::new(CountingStore::default());
+    let manager = server_manager(&store);
+    let browser = logged_in(&store, &manager).await;
+    let destroying = browser.request(&manager);
+    let clearing = browser.request(&manager);
+    destroying.default_session().await.unwrap().destroy();
+    let late = clearing.default_session().await.unwrap();
+    destroying.finish().await.unwrap();
+    late.clear();
+    late.insert("fresh", true).unwrap();
+    clearing.finish().await.unwrap();
+    assert!(store.ids().is_empty(), "the destroyed session came back");
 }
 
 // ---- regenerate and destroy ----
@@ -740,7 +756,7 @@ async fn destroy_then_insert_starts_a_new_session() {
 }
 
 #[tokio::test]
-async fn a_session_ended_by_another_request_is_expired_and_other_sessions_still_save() {
+async fn a_session_ended_by_another_request_is_not_recreated_and_other_sessions_still_save() {
     let store = Arc::new(CountingStore::default());
     let manager = SessionManager::builder(KeyRing::new(key(1)))
         .session(
@@ -778,8 +794,8 @@ async fn a_session_ended_by_another_request_is_expired_and_other_sessions_still_
         "the ended session was not recreated"
     );
     let cookies = set_cookies(&headers);
-    let sid = cookies.iter().find(|c| c.name() == "sid").unwrap();
-    assert!(is_removal(sid), "{sid}");
+    // The destroying response already expired the cookie; this one leaves it alone.
+    assert!(cookies.iter().all(|c| c.name() != "sid"), "{cookies:?}");
     let prefs = cookies.iter().find(|c| c.name() == "prefs").unwrap();
     assert!(!is_removal(prefs));
     browser.receive(&headers);
@@ -789,6 +805,35 @@ async fn a_session_ended_by_another_request_is_expired_and_other_sessions_still_
         prefs.get::<String>("theme").unwrap().as_deref(),
         Some("dark")
     );
+}
+
+#[tokio::test]
+async fn a_request_racing_a_login_does_not_erase_the_new_cookie() {
+    let store = Arc::new(CountingStore::default());
+    let manager = server_manager(&store);
+    let mut browser = logged_in(&store, &manager).await;
+
+    // A login regenerates the id while a parallel request with the old cookie writes.
+    let login = browser.request(&manager);
+    let parallel = browser.request(&manager);
+    login.default_session().await.unwrap().regenerate_id();
+    parallel
+        .default_session()
+        .await
+        .unwrap()
+        .insert("seen", true)
+        .unwrap();
+    let login_headers = login.finish().await.unwrap();
+    let parallel_headers = parallel.finish().await.unwrap();
+
+    assert!(
+        set_cookies(&parallel_headers).is_empty(),
+        "the late response must not touch the cookie the login just set"
+    );
+    // Whatever order the browser gets the responses in, it keeps the new session.
+    browser.receive(&login_headers);
+    browser.receive(&parallel_headers);
+    assert_eq!(user_of(&browser, &manager).await.as_deref(), Some("alice"));
 }
 
 // ---- per-session expiry ----
