@@ -1,6 +1,6 @@
 //! The quick start: login, logout and flash messages on axum.
 //!
-//! `SESSION_KEYS=$(openssl rand -base64 32) cargo run -p session-axum --example quick_start`
+//! `SESSION_KEYS=$(openssl rand -base64 32) cargo run -p session-axum --example axum_quick_start`
 
 use axum::routing::{get, post};
 use axum::{Json, Router};

@@ -1,5 +1,5 @@
 //! The quick start: a visit counter, a login that regenerates the id, and a named cart session.
-//! Run with `cargo run -p session-actix --example quick_start`, then
+//! Run with `cargo run -p session-actix --example actix_quick_start`, then
 //! `curl -c jar -b jar -X POST localhost:8080/login/alice`,
 //! `curl -c jar -b jar -X POST localhost:8080/cart/apple` and `curl -b jar localhost:8080/`.
 
