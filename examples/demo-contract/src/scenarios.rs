@@ -93,6 +93,25 @@ async fn login(browser: &mut Browser<'_>, user: &str) -> TestResponse {
     response
 }
 
+/// Logs `alice` in (`app`), puts an apple in the cart (`cart`) and logs `bob` in over the API
+/// (`api`), checking each answer.
+async fn use_all_three_sessions(browser: &mut Browser<'_>) {
+    login(browser, "alice").await;
+    let response = browser
+        .post_json("/cart/items", json!({"item": "apple"}))
+        .await;
+    expect(
+        &response,
+        200,
+        json!({"items": ["apple"]}),
+        "POST /cart/items",
+    );
+    let response = browser
+        .post_json("/api/login", json!({"user": "bob"}))
+        .await;
+    expect(&response, 200, json!({"user": "bob"}), "POST /api/login");
+}
+
 /// Flips one character in the middle of a (base64url) value.
 fn tamper(value: &str) -> String {
     let mut chars: Vec<char> = value.chars().collect();
@@ -490,20 +509,7 @@ pub async fn header_session_travels_in_x_session<A: DemoApp + ?Sized>(app: &A) {
 pub async fn named_and_header_sessions_are_independent<A: DemoApp + ?Sized>(app: &A) {
     let client = default_client(app).await;
     let mut browser = Browser::new(&*client);
-    login(&mut browser, "alice").await;
-    let response = browser
-        .post_json("/cart/items", json!({"item": "apple"}))
-        .await;
-    expect(
-        &response,
-        200,
-        json!({"items": ["apple"]}),
-        "POST /cart/items",
-    );
-    let response = browser
-        .post_json("/api/login", json!({"user": "bob"}))
-        .await;
-    expect(&response, 200, json!({"user": "bob"}), "POST /api/login");
+    use_all_three_sessions(&mut browser).await;
 
     let response = browser.get("/me").await;
     expect(&response, 200, json!({"user": "alice"}), "GET /me");
@@ -674,20 +680,7 @@ pub async fn cookies_sealed_with_another_key_are_no_session<A: DemoApp + ?Sized>
 pub async fn values_of_other_sessions_are_no_session<A: DemoApp + ?Sized>(app: &A) {
     let client = default_client(app).await;
     let mut browser = Browser::new(&*client);
-    login(&mut browser, "alice").await;
-    let response = browser
-        .post_json("/cart/items", json!({"item": "apple"}))
-        .await;
-    expect(
-        &response,
-        200,
-        json!({"items": ["apple"]}),
-        "POST /cart/items",
-    );
-    let response = browser
-        .post_json("/api/login", json!({"user": "bob"}))
-        .await;
-    expect(&response, 200, json!({"user": "bob"}), "POST /api/login");
+    use_all_three_sessions(&mut browser).await;
     let app_value = browser.cookie(APP_COOKIE).unwrap_or_default().to_string();
     let cart_value = browser.cookie(CART_COOKIE).unwrap_or_default().to_string();
     let api_value = browser.session_header().unwrap_or_default().to_string();
