@@ -60,7 +60,24 @@ free_port() {
   python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1]); s.close()'
 }
 
-# One wrk measurement of one server variant on one path; appends a line to $results/http.tsv.
+server_pid=""
+stop_server() {
+  if [ -n "$server_pid" ]; then
+    kill "$server_pid" 2>/dev/null || true
+    wait "$server_pid" 2>/dev/null || true
+    server_pid=""
+  fi
+}
+trap stop_server EXIT
+
+# CPU time (user + system, in microseconds) the process has used so far.
+cpu_us() {
+  awk -v tck="$(getconf CLK_TCK)" '{printf "%d", ($14 + $15) * 1000000 / tck}' "/proc/$1/stat"
+}
+
+# One wrk measurement of one server variant on one path; appends a line to $results/http.tsv:
+# framework, variant, path, round, req/s, p50, p99, non-2xx count, load average, server CPU
+# microseconds per request.
 http_one() {
   local framework=$1 variant=$2 path=$3 round=$4
   local port out pid cookie
@@ -68,6 +85,7 @@ http_one() {
   out="$results/wrk-$framework-$variant-${path#/}-$round.txt"
   taskset -c 0 "$CARGO_TARGET_DIR/release/http-$framework" "$variant" "$port" >/dev/null 2>&1 &
   pid=$!
+  server_pid=$pid
   for _ in $(seq 1 100); do
     curl -fs -o /dev/null "http://127.0.0.1:$port/plain" && break
     sleep 0.05
@@ -82,18 +100,25 @@ http_one() {
     wrk_args+=(-H "Cookie: ${cookie:-id=none}")
   fi
   taskset -c 1 wrk "${wrk_args[@]}" -d"${BENCH_HTTP_WARMUP:-1}s" "$url" >/dev/null
+  local cpu_before cpu_after
+  cpu_before=$(cpu_us "$pid")
   taskset -c 1 wrk "${wrk_args[@]}" -d"${BENCH_HTTP_SECONDS:-5}s" --latency "$url" >"$out"
-  kill "$pid" 2>/dev/null || true
-  wait "$pid" 2>/dev/null || true
-  local rps p50 p99 bad
+  cpu_after=$(cpu_us "$pid")
+  stop_server
+  local rps p50 p99 bad requests cpu_per_request
   rps=$(awk '/^Requests\/sec:/ {print $2}' "$out")
   p50=$(awk '$1 == "50%" {print $2}' "$out")
   p99=$(awk '$1 == "99%" {print $2}' "$out")
   bad=$(awk '/Non-2xx or 3xx responses:/ {print $NF}' "$out")
-  printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$framework" "$variant" "$path" "$round" \
-    "${rps:-0}" "${p50:-?}" "${p99:-?}" "${bad:-0}" "$(cut -d' ' -f1 /proc/loadavg)" >>"$results/http.tsv"
-  printf '  %-7s %-15s %-7s round %s: %s req/s, p50 %s, p99 %s%s\n' "$framework" "$variant" "$path" \
-    "$round" "${rps:-?}" "${p50:-?}" "${p99:-?}" "${bad:+, NON-2XX: $bad}" >&2
+  requests=$(awk '/requests in/ {print $1}' "$out")
+  cpu_per_request=$(awk -v a="$cpu_before" -v b="$cpu_after" -v n="${requests:-0}" \
+    'BEGIN {if (n > 0) printf "%.2f", (b - a) / n; else print "?"}')
+  printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$framework" "$variant" "$path" "$round" \
+    "${rps:-0}" "${p50:-?}" "${p99:-?}" "${bad:-0}" "$(cut -d' ' -f1 /proc/loadavg)" \
+    "$cpu_per_request" >>"$results/http.tsv"
+  printf '  %-7s %-15s %-7s round %s: %s req/s, p50 %s, p99 %s, server CPU %s µs/request%s\n' \
+    "$framework" "$variant" "$path" "$round" "${rps:-?}" "${p50:-?}" "${p99:-?}" \
+    "$cpu_per_request" "${bad:+, NON-2XX: $bad}" >&2
 }
 
 run_http() {

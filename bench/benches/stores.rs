@@ -10,6 +10,13 @@
 //!   starts a private server through `scripts/with-redis.sh`): always wall time, because the time
 //!   spent waiting on the disk or the Redis server is part of the cost.
 //!
+//! `server_cycle` is one whole request's session work with the memory store, without HTTP: parse
+//! the `Cookie` header, open the session (verify the signed id, load the record), read one value,
+//! change one value, save (a delta update) and produce the response headers. Ours goes through the
+//! public `SessionManager`; the peer is tower-sessions 0.14 with its memory store, doing what its
+//! layer does per request (parse the id, `Session::new`, lazy load on first `get`, `insert`,
+//! `save` when modified, render the `Set-Cookie` it sends after every modifying request).
+//!
 //! Each store holds `PREFILL` other sessions while it is measured. `create` stores a new session
 //! per iteration under a fresh id; the sessions it created are deleted between batches, outside
 //! the timing, so the store's size stays bounded.
@@ -167,6 +174,99 @@ fn file_and_redis<M: Measurement>(c: &mut Criterion<M>) {
     }
 }
 
+fn server_cycle<M: Measurement>(c: &mut Criterion<M>) {
+    use cookie::{Cookie, SameSite};
+    use session_core::{KeyRing, ResponseHeader, SessionManager};
+    use std::str::FromStr;
+    use tower_sessions::session::Id;
+
+    let rt = runtime();
+    let mut group = c.benchmark_group("server_cycle_memory");
+    for keys_n in [1usize, 10] {
+        // Ours: a session created through the manager, then the cycle on its cookie.
+        let config = SessionsConfig::from_toml(
+            "[sessions.app]\ntransport = { type = \"cookie\", name = \"id\" }\nstore = { type = \"memory\" }\n",
+        )
+        .expect("config");
+        let manager = rt
+            .block_on(SessionManager::from_config(
+                &config,
+                &session_stores::registry(),
+                KeyRing::generate(),
+            ))
+            .expect("manager");
+        let request = manager.request(None, |_| None);
+        let session = rt.block_on(request.default_session()).expect("session");
+        for (key, value) in values(keys_n) {
+            session.insert(key, value).expect("insert");
+        }
+        let headers = rt.block_on(request.finish()).expect("finish");
+        let ResponseHeader::SetCookie(set_cookie) = &headers[0] else {
+            panic!("expected a Set-Cookie header");
+        };
+        let our_cookie = set_cookie
+            .split(';')
+            .next()
+            .expect("name=value")
+            .to_string();
+        let mut visits = 1_000u64;
+        group.bench_function(criterion::BenchmarkId::new("ours", keys_n), |b| {
+            b.iter(|| {
+                visits += 1;
+                let request = manager.request([black_box(our_cookie.as_str())], |_| None);
+                let session = rt.block_on(request.default_session()).expect("session");
+                let user: u64 = session.get("user_id").expect("reads").expect("present");
+                session.insert("visits", visits).expect("insert");
+                let headers = rt.block_on(request.finish()).expect("finish");
+                (user, headers)
+            })
+        });
+
+        // tower-sessions: the same session in its memory store.
+        let store = Arc::new(tower_sessions::MemoryStore::default());
+        let session = tower_sessions::Session::new(None, Arc::clone(&store), None);
+        rt.block_on(async {
+            for (key, value) in values(keys_n) {
+                session.insert(&key, value).await.expect("insert");
+            }
+            session.save().await.expect("save");
+        });
+        let peer_cookie = format!("id={}", session.id().expect("saved"));
+        group.bench_function(criterion::BenchmarkId::new("tower_sessions", keys_n), |b| {
+            b.iter(|| {
+                visits += 1;
+                let id = Cookie::split_parse(black_box(peer_cookie.as_str()))
+                    .flatten()
+                    .find(|cookie| cookie.name() == "id")
+                    .and_then(|cookie| Id::from_str(cookie.value()).ok());
+                let session = tower_sessions::Session::new(id, Arc::clone(&store), None);
+                let user = rt.block_on(async {
+                    let user: u64 = session
+                        .get("user_id")
+                        .await
+                        .expect("reads")
+                        .expect("present");
+                    session.insert("visits", visits).await.expect("insert");
+                    if session.is_modified() {
+                        session.save().await.expect("save");
+                    }
+                    user
+                });
+                let id = session.id().expect("saved");
+                let set_cookie = Cookie::build(("id", id.to_string()))
+                    .path("/")
+                    .http_only(true)
+                    .secure(true)
+                    .same_site(SameSite::Strict)
+                    .build()
+                    .to_string();
+                (user, set_cookie)
+            })
+        });
+    }
+    group.finish();
+}
+
 fn toml_string(text: &str) -> String {
     format!("\"{}\"", text.replace('\\', "\\\\").replace('"', "\\\""))
 }
@@ -175,10 +275,12 @@ fn main() {
     if support::wall_clock() {
         let mut criterion = support::wall_criterion().configure_from_args();
         memory(&mut criterion);
+        server_cycle(&mut criterion);
         criterion.final_summary();
     } else {
         let mut criterion = support::cpu_criterion().configure_from_args();
         memory(&mut criterion);
+        server_cycle(&mut criterion);
         criterion.final_summary();
     }
     let mut criterion = support::wall_criterion().configure_from_args();

@@ -90,6 +90,7 @@ struct Runs {
     p99: Vec<f64>,
     bad: u64,
     load: Vec<f64>,
+    cpu: Vec<f64>,
 }
 
 fn http(tsv: &str) {
@@ -101,7 +102,7 @@ fn http(tsv: &str) {
     let mut table: BTreeMap<(String, String), Vec<(String, Runs)>> = BTreeMap::new();
     for line in text.lines() {
         let fields: Vec<&str> = line.split('\t').collect();
-        let [framework, variant, path, _round, rps, p50, p99, bad, load] = fields[..] else {
+        let [framework, variant, path, _round, rps, p50, p99, bad, load, cpu] = fields[..] else {
             continue;
         };
         let variants = table
@@ -120,47 +121,66 @@ fn http(tsv: &str) {
         runs.p99.extend(latency_ms(p99));
         runs.bad += bad.parse::<u64>().unwrap_or(0);
         runs.load.extend(load.parse::<f64>().ok());
+        runs.cpu.extend(cpu.parse::<f64>().ok());
     }
     for ((framework, path), variants) in &table {
         println!("\n{framework} {path} (medians over rounds)");
         println!(
-            "  {:<16} {:>10} {:>10} {:>10} {:>8} {:>8} {:>8} {:>8}",
-            "variant", "req/s", "p50 ms", "p99 ms", "rps/none", "rps/peer", "p99/none", "p99/peer"
+            "  {:<15} {:>8} {:>7} {:>7} {:>7} | {:>6} {:>6} {:>6} {:>6} {:>6} {:>6} | {:>6} {:>6}",
+            "variant",
+            "req/s",
+            "p50 ms",
+            "p99 ms",
+            "CPU µs",
+            "rps/0",
+            "rps/p",
+            "p50/0",
+            "p50/p",
+            "p99/0",
+            "p99/p",
+            "cap/0",
+            "cap/p"
         );
-        let stats: Vec<(&str, f64, f64, f64)> = variants
+        let stats: Vec<Stats> = variants
             .iter()
-            .map(|(name, runs)| {
-                (
-                    name.as_str(),
-                    median(runs.rps.clone()),
-                    median(runs.p50.clone()),
-                    median(runs.p99.clone()),
-                )
+            .map(|(name, runs)| Stats {
+                name: name.as_str(),
+                rps: median(runs.rps.clone()),
+                p50: median(runs.p50.clone()),
+                p99: median(runs.p99.clone()),
+                cpu: median(runs.cpu.clone()),
             })
             .collect();
-        let find =
-            |wanted: &dyn Fn(&str) -> bool| stats.iter().find(|(name, ..)| wanted(name)).copied();
-        let none = find(&|name| name == "none");
-        let peer = find(&|name| name != "none" && !name.starts_with("ours"));
-        for (name, rps, p50, p99) in &stats {
-            let ratio = |base: Option<(&str, f64, f64, f64)>,
-                         pick: fn(&(&str, f64, f64, f64)) -> f64,
-                         ours: f64| {
-                match base {
-                    Some(base) if base.0 != *name => format!("{:.2}", ours / pick(&base)),
-                    _ => "-".to_string(),
-                }
+        let none = stats.iter().find(|s| s.name == "none");
+        let peer = stats
+            .iter()
+            .find(|s| s.name != "none" && !s.name.starts_with("ours"));
+        for s in &stats {
+            let ratio = |base: Option<&Stats>, value: f64, of: fn(&Stats) -> f64| match base {
+                Some(base) if base.name != s.name => format!("{:.2}", value / of(base)),
+                _ => "-".to_string(),
+            };
+            // Capacity: the requests one core serves per second, from CPU time per request; the
+            // ratio is the base's CPU per request over this variant's.
+            let capacity = |base: Option<&Stats>| match base {
+                Some(base) if base.name != s.name => format!("{:.2}", base.cpu / s.cpu),
+                _ => "-".to_string(),
             };
             println!(
-                "  {:<16} {:>10.0} {:>10.3} {:>10.3} {:>8} {:>8} {:>8} {:>8}",
-                name,
-                rps,
-                p50,
-                p99,
-                ratio(none, |s| s.1, *rps),
-                ratio(peer, |s| s.1, *rps),
-                ratio(none, |s| s.3, *p99),
-                ratio(peer, |s| s.3, *p99),
+                "  {:<15} {:>8.0} {:>7.3} {:>7.3} {:>7.1} | {:>6} {:>6} {:>6} {:>6} {:>6} {:>6} | {:>6} {:>6}",
+                s.name,
+                s.rps,
+                s.p50,
+                s.p99,
+                s.cpu,
+                ratio(none, s.rps, |b| b.rps),
+                ratio(peer, s.rps, |b| b.rps),
+                ratio(none, s.p50, |b| b.p50),
+                ratio(peer, s.p50, |b| b.p50),
+                ratio(none, s.p99, |b| b.p99),
+                ratio(peer, s.p99, |b| b.p99),
+                capacity(none),
+                capacity(peer),
             );
         }
         for (name, runs) in variants {
@@ -181,6 +201,20 @@ fn http(tsv: &str) {
             loads.iter().copied().fold(f64::NEG_INFINITY, f64::max)
         );
     }
+    println!(
+        "\n/0: ratio to the server without sessions; /p: ratio to the peer crate. rps: requests/s\n\
+         (above 1: more). p50, p99: latency (below 1: faster). CPU µs: server CPU time per request.\n\
+         cap: requests one core can serve, from CPU per request (above 1: more); it holds when\n\
+         neighbours take CPU from the server, which requests/s and latency do not."
+    );
+}
+
+struct Stats<'a> {
+    name: &'a str,
+    rps: f64,
+    p50: f64,
+    p99: f64,
+    cpu: f64,
 }
 
 fn main() {
