@@ -39,13 +39,23 @@ pub(crate) struct Malformed;
 
 /// Appends the envelope of `record` to `out`.
 pub(crate) fn encode(record: &Record, out: &mut Vec<u8>) {
+    out.reserve(ID_BYTES + body_len_hint(record));
+    out.extend_from_slice(record.id.as_bytes());
+    encode_body(record, out);
+}
+
+/// A capacity that holds the envelope without its id.
+pub(crate) fn body_len_hint(record: &Record) -> usize {
     let values: usize = record
         .data
         .iter()
         .map(|(key, value)| key.len() + value.get().len() + 4)
         .sum();
-    out.reserve(ID_BYTES + 8 * 6 + 1 + 5 + values);
-    out.extend_from_slice(record.id.as_bytes());
+    8 * 6 + 1 + 5 + values
+}
+
+/// Appends everything of the envelope but the id.
+pub(crate) fn encode_body(record: &Record, out: &mut Vec<u8>) {
     out.extend_from_slice(&record.created_at.to_le_bytes());
     out.extend_from_slice(&record.expires_at.to_le_bytes());
     out.extend_from_slice(&record.version.to_le_bytes());
@@ -87,6 +97,15 @@ pub(crate) fn decode(bytes: &[u8]) -> Result<Record, Malformed> {
     let mut reader = Reader { rest: bytes };
     let mut id = [0u8; ID_BYTES];
     id.copy_from_slice(reader.take(ID_BYTES)?);
+    decode_body(SessionId::from_bytes(id), reader)
+}
+
+/// Parses what [`encode_body`] wrote, for the session `id`.
+pub(crate) fn decode_body_of(id: SessionId, bytes: &[u8]) -> Result<Record, Malformed> {
+    decode_body(id, Reader { rest: bytes })
+}
+
+fn decode_body(id: SessionId, mut reader: Reader<'_>) -> Result<Record, Malformed> {
     let created_at = reader.u64()?;
     let expires_at = reader.u64()?;
     let version = reader.u64()?;
@@ -133,7 +152,7 @@ pub(crate) fn decode(bytes: &[u8]) -> Result<Record, Malformed> {
     // Entries were written in key order, which lets the map be built in bulk.
     let data: Data = entries.into_iter().collect();
     Ok(Record {
-        id: SessionId::from_bytes(id),
+        id,
         data,
         created_at,
         expires_at,

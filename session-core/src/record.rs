@@ -112,6 +112,28 @@ impl PartialEq for Record {
     }
 }
 
+impl Record {
+    /// The record in the compact binary form sealed values use (see `docs/WIRE_FORMAT.md`),
+    /// **without its id**: for server-side stores that key records by
+    /// [`SessionId::storage_key`], so that what they hold is no live session token.
+    pub fn to_compact_bytes(&self) -> Vec<u8> {
+        let mut out = Vec::with_capacity(crate::envelope::body_len_hint(self));
+        crate::envelope::encode_body(self, &mut out);
+        out
+    }
+
+    /// Reads what [`to_compact_bytes`](Self::to_compact_bytes) wrote, giving the record back
+    /// its `id`.
+    pub fn from_compact_bytes(id: SessionId, bytes: &[u8]) -> Result<Record, InvalidRecordBytes> {
+        crate::envelope::decode_body_of(id, bytes).map_err(|_| InvalidRecordBytes)
+    }
+}
+
+/// The bytes are not a record written by [`Record::to_compact_bytes`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("stored bytes are not a session record (corrupt, or written by an incompatible version)")]
+pub struct InvalidRecordBytes;
+
 /// The changes one request made to a stored session, for [`Store::update`](crate::Store::update).
 ///
 /// Applying a delta touches only the keys it names, so two requests that change different keys of
@@ -238,6 +260,24 @@ mod tests {
             assert!(!printed.contains("s3cr3t"), "{printed}");
             assert!(!printed.contains(&record.id.to_string()), "{printed}");
         }
+    }
+
+    #[test]
+    fn compact_bytes_round_trip_and_hold_no_id() {
+        let mut record = Record::new(SessionId::generate(), &Expiry::default(), 42);
+        record.data.insert("k".into(), raw(r#"{"nested":[1,2]}"#));
+        let bytes = record.to_compact_bytes();
+        assert!(!bytes
+            .windows(crate::id::ID_BYTES)
+            .any(|window| window == record.id.as_bytes()));
+        assert_eq!(
+            Record::from_compact_bytes(record.id, &bytes),
+            Ok(record.clone())
+        );
+        assert_eq!(
+            Record::from_compact_bytes(record.id, &bytes[..bytes.len() - 1]),
+            Err(InvalidRecordBytes)
+        );
     }
 
     #[test]

@@ -1,11 +1,11 @@
-//! How the memory and file stores encode a [`Record`]: compact JSON *without the session id*.
+//! How the file store encodes a [`Record`]: compact JSON *without the session id*, readable
+//! when debugging. (The memory store uses the binary [`Record::to_compact_bytes`], also id-less.)
 //!
 //! `Record`'s own serde form carries the id, which is right for a sealed cookie (the client holds
 //! it anyway) and wrong for a server-side store: anyone who could read a store's contents (a backup,
-//! a copied directory, a heap dump) would get live session tokens. The stores key records by
+//! a copied directory) would get live session tokens. The stores key records by
 //! [`SessionId::storage_key`], a one-way hash, and put the id back from the caller's argument when
-//! decoding. Keeping the encoding as one contiguous byte string is also what keeps the memory
-//! store small: one allocation per session instead of a tree of maps and strings.
+//! decoding.
 
 use serde::{Deserialize, Serialize};
 use session_core::{Data, Expiry, Record, SessionId, StoreError};

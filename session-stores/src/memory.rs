@@ -24,10 +24,11 @@
 //!   `RwLock`, picked by the first bytes of the (random) session id. Requests for different
 //!   sessions rarely touch the same lock, and no lock is ever held across an `.await`.
 //! - **Small.** Each session is one map slot (the 32-byte id, its deadline) plus one heap
-//!   allocation holding the record encoded as compact JSON without its id. A record kept as a
-//!   `Record` (a B-tree of boxed strings) costs several times that; a million small sessions fit
-//!   in a few hundred MiB this way. The price is a JSON parse of the session on each load, which
-//!   is the same work a Redis or file store does.
+//!   allocation holding the record in its compact binary form without its id
+//!   ([`Record::to_compact_bytes`]: fixed-width deadlines, length-prefixed keys and raw JSON
+//!   values). A record kept as a `Record` (a B-tree of boxed strings) costs several times that; a
+//!   million small sessions fit in a few hundred MiB this way. The price is decoding the session on
+//!   each load, which is slicing plus one allocation per value.
 //! - **Expiring.** [`Store::load`] never returns a record past its idle or absolute deadline,
 //!   whether or not cleanup has run yet.
 //! - **Bounded.** At [`MemoryOptions::max_sessions`], storing a new session first drops the
@@ -108,11 +109,16 @@ struct Entry {
 }
 
 impl Entry {
-    fn new(record: &Record) -> Result<Self, StoreError> {
-        Ok(Entry {
+    fn new(record: &Record) -> Self {
+        Entry {
             deadline: codec::deadline(record),
-            encoded: codec::encode(record)?.into_boxed_slice(),
-        })
+            encoded: record.to_compact_bytes().into_boxed_slice(),
+        }
+    }
+
+    fn decode(&self, id: SessionId) -> Result<Record, StoreError> {
+        Record::from_compact_bytes(id, &self.encoded)
+            .map_err(|error| StoreError::Corrupt(error.into()))
     }
 
     fn is_expired(&self, now: u64) -> bool {
@@ -341,17 +347,17 @@ impl Store for MemoryStore {
         let now = now_ms();
         let map = read(self.inner.shard(id));
         match map.get(id) {
-            Some(entry) if !entry.is_expired(now) => codec::decode(*id, &entry.encoded).map(Some),
+            Some(entry) if !entry.is_expired(now) => entry.decode(*id).map(Some),
             _ => Ok(None),
         }
     }
 
     async fn create(&self, record: &Record) -> Result<(), StoreError> {
-        self.inner.put(record.id, Entry::new(record)?, true)
+        self.inner.put(record.id, Entry::new(record), true)
     }
 
     async fn save(&self, record: &Record) -> Result<(), StoreError> {
-        self.inner.put(record.id, Entry::new(record)?, false)
+        self.inner.put(record.id, Entry::new(record), false)
     }
 
     async fn update(&self, id: &SessionId, delta: &Delta) -> Result<bool, StoreError> {
@@ -365,9 +371,9 @@ impl Store for MemoryStore {
             self.inner.release(1);
             return Ok(false);
         }
-        let mut record = codec::decode(*id, &entry.encoded)?;
+        let mut record = entry.decode(*id)?;
         delta.apply(&mut record);
-        *entry = Entry::new(&record)?;
+        *entry = Entry::new(&record);
         Ok(true)
     }
 
