@@ -1,97 +1,19 @@
 //! The adapter's behaviour, through actix-web's own test machinery.
 
-use std::collections::HashMap;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 use actix_web::dev::ServiceResponse;
 use actix_web::http::StatusCode;
 use actix_web::{test, web, App, HttpResponse};
 use session_actix::session_core::registry::Backend;
 use session_actix::session_core::{
-    async_trait, CookieConfig, CookieStoreOptions, HeaderConfig, Record, SessionConfig, SessionId,
-    Store, StoreConfig, StoreError, Transport,
+    CookieConfig, CookieStoreOptions, HeaderConfig, SessionConfig, Store, StoreConfig, Transport,
 };
 use session_actix::{
     session_name, Error, KeyRing, NamedSession, Session, SessionManager, SessionMiddleware,
     Sessions, INTERNAL_ERROR_BODY, STORE_UNAVAILABLE_BODY,
 };
-
-/// A map store that counts its calls and fails on demand.
-#[derive(Default)]
-struct TestStore {
-    records: Mutex<HashMap<String, Record>>,
-    loads: AtomicUsize,
-    writes: AtomicUsize,
-    deletes: AtomicUsize,
-    failing: AtomicBool,
-}
-
-const FAILURE_DETAIL: &str = "disk on fire at /var/secret";
-
-impl TestStore {
-    fn check(&self) -> Result<(), StoreError> {
-        if self.failing.load(Ordering::SeqCst) {
-            Err(StoreError::backend_msg(FAILURE_DETAIL))
-        } else {
-            Ok(())
-        }
-    }
-
-    fn map(&self) -> std::sync::MutexGuard<'_, HashMap<String, Record>> {
-        self.records.lock().unwrap()
-    }
-
-    fn calls(&self) -> (usize, usize, usize) {
-        (
-            self.loads.load(Ordering::SeqCst),
-            self.writes.load(Ordering::SeqCst),
-            self.deletes.load(Ordering::SeqCst),
-        )
-    }
-
-    fn fail(&self) {
-        self.failing.store(true, Ordering::SeqCst);
-    }
-}
-
-#[async_trait]
-impl Store for TestStore {
-    async fn load(&self, id: &SessionId) -> Result<Option<Record>, StoreError> {
-        self.loads.fetch_add(1, Ordering::SeqCst);
-        self.check()?;
-        Ok(self.map().get(&id.storage_key()).cloned())
-    }
-
-    async fn create(&self, record: &Record) -> Result<(), StoreError> {
-        self.writes.fetch_add(1, Ordering::SeqCst);
-        self.check()?;
-        let mut map = self.map();
-        if map.contains_key(&record.id.storage_key()) {
-            return Err(StoreError::AlreadyExists);
-        }
-        map.insert(record.id.storage_key(), record.clone());
-        Ok(())
-    }
-
-    async fn save(&self, record: &Record) -> Result<(), StoreError> {
-        self.writes.fetch_add(1, Ordering::SeqCst);
-        self.check()?;
-        self.map().insert(record.id.storage_key(), record.clone());
-        Ok(())
-    }
-
-    async fn delete(&self, id: &SessionId) -> Result<(), StoreError> {
-        self.deletes.fetch_add(1, Ordering::SeqCst);
-        self.check()?;
-        self.map().remove(&id.storage_key());
-        Ok(())
-    }
-
-    async fn cleanup(&self) -> Result<u64, StoreError> {
-        Ok(0)
-    }
-}
+use session_stores::testing::{StoreCalls, TestStore, FAILURE_DETAIL};
 
 session_name! {
     /// The `cart` session: client-side, in cookie `cart`.
@@ -238,7 +160,11 @@ async fn extracting_twice_gives_the_same_handle() {
     assert_eq!(body_text(response).await, "true");
     assert_eq!(
         store.calls(),
-        (0, 1, 0),
+        StoreCalls {
+            loads: 0,
+            writes: 1,
+            deletes: 0
+        },
         "one record created, nothing loaded"
     );
 }
@@ -392,7 +318,7 @@ async fn a_session_that_is_only_read_is_not_written() {
     let store = Arc::new(TestStore::default());
     let app = test::init_service(app(&store)).await;
     let cookie = logged_in!(&app);
-    let (loads, writes, deletes) = store.calls();
+    let before = store.calls();
 
     let request = test::TestRequest::get()
         .uri("/whoami")
@@ -401,7 +327,13 @@ async fn a_session_that_is_only_read_is_not_written() {
     let response = test::call_service(&app, request).await;
     assert!(set_cookies(&response).is_empty());
     assert_eq!(body_text(response).await, "alice");
-    assert_eq!(store.calls(), (loads + 1, writes, deletes));
+    assert_eq!(
+        store.calls(),
+        StoreCalls {
+            loads: before.loads + 1,
+            ..before
+        }
+    );
 }
 
 #[actix_web::test]
@@ -415,7 +347,7 @@ async fn login_regenerates_the_id_and_removes_the_old_record() {
     let response =
         test::call_service(&app, test::TestRequest::post().uri("/visit").to_request()).await;
     let anonymous = cookie_header(&response);
-    assert_eq!(store.map().len(), 1);
+    assert_eq!(store.len(), 1);
 
     let request = test::TestRequest::post()
         .uri("/login")
@@ -424,7 +356,7 @@ async fn login_regenerates_the_id_and_removes_the_old_record() {
     let response = test::call_service(&app, request).await;
     let fresh = cookie_header(&response);
     assert!(fresh.starts_with("app_session=") && fresh != anonymous);
-    assert_eq!(store.map().len(), 1, "the pre-login record is gone");
+    assert_eq!(store.len(), 1, "the pre-login record is gone");
 
     let old = test::TestRequest::get()
         .uri("/whoami")
@@ -455,7 +387,7 @@ async fn logout_deletes_the_record_and_expires_the_cookie() {
         cookies[0].starts_with("app_session=;") && cookies[0].contains("Max-Age=0"),
         "{cookies:?}"
     );
-    assert!(store.map().is_empty());
+    assert!(store.is_empty());
 
     let replay = test::TestRequest::get()
         .uri("/whoami")

@@ -1,20 +1,19 @@
 //! The adapter through axum's own machinery: routers driven with `tower::ServiceExt::oneshot`.
 
-use std::collections::HashMap;
 use std::convert::Infallible;
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 use axum::body::Body;
 use axum::http::{Request, StatusCode};
 use axum::response::Response;
 use axum::routing::get;
 use axum::Router;
-use session_axum::session_core::{async_trait, Backend, Record, SessionId, Store, StoreError};
+use session_axum::session_core::{Backend, Store};
 use session_axum::{
     KeyRing, NamedSession, RequestSessions, Session, SessionLayer, SessionManager, Sessions,
     SessionsConfig, StoreRegistry,
 };
+use session_stores::testing::TestStore;
 use tower::ServiceExt;
 
 session_axum::session_name! {
@@ -24,60 +23,6 @@ session_axum::session_name! {
     Api = "api";
     /// Not in the configuration.
     Missing = "missing";
-}
-
-/// A map store that counts every call and can be switched to failing.
-#[derive(Default)]
-struct TestStore {
-    records: Mutex<HashMap<String, Record>>,
-    calls: AtomicUsize,
-    failing: std::sync::atomic::AtomicBool,
-}
-
-impl TestStore {
-    fn enter(&self) -> Result<std::sync::MutexGuard<'_, HashMap<String, Record>>, StoreError> {
-        self.calls.fetch_add(1, Ordering::SeqCst);
-        if self.failing.load(Ordering::SeqCst) {
-            return Err(StoreError::backend_msg("disk on fire at /secret/path"));
-        }
-        self.records.lock().map_err(StoreError::backend_msg)
-    }
-
-    fn calls(&self) -> usize {
-        self.calls.load(Ordering::SeqCst)
-    }
-
-    fn fail(&self) {
-        self.failing.store(true, Ordering::SeqCst);
-    }
-}
-
-#[async_trait]
-impl Store for TestStore {
-    async fn load(&self, id: &SessionId) -> Result<Option<Record>, StoreError> {
-        Ok(self.enter()?.get(&id.storage_key()).cloned())
-    }
-    async fn create(&self, record: &Record) -> Result<(), StoreError> {
-        let mut map = self.enter()?;
-        if map.contains_key(&record.id.storage_key()) {
-            return Err(StoreError::AlreadyExists);
-        }
-        map.insert(record.id.storage_key(), record.clone());
-        Ok(())
-    }
-    async fn save(&self, record: &Record) -> Result<(), StoreError> {
-        self.enter()?
-            .insert(record.id.storage_key(), record.clone());
-        Ok(())
-    }
-    async fn delete(&self, id: &SessionId) -> Result<(), StoreError> {
-        self.enter()?.remove(&id.storage_key());
-        Ok(())
-    }
-    async fn cleanup(&self) -> Result<u64, StoreError> {
-        drop(self.enter()?);
-        Ok(0)
-    }
 }
 
 const CONFIG: &str = r#"
@@ -290,13 +235,13 @@ async fn handler_without_a_session_sets_no_cookie_and_touches_no_store() {
         .layer(SessionLayer::new(manager(&store).await));
     let (response, _) = send(&app, get_with("/login", &[])).await;
     let cookie = cookie_pair(&response, "app_session").expect("app_session cookie");
-    let calls = store.calls();
+    let calls = store.calls().total();
 
     let (response, body) = send(&app, get_with("/plain", &[("cookie", &cookie)])).await;
     assert_eq!(body, "plain");
     assert_eq!(set_cookies(&response), 0);
     assert_eq!(
-        store.calls(),
+        store.calls().total(),
         calls,
         "no store access for a handler without sessions"
     );
@@ -316,7 +261,7 @@ async fn reading_a_session_without_cookie_touches_no_store() {
     let (response, body) = send(&app, get_with("/", &[])).await;
     assert_eq!(body, "None");
     assert_eq!(set_cookies(&response), 0);
-    assert_eq!(store.calls(), 0);
+    assert_eq!(store.calls().total(), 0);
 }
 
 #[tokio::test]

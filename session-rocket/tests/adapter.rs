@@ -1,81 +1,21 @@
 //! The adapter's behaviour, driven through rocket's own local client.
 
-use std::collections::HashMap;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 use rocket::http::{Cookie, CookieJar, Header, Status};
 use rocket::local::asynchronous::{Client, LocalResponse};
 use rocket::{catch, catchers, get, post, routes, Build, Request, Rocket};
-use session_core::{
-    async_trait, Backend, Record, SessionId, SessionManager, SessionsConfig, Store, StoreError,
-    StoreRegistry,
-};
+use session_core::{Backend, SessionManager, SessionsConfig, StoreRegistry};
 use session_rocket::{
     session_name, KeyRing, NamedSession, Session, SessionError, SessionFailure, SessionFairing,
     Sessions,
 };
+use session_stores::testing::TestStore;
 
 session_name! {
     Cart = "cart";
     Api = "api";
     Missing = "missing";
-}
-
-/// A map store that counts its calls and fails on demand.
-#[derive(Default)]
-struct TestStore {
-    records: Mutex<HashMap<String, Record>>,
-    calls: AtomicUsize,
-    failing: AtomicBool,
-}
-
-impl TestStore {
-    fn call(&self) -> Result<std::sync::MutexGuard<'_, HashMap<String, Record>>, StoreError> {
-        self.calls.fetch_add(1, Ordering::SeqCst);
-        if self.failing.load(Ordering::SeqCst) {
-            return Err(StoreError::backend_msg("connection refused by 10.0.0.7"));
-        }
-        self.records.lock().map_err(StoreError::backend_msg)
-    }
-
-    fn calls(&self) -> usize {
-        self.calls.load(Ordering::SeqCst)
-    }
-
-    fn len(&self) -> usize {
-        self.records.lock().unwrap().len()
-    }
-
-    fn fail(&self) {
-        self.failing.store(true, Ordering::SeqCst);
-    }
-}
-
-#[async_trait]
-impl Store for TestStore {
-    async fn load(&self, id: &SessionId) -> Result<Option<Record>, StoreError> {
-        Ok(self.call()?.get(&id.storage_key()).cloned())
-    }
-    async fn create(&self, record: &Record) -> Result<(), StoreError> {
-        let mut records = self.call()?;
-        if records.contains_key(&record.id.storage_key()) {
-            return Err(StoreError::AlreadyExists);
-        }
-        records.insert(record.id.storage_key(), record.clone());
-        Ok(())
-    }
-    async fn save(&self, record: &Record) -> Result<(), StoreError> {
-        self.call()?.insert(record.id.storage_key(), record.clone());
-        Ok(())
-    }
-    async fn delete(&self, id: &SessionId) -> Result<(), StoreError> {
-        self.call()?.remove(&id.storage_key());
-        Ok(())
-    }
-    async fn cleanup(&self) -> Result<u64, StoreError> {
-        Ok(0)
-    }
 }
 
 const CONFIG: &str = r#"
@@ -406,7 +346,7 @@ async fn a_route_without_a_guard_sets_no_cookie_and_touches_no_store() {
         &client.post("/set/user/alice").dispatch().await,
         "app_session",
     );
-    let calls = store.calls();
+    let calls = store.calls().total();
 
     let response = client
         .get("/plain")
@@ -416,7 +356,7 @@ async fn a_route_without_a_guard_sets_no_cookie_and_touches_no_store() {
     assert_eq!(response.status(), Status::Ok);
     assert!(set_cookies(&response).is_empty());
     assert!(response.headers().get_one("x-session").is_none());
-    assert_eq!(store.calls(), calls);
+    assert_eq!(store.calls().total(), calls);
 }
 
 #[rocket::async_test]
@@ -584,7 +524,7 @@ async fn reading_a_session_without_a_cookie_touches_no_store() {
     let response = client.get("/get/user").dispatch().await;
     assert_eq!(response.status(), Status::Ok);
     assert!(set_cookies(&response).is_empty());
-    assert_eq!(store.calls(), 0);
+    assert_eq!(store.calls().total(), 0);
 }
 
 #[rocket::async_test]

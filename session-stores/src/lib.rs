@@ -54,6 +54,8 @@ pub mod file;
 pub mod memory;
 #[cfg(feature = "redis")]
 pub mod redis;
+#[cfg(feature = "conformance")]
+pub mod testing;
 
 /// A registry of every store this crate provides: `cookie` (from `session-core`), `memory`,
 /// `file` and, with the `redis` feature, `redis`.

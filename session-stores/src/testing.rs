@@ -1,0 +1,138 @@
+//! [`TestStore`]: a store for testing adapters and applications — it counts its calls and fails
+//! on demand.
+//!
+//! "A handler that does not extract a session touches no store" and "a store outage is a 500 that
+//! leaks nothing" are claims about calls and failures, so tests need a store that can show both:
+//!
+//! ```
+//! use std::sync::Arc;
+//! use session_core::{Record, SessionId, Store, Expiry, now_ms};
+//! use session_stores::testing::{StoreCalls, TestStore};
+//!
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() {
+//! let store = Arc::new(TestStore::default());
+//! let record = Record::new(SessionId::generate(), &Expiry::default(), now_ms());
+//! store.create(&record).await.unwrap();
+//! assert!(store.load(&record.id).await.unwrap().is_some());
+//! assert_eq!(store.calls(), StoreCalls { loads: 1, writes: 1, deletes: 0 });
+//!
+//! store.fail();
+//! let error = store.load(&record.id).await.unwrap_err();
+//! assert!(error.to_string().contains(session_stores::testing::FAILURE_DETAIL));
+//! # }
+//! ```
+
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::Arc;
+
+use session_core::{async_trait, Delta, Record, SessionId, Store, StoreError};
+
+use crate::memory::MemoryStore;
+
+/// The detail of the error a failing [`TestStore`] returns. A response that contains it leaks
+/// store internals.
+pub const FAILURE_DETAIL: &str = "disk on fire at /var/lib/sessions/secret";
+
+/// How many times each kind of store operation was called (failed calls included).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct StoreCalls {
+    /// `load` calls.
+    pub loads: usize,
+    /// `create`, `save` and `update` calls.
+    pub writes: usize,
+    /// `delete` calls.
+    pub deletes: usize,
+}
+
+impl StoreCalls {
+    /// All calls together.
+    pub fn total(&self) -> usize {
+        self.loads + self.writes + self.deletes
+    }
+}
+
+/// A [`MemoryStore`] that counts its calls and, after [`fail`](Self::fail), fails every one
+/// with a [`StoreError::Backend`] carrying [`FAILURE_DETAIL`]. Clones share everything.
+#[derive(Clone, Default)]
+pub struct TestStore {
+    inner: MemoryStore,
+    loads: Arc<AtomicUsize>,
+    writes: Arc<AtomicUsize>,
+    deletes: Arc<AtomicUsize>,
+    failing: Arc<AtomicBool>,
+}
+
+impl TestStore {
+    /// The calls so far.
+    pub fn calls(&self) -> StoreCalls {
+        StoreCalls {
+            loads: self.loads.load(Ordering::SeqCst),
+            writes: self.writes.load(Ordering::SeqCst),
+            deletes: self.deletes.load(Ordering::SeqCst),
+        }
+    }
+
+    /// Makes every later call fail, as an outage would.
+    pub fn fail(&self) {
+        self.failing.store(true, Ordering::SeqCst);
+    }
+
+    /// Ends the outage.
+    pub fn recover(&self) {
+        self.failing.store(false, Ordering::SeqCst);
+    }
+
+    /// How many records the store holds (expired ones not yet cleaned up included).
+    pub fn len(&self) -> usize {
+        self.inner.len()
+    }
+
+    /// Whether the store holds no record.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    fn enter(&self, counter: &AtomicUsize) -> Result<(), StoreError> {
+        counter.fetch_add(1, Ordering::SeqCst);
+        if self.failing.load(Ordering::SeqCst) {
+            return Err(StoreError::backend_msg(FAILURE_DETAIL));
+        }
+        Ok(())
+    }
+}
+
+#[async_trait]
+impl Store for TestStore {
+    async fn load(&self, id: &SessionId) -> Result<Option<Record>, StoreError> {
+        self.enter(&self.loads)?;
+        self.inner.load(id).await
+    }
+
+    async fn create(&self, record: &Record) -> Result<(), StoreError> {
+        self.enter(&self.writes)?;
+        self.inner.create(record).await
+    }
+
+    async fn save(&self, record: &Record) -> Result<(), StoreError> {
+        self.enter(&self.writes)?;
+        self.inner.save(record).await
+    }
+
+    async fn update(&self, id: &SessionId, delta: &Delta) -> Result<bool, StoreError> {
+        self.enter(&self.writes)?;
+        self.inner.update(id, delta).await
+    }
+
+    async fn delete(&self, id: &SessionId) -> Result<(), StoreError> {
+        self.enter(&self.deletes)?;
+        self.inner.delete(id).await
+    }
+
+    async fn cleanup(&self) -> Result<u64, StoreError> {
+        if self.failing.load(Ordering::SeqCst) {
+            return Err(StoreError::backend_msg(FAILURE_DETAIL));
+        }
+        self.inner.cleanup().await
+    }
+}
