@@ -47,7 +47,7 @@ run_stores() {
   log "stores: memory, file, Redis (criterion; Redis on a private server)"
   cargo bench --manifest-path "$manifest" --no-run
   "$repo/scripts/with-redis.sh" cargo bench --manifest-path "$manifest" --bench stores
-  report runtime_overhead store_
+  report runtime_overhead store_ server_cycle
 }
 
 run_memory() {
