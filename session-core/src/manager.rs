@@ -441,13 +441,7 @@ impl RequestSessions {
     async fn load(&self, index: usize) -> Result<Session, Error> {
         let config = &self.inner.slots[index];
         let now = now_ms();
-        let fresh = || {
-            Session::from_state(State::fresh(Record::new(
-                SessionId::generate(),
-                &config.policy.lifetime(),
-                now,
-            )))
-        };
+        let fresh = || Session::from_state(State::unsaved(&config.policy.lifetime(), now));
         let Some(value) = &self.slots[index].incoming else {
             return Ok(fresh());
         };
@@ -523,6 +517,7 @@ impl RequestSessions {
                     Write::None
                 } else {
                     set_deadlines(&mut state.record, next, absolute);
+                    state.assign_id();
                     Write::Create(state.record.clone())
                 }
             } else if state.has_value_changes()
@@ -635,6 +630,7 @@ impl RequestSessions {
         }
         set_deadlines(&mut state.record, next, absolute);
         state.record.version += 1;
+        state.assign_id();
         let value = seal_record(
             &self.inner.keys,
             config.protection,

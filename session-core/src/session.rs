@@ -20,7 +20,7 @@ use serde_json::value::RawValue;
 use crate::error::Error;
 use crate::expiry::Expiry;
 use crate::flash::{Flash, FlashLevel, FLASH_KEY};
-use crate::id::SessionId;
+use crate::id::{SessionId, ID_BYTES};
 use crate::record::{now_ms, Delta, Record};
 
 /// A session: typed values, flash messages, id regeneration, destroy and per-session expiry.
@@ -43,6 +43,10 @@ pub(crate) struct State {
     pub(crate) destroyed: bool,
     /// The value this session came from was sealed under an older key.
     pub(crate) stale_key: bool,
+    /// `record.id` is a placeholder: the session has no id yet. One is drawn from the OS CSPRNG
+    /// when asked for or saved, so a request that only reads an empty session costs no system
+    /// call.
+    pub(crate) id_pending: bool,
 }
 
 impl State {
@@ -73,6 +77,15 @@ impl State {
     }
 
     /// Forgets the changes, once they are saved.
+    /// The session's id, drawn now if it has none yet.
+    pub(crate) fn assign_id(&mut self) -> SessionId {
+        if self.id_pending {
+            self.record.id = SessionId::generate();
+            self.id_pending = false;
+        }
+        self.record.id
+    }
+
     pub(crate) fn mark_saved(&mut self) {
         self.stored = true;
         self.retired = None;
@@ -119,13 +132,9 @@ impl Session {
         }
     }
 
-    /// A new, empty session that has never been saved, with a fresh id.
+    /// A new, empty session that has never been saved; its id is drawn when first needed.
     pub fn new_unsaved(expiry: &Expiry) -> Self {
-        Session::from_state(State::fresh(Record::new(
-            SessionId::generate(),
-            expiry,
-            now_ms(),
-        )))
+        Session::from_state(State::unsaved(expiry, now_ms()))
     }
 
     pub(crate) fn lock(&self) -> MutexGuard<'_, State> {
@@ -214,7 +223,7 @@ impl Session {
 
     /// The session's id: the one it is stored under, or will be once saved.
     pub fn id(&self) -> SessionId {
-        self.lock().record.id
+        self.lock().assign_id()
     }
 
     /// Gives the session a fresh id, keeping its values; the record under the old id is removed
@@ -224,7 +233,7 @@ impl Session {
         if state.stored && state.retired.is_none() {
             state.retired = Some(state.record.id);
         }
-        state.record.id = SessionId::generate();
+        state.id_pending = true;
         state.stored = false;
     }
 
@@ -236,7 +245,7 @@ impl Session {
             state.retired = Some(state.record.id);
         }
         let now = now_ms();
-        state.record.id = SessionId::generate();
+        state.id_pending = true;
         state.record.data.clear();
         state.record.created_at = now;
         state.record.expiry = None;
@@ -340,6 +349,19 @@ impl State {
             expiry_changed: false,
             destroyed: false,
             stale_key: false,
+            id_pending: false,
+        }
+    }
+
+    /// A new, empty session whose deadlines follow `expiry` from `now`, with no id yet.
+    pub(crate) fn unsaved(expiry: &Expiry, now: u64) -> Self {
+        State {
+            id_pending: true,
+            ..State::fresh(Record::new(
+                SessionId::from_bytes([0; ID_BYTES]),
+                expiry,
+                now,
+            ))
         }
     }
 
@@ -357,7 +379,7 @@ impl fmt::Debug for Session {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let state = self.lock();
         f.debug_struct("Session")
-            .field("id", &state.record.id)
+            .field("id", &(!state.id_pending).then_some(state.record.id))
             .field("keys", &state.record.data.keys().collect::<Vec<_>>())
             .field("modified", &state.is_modified())
             .finish()
@@ -488,6 +510,17 @@ mod tests {
         session.insert("note", "bye").unwrap();
         assert_ne!(session.id(), old);
         assert_eq!(session.lock().retired, Some(old));
+    }
+
+    #[test]
+    fn an_id_is_drawn_once_when_first_needed() {
+        let session = Session::new_unsaved(&Expiry::default());
+        assert!(session.lock().id_pending);
+        let id = session.id();
+        assert_ne!(id, SessionId::from_bytes([0; ID_BYTES]));
+        assert_eq!(session.id(), id);
+        let other = Session::new_unsaved(&Expiry::default());
+        assert_ne!(other.id(), id);
     }
 
     #[test]
