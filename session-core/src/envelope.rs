@@ -25,7 +25,7 @@ use serde_json::value::RawValue;
 
 use crate::expiry::Expiry;
 use crate::id::{SessionId, ID_BYTES};
-use crate::record::{Data, Record};
+use crate::record::{Data, Delta, Record};
 
 const ABSOLUTE: u8 = 1;
 const OVERRIDE: u8 = 1 << 1;
@@ -56,14 +56,36 @@ pub(crate) fn body_len_hint(record: &Record) -> usize {
 
 /// Appends everything of the envelope but the id.
 pub(crate) fn encode_body(record: &Record, out: &mut Vec<u8>) {
-    out.extend_from_slice(&record.created_at.to_le_bytes());
-    out.extend_from_slice(&record.expires_at.to_le_bytes());
-    out.extend_from_slice(&record.version.to_le_bytes());
+    encode_header(
+        out,
+        record.created_at,
+        record.expires_at,
+        record.version,
+        record.absolute_deadline,
+        record.expiry.as_ref(),
+    );
+    put_varint(out, record.data.len() as u64);
+    for (key, value) in &record.data {
+        put_entry(out, key, value.get());
+    }
+}
+
+fn encode_header(
+    out: &mut Vec<u8>,
+    created_at: u64,
+    expires_at: u64,
+    version: u64,
+    absolute_deadline: Option<u64>,
+    expiry: Option<&Expiry>,
+) {
+    out.extend_from_slice(&created_at.to_le_bytes());
+    out.extend_from_slice(&expires_at.to_le_bytes());
+    out.extend_from_slice(&version.to_le_bytes());
     let mut flags = 0;
-    if record.absolute_deadline.is_some() {
+    if absolute_deadline.is_some() {
         flags |= ABSOLUTE;
     }
-    if let Some(expiry) = &record.expiry {
+    if let Some(expiry) = expiry {
         flags |= OVERRIDE;
         if expiry.absolute_timeout_secs.is_some() {
             flags |= OVERRIDE_ABSOLUTE;
@@ -73,23 +95,110 @@ pub(crate) fn encode_body(record: &Record, out: &mut Vec<u8>) {
         }
     }
     out.push(flags);
-    if let Some(deadline) = record.absolute_deadline {
+    if let Some(deadline) = absolute_deadline {
         out.extend_from_slice(&deadline.to_le_bytes());
     }
-    if let Some(expiry) = &record.expiry {
+    if let Some(expiry) = expiry {
         out.extend_from_slice(&expiry.idle_timeout_secs.to_le_bytes());
         if let Some(absolute) = expiry.absolute_timeout_secs {
             out.extend_from_slice(&absolute.to_le_bytes());
         }
     }
-    put_varint(out, record.data.len() as u64);
-    for (key, value) in &record.data {
-        put_varint(out, key.len() as u64);
-        out.extend_from_slice(key.as_bytes());
-        let value = value.get();
-        put_varint(out, value.len() as u64);
-        out.extend_from_slice(value.as_bytes());
+}
+
+fn put_entry(out: &mut Vec<u8>, key: &str, value: &str) {
+    put_varint(out, key.len() as u64);
+    out.extend_from_slice(key.as_bytes());
+    put_varint(out, value.len() as u64);
+    out.extend_from_slice(value.as_bytes());
+}
+
+/// Applies `delta` to what [`encode_body`] wrote, without decoding the values: unchanged
+/// entries are copied as they are, so a one-key update costs no parsing or allocation per value.
+/// The result is what encoding the record after [`Delta::apply`] would give.
+pub(crate) fn apply_delta_to_body(bytes: &[u8], delta: &Delta) -> Result<Vec<u8>, Malformed> {
+    let mut reader = Reader { rest: bytes };
+    let created_at = reader.u64()?;
+    let _expires_at = reader.u64()?;
+    let version = reader.u64()?;
+    let flags = reader.take(1)?[0];
+    if flags & !KNOWN_FLAGS != 0 {
+        return Err(Malformed);
     }
+    if flags & ABSOLUTE != 0 {
+        reader.u64()?;
+    }
+    if flags & OVERRIDE != 0 {
+        reader.u64()?;
+        if flags & OVERRIDE_ABSOLUTE != 0 {
+            reader.u64()?;
+        }
+    }
+    let count = reader.varint()?;
+    if count > (reader.rest.len() / 2) as u64 {
+        return Err(Malformed);
+    }
+    let mut kept: Vec<(&str, &str)> = Vec::with_capacity(count as usize);
+    for _ in 0..count {
+        let key = reader.text()?;
+        let value = reader.text()?;
+        // The merge below relies on the order encode_body writes.
+        if kept.last().is_some_and(|(previous, _)| *previous >= key) {
+            return Err(Malformed);
+        }
+        kept.push((key, value));
+    }
+    if !reader.rest.is_empty() {
+        return Err(Malformed);
+    }
+    // As in Delta::apply: removals first, then the changes, the last change of a key winning.
+    let mut changed: Vec<(&str, &str)> = Vec::with_capacity(delta.changed.len());
+    for (key, value) in &delta.changed {
+        match changed
+            .iter_mut()
+            .find(|(existing, _)| *existing == key.as_str())
+        {
+            Some(entry) => entry.1 = value.get(),
+            None => changed.push((key.as_str(), value.get())),
+        }
+    }
+    changed.sort_unstable_by(|a, b| a.0.cmp(b.0));
+    kept.retain(|(key, _)| {
+        !delta.removed.iter().any(|removed| removed == key)
+            && changed
+                .binary_search_by(|(changed, _)| changed.cmp(key))
+                .is_err()
+    });
+
+    let mut out = Vec::with_capacity(
+        bytes.len()
+            + changed
+                .iter()
+                .map(|(k, v)| k.len() + v.len() + 4)
+                .sum::<usize>(),
+    );
+    encode_header(
+        &mut out,
+        created_at,
+        delta.expires_at,
+        version + 1,
+        delta.absolute_deadline,
+        delta.expiry.as_ref(),
+    );
+    put_varint(&mut out, (kept.len() + changed.len()) as u64);
+    let (mut old, mut new) = (kept.into_iter().peekable(), changed.into_iter().peekable());
+    loop {
+        let next = match (old.peek(), new.peek()) {
+            (Some(a), Some(b)) if a.0 < b.0 => old.next(),
+            (Some(_), Some(_)) | (None, Some(_)) => new.next(),
+            (Some(_), None) => old.next(),
+            (None, None) => break,
+        };
+        if let Some((key, value)) = next {
+            put_entry(&mut out, key, value);
+        }
+    }
+    Ok(out)
 }
 
 /// Parses an envelope written by [`encode`].
@@ -308,11 +417,64 @@ mod tests {
         encode(&record, &mut bytes);
         bytes.pop();
         put_varint(&mut bytes, 1);
-        for text in ["k", "{not json"] {
-            put_varint(&mut bytes, text.len() as u64);
-            bytes.extend_from_slice(text.as_bytes());
-        }
+        put_entry(&mut bytes, "k", "{not json");
         assert_eq!(decode(&bytes), Err(Malformed));
+    }
+
+    fn raw(json: &str) -> Box<RawValue> {
+        RawValue::from_string(json.to_string()).unwrap()
+    }
+
+    #[test]
+    fn deltas_applied_to_bytes_match_deltas_applied_to_records() {
+        let deltas = [
+            Delta::default(),
+            Delta {
+                changed: vec![("n".into(), raw("43"))],
+                expires_at: 9,
+                ..Delta::default()
+            },
+            Delta {
+                changed: vec![
+                    ("zz".into(), raw("1")),
+                    ("a".into(), raw("[]")),
+                    ("zz".into(), raw("2")),
+                    ("user".into(), raw(r#""bob""#)),
+                ],
+                removed: vec!["cart".into(), "user".into(), "absent".into()],
+                expires_at: 10,
+                absolute_deadline: None,
+                expiry: Some(Expiry::persistent(std::time::Duration::from_secs(60))),
+            },
+            Delta {
+                removed: vec!["cart".into(), "long".into(), "n".into(), "user".into()],
+                absolute_deadline: Some(0),
+                ..Delta::default()
+            },
+        ];
+        for delta in &deltas {
+            let before = record();
+            let mut after = before.clone();
+            delta.apply(&mut after);
+            let applied = apply_delta_to_body(&before.to_compact_bytes(), delta).unwrap();
+            assert_eq!(applied, after.to_compact_bytes(), "{delta:?}");
+            assert_eq!(
+                Record::from_compact_bytes(before.id, &applied).unwrap(),
+                after
+            );
+        }
+    }
+
+    #[test]
+    fn deltas_are_not_applied_to_malformed_bytes() {
+        let bytes = record().to_compact_bytes();
+        for len in 0..bytes.len() {
+            assert_eq!(
+                apply_delta_to_body(&bytes[..len], &Delta::default()),
+                Err(Malformed),
+                "truncated to {len}"
+            );
+        }
     }
 
     #[test]

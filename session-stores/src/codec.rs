@@ -8,7 +8,7 @@
 //! decoding.
 
 use serde::{Deserialize, Serialize};
-use session_core::{Data, Expiry, Record, SessionId, StoreError};
+use session_core::{Data, Delta, Expiry, Record, SessionId, StoreError};
 
 /// The record minus its id, borrowed for encoding.
 #[derive(Serialize)]
@@ -90,6 +90,13 @@ pub(crate) fn deadline_of(bytes: &[u8]) -> Result<u64, StoreError> {
         .map_or(deadlines.expires_at, |absolute| {
             absolute.min(deadlines.expires_at)
         }))
+}
+
+/// The moment a record stops loading once `delta` is applied to it.
+pub(crate) fn deadline_after(delta: &Delta) -> u64 {
+    delta
+        .absolute_deadline
+        .map_or(delta.expires_at, |absolute| absolute.min(delta.expires_at))
 }
 
 /// The moment `record` stops loading: its idle deadline, capped by its absolute one.

@@ -371,9 +371,14 @@ impl Store for MemoryStore {
             self.inner.release(1);
             return Ok(false);
         }
-        let mut record = entry.decode(*id)?;
-        delta.apply(&mut record);
-        *entry = Entry::new(&record);
+        // The delta is spliced into the stored bytes: no value is decoded or re-encoded.
+        let encoded = delta
+            .apply_to_compact_bytes(&entry.encoded)
+            .map_err(|error| StoreError::Corrupt(error.into()))?;
+        *entry = Entry {
+            deadline: codec::deadline_after(delta),
+            encoded: encoded.into_boxed_slice(),
+        };
         Ok(true)
     }
 
