@@ -119,7 +119,7 @@ fn bench_store<M: Measurement>(
             let delta = Delta {
                 changed: vec![(
                     "visits".to_string(),
-                    serde_json::value::to_raw_value(&visits).expect("raw"),
+                    session_core::RawJson::to_json(&visits).expect("raw"),
                 )],
                 removed: Vec::new(),
                 expires_at: now_ms() + 86_400_000,

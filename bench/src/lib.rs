@@ -9,8 +9,8 @@ use std::future::Future;
 use std::pin::pin;
 use std::task::{Context, Poll, Waker};
 
-use serde_json::value::RawValue;
 use serde_json::{json, Value};
+use session_core::RawJson;
 use session_core::{now_ms, Expiry, Record, SessionId};
 
 /// The values of a typical ten-key session (about 300 bytes of JSON).
@@ -62,7 +62,7 @@ pub fn peer_map(keys: usize) -> HashMap<String, Value> {
 pub fn record(keys: usize) -> Record {
     let mut record = Record::new(SessionId::generate(), &Expiry::default(), now_ms());
     for (key, value) in values(keys) {
-        let raw = RawValue::from_string(value.to_string()).expect("valid JSON");
+        let raw = RawJson::from_string(value.to_string()).expect("valid JSON");
         record.data.insert(key, raw);
     }
     record

@@ -80,7 +80,7 @@ pub use id::{InvalidSessionId, SessionId};
 pub use keys::{Key, KeyError, KeyRing};
 pub use manager::{RequestSessions, ResponseHeader, SessionManager, SessionManagerBuilder};
 pub use name::SessionName;
-pub use record::{now_ms, Data, Delta, InvalidRecordBytes, Record};
+pub use record::{now_ms, Data, Delta, InvalidRecordBytes, RawJson, Record};
 pub use registry::{Backend, CookieStoreOptions, StoreOptions, StoreRegistry};
 pub use seal::{OpenError, Protection};
 pub use session::Session;

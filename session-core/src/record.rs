@@ -1,6 +1,6 @@
 //! What a store persists: [`Record`], and the [`Delta`] that carries one request's changes.
 //!
-//! Values are kept as raw JSON text ([`RawValue`]) rather than parsed trees: a record is opened on
+//! Values are kept as JSON text ([`RawJson`]) rather than parsed trees: a record is opened on
 //! every request but most values are never read, so each one is deserialized only when a handler
 //! asks for it with [`Session::get`](crate::Session::get).
 
@@ -14,8 +14,71 @@ use serde_json::value::RawValue;
 use crate::expiry::Expiry;
 use crate::id::SessionId;
 
-/// A session's values: keys to raw JSON.
-pub type Data = BTreeMap<String, Box<RawValue>>;
+/// A session's values: keys to JSON text.
+pub type Data = BTreeMap<String, RawJson>;
+
+/// One session value as JSON text.
+///
+/// Values built here ([`from_string`](Self::from_string), [`to_json`](Self::to_json)) or
+/// deserialized are checked to be one JSON value. Values read back from a sealed cookie or from
+/// [`Record::from_compact_bytes`] are not checked again: that text was written by this library
+/// and, for cookies, authenticated, so re-parsing it on every request would only cost time.
+/// Whatever its origin, text that is not JSON can never reach a handler as a value
+/// ([`Session::get`](crate::Session::get) parses it and reports an error) nor another format
+/// (serializing a `RawJson` checks it first).
+///
+/// `Debug` shows the length, never the text, which may be secret.
+#[derive(Clone, PartialEq, Eq)]
+pub struct RawJson(Box<str>);
+
+impl RawJson {
+    /// Checks that `json` is exactly one JSON value.
+    pub fn from_string(json: String) -> Result<Self, serde_json::Error> {
+        RawValue::from_string(json).map(RawJson::from)
+    }
+
+    /// Serializes `value` to JSON.
+    pub fn to_json<T: Serialize + ?Sized>(value: &T) -> Result<Self, serde_json::Error> {
+        serde_json::to_string(value).map(|text| RawJson(text.into_boxed_str()))
+    }
+
+    /// Text this library wrote (inside an authenticated or self-written envelope).
+    pub(crate) fn written(text: &str) -> Self {
+        RawJson(Box::from(text))
+    }
+
+    /// The JSON text.
+    pub fn get(&self) -> &str {
+        &self.0
+    }
+}
+
+impl From<Box<RawValue>> for RawJson {
+    fn from(raw: Box<RawValue>) -> Self {
+        RawJson(raw.into())
+    }
+}
+
+impl fmt::Debug for RawJson {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "RawJson(<{} bytes>)", self.0.len())
+    }
+}
+
+impl Serialize for RawJson {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let raw: &RawValue = serde_json::from_str(&self.0).map_err(|error| {
+            serde::ser::Error::custom(format_args!("a session value is not JSON: {error}"))
+        })?;
+        raw.serialize(serializer)
+    }
+}
+
+impl<'de> Deserialize<'de> for RawJson {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        Box::<RawValue>::deserialize(deserializer).map(RawJson::from)
+    }
+}
 
 /// Milliseconds since the Unix epoch, now.
 pub fn now_ms() -> u64 {
@@ -143,7 +206,7 @@ pub struct InvalidRecordBytes;
 #[derive(Clone, Default)]
 pub struct Delta {
     /// Keys set to new values.
-    pub changed: Vec<(String, Box<RawValue>)>,
+    pub changed: Vec<(String, RawJson)>,
     /// Keys removed.
     pub removed: Vec<String>,
     /// The record's new idle deadline.
@@ -201,8 +264,8 @@ impl Delta {
 mod tests {
     use super::*;
 
-    fn raw(json: &str) -> Box<RawValue> {
-        RawValue::from_string(json.to_string()).unwrap()
+    fn raw(json: &str) -> RawJson {
+        RawJson::from_string(json.to_string()).unwrap()
     }
 
     #[test]

@@ -15,13 +15,12 @@ use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
 use serde::de::DeserializeOwned;
 use serde::Serialize;
-use serde_json::value::RawValue;
 
 use crate::error::Error;
 use crate::expiry::Expiry;
 use crate::flash::{Flash, FlashLevel, FLASH_KEY};
 use crate::id::{SessionId, ID_BYTES};
-use crate::record::{now_ms, Delta, Record};
+use crate::record::{now_ms, Delta, RawJson, Record};
 
 /// A session: typed values, flash messages, id regeneration, destroy and per-session expiry.
 #[derive(Clone)]
@@ -96,7 +95,7 @@ impl State {
         self.stale_key = false;
     }
 
-    fn set_raw(&mut self, key: String, value: Box<RawValue>) {
+    fn set_raw(&mut self, key: String, value: RawJson) {
         if self.record.data.get(&key).map(|old| old.get()) == Some(value.get()) {
             return;
         }
@@ -168,7 +167,7 @@ impl Session {
         if key == FLASH_KEY {
             return Err(Error::ReservedKey(key));
         }
-        let raw = serde_json::value::to_raw_value(&value).map_err(|source| Error::Serialize {
+        let raw = RawJson::to_json(&value).map_err(|source| Error::Serialize {
             key: key.clone(),
             source,
         })?;
@@ -312,7 +311,7 @@ impl Session {
         let mut state = self.lock();
         let mut queue = state.flashes();
         queue.push(flash);
-        match serde_json::value::to_raw_value(&queue) {
+        match RawJson::to_json(&queue) {
             Ok(raw) => state.set_raw(FLASH_KEY.to_string(), raw),
             // A queue of JSON values always serializes; keep the old queue if it ever did not.
             Err(error) => tracing::error!(%error, "could not store a flash message"),
@@ -394,7 +393,7 @@ mod tests {
         let mut record = Record::new(SessionId::generate(), &Expiry::default(), now_ms());
         record.data.insert(
             "user".into(),
-            RawValue::from_string("\"alice\"".into()).unwrap(),
+            RawJson::from_string("\"alice\"".into()).unwrap(),
         );
         Session::from_state(State::loaded(record, false))
     }

@@ -111,7 +111,7 @@ pub(crate) fn deadline(record: &Record) -> u64 {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use serde_json::value::RawValue;
+    use session_core::RawJson;
     use std::time::Duration;
 
     #[test]
@@ -120,7 +120,7 @@ mod tests {
         let mut record = Record::new(id, &Expiry::default(), 1_000);
         record.data.insert(
             "cart".into(),
-            RawValue::from_string(r#"{"items":[1,2]}"#.into()).unwrap(),
+            RawJson::from_string(r#"{"items":[1,2]}"#.into()).unwrap(),
         );
         record.expiry = Some(Expiry::persistent(Duration::from_secs(60)));
         record.version = 7;

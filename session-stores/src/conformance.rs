@@ -51,7 +51,7 @@
 
 use std::sync::Arc;
 
-use serde_json::value::RawValue;
+use session_core::RawJson;
 use session_core::{now_ms, Delta, Expiry, Record, SessionId, Store, StoreError};
 
 /// Runs the whole suite against `store`, panicking on the first failure.
@@ -79,8 +79,8 @@ impl std::fmt::Debug for Suite {
 
 const HOUR_MS: u64 = 60 * 60 * 1000;
 
-fn raw(json: &str) -> Box<RawValue> {
-    match RawValue::from_string(json.to_string()) {
+fn raw(json: &str) -> RawJson {
+    match RawJson::from_string(json.to_string()) {
         Ok(value) => value,
         Err(error) => panic!("store conformance: bad test value {json}: {error}"),
     }
@@ -106,7 +106,7 @@ fn sample() -> Record {
     record
 }
 
-fn set(key: &str, json: &str) -> (String, Box<RawValue>) {
+fn set(key: &str, json: &str) -> (String, RawJson) {
     (key.to_string(), raw(json))
 }
 

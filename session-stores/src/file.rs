@@ -558,7 +558,7 @@ mod tests {
         let mut record = Record::new(SessionId::generate(), &Expiry::default(), now_ms());
         record.data.insert(
             "user".into(),
-            serde_json::value::RawValue::from_string("\"alice\"".into()).unwrap(),
+            session_core::RawJson::from_string("\"alice\"".into()).unwrap(),
         );
         record
     }
@@ -692,7 +692,7 @@ mod tests {
                 let delta = Delta {
                     changed: vec![(
                         format!("k{n}"),
-                        serde_json::value::RawValue::from_string(n.to_string()).unwrap(),
+                        session_core::RawJson::from_string(n.to_string()).unwrap(),
                     )],
                     expires_at: record.expires_at,
                     absolute_deadline: record.absolute_deadline,

@@ -65,8 +65,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use serde::{Deserialize, Serialize};
-use serde_json::value::RawValue;
-use session_core::{now_ms, Data, Delta, Expiry, Record, SessionId, Store, StoreError};
+use session_core::{now_ms, Data, Delta, Expiry, RawJson, Record, SessionId, Store, StoreError};
 
 use crate::codec;
 
@@ -274,7 +273,7 @@ fn record_from(id: SessionId, hash: Vec<(String, String)>) -> Result<Record, Sto
             }
             _ => {
                 if let Some(key) = field.strip_prefix(DATA_PREFIX) {
-                    let value = RawValue::from_string(value)
+                    let value = RawJson::from_string(value)
                         .map_err(|error| corrupt(format!("value of `{key}`: {error}")))?;
                     data.insert(key.to_string(), value);
                 }
@@ -484,7 +483,7 @@ mod tests {
         let mut record = Record::new(SessionId::generate(), &Expiry::default(), now_ms());
         record.data.insert(
             "@e".into(),
-            RawValue::from_string("\"not metadata\"".into()).unwrap(),
+            RawJson::from_string("\"not metadata\"".into()).unwrap(),
         );
         record.expiry = Some(Expiry::persistent(Duration::from_secs(60)));
         record.version = 9;

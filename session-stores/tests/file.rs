@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 
-use serde_json::value::RawValue;
+use session_core::RawJson;
 use session_core::{now_ms, Delta, Expiry, Record, SessionId, Store};
 use session_stores::file::{FileOptions, FileStore};
 
@@ -26,8 +26,8 @@ fn store_in(dir: &Path) -> FileStore {
     FileStore::new(FileOptions::new(dir)).unwrap()
 }
 
-fn raw(json: String) -> Box<RawValue> {
-    RawValue::from_string(json).unwrap()
+fn raw(json: String) -> RawJson {
+    RawJson::from_string(json).unwrap()
 }
 
 /// The session the crash writer keeps rewriting: its blob is determined by its round.

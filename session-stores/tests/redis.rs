@@ -133,7 +133,7 @@ async fn update_of_a_session_deleted_behind_the_stores_back_is_false() {
     let delta = Delta {
         changed: vec![(
             "k".into(),
-            serde_json::value::RawValue::from_string("1".into()).unwrap(),
+            session_core::RawJson::from_string("1".into()).unwrap(),
         )],
         expires_at: record.expires_at,
         ..Delta::default()

@@ -12,8 +12,8 @@ use std::hint::black_box;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use serde_json::value::RawValue;
 use session_bench::fast_id;
+use session_core::RawJson;
 use session_core::{now_ms, Delta, Expiry, Record, SessionId, Store};
 use session_stores::memory::{MemoryOptions, MemoryStore};
 
@@ -39,7 +39,7 @@ fn small_record(id: SessionId) -> Record {
         ("csrf", "\"q9XvR2mB7kLw4TzYp1HcN8dJfE3sA6uG\""),
         ("locale", "\"en-GB\""),
     ] {
-        let raw = RawValue::from_string(value.to_string()).expect("valid JSON");
+        let raw = RawJson::from_string(value.to_string()).expect("valid JSON");
         record.data.insert(key.to_string(), raw);
     }
     record
@@ -117,7 +117,7 @@ fn main() {
         let delta = Delta {
             changed: vec![(
                 "visits".to_string(),
-                serde_json::value::to_raw_value(&visits).expect("raw"),
+                session_core::RawJson::to_json(&visits).expect("raw"),
             )],
             expires_at: now_ms() + 86_400_000,
             absolute_deadline: template.absolute_deadline,

@@ -1156,10 +1156,9 @@ async fn expired_values_give_a_fresh_empty_session() {
     let now = now_ms();
     let mut expired = Record::new(SessionId::generate(), &Expiry::default(), now - 10_000);
     expired.expires_at = now - 1;
-    expired.data.insert(
-        "user".into(),
-        serde_json::value::to_raw_value("alice").unwrap(),
-    );
+    expired
+        .data
+        .insert("user".into(), crate::RawJson::to_json("alice").unwrap());
 
     // Client-side: the browser still sends a value whose sealed deadline has passed.
     let mut browser = Browser::default();
