@@ -27,8 +27,7 @@
 
 use aes_gcm::aead::AeadInPlace;
 use aes_gcm::Nonce;
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use base64::Engine;
+use base64_simd::URL_SAFE_NO_PAD;
 use hmac::Mac;
 use rand::RngCore;
 use serde::{Deserialize, Serialize};
@@ -165,7 +164,7 @@ pub(crate) fn seal_record_with_nonce(
             buf.extend_from_slice(&tag);
         }
     }
-    Ok(URL_SAFE_NO_PAD.encode(&buf))
+    Ok(URL_SAFE_NO_PAD.encode_type::<String>(&buf))
 }
 
 /// Opens a value sealed by [`seal_record`] for the session `name`, rejecting it if it is
@@ -220,7 +219,7 @@ pub fn seal_id(keys: &KeyRing, name: &str, id: &SessionId) -> Result<String, Sea
     buf.extend_from_slice(id.as_bytes());
     let tag = mac_over(key, name, &buf)?;
     buf.extend_from_slice(&tag);
-    Ok(URL_SAFE_NO_PAD.encode(&buf))
+    Ok(URL_SAFE_NO_PAD.encode_type::<String>(&buf))
 }
 
 /// Opens a value sealed by [`seal_id`]; returns the id and whether it was sealed under an older
@@ -250,8 +249,10 @@ fn decode(value: &str) -> Result<Vec<u8>, OpenError> {
     if value.len() > MAX_SEALED_LEN {
         return Err(OpenError::TooLarge);
     }
+    // Strict: the unused bits of the last character must be zero, so each byte string has one
+    // encoding and a re-encoded value is not a second valid spelling of the same seal.
     URL_SAFE_NO_PAD
-        .decode(value)
+        .decode_type::<Vec<u8>>(value)
         .map_err(|_| OpenError::Malformed)
 }
 
