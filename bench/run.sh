@@ -9,7 +9,8 @@
 #           (Redis through scripts/with-redis.sh, a private server on loopback)
 #   memory  resident memory of 1M live sessions in the memory store, and ops/s at that size
 #   http    full requests under wrk on loopback: axum, actix-web and rocket, each against its peer
-#           crate and a server with no session layer
+#           crate and a server with no session layer; under actix-web also our Redis store against
+#           actix-session's (Redis through scripts/with-redis.sh, a private server on loopback)
 #
 # Everything builds in release mode into the repository's one target directory (<repo>/target;
 # set BENCH_TARGET_DIR to use another). Criterion measures the benchmark thread's CPU time by
@@ -83,6 +84,11 @@ http_one() {
   local port out pid cookie
   port=$(free_port)
   out="$results/wrk-$framework-$variant-${path#/}-$round.txt"
+  if [[ $variant == *-redis ]]; then
+    # Every measurement on Redis starts from an empty database: none inherits the sessions of
+    # the ones before it. (The server is the private one of scripts/with-redis.sh.)
+    redis-cli -u "$REDIS_URL" flushall >/dev/null
+  fi
   taskset -c 0 "$CARGO_TARGET_DIR/release/http-$framework" "$variant" "$port" >/dev/null 2>&1 &
   pid=$!
   server_pid=$pid
@@ -116,20 +122,28 @@ http_one() {
   printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$framework" "$variant" "$path" "$round" \
     "${rps:-0}" "${p50:-?}" "${p99:-?}" "${bad:-0}" "$(cut -d' ' -f1 /proc/loadavg)" \
     "$cpu_per_request" >>"$results/http.tsv"
-  printf '  %-7s %-15s %-7s round %s: %s req/s, p50 %s, p99 %s, server CPU %s µs/request%s\n' \
+  printf '  %-7s %-19s %-7s round %s: %s req/s, p50 %s, p99 %s, server CPU %s µs/request%s\n' \
     "$framework" "$variant" "$path" "$round" "${rps:-?}" "${p50:-?}" "${p99:-?}" \
     "$cpu_per_request" "${bad:+, NON-2XX: $bad}" >&2
 }
 
 run_http() {
-  log "http: full requests under wrk (server on core 0, wrk -t1 -c32 on core 1, loopback)"
+  log "http: full requests under wrk (server on core 0, wrk -t1 -c32 and Redis on core 1, loopback)"
   command -v wrk >/dev/null || { echo "wrk is not installed" >&2; exit 1; }
   cargo build --release --manifest-path "$manifest" --bin http-axum --bin http-actix --bin http-rocket
   : >"$results/http.tsv"
+  # The rounds run in a second instance of this script under a private Redis server (REDIS_URL),
+  # started on core 1 beside wrk so that core 0 stays the measured server's alone.
+  taskset -c 1 "$repo/scripts/with-redis.sh" "$here/run.sh" --http-rounds
+  cargo run -q --release --manifest-path "$manifest" --bin bench-report -- --http "$results/http.tsv"
+}
+
+# The measurement rounds of run_http; needs REDIS_URL, which scripts/with-redis.sh sets.
+http_rounds() {
   local rounds=${BENCH_HTTP_ROUNDS:-3}
   local groups=(
     "axum:ours tower-sessions none ours-cookie"
-    "actix:ours-cookie actix-session none ours"
+    "actix:ours-cookie actix-session none ours actix-session-redis ours-redis"
     "rocket:ours none ours-cookie"
   )
   for round in $(seq 1 "$rounds"); do
@@ -149,8 +163,12 @@ run_http() {
       done
     done
   done
-  cargo run -q --release --manifest-path "$manifest" --bin bench-report -- --http "$results/http.tsv"
 }
+
+if [ "${1:-}" = --http-rounds ]; then
+  http_rounds
+  exit
+fi
 
 sections=("$@")
 if [ ${#sections[@]} -eq 0 ]; then sections=(micro stores memory http); fi

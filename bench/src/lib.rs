@@ -114,14 +114,18 @@ pub mod http {
         Ours,
         /// Our adapter with the client-side cookie store.
         OursCookie,
+        /// Our adapter with the Redis store, on the server `REDIS_URL` names.
+        OursRedis,
         /// The framework's usual peer session crate.
         Peer,
+        /// The peer session crate with its Redis store, on the server `REDIS_URL` names.
+        PeerRedis,
         /// No session layer at all.
         None,
     }
 
     /// Parses `<variant> <port>`; `known` lists the variant names this binary accepts, the third
-    /// onward (if any besides `none`) naming the peer.
+    /// onward (if any besides `none`) naming the peer, a name ending in `-redis` its Redis store.
     pub fn args(known: &[&str]) -> (Variant, u16) {
         let mut args = std::env::args().skip(1);
         let usage = || -> ! {
@@ -137,22 +141,45 @@ pub mod http {
             _ if !known.contains(&name.as_str()) => usage(),
             "ours" => Variant::Ours,
             "ours-cookie" => Variant::OursCookie,
+            "ours-redis" => Variant::OursRedis,
             "none" => Variant::None,
+            _ if name.ends_with("-redis") => Variant::PeerRedis,
             _ => Variant::Peer,
         };
         (variant, port)
     }
 
+    /// The Redis server of the `-redis` variants, from `REDIS_URL`; exits with a message when it
+    /// is not set.
+    pub fn redis_url() -> String {
+        let url = std::env::var("REDIS_URL")
+            .ok()
+            .filter(|url| !url.is_empty());
+        url.unwrap_or_else(|| {
+            eprintln!(
+                "REDIS_URL is not set: the -redis variants need a Redis server, e.g. \
+                 REDIS_URL=redis://127.0.0.1:6379/ (scripts/with-redis.sh starts a private one \
+                 and sets it)"
+            );
+            std::process::exit(2)
+        })
+    }
+
     /// Our session manager for `variant`: one session named `app`, cookie `id`, with the memory
-    /// store or the client-side cookie store, built through the stores' registry as an
-    /// application does.
+    /// store, the client-side cookie store or the Redis store (default options, server from
+    /// [`redis_url`]), built through the stores' registry as an application does.
     pub async fn our_manager(variant: Variant) -> SessionManager {
         let store = match variant {
-            Variant::OursCookie => "cookie",
-            _ => "memory",
+            Variant::OursCookie => "type = \"cookie\"".to_string(),
+            // A JSON string is also a TOML basic string: the URL is quoted and escaped.
+            Variant::OursRedis => format!(
+                "type = \"redis\", url = {}",
+                serde_json::to_string(&redis_url()).expect("string")
+            ),
+            _ => "type = \"memory\"".to_string(),
         };
         let config = SessionsConfig::from_toml(&format!(
-            "[sessions.app]\ntransport = {{ type = \"cookie\", name = \"id\" }}\nstore = {{ type = \"{store}\" }}\n"
+            "[sessions.app]\ntransport = {{ type = \"cookie\", name = \"id\" }}\nstore = {{ {store} }}\n"
         ))
         .expect("config");
         SessionManager::from_config(&config, &session_stores::registry(), KeyRing::generate())

@@ -6,7 +6,8 @@
 //!
 //! With `--http <tsv>` it summarizes the wrk runs `bench/run.sh http` recorded instead: per
 //! framework and route, the median over rounds of each variant's requests/s, p50 and p99, and
-//! ours as ratios to the no-session server and to the peer crate.
+//! ours as ratios to the no-session server and to the peer crate (with the same store where the
+//! peer also runs with another: `ours-redis` against `actix-session-redis`).
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -126,7 +127,7 @@ fn http(tsv: &str) {
     for ((framework, path), variants) in &table {
         println!("\n{framework} {path} (medians over rounds)");
         println!(
-            "  {:<15} {:>8} {:>7} {:>7} {:>7} | {:>6} {:>6} {:>6} {:>6} {:>6} {:>6} | {:>6} {:>6}",
+            "  {:<19} {:>8} {:>7} {:>7} {:>7} | {:>6} {:>6} {:>6} {:>6} {:>6} {:>6} | {:>6} {:>6}",
             "variant",
             "req/s",
             "p50 ms",
@@ -152,10 +153,12 @@ fn http(tsv: &str) {
             })
             .collect();
         let none = stats.iter().find(|s| s.name == "none");
-        let peer = stats
-            .iter()
-            .find(|s| s.name != "none" && !s.name.starts_with("ours"));
         for s in &stats {
+            // The peer crate with the same store where the run has one (`ours-redis` against
+            // `actix-session-redis`), else the framework's peer with its default store.
+            let peer = stats.iter().find(|p| {
+                p.name != "none" && !p.name.starts_with("ours") && store(p.name) == store(s.name)
+            });
             let ratio = |base: Option<&Stats>, value: f64, of: fn(&Stats) -> f64| match base {
                 Some(base) if base.name != s.name => format!("{:.2}", value / of(base)),
                 _ => "-".to_string(),
@@ -167,7 +170,7 @@ fn http(tsv: &str) {
                 _ => "-".to_string(),
             };
             println!(
-                "  {:<15} {:>8.0} {:>7.3} {:>7.3} {:>7.1} | {:>6} {:>6} {:>6} {:>6} {:>6} {:>6} | {:>6} {:>6}",
+                "  {:<19} {:>8.0} {:>7.3} {:>7.3} {:>7.1} | {:>6} {:>6} {:>6} {:>6} {:>6} {:>6} | {:>6} {:>6}",
                 s.name,
                 s.rps,
                 s.p50,
@@ -202,11 +205,21 @@ fn http(tsv: &str) {
         );
     }
     println!(
-        "\n/0: ratio to the server without sessions; /p: ratio to the peer crate. rps: requests/s\n\
-         (above 1: more). p50, p99: latency (below 1: faster). CPU µs: server CPU time per request.\n\
+        "\n/0: ratio to the server without sessions; /p: ratio to the peer crate (a -redis row: to\n\
+         the peer on Redis). rps: requests/s (above 1: more). p50, p99: latency (below 1: faster).\n\
+         CPU µs: server CPU time per request.\n\
          cap: requests one core can serve, from CPU per request (above 1: more); it holds when\n\
          neighbours take CPU from the server, which requests/s and latency do not."
     );
+}
+
+/// The store suffix a variant's name carries where the peer crates are run with more than one
+/// store (`-redis`); empty for the default store.
+fn store(variant: &str) -> &str {
+    ["-redis"]
+        .into_iter()
+        .find(|suffix| variant.ends_with(suffix))
+        .unwrap_or("")
 }
 
 struct Stats<'a> {

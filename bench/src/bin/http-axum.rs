@@ -61,6 +61,7 @@ fn main() {
             Variant::None => Router::new()
                 .route("/rw", get(no_session_rw))
                 .route("/plain", get(plain)),
+            Variant::OursRedis | Variant::PeerRedis => unreachable!("not a variant of this binary"),
         };
         let listener = tokio::net::TcpListener::bind(("127.0.0.1", port))
             .await
