@@ -18,7 +18,8 @@
 //! is deleted, and a destroyed one is deleted and its cookie expired. An unchanged session is
 //! rewritten only to slide its idle deadline when the policy's touch threshold is reached.
 
-use std::fmt;
+use std::fmt::{self, Write as _};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
 use cookie::Cookie;
@@ -216,14 +217,14 @@ impl SessionManager {
         I: IntoIterator<Item = &'a str>,
         F: Fn(&str) -> Option<&'a str>,
     {
-        let slots = &self.inner.slots;
-        let mut incoming: Vec<Incoming> = slots.iter().map(|_| Incoming::default()).collect();
+        let configs = &self.inner.slots;
+        let mut slots: Box<[Slot]> = configs.iter().map(|_| Slot::default()).collect();
         let mut any_cookie_slot = false;
-        for (slot, found) in slots.iter().zip(incoming.iter_mut()) {
-            match slot.transport {
+        for (config, slot) in configs.iter().zip(slots.iter_mut()) {
+            match config.transport {
                 Transport::Header(_) => {
-                    if let Some(value) = header(&slot.header_name).filter(|v| !v.is_empty()) {
-                        found.parts.push(Some(value.to_string()));
+                    if let Some(value) = header(&config.header_name).filter(|v| !v.is_empty()) {
+                        slot.incoming.offer(0, value);
                     }
                 }
                 Transport::Cookie(_) => any_cookie_slot = true,
@@ -233,24 +234,15 @@ impl SessionManager {
             for cookie_header in cookie_headers {
                 for cookie in Cookie::split_parse(cookie_header).flatten() {
                     if let Some((index, chunk)) = self.cookie_slot(cookie.name()) {
-                        incoming[index].offer(chunk, cookie.value());
+                        slots[index].incoming.offer(chunk, cookie.value());
                     }
                 }
             }
         }
         RequestSessions {
             inner: Arc::clone(&self.inner),
-            slots: incoming
-                .into_iter()
-                .map(|found| {
-                    let (value, chunks) = found.assemble();
-                    Slot {
-                        incoming: value,
-                        incoming_chunks: chunks,
-                        session: OnceCell::new(),
-                    }
-                })
-                .collect(),
+            slots,
+            now: AtomicU64::new(0),
         }
     }
 
@@ -286,35 +278,54 @@ impl SessionManager {
 /// The cookie parts of one session seen in a request.
 #[derive(Default)]
 struct Incoming {
-    parts: Vec<Option<String>>,
+    /// Chunk 0: the whole value unless it was split.
+    first: Option<String>,
+    /// Chunks 1, 2, ... (empty unless the value was split), `None` where one is missing.
+    rest: Vec<Option<String>>,
 }
 
 impl Incoming {
     fn offer(&mut self, chunk: usize, value: &str) {
-        if self.parts.len() <= chunk {
-            self.parts.resize(chunk + 1, None);
-        }
         // Browsers send the most specific cookie first; keep it.
-        if self.parts[chunk].is_none() {
-            self.parts[chunk] = Some(value.to_string());
+        let part = match chunk.checked_sub(1) {
+            None => &mut self.first,
+            Some(index) => {
+                if self.rest.len() <= index {
+                    self.rest.resize(index + 1, None);
+                }
+                &mut self.rest[index]
+            }
+        };
+        if part.is_none() {
+            *part = Some(value.to_string());
         }
     }
 
-    /// The joined value of the consecutive chunks from 0, and one past the highest chunk index
-    /// the client holds (so every stale chunk, even one after a gap, can be expired).
-    fn assemble(self) -> (Option<String>, usize) {
-        let held = self.parts.len();
-        let mut parts = self.parts.into_iter();
-        let Some(Some(mut value)) = parts.next() else {
-            return (None, held);
-        };
-        for part in parts {
-            match part {
-                Some(part) => value.push_str(&part),
-                None => break,
-            }
+    /// The joined value of the consecutive chunks from 0.
+    fn value(&self) -> Option<std::borrow::Cow<'_, str>> {
+        let first = self.first.as_deref()?;
+        if self.rest.first().is_none_or(Option::is_none) {
+            return Some(first.into());
         }
-        (Some(value), held)
+        let mut value = first.to_string();
+        for part in self.rest.iter().map_while(Option::as_deref) {
+            value.push_str(part);
+        }
+        Some(value.into())
+    }
+
+    /// One past the highest chunk index the client holds (so every stale chunk, even one after
+    /// a gap, can be expired).
+    fn chunks_held(&self) -> usize {
+        if self.rest.is_empty() {
+            usize::from(self.first.is_some())
+        } else {
+            self.rest.len() + 1
+        }
+    }
+
+    fn is_present(&self) -> bool {
+        self.first.is_some()
     }
 }
 
@@ -379,11 +390,13 @@ impl fmt::Debug for ResponseHeader {
 pub struct RequestSessions {
     inner: Arc<ManagerInner>,
     slots: Box<[Slot]>,
+    /// The request's clock reading (ms since the epoch), taken when first needed; 0 until then.
+    now: AtomicU64,
 }
 
+#[derive(Default)]
 struct Slot {
-    incoming: Option<String>,
-    incoming_chunks: usize,
+    incoming: Incoming,
     session: OnceCell<Session>,
 }
 
@@ -405,6 +418,19 @@ enum Write {
 }
 
 impl RequestSessions {
+    /// The time every deadline of this request is computed from: read once, when a session is
+    /// first opened, so a request costs one clock read however many sessions it uses.
+    fn now(&self) -> u64 {
+        match self.now.load(Ordering::Relaxed) {
+            0 => {
+                let now = now_ms().max(1);
+                self.now.store(now, Ordering::Relaxed);
+                now
+            }
+            now => now,
+        }
+    }
+
     /// The default session, opened on first use.
     pub async fn default_session(&self) -> Result<Session, Error> {
         self.open(self.inner.default).await
@@ -440,11 +466,12 @@ impl RequestSessions {
 
     async fn load(&self, index: usize) -> Result<Session, Error> {
         let config = &self.inner.slots[index];
-        let now = now_ms();
+        let now = self.now();
         let fresh = || Session::from_state(State::unsaved(&config.policy.lifetime(), now));
-        let Some(value) = &self.slots[index].incoming else {
+        let Some(value) = self.slots[index].incoming.value() else {
             return Ok(fresh());
         };
+        let value: &str = &value;
         let keys = &self.inner.keys;
         match &config.backend {
             Backend::Cookie(_) => {
@@ -506,7 +533,7 @@ impl RequestSessions {
         store: &dyn Store,
         headers: &mut Vec<ResponseHeader>,
     ) -> Result<(), Error> {
-        let now = now_ms();
+        let now = self.now();
         let (write, retired, lifetime, resend) = {
             let mut state = session.lock();
             let lifetime = lifetime_of(&state, &config.policy);
@@ -590,7 +617,7 @@ impl RequestSessions {
             None => {
                 let mut state = session.lock();
                 if !state.stored && state.record.data.is_empty() {
-                    if (retired.is_some() || state.destroyed) && slot.incoming.is_some() {
+                    if (retired.is_some() || state.destroyed) && slot.incoming.is_present() {
                         self.emit_removal(config, slot, headers);
                     }
                     state.retired = None;
@@ -610,10 +637,10 @@ impl RequestSessions {
         session: &Session,
         headers: &mut Vec<ResponseHeader>,
     ) -> Result<(), Error> {
-        let now = now_ms();
+        let now = self.now();
         let mut state = session.lock();
         if state.record.data.is_empty() {
-            if slot.incoming.is_some() && (state.is_modified() || state.stored) {
+            if slot.incoming.is_present() && (state.is_modified() || state.stored) {
                 self.emit_removal(config, slot, headers);
             }
             return Ok(());
@@ -669,7 +696,7 @@ impl RequestSessions {
         let whole = render_cookie(cookie, &cookie.name, &value, max_age);
         if whole.len() <= COOKIE_SIZE_LIMIT {
             headers.push(ResponseHeader::SetCookie(whole));
-            self.expire_chunks(cookie, 1..slot.incoming_chunks, headers);
+            self.expire_chunks(cookie, 1..slot.incoming.chunks_held(), headers);
             return Ok(());
         }
         let too_large = || Error::CookieTooLarge {
@@ -699,7 +726,7 @@ impl RequestSessions {
                 max_age,
             )));
         }
-        self.expire_chunks(cookie, pieces.len()..slot.incoming_chunks, headers);
+        self.expire_chunks(cookie, pieces.len()..slot.incoming.chunks_held(), headers);
         Ok(())
     }
 
@@ -710,7 +737,7 @@ impl RequestSessions {
                 value: String::new(),
             }),
             Transport::Cookie(cookie) => {
-                self.expire_chunks(cookie, 0..slot.incoming_chunks.max(1), headers)
+                self.expire_chunks(cookie, 0..slot.incoming.chunks_held().max(1), headers)
             }
         }
     }
@@ -778,8 +805,16 @@ fn render_cookie(config: &CookieConfig, name: &str, value: &str, max_age: Option
         let seconds = i64::try_from(seconds).unwrap_or(i64::MAX);
         builder = builder.max_age(cookie::time::Duration::seconds(seconds));
     }
-    builder.build().to_string()
+    let cookie = builder.build();
+    // Sized once: the value is up to 4 KiB and `to_string` would grow the buffer several times.
+    let mut rendered = String::with_capacity(name.len() + value.len() + RENDERED_ATTRIBUTES_HINT);
+    // Writing into a `String` cannot fail.
+    let _ = write!(rendered, "{cookie}");
+    rendered
 }
+
+/// Room for the attributes of a rendered `Set-Cookie` (path, domain, flags, `Max-Age`).
+const RENDERED_ATTRIBUTES_HINT: usize = 128;
 
 fn removal_cookie(config: &CookieConfig, name: &str) -> String {
     cookie_builder(config, name, "")

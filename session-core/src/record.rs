@@ -29,7 +29,7 @@ pub type Data = BTreeMap<String, RawJson>;
 ///
 /// `Debug` shows the length, never the text, which may be secret.
 #[derive(Clone, PartialEq, Eq)]
-pub struct RawJson(Box<str>);
+pub struct RawJson(String);
 
 impl RawJson {
     /// Checks that `json` is exactly one JSON value.
@@ -39,12 +39,12 @@ impl RawJson {
 
     /// Serializes `value` to JSON.
     pub fn to_json<T: Serialize + ?Sized>(value: &T) -> Result<Self, serde_json::Error> {
-        serde_json::to_string(value).map(|text| RawJson(text.into_boxed_str()))
+        serde_json::to_string(value).map(RawJson)
     }
 
     /// Text this library wrote (inside an authenticated or self-written envelope).
     pub(crate) fn written(text: &str) -> Self {
-        RawJson(Box::from(text))
+        RawJson(text.to_string())
     }
 
     /// The JSON text.
@@ -55,7 +55,7 @@ impl RawJson {
 
 impl From<Box<RawValue>> for RawJson {
     fn from(raw: Box<RawValue>) -> Self {
-        RawJson(raw.into())
+        RawJson(Box::<str>::from(raw).into_string())
     }
 }
 
