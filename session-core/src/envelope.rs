@@ -168,13 +168,26 @@ pub(crate) fn apply_delta_to_body(bytes: &[u8], delta: &Delta) -> Result<Vec<u8>
                 .is_err()
     });
 
-    let mut out = Vec::with_capacity(
-        bytes.len()
-            + changed
-                .iter()
-                .map(|(k, v)| k.len() + v.len() + 4)
-                .sum::<usize>(),
-    );
+    // The exact size, so that a store keeping the result as a boxed slice does not reallocate.
+    let count = kept.len() + changed.len();
+    let entries: usize = kept
+        .iter()
+        .chain(&changed)
+        .map(|(key, value)| entry_len(key, value))
+        .sum();
+    let header = 8 * 3
+        + 1
+        + if delta.absolute_deadline.is_some() {
+            8
+        } else {
+            0
+        }
+        + match &delta.expiry {
+            Some(expiry) if expiry.absolute_timeout_secs.is_some() => 16,
+            Some(_) => 8,
+            None => 0,
+        };
+    let mut out = Vec::with_capacity(header + varint_len(count as u64) + entries);
     encode_header(
         &mut out,
         created_at,
@@ -183,7 +196,7 @@ pub(crate) fn apply_delta_to_body(bytes: &[u8], delta: &Delta) -> Result<Vec<u8>
         delta.absolute_deadline,
         delta.expiry.as_ref(),
     );
-    put_varint(&mut out, (kept.len() + changed.len()) as u64);
+    put_varint(&mut out, count as u64);
     let (mut old, mut new) = (kept.into_iter().peekable(), changed.into_iter().peekable());
     loop {
         let next = match (old.peek(), new.peek()) {
@@ -266,6 +279,14 @@ fn decode_body(id: SessionId, mut reader: Reader<'_>) -> Result<Record, Malforme
         version,
         expiry,
     })
+}
+
+fn entry_len(key: &str, value: &str) -> usize {
+    varint_len(key.len() as u64) + key.len() + varint_len(value.len() as u64) + value.len()
+}
+
+fn varint_len(value: u64) -> usize {
+    (64 - (value | 1).leading_zeros() as usize).div_ceil(7)
 }
 
 fn put_varint(out: &mut Vec<u8>, mut value: u64) {
@@ -466,6 +487,37 @@ mod tests {
                 after
             );
         }
+    }
+
+    #[test]
+    fn varint_lengths_match_what_is_written() {
+        for value in [
+            0,
+            1,
+            127,
+            128,
+            16_383,
+            16_384,
+            u64::from(u32::MAX),
+            u64::MAX,
+        ] {
+            let mut out = Vec::new();
+            put_varint(&mut out, value);
+            assert_eq!(varint_len(value), out.len(), "{value}");
+        }
+    }
+
+    #[test]
+    fn deltas_are_applied_into_a_buffer_of_the_exact_size() {
+        let delta = Delta {
+            changed: vec![("n".into(), raw("43")), ("new".into(), raw("[1,2,3]"))],
+            removed: vec!["cart".into()],
+            expires_at: 9,
+            absolute_deadline: Some(10),
+            expiry: Some(Expiry::persistent(std::time::Duration::from_secs(60))),
+        };
+        let applied = apply_delta_to_body(&record().to_compact_bytes(), &delta).unwrap();
+        assert_eq!(applied.capacity(), applied.len());
     }
 
     #[test]
