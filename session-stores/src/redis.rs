@@ -179,12 +179,16 @@ impl std::fmt::Debug for RedisStore {
 
 /// Creates the hash only if the key is free. KEYS[1]: the key. ARGV[1]: the deadline (ms);
 /// then field, value pairs.
+///
+/// Both scripts write with variadic `HSET`/`HDEL`, one call per 1000 arguments (even, so pairs stay
+/// together): Lua's `unpack` cannot spread more than about 8000 values, so a huge record or delta
+/// is written in batches, still within one script.
 const CREATE_SCRIPT: &str = r"
 if redis.call('EXISTS', KEYS[1]) == 1 then
   return 0
 end
-for i = 2, #ARGV, 2 do
-  redis.call('HSET', KEYS[1], ARGV[i], ARGV[i + 1])
+for i = 2, #ARGV, 1000 do
+  redis.call('HSET', KEYS[1], unpack(ARGV, i, math.min(i + 999, #ARGV)))
 end
 redis.call('PEXPIREAT', KEYS[1], ARGV[1])
 return 1
@@ -202,12 +206,12 @@ local absolute = redis.call('HGET', KEYS[1], '@a')
 if absolute and tonumber(absolute) <= now then
   return 0
 end
-local removed = tonumber(ARGV[3])
-for i = 4, 3 + removed do
-  redis.call('HDEL', KEYS[1], ARGV[i])
+local removed = 3 + tonumber(ARGV[3])
+for i = 4, removed, 1000 do
+  redis.call('HDEL', KEYS[1], unpack(ARGV, i, math.min(i + 999, removed)))
 end
-for i = 4 + removed, #ARGV, 2 do
-  redis.call('HSET', KEYS[1], ARGV[i], ARGV[i + 1])
+for i = removed + 1, #ARGV, 1000 do
+  redis.call('HSET', KEYS[1], unpack(ARGV, i, math.min(i + 999, #ARGV)))
 end
 redis.call('HINCRBY', KEYS[1], '@v', 1)
 redis.call('PEXPIREAT', KEYS[1], ARGV[2])

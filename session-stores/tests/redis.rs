@@ -119,6 +119,43 @@ async fn keys_are_the_prefix_and_the_storage_key_never_the_id() {
         .all(|(f, v)| !f.contains(&id) && !v.contains(&id)));
 }
 
+fn json(text: String) -> session_core::RawJson {
+    session_core::RawJson::from_string(text).unwrap()
+}
+
+/// The scripts spread fields over variadic `HSET`/`HDEL` calls, in batches: Lua's `unpack` cannot
+/// spread more than about 8000 values at once.
+#[tokio::test]
+async fn records_and_deltas_with_thousands_of_keys_are_written_whole() {
+    let store = store("thousands").await;
+    let mut record = record();
+    for key in 0..6_000 {
+        record
+            .data
+            .insert(format!("key{key}"), json(format!("\"value {key}\"")));
+    }
+    store.create(&record).await.unwrap();
+    assert_eq!(
+        store.load(&record.id).await.unwrap().as_ref(),
+        Some(&record)
+    );
+
+    let delta = Delta {
+        changed: (3_000..9_000)
+            .map(|key| (format!("key{key}"), json(key.to_string())))
+            .collect(),
+        removed: (0..4_500).map(|key| format!("key{key}")).collect(),
+        expires_at: now_ms() + 60_000,
+        absolute_deadline: record.absolute_deadline,
+        expiry: None,
+    };
+    assert!(store.update(&record.id, &delta).await.unwrap());
+    delta.apply(&mut record);
+    let loaded = store.load(&record.id).await.unwrap().unwrap();
+    assert_eq!(loaded.data.len(), 6_000);
+    assert_eq!(loaded, record);
+}
+
 #[tokio::test]
 async fn update_of_a_session_deleted_behind_the_stores_back_is_false() {
     let store = store("vanished").await;
