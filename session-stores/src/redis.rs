@@ -196,6 +196,10 @@ return 1
 
 /// Applies a delta to a live hash. KEYS[1]: the key. ARGV[1]: now (ms); ARGV[2]: the new
 /// deadline (ms); ARGV[3]: how many fields to delete; then those fields; then field, value pairs.
+///
+/// Redis does not roll back a script that fails half-way, so the version goes first: `HINCRBY` is
+/// the write that can fail on a stored hash (a version that is not an integer), and failing
+/// before the other writes leaves the record as it was.
 const UPDATE_SCRIPT: &str = r"
 local now = tonumber(ARGV[1])
 local expires = redis.call('HGET', KEYS[1], '@e')
@@ -206,6 +210,7 @@ local absolute = redis.call('HGET', KEYS[1], '@a')
 if absolute and tonumber(absolute) <= now then
   return 0
 end
+redis.call('HINCRBY', KEYS[1], '@v', 1)
 local removed = 3 + tonumber(ARGV[3])
 for i = 4, removed, 1000 do
   redis.call('HDEL', KEYS[1], unpack(ARGV, i, math.min(i + 999, removed)))
@@ -213,7 +218,6 @@ end
 for i = removed + 1, #ARGV, 1000 do
   redis.call('HSET', KEYS[1], unpack(ARGV, i, math.min(i + 999, #ARGV)))
 end
-redis.call('HINCRBY', KEYS[1], '@v', 1)
 redis.call('PEXPIREAT', KEYS[1], ARGV[2])
 return 1
 ";

@@ -157,6 +157,44 @@ async fn records_and_deltas_with_thousands_of_keys_are_written_whole() {
 }
 
 #[tokio::test]
+async fn an_update_that_fails_changes_nothing() {
+    let store = store("failed-update").await;
+    let mut record = record();
+    record.data.insert("k".into(), json("1".into()));
+    store.create(&record).await.unwrap();
+    let key = store.key_of(&record.id);
+    let mut redis = raw_connection().await;
+    redis::cmd("HSET")
+        .arg(&key)
+        .arg("@v")
+        .arg("not a number")
+        .query_async::<()>(&mut redis)
+        .await
+        .unwrap();
+    let delta = Delta {
+        changed: vec![("k".into(), json("2".into()))],
+        removed: vec![],
+        expires_at: record.expires_at,
+        absolute_deadline: record.absolute_deadline,
+        expiry: None,
+    };
+    assert!(matches!(
+        store.update(&record.id, &delta).await,
+        Err(StoreError::Backend(_))
+    ));
+    let value: String = redis::cmd("HGET")
+        .arg(&key)
+        .arg("d:k")
+        .query_async(&mut redis)
+        .await
+        .unwrap();
+    assert_eq!(
+        value, "1",
+        "a failed update must not write part of its delta"
+    );
+}
+
+#[tokio::test]
 async fn update_of_a_session_deleted_behind_the_stores_back_is_false() {
     let store = store("vanished").await;
     let record = record();
