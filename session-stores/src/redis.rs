@@ -42,13 +42,24 @@
 //! - `save` is one `MULTI`/`DEL`/`HSET`/`PEXPIREAT`/`EXEC` pipeline.
 //! - `create` is one Lua script that writes only if the key does not exist, so it never
 //!   overwrites ([`StoreError::AlreadyExists`] otherwise).
-//! - `update` is one Lua script that checks the session exists and has not expired (returning
-//!   `false` otherwise), then `HDEL`s the removed keys, `HSET`s the changed ones and the deadlines,
-//!   bumps the version and moves the TTL. Concurrent requests changing different keys of one
-//!   session all persist; for the same key the last writer wins.
+//! - `update` is one Lua script that checks the session's key exists (returning `false` and
+//!   writing nothing otherwise), then bumps the version, `HDEL`s the removed keys, `HSET`s the
+//!   changed ones and the deadlines, and moves the TTL. Concurrent requests changing different
+//!   keys of one session all persist; for the same key the last writer wins.
 //!
-//! Scripts are sent with `EVALSHA` (the script body only once per connection after a server
-//! restart).
+//! The scripts write all fields with one variadic `HSET` (and `HDEL`), and are sent with `EVALSHA`
+//! (the script body only once per connection after a server restart).
+//!
+//! # Deadlines and clocks
+//!
+//! `load` compares the record's deadlines with the application's clock and returns `None` once
+//! either has passed. `update` does not read the deadlines: the key exists exactly until the
+//! record's deadline by the Redis server's clock (its `PEXPIREAT`), so a missing key already means
+//! "deleted or expired". With clocks in sync the two agree. If the application's clock runs ahead
+//! of the server's, an update that arrives less than that difference after the deadline (by the
+//! application's clock) still applies; it comes from a request that loaded the session before the
+//! deadline, and it slides the idle deadline as any update does. The absolute deadline still
+//! holds: the new deadline is capped by it, and `load` refuses a record past it.
 //!
 //! # Failures
 //!
@@ -194,31 +205,28 @@ redis.call('PEXPIREAT', KEYS[1], ARGV[1])
 return 1
 ";
 
-/// Applies a delta to a live hash. KEYS[1]: the key. ARGV[1]: now (ms); ARGV[2]: the new
-/// deadline (ms); ARGV[3]: how many fields to delete; then those fields; then field, value pairs.
+/// Applies a delta to a live hash. KEYS[1]: the key. ARGV[1]: the new deadline (ms); ARGV[2]:
+/// how many fields to delete; then those fields; then field, value pairs.
+///
+/// A live session is one whose key exists: every write sets the key's `PEXPIREAT` to the record's
+/// deadline, so Redis deletes it then (see "Deadlines and clocks" in the module documentation).
 ///
 /// Redis does not roll back a script that fails half-way, so the version goes first: `HINCRBY` is
 /// the write that can fail on a stored hash (a version that is not an integer), and failing
 /// before the other writes leaves the record as it was.
 const UPDATE_SCRIPT: &str = r"
-local now = tonumber(ARGV[1])
-local expires = redis.call('HGET', KEYS[1], '@e')
-if not expires or tonumber(expires) <= now then
-  return 0
-end
-local absolute = redis.call('HGET', KEYS[1], '@a')
-if absolute and tonumber(absolute) <= now then
+if redis.call('EXISTS', KEYS[1]) == 0 then
   return 0
 end
 redis.call('HINCRBY', KEYS[1], '@v', 1)
-local removed = 3 + tonumber(ARGV[3])
-for i = 4, removed, 1000 do
+local removed = 2 + tonumber(ARGV[2])
+for i = 3, removed, 1000 do
   redis.call('HDEL', KEYS[1], unpack(ARGV, i, math.min(i + 999, removed)))
 end
 for i = removed + 1, #ARGV, 1000 do
   redis.call('HSET', KEYS[1], unpack(ARGV, i, math.min(i + 999, #ARGV)))
 end
-redis.call('PEXPIREAT', KEYS[1], ARGV[2])
+redis.call('PEXPIREAT', KEYS[1], ARGV[1])
 return 1
 ";
 
@@ -439,11 +447,7 @@ impl Store for RedisStore {
             .map_or(delta.expires_at, |absolute| absolute.min(delta.expires_at));
 
         let mut invocation = self.inner.update.key(self.key_of(id));
-        invocation
-            .arg(now_ms())
-            .arg(deadline)
-            .arg(removed.len())
-            .arg(&removed);
+        invocation.arg(deadline).arg(removed.len()).arg(&removed);
         for (field, value) in &set {
             invocation.arg(field).arg(value);
         }

@@ -195,6 +195,60 @@ async fn an_update_that_fails_changes_nothing() {
 }
 
 #[tokio::test]
+async fn update_of_a_session_whose_ttl_ran_out_is_false() {
+    let store = store("ran-out").await;
+    let mut record = record();
+    record.expires_at = now_ms() + 100;
+    store.create(&record).await.unwrap();
+    tokio::time::sleep(std::time::Duration::from_millis(250)).await;
+    let delta = Delta {
+        changed: vec![("k".into(), json("1".into()))],
+        expires_at: now_ms() + 60_000,
+        absolute_deadline: record.absolute_deadline,
+        ..Delta::default()
+    };
+    assert!(!store.update(&record.id, &delta).await.unwrap());
+    let mut redis = raw_connection().await;
+    let exists: i64 = redis::cmd("EXISTS")
+        .arg(store.key_of(&record.id))
+        .query_async(&mut redis)
+        .await
+        .unwrap();
+    assert_eq!(exists, 0, "update must not revive an expired session");
+}
+
+/// `update` goes by the key's TTL, which Redis enforces with its own clock, not by comparing the
+/// stored deadlines with the application's clock. Here the stored idle deadline has passed (as an
+/// application whose clock runs ahead of the server's would see it) while the TTL still runs.
+#[tokio::test]
+async fn update_goes_by_the_servers_ttl_not_the_stored_deadline() {
+    let store = store("server-clock").await;
+    let record = record();
+    store.create(&record).await.unwrap();
+    let key = store.key_of(&record.id);
+    let mut redis = raw_connection().await;
+    redis::cmd("HSET")
+        .arg(&key)
+        .arg("@e")
+        .arg(now_ms() - 1_000)
+        .query_async::<()>(&mut redis)
+        .await
+        .unwrap();
+    assert_eq!(store.load(&record.id).await.unwrap(), None);
+
+    let delta = Delta {
+        changed: vec![("k".into(), json("1".into()))],
+        expires_at: now_ms() + 60_000,
+        absolute_deadline: record.absolute_deadline,
+        ..Delta::default()
+    };
+    assert!(store.update(&record.id, &delta).await.unwrap());
+    let loaded = store.load(&record.id).await.unwrap().unwrap();
+    assert_eq!(loaded.expires_at, delta.expires_at);
+    assert_eq!(loaded.version, record.version + 1);
+}
+
+#[tokio::test]
 async fn update_of_a_session_deleted_behind_the_stores_back_is_false() {
     let store = store("vanished").await;
     let record = record();
