@@ -69,12 +69,14 @@
 //! reconnect by themselves after an outage. [`RedisStore::connect`] fails when the server cannot
 //! be reached at start-up.
 
+use std::io::Write as _;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
+use redis::{Cmd, ErrorKind, RedisWrite, ServerErrorKind, ToRedisArgs};
 use serde::{Deserialize, Serialize};
 use session_core::{now_ms, Data, Delta, Expiry, RawJson, Record, SessionId, Store, StoreError};
 
@@ -237,30 +239,71 @@ const VERSION: &str = "@v";
 const EXPIRY: &str = "@x";
 const DATA_PREFIX: &str = "d:";
 
-fn data_field(key: &str) -> String {
-    format!("{DATA_PREFIX}{key}")
+/// The hash field of session key `key`, `d:<key>`, written straight into a command's buffer.
+struct DataField<'a>(&'a str);
+
+impl ToRedisArgs for DataField<'_> {
+    fn write_redis_args<W: ?Sized + RedisWrite>(&self, out: &mut W) {
+        let mut arg = out.writer_for_next_arg();
+        // Writes into an in-memory command buffer, which cannot fail.
+        let _ = arg.write_all(DATA_PREFIX.as_bytes());
+        let _ = arg.write_all(self.0.as_bytes());
+    }
+}
+
+/// The Redis key of a session, `key_prefix` then its storage key, written straight into a
+/// command's buffer.
+struct SessionKey<'a> {
+    prefix: &'a str,
+    id: &'a SessionId,
+}
+
+impl ToRedisArgs for SessionKey<'_> {
+    fn write_redis_args<W: ?Sized + RedisWrite>(&self, out: &mut W) {
+        let mut arg = out.writer_for_next_arg();
+        let _ = arg.write_all(self.prefix.as_bytes());
+        let _ = arg.write_all(self.id.storage_key().as_bytes());
+    }
 }
 
 fn expiry_json(expiry: &Expiry) -> Result<String, StoreError> {
     serde_json::to_string(expiry).map_err(StoreError::backend)
 }
 
-/// The hash fields of a whole record.
-fn fields(record: &Record) -> Result<Vec<(String, String)>, StoreError> {
-    let mut fields = Vec::with_capacity(record.data.len() + 5);
-    fields.push((CREATED.to_string(), record.created_at.to_string()));
-    fields.push((EXPIRES.to_string(), record.expires_at.to_string()));
-    fields.push((VERSION.to_string(), record.version.to_string()));
+/// Bytes that a record's fields and values take in a command, for sizing its buffer.
+fn data_bytes<'a>(pairs: impl Iterator<Item = (&'a str, &'a str)>) -> usize {
+    pairs
+        .map(|(key, value)| DATA_PREFIX.len() + key.len() + value.len())
+        .sum()
+}
+
+/// Appends the hash fields of a whole record to `cmd`, as field, value arguments.
+fn push_fields(cmd: &mut Cmd, record: &Record) -> Result<(), StoreError> {
+    cmd.arg(CREATED)
+        .arg(record.created_at)
+        .arg(EXPIRES)
+        .arg(record.expires_at)
+        .arg(VERSION)
+        .arg(record.version);
     if let Some(absolute) = record.absolute_deadline {
-        fields.push((ABSOLUTE.to_string(), absolute.to_string()));
+        cmd.arg(ABSOLUTE).arg(absolute);
     }
     if let Some(expiry) = &record.expiry {
-        fields.push((EXPIRY.to_string(), expiry_json(expiry)?));
+        cmd.arg(EXPIRY).arg(expiry_json(expiry)?);
     }
     for (key, value) in &record.data {
-        fields.push((data_field(key), value.get().to_string()));
+        cmd.arg(DataField(key)).arg(value.get());
     }
-    Ok(fields)
+    Ok(())
+}
+
+/// A command with room for a whole record's fields, plus `extra_args` short arguments.
+fn command_for(record: &Record, extra_args: usize) -> Cmd {
+    let data = data_bytes(record.data.iter().map(|(k, v)| (k.as_str(), v.get())));
+    Cmd::with_capacity(
+        extra_args + 10 + 2 * record.data.len(),
+        data + 128 + 20 * extra_args,
+    )
 }
 
 /// Rebuilds a record from `HGETALL` output.
@@ -357,6 +400,44 @@ impl RedisStore {
         format!("{}{}", self.inner.key_prefix, id.storage_key())
     }
 
+    fn key<'a>(&'a self, id: &'a SessionId) -> SessionKey<'a> {
+        SessionKey {
+            prefix: &self.inner.key_prefix,
+            id,
+        }
+    }
+
+    /// `EVALSHA` of `script` with one key, ready for its arguments.
+    fn script_command(&self, script: &redis::Script, id: &SessionId, mut command: Cmd) -> Cmd {
+        command
+            .arg("EVALSHA")
+            .arg(script.get_hash())
+            .arg(1)
+            .arg(self.key(id));
+        command
+    }
+
+    /// Runs an `EVALSHA` command built by [`script_command`](Self::script_command); when the
+    /// server does not have the script (a restart, `SCRIPT FLUSH`), loads it and runs it again.
+    async fn run_script(
+        &self,
+        script: &redis::Script,
+        command: &Cmd,
+        action: &'static str,
+    ) -> Result<i64, StoreError> {
+        let mut connection = self.connection();
+        let result = match command.query_async(&mut connection).await {
+            Err(error) if error.kind() == ErrorKind::Server(ServerErrorKind::NoScript) => {
+                match script.load_async(&mut connection).await {
+                    Ok(_) => command.query_async(&mut connection).await,
+                    Err(error) => Err(error),
+                }
+            }
+            result => result,
+        };
+        result.map_err(self.failed(action))
+    }
+
     fn connection(&self) -> ConnectionManager {
         let connections = &self.inner.connections;
         let index = self.inner.next.fetch_add(1, Ordering::Relaxed) % connections.len();
@@ -378,7 +459,7 @@ impl RedisStore {
 impl Store for RedisStore {
     async fn load(&self, id: &SessionId) -> Result<Option<Record>, StoreError> {
         let hash: Vec<(String, String)> = redis::cmd("HGETALL")
-            .arg(self.key_of(id))
+            .arg(self.key(id))
             .query_async(&mut self.connection())
             .await
             .map_err(self.failed("load"))?;
@@ -390,16 +471,11 @@ impl Store for RedisStore {
     }
 
     async fn create(&self, record: &Record) -> Result<(), StoreError> {
-        let mut invocation = self.inner.create.key(self.key_of(&record.id));
-        invocation.arg(codec::deadline(record));
-        for (field, value) in fields(record)? {
-            invocation.arg(field).arg(value);
-        }
-        let created: i64 = invocation
-            .invoke_async(&mut self.connection())
-            .await
-            .map_err(self.failed("create"))?;
-        if created == 1 {
+        let script = &self.inner.create;
+        let mut command = self.script_command(script, &record.id, command_for(record, 5));
+        command.arg(codec::deadline(record));
+        push_fields(&mut command, record)?;
+        if self.run_script(script, &command, "create").await? == 1 {
             Ok(())
         } else {
             Err(StoreError::AlreadyExists)
@@ -408,14 +484,15 @@ impl Store for RedisStore {
 
     async fn save(&self, record: &Record) -> Result<(), StoreError> {
         let key = self.key_of(&record.id);
+        let mut hset = command_for(record, 2);
+        hset.arg("HSET").arg(&key);
+        push_fields(&mut hset, record)?;
         let mut pipe = redis::pipe();
         pipe.atomic()
             .cmd("DEL")
             .arg(&key)
             .ignore()
-            .cmd("HSET")
-            .arg(&key)
-            .arg(fields(record)?)
+            .add_command(hset)
             .ignore()
             .cmd("PEXPIREAT")
             .arg(&key)
@@ -427,40 +504,47 @@ impl Store for RedisStore {
     }
 
     async fn update(&self, id: &SessionId, delta: &Delta) -> Result<bool, StoreError> {
-        let mut removed: Vec<String> = delta.removed.iter().map(|key| data_field(key)).collect();
-        let mut set: Vec<(String, String)> = delta
-            .changed
-            .iter()
-            .map(|(key, value)| (data_field(key), value.get().to_string()))
-            .collect();
-        set.push((EXPIRES.to_string(), delta.expires_at.to_string()));
-        match delta.absolute_deadline {
-            Some(absolute) => set.push((ABSOLUTE.to_string(), absolute.to_string())),
-            None => removed.push(ABSOLUTE.to_string()),
+        let expiry = delta.expiry.as_ref().map(expiry_json).transpose()?;
+        let removed = delta.removed.len()
+            + usize::from(delta.absolute_deadline.is_none())
+            + usize::from(expiry.is_none());
+        let changed = delta.changed.len() + 1 + usize::from(delta.absolute_deadline.is_some());
+        let bytes = data_bytes(delta.changed.iter().map(|(k, v)| (k.as_str(), v.get())))
+            + data_bytes(delta.removed.iter().map(|k| (k.as_str(), "")))
+            + expiry.as_ref().map_or(0, String::len)
+            + 160;
+        let script = &self.inner.update;
+        let mut command = self.script_command(
+            script,
+            id,
+            Cmd::with_capacity(6 + removed + 2 * changed + 2, bytes),
+        );
+        command.arg(codec::deadline_after(delta)).arg(removed);
+        for key in &delta.removed {
+            command.arg(DataField(key));
         }
-        match &delta.expiry {
-            Some(expiry) => set.push((EXPIRY.to_string(), expiry_json(expiry)?)),
-            None => removed.push(EXPIRY.to_string()),
+        if delta.absolute_deadline.is_none() {
+            command.arg(ABSOLUTE);
         }
-        let deadline = delta
-            .absolute_deadline
-            .map_or(delta.expires_at, |absolute| absolute.min(delta.expires_at));
-
-        let mut invocation = self.inner.update.key(self.key_of(id));
-        invocation.arg(deadline).arg(removed.len()).arg(&removed);
-        for (field, value) in &set {
-            invocation.arg(field).arg(value);
+        if expiry.is_none() {
+            command.arg(EXPIRY);
         }
-        let updated: i64 = invocation
-            .invoke_async(&mut self.connection())
-            .await
-            .map_err(self.failed("update"))?;
-        Ok(updated == 1)
+        for (key, value) in &delta.changed {
+            command.arg(DataField(key)).arg(value.get());
+        }
+        command.arg(EXPIRES).arg(delta.expires_at);
+        if let Some(absolute) = delta.absolute_deadline {
+            command.arg(ABSOLUTE).arg(absolute);
+        }
+        if let Some(expiry) = &expiry {
+            command.arg(EXPIRY).arg(expiry);
+        }
+        Ok(self.run_script(script, &command, "update").await? == 1)
     }
 
     async fn delete(&self, id: &SessionId) -> Result<(), StoreError> {
         redis::cmd("DEL")
-            .arg(self.key_of(id))
+            .arg(self.key(id))
             .query_async::<()>(&mut self.connection())
             .await
             .map_err(self.failed("delete"))
@@ -499,7 +583,20 @@ mod tests {
         );
         record.expiry = Some(Expiry::persistent(Duration::from_secs(60)));
         record.version = 9;
-        let back = record_from(record.id, fields(&record).unwrap()).unwrap();
+        let mut command = Cmd::new();
+        push_fields(&mut command, &record).unwrap();
+        let args: Vec<String> = command
+            .args_iter()
+            .map(|arg| match arg {
+                redis::Arg::Simple(bytes) => String::from_utf8(bytes.to_vec()).unwrap(),
+                _ => panic!("only simple arguments"),
+            })
+            .collect();
+        let hash = args
+            .chunks(2)
+            .map(|pair| (pair[0].clone(), pair[1].clone()))
+            .collect();
+        let back = record_from(record.id, hash).unwrap();
         assert_eq!(back, record);
     }
 

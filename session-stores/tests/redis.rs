@@ -248,6 +248,41 @@ async fn update_goes_by_the_servers_ttl_not_the_stored_deadline() {
     assert_eq!(loaded.version, record.version + 1);
 }
 
+/// The scripts run by hash (`EVALSHA`); a server that lost them (a restart, `SCRIPT FLUSH`) is
+/// sent their body again.
+#[tokio::test]
+async fn scripts_are_loaded_again_after_a_script_flush() {
+    let store = store("flush").await;
+    let record = record();
+    store.create(&record).await.unwrap();
+    let mut redis = raw_connection().await;
+    redis::cmd("SCRIPT")
+        .arg("FLUSH")
+        .query_async::<()>(&mut redis)
+        .await
+        .unwrap();
+    let delta = Delta {
+        changed: vec![("k".into(), json("1".into()))],
+        expires_at: record.expires_at,
+        absolute_deadline: record.absolute_deadline,
+        ..Delta::default()
+    };
+    assert!(store.update(&record.id, &delta).await.unwrap());
+    redis::cmd("SCRIPT")
+        .arg("FLUSH")
+        .query_async::<()>(&mut redis)
+        .await
+        .unwrap();
+    let other = self::record();
+    store.create(&other).await.unwrap();
+    assert!(matches!(
+        store.create(&other).await,
+        Err(StoreError::AlreadyExists)
+    ));
+    let loaded = store.load(&record.id).await.unwrap().unwrap();
+    assert_eq!(loaded.data.get("k").map(|v| v.get()), Some("1"));
+}
+
 #[tokio::test]
 async fn update_of_a_session_deleted_behind_the_stores_back_is_false() {
     let store = store("vanished").await;
