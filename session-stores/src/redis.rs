@@ -33,8 +33,8 @@
 //! | `d:<key>`  | the value of session key `<key>` (raw JSON)  |
 //!
 //! The key's TTL is kept by Redis itself: every write sets `PEXPIREAT` to the record's idle
-//! deadline capped by its absolute one, so expired sessions vanish without any cleanup
-//! ([`Store::cleanup`] returns 0).
+//! deadline capped by its absolute one (and by `i64::MAX` ms, the latest time Redis accepts), so
+//! expired sessions vanish without any cleanup ([`Store::cleanup`] returns 0).
 //!
 //! # One round trip, atomically
 //!
@@ -266,6 +266,12 @@ impl ToRedisArgs for SessionKey<'_> {
     }
 }
 
+/// The `PEXPIREAT` argument for a deadline: Redis refuses times past `i64::MAX` ms (a
+/// "never" deadline, e.g. from a huge per-session expiry), so those are capped there.
+fn expire_at(deadline: u64) -> u64 {
+    deadline.min(i64::MAX as u64)
+}
+
 fn expiry_json(expiry: &Expiry) -> Result<String, StoreError> {
     serde_json::to_string(expiry).map_err(StoreError::backend)
 }
@@ -473,7 +479,7 @@ impl Store for RedisStore {
     async fn create(&self, record: &Record) -> Result<(), StoreError> {
         let script = &self.inner.create;
         let mut command = self.script_command(script, &record.id, command_for(record, 5));
-        command.arg(codec::deadline(record));
+        command.arg(expire_at(codec::deadline(record)));
         push_fields(&mut command, record)?;
         if self.run_script(script, &command, "create").await? == 1 {
             Ok(())
@@ -496,7 +502,7 @@ impl Store for RedisStore {
             .ignore()
             .cmd("PEXPIREAT")
             .arg(&key)
-            .arg(codec::deadline(record))
+            .arg(expire_at(codec::deadline(record)))
             .ignore();
         pipe.query_async::<()>(&mut self.connection())
             .await
@@ -519,7 +525,9 @@ impl Store for RedisStore {
             id,
             Cmd::with_capacity(6 + removed + 2 * changed + 2, bytes),
         );
-        command.arg(codec::deadline_after(delta)).arg(removed);
+        command
+            .arg(expire_at(codec::deadline_after(delta)))
+            .arg(removed);
         for key in &delta.removed {
             command.arg(DataField(key));
         }

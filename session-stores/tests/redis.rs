@@ -88,6 +88,37 @@ async fn the_server_keeps_the_ttl() {
     );
 }
 
+/// A deadline past what `PEXPIREAT` accepts (`i64::MAX` ms), as a huge per-session expiry makes,
+/// is a key that lives as long as Redis allows, not an error.
+#[tokio::test]
+async fn a_never_deadline_is_capped_not_refused() {
+    let store = store("never").await;
+    let mut record = record();
+    record.expires_at = u64::MAX;
+    record.absolute_deadline = None;
+    store.create(&record).await.unwrap();
+    assert_eq!(store.load(&record.id).await.unwrap(), Some(record.clone()));
+
+    let delta = Delta {
+        changed: vec![("k".into(), json("1".into()))],
+        expires_at: u64::MAX,
+        ..Delta::default()
+    };
+    assert!(store.update(&record.id, &delta).await.unwrap());
+    delta.apply(&mut record);
+    assert_eq!(store.load(&record.id).await.unwrap(), Some(record.clone()));
+    store.save(&record).await.unwrap();
+    assert_eq!(store.load(&record.id).await.unwrap(), Some(record.clone()));
+
+    let mut redis = raw_connection().await;
+    let ttl: i64 = redis::cmd("PTTL")
+        .arg(store.key_of(&record.id))
+        .query_async(&mut redis)
+        .await
+        .unwrap();
+    assert!(ttl > 1 << 62, "PTTL was {ttl}");
+}
+
 #[tokio::test]
 async fn keys_are_the_prefix_and_the_storage_key_never_the_id() {
     let prefix = unique_prefix("prefix");
