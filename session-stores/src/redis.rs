@@ -215,12 +215,13 @@ return 1
 ///
 /// Redis does not roll back a script that fails half-way, so the version goes first: `HINCRBY` is
 /// the write that can fail on a stored hash (a version that is not an integer), and failing
-/// before the other writes leaves the record as it was.
+/// before the other writes leaves the record as it was. Its increment is the string `'1'`: Redis
+/// would format a Lua number argument with `snprintf` on every call.
 const UPDATE_SCRIPT: &str = r"
 if redis.call('EXISTS', KEYS[1]) == 0 then
   return 0
 end
-redis.call('HINCRBY', KEYS[1], '@v', 1)
+redis.call('HINCRBY', KEYS[1], '@v', '1')
 local removed = 2 + tonumber(ARGV[2])
 for i = 3, removed, 1000 do
   redis.call('HDEL', KEYS[1], unpack(ARGV, i, math.min(i + 999, removed)))
