@@ -325,7 +325,7 @@ fn record_from(id: SessionId, hash: Vec<(String, String)>) -> Result<Record, Sto
     let (mut created_at, mut expires_at, mut absolute_deadline) = (None, None, None);
     let (mut version, mut expiry) = (0, None);
     let mut data = Data::new();
-    for (field, value) in hash {
+    for (mut field, value) in hash {
         match field.as_str() {
             CREATED => created_at = Some(number(CREATED, &value)?),
             EXPIRES => expires_at = Some(number(EXPIRES, &value)?),
@@ -337,13 +337,14 @@ fn record_from(id: SessionId, hash: Vec<(String, String)>) -> Result<Record, Sto
                         .map_err(|error| corrupt(format!("field `{EXPIRY}`: {error}")))?,
                 )
             }
-            _ => {
-                if let Some(key) = field.strip_prefix(DATA_PREFIX) {
-                    let value = RawJson::from_string(value)
-                        .map_err(|error| corrupt(format!("value of `{key}`: {error}")))?;
-                    data.insert(key.to_string(), value);
-                }
+            _ if field.starts_with(DATA_PREFIX) => {
+                // The field, minus its prefix, becomes the key: no new String.
+                field.drain(..DATA_PREFIX.len());
+                let value = RawJson::from_string(value)
+                    .map_err(|error| corrupt(format!("value of `{field}`: {error}")))?;
+                data.insert(field, value);
             }
+            _ => {}
         }
     }
     Ok(Record {
