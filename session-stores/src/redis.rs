@@ -47,8 +47,9 @@
 //!   changed ones and the deadlines, and moves the TTL. Concurrent requests changing different
 //!   keys of one session all persist; for the same key the last writer wins.
 //!
-//! The scripts write all fields with one variadic `HSET` (and `HDEL`), and are sent with `EVALSHA`
-//! (the script body only once per connection after a server restart).
+//! The scripts write all fields with one variadic `HSET` (and `HDEL`). They are sent with
+//! `EVALSHA`; a server that does not have them (after a restart or `SCRIPT FLUSH`) answers
+//! `NOSCRIPT`, and the store loads the script and sends it again.
 //!
 //! # Deadlines and clocks
 //!
@@ -57,9 +58,11 @@
 //! record's deadline by the Redis server's clock (its `PEXPIREAT`), so a missing key already means
 //! "deleted or expired". With clocks in sync the two agree. If the application's clock runs ahead
 //! of the server's, an update that arrives less than that difference after the deadline (by the
-//! application's clock) still applies; it comes from a request that loaded the session before the
-//! deadline, and it slides the idle deadline as any update does. The absolute deadline still
-//! holds: the new deadline is capped by it, and `load` refuses a record past it.
+//! application's clock) still applies and, as any update, slides the idle deadline. The session
+//! manager only updates a session that was live by the application's clock when the request
+//! loaded (or last wrote) it, so this only concerns a request still running when the deadline
+//! passed. The absolute deadline still holds: the new deadline is capped by it, and `load` refuses
+//! a record past it.
 //!
 //! # Failures
 //!
