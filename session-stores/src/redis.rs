@@ -33,8 +33,8 @@
 //! | `d:<key>`  | the value of session key `<key>` (raw JSON)  |
 //!
 //! The key's TTL is kept by Redis itself: every write sets `PEXPIREAT` to the record's idle
-//! deadline capped by its absolute one, so expired sessions vanish without any cleanup
-//! ([`Store::cleanup`] returns 0).
+//! deadline capped by its absolute one (and by `i64::MAX` ms, the latest time Redis accepts), so
+//! expired sessions vanish without any cleanup ([`Store::cleanup`] returns 0).
 //!
 //! # One round trip, atomically
 //!
@@ -42,13 +42,27 @@
 //! - `save` is one `MULTI`/`DEL`/`HSET`/`PEXPIREAT`/`EXEC` pipeline.
 //! - `create` is one Lua script that writes only if the key does not exist, so it never
 //!   overwrites ([`StoreError::AlreadyExists`] otherwise).
-//! - `update` is one Lua script that checks the session exists and has not expired (returning
-//!   `false` otherwise), then `HDEL`s the removed keys, `HSET`s the changed ones and the deadlines,
-//!   bumps the version and moves the TTL. Concurrent requests changing different keys of one
-//!   session all persist; for the same key the last writer wins.
+//! - `update` is one Lua script that checks the session's key exists (returning `false` and
+//!   writing nothing otherwise), then bumps the version, `HDEL`s the removed keys, `HSET`s the
+//!   changed ones and the deadlines, and moves the TTL. Concurrent requests changing different
+//!   keys of one session all persist; for the same key the last writer wins.
 //!
-//! Scripts are sent with `EVALSHA` (the script body only once per connection after a server
-//! restart).
+//! The scripts write all fields with one variadic `HSET` (and `HDEL`). They are sent with
+//! `EVALSHA`; a server that does not have them (after a restart or `SCRIPT FLUSH`) answers
+//! `NOSCRIPT`, and the store loads the script and sends it again.
+//!
+//! # Deadlines and clocks
+//!
+//! `load` compares the record's deadlines with the application's clock and returns `None` once
+//! either has passed. `update` does not read the deadlines: the key exists exactly until the
+//! record's deadline by the Redis server's clock (its `PEXPIREAT`), so a missing key already means
+//! "deleted or expired". With clocks in sync the two agree. If the application's clock runs ahead
+//! of the server's, an update that arrives less than that difference after the deadline (by the
+//! application's clock) still applies and, as any update, slides the idle deadline. The session
+//! manager only updates a session that was live by the application's clock when the request
+//! loaded (or last wrote) it, so this only concerns a request still running when the deadline
+//! passed. The absolute deadline still holds: the new deadline is capped by it, and `load` refuses
+//! a record past it.
 //!
 //! # Failures
 //!
@@ -58,12 +72,14 @@
 //! reconnect by themselves after an outage. [`RedisStore::connect`] fails when the server cannot
 //! be reached at start-up.
 
+use std::io::Write as _;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
+use redis::{Cmd, ErrorKind, RedisWrite, ServerErrorKind, ToRedisArgs};
 use serde::{Deserialize, Serialize};
 use session_core::{now_ms, Data, Delta, Expiry, RawJson, Record, SessionId, Store, StoreError};
 
@@ -179,38 +195,44 @@ impl std::fmt::Debug for RedisStore {
 
 /// Creates the hash only if the key is free. KEYS[1]: the key. ARGV[1]: the deadline (ms);
 /// then field, value pairs.
+///
+/// Both scripts write with variadic `HSET`/`HDEL`, one call per 1000 arguments (even, so pairs stay
+/// together): Lua's `unpack` cannot spread more than about 8000 values, so a huge record or delta
+/// is written in batches, still within one script.
 const CREATE_SCRIPT: &str = r"
 if redis.call('EXISTS', KEYS[1]) == 1 then
   return 0
 end
-for i = 2, #ARGV, 2 do
-  redis.call('HSET', KEYS[1], ARGV[i], ARGV[i + 1])
+for i = 2, #ARGV, 1000 do
+  redis.call('HSET', KEYS[1], unpack(ARGV, i, math.min(i + 999, #ARGV)))
 end
 redis.call('PEXPIREAT', KEYS[1], ARGV[1])
 return 1
 ";
 
-/// Applies a delta to a live hash. KEYS[1]: the key. ARGV[1]: now (ms); ARGV[2]: the new
-/// deadline (ms); ARGV[3]: how many fields to delete; then those fields; then field, value pairs.
+/// Applies a delta to a live hash. KEYS[1]: the key. ARGV[1]: the new deadline (ms); ARGV[2]:
+/// how many fields to delete; then those fields; then field, value pairs.
+///
+/// A live session is one whose key exists: every write sets the key's `PEXPIREAT` to the record's
+/// deadline, so Redis deletes it then (see "Deadlines and clocks" in the module documentation).
+///
+/// Redis does not roll back a script that fails half-way, so the version goes first: `HINCRBY` is
+/// the write that can fail on a stored hash (a version that is not an integer), and failing
+/// before the other writes leaves the record as it was. Its increment is the string `'1'`: Redis
+/// would format a Lua number argument with `snprintf` on every call.
 const UPDATE_SCRIPT: &str = r"
-local now = tonumber(ARGV[1])
-local expires = redis.call('HGET', KEYS[1], '@e')
-if not expires or tonumber(expires) <= now then
+if redis.call('EXISTS', KEYS[1]) == 0 then
   return 0
 end
-local absolute = redis.call('HGET', KEYS[1], '@a')
-if absolute and tonumber(absolute) <= now then
-  return 0
+redis.call('HINCRBY', KEYS[1], '@v', '1')
+local removed = 2 + tonumber(ARGV[2])
+for i = 3, removed, 1000 do
+  redis.call('HDEL', KEYS[1], unpack(ARGV, i, math.min(i + 999, removed)))
 end
-local removed = tonumber(ARGV[3])
-for i = 4, 3 + removed do
-  redis.call('HDEL', KEYS[1], ARGV[i])
+for i = removed + 1, #ARGV, 1000 do
+  redis.call('HSET', KEYS[1], unpack(ARGV, i, math.min(i + 999, #ARGV)))
 end
-for i = 4 + removed, #ARGV, 2 do
-  redis.call('HSET', KEYS[1], ARGV[i], ARGV[i + 1])
-end
-redis.call('HINCRBY', KEYS[1], '@v', 1)
-redis.call('PEXPIREAT', KEYS[1], ARGV[2])
+redis.call('PEXPIREAT', KEYS[1], ARGV[1])
 return 1
 ";
 
@@ -221,30 +243,77 @@ const VERSION: &str = "@v";
 const EXPIRY: &str = "@x";
 const DATA_PREFIX: &str = "d:";
 
-fn data_field(key: &str) -> String {
-    format!("{DATA_PREFIX}{key}")
+/// The hash field of session key `key`, `d:<key>`, written straight into a command's buffer.
+struct DataField<'a>(&'a str);
+
+impl ToRedisArgs for DataField<'_> {
+    fn write_redis_args<W: ?Sized + RedisWrite>(&self, out: &mut W) {
+        let mut arg = out.writer_for_next_arg();
+        // Writes into an in-memory command buffer, which cannot fail.
+        let _ = arg.write_all(DATA_PREFIX.as_bytes());
+        let _ = arg.write_all(self.0.as_bytes());
+    }
+}
+
+/// The Redis key of a session, `key_prefix` then its storage key, written straight into a
+/// command's buffer.
+struct SessionKey<'a> {
+    prefix: &'a str,
+    id: &'a SessionId,
+}
+
+impl ToRedisArgs for SessionKey<'_> {
+    fn write_redis_args<W: ?Sized + RedisWrite>(&self, out: &mut W) {
+        let mut arg = out.writer_for_next_arg();
+        let _ = arg.write_all(self.prefix.as_bytes());
+        let _ = arg.write_all(self.id.storage_key().as_bytes());
+    }
+}
+
+/// The `PEXPIREAT` argument for a deadline: Redis refuses times past `i64::MAX` ms (a
+/// "never" deadline, e.g. from a huge per-session expiry), so those are capped there.
+fn expire_at(deadline: u64) -> u64 {
+    deadline.min(i64::MAX as u64)
 }
 
 fn expiry_json(expiry: &Expiry) -> Result<String, StoreError> {
     serde_json::to_string(expiry).map_err(StoreError::backend)
 }
 
-/// The hash fields of a whole record.
-fn fields(record: &Record) -> Result<Vec<(String, String)>, StoreError> {
-    let mut fields = Vec::with_capacity(record.data.len() + 5);
-    fields.push((CREATED.to_string(), record.created_at.to_string()));
-    fields.push((EXPIRES.to_string(), record.expires_at.to_string()));
-    fields.push((VERSION.to_string(), record.version.to_string()));
+/// Bytes that a record's fields and values take in a command, for sizing its buffer.
+fn data_bytes<'a>(pairs: impl Iterator<Item = (&'a str, &'a str)>) -> usize {
+    pairs
+        .map(|(key, value)| DATA_PREFIX.len() + key.len() + value.len())
+        .sum()
+}
+
+/// Appends the hash fields of a whole record to `cmd`, as field, value arguments.
+fn push_fields(cmd: &mut Cmd, record: &Record) -> Result<(), StoreError> {
+    cmd.arg(CREATED)
+        .arg(record.created_at)
+        .arg(EXPIRES)
+        .arg(record.expires_at)
+        .arg(VERSION)
+        .arg(record.version);
     if let Some(absolute) = record.absolute_deadline {
-        fields.push((ABSOLUTE.to_string(), absolute.to_string()));
+        cmd.arg(ABSOLUTE).arg(absolute);
     }
     if let Some(expiry) = &record.expiry {
-        fields.push((EXPIRY.to_string(), expiry_json(expiry)?));
+        cmd.arg(EXPIRY).arg(expiry_json(expiry)?);
     }
     for (key, value) in &record.data {
-        fields.push((data_field(key), value.get().to_string()));
+        cmd.arg(DataField(key)).arg(value.get());
     }
-    Ok(fields)
+    Ok(())
+}
+
+/// A command with room for a whole record's fields, plus `extra_args` short arguments.
+fn command_for(record: &Record, extra_args: usize) -> Cmd {
+    let data = data_bytes(record.data.iter().map(|(k, v)| (k.as_str(), v.get())));
+    Cmd::with_capacity(
+        extra_args + 10 + 2 * record.data.len(),
+        data + 128 + 20 * extra_args,
+    )
 }
 
 /// Rebuilds a record from `HGETALL` output.
@@ -259,7 +328,7 @@ fn record_from(id: SessionId, hash: Vec<(String, String)>) -> Result<Record, Sto
     let (mut created_at, mut expires_at, mut absolute_deadline) = (None, None, None);
     let (mut version, mut expiry) = (0, None);
     let mut data = Data::new();
-    for (field, value) in hash {
+    for (mut field, value) in hash {
         match field.as_str() {
             CREATED => created_at = Some(number(CREATED, &value)?),
             EXPIRES => expires_at = Some(number(EXPIRES, &value)?),
@@ -271,13 +340,14 @@ fn record_from(id: SessionId, hash: Vec<(String, String)>) -> Result<Record, Sto
                         .map_err(|error| corrupt(format!("field `{EXPIRY}`: {error}")))?,
                 )
             }
-            _ => {
-                if let Some(key) = field.strip_prefix(DATA_PREFIX) {
-                    let value = RawJson::from_string(value)
-                        .map_err(|error| corrupt(format!("value of `{key}`: {error}")))?;
-                    data.insert(key.to_string(), value);
-                }
+            _ if field.starts_with(DATA_PREFIX) => {
+                // The field, minus its prefix, becomes the key: no new String.
+                field.drain(..DATA_PREFIX.len());
+                let value = RawJson::from_string(value)
+                    .map_err(|error| corrupt(format!("value of `{field}`: {error}")))?;
+                data.insert(field, value);
             }
+            _ => {}
         }
     }
     Ok(Record {
@@ -341,6 +411,44 @@ impl RedisStore {
         format!("{}{}", self.inner.key_prefix, id.storage_key())
     }
 
+    fn key<'a>(&'a self, id: &'a SessionId) -> SessionKey<'a> {
+        SessionKey {
+            prefix: &self.inner.key_prefix,
+            id,
+        }
+    }
+
+    /// `EVALSHA` of `script` with one key, ready for its arguments.
+    fn script_command(&self, script: &redis::Script, id: &SessionId, mut command: Cmd) -> Cmd {
+        command
+            .arg("EVALSHA")
+            .arg(script.get_hash())
+            .arg(1)
+            .arg(self.key(id));
+        command
+    }
+
+    /// Runs an `EVALSHA` command built by [`script_command`](Self::script_command); when the
+    /// server does not have the script (a restart, `SCRIPT FLUSH`), loads it and runs it again.
+    async fn run_script(
+        &self,
+        script: &redis::Script,
+        command: &Cmd,
+        action: &'static str,
+    ) -> Result<i64, StoreError> {
+        let mut connection = self.connection();
+        let result = match command.query_async(&mut connection).await {
+            Err(error) if error.kind() == ErrorKind::Server(ServerErrorKind::NoScript) => {
+                match script.load_async(&mut connection).await {
+                    Ok(_) => command.query_async(&mut connection).await,
+                    Err(error) => Err(error),
+                }
+            }
+            result => result,
+        };
+        result.map_err(self.failed(action))
+    }
+
     fn connection(&self) -> ConnectionManager {
         let connections = &self.inner.connections;
         let index = self.inner.next.fetch_add(1, Ordering::Relaxed) % connections.len();
@@ -362,7 +470,7 @@ impl RedisStore {
 impl Store for RedisStore {
     async fn load(&self, id: &SessionId) -> Result<Option<Record>, StoreError> {
         let hash: Vec<(String, String)> = redis::cmd("HGETALL")
-            .arg(self.key_of(id))
+            .arg(self.key(id))
             .query_async(&mut self.connection())
             .await
             .map_err(self.failed("load"))?;
@@ -374,16 +482,11 @@ impl Store for RedisStore {
     }
 
     async fn create(&self, record: &Record) -> Result<(), StoreError> {
-        let mut invocation = self.inner.create.key(self.key_of(&record.id));
-        invocation.arg(codec::deadline(record));
-        for (field, value) in fields(record)? {
-            invocation.arg(field).arg(value);
-        }
-        let created: i64 = invocation
-            .invoke_async(&mut self.connection())
-            .await
-            .map_err(self.failed("create"))?;
-        if created == 1 {
+        let script = &self.inner.create;
+        let mut command = self.script_command(script, &record.id, command_for(record, 5));
+        command.arg(expire_at(codec::deadline(record)));
+        push_fields(&mut command, record)?;
+        if self.run_script(script, &command, "create").await? == 1 {
             Ok(())
         } else {
             Err(StoreError::AlreadyExists)
@@ -392,18 +495,19 @@ impl Store for RedisStore {
 
     async fn save(&self, record: &Record) -> Result<(), StoreError> {
         let key = self.key_of(&record.id);
+        let mut hset = command_for(record, 2);
+        hset.arg("HSET").arg(&key);
+        push_fields(&mut hset, record)?;
         let mut pipe = redis::pipe();
         pipe.atomic()
             .cmd("DEL")
             .arg(&key)
             .ignore()
-            .cmd("HSET")
-            .arg(&key)
-            .arg(fields(record)?)
+            .add_command(hset)
             .ignore()
             .cmd("PEXPIREAT")
             .arg(&key)
-            .arg(codec::deadline(record))
+            .arg(expire_at(codec::deadline(record)))
             .ignore();
         pipe.query_async::<()>(&mut self.connection())
             .await
@@ -411,44 +515,49 @@ impl Store for RedisStore {
     }
 
     async fn update(&self, id: &SessionId, delta: &Delta) -> Result<bool, StoreError> {
-        let mut removed: Vec<String> = delta.removed.iter().map(|key| data_field(key)).collect();
-        let mut set: Vec<(String, String)> = delta
-            .changed
-            .iter()
-            .map(|(key, value)| (data_field(key), value.get().to_string()))
-            .collect();
-        set.push((EXPIRES.to_string(), delta.expires_at.to_string()));
-        match delta.absolute_deadline {
-            Some(absolute) => set.push((ABSOLUTE.to_string(), absolute.to_string())),
-            None => removed.push(ABSOLUTE.to_string()),
+        let expiry = delta.expiry.as_ref().map(expiry_json).transpose()?;
+        let removed = delta.removed.len()
+            + usize::from(delta.absolute_deadline.is_none())
+            + usize::from(expiry.is_none());
+        let changed = delta.changed.len() + 1 + usize::from(delta.absolute_deadline.is_some());
+        let bytes = data_bytes(delta.changed.iter().map(|(k, v)| (k.as_str(), v.get())))
+            + data_bytes(delta.removed.iter().map(|k| (k.as_str(), "")))
+            + expiry.as_ref().map_or(0, String::len)
+            + 160;
+        let script = &self.inner.update;
+        let mut command = self.script_command(
+            script,
+            id,
+            Cmd::with_capacity(6 + removed + 2 * changed + 2, bytes),
+        );
+        command
+            .arg(expire_at(codec::deadline_after(delta)))
+            .arg(removed);
+        for key in &delta.removed {
+            command.arg(DataField(key));
         }
-        match &delta.expiry {
-            Some(expiry) => set.push((EXPIRY.to_string(), expiry_json(expiry)?)),
-            None => removed.push(EXPIRY.to_string()),
+        if delta.absolute_deadline.is_none() {
+            command.arg(ABSOLUTE);
         }
-        let deadline = delta
-            .absolute_deadline
-            .map_or(delta.expires_at, |absolute| absolute.min(delta.expires_at));
-
-        let mut invocation = self.inner.update.key(self.key_of(id));
-        invocation
-            .arg(now_ms())
-            .arg(deadline)
-            .arg(removed.len())
-            .arg(&removed);
-        for (field, value) in &set {
-            invocation.arg(field).arg(value);
+        if expiry.is_none() {
+            command.arg(EXPIRY);
         }
-        let updated: i64 = invocation
-            .invoke_async(&mut self.connection())
-            .await
-            .map_err(self.failed("update"))?;
-        Ok(updated == 1)
+        for (key, value) in &delta.changed {
+            command.arg(DataField(key)).arg(value.get());
+        }
+        command.arg(EXPIRES).arg(delta.expires_at);
+        if let Some(absolute) = delta.absolute_deadline {
+            command.arg(ABSOLUTE).arg(absolute);
+        }
+        if let Some(expiry) = &expiry {
+            command.arg(EXPIRY).arg(expiry);
+        }
+        Ok(self.run_script(script, &command, "update").await? == 1)
     }
 
     async fn delete(&self, id: &SessionId) -> Result<(), StoreError> {
         redis::cmd("DEL")
-            .arg(self.key_of(id))
+            .arg(self.key(id))
             .query_async::<()>(&mut self.connection())
             .await
             .map_err(self.failed("delete"))
@@ -487,7 +596,20 @@ mod tests {
         );
         record.expiry = Some(Expiry::persistent(Duration::from_secs(60)));
         record.version = 9;
-        let back = record_from(record.id, fields(&record).unwrap()).unwrap();
+        let mut command = Cmd::new();
+        push_fields(&mut command, &record).unwrap();
+        let args: Vec<String> = command
+            .args_iter()
+            .map(|arg| match arg {
+                redis::Arg::Simple(bytes) => String::from_utf8(bytes.to_vec()).unwrap(),
+                _ => panic!("only simple arguments"),
+            })
+            .collect();
+        let hash = args
+            .chunks(2)
+            .map(|pair| (pair[0].clone(), pair[1].clone()))
+            .collect();
+        let back = record_from(record.id, hash).unwrap();
         assert_eq!(back, record);
     }
 

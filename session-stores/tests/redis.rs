@@ -88,6 +88,37 @@ async fn the_server_keeps_the_ttl() {
     );
 }
 
+/// A deadline past what `PEXPIREAT` accepts (`i64::MAX` ms), as a huge per-session expiry makes,
+/// is a key that lives as long as Redis allows, not an error.
+#[tokio::test]
+async fn a_never_deadline_is_capped_not_refused() {
+    let store = store("never").await;
+    let mut record = record();
+    record.expires_at = u64::MAX;
+    record.absolute_deadline = None;
+    store.create(&record).await.unwrap();
+    assert_eq!(store.load(&record.id).await.unwrap(), Some(record.clone()));
+
+    let delta = Delta {
+        changed: vec![("k".into(), json("1".into()))],
+        expires_at: u64::MAX,
+        ..Delta::default()
+    };
+    assert!(store.update(&record.id, &delta).await.unwrap());
+    delta.apply(&mut record);
+    assert_eq!(store.load(&record.id).await.unwrap(), Some(record.clone()));
+    store.save(&record).await.unwrap();
+    assert_eq!(store.load(&record.id).await.unwrap(), Some(record.clone()));
+
+    let mut redis = raw_connection().await;
+    let ttl: i64 = redis::cmd("PTTL")
+        .arg(store.key_of(&record.id))
+        .query_async(&mut redis)
+        .await
+        .unwrap();
+    assert!(ttl > 1 << 62, "PTTL was {ttl}");
+}
+
 #[tokio::test]
 async fn keys_are_the_prefix_and_the_storage_key_never_the_id() {
     let prefix = unique_prefix("prefix");
@@ -117,6 +148,170 @@ async fn keys_are_the_prefix_and_the_storage_key_never_the_id() {
     assert!(fields
         .iter()
         .all(|(f, v)| !f.contains(&id) && !v.contains(&id)));
+}
+
+fn json(text: String) -> session_core::RawJson {
+    session_core::RawJson::from_string(text).unwrap()
+}
+
+/// The scripts spread fields over variadic `HSET`/`HDEL` calls, in batches: Lua's `unpack` cannot
+/// spread more than about 8000 values at once.
+#[tokio::test]
+async fn records_and_deltas_with_thousands_of_keys_are_written_whole() {
+    let store = store("thousands").await;
+    let mut record = record();
+    for key in 0..6_000 {
+        record
+            .data
+            .insert(format!("key{key}"), json(format!("\"value {key}\"")));
+    }
+    store.create(&record).await.unwrap();
+    assert_eq!(
+        store.load(&record.id).await.unwrap().as_ref(),
+        Some(&record)
+    );
+
+    let delta = Delta {
+        changed: (3_000..9_000)
+            .map(|key| (format!("key{key}"), json(key.to_string())))
+            .collect(),
+        removed: (0..4_500).map(|key| format!("key{key}")).collect(),
+        expires_at: now_ms() + 60_000,
+        absolute_deadline: record.absolute_deadline,
+        expiry: None,
+    };
+    assert!(store.update(&record.id, &delta).await.unwrap());
+    delta.apply(&mut record);
+    let loaded = store.load(&record.id).await.unwrap().unwrap();
+    assert_eq!(loaded.data.len(), 6_000);
+    assert_eq!(loaded, record);
+}
+
+#[tokio::test]
+async fn an_update_that_fails_changes_nothing() {
+    let store = store("failed-update").await;
+    let mut record = record();
+    record.data.insert("k".into(), json("1".into()));
+    store.create(&record).await.unwrap();
+    let key = store.key_of(&record.id);
+    let mut redis = raw_connection().await;
+    redis::cmd("HSET")
+        .arg(&key)
+        .arg("@v")
+        .arg("not a number")
+        .query_async::<()>(&mut redis)
+        .await
+        .unwrap();
+    let delta = Delta {
+        changed: vec![("k".into(), json("2".into()))],
+        removed: vec![],
+        expires_at: record.expires_at,
+        absolute_deadline: record.absolute_deadline,
+        expiry: None,
+    };
+    assert!(matches!(
+        store.update(&record.id, &delta).await,
+        Err(StoreError::Backend(_))
+    ));
+    let value: String = redis::cmd("HGET")
+        .arg(&key)
+        .arg("d:k")
+        .query_async(&mut redis)
+        .await
+        .unwrap();
+    assert_eq!(
+        value, "1",
+        "a failed update must not write part of its delta"
+    );
+}
+
+#[tokio::test]
+async fn update_of_a_session_whose_ttl_ran_out_is_false() {
+    let store = store("ran-out").await;
+    let mut record = record();
+    record.expires_at = now_ms() + 100;
+    store.create(&record).await.unwrap();
+    tokio::time::sleep(std::time::Duration::from_millis(250)).await;
+    let delta = Delta {
+        changed: vec![("k".into(), json("1".into()))],
+        expires_at: now_ms() + 60_000,
+        absolute_deadline: record.absolute_deadline,
+        ..Delta::default()
+    };
+    assert!(!store.update(&record.id, &delta).await.unwrap());
+    let mut redis = raw_connection().await;
+    let exists: i64 = redis::cmd("EXISTS")
+        .arg(store.key_of(&record.id))
+        .query_async(&mut redis)
+        .await
+        .unwrap();
+    assert_eq!(exists, 0, "update must not revive an expired session");
+}
+
+/// `update` goes by the key's TTL, which Redis enforces with its own clock, not by comparing the
+/// stored deadlines with the application's clock. Here the stored idle deadline has passed (as an
+/// application whose clock runs ahead of the server's would see it) while the TTL still runs.
+#[tokio::test]
+async fn update_goes_by_the_servers_ttl_not_the_stored_deadline() {
+    let store = store("server-clock").await;
+    let record = record();
+    store.create(&record).await.unwrap();
+    let key = store.key_of(&record.id);
+    let mut redis = raw_connection().await;
+    redis::cmd("HSET")
+        .arg(&key)
+        .arg("@e")
+        .arg(now_ms() - 1_000)
+        .query_async::<()>(&mut redis)
+        .await
+        .unwrap();
+    assert_eq!(store.load(&record.id).await.unwrap(), None);
+
+    let delta = Delta {
+        changed: vec![("k".into(), json("1".into()))],
+        expires_at: now_ms() + 60_000,
+        absolute_deadline: record.absolute_deadline,
+        ..Delta::default()
+    };
+    assert!(store.update(&record.id, &delta).await.unwrap());
+    let loaded = store.load(&record.id).await.unwrap().unwrap();
+    assert_eq!(loaded.expires_at, delta.expires_at);
+    assert_eq!(loaded.version, record.version + 1);
+}
+
+/// The scripts run by hash (`EVALSHA`); a server that lost them (a restart, `SCRIPT FLUSH`) is
+/// sent their body again.
+#[tokio::test]
+async fn scripts_are_loaded_again_after_a_script_flush() {
+    let store = store("flush").await;
+    let record = record();
+    store.create(&record).await.unwrap();
+    let mut redis = raw_connection().await;
+    redis::cmd("SCRIPT")
+        .arg("FLUSH")
+        .query_async::<()>(&mut redis)
+        .await
+        .unwrap();
+    let delta = Delta {
+        changed: vec![("k".into(), json("1".into()))],
+        expires_at: record.expires_at,
+        absolute_deadline: record.absolute_deadline,
+        ..Delta::default()
+    };
+    assert!(store.update(&record.id, &delta).await.unwrap());
+    redis::cmd("SCRIPT")
+        .arg("FLUSH")
+        .query_async::<()>(&mut redis)
+        .await
+        .unwrap();
+    let other = self::record();
+    store.create(&other).await.unwrap();
+    assert!(matches!(
+        store.create(&other).await,
+        Err(StoreError::AlreadyExists)
+    ));
+    let loaded = store.load(&record.id).await.unwrap().unwrap();
+    assert_eq!(loaded.data.get("k").map(|v| v.get()), Some("1"));
 }
 
 #[tokio::test]
