@@ -17,9 +17,10 @@ use std::pin::Pin;
 use std::sync::Arc;
 
 use actix_web::dev::Payload;
-use actix_web::{FromRequest, HttpMessage, HttpRequest};
+use actix_web::{FromRequest, HttpRequest};
 use session_core::{RequestSessions, SessionName};
 
+use crate::middleware::RequestState;
 use crate::rejection::SessionRejection;
 
 type LocalBoxFuture<T> = Pin<Box<dyn Future<Output = T>>>;
@@ -214,9 +215,5 @@ impl FromRequest for Sessions {
 
 /// What the middleware left in the request.
 fn request_sessions(request: &HttpRequest) -> Result<Arc<RequestSessions>, SessionRejection> {
-    request
-        .extensions()
-        .get::<Arc<RequestSessions>>()
-        .cloned()
-        .ok_or(SessionRejection::MissingMiddleware)
+    RequestState::of(request).ok_or(SessionRejection::MissingMiddleware)
 }

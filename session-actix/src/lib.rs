@@ -9,9 +9,9 @@
 //! - [`Sessions`]: any session by a name chosen at run time.
 //!
 //! A session is opened (decrypted, or loaded from its store) only when a handler extracts it, once
-//! per request; a route that extracts none costs a header scan, touches no store and sets no
-//! cookie. After the handler, the middleware saves what changed and sets the cookies and headers
-//! (raw header values: actix-web's `cookie` crate is another version than the core's).
+//! per request; a route that extracts none does not even parse its cookies, touches no store and
+//! sets no cookie. After the handler, the middleware saves what changed and sets the cookies and
+//! headers (raw header values: actix-web's `cookie` crate is another version than the core's).
 //!
 //! # Example
 //!

@@ -1,22 +1,26 @@
 //! [`SessionMiddleware`]: the actix-web middleware that runs a request's sessions.
 //!
-//! Before the handler it scans the request's `Cookie` and session headers into a
-//! [`RequestSessions`] and puts it in the request's extensions; no store is touched and nothing
-//! is decrypted. The extractors open sessions from there on demand. After the handler it asks the
-//! manager to save what changed and appends the resulting `Set-Cookie` and session headers as raw
-//! values (actix-web's own cookie type is another `cookie` crate version than the core's, so none
-//! crosses over). When saving fails the handler's response is replaced by a 500 that carries no
-//! session header, and the detail is logged.
+//! Before the handler it keeps the request's `Cookie` and session headers as they are at this
+//! point (cheap: header values are reference-counted) and puts them in the request's extensions;
+//! no store is touched and nothing is parsed or decrypted. The first extractor scans them into a
+//! [`RequestSessions`] and opens sessions from there on demand, so a request whose handler
+//! extracts no session never scans its cookies. After the handler, when a session was extracted,
+//! it asks the manager to save what changed and appends the resulting `Set-Cookie` and session
+//! headers as raw values (actix-web's own cookie type is another `cookie` crate version than the
+//! core's, so none crosses over). When saving fails the handler's response is replaced by a 500
+//! that carries no session header, and the detail is logged.
 
+use std::cell::{OnceCell, RefCell};
 use std::fmt;
 use std::future::Future;
 use std::pin::Pin;
+use std::rc::Rc;
 use std::sync::Arc;
 
 use actix_web::body::{EitherBody, MessageBody};
 use actix_web::dev::{forward_ready, Service, ServiceRequest, ServiceResponse, Transform};
-use actix_web::http::header::{HeaderName, HeaderValue, COOKIE};
-use actix_web::HttpMessage;
+use actix_web::http::header::{HeaderMap, HeaderName, HeaderValue, COOKIE};
+use actix_web::{HttpMessage, HttpRequest};
 use session_core::{RequestSessions, ResponseHeader, SessionManager};
 
 use crate::rejection::{failure_response, internal_error};
@@ -43,22 +47,44 @@ type LocalBoxFuture<T> = Pin<Box<dyn Future<Output = T>>>;
 /// # }
 /// ```
 ///
-/// Cheap to clone and `Send + Sync` (it holds a [`SessionManager`], itself an `Arc`), so one
+/// Cheap to clone and `Send + Sync` (it holds its [`SessionManager`] in an `Arc`), so one
 /// instance can be built before `HttpServer::new` and cloned into each worker's `App`.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct SessionMiddleware {
+    shared: Arc<Shared>,
+}
+
+/// What every request of a middleware needs.
+struct Shared {
     manager: SessionManager,
+    /// The request headers the manager reads session values from (header transport), in the
+    /// order it asks for them.
+    header_names: Box<[Box<str>]>,
 }
 
 impl SessionMiddleware {
     /// A middleware serving the sessions of `manager`.
     pub fn new(manager: SessionManager) -> Self {
-        SessionMiddleware { manager }
+        let header_names = session_header_names(&manager);
+        SessionMiddleware {
+            shared: Arc::new(Shared {
+                manager,
+                header_names,
+            }),
+        }
     }
 
     /// The manager this middleware serves.
     pub fn manager(&self) -> &SessionManager {
-        &self.manager
+        &self.shared.manager
+    }
+}
+
+impl fmt::Debug for SessionMiddleware {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("SessionMiddleware")
+            .field("manager", &self.shared.manager)
+            .finish()
     }
 }
 
@@ -66,6 +92,18 @@ impl From<SessionManager> for SessionMiddleware {
     fn from(manager: SessionManager) -> Self {
         SessionMiddleware::new(manager)
     }
+}
+
+/// The names of the request headers `manager` reads session values from. The manager asks for
+/// the same names on every request (its configuration is fixed), so asking it once, with a
+/// request that has no headers, finds them all.
+fn session_header_names(manager: &SessionManager) -> Box<[Box<str>]> {
+    let names = RefCell::new(Vec::new());
+    manager.request(std::iter::empty(), |name| {
+        names.borrow_mut().push(Box::from(name));
+        None
+    });
+    names.into_inner().into_boxed_slice()
 }
 
 impl<S, B> Transform<S, ServiceRequest> for SessionMiddleware
@@ -82,7 +120,7 @@ where
     fn new_transform(&self, service: S) -> Self::Future {
         std::future::ready(Ok(SessionService {
             service,
-            manager: self.manager.clone(),
+            shared: Arc::clone(&self.shared),
         }))
     }
 }
@@ -90,7 +128,7 @@ where
 /// The service [`SessionMiddleware`] wraps around the application.
 pub struct SessionService<S> {
     service: S,
-    manager: SessionManager,
+    shared: Arc<Shared>,
 }
 
 impl<S> fmt::Debug for SessionService<S> {
@@ -111,25 +149,71 @@ where
     forward_ready!(service);
 
     fn call(&self, request: ServiceRequest) -> Self::Future {
-        let sessions = Arc::new(scan(&self.manager, &request));
-        request.extensions_mut().insert(Arc::clone(&sessions));
+        let state = Rc::new(RequestState::new(&self.shared, request.headers()));
+        request.extensions_mut().insert(Rc::clone(&state));
         let response = self.service.call(request);
         Box::pin(async move {
             let response = response.await?;
-            Ok(finish(&sessions, response).await)
+            // No extractor ran: nothing was opened, so nothing is saved and no header is added.
+            Ok(match state.sessions.get() {
+                Some(sessions) => finish(sessions, response).await,
+                None => response.map_into_left_body(),
+            })
         })
     }
 }
 
-/// Reads the request's cookies and session headers; opens nothing.
-fn scan(manager: &SessionManager, request: &ServiceRequest) -> RequestSessions {
-    let headers = request.headers();
-    let cookies = headers
-        .get_all(COOKIE)
-        .filter_map(|value| value.to_str().ok());
-    manager.request(cookies, |name| {
-        headers.get(name).and_then(|value| value.to_str().ok())
-    })
+/// What the middleware leaves in a request's extensions: the request's session values as they
+/// were when it passed the middleware, scanned into its [`RequestSessions`] on first use.
+pub(crate) struct RequestState {
+    shared: Arc<Shared>,
+    /// The values of the `Cookie` headers: the first one, then any others.
+    cookie: Option<HeaderValue>,
+    more_cookies: Vec<HeaderValue>,
+    /// The value of each of `shared.header_names`, if the request has it.
+    session_headers: Vec<Option<HeaderValue>>,
+    sessions: OnceCell<Arc<RequestSessions>>,
+}
+
+impl RequestState {
+    fn new(shared: &Arc<Shared>, headers: &HeaderMap) -> Self {
+        let mut cookies = headers.get_all(COOKIE).cloned();
+        RequestState {
+            shared: Arc::clone(shared),
+            cookie: cookies.next(),
+            more_cookies: cookies.collect(),
+            session_headers: shared
+                .header_names
+                .iter()
+                .map(|name| headers.get(&**name).cloned())
+                .collect(),
+            sessions: OnceCell::new(),
+        }
+    }
+
+    /// The sessions of the request that passed through the middleware, or `None` without it.
+    pub(crate) fn of(request: &HttpRequest) -> Option<Arc<RequestSessions>> {
+        request
+            .extensions()
+            .get::<Rc<RequestState>>()
+            .map(|state| Arc::clone(state.sessions.get_or_init(|| Arc::new(state.scan()))))
+    }
+
+    /// Reads the kept cookies and session headers; opens nothing.
+    fn scan(&self) -> RequestSessions {
+        let cookies = self
+            .cookie
+            .iter()
+            .chain(&self.more_cookies)
+            .filter_map(|value| value.to_str().ok());
+        let names = &self.shared.header_names;
+        self.shared.manager.request(cookies, |name| {
+            let index = names.iter().position(|known| **known == *name)?;
+            self.session_headers[index]
+                .as_ref()
+                .and_then(|value| value.to_str().ok())
+        })
+    }
 }
 
 /// Saves the request's sessions and adds their headers to `response`, or answers 500.

@@ -640,3 +640,55 @@ async fn cookies_split_across_several_cookie_headers_are_all_read() {
         test::read_body_json(test::call_service(&app, request).await).await;
     assert_eq!(body, serde_json::json!(["alice", ["fig"]]));
 }
+
+#[actix_web::test]
+async fn sessions_read_the_headers_as_they_passed_the_middleware() {
+    async fn api_login(api: NamedSession<Api>) -> Result<HttpResponse, Error> {
+        api.insert("token_user", "bob")?;
+        Ok(HttpResponse::Ok().finish())
+    }
+    async fn both(
+        request: actix_web::HttpRequest,
+        app: Session,
+        api: NamedSession<Api>,
+    ) -> Result<HttpResponse, Error> {
+        let stripped = request.headers().get("cookie").is_none()
+            && request.headers().get("x-session").is_none();
+        let user: Option<String> = app.get("user")?;
+        let token_user: Option<String> = api.get("token_user")?;
+        Ok(HttpResponse::Ok().json((stripped, user, token_user)))
+    }
+    let store = Arc::new(TestStore::default());
+    // An inner middleware takes the session headers away before the handler's extractors run.
+    let app = test::init_service(
+        App::new()
+            .wrap_fn(|mut request, service| {
+                if request.path() == "/both" {
+                    request.headers_mut().remove("cookie");
+                    request.headers_mut().remove("x-session");
+                }
+                actix_web::dev::Service::call(service, request)
+            })
+            .wrap(SessionMiddleware::new(manager(&store)))
+            .configure(routes)
+            .route("/api/login", web::post().to(api_login))
+            .route("/both", web::get().to(both)),
+    )
+    .await;
+    let cookie = logged_in!(&app);
+    let response = test::call_service(
+        &app,
+        test::TestRequest::post().uri("/api/login").to_request(),
+    )
+    .await;
+    let token = response.headers().get("x-session").unwrap().clone();
+
+    let request = test::TestRequest::get()
+        .uri("/both")
+        .insert_header(("cookie", cookie))
+        .insert_header(("x-session", token))
+        .to_request();
+    let body: serde_json::Value =
+        test::read_body_json(test::call_service(&app, request).await).await;
+    assert_eq!(body, serde_json::json!([true, "alice", "bob"]));
+}

@@ -3,9 +3,11 @@
 //!
 //! # One request
 //!
-//! `on_request` scans the `Cookie` headers and the session headers into the request-local cache
-//! (no store is touched, nothing is decrypted). A guard opens a session only when a handler asks
-//! for it. `on_response` saves what changed and adds the `Set-Cookie` and session headers.
+//! `on_request` keeps the values of the `Cookie` headers and the session headers, as they are at
+//! that point, in the request-local cache (no store is touched, nothing is parsed or decrypted).
+//! The first guard scans them and opens its session; a guard opens a session only when a handler
+//! asks for it. `on_response` saves what changed and adds the `Set-Cookie` and session headers;
+//! on a request where no guard asked for a session it has nothing to do.
 //!
 //! # Rocket's cookie jar
 //!
@@ -24,6 +26,8 @@
 //! that would answer a 500 for this path, or an empty 500 without one), with no session headers;
 //! the detail is logged, never sent.
 
+use std::sync::{Arc, OnceLock};
+
 use rocket::fairing::{Fairing, Info, Kind};
 use rocket::http::{Header, Status};
 use rocket::{Data, Request, Response};
@@ -35,20 +39,42 @@ use crate::SessionFailure;
 ///
 /// Cheap to clone; every clone shares the manager. A singleton fairing: attaching another
 /// replaces it.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct SessionFairing {
+    shared: Arc<Shared>,
+}
+
+/// What every request of a fairing needs.
+struct Shared {
     manager: SessionManager,
+    /// The request headers the manager reads session values from (header transport), in the
+    /// order it asks for them.
+    header_names: Box<[Box<str>]>,
 }
 
 impl SessionFairing {
     /// A fairing serving the sessions of `manager`.
     pub fn new(manager: SessionManager) -> Self {
-        SessionFairing { manager }
+        let header_names = session_header_names(&manager);
+        SessionFairing {
+            shared: Arc::new(Shared {
+                manager,
+                header_names,
+            }),
+        }
     }
 
     /// The manager this fairing serves.
     pub fn manager(&self) -> &SessionManager {
-        &self.manager
+        &self.shared.manager
+    }
+}
+
+impl std::fmt::Debug for SessionFairing {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SessionFairing")
+            .field("manager", &self.shared.manager)
+            .finish()
     }
 }
 
@@ -58,13 +84,95 @@ impl From<SessionManager> for SessionFairing {
     }
 }
 
+/// The names of the request headers `manager` reads session values from. The manager asks for
+/// the same names on every request (its configuration is fixed), so asking it once, with a
+/// request that has no headers, finds them all.
+fn session_header_names(manager: &SessionManager) -> Box<[Box<str>]> {
+    let names = std::cell::RefCell::new(Vec::new());
+    manager.request(std::iter::empty(), |name| {
+        names.borrow_mut().push(Box::from(name));
+        None
+    });
+    names.into_inner().into_boxed_slice()
+}
+
 /// What the fairing keeps in the request-local cache. `None` means the fairing did not run.
-pub(crate) struct RequestState(Option<RequestSessions>);
+pub(crate) struct RequestState(Option<Kept>);
+
+/// The request's session values as the fairing saw them, scanned into its [`RequestSessions`]
+/// when a guard first asks.
+struct Kept {
+    shared: Arc<Shared>,
+    /// The values of the `Cookie` headers: the first one, then any others. With none, the
+    /// request's cookie jar is read instead.
+    cookie: Option<String>,
+    more_cookies: Vec<String>,
+    /// The value of each of `shared.header_names`, if the request has it.
+    session_headers: Vec<Option<String>>,
+    sessions: OnceLock<RequestSessions>,
+}
 
 impl RequestState {
     /// This request's sessions, or `None` when the fairing is not attached.
     pub(crate) fn of<'r>(request: &'r Request<'_>) -> Option<&'r RequestSessions> {
-        request.local_cache(|| RequestState(None)).0.as_ref()
+        let kept = request.local_cache(|| RequestState(None)).0.as_ref()?;
+        Some(kept.sessions.get_or_init(|| kept.scan(request)))
+    }
+
+    /// This request's sessions if a guard asked for them.
+    fn opened<'r>(request: &'r Request<'_>) -> Option<&'r RequestSessions> {
+        request
+            .local_cache(|| RequestState(None))
+            .0
+            .as_ref()?
+            .sessions
+            .get()
+    }
+}
+
+impl Kept {
+    fn new(shared: &Arc<Shared>, request: &Request<'_>) -> Self {
+        let headers = request.headers();
+        let mut cookies = headers.get("Cookie").map(String::from);
+        Kept {
+            shared: Arc::clone(shared),
+            cookie: cookies.next(),
+            more_cookies: cookies.collect(),
+            session_headers: shared
+                .header_names
+                .iter()
+                .map(|name| headers.get_one(name).map(String::from))
+                .collect(),
+            sessions: OnceLock::new(),
+        }
+    }
+
+    /// Reads the kept cookies and session headers; opens nothing.
+    fn scan(&self, request: &Request<'_>) -> RequestSessions {
+        // A served request's cookie jar holds exactly what its `Cookie` headers carry. Rocket's
+        // local client can also put cookies straight into the jar (tracked clients,
+        // `LocalRequest::cookie`): read the jar when there is no `Cookie` header. The jar's
+        // cookies are the ones the request came with; handlers only add pending changes.
+        let jar: Vec<String> = if self.cookie.is_some() {
+            Vec::new()
+        } else {
+            request
+                .cookies()
+                .iter()
+                .map(|cookie| format!("{}={}", cookie.name(), cookie.value()))
+                .collect()
+        };
+        let cookies = self
+            .cookie
+            .iter()
+            .chain(&self.more_cookies)
+            .chain(&jar)
+            .map(String::as_str);
+        let names = &self.shared.header_names;
+        self.shared.manager.request(cookies, |name| {
+            let index = names.iter().position(|known| **known == *name)?;
+            self.session_headers[index].as_deref()
+        })
     }
 }
 
@@ -80,26 +188,13 @@ impl Fairing for SessionFairing {
 
     async fn on_request(&self, request: &mut Request<'_>, _data: &mut Data<'_>) {
         let request: &Request<'_> = request;
-        let headers = request.headers();
-        // A served request's cookie jar holds exactly what its `Cookie` headers carry. Rocket's
-        // local client can also put cookies straight into the jar (tracked clients,
-        // `LocalRequest::cookie`): read the jar when there is no `Cookie` header.
-        let jar: Vec<String> = if headers.contains("Cookie") {
-            Vec::new()
-        } else {
-            request
-                .cookies()
-                .iter()
-                .map(|cookie| format!("{}={}", cookie.name(), cookie.value()))
-                .collect()
-        };
-        let cookies = headers.get("Cookie").chain(jar.iter().map(String::as_str));
-        let sessions = self.manager.request(cookies, |name| headers.get_one(name));
-        request.local_cache(|| RequestState(Some(sessions)));
+        let kept = Kept::new(&self.shared, request);
+        request.local_cache(|| RequestState(Some(kept)));
     }
 
     async fn on_response<'r>(&self, request: &'r Request<'_>, response: &mut Response<'r>) {
-        let Some(sessions) = RequestState::of(request) else {
+        // No guard asked for a session: nothing was opened, so nothing is saved.
+        let Some(sessions) = RequestState::opened(request) else {
             return;
         };
         // A request on which a session failed (load, unknown name, handler error) saves nothing.

@@ -5,7 +5,7 @@
 //! handlers: [`Session`] is the default session, [`NamedSession<N>`] any other (name it with
 //! [`session_name!`]). A session is opened only when a guard asks for it; after the handler, the
 //! fairing saves what changed and sets or expires the cookie (or the session header). Handlers
-//! that take no session cost a header scan.
+//! that take no session cost a copy of the session headers; their cookies are not parsed.
 //!
 //! # Example
 //!

@@ -556,3 +556,70 @@ async fn an_ended_header_session_answers_an_empty_session_header() {
         .await;
     assert_eq!(response.headers().get_one("x-session"), Some(""));
 }
+
+#[rocket::async_test]
+async fn sessions_read_the_headers_as_the_fairing_saw_them() {
+    /// The request's `Cookie` and `X-Session` headers as the handler sees them.
+    struct Seen(String);
+
+    #[rocket::async_trait]
+    impl<'r> rocket::request::FromRequest<'r> for Seen {
+        type Error = ();
+
+        async fn from_request(
+            request: &'r Request<'_>,
+        ) -> rocket::request::Outcome<Self, Self::Error> {
+            let headers = request.headers();
+            let seen = format!(
+                "{} {}",
+                headers.get_one("Cookie").unwrap_or_default(),
+                headers.get_one("X-Session").unwrap_or_default()
+            );
+            rocket::request::Outcome::Success(Seen(seen))
+        }
+    }
+
+    #[get("/both")]
+    fn both(seen: Seen, session: Session, api: NamedSession<Api>) -> Handled {
+        Ok(format!(
+            "{} | {} {}",
+            seen.0,
+            session.get::<String>("user")?.unwrap_or_default(),
+            api.get::<String>("user")?.unwrap_or_default()
+        ))
+    }
+
+    let store = Arc::new(TestStore::default());
+    // A request fairing attached after the session fairing rewrites the session headers.
+    let rocket = routes_only()
+        .mount("/", routes![both])
+        .attach(SessionFairing::new(manager(Arc::clone(&store)).await))
+        .attach(rocket::fairing::AdHoc::on_request(
+            "rewrite",
+            |request, _| {
+                Box::pin(async move {
+                    if request.uri().path() == "/both" {
+                        request.replace_header(Header::new("Cookie", "app_session=rewritten"));
+                        request.replace_header(Header::new("X-Session", "rewritten"));
+                    }
+                })
+            },
+        ));
+    let client = Client::untracked(rocket).await.unwrap();
+    let response = client.post("/set/user/alice").dispatch().await;
+    let cookie = cookie_pair(&response, "app_session");
+    let response = client.post("/api/bob").dispatch().await;
+    let token = response.headers().get_one("x-session").unwrap().to_string();
+
+    let response = client
+        .get("/both")
+        .header(Header::new("Cookie", cookie))
+        .header(Header::new("X-Session", token))
+        .dispatch()
+        .await;
+    assert_eq!(response.status(), Status::Ok);
+    assert_eq!(
+        body(response).await,
+        "app_session=rewritten rewritten | alice bob"
+    );
+}
