@@ -9,11 +9,18 @@
 -- A server that answers with a new Set-Cookie on every request (a client-side store resealing)
 -- still gets the first cookie of each session back: it stays valid until it expires, and every
 -- request still reads and writes the session.
+--
+-- A server that sets no cookie at all (the no-session baseline) gets a placeholder cookie of a
+-- signed id's length once PLACEHOLDER_AFTER responses have set none, so both sides of a
+-- comparison receive a request of the same size (the framework parses the header either way).
 
 local POOL = 32
+local PLACEHOLDER_AFTER = 64
+local PLACEHOLDER = "id=" .. string.rep("A", 92)
 local pool = {}
 local seen = {}
 local next_index = 1
+local without_cookie = 0
 
 request = function()
   if #pool < POOL then
@@ -34,6 +41,13 @@ response = function(status, headers, body)
     if cookie and not seen[cookie] then
       seen[cookie] = true
       pool[#pool + 1] = cookie
+    end
+  elseif #pool == 0 then
+    without_cookie = without_cookie + 1
+    if without_cookie >= PLACEHOLDER_AFTER then
+      for i = 1, POOL do
+        pool[i] = PLACEHOLDER
+      end
     end
   end
 end

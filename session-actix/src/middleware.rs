@@ -10,7 +10,7 @@
 //! core's, so none crosses over). When saving fails the handler's response is replaced by a 500
 //! that carries no session header, and the detail is logged.
 
-use std::cell::{OnceCell, RefCell};
+use std::cell::OnceCell;
 use std::fmt;
 use std::future::Future;
 use std::pin::Pin;
@@ -94,16 +94,9 @@ impl From<SessionManager> for SessionMiddleware {
     }
 }
 
-/// The names of the request headers `manager` reads session values from. The manager asks for
-/// the same names on every request (its configuration is fixed), so asking it once, with a
-/// request that has no headers, finds them all.
+/// The names of the request headers `manager` reads session values from.
 fn session_header_names(manager: &SessionManager) -> Box<[Box<str>]> {
-    let names = RefCell::new(Vec::new());
-    manager.request(std::iter::empty(), |name| {
-        names.borrow_mut().push(Box::from(name));
-        None
-    });
-    names.into_inner().into_boxed_slice()
+    manager.session_header_names().map(Box::from).collect()
 }
 
 impl<S, B> Transform<S, ServiceRequest> for SessionMiddleware

@@ -159,9 +159,5 @@ impl<S: Send + Sync> FromRequestParts<S> for Sessions {
 }
 
 fn request_sessions(parts: &Parts) -> Result<Arc<RequestSessions>, SessionRejection> {
-    parts
-        .extensions
-        .get::<Arc<RequestSessions>>()
-        .cloned()
-        .ok_or(SessionRejection::MissingLayer)
+    crate::layer::request_sessions(&parts.extensions).ok_or(SessionRejection::MissingLayer)
 }

@@ -1,26 +1,28 @@
 //! The [`SessionLayer`]: reads session cookies and headers before the handler, saves the sessions
 //! and sets their cookies and headers after it.
 //!
-//! The layer itself opens nothing. Before the inner service runs it scans the `Cookie` header and
-//! the configured session headers into a [`RequestSessions`], stored in the request's extensions
-//! as an `Arc<RequestSessions>`. Sessions are opened (decrypted, or loaded from their store) only
-//! when a handler extracts them, so a route that extracts no session costs a header scan and
-//! nothing else. After the inner service answers, [`RequestSessions::finish`] saves what changed
+//! The layer itself parses and opens nothing. Before the inner service runs it keeps the request's
+//! `Cookie` and configured session headers as they are at this point (cheap: header values are
+//! reference-counted) in the request's extensions. The first extractor scans them into a
+//! [`RequestSessions`]; sessions are opened (decrypted, or loaded from their store) only when a
+//! handler extracts them, so a route that extracts no session parses no cookie. After the inner
+//! service answers, when a session was extracted, [`RequestSessions::finish`] saves what changed
 //! and the layer appends the `Set-Cookie` and session headers it returns.
 //!
 //! When saving fails, the handler's response is logged (its status) and replaced by a 500 that
 //! carries no session header at all, so a browser never receives a cookie for a session that was
 //! not stored.
 
+use std::fmt;
 use std::future::Future;
 use std::pin::Pin;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use std::task::{Context, Poll};
 
 use axum::body::{Body, Bytes, HttpBody};
 use axum::response::{IntoResponse, Response};
 use axum::BoxError;
-use http::header::{HeaderName, HeaderValue, COOKIE};
+use http::header::{HeaderMap, HeaderName, HeaderValue, COOKIE};
 use http::Request;
 use session_core::{RequestSessions, SessionManager};
 use tower_layer::Layer;
@@ -31,21 +33,47 @@ use crate::rejection::{failure_response, internal_error};
 /// A tower [`Layer`] that gives every request its sessions. Add it with `Router::layer`, or wrap
 /// any [`Service`] over [`http::Request`] with it.
 ///
-/// Cheap to clone: it holds a [`SessionManager`], itself an `Arc`.
-#[derive(Debug, Clone)]
+/// Cheap to clone: every clone shares one `Arc`.
+#[derive(Clone)]
 pub struct SessionLayer {
+    shared: Arc<Shared>,
+}
+
+/// What every request of a layer needs.
+struct Shared {
     manager: SessionManager,
+    /// The request headers the manager reads session values from (header transport).
+    header_names: Box<[HeaderName]>,
 }
 
 impl SessionLayer {
     /// A layer serving the sessions of `manager`.
     pub fn new(manager: SessionManager) -> Self {
-        SessionLayer { manager }
+        // Configuration validates session header names, so none is dropped here; one that
+        // were would simply never be found in a request.
+        let header_names = manager
+            .session_header_names()
+            .filter_map(|name| HeaderName::from_bytes(name.as_bytes()).ok())
+            .collect();
+        SessionLayer {
+            shared: Arc::new(Shared {
+                manager,
+                header_names,
+            }),
+        }
     }
 
     /// The manager this layer serves.
     pub fn manager(&self) -> &SessionManager {
-        &self.manager
+        &self.shared.manager
+    }
+}
+
+impl fmt::Debug for SessionLayer {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("SessionLayer")
+            .field("manager", &self.shared.manager)
+            .finish()
     }
 }
 
@@ -55,16 +83,25 @@ impl<S> Layer<S> for SessionLayer {
     fn layer(&self, inner: S) -> Self::Service {
         SessionService {
             inner,
-            manager: self.manager.clone(),
+            shared: Arc::clone(&self.shared),
         }
     }
 }
 
 /// The [`Service`] that [`SessionLayer`] wraps around an inner service.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct SessionService<S> {
     inner: S,
-    manager: SessionManager,
+    shared: Arc<Shared>,
+}
+
+impl<S: fmt::Debug> fmt::Debug for SessionService<S> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("SessionService")
+            .field("inner", &self.inner)
+            .field("manager", &self.shared.manager)
+            .finish()
+    }
 }
 
 /// The future of [`SessionService`]'s responses.
@@ -86,26 +123,79 @@ where
     }
 
     fn call(&mut self, mut request: Request<ReqBody>) -> Self::Future {
-        let sessions = Arc::new(scan(&self.manager, &request));
-        request.extensions_mut().insert(Arc::clone(&sessions));
+        let state = Arc::new(RequestState::new(&self.shared, request.headers()));
+        request.extensions_mut().insert(Arc::clone(&state));
         let response = self.inner.call(request);
         Box::pin(async move {
             let response = response.await?;
-            Ok(finish(&sessions, response).await)
+            // No extractor ran: nothing was opened, so nothing is saved and no header is added.
+            Ok(match state.sessions.get() {
+                Some(sessions) => finish(sessions, response).await,
+                None => response.map(Body::new),
+            })
         })
     }
 }
 
-/// Reads the request's cookies and session headers; opens nothing.
-fn scan<B>(manager: &SessionManager, request: &Request<B>) -> RequestSessions {
-    let headers = request.headers();
-    let cookies = headers
-        .get_all(COOKIE)
-        .iter()
-        .filter_map(|value| value.to_str().ok());
-    manager.request(cookies, |name| {
-        headers.get(name).and_then(|value| value.to_str().ok())
-    })
+/// The sessions of a request that passed through a [`SessionLayer`], from its extensions
+/// (`request.extensions()` or `parts.extensions`); `None` without the layer. For services that
+/// are not axum handlers; handlers use the extractors.
+///
+/// The first call scans the session cookies and headers the request had when it passed the layer.
+pub fn request_sessions(extensions: &http::Extensions) -> Option<Arc<RequestSessions>> {
+    extensions
+        .get::<Arc<RequestState>>()
+        .map(|state| state.sessions())
+}
+
+/// What the layer leaves in a request's extensions: the request's session values as they were
+/// when it passed the layer, scanned into its [`RequestSessions`] on first use.
+struct RequestState {
+    shared: Arc<Shared>,
+    /// The values of the `Cookie` headers: the first one, then any others.
+    cookie: Option<HeaderValue>,
+    more_cookies: Vec<HeaderValue>,
+    /// The value of each of `shared.header_names`, if the request has it.
+    session_headers: Vec<Option<HeaderValue>>,
+    sessions: OnceLock<Arc<RequestSessions>>,
+}
+
+impl RequestState {
+    fn new(shared: &Arc<Shared>, headers: &HeaderMap) -> Self {
+        let mut cookies = headers.get_all(COOKIE).into_iter().cloned();
+        RequestState {
+            shared: Arc::clone(shared),
+            cookie: cookies.next(),
+            more_cookies: cookies.collect(),
+            session_headers: shared
+                .header_names
+                .iter()
+                .map(|name| headers.get(name).cloned())
+                .collect(),
+            sessions: OnceLock::new(),
+        }
+    }
+
+    /// The request's sessions, scanned from the kept headers on first use.
+    fn sessions(&self) -> Arc<RequestSessions> {
+        Arc::clone(self.sessions.get_or_init(|| Arc::new(self.scan())))
+    }
+
+    /// Reads the kept cookies and session headers; opens nothing.
+    fn scan(&self) -> RequestSessions {
+        let cookies = self
+            .cookie
+            .iter()
+            .chain(&self.more_cookies)
+            .filter_map(|value| value.to_str().ok());
+        let names = &self.shared.header_names;
+        self.shared.manager.request(cookies, |name| {
+            let index = names.iter().position(|known| known.as_str() == name)?;
+            self.session_headers[index]
+                .as_ref()
+                .and_then(|value| value.to_str().ok())
+        })
+    }
 }
 
 /// Saves the request's sessions and adds their headers to `response`, or answers 500.

@@ -9,7 +9,7 @@
 //! - [`Sessions`]: any session by a name chosen at run time.
 //!
 //! A session is opened (decrypted, or loaded from its store) only when a handler extracts it, once
-//! per request; a route that extracts none costs a header scan, touches no store and sets no
+//! per request; a route that extracts none parses no cookie, touches no store and sets no
 //! cookie. After the handler, the layer saves what changed and sets the cookies and headers. A
 //! store failure is a `500 {"error":"session store unavailable"}` without any `Set-Cookie`; an
 //! extractor used without the layer is a 500 whose body says to add it.
@@ -71,7 +71,7 @@ mod rejection;
 
 pub use error::Error;
 pub use extract::{NamedSession, Session, Sessions};
-pub use layer::{ResponseFuture, SessionLayer, SessionService};
+pub use layer::{request_sessions, ResponseFuture, SessionLayer, SessionService};
 pub use rejection::SessionRejection;
 pub use session_core::{session_name, SessionName};
 pub use session_core::{INTERNAL_ERROR_BODY, STORE_UNAVAILABLE_BODY};

@@ -10,8 +10,8 @@ use axum::routing::get;
 use axum::Router;
 use session_axum::session_core::{Backend, Store};
 use session_axum::{
-    KeyRing, NamedSession, RequestSessions, Session, SessionLayer, SessionManager, Sessions,
-    SessionsConfig, StoreRegistry,
+    KeyRing, NamedSession, Session, SessionLayer, SessionManager, Sessions, SessionsConfig,
+    StoreRegistry,
 };
 use session_stores::testing::TestStore;
 use tower::ServiceExt;
@@ -248,6 +248,55 @@ async fn handler_without_a_session_sets_no_cookie_and_touches_no_store() {
 }
 
 #[tokio::test]
+async fn sessions_read_the_headers_as_they_passed_the_layer() {
+    let store = Arc::new(TestStore::default());
+    let manager = manager(&store).await;
+    let login = Router::new()
+        .route(
+            "/login",
+            get(|app: Session, api: NamedSession<Api>| async move {
+                app.insert("user", "alice").unwrap();
+                api.insert("token_user", "bob").unwrap();
+            }),
+        )
+        .layer(SessionLayer::new(manager.clone()));
+    let (response, _) = send(&login, get_with("/login", &[])).await;
+    let cookie = cookie_pair(&response, "app_session").expect("app_session cookie");
+    let token = response.headers()["x-session"]
+        .to_str()
+        .unwrap()
+        .to_string();
+
+    // A middleware inside the layer strips the headers before the handler extracts: the sessions
+    // still come from the request the layer saw, so the scan must not read the live headers.
+    let app = Router::new()
+        .route(
+            "/me",
+            get(|app: Session, api: NamedSession<Api>| async move {
+                format!(
+                    "{:?} {:?}",
+                    app.get::<String>("user").unwrap(),
+                    api.get::<String>("token_user").unwrap()
+                )
+            }),
+        )
+        .layer(axum::middleware::map_request(
+            |mut request: Request<Body>| async move {
+                request.headers_mut().remove("cookie");
+                request.headers_mut().remove("x-session");
+                request
+            },
+        ))
+        .layer(SessionLayer::new(manager));
+    let (_, body) = send(
+        &app,
+        get_with("/me", &[("cookie", &cookie), ("x-session", &token)]),
+    )
+    .await;
+    assert_eq!(body, r#"Some("alice") Some("bob")"#);
+}
+
+#[tokio::test]
 async fn reading_a_session_without_cookie_touches_no_store() {
     let store = Arc::new(TestStore::default());
     let app = Router::new()
@@ -352,7 +401,7 @@ async fn sessions_extractor_opens_sessions_by_name() {
 async fn layer_wraps_any_tower_service() {
     let store = Arc::new(TestStore::default());
     let service = tower::service_fn(|request: Request<Body>| async move {
-        let sessions = request.extensions().get::<Arc<RequestSessions>>().cloned();
+        let sessions = session_axum::request_sessions(request.extensions());
         let session = sessions.unwrap().default_session().await.unwrap();
         session.insert("user", "carol").unwrap();
         Ok::<_, Infallible>(http::Response::new(String::from("plain service")))

@@ -189,6 +189,17 @@ impl SessionManager {
         &self.inner.slots[self.inner.default].name
     }
 
+    /// The (lowercase) names of the request headers that carry session values (sessions with
+    /// the header transport), in the order [`request`](Self::request) looks them up. An adapter
+    /// that defers [`request`](Self::request) keeps these headers until then.
+    pub fn session_header_names(&self) -> impl Iterator<Item = &str> {
+        self.inner
+            .slots
+            .iter()
+            .filter(|slot| matches!(slot.transport, Transport::Header(_)))
+            .map(|slot| &*slot.header_name)
+    }
+
     /// The backend of session `name`.
     pub fn backend(&self, name: &str) -> Option<&Backend> {
         self.inner

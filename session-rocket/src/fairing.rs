@@ -84,16 +84,9 @@ impl From<SessionManager> for SessionFairing {
     }
 }
 
-/// The names of the request headers `manager` reads session values from. The manager asks for
-/// the same names on every request (its configuration is fixed), so asking it once, with a
-/// request that has no headers, finds them all.
+/// The names of the request headers `manager` reads session values from.
 fn session_header_names(manager: &SessionManager) -> Box<[Box<str>]> {
-    let names = std::cell::RefCell::new(Vec::new());
-    manager.request(std::iter::empty(), |name| {
-        names.borrow_mut().push(Box::from(name));
-        None
-    });
-    names.into_inner().into_boxed_slice()
+    manager.session_header_names().map(Box::from).collect()
 }
 
 /// What the fairing keeps in the request-local cache. `None` means the fairing did not run.

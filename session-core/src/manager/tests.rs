@@ -1592,6 +1592,25 @@ async fn a_configured_manager_builds_each_store_through_the_registry() {
     ));
 }
 
+#[tokio::test]
+async fn session_header_names_are_the_headers_request_reads() {
+    let config = SessionsConfig::from_toml(
+        "default = \"web\"\n[sessions.web]\ntransport = { type = \"cookie\", name = \"sid\" }\nstore = { type = \"cookie\" }\n[sessions.api]\ntransport = { type = \"header\", name = \"X-Api-Session\" }\nstore = { type = \"cookie\" }",
+    )
+    .unwrap();
+    let manager = SessionManager::from_config(&config, &StoreRegistry::new(), KeyRing::new(key(1)))
+        .await
+        .unwrap();
+    let listed: Vec<&str> = manager.session_header_names().collect();
+    let asked = std::cell::RefCell::new(Vec::new());
+    manager.request(std::iter::empty(), |name| {
+        asked.borrow_mut().push(name.to_string());
+        None
+    });
+    assert_eq!(listed, ["x-api-session"]);
+    assert_eq!(asked.into_inner(), listed);
+}
+
 // ---- hostile requests ----
 
 proptest::proptest! {
