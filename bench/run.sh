@@ -103,7 +103,8 @@ http_one() {
   else
     # Browsers send the cookie on every request: the no-extract route gets a live session cookie.
     cookie=$(curl -fsi "http://127.0.0.1:$port/rw" | tr -d '\r' | sed -n 's/^[Ss]et-[Cc]ookie: \([^;]*\).*/\1/p' | head -1)
-    wrk_args+=(-H "Cookie: ${cookie:-id=none}")
+    # A server that sets none (the no-session baseline) gets a cookie of the same size.
+    wrk_args+=(-H "Cookie: ${cookie:-id=$(printf "A%.0s" $(seq 1 92))}")
   fi
   taskset -c 1 wrk "${wrk_args[@]}" -d"${BENCH_HTTP_WARMUP:-1}s" "$url" >/dev/null
   local cpu_before cpu_after
