@@ -21,7 +21,7 @@ use actix_web::body::{EitherBody, MessageBody};
 use actix_web::dev::{forward_ready, Service, ServiceRequest, ServiceResponse, Transform};
 use actix_web::http::header::{HeaderMap, HeaderName, HeaderValue, COOKIE};
 use actix_web::{HttpMessage, HttpRequest};
-use session_core::{RequestSessions, ResponseHeader, SessionManager};
+use session_core::{KeptHeaders, RequestSessions, ResponseHeader, SessionManager};
 
 use crate::rejection::{failure_response, internal_error};
 
@@ -47,44 +47,22 @@ type LocalBoxFuture<T> = Pin<Box<dyn Future<Output = T>>>;
 /// # }
 /// ```
 ///
-/// Cheap to clone and `Send + Sync` (it holds its [`SessionManager`] in an `Arc`), so one
+/// Cheap to clone and `Send + Sync` (it holds a [`SessionManager`], itself an `Arc`), so one
 /// instance can be built before `HttpServer::new` and cloned into each worker's `App`.
-#[derive(Clone)]
+#[derive(Debug, Clone)]
 pub struct SessionMiddleware {
-    shared: Arc<Shared>,
-}
-
-/// What every request of a middleware needs.
-struct Shared {
     manager: SessionManager,
-    /// The request headers the manager reads session values from (header transport), in the
-    /// order it asks for them.
-    header_names: Box<[Box<str>]>,
 }
 
 impl SessionMiddleware {
     /// A middleware serving the sessions of `manager`.
     pub fn new(manager: SessionManager) -> Self {
-        let header_names = session_header_names(&manager);
-        SessionMiddleware {
-            shared: Arc::new(Shared {
-                manager,
-                header_names,
-            }),
-        }
+        SessionMiddleware { manager }
     }
 
     /// The manager this middleware serves.
     pub fn manager(&self) -> &SessionManager {
-        &self.shared.manager
-    }
-}
-
-impl fmt::Debug for SessionMiddleware {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("SessionMiddleware")
-            .field("manager", &self.shared.manager)
-            .finish()
+        &self.manager
     }
 }
 
@@ -92,11 +70,6 @@ impl From<SessionManager> for SessionMiddleware {
     fn from(manager: SessionManager) -> Self {
         SessionMiddleware::new(manager)
     }
-}
-
-/// The names of the request headers `manager` reads session values from.
-fn session_header_names(manager: &SessionManager) -> Box<[Box<str>]> {
-    manager.session_header_names().map(Box::from).collect()
 }
 
 impl<S, B> Transform<S, ServiceRequest> for SessionMiddleware
@@ -113,7 +86,7 @@ where
     fn new_transform(&self, service: S) -> Self::Future {
         std::future::ready(Ok(SessionService {
             service,
-            shared: Arc::clone(&self.shared),
+            manager: self.manager.clone(),
         }))
     }
 }
@@ -121,7 +94,7 @@ where
 /// The service [`SessionMiddleware`] wraps around the application.
 pub struct SessionService<S> {
     service: S,
-    shared: Arc<Shared>,
+    manager: SessionManager,
 }
 
 impl<S> fmt::Debug for SessionService<S> {
@@ -142,7 +115,7 @@ where
     forward_ready!(service);
 
     fn call(&self, request: ServiceRequest) -> Self::Future {
-        let state = Rc::new(RequestState::new(&self.shared, request.headers()));
+        let state = Rc::new(RequestState::new(&self.manager, request.headers()));
         request.extensions_mut().insert(Rc::clone(&state));
         let response = self.service.call(request);
         Box::pin(async move {
@@ -159,52 +132,32 @@ where
 /// What the middleware leaves in a request's extensions: the request's session values as they
 /// were when it passed the middleware, scanned into its [`RequestSessions`] on first use.
 pub(crate) struct RequestState {
-    shared: Arc<Shared>,
-    /// The values of the `Cookie` headers: the first one, then any others.
-    cookie: Option<HeaderValue>,
-    more_cookies: Vec<HeaderValue>,
-    /// The value of each of `shared.header_names`, if the request has it.
-    session_headers: Vec<Option<HeaderValue>>,
+    manager: SessionManager,
+    kept: KeptHeaders<HeaderValue>,
     sessions: OnceCell<Arc<RequestSessions>>,
 }
 
 impl RequestState {
-    fn new(shared: &Arc<Shared>, headers: &HeaderMap) -> Self {
-        let mut cookies = headers.get_all(COOKIE).cloned();
+    fn new(manager: &SessionManager, headers: &HeaderMap) -> Self {
         RequestState {
-            shared: Arc::clone(shared),
-            cookie: cookies.next(),
-            more_cookies: cookies.collect(),
-            session_headers: shared
-                .header_names
-                .iter()
-                .map(|name| headers.get(&**name).cloned())
-                .collect(),
+            manager: manager.clone(),
+            kept: manager.keep(headers.get_all(COOKIE).cloned(), |name| {
+                headers.get(name).cloned()
+            }),
             sessions: OnceCell::new(),
         }
     }
 
     /// The sessions of the request that passed through the middleware, or `None` without it.
     pub(crate) fn of(request: &HttpRequest) -> Option<Arc<RequestSessions>> {
-        request
-            .extensions()
-            .get::<Rc<RequestState>>()
-            .map(|state| Arc::clone(state.sessions.get_or_init(|| Arc::new(state.scan()))))
-    }
-
-    /// Reads the kept cookies and session headers; opens nothing.
-    fn scan(&self) -> RequestSessions {
-        let cookies = self
-            .cookie
-            .iter()
-            .chain(&self.more_cookies)
-            .filter_map(|value| value.to_str().ok());
-        let names = &self.shared.header_names;
-        self.shared.manager.request(cookies, |name| {
-            let index = names.iter().position(|known| **known == *name)?;
-            self.session_headers[index]
-                .as_ref()
-                .and_then(|value| value.to_str().ok())
+        request.extensions().get::<Rc<RequestState>>().map(|state| {
+            Arc::clone(state.sessions.get_or_init(|| {
+                Arc::new(
+                    state
+                        .manager
+                        .request_from(&state.kept, |value| value.to_str().ok(), None),
+                )
+            }))
         })
     }
 }

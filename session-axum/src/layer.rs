@@ -13,7 +13,6 @@
 //! carries no session header at all, so a browser never receives a cookie for a session that was
 //! not stored.
 
-use std::fmt;
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::{Arc, OnceLock};
@@ -24,7 +23,7 @@ use axum::response::{IntoResponse, Response};
 use axum::BoxError;
 use http::header::{HeaderMap, HeaderName, HeaderValue, COOKIE};
 use http::Request;
-use session_core::{RequestSessions, SessionManager};
+use session_core::{KeptHeaders, RequestSessions, SessionManager};
 use tower_layer::Layer;
 use tower_service::Service;
 
@@ -33,47 +32,21 @@ use crate::rejection::{failure_response, internal_error};
 /// A tower [`Layer`] that gives every request its sessions. Add it with `Router::layer`, or wrap
 /// any [`Service`] over [`http::Request`] with it.
 ///
-/// Cheap to clone: every clone shares one `Arc`.
-#[derive(Clone)]
+/// Cheap to clone: it holds a [`SessionManager`], itself an `Arc`.
+#[derive(Debug, Clone)]
 pub struct SessionLayer {
-    shared: Arc<Shared>,
-}
-
-/// What every request of a layer needs.
-struct Shared {
     manager: SessionManager,
-    /// The request headers the manager reads session values from (header transport).
-    header_names: Box<[HeaderName]>,
 }
 
 impl SessionLayer {
     /// A layer serving the sessions of `manager`.
     pub fn new(manager: SessionManager) -> Self {
-        // Configuration validates session header names, so none is dropped here; one that
-        // were would simply never be found in a request.
-        let header_names = manager
-            .session_header_names()
-            .filter_map(|name| HeaderName::from_bytes(name.as_bytes()).ok())
-            .collect();
-        SessionLayer {
-            shared: Arc::new(Shared {
-                manager,
-                header_names,
-            }),
-        }
+        SessionLayer { manager }
     }
 
     /// The manager this layer serves.
     pub fn manager(&self) -> &SessionManager {
-        &self.shared.manager
-    }
-}
-
-impl fmt::Debug for SessionLayer {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("SessionLayer")
-            .field("manager", &self.shared.manager)
-            .finish()
+        &self.manager
     }
 }
 
@@ -83,25 +56,16 @@ impl<S> Layer<S> for SessionLayer {
     fn layer(&self, inner: S) -> Self::Service {
         SessionService {
             inner,
-            shared: Arc::clone(&self.shared),
+            manager: self.manager.clone(),
         }
     }
 }
 
 /// The [`Service`] that [`SessionLayer`] wraps around an inner service.
-#[derive(Clone)]
+#[derive(Debug, Clone)]
 pub struct SessionService<S> {
     inner: S,
-    shared: Arc<Shared>,
-}
-
-impl<S: fmt::Debug> fmt::Debug for SessionService<S> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("SessionService")
-            .field("inner", &self.inner)
-            .field("manager", &self.shared.manager)
-            .finish()
-    }
+    manager: SessionManager,
 }
 
 /// The future of [`SessionService`]'s responses.
@@ -123,7 +87,7 @@ where
     }
 
     fn call(&mut self, mut request: Request<ReqBody>) -> Self::Future {
-        let state = Arc::new(RequestState::new(&self.shared, request.headers()));
+        let state = Arc::new(RequestState::new(&self.manager, request.headers()));
         request.extensions_mut().insert(Arc::clone(&state));
         let response = self.inner.call(request);
         Box::pin(async move {
@@ -151,50 +115,30 @@ pub fn request_sessions(extensions: &http::Extensions) -> Option<Arc<RequestSess
 /// What the layer leaves in a request's extensions: the request's session values as they were
 /// when it passed the layer, scanned into its [`RequestSessions`] on first use.
 struct RequestState {
-    shared: Arc<Shared>,
-    /// The values of the `Cookie` headers: the first one, then any others.
-    cookie: Option<HeaderValue>,
-    more_cookies: Vec<HeaderValue>,
-    /// The value of each of `shared.header_names`, if the request has it.
-    session_headers: Vec<Option<HeaderValue>>,
+    manager: SessionManager,
+    kept: KeptHeaders<HeaderValue>,
     sessions: OnceLock<Arc<RequestSessions>>,
 }
 
 impl RequestState {
-    fn new(shared: &Arc<Shared>, headers: &HeaderMap) -> Self {
-        let mut cookies = headers.get_all(COOKIE).into_iter().cloned();
+    fn new(manager: &SessionManager, headers: &HeaderMap) -> Self {
         RequestState {
-            shared: Arc::clone(shared),
-            cookie: cookies.next(),
-            more_cookies: cookies.collect(),
-            session_headers: shared
-                .header_names
-                .iter()
-                .map(|name| headers.get(name).cloned())
-                .collect(),
+            manager: manager.clone(),
+            kept: manager.keep(headers.get_all(COOKIE).into_iter().cloned(), |name| {
+                headers.get(name).cloned()
+            }),
             sessions: OnceLock::new(),
         }
     }
 
     /// The request's sessions, scanned from the kept headers on first use.
     fn sessions(&self) -> Arc<RequestSessions> {
-        Arc::clone(self.sessions.get_or_init(|| Arc::new(self.scan())))
-    }
-
-    /// Reads the kept cookies and session headers; opens nothing.
-    fn scan(&self) -> RequestSessions {
-        let cookies = self
-            .cookie
-            .iter()
-            .chain(&self.more_cookies)
-            .filter_map(|value| value.to_str().ok());
-        let names = &self.shared.header_names;
-        self.shared.manager.request(cookies, |name| {
-            let index = names.iter().position(|known| known.as_str() == name)?;
-            self.session_headers[index]
-                .as_ref()
-                .and_then(|value| value.to_str().ok())
-        })
+        Arc::clone(self.sessions.get_or_init(|| {
+            Arc::new(
+                self.manager
+                    .request_from(&self.kept, |value| value.to_str().ok(), None),
+            )
+        }))
     }
 }
 

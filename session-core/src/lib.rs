@@ -78,7 +78,9 @@ pub use expiry::{Expiry, ExpiryPolicy};
 pub use flash::{Flash, FlashLevel};
 pub use id::{InvalidSessionId, SessionId};
 pub use keys::{Key, KeyError, KeyRing};
-pub use manager::{RequestSessions, ResponseHeader, SessionManager, SessionManagerBuilder};
+pub use manager::{
+    KeptHeaders, RequestSessions, ResponseHeader, SessionManager, SessionManagerBuilder,
+};
 pub use name::SessionName;
 pub use record::{now_ms, Data, Delta, InvalidRecordBytes, RawJson, Record};
 pub use registry::{Backend, CookieStoreOptions, StoreOptions, StoreRegistry};

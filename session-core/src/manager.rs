@@ -257,6 +257,50 @@ impl SessionManager {
         }
     }
 
+    /// Keeps a request's session header values as the adapter finds them, unparsed, so that
+    /// [`request_from`](Self::request_from) can scan them later, when a handler first asks for a
+    /// session (a route that asks for none then parses no cookie). `V` is the framework's header
+    /// value type, usually reference-counted; `header` looks up a request header by (lowercase)
+    /// name.
+    pub fn keep<V, I, F>(&self, cookie_headers: I, header: F) -> KeptHeaders<V>
+    where
+        I: IntoIterator<Item = V>,
+        F: Fn(&str) -> Option<V>,
+    {
+        let mut cookies = cookie_headers.into_iter();
+        KeptHeaders {
+            cookie: cookies.next(),
+            more_cookies: cookies.collect(),
+            session_headers: self.session_header_names().map(header).collect(),
+        }
+    }
+
+    /// [`request`](Self::request) on headers kept by [`keep`](Self::keep): `as_str` reads a kept
+    /// value as text (`None` skips it), `extra_cookies` are `Cookie` header values to read after
+    /// the kept ones.
+    pub fn request_from<'a, V, S>(
+        &self,
+        kept: &'a KeptHeaders<V>,
+        as_str: S,
+        extra_cookies: impl IntoIterator<Item = &'a str>,
+    ) -> RequestSessions
+    where
+        S: Fn(&'a V) -> Option<&'a str>,
+    {
+        let cookies = kept
+            .cookie
+            .iter()
+            .chain(&kept.more_cookies)
+            .filter_map(&as_str)
+            .chain(extra_cookies);
+        self.request(cookies, |name| {
+            let index = self
+                .session_header_names()
+                .position(|known| known == name)?;
+            kept.session_headers.get(index)?.as_ref().and_then(&as_str)
+        })
+    }
+
     /// Which cookie slot and chunk a cookie name belongs to.
     fn cookie_slot(&self, cookie_name: &str) -> Option<(usize, usize)> {
         self.inner
@@ -283,6 +327,38 @@ impl SessionManager {
                     .contains(&chunk)
                     .then_some((index, chunk))
             })
+    }
+}
+
+/// A request's `Cookie` and session header values, kept unparsed by [`SessionManager::keep`].
+pub struct KeptHeaders<V> {
+    /// The first `Cookie` header; the others, if any, after it.
+    cookie: Option<V>,
+    more_cookies: Vec<V>,
+    /// The value of each of [`SessionManager::session_header_names`], in that order.
+    session_headers: Vec<Option<V>>,
+}
+
+impl<V> KeptHeaders<V> {
+    /// Whether the request had a `Cookie` header.
+    pub fn has_cookie_header(&self) -> bool {
+        self.cookie.is_some()
+    }
+}
+
+impl<V> fmt::Debug for KeptHeaders<V> {
+    /// Counts only: the values are session credentials.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("KeptHeaders")
+            .field(
+                "cookie_headers",
+                &(usize::from(self.cookie.is_some()) + self.more_cookies.len()),
+            )
+            .field(
+                "session_headers",
+                &self.session_headers.iter().flatten().count(),
+            )
+            .finish()
     }
 }
 

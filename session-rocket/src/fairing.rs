@@ -26,12 +26,12 @@
 //! that would answer a 500 for this path, or an empty 500 without one), with no session headers;
 //! the detail is logged, never sent.
 
-use std::sync::{Arc, OnceLock};
+use std::sync::OnceLock;
 
 use rocket::fairing::{Fairing, Info, Kind};
 use rocket::http::{Header, Status};
 use rocket::{Data, Request, Response};
-use session_core::{RequestSessions, ResponseHeader, SessionManager};
+use session_core::{KeptHeaders, RequestSessions, ResponseHeader, SessionManager};
 
 use crate::SessionFailure;
 
@@ -39,42 +39,20 @@ use crate::SessionFailure;
 ///
 /// Cheap to clone; every clone shares the manager. A singleton fairing: attaching another
 /// replaces it.
-#[derive(Clone)]
+#[derive(Debug, Clone)]
 pub struct SessionFairing {
-    shared: Arc<Shared>,
-}
-
-/// What every request of a fairing needs.
-struct Shared {
     manager: SessionManager,
-    /// The request headers the manager reads session values from (header transport), in the
-    /// order it asks for them.
-    header_names: Box<[Box<str>]>,
 }
 
 impl SessionFairing {
     /// A fairing serving the sessions of `manager`.
     pub fn new(manager: SessionManager) -> Self {
-        let header_names = session_header_names(&manager);
-        SessionFairing {
-            shared: Arc::new(Shared {
-                manager,
-                header_names,
-            }),
-        }
+        SessionFairing { manager }
     }
 
     /// The manager this fairing serves.
     pub fn manager(&self) -> &SessionManager {
-        &self.shared.manager
-    }
-}
-
-impl std::fmt::Debug for SessionFairing {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("SessionFairing")
-            .field("manager", &self.shared.manager)
-            .finish()
+        &self.manager
     }
 }
 
@@ -84,24 +62,16 @@ impl From<SessionManager> for SessionFairing {
     }
 }
 
-/// The names of the request headers `manager` reads session values from.
-fn session_header_names(manager: &SessionManager) -> Box<[Box<str>]> {
-    manager.session_header_names().map(Box::from).collect()
-}
-
 /// What the fairing keeps in the request-local cache. `None` means the fairing did not run.
 pub(crate) struct RequestState(Option<Kept>);
 
 /// The request's session values as the fairing saw them, scanned into its [`RequestSessions`]
 /// when a guard first asks.
 struct Kept {
-    shared: Arc<Shared>,
-    /// The values of the `Cookie` headers: the first one, then any others. With none, the
-    /// request's cookie jar is read instead.
-    cookie: Option<String>,
-    more_cookies: Vec<String>,
-    /// The value of each of `shared.header_names`, if the request has it.
-    session_headers: Vec<Option<String>>,
+    manager: SessionManager,
+    /// The `Cookie` and session header values. With no `Cookie` header, the request's cookie jar
+    /// is read instead.
+    headers: KeptHeaders<String>,
     sessions: OnceLock<RequestSessions>,
 }
 
@@ -124,18 +94,13 @@ impl RequestState {
 }
 
 impl Kept {
-    fn new(shared: &Arc<Shared>, request: &Request<'_>) -> Self {
+    fn new(manager: &SessionManager, request: &Request<'_>) -> Self {
         let headers = request.headers();
-        let mut cookies = headers.get("Cookie").map(String::from);
         Kept {
-            shared: Arc::clone(shared),
-            cookie: cookies.next(),
-            more_cookies: cookies.collect(),
-            session_headers: shared
-                .header_names
-                .iter()
-                .map(|name| headers.get_one(name).map(String::from))
-                .collect(),
+            manager: manager.clone(),
+            headers: manager.keep(headers.get("Cookie").map(String::from), |name| {
+                headers.get_one(name).map(String::from)
+            }),
             sessions: OnceLock::new(),
         }
     }
@@ -146,7 +111,7 @@ impl Kept {
         // local client can also put cookies straight into the jar (tracked clients,
         // `LocalRequest::cookie`): read the jar when there is no `Cookie` header. The jar's
         // cookies are the ones the request came with; handlers only add pending changes.
-        let jar: Vec<String> = if self.cookie.is_some() {
+        let jar: Vec<String> = if self.headers.has_cookie_header() {
             Vec::new()
         } else {
             request
@@ -155,17 +120,11 @@ impl Kept {
                 .map(|cookie| format!("{}={}", cookie.name(), cookie.value()))
                 .collect()
         };
-        let cookies = self
-            .cookie
-            .iter()
-            .chain(&self.more_cookies)
-            .chain(&jar)
-            .map(String::as_str);
-        let names = &self.shared.header_names;
-        self.shared.manager.request(cookies, |name| {
-            let index = names.iter().position(|known| **known == *name)?;
-            self.session_headers[index].as_deref()
-        })
+        self.manager.request_from(
+            &self.headers,
+            |value| Some(value.as_str()),
+            jar.iter().map(String::as_str),
+        )
     }
 }
 
@@ -181,7 +140,7 @@ impl Fairing for SessionFairing {
 
     async fn on_request(&self, request: &mut Request<'_>, _data: &mut Data<'_>) {
         let request: &Request<'_> = request;
-        let kept = Kept::new(&self.shared, request);
+        let kept = Kept::new(&self.manager, request);
         request.local_cache(|| RequestState(Some(kept)));
     }
 

@@ -1592,15 +1592,20 @@ async fn a_configured_manager_builds_each_store_through_the_registry() {
     ));
 }
 
-#[tokio::test]
-async fn session_header_names_are_the_headers_request_reads() {
+/// A cookie session `web` and a header session `api`, both client-side.
+async fn web_and_api_manager() -> SessionManager {
     let config = SessionsConfig::from_toml(
         "default = \"web\"\n[sessions.web]\ntransport = { type = \"cookie\", name = \"sid\" }\nstore = { type = \"cookie\" }\n[sessions.api]\ntransport = { type = \"header\", name = \"X-Api-Session\" }\nstore = { type = \"cookie\" }",
     )
     .unwrap();
-    let manager = SessionManager::from_config(&config, &StoreRegistry::new(), KeyRing::new(key(1)))
+    SessionManager::from_config(&config, &StoreRegistry::new(), KeyRing::new(key(1)))
         .await
-        .unwrap();
+        .unwrap()
+}
+
+#[tokio::test]
+async fn session_header_names_are_the_headers_request_reads() {
+    let manager = web_and_api_manager().await;
     let listed: Vec<&str> = manager.session_header_names().collect();
     let asked = std::cell::RefCell::new(Vec::new());
     manager.request(std::iter::empty(), |name| {
@@ -1609,6 +1614,57 @@ async fn session_header_names_are_the_headers_request_reads() {
     });
     assert_eq!(listed, ["x-api-session"]);
     assert_eq!(asked.into_inner(), listed);
+}
+
+#[tokio::test]
+async fn kept_headers_open_the_same_sessions_later() {
+    let manager = web_and_api_manager().await;
+    let first = manager.request(None, |_| None);
+    first
+        .session("web")
+        .await
+        .unwrap()
+        .insert("user", "alice")
+        .unwrap();
+    first
+        .session("api")
+        .await
+        .unwrap()
+        .insert("user", "bob")
+        .unwrap();
+    let headers = first.finish().await.unwrap();
+    let cookie = set_cookies(&headers)[0].stripped().to_string();
+    let api = headers
+        .iter()
+        .find(|header| header.name() == "x-api-session")
+        .unwrap()
+        .value()
+        .to_string();
+
+    let kept = manager.keep(vec![cookie], |name| {
+        (name == "x-api-session").then(|| api.clone())
+    });
+    assert!(kept.has_cookie_header());
+    let later = manager.request_from(&kept, |value| Some(value.as_str()), None);
+    let user = |name: &'static str| {
+        let later = &later;
+        async move {
+            later
+                .session(name)
+                .await
+                .unwrap()
+                .get::<String>("user")
+                .unwrap()
+        }
+    };
+    assert_eq!(user("web").await.as_deref(), Some("alice"));
+    assert_eq!(user("api").await.as_deref(), Some("bob"));
+    assert!(!format!("{kept:?}").contains(&api), "Debug shows no value");
+
+    // A value that is not text is skipped, as a missing header would be.
+    let unreadable = manager.request_from(&kept, |_| None, None);
+    let web = unreadable.session("web").await.unwrap();
+    assert_eq!(web.get::<String>("user").unwrap(), None);
 }
 
 // ---- hostile requests ----
