@@ -149,6 +149,10 @@ http_rounds() {
   )
   for round in $(seq 1 "$rounds"); do
     for group in "${groups[@]}"; do
+      # BENCH_HTTP_ONLY (e.g. "actix" or "axum rocket") runs only those frameworks.
+      if [ -n "${BENCH_HTTP_ONLY:-}" ] && [[ " $BENCH_HTTP_ONLY " != *" ${group%%:*} "* ]]; then
+        continue
+      fi
       local framework=${group%%:*} variants
       read -r -a variants <<<"${group#*:}"
       # Alternate the order between rounds so no variant always runs first.
