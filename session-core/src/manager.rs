@@ -2,8 +2,10 @@
 //!
 //! An adapter does three things with it, and nothing else:
 //!
-//! 1. Before the handler, [`SessionManager::request`] scans the request's `Cookie` headers and
-//!    session headers into a [`RequestSessions`]. No store is touched and nothing is decrypted.
+//! 1. Before the handler, [`SessionManager::keep`] keeps the request's `Cookie` and session header
+//!    values unparsed; when a handler first asks for a session, [`SessionManager::request_from`]
+//!    scans them into a [`RequestSessions`] ([`SessionManager::request`] does both at once). No
+//!    store is touched and nothing is decrypted; a request that asks for no session parses nothing.
 //! 2. When a handler extracts a session, [`RequestSessions::session`] opens it: verifies or
 //!    decrypts a client-side value, or verifies a signed id and loads the record. Once per name per
 //!    request; every extraction gets the same handle. Values that do not open (tampered, expired,
@@ -190,8 +192,8 @@ impl SessionManager {
     }
 
     /// The (lowercase) names of the request headers that carry session values (sessions with
-    /// the header transport), in the order [`request`](Self::request) looks them up. An adapter
-    /// that defers [`request`](Self::request) keeps these headers until then.
+    /// the header transport), in the order [`request`](Self::request) looks them up; the ones
+    /// [`keep`](Self::keep) keeps.
     pub fn session_header_names(&self) -> impl Iterator<Item = &str> {
         self.inner
             .slots
