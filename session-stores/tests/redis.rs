@@ -42,6 +42,15 @@ async fn raw_connection() -> redis::aio::MultiplexedConnection {
         .unwrap()
 }
 
+/// Runs a command whose reply does not matter.
+async fn run(redis: &mut redis::aio::MultiplexedConnection, args: &[&str]) {
+    let mut command = redis::cmd(args[0]);
+    for arg in &args[1..] {
+        command.arg(*arg);
+    }
+    command.query_async::<()>(redis).await.unwrap();
+}
+
 async fn key_exists(redis: &mut redis::aio::MultiplexedConnection, key: &str) -> bool {
     let exists: i64 = redis::cmd("EXISTS")
         .arg(key)
@@ -204,13 +213,7 @@ async fn an_update_that_fails_changes_nothing() {
     store.create(&record).await.unwrap();
     let key = store.key_of(&record.id);
     let mut redis = raw_connection().await;
-    redis::cmd("HSET")
-        .arg(&key)
-        .arg("@v")
-        .arg("not a number")
-        .query_async::<()>(&mut redis)
-        .await
-        .unwrap();
+    run(&mut redis, &["HSET", &key, "@v", "not a number"]).await;
     let delta = Delta {
         changed: vec![("k".into(), json("2".into()))],
         removed: vec![],
@@ -265,13 +268,11 @@ async fn update_goes_by_the_servers_ttl_not_the_stored_deadline() {
     store.create(&record).await.unwrap();
     let key = store.key_of(&record.id);
     let mut redis = raw_connection().await;
-    redis::cmd("HSET")
-        .arg(&key)
-        .arg("@e")
-        .arg(now_ms() - 1_000)
-        .query_async::<()>(&mut redis)
-        .await
-        .unwrap();
+    run(
+        &mut redis,
+        &["HSET", &key, "@e", &(now_ms() - 1_000).to_string()],
+    )
+    .await;
     assert_eq!(store.load(&record.id).await.unwrap(), None);
 
     let delta = Delta {
@@ -294,11 +295,7 @@ async fn scripts_are_loaded_again_after_a_script_flush() {
     let record = record();
     store.create(&record).await.unwrap();
     let mut redis = raw_connection().await;
-    redis::cmd("SCRIPT")
-        .arg("FLUSH")
-        .query_async::<()>(&mut redis)
-        .await
-        .unwrap();
+    run(&mut redis, &["SCRIPT", "FLUSH"]).await;
     let delta = Delta {
         changed: vec![("k".into(), json("1".into()))],
         expires_at: record.expires_at,
@@ -306,11 +303,7 @@ async fn scripts_are_loaded_again_after_a_script_flush() {
         ..Delta::default()
     };
     assert!(store.update(&record.id, &delta).await.unwrap());
-    redis::cmd("SCRIPT")
-        .arg("FLUSH")
-        .query_async::<()>(&mut redis)
-        .await
-        .unwrap();
+    run(&mut redis, &["SCRIPT", "FLUSH"]).await;
     let other = self::record();
     store.create(&other).await.unwrap();
     assert!(matches!(
@@ -327,11 +320,7 @@ async fn update_of_a_session_deleted_behind_the_stores_back_is_false() {
     let record = record();
     store.create(&record).await.unwrap();
     let mut redis = raw_connection().await;
-    redis::cmd("DEL")
-        .arg(store.key_of(&record.id))
-        .query_async::<()>(&mut redis)
-        .await
-        .unwrap();
+    run(&mut redis, &["DEL", &store.key_of(&record.id)]).await;
     let delta = Delta {
         changed: vec![(
             "k".into(),
