@@ -19,7 +19,7 @@ use std::sync::Arc;
 
 use actix_web::body::{EitherBody, MessageBody};
 use actix_web::dev::{forward_ready, Service, ServiceRequest, ServiceResponse, Transform};
-use actix_web::http::header::{HeaderMap, HeaderName, HeaderValue, COOKIE};
+use actix_web::http::header::{HeaderMap, HeaderName, HeaderValue, COOKIE, SET_COOKIE};
 use actix_web::{HttpMessage, HttpRequest};
 use session_core::{KeptHeaders, RequestSessions, ResponseHeader, SessionManager};
 
@@ -155,7 +155,7 @@ impl RequestState {
                 Arc::new(
                     state
                         .manager
-                        .request_from(&state.kept, |value| value.to_str().ok(), None),
+                        .request_from(&state.kept, HeaderValue::as_bytes, None),
                 )
             }))
         })
@@ -168,7 +168,7 @@ async fn finish<B>(
     mut response: ServiceResponse<B>,
 ) -> ServiceResponse<EitherBody<B>> {
     let failure = match sessions.finish().await {
-        Ok(headers) => match headers.iter().map(convert).collect::<Result<Vec<_>, _>>() {
+        Ok(headers) => match headers.into_iter().map(convert).collect::<Result<Vec<_>, _>>() {
             Ok(headers) => {
                 let map = response.headers_mut();
                 for (name, value) in headers {
@@ -198,12 +198,18 @@ async fn finish<B>(
     ServiceResponse::new(request, failure).map_into_right_body()
 }
 
-/// The header as actix-web's types, or its name when it is not a valid header.
-fn convert(header: &ResponseHeader) -> Result<(HeaderName, HeaderValue), String> {
-    let name = HeaderName::from_bytes(header.name().as_bytes());
-    let value = HeaderValue::from_str(header.value());
-    match (name, value) {
-        (Ok(name), Ok(value)) => Ok((name, value)),
-        _ => Err(header.name().to_string()),
+/// The header as actix-web's types (the value moved, not copied), or its name when it is not a
+/// valid header.
+fn convert(header: ResponseHeader) -> Result<(HeaderName, HeaderValue), String> {
+    let name = match &header {
+        ResponseHeader::SetCookie(_) => Ok(SET_COOKIE),
+        ResponseHeader::Header { name, .. } => HeaderName::from_bytes(name.as_bytes()),
+    };
+    let Ok(name) = name else {
+        return Err(header.name().to_string());
+    };
+    match HeaderValue::try_from(header.into_value()) {
+        Ok(value) => Ok((name, value)),
+        Err(_) => Err(name.to_string()),
     }
 }

@@ -21,9 +21,9 @@ use std::task::{Context, Poll};
 use axum::body::{Body, Bytes, HttpBody};
 use axum::response::{IntoResponse, Response};
 use axum::BoxError;
-use http::header::{HeaderMap, HeaderName, HeaderValue, COOKIE};
+use http::header::{HeaderMap, HeaderName, HeaderValue, COOKIE, SET_COOKIE};
 use http::Request;
-use session_core::{KeptHeaders, RequestSessions, SessionManager};
+use session_core::{KeptHeaders, RequestSessions, ResponseHeader, SessionManager};
 use tower_layer::Layer;
 use tower_service::Service;
 
@@ -136,9 +136,36 @@ impl RequestState {
         Arc::clone(self.sessions.get_or_init(|| {
             Arc::new(
                 self.manager
-                    .request_from(&self.kept, |value| value.to_str().ok(), None),
+                    .request_from(&self.kept, HeaderValue::as_bytes, None),
             )
         }))
+    }
+}
+
+/// The header as axum's types (the value moved, not copied), or `None`, logged, when it is not
+/// a valid header.
+fn convert(header: ResponseHeader, status: http::StatusCode) -> Option<(HeaderName, HeaderValue)> {
+    let name = match &header {
+        ResponseHeader::SetCookie(_) => Ok(SET_COOKIE),
+        ResponseHeader::Header { name, .. } => HeaderName::from_bytes(name.as_bytes()),
+    };
+    let invalid = |name: &str| {
+        tracing::error!(
+            header = name,
+            %status,
+            "a session header is not a valid HTTP header; answering 500 instead of the handler's response"
+        );
+    };
+    let Ok(name) = name else {
+        invalid(header.name());
+        return None;
+    };
+    match HeaderValue::try_from(header.into_value()) {
+        Ok(value) => Some((name, value)),
+        Err(_) => {
+            invalid(name.as_str());
+            None
+        }
     }
 }
 
@@ -152,14 +179,7 @@ where
     match sessions.finish().await {
         Ok(headers) => {
             for header in headers {
-                let name = HeaderName::from_bytes(header.name().as_bytes());
-                let value = HeaderValue::from_str(header.value());
-                let (Ok(name), Ok(value)) = (name, value) else {
-                    tracing::error!(
-                        header = header.name(),
-                        status = %parts.status,
-                        "a session header is not a valid HTTP header; answering 500 instead of the handler's response"
-                    );
+                let Some((name, value)) = convert(header, parts.status) else {
                     return internal_error().into_response();
                 };
                 parts.headers.append(name, value);

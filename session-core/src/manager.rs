@@ -277,18 +277,22 @@ impl SessionManager {
         }
     }
 
-    /// [`request`](Self::request) on headers kept by [`keep`](Self::keep): `as_str` reads a kept
-    /// value as text (`None` skips it), `extra_cookies` are `Cookie` header values to read after
-    /// the kept ones.
-    pub fn request_from<'a, V, S>(
+    /// [`request`](Self::request) on headers kept by [`keep`](Self::keep): `as_bytes` gives a
+    /// kept value's bytes (one that is not UTF-8 is skipped, as a missing header would be),
+    /// `extra_cookies` are `Cookie` header values to read after the kept ones.
+    pub fn request_from<'a, V, B>(
         &self,
         kept: &'a KeptHeaders<V>,
-        as_str: S,
+        as_bytes: B,
         extra_cookies: impl IntoIterator<Item = &'a str>,
     ) -> RequestSessions
     where
-        S: Fn(&'a V) -> Option<&'a str>,
+        B: Fn(&'a V) -> &'a [u8],
     {
+        // Any UTF-8 passes, not only the visible ASCII of HTTP's grammar: the cookie parser and
+        // the codec reject what is not theirs, and the standard library checks ASCII a word at a
+        // time where the frameworks' `to_str` go byte by byte.
+        let as_str = |value: &'a V| std::str::from_utf8(as_bytes(value)).ok();
         let cookies = kept
             .cookie
             .iter()
@@ -446,6 +450,13 @@ impl ResponseHeader {
 
     /// The header value.
     pub fn value(&self) -> &str {
+        match self {
+            ResponseHeader::SetCookie(value) | ResponseHeader::Header { value, .. } => value,
+        }
+    }
+
+    /// The header value, owned: adapters hand it to their framework's header type without a copy.
+    pub fn into_value(self) -> String {
         match self {
             ResponseHeader::SetCookie(value) | ResponseHeader::Header { value, .. } => value,
         }

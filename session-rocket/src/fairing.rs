@@ -122,7 +122,7 @@ impl Kept {
         };
         self.manager.request_from(
             &self.headers,
-            |value| Some(value.as_str()),
+            String::as_bytes,
             jar.iter().map(String::as_str),
         )
     }

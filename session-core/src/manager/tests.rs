@@ -1641,11 +1641,11 @@ async fn kept_headers_open_the_same_sessions_later() {
         .value()
         .to_string();
 
-    let kept = manager.keep(vec![cookie], |name| {
+    let kept = manager.keep(vec![cookie.clone()], |name| {
         (name == "x-api-session").then(|| api.clone())
     });
     assert!(kept.has_cookie_header());
-    let later = manager.request_from(&kept, |value| Some(value.as_str()), None);
+    let later = manager.request_from(&kept, String::as_bytes, None);
     let user = |name: &'static str| {
         let later = &later;
         async move {
@@ -1661,8 +1661,12 @@ async fn kept_headers_open_the_same_sessions_later() {
     assert_eq!(user("api").await.as_deref(), Some("bob"));
     assert!(!format!("{kept:?}").contains(&api), "Debug shows no value");
 
-    // A value that is not text is skipped, as a missing header would be.
-    let unreadable = manager.request_from(&kept, |_| None, None);
+    // A value that is not UTF-8 is skipped whole, as a missing header would be, though the
+    // session cookie in it is intact.
+    let mut not_utf8 = format!("{cookie}; other=").into_bytes();
+    not_utf8.push(0xff);
+    let kept = manager.keep(vec![not_utf8], |_| None);
+    let unreadable = manager.request_from(&kept, Vec::as_slice, None);
     let web = unreadable.session("web").await.unwrap();
     assert_eq!(web.get::<String>("user").unwrap(), None);
 }
