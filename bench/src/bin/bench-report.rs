@@ -7,7 +7,10 @@
 //! With `--http <tsv>` it summarizes the wrk runs `bench/run.sh http` recorded instead: per
 //! framework and route, the median over rounds of each variant's requests/s, p50 and p99, and
 //! ours as ratios to the no-session server and to the peer crate (with the same store where the
-//! peer also runs with another: `ours-redis` against `actix-session-redis`).
+//! peer also runs with another: `ours-redis` against `actix-session-redis`). It also prints what
+//! each session layer adds to the bare server's CPU time per request, paired by round (the
+//! variants of one round run back to back, so drift between rounds cancels out), and the peer's
+//! addition over ours.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -92,6 +95,20 @@ struct Runs {
     bad: u64,
     load: Vec<f64>,
     cpu: Vec<f64>,
+    /// CPU µs per request by round.
+    cpu_by_round: BTreeMap<String, f64>,
+}
+
+impl Runs {
+    /// The median over rounds of this variant's CPU per request minus `base`'s in the same round.
+    fn added_cpu(&self, base: &Runs) -> f64 {
+        median(
+            self.cpu_by_round
+                .iter()
+                .filter_map(|(round, cpu)| Some(cpu - base.cpu_by_round.get(round)?))
+                .collect(),
+        )
+    }
 }
 
 fn http(tsv: &str) {
@@ -103,7 +120,7 @@ fn http(tsv: &str) {
     let mut table: BTreeMap<(String, String), Vec<(String, Runs)>> = BTreeMap::new();
     for line in text.lines() {
         let fields: Vec<&str> = line.split('\t').collect();
-        let [framework, variant, path, _round, rps, p50, p99, bad, load, cpu] = fields[..] else {
+        let [framework, variant, path, round, rps, p50, p99, bad, load, cpu] = fields[..] else {
             continue;
         };
         let variants = table
@@ -122,12 +139,15 @@ fn http(tsv: &str) {
         runs.p99.extend(latency_ms(p99));
         runs.bad += bad.parse::<u64>().unwrap_or(0);
         runs.load.extend(load.parse::<f64>().ok());
-        runs.cpu.extend(cpu.parse::<f64>().ok());
+        if let Ok(cpu) = cpu.parse::<f64>() {
+            runs.cpu.push(cpu);
+            runs.cpu_by_round.insert(round.to_string(), cpu);
+        }
     }
     for ((framework, path), variants) in &table {
         println!("\n{framework} {path} (medians over rounds)");
         println!(
-            "  {:<19} {:>8} {:>7} {:>7} {:>7} | {:>6} {:>6} {:>6} {:>6} {:>6} {:>6} | {:>6} {:>6}",
+            "  {:<19} {:>8} {:>7} {:>7} {:>7} | {:>6} {:>6} {:>6} {:>6} {:>6} {:>6} | {:>6} {:>6} | {:>6} {:>6}",
             "variant",
             "req/s",
             "p50 ms",
@@ -140,12 +160,15 @@ fn http(tsv: &str) {
             "p99/0",
             "p99/p",
             "cap/0",
-            "cap/p"
+            "cap/p",
+            "+µs",
+            "+p/+"
         );
         let stats: Vec<Stats> = variants
             .iter()
             .map(|(name, runs)| Stats {
                 name: name.as_str(),
+                runs,
                 rps: median(runs.rps.clone()),
                 p50: median(runs.p50.clone()),
                 p99: median(runs.p99.clone()),
@@ -169,8 +192,23 @@ fn http(tsv: &str) {
                 Some(base) if base.name != s.name => format!("{:.2}", base.cpu / s.cpu),
                 _ => "-".to_string(),
             };
+            // What the session layer adds to the bare server, and the peer's addition over
+            // ours; not given when either is within 0.1 µs of nothing.
+            let added = |of: &Stats| none.map(|none| of.runs.added_cpu(none.runs));
+            let added_text = match added(s) {
+                Some(added) if s.name != "none" => format!("{added:+.1}"),
+                _ => "-".to_string(),
+            };
+            let added_ratio = match (added(s), peer.and_then(|peer| added(peer))) {
+                (Some(ours), Some(theirs))
+                    if s.name.starts_with("ours") && ours > 0.1 && theirs > 0.1 =>
+                {
+                    format!("{:.2}", theirs / ours)
+                }
+                _ => "-".to_string(),
+            };
             println!(
-                "  {:<19} {:>8.0} {:>7.3} {:>7.3} {:>7.1} | {:>6} {:>6} {:>6} {:>6} {:>6} {:>6} | {:>6} {:>6}",
+                "  {:<19} {:>8.0} {:>7.3} {:>7.3} {:>7.1} | {:>6} {:>6} {:>6} {:>6} {:>6} {:>6} | {:>6} {:>6} | {:>6} {:>6}",
                 s.name,
                 s.rps,
                 s.p50,
@@ -184,6 +222,8 @@ fn http(tsv: &str) {
                 ratio(peer, s.p99, |b| b.p99),
                 capacity(none),
                 capacity(peer),
+                added_text,
+                added_ratio,
             );
         }
         for (name, runs) in variants {
@@ -209,7 +249,10 @@ fn http(tsv: &str) {
          the peer on Redis). rps: requests/s (above 1: more). p50, p99: latency (below 1: faster).\n\
          CPU µs: server CPU time per request.\n\
          cap: requests one core can serve, from CPU per request (above 1: more); it holds when\n\
-         neighbours take CPU from the server, which requests/s and latency do not."
+         neighbours take CPU from the server, which requests/s and latency do not.\n\
+         +µs: CPU per request the session layer adds to the server without sessions (median over\n\
+         rounds of the difference within each round). +p/+: the peer's addition over ours (above\n\
+         1: ours costs less), when both exceed 0.1 µs."
     );
 }
 
@@ -224,6 +267,7 @@ fn store(variant: &str) -> &str {
 
 struct Stats<'a> {
     name: &'a str,
+    runs: &'a Runs,
     rps: f64,
     p50: f64,
     p99: f64,
