@@ -168,7 +168,11 @@ async fn finish<B>(
     mut response: ServiceResponse<B>,
 ) -> ServiceResponse<EitherBody<B>> {
     let failure = match sessions.finish().await {
-        Ok(headers) => match headers.into_iter().map(convert).collect::<Result<Vec<_>, _>>() {
+        Ok(headers) => match headers
+            .into_iter()
+            .map(convert)
+            .collect::<Result<Vec<_>, _>>()
+        {
             Ok(headers) => {
                 let map = response.headers_mut();
                 for (name, value) in headers {

@@ -199,7 +199,7 @@ fn http(tsv: &str) {
                 Some(added) if s.name != "none" => format!("{added:+.1}"),
                 _ => "-".to_string(),
             };
-            let added_ratio = match (added(s), peer.and_then(|peer| added(peer))) {
+            let added_ratio = match (added(s), peer.and_then(added)) {
                 (Some(ours), Some(theirs))
                     if s.name.starts_with("ours") && ours > 0.1 && theirs > 0.1 =>
                 {
