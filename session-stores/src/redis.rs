@@ -42,33 +42,21 @@
 //! - `save` is one `MULTI`/`DEL`/`HSET`/`PEXPIREAT`/`EXEC` pipeline.
 //! - `create` is one Lua script that writes only if the key does not exist, so it never
 //!   overwrites ([`StoreError::AlreadyExists`] otherwise).
-//! - `update` is one `MULTI`/`EXEC` transaction: `HEXISTS` of the record's `@c` field (is the
-//!   session live?), then `HINCRBY` of the version, one `HDEL` of the removed keys, one `HSET`
-//!   of the changed ones and the deadlines, and `PEXPIREAT` to move the TTL. Concurrent requests
-//!   changing different keys of one session all persist; for the same key the last writer wins.
-//!   Native commands, not a script: Redis spends about a third of the CPU on them that the same
-//!   steps cost as a Lua script.
+//! - `update` is one Lua script that checks the session's key exists (returning `false` and
+//!   writing nothing otherwise), then bumps the version, `HDEL`s the removed keys, `HSET`s the
+//!   changed ones and the deadlines, and moves the TTL. Concurrent requests changing different
+//!   keys of one session all persist; for the same key the last writer wins.
 //!
-//! A transaction cannot make its writes depend on its check, so an update that lost the race with
-//! the session's end (destroyed, or expired) writes its delta into a hash with no record: no `@c`,
-//! a TTL at the delta's deadline. It returns `false`, as the store contract asks, and deletes that
-//! leftover at once (a short script that deletes the key only if it still has no `@c`). Until
-//! then `load` treats a hash without `@c` as no session, and every other update of it also
-//! returns `false`; only `create` writes `@c`, for a fresh id.
-//!
-//! Redis applies the rest of a transaction when one of its commands fails: an update of a record
-//! whose version an outsider overwrote with text reports the failure, and the record, corrupt,
-//! still never loads.
-//!
-//! The scripts are sent with `EVALSHA`; a server that does not have them (after a restart or
-//! `SCRIPT FLUSH`) answers `NOSCRIPT`, and the store loads the script and sends it again.
+//! The scripts write all fields with one variadic `HSET` (and `HDEL`). They are sent with
+//! `EVALSHA`; a server that does not have them (after a restart or `SCRIPT FLUSH`) answers
+//! `NOSCRIPT`, and the store loads the script and sends it again.
 //!
 //! # Deadlines and clocks
 //!
 //! `load` compares the record's deadlines with the application's clock and returns `None` once
 //! either has passed. `update` does not read the deadlines: the key exists exactly until the
-//! record's deadline by the Redis server's clock (its `PEXPIREAT`), so a missing record already
-//! means "deleted or expired". With clocks in sync the two agree. If the application's clock runs ahead
+//! record's deadline by the Redis server's clock (its `PEXPIREAT`), so a missing key already means
+//! "deleted or expired". With clocks in sync the two agree. If the application's clock runs ahead
 //! of the server's, an update that arrives less than that difference after the deadline (by the
 //! application's clock) still applies and, as any update, slides the idle deadline. The session
 //! manager only updates a session that was live by the application's clock when the request
@@ -192,7 +180,7 @@ struct Inner {
     key_prefix: String,
     url: String,
     create: redis::Script,
-    leftover: redis::Script,
+    update: redis::Script,
 }
 
 impl std::fmt::Debug for RedisStore {
@@ -208,9 +196,9 @@ impl std::fmt::Debug for RedisStore {
 /// Creates the hash only if the key is free. KEYS[1]: the key. ARGV[1]: the deadline (ms);
 /// then field, value pairs.
 ///
-/// It writes with variadic `HSET`, one call per 1000 arguments (even, so pairs stay together):
-/// Lua's `unpack` cannot spread more than about 8000 values, so a huge record is written in
-/// batches, still within one script.
+/// Both scripts write with variadic `HSET`/`HDEL`, one call per 1000 arguments (even, so pairs stay
+/// together): Lua's `unpack` cannot spread more than about 8000 values, so a huge record or delta
+/// is written in batches, still within one script.
 const CREATE_SCRIPT: &str = r"
 if redis.call('EXISTS', KEYS[1]) == 1 then
   return 0
@@ -222,12 +210,29 @@ redis.call('PEXPIREAT', KEYS[1], ARGV[1])
 return 1
 ";
 
-/// Deletes a hash that an update wrote into after the session had ended (see `update`), unless
-/// it has become a live record since. KEYS[1]: the key.
-const LEFTOVER_SCRIPT: &str = r"
-if redis.call('HEXISTS', KEYS[1], '@c') == 0 then
-  redis.call('DEL', KEYS[1])
+/// Applies a delta to a live hash. KEYS[1]: the key. ARGV[1]: the new deadline (ms); ARGV[2]:
+/// how many fields to delete; then those fields; then field, value pairs.
+///
+/// A live session is one whose key exists: every write sets the key's `PEXPIREAT` to the record's
+/// deadline, so Redis deletes it then (see "Deadlines and clocks" in the module documentation).
+///
+/// Redis does not roll back a script that fails half-way, so the version goes first: `HINCRBY` is
+/// the write that can fail on a stored hash (a version that is not an integer), and failing
+/// before the other writes leaves the record as it was. Its increment is the string `'1'`: Redis
+/// would format a Lua number argument with `snprintf` on every call.
+const UPDATE_SCRIPT: &str = r"
+if redis.call('EXISTS', KEYS[1]) == 0 then
+  return 0
 end
+redis.call('HINCRBY', KEYS[1], '@v', '1')
+local removed = 2 + tonumber(ARGV[2])
+for i = 3, removed, 1000 do
+  redis.call('HDEL', KEYS[1], unpack(ARGV, i, math.min(i + 999, removed)))
+end
+for i = removed + 1, #ARGV, 1000 do
+  redis.call('HSET', KEYS[1], unpack(ARGV, i, math.min(i + 999, #ARGV)))
+end
+redis.call('PEXPIREAT', KEYS[1], ARGV[1])
 return 1
 ";
 
@@ -396,7 +401,7 @@ impl RedisStore {
                 key_prefix: options.key_prefix,
                 url,
                 create: redis::Script::new(CREATE_SCRIPT),
-                leftover: redis::Script::new(LEFTOVER_SCRIPT),
+                update: redis::Script::new(UPDATE_SCRIPT),
             }),
         })
     }
@@ -469,10 +474,7 @@ impl Store for RedisStore {
             .query_async(&mut self.connection())
             .await
             .map_err(self.failed("load"))?;
-        if !hash.iter().any(|(field, _)| field == CREATED) {
-            if !hash.is_empty() {
-                tracing::debug!("redis store: a hash without a record (an update that raced the session's end) is no session");
-            }
+        if hash.is_empty() {
             return Ok(None);
         }
         let record = record_from(*id, hash)?;
@@ -513,77 +515,44 @@ impl Store for RedisStore {
     }
 
     async fn update(&self, id: &SessionId, delta: &Delta) -> Result<bool, StoreError> {
-        // Written once: the transaction names the key five times, and each `SessionKey` would
-        // hash the id again.
-        let key = self.key_of(id);
         let expiry = delta.expiry.as_ref().map(expiry_json).transpose()?;
-        let mut hdel = Cmd::with_capacity(
-            4 + delta.removed.len(),
-            data_bytes(delta.removed.iter().map(|k| (k.as_str(), ""))) + 96,
+        let removed = delta.removed.len()
+            + usize::from(delta.absolute_deadline.is_none())
+            + usize::from(expiry.is_none());
+        let changed = delta.changed.len() + 1 + usize::from(delta.absolute_deadline.is_some());
+        let bytes = data_bytes(delta.changed.iter().map(|(k, v)| (k.as_str(), v.get())))
+            + data_bytes(delta.removed.iter().map(|k| (k.as_str(), "")))
+            + expiry.as_ref().map_or(0, String::len)
+            + 160;
+        let script = &self.inner.update;
+        let mut command = self.script_command(
+            script,
+            id,
+            Cmd::with_capacity(6 + removed + 2 * changed + 2, bytes),
         );
-        hdel.arg("HDEL").arg(&key);
-        for removed in &delta.removed {
-            hdel.arg(DataField(removed));
-        }
-        let mut hset = Cmd::with_capacity(
-            8 + 2 * delta.changed.len(),
-            data_bytes(delta.changed.iter().map(|(k, v)| (k.as_str(), v.get())))
-                + expiry.as_ref().map_or(0, String::len)
-                + 160,
-        );
-        hset.arg("HSET").arg(&key);
-        for (changed, value) in &delta.changed {
-            hset.arg(DataField(changed)).arg(value.get());
-        }
-        hset.arg(EXPIRES).arg(delta.expires_at);
-        let mut removed = delta.removed.len();
-        match delta.absolute_deadline {
-            Some(absolute) => hset.arg(ABSOLUTE).arg(absolute),
-            None => {
-                removed += 1;
-                hdel.arg(ABSOLUTE)
-            }
-        };
-        match &expiry {
-            Some(expiry) => hset.arg(EXPIRY).arg(expiry),
-            None => {
-                removed += 1;
-                hdel.arg(EXPIRY)
-            }
-        };
-        let mut pipe = redis::pipe();
-        pipe.atomic()
-            .cmd("HEXISTS")
-            .arg(&key)
-            .arg(CREATED)
-            .cmd("HINCRBY")
-            .arg(&key)
-            .arg(VERSION)
-            .arg(1)
-            .ignore();
-        // `HDEL` with no field is a syntax error, which would abort the whole transaction.
-        if removed > 0 {
-            pipe.add_command(hdel).ignore();
-        }
-        pipe.add_command(hset)
-            .ignore()
-            .cmd("PEXPIREAT")
-            .arg(&key)
+        command
             .arg(expire_at(codec::deadline_after(delta)))
-            .ignore();
-        let (live,): (bool,) = pipe
-            .query_async(&mut self.connection())
-            .await
-            .map_err(self.failed("update"))?;
-        if !live {
-            // The session had ended: the transaction wrote its delta into a hash with no record
-            // (no `@c`), which `load` does not see and which expires with the TTL it set. It is
-            // deleted now rather than then.
-            let script = &self.inner.leftover;
-            let command = self.script_command(script, id, Cmd::new());
-            self.run_script(script, &command, "update").await?;
+            .arg(removed);
+        for key in &delta.removed {
+            command.arg(DataField(key));
         }
-        Ok(live)
+        if delta.absolute_deadline.is_none() {
+            command.arg(ABSOLUTE);
+        }
+        if expiry.is_none() {
+            command.arg(EXPIRY);
+        }
+        for (key, value) in &delta.changed {
+            command.arg(DataField(key)).arg(value.get());
+        }
+        command.arg(EXPIRES).arg(delta.expires_at);
+        if let Some(absolute) = delta.absolute_deadline {
+            command.arg(ABSOLUTE).arg(absolute);
+        }
+        if let Some(expiry) = &expiry {
+            command.arg(EXPIRY).arg(expiry);
+        }
+        Ok(self.run_script(script, &command, "update").await? == 1)
     }
 
     async fn delete(&self, id: &SessionId) -> Result<(), StoreError> {
