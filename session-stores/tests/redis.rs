@@ -60,6 +60,15 @@ async fn key_exists(redis: &mut redis::aio::MultiplexedConnection, key: &str) ->
     exists == 1
 }
 
+/// The key's remaining time to live in milliseconds (`PTTL`).
+async fn ttl_ms(redis: &mut redis::aio::MultiplexedConnection, key: &str) -> i64 {
+    redis::cmd("PTTL")
+        .arg(key)
+        .query_async(redis)
+        .await
+        .unwrap()
+}
+
 fn record() -> Record {
     Record::new(SessionId::generate(), &Expiry::default(), now_ms())
 }
@@ -81,11 +90,7 @@ async fn the_server_keeps_the_ttl() {
     record.absolute_deadline = Some(now_ms() + 3_600_000);
     store.create(&record).await.unwrap();
     let mut redis = raw_connection().await;
-    let ttl: i64 = redis::cmd("PTTL")
-        .arg(store.key_of(&record.id))
-        .query_async(&mut redis)
-        .await
-        .unwrap();
+    let ttl = ttl_ms(&mut redis, &store.key_of(&record.id)).await;
     assert!(ttl > 0 && ttl <= 60_000, "PTTL after create was {ttl}");
 
     // An update moves it; the absolute deadline caps it.
@@ -95,11 +100,7 @@ async fn the_server_keeps_the_ttl() {
         ..Delta::default()
     };
     assert!(store.update(&record.id, &delta).await.unwrap());
-    let ttl: i64 = redis::cmd("PTTL")
-        .arg(store.key_of(&record.id))
-        .query_async(&mut redis)
-        .await
-        .unwrap();
+    let ttl = ttl_ms(&mut redis, &store.key_of(&record.id)).await;
     assert!(
         ttl > 60_000 && ttl <= 120_000,
         "PTTL after update was {ttl}"
@@ -129,11 +130,7 @@ async fn a_never_deadline_is_capped_not_refused() {
     assert_eq!(store.load(&record.id).await.unwrap(), Some(record.clone()));
 
     let mut redis = raw_connection().await;
-    let ttl: i64 = redis::cmd("PTTL")
-        .arg(store.key_of(&record.id))
-        .query_async(&mut redis)
-        .await
-        .unwrap();
+    let ttl = ttl_ms(&mut redis, &store.key_of(&record.id)).await;
     assert!(ttl > 1 << 62, "PTTL was {ttl}");
 }
 
