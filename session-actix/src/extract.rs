@@ -20,7 +20,7 @@ use actix_web::dev::Payload;
 use actix_web::{FromRequest, HttpRequest};
 use session_core::{RequestSessions, SessionName};
 
-use crate::middleware::RequestState;
+use crate::middleware;
 use crate::rejection::SessionRejection;
 
 type LocalBoxFuture<T> = Pin<Box<dyn Future<Output = T>>>;
@@ -215,5 +215,5 @@ impl FromRequest for Sessions {
 
 /// What the middleware left in the request.
 fn request_sessions(request: &HttpRequest) -> Result<Arc<RequestSessions>, SessionRejection> {
-    RequestState::of(request).ok_or(SessionRejection::MissingMiddleware)
+    middleware::request_sessions(request).ok_or(SessionRejection::MissingMiddleware)
 }

@@ -10,7 +10,6 @@
 //! core's, so none crosses over). When saving fails the handler's response is replaced by a 500
 //! that carries no session header, and the detail is logged.
 
-use std::cell::OnceCell;
 use std::fmt;
 use std::future::Future;
 use std::pin::Pin;
@@ -19,9 +18,9 @@ use std::sync::Arc;
 
 use actix_web::body::{EitherBody, MessageBody};
 use actix_web::dev::{forward_ready, Service, ServiceRequest, ServiceResponse, Transform};
-use actix_web::http::header::{HeaderMap, HeaderName, HeaderValue, COOKIE, SET_COOKIE};
+use actix_web::http::header::{HeaderName, HeaderValue, COOKIE, SET_COOKIE};
 use actix_web::{HttpMessage, HttpRequest};
-use session_core::{KeptHeaders, RequestSessions, ResponseHeader, SessionManager};
+use session_core::{DeferredSessions, RequestSessions, ResponseHeader, SessionManager};
 
 use crate::rejection::{failure_response, internal_error};
 
@@ -115,13 +114,19 @@ where
     forward_ready!(service);
 
     fn call(&self, request: ServiceRequest) -> Self::Future {
-        let state = Rc::new(RequestState::new(&self.manager, request.headers()));
+        let headers = request.headers();
+        let state: RequestState = Rc::new(
+            self.manager
+                .defer(headers.get_all(COOKIE).cloned(), |name| {
+                    headers.get(name).cloned()
+                }),
+        );
         request.extensions_mut().insert(Rc::clone(&state));
         let response = self.service.call(request);
         Box::pin(async move {
             let response = response.await?;
             // No extractor ran: nothing was opened, so nothing is saved and no header is added.
-            Ok(match state.sessions.get() {
+            Ok(match state.scanned() {
                 Some(sessions) => finish(sessions, response).await,
                 None => response.map_into_left_body(),
             })
@@ -129,37 +134,16 @@ where
     }
 }
 
-/// What the middleware leaves in a request's extensions: the request's session values as they
-/// were when it passed the middleware, scanned into its [`RequestSessions`] on first use.
-pub(crate) struct RequestState {
-    manager: SessionManager,
-    kept: KeptHeaders<HeaderValue>,
-    sessions: OnceCell<Arc<RequestSessions>>,
-}
+/// What the middleware leaves in a request's extensions.
+type RequestState = Rc<DeferredSessions<HeaderValue>>;
 
-impl RequestState {
-    fn new(manager: &SessionManager, headers: &HeaderMap) -> Self {
-        RequestState {
-            manager: manager.clone(),
-            kept: manager.keep(headers.get_all(COOKIE).cloned(), |name| {
-                headers.get(name).cloned()
-            }),
-            sessions: OnceCell::new(),
-        }
-    }
-
-    /// The sessions of the request that passed through the middleware, or `None` without it.
-    pub(crate) fn of(request: &HttpRequest) -> Option<Arc<RequestSessions>> {
-        request.extensions().get::<Rc<RequestState>>().map(|state| {
-            Arc::clone(state.sessions.get_or_init(|| {
-                Arc::new(
-                    state
-                        .manager
-                        .request_from(&state.kept, HeaderValue::as_bytes, None),
-                )
-            }))
-        })
-    }
+/// The sessions of the request that passed through the middleware, or `None` without it; the
+/// first call scans the session headers the request had when it passed.
+pub(crate) fn request_sessions(request: &HttpRequest) -> Option<Arc<RequestSessions>> {
+    request
+        .extensions()
+        .get::<RequestState>()
+        .map(|state| Arc::clone(state.get_or_scan(HeaderValue::as_bytes, Vec::new)))
 }
 
 /// Saves the request's sessions and adds their headers to `response`, or answers 500.

@@ -15,15 +15,15 @@
 
 use std::future::Future;
 use std::pin::Pin;
-use std::sync::{Arc, OnceLock};
+use std::sync::Arc;
 use std::task::{Context, Poll};
 
 use axum::body::{Body, Bytes, HttpBody};
 use axum::response::{IntoResponse, Response};
 use axum::BoxError;
-use http::header::{HeaderMap, HeaderName, HeaderValue, COOKIE, SET_COOKIE};
+use http::header::{HeaderName, HeaderValue, COOKIE, SET_COOKIE};
 use http::Request;
-use session_core::{KeptHeaders, RequestSessions, ResponseHeader, SessionManager};
+use session_core::{DeferredSessions, RequestSessions, ResponseHeader, SessionManager};
 use tower_layer::Layer;
 use tower_service::Service;
 
@@ -87,13 +87,19 @@ where
     }
 
     fn call(&mut self, mut request: Request<ReqBody>) -> Self::Future {
-        let state = Arc::new(RequestState::new(&self.manager, request.headers()));
+        let headers = request.headers();
+        let state: RequestState = Arc::new(
+            self.manager
+                .defer(headers.get_all(COOKIE).into_iter().cloned(), |name| {
+                    headers.get(name).cloned()
+                }),
+        );
         request.extensions_mut().insert(Arc::clone(&state));
         let response = self.inner.call(request);
         Box::pin(async move {
             let response = response.await?;
             // No extractor ran: nothing was opened, so nothing is saved and no header is added.
-            Ok(match state.sessions.get() {
+            Ok(match state.scanned() {
                 Some(sessions) => finish(sessions, response).await,
                 None => response.map(Body::new),
             })
@@ -108,39 +114,12 @@ where
 /// The first call scans the session cookies and headers the request had when it passed the layer.
 pub fn request_sessions(extensions: &http::Extensions) -> Option<Arc<RequestSessions>> {
     extensions
-        .get::<Arc<RequestState>>()
-        .map(|state| state.sessions())
+        .get::<RequestState>()
+        .map(|state| Arc::clone(state.get_or_scan(HeaderValue::as_bytes, Vec::new)))
 }
 
-/// What the layer leaves in a request's extensions: the request's session values as they were
-/// when it passed the layer, scanned into its [`RequestSessions`] on first use.
-struct RequestState {
-    manager: SessionManager,
-    kept: KeptHeaders<HeaderValue>,
-    sessions: OnceLock<Arc<RequestSessions>>,
-}
-
-impl RequestState {
-    fn new(manager: &SessionManager, headers: &HeaderMap) -> Self {
-        RequestState {
-            manager: manager.clone(),
-            kept: manager.keep(headers.get_all(COOKIE).into_iter().cloned(), |name| {
-                headers.get(name).cloned()
-            }),
-            sessions: OnceLock::new(),
-        }
-    }
-
-    /// The request's sessions, scanned from the kept headers on first use.
-    fn sessions(&self) -> Arc<RequestSessions> {
-        Arc::clone(self.sessions.get_or_init(|| {
-            Arc::new(
-                self.manager
-                    .request_from(&self.kept, HeaderValue::as_bytes, None),
-            )
-        }))
-    }
-}
+/// What the layer leaves in a request's extensions.
+type RequestState = Arc<DeferredSessions<HeaderValue>>;
 
 /// The header as axum's types (the value moved, not copied), or `None`, logged, when it is not
 /// a valid header.

@@ -79,7 +79,8 @@ pub use flash::{Flash, FlashLevel};
 pub use id::{InvalidSessionId, SessionId};
 pub use keys::{Key, KeyError, KeyRing};
 pub use manager::{
-    KeptHeaders, RequestSessions, ResponseHeader, SessionManager, SessionManagerBuilder,
+    DeferredSessions, KeptHeaders, RequestSessions, ResponseHeader, SessionManager,
+    SessionManagerBuilder,
 };
 pub use name::SessionName;
 pub use record::{now_ms, Data, Delta, InvalidRecordBytes, RawJson, Record};

@@ -2,10 +2,13 @@
 //!
 //! An adapter does three things with it, and nothing else:
 //!
-//! 1. Before the handler, [`SessionManager::keep`] keeps the request's `Cookie` and session header
-//!    values unparsed; when a handler first asks for a session, [`SessionManager::request_from`]
-//!    scans them into a [`RequestSessions`] ([`SessionManager::request`] does both at once). No
-//!    store is touched and nothing is decrypted; a request that asks for no session parses nothing.
+//! 1. Before the handler, [`SessionManager::defer`] keeps the request's `Cookie` and session header
+//!    values unparsed in a [`DeferredSessions`] that the adapter stores in the request; when a
+//!    handler first asks for a session, [`DeferredSessions::get_or_scan`] scans them into the
+//!    request's [`RequestSessions`] ([`SessionManager::keep`] and [`SessionManager::request_from`]
+//!    are the two halves; [`SessionManager::request`] does both at once). No store is touched and
+//!    nothing is decrypted; a request that asks for no session parses nothing, and
+//!    [`DeferredSessions::scanned`] tells the adapter there is nothing to save.
 //! 2. When a handler extracts a session, [`RequestSessions::session`] opens it: verifies or
 //!    decrypts a client-side value, or verifies a signed id and loads the record. Once per name per
 //!    request; every extraction gets the same handle. Values that do not open (tampered, expired,
@@ -22,7 +25,7 @@
 
 use std::fmt::{self, Write as _};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 use cookie::Cookie;
 use tokio::sync::OnceCell;
@@ -277,6 +280,20 @@ impl SessionManager {
         }
     }
 
+    /// [`keep`](Self::keep), with the scan that follows deferred: the value an adapter stores in
+    /// the request, whose sessions are scanned from the kept headers when first asked for.
+    pub fn defer<V, I, F>(&self, cookie_headers: I, header: F) -> DeferredSessions<V>
+    where
+        I: IntoIterator<Item = V>,
+        F: Fn(&str) -> Option<V>,
+    {
+        DeferredSessions {
+            manager: self.clone(),
+            kept: self.keep(cookie_headers, header),
+            sessions: OnceLock::new(),
+        }
+    }
+
     /// [`request`](Self::request) on headers kept by [`keep`](Self::keep): `as_bytes` gives a
     /// kept value's bytes (one that is not UTF-8 is skipped, as a missing header would be),
     /// `extra_cookies` are `Cookie` header values to read after the kept ones.
@@ -364,6 +381,57 @@ impl<V> fmt::Debug for KeptHeaders<V> {
                 "session_headers",
                 &self.session_headers.iter().flatten().count(),
             )
+            .finish()
+    }
+}
+
+/// A request's session headers as an adapter kept them ([`SessionManager::defer`]), and its
+/// [`RequestSessions`], scanned from them when first asked for.
+pub struct DeferredSessions<V> {
+    manager: SessionManager,
+    kept: KeptHeaders<V>,
+    sessions: OnceLock<Arc<RequestSessions>>,
+}
+
+impl<V> DeferredSessions<V> {
+    /// Whether the request had a `Cookie` header.
+    pub fn has_cookie_header(&self) -> bool {
+        self.kept.has_cookie_header()
+    }
+
+    /// The request's sessions. The first call scans the kept headers
+    /// ([`SessionManager::request_from`] with `as_bytes`), then the `Cookie` header values that
+    /// `extra_cookies` returns; it is called then only.
+    pub fn get_or_scan<B>(
+        &self,
+        as_bytes: B,
+        extra_cookies: impl FnOnce() -> Vec<String>,
+    ) -> &Arc<RequestSessions>
+    where
+        B: Fn(&V) -> &[u8],
+    {
+        self.sessions.get_or_init(|| {
+            let extra = extra_cookies();
+            Arc::new(self.manager.request_from(
+                &self.kept,
+                as_bytes,
+                extra.iter().map(String::as_str),
+            ))
+        })
+    }
+
+    /// The request's sessions if something asked for them; `None` means nothing was opened, so
+    /// there is nothing to save.
+    pub fn scanned(&self) -> Option<&Arc<RequestSessions>> {
+        self.sessions.get()
+    }
+}
+
+impl<V> fmt::Debug for DeferredSessions<V> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("DeferredSessions")
+            .field("kept", &self.kept)
+            .field("scanned", &self.sessions.get().is_some())
             .finish()
     }
 }

@@ -26,12 +26,10 @@
 //! that would answer a 500 for this path, or an empty 500 without one), with no session headers;
 //! the detail is logged, never sent.
 
-use std::sync::OnceLock;
-
 use rocket::fairing::{Fairing, Info, Kind};
 use rocket::http::{Header, Status};
 use rocket::{Data, Request, Response};
-use session_core::{KeptHeaders, RequestSessions, ResponseHeader, SessionManager};
+use session_core::{DeferredSessions, RequestSessions, ResponseHeader, SessionManager};
 
 use crate::SessionFailure;
 
@@ -62,69 +60,45 @@ impl From<SessionManager> for SessionFairing {
     }
 }
 
-/// What the fairing keeps in the request-local cache. `None` means the fairing did not run.
-pub(crate) struct RequestState(Option<Kept>);
-
-/// The request's session values as the fairing saw them, scanned into its [`RequestSessions`]
-/// when a guard first asks.
-struct Kept {
-    manager: SessionManager,
-    /// The `Cookie` and session header values. With no `Cookie` header, the request's cookie jar
-    /// is read instead.
-    headers: KeptHeaders<String>,
-    sessions: OnceLock<RequestSessions>,
-}
+/// What the fairing keeps in the request-local cache: the request's `Cookie` and session header
+/// values as the fairing saw them, scanned into its [`RequestSessions`] when a guard first asks.
+/// `None` means the fairing did not run.
+pub(crate) struct RequestState(Option<DeferredSessions<String>>);
 
 impl RequestState {
-    /// This request's sessions, or `None` when the fairing is not attached.
-    pub(crate) fn of<'r>(request: &'r Request<'_>) -> Option<&'r RequestSessions> {
-        let kept = request.local_cache(|| RequestState(None)).0.as_ref()?;
-        Some(kept.sessions.get_or_init(|| kept.scan(request)))
-    }
-
-    /// This request's sessions if a guard asked for them.
-    fn opened<'r>(request: &'r Request<'_>) -> Option<&'r RequestSessions> {
-        request
-            .local_cache(|| RequestState(None))
-            .0
-            .as_ref()?
-            .sessions
-            .get()
-    }
-}
-
-impl Kept {
     fn new(manager: &SessionManager, request: &Request<'_>) -> Self {
         let headers = request.headers();
-        Kept {
-            manager: manager.clone(),
-            headers: manager.keep(headers.get("Cookie").map(String::from), |name| {
+        RequestState(Some(
+            manager.defer(headers.get("Cookie").map(String::from), |name| {
                 headers.get_one(name).map(String::from)
             }),
-            sessions: OnceLock::new(),
-        }
+        ))
     }
 
-    /// Reads the kept cookies and session headers; opens nothing.
-    fn scan(&self, request: &Request<'_>) -> RequestSessions {
+    /// This request's sessions, or `None` when the fairing is not attached.
+    pub(crate) fn of<'r>(request: &'r Request<'_>) -> Option<&'r RequestSessions> {
+        let deferred = request.local_cache(|| RequestState(None)).0.as_ref()?;
         // A served request's cookie jar holds exactly what its `Cookie` headers carry. Rocket's
         // local client can also put cookies straight into the jar (tracked clients,
         // `LocalRequest::cookie`): read the jar when there is no `Cookie` header. The jar's
         // cookies are the ones the request came with; handlers only add pending changes.
-        let jar: Vec<String> = if self.headers.has_cookie_header() {
-            Vec::new()
-        } else {
+        let jar = || {
+            if deferred.has_cookie_header() {
+                return Vec::new();
+            }
             request
                 .cookies()
                 .iter()
                 .map(|cookie| format!("{}={}", cookie.name(), cookie.value()))
                 .collect()
         };
-        self.manager.request_from(
-            &self.headers,
-            String::as_bytes,
-            jar.iter().map(String::as_str),
-        )
+        Some(deferred.get_or_scan(String::as_bytes, jar))
+    }
+
+    /// This request's sessions if a guard asked for them.
+    fn opened<'r>(request: &'r Request<'_>) -> Option<&'r RequestSessions> {
+        let deferred = request.local_cache(|| RequestState(None)).0.as_ref()?;
+        deferred.scanned().map(|sessions| &**sessions)
     }
 }
 
@@ -140,8 +114,8 @@ impl Fairing for SessionFairing {
 
     async fn on_request(&self, request: &mut Request<'_>, _data: &mut Data<'_>) {
         let request: &Request<'_> = request;
-        let kept = Kept::new(&self.manager, request);
-        request.local_cache(|| RequestState(Some(kept)));
+        let state = RequestState::new(&self.manager, request);
+        request.local_cache(|| state);
     }
 
     async fn on_response<'r>(&self, request: &'r Request<'_>, response: &mut Response<'r>) {

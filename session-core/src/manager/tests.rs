@@ -1671,6 +1671,40 @@ async fn kept_headers_open_the_same_sessions_later() {
     assert_eq!(web.get::<String>("user").unwrap(), None);
 }
 
+#[tokio::test]
+async fn deferred_sessions_scan_once_when_first_asked() {
+    let manager = web_and_api_manager().await;
+    let first = manager.request(None, |_| None);
+    first
+        .session("web")
+        .await
+        .unwrap()
+        .insert("user", "alice")
+        .unwrap();
+    let headers = first.finish().await.unwrap();
+    let cookie = set_cookies(&headers)[0].stripped().to_string();
+
+    // The cookie comes as an extra value (a framework's own cookie store), not a kept header.
+    let deferred = manager.defer(Vec::<String>::new(), |_| None);
+    assert!(!deferred.has_cookie_header());
+    assert!(
+        deferred.scanned().is_none(),
+        "nothing is scanned until asked"
+    );
+    let calls = std::cell::Cell::new(0);
+    let extra = || {
+        calls.set(calls.get() + 1);
+        vec![cookie.clone()]
+    };
+    let sessions = Arc::clone(deferred.get_or_scan(String::as_bytes, extra));
+    let again = deferred.get_or_scan(String::as_bytes, || vec![cookie.clone()]);
+    assert!(Arc::ptr_eq(&sessions, again), "one scan per request");
+    assert_eq!(calls.get(), 1);
+    assert!(deferred.scanned().is_some());
+    let web = sessions.session("web").await.unwrap();
+    assert_eq!(web.get::<String>("user").unwrap().as_deref(), Some("alice"));
+}
+
 // ---- hostile requests ----
 
 proptest::proptest! {
