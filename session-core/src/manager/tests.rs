@@ -1616,22 +1616,17 @@ async fn session_header_names_are_the_headers_request_reads() {
     assert_eq!(asked.into_inner(), listed);
 }
 
-#[tokio::test]
-async fn kept_headers_open_the_same_sessions_later() {
-    let manager = web_and_api_manager().await;
+/// The `web` cookie (user alice) and `x-api-session` header value (user bob) of one request.
+async fn alice_and_bob(manager: &SessionManager) -> (String, String) {
     let first = manager.request(None, |_| None);
-    first
-        .session("web")
-        .await
-        .unwrap()
-        .insert("user", "alice")
-        .unwrap();
-    first
-        .session("api")
-        .await
-        .unwrap()
-        .insert("user", "bob")
-        .unwrap();
+    for (name, user) in [("web", "alice"), ("api", "bob")] {
+        first
+            .session(name)
+            .await
+            .unwrap()
+            .insert("user", user)
+            .unwrap();
+    }
     let headers = first.finish().await.unwrap();
     let cookie = set_cookies(&headers)[0].stripped().to_string();
     let api = headers
@@ -1640,6 +1635,13 @@ async fn kept_headers_open_the_same_sessions_later() {
         .unwrap()
         .value()
         .to_string();
+    (cookie, api)
+}
+
+#[tokio::test]
+async fn kept_headers_open_the_same_sessions_later() {
+    let manager = web_and_api_manager().await;
+    let (cookie, api) = alice_and_bob(&manager).await;
 
     let kept = manager.keep(vec![cookie.clone()], |name| {
         (name == "x-api-session").then(|| api.clone())
@@ -1674,15 +1676,7 @@ async fn kept_headers_open_the_same_sessions_later() {
 #[tokio::test]
 async fn deferred_sessions_scan_once_when_first_asked() {
     let manager = web_and_api_manager().await;
-    let first = manager.request(None, |_| None);
-    first
-        .session("web")
-        .await
-        .unwrap()
-        .insert("user", "alice")
-        .unwrap();
-    let headers = first.finish().await.unwrap();
-    let cookie = set_cookies(&headers)[0].stripped().to_string();
+    let (cookie, _) = alice_and_bob(&manager).await;
 
     // The cookie comes as an extra value (a framework's own cookie store), not a kept header.
     let deferred = manager.defer(Vec::<String>::new(), |_| None);
