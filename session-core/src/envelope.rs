@@ -29,7 +29,8 @@ const ABSOLUTE: u8 = 1;
 const OVERRIDE: u8 = 1 << 1;
 const OVERRIDE_ABSOLUTE: u8 = 1 << 2;
 const OVERRIDE_PERSISTENT: u8 = 1 << 3;
-const KNOWN_FLAGS: u8 = ABSOLUTE | OVERRIDE | OVERRIDE_ABSOLUTE | OVERRIDE_PERSISTENT;
+const OWNER: u8 = 1 << 4;
+const KNOWN_FLAGS: u8 = ABSOLUTE | OVERRIDE | OVERRIDE_ABSOLUTE | OVERRIDE_PERSISTENT | OWNER;
 
 /// The envelope is not a record (only possible for a value this library did not write).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -49,7 +50,36 @@ pub(crate) fn body_len_hint(record: &Record) -> usize {
         .iter()
         .map(|(key, value)| key.len() + value.get().len() + 4)
         .sum();
-    8 * 6 + 1 + 5 + values
+    8 * 6 + 1 + 5 + values + record.owner.as_ref().map_or(0, |owner| owner.len() + 5)
+}
+
+/// The exact length of the envelope of `record`, its id included.
+pub(crate) fn encoded_len(record: &Record) -> usize {
+    let entries: usize = record
+        .data
+        .iter()
+        .map(|(key, value)| entry_len(key, value.get()))
+        .sum();
+    ID_BYTES
+        + header_len(
+            record.absolute_deadline,
+            record.expiry.as_ref(),
+            record.owner.as_deref(),
+        )
+        + varint_len(record.data.len() as u64)
+        + entries
+}
+
+fn header_len(absolute_deadline: Option<u64>, expiry: Option<&Expiry>, owner: Option<&str>) -> usize {
+    8 * 3
+        + 1
+        + if absolute_deadline.is_some() { 8 } else { 0 }
+        + match expiry {
+            Some(expiry) if expiry.absolute_timeout_secs.is_some() => 16,
+            Some(_) => 8,
+            None => 0,
+        }
+        + owner.map_or(0, |owner| varint_len(owner.len() as u64) + owner.len())
 }
 
 /// Appends everything of the envelope but the id.
@@ -61,6 +91,7 @@ pub(crate) fn encode_body(record: &Record, out: &mut Vec<u8>) {
         record.version,
         record.absolute_deadline,
         record.expiry.as_ref(),
+        record.owner.as_deref(),
     );
     put_varint(out, record.data.len() as u64);
     for (key, value) in &record.data {
@@ -75,6 +106,7 @@ fn encode_header(
     version: u64,
     absolute_deadline: Option<u64>,
     expiry: Option<&Expiry>,
+    owner: Option<&str>,
 ) {
     out.extend_from_slice(&created_at.to_le_bytes());
     out.extend_from_slice(&expires_at.to_le_bytes());
@@ -92,6 +124,9 @@ fn encode_header(
             flags |= OVERRIDE_PERSISTENT;
         }
     }
+    if owner.is_some() {
+        flags |= OWNER;
+    }
     out.push(flags);
     if let Some(deadline) = absolute_deadline {
         out.extend_from_slice(&deadline.to_le_bytes());
@@ -101,6 +136,10 @@ fn encode_header(
         if let Some(absolute) = expiry.absolute_timeout_secs {
             out.extend_from_slice(&absolute.to_le_bytes());
         }
+    }
+    if let Some(owner) = owner {
+        put_varint(out, owner.len() as u64);
+        out.extend_from_slice(owner.as_bytes());
     }
 }
 
@@ -132,6 +171,15 @@ pub(crate) fn apply_delta_to_body(bytes: &[u8], delta: &Delta) -> Result<Vec<u8>
             reader.u64()?;
         }
     }
+    let stored_owner = if flags & OWNER != 0 {
+        Some(reader.text()?)
+    } else {
+        None
+    };
+    let owner = match &delta.owner {
+        Some(rebound) => rebound.as_deref(),
+        None => stored_owner,
+    };
     let count = reader.varint()?;
     if count > (reader.rest.len() / 2) as u64 {
         return Err(Malformed);
@@ -175,18 +223,7 @@ pub(crate) fn apply_delta_to_body(bytes: &[u8], delta: &Delta) -> Result<Vec<u8>
         .chain(&changed)
         .map(|(key, value)| entry_len(key, value))
         .sum();
-    let header = 8 * 3
-        + 1
-        + if delta.absolute_deadline.is_some() {
-            8
-        } else {
-            0
-        }
-        + match &delta.expiry {
-            Some(expiry) if expiry.absolute_timeout_secs.is_some() => 16,
-            Some(_) => 8,
-            None => 0,
-        };
+    let header = header_len(delta.absolute_deadline, delta.expiry.as_ref(), owner);
     let mut out = Vec::with_capacity(header + varint_len(count as u64) + entries);
     encode_header(
         &mut out,
@@ -195,6 +232,7 @@ pub(crate) fn apply_delta_to_body(bytes: &[u8], delta: &Delta) -> Result<Vec<u8>
         version + 1,
         delta.absolute_deadline,
         delta.expiry.as_ref(),
+        owner,
     );
     put_varint(&mut out, count as u64);
     let (mut old, mut new) = (kept.into_iter().peekable(), changed.into_iter().peekable());
@@ -210,6 +248,24 @@ pub(crate) fn apply_delta_to_body(bytes: &[u8], delta: &Delta) -> Result<Vec<u8>
         }
     }
     Ok(out)
+}
+
+/// The owner recorded in what [`encode_body`] wrote, read without decoding the values.
+pub(crate) fn owner_of_body(bytes: &[u8]) -> Result<Option<&str>, Malformed> {
+    let mut reader = Reader { rest: bytes };
+    reader.take(8 * 3)?;
+    let flags = reader.take(1)?[0];
+    if flags & !KNOWN_FLAGS != 0 {
+        return Err(Malformed);
+    }
+    if flags & OWNER == 0 {
+        return Ok(None);
+    }
+    let skip = 8 * (usize::from(flags & ABSOLUTE != 0)
+        + usize::from(flags & OVERRIDE != 0)
+        + usize::from(flags & OVERRIDE_ABSOLUTE != 0));
+    reader.take(skip)?;
+    reader.text().map(Some)
 }
 
 /// Parses an envelope written by [`encode`].
@@ -253,6 +309,11 @@ fn decode_body(id: SessionId, mut reader: Reader<'_>) -> Result<Record, Malforme
     } else {
         None
     };
+    let owner = if flags & OWNER != 0 {
+        Some(reader.text()?.to_string())
+    } else {
+        None
+    };
     let count = reader.varint()?;
     // Every entry takes at least two bytes, so a count larger than that is a lie; checking it
     // first keeps a hostile count from reserving memory.
@@ -278,6 +339,7 @@ fn decode_body(id: SessionId, mut reader: Reader<'_>) -> Result<Record, Malforme
         absolute_deadline,
         version,
         expiry,
+        owner,
     })
 }
 
@@ -360,6 +422,43 @@ mod tests {
         let mut bytes = Vec::new();
         encode(record, &mut bytes);
         decode(&bytes).unwrap()
+    }
+
+    #[test]
+    fn owners_round_trip_and_deltas_rebind_or_keep_them() {
+        let mut owned = record();
+        owned.owner = Some("user-ü-42".into());
+        assert_eq!(round_trip(&owned), owned);
+        let mut bytes = Vec::new();
+        encode(&owned, &mut bytes);
+        assert_eq!(bytes.len(), encoded_len(&owned));
+        assert_eq!(encoded_len(&record()), {
+            let mut plain = Vec::new();
+            encode(&record(), &mut plain);
+            plain.len()
+        });
+
+        let body = owned.to_compact_bytes();
+        assert_eq!(owner_of_body(&body), Ok(Some("user-ü-42")));
+        assert_eq!(owner_of_body(&record().to_compact_bytes()), Ok(None));
+        assert_eq!(owner_of_body(&body[..30]), Err(Malformed));
+        for (rebind, expected) in [
+            (None, Some("user-ü-42")),
+            (Some(None), None),
+            (Some(Some("bob".to_string())), Some("bob")),
+        ] {
+            let delta = Delta {
+                owner: rebind,
+                expires_at: owned.expires_at,
+                absolute_deadline: owned.absolute_deadline,
+                ..Delta::default()
+            };
+            let mut applied = owned.clone();
+            delta.apply(&mut applied);
+            assert_eq!(applied.owner.as_deref(), expected);
+            let from_bytes = apply_delta_to_body(&body, &delta).unwrap();
+            assert_eq!(decode_body_of(owned.id, &from_bytes).unwrap(), applied);
+        }
     }
 
     #[test]

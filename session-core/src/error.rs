@@ -7,12 +7,16 @@ use crate::store::StoreError;
 /// cause.
 pub const STORE_UNAVAILABLE_BODY: &str = r#"{"error":"session store unavailable"}"#;
 
+/// The body of the 413 adapters answer when a change would take a session past its size limit.
+pub const TOO_LARGE_BODY: &str = r#"{"error":"session too large"}"#;
+
 /// The body of the 500 adapters answer for any other session failure.
 pub const INTERNAL_ERROR_BODY: &str = r#"{"error":"session error"}"#;
 
 /// What can go wrong using a session. Adapters answer every variant that reaches them at the end
 /// of a request with a 500 that leaks no detail, and log the detail.
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum Error {
     /// A value could not be serialized to JSON.
     #[error("could not serialize the value for session key `{key}`: {source}")]
@@ -44,6 +48,20 @@ pub enum Error {
     /// The session could not be sealed.
     #[error(transparent)]
     Seal(#[from] SealError),
+    /// A change would take the session past its size limit. Returned where the handler makes
+    /// the change (`insert`, `flash`, ...), which then changes nothing; adapters answer 413.
+    #[error("session `{name}` would hold {size} bytes, over its {limit}-byte limit; store less in it, or raise `max_bytes` in its configuration")]
+    SessionTooLarge {
+        /// The session name.
+        name: String,
+        /// The size the change would have given (bytes, as the limit counts them).
+        size: usize,
+        /// The limit.
+        limit: usize,
+    },
+    /// The operation needs a server-side store, and this session lives in the client.
+    #[error("session `{0}` is kept in the client's cookie, which cannot be listed, counted or revoked; give it a server-side store (memory, file, redis, sql) for that")]
+    NotServerSide(String),
     /// The session's cookie would exceed what browsers keep.
     #[error("session `{name}` needs a {size}-byte Set-Cookie, over the {limit}-byte browser limit; store less in it, raise `max_chunks` of the cookie store, or use a server-side store")]
     CookieTooLarge {
@@ -62,10 +80,27 @@ impl Error {
         matches!(self, Error::Store(_))
     }
 
+    /// Whether a change was refused because the session would pass its size limit (413).
+    pub fn is_too_large(&self) -> bool {
+        matches!(self, Error::SessionTooLarge { .. })
+    }
+
+    /// The HTTP status an adapter answers this error with: 413 for
+    /// [`SessionTooLarge`](Error::SessionTooLarge), 500 for everything else.
+    pub fn status(&self) -> u16 {
+        if self.is_too_large() {
+            413
+        } else {
+            500
+        }
+    }
+
     /// The JSON body of the 500 an adapter answers for this error, without its detail (log the
     /// error itself): [`STORE_UNAVAILABLE_BODY`] or [`INTERNAL_ERROR_BODY`].
     pub fn public_body(&self) -> &'static str {
-        if self.is_store_failure() {
+        if self.is_too_large() {
+            TOO_LARGE_BODY
+        } else if self.is_store_failure() {
             STORE_UNAVAILABLE_BODY
         } else {
             INTERNAL_ERROR_BODY

@@ -73,7 +73,7 @@ pub use config::{
     ConfigError, CookieConfig, HeaderConfig, SameSite, SessionConfig, SessionsConfig, StoreConfig,
     Transport,
 };
-pub use error::{Error, INTERNAL_ERROR_BODY, STORE_UNAVAILABLE_BODY};
+pub use error::{Error, INTERNAL_ERROR_BODY, STORE_UNAVAILABLE_BODY, TOO_LARGE_BODY};
 pub use expiry::{Expiry, ExpiryPolicy};
 pub use flash::{Flash, FlashLevel};
 pub use id::{InvalidSessionId, SessionId};
@@ -87,4 +87,4 @@ pub use record::{now_ms, Data, Delta, InvalidRecordBytes, RawJson, Record};
 pub use registry::{Backend, CookieStoreOptions, StoreOptions, StoreRegistry};
 pub use seal::{OpenError, Protection};
 pub use session::Session;
-pub use store::{BoxError, Store, StoreError};
+pub use store::{spawn_cleanup, BoxError, Cleanup, OwnerSession, Store, StoreError};

@@ -41,7 +41,7 @@ use crate::record::{now_ms, Record};
 use crate::registry::{Backend, StoreRegistry};
 use crate::seal::{open_id, open_record, seal_id, seal_record, Protection};
 use crate::session::{Session, State};
-use crate::store::{Store, StoreError};
+use crate::store::{OwnerSession, Store, StoreError};
 
 /// The most bytes of a `Set-Cookie` value (name, value and attributes) browsers are required to
 /// keep.
@@ -214,16 +214,46 @@ impl SessionManager {
             .map(|slot| &slot.backend)
     }
 
-    /// Removes expired records from every server-side store; returns how many. Schedule it if
-    /// your stores do not clean up by themselves.
+    /// Removes expired records from every server-side store that needs cleaning (see
+    /// [`Store::cleanup`]); returns how many. The manager already runs this in the background
+    /// when built inside a Tokio runtime; operators call it for a one-off pass.
     pub async fn cleanup(&self) -> Result<u64, StoreError> {
         let mut removed = 0;
         for slot in &self.inner.slots {
             if let Backend::Server(store) = &slot.backend {
-                removed += store.cleanup().await?;
+                if let Some(cleanup) = store.cleanup() {
+                    removed += cleanup.delete_expired().await?;
+                }
             }
         }
         Ok(removed)
+    }
+
+    /// The store of the server-side session `name`.
+    fn server_store(&self, name: &str) -> Result<&Arc<dyn Store>, Error> {
+        match self.backend(name) {
+            Some(Backend::Server(store)) => Ok(store),
+            Some(Backend::Cookie(_)) => Err(Error::NotServerSide(name.to_string())),
+            None => Err(Error::UnknownSession(name.to_string())),
+        }
+    }
+
+    /// The live sessions of `owner` in the server-side session `name` (bound with
+    /// [`Session::set_owner`]): created and expiry times, and a storage key that tells them
+    /// apart; never an id.
+    pub async fn owner_sessions(&self, name: &str, owner: &str) -> Result<Vec<OwnerSession>, Error> {
+        Ok(self.server_store(name)?.owner_sessions(owner).await?)
+    }
+
+    /// Ends every session of `owner` in the server-side session `name` ("log out everywhere");
+    /// returns how many. Their cookies stop opening at once.
+    pub async fn revoke_owner(&self, name: &str, owner: &str) -> Result<u64, Error> {
+        Ok(self.server_store(name)?.delete_owner(owner).await?)
+    }
+
+    /// How many live sessions the server-side session `name` holds.
+    pub async fn count(&self, name: &str) -> Result<u64, Error> {
+        Ok(self.server_store(name)?.count().await?)
     }
 
     /// Reads a request's session values: `cookie_headers` are the values of its `Cookie`

@@ -117,6 +117,10 @@ pub struct Record {
     /// A per-session expiry that overrides the configured policy ("remember me").
     #[serde(rename = "x", default, skip_serializing_if = "Option::is_none")]
     pub expiry: Option<Expiry>,
+    /// Who the session belongs to (a user id), for the store's owner index: listing and ending
+    /// one user's sessions on every device.
+    #[serde(rename = "o", default, skip_serializing_if = "Option::is_none")]
+    pub owner: Option<String>,
 }
 
 impl Record {
@@ -131,6 +135,7 @@ impl Record {
             absolute_deadline,
             version: 0,
             expiry: None,
+            owner: None,
         }
     }
 
@@ -153,6 +158,7 @@ impl fmt::Debug for Record {
             .field("absolute_deadline", &self.absolute_deadline)
             .field("version", &self.version)
             .field("expiry", &self.expiry)
+            .field("owner", &self.owner)
             .finish()
     }
 }
@@ -166,6 +172,7 @@ impl PartialEq for Record {
             && self.absolute_deadline == other.absolute_deadline
             && self.version == other.version
             && self.expiry == other.expiry
+            && self.owner == other.owner
             && self.data.len() == other.data.len()
             && self
                 .data
@@ -192,6 +199,14 @@ impl Record {
     }
 }
 
+impl Record {
+    /// The owner of a record in its compact form, read without decoding the values: for stores
+    /// that keep an owner index beside compact records.
+    pub fn owner_of_compact_bytes(bytes: &[u8]) -> Result<Option<&str>, InvalidRecordBytes> {
+        crate::envelope::owner_of_body(bytes).map_err(|_| InvalidRecordBytes)
+    }
+}
+
 /// The bytes are not a record written by [`Record::to_compact_bytes`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
 #[error("stored bytes are not a session record (corrupt, or written by an incompatible version)")]
@@ -215,6 +230,9 @@ pub struct Delta {
     pub absolute_deadline: Option<u64>,
     /// The record's per-session expiry override.
     pub expiry: Option<Expiry>,
+    /// `Some` when the request rebound the session's owner: `Some(None)` unbinds it. `None`
+    /// leaves the stored owner as it is (a concurrent login's binding survives).
+    pub owner: Option<Option<String>>,
 }
 
 impl fmt::Debug for Delta {
@@ -228,6 +246,7 @@ impl fmt::Debug for Delta {
             .field("expires_at", &self.expires_at)
             .field("absolute_deadline", &self.absolute_deadline)
             .field("expiry", &self.expiry)
+            .field("owner", &self.owner)
             .finish()
     }
 }
@@ -244,6 +263,9 @@ impl Delta {
         record.expires_at = self.expires_at;
         record.absolute_deadline = self.absolute_deadline;
         record.expiry = self.expiry.clone();
+        if let Some(owner) = &self.owner {
+            record.owner = owner.clone();
+        }
         record.version += 1;
     }
 

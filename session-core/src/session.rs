@@ -39,6 +39,8 @@ pub(crate) struct State {
     pub(crate) changed: BTreeSet<String>,
     pub(crate) removed: BTreeSet<String>,
     pub(crate) expiry_changed: bool,
+    /// The owner was bound or unbound in this request.
+    pub(crate) owner_changed: bool,
     pub(crate) destroyed: bool,
     /// The value this session came from was sealed under an older key.
     pub(crate) stale_key: bool,
@@ -54,7 +56,11 @@ impl State {
     }
 
     pub(crate) fn is_modified(&self) -> bool {
-        self.has_value_changes() || self.expiry_changed || self.retired.is_some() || self.destroyed
+        self.has_value_changes()
+            || self.expiry_changed
+            || self.owner_changed
+            || self.retired.is_some()
+            || self.destroyed
     }
 
     /// The changes since load, for a store's delta update.
@@ -72,6 +78,7 @@ impl State {
             expires_at: self.record.expires_at,
             absolute_deadline: self.record.absolute_deadline,
             expiry: self.record.expiry.clone(),
+            owner: self.owner_changed.then(|| self.record.owner.clone()),
         }
     }
 
@@ -91,6 +98,7 @@ impl State {
         self.changed.clear();
         self.removed.clear();
         self.expiry_changed = false;
+        self.owner_changed = false;
         self.destroyed = false;
         self.stale_key = false;
     }
@@ -248,6 +256,8 @@ impl Session {
         state.record.data.clear();
         state.record.created_at = now;
         state.record.expiry = None;
+        state.record.owner = None;
+        state.owner_changed = false;
         state.record.version = 0;
         state.stored = false;
         state.destroyed = true;
@@ -277,6 +287,33 @@ impl Session {
         if state.record.expiry.take().is_some() {
             state.expiry_changed = true;
         }
+    }
+
+    /// Binds the session to `owner` (the logged-in user's id), so that the owner's sessions can
+    /// be listed and ended together ([`SessionManager::owner_sessions`](crate::SessionManager::owner_sessions),
+    /// [`SessionManager::revoke_owner`](crate::SessionManager::revoke_owner)). Call it at login,
+    /// with [`regenerate_id`](Self::regenerate_id). Owners are kept in clear in the store's
+    /// index: use an id, not a secret.
+    pub fn set_owner(&self, owner: impl Into<String>) {
+        let owner = owner.into();
+        let mut state = self.lock();
+        if state.record.owner.as_deref() != Some(owner.as_str()) {
+            state.record.owner = Some(owner);
+            state.owner_changed = true;
+        }
+    }
+
+    /// Unbinds the session from its owner.
+    pub fn clear_owner(&self) {
+        let mut state = self.lock();
+        if state.record.owner.take().is_some() {
+            state.owner_changed = true;
+        }
+    }
+
+    /// The owner the session is bound to, if any.
+    pub fn owner(&self) -> Option<String> {
+        self.lock().record.owner.clone()
     }
 
     /// The per-session lifetime set with [`set_expiry`](Self::set_expiry), if any.
@@ -346,6 +383,7 @@ impl State {
             changed: BTreeSet::new(),
             removed: BTreeSet::new(),
             expiry_changed: false,
+            owner_changed: false,
             destroyed: false,
             stale_key: false,
             id_pending: false,

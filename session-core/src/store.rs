@@ -1,63 +1,111 @@
 //! The [`Store`] trait: where server-side sessions live.
 //!
 //! A store persists [`Record`]s by [`SessionId`]. The trait is object-safe, because stores are
-//! picked at run time from configuration (`Arc<dyn Store>`), and small: five methods and a sixth
-//! with a default. Ids reaching a store are already validated (a `SessionId` cannot hold anything
-//! else), and should be turned into keys with [`SessionId::storage_key`] so the store never holds
-//! live tokens.
+//! picked at run time from configuration (`Arc<dyn Store>`), and holds only what the manager and
+//! operators call. Every operation must be atomic in the store: two requests may run any two of
+//! them at once on one session, and the contract below must hold whatever the interleaving.
 //!
-//! A whole store in a few lines (a real one would bound, shard and clean up):
+//! | operation | contract |
+//! | --- | --- |
+//! | [`load`](Store::load) | the live record, `None` when absent or expired; [`StoreError::Corrupt`] when it is there but does not decode |
+//! | [`create`](Store::create) | stores a new record, never overwrites ([`StoreError::AlreadyExists`]) |
+//! | [`update`](Store::update) | applies a [`Delta`] to the live record, `false` (writing nothing) when it is gone |
+//! | [`regenerate`](Store::regenerate) | moves the live record, with a delta applied, to a new id; `false` when the old one is gone |
+//! | [`delete`](Store::delete) | removes a record, if any |
+//! | [`owner_sessions`](Store::owner_sessions), [`delete_owner`](Store::delete_owner) | the owner index: an owner's live sessions, and ending them all |
+//! | [`count`](Store::count), [`exists`](Store::exists) | live records, for operators |
+//! | [`cleanup`](Store::cleanup) | opt in: a [`Cleanup`] the core runs in one background loop |
+//!
+//! Ids reaching a store are already validated (a `SessionId` cannot hold anything else), and
+//! stores key records by [`SessionId::storage_key`], a hash, so a copy of a store holds no live
+//! tokens. Owners are application strings (a user id), never secrets; the index keeps them in
+//! clear. Expiry is the store's job on every read: an expired record is never loaded, updated,
+//! moved, counted or listed, whether or not cleanup has run.
+//!
+//! A whole store, correct under concurrency because one lock covers every operation (a real one
+//! would shard, bound its bytes and clean up):
 //!
 //! ```
 //! use std::collections::HashMap;
 //! use std::sync::Mutex;
-//! use session_core::{async_trait, Record, SessionId, Store, StoreError};
+//! use session_core::{async_trait, now_ms, Delta, OwnerSession, Record, SessionId, Store, StoreError};
 //!
 //! #[derive(Default)]
 //! struct MapStore(Mutex<HashMap<String, Record>>);
 //!
+//! impl MapStore {
+//!     fn map(&self) -> Result<std::sync::MutexGuard<'_, HashMap<String, Record>>, StoreError> {
+//!         self.0.lock().map_err(StoreError::backend_msg)
+//!     }
+//! }
+//!
 //! #[async_trait]
 //! impl Store for MapStore {
 //!     async fn load(&self, id: &SessionId) -> Result<Option<Record>, StoreError> {
-//!         let now = session_core::now_ms();
-//!         let map = self.0.lock().map_err(StoreError::backend_msg)?;
-//!         Ok(map.get(&id.storage_key()).filter(|r| !r.is_expired(now)).cloned())
+//!         let now = now_ms();
+//!         Ok(self.map()?.get(&id.storage_key()).filter(|r| !r.is_expired(now)).cloned())
 //!     }
 //!     async fn create(&self, record: &Record) -> Result<(), StoreError> {
-//!         let mut map = self.0.lock().map_err(StoreError::backend_msg)?;
-//!         match map.entry(record.id.storage_key()) {
-//!             std::collections::hash_map::Entry::Occupied(_) => Err(StoreError::AlreadyExists),
-//!             std::collections::hash_map::Entry::Vacant(slot) => {
-//!                 slot.insert(record.clone());
-//!                 Ok(())
-//!             }
+//!         let mut map = self.map()?;
+//!         let key = record.id.storage_key();
+//!         if map.get(&key).is_some_and(|old| !old.is_expired(now_ms())) {
+//!             return Err(StoreError::AlreadyExists);
+//!         }
+//!         map.insert(key, record.clone());
+//!         Ok(())
+//!     }
+//!     async fn update(&self, id: &SessionId, delta: &Delta) -> Result<bool, StoreError> {
+//!         let now = now_ms();
+//!         match self.map()?.get_mut(&id.storage_key()).filter(|r| !r.is_expired(now)) {
+//!             Some(record) => Ok({ delta.apply(record); true }),
+//!             None => Ok(false),
 //!         }
 //!     }
-//!     async fn save(&self, record: &Record) -> Result<(), StoreError> {
-//!         let mut map = self.0.lock().map_err(StoreError::backend_msg)?;
-//!         map.insert(record.id.storage_key(), record.clone());
-//!         Ok(())
+//!     async fn regenerate(&self, old: &SessionId, new: &SessionId, delta: &Delta) -> Result<bool, StoreError> {
+//!         let now = now_ms();
+//!         let mut map = self.map()?;
+//!         if map.get(&new.storage_key()).is_some_and(|r| !r.is_expired(now)) {
+//!             return Err(StoreError::AlreadyExists);
+//!         }
+//!         let Some(mut record) = map.remove(&old.storage_key()).filter(|r| !r.is_expired(now)) else {
+//!             return Ok(false);
+//!         };
+//!         delta.apply(&mut record);
+//!         record.id = *new;
+//!         map.insert(new.storage_key(), record);
+//!         Ok(true)
 //!     }
 //!     async fn delete(&self, id: &SessionId) -> Result<(), StoreError> {
-//!         self.0.lock().map_err(StoreError::backend_msg)?.remove(&id.storage_key());
+//!         self.map()?.remove(&id.storage_key());
 //!         Ok(())
 //!     }
-//!     async fn cleanup(&self) -> Result<u64, StoreError> {
-//!         let now = session_core::now_ms();
-//!         let mut map = self.0.lock().map_err(StoreError::backend_msg)?;
+//!     async fn owner_sessions(&self, owner: &str) -> Result<Vec<OwnerSession>, StoreError> {
+//!         let now = now_ms();
+//!         let map = self.map()?;
+//!         let live = map.iter().filter(|(_, r)| !r.is_expired(now) && r.owner.as_deref() == Some(owner));
+//!         Ok(live.map(|(key, r)| OwnerSession::of(key, r)).collect())
+//!     }
+//!     async fn delete_owner(&self, owner: &str) -> Result<u64, StoreError> {
+//!         let mut map = self.map()?;
 //!         let before = map.len();
-//!         map.retain(|_, record| !record.is_expired(now));
+//!         map.retain(|_, r| r.owner.as_deref() != Some(owner));
 //!         Ok((before - map.len()) as u64)
+//!     }
+//!     async fn count(&self) -> Result<u64, StoreError> {
+//!         let now = now_ms();
+//!         Ok(self.map()?.values().filter(|r| !r.is_expired(now)).count() as u64)
 //!     }
 //! }
 //! ```
 //!
-//! The default [`Store::update`] loads, applies the delta and saves. That is correct for a single
-//! writer but loses updates when two requests race; stores that can do better (a lock, a
-//! transaction, a server-side script) override it so it is atomic.
+//! [`conformance`](https://docs.rs/session-stores/latest/session_stores/conformance/) in
+//! `session-stores` checks every rule above, interleavings through the manager included; run it
+//! from your store's tests.
 
 use std::error::Error as StdError;
 use std::fmt::Display;
+use std::sync::{Arc, Weak};
+use std::time::Duration;
 
 use async_trait::async_trait;
 
@@ -69,13 +117,16 @@ pub type BoxError = Box<dyn StdError + Send + Sync + 'static>;
 
 /// What a store can fail with.
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum StoreError {
-    /// [`Store::create`] found a record with the same id (the manager retries with a new id).
+    /// [`Store::create`] or [`Store::regenerate`] found a live record under the new id (the
+    /// manager retries with another id).
     #[error("a session with this id already exists")]
     AlreadyExists,
-    /// A stored record could not be read back.
+    /// A stored record is there but cannot be read back. The manager logs it, deletes it and
+    /// treats the request as having no session.
     #[error(
-        "a stored session could not be decoded (corrupt or from an incompatible version): {0}"
+        "a stored session could not be decoded (corrupt, or written by an incompatible version): {0}"
     )]
     Corrupt(#[source] BoxError),
     /// The backend failed (I/O, network, server error). Stores put their own cause here.
@@ -93,36 +144,125 @@ impl StoreError {
     pub fn backend_msg(error: impl Display) -> Self {
         StoreError::Backend(error.to_string().into())
     }
+
+    /// Wraps the reason a stored record does not decode.
+    pub fn corrupt(error: impl Into<BoxError>) -> Self {
+        StoreError::Corrupt(error.into())
+    }
 }
 
-/// A server-side session store.
+/// One live session of an owner, as [`Store::owner_sessions`] lists it: never its id.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OwnerSession {
+    /// The record's storage key ([`SessionId::storage_key`]): tells sessions apart, and the
+    /// current one from the others, without being a usable token.
+    pub key: String,
+    /// When the session was created (ms since the Unix epoch).
+    pub created_at: u64,
+    /// When it expires unless used again (ms since the Unix epoch).
+    pub expires_at: u64,
+}
+
+impl OwnerSession {
+    /// The entry for `record`, stored under `key`.
+    pub fn of(key: impl Into<String>, record: &Record) -> Self {
+        OwnerSession {
+            key: key.into(),
+            created_at: record.created_at,
+            expires_at: record.expires_at,
+        }
+    }
+}
+
+/// A server-side session store. See the [module docs](self) for the contract.
 #[async_trait]
 pub trait Store: Send + Sync + 'static {
-    /// The record stored under `id`, or `None` when there is none or it has expired.
+    /// The live record under `id`, or `None` when there is none or it has expired.
+    ///
+    /// A record that is there but does not decode is [`StoreError::Corrupt`], not a backend
+    /// failure: the manager then deletes it and starts a new session.
     async fn load(&self, id: &SessionId) -> Result<Option<Record>, StoreError>;
 
-    /// Stores a new record. Never overwrites: an existing id is [`StoreError::AlreadyExists`].
+    /// Stores a new record and, when it has an owner, adds it to the owner index. Never
+    /// overwrites a live record: an existing id is [`StoreError::AlreadyExists`].
     async fn create(&self, record: &Record) -> Result<(), StoreError>;
 
-    /// Stores `record`, replacing any record with the same id.
-    async fn save(&self, record: &Record) -> Result<(), StoreError>;
+    /// Applies `delta` to the live record under `id`, in one atomic step, and keeps the owner
+    /// index true when the delta rebinds the owner. Returns `false` when there is no such record
+    /// (it expired, was destroyed or was moved meanwhile), in which case nothing is written.
+    async fn update(&self, id: &SessionId, delta: &Delta) -> Result<bool, StoreError>;
 
-    /// Applies `delta` to the record under `id`. Returns `false` when there is no such record
-    /// (it expired or was destroyed meanwhile), in which case nothing is written.
+    /// Moves the live record under `old` to `new`, with `delta` applied to the *stored* record
+    /// (so concurrent updates that reached the store are kept), in one atomic step: afterwards
+    /// `old` is gone and `new` holds the record (under a rebound owner, when the delta says so).
     ///
-    /// The default loads, applies and saves; stores override it to make it atomic.
-    async fn update(&self, id: &SessionId, delta: &Delta) -> Result<bool, StoreError> {
-        let Some(mut record) = self.load(id).await? else {
-            return Ok(false);
-        };
-        delta.apply(&mut record);
-        self.save(&record).await?;
-        Ok(true)
-    }
+    /// Returns `false`, writing nothing, when `old` is gone (destroyed, expired, or already moved
+    /// by a concurrent regenerate). A live record under `new` is [`StoreError::AlreadyExists`].
+    async fn regenerate(
+        &self,
+        old: &SessionId,
+        new: &SessionId,
+        delta: &Delta,
+    ) -> Result<bool, StoreError>;
 
-    /// Removes the record under `id`, if any.
+    /// Removes the record under `id`, if any, and its owner index entry.
     async fn delete(&self, id: &SessionId) -> Result<(), StoreError>;
 
-    /// Removes expired records; returns how many.
-    async fn cleanup(&self) -> Result<u64, StoreError>;
+    /// The live sessions bound to `owner`, in no particular order.
+    async fn owner_sessions(&self, owner: &str) -> Result<Vec<OwnerSession>, StoreError>;
+
+    /// Removes every session bound to `owner` ("log out everywhere"); returns how many.
+    async fn delete_owner(&self, owner: &str) -> Result<u64, StoreError>;
+
+    /// How many live sessions the store holds.
+    async fn count(&self) -> Result<u64, StoreError>;
+
+    /// Whether a live record exists under `id`. The default loads it.
+    async fn exists(&self, id: &SessionId) -> Result<bool, StoreError> {
+        Ok(self.load(id).await?.is_some())
+    }
+
+    /// The store's expired-record cleanup, if it needs one. Stores whose backend expires records
+    /// by itself (a TTL) return `None`, the default. The manager runs every store's cleanup from
+    /// one background loop ([`spawn_cleanup`]).
+    fn cleanup(&self) -> Option<&dyn Cleanup> {
+        None
+    }
+}
+
+/// Removal of expired (and unreadable) records: the capability a store opts into through
+/// [`Store::cleanup`].
+#[async_trait]
+pub trait Cleanup: Send + Sync {
+    /// Removes expired records, and records that do not decode; returns how many went.
+    async fn delete_expired(&self) -> Result<u64, StoreError>;
+}
+
+/// Runs `store`'s cleanup every `interval` on the current Tokio runtime, until the store is
+/// dropped (the task holds only a weak reference). Returns `None`, spawning nothing, when the
+/// store needs no cleanup or no runtime is running.
+///
+/// Failures are logged at warn and retried at the next tick.
+pub fn spawn_cleanup(
+    store: &Arc<dyn Store>,
+    interval: Duration,
+) -> Option<tokio::task::JoinHandle<()>> {
+    store.cleanup()?;
+    let runtime = tokio::runtime::Handle::try_current().ok()?;
+    let weak: Weak<dyn Store> = Arc::downgrade(store);
+    Some(runtime.spawn(async move {
+        let mut ticks = tokio::time::interval(interval);
+        ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        ticks.tick().await;
+        loop {
+            ticks.tick().await;
+            let Some(store) = weak.upgrade() else { break };
+            let Some(cleanup) = store.cleanup() else { break };
+            match cleanup.delete_expired().await {
+                Ok(0) => {}
+                Ok(removed) => tracing::debug!(removed, "removed expired sessions"),
+                Err(error) => tracing::warn!(%error, "session cleanup failed; retrying later"),
+            }
+        }
+    }))
 }

@@ -25,6 +25,8 @@ struct StoredRef<'a> {
     version: u64,
     #[serde(rename = "x", skip_serializing_if = "Option::is_none")]
     expiry: &'a Option<Expiry>,
+    #[serde(rename = "o", skip_serializing_if = "Option::is_none")]
+    owner: &'a Option<String>,
 }
 
 /// The record minus its id, owned for decoding.
@@ -42,6 +44,8 @@ struct Stored {
     version: u64,
     #[serde(rename = "x", default)]
     expiry: Option<Expiry>,
+    #[serde(rename = "o", default)]
+    owner: Option<String>,
 }
 
 /// Encodes `record` without its id.
@@ -53,6 +57,7 @@ pub(crate) fn encode(record: &Record) -> Result<Vec<u8>, StoreError> {
         absolute_deadline: record.absolute_deadline,
         version: record.version,
         expiry: &record.expiry,
+        owner: &record.owner,
     })
     .map_err(StoreError::backend)
 }
@@ -69,6 +74,7 @@ pub(crate) fn decode(id: SessionId, bytes: &[u8]) -> Result<Record, StoreError> 
         absolute_deadline: stored.absolute_deadline,
         version: stored.version,
         expiry: stored.expiry,
+        owner: stored.owner,
     })
 }
 

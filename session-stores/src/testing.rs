@@ -114,11 +114,6 @@ impl Store for TestStore {
         self.inner.create(record).await
     }
 
-    async fn save(&self, record: &Record) -> Result<(), StoreError> {
-        self.enter(&self.writes)?;
-        self.inner.save(record).await
-    }
-
     async fn update(&self, id: &SessionId, delta: &Delta) -> Result<bool, StoreError> {
         self.enter(&self.writes)?;
         self.inner.update(id, delta).await
@@ -129,10 +124,26 @@ impl Store for TestStore {
         self.inner.delete(id).await
     }
 
-    async fn cleanup(&self) -> Result<u64, StoreError> {
-        if self.failing.load(Ordering::SeqCst) {
-            return Err(StoreError::backend_msg(FAILURE_DETAIL));
-        }
-        self.inner.cleanup().await
+
+    async fn regenerate(
+        &self,
+        _old: &SessionId,
+        _new: &SessionId,
+        _delta: &Delta,
+    ) -> Result<bool, StoreError> {
+        Err(StoreError::backend_msg("regenerate: being ported to the v2 contract"))
     }
+
+    async fn owner_sessions(&self, _owner: &str) -> Result<Vec<session_core::OwnerSession>, StoreError> {
+        Err(StoreError::backend_msg("owner_sessions: being ported to the v2 contract"))
+    }
+
+    async fn delete_owner(&self, _owner: &str) -> Result<u64, StoreError> {
+        Err(StoreError::backend_msg("delete_owner: being ported to the v2 contract"))
+    }
+
+    async fn count(&self) -> Result<u64, StoreError> {
+        Err(StoreError::backend_msg("count: being ported to the v2 contract"))
+    }
+
 }
