@@ -537,3 +537,150 @@ async fn an_outage_is_a_backend_error_and_the_store_recovers() {
     assert_eq!(recovered, Some(Some(record)), "the store did not reconnect");
     relay.cut().await;
 }
+
+/// A redis-server of the test's own, with its data in a temp dir (append-only file, so a restart
+/// keeps the sessions), on a port that was free a moment ago.
+struct OwnServer {
+    port: u16,
+    dir: tempfile::TempDir,
+    process: std::process::Child,
+}
+
+impl OwnServer {
+    async fn start(port: u16, dir: tempfile::TempDir) -> OwnServer {
+        let process = std::process::Command::new("redis-server")
+            .args([
+                "--bind",
+                "127.0.0.1",
+                "--port",
+                &port.to_string(),
+                "--save",
+                "",
+            ])
+            .args(["--appendonly", "yes", "--appendfsync", "always"])
+            .arg("--dir")
+            .arg(dir.path())
+            .stdout(std::process::Stdio::null())
+            .spawn()
+            .expect("redis-server runs (scripts/test.sh installs it)");
+        let url = format!("redis://127.0.0.1:{port}/");
+        for _ in 0..100 {
+            if let Ok(client) = redis::Client::open(url.as_str()) {
+                if let Ok(mut connection) = client.get_multiplexed_async_connection().await {
+                    if redis::cmd("PING")
+                        .query_async::<String>(&mut connection)
+                        .await
+                        .is_ok()
+                    {
+                        return OwnServer { port, dir, process };
+                    }
+                }
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+        panic!("redis-server on port {port} did not start");
+    }
+
+    /// Shuts the server down (writing its data) and starts it again on the same port.
+    async fn restart(mut self) -> OwnServer {
+        let mut connection = redis::Client::open(format!("redis://127.0.0.1:{}/", self.port))
+            .unwrap()
+            .get_multiplexed_async_connection()
+            .await
+            .unwrap();
+        let _ = redis::cmd("SHUTDOWN")
+            .query_async::<()>(&mut connection)
+            .await;
+        self.process.wait().unwrap();
+        let (port, dir) = (
+            self.port,
+            std::mem::replace(&mut self.dir, tempfile::tempdir().unwrap()),
+        );
+        OwnServer::start(port, dir).await
+    }
+}
+
+impl Drop for OwnServer {
+    fn drop(&mut self) {
+        let _ = self.process.kill();
+        let _ = self.process.wait();
+    }
+}
+
+/// After a restart, every pooled connection is dead; each command on one is sent again on its
+/// replacement, so not one operation fails once the server answers again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_server_restart_costs_no_operation() {
+    let _ = require_redis!();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let server = OwnServer::start(port, tempfile::tempdir().unwrap()).await;
+    let pool_size = 4;
+    let store = RedisStore::connect(RedisOptions {
+        url: format!("redis://127.0.0.1:{port}/"),
+        key_prefix: unique_prefix("restart"),
+        pool_size,
+        ..RedisOptions::default()
+    })
+    .await
+    .unwrap();
+    let sessions: Vec<Record> = (0..2 * pool_size).map(|_| record()).collect();
+    for session in &sessions {
+        store.create(session).await.unwrap();
+    }
+
+    let server = server.restart().await;
+
+    // Every kind of operation, more of them than there are pooled connections.
+    for session in &sessions {
+        let loaded = store.load(&session.id).await;
+        assert!(
+            matches!(loaded, Ok(Some(_))),
+            "load after the restart: {loaded:?}"
+        );
+    }
+    for session in &sessions {
+        let delta = Delta {
+            changed: vec![("k".into(), json("1".into()))],
+            expires_at: session.expires_at,
+            absolute_deadline: session.absolute_deadline,
+            ..Delta::default()
+        };
+        let updated = store.update(&session.id, &delta).await;
+        assert!(
+            matches!(updated, Ok(true)),
+            "update after the restart: {updated:?}"
+        );
+    }
+    let server = server.restart().await;
+    for session in &sessions {
+        let new = SessionId::generate();
+        let moved = store
+            .regenerate(
+                &session.id,
+                &new,
+                &Delta {
+                    expires_at: session.expires_at,
+                    absolute_deadline: session.absolute_deadline,
+                    ..Delta::default()
+                },
+            )
+            .await;
+        assert!(
+            matches!(moved, Ok(true)),
+            "regenerate after the restart: {moved:?}"
+        );
+        let deleted = store.delete(&new).await;
+        assert!(deleted.is_ok(), "delete after the restart: {deleted:?}");
+    }
+    let server = server.restart().await;
+    for _ in 0..2 * pool_size {
+        let created = store.create(&record()).await;
+        assert!(created.is_ok(), "create after the restart: {created:?}");
+    }
+    assert_eq!(store.count().await.unwrap(), 2 * pool_size as u64);
+    drop(server);
+}
