@@ -120,8 +120,16 @@ contract_checks!(
 async fn redis_store_passes_the_conformance_suite() {
     let url = require_redis!();
     let store = store(&url, "conformance").await;
+    let corrupter = store.clone();
     session_stores::conformance::Suite::new(Arc::new(store))
         .backend_expires_records()
+        .with_corrupter(move |id| {
+            let (key, url) = (corrupter.key_of(&id), url.clone());
+            async move {
+                let mut redis = raw_connection(&url).await;
+                run(&mut redis, &["HDEL", &key, "@c"]).await;
+            }
+        })
         .run()
         .await;
 }
@@ -434,7 +442,7 @@ async fn the_registry_builds_a_redis_store_from_configuration() {
         .unwrap()
         .insert("user", "alice")
         .unwrap();
-    let headers = request.finish().await.unwrap();
+    let headers = manager.finish(request).await.unwrap();
     assert!(headers[0].value().starts_with("app="));
 }
 

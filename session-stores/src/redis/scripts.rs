@@ -78,6 +78,9 @@ local function index(key, fresh)
 end
 ";
 
+/// `PEXPIREAT` comes last in every script: with a deadline already past it deletes the key, and
+/// a write after it would bring back a hash without a TTL.
+
 /// Creates the hash only if the key is free. KEYS[1]: the key. Returns 0 when it was taken, else
 /// 1.
 pub(super) const CREATE: &str = r"
@@ -87,8 +90,9 @@ end
 for i = 7, #ARGV, 1000 do
   redis.call('HSET', KEYS[1], unpack(ARGV, i, math.min(i + 999, #ARGV)))
 end
+local indexed = index(KEYS[1], true)
 redis.call('PEXPIREAT', KEYS[1], ARGV[2])
-return index(KEYS[1], true)
+return indexed
 ";
 
 /// Applies a delta to a live hash. KEYS[1]: the key. Returns 0 when the key is gone (writing
@@ -102,8 +106,9 @@ if redis.call('EXISTS', KEYS[1]) == 0 then
 end
 redis.call('HINCRBY', KEYS[1], '@v', '1')
 write_fields(KEYS[1], 7)
+local indexed = index(KEYS[1], false)
 redis.call('PEXPIREAT', KEYS[1], ARGV[2])
-return index(KEYS[1], false)
+return indexed
 ";
 
 /// Moves a live hash, with a delta applied, to a new key (single server only: both keys in one
@@ -119,8 +124,9 @@ end
 redis.call('HINCRBY', KEYS[1], '@v', '1')
 write_fields(KEYS[1], 7)
 redis.call('RENAME', KEYS[1], KEYS[2])
+local indexed = index(KEYS[2], true)
 redis.call('PEXPIREAT', KEYS[2], ARGV[2])
-return index(KEYS[2], true)
+return indexed
 ";
 
 /// The first half of a regenerate on a cluster: applies a delta to a live hash, deletes it and
