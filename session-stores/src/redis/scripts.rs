@@ -18,6 +18,9 @@
 //! Lua's `unpack` cannot spread more than about 8000 values, so a huge record or delta is written
 //! in batches, still within one script.
 //!
+//! `PEXPIREAT` comes last in every script: with a deadline already past it deletes the key, and a
+//! write after it would bring back a hash without a TTL.
+//!
 //! Redis does not roll back a script that fails half-way, so a delta's version bump goes first:
 //! `HINCRBY` is the one write that can fail on a stored hash (a version that is not an integer),
 //! and failing before the other writes leaves the record as it was. Its increment is the string
@@ -77,9 +80,6 @@ local function index(key, fresh)
   return 1
 end
 ";
-
-/// `PEXPIREAT` comes last in every script: with a deadline already past it deletes the key, and
-/// a write after it would bring back a hash without a TTL.
 
 /// Creates the hash only if the key is free. KEYS[1]: the key. Returns 0 when it was taken, else
 /// 1.
