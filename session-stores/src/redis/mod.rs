@@ -146,8 +146,10 @@
 //! answers again no request fails. [`RedisStore::connect`] fails when the server cannot be
 //! reached at start-up.
 
+mod cluster;
 mod layout;
 mod link;
+mod options;
 mod scripts;
 
 use std::sync::atomic::AtomicUsize;
@@ -157,122 +159,16 @@ use std::time::Duration;
 use async_trait::async_trait;
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use redis::{Cmd, RedisWrite, ToRedisArgs, Value};
-use serde::{Deserialize, Serialize};
 use session_core::{now_ms, Delta, OwnerSession, Record, SessionId, Store, StoreError};
 
 use self::layout::{
     data_bytes, expire_at, expiry_json, push_fields, record_bytes, record_from, DataField, Key,
-    ABSOLUTE, EXPIRES, EXPIRY, INDEX_COVER, INDEX_SLACK_MS, OWNER, OWNER_INFIX,
+    ABSOLUTE, EXPIRES, EXPIRY, INDEX_SLACK_MS, OWNER_INFIX,
 };
 use self::link::{glob_literal, Link, Script};
+pub use self::options::RedisOptions;
+use self::options::{redacted, MAX_POOL};
 use crate::codec;
-
-/// Options of the Redis store (`store = { type = "redis", ... }`).
-#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct RedisOptions {
-    /// The server, as a `redis://` (or `rediss://` if the `redis` crate has TLS enabled) URL;
-    /// a password goes in the URL (`redis://:secret@host/`). Default `redis://127.0.0.1:6379/`.
-    /// On a cluster, the seed node when `urls` is empty.
-    pub url: String,
-    /// Whether the server is a Redis Cluster. Default `false`.
-    pub cluster: bool,
-    /// The cluster's seed nodes (with `cluster = true`); any reachable one is enough.
-    pub urls: Vec<String>,
-    /// How many multiplexed connections to spread requests over, 1 to 64 (single server only).
-    /// Default 4.
-    pub pool_size: usize,
-    /// Prefix of every session key. Default `session:`.
-    pub key_prefix: String,
-    /// Milliseconds to wait for a connection or a reply before failing. Default 2000.
-    pub timeout_ms: u64,
-}
-
-impl Default for RedisOptions {
-    fn default() -> Self {
-        RedisOptions {
-            url: "redis://127.0.0.1:6379/".into(),
-            cluster: false,
-            urls: Vec::new(),
-            pool_size: 4,
-            key_prefix: "session:".into(),
-            timeout_ms: 2000,
-        }
-    }
-}
-
-impl std::fmt::Debug for RedisOptions {
-    /// Hides passwords in the URLs.
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("RedisOptions")
-            .field("url", &redacted(&self.url))
-            .field("cluster", &self.cluster)
-            .field(
-                "urls",
-                &self
-                    .urls
-                    .iter()
-                    .map(|url| redacted(url))
-                    .collect::<Vec<_>>(),
-            )
-            .field("pool_size", &self.pool_size)
-            .field("key_prefix", &self.key_prefix)
-            .field("timeout_ms", &self.timeout_ms)
-            .finish()
-    }
-}
-
-/// Most connections a store opens.
-const MAX_POOL: usize = 64;
-
-impl RedisOptions {
-    /// Checks the options; the error names the field and says what to change.
-    pub fn validate(&self) -> Result<(), String> {
-        if !(1..=MAX_POOL).contains(&self.pool_size) {
-            return Err(format!(
-                "`pool_size` must be 1 to {MAX_POOL}, got {}",
-                self.pool_size
-            ));
-        }
-        if self.timeout_ms == 0 {
-            return Err("`timeout_ms` must be at least 1".into());
-        }
-        if !self.cluster && !self.urls.is_empty() {
-            return Err(
-                "`urls` lists a cluster's seed nodes: add `cluster = true`, or give one server \
-                 as `url`"
-                    .into(),
-            );
-        }
-        for (field, url) in self.seeds() {
-            if let Err(error) = redis::Client::open(url) {
-                return Err(format!(
-                    "`{field}` is not a Redis URL ({error}); write it like redis://host:6379/"
-                ));
-            }
-        }
-        Ok(())
-    }
-
-    /// The URLs to connect to, with the field each comes from.
-    fn seeds(&self) -> Vec<(&'static str, &str)> {
-        if self.urls.is_empty() {
-            vec![("url", self.url.as_str())]
-        } else {
-            self.urls.iter().map(|url| ("urls", url.as_str())).collect()
-        }
-    }
-}
-
-/// The URL with any password replaced, for messages and logs.
-fn redacted(url: &str) -> String {
-    match (url.find("://"), url.rfind('@')) {
-        (Some(scheme), Some(at)) if at > scheme => {
-            format!("{}://***{}", &url[..scheme], &url[at..])
-        }
-        _ => url.to_string(),
-    }
-}
 
 /// What went wrong talking to Redis, as the source of a [`StoreError::Backend`].
 #[derive(Debug, thiserror::Error)]
@@ -581,180 +477,10 @@ impl RedisStore {
         }
     }
 
-    /// Cluster only: adds `member` to `owner`'s set and makes the set live until `cover`.
-    async fn index_add(&self, owner: &str, member: &str, cover: u64) -> Result<(), StoreError> {
-        let script = &self.inner.scripts.index_add;
-        let mut command = script.command(1, 2, owner.len() + member.len() + 64);
-        command.arg(self.owner_key(owner)).arg(cover).arg(member);
-        self.eval(script, &command, "owner index").await.map(drop)
-    }
-
-    /// Cluster only: creates `key` from `HGETALL` pairs (minus the owner fields, which the script
-    /// writes), never overwriting. Returns whether it was free.
-    async fn put(
-        &self,
-        member: &str,
-        deadline: u64,
-        owner: Option<&str>,
-        pairs: &[(Vec<u8>, Vec<u8>)],
-    ) -> Result<bool, StoreError> {
-        let script = &self.inner.scripts.create;
-        let bytes = pairs.iter().map(|(f, v)| f.len() + v.len()).sum::<usize>();
-        let mut command = script.command(1, 8 + 2 * pairs.len(), bytes + 256);
-        command.arg(self.session_key(member));
-        self.push_header(
-            &mut command,
-            deadline,
-            member,
-            OwnerChange::of_record(owner),
-        );
-        for (field, value) in pairs {
-            if field.as_slice() != OWNER.as_bytes() && field.as_slice() != INDEX_COVER.as_bytes() {
-                command.arg(field.as_slice()).arg(value.as_slice());
-            }
-        }
-        let reply = self.eval(script, &command, "regenerate").await?;
-        Ok(!matches!(reply, Value::Int(0)))
-    }
-
     async fn delete_key(&self, member: &str) -> Result<(), StoreError> {
         let mut command = redis::cmd("DEL");
         command.arg(self.session_key(member));
         self.query(&command, "delete").await
-    }
-
-    /// Regenerate on a cluster, where the two keys are in different slots (see the module
-    /// documentation): take the old record, put it under the new key, index it.
-    async fn regenerate_across_slots(
-        &self,
-        old: &SessionId,
-        new: &SessionId,
-        delta: &Delta,
-    ) -> Result<bool, StoreError> {
-        let (old_member, new_member) = (old.storage_key(), new.storage_key());
-        let mut exists = redis::cmd("EXISTS");
-        exists.arg(self.session_key(&new_member));
-        if self.query::<i64>(&exists, "regenerate").await? == 1 {
-            return Err(StoreError::AlreadyExists);
-        }
-        let script = &self.inner.scripts.take;
-        let deadline = codec::deadline_after(delta);
-        let mut command = self.delta_command(script, 1, delta);
-        command.arg(self.session_key(&old_member));
-        self.push_header(&mut command, deadline, &old_member, OwnerChange::of(delta));
-        self.push_delta(&mut command, delta)?;
-        let pairs: Vec<(Vec<u8>, Vec<u8>)> = match self.eval(script, &command, "regenerate").await?
-        {
-            Value::Int(0) => return Ok(false),
-            reply @ Value::Array(_) => redis::from_redis_value(reply)
-                .map_err(|error| StoreError::backend_msg(format!("Redis regenerate: {error}")))?,
-            reply => return Err(backend_reply("regenerate", &reply)),
-        };
-        let owner = pairs
-            .iter()
-            .find(|(field, _)| field.as_slice() == OWNER.as_bytes())
-            .map(|(_, owner)| String::from_utf8_lossy(owner).into_owned());
-        let restore = || self.put(&old_member, deadline, owner.as_deref(), &pairs);
-        match self
-            .put(&new_member, deadline, owner.as_deref(), &pairs)
-            .await
-        {
-            Ok(true) => {}
-            Ok(false) => {
-                restore().await?;
-                return Err(StoreError::AlreadyExists);
-            }
-            Err(error) => {
-                if let Err(restore_error) = restore().await {
-                    tracing::warn!(%restore_error, "a regenerate failed half-way; the session is lost");
-                }
-                return Err(error);
-            }
-        }
-        if let Some(owner) = &owner {
-            if let Err(error) = self
-                .index_add(owner, &new_member, index_cover(deadline))
-                .await
-            {
-                // Unindexed, the session would survive "log out everywhere": end it instead.
-                if let Err(delete_error) = self.delete_key(&new_member).await {
-                    tracing::warn!(%delete_error, "a regenerated session could not be indexed nor removed");
-                }
-                return Err(error);
-            }
-        }
-        Ok(true)
-    }
-
-    /// `owner_sessions` on a cluster: the set's members, each checked on its own node.
-    async fn owner_sessions_across_slots(
-        &self,
-        owner: &str,
-    ) -> Result<Vec<OwnerSession>, StoreError> {
-        let now = now_ms();
-        let members = self.owner_members(owner).await?;
-        let mut sessions = Vec::with_capacity(members.len());
-        let mut gone = Vec::new();
-        for member in members {
-            let mut command = redis::cmd("HMGET");
-            command
-                .arg(self.session_key(&member))
-                .arg(OWNER)
-                .arg(layout::CREATED)
-                .arg(EXPIRES)
-                .arg(ABSOLUTE);
-            let fields: Vec<Option<Vec<u8>>> = self.query(&command, "owner sessions").await?;
-            if fields.iter().all(Option::is_none) {
-                gone.push(member);
-            } else if fields.first().and_then(Option::as_deref) == Some(owner.as_bytes()) {
-                let text = |i: usize| fields.get(i).cloned().flatten().unwrap_or_default();
-                if let Some(session) = owner_session(member, &text(1), &text(2), &text(3), now) {
-                    sessions.push(session);
-                }
-            }
-        }
-        self.prune(owner, &gone).await;
-        Ok(sessions)
-    }
-
-    async fn owner_members(&self, owner: &str) -> Result<Vec<String>, StoreError> {
-        let mut command = redis::cmd("SMEMBERS");
-        command.arg(self.owner_key(owner));
-        self.query(&command, "owner sessions").await
-    }
-
-    /// Removes members whose session is gone from `owner`'s set; a failure only delays it.
-    async fn prune(&self, owner: &str, gone: &[String]) {
-        if gone.is_empty() {
-            return;
-        }
-        let mut command = redis::cmd("SREM");
-        command.arg(self.owner_key(owner)).arg(gone);
-        if let Err(error) = self.query::<i64>(&command, "owner index pruning").await {
-            tracing::warn!(%error, "owner index not pruned; retried on the next read");
-        }
-    }
-
-    /// `delete_owner` on a cluster: each member that still names the owner is deleted on its own
-    /// node.
-    async fn delete_owner_across_slots(&self, owner: &str) -> Result<u64, StoreError> {
-        let script = &self.inner.scripts.delete_if_owned;
-        let mut deleted = 0;
-        let mut gone = Vec::new();
-        for member in self.owner_members(owner).await? {
-            let mut command = script.command(1, 1, owner.len() + member.len() + 32);
-            command.arg(self.session_key(&member)).arg(owner);
-            match self.eval(script, &command, "delete owner").await? {
-                Value::Int(1) => {
-                    deleted += 1;
-                    gone.push(member);
-                }
-                Value::Int(-1) => gone.push(member),
-                _ => {}
-            }
-        }
-        self.prune(owner, &gone).await;
-        Ok(deleted)
     }
 }
 
@@ -967,56 +693,5 @@ impl Store for RedisStore {
         let now = now_ms();
         let absolute = absolute.map(|a| number(&a, ABSOLUTE)).transpose()?;
         Ok(now < number(&expires, EXPIRES)? && absolute.is_none_or(|deadline| now < deadline))
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn passwords_are_redacted_from_urls() {
-        assert_eq!(
-            redacted("redis://:hunter2@db.example:6379/0"),
-            "redis://***@db.example:6379/0"
-        );
-        assert_eq!(redacted("redis://127.0.0.1/"), "redis://127.0.0.1/");
-        let options = RedisOptions {
-            url: "redis://user:hunter2@db/".into(),
-            urls: vec!["redis://:hunter3@node/".into()],
-            cluster: true,
-            ..RedisOptions::default()
-        };
-        let printed = format!("{options:?}");
-        assert!(!printed.contains("hunter2") && !printed.contains("hunter3"));
-    }
-
-    #[test]
-    fn options_are_validated_with_field_names() {
-        let pool = RedisOptions {
-            pool_size: 0,
-            ..RedisOptions::default()
-        };
-        assert!(pool.validate().unwrap_err().contains("pool_size"));
-        let url = RedisOptions {
-            url: "http://nope".into(),
-            ..RedisOptions::default()
-        };
-        assert!(url.validate().unwrap_err().contains("url"));
-        let seeds_without_cluster = RedisOptions {
-            urls: vec!["redis://a/".into()],
-            ..RedisOptions::default()
-        };
-        assert!(seeds_without_cluster
-            .validate()
-            .unwrap_err()
-            .contains("cluster = true"));
-        let bad_seed = RedisOptions {
-            cluster: true,
-            urls: vec!["redis://a/".into(), "nope".into()],
-            ..RedisOptions::default()
-        };
-        assert!(bad_seed.validate().unwrap_err().contains("`urls`"));
-        assert!(RedisOptions::default().validate().is_ok());
     }
 }
