@@ -38,7 +38,8 @@
 //! | `d:<key>`  | the value of session key `<key>` (raw JSON)               |
 //!
 //! A hash without `@c` or `@e`, or with a field that does not decode, is
-//! [`StoreError::Corrupt`]: the manager deletes it and starts a new session.
+//! [`StoreError::Corrupt`] to `load`: the manager deletes it and starts a new session. `update`
+//! and `regenerate` treat a hash without `@c` as gone (`false`), writing nothing.
 //!
 //! The key's TTL is kept by Redis itself: every write sets `PEXPIREAT` to the record's idle
 //! deadline capped by its absolute one (and by `i64::MAX` ms, the latest time Redis accepts), so

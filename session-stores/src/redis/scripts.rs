@@ -46,7 +46,7 @@ local function write_fields(key, first)
   end
 end
 
-local function index(key, fresh)
+local function index(key, fresh, stored_owner, stored_cover)
   local change = ARGV[6]
   if change == '-' then
     redis.call('HDEL', key, '@o', '@t')
@@ -57,12 +57,11 @@ local function index(key, fresh)
     owner = string.sub(change, 2)
     redis.call('HSET', key, '@o', owner)
   else
-    local meta = redis.call('HMGET', key, '@o', '@t')
-    owner = meta[1]
+    owner = stored_owner
     if not owner then
       return 1
     end
-    if not fresh and (tonumber(meta[2]) or 0) >= tonumber(ARGV[5]) then
+    if not fresh and (tonumber(stored_cover) or 0) >= tonumber(ARGV[5]) then
       return 1
     end
     if ARGV[1] == '' then
@@ -90,7 +89,7 @@ end
 for i = 7, #ARGV, 1000 do
   redis.call('HSET', KEYS[1], unpack(ARGV, i, math.min(i + 999, #ARGV)))
 end
-local indexed = index(KEYS[1], true)
+local indexed = index(KEYS[1], true, nil, nil)
 redis.call('PEXPIREAT', KEYS[1], ARGV[2])
 return indexed
 ";
@@ -100,13 +99,17 @@ return indexed
 ///
 /// A live session is one whose key exists: every write sets the key's `PEXPIREAT` to the record's
 /// deadline, so Redis deletes it then (see "Deadlines and clocks" in the module documentation).
+/// One `HMGET` reads both whether it exists (a record always has `@c`; a hash without it is
+/// corrupt and counts as gone) and the owner fields the index needs, instead of an `EXISTS` and
+/// an `HMGET`: a call less per update.
 pub(super) const UPDATE: &str = r"
-if redis.call('EXISTS', KEYS[1]) == 0 then
+local meta = redis.call('HMGET', KEYS[1], '@c', '@o', '@t')
+if not meta[1] then
   return 0
 end
 redis.call('HINCRBY', KEYS[1], '@v', '1')
 write_fields(KEYS[1], 7)
-local indexed = index(KEYS[1], false)
+local indexed = index(KEYS[1], false, meta[2], meta[3])
 redis.call('PEXPIREAT', KEYS[1], ARGV[2])
 return indexed
 ";
@@ -118,13 +121,14 @@ pub(super) const REGENERATE: &str = r"
 if redis.call('EXISTS', KEYS[2]) == 1 then
   return -1
 end
-if redis.call('EXISTS', KEYS[1]) == 0 then
+local meta = redis.call('HMGET', KEYS[1], '@c', '@o', '@t')
+if not meta[1] then
   return 0
 end
 redis.call('HINCRBY', KEYS[1], '@v', '1')
 write_fields(KEYS[1], 7)
 redis.call('RENAME', KEYS[1], KEYS[2])
-local indexed = index(KEYS[2], true)
+local indexed = index(KEYS[2], true, meta[2], meta[3])
 redis.call('PEXPIREAT', KEYS[2], ARGV[2])
 return indexed
 ";
@@ -132,12 +136,13 @@ return indexed
 /// The first half of a regenerate on a cluster: applies a delta to a live hash, deletes it and
 /// returns it (`HGETALL` form). KEYS[1]: the old key. Returns 0 when it is gone.
 pub(super) const TAKE: &str = r"
-if redis.call('EXISTS', KEYS[1]) == 0 then
+local meta = redis.call('HMGET', KEYS[1], '@c', '@o', '@t')
+if not meta[1] then
   return 0
 end
 redis.call('HINCRBY', KEYS[1], '@v', '1')
 write_fields(KEYS[1], 7)
-index(KEYS[1], false)
+index(KEYS[1], false, meta[2], meta[3])
 local hash = redis.call('HGETALL', KEYS[1])
 redis.call('DEL', KEYS[1])
 return hash
