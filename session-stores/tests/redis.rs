@@ -586,6 +586,9 @@ impl OwnServer {
             }
             tokio::time::sleep(std::time::Duration::from_millis(50)).await;
         }
+        let mut process = process;
+        let _ = process.kill();
+        let _ = process.wait();
         panic!("redis-server on port {port} did not start");
     }
 
