@@ -173,3 +173,44 @@ async fn the_example_cluster_configuration_runs_on_the_cluster() {
     let headers = manager.finish(request).await.unwrap();
     assert!(headers[0].value().starts_with("app_session="));
 }
+
+/// Every node closes every client connection (as a restart of the whole cluster would): each
+/// operation after it still succeeds, on fresh connections.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn connections_closed_by_every_node_cost_no_operation() {
+    let urls = require_cluster!();
+    let store = store(&urls, "closed").await;
+    let records: Vec<_> = (0..12).map(|_| redis_checks::record()).collect();
+    for record in &records {
+        session_core::Store::create(&store, record).await.unwrap();
+    }
+    for url in &urls {
+        let mut node = redis::Client::open(url.as_str())
+            .unwrap()
+            .get_multiplexed_async_connection()
+            .await
+            .unwrap();
+        let _: i64 = redis::cmd("CLIENT")
+            .arg("KILL")
+            .arg("TYPE")
+            .arg("normal")
+            .arg("SKIPME")
+            .arg("yes")
+            .query_async(&mut node)
+            .await
+            .unwrap();
+    }
+    for record in &records {
+        let loaded = session_core::Store::load(&store, &record.id).await;
+        assert!(
+            matches!(loaded, Ok(Some(_))),
+            "load after the connections closed: {loaded:?}"
+        );
+        let delta = redis_checks::delta(record, &[("k", "1")]);
+        let updated = session_core::Store::update(&store, &record.id, &delta).await;
+        assert!(
+            matches!(updated, Ok(true)),
+            "update after the connections closed: {updated:?}"
+        );
+    }
+}
