@@ -82,7 +82,18 @@ impl RedisStore {
             .iter()
             .find(|(field, _)| field.as_slice() == OWNER.as_bytes())
             .map(|(_, owner)| String::from_utf8_lossy(owner).into_owned());
-        let restore = || self.put(&old_member, deadline, owner.as_deref(), &pairs);
+        // Puts the record back under the old key, indexed again (a read may have pruned it).
+        let restore = || async {
+            self.put(&old_member, deadline, owner.as_deref(), &pairs)
+                .await?;
+            match &owner {
+                Some(owner) => {
+                    self.index_add(owner, &old_member, index_cover(deadline))
+                        .await
+                }
+                None => Ok(()),
+            }
+        };
         match self
             .put(&new_member, deadline, owner.as_deref(), &pairs)
             .await
