@@ -174,32 +174,57 @@ async fn the_example_cluster_configuration_runs_on_the_cluster() {
     assert!(headers[0].value().starts_with("app_session="));
 }
 
-/// Every node closes every client connection (as a restart of the whole cluster would): each
-/// operation after it still succeeds, on fresh connections.
+/// Every node closes every connection of the store (as a restart of the whole cluster would):
+/// each operation after it still succeeds, on fresh connections. The store logs in as a user of
+/// its own, so that only its connections are closed, not those of the tests beside it.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn connections_closed_by_every_node_cost_no_operation() {
     let urls = require_cluster!();
-    let store = store(&urls, "closed").await;
-    let records: Vec<_> = (0..12).map(|_| redis_checks::record()).collect();
-    for record in &records {
-        session_core::Store::create(&store, record).await.unwrap();
-    }
+    let user =
+        format!("closer{}", &SessionId::generate().storage_key()[..8]).replace(['-', '_'], "x");
     for url in &urls {
-        let mut node = redis::Client::open(url.as_str())
-            .unwrap()
-            .get_multiplexed_async_connection()
-            .await
-            .unwrap();
-        let _: i64 = redis::cmd("CLIENT")
-            .arg("KILL")
-            .arg("TYPE")
-            .arg("normal")
-            .arg("SKIPME")
-            .arg("yes")
+        let mut node = node(url).await;
+        let _: () = redis::cmd("ACL")
+            .arg("SETUSER")
+            .arg(&user)
+            .arg("on")
+            .arg(">closer-secret")
+            .arg("~*")
+            .arg("&*")
+            .arg("+@all")
             .query_async(&mut node)
             .await
             .unwrap();
     }
+    let store = RedisStore::connect(RedisOptions {
+        cluster: true,
+        urls: urls
+            .iter()
+            .map(|url| url.replace("redis://", &format!("redis://{user}:closer-secret@")))
+            .collect(),
+        key_prefix: unique_prefix("closed"),
+        ..RedisOptions::default()
+    })
+    .await
+    .unwrap();
+    let records: Vec<_> = (0..12).map(|_| redis_checks::record()).collect();
+    for record in &records {
+        session_core::Store::create(&store, record).await.unwrap();
+    }
+    let mut closed = 0;
+    for url in &urls {
+        closed += redis::cmd("CLIENT")
+            .arg("KILL")
+            .arg("USER")
+            .arg(&user)
+            .query_async::<i64>(&mut node(url).await)
+            .await
+            .unwrap();
+    }
+    assert!(
+        closed >= 3,
+        "the store had a connection to each primary; {closed} closed"
+    );
     for record in &records {
         let loaded = session_core::Store::load(&store, &record.id).await;
         assert!(
@@ -213,4 +238,12 @@ async fn connections_closed_by_every_node_cost_no_operation() {
             "update after the connections closed: {updated:?}"
         );
     }
+}
+
+async fn node(url: &str) -> redis::aio::MultiplexedConnection {
+    redis::Client::open(url)
+        .unwrap()
+        .get_multiplexed_async_connection()
+        .await
+        .unwrap()
 }

@@ -57,7 +57,10 @@ impl Script {
 impl Link {
     /// Runs `command`. A connection found dead (the server restarted, a failover closed it) is
     /// replaced and the command sent once more, so that once the server answers again no request
-    /// fails. Only a dead connection is retried, never a timeout or a server's error.
+    /// fails. Only a dead connection is retried, never a timeout or a server's error; on a
+    /// cluster also a redirection the client gave up following (`MOVED`, `ASK`, `TRYAGAIN`,
+    /// `CLUSTERDOWN`) or a node it had no connection to: the command did not run. Both happen when
+    /// every connection died at once and the client's own retries met dead connections first.
     ///
     /// A command in flight at the moment the server died may have run there; sent again, a
     /// `create` then finds its own record (`AlreadyExists`, after which the manager picks another
@@ -77,7 +80,9 @@ impl Link {
             Link::Cluster(connection) => {
                 let mut connection = connection.clone();
                 match command.query_async(&mut connection).await {
-                    Err(error) if error.is_connection_dropped() => {
+                    Err(error) if unsent_on_cluster(&error) => {
+                        // Give the client's reconnection a moment to start.
+                        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
                         command.query_async(&mut connection).await
                     }
                     result => result,
@@ -155,6 +160,14 @@ impl Link {
             }
         }
     }
+}
+
+/// Whether a cluster command failed on a dead connection or without reaching the node that
+/// serves its slot, so that sending it again is safe and likely to succeed.
+fn unsent_on_cluster(error: &redis::RedisError) -> bool {
+    error.is_connection_dropped()
+        || error.is_cluster_error()
+        || error.kind() == ErrorKind::ClusterConnectionNotFound
 }
 
 /// The addresses of the primaries that serve slots, from `CLUSTER NODES` output (one node per

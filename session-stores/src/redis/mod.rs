@@ -311,7 +311,7 @@ impl RedisStore {
             )
             .connection_timeout(timeout)
             .response_timeout(timeout)
-            .retries(4)
+            .retries(6)
             .min_retry_wait(10)
             .max_retry_wait(500)
             .retry_wait_formula(20, 2)
