@@ -118,11 +118,11 @@
 //! A key prefix with a hash tag (`{sessions}:`) would put every key in one slot, and so on one
 //! primary: it gains nothing over a single server and is not recommended.
 //!
-//! **Sentinel** is not supported: the `redis` crate's Sentinel client has no reconnecting
-//! connection manager (after a failover each connection must be rebuilt by the caller) and no
-//! async multiplexed pool of the kind this store relies on, so supporting it well would mean
-//! writing that machinery here. Use a cluster, or a single server behind a TCP proxy that follows
-//! the primary.
+//! **Sentinel** is not supported: the `redis` crate's Sentinel client hands out a multiplexed
+//! connection to the primary of the moment, but nothing asks the sentinels again and reconnects
+//! after a failover (the crate's reconnecting `ConnectionManager` takes a fixed server), so the
+//! store would have to detect the switch and rebuild its connections itself. Use a cluster, or a
+//! single server behind a proxy that follows the primary.
 //!
 //! # Deadlines and clocks
 //!
