@@ -39,9 +39,6 @@
 //! Changing `type = "memory"` to `type = "file", dir = "sessions"` or
 //! `type = "redis", url = "redis://127.0.0.1/"` needs no code change.
 
-#![forbid(unsafe_code)]
-#![warn(missing_docs)]
-
 use std::sync::Arc;
 
 use session_core::{Backend, StoreRegistry};
