@@ -169,6 +169,38 @@ async fn regenerate_may_replace_a_dead_file_under_the_new_name() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn the_old_id_never_shows_what_the_regenerate_added() {
+    // Session fixation: whoever holds the old id must never load the logged-in record, not even
+    // for the moment the move takes. A reader polls the old id throughout each move.
+    let (_tmp, store) = new_store();
+    for _ in 0..10 {
+        let record = record_of(None);
+        store.create(&record).await.unwrap();
+        let done = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let reader = {
+            let (store, done, id) = (store.clone(), Arc::clone(&done), record.id);
+            tokio::spawn(async move {
+                let mut loads = 0;
+                while !done.load(std::sync::atomic::Ordering::Acquire) || loads == 0 {
+                    if let Some(seen) = store.load(&id).await.unwrap() {
+                        assert!(
+                            !seen.data.contains_key("role"),
+                            "the old id loaded the regenerated record"
+                        );
+                    }
+                    loads += 1;
+                }
+            })
+        };
+        let new = SessionId::generate();
+        let delta = setting(&record, "role", "\"admin\"");
+        assert!(store.regenerate(&record.id, &new, &delta).await.unwrap());
+        done.store(true, std::sync::atomic::Ordering::Release);
+        reader.await.unwrap();
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn concurrent_regenerates_from_two_stores_leave_one_live_session() {
     let (_tmp, first) = new_store();
     let second = store_in(first.dir());

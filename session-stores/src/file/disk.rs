@@ -194,6 +194,28 @@ pub(super) fn replace(slot: &Slot, bytes: &[u8]) -> Result<(), StoreError> {
     Ok(())
 }
 
+/// Moves the session file in `old` to `new` and replaces its content with `bytes`: one rename
+/// takes the old name away as the new one appears, a second puts the new content in place. So
+/// the old name never shows the new content, and the two names are never both taken.
+pub(super) fn move_to(old: &Slot, new: &Slot, bytes: &[u8]) -> Result<(), StoreError> {
+    let temp = write_temp(new, bytes)?;
+    if let Err(error) = fs::rename(&old.path, &new.path) {
+        let _ = fs::remove_file(&temp);
+        return Err(failed("move a session to", &new.path)(error));
+    }
+    if let Err(error) = fs::rename(&temp, &new.path) {
+        let _ = fs::remove_file(&temp);
+        // Put it back, so the failed request leaves the session where its client can find it.
+        let _ = fs::rename(&new.path, &old.path);
+        return Err(failed("rename into place", &new.path)(error));
+    }
+    sync_dir(&new.shard);
+    if new.shard != old.shard {
+        sync_dir(&old.shard);
+    }
+    Ok(())
+}
+
 /// Whether the file holds a live record: a missing, expired or undecodable one does not.
 pub(super) fn holds_live_record(path: &Path, now: u64) -> Result<bool, StoreError> {
     Ok(read(path)?

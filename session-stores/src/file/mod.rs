@@ -54,10 +54,13 @@
 //! - [`Store::create`] never overwrites: it *links* the complete temporary file to the session
 //!   name, which fails if the name exists, like `O_EXCL`, but without ever exposing a half-written
 //!   file. An existing session that has expired, or does not decode, may be replaced.
-//! - [`Store::regenerate`] writes the moved record (delta applied) over the old file, then
-//!   *renames* the old file to the new name: one atomic step, so a crash leaves either the old id
-//!   or the new one live, never both and never neither. It refuses (`AlreadyExists`) when the
-//!   new name holds a live record.
+//! - [`Store::regenerate`] writes the moved record (delta applied) to a temporary file, *renames*
+//!   the old file to the new name (one atomic step: the old id stops loading as the new one
+//!   starts), then renames the temporary file over it. So the old id never shows the moved
+//!   record's changes (a fixated id never sees the login), and the two ids are never both live.
+//!   A crash between the renames leaves the session under the new id without this request's
+//!   changes, as a crash just after the regenerate would: either way the response carrying the
+//!   new id never left. It refuses (`AlreadyExists`) when the new name holds a live record.
 //! - A file that does not decode is [`StoreError::Corrupt`] on load, update and regenerate (the
 //!   manager then drops it), is not counted or listed, and is removed by cleanup.
 //!
@@ -317,22 +320,19 @@ fn regenerate_file(
     delta.apply(&mut record);
     record.id = new_id;
     let bytes = codec::encode(&record)?;
-    // The moved record is first written under the old name, so its owner's entry must cover
-    // both names until the rename.
-    if let Some(owner) = &record.owner {
+    // Between the two renames the new name holds the record as it was: both owners' entries
+    // must cover the new name until the end.
+    let rebound = record.owner != before;
+    let after = record.owner.as_ref().filter(|_| rebound);
+    for owner in before.iter().chain(after) {
         index::add(root, owner, &new.key)?;
-        if record.owner != before {
-            index::add(root, owner, &old.key)?;
-        }
     }
-    disk::replace(old, &bytes)?;
-    fs::rename(&old.path, &new.path).map_err(failed("move a session to", &new.path))?;
-    disk::sync_dir(&new.shard);
-    if new.shard != old.shard {
-        disk::sync_dir(&old.shard);
-    }
-    for owner in [&before, &record.owner].into_iter().flatten() {
+    disk::move_to(old, new, &bytes)?;
+    if let Some(owner) = &before {
         index::remove(root, owner, &old.key);
+        if rebound {
+            index::remove(root, owner, &new.key);
+        }
     }
     Ok(true)
 }
