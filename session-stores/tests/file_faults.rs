@@ -223,21 +223,16 @@ async fn a_writer_killed_under_load_loses_no_acknowledged_write() {
     let mut last_seen: BTreeMap<u8, u64> = BTreeMap::new();
 
     for kill in 0..KILLS {
-        let mut child = Command::new(std::env::current_exe().unwrap())
+        let mut command = Command::new(std::env::current_exe().unwrap());
+        command
             .args(["child_process_counter_writer", "--exact", "--nocapture"])
             .args(["--test-threads=1"])
             .env(CHILD_DIR, &dir)
-            .env(
-                if kill == 0 {
-                    CHILD_FIRST
-                } else {
-                    "SESSION_STORES_FAULT_UNUSED"
-                },
-                "1",
-            )
-            .stdout(Stdio::piped())
-            .spawn()
-            .unwrap();
+            .stdout(Stdio::piped());
+        if kill == 0 {
+            command.env(CHILD_FIRST, "1");
+        }
+        let mut child = command.spawn().unwrap();
         let stdout = BufReader::new(child.stdout.take().unwrap());
         let (lines, received) = mpsc::channel();
         let reader = std::thread::spawn(move || {
