@@ -102,10 +102,9 @@ use serde::{Deserialize, Serialize};
 use session_core::{now_ms, Cleanup, Delta, OwnerSession, Record, SessionId, Store, StoreError};
 use tokio::sync::{Mutex, OwnedMutexGuard};
 
-use crate::codec;
-
 mod disk;
 mod index;
+mod ops;
 mod sweep;
 #[cfg(test)]
 mod tests;
@@ -269,166 +268,17 @@ impl FileStore {
     }
 }
 
-/// Creates the session file, after its owner's index entry.
-fn create_file(root: &Path, slot: &Slot, record: &Record) -> Result<(), StoreError> {
-    let bytes = codec::encode(record)?;
-    index::rebinding(root, &slot.key, None, record.owner.as_deref(), || {
-        disk::create_new(slot, &bytes, now_ms())
-    })
-}
-
-/// The live record in `slot`; `None` when there is none or it has expired.
-fn read_live(slot: &Slot, id: SessionId, now: u64) -> Result<Option<Record>, StoreError> {
-    let Some(bytes) = disk::read(&slot.path)? else {
-        return Ok(None);
-    };
-    let record = codec::decode(id, &bytes)?;
-    Ok((!record.is_expired(now)).then_some(record))
-}
-
-fn update_file(root: &Path, slot: &Slot, id: SessionId, delta: &Delta) -> Result<bool, StoreError> {
-    let Some(mut record) = read_live(slot, id, now_ms())? else {
-        return Ok(false);
-    };
-    let before = record.owner.clone();
-    delta.apply(&mut record);
-    let bytes = codec::encode(&record)?;
-    index::rebinding(
-        root,
-        &slot.key,
-        before.as_deref(),
-        record.owner.as_deref(),
-        || disk::replace(slot, &bytes),
-    )?;
-    Ok(true)
-}
-
-fn regenerate_file(
-    root: &Path,
-    (old, new): (&Slot, &Slot),
-    (old_id, new_id): (SessionId, SessionId),
-    delta: &Delta,
-) -> Result<bool, StoreError> {
-    let now = now_ms();
-    if disk::holds_live_record(&new.path, now)? {
-        return Err(StoreError::AlreadyExists);
-    }
-    let Some(mut record) = read_live(old, old_id, now)? else {
-        return Ok(false);
-    };
-    let before = record.owner.clone();
-    delta.apply(&mut record);
-    record.id = new_id;
-    let bytes = codec::encode(&record)?;
-    // Between the two renames the new name holds the record as it was: both owners' entries
-    // must cover the new name until the end.
-    let rebound = record.owner != before;
-    let after = record.owner.as_ref().filter(|_| rebound);
-    for owner in before.iter().chain(after) {
-        index::add(root, owner, &new.key)?;
-    }
-    disk::move_to(old, new, &bytes)?;
-    if let Some(owner) = &before {
-        index::remove(root, owner, &old.key);
-        if rebound {
-            index::remove(root, owner, &new.key);
-        }
-    }
-    Ok(true)
-}
-
-fn delete_file(root: &Path, slot: &Slot) -> Result<bool, StoreError> {
-    let owner = disk::read(&slot.path)?
-        .and_then(|bytes| codec::summary(&bytes).ok())
-        .and_then(|summary| summary.owner);
-    let removed = disk::remove(&slot.path)?;
-    if removed {
-        disk::sync_dir(&slot.shard);
-    }
-    if let Some(owner) = owner {
-        index::remove(root, &owner, &slot.key);
-    }
-    Ok(removed)
-}
-
-/// What the session file at `slot` says about `owner`'s entry: its listing when the session is
-/// live and bound to `owner`; `Err(true)` when the file is bound to `owner` but expired or gone
-/// stale; `Err(false)` when the entry is extra.
-fn entry_state(
-    slot: &Slot,
-    owner: &str,
-    now: u64,
-) -> Result<Result<OwnerSession, bool>, StoreError> {
-    let Some(bytes) = disk::read(&slot.path)? else {
-        return Ok(Err(false));
-    };
-    Ok(match codec::summary(&bytes) {
-        Ok(summary) if summary.owner.as_deref() == Some(owner) => {
-            if summary.is_live(now) {
-                Ok(OwnerSession {
-                    key: slot.key.clone(),
-                    created_at: summary.created_at,
-                    expires_at: summary.expires_at,
-                })
-            } else {
-                Err(true)
-            }
-        }
-        _ => Err(false),
-    })
-}
-
-fn owner_sessions_of(inner: &Inner, owner: &str) -> Result<Vec<OwnerSession>, StoreError> {
-    let now = now_ms();
-    let mut sessions = Vec::new();
-    for key in index::keys(&inner.dir, owner)? {
-        let slot = disk::slot_for_key(&inner.dir, key);
-        if let Ok(session) = entry_state(&slot, owner, now)? {
-            sessions.push(session);
-            continue;
-        }
-        // Prune, under the lock so no writer is between adding this entry and writing the file.
-        let _held = inner.lock_now(&[(&slot.shard, slot.stripe)])?;
-        match entry_state(&slot, owner, now)? {
-            Ok(session) => sessions.push(session),
-            Err(_) => index::remove(&inner.dir, owner, &slot.key),
-        }
-    }
-    Ok(sessions)
-}
-
-fn delete_owner_of(inner: &Inner, owner: &str) -> Result<u64, StoreError> {
-    let now = now_ms();
-    let mut ended = 0;
-    for key in index::keys(&inner.dir, owner)? {
-        let slot = disk::slot_for_key(&inner.dir, key);
-        let _held = inner.lock_now(&[(&slot.shard, slot.stripe)])?;
-        match entry_state(&slot, owner, now)? {
-            Ok(_) => {
-                if delete_file(&inner.dir, &slot)? {
-                    ended += 1;
-                }
-            }
-            Err(true) => {
-                delete_file(&inner.dir, &slot)?;
-            }
-            Err(false) => index::remove(&inner.dir, owner, &slot.key),
-        }
-    }
-    Ok(ended)
-}
-
 #[async_trait]
 impl Store for FileStore {
     async fn load(&self, id: &SessionId) -> Result<Option<Record>, StoreError> {
         let (slot, id) = (self.slot(id), *id);
-        blocking(move || read_live(&slot, id, now_ms())).await
+        blocking(move || ops::read_live(&slot, id, now_ms())).await
     }
 
     async fn create(&self, record: &Record) -> Result<(), StoreError> {
         let record = record.clone();
         self.locked(vec![self.slot(&record.id)], move |root, slots| {
-            create_file(root, &slots[0], &record)
+            ops::create(root, &slots[0], &record)
         })
         .await
     }
@@ -436,7 +286,7 @@ impl Store for FileStore {
     async fn update(&self, id: &SessionId, delta: &Delta) -> Result<bool, StoreError> {
         let (id, delta) = (*id, delta.clone());
         self.locked(vec![self.slot(&id)], move |root, slots| {
-            update_file(root, &slots[0], id, &delta)
+            ops::update(root, &slots[0], id, &delta)
         })
         .await
     }
@@ -449,26 +299,26 @@ impl Store for FileStore {
     ) -> Result<bool, StoreError> {
         let (ids, delta) = ((*old, *new), delta.clone());
         self.locked(vec![self.slot(old), self.slot(new)], move |root, slots| {
-            regenerate_file(root, (&slots[0], &slots[1]), ids, &delta)
+            ops::regenerate(root, (&slots[0], &slots[1]), ids, &delta)
         })
         .await
     }
 
     async fn delete(&self, id: &SessionId) -> Result<(), StoreError> {
         self.locked(vec![self.slot(id)], |root, slots| {
-            delete_file(root, &slots[0]).map(drop)
+            ops::delete(root, &slots[0]).map(drop)
         })
         .await
     }
 
     async fn owner_sessions(&self, owner: &str) -> Result<Vec<OwnerSession>, StoreError> {
         let (inner, owner) = (Arc::clone(&self.inner), owner.to_string());
-        blocking(move || owner_sessions_of(&inner, &owner)).await
+        blocking(move || ops::owner_sessions(&inner, &owner)).await
     }
 
     async fn delete_owner(&self, owner: &str) -> Result<u64, StoreError> {
         let (inner, owner) = (Arc::clone(&self.inner), owner.to_string());
-        blocking(move || delete_owner_of(&inner, &owner)).await
+        blocking(move || ops::delete_owner(&inner, &owner)).await
     }
 
     async fn count(&self) -> Result<u64, StoreError> {
