@@ -10,6 +10,7 @@ use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 
 use session_core::{now_ms, Cleanup, Delta, Expiry, RawJson, Record, SessionId, Store, StoreError};
+use session_stores::conformance::Suite;
 use session_stores::file::{FileOptions, FileStore};
 
 /// Set in a child process: the directory to write to, and what to do.
@@ -82,7 +83,19 @@ fn child_dir(role: &str) -> Option<PathBuf> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn file_store_passes_the_conformance_suite() {
     let tmp = tempfile::tempdir().unwrap();
-    session_stores::conformance::run(Arc::new(store_in(&tmp.path().join("sessions")))).await;
+    let store = store_in(&tmp.path().join("sessions"));
+    let files = store.clone();
+    Suite::new(Arc::new(store))
+        .with_corrupter(move |id| {
+            // What a full disk or a torn copy leaves: the file cut in half.
+            let path = files.path_of(&id);
+            async move {
+                let bytes = std::fs::read(&path).unwrap();
+                std::fs::write(&path, &bytes[..bytes.len() / 2]).unwrap();
+            }
+        })
+        .run()
+        .await;
 }
 
 #[tokio::test]
@@ -462,6 +475,6 @@ async fn the_registry_builds_a_file_store_from_configuration() {
         .unwrap()
         .insert("user", "alice")
         .unwrap();
-    request.finish().await.unwrap();
+    manager.finish(request).await.unwrap();
     assert!(dir.is_dir());
 }

@@ -84,7 +84,7 @@
 //! Expired sessions never load. Their files, files that do not decode, and leftover temporary
 //! files are removed by the store's [`Cleanup`], which the session manager runs in its one
 //! background loop ([`session_core::spawn_cleanup`]) every [`FileStore::cleanup_interval`]
-//! ([`FileOptions::cleanup_interval_secs`]). Several processes sharing the directory may all
+//! ([`FileOptions::cleanup_interval_secs`]; 0 turns it off). Several processes sharing the directory may all
 //! run it: removal happens under the shard lock, after checking the file again.
 //!
 //! The advisory lock needs a local filesystem with working `flock` (not every network filesystem
@@ -120,9 +120,10 @@ pub struct FileOptions {
     /// is relative to the process's working directory.
     pub dir: PathBuf,
     /// Seconds between cleanups of expired session files, which the session manager's background
-    /// loop runs ([`FileStore::cleanup_interval`]); 0 turns the background cleanup off (run
-    /// [`Cleanup::delete_expired`] yourself, e.g. from one process of several sharing the
-    /// directory). Default 600.
+    /// loop runs ([`FileStore::cleanup_interval`]). 0 opts the store out of cleanup
+    /// ([`Store::cleanup`] is `None`, so neither the loop nor `SessionManager::cleanup` runs
+    /// it): call [`Cleanup::delete_expired`] on the store yourself, e.g. from one process of
+    /// several sharing the directory. Default 600.
     #[serde(default = "default_file_cleanup_interval")]
     pub cleanup_interval_secs: u64,
 }
@@ -227,8 +228,9 @@ impl FileStore {
         &self.inner.dir
     }
 
-    /// How often the session manager's background loop should run this store's cleanup
-    /// ([`FileOptions::cleanup_interval_secs`]); `None` when it is turned off.
+    /// How often the session manager's background loop runs this store's cleanup
+    /// ([`FileOptions::cleanup_interval_secs`], also its [`Cleanup::interval`]); `None` when it
+    /// is turned off.
     pub fn cleanup_interval(&self) -> Option<Duration> {
         self.inner.cleanup_interval
     }
@@ -333,8 +335,10 @@ impl Store for FileStore {
         blocking(move || disk::holds_live_record(&path, now_ms())).await
     }
 
+    /// `None` when [`FileOptions::cleanup_interval_secs`] is 0: the manager then runs no cleanup
+    /// of this store (call [`Cleanup::delete_expired`] on it yourself).
     fn cleanup(&self) -> Option<&dyn Cleanup> {
-        Some(self)
+        self.inner.cleanup_interval.map(|_| self as &dyn Cleanup)
     }
 }
 
@@ -345,5 +349,12 @@ impl Cleanup for FileStore {
     async fn delete_expired(&self) -> Result<u64, StoreError> {
         let inner = Arc::clone(&self.inner);
         blocking(move || sweep::clean(&inner, now_ms())).await
+    }
+
+    /// [`FileOptions::cleanup_interval_secs`].
+    fn interval(&self) -> Duration {
+        self.inner
+            .cleanup_interval
+            .unwrap_or(Duration::from_secs(default_file_cleanup_interval()))
     }
 }

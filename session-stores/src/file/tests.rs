@@ -324,9 +324,33 @@ fn the_cleanup_interval_comes_from_the_options() {
     };
     let store = FileStore::new(options(30)).unwrap();
     assert_eq!(store.cleanup_interval(), Some(Duration::from_secs(30)));
-    assert_eq!(FileStore::new(options(0)).unwrap().cleanup_interval(), None);
+    let cleanup = Store::cleanup(&store).expect("the file store cleans up");
+    assert_eq!(cleanup.interval(), Duration::from_secs(30));
+    let off = FileStore::new(options(0)).unwrap();
+    assert_eq!(off.cleanup_interval(), None);
+    assert!(
+        Store::cleanup(&off).is_none(),
+        "0 opts out of the manager's cleanup"
+    );
     let default = FileStore::new(FileOptions::new(tmp.path().join("sessions"))).unwrap();
     assert_eq!(default.cleanup_interval(), Some(Duration::from_secs(600)));
+}
+
+#[tokio::test]
+async fn no_cleanup_loop_runs_when_it_is_turned_off() {
+    let tmp = tempfile::tempdir().unwrap();
+    let store = FileStore::new(FileOptions {
+        dir: tmp.path().join("sessions"),
+        cleanup_interval_secs: 0,
+    })
+    .unwrap();
+    let shared: Arc<dyn Store> = Arc::new(store.clone());
+    assert!(session_core::spawn_cleanup(&shared).is_none());
+    let mut expired = record();
+    expired.expires_at = 1;
+    store.create(&expired).await.unwrap();
+    // Still removable by hand.
+    assert_eq!(store.delete_expired().await.unwrap(), 1);
 }
 
 #[tokio::test(start_paused = true)]
@@ -346,7 +370,8 @@ async fn the_cores_cleanup_loop_removes_expired_files() {
     assert!(expired_path.exists());
     let interval = store.cleanup_interval().unwrap();
     let shared: Arc<dyn Store> = Arc::new(store.clone());
-    let task = session_core::spawn_cleanup(&shared, interval).expect("the file store cleans up");
+    // The manager does this for every server-side store it is built with.
+    let task = session_core::spawn_cleanup(&shared).expect("the file store cleans up");
 
     // The clock is paused: each sleep moves it forward at once, letting the task run.
     for _ in 0..50 {
