@@ -8,7 +8,7 @@
 //! | `memory` | this process, sharded and bounded| no                       | yes       |
 //! | `file`   | one file per session in `dir`    | yes, same machine        | yes       |
 //! | `redis`  | a Redis server                   | yes, any machine         | yes       |
-//! | `postgres`, `mysql`, `sqlite` | a table of a database ([`sql`], features of those names) | yes (SQLite: same machine) | yes |
+//! | `postgres`, `mysql`, `sqlite` | a table of a database (module `sql`, features of those names) | yes (SQLite: same machine) | yes |
 //!
 //! Server-side stores key records by [`SessionId::storage_key`](session_core::SessionId::storage_key),
 //! a SHA-256 of the id, and never persist the id itself: a copy of the store (a backup, a copied

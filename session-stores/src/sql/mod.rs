@@ -1,6 +1,6 @@
-//! The SQL stores: sessions in a table of PostgreSQL ([`postgres`], feature `postgres`),
-//! MySQL/MariaDB ([`mysql`], feature `mysql`) or SQLite ([`sqlite`], feature `sqlite`), on
-//! [`sqlx`] with runtime queries (no database is needed to build).
+//! The SQL stores: sessions in a table of PostgreSQL (module and feature `postgres`),
+//! MySQL/MariaDB (`mysql`) or SQLite (`sqlite`), on [`sqlx`] with runtime queries (no database
+//! is needed to build). Each feature compiles only its own driver.
 //!
 //! ```toml
 //! [sessions.web]
@@ -24,7 +24,7 @@
 //!
 //! # Layout
 //!
-//! One row per session, keyed by [`SessionId::storage_key`] (a SHA-256 of the id: a dump of the
+//! One row per session, keyed by [`SessionId::storage_key`](session_core::SessionId::storage_key) (a SHA-256 of the id: a dump of the
 //! table holds no live tokens, and no request chooses a key):
 //!
 //! | column              | holds                                                        |
