@@ -1,6 +1,6 @@
-//! The MySQL/MariaDB store against a real server: the shared SQL checks, cleanup in batches,
-//! configuration through the registry. `scripts/test.sh` starts a private server and sets
-//! `MYSQL_URL`; without it these tests say so and pass.
+//! The MySQL/MariaDB store against a real server: the conformance suite, the shared SQL checks,
+//! cleanup in batches, configuration through the registry. `scripts/test.sh` starts a private
+//! server and sets `MYSQL_URL`; without it these tests say so and pass.
 
 #![cfg(feature = "mysql")]
 
@@ -27,22 +27,35 @@ async fn store(url: &str, options: impl FnOnce(SqlOptions) -> SqlOptions) -> MyS
         .unwrap()
 }
 
+/// Makes the row under `key` undecodable: a value that is not JSON text.
+async fn corrupt(pool: sqlx::MySqlPool, table: String, key: String) {
+    sqlx::query(&format!(
+        "UPDATE `{table}` SET data = '{{\"a\":1}}' WHERE id = ?"
+    ))
+    .bind(key)
+    .execute(&pool)
+    .await
+    .unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn mysql_store_passes_the_conformance_suite() {
+    let Some(url) = mysql_url() else { return };
+    let store = store(&url, |options| options).await;
+    let (pool, table) = (store.pool().clone(), store.table().to_string());
+    session_stores::conformance::Suite::new(Arc::new(store))
+        .with_corrupter(move |id| corrupt(pool.clone(), table.clone(), id.storage_key()))
+        .run()
+        .await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn mysql_store_passes_the_sql_checks() {
     let Some(url) = mysql_url() else { return };
     let store = store(&url, |options| options).await;
     let (pool, table) = (store.pool().clone(), store.table().to_string());
     sql_shared::run(Arc::new(store), |key| {
-        let (pool, table) = (pool.clone(), table.clone());
-        async move {
-            sqlx::query(&format!(
-                "UPDATE `{table}` SET data = '{{\"a\":1}}' WHERE id = ?"
-            ))
-            .bind(key)
-            .execute(&pool)
-            .await
-            .unwrap();
-        }
+        corrupt(pool.clone(), table.clone(), key)
     })
     .await;
 }

@@ -1,5 +1,5 @@
-//! The SQLite store on a database file in a temp dir: the shared SQL checks, cleanup in
-//! batches, configuration through the registry.
+//! The SQLite store on a database file in a temp dir: the conformance suite, the shared SQL
+//! checks, cleanup in batches, configuration through the registry.
 
 #![cfg(feature = "sqlite")]
 
@@ -25,23 +25,35 @@ async fn store(
         .unwrap()
 }
 
+/// Makes the row under `key` undecodable: a value that is not JSON text.
+async fn corrupt(pool: sqlx::SqlitePool, table: String, key: String) {
+    sqlx::query(&format!(
+        "UPDATE \"{table}\" SET data = '{{\"a\":1}}' WHERE id = ?1"
+    ))
+    .bind(key)
+    .execute(&pool)
+    .await
+    .unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn sqlite_store_passes_the_conformance_suite() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = store(&dir, |options| options).await;
+    let (pool, table) = (store.pool().clone(), store.table().to_string());
+    session_stores::conformance::Suite::new(Arc::new(store))
+        .with_corrupter(move |id| corrupt(pool.clone(), table.clone(), id.storage_key()))
+        .run()
+        .await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn sqlite_store_passes_the_sql_checks() {
     let dir = tempfile::tempdir().unwrap();
     let store = store(&dir, |options| options).await;
-    let pool = store.pool().clone();
-    let table = store.table().to_string();
+    let (pool, table) = (store.pool().clone(), store.table().to_string());
     sql_shared::run(Arc::new(store), |key| {
-        let (pool, table) = (pool.clone(), table.clone());
-        async move {
-            sqlx::query(&format!(
-                "UPDATE \"{table}\" SET data = '{{\"a\":1}}' WHERE id = ?1"
-            ))
-            .bind(key)
-            .execute(&pool)
-            .await
-            .unwrap();
-        }
+        corrupt(pool.clone(), table.clone(), key)
     })
     .await;
 }

@@ -49,8 +49,9 @@
 //! statement, so concurrent requests changing different keys of one session all persist (for
 //! the same key, the last writer wins).
 //!
-//! - `load`, `count`, `owner_sessions` filter on `live_until > now`: an expired row is never
-//!   returned, whether or not cleanup has run.
+//! - `load`, `count`, `owner_sessions` and `delete_owner` filter on `live_until > now`: an
+//!   expired row is never returned or counted, whether or not cleanup has run (cleanup removes
+//!   it later).
 //! - `update` is one `UPDATE ... WHERE id = ? AND live_until > now` that applies the delta to the
 //!   stored JSON: PostgreSQL `(data - removed) || changed`, MySQL/MariaDB `JSON_MERGE_PATCH`,
 //!   SQLite `json_patch`. A merge patch (RFC 7396: a key set to `null` is removed) carries every
@@ -64,9 +65,11 @@
 //!   (`DELETE ... WHERE id = ? AND live_until <= now`, which cannot touch a live one) and the
 //!   `INSERT` is tried once more. `regenerate` does the same for an expired row under its new key.
 //! - Cleanup ([`Store::cleanup`](session_core::Store::cleanup)) deletes expired rows
-//!   `cleanup_batch` at a time, so no statement holds locks on a large part of the table. Rows
-//!   that are live but do not decode are not found by it: the manager deletes them when it loads
-//!   one ([`StoreError::Corrupt`]).
+//!   `cleanup_batch` at a time (by the `live_until` index), so no statement holds locks on a
+//!   large part of the table. Each pass then reads the next `cleanup_batch` rows in key order,
+//!   resuming where the last pass stopped, and deletes those that do not decode: a table of up to
+//!   `cleanup_batch` rows is swept whole every pass, a larger one over several. (The manager also
+//!   deletes an undecodable row as soon as a request loads it.)
 //!
 //! # Failures
 //!
@@ -333,6 +336,25 @@ impl Context {
                 url: self.url.clone(),
                 timeout_ms: self.timeout_ms,
             })),
+        }
+    }
+}
+
+/// Where cleanup's sweep for undecodable rows resumes: the last key it read, `""` for the start.
+#[derive(Debug, Default)]
+pub(crate) struct Sweep(std::sync::Mutex<String>);
+
+impl Sweep {
+    /// The key to resume after.
+    pub(crate) fn start(&self) -> String {
+        self.0.lock().map(|key| key.clone()).unwrap_or_default()
+    }
+
+    /// Records where the next sweep resumes: after `last`, or from the start when `None` (the
+    /// sweep reached the end of the table).
+    pub(crate) fn finish(&self, last: Option<String>) {
+        if let Ok(mut key) = self.0.lock() {
+            *key = last.unwrap_or_default();
         }
     }
 }

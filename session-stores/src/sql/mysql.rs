@@ -25,13 +25,14 @@
 //! does not have; the merge patch parses them either way.
 
 use std::str::FromStr;
+use std::sync::Arc;
 
 use async_trait::async_trait;
 use session_core::{Cleanup, Delta, OwnerSession, Record, SessionId, Store, StoreError};
 use sqlx::mysql::{MySqlConnectOptions, MySqlPool, MySqlPoolOptions};
 use sqlx::Row as _;
 
-use super::{Context, DeltaColumns, NewRow, SqlOptions, StoredRow};
+use super::{Context, DeltaColumns, NewRow, SqlOptions, StoredRow, Sweep};
 
 const ENGINE: &str = "MySQL";
 const EXAMPLE: &str = "mysql://user:password@host:3306/database";
@@ -45,6 +46,7 @@ pub struct MySqlStore {
     context: Context,
     sql: Statements,
     cleanup_batch: i64,
+    sweep: Arc<Sweep>,
 }
 
 impl std::fmt::Debug for MySqlStore {
@@ -69,6 +71,7 @@ struct Statements {
     delete_owner: String,
     count: String,
     cleanup: String,
+    sweep: String,
 }
 
 impl Statements {
@@ -95,9 +98,13 @@ impl Statements {
             owner_sessions: format!(
                 "SELECT id, created_at, expires_at FROM {t} WHERE owner = ? AND live_until > ?"
             ),
-            delete_owner: format!("DELETE FROM {t} WHERE owner = ?"),
+            delete_owner: format!("DELETE FROM {t} WHERE owner = ? AND live_until > ?"),
             count: format!("SELECT COUNT(*) FROM {t} WHERE live_until > ?"),
             cleanup: format!("DELETE FROM {t} WHERE live_until <= ? LIMIT ?"),
+            sweep: format!(
+                "SELECT id, data, created_at, expires_at, absolute_deadline, version, expiry, \
+                 owner FROM {t} WHERE id > ? ORDER BY id LIMIT ?"
+            ),
             table: table.to_string(),
         }
     }
@@ -152,6 +159,7 @@ impl MySqlStore {
             pool,
             sql: Statements::new(&options.table),
             cleanup_batch: i64::from(options.cleanup_batch),
+            sweep: Arc::default(),
             context,
         };
         if options.create_table {
@@ -175,6 +183,78 @@ impl MySqlStore {
     /// The underlying pool.
     pub fn pool(&self) -> &MySqlPool {
         &self.pool
+    }
+
+    /// The record columns of `row`, from column `first` on, in `load`'s order.
+    fn stored_row(
+        &self,
+        row: &sqlx::mysql::MySqlRow,
+        first: usize,
+    ) -> Result<StoredRow, StoreError> {
+        let (stored, owner) = (|| {
+            let stored = StoredRow {
+                data: row.try_get(first)?,
+                created_at: row.try_get(first + 1)?,
+                expires_at: row.try_get(first + 2)?,
+                absolute_deadline: row.try_get(first + 3)?,
+                version: row.try_get(first + 4)?,
+                expiry: row.try_get(first + 5)?,
+                owner: None,
+            };
+            Ok::<_, sqlx::Error>((stored, row.try_get::<Option<Vec<u8>>, _>(first + 6)?))
+        })()
+        .map_err(|error| self.context.failed("load", error))?;
+        let owner = owner.map(|owner| super::utf8("owner", owner)).transpose()?;
+        Ok(StoredRow { owner, ..stored })
+    }
+
+    /// Deletes the rows among the next `cleanup_batch` (in key order, resuming where the last
+    /// sweep stopped) that do not decode; how many.
+    async fn sweep_corrupt(&self) -> Result<u64, StoreError> {
+        let after = self.sweep.start();
+        let rows = self
+            .context
+            .run(
+                "cleanup",
+                sqlx::query(&self.sql.sweep)
+                    .bind(&after)
+                    .bind(self.cleanup_batch)
+                    .fetch_all(&self.pool),
+            )
+            .await?;
+        let mut corrupt = Vec::new();
+        let mut last = None;
+        for row in &rows {
+            let key: String = super::utf8(
+                "id",
+                row.try_get::<Vec<u8>, _>(0)
+                    .map_err(|error| self.context.failed("cleanup", error))?,
+            )?;
+            match self
+                .stored_row(row, 1)
+                .and_then(|stored| stored.into_record(SessionId::generate()))
+            {
+                Ok(_) => {}
+                Err(StoreError::Corrupt(_)) => corrupt.push(key.clone()),
+                Err(error) => return Err(error),
+            }
+            last = Some(key);
+        }
+        let full = i64::try_from(rows.len()).unwrap_or(i64::MAX) >= self.cleanup_batch;
+        self.sweep.finish(if full { last } else { None });
+        let mut removed = 0;
+        for key in corrupt {
+            // Keys are hashes of random ids: the row under one is the one found corrupt.
+            removed += self
+                .context
+                .run(
+                    "cleanup",
+                    sqlx::query(&self.sql.delete).bind(key).execute(&self.pool),
+                )
+                .await?
+                .rows_affected();
+        }
+        Ok(removed)
     }
 
     /// Deletes the expired row under `key`, if there is one; whether it did.
@@ -244,21 +324,7 @@ impl Store for MySqlStore {
             )
             .await?;
         let Some(row) = row else { return Ok(None) };
-        let (stored, owner) = (|| {
-            let stored = StoredRow {
-                data: row.try_get(0)?,
-                created_at: row.try_get(1)?,
-                expires_at: row.try_get(2)?,
-                absolute_deadline: row.try_get(3)?,
-                version: row.try_get(4)?,
-                expiry: row.try_get(5)?,
-                owner: None,
-            };
-            Ok::<_, sqlx::Error>((stored, row.try_get::<Option<Vec<u8>>, _>(6)?))
-        })()
-        .map_err(|error| self.context.failed("load", error))?;
-        let owner = owner.map(|owner| super::utf8("owner", owner)).transpose()?;
-        StoredRow { owner, ..stored }.into_record(*id).map(Some)
+        self.stored_row(&row, 0)?.into_record(*id).map(Some)
     }
 
     async fn create(&self, record: &Record) -> Result<(), StoreError> {
@@ -361,6 +427,7 @@ impl Store for MySqlStore {
                 "owner deletion",
                 sqlx::query(&self.sql.delete_owner)
                     .bind(owner.as_bytes())
+                    .bind(super::now())
                     .execute(&self.pool),
             )
             .await
@@ -387,7 +454,8 @@ impl Store for MySqlStore {
 
 #[async_trait]
 impl Cleanup for MySqlStore {
-    /// Deletes expired rows, `cleanup_batch` per statement, until none is left.
+    /// Deletes expired rows, `cleanup_batch` per statement, until none is left; then sweeps the
+    /// next `cleanup_batch` rows for ones that do not decode.
     async fn delete_expired(&self) -> Result<u64, StoreError> {
         let now = super::now();
         let mut removed = 0;
@@ -405,7 +473,7 @@ impl Cleanup for MySqlStore {
                 .rows_affected();
             removed += batch;
             if batch < self.cleanup_batch.unsigned_abs() {
-                return Ok(removed);
+                return Ok(removed + self.sweep_corrupt().await?);
             }
         }
     }

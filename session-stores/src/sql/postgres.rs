@@ -18,13 +18,14 @@
 //! ```
 
 use std::str::FromStr;
+use std::sync::Arc;
 
 use async_trait::async_trait;
 use session_core::{Cleanup, Delta, OwnerSession, Record, SessionId, Store, StoreError};
 use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
 use sqlx::Row as _;
 
-use super::{Context, DeltaColumns, NewRow, SqlOptions, StoredRow};
+use super::{Context, DeltaColumns, NewRow, SqlOptions, StoredRow, Sweep};
 
 const ENGINE: &str = "PostgreSQL";
 const EXAMPLE: &str = "postgres://user:password@host:5432/database";
@@ -42,6 +43,7 @@ pub struct PostgresStore {
     context: Context,
     sql: Statements,
     cleanup_batch: i64,
+    sweep: Arc<Sweep>,
 }
 
 impl std::fmt::Debug for PostgresStore {
@@ -66,6 +68,7 @@ struct Statements {
     delete_owner: String,
     count: String,
     cleanup: String,
+    sweep: String,
 }
 
 impl Statements {
@@ -96,11 +99,15 @@ impl Statements {
             owner_sessions: format!(
                 "SELECT id, created_at, expires_at FROM {t} WHERE owner = $1 AND live_until > $2"
             ),
-            delete_owner: format!("DELETE FROM {t} WHERE owner = $1"),
+            delete_owner: format!("DELETE FROM {t} WHERE owner = $1 AND live_until > $2"),
             count: format!("SELECT COUNT(*) FROM {t} WHERE live_until > $1"),
             cleanup: format!(
                 "DELETE FROM {t} WHERE id IN \
                  (SELECT id FROM {t} WHERE live_until <= $1 LIMIT $2)"
+            ),
+            sweep: format!(
+                "SELECT id, data::text, created_at, expires_at, absolute_deadline, version, expiry, \
+                 owner FROM {t} WHERE id > $1 ORDER BY id LIMIT $2"
             ),
             table: table.to_string(),
         }
@@ -152,6 +159,7 @@ impl PostgresStore {
             pool,
             sql: Statements::new(&options.table),
             cleanup_batch: i64::from(options.cleanup_batch),
+            sweep: Arc::default(),
             context,
         };
         if options.create_table {
@@ -181,6 +189,73 @@ impl PostgresStore {
     /// The underlying pool, e.g. to run migrations beside the sessions.
     pub fn pool(&self) -> &PgPool {
         &self.pool
+    }
+
+    /// The record columns of `row`, from column `first` on, in `load`'s order.
+    fn stored_row(
+        &self,
+        row: &sqlx::postgres::PgRow,
+        first: usize,
+    ) -> Result<StoredRow, StoreError> {
+        (|| {
+            Ok::<_, sqlx::Error>(StoredRow {
+                data: row.try_get(first)?,
+                created_at: row.try_get(first + 1)?,
+                expires_at: row.try_get(first + 2)?,
+                absolute_deadline: row.try_get(first + 3)?,
+                version: row.try_get(first + 4)?,
+                expiry: row.try_get(first + 5)?,
+                owner: row.try_get(first + 6)?,
+            })
+        })()
+        .map_err(|error| self.context.failed("load", error))
+    }
+
+    /// Deletes the rows among the next `cleanup_batch` (in key order, resuming where the last
+    /// sweep stopped) that do not decode; how many.
+    async fn sweep_corrupt(&self) -> Result<u64, StoreError> {
+        let after = self.sweep.start();
+        let rows = self
+            .context
+            .run(
+                "cleanup",
+                sqlx::query(&self.sql.sweep)
+                    .bind(&after)
+                    .bind(self.cleanup_batch)
+                    .fetch_all(&self.pool),
+            )
+            .await?;
+        let mut corrupt = Vec::new();
+        let mut last = None;
+        for row in &rows {
+            let key: String = row
+                .try_get::<String, _>(0)
+                .map_err(|error| self.context.failed("cleanup", error))?;
+            match self
+                .stored_row(row, 1)
+                .and_then(|stored| stored.into_record(SessionId::generate()))
+            {
+                Ok(_) => {}
+                Err(StoreError::Corrupt(_)) => corrupt.push(key.clone()),
+                Err(error) => return Err(error),
+            }
+            last = Some(key);
+        }
+        let full = i64::try_from(rows.len()).unwrap_or(i64::MAX) >= self.cleanup_batch;
+        self.sweep.finish(if full { last } else { None });
+        let mut removed = 0;
+        for key in corrupt {
+            // Keys are hashes of random ids: the row under one is the one found corrupt.
+            removed += self
+                .context
+                .run(
+                    "cleanup",
+                    sqlx::query(&self.sql.delete).bind(key).execute(&self.pool),
+                )
+                .await?
+                .rows_affected();
+        }
+        Ok(removed)
     }
 
     /// Deletes the expired row under `key`, if there is one; whether it did.
@@ -251,19 +326,7 @@ impl Store for PostgresStore {
             )
             .await?;
         let Some(row) = row else { return Ok(None) };
-        let stored = (|| {
-            Ok::<_, sqlx::Error>(StoredRow {
-                data: row.try_get(0)?,
-                created_at: row.try_get(1)?,
-                expires_at: row.try_get(2)?,
-                absolute_deadline: row.try_get(3)?,
-                version: row.try_get(4)?,
-                expiry: row.try_get(5)?,
-                owner: row.try_get(6)?,
-            })
-        })()
-        .map_err(|error| self.context.failed("load", error))?;
-        stored.into_record(*id).map(Some)
+        self.stored_row(&row, 0)?.into_record(*id).map(Some)
     }
 
     async fn create(&self, record: &Record) -> Result<(), StoreError> {
@@ -371,6 +434,7 @@ impl Store for PostgresStore {
                 "owner deletion",
                 sqlx::query(&self.sql.delete_owner)
                     .bind(owner)
+                    .bind(super::now())
                     .execute(&self.pool),
             )
             .await
@@ -397,7 +461,8 @@ impl Store for PostgresStore {
 
 #[async_trait]
 impl Cleanup for PostgresStore {
-    /// Deletes expired rows, `cleanup_batch` per statement, until none is left.
+    /// Deletes expired rows, `cleanup_batch` per statement, until none is left; then sweeps the
+    /// next `cleanup_batch` rows for ones that do not decode.
     async fn delete_expired(&self) -> Result<u64, StoreError> {
         let now = super::now();
         let mut removed = 0;
@@ -415,7 +480,7 @@ impl Cleanup for PostgresStore {
                 .rows_affected();
             removed += batch;
             if batch < self.cleanup_batch.unsigned_abs() {
-                return Ok(removed);
+                return Ok(removed + self.sweep_corrupt().await?);
             }
         }
     }

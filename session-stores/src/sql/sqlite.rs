@@ -20,6 +20,7 @@
 //! ```
 
 use std::str::FromStr;
+use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -28,7 +29,7 @@ use sqlx::sqlite::SqliteSynchronous;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions};
 use sqlx::Row as _;
 
-use super::{Context, DeltaColumns, NewRow, SqlOptions, StoredRow};
+use super::{Context, DeltaColumns, NewRow, SqlOptions, StoredRow, Sweep};
 
 const ENGINE: &str = "SQLite";
 const EXAMPLE: &str = "sqlite://path/to/sessions.db";
@@ -42,6 +43,7 @@ pub struct SqliteStore {
     context: Context,
     sql: Statements,
     cleanup_batch: i64,
+    sweep: Arc<Sweep>,
 }
 
 impl std::fmt::Debug for SqliteStore {
@@ -66,6 +68,7 @@ struct Statements {
     delete_owner: String,
     count: String,
     cleanup: String,
+    sweep: String,
 }
 
 impl Statements {
@@ -95,11 +98,15 @@ impl Statements {
             owner_sessions: format!(
                 "SELECT id, created_at, expires_at FROM {t} WHERE owner = ?1 AND live_until > ?2"
             ),
-            delete_owner: format!("DELETE FROM {t} WHERE owner = ?1"),
+            delete_owner: format!("DELETE FROM {t} WHERE owner = ?1 AND live_until > ?2"),
             count: format!("SELECT COUNT(*) FROM {t} WHERE live_until > ?1"),
             cleanup: format!(
                 "DELETE FROM {t} WHERE rowid IN \
                  (SELECT rowid FROM {t} WHERE live_until <= ?1 LIMIT ?2)"
+            ),
+            sweep: format!(
+                "SELECT id, data, created_at, expires_at, absolute_deadline, version, expiry, \
+                 owner FROM {t} WHERE id > ?1 ORDER BY id LIMIT ?2"
             ),
             table: table.to_string(),
         }
@@ -154,6 +161,7 @@ impl SqliteStore {
             pool,
             sql: Statements::new(&options.table),
             cleanup_batch: i64::from(options.cleanup_batch),
+            sweep: Arc::default(),
             context,
         };
         if options.create_table {
@@ -177,6 +185,73 @@ impl SqliteStore {
     /// The underlying pool.
     pub fn pool(&self) -> &SqlitePool {
         &self.pool
+    }
+
+    /// The record columns of `row`, from column `first` on, in `load`'s order.
+    fn stored_row(
+        &self,
+        row: &sqlx::sqlite::SqliteRow,
+        first: usize,
+    ) -> Result<StoredRow, StoreError> {
+        (|| {
+            Ok::<_, sqlx::Error>(StoredRow {
+                data: row.try_get(first)?,
+                created_at: row.try_get(first + 1)?,
+                expires_at: row.try_get(first + 2)?,
+                absolute_deadline: row.try_get(first + 3)?,
+                version: row.try_get(first + 4)?,
+                expiry: row.try_get(first + 5)?,
+                owner: row.try_get(first + 6)?,
+            })
+        })()
+        .map_err(|error| self.context.failed("load", error))
+    }
+
+    /// Deletes the rows among the next `cleanup_batch` (in key order, resuming where the last
+    /// sweep stopped) that do not decode; how many.
+    async fn sweep_corrupt(&self) -> Result<u64, StoreError> {
+        let after = self.sweep.start();
+        let rows = self
+            .context
+            .run(
+                "cleanup",
+                sqlx::query(&self.sql.sweep)
+                    .bind(&after)
+                    .bind(self.cleanup_batch)
+                    .fetch_all(&self.pool),
+            )
+            .await?;
+        let mut corrupt = Vec::new();
+        let mut last = None;
+        for row in &rows {
+            let key: String = row
+                .try_get::<String, _>(0)
+                .map_err(|error| self.context.failed("cleanup", error))?;
+            match self
+                .stored_row(row, 1)
+                .and_then(|stored| stored.into_record(SessionId::generate()))
+            {
+                Ok(_) => {}
+                Err(StoreError::Corrupt(_)) => corrupt.push(key.clone()),
+                Err(error) => return Err(error),
+            }
+            last = Some(key);
+        }
+        let full = i64::try_from(rows.len()).unwrap_or(i64::MAX) >= self.cleanup_batch;
+        self.sweep.finish(if full { last } else { None });
+        let mut removed = 0;
+        for key in corrupt {
+            // Keys are hashes of random ids: the row under one is the one found corrupt.
+            removed += self
+                .context
+                .run(
+                    "cleanup",
+                    sqlx::query(&self.sql.delete).bind(key).execute(&self.pool),
+                )
+                .await?
+                .rows_affected();
+        }
+        Ok(removed)
     }
 
     /// Deletes the expired row under `key`, if there is one; whether it did.
@@ -250,19 +325,7 @@ impl Store for SqliteStore {
             )
             .await?;
         let Some(row) = row else { return Ok(None) };
-        let stored = (|| {
-            Ok::<_, sqlx::Error>(StoredRow {
-                data: row.try_get(0)?,
-                created_at: row.try_get(1)?,
-                expires_at: row.try_get(2)?,
-                absolute_deadline: row.try_get(3)?,
-                version: row.try_get(4)?,
-                expiry: row.try_get(5)?,
-                owner: row.try_get(6)?,
-            })
-        })()
-        .map_err(|error| self.context.failed("load", error))?;
-        stored.into_record(*id).map(Some)
+        self.stored_row(&row, 0)?.into_record(*id).map(Some)
     }
 
     async fn create(&self, record: &Record) -> Result<(), StoreError> {
@@ -363,6 +426,7 @@ impl Store for SqliteStore {
                 "owner deletion",
                 sqlx::query(&self.sql.delete_owner)
                     .bind(owner)
+                    .bind(super::now())
                     .execute(&self.pool),
             )
             .await
@@ -389,7 +453,8 @@ impl Store for SqliteStore {
 
 #[async_trait]
 impl Cleanup for SqliteStore {
-    /// Deletes expired rows, `cleanup_batch` per statement, until none is left.
+    /// Deletes expired rows, `cleanup_batch` per statement, until none is left; then sweeps the
+    /// next `cleanup_batch` rows for ones that do not decode.
     async fn delete_expired(&self) -> Result<u64, StoreError> {
         let now = super::now();
         let mut removed = 0;
@@ -407,7 +472,7 @@ impl Cleanup for SqliteStore {
                 .rows_affected();
             removed += batch;
             if batch < self.cleanup_batch.unsigned_abs() {
-                return Ok(removed);
+                return Ok(removed + self.sweep_corrupt().await?);
             }
         }
     }
