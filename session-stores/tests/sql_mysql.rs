@@ -72,6 +72,21 @@ async fn mysql_cleanup_deletes_expired_rows_in_batches() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn mysql_cleanup_sweeps_undecodable_rows_a_batch_per_pass() {
+    let Some(url) = mysql_url() else { return };
+    let store = store(&url, |options| SqlOptions {
+        cleanup_batch: 2,
+        ..options
+    })
+    .await;
+    let (pool, table) = (store.pool().clone(), store.table().to_string());
+    sql_shared::cleanup_sweeps_undecodable_rows_a_batch_per_pass(&store, |key| {
+        corrupt(pool.clone(), table.clone(), key)
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn stores_starting_at_once_create_the_table_once() {
     let Some(url) = mysql_url() else { return };
     let table = sql_shared::unique_table("my_once");

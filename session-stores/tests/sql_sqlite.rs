@@ -69,6 +69,21 @@ async fn sqlite_cleanup_deletes_expired_rows_in_batches() {
     sql_shared::cleanup_deletes_expired_rows_in_batches(&store).await;
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sqlite_cleanup_sweeps_undecodable_rows_a_batch_per_pass() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = store(&dir, |options| SqlOptions {
+        cleanup_batch: 2,
+        ..options
+    })
+    .await;
+    let (pool, table) = (store.pool().clone(), store.table().to_string());
+    sql_shared::cleanup_sweeps_undecodable_rows_a_batch_per_pass(&store, |key| {
+        corrupt(pool.clone(), table.clone(), key)
+    })
+    .await;
+}
+
 #[tokio::test]
 async fn two_stores_on_one_file_share_sessions() {
     let dir = tempfile::tempdir().unwrap();

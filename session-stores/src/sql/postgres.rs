@@ -10,7 +10,7 @@
 //!
 //! ```sql
 //! CREATE TABLE IF NOT EXISTS "sessions" (
-//!     id TEXT PRIMARY KEY, data JSONB NOT NULL, created_at BIGINT NOT NULL,
+//!     id TEXT COLLATE "C" PRIMARY KEY, data JSONB NOT NULL, created_at BIGINT NOT NULL,
 //!     expires_at BIGINT NOT NULL, absolute_deadline BIGINT, live_until BIGINT NOT NULL,
 //!     version BIGINT NOT NULL, expiry TEXT, owner TEXT);
 //! CREATE INDEX IF NOT EXISTS "sessions_owner" ON "sessions" (owner) WHERE owner IS NOT NULL;
@@ -119,7 +119,7 @@ impl Statements {
         let live_until = super::index_name(table, "live_until");
         format!(
             "CREATE TABLE IF NOT EXISTS \"{table}\" (\
-                 id TEXT PRIMARY KEY, data JSONB NOT NULL, created_at BIGINT NOT NULL, \
+                 id TEXT COLLATE \"C\" PRIMARY KEY, data JSONB NOT NULL, created_at BIGINT NOT NULL, \
                  expires_at BIGINT NOT NULL, absolute_deadline BIGINT, \
                  live_until BIGINT NOT NULL, version BIGINT NOT NULL, expiry TEXT, owner TEXT); \
              CREATE INDEX IF NOT EXISTS \"{owner}\" ON \"{table}\" (owner) \

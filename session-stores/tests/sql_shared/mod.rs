@@ -394,3 +394,28 @@ pub async fn cleanup_deletes_expired_rows_in_batches(store: &dyn Store) {
         assert!(load(store, &id).await.is_some());
     }
 }
+
+/// Cleanup's sweep for undecodable rows reads `cleanup_batch` rows per pass and resumes where
+/// it stopped. `store` must have `cleanup_batch` 2 and an empty table.
+pub async fn cleanup_sweeps_undecodable_rows_a_batch_per_pass<F, Fut>(store: &dyn Store, corrupt: F)
+where
+    F: Fn(String) -> Fut,
+    Fut: Future<Output = ()>,
+{
+    let mut records: Vec<Record> = (0..5).map(|_| record()).collect();
+    for saved in &records {
+        store.create(saved).await.unwrap();
+    }
+    // The last in key order: only the third pass reaches it.
+    records.sort_by_key(|saved| saved.id.storage_key());
+    let broken = records.pop().unwrap();
+    corrupt(broken.id.storage_key()).await;
+    let cleanup = store.cleanup().expect("SQL stores clean up");
+    assert_eq!(cleanup.delete_expired().await.unwrap(), 0, "first two rows");
+    assert_eq!(cleanup.delete_expired().await.unwrap(), 0, "next two rows");
+    assert_eq!(cleanup.delete_expired().await.unwrap(), 1, "the last row");
+    assert!(matches!(store.load(&broken.id).await, Ok(None)));
+    for saved in &records {
+        assert_eq!(load(store, &saved.id).await.as_ref(), Some(saved));
+    }
+}
