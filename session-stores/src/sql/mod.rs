@@ -384,6 +384,7 @@ pub(crate) fn encode_data(data: &Data) -> String {
 /// A delta's value changes as a JSON merge patch of the stored object: removed keys `null`,
 /// changed keys their JSON text. A key both removed and set ends up set, as in
 /// [`Delta::apply`].
+#[cfg(any(feature = "mysql", feature = "sqlite", test))]
 pub(crate) fn merge_patch(delta: &Delta) -> String {
     let mut patch: BTreeMap<&str, Option<&str>> = BTreeMap::new();
     for key in &delta.removed {
@@ -396,6 +397,7 @@ pub(crate) fn merge_patch(delta: &Delta) -> String {
 }
 
 /// A delta's changed keys as an object of key to JSON text (PostgreSQL's `||` operand).
+#[cfg(feature = "postgres")]
 pub(crate) fn changed_object(delta: &Delta) -> String {
     let changed: BTreeMap<&str, &str> = delta
         .changed
