@@ -7,8 +7,8 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use serde::Deserialize;
 use session_core::{
-    Backend, Cleanup, Delta, KeyRing, OwnerSession, Record, SessionId, SessionManager, SessionsConfig, Store, StoreConfig,
-    StoreError, StoreRegistry,
+    Backend, Cleanup, Delta, KeyRing, OwnerSession, Record, SessionId, SessionManager,
+    SessionsConfig, Store, StoreConfig, StoreError, StoreRegistry,
 };
 
 use crate::startup::{registry, DEFAULT_CONFIG};
@@ -78,7 +78,6 @@ impl Store for CountingStore {
         self.counts.creates.fetch_add(1, Ordering::SeqCst);
         self.inner.create(record).await
     }
-
 
     async fn update(&self, id: &SessionId, delta: &Delta) -> Result<bool, StoreError> {
         self.counts.updates.fetch_add(1, Ordering::SeqCst);
@@ -152,7 +151,12 @@ impl Store for FailingStore {
         Err(down())
     }
 
-    async fn regenerate(&self, _: &SessionId, _: &SessionId, _: &Delta) -> Result<bool, StoreError> {
+    async fn regenerate(
+        &self,
+        _: &SessionId,
+        _: &SessionId,
+        _: &Delta,
+    ) -> Result<bool, StoreError> {
         Err(down())
     }
 
