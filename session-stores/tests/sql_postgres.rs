@@ -8,7 +8,7 @@ mod sql_shared;
 
 use std::sync::Arc;
 
-use session_core::{ConfigError, StoreConfig};
+use session_core::{ConfigError, Store, StoreConfig};
 use session_stores::sql::postgres::PostgresStore;
 use session_stores::sql::SqlOptions;
 
@@ -164,4 +164,23 @@ async fn a_server_that_is_down_at_start_up_is_a_clear_error() {
         message.contains(&format!("127.0.0.1:{port}")) && !message.contains("hunter2"),
         "{message}"
     );
+}
+
+#[tokio::test]
+async fn nul_is_refused_in_keys_and_kept_as_an_escape_in_values() {
+    let Some(url) = postgres_url() else { return };
+    let store = store(&url, |options| options).await;
+    let mut escaped = sql_shared::record();
+    escaped
+        .data
+        .insert("v".into(), sql_shared::raw(r#""a\u0000b""#));
+    store.create(&escaped).await.unwrap();
+    assert_eq!(store.load(&escaped.id).await.unwrap(), Some(escaped));
+
+    let mut nul_key = sql_shared::record();
+    nul_key.data.insert("a\0b".into(), sql_shared::raw("1"));
+    assert!(matches!(
+        store.create(&nul_key).await,
+        Err(session_core::StoreError::Backend(_))
+    ));
 }

@@ -5,8 +5,10 @@
 //! store = { type = "postgres", url = "postgres://app:secret@127.0.0.1:5432/app", table = "sessions" }
 //! ```
 //!
-//! See [the SQL stores](super) for the options, the table and what each operation does. The
-//! table, created when `create_table` is on:
+//! See [the SQL stores](super) for the options, the table and what each operation does.
+//! PostgreSQL text cannot hold the NUL character, so a session key or owner containing one is
+//! refused with a [`StoreError::Backend`] (values are unaffected: NUL in JSON text is always the
+//! escape `\u0000`). The table, created when `create_table` is on:
 //!
 //! ```sql
 //! CREATE TABLE IF NOT EXISTS "sessions" (
