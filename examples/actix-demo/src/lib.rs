@@ -31,7 +31,7 @@ use actix_web::http::StatusCode;
 use actix_web::web::{self, Bytes};
 use actix_web::{App, HttpResponse};
 use demo_contract::{
-    counter_key, parse_body, remember_me, CartItemRequest, CartResponse, CounterResponse,
+    counter_key, log_in, parse_body, remember_me, CartItemRequest, CartResponse, CounterResponse,
     ErrorResponse, FlashRequest, FlashesResponse, LoginRequest, OkResponse, RevokedResponse,
     SessionsResponse, UserResponse, APP, ITEMS_KEY, MAX_BODY_BYTES, PAGE, TOKEN_USER_KEY, USER_KEY,
 };
@@ -222,9 +222,7 @@ async fn not_found() -> HttpResponse {
 
 async fn login(session: Session, bytes: Bytes) -> Reply {
     let LoginRequest { user } = body(&bytes)?;
-    session.regenerate_id();
-    session.insert(USER_KEY, &user)?;
-    session.set_owner(user.as_str());
+    log_in(&session, &user)?;
     Ok(HttpResponse::Ok().json(UserResponse { user }))
 }
 
@@ -272,7 +270,7 @@ async fn logout_everywhere(manager: web::Data<SessionManager>, session: Session)
 
 async fn add_flash(session: Session, bytes: Bytes) -> Reply {
     let FlashRequest { message } = body(&bytes)?;
-    session.flash(FlashLevel::Info, message);
+    session.flash(FlashLevel::Info, message)?;
     Ok(HttpResponse::Ok().json(OkResponse::OK))
 }
 

@@ -36,7 +36,7 @@ use axum::response::{Html, IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use demo_contract::{
-    counter_key, parse_body, remember_me, CartItemRequest, CartResponse, CounterResponse,
+    counter_key, log_in, parse_body, remember_me, CartItemRequest, CartResponse, CounterResponse,
     ErrorResponse, FlashRequest, FlashesResponse, LoginRequest, OkResponse, RevokedResponse,
     SessionsResponse, UserResponse, APP, ITEMS_KEY, MAX_BODY_BYTES, PAGE, TOKEN_USER_KEY, USER_KEY,
 };
@@ -169,9 +169,7 @@ async fn login(
     session: Session,
     JsonBody(body): JsonBody<LoginRequest>,
 ) -> Result<Json<UserResponse>, Failure> {
-    session.regenerate_id();
-    session.insert(USER_KEY, &body.user)?;
-    session.set_owner(body.user.as_str());
+    log_in(&session, &body.user)?;
     Ok(Json(UserResponse { user: body.user }))
 }
 
@@ -227,7 +225,7 @@ async fn add_flash(
     session: Session,
     JsonBody(body): JsonBody<FlashRequest>,
 ) -> Result<Json<OkResponse>, Failure> {
-    session.flash(FlashLevel::Info, body.message);
+    session.flash(FlashLevel::Info, body.message)?;
     Ok(Json(OkResponse::OK))
 }
 

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
-use session_core::{Expiry, OwnerSession, SessionId};
+use session_core::{Error, Expiry, OwnerSession, Session, SessionId};
 
 /// The default session: login state, counters and flash messages (cookie `app_session`).
 pub const APP: &str = "app";
@@ -249,4 +249,26 @@ impl SessionsResponse {
 pub struct RevokedResponse {
     /// How many sessions ended, the request's own included.
     pub revoked: u64,
+}
+
+/// `POST /login` on the `app` session: sets `user`, binds the session to the user (so the
+/// user's sessions can be listed and ended together) and gives it a new id (against session
+/// fixation).
+///
+/// A change past the session's size limit is refused with [`Error::SessionTooLarge`] and leaves
+/// the session as it was: the previous user (if any) kept, no new id, no new owner.
+pub fn log_in(session: &Session, user: &str) -> Result<(), Error> {
+    let previous = session.get::<String>(USER_KEY)?;
+    session.insert(USER_KEY, user)?;
+    if let Err(error) = session.set_owner(user) {
+        match previous {
+            Some(previous) => session.insert(USER_KEY, previous)?,
+            None => {
+                session.remove(USER_KEY);
+            }
+        }
+        return Err(error);
+    }
+    session.regenerate_id();
+    Ok(())
 }

@@ -53,7 +53,7 @@ pub mod scenarios;
 mod stores;
 
 pub use body::{
-    counter_key, parse_body, remember_me, CartItemRequest, CartResponse, CounterResponse,
+    counter_key, log_in, parse_body, remember_me, CartItemRequest, CartResponse, CounterResponse,
     ErrorResponse, FlashRequest, FlashesResponse, LoginRequest, OkResponse, RevokedResponse,
     SessionEntry, SessionsResponse, UserResponse, API, APP, CART, ITEMS_KEY, MAX_BODY_BYTES,
     REMEMBER_ME, TOKEN_USER_KEY, USER_KEY,

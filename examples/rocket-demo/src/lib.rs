@@ -25,7 +25,7 @@
 #![warn(missing_docs)]
 
 use demo_contract::{
-    counter_key, parse_body, remember_me, CartItemRequest, CartResponse, CounterResponse,
+    counter_key, log_in, parse_body, remember_me, CartItemRequest, CartResponse, CounterResponse,
     ErrorResponse, FlashRequest, FlashesResponse, LoginRequest, OkResponse, RevokedResponse,
     SessionsResponse, UserResponse, APP, ITEMS_KEY, MAX_BODY_BYTES, PAGE, TOKEN_USER_KEY, USER_KEY,
 };
@@ -179,9 +179,7 @@ fn health() -> Json<OkResponse> {
 #[post("/login", data = "<bytes>")]
 fn login(session: Session, bytes: Body) -> Reply<UserResponse> {
     let LoginRequest { user } = body(&bytes)?;
-    session.regenerate_id();
-    session.insert(USER_KEY, &user)?;
-    session.set_owner(user.as_str());
+    log_in(&session, &user)?;
     ok(UserResponse { user })
 }
 
@@ -231,7 +229,7 @@ async fn logout_everywhere(
 #[post("/flash", data = "<bytes>")]
 fn add_flash(session: Session, bytes: Body) -> Reply<OkResponse> {
     let FlashRequest { message } = body(&bytes)?;
-    session.flash(FlashLevel::Info, message);
+    session.flash(FlashLevel::Info, message)?;
     ok(OkResponse::OK)
 }
 
