@@ -105,6 +105,15 @@ pub fn app_with(
 /// Gives an error response that is not JSON yet (actix-web's own rejections) the contract's
 /// JSON body for its status, keeping the status and the other headers.
 fn json_errors(response: ServiceResponse<BoxBody>) -> ServiceResponse<BoxBody> {
+    // A known path with another method: actix-web answers an empty 405, the other demos the
+    // contract's 404 for an unknown route.
+    if response.status() == StatusCode::METHOD_NOT_ALLOWED {
+        let (request, _) = response.into_parts();
+        return ServiceResponse::new(
+            request,
+            HttpResponse::NotFound().json(ErrorResponse::not_found()),
+        );
+    }
     let status = response.status();
     let is_json = response
         .headers()

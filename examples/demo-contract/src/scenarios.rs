@@ -1004,8 +1004,9 @@ pub async fn two_devices_are_listed_then_logged_out_everywhere<A: DemoApp + ?Siz
     expect_sessions(&response, 1, &[], "GET /sessions after logging in again");
 }
 
-/// A change that would take `app` past its size limit is `413 {"error":"session too large"}`
-/// with no cookie change, and the session keeps its user, counters and flash messages.
+/// A change that would take a session past its size limit (16 KiB of `app`, one cookie of
+/// `cart`) is `413 {"error":"session too large"}` with no cookie change, and the session keeps
+/// its user, counters, flash messages and items.
 pub async fn session_too_large_is_413_and_keeps_the_session<A: DemoApp + ?Sized>(app: &A) {
     let too_large = json!({"error": "session too large"});
     // Over the 16 KiB limit of `app`, under the 64 KiB body limit.
@@ -1024,11 +1025,22 @@ pub async fn session_too_large_is_413_and_keeps_the_session<A: DemoApp + ?Sized>
         .post_json("/flash", json!({"message": "kept"}))
         .await;
     expect(&response, 200, json!({"ok": true}), "POST /flash");
+    let response = browser
+        .post_json("/cart/items", json!({"item": "apple"}))
+        .await;
+    expect(
+        &response,
+        200,
+        json!({"items": ["apple"]}),
+        "POST /cart/items",
+    );
     let cookie = browser.cookie(APP_COOKIE).unwrap_or_default().to_string();
+    let cart = browser.cookie(CART_COOKIE).unwrap_or_default().to_string();
 
     for (path, body) in [
         ("/flash", json!({"message": big})),
         ("/login", json!({"user": big})),
+        ("/cart/items", json!({"item": "z".repeat(5 * 1024)})),
     ] {
         let response = browser.post_json(path, body).await;
         expect(
@@ -1043,6 +1055,18 @@ pub async fn session_too_large_is_413_and_keeps_the_session<A: DemoApp + ?Sized>
         browser.cookie(APP_COOKIE),
         Some(cookie.as_str()),
         "the refused changes must not change the cookie"
+    );
+    assert_eq!(
+        browser.cookie(CART_COOKIE),
+        Some(cart.as_str()),
+        "the refused item must not change the cart cookie"
+    );
+    let response = browser.get("/cart").await;
+    expect(
+        &response,
+        200,
+        json!({"items": ["apple"]}),
+        "the cart keeps its items after the 413",
     );
     let response = browser.get("/me").await;
     expect(
