@@ -29,11 +29,12 @@ use actix_web::dev::{Service, ServiceFactory, ServiceRequest, ServiceResponse};
 use actix_web::http::header::{self, HeaderValue};
 use actix_web::http::StatusCode;
 use actix_web::web::{self, Bytes};
-use actix_web::{App, HttpResponse};
+use actix_web::{App, HttpRequest, HttpResponse};
 use demo_contract::{
-    counter_key, log_in, parse_body, remember_me, CartItemRequest, CartResponse, CounterResponse,
-    ErrorResponse, FlashRequest, FlashesResponse, LoginRequest, OkResponse, RevokedResponse,
-    SessionsResponse, UserResponse, APP, ITEMS_KEY, MAX_BODY_BYTES, PAGE, TOKEN_USER_KEY, USER_KEY,
+    counter_key, decode_segment, log_in, parse_body, remember_me, CartItemRequest, CartResponse,
+    CounterResponse, ErrorResponse, FlashRequest, FlashesResponse, LoginRequest, OkResponse,
+    RevokedResponse, SessionsResponse, UserResponse, APP, ITEMS_KEY, MAX_BODY_BYTES, PAGE,
+    TOKEN_USER_KEY, USER_KEY,
 };
 use serde::de::DeserializeOwned;
 use session_actix::{
@@ -89,17 +90,32 @@ pub fn app_with(
         .app_data(web::Data::new(sessions.manager().clone()))
         .wrap(sessions)
         .wrap_fn(|request, service| {
-            let http_request = request.request().clone();
             let response = service.call(request);
             async move {
-                let response = match response.await {
-                    Ok(response) => response.map_into_boxed_body(),
-                    Err(error) => ServiceResponse::new(http_request, error.error_response()),
-                };
-                Ok::<_, actix_web::Error>(json_errors(response))
+                match response.await {
+                    Ok(response) => Ok(json_errors(response.map_into_boxed_body())),
+                    Err(error) => Err(json_error(error)),
+                }
             }
         })
         .configure(configure)
+}
+
+/// An error a middleware returned, answered in JSON when its own response is not.
+fn json_error(error: actix_web::Error) -> actix_web::Error {
+    let response = error.error_response();
+    if is_json(response.headers()) {
+        return error;
+    }
+    let status = response.status();
+    let json = HttpResponse::build(status).json(ErrorResponse::for_status(status.as_u16()));
+    actix_web::error::InternalError::from_response(error, json).into()
+}
+
+fn is_json(headers: &header::HeaderMap) -> bool {
+    headers
+        .get(header::CONTENT_TYPE)
+        .is_some_and(|value| value.as_bytes().starts_with(b"application/json"))
 }
 
 /// Gives an error response that is not JSON yet (actix-web's own rejections) the contract's
@@ -115,11 +131,7 @@ fn json_errors(response: ServiceResponse<BoxBody>) -> ServiceResponse<BoxBody> {
         );
     }
     let status = response.status();
-    let is_json = response
-        .headers()
-        .get(header::CONTENT_TYPE)
-        .is_some_and(|value| value.as_bytes().starts_with(b"application/json"));
-    if !(status.is_client_error() || status.is_server_error()) || is_json {
+    if !(status.is_client_error() || status.is_server_error()) || is_json(response.headers()) {
         return response;
     }
     let body = serde_json::to_vec(&ErrorResponse::for_status(status.as_u16())).unwrap_or_default();
@@ -136,10 +148,6 @@ fn json_errors(response: ServiceResponse<BoxBody>) -> ServiceResponse<BoxBody> {
 /// [`MAX_BODY_BYTES`] `413`, paths that do not decode `400`.
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.app_data(web::PayloadConfig::new(MAX_BODY_BYTES))
-        .app_data(web::PathConfig::default().error_handler(|error, _| {
-            let response = HttpResponse::BadRequest().json(ErrorResponse::for_status(400));
-            actix_web::error::InternalError::from_response(error, response).into()
-        }))
         .route("/", web::get().to(page))
         .route("/health", web::get().to(health))
         .route("/login", web::post().to(login))
@@ -292,8 +300,15 @@ async fn take_flashes(session: Session) -> HttpResponse {
     HttpResponse::Ok().json(FlashesResponse { messages })
 }
 
-async fn increment(session: Session, key: web::Path<String>) -> Reply {
-    let key = key.into_inner();
+/// The `{key}` of `/counter/{key}`, decoded strictly (actix-web decodes path parameters
+/// lossily): a segment that is not percent-encoded UTF-8 is the contract's 400.
+fn counter_key_of(request: &HttpRequest) -> Result<String, Failure> {
+    let raw = request.uri().path().rsplit('/').next().unwrap_or_default();
+    decode_segment(raw).ok_or_else(|| Failure::BadRequest(ErrorResponse::for_status(400)))
+}
+
+async fn increment(request: HttpRequest, session: Session) -> Reply {
+    let key = counter_key_of(&request)?;
     let value = session
         .get::<i64>(&counter_key(&key))?
         .unwrap_or(0)
@@ -302,8 +317,8 @@ async fn increment(session: Session, key: web::Path<String>) -> Reply {
     Ok(HttpResponse::Ok().json(CounterResponse { key, value }))
 }
 
-async fn counter(session: Session, key: web::Path<String>) -> Reply {
-    let key = key.into_inner();
+async fn counter(request: HttpRequest, session: Session) -> Reply {
+    let key = counter_key_of(&request)?;
     let value = session.get::<i64>(&counter_key(&key))?.unwrap_or(0);
     Ok(HttpResponse::Ok().json(CounterResponse { key, value }))
 }

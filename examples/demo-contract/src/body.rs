@@ -272,3 +272,35 @@ pub fn log_in(session: &Session, user: &str) -> Result<(), Error> {
     session.regenerate_id();
     Ok(())
 }
+
+/// A path segment percent-decoded strictly: `None` when an escape is malformed or the bytes are
+/// not UTF-8 (the contract's 400), where a framework might decode lossily.
+///
+/// ```
+/// use demo_contract::decode_segment;
+///
+/// assert_eq!(decode_segment("caf%C3%A9").as_deref(), Some("café"));
+/// assert_eq!(decode_segment("%FF"), None);
+/// assert_eq!(decode_segment("%2"), None);
+/// assert_eq!(decode_segment("%+1"), None);
+/// ```
+pub fn decode_segment(raw: &str) -> Option<String> {
+    let bytes = raw.as_bytes();
+    let mut decoded = Vec::with_capacity(bytes.len());
+    let mut at = 0;
+    while let Some(&byte) = bytes.get(at) {
+        if byte == b'%' {
+            let hex = bytes.get(at + 1..at + 3)?;
+            if !hex.iter().all(u8::is_ascii_hexdigit) {
+                return None;
+            }
+            let hex = std::str::from_utf8(hex).ok()?;
+            decoded.push(u8::from_str_radix(hex, 16).ok()?);
+            at += 3;
+        } else {
+            decoded.push(byte);
+            at += 1;
+        }
+    }
+    String::from_utf8(decoded).ok()
+}

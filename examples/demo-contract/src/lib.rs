@@ -53,10 +53,10 @@ pub mod scenarios;
 mod stores;
 
 pub use body::{
-    counter_key, log_in, parse_body, remember_me, CartItemRequest, CartResponse, CounterResponse,
-    ErrorResponse, FlashRequest, FlashesResponse, LoginRequest, OkResponse, RevokedResponse,
-    SessionEntry, SessionsResponse, UserResponse, API, APP, CART, ITEMS_KEY, MAX_BODY_BYTES,
-    REMEMBER_ME, TOKEN_USER_KEY, USER_KEY,
+    counter_key, decode_segment, log_in, parse_body, remember_me, CartItemRequest, CartResponse,
+    CounterResponse, ErrorResponse, FlashRequest, FlashesResponse, LoginRequest, OkResponse,
+    RevokedResponse, SessionEntry, SessionsResponse, UserResponse, API, APP, CART, ITEMS_KEY,
+    MAX_BODY_BYTES, REMEMBER_ME, TOKEN_USER_KEY, USER_KEY,
 };
 
 /// The page `GET /` serves (`text/html; charset=utf-8`): one HTML document with inline CSS and
