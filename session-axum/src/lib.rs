@@ -24,7 +24,7 @@
 //! async fn login(session: Session) -> Result<&'static str, session_axum::Error> {
 //!     session.regenerate_id(); // a fresh id on every privilege change
 //!     session.insert("user", "alice")?;
-//!     session.flash(FlashLevel::Success, "welcome back");
+//!     session.flash(FlashLevel::Success, "welcome back")?;
 //!     Ok("logged in")
 //! }
 //!

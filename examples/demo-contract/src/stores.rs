@@ -18,11 +18,10 @@ use crate::startup::{registry, DEFAULT_CONFIG};
 pub struct StoreCounts {
     loads: AtomicU64,
     creates: AtomicU64,
-    updates: AtomicU64,
     regenerates: AtomicU64,
+    updates: AtomicU64,
     deletes: AtomicU64,
-    owner_calls: AtomicU64,
-    counts: AtomicU64,
+    cleanups: AtomicU64,
 }
 
 impl StoreCounts {
@@ -36,14 +35,14 @@ impl StoreCounts {
         self.creates.load(Ordering::SeqCst)
     }
 
-    /// `update` calls.
-    pub fn updates(&self) -> u64 {
-        self.updates.load(Ordering::SeqCst)
-    }
-
     /// `regenerate` calls.
     pub fn regenerates(&self) -> u64 {
         self.regenerates.load(Ordering::SeqCst)
+    }
+
+    /// `update` calls.
+    pub fn updates(&self) -> u64 {
+        self.updates.load(Ordering::SeqCst)
     }
 
     /// `delete` calls.
@@ -51,15 +50,14 @@ impl StoreCounts {
         self.deletes.load(Ordering::SeqCst)
     }
 
-    /// Every call a request can cause, of any kind (the background cleanup is not counted).
+    /// Every call of any kind.
     pub fn total(&self) -> u64 {
         self.loads()
             + self.creates()
-            + self.updates()
             + self.regenerates()
+            + self.updates()
             + self.deletes()
-            + self.owner_calls.load(Ordering::SeqCst)
-            + self.counts.load(Ordering::SeqCst)
+            + self.cleanups.load(Ordering::SeqCst)
     }
 }
 
@@ -86,6 +84,11 @@ impl Store for CountingStore {
         self.inner.update(id, delta).await
     }
 
+    async fn delete(&self, id: &SessionId) -> Result<(), StoreError> {
+        self.counts.deletes.fetch_add(1, Ordering::SeqCst);
+        self.inner.delete(id).await
+    }
+
     async fn regenerate(
         &self,
         old: &SessionId,
@@ -96,28 +99,34 @@ impl Store for CountingStore {
         self.inner.regenerate(old, new, delta).await
     }
 
-    async fn delete(&self, id: &SessionId) -> Result<(), StoreError> {
-        self.counts.deletes.fetch_add(1, Ordering::SeqCst);
-        self.inner.delete(id).await
-    }
-
     async fn owner_sessions(&self, owner: &str) -> Result<Vec<OwnerSession>, StoreError> {
-        self.counts.owner_calls.fetch_add(1, Ordering::SeqCst);
+        self.counts.loads.fetch_add(1, Ordering::SeqCst);
         self.inner.owner_sessions(owner).await
     }
 
     async fn delete_owner(&self, owner: &str) -> Result<u64, StoreError> {
-        self.counts.owner_calls.fetch_add(1, Ordering::SeqCst);
+        self.counts.deletes.fetch_add(1, Ordering::SeqCst);
         self.inner.delete_owner(owner).await
     }
 
     async fn count(&self) -> Result<u64, StoreError> {
-        self.counts.counts.fetch_add(1, Ordering::SeqCst);
+        self.counts.loads.fetch_add(1, Ordering::SeqCst);
         self.inner.count().await
     }
 
     fn cleanup(&self) -> Option<&dyn Cleanup> {
-        self.inner.cleanup()
+        self.inner.cleanup().is_some().then_some(self)
+    }
+}
+
+#[async_trait]
+impl Cleanup for CountingStore {
+    async fn delete_expired(&self) -> Result<u64, StoreError> {
+        self.counts.cleanups.fetch_add(1, Ordering::SeqCst);
+        match self.inner.cleanup() {
+            Some(cleanup) => cleanup.delete_expired().await,
+            None => Ok(0),
+        }
     }
 }
 
