@@ -154,8 +154,7 @@ impl ErrorResponse {
             401 => "not logged in",
             404 => return ErrorResponse::not_found(),
             413 => return ErrorResponse::body_too_large(),
-            500 => "internal error",
-            400..=499 => "request refused",
+            status if (400..500).contains(&status) => "request refused",
             _ => "internal error",
         };
         ErrorResponse {
