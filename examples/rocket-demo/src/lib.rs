@@ -38,8 +38,7 @@ use rocket::serde::json::Json;
 use rocket::{catch, catchers, get, post, routes, Build, Request, Rocket, State};
 use serde::de::DeserializeOwned;
 use session_rocket::{
-    session_name, FlashLevel, NamedSession, Session, SessionError, SessionFailure, SessionFairing,
-    SessionManager,
+    session_name, FlashLevel, NamedSession, Session, SessionFailure, SessionFairing, SessionManager,
 };
 
 session_name! {
@@ -97,7 +96,7 @@ enum Failure {
     /// A contract error with its JSON body.
     Error(Answer<ErrorResponse>),
     /// A session failure: the 500 catcher answers.
-    Session(SessionError),
+    Session(session_rocket::Error),
 }
 
 impl From<session_rocket::session_core::Error> for Failure {
