@@ -1,4 +1,4 @@
-//! The demo contract (`DEMO_CONTRACT.md` of the project's shared documents) on actix-web.
+//! The demo contract (`docs/DEMO_CONTRACT.md` in the repository) on actix-web.
 //!
 //! [`app`] builds the whole application around a [`SessionManager`]; [`configure`] adds just the
 //! routes, for an `App` or scope that already has a [`SessionMiddleware`]. The binary
@@ -24,13 +24,16 @@
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
-use actix_web::body::MessageBody;
-use actix_web::dev::{ServiceFactory, ServiceRequest, ServiceResponse};
+use actix_web::body::{BoxBody, MessageBody};
+use actix_web::dev::{Service, ServiceFactory, ServiceRequest, ServiceResponse};
+use actix_web::http::header::{self, HeaderValue};
+use actix_web::http::StatusCode;
 use actix_web::web::{self, Bytes};
-use actix_web::{App, HttpResponse};
+use actix_web::{App, HttpRequest, HttpResponse};
 use demo_contract::{
-    counter_key, parse_body, CartItemRequest, CartResponse, CounterResponse, ErrorResponse,
-    FlashRequest, FlashesResponse, LoginRequest, OkResponse, UserResponse, ITEMS_KEY,
+    counter_key, decode_segment, log_in, parse_body, remember_me, CartItemRequest, CartResponse,
+    CounterResponse, ErrorResponse, FlashRequest, FlashesResponse, LoginRequest, OkResponse,
+    RevokedResponse, SessionsResponse, UserResponse, APP, ITEMS_KEY, MAX_BODY_BYTES, PAGE,
     TOKEN_USER_KEY, USER_KEY,
 };
 use serde::de::DeserializeOwned;
@@ -68,6 +71,10 @@ pub fn app(
 }
 
 /// The whole demo around an already built middleware (clone one into each server worker).
+///
+/// Every error is JSON: [`configure`]'s own, and whatever actix-web itself rejects (a body over
+/// [`MAX_BODY_BYTES`] is `413`, a path that does not decode `400`, a failed middleware `500`),
+/// which keeps its status with the body [`ErrorResponse::for_status`] gives it.
 pub fn app_with(
     sessions: SessionMiddleware,
 ) -> App<
@@ -79,15 +86,76 @@ pub fn app_with(
         InitError = (),
     >,
 > {
-    App::new().wrap(sessions).configure(configure)
+    App::new()
+        .app_data(web::Data::new(sessions.manager().clone()))
+        .wrap(sessions)
+        .wrap_fn(|request, service| {
+            let response = service.call(request);
+            async move {
+                match response.await {
+                    Ok(response) => Ok(json_errors(response.map_into_boxed_body())),
+                    Err(error) => Err(json_error(error)),
+                }
+            }
+        })
+        .configure(configure)
 }
 
-/// The contract's routes. Unknown routes answer `404 {"error":"not found"}`.
+/// An error a middleware returned, answered in JSON when its own response is not.
+fn json_error(error: actix_web::Error) -> actix_web::Error {
+    let response = error.error_response();
+    if is_json(response.headers()) {
+        return error;
+    }
+    let status = response.status();
+    let json = HttpResponse::build(status).json(ErrorResponse::for_status(status.as_u16()));
+    actix_web::error::InternalError::from_response(error, json).into()
+}
+
+fn is_json(headers: &header::HeaderMap) -> bool {
+    headers
+        .get(header::CONTENT_TYPE)
+        .is_some_and(|value| value.as_bytes().starts_with(b"application/json"))
+}
+
+/// Gives an error response that is not JSON yet (actix-web's own rejections) the contract's
+/// JSON body for its status, keeping the status and the other headers.
+fn json_errors(response: ServiceResponse<BoxBody>) -> ServiceResponse<BoxBody> {
+    // A known path with another method: actix-web answers an empty 405, the other demos the
+    // contract's 404 for an unknown route.
+    if response.status() == StatusCode::METHOD_NOT_ALLOWED {
+        let (request, _) = response.into_parts();
+        return ServiceResponse::new(
+            request,
+            HttpResponse::NotFound().json(ErrorResponse::not_found()),
+        );
+    }
+    let status = response.status();
+    if !(status.is_client_error() || status.is_server_error()) || is_json(response.headers()) {
+        return response;
+    }
+    let body = serde_json::to_vec(&ErrorResponse::for_status(status.as_u16())).unwrap_or_default();
+    response.map_body(|head, _| {
+        head.headers.insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/json"),
+        );
+        BoxBody::new(body)
+    })
+}
+
+/// The contract's routes. Unknown routes answer `404 {"error":"not found"}`, bodies over
+/// [`MAX_BODY_BYTES`] `413`, paths that do not decode `400`.
 pub fn configure(cfg: &mut web::ServiceConfig) {
-    cfg.route("/health", web::get().to(health))
+    cfg.app_data(web::PayloadConfig::new(MAX_BODY_BYTES))
+        .route("/", web::get().to(page))
+        .route("/health", web::get().to(health))
         .route("/login", web::post().to(login))
         .route("/me", web::get().to(me))
         .route("/logout", web::post().to(logout))
+        .route("/remember", web::post().to(remember))
+        .route("/sessions", web::get().to(sessions))
+        .route("/logout-everywhere", web::post().to(logout_everywhere))
         .route("/flash", web::post().to(add_flash))
         .route("/flash", web::get().to(take_flashes))
         .route("/counter/{key}", web::post().to(increment))
@@ -99,7 +167,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .default_service(web::to(not_found));
 }
 
-/// A handler's outcome: a response, a contract error (400), or a session failure (500).
+/// A handler's outcome: a response, a contract error (400), or a session failure (413, 500).
 type Reply = Result<HttpResponse, Failure>;
 
 /// Why a handler did not answer 200.
@@ -119,9 +187,10 @@ impl std::fmt::Display for Failure {
 }
 
 impl actix_web::ResponseError for Failure {
-    fn status_code(&self) -> actix_web::http::StatusCode {
+    fn status_code(&self) -> StatusCode {
         match self {
-            Failure::BadRequest(_) => actix_web::http::StatusCode::BAD_REQUEST,
+            Failure::BadRequest(_) => StatusCode::BAD_REQUEST,
+            Failure::Session(error) if error.0.is_too_large() => StatusCode::PAYLOAD_TOO_LARGE,
             Failure::Session(error) => error.status_code(),
         }
     }
@@ -129,6 +198,11 @@ impl actix_web::ResponseError for Failure {
     fn error_response(&self) -> HttpResponse {
         match self {
             Failure::BadRequest(body) => HttpResponse::BadRequest().json(body),
+            // The change was refused before it reached the session, which keeps what it had.
+            Failure::Session(error) if error.0.is_too_large() => {
+                tracing::info!(error = %error.0, "refused a change");
+                HttpResponse::PayloadTooLarge().json(ErrorResponse::session_too_large())
+            }
             Failure::Session(error) => error.error_response(),
         }
     }
@@ -149,25 +223,33 @@ fn not_logged_in() -> HttpResponse {
     HttpResponse::Unauthorized().json(ErrorResponse::not_logged_in())
 }
 
+async fn page() -> HttpResponse {
+    HttpResponse::Ok()
+        .content_type("text/html; charset=utf-8")
+        .body(PAGE)
+}
+
 async fn health() -> HttpResponse {
     HttpResponse::Ok().json(OkResponse::OK)
 }
 
 async fn not_found() -> HttpResponse {
-    HttpResponse::NotFound().json(ErrorResponse {
-        error: "not found".to_string(),
-    })
+    HttpResponse::NotFound().json(ErrorResponse::not_found())
 }
 
 async fn login(session: Session, bytes: Bytes) -> Reply {
     let LoginRequest { user } = body(&bytes)?;
-    session.regenerate_id();
-    session.insert(USER_KEY, &user)?;
+    log_in(&session, &user)?;
     Ok(HttpResponse::Ok().json(UserResponse { user }))
 }
 
+/// The logged-in user of `session`, if any.
+fn user_of(session: &Session) -> Result<Option<String>, Failure> {
+    Ok(session.get::<String>(USER_KEY)?)
+}
+
 async fn me(session: Session) -> Reply {
-    Ok(match session.get::<String>(USER_KEY)? {
+    Ok(match user_of(&session)? {
         Some(user) => HttpResponse::Ok().json(UserResponse { user }),
         None => not_logged_in(),
     })
@@ -178,9 +260,34 @@ async fn logout(session: Session) -> HttpResponse {
     HttpResponse::Ok().json(OkResponse::OK)
 }
 
+async fn remember(session: Session) -> Reply {
+    if user_of(&session)?.is_none() {
+        return Ok(not_logged_in());
+    }
+    session.set_expiry(remember_me());
+    Ok(HttpResponse::Ok().json(OkResponse::OK))
+}
+
+async fn sessions(manager: web::Data<SessionManager>, session: Session) -> Reply {
+    let Some(user) = user_of(&session)? else {
+        return Ok(not_logged_in());
+    };
+    let listed = manager.owner_sessions(APP, &user).await?;
+    Ok(HttpResponse::Ok().json(SessionsResponse::of(listed, &session.id())))
+}
+
+async fn logout_everywhere(manager: web::Data<SessionManager>, session: Session) -> Reply {
+    let Some(user) = user_of(&session)? else {
+        return Ok(not_logged_in());
+    };
+    let revoked = manager.revoke_owner(APP, &user).await?;
+    session.destroy();
+    Ok(HttpResponse::Ok().json(RevokedResponse { revoked }))
+}
+
 async fn add_flash(session: Session, bytes: Bytes) -> Reply {
     let FlashRequest { message } = body(&bytes)?;
-    session.flash(FlashLevel::Info, message);
+    session.flash(FlashLevel::Info, message)?;
     Ok(HttpResponse::Ok().json(OkResponse::OK))
 }
 
@@ -193,8 +300,15 @@ async fn take_flashes(session: Session) -> HttpResponse {
     HttpResponse::Ok().json(FlashesResponse { messages })
 }
 
-async fn increment(session: Session, key: web::Path<String>) -> Reply {
-    let key = key.into_inner();
+/// The `{key}` of `/counter/{key}`, decoded strictly (actix-web decodes path parameters
+/// lossily): a segment that is not percent-encoded UTF-8 is the contract's 400.
+fn counter_key_of(request: &HttpRequest) -> Result<String, Failure> {
+    let raw = request.uri().path().rsplit('/').next().unwrap_or_default();
+    decode_segment(raw).ok_or_else(|| Failure::BadRequest(ErrorResponse::for_status(400)))
+}
+
+async fn increment(request: HttpRequest, session: Session) -> Reply {
+    let key = counter_key_of(&request)?;
     let value = session
         .get::<i64>(&counter_key(&key))?
         .unwrap_or(0)
@@ -203,8 +317,8 @@ async fn increment(session: Session, key: web::Path<String>) -> Reply {
     Ok(HttpResponse::Ok().json(CounterResponse { key, value }))
 }
 
-async fn counter(session: Session, key: web::Path<String>) -> Reply {
-    let key = key.into_inner();
+async fn counter(request: HttpRequest, session: Session) -> Reply {
+    let key = counter_key_of(&request)?;
     let value = session.get::<i64>(&counter_key(&key))?.unwrap_or(0);
     Ok(HttpResponse::Ok().json(CounterResponse { key, value }))
 }

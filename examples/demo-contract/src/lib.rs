@@ -1,11 +1,14 @@
 //! What the axum, actix-web and rocket demos share, so they speak exactly the same contract
-//! (`DEMO_CONTRACT.md` of the project's shared documents):
+//! (`docs/DEMO_CONTRACT.md` in the repository):
 //!
+//! - the browser page of `GET /` ([`PAGE`]), one HTML file with inline style and script;
 //! - start-up from the environment ([`manager_from_env`], [`listen_addr`], [`DEFAULT_CONFIG`]):
 //!   `SESSIONS_CONFIG` names a TOML file (else the embedded default), `SESSION_KEYS` holds
 //!   comma-separated base64 keys (else a random key, announced once), `ADDR` the address;
 //! - the request and response bodies and the session and key names ([`LoginRequest`],
-//!   [`UserResponse`], [`counter_key`], ...), and [`parse_body`] for the contract's 400;
+//!   [`UserResponse`], [`SessionsResponse`], [`counter_key`], ...), [`parse_body`] for the
+//!   contract's 400, [`ErrorResponse::for_status`] for the framework's own rejections,
+//!   [`MAX_BODY_BYTES`] and the remember-me lifetime ([`remember_me`]);
 //! - with the `scenarios` feature, the contract's HTTP test suite, written once and driven by
 //!   each framework's own test client through the `DemoApp` and `DemoClient` traits.
 //!
@@ -50,10 +53,16 @@ pub mod scenarios;
 mod stores;
 
 pub use body::{
-    counter_key, parse_body, CartItemRequest, CartResponse, CounterResponse, ErrorResponse,
-    FlashRequest, FlashesResponse, LoginRequest, OkResponse, UserResponse, API, APP, CART,
-    ITEMS_KEY, TOKEN_USER_KEY, USER_KEY,
+    counter_key, decode_segment, log_in, parse_body, remember_me, CartItemRequest, CartResponse,
+    CounterResponse, ErrorResponse, FlashRequest, FlashesResponse, LoginRequest, OkResponse,
+    RevokedResponse, SessionEntry, SessionsResponse, UserResponse, API, APP, CART, ITEMS_KEY,
+    MAX_BODY_BYTES, REMEMBER_ME, TOKEN_USER_KEY, USER_KEY,
 };
+
+/// The page `GET /` serves (`text/html; charset=utf-8`): one HTML document with inline CSS and
+/// JavaScript, no external assets, that drives every route of the contract with `fetch` and
+/// shows each result.
+pub const PAGE: &str = include_str!("page.html");
 pub use startup::{
     config_from_env, init_logging, keys_from_env, listen_addr, listening_line, manager_from_env,
     registry, StartupError, DEFAULT_ADDR, DEFAULT_CONFIG,
@@ -96,6 +105,11 @@ macro_rules! __with_scenarios {
             cookies_sealed_with_another_key_are_no_session,
             values_of_other_sessions_are_no_session,
             store_failure_is_500_without_set_cookie,
+            page_drives_every_route_and_touches_no_session,
+            remember_me_gives_the_cookie_thirty_days,
+            two_devices_are_listed_then_logged_out_everywhere,
+            session_too_large_is_413_and_keeps_the_session,
+            framework_rejections_are_json,
             session_flow_on_memory_store,
             session_flow_on_file_store,
             session_flow_on_redis_store,

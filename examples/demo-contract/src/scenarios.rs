@@ -134,18 +134,23 @@ pub async fn health_is_ok_and_sets_no_cookie<A: DemoApp + ?Sized>(app: &A) {
     expect_no_set_cookie(&response, "GET /health with a session");
 }
 
-/// An unknown route is a 404 and sets no cookie.
+/// An unknown route, or a known one with another method, is `404 {"error":"not found"}` and
+/// sets no cookie.
 pub async fn unknown_route_is_404<A: DemoApp + ?Sized>(app: &A) {
     let client = default_client(app).await;
     let mut browser = Browser::new(&*client);
-    let response = browser.get("/no/such/route").await;
-    assert_eq!(
-        response.status,
-        404,
-        "GET /no/such/route: {:?}",
-        response.text()
-    );
-    expect_no_set_cookie(&response, "GET /no/such/route");
+    login(&mut browser, "alice").await;
+    for request in [
+        TestRequest::get("/no/such/route"),
+        TestRequest::post("/health"),
+        TestRequest::get("/login"),
+        TestRequest::new("DELETE", "/cart"),
+    ] {
+        let what = format!("{} {}", request.method, request.path);
+        let response = browser.send(request).await;
+        expect(&response, 404, json!({"error": "not found"}), &what);
+        expect_no_set_cookie(&response, &what);
+    }
 }
 
 /// Bodies that are not the route's JSON are `400 {"error":"..."}`, and change no session.
@@ -567,7 +572,7 @@ pub async fn routes_without_sessions_touch_no_store_and_set_no_cookie<A: DemoApp
         .await;
     expect(&response, 200, json!({"user": "bob"}), "POST /api/login");
     let before = counts.total();
-    for path in ["/health", "/no/such/route"] {
+    for path in ["/", "/health", "/no/such/route"] {
         let response = browser.get(path).await;
         expect_no_set_cookie(&response, &format!("GET {path} with sessions"));
         assert!(
@@ -761,6 +766,395 @@ pub async fn store_failure_is_500_without_set_cookie<A: DemoApp + ?Sized>(app: &
         200,
         json!({"ok": true}),
         "GET /health with a failing store",
+    );
+}
+
+/// `GET /` is one HTML page with no external assets that drives every route; it touches no
+/// session.
+pub async fn page_drives_every_route_and_touches_no_session<A: DemoApp + ?Sized>(app: &A) {
+    let counts = Arc::new(StoreCounts::default());
+    let counting = r#"{ type = "counting", inner = { type = "memory" } }"#;
+    let config = config_with_stores(&[("app", counting), ("api", counting)]);
+    let client = client_for(app, &config, KeyRing::generate(), Arc::clone(&counts)).await;
+    let mut browser = Browser::new(&*client);
+    let response = browser.get("/").await;
+    assert_eq!(response.status, 200, "GET /: {}", response.status);
+    let content_type = response.header("content-type").unwrap_or("");
+    assert!(
+        content_type.starts_with("text/html"),
+        "GET / must be HTML, got {content_type:?}"
+    );
+    expect_no_set_cookie(&response, "GET /");
+    let page = response.text();
+    assert!(
+        page.trim_start()
+            .to_ascii_lowercase()
+            .starts_with("<!doctype html>"),
+        "GET / is not an HTML document"
+    );
+    for route in [
+        "\"/login\"",
+        "\"/logout\"",
+        "\"/me\"",
+        "\"/remember\"",
+        "\"/sessions\"",
+        "\"/logout-everywhere\"",
+        "\"/flash\"",
+        "\"/counter/\"",
+        "\"/cart\"",
+        "\"/cart/items\"",
+    ] {
+        assert!(page.contains(route), "the page never calls {route}");
+    }
+    for external in ["src=\"http", "href=\"http", "<link", "@import", "url("] {
+        assert!(
+            !page.contains(external),
+            "the page loads an external asset ({external})"
+        );
+    }
+
+    login(&mut browser, "alice").await;
+    let before = counts.total();
+    let response = browser.get("/").await;
+    assert_eq!(response.status, 200, "GET / with a session");
+    expect_no_set_cookie(&response, "GET / with a session");
+    assert_eq!(
+        counts.total(),
+        before,
+        "GET / must not reach the session store"
+    );
+}
+
+/// `POST /remember` gives the `app` cookie `Max-Age` of 30 days (after a login cookie without
+/// one); without a login it is a 401 that changes nothing.
+pub async fn remember_me_gives_the_cookie_thirty_days<A: DemoApp + ?Sized>(app: &A) {
+    const THIRTY_DAYS: i64 = 30 * 24 * 60 * 60;
+    let client = default_client(app).await;
+    let mut browser = Browser::new(&*client);
+    let response = browser.post("/remember").await;
+    expect(
+        &response,
+        401,
+        not_logged_in(),
+        "POST /remember without login",
+    );
+    expect_no_set_cookie(&response, "POST /remember without login");
+
+    let response = login(&mut browser, "alice").await;
+    let issued = response
+        .set_cookie(APP_COOKIE)
+        .unwrap_or_else(|| panic!("POST /login set no {APP_COOKIE} cookie"));
+    assert_eq!(
+        issued.max_age, None,
+        "before remember me the cookie lasts the browser session: {}",
+        issued.raw
+    );
+
+    let response = browser.post("/remember").await;
+    expect(&response, 200, json!({"ok": true}), "POST /remember");
+    let remembered = response
+        .set_cookie(APP_COOKIE)
+        .unwrap_or_else(|| panic!("POST /remember did not reissue {APP_COOKIE}"));
+    let max_age = remembered.max_age.unwrap_or(0);
+    assert!(
+        (THIRTY_DAYS - 60..=THIRTY_DAYS).contains(&max_age),
+        "remember me must give Max-Age of 30 days ({THIRTY_DAYS} s): {}",
+        remembered.raw
+    );
+    let response = browser.get("/me").await;
+    expect(
+        &response,
+        200,
+        json!({"user": "alice"}),
+        "GET /me after remember me",
+    );
+    for cookie in response.set_cookies() {
+        assert!(
+            cookie.name != APP_COOKIE || cookie.max_age.unwrap_or(0) > THIRTY_DAYS - 60,
+            "a remembered session stays persistent: {}",
+            cookie.raw
+        );
+    }
+}
+
+/// Asserts a `GET /sessions` listing of `count` sessions, one of them current, each with
+/// exactly `current`, `created_at` and `expires_at`, and none of `secrets` in the body.
+#[track_caller]
+fn expect_sessions(response: &TestResponse, count: usize, secrets: &[&str], what: &str) {
+    assert_eq!(
+        response.status,
+        200,
+        "{what}: expected 200, got {} with {:?}",
+        response.status,
+        response.text()
+    );
+    let body = response.json();
+    let sessions = body["sessions"]
+        .as_array()
+        .unwrap_or_else(|| panic!("{what}: expected {{\"sessions\": [...]}}, got {body}"));
+    assert_eq!(sessions.len(), count, "{what}: {body}");
+    let current = sessions
+        .iter()
+        .filter(|session| session["current"] == json!(true))
+        .count();
+    assert_eq!(current, 1, "{what}: exactly one session is current: {body}");
+    for session in sessions {
+        let fields = session.as_object().map(|object| {
+            let mut keys: Vec<&str> = object.keys().map(String::as_str).collect();
+            keys.sort_unstable();
+            keys
+        });
+        assert_eq!(
+            fields,
+            Some(vec!["created_at", "current", "expires_at"]),
+            "{what}: {session}"
+        );
+        let created = session["created_at"].as_u64().unwrap_or(0);
+        let expires = session["expires_at"].as_u64().unwrap_or(0);
+        assert!(created > 0 && expires > created, "{what}: {session}");
+    }
+    let text = response.text();
+    for secret in secrets {
+        assert!(
+            !secret.is_empty() && !text.contains(secret),
+            "{what}: the listing leaks a session value"
+        );
+    }
+}
+
+/// Two devices of alice are listed by `GET /sessions` and both ended by `POST
+/// /logout-everywhere` from one of them, while bob stays logged in; without a login both are
+/// 401.
+pub async fn two_devices_are_listed_then_logged_out_everywhere<A: DemoApp + ?Sized>(app: &A) {
+    let client = default_client(app).await;
+    let mut anonymous = Browser::new(&*client);
+    for (method, path) in [("GET", "/sessions"), ("POST", "/logout-everywhere")] {
+        let response = anonymous.send(TestRequest::new(method, path)).await;
+        expect(
+            &response,
+            401,
+            not_logged_in(),
+            &format!("{method} {path} without login"),
+        );
+        expect_no_set_cookie(&response, &format!("{method} {path} without login"));
+    }
+
+    let mut laptop = Browser::new(&*client);
+    let mut phone = Browser::new(&*client);
+    let mut bob = Browser::new(&*client);
+    login(&mut laptop, "alice").await;
+    login(&mut phone, "alice").await;
+    login(&mut bob, "bob").await;
+    let laptop_cookie = laptop.cookie(APP_COOKIE).unwrap_or_default().to_string();
+    let phone_cookie = phone.cookie(APP_COOKIE).unwrap_or_default().to_string();
+    let secrets = [laptop_cookie.as_str(), phone_cookie.as_str()];
+
+    let response = laptop.get("/sessions").await;
+    expect_sessions(&response, 2, &secrets, "GET /sessions on the laptop");
+    let response = phone.get("/sessions").await;
+    expect_sessions(&response, 2, &secrets, "GET /sessions on the phone");
+    let response = bob.get("/sessions").await;
+    expect_sessions(&response, 1, &secrets, "GET /sessions of bob");
+
+    let response = laptop.post("/logout-everywhere").await;
+    expect(
+        &response,
+        200,
+        json!({"revoked": 2}),
+        "POST /logout-everywhere",
+    );
+    let removal = response.set_cookie(APP_COOKIE).unwrap_or_else(|| {
+        panic!(
+            "POST /logout-everywhere did not expire {APP_COOKIE}: {:?}",
+            response.headers
+        )
+    });
+    assert!(removal.is_removal(), "{}", removal.raw);
+
+    for (browser, what) in [(&mut laptop, "the laptop"), (&mut phone, "the phone")] {
+        let response = browser.get("/me").await;
+        expect(
+            &response,
+            401,
+            not_logged_in(),
+            &format!("GET /me on {what} after logout everywhere"),
+        );
+    }
+    let mut replay = Browser::new(&*client);
+    replay.set_cookie(APP_COOKIE, laptop_cookie);
+    let response = replay.get("/me").await;
+    expect(
+        &response,
+        401,
+        not_logged_in(),
+        "GET /me replaying a revoked cookie",
+    );
+    let response = bob.get("/me").await;
+    expect(
+        &response,
+        200,
+        json!({"user": "bob"}),
+        "another user stays logged in",
+    );
+    let response = bob.get("/sessions").await;
+    expect_sessions(&response, 1, &[], "GET /sessions of bob afterwards");
+
+    login(&mut phone, "alice").await;
+    let response = phone.get("/sessions").await;
+    expect_sessions(&response, 1, &[], "GET /sessions after logging in again");
+}
+
+/// A change that would take a session past its size limit (16 KiB of `app`, one cookie of
+/// `cart`) is `413 {"error":"session too large"}` with no cookie change, and the session keeps
+/// its user, counters, flash messages and items.
+pub async fn session_too_large_is_413_and_keeps_the_session<A: DemoApp + ?Sized>(app: &A) {
+    let too_large = json!({"error": "session too large"});
+    // Over the 16 KiB limit of `app`, under the 64 KiB body limit.
+    let big = "x".repeat(20 * 1024);
+    let client = default_client(app).await;
+    let mut browser = Browser::new(&*client);
+    login(&mut browser, "alice").await;
+    let response = browser.post("/counter/k").await;
+    expect(
+        &response,
+        200,
+        json!({"key": "k", "value": 1}),
+        "POST /counter/k",
+    );
+    let response = browser
+        .post_json("/flash", json!({"message": "kept"}))
+        .await;
+    expect(&response, 200, json!({"ok": true}), "POST /flash");
+    let response = browser
+        .post_json("/cart/items", json!({"item": "apple"}))
+        .await;
+    expect(
+        &response,
+        200,
+        json!({"items": ["apple"]}),
+        "POST /cart/items",
+    );
+    let cookie = browser.cookie(APP_COOKIE).unwrap_or_default().to_string();
+    let cart = browser.cookie(CART_COOKIE).unwrap_or_default().to_string();
+
+    for (path, body) in [
+        ("/flash", json!({"message": big})),
+        ("/login", json!({"user": big})),
+        ("/cart/items", json!({"item": "z".repeat(5 * 1024)})),
+    ] {
+        let response = browser.post_json(path, body).await;
+        expect(
+            &response,
+            413,
+            too_large.clone(),
+            &format!("POST {path} past the size limit"),
+        );
+        expect_no_set_cookie(&response, &format!("POST {path} past the size limit"));
+    }
+    assert_eq!(
+        browser.cookie(APP_COOKIE),
+        Some(cookie.as_str()),
+        "the refused changes must not change the cookie"
+    );
+    assert_eq!(
+        browser.cookie(CART_COOKIE),
+        Some(cart.as_str()),
+        "the refused item must not change the cart cookie"
+    );
+    let response = browser.get("/cart").await;
+    expect(
+        &response,
+        200,
+        json!({"items": ["apple"]}),
+        "the cart keeps its items after the 413",
+    );
+    let response = browser.get("/me").await;
+    expect(
+        &response,
+        200,
+        json!({"user": "alice"}),
+        "GET /me after the 413s",
+    );
+    let response = browser.get("/counter/k").await;
+    expect(
+        &response,
+        200,
+        json!({"key": "k", "value": 1}),
+        "the counter survives the 413s",
+    );
+    let response = browser.get("/flash").await;
+    expect(
+        &response,
+        200,
+        json!({"messages": ["kept"]}),
+        "earlier flash messages survive the 413s",
+    );
+}
+
+/// What the frameworks reject themselves is JSON too: a body over 64 KiB is `413`, a path that
+/// does not decode `400`, and neither changes a session.
+pub async fn framework_rejections_are_json<A: DemoApp + ?Sized>(app: &A) {
+    let body_too_large = json!({"error": "request body too large"});
+    let client = default_client(app).await;
+    let mut browser = Browser::new(&*client);
+    login(&mut browser, "alice").await;
+    let huge = "y".repeat(crate::MAX_BODY_BYTES + 1);
+    for (path, body) in [
+        ("/login", json!({"user": huge})),
+        ("/flash", json!({"message": huge})),
+        ("/cart/items", json!({"item": huge})),
+        ("/api/login", json!({"user": huge})),
+    ] {
+        let response = browser.post_json(path, body).await;
+        expect(
+            &response,
+            413,
+            body_too_large.clone(),
+            &format!("POST {path} with a body over 64 KiB"),
+        );
+        expect_no_set_cookie(&response, &format!("POST {path} with a body over 64 KiB"));
+    }
+    let response = browser
+        .send(TestRequest::post("/login").body(vec![b' '; crate::MAX_BODY_BYTES + 1], "text/plain"))
+        .await;
+    expect(
+        &response,
+        413,
+        body_too_large,
+        "POST /login with 64 KiB + 1 of anything",
+    );
+
+    for path in ["/counter/%FF", "/counter/%C3%28"] {
+        let response = browser.get(path).await;
+        expect_bad_request(&response, &format!("GET {path}"));
+        let content_type = response.header("content-type").unwrap_or("");
+        assert!(
+            content_type.starts_with("application/json"),
+            "GET {path}: expected JSON, got {content_type:?}"
+        );
+        let response = browser.post(path).await;
+        expect_bad_request(&response, &format!("POST {path}"));
+    }
+    let response = browser.get("/counter/caf%C3%A9").await;
+    expect(
+        &response,
+        200,
+        json!({"key": "café", "value": 0}),
+        "GET /counter/caf%C3%A9 decodes the path",
+    );
+    let response = browser.get("/me").await;
+    expect(
+        &response,
+        200,
+        json!({"user": "alice"}),
+        "GET /me after the rejections",
+    );
+    let response = browser.get("/cart").await;
+    expect(
+        &response,
+        200,
+        json!({"items": []}),
+        "GET /cart after the rejections",
     );
 }
 

@@ -119,16 +119,15 @@ pub fn listening_line(addr: SocketAddr) -> String {
     format!("listening on http://{addr}")
 }
 
-/// Sends `tracing` events to stderr, at the level named by `RUST_LOG` (`error`, `warn`, `info`,
-/// `debug` or `trace`; default `info`; `debug` shows why a session value was rejected). Call it
-/// first in `main`; calling it again (or after another subscriber was installed) does nothing.
+/// Sends `tracing` events to stderr, filtered by `RUST_LOG` (a level such as `debug`, or
+/// directives such as `info,session_core=debug`; default `info`; `debug` shows why a session
+/// value was rejected). Call it first in `main`; calling it again (or after another subscriber
+/// was installed) does nothing.
 pub fn init_logging() {
-    let level = std::env::var("RUST_LOG")
-        .ok()
-        .and_then(|level| level.trim().parse::<tracing::Level>().ok())
-        .unwrap_or(tracing::Level::INFO);
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
     let _ = tracing_subscriber::fmt()
-        .with_max_level(level)
+        .with_env_filter(filter)
         .with_writer(std::io::stderr)
         .try_init();
 }

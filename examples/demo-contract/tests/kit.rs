@@ -13,7 +13,7 @@ async fn default_config_builds_with_the_demo_registry() {
         SessionManager::from_config(&parse(DEFAULT_CONFIG), &registry(), KeyRing::generate())
             .await
             .unwrap();
-    assert_eq!(manager.default_session(), "app");
+    assert_eq!(manager.default_name(), "app");
     let mut names: Vec<_> = manager.session_names().collect();
     names.sort_unstable();
     assert_eq!(names, ["api", "app", "cart"]);

@@ -1,4 +1,4 @@
-//! The demo contract (`DEMO_CONTRACT.md` of the project's shared documents) on rocket.
+//! The demo contract (`docs/DEMO_CONTRACT.md` in the repository) on rocket.
 //!
 //! [`rocket()`] builds the whole application around a [`SessionManager`]: the contract's routes,
 //! the [`SessionFairing`] and catchers that answer every error in JSON. The binary (`main.rs`)
@@ -25,17 +25,20 @@
 #![warn(missing_docs)]
 
 use demo_contract::{
-    counter_key, parse_body, CartItemRequest, CartResponse, CounterResponse, ErrorResponse,
-    FlashRequest, FlashesResponse, LoginRequest, OkResponse, UserResponse, ITEMS_KEY,
-    TOKEN_USER_KEY, USER_KEY,
+    counter_key, log_in, parse_body, remember_me, CartItemRequest, CartResponse, CounterResponse,
+    ErrorResponse, FlashRequest, FlashesResponse, LoginRequest, OkResponse, RevokedResponse,
+    SessionsResponse, UserResponse, APP, ITEMS_KEY, MAX_BODY_BYTES, PAGE, TOKEN_USER_KEY, USER_KEY,
 };
+use rocket::data::{self, Data, FromData, ToByteUnit};
 use rocket::http::Status;
+use rocket::outcome::Outcome;
+use rocket::request::{self, FromRequest};
+use rocket::response::content::RawHtml;
 use rocket::serde::json::Json;
-use rocket::{catch, catchers, get, post, routes, Build, Request, Rocket};
+use rocket::{catch, catchers, get, post, routes, Build, Request, Rocket, State};
 use serde::de::DeserializeOwned;
 use session_rocket::{
-    session_name, FlashLevel, NamedSession, Session, SessionError, SessionFailure, SessionFairing,
-    SessionManager,
+    session_name, FlashLevel, NamedSession, Session, SessionFailure, SessionFairing, SessionManager,
 };
 
 session_name! {
@@ -48,16 +51,25 @@ session_name! {
 /// The whole demo: the contract's routes and JSON catchers behind a [`SessionFairing`] serving
 /// `manager`. Rocket's own configuration (address, port, log level) comes from rocket's usual
 /// sources; `main.rs` sets the address from `ADDR`.
+///
+/// Every error is JSON: the catchers give each status the body [`ErrorResponse::for_status`]
+/// gives it (a store failure says so), bodies over [`MAX_BODY_BYTES`] are `413`, and a path that
+/// does not decode is `400`.
 pub fn rocket(manager: SessionManager) -> Rocket<Build> {
     rocket::build()
+        .manage(manager.clone())
         .attach(SessionFairing::new(manager))
         .mount(
             "/",
             routes![
+                page,
                 health,
                 login,
                 me,
                 logout,
+                remember,
+                sessions,
+                logout_everywhere,
                 add_flash,
                 take_flashes,
                 increment,
@@ -68,16 +80,14 @@ pub fn rocket(manager: SessionManager) -> Rocket<Build> {
                 api_me
             ],
         )
-        .register(
-            "/",
-            catchers![bad_request, not_found, internal_error, any_error],
-        )
+        .register("/", catchers![internal_error, any_error])
 }
 
 /// A JSON response with a status.
 type Answer<T> = (Status, Json<T>);
 
-/// A handler's outcome: a response, a contract error (400, 401), or a session failure (500).
+/// A handler's outcome: a response, a contract error (400, 401, 413), or a session failure
+/// (500).
 type Reply<T> = Result<Answer<T>, Failure>;
 
 /// Why a handler did not answer 200.
@@ -86,11 +96,19 @@ enum Failure {
     /// A contract error with its JSON body.
     Error(Answer<ErrorResponse>),
     /// A session failure: the 500 catcher answers.
-    Session(SessionError),
+    Session(session_rocket::Error),
 }
 
 impl From<session_rocket::session_core::Error> for Failure {
     fn from(error: session_rocket::session_core::Error) -> Self {
+        if error.is_too_large() {
+            // The change was refused before it reached the session, which keeps what it had.
+            tracing::info!(%error, "refused a change");
+            return Failure::Error((
+                Status::PayloadTooLarge,
+                Json(ErrorResponse::session_too_large()),
+            ));
+        }
         Failure::Session(error.into())
     }
 }
@@ -103,9 +121,53 @@ fn not_logged_in() -> Failure {
     Failure::Error((Status::Unauthorized, Json(ErrorResponse::not_logged_in())))
 }
 
+/// A request body of at most [`MAX_BODY_BYTES`]; a larger one is `413`, one that cannot be read
+/// `400` (both through the catchers).
+#[derive(Debug)]
+struct Body(Vec<u8>);
+
+#[rocket::async_trait]
+impl<'r> FromData<'r> for Body {
+    type Error = std::io::Error;
+
+    async fn from_data(_request: &'r Request<'_>, data: Data<'r>) -> data::Outcome<'r, Self> {
+        match data.open(MAX_BODY_BYTES.bytes()).into_bytes().await {
+            Ok(bytes) if bytes.is_complete() => Outcome::Success(Body(bytes.into_inner())),
+            Ok(_) => Outcome::Error((
+                Status::PayloadTooLarge,
+                std::io::Error::other("the request body is over the limit"),
+            )),
+            Err(error) => Outcome::Error((Status::BadRequest, error)),
+        }
+    }
+}
+
 /// The request body as `T`, whatever its `Content-Type`, or the contract's 400.
-fn body<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, Failure> {
-    parse_body(bytes).map_err(|error| Failure::Error((Status::BadRequest, Json(error))))
+fn body<T: DeserializeOwned>(body: &Body) -> Result<T, Failure> {
+    parse_body(&body.0).map_err(|error| Failure::Error((Status::BadRequest, Json(error))))
+}
+
+/// The `{key}` of `/counter/{key}`, decoded strictly: a segment that is not percent-encoded
+/// UTF-8 is `400`, as in the other demos (rocket's own parameters decode it lossily).
+#[derive(Debug)]
+struct CounterKey(String);
+
+#[rocket::async_trait]
+impl<'r> FromRequest<'r> for CounterKey {
+    type Error = ();
+
+    async fn from_request(request: &'r Request<'_>) -> request::Outcome<Self, ()> {
+        let raw = request.uri().path().raw_segments().nth(1);
+        match raw.map(|segment| segment.percent_decode()) {
+            Some(Ok(key)) => Outcome::Success(CounterKey(key.into_owned())),
+            _ => Outcome::Error((Status::BadRequest, ())),
+        }
+    }
+}
+
+#[get("/")]
+fn page() -> RawHtml<&'static str> {
+    RawHtml(PAGE)
 }
 
 #[get("/health")]
@@ -114,19 +176,22 @@ fn health() -> Json<OkResponse> {
 }
 
 #[post("/login", data = "<bytes>")]
-fn login(session: Session, bytes: Vec<u8>) -> Reply<UserResponse> {
+fn login(session: Session, bytes: Body) -> Reply<UserResponse> {
     let LoginRequest { user } = body(&bytes)?;
-    session.regenerate_id();
-    session.insert(USER_KEY, &user)?;
+    log_in(&session, &user)?;
     ok(UserResponse { user })
+}
+
+/// The logged-in user of `session`, or the contract's 401.
+fn logged_in(session: &Session) -> Result<String, Failure> {
+    session.get::<String>(USER_KEY)?.ok_or_else(not_logged_in)
 }
 
 #[get("/me")]
 fn me(session: Session) -> Reply<UserResponse> {
-    match session.get::<String>(USER_KEY)? {
-        Some(user) => ok(UserResponse { user }),
-        None => Err(not_logged_in()),
-    }
+    ok(UserResponse {
+        user: logged_in(&session)?,
+    })
 }
 
 #[post("/logout")]
@@ -135,10 +200,35 @@ fn logout(session: Session) -> Json<OkResponse> {
     Json(OkResponse::OK)
 }
 
+#[post("/remember")]
+fn remember(session: Session) -> Reply<OkResponse> {
+    logged_in(&session)?;
+    session.set_expiry(remember_me());
+    ok(OkResponse::OK)
+}
+
+#[get("/sessions")]
+async fn sessions(manager: &State<SessionManager>, session: Session) -> Reply<SessionsResponse> {
+    let user = logged_in(&session)?;
+    let listed = manager.owner_sessions(APP, &user).await?;
+    ok(SessionsResponse::of(listed, &session.id()))
+}
+
+#[post("/logout-everywhere")]
+async fn logout_everywhere(
+    manager: &State<SessionManager>,
+    session: Session,
+) -> Reply<RevokedResponse> {
+    let user = logged_in(&session)?;
+    let revoked = manager.revoke_owner(APP, &user).await?;
+    session.destroy();
+    ok(RevokedResponse { revoked })
+}
+
 #[post("/flash", data = "<bytes>")]
-fn add_flash(session: Session, bytes: Vec<u8>) -> Reply<OkResponse> {
+fn add_flash(session: Session, bytes: Body) -> Reply<OkResponse> {
     let FlashRequest { message } = body(&bytes)?;
-    session.flash(FlashLevel::Info, message);
+    session.flash(FlashLevel::Info, message)?;
     ok(OkResponse::OK)
 }
 
@@ -152,8 +242,9 @@ fn take_flashes(session: Session) -> Json<FlashesResponse> {
     Json(FlashesResponse { messages })
 }
 
-#[post("/counter/<key>")]
-fn increment(session: Session, key: String) -> Reply<CounterResponse> {
+#[post("/counter/<_>")]
+fn increment(key: CounterKey, session: Session) -> Reply<CounterResponse> {
+    let CounterKey(key) = key;
     let value = session
         .get::<i64>(&counter_key(&key))?
         .unwrap_or(0)
@@ -162,14 +253,15 @@ fn increment(session: Session, key: String) -> Reply<CounterResponse> {
     ok(CounterResponse { key, value })
 }
 
-#[get("/counter/<key>")]
-fn counter(session: Session, key: String) -> Reply<CounterResponse> {
+#[get("/counter/<_>")]
+fn counter(key: CounterKey, session: Session) -> Reply<CounterResponse> {
+    let CounterKey(key) = key;
     let value = session.get::<i64>(&counter_key(&key))?.unwrap_or(0);
     ok(CounterResponse { key, value })
 }
 
 #[post("/cart/items", data = "<bytes>")]
-fn add_item(cart: NamedSession<Cart>, bytes: Vec<u8>) -> Reply<CartResponse> {
+fn add_item(cart: NamedSession<Cart>, bytes: Body) -> Reply<CartResponse> {
     let CartItemRequest { item } = body(&bytes)?;
     let mut items: Vec<String> = cart.get(ITEMS_KEY)?.unwrap_or_default();
     items.push(item);
@@ -184,7 +276,7 @@ fn cart(cart: NamedSession<Cart>) -> Reply<CartResponse> {
 }
 
 #[post("/api/login", data = "<bytes>")]
-fn api_login(api: NamedSession<Api>, bytes: Vec<u8>) -> Reply<UserResponse> {
+fn api_login(api: NamedSession<Api>, bytes: Body) -> Reply<UserResponse> {
     let LoginRequest { user } = body(&bytes)?;
     api.regenerate_id();
     api.insert(TOKEN_USER_KEY, &user)?;
@@ -199,32 +291,17 @@ fn api_me(api: NamedSession<Api>) -> Reply<UserResponse> {
     }
 }
 
-fn error(message: &str) -> Json<ErrorResponse> {
-    Json(ErrorResponse {
-        error: message.to_string(),
-    })
-}
-
-#[catch(400)]
-fn bad_request() -> Json<ErrorResponse> {
-    error("bad request")
-}
-
-#[catch(404)]
-fn not_found() -> Json<ErrorResponse> {
-    error("not found")
-}
-
 /// Session failures and any other 500: a store failure says so, nothing says more.
 #[catch(500)]
 fn internal_error(request: &Request<'_>) -> Json<ErrorResponse> {
     match SessionFailure::of(request) {
         Some(SessionFailure::StoreUnavailable) => Json(ErrorResponse::store_unavailable()),
-        _ => error("internal error"),
+        _ => Json(ErrorResponse::for_status(500)),
     }
 }
 
+/// Every other error rocket answers itself (unknown routes, rejected bodies and paths).
 #[catch(default)]
 fn any_error(status: Status, _request: &Request<'_>) -> Answer<ErrorResponse> {
-    (status, error(status.reason_lossy()))
+    (status, Json(ErrorResponse::for_status(status.code)))
 }

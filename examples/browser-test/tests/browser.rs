@@ -1,0 +1,421 @@
+//! Headless Chromium, through chromedriver, clicks through the axum demo's page: log in (the
+//! browser keeps the Secure cookie of http://127.0.0.1), counters, a flash message shown once,
+//! the cart, remember me, a second browser as a second device, my sessions, log out everywhere.
+//! It checks what the page shows and the cookies each browser holds.
+//!
+//! chromedriver comes from `CHROMEDRIVER` or `PATH`, Chromium from `CHROMIUM` or `PATH`
+//! (`chromium`, `chromium-browser`, `google-chrome`). `scripts/with-chromedriver.sh` installs
+//! both when missing and sets `BROWSER_TEST_REQUIRED`, under which a missing chromedriver fails
+//! the test instead of skipping it.
+
+use std::net::{SocketAddr, TcpListener as StdListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use fantoccini::cookies::Cookie;
+use fantoccini::{Client, ClientBuilder, Locator};
+use hyper_util::client::legacy::connect::HttpConnector;
+use serde_json::json;
+use session_axum::{KeyRing, SessionManager, SessionsConfig};
+
+/// The whole test's bound: starting everything, both browsers and every click.
+const WHOLE_TEST: Duration = Duration::from_secs(180);
+/// How long one click may take to show its result.
+const ONE_ACTION: Duration = Duration::from_secs(15);
+const THIRTY_DAYS: u64 = 30 * 24 * 60 * 60;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_page_drives_every_route_in_a_real_browser() {
+    let Some(chromedriver) = find_chromedriver() else {
+        if std::env::var_os("BROWSER_TEST_REQUIRED").is_some() {
+            panic!(
+                "chromedriver not found (set CHROMEDRIVER, or install Debian's chromium-driver)"
+            );
+        }
+        eprintln!(
+            "skipping the browser test: chromedriver not found; `bash scripts/test.sh` installs \
+             chromium and chromium-driver and runs it"
+        );
+        return;
+    };
+    let chromium = find_chromium().unwrap_or_else(|| {
+        panic!("Chromium not found (set CHROMIUM, or install Debian's chromium)")
+    });
+    tokio::time::timeout(WHOLE_TEST, click_through(&chromedriver, &chromium))
+        .await
+        .unwrap_or_else(|_| panic!("the browser test did not finish within {WHOLE_TEST:?}"));
+}
+
+async fn click_through(chromedriver: &Path, chromium: &Path) {
+    let demo = Demo::start().await;
+    let driver = Chromedriver::start(chromedriver);
+    let base = format!("http://{}/", demo.addr);
+
+    let (laptop, _laptop_profile) = driver.browser(chromium).await;
+    laptop.goto(&base).await.expect("open the page");
+    let laptop = Page::new(laptop).await;
+    assert_eq!(laptop.text("who").await, "Not logged in");
+    assert!(laptop.cookie("app_session").await.is_none());
+
+    // Log in: the browser keeps the Secure, HttpOnly session cookie of http://127.0.0.1.
+    laptop.fill("user", "alice").await;
+    laptop.click("login").await;
+    assert_eq!(laptop.text("who").await, "Logged in as alice");
+    assert_eq!(laptop.text("account-result").await, "Logged in as alice");
+    let session = laptop
+        .cookie("app_session")
+        .await
+        .expect("the browser keeps the app_session cookie after login");
+    assert_eq!(session.secure(), Some(true), "{session:?}");
+    assert_eq!(session.http_only(), Some(true), "{session:?}");
+    assert!(
+        session.expires_datetime().is_none(),
+        "before remember me the cookie lasts the browser session: {session:?}"
+    );
+    laptop.click("me").await;
+    assert_eq!(laptop.text("account-result").await, "You are alice");
+
+    // Counters.
+    laptop.click("counter-increment").await;
+    laptop.click("counter-increment").await;
+    assert_eq!(laptop.text("counter-result").await, "visits = 2");
+    laptop.fill("counter-name", "other").await;
+    laptop.click("counter-read").await;
+    assert_eq!(laptop.text("counter-result").await, "other = 0");
+
+    // A flash message, shown once.
+    laptop.fill("flash-message", "saved").await;
+    laptop.click("flash-add").await;
+    assert_eq!(laptop.text("flash-result").await, "Added; it shows once");
+    laptop.click("flash-take").await;
+    assert_eq!(laptop.text("flash-result").await, "saved");
+    laptop.click("flash-take").await;
+    assert_eq!(laptop.text("flash-result").await, "No messages");
+
+    // The cart, in its own sealed cookie.
+    laptop.fill("cart-item", "apple").await;
+    laptop.click("cart-add").await;
+    laptop.fill("cart-item", "pear").await;
+    laptop.click("cart-add").await;
+    assert_eq!(laptop.text("cart-result").await, "apple\npear");
+    let cart = laptop
+        .cookie("cart")
+        .await
+        .expect("the browser keeps the cart cookie");
+    assert!(!cart.value().contains("apple"), "the cart cookie is sealed");
+
+    // Remember me: the session cookie now lasts 30 days.
+    laptop.click("remember").await;
+    assert_eq!(
+        laptop.text("account-result").await,
+        "Remembered for 30 days"
+    );
+    let remembered = laptop
+        .cookie("app_session")
+        .await
+        .expect("the session cookie survives remember me");
+    let expires = remembered
+        .expires_datetime()
+        .map(|at| at.unix_timestamp())
+        .unwrap_or_else(|| panic!("a remembered cookie has an expiry: {remembered:?}"));
+    let left = expires - unix_now();
+    assert!(
+        (THIRTY_DAYS as i64 - 120..=THIRTY_DAYS as i64 + 5).contains(&left),
+        "the remembered cookie expires in 30 days, not in {left} s"
+    );
+
+    // A second browser, with a profile of its own, is alice's second device.
+    let (phone, _phone_profile) = driver.browser(chromium).await;
+    phone.goto(&base).await.expect("open the page on the phone");
+    let phone = Page::new(phone).await;
+    assert_eq!(phone.text("who").await, "Not logged in");
+    phone.fill("user", "alice").await;
+    phone.click("login").await;
+    assert_eq!(phone.text("who").await, "Logged in as alice");
+    phone.click("cart-show").await;
+    assert_eq!(
+        phone.text("cart-result").await,
+        "The cart is empty",
+        "the cart belongs to the laptop's browser"
+    );
+
+    // My sessions: both devices, this one marked.
+    laptop.click("sessions-list").await;
+    let listing = laptop.text("sessions-result").await;
+    assert!(listing.starts_with("2 sessions"), "{listing}");
+    assert_eq!(listing.matches("this browser").count(), 1, "{listing}");
+    assert_eq!(listing.matches("another device").count(), 1, "{listing}");
+    laptop.screenshot().await;
+
+    // Log out everywhere, from the laptop: the phone is logged out too.
+    laptop.click("logout-everywhere").await;
+    assert_eq!(
+        laptop.text("sessions-result").await,
+        "Ended 2 sessions on every device"
+    );
+    assert_eq!(laptop.text("who").await, "Not logged in");
+    assert!(
+        laptop.cookie("app_session").await.is_none(),
+        "log out everywhere removes this browser's session cookie"
+    );
+    phone.click("me").await;
+    assert_eq!(phone.text("account-result").await, "Not logged in");
+    assert_eq!(phone.text("who").await, "Not logged in");
+    phone.click("sessions-list").await;
+    assert_eq!(
+        phone.text("sessions-result").await,
+        "401: not logged in",
+        "the phone's session ended"
+    );
+
+    phone.close().await;
+    laptop.close().await;
+    demo.stop().await;
+}
+
+/// The demo, served by `axum_demo::app` on a free loopback port until stopped.
+struct Demo {
+    addr: SocketAddr,
+    stop: tokio::sync::oneshot::Sender<()>,
+    server: tokio::task::JoinHandle<std::io::Result<()>>,
+}
+
+impl Demo {
+    async fn start() -> Demo {
+        let config = SessionsConfig::from_toml(demo_contract::DEFAULT_CONFIG)
+            .expect("the embedded configuration parses");
+        let manager =
+            SessionManager::from_config(&config, &demo_contract::registry(), KeyRing::generate())
+                .await
+                .expect("the demo's sessions build");
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind a free loopback port");
+        let addr = listener.local_addr().expect("the bound address");
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let server = tokio::spawn(async move {
+            axum::serve(listener, axum_demo::app(manager))
+                .with_graceful_shutdown(async {
+                    let _ = stopped.await;
+                })
+                .await
+        });
+        Demo { addr, stop, server }
+    }
+
+    async fn stop(self) {
+        let _ = self.stop.send(());
+        match self.server.await {
+            Ok(Ok(())) => {}
+            Ok(Err(error)) => panic!("the demo failed: {error}"),
+            Err(error) => panic!("the demo's task failed: {error}"),
+        }
+    }
+}
+
+/// A chromedriver on a free loopback port, killed when dropped.
+struct Chromedriver {
+    url: String,
+    child: Child,
+}
+
+impl Chromedriver {
+    fn start(binary: &Path) -> Chromedriver {
+        let port = free_port();
+        let child = Command::new(binary)
+            .arg(format!("--port={port}"))
+            .arg("--allowed-ips=127.0.0.1")
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .unwrap_or_else(|error| panic!("could not start {}: {error}", binary.display()));
+        let driver = Chromedriver {
+            url: format!("http://127.0.0.1:{port}"),
+            child,
+        };
+        let started = Instant::now();
+        while TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(
+                started.elapsed() < Duration::from_secs(30),
+                "chromedriver did not listen on port {port} within 30 s"
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        driver
+    }
+
+    /// A new headless Chromium with a fresh profile (returned, so it lives as long as the
+    /// browser).
+    async fn browser(&self, chromium: &Path) -> (Client, tempfile::TempDir) {
+        let profile = tempfile::tempdir().expect("a temporary profile directory");
+        let args = [
+            "--headless".to_string(),
+            "--no-sandbox".to_string(),
+            "--disable-gpu".to_string(),
+            "--disable-quic".to_string(),
+            "--no-first-run".to_string(),
+            "--disable-background-networking".to_string(),
+            "--disable-component-update".to_string(),
+            "--disable-sync".to_string(),
+            "--disable-dev-shm-usage".to_string(),
+            "--window-size=1100,1300".to_string(),
+            format!("--user-data-dir={}", profile.path().display()),
+        ];
+        let capabilities = json!({
+            "browserName": "chrome",
+            "goog:chromeOptions": {
+                "binary": chromium.display().to_string(),
+                "args": args,
+            },
+        });
+        let serde_json::Value::Object(capabilities) = capabilities else {
+            unreachable!("the capabilities are an object")
+        };
+        let client = ClientBuilder::new(HttpConnector::new())
+            .capabilities(capabilities)
+            .connect(&self.url)
+            .await
+            .unwrap_or_else(|error| panic!("chromedriver could not start Chromium: {error}"));
+        (client, profile)
+    }
+}
+
+impl Drop for Chromedriver {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// The demo's page in one browser.
+struct Page {
+    client: Client,
+}
+
+impl Page {
+    /// The page once its first request (who am I) has shown.
+    async fn new(client: Client) -> Page {
+        let page = Page { client };
+        page.wait_until_done(0).await;
+        page
+    }
+
+    /// How many actions the page has finished (`body[data-done]`).
+    async fn done(&self) -> u64 {
+        let value = self
+            .client
+            .execute("return Number(document.body.dataset.done);", Vec::new())
+            .await
+            .expect("read body[data-done]");
+        value.as_u64().unwrap_or(0)
+    }
+
+    async fn wait_until_done(&self, before: u64) {
+        let started = Instant::now();
+        while self.done().await <= before {
+            assert!(
+                started.elapsed() < ONE_ACTION,
+                "the page did not finish an action within {ONE_ACTION:?}"
+            );
+            tokio::time::sleep(Duration::from_millis(25)).await;
+        }
+    }
+
+    /// Clicks button `id` and waits until the page has shown the result.
+    async fn click(&self, id: &str) {
+        let before = self.done().await;
+        self.client
+            .find(Locator::Id(id))
+            .await
+            .unwrap_or_else(|error| panic!("no #{id} on the page: {error}"))
+            .click()
+            .await
+            .unwrap_or_else(|error| panic!("could not click #{id}: {error}"));
+        self.wait_until_done(before).await;
+    }
+
+    /// Replaces the text of input `id`.
+    async fn fill(&self, id: &str, text: &str) {
+        let input = self
+            .client
+            .find(Locator::Id(id))
+            .await
+            .unwrap_or_else(|error| panic!("no #{id} on the page: {error}"));
+        input.clear().await.expect("clear the input");
+        input.send_keys(text).await.expect("type into the input");
+    }
+
+    /// The visible text of element `id`.
+    async fn text(&self, id: &str) -> String {
+        self.client
+            .find(Locator::Id(id))
+            .await
+            .unwrap_or_else(|error| panic!("no #{id} on the page: {error}"))
+            .text()
+            .await
+            .unwrap_or_else(|error| panic!("could not read #{id}: {error}"))
+    }
+
+    /// The browser's cookie `name` for the page, HttpOnly ones included.
+    async fn cookie(&self, name: &str) -> Option<Cookie<'static>> {
+        self.client
+            .get_all_cookies()
+            .await
+            .expect("read the browser's cookies")
+            .into_iter()
+            .find(|cookie| cookie.name() == name)
+    }
+
+    /// Saves a screenshot to the target directory's `tmp/browser-test-page.png`.
+    async fn screenshot(&self) {
+        let png = self.client.screenshot().await.expect("take a screenshot");
+        let path = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("browser-test-page.png");
+        std::fs::write(&path, png)
+            .unwrap_or_else(|error| panic!("could not write {}: {error}", path.display()));
+        eprintln!("screenshot of the page: {}", path.display());
+    }
+
+    async fn close(self) {
+        self.client.close().await.expect("end the browser session");
+    }
+}
+
+fn find_chromedriver() -> Option<PathBuf> {
+    from_env_or_path("CHROMEDRIVER", &["chromedriver"])
+}
+
+fn find_chromium() -> Option<PathBuf> {
+    from_env_or_path(
+        "CHROMIUM",
+        &["chromium", "chromium-browser", "google-chrome"],
+    )
+}
+
+/// The file named by environment variable `variable`, else the first of `names` on `PATH`.
+fn from_env_or_path(variable: &str, names: &[&str]) -> Option<PathBuf> {
+    if let Some(path) = std::env::var_os(variable).filter(|path| !path.is_empty()) {
+        return Some(PathBuf::from(path));
+    }
+    let path = std::env::var_os("PATH")?;
+    names.iter().find_map(|name| {
+        std::env::split_paths(&path)
+            .map(|dir| dir.join(name))
+            .find(|candidate| candidate.is_file())
+    })
+}
+
+fn free_port() -> u16 {
+    StdListener::bind("127.0.0.1:0")
+        .and_then(|listener| listener.local_addr())
+        .map(|addr| addr.port())
+        .expect("find a free loopback port")
+}
+
+fn unix_now() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|elapsed| elapsed.as_secs() as i64)
+        .unwrap_or(0)
+}
