@@ -70,7 +70,11 @@ pub(crate) fn encoded_len(record: &Record) -> usize {
         + entries
 }
 
-fn header_len(absolute_deadline: Option<u64>, expiry: Option<&Expiry>, owner: Option<&str>) -> usize {
+fn header_len(
+    absolute_deadline: Option<u64>,
+    expiry: Option<&Expiry>,
+    owner: Option<&str>,
+) -> usize {
     8 * 3
         + 1
         + if absolute_deadline.is_some() { 8 } else { 0 }
@@ -261,9 +265,10 @@ pub(crate) fn owner_of_body(bytes: &[u8]) -> Result<Option<&str>, Malformed> {
     if flags & OWNER == 0 {
         return Ok(None);
     }
-    let skip = 8 * (usize::from(flags & ABSOLUTE != 0)
-        + usize::from(flags & OVERRIDE != 0)
-        + usize::from(flags & OVERRIDE_ABSOLUTE != 0));
+    let skip = 8
+        * (usize::from(flags & ABSOLUTE != 0)
+            + usize::from(flags & OVERRIDE != 0)
+            + usize::from(flags & OVERRIDE_ABSOLUTE != 0));
     reader.take(skip)?;
     reader.text().map(Some)
 }

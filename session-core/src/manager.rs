@@ -241,7 +241,11 @@ impl SessionManager {
     /// The live sessions of `owner` in the server-side session `name` (bound with
     /// [`Session::set_owner`]): created and expiry times, and a storage key that tells them
     /// apart; never an id.
-    pub async fn owner_sessions(&self, name: &str, owner: &str) -> Result<Vec<OwnerSession>, Error> {
+    pub async fn owner_sessions(
+        &self,
+        name: &str,
+        owner: &str,
+    ) -> Result<Vec<OwnerSession>, Error> {
         Ok(self.server_store(name)?.owner_sessions(owner).await?)
     }
 

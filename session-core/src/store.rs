@@ -257,7 +257,9 @@ pub fn spawn_cleanup(
         loop {
             ticks.tick().await;
             let Some(store) = weak.upgrade() else { break };
-            let Some(cleanup) = store.cleanup() else { break };
+            let Some(cleanup) = store.cleanup() else {
+                break;
+            };
             match cleanup.delete_expired().await {
                 Ok(0) => {}
                 Ok(removed) => tracing::debug!(removed, "removed expired sessions"),
