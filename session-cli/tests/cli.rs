@@ -1,0 +1,418 @@
+//! The `session-cli` binary, run as an operator runs it: against a configuration file in a
+//! temporary directory, a file store and keys in `SESSION_KEYS`. Sealed values come from a
+//! `SessionManager` built from the same file, as the application would build it.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+
+use session_core::seal::seal_record;
+use session_core::{
+    Expiry, Key, KeyRing, Protection, Record, SessionId, SessionManager, SessionsConfig,
+};
+use tempfile::TempDir;
+
+struct Setup {
+    dir: TempDir,
+    config: PathBuf,
+    primary: String,
+    old: String,
+}
+
+impl Setup {
+    fn new() -> Setup {
+        let dir = tempfile::tempdir().unwrap();
+        let sessions = dir.path().join("sessions");
+        let config = dir.path().join("sessions.toml");
+        std::fs::write(
+            &config,
+            format!(
+                r#"
+default = "app"
+
+[sessions.app]
+transport = {{ type = "cookie", name = "app_session" }}
+store = {{ type = "file", dir = "{}" }}
+
+[sessions.cart]
+transport = {{ type = "cookie", name = "cart" }}
+store = {{ type = "cookie" }}
+
+[sessions.prefs]
+transport = {{ type = "cookie", name = "prefs" }}
+store = {{ type = "cookie" }}
+protection = "signed"
+
+[sessions.api]
+transport = {{ type = "header", name = "x-session" }}
+store = {{ type = "memory" }}
+"#,
+                sessions.display()
+            ),
+        )
+        .unwrap();
+        Setup {
+            dir,
+            config,
+            primary: Key::generate_secret_base64(),
+            old: Key::generate_secret_base64(),
+        }
+    }
+
+    fn keys(&self) -> String {
+        format!("{},{}", self.primary, self.old)
+    }
+
+    /// A manager over the same file, sealing with `keys` (a `SESSION_KEYS`-style list).
+    async fn manager(&self, keys: &str) -> SessionManager {
+        let config = SessionsConfig::from_path(&self.config).unwrap();
+        SessionManager::from_config(
+            &config,
+            &session_stores::registry(),
+            KeyRing::from_base64_list(keys).unwrap(),
+        )
+        .await
+        .unwrap()
+    }
+
+    /// What one request that writes `key = value` (and, for server-side sessions, binds
+    /// `owner`) to session `name` sends back as the cookie or header value.
+    async fn sealed(&self, keys: &str, name: &str, owner: Option<&str>) -> String {
+        let manager = self.manager(keys).await;
+        let request = manager.request(None, |_| None);
+        let session = request.session(name).await.unwrap();
+        session.insert("user", "alice").unwrap();
+        session.insert("items", ["apple", "pear"]).unwrap();
+        if let Some(owner) = owner {
+            session.set_owner(owner);
+        }
+        let headers = request.finish().await.unwrap();
+        let value = headers[0].value();
+        let pair = value.split(';').next().unwrap();
+        pair.split_once('=')
+            .map_or(pair, |(_, value)| value)
+            .to_string()
+    }
+
+    fn cli(&self) -> Command {
+        let mut command = Command::new(env!("CARGO_BIN_EXE_session-cli"));
+        command
+            .arg("--config")
+            .arg(&self.config)
+            .env("SESSION_KEYS", self.keys())
+            .env_remove("SESSIONS_CONFIG")
+            .current_dir(self.dir.path());
+        command
+    }
+
+    fn run(&self, args: &[&str]) -> Output {
+        self.cli().args(args).output().unwrap()
+    }
+}
+
+fn stdout(output: &Output) -> String {
+    String::from_utf8_lossy(&output.stdout).into_owned()
+}
+
+fn stderr(output: &Output) -> String {
+    String::from_utf8_lossy(&output.stderr).into_owned()
+}
+
+#[track_caller]
+fn assert_exit(output: &Output, code: i32) {
+    assert_eq!(
+        output.status.code(),
+        Some(code),
+        "stdout: {}\nstderr: {}",
+        stdout(output),
+        stderr(output)
+    );
+}
+
+#[test]
+fn keygen_prints_a_fresh_32_byte_key_without_any_configuration() {
+    let run = || {
+        Command::new(env!("CARGO_BIN_EXE_session-cli"))
+            .arg("keygen")
+            .env_remove("SESSION_KEYS")
+            .current_dir(std::env::temp_dir())
+            .output()
+            .unwrap()
+    };
+    let (first, second) = (run(), run());
+    assert_exit(&first, 0);
+    let key = stdout(&first).trim().to_string();
+    assert_eq!(key.len(), 44, "{key}");
+    assert!(KeyRing::from_base64_list(&key).is_ok());
+    assert_ne!(key, stdout(&second).trim());
+}
+
+#[test]
+fn every_command_has_help() {
+    for command in ["keygen", "inspect", "count", "list", "revoke", "gc"] {
+        let output = Command::new(env!("CARGO_BIN_EXE_session-cli"))
+            .args([command, "--help"])
+            .output()
+            .unwrap();
+        assert_exit(&output, 0);
+        assert!(
+            stdout(&output).contains("Usage: session-cli"),
+            "{command}: {}",
+            stdout(&output)
+        );
+    }
+    let top = Command::new(env!("CARGO_BIN_EXE_session-cli"))
+        .arg("--help")
+        .output()
+        .unwrap();
+    assert!(stdout(&top).contains("Exit codes"), "{}", stdout(&top));
+}
+
+#[test]
+fn usage_errors_exit_2() {
+    let setup = Setup::new();
+    assert_exit(&setup.run(&["list"]), 2); // --owner is required
+    assert_exit(&setup.run(&["frobnicate"]), 2);
+}
+
+#[tokio::test]
+async fn a_client_side_cookie_shows_its_session_key_and_data() {
+    let setup = Setup::new();
+    let value = setup.sealed(&setup.keys(), "cart", None).await;
+    let output = setup.run(&["inspect", &format!("cart={value}")]);
+    assert_exit(&output, 0);
+    let out = stdout(&output);
+    assert!(out.contains("session: cart"), "{out}");
+    assert!(out.contains("key: #1 of 2 (primary)"), "{out}");
+    assert!(
+        out.contains(r#""user": "alice""#) && out.contains(r#""pear""#),
+        "{out}"
+    );
+    assert!(out.contains("expires: 20"), "{out}");
+}
+
+#[tokio::test]
+async fn a_value_read_from_stdin_without_a_name_is_tried_as_every_session() {
+    let setup = Setup::new();
+    let value = setup.sealed(&setup.keys(), "prefs", None).await;
+    let mut child = setup
+        .cli()
+        .args(["inspect", "-"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    writeln!(child.stdin.take().unwrap(), "{value}").unwrap();
+    let output = child.wait_with_output().unwrap();
+    assert_exit(&output, 0);
+    assert!(
+        stdout(&output).contains("session: prefs"),
+        "{}",
+        stdout(&output)
+    );
+}
+
+#[tokio::test]
+async fn a_value_sealed_under_an_old_key_says_which() {
+    let setup = Setup::new();
+    let value = setup.sealed(&setup.old, "cart", None).await;
+    let output = setup.run(&["inspect", "--session", "cart", &value]);
+    assert_exit(&output, 0);
+    assert!(
+        stdout(&output).contains("key: #2 of 2 (old"),
+        "{}",
+        stdout(&output)
+    );
+}
+
+#[tokio::test]
+async fn a_tampered_value_does_not_open_and_says_so() {
+    let setup = Setup::new();
+    let value = setup.sealed(&setup.keys(), "cart", None).await;
+    let middle = value.len() / 2;
+    let flipped = if &value[middle..=middle] == "A" {
+        "B"
+    } else {
+        "A"
+    };
+    let tampered = format!("{}{flipped}{}", &value[..middle], &value[middle + 1..]);
+    let output = setup.run(&["inspect", &format!("cart={tampered}")]);
+    assert_exit(&output, 1);
+    assert!(
+        stderr(&output).contains("does not verify: tampered"),
+        "{}",
+        stderr(&output)
+    );
+}
+
+#[tokio::test]
+async fn a_value_under_a_key_not_in_the_ring_says_so() {
+    let setup = Setup::new();
+    let foreign = Key::generate_secret_base64();
+    let value = setup.sealed(&foreign, "cart", None).await;
+    let output = setup.run(&["inspect", &format!("cart={value}")]);
+    assert_exit(&output, 1);
+    assert!(
+        stderr(&output).contains("not in SESSION_KEYS"),
+        "{}",
+        stderr(&output)
+    );
+}
+
+#[tokio::test]
+async fn a_value_of_another_session_names_the_session_it_belongs_to() {
+    let setup = Setup::new();
+    let value = setup.sealed(&setup.keys(), "prefs", None).await;
+    // Replayed as a cookie of a session with the same protection: the seal binds the name.
+    let output = setup.run(&["inspect", "--session", "cart", &value]);
+    assert_exit(&output, 1);
+    assert!(
+        stderr(&output).contains("it was sealed for session `prefs`"),
+        "{}",
+        stderr(&output)
+    );
+}
+
+#[test]
+fn an_expired_value_verifies_but_says_it_expired() {
+    let setup = Setup::new();
+    let keys = KeyRing::from_base64_list(&setup.keys()).unwrap();
+    let expiry = Expiry::persistent(std::time::Duration::from_secs(60));
+    let record = Record::new(SessionId::generate(), &expiry, 1_000);
+    let value = seal_record(&keys, Protection::Encrypted, "cart", &record).unwrap();
+    let output = setup.run(&["inspect", &format!("cart={value}")]);
+    assert_exit(&output, 1);
+    assert!(
+        stderr(&output).contains("verifies (key #1 of 2 (primary)), but has expired"),
+        "{}",
+        stderr(&output)
+    );
+}
+
+#[tokio::test]
+async fn a_server_side_id_is_verified_and_its_record_loaded_from_the_store() {
+    let setup = Setup::new();
+    let value = setup.sealed(&setup.keys(), "app", Some("alice")).await;
+    let output = setup.run(&["inspect", &format!("Cookie: app_session={value}")]);
+    assert_exit(&output, 0);
+    let out = stdout(&output);
+    assert!(out.contains("kind: server-side, store `file`"), "{out}");
+    assert!(out.contains("storage key: "), "{out}");
+    assert!(
+        out.contains("owner: alice") && out.contains(r#""user": "alice""#),
+        "{out}"
+    );
+    assert!(
+        !out.contains(&value),
+        "the token itself is never printed: {out}"
+    );
+}
+
+#[tokio::test]
+async fn a_server_side_id_whose_record_is_gone_is_not_found() {
+    let setup = Setup::new();
+    let value = setup.sealed(&setup.keys(), "app", None).await;
+    std::fs::remove_dir_all(setup.dir.path().join("sessions")).unwrap();
+    let output = setup.run(&["inspect", &format!("app_session={value}")]);
+    assert_exit(&output, 1);
+    assert!(
+        stderr(&output).contains("holds no live session"),
+        "{}",
+        stderr(&output)
+    );
+}
+
+#[test]
+fn missing_keys_name_the_variable_and_exit_2() {
+    let setup = Setup::new();
+    let output = setup
+        .cli()
+        .env_remove("SESSION_KEYS")
+        .args(["inspect", "abc"])
+        .output()
+        .unwrap();
+    assert_exit(&output, 2);
+    assert!(
+        stderr(&output).contains("`SESSION_KEYS` is not set")
+            && stderr(&output).contains("session-cli keygen"),
+        "{}",
+        stderr(&output)
+    );
+}
+
+#[test]
+fn a_missing_configuration_file_is_named_and_exits_2() {
+    let setup = Setup::new();
+    let missing: &Path = &setup.dir.path().join("nope.toml");
+    let output = Command::new(env!("CARGO_BIN_EXE_session-cli"))
+        .arg("count")
+        .env("SESSIONS_CONFIG", missing)
+        .output()
+        .unwrap();
+    assert_exit(&output, 2);
+    assert!(
+        stderr(&output).contains(&format!("`{}`", missing.display())),
+        "{}",
+        stderr(&output)
+    );
+}
+
+#[test]
+fn sessions_the_tool_cannot_reach_are_explained() {
+    let setup = Setup::new();
+    let memory = setup.run(&["count", "api"]);
+    assert_exit(&memory, 2);
+    assert!(
+        stderr(&memory).contains("inside the application's process"),
+        "{}",
+        stderr(&memory)
+    );
+    let cookie = setup.run(&["list", "--owner", "alice", "--session", "cart"]);
+    assert_exit(&cookie, 2);
+    assert!(
+        stderr(&cookie).contains("client's cookie"),
+        "{}",
+        stderr(&cookie)
+    );
+    let unknown = setup.run(&["count", "nope"]);
+    assert_exit(&unknown, 2);
+    assert!(
+        stderr(&unknown).contains("configured: api, app, cart, prefs"),
+        "{}",
+        stderr(&unknown)
+    );
+}
+
+#[tokio::test]
+async fn gc_removes_expired_records_and_reports_how_many() {
+    let setup = Setup::new();
+    setup.sealed(&setup.keys(), "app", None).await;
+    let store = {
+        let manager = setup.manager(&setup.keys()).await;
+        match manager.backend("app") {
+            Some(session_core::Backend::Server(store)) => store.clone(),
+            _ => panic!("app is server-side"),
+        }
+    };
+    let expiry = Expiry::persistent(std::time::Duration::from_secs(60));
+    for _ in 0..2 {
+        store
+            .create(&Record::new(SessionId::generate(), &expiry, 1_000))
+            .await
+            .unwrap();
+    }
+    let output = setup.run(&["gc"]);
+    assert_exit(&output, 0);
+    assert!(
+        stdout(&output).contains("removed 2 expired session(s)"),
+        "{}",
+        stdout(&output)
+    );
+    let again = setup.run(&["gc"]);
+    assert!(
+        stdout(&again).contains("removed 0 expired"),
+        "{}",
+        stdout(&again)
+    );
+}
