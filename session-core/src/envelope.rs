@@ -558,11 +558,13 @@ mod tests {
         let deltas = [
             Delta::default(),
             Delta {
+                owner: None,
                 changed: vec![("n".into(), raw("43"))],
                 expires_at: 9,
                 ..Delta::default()
             },
             Delta {
+                owner: None,
                 changed: vec![
                     ("zz".into(), raw("1")),
                     ("a".into(), raw("[]")),
@@ -575,6 +577,7 @@ mod tests {
                 expiry: Some(Expiry::persistent(std::time::Duration::from_secs(60))),
             },
             Delta {
+                owner: None,
                 removed: vec!["cart".into(), "long".into(), "n".into(), "user".into()],
                 absolute_deadline: Some(0),
                 ..Delta::default()
@@ -614,6 +617,7 @@ mod tests {
     #[test]
     fn deltas_are_applied_into_a_buffer_of_the_exact_size() {
         let delta = Delta {
+            owner: None,
             changed: vec![("n".into(), raw("43")), ("new".into(), raw("[1,2,3]"))],
             removed: vec!["cart".into()],
             expires_at: 9,
