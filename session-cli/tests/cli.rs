@@ -84,9 +84,9 @@ store = {{ type = "memory" }}
         session.insert("user", "alice").unwrap();
         session.insert("items", ["apple", "pear"]).unwrap();
         if let Some(owner) = owner {
-            session.set_owner(owner);
+            session.set_owner(owner).unwrap();
         }
-        let headers = request.finish().await.unwrap();
+        let headers = manager.finish(request).await.unwrap();
         let value = headers[0].value();
         let pair = value.split(';').next().unwrap();
         pair.split_once('=')
