@@ -54,7 +54,7 @@ fn manager(store: &Arc<TestStore>) -> SessionManager {
             ),
             server(),
         )
-        .default_session("app")
+        .default("app")
         .build()
         .unwrap()
 }
@@ -691,4 +691,46 @@ async fn sessions_read_the_headers_as_they_passed_the_middleware() {
     let body: serde_json::Value =
         test::read_body_json(test::call_service(&app, request).await).await;
     assert_eq!(body, serde_json::json!([true, "alice", "bob"]));
+}
+
+#[actix_web::test]
+async fn a_change_past_the_size_limit_is_413_and_the_session_keeps_what_it_had() {
+    async fn huge(session: Session) -> Result<HttpResponse, Error> {
+        session.insert("blob", "x".repeat(20_000))?;
+        Ok(HttpResponse::Ok().finish())
+    }
+    async fn cart_huge(cart: NamedSession<Cart>) -> Result<HttpResponse, Error> {
+        cart.insert("blob", "y".repeat(5_000))?;
+        Ok(HttpResponse::Ok().finish())
+    }
+    let store = Arc::new(TestStore::default());
+    let app = test::init_service(
+        App::new()
+            .wrap(SessionMiddleware::new(manager(&store)))
+            .configure(routes)
+            .route("/huge", web::post().to(huge))
+            .route("/cart-huge", web::post().to(cart_huge)),
+    )
+    .await;
+    let cookie = logged_in!(&app);
+    for path in ["/huge", "/cart-huge"] {
+        let request = test::TestRequest::post()
+            .uri(path)
+            .insert_header(("cookie", cookie.as_str()))
+            .to_request();
+        let response = test::call_service(&app, request).await;
+        assert_eq!(response.status(), StatusCode::PAYLOAD_TOO_LARGE, "{path}");
+        assert_eq!(
+            body_text(response).await,
+            r#"{"error":"session too large"}"#
+        );
+    }
+    let request = test::TestRequest::get()
+        .uri("/whoami")
+        .insert_header(("cookie", cookie.as_str()))
+        .to_request();
+    assert_eq!(
+        body_text(test::call_service(&app, request).await).await,
+        "alice"
+    );
 }

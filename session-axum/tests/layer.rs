@@ -416,3 +416,47 @@ async fn layer_wraps_any_tower_service() {
         .unwrap();
     assert_eq!(&body[..], b"plain service");
 }
+
+#[tokio::test]
+async fn a_change_past_the_size_limit_is_413_and_the_session_keeps_what_it_had() {
+    let store = Arc::new(TestStore::default());
+    let app = Router::new()
+        .route(
+            "/small",
+            get(|session: Session| async move {
+                session.insert("note", "kept")?;
+                Ok::<_, session_axum::Error>("ok")
+            }),
+        )
+        .route(
+            "/huge",
+            get(|session: Session| async move {
+                session.insert("blob", "x".repeat(20_000))?;
+                Ok::<_, session_axum::Error>("unreachable")
+            }),
+        )
+        .route(
+            "/note",
+            get(|session: Session| async move {
+                format!(
+                    "{:?} {}",
+                    session.get::<String>("note").unwrap(),
+                    session.size()
+                )
+            }),
+        )
+        .layer(SessionLayer::new(manager(&store).await));
+
+    let (response, _) = send(&app, get_with("/small", &[])).await;
+    let cookie = cookie_pair(&response, "app_session").unwrap();
+    let (response, body) = send(&app, get_with("/huge", &[("cookie", &cookie)])).await;
+    assert_eq!(response.status(), StatusCode::PAYLOAD_TOO_LARGE);
+    assert_eq!(body, r#"{"error":"session too large"}"#);
+    assert_eq!(
+        response.headers()["content-type"],
+        "application/json",
+        "the 413 is JSON"
+    );
+    let (_, body) = send(&app, get_with("/note", &[("cookie", &cookie)])).await;
+    assert_eq!(body, r#"Some("kept") 10"#);
+}

@@ -200,6 +200,7 @@ impl StoreConfig {
 /// `Debug` prints the same message as `Display`, so that a `main` returning this error (or a
 /// `Box<dyn Error>` holding it) tells the user what to change.
 #[derive(thiserror::Error)]
+#[non_exhaustive]
 pub enum ConfigError {
     /// The configuration file could not be read.
     #[error("cannot read the session configuration file `{}`: {source}; create it, or give the path of an existing one", path.display())]

@@ -34,6 +34,7 @@ const HKDF_SALT: &[u8] = b"session-core key derivation v1";
 /// `Debug` prints the same message as `Display`, so that a `main` returning this error (or a
 /// `Box<dyn Error>` holding it) tells the user what to do.
 #[derive(Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
 pub enum KeyError {
     /// The environment variable [`KeyRing::from_env`] reads is not set (or not UTF-8).
     #[error("the environment variable `{0}` is not set; set it to a base64 secret of at least {MIN_SECRET_LEN} bytes, e.g. `export {0}=$(session-cli keygen)` (or `$(openssl rand -base64 32)`); to rotate keys, put the new one first and keep the older ones after it, comma-separated")]

@@ -27,8 +27,8 @@
 //! let request = manager.request(None, |_| None);
 //! let session = request.default_session().await?;
 //! session.insert("user", "alice")?;
-//! session.flash(FlashLevel::Success, "welcome back");
-//! let headers = request.finish().await?;
+//! session.flash(FlashLevel::Success, "welcome back")?;
+//! let headers = manager.finish(request).await?;
 //! let set_cookie = headers[0].value();
 //! assert!(set_cookie.starts_with("app_session=") && set_cookie.contains("HttpOnly"));
 //!
@@ -71,16 +71,17 @@ pub mod store;
 pub use async_trait::async_trait;
 pub use config::{
     ConfigError, CookieConfig, HeaderConfig, SameSite, SessionConfig, SessionsConfig, StoreConfig,
-    Transport,
+    Transport, DEFAULT_MAX_BYTES,
 };
 pub use error::{Error, INTERNAL_ERROR_BODY, STORE_UNAVAILABLE_BODY, TOO_LARGE_BODY};
 pub use expiry::{Expiry, ExpiryPolicy};
 pub use flash::{Flash, FlashLevel};
 pub use id::{InvalidSessionId, SessionId};
 pub use keys::{Key, KeyError, KeyRing};
+#[doc(hidden)]
+pub use manager::KeptHeaders;
 pub use manager::{
-    DeferredSessions, KeptHeaders, RequestSessions, ResponseHeader, SessionManager,
-    SessionManagerBuilder,
+    DeferredSessions, RequestSessions, ResponseHeader, SessionManager, SessionManagerBuilder,
 };
 pub use name::SessionName;
 pub use record::{now_ms, Data, Delta, InvalidRecordBytes, RawJson, Record};

@@ -623,3 +623,36 @@ async fn sessions_read_the_headers_as_the_fairing_saw_them() {
         "app_session=rewritten rewritten | alice bob"
     );
 }
+
+#[post("/huge")]
+fn huge(session: Session) -> Handled {
+    session.insert("blob", "x".repeat(20_000))?;
+    Ok(String::new())
+}
+
+#[rocket::async_test]
+async fn a_change_past_the_size_limit_is_413_and_the_session_keeps_what_it_had() {
+    let store = Arc::new(TestStore::default());
+    let rocket = rocket::build()
+        .mount("/", routes![write, read, huge])
+        .attach(SessionFairing::new(manager(Arc::clone(&store)).await));
+    let client = Client::untracked(rocket).await.unwrap();
+    let response = client.post("/set/user/alice").dispatch().await;
+    let cookie = cookie_pair(&response, "app_session");
+    let response = client
+        .post("/huge")
+        .header(Header::new("Cookie", cookie.clone()))
+        .dispatch()
+        .await;
+    assert_eq!(response.status(), Status::PayloadTooLarge);
+    assert!(
+        set_cookies(&response).is_empty(),
+        "nothing changed, nothing sent"
+    );
+    let response = client
+        .get("/get/user")
+        .header(Header::new("Cookie", cookie))
+        .dispatch()
+        .await;
+    assert_eq!(body(response).await, "alice");
+}

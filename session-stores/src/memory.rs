@@ -496,9 +496,9 @@ impl Inner {
         let mut removed = 0;
         for id in self.owned(owner) {
             let mut map = write(self.shard(&id));
-            if !map
+            if map
                 .get(&id)
-                .is_some_and(|entry| entry.owner() == Some(owner))
+                .is_none_or(|entry| entry.owner() != Some(owner))
             {
                 continue;
             }
