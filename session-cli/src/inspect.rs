@@ -205,6 +205,7 @@ fn explain(context: &Context, keys: &[Key], name: &str, value: &str, error: &Ope
             ),
             None => "has expired".to_string(),
         },
+        other => other.to_string(),
     };
     format!("session `{name}`: the value {why}")
 }
