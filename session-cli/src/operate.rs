@@ -26,7 +26,7 @@ fn print(lines: Vec<String>) {
 }
 
 /// The sessions whose stores this process can reach.
-fn reachable<'a>(context: &'a Context) -> Vec<&'a str> {
+fn reachable(context: &Context) -> Vec<&str> {
     context
         .names()
         .into_iter()
