@@ -3,4 +3,4 @@
 # store's tests.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-exec scripts/with-redis.sh cargo test --workspace "$@"
+exec scripts/with-redis.sh scripts/with-redis-cluster.sh cargo test --workspace "$@"

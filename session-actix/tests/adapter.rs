@@ -734,3 +734,42 @@ async fn a_change_past_the_size_limit_is_413_and_the_session_keeps_what_it_had()
         "alice"
     );
 }
+
+#[derive(serde::Serialize, serde::Deserialize, Default)]
+struct Visit {
+    visits: u32,
+    last: String,
+}
+
+#[actix_web::test]
+async fn a_typed_session_reads_and_writes_a_whole_struct() {
+    async fn visit(session: Session, page: web::Path<String>) -> Result<HttpResponse, Error> {
+        let mut visit: Visit = session.get_as().unwrap_or_default();
+        visit.visits += 1;
+        visit.last = page.into_inner();
+        session.set_as(&visit)?;
+        Ok(HttpResponse::Ok().body(format!("{} {}", visit.visits, visit.last)))
+    }
+    let store = Arc::new(TestStore::default());
+    let app = test::init_service(
+        App::new()
+            .wrap(SessionMiddleware::new(manager(&store)))
+            .route("/visit/{page}", web::get().to(visit)),
+    )
+    .await;
+    let response = test::call_service(
+        &app,
+        test::TestRequest::get().uri("/visit/home").to_request(),
+    )
+    .await;
+    let cookie = cookie_header(&response);
+    assert_eq!(body_text(response).await, "1 home");
+    let request = test::TestRequest::get()
+        .uri("/visit/cart")
+        .insert_header(("cookie", cookie.as_str()))
+        .to_request();
+    assert_eq!(
+        body_text(test::call_service(&app, request).await).await,
+        "2 cart"
+    );
+}

@@ -460,3 +460,33 @@ async fn a_change_past_the_size_limit_is_413_and_the_session_keeps_what_it_had()
     let (_, body) = send(&app, get_with("/note", &[("cookie", &cookie)])).await;
     assert_eq!(body, r#"Some("kept") 10"#);
 }
+
+#[derive(serde::Serialize, serde::Deserialize, Default)]
+struct Visit {
+    visits: u32,
+    last: String,
+}
+
+#[tokio::test]
+async fn a_typed_session_reads_and_writes_a_whole_struct() {
+    let store = Arc::new(TestStore::default());
+    let app = Router::new()
+        .route(
+            "/visit/{page}",
+            get(
+                |session: Session, axum::extract::Path(page): axum::extract::Path<String>| async move {
+                    let mut visit: Visit = session.get_as().unwrap_or_default();
+                    visit.visits += 1;
+                    visit.last = page;
+                    session.set_as(&visit)?;
+                    Ok::<_, session_axum::Error>(format!("{} {}", visit.visits, visit.last))
+                },
+            ),
+        )
+        .layer(SessionLayer::new(manager(&store).await));
+    let (response, body) = send(&app, get_with("/visit/home", &[])).await;
+    assert_eq!(body, "1 home");
+    let cookie = cookie_pair(&response, "app_session").unwrap();
+    let (_, body) = send(&app, get_with("/visit/cart", &[("cookie", &cookie)])).await;
+    assert_eq!(body, "2 cart");
+}

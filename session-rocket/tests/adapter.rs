@@ -656,3 +656,36 @@ async fn a_change_past_the_size_limit_is_413_and_the_session_keeps_what_it_had()
         .await;
     assert_eq!(body(response).await, "alice");
 }
+
+#[derive(serde::Serialize, serde::Deserialize, Default)]
+struct Visit {
+    visits: u32,
+    last: String,
+}
+
+#[get("/visit/<page>")]
+fn visit(session: Session, page: &str) -> Handled {
+    let mut visit: Visit = session.get_as().unwrap_or_default();
+    visit.visits += 1;
+    visit.last = page.to_string();
+    session.set_as(&visit)?;
+    Ok(format!("{} {}", visit.visits, visit.last))
+}
+
+#[rocket::async_test]
+async fn a_typed_session_reads_and_writes_a_whole_struct() {
+    let store = Arc::new(TestStore::default());
+    let rocket = rocket::build()
+        .mount("/", routes![visit])
+        .attach(SessionFairing::new(manager(Arc::clone(&store)).await));
+    let client = Client::untracked(rocket).await.unwrap();
+    let response = client.get("/visit/home").dispatch().await;
+    let cookie = cookie_pair(&response, "app_session");
+    assert_eq!(body(response).await, "1 home");
+    let response = client
+        .get("/visit/cart")
+        .header(Header::new("Cookie", cookie))
+        .dispatch()
+        .await;
+    assert_eq!(body(response).await, "2 cart");
+}

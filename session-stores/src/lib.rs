@@ -7,7 +7,7 @@
 //! | `cookie` | sealed in the client's cookie    | yes (nothing to share)   | no        |
 //! | `memory` | this process, sharded and bounded| no                       | yes       |
 //! | `file`   | one file per session in `dir`    | yes, same machine        | yes       |
-//! | `redis`  | a Redis server                   | yes, any machine         | yes       |
+//! | `redis`  | a Redis server or cluster        | yes, any machine         | yes       |
 //!
 //! Server-side stores key records by [`SessionId::storage_key`](session_core::SessionId::storage_key),
 //! a SHA-256 of the id, and never persist the id itself: a copy of the store (a backup, a copied
