@@ -17,16 +17,18 @@ struct Setup {
     config: PathBuf,
     primary: String,
     old: String,
+    /// `SESSIONS_<NAME>_STORE_URL` variables set for the application and the tool.
+    store_urls: Vec<(String, String)>,
 }
 
 impl Setup {
+    /// The file store for `app`, the cookie store for `cart` and `prefs`, memory for `api`.
     fn new() -> Setup {
         let dir = tempfile::tempdir().unwrap();
         let sessions = dir.path().join("sessions");
-        let config = dir.path().join("sessions.toml");
-        std::fs::write(
-            &config,
-            format!(
+        Setup::with_config(
+            dir,
+            &format!(
                 r#"
 default = "app"
 
@@ -50,12 +52,17 @@ store = {{ type = "memory" }}
                 sessions.display()
             ),
         )
-        .unwrap();
+    }
+
+    fn with_config(dir: TempDir, toml: &str) -> Setup {
+        let config = dir.path().join("sessions.toml");
+        std::fs::write(&config, toml).unwrap();
         Setup {
             dir,
             config,
             primary: Key::generate_secret_base64(),
             old: Key::generate_secret_base64(),
+            store_urls: Vec::new(),
         }
     }
 
@@ -63,9 +70,17 @@ store = {{ type = "memory" }}
         format!("{},{}", self.primary, self.old)
     }
 
-    /// A manager over the same file, sealing with `keys` (a `SESSION_KEYS`-style list).
+    /// A manager over the same file, sealing with `keys` (a `SESSION_KEYS`-style list), with
+    /// the store URL overrides of `self.store_urls` (what the application's environment sets).
     async fn manager(&self, keys: &str) -> SessionManager {
-        let config = SessionsConfig::from_path(&self.config).unwrap();
+        let mut config =
+            SessionsConfig::from_toml(&std::fs::read_to_string(&self.config).unwrap()).unwrap();
+        config.apply_store_url_overrides(|variable| {
+            self.store_urls
+                .iter()
+                .find(|(name, _)| name == variable)
+                .map(|(_, url)| url.clone())
+        });
         SessionManager::from_config(
             &config,
             &session_stores::registry(),
@@ -101,6 +116,7 @@ store = {{ type = "memory" }}
             .arg(&self.config)
             .env("SESSION_KEYS", self.keys())
             .env_remove("SESSIONS_CONFIG")
+            .envs(self.store_urls.iter().map(|(name, url)| (name, url)))
             .current_dir(self.dir.path());
         command
     }
@@ -414,5 +430,101 @@ async fn gc_removes_expired_records_and_reports_how_many() {
         stdout(&again).contains("removed 0 expired"),
         "{}",
         stdout(&again)
+    );
+}
+
+/// The private server of `scripts/test.sh`, or `None` (the test is skipped, saying so) when
+/// `REDIS_URL` is unset.
+fn redis_url() -> Option<String> {
+    let url = std::env::var("REDIS_URL").ok();
+    if url.is_none() {
+        eprintln!(
+            "skipped: REDIS_URL is not set; run the tests with `bash scripts/test.sh`, which \
+             starts a private redis-server for them"
+        );
+    }
+    url
+}
+
+/// `app` on Redis under a prefix of its own; the file names a server that is not there, and
+/// `SESSIONS_APP_STORE_URL` points the application and the tool at the real one.
+fn redis_setup(url: &str) -> Setup {
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_nanos();
+    let prefix = format!("cli-test-{}-{nanos}:", std::process::id());
+    let mut setup = Setup::with_config(
+        tempfile::tempdir().unwrap(),
+        &format!(
+            r#"
+[sessions.app]
+transport = {{ type = "cookie", name = "app_session" }}
+store = {{ type = "redis", url = "redis://127.0.0.1:1/", key_prefix = "{prefix}", timeout_ms = 500 }}
+"#
+        ),
+    );
+    setup
+        .store_urls
+        .push(("SESSIONS_APP_STORE_URL".to_string(), url.to_string()));
+    setup
+}
+
+#[tokio::test]
+async fn list_revoke_and_count_reach_the_store_the_environment_names() {
+    let Some(url) = redis_url() else { return };
+    let setup = redis_setup(&url);
+    for owner in ["alice", "alice", "bob"] {
+        setup.sealed(&setup.keys(), "app", Some(owner)).await;
+    }
+
+    let count = setup.run(&["count"]);
+    assert_exit(&count, 0);
+    assert_eq!(stdout(&count).trim(), "app: 3");
+
+    let list = setup.run(&["list", "--owner", "alice"]);
+    assert_exit(&list, 0);
+    assert_eq!(stdout(&list).lines().count(), 2, "{}", stdout(&list));
+
+    let revoke = setup.run(&["revoke", "--owner", "alice", "--session", "app"]);
+    assert_exit(&revoke, 0);
+    assert!(
+        stdout(&revoke).contains("revoked 2 session(s) of `alice` in session `app`"),
+        "{}",
+        stdout(&revoke)
+    );
+    assert_exit(&setup.run(&["list", "--owner", "alice"]), 1);
+    assert_exit(&setup.run(&["revoke", "--owner", "alice"]), 1);
+    assert_eq!(stdout(&setup.run(&["count", "app"])).trim(), "app: 1");
+    assert_exit(&setup.run(&["list", "--owner", "bob"]), 0);
+}
+
+#[tokio::test]
+async fn a_revoked_session_no_longer_opens() {
+    let Some(url) = redis_url() else { return };
+    let setup = redis_setup(&url);
+    let value = setup.sealed(&setup.keys(), "app", Some("carol")).await;
+    assert_exit(&setup.run(&["inspect", &format!("app_session={value}")]), 0);
+    assert_exit(&setup.run(&["revoke", "--owner", "carol"]), 0);
+    let after = setup.run(&["inspect", &format!("app_session={value}")]);
+    assert_exit(&after, 1);
+    assert!(
+        stderr(&after).contains("holds no live session"),
+        "{}",
+        stderr(&after)
+    );
+}
+
+#[test]
+fn an_unreachable_store_exits_3() {
+    // The file's own URL, without the override: nothing listens on port 1.
+    let mut setup = redis_setup("unused");
+    setup.store_urls.clear();
+    let output = setup.run(&["count"]);
+    assert_exit(&output, 3);
+    assert!(
+        stderr(&output).contains("session `app`"),
+        "{}",
+        stderr(&output)
     );
 }
