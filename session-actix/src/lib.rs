@@ -1,6 +1,4 @@
 #![doc = include_str!("../README.md")]
-#![forbid(unsafe_code)]
-#![warn(missing_docs)]
 
 mod error;
 mod extract;
@@ -11,11 +9,6 @@ pub use error::Error;
 pub use extract::{NamedSession, Session, Sessions};
 pub use middleware::{SessionMiddleware, SessionService};
 pub use rejection::SessionRejection;
-pub use session_core::{session_name, SessionName};
-pub use session_core::{INTERNAL_ERROR_BODY, STORE_UNAVAILABLE_BODY};
 
 pub use session_core;
-pub use session_core::{
-    Expiry, Flash, FlashLevel, KeyRing, RequestSessions, SessionId, SessionManager, SessionsConfig,
-    StoreRegistry,
-};
+pub use session_core::__adapter_exports::*;

@@ -180,6 +180,10 @@ async fn extracting_without_the_middleware_is_a_500_that_says_to_add_it() {
         body.contains(".wrap(SessionMiddleware::new(manager))"),
         "{body}"
     );
+    assert_eq!(
+        body,
+        session_actix::SessionRejection::MissingMiddleware.body_text()
+    );
 }
 
 #[actix_web::test]

@@ -124,6 +124,11 @@ async fn extractor_without_the_layer_is_500_saying_to_add_it() {
     assert_eq!(response.status(), StatusCode::INTERNAL_SERVER_ERROR);
     assert!(body.contains("SessionLayer"), "{body}");
     assert!(body.contains(".layer("), "{body}");
+    let rejection = session_axum::SessionRejection::MissingLayer;
+    assert_eq!(
+        (response.status(), body.as_str()),
+        (rejection.status(), rejection.body_text().as_str())
+    );
 
     let app = Router::new().route(
         "/",

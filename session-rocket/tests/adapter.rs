@@ -7,8 +7,7 @@ use rocket::local::asynchronous::{Client, LocalResponse};
 use rocket::{catch, catchers, get, post, routes, Build, Request, Rocket};
 use session_core::{Backend, SessionManager, SessionsConfig, StoreRegistry};
 use session_rocket::{
-    session_name, KeyRing, NamedSession, Session, SessionError, SessionFailure, SessionFairing,
-    Sessions,
+    session_name, Error, KeyRing, NamedSession, Session, SessionFailure, SessionFairing, Sessions,
 };
 use session_stores::testing::TestStore;
 
@@ -46,7 +45,7 @@ async fn manager(store: Arc<TestStore>) -> SessionManager {
         .unwrap()
 }
 
-type Handled = Result<String, SessionError>;
+type Handled = Result<String, Error>;
 
 #[get("/plain")]
 fn plain() -> &'static str {
@@ -72,7 +71,7 @@ fn twice(first: Session, second: Session) -> Handled {
 }
 
 #[get("/fallible")]
-fn fallible(session: Result<Session, SessionError>) -> String {
+fn fallible(session: Result<Session, Error>) -> String {
     match session {
         Ok(_) => "opened".to_string(),
         Err(error) => error.to_string(),
