@@ -528,3 +528,30 @@ fn an_unreachable_store_exits_3() {
         stderr(&output)
     );
 }
+
+#[tokio::test]
+async fn list_revoke_and_count_work_on_the_file_store_across_processes() {
+    let setup = Setup::new();
+    for owner in ["alice", "alice", "bob"] {
+        setup.sealed(&setup.keys(), "app", Some(owner)).await;
+    }
+    let count = setup.run(&["count", "app"]);
+    assert_exit(&count, 0);
+    assert_eq!(stdout(&count).trim(), "app: 3");
+
+    let list = setup.run(&["list", "--owner", "alice"]);
+    assert_exit(&list, 0);
+    assert_eq!(stdout(&list).lines().count(), 2, "{}", stdout(&list));
+
+    let revoke = setup.run(&["revoke", "--owner", "alice", "--session", "app"]);
+    assert_exit(&revoke, 0);
+    assert!(
+        stdout(&revoke).contains("revoked 2 session(s) of `alice`"),
+        "{}",
+        stdout(&revoke)
+    );
+
+    assert_exit(&setup.run(&["list", "--owner", "alice"]), 1);
+    assert_exit(&setup.run(&["revoke", "--owner", "alice"]), 1);
+    assert_eq!(stdout(&setup.run(&["count"])).trim(), "app: 1");
+}
