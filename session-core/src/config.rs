@@ -19,10 +19,27 @@
 //! ```
 //!
 //! Keys are never read from configuration: they come from the environment or code
-//! ([`KeyRing::from_base64_list`](crate::KeyRing::from_base64_list)).
+//! ([`KeyRing::from_env`](crate::KeyRing::from_env)).
+//!
+//! # Reading the file, and the environment override
+//!
+//! [`SessionsConfig::from_path`] reads a file (JSON when its name ends in `.json`, TOML
+//! otherwise); its errors name the file. It then applies one override from the environment, so a
+//! deployment points at its own Redis or database without editing the file: the variable
+//! `SESSIONS_<NAME>_STORE_URL` (the session name upper-cased, every character other than a
+//! letter or digit turned into `_`; see [`SessionsConfig::store_url_variable`]) replaces the
+//! `url` option of session `<NAME>`'s store. For `[sessions.app]`:
+//!
+//! ```sh
+//! SESSIONS_APP_STORE_URL=redis://redis.internal:6379/ ./my-app
+//! ```
+//!
+//! [`from_toml`](SessionsConfig::from_toml) and [`from_json`](SessionsConfig::from_json) read
+//! only the text they are given.
 
 use std::collections::BTreeMap;
 use std::fmt;
+use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
@@ -179,9 +196,28 @@ impl StoreConfig {
 }
 
 /// What is wrong with a configuration. Messages name the session and the field.
-#[derive(Debug, thiserror::Error)]
+///
+/// `Debug` prints the same message as `Display`, so that a `main` returning this error (or a
+/// `Box<dyn Error>` holding it) tells the user what to change.
+#[derive(thiserror::Error)]
 #[non_exhaustive]
 pub enum ConfigError {
+    /// The configuration file could not be read.
+    #[error("cannot read the session configuration file `{}`: {source}; create it, or give the path of an existing one", path.display())]
+    Read {
+        /// The file.
+        path: PathBuf,
+        /// Why it could not be read.
+        source: std::io::Error,
+    },
+    /// The configuration file was read, but what it holds is wrong.
+    #[error("in `{}`: {source}", path.display())]
+    File {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong with its contents.
+        source: Box<ConfigError>,
+    },
     /// The text does not parse.
     #[error("could not parse the session configuration: {0}")]
     Parse(String),
@@ -223,7 +259,69 @@ pub enum ConfigError {
     },
 }
 
+impl fmt::Debug for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Display::fmt(self, f)
+    }
+}
+
 impl SessionsConfig {
+    /// Reads, parses and validates the file at `path` (JSON when the name ends in `.json`, TOML
+    /// otherwise), then applies the environment override of each store's URL (see the
+    /// [module docs](self)). Every error names the file.
+    pub fn from_path(path: impl AsRef<Path>) -> Result<Self, ConfigError> {
+        let path = path.as_ref();
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        let is_json = path
+            .extension()
+            .is_some_and(|extension| extension.eq_ignore_ascii_case("json"));
+        let parsed = if is_json {
+            SessionsConfig::from_json(&text)
+        } else {
+            SessionsConfig::from_toml(&text)
+        };
+        let mut config = parsed.map_err(|error| ConfigError::File {
+            path: path.to_path_buf(),
+            source: Box::new(error),
+        })?;
+        config.apply_store_url_overrides(|variable| std::env::var(variable).ok());
+        Ok(config)
+    }
+
+    /// The environment variable whose value [`from_path`](Self::from_path) puts in the `url`
+    /// option of session `session`'s store: `SESSIONS_<NAME>_STORE_URL`, e.g.
+    /// `SESSIONS_APP_STORE_URL` for `app`.
+    pub fn store_url_variable(session: &str) -> String {
+        let name: String = session
+            .chars()
+            .map(|c| {
+                if c.is_ascii_alphanumeric() {
+                    c.to_ascii_uppercase()
+                } else {
+                    '_'
+                }
+            })
+            .collect();
+        format!("SESSIONS_{name}_STORE_URL")
+    }
+
+    /// Sets the `url` option of each session's store to `lookup(variable)` where it returns a
+    /// value, `variable` being [`store_url_variable`](Self::store_url_variable) of the session.
+    /// [`from_path`](Self::from_path) calls it with the process environment.
+    pub fn apply_store_url_overrides(&mut self, lookup: impl Fn(&str) -> Option<String>) {
+        for (name, session) in &mut self.sessions {
+            if let Some(url) = lookup(&SessionsConfig::store_url_variable(name)) {
+                session
+                    .store
+                    .options
+                    .insert("url".to_string(), serde_json::Value::String(url));
+            }
+        }
+    }
+
     /// Parses TOML and validates it.
     pub fn from_toml(text: &str) -> Result<Self, ConfigError> {
         let config: SessionsConfig =

@@ -30,11 +30,25 @@ pub const MIN_SECRET_LEN: usize = 32;
 const HKDF_SALT: &[u8] = b"session-core key derivation v1";
 
 /// Why a key or key ring could not be built.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+///
+/// `Debug` prints the same message as `Display`, so that a `main` returning this error (or a
+/// `Box<dyn Error>` holding it) tells the user what to do.
+#[derive(Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
 pub enum KeyError {
+    /// The environment variable [`KeyRing::from_env`] reads is not set (or not UTF-8).
+    #[error("the environment variable `{0}` is not set; set it to a base64 secret of at least {MIN_SECRET_LEN} bytes, e.g. `export {0}=$(session-cli keygen)` (or `$(openssl rand -base64 32)`); to rotate keys, put the new one first and keep the older ones after it, comma-separated")]
+    MissingVariable(String),
+    /// The environment variable [`KeyRing::from_env`] reads holds an invalid key list.
+    #[error("the environment variable `{variable}`: {source}")]
+    InVariable {
+        /// The variable.
+        variable: String,
+        /// What is wrong with its value.
+        source: Box<KeyError>,
+    },
     /// The secret is too short.
-    #[error("a session key secret needs at least {MIN_SECRET_LEN} bytes, got {0}; generate one with `openssl rand -base64 32`")]
+    #[error("a session key secret needs at least {MIN_SECRET_LEN} bytes, got {0}; generate one with `session-cli keygen` (or `openssl rand -base64 32`)")]
     TooShort(usize),
     /// An entry of a key list is not base64.
     #[error("session key #{0} is not valid base64; keys are comma-separated base64 secrets, primary first")]
@@ -42,6 +56,12 @@ pub enum KeyError {
     /// The key list is empty.
     #[error("no session keys given; set at least one base64 secret of 32 bytes or more")]
     Empty,
+}
+
+impl fmt::Debug for KeyError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Display::fmt(self, f)
+    }
 }
 
 /// One sealing key: derived AES-256-GCM and HMAC-SHA256 keys plus a key id.
@@ -166,6 +186,24 @@ impl KeyRing {
             return Err(KeyError::Empty);
         }
         Ok(KeyRing { keys })
+    }
+
+    /// Reads the key list of [`from_base64_list`](Self::from_base64_list) from the environment
+    /// variable `variable` (applications conventionally use `SESSION_KEYS`). The errors name the
+    /// variable and say how to make a key.
+    pub fn from_env(variable: &str) -> Result<Self, KeyError> {
+        let in_variable = |error| KeyError::InVariable {
+            variable: variable.to_string(),
+            source: Box::new(error),
+        };
+        match std::env::var(variable) {
+            Ok(list) => KeyRing::from_base64_list(&list).map_err(in_variable),
+            Err(std::env::VarError::NotPresent) => {
+                Err(KeyError::MissingVariable(variable.to_string()))
+            }
+            // Base64 is ASCII: a value that is not even UTF-8 is no key list.
+            Err(std::env::VarError::NotUnicode(_)) => Err(in_variable(KeyError::NotBase64(1))),
+        }
     }
 
     /// A ring with one random key, for development and tests.

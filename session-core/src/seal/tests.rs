@@ -1,6 +1,6 @@
 //! The sealing codec's guarantees, as tests: round trips, tampering of every kind, key rotation,
 //! name binding, expiry, and no panics on hostile input. The wire-format test vectors of
-//! `docs/WIRE_FORMAT.md` are checked at the bottom.
+//! `WIRE_FORMAT.md` (at the crate root) are checked at the bottom.
 
 // The tests decode and re-encode with the `base64` crate, an implementation independent of the
 // codec's own.
@@ -706,9 +706,9 @@ proptest! {
     }
 }
 
-// ---- the test vectors of docs/WIRE_FORMAT.md ----
+// ---- the test vectors of WIRE_FORMAT.md (the crate root) ----
 
-const WIRE_FORMAT_DOC: &str = include_str!("../../../docs/WIRE_FORMAT.md");
+const WIRE_FORMAT_DOC: &str = include_str!("../../WIRE_FORMAT.md");
 
 const VECTOR_AES_KEY: &str = "47c1c2a7906ba494243e3dc0cae998de0897982398fd81ae21715d0e2695403c";
 const VECTOR_HMAC_KEY: &str = "3b39cdca02b6aa1b714f5845f67dd487746563e0c9999f972384e4fac4f6169a";

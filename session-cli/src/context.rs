@@ -1,0 +1,125 @@
+//! What every command starts from: the application's configuration file and keys.
+
+use std::path::Path;
+use std::sync::Arc;
+
+use session_core::{
+    Backend, Key, KeyError, KeyRing, SessionConfig, SessionManager, SessionsConfig, Store,
+};
+
+use crate::Failure;
+
+/// The variable the keys are read from, as in the application.
+pub const KEYS_VARIABLE: &str = "SESSION_KEYS";
+
+pub struct Context {
+    pub config: SessionsConfig,
+    /// The ring and each of its keys by position (0 = primary), or why `SESSION_KEYS` gives
+    /// none. Only `inspect` needs keys: counting, listing, revoking and cleaning up open no
+    /// value, so they run without the application's secrets.
+    keys: Result<(KeyRing, Vec<Key>), KeyError>,
+}
+
+impl Context {
+    pub fn load(path: &Path) -> Result<Context, Failure> {
+        let config = SessionsConfig::from_path(path).map_err(|error| {
+            Failure::Usage(format!(
+                "{error} (the file comes from --config or SESSIONS_CONFIG, default sessions.toml)"
+            ))
+        })?;
+        let keys = KeyRing::from_env(KEYS_VARIABLE).map(|ring| (ring, keys_by_position()));
+        Ok(Context { config, keys })
+    }
+
+    /// The key ring and its keys by position, or a usage failure naming `SESSION_KEYS`.
+    pub fn keys(&self) -> Result<(&KeyRing, &[Key]), Failure> {
+        match &self.keys {
+            Ok((ring, keys)) => Ok((ring, keys)),
+            Err(error) => Err(Failure::Usage(error.to_string())),
+        }
+    }
+
+    /// The configuration of session `name`, or a failure listing the configured ones.
+    pub fn session(&self, name: &str) -> Result<&SessionConfig, Failure> {
+        self.config.sessions.get(name).ok_or_else(|| {
+            Failure::Usage(format!(
+                "no session `{name}` in the configuration; configured: {}",
+                self.names().join(", ")
+            ))
+        })
+    }
+
+    /// `name`, or the configuration's default session.
+    pub fn session_or_default<'a>(&'a self, name: Option<&'a str>) -> Result<&'a str, Failure> {
+        match name {
+            Some(name) => self.session(name).map(|_| name),
+            None => self
+                .config
+                .default_name()
+                .map_err(|error| Failure::Usage(format!("{error}, or pass --session"))),
+        }
+    }
+
+    pub fn names(&self) -> Vec<&str> {
+        self.config.sessions.keys().map(String::as_str).collect()
+    }
+
+    /// Whether session `name` keeps its records in a store this process can reach: not the
+    /// client's cookie, not the memory of the application's process.
+    pub fn reachable_store(&self, name: &str) -> Result<(), Failure> {
+        match self.session(name)?.store.kind.as_str() {
+            "cookie" => Err(Failure::Usage(format!(
+                "session `{name}` keeps its data in the client's cookie; there is nothing on the server to operate on"
+            ))),
+            "memory" => Err(Failure::Usage(format!(
+                "session `{name}` uses the memory store, which lives inside the application's process and cannot be reached from another one; use the file or redis store to operate on it from here"
+            ))),
+            _ => Ok(()),
+        }
+    }
+
+    /// A manager over the sessions `names` only, so that no other session's store is started.
+    pub async fn manager(&self, names: &[&str]) -> Result<SessionManager, Failure> {
+        let mut config = SessionsConfig {
+            default: names.first().map(|name| name.to_string()),
+            sessions: Default::default(),
+        };
+        for name in names {
+            config
+                .sessions
+                .insert(name.to_string(), self.session(name)?.clone());
+        }
+        let keys = match &self.keys {
+            Ok((ring, _)) => ring.clone(),
+            // No value is opened or sealed through this manager.
+            Err(_) => KeyRing::generate(),
+        };
+        SessionManager::from_config(&config, &session_stores::registry(), keys)
+            .await
+            .map_err(|error| Failure::Store(error.to_string()))
+    }
+
+    /// The store of the server-side session `name`.
+    pub async fn store(&self, name: &str) -> Result<Arc<dyn Store>, Failure> {
+        let session = self.session(name)?;
+        match session_stores::registry().build(name, &session.store).await {
+            Ok(Backend::Server(store)) => Ok(store),
+            Ok(Backend::Cookie(_)) => Err(Failure::Usage(format!(
+                "session `{name}` keeps its data in the client's cookie"
+            ))),
+            Err(error) => Err(Failure::Store(error.to_string())),
+        }
+    }
+}
+
+/// The keys of `SESSION_KEYS` one by one, as `KeyRing::from_base64_list` reads them (it has
+/// already accepted the list), so that a report can say which key opened a value.
+fn keys_by_position() -> Vec<Key> {
+    std::env::var(KEYS_VARIABLE)
+        .unwrap_or_default()
+        .split(',')
+        .map(str::trim)
+        .filter(|entry| !entry.is_empty())
+        .filter_map(|entry| Key::from_base64(entry).ok())
+        .collect()
+}
