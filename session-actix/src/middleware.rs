@@ -115,40 +115,41 @@ where
 
     fn call(&self, request: ServiceRequest) -> Self::Future {
         let headers = request.headers();
-        let state: RequestState = Rc::new(
+        let state = Rc::new(RequestState(
             self.manager
                 .defer(headers.get_all(COOKIE).cloned(), |name| {
                     headers.get(name).cloned()
                 }),
-        );
+        ));
         request.extensions_mut().insert(Rc::clone(&state));
         let response = self.service.call(request);
         Box::pin(async move {
             let response = response.await?;
             // No extractor ran: nothing was opened, so nothing is saved and no header is added.
-            Ok(match state.scanned() {
-                Some(sessions) => finish(sessions, response).await,
+            Ok(match state.0.scanned() {
+                Some(_) => finish(&state.0, response).await,
                 None => response.map_into_left_body(),
             })
         })
     }
 }
 
-/// What the middleware leaves in a request's extensions.
-type RequestState = Rc<DeferredSessions<HeaderValue>>;
+/// What the middleware leaves in a request's extensions: a type of this crate's own, so that
+/// handlers cannot reach it and finish the request themselves.
+struct RequestState(DeferredSessions<HeaderValue>);
 
 /// The sessions of the request that passed through the middleware, or `None` without it; the
 /// first call scans the session headers the request had when it passed.
 pub(crate) fn request_sessions(request: &HttpRequest) -> Option<Arc<RequestSessions>> {
     request
         .extensions()
-        .get::<RequestState>()
-        .map(|state| Arc::clone(state.get_or_scan(HeaderValue::as_bytes, Vec::new)))
+        .get::<Rc<RequestState>>()
+        .map(|state| Arc::clone(state.0.get_or_scan(HeaderValue::as_bytes, Vec::new)))
 }
 
 /// Saves the request's sessions and adds their headers to `response`, or answers 500.
 async fn finish<B>(
-    sessions: &RequestSessions,
+    sessions: &DeferredSessions<HeaderValue>,
     mut response: ServiceResponse<B>,
 ) -> ServiceResponse<EitherBody<B>> {
     let failure = match sessions.finish().await {

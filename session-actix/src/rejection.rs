@@ -65,7 +65,11 @@ pub(crate) fn internal_error() -> HttpResponse {
     json_500(INTERNAL_ERROR_BODY)
 }
 
-/// The 500 for a core error, without its detail.
+/// The response for a core error, without its detail: 413 for a session past its size limit,
+/// 500 for the rest.
 pub(crate) fn failure_response(error: &Error) -> HttpResponse {
-    json_500(error.public_body())
+    let status = StatusCode::from_u16(error.status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    HttpResponse::build(status)
+        .insert_header(ContentType::json())
+        .body(error.public_body())
 }

@@ -22,7 +22,11 @@ impl Error {
 
 impl IntoResponse for Error {
     fn into_response(self) -> Response {
-        tracing::error!(error = %self.0, "a session operation failed in a handler");
+        if self.0.is_too_large() {
+            tracing::info!(error = %self.0, "a session change was refused");
+        } else {
+            tracing::error!(error = %self.0, "a session operation failed in a handler");
+        }
         failure_response(&self.0).into_response()
     }
 }

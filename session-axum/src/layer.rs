@@ -88,19 +88,19 @@ where
 
     fn call(&mut self, mut request: Request<ReqBody>) -> Self::Future {
         let headers = request.headers();
-        let state: RequestState = Arc::new(
+        let state = Arc::new(RequestState(
             self.manager
                 .defer(headers.get_all(COOKIE).into_iter().cloned(), |name| {
                     headers.get(name).cloned()
                 }),
-        );
+        ));
         request.extensions_mut().insert(Arc::clone(&state));
         let response = self.inner.call(request);
         Box::pin(async move {
             let response = response.await?;
             // No extractor ran: nothing was opened, so nothing is saved and no header is added.
-            Ok(match state.scanned() {
-                Some(sessions) => finish(sessions, response).await,
+            Ok(match state.0.scanned() {
+                Some(_) => finish(&state.0, response).await,
                 None => response.map(Body::new),
             })
         })
@@ -114,12 +114,13 @@ where
 /// The first call scans the session cookies and headers the request had when it passed the layer.
 pub fn request_sessions(extensions: &http::Extensions) -> Option<Arc<RequestSessions>> {
     extensions
-        .get::<RequestState>()
-        .map(|state| Arc::clone(state.get_or_scan(HeaderValue::as_bytes, Vec::new)))
+        .get::<Arc<RequestState>>()
+        .map(|state| Arc::clone(state.0.get_or_scan(HeaderValue::as_bytes, Vec::new)))
 }
 
-/// What the layer leaves in a request's extensions.
-type RequestState = Arc<DeferredSessions<HeaderValue>>;
+/// What the layer leaves in a request's extensions: a type of this crate's own, so that handlers
+/// cannot reach it and finish the request themselves.
+struct RequestState(DeferredSessions<HeaderValue>);
 
 /// The header as axum's types (the value moved, not copied), or `None`, logged, when it is not
 /// a valid header.
@@ -149,7 +150,10 @@ fn convert(header: ResponseHeader, status: http::StatusCode) -> Option<(HeaderNa
 }
 
 /// Saves the request's sessions and adds their headers to `response`, or answers 500.
-async fn finish<B>(sessions: &RequestSessions, response: http::Response<B>) -> Response
+async fn finish<B>(
+    sessions: &DeferredSessions<HeaderValue>,
+    response: http::Response<B>,
+) -> Response
 where
     B: HttpBody<Data = Bytes> + Send + 'static,
     B::Error: Into<BoxError>,

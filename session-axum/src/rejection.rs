@@ -53,9 +53,13 @@ fn json_500(body: &'static str) -> impl IntoResponse {
     )
 }
 
-/// The 500 for a core error, without its detail.
+/// The response for a core error, without its detail.
 pub(crate) fn failure_response(error: &Error) -> impl IntoResponse {
-    json_500(error.public_body())
+    (
+        StatusCode::from_u16(error.status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR),
+        [(header::CONTENT_TYPE, "application/json")],
+        error.public_body(),
+    )
 }
 
 /// The 500 for a failure that is not a core error.

@@ -57,7 +57,17 @@ pub struct SessionConfig {
     /// Encrypted (default) or signed.
     #[serde(default)]
     pub protection: Protection,
+    /// The most bytes of values (keys and their JSON text, flash messages included) the session
+    /// may hold; a change past it is refused with
+    /// [`Error::SessionTooLarge`](crate::Error::SessionTooLarge) where the handler makes it.
+    /// Default: [`DEFAULT_MAX_BYTES`] for server-side stores; for the client-side `cookie` store
+    /// the limit is what fits its cookies, and this can only lower it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_bytes: Option<usize>,
 }
+
+/// The default size limit of a server-side session's values: 16 KiB.
+pub const DEFAULT_MAX_BYTES: usize = 16 * 1024;
 
 /// How a session's value travels between client and server.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -323,6 +333,7 @@ impl SessionConfig {
             store,
             expiry: ExpiryPolicy::default(),
             protection: Protection::default(),
+            max_bytes: None,
         }
     }
 
@@ -346,6 +357,9 @@ impl SessionConfig {
                     ));
                 }
             }
+        }
+        if self.max_bytes == Some(0) {
+            return Err(invalid(name, "max_bytes", "must be at least 1 byte"));
         }
         if self.expiry.idle_timeout_secs == 0 {
             return Err(invalid(
@@ -400,16 +414,22 @@ fn validate_cookie(name: &str, cookie: &CookieConfig) -> Result<(), ConfigError>
             ));
         }
     }
-    if cookie.name.starts_with("__Host-")
-        && (!cookie.secure || cookie.path != "/" || cookie.domain.is_some())
-    {
+    // Browsers match the prefixes case-insensitively, so a `__host-` cookie is held to the same
+    // rules (RFC 6265bis).
+    let has_prefix = |prefix: &str| {
+        cookie
+            .name
+            .get(..prefix.len())
+            .is_some_and(|start| start.eq_ignore_ascii_case(prefix))
+    };
+    if has_prefix("__Host-") && (!cookie.secure || cookie.path != "/" || cookie.domain.is_some()) {
         return Err(invalid(
             name,
             "transport.name",
             "a `__Host-` cookie needs secure = true, path = \"/\" and no domain",
         ));
     }
-    if cookie.name.starts_with("__Secure-") && !cookie.secure {
+    if has_prefix("__Secure-") && !cookie.secure {
         return Err(invalid(
             name,
             "transport.secure",
@@ -481,6 +501,22 @@ mod tests {
             "[sessions.app]\ntransport = { type = \"cookie\", name = \"a\", secrue = true }\nstore = { type = \"memory\" }",
         );
         assert!(message.contains("secrue"), "{message}");
+    }
+
+    #[test]
+    fn cookie_prefixes_are_matched_case_insensitively() {
+        for name in ["__host-s", "__HOST-s", "__Host-s"] {
+            let message = error_of(&format!(
+                "[sessions.app]\ntransport = {{ type = \"cookie\", name = \"{name}\", path = \"/app\" }}\nstore = {{ type = \"memory\" }}"
+            ));
+            assert!(message.contains("__Host-"), "{name}: {message}");
+        }
+        for name in ["__secure-s", "__SECURE-s"] {
+            let message = error_of(&format!(
+                "[sessions.app]\ntransport = {{ type = \"cookie\", name = \"{name}\", secure = false }}\nstore = {{ type = \"memory\" }}"
+            ));
+            assert!(message.contains("__Secure-"), "{name}: {message}");
+        }
     }
 
     #[test]

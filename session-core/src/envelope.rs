@@ -70,7 +70,11 @@ pub(crate) fn encoded_len(record: &Record) -> usize {
         + entries
 }
 
-fn header_len(absolute_deadline: Option<u64>, expiry: Option<&Expiry>, owner: Option<&str>) -> usize {
+fn header_len(
+    absolute_deadline: Option<u64>,
+    expiry: Option<&Expiry>,
+    owner: Option<&str>,
+) -> usize {
     8 * 3
         + 1
         + if absolute_deadline.is_some() { 8 } else { 0 }
@@ -261,9 +265,10 @@ pub(crate) fn owner_of_body(bytes: &[u8]) -> Result<Option<&str>, Malformed> {
     if flags & OWNER == 0 {
         return Ok(None);
     }
-    let skip = 8 * (usize::from(flags & ABSOLUTE != 0)
-        + usize::from(flags & OVERRIDE != 0)
-        + usize::from(flags & OVERRIDE_ABSOLUTE != 0));
+    let skip = 8
+        * (usize::from(flags & ABSOLUTE != 0)
+            + usize::from(flags & OVERRIDE != 0)
+            + usize::from(flags & OVERRIDE_ABSOLUTE != 0));
     reader.take(skip)?;
     reader.text().map(Some)
 }
@@ -553,11 +558,13 @@ mod tests {
         let deltas = [
             Delta::default(),
             Delta {
+                owner: None,
                 changed: vec![("n".into(), raw("43"))],
                 expires_at: 9,
                 ..Delta::default()
             },
             Delta {
+                owner: None,
                 changed: vec![
                     ("zz".into(), raw("1")),
                     ("a".into(), raw("[]")),
@@ -570,6 +577,7 @@ mod tests {
                 expiry: Some(Expiry::persistent(std::time::Duration::from_secs(60))),
             },
             Delta {
+                owner: None,
                 removed: vec!["cart".into(), "long".into(), "n".into(), "user".into()],
                 absolute_deadline: Some(0),
                 ..Delta::default()
@@ -609,6 +617,7 @@ mod tests {
     #[test]
     fn deltas_are_applied_into_a_buffer_of_the_exact_size() {
         let delta = Delta {
+            owner: None,
             changed: vec![("n".into(), raw("43")), ("new".into(), raw("[1,2,3]"))],
             removed: vec!["cart".into()],
             expires_at: 9,

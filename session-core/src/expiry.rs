@@ -110,11 +110,18 @@ impl ExpiryPolicy {
         }
     }
 
-    /// Whether an unchanged session whose deadline is `expires_at` should be rewritten at `now`
-    /// to slide to `next` (the deadline it would get).
-    pub fn wants_touch(&self, expires_at: u64, next: u64) -> bool {
-        self.reads_are_activity
-            && next.saturating_sub(expires_at) >= self.touch_after_secs.saturating_mul(1000)
+    /// Whether an unchanged session of lifetime `lifetime`, whose deadline is `expires_at`,
+    /// should be rewritten to slide to `next` (the deadline it would get).
+    ///
+    /// The threshold is `touch_after_secs`, but never more than half the idle timeout: a
+    /// threshold at or above the idle window would never slide it, and an active user would be
+    /// logged out.
+    pub fn wants_touch(&self, lifetime: &Expiry, expires_at: u64, next: u64) -> bool {
+        let threshold_ms = self
+            .touch_after_secs
+            .saturating_mul(1000)
+            .min(lifetime.idle_timeout_secs.saturating_mul(1000) / 2);
+        self.reads_are_activity && next.saturating_sub(expires_at) >= threshold_ms
     }
 }
 
@@ -155,12 +162,29 @@ mod tests {
             touch_after_secs: 60,
             ..ExpiryPolicy::default()
         };
-        assert!(!policy.wants_touch(100_000, 159_999));
-        assert!(policy.wants_touch(100_000, 160_000));
+        let lifetime = policy.lifetime();
+        assert!(!policy.wants_touch(&lifetime, 100_000, 159_999));
+        assert!(policy.wants_touch(&lifetime, 100_000, 160_000));
         let writes_only = ExpiryPolicy {
             reads_are_activity: false,
             ..policy
         };
-        assert!(!writes_only.wants_touch(100_000, 900_000));
+        assert!(!writes_only.wants_touch(&lifetime, 100_000, 900_000));
+    }
+
+    #[test]
+    fn the_touch_threshold_stays_below_a_short_idle_window() {
+        let policy = ExpiryPolicy {
+            idle_timeout_secs: 2,
+            touch_after_secs: 60,
+            ..ExpiryPolicy::default()
+        };
+        let lifetime = policy.lifetime();
+        // Half the 2-second window: a read 1 s after the last write slides it.
+        assert!(policy.wants_touch(&lifetime, 2_000, 3_000));
+        assert!(!policy.wants_touch(&lifetime, 2_000, 2_999));
+        // A per-session lifetime's own window counts, not the policy's.
+        let remembered = Expiry::persistent(Duration::from_secs(30 * 86_400));
+        assert!(!policy.wants_touch(&remembered, 2_000, 3_000));
     }
 }

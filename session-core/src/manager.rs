@@ -19,37 +19,52 @@
 //!
 //! Saving follows the session's changes: a stored session with changed values is saved as a
 //! [`Delta`](crate::Delta) (so parallel requests changing different keys all persist, and a
-//! session another request destroyed is not brought back), a new or regenerated one is created under its new id before the old record
-//! is deleted, and a destroyed one is deleted and its cookie expired. An unchanged session is
-//! rewritten only to slide its idle deadline when the policy's touch threshold is reached.
+//! session another request destroyed is not brought back), a regenerated one is moved by the
+//! store to its new id with the changes on top ([`Store::regenerate`], atomic: a session another
+//! request destroyed meanwhile stays destroyed), and a destroyed one is deleted and its cookie
+//! expired. An unchanged session is rewritten only to slide its idle deadline when the policy's
+//! touch threshold is reached.
+//!
+//! Only the adapter finishes a request ([`DeferredSessions::finish`], or
+//! [`SessionManager::finish`] for a [`RequestSessions`] it owns): what handlers reach is shared
+//! (`&RequestSessions`, `Arc<RequestSessions>`) and has no way to finish it, so a handler cannot
+//! take the response's cookies for itself.
+//!
+//! The steps live one per file: [`intake`] (headers and chunks in), [`open`] (values to
+//! handles), [`plan`] (a pure function of a session's state, the policy and the clock),
+//! [`execute`] (the plan against the store) and [`render`] (cookies and chunking).
+//!
+//! ```compile_fail
+//! # async fn handler(sessions: &session_core::RequestSessions) {
+//! // Not for handlers: only the adapter, which owns the request's sessions, finishes them.
+//! let _ = sessions.finish().await;
+//! # }
+//! ```
 
-use std::fmt::{self, Write as _};
+use std::fmt;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, OnceLock};
 
-use cookie::Cookie;
 use tokio::sync::OnceCell;
 
-use crate::config::{
-    ConfigError, CookieConfig, SameSite, SessionConfig, SessionsConfig, Transport,
-};
+use crate::config::{ConfigError, SessionConfig, SessionsConfig, Transport, DEFAULT_MAX_BYTES};
 use crate::error::Error;
-use crate::expiry::{max_age_secs, Expiry, ExpiryPolicy};
-use crate::id::SessionId;
+use crate::expiry::ExpiryPolicy;
 use crate::keys::KeyRing;
-use crate::record::{now_ms, Record};
+use crate::record::now_ms;
 use crate::registry::{Backend, StoreRegistry};
-use crate::seal::{open_id, open_record, seal_id, seal_record, Protection};
-use crate::session::{Session, State};
-use crate::store::{OwnerSession, Store, StoreError};
+use crate::seal::Protection;
+use crate::session::{Measure, Session, SizeLimit};
+use crate::store::{spawn_cleanup, OwnerSession, Store, StoreError};
 
-/// The most bytes of a `Set-Cookie` value (name, value and attributes) browsers are required to
-/// keep.
-pub const COOKIE_SIZE_LIMIT: usize = 4096;
+mod execute;
+mod intake;
+mod open;
+mod plan;
+mod render;
 
-/// How often [`Store::create`] is retried with a fresh id after a collision (with 256-bit ids,
-/// a collision means a broken random source or a store that misreports).
-const CREATE_ATTEMPTS: usize = 3;
+use intake::{cookie_pairs, Incoming};
+pub use render::{ResponseHeader, COOKIE_SIZE_LIMIT};
 
 /// The named sessions of an application, their stores and keys. Cheap to clone.
 #[derive(Clone)]
@@ -71,13 +86,14 @@ struct SlotConfig {
     policy: ExpiryPolicy,
     protection: Protection,
     max_chunks: usize,
+    limit: SizeLimit,
 }
 
 impl fmt::Debug for SessionManager {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("SessionManager")
             .field("sessions", &self.session_names().collect::<Vec<_>>())
-            .field("default", &self.default_session())
+            .field("default", &self.default_name())
             .finish_non_exhaustive()
     }
 }
@@ -106,7 +122,7 @@ impl SessionManagerBuilder {
     }
 
     /// Names the default session (needed when there are several).
-    pub fn default_session(mut self, name: impl Into<String>) -> Self {
+    pub fn default(mut self, name: impl Into<String>) -> Self {
         self.config.default = Some(name.into());
         self
     }
@@ -161,7 +177,11 @@ impl SessionManager {
                 (Backend::Cookie(options), Transport::Cookie(_)) => options.max_chunks,
                 _ => 1,
             };
-            slots.push(SlotConfig {
+            let mut slot = SlotConfig {
+                limit: SizeLimit {
+                    name: Arc::from(name.as_str()),
+                    measure: Measure::Unlimited,
+                },
                 name,
                 transport: session.transport.clone(),
                 header_name,
@@ -169,7 +189,19 @@ impl SessionManager {
                 policy: session.expiry.clone(),
                 protection: session.protection,
                 max_chunks,
-            });
+            };
+            slot.limit.measure = match &slot.backend {
+                Backend::Server(store) => {
+                    spawn_cleanup(store);
+                    Measure::Data(session.max_bytes.unwrap_or(DEFAULT_MAX_BYTES))
+                }
+                Backend::Cookie(_) => Measure::Sealed {
+                    protection: slot.protection,
+                    capacity: render::sealed_capacity(&slot),
+                    data: session.max_bytes.unwrap_or(usize::MAX),
+                },
+            };
+            slots.push(slot);
         }
         let default = slots
             .iter()
@@ -190,7 +222,7 @@ impl SessionManager {
     }
 
     /// The default session's name.
-    pub fn default_session(&self) -> &str {
+    pub fn default_name(&self) -> &str {
         &self.inner.slots[self.inner.default].name
     }
 
@@ -241,7 +273,11 @@ impl SessionManager {
     /// The live sessions of `owner` in the server-side session `name` (bound with
     /// [`Session::set_owner`]): created and expiry times, and a storage key that tells them
     /// apart; never an id.
-    pub async fn owner_sessions(&self, name: &str, owner: &str) -> Result<Vec<OwnerSession>, Error> {
+    pub async fn owner_sessions(
+        &self,
+        name: &str,
+        owner: &str,
+    ) -> Result<Vec<OwnerSession>, Error> {
         Ok(self.server_store(name)?.owner_sessions(owner).await?)
     }
 
@@ -257,10 +293,27 @@ impl SessionManager {
     }
 
     /// Reads a request's session values: `cookie_headers` are the values of its `Cookie`
-    /// headers, `header` looks up a request header by (lowercase) name. Touches no store.
+    /// headers, `header` looks up a request header by (lowercase) name.
+    /// Touches no store.
+    ///
+    /// Cookies are scanned one pair at a time: a pair that is not UTF-8 is skipped alone, a
+    /// quoted value is unquoted, and every value of a duplicated name is kept, to be tried in
+    /// order when the session is opened.
     pub fn request<'a, I, F>(&self, cookie_headers: I, header: F) -> RequestSessions
     where
         I: IntoIterator<Item = &'a str>,
+        F: Fn(&str) -> Option<&'a str>,
+    {
+        self.scan(cookie_headers.into_iter().map(str::as_bytes), header)
+    }
+
+    /// [`request`](Self::request) on `Cookie` header values as bytes.
+    fn scan<'a, 'b, F>(
+        &self,
+        cookie_headers: impl Iterator<Item = &'b [u8]>,
+        header: F,
+    ) -> RequestSessions
+    where
         F: Fn(&str) -> Option<&'a str>,
     {
         let configs = &self.inner.slots;
@@ -278,9 +331,14 @@ impl SessionManager {
         }
         if any_cookie_slot {
             for cookie_header in cookie_headers {
-                for cookie in Cookie::split_parse(cookie_header).flatten() {
-                    if let Some((index, chunk)) = self.cookie_slot(cookie.name()) {
-                        slots[index].incoming.offer(chunk, cookie.value());
+                for (name, value) in cookie_pairs(cookie_header) {
+                    let (Ok(name), Ok(value)) =
+                        (std::str::from_utf8(name), std::str::from_utf8(value))
+                    else {
+                        continue;
+                    };
+                    if let Some((index, chunk)) = self.cookie_slot(name) {
+                        slots[index].incoming.offer(chunk, value);
                     }
                 }
             }
@@ -290,6 +348,13 @@ impl SessionManager {
             slots,
             now: AtomicU64::new(0),
         }
+    }
+
+    /// Saves every opened session of `request` that needs it and returns the headers to add to
+    /// the response. On error, add none of the headers: answer with the error's
+    /// [`status`](Error::status) instead.
+    pub async fn finish(&self, request: RequestSessions) -> Result<Vec<ResponseHeader>, Error> {
+        request.finish().await
     }
 
     /// Keeps a request's session header values as the adapter finds them, unparsed, so that
@@ -325,8 +390,8 @@ impl SessionManager {
     }
 
     /// [`request`](Self::request) on headers kept by [`keep`](Self::keep): `as_bytes` gives a
-    /// kept value's bytes (one that is not UTF-8 is skipped, as a missing header would be),
-    /// `extra_cookies` are `Cookie` header values to read after the kept ones.
+    /// kept value's bytes (a session header that is not UTF-8 is skipped, as a missing header
+    /// would be), `extra_cookies` are `Cookie` header values to read after the kept ones.
     pub fn request_from<'a, V, B>(
         &self,
         kept: &'a KeptHeaders<V>,
@@ -336,17 +401,15 @@ impl SessionManager {
     where
         B: Fn(&'a V) -> &'a [u8],
     {
-        // Any UTF-8 passes, not only the visible ASCII of HTTP's grammar: the cookie parser and
-        // the codec reject what is not theirs, and the standard library checks ASCII a word at a
-        // time where the frameworks' `to_str` go byte by byte.
+        // Cookie headers go in as bytes: the scan skips a pair that is not UTF-8, not the header.
         let as_str = |value: &'a V| std::str::from_utf8(as_bytes(value)).ok();
         let cookies = kept
             .cookie
             .iter()
             .chain(&kept.more_cookies)
-            .filter_map(&as_str)
-            .chain(extra_cookies);
-        self.request(cookies, |name| {
+            .map(&as_bytes)
+            .chain(extra_cookies.into_iter().map(str::as_bytes));
+        self.scan(cookies, |name| {
             let index = self
                 .session_header_names()
                 .position(|known| known == name)?;
@@ -455,6 +518,17 @@ impl<V> DeferredSessions<V> {
     pub fn scanned(&self) -> Option<&Arc<RequestSessions>> {
         self.sessions.get()
     }
+
+    /// Saves every opened session that needs it and returns the headers to add to the response;
+    /// nothing when no handler asked for a session. For the adapter, which keeps this value
+    /// where handlers cannot reach it. On error, add none of the headers: answer with the
+    /// error's [`status`](Error::status) instead.
+    pub async fn finish(&self) -> Result<Vec<ResponseHeader>, Error> {
+        match self.sessions.get() {
+            Some(sessions) => sessions.finish().await,
+            None => Ok(Vec::new()),
+        }
+    }
 }
 
 impl<V> fmt::Debug for DeferredSessions<V> {
@@ -466,125 +540,8 @@ impl<V> fmt::Debug for DeferredSessions<V> {
     }
 }
 
-/// The cookie parts of one session seen in a request.
-#[derive(Default)]
-struct Incoming {
-    /// Chunk 0: the whole value unless it was split.
-    first: Option<String>,
-    /// Chunks 1, 2, ... (empty unless the value was split), `None` where one is missing.
-    rest: Vec<Option<String>>,
-}
-
-impl Incoming {
-    fn offer(&mut self, chunk: usize, value: &str) {
-        // Browsers send the most specific cookie first; keep it.
-        let part = match chunk.checked_sub(1) {
-            None => &mut self.first,
-            Some(index) => {
-                if self.rest.len() <= index {
-                    self.rest.resize(index + 1, None);
-                }
-                &mut self.rest[index]
-            }
-        };
-        if part.is_none() {
-            *part = Some(value.to_string());
-        }
-    }
-
-    /// The joined value of the consecutive chunks from 0.
-    fn value(&self) -> Option<std::borrow::Cow<'_, str>> {
-        let first = self.first.as_deref()?;
-        if self.rest.first().is_none_or(Option::is_none) {
-            return Some(first.into());
-        }
-        let mut value = first.to_string();
-        for part in self.rest.iter().map_while(Option::as_deref) {
-            value.push_str(part);
-        }
-        Some(value.into())
-    }
-
-    /// One past the highest chunk index the client holds (so every stale chunk, even one after
-    /// a gap, can be expired).
-    fn chunks_held(&self) -> usize {
-        if self.rest.is_empty() {
-            usize::from(self.first.is_some())
-        } else {
-            self.rest.len() + 1
-        }
-    }
-
-    fn is_present(&self) -> bool {
-        self.first.is_some()
-    }
-}
-
-/// A header the adapter adds to the response.
-///
-/// The values are live session credentials: `Debug` shows cookie and header names, attributes and
-/// lengths, never a value. [`value`](Self::value) gives the value to send.
-#[derive(Clone, PartialEq, Eq)]
-pub enum ResponseHeader {
-    /// A `Set-Cookie` header with this value.
-    SetCookie(String),
-    /// A session header (header transport). An empty value means the session ended.
-    Header {
-        /// The header name (lowercase).
-        name: Arc<str>,
-        /// The sealed value, or empty.
-        value: String,
-    },
-}
-
-impl ResponseHeader {
-    /// The header name.
-    pub fn name(&self) -> &str {
-        match self {
-            ResponseHeader::SetCookie(_) => "set-cookie",
-            ResponseHeader::Header { name, .. } => name,
-        }
-    }
-
-    /// The header value.
-    pub fn value(&self) -> &str {
-        match self {
-            ResponseHeader::SetCookie(value) | ResponseHeader::Header { value, .. } => value,
-        }
-    }
-
-    /// The header value, owned: adapters hand it to their framework's header type without a copy.
-    pub fn into_value(self) -> String {
-        match self {
-            ResponseHeader::SetCookie(value) | ResponseHeader::Header { value, .. } => value,
-        }
-    }
-}
-
-impl fmt::Debug for ResponseHeader {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            ResponseHeader::SetCookie(text) => {
-                let (pair, attributes) = text.split_once(';').unwrap_or((text, ""));
-                let (name, value) = pair.split_once('=').unwrap_or((pair, ""));
-                f.debug_tuple("SetCookie")
-                    .field(&format_args!(
-                        "{name}=<{} bytes>{}{attributes}",
-                        value.len(),
-                        if attributes.is_empty() { "" } else { ";" }
-                    ))
-                    .finish()
-            }
-            ResponseHeader::Header { name, value } => f
-                .debug_struct("Header")
-                .field("name", name)
-                .field("value", &format_args!("<{} bytes>", value.len()))
-                .finish(),
-        }
-    }
-}
-
-/// One request's sessions: opened lazily, saved by [`finish`](Self::finish).
+/// One request's sessions: opened lazily, saved by the adapter ([`DeferredSessions::finish`],
+/// [`SessionManager::finish`]).
 pub struct RequestSessions {
     inner: Arc<ManagerInner>,
     slots: Box<[Slot]>,
@@ -606,13 +563,6 @@ impl fmt::Debug for RequestSessions {
         }
         list.finish()
     }
-}
-
-/// What a finished session asks of its store.
-enum Write {
-    None,
-    Create(Record),
-    Update(SessionId, crate::record::Delta),
 }
 
 impl RequestSessions {
@@ -661,365 +611,6 @@ impl RequestSessions {
             .await
             .cloned()
     }
-
-    async fn load(&self, index: usize) -> Result<Session, Error> {
-        let config = &self.inner.slots[index];
-        let now = self.now();
-        let fresh = || Session::from_state(State::unsaved(&config.policy.lifetime(), now));
-        let Some(value) = self.slots[index].incoming.value() else {
-            return Ok(fresh());
-        };
-        let value: &str = &value;
-        let keys = &self.inner.keys;
-        match &config.backend {
-            Backend::Cookie(_) => {
-                match open_record(keys, config.protection, &config.name, value, now) {
-                    Ok(opened) => Ok(Session::from_state(State::loaded(
-                        opened.record,
-                        opened.stale_key,
-                    ))),
-                    Err(reason) => {
-                        tracing::debug!(session = %config.name, %reason, "session value did not open; starting a new session");
-                        Ok(fresh())
-                    }
-                }
-            }
-            Backend::Server(store) => match open_id(keys, &config.name, value) {
-                Ok((id, stale_key)) => match store.load(&id).await? {
-                    Some(record) if record.id == id && !record.is_expired(now) => {
-                        Ok(Session::from_state(State::loaded(record, stale_key)))
-                    }
-                    _ => {
-                        tracing::debug!(session = %config.name, "no live record for the session id; starting a new session");
-                        Ok(fresh())
-                    }
-                },
-                Err(reason) => {
-                    tracing::debug!(session = %config.name, %reason, "session id did not verify; starting a new session");
-                    Ok(fresh())
-                }
-            },
-        }
-    }
-
-    /// Saves every opened session that needs it and returns the headers to add to the response.
-    ///
-    /// On error, add none of the headers: answer 500 instead.
-    pub async fn finish(&self) -> Result<Vec<ResponseHeader>, Error> {
-        let mut headers = Vec::new();
-        for (index, slot) in self.slots.iter().enumerate() {
-            let Some(session) = slot.session.get() else {
-                continue;
-            };
-            let config = &self.inner.slots[index];
-            match &config.backend {
-                Backend::Server(store) => {
-                    self.finish_server(config, slot, session, store.as_ref(), &mut headers)
-                        .await?
-                }
-                Backend::Cookie(_) => self.finish_client(config, slot, session, &mut headers)?,
-            }
-        }
-        Ok(headers)
-    }
-
-    async fn finish_server(
-        &self,
-        config: &SlotConfig,
-        slot: &Slot,
-        session: &Session,
-        store: &dyn Store,
-        headers: &mut Vec<ResponseHeader>,
-    ) -> Result<(), Error> {
-        let now = self.now();
-        let (write, retired, lifetime, resend) = {
-            let mut state = session.lock();
-            let lifetime = lifetime_of(&state, &config.policy);
-            let absolute = lifetime.absolute_deadline(state.record.created_at);
-            let next = lifetime.next_expires_at(now, absolute);
-            let write = if !state.stored {
-                if state.record.data.is_empty() {
-                    Write::None
-                } else {
-                    set_deadlines(&mut state.record, next, absolute);
-                    state.assign_id();
-                    Write::Create(state.record.clone())
-                }
-            } else if state.has_value_changes()
-                || state.expiry_changed
-                || config.policy.wants_touch(state.record.expires_at, next)
-            {
-                set_deadlines(&mut state.record, next, absolute);
-                Write::Update(state.record.id, state.delta())
-            } else {
-                Write::None
-            };
-            // A persistent cookie's Max-Age slides with every write; a re-keyed id is resent.
-            let resend = state.stale_key || state.expiry_changed || lifetime.persistent;
-            (write, state.retired, lifetime, resend)
-        };
-
-        let mut emitted = None;
-        match write {
-            Write::None => {
-                let state = session.lock();
-                if state.stored && state.stale_key {
-                    emitted = Some((state.record.id, state.record.expires_at));
-                }
-            }
-            Write::Create(mut record) => {
-                let mut attempt = 1;
-                loop {
-                    match store.create(&record).await {
-                        Ok(()) => break,
-                        Err(StoreError::AlreadyExists) if attempt < CREATE_ATTEMPTS => {
-                            attempt += 1;
-                            record.id = SessionId::generate();
-                        }
-                        Err(error) => return Err(error.into()),
-                    }
-                }
-                session.lock().record.id = record.id;
-                emitted = Some((record.id, record.expires_at));
-            }
-            Write::Update(id, delta) => {
-                if store.update(&id, &delta).await? {
-                    if resend {
-                        emitted = Some((id, delta.expires_at));
-                    }
-                } else {
-                    // Another request destroyed or regenerated the session after this one loaded
-                    // it. Its response already set or expired the cookie; expiring it here could
-                    // arrive later and erase a cookie that a login just set.
-                    tracing::debug!(session = %config.name, "session ended by another request before this one saved; its changes are dropped");
-                    session.lock().stored = false;
-                    return Ok(());
-                }
-            }
-        }
-        if let Some(old) = retired {
-            store.delete(&old).await?;
-        }
-        match emitted {
-            Some((id, expires_at)) => {
-                let value = seal_id(&self.inner.keys, &config.name, &id)?;
-                self.emit_value(
-                    config,
-                    slot,
-                    value,
-                    max_age_secs(&lifetime, expires_at, now),
-                    headers,
-                )?;
-                session.lock().mark_saved();
-            }
-            None => {
-                let mut state = session.lock();
-                if !state.stored && state.record.data.is_empty() {
-                    if (retired.is_some() || state.destroyed) && slot.incoming.is_present() {
-                        self.emit_removal(config, slot, headers);
-                    }
-                    state.retired = None;
-                    state.destroyed = false;
-                } else {
-                    state.mark_saved();
-                }
-            }
-        }
-        Ok(())
-    }
-
-    fn finish_client(
-        &self,
-        config: &SlotConfig,
-        slot: &Slot,
-        session: &Session,
-        headers: &mut Vec<ResponseHeader>,
-    ) -> Result<(), Error> {
-        let now = self.now();
-        let mut state = session.lock();
-        if state.record.data.is_empty() {
-            if slot.incoming.is_present() && (state.is_modified() || state.stored) {
-                self.emit_removal(config, slot, headers);
-            }
-            return Ok(());
-        }
-        let lifetime = lifetime_of(&state, &config.policy);
-        let absolute = lifetime.absolute_deadline(state.record.created_at);
-        let next = lifetime.next_expires_at(now, absolute);
-        let needs_seal = state.is_modified()
-            || state.stale_key
-            || !state.stored
-            || config.policy.wants_touch(state.record.expires_at, next);
-        if !needs_seal {
-            return Ok(());
-        }
-        set_deadlines(&mut state.record, next, absolute);
-        state.record.version += 1;
-        state.assign_id();
-        let value = seal_record(
-            &self.inner.keys,
-            config.protection,
-            &config.name,
-            &state.record,
-        )?;
-        self.emit_value(
-            config,
-            slot,
-            value,
-            max_age_secs(&lifetime, next, now),
-            headers,
-        )?;
-        state.mark_saved();
-        Ok(())
-    }
-
-    fn emit_value(
-        &self,
-        config: &SlotConfig,
-        slot: &Slot,
-        value: String,
-        max_age: Option<u64>,
-        headers: &mut Vec<ResponseHeader>,
-    ) -> Result<(), Error> {
-        let cookie = match &config.transport {
-            Transport::Header(_) => {
-                headers.push(ResponseHeader::Header {
-                    name: Arc::clone(&config.header_name),
-                    value,
-                });
-                return Ok(());
-            }
-            Transport::Cookie(cookie) => cookie,
-        };
-        let whole = render_cookie(cookie, &cookie.name, &value, max_age);
-        if whole.len() <= COOKIE_SIZE_LIMIT {
-            headers.push(ResponseHeader::SetCookie(whole));
-            self.expire_chunks(cookie, 1..slot.incoming.chunks_held(), headers);
-            return Ok(());
-        }
-        let too_large = || Error::CookieTooLarge {
-            name: config.name.clone(),
-            size: whole.len(),
-            limit: COOKIE_SIZE_LIMIT,
-        };
-        if config.max_chunks <= 1 {
-            return Err(too_large());
-        }
-        let longest_name = chunk_name(&cookie.name, config.max_chunks - 1);
-        let overhead = render_cookie(cookie, &longest_name, "", max_age).len();
-        let room = COOKIE_SIZE_LIMIT.saturating_sub(overhead);
-        if room == 0 || value.len().div_ceil(room) > config.max_chunks {
-            return Err(too_large());
-        }
-        // The sealed value is base64url (ASCII), so any byte offset is a character boundary.
-        let pieces: Vec<&str> = (0..value.len())
-            .step_by(room)
-            .map(|start| &value[start..(start + room).min(value.len())])
-            .collect();
-        for (index, piece) in pieces.iter().enumerate() {
-            headers.push(ResponseHeader::SetCookie(render_cookie(
-                cookie,
-                &chunk_name(&cookie.name, index),
-                piece,
-                max_age,
-            )));
-        }
-        self.expire_chunks(cookie, pieces.len()..slot.incoming.chunks_held(), headers);
-        Ok(())
-    }
-
-    fn emit_removal(&self, config: &SlotConfig, slot: &Slot, headers: &mut Vec<ResponseHeader>) {
-        match &config.transport {
-            Transport::Header(_) => headers.push(ResponseHeader::Header {
-                name: Arc::clone(&config.header_name),
-                value: String::new(),
-            }),
-            Transport::Cookie(cookie) => {
-                self.expire_chunks(cookie, 0..slot.incoming.chunks_held().max(1), headers)
-            }
-        }
-    }
-
-    fn expire_chunks(
-        &self,
-        cookie: &CookieConfig,
-        chunks: std::ops::Range<usize>,
-        headers: &mut Vec<ResponseHeader>,
-    ) {
-        for index in chunks {
-            headers.push(ResponseHeader::SetCookie(removal_cookie(
-                cookie,
-                &chunk_name(&cookie.name, index),
-            )));
-        }
-    }
-}
-
-fn lifetime_of(state: &State, policy: &ExpiryPolicy) -> Expiry {
-    state
-        .record
-        .expiry
-        .clone()
-        .unwrap_or_else(|| policy.lifetime())
-}
-
-fn set_deadlines(record: &mut Record, expires_at: u64, absolute: Option<u64>) {
-    record.expires_at = expires_at;
-    record.absolute_deadline = absolute;
-}
-
-fn chunk_name(base: &str, index: usize) -> String {
-    if index == 0 {
-        base.to_string()
-    } else {
-        format!("{base}.{index}")
-    }
-}
-
-fn cookie_builder<'c>(
-    config: &'c CookieConfig,
-    name: &'c str,
-    value: &'c str,
-) -> cookie::CookieBuilder<'c> {
-    let same_site = match config.same_site {
-        SameSite::Strict => cookie::SameSite::Strict,
-        SameSite::Lax => cookie::SameSite::Lax,
-        SameSite::None => cookie::SameSite::None,
-    };
-    let mut builder = Cookie::build((name, value))
-        .path(config.path.as_str())
-        .secure(config.secure)
-        .http_only(config.http_only)
-        .same_site(same_site);
-    if let Some(domain) = &config.domain {
-        builder = builder.domain(domain.as_str());
-    }
-    builder
-}
-
-fn render_cookie(config: &CookieConfig, name: &str, value: &str, max_age: Option<u64>) -> String {
-    let mut builder = cookie_builder(config, name, value);
-    if let Some(seconds) = max_age {
-        let seconds = i64::try_from(seconds).unwrap_or(i64::MAX);
-        builder = builder.max_age(cookie::time::Duration::seconds(seconds));
-    }
-    let cookie = builder.build();
-    // Sized once: the value is up to 4 KiB and `to_string` would grow the buffer several times.
-    let mut rendered = String::with_capacity(name.len() + value.len() + RENDERED_ATTRIBUTES_HINT);
-    // Writing into a `String` cannot fail.
-    let _ = write!(rendered, "{cookie}");
-    rendered
-}
-
-/// Room for the attributes of a rendered `Set-Cookie` (path, domain, flags, `Max-Age`).
-const RENDERED_ATTRIBUTES_HINT: usize = 128;
-
-fn removal_cookie(config: &CookieConfig, name: &str) -> String {
-    cookie_builder(config, name, "")
-        .max_age(cookie::time::Duration::ZERO)
-        .expires(cookie::time::OffsetDateTime::UNIX_EPOCH)
-        .build()
-        .to_string()
 }
 
 #[cfg(test)]

@@ -218,7 +218,7 @@ pub struct InvalidRecordBytes;
 /// one session both persist. Two that change the same key: the last writer wins.
 ///
 /// `Debug` shows the keys but never the values, which may be secret.
-#[derive(Clone, Default)]
+#[derive(Clone, Default, PartialEq)]
 pub struct Delta {
     /// Keys set to new values.
     pub changed: Vec<(String, RawJson)>,
@@ -302,6 +302,7 @@ mod tests {
             expires_at: 99_000,
             absolute_deadline: Some(100_000),
             expiry: None,
+            owner: None,
         };
         delta.apply(&mut record);
         let keys: Vec<_> = record.data.keys().cloned().collect();

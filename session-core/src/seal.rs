@@ -68,6 +68,17 @@ const SIGNED_ID_TEXT_LEN: usize = (SIGNED_ID_LEN * 4).div_ceil(3);
 /// rejected before decoding.
 pub const MAX_SEALED_LEN: usize = 64 * 1024;
 
+/// The length of the text [`seal_record`] gives for an envelope of `envelope_len` bytes.
+pub(crate) fn sealed_text_len(protection: Protection, envelope_len: usize) -> usize {
+    let sealed = HEADER_LEN
+        + envelope_len
+        + match protection {
+            Protection::Encrypted => NONCE_LEN + GCM_TAG_LEN,
+            Protection::Signed => MAC_LEN,
+        };
+    (sealed * 4).div_ceil(3)
+}
+
 /// Why a value could not be sealed.
 #[derive(Debug, thiserror::Error)]
 pub enum SealError {

@@ -21,6 +21,7 @@ use crate::expiry::Expiry;
 use crate::flash::{Flash, FlashLevel, FLASH_KEY};
 use crate::id::{SessionId, ID_BYTES};
 use crate::record::{now_ms, Delta, RawJson, Record};
+use crate::seal::{sealed_text_len, Protection};
 
 /// A session: typed values, flash messages, id regeneration, destroy and per-session expiry.
 #[derive(Clone)]
@@ -28,9 +29,80 @@ pub struct Session {
     inner: Arc<Mutex<State>>,
 }
 
+/// How big a session may grow, and how its size is counted.
+#[derive(Debug, Clone)]
+pub(crate) struct SizeLimit {
+    /// The session name, for the error.
+    pub(crate) name: Arc<str>,
+    pub(crate) measure: Measure,
+}
+
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum Measure {
+    /// No limit (a handle made outside a manager).
+    Unlimited,
+    /// At most this many bytes of keys and JSON values (server-side stores).
+    Data(usize),
+    /// A sealed value of at most this many characters, `data` bytes of values at most
+    /// (client-side sessions: what fits the cookies).
+    Sealed {
+        protection: Protection,
+        capacity: usize,
+        data: usize,
+    },
+}
+
+impl SizeLimit {
+    pub(crate) fn unlimited() -> Self {
+        SizeLimit {
+            name: Arc::from(""),
+            measure: Measure::Unlimited,
+        }
+    }
+
+    /// Checks `record` (with values of `data_bytes` in all) against the limit.
+    fn check(&self, record: &Record, data_bytes: usize) -> Result<(), Error> {
+        let (size, limit) = match self.measure {
+            Measure::Unlimited => return Ok(()),
+            Measure::Data(limit) => (data_bytes, limit),
+            Measure::Sealed {
+                protection,
+                capacity,
+                data,
+            } => {
+                if data_bytes > data {
+                    (data_bytes, data)
+                } else {
+                    // Room for an expiry override set later, so the cookie cannot outgrow its
+                    // limit after the handler.
+                    let margin = if record.expiry.is_none() { 17 } else { 0 };
+                    let envelope = crate::envelope::encoded_len(record) + margin;
+                    (sealed_text_len(protection, envelope), capacity)
+                }
+            }
+        };
+        if size > limit {
+            return Err(Error::SessionTooLarge {
+                name: self.name.to_string(),
+                size,
+                limit,
+            });
+        }
+        Ok(())
+    }
+}
+
+/// The bytes a value of the session counts for against its limit.
+fn entry_bytes(key: &str, value: &RawJson) -> usize {
+    key.len() + value.get().len()
+}
+
 #[derive(Debug)]
 pub(crate) struct State {
     pub(crate) record: Record,
+    /// What the values take, as [`SizeLimit`] counts them.
+    pub(crate) data_bytes: usize,
+    pub(crate) limit: SizeLimit,
     /// Whether `record.id` exists in the backend (the session was loaded and not since
     /// regenerated or destroyed).
     pub(crate) stored: bool,
@@ -103,19 +175,33 @@ impl State {
         self.stale_key = false;
     }
 
-    fn set_raw(&mut self, key: String, value: RawJson) {
-        if self.record.data.get(&key).map(|old| old.get()) == Some(value.get()) {
-            return;
+    /// Sets `key`, unless that would take the session past its limit: then nothing changes.
+    fn set_raw(&mut self, key: String, value: RawJson) -> Result<(), Error> {
+        let old_bytes = match self.record.data.get(&key) {
+            Some(old) if old.get() == value.get() => return Ok(()),
+            Some(old) => entry_bytes(&key, old),
+            None => 0,
+        };
+        let data_bytes = self.data_bytes - old_bytes + entry_bytes(&key, &value);
+        let previous = self.record.data.insert(key.clone(), value);
+        if let Err(error) = self.limit.check(&self.record, data_bytes) {
+            match previous {
+                Some(previous) => self.record.data.insert(key, previous),
+                None => self.record.data.remove(&key),
+            };
+            return Err(error);
         }
+        self.data_bytes = data_bytes;
         self.removed.remove(&key);
-        self.changed.insert(key.clone());
-        self.record.data.insert(key, value);
+        self.changed.insert(key);
+        Ok(())
     }
 
     fn remove_key(&mut self, key: &str) -> bool {
-        if self.record.data.remove(key).is_none() {
+        let Some(old) = self.record.data.remove(key) else {
             return false;
-        }
+        };
+        self.data_bytes -= entry_bytes(key, &old);
         self.changed.remove(key);
         self.removed.insert(key.to_string());
         true
@@ -168,8 +254,10 @@ impl Session {
 
     /// Sets `key` to `value`. Setting a key to the value it already has changes nothing.
     ///
-    /// Errors with [`Error::Serialize`] when `value` cannot be serialized to JSON, and with
-    /// [`Error::ReservedKey`] for the flash queue's key.
+    /// Errors with [`Error::Serialize`] when `value` cannot be serialized to JSON, with
+    /// [`Error::ReservedKey`] for the flash queue's key, and with [`Error::SessionTooLarge`]
+    /// when the session would pass its size limit; the session is then unchanged (adapters
+    /// answer 413 for it).
     pub fn insert<T: Serialize>(&self, key: impl Into<String>, value: T) -> Result<(), Error> {
         let key = key.into();
         if key == FLASH_KEY {
@@ -179,8 +267,7 @@ impl Session {
             key: key.clone(),
             source,
         })?;
-        self.lock().set_raw(key, raw);
-        Ok(())
+        self.lock().set_raw(key, raw)
     }
 
     /// Removes `key`; returns whether it was present.
@@ -223,6 +310,12 @@ impl Session {
             .collect()
     }
 
+    /// The bytes the session's values take (keys and JSON text, flash messages included), as its
+    /// size limit counts them.
+    pub fn size(&self) -> usize {
+        self.lock().data_bytes
+    }
+
     /// Whether the session holds no values and no flash messages.
     pub fn is_empty(&self) -> bool {
         self.lock().record.data.is_empty()
@@ -254,6 +347,7 @@ impl Session {
         let now = now_ms();
         state.id_pending = true;
         state.record.data.clear();
+        state.data_bytes = 0;
         state.record.created_at = now;
         state.record.expiry = None;
         state.record.owner = None;
@@ -294,13 +388,22 @@ impl Session {
     /// [`SessionManager::revoke_owner`](crate::SessionManager::revoke_owner)). Call it at login,
     /// with [`regenerate_id`](Self::regenerate_id). Owners are kept in clear in the store's
     /// index: use an id, not a secret.
-    pub fn set_owner(&self, owner: impl Into<String>) {
+    ///
+    /// Errors with [`Error::SessionTooLarge`] when a client-side session's cookie would no
+    /// longer fit (the owner travels in it); the session is then unchanged.
+    pub fn set_owner(&self, owner: impl Into<String>) -> Result<(), Error> {
         let owner = owner.into();
         let mut state = self.lock();
-        if state.record.owner.as_deref() != Some(owner.as_str()) {
-            state.record.owner = Some(owner);
-            state.owner_changed = true;
+        if state.record.owner.as_deref() == Some(owner.as_str()) {
+            return Ok(());
         }
+        let previous = state.record.owner.replace(owner);
+        if let Err(error) = state.limit.check(&state.record, state.data_bytes) {
+            state.record.owner = previous;
+            return Err(error);
+        }
+        state.owner_changed = true;
+        Ok(())
     }
 
     /// Unbinds the session from its owner.
@@ -327,11 +430,14 @@ impl Session {
     }
 
     /// Adds a text flash message, shown until read with [`take_flashes`](Self::take_flashes).
-    pub fn flash(&self, level: FlashLevel, message: impl Into<String>) {
+    ///
+    /// Errors with [`Error::SessionTooLarge`] when the session would pass its size limit; the
+    /// queue is then unchanged.
+    pub fn flash(&self, level: FlashLevel, message: impl Into<String>) -> Result<(), Error> {
         self.push_flash(Flash {
             level,
             value: serde_json::Value::String(message.into()),
-        });
+        })
     }
 
     /// Adds a flash message carrying any serializable value.
@@ -340,19 +446,18 @@ impl Session {
             key: FLASH_KEY.to_string(),
             source,
         })?;
-        self.push_flash(Flash { level, value });
-        Ok(())
+        self.push_flash(Flash { level, value })
     }
 
-    fn push_flash(&self, flash: Flash) {
+    fn push_flash(&self, flash: Flash) -> Result<(), Error> {
         let mut state = self.lock();
         let mut queue = state.flashes();
         queue.push(flash);
-        match RawJson::to_json(&queue) {
-            Ok(raw) => state.set_raw(FLASH_KEY.to_string(), raw),
-            // A queue of JSON values always serializes; keep the old queue if it ever did not.
-            Err(error) => tracing::error!(%error, "could not store a flash message"),
-        }
+        let raw = RawJson::to_json(&queue).map_err(|source| Error::Serialize {
+            key: FLASH_KEY.to_string(),
+            source,
+        })?;
+        state.set_raw(FLASH_KEY.to_string(), raw)
     }
 
     /// Returns every flash message and removes them, so each is shown once.
@@ -376,8 +481,15 @@ impl Session {
 
 impl State {
     pub(crate) fn fresh(record: Record) -> Self {
+        let data_bytes = record
+            .data
+            .iter()
+            .map(|(key, value)| entry_bytes(key, value))
+            .sum();
         State {
             record,
+            data_bytes,
+            limit: SizeLimit::unlimited(),
             stored: false,
             retired: None,
             changed: BTreeSet::new(),
@@ -400,6 +512,12 @@ impl State {
                 now,
             ))
         }
+    }
+
+    /// The state under the size limit `limit`.
+    pub(crate) fn with_limit(mut self, limit: SizeLimit) -> Self {
+        self.limit = limit;
+        self
     }
 
     pub(crate) fn loaded(record: Record, stale_key: bool) -> Self {
@@ -501,7 +619,7 @@ mod tests {
     #[test]
     fn flashes_live_until_taken() {
         let session = Session::new_unsaved(&Expiry::default());
-        session.flash(FlashLevel::Success, "saved");
+        session.flash(FlashLevel::Success, "saved").unwrap();
         session
             .flash_value(FlashLevel::Info, serde_json::json!({"n": 1}))
             .unwrap();
@@ -521,7 +639,7 @@ mod tests {
             session.insert(FLASH_KEY, 1),
             Err(Error::ReservedKey(_))
         ));
-        session.flash(FlashLevel::Info, "x");
+        session.flash(FlashLevel::Info, "x").unwrap();
         assert!(!session.contains(FLASH_KEY));
         assert!(!session.remove(FLASH_KEY));
     }

@@ -86,10 +86,14 @@
 //!         Ok(live.map(|(key, r)| OwnerSession::of(key, r)).collect())
 //!     }
 //!     async fn delete_owner(&self, owner: &str) -> Result<u64, StoreError> {
-//!         let mut map = self.map()?;
-//!         let before = map.len();
-//!         map.retain(|_, r| r.owner.as_deref() != Some(owner));
-//!         Ok((before - map.len()) as u64)
+//!         let now = now_ms();
+//!         let mut live = 0;
+//!         self.map()?.retain(|_, r| {
+//!             let owned = r.owner.as_deref() == Some(owner);
+//!             live += u64::from(owned && !r.is_expired(now));
+//!             !owned
+//!         });
+//!         Ok(live)
 //!     }
 //!     async fn count(&self) -> Result<u64, StoreError> {
 //!         let now = now_ms();
@@ -211,7 +215,8 @@ pub trait Store: Send + Sync + 'static {
     /// The live sessions bound to `owner`, in no particular order.
     async fn owner_sessions(&self, owner: &str) -> Result<Vec<OwnerSession>, StoreError>;
 
-    /// Removes every session bound to `owner` ("log out everywhere"); returns how many.
+    /// Removes every session bound to `owner` ("log out everywhere"); returns how many live
+    /// ones went (expired ones may go too, uncounted).
     async fn delete_owner(&self, owner: &str) -> Result<u64, StoreError>;
 
     /// How many live sessions the store holds.
@@ -236,18 +241,22 @@ pub trait Store: Send + Sync + 'static {
 pub trait Cleanup: Send + Sync {
     /// Removes expired records, and records that do not decode; returns how many went.
     async fn delete_expired(&self) -> Result<u64, StoreError>;
+
+    /// How often the background loop should run [`delete_expired`](Self::delete_expired).
+    /// Default: every minute.
+    fn interval(&self) -> Duration {
+        Duration::from_secs(60)
+    }
 }
 
-/// Runs `store`'s cleanup every `interval` on the current Tokio runtime, until the store is
-/// dropped (the task holds only a weak reference). Returns `None`, spawning nothing, when the
-/// store needs no cleanup or no runtime is running.
+/// Runs `store`'s cleanup every [`Cleanup::interval`] on the current Tokio runtime, until the
+/// store is dropped (the task holds only a weak reference). Returns `None`, spawning nothing,
+/// when the store needs no cleanup or no runtime is running. The manager calls it for every
+/// server-side store it is built with.
 ///
 /// Failures are logged at warn and retried at the next tick.
-pub fn spawn_cleanup(
-    store: &Arc<dyn Store>,
-    interval: Duration,
-) -> Option<tokio::task::JoinHandle<()>> {
-    store.cleanup()?;
+pub fn spawn_cleanup(store: &Arc<dyn Store>) -> Option<tokio::task::JoinHandle<()>> {
+    let interval = store.cleanup()?.interval();
     let runtime = tokio::runtime::Handle::try_current().ok()?;
     let weak: Weak<dyn Store> = Arc::downgrade(store);
     Some(runtime.spawn(async move {
@@ -257,7 +266,9 @@ pub fn spawn_cleanup(
         loop {
             ticks.tick().await;
             let Some(store) = weak.upgrade() else { break };
-            let Some(cleanup) = store.cleanup() else { break };
+            let Some(cleanup) = store.cleanup() else {
+                break;
+            };
             match cleanup.delete_expired().await {
                 Ok(0) => {}
                 Ok(removed) => tracing::debug!(removed, "removed expired sessions"),

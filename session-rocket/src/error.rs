@@ -10,8 +10,9 @@ use rocket::response::{self, Responder};
 /// session operation in a handler did.
 ///
 /// It is a [`Responder`]: return `Result<T, SessionError>` from a handler and use `?` on session
-/// operations. Every variant answers 500 through the application's 500 catcher and logs its
-/// message; the client sees no detail. The catcher can tell a store failure from others with
+/// operations. A change past the session's size limit answers 413 through the application's 413
+/// catcher; every other variant answers 500 through its 500 catcher and logs its message; the
+/// client sees no detail. The catcher can tell a store failure from others with
 /// [`SessionFailure::of`]. A request that failed this way saves none of its sessions.
 #[derive(Debug, thiserror::Error)]
 pub enum SessionError {
@@ -34,6 +35,13 @@ pub enum SessionError {
 
 impl<'r, 'o: 'r> Responder<'r, 'o> for SessionError {
     fn respond_to(self, request: &'r Request<'_>) -> response::Result<'o> {
+        if let SessionError::Session(error) = &self {
+            if error.is_too_large() {
+                // The session keeps what it had: nothing was changed, so it still saves.
+                tracing::info!(error = %self, "a session change was refused; answering 413");
+                return Err(Status::PayloadTooLarge);
+            }
+        }
         tracing::error!(error = %self, "answering 500");
         self.failure().record(request);
         Err(Status::InternalServerError)

@@ -96,9 +96,9 @@ impl RequestState {
     }
 
     /// This request's sessions if a guard asked for them.
-    fn opened<'r>(request: &'r Request<'_>) -> Option<&'r RequestSessions> {
+    fn opened<'r>(request: &'r Request<'_>) -> Option<&'r DeferredSessions<String>> {
         let deferred = request.local_cache(|| RequestState(None)).0.as_ref()?;
-        deferred.scanned().map(|sessions| &**sessions)
+        deferred.scanned().map(|_| deferred)
     }
 }
 

@@ -51,8 +51,10 @@
 
 use std::sync::Arc;
 
+mod interleavings;
+
 use session_core::RawJson;
-use session_core::{now_ms, Delta, Expiry, Record, SessionId, Store, StoreError};
+use session_core::{now_ms, Delta, Expiry, OwnerSession, Record, SessionId, Store, StoreError};
 
 /// Runs the whole suite against `store`, panicking on the first failure.
 ///
@@ -67,12 +69,20 @@ pub async fn run(store: Arc<dyn Store>) {
 pub struct Suite {
     store: Arc<dyn Store>,
     backend_expires_records: bool,
+    corrupter: Option<Corrupter>,
 }
+
+type Corrupter = Arc<
+    dyn Fn(SessionId) -> std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send>>
+        + Send
+        + Sync,
+>;
 
 impl std::fmt::Debug for Suite {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Suite")
             .field("backend_expires_records", &self.backend_expires_records)
+            .field("corrupter", &self.corrupter.is_some())
             .finish_non_exhaustive()
     }
 }
@@ -116,6 +126,7 @@ impl Suite {
         Suite {
             store,
             backend_expires_records: false,
+            corrupter: None,
         }
     }
 
@@ -126,11 +137,29 @@ impl Suite {
         self
     }
 
+    /// Lets the suite check corrupt records: `corrupt` makes the stored record under an id
+    /// undecodable (truncates its file, drops a field, writes junk into its row). Without it
+    /// the corrupt-record check is skipped.
+    pub fn with_corrupter<F, Fut>(mut self, corrupt: F) -> Self
+    where
+        F: Fn(SessionId) -> Fut + Send + Sync + 'static,
+        Fut: std::future::Future<Output = ()> + Send + 'static,
+    {
+        self.corrupter = Some(Arc::new(move |id| Box::pin(corrupt(id))));
+        self
+    }
+
     /// Runs every check, panicking on the first failure.
     pub async fn run(self) {
         self.round_trip().await;
-        self.save_replaces_the_whole_record().await;
         self.create_never_overwrites().await;
+        self.regenerate_moves_the_stored_record().await;
+        self.regenerate_of_a_gone_record_moves_nothing().await;
+        self.regenerate_onto_a_live_id_is_refused().await;
+        self.concurrent_regenerates_leave_one_session().await;
+        self.owner_index_follows_every_write().await;
+        self.count_and_exists_see_live_records_only().await;
+        self.corrupt_records_are_reported_and_removable().await;
         self.concurrent_creates_of_one_id_store_one_record().await;
         self.expired_records_are_not_loaded().await;
         self.update_applies_deltas().await;
@@ -139,18 +168,13 @@ impl Suite {
         self.cleanup_counts_what_it_removed().await;
         self.hostile_ids_never_reach_the_store();
         self.concurrent_deltas_lose_nothing().await;
+        interleavings::run(&self.store).await;
     }
 
     async fn load(&self, id: &SessionId, check: &str) -> Option<Record> {
         match self.store.load(id).await {
             Ok(record) => record,
             Err(error) => panic!("store conformance: {check}: load failed: {error}"),
-        }
-    }
-
-    async fn save(&self, record: &Record, check: &str) {
-        if let Err(error) = self.store.save(record).await {
-            panic!("store conformance: {check}: save failed: {error}");
         }
     }
 
@@ -168,9 +192,49 @@ impl Suite {
     }
 
     async fn cleanup(&self, check: &str) -> u64 {
-        match self.store.cleanup().await {
+        let Some(cleanup) = self.store.cleanup() else {
+            return 0;
+        };
+        match cleanup.delete_expired().await {
             Ok(removed) => removed,
             Err(error) => panic!("store conformance: {check}: cleanup failed: {error}"),
+        }
+    }
+
+    async fn regenerate(
+        &self,
+        old: &SessionId,
+        new: &SessionId,
+        delta: &Delta,
+        check: &str,
+    ) -> bool {
+        match self.store.regenerate(old, new, delta).await {
+            Ok(moved) => moved,
+            Err(error) => panic!("store conformance: {check}: regenerate failed: {error}"),
+        }
+    }
+
+    async fn owned(&self, owner: &str, check: &str) -> Vec<OwnerSession> {
+        match self.store.owner_sessions(owner).await {
+            Ok(mut sessions) => {
+                sessions.sort_by(|a, b| a.key.cmp(&b.key));
+                sessions
+            }
+            Err(error) => panic!("store conformance: {check}: owner_sessions failed: {error}"),
+        }
+    }
+
+    async fn count(&self, check: &str) -> u64 {
+        match self.store.count().await {
+            Ok(count) => count,
+            Err(error) => panic!("store conformance: {check}: count failed: {error}"),
+        }
+    }
+
+    async fn exists(&self, id: &SessionId, check: &str) -> bool {
+        match self.store.exists(id).await {
+            Ok(exists) => exists,
+            Err(error) => panic!("store conformance: {check}: exists failed: {error}"),
         }
     }
 
@@ -182,7 +246,7 @@ impl Suite {
         saved.expiry = Some(Expiry::persistent(std::time::Duration::from_secs(
             30 * 86_400,
         )));
-        self.save(&saved, check).await;
+        self.create(&saved, check).await;
         assert_eq!(
             self.load(&saved.id, check).await.as_ref(),
             Some(&saved),
@@ -203,23 +267,6 @@ impl Suite {
             self.load(&SessionId::generate(), check).await,
             None,
             "store conformance: {check}: an unknown id must load as None"
-        );
-    }
-
-    /// `save` replaces every value, not just the ones it names.
-    pub async fn save_replaces_the_whole_record(&self) {
-        let check = "save replaces";
-        let first = sample();
-        self.save(&first, check).await;
-        let mut second = first.clone();
-        second.data.clear();
-        second.data.insert("only".into(), raw("1"));
-        second.version += 1;
-        self.save(&second, check).await;
-        assert_eq!(
-            self.load(&first.id, check).await.as_ref(),
-            Some(&second),
-            "store conformance: {check}: a second save must replace the whole record"
         );
     }
 
@@ -290,7 +337,7 @@ impl Suite {
         let now = now_ms();
         let mut idle = sample();
         idle.expires_at = now.saturating_sub(1_000);
-        self.save(&idle, check).await;
+        self.create(&idle, check).await;
         assert_eq!(
             self.load(&idle.id, check).await,
             None,
@@ -299,7 +346,7 @@ impl Suite {
 
         let mut absolute = sample();
         absolute.absolute_deadline = Some(now.saturating_sub(1_000));
-        self.save(&absolute, check).await;
+        self.create(&absolute, check).await;
         assert_eq!(
             self.load(&absolute.id, check).await,
             None,
@@ -320,6 +367,7 @@ impl Suite {
             expires_at: now + 2 * HOUR_MS,
             absolute_deadline: Some(now + 48 * HOUR_MS),
             expiry: Some(Expiry::persistent(std::time::Duration::from_secs(86_400))),
+            owner: None,
         };
         assert!(
             self.update(&expected.id, &delta, check).await,
@@ -370,7 +418,7 @@ impl Suite {
 
         let mut expired = sample();
         expired.expires_at = now_ms().saturating_sub(1_000);
-        self.save(&expired, check).await;
+        self.create(&expired, check).await;
         assert!(
             !self.update(&expired.id, &delta, check).await,
             "store conformance: {check}: update of an expired record must return false"
@@ -417,11 +465,15 @@ impl Suite {
         expired[1].expires_at = now.saturating_sub(60_000);
         expired[2].absolute_deadline = Some(now.saturating_sub(1_000));
         for record in live.iter().chain(&expired) {
-            self.save(record, check).await;
+            self.create(record, check).await;
         }
 
         let removed = self.cleanup(check).await;
-        let expected = if self.backend_expires_records { 0 } else { 3 };
+        let expected = if self.backend_expires_records || self.store.cleanup().is_none() {
+            0
+        } else {
+            3
+        };
         assert_eq!(
             removed, expected,
             "store conformance: {check}: with 3 expired and 2 live records, cleanup must return \
@@ -552,5 +604,348 @@ impl Suite {
             Some(r#""alice""#),
             "store conformance: {check}: keys no delta touched must survive"
         );
+    }
+
+    fn delta_setting(&self, record: &Record, key: &str, json: &str) -> Delta {
+        Delta {
+            changed: vec![set(key, json)],
+            expires_at: record.expires_at,
+            absolute_deadline: record.absolute_deadline,
+            ..Delta::default()
+        }
+    }
+
+    /// Regenerate moves the *stored* record (with updates other requests made) plus its own
+    /// delta to the new id, and the old id is gone.
+    pub async fn regenerate_moves_the_stored_record(&self) {
+        let check = "regenerate";
+        let mut stored = sample();
+        stored.owner = Some("regen-owner".into());
+        self.create(&stored, check).await;
+        // Another request's update reaches the store first.
+        let theirs = self.delta_setting(&stored, "theirs", "1");
+        assert!(self.update(&stored.id, &theirs, check).await);
+        theirs.apply(&mut stored);
+
+        let new = SessionId::generate();
+        let mut ours = self.delta_setting(&stored, "ours", "2");
+        ours.removed = vec!["cart".into()];
+        ours.expires_at = now_ms() + 2 * HOUR_MS;
+        assert!(
+            self.regenerate(&stored.id, &new, &ours, check).await,
+            "store conformance: {check}: regenerate of a live record must return true"
+        );
+        let mut expected = stored.clone();
+        ours.apply(&mut expected);
+        expected.id = new;
+        assert_eq!(
+            self.load(&new, check).await.as_ref(),
+            Some(&expected),
+            "store conformance: {check}: the new id must hold the stored record (with the update \
+             another request made) plus the regenerating request's delta"
+        );
+        assert_eq!(
+            self.load(&stored.id, check).await,
+            None,
+            "store conformance: {check}: the old id must be gone after regenerate"
+        );
+        assert!(
+            !self.update(&stored.id, &theirs, check).await,
+            "store conformance: {check}: an update of the old id after regenerate must be false"
+        );
+        let listed = self.owned("regen-owner", check).await;
+        assert_eq!(
+            listed.iter().map(|s| s.key.clone()).collect::<Vec<_>>(),
+            vec![new.storage_key()],
+            "store conformance: {check}: the owner index must list the new id, not the old one"
+        );
+        if let Err(error) = self.store.delete_owner("regen-owner").await {
+            panic!("store conformance: {check}: delete_owner failed: {error}");
+        }
+    }
+
+    /// Regenerating a destroyed (or expired) record is `false` and creates nothing: a logout
+    /// is never undone by a slower request.
+    pub async fn regenerate_of_a_gone_record_moves_nothing(&self) {
+        let check = "regenerate of a gone record";
+        let record = sample();
+        self.create(&record, check).await;
+        if let Err(error) = self.store.delete(&record.id).await {
+            panic!("store conformance: {check}: delete failed: {error}");
+        }
+        let new = SessionId::generate();
+        let delta = self.delta_setting(&record, "k", "1");
+        assert!(
+            !self.regenerate(&record.id, &new, &delta, check).await,
+            "store conformance: {check}: regenerate of a deleted record must return false"
+        );
+        assert_eq!(
+            self.load(&new, check).await,
+            None,
+            "store conformance: {check}: regenerate of a deleted record must not create the new id"
+        );
+
+        let mut expired = sample();
+        expired.expires_at = now_ms().saturating_sub(1_000);
+        self.create(&expired, check).await;
+        let new = SessionId::generate();
+        assert!(
+            !self.regenerate(&expired.id, &new, &delta, check).await,
+            "store conformance: {check}: regenerate of an expired record must return false"
+        );
+        assert_eq!(self.load(&new, check).await, None);
+    }
+
+    /// Regenerating onto an id that holds a live record is `AlreadyExists` and changes nothing.
+    pub async fn regenerate_onto_a_live_id_is_refused(&self) {
+        let check = "regenerate onto a live id";
+        let (old, taken) = (sample(), sample());
+        self.create(&old, check).await;
+        self.create(&taken, check).await;
+        let delta = self.delta_setting(&old, "k", "1");
+        match self.store.regenerate(&old.id, &taken.id, &delta).await {
+            Err(StoreError::AlreadyExists) => {}
+            other => panic!(
+                "store conformance: {check}: regenerate onto a live id must be \
+                 Err(StoreError::AlreadyExists), got {other:?}"
+            ),
+        }
+        assert_eq!(self.load(&old.id, check).await.as_ref(), Some(&old));
+        assert_eq!(self.load(&taken.id, check).await.as_ref(), Some(&taken));
+    }
+
+    /// Of ten concurrent regenerates of one session, exactly one moves it: one live session.
+    pub async fn concurrent_regenerates_leave_one_session(&self) {
+        let check = "concurrent regenerates";
+        let record = sample();
+        self.create(&record, check).await;
+        let tasks: Vec<_> = (0..10)
+            .map(|n| {
+                let store = Arc::clone(&self.store);
+                let old = record.id;
+                let delta = self.delta_setting(&record, "winner", &n.to_string());
+                tokio::spawn(async move {
+                    let new = SessionId::generate();
+                    (new, store.regenerate(&old, &new, &delta).await)
+                })
+            })
+            .collect();
+        let mut moved = Vec::new();
+        let mut new_ids = Vec::new();
+        for task in tasks {
+            match task.await {
+                Ok((new, Ok(true))) => {
+                    moved.push(new);
+                    new_ids.push(new);
+                }
+                Ok((new, Ok(false))) => new_ids.push(new),
+                Ok((_, Err(error))) => {
+                    panic!("store conformance: {check}: regenerate failed: {error}")
+                }
+                Err(error) => panic!("store conformance: {check}: a task panicked: {error}"),
+            }
+        }
+        assert_eq!(
+            moved.len(),
+            1,
+            "store conformance: {check}: exactly one of ten concurrent regenerates must move the \
+             session, {} did",
+            moved.len()
+        );
+        let mut live = 0;
+        for id in &new_ids {
+            if self.load(id, check).await.is_some() {
+                live += 1;
+            }
+        }
+        assert_eq!(
+            live, 1,
+            "store conformance: {check}: exactly one new id must hold the session"
+        );
+        assert_eq!(self.load(&record.id, check).await, None);
+    }
+
+    /// The owner index lists an owner's live sessions and follows create, update (rebinding),
+    /// regenerate, delete and `delete_owner`.
+    pub async fn owner_index_follows_every_write(&self) {
+        let check = "owner index";
+        let owner = format!("owner-{}", &SessionId::generate().storage_key()[..8]);
+        let other = format!("{owner}-other");
+        let owned = |n: usize| {
+            let mut record = sample();
+            record.owner = Some(owner.clone());
+            record.data.insert("n".into(), raw(&n.to_string()));
+            record
+        };
+        let (first, second) = (owned(1), owned(2));
+        let mut theirs = sample();
+        theirs.owner = Some(other.clone());
+        let unbound = sample();
+        let mut expired = owned(3);
+        expired.expires_at = now_ms().saturating_sub(1_000);
+        for record in [&first, &second, &theirs, &unbound, &expired] {
+            self.create(record, check).await;
+        }
+        let keys =
+            |sessions: &[OwnerSession]| sessions.iter().map(|s| s.key.clone()).collect::<Vec<_>>();
+        let sorted = |mut ids: Vec<&SessionId>| {
+            let mut keys: Vec<String> = ids.drain(..).map(SessionId::storage_key).collect();
+            keys.sort();
+            keys
+        };
+        let listed = self.owned(&owner, check).await;
+        assert_eq!(
+            keys(&listed),
+            sorted(vec![&first.id, &second.id]),
+            "store conformance: {check}: an owner's live sessions must be listed by storage key \
+             (the expired one and other owners' not)"
+        );
+        let entry = listed
+            .iter()
+            .find(|s| s.key == first.id.storage_key())
+            .cloned();
+        assert_eq!(
+            entry,
+            Some(OwnerSession::of(first.id.storage_key(), &first)),
+            "store conformance: {check}: a listed session must carry its created and expiry times"
+        );
+        for session in &listed {
+            assert!(
+                !session.key.contains(&first.id.to_string())
+                    && !session.key.contains(&second.id.to_string()),
+                "store conformance: {check}: a listing must never hold a session id"
+            );
+        }
+
+        // Binding the unbound session by update, unbinding the first.
+        let mut bind = self.delta_setting(&unbound, "k", "1");
+        bind.owner = Some(Some(owner.clone()));
+        assert!(self.update(&unbound.id, &bind, check).await);
+        let mut unbind = self.delta_setting(&first, "k", "1");
+        unbind.owner = Some(None);
+        assert!(self.update(&first.id, &unbind, check).await);
+        // A delta that does not rebind keeps the owner.
+        let keep = self.delta_setting(&second, "k", "2");
+        assert!(self.update(&second.id, &keep, check).await);
+        assert_eq!(
+            keys(&self.owned(&owner, check).await),
+            sorted(vec![&second.id, &unbound.id]),
+            "store conformance: {check}: updates that rebind must move the session in the index, \
+             and updates that do not must leave it"
+        );
+
+        // Regenerate keeps the binding under the new id.
+        let moved = SessionId::generate();
+        assert!(self.regenerate(&second.id, &moved, &keep, check).await);
+        assert_eq!(
+            keys(&self.owned(&owner, check).await),
+            sorted(vec![&moved, &unbound.id]),
+            "store conformance: {check}: regenerate must move the index entry to the new id"
+        );
+        // Delete removes it from the index.
+        if let Err(error) = self.store.delete(&unbound.id).await {
+            panic!("store conformance: {check}: delete failed: {error}");
+        }
+        assert_eq!(
+            keys(&self.owned(&owner, check).await),
+            sorted(vec![&moved]),
+            "store conformance: {check}: delete must remove the session from the index"
+        );
+
+        // Log out everywhere.
+        let again = owned(4);
+        self.create(&again, check).await;
+        let removed = match self.store.delete_owner(&owner).await {
+            Ok(removed) => removed,
+            Err(error) => panic!("store conformance: {check}: delete_owner failed: {error}"),
+        };
+        assert_eq!(
+            removed, 2,
+            "store conformance: {check}: delete_owner must remove and count both live sessions"
+        );
+        for id in [&moved, &again.id] {
+            assert_eq!(
+                self.load(id, check).await,
+                None,
+                "store conformance: {check}: a session of a deleted owner must not load"
+            );
+        }
+        assert!(self.owned(&owner, check).await.is_empty());
+        assert_eq!(
+            self.load(&theirs.id, check).await.as_ref(),
+            Some(&theirs),
+            "store conformance: {check}: delete_owner must leave other owners' sessions"
+        );
+        assert!(
+            self.load(&first.id, check).await.is_some(),
+            "store conformance: {check}: delete_owner must leave sessions that were unbound"
+        );
+    }
+
+    /// `count` and `exists` see live records only.
+    pub async fn count_and_exists_see_live_records_only(&self) {
+        let check = "count and exists";
+        let before = self.count(check).await;
+        let live: Vec<Record> = (0..3).map(|_| sample()).collect();
+        let mut expired = sample();
+        expired.expires_at = now_ms().saturating_sub(1_000);
+        for record in live.iter().chain([&expired]) {
+            self.create(record, check).await;
+        }
+        assert_eq!(
+            self.count(check).await,
+            before + 3,
+            "store conformance: {check}: three live and one expired record must add three to count"
+        );
+        assert!(self.exists(&live[0].id, check).await);
+        for (id, what) in [
+            (expired.id, "an expired"),
+            (SessionId::generate(), "an unknown"),
+        ] {
+            assert!(
+                !self.exists(&id, check).await,
+                "store conformance: {check}: exists must be false for {what} record"
+            );
+        }
+        if let Err(error) = self.store.delete(&live[0].id).await {
+            panic!("store conformance: {check}: delete failed: {error}");
+        }
+        assert!(!self.exists(&live[0].id, check).await);
+        assert_eq!(self.count(check).await, before + 2);
+    }
+
+    /// A record that no longer decodes is `Corrupt` (not a backend outage), can be deleted, and
+    /// is removed by cleanup. Needs [`with_corrupter`](Self::with_corrupter).
+    pub async fn corrupt_records_are_reported_and_removable(&self) {
+        let check = "corrupt records";
+        let Some(corrupt) = self.corrupter.clone() else {
+            return;
+        };
+        let record = sample();
+        self.create(&record, check).await;
+        corrupt(record.id).await;
+        match self.store.load(&record.id).await {
+            Err(StoreError::Corrupt(_)) => {}
+            other => panic!(
+                "store conformance: {check}: loading an undecodable record must be \
+                 Err(StoreError::Corrupt), got {other:?}"
+            ),
+        }
+        if let Err(error) = self.store.delete(&record.id).await {
+            panic!("store conformance: {check}: deleting a corrupt record must succeed: {error}");
+        }
+        assert_eq!(self.load(&record.id, check).await, None);
+
+        if self.store.cleanup().is_some() {
+            let record = sample();
+            self.create(&record, check).await;
+            corrupt(record.id).await;
+            self.cleanup(check).await;
+            assert_eq!(
+                self.load(&record.id, check).await,
+                None,
+                "store conformance: {check}: cleanup must remove records that do not decode"
+            );
+        }
     }
 }

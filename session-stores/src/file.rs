@@ -520,7 +520,6 @@ impl Store for FileStore {
             .await
     }
 
-
     async fn update(&self, id: &SessionId, delta: &Delta) -> Result<bool, StoreError> {
         let (id, delta) = (*id, delta.clone());
         self.locked(self.slot(&id), move |slot| update_file(slot, id, &delta))
@@ -538,19 +537,30 @@ impl Store for FileStore {
         _new: &SessionId,
         _delta: &Delta,
     ) -> Result<bool, StoreError> {
-        Err(StoreError::backend_msg("regenerate: being ported to the v2 contract"))
+        Err(StoreError::backend_msg(
+            "regenerate: being ported to the v2 contract",
+        ))
     }
 
-    async fn owner_sessions(&self, _owner: &str) -> Result<Vec<session_core::OwnerSession>, StoreError> {
-        Err(StoreError::backend_msg("owner_sessions: being ported to the v2 contract"))
+    async fn owner_sessions(
+        &self,
+        _owner: &str,
+    ) -> Result<Vec<session_core::OwnerSession>, StoreError> {
+        Err(StoreError::backend_msg(
+            "owner_sessions: being ported to the v2 contract",
+        ))
     }
 
     async fn delete_owner(&self, _owner: &str) -> Result<u64, StoreError> {
-        Err(StoreError::backend_msg("delete_owner: being ported to the v2 contract"))
+        Err(StoreError::backend_msg(
+            "delete_owner: being ported to the v2 contract",
+        ))
     }
 
     async fn count(&self) -> Result<u64, StoreError> {
-        Err(StoreError::backend_msg("count: being ported to the v2 contract"))
+        Err(StoreError::backend_msg(
+            "count: being ported to the v2 contract",
+        ))
     }
 
     fn cleanup(&self) -> Option<&dyn session_core::Cleanup> {
@@ -560,7 +570,6 @@ impl Store for FileStore {
 
 #[async_trait]
 impl session_core::Cleanup for FileStore {
-
     async fn delete_expired(&self) -> Result<u64, StoreError> {
         let inner = Arc::clone(&self.inner);
         blocking(move || cleanup_all(&inner)).await

@@ -31,28 +31,33 @@
 //!   each load, which is slicing plus one allocation per value.
 //! - **Expiring.** [`Store::load`] never returns a record past its idle or absolute deadline,
 //!   whether or not cleanup has run yet.
-//! - **Bounded.** At [`MemoryOptions::max_sessions`], storing a new session first drops the
-//!   expired records of its shard, and if none had expired evicts the soonest-expiring session of
-//!   that shard (or, when that shard is empty, of the whole store). The bound is exact. At the
-//!   bound a new session costs a scan of one shard (`max_sessions / shards` entries); raise
-//!   `shards` for very large bounds.
-//! - **Cleaned in the background.** [`MemoryStore::new`], called inside a Tokio runtime, spawns a
-//!   task that removes expired records every [`MemoryOptions::cleanup_interval_secs`], one shard
-//!   at a time, yielding between shards so requests never wait on a whole-store pass. The task
-//!   holds only a weak reference and ends after the store is dropped. Outside a runtime no task is
-//!   spawned; call [`Store::cleanup`] yourself (expired records are invisible either way). The
-//!   runtime needs its timer enabled (`#[tokio::main]` does that).
-//! - **Atomic updates.** [`Store::update`] applies a [`Delta`] under the shard's write lock, so
-//!   concurrent requests changing different keys of one session all persist.
+//! - **Bounded, in count and in bytes.** When a write takes the store past
+//!   [`MemoryOptions::max_sessions`] or [`MemoryOptions::max_bytes`] (each record's encoded
+//!   bytes plus [`ENTRY_OVERHEAD`]), the store drops the expired records of the written
+//!   session's shard, then that shard's soonest-expiring sessions, then (when that shard holds
+//!   nothing else) the soonest-expiring session of the whole store, until it is within both
+//!   bounds again. The session just written is never the one evicted. Eviction costs a scan of
+//!   one shard (`max_sessions / shards` entries); raise `shards` for very large bounds. The
+//!   per-session size limit of the configuration (`max_bytes` of a session, 16 KiB by default)
+//!   keeps any one session far below the store's bound.
+//! - **Cleaned in the background.** The store opts into cleanup ([`Store::cleanup`]): the
+//!   manager's single cleanup loop ([`session_core::spawn_cleanup`]) removes expired records
+//!   every [`MemoryOptions::cleanup_interval_secs`], one shard at a time, yielding between shards
+//!   so requests never wait on a whole-store pass. Expired records are invisible either way.
+//! - **Atomic.** Every operation runs under the write lock of the session's shard (a regenerate
+//!   under both shards' locks, taken in order), so concurrent requests changing different keys of
+//!   one session all persist, and a regenerate racing a destroy moves nothing.
+//! - **Owner index.** A map from owner to the ids bound to it, kept true by every write; the
+//!   owner itself is read from the compact record, so it costs no bytes per session.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, PoisonError, RwLock, RwLockReadGuard, RwLockWriteGuard, Weak};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError, RwLock, RwLockReadGuard, RwLockWriteGuard};
 use std::time::Duration;
 
 use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
-use session_core::{now_ms, Delta, Record, SessionId, Store, StoreError};
+use session_core::{now_ms, Cleanup, Delta, OwnerSession, Record, SessionId, Store, StoreError};
 
 use crate::codec;
 
@@ -63,6 +68,9 @@ pub struct MemoryOptions {
     /// The most sessions held at once; at the bound the soonest-expiring is evicted.
     /// Default 1,000,000.
     pub max_sessions: usize,
+    /// The most bytes the sessions may take (each encoded record plus [`ENTRY_OVERHEAD`]); at
+    /// the bound the soonest-expiring are evicted. Default 1 GiB.
+    pub max_bytes: usize,
     /// Seconds between background cleanups of expired sessions. Default 60.
     pub cleanup_interval_secs: u64,
     /// Number of independently locked shards, rounded up to a power of two (at most 4096).
@@ -74,6 +82,7 @@ impl Default for MemoryOptions {
     fn default() -> Self {
         MemoryOptions {
             max_sessions: 1_000_000,
+            max_bytes: 1 << 30,
             cleanup_interval_secs: 60,
             shards: 64,
         }
@@ -89,6 +98,9 @@ impl MemoryOptions {
         if self.max_sessions == 0 {
             return Err("`max_sessions` must be at least 1".into());
         }
+        if self.max_bytes < 4096 {
+            return Err("`max_bytes` must be at least 4096".into());
+        }
         if self.cleanup_interval_secs == 0 {
             return Err("`cleanup_interval_secs` must be at least 1".into());
         }
@@ -101,6 +113,11 @@ impl MemoryOptions {
         Ok(())
     }
 }
+
+/// Bytes one stored session costs beyond its encoded record: the map slot (id, deadline, the
+/// boxed slice's pointer and length) and the hash table's control byte and spare capacity, as
+/// counted by `max_bytes`.
+pub const ENTRY_OVERHEAD: usize = 64;
 
 /// One stored session: when it stops loading, and the encoded record.
 struct Entry {
@@ -117,16 +134,24 @@ impl Entry {
     }
 
     fn decode(&self, id: SessionId) -> Result<Record, StoreError> {
-        Record::from_compact_bytes(id, &self.encoded)
-            .map_err(|error| StoreError::Corrupt(error.into()))
+        Record::from_compact_bytes(id, &self.encoded).map_err(StoreError::corrupt)
     }
 
     fn is_expired(&self, now: u64) -> bool {
         now >= self.deadline
     }
+
+    fn cost(&self) -> usize {
+        self.encoded.len() + ENTRY_OVERHEAD
+    }
+
+    fn owner(&self) -> Option<&str> {
+        Record::owner_of_compact_bytes(&self.encoded).ok().flatten()
+    }
 }
 
-type Shard = RwLock<HashMap<SessionId, Entry>>;
+type Map = HashMap<SessionId, Entry>;
+type Shard = RwLock<Map>;
 
 struct Inner {
     shards: Box<[Shard]>,
@@ -134,7 +159,14 @@ struct Inner {
     mask: usize,
     /// Records held (expired or not), across all shards.
     len: AtomicUsize,
+    /// What the records held cost, as [`Entry::cost`] counts.
+    bytes: AtomicUsize,
     max_sessions: usize,
+    max_bytes: usize,
+    cleanup_interval: Duration,
+    /// Owner to the ids bound to it. Locked only while a shard's write lock is held (or alone),
+    /// never the other way round.
+    owners: Mutex<HashMap<Box<str>, HashSet<SessionId>>>,
 }
 
 /// A concurrent, sharded, bounded, expiring in-memory session store. See the
@@ -151,7 +183,9 @@ impl std::fmt::Debug for MemoryStore {
         f.debug_struct("MemoryStore")
             .field("shards", &self.inner.shards.len())
             .field("len", &self.len())
+            .field("bytes", &self.bytes())
             .field("max_sessions", &self.inner.max_sessions)
+            .field("max_bytes", &self.inner.max_bytes)
             .finish()
     }
 }
@@ -163,10 +197,9 @@ impl Default for MemoryStore {
 }
 
 impl MemoryStore {
-    /// A store with `options`, spawning the background cleanup task when called inside a Tokio
-    /// runtime.
+    /// A store with `options`.
     ///
-    /// Out-of-range options are clamped rather than refused (a `max_sessions` or
+    /// Out-of-range options are clamped rather than refused (a `max_sessions`, `max_bytes` or
     /// `cleanup_interval_secs` of 0 counts as 1, `shards` is rounded up to a power of two of at
     /// most 4096); [`MemoryOptions::validate`] reports them, and the `memory` entry of
     /// [`registry`](crate::registry) refuses them.
@@ -176,17 +209,18 @@ impl MemoryStore {
             .map(|_| RwLock::new(HashMap::new()))
             .collect::<Vec<_>>()
             .into_boxed_slice();
-        let inner = Arc::new(Inner {
-            shards,
-            mask: shard_count - 1,
-            len: AtomicUsize::new(0),
-            max_sessions: options.max_sessions.max(1),
-        });
-        spawn_cleanup(
-            &inner,
-            Duration::from_secs(options.cleanup_interval_secs.max(1)),
-        );
-        MemoryStore { inner }
+        MemoryStore {
+            inner: Arc::new(Inner {
+                shards,
+                mask: shard_count - 1,
+                len: AtomicUsize::new(0),
+                bytes: AtomicUsize::new(0),
+                max_sessions: options.max_sessions.max(1),
+                max_bytes: options.max_bytes.max(1),
+                cleanup_interval: Duration::from_secs(options.cleanup_interval_secs.max(1)),
+                owners: Mutex::new(HashMap::new()),
+            }),
+        }
     }
 
     /// How many records the store holds, including expired ones not yet cleaned up.
@@ -198,128 +232,294 @@ impl MemoryStore {
     pub fn is_empty(&self) -> bool {
         self.len() == 0
     }
+
+    /// What the records held cost in bytes, as `max_bytes` counts them: each encoded record
+    /// plus [`ENTRY_OVERHEAD`].
+    pub fn bytes(&self) -> usize {
+        self.inner.bytes.load(Ordering::Relaxed)
+    }
 }
 
-/// Spawns the background cleanup when a Tokio runtime is present.
-fn spawn_cleanup(inner: &Arc<Inner>, every: Duration) {
-    let Ok(runtime) = tokio::runtime::Handle::try_current() else {
-        tracing::debug!("no Tokio runtime: the memory store's background cleanup is not running");
-        return;
-    };
-    let weak: Weak<Inner> = Arc::downgrade(inner);
-    runtime.spawn(async move {
-        let mut ticker = tokio::time::interval(every);
-        ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        // The first tick completes at once; start counting from now.
-        ticker.tick().await;
-        loop {
-            ticker.tick().await;
-            let Some(inner) = weak.upgrade() else {
-                break;
-            };
-            let removed = inner.cleanup().await;
-            if removed > 0 {
-                tracing::debug!(removed, "memory store: removed expired sessions");
-            }
-        }
-    });
-}
-
-fn read(shard: &Shard) -> RwLockReadGuard<'_, HashMap<SessionId, Entry>> {
+fn read(shard: &Shard) -> RwLockReadGuard<'_, Map> {
     // A panic while holding the lock cannot leave the map half-changed (every change is one map
-    // operation), so a poisoned lock is still safe to use.
+    // operation plus counters), so a poisoned lock is still safe to use.
     shard.read().unwrap_or_else(PoisonError::into_inner)
 }
 
-fn write(shard: &Shard) -> RwLockWriteGuard<'_, HashMap<SessionId, Entry>> {
+fn write(shard: &Shard) -> RwLockWriteGuard<'_, Map> {
     shard.write().unwrap_or_else(PoisonError::into_inner)
 }
 
 impl Inner {
-    fn shard(&self, id: &SessionId) -> &Shard {
+    fn shard_index(&self, id: &SessionId) -> usize {
         let bytes = id.as_bytes();
-        let index = usize::from(u16::from_le_bytes([bytes[0], bytes[1]]));
-        &self.shards[index & self.mask]
+        usize::from(u16::from_le_bytes([bytes[0], bytes[1]])) & self.mask
     }
 
-    /// Takes one slot of the bound; `false` when the store is full.
-    fn reserve(&self) -> bool {
-        self.len
-            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |len| {
-                (len < self.max_sessions).then_some(len + 1)
-            })
-            .is_ok()
+    fn shard(&self, id: &SessionId) -> &Shard {
+        &self.shards[self.shard_index(id)]
     }
 
-    fn release(&self, count: usize) {
-        if count > 0 {
-            self.len.fetch_sub(count, Ordering::AcqRel);
+    fn owners(&self) -> MutexGuard<'_, HashMap<Box<str>, HashSet<SessionId>>> {
+        self.owners.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    fn index(&self, owner: Option<&str>, id: SessionId) {
+        if let Some(owner) = owner {
+            self.owners().entry(owner.into()).or_default().insert(id);
         }
     }
 
-    /// Makes room in `map`: drops its expired records, or if none had expired its
-    /// soonest-expiring one. Returns how many records went.
-    fn evict(&self, map: &mut HashMap<SessionId, Entry>, now: u64) -> usize {
-        let before = map.len();
-        map.retain(|_, entry| !entry.is_expired(now));
-        let mut removed = before - map.len();
-        if removed == 0 {
+    fn unindex(&self, owner: Option<&str>, id: &SessionId) {
+        let Some(owner) = owner else { return };
+        let mut owners = self.owners();
+        if let Some(ids) = owners.get_mut(owner) {
+            ids.remove(id);
+            if ids.is_empty() {
+                owners.remove(owner);
+            }
+        }
+    }
+
+    /// Adds `entry` under `id` to `map` (the shard of `id`, write-locked), replacing what was
+    /// there, and keeps the counters and the owner index true.
+    fn put(&self, map: &mut Map, id: SessionId, entry: Entry) {
+        self.bytes.fetch_add(entry.cost(), Ordering::AcqRel);
+        self.index(entry.owner(), id);
+        match map.insert(id, entry) {
+            Some(old) => self.forget(&id, &old, map.get(&id).and_then(Entry::owner)),
+            None => {
+                self.len.fetch_add(1, Ordering::AcqRel);
+            }
+        }
+    }
+
+    /// Removes `id` from `map` (its shard, write-locked).
+    fn take(&self, map: &mut Map, id: &SessionId) -> Option<Entry> {
+        let entry = map.remove(id)?;
+        self.len.fetch_sub(1, Ordering::AcqRel);
+        self.forget(id, &entry, None);
+        Some(entry)
+    }
+
+    /// Releases what a replaced or removed entry held; `still_owner` is the owner of the entry
+    /// that replaced it, whose index entry stays.
+    fn forget(&self, id: &SessionId, old: &Entry, still_owner: Option<&str>) {
+        self.bytes.fetch_sub(old.cost(), Ordering::AcqRel);
+        let owner = old.owner();
+        if owner != still_owner {
+            self.unindex(owner, id);
+        }
+    }
+
+    fn over_bound(&self) -> bool {
+        self.len.load(Ordering::Acquire) > self.max_sessions
+            || self.bytes.load(Ordering::Acquire) > self.max_bytes
+    }
+
+    /// Evicts until the store is within its bounds again: first the expired records of the
+    /// shard `home` (where a record was just written), then its soonest-expiring one, then,
+    /// when `home` holds nothing else, the soonest-expiring record of the whole store. `keep`
+    /// (the record just written) is never evicted.
+    fn shrink(&self, home: usize, keep: &SessionId) {
+        let now = now_ms();
+        while self.over_bound() {
+            let mut map = write(&self.shards[home]);
+            let expired: Vec<SessionId> = map
+                .iter()
+                .filter(|(id, entry)| entry.is_expired(now) && *id != keep)
+                .map(|(id, _)| *id)
+                .collect();
+            if !expired.is_empty() {
+                for id in &expired {
+                    self.take(&mut map, id);
+                }
+                continue;
+            }
             let soonest = map
                 .iter()
+                .filter(|(id, _)| *id != keep)
                 .min_by_key(|(_, entry)| entry.deadline)
                 .map(|(id, _)| *id);
             if let Some(id) = soonest {
-                map.remove(&id);
-                removed = 1;
+                self.take(&mut map, &id);
+                continue;
+            }
+            drop(map);
+            if !self.evict_elsewhere(home) {
+                // Only `keep` is left: a single session larger than `max_bytes`.
+                break;
             }
         }
-        self.release(removed);
-        removed
     }
 
-    /// Evicts one record from the shard holding the soonest-expiring record of the whole store.
-    /// Used when a new session's own shard is empty; takes one lock at a time.
-    fn evict_elsewhere(&self, now: u64) {
+    /// Evicts the soonest-expiring record outside the shard `home`; `false` when there is none.
+    fn evict_elsewhere(&self, home: usize) -> bool {
         let victim = self
             .shards
             .iter()
             .enumerate()
+            .filter(|(index, _)| *index != home)
             .filter_map(|(index, shard)| {
                 read(shard)
-                    .values()
-                    .map(|entry| entry.deadline)
-                    .min()
-                    .map(|deadline| (deadline, index))
+                    .iter()
+                    .min_by_key(|(_, entry)| entry.deadline)
+                    .map(|(id, entry)| (entry.deadline, index, *id))
             })
-            .min();
-        if let Some((_, index)) = victim {
-            self.evict(&mut write(&self.shards[index]), now);
-        }
+            .min_by_key(|(deadline, index, _)| (*deadline, *index));
+        let Some((_, index, id)) = victim else {
+            return false;
+        };
+        // It may have gone meanwhile; the caller's loop checks the bound again either way.
+        self.take(&mut write(&self.shards[index]), &id);
+        true
     }
 
-    /// Stores `entry` under `id`. With `only_new`, an unexpired record under `id` is
-    /// [`StoreError::AlreadyExists`].
-    fn put(&self, id: SessionId, entry: Entry, only_new: bool) -> Result<(), StoreError> {
-        let now = now_ms();
-        loop {
+    /// Stores a new record: an unexpired record under its id is [`StoreError::AlreadyExists`].
+    fn create(&self, record: &Record) -> Result<(), StoreError> {
+        let id = record.id;
+        {
             let mut map = write(self.shard(&id));
-            if let Some(existing) = map.get_mut(&id) {
-                if only_new && !existing.is_expired(now) {
-                    return Err(StoreError::AlreadyExists);
-                }
-                *existing = entry;
-                return Ok(());
+            if map.get(&id).is_some_and(|old| !old.is_expired(now_ms())) {
+                return Err(StoreError::AlreadyExists);
             }
-            if self.reserve() || self.evict(&mut map, now) > 0 && self.reserve() {
-                map.insert(id, entry);
-                return Ok(());
-            }
-            if map.is_empty() {
-                drop(map);
-                self.evict_elsewhere(now);
-            }
-            // Others took the freed slots meanwhile: try again.
+            self.put(&mut map, id, Entry::new(record));
         }
+        self.shrink(self.shard_index(&id), &id);
+        Ok(())
+    }
+
+    fn update(&self, id: &SessionId, delta: &Delta) -> Result<bool, StoreError> {
+        let now = now_ms();
+        {
+            let mut map = write(self.shard(id));
+            match map.get(id) {
+                None => return Ok(false),
+                Some(entry) if entry.is_expired(now) => {
+                    self.take(&mut map, id);
+                    return Ok(false);
+                }
+                Some(entry) => {
+                    // The delta is spliced into the stored bytes: no value is decoded.
+                    let encoded = delta
+                        .apply_to_compact_bytes(&entry.encoded)
+                        .map_err(StoreError::corrupt)?;
+                    let updated = Entry {
+                        deadline: codec::deadline_after(delta),
+                        encoded: encoded.into_boxed_slice(),
+                    };
+                    self.put(&mut map, *id, updated);
+                }
+            }
+        }
+        self.shrink(self.shard_index(id), id);
+        Ok(true)
+    }
+
+    fn regenerate(
+        &self,
+        old: &SessionId,
+        new: &SessionId,
+        delta: &Delta,
+    ) -> Result<bool, StoreError> {
+        let now = now_ms();
+        let (from, to) = (self.shard_index(old), self.shard_index(new));
+        {
+            // Both shards' locks, in index order, so two regenerates cannot deadlock.
+            let (mut first, mut second) = if from == to {
+                (write(&self.shards[from]), None)
+            } else if from < to {
+                let first = write(&self.shards[from]);
+                (first, Some(write(&self.shards[to])))
+            } else {
+                let second = write(&self.shards[to]);
+                (write(&self.shards[from]), Some(second))
+            };
+            let source: &mut Map = &mut first;
+            let moved = match source.get(old) {
+                None => return Ok(false),
+                Some(entry) if entry.is_expired(now) => {
+                    self.take(source, old);
+                    return Ok(false);
+                }
+                Some(entry) => Entry {
+                    deadline: codec::deadline_after(delta),
+                    encoded: delta
+                        .apply_to_compact_bytes(&entry.encoded)
+                        .map_err(StoreError::corrupt)?
+                        .into_boxed_slice(),
+                },
+            };
+            let target: &mut Map = match second.as_deref_mut() {
+                Some(other) => other,
+                None => &mut first,
+            };
+            if target.get(new).is_some_and(|entry| !entry.is_expired(now)) {
+                return Err(StoreError::AlreadyExists);
+            }
+            self.put(target, *new, moved);
+            let source: &mut Map = &mut first;
+            self.take(source, old);
+        }
+        self.shrink(to, new);
+        Ok(true)
+    }
+
+    fn delete(&self, id: &SessionId) {
+        self.take(&mut write(self.shard(id)), id);
+    }
+
+    /// The ids the index holds for `owner`.
+    fn owned(&self, owner: &str) -> Vec<SessionId> {
+        self.owners()
+            .get(owner)
+            .map(|ids| ids.iter().copied().collect())
+            .unwrap_or_default()
+    }
+
+    fn owner_sessions(&self, owner: &str) -> Result<Vec<OwnerSession>, StoreError> {
+        let now = now_ms();
+        let mut sessions = Vec::new();
+        for id in self.owned(owner) {
+            let map = read(self.shard(&id));
+            let Some(entry) = map.get(&id) else { continue };
+            if entry.is_expired(now) || entry.owner() != Some(owner) {
+                continue;
+            }
+            sessions.push(OwnerSession::of(id.storage_key(), &entry.decode(id)?));
+        }
+        Ok(sessions)
+    }
+
+    fn delete_owner(&self, owner: &str) -> u64 {
+        let now = now_ms();
+        let mut removed = 0;
+        for id in self.owned(owner) {
+            let mut map = write(self.shard(&id));
+            if !map
+                .get(&id)
+                .is_some_and(|entry| entry.owner() == Some(owner))
+            {
+                continue;
+            }
+            if let Some(entry) = self.take(&mut map, &id) {
+                removed += u64::from(!entry.is_expired(now));
+            }
+        }
+        removed
+    }
+
+    fn count(&self) -> u64 {
+        let now = now_ms();
+        self.shards
+            .iter()
+            .map(|shard| {
+                read(shard)
+                    .values()
+                    .filter(|entry| !entry.is_expired(now))
+                    .count() as u64
+            })
+            .sum()
     }
 
     /// Removes every expired record, one shard at a time, yielding between shards.
@@ -327,14 +527,18 @@ impl Inner {
         let mut removed = 0;
         for shard in self.shards.iter() {
             let now = now_ms();
-            let gone = {
+            {
                 let mut map = write(shard);
-                let before = map.len();
-                map.retain(|_, entry| !entry.is_expired(now));
-                before - map.len()
-            };
-            self.release(gone);
-            removed += gone as u64;
+                let expired: Vec<SessionId> = map
+                    .iter()
+                    .filter(|(_, entry)| entry.is_expired(now))
+                    .map(|(id, _)| *id)
+                    .collect();
+                for id in &expired {
+                    self.take(&mut map, id);
+                }
+                removed += expired.len() as u64;
+            }
             tokio::task::yield_now().await;
         }
         removed
@@ -353,70 +557,59 @@ impl Store for MemoryStore {
     }
 
     async fn create(&self, record: &Record) -> Result<(), StoreError> {
-        self.inner.put(record.id, Entry::new(record), true)
+        self.inner.create(record)
     }
 
     async fn update(&self, id: &SessionId, delta: &Delta) -> Result<bool, StoreError> {
-        let now = now_ms();
-        let mut map = write(self.inner.shard(id));
-        let Some(entry) = map.get_mut(id) else {
-            return Ok(false);
-        };
-        if entry.is_expired(now) {
-            map.remove(id);
-            self.inner.release(1);
-            return Ok(false);
-        }
-        // The delta is spliced into the stored bytes: no value is decoded or re-encoded.
-        let encoded = delta
-            .apply_to_compact_bytes(&entry.encoded)
-            .map_err(|error| StoreError::Corrupt(error.into()))?;
-        *entry = Entry {
-            deadline: codec::deadline_after(delta),
-            encoded: encoded.into_boxed_slice(),
-        };
-        Ok(true)
+        self.inner.update(id, delta)
     }
-
-    async fn delete(&self, id: &SessionId) -> Result<(), StoreError> {
-        if write(self.inner.shard(id)).remove(id).is_some() {
-            self.inner.release(1);
-        }
-        Ok(())
-    }
-
 
     async fn regenerate(
         &self,
-        _old: &SessionId,
-        _new: &SessionId,
-        _delta: &Delta,
+        old: &SessionId,
+        new: &SessionId,
+        delta: &Delta,
     ) -> Result<bool, StoreError> {
-        Err(StoreError::backend_msg("regenerate: being ported to the v2 contract"))
+        self.inner.regenerate(old, new, delta)
     }
 
-    async fn owner_sessions(&self, _owner: &str) -> Result<Vec<session_core::OwnerSession>, StoreError> {
-        Err(StoreError::backend_msg("owner_sessions: being ported to the v2 contract"))
+    async fn delete(&self, id: &SessionId) -> Result<(), StoreError> {
+        self.inner.delete(id);
+        Ok(())
     }
 
-    async fn delete_owner(&self, _owner: &str) -> Result<u64, StoreError> {
-        Err(StoreError::backend_msg("delete_owner: being ported to the v2 contract"))
+    async fn owner_sessions(&self, owner: &str) -> Result<Vec<OwnerSession>, StoreError> {
+        self.inner.owner_sessions(owner)
+    }
+
+    async fn delete_owner(&self, owner: &str) -> Result<u64, StoreError> {
+        Ok(self.inner.delete_owner(owner))
     }
 
     async fn count(&self) -> Result<u64, StoreError> {
-        Err(StoreError::backend_msg("count: being ported to the v2 contract"))
+        Ok(self.inner.count())
+    }
+
+    async fn exists(&self, id: &SessionId) -> Result<bool, StoreError> {
+        let now = now_ms();
+        Ok(read(self.inner.shard(id))
+            .get(id)
+            .is_some_and(|entry| !entry.is_expired(now)))
+    }
+
+    fn cleanup(&self) -> Option<&dyn Cleanup> {
+        Some(self)
     }
 }
 
-impl MemoryStore {
-    /// Replaces the whole record (tests only, until the port is done).
-    pub async fn save(&self, record: &Record) -> Result<(), StoreError> {
-        self.inner.put(record.id, Entry::new(record), false)
+#[async_trait]
+impl Cleanup for MemoryStore {
+    async fn delete_expired(&self) -> Result<u64, StoreError> {
+        Ok(self.inner.cleanup().await)
     }
 
-    /// Removes expired records.
-    pub async fn cleanup(&self) -> Result<u64, StoreError> {
-        Ok(self.inner.cleanup().await)
+    fn interval(&self) -> Duration {
+        self.inner.cleanup_interval
     }
 }
 
@@ -468,10 +661,10 @@ mod tests {
         let live = record_expiring_in(60_000);
         let mut expired = record_expiring_in(60_000);
         expired.expires_at = 1;
-        store.save(&live).await.unwrap();
-        store.save(&expired).await.unwrap();
+        store.create(&live).await.unwrap();
+        store.create(&expired).await.unwrap();
 
-        store.save(&record_expiring_in(600_000)).await.unwrap();
+        store.create(&record_expiring_in(600_000)).await.unwrap();
 
         assert_eq!(store.len(), 2);
         assert!(store.load(&live.id).await.unwrap().is_some());
@@ -498,13 +691,21 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn replacing_a_session_does_not_count_twice_or_evict() {
+    async fn updating_a_session_does_not_count_twice_or_evict() {
         let store = one_shard(2);
         let first = record_expiring_in(60_000);
         let second = record_expiring_in(60_000);
-        store.save(&first).await.unwrap();
-        store.save(&second).await.unwrap();
-        store.save(&first).await.unwrap();
+        store.create(&first).await.unwrap();
+        store.create(&second).await.unwrap();
+        let delta = Delta {
+            expires_at: first.expires_at + 1_000,
+            ..Delta::default()
+        };
+        assert!(store.update(&first.id, &delta).await.unwrap());
+        assert!(matches!(
+            store.create(&first).await,
+            Err(StoreError::AlreadyExists)
+        ));
         assert_eq!(store.len(), 2);
         assert!(store.load(&second.id).await.unwrap().is_some());
     }
@@ -514,7 +715,7 @@ mod tests {
         let store = one_shard(10);
         let mut record = record_expiring_in(60_000);
         record.expires_at = 1;
-        store.save(&record).await.unwrap();
+        store.create(&record).await.unwrap();
         record.expires_at = now_ms() + 60_000;
         store.create(&record).await.unwrap();
         assert_eq!(store.len(), 1);
@@ -522,7 +723,7 @@ mod tests {
     }
 
     #[tokio::test(start_paused = true)]
-    async fn background_cleanup_removes_expired_sessions() {
+    async fn the_core_cleanup_loop_removes_expired_sessions() {
         let store = MemoryStore::new(MemoryOptions {
             cleanup_interval_secs: 30,
             ..MemoryOptions::default()
@@ -530,9 +731,11 @@ mod tests {
         let live = record_expiring_in(3_600_000);
         let mut expired = record_expiring_in(60_000);
         expired.expires_at = 1;
-        store.save(&live).await.unwrap();
-        store.save(&expired).await.unwrap();
+        store.create(&live).await.unwrap();
+        store.create(&expired).await.unwrap();
         assert_eq!(store.len(), 2);
+        let shared: Arc<dyn Store> = Arc::new(store.clone());
+        assert!(session_core::spawn_cleanup(&shared).is_some());
 
         // The clock is paused: each sleep moves it forward at once, letting the task run.
         for _ in 0..10 {
@@ -541,20 +744,21 @@ mod tests {
             }
             tokio::time::sleep(Duration::from_secs(30)).await;
         }
-        assert_eq!(store.len(), 1, "the background task did not clean up");
+        assert_eq!(store.len(), 1, "the cleanup loop did not run");
         assert!(store.load(&live.id).await.unwrap().is_some());
     }
 
     #[tokio::test(start_paused = true)]
-    async fn the_background_task_ends_when_the_store_is_dropped() {
+    async fn the_cleanup_loop_ends_when_the_store_is_dropped() {
         let metrics = tokio::runtime::Handle::current().metrics();
         let before = metrics.num_alive_tasks();
-        let store = MemoryStore::new(MemoryOptions {
+        let store: Arc<dyn Store> = Arc::new(MemoryStore::new(MemoryOptions {
             cleanup_interval_secs: 1,
             ..MemoryOptions::default()
-        });
+        }));
+        assert!(session_core::spawn_cleanup(&store).is_some());
         assert_eq!(metrics.num_alive_tasks(), before + 1, "no cleanup task");
-        let weak = Arc::downgrade(&store.inner);
+        let weak = Arc::downgrade(&store);
         drop(store);
         assert!(weak.upgrade().is_none(), "the task keeps the store alive");
         for _ in 0..10 {
@@ -570,6 +774,93 @@ mod tests {
         );
     }
 
+    fn record_of_bytes(value_len: usize, expires_in: u64) -> Record {
+        let mut record = record_expiring_in(expires_in);
+        record.data.insert(
+            "blob".into(),
+            session_core::RawJson::to_json(&"x".repeat(value_len)).unwrap(),
+        );
+        record
+    }
+
+    #[tokio::test]
+    async fn the_byte_bound_evicts_the_soonest_expiring_sessions() {
+        let store = MemoryStore::new(MemoryOptions {
+            max_bytes: 10_000,
+            shards: 1,
+            ..MemoryOptions::default()
+        });
+        let mut kept = Vec::new();
+        for n in 0..30u64 {
+            let record = record_of_bytes(1_000, 60_000 + n * 1_000);
+            store.create(&record).await.unwrap();
+            assert!(store.bytes() <= 10_000, "over the bound: {}", store.bytes());
+            kept.push(record);
+        }
+        // The latest-expiring survive, the soonest went.
+        assert!(store.load(&kept[29].id).await.unwrap().is_some());
+        assert!(store.load(&kept[0].id).await.unwrap().is_none());
+        let held = store.len();
+        assert!(
+            (8..=9).contains(&held),
+            "{held} sessions of ~1.1 KB in 10 KB"
+        );
+    }
+
+    #[tokio::test]
+    async fn growing_a_session_by_update_respects_the_byte_bound() {
+        let store = MemoryStore::new(MemoryOptions {
+            max_bytes: 8_000,
+            shards: 4,
+            ..MemoryOptions::default()
+        });
+        let small: Vec<Record> = (0..5).map(|n| record_of_bytes(100, 60_000 + n)).collect();
+        for record in &small {
+            store.create(record).await.unwrap();
+        }
+        let grower = record_of_bytes(10, 3_600_000);
+        store.create(&grower).await.unwrap();
+        let delta = Delta {
+            changed: vec![(
+                "big".into(),
+                session_core::RawJson::to_json(&"y".repeat(7_000)).unwrap(),
+            )],
+            expires_at: grower.expires_at,
+            absolute_deadline: grower.absolute_deadline,
+            ..Delta::default()
+        };
+        assert!(store.update(&grower.id, &delta).await.unwrap());
+        assert!(store.bytes() <= 8_000, "{}", store.bytes());
+        assert!(store.load(&grower.id).await.unwrap().is_some());
+    }
+
+    #[tokio::test]
+    async fn counters_and_the_owner_index_follow_every_removal() {
+        let store = one_shard(2);
+        let mut owned = record_expiring_in(60_000);
+        owned.owner = Some("alice".into());
+        store.create(&owned).await.unwrap();
+        let bytes_after_first = store.bytes();
+        assert!(bytes_after_first > ENTRY_OVERHEAD);
+        // Evicted by two later sessions: its index entry goes with it.
+        store.create(&record_expiring_in(600_000)).await.unwrap();
+        store.create(&record_expiring_in(600_000)).await.unwrap();
+        assert!(store.owner_sessions("alice").await.unwrap().is_empty());
+        assert!(store.inner.owners().is_empty());
+        assert_eq!(store.len(), 2);
+        store.inner.cleanup().await;
+        for id in store.inner.shards[0]
+            .read()
+            .unwrap()
+            .keys()
+            .copied()
+            .collect::<Vec<_>>()
+        {
+            store.delete(&id).await.unwrap();
+        }
+        assert_eq!((store.len(), store.bytes()), (0, 0));
+    }
+
     #[test]
     fn without_a_runtime_the_store_still_works() {
         let store = MemoryStore::default();
@@ -578,7 +869,7 @@ mod tests {
             .build()
             .unwrap();
         runtime.block_on(async {
-            store.save(&record).await.unwrap();
+            store.create(&record).await.unwrap();
             assert!(store.load(&record.id).await.unwrap().is_some());
         });
     }
@@ -590,6 +881,11 @@ mod tests {
             ..MemoryOptions::default()
         };
         assert!(zero.validate().unwrap_err().contains("max_sessions"));
+        let bytes = MemoryOptions {
+            max_bytes: 100,
+            ..MemoryOptions::default()
+        };
+        assert!(bytes.validate().unwrap_err().contains("max_bytes"));
         let shards = MemoryOptions {
             shards: 0,
             ..MemoryOptions::default()

@@ -494,7 +494,6 @@ impl Store for RedisStore {
         }
     }
 
-
     async fn update(&self, id: &SessionId, delta: &Delta) -> Result<bool, StoreError> {
         let expiry = delta.expiry.as_ref().map(expiry_json).transpose()?;
         let removed = delta.removed.len()
@@ -550,19 +549,30 @@ impl Store for RedisStore {
         _new: &SessionId,
         _delta: &Delta,
     ) -> Result<bool, StoreError> {
-        Err(StoreError::backend_msg("regenerate: being ported to the v2 contract"))
+        Err(StoreError::backend_msg(
+            "regenerate: being ported to the v2 contract",
+        ))
     }
 
-    async fn owner_sessions(&self, _owner: &str) -> Result<Vec<session_core::OwnerSession>, StoreError> {
-        Err(StoreError::backend_msg("owner_sessions: being ported to the v2 contract"))
+    async fn owner_sessions(
+        &self,
+        _owner: &str,
+    ) -> Result<Vec<session_core::OwnerSession>, StoreError> {
+        Err(StoreError::backend_msg(
+            "owner_sessions: being ported to the v2 contract",
+        ))
     }
 
     async fn delete_owner(&self, _owner: &str) -> Result<u64, StoreError> {
-        Err(StoreError::backend_msg("delete_owner: being ported to the v2 contract"))
+        Err(StoreError::backend_msg(
+            "delete_owner: being ported to the v2 contract",
+        ))
     }
 
     async fn count(&self) -> Result<u64, StoreError> {
-        Err(StoreError::backend_msg("count: being ported to the v2 contract"))
+        Err(StoreError::backend_msg(
+            "count: being ported to the v2 contract",
+        ))
     }
 
     fn cleanup(&self) -> Option<&dyn session_core::Cleanup> {
@@ -572,7 +582,6 @@ impl Store for RedisStore {
 
 #[async_trait]
 impl session_core::Cleanup for RedisStore {
-
     /// Redis expires sessions by itself (each key's TTL is its deadline): nothing to do.
     async fn delete_expired(&self) -> Result<u64, StoreError> {
         Ok(0)

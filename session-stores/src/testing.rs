@@ -26,7 +26,9 @@
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
 
-use session_core::{async_trait, Delta, Record, SessionId, Store, StoreError};
+use session_core::{
+    async_trait, Cleanup, Delta, OwnerSession, Record, SessionId, Store, StoreError,
+};
 
 use crate::memory::MemoryStore;
 
@@ -37,11 +39,11 @@ pub const FAILURE_DETAIL: &str = "disk on fire at /var/lib/sessions/secret";
 /// How many times each kind of store operation was called (failed calls included).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct StoreCalls {
-    /// `load` calls.
+    /// `load`, `count` and `owner_sessions` calls.
     pub loads: usize,
-    /// `create`, `save` and `update` calls.
+    /// `create`, `update` and `regenerate` calls.
     pub writes: usize,
-    /// `delete` calls.
+    /// `delete` and `delete_owner` calls.
     pub deletes: usize,
 }
 
@@ -124,26 +126,42 @@ impl Store for TestStore {
         self.inner.delete(id).await
     }
 
-
     async fn regenerate(
         &self,
-        _old: &SessionId,
-        _new: &SessionId,
-        _delta: &Delta,
+        old: &SessionId,
+        new: &SessionId,
+        delta: &Delta,
     ) -> Result<bool, StoreError> {
-        Err(StoreError::backend_msg("regenerate: being ported to the v2 contract"))
+        self.enter(&self.writes)?;
+        self.inner.regenerate(old, new, delta).await
     }
 
-    async fn owner_sessions(&self, _owner: &str) -> Result<Vec<session_core::OwnerSession>, StoreError> {
-        Err(StoreError::backend_msg("owner_sessions: being ported to the v2 contract"))
+    async fn owner_sessions(&self, owner: &str) -> Result<Vec<OwnerSession>, StoreError> {
+        self.enter(&self.loads)?;
+        self.inner.owner_sessions(owner).await
     }
 
-    async fn delete_owner(&self, _owner: &str) -> Result<u64, StoreError> {
-        Err(StoreError::backend_msg("delete_owner: being ported to the v2 contract"))
+    async fn delete_owner(&self, owner: &str) -> Result<u64, StoreError> {
+        self.enter(&self.deletes)?;
+        self.inner.delete_owner(owner).await
     }
 
     async fn count(&self) -> Result<u64, StoreError> {
-        Err(StoreError::backend_msg("count: being ported to the v2 contract"))
+        self.enter(&self.loads)?;
+        self.inner.count().await
     }
 
+    fn cleanup(&self) -> Option<&dyn Cleanup> {
+        Some(self)
+    }
+}
+
+#[async_trait]
+impl Cleanup for TestStore {
+    async fn delete_expired(&self) -> Result<u64, StoreError> {
+        if self.failing.load(Ordering::SeqCst) {
+            return Err(StoreError::backend_msg(FAILURE_DETAIL));
+        }
+        self.inner.delete_expired().await
+    }
 }

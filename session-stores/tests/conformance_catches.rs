@@ -4,27 +4,40 @@
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
-use session_core::{async_trait, now_ms, Record, SessionId, Store, StoreError};
+use session_core::{
+    async_trait, now_ms, Cleanup, Delta, OwnerSession, Record, SessionId, Store, StoreError,
+};
 
-/// A map store with switchable bugs. Its `update` is the trait's default: load, apply, save.
+/// A map store with switchable bugs.
 #[derive(Default)]
 struct Flawed {
     map: Mutex<HashMap<SessionId, Record>>,
+    /// Owners as they were at create: an index that rebinding and regenerating forget.
+    index_at_create: Mutex<HashMap<SessionId, String>>,
     create_overwrites: bool,
     loads_expired: bool,
     cleanup_miscounts: bool,
-    /// Lets other tasks run between reading and returning a record, as a network store would.
-    slow_load: bool,
+    /// `update` loads, lets other tasks run (as a network round trip would), then writes back.
+    update_is_load_apply_save: bool,
+    /// `regenerate` of a gone record creates the new one from the delta alone.
+    regenerate_revives: bool,
+    /// `regenerate` copies the record and leaves the old id in place.
+    regenerate_keeps_old: bool,
+    stale_owner_index: bool,
+    count_includes_expired: bool,
+}
+
+impl Flawed {
+    fn live(&self, id: &SessionId) -> Option<Record> {
+        let record = self.map.lock().unwrap().get(id).cloned();
+        record.filter(|record| self.loads_expired || !record.is_expired(now_ms()))
+    }
 }
 
 #[async_trait]
 impl Store for Flawed {
     async fn load(&self, id: &SessionId) -> Result<Option<Record>, StoreError> {
-        let record = self.map.lock().unwrap().get(id).cloned();
-        if self.slow_load {
-            tokio::task::yield_now().await;
-        }
-        Ok(record.filter(|record| self.loads_expired || !record.is_expired(now_ms())))
+        Ok(self.live(id))
     }
 
     async fn create(&self, record: &Record) -> Result<(), StoreError> {
@@ -34,12 +47,60 @@ impl Store for Flawed {
             return Err(StoreError::AlreadyExists);
         }
         map.insert(record.id, record.clone());
+        if let Some(owner) = &record.owner {
+            self.index_at_create
+                .lock()
+                .unwrap()
+                .insert(record.id, owner.clone());
+        }
         Ok(())
     }
 
-    async fn save(&self, record: &Record) -> Result<(), StoreError> {
-        self.map.lock().unwrap().insert(record.id, record.clone());
-        Ok(())
+    async fn update(&self, id: &SessionId, delta: &Delta) -> Result<bool, StoreError> {
+        if self.update_is_load_apply_save {
+            let Some(mut record) = self.live(id) else {
+                return Ok(false);
+            };
+            tokio::task::yield_now().await;
+            delta.apply(&mut record);
+            self.map.lock().unwrap().insert(*id, record);
+            return Ok(true);
+        }
+        let mut map = self.map.lock().unwrap();
+        match map.get_mut(id).filter(|r| !r.is_expired(now_ms())) {
+            Some(record) => {
+                delta.apply(record);
+                Ok(true)
+            }
+            None => Ok(false),
+        }
+    }
+
+    async fn regenerate(
+        &self,
+        old: &SessionId,
+        new: &SessionId,
+        delta: &Delta,
+    ) -> Result<bool, StoreError> {
+        let mut map = self.map.lock().unwrap();
+        if map.get(new).is_some_and(|r| !r.is_expired(now_ms())) {
+            return Err(StoreError::AlreadyExists);
+        }
+        let stored = map.get(old).filter(|r| !r.is_expired(now_ms())).cloned();
+        let mut record = match stored {
+            Some(record) => record,
+            None if self.regenerate_revives => {
+                Record::new(*new, &session_core::Expiry::default(), now_ms())
+            }
+            None => return Ok(false),
+        };
+        if !self.regenerate_keeps_old {
+            map.remove(old);
+        }
+        delta.apply(&mut record);
+        record.id = *new;
+        map.insert(*new, record);
+        Ok(true)
     }
 
     async fn delete(&self, id: &SessionId) -> Result<(), StoreError> {
@@ -47,7 +108,58 @@ impl Store for Flawed {
         Ok(())
     }
 
-    async fn cleanup(&self) -> Result<u64, StoreError> {
+    async fn owner_sessions(&self, owner: &str) -> Result<Vec<OwnerSession>, StoreError> {
+        let now = now_ms();
+        let map = self.map.lock().unwrap();
+        let owned: Vec<SessionId> = if self.stale_owner_index {
+            let index = self.index_at_create.lock().unwrap();
+            index
+                .iter()
+                .filter(|(_, o)| o.as_str() == owner)
+                .map(|(id, _)| *id)
+                .collect()
+        } else {
+            map.values()
+                .filter(|r| r.owner.as_deref() == Some(owner))
+                .map(|r| r.id)
+                .collect()
+        };
+        Ok(owned
+            .iter()
+            .filter_map(|id| map.get(id))
+            .filter(|r| !r.is_expired(now))
+            .map(|r| OwnerSession::of(r.id.storage_key(), r))
+            .collect())
+    }
+
+    async fn delete_owner(&self, owner: &str) -> Result<u64, StoreError> {
+        let now = now_ms();
+        let mut live = 0;
+        self.map.lock().unwrap().retain(|_, r| {
+            let owned = r.owner.as_deref() == Some(owner);
+            live += u64::from(owned && !r.is_expired(now));
+            !owned
+        });
+        Ok(live)
+    }
+
+    async fn count(&self) -> Result<u64, StoreError> {
+        let now = now_ms();
+        let map = self.map.lock().unwrap();
+        Ok(map
+            .values()
+            .filter(|r| self.count_includes_expired || !r.is_expired(now))
+            .count() as u64)
+    }
+
+    fn cleanup(&self) -> Option<&dyn Cleanup> {
+        Some(self)
+    }
+}
+
+#[async_trait]
+impl Cleanup for Flawed {
+    async fn delete_expired(&self) -> Result<u64, StoreError> {
         let now = now_ms();
         let mut map = self.map.lock().unwrap();
         let before = map.len();
@@ -69,7 +181,7 @@ async fn run(store: Flawed) {
 #[should_panic(expected = "concurrent deltas")]
 async fn load_apply_save_updates_are_caught_losing_deltas() {
     run(Flawed {
-        slow_load: true,
+        update_is_load_apply_save: true,
         ..Flawed::default()
     })
     .await;
@@ -86,7 +198,7 @@ async fn a_create_that_overwrites_is_caught() {
 }
 
 #[tokio::test]
-#[should_panic(expected = "expiry")]
+#[should_panic(expected = "expired record")]
 async fn loading_expired_records_is_caught() {
     run(Flawed {
         loads_expired: true,
@@ -100,6 +212,51 @@ async fn loading_expired_records_is_caught() {
 async fn a_miscounting_cleanup_is_caught() {
     run(Flawed {
         cleanup_miscounts: true,
+        ..Flawed::default()
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn a_store_without_the_flaws_passes() {
+    run(Flawed::default()).await;
+}
+
+#[tokio::test]
+#[should_panic(expected = "regenerate of a gone record")]
+async fn a_regenerate_that_revives_a_destroyed_session_is_caught() {
+    run(Flawed {
+        regenerate_revives: true,
+        ..Flawed::default()
+    })
+    .await;
+}
+
+#[tokio::test]
+#[should_panic(expected = "the old id must be gone")]
+async fn a_regenerate_that_leaves_the_old_id_is_caught() {
+    run(Flawed {
+        regenerate_keeps_old: true,
+        ..Flawed::default()
+    })
+    .await;
+}
+
+#[tokio::test]
+#[should_panic(expected = "owner index")]
+async fn an_owner_index_that_misses_rebinding_is_caught() {
+    run(Flawed {
+        stale_owner_index: true,
+        ..Flawed::default()
+    })
+    .await;
+}
+
+#[tokio::test]
+#[should_panic(expected = "count and exists")]
+async fn counting_expired_records_is_caught() {
+    run(Flawed {
+        count_includes_expired: true,
         ..Flawed::default()
     })
     .await;

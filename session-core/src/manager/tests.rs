@@ -9,10 +9,17 @@ use std::time::Duration;
 use async_trait::async_trait;
 
 use super::*;
+use crate::config::{CookieConfig, SameSite};
 use crate::config::{HeaderConfig, StoreConfig};
+use crate::expiry::Expiry;
+use crate::id::SessionId;
 use crate::keys::Key;
 use crate::record::Delta;
+use crate::record::Record;
 use crate::registry::CookieStoreOptions;
+use crate::seal::{seal_id, seal_record};
+use crate::store::OwnerSession;
+use cookie::Cookie;
 
 // ---- a store that records what is asked of it ----
 
@@ -20,7 +27,7 @@ use crate::registry::CookieStoreOptions;
 enum Op {
     Load,
     Create,
-    Save,
+    Regenerate,
     Update {
         changed: Vec<String>,
         removed: Vec<String>,
@@ -89,13 +96,6 @@ impl Store for CountingStore {
         Ok(())
     }
 
-    async fn save(&self, record: &Record) -> Result<(), StoreError> {
-        self.log(Op::Save);
-        self.check_writes()?;
-        self.insert(record.clone());
-        Ok(())
-    }
-
     async fn update(&self, id: &SessionId, delta: &Delta) -> Result<bool, StoreError> {
         self.log(Op::Update {
             changed: delta.changed.iter().map(|(key, _)| key.clone()).collect(),
@@ -117,7 +117,56 @@ impl Store for CountingStore {
         Ok(())
     }
 
-    async fn cleanup(&self) -> Result<u64, StoreError> {
+    async fn regenerate(
+        &self,
+        old: &SessionId,
+        new: &SessionId,
+        delta: &Delta,
+    ) -> Result<bool, StoreError> {
+        self.log(Op::Regenerate);
+        self.check_writes()?;
+        let mut records = self.records.lock().unwrap();
+        if records.contains_key(new) {
+            return Err(StoreError::AlreadyExists);
+        }
+        let Some(mut record) = records.remove(old) else {
+            return Ok(false);
+        };
+        delta.apply(&mut record);
+        record.id = *new;
+        records.insert(*new, record);
+        Ok(true)
+    }
+
+    async fn owner_sessions(&self, owner: &str) -> Result<Vec<OwnerSession>, StoreError> {
+        let records = self.records.lock().unwrap();
+        Ok(records
+            .values()
+            .filter(|record| record.owner.as_deref() == Some(owner))
+            .map(|record| OwnerSession::of(record.id.storage_key(), record))
+            .collect())
+    }
+
+    async fn delete_owner(&self, owner: &str) -> Result<u64, StoreError> {
+        self.check_writes()?;
+        let mut records = self.records.lock().unwrap();
+        let before = records.len();
+        records.retain(|_, record| record.owner.as_deref() != Some(owner));
+        Ok((before - records.len()) as u64)
+    }
+
+    async fn count(&self) -> Result<u64, StoreError> {
+        Ok(self.records.lock().unwrap().len() as u64)
+    }
+
+    fn cleanup(&self) -> Option<&dyn crate::store::Cleanup> {
+        Some(self)
+    }
+}
+
+#[async_trait]
+impl crate::store::Cleanup for CountingStore {
+    async fn delete_expired(&self) -> Result<u64, StoreError> {
         let now = now_ms();
         let mut records = self.records.lock().unwrap();
         let before = records.len();
@@ -235,6 +284,7 @@ fn session_config(transport: Transport, kind: &str, expiry: ExpiryPolicy) -> Ses
         store: StoreConfig::new(kind),
         expiry,
         protection: Protection::Encrypted,
+        max_bytes: None,
     }
 }
 
@@ -651,7 +701,8 @@ async fn regenerate_id_creates_the_new_record_and_deletes_the_old_one() {
             new_id = Some(session.id());
         })
         .await;
-    assert_eq!(store.take_ops(), [Op::Load, Op::Create, Op::Delete]);
+    // One atomic move in the store, not a create from this request's copy and a delete.
+    assert_eq!(store.take_ops(), [Op::Load, Op::Regenerate]);
     let new_id = new_id.unwrap();
     assert_ne!(new_id, old_id);
     assert_eq!(store.ids(), [new_id]);
@@ -739,7 +790,7 @@ async fn destroy_then_insert_starts_a_new_session() {
             session.insert("note", "bye").unwrap();
         })
         .await;
-    assert_eq!(store.take_ops(), [Op::Load, Op::Create, Op::Delete]);
+    assert_eq!(store.take_ops(), [Op::Load, Op::Delete, Op::Create]);
     let ids = store.ids();
     assert_eq!(ids.len(), 1);
     assert_ne!(ids[0], old_id);
@@ -769,7 +820,7 @@ async fn a_session_ended_by_another_request_is_not_recreated_and_other_sessions_
             session_config(cookie_transport("prefs"), "cookie", policy()),
             Backend::Cookie(CookieStoreOptions::default()),
         )
-        .default_session("app")
+        .default("app")
         .build()
         .unwrap();
     let mut browser = logged_in(&store, &manager).await;
@@ -927,7 +978,7 @@ async fn two_named_sessions_and_a_header_session_share_one_request() {
             ),
             Backend::Server(store.clone()),
         )
-        .default_session("app")
+        .default("app")
         .build()
         .unwrap();
     let mut browser = Browser::default();
@@ -1085,7 +1136,7 @@ async fn values_that_do_not_open_give_a_fresh_empty_session() {
                 session_config(cookie_transport("other"), kind, policy()),
                 backend(&store),
             )
-            .default_session("app")
+            .default("app")
             .build()
             .unwrap()
     };
@@ -1309,16 +1360,23 @@ async fn an_oversized_client_session_is_an_error_not_a_dropped_cookie() {
     let manager = client_manager();
     let request = Browser::default().request(&manager);
     let session = request.default_session().await.unwrap();
-    session.insert("blob", incompressible(3500)).unwrap();
-    let error = request.finish().await.unwrap_err();
+    session.insert("small", 1).unwrap();
+    // Refused where the handler makes the change, not after it: the session keeps what it had.
+    let error = session.insert("blob", incompressible(3500)).unwrap_err();
     match &error {
-        Error::CookieTooLarge { name, size, limit } => {
+        Error::SessionTooLarge { name, size, limit } => {
             assert_eq!(name, "app");
-            assert!(*size > *limit && *limit == COOKIE_SIZE_LIMIT);
+            assert!(*size > *limit && *limit < COOKIE_SIZE_LIMIT);
         }
-        other => panic!("expected CookieTooLarge, got {other:?}"),
+        other => panic!("expected SessionTooLarge, got {other:?}"),
     }
-    assert!(error.to_string().contains("max_chunks"), "{error}");
+    assert_eq!(error.status(), 413);
+    assert_eq!(session.keys(), ["small"]);
+    let headers = request.finish().await.unwrap();
+    assert!(headers[0].value().len() <= COOKIE_SIZE_LIMIT);
+    let flash =
+        (0..100).try_for_each(|_| session.flash(crate::FlashLevel::Info, incompressible(100)));
+    assert!(matches!(flash, Err(Error::SessionTooLarge { .. })));
 
     // Just under the limit still fits one cookie.
     let request = Browser::default().request(&manager);
@@ -1326,6 +1384,44 @@ async fn an_oversized_client_session_is_an_error_not_a_dropped_cookie() {
     session.insert("blob", incompressible(2500)).unwrap();
     let headers = request.finish().await.unwrap();
     assert!(headers[0].value().len() <= COOKIE_SIZE_LIMIT);
+}
+
+#[tokio::test]
+async fn overlapping_responses_never_leave_chunks_that_do_not_open_together() {
+    let manager = client_manager_with(KeyRing::new(key(1)), policy(), 4);
+    let mut browser = Browser::default();
+    browser
+        .visit(&manager, |session| {
+            session.insert("cart", "one item").unwrap()
+        })
+        .await;
+    // Two tabs send the same one-chunk cart: R1 grows it to two chunks, R2 writes one.
+    let (r1, r2) = (browser.request(&manager), browser.request(&manager));
+    r1.default_session()
+        .await
+        .unwrap()
+        .insert("cart", incompressible(5000))
+        .unwrap();
+    r2.default_session()
+        .await
+        .unwrap()
+        .insert("note", "small")
+        .unwrap();
+    let grown = r1.finish().await.unwrap();
+    let small = r2.finish().await.unwrap();
+    browser.receive(&grown);
+    browser.receive(&small);
+    assert_eq!(
+        browser.cookies.keys().collect::<Vec<_>>(),
+        ["sid"],
+        "the later response must expire the chunk the earlier one set"
+    );
+    let request = browser.request(&manager);
+    let session = request.default_session().await.unwrap();
+    assert_eq!(
+        session.get::<String>("note").unwrap().as_deref(),
+        Some("small")
+    );
 }
 
 #[tokio::test]
@@ -1340,7 +1436,10 @@ async fn large_client_sessions_are_split_into_chunks_and_reassembled() {
         .iter()
         .map(|cookie| cookie.name().to_string())
         .collect();
-    assert_eq!(names, ["sid", "sid.1"]);
+    // Every other chunk name the session may use is expired: an overlapping response may have
+    // left one in the browser.
+    assert_eq!(names, ["sid", "sid.1", "sid.2"]);
+    assert!(is_removal(&set_cookies(&headers)[2]));
     for header in &headers {
         assert!(
             header.value().len() <= COOKIE_SIZE_LIMIT,
@@ -1357,25 +1456,34 @@ async fn large_client_sessions_are_split_into_chunks_and_reassembled() {
     );
     drop(request);
 
-    // Three chunks at most: more is the explicit error.
+    // Three chunks at most: more is refused where the handler makes the change, and what does
+    // fit the three chunks is sent.
     let request = browser.request(&manager);
     let session = request.default_session().await.unwrap();
-    session.insert("blob", incompressible(12_000)).unwrap();
     assert!(matches!(
-        request.finish().await,
-        Err(Error::CookieTooLarge { .. })
+        session.insert("blob", incompressible(12_000)),
+        Err(Error::SessionTooLarge { .. })
     ));
+    session.insert("blob", incompressible(8_500)).unwrap();
+    let filled = request.finish().await.unwrap();
+    assert_eq!(
+        set_cookies(&filled)
+            .iter()
+            .filter(|c| !is_removal(c))
+            .count(),
+        3
+    );
 
     // Shrinking back to one cookie expires the stale chunk.
     let headers = browser
         .visit(&manager, |session| session.insert("blob", "small").unwrap())
         .await;
     let cookies = set_cookies(&headers);
-    assert_eq!(cookies.len(), 2);
+    assert_eq!(cookies.len(), 3);
     assert_eq!(cookies[0].name(), "sid");
     assert!(!is_removal(&cookies[0]));
     assert_eq!(cookies[1].name(), "sid.1");
-    assert!(is_removal(&cookies[1]));
+    assert!(is_removal(&cookies[1]) && is_removal(&cookies[2]));
     assert_eq!(browser.cookies.keys().collect::<Vec<_>>(), ["sid"]);
     assert_eq!(
         browser
@@ -1584,7 +1692,7 @@ async fn a_configured_manager_builds_each_store_through_the_registry() {
     let manager = SessionManager::from_config(&config, &registry, KeyRing::new(key(1)))
         .await
         .unwrap();
-    assert_eq!(manager.default_session(), "app");
+    assert_eq!(manager.default_name(), "app");
     assert!(matches!(manager.backend("app"), Some(Backend::Server(_))));
     assert!(matches!(
         manager.backend("cart"),
@@ -1663,14 +1771,43 @@ async fn kept_headers_open_the_same_sessions_later() {
     assert_eq!(user("api").await.as_deref(), Some("bob"));
     assert!(!format!("{kept:?}").contains(&api), "Debug shows no value");
 
-    // A value that is not UTF-8 is skipped whole, as a missing header would be, though the
-    // session cookie in it is intact.
-    let mut not_utf8 = format!("{cookie}; other=").into_bytes();
-    not_utf8.push(0xff);
-    let kept = manager.keep(vec![not_utf8], |_| None);
-    let unreadable = manager.request_from(&kept, Vec::as_slice, None);
-    let web = unreadable.session("web").await.unwrap();
-    assert_eq!(web.get::<String>("user").unwrap(), None);
+    // A pair that is not UTF-8 (a sibling application's cookie) is skipped alone: the session
+    // cookie beside it still opens, before or after it.
+    for header in [
+        [b"legacy=caf\xe9; ".as_slice(), cookie.as_bytes()].concat(),
+        [cookie.as_bytes(), b"; other=\xff".as_slice()].concat(),
+    ] {
+        let kept = manager.keep(vec![header], |_| None);
+        let readable = manager.request_from(&kept, Vec::as_slice, None);
+        let web = readable.session("web").await.unwrap();
+        assert_eq!(web.get::<String>("user").unwrap().as_deref(), Some("alice"));
+    }
+}
+
+#[tokio::test]
+async fn a_junk_duplicate_before_the_real_cookie_does_not_shadow_it() {
+    let store = Arc::new(CountingStore::default());
+    let manager = server_manager(&store);
+    let mut browser = Browser::default();
+    browser
+        .visit(&manager, |session| session.insert("user", "alice").unwrap())
+        .await;
+    let real = format!("sid={}", browser.cookies["sid"]);
+    let quoted = format!("sid=\"{}\"", browser.cookies["sid"]);
+    for header in [
+        format!("sid=junk; {real}"),
+        format!("sid=; {real}"),
+        format!("{real}; sid=junk"),
+        quoted,
+    ] {
+        let request = manager.request(Some(header.as_str()), |_| None);
+        let session = request.default_session().await.unwrap();
+        assert_eq!(
+            session.get::<String>("user").unwrap().as_deref(),
+            Some("alice"),
+            "{header}"
+        );
+    }
 }
 
 #[tokio::test]
@@ -1733,7 +1870,7 @@ proptest::proptest! {
                     ),
                     Backend::Cookie(CookieStoreOptions::default()),
                 )
-                .default_session("app")
+                .default("app")
                 .build()
                 .unwrap();
             let chunked = format!("sid={chunk}; cart={chunk}; cart.1={chunk}; cart.2={cookie_header}");

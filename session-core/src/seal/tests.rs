@@ -630,6 +630,7 @@ fn arbitrary_record() -> impl Strategy<Value = Record> {
                     absolute_timeout_secs: absolute,
                     persistent,
                 }),
+                owner: (version % 3 == 0).then(|| format!("user-{version}")),
             },
         )
 }
@@ -739,6 +740,7 @@ fn vector_record() -> Record {
         absolute_deadline: Some(1_700_604_800_000),
         version: 1,
         expiry: None,
+        owner: None,
     };
     record.data.insert("user".into(), raw(r#""alice""#));
     record.data.insert("n".into(), raw("1"));

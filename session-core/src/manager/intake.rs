@@ -1,0 +1,176 @@
+//! Intake: a request's `Cookie` headers and session headers in, each session's candidate values
+//! out, chunks reassembled.
+//!
+//! Cookies are scanned as bytes, one `name=value` pair at a time: a pair that is not UTF-8 or
+//! has no `=` (a sibling application's `legacy=caf\xe9`) is skipped alone, never the header
+//! around it. RFC 6265's quoted values are unquoted. When a name comes more than once (a junk
+//! `app_session` from another path or domain before the real one), every value is kept in order,
+//! and opening tries each until one opens.
+
+use std::borrow::Cow;
+
+/// The most values of one cookie name a request may offer; the rest are ignored, so a header
+/// of thousands of duplicates costs no more than a few verifications.
+pub(crate) const MAX_CANDIDATES: usize = 8;
+
+/// The `name=value` pairs of one `Cookie` header value, as bytes: split at `;`, trimmed of
+/// spaces and tabs, pairs without `=` or with an empty name skipped, one pair of surrounding
+/// double quotes removed from the value.
+pub(crate) fn cookie_pairs(header: &[u8]) -> impl Iterator<Item = (&[u8], &[u8])> {
+    header.split(|&b| b == b';').filter_map(|pair| {
+        let pair = trim(pair);
+        let split = pair.iter().position(|&b| b == b'=')?;
+        let (name, value) = (trim(&pair[..split]), trim(&pair[split + 1..]));
+        if name.is_empty() {
+            return None;
+        }
+        let value = match value {
+            [b'"', inner @ .., b'"'] => inner,
+            other => other,
+        };
+        Some((name, value))
+    })
+}
+
+fn trim(bytes: &[u8]) -> &[u8] {
+    let start = bytes
+        .iter()
+        .position(|&b| b != b' ' && b != b'\t')
+        .unwrap_or(bytes.len());
+    let end = bytes
+        .iter()
+        .rposition(|&b| b != b' ' && b != b'\t')
+        .map_or(start, |last| last + 1);
+    &bytes[start..end.max(start)]
+}
+
+/// The parts of one session's value seen in a request.
+#[derive(Default)]
+pub(crate) struct Incoming {
+    /// Chunk 0 (the whole value unless it was split): every value offered, in order.
+    first: Vec<String>,
+    /// Chunks 1, 2, ... (empty unless the value was split), `None` where one is missing.
+    rest: Vec<Option<String>>,
+}
+
+impl Incoming {
+    pub(crate) fn offer(&mut self, chunk: usize, value: &str) {
+        match chunk.checked_sub(1) {
+            None => {
+                if self.first.len() < MAX_CANDIDATES {
+                    self.first.push(value.to_string());
+                }
+            }
+            Some(index) => {
+                if self.rest.len() <= index {
+                    self.rest.resize(index + 1, None);
+                }
+                // Browsers send the most specific cookie first; keep it.
+                if self.rest[index].is_none() {
+                    self.rest[index] = Some(value.to_string());
+                }
+            }
+        }
+    }
+
+    /// The values to try, in order: each offered chunk 0 joined with the consecutive chunks
+    /// from 1.
+    pub(crate) fn candidates(&self) -> impl Iterator<Item = Cow<'_, str>> {
+        let tail: Vec<&str> = self.rest.iter().map_while(Option::as_deref).collect();
+        self.first.iter().map(move |first| {
+            if tail.is_empty() {
+                Cow::Borrowed(first.as_str())
+            } else {
+                let mut value = String::with_capacity(
+                    first.len() + tail.iter().map(|part| part.len()).sum::<usize>(),
+                );
+                value.push_str(first);
+                tail.iter().for_each(|part| value.push_str(part));
+                Cow::Owned(value)
+            }
+        })
+    }
+
+    /// One past the highest chunk index the client holds (so every stale chunk, even one after
+    /// a gap, can be expired).
+    pub(crate) fn chunks_held(&self) -> usize {
+        if self.rest.is_empty() {
+            usize::from(!self.first.is_empty())
+        } else {
+            self.rest.len() + 1
+        }
+    }
+
+    pub(crate) fn is_present(&self) -> bool {
+        !self.first.is_empty()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn pairs(header: &[u8]) -> Vec<(String, String)> {
+        cookie_pairs(header)
+            .map(|(name, value)| {
+                (
+                    String::from_utf8_lossy(name).into_owned(),
+                    String::from_utf8_lossy(value).into_owned(),
+                )
+            })
+            .collect()
+    }
+
+    #[test]
+    fn pairs_are_split_trimmed_and_unquoted() {
+        assert_eq!(
+            pairs(b" a=1;b = 2 ;\tc=\"quoted\"; d=; =e; novalue; f=\"half"),
+            [
+                ("a".into(), "1".into()),
+                ("b".into(), "2".into()),
+                ("c".into(), "quoted".into()),
+                ("d".into(), "".into()),
+                ("f".into(), "\"half".into()),
+            ]
+        );
+    }
+
+    #[test]
+    fn a_pair_that_is_not_utf8_does_not_hide_its_neighbours() {
+        let header = b"legacy=caf\xe9; app_session=abc";
+        let found: Vec<_> = cookie_pairs(header)
+            .filter_map(|(name, value)| {
+                Some((
+                    std::str::from_utf8(name).ok()?,
+                    std::str::from_utf8(value).ok()?,
+                ))
+            })
+            .collect();
+        assert_eq!(found, [("app_session", "abc")]);
+    }
+
+    #[test]
+    fn duplicates_are_all_candidates_in_order_up_to_the_bound() {
+        let mut incoming = Incoming::default();
+        for n in 0..20 {
+            incoming.offer(0, &n.to_string());
+        }
+        let candidates: Vec<_> = incoming.candidates().map(Cow::into_owned).collect();
+        assert_eq!(candidates.len(), MAX_CANDIDATES);
+        assert_eq!(candidates[0], "0");
+        assert_eq!(candidates[1], "1");
+    }
+
+    #[test]
+    fn chunks_join_behind_each_candidate() {
+        let mut incoming = Incoming::default();
+        incoming.offer(0, "a");
+        incoming.offer(2, "c");
+        incoming.offer(1, "b");
+        incoming.offer(1, "ignored");
+        incoming.offer(0, "x");
+        let candidates: Vec<_> = incoming.candidates().map(Cow::into_owned).collect();
+        assert_eq!(candidates, ["abc", "xbc"]);
+        assert_eq!(incoming.chunks_held(), 3);
+    }
+}

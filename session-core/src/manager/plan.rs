@@ -1,0 +1,336 @@
+//! Plan: what a finished server-side session asks of its store and of the client, as a pure
+//! function of the session's state, the policy and the clock. No store, no keys, no I/O: every
+//! case is unit-tested below.
+
+use crate::expiry::{Expiry, ExpiryPolicy};
+use crate::id::SessionId;
+use crate::record::{Delta, Record};
+use crate::session::State;
+
+/// The store operation of a finished server-side session.
+#[derive(Debug, PartialEq)]
+pub(crate) enum Write {
+    /// Nothing to store.
+    None,
+    /// A new record (never overwrites).
+    Create(Record),
+    /// The request's changes to the stored record.
+    Update(SessionId, Delta),
+    /// The stored record moved to a new id, with the request's changes on top.
+    Regenerate {
+        old: SessionId,
+        new: SessionId,
+        delta: Delta,
+    },
+    /// The stored record removed (destroy).
+    Delete(SessionId),
+    /// The stored record removed, and a new one created from what the handler wrote after
+    /// destroying it.
+    Replace(SessionId, Record),
+}
+
+/// What the response tells the client.
+#[derive(Debug, PartialEq)]
+pub(crate) enum Send {
+    /// Nothing: the client's value stays as it is.
+    Nothing,
+    /// The session's (signed) id, with a deadline for `Max-Age`.
+    Id(SessionId, u64),
+    /// End the client's value (the session was destroyed or never stored).
+    Removal,
+}
+
+#[derive(Debug, PartialEq)]
+pub(crate) struct Plan {
+    pub(crate) write: Write,
+    pub(crate) send: Send,
+    /// The lifetime the deadlines were computed from (for `Max-Age`).
+    pub(crate) lifetime: Expiry,
+}
+
+/// The lifetime a session lives by: its own override, or the policy's.
+pub(crate) fn lifetime_of(state: &State, policy: &ExpiryPolicy) -> Expiry {
+    state
+        .record
+        .expiry
+        .clone()
+        .unwrap_or_else(|| policy.lifetime())
+}
+
+/// Plans a server-side session's end of request. `incoming` says whether the client sent a
+/// value for it; `new_id` draws an id for a session that needs one.
+pub(crate) fn plan_server(
+    state: &State,
+    policy: &ExpiryPolicy,
+    now: u64,
+    incoming: bool,
+    new_id: &mut dyn FnMut() -> SessionId,
+) -> Plan {
+    let lifetime = lifetime_of(state, policy);
+    let absolute = lifetime.absolute_deadline(state.record.created_at);
+    let next = lifetime.next_expires_at(now, absolute);
+    let fresh_id = |new_id: &mut dyn FnMut() -> SessionId| {
+        if state.id_pending {
+            new_id()
+        } else {
+            state.record.id
+        }
+    };
+    let new_record = |id: SessionId| {
+        let mut record = state.record.clone();
+        record.id = id;
+        record.expires_at = next;
+        record.absolute_deadline = absolute;
+        record
+    };
+    let delta = || Delta {
+        expires_at: next,
+        absolute_deadline: absolute,
+        ..state.delta()
+    };
+    let has_values = !state.record.data.is_empty();
+    let (write, send) = match (state.retired, state.destroyed, state.stored) {
+        // Destroyed: the stored record goes; what the handler wrote afterwards is a new session.
+        (retired, true, _) => {
+            if has_values {
+                let id = fresh_id(new_id);
+                let record = new_record(id);
+                let write = match retired {
+                    Some(old) => Write::Replace(old, record),
+                    None => Write::Create(record),
+                };
+                (write, Send::Id(id, next))
+            } else {
+                let write = retired.map_or(Write::None, Write::Delete);
+                let send = if incoming {
+                    Send::Removal
+                } else {
+                    Send::Nothing
+                };
+                (write, send)
+            }
+        }
+        // Regenerated: the stored record moves, with this request's changes on top.
+        (Some(old), false, _) => {
+            let new = fresh_id(new_id);
+            (
+                Write::Regenerate {
+                    old,
+                    new,
+                    delta: delta(),
+                },
+                Send::Id(new, next),
+            )
+        }
+        // Loaded and kept: a delta when anything changed or the idle deadline should slide.
+        (None, false, true) => {
+            let changed = state.has_value_changes()
+                || state.expiry_changed
+                || state.owner_changed
+                || policy.wants_touch(&lifetime, state.record.expires_at, next);
+            // A persistent cookie's Max-Age slides with every write; a re-keyed id is resent.
+            let resend = state.stale_key || state.expiry_changed || lifetime.persistent;
+            match (changed, resend) {
+                (true, true) => (
+                    Write::Update(state.record.id, delta()),
+                    Send::Id(state.record.id, next),
+                ),
+                (true, false) => (Write::Update(state.record.id, delta()), Send::Nothing),
+                (false, _) if state.stale_key => (
+                    Write::None,
+                    Send::Id(state.record.id, state.record.expires_at),
+                ),
+                (false, _) => (Write::None, Send::Nothing),
+            }
+        }
+        // New: a record only once it holds something.
+        (None, false, false) => {
+            if has_values {
+                let id = fresh_id(new_id);
+                (Write::Create(new_record(id)), Send::Id(id, next))
+            } else {
+                (Write::None, Send::Nothing)
+            }
+        }
+    };
+    Plan {
+        write,
+        send,
+        lifetime,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::record::RawJson;
+    use std::time::Duration;
+
+    const NOW: u64 = 1_000_000_000;
+    const HOUR: u64 = 3_600_000;
+
+    fn policy() -> ExpiryPolicy {
+        ExpiryPolicy {
+            idle_timeout_secs: 3600,
+            absolute_timeout_secs: None,
+            touch_after_secs: 60,
+            ..ExpiryPolicy::default()
+        }
+    }
+
+    fn loaded(expires_at: u64) -> State {
+        let mut record = Record::new(SessionId::generate(), &policy().lifetime(), NOW - HOUR);
+        record.expires_at = expires_at;
+        record.data.insert(
+            "user".into(),
+            RawJson::from_string("\"alice\"".into()).unwrap(),
+        );
+        State::loaded(record, false)
+    }
+
+    fn plan(state: &State, incoming: bool) -> (Plan, Vec<SessionId>) {
+        let mut drawn = Vec::new();
+        let plan = plan_server(state, &policy(), NOW, incoming, &mut || {
+            let id = SessionId::generate();
+            drawn.push(id);
+            id
+        });
+        (plan, drawn)
+    }
+
+    fn set(state: &mut State, key: &str, json: &str) {
+        state
+            .record
+            .data
+            .insert(key.into(), RawJson::from_string(json.into()).unwrap());
+        state.changed.insert(key.into());
+    }
+
+    #[test]
+    fn an_untouched_session_writes_and_sends_nothing() {
+        let state = loaded(NOW + HOUR - 1_000);
+        let (plan, drawn) = plan(&state, true);
+        assert_eq!((plan.write, plan.send), (Write::None, Send::Nothing));
+        assert!(drawn.is_empty());
+    }
+
+    #[test]
+    fn a_read_past_the_touch_threshold_slides_the_deadline_by_a_delta() {
+        let state = loaded(NOW + HOUR - 61_000);
+        let (plan, _) = plan(&state, true);
+        let Write::Update(id, delta) = plan.write else {
+            panic!("{:?}", plan.write)
+        };
+        assert_eq!(id, state.record.id);
+        assert!(delta.touches_no_values());
+        assert_eq!(delta.expires_at, NOW + HOUR);
+        assert_eq!(plan.send, Send::Nothing);
+    }
+
+    #[test]
+    fn a_change_is_a_delta_of_the_changed_keys_only() {
+        let mut state = loaded(NOW + HOUR);
+        set(&mut state, "theme", "\"dark\"");
+        let (plan, _) = plan(&state, true);
+        let Write::Update(_, delta) = plan.write else {
+            panic!("{:?}", plan.write)
+        };
+        assert_eq!(delta.changed.len(), 1);
+        assert_eq!(delta.changed[0].0, "theme");
+        assert_eq!(delta.owner, None);
+    }
+
+    #[test]
+    fn a_persistent_session_resends_its_cookie_with_every_write() {
+        let mut state = loaded(NOW + HOUR);
+        state.record.expiry = Some(Expiry::persistent(Duration::from_secs(86_400)));
+        set(&mut state, "n", "1");
+        let (plan, _) = plan(&state, true);
+        assert_eq!(plan.send, Send::Id(state.record.id, NOW + 86_400_000));
+    }
+
+    #[test]
+    fn a_regenerated_session_moves_with_its_changes_under_a_new_id() {
+        let mut state = loaded(NOW + HOUR);
+        let old = state.record.id;
+        state.retired = Some(old);
+        state.stored = false;
+        state.id_pending = true;
+        set(&mut state, "role", "\"admin\"");
+        state.owner_changed = true;
+        state.record.owner = Some("alice".into());
+        let (plan, drawn) = plan(&state, true);
+        let Write::Regenerate {
+            old: from,
+            new,
+            delta,
+        } = plan.write
+        else {
+            panic!("{:?}", plan.write)
+        };
+        assert_eq!((from, vec![new]), (old, drawn));
+        assert_eq!(delta.changed[0].0, "role");
+        assert_eq!(delta.owner, Some(Some("alice".into())));
+        assert_eq!(plan.send, Send::Id(new, NOW + HOUR));
+    }
+
+    #[test]
+    fn a_destroyed_session_is_deleted_and_its_cookie_expired() {
+        let mut state = loaded(NOW + HOUR);
+        let old = state.record.id;
+        state.retired = Some(old);
+        state.destroyed = true;
+        state.stored = false;
+        state.record.data.clear();
+        let (with_cookie, _) = plan(&state, true);
+        assert_eq!(
+            (with_cookie.write, with_cookie.send),
+            (Write::Delete(old), Send::Removal)
+        );
+        let (without, _) = plan(&state, false);
+        assert_eq!(without.send, Send::Nothing);
+    }
+
+    #[test]
+    fn values_written_after_destroy_are_a_new_session() {
+        let mut state = loaded(NOW + HOUR);
+        let old = state.record.id;
+        state.retired = Some(old);
+        state.destroyed = true;
+        state.stored = false;
+        state.id_pending = true;
+        state.record.data.clear();
+        set(&mut state, "note", "\"bye\"");
+        let (plan, drawn) = plan(&state, true);
+        let Write::Replace(deleted, record) = plan.write else {
+            panic!("{:?}", plan.write)
+        };
+        assert_eq!((deleted, record.id), (old, drawn[0]));
+        assert_eq!(record.data.len(), 1);
+    }
+
+    #[test]
+    fn a_new_session_is_created_only_once_it_holds_something() {
+        let mut state = State::unsaved(&policy().lifetime(), NOW);
+        let (empty, drawn) = plan(&state, false);
+        assert_eq!((empty.write, empty.send), (Write::None, Send::Nothing));
+        assert!(drawn.is_empty(), "an empty session draws no id");
+        set(&mut state, "n", "1");
+        let (plan, drawn) = plan(&state, false);
+        let Write::Create(record) = plan.write else {
+            panic!("{:?}", plan.write)
+        };
+        assert_eq!(record.id, drawn[0]);
+        assert_eq!(record.expires_at, NOW + HOUR);
+        assert_eq!(plan.send, Send::Id(drawn[0], NOW + HOUR));
+    }
+
+    #[test]
+    fn a_stale_key_resends_the_id_without_a_write() {
+        let mut state = loaded(NOW + HOUR);
+        state.stale_key = true;
+        let (plan, _) = plan(&state, true);
+        assert_eq!(plan.write, Write::None);
+        assert_eq!(plan.send, Send::Id(state.record.id, NOW + HOUR));
+    }
+}

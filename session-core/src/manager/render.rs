@@ -1,0 +1,241 @@
+//! Render: the response headers of a request's sessions, `Set-Cookie` values and chunking.
+
+use std::fmt::{self, Write as _};
+use std::sync::Arc;
+
+use cookie::Cookie;
+
+use super::intake::Incoming;
+use super::SlotConfig;
+use crate::config::{CookieConfig, SameSite, Transport};
+use crate::error::Error;
+
+/// The most bytes of a `Set-Cookie` value (name, value and attributes) browsers are required to
+/// keep.
+pub const COOKIE_SIZE_LIMIT: usize = 4096;
+
+/// A `Max-Age` longer than any a session gets, for sizing cookies before they are rendered.
+const LONGEST_MAX_AGE: u64 = 9_999_999_999;
+
+/// A header the adapter adds to the response.
+///
+/// The values are live session credentials: `Debug` shows cookie and header names, attributes and
+/// lengths, never a value. [`value`](Self::value) gives the value to send.
+#[derive(Clone, PartialEq, Eq)]
+pub enum ResponseHeader {
+    /// A `Set-Cookie` header with this value.
+    SetCookie(String),
+    /// A session header (header transport). An empty value means the session ended.
+    Header {
+        /// The header name (lowercase).
+        name: Arc<str>,
+        /// The sealed value, or empty.
+        value: String,
+    },
+}
+
+impl ResponseHeader {
+    /// The header name.
+    pub fn name(&self) -> &str {
+        match self {
+            ResponseHeader::SetCookie(_) => "set-cookie",
+            ResponseHeader::Header { name, .. } => name,
+        }
+    }
+
+    /// The header value.
+    pub fn value(&self) -> &str {
+        match self {
+            ResponseHeader::SetCookie(value) | ResponseHeader::Header { value, .. } => value,
+        }
+    }
+
+    /// The header value, owned: adapters hand it to their framework's header type without a copy.
+    pub fn into_value(self) -> String {
+        match self {
+            ResponseHeader::SetCookie(value) | ResponseHeader::Header { value, .. } => value,
+        }
+    }
+}
+
+impl fmt::Debug for ResponseHeader {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ResponseHeader::SetCookie(text) => {
+                let (pair, attributes) = text.split_once(';').unwrap_or((text, ""));
+                let (name, value) = pair.split_once('=').unwrap_or((pair, ""));
+                f.debug_tuple("SetCookie")
+                    .field(&format_args!(
+                        "{name}=<{} bytes>{}{attributes}",
+                        value.len(),
+                        if attributes.is_empty() { "" } else { ";" }
+                    ))
+                    .finish()
+            }
+            ResponseHeader::Header { name, value } => f
+                .debug_struct("Header")
+                .field("name", name)
+                .field("value", &format_args!("<{} bytes>", value.len()))
+                .finish(),
+        }
+    }
+}
+
+/// The longest sealed value session `config` can send: what fits its cookies (all chunks), or
+/// for a header, the most [`open_record`](crate::seal::open_record) reads.
+pub(crate) fn sealed_capacity(config: &SlotConfig) -> usize {
+    let Transport::Cookie(cookie) = &config.transport else {
+        return crate::seal::MAX_SEALED_LEN;
+    };
+    let longest_name = chunk_name(&cookie.name, config.max_chunks.saturating_sub(1));
+    let overhead = render_cookie(cookie, &longest_name, "", Some(LONGEST_MAX_AGE)).len();
+    COOKIE_SIZE_LIMIT.saturating_sub(overhead) * config.max_chunks.max(1)
+}
+
+/// Adds the headers that send `value` as session `config`'s value: a session header, one
+/// cookie, or as many chunks as it needs, with every other chunk name the session may use
+/// expired (an overlapping response may have left one in the browser).
+pub(crate) fn emit_value(
+    config: &SlotConfig,
+    value: String,
+    max_age: Option<u64>,
+    headers: &mut Vec<ResponseHeader>,
+) -> Result<(), Error> {
+    let cookie = match &config.transport {
+        Transport::Header(_) => {
+            headers.push(ResponseHeader::Header {
+                name: Arc::clone(&config.header_name),
+                value,
+            });
+            return Ok(());
+        }
+        Transport::Cookie(cookie) => cookie,
+    };
+    let whole = render_cookie(cookie, &cookie.name, &value, max_age);
+    if whole.len() <= COOKIE_SIZE_LIMIT {
+        headers.push(ResponseHeader::SetCookie(whole));
+        expire_chunks(cookie, 1..config.max_chunks, headers);
+        return Ok(());
+    }
+    let too_large = || Error::CookieTooLarge {
+        name: config.name.clone(),
+        size: whole.len(),
+        limit: COOKIE_SIZE_LIMIT,
+    };
+    if config.max_chunks <= 1 {
+        return Err(too_large());
+    }
+    let longest_name = chunk_name(&cookie.name, config.max_chunks - 1);
+    let overhead = render_cookie(cookie, &longest_name, "", max_age).len();
+    let room = COOKIE_SIZE_LIMIT.saturating_sub(overhead);
+    if room == 0 || value.len().div_ceil(room) > config.max_chunks {
+        return Err(too_large());
+    }
+    // The sealed value is base64url (ASCII), so any byte offset is a character boundary.
+    let pieces: Vec<&str> = (0..value.len())
+        .step_by(room)
+        .map(|start| &value[start..(start + room).min(value.len())])
+        .collect();
+    for (index, piece) in pieces.iter().enumerate() {
+        headers.push(ResponseHeader::SetCookie(render_cookie(
+            cookie,
+            &chunk_name(&cookie.name, index),
+            piece,
+            max_age,
+        )));
+    }
+    expire_chunks(cookie, pieces.len()..config.max_chunks, headers);
+    Ok(())
+}
+
+/// Adds the headers that end session `config` in the client: an empty session header, or every
+/// chunk name it may use expired.
+pub(crate) fn emit_removal(
+    config: &SlotConfig,
+    incoming: &Incoming,
+    headers: &mut Vec<ResponseHeader>,
+) {
+    match &config.transport {
+        Transport::Header(_) => headers.push(ResponseHeader::Header {
+            name: Arc::clone(&config.header_name),
+            value: String::new(),
+        }),
+        Transport::Cookie(cookie) => expire_chunks(
+            cookie,
+            0..config.max_chunks.max(incoming.chunks_held()),
+            headers,
+        ),
+    }
+}
+
+fn expire_chunks(
+    cookie: &CookieConfig,
+    chunks: std::ops::Range<usize>,
+    headers: &mut Vec<ResponseHeader>,
+) {
+    for index in chunks {
+        headers.push(ResponseHeader::SetCookie(removal_cookie(
+            cookie,
+            &chunk_name(&cookie.name, index),
+        )));
+    }
+}
+
+fn chunk_name(base: &str, index: usize) -> String {
+    if index == 0 {
+        base.to_string()
+    } else {
+        format!("{base}.{index}")
+    }
+}
+
+fn cookie_builder<'c>(
+    config: &'c CookieConfig,
+    name: &'c str,
+    value: &'c str,
+) -> cookie::CookieBuilder<'c> {
+    let same_site = match config.same_site {
+        SameSite::Strict => cookie::SameSite::Strict,
+        SameSite::Lax => cookie::SameSite::Lax,
+        SameSite::None => cookie::SameSite::None,
+    };
+    let mut builder = Cookie::build((name, value))
+        .path(config.path.as_str())
+        .secure(config.secure)
+        .http_only(config.http_only)
+        .same_site(same_site);
+    if let Some(domain) = &config.domain {
+        builder = builder.domain(domain.as_str());
+    }
+    builder
+}
+
+pub(crate) fn render_cookie(
+    config: &CookieConfig,
+    name: &str,
+    value: &str,
+    max_age: Option<u64>,
+) -> String {
+    let mut builder = cookie_builder(config, name, value);
+    if let Some(seconds) = max_age {
+        let seconds = i64::try_from(seconds).unwrap_or(i64::MAX);
+        builder = builder.max_age(cookie::time::Duration::seconds(seconds));
+    }
+    let cookie = builder.build();
+    // Sized once: the value is up to 4 KiB and `to_string` would grow the buffer several times.
+    let mut rendered = String::with_capacity(name.len() + value.len() + RENDERED_ATTRIBUTES_HINT);
+    // Writing into a `String` cannot fail.
+    let _ = write!(rendered, "{cookie}");
+    rendered
+}
+
+/// Room for the attributes of a rendered `Set-Cookie` (path, domain, flags, `Max-Age`).
+const RENDERED_ATTRIBUTES_HINT: usize = 128;
+
+fn removal_cookie(config: &CookieConfig, name: &str) -> String {
+    cookie_builder(config, name, "")
+        .max_age(cookie::time::Duration::ZERO)
+        .expires(cookie::time::OffsetDateTime::UNIX_EPOCH)
+        .build()
+        .to_string()
+}
