@@ -372,7 +372,7 @@ proptest! {
             let mut all = headers.clone();
             all.push(built.join("; "));
             let request = manager.request(all.iter().map(String::as_str), |name| {
-                (name == "x-session").then(|| session_header.as_deref()).flatten()
+                (name == "x-session").then_some(session_header.as_deref()).flatten()
             });
             for name in ["app", "signed", "api"] {
                 prop_assert!(request.session(name).await.unwrap().is_empty());
