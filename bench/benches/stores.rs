@@ -1,4 +1,4 @@
-//! Server-side stores: load, create, whole-record save and delta update of a 10-key session
+//! Server-side stores: load, create and delta update of a 10-key session
 //! (about 300 bytes of values), for the memory, file and Redis stores.
 //!
 //! The stores are built from configuration through `session_stores::registry()`, as an
@@ -103,14 +103,7 @@ fn bench_store<M: Measurement>(
         rt.block_on(store.delete(&old)).expect("delete");
     }
 
-    let mut whole = target.clone();
-    group.bench_function("save", |b| {
-        b.iter(|| {
-            whole.version += 1;
-            rt.block_on(store.save(black_box(&whole))).expect("saves")
-        })
-    });
-
+    let whole = target.clone();
     // One request's change: one key set, the idle deadline moved.
     let mut visits = 1_000u64;
     group.bench_function("update_one_key", |b| {
@@ -125,6 +118,7 @@ fn bench_store<M: Measurement>(
                 expires_at: now_ms() + 86_400_000,
                 absolute_deadline: whole.absolute_deadline,
                 expiry: None,
+                owner: None,
             };
             assert!(rt
                 .block_on(store.update(black_box(&id), &delta))
@@ -200,7 +194,7 @@ fn server_cycle<M: Measurement>(c: &mut Criterion<M>) {
         for (key, value) in values(keys_n) {
             session.insert(key, value).expect("insert");
         }
-        let headers = rt.block_on(request.finish()).expect("finish");
+        let headers = rt.block_on(manager.finish(request)).expect("finish");
         let ResponseHeader::SetCookie(set_cookie) = &headers[0] else {
             panic!("expected a Set-Cookie header");
         };
@@ -217,7 +211,7 @@ fn server_cycle<M: Measurement>(c: &mut Criterion<M>) {
                 let session = rt.block_on(request.default_session()).expect("session");
                 let user: u64 = session.get("user_id").expect("reads").expect("present");
                 session.insert("visits", visits).expect("insert");
-                let headers = rt.block_on(request.finish()).expect("finish");
+                let headers = rt.block_on(manager.finish(request)).expect("finish");
                 (user, headers)
             })
         });

@@ -11,8 +11,6 @@
 
 use std::fmt;
 use std::future::Future;
-use std::marker::PhantomData;
-use std::ops::Deref;
 use std::pin::Pin;
 use std::sync::Arc;
 
@@ -25,51 +23,7 @@ use crate::rejection::SessionRejection;
 
 type LocalBoxFuture<T> = Pin<Box<dyn Future<Output = T>>>;
 
-/// The default session (the configuration's `default`, or its only session).
-///
-/// Dereferences to [`session_core::Session`], so every session method is available on it:
-/// `session.get::<String>("user")?`, `session.insert("user", "alice")?`, `session.flash(..)`,
-/// `session.regenerate_id()`, `session.destroy()`.
-///
-/// ```
-/// use actix_web::HttpResponse;
-/// use session_actix::{Error, Session};
-///
-/// async fn count(session: Session) -> Result<HttpResponse, Error> {
-///     let visits = session.get::<u64>("visits")?.unwrap_or(0) + 1;
-///     session.insert("visits", visits)?;
-///     Ok(HttpResponse::Ok().body(visits.to_string()))
-/// }
-/// ```
-#[derive(Clone)]
-pub struct Session(session_core::Session);
-
-impl Session {
-    /// The session handle itself, e.g. to move it into a spawned task.
-    pub fn into_inner(self) -> session_core::Session {
-        self.0
-    }
-}
-
-impl Deref for Session {
-    type Target = session_core::Session;
-
-    fn deref(&self) -> &Self::Target {
-        &self.0
-    }
-}
-
-impl From<Session> for session_core::Session {
-    fn from(session: Session) -> Self {
-        session.0
-    }
-}
-
-impl fmt::Debug for Session {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_tuple("Session").field(&self.0).finish()
-    }
-}
+session_core::__define_session_handles!();
 
 impl FromRequest for Session {
     type Error = SessionRejection;
@@ -82,74 +36,8 @@ impl FromRequest for Session {
                 .default_session()
                 .await
                 .map_err(SessionRejection::Open)?;
-            Ok(Session(session))
+            Ok(Session::wrap(session))
         })
-    }
-}
-
-/// The session named by `N` ([`SessionName::NAME`]), for applications with several sessions:
-/// `NamedSession<Cart>` in a handler's arguments is the `cart` session.
-///
-/// Dereferences to [`session_core::Session`]. A name that is not configured is a 500 whose body
-/// says which `[sessions.<name>]` table to add.
-///
-/// ```
-/// use actix_web::HttpResponse;
-/// use session_actix::{Error, NamedSession, SessionName};
-///
-/// struct Cart;
-/// impl SessionName for Cart {
-///     const NAME: &'static str = "cart";
-/// }
-///
-/// async fn add(cart: NamedSession<Cart>) -> Result<HttpResponse, Error> {
-///     let mut items: Vec<String> = cart.get("items")?.unwrap_or_default();
-///     items.push("apple".to_string());
-///     cart.insert("items", &items)?;
-///     Ok(HttpResponse::Ok().json(items))
-/// }
-/// ```
-pub struct NamedSession<N> {
-    session: session_core::Session,
-    name: PhantomData<fn() -> N>,
-}
-
-impl<N> NamedSession<N> {
-    /// The session handle itself.
-    pub fn into_inner(self) -> session_core::Session {
-        self.session
-    }
-}
-
-impl<N> Clone for NamedSession<N> {
-    fn clone(&self) -> Self {
-        NamedSession {
-            session: self.session.clone(),
-            name: PhantomData,
-        }
-    }
-}
-
-impl<N> Deref for NamedSession<N> {
-    type Target = session_core::Session;
-
-    fn deref(&self) -> &Self::Target {
-        &self.session
-    }
-}
-
-impl<N> From<NamedSession<N>> for session_core::Session {
-    fn from(session: NamedSession<N>) -> Self {
-        session.session
-    }
-}
-
-impl<N: SessionName> fmt::Debug for NamedSession<N> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("NamedSession")
-            .field("name", &N::NAME)
-            .field("session", &self.session)
-            .finish()
     }
 }
 
@@ -164,10 +52,7 @@ impl<N: SessionName> FromRequest for NamedSession<N> {
                 .session(N::NAME)
                 .await
                 .map_err(SessionRejection::Open)?;
-            Ok(NamedSession {
-                session,
-                name: PhantomData,
-            })
+            Ok(NamedSession::wrap(session))
         })
     }
 }

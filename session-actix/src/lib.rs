@@ -60,9 +60,6 @@
 //! `tracing`), and a failed save adds no session header at all. Handlers can return
 //! [`Error`] directly (so `?` works on session calls) or map it into their own error type.
 
-#![forbid(unsafe_code)]
-#![warn(missing_docs)]
-
 mod error;
 mod extract;
 mod middleware;
@@ -72,11 +69,6 @@ pub use error::Error;
 pub use extract::{NamedSession, Session, Sessions};
 pub use middleware::{SessionMiddleware, SessionService};
 pub use rejection::SessionRejection;
-pub use session_core::{session_name, SessionName};
-pub use session_core::{INTERNAL_ERROR_BODY, STORE_UNAVAILABLE_BODY};
 
 pub use session_core;
-pub use session_core::{
-    Expiry, Flash, FlashLevel, KeyRing, RequestSessions, SessionId, SessionManager, SessionsConfig,
-    StoreRegistry,
-};
+pub use session_core::__adapter_exports::*;

@@ -27,6 +27,23 @@ pub enum SessionRejection {
     Open(#[source] Error),
 }
 
+impl SessionRejection {
+    /// The status the rejection answers with: 500.
+    pub fn status(&self) -> StatusCode {
+        StatusCode::INTERNAL_SERVER_ERROR
+    }
+
+    /// The body the rejection answers with: what to add for a missing middleware or an unknown
+    /// session name, the detail-free JSON of a store failure otherwise.
+    pub fn body_text(&self) -> String {
+        match self {
+            SessionRejection::MissingMiddleware => MISSING_MIDDLEWARE_MESSAGE.to_string(),
+            SessionRejection::Open(error @ Error::UnknownSession(_)) => error.to_string(),
+            SessionRejection::Open(error) => error.public_body().to_string(),
+        }
+    }
+}
+
 impl ResponseError for SessionRejection {
     fn status_code(&self) -> StatusCode {
         StatusCode::INTERNAL_SERVER_ERROR

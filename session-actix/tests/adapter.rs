@@ -54,7 +54,7 @@ fn manager(store: &Arc<TestStore>) -> SessionManager {
             ),
             server(),
         )
-        .default_session("app")
+        .default("app")
         .build()
         .unwrap()
 }
@@ -179,6 +179,10 @@ async fn extracting_without_the_middleware_is_a_500_that_says_to_add_it() {
     assert!(
         body.contains(".wrap(SessionMiddleware::new(manager))"),
         "{body}"
+    );
+    assert_eq!(
+        body,
+        session_actix::SessionRejection::MissingMiddleware.body_text()
     );
 }
 
@@ -691,4 +695,85 @@ async fn sessions_read_the_headers_as_they_passed_the_middleware() {
     let body: serde_json::Value =
         test::read_body_json(test::call_service(&app, request).await).await;
     assert_eq!(body, serde_json::json!([true, "alice", "bob"]));
+}
+
+#[actix_web::test]
+async fn a_change_past_the_size_limit_is_413_and_the_session_keeps_what_it_had() {
+    async fn huge(session: Session) -> Result<HttpResponse, Error> {
+        session.insert("blob", "x".repeat(20_000))?;
+        Ok(HttpResponse::Ok().finish())
+    }
+    async fn cart_huge(cart: NamedSession<Cart>) -> Result<HttpResponse, Error> {
+        cart.insert("blob", "y".repeat(5_000))?;
+        Ok(HttpResponse::Ok().finish())
+    }
+    let store = Arc::new(TestStore::default());
+    let app = test::init_service(
+        App::new()
+            .wrap(SessionMiddleware::new(manager(&store)))
+            .configure(routes)
+            .route("/huge", web::post().to(huge))
+            .route("/cart-huge", web::post().to(cart_huge)),
+    )
+    .await;
+    let cookie = logged_in!(&app);
+    for path in ["/huge", "/cart-huge"] {
+        let request = test::TestRequest::post()
+            .uri(path)
+            .insert_header(("cookie", cookie.as_str()))
+            .to_request();
+        let response = test::call_service(&app, request).await;
+        assert_eq!(response.status(), StatusCode::PAYLOAD_TOO_LARGE, "{path}");
+        assert_eq!(
+            body_text(response).await,
+            r#"{"error":"session too large"}"#
+        );
+    }
+    let request = test::TestRequest::get()
+        .uri("/whoami")
+        .insert_header(("cookie", cookie.as_str()))
+        .to_request();
+    assert_eq!(
+        body_text(test::call_service(&app, request).await).await,
+        "alice"
+    );
+}
+
+#[derive(serde::Serialize, serde::Deserialize, Default)]
+struct Visit {
+    visits: u32,
+    last: String,
+}
+
+#[actix_web::test]
+async fn a_typed_session_reads_and_writes_a_whole_struct() {
+    async fn visit(session: Session, page: web::Path<String>) -> Result<HttpResponse, Error> {
+        let mut visit: Visit = session.get_as().unwrap_or_default();
+        visit.visits += 1;
+        visit.last = page.into_inner();
+        session.set_as(&visit)?;
+        Ok(HttpResponse::Ok().body(format!("{} {}", visit.visits, visit.last)))
+    }
+    let store = Arc::new(TestStore::default());
+    let app = test::init_service(
+        App::new()
+            .wrap(SessionMiddleware::new(manager(&store)))
+            .route("/visit/{page}", web::get().to(visit)),
+    )
+    .await;
+    let response = test::call_service(
+        &app,
+        test::TestRequest::get().uri("/visit/home").to_request(),
+    )
+    .await;
+    let cookie = cookie_header(&response);
+    assert_eq!(body_text(response).await, "1 home");
+    let request = test::TestRequest::get()
+        .uri("/visit/cart")
+        .insert_header(("cookie", cookie.as_str()))
+        .to_request();
+    assert_eq!(
+        body_text(test::call_service(&app, request).await).await,
+        "2 cart"
+    );
 }

@@ -17,7 +17,7 @@ struct Login {
 async fn login(session: Session, Json(body): Json<Login>) -> Result<String, Error> {
     session.regenerate_id(); // a fresh id at every privilege change: no session fixation
     session.insert("user", &body.user)?;
-    session.flash(FlashLevel::Success, format!("welcome, {}", body.user));
+    session.flash(FlashLevel::Success, format!("welcome, {}", body.user))?;
     Ok(body.user)
 }
 

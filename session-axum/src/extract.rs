@@ -7,8 +7,6 @@
 //! so every clone sees the same values.
 
 use std::fmt;
-use std::marker::PhantomData;
-use std::ops::Deref;
 use std::sync::Arc;
 
 use axum::extract::FromRequestParts;
@@ -17,34 +15,7 @@ use session_core::{RequestSessions, SessionName};
 
 use crate::rejection::SessionRejection;
 
-/// The default session of the request (the configuration's `default`).
-///
-/// Dereferences to [`session_core::Session`], so every session method is available on it:
-/// `session.get::<String>("user")?`, `session.insert("user", "alice")?`, `session.flash(..)`,
-/// `session.regenerate_id()`, `session.destroy()`.
-#[derive(Clone)]
-pub struct Session(session_core::Session);
-
-impl Session {
-    /// The session handle itself, e.g. to move it into a spawned task.
-    pub fn into_inner(self) -> session_core::Session {
-        self.0
-    }
-}
-
-impl Deref for Session {
-    type Target = session_core::Session;
-
-    fn deref(&self) -> &Self::Target {
-        &self.0
-    }
-}
-
-impl fmt::Debug for Session {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        self.0.fmt(f)
-    }
-}
+session_core::__define_session_handles!();
 
 impl<S: Send + Sync> FromRequestParts<S> for Session {
     type Rejection = SessionRejection;
@@ -55,50 +26,7 @@ impl<S: Send + Sync> FromRequestParts<S> for Session {
             .default_session()
             .await
             .map_err(SessionRejection::Open)?;
-        Ok(Session(session))
-    }
-}
-
-/// The session named by `N` ([`SessionName::NAME`]), for applications with several sessions:
-/// `NamedSession<Cart>` in a handler's arguments is the `cart` session.
-///
-/// Dereferences to [`session_core::Session`]. A name that is not configured is a 500 whose body
-/// says which `[sessions.<name>]` table to add.
-pub struct NamedSession<N: SessionName> {
-    session: session_core::Session,
-    name: PhantomData<fn() -> N>,
-}
-
-impl<N: SessionName> NamedSession<N> {
-    /// The session handle itself.
-    pub fn into_inner(self) -> session_core::Session {
-        self.session
-    }
-}
-
-impl<N: SessionName> Clone for NamedSession<N> {
-    fn clone(&self) -> Self {
-        NamedSession {
-            session: self.session.clone(),
-            name: PhantomData,
-        }
-    }
-}
-
-impl<N: SessionName> Deref for NamedSession<N> {
-    type Target = session_core::Session;
-
-    fn deref(&self) -> &Self::Target {
-        &self.session
-    }
-}
-
-impl<N: SessionName> fmt::Debug for NamedSession<N> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_tuple("NamedSession")
-            .field(&N::NAME)
-            .field(&self.session)
-            .finish()
+        Ok(Session::wrap(session))
     }
 }
 
@@ -111,10 +39,7 @@ impl<S: Send + Sync, N: SessionName> FromRequestParts<S> for NamedSession<N> {
             .session(N::NAME)
             .await
             .map_err(SessionRejection::Open)?;
-        Ok(NamedSession {
-            session,
-            name: PhantomData,
-        })
+        Ok(NamedSession::wrap(session))
     }
 }
 

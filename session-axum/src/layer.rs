@@ -6,7 +6,7 @@
 //! reference-counted) in the request's extensions. The first extractor scans them into a
 //! [`RequestSessions`]; sessions are opened (decrypted, or loaded from their store) only when a
 //! handler extracts them, so a route that extracts no session parses no cookie. After the inner
-//! service answers, when a session was extracted, [`RequestSessions::finish`] saves what changed
+//! service answers, when a session was extracted, [`DeferredSessions::finish`] saves what changed
 //! and the layer appends the `Set-Cookie` and session headers it returns.
 //!
 //! When saving fails, the handler's response is logged (its status) and replaced by a 500 that
@@ -47,6 +47,12 @@ impl SessionLayer {
     /// The manager this layer serves.
     pub fn manager(&self) -> &SessionManager {
         &self.manager
+    }
+}
+
+impl From<SessionManager> for SessionLayer {
+    fn from(manager: SessionManager) -> Self {
+        SessionLayer::new(manager)
     }
 }
 

@@ -24,7 +24,7 @@
 //! async fn login(session: Session) -> Result<&'static str, session_axum::Error> {
 //!     session.regenerate_id(); // a fresh id on every privilege change
 //!     session.insert("user", "alice")?;
-//!     session.flash(FlashLevel::Success, "welcome back");
+//!     session.flash(FlashLevel::Success, "welcome back")?;
 //!     Ok("logged in")
 //! }
 //!
@@ -61,9 +61,6 @@
 //! Handlers can return `session_axum::Error` directly (it renders as a 500 without detail, and
 //! is logged) or map it into their own error type.
 
-#![forbid(unsafe_code)]
-#![warn(missing_docs)]
-
 mod error;
 mod extract;
 mod layer;
@@ -73,11 +70,6 @@ pub use error::Error;
 pub use extract::{NamedSession, Session, Sessions};
 pub use layer::{request_sessions, ResponseFuture, SessionLayer, SessionService};
 pub use rejection::SessionRejection;
-pub use session_core::{session_name, SessionName};
-pub use session_core::{INTERNAL_ERROR_BODY, STORE_UNAVAILABLE_BODY};
 
 pub use session_core;
-pub use session_core::{
-    Expiry, ExpiryPolicy, Flash, FlashLevel, KeyRing, RequestSessions, SessionId, SessionManager,
-    SessionsConfig, StoreRegistry,
-};
+pub use session_core::__adapter_exports::*;

@@ -124,6 +124,11 @@ async fn extractor_without_the_layer_is_500_saying_to_add_it() {
     assert_eq!(response.status(), StatusCode::INTERNAL_SERVER_ERROR);
     assert!(body.contains("SessionLayer"), "{body}");
     assert!(body.contains(".layer("), "{body}");
+    let rejection = session_axum::SessionRejection::MissingLayer;
+    assert_eq!(
+        (response.status(), body.as_str()),
+        (rejection.status(), rejection.body_text().as_str())
+    );
 
     let app = Router::new().route(
         "/",
@@ -415,4 +420,78 @@ async fn layer_wraps_any_tower_service() {
         .await
         .unwrap();
     assert_eq!(&body[..], b"plain service");
+}
+
+#[tokio::test]
+async fn a_change_past_the_size_limit_is_413_and_the_session_keeps_what_it_had() {
+    let store = Arc::new(TestStore::default());
+    let app = Router::new()
+        .route(
+            "/small",
+            get(|session: Session| async move {
+                session.insert("note", "kept")?;
+                Ok::<_, session_axum::Error>("ok")
+            }),
+        )
+        .route(
+            "/huge",
+            get(|session: Session| async move {
+                session.insert("blob", "x".repeat(20_000))?;
+                Ok::<_, session_axum::Error>("unreachable")
+            }),
+        )
+        .route(
+            "/note",
+            get(|session: Session| async move {
+                format!(
+                    "{:?} {}",
+                    session.get::<String>("note").unwrap(),
+                    session.size()
+                )
+            }),
+        )
+        .layer(SessionLayer::new(manager(&store).await));
+
+    let (response, _) = send(&app, get_with("/small", &[])).await;
+    let cookie = cookie_pair(&response, "app_session").unwrap();
+    let (response, body) = send(&app, get_with("/huge", &[("cookie", &cookie)])).await;
+    assert_eq!(response.status(), StatusCode::PAYLOAD_TOO_LARGE);
+    assert_eq!(body, r#"{"error":"session too large"}"#);
+    assert_eq!(
+        response.headers()["content-type"],
+        "application/json",
+        "the 413 is JSON"
+    );
+    let (_, body) = send(&app, get_with("/note", &[("cookie", &cookie)])).await;
+    assert_eq!(body, r#"Some("kept") 10"#);
+}
+
+#[derive(serde::Serialize, serde::Deserialize, Default)]
+struct Visit {
+    visits: u32,
+    last: String,
+}
+
+#[tokio::test]
+async fn a_typed_session_reads_and_writes_a_whole_struct() {
+    let store = Arc::new(TestStore::default());
+    let app = Router::new()
+        .route(
+            "/visit/{page}",
+            get(
+                |session: Session, axum::extract::Path(page): axum::extract::Path<String>| async move {
+                    let mut visit: Visit = session.get_as().unwrap_or_default();
+                    visit.visits += 1;
+                    visit.last = page;
+                    session.set_as(&visit)?;
+                    Ok::<_, session_axum::Error>(format!("{} {}", visit.visits, visit.last))
+                },
+            ),
+        )
+        .layer(SessionLayer::new(manager(&store).await));
+    let (response, body) = send(&app, get_with("/visit/home", &[])).await;
+    assert_eq!(body, "1 home");
+    let cookie = cookie_pair(&response, "app_session").unwrap();
+    let (_, body) = send(&app, get_with("/visit/cart", &[("cookie", &cookie)])).await;
+    assert_eq!(body, "2 cart");
 }

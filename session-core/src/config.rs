@@ -180,6 +180,7 @@ impl StoreConfig {
 
 /// What is wrong with a configuration. Messages name the session and the field.
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum ConfigError {
     /// The text does not parse.
     #[error("could not parse the session configuration: {0}")]

@@ -325,10 +325,18 @@ fn decode_body(id: SessionId, mut reader: Reader<'_>) -> Result<Record, Malforme
     if count > (reader.rest.len() / 2) as u64 {
         return Err(Malformed);
     }
-    let mut entries = Vec::with_capacity(count as usize);
+    let mut entries: Vec<(String, RawJson)> = Vec::with_capacity(count as usize);
     for _ in 0..count {
         let key = reader.text()?;
         let value = reader.text()?;
+        // Keys come in strictly increasing order, as encode_body writes them (and as
+        // apply_delta_to_body's merge needs): anything else was not written here.
+        if entries
+            .last()
+            .is_some_and(|(previous, _)| previous.as_str() >= key)
+        {
+            return Err(Malformed);
+        }
         entries.push((key.to_string(), RawJson::written(value)));
     }
     if !reader.rest.is_empty() {
@@ -427,6 +435,25 @@ mod tests {
         let mut bytes = Vec::new();
         encode(record, &mut bytes);
         decode(&bytes).unwrap()
+    }
+
+    #[test]
+    fn keys_out_of_order_or_repeated_are_malformed() {
+        let mut record = record();
+        record.data.clear();
+        for key in ["a", "b"] {
+            record
+                .data
+                .insert(key.into(), RawJson::from_string("1".into()).unwrap());
+        }
+        let bytes = record.to_compact_bytes();
+        assert!(decode_body_of(record.id, &bytes).is_ok());
+        // The two entries are the last 6 bytes: swap them, then repeat the first.
+        let (head, entries) = bytes.split_at(bytes.len() - 6);
+        let swapped = [head, &entries[3..], &entries[..3]].concat();
+        let repeated = [head, &entries[..3], &entries[..3]].concat();
+        assert_eq!(decode_body_of(record.id, &swapped), Err(Malformed));
+        assert_eq!(decode_body_of(record.id, &repeated), Err(Malformed));
     }
 
     #[test]

@@ -31,6 +31,7 @@ const HKDF_SALT: &[u8] = b"session-core key derivation v1";
 
 /// Why a key or key ring could not be built.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
 pub enum KeyError {
     /// The secret is too short.
     #[error("a session key secret needs at least {MIN_SECRET_LEN} bytes, got {0}; generate one with `openssl rand -base64 32`")]

@@ -27,8 +27,8 @@
 //! let request = manager.request(None, |_| None);
 //! let session = request.default_session().await?;
 //! session.insert("user", "alice")?;
-//! session.flash(FlashLevel::Success, "welcome back");
-//! let headers = request.finish().await?;
+//! session.flash(FlashLevel::Success, "welcome back")?;
+//! let headers = manager.finish(request).await?;
 //! let set_cookie = headers[0].value();
 //! assert!(set_cookie.starts_with("app_session=") && set_cookie.contains("HttpOnly"));
 //!
@@ -50,9 +50,7 @@
 //! See `docs/ARCHITECTURE.md` for how the pieces fit and `docs/WIRE_FORMAT.md` for the sealed
 //! format.
 
-#![forbid(unsafe_code)]
-#![warn(missing_docs)]
-
+mod builder;
 pub mod config;
 mod envelope;
 pub mod error;
@@ -67,20 +65,22 @@ pub mod registry;
 pub mod seal;
 pub mod session;
 pub mod store;
+mod wrappers;
 
 pub use async_trait::async_trait;
 pub use config::{
     ConfigError, CookieConfig, HeaderConfig, SameSite, SessionConfig, SessionsConfig, StoreConfig,
-    Transport,
+    Transport, DEFAULT_MAX_BYTES,
 };
 pub use error::{Error, INTERNAL_ERROR_BODY, STORE_UNAVAILABLE_BODY, TOO_LARGE_BODY};
 pub use expiry::{Expiry, ExpiryPolicy};
 pub use flash::{Flash, FlashLevel};
 pub use id::{InvalidSessionId, SessionId};
 pub use keys::{Key, KeyError, KeyRing};
+#[doc(hidden)]
+pub use manager::KeptHeaders;
 pub use manager::{
-    DeferredSessions, KeptHeaders, RequestSessions, ResponseHeader, SessionManager,
-    SessionManagerBuilder,
+    DeferredSessions, RequestSessions, ResponseHeader, SessionManager, SessionManagerBuilder,
 };
 pub use name::SessionName;
 pub use record::{now_ms, Data, Delta, InvalidRecordBytes, RawJson, Record};
@@ -88,3 +88,15 @@ pub use registry::{Backend, CookieStoreOptions, StoreOptions, StoreRegistry};
 pub use seal::{OpenError, Protection};
 pub use session::Session;
 pub use store::{spawn_cleanup, BoxError, Cleanup, OwnerSession, Store, StoreError};
+
+/// The core items every adapter re-exports, listed once so the three adapters offer the same
+/// names: `pub use session_core::__adapter_exports::*;`.
+#[doc(hidden)]
+pub mod __adapter_exports {
+    pub use crate::{
+        session_name, Expiry, ExpiryPolicy, Flash, FlashLevel, KeyRing, OwnerSession, Protection,
+        RequestSessions, SameSite, SessionConfig, SessionId, SessionManager, SessionName,
+        SessionsConfig, StoreConfig, StoreRegistry, INTERNAL_ERROR_BODY, STORE_UNAVAILABLE_BODY,
+        TOO_LARGE_BODY,
+    };
+}

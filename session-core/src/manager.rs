@@ -362,6 +362,7 @@ impl SessionManager {
     /// session (a route that asks for none then parses no cookie). `V` is the framework's header
     /// value type, usually reference-counted; `header` looks up a request header by (lowercase)
     /// name.
+    #[doc(hidden)]
     pub fn keep<V, I, F>(&self, cookie_headers: I, header: F) -> KeptHeaders<V>
     where
         I: IntoIterator<Item = V>,
@@ -392,6 +393,7 @@ impl SessionManager {
     /// [`request`](Self::request) on headers kept by [`keep`](Self::keep): `as_bytes` gives a
     /// kept value's bytes (a session header that is not UTF-8 is skipped, as a missing header
     /// would be), `extra_cookies` are `Cookie` header values to read after the kept ones.
+    #[doc(hidden)]
     pub fn request_from<'a, V, B>(
         &self,
         kept: &'a KeptHeaders<V>,
@@ -447,6 +449,8 @@ impl SessionManager {
 }
 
 /// A request's `Cookie` and session header values, kept unparsed by [`SessionManager::keep`].
+/// Adapter plumbing: adapters use [`SessionManager::defer`].
+#[doc(hidden)]
 pub struct KeptHeaders<V> {
     /// The first `Cookie` header; the others, if any, after it.
     cookie: Option<V>,

@@ -7,14 +7,17 @@
 //! ```
 //! use std::sync::Arc;
 //! use session_core::{Backend, StoreRegistry};
-//! # use session_core::{async_trait, Record, SessionId, Store, StoreError};
+//! # use session_core::{async_trait, Delta, OwnerSession, Record, SessionId, Store, StoreError};
 //! # struct MyStore;
 //! # #[async_trait] impl Store for MyStore {
 //! #   async fn load(&self, _: &SessionId) -> Result<Option<Record>, StoreError> { Ok(None) }
 //! #   async fn create(&self, _: &Record) -> Result<(), StoreError> { Ok(()) }
-//! #   async fn save(&self, _: &Record) -> Result<(), StoreError> { Ok(()) }
+//! #   async fn update(&self, _: &SessionId, _: &Delta) -> Result<bool, StoreError> { Ok(false) }
+//! #   async fn regenerate(&self, _: &SessionId, _: &SessionId, _: &Delta) -> Result<bool, StoreError> { Ok(false) }
 //! #   async fn delete(&self, _: &SessionId) -> Result<(), StoreError> { Ok(()) }
-//! #   async fn cleanup(&self) -> Result<u64, StoreError> { Ok(0) }
+//! #   async fn owner_sessions(&self, _: &str) -> Result<Vec<OwnerSession>, StoreError> { Ok(vec![]) }
+//! #   async fn delete_owner(&self, _: &str) -> Result<u64, StoreError> { Ok(0) }
+//! #   async fn count(&self) -> Result<u64, StoreError> { Ok(0) }
 //! # }
 //!
 //! #[derive(serde::Deserialize)]

@@ -81,6 +81,7 @@ pub(crate) fn sealed_text_len(protection: Protection, envelope_len: usize) -> us
 
 /// Why a value could not be sealed.
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum SealError {
     /// The session name is too long to be authenticated.
     #[error("session name is longer than 65535 bytes; use a short name")]
@@ -93,6 +94,7 @@ pub enum SealError {
 /// Why a value did not open. Every variant means "no session" to the adapters; the distinction is
 /// for logs.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
 pub enum OpenError {
     /// Longer than [`MAX_SEALED_LEN`].
     #[error("sealed value is over {MAX_SEALED_LEN} bytes")]

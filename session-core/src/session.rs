@@ -92,6 +92,9 @@ impl SizeLimit {
     }
 }
 
+/// How errors of [`Session::get_as`] and [`Session::set_as`] name the value.
+const TYPED_KEY: &str = "<typed session>";
+
 /// The bytes a value of the session counts for against its limit.
 fn entry_bytes(key: &str, value: &RawJson) -> usize {
     key.len() + value.get().len()
@@ -162,6 +165,27 @@ impl State {
             self.id_pending = false;
         }
         self.record.id
+    }
+
+    /// The store no longer holds the session (another request destroyed or moved it before this
+    /// one saved): this request's changes are dropped.
+    pub(crate) fn mark_gone(&mut self) {
+        self.stored = false;
+        self.retired = None;
+    }
+
+    /// Saved under `id`, which may differ from the planned one after an id collision.
+    pub(crate) fn mark_saved_as(&mut self, id: SessionId, expires_at: u64) {
+        self.record.id = id;
+        self.record.expires_at = expires_at;
+        self.id_pending = false;
+        self.mark_saved();
+    }
+
+    /// Ended in the store and the client, with nothing written after.
+    pub(crate) fn mark_ended(&mut self) {
+        self.retired = None;
+        self.destroyed = false;
     }
 
     pub(crate) fn mark_saved(&mut self) {
@@ -268,6 +292,94 @@ impl Session {
             source,
         })?;
         self.lock().set_raw(key, raw)
+    }
+
+    /// The whole session as one typed value (Ktor's `sessions.get<T>()`): every key but the
+    /// flash queue becomes a field of a JSON object, deserialized as `T`. Fields `T` does not
+    /// know are ignored unless it denies them; missing ones follow `T`'s serde defaults.
+    ///
+    /// ```
+    /// # use session_core::{Expiry, Session};
+    /// #[derive(serde::Serialize, serde::Deserialize, Debug, PartialEq, Default)]
+    /// struct Profile { user: String, visits: u32 }
+    ///
+    /// let session = Session::new_unsaved(&Expiry::default());
+    /// session.set_as(&Profile { user: "alice".into(), visits: 1 })?;
+    /// assert_eq!(session.get::<u32>("visits")?, Some(1)); // each field is a key
+    /// assert_eq!(session.get_as::<Profile>()?, Profile { user: "alice".into(), visits: 1 });
+    /// # Ok::<(), session_core::Error>(())
+    /// ```
+    pub fn get_as<T: DeserializeOwned>(&self) -> Result<T, Error> {
+        let state = self.lock();
+        let mut object = String::with_capacity(state.data_bytes + 2 + 4 * state.record.data.len());
+        object.push('{');
+        for (key, value) in state
+            .record
+            .data
+            .iter()
+            .filter(|(key, _)| *key != FLASH_KEY)
+        {
+            if object.len() > 1 {
+                object.push(',');
+            }
+            // Keys are strings: serializing one cannot fail.
+            object.push_str(&serde_json::to_string(key).unwrap_or_default());
+            object.push(':');
+            object.push_str(value.get());
+        }
+        object.push('}');
+        serde_json::from_str(&object).map_err(|source| Error::Deserialize {
+            key: TYPED_KEY.to_string(),
+            source,
+        })
+    }
+
+    /// Writes a whole typed value as the session's values: each top-level field of `value`
+    /// (which must serialize to a JSON object) is a key, set as [`insert`](Self::insert) would.
+    /// Unchanged fields are not changes, so two requests that change different fields both
+    /// persist; keys that are not fields of `value` stay as they are.
+    ///
+    /// All or nothing: on any error (not an object, a reserved key, past the size limit) the
+    /// session is unchanged.
+    pub fn set_as<T: Serialize>(&self, value: &T) -> Result<(), Error> {
+        let serialize_error = |source| Error::Serialize {
+            key: TYPED_KEY.to_string(),
+            source,
+        };
+        let fields = match serde_json::to_value(value).map_err(serialize_error)? {
+            serde_json::Value::Object(fields) => fields,
+            other => {
+                return Err(serialize_error(serde::ser::Error::custom(format_args!(
+                    "a typed session must serialize to a JSON object (a struct or map), not {other}"
+                ))))
+            }
+        };
+        let mut state = self.lock();
+        let before = (
+            state.record.data.clone(),
+            state.changed.clone(),
+            state.removed.clone(),
+            state.data_bytes,
+        );
+        for (key, field) in fields {
+            let result = if key == FLASH_KEY {
+                Err(Error::ReservedKey(key))
+            } else {
+                RawJson::to_json(&field)
+                    .map_err(serialize_error)
+                    .and_then(|raw| state.set_raw(key, raw))
+            };
+            if let Err(error) = result {
+                (
+                    state.record.data,
+                    state.changed,
+                    state.removed,
+                    state.data_bytes,
+                ) = before;
+                return Err(error);
+            }
+        }
+        Ok(())
     }
 
     /// Removes `key`; returns whether it was present.
@@ -692,6 +804,60 @@ mod tests {
         let printed = format!("{session:?}");
         assert!(printed.contains("user"));
         assert!(!printed.contains("alice"));
+    }
+
+    #[derive(serde::Serialize, serde::Deserialize, Debug, PartialEq, Default)]
+    struct Profile {
+        user: String,
+        visits: u32,
+        #[serde(default)]
+        theme: Option<String>,
+    }
+
+    #[test]
+    fn typed_sessions_keep_per_field_deltas() {
+        let session = loaded_session();
+        // `visits` is missing: not a Profile yet.
+        assert!(matches!(
+            session.get_as::<Profile>(),
+            Err(Error::Deserialize { .. })
+        ));
+        session
+            .set_as(&Profile {
+                user: "alice".into(),
+                visits: 2,
+                theme: None,
+            })
+            .unwrap();
+        let delta = session.lock().delta();
+        // `user` was already "alice": only the new fields are changes.
+        let changed: Vec<_> = delta.changed.iter().map(|(key, _)| key.as_str()).collect();
+        assert_eq!(changed, ["theme", "visits"]);
+        session.flash(FlashLevel::Info, "kept apart").unwrap();
+        assert_eq!(
+            session.get_as::<Profile>().unwrap(),
+            Profile {
+                user: "alice".into(),
+                visits: 2,
+                theme: None
+            }
+        );
+    }
+
+    #[test]
+    fn typed_writes_are_all_or_nothing() {
+        let session = loaded_session();
+        assert!(matches!(session.set_as(&3), Err(Error::Serialize { .. })));
+        let mut with_flash = serde_json::Map::new();
+        // Written before the reserved key in the object's order, then rolled back.
+        with_flash.insert("A".into(), 1.into());
+        with_flash.insert(FLASH_KEY.into(), 2.into());
+        assert!(matches!(
+            session.set_as(&with_flash),
+            Err(Error::ReservedKey(_))
+        ));
+        assert_eq!(session.keys(), ["user"]);
+        assert!(!session.is_modified());
     }
 
     #[test]

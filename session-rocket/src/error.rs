@@ -9,13 +9,13 @@ use rocket::response::{self, Responder};
 /// Why a [`Session`](crate::Session) or [`NamedSession`](crate::NamedSession) guard failed, or a
 /// session operation in a handler did.
 ///
-/// It is a [`Responder`]: return `Result<T, SessionError>` from a handler and use `?` on session
+/// It is a [`Responder`]: return `Result<T, Error>` from a handler and use `?` on session
 /// operations. A change past the session's size limit answers 413 through the application's 413
 /// catcher; every other variant answers 500 through its 500 catcher and logs its message; the
 /// client sees no detail. The catcher can tell a store failure from others with
 /// [`SessionFailure::of`]. A request that failed this way saves none of its sessions.
 #[derive(Debug, thiserror::Error)]
-pub enum SessionError {
+pub enum Error {
     /// The guard ran on a request the fairing did not see.
     #[error("no session state on this request: attach the session fairing when building rocket, `rocket::build().attach(SessionFairing::new(manager))`")]
     MissingFairing,
@@ -33,14 +33,12 @@ pub enum SessionError {
     Session(#[from] session_core::Error),
 }
 
-impl<'r, 'o: 'r> Responder<'r, 'o> for SessionError {
+impl<'r, 'o: 'r> Responder<'r, 'o> for Error {
     fn respond_to(self, request: &'r Request<'_>) -> response::Result<'o> {
-        if let SessionError::Session(error) = &self {
-            if error.is_too_large() {
-                // The session keeps what it had: nothing was changed, so it still saves.
-                tracing::info!(error = %self, "a session change was refused; answering 413");
-                return Err(Status::PayloadTooLarge);
-            }
+        if self.status() == Status::PayloadTooLarge {
+            // The session keeps what it had: nothing was changed, so it still saves.
+            tracing::info!(error = %self, "a session change was refused; answering 413");
+            return Err(Status::PayloadTooLarge);
         }
         tracing::error!(error = %self, "answering 500");
         self.failure().record(request);
@@ -108,14 +106,35 @@ impl Recorded {
     }
 }
 
-impl SessionError {
+/// Why a session guard failed. In this adapter guards and handlers fail with the same type
+/// ([`Error`]), since both answer through the application's catchers.
+pub type SessionRejection = Error;
+
+impl Error {
+    /// The status this error answers with: 413 for a change past the session's size limit, 500
+    /// for everything else (rendered by the application's catcher of that status).
+    pub fn status(&self) -> Status {
+        match self {
+            Error::Session(error) if error.is_too_large() => Status::PayloadTooLarge,
+            _ => Status::InternalServerError,
+        }
+    }
+
+    /// A body for this error that carries no detail: the core's public JSON bodies
+    /// (`{"error":"session store unavailable"}`, `{"error":"session too large"}`, ...), or what
+    /// to attach for a missing fairing. For catchers that render session failures.
+    pub fn body_text(&self) -> String {
+        match self {
+            Error::MissingFairing => self.to_string(),
+            Error::Open { source, .. } | Error::Session(source) => source.public_body().to_string(),
+        }
+    }
+
     /// The kind of failure, as [`SessionFailure::of`] reports it.
     pub fn failure(&self) -> SessionFailure {
         match self {
-            SessionError::MissingFairing => SessionFailure::MissingFairing,
-            SessionError::Open { source, .. } | SessionError::Session(source) => {
-                SessionFailure::classify(source)
-            }
+            Error::MissingFairing => SessionFailure::MissingFairing,
+            Error::Open { source, .. } | Error::Session(source) => SessionFailure::classify(source),
         }
     }
 }

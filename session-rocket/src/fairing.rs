@@ -21,7 +21,7 @@
 //! # Failures
 //!
 //! A session that cannot be loaded fails its guard with a 500 (see
-//! [`SessionError`](crate::SessionError)); nothing is saved in that request. A session that cannot
+//! [`Error`](crate::Error)); nothing is saved in that request. A session that cannot
 //! be saved turns the response into the application's own 500 catcher's response (the catcher
 //! that would answer a 500 for this path, or an empty 500 without one), with no session headers;
 //! the detail is logged, never sent.

@@ -3,101 +3,23 @@
 //!
 //! A guard opens its session on first use in a request (verifies or decrypts a client-side
 //! value, or loads the record from the store); every later guard for the same name in that
-//! request gets the same handle. Guards fail with a 500 and a [`SessionError`] when the
+//! request gets the same handle. Guards fail with a 500 and a [`Error`] when the
 //! [`SessionFairing`](crate::SessionFairing) is not attached or the store fails; take
-//! `Result<Session, SessionError>` to handle that yourself.
+//! `Result<Session, Error>` to handle that yourself.
 
 use std::fmt;
-use std::marker::PhantomData;
-use std::ops::Deref;
 
 use rocket::http::Status;
 use rocket::request::{FromRequest, Outcome, Request};
 
 use crate::fairing::RequestState;
-use crate::SessionError;
+use crate::Error;
 use session_core::SessionName;
 
-/// The default session of the request. Dereferences to [`session_core::Session`].
-///
-/// ```
-/// use session_rocket::Session;
-///
-/// #[rocket::get("/visits")]
-/// fn visits(session: Session) -> Result<String, session_rocket::SessionError> {
-///     let visits = session.get::<u64>("visits")?.unwrap_or(0) + 1;
-///     session.insert("visits", visits)?;
-///     Ok(visits.to_string())
-/// }
-/// ```
-#[derive(Clone)]
-pub struct Session(session_core::Session);
-
-impl Session {
-    /// The session handle itself (cheap to clone; clones share state).
-    pub fn into_inner(self) -> session_core::Session {
-        self.0
-    }
-}
-
-impl Deref for Session {
-    type Target = session_core::Session;
-
-    fn deref(&self) -> &Self::Target {
-        &self.0
-    }
-}
-
-impl fmt::Debug for Session {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        self.0.fmt(f)
-    }
-}
-
-/// The session named `N::NAME`. Dereferences to [`session_core::Session`].
-pub struct NamedSession<N: SessionName> {
-    session: session_core::Session,
-    name: PhantomData<fn() -> N>,
-}
-
-impl<N: SessionName> NamedSession<N> {
-    /// The session handle itself (cheap to clone; clones share state).
-    pub fn into_inner(self) -> session_core::Session {
-        self.session
-    }
-}
-
-impl<N: SessionName> Clone for NamedSession<N> {
-    fn clone(&self) -> Self {
-        NamedSession {
-            session: self.session.clone(),
-            name: PhantomData,
-        }
-    }
-}
-
-impl<N: SessionName> Deref for NamedSession<N> {
-    type Target = session_core::Session;
-
-    fn deref(&self) -> &Self::Target {
-        &self.session
-    }
-}
-
-impl<N: SessionName> fmt::Debug for NamedSession<N> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_tuple("NamedSession")
-            .field(&N::NAME)
-            .field(&self.session)
-            .finish()
-    }
-}
+session_core::__define_session_handles!();
 
 /// Opens the session `name` (the default one for `None`), failing the guard on error.
-async fn open(
-    request: &Request<'_>,
-    name: Option<&str>,
-) -> Outcome<session_core::Session, SessionError> {
+async fn open(request: &Request<'_>, name: Option<&str>) -> Outcome<session_core::Session, Error> {
     match open_session(request, name).await {
         Ok(session) => Outcome::Success(session),
         Err(error) => Outcome::Error((Status::InternalServerError, error)),
@@ -109,14 +31,14 @@ async fn open(
 async fn open_session(
     request: &Request<'_>,
     name: Option<&str>,
-) -> Result<session_core::Session, SessionError> {
+) -> Result<session_core::Session, Error> {
     let result = match RequestState::of(request) {
-        None => Err(SessionError::MissingFairing),
+        None => Err(Error::MissingFairing),
         Some(sessions) => match name {
             Some(name) => sessions.session(name).await,
             None => sessions.default_session().await,
         }
-        .map_err(|source| SessionError::Open {
+        .map_err(|source| Error::Open {
             name: name.map_or_else(|| "default".to_string(), |name| format!("`{name}`")),
             source,
         }),
@@ -140,12 +62,12 @@ pub struct Sessions<'r> {
 
 impl Sessions<'_> {
     /// The session `name`, opened on first use; the same handle on every later call.
-    pub async fn get(&self, name: &str) -> Result<session_core::Session, SessionError> {
+    pub async fn get(&self, name: &str) -> Result<session_core::Session, Error> {
         open_session(self.request, Some(name)).await
     }
 
     /// The default session.
-    pub async fn default_session(&self) -> Result<session_core::Session, SessionError> {
+    pub async fn default_session(&self) -> Result<session_core::Session, Error> {
         open_session(self.request, None).await
     }
 }
@@ -160,11 +82,11 @@ impl fmt::Debug for Sessions<'_> {
 
 #[rocket::async_trait]
 impl<'r> FromRequest<'r> for Sessions<'r> {
-    type Error = SessionError;
+    type Error = Error;
 
     async fn from_request(request: &'r Request<'_>) -> Outcome<Self, Self::Error> {
         if RequestState::of(request).is_none() {
-            let error = SessionError::MissingFairing;
+            let error = Error::MissingFairing;
             tracing::error!("{error}");
             error.failure().record(request);
             return Outcome::Error((Status::InternalServerError, error));
@@ -175,23 +97,18 @@ impl<'r> FromRequest<'r> for Sessions<'r> {
 
 #[rocket::async_trait]
 impl<'r> FromRequest<'r> for Session {
-    type Error = SessionError;
+    type Error = Error;
 
     async fn from_request(request: &'r Request<'_>) -> Outcome<Self, Self::Error> {
-        open(request, None).await.map(Session)
+        open(request, None).await.map(Session::wrap)
     }
 }
 
 #[rocket::async_trait]
 impl<'r, N: SessionName> FromRequest<'r> for NamedSession<N> {
-    type Error = SessionError;
+    type Error = Error;
 
     async fn from_request(request: &'r Request<'_>) -> Outcome<Self, Self::Error> {
-        open(request, Some(N::NAME))
-            .await
-            .map(|session| NamedSession {
-                session,
-                name: PhantomData,
-            })
+        open(request, Some(N::NAME)).await.map(NamedSession::wrap)
     }
 }

@@ -20,14 +20,14 @@
 //! }
 //!
 //! #[rocket::post("/visit")]
-//! fn visit(session: Session) -> Result<String, session_rocket::SessionError> {
+//! fn visit(session: Session) -> Result<String, session_rocket::Error> {
 //!     let visits = session.get::<u32>("visits")?.unwrap_or(0) + 1;
 //!     session.insert("visits", visits)?;
 //!     Ok(visits.to_string())
 //! }
 //!
 //! #[rocket::get("/token")]
-//! fn token(api: NamedSession<Api>) -> Result<(), session_rocket::SessionError> {
+//! fn token(api: NamedSession<Api>) -> Result<(), session_rocket::Error> {
 //!     Ok(api.insert("user", "bob")?)
 //! }
 //!
@@ -64,8 +64,8 @@
 //! catcher, and logged with its cause:
 //!
 //! - a guard whose session cannot be opened (the fairing is missing, the store failed, the name
-//!   is not configured) fails with [`SessionError`];
-//! - handlers return `Result<T, SessionError>` and use `?` on session operations;
+//!   is not configured) fails with [`Error`];
+//! - handlers return `Result<T, Error>` and use `?` on session operations;
 //! - a session that cannot be saved after the handler turns the response into the 500 catcher's
 //!   response, without any session header (see [`SessionFairing`]).
 //!
@@ -77,20 +77,13 @@
 //! Messages are [`tracing`](https://docs.rs/tracing) events; without a tracing subscriber they go
 //! to rocket's logger through `log`.
 
-#![forbid(unsafe_code)]
-#![warn(missing_docs)]
-
 mod error;
 mod fairing;
 mod guard;
 
-pub use error::{SessionError, SessionFailure};
+pub use error::{Error, SessionFailure, SessionRejection};
 pub use fairing::SessionFairing;
 pub use guard::{NamedSession, Session, Sessions};
-pub use session_core::{session_name, SessionName};
 
 pub use session_core;
-pub use session_core::{
-    Expiry, Flash, FlashLevel, KeyRing, SessionConfig, SessionManager, SessionsConfig,
-    StoreRegistry,
-};
+pub use session_core::__adapter_exports::*;

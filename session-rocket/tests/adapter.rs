@@ -7,8 +7,7 @@ use rocket::local::asynchronous::{Client, LocalResponse};
 use rocket::{catch, catchers, get, post, routes, Build, Request, Rocket};
 use session_core::{Backend, SessionManager, SessionsConfig, StoreRegistry};
 use session_rocket::{
-    session_name, KeyRing, NamedSession, Session, SessionError, SessionFailure, SessionFairing,
-    Sessions,
+    session_name, Error, KeyRing, NamedSession, Session, SessionFailure, SessionFairing, Sessions,
 };
 use session_stores::testing::TestStore;
 
@@ -46,7 +45,7 @@ async fn manager(store: Arc<TestStore>) -> SessionManager {
         .unwrap()
 }
 
-type Handled = Result<String, SessionError>;
+type Handled = Result<String, Error>;
 
 #[get("/plain")]
 fn plain() -> &'static str {
@@ -72,7 +71,7 @@ fn twice(first: Session, second: Session) -> Handled {
 }
 
 #[get("/fallible")]
-fn fallible(session: Result<Session, SessionError>) -> String {
+fn fallible(session: Result<Session, Error>) -> String {
     match session {
         Ok(_) => "opened".to_string(),
         Err(error) => error.to_string(),
@@ -622,4 +621,70 @@ async fn sessions_read_the_headers_as_the_fairing_saw_them() {
         body(response).await,
         "app_session=rewritten rewritten | alice bob"
     );
+}
+
+#[post("/huge")]
+fn huge(session: Session) -> Handled {
+    session.insert("blob", "x".repeat(20_000))?;
+    Ok(String::new())
+}
+
+#[rocket::async_test]
+async fn a_change_past_the_size_limit_is_413_and_the_session_keeps_what_it_had() {
+    let store = Arc::new(TestStore::default());
+    let rocket = rocket::build()
+        .mount("/", routes![write, read, huge])
+        .attach(SessionFairing::new(manager(Arc::clone(&store)).await));
+    let client = Client::untracked(rocket).await.unwrap();
+    let response = client.post("/set/user/alice").dispatch().await;
+    let cookie = cookie_pair(&response, "app_session");
+    let response = client
+        .post("/huge")
+        .header(Header::new("Cookie", cookie.clone()))
+        .dispatch()
+        .await;
+    assert_eq!(response.status(), Status::PayloadTooLarge);
+    assert!(
+        set_cookies(&response).is_empty(),
+        "nothing changed, nothing sent"
+    );
+    let response = client
+        .get("/get/user")
+        .header(Header::new("Cookie", cookie))
+        .dispatch()
+        .await;
+    assert_eq!(body(response).await, "alice");
+}
+
+#[derive(serde::Serialize, serde::Deserialize, Default)]
+struct Visit {
+    visits: u32,
+    last: String,
+}
+
+#[get("/visit/<page>")]
+fn visit(session: Session, page: &str) -> Handled {
+    let mut visit: Visit = session.get_as().unwrap_or_default();
+    visit.visits += 1;
+    visit.last = page.to_string();
+    session.set_as(&visit)?;
+    Ok(format!("{} {}", visit.visits, visit.last))
+}
+
+#[rocket::async_test]
+async fn a_typed_session_reads_and_writes_a_whole_struct() {
+    let store = Arc::new(TestStore::default());
+    let rocket = rocket::build()
+        .mount("/", routes![visit])
+        .attach(SessionFairing::new(manager(Arc::clone(&store)).await));
+    let client = Client::untracked(rocket).await.unwrap();
+    let response = client.get("/visit/home").dispatch().await;
+    let cookie = cookie_pair(&response, "app_session");
+    assert_eq!(body(response).await, "1 home");
+    let response = client
+        .get("/visit/cart")
+        .header(Header::new("Cookie", cookie))
+        .dispatch()
+        .await;
+    assert_eq!(body(response).await, "2 cart");
 }

@@ -78,24 +78,39 @@ pub(crate) fn decode(id: SessionId, bytes: &[u8]) -> Result<Record, StoreError> 
     })
 }
 
-/// Just the deadlines of an encoded record.
-#[derive(Deserialize)]
-struct Deadlines {
-    #[serde(rename = "e")]
-    expires_at: u64,
-    #[serde(rename = "a", default)]
-    absolute_deadline: Option<u64>,
+/// What the file store needs to know of an encoded record without building a [`Record`]:
+/// whether it is live, and where the owner index lists it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Summary {
+    pub(crate) created_at: u64,
+    pub(crate) expires_at: u64,
+    /// The moment it stops loading: `expires_at`, capped by the absolute deadline.
+    pub(crate) deadline: u64,
+    pub(crate) owner: Option<String>,
 }
 
-/// The moment an encoded record stops loading, without decoding its values.
-pub(crate) fn deadline_of(bytes: &[u8]) -> Result<u64, StoreError> {
-    let deadlines: Deadlines =
+impl Summary {
+    /// Whether the record still loads at `now`.
+    pub(crate) fn is_live(&self, now: u64) -> bool {
+        now < self.deadline
+    }
+}
+
+/// Decodes an encoded record as [`decode`] would (so a record that fails here fails there too,
+/// and the other way round) and keeps its times and owner.
+pub(crate) fn summary(bytes: &[u8]) -> Result<Summary, StoreError> {
+    let stored: Stored =
         serde_json::from_slice(bytes).map_err(|error| StoreError::Corrupt(error.into()))?;
-    Ok(deadlines
-        .absolute_deadline
-        .map_or(deadlines.expires_at, |absolute| {
-            absolute.min(deadlines.expires_at)
-        }))
+    Ok(Summary {
+        created_at: stored.created_at,
+        expires_at: stored.expires_at,
+        deadline: stored
+            .absolute_deadline
+            .map_or(stored.expires_at, |absolute| {
+                absolute.min(stored.expires_at)
+            }),
+        owner: stored.owner,
+    })
 }
 
 /// The moment a record stops loading once `delta` is applied to it.
@@ -134,6 +149,34 @@ mod tests {
         let text = String::from_utf8(bytes.clone()).unwrap();
         assert!(!text.contains(&id.to_string()));
         assert_eq!(decode(id, &bytes).unwrap(), record);
+    }
+
+    #[test]
+    fn a_summary_keeps_times_and_owner() {
+        let mut record = Record::new(SessionId::generate(), &Expiry::default(), 1_000);
+        record.owner = Some("alice".into());
+        record.absolute_deadline = Some(record.expires_at - 1);
+        let summary = summary(&encode(&record).unwrap()).unwrap();
+        assert_eq!(summary.created_at, 1_000);
+        assert_eq!(summary.expires_at, record.expires_at);
+        assert_eq!(summary.deadline, record.expires_at - 1);
+        assert_eq!(summary.owner.as_deref(), Some("alice"));
+        assert!(summary.is_live(summary.deadline - 1));
+        assert!(!summary.is_live(summary.deadline));
+    }
+
+    #[test]
+    fn what_does_not_decode_has_no_summary_either() {
+        // Well-formed JSON whose values have the wrong shape: `decode` refuses it, so must this.
+        for bytes in [
+            &b"{\"d\":"[..],
+            br#"{"d":5,"c":1,"e":2}"#,
+            br#"{"c":1}"#,
+            b"",
+        ] {
+            assert!(decode(SessionId::generate(), bytes).is_err());
+            assert!(matches!(summary(bytes), Err(StoreError::Corrupt(_))));
+        }
     }
 
     #[test]

@@ -7,7 +7,8 @@
 //! | `cookie` | sealed in the client's cookie    | yes (nothing to share)   | no        |
 //! | `memory` | this process, sharded and bounded| no                       | yes       |
 //! | `file`   | one file per session in `dir`    | yes, same machine        | yes       |
-//! | `redis`  | a Redis server                   | yes, any machine         | yes       |
+//! | `redis`  | a Redis server or cluster        | yes, any machine         | yes       |
+//! | `postgres`, `mysql`, `sqlite` | a table of a database (module `sql`, features of those names) | yes (SQLite: same machine) | yes |
 //!
 //! Server-side stores key records by [`SessionId::storage_key`](session_core::SessionId::storage_key),
 //! a SHA-256 of the id, and never persist the id itself: a copy of the store (a backup, a copied
@@ -30,7 +31,7 @@
 //!
 //! let request = manager.request(None, |_| None);
 //! request.default_session().await?.insert("user", "alice")?;
-//! let headers = request.finish().await?;
+//! let headers = manager.finish(request).await?;
 //! assert!(headers[0].value().starts_with("app_session="));
 //! # Ok(())
 //! # }
@@ -38,9 +39,6 @@
 //!
 //! Changing `type = "memory"` to `type = "file", dir = "sessions"` or
 //! `type = "redis", url = "redis://127.0.0.1/"` needs no code change.
-
-#![forbid(unsafe_code)]
-#![warn(missing_docs)]
 
 use std::sync::Arc;
 
@@ -54,6 +52,8 @@ pub mod file;
 pub mod memory;
 #[cfg(feature = "redis")]
 pub mod redis;
+#[cfg(any(feature = "postgres", feature = "mysql", feature = "sqlite"))]
+pub mod sql;
 #[cfg(feature = "conformance")]
 pub mod testing;
 
@@ -87,6 +87,33 @@ pub fn registry() -> StoreRegistry {
         let redis: redis::RedisOptions = options.parse()?;
         redis.validate().map_err(|message| options.error(message))?;
         let store = redis::RedisStore::connect(redis)
+            .await
+            .map_err(|error| options.error(error))?;
+        Ok(Backend::Server(Arc::new(store)))
+    });
+    #[cfg(feature = "postgres")]
+    registry.register("postgres", |options| async move {
+        let sql: sql::SqlOptions = options.parse()?;
+        sql.validate().map_err(|message| options.error(message))?;
+        let store = sql::postgres::PostgresStore::connect(sql)
+            .await
+            .map_err(|error| options.error(error))?;
+        Ok(Backend::Server(Arc::new(store)))
+    });
+    #[cfg(feature = "mysql")]
+    registry.register("mysql", |options| async move {
+        let sql: sql::SqlOptions = options.parse()?;
+        sql.validate().map_err(|message| options.error(message))?;
+        let store = sql::mysql::MySqlStore::connect(sql)
+            .await
+            .map_err(|error| options.error(error))?;
+        Ok(Backend::Server(Arc::new(store)))
+    });
+    #[cfg(feature = "sqlite")]
+    registry.register("sqlite", |options| async move {
+        let sql: sql::SqlOptions = options.parse()?;
+        sql.validate().map_err(|message| options.error(message))?;
+        let store = sql::sqlite::SqliteStore::connect(sql)
             .await
             .map_err(|error| options.error(error))?;
         Ok(Backend::Server(Arc::new(store)))

@@ -496,9 +496,9 @@ impl Inner {
         let mut removed = 0;
         for id in self.owned(owner) {
             let mut map = write(self.shard(&id));
-            if !map
+            if map
                 .get(&id)
-                .is_some_and(|entry| entry.owner() == Some(owner))
+                .is_none_or(|entry| entry.owner() != Some(owner))
             {
                 continue;
             }
@@ -849,13 +849,8 @@ mod tests {
         assert!(store.inner.owners().is_empty());
         assert_eq!(store.len(), 2);
         store.inner.cleanup().await;
-        for id in store.inner.shards[0]
-            .read()
-            .unwrap()
-            .keys()
-            .copied()
-            .collect::<Vec<_>>()
-        {
+        let held: Vec<SessionId> = read(&store.inner.shards[0]).keys().copied().collect();
+        for id in held {
             store.delete(&id).await.unwrap();
         }
         assert_eq!((store.len(), store.bytes()), (0, 0));

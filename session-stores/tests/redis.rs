@@ -4,18 +4,34 @@
 
 #![cfg(feature = "redis")]
 
+mod redis_checks;
+
 use std::sync::Arc;
 
 use session_core::{now_ms, Delta, Expiry, Record, SessionId, Store, StoreError};
 use session_stores::redis::{RedisOptions, RedisStore};
 
-fn redis_url() -> String {
-    std::env::var("REDIS_URL").unwrap_or_else(|_| {
-        panic!(
-            "REDIS_URL is not set: run the tests with `bash scripts/test.sh`, which starts a \
-             private redis-server for them"
-        )
-    })
+/// The private server of `scripts/test.sh`, or `None` (the test is skipped, saying so) when
+/// `REDIS_URL` is unset.
+fn redis_url() -> Option<String> {
+    let url = std::env::var("REDIS_URL").ok();
+    if url.is_none() {
+        eprintln!(
+            "skipped: REDIS_URL is not set; run the tests with `bash scripts/test.sh`, which \
+             starts a private redis-server for them"
+        );
+    }
+    url
+}
+
+/// `redis_url()`, or returns from the test when there is none.
+macro_rules! require_redis {
+    () => {
+        match redis_url() {
+            Some(url) => url,
+            None => return,
+        }
+    };
 }
 
 /// A prefix no other test uses, so tests share the server without seeing each other's keys.
@@ -23,9 +39,9 @@ fn unique_prefix(test: &str) -> String {
     format!("test:{test}:{}:", &SessionId::generate().storage_key()[..8])
 }
 
-async fn store(test: &str) -> RedisStore {
+async fn store(url: &str, test: &str) -> RedisStore {
     RedisStore::connect(RedisOptions {
-        url: redis_url(),
+        url: url.to_string(),
         key_prefix: unique_prefix(test),
         pool_size: 2,
         ..RedisOptions::default()
@@ -34,8 +50,8 @@ async fn store(test: &str) -> RedisStore {
     .unwrap()
 }
 
-async fn raw_connection() -> redis::aio::MultiplexedConnection {
-    redis::Client::open(redis_url())
+async fn raw_connection(url: &str) -> redis::aio::MultiplexedConnection {
+    redis::Client::open(url)
         .unwrap()
         .get_multiplexed_async_connection()
         .await
@@ -73,23 +89,60 @@ fn record() -> Record {
     Record::new(SessionId::generate(), &Expiry::default(), now_ms())
 }
 
+/// One test per contract check of `redis_checks`, each on a store of its own prefix.
+macro_rules! contract_checks {
+    ($($check:ident),* $(,)?) => {$(
+        #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+        async fn $check() {
+            let url = require_redis!();
+            let store = store(&url, stringify!($check)).await;
+            let mut redis = raw_connection(&url).await;
+            redis_checks::$check(&store, &mut redis).await;
+        }
+    )*};
+}
+
+contract_checks!(
+    regenerate_moves_the_stored_record_with_the_delta_on_top,
+    regenerate_rebinds_the_owner,
+    regenerate_of_a_gone_session_is_false_and_writes_nothing,
+    regenerate_onto_a_live_id_is_already_exists,
+    concurrent_regenerates_leave_one_session,
+    the_owner_index_follows_every_write,
+    delete_owner_ends_the_owners_sessions_only,
+    owner_sets_live_as_long_as_their_longest_member,
+    count_and_exists_follow_the_records,
+    corrupt_records_are_corrupt,
+    the_store_needs_no_cleanup,
+);
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn redis_store_passes_the_conformance_suite() {
-    let store = store("conformance").await;
+    let url = require_redis!();
+    let store = store(&url, "conformance").await;
+    let corrupter = store.clone();
     session_stores::conformance::Suite::new(Arc::new(store))
         .backend_expires_records()
+        .with_corrupter(move |id| {
+            let (key, url) = (corrupter.key_of(&id), url.clone());
+            async move {
+                let mut redis = raw_connection(&url).await;
+                run(&mut redis, &["HDEL", &key, "@c"]).await;
+            }
+        })
         .run()
         .await;
 }
 
 #[tokio::test]
 async fn the_server_keeps_the_ttl() {
-    let store = store("ttl").await;
+    let url = require_redis!();
+    let store = store(&url, "ttl").await;
     let mut record = record();
     record.expires_at = now_ms() + 60_000;
     record.absolute_deadline = Some(now_ms() + 3_600_000);
     store.create(&record).await.unwrap();
-    let mut redis = raw_connection().await;
+    let mut redis = raw_connection(&url).await;
     let ttl = ttl_ms(&mut redis, &store.key_of(&record.id)).await;
     assert!(ttl > 0 && ttl <= 60_000, "PTTL after create was {ttl}");
 
@@ -111,7 +164,8 @@ async fn the_server_keeps_the_ttl() {
 /// is a key that lives as long as Redis allows, not an error.
 #[tokio::test]
 async fn a_never_deadline_is_capped_not_refused() {
-    let store = store("never").await;
+    let url = require_redis!();
+    let store = store(&url, "never").await;
     let mut record = record();
     record.expires_at = u64::MAX;
     record.absolute_deadline = None;
@@ -126,28 +180,26 @@ async fn a_never_deadline_is_capped_not_refused() {
     assert!(store.update(&record.id, &delta).await.unwrap());
     delta.apply(&mut record);
     assert_eq!(store.load(&record.id).await.unwrap(), Some(record.clone()));
-    store.save(&record).await.unwrap();
-    assert_eq!(store.load(&record.id).await.unwrap(), Some(record.clone()));
-
-    let mut redis = raw_connection().await;
+    let mut redis = raw_connection(&url).await;
     let ttl = ttl_ms(&mut redis, &store.key_of(&record.id)).await;
     assert!(ttl > 1 << 62, "PTTL was {ttl}");
 }
 
 #[tokio::test]
 async fn keys_are_the_prefix_and_the_storage_key_never_the_id() {
+    let url = require_redis!();
     let prefix = unique_prefix("prefix");
     let store = RedisStore::connect(RedisOptions {
-        url: redis_url(),
+        url: url.clone(),
         key_prefix: prefix.clone(),
         ..RedisOptions::default()
     })
     .await
     .unwrap();
     let record = record();
-    store.save(&record).await.unwrap();
+    store.create(&record).await.unwrap();
 
-    let mut redis = raw_connection().await;
+    let mut redis = raw_connection(&url).await;
     let keys: Vec<String> = redis::cmd("KEYS")
         .arg(format!("{prefix}*"))
         .query_async(&mut redis)
@@ -173,7 +225,8 @@ fn json(text: String) -> session_core::RawJson {
 /// spread more than about 8000 values at once.
 #[tokio::test]
 async fn records_and_deltas_with_thousands_of_keys_are_written_whole() {
-    let store = store("thousands").await;
+    let url = require_redis!();
+    let store = store(&url, "thousands").await;
     let mut record = record();
     for key in 0..6_000 {
         record
@@ -194,6 +247,7 @@ async fn records_and_deltas_with_thousands_of_keys_are_written_whole() {
         expires_at: now_ms() + 60_000,
         absolute_deadline: record.absolute_deadline,
         expiry: None,
+        owner: None,
     };
     assert!(store.update(&record.id, &delta).await.unwrap());
     delta.apply(&mut record);
@@ -204,12 +258,13 @@ async fn records_and_deltas_with_thousands_of_keys_are_written_whole() {
 
 #[tokio::test]
 async fn an_update_that_fails_changes_nothing() {
-    let store = store("failed-update").await;
+    let url = require_redis!();
+    let store = store(&url, "failed-update").await;
     let mut record = record();
     record.data.insert("k".into(), json("1".into()));
     store.create(&record).await.unwrap();
     let key = store.key_of(&record.id);
-    let mut redis = raw_connection().await;
+    let mut redis = raw_connection(&url).await;
     run(&mut redis, &["HSET", &key, "@v", "not a number"]).await;
     let delta = Delta {
         changed: vec![("k".into(), json("2".into()))],
@@ -217,6 +272,7 @@ async fn an_update_that_fails_changes_nothing() {
         expires_at: record.expires_at,
         absolute_deadline: record.absolute_deadline,
         expiry: None,
+        owner: None,
     };
     assert!(matches!(
         store.update(&record.id, &delta).await,
@@ -236,7 +292,8 @@ async fn an_update_that_fails_changes_nothing() {
 
 #[tokio::test]
 async fn update_of_a_session_whose_ttl_ran_out_is_false() {
-    let store = store("ran-out").await;
+    let url = require_redis!();
+    let store = store(&url, "ran-out").await;
     let mut record = record();
     record.expires_at = now_ms() + 100;
     store.create(&record).await.unwrap();
@@ -248,7 +305,7 @@ async fn update_of_a_session_whose_ttl_ran_out_is_false() {
         ..Delta::default()
     };
     assert!(!store.update(&record.id, &delta).await.unwrap());
-    let mut redis = raw_connection().await;
+    let mut redis = raw_connection(&url).await;
     assert!(
         !key_exists(&mut redis, &store.key_of(&record.id)).await,
         "update must not revive an expired session"
@@ -260,11 +317,12 @@ async fn update_of_a_session_whose_ttl_ran_out_is_false() {
 /// application whose clock runs ahead of the server's would see it) while the TTL still runs.
 #[tokio::test]
 async fn update_goes_by_the_servers_ttl_not_the_stored_deadline() {
-    let store = store("server-clock").await;
+    let url = require_redis!();
+    let store = store(&url, "server-clock").await;
     let record = record();
     store.create(&record).await.unwrap();
     let key = store.key_of(&record.id);
-    let mut redis = raw_connection().await;
+    let mut redis = raw_connection(&url).await;
     run(
         &mut redis,
         &["HSET", &key, "@e", &(now_ms() - 1_000).to_string()],
@@ -288,10 +346,11 @@ async fn update_goes_by_the_servers_ttl_not_the_stored_deadline() {
 /// sent their body again.
 #[tokio::test]
 async fn scripts_are_loaded_again_after_a_script_flush() {
-    let store = store("flush").await;
+    let url = require_redis!();
+    let store = store(&url, "flush").await;
     let record = record();
     store.create(&record).await.unwrap();
-    let mut redis = raw_connection().await;
+    let mut redis = raw_connection(&url).await;
     run(&mut redis, &["SCRIPT", "FLUSH"]).await;
     let delta = Delta {
         changed: vec![("k".into(), json("1".into()))],
@@ -313,10 +372,11 @@ async fn scripts_are_loaded_again_after_a_script_flush() {
 
 #[tokio::test]
 async fn update_of_a_session_deleted_behind_the_stores_back_is_false() {
-    let store = store("vanished").await;
+    let url = require_redis!();
+    let store = store(&url, "vanished").await;
     let record = record();
     store.create(&record).await.unwrap();
-    let mut redis = raw_connection().await;
+    let mut redis = raw_connection(&url).await;
     run(&mut redis, &["DEL", &store.key_of(&record.id)]).await;
     let delta = Delta {
         changed: vec![(
@@ -360,10 +420,11 @@ async fn an_unreachable_server_is_a_backend_error_not_a_panic() {
 
 #[tokio::test]
 async fn the_registry_builds_a_redis_store_from_configuration() {
+    let url = require_redis!();
     let config = session_core::SessionsConfig::from_toml(&format!(
         "[sessions.app]\ntransport = {{ type = \"cookie\", name = \"app\" }}\n\
          store = {{ type = \"redis\", url = {:?}, key_prefix = {:?} }}\n",
-        redis_url(),
+        url,
         unique_prefix("registry"),
     ))
     .unwrap();
@@ -381,7 +442,7 @@ async fn the_registry_builds_a_redis_store_from_configuration() {
         .unwrap()
         .insert("user", "alice")
         .unwrap();
-    let headers = request.finish().await.unwrap();
+    let headers = manager.finish(request).await.unwrap();
     assert!(headers[0].value().starts_with("app="));
 }
 
@@ -413,8 +474,8 @@ struct Relay {
 }
 
 impl Relay {
-    async fn start(port: u16) -> Relay {
-        let target = redis_url()
+    async fn start(url: &str, port: u16) -> Relay {
+        let target = url
             .trim_start_matches("redis://")
             .trim_end_matches('/')
             .to_string();
@@ -448,18 +509,20 @@ impl Relay {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_outage_is_a_backend_error_and_the_store_recovers() {
-    let relay = Relay::start(0).await;
+    let url = require_redis!();
+    let relay = Relay::start(&url, 0).await;
     let port = relay.port;
     let store = RedisStore::connect(RedisOptions {
         url: format!("redis://127.0.0.1:{port}/"),
         key_prefix: unique_prefix("outage"),
         pool_size: 1,
         timeout_ms: 500,
+        ..RedisOptions::default()
     })
     .await
     .unwrap();
     let record = record();
-    store.save(&record).await.unwrap();
+    store.create(&record).await.unwrap();
 
     relay.cut().await;
     for _ in 0..3 {
@@ -470,7 +533,7 @@ async fn an_outage_is_a_backend_error_and_the_store_recovers() {
     }
 
     // The server comes back on the same address: the store reconnects by itself.
-    let relay = Relay::start(port).await;
+    let relay = Relay::start(&url, port).await;
     let mut recovered = None;
     for _ in 0..100 {
         if let Ok(loaded) = store.load(&record.id).await {
@@ -481,4 +544,154 @@ async fn an_outage_is_a_backend_error_and_the_store_recovers() {
     }
     assert_eq!(recovered, Some(Some(record)), "the store did not reconnect");
     relay.cut().await;
+}
+
+/// A redis-server of the test's own, with its data in a temp dir (append-only file, so a restart
+/// keeps the sessions), on a port that was free a moment ago.
+struct OwnServer {
+    port: u16,
+    dir: tempfile::TempDir,
+    process: std::process::Child,
+}
+
+impl OwnServer {
+    async fn start(port: u16, dir: tempfile::TempDir) -> OwnServer {
+        let process = std::process::Command::new("redis-server")
+            .args([
+                "--bind",
+                "127.0.0.1",
+                "--port",
+                &port.to_string(),
+                "--save",
+                "",
+            ])
+            .args(["--appendonly", "yes", "--appendfsync", "always"])
+            .arg("--dir")
+            .arg(dir.path())
+            .stdout(std::process::Stdio::null())
+            .spawn()
+            .expect("redis-server runs (scripts/test.sh installs it)");
+        let url = format!("redis://127.0.0.1:{port}/");
+        for _ in 0..100 {
+            if let Ok(client) = redis::Client::open(url.as_str()) {
+                if let Ok(mut connection) = client.get_multiplexed_async_connection().await {
+                    if redis::cmd("PING")
+                        .query_async::<String>(&mut connection)
+                        .await
+                        .is_ok()
+                    {
+                        return OwnServer { port, dir, process };
+                    }
+                }
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+        let mut process = process;
+        let _ = process.kill();
+        let _ = process.wait();
+        panic!("redis-server on port {port} did not start");
+    }
+
+    /// Shuts the server down (writing its data) and starts it again on the same port.
+    async fn restart(mut self) -> OwnServer {
+        let mut connection = redis::Client::open(format!("redis://127.0.0.1:{}/", self.port))
+            .unwrap()
+            .get_multiplexed_async_connection()
+            .await
+            .unwrap();
+        let _ = redis::cmd("SHUTDOWN")
+            .query_async::<()>(&mut connection)
+            .await;
+        self.process.wait().unwrap();
+        let (port, dir) = (
+            self.port,
+            std::mem::replace(&mut self.dir, tempfile::tempdir().unwrap()),
+        );
+        OwnServer::start(port, dir).await
+    }
+}
+
+impl Drop for OwnServer {
+    fn drop(&mut self) {
+        let _ = self.process.kill();
+        let _ = self.process.wait();
+    }
+}
+
+/// After a restart, every pooled connection is dead; each command on one is sent again on its
+/// replacement, so not one operation fails once the server answers again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_server_restart_costs_no_operation() {
+    let _ = require_redis!();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let server = OwnServer::start(port, tempfile::tempdir().unwrap()).await;
+    let pool_size = 4;
+    let store = RedisStore::connect(RedisOptions {
+        url: format!("redis://127.0.0.1:{port}/"),
+        key_prefix: unique_prefix("restart"),
+        pool_size,
+        ..RedisOptions::default()
+    })
+    .await
+    .unwrap();
+    let sessions: Vec<Record> = (0..2 * pool_size).map(|_| record()).collect();
+    for session in &sessions {
+        store.create(session).await.unwrap();
+    }
+
+    let server = server.restart().await;
+
+    // Every kind of operation, more of them than there are pooled connections.
+    for session in &sessions {
+        let loaded = store.load(&session.id).await;
+        assert!(
+            matches!(loaded, Ok(Some(_))),
+            "load after the restart: {loaded:?}"
+        );
+    }
+    for session in &sessions {
+        let delta = Delta {
+            changed: vec![("k".into(), json("1".into()))],
+            expires_at: session.expires_at,
+            absolute_deadline: session.absolute_deadline,
+            ..Delta::default()
+        };
+        let updated = store.update(&session.id, &delta).await;
+        assert!(
+            matches!(updated, Ok(true)),
+            "update after the restart: {updated:?}"
+        );
+    }
+    let server = server.restart().await;
+    for session in &sessions {
+        let new = SessionId::generate();
+        let moved = store
+            .regenerate(
+                &session.id,
+                &new,
+                &Delta {
+                    expires_at: session.expires_at,
+                    absolute_deadline: session.absolute_deadline,
+                    ..Delta::default()
+                },
+            )
+            .await;
+        assert!(
+            matches!(moved, Ok(true)),
+            "regenerate after the restart: {moved:?}"
+        );
+        let deleted = store.delete(&new).await;
+        assert!(deleted.is_ok(), "delete after the restart: {deleted:?}");
+    }
+    let server = server.restart().await;
+    for _ in 0..2 * pool_size {
+        let created = store.create(&record()).await;
+        assert!(created.is_ok(), "create after the restart: {created:?}");
+    }
+    assert_eq!(store.count().await.unwrap(), 2 * pool_size as u64);
+    drop(server);
 }

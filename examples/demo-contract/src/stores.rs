@@ -7,8 +7,8 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use serde::Deserialize;
 use session_core::{
-    Backend, Delta, KeyRing, Record, SessionId, SessionManager, SessionsConfig, Store, StoreConfig,
-    StoreError, StoreRegistry,
+    Backend, Cleanup, Delta, KeyRing, OwnerSession, Record, SessionId, SessionManager,
+    SessionsConfig, Store, StoreConfig, StoreError, StoreRegistry,
 };
 
 use crate::startup::{registry, DEFAULT_CONFIG};
@@ -18,7 +18,7 @@ use crate::startup::{registry, DEFAULT_CONFIG};
 pub struct StoreCounts {
     loads: AtomicU64,
     creates: AtomicU64,
-    saves: AtomicU64,
+    regenerates: AtomicU64,
     updates: AtomicU64,
     deletes: AtomicU64,
     cleanups: AtomicU64,
@@ -35,9 +35,9 @@ impl StoreCounts {
         self.creates.load(Ordering::SeqCst)
     }
 
-    /// `save` calls.
-    pub fn saves(&self) -> u64 {
-        self.saves.load(Ordering::SeqCst)
+    /// `regenerate` calls.
+    pub fn regenerates(&self) -> u64 {
+        self.regenerates.load(Ordering::SeqCst)
     }
 
     /// `update` calls.
@@ -54,7 +54,7 @@ impl StoreCounts {
     pub fn total(&self) -> u64 {
         self.loads()
             + self.creates()
-            + self.saves()
+            + self.regenerates()
             + self.updates()
             + self.deletes()
             + self.cleanups.load(Ordering::SeqCst)
@@ -79,11 +79,6 @@ impl Store for CountingStore {
         self.inner.create(record).await
     }
 
-    async fn save(&self, record: &Record) -> Result<(), StoreError> {
-        self.counts.saves.fetch_add(1, Ordering::SeqCst);
-        self.inner.save(record).await
-    }
-
     async fn update(&self, id: &SessionId, delta: &Delta) -> Result<bool, StoreError> {
         self.counts.updates.fetch_add(1, Ordering::SeqCst);
         self.inner.update(id, delta).await
@@ -94,9 +89,44 @@ impl Store for CountingStore {
         self.inner.delete(id).await
     }
 
-    async fn cleanup(&self) -> Result<u64, StoreError> {
+    async fn regenerate(
+        &self,
+        old: &SessionId,
+        new: &SessionId,
+        delta: &Delta,
+    ) -> Result<bool, StoreError> {
+        self.counts.regenerates.fetch_add(1, Ordering::SeqCst);
+        self.inner.regenerate(old, new, delta).await
+    }
+
+    async fn owner_sessions(&self, owner: &str) -> Result<Vec<OwnerSession>, StoreError> {
+        self.counts.loads.fetch_add(1, Ordering::SeqCst);
+        self.inner.owner_sessions(owner).await
+    }
+
+    async fn delete_owner(&self, owner: &str) -> Result<u64, StoreError> {
+        self.counts.deletes.fetch_add(1, Ordering::SeqCst);
+        self.inner.delete_owner(owner).await
+    }
+
+    async fn count(&self) -> Result<u64, StoreError> {
+        self.counts.loads.fetch_add(1, Ordering::SeqCst);
+        self.inner.count().await
+    }
+
+    fn cleanup(&self) -> Option<&dyn Cleanup> {
+        self.inner.cleanup().is_some().then_some(self)
+    }
+}
+
+#[async_trait]
+impl Cleanup for CountingStore {
+    async fn delete_expired(&self) -> Result<u64, StoreError> {
         self.counts.cleanups.fetch_add(1, Ordering::SeqCst);
-        self.inner.cleanup().await
+        match self.inner.cleanup() {
+            Some(cleanup) => cleanup.delete_expired().await,
+            None => Ok(0),
+        }
     }
 }
 
@@ -117,7 +147,16 @@ impl Store for FailingStore {
         Err(down())
     }
 
-    async fn save(&self, _: &Record) -> Result<(), StoreError> {
+    async fn update(&self, _: &SessionId, _: &Delta) -> Result<bool, StoreError> {
+        Err(down())
+    }
+
+    async fn regenerate(
+        &self,
+        _: &SessionId,
+        _: &SessionId,
+        _: &Delta,
+    ) -> Result<bool, StoreError> {
         Err(down())
     }
 
@@ -125,7 +164,15 @@ impl Store for FailingStore {
         Err(down())
     }
 
-    async fn cleanup(&self) -> Result<u64, StoreError> {
+    async fn owner_sessions(&self, _: &str) -> Result<Vec<OwnerSession>, StoreError> {
+        Err(down())
+    }
+
+    async fn delete_owner(&self, _: &str) -> Result<u64, StoreError> {
+        Err(down())
+    }
+
+    async fn count(&self) -> Result<u64, StoreError> {
         Err(down())
     }
 }

@@ -118,39 +118,27 @@ impl RequestSessions {
         let stored_id = match outcome {
             Outcome::Gone => {
                 tracing::debug!(session = %config.name, "session ended by another request before this one saved; its changes are dropped");
-                state.stored = false;
-                state.retired = None;
+                state.mark_gone();
                 return Ok(());
             }
             Outcome::Done(stored_id) => stored_id,
         };
+        let mut expires_at = state.record.expires_at;
         match plan.send {
             Send::Nothing => {}
             Send::Removal => emit_removal(config, &slot.incoming, headers),
-            Send::Id(planned, expires_at) => {
+            Send::Id(planned, deadline) => {
                 // A collision may have moved the session to another id than planned.
                 let id = stored_id.unwrap_or(planned);
                 let value = seal_id(&self.inner.keys, &config.name, &id)?;
-                emit_value(
-                    config,
-                    value,
-                    max_age_secs(&plan.lifetime, expires_at, now),
-                    headers,
-                )?;
+                let max_age = max_age_secs(&plan.lifetime, deadline, now);
+                emit_value(config, value, max_age, headers)?;
+                expires_at = deadline;
             }
         }
         match stored_id {
-            Some(id) => {
-                if state.record.id != id || state.id_pending {
-                    state.record.id = id;
-                    state.id_pending = false;
-                }
-                state.mark_saved();
-            }
-            None => {
-                state.retired = None;
-                state.destroyed = false;
-            }
+            Some(id) => state.mark_saved_as(id, expires_at),
+            None => state.mark_ended(),
         }
         Ok(())
     }

@@ -43,6 +43,8 @@ struct CountingStore {
     ops: Mutex<Vec<Op>>,
     fail_loads: AtomicBool,
     fail_writes: AtomicBool,
+    /// Records whose stored form no longer decodes.
+    corrupt: Mutex<Vec<SessionId>>,
 }
 
 impl CountingStore {
@@ -81,6 +83,9 @@ impl Store for CountingStore {
         self.log(Op::Load);
         if self.fail_loads.load(Ordering::SeqCst) {
             return Err(StoreError::backend_msg("the test store refuses loads"));
+        }
+        if self.corrupt.lock().unwrap().contains(id) && self.record(id).is_some() {
+            return Err(StoreError::corrupt("truncated record"));
         }
         Ok(self.record(id))
     }
@@ -609,6 +614,71 @@ async fn reads_count_as_activity_only_when_the_policy_says_so() {
             .await;
         assert_eq!(store.take_ops(), [Op::Load, touched(&["n"], &[])]);
     }
+}
+
+#[tokio::test]
+async fn a_short_idle_window_is_kept_alive_by_reads() {
+    let store = Arc::new(CountingStore::default());
+    // The default touch threshold (60 s) is far above this 2-second window.
+    let expiry = ExpiryPolicy {
+        idle_timeout_secs: 2,
+        ..ExpiryPolicy::default()
+    };
+    let manager = server_manager_with(
+        KeyRing::new(key(1)),
+        cookie_transport("sid"),
+        expiry,
+        &store,
+    );
+    let mut browser = logged_in(&store, &manager).await;
+    let id = store.ids()[0];
+    for _ in 0..3 {
+        // As if the last write was 1.2 s ago: 0.8 s of the window left.
+        let mut record = store.record(&id).unwrap();
+        record.expires_at = now_ms() + 800;
+        store.insert(record);
+        store.take_ops();
+        browser
+            .visit(&manager, |session| {
+                assert_eq!(
+                    session.get::<String>("user").unwrap().as_deref(),
+                    Some("alice")
+                );
+            })
+            .await;
+        assert_eq!(store.take_ops(), [Op::Load, touched(&[], &[])]);
+        let slid = store.record(&id).unwrap().expires_at;
+        assert!(
+            slid >= now_ms() + 1_500,
+            "the read did not slide the window"
+        );
+    }
+}
+
+#[tokio::test]
+async fn a_corrupt_record_is_no_session_and_is_deleted() {
+    let store = Arc::new(CountingStore::default());
+    let manager = server_manager(&store);
+    let mut browser = logged_in(&store, &manager).await;
+    let id = store.ids()[0];
+    store.corrupt.lock().unwrap().push(id);
+    store.take_ops();
+    // `/me` answers (no session), and the record is gone rather than failing every request.
+    assert_eq!(user_of(&browser, &manager).await, None);
+    assert_eq!(store.take_ops(), [Op::Load, Op::Delete]);
+    assert!(store.record(&id).is_none());
+    // Logging in again works.
+    browser
+        .visit(&manager, |session| session.insert("user", "bob").unwrap())
+        .await;
+    assert_eq!(user_of(&browser, &manager).await.as_deref(), Some("bob"));
+    // An unreachable backend stays an error.
+    store.fail_loads.store(true, Ordering::SeqCst);
+    let request = browser.request(&manager);
+    assert!(request
+        .default_session()
+        .await
+        .is_err_and(|error| error.is_store_failure()));
 }
 
 #[tokio::test]

@@ -1,0 +1,109 @@
+//! The handle types every adapter exposes, defined once: `Session` (the default session) and
+//! `NamedSession<N>` (the session named by a marker type), newtypes over [`Session`](crate::Session)
+//! that an adapter implements its framework's extractor trait for (the orphan rule forbids that
+//! for a core type). Not for applications.
+
+/// Defines `Session` and `NamedSession<N>` in the calling adapter crate, with `Deref` to
+/// `session_core::Session`, `Clone`, `Debug`, `into_inner`, `From` into the core handle, and
+/// crate-private constructors `Session::wrap` / `NamedSession::wrap`.
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __define_session_handles {
+    () => {
+        /// The default session of the request (the configuration's `default`, or its only
+        /// session).
+        ///
+        /// Dereferences to [`session_core::Session`], so every session method is available on
+        /// it: `session.get::<String>("user")?`, `session.insert("user", "alice")?`,
+        /// `session.flash(..)?`, `session.regenerate_id()`, `session.destroy()`, and the whole
+        /// session as one typed value with `get_as` / `set_as`.
+        #[derive(Clone)]
+        pub struct Session($crate::Session);
+
+        impl Session {
+            #[allow(dead_code)]
+            pub(crate) fn wrap(session: $crate::Session) -> Self {
+                Session(session)
+            }
+
+            /// The session handle itself, e.g. to move it into a spawned task.
+            pub fn into_inner(self) -> $crate::Session {
+                self.0
+            }
+        }
+
+        impl ::std::ops::Deref for Session {
+            type Target = $crate::Session;
+
+            fn deref(&self) -> &Self::Target {
+                &self.0
+            }
+        }
+
+        impl ::std::convert::From<Session> for $crate::Session {
+            fn from(session: Session) -> Self {
+                session.0
+            }
+        }
+
+        impl ::std::fmt::Debug for Session {
+            fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
+                f.debug_tuple("Session").field(&self.0).finish()
+            }
+        }
+
+        /// The session named by `N` ([`SessionName::NAME`](session_core::SessionName::NAME)),
+        /// for applications with several sessions: `NamedSession<Cart>` in a handler's
+        /// arguments is the `cart` session. Dereferences to [`session_core::Session`]. A name
+        /// that is not configured is a 500 whose body says which `[sessions.<name>]` table to
+        /// add.
+        pub struct NamedSession<N: $crate::SessionName> {
+            session: $crate::Session,
+            name: ::std::marker::PhantomData<fn() -> N>,
+        }
+
+        impl<N: $crate::SessionName> NamedSession<N> {
+            #[allow(dead_code)]
+            pub(crate) fn wrap(session: $crate::Session) -> Self {
+                NamedSession {
+                    session,
+                    name: ::std::marker::PhantomData,
+                }
+            }
+
+            /// The session handle itself.
+            pub fn into_inner(self) -> $crate::Session {
+                self.session
+            }
+        }
+
+        impl<N: $crate::SessionName> ::std::clone::Clone for NamedSession<N> {
+            fn clone(&self) -> Self {
+                NamedSession::wrap(self.session.clone())
+            }
+        }
+
+        impl<N: $crate::SessionName> ::std::ops::Deref for NamedSession<N> {
+            type Target = $crate::Session;
+
+            fn deref(&self) -> &Self::Target {
+                &self.session
+            }
+        }
+
+        impl<N: $crate::SessionName> ::std::convert::From<NamedSession<N>> for $crate::Session {
+            fn from(session: NamedSession<N>) -> Self {
+                session.session
+            }
+        }
+
+        impl<N: $crate::SessionName> ::std::fmt::Debug for NamedSession<N> {
+            fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
+                f.debug_tuple("NamedSession")
+                    .field(&N::NAME)
+                    .field(&self.session)
+                    .finish()
+            }
+        }
+    };
+}

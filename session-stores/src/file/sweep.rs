@@ -1,0 +1,118 @@
+//! Walks over every session file: counting the live ones, and cleanup.
+//!
+//! Cleanup removes, shard by shard, expired session files, files that do not decode (a record
+//! truncated by a full disk or hand-edited is no session, and would otherwise stay forever), the
+//! owner index entries of what it removes, and leftover temporary files. Files are judged twice:
+//! first without a lock, to leave shards with nothing to do untouched, then again under the
+//! shard lock before anything is removed, because another writer may have renewed a session
+//! meanwhile. Under that lock no writer is between creating and renaming a temporary file (see
+//! [`disk`](super::disk)), so every temporary file found there is a crash's leftover.
+
+use std::path::{Path, PathBuf};
+
+use session_core::StoreError;
+
+use super::disk;
+use super::{index, Inner};
+use crate::codec;
+
+/// What a pass over one shard found worth a second look.
+#[derive(Default)]
+struct Found {
+    /// Session files that are expired or do not decode.
+    dead: Vec<String>,
+    /// Temporary files.
+    temporary: Vec<String>,
+}
+
+/// The shard directories under the store's directory, with their in-process lock.
+fn shards(root: &Path) -> Result<Vec<(PathBuf, usize)>, StoreError> {
+    let mut shards = Vec::new();
+    for first in disk::list(root)? {
+        let Some(a) = disk::shard_name(&first.file_name()) else {
+            continue;
+        };
+        for second in disk::list(&first.path())? {
+            if let Some(b) = disk::shard_name(&second.file_name()) {
+                shards.push((second.path(), disk::stripe_of(a, b)));
+            }
+        }
+    }
+    Ok(shards)
+}
+
+/// Whether the session file at `path` is there and dead (expired or undecodable), and so
+/// cleanup's to remove; with the owner whose index entry goes with it.
+fn dead(path: &Path, now: u64) -> Result<Option<Option<String>>, StoreError> {
+    let Some(bytes) = disk::read(path)? else {
+        return Ok(None);
+    };
+    Ok(match codec::summary(&bytes) {
+        Ok(summary) if summary.is_live(now) => None,
+        Ok(summary) => Some(summary.owner),
+        Err(_) => Some(None),
+    })
+}
+
+fn scan(shard: &Path, now: u64) -> Result<Found, StoreError> {
+    let mut found = Found::default();
+    for entry in disk::list(shard)? {
+        let Ok(name) = entry.file_name().into_string() else {
+            continue;
+        };
+        if disk::is_temp_name(&name) {
+            found.temporary.push(name);
+        } else if disk::is_storage_key(&name) && dead(&entry.path(), now)?.is_some() {
+            found.dead.push(name);
+        }
+    }
+    Ok(found)
+}
+
+/// Removes what is dead in every shard; returns how many session files went.
+pub(super) fn clean(inner: &Inner, now: u64) -> Result<u64, StoreError> {
+    let mut removed = 0;
+    for (shard, stripe) in shards(&inner.dir)? {
+        let found = scan(&shard, now)?;
+        if found.dead.is_empty() && found.temporary.is_empty() {
+            continue;
+        }
+        let _held = inner.lock_now(&[(&shard, stripe)])?;
+        for name in &found.temporary {
+            disk::remove(&shard.join(name))?;
+        }
+        for key in found.dead {
+            let path = shard.join(&key);
+            if let Some(owner) = dead(&path, now)? {
+                if disk::remove(&path)? {
+                    removed += 1;
+                }
+                if let Some(owner) = owner {
+                    index::remove(&inner.dir, &owner, &key);
+                }
+            }
+        }
+        disk::sync_dir(&shard);
+    }
+    Ok(removed)
+}
+
+/// How many live sessions the store holds (a file that vanishes meanwhile is not counted).
+pub(super) fn count(root: &Path, now: u64) -> Result<u64, StoreError> {
+    let mut live = 0;
+    for (shard, _) in shards(root)? {
+        for entry in disk::list(&shard)? {
+            let name = entry.file_name();
+            if !name.to_str().is_some_and(disk::is_storage_key) {
+                continue;
+            }
+            let Some(bytes) = disk::read(&entry.path())? else {
+                continue;
+            };
+            if codec::summary(&bytes).is_ok_and(|summary| summary.is_live(now)) {
+                live += 1;
+            }
+        }
+    }
+    Ok(live)
+}

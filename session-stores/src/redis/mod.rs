@@ -1,0 +1,698 @@
+//! The Redis store: sessions on a Redis server or a Redis Cluster, shared by any number of
+//! application servers.
+//!
+//! ```toml
+//! store = { type = "redis", url = "redis://127.0.0.1:6379/", pool_size = 4, key_prefix = "session:" }
+//! # or, on a cluster (any reachable nodes will do as seeds):
+//! store = { type = "redis", cluster = true, urls = ["redis://10.0.0.1:6379/", "redis://10.0.0.2:6379/"] }
+//! ```
+//!
+//! ```no_run
+//! use session_stores::redis::{RedisOptions, RedisStore};
+//!
+//! # async fn example() -> Result<(), session_core::StoreError> {
+//! let store = RedisStore::connect(RedisOptions {
+//!     url: "redis://127.0.0.1:6379/".into(),
+//!     ..RedisOptions::default()
+//! })
+//! .await?;
+//! # Ok(())
+//! # }
+//! ```
+//!
+//! # Layout
+//!
+//! A session is one Redis hash under `key_prefix + storage_key`, where the storage key is
+//! [`SessionId::storage_key`] (a SHA-256 of the id: `KEYS *` or a dump does not reveal live
+//! tokens, and no request can choose a key). Its fields:
+//!
+//! | field      | holds                                                     |
+//! |------------|-----------------------------------------------------------|
+//! | `@c`       | created-at (ms since the epoch)                           |
+//! | `@e`       | idle deadline, `expires_at` (ms)                          |
+//! | `@a`       | absolute deadline (ms), when there is one                 |
+//! | `@v`       | version                                                   |
+//! | `@x`       | per-session expiry override (JSON), if set                |
+//! | `@o`       | the owner, when the session is bound to one               |
+//! | `@t`       | until when the owner's set is known to live (ms)          |
+//! | `d:<key>`  | the value of session key `<key>` (raw JSON)               |
+//!
+//! A hash without `@c` or `@e`, or with a field that does not decode, is
+//! [`StoreError::Corrupt`] to `load`: the manager deletes it and starts a new session. `update`
+//! and `regenerate` treat a hash without `@c` as gone (`false`), writing nothing.
+//!
+//! The key's TTL is kept by Redis itself: every write sets `PEXPIREAT` to the record's idle
+//! deadline capped by its absolute one (and by `i64::MAX` ms, the latest time Redis accepts), so
+//! expired sessions vanish without any cleanup ([`Store::cleanup`] is `None`).
+//!
+//! **The owner index** is a set per owner, `key_prefix + "owner:" + owner`, of its sessions'
+//! storage keys. The scripts that write sessions keep it: a record bound to an owner is in the
+//! owner's set, and the set lives at least a day past that record's deadline (extended when the
+//! deadline comes within half a day of it, so a sliding session costs one extension a day).
+//! Members are never trusted: listing and revoking check each member's `@o`, and members whose
+//! record is gone (deleted, expired, moved by a regenerate, rebound) are pruned when the set is
+//! read. A set outlives its last member by at most a day.
+//!
+//! [`count`](Store::count) is a `SCAN` of the keys under `key_prefix` that are hashes (owner
+//! sets are not): it costs time in proportion to every key of the database (of every primary, on
+//! a cluster), so it is for operators, not for requests. Other hashes an application keeps under
+//! the same prefix would be counted too.
+//!
+//! # One round trip, atomically (single server)
+//!
+//! - `load` is one `HGETALL`; `exists` one `HMGET` of the deadlines; `delete` one `DEL`.
+//! - `create` is one Lua script that writes only if the key does not exist, so it never
+//!   overwrites ([`StoreError::AlreadyExists`] otherwise), and adds the record to its owner's set.
+//! - `update` is one Lua script that checks the session's key exists (returning `false` and
+//!   writing nothing otherwise), then bumps the version, `HDEL`s the removed keys, `HSET`s the
+//!   changed ones and the deadlines, moves the TTL and rebinds the owner. Concurrent requests
+//!   changing different keys of one session all persist; for the same key the last writer wins.
+//! - `regenerate` is one Lua script: only while the old key exists (and the new one does not), it
+//!   applies the delta to the *stored* hash, `RENAME`s it to the new key, sets its TTL and adds
+//!   the new key to the owner's set.
+//! - `owner_sessions` and `delete_owner` are one script each over the owner's set.
+//!
+//! On a single server the scripts touch the owner's set under a name they derive from the stored
+//! owner, which a cluster would refuse (a script may only touch keys of its own slot).
+//!
+//! Scripts are sent with `EVALSHA`; a server that does not have them (after a restart, a
+//! failover or `SCRIPT FLUSH`) answers `NOSCRIPT`, and the store sends the script's body.
+//!
+//! # Redis Cluster
+//!
+//! With `cluster = true` the store uses the `redis` crate's cluster client: `urls` are seeds (one
+//! reachable node is enough; it learns the rest), each command goes to the primary of its key's
+//! slot, and `MOVED`/`ASK` redirections and slot-map changes after a failover are followed by the
+//! client. `pool_size` does not apply: the client keeps one multiplexed connection per node.
+//!
+//! A session is one key, so every operation on one session (`load`, `create`, `update`,
+//! `delete`, `exists`) stays one atomic script or command in the session's slot, exactly as on a
+//! single server. Two things span slots, and no hash tag can bring them together: the new key of a
+//! regenerate is random (it must be derivable from the new id alone, so it cannot share a tag with
+//! the old one), and an owner's sessions are spread over the whole cluster. So:
+//!
+//! - **`regenerate` is atomic for every observer of the old session**: one script on the old
+//!   key's slot checks it exists, applies the delta to the stored hash, deletes it and returns it;
+//!   a concurrent update, destroy or second regenerate runs wholly before it (and is carried over)
+//!   or after it (and finds the session gone). A second script then creates the new key (never
+//!   overwriting) and the store adds it to the owner's set. Between the two, neither key holds the
+//!   session; nobody can observe that, since only this request knows the new id. If the second
+//!   step fails (its node is failing over), the store puts the record back under the old key and
+//!   the request fails with a backend error; if that fails too, the session is lost (the user
+//!   signs in again), never duplicated or left unindexed.
+//! - **The owner index is eventually consistent, and never misses a session**: the set is in the
+//!   owner's slot, so it is written by a separate command, ordered so that a live session bound to
+//!   an owner is always in the owner's set once the write that bound it has answered (a rebind
+//!   adds to the set before writing `@o`; a new key is added right after it is created, and is
+//!   deleted again if that fails). The set may hold members that are gone or rebound, which
+//!   listing skips and pruning removes (only members whose key is gone: a rebound member could be
+//!   bound back concurrently). "Log out everywhere" deletes each member that still names the owner,
+//!   one command per member; a login that races it may survive it, as on any store.
+//! - **`count`** scans every primary in turn, so it is a moving total while slots migrate.
+//!
+//! Replication between a primary and its replicas is asynchronous: a write acknowledged by a
+//! primary that dies before its replica received it is lost when the replica takes over (Redis
+//! documents this window; `WAIT` would narrow it at the price of a round trip to the replicas on
+//! every write, which the store does not pay).
+//!
+//! A key prefix with a hash tag (`{sessions}:`) would put every key in one slot, and so on one
+//! primary: it gains nothing over a single server and is not recommended.
+//!
+//! **Sentinel** is not supported: the `redis` crate's Sentinel client hands out a multiplexed
+//! connection to the primary of the moment, but nothing asks the sentinels again and reconnects
+//! after a failover (the crate's reconnecting `ConnectionManager` takes a fixed server), so the
+//! store would have to detect the switch and rebuild its connections itself. Use a cluster, or a
+//! single server behind a proxy that follows the primary.
+//!
+//! # Deadlines and clocks
+//!
+//! `load` compares the record's deadlines with the application's clock and returns `None` once
+//! either has passed. `update` does not read the deadlines: the key exists exactly until the
+//! record's deadline by the Redis server's clock (its `PEXPIREAT`), so a missing key already means
+//! "deleted or expired". With clocks in sync the two agree. If the application's clock runs ahead
+//! of the server's, an update that arrives less than that difference after the deadline (by the
+//! application's clock) still applies and, as any update, slides the idle deadline. The session
+//! manager only updates a session that was live by the application's clock when the request
+//! loaded (or last wrote) it, so this only concerns a request still running when the deadline
+//! passed. The absolute deadline still holds: the new deadline is capped by it, and `load` refuses
+//! a record past it.
+//!
+//! # Failures and reconnects
+//!
+//! Every Redis failure (refused connection, timeout, server error) is a
+//! [`StoreError::Backend`], never a panic; adapters answer it with a 500. Connections are
+//! multiplexed ([`redis::aio::ConnectionManager`]), `pool_size` of them used round-robin, and
+//! reconnect by themselves after an outage. A command sent on a connection that turns out to be
+//! dead (the server restarted) is sent once more on its fresh replacement, so once the server
+//! answers again no request fails. [`RedisStore::connect`] fails when the server cannot be
+//! reached at start-up.
+
+mod cluster;
+mod layout;
+mod link;
+mod options;
+mod scripts;
+
+use std::sync::atomic::AtomicUsize;
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use redis::aio::{ConnectionManager, ConnectionManagerConfig};
+use redis::{Cmd, RedisWrite, ToRedisArgs, Value};
+use session_core::{now_ms, Delta, OwnerSession, Record, SessionId, Store, StoreError};
+
+use self::layout::{
+    data_bytes, expire_at, expiry_json, push_fields, record_bytes, record_from, DataField, Key,
+    ABSOLUTE, EXPIRES, EXPIRY, INDEX_SLACK_MS, OWNER_INFIX,
+};
+use self::link::{glob_literal, Link, Script};
+pub use self::options::RedisOptions;
+use self::options::{redacted, MAX_POOL};
+use crate::codec;
+
+/// What went wrong talking to Redis, as the source of a [`StoreError::Backend`].
+#[derive(Debug, thiserror::Error)]
+#[error("Redis {action} failed at {url}: {source}; check that the server is up and reachable")]
+pub struct RedisStoreError {
+    action: &'static str,
+    url: String,
+    source: redis::RedisError,
+}
+
+/// A session store on a Redis server or cluster. See the [module documentation](self).
+///
+/// Cloning is cheap and shares the connections.
+#[derive(Clone)]
+pub struct RedisStore {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    link: Link,
+    key_prefix: String,
+    /// `key_prefix` + `owner:` on a single server, where the scripts maintain the owner sets;
+    /// empty on a cluster, where the store does.
+    script_index_prefix: String,
+    url: String,
+    scripts: Scripts,
+}
+
+struct Scripts {
+    create: Script,
+    update: Script,
+    regenerate: Script,
+    take: Script,
+    index_add: Script,
+    touch_index: Script,
+    list_owner: Script,
+    revoke_owner: Script,
+    delete_if_owned: Script,
+}
+
+impl Scripts {
+    fn new() -> Self {
+        Scripts {
+            create: Script::new(scripts::with_prelude(scripts::CREATE)),
+            update: Script::new(scripts::with_prelude(scripts::UPDATE)),
+            regenerate: Script::new(scripts::with_prelude(scripts::REGENERATE)),
+            take: Script::new(scripts::with_prelude(scripts::TAKE)),
+            index_add: Script::new(scripts::INDEX_ADD.into()),
+            touch_index: Script::new(scripts::TOUCH_INDEX.into()),
+            list_owner: Script::new(scripts::LIST_OWNER.into()),
+            revoke_owner: Script::new(scripts::REVOKE_OWNER.into()),
+            delete_if_owned: Script::new(scripts::DELETE_IF_OWNED.into()),
+        }
+    }
+}
+
+impl std::fmt::Debug for RedisStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RedisStore")
+            .field("url", &self.inner.url)
+            .field("cluster", &self.is_cluster())
+            .field("key_prefix", &self.inner.key_prefix)
+            .finish()
+    }
+}
+
+/// How a write changes the stored owner (ARGV[6] of the writing scripts).
+#[derive(Clone, Copy)]
+enum OwnerChange<'a> {
+    Keep,
+    Unbind,
+    Bind(&'a str),
+}
+
+impl<'a> OwnerChange<'a> {
+    fn of(delta: &'a Delta) -> Self {
+        match &delta.owner {
+            None => OwnerChange::Keep,
+            Some(None) => OwnerChange::Unbind,
+            Some(Some(owner)) => OwnerChange::Bind(owner),
+        }
+    }
+
+    fn of_record(owner: Option<&'a str>) -> Self {
+        owner.map_or(OwnerChange::Unbind, OwnerChange::Bind)
+    }
+}
+
+impl ToRedisArgs for OwnerChange<'_> {
+    fn write_redis_args<W: ?Sized + RedisWrite>(&self, out: &mut W) {
+        match self {
+            OwnerChange::Keep => out.write_arg(b""),
+            OwnerChange::Unbind => out.write_arg(b"-"),
+            OwnerChange::Bind(owner) => {
+                let mut arg = out.writer_for_next_arg();
+                let _ = std::io::Write::write_all(&mut arg, b"=");
+                let _ = std::io::Write::write_all(&mut arg, owner.as_bytes());
+            }
+        }
+    }
+}
+
+/// Until when an owner's set must live to cover a record with this deadline.
+fn index_cover(deadline: u64) -> u64 {
+    expire_at(deadline.saturating_add(INDEX_SLACK_MS))
+}
+
+fn backend_reply(action: &str, reply: &Value) -> StoreError {
+    StoreError::backend_msg(format!("Redis {action}: unexpected reply {reply:?}"))
+}
+
+impl RedisStore {
+    /// Connects to `options.url` (`pool_size` multiplexed connections) or, with `cluster`, to
+    /// the cluster `options.urls` (or `url`) belong to.
+    ///
+    /// Fails with [`StoreError::Backend`] when a URL is invalid or the server cannot be reached
+    /// (after two quick retries).
+    pub async fn connect(options: RedisOptions) -> Result<Self, StoreError> {
+        let seeds = options.seeds();
+        let url = seeds
+            .iter()
+            .map(|(_, url)| redacted(url))
+            .collect::<Vec<_>>()
+            .join(",");
+        let failed = |action: &'static str, url: &str| {
+            let url = url.to_string();
+            move |source| {
+                StoreError::backend(RedisStoreError {
+                    action,
+                    url,
+                    source,
+                })
+            }
+        };
+        let timeout = Duration::from_millis(options.timeout_ms.max(1));
+        let link = if options.cluster {
+            let client = redis::cluster::ClusterClientBuilder::new(
+                seeds.iter().map(|(_, url)| url.to_string()),
+            )
+            .connection_timeout(timeout)
+            .response_timeout(timeout)
+            .retries(6)
+            .min_retry_wait(10)
+            .max_retry_wait(500)
+            .retry_wait_formula(20, 2)
+            .build()
+            .map_err(failed("configuration (invalid URL)", &url))?;
+            Link::Cluster(
+                client
+                    .get_async_connection()
+                    .await
+                    .map_err(failed("connection", &url))?,
+            )
+        } else {
+            let client = redis::Client::open(options.url.as_str())
+                .map_err(failed("configuration (invalid URL)", &url))?;
+            let config = ConnectionManagerConfig::new()
+                .set_connection_timeout(Some(timeout))
+                .set_response_timeout(Some(timeout))
+                .set_number_of_retries(2)
+                .set_min_delay(Duration::from_millis(50))
+                .set_max_delay(Duration::from_secs(2));
+            let mut pool = Vec::with_capacity(options.pool_size);
+            for _ in 0..options.pool_size.clamp(1, MAX_POOL) {
+                let connection = ConnectionManager::new_with_config(client.clone(), config.clone())
+                    .await
+                    .map_err(failed("connection", &url))?;
+                pool.push(connection);
+            }
+            Link::Single {
+                pool: pool.into_boxed_slice(),
+                next: AtomicUsize::new(0),
+            }
+        };
+        let script_index_prefix = if options.cluster {
+            String::new()
+        } else {
+            format!("{}{OWNER_INFIX}", options.key_prefix)
+        };
+        Ok(RedisStore {
+            inner: Arc::new(Inner {
+                link,
+                key_prefix: options.key_prefix,
+                script_index_prefix,
+                url,
+                scripts: Scripts::new(),
+            }),
+        })
+    }
+
+    /// The Redis key of a session: `key_prefix` followed by its storage key.
+    pub fn key_of(&self, id: &SessionId) -> String {
+        format!("{}{}", self.inner.key_prefix, id.storage_key())
+    }
+
+    /// The Redis key of an owner's set of sessions: `key_prefix`, `owner:`, the owner.
+    pub fn owner_key_of(&self, owner: &str) -> String {
+        format!("{}{OWNER_INFIX}{owner}", self.inner.key_prefix)
+    }
+
+    fn is_cluster(&self) -> bool {
+        matches!(self.inner.link, Link::Cluster(_))
+    }
+
+    fn session_key<'a>(&'a self, storage_key: &'a str) -> Key<'a> {
+        Key {
+            prefix: &self.inner.key_prefix,
+            infix: "",
+            name: storage_key,
+        }
+    }
+
+    fn owner_key<'a>(&'a self, owner: &'a str) -> Key<'a> {
+        Key {
+            prefix: &self.inner.key_prefix,
+            infix: OWNER_INFIX,
+            name: owner,
+        }
+    }
+
+    /// Appends the arguments every writing script starts with (see [`scripts`]).
+    fn push_header(&self, command: &mut Cmd, deadline: u64, member: &str, owner: OwnerChange) {
+        command
+            .arg(&self.inner.script_index_prefix)
+            .arg(expire_at(deadline))
+            .arg(member)
+            .arg(index_cover(deadline))
+            .arg(expire_at(deadline.saturating_add(INDEX_SLACK_MS / 2)))
+            .arg(owner);
+    }
+
+    /// Appends a delta's removed fields (counted first) and its field, value pairs.
+    fn push_delta(&self, command: &mut Cmd, delta: &Delta) -> Result<(), StoreError> {
+        let expiry = delta.expiry.as_ref().map(expiry_json).transpose()?;
+        let removed = delta.removed.len()
+            + usize::from(delta.absolute_deadline.is_none())
+            + usize::from(expiry.is_none());
+        command.arg(removed);
+        for key in &delta.removed {
+            command.arg(DataField(key));
+        }
+        if delta.absolute_deadline.is_none() {
+            command.arg(ABSOLUTE);
+        }
+        if expiry.is_none() {
+            command.arg(EXPIRY);
+        }
+        for (key, value) in &delta.changed {
+            command.arg(DataField(key)).arg(value.get());
+        }
+        command.arg(EXPIRES).arg(delta.expires_at);
+        if let Some(absolute) = delta.absolute_deadline {
+            command.arg(ABSOLUTE).arg(absolute);
+        }
+        if let Some(expiry) = &expiry {
+            command.arg(EXPIRY).arg(expiry);
+        }
+        Ok(())
+    }
+
+    /// A script invocation sized for `delta`, with `keys` keys still to append.
+    fn delta_command(&self, script: &Script, keys: usize, delta: &Delta) -> Cmd {
+        let bytes = data_bytes(delta.changed.iter().map(|(k, v)| (k.as_str(), v.get())))
+            + data_bytes(delta.removed.iter().map(|k| (k.as_str(), "")))
+            + 320
+            + self.inner.key_prefix.len() * 3;
+        script.command(
+            keys,
+            12 + delta.removed.len() + 2 * delta.changed.len(),
+            bytes,
+        )
+    }
+
+    async fn eval(
+        &self,
+        script: &Script,
+        command: &Cmd,
+        action: &'static str,
+    ) -> Result<Value, StoreError> {
+        self.inner
+            .link
+            .eval(script, command)
+            .await
+            .map_err(self.failed(action))
+    }
+
+    async fn query<T: redis::FromRedisValue>(
+        &self,
+        command: &Cmd,
+        action: &'static str,
+    ) -> Result<T, StoreError> {
+        self.inner
+            .link
+            .query(command)
+            .await
+            .map_err(self.failed(action))
+    }
+
+    fn failed(&self, action: &'static str) -> impl FnOnce(redis::RedisError) -> StoreError + '_ {
+        move |source| {
+            StoreError::backend(RedisStoreError {
+                action,
+                url: self.inner.url.clone(),
+                source,
+            })
+        }
+    }
+
+    async fn delete_key(&self, member: &str) -> Result<(), StoreError> {
+        let mut command = redis::cmd("DEL");
+        command.arg(self.session_key(member));
+        self.query(&command, "delete").await
+    }
+}
+
+/// An owner's session from its stored times; `None` (logged) when they do not decode, and
+/// `None` when it has expired by `now`.
+fn owner_session(
+    key: String,
+    created: &[u8],
+    expires: &[u8],
+    absolute: &[u8],
+    now: u64,
+) -> Option<OwnerSession> {
+    let number = |bytes: &[u8]| std::str::from_utf8(bytes).ok()?.parse::<u64>().ok();
+    let (Some(created_at), Some(expires_at)) = (number(created), number(expires)) else {
+        tracing::warn!("a session in an owner's index does not decode; skipped");
+        return None;
+    };
+    let absolute = number(absolute);
+    let live = now < expires_at && absolute.is_none_or(|deadline| now < deadline);
+    live.then_some(OwnerSession {
+        key,
+        created_at,
+        expires_at,
+    })
+}
+
+#[async_trait]
+impl Store for RedisStore {
+    async fn load(&self, id: &SessionId) -> Result<Option<Record>, StoreError> {
+        let mut command = redis::cmd("HGETALL");
+        command.arg(self.session_key(&id.storage_key()));
+        let hash: Vec<(Vec<u8>, Vec<u8>)> = self.query(&command, "load").await?;
+        if hash.is_empty() {
+            return Ok(None);
+        }
+        let record = record_from(*id, hash)?;
+        Ok((!record.is_expired(now_ms())).then_some(record))
+    }
+
+    async fn create(&self, record: &Record) -> Result<(), StoreError> {
+        let script = &self.inner.scripts.create;
+        let member = record.id.storage_key();
+        let deadline = codec::deadline(record);
+        let mut command = script.command(
+            1,
+            10 + 2 * record.data.len(),
+            record_bytes(record) + 256 + self.inner.key_prefix.len() * 2,
+        );
+        command.arg(self.session_key(&member));
+        let owner = record.owner.as_deref();
+        self.push_header(
+            &mut command,
+            deadline,
+            &member,
+            OwnerChange::of_record(owner),
+        );
+        push_fields(&mut command, record)?;
+        if let Value::Int(0) = self.eval(script, &command, "create").await? {
+            return Err(StoreError::AlreadyExists);
+        }
+        if let (Some(owner), true) = (owner, self.is_cluster()) {
+            if let Err(error) = self.index_add(owner, &member, index_cover(deadline)).await {
+                // Unindexed, the session would survive "log out everywhere": take it back.
+                if let Err(delete_error) = self.delete_key(&member).await {
+                    tracing::warn!(%delete_error, "a new session could not be indexed nor removed");
+                }
+                return Err(error);
+            }
+        }
+        Ok(())
+    }
+
+    async fn update(&self, id: &SessionId, delta: &Delta) -> Result<bool, StoreError> {
+        let script = &self.inner.scripts.update;
+        let member = id.storage_key();
+        let deadline = codec::deadline_after(delta);
+        let change = OwnerChange::of(delta);
+        if let (OwnerChange::Bind(owner), true) = (change, self.is_cluster()) {
+            // Indexed before the record names its owner, so the index never misses it.
+            self.index_add(owner, &member, index_cover(deadline))
+                .await?;
+        }
+        let mut command = self.delta_command(script, 1, delta);
+        command.arg(self.session_key(&member));
+        self.push_header(&mut command, deadline, &member, change);
+        self.push_delta(&mut command, delta)?;
+        match self.eval(script, &command, "update").await? {
+            Value::Int(0) => Ok(false),
+            Value::Int(_) => Ok(true),
+            Value::BulkString(owner) => {
+                // Cluster: the owner's set must outlive the new deadline. A failure leaves `@t`
+                // as it was, so the next update tries again, half a day before it matters.
+                let owner = String::from_utf8_lossy(&owner);
+                let cover = index_cover(deadline);
+                let extended = match self.index_add(&owner, &member, cover).await {
+                    Ok(()) => {
+                        let script = &self.inner.scripts.touch_index;
+                        let mut touch = script.command(1, 2, owner.len() + member.len() + 64);
+                        touch
+                            .arg(self.session_key(&member))
+                            .arg(owner.as_ref())
+                            .arg(cover);
+                        self.eval(script, &touch, "owner index").await.map(drop)
+                    }
+                    Err(error) => Err(error),
+                };
+                if let Err(error) = extended {
+                    tracing::warn!(%error, "owner index not extended; retried on the next update");
+                }
+                Ok(true)
+            }
+            reply => Err(backend_reply("update", &reply)),
+        }
+    }
+
+    async fn regenerate(
+        &self,
+        old: &SessionId,
+        new: &SessionId,
+        delta: &Delta,
+    ) -> Result<bool, StoreError> {
+        if self.is_cluster() {
+            return self.regenerate_across_slots(old, new, delta).await;
+        }
+        let script = &self.inner.scripts.regenerate;
+        let new_member = new.storage_key();
+        let mut command = self.delta_command(script, 2, delta);
+        command
+            .arg(self.session_key(&old.storage_key()))
+            .arg(self.session_key(&new_member));
+        let deadline = codec::deadline_after(delta);
+        self.push_header(&mut command, deadline, &new_member, OwnerChange::of(delta));
+        self.push_delta(&mut command, delta)?;
+        match self.eval(script, &command, "regenerate").await? {
+            Value::Int(-1) => Err(StoreError::AlreadyExists),
+            Value::Int(0) => Ok(false),
+            Value::Int(_) => Ok(true),
+            reply => Err(backend_reply("regenerate", &reply)),
+        }
+    }
+
+    async fn delete(&self, id: &SessionId) -> Result<(), StoreError> {
+        self.delete_key(&id.storage_key()).await
+    }
+
+    async fn owner_sessions(&self, owner: &str) -> Result<Vec<OwnerSession>, StoreError> {
+        if self.is_cluster() {
+            return self.owner_sessions_across_slots(owner).await;
+        }
+        let script = &self.inner.scripts.list_owner;
+        let mut command = script.command(1, 2, owner.len() * 2 + 64);
+        command
+            .arg(self.owner_key(owner))
+            .arg(&self.inner.key_prefix)
+            .arg(owner);
+        let reply = self.eval(script, &command, "owner sessions").await?;
+        let fields: Vec<Vec<u8>> = redis::from_redis_value(reply)
+            .map_err(|error| StoreError::backend_msg(format!("Redis owner sessions: {error}")))?;
+        let now = now_ms();
+        Ok(fields
+            .chunks_exact(4)
+            .filter_map(|entry| {
+                let key = String::from_utf8_lossy(&entry[0]).into_owned();
+                owner_session(key, &entry[1], &entry[2], &entry[3], now)
+            })
+            .collect())
+    }
+
+    async fn delete_owner(&self, owner: &str) -> Result<u64, StoreError> {
+        if self.is_cluster() {
+            return self.delete_owner_across_slots(owner).await;
+        }
+        let script = &self.inner.scripts.revoke_owner;
+        let mut command = script.command(1, 2, owner.len() * 2 + 64);
+        command
+            .arg(self.owner_key(owner))
+            .arg(&self.inner.key_prefix)
+            .arg(owner);
+        match self.eval(script, &command, "delete owner").await? {
+            Value::Int(removed) => Ok(removed.max(0) as u64),
+            reply => Err(backend_reply("delete owner", &reply)),
+        }
+    }
+
+    async fn count(&self) -> Result<u64, StoreError> {
+        let pattern = format!("{}*", glob_literal(&self.inner.key_prefix));
+        self.inner
+            .link
+            .count_hashes(&pattern)
+            .await
+            .map_err(self.failed("count"))
+    }
+
+    async fn exists(&self, id: &SessionId) -> Result<bool, StoreError> {
+        let mut command = redis::cmd("HMGET");
+        command
+            .arg(self.session_key(&id.storage_key()))
+            .arg(EXPIRES)
+            .arg(ABSOLUTE);
+        let (expires, absolute): (Option<String>, Option<String>) =
+            self.query(&command, "exists").await?;
+        let Some(expires) = expires else {
+            return Ok(false);
+        };
+        let number = |text: &str, field: &str| {
+            text.parse::<u64>().map_err(|_| {
+                StoreError::corrupt(format!("field `{field}` is not a number: {text:?}"))
+            })
+        };
+        let now = now_ms();
+        let absolute = absolute.map(|a| number(&a, ABSOLUTE)).transpose()?;
+        Ok(now < number(&expires, EXPIRES)? && absolute.is_none_or(|deadline| now < deadline))
+    }
+}

@@ -1,0 +1,218 @@
+//! The Lua scripts of the Redis store, one atomic step each.
+//!
+//! Every script that writes a session takes the same first arguments:
+//!
+//! | ARGV | holds |
+//! | --- | --- |
+//! | 1 | the owner sets' key prefix (`key_prefix` + `owner:`), or `''` on a cluster, where a script may only touch its own slot and the store maintains the owner index itself |
+//! | 2 | the record's deadline (`PEXPIREAT`, ms) |
+//! | 3 | the record's storage key (its member in the owner's set) |
+//! | 4 | the expiry to give the owner's set: the deadline plus [`INDEX_SLACK_MS`](super::layout::INDEX_SLACK_MS) |
+//! | 5 | extend the owner's set when the record's `@t` is below this (deadline plus half the slack) |
+//! | 6 | the owner change: `''` keeps the stored owner, `-` unbinds it, `=` followed by an owner binds it |
+//!
+//! then, for scripts applying a delta, the number of fields to delete, those fields and the
+//! field, value pairs to set; for `CREATE`, just the pairs.
+//!
+//! Writes use variadic `HSET`/`HDEL`, one call per 1000 arguments (even, so pairs stay together):
+//! Lua's `unpack` cannot spread more than about 8000 values, so a huge record or delta is written
+//! in batches, still within one script.
+//!
+//! `PEXPIREAT` comes last in every script: with a deadline already past it deletes the key, and a
+//! write after it would bring back a hash without a TTL.
+//!
+//! Redis does not roll back a script that fails half-way, so a delta's version bump goes first:
+//! `HINCRBY` is the one write that can fail on a stored hash (a version that is not an integer),
+//! and failing before the other writes leaves the record as it was. Its increment is the string
+//! `'1'`: Redis would format a Lua number argument with `snprintf` on every call.
+
+/// Shared by the writing scripts: `write_fields` applies a delta's fields, `index` keeps the owner
+/// index covering the record under `key` after a write.
+///
+/// `index` binds or unbinds as ARGV[6] says. A record bound to an owner carries `@t`, the time its
+/// owner's set is known to live until; when the record's deadline nears it (ARGV[5]), or the key
+/// is new (`fresh`), the set is extended. On a single server the script does that itself, deriving
+/// the set's key from the stored owner. On a cluster it cannot (the set is in another slot): a
+/// rebind or a new key is indexed by the store around the script (see the module documentation),
+/// and a due extension is returned as the owner's name for the store to carry out.
+const PRELUDE: &str = r"
+local function write_fields(key, first)
+  local removed = first + tonumber(ARGV[first])
+  for i = first + 1, removed, 1000 do
+    redis.call('HDEL', key, unpack(ARGV, i, math.min(i + 999, removed)))
+  end
+  for i = removed + 1, #ARGV, 1000 do
+    redis.call('HSET', key, unpack(ARGV, i, math.min(i + 999, #ARGV)))
+  end
+end
+
+local function index(key, fresh, stored_owner, stored_cover)
+  local change = ARGV[6]
+  if change == '-' then
+    redis.call('HDEL', key, '@o', '@t')
+    return 1
+  end
+  local owner
+  if change ~= '' then
+    owner = string.sub(change, 2)
+    redis.call('HSET', key, '@o', owner)
+  else
+    owner = stored_owner
+    if not owner then
+      return 1
+    end
+    if not fresh and (tonumber(stored_cover) or 0) >= tonumber(ARGV[5]) then
+      return 1
+    end
+    if ARGV[1] == '' then
+      return owner
+    end
+  end
+  if ARGV[1] ~= '' then
+    local set = ARGV[1] .. owner
+    redis.call('SADD', set, ARGV[3])
+    if redis.call('PEXPIRETIME', set) < tonumber(ARGV[4]) then
+      redis.call('PEXPIREAT', set, ARGV[4])
+    end
+  end
+  redis.call('HSET', key, '@t', ARGV[4])
+  return 1
+end
+";
+
+/// Creates the hash only if the key is free. KEYS[1]: the key. Returns 0 when it was taken, else
+/// 1.
+pub(super) const CREATE: &str = r"
+if redis.call('EXISTS', KEYS[1]) == 1 then
+  return 0
+end
+for i = 7, #ARGV, 1000 do
+  redis.call('HSET', KEYS[1], unpack(ARGV, i, math.min(i + 999, #ARGV)))
+end
+local indexed = index(KEYS[1], true, nil, nil)
+redis.call('PEXPIREAT', KEYS[1], ARGV[2])
+return indexed
+";
+
+/// Applies a delta to a live hash. KEYS[1]: the key. Returns 0 when the key is gone (writing
+/// nothing), 1 when applied, or (on a cluster) the owner whose set the store must extend.
+///
+/// A live session is one whose key exists: every write sets the key's `PEXPIREAT` to the record's
+/// deadline, so Redis deletes it then (see "Deadlines and clocks" in the module documentation).
+/// One `HMGET` reads both whether it exists (a record always has `@c`; a hash without it is
+/// corrupt and counts as gone) and the owner fields the index needs, instead of an `EXISTS` and
+/// an `HMGET`: a call less per update.
+pub(super) const UPDATE: &str = r"
+local meta = redis.call('HMGET', KEYS[1], '@c', '@o', '@t')
+if not meta[1] then
+  return 0
+end
+redis.call('HINCRBY', KEYS[1], '@v', '1')
+write_fields(KEYS[1], 7)
+local indexed = index(KEYS[1], false, meta[2], meta[3])
+redis.call('PEXPIREAT', KEYS[1], ARGV[2])
+return indexed
+";
+
+/// Moves a live hash, with a delta applied, to a new key (single server only: both keys in one
+/// script). KEYS[1]: the old key, KEYS[2]: the new one. Returns -1 when the new key is taken,
+/// 0 when the old one is gone (writing nothing in both cases), 1 when moved.
+pub(super) const REGENERATE: &str = r"
+if redis.call('EXISTS', KEYS[2]) == 1 then
+  return -1
+end
+local meta = redis.call('HMGET', KEYS[1], '@c', '@o', '@t')
+if not meta[1] then
+  return 0
+end
+redis.call('HINCRBY', KEYS[1], '@v', '1')
+write_fields(KEYS[1], 7)
+redis.call('RENAME', KEYS[1], KEYS[2])
+local indexed = index(KEYS[2], true, meta[2], meta[3])
+redis.call('PEXPIREAT', KEYS[2], ARGV[2])
+return indexed
+";
+
+/// The first half of a regenerate on a cluster: applies a delta to a live hash, deletes it and
+/// returns it (`HGETALL` form). KEYS[1]: the old key. Returns 0 when it is gone.
+pub(super) const TAKE: &str = r"
+local meta = redis.call('HMGET', KEYS[1], '@c', '@o', '@t')
+if not meta[1] then
+  return 0
+end
+redis.call('HINCRBY', KEYS[1], '@v', '1')
+write_fields(KEYS[1], 7)
+index(KEYS[1], false, meta[2], meta[3])
+local hash = redis.call('HGETALL', KEYS[1])
+redis.call('DEL', KEYS[1])
+return hash
+";
+
+/// Adds a member to an owner's set and makes the set live at least until ARGV[1]. KEYS[1]: the
+/// set; ARGV[2]: the member (cluster only; on one server the writing scripts do it).
+pub(super) const INDEX_ADD: &str = r"
+redis.call('SADD', KEYS[1], ARGV[2])
+if redis.call('PEXPIRETIME', KEYS[1]) < tonumber(ARGV[1]) then
+  redis.call('PEXPIREAT', KEYS[1], ARGV[1])
+end
+return 1
+";
+
+/// Records that the owner's set now lives until ARGV[2], if the hash still belongs to ARGV[1]
+/// (cluster only, after `INDEX_ADD`). KEYS[1]: the session key.
+pub(super) const TOUCH_INDEX: &str = r"
+if redis.call('HGET', KEYS[1], '@o') == ARGV[1] then
+  local t = tonumber(redis.call('HGET', KEYS[1], '@t')) or 0
+  if t < tonumber(ARGV[2]) then
+    redis.call('HSET', KEYS[1], '@t', ARGV[2])
+  end
+end
+return 1
+";
+
+/// An owner's live sessions, pruning the set of members that are gone or no longer the owner's
+/// (single server: the members' keys are derived from ARGV[1], the key prefix). KEYS[1]: the set;
+/// ARGV[2]: the owner. Returns storage key, `@c`, `@e`, `@a` (or `''`) for each.
+pub(super) const LIST_OWNER: &str = r"
+local out = {}
+for _, member in ipairs(redis.call('SMEMBERS', KEYS[1])) do
+  local meta = redis.call('HMGET', ARGV[1] .. member, '@o', '@c', '@e', '@a')
+  if meta[1] == ARGV[2] then
+    table.insert(out, member)
+    table.insert(out, meta[2] or '')
+    table.insert(out, meta[3] or '')
+    table.insert(out, meta[4] or '')
+  else
+    redis.call('SREM', KEYS[1], member)
+  end
+end
+return out
+";
+
+/// Deletes every session of an owner and its set (single server). KEYS[1]: the set; ARGV[1]: the
+/// key prefix; ARGV[2]: the owner. Returns how many sessions went.
+pub(super) const REVOKE_OWNER: &str = r"
+local removed = 0
+for _, member in ipairs(redis.call('SMEMBERS', KEYS[1])) do
+  local key = ARGV[1] .. member
+  if redis.call('HGET', key, '@o') == ARGV[2] then
+    removed = removed + redis.call('DEL', key)
+  end
+end
+redis.call('DEL', KEYS[1])
+return removed
+";
+
+/// Deletes a session if it belongs to ARGV[1] (cluster). KEYS[1]: the session key. Returns 1 when
+/// deleted.
+pub(super) const DELETE_IF_OWNED: &str = r"
+if redis.call('HGET', KEYS[1], '@o') == ARGV[1] then
+  return redis.call('DEL', KEYS[1])
+end
+return 0
+";
+
+/// The scripts that write sessions, with the shared functions in front.
+pub(super) fn with_prelude(body: &str) -> String {
+    format!("{PRELUDE}{body}")
+}

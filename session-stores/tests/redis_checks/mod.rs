@@ -1,0 +1,405 @@
+//! Checks of the Redis store's Store v2 contract that run against a single server and against a
+//! cluster alike: each takes a fresh store (its own key prefix) and a raw connection to the same
+//! server or cluster, for looking behind the store's back.
+
+#![allow(dead_code)]
+
+use redis::aio::ConnectionLike;
+use session_core::{now_ms, Delta, Expiry, RawJson, Record, SessionId, Store, StoreError};
+use session_stores::redis::RedisStore;
+
+pub fn json(text: &str) -> RawJson {
+    RawJson::from_string(text.to_string()).unwrap()
+}
+
+pub fn record() -> Record {
+    Record::new(SessionId::generate(), &Expiry::default(), now_ms())
+}
+
+pub fn owned(owner: &str) -> Record {
+    let mut record = record();
+    record.owner = Some(owner.into());
+    record
+}
+
+/// A delta that keeps the record's deadlines and sets `changed`.
+pub fn delta(record: &Record, changed: &[(&str, &str)]) -> Delta {
+    Delta {
+        changed: changed
+            .iter()
+            .map(|(key, value)| (key.to_string(), json(value)))
+            .collect(),
+        expires_at: record.expires_at,
+        absolute_deadline: record.absolute_deadline,
+        ..Delta::default()
+    }
+}
+
+/// Runs a raw command and returns its reply.
+pub async fn raw<T: redis::FromRedisValue>(
+    redis: &mut (impl ConnectionLike + Send),
+    args: &[&str],
+) -> T {
+    let mut command = redis::cmd(args[0]);
+    for arg in &args[1..] {
+        command.arg(*arg);
+    }
+    command.query_async(redis).await.unwrap()
+}
+
+async fn load(store: &RedisStore, id: &SessionId) -> Option<Record> {
+    store.load(id).await.unwrap()
+}
+
+async fn owner_keys(store: &RedisStore, owner: &str) -> Vec<String> {
+    let mut keys: Vec<String> = store
+        .owner_sessions(owner)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|session| session.key)
+        .collect();
+    keys.sort();
+    keys
+}
+
+fn sorted_keys(ids: &[&SessionId]) -> Vec<String> {
+    let mut keys: Vec<String> = ids.iter().map(|id| id.storage_key()).collect();
+    keys.sort();
+    keys
+}
+
+/// Regenerate moves the *stored* record (with an update that reached the store meanwhile), the
+/// delta on top, its TTL, and its owner index entry; the old id is gone.
+pub async fn regenerate_moves_the_stored_record_with_the_delta_on_top(
+    store: &RedisStore,
+    redis: &mut (impl ConnectionLike + Send),
+) {
+    let mut stored = owned("alice");
+    stored.data.insert("a".into(), json("1"));
+    stored.data.insert("b".into(), json("2"));
+    store.create(&stored).await.unwrap();
+    // Another request's update, which the regenerating request never saw.
+    let other = delta(&stored, &[("c", "3")]);
+    assert!(store.update(&stored.id, &other).await.unwrap());
+
+    let new = SessionId::generate();
+    let mut regenerating = delta(&stored, &[("a", "10")]);
+    regenerating.removed = vec!["b".into()];
+    regenerating.expires_at = now_ms() + 90_000;
+    assert!(store
+        .regenerate(&stored.id, &new, &regenerating)
+        .await
+        .unwrap());
+
+    assert_eq!(load(store, &stored.id).await, None);
+    assert!(!store.update(&stored.id, &other).await.unwrap());
+    let moved = load(store, &new)
+        .await
+        .expect("the new id holds the session");
+    let values: Vec<(&str, &str)> = moved
+        .data
+        .iter()
+        .map(|(key, value)| (key.as_str(), value.get()))
+        .collect();
+    assert_eq!(values, [("a", "10"), ("c", "3")]);
+    assert_eq!(moved.version, stored.version + 2);
+    assert_eq!(moved.created_at, stored.created_at);
+    assert_eq!(moved.expires_at, regenerating.expires_at);
+    assert_eq!(moved.owner.as_deref(), Some("alice"));
+    let ttl: i64 = raw(redis, &["PTTL", &store.key_of(&new)]).await;
+    assert!(
+        ttl > 60_000 && ttl <= 90_000,
+        "PTTL after regenerate was {ttl}"
+    );
+    assert_eq!(owner_keys(store, "alice").await, sorted_keys(&[&new]));
+}
+
+/// Regenerate rebinds the owner when its delta says so.
+pub async fn regenerate_rebinds_the_owner(
+    store: &RedisStore,
+    _redis: &mut (impl ConnectionLike + Send),
+) {
+    let stored = record();
+    store.create(&stored).await.unwrap();
+    let new = SessionId::generate();
+    let mut login = delta(&stored, &[("user", "\"carol\"")]);
+    login.owner = Some(Some("carol".into()));
+    assert!(store.regenerate(&stored.id, &new, &login).await.unwrap());
+    assert_eq!(
+        load(store, &new).await.unwrap().owner.as_deref(),
+        Some("carol")
+    );
+    assert_eq!(owner_keys(store, "carol").await, sorted_keys(&[&new]));
+
+    let newer = SessionId::generate();
+    let mut logout = delta(&stored, &[]);
+    logout.owner = Some(None);
+    assert!(store.regenerate(&new, &newer, &logout).await.unwrap());
+    assert_eq!(load(store, &newer).await.unwrap().owner, None);
+    assert!(owner_keys(store, "carol").await.is_empty());
+}
+
+/// A regenerate of a destroyed (or never stored) session is `false` and writes nothing: a logout
+/// racing a second tab's login is not undone.
+pub async fn regenerate_of_a_gone_session_is_false_and_writes_nothing(
+    store: &RedisStore,
+    redis: &mut (impl ConnectionLike + Send),
+) {
+    let stored = owned("dave");
+    store.create(&stored).await.unwrap();
+    store.delete(&stored.id).await.unwrap();
+    let new = SessionId::generate();
+    assert!(!store
+        .regenerate(&stored.id, &new, &delta(&stored, &[("a", "1")]))
+        .await
+        .unwrap());
+    let exists: i64 = raw(redis, &["EXISTS", &store.key_of(&new)]).await;
+    assert_eq!(exists, 0, "regenerate must not create the new key");
+    assert!(owner_keys(store, "dave").await.is_empty());
+}
+
+/// A regenerate onto a live id is `AlreadyExists` and leaves both records as they were.
+pub async fn regenerate_onto_a_live_id_is_already_exists(
+    store: &RedisStore,
+    _redis: &mut (impl ConnectionLike + Send),
+) {
+    let mut first = record();
+    first.data.insert("who".into(), json("1"));
+    let mut second = record();
+    second.data.insert("who".into(), json("2"));
+    store.create(&first).await.unwrap();
+    store.create(&second).await.unwrap();
+    let result = store
+        .regenerate(&first.id, &second.id, &delta(&first, &[("who", "3")]))
+        .await;
+    assert!(
+        matches!(result, Err(StoreError::AlreadyExists)),
+        "{result:?}"
+    );
+    assert_eq!(load(store, &first.id).await, Some(first));
+    assert_eq!(load(store, &second.id).await, Some(second));
+}
+
+/// Two concurrent regenerates of one session leave exactly one live session.
+pub async fn concurrent_regenerates_leave_one_session(
+    store: &RedisStore,
+    _redis: &mut (impl ConnectionLike + Send),
+) {
+    for _ in 0..10 {
+        let stored = owned("erin");
+        store.create(&stored).await.unwrap();
+        let targets = [SessionId::generate(), SessionId::generate()];
+        let tasks: Vec<_> = targets
+            .iter()
+            .map(|target| {
+                let (store, old, target) = (store.clone(), stored.id, *target);
+                let delta = delta(&stored, &[("by", "1")]);
+                tokio::spawn(async move { store.regenerate(&old, &target, &delta).await })
+            })
+            .collect();
+        let mut moved = 0;
+        for task in tasks {
+            moved += usize::from(task.await.unwrap().unwrap());
+        }
+        assert_eq!(moved, 1, "exactly one regenerate must win");
+        let mut live = 0;
+        for target in &targets {
+            live += usize::from(load(store, target).await.is_some());
+        }
+        assert_eq!(live, 1);
+        assert_eq!(owner_keys(store, "erin").await.len(), 1);
+        store.delete_owner("erin").await.unwrap();
+    }
+}
+
+/// The owner index follows create, rebind, unbind and delete, and lists storage keys and times,
+/// never ids.
+pub async fn the_owner_index_follows_every_write(
+    store: &RedisStore,
+    redis: &mut (impl ConnectionLike + Send),
+) {
+    let first = owned("frank");
+    let second = owned("frank");
+    let third = record();
+    for record in [&first, &second, &third] {
+        store.create(record).await.unwrap();
+    }
+    let sessions = store.owner_sessions("frank").await.unwrap();
+    assert_eq!(sessions.len(), 2);
+    for session in &sessions {
+        let record = if session.key == first.id.storage_key() {
+            &first
+        } else {
+            &second
+        };
+        assert_eq!(session.key, record.id.storage_key());
+        assert_eq!(session.created_at, record.created_at);
+        assert_eq!(session.expires_at, record.expires_at);
+        assert!(![first.id, second.id]
+            .iter()
+            .any(|id| session.key.contains(&id.to_string())));
+    }
+
+    let mut bind = delta(&third, &[]);
+    bind.owner = Some(Some("frank".into()));
+    assert!(store.update(&third.id, &bind).await.unwrap());
+    assert_eq!(
+        owner_keys(store, "frank").await,
+        sorted_keys(&[&first.id, &second.id, &third.id])
+    );
+
+    let mut rebind = delta(&first, &[]);
+    rebind.owner = Some(Some("grace".into()));
+    assert!(store.update(&first.id, &rebind).await.unwrap());
+    let mut unbind = delta(&second, &[]);
+    unbind.owner = Some(None);
+    assert!(store.update(&second.id, &unbind).await.unwrap());
+    assert_eq!(owner_keys(store, "frank").await, sorted_keys(&[&third.id]));
+    assert_eq!(owner_keys(store, "grace").await, sorted_keys(&[&first.id]));
+    assert_eq!(load(store, &second.id).await.unwrap().owner, None);
+
+    // An update that does not touch the owner keeps it.
+    assert!(store
+        .update(&third.id, &delta(&third, &[("k", "1")]))
+        .await
+        .unwrap());
+    assert_eq!(
+        load(store, &third.id).await.unwrap().owner.as_deref(),
+        Some("frank")
+    );
+
+    store.delete(&third.id).await.unwrap();
+    assert!(owner_keys(store, "frank").await.is_empty());
+    let members: Vec<String> = raw(redis, &["SMEMBERS", &store.owner_key_of("frank")]).await;
+    // On a cluster a rebound or unbound member may stay until its record is gone (see the
+    // module documentation); on one server the listing prunes those too.
+    let stale = [first.id.storage_key(), second.id.storage_key()];
+    assert!(
+        members.iter().all(|member| stale.contains(member)),
+        "dead members are pruned on read: {members:?}"
+    );
+}
+
+/// `delete_owner` ends every session of the owner, and only those.
+pub async fn delete_owner_ends_the_owners_sessions_only(
+    store: &RedisStore,
+    _redis: &mut (impl ConnectionLike + Send),
+) {
+    let mine: Vec<Record> = (0..3).map(|_| owned("heidi")).collect();
+    let theirs = owned("ivan");
+    let unowned = record();
+    for record in mine.iter().chain([&theirs, &unowned]) {
+        store.create(record).await.unwrap();
+    }
+    let mut rebind = delta(&mine[2], &[]);
+    rebind.owner = Some(Some("ivan".into()));
+    assert!(store.update(&mine[2].id, &rebind).await.unwrap());
+
+    assert_eq!(store.delete_owner("heidi").await.unwrap(), 2);
+    assert_eq!(load(store, &mine[0].id).await, None);
+    assert_eq!(load(store, &mine[1].id).await, None);
+    assert!(load(store, &mine[2].id).await.is_some());
+    assert!(load(store, &theirs.id).await.is_some());
+    assert!(load(store, &unowned.id).await.is_some());
+    assert!(store.owner_sessions("heidi").await.unwrap().is_empty());
+    assert_eq!(store.owner_sessions("ivan").await.unwrap().len(), 2);
+    assert_eq!(store.delete_owner("nobody").await.unwrap(), 0);
+}
+
+/// An owner's set lives at least as long as its longest member, also when updates slide that
+/// member's deadline far past the set's first expiry.
+pub async fn owner_sets_live_as_long_as_their_longest_member(
+    store: &RedisStore,
+    redis: &mut (impl ConnectionLike + Send),
+) {
+    let mut stored = owned("judy");
+    stored.expires_at = now_ms() + 60_000;
+    stored.absolute_deadline = None;
+    store.create(&stored).await.unwrap();
+    let set = store.owner_key_of("judy");
+    let ttl: i64 = raw(redis, &["PTTL", &set]).await;
+    assert!(ttl >= 60_000, "owner set PTTL after create was {ttl}");
+
+    let week = 7 * 24 * 3_600_000;
+    let mut slide = delta(&stored, &[]);
+    slide.expires_at = now_ms() + week;
+    assert!(store.update(&stored.id, &slide).await.unwrap());
+    let ttl: i64 = raw(redis, &["PTTL", &set]).await;
+    assert!(
+        ttl >= week as i64,
+        "owner set PTTL after a sliding update was {ttl}"
+    );
+    let key_ttl: i64 = raw(redis, &["PTTL", &store.key_of(&stored.id)]).await;
+    assert!(ttl >= key_ttl);
+}
+
+/// `count` counts the live sessions under the store's prefix (not owner sets, not other
+/// prefixes); `exists` follows the record.
+pub async fn count_and_exists_follow_the_records(
+    store: &RedisStore,
+    _redis: &mut (impl ConnectionLike + Send),
+) {
+    assert_eq!(store.count().await.unwrap(), 0);
+    let records = [owned("ken"), owned("ken"), record()];
+    for record in &records {
+        assert!(!store.exists(&record.id).await.unwrap());
+        store.create(record).await.unwrap();
+        assert!(store.exists(&record.id).await.unwrap());
+    }
+    assert_eq!(store.count().await.unwrap(), 3);
+    store.delete(&records[0].id).await.unwrap();
+    assert!(!store.exists(&records[0].id).await.unwrap());
+    assert_eq!(store.count().await.unwrap(), 2);
+}
+
+/// A hash missing `@c`/`@e`, or with a value that does not decode, is `Corrupt`, not a backend
+/// failure; a corrupt record does not block its owner's listing or revocation.
+pub async fn corrupt_records_are_corrupt(
+    store: &RedisStore,
+    redis: &mut (impl ConnectionLike + Send),
+) {
+    let damage: [&[&str]; 4] = [
+        &["HDEL", "@c"],
+        &["HDEL", "@e"],
+        &["HSET", "d:cart", "{\"items\":"],
+        &["HSET", "@v", "many"],
+    ];
+    for command in damage {
+        let stored = owned("leo");
+        store.create(&stored).await.unwrap();
+        let key = store.key_of(&stored.id);
+        let mut args = vec![command[0], key.as_str()];
+        args.extend_from_slice(&command[1..]);
+        let _: redis::Value = raw(redis, &args).await;
+        let result = store.load(&stored.id).await;
+        assert!(
+            matches!(result, Err(StoreError::Corrupt(_))),
+            "{command:?}: {result:?}"
+        );
+    }
+    assert!(store.owner_sessions("leo").await.is_ok());
+    assert_eq!(store.delete_owner("leo").await.unwrap(), 4);
+}
+
+/// Redis expires records by their TTL: the store needs no cleanup loop.
+pub async fn the_store_needs_no_cleanup(
+    store: &RedisStore,
+    _redis: &mut (impl ConnectionLike + Send),
+) {
+    assert!(store.cleanup().is_none());
+}
+
+/// Every check, in turn.
+pub async fn all(store: &RedisStore, redis: &mut (impl ConnectionLike + Send)) {
+    regenerate_moves_the_stored_record_with_the_delta_on_top(store, redis).await;
+    regenerate_rebinds_the_owner(store, redis).await;
+    regenerate_of_a_gone_session_is_false_and_writes_nothing(store, redis).await;
+    regenerate_onto_a_live_id_is_already_exists(store, redis).await;
+    concurrent_regenerates_leave_one_session(store, redis).await;
+    the_owner_index_follows_every_write(store, redis).await;
+    delete_owner_ends_the_owners_sessions_only(store, redis).await;
+    owner_sets_live_as_long_as_their_longest_member(store, redis).await;
+    corrupt_records_are_corrupt(store, redis).await;
+    the_store_needs_no_cleanup(store, redis).await;
+}

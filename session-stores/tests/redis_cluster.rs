@@ -1,0 +1,249 @@
+//! The Redis store on a real Redis Cluster (3 primaries + 3 replicas): the contract checks and
+//! the conformance suite pass there too. Run through `bash scripts/test.sh`, which starts a
+//! private cluster and sets `REDIS_CLUSTER_URLS`.
+
+#![cfg(feature = "redis")]
+
+mod redis_checks;
+
+use std::sync::Arc;
+
+use session_core::SessionId;
+use session_stores::redis::{RedisOptions, RedisStore};
+
+/// The seeds of the private cluster of `scripts/test.sh`, or `None` (the test is skipped, saying
+/// so) when `REDIS_CLUSTER_URLS` is unset.
+fn cluster_urls() -> Option<Vec<String>> {
+    let urls = std::env::var("REDIS_CLUSTER_URLS").ok();
+    if urls.is_none() {
+        eprintln!(
+            "skipped: REDIS_CLUSTER_URLS is not set; run the tests with `bash scripts/test.sh`, \
+             which starts a private Redis Cluster for them"
+        );
+    }
+    urls.map(|urls| urls.split(',').map(str::to_string).collect())
+}
+
+macro_rules! require_cluster {
+    () => {
+        match cluster_urls() {
+            Some(urls) => urls,
+            None => return,
+        }
+    };
+}
+
+fn unique_prefix(test: &str) -> String {
+    format!("test:{test}:{}:", &SessionId::generate().storage_key()[..8])
+}
+
+async fn store(urls: &[String], test: &str) -> RedisStore {
+    RedisStore::connect(RedisOptions {
+        cluster: true,
+        urls: urls.to_vec(),
+        key_prefix: unique_prefix(test),
+        ..RedisOptions::default()
+    })
+    .await
+    .unwrap()
+}
+
+async fn raw_connection(urls: &[String]) -> redis::cluster_async::ClusterConnection {
+    redis::cluster::ClusterClient::new(urls.to_vec())
+        .unwrap()
+        .get_async_connection()
+        .await
+        .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_contract_checks_pass_on_the_cluster() {
+    let urls = require_cluster!();
+    let store = store(&urls, "checks").await;
+    let mut redis = raw_connection(&urls).await;
+    redis_checks::all(&store, &mut redis).await;
+
+    let counted = self::store(&urls, "count").await;
+    redis_checks::count_and_exists_follow_the_records(&counted, &mut redis).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn redis_store_passes_the_conformance_suite_on_the_cluster() {
+    let urls = require_cluster!();
+    let store = store(&urls, "conformance").await;
+    let corrupter = store.clone();
+    let raw = Arc::new(tokio::sync::Mutex::new(raw_connection(&urls).await));
+    session_stores::conformance::Suite::new(Arc::new(store))
+        .backend_expires_records()
+        .with_corrupter(move |id| {
+            let (key, raw) = (corrupter.key_of(&id), raw.clone());
+            async move {
+                let mut redis = raw.lock().await;
+                let _: i64 = redis_checks::raw(&mut *redis, &["HDEL", &key, "@c"]).await;
+            }
+        })
+        .run()
+        .await;
+}
+
+/// A regenerate moves sessions between slots (the new key is random): over many moves, both
+/// keys land on different primaries most of the time, and every move keeps the record.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn regenerate_moves_sessions_between_slots() {
+    let urls = require_cluster!();
+    let store = store(&urls, "slots").await;
+    let mut redis = raw_connection(&urls).await;
+    let mut record = redis_checks::owned("mallory");
+    record
+        .data
+        .insert("cart".into(), redis_checks::json("[1,2,3]"));
+    redis_checks::regenerate_onto_a_live_id_is_already_exists(&store, &mut redis).await;
+    session_core::Store::create(&store, &record).await.unwrap();
+    let mut slots = std::collections::HashSet::new();
+    let mut id = record.id;
+    for _ in 0..20 {
+        let new = SessionId::generate();
+        let delta = redis_checks::delta(&record, &[]);
+        assert!(session_core::Store::regenerate(&store, &id, &new, &delta)
+            .await
+            .unwrap());
+        let slot: i64 =
+            redis_checks::raw(&mut redis, &["CLUSTER", "KEYSLOT", &store.key_of(&new)]).await;
+        slots.insert(slot);
+        id = new;
+    }
+    assert!(slots.len() > 1, "twenty random keys in one slot");
+    let moved = session_core::Store::load(&store, &id)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(moved.data, record.data);
+    assert_eq!(moved.version, record.version + 20);
+    let listed = session_core::Store::owner_sessions(&store, "mallory")
+        .await
+        .unwrap();
+    assert_eq!(
+        listed.iter().map(|s| s.key.clone()).collect::<Vec<_>>(),
+        [id.storage_key()]
+    );
+}
+
+/// The demos' cluster configuration builds a working store once its seeds point at the cluster.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_example_cluster_configuration_runs_on_the_cluster() {
+    let urls = require_cluster!();
+    let example = include_str!("../../examples/config/redis-cluster.toml");
+    let seeds = urls
+        .iter()
+        .map(|url| format!("{url:?}"))
+        .collect::<Vec<_>>()
+        .join(", ");
+    let text: String = example
+        .lines()
+        .map(|line| match line.find("urls = [") {
+            Some(start) => {
+                let end = line[start..]
+                    .find(']')
+                    .map_or(line.len(), |end| start + end + 1);
+                format!("{}urls = [{seeds}]{}", &line[..start], &line[end..])
+            }
+            None => line.to_string(),
+        })
+        .collect::<Vec<_>>()
+        .join("\n");
+    assert!(
+        text.contains(&seeds),
+        "the example lists its seeds as `urls = [...]`"
+    );
+    let config = session_core::SessionsConfig::from_toml(&text).unwrap();
+    let manager = session_core::SessionManager::from_config(
+        &config,
+        &session_stores::registry(),
+        session_core::KeyRing::generate(),
+    )
+    .await
+    .unwrap();
+    let request = manager.request(None, |_| None);
+    request
+        .default_session()
+        .await
+        .unwrap()
+        .insert("user", "alice")
+        .unwrap();
+    let headers = manager.finish(request).await.unwrap();
+    assert!(headers[0].value().starts_with("app_session="));
+}
+
+/// Every node closes every connection of the store (as a restart of the whole cluster would):
+/// each operation after it still succeeds, on fresh connections. The store logs in as a user of
+/// its own, so that only its connections are closed, not those of the tests beside it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn connections_closed_by_every_node_cost_no_operation() {
+    let urls = require_cluster!();
+    let user =
+        format!("closer{}", &SessionId::generate().storage_key()[..8]).replace(['-', '_'], "x");
+    for url in &urls {
+        let mut node = node(url).await;
+        let _: () = redis::cmd("ACL")
+            .arg("SETUSER")
+            .arg(&user)
+            .arg("on")
+            .arg(">closer-secret")
+            .arg("~*")
+            .arg("&*")
+            .arg("+@all")
+            .query_async(&mut node)
+            .await
+            .unwrap();
+    }
+    let store = RedisStore::connect(RedisOptions {
+        cluster: true,
+        urls: urls
+            .iter()
+            .map(|url| url.replace("redis://", &format!("redis://{user}:closer-secret@")))
+            .collect(),
+        key_prefix: unique_prefix("closed"),
+        ..RedisOptions::default()
+    })
+    .await
+    .unwrap();
+    let records: Vec<_> = (0..12).map(|_| redis_checks::record()).collect();
+    for record in &records {
+        session_core::Store::create(&store, record).await.unwrap();
+    }
+    let mut closed = 0;
+    for url in &urls {
+        closed += redis::cmd("CLIENT")
+            .arg("KILL")
+            .arg("USER")
+            .arg(&user)
+            .query_async::<i64>(&mut node(url).await)
+            .await
+            .unwrap();
+    }
+    assert!(
+        closed >= 3,
+        "the store had a connection to each primary; {closed} closed"
+    );
+    for record in &records {
+        let loaded = session_core::Store::load(&store, &record.id).await;
+        assert!(
+            matches!(loaded, Ok(Some(_))),
+            "load after the connections closed: {loaded:?}"
+        );
+        let delta = redis_checks::delta(record, &[("k", "1")]);
+        let updated = session_core::Store::update(&store, &record.id, &delta).await;
+        assert!(
+            matches!(updated, Ok(true)),
+            "update after the connections closed: {updated:?}"
+        );
+    }
+}
+
+async fn node(url: &str) -> redis::aio::MultiplexedConnection {
+    redis::Client::open(url)
+        .unwrap()
+        .get_multiplexed_async_connection()
+        .await
+        .unwrap()
+}

@@ -1,0 +1,170 @@
+//! The MySQL/MariaDB store against a real server: the conformance suite, the shared SQL checks,
+//! cleanup in batches, configuration through the registry. `scripts/test.sh` starts a private
+//! server and sets `MYSQL_URL`; without it these tests say so and pass.
+
+#![cfg(feature = "mysql")]
+
+mod sql_shared;
+
+use std::sync::Arc;
+
+use session_core::{ConfigError, StoreConfig};
+use session_stores::sql::mysql::MySqlStore;
+use session_stores::sql::SqlOptions;
+
+fn mysql_url() -> Option<String> {
+    let url = std::env::var("MYSQL_URL").ok();
+    if url.is_none() {
+        eprintln!("skipped: MYSQL_URL is not set (scripts/test.sh starts a private server)");
+    }
+    url
+}
+
+async fn store(url: &str, options: impl FnOnce(SqlOptions) -> SqlOptions) -> MySqlStore {
+    let table = sql_shared::unique_table("my");
+    MySqlStore::connect(options(sql_shared::options(url, &table)))
+        .await
+        .unwrap()
+}
+
+/// Makes the row under `key` undecodable: a value that is not JSON text.
+async fn corrupt(pool: sqlx::MySqlPool, table: String, key: String) {
+    sqlx::query(&format!(
+        "UPDATE `{table}` SET data = '{{\"a\":1}}' WHERE id = ?"
+    ))
+    .bind(key)
+    .execute(&pool)
+    .await
+    .unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn mysql_store_passes_the_conformance_suite() {
+    let Some(url) = mysql_url() else { return };
+    let store = store(&url, |options| options).await;
+    let (pool, table) = (store.pool().clone(), store.table().to_string());
+    session_stores::conformance::Suite::new(Arc::new(store))
+        .with_corrupter(move |id| corrupt(pool.clone(), table.clone(), id.storage_key()))
+        .run()
+        .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn mysql_store_passes_the_sql_checks() {
+    let Some(url) = mysql_url() else { return };
+    let store = store(&url, |options| options).await;
+    let (pool, table) = (store.pool().clone(), store.table().to_string());
+    sql_shared::run(Arc::new(store), |key| {
+        corrupt(pool.clone(), table.clone(), key)
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn mysql_cleanup_deletes_expired_rows_in_batches() {
+    let Some(url) = mysql_url() else { return };
+    let store = store(&url, |options| SqlOptions {
+        cleanup_batch: 2,
+        ..options
+    })
+    .await;
+    sql_shared::cleanup_deletes_expired_rows_in_batches(&store).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn mysql_cleanup_sweeps_undecodable_rows_a_batch_per_pass() {
+    let Some(url) = mysql_url() else { return };
+    let store = store(&url, |options| SqlOptions {
+        cleanup_batch: 2,
+        ..options
+    })
+    .await;
+    let (pool, table) = (store.pool().clone(), store.table().to_string());
+    sql_shared::cleanup_sweeps_undecodable_rows_a_batch_per_pass(&store, |key| {
+        corrupt(pool.clone(), table.clone(), key)
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn stores_starting_at_once_create_the_table_once() {
+    let Some(url) = mysql_url() else { return };
+    let table = sql_shared::unique_table("my_once");
+    let starts: Vec<_> = (0..4)
+        .map(|_| tokio::spawn(MySqlStore::connect(sql_shared::options(&url, &table))))
+        .collect();
+    for start in starts {
+        start.await.unwrap().unwrap();
+    }
+}
+
+fn config(options: serde_json::Value) -> StoreConfig {
+    let serde_json::Value::Object(options) = options else {
+        unreachable!()
+    };
+    StoreConfig {
+        kind: "mysql".into(),
+        options,
+    }
+}
+
+#[tokio::test]
+async fn bad_options_name_the_session_and_the_field() {
+    let url = mysql_url().unwrap_or_else(|| "mysql://127.0.0.1/db".into());
+    for (field, options) in [
+        (
+            "table",
+            serde_json::json!({ "url": url, "table": "sessions`; DROP TABLE x; --" }),
+        ),
+        ("url", serde_json::json!({})),
+        (
+            "timeout_ms",
+            serde_json::json!({ "url": url, "timeout_ms": 0 }),
+        ),
+        (
+            "url",
+            serde_json::json!({ "url": "postgres://127.0.0.1/db" }),
+        ),
+    ] {
+        let error = session_stores::registry()
+            .build("app", &config(options))
+            .await
+            .err()
+            .unwrap_or_else(|| panic!("{field}: accepted"));
+        let message = error.to_string();
+        assert!(matches!(error, ConfigError::Store { .. }), "{message}");
+        assert!(
+            message.contains("`app`") && message.contains(field),
+            "{field}: {message}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn a_server_that_is_down_at_start_up_is_a_clear_error() {
+    // A port nothing listens on: bound, then released.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let url = format!("mysql://app:hunter2@127.0.0.1:{port}/sessions");
+    let Err(error) = session_stores::registry()
+        .build(
+            "app",
+            &config(serde_json::json!({ "url": url, "connect_timeout_ms": 500 })),
+        )
+        .await
+    else {
+        panic!("nothing listens there");
+    };
+    let message = error.to_string();
+    assert!(
+        message.contains("`app`") && message.contains("MySQL"),
+        "{message}"
+    );
+    assert!(
+        message.contains(&format!("127.0.0.1:{port}")) && !message.contains("hunter2"),
+        "{message}"
+    );
+}

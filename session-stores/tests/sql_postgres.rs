@@ -1,0 +1,186 @@
+//! The PostgreSQL store against a real server: the conformance suite, the shared SQL checks,
+//! cleanup in batches, configuration through the registry. `scripts/test.sh` starts a private
+//! server and sets `POSTGRES_URL`; without it these tests say so and pass.
+
+#![cfg(feature = "postgres")]
+
+mod sql_shared;
+
+use std::sync::Arc;
+
+use session_core::{ConfigError, Store, StoreConfig};
+use session_stores::sql::postgres::PostgresStore;
+use session_stores::sql::SqlOptions;
+
+fn postgres_url() -> Option<String> {
+    let url = std::env::var("POSTGRES_URL").ok();
+    if url.is_none() {
+        eprintln!("skipped: POSTGRES_URL is not set (scripts/test.sh starts a private server)");
+    }
+    url
+}
+
+async fn store(url: &str, options: impl FnOnce(SqlOptions) -> SqlOptions) -> PostgresStore {
+    let table = sql_shared::unique_table("pg");
+    PostgresStore::connect(options(sql_shared::options(url, &table)))
+        .await
+        .unwrap()
+}
+
+/// Makes the row under `key` undecodable: a value that is not JSON text.
+async fn corrupt(pool: sqlx::PgPool, table: String, key: String) {
+    sqlx::query(&format!(
+        "UPDATE \"{table}\" SET data = '{{\"a\":1}}' WHERE id = $1"
+    ))
+    .bind(key)
+    .execute(&pool)
+    .await
+    .unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn postgres_store_passes_the_conformance_suite() {
+    let Some(url) = postgres_url() else { return };
+    let store = store(&url, |options| options).await;
+    let (pool, table) = (store.pool().clone(), store.table().to_string());
+    session_stores::conformance::Suite::new(Arc::new(store))
+        .with_corrupter(move |id| corrupt(pool.clone(), table.clone(), id.storage_key()))
+        .run()
+        .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn postgres_store_passes_the_sql_checks() {
+    let Some(url) = postgres_url() else { return };
+    let store = store(&url, |options| options).await;
+    let (pool, table) = (store.pool().clone(), store.table().to_string());
+    sql_shared::run(Arc::new(store), |key| {
+        corrupt(pool.clone(), table.clone(), key)
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_cleanup_deletes_expired_rows_in_batches() {
+    let Some(url) = postgres_url() else { return };
+    let store = store(&url, |options| SqlOptions {
+        cleanup_batch: 2,
+        ..options
+    })
+    .await;
+    sql_shared::cleanup_deletes_expired_rows_in_batches(&store).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_cleanup_sweeps_undecodable_rows_a_batch_per_pass() {
+    let Some(url) = postgres_url() else { return };
+    let store = store(&url, |options| SqlOptions {
+        cleanup_batch: 2,
+        ..options
+    })
+    .await;
+    let (pool, table) = (store.pool().clone(), store.table().to_string());
+    sql_shared::cleanup_sweeps_undecodable_rows_a_batch_per_pass(&store, |key| {
+        corrupt(pool.clone(), table.clone(), key)
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn stores_starting_at_once_create_the_table_once() {
+    let Some(url) = postgres_url() else { return };
+    let table = sql_shared::unique_table("pg_once");
+    let starts: Vec<_> = (0..4)
+        .map(|_| tokio::spawn(PostgresStore::connect(sql_shared::options(&url, &table))))
+        .collect();
+    for start in starts {
+        start.await.unwrap().unwrap();
+    }
+}
+
+fn config(options: serde_json::Value) -> StoreConfig {
+    let serde_json::Value::Object(options) = options else {
+        unreachable!()
+    };
+    StoreConfig {
+        kind: "postgres".into(),
+        options,
+    }
+}
+
+#[tokio::test]
+async fn bad_options_name_the_session_and_the_field() {
+    let url = postgres_url().unwrap_or_else(|| "postgres://127.0.0.1/db".into());
+    for (field, options) in [
+        (
+            "table",
+            serde_json::json!({ "url": url, "table": "sessions\"; DROP TABLE x; --" }),
+        ),
+        ("url", serde_json::json!({})),
+        (
+            "timeout_ms",
+            serde_json::json!({ "url": url, "timeout_ms": 0 }),
+        ),
+        ("url", serde_json::json!({ "url": "mysql://127.0.0.1/db" })),
+    ] {
+        let error = session_stores::registry()
+            .build("app", &config(options))
+            .await
+            .err()
+            .unwrap_or_else(|| panic!("{field}: accepted"));
+        let message = error.to_string();
+        assert!(matches!(error, ConfigError::Store { .. }), "{message}");
+        assert!(
+            message.contains("`app`") && message.contains(field),
+            "{field}: {message}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn a_server_that_is_down_at_start_up_is_a_clear_error() {
+    // A port nothing listens on: bound, then released.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let url = format!("postgres://app:hunter2@127.0.0.1:{port}/sessions");
+    let Err(error) = session_stores::registry()
+        .build(
+            "app",
+            &config(serde_json::json!({ "url": url, "connect_timeout_ms": 500 })),
+        )
+        .await
+    else {
+        panic!("nothing listens there");
+    };
+    let message = error.to_string();
+    assert!(
+        message.contains("`app`") && message.contains("PostgreSQL"),
+        "{message}"
+    );
+    assert!(
+        message.contains(&format!("127.0.0.1:{port}")) && !message.contains("hunter2"),
+        "{message}"
+    );
+}
+
+#[tokio::test]
+async fn nul_is_refused_in_keys_and_kept_as_an_escape_in_values() {
+    let Some(url) = postgres_url() else { return };
+    let store = store(&url, |options| options).await;
+    let mut escaped = sql_shared::record();
+    escaped
+        .data
+        .insert("v".into(), sql_shared::raw(r#""a\u0000b""#));
+    store.create(&escaped).await.unwrap();
+    assert_eq!(store.load(&escaped.id).await.unwrap(), Some(escaped));
+
+    let mut nul_key = sql_shared::record();
+    nul_key.data.insert("a\0b".into(), sql_shared::raw("1"));
+    assert!(matches!(
+        store.create(&nul_key).await,
+        Err(session_core::StoreError::Backend(_))
+    ));
+}
