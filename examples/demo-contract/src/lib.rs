@@ -10,7 +10,8 @@
 //!   contract's 400, [`ErrorResponse::for_status`] for the framework's own rejections,
 //!   [`MAX_BODY_BYTES`] and the remember-me lifetime ([`remember_me`]);
 //! - with the `scenarios` feature, the contract's HTTP test suite, written once and driven by
-//!   each framework's own test client through the `DemoApp` and `DemoClient` traits.
+//!   each framework's own test client through the `DemoApp` and `DemoClient` traits, and the
+//!   hostile-HTTP suite (`hostile`, through `HostileApp` and `HostileClient`).
 //!
 //! # Example
 //!
@@ -48,6 +49,8 @@ mod startup;
 #[cfg(feature = "scenarios")]
 mod client;
 #[cfg(feature = "scenarios")]
+pub mod hostile;
+#[cfg(feature = "scenarios")]
 pub mod scenarios;
 #[cfg(feature = "scenarios")]
 mod stores;
@@ -74,6 +77,8 @@ pub use async_trait::async_trait;
 pub use client::{
     Browser, DemoApp, DemoClient, SetCookie, TestRequest, TestResponse, SESSION_HEADER,
 };
+#[cfg(feature = "scenarios")]
+pub use hostile::{HostileApp, HostileClient, RawRequest};
 #[cfg(feature = "scenarios")]
 pub use stores::{
     config_with_store, config_with_stores, redis_url, test_manager, test_registry, toml_string,

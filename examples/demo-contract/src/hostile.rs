@@ -1,0 +1,483 @@
+//! Hostile HTTP, written once and sent to each demo through its framework's own test client:
+//! cookie headers from 1 byte to far past any server's limit, thousands of cookies, control and
+//! non-UTF-8 bytes, deeply nested JSON, 3 MB bodies, path keys with CR, LF or NUL.
+//!
+//! What every request must get: an answer below 500 (none of these is a store failure, and the
+//! stores are in memory) and no panic anywhere in the process, handler or not. A request the
+//! framework's own request type cannot even represent (a control byte in a header value, which
+//! HTTP forbids and servers refuse while parsing) never reaches the app; only those may be
+//! refused by the client, and each group asserts that its requests did reach the app otherwise.
+//!
+//! A demo's `tests/hostile.rs` implements [`HostileApp`] and generates one test per group with
+//! [`hostile_tests!`](crate::hostile_tests):
+//!
+//! ```ignore
+//! demo_contract::hostile_tests!(#[tokio::test] AxumDemo);
+//! ```
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Once};
+
+use async_trait::async_trait;
+use session_core::{KeyRing, SessionManager};
+
+use crate::client::{SetCookie, TestResponse, SESSION_HEADER};
+use crate::startup::DEFAULT_CONFIG;
+use crate::stores::test_manager;
+
+/// A request whose header values are bytes (any bytes), unlike
+/// [`TestRequest`](crate::TestRequest).
+#[derive(Clone, PartialEq, Eq)]
+pub struct RawRequest {
+    /// `GET`, `POST`, ...
+    pub method: &'static str,
+    /// The path and query, percent-encoded where HTTP requires it.
+    pub path: String,
+    /// Header names and values, in order.
+    pub headers: Vec<(String, Vec<u8>)>,
+    /// The body.
+    pub body: Vec<u8>,
+}
+
+impl std::fmt::Debug for RawRequest {
+    /// Sizes only: some of these are megabytes.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let path: String = self.path.chars().take(80).collect();
+        f.debug_struct("RawRequest")
+            .field("method", &self.method)
+            .field("path", &path)
+            .field(
+                "headers",
+                &self
+                    .headers
+                    .iter()
+                    .map(|(name, value)| format!("{name}: <{} bytes>", value.len()))
+                    .collect::<Vec<_>>(),
+            )
+            .field("body", &format_args!("<{} bytes>", self.body.len()))
+            .finish()
+    }
+}
+
+impl RawRequest {
+    fn new(method: &'static str, path: impl Into<String>) -> Self {
+        RawRequest {
+            method,
+            path: path.into(),
+            headers: Vec::new(),
+            body: Vec::new(),
+        }
+    }
+
+    fn header(mut self, name: &str, value: impl Into<Vec<u8>>) -> Self {
+        self.headers.push((name.to_string(), value.into()));
+        self
+    }
+
+    fn json(mut self, body: impl Into<Vec<u8>>) -> Self {
+        self.body = body.into();
+        self.header("content-type", "application/json")
+    }
+
+    fn cookie(self, value: impl Into<Vec<u8>>) -> Self {
+        self.header("cookie", value)
+    }
+
+    /// Whether every test client can carry the request as it is: header values of UTF-8 text
+    /// without control characters (tab aside), a path of visible ASCII. Only such requests are
+    /// required to reach the app; the others are still sent to the clients that can carry them.
+    pub fn is_valid_http(&self) -> bool {
+        let text = |bytes: &[u8]| {
+            std::str::from_utf8(bytes)
+                .is_ok_and(|text| !text.chars().any(|c| c.is_control() && c != '\t'))
+        };
+        self.headers.iter().all(|(_, value)| text(value))
+            && self.path.bytes().all(|b| b.is_ascii_graphic())
+    }
+}
+
+/// Sends [`RawRequest`]s to a demo through its framework's test machinery.
+#[async_trait(?Send)]
+pub trait HostileClient {
+    /// The response, or `None` when the framework's request type refuses to represent the
+    /// request (it then never reaches the app).
+    async fn send_raw(&self, request: RawRequest) -> Option<TestResponse>;
+}
+
+/// A demo app behind a [`HostileClient`].
+#[async_trait(?Send)]
+pub trait HostileApp {
+    /// The demo app serving `manager`'s sessions.
+    async fn hostile_client(&self, manager: SessionManager) -> Box<dyn HostileClient>;
+}
+
+/// Panics anywhere in the process since the hook was installed (the hook still prints them).
+fn panics_so_far() -> usize {
+    static PANICS: AtomicUsize = AtomicUsize::new(0);
+    static HOOK: Once = Once::new();
+    HOOK.call_once(|| {
+        let previous = std::panic::take_hook();
+        std::panic::set_hook(Box::new(move |info| {
+            PANICS.fetch_add(1, Ordering::SeqCst);
+            previous(info);
+        }));
+    });
+    PANICS.load(Ordering::SeqCst)
+}
+
+/// What a group of requests needs: the client and a logged-in user's cookies.
+struct Harness {
+    client: Box<dyn HostileClient>,
+    /// `app_session=...` and `cart=...` of a logged-in user with one cart item.
+    logged_in: String,
+    /// The `x-session` value of an API login.
+    api_session: Vec<u8>,
+}
+
+impl Harness {
+    async fn new<A: HostileApp + ?Sized>(app: &A) -> Harness {
+        let manager = test_manager(DEFAULT_CONFIG, KeyRing::generate(), Arc::default()).await;
+        let client = app.hostile_client(manager).await;
+        let mut jar = Vec::new();
+        for (path, body) in [
+            ("/login", r#"{"user":"alice"}"#),
+            ("/cart/items", r#"{"item":"apple"}"#),
+        ] {
+            let response = client
+                .send_raw(RawRequest::new("POST", path).json(body))
+                .await
+                .unwrap_or_else(|| panic!("POST {path} was refused by the test client"));
+            assert_eq!(response.status, 200, "POST {path}: {}", response.text());
+            jar.extend(
+                response
+                    .set_cookies()
+                    .into_iter()
+                    .map(|cookie: SetCookie| format!("{}={}", cookie.name, cookie.value)),
+            );
+        }
+        let response = client
+            .send_raw(RawRequest::new("POST", "/api/login").json(r#"{"user":"bob"}"#))
+            .await
+            .unwrap_or_else(|| panic!("POST /api/login was refused by the test client"));
+        assert_eq!(response.status, 200, "POST /api/login: {}", response.text());
+        let api_session = response
+            .header(SESSION_HEADER)
+            .unwrap_or_else(|| panic!("POST /api/login set no {SESSION_HEADER}"))
+            .as_bytes()
+            .to_vec();
+        Harness {
+            client,
+            logged_in: jar.join("; "),
+            api_session,
+        }
+    }
+
+    /// Sends every request of a group; asserts no 5xx, no panic, that every request HTTP can
+    /// carry reached the app, and that the app still logs a user in afterwards.
+    async fn run(&self, group: &str, requests: Vec<RawRequest>) {
+        let panics = panics_so_far();
+        let required = requests
+            .iter()
+            .filter(|request| request.is_valid_http())
+            .count();
+        let mut reached = 0;
+        for request in requests {
+            let described = format!("{request:?}");
+            let Some(response) = self.client.send_raw(request).await else {
+                continue;
+            };
+            reached += 1;
+            assert!(
+                response.status < 500,
+                "{group}: {described} got {} {:?}",
+                response.status,
+                response.text().chars().take(200).collect::<String>()
+            );
+        }
+        assert_eq!(
+            panics_so_far(),
+            panics,
+            "{group}: something panicked (see above)"
+        );
+        assert!(
+            reached >= required,
+            "{group}: only {reached} requests reached the app, expected at least {required}"
+        );
+        let login = self
+            .client
+            .send_raw(RawRequest::new("POST", "/login").json(r#"{"user":"carol"}"#))
+            .await
+            .unwrap_or_else(|| panic!("{group}: POST /login afterwards was refused"));
+        assert_eq!(login.status, 200, "{group}: POST /login afterwards");
+        let cookies: Vec<String> = login
+            .set_cookies()
+            .into_iter()
+            .map(|cookie| format!("{}={}", cookie.name, cookie.value))
+            .collect();
+        let me = self
+            .client
+            .send_raw(RawRequest::new("GET", "/me").cookie(cookies.join("; ")))
+            .await
+            .map(|response| response.status);
+        assert_eq!(me, Some(200), "{group}: GET /me afterwards");
+    }
+}
+
+/// The routes a hostile cookie or header is sent to: reading and writing each session.
+fn session_routes() -> [(&'static str, &'static str); 6] {
+    [
+        ("GET", "/me"),
+        ("POST", "/counter/visits"),
+        ("GET", "/cart"),
+        ("GET", "/flash"),
+        ("POST", "/cart/items"),
+        ("GET", "/api/me"),
+    ]
+}
+
+/// Sizes around every limit on the way: one byte, a browser's cookie, the codec's 64 KiB, a
+/// megabyte.
+const SIZES: [usize; 12] = [
+    1,
+    2,
+    100,
+    4_095,
+    4_096,
+    4_097,
+    8_192,
+    16_385,
+    65_536,
+    65_537,
+    262_144,
+    1 << 20,
+];
+
+/// Cookie headers from 1 byte to a megabyte: junk, session cookies of every size (base64 and
+/// not), and the same beside a logged-in user's real cookies.
+pub async fn cookie_headers_of_every_size<A: HostileApp + ?Sized>(app: &A) {
+    let harness = Harness::new(app).await;
+    let mut requests = Vec::new();
+    for size in SIZES {
+        let values = [
+            "a".repeat(size),
+            format!("app_session={}", "A".repeat(size.saturating_sub(12))),
+            format!("cart={}", "B_-9".repeat(size / 4 + 1)),
+            format!("app_session={}; {}", "%".repeat(size), harness.logged_in),
+            format!("{}; cart={}", harness.logged_in, "=".repeat(size)),
+        ];
+        for (index, value) in values.into_iter().enumerate() {
+            let (method, path) = session_routes()[index % session_routes().len()];
+            requests.push(RawRequest::new(method, path).cookie(value.clone()));
+            requests.push(
+                RawRequest::new("GET", "/api/me")
+                    .header(SESSION_HEADER, value.into_bytes())
+                    .cookie(harness.logged_in.as_str()),
+            );
+        }
+    }
+    harness.run("cookie sizes", requests).await;
+}
+
+/// Thousands of cookies in one header and thousands of `Cookie` headers: unrelated names,
+/// thousands of copies of each session cookie, every chunk name, the real cookies last.
+pub async fn thousands_of_cookies<A: HostileApp + ?Sized>(app: &A) {
+    let harness = Harness::new(app).await;
+    let many = |make: &dyn Fn(usize) -> String| (0..5_000).map(make).collect::<Vec<_>>();
+    let one_header = [
+        many(&|i| format!("c{i}=v{i}")),
+        many(&|i| format!("app_session=forged{i}")),
+        many(&|i| format!("app_session.{i}=x")),
+        many(&|i| format!("cart.{}=AAAA", i % 10)),
+        many(&|_| "=".to_string()),
+        many(&|_| ";".to_string()),
+    ];
+    let mut requests = Vec::new();
+    for cookies in one_header {
+        let header = format!("{}; {}", cookies.join("; "), harness.logged_in);
+        for (method, path) in session_routes() {
+            requests.push(RawRequest::new(method, path).cookie(header.clone()));
+        }
+    }
+    let mut many_headers = RawRequest::new("GET", "/me");
+    for i in 0..2_000 {
+        many_headers = many_headers.cookie(format!("app_session=junk{i}"));
+    }
+    requests.push(many_headers.cookie(harness.logged_in.as_str()));
+    harness.run("thousands of cookies", requests).await;
+}
+
+/// Every control byte, DEL and non-UTF-8 bytes in cookie names, values and the session header,
+/// and in JSON bodies.
+pub async fn control_and_non_utf8_bytes<A: HostileApp + ?Sized>(app: &A) {
+    let harness = Harness::new(app).await;
+    let mut requests = Vec::new();
+    for byte in (0u8..0x20).chain([0x7f, 0x80, 0xc3, 0xff]) {
+        let value = |text: &[u8]| {
+            let mut value = text.to_vec();
+            value.push(byte);
+            value.extend_from_slice(b"x");
+            value
+        };
+        requests.push(RawRequest::new("GET", "/me").cookie(value(b"app_session=")));
+        requests.push(RawRequest::new("GET", "/me").cookie(value(harness.logged_in.as_bytes())));
+        requests.push(RawRequest::new("POST", "/cart/items").cookie(value(b"cart")));
+        requests.push(
+            RawRequest::new("GET", "/api/me").header(SESSION_HEADER, value(&harness.api_session)),
+        );
+        // In a body they always arrive: raw (invalid JSON) and escaped (valid JSON).
+        let mut raw = br#"{"user":"a"#.to_vec();
+        raw.push(byte);
+        raw.extend_from_slice(br#""}"#);
+        requests.push(RawRequest::new("POST", "/login").json(raw));
+        let escaped = format!(r#"{{"message":"a\u{:04x}b"}}"#, byte);
+        requests.push(RawRequest::new("POST", "/flash").json(escaped));
+    }
+    requests
+        .push(RawRequest::new("POST", "/login").json(r#"{"user":"\u0000\r\nSet-Cookie: x=y"}"#));
+    requests.push(RawRequest::new("POST", "/login").json(b"{\"user\":\"\xff\xfe\"}".to_vec()));
+    requests.push(RawRequest::new("POST", "/api/login").json(r#"{"user":"\ud800"}"#));
+    harness.run("control bytes", requests).await;
+}
+
+/// JSON nested far past any parser's recursion limit, and nested values inside valid bodies.
+pub async fn deeply_nested_json<A: HostileApp + ?Sized>(app: &A) {
+    let harness = Harness::new(app).await;
+    let depth = 50_000;
+    let arrays = format!("{}{}", "[".repeat(depth), "]".repeat(depth));
+    let objects = format!("{}1{}", r#"{"a":"#.repeat(depth), "}".repeat(depth));
+    let open_only = "[{\"a\":".repeat(depth);
+    let mut requests = Vec::new();
+    for path in ["/login", "/flash", "/cart/items", "/api/login"] {
+        for body in [
+            arrays.clone(),
+            objects.clone(),
+            open_only.clone(),
+            format!(r#"{{"user":{objects},"message":{arrays},"item":{arrays}}}"#),
+            format!(
+                r#"{{"user":"alice","extra":{}1{}}}"#,
+                "[".repeat(100),
+                "]".repeat(100)
+            ),
+        ] {
+            requests.push(
+                RawRequest::new("POST", path)
+                    .json(body)
+                    .cookie(harness.logged_in.as_str()),
+            );
+        }
+    }
+    harness.run("nested JSON", requests).await;
+}
+
+/// 3 MB bodies (JSON and not) on every route that reads one, and bodies just under and over
+/// the contract's 64 KiB, whose strings would take a session past its size limit.
+pub async fn three_megabyte_bodies<A: HostileApp + ?Sized>(app: &A) {
+    let harness = Harness::new(app).await;
+    let mut requests = Vec::new();
+    for size in [3 << 20, 65 * 1024, 60 * 1024, 20 * 1024, 5 * 1024] {
+        let text = "x".repeat(size);
+        for (path, field) in [
+            ("/login", "user"),
+            ("/flash", "message"),
+            ("/cart/items", "item"),
+            ("/api/login", "user"),
+        ] {
+            requests.push(
+                RawRequest::new("POST", path)
+                    .json(format!(r#"{{"{field}":"{text}"}}"#))
+                    .cookie(harness.logged_in.as_str()),
+            );
+        }
+    }
+    let junk = vec![b'{'; 3 << 20];
+    for path in [
+        "/login",
+        "/flash",
+        "/cart/items",
+        "/api/login",
+        "/counter/visits",
+        "/logout",
+        "/me",
+    ] {
+        requests.push(RawRequest::new("POST", path).json(junk.clone()));
+    }
+    harness.run("3 MB bodies", requests).await;
+}
+
+/// Counter keys holding CR, LF, NUL, header-injection attempts, invalid UTF-8 and 10 KB,
+/// percent-encoded (raw ones cannot be represented and never reach an app).
+pub async fn path_keys_with_crlf_or_nul<A: HostileApp + ?Sized>(app: &A) {
+    let harness = Harness::new(app).await;
+    let keys = [
+        "%0D%0A".to_string(),
+        "a%00b".to_string(),
+        "%00".to_string(),
+        "x%0D%0ASet-Cookie:%20app_session=forged".to_string(),
+        "%0Aflash%0D".to_string(),
+        "%E2%80%A8%E2%80%A9".to_string(),
+        "%FF%FE".to_string(),
+        "%C0%80".to_string(),
+        "%2F..%2F..%2Fetc%2Fpasswd".to_string(),
+        "_flash".to_string(),
+        "%5F%66lash".to_string(),
+        "k".repeat(10_000),
+        "%".to_string(),
+        "%zz".to_string(),
+    ];
+    let mut requests = Vec::new();
+    for key in &keys {
+        for method in ["GET", "POST"] {
+            requests.push(
+                RawRequest::new(method, format!("/counter/{key}"))
+                    .cookie(harness.logged_in.as_str()),
+            );
+        }
+    }
+    for raw in ["/counter/a\r\nb", "/counter/a\0b"] {
+        requests.push(RawRequest::new("GET", raw));
+        requests.push(RawRequest::new("POST", raw));
+    }
+    harness.run("path keys", requests).await;
+}
+
+/// Calls `$crate::$callback!` with `$args` and the names of every hostile group.
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __with_hostile_groups {
+    ($callback:ident ($($args:tt)*)) => {
+        $crate::$callback! {
+            ($($args)*);
+            cookie_headers_of_every_size,
+            thousands_of_cookies,
+            control_and_non_utf8_bytes,
+            deeply_nested_json,
+            three_megabyte_bodies,
+            path_keys_with_crlf_or_nul,
+        }
+    };
+}
+
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __hostile_tests {
+    ((#[$test:meta] $app:expr); $($name:ident,)*) => {
+        $(
+            #[$test]
+            async fn $name() {
+                $crate::hostile::$name(&$app).await;
+            }
+        )*
+    };
+}
+
+/// Generates one test function per hostile group for the [`HostileApp`] `$app`, with the
+/// framework's async test attribute (as [`contract_tests!`](crate::contract_tests) does).
+#[macro_export]
+macro_rules! hostile_tests {
+    (#[$test:meta] $app:expr) => {
+        $crate::__with_hostile_groups!(__hostile_tests(
+            #[$test]
+            $app
+        ));
+    };
+}

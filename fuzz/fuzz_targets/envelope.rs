@@ -1,0 +1,4 @@
+//! See `session_fuzz_support::envelope` for the input format and the invariants.
+#![no_main]
+
+libfuzzer_sys::fuzz_target!(|data: &[u8]| session_fuzz_support::envelope::check(data));
