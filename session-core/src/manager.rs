@@ -13,7 +13,7 @@
 //!    decrypts a client-side value, or verifies a signed id and loads the record. Once per name per
 //!    request; every extraction gets the same handle. Values that do not open (tampered, expired,
 //!    foreign, sealed under a removed key) are logged at debug level and give a new, empty session.
-//! 3. After the handler, [`RequestSessions::finish`] saves what changed and returns the
+//! 3. After the handler, [`DeferredSessions::finish`] saves what changed and returns the
 //!    `Set-Cookie` and session headers to add. An untouched session writes nothing; a new session
 //!    that was never written creates no record.
 //!
@@ -30,9 +30,9 @@
 //! (`&RequestSessions`, `Arc<RequestSessions>`) and has no way to finish it, so a handler cannot
 //! take the response's cookies for itself.
 //!
-//! The steps live one per file: [`intake`] (headers and chunks in), [`open`] (values to
-//! handles), [`plan`] (a pure function of a session's state, the policy and the clock),
-//! [`execute`] (the plan against the store) and [`render`] (cookies and chunking).
+//! The steps live one per file: `intake` (headers and chunks in), `open` (values to handles),
+//! `plan` (a pure function of a session's state, the policy and the clock), `execute` (the plan
+//! against the store) and `render` (cookies and chunking).
 //!
 //! ```compile_fail
 //! # async fn handler(sessions: &session_core::RequestSessions) {
