@@ -1218,6 +1218,24 @@ fn redis_store() -> String {
     )
 }
 
+/// A store from a server the test command started: `{ type = "<kind>", url = $<variable> }` plus
+/// `extra`. Panics, saying how to run the tests, when the variable is unset.
+fn server_store(kind: &str, variable: &str, extra: &str) -> String {
+    let url = std::env::var(variable).unwrap_or_else(|_| {
+        panic!("{variable} is not set: run the tests with `bash scripts/test.sh`, which starts the server and sets it")
+    });
+    format!("{{ type = \"{kind}\", url = {}{extra} }}", toml_string(&url))
+}
+
+/// A table of its own for each run, so that concurrent scenarios never race to create one.
+fn fresh_table() -> String {
+    format!(
+        ", table = \"demo_{}\"",
+        &session_core::SessionId::generate().storage_key()[..12]
+            .replace(|c: char| !c.is_ascii_alphanumeric(), "_")
+    )
+}
+
 fn temp_dir() -> tempfile::TempDir {
     tempfile::tempdir()
         .unwrap_or_else(|error| panic!("could not create a temporary directory: {error}"))
@@ -1285,6 +1303,40 @@ async fn concurrent_counters<A: DemoApp + ?Sized>(app: &A, store: &str) {
 /// 50 concurrent counter increments of one session all persist on the memory store.
 pub async fn concurrent_counters_persist_on_memory_store<A: DemoApp + ?Sized>(app: &A) {
     concurrent_counters(app, r#"{ type = "memory" }"#).await;
+}
+
+/// The whole flow with `app` on PostgreSQL (`POSTGRES_URL`).
+pub async fn session_flow_on_postgres_store<A: DemoApp + ?Sized>(app: &A) {
+    session_flow(app, &server_store("postgres", "POSTGRES_URL", &fresh_table())).await;
+}
+
+/// The whole flow with `app` on MySQL/MariaDB (`MYSQL_URL`).
+pub async fn session_flow_on_mysql_store<A: DemoApp + ?Sized>(app: &A) {
+    session_flow(app, &server_store("mysql", "MYSQL_URL", &fresh_table())).await;
+}
+
+/// The whole flow with `app` on SQLite, in a file of a temporary directory.
+pub async fn session_flow_on_sqlite_store<A: DemoApp + ?Sized>(app: &A) {
+    let dir = temp_dir();
+    let url = format!("sqlite://{}", dir.path().join("sessions.db").display());
+    session_flow(
+        app,
+        &format!("{{ type = \"sqlite\", url = {} }}", toml_string(&url)),
+    )
+    .await;
+}
+
+/// The whole flow with `app` on a Redis Cluster (`REDIS_CLUSTER_URLS`, comma-separated).
+pub async fn session_flow_on_redis_cluster_store<A: DemoApp + ?Sized>(app: &A) {
+    let urls = std::env::var("REDIS_CLUSTER_URLS").unwrap_or_else(|_| {
+        panic!("REDIS_CLUSTER_URLS is not set: run the tests with `bash scripts/test.sh`, which starts a private Redis Cluster and sets it")
+    });
+    let list: Vec<String> = urls.split(',').map(toml_string).collect();
+    session_flow(
+        app,
+        &format!("{{ type = \"redis\", cluster = true, urls = [{}] }}", list.join(", ")),
+    )
+    .await;
 }
 
 /// 50 concurrent counter increments of one session all persist on the file store.

@@ -50,7 +50,8 @@ pub enum StartupError {
     },
 }
 
-/// The store registry of the demos: `cookie`, `memory`, `file` and `redis`.
+/// The store registry of the demos: `cookie`, `memory`, `file`, `redis`, `postgres`, `mysql` and
+/// `sqlite`.
 pub fn registry() -> StoreRegistry {
     session_stores::registry()
 }
