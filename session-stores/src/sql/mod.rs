@@ -94,15 +94,17 @@ use session_core::{now_ms, Data, Delta, Expiry, OwnerSession, RawJson, Record, S
 /// whose rows are `$row`. The invoking module provides what differs:
 ///
 /// - the struct, with fields `pool`, `context`, `sql` ([`Statements`]), `cleanup_batch` and
-///   `sweep`, and its `connect`, which ends in the generated `open`;
-/// - `fn schema(table: &str) -> String`: the statements creating the table and its indexes;
+///   `sweep`, and its `connect`, which ends in the generated `open` with its connect options
+///   (`$connect`);
+/// - `fn statements(table: &str) -> Statements` and `fn schema(table: &str) -> String` (the
+///   statements creating the table and its indexes);
 /// - `type Key` and `fn key_text(column: &str, key: Key) -> Result<String, StoreError>`: how
-///   the `id` and `owner` columns read back;
-/// - `fn owner_param(owner: &str) -> impl Encode`: how an owner is bound;
+///   the `id` and `owner` columns read back, and `fn owner_param(owner: &str) -> impl Encode`:
+///   how an owner is bound (both in [`text_keys`] for text columns);
 /// - `async fn apply(&self, id, delta, columns, now, new: Option<&str>) -> Result<bool, sqlx::Error>`:
 ///   runs `update` (or `regenerate` to `new`) with the dialect's delta expression.
 macro_rules! sql_store {
-    ($store:ident, $row:ty) => {
+    ($store:ident, $row:ty, $connect:ty) => {
         impl std::fmt::Debug for $store {
             fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
                 f.debug_struct(stringify!($store))
@@ -113,12 +115,18 @@ macro_rules! sql_store {
         }
 
         impl $store {
-            /// The store on `pool`, after creating the table when `options.create_table` is on.
+            /// Opens the pool with `connect` (`action` names that in errors) and the store on
+            /// it, after creating the table when `options.create_table` is on.
             async fn open(
-                pool: sqlx::Pool<<$row as sqlx::Row>::Database>,
+                connect: $connect,
+                action: &'static str,
                 context: $crate::sql::Context,
                 options: &$crate::sql::SqlOptions,
             ) -> Result<Self, session_core::StoreError> {
+                let pool = $crate::sql::pool_options(options)
+                    .connect_with(connect)
+                    .await
+                    .map_err(|error| context.failed(action, error))?;
                 let store = $store {
                     pool,
                     sql: statements(&options.table),
@@ -730,6 +738,25 @@ impl Sweep {
         if let Ok(mut key) = self.0.lock() {
             *key = last.unwrap_or_default();
         }
+    }
+}
+
+/// Key and owner columns that hold text (PostgreSQL, SQLite).
+#[cfg(any(feature = "postgres", feature = "sqlite"))]
+pub(crate) mod text_keys {
+    use session_core::StoreError;
+
+    /// How the `id` and `owner` columns read back.
+    pub(crate) type Key = String;
+
+    /// The text of a key or owner column.
+    pub(crate) fn key_text(_column: &str, key: Key) -> Result<String, StoreError> {
+        Ok(key)
+    }
+
+    /// An owner as bound.
+    pub(crate) fn owner_param(owner: &str) -> &str {
+        owner
     }
 }
 

@@ -46,7 +46,7 @@ pub struct MySqlStore {
     sweep: std::sync::Arc<Sweep>,
 }
 
-sql_store!(MySqlStore, sqlx::mysql::MySqlRow);
+sql_store!(MySqlStore, sqlx::mysql::MySqlRow, MySqlConnectOptions);
 
 fn statements(table: &str) -> Statements {
     let t = format!("`{table}`");
@@ -129,11 +129,7 @@ impl MySqlStore {
                 MySqlConnectOptions::from_str,
             )?
             .charset("utf8mb4");
-        let pool = super::pool_options(&options)
-            .connect_with(connect)
-            .await
-            .map_err(|error| context.failed("connection", error))?;
-        Self::open(pool, context, &options).await
+        Self::open(connect, "connection", context, &options).await
     }
 
     /// The underlying pool.

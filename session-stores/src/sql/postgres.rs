@@ -24,6 +24,7 @@ use std::str::FromStr;
 use session_core::{Delta, StoreError};
 use sqlx::postgres::{PgConnectOptions, PgPool};
 
+use super::text_keys::{key_text, owner_param, Key};
 use super::{Context, DeltaColumns, SqlOptions, Statements, Sweep};
 
 const ENGINE: &str = "PostgreSQL";
@@ -45,7 +46,7 @@ pub struct PostgresStore {
     sweep: std::sync::Arc<Sweep>,
 }
 
-sql_store!(PostgresStore, sqlx::postgres::PgRow);
+sql_store!(PostgresStore, sqlx::postgres::PgRow, PgConnectOptions);
 
 fn statements(table: &str) -> Statements {
     let t = format!("\"{table}\"");
@@ -103,17 +104,6 @@ fn schema(table: &str) -> String {
     )
 }
 
-/// Keys and owners are text.
-type Key = String;
-
-fn key_text(_column: &str, key: Key) -> Result<String, StoreError> {
-    Ok(key)
-}
-
-fn owner_param(owner: &str) -> &str {
-    owner
-}
-
 impl PostgresStore {
     /// Connects to `options.url` and, when `options.create_table` is on, creates the table and
     /// its indexes if they are missing.
@@ -131,11 +121,7 @@ impl PostgresStore {
                 PgConnectOptions::from_str,
             )?
             .application_name("session-stores");
-        let pool = super::pool_options(&options)
-            .connect_with(connect)
-            .await
-            .map_err(|error| context.failed("connection", error))?;
-        Self::open(pool, context, &options).await
+        Self::open(connect, "connection", context, &options).await
     }
 
     /// The underlying pool, e.g. to run migrations beside the sessions.

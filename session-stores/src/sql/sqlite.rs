@@ -26,6 +26,7 @@ use session_core::{Delta, StoreError};
 use sqlx::sqlite::SqliteSynchronous;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool};
 
+use super::text_keys::{key_text, owner_param, Key};
 use super::{Context, DeltaColumns, SqlOptions, Statements, Sweep};
 
 const ENGINE: &str = "SQLite";
@@ -43,7 +44,7 @@ pub struct SqliteStore {
     sweep: std::sync::Arc<Sweep>,
 }
 
-sql_store!(SqliteStore, sqlx::sqlite::SqliteRow);
+sql_store!(SqliteStore, sqlx::sqlite::SqliteRow, SqliteConnectOptions);
 
 fn statements(table: &str) -> Statements {
     let t = format!("\"{table}\"");
@@ -98,17 +99,6 @@ fn schema(table: &str) -> String {
     )
 }
 
-/// Keys and owners are text.
-type Key = String;
-
-fn key_text(_column: &str, key: Key) -> Result<String, StoreError> {
-    Ok(key)
-}
-
-fn owner_param(owner: &str) -> &str {
-    owner
-}
-
 impl SqliteStore {
     /// Opens (creating when missing) the database file of `options.url` and, when
     /// `options.create_table` is on, creates the table and its indexes if they are missing.
@@ -131,11 +121,7 @@ impl SqliteStore {
             // process, only possibly the last ones on a power loss.
             .synchronous(SqliteSynchronous::Normal)
             .busy_timeout(Duration::from_millis(options.timeout_ms.max(1)));
-        let pool = super::pool_options(&options)
-            .connect_with(connect)
-            .await
-            .map_err(|error| context.failed("open", error))?;
-        Self::open(pool, context, &options).await
+        Self::open(connect, "open", context, &options).await
     }
 
     /// The underlying pool.
