@@ -8,7 +8,6 @@ mod sql_shared;
 
 use std::sync::Arc;
 
-use session_core::{ConfigError, StoreConfig};
 use session_stores::sql::mysql::MySqlStore;
 use session_stores::sql::SqlOptions;
 
@@ -27,144 +26,88 @@ async fn store(url: &str, options: impl FnOnce(SqlOptions) -> SqlOptions) -> MyS
         .unwrap()
 }
 
-/// Makes the row under `key` undecodable: a value that is not JSON text.
-async fn corrupt(pool: sqlx::MySqlPool, table: String, key: String) {
-    sqlx::query(&format!(
-        "UPDATE `{table}` SET data = '{{\"a\":1}}' WHERE id = ?"
-    ))
-    .bind(key)
-    .execute(&pool)
-    .await
-    .unwrap();
+/// Makes the row under a key of `store`'s table undecodable: a value that is not JSON text.
+fn corrupter(store: &MySqlStore) -> sql_shared::Corrupt {
+    let pool = store.pool().clone();
+    let statement = format!(
+        "UPDATE `{}` SET data = '{{\"a\":1}}' WHERE id = ?",
+        store.table()
+    );
+    sql_shared::corrupter(move |key| {
+        let (pool, statement) = (pool.clone(), statement.clone());
+        async move {
+            sqlx::query(&statement)
+                .bind(key)
+                .execute(&pool)
+                .await
+                .unwrap();
+        }
+    })
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn mysql_store_passes_the_conformance_suite() {
     let Some(url) = mysql_url() else { return };
     let store = store(&url, |options| options).await;
-    let (pool, table) = (store.pool().clone(), store.table().to_string());
-    session_stores::conformance::Suite::new(Arc::new(store))
-        .with_corrupter(move |id| corrupt(pool.clone(), table.clone(), id.storage_key()))
-        .run()
-        .await;
+    sql_shared::conformance(Arc::new(store.clone()), corrupter(&store)).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn mysql_store_passes_the_sql_checks() {
     let Some(url) = mysql_url() else { return };
     let store = store(&url, |options| options).await;
-    let (pool, table) = (store.pool().clone(), store.table().to_string());
-    sql_shared::run(Arc::new(store), |key| {
-        corrupt(pool.clone(), table.clone(), key)
-    })
-    .await;
+    sql_shared::run(Arc::new(store.clone()), &*corrupter(&store)).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn mysql_cleanup_deletes_expired_rows_in_batches() {
     let Some(url) = mysql_url() else { return };
-    let store = store(&url, |options| SqlOptions {
-        cleanup_batch: 2,
-        ..options
-    })
-    .await;
+    let store = store(&url, sql_shared::batches_of_two).await;
     sql_shared::cleanup_deletes_expired_rows_in_batches(&store).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn mysql_cleanup_sweeps_undecodable_rows_a_batch_per_pass() {
     let Some(url) = mysql_url() else { return };
-    let store = store(&url, |options| SqlOptions {
-        cleanup_batch: 2,
-        ..options
-    })
-    .await;
-    let (pool, table) = (store.pool().clone(), store.table().to_string());
-    sql_shared::cleanup_sweeps_undecodable_rows_a_batch_per_pass(&store, |key| {
-        corrupt(pool.clone(), table.clone(), key)
-    })
-    .await;
+    let store = store(&url, sql_shared::batches_of_two).await;
+    sql_shared::cleanup_sweeps_undecodable_rows_a_batch_per_pass(&store, &*corrupter(&store)).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn stores_starting_at_once_create_the_table_once() {
     let Some(url) = mysql_url() else { return };
     let table = sql_shared::unique_table("my_once");
-    let starts: Vec<_> = (0..4)
-        .map(|_| tokio::spawn(MySqlStore::connect(sql_shared::options(&url, &table))))
-        .collect();
-    for start in starts {
-        start.await.unwrap().unwrap();
-    }
-}
-
-fn config(options: serde_json::Value) -> StoreConfig {
-    let serde_json::Value::Object(options) = options else {
-        unreachable!()
-    };
-    StoreConfig {
-        kind: "mysql".into(),
-        options,
-    }
+    sql_shared::stores_starting_at_once_create_the_table_once(|| {
+        MySqlStore::connect(sql_shared::options(&url, &table))
+    })
+    .await;
 }
 
 #[tokio::test]
 async fn bad_options_name_the_session_and_the_field() {
     let url = mysql_url().unwrap_or_else(|| "mysql://127.0.0.1/db".into());
-    for (field, options) in [
-        (
-            "table",
-            serde_json::json!({ "url": url, "table": "sessions`; DROP TABLE x; --" }),
-        ),
-        ("url", serde_json::json!({})),
-        (
-            "timeout_ms",
-            serde_json::json!({ "url": url, "timeout_ms": 0 }),
-        ),
-        (
-            "url",
-            serde_json::json!({ "url": "postgres://127.0.0.1/db" }),
-        ),
-    ] {
-        let error = session_stores::registry()
-            .build("app", &config(options))
-            .await
-            .err()
-            .unwrap_or_else(|| panic!("{field}: accepted"));
-        let message = error.to_string();
-        assert!(matches!(error, ConfigError::Store { .. }), "{message}");
-        assert!(
-            message.contains("`app`") && message.contains(field),
-            "{field}: {message}"
-        );
-    }
+    sql_shared::bad_options_name_the_session_and_the_field(
+        "mysql",
+        vec![
+            (
+                "table",
+                serde_json::json!({ "url": url, "table": "sessions`; DROP TABLE x; --" }),
+            ),
+            ("url", serde_json::json!({})),
+            (
+                "timeout_ms",
+                serde_json::json!({ "url": url, "timeout_ms": 0 }),
+            ),
+            (
+                "url",
+                serde_json::json!({ "url": "postgres://127.0.0.1/db" }),
+            ),
+        ],
+    )
+    .await;
 }
 
 #[tokio::test]
 async fn a_server_that_is_down_at_start_up_is_a_clear_error() {
-    // A port nothing listens on: bound, then released.
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    let url = format!("mysql://app:hunter2@127.0.0.1:{port}/sessions");
-    let Err(error) = session_stores::registry()
-        .build(
-            "app",
-            &config(serde_json::json!({ "url": url, "connect_timeout_ms": 500 })),
-        )
-        .await
-    else {
-        panic!("nothing listens there");
-    };
-    let message = error.to_string();
-    assert!(
-        message.contains("`app`") && message.contains("MySQL"),
-        "{message}"
-    );
-    assert!(
-        message.contains(&format!("127.0.0.1:{port}")) && !message.contains("hunter2"),
-        "{message}"
-    );
+    sql_shared::a_server_that_is_down_at_start_up_is_a_clear_error("mysql", "MySQL").await;
 }

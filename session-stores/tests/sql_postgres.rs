@@ -8,7 +8,7 @@ mod sql_shared;
 
 use std::sync::Arc;
 
-use session_core::{ConfigError, Store, StoreConfig};
+use session_core::Store;
 use session_stores::sql::postgres::PostgresStore;
 use session_stores::sql::SqlOptions;
 
@@ -27,143 +27,87 @@ async fn store(url: &str, options: impl FnOnce(SqlOptions) -> SqlOptions) -> Pos
         .unwrap()
 }
 
-/// Makes the row under `key` undecodable: a value that is not JSON text.
-async fn corrupt(pool: sqlx::PgPool, table: String, key: String) {
-    sqlx::query(&format!(
-        "UPDATE \"{table}\" SET data = '{{\"a\":1}}' WHERE id = $1"
-    ))
-    .bind(key)
-    .execute(&pool)
-    .await
-    .unwrap();
+/// Makes the row under a key of `store`'s table undecodable: a value that is not JSON text.
+fn corrupter(store: &PostgresStore) -> sql_shared::Corrupt {
+    let pool = store.pool().clone();
+    let statement = format!(
+        "UPDATE \"{}\" SET data = '{{\"a\":1}}' WHERE id = $1",
+        store.table()
+    );
+    sql_shared::corrupter(move |key| {
+        let (pool, statement) = (pool.clone(), statement.clone());
+        async move {
+            sqlx::query(&statement)
+                .bind(key)
+                .execute(&pool)
+                .await
+                .unwrap();
+        }
+    })
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn postgres_store_passes_the_conformance_suite() {
     let Some(url) = postgres_url() else { return };
     let store = store(&url, |options| options).await;
-    let (pool, table) = (store.pool().clone(), store.table().to_string());
-    session_stores::conformance::Suite::new(Arc::new(store))
-        .with_corrupter(move |id| corrupt(pool.clone(), table.clone(), id.storage_key()))
-        .run()
-        .await;
+    sql_shared::conformance(Arc::new(store.clone()), corrupter(&store)).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn postgres_store_passes_the_sql_checks() {
     let Some(url) = postgres_url() else { return };
     let store = store(&url, |options| options).await;
-    let (pool, table) = (store.pool().clone(), store.table().to_string());
-    sql_shared::run(Arc::new(store), |key| {
-        corrupt(pool.clone(), table.clone(), key)
-    })
-    .await;
+    sql_shared::run(Arc::new(store.clone()), &*corrupter(&store)).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn postgres_cleanup_deletes_expired_rows_in_batches() {
     let Some(url) = postgres_url() else { return };
-    let store = store(&url, |options| SqlOptions {
-        cleanup_batch: 2,
-        ..options
-    })
-    .await;
+    let store = store(&url, sql_shared::batches_of_two).await;
     sql_shared::cleanup_deletes_expired_rows_in_batches(&store).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn postgres_cleanup_sweeps_undecodable_rows_a_batch_per_pass() {
     let Some(url) = postgres_url() else { return };
-    let store = store(&url, |options| SqlOptions {
-        cleanup_batch: 2,
-        ..options
-    })
-    .await;
-    let (pool, table) = (store.pool().clone(), store.table().to_string());
-    sql_shared::cleanup_sweeps_undecodable_rows_a_batch_per_pass(&store, |key| {
-        corrupt(pool.clone(), table.clone(), key)
-    })
-    .await;
+    let store = store(&url, sql_shared::batches_of_two).await;
+    sql_shared::cleanup_sweeps_undecodable_rows_a_batch_per_pass(&store, &*corrupter(&store)).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn stores_starting_at_once_create_the_table_once() {
     let Some(url) = postgres_url() else { return };
     let table = sql_shared::unique_table("pg_once");
-    let starts: Vec<_> = (0..4)
-        .map(|_| tokio::spawn(PostgresStore::connect(sql_shared::options(&url, &table))))
-        .collect();
-    for start in starts {
-        start.await.unwrap().unwrap();
-    }
-}
-
-fn config(options: serde_json::Value) -> StoreConfig {
-    let serde_json::Value::Object(options) = options else {
-        unreachable!()
-    };
-    StoreConfig {
-        kind: "postgres".into(),
-        options,
-    }
+    sql_shared::stores_starting_at_once_create_the_table_once(|| {
+        PostgresStore::connect(sql_shared::options(&url, &table))
+    })
+    .await;
 }
 
 #[tokio::test]
 async fn bad_options_name_the_session_and_the_field() {
     let url = postgres_url().unwrap_or_else(|| "postgres://127.0.0.1/db".into());
-    for (field, options) in [
-        (
-            "table",
-            serde_json::json!({ "url": url, "table": "sessions\"; DROP TABLE x; --" }),
-        ),
-        ("url", serde_json::json!({})),
-        (
-            "timeout_ms",
-            serde_json::json!({ "url": url, "timeout_ms": 0 }),
-        ),
-        ("url", serde_json::json!({ "url": "mysql://127.0.0.1/db" })),
-    ] {
-        let error = session_stores::registry()
-            .build("app", &config(options))
-            .await
-            .err()
-            .unwrap_or_else(|| panic!("{field}: accepted"));
-        let message = error.to_string();
-        assert!(matches!(error, ConfigError::Store { .. }), "{message}");
-        assert!(
-            message.contains("`app`") && message.contains(field),
-            "{field}: {message}"
-        );
-    }
+    sql_shared::bad_options_name_the_session_and_the_field(
+        "postgres",
+        vec![
+            (
+                "table",
+                serde_json::json!({ "url": url, "table": "sessions\"; DROP TABLE x; --" }),
+            ),
+            ("url", serde_json::json!({})),
+            (
+                "timeout_ms",
+                serde_json::json!({ "url": url, "timeout_ms": 0 }),
+            ),
+            ("url", serde_json::json!({ "url": "mysql://127.0.0.1/db" })),
+        ],
+    )
+    .await;
 }
 
 #[tokio::test]
 async fn a_server_that_is_down_at_start_up_is_a_clear_error() {
-    // A port nothing listens on: bound, then released.
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    let url = format!("postgres://app:hunter2@127.0.0.1:{port}/sessions");
-    let Err(error) = session_stores::registry()
-        .build(
-            "app",
-            &config(serde_json::json!({ "url": url, "connect_timeout_ms": 500 })),
-        )
-        .await
-    else {
-        panic!("nothing listens there");
-    };
-    let message = error.to_string();
-    assert!(
-        message.contains("`app`") && message.contains("PostgreSQL"),
-        "{message}"
-    );
-    assert!(
-        message.contains(&format!("127.0.0.1:{port}")) && !message.contains("hunter2"),
-        "{message}"
-    );
+    sql_shared::a_server_that_is_down_at_start_up_is_a_clear_error("postgres", "PostgreSQL").await;
 }
 
 #[tokio::test]

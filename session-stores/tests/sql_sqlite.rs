@@ -7,7 +7,7 @@ mod sql_shared;
 
 use std::sync::Arc;
 
-use session_core::{ConfigError, Store, StoreConfig};
+use session_core::{Store, StoreConfig};
 use session_stores::sql::sqlite::SqliteStore;
 use session_stores::sql::SqlOptions;
 
@@ -25,63 +25,51 @@ async fn store(
         .unwrap()
 }
 
-/// Makes the row under `key` undecodable: a value that is not JSON text.
-async fn corrupt(pool: sqlx::SqlitePool, table: String, key: String) {
-    sqlx::query(&format!(
-        "UPDATE \"{table}\" SET data = '{{\"a\":1}}' WHERE id = ?1"
-    ))
-    .bind(key)
-    .execute(&pool)
-    .await
-    .unwrap();
+/// Makes the row under a key of `store`'s table undecodable: a value that is not JSON text.
+fn corrupter(store: &SqliteStore) -> sql_shared::Corrupt {
+    let pool = store.pool().clone();
+    let statement = format!(
+        "UPDATE \"{}\" SET data = '{{\"a\":1}}' WHERE id = ?1",
+        store.table()
+    );
+    sql_shared::corrupter(move |key| {
+        let (pool, statement) = (pool.clone(), statement.clone());
+        async move {
+            sqlx::query(&statement)
+                .bind(key)
+                .execute(&pool)
+                .await
+                .unwrap();
+        }
+    })
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn sqlite_store_passes_the_conformance_suite() {
     let dir = tempfile::tempdir().unwrap();
     let store = store(&dir, |options| options).await;
-    let (pool, table) = (store.pool().clone(), store.table().to_string());
-    session_stores::conformance::Suite::new(Arc::new(store))
-        .with_corrupter(move |id| corrupt(pool.clone(), table.clone(), id.storage_key()))
-        .run()
-        .await;
+    sql_shared::conformance(Arc::new(store.clone()), corrupter(&store)).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn sqlite_store_passes_the_sql_checks() {
     let dir = tempfile::tempdir().unwrap();
     let store = store(&dir, |options| options).await;
-    let (pool, table) = (store.pool().clone(), store.table().to_string());
-    sql_shared::run(Arc::new(store), |key| {
-        corrupt(pool.clone(), table.clone(), key)
-    })
-    .await;
+    sql_shared::run(Arc::new(store.clone()), &*corrupter(&store)).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sqlite_cleanup_deletes_expired_rows_in_batches() {
     let dir = tempfile::tempdir().unwrap();
-    let store = store(&dir, |options| SqlOptions {
-        cleanup_batch: 2,
-        ..options
-    })
-    .await;
+    let store = store(&dir, sql_shared::batches_of_two).await;
     sql_shared::cleanup_deletes_expired_rows_in_batches(&store).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sqlite_cleanup_sweeps_undecodable_rows_a_batch_per_pass() {
     let dir = tempfile::tempdir().unwrap();
-    let store = store(&dir, |options| SqlOptions {
-        cleanup_batch: 2,
-        ..options
-    })
-    .await;
-    let (pool, table) = (store.pool().clone(), store.table().to_string());
-    sql_shared::cleanup_sweeps_undecodable_rows_a_batch_per_pass(&store, |key| {
-        corrupt(pool.clone(), table.clone(), key)
-    })
-    .await;
+    let store = store(&dir, sql_shared::batches_of_two).await;
+    sql_shared::cleanup_sweeps_undecodable_rows_a_batch_per_pass(&store, &*corrupter(&store)).await;
 }
 
 #[tokio::test]
@@ -96,17 +84,7 @@ async fn two_stores_on_one_file_share_sessions() {
 }
 
 fn config(options: serde_json::Value) -> StoreConfig {
-    let serde_json::Value::Object(mut options) = options else {
-        unreachable!()
-    };
-    options.insert("type".into(), "sqlite".into());
-    let kind = options
-        .remove("type")
-        .unwrap()
-        .as_str()
-        .unwrap()
-        .to_string();
-    StoreConfig { kind, options }
+    sql_shared::config("sqlite", options)
 }
 
 #[tokio::test]
@@ -125,38 +103,30 @@ async fn the_registry_builds_a_sqlite_store_from_configuration() {
 #[tokio::test]
 async fn bad_options_name_the_session_and_the_field() {
     let dir = tempfile::tempdir().unwrap();
-    for (field, options) in [
-        (
-            "table",
-            serde_json::json!({ "url": url(&dir), "table": "x; DROP TABLE y" }),
-        ),
-        (
-            "table",
-            serde_json::json!({ "url": url(&dir), "table": "" }),
-        ),
-        ("url", serde_json::json!({ "table": "t" })),
-        (
-            "pool_size",
-            serde_json::json!({ "url": url(&dir), "pool_size": 0 }),
-        ),
-        (
-            "tabel",
-            serde_json::json!({ "url": url(&dir), "tabel": "t" }),
-        ),
-        ("url", serde_json::json!({ "url": "postgres://nope/db" })),
-    ] {
-        let error = session_stores::registry()
-            .build("app", &config(options))
-            .await
-            .err()
-            .unwrap_or_else(|| panic!("{field}: accepted"));
-        let message = error.to_string();
-        assert!(matches!(error, ConfigError::Store { .. }), "{message}");
-        assert!(
-            message.contains("`app`") && message.contains(field),
-            "{field}: {message}"
-        );
-    }
+    sql_shared::bad_options_name_the_session_and_the_field(
+        "sqlite",
+        vec![
+            (
+                "table",
+                serde_json::json!({ "url": url(&dir), "table": "x; DROP TABLE y" }),
+            ),
+            (
+                "table",
+                serde_json::json!({ "url": url(&dir), "table": "" }),
+            ),
+            ("url", serde_json::json!({ "table": "t" })),
+            (
+                "pool_size",
+                serde_json::json!({ "url": url(&dir), "pool_size": 0 }),
+            ),
+            (
+                "tabel",
+                serde_json::json!({ "url": url(&dir), "tabel": "t" }),
+            ),
+            ("url", serde_json::json!({ "url": "postgres://nope/db" })),
+        ],
+    )
+    .await;
 }
 
 #[tokio::test]

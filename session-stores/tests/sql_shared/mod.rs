@@ -4,10 +4,13 @@
 #![allow(dead_code)]
 
 use std::future::Future;
+use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Duration;
 
-use session_core::{now_ms, Delta, Expiry, RawJson, Record, SessionId, Store, StoreError};
+use session_core::{
+    now_ms, ConfigError, Delta, Expiry, RawJson, Record, SessionId, Store, StoreConfig, StoreError,
+};
 use session_stores::sql::SqlOptions;
 
 const HOUR_MS: u64 = 3_600_000;
@@ -34,6 +37,111 @@ pub fn options(url: &str, table: &str) -> SqlOptions {
         pool_size: 4,
         ..SqlOptions::default()
     }
+}
+
+/// Makes the stored row under a storage key undecodable.
+pub type Corrupt = Arc<dyn Fn(String) -> Pin<Box<dyn Future<Output = ()> + Send>> + Send + Sync>;
+
+/// `corrupt` as a [`Corrupt`].
+pub fn corrupter<F, Fut>(corrupt: F) -> Corrupt
+where
+    F: Fn(String) -> Fut + Send + Sync + 'static,
+    Fut: Future<Output = ()> + Send + 'static,
+{
+    Arc::new(move |key| Box::pin(corrupt(key)) as Pin<Box<dyn Future<Output = ()> + Send>>)
+}
+
+/// Options for the cleanup checks, which need batches smaller than their rows.
+pub fn batches_of_two(options: SqlOptions) -> SqlOptions {
+    SqlOptions {
+        cleanup_batch: 2,
+        ..options
+    }
+}
+
+/// The conformance suite on `store`, with `corrupt` as its corrupter.
+pub async fn conformance(store: Arc<dyn Store>, corrupt: Corrupt) {
+    session_stores::conformance::Suite::new(store)
+        .with_corrupter(move |id: SessionId| corrupt(id.storage_key()))
+        .run()
+        .await;
+}
+
+/// Several stores starting at once on one new table all start (and so create it once).
+pub async fn stores_starting_at_once_create_the_table_once<S, Fut>(connect: impl Fn() -> Fut)
+where
+    Fut: Future<Output = Result<S, StoreError>> + Send + 'static,
+    S: Send + 'static,
+{
+    let starts: Vec<_> = (0..4).map(|_| tokio::spawn(connect())).collect();
+    for start in starts {
+        start.await.unwrap().unwrap();
+    }
+}
+
+/// The registry configuration of a `kind` store with `options` (a JSON object).
+pub fn config(kind: &str, options: serde_json::Value) -> StoreConfig {
+    let serde_json::Value::Object(options) = options else {
+        unreachable!()
+    };
+    StoreConfig {
+        kind: kind.into(),
+        options,
+    }
+}
+
+/// The registry refuses every `(field, options)` of `cases` for `kind`, naming the session and
+/// the field.
+pub async fn bad_options_name_the_session_and_the_field(
+    kind: &str,
+    cases: Vec<(&str, serde_json::Value)>,
+) {
+    for (field, options) in cases {
+        let error = session_stores::registry()
+            .build("app", &config(kind, options))
+            .await
+            .err()
+            .unwrap_or_else(|| panic!("{field}: accepted"));
+        let message = error.to_string();
+        assert!(matches!(error, ConfigError::Store { .. }), "{message}");
+        assert!(
+            message.contains("`app`") && message.contains(field),
+            "{field}: {message}"
+        );
+    }
+}
+
+/// A `kind` server (`postgres`, `mysql`) that is down at start-up fails the registry's build with
+/// a message naming the session, `engine` and the address, and not the password.
+pub async fn a_server_that_is_down_at_start_up_is_a_clear_error(kind: &str, engine: &str) {
+    // A port nothing listens on: bound, then released.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let url = format!("{kind}://app:hunter2@127.0.0.1:{port}/sessions");
+    let Err(error) = session_stores::registry()
+        .build(
+            "app",
+            &config(
+                kind,
+                serde_json::json!({ "url": url, "connect_timeout_ms": 500 }),
+            ),
+        )
+        .await
+    else {
+        panic!("nothing listens there");
+    };
+    let message = error.to_string();
+    assert!(
+        message.contains("`app`") && message.contains(engine),
+        "{message}"
+    );
+    assert!(
+        message.contains(&format!("127.0.0.1:{port}")) && !message.contains("hunter2"),
+        "{message}"
+    );
 }
 
 /// A live record expiring in an hour.
