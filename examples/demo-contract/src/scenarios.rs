@@ -1224,7 +1224,10 @@ fn server_store(kind: &str, variable: &str, extra: &str) -> String {
     let url = std::env::var(variable).unwrap_or_else(|_| {
         panic!("{variable} is not set: run the tests with `bash scripts/test.sh`, which starts the server and sets it")
     });
-    format!("{{ type = \"{kind}\", url = {}{extra} }}", toml_string(&url))
+    format!(
+        "{{ type = \"{kind}\", url = {}{extra} }}",
+        toml_string(&url)
+    )
 }
 
 /// A table of its own for each run, so that concurrent scenarios never race to create one.
@@ -1307,7 +1310,11 @@ pub async fn concurrent_counters_persist_on_memory_store<A: DemoApp + ?Sized>(ap
 
 /// The whole flow with `app` on PostgreSQL (`POSTGRES_URL`).
 pub async fn session_flow_on_postgres_store<A: DemoApp + ?Sized>(app: &A) {
-    session_flow(app, &server_store("postgres", "POSTGRES_URL", &fresh_table())).await;
+    session_flow(
+        app,
+        &server_store("postgres", "POSTGRES_URL", &fresh_table()),
+    )
+    .await;
 }
 
 /// The whole flow with `app` on MySQL/MariaDB (`MYSQL_URL`).
@@ -1334,7 +1341,10 @@ pub async fn session_flow_on_redis_cluster_store<A: DemoApp + ?Sized>(app: &A) {
     let list: Vec<String> = urls.split(',').map(toml_string).collect();
     session_flow(
         app,
-        &format!("{{ type = \"redis\", cluster = true, urls = [{}] }}", list.join(", ")),
+        &format!(
+            "{{ type = \"redis\", cluster = true, urls = [{}] }}",
+            list.join(", ")
+        ),
     )
     .await;
 }
