@@ -233,7 +233,8 @@ pub(crate) fn apply_delta_to_body(bytes: &[u8], delta: &Delta) -> Result<Vec<u8>
         &mut out,
         created_at,
         delta.expires_at,
-        version + 1,
+        // As in Delta::apply: a version at the top of its range wraps, never panics.
+        version.wrapping_add(1),
         delta.absolute_deadline,
         delta.expiry.as_ref(),
         owner,
@@ -435,6 +436,21 @@ mod tests {
         let mut bytes = Vec::new();
         encode(record, &mut bytes);
         decode(&bytes).unwrap()
+    }
+
+    #[test]
+    fn a_version_at_the_top_of_its_range_wraps_in_both_delta_paths() {
+        let mut record = record();
+        record.version = u64::MAX;
+        let delta = Delta {
+            expires_at: record.expires_at,
+            absolute_deadline: record.absolute_deadline,
+            ..Delta::default()
+        };
+        let bytes = apply_delta_to_body(&record.to_compact_bytes(), &delta).unwrap();
+        delta.apply(&mut record);
+        assert_eq!(record.version, 0);
+        assert_eq!(decode_body_of(record.id, &bytes), Ok(record));
     }
 
     #[test]

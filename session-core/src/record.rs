@@ -266,7 +266,7 @@ impl Delta {
         if let Some(owner) = &self.owner {
             record.owner = owner.clone();
         }
-        record.version += 1;
+        record.version = record.version.wrapping_add(1);
     }
 
     /// Applies the delta to a record in its compact form ([`Record::to_compact_bytes`]) without

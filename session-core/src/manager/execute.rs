@@ -172,7 +172,7 @@ impl RequestSessions {
         }
         state.record.expires_at = next;
         state.record.absolute_deadline = absolute;
-        state.record.version += 1;
+        state.record.version = state.record.version.wrapping_add(1);
         state.assign_id();
         let value = seal_record(
             &self.inner.keys,
