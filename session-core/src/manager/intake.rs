@@ -76,7 +76,12 @@ impl Incoming {
     /// The values to try, in order: each offered chunk 0 joined with the consecutive chunks
     /// from 1.
     pub(crate) fn candidates(&self) -> impl Iterator<Item = Cow<'_, str>> {
-        let tail: Vec<&str> = self.rest.iter().map_while(Option::as_deref).collect();
+        // Collected only for a chunked value: an unchunked one (the usual case) allocates nothing.
+        let tail: Vec<&str> = if self.rest.is_empty() {
+            Vec::new()
+        } else {
+            self.rest.iter().map_while(Option::as_deref).collect()
+        };
         self.first.iter().map(move |first| {
             if tail.is_empty() {
                 Cow::Borrowed(first.as_str())
