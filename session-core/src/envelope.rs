@@ -58,7 +58,7 @@ pub(crate) fn encoded_len(record: &Record) -> usize {
     let entries: usize = record
         .data
         .iter()
-        .map(|(key, value)| entry_len(key, value.get()))
+        .map(|(key, value)| entry_len(key.as_bytes(), value.get().as_bytes()))
         .sum();
     ID_BYTES
         + header_len(
@@ -99,7 +99,7 @@ pub(crate) fn encode_body(record: &Record, out: &mut Vec<u8>) {
     );
     put_varint(out, record.data.len() as u64);
     for (key, value) in &record.data {
-        put_entry(out, key, value.get());
+        put_entry(out, key.as_bytes(), value.get().as_bytes());
     }
 }
 
@@ -147,11 +147,11 @@ fn encode_header(
     }
 }
 
-fn put_entry(out: &mut Vec<u8>, key: &str, value: &str) {
+fn put_entry(out: &mut Vec<u8>, key: &[u8], value: &[u8]) {
     put_varint(out, key.len() as u64);
-    out.extend_from_slice(key.as_bytes());
+    out.extend_from_slice(key);
     put_varint(out, value.len() as u64);
-    out.extend_from_slice(value.as_bytes());
+    out.extend_from_slice(value);
 }
 
 /// Applies `delta` to what [`encode_body`] wrote, without decoding the values: unchanged
@@ -188,10 +188,12 @@ pub(crate) fn apply_delta_to_body(bytes: &[u8], delta: &Delta) -> Result<Vec<u8>
     if count > (reader.rest.len() / 2) as u64 {
         return Err(Malformed);
     }
-    let mut kept: Vec<(&str, &str)> = Vec::with_capacity(count as usize);
+    // Kept entries are copied as bytes, unread: the next decode validates them. Byte order is
+    // the order of the keys as text (UTF-8 sorts by code point).
+    let mut kept: Vec<(&[u8], &[u8])> = Vec::with_capacity(count as usize);
     for _ in 0..count {
-        let key = reader.text()?;
-        let value = reader.text()?;
+        let key = reader.field()?;
+        let value = reader.field()?;
         // The merge below relies on the order encode_body writes.
         if kept.last().is_some_and(|(previous, _)| *previous >= key) {
             return Err(Malformed);
@@ -202,19 +204,22 @@ pub(crate) fn apply_delta_to_body(bytes: &[u8], delta: &Delta) -> Result<Vec<u8>
         return Err(Malformed);
     }
     // As in Delta::apply: removals first, then the changes, the last change of a key winning.
-    let mut changed: Vec<(&str, &str)> = Vec::with_capacity(delta.changed.len());
+    let mut changed: Vec<(&[u8], &[u8])> = Vec::with_capacity(delta.changed.len());
     for (key, value) in &delta.changed {
         match changed
             .iter_mut()
-            .find(|(existing, _)| *existing == key.as_str())
+            .find(|(existing, _)| *existing == key.as_bytes())
         {
-            Some(entry) => entry.1 = value.get(),
-            None => changed.push((key.as_str(), value.get())),
+            Some(entry) => entry.1 = value.get().as_bytes(),
+            None => changed.push((key.as_bytes(), value.get().as_bytes())),
         }
     }
     changed.sort_unstable_by(|a, b| a.0.cmp(b.0));
     kept.retain(|(key, _)| {
-        !delta.removed.iter().any(|removed| removed == key)
+        !delta
+            .removed
+            .iter()
+            .any(|removed| removed.as_bytes() == *key)
             && changed
                 .binary_search_by(|(changed, _)| changed.cmp(key))
                 .is_err()
@@ -327,6 +332,7 @@ fn decode_body(id: SessionId, mut reader: Reader<'_>) -> Result<Record, Malforme
         return Err(Malformed);
     }
     let mut entries: Vec<(String, RawJson)> = Vec::with_capacity(count as usize);
+    let mut reader = EntryReader::new(reader);
     for _ in 0..count {
         let key = reader.text()?;
         let value = reader.text()?;
@@ -340,7 +346,7 @@ fn decode_body(id: SessionId, mut reader: Reader<'_>) -> Result<Record, Malforme
         }
         entries.push((key.to_string(), RawJson::written(value)));
     }
-    if !reader.rest.is_empty() {
+    if !reader.is_done() {
         return Err(Malformed);
     }
     // Entries were written in key order, which lets the map be built in bulk.
@@ -357,7 +363,7 @@ fn decode_body(id: SessionId, mut reader: Reader<'_>) -> Result<Record, Malforme
     })
 }
 
-fn entry_len(key: &str, value: &str) -> usize {
+fn entry_len(key: &[u8], value: &[u8]) -> usize {
     varint_len(key.len() as u64) + key.len() + varint_len(value.len() as u64) + value.len()
 }
 
@@ -405,9 +411,46 @@ impl<'a> Reader<'a> {
         Err(Malformed)
     }
 
-    fn text(&mut self) -> Result<&'a str, Malformed> {
+    /// A length-prefixed field, as bytes.
+    fn field(&mut self) -> Result<&'a [u8], Malformed> {
         let len = usize::try_from(self.varint()?).map_err(|_| Malformed)?;
-        std::str::from_utf8(self.take(len)?).map_err(|_| Malformed)
+        self.take(len)
+    }
+
+    fn text(&mut self) -> Result<&'a str, Malformed> {
+        std::str::from_utf8(self.field()?).map_err(|_| Malformed)
+    }
+}
+
+/// Reads the entries of a record, the rest of its bytes.
+///
+/// When all of them are UTF-8, as they are whenever every key and value is shorter than 128
+/// bytes (the length prefixes are then ASCII bytes), they are validated once, and each field is
+/// cut from that text at checked character boundaries: one pass over the bytes instead of one
+/// validation call per key and value. Otherwise each field is validated on its own.
+struct EntryReader<'a> {
+    reader: Reader<'a>,
+    /// The whole of the entries as text, when they validated as one.
+    text: Option<&'a str>,
+}
+
+impl<'a> EntryReader<'a> {
+    fn new(reader: Reader<'a>) -> Self {
+        let text = std::str::from_utf8(reader.rest).ok();
+        EntryReader { reader, text }
+    }
+
+    fn text(&mut self) -> Result<&'a str, Malformed> {
+        let Some(text) = self.text else {
+            return self.reader.text();
+        };
+        let field = self.reader.field()?;
+        let end = text.len() - self.reader.rest.len();
+        text.get(end - field.len()..end).ok_or(Malformed)
+    }
+
+    fn is_done(&self) -> bool {
+        self.reader.rest.is_empty()
     }
 }
 
@@ -584,12 +627,36 @@ mod tests {
         encode(&record, &mut bytes);
         bytes.pop();
         put_varint(&mut bytes, 1);
-        put_entry(&mut bytes, "k", "{not json");
+        put_entry(&mut bytes, b"k", b"{not json");
         let decoded = decode(&bytes).unwrap();
         assert_eq!(decoded.data["k"].get(), "{not json");
         assert!(serde_json::to_string(&decoded).is_err());
         let session = crate::Session::from_state(crate::session::State::loaded(decoded, false));
         assert!(session.get::<serde_json::Value>("k").is_err());
+    }
+
+    #[test]
+    fn a_field_that_cuts_a_character_is_malformed_even_when_the_whole_is_text() {
+        let mut record = record();
+        record.data.clear();
+        let mut bytes = Vec::new();
+        encode(&record, &mut bytes);
+        bytes.pop();
+        // One entry: a key of one byte (0xC3, half of 'Á') whose value length prefix (0x81 0x00)
+        // completes the character, so the entries are valid UTF-8 as a whole.
+        bytes.extend_from_slice(&[0x01, 0x01, 0xC3, 0x81, 0x00, b'1']);
+        assert!(std::str::from_utf8(&bytes[bytes.len() - 6..]).is_ok());
+        assert_eq!(decode(&bytes), Err(Malformed));
+
+        // The same shape with a whole character decodes, by either path.
+        for value in ["1", &"x".repeat(200)] {
+            let mut bytes = Vec::new();
+            encode(&record, &mut bytes);
+            bytes.pop();
+            put_varint(&mut bytes, 1);
+            put_entry(&mut bytes, "Á".as_bytes(), value.as_bytes());
+            assert_eq!(decode(&bytes).unwrap().data["Á"].get(), value);
+        }
     }
 
     fn raw(json: &str) -> RawJson {
