@@ -112,7 +112,11 @@ fn main() {
         .next()
         .and_then(|n| n.parse().ok())
         .unwrap_or_else(|| usage());
-    let store = if cycle == "client" { "cookie" } else { "memory" };
+    let store = if cycle == "client" {
+        "cookie"
+    } else {
+        "memory"
+    };
     let manager = manager(store);
     let cookie = session_cookie(&manager);
     let run = |visits: u64| -> usize {
