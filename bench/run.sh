@@ -1,13 +1,16 @@
 #!/usr/bin/env bash
 # Reproduces every figure in BENCHMARKS.md.
 #
-# Usage: bench/run.sh [micro] [stores] [memory] [http] ...   (no argument: all of them)
+# Usage: bench/run.sh [micro] [stores] [memory] [profile] [http] ...   (no argument: all of them)
 #
 #   micro   criterion: seal + open and a client-side request cycle, ours against the cookie crate's
 #           private and signed jars with serde_json (bench/benches/seal.rs)
 #   stores  criterion: memory, file and Redis store load / create / delta update
 #           (Redis through scripts/with-redis.sh, a private server on loopback)
 #   memory  resident memory of 1M live sessions in the memory store, and ops/s at that size
+#   profile instructions (valgrind --tool=callgrind) and heap allocations per request of the
+#           session work alone, without HTTP: memory store /rw, client-side /rw, a read-only
+#           request and one that extracts no session (bench/src/bin/cycle-profile.rs)
 #   http    full requests under wrk on loopback: axum, actix-web and rocket, each against its peer
 #           crate and a server with no session layer; under actix-web also our Redis store against
 #           actix-session's (Redis through scripts/with-redis.sh, a private server on loopback)
@@ -55,6 +58,32 @@ run_memory() {
   log "memory: 1M live sessions in the memory store"
   cargo build --release --manifest-path "$manifest" --bin memory-sessions
   "$CARGO_TARGET_DIR/release/memory-sessions" "${BENCH_SESSIONS:-1000000}" | tee "$results/memory.txt"
+}
+
+# Instructions per cycle: the difference of two callgrind runs (2N and N cycles), so that
+# start-up and set-up cancel out. Exact for a given binary and input, whatever the machine's load.
+run_profile() {
+  log "profile: instructions and allocations per request (callgrind, no HTTP)"
+  command -v valgrind >/dev/null || { echo "valgrind is not installed" >&2; exit 1; }
+  cargo build --release --manifest-path "$manifest" --bin cycle-profile
+  local binary="$CARGO_TARGET_DIR/release/cycle-profile" n=1000 scratch
+  scratch=$(mktemp -d)
+  : >"$results/profile.tsv"
+  for cycle in server client read plain; do
+    local counts=()
+    for iterations in "$n" $((2 * n)); do
+      valgrind --tool=callgrind --callgrind-out-file="$scratch/out" "$binary" "$cycle" "$iterations" \
+        >"$scratch/stdout" 2>"$scratch/stderr"
+      counts+=("$(sed -n 's/.*Collected : \([0-9]*\).*/\1/p' "$scratch/stderr")")
+    done
+    local allocations
+    allocations=$("$binary" "$cycle" 10000)
+    printf '%s\t%s instructions\t%s\n' "$cycle" "$(((counts[1] - counts[0]) / n))" "$allocations" \
+      | tee -a "$results/profile.tsv"
+  done
+  rm -rf "$scratch"
+  echo "(SHA-256 runs in software under valgrind, which hides the CPU's SHA extensions: the HMAC"
+  echo " over the id counts several times what it costs natively.)"
 }
 
 free_port() {
@@ -176,11 +205,11 @@ if [ "${1:-}" = --http-rounds ]; then
 fi
 
 sections=("$@")
-if [ ${#sections[@]} -eq 0 ]; then sections=(micro stores memory http); fi
+if [ ${#sections[@]} -eq 0 ]; then sections=(micro stores memory profile http); fi
 for section in "${sections[@]}"; do
   case "$section" in
-    micro|stores|memory|http) ;;
-    *) echo "unknown section '$section'; use micro, stores, memory or http" >&2; exit 2 ;;
+    micro|stores|memory|profile|http) ;;
+    *) echo "unknown section '$section'; use micro, stores, memory, profile or http" >&2; exit 2 ;;
   esac
 done
 

@@ -8,7 +8,8 @@
 //!   cookie, read one value, change one, save the delta and render the response headers;
 //! - `client`: the same on a client-side (sealed cookie) session, which reseals;
 //! - `read`: a server-side session opened and read, nothing written (no header rendered);
-//! - `plain`: a request whose handler asks for no session, carrying the session cookie.
+//! - `plain`: a request whose handler asks for no session, carrying the session cookie (the
+//!   headers kept unparsed, as every adapter does, and the request finished).
 //!
 //! Every cycle goes through the public `SessionManager`, the code each adapter drives, without
 //! HTTP or a runtime: the memory and cookie stores never wait, so each future is polled once.
@@ -96,9 +97,11 @@ fn read_only(manager: &SessionManager, cookie: &str) -> usize {
     user as usize + headers.len()
 }
 
+/// What an adapter does for a route that extracts no session: keep the headers, unparsed, and
+/// finish.
 fn plain(manager: &SessionManager, cookie: &str) -> usize {
-    let request = manager.request([cookie], |_| None);
-    ready(manager.finish(request)).expect("finish").len()
+    let deferred = manager.defer([cookie], |_| None);
+    ready(deferred.finish()).expect("finish").len()
 }
 
 fn main() {
