@@ -188,52 +188,44 @@ pub(crate) fn apply_delta_to_body(bytes: &[u8], delta: &Delta) -> Result<Vec<u8>
     if count > (reader.rest.len() / 2) as u64 {
         return Err(Malformed);
     }
-    // Kept entries are copied as bytes, unread: the next decode validates them. Byte order is
-    // the order of the keys as text (UTF-8 sorts by code point).
+    let changes = Changes::of(delta);
+    let dropped = |key: &[u8]| {
+        delta
+            .removed
+            .iter()
+            .any(|removed| removed.as_bytes() == key)
+            || changes.contains(key)
+    };
+    // Kept entries are copied as bytes, unread (the next decode validates them); byte order is
+    // the keys' order as text (UTF-8 sorts by code point).
     let mut kept: Vec<(&[u8], &[u8])> = Vec::with_capacity(count as usize);
+    let mut previous: Option<&[u8]> = None;
     for _ in 0..count {
         let key = reader.field()?;
         let value = reader.field()?;
         // The merge below relies on the order encode_body writes.
-        if kept.last().is_some_and(|(previous, _)| *previous >= key) {
+        if previous.is_some_and(|previous| previous >= key) {
             return Err(Malformed);
         }
-        kept.push((key, value));
+        previous = Some(key);
+        if !dropped(key) {
+            kept.push((key, value));
+        }
     }
     if !reader.rest.is_empty() {
         return Err(Malformed);
     }
-    // As in Delta::apply: removals first, then the changes, the last change of a key winning.
-    let mut changed: Vec<(&[u8], &[u8])> = Vec::with_capacity(delta.changed.len());
-    for (key, value) in &delta.changed {
-        match changed
-            .iter_mut()
-            .find(|(existing, _)| *existing == key.as_bytes())
-        {
-            Some(entry) => entry.1 = value.get().as_bytes(),
-            None => changed.push((key.as_bytes(), value.get().as_bytes())),
-        }
-    }
-    changed.sort_unstable_by(|a, b| a.0.cmp(b.0));
-    kept.retain(|(key, _)| {
-        !delta
-            .removed
-            .iter()
-            .any(|removed| removed.as_bytes() == *key)
-            && changed
-                .binary_search_by(|(changed, _)| changed.cmp(key))
-                .is_err()
-    });
 
     // The exact size, so that a store keeping the result as a boxed slice does not reallocate.
-    let count = kept.len() + changed.len();
-    let entries: usize = kept
+    let count = kept.len() + changes.len();
+    let entries_len: usize = kept
         .iter()
-        .chain(&changed)
+        .copied()
+        .chain(changes.entries())
         .map(|(key, value)| entry_len(key, value))
         .sum();
     let header = header_len(delta.absolute_deadline, delta.expiry.as_ref(), owner);
-    let mut out = Vec::with_capacity(header + varint_len(count as u64) + entries);
+    let mut out = Vec::with_capacity(header + varint_len(count as u64) + entries_len);
     encode_header(
         &mut out,
         created_at,
@@ -245,7 +237,7 @@ pub(crate) fn apply_delta_to_body(bytes: &[u8], delta: &Delta) -> Result<Vec<u8>
         owner,
     );
     put_varint(&mut out, count as u64);
-    let (mut old, mut new) = (kept.into_iter().peekable(), changed.into_iter().peekable());
+    let (mut old, mut new) = (kept.into_iter().peekable(), changes.entries().peekable());
     loop {
         let next = match (old.peek(), new.peek()) {
             (Some(a), Some(b)) if a.0 < b.0 => old.next(),
@@ -258,6 +250,64 @@ pub(crate) fn apply_delta_to_body(bytes: &[u8], delta: &Delta) -> Result<Vec<u8>
         }
     }
     Ok(out)
+}
+
+/// A delta's changed entries in key order, each key once, the last change of a key winning (as
+/// in [`Delta::apply`]). The deltas the manager builds are in that order already and are used as
+/// they are; any other is sorted into a list of its own.
+enum Changes<'a> {
+    InOrder(&'a [(String, RawJson)]),
+    Sorted(Vec<(&'a [u8], &'a [u8])>),
+}
+
+impl<'a> Changes<'a> {
+    fn of(delta: &'a Delta) -> Self {
+        if delta.changed.windows(2).all(|pair| pair[0].0 < pair[1].0) {
+            return Changes::InOrder(&delta.changed);
+        }
+        let mut sorted: Vec<(&[u8], &[u8])> = Vec::with_capacity(delta.changed.len());
+        for (key, value) in &delta.changed {
+            match sorted
+                .iter_mut()
+                .find(|(existing, _)| *existing == key.as_bytes())
+            {
+                Some(entry) => entry.1 = value.get().as_bytes(),
+                None => sorted.push((key.as_bytes(), value.get().as_bytes())),
+            }
+        }
+        sorted.sort_unstable_by(|a, b| a.0.cmp(b.0));
+        Changes::Sorted(sorted)
+    }
+
+    fn len(&self) -> usize {
+        match self {
+            Changes::InOrder(changed) => changed.len(),
+            Changes::Sorted(sorted) => sorted.len(),
+        }
+    }
+
+    fn contains(&self, key: &[u8]) -> bool {
+        match self {
+            Changes::InOrder(changed) => changed
+                .binary_search_by(|(changed, _)| changed.as_bytes().cmp(key))
+                .is_ok(),
+            Changes::Sorted(sorted) => sorted
+                .binary_search_by(|(changed, _)| (*changed).cmp(key))
+                .is_ok(),
+        }
+    }
+
+    fn entries(&self) -> impl Iterator<Item = (&'a [u8], &'a [u8])> + '_ {
+        let (in_order, sorted) = match self {
+            Changes::InOrder(changed) => (Some(changed.iter()), None),
+            Changes::Sorted(sorted) => (None, Some(sorted.iter())),
+        };
+        let in_order = in_order
+            .into_iter()
+            .flatten()
+            .map(|(key, value)| (key.as_bytes(), value.get().as_bytes()));
+        in_order.chain(sorted.into_iter().flatten().copied())
+    }
 }
 
 /// The owner recorded in what [`encode_body`] wrote, read without decoding the values.
@@ -685,6 +735,18 @@ mod tests {
                 expires_at: 10,
                 absolute_deadline: None,
                 expiry: Some(Expiry::persistent(std::time::Duration::from_secs(60))),
+            },
+            // In key order, as the manager builds them: merged without sorting.
+            Delta {
+                owner: None,
+                changed: vec![
+                    ("a".into(), raw("0")),
+                    ("n".into(), raw("44")),
+                    ("zz".into(), raw("{}")),
+                ],
+                removed: vec!["n".into(), "long".into()],
+                expires_at: 11,
+                ..Delta::default()
             },
             Delta {
                 owner: None,

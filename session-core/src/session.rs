@@ -11,7 +11,7 @@
 
 use std::collections::BTreeSet;
 use std::fmt;
-use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::sync::{Arc, LazyLock, Mutex, MutexGuard, PoisonError};
 
 use serde::de::DeserializeOwned;
 use serde::Serialize;
@@ -54,8 +54,11 @@ pub(crate) enum Measure {
 
 impl SizeLimit {
     pub(crate) fn unlimited() -> Self {
+        // Every state starts unlimited before the manager sets its limit: one shared empty name
+        // keeps that from costing an allocation per session opened.
+        static NO_NAME: LazyLock<Arc<str>> = LazyLock::new(|| Arc::from(""));
         SizeLimit {
-            name: Arc::from(""),
+            name: Arc::clone(&NO_NAME),
             measure: Measure::Unlimited,
         }
     }
@@ -157,7 +160,6 @@ impl State {
         }
     }
 
-    /// Forgets the changes, once they are saved.
     /// The session's id, drawn now if it has none yet.
     pub(crate) fn assign_id(&mut self) -> SessionId {
         if self.id_pending {
