@@ -196,13 +196,15 @@ pub(crate) fn apply_delta_to_body(bytes: &[u8], delta: &Delta) -> Result<Vec<u8>
             .any(|removed| removed.as_bytes() == key)
             || changes.contains(key)
     };
-    // Kept entries are copied as bytes, unread (the next decode validates them); byte order is
-    // the keys' order as text (UTF-8 sorts by code point).
+    // Kept entries are checked as decode checks them (text, in order), so that bytes that would
+    // not decode are refused here too, then copied as bytes; byte order is the keys' order as
+    // text (UTF-8 sorts by code point).
     let mut kept: Vec<(&[u8], &[u8])> = Vec::with_capacity(count as usize);
     let mut previous: Option<&[u8]> = None;
+    let mut reader = EntryReader::new(reader);
     for _ in 0..count {
-        let key = reader.field()?;
-        let value = reader.field()?;
+        let key = reader.text()?.as_bytes();
+        let value = reader.text()?.as_bytes();
         // The merge below relies on the order encode_body writes.
         if previous.is_some_and(|previous| previous >= key) {
             return Err(Malformed);
@@ -212,7 +214,7 @@ pub(crate) fn apply_delta_to_body(bytes: &[u8], delta: &Delta) -> Result<Vec<u8>
             kept.push((key, value));
         }
     }
-    if !reader.rest.is_empty() {
+    if !reader.is_done() {
         return Err(Malformed);
     }
 
