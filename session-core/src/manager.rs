@@ -332,12 +332,14 @@ impl SessionManager {
         if any_cookie_slot {
             for cookie_header in cookie_headers {
                 for (name, value) in cookie_pairs(cookie_header) {
-                    let (Ok(name), Ok(value)) =
-                        (std::str::from_utf8(name), std::str::from_utf8(value))
+                    // A sibling cookie's value is never looked at, only a session's.
+                    let Some((index, chunk)) = std::str::from_utf8(name)
+                        .ok()
+                        .and_then(|name| self.cookie_slot(name))
                     else {
                         continue;
                     };
-                    if let Some((index, chunk)) = self.cookie_slot(name) {
+                    if let Ok(value) = std::str::from_utf8(value) {
                         slots[index].incoming.offer(chunk, value);
                     }
                 }

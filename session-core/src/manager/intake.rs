@@ -15,21 +15,40 @@ pub(crate) const MAX_CANDIDATES: usize = 8;
 
 /// The `name=value` pairs of one `Cookie` header value, as bytes: split at `;`, trimmed of
 /// spaces and tabs, pairs without `=` or with an empty name skipped, one pair of surrounding
-/// double quotes removed from the value.
+/// double quotes removed from the value. The separators are found with a vectorized search: a
+/// sealed session value is hundreds of bytes long.
 pub(crate) fn cookie_pairs(header: &[u8]) -> impl Iterator<Item = (&[u8], &[u8])> {
-    header.split(|&b| b == b';').filter_map(|pair| {
-        let pair = trim(pair);
-        let split = pair.iter().position(|&b| b == b'=')?;
-        let (name, value) = (trim(&pair[..split]), trim(&pair[split + 1..]));
-        if name.is_empty() {
-            return None;
-        }
-        let value = match value {
-            [b'"', inner @ .., b'"'] => inner,
-            other => other,
+    let mut rest = Some(header);
+    std::iter::from_fn(move || loop {
+        let remaining = rest?;
+        let pair = match memchr::memchr(b';', remaining) {
+            Some(end) => {
+                rest = Some(&remaining[end + 1..]);
+                &remaining[..end]
+            }
+            None => {
+                rest = None;
+                remaining
+            }
         };
-        Some((name, value))
+        if let Some(found) = split_pair(pair) {
+            return Some(found);
+        }
     })
+}
+
+fn split_pair(pair: &[u8]) -> Option<(&[u8], &[u8])> {
+    let pair = trim(pair);
+    let split = memchr::memchr(b'=', pair)?;
+    let (name, value) = (trim(&pair[..split]), trim(&pair[split + 1..]));
+    if name.is_empty() {
+        return None;
+    }
+    let value = match value {
+        [b'"', inner @ .., b'"'] => inner,
+        other => other,
+    };
+    Some((name, value))
 }
 
 fn trim(bytes: &[u8]) -> &[u8] {
@@ -137,6 +156,16 @@ mod tests {
                 ("d".into(), "".into()),
                 ("f".into(), "\"half".into()),
             ]
+        );
+    }
+
+    #[test]
+    fn empty_pairs_and_trailing_separators_are_skipped() {
+        assert!(pairs(b"").is_empty());
+        assert!(pairs(b";; ;").is_empty());
+        assert_eq!(
+            pairs(b";;a=1;;b=x=y;"),
+            [("a".into(), "1".into()), ("b".into(), "x=y".into())]
         );
     }
 
