@@ -273,6 +273,17 @@ fn our_store(rt: &Runtime, engine: &str, url: &str) -> Option<Ours> {
     build(rt, &toml).map(|store| Ours::new(rt, store))
 }
 
+/// The server `variable` names and our `engine` store on it; `None` when the variable is unset
+/// or the store cannot be built (with a message).
+fn server_store(rt: &Runtime, engine: &str, variable: &str) -> Option<(String, Ours)> {
+    let Ok(url) = std::env::var(variable) else {
+        eprintln!("skipping {engine}: {variable} is not set (bench/run.sh sql sets it)");
+        return None;
+    };
+    let ours = our_store(rt, engine, &url)?;
+    Some((url, ours))
+}
+
 /// The pool settings of ours, for the peer's pool.
 fn pool_options<DB: sqlx::Database>() -> sqlx::pool::PoolOptions<DB> {
     sqlx::pool::PoolOptions::new()
@@ -282,11 +293,7 @@ fn pool_options<DB: sqlx::Database>() -> sqlx::pool::PoolOptions<DB> {
 }
 
 fn postgres<M: Measurement>(c: &mut Criterion<M>, rt: &Runtime) {
-    let Ok(url) = std::env::var("POSTGRES_URL") else {
-        eprintln!("skipping PostgreSQL: POSTGRES_URL is not set (bench/run.sh sql sets it)");
-        return;
-    };
-    let Some(ours) = our_store(rt, "postgres", &url) else {
+    let Some((url, ours)) = server_store(rt, "postgres", "POSTGRES_URL") else {
         return;
     };
     let peer = rt.block_on(async {
@@ -299,11 +306,7 @@ fn postgres<M: Measurement>(c: &mut Criterion<M>, rt: &Runtime) {
 }
 
 fn mysql<M: Measurement>(c: &mut Criterion<M>, rt: &Runtime) {
-    let Ok(url) = std::env::var("MYSQL_URL") else {
-        eprintln!("skipping MySQL/MariaDB: MYSQL_URL is not set (bench/run.sh sql sets it)");
-        return;
-    };
-    let Some(ours) = our_store(rt, "mysql", &url) else {
+    let Some((url, ours)) = server_store(rt, "mysql", "MYSQL_URL") else {
         return;
     };
     // The peer's "schema" is a MySQL database: ours, the one the URL names.

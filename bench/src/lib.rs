@@ -103,6 +103,19 @@ pub fn record_with_fresh_id(keys: usize) -> Record {
     record
 }
 
+/// The CPU time `clock` (`libc::CLOCK_THREAD_CPUTIME_ID`, `libc::CLOCK_PROCESS_CPUTIME_ID`) has
+/// counted so far, in nanoseconds.
+pub fn cpu_time_ns(clock: libc::clockid_t) -> u64 {
+    let mut now = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: `now` is a valid, writable timespec.
+    let status = unsafe { libc::clock_gettime(clock, &mut now) };
+    assert_eq!(status, 0, "CPU-time clock {clock} is not available");
+    now.tv_sec as u64 * 1_000_000_000 + now.tv_nsec as u64
+}
+
 /// What the store benchmarks share: building a store from configuration as an application does,
 /// and the one-key change every update measurement applies.
 pub mod stores {

@@ -97,14 +97,7 @@ fn fail(what: &str, error: impl std::fmt::Display) -> ! {
 }
 
 fn process_cpu_us() -> f64 {
-    let mut now = libc::timespec {
-        tv_sec: 0,
-        tv_nsec: 0,
-    };
-    // SAFETY: `now` is a valid, writable timespec; the clock id is a constant Linux supports.
-    let status = unsafe { libc::clock_gettime(libc::CLOCK_PROCESS_CPUTIME_ID, &mut now) };
-    assert_eq!(status, 0, "CLOCK_PROCESS_CPUTIME_ID is not available");
-    now.tv_sec as f64 * 1e6 + now.tv_nsec as f64 / 1e3
+    session_bench::cpu_time_ns(libc::CLOCK_PROCESS_CPUTIME_ID) as f64 / 1e3
 }
 
 /// The actix-session form of a record: a JSON map of key to the value's JSON text, with
