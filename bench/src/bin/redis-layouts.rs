@@ -330,8 +330,11 @@ async fn info(conn: &mut MultiplexedConnection, section: &str) -> Vec<(String, S
         .collect()
 }
 
+/// A command's calls and microseconds in `INFO commandstats`.
+type CommandStat = (String, u64, u64);
+
 /// Per command: calls and microseconds, from `INFO commandstats`.
-async fn commandstats(conn: &mut MultiplexedConnection) -> Vec<(String, u64, u64)> {
+async fn commandstats(conn: &mut MultiplexedConnection) -> Vec<CommandStat> {
     info(conn, "commandstats")
         .await
         .into_iter()
@@ -456,7 +459,7 @@ async fn probe(store: Arc<dyn Store>, url: &str, tasks: usize, updates: usize) {
         probe.check(layout, first_visit + updates as u64 - 1).await;
 
         let total = (tasks * updates) as f64;
-        let measured: Vec<&(String, u64, u64)> = stats
+        let measured: Vec<&CommandStat> = stats
             .iter()
             .filter(|(command, _, _)| {
                 !command.starts_with("config") && !command.starts_with("info")
@@ -465,10 +468,10 @@ async fn probe(store: Arc<dyn Store>, url: &str, tasks: usize, updates: usize) {
         let nested = measured
             .iter()
             .any(|(command, _, _)| OUTER.contains(&command.as_str()));
-        let (outer, inner): (Vec<&(String, u64, u64)>, Vec<&(String, u64, u64)>) = measured
+        let (outer, inner): (Vec<&CommandStat>, Vec<&CommandStat>) = measured
             .into_iter()
             .partition(|(command, _, _)| !nested || OUTER.contains(&command.as_str()));
-        let describe = |list: &[&(String, u64, u64)]| {
+        let describe = |list: &[&CommandStat]| {
             list.iter()
                 .map(|(command, calls, usec)| {
                     format!(
