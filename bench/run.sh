@@ -1,19 +1,33 @@
 #!/usr/bin/env bash
 # Reproduces every figure in BENCHMARKS.md.
 #
-# Usage: bench/run.sh [micro] [stores] [memory] [profile] [http] ...   (no argument: all of them)
+# Usage: bench/run.sh [micro] [stores] [sql] [memory] [profile] [http] [redis] ...   (no argument: all)
 #
 #   micro   criterion: seal + open and a client-side request cycle, ours against the cookie crate's
 #           private and signed jars with serde_json (bench/benches/seal.rs)
 #   stores  criterion: memory, file and Redis store load / create / delta update
 #           (Redis through scripts/with-redis.sh, a private server on loopback)
+#   sql     criterion: the PostgreSQL, MySQL/MariaDB and SQLite stores against
+#           tower-sessions-sqlx-store, load / create / update of one key, wall time
+#           (bench/benches/sql.rs; private servers through scripts/with-postgres.sh and
+#           scripts/with-mariadb.sh, SQLite in a temporary file), then PostgreSQL's own time per
+#           statement from pg_stat_statements (mean execution time and calls, ours and the peer's)
 #   memory  resident memory of 1M live sessions in the memory store, and ops/s at that size
 #   profile instructions (valgrind --tool=callgrind) and heap allocations per request of the
 #           session work alone, without HTTP: memory store /rw, client-side /rw, a read-only
 #           request and one that extracts no session (bench/src/bin/cycle-profile.rs)
 #   http    full requests under wrk on loopback: axum, actix-web and rocket, each against its peer
 #           crate and a server with no session layer; under actix-web also our Redis store against
-#           actix-session's (Redis through scripts/with-redis.sh, a private server on loopback)
+#           actix-session's (Redis through scripts/with-redis.sh, a private server on loopback);
+#           for each -redis variant, Redis's INFO commandstats over the measured run
+#           (bench-results/redis-commandstats.tsv in the target directory) and its main-thread
+#           CPU time (bench-results/redis-cpu.tsv); the table gives Redis µs per request and
+#           ours/theirs
+#   redis   Redis's own cost per session update, layout by layout (whole-record SET as
+#           actix-session does, our store's update, the floor of any script, MULTI/EXEC of native
+#           commands, pipelined write-then-check), and the client's CPU per update
+#           (bench/src/bin/redis-layouts.rs, on a private server through scripts/with-redis.sh;
+#           BENCH_REDIS_TASKS, BENCH_REDIS_UPDATES)
 #
 # Everything builds in release mode into the repository's one target directory (<repo>/target;
 # set BENCH_TARGET_DIR to use another). Criterion measures the benchmark thread's CPU time by
@@ -54,6 +68,31 @@ run_stores() {
   report runtime_overhead store_ server_cycle
 }
 
+run_sql() {
+  log "sql: PostgreSQL, MariaDB, SQLite stores against tower-sessions-sqlx-store (criterion, wall time)"
+  cargo bench --manifest-path "$manifest" --bench sql --no-run
+  # Both servers at once, PostgreSQL with pg_stat_statements loaded; the bench runs in a second
+  # instance of this script under them.
+  POSTGRES_EXTRA_OPTS="-c shared_preload_libraries=pg_stat_statements -c pg_stat_statements.track=top" \
+    "$repo/scripts/with-postgres.sh" "$repo/scripts/with-mariadb.sh" "$here/run.sh" --sql-bench
+  report --sql "$results/pg-statements.tsv"
+}
+
+# The measurement of run_sql; needs POSTGRES_URL and MYSQL_URL, which the scripts set.
+sql_bench() {
+  psql "$POSTGRES_URL" -q -c 'CREATE EXTENSION IF NOT EXISTS pg_stat_statements' \
+    -c 'SELECT pg_stat_statements_reset()' >/dev/null
+  cargo bench --manifest-path "$manifest" --bench sql
+  # Per statement of either side's tables (and the peer's transactions): calls, mean execution
+  # time in µs, the statement on one line.
+  psql "$POSTGRES_URL" -At -F $'\t' -c "
+    SELECT calls, round((mean_exec_time * 1000)::numeric, 2), regexp_replace(query, '\\s+', ' ', 'g')
+    FROM pg_stat_statements
+    WHERE (query ILIKE '%session%' OR query IN ('BEGIN', 'COMMIT'))
+      AND query NOT ILIKE '%pg_stat_statements%'
+    ORDER BY calls DESC" >"$results/pg-statements.tsv"
+}
+
 run_memory() {
   log "memory: 1M live sessions in the memory store"
   cargo build --release --manifest-path "$manifest" --bin memory-sessions
@@ -86,6 +125,14 @@ run_profile() {
   echo " over the id counts several times what it costs natively.)"
 }
 
+run_redis() {
+  log "redis: Redis CPU per session update, layout by layout (private server)"
+  cargo build --release --manifest-path "$manifest" --bin redis-layouts
+  redis-server --version
+  "$repo/scripts/with-redis.sh" "$CARGO_TARGET_DIR/release/redis-layouts" \
+    "${BENCH_REDIS_TASKS:-8}" "${BENCH_REDIS_UPDATES:-2000}" | tee "$results/redis-layouts.txt"
+}
+
 free_port() {
   python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1]); s.close()'
 }
@@ -103,6 +150,12 @@ trap stop_server EXIT
 # CPU time (user + system, in microseconds) the process has used so far.
 cpu_us() {
   awk -v tck="$(getconf CLK_TCK)" '{printf "%d", ($14 + $15) * 1000000 / tck}' "/proc/$1/stat"
+}
+
+# Redis's main-thread CPU time (user + system, in microseconds) so far (INFO cpu).
+redis_cpu_us() {
+  redis-cli -u "$REDIS_URL" info cpu | tr -d '\r' |
+    awk -F: '/^used_cpu_(user|sys)_main_thread:/ {s += $2} END {printf "%.0f", s * 1000000}'
 }
 
 # One wrk measurement of one server variant on one path; appends a line to $results/http.tsv:
@@ -136,10 +189,19 @@ http_one() {
     wrk_args+=(-H "Cookie: ${cookie:-id=$(printf "A%.0s" $(seq 1 92))}")
   fi
   taskset -c 1 wrk "${wrk_args[@]}" -d"${BENCH_HTTP_WARMUP:-1}s" "$url" >/dev/null
-  local cpu_before cpu_after
+  local cpu_before cpu_after redis_before=""
+  if [[ $variant == *-redis ]]; then
+    redis-cli -u "$REDIS_URL" config resetstat >/dev/null
+    redis_before=$(redis_cpu_us)
+  fi
   cpu_before=$(cpu_us "$pid")
   taskset -c 1 wrk "${wrk_args[@]}" -d"${BENCH_HTTP_SECONDS:-5}s" --latency "$url" >"$out"
   cpu_after=$(cpu_us "$pid")
+  local stats="" redis_after=""
+  if [[ $variant == *-redis ]]; then
+    stats=$(redis-cli -u "$REDIS_URL" info commandstats)
+    redis_after=$(redis_cpu_us)
+  fi
   stop_server
   local rps p50 p99 bad requests cpu_per_request
   rps=$(awk '/^Requests\/sec:/ {print $2}' "$out")
@@ -147,6 +209,16 @@ http_one() {
   p99=$(awk '$1 == "99%" {print $2}' "$out")
   bad=$(awk '/Non-2xx or 3xx responses:/ {print $NF}' "$out")
   requests=$(awk '/requests in/ {print $1}' "$out")
+  if [ -n "$redis_before" ]; then
+    # framework, variant, path, round, requests, command, calls, usec, usec_per_call
+    printf '%s\n' "$stats" | tr -d '\r' | awk -F'[:,=]' -v pre="$framework\t$variant\t$path\t$round\t${requests:-0}" \
+      '/^cmdstat_/ {sub(/^cmdstat_/, "", $1); printf "%s\t%s\t%s\t%s\t%s\n", pre, $1, $3, $5, $7}' \
+      >>"$results/redis-commandstats.tsv"
+    # framework, variant, path, round, requests, Redis main-thread CPU µs over the run
+    printf '%s\t%s\t%s\t%s\t%s\t%s\n' "$framework" "$variant" "$path" "$round" "${requests:-0}" \
+      "$(awk -v a="$redis_before" -v b="$redis_after" 'BEGIN {printf "%.0f", b - a}')" \
+      >>"$results/redis-cpu.tsv"
+  fi
   cpu_per_request=$(awk -v a="$cpu_before" -v b="$cpu_after" -v n="${requests:-0}" \
     'BEGIN {if (n > 0) printf "%.2f", (b - a) / n; else print "?"}')
   printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$framework" "$variant" "$path" "$round" \
@@ -162,6 +234,8 @@ run_http() {
   command -v wrk >/dev/null || { echo "wrk is not installed" >&2; exit 1; }
   cargo build --release --manifest-path "$manifest" --bin http-axum --bin http-actix --bin http-rocket
   : >"$results/http.tsv"
+  : >"$results/redis-commandstats.tsv"
+  : >"$results/redis-cpu.tsv"
   # The rounds run in a second instance of this script under a private Redis server (REDIS_URL),
   # started on core 1 beside wrk so that core 0 stays the measured server's alone.
   taskset -c 1 "$repo/scripts/with-redis.sh" "$here/run.sh" --http-rounds
@@ -203,13 +277,17 @@ if [ "${1:-}" = --http-rounds ]; then
   http_rounds
   exit
 fi
+if [ "${1:-}" = --sql-bench ]; then
+  sql_bench
+  exit
+fi
 
 sections=("$@")
-if [ ${#sections[@]} -eq 0 ]; then sections=(micro stores memory profile http); fi
+if [ ${#sections[@]} -eq 0 ]; then sections=(micro stores sql memory profile http redis); fi
 for section in "${sections[@]}"; do
   case "$section" in
-    micro|stores|memory|profile|http) ;;
-    *) echo "unknown section '$section'; use micro, stores, memory, profile or http" >&2; exit 2 ;;
+    micro|stores|sql|memory|profile|http|redis) ;;
+    *) echo "unknown section '$section'; use micro, stores, sql, memory, profile, http or redis" >&2; exit 2 ;;
   esac
 done
 

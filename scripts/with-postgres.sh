@@ -5,6 +5,9 @@
 #
 # POSTGRES_CTL is exported too: `"$POSTGRES_CTL" stop` and `"$POSTGRES_CTL" start` stop the server
 # and start it again on the same port, for tests of outages.
+#
+# POSTGRES_EXTRA_OPTS (default empty) is appended to the server's options, e.g.
+# POSTGRES_EXTRA_OPTS="-c shared_preload_libraries=pg_stat_statements" for the benchmarks.
 # Usage: scripts/with-postgres.sh cargo test --workspace
 set -euo pipefail
 
@@ -47,7 +50,7 @@ cat >"$workdir/ctl" <<CTL
 set -euo pipefail
 case "\${1:-}" in
   start) ${as_server_user[*]} "$bindir/pg_ctl" -D "$workdir/data" -l "$workdir/log/server.log" -w -t 30 \
-           -o "-p $port -k $workdir/socket -c listen_addresses=127.0.0.1 -c fsync=off -c synchronous_commit=off -c full_page_writes=off" \
+           -o "-p $port -k $workdir/socket -c listen_addresses=127.0.0.1 -c fsync=off -c synchronous_commit=off -c full_page_writes=off${POSTGRES_EXTRA_OPTS:+ $POSTGRES_EXTRA_OPTS}" \
            start >/dev/null ;;
   stop) ${as_server_user[*]} "$bindir/pg_ctl" -D "$workdir/data" -m fast -w -t 30 stop >/dev/null ;;
   *) echo "usage: \$0 start|stop" >&2; exit 2 ;;

@@ -29,8 +29,9 @@ use std::sync::Arc;
 
 use criterion::measurement::Measurement;
 use criterion::{BatchSize, Criterion};
+use session_bench::stores::{build as build_store, one_key_delta, toml_string};
 use session_bench::{record_with_fresh_id, values};
-use session_core::{now_ms, Backend, Delta, SessionId, SessionsConfig, Store};
+use session_core::{SessionId, SessionsConfig, Store};
 use tokio::runtime::Runtime;
 
 const PREFILL: usize = 10_000;
@@ -40,24 +41,6 @@ fn runtime() -> Runtime {
         .enable_all()
         .build()
         .expect("runtime")
-}
-
-/// Builds the store of a one-session configuration whose store table is `store_toml`; `None`
-/// when the registry does not know the store type (not built in this checkout).
-fn build_store(rt: &Runtime, store_toml: &str) -> Option<Arc<dyn Store>> {
-    let config = SessionsConfig::from_toml(&format!(
-        "[sessions.app]\ntransport = {{ type = \"cookie\", name = \"id\" }}\nstore = {store_toml}\n"
-    ))
-    .expect("config");
-    let store = &config.sessions["app"].store;
-    match rt.block_on(session_stores::registry().build("app", store)) {
-        Ok(Backend::Server(store)) => Some(store),
-        Ok(Backend::Cookie(_)) => panic!("not a server-side store: {store_toml}"),
-        Err(error) => {
-            eprintln!("skipping `{store_toml}`: {error}");
-            None
-        }
-    }
 }
 
 fn bench_store<M: Measurement>(
@@ -109,17 +92,7 @@ fn bench_store<M: Measurement>(
     group.bench_function("update_one_key", |b| {
         b.iter(|| {
             visits += 1;
-            let delta = Delta {
-                changed: vec![(
-                    "visits".to_string(),
-                    session_core::RawJson::to_json(&visits).expect("raw"),
-                )],
-                removed: Vec::new(),
-                expires_at: now_ms() + 86_400_000,
-                absolute_deadline: whole.absolute_deadline,
-                expiry: None,
-                owner: None,
-            };
+            let delta = one_key_delta(visits, whole.absolute_deadline);
             assert!(rt
                 .block_on(store.update(black_box(&id), &delta))
                 .expect("updates"))
@@ -259,10 +232,6 @@ fn server_cycle<M: Measurement>(c: &mut Criterion<M>) {
         });
     }
     group.finish();
-}
-
-fn toml_string(text: &str) -> String {
-    format!("\"{}\"", text.replace('\\', "\\\\").replace('"', "\\\""))
 }
 
 fn main() {

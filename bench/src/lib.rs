@@ -103,6 +103,68 @@ pub fn record_with_fresh_id(keys: usize) -> Record {
     record
 }
 
+/// The CPU time `clock` (`libc::CLOCK_THREAD_CPUTIME_ID`, `libc::CLOCK_PROCESS_CPUTIME_ID`) has
+/// counted so far, in nanoseconds.
+pub fn cpu_time_ns(clock: libc::clockid_t) -> u64 {
+    let mut now = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: `now` is a valid, writable timespec.
+    let status = unsafe { libc::clock_gettime(clock, &mut now) };
+    assert_eq!(status, 0, "CPU-time clock {clock} is not available");
+    now.tv_sec as u64 * 1_000_000_000 + now.tv_nsec as u64
+}
+
+/// What the store benchmarks share: building a store from configuration as an application does,
+/// and the one-key change every update measurement applies.
+pub mod stores {
+    use std::sync::Arc;
+
+    use session_core::{now_ms, Backend, Delta, RawJson, SessionsConfig, Store};
+    use tokio::runtime::Runtime;
+
+    /// Builds the store of a one-session configuration whose store table is `store_toml`, through
+    /// `session_stores::registry()`; `None` (with a message) when the store cannot be built, e.g.
+    /// a store type this checkout does not compile.
+    pub fn build(rt: &Runtime, store_toml: &str) -> Option<Arc<dyn Store>> {
+        let config = SessionsConfig::from_toml(&format!(
+            "[sessions.app]\ntransport = {{ type = \"cookie\", name = \"id\" }}\nstore = {store_toml}\n"
+        ))
+        .expect("config");
+        let store = &config.sessions["app"].store;
+        match rt.block_on(session_stores::registry().build("app", store)) {
+            Ok(Backend::Server(store)) => Some(store),
+            Ok(Backend::Cookie(_)) => panic!("not a server-side store: {store_toml}"),
+            Err(error) => {
+                eprintln!("skipping `{store_toml}`: {error}");
+                None
+            }
+        }
+    }
+
+    /// `text` as a TOML basic string.
+    pub fn toml_string(text: &str) -> String {
+        format!("\"{}\"", text.replace('\\', "\\\\").replace('"', "\\\""))
+    }
+
+    /// One request's change to a stored session: `visits` set, the idle deadline moved a day
+    /// ahead, the absolute deadline kept.
+    pub fn one_key_delta(visits: u64, absolute_deadline: Option<u64>) -> Delta {
+        Delta {
+            changed: vec![(
+                "visits".to_string(),
+                RawJson::to_json(&visits).expect("a number is JSON"),
+            )],
+            removed: Vec::new(),
+            expires_at: now_ms() + 86_400_000,
+            absolute_deadline,
+            expiry: None,
+            owner: None,
+        }
+    }
+}
+
 /// What the full-request server binaries share.
 pub mod http {
     use session_core::{KeyRing, SessionManager, SessionsConfig};

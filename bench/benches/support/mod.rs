@@ -19,14 +19,7 @@ pub struct ThreadTime {
 }
 
 fn thread_cpu_nanos() -> u64 {
-    let mut now = libc::timespec {
-        tv_sec: 0,
-        tv_nsec: 0,
-    };
-    // SAFETY: `now` is a valid, writable timespec; the clock id is a constant Linux supports.
-    let status = unsafe { libc::clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &mut now) };
-    assert_eq!(status, 0, "CLOCK_THREAD_CPUTIME_ID is not available");
-    now.tv_sec as u64 * 1_000_000_000 + now.tv_nsec as u64
+    session_bench::cpu_time_ns(libc::CLOCK_THREAD_CPUTIME_ID)
 }
 
 impl Measurement for ThreadTime {

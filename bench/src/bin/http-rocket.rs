@@ -10,7 +10,7 @@
 use session_bench::http::{args, our_manager, Variant};
 
 #[rocket::get("/rw")]
-fn ours_rw(session: session_rocket::Session) -> Result<String, session_rocket::SessionError> {
+fn ours_rw(session: session_rocket::Session) -> Result<String, session_rocket::Error> {
     let visits = session.get::<u64>("visits")?.unwrap_or(0) + 1;
     session.insert("visits", visits)?;
     Ok(visits.to_string())
