@@ -1,5 +1,7 @@
 //! The quick start: a visit counter, a login that regenerates the id, and a named cart session.
-//! Run with `cargo run -p session-actix --example actix_quick_start`, then
+//! Run with
+//! `SESSION_KEYS=$(cargo run -q -p session-cli -- keygen) cargo run -p session-actix --example actix_quick_start`,
+//! then
 //! `curl -c jar -b jar -X POST localhost:8080/login/alice`,
 //! `curl -c jar -b jar -X POST localhost:8080/cart/apple` and `curl -b jar localhost:8080/`.
 
@@ -48,8 +50,8 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         store = { type = "cookie" }
         "#,
     )?;
-    let manager =
-        SessionManager::from_config(&config, &StoreRegistry::new(), KeyRing::generate()).await?;
+    let keys = KeyRing::from_env("SESSION_KEYS")?; // a missing or bad key says what to do
+    let manager = SessionManager::from_config(&config, &StoreRegistry::new(), keys).await?;
     let sessions = SessionMiddleware::new(manager);
     HttpServer::new(move || {
         App::new()

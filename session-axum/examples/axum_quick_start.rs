@@ -1,6 +1,6 @@
 //! The quick start: login, logout and flash messages on axum.
 //!
-//! `SESSION_KEYS=$(openssl rand -base64 32) cargo run -p session-axum --example axum_quick_start`
+//! `SESSION_KEYS=$(cargo run -q -p session-cli -- keygen) cargo run -p session-axum --example axum_quick_start`
 
 use axum::routing::{get, post};
 use axum::{Json, Router};
@@ -60,7 +60,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         store = { type = "memory" }   # or { type = "redis", url = "redis://127.0.0.1/" }
         "#,
     )?;
-    let keys = KeyRing::from_base64_list(&std::env::var("SESSION_KEYS")?)?;
+    let keys = KeyRing::from_env("SESSION_KEYS")?; // a missing or bad key says what to do
     let manager = SessionManager::from_config(&config, &session_stores::registry(), keys).await?;
     let listener = tokio::net::TcpListener::bind("127.0.0.1:3000").await?;
     axum::serve(listener, app(manager)).await?;

@@ -128,52 +128,6 @@ async fn regenerate_moves_sessions_between_slots() {
     );
 }
 
-/// The demos' cluster configuration builds a working store once its seeds point at the cluster.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn the_example_cluster_configuration_runs_on_the_cluster() {
-    let urls = require_cluster!();
-    let example = include_str!("../../examples/config/redis-cluster.toml");
-    let seeds = urls
-        .iter()
-        .map(|url| format!("{url:?}"))
-        .collect::<Vec<_>>()
-        .join(", ");
-    let text: String = example
-        .lines()
-        .map(|line| match line.find("urls = [") {
-            Some(start) => {
-                let end = line[start..]
-                    .find(']')
-                    .map_or(line.len(), |end| start + end + 1);
-                format!("{}urls = [{seeds}]{}", &line[..start], &line[end..])
-            }
-            None => line.to_string(),
-        })
-        .collect::<Vec<_>>()
-        .join("\n");
-    assert!(
-        text.contains(&seeds),
-        "the example lists its seeds as `urls = [...]`"
-    );
-    let config = session_core::SessionsConfig::from_toml(&text).unwrap();
-    let manager = session_core::SessionManager::from_config(
-        &config,
-        &session_stores::registry(),
-        session_core::KeyRing::generate(),
-    )
-    .await
-    .unwrap();
-    let request = manager.request(None, |_| None);
-    request
-        .default_session()
-        .await
-        .unwrap()
-        .insert("user", "alice")
-        .unwrap();
-    let headers = manager.finish(request).await.unwrap();
-    assert!(headers[0].value().starts_with("app_session="));
-}
-
 /// Every node closes every connection of the store (as a restart of the whole cluster would):
 /// each operation after it still succeeds, on fresh connections. The store logs in as a user of
 /// its own, so that only its connections are closed, not those of the tests beside it.

@@ -49,6 +49,8 @@ mod startup;
 #[cfg(feature = "scenarios")]
 mod client;
 #[cfg(feature = "scenarios")]
+pub mod clients;
+#[cfg(feature = "scenarios")]
 pub mod hostile;
 #[cfg(feature = "scenarios")]
 pub mod scenarios;

@@ -177,7 +177,7 @@ impl Store for FailingStore {
     }
 }
 
-/// The text a [`FailingStore`] puts in its errors; no response may contain it.
+/// The text the failing store of the scenarios puts in its errors; no response may contain it.
 pub const FAILING_STORE_DETAIL: &str = "10.0.0.7";
 
 #[derive(Deserialize)]

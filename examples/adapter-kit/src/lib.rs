@@ -1,0 +1,499 @@
+//! The behaviours every adapter shares, written once and run on each: scenarios over a
+//! framework-free client ([`DemoClient`]) and a fixed set of routes that the axum, actix-web and
+//! rocket test apps (`tests/axum.rs`, `tests/actix.rs`, `tests/rocket.rs`) each provide with
+//! their own extractors, answering with what the handlers of [`routes`] return.
+//!
+//! | route | extracts | does ([`routes`]) |
+//! | --- | --- | --- |
+//! | `GET /whoami` | `Session` | [`routes::whoami`] |
+//! | `POST /login` | `Session` | [`routes::login`] |
+//! | `POST /logout` | `Session` | [`routes::logout`] |
+//! | `POST /visit` | `Session` | [`routes::visit`] |
+//! | `GET /plain` | nothing | answers `plain` |
+//! | `GET /twice` | `Session` twice, `NamedSession<Cart>` twice | [`routes::twice`] |
+//! | `GET /missing` | `NamedSession<Missing>` | never runs: `missing` is not configured |
+//! | `POST /cart` | `NamedSession<Cart>` | [`routes::add_to_cart`] |
+//! | `GET /both` | `Session`, `NamedSession<Cart>` | [`routes::both`] |
+//! | `POST /api/login` | `NamedSession<Api>` | [`routes::api_login`] |
+//! | `GET /api/me` | `NamedSession<Api>` | [`routes::api_me`] |
+//! | `POST /api/logout` | `NamedSession<Api>` | [`routes::api_logout`] |
+//! | `GET /wrong-type` | `Session` | [`routes::wrong_type`], its error returned with `?` as the adapter's error |
+//! | `GET /by-name` | `Sessions`, `Session`, `NamedSession<Cart>` | [`routes::by_name`] with `sessions.get("cart")` and `sessions.default_session()` |
+//! | `GET /by-name/nope` | `Sessions` | `sessions.get("nope")`, its error returned with `?` |
+//! | `POST /huge` | `Session` | [`routes::huge`] |
+//! | `POST /cart-huge` | `NamedSession<Cart>` | [`routes::cart_huge`] |
+//! | `GET /typed/{page}` | `Session` | [`routes::typed`] |
+//!
+//! Every handler error goes back through the adapter's own error type (`?`), so the adapter
+//! chooses the answer: 413 for a change past the size limit, 500 with the core's public JSON
+//! body otherwise (rocket's test app renders them in its 413 and 500 catchers).
+//!
+//! The sessions come from [`manager`]: `app` (the default, server-side in a counting
+//! [`TestStore`], cookie `app_session`), `cart` (client-side, cookie `cart`) and `api`
+//! (server-side, header `x-session`).
+
+use std::sync::Arc;
+
+pub use demo_contract::{async_trait, DemoClient, TestRequest, TestResponse};
+use session_core::{
+    Backend, KeyRing, SessionManager, SessionsConfig, Store, StoreRegistry, INTERNAL_ERROR_BODY,
+    STORE_UNAVAILABLE_BODY, TOO_LARGE_BODY,
+};
+use session_stores::testing::{StoreCalls, TestStore, FAILURE_DETAIL};
+
+pub mod routes;
+
+session_core::session_name! {
+    /// The client-side `cart` session.
+    pub Cart = "cart";
+    /// The `api` session, in header `x-session`.
+    pub Api = "api";
+    /// A name the manager does not know.
+    pub Missing = "missing";
+}
+
+/// The header of the `api` session.
+pub const API_HEADER: &str = "x-session";
+
+/// The sessions of every scenario; `app` and `api` are stored in a store of type `test`.
+pub const CONFIG: &str = r#"
+default = "app"
+
+[sessions.app]
+transport = { type = "cookie", name = "app_session" }
+store = { type = "test" }
+
+[sessions.cart]
+transport = { type = "cookie", name = "cart" }
+store = { type = "cookie" }
+
+[sessions.api]
+transport = { type = "header", name = "x-session" }
+store = { type = "test" }
+"#;
+
+/// A manager for [`CONFIG`] whose `test` store is `store`, with a fresh key.
+pub async fn manager(store: &Arc<TestStore>) -> SessionManager {
+    let mut registry = StoreRegistry::new();
+    let store = Arc::clone(store);
+    registry.register("test", move |_| {
+        let store: Arc<dyn Store> = store.clone();
+        async move { Ok(Backend::Server(store)) }
+    });
+    let config = SessionsConfig::from_toml(CONFIG)
+        .unwrap_or_else(|error| panic!("the kit's configuration: {error}"));
+    SessionManager::from_config(&config, &registry, KeyRing::generate())
+        .await
+        .unwrap_or_else(|error| panic!("the kit's manager: {error}"))
+}
+
+/// A test app: the routes of this crate behind one adapter, reached through that framework's
+/// own test client.
+#[async_trait(?Send)]
+pub trait AdapterApp {
+    /// The adapter's type that an application adds (`SessionLayer`, ...), which the 500 of an
+    /// extractor without it names.
+    fn adapter_name(&self) -> &'static str;
+
+    /// The whole body of that 500, as the adapter documents it.
+    fn missing_adapter_body(&self) -> String;
+
+    /// The routes behind the adapter serving `manager`, or with `None` the same routes without
+    /// the adapter.
+    async fn client(&self, manager: Option<SessionManager>) -> Box<dyn DemoClient>;
+}
+
+/// Generates one test per scenario for the [`AdapterApp`] `$app`, with the framework's async
+/// test attribute: `adapter_kit::adapter_tests!(#[tokio::test] AxumApp);`.
+#[macro_export]
+macro_rules! adapter_tests {
+    (#[$test:meta] $app:expr) => {
+        $crate::adapter_tests!(@each #[$test] $app;
+            extracting_twice_gives_the_same_handle,
+            an_extractor_without_the_adapter_is_a_500_that_says_to_add_it,
+            an_unconfigured_named_session_is_a_500_that_names_it,
+            named_sessions_travel_in_their_own_cookies,
+            header_transport_answers_in_the_session_header_and_reads_it_back,
+            a_handler_without_a_session_sets_no_cookie_and_touches_no_store,
+            reading_without_a_cookie_touches_no_store,
+            a_session_that_is_only_read_is_not_written,
+            a_tampered_cookie_is_no_session_and_never_reaches_the_store,
+            a_store_failure_while_loading_is_a_500_without_detail_or_cookie,
+            a_store_failure_while_saving_is_a_500_without_detail_or_cookie,
+            session_errors_returned_with_question_mark_are_a_500_without_detail,
+            sessions_opens_sessions_by_name_and_shares_handles,
+            a_change_past_the_size_limit_is_413_and_the_session_keeps_what_it_had,
+            a_typed_session_reads_and_writes_a_whole_struct,
+            login_regenerates_the_id_and_retires_the_old_record,
+            logout_deletes_the_record_and_expires_the_cookie,
+        );
+    };
+    (@each #[$test:meta] $app:expr; $($name:ident,)*) => {
+        $(
+            #[$test]
+            async fn $name() {
+                $crate::$name(&$app).await;
+            }
+        )*
+    };
+}
+
+/// Every `Set-Cookie` line of `response`.
+fn set_cookies(response: &TestResponse) -> Vec<&str> {
+    response.header_values("set-cookie")
+}
+
+/// The `name=value` pairs of `response`'s `Set-Cookie` lines, as a `Cookie` header.
+fn cookie_header(response: &TestResponse) -> String {
+    set_cookies(response)
+        .iter()
+        .map(|line| line.split(';').next().unwrap_or_default())
+        .collect::<Vec<_>>()
+        .join("; ")
+}
+
+/// `request` with a `Cookie` header.
+fn with_cookie(request: TestRequest, cookie: &str) -> TestRequest {
+    request.header("cookie", cookie)
+}
+
+/// A fresh counting store and the app around it.
+async fn app_with_store(app: &dyn AdapterApp) -> (Arc<TestStore>, Box<dyn DemoClient>) {
+    let store = Arc::new(TestStore::default());
+    let client = app.client(Some(manager(&store).await)).await;
+    (store, client)
+}
+
+/// Logs in and returns the `Cookie` header that carries the session.
+async fn logged_in(client: &dyn DemoClient) -> String {
+    let response = client.send(TestRequest::post("/login")).await;
+    assert_eq!(response.status, 200, "{}", response.text());
+    let cookie = cookie_header(&response);
+    assert!(cookie.starts_with("app_session="), "{cookie}");
+    cookie
+}
+
+/// The user `GET /whoami` answers with `cookie`.
+async fn whoami(client: &dyn DemoClient, cookie: &str) -> String {
+    let response = client
+        .send(with_cookie(TestRequest::get("/whoami"), cookie))
+        .await;
+    assert_eq!(response.status, 200, "{}", response.text());
+    response.text()
+}
+
+/// Extracting one session twice in a handler gives one handle: what one writes, the other
+/// reads, and the request saves one session once.
+pub async fn extracting_twice_gives_the_same_handle(app: &dyn AdapterApp) {
+    let (store, client) = app_with_store(app).await;
+    let response = client.send(TestRequest::get("/twice")).await;
+    assert_eq!(response.text(), "true");
+    assert_eq!(set_cookies(&response).len(), 2, "one cookie per session");
+    assert_eq!(
+        store.calls(),
+        StoreCalls {
+            loads: 0,
+            writes: 1,
+            deletes: 0
+        },
+        "one record created, nothing loaded"
+    );
+}
+
+/// A session extractor on a route the adapter does not serve is a 500 that says what to add.
+pub async fn an_extractor_without_the_adapter_is_a_500_that_says_to_add_it(app: &dyn AdapterApp) {
+    let client = app.client(None).await;
+    for request in [TestRequest::get("/whoami"), TestRequest::post("/cart")] {
+        let response = client.send(request).await;
+        assert_eq!(response.status, 500);
+        assert!(set_cookies(&response).is_empty());
+        let body = response.text();
+        assert!(body.contains(app.adapter_name()), "{body}");
+        assert_eq!(body, app.missing_adapter_body());
+    }
+}
+
+/// A named session that is not configured is a 500 that names the table to add.
+pub async fn an_unconfigured_named_session_is_a_500_that_names_it(app: &dyn AdapterApp) {
+    let (_store, client) = app_with_store(app).await;
+    let response = client.send(TestRequest::get("/missing")).await;
+    assert_eq!(response.status, 500);
+    assert!(set_cookies(&response).is_empty());
+    let body = response.text();
+    assert!(body.contains("[sessions.missing]"), "{body}");
+}
+
+/// A named session is separate from the default one and travels sealed in its own cookie.
+pub async fn named_sessions_travel_in_their_own_cookies(app: &dyn AdapterApp) {
+    let (store, client) = app_with_store(app).await;
+    let login = logged_in(&*client).await;
+
+    let response = client
+        .send(with_cookie(TestRequest::post("/cart"), &login))
+        .await;
+    let cookies = set_cookies(&response);
+    assert_eq!(cookies.len(), 1, "only the cart changed: {cookies:?}");
+    assert!(cookies[0].starts_with("cart="), "{cookies:?}");
+    let cart = cookie_header(&response);
+    assert!(!cart.contains("apple"), "the cart is sealed: {cart}");
+    assert_eq!(store.len(), 1, "the cart lives in its cookie");
+
+    let response = client
+        .send(with_cookie(
+            TestRequest::get("/both"),
+            &format!("{login}; {cart}"),
+        ))
+        .await;
+    assert!(set_cookies(&response).is_empty(), "reading writes nothing");
+    assert_eq!(
+        response.json(),
+        serde_json::json!(["alice", ["apple"], null])
+    );
+    let response = client
+        .send(with_cookie(TestRequest::get("/both"), &cart))
+        .await;
+    assert_eq!(response.json(), serde_json::json!([null, ["apple"], null]));
+}
+
+/// A header session answers in its header, sets no cookie, reads the header back (not a cookie
+/// of that value) and, ended, answers an empty header.
+pub async fn header_transport_answers_in_the_session_header_and_reads_it_back(
+    app: &dyn AdapterApp,
+) {
+    let (_store, client) = app_with_store(app).await;
+    let response = client.send(TestRequest::post("/api/login")).await;
+    assert_eq!(response.status, 200);
+    assert!(
+        set_cookies(&response).is_empty(),
+        "a header session sets no cookie"
+    );
+    let token = response.header(API_HEADER).unwrap_or_default().to_string();
+    assert!(!token.is_empty());
+
+    let response = client
+        .send(TestRequest::get("/api/me").header(API_HEADER, token.as_str()))
+        .await;
+    assert_eq!(response.text(), "bob");
+    assert_eq!(response.header(API_HEADER), None, "unchanged: not resent");
+    let as_cookie = with_cookie(TestRequest::get("/api/me"), &format!("app_session={token}"));
+    assert_eq!(
+        client.send(as_cookie).await.text(),
+        "",
+        "the header value is no cookie"
+    );
+    assert_eq!(client.send(TestRequest::get("/api/me")).await.text(), "");
+
+    let response = client
+        .send(TestRequest::post("/api/logout").header(API_HEADER, token.as_str()))
+        .await;
+    assert_eq!(
+        response.header(API_HEADER),
+        Some(""),
+        "ended: an empty header"
+    );
+    let response = client
+        .send(TestRequest::get("/api/me").header(API_HEADER, token.as_str()))
+        .await;
+    assert_eq!(response.text(), "");
+}
+
+/// A handler that extracts no session sets no cookie or header and touches no store, whatever
+/// the request carries.
+pub async fn a_handler_without_a_session_sets_no_cookie_and_touches_no_store(app: &dyn AdapterApp) {
+    let (store, client) = app_with_store(app).await;
+    let cookie = logged_in(&*client).await;
+    let before = store.calls();
+
+    let request = with_cookie(TestRequest::get("/plain"), &cookie).header(API_HEADER, "anything");
+    let response = client.send(request).await;
+    assert_eq!(response.status, 200);
+    assert_eq!(response.text(), "plain");
+    assert!(set_cookies(&response).is_empty());
+    assert_eq!(response.header(API_HEADER), None);
+    assert_eq!(store.calls(), before, "no store access without sessions");
+}
+
+/// Reading a session the request has no cookie for opens an empty one without the store.
+pub async fn reading_without_a_cookie_touches_no_store(app: &dyn AdapterApp) {
+    let (store, client) = app_with_store(app).await;
+    let response = client.send(TestRequest::get("/whoami")).await;
+    assert_eq!(response.status, 200);
+    assert_eq!(response.text(), "");
+    assert!(set_cookies(&response).is_empty());
+    assert_eq!(store.calls().total(), 0);
+}
+
+/// A session that is only read is loaded once and not written back.
+pub async fn a_session_that_is_only_read_is_not_written(app: &dyn AdapterApp) {
+    let (store, client) = app_with_store(app).await;
+    let cookie = logged_in(&*client).await;
+    let before = store.calls();
+
+    let response = client
+        .send(with_cookie(TestRequest::get("/whoami"), &cookie))
+        .await;
+    assert!(set_cookies(&response).is_empty());
+    assert_eq!(response.text(), "alice");
+    assert_eq!(
+        store.calls(),
+        StoreCalls {
+            loads: before.loads + 1,
+            ..before
+        }
+    );
+}
+
+/// A cookie changed by one character is no session, and its id never reaches the store.
+pub async fn a_tampered_cookie_is_no_session_and_never_reaches_the_store(app: &dyn AdapterApp) {
+    let (store, client) = app_with_store(app).await;
+    let cookie = logged_in(&*client).await;
+    let tampered = cookie.replacen("app_session=", "app_session=A", 1);
+    let before = store.calls();
+
+    let response = client
+        .send(with_cookie(TestRequest::get("/whoami"), &tampered))
+        .await;
+    assert_eq!(response.status, 200);
+    assert!(set_cookies(&response).is_empty());
+    assert_eq!(response.text(), "");
+    assert_eq!(store.calls(), before, "a forged id never reaches the store");
+}
+
+/// A store that fails while a session loads is a JSON 500 that hides the cause and sets no
+/// cookie.
+pub async fn a_store_failure_while_loading_is_a_500_without_detail_or_cookie(app: &dyn AdapterApp) {
+    let (store, client) = app_with_store(app).await;
+    let cookie = logged_in(&*client).await;
+    store.fail();
+
+    let response = client
+        .send(with_cookie(TestRequest::get("/whoami"), &cookie))
+        .await;
+    assert_eq!(response.status, 500);
+    assert!(set_cookies(&response).is_empty());
+    assert_eq!(response.text(), STORE_UNAVAILABLE_BODY);
+    assert_eq!(response.header("content-type"), Some("application/json"));
+}
+
+/// A store that fails while a session saves turns the handler's answer into a JSON 500 that
+/// hides the cause and sets no cookie for the session that was not saved.
+pub async fn a_store_failure_while_saving_is_a_500_without_detail_or_cookie(app: &dyn AdapterApp) {
+    let (store, client) = app_with_store(app).await;
+    store.fail();
+
+    let response = client.send(TestRequest::post("/login")).await;
+    assert_eq!(response.status, 500);
+    assert!(set_cookies(&response).is_empty());
+    let body = response.text();
+    assert!(!body.contains(FAILURE_DETAIL), "{body}");
+    assert_eq!(body, STORE_UNAVAILABLE_BODY);
+}
+
+/// A session error a handler returns with `?` is a 500 without detail. (Whether the request
+/// still saves what it changed before the error differs: rocket saves nothing, which its own
+/// tests check.)
+pub async fn session_errors_returned_with_question_mark_are_a_500_without_detail(
+    app: &dyn AdapterApp,
+) {
+    let (_store, client) = app_with_store(app).await;
+    let response = client.send(TestRequest::get("/wrong-type")).await;
+    assert_eq!(response.status, 500);
+    let body = response.text();
+    assert_eq!(body, INTERNAL_ERROR_BODY);
+    assert!(!body.contains("text"), "{body}");
+}
+
+/// `Sessions` opens configured sessions by a name chosen at run time, with the same handles
+/// as the typed extractors; an unknown name is a 500.
+pub async fn sessions_opens_sessions_by_name_and_shares_handles(app: &dyn AdapterApp) {
+    let (_store, client) = app_with_store(app).await;
+    let response = client.send(TestRequest::get("/by-name")).await;
+    assert_eq!(response.status, 200, "{}", response.text());
+    let cookies = set_cookies(&response);
+    assert!(
+        cookies.len() == 1 && cookies[0].starts_with("cart="),
+        "{cookies:?}"
+    );
+    assert_eq!(response.json(), serde_json::json!([true, true]));
+
+    let response = client.send(TestRequest::get("/by-name/nope")).await;
+    assert_eq!(response.status, 500);
+    assert!(set_cookies(&response).is_empty());
+}
+
+/// A change past the size limit is a JSON 413, and the session keeps what it had.
+pub async fn a_change_past_the_size_limit_is_413_and_the_session_keeps_what_it_had(
+    app: &dyn AdapterApp,
+) {
+    let (_store, client) = app_with_store(app).await;
+    let cookie = logged_in(&*client).await;
+    for path in ["/huge", "/cart-huge"] {
+        let response = client
+            .send(with_cookie(TestRequest::post(path), &cookie))
+            .await;
+        assert_eq!(response.status, 413, "{path}");
+        assert_eq!(response.text(), TOO_LARGE_BODY, "{path}");
+        assert_eq!(response.header("content-type"), Some("application/json"));
+        assert!(
+            set_cookies(&response).is_empty(),
+            "nothing changed, nothing sent"
+        );
+    }
+    assert_eq!(whoami(&*client, &cookie).await, "alice");
+}
+
+/// A whole struct read and written as the session keeps its fields across requests.
+pub async fn a_typed_session_reads_and_writes_a_whole_struct(app: &dyn AdapterApp) {
+    let (_store, client) = app_with_store(app).await;
+    let response = client.send(TestRequest::get("/typed/home")).await;
+    assert_eq!(response.text(), "1 home");
+    let cookie = cookie_header(&response);
+    let response = client
+        .send(with_cookie(TestRequest::get("/typed/cart"), &cookie))
+        .await;
+    assert_eq!(response.text(), "2 cart");
+}
+
+/// Logging in gives a new id in a new cookie, and the pre-login record is gone.
+pub async fn login_regenerates_the_id_and_retires_the_old_record(app: &dyn AdapterApp) {
+    let (store, client) = app_with_store(app).await;
+    let response = client.send(TestRequest::post("/visit")).await;
+    let anonymous = cookie_header(&response);
+    assert!(anonymous.starts_with("app_session="), "{anonymous}");
+    assert_eq!(store.len(), 1);
+
+    let response = client
+        .send(with_cookie(TestRequest::post("/login"), &anonymous))
+        .await;
+    let fresh = cookie_header(&response);
+    assert!(
+        fresh.starts_with("app_session=") && fresh != anonymous,
+        "{fresh}"
+    );
+    assert_eq!(store.len(), 1, "the pre-login record is gone");
+
+    assert_eq!(
+        whoami(&*client, &anonymous).await,
+        "",
+        "the old id is no session"
+    );
+    assert_eq!(whoami(&*client, &fresh).await, "alice");
+}
+
+/// Logging out deletes the record and expires the cookie; replaying the cookie is no session.
+pub async fn logout_deletes_the_record_and_expires_the_cookie(app: &dyn AdapterApp) {
+    let (store, client) = app_with_store(app).await;
+    let cookie = logged_in(&*client).await;
+
+    let response = client
+        .send(with_cookie(TestRequest::post("/logout"), &cookie))
+        .await;
+    let cookies = set_cookies(&response);
+    assert_eq!(cookies.len(), 1, "{cookies:?}");
+    assert!(
+        cookies[0].starts_with("app_session=;") && cookies[0].contains("Max-Age=0"),
+        "{cookies:?}"
+    );
+    assert!(store.is_empty());
+    assert_eq!(whoami(&*client, &cookie).await, "");
+}

@@ -1,0 +1,119 @@
+//! The kit's scenarios on session-axum, through `tower::ServiceExt::oneshot`.
+
+use adapter_kit::{async_trait, routes, AdapterApp, Api, Cart, DemoClient, Missing};
+use axum::extract::Path;
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::Router;
+use session_axum::{
+    Error, NamedSession, Session, SessionLayer, SessionManager, SessionRejection, Sessions,
+};
+
+type Answer = Result<String, Error>;
+
+async fn twice(
+    first: Session,
+    second: Session,
+    cart: NamedSession<Cart>,
+    cart_again: NamedSession<Cart>,
+) -> Answer {
+    Ok(routes::twice(&first, &second, &cart, &cart_again)?)
+}
+
+async fn by_name(
+    sessions: Sessions,
+    app: Session,
+    cart: NamedSession<Cart>,
+) -> Result<String, Response> {
+    let cart_by_name = sessions
+        .get("cart")
+        .await
+        .map_err(IntoResponse::into_response)?;
+    let default_by_name = sessions
+        .default_session()
+        .await
+        .map_err(IntoResponse::into_response)?;
+    routes::by_name(&cart_by_name, &default_by_name, &app, &cart)
+        .map_err(|error| Error::from(error).into_response())
+}
+
+/// The kit's routes with axum's extractors.
+fn routes() -> Router {
+    Router::new()
+        .route("/whoami", get(|s: Session| async move { Answer::Ok(routes::whoami(&s)?) }))
+        .route("/login", post(|s: Session| async move { Answer::Ok(routes::login(&s)?) }))
+        .route("/logout", post(|s: Session| async move { routes::logout(&s) }))
+        .route("/visit", post(|s: Session| async move { Answer::Ok(routes::visit(&s)?) }))
+        .route("/plain", get(|| async { "plain" }))
+        .route("/twice", get(twice))
+        .route("/missing", get(|_: NamedSession<Missing>| async { "unreachable" }))
+        .route(
+            "/cart",
+            post(|c: NamedSession<Cart>| async move { Answer::Ok(routes::add_to_cart(&c)?) }),
+        )
+        .route(
+            "/both",
+            get(|s: Session, c: NamedSession<Cart>| async move { Answer::Ok(routes::both(&s, &c)?) }),
+        )
+        .route(
+            "/api/login",
+            post(|a: NamedSession<Api>| async move { Answer::Ok(routes::api_login(&a)?) }),
+        )
+        .route(
+            "/api/me",
+            get(|a: NamedSession<Api>| async move { Answer::Ok(routes::api_me(&a)?) }),
+        )
+        .route(
+            "/api/logout",
+            post(|a: NamedSession<Api>| async move { routes::api_logout(&a) }),
+        )
+        .route(
+            "/wrong-type",
+            get(|s: Session| async move { Answer::Ok(routes::wrong_type(&s)?) }),
+        )
+        .route("/by-name", get(by_name))
+        .route(
+            "/by-name/nope",
+            get(|sessions: Sessions| async move {
+                sessions.get("nope").await?;
+                Ok::<_, SessionRejection>("unreachable")
+            }),
+        )
+        .route("/huge", post(|s: Session| async move { Answer::Ok(routes::huge(&s)?) }))
+        .route(
+            "/cart-huge",
+            post(|c: NamedSession<Cart>| async move { Answer::Ok(routes::cart_huge(&c)?) }),
+        )
+        .route(
+            "/typed/{page}",
+            get(|s: Session, Path(page): Path<String>| async move {
+                Answer::Ok(routes::typed(&s, &page)?)
+            }),
+        )
+}
+
+struct AxumApp;
+
+#[async_trait(?Send)]
+impl AdapterApp for AxumApp {
+    fn adapter_name(&self) -> &'static str {
+        "SessionLayer"
+    }
+
+    fn missing_adapter_body(&self) -> String {
+        SessionRejection::MissingLayer.body_text()
+    }
+
+    async fn client(&self, manager: Option<SessionManager>) -> Box<dyn DemoClient> {
+        let router = match manager {
+            Some(manager) => routes().layer(SessionLayer::new(manager)),
+            None => routes(),
+        };
+        demo_contract::clients::axum(router)
+    }
+}
+
+adapter_kit::adapter_tests!(
+    #[tokio::test]
+    AxumApp
+);

@@ -1,0 +1,190 @@
+//! The kit's scenarios on session-rocket, through its asynchronous local client. The app's 413
+//! and 500 catchers answer with the core's public JSON bodies, as an application would.
+
+use adapter_kit::{async_trait, routes, AdapterApp, Api, Cart, DemoClient, Missing};
+use rocket::http::{ContentType, Status};
+use rocket::{catch, catchers, get, post, routes, Build, Request, Rocket};
+use session_rocket::{
+    Error, NamedSession, Session, SessionFailure, SessionFairing, SessionManager, Sessions,
+    INTERNAL_ERROR_BODY, STORE_UNAVAILABLE_BODY, TOO_LARGE_BODY,
+};
+
+type Answer = Result<String, Error>;
+
+#[get("/whoami")]
+fn whoami(s: Session) -> Answer {
+    Ok(routes::whoami(&s)?)
+}
+
+#[post("/login")]
+fn login(s: Session) -> Answer {
+    Ok(routes::login(&s)?)
+}
+
+#[post("/logout")]
+fn logout(s: Session) -> String {
+    routes::logout(&s)
+}
+
+#[post("/visit")]
+fn visit(s: Session) -> Answer {
+    Ok(routes::visit(&s)?)
+}
+
+#[get("/plain")]
+fn plain() -> &'static str {
+    "plain"
+}
+
+#[get("/twice")]
+fn twice(
+    first: Session,
+    second: Session,
+    cart: NamedSession<Cart>,
+    cart_again: NamedSession<Cart>,
+) -> Answer {
+    Ok(routes::twice(&first, &second, &cart, &cart_again)?)
+}
+
+/// Rocket's guards fail into catchers, which see only the status; this route takes the guard's
+/// error to answer with its message, which names what to configure.
+#[get("/missing")]
+fn missing(missing: Result<NamedSession<Missing>, Error>) -> (Status, String) {
+    match missing {
+        Ok(_) => (Status::Ok, "unreachable".to_string()),
+        Err(error) => (Status::InternalServerError, error.to_string()),
+    }
+}
+
+#[post("/cart")]
+fn add_to_cart(c: NamedSession<Cart>) -> Answer {
+    Ok(routes::add_to_cart(&c)?)
+}
+
+#[get("/both")]
+fn both(s: Session, c: NamedSession<Cart>) -> Answer {
+    Ok(routes::both(&s, &c)?)
+}
+
+#[post("/api/login")]
+fn api_login(a: NamedSession<Api>) -> Answer {
+    Ok(routes::api_login(&a)?)
+}
+
+#[get("/api/me")]
+fn api_me(a: NamedSession<Api>) -> Answer {
+    Ok(routes::api_me(&a)?)
+}
+
+#[post("/api/logout")]
+fn api_logout(a: NamedSession<Api>) -> String {
+    routes::api_logout(&a)
+}
+
+#[get("/wrong-type")]
+fn wrong_type(s: Session) -> Answer {
+    Ok(routes::wrong_type(&s)?)
+}
+
+#[get("/by-name")]
+async fn by_name(sessions: Sessions<'_>, app: Session, cart: NamedSession<Cart>) -> Answer {
+    let cart_by_name = sessions.get("cart").await?;
+    let default_by_name = sessions.default_session().await?;
+    Ok(routes::by_name(
+        &cart_by_name,
+        &default_by_name,
+        &app,
+        &cart,
+    )?)
+}
+
+#[get("/by-name/nope")]
+async fn unknown_by_name(sessions: Sessions<'_>) -> Answer {
+    sessions.get("nope").await?;
+    Ok("unreachable".to_string())
+}
+
+#[post("/huge")]
+fn huge(s: Session) -> Answer {
+    Ok(routes::huge(&s)?)
+}
+
+#[post("/cart-huge")]
+fn cart_huge(c: NamedSession<Cart>) -> Answer {
+    Ok(routes::cart_huge(&c)?)
+}
+
+#[get("/typed/<page>")]
+fn typed(s: Session, page: &str) -> Answer {
+    Ok(routes::typed(&s, page)?)
+}
+
+#[catch(500)]
+fn internal_error(request: &Request<'_>) -> (ContentType, String) {
+    let body = match SessionFailure::of(request) {
+        Some(SessionFailure::StoreUnavailable) => STORE_UNAVAILABLE_BODY.to_string(),
+        Some(SessionFailure::MissingFairing) => Error::MissingFairing.body_text(),
+        _ => INTERNAL_ERROR_BODY.to_string(),
+    };
+    (ContentType::JSON, body)
+}
+
+#[catch(413)]
+fn too_large() -> (ContentType, &'static str) {
+    (ContentType::JSON, TOO_LARGE_BODY)
+}
+
+/// The kit's routes with rocket's guards, and the catchers.
+fn kit_rocket() -> Rocket<Build> {
+    rocket::build()
+        .mount(
+            "/",
+            routes![
+                whoami,
+                login,
+                logout,
+                visit,
+                plain,
+                twice,
+                missing,
+                add_to_cart,
+                both,
+                api_login,
+                api_me,
+                api_logout,
+                wrong_type,
+                by_name,
+                unknown_by_name,
+                huge,
+                cart_huge,
+                typed
+            ],
+        )
+        .register("/", catchers![internal_error, too_large])
+}
+
+struct RocketApp;
+
+#[async_trait(?Send)]
+impl AdapterApp for RocketApp {
+    fn adapter_name(&self) -> &'static str {
+        "SessionFairing"
+    }
+
+    fn missing_adapter_body(&self) -> String {
+        Error::MissingFairing.body_text()
+    }
+
+    async fn client(&self, manager: Option<SessionManager>) -> Box<dyn DemoClient> {
+        let rocket = match manager {
+            Some(manager) => kit_rocket().attach(SessionFairing::new(manager)),
+            None => kit_rocket(),
+        };
+        demo_contract::clients::rocket(rocket).await
+    }
+}
+
+adapter_kit::adapter_tests!(
+    #[rocket::async_test]
+    RocketApp
+);
