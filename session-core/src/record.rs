@@ -187,7 +187,14 @@ impl Record {
     /// **without its id**: for server-side stores that key records by
     /// [`SessionId::storage_key`], so that what they hold is no live session token.
     pub fn to_compact_bytes(&self) -> Vec<u8> {
-        let mut out = Vec::with_capacity(crate::envelope::body_len_hint(self));
+        self.to_compact_bytes_after(&[])
+    }
+
+    /// [`to_compact_bytes`](Self::to_compact_bytes) written after `prefix` (a store's own key,
+    /// say), in a buffer of exactly their length: it becomes a boxed slice without reallocating.
+    pub fn to_compact_bytes_after(&self, prefix: &[u8]) -> Vec<u8> {
+        let mut out = Vec::with_capacity(prefix.len() + crate::envelope::body_len(self));
+        out.extend_from_slice(prefix);
         crate::envelope::encode_body(self, &mut out);
         out
     }
@@ -204,6 +211,13 @@ impl Record {
     /// that keep an owner index beside compact records.
     pub fn owner_of_compact_bytes(bytes: &[u8]) -> Result<Option<&str>, InvalidRecordBytes> {
         crate::envelope::owner_of_body(bytes).map_err(|_| InvalidRecordBytes)
+    }
+
+    /// When a record in its compact form stops loading ([`is_expired`](Self::is_expired) from
+    /// then on): its idle deadline, capped by its absolute one. Read from fixed offsets, without
+    /// decoding the values: for stores that keep no deadline beside compact records.
+    pub fn deadline_of_compact_bytes(bytes: &[u8]) -> Result<u64, InvalidRecordBytes> {
+        crate::envelope::deadline_of_body(bytes).map_err(|_| InvalidRecordBytes)
     }
 }
 
@@ -274,6 +288,17 @@ impl Delta {
     /// again, at a fraction of the cost. For stores that keep records in that form.
     pub fn apply_to_compact_bytes(&self, bytes: &[u8]) -> Result<Vec<u8>, InvalidRecordBytes> {
         crate::envelope::apply_delta_to_body(bytes, self).map_err(|_| InvalidRecordBytes)
+    }
+
+    /// [`apply_to_compact_bytes`](Self::apply_to_compact_bytes), the result written after
+    /// `prefix` (a store's own key, say) in a buffer of exactly their length.
+    pub fn apply_to_compact_bytes_after(
+        &self,
+        prefix: &[u8],
+        bytes: &[u8],
+    ) -> Result<Vec<u8>, InvalidRecordBytes> {
+        crate::envelope::apply_delta_to_body_after(prefix, bytes, self)
+            .map_err(|_| InvalidRecordBytes)
     }
 
     /// Whether the delta changes no values (it may still move the deadlines).
@@ -369,6 +394,76 @@ mod tests {
         );
         assert_eq!(
             Record::from_compact_bytes(record.id, &bytes[..bytes.len() - 1]),
+            Err(InvalidRecordBytes)
+        );
+    }
+
+    #[test]
+    fn compact_bytes_after_a_prefix_are_the_prefix_then_the_record_in_an_exact_buffer() {
+        let mut record = Record::new(SessionId::generate(), &Expiry::default(), 42);
+        record.data.insert("k".into(), raw(r#"{"nested":[1,2]}"#));
+        record.owner = Some("alice".into());
+        let prefix = b"key of the store";
+        let bytes = record.to_compact_bytes_after(prefix);
+        assert_eq!(bytes.capacity(), bytes.len());
+        assert_eq!(&bytes[..prefix.len()], prefix);
+        assert_eq!(&bytes[prefix.len()..], &record.to_compact_bytes()[..]);
+        assert_eq!(
+            record.to_compact_bytes().capacity(),
+            bytes.len() - prefix.len()
+        );
+
+        let delta = Delta {
+            changed: vec![("n".into(), raw("1"))],
+            removed: vec!["k".into()],
+            expires_at: 90,
+            ..Delta::default()
+        };
+        let plain = delta
+            .apply_to_compact_bytes(&bytes[prefix.len()..])
+            .unwrap();
+        let updated = delta
+            .apply_to_compact_bytes_after(prefix, &bytes[prefix.len()..])
+            .unwrap();
+        assert_eq!(updated.capacity(), updated.len());
+        assert_eq!(&updated[..prefix.len()], prefix);
+        assert_eq!(&updated[prefix.len()..], &plain[..]);
+        assert_eq!(
+            delta.apply_to_compact_bytes_after(prefix, &bytes[..bytes.len() - 1]),
+            Err(InvalidRecordBytes)
+        );
+    }
+
+    #[test]
+    fn the_deadline_of_compact_bytes_is_the_idle_one_capped_by_the_absolute_one() {
+        let mut record = Record::new(SessionId::generate(), &Expiry::default(), 42);
+        record.data.insert("k".into(), raw("1"));
+        record.owner = Some("alice".into());
+        for (expires_at, absolute, deadline) in [
+            (500, None, 500),
+            (500, Some(900), 500),
+            (500, Some(300), 300),
+            (500, Some(0), 0),
+        ] {
+            record.expires_at = expires_at;
+            record.absolute_deadline = absolute;
+            let bytes = record.to_compact_bytes();
+            assert_eq!(Record::deadline_of_compact_bytes(&bytes), Ok(deadline));
+            assert!(!record.is_expired(deadline.saturating_sub(1)) || deadline == 0);
+            assert!(record.is_expired(deadline));
+        }
+        let bytes = record.to_compact_bytes();
+        for len in 0..8 * 4 + 1 {
+            assert_eq!(
+                Record::deadline_of_compact_bytes(&bytes[..len]),
+                Err(InvalidRecordBytes),
+                "truncated to {len}"
+            );
+        }
+        let mut unknown_flag = bytes.clone();
+        unknown_flag[8 * 3] |= 0x80;
+        assert_eq!(
+            Record::deadline_of_compact_bytes(&unknown_flag),
             Err(InvalidRecordBytes)
         );
     }

@@ -114,6 +114,7 @@ pub(crate) fn summary(bytes: &[u8]) -> Result<Summary, StoreError> {
 }
 
 /// The moment a record stops loading once `delta` is applied to it.
+#[cfg(feature = "redis")]
 pub(crate) fn deadline_after(delta: &Delta) -> u64 {
     delta
         .absolute_deadline
@@ -121,6 +122,7 @@ pub(crate) fn deadline_after(delta: &Delta) -> u64 {
 }
 
 /// The moment `record` stops loading: its idle deadline, capped by its absolute one.
+#[cfg(feature = "redis")]
 pub(crate) fn deadline(record: &Record) -> u64 {
     record
         .absolute_deadline
