@@ -269,23 +269,6 @@ pub(crate) fn apply_delta_to_body_after(
     Ok(out)
 }
 
-/// The idle deadline of what [`encode_body`] wrote, capped by its absolute deadline if it has
-/// one: the moment the record stops loading, read without decoding anything else.
-pub(crate) fn deadline_of_body(bytes: &[u8]) -> Result<u64, Malformed> {
-    let mut reader = Reader { rest: bytes };
-    reader.take(8)?;
-    let expires_at = reader.u64()?;
-    reader.take(8)?;
-    let flags = reader.take(1)?[0];
-    if flags & !KNOWN_FLAGS != 0 {
-        return Err(Malformed);
-    }
-    if flags & ABSOLUTE == 0 {
-        return Ok(expires_at);
-    }
-    Ok(reader.u64()?.min(expires_at))
-}
-
 /// The owner recorded in what [`encode_body`] wrote, read without decoding the values.
 pub(crate) fn owner_of_body(bytes: &[u8]) -> Result<Option<&str>, Malformed> {
     let mut reader = Reader { rest: bytes };

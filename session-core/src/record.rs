@@ -212,13 +212,6 @@ impl Record {
     pub fn owner_of_compact_bytes(bytes: &[u8]) -> Result<Option<&str>, InvalidRecordBytes> {
         crate::envelope::owner_of_body(bytes).map_err(|_| InvalidRecordBytes)
     }
-
-    /// When a record in its compact form stops loading ([`is_expired`](Self::is_expired) from
-    /// then on): its idle deadline, capped by its absolute one. Read from fixed offsets, without
-    /// decoding the values: for stores that keep no deadline beside compact records.
-    pub fn deadline_of_compact_bytes(bytes: &[u8]) -> Result<u64, InvalidRecordBytes> {
-        crate::envelope::deadline_of_body(bytes).map_err(|_| InvalidRecordBytes)
-    }
 }
 
 /// The bytes are not a record written by [`Record::to_compact_bytes`].
@@ -430,40 +423,6 @@ mod tests {
         assert_eq!(&updated[prefix.len()..], &plain[..]);
         assert_eq!(
             delta.apply_to_compact_bytes_after(prefix, &bytes[..bytes.len() - 1]),
-            Err(InvalidRecordBytes)
-        );
-    }
-
-    #[test]
-    fn the_deadline_of_compact_bytes_is_the_idle_one_capped_by_the_absolute_one() {
-        let mut record = Record::new(SessionId::generate(), &Expiry::default(), 42);
-        record.data.insert("k".into(), raw("1"));
-        record.owner = Some("alice".into());
-        for (expires_at, absolute, deadline) in [
-            (500, None, 500),
-            (500, Some(900), 500),
-            (500, Some(300), 300),
-            (500, Some(0), 0),
-        ] {
-            record.expires_at = expires_at;
-            record.absolute_deadline = absolute;
-            let bytes = record.to_compact_bytes();
-            assert_eq!(Record::deadline_of_compact_bytes(&bytes), Ok(deadline));
-            assert!(!record.is_expired(deadline.saturating_sub(1)) || deadline == 0);
-            assert!(record.is_expired(deadline));
-        }
-        let bytes = record.to_compact_bytes();
-        for len in 0..8 * 4 + 1 {
-            assert_eq!(
-                Record::deadline_of_compact_bytes(&bytes[..len]),
-                Err(InvalidRecordBytes),
-                "truncated to {len}"
-            );
-        }
-        let mut unknown_flag = bytes.clone();
-        unknown_flag[8 * 3] |= 0x80;
-        assert_eq!(
-            Record::deadline_of_compact_bytes(&unknown_flag),
             Err(InvalidRecordBytes)
         );
     }

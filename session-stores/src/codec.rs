@@ -8,7 +8,7 @@
 //! decoding.
 
 use serde::{Deserialize, Serialize};
-use session_core::{Data, Expiry, Record, SessionId, StoreError};
+use session_core::{Data, Delta, Expiry, Record, SessionId, StoreError};
 
 /// The record minus its id, borrowed for encoding.
 #[derive(Serialize)]
@@ -114,15 +114,13 @@ pub(crate) fn summary(bytes: &[u8]) -> Result<Summary, StoreError> {
 }
 
 /// The moment a record stops loading once `delta` is applied to it.
-#[cfg(feature = "redis")]
-pub(crate) fn deadline_after(delta: &session_core::Delta) -> u64 {
+pub(crate) fn deadline_after(delta: &Delta) -> u64 {
     delta
         .absolute_deadline
         .map_or(delta.expires_at, |absolute| absolute.min(delta.expires_at))
 }
 
 /// The moment `record` stops loading: its idle deadline, capped by its absolute one.
-#[cfg(feature = "redis")]
 pub(crate) fn deadline(record: &Record) -> u64 {
     record
         .absolute_deadline

@@ -25,14 +25,13 @@
 //!   sessions rarely touch the same lock, and no lock is ever held across an `.await`.
 //! - **Small.** Each session is one heap allocation of exactly its size, holding the 32-byte id
 //!   and then the record in its compact binary form ([`Record::to_compact_bytes_after`]:
-//!   fixed-width deadlines, length-prefixed keys and raw JSON values), and one 16-byte slot (the
-//!   boxed slice) plus one control byte in its shard's hash table. The id is compared in the
-//!   allocation and the deadlines are read from it, so the slot holds nothing else. A million
-//!   small sessions (76 bytes of JSON values) take about 180 bytes each this way, table and
-//!   allocator overhead included; a record kept as a `Record` (a B-tree of boxed strings) costs
-//!   several times that. The price is decoding the session on each load, which is slicing plus
-//!   one allocation per value, and an eviction scan that reads each deadline from its
-//!   allocation.
+//!   fixed-width deadlines, length-prefixed keys and raw JSON values), and one 24-byte slot (its
+//!   deadline and the boxed slice) plus one control byte in its shard's hash table. The id is
+//!   compared in the allocation, not kept in the slot; the deadline stays in the slot, so that
+//!   an eviction scan reads no allocation. A million small sessions (76 bytes of JSON values)
+//!   take under 200 bytes each this way, table and allocator overhead included; a record kept as
+//!   a `Record` (a B-tree of boxed strings) costs several times that. The price is decoding the
+//!   session on each load, which is slicing plus one allocation per value.
 //! - **Expiring.** [`Store::load`] never returns a record past its idle or absolute deadline,
 //!   whether or not cleanup has run yet.
 //! - **Bounded, in count and in bytes.** When a write takes the store past
@@ -65,6 +64,8 @@ use hashbrown::hash_table::{Entry as Slot, HashTable};
 use serde::{Deserialize, Serialize};
 use session_core::id::ID_BYTES;
 use session_core::{now_ms, Cleanup, Delta, OwnerSession, Record, SessionId, Store, StoreError};
+
+use crate::codec;
 
 /// Options of the memory store (`store = { type = "memory", ... }`).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -120,23 +121,29 @@ impl MemoryOptions {
 }
 
 /// Bytes one stored session costs beyond its allocation (the 32-byte id and the encoded
-/// record), as counted by `max_bytes`: the table slot (the boxed slice's pointer and length, 16
-/// bytes) and its control byte at the table's lowest load factor (7/16, just after it doubled:
-/// at most 39 bytes a session), plus the allocator's header and rounding (at most 24 bytes).
-pub const ENTRY_OVERHEAD: usize = 64;
+/// record), as counted by `max_bytes`: the table slot (the deadline and the boxed slice's
+/// pointer and length, 24 bytes) and its control byte at the table's lowest load factor (7/16,
+/// just after it doubled: at most 58 bytes a session), plus the allocator's header and rounding
+/// (at most 24 bytes).
+pub const ENTRY_OVERHEAD: usize = 82;
 
-/// One stored session, in one allocation of exactly its size: the id's bytes, then the record
-/// in its compact form. Built only by [`Entry::new`] and [`Entry::updated`], so it always starts
-/// with a whole id.
-struct Entry(Box<[u8]>);
+/// One stored session: when it stops loading (kept in the slot, so that an eviction scan reads
+/// no allocation), and one allocation of exactly its size holding the id's bytes, then the
+/// record in its compact form. Built only by [`Entry::new`] and [`Entry::updated`], so the
+/// allocation always starts with a whole id.
+struct Entry {
+    deadline: u64,
+    bytes: Box<[u8]>,
+}
 
 impl Entry {
     fn new(record: &Record) -> Self {
-        Entry(
-            record
+        Entry {
+            deadline: codec::deadline(record),
+            bytes: record
                 .to_compact_bytes_after(record.id.as_bytes())
                 .into_boxed_slice(),
-        )
+        }
     }
 
     /// The record of `self` after `delta`, stored under `id`.
@@ -144,11 +151,14 @@ impl Entry {
         let bytes = delta
             .apply_to_compact_bytes_after(id.as_bytes(), self.record())
             .map_err(StoreError::corrupt)?;
-        Ok(Entry(bytes.into_boxed_slice()))
+        Ok(Entry {
+            deadline: codec::deadline_after(delta),
+            bytes: bytes.into_boxed_slice(),
+        })
     }
 
     fn id_bytes(&self) -> &[u8] {
-        self.0.get(..ID_BYTES).unwrap_or_default()
+        self.bytes.get(..ID_BYTES).unwrap_or_default()
     }
 
     fn id(&self) -> SessionId {
@@ -161,25 +171,19 @@ impl Entry {
     }
 
     fn record(&self) -> &[u8] {
-        self.0.get(ID_BYTES..).unwrap_or_default()
+        self.bytes.get(ID_BYTES..).unwrap_or_default()
     }
 
     fn decode(&self, id: SessionId) -> Result<Record, StoreError> {
         Record::from_compact_bytes(id, self.record()).map_err(StoreError::corrupt)
     }
 
-    /// When the record stops loading. Bytes that hold no deadline (never written here) count as
-    /// expired, so that cleanup removes them.
-    fn deadline(&self) -> u64 {
-        Record::deadline_of_compact_bytes(self.record()).unwrap_or(0)
-    }
-
     fn is_expired(&self, now: u64) -> bool {
-        now >= self.deadline()
+        now >= self.deadline
     }
 
     fn cost(&self) -> usize {
-        self.0.len() + ENTRY_OVERHEAD
+        self.bytes.len() + ENTRY_OVERHEAD
     }
 
     fn owner(&self) -> Option<&str> {
@@ -438,12 +442,13 @@ impl Inner {
                 }
                 continue;
             }
+            // `keep` is told apart by its slot, so that the scan reads no allocation.
+            let kept = map.get(keep);
             let soonest = map
                 .iter()
-                .filter(|entry| !entry.is(keep))
-                .map(|entry| (entry.deadline(), entry))
-                .min_by_key(|(deadline, _)| *deadline)
-                .map(|(_, entry)| entry.id());
+                .filter(|entry| kept.is_none_or(|kept| !std::ptr::eq(*entry, kept)))
+                .min_by_key(|entry| entry.deadline)
+                .map(Entry::id);
             if let Some(id) = soonest {
                 self.take(&mut map, &id);
                 continue;
@@ -466,9 +471,8 @@ impl Inner {
             .filter_map(|(index, shard)| {
                 read(shard)
                     .iter()
-                    .map(|entry| (entry.deadline(), entry))
-                    .min_by_key(|(deadline, _)| *deadline)
-                    .map(|(deadline, entry)| (deadline, index, entry.id()))
+                    .min_by_key(|entry| entry.deadline)
+                    .map(|entry| (entry.deadline, index, entry.id()))
             })
             .min_by_key(|(deadline, index, _)| (*deadline, *index));
         let Some((_, index, id)) = victim else {
