@@ -55,18 +55,21 @@ pub(crate) fn body_len_hint(record: &Record) -> usize {
 
 /// The exact length of the envelope of `record`, its id included.
 pub(crate) fn encoded_len(record: &Record) -> usize {
+    ID_BYTES + body_len(record)
+}
+
+/// The exact length of what [`encode_body`] writes for `record`.
+pub(crate) fn body_len(record: &Record) -> usize {
     let entries: usize = record
         .data
         .iter()
         .map(|(key, value)| entry_len(key.as_bytes(), value.get().as_bytes()))
         .sum();
-    ID_BYTES
-        + header_len(
-            record.absolute_deadline,
-            record.expiry.as_ref(),
-            record.owner.as_deref(),
-        )
-        + varint_len(record.data.len() as u64)
+    header_len(
+        record.absolute_deadline,
+        record.expiry.as_ref(),
+        record.owner.as_deref(),
+    ) + varint_len(record.data.len() as u64)
         + entries
 }
 
@@ -158,6 +161,16 @@ fn put_entry(out: &mut Vec<u8>, key: &[u8], value: &[u8]) {
 /// entries are copied as they are, so a one-key update costs no parsing or allocation per value.
 /// The result is what encoding the record after [`Delta::apply`] would give.
 pub(crate) fn apply_delta_to_body(bytes: &[u8], delta: &Delta) -> Result<Vec<u8>, Malformed> {
+    apply_delta_to_body_after(&[], bytes, delta)
+}
+
+/// [`apply_delta_to_body`], its result written after `prefix` into a buffer of exactly the
+/// size of both.
+pub(crate) fn apply_delta_to_body_after(
+    prefix: &[u8],
+    bytes: &[u8],
+    delta: &Delta,
+) -> Result<Vec<u8>, Malformed> {
     let mut reader = Reader { rest: bytes };
     let created_at = reader.u64()?;
     let _expires_at = reader.u64()?;
@@ -227,7 +240,9 @@ pub(crate) fn apply_delta_to_body(bytes: &[u8], delta: &Delta) -> Result<Vec<u8>
         .map(|(key, value)| entry_len(key, value))
         .sum();
     let header = header_len(delta.absolute_deadline, delta.expiry.as_ref(), owner);
-    let mut out = Vec::with_capacity(header + varint_len(count as u64) + entries_len);
+    let mut out =
+        Vec::with_capacity(prefix.len() + header + varint_len(count as u64) + entries_len);
+    out.extend_from_slice(prefix);
     encode_header(
         &mut out,
         created_at,

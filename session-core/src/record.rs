@@ -187,7 +187,14 @@ impl Record {
     /// **without its id**: for server-side stores that key records by
     /// [`SessionId::storage_key`], so that what they hold is no live session token.
     pub fn to_compact_bytes(&self) -> Vec<u8> {
-        let mut out = Vec::with_capacity(crate::envelope::body_len_hint(self));
+        self.to_compact_bytes_after(&[])
+    }
+
+    /// [`to_compact_bytes`](Self::to_compact_bytes) written after `prefix` (a store's own key,
+    /// say), in a buffer of exactly their length: it becomes a boxed slice without reallocating.
+    pub fn to_compact_bytes_after(&self, prefix: &[u8]) -> Vec<u8> {
+        let mut out = Vec::with_capacity(prefix.len() + crate::envelope::body_len(self));
+        out.extend_from_slice(prefix);
         crate::envelope::encode_body(self, &mut out);
         out
     }
@@ -274,6 +281,17 @@ impl Delta {
     /// again, at a fraction of the cost. For stores that keep records in that form.
     pub fn apply_to_compact_bytes(&self, bytes: &[u8]) -> Result<Vec<u8>, InvalidRecordBytes> {
         crate::envelope::apply_delta_to_body(bytes, self).map_err(|_| InvalidRecordBytes)
+    }
+
+    /// [`apply_to_compact_bytes`](Self::apply_to_compact_bytes), the result written after
+    /// `prefix` (a store's own key, say) in a buffer of exactly their length.
+    pub fn apply_to_compact_bytes_after(
+        &self,
+        prefix: &[u8],
+        bytes: &[u8],
+    ) -> Result<Vec<u8>, InvalidRecordBytes> {
+        crate::envelope::apply_delta_to_body_after(prefix, bytes, self)
+            .map_err(|_| InvalidRecordBytes)
     }
 
     /// Whether the delta changes no values (it may still move the deadlines).
@@ -369,6 +387,42 @@ mod tests {
         );
         assert_eq!(
             Record::from_compact_bytes(record.id, &bytes[..bytes.len() - 1]),
+            Err(InvalidRecordBytes)
+        );
+    }
+
+    #[test]
+    fn compact_bytes_after_a_prefix_are_the_prefix_then_the_record_in_an_exact_buffer() {
+        let mut record = Record::new(SessionId::generate(), &Expiry::default(), 42);
+        record.data.insert("k".into(), raw(r#"{"nested":[1,2]}"#));
+        record.owner = Some("alice".into());
+        let prefix = b"key of the store";
+        let bytes = record.to_compact_bytes_after(prefix);
+        assert_eq!(bytes.capacity(), bytes.len());
+        assert_eq!(&bytes[..prefix.len()], prefix);
+        assert_eq!(&bytes[prefix.len()..], &record.to_compact_bytes()[..]);
+        assert_eq!(
+            record.to_compact_bytes().capacity(),
+            bytes.len() - prefix.len()
+        );
+
+        let delta = Delta {
+            changed: vec![("n".into(), raw("1"))],
+            removed: vec!["k".into()],
+            expires_at: 90,
+            ..Delta::default()
+        };
+        let plain = delta
+            .apply_to_compact_bytes(&bytes[prefix.len()..])
+            .unwrap();
+        let updated = delta
+            .apply_to_compact_bytes_after(prefix, &bytes[prefix.len()..])
+            .unwrap();
+        assert_eq!(updated.capacity(), updated.len());
+        assert_eq!(&updated[..prefix.len()], prefix);
+        assert_eq!(&updated[prefix.len()..], &plain[..]);
+        assert_eq!(
+            delta.apply_to_compact_bytes_after(prefix, &bytes[..bytes.len() - 1]),
             Err(InvalidRecordBytes)
         );
     }

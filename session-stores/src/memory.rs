@@ -23,12 +23,15 @@
 //! - **Sharded.** Records live in [`MemoryOptions::shards`] independent maps, each behind its own
 //!   `RwLock`, picked by the first bytes of the (random) session id. Requests for different
 //!   sessions rarely touch the same lock, and no lock is ever held across an `.await`.
-//! - **Small.** Each session is one map slot (the 32-byte id, its deadline) plus one heap
-//!   allocation holding the record in its compact binary form without its id
-//!   ([`Record::to_compact_bytes`]: fixed-width deadlines, length-prefixed keys and raw JSON
-//!   values). A record kept as a `Record` (a B-tree of boxed strings) costs several times that; a
-//!   million small sessions fit in a few hundred MiB this way. The price is decoding the session on
-//!   each load, which is slicing plus one allocation per value.
+//! - **Small.** Each session is one heap allocation of exactly its size, holding the 32-byte id
+//!   and then the record in its compact binary form ([`Record::to_compact_bytes_after`]:
+//!   fixed-width deadlines, length-prefixed keys and raw JSON values), and one 24-byte slot (its
+//!   deadline and the boxed slice) plus one control byte in its shard's hash table. The id is
+//!   compared in the allocation, not kept in the slot; the deadline stays in the slot, so that
+//!   an eviction scan reads no allocation. A million small sessions (76 bytes of JSON values)
+//!   take under 200 bytes each this way, table and allocator overhead included; a record kept as
+//!   a `Record` (a B-tree of boxed strings) costs several times that. The price is decoding the
+//!   session on each load, which is slicing plus one allocation per value.
 //! - **Expiring.** [`Store::load`] never returns a record past its idle or absolute deadline,
 //!   whether or not cleanup has run yet.
 //! - **Bounded, in count and in bytes.** When a write takes the store past
@@ -51,12 +54,15 @@
 //!   owner itself is read from the compact record, so it costs no bytes per session.
 
 use std::collections::{HashMap, HashSet};
+use std::hash::{BuildHasher, RandomState};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError, RwLock, RwLockReadGuard, RwLockWriteGuard};
 use std::time::Duration;
 
 use async_trait::async_trait;
+use hashbrown::hash_table::{Entry as Slot, HashTable};
 use serde::{Deserialize, Serialize};
+use session_core::id::ID_BYTES;
 use session_core::{now_ms, Cleanup, Delta, OwnerSession, Record, SessionId, Store, StoreError};
 
 use crate::codec;
@@ -114,27 +120,62 @@ impl MemoryOptions {
     }
 }
 
-/// Bytes one stored session costs beyond its encoded record: the map slot (id, deadline, the
-/// boxed slice's pointer and length) and the hash table's control byte and spare capacity, as
-/// counted by `max_bytes`.
-pub const ENTRY_OVERHEAD: usize = 64;
+/// Bytes one stored session costs beyond its allocation (the 32-byte id and the encoded
+/// record), as counted by `max_bytes`: the table slot (the deadline and the boxed slice's
+/// pointer and length, 24 bytes) and its control byte at the table's lowest load factor (7/16,
+/// just after it doubled: at most 58 bytes a session), plus the allocator's header and rounding
+/// (at most 24 bytes).
+pub const ENTRY_OVERHEAD: usize = 82;
 
-/// One stored session: when it stops loading, and the encoded record.
+/// One stored session: when it stops loading (kept in the slot, so that an eviction scan reads
+/// no allocation), and one allocation of exactly its size holding the id's bytes, then the
+/// record in its compact form. Built only by [`Entry::new`] and [`Entry::updated`], so the
+/// allocation always starts with a whole id.
 struct Entry {
     deadline: u64,
-    encoded: Box<[u8]>,
+    bytes: Box<[u8]>,
 }
 
 impl Entry {
     fn new(record: &Record) -> Self {
         Entry {
             deadline: codec::deadline(record),
-            encoded: record.to_compact_bytes().into_boxed_slice(),
+            bytes: record
+                .to_compact_bytes_after(record.id.as_bytes())
+                .into_boxed_slice(),
         }
     }
 
+    /// The record of `self` after `delta`, stored under `id`.
+    fn updated(&self, id: &SessionId, delta: &Delta) -> Result<Self, StoreError> {
+        let bytes = delta
+            .apply_to_compact_bytes_after(id.as_bytes(), self.record())
+            .map_err(StoreError::corrupt)?;
+        Ok(Entry {
+            deadline: codec::deadline_after(delta),
+            bytes: bytes.into_boxed_slice(),
+        })
+    }
+
+    fn id_bytes(&self) -> &[u8] {
+        self.bytes.get(..ID_BYTES).unwrap_or_default()
+    }
+
+    fn id(&self) -> SessionId {
+        SessionId::from_bytes(self.id_bytes().try_into().unwrap_or([0; ID_BYTES]))
+    }
+
+    /// Whether this is the session `id`.
+    fn is(&self, id: &SessionId) -> bool {
+        self.id_bytes() == id.as_bytes()
+    }
+
+    fn record(&self) -> &[u8] {
+        self.bytes.get(ID_BYTES..).unwrap_or_default()
+    }
+
     fn decode(&self, id: SessionId) -> Result<Record, StoreError> {
-        Record::from_compact_bytes(id, &self.encoded).map_err(StoreError::corrupt)
+        Record::from_compact_bytes(id, self.record()).map_err(StoreError::corrupt)
     }
 
     fn is_expired(&self, now: u64) -> bool {
@@ -142,15 +183,73 @@ impl Entry {
     }
 
     fn cost(&self) -> usize {
-        self.encoded.len() + ENTRY_OVERHEAD
+        self.bytes.len() + ENTRY_OVERHEAD
     }
 
     fn owner(&self) -> Option<&str> {
-        Record::owner_of_compact_bytes(&self.encoded).ok().flatten()
+        Record::owner_of_compact_bytes(self.record()).ok().flatten()
     }
 }
 
-type Map = HashMap<SessionId, Entry>;
+/// One shard's sessions: a hash table of entries that hold their own ids, hashed with the
+/// shard's keyed hasher.
+struct Map {
+    table: HashTable<Entry>,
+    hasher: RandomState,
+}
+
+impl Map {
+    fn new() -> Self {
+        Map {
+            table: HashTable::new(),
+            hasher: RandomState::new(),
+        }
+    }
+
+    fn hash(&self, id: &[u8]) -> u64 {
+        self.hasher.hash_one(id)
+    }
+
+    fn get(&self, id: &SessionId) -> Option<&Entry> {
+        self.table
+            .find(self.hash(id.as_bytes()), |entry| entry.is(id))
+    }
+
+    fn get_mut(&mut self, id: &SessionId) -> Option<&mut Entry> {
+        let hash = self.hash(id.as_bytes());
+        self.table.find_mut(hash, |entry| entry.is(id))
+    }
+
+    /// Adds `entry`, replacing the entry of the same id; gives back the entry now held and the
+    /// one replaced.
+    fn insert(&mut self, entry: Entry) -> (&Entry, Option<Entry>) {
+        let hash = self.hash(entry.id_bytes());
+        let hasher = &self.hasher;
+        let slot = self.table.entry(
+            hash,
+            |held| held.id_bytes() == entry.id_bytes(),
+            |held| hasher.hash_one(held.id_bytes()),
+        );
+        match slot {
+            Slot::Occupied(mut held) => {
+                let old = std::mem::replace(held.get_mut(), entry);
+                (held.into_mut(), Some(old))
+            }
+            Slot::Vacant(vacant) => (vacant.insert(entry).into_mut(), None),
+        }
+    }
+
+    fn remove(&mut self, id: &SessionId) -> Option<Entry> {
+        let hash = self.hash(id.as_bytes());
+        let held = self.table.find_entry(hash, |entry| entry.is(id)).ok()?;
+        Some(held.remove().0)
+    }
+
+    fn iter(&self) -> impl Iterator<Item = &Entry> {
+        self.table.iter()
+    }
+}
+
 type Shard = RwLock<Map>;
 
 struct Inner {
@@ -206,7 +305,7 @@ impl MemoryStore {
     pub fn new(options: MemoryOptions) -> Self {
         let shard_count = options.shards.clamp(1, MAX_SHARDS).next_power_of_two();
         let shards = (0..shard_count)
-            .map(|_| RwLock::new(HashMap::new()))
+            .map(|_| RwLock::new(Map::new()))
             .collect::<Vec<_>>()
             .into_boxed_slice();
         MemoryStore {
@@ -281,34 +380,41 @@ impl Inner {
         }
     }
 
-    /// Adds `entry` under `id` to `map` (the shard of `id`, write-locked), replacing what was
-    /// there, and keeps the counters and the owner index true.
-    fn put(&self, map: &mut Map, id: SessionId, entry: Entry) {
-        self.bytes.fetch_add(entry.cost(), Ordering::AcqRel);
-        self.index(entry.owner(), id);
-        match map.insert(id, entry) {
-            Some(old) => self.forget(&id, &old, map.get(&id).and_then(Entry::owner)),
-            None => {
+    /// Adds `entry` to `map` (the shard of its id, write-locked), replacing what was there
+    /// under that id, and keeps the counters and the owner index true.
+    fn put(&self, map: &mut Map, entry: Entry) {
+        match map.insert(entry) {
+            (held, Some(old)) => self.replaced(held, &old),
+            (held, None) => {
                 self.len.fetch_add(1, Ordering::AcqRel);
+                self.bytes.fetch_add(held.cost(), Ordering::AcqRel);
+                self.index(held.owner(), held.id());
             }
         }
+    }
+
+    /// Keeps the counters and the owner index true after `held` replaced `old` (same id).
+    fn replaced(&self, held: &Entry, old: &Entry) {
+        self.bytes.fetch_add(held.cost(), Ordering::AcqRel);
+        self.index(held.owner(), held.id());
+        self.forget(old, held.owner());
     }
 
     /// Removes `id` from `map` (its shard, write-locked).
     fn take(&self, map: &mut Map, id: &SessionId) -> Option<Entry> {
         let entry = map.remove(id)?;
         self.len.fetch_sub(1, Ordering::AcqRel);
-        self.forget(id, &entry, None);
+        self.forget(&entry, None);
         Some(entry)
     }
 
     /// Releases what a replaced or removed entry held; `still_owner` is the owner of the entry
     /// that replaced it, whose index entry stays.
-    fn forget(&self, id: &SessionId, old: &Entry, still_owner: Option<&str>) {
+    fn forget(&self, old: &Entry, still_owner: Option<&str>) {
         self.bytes.fetch_sub(old.cost(), Ordering::AcqRel);
         let owner = old.owner();
         if owner != still_owner {
-            self.unindex(owner, id);
+            self.unindex(owner, &old.id());
         }
     }
 
@@ -327,8 +433,8 @@ impl Inner {
             let mut map = write(&self.shards[home]);
             let expired: Vec<SessionId> = map
                 .iter()
-                .filter(|(id, entry)| entry.is_expired(now) && *id != keep)
-                .map(|(id, _)| *id)
+                .filter(|entry| entry.is_expired(now) && !entry.is(keep))
+                .map(Entry::id)
                 .collect();
             if !expired.is_empty() {
                 for id in &expired {
@@ -336,11 +442,13 @@ impl Inner {
                 }
                 continue;
             }
+            // `keep` is told apart by its slot, so that the scan reads no allocation.
+            let kept = map.get(keep);
             let soonest = map
                 .iter()
-                .filter(|(id, _)| *id != keep)
-                .min_by_key(|(_, entry)| entry.deadline)
-                .map(|(id, _)| *id);
+                .filter(|entry| kept.is_none_or(|kept| !std::ptr::eq(*entry, kept)))
+                .min_by_key(|entry| entry.deadline)
+                .map(Entry::id);
             if let Some(id) = soonest {
                 self.take(&mut map, &id);
                 continue;
@@ -363,8 +471,8 @@ impl Inner {
             .filter_map(|(index, shard)| {
                 read(shard)
                     .iter()
-                    .min_by_key(|(_, entry)| entry.deadline)
-                    .map(|(id, entry)| (entry.deadline, index, *id))
+                    .min_by_key(|entry| entry.deadline)
+                    .map(|entry| (entry.deadline, index, entry.id()))
             })
             .min_by_key(|(deadline, index, _)| (*deadline, *index));
         let Some((_, index, id)) = victim else {
@@ -383,7 +491,7 @@ impl Inner {
             if map.get(&id).is_some_and(|old| !old.is_expired(now_ms())) {
                 return Err(StoreError::AlreadyExists);
             }
-            self.put(&mut map, id, Entry::new(record));
+            self.put(&mut map, Entry::new(record));
         }
         self.shrink(self.shard_index(&id), &id);
         Ok(())
@@ -392,25 +500,18 @@ impl Inner {
     fn update(&self, id: &SessionId, delta: &Delta) -> Result<bool, StoreError> {
         let now = now_ms();
         {
-            let mut map = write(self.shard(id));
-            match map.get(id) {
-                None => return Ok(false),
-                Some(entry) if entry.is_expired(now) => {
-                    self.take(&mut map, id);
-                    return Ok(false);
-                }
-                Some(entry) => {
-                    // The delta is spliced into the stored bytes: no value is decoded.
-                    let encoded = delta
-                        .apply_to_compact_bytes(&entry.encoded)
-                        .map_err(StoreError::corrupt)?;
-                    let updated = Entry {
-                        deadline: codec::deadline_after(delta),
-                        encoded: encoded.into_boxed_slice(),
-                    };
-                    self.put(&mut map, *id, updated);
-                }
+            let mut guard = write(self.shard(id));
+            let map = &mut *guard;
+            let Some(held) = map.get_mut(id) else {
+                return Ok(false);
+            };
+            if held.is_expired(now) {
+                self.take(map, id);
+                return Ok(false);
             }
+            // The delta is spliced into the stored bytes: no value is decoded.
+            let old = std::mem::replace(held, held.updated(id, delta)?);
+            self.replaced(held, &old);
         }
         self.shrink(self.shard_index(id), id);
         Ok(true)
@@ -442,13 +543,7 @@ impl Inner {
                     self.take(source, old);
                     return Ok(false);
                 }
-                Some(entry) => Entry {
-                    deadline: codec::deadline_after(delta),
-                    encoded: delta
-                        .apply_to_compact_bytes(&entry.encoded)
-                        .map_err(StoreError::corrupt)?
-                        .into_boxed_slice(),
-                },
+                Some(entry) => entry.updated(new, delta)?,
             };
             let target: &mut Map = match second.as_deref_mut() {
                 Some(other) => other,
@@ -457,7 +552,7 @@ impl Inner {
             if target.get(new).is_some_and(|entry| !entry.is_expired(now)) {
                 return Err(StoreError::AlreadyExists);
             }
-            self.put(target, *new, moved);
+            self.put(target, moved);
             let source: &mut Map = &mut first;
             self.take(source, old);
         }
@@ -515,7 +610,7 @@ impl Inner {
             .iter()
             .map(|shard| {
                 read(shard)
-                    .values()
+                    .iter()
                     .filter(|entry| !entry.is_expired(now))
                     .count() as u64
             })
@@ -531,8 +626,8 @@ impl Inner {
                 let mut map = write(shard);
                 let expired: Vec<SessionId> = map
                     .iter()
-                    .filter(|(_, entry)| entry.is_expired(now))
-                    .map(|(id, _)| *id)
+                    .filter(|entry| entry.is_expired(now))
+                    .map(Entry::id)
                     .collect();
                 for id in &expired {
                     self.take(&mut map, id);
@@ -849,11 +944,48 @@ mod tests {
         assert!(store.inner.owners().is_empty());
         assert_eq!(store.len(), 2);
         store.inner.cleanup().await;
-        let held: Vec<SessionId> = read(&store.inner.shards[0]).keys().copied().collect();
+        let held: Vec<SessionId> = read(&store.inner.shards[0]).iter().map(Entry::id).collect();
         for id in held {
             store.delete(&id).await.unwrap();
         }
         assert_eq!((store.len(), store.bytes()), (0, 0));
+    }
+
+    #[tokio::test]
+    async fn ids_that_differ_in_one_byte_are_different_sessions() {
+        let store = one_shard(100);
+        let first = record_of_bytes(10, 60_000);
+        let mut bytes = *first.id.as_bytes();
+        let mut twins = Vec::new();
+        for at in [0, 15, 16, ID_BYTES - 1] {
+            bytes[at] ^= 1;
+            let mut twin = record_of_bytes(20 + at, 60_000);
+            twin.id = SessionId::from_bytes(bytes);
+            twins.push(twin);
+        }
+        store.create(&first).await.unwrap();
+        for twin in &twins {
+            store.create(twin).await.unwrap();
+        }
+        assert_eq!(store.len(), 5);
+        store.delete(&twins[1].id).await.unwrap();
+        assert_eq!(store.load(&first.id).await.unwrap().as_ref(), Some(&first));
+        assert_eq!(store.load(&twins[1].id).await.unwrap(), None);
+        for twin in [&twins[0], &twins[2], &twins[3]] {
+            assert_eq!(store.load(&twin.id).await.unwrap().as_ref(), Some(twin));
+        }
+    }
+
+    #[tokio::test]
+    async fn each_session_costs_its_id_its_compact_record_and_the_overhead() {
+        let store = one_shard(100);
+        let mut expected = 0;
+        for n in 0..10 {
+            let record = record_of_bytes(n * 30, 60_000);
+            expected += ID_BYTES + record.to_compact_bytes().len() + ENTRY_OVERHEAD;
+            store.create(&record).await.unwrap();
+        }
+        assert_eq!(store.bytes(), expected);
     }
 
     #[test]
