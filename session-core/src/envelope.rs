@@ -32,6 +32,13 @@ const OVERRIDE_PERSISTENT: u8 = 1 << 3;
 const OWNER: u8 = 1 << 4;
 const KNOWN_FLAGS: u8 = ABSOLUTE | OVERRIDE | OVERRIDE_ABSOLUTE | OVERRIDE_PERSISTENT | OWNER;
 
+/// No unknown bit, and the override's own bits only with the override: the one reading every
+/// reader of the header shares, so that none skips a field another does not read.
+fn flags_are_valid(flags: u8) -> bool {
+    flags & !KNOWN_FLAGS == 0
+        && (flags & OVERRIDE != 0 || flags & (OVERRIDE_ABSOLUTE | OVERRIDE_PERSISTENT) == 0)
+}
+
 /// The envelope is not a record (only possible for a value this library did not write).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct Malformed;
@@ -176,7 +183,7 @@ pub(crate) fn apply_delta_to_body_after(
     let _expires_at = reader.u64()?;
     let version = reader.u64()?;
     let flags = reader.take(1)?[0];
-    if flags & !KNOWN_FLAGS != 0 {
+    if !flags_are_valid(flags) {
         return Err(Malformed);
     }
     if flags & ABSOLUTE != 0 {
@@ -332,7 +339,7 @@ pub(crate) fn owner_of_body(bytes: &[u8]) -> Result<Option<&str>, Malformed> {
     let mut reader = Reader { rest: bytes };
     reader.take(8 * 3)?;
     let flags = reader.take(1)?[0];
-    if flags & !KNOWN_FLAGS != 0 {
+    if !flags_are_valid(flags) {
         return Err(Malformed);
     }
     if flags & OWNER == 0 {
@@ -364,7 +371,7 @@ fn decode_body(id: SessionId, mut reader: Reader<'_>) -> Result<Record, Malforme
     let expires_at = reader.u64()?;
     let version = reader.u64()?;
     let flags = reader.take(1)?[0];
-    if flags & !KNOWN_FLAGS != 0 {
+    if !flags_are_valid(flags) {
         return Err(Malformed);
     }
     let absolute_deadline = if flags & ABSOLUTE != 0 {
@@ -700,6 +707,22 @@ mod tests {
         assert!(serde_json::to_string(&decoded).is_err());
         let session = crate::Session::from_state(crate::session::State::loaded(decoded, false));
         assert!(session.get::<serde_json::Value>("k").is_err());
+    }
+
+    #[test]
+    fn override_bits_without_the_override_are_malformed_for_every_reader() {
+        let record = record();
+        for bit in [OVERRIDE_ABSOLUTE, OVERRIDE_PERSISTENT] {
+            let mut bytes = record.to_compact_bytes();
+            // The flags byte follows created_at, expires_at and the version.
+            bytes[24] |= bit;
+            assert_eq!(decode_body_of(record.id, &bytes).err(), Some(Malformed));
+            assert_eq!(owner_of_body(&bytes), Err(Malformed));
+            assert_eq!(
+                apply_delta_to_body(&bytes, &Delta::default()).err(),
+                Some(Malformed)
+            );
+        }
     }
 
     #[test]
