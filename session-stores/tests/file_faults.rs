@@ -172,9 +172,12 @@ struct Acknowledged {
 
 impl Acknowledged {
     /// Records one line of the child's output; whether it was an acknowledgement.
+    ///
+    /// An acknowledgement is the line's last three words: the test harness prints
+    /// `test child_process_counter_writer ... ` without a newline before the child's first line.
     fn note(&mut self, line: &str) -> bool {
         let words: Vec<&str> = line.split(' ').collect();
-        match words[..] {
+        match words[words.len().saturating_sub(3)..] {
             ["ack", n, counter] => {
                 let (n, counter) = (n.parse().unwrap(), counter.parse().unwrap());
                 let seen = self.counters.entry(n).or_default();
@@ -189,6 +192,17 @@ impl Acknowledged {
             _ => false,
         }
     }
+}
+
+#[test]
+fn the_first_acknowledgement_counts_after_the_harness_header() {
+    let mut acknowledged = Acknowledged::default();
+    assert!(acknowledged.note("test child_process_counter_writer ... moved 7 3"));
+    assert_eq!(acknowledged.moved, (7, 3));
+    assert!(acknowledged.note("ack 2 9"));
+    assert_eq!(acknowledged.counters[&2], 9);
+    assert!(!acknowledged.note("running 1 test"));
+    assert!(!acknowledged.note(""));
 }
 
 fn temporary_files(dir: &Path) -> Vec<PathBuf> {
@@ -259,6 +273,12 @@ async fn a_writer_killed_under_load_loses_no_acknowledged_write() {
         child.kill().unwrap();
         let status = child.wait().unwrap();
         assert!(!status.success(), "the writer ended by itself: {status}");
+        #[cfg(unix)]
+        {
+            // Killed by us, not failed on its own (its panic would hide a lost session).
+            use std::os::unix::process::ExitStatusExt;
+            assert_eq!(status.signal(), Some(9), "the writer failed: {status}");
+        }
         // What it printed before dying was acknowledged too.
         reader.join().unwrap();
         for line in received.try_iter() {
