@@ -79,7 +79,7 @@ async fn redis_store_passes_the_conformance_suite_on_the_cluster() {
             let (key, raw) = (corrupter.key_of(&id), raw.clone());
             async move {
                 let mut redis = raw.lock().await;
-                let _: i64 = redis_checks::raw(&mut *redis, &["HDEL", &key, "@c"]).await;
+                let _: i64 = redis_checks::raw(&mut *redis, &["HSET", &key, "@e", "soon"]).await;
             }
         })
         .run()

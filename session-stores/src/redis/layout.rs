@@ -3,7 +3,7 @@
 use std::io::Write as _;
 
 use redis::{Cmd, RedisWrite, ToRedisArgs};
-use session_core::{Data, Expiry, RawJson, Record, SessionId, StoreError};
+use session_core::{Data, Delta, Expiry, RawJson, Record, SessionId, StoreError};
 
 pub(super) const CREATED: &str = "@c";
 pub(super) const EXPIRES: &str = "@e";
@@ -36,10 +36,18 @@ impl ToRedisArgs for DataField<'_> {
 }
 
 /// A Redis key made of a prefix and a name, written straight into a command's buffer.
+#[derive(Clone, Copy)]
 pub(super) struct Key<'a> {
     pub(super) prefix: &'a str,
     pub(super) infix: &'a str,
     pub(super) name: &'a str,
+}
+
+impl Key<'_> {
+    /// Its length in bytes.
+    pub(super) fn len(&self) -> usize {
+        self.prefix.len() + self.infix.len() + self.name.len()
+    }
 }
 
 impl ToRedisArgs for Key<'_> {
@@ -89,6 +97,43 @@ pub(super) fn push_fields(cmd: &mut Cmd, record: &Record) -> Result<(), StoreErr
     Ok(())
 }
 
+/// How many fields a delta removes: its removed keys, and the absolute deadline and expiry
+/// override it does not set.
+pub(super) fn removed_count(delta: &Delta) -> usize {
+    delta.removed.len()
+        + usize::from(delta.absolute_deadline.is_none())
+        + usize::from(delta.expiry.is_none())
+}
+
+/// Appends the fields a delta removes ([`removed_count`] of them) to `cmd`.
+pub(super) fn push_removed(cmd: &mut Cmd, delta: &Delta) {
+    for key in &delta.removed {
+        cmd.arg(DataField(key));
+    }
+    if delta.absolute_deadline.is_none() {
+        cmd.arg(ABSOLUTE);
+    }
+    if delta.expiry.is_none() {
+        cmd.arg(EXPIRY);
+    }
+}
+
+/// Appends the field, value pairs a delta sets to `cmd`: its changed keys, `@e`, and `@a` and
+/// `@x` when it has them.
+pub(super) fn push_changed(cmd: &mut Cmd, delta: &Delta) -> Result<(), StoreError> {
+    for (key, value) in &delta.changed {
+        cmd.arg(DataField(key)).arg(value.get());
+    }
+    cmd.arg(EXPIRES).arg(delta.expires_at);
+    if let Some(absolute) = delta.absolute_deadline {
+        cmd.arg(ABSOLUTE).arg(absolute);
+    }
+    if let Some(expiry) = &delta.expiry {
+        cmd.arg(EXPIRY).arg(expiry_json(expiry)?);
+    }
+    Ok(())
+}
+
 /// Bytes a whole record's fields and values take in a command.
 pub(super) fn record_bytes(record: &Record) -> usize {
     data_bytes(record.data.iter().map(|(k, v)| (k.as_str(), v.get())))
@@ -116,12 +161,13 @@ fn number(field: &str, bytes: &[u8]) -> Result<u64, StoreError> {
         })
 }
 
-/// Rebuilds a record from `HGETALL` output. A hash without `@c` or `@e`, or with a field that
-/// does not decode, is [`StoreError::Corrupt`].
+/// Rebuilds a record from `HGETALL` output. A hash without `@c` is no record (`None`: an empty
+/// one, or what an update of a gone session leaves; see the `update` module). A hash without
+/// `@e`, or with a field that does not decode, is [`StoreError::Corrupt`].
 pub(super) fn record_from(
     id: SessionId,
     hash: Vec<(Vec<u8>, Vec<u8>)>,
-) -> Result<Record, StoreError> {
+) -> Result<Option<Record>, StoreError> {
     let (mut created_at, mut expires_at, mut absolute_deadline) = (None, None, None);
     let (mut version, mut expiry, mut owner) = (0, None, None);
     let mut data = Data::new();
@@ -149,16 +195,19 @@ pub(super) fn record_from(
             _ => {}
         }
     }
-    Ok(Record {
+    let Some(created_at) = created_at else {
+        return Ok(None);
+    };
+    Ok(Some(Record {
         id,
         data,
-        created_at: created_at.ok_or_else(|| corrupt("field `@c` is missing"))?,
+        created_at,
         expires_at: expires_at.ok_or_else(|| corrupt("field `@e` is missing"))?,
         absolute_deadline,
         version,
         expiry,
         owner,
-    })
+    }))
 }
 
 #[cfg(test)]
@@ -190,11 +239,26 @@ mod tests {
             .chunks(2)
             .map(|pair| (pair[0].clone(), pair[1].clone()))
             .collect();
-        assert_eq!(record_from(record.id, hash.clone()).unwrap(), record);
+        assert_eq!(
+            record_from(record.id, hash.clone()).unwrap(),
+            Some(record.clone())
+        );
 
         hash.push((b"@o".to_vec(), b"alice".to_vec()));
         record.owner = Some("alice".into());
-        assert_eq!(record_from(record.id, hash).unwrap(), record);
+        assert_eq!(record_from(record.id, hash).unwrap(), Some(record));
+    }
+
+    #[test]
+    fn a_hash_without_created_at_is_no_record() {
+        let id = SessionId::generate();
+        let field = |name: &str, value: &[u8]| (name.as_bytes().to_vec(), value.to_vec());
+        for hash in [
+            vec![],
+            vec![field("@v", b"1"), field("d:a", b"1"), field("@e", b"2")],
+        ] {
+            assert_eq!(record_from(id, hash).unwrap(), None);
+        }
     }
 
     #[test]
@@ -203,7 +267,6 @@ mod tests {
         let field = |name: &str, value: &[u8]| (name.as_bytes().to_vec(), value.to_vec());
         let good = [field("@c", b"1"), field("@e", b"2")];
         for hash in [
-            vec![field("d:a", b"1")],
             vec![field("@c", b"1"), field("d:a", b"1")],
             vec![good[0].clone(), good[1].clone(), field("d:a", b"{not json")],
             vec![good[0].clone(), field("@e", b"soon")],

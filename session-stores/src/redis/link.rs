@@ -3,10 +3,11 @@
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 
+use redis::aio::ConnectionLike;
 use redis::aio::ConnectionManager;
 use redis::cluster_async::ClusterConnection;
 use redis::cluster_routing::{RoutingInfo, SingleNodeRoutingInfo};
-use redis::{Cmd, ErrorKind, FromRedisValue, RedisResult, ServerErrorKind, Value};
+use redis::{Cmd, ErrorKind, FromRedisValue, Pipeline, RedisResult, ServerErrorKind, Value};
 
 /// Where commands go.
 pub(super) enum Link {
@@ -66,24 +67,35 @@ impl Link {
     /// `create` then finds its own record (`AlreadyExists`, after which the manager picks another
     /// id) and an update applies twice, which a delta's last-writer-wins semantics absorbs.
     pub(super) async fn query<T: FromRedisValue>(&self, command: &Cmd) -> RedisResult<T> {
+        self.send(Request::Command(command)).await
+    }
+
+    /// Runs `pipeline` (a `MULTI`/`EXEC` transaction), retried as [`query`](Self::query) is. A
+    /// transaction that reached the server either ran whole or not at all, so sending it again
+    /// is as safe as sending a command again.
+    pub(super) async fn transaction(&self, pipeline: &Pipeline) -> RedisResult<Value> {
+        self.send(Request::Transaction(pipeline)).await
+    }
+
+    async fn send<T: FromRedisValue>(&self, request: Request<'_>) -> RedisResult<T> {
         match self {
             Link::Single { pool, next } => {
                 let index = next.fetch_add(1, Ordering::Relaxed) % pool.len();
                 let mut connection = pool[index].clone();
-                match command.query_async(&mut connection).await {
+                match request.send(&mut connection).await {
                     Err(error) if error.is_connection_dropped() => {
-                        command.query_async(&mut connection).await
+                        request.send(&mut connection).await
                     }
                     result => result,
                 }
             }
             Link::Cluster(connection) => {
                 let mut connection = connection.clone();
-                match command.query_async(&mut connection).await {
+                match request.send(&mut connection).await {
                     Err(error) if unsent_on_cluster(&error) => {
                         // Give the client's reconnection a moment to start.
                         tokio::time::sleep(std::time::Duration::from_millis(20)).await;
-                        command.query_async(&mut connection).await
+                        request.send(&mut connection).await
                     }
                     result => result,
                 }
@@ -158,6 +170,25 @@ impl Link {
                 }
                 Ok(total)
             }
+        }
+    }
+}
+
+/// What [`Link::send`] sends.
+#[derive(Clone, Copy)]
+enum Request<'a> {
+    Command(&'a Cmd),
+    Transaction(&'a Pipeline),
+}
+
+impl Request<'_> {
+    async fn send<T: FromRedisValue>(
+        self,
+        connection: &mut (impl ConnectionLike + Send),
+    ) -> RedisResult<T> {
+        match self {
+            Request::Command(command) => command.query_async(connection).await,
+            Request::Transaction(pipeline) => pipeline.query_async(connection).await,
         }
     }
 }

@@ -37,17 +37,20 @@
 //! | `@t`       | until when the owner's set is known to live (ms)          |
 //! | `d:<key>`  | the value of session key `<key>` (raw JSON)               |
 //!
-//! A hash without `@c` or `@e`, or with a field that does not decode, is
-//! [`StoreError::Corrupt`] to `load`: the manager deletes it and starts a new session. `update`
-//! and `regenerate` treat a hash without `@c` as gone (`false`), writing nothing.
+//! Every record has `@c`, and a hash without it is no session to any reader: `load` and
+//! `exists` find none, `update` and `regenerate` find it gone (`false`), `create` writes over it.
+//! Such a hash is what an update of a gone session leaves behind for a moment (see below). A
+//! hash without `@e`, or with a field that does not decode, is [`StoreError::Corrupt`] to `load`
+//! (and to an `update` whose version bump it refuses): the manager deletes it and starts a new
+//! session.
 //!
 //! The key's TTL is kept by Redis itself: every write sets `PEXPIREAT` to the record's idle
 //! deadline capped by its absolute one (and by `i64::MAX` ms, the latest time Redis accepts), so
 //! expired sessions vanish without any cleanup ([`Store::cleanup`] is `None`).
 //!
 //! **The owner index** is a set per owner, `key_prefix + "owner:" + owner`, of its sessions'
-//! storage keys. The scripts that write sessions keep it: a record bound to an owner is in the
-//! owner's set, and the set lives at least a day past that record's deadline (extended when the
+//! storage keys. The scripts that write sessions keep it (with the store's help after an update):
+//! a record bound to an owner is in the owner's set, and the set lives at least a day past that record's deadline (extended when the
 //! deadline comes within half a day of it, so a sliding session costs one extension a day).
 //! Members are never trusted: listing and revoking check each member's `@o`, and members whose
 //! record is gone (deleted, expired, moved by a regenerate, rebound) are pruned when the set is
@@ -56,17 +59,26 @@
 //! [`count`](Store::count) is a `SCAN` of the keys under `key_prefix` that are hashes (owner
 //! sets are not): it costs time in proportion to every key of the database (of every primary, on
 //! a cluster), so it is for operators, not for requests. Other hashes an application keeps under
-//! the same prefix would be counted too.
+//! the same prefix would be counted too, and so would, for the moment it lives, what an update
+//! of a gone session leaves.
 //!
 //! # One round trip, atomically (single server)
 //!
 //! - `load` is one `HGETALL`; `exists` one `HMGET` of the deadlines; `delete` one `DEL`.
 //! - `create` is one Lua script that writes only if the key does not exist, so it never
 //!   overwrites ([`StoreError::AlreadyExists`] otherwise), and adds the record to its owner's set.
-//! - `update` is one Lua script that checks the session's key exists (returning `false` and
-//!   writing nothing otherwise), then bumps the version, `HDEL`s the removed keys, `HSET`s the
-//!   changed ones and the deadlines, moves the TTL and rebinds the owner. Concurrent requests
-//!   changing different keys of one session all persist; for the same key the last writer wins.
+//! - `update` is one `MULTI`/`EXEC` of native commands, which costs Redis about what a `SET` of
+//!   the record would, where a script costs it several times that: it bumps the version, `HDEL`s
+//!   the removed keys, `HSET`s the changed ones and the deadlines, reads `@c` and the owner
+//!   fields back and moves the TTL. A transaction cannot be conditional, so the check comes in
+//!   the same `EXEC`: no `@c` means the key was gone (deleted, expired, moved away), the store
+//!   deletes the few fields the transaction wrote there (unless a record took the key
+//!   meanwhile) and returns `false`. Until then those fields are no session to anyone (see the
+//!   layout above), and they expire with the delta's deadline in any case. An owner's set due
+//!   its daily extension is extended right after. An update that binds or unbinds the owner is
+//!   one Lua script instead, which checks the key exists first and changes the index with the
+//!   record. Concurrent requests changing different keys of one session all persist; for the
+//!   same key the last writer wins.
 //! - `regenerate` is one Lua script: only while the old key exists (and the new one does not), it
 //!   applies the delta to the *stored* hash, `RENAME`s it to the new key, sets its TTL and adds
 //!   the new key to the owner's set.
@@ -86,8 +98,8 @@
 //! client. `pool_size` does not apply: the client keeps one multiplexed connection per node.
 //!
 //! A session is one key, so every operation on one session (`load`, `create`, `update`,
-//! `delete`, `exists`) stays one atomic script or command in the session's slot, exactly as on a
-//! single server. Two things span slots, and no hash tag can bring them together: the new key of a
+//! `delete`, `exists`) stays one atomic script, transaction or command in the session's slot,
+//! exactly as on a single server. Two things span slots, and no hash tag can bring them together: the new key of a
 //! regenerate is random (it must be derivable from the new id alone, so it cannot share a tag with
 //! the old one), and an owner's sessions are spread over the whole cluster. So:
 //!
@@ -152,6 +164,7 @@ mod layout;
 mod link;
 mod options;
 mod scripts;
+mod update;
 
 use std::sync::atomic::AtomicUsize;
 use std::sync::Arc;
@@ -163,8 +176,8 @@ use redis::{Cmd, RedisWrite, ToRedisArgs, Value};
 use session_core::{now_ms, Delta, OwnerSession, Record, SessionId, Store, StoreError};
 
 use self::layout::{
-    data_bytes, expire_at, expiry_json, push_fields, record_bytes, record_from, DataField, Key,
-    ABSOLUTE, EXPIRES, EXPIRY, INDEX_SLACK_MS, OWNER_INFIX,
+    data_bytes, expire_at, push_changed, push_fields, push_removed, record_bytes, record_from,
+    removed_count, Key, ABSOLUTE, CREATED, EXPIRES, INDEX_SLACK_MS, OWNER_INFIX,
 };
 use self::link::{glob_literal, Link, Script};
 pub use self::options::RedisOptions;
@@ -208,6 +221,7 @@ struct Scripts {
     list_owner: Script,
     revoke_owner: Script,
     delete_if_owned: Script,
+    delete_stray: Script,
 }
 
 impl Scripts {
@@ -222,6 +236,7 @@ impl Scripts {
             list_owner: Script::new(scripts::LIST_OWNER.into()),
             revoke_owner: Script::new(scripts::REVOKE_OWNER.into()),
             delete_if_owned: Script::new(scripts::DELETE_IF_OWNED.into()),
+            delete_stray: Script::new(scripts::DELETE_STRAY.into()),
         }
     }
 }
@@ -403,31 +418,9 @@ impl RedisStore {
 
     /// Appends a delta's removed fields (counted first) and its field, value pairs.
     fn push_delta(&self, command: &mut Cmd, delta: &Delta) -> Result<(), StoreError> {
-        let expiry = delta.expiry.as_ref().map(expiry_json).transpose()?;
-        let removed = delta.removed.len()
-            + usize::from(delta.absolute_deadline.is_none())
-            + usize::from(expiry.is_none());
-        command.arg(removed);
-        for key in &delta.removed {
-            command.arg(DataField(key));
-        }
-        if delta.absolute_deadline.is_none() {
-            command.arg(ABSOLUTE);
-        }
-        if expiry.is_none() {
-            command.arg(EXPIRY);
-        }
-        for (key, value) in &delta.changed {
-            command.arg(DataField(key)).arg(value.get());
-        }
-        command.arg(EXPIRES).arg(delta.expires_at);
-        if let Some(absolute) = delta.absolute_deadline {
-            command.arg(ABSOLUTE).arg(absolute);
-        }
-        if let Some(expiry) = &expiry {
-            command.arg(EXPIRY).arg(expiry);
-        }
-        Ok(())
+        command.arg(removed_count(delta));
+        push_removed(command, delta);
+        push_changed(command, delta)
     }
 
     /// A script invocation sized for `delta`, with `keys` keys still to append.
@@ -478,6 +471,25 @@ impl RedisStore {
         }
     }
 
+    /// Makes `owner`'s set outlive `deadline` and records that in the session's `@t`, after a
+    /// write that found the extension due. A failure leaves `@t` as it was, so the next update
+    /// tries again, half a day before it matters.
+    async fn extend_owner_index(&self, owner: &str, member: &str, deadline: u64) {
+        let cover = index_cover(deadline);
+        let extended = match self.index_add(owner, member, cover).await {
+            Ok(()) => {
+                let script = &self.inner.scripts.touch_index;
+                let mut touch = script.command(1, 2, owner.len() + member.len() + 64);
+                touch.arg(self.session_key(member)).arg(owner).arg(cover);
+                self.eval(script, &touch, "owner index").await.map(drop)
+            }
+            Err(error) => Err(error),
+        };
+        if let Err(error) = extended {
+            tracing::warn!(%error, "owner index not extended; retried on the next update");
+        }
+    }
+
     async fn delete_key(&self, member: &str) -> Result<(), StoreError> {
         let mut command = redis::cmd("DEL");
         command.arg(self.session_key(member));
@@ -514,10 +526,9 @@ impl Store for RedisStore {
         let mut command = redis::cmd("HGETALL");
         command.arg(self.session_key(&id.storage_key()));
         let hash: Vec<(Vec<u8>, Vec<u8>)> = self.query(&command, "load").await?;
-        if hash.is_empty() {
+        let Some(record) = record_from(*id, hash)? else {
             return Ok(None);
-        }
-        let record = record_from(*id, hash)?;
+        };
         Ok((!record.is_expired(now_ms())).then_some(record))
     }
 
@@ -555,10 +566,13 @@ impl Store for RedisStore {
     }
 
     async fn update(&self, id: &SessionId, delta: &Delta) -> Result<bool, StoreError> {
+        let change = OwnerChange::of(delta);
+        if let OwnerChange::Keep = change {
+            return self.update_keeping_owner(id, delta).await;
+        }
         let script = &self.inner.scripts.update;
         let member = id.storage_key();
         let deadline = codec::deadline_after(delta);
-        let change = OwnerChange::of(delta);
         if let (OwnerChange::Bind(owner), true) = (change, self.is_cluster()) {
             // Indexed before the record names its owner, so the index never misses it.
             self.index_add(owner, &member, index_cover(deadline))
@@ -572,25 +586,8 @@ impl Store for RedisStore {
             Value::Int(0) => Ok(false),
             Value::Int(_) => Ok(true),
             Value::BulkString(owner) => {
-                // Cluster: the owner's set must outlive the new deadline. A failure leaves `@t`
-                // as it was, so the next update tries again, half a day before it matters.
                 let owner = String::from_utf8_lossy(&owner);
-                let cover = index_cover(deadline);
-                let extended = match self.index_add(&owner, &member, cover).await {
-                    Ok(()) => {
-                        let script = &self.inner.scripts.touch_index;
-                        let mut touch = script.command(1, 2, owner.len() + member.len() + 64);
-                        touch
-                            .arg(self.session_key(&member))
-                            .arg(owner.as_ref())
-                            .arg(cover);
-                        self.eval(script, &touch, "owner index").await.map(drop)
-                    }
-                    Err(error) => Err(error),
-                };
-                if let Err(error) = extended {
-                    tracing::warn!(%error, "owner index not extended; retried on the next update");
-                }
+                self.extend_owner_index(&owner, &member, deadline).await;
                 Ok(true)
             }
             reply => Err(backend_reply("update", &reply)),
@@ -679,11 +676,13 @@ impl Store for RedisStore {
         let mut command = redis::cmd("HMGET");
         command
             .arg(self.session_key(&id.storage_key()))
+            .arg(CREATED)
             .arg(EXPIRES)
             .arg(ABSOLUTE);
-        let (expires, absolute): (Option<String>, Option<String>) =
+        let (created, expires, absolute): (Option<Vec<u8>>, Option<String>, Option<String>) =
             self.query(&command, "exists").await?;
-        let Some(expires) = expires else {
+        // Without `@c` it is no record (see the `update` module).
+        let (Some(_), Some(expires)) = (created, expires) else {
             return Ok(false);
         };
         let number = |text: &str, field: &str| {

@@ -82,9 +82,15 @@ end
 
 /// Creates the hash only if the key is free. KEYS[1]: the key. Returns 0 when it was taken, else
 /// 1.
+///
+/// A hash without `@c` is no record (what an update of a gone session leaves until the store
+/// deletes it): it is written over.
 pub(super) const CREATE: &str = r"
 if redis.call('EXISTS', KEYS[1]) == 1 then
-  return 0
+  if redis.call('HEXISTS', KEYS[1], '@c') == 1 then
+    return 0
+  end
+  redis.call('DEL', KEYS[1])
 end
 for i = 7, #ARGV, 1000 do
   redis.call('HSET', KEYS[1], unpack(ARGV, i, math.min(i + 999, #ARGV)))
@@ -94,7 +100,8 @@ redis.call('PEXPIREAT', KEYS[1], ARGV[2])
 return indexed
 ";
 
-/// Applies a delta to a live hash. KEYS[1]: the key. Returns 0 when the key is gone (writing
+/// Applies a delta that binds or unbinds the owner to a live hash (other deltas go through the
+/// transaction of the `update` module). KEYS[1]: the key. Returns 0 when the key is gone (writing
 /// nothing), 1 when applied, or (on a cluster) the owner whose set the store must extend.
 ///
 /// A live session is one whose key exists: every write sets the key's `PEXPIREAT` to the record's
@@ -207,6 +214,15 @@ return removed
 /// deleted.
 pub(super) const DELETE_IF_OWNED: &str = r"
 if redis.call('HGET', KEYS[1], '@o') == ARGV[1] then
+  return redis.call('DEL', KEYS[1])
+end
+return 0
+";
+
+/// Deletes the hash an update of a gone session left (see the `update` module), unless a record
+/// (with `@c`) has taken the key since. KEYS[1]: the key. Returns 1 when deleted.
+pub(super) const DELETE_STRAY: &str = r"
+if redis.call('HEXISTS', KEYS[1], '@c') == 0 then
   return redis.call('DEL', KEYS[1])
 end
 return 0

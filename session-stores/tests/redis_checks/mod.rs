@@ -360,8 +360,8 @@ pub async fn corrupt_records_are_corrupt(
     redis: &mut (impl ConnectionLike + Send),
 ) {
     let damage: [&[&str]; 4] = [
-        &["HDEL", "@c"],
         &["HDEL", "@e"],
+        &["HSET", "@e", "soon"],
         &["HSET", "d:cart", "{\"items\":"],
         &["HSET", "@v", "many"],
     ];
@@ -380,6 +380,62 @@ pub async fn corrupt_records_are_corrupt(
     }
     assert!(store.owner_sessions("leo").await.is_ok());
     assert_eq!(store.delete_owner("leo").await.unwrap(), 4);
+}
+
+/// An update of a gone session (never created, deleted, or moved by a regenerate) is `false` and
+/// leaves no key behind; a hash without `@c`, what such an update writes before the store
+/// deletes it, is no session to any reader and is written over by `create`.
+pub async fn an_update_of_a_gone_session_leaves_nothing(
+    store: &RedisStore,
+    redis: &mut (impl ConnectionLike + Send),
+) {
+    let never = record();
+    let deleted = owned("nina");
+    store.create(&deleted).await.unwrap();
+    store.delete(&deleted.id).await.unwrap();
+    let moved = owned("nina");
+    store.create(&moved).await.unwrap();
+    let moved_to = SessionId::generate();
+    assert!(store
+        .regenerate(&moved.id, &moved_to, &delta(&moved, &[]))
+        .await
+        .unwrap());
+    for gone in [&never, &deleted, &moved] {
+        let change = delta(gone, &[("cart", "[1]")]);
+        assert!(!store.update(&gone.id, &change).await.unwrap());
+        let key = store.key_of(&gone.id);
+        let exists: i64 = raw(redis, &["EXISTS", &key]).await;
+        assert_eq!(exists, 0, "an update of a gone session left {key}");
+    }
+    assert_eq!(owner_keys(store, "nina").await, [moved_to.storage_key()]);
+
+    let stray = record();
+    let key = store.key_of(&stray.id);
+    let _: i64 = raw(
+        redis,
+        &["HSET", &key, "@v", "1", "@e", "99999999999999", "d:a", "1"],
+    )
+    .await;
+    assert_eq!(load(store, &stray.id).await, None);
+    assert!(!store.exists(&stray.id).await.unwrap());
+    store.create(&stray).await.unwrap();
+    assert_eq!(load(store, &stray.id).await, Some(stray.clone()));
+}
+
+/// A version that is not a number makes an update fail as `Corrupt` (the manager then starts a
+/// new session), not as an outage.
+pub async fn an_update_of_a_corrupt_version_is_corrupt(
+    store: &RedisStore,
+    redis: &mut (impl ConnectionLike + Send),
+) {
+    let stored = record();
+    store.create(&stored).await.unwrap();
+    let key = store.key_of(&stored.id);
+    let _: i64 = raw(redis, &["HSET", &key, "@v", "many"]).await;
+    let result = store
+        .update(&stored.id, &delta(&stored, &[("a", "1")]))
+        .await;
+    assert!(matches!(result, Err(StoreError::Corrupt(_))), "{result:?}");
 }
 
 /// Redis expires records by their TTL: the store needs no cleanup loop.
@@ -401,5 +457,7 @@ pub async fn all(store: &RedisStore, redis: &mut (impl ConnectionLike + Send)) {
     delete_owner_ends_the_owners_sessions_only(store, redis).await;
     owner_sets_live_as_long_as_their_longest_member(store, redis).await;
     corrupt_records_are_corrupt(store, redis).await;
+    an_update_of_a_gone_session_leaves_nothing(store, redis).await;
+    an_update_of_a_corrupt_version_is_corrupt(store, redis).await;
     the_store_needs_no_cleanup(store, redis).await;
 }
