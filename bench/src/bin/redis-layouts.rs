@@ -21,9 +21,11 @@
 //!   map of key to value text, written by one `SET ... PXAT`. No delta: two requests changing
 //!   different keys of one session lose one of the changes; and a `SET` brings back a session
 //!   another request destroyed (actix-session's `XX` would stop that, at the same cost).
-//! - **ours**: session-stores' Redis store, `Store::update` through the public API: one
-//!   `EVALSHA` of its update script on the hash layout (one field per key, `@`-fields for the
-//!   metadata). Delta saves, atomic, writes nothing to a session that is gone.
+//! - **ours**: session-stores' Redis store, `Store::update` through the public API, on the hash
+//!   layout (one field per key, `@`-fields for the metadata): one `MULTI`, `HINCRBY @v`, `HDEL`,
+//!   `HSET`, `HMGET @c @o @t`, `PEXPIREAT`, `EXEC`, and, only when `@c` came back missing (the
+//!   session was gone), a script that deletes what the transaction wrote. Delta saves, atomic,
+//!   reports a gone session as gone and leaves nothing that reads as a session.
 //! - **script-floor**: an `EVALSHA` of a script that only returns 1, with the same keys and
 //!   arguments as ours: what any script costs before it does anything.
 //! - **multi**: `MULTI`, `HINCRBY @v`, `HDEL`, `HSET`, `PEXPIREAT`, `EXEC` on the same hash: the

@@ -27,7 +27,7 @@
 //! always has on a cluster. Binding or unbinding an owner changes the index with the record, and
 //! goes through the update script instead.
 
-use redis::{Cmd, Value};
+use redis::{Cmd, Pipeline, Value};
 use session_core::{Delta, SessionId, StoreError};
 
 use super::layout::{
@@ -48,9 +48,13 @@ impl RedisStore {
         let key = self.session_key(&member);
         let deadline = codec::deadline_after(delta);
 
-        let mut pipeline = redis::pipe();
+        // Each command sized up front: growing five small buffers costs more than the writes.
+        let small = |args: usize| Cmd::with_capacity(args, key.len() + 64);
+        let mut pipeline = Pipeline::with_capacity(5);
         pipeline.atomic().ignore_errors();
-        pipeline.cmd("HINCRBY").arg(key).arg(VERSION).arg(1);
+        let mut hincrby = small(4);
+        hincrby.arg("HINCRBY").arg(key).arg(VERSION).arg(1);
+        pipeline.add_command(hincrby);
         if removed_count(delta) > 0 {
             let removed = data_bytes(delta.removed.iter().map(|k| (k.as_str(), "")));
             let mut hdel = Cmd::with_capacity(4 + delta.removed.len(), removed + key.len() + 64);
@@ -64,17 +68,17 @@ impl RedisStore {
         hset.arg("HSET").arg(key);
         push_changed(&mut hset, delta)?;
         pipeline.add_command(hset).ignore();
-        pipeline
-            .cmd("HMGET")
+        let mut hmget = small(5);
+        hmget
+            .arg("HMGET")
             .arg(key)
             .arg(CREATED)
             .arg(OWNER)
             .arg(INDEX_COVER);
-        pipeline
-            .cmd("PEXPIREAT")
-            .arg(key)
-            .arg(expire_at(deadline))
-            .ignore();
+        pipeline.add_command(hmget);
+        let mut pexpireat = small(3);
+        pexpireat.arg("PEXPIREAT").arg(key).arg(expire_at(deadline));
+        pipeline.add_command(pexpireat).ignore();
 
         let reply = self
             .inner
