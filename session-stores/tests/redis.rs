@@ -115,6 +115,7 @@ contract_checks!(
     corrupt_records_are_corrupt,
     an_update_of_a_gone_session_leaves_nothing,
     an_update_of_a_corrupt_version_is_corrupt,
+    an_update_that_removes_nothing_applies,
     the_store_needs_no_cleanup,
 );
 

@@ -438,6 +438,27 @@ pub async fn an_update_of_a_corrupt_version_is_corrupt(
     assert!(matches!(result, Err(StoreError::Corrupt(_))), "{result:?}");
 }
 
+/// An update that removes nothing (a remember-me session keeps its override and its absolute
+/// deadline, and no key goes) applies like any other: the transaction holds no empty `HDEL`.
+pub async fn an_update_that_removes_nothing_applies(
+    store: &RedisStore,
+    _redis: &mut (impl ConnectionLike + Send),
+) {
+    let mut remembered = record();
+    remembered.expiry = Some(Expiry::default());
+    remembered.absolute_deadline = Some(remembered.expires_at + 60_000);
+    store.create(&remembered).await.unwrap();
+    let mut change = delta(&remembered, &[("cart", "[2]")]);
+    change.expiry = remembered.expiry.clone();
+    assert!(store.update(&remembered.id, &change).await.unwrap());
+    let loaded = load(store, &remembered.id)
+        .await
+        .expect("the session is live");
+    assert_eq!(loaded.data.get("cart").map(RawJson::get), Some("[2]"));
+    assert_eq!(loaded.expiry, remembered.expiry);
+    assert_eq!(loaded.absolute_deadline, remembered.absolute_deadline);
+}
+
 /// Redis expires records by their TTL: the store needs no cleanup loop.
 pub async fn the_store_needs_no_cleanup(
     store: &RedisStore,
@@ -459,5 +480,6 @@ pub async fn all(store: &RedisStore, redis: &mut (impl ConnectionLike + Send)) {
     corrupt_records_are_corrupt(store, redis).await;
     an_update_of_a_gone_session_leaves_nothing(store, redis).await;
     an_update_of_a_corrupt_version_is_corrupt(store, redis).await;
+    an_update_that_removes_nothing_applies(store, redis).await;
     the_store_needs_no_cleanup(store, redis).await;
 }
