@@ -49,7 +49,7 @@ impl RedisStore {
         let key = self.session_key(&member);
         let deadline = codec::deadline_after(delta);
 
-        // Each command sized up front: growing five small buffers costs more than the writes.
+        // Each command sized up front, so that no buffer grows while the command is built.
         let small = |args: usize| Cmd::with_capacity(args, key.len() + 64);
         let mut pipeline = Pipeline::with_capacity(5);
         pipeline.atomic().ignore_errors();
