@@ -15,7 +15,9 @@
 #   memory  resident memory of 1M live sessions in the memory store, and ops/s at that size
 #   profile instructions (valgrind --tool=callgrind) and heap allocations per request of the
 #           session work alone, without HTTP: memory store /rw, client-side /rw, a read-only
-#           request and one that extracts no session (bench/src/bin/cycle-profile.rs)
+#           request and one that extracts no session (bench/src/bin/cycle-profile.rs); then
+#           instructions per whole request in process, every framework with no layer, ours and
+#           its peer, through the framework's own test client (bench/src/bin/request-profile.rs)
 #   http    full requests under wrk on loopback: axum, actix-web and rocket, each against its peer
 #           crate and a server with no session layer; under actix-web also our Redis store against
 #           actix-session's (Redis through scripts/with-redis.sh, a private server on loopback);
@@ -99,30 +101,62 @@ run_memory() {
   "$CARGO_TARGET_DIR/release/memory-sessions" "${BENCH_SESSIONS:-1000000}" | tee "$results/memory.txt"
 }
 
-# Instructions per cycle: the difference of two callgrind runs (2N and N cycles), so that
-# start-up and set-up cancel out. Exact for a given binary and input, whatever the machine's load.
+# Instructions per iteration of `binary args... <iterations>`: the difference of two callgrind
+# runs (2N and N iterations), so that start-up and set-up cancel out. Exact for a given binary and
+# input, whatever the machine's load.
+instructions_per_iteration() {
+  local n=$1 scratch=$2 binary=$3
+  shift 3
+  local counts=()
+  for iterations in "$n" $((2 * n)); do
+    valgrind --tool=callgrind --callgrind-out-file="$scratch/out" "$binary" "$@" "$iterations" \
+      >"$scratch/stdout" 2>"$scratch/stderr"
+    counts+=("$(sed -n 's/.*Collected : \([0-9]*\).*/\1/p' "$scratch/stderr")")
+  done
+  echo $(((counts[1] - counts[0]) / n))
+}
+
 run_profile() {
-  log "profile: instructions and allocations per request (callgrind, no HTTP)"
+  log "profile: instructions and allocations per request (callgrind, no network)"
   command -v valgrind >/dev/null || { echo "valgrind is not installed" >&2; exit 1; }
-  cargo build --release --manifest-path "$manifest" --bin cycle-profile
+  cargo build --release --manifest-path "$manifest" --bin cycle-profile --bin request-profile
   local binary="$CARGO_TARGET_DIR/release/cycle-profile" n=1000 scratch
   scratch=$(mktemp -d)
   : >"$results/profile.tsv"
+  echo "The session work alone, through the SessionManager (10-key session):"
   for cycle in server client read plain; do
-    local counts=()
-    for iterations in "$n" $((2 * n)); do
-      valgrind --tool=callgrind --callgrind-out-file="$scratch/out" "$binary" "$cycle" "$iterations" \
-        >"$scratch/stdout" 2>"$scratch/stderr"
-      counts+=("$(sed -n 's/.*Collected : \([0-9]*\).*/\1/p' "$scratch/stderr")")
-    done
     local allocations
     allocations=$("$binary" "$cycle" 10000)
-    printf '%s\t%s instructions\t%s\n' "$cycle" "$(((counts[1] - counts[0]) / n))" "$allocations" \
+    printf '%s\t%s instructions\t%s\n' "$cycle" \
+      "$(instructions_per_iteration "$n" "$scratch" "$binary" "$cycle")" "$allocations" \
       | tee -a "$results/profile.tsv"
+  done
+  echo
+  echo "Whole requests in process, each framework's own test client (bench/src/bin/request-profile.rs);"
+  echo "a layer's addition is its variant's instructions less the bare server's (none):"
+  binary="$CARGO_TARGET_DIR/release/request-profile"
+  : >"$results/request-profile.tsv"
+  local framework variant route bare count
+  for framework in axum actix rocket; do
+    local variants=(none ours ours-cookie)
+    case "$framework" in
+      axum) variants+=(tower-sessions) ;;
+      actix) variants+=(actix-session) ;;
+    esac
+    for route in rw plain; do
+      for variant in "${variants[@]}"; do
+        count=$(instructions_per_iteration "$n" "$scratch" "$binary" "$framework" "$variant" "$route")
+        [ "$variant" = none ] && bare=$count
+        printf '%s\t/%s\t%s\t%s instructions\t%+d added\n' \
+          "$framework" "$route" "$variant" "$count" "$((count - bare))" \
+          | tee -a "$results/request-profile.tsv"
+      done
+    done
   done
   rm -rf "$scratch"
   echo "(SHA-256 runs in software under valgrind, which hides the CPU's SHA extensions: the HMAC"
-  echo " over the id counts several times what it costs natively.)"
+  echo " over the id counts several times what it costs natively. AES-NI is emulated, so AES-GCM"
+  echo " counts about what it costs natively.)"
 }
 
 run_redis() {

@@ -1,30 +1,12 @@
 //! A Rocket server for the full-request comparisons: `http-rocket <variant> <port>`.
 //!
 //! Variants: `ours` (our fairing, memory store), `ours-cookie` (our fairing, client-side cookie
-//! store), `none` (no fairing). Routes as in `http-axum`: `GET /rw` reads and writes one key,
-//! `GET /plain` extracts no session.
+//! store), `none` (no fairing); routes as `session_bench::http` describes.
 //!
 //! One Tokio worker thread, and `bench/run.sh` pins the process to one core. Listens on
 //! 127.0.0.1 only.
 
-use session_bench::http::{args, our_manager, Variant};
-
-#[rocket::get("/rw")]
-fn ours_rw(session: session_rocket::Session) -> Result<String, session_rocket::Error> {
-    let visits = session.get::<u64>("visits")?.unwrap_or(0) + 1;
-    session.insert("visits", visits)?;
-    Ok(visits.to_string())
-}
-
-#[rocket::get("/rw")]
-fn no_session_rw() -> String {
-    1u64.to_string()
-}
-
-#[rocket::get("/plain")]
-fn plain() -> &'static str {
-    "ok"
-}
+use session_bench::http::{args, rocket_app};
 
 fn main() {
     let (variant, port) = args(&["ours", "ours-cookie", "none"]);
@@ -42,15 +24,7 @@ fn main() {
             cli_colors: false,
             ..rocket::Config::release_default()
         };
-        let rocket = rocket::custom(config);
-        let rocket = match variant {
-            Variant::Ours | Variant::OursCookie => rocket
-                .attach(session_rocket::SessionFairing::new(
-                    our_manager(variant).await,
-                ))
-                .mount("/", rocket::routes![ours_rw, plain]),
-            _ => rocket.mount("/", rocket::routes![no_session_rw, plain]),
-        };
+        let rocket = rocket_app::build(variant, rocket::custom(config)).await;
         let _ = rocket.launch().await.expect("launch");
     });
 }

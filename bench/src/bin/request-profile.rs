@@ -1,0 +1,184 @@
+//! Whole requests in process, repeated, for counting the instructions a session layer adds to a
+//! framework: run it under `valgrind --tool=callgrind` at two request counts and take the
+//! difference, once per variant, as `bench/run.sh profile` does; a variant's count less the bare
+//! server's (`none`) is the layer's addition, the figure the wrk runs' `+CPU µs` estimates.
+//!
+//! Usage: `request-profile <framework> <variant> <route> <requests>`, with the applications of
+//! `session_bench::http`:
+//!
+//! - `axum`: `none`, `ours`, `ours-cookie`, `tower-sessions`, served by `tower::ServiceExt::oneshot`;
+//! - `actix`: `none`, `ours`, `ours-cookie`, `actix-session`, served by `actix_web::test`;
+//! - `rocket`: `none`, `ours`, `ours-cookie`, served by `rocket::local::asynchronous::Client`;
+//!
+//! and the route `rw` or `plain`. Cookies are sent as `bench/wrk/session.lua` sends them: a pool
+//! of 32 sessions started by the first `/rw` requests, used round robin (a resealing store's first
+//! cookie of each session kept), and for a server that sets none a placeholder of a signed id's
+//! length. No network and no kernel: what is counted is the framework's and the layer's own work.
+
+use std::future::Future;
+use std::hint::black_box;
+
+use session_bench::http::{
+    actix_app::ActixApp, axum_app, current_thread_runtime, rocket_app, variant, Variant,
+};
+
+const POOL: usize = 32;
+const PLACEHOLDER_AFTER: usize = 64;
+
+/// Fills the cookie pool through `/rw`, then sends `requests` requests to `path` round robin.
+async fn drive<F, Fut>(mut send: F, path: &'static str, requests: usize)
+where
+    F: FnMut(&'static str, Option<String>) -> Fut,
+    Fut: Future<Output = Option<String>>,
+{
+    let mut pool: Vec<String> = Vec::with_capacity(POOL);
+    let mut without_cookie = 0;
+    while pool.len() < POOL {
+        match send("/rw", None).await {
+            Some(set_cookie) => {
+                let cookie = set_cookie.split(';').next().unwrap_or_default().to_string();
+                if !pool.contains(&cookie) {
+                    pool.push(cookie);
+                }
+            }
+            None => {
+                without_cookie += 1;
+                if without_cookie >= PLACEHOLDER_AFTER {
+                    pool = vec![format!("id={}", "A".repeat(92)); POOL];
+                }
+            }
+        }
+    }
+    // Warm up: the first requests grow buffers and caches that later ones reuse.
+    for round in 0..POOL * 2 {
+        black_box(send(path, Some(pool[round % POOL].clone())).await);
+    }
+    let mut set_cookies = 0;
+    for round in 0..requests {
+        set_cookies += usize::from(send(path, Some(pool[round % POOL].clone())).await.is_some());
+    }
+    // What shows the sessions were carried: a server-side store sets no cookie once a session
+    // exists, a resealing one sets one on every `/rw`.
+    println!("{path}: {requests} requests, {set_cookies} set a cookie");
+}
+
+fn axum(variant: Variant, path: &'static str, requests: usize) {
+    use axum::body::Body;
+    use axum::http::Request;
+    use tower::ServiceExt;
+
+    current_thread_runtime().block_on(async move {
+        let app = axum_app::build(variant).await;
+        let send = |path: &'static str, cookie: Option<String>| {
+            let app = app.clone();
+            async move {
+                let mut request = Request::get(path);
+                if let Some(cookie) = cookie {
+                    request = request.header("cookie", cookie);
+                }
+                let request = request.body(Body::empty()).expect("request");
+                let response = app.oneshot(request).await.expect("infallible");
+                assert!(response.status().is_success(), "{}", response.status());
+                let set_cookie = response
+                    .headers()
+                    .get("set-cookie")
+                    .and_then(|value| value.to_str().ok())
+                    .map(String::from);
+                let body = axum::body::to_bytes(response.into_body(), usize::MAX).await;
+                black_box(body.expect("body"));
+                set_cookie
+            }
+        };
+        drive(send, path, requests).await;
+    });
+}
+
+fn actix(variant: Variant, path: &'static str, requests: usize) {
+    use actix_web::{test, App};
+
+    actix_web::rt::System::new().block_on(async move {
+        let app = ActixApp::build(variant).await;
+        let service =
+            test::init_service(App::new().configure(|config| app.configure(config))).await;
+        let service = &service;
+        let send = |path: &'static str, cookie: Option<String>| async move {
+            let mut request = test::TestRequest::get().uri(path);
+            if let Some(cookie) = cookie {
+                request = request.insert_header(("cookie", cookie));
+            }
+            let response = test::call_service(service, request.to_request()).await;
+            assert!(response.status().is_success(), "{}", response.status());
+            let set_cookie = response
+                .headers()
+                .get("set-cookie")
+                .and_then(|value| value.to_str().ok())
+                .map(String::from);
+            black_box(test::read_body(response).await);
+            set_cookie
+        };
+        drive(send, path, requests).await;
+    });
+}
+
+fn rocket(variant: Variant, path: &'static str, requests: usize) {
+    use rocket::http::Header;
+    use rocket::local::asynchronous::Client;
+
+    current_thread_runtime().block_on(async move {
+        let config = rocket::Config {
+            log_level: rocket::config::LogLevel::Off,
+            cli_colors: false,
+            ..rocket::Config::release_default()
+        };
+        let rocket = rocket_app::build(variant, rocket::custom(config)).await;
+        let client = Client::untracked(rocket).await.expect("rocket");
+        let client = &client;
+        let send = |path: &'static str, cookie: Option<String>| async move {
+            let mut request = client.get(path);
+            if let Some(cookie) = cookie {
+                request = request.header(Header::new("Cookie", cookie));
+            }
+            let response = request.dispatch().await;
+            assert_eq!(
+                response.status().class(),
+                rocket::http::StatusClass::Success
+            );
+            let set_cookie = response.headers().get_one("Set-Cookie").map(String::from);
+            black_box(response.into_bytes().await);
+            set_cookie
+        };
+        drive(send, path, requests).await;
+    });
+}
+
+fn main() {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let usage = || -> ! {
+        eprintln!(
+            "usage: request-profile <axum|actix|rocket> <variant> <rw|plain> <requests> \
+             (variants: none, ours, ours-cookie, and tower-sessions for axum, actix-session for actix)"
+        );
+        std::process::exit(2)
+    };
+    let [framework, name, route, requests] = args.as_slice() else {
+        usage()
+    };
+    let known: &[&str] = match framework.as_str() {
+        "axum" => &["none", "ours", "ours-cookie", "tower-sessions"],
+        "actix" => &["none", "ours", "ours-cookie", "actix-session"],
+        "rocket" => &["none", "ours", "ours-cookie"],
+        _ => usage(),
+    };
+    let variant = variant(name, known).unwrap_or_else(|| usage());
+    let path = match route.as_str() {
+        "rw" => "/rw",
+        "plain" => "/plain",
+        _ => usage(),
+    };
+    let requests = requests.parse().unwrap_or_else(|_| usage());
+    match framework.as_str() {
+        "axum" => axum(variant, path, requests),
+        "actix" => actix(variant, path, requests),
+        _ => rocket(variant, path, requests),
+    }
+}
