@@ -138,7 +138,7 @@ run_profile() {
   : >"$results/request-profile.tsv"
   local framework variant route bare count
   for framework in axum actix rocket; do
-    local variants=(none ours ours-cookie)
+    local variants=(none pass-through ours ours-cookie)
     case "$framework" in
       axum) variants+=(tower-sessions) ;;
       actix) variants+=(actix-session) ;;

@@ -310,6 +310,13 @@ fn parts<M: Measurement>(c: &mut Criterion<M>) {
     group.bench_function("session_id_generate_os_rng", |b| {
         b.iter(session_core::SessionId::generate)
     });
+    // What a server-side store's cookie costs on every request: the HMAC-SHA256 over the id.
+    let keys = KeyRing::generate();
+    let signed_id = session_core::seal::seal_id(&keys, NAME, &session_core::SessionId::generate())
+        .expect("signs");
+    group.bench_function("signed_id_open", |b| {
+        b.iter(|| session_core::seal::open_id(&keys, NAME, black_box(&signed_id)).expect("opens"))
+    });
     group.finish();
     eprintln!(
         "parts_10_keys: sealed record plaintext {record_plaintext} bytes, record as JSON {} bytes, \

@@ -20,6 +20,10 @@ pub enum Variant {
     PeerRedis,
     /// No session layer at all.
     None,
+    /// A layer that does nothing, the framework's cheapest (axum: a `MapRequest` of the identity;
+    /// actix-web: `middleware::Identity`; Rocket: a fairing with empty request and response
+    /// callbacks): what the framework charges for any layer at that place.
+    PassThrough,
 }
 
 /// Parses `<variant> <port>`; `known` lists the variant names this binary accepts (see
@@ -41,7 +45,8 @@ pub fn args(known: &[&str]) -> (Variant, u16) {
     (variant, port)
 }
 
-/// The variant `name` names, if `known` lists it: `ours`, `ours-cookie`, `ours-redis`, `none`, or
+/// The variant `name` names, if `known` lists it: `ours`, `ours-cookie`, `ours-redis`, `none`,
+/// `pass-through`, or
 /// else a peer's name, one ending in `-redis` naming the peer's Redis store.
 pub fn variant(name: &str, known: &[&str]) -> Option<Variant> {
     Some(match name {
@@ -50,6 +55,7 @@ pub fn variant(name: &str, known: &[&str]) -> Option<Variant> {
         "ours-cookie" => Variant::OursCookie,
         "ours-redis" => Variant::OursRedis,
         "none" => Variant::None,
+        "pass-through" => Variant::PassThrough,
         _ if name.ends_with("-redis") => Variant::PeerRedis,
         _ => Variant::Peer,
     })
@@ -101,7 +107,8 @@ pub async fn our_manager(variant: Variant) -> SessionManager {
         .expect("session manager")
 }
 
-/// The axum application of `variant` (`ours`, `ours-cookie`, `tower-sessions`, `none`).
+/// The axum application of `variant` (`ours`, `ours-cookie`, `tower-sessions`, `none`,
+/// `pass-through`).
 pub mod axum_app {
     use super::{our_manager, Variant};
     use axum::routing::get;
@@ -151,6 +158,12 @@ pub mod axum_app {
             Variant::None => Router::new()
                 .route("/rw", get(no_session_rw))
                 .route("/plain", get(plain)),
+            Variant::PassThrough => Router::new()
+                .route("/rw", get(no_session_rw))
+                .route("/plain", get(plain))
+                .layer(tower::util::MapRequestLayer::new(
+                    |request: axum::extract::Request| request,
+                )),
             Variant::OursRedis | Variant::PeerRedis => {
                 unreachable!("no Redis variant for axum")
             }
@@ -159,7 +172,8 @@ pub mod axum_app {
 }
 
 /// The actix-web application of `variant` (`ours`, `ours-cookie`, `ours-redis`, `actix-session`
-/// with its encrypted cookie store, `actix-session-redis` with its `RedisSessionStore`, `none`).
+/// with its encrypted cookie store, `actix-session-redis` with its `RedisSessionStore`, `none`,
+/// `pass-through`).
 pub mod actix_app {
     use super::{our_manager, redis_url, Variant};
     use actix_web::{web, HttpResponse};
@@ -253,15 +267,39 @@ pub mod actix_app {
                 Variant::None => {
                     config.service(routes(web::get().to(no_session_rw)));
                 }
+                Variant::PassThrough => {
+                    config.service(
+                        routes(web::get().to(no_session_rw))
+                            .wrap(actix_web::middleware::Identity::default()),
+                    );
+                }
             }
         }
     }
 }
 
-/// The Rocket application of `variant` (`ours`, `ours-cookie`, `none`).
+/// The Rocket application of `variant` (`ours`, `ours-cookie`, `none`, `pass-through`).
 pub mod rocket_app {
     use super::{our_manager, Variant};
-    use rocket::{Build, Rocket};
+    use rocket::fairing::{Fairing, Info, Kind};
+    use rocket::{Build, Data, Request, Response, Rocket};
+
+    /// A fairing that runs on every request and response and does nothing.
+    struct PassThrough;
+
+    #[rocket::async_trait]
+    impl Fairing for PassThrough {
+        fn info(&self) -> Info {
+            Info {
+                name: "pass-through",
+                kind: Kind::Request | Kind::Response,
+            }
+        }
+
+        async fn on_request(&self, _request: &mut Request<'_>, _data: &mut Data<'_>) {}
+
+        async fn on_response<'r>(&self, _request: &'r Request<'_>, _response: &mut Response<'r>) {}
+    }
 
     #[rocket::get("/rw")]
     fn ours_rw(session: session_rocket::Session) -> Result<String, session_rocket::Error> {
@@ -288,6 +326,9 @@ pub mod rocket_app {
                     our_manager(variant).await,
                 ))
                 .mount("/", rocket::routes![ours_rw, plain]),
+            Variant::PassThrough => rocket
+                .attach(PassThrough)
+                .mount("/", rocket::routes![no_session_rw, plain]),
             _ => rocket.mount("/", rocket::routes![no_session_rw, plain]),
         }
     }

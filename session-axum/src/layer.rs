@@ -16,13 +16,14 @@
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
-use std::task::{Context, Poll};
+use std::task::{ready, Context, Poll};
 
 use axum::body::{Body, Bytes, HttpBody};
 use axum::response::{IntoResponse, Response};
 use axum::BoxError;
 use http::header::{HeaderName, HeaderValue, COOKIE, SET_COOKIE};
 use http::Request;
+use pin_project_lite::pin_project;
 use session_core::{DeferredSessions, RequestSessions, ResponseHeader, SessionManager};
 use tower_layer::Layer;
 use tower_service::Service;
@@ -74,19 +75,81 @@ pub struct SessionService<S> {
     manager: SessionManager,
 }
 
-/// The future of [`SessionService`]'s responses.
-pub type ResponseFuture<E> = Pin<Box<dyn Future<Output = Result<Response, E>> + Send + 'static>>;
+pin_project! {
+    /// The future of [`SessionService`]'s responses: the inner service's response, then, only
+    /// when a handler opened a session, the saving of what changed. A request that opened none
+    /// allocates nothing here and answers as soon as the inner service does.
+    pub struct ResponseFuture<F> {
+        #[pin]
+        stage: Stage<F>,
+    }
+}
+
+pin_project! {
+    #[project = StageProjection]
+    enum Stage<F> {
+        Inner {
+            #[pin]
+            response: F,
+            state: Arc<RequestState>,
+        },
+        Saving {
+            saving: Pin<Box<dyn Future<Output = Response> + Send>>,
+        },
+    }
+}
+
+impl<F, B, E> Future for ResponseFuture<F>
+where
+    F: Future<Output = Result<http::Response<B>, E>>,
+    B: HttpBody<Data = Bytes> + Send + 'static,
+    B::Error: Into<BoxError>,
+{
+    type Output = Result<Response, E>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let mut stage = self.project().stage;
+        loop {
+            match stage.as_mut().project() {
+                StageProjection::Inner { response, state } => {
+                    let response = ready!(response.poll(cx))?;
+                    // No extractor ran: nothing was opened, so nothing is saved and no header
+                    // is added.
+                    if state.0.scanned().is_none() {
+                        return Poll::Ready(Ok(response.map(Body::new)));
+                    }
+                    let state = Arc::clone(state);
+                    stage.set(Stage::Saving {
+                        saving: Box::pin(async move { finish(&state.0, response).await }),
+                    });
+                }
+                StageProjection::Saving { saving } => return saving.as_mut().poll(cx).map(Ok),
+            }
+        }
+    }
+}
+
+impl<F> std::fmt::Debug for ResponseFuture<F> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let stage = match &self.stage {
+            Stage::Inner { .. } => "inner",
+            Stage::Saving { .. } => "saving",
+        };
+        f.debug_struct("ResponseFuture")
+            .field("stage", &stage)
+            .finish()
+    }
+}
 
 impl<S, ReqBody, ResBody> Service<Request<ReqBody>> for SessionService<S>
 where
     S: Service<Request<ReqBody>, Response = http::Response<ResBody>>,
-    S::Future: Send + 'static,
     ResBody: HttpBody<Data = Bytes> + Send + 'static,
     ResBody::Error: Into<BoxError>,
 {
     type Response = Response;
     type Error = S::Error;
-    type Future = ResponseFuture<S::Error>;
+    type Future = ResponseFuture<S::Future>;
 
     fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
         self.inner.poll_ready(cx)
@@ -101,15 +164,12 @@ where
                 }),
         ));
         request.extensions_mut().insert(Arc::clone(&state));
-        let response = self.inner.call(request);
-        Box::pin(async move {
-            let response = response.await?;
-            // No extractor ran: nothing was opened, so nothing is saved and no header is added.
-            Ok(match state.0.scanned() {
-                Some(_) => finish(&state.0, response).await,
-                None => response.map(Body::new),
-            })
-        })
+        ResponseFuture {
+            stage: Stage::Inner {
+                response: self.inner.call(request),
+                state,
+            },
+        }
     }
 }
 

@@ -6,9 +6,12 @@
 //! Usage: `request-profile <framework> <variant> <route> <requests>`, with the applications of
 //! `session_bench::http`:
 //!
-//! - `axum`: `none`, `ours`, `ours-cookie`, `tower-sessions`, served by `tower::ServiceExt::oneshot`;
-//! - `actix`: `none`, `ours`, `ours-cookie`, `actix-session`, served by `actix_web::test`;
-//! - `rocket`: `none`, `ours`, `ours-cookie`, served by `rocket::local::asynchronous::Client`;
+//! - `axum`: `none`, `pass-through`, `ours`, `ours-cookie`, `tower-sessions`, served by
+//!   `tower::ServiceExt::oneshot`;
+//! - `actix`: `none`, `pass-through`, `ours`, `ours-cookie`, `actix-session`, served by
+//!   `actix_web::test`;
+//! - `rocket`: `none`, `pass-through`, `ours`, `ours-cookie`, served by
+//!   `rocket::local::asynchronous::Client`;
 //!
 //! and the route `rw` or `plain`. Cookies are sent as `bench/wrk/session.lua` sends them: a pool
 //! of 32 sessions started by the first `/rw` requests, used round robin (a resealing store's first
@@ -156,7 +159,8 @@ fn main() {
     let usage = || -> ! {
         eprintln!(
             "usage: request-profile <axum|actix|rocket> <variant> <rw|plain> <requests> \
-             (variants: none, ours, ours-cookie, and tower-sessions for axum, actix-session for actix)"
+             (variants: none, pass-through, ours, ours-cookie, and tower-sessions for axum, \
+             actix-session for actix)"
         );
         std::process::exit(2)
     };
@@ -164,9 +168,21 @@ fn main() {
         usage()
     };
     let known: &[&str] = match framework.as_str() {
-        "axum" => &["none", "ours", "ours-cookie", "tower-sessions"],
-        "actix" => &["none", "ours", "ours-cookie", "actix-session"],
-        "rocket" => &["none", "ours", "ours-cookie"],
+        "axum" => &[
+            "none",
+            "pass-through",
+            "ours",
+            "ours-cookie",
+            "tower-sessions",
+        ],
+        "actix" => &[
+            "none",
+            "pass-through",
+            "ours",
+            "ours-cookie",
+            "actix-session",
+        ],
+        "rocket" => &["none", "pass-through", "ours", "ours-cookie"],
         _ => usage(),
     };
     let variant = variant(name, known).unwrap_or_else(|| usage());
