@@ -16,8 +16,10 @@
 #   profile instructions (valgrind --tool=callgrind) and heap allocations per request of the
 #           session work alone, without HTTP: memory store /rw, client-side /rw, a read-only
 #           request and one that extracts no session (bench/src/bin/cycle-profile.rs); then
-#           instructions per whole request in process, every framework with no layer, ours and
-#           its peer, through the framework's own test client (bench/src/bin/request-profile.rs)
+#           instructions per whole request in process, every framework with no layer, a
+#           pass-through layer, ours and its peer, through the framework's own test client
+#           (bench/src/bin/request-profile.rs); then the same requests natively, ns per request
+#           CPU ns per request over BENCH_NATIVE_RUNS runs (5) of BENCH_NATIVE_REQUESTS (50000)
 #   http    full requests under wrk on loopback: axum, actix-web and rocket, each against its peer
 #           crate and a server with no session layer; under actix-web also our Redis store against
 #           actix-session's (Redis through scripts/with-redis.sh, a private server on loopback);
@@ -135,6 +137,7 @@ run_profile() {
   echo "Whole requests in process, each framework's own test client (bench/src/bin/request-profile.rs);"
   echo "a layer's addition is its variant's instructions less the bare server's (none):"
   binary="$CARGO_TARGET_DIR/release/request-profile"
+  local native_runs=${BENCH_NATIVE_RUNS:-5} native_requests=${BENCH_NATIVE_REQUESTS:-50000}
   : >"$results/request-profile.tsv"
   local framework variant route bare count
   for framework in axum actix rocket; do
@@ -157,6 +160,32 @@ run_profile() {
   echo "(SHA-256 runs in software under valgrind, which hides the CPU's SHA extensions: the HMAC"
   echo " over the id counts several times what it costs natively. AES-NI is emulated, so AES-GCM"
   echo " counts about what it costs natively.)"
+  echo
+  echo "The same requests natively, CPU ns per request: median (min-max) of $native_runs runs"
+  echo "of $native_requests; the addition is the median less the bare server's median:"
+  : >"$results/request-native.tsv"
+  for framework in axum actix rocket; do
+    local variants=(none pass-through ours ours-cookie)
+    case "$framework" in
+      axum) variants+=(tower-sessions) ;;
+      actix) variants+=(actix-session) ;;
+    esac
+    for route in rw plain; do
+      for variant in "${variants[@]}"; do
+        local times=() run
+        for ((run = 0; run < native_runs; run++)); do
+          times+=("$("$binary" "$framework" "$variant" "$route" "$native_requests" \
+            | sed -n 's/.* \([0-9]*\) ns each$/\1/p')")
+        done
+        mapfile -t times < <(printf '%s\n' "${times[@]}" | sort -n)
+        local median=${times[$((native_runs / 2))]}
+        [ "$variant" = none ] && bare=$median
+        printf '%s\t/%s\t%s\t%s ns (%s-%s)\t%+d ns added\n' "$framework" "$route" "$variant" \
+          "$median" "${times[0]}" "${times[$((native_runs - 1))]}" "$((median - bare))" \
+          | tee -a "$results/request-native.tsv"
+      done
+    done
+  done
 }
 
 run_redis() {

@@ -7,7 +7,7 @@ mod rejection;
 
 pub use error::Error;
 pub use extract::{NamedSession, Session, Sessions};
-pub use middleware::{SessionMiddleware, SessionService};
+pub use middleware::{ResponseFuture, SessionMiddleware, SessionService};
 pub use rejection::SessionRejection;
 
 pub use session_core;

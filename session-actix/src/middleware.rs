@@ -15,16 +15,16 @@ use std::future::Future;
 use std::pin::Pin;
 use std::rc::Rc;
 use std::sync::Arc;
+use std::task::{ready, Context, Poll};
 
 use actix_web::body::{EitherBody, MessageBody};
 use actix_web::dev::{forward_ready, Service, ServiceRequest, ServiceResponse, Transform};
 use actix_web::http::header::{HeaderName, HeaderValue, COOKIE, SET_COOKIE};
 use actix_web::{HttpMessage, HttpRequest};
+use pin_project_lite::pin_project;
 use session_core::{DeferredSessions, RequestSessions, ResponseHeader, SessionManager};
 
 use crate::rejection::{failure_response, internal_error};
-
-type LocalBoxFuture<T> = Pin<Box<dyn Future<Output = T>>>;
 
 /// Runs the sessions of a [`SessionManager`] for every request it wraps.
 ///
@@ -109,7 +109,7 @@ where
 {
     type Response = ServiceResponse<EitherBody<B>>;
     type Error = actix_web::Error;
-    type Future = LocalBoxFuture<Result<Self::Response, Self::Error>>;
+    type Future = ResponseFuture<S::Future, B>;
 
     forward_ready!(service);
 
@@ -122,15 +122,77 @@ where
                 }),
         ));
         request.extensions_mut().insert(Rc::clone(&state));
-        let response = self.service.call(request);
-        Box::pin(async move {
-            let response = response.await?;
-            // No extractor ran: nothing was opened, so nothing is saved and no header is added.
-            Ok(match state.0.scanned() {
-                Some(_) => finish(&state.0, response).await,
-                None => response.map_into_left_body(),
-            })
-        })
+        ResponseFuture {
+            stage: Stage::Inner {
+                response: self.service.call(request),
+                state,
+            },
+        }
+    }
+}
+
+pin_project! {
+    /// The future of [`SessionService`]'s responses: the inner service's response, then, only
+    /// when a handler opened a session, the saving of what changed. A request that opened none
+    /// allocates nothing here and answers as soon as the inner service does.
+    pub struct ResponseFuture<F, B> {
+        #[pin]
+        stage: Stage<F, B>,
+    }
+}
+
+pin_project! {
+    #[project = StageProjection]
+    enum Stage<F, B> {
+        Inner {
+            #[pin]
+            response: F,
+            state: Rc<RequestState>,
+        },
+        Saving {
+            saving: Pin<Box<dyn Future<Output = ServiceResponse<EitherBody<B>>>>>,
+        },
+    }
+}
+
+impl<F, B> Future for ResponseFuture<F, B>
+where
+    F: Future<Output = Result<ServiceResponse<B>, actix_web::Error>>,
+    B: MessageBody + 'static,
+{
+    type Output = Result<ServiceResponse<EitherBody<B>>, actix_web::Error>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let mut stage = self.project().stage;
+        loop {
+            match stage.as_mut().project() {
+                StageProjection::Inner { response, state } => {
+                    let response = ready!(response.poll(cx))?;
+                    // No extractor ran: nothing was opened, so nothing is saved and no header
+                    // is added.
+                    if state.0.scanned().is_none() {
+                        return Poll::Ready(Ok(response.map_into_left_body()));
+                    }
+                    let state = Rc::clone(state);
+                    stage.set(Stage::Saving {
+                        saving: Box::pin(async move { finish(&state.0, response).await }),
+                    });
+                }
+                StageProjection::Saving { saving } => return saving.as_mut().poll(cx).map(Ok),
+            }
+        }
+    }
+}
+
+impl<F, B> fmt::Debug for ResponseFuture<F, B> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let stage = match &self.stage {
+            Stage::Inner { .. } => "inner",
+            Stage::Saving { .. } => "saving",
+        };
+        f.debug_struct("ResponseFuture")
+            .field("stage", &stage)
+            .finish()
     }
 }
 

@@ -17,6 +17,10 @@
 //! of 32 sessions started by the first `/rw` requests, used round robin (a resealing store's first
 //! cookie of each session kept), and for a server that sets none a placeholder of a signed id's
 //! length. No network and no kernel: what is counted is the framework's and the layer's own work.
+//!
+//! Outside valgrind, the last line's `ns each` is the process's CPU time per measured request,
+//! where the CPU's SHA and AES extensions do count (`bench/run.sh profile` takes the median of
+//! several runs).
 
 use std::future::Future;
 use std::hint::black_box;
@@ -57,12 +61,16 @@ where
         black_box(send(path, Some(pool[round % POOL].clone())).await);
     }
     let mut set_cookies = 0;
+    let started = session_bench::cpu_time_ns(libc::CLOCK_PROCESS_CPUTIME_ID);
     for round in 0..requests {
         set_cookies += usize::from(send(path, Some(pool[round % POOL].clone())).await.is_some());
     }
+    let cpu = session_bench::cpu_time_ns(libc::CLOCK_PROCESS_CPUTIME_ID) - started;
+    let nanos_each = cpu / requests.max(1) as u64;
     // What shows the sessions were carried: a server-side store sets no cookie once a session
-    // exists, a resealing one sets one on every `/rw`.
-    println!("{path}: {requests} requests, {set_cookies} set a cookie");
+    // exists, a resealing one sets one on every `/rw`. The time is the process's CPU time, for
+    // runs outside valgrind.
+    println!("{path}: {requests} requests, {set_cookies} set a cookie, {nanos_each} ns each");
 }
 
 fn axum(variant: Variant, path: &'static str, requests: usize) {
