@@ -326,3 +326,41 @@ async fn sessions_read_the_headers_as_they_passed_the_middleware() {
         test::read_body_json(test::call_service(&app, request).await).await;
     assert_eq!(body, serde_json::json!([true, "alice", "bob"]));
 }
+
+#[actix_web::test]
+async fn the_response_future_saves_only_after_a_session_was_opened() {
+    use actix_web::dev::{fn_service, Service, ServiceRequest, Transform};
+    use actix_web::FromRequest;
+
+    let store = Arc::new(TestStore::default());
+    let middleware = SessionMiddleware::new(manager(&store));
+    let plain = middleware
+        .new_transform(fn_service(|request: ServiceRequest| async move {
+            Ok::<_, actix_web::Error>(request.into_response(HttpResponse::Ok().finish()))
+        }))
+        .await
+        .unwrap();
+    let future = plain.call(test::TestRequest::get().to_srv_request());
+    assert_eq!(
+        format!("{future:?}"),
+        r#"ResponseFuture { stage: "inner" }"#
+    );
+    let response = future.await.unwrap();
+    assert!(response.headers().get("set-cookie").is_none());
+    assert_eq!(store.len(), 0);
+
+    let writing = middleware
+        .new_transform(fn_service(|request: ServiceRequest| async move {
+            let session = Session::extract(request.request()).await?;
+            session.insert("user", "dave").map_err(Error::from)?;
+            Ok::<_, actix_web::Error>(request.into_response(HttpResponse::Ok().finish()))
+        }))
+        .await
+        .unwrap();
+    let response = writing
+        .call(test::TestRequest::get().to_srv_request())
+        .await
+        .unwrap();
+    assert!(response.headers().get("set-cookie").is_some());
+    assert_eq!(store.len(), 1);
+}

@@ -146,3 +146,32 @@ async fn layer_wraps_any_tower_service() {
         .unwrap();
     assert_eq!(&body[..], b"plain service");
 }
+
+#[tokio::test]
+async fn the_response_future_saves_only_after_a_session_was_opened() {
+    use tower::{Layer, Service};
+
+    let store = Arc::new(TestStore::default());
+    let layer = SessionLayer::new(manager(&store).await);
+    let mut plain = layer.layer(tower::service_fn(|_: Request<Body>| async {
+        Ok::<_, Infallible>(http::Response::new(Body::from("plain")))
+    }));
+    let future = plain.call(get_with("/", &[]));
+    assert_eq!(
+        format!("{future:?}"),
+        r#"ResponseFuture { stage: "inner" }"#
+    );
+    let response = future.await.unwrap();
+    assert!(response.headers().get(http::header::SET_COOKIE).is_none());
+    assert_eq!(store.len(), 0);
+
+    let mut writing = layer.layer(tower::service_fn(|request: Request<Body>| async move {
+        let sessions = session_axum::request_sessions(request.extensions()).unwrap();
+        let session = sessions.default_session().await.unwrap();
+        session.insert("user", "dave").unwrap();
+        Ok::<_, Infallible>(http::Response::new(Body::from("wrote")))
+    }));
+    let response = writing.call(get_with("/", &[])).await.unwrap();
+    assert!(cookie_pair(&response, "app_session").is_some());
+    assert_eq!(store.len(), 1);
+}
