@@ -209,12 +209,21 @@ impl State {
             None => 0,
         };
         let data_bytes = self.data_bytes - old_bytes + entry_bytes(&key, &value);
-        let previous = self.record.data.insert(key.clone(), value);
+        // A key already held keeps its `String`: the value is swapped in place.
+        let previous = match self.record.data.get_mut(&key) {
+            Some(slot) => Some(std::mem::replace(slot, value)),
+            None => {
+                self.record.data.insert(key.clone(), value);
+                None
+            }
+        };
         if let Err(error) = self.limit.check(&self.record, data_bytes) {
-            match previous {
-                Some(previous) => self.record.data.insert(key, previous),
-                None => self.record.data.remove(&key),
-            };
+            match (previous, self.record.data.get_mut(&key)) {
+                (Some(previous), Some(slot)) => *slot = previous,
+                _ => {
+                    self.record.data.remove(&key);
+                }
+            }
             return Err(error);
         }
         self.data_bytes = data_bytes;

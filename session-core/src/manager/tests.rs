@@ -1442,6 +1442,12 @@ async fn an_oversized_client_session_is_an_error_not_a_dropped_cookie() {
     }
     assert_eq!(error.status(), 413);
     assert_eq!(session.keys(), ["small"]);
+    // A value replaced past the limit keeps the one it had.
+    assert!(matches!(
+        session.insert("small", incompressible(3500)),
+        Err(Error::SessionTooLarge { .. })
+    ));
+    assert_eq!(session.get::<u32>("small").unwrap(), Some(1));
     let headers = request.finish().await.unwrap();
     assert!(headers[0].value().len() <= COOKIE_SIZE_LIMIT);
     let flash =
