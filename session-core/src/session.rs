@@ -718,6 +718,20 @@ mod tests {
     }
 
     #[test]
+    fn a_replaced_value_counts_once_toward_the_size() {
+        let session = loaded_session();
+        let before = session.size();
+        session.insert("note", "x".repeat(100)).unwrap();
+        // The key and the JSON string, quotes included.
+        assert_eq!(session.size(), before + 4 + 102);
+        session.insert("note", "y".repeat(100)).unwrap();
+        session.insert("note", "z".repeat(10)).unwrap();
+        assert_eq!(session.size(), before + 4 + 12);
+        assert!(session.remove("note"));
+        assert_eq!(session.size(), before);
+    }
+
+    #[test]
     fn change_tracking_feeds_the_delta() {
         let session = loaded_session();
         session.insert("a", 1).unwrap();
