@@ -118,6 +118,16 @@ instructions_per_iteration() {
   echo $(((counts[1] - counts[0]) / n))
 }
 
+# The request-profile variants of `framework`: the bare server first, then the pass-through
+# layer, ours, and the framework's peer where it has one.
+request_variants() {
+  case "$1" in
+    axum) echo none pass-through ours ours-cookie tower-sessions ;;
+    actix) echo none pass-through ours ours-cookie actix-session ;;
+    *) echo none pass-through ours ours-cookie ;;
+  esac
+}
+
 run_profile() {
   log "profile: instructions and allocations per request (callgrind, no network)"
   command -v valgrind >/dev/null || { echo "valgrind is not installed" >&2; exit 1; }
@@ -141,11 +151,8 @@ run_profile() {
   : >"$results/request-profile.tsv"
   local framework variant route bare count
   for framework in axum actix rocket; do
-    local variants=(none pass-through ours ours-cookie)
-    case "$framework" in
-      axum) variants+=(tower-sessions) ;;
-      actix) variants+=(actix-session) ;;
-    esac
+    local variants
+    read -ra variants <<<"$(request_variants "$framework")"
     for route in rw plain; do
       for variant in "${variants[@]}"; do
         count=$(instructions_per_iteration "$n" "$scratch" "$binary" "$framework" "$variant" "$route")
@@ -165,11 +172,8 @@ run_profile() {
   echo "of $native_requests; the addition is the median less the bare server's median:"
   : >"$results/request-native.tsv"
   for framework in axum actix rocket; do
-    local variants=(none pass-through ours ours-cookie)
-    case "$framework" in
-      axum) variants+=(tower-sessions) ;;
-      actix) variants+=(actix-session) ;;
-    esac
+    local variants
+    read -ra variants <<<"$(request_variants "$framework")"
     for route in rw plain; do
       for variant in "${variants[@]}"; do
         local times=() run
