@@ -1,13 +1,17 @@
-//! The store's connections: a pool of multiplexed connections to one server, or one cluster
-//! client; both retry a command once when its connection turns out to be dead.
+//! The store's connections: a pool of multiplexed connections to one server, one cluster
+//! client, or a pool that follows the primary Redis Sentinel names; each retries a command when
+//! its connection turns out to be dead.
 
 use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
 
 use redis::aio::ConnectionLike;
 use redis::aio::ConnectionManager;
 use redis::cluster_async::ClusterConnection;
 use redis::cluster_routing::{RoutingInfo, SingleNodeRoutingInfo};
 use redis::{Cmd, ErrorKind, FromRedisValue, Pipeline, RedisResult, ServerErrorKind, Value};
+
+use super::sentinel::SentinelLink;
 
 /// Where commands go.
 pub(super) enum Link {
@@ -18,6 +22,8 @@ pub(super) enum Link {
     },
     /// A Redis Cluster: one client routing each command to the primary of its key's slot.
     Cluster(ClusterConnection),
+    /// A primary watched by Redis Sentinel, over `pool_size` connections to wherever it is.
+    Sentinel(Arc<SentinelLink>),
 }
 
 /// A Lua script, sent by hash and, when the server lacks it, by body.
@@ -100,6 +106,7 @@ impl Link {
                     result => result,
                 }
             }
+            Link::Sentinel(link) => link.send(request).await,
         }
     }
 
@@ -131,7 +138,7 @@ impl Link {
         };
         let mut total = 0;
         match self {
-            Link::Single { .. } => {
+            Link::Single { .. } | Link::Sentinel(_) => {
                 let mut cursor = 0;
                 loop {
                     let (next, keys): (u64, Vec<Vec<u8>>) = self.query(&scan(cursor)).await?;
@@ -176,13 +183,13 @@ impl Link {
 
 /// What [`Link::send`] sends.
 #[derive(Clone, Copy)]
-enum Request<'a> {
+pub(super) enum Request<'a> {
     Command(&'a Cmd),
     Transaction(&'a Pipeline),
 }
 
 impl Request<'_> {
-    async fn send<T: FromRedisValue>(
+    pub(super) async fn send<T: FromRedisValue>(
         self,
         connection: &mut (impl ConnectionLike + Send),
     ) -> RedisResult<T> {

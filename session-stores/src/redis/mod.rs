@@ -164,6 +164,7 @@ mod layout;
 mod link;
 mod options;
 mod scripts;
+mod sentinel;
 mod update;
 
 use std::sync::atomic::AtomicUsize;
@@ -180,8 +181,9 @@ use self::layout::{
     removed_count, Key, ABSOLUTE, CREATED, EXPIRES, INDEX_SLACK_MS, OWNER_INFIX,
 };
 use self::link::{glob_literal, Link, Script};
-pub use self::options::RedisOptions;
 use self::options::{redacted, MAX_POOL};
+pub use self::options::{RedisOptions, SentinelOptions};
+use self::sentinel::SentinelLink;
 use crate::codec;
 
 /// What went wrong talking to Redis, as the source of a [`StoreError::Backend`].
@@ -243,11 +245,14 @@ impl Scripts {
 
 impl std::fmt::Debug for RedisStore {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("RedisStore")
+        let mut debug = f.debug_struct("RedisStore");
+        debug
             .field("url", &self.inner.url)
-            .field("cluster", &self.is_cluster())
-            .field("key_prefix", &self.inner.key_prefix)
-            .finish()
+            .field("cluster", &self.is_cluster());
+        if let Link::Sentinel(link) = &self.inner.link {
+            debug.field("primary", &link.primary_address());
+        }
+        debug.field("key_prefix", &self.inner.key_prefix).finish()
     }
 }
 
@@ -304,11 +309,23 @@ impl RedisStore {
     /// (after two quick retries).
     pub async fn connect(options: RedisOptions) -> Result<Self, StoreError> {
         let seeds = options.seeds();
-        let url = seeds
-            .iter()
-            .map(|(_, url)| redacted(url))
-            .collect::<Vec<_>>()
-            .join(",");
+        let url = match &options.sentinel {
+            Some(sentinel) => format!(
+                "primary {:?} of sentinels {}",
+                sentinel.master,
+                sentinel
+                    .urls
+                    .iter()
+                    .map(|url| redacted(url))
+                    .collect::<Vec<_>>()
+                    .join(",")
+            ),
+            None => seeds
+                .iter()
+                .map(|(_, url)| redacted(url))
+                .collect::<Vec<_>>()
+                .join(","),
+        };
         let failed = |action: &'static str, url: &str| {
             let url = url.to_string();
             move |source| {
@@ -320,7 +337,14 @@ impl RedisStore {
             }
         };
         let timeout = Duration::from_millis(options.timeout_ms.max(1));
-        let link = if options.cluster {
+        let link = if let Some(sentinel) = &options.sentinel {
+            let pool_size = options.pool_size.clamp(1, MAX_POOL);
+            Link::Sentinel(
+                SentinelLink::connect(sentinel, pool_size, timeout)
+                    .await
+                    .map_err(failed("connection", &url))?,
+            )
+        } else if options.cluster {
             let client = redis::cluster::ClusterClientBuilder::new(
                 seeds.iter().map(|(_, url)| url.to_string()),
             )

@@ -12,15 +12,66 @@ pub struct RedisOptions {
     pub url: String,
     /// Whether the server is a Redis Cluster. Default `false`.
     pub cluster: bool,
+    /// A primary watched by Redis Sentinel: the store asks these sentinels where the primary is
+    /// and follows it through failovers. Replaces `url`; not with `cluster`. Default none.
+    pub sentinel: Option<SentinelOptions>,
     /// The cluster's seed nodes (with `cluster = true`); any reachable one is enough.
     pub urls: Vec<String>,
-    /// How many multiplexed connections to spread requests over, 1 to 64 (single server only).
-    /// Default 4.
+    /// How many multiplexed connections to spread requests over, 1 to 64 (single server or
+    /// Sentinel's primary). Default 4.
     pub pool_size: usize,
     /// Prefix of every session key. Default `session:`.
     pub key_prefix: String,
-    /// Milliseconds to wait for a connection or a reply before failing. Default 2000.
+    /// Milliseconds to wait for a connection or a reply before failing. Default 2000. With
+    /// `sentinel`, the most any operation takes, asking the sentinels included.
     pub timeout_ms: u64,
+}
+
+/// Where Redis Sentinel finds the primary (`sentinel = { master = "...", urls = [...] }`).
+///
+/// The sentinels and the primary authenticate separately: a sentinel's password (and `rediss://`
+/// for TLS) goes in its URL, the primary's in `primary_password` (and `primary_tls`). The
+/// primary's settings hold for every server of the group, since any replica may be promoted.
+#[derive(Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct SentinelOptions {
+    /// The name the sentinels monitor the primary under (`sentinel monitor <name> ...`).
+    pub master: String,
+    /// The sentinels, as `redis://host:26379/` URLs; any reachable one is enough, the others are
+    /// asked when it is not.
+    pub urls: Vec<String>,
+    /// The user the store logs in to the primary as (Redis ACLs), if any.
+    pub primary_username: Option<String>,
+    /// The primary's password, if it has one.
+    pub primary_password: Option<String>,
+    /// The database on the primary. Default 0.
+    pub primary_db: i64,
+    /// Whether the primary speaks TLS (needs a TLS feature of the `redis` crate). Default `false`.
+    pub primary_tls: bool,
+}
+
+impl std::fmt::Debug for SentinelOptions {
+    /// Hides the passwords.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SentinelOptions")
+            .field("master", &self.master)
+            .field(
+                "urls",
+                &self
+                    .urls
+                    .iter()
+                    .map(|url| redacted(url))
+                    .collect::<Vec<_>>(),
+            )
+            .field("primary_username", &self.primary_username)
+            .field(
+                "primary_password",
+                &self.primary_password.as_ref().map(|_| "***"),
+            )
+            .field("primary_db", &self.primary_db)
+            .field("primary_tls", &self.primary_tls)
+            .finish()
+    }
 }
 
 impl Default for RedisOptions {
@@ -28,6 +79,7 @@ impl Default for RedisOptions {
         RedisOptions {
             url: "redis://127.0.0.1:6379/".into(),
             cluster: false,
+            sentinel: None,
             urls: Vec::new(),
             pool_size: 4,
             key_prefix: "session:".into(),
@@ -42,6 +94,7 @@ impl std::fmt::Debug for RedisOptions {
         f.debug_struct("RedisOptions")
             .field("url", &redacted(&self.url))
             .field("cluster", &self.cluster)
+            .field("sentinel", &self.sentinel)
             .field(
                 "urls",
                 &self
@@ -72,6 +125,9 @@ impl RedisOptions {
         if self.timeout_ms == 0 {
             return Err("`timeout_ms` must be at least 1".into());
         }
+        if let Some(sentinel) = &self.sentinel {
+            return self.validate_sentinel(sentinel);
+        }
         if !self.cluster && !self.urls.is_empty() {
             return Err(
                 "`urls` lists a cluster's seed nodes: add `cluster = true`, or give one server \
@@ -85,6 +141,74 @@ impl RedisOptions {
                     "`{field}` is not a Redis URL ({error}); write it like redis://host:6379/"
                 ));
             }
+        }
+        Ok(())
+    }
+
+    fn validate_sentinel(&self, sentinel: &SentinelOptions) -> Result<(), String> {
+        if self.cluster {
+            return Err(
+                "`sentinel` and `cluster = true` are two different deployments: keep the one \
+                 your Redis runs as"
+                    .into(),
+            );
+        }
+        if !self.urls.is_empty() {
+            return Err(
+                "`urls` lists a cluster's seed nodes: with `sentinel`, list the sentinels as \
+                 `sentinel.urls`"
+                    .into(),
+            );
+        }
+        if self.url != RedisOptions::default().url {
+            return Err(
+                "`url` names one server, but with `sentinel` the sentinels say where the \
+                 primary is: remove `url` (the primary's password goes in \
+                 `sentinel.primary_password`)"
+                    .into(),
+            );
+        }
+        if sentinel.master.is_empty() {
+            return Err(
+                "`sentinel.master` must be the name the sentinels monitor the primary under \
+                 (`sentinel monitor <name> ...`), e.g. \"mymaster\""
+                    .into(),
+            );
+        }
+        if sentinel.urls.is_empty() {
+            return Err(
+                "`sentinel.urls` must list at least one sentinel, like redis://host:26379/".into(),
+            );
+        }
+        for url in &sentinel.urls {
+            let info =
+                redis::IntoConnectionInfo::into_connection_info(url.as_str()).map_err(|error| {
+                    format!(
+                        "`sentinel.urls` has {} which is not a Redis URL ({error}); write it \
+                         like redis://host:26379/",
+                        redacted(url)
+                    )
+                })?;
+            if info.redis_settings().db() != 0 {
+                return Err(format!(
+                    "`sentinel.urls` has {}, which names a database: sentinels have none; put \
+                     the primary's in `sentinel.primary_db`",
+                    redacted(url)
+                ));
+            }
+        }
+        if sentinel.primary_db < 0 {
+            return Err(format!(
+                "`sentinel.primary_db` must be 0 or more, got {}",
+                sentinel.primary_db
+            ));
+        }
+        if sentinel.primary_tls && redis::Client::open("rediss://127.0.0.1/").is_err() {
+            return Err(
+                "`sentinel.primary_tls` needs TLS in the `redis` crate: enable its \
+                 `tls-rustls` (or `tokio-native-tls-comp`) feature in your Cargo.toml"
+                    .into(),
+            );
         }
         Ok(())
     }
