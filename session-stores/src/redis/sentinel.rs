@@ -23,6 +23,13 @@ const MAX_SENDS: usize = 3;
 /// error instead of each asking the sentinels (during a failover, every request would).
 const LOOKUP_BACKOFF: Duration = Duration::from_millis(100);
 
+/// How often the store asks the sentinels, while it is used, whether the primary moved. A
+/// sentinel that demotes a live primary (a switchover, or an old primary coming back) closes its
+/// clients' connections, but only after it promoted the replica, and that demotion may come
+/// seconds later: meanwhile the old primary still takes writes, which its demotion then drops.
+/// Asking this often bounds that window for the store.
+const CHECK_EVERY: Duration = Duration::from_secs(1);
+
 /// The longest a lookup may take, whatever the operations waiting on it do; it runs on its own
 /// (an operation that times out does not cancel it), so a slow sentinel cannot keep the store
 /// from ever learning the primary.
@@ -37,6 +44,8 @@ pub(super) struct SentinelLink {
     timeout: Duration,
     primary: RwLock<Arc<Primary>>,
     generations: AtomicU64,
+    /// What `Primary::checked` counts from.
+    started: Instant,
     lookup: tokio::sync::Mutex<Lookup>,
 }
 
@@ -49,9 +58,22 @@ struct Primary {
     next: AtomicUsize,
     /// Set when an operation timed out on it: the next one asks the sentinels first.
     suspect: AtomicBool,
+    /// When the sentinels last named it (ms since `SentinelLink::started`).
+    checked: AtomicU64,
 }
 
 impl Primary {
+    fn new(address: String, generation: u64, pool: Box<[MultiplexedConnection]>, now: u64) -> Self {
+        Primary {
+            address,
+            generation,
+            pool,
+            next: AtomicUsize::new(0),
+            suspect: AtomicBool::new(false),
+            checked: AtomicU64::new(now),
+        }
+    }
+
     fn connection(&self) -> MultiplexedConnection {
         let index = self.next.fetch_add(1, Ordering::Relaxed) % self.pool.len();
         self.pool[index].clone()
@@ -71,6 +93,8 @@ enum Reason {
     Lost,
     /// An operation timed out: the primary may have moved; if not, its connections are kept.
     Suspect,
+    /// The periodic check: the same, but nobody waits for it.
+    Check,
 }
 
 impl SentinelLink {
@@ -101,14 +125,9 @@ impl SentinelLink {
             config,
             pool_size: pool_size.max(1),
             timeout,
-            primary: RwLock::new(Arc::new(Primary {
-                address: String::new(),
-                generation: 0,
-                pool: Box::new([]),
-                next: AtomicUsize::new(0),
-                suspect: AtomicBool::new(false),
-            })),
+            primary: RwLock::new(Arc::new(Primary::new(String::new(), 0, Box::new([]), 0))),
             generations: AtomicU64::new(0),
+            started: Instant::now(),
             lookup: tokio::sync::Mutex::new(Lookup {
                 sentinel,
                 failed: None,
@@ -119,6 +138,7 @@ impl SentinelLink {
             tokio::time::timeout(timeout, link.discover(&mut lookup, None))
                 .await
                 .map_err(|_| timed_out("asking the sentinels for the primary"))??
+                .ok_or_else(|| timed_out("a primary"))?
         };
         *link
             .primary
@@ -163,7 +183,14 @@ impl SentinelLink {
     ) -> RedisResult<T> {
         let mut primary = self.current();
         if primary.suspect.load(Ordering::Relaxed) {
-            primary = self.follow(&primary, Reason::Suspect).await?;
+            // If the sentinels cannot say, the primary may well still answer: try it.
+            primary = match self.follow(&primary, Reason::Suspect).await {
+                Ok(followed) => followed,
+                Err(_) => primary,
+            };
+        } else if self.check_due(&primary) {
+            let (link, seen) = (Arc::clone(self), Arc::clone(&primary));
+            tokio::spawn(async move { link.follow_alone(&seen, Reason::Check).await });
         }
         let mut sends = 0;
         loop {
@@ -205,6 +232,21 @@ impl SentinelLink {
             })?
     }
 
+    /// Whether `primary` is due its periodic check; claims it, so that one operation starts it.
+    fn check_due(&self, primary: &Primary) -> bool {
+        let now = self.now();
+        let last = primary.checked.load(Ordering::Relaxed);
+        now.saturating_sub(last) >= CHECK_EVERY.as_millis() as u64
+            && primary
+                .checked
+                .compare_exchange(last, now, Ordering::Relaxed, Ordering::Relaxed)
+                .is_ok()
+    }
+
+    fn now(&self) -> u64 {
+        self.started.elapsed().as_millis() as u64
+    }
+
     async fn follow_alone(&self, seen: &Arc<Primary>, reason: Reason) -> RedisResult<Arc<Primary>> {
         let mut lookup = self.lookup.lock().await;
         let current = self.current();
@@ -216,9 +258,15 @@ impl SentinelLink {
                 return Err(error.clone());
             }
         }
-        let keep = (reason == Reason::Suspect).then_some(seen);
+        let keep = (reason != Reason::Lost).then_some(seen);
         match tokio::time::timeout(LOOKUP_LIMIT, self.discover(&mut lookup, keep)).await {
-            Ok(Ok(primary)) => {
+            Ok(Ok(None)) => {
+                lookup.failed = None;
+                seen.suspect.store(false, Ordering::Relaxed);
+                seen.checked.store(self.now(), Ordering::Relaxed);
+                Ok(Arc::clone(seen))
+            }
+            Ok(Ok(Some(primary))) => {
                 lookup.failed = None;
                 if primary.address != seen.address {
                     tracing::info!(
@@ -247,27 +295,21 @@ impl SentinelLink {
     }
 
     /// Asks the sentinels for the primary (the `redis` crate checks that it answers `ROLE` as
-    /// one) and connects to it; `keep`'s connections are reused when it is still the primary.
+    /// one) and connects to it; `None` when it is `keep`, whose connections are then kept.
     async fn discover(
         &self,
         lookup: &mut Lookup,
         keep: Option<&Arc<Primary>>,
-    ) -> RedisResult<Arc<Primary>> {
+    ) -> RedisResult<Option<Arc<Primary>>> {
         let client = lookup
             .sentinel
             .async_master_for(&self.master, Some(&self.node))
             .await?;
         let address = client.get_connection_info().addr().to_string();
-        let generation = self.generations.fetch_add(1, Ordering::Relaxed) + 1;
-        if let Some(kept) = keep.filter(|kept| kept.address == address) {
-            return Ok(Arc::new(Primary {
-                address,
-                generation,
-                pool: kept.pool.clone(),
-                next: AtomicUsize::new(0),
-                suspect: AtomicBool::new(false),
-            }));
+        if keep.is_some_and(|kept| kept.address == address) {
+            return Ok(None);
         }
+        let generation = self.generations.fetch_add(1, Ordering::Relaxed) + 1;
         let mut pool = Vec::with_capacity(self.pool_size);
         for _ in 0..self.pool_size {
             pool.push(
@@ -276,13 +318,12 @@ impl SentinelLink {
                     .await?,
             );
         }
-        Ok(Arc::new(Primary {
+        Ok(Some(Arc::new(Primary::new(
             address,
             generation,
-            pool: pool.into_boxed_slice(),
-            next: AtomicUsize::new(0),
-            suspect: AtomicBool::new(false),
-        }))
+            pool.into_boxed_slice(),
+            self.now(),
+        ))))
     }
 }
 
