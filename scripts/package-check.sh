@@ -57,7 +57,7 @@ printf '\n[patch.crates-io]\n' >>"$scratch/Cargo.toml"
 printf '%s\n' "${patches[@]}" >>"$scratch/Cargo.toml"
 
 # The services' variables are cleared so that a run never reaches a server by accident.
-unset REDIS_URL REDIS_CLUSTER_URLS REDIS_CLUSTER_DIR POSTGRES_URL POSTGRES_CTL MYSQL_URL MYSQL_CTL
+unset REDIS_URL REDIS_CLUSTER_URLS REDIS_CLUSTER_DIR REDIS_SENTINEL_URLS REDIS_SENTINEL_MASTER REDIS_SENTINEL_PRIMARY_PASSWORD REDIS_SENTINEL_DIR POSTGRES_URL POSTGRES_CTL MYSQL_URL MYSQL_CTL
 
 log="$scratch/test.log"
 status=0

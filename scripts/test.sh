@@ -4,4 +4,4 @@
 # and stops them).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-exec scripts/with-redis.sh scripts/with-redis-cluster.sh scripts/with-postgres.sh scripts/with-mariadb.sh scripts/with-chromedriver.sh cargo test --workspace "$@"
+exec scripts/with-redis.sh scripts/with-redis-cluster.sh scripts/with-redis-sentinel.sh scripts/with-postgres.sh scripts/with-mariadb.sh scripts/with-chromedriver.sh cargo test --workspace "$@"

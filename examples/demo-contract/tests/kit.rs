@@ -26,6 +26,7 @@ fn sample_configs_differ_from_the_default_only_in_the_app_store() {
         (include_str!("../../config/file.toml"), "file"),
         (include_str!("../../config/redis.toml"), "redis"),
         (include_str!("../../config/redis-cluster.toml"), "redis"),
+        (include_str!("../../config/redis-sentinel.toml"), "redis"),
         (include_str!("../../config/postgres.toml"), "postgres"),
         (include_str!("../../config/mysql.toml"), "mysql"),
         (include_str!("../../config/sqlite.toml"), "sqlite"),
