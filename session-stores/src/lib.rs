@@ -7,7 +7,7 @@
 //! | `cookie` | sealed in the client's cookie    | yes (nothing to share)   | no        |
 //! | `memory` | this process, sharded and bounded| no                       | yes       |
 //! | `file`   | one file per session in `dir`    | yes, same machine        | yes       |
-//! | `redis`  | a Redis server or cluster        | yes, any machine         | yes       |
+//! | `redis`  | a Redis server, Sentinel or Cluster | yes, any machine      | yes       |
 //! | `postgres`, `mysql`, `sqlite` | a table of a database (module `sql`, features of those names) | yes (SQLite: same machine) | yes |
 //!
 //! Server-side stores key records by [`SessionId::storage_key`](session_core::SessionId::storage_key),

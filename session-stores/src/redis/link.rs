@@ -68,6 +68,8 @@ impl Link {
     /// cluster also a redirection the client gave up following (`MOVED`, `ASK`, `TRYAGAIN`,
     /// `CLUSTERDOWN`) or a node it had no connection to: the command did not run. Both happen when
     /// every connection died at once and the client's own retries met dead connections first.
+    /// Under Sentinel, a dead connection or a refusal as a replica (`READONLY`, `MASTERDOWN`)
+    /// sends the command, at most twice more, to the primary the sentinels name then.
     ///
     /// A command in flight at the moment the server died may have run there; sent again, a
     /// `create` then finds its own record (`AlreadyExists`, after which the manager picks another

@@ -23,7 +23,7 @@ pub struct RedisOptions {
     /// Prefix of every session key. Default `session:`.
     pub key_prefix: String,
     /// Milliseconds to wait for a connection or a reply before failing. Default 2000. With
-    /// `sentinel`, the most any operation takes, asking the sentinels included.
+    /// `sentinel`, the most any command takes, asking the sentinels included.
     pub timeout_ms: u64,
 }
 
@@ -281,5 +281,64 @@ mod tests {
         };
         assert!(bad_seed.validate().unwrap_err().contains("`urls`"));
         assert!(RedisOptions::default().validate().is_ok());
+    }
+
+    fn sentinel(change: impl FnOnce(&mut RedisOptions, &mut SentinelOptions)) -> RedisOptions {
+        let mut sentinel = SentinelOptions {
+            master: "mymaster".into(),
+            urls: vec!["redis://:s3cret@10.0.0.1:26379/".into()],
+            primary_password: Some("hunter2".into()),
+            ..SentinelOptions::default()
+        };
+        let mut options = RedisOptions::default();
+        change(&mut options, &mut sentinel);
+        options.sentinel = Some(sentinel);
+        options
+    }
+
+    #[test]
+    fn sentinel_options_are_validated_with_field_names() {
+        assert!(sentinel(|_, _| {}).validate().is_ok());
+        let refused = [
+            (sentinel(|o, _| o.cluster = true), "cluster = true"),
+            (sentinel(|o, _| o.url = "redis://10.0.0.9/".into()), "`url`"),
+            (
+                sentinel(|o, _| o.urls = vec!["redis://10.0.0.9/".into()]),
+                "`sentinel.urls`",
+            ),
+            (sentinel(|_, s| s.master.clear()), "`sentinel.master`"),
+            (sentinel(|_, s| s.urls.clear()), "`sentinel.urls`"),
+            (
+                sentinel(|_, s| s.urls.push("http://nope".into())),
+                "`sentinel.urls`",
+            ),
+            (
+                sentinel(|_, s| s.urls = vec!["redis://10.0.0.1:26379/3".into()]),
+                "`sentinel.primary_db`",
+            ),
+            (sentinel(|_, s| s.primary_db = -1), "`sentinel.primary_db`"),
+        ];
+        for (options, field) in refused {
+            let error = options.validate().unwrap_err();
+            assert!(error.contains(field), "{field}: {error}");
+            assert!(
+                !error.contains("s3cret") && !error.contains("hunter2"),
+                "{error}"
+            );
+        }
+    }
+
+    #[test]
+    fn sentinel_and_primary_passwords_are_redacted() {
+        let options = sentinel(|_, s| s.primary_username = Some("app".into()));
+        let printed = format!("{options:?}");
+        assert!(
+            !printed.contains("s3cret") && !printed.contains("hunter2"),
+            "{printed}"
+        );
+        assert!(
+            printed.contains("mymaster") && printed.contains("app"),
+            "{printed}"
+        );
     }
 }

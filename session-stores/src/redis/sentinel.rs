@@ -345,7 +345,7 @@ fn moved_away(error: &RedisError) -> bool {
             .clone()
             .into_server_errors()
             .is_some_and(|errors| errors.iter().any(|(_, error)| demoted(error.kind()))),
-        _ => error.is_connection_dropped() || error.is_io_error(),
+        _ => !error.is_timeout() && (error.is_connection_dropped() || error.is_io_error()),
     }
 }
 
