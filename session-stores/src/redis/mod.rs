@@ -176,9 +176,12 @@
 //! - **A switchover** (`SENTINEL FAILOVER`, the old primary alive): no operation failed, but
 //!   the writes the old primary took between the replica's promotion and the store following
 //!   (the sentinels publish the promotion only once the replica reports it, then the store's
-//!   next check) were lost when the old primary was demoted: 36 of 40 sessions written in those
-//!   two seconds. Redis's `min-replicas-to-write` makes a primary cut off from its replicas
-//!   refuse writes instead, which narrows this window on the server side.
+//!   next check) were lost when the old primary was demoted: 15 to 36 sessions in runs here,
+//!   one to two seconds of writes. Redis's `min-replicas-to-write` makes a primary cut off
+//!   from its replicas refuse writes instead, which narrows this window on the server side.
+//!
+//! The check every second costs a question to a sentinel and a short connection to the primary
+//! (for its `ROLE`), in a task of its own.
 //!
 //! # Deadlines and clocks
 //!
