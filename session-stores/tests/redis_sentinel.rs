@@ -293,7 +293,12 @@ async fn connections_closed_by_the_primary_cost_no_operation() {
         .query_async(&mut primary)
         .await
         .unwrap();
-    assert_eq!(closed, 2, "the store's pool of two connections was closed");
+    // Two at least: the pool's, and the one that checked the primary's `ROLE` if the server
+    // has not seen it close yet.
+    assert!(
+        closed >= 2,
+        "the store's pool of two connections was closed: {closed}"
+    );
     for record in &records {
         let loaded = session_core::Store::load(&store, &record.id).await;
         assert!(
