@@ -1,7 +1,8 @@
 //! The primary of the private Redis Sentinel setup dies (SIGKILL) under a steady stream of
 //! session operations: the operations that fail fail cleanly, the sentinels promote the replica,
 //! and the store follows it by itself. Then a switchover (`SENTINEL FAILOVER`) demotes a live
-//! primary, and the store follows that too. Its own test binary, since it takes the primary
+//! primary, and the store follows that too; and a primary that falls silent (SIGSTOP, as in a
+//! network partition) is left after a timeout. Its own test binary, since it takes the primary
 //! down: the setup's other tests never run beside it. Run through `bash scripts/test.sh`
 //! (`REDIS_SENTINEL_URLS`, `REDIS_SENTINEL_MASTER`, `REDIS_SENTINEL_PRIMARY_PASSWORD`,
 //! `REDIS_SENTINEL_DIR`).
@@ -124,7 +125,7 @@ impl Stream {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn the_store_follows_the_primary_through_a_failover_and_a_switchover() {
+async fn the_store_follows_the_primary_through_a_kill_a_switchover_and_a_partition() {
     let Some(setup) = setup() else { return };
     let store = RedisStore::connect(RedisOptions {
         sentinel: Some(SentinelOptions {
@@ -298,4 +299,68 @@ async fn the_store_follows_the_primary_through_a_failover_and_a_switchover() {
         during.failures,
         during.acknowledged.len()
     );
+
+    // The primary stops answering without closing anything (SIGSTOP, as a network partition
+    // would look): operations time out, the store asks the sentinels again after a timeout,
+    // and it follows the promoted replica while the old primary is still silent.
+    let silent = Stopped::stop(&setup.dir, victim);
+    let mut partitioned = Stream::default();
+    let mut followed = false;
+    for _ in 0..MAX_OPERATIONS_AFTER_KILL {
+        let resumed = partitioned.step(&store).await;
+        if resumed && format!("{store:?}").contains(&format!(":{promoted}")) {
+            followed = true;
+            break;
+        }
+        tokio::time::sleep(PACE).await;
+    }
+    assert!(
+        followed,
+        "the store did not follow the replica promoted while the primary on port {victim} was \
+         silent, within {MAX_OPERATIONS_AFTER_KILL} operations ({} failed)",
+        partitioned.failures
+    );
+    drop(silent);
+    eprintln!(
+        "partition: primary on port {victim} silent; {} operations failed before the store \
+         followed port {promoted}",
+        partitioned.failures
+    );
+}
+
+/// A server stopped with SIGSTOP, continued when this is dropped (also when the test fails), so
+/// that the setup's script can stop it.
+struct Stopped {
+    pid: String,
+}
+
+impl Stopped {
+    fn stop(dir: &str, port: u16) -> Stopped {
+        let pid = std::fs::read_to_string(format!("{dir}/{port}/redis.pid"))
+            .unwrap()
+            .trim()
+            .to_string();
+        let stopped = Stopped { pid };
+        stopped.signal("-STOP");
+        stopped
+    }
+
+    fn signal(&self, signal: &str) {
+        let status = std::process::Command::new("kill")
+            .args([signal, &self.pid])
+            .status();
+        assert!(
+            matches!(status, Ok(status) if status.success()),
+            "kill {signal} {} failed",
+            self.pid
+        );
+    }
+}
+
+impl Drop for Stopped {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("kill")
+            .args(["-CONT", &self.pid])
+            .status();
+    }
 }

@@ -179,6 +179,8 @@
 //!   next check) were lost when the old primary was demoted: 15 to 36 sessions in runs here,
 //!   one to two seconds of writes. Redis's `min-replicas-to-write` makes a primary cut off
 //!   from its replicas refuse writes instead, which narrows this window on the server side.
+//! - **The primary silent** (SIGSTOP, as a network partition looks): 6 operations failed, on
+//!   their timeout, before the store followed the replica the sentinels promoted meanwhile.
 //!
 //! The check every second costs a question to a sentinel and a short connection to the primary
 //! (for its `ROLE`), in a task of its own.
