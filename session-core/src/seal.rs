@@ -203,7 +203,9 @@ pub fn open_record(
     for (attempt, (is_primary, key)) in keys.candidates(key_id).enumerate() {
         if attempt > 0 && format == FORMAT_ENCRYPTED {
             // A failed attempt decrypted in place; start again from the sealed bytes. Only
-            // reached when two keys of the ring share a 32-bit key id.
+            // reached when two keys of the ring share a 32-bit key id. Decoding again on the first
+            // attempt too (`>=` for `>`) or after a failed signed attempt, which left the bytes as
+            // they were (`||` for `&&`), gives the same bytes: those two mutants are equivalent.
             bytes = decode(value)?;
         }
         let payload = match format {
