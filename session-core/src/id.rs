@@ -191,4 +191,16 @@ mod tests {
         let text = id.to_string();
         assert_eq!(format!("{id:?}"), format!("SessionId({}…)", &text[..6]));
     }
+
+    #[test]
+    fn ids_whose_text_holds_dash_and_underscore_parse() {
+        // 0xfb 0xef 0xbe encode as `----` and 0xff bytes as `_`: the two characters of the
+        // alphabet that are neither letters nor digits.
+        let mut bytes = [0xff; ID_BYTES];
+        bytes[..3].copy_from_slice(&[0xfb, 0xef, 0xbe]);
+        let id = SessionId::from_bytes(bytes);
+        let text = id.to_string();
+        assert!(text.starts_with("----_"), "{text}");
+        assert_eq!(text.parse::<SessionId>().unwrap(), id);
+    }
 }

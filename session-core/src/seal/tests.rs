@@ -912,8 +912,8 @@ fn records_open_under_either_of_two_keys_that_share_a_key_id() {
         let by_second =
             seal_record(&KeyRing::new(second.clone()), protection, NAME, &record()).unwrap();
         for (ring, value, stale) in [
-            // The sealing key is tried second: the failed first attempt (which, encrypted,
-            // decrypts in place) must not spoil the second.
+            // The sealing key is tried second: the failed first attempt must not spoil the
+            // second (aes-gcm before 0.10.3 decrypted in place even when the tag failed).
             (
                 KeyRing::new(first.clone()).with_old_key(second.clone()),
                 &by_second,
