@@ -64,6 +64,9 @@ impl FromStr for SessionId {
     type Err = InvalidSessionId;
 
     fn from_str(s: &str) -> Result<Self, Self::Err> {
+        // An early answer only: the decoder below rejects every byte outside this alphabet, and
+        // only 43 characters decode to 32 bytes (longer input is refused up front for want of
+        // room), so `&&` for the `||` changes no result and is an equivalent mutant.
         if s.len() != ID_LEN
             || !s
                 .bytes()
@@ -163,5 +166,41 @@ mod tests {
         let id = SessionId::generate();
         assert_eq!(id.storage_key(), id.storage_key());
         assert_ne!(id.storage_key(), id.to_string());
+    }
+
+    #[test]
+    fn storage_key_is_the_base64url_sha256_of_the_id_bytes() {
+        // SHA-256 of 32 zero bytes is 66687aad…5f2925; of the bytes 0x40..=0x5f, ca2a4fe7…55fd42.
+        assert_eq!(
+            SessionId::from_bytes([0; ID_BYTES]).storage_key(),
+            "Zmh6rfhivXdsj8GLjp-OIAiXFIVu4jOzkCpZHQ1fKSU"
+        );
+        let mut counting = [0u8; ID_BYTES];
+        for (byte, value) in counting.iter_mut().zip(0x40..) {
+            *byte = value;
+        }
+        assert_eq!(
+            SessionId::from_bytes(counting).storage_key(),
+            "yipP5yf6rs8W7NEwqG4IhcVUDAU3U0BEUHHAZXVV_UI"
+        );
+    }
+
+    #[test]
+    fn debug_shows_only_the_first_six_characters() {
+        let id = SessionId::generate();
+        let text = id.to_string();
+        assert_eq!(format!("{id:?}"), format!("SessionId({}…)", &text[..6]));
+    }
+
+    #[test]
+    fn ids_whose_text_holds_dash_and_underscore_parse() {
+        // 0xfb 0xef 0xbe encode as `----` and 0xff bytes as `_`: the two characters of the
+        // alphabet that are neither letters nor digits.
+        let mut bytes = [0xff; ID_BYTES];
+        bytes[..3].copy_from_slice(&[0xfb, 0xef, 0xbe]);
+        let id = SessionId::from_bytes(bytes);
+        let text = id.to_string();
+        assert!(text.starts_with("----_"), "{text}");
+        assert_eq!(text.parse::<SessionId>().unwrap(), id);
     }
 }

@@ -291,4 +291,18 @@ mod tests {
         let secret = Key::generate_secret_base64();
         assert!(KeyRing::from_base64_list(&secret).is_ok());
     }
+
+    #[test]
+    fn key_errors_debug_as_their_message() {
+        // A `main` returning the error prints it with `Debug`: it must say what to do.
+        for error in [
+            KeyError::TooShort(8),
+            KeyError::NotBase64(2),
+            KeyError::Empty,
+            KeyError::MissingVariable("SESSION_KEYS".into()),
+        ] {
+            assert_eq!(format!("{error:?}"), error.to_string());
+            assert!(!format!("{error:?}").is_empty());
+        }
+    }
 }
