@@ -82,7 +82,7 @@ impl Context {
     pub async fn manager(&self, names: &[&str]) -> Result<SessionManager, Failure> {
         let mut config = SessionsConfig {
             default: names.first().map(|name| name.to_string()),
-            sessions: Default::default(),
+            ..SessionsConfig::default()
         };
         for name in names {
             config

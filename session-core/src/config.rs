@@ -44,6 +44,7 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 
 use crate::expiry::ExpiryPolicy;
+use crate::origin::{CrossOriginConfig, CrossOriginGuard};
 use crate::seal::Protection;
 use crate::store::BoxError;
 
@@ -58,6 +59,9 @@ pub struct SessionsConfig {
     /// The sessions by name.
     #[serde(default)]
     pub sessions: BTreeMap<String, SessionConfig>,
+    /// How writes from other origins are refused (on by default; see [`CrossOriginConfig`]).
+    #[serde(default)]
+    pub cross_origin: CrossOriginConfig,
 }
 
 /// One named session: where its value travels, where it is stored, how long it lives.
@@ -247,6 +251,14 @@ pub enum ConfigError {
         /// The registered types.
         known: String,
     },
+    /// The `[cross_origin]` table has an invalid value.
+    #[error("`cross_origin.{field}`: {message}")]
+    CrossOrigin {
+        /// The field.
+        field: &'static str,
+        /// What is wrong and what to do.
+        message: String,
+    },
     /// The store refused its options or could not start.
     #[error("session `{session}`: store `{kind}`: {source}")]
     Store {
@@ -358,6 +370,7 @@ impl SessionsConfig {
             return Err(ConfigError::Empty);
         }
         self.default_name()?;
+        CrossOriginGuard::new(&self.cross_origin)?;
         let mut transports: BTreeMap<String, &str> = BTreeMap::new();
         for (name, session) in &self.sessions {
             session.validate(name)?;

@@ -60,6 +60,7 @@ pub mod id;
 pub mod keys;
 pub mod manager;
 pub mod name;
+pub mod origin;
 pub mod record;
 pub mod registry;
 pub mod seal;
@@ -83,6 +84,9 @@ pub use manager::{
     DeferredSessions, RequestSessions, ResponseHeader, SessionManager, SessionManagerBuilder,
 };
 pub use name::SessionName;
+pub use origin::{
+    CrossOriginConfig, CrossOriginGuard, CrossOriginRefused, CrossOriginRequest, CROSS_ORIGIN_BODY,
+};
 pub use record::{now_ms, Data, Delta, InvalidRecordBytes, RawJson, Record};
 pub use registry::{Backend, CookieStoreOptions, StoreOptions, StoreRegistry};
 pub use seal::{OpenError, Protection};
