@@ -4,7 +4,8 @@ use std::path::Path;
 use std::sync::Arc;
 
 use session_core::{
-    Backend, Key, KeyError, KeyRing, SessionConfig, SessionManager, SessionsConfig, Store,
+    Backend, ConfigError, Key, KeyError, KeyRing, SessionConfig, SessionManager, SessionsConfig,
+    Store, StoreError,
 };
 
 use crate::Failure;
@@ -72,7 +73,7 @@ impl Context {
                 "session `{name}` keeps its data in the client's cookie; there is nothing on the server to operate on"
             ))),
             "memory" => Err(Failure::Usage(format!(
-                "session `{name}` uses the memory store, which lives inside the application's process and cannot be reached from another one; use the file or redis store to operate on it from here"
+                "session `{name}` uses the memory store, which lives inside the application's process and cannot be reached from another one; use a store shared between processes (file, redis, postgres, mysql or sqlite) to operate on it from here"
             ))),
             _ => Ok(()),
         }
@@ -96,7 +97,7 @@ impl Context {
         };
         SessionManager::from_config(&config, &session_stores::registry(), keys)
             .await
-            .map_err(|error| Failure::Store(error.to_string()))
+            .map_err(start_failure)
     }
 
     /// The store of the server-side session `name`.
@@ -107,8 +108,23 @@ impl Context {
             Ok(Backend::Cookie(_)) => Err(Failure::Usage(format!(
                 "session `{name}` keeps its data in the client's cookie"
             ))),
-            Err(error) => Err(Failure::Store(error.to_string())),
+            Err(error) => Err(start_failure(error)),
         }
+    }
+}
+
+/// Why a store did not start, as the exit code tells it: the store itself failing (a server
+/// that does not answer, a directory that cannot be created) is a store failure; anything else
+/// (an unknown store type, an option it refuses) is the configuration's fault.
+fn start_failure(error: ConfigError) -> Failure {
+    let store_failed = matches!(
+        &error,
+        ConfigError::Store { source, .. } if source.downcast_ref::<StoreError>().is_some()
+    );
+    if store_failed {
+        Failure::Store(error.to_string())
+    } else {
+        Failure::Usage(error.to_string())
     }
 }
 

@@ -44,7 +44,7 @@ pub async fn count(context: &Context, session: Option<&str>) -> Result<(), Failu
     };
     if names.is_empty() {
         return Err(Failure::Usage(
-            "no session uses a store this tool can reach (file, redis, or one of your own); cookie and memory sessions cannot be counted from outside the application".to_string(),
+            "no session uses a store this tool can reach (file, redis, postgres, mysql or sqlite); cookie and memory sessions cannot be counted from outside the application".to_string(),
         ));
     }
     let manager = context.manager(&names).await?;

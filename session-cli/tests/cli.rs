@@ -1,14 +1,17 @@
 //! The `session-cli` binary, run as an operator runs it: against a configuration file in a
-//! temporary directory, a file store and keys in `SESSION_KEYS`. Sealed values come from a
-//! `SessionManager` built from the same file, as the application would build it.
+//! temporary directory and keys in `SESSION_KEYS`. Sealed values and stored sessions come from
+//! a `SessionManager` built from the same file, as the application would build it. The owner
+//! commands run on every server-side store type a plain build knows; the ones that need a
+//! server read its URL from the variable `scripts/test.sh` exports and skip without it.
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
+use std::sync::atomic::{AtomicU32, Ordering};
 
 use session_core::seal::seal_record;
 use session_core::{
-    Expiry, Key, KeyRing, Protection, Record, SessionId, SessionManager, SessionsConfig,
+    Backend, Expiry, Key, KeyRing, Protection, Record, SessionId, SessionManager, SessionsConfig,
 };
 use tempfile::TempDir;
 
@@ -24,38 +27,49 @@ struct Setup {
 impl Setup {
     /// The file store for `app`, the cookie store for `cart` and `prefs`, memory for `api`.
     fn new() -> Setup {
-        let dir = tempfile::tempdir().unwrap();
-        let sessions = dir.path().join("sessions");
         Setup::with_config(
-            dir,
-            &format!(
-                r#"
+            r#"
 default = "app"
 
 [sessions.app]
-transport = {{ type = "cookie", name = "app_session" }}
-store = {{ type = "file", dir = "{}" }}
+transport = { type = "cookie", name = "app_session" }
+store = { type = "file", dir = "{dir}/sessions" }
 
 [sessions.cart]
-transport = {{ type = "cookie", name = "cart" }}
-store = {{ type = "cookie" }}
+transport = { type = "cookie", name = "cart" }
+store = { type = "cookie" }
 
 [sessions.prefs]
-transport = {{ type = "cookie", name = "prefs" }}
-store = {{ type = "cookie" }}
+transport = { type = "cookie", name = "prefs" }
+store = { type = "cookie" }
 protection = "signed"
 
 [sessions.api]
-transport = {{ type = "header", name = "x-session" }}
-store = {{ type = "memory" }}
+transport = { type = "header", name = "x-session" }
+store = { type = "memory" }
 "#,
-                sessions.display()
-            ),
         )
     }
 
-    fn with_config(dir: TempDir, toml: &str) -> Setup {
+    /// Only session `app`, on `store` (a TOML inline table). With `url`, the file's own URL is
+    /// replaced through `SESSIONS_APP_STORE_URL`, as a deployment points at its server.
+    fn app_on(store: &str, url: Option<&str>) -> Setup {
+        let mut setup = Setup::with_config(&format!(
+            "[sessions.app]\ntransport = {{ type = \"cookie\", name = \"app_session\" }}\nstore = {store}\n"
+        ));
+        if let Some(url) = url {
+            setup
+                .store_urls
+                .push(("SESSIONS_APP_STORE_URL".to_string(), url.to_string()));
+        }
+        setup
+    }
+
+    /// A configuration file made of `toml`, `{dir}` standing for the temporary directory.
+    fn with_config(toml: &str) -> Setup {
+        let dir = tempfile::tempdir().unwrap();
         let config = dir.path().join("sessions.toml");
+        let toml = toml.replace("{dir}", &dir.path().display().to_string());
         std::fs::write(&config, toml).unwrap();
         Setup {
             dir,
@@ -90,8 +104,8 @@ store = {{ type = "memory" }}
         .unwrap()
     }
 
-    /// What one request that writes `key = value` (and, for server-side sessions, binds
-    /// `owner`) to session `name` sends back as the cookie or header value.
+    /// What one request that writes two values (and, for server-side sessions, binds `owner`)
+    /// to session `name` sends back as the cookie or header value.
     async fn sealed(&self, keys: &str, name: &str, owner: Option<&str>) -> String {
         let manager = self.manager(keys).await;
         let request = manager.request(None, |_| None);
@@ -110,7 +124,7 @@ store = {{ type = "memory" }}
     }
 
     fn cli(&self) -> Command {
-        let mut command = Command::new(env!("CARGO_BIN_EXE_session-cli"));
+        let mut command = cli();
         command
             .arg("--config")
             .arg(&self.config)
@@ -124,6 +138,25 @@ store = {{ type = "memory" }}
     fn run(&self, args: &[&str]) -> Output {
         self.cli().args(args).output().unwrap()
     }
+
+    /// The standard output of the command `args`, which must succeed.
+    #[track_caller]
+    fn succeeds(&self, args: &[&str]) -> String {
+        let output = self.run(args);
+        assert_exit(&output, 0);
+        stdout(&output)
+    }
+
+    /// Runs `args`, which must exit with `code` and say each of `needles` on standard error.
+    #[track_caller]
+    fn fails(&self, args: &[&str], code: i32, needles: &[&str]) {
+        assert_fails(&self.run(args), code, needles);
+    }
+}
+
+/// The binary, with nothing set up.
+fn cli() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_session-cli"))
 }
 
 fn stdout(output: &Output) -> String {
@@ -145,31 +178,114 @@ fn assert_exit(output: &Output, code: i32) {
     );
 }
 
+#[track_caller]
+fn assert_fails(output: &Output, code: i32, needles: &[&str]) {
+    assert_exit(output, code);
+    let said = stderr(output);
+    for needle in needles {
+        assert!(said.contains(needle), "expected `{needle}` in: {said}");
+    }
+}
+
+/// A name no other test run uses: tables and key prefixes on shared servers.
+fn unique(prefix: &str) -> String {
+    static NEXT: AtomicU32 = AtomicU32::new(0);
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .subsec_nanos();
+    let next = NEXT.fetch_add(1, Ordering::Relaxed);
+    format!("{prefix}_{}_{nanos}_{next}", std::process::id())
+}
+
+/// The private server of `scripts/test.sh` named by `variable`, or `None` (the test is skipped,
+/// saying so) when it is unset.
+fn server_url(variable: &str) -> Option<String> {
+    let url = std::env::var(variable).ok();
+    if url.is_none() {
+        eprintln!(
+            "skipped: {variable} is not set; run the tests with `bash scripts/test.sh`, which \
+             starts a private server for them"
+        );
+    }
+    url
+}
+
+/// `app` on Redis under a prefix of its own; the file names a server that is not there, and
+/// `url` (when given) is the real one.
+fn on_redis(url: Option<&str>) -> Setup {
+    let prefix = unique("cli");
+    Setup::app_on(
+        &format!(
+            r#"{{ type = "redis", url = "redis://127.0.0.1:1/", key_prefix = "{prefix}:", timeout_ms = 500 }}"#
+        ),
+        url,
+    )
+}
+
+/// `app` on the SQL store `kind` in a table of its own, at `url`.
+fn on_sql(kind: &str, url: &str) -> Setup {
+    let table = unique("cli");
+    Setup::app_on(
+        &format!(
+            r#"{{ type = "{kind}", url = "{kind}://nobody@127.0.0.1:1/none", table = "{table}" }}"#
+        ),
+        Some(url),
+    )
+}
+
+/// Two sessions of alice and one of bob, written as the application writes them, then counted,
+/// listed and revoked through the tool.
+async fn owner_commands_work(setup: &Setup) {
+    for owner in ["alice", "alice", "bob"] {
+        setup.sealed(&setup.keys(), "app", Some(owner)).await;
+    }
+    assert_eq!(setup.succeeds(&["count"]).trim(), "app: 3");
+    assert_eq!(
+        setup
+            .succeeds(&["list", "--owner", "alice"])
+            .lines()
+            .count(),
+        2
+    );
+    assert!(setup
+        .succeeds(&["revoke", "--owner", "alice", "--session", "app"])
+        .contains("revoked 2 session(s) of `alice` in session `app`"));
+    setup.fails(
+        &["list", "--owner", "alice"],
+        1,
+        &["`alice` has no live sessions"],
+    );
+    setup.fails(&["revoke", "--owner", "alice"], 1, &["nothing revoked"]);
+    assert_eq!(setup.succeeds(&["count", "app"]).trim(), "app: 1");
+    assert_eq!(
+        setup.succeeds(&["list", "--owner", "bob"]).lines().count(),
+        1
+    );
+}
+
 #[test]
 fn keygen_prints_a_fresh_32_byte_key_without_any_configuration() {
     let run = || {
-        Command::new(env!("CARGO_BIN_EXE_session-cli"))
+        let output = cli()
             .arg("keygen")
             .env_remove("SESSION_KEYS")
             .current_dir(std::env::temp_dir())
             .output()
-            .unwrap()
+            .unwrap();
+        assert_exit(&output, 0);
+        stdout(&output).trim().to_string()
     };
     let (first, second) = (run(), run());
-    assert_exit(&first, 0);
-    let key = stdout(&first).trim().to_string();
-    assert_eq!(key.len(), 44, "{key}");
-    assert!(KeyRing::from_base64_list(&key).is_ok());
-    assert_ne!(key, stdout(&second).trim());
+    assert_eq!(first.len(), 44, "{first}");
+    assert!(KeyRing::from_base64_list(&first).is_ok());
+    assert_ne!(first, second);
 }
 
 #[test]
 fn every_command_has_help() {
     for command in ["keygen", "inspect", "count", "list", "revoke", "gc"] {
-        let output = Command::new(env!("CARGO_BIN_EXE_session-cli"))
-            .args([command, "--help"])
-            .output()
-            .unwrap();
+        let output = cli().args([command, "--help"]).output().unwrap();
         assert_exit(&output, 0);
         assert!(
             stdout(&output).contains("Usage: session-cli"),
@@ -177,10 +293,7 @@ fn every_command_has_help() {
             stdout(&output)
         );
     }
-    let top = Command::new(env!("CARGO_BIN_EXE_session-cli"))
-        .arg("--help")
-        .output()
-        .unwrap();
+    let top = cli().arg("--help").output().unwrap();
     assert!(stdout(&top).contains("Exit codes"), "{}", stdout(&top));
 }
 
@@ -195,16 +308,16 @@ fn usage_errors_exit_2() {
 async fn a_client_side_cookie_shows_its_session_key_and_data() {
     let setup = Setup::new();
     let value = setup.sealed(&setup.keys(), "cart", None).await;
-    let output = setup.run(&["inspect", &format!("cart={value}")]);
-    assert_exit(&output, 0);
-    let out = stdout(&output);
-    assert!(out.contains("session: cart"), "{out}");
-    assert!(out.contains("key: #1 of 2 (primary)"), "{out}");
-    assert!(
-        out.contains(r#""user": "alice""#) && out.contains(r#""pear""#),
-        "{out}"
-    );
-    assert!(out.contains("expires: 20"), "{out}");
+    let out = setup.succeeds(&["inspect", &format!("cart={value}")]);
+    for expected in [
+        "session: cart",
+        "key: #1 of 2 (primary)",
+        r#""user": "alice""#,
+        r#""pear""#,
+        "expires: 20",
+    ] {
+        assert!(out.contains(expected), "expected `{expected}` in: {out}");
+    }
 }
 
 #[tokio::test]
@@ -233,13 +346,8 @@ async fn a_value_read_from_stdin_without_a_name_is_tried_as_every_session() {
 async fn a_value_sealed_under_an_old_key_says_which() {
     let setup = Setup::new();
     let value = setup.sealed(&setup.old, "cart", None).await;
-    let output = setup.run(&["inspect", "--session", "cart", &value]);
-    assert_exit(&output, 0);
-    assert!(
-        stdout(&output).contains("key: #2 of 2 (old"),
-        "{}",
-        stdout(&output)
-    );
+    let out = setup.succeeds(&["inspect", "--session", "cart", &value]);
+    assert!(out.contains("key: #2 of 2 (old"), "{out}");
 }
 
 #[tokio::test]
@@ -253,12 +361,10 @@ async fn a_tampered_value_does_not_open_and_says_so() {
         "A"
     };
     let tampered = format!("{}{flipped}{}", &value[..middle], &value[middle + 1..]);
-    let output = setup.run(&["inspect", &format!("cart={tampered}")]);
-    assert_exit(&output, 1);
-    assert!(
-        stderr(&output).contains("does not verify: tampered"),
-        "{}",
-        stderr(&output)
+    setup.fails(
+        &["inspect", &format!("cart={tampered}")],
+        1,
+        &["does not verify: tampered"],
     );
 }
 
@@ -267,12 +373,10 @@ async fn a_value_under_a_key_not_in_the_ring_says_so() {
     let setup = Setup::new();
     let foreign = Key::generate_secret_base64();
     let value = setup.sealed(&foreign, "cart", None).await;
-    let output = setup.run(&["inspect", &format!("cart={value}")]);
-    assert_exit(&output, 1);
-    assert!(
-        stderr(&output).contains("not in SESSION_KEYS"),
-        "{}",
-        stderr(&output)
+    setup.fails(
+        &["inspect", &format!("cart={value}")],
+        1,
+        &["not in SESSION_KEYS"],
     );
 }
 
@@ -281,12 +385,10 @@ async fn a_value_of_another_session_names_the_session_it_belongs_to() {
     let setup = Setup::new();
     let value = setup.sealed(&setup.keys(), "prefs", None).await;
     // Replayed as a cookie of a session with the same protection: the seal binds the name.
-    let output = setup.run(&["inspect", "--session", "cart", &value]);
-    assert_exit(&output, 1);
-    assert!(
-        stderr(&output).contains("it was sealed for session `prefs`"),
-        "{}",
-        stderr(&output)
+    setup.fails(
+        &["inspect", "--session", "cart", &value],
+        1,
+        &["it was sealed for session `prefs`"],
     );
 }
 
@@ -297,12 +399,10 @@ fn an_expired_value_verifies_but_says_it_expired() {
     let expiry = Expiry::persistent(std::time::Duration::from_secs(60));
     let record = Record::new(SessionId::generate(), &expiry, 1_000);
     let value = seal_record(&keys, Protection::Encrypted, "cart", &record).unwrap();
-    let output = setup.run(&["inspect", &format!("cart={value}")]);
-    assert_exit(&output, 1);
-    assert!(
-        stderr(&output).contains("verifies (key #1 of 2 (primary)), but has expired"),
-        "{}",
-        stderr(&output)
+    setup.fails(
+        &["inspect", &format!("cart={value}")],
+        1,
+        &["verifies (key #1 of 2 (primary)), but has expired"],
     );
 }
 
@@ -310,15 +410,15 @@ fn an_expired_value_verifies_but_says_it_expired() {
 async fn a_server_side_id_is_verified_and_its_record_loaded_from_the_store() {
     let setup = Setup::new();
     let value = setup.sealed(&setup.keys(), "app", Some("alice")).await;
-    let output = setup.run(&["inspect", &format!("Cookie: app_session={value}")]);
-    assert_exit(&output, 0);
-    let out = stdout(&output);
-    assert!(out.contains("kind: server-side, store `file`"), "{out}");
-    assert!(out.contains("storage key: "), "{out}");
-    assert!(
-        out.contains("owner: alice") && out.contains(r#""user": "alice""#),
-        "{out}"
-    );
+    let out = setup.succeeds(&["inspect", &format!("Cookie: app_session={value}")]);
+    for expected in [
+        "kind: server-side, store `file`",
+        "storage key: ",
+        "owner: alice",
+        r#""user": "alice""#,
+    ] {
+        assert!(out.contains(expected), "expected `{expected}` in: {out}");
+    }
     assert!(
         !out.contains(&value),
         "the token itself is never printed: {out}"
@@ -330,12 +430,10 @@ async fn a_server_side_id_whose_record_is_gone_is_not_found() {
     let setup = Setup::new();
     let value = setup.sealed(&setup.keys(), "app", None).await;
     std::fs::remove_dir_all(setup.dir.path().join("sessions")).unwrap();
-    let output = setup.run(&["inspect", &format!("app_session={value}")]);
-    assert_exit(&output, 1);
-    assert!(
-        stderr(&output).contains("holds no live session"),
-        "{}",
-        stderr(&output)
+    setup.fails(
+        &["inspect", &format!("app_session={value}")],
+        1,
+        &["holds no live session"],
     );
 }
 
@@ -348,12 +446,10 @@ fn missing_keys_name_the_variable_and_exit_2() {
         .args(["inspect", "abc"])
         .output()
         .unwrap();
-    assert_exit(&output, 2);
-    assert!(
-        stderr(&output).contains("`SESSION_KEYS` is not set")
-            && stderr(&output).contains("session-cli keygen"),
-        "{}",
-        stderr(&output)
+    assert_fails(
+        &output,
+        2,
+        &["`SESSION_KEYS` is not set", "session-cli keygen"],
     );
 }
 
@@ -361,42 +457,52 @@ fn missing_keys_name_the_variable_and_exit_2() {
 fn a_missing_configuration_file_is_named_and_exits_2() {
     let setup = Setup::new();
     let missing: &Path = &setup.dir.path().join("nope.toml");
-    let output = Command::new(env!("CARGO_BIN_EXE_session-cli"))
+    let output = cli()
         .arg("count")
         .env("SESSIONS_CONFIG", missing)
         .output()
         .unwrap();
-    assert_exit(&output, 2);
-    assert!(
-        stderr(&output).contains(&format!("`{}`", missing.display())),
-        "{}",
-        stderr(&output)
-    );
+    assert_fails(&output, 2, &[&format!("`{}`", missing.display())]);
+}
+
+#[test]
+fn configuration_errors_exit_2_and_say_what_is_wrong() {
+    for (store, needles) in [
+        (
+            r#"{ type = "nosuch" }"#,
+            &["unknown store type `nosuch`", "registered types: "][..],
+        ),
+        (
+            r#"{ type = "file", dir = "sessions", shards = 4 }"#,
+            &["session `app`", "store `file`", "shards"][..],
+        ),
+        (r#"{ type = "sqlite" }"#, &["store `sqlite`", "url"][..]),
+        (
+            r#"{ type = "redis", pool_size = 0 }"#,
+            &["store `redis`", "pool_size"][..],
+        ),
+    ] {
+        Setup::app_on(store, None).fails(&["count"], 2, needles);
+    }
 }
 
 #[test]
 fn sessions_the_tool_cannot_reach_are_explained() {
     let setup = Setup::new();
-    let memory = setup.run(&["count", "api"]);
-    assert_exit(&memory, 2);
-    assert!(
-        stderr(&memory).contains("inside the application's process"),
-        "{}",
-        stderr(&memory)
+    setup.fails(
+        &["count", "api"],
+        2,
+        &["inside the application's process", "postgres"],
     );
-    let cookie = setup.run(&["list", "--owner", "alice", "--session", "cart"]);
-    assert_exit(&cookie, 2);
-    assert!(
-        stderr(&cookie).contains("client's cookie"),
-        "{}",
-        stderr(&cookie)
+    setup.fails(
+        &["list", "--owner", "alice", "--session", "cart"],
+        2,
+        &["client's cookie"],
     );
-    let unknown = setup.run(&["count", "nope"]);
-    assert_exit(&unknown, 2);
-    assert!(
-        stderr(&unknown).contains("configured: api, app, cart, prefs"),
-        "{}",
-        stderr(&unknown)
+    setup.fails(
+        &["count", "nope"],
+        2,
+        &["configured: api, app, cart, prefs"],
     );
 }
 
@@ -404,12 +510,9 @@ fn sessions_the_tool_cannot_reach_are_explained() {
 async fn gc_removes_expired_records_and_reports_how_many() {
     let setup = Setup::new();
     setup.sealed(&setup.keys(), "app", None).await;
-    let store = {
-        let manager = setup.manager(&setup.keys()).await;
-        match manager.backend("app") {
-            Some(session_core::Backend::Server(store)) => store.clone(),
-            _ => panic!("app is server-side"),
-        }
+    let manager = setup.manager(&setup.keys()).await;
+    let Some(Backend::Server(store)) = manager.backend("app") else {
+        panic!("app is server-side");
     };
     let expiry = Expiry::persistent(std::time::Duration::from_secs(60));
     for _ in 0..2 {
@@ -418,140 +521,65 @@ async fn gc_removes_expired_records_and_reports_how_many() {
             .await
             .unwrap();
     }
-    let output = setup.run(&["gc"]);
-    assert_exit(&output, 0);
-    assert!(
-        stdout(&output).contains("removed 2 expired session(s)"),
-        "{}",
-        stdout(&output)
-    );
-    let again = setup.run(&["gc"]);
-    assert!(
-        stdout(&again).contains("removed 0 expired"),
-        "{}",
-        stdout(&again)
-    );
-}
-
-/// The private server of `scripts/test.sh`, or `None` (the test is skipped, saying so) when
-/// `REDIS_URL` is unset.
-fn redis_url() -> Option<String> {
-    let url = std::env::var("REDIS_URL").ok();
-    if url.is_none() {
-        eprintln!(
-            "skipped: REDIS_URL is not set; run the tests with `bash scripts/test.sh`, which \
-             starts a private redis-server for them"
-        );
-    }
-    url
-}
-
-/// `app` on Redis under a prefix of its own; the file names a server that is not there, and
-/// `SESSIONS_APP_STORE_URL` points the application and the tool at the real one.
-fn redis_setup(url: &str) -> Setup {
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_nanos();
-    let prefix = format!("cli-test-{}-{nanos}:", std::process::id());
-    let mut setup = Setup::with_config(
-        tempfile::tempdir().unwrap(),
-        &format!(
-            r#"
-[sessions.app]
-transport = {{ type = "cookie", name = "app_session" }}
-store = {{ type = "redis", url = "redis://127.0.0.1:1/", key_prefix = "{prefix}", timeout_ms = 500 }}
-"#
-        ),
-    );
-    setup
-        .store_urls
-        .push(("SESSIONS_APP_STORE_URL".to_string(), url.to_string()));
-    setup
+    assert!(setup
+        .succeeds(&["gc"])
+        .contains("removed 2 expired session(s)"));
+    assert!(setup.succeeds(&["gc"]).contains("removed 0 expired"));
 }
 
 #[tokio::test]
-async fn list_revoke_and_count_reach_the_store_the_environment_names() {
-    let Some(url) = redis_url() else { return };
-    let setup = redis_setup(&url);
-    for owner in ["alice", "alice", "bob"] {
-        setup.sealed(&setup.keys(), "app", Some(owner)).await;
-    }
+async fn owner_commands_work_on_the_file_store_across_processes() {
+    owner_commands_work(&Setup::new()).await;
+}
 
-    let count = setup.run(&["count"]);
-    assert_exit(&count, 0);
-    assert_eq!(stdout(&count).trim(), "app: 3");
+#[tokio::test]
+async fn owner_commands_work_on_sqlite() {
+    owner_commands_work(&Setup::app_on(
+        r#"{ type = "sqlite", url = "sqlite://{dir}/sessions.db" }"#,
+        None,
+    ))
+    .await;
+}
 
-    let list = setup.run(&["list", "--owner", "alice"]);
-    assert_exit(&list, 0);
-    assert_eq!(stdout(&list).lines().count(), 2, "{}", stdout(&list));
+#[tokio::test]
+async fn owner_commands_work_on_redis_at_the_url_the_environment_names() {
+    let Some(url) = server_url("REDIS_URL") else {
+        return;
+    };
+    owner_commands_work(&on_redis(Some(&url))).await;
+}
 
-    let revoke = setup.run(&["revoke", "--owner", "alice", "--session", "app"]);
-    assert_exit(&revoke, 0);
-    assert!(
-        stdout(&revoke).contains("revoked 2 session(s) of `alice` in session `app`"),
-        "{}",
-        stdout(&revoke)
-    );
-    assert_exit(&setup.run(&["list", "--owner", "alice"]), 1);
-    assert_exit(&setup.run(&["revoke", "--owner", "alice"]), 1);
-    assert_eq!(stdout(&setup.run(&["count", "app"])).trim(), "app: 1");
-    assert_exit(&setup.run(&["list", "--owner", "bob"]), 0);
+#[tokio::test]
+async fn owner_commands_work_on_postgres() {
+    let Some(url) = server_url("POSTGRES_URL") else {
+        return;
+    };
+    owner_commands_work(&on_sql("postgres", &url)).await;
+}
+
+#[tokio::test]
+async fn owner_commands_work_on_mysql() {
+    let Some(url) = server_url("MYSQL_URL") else {
+        return;
+    };
+    owner_commands_work(&on_sql("mysql", &url)).await;
 }
 
 #[tokio::test]
 async fn a_revoked_session_no_longer_opens() {
-    let Some(url) = redis_url() else { return };
-    let setup = redis_setup(&url);
+    let Some(url) = server_url("REDIS_URL") else {
+        return;
+    };
+    let setup = on_redis(Some(&url));
     let value = setup.sealed(&setup.keys(), "app", Some("carol")).await;
-    assert_exit(&setup.run(&["inspect", &format!("app_session={value}")]), 0);
-    assert_exit(&setup.run(&["revoke", "--owner", "carol"]), 0);
-    let after = setup.run(&["inspect", &format!("app_session={value}")]);
-    assert_exit(&after, 1);
-    assert!(
-        stderr(&after).contains("holds no live session"),
-        "{}",
-        stderr(&after)
-    );
+    let cookie = format!("app_session={value}");
+    setup.succeeds(&["inspect", &cookie]);
+    setup.succeeds(&["revoke", "--owner", "carol"]);
+    setup.fails(&["inspect", &cookie], 1, &["holds no live session"]);
 }
 
 #[test]
 fn an_unreachable_store_exits_3() {
     // The file's own URL, without the override: nothing listens on port 1.
-    let mut setup = redis_setup("unused");
-    setup.store_urls.clear();
-    let output = setup.run(&["count"]);
-    assert_exit(&output, 3);
-    assert!(
-        stderr(&output).contains("session `app`"),
-        "{}",
-        stderr(&output)
-    );
-}
-
-#[tokio::test]
-async fn list_revoke_and_count_work_on_the_file_store_across_processes() {
-    let setup = Setup::new();
-    for owner in ["alice", "alice", "bob"] {
-        setup.sealed(&setup.keys(), "app", Some(owner)).await;
-    }
-    let count = setup.run(&["count", "app"]);
-    assert_exit(&count, 0);
-    assert_eq!(stdout(&count).trim(), "app: 3");
-
-    let list = setup.run(&["list", "--owner", "alice"]);
-    assert_exit(&list, 0);
-    assert_eq!(stdout(&list).lines().count(), 2, "{}", stdout(&list));
-
-    let revoke = setup.run(&["revoke", "--owner", "alice", "--session", "app"]);
-    assert_exit(&revoke, 0);
-    assert!(
-        stdout(&revoke).contains("revoked 2 session(s) of `alice`"),
-        "{}",
-        stdout(&revoke)
-    );
-
-    assert_exit(&setup.run(&["list", "--owner", "alice"]), 1);
-    assert_exit(&setup.run(&["revoke", "--owner", "alice"]), 1);
-    assert_eq!(stdout(&setup.run(&["count"])).trim(), "app: 1");
+    on_redis(None).fails(&["count"], 3, &["session `app`"]);
 }

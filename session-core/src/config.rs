@@ -172,7 +172,8 @@ pub struct HeaderConfig {
 /// with a password).
 #[derive(Clone, PartialEq, Serialize, Deserialize)]
 pub struct StoreConfig {
-    /// The registered store type: `cookie`, `memory`, `file`, `redis`, or one of your own.
+    /// The registered store type: `cookie`, `memory`, `file`, `redis`, `postgres`, `mysql`,
+    /// `sqlite`, or one of your own.
     #[serde(rename = "type")]
     pub kind: String,
     /// The store's own options.
@@ -242,7 +243,10 @@ pub enum ConfigError {
     #[error("the default session {0}")]
     Default(String),
     /// No store of that type is registered.
-    #[error("session `{session}`: unknown store type `{kind}`; registered types: {known}")]
+    #[error(
+        "session `{session}`: unknown store type `{kind}`; {}",
+        crate::registry::unknown_store_hint(kind, known)
+    )]
     UnknownStore {
         /// The session name.
         session: String,

@@ -1,5 +1,6 @@
 //! The error handlers and adapters see.
 
+use crate::registry::MAX_COOKIE_CHUNKS;
 use crate::seal::SealError;
 use crate::store::StoreError;
 
@@ -50,7 +51,7 @@ pub enum Error {
     Seal(#[from] SealError),
     /// A change would take the session past its size limit. Returned where the handler makes
     /// the change (`insert`, `flash`, ...), which then changes nothing; adapters answer 413.
-    #[error("session `{name}` would hold {size} bytes, over its {limit}-byte limit; store less in it, or raise `max_bytes` in its configuration")]
+    #[error("{}", describe_too_large(name, *size, *limit, *cookie_capacity))]
     SessionTooLarge {
         /// The session name.
         name: String,
@@ -58,6 +59,9 @@ pub enum Error {
         size: usize,
         /// The limit.
         limit: usize,
+        /// Whether the limit is what the client-side `cookie` store's cookies hold, which
+        /// `max_bytes` cannot raise; otherwise it is the session's `max_bytes`.
+        cookie_capacity: bool,
     },
     /// The operation needs a server-side store, and this session lives in the client.
     #[error("session `{0}` is kept in the client's cookie, which cannot be listed, counted or revoked; give it a server-side store (memory, file, redis, sql) for that")]
@@ -72,6 +76,19 @@ pub enum Error {
         /// The limit.
         limit: usize,
     },
+}
+
+/// The message of [`Error::SessionTooLarge`]: what helps depends on which limit was hit.
+fn describe_too_large(name: &str, size: usize, limit: usize, cookie_capacity: bool) -> String {
+    if cookie_capacity {
+        format!(
+            "session `{name}` would need a {size}-byte sealed value, over the {limit} bytes its cookies hold; store less in it, let its cookie store split it across more cookies (`max_chunks`, up to {MAX_COOKIE_CHUNKS}), or give it a server-side store"
+        )
+    } else {
+        format!(
+            "session `{name}` would hold {size} bytes, over its {limit}-byte limit; store less in it, or raise `max_bytes` in its configuration"
+        )
+    }
 }
 
 impl Error {

@@ -39,6 +39,11 @@ pub enum KeyError {
     /// The environment variable [`KeyRing::from_env`] reads is not set (or not UTF-8).
     #[error("the environment variable `{0}` is not set; set it to a base64 secret of at least {MIN_SECRET_LEN} bytes, e.g. `export {0}=$(session-cli keygen)` (or `$(openssl rand -base64 32)`); to rotate keys, put the new one first and keep the older ones after it, comma-separated")]
     MissingVariable(String),
+    /// The environment variable [`KeyRing::from_env`] reads is set, but empty or only
+    /// whitespace: typically `export VAR=$(command)` where the command failed and printed
+    /// nothing.
+    #[error("the environment variable `{0}` is set but empty (if it was set from a command's output, that command printed nothing: check that it runs); set it to a base64 secret of at least {MIN_SECRET_LEN} bytes, e.g. `export {0}=$(head -c 32 /dev/urandom | base64)`")]
+    EmptyVariable(String),
     /// The environment variable [`KeyRing::from_env`] reads holds an invalid key list.
     #[error("the environment variable `{variable}`: {source}")]
     InVariable {
@@ -197,6 +202,9 @@ impl KeyRing {
             source: Box::new(error),
         };
         match std::env::var(variable) {
+            Ok(list) if list.trim().is_empty() => {
+                Err(KeyError::EmptyVariable(variable.to_string()))
+            }
             Ok(list) => KeyRing::from_base64_list(&list).map_err(in_variable),
             Err(std::env::VarError::NotPresent) => {
                 Err(KeyError::MissingVariable(variable.to_string()))
@@ -284,6 +292,24 @@ mod tests {
             KeyRing::from_base64_list(" , ").unwrap_err(),
             KeyError::Empty
         );
+    }
+
+    #[test]
+    fn an_empty_key_variable_says_how_to_make_a_key() {
+        for (variable, value) in [
+            ("KEYS_TEST_EMPTY_SESSION_KEYS", ""),
+            ("KEYS_TEST_BLANK_SESSION_KEYS", " \n\t"),
+        ] {
+            std::env::set_var(variable, value);
+            let error = KeyRing::from_env(variable).unwrap_err();
+            assert_eq!(error, KeyError::EmptyVariable(variable.to_string()));
+            let message = error.to_string();
+            assert!(
+                message.contains(&format!("`{variable}` is set but empty"))
+                    && message.contains("head -c 32 /dev/urandom | base64"),
+                "{message}"
+            );
+        }
     }
 
     #[test]

@@ -1,8 +1,9 @@
 //! The store registry: store type names to constructors, so configuration alone picks a store.
 //!
 //! [`StoreRegistry::new`] knows `cookie` (the client-side store, which lives in this crate because
-//! it is sealing and nothing else). `session-stores` adds `memory`, `file` and `redis`; an
-//! application adds its own with [`StoreRegistry::register`]:
+//! it is sealing and nothing else). `session_stores::registry()` adds `memory`, `file` and, each
+//! behind the Cargo feature of its name, `redis` (on by default), `postgres`, `mysql` and
+//! `sqlite`; an application adds its own with [`StoreRegistry::register`]:
 //!
 //! ```
 //! use std::sync::Arc;
@@ -213,6 +214,28 @@ impl<'de> Deserializer<'de> for NamedOption {
     }
 }
 
+/// The store types of `session-stores` that each come with the Cargo feature of their name.
+const FEATURE_STORES: [&str; 4] = ["redis", "postgres", "mysql", "sqlite"];
+
+/// What to do about an unknown store type `kind`, given the registered types `known`: for a
+/// type `session-stores` provides, the crate, its feature and its registry; for any other, the
+/// registered types.
+pub(crate) fn unknown_store_hint(kind: &str, known: &str) -> String {
+    if FEATURE_STORES.contains(&kind) {
+        format!(
+            "it comes with the `{kind}` feature of the `session-stores` crate: depend on `session-stores = {{ version = \"0.1\", features = [\"{kind}\"] }}` and build the manager with `session_stores::registry()` (registered types: {known})"
+        )
+    } else if kind == "memory" || kind == "file" {
+        format!(
+            "it comes with the `session-stores` crate: depend on it and build the manager with `session_stores::registry()` (registered types: {known})"
+        )
+    } else {
+        format!(
+            "registered types: {known}; a store of your own is added with `StoreRegistry::register`"
+        )
+    }
+}
+
 /// The future a store constructor returns.
 pub type BackendFuture = Pin<Box<dyn Future<Output = Result<Backend, ConfigError>> + Send>>;
 type Factory = Arc<dyn Fn(StoreOptions) -> BackendFuture + Send + Sync>;
@@ -320,6 +343,46 @@ mod tests {
             kind: "file".into(),
             options,
         }
+    }
+
+    async fn unknown_type_message(registry: &StoreRegistry, kind: &str) -> String {
+        match registry.build("app", &StoreConfig::new(kind)).await {
+            Err(error @ ConfigError::UnknownStore { .. }) => error.to_string(),
+            Err(other) => panic!("{kind}: expected an unknown store type, got {other}"),
+            Ok(_) => panic!("{kind}: expected an unknown store type, got a store"),
+        }
+    }
+
+    #[tokio::test]
+    async fn a_store_type_behind_a_feature_names_the_feature_and_the_crate() {
+        for kind in ["postgres", "mysql", "sqlite", "redis"] {
+            let message = unknown_type_message(&StoreRegistry::new(), kind).await;
+            assert!(
+                message.contains(&format!(
+                    "the `{kind}` feature of the `session-stores` crate"
+                )) && message.contains(&format!("features = [\"{kind}\"]"))
+                    && message.contains("registered types: cookie"),
+                "{message}"
+            );
+        }
+        let message = unknown_type_message(&StoreRegistry::new(), "file").await;
+        assert!(
+            message.contains("comes with the `session-stores` crate")
+                && message.contains("session_stores::registry()"),
+            "{message}"
+        );
+    }
+
+    #[tokio::test]
+    async fn any_other_unknown_store_type_lists_the_registered_ones() {
+        let message = unknown_type_message(&StoreRegistry::new(), "reddis").await;
+        assert!(
+            message.contains("unknown store type `reddis`")
+                && message.contains("registered types: cookie")
+                && message.contains("StoreRegistry::register")
+                && !message.contains("feature"),
+            "{message}"
+        );
     }
 
     #[test]

@@ -65,22 +65,22 @@ impl SizeLimit {
 
     /// Checks `record` (with values of `data_bytes` in all) against the limit.
     fn check(&self, record: &Record, data_bytes: usize) -> Result<(), Error> {
-        let (size, limit) = match self.measure {
+        let (size, limit, cookie_capacity) = match self.measure {
             Measure::Unlimited => return Ok(()),
-            Measure::Data(limit) => (data_bytes, limit),
+            Measure::Data(limit) => (data_bytes, limit, false),
             Measure::Sealed {
                 protection,
                 capacity,
                 data,
             } => {
                 if data_bytes > data {
-                    (data_bytes, data)
+                    (data_bytes, data, false)
                 } else {
                     // Room for an expiry override set later, so the cookie cannot outgrow its
                     // limit after the handler.
                     let margin = if record.expiry.is_none() { 17 } else { 0 };
                     let envelope = crate::envelope::encoded_len(record) + margin;
-                    (sealed_text_len(protection, envelope), capacity)
+                    (sealed_text_len(protection, envelope), capacity, true)
                 }
             }
         };
@@ -89,6 +89,7 @@ impl SizeLimit {
                 name: self.name.to_string(),
                 size,
                 limit,
+                cookie_capacity,
             });
         }
         Ok(())

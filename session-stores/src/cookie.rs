@@ -25,7 +25,7 @@
 //! - **No revocation.** A cookie session cannot be revoked before it expires: every value a client
 //!   was ever given opens until its deadline, even after "destroy" (which only asks the browser to
 //!   forget it). The only way to invalidate issued values early is to rotate the keys. Use a
-//!   server-side store (memory, file, Redis) when sessions must be revocable, e.g. for logins.
+//!   server-side store (memory, file, Redis, SQL) when sessions must be revocable, e.g. for logins.
 //! - **Concurrency.** Two parallel requests each reseal the whole session; the last response the
 //!   browser processes wins. Server-side stores merge per-key changes instead.
 

@@ -1,6 +1,7 @@
-//! Session stores for `session-core`: [memory](mod@memory), [file](mod@file), `redis` (feature `redis`, on
-//! by default) and the client-side [cookie] store, plus a [registry] that lets a configuration
-//! file alone pick one, and (feature `conformance`) the test suite every store passes.
+//! Session stores for `session-core`: [memory](mod@memory), [file](mod@file), `redis` (feature
+//! `redis`, on by default), `postgres`, `mysql` and `sqlite` (features of those names) and the
+//! client-side [cookie] store, plus a [registry] that lets a configuration file alone pick one,
+//! and (feature `conformance`) the test suite every store passes.
 //!
 //! | type     | where sessions live              | shared between processes | revocable |
 //! |----------|----------------------------------|--------------------------|-----------|
@@ -58,7 +59,7 @@ pub mod sql;
 pub mod testing;
 
 /// A registry of every store this crate provides: `cookie` (from `session-core`), `memory`,
-/// `file` and, with the `redis` feature, `redis`.
+/// `file` and, each with the feature of its name, `redis`, `postgres`, `mysql` and `sqlite`.
 ///
 /// Options are checked when the store is built: unknown fields and out-of-range values are a
 /// [`ConfigError`](session_core::ConfigError) naming the session and the field.

@@ -1434,7 +1434,9 @@ async fn an_oversized_client_session_is_an_error_not_a_dropped_cookie() {
     // Refused where the handler makes the change, not after it: the session keeps what it had.
     let error = session.insert("blob", incompressible(3500)).unwrap_err();
     match &error {
-        Error::SessionTooLarge { name, size, limit } => {
+        Error::SessionTooLarge {
+            name, size, limit, ..
+        } => {
             assert_eq!(name, "app");
             assert!(*size > *limit && *limit < COOKIE_SIZE_LIMIT);
         }
