@@ -121,7 +121,7 @@ fn our_cycle_setup(keys_n: usize, protection: Protection) -> (SessionManager, St
     for (key, value) in session_bench::values(keys_n) {
         session.insert(key, value).expect("insert");
     }
-    let headers = ready(manager.finish(request)).expect("finish");
+    let headers = ready(manager.save_request(request)).expect("finish");
     let ResponseHeader::SetCookie(set_cookie) = &headers[0] else {
         panic!("expected a Set-Cookie header");
     };
@@ -138,7 +138,7 @@ fn our_cycle(manager: &SessionManager, cookie_header: &str, visits: u64) -> Stri
     let session = ready(request.default_session()).expect("session");
     let user: u64 = session.get("user_id").expect("reads").expect("present");
     session.insert("visits", visits).expect("insert");
-    let mut headers = ready(manager.finish(request)).expect("finish");
+    let mut headers = ready(manager.save_request(request)).expect("finish");
     assert_eq!(user, 48213);
     match headers.pop() {
         Some(ResponseHeader::SetCookie(value)) => value,

@@ -101,7 +101,7 @@ store = {{ type = "memory" }}
         if let Some(owner) = owner {
             session.set_owner(owner).unwrap();
         }
-        let headers = manager.finish(request).await.unwrap();
+        let headers = manager.save_request(request).await.unwrap();
         let value = headers[0].value();
         let pair = value.split(';').next().unwrap();
         pair.split_once('=')

@@ -28,7 +28,7 @@
 //! let session = request.default_session().await?;
 //! session.insert("user", "alice")?;
 //! session.flash(FlashLevel::Success, "welcome back")?;
-//! let headers = manager.finish(request).await?;
+//! let headers = manager.save_request(request).await?;
 //! let set_cookie = headers[0].value();
 //! assert!(set_cookie.starts_with("app_session=") && set_cookie.contains("HttpOnly"));
 //!
@@ -77,8 +77,6 @@ pub use expiry::{Expiry, ExpiryPolicy};
 pub use flash::{Flash, FlashLevel};
 pub use id::{InvalidSessionId, SessionId};
 pub use keys::{Key, KeyError, KeyRing};
-#[doc(hidden)]
-pub use manager::KeptHeaders;
 pub use manager::{
     DeferredSessions, RequestSessions, ResponseHeader, SessionManager, SessionManagerBuilder,
 };

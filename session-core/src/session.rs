@@ -53,6 +53,10 @@ pub(crate) enum Measure {
 }
 
 impl SizeLimit {
+    pub(crate) fn new(name: Arc<str>, measure: Measure) -> Self {
+        SizeLimit { name, measure }
+    }
+
     pub(crate) fn unlimited() -> Self {
         // Every state starts unlimited before the manager sets its limit: one shared empty name
         // keeps that from costing an allocation per session opened.
@@ -188,6 +192,15 @@ impl State {
     pub(crate) fn mark_ended(&mut self) {
         self.retired = None;
         self.destroyed = false;
+    }
+
+    /// Readies a client-side session to be sealed again: the new deadlines, the next version,
+    /// and an id if it had none.
+    pub(crate) fn prepare_reseal(&mut self, expires_at: u64, absolute_deadline: Option<u64>) {
+        self.record.expires_at = expires_at;
+        self.record.absolute_deadline = absolute_deadline;
+        self.record.version = self.record.version.wrapping_add(1);
+        self.assign_id();
     }
 
     pub(crate) fn mark_saved(&mut self) {

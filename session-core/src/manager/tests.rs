@@ -15,9 +15,10 @@ use crate::expiry::Expiry;
 use crate::id::SessionId;
 use crate::keys::Key;
 use crate::record::Delta;
-use crate::record::Record;
+use crate::record::{now_ms, Record};
 use crate::registry::CookieStoreOptions;
 use crate::seal::{seal_id, seal_record};
+use crate::session::Session;
 use crate::store::OwnerSession;
 use cookie::Cookie;
 
@@ -244,7 +245,7 @@ impl Browser {
         let request = self.request(manager);
         let session = request.default_session().await.unwrap();
         handler(&session);
-        let headers = request.finish().await.unwrap();
+        let headers = request.save_opened().await.unwrap();
         self.receive(&headers);
         headers
     }
@@ -359,7 +360,7 @@ async fn a_request_that_extracts_no_session_touches_no_store_and_emits_nothing()
     let browser = logged_in(&store, &manager).await;
     let request = browser.request(&manager);
     assert!(!request.is_opened("app"));
-    assert!(request.finish().await.unwrap().is_empty());
+    assert!(request.save_opened().await.unwrap().is_empty());
     assert!(store.take_ops().is_empty());
 }
 
@@ -741,10 +742,10 @@ async fn clear_does_not_bring_back_a_session_another_request_destroyed() {
     let clearing = browser.request(&manager);
     destroying.default_session().await.unwrap().destroy();
     let late = clearing.default_session().await.unwrap();
-    destroying.finish().await.unwrap();
+    destroying.save_opened().await.unwrap();
     late.clear();
     late.insert("fresh", true).unwrap();
-    clearing.finish().await.unwrap();
+    clearing.save_opened().await.unwrap();
     assert!(store.ids().is_empty(), "the destroyed session came back");
 }
 
@@ -906,9 +907,9 @@ async fn a_session_ended_by_another_request_is_not_recreated_and_other_sessions_
         .unwrap()
         .insert("theme", "dark")
         .unwrap();
-    destroying.finish().await.unwrap();
+    destroying.save_opened().await.unwrap();
     late.insert("cart", 3).unwrap();
-    let headers = writing.finish().await.unwrap();
+    let headers = writing.save_opened().await.unwrap();
 
     assert!(
         store.ids().is_empty(),
@@ -944,8 +945,8 @@ async fn a_request_racing_a_login_does_not_erase_the_new_cookie() {
         .unwrap()
         .insert("seen", true)
         .unwrap();
-    let login_headers = login.finish().await.unwrap();
-    let parallel_headers = parallel.finish().await.unwrap();
+    let login_headers = login.save_opened().await.unwrap();
+    let parallel_headers = parallel.save_opened().await.unwrap();
 
     assert!(
         set_cookies(&parallel_headers).is_empty(),
@@ -1075,7 +1076,7 @@ async fn two_named_sessions_and_a_header_session_share_one_request() {
         request.session("nope").await,
         Err(Error::UnknownSession(name)) if name == "nope"
     ));
-    let headers = request.finish().await.unwrap();
+    let headers = request.save_opened().await.unwrap();
     let mut names: Vec<_> = set_cookies(&headers)
         .iter()
         .map(|cookie| cookie.name().to_string())
@@ -1188,7 +1189,7 @@ async fn assert_fresh(manager: &SessionManager, browser: &Browser, not: SessionI
     let session = request.default_session().await.unwrap();
     assert!(session.is_empty());
     assert_ne!(session.id(), not);
-    assert!(request.finish().await.unwrap().is_empty());
+    assert!(request.save_opened().await.unwrap().is_empty());
 }
 
 #[tokio::test]
@@ -1224,7 +1225,7 @@ async fn values_that_do_not_open_give_a_fresh_empty_session() {
             session.insert("user", "alice").unwrap();
             id.get_or_insert(session.id());
         }
-        browser.receive(&request.finish().await.unwrap());
+        browser.receive(&request.save_opened().await.unwrap());
         let id = id.unwrap();
         let sealed = browser.cookies["sid"].clone();
 
@@ -1448,7 +1449,7 @@ async fn an_oversized_client_session_is_an_error_not_a_dropped_cookie() {
         Err(Error::SessionTooLarge { .. })
     ));
     assert_eq!(session.get::<u32>("small").unwrap(), Some(1));
-    let headers = request.finish().await.unwrap();
+    let headers = request.save_opened().await.unwrap();
     assert!(headers[0].value().len() <= COOKIE_SIZE_LIMIT);
     let flash =
         (0..100).try_for_each(|_| session.flash(crate::FlashLevel::Info, incompressible(100)));
@@ -1458,7 +1459,7 @@ async fn an_oversized_client_session_is_an_error_not_a_dropped_cookie() {
     let request = Browser::default().request(&manager);
     let session = request.default_session().await.unwrap();
     session.insert("blob", incompressible(2500)).unwrap();
-    let headers = request.finish().await.unwrap();
+    let headers = request.save_opened().await.unwrap();
     assert!(headers[0].value().len() <= COOKIE_SIZE_LIMIT);
 }
 
@@ -1483,8 +1484,8 @@ async fn overlapping_responses_never_leave_chunks_that_do_not_open_together() {
         .unwrap()
         .insert("note", "small")
         .unwrap();
-    let grown = r1.finish().await.unwrap();
-    let small = r2.finish().await.unwrap();
+    let grown = r1.save_opened().await.unwrap();
+    let small = r2.save_opened().await.unwrap();
     browser.receive(&grown);
     browser.receive(&small);
     assert_eq!(
@@ -1541,7 +1542,7 @@ async fn large_client_sessions_are_split_into_chunks_and_reassembled() {
         Err(Error::SessionTooLarge { .. })
     ));
     session.insert("blob", incompressible(8_500)).unwrap();
-    let filled = request.finish().await.unwrap();
+    let filled = request.save_opened().await.unwrap();
     assert_eq!(
         set_cookies(&filled)
             .iter()
@@ -1659,7 +1660,7 @@ async fn store_errors_on_load_and_on_finish_surface_as_store_errors() {
         .unwrap()
         .insert("n", 1)
         .unwrap();
-    assert!(matches!(request.finish().await, Err(Error::Store(_))));
+    assert!(matches!(request.save_opened().await, Err(Error::Store(_))));
     let request = Browser::default().request(&manager);
     request
         .default_session()
@@ -1667,7 +1668,7 @@ async fn store_errors_on_load_and_on_finish_surface_as_store_errors() {
         .unwrap()
         .insert("n", 1)
         .unwrap();
-    assert!(matches!(request.finish().await, Err(Error::Store(_))));
+    assert!(matches!(request.save_opened().await, Err(Error::Store(_))));
 }
 
 // ---- concurrency ----
@@ -1687,7 +1688,7 @@ async fn concurrent_requests_changing_different_keys_all_persist() {
                 let session = request.default_session().await.unwrap();
                 tokio::task::yield_now().await;
                 session.insert(format!("key{index}"), index).unwrap();
-                request.finish().await.unwrap()
+                request.save_opened().await.unwrap()
             })
         })
         .collect();
@@ -1811,7 +1812,7 @@ async fn alice_and_bob(manager: &SessionManager) -> (String, String) {
             .insert("user", user)
             .unwrap();
     }
-    let headers = first.finish().await.unwrap();
+    let headers = first.save_opened().await.unwrap();
     let cookie = set_cookies(&headers)[0].stripped().to_string();
     let api = headers
         .iter()
@@ -1827,21 +1828,18 @@ async fn kept_headers_open_the_same_sessions_later() {
     let manager = web_and_api_manager().await;
     let (cookie, api) = alice_and_bob(&manager).await;
 
-    let kept = manager.keep(vec![cookie.clone()], |name| {
+    let kept = manager.defer(vec![cookie.clone()], |name| {
         (name == "x-api-session").then(|| api.clone())
     });
     assert!(kept.has_cookie_header());
-    let later = manager.request_from(&kept, String::as_bytes, None);
-    let user = |name: &'static str| {
-        let later = &later;
-        async move {
-            later
-                .session(name)
-                .await
-                .unwrap()
-                .get::<String>("user")
-                .unwrap()
-        }
+    let later = kept.get_or_scan(String::as_bytes, Vec::new);
+    let user = |name: &'static str| async move {
+        later
+            .session(name)
+            .await
+            .unwrap()
+            .get::<String>("user")
+            .unwrap()
     };
     assert_eq!(user("web").await.as_deref(), Some("alice"));
     assert_eq!(user("api").await.as_deref(), Some("bob"));
@@ -1853,8 +1851,8 @@ async fn kept_headers_open_the_same_sessions_later() {
         [b"legacy=caf\xe9; ".as_slice(), cookie.as_bytes()].concat(),
         [cookie.as_bytes(), b"; other=\xff".as_slice()].concat(),
     ] {
-        let kept = manager.keep(vec![header], |_| None);
-        let readable = manager.request_from(&kept, Vec::as_slice, None);
+        let kept = manager.defer(vec![header], |_| None);
+        let readable = kept.get_or_scan(Vec::as_slice, Vec::new);
         let web = readable.session("web").await.unwrap();
         assert_eq!(web.get::<String>("user").unwrap().as_deref(), Some("alice"));
     }
@@ -1958,7 +1956,7 @@ proptest::proptest! {
                 let session = request.session(name).await.unwrap();
                 assert!(session.is_empty());
             }
-            assert!(request.finish().await.is_ok());
+            assert!(request.save_opened().await.is_ok());
             assert!(store.ids().is_empty());
         });
     }
