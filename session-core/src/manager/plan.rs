@@ -6,7 +6,7 @@
 use crate::expiry::{Expiry, ExpiryPolicy};
 use crate::id::SessionId;
 use crate::record::{Delta, Record};
-use crate::session::State;
+use crate::session::{Lifecycle, State};
 
 /// The store operation of a finished server-side session.
 #[derive(Debug, PartialEq)]
@@ -52,7 +52,7 @@ pub(super) struct Plan {
 /// The lifetime a session lives by: its own override, or the policy's.
 pub(super) fn lifetime_of(state: &State, policy: &ExpiryPolicy) -> Expiry {
     state
-        .record
+        .record()
         .expiry
         .clone()
         .unwrap_or_else(|| policy.lifetime())
@@ -68,17 +68,17 @@ pub(super) fn plan_server(
     new_id: &mut dyn FnMut() -> SessionId,
 ) -> Plan {
     let lifetime = lifetime_of(state, policy);
-    let absolute = lifetime.absolute_deadline(state.record.created_at);
+    let absolute = lifetime.absolute_deadline(state.record().created_at);
     let next = lifetime.next_expires_at(now, absolute);
     let fresh_id = |new_id: &mut dyn FnMut() -> SessionId| {
-        if state.id_pending {
+        if state.id_pending() {
             new_id()
         } else {
-            state.record.id
+            state.record().id
         }
     };
     let new_record = |id: SessionId| {
-        let mut record = state.record.clone();
+        let mut record = state.record().clone();
         record.id = id;
         record.expires_at = next;
         record.absolute_deadline = absolute;
@@ -89,10 +89,10 @@ pub(super) fn plan_server(
         absolute_deadline: absolute,
         ..state.delta()
     };
-    let has_values = !state.record.data.is_empty();
-    let (write, reply) = match (state.retired, state.destroyed, state.stored) {
+    let has_values = !state.data().is_empty();
+    let (write, reply) = match state.lifecycle() {
         // Destroyed: the stored record goes; what the handler wrote afterwards is a new session.
-        (retired, true, _) => {
+        Lifecycle::Destroyed { retired } => {
             if has_values {
                 let id = fresh_id(new_id);
                 let record = new_record(id);
@@ -112,7 +112,7 @@ pub(super) fn plan_server(
             }
         }
         // Regenerated: the stored record moves, with this request's changes on top.
-        (Some(old), false, _) => {
+        Lifecycle::Regenerated { old } => {
             let new = fresh_id(new_id);
             (
                 Write::Regenerate {
@@ -124,28 +124,28 @@ pub(super) fn plan_server(
             )
         }
         // Loaded and kept: a delta when anything changed or the idle deadline should slide.
-        (None, false, true) => {
+        Lifecycle::Stored => {
+            let record = state.record();
             let changed = state.has_value_changes()
-                || state.expiry_changed
-                || state.owner_changed
-                || policy.wants_touch(&lifetime, state.record.expires_at, next);
+                || state.expiry_changed()
+                || state.owner_changed()
+                || policy.wants_touch(&lifetime, record.expires_at, next);
             // A persistent cookie's Max-Age slides with every write; a re-keyed id is resent.
-            let resend = state.stale_key || state.expiry_changed || lifetime.persistent;
+            let resend = state.stale_key() || state.expiry_changed() || lifetime.persistent;
             match (changed, resend) {
                 (true, true) => (
-                    Write::Update(state.record.id, delta()),
-                    Reply::Id(state.record.id, next),
+                    Write::Update(record.id, delta()),
+                    Reply::Id(record.id, next),
                 ),
-                (true, false) => (Write::Update(state.record.id, delta()), Reply::Nothing),
-                (false, _) if state.stale_key => (
-                    Write::None,
-                    Reply::Id(state.record.id, state.record.expires_at),
-                ),
+                (true, false) => (Write::Update(record.id, delta()), Reply::Nothing),
+                (false, _) if state.stale_key() => {
+                    (Write::None, Reply::Id(record.id, record.expires_at))
+                }
                 (false, _) => (Write::None, Reply::Nothing),
             }
         }
         // New: a record only once it holds something.
-        (None, false, false) => {
+        Lifecycle::New => {
             if has_values {
                 let id = fresh_id(new_id);
                 (Write::Create(new_record(id)), Reply::Id(id, next))
@@ -187,8 +187,8 @@ pub(super) fn plan_client(
     now: u64,
     incoming: bool,
 ) -> ClientPlan {
-    let stored = state.stored;
-    if state.record.data.is_empty() {
+    let stored = state.is_stored();
+    if state.data().is_empty() {
         return if incoming && (state.is_modified() || stored) {
             ClientPlan::Removal
         } else {
@@ -196,12 +196,12 @@ pub(super) fn plan_client(
         };
     }
     let lifetime = lifetime_of(state, policy);
-    let absolute_deadline = lifetime.absolute_deadline(state.record.created_at);
+    let absolute_deadline = lifetime.absolute_deadline(state.record().created_at);
     let expires_at = lifetime.next_expires_at(now, absolute_deadline);
     let needs_seal = state.is_modified()
-        || state.stale_key
+        || state.stale_key()
         || !stored
-        || policy.wants_touch(&lifetime, state.record.expires_at, expires_at);
+        || policy.wants_touch(&lifetime, state.record().expires_at, expires_at);
     if needs_seal {
         ClientPlan::Reseal {
             expires_at,
@@ -253,10 +253,8 @@ mod tests {
 
     fn set(state: &mut State, key: &str, json: &str) {
         state
-            .record
-            .data
-            .insert(key.into(), RawJson::from_string(json.into()).unwrap());
-        state.changed.insert(key.into());
+            .set_raw(key.into(), RawJson::from_string(json.into()).unwrap())
+            .unwrap();
     }
 
     #[test]
@@ -274,7 +272,7 @@ mod tests {
         let Write::Update(id, delta) = plan.write else {
             panic!("{:?}", plan.write)
         };
-        assert_eq!(id, state.record.id);
+        assert_eq!(id, state.record().id);
         assert!(delta.touches_no_values());
         assert_eq!(delta.expires_at, NOW + HOUR);
         assert_eq!(plan.reply, Reply::Nothing);
@@ -296,22 +294,19 @@ mod tests {
     #[test]
     fn a_persistent_session_resends_its_cookie_with_every_write() {
         let mut state = loaded(NOW + HOUR);
-        state.record.expiry = Some(Expiry::persistent(Duration::from_secs(86_400)));
+        state.set_expiry(Expiry::persistent(Duration::from_secs(86_400)));
         set(&mut state, "n", "1");
         let (plan, _) = plan(&state, true);
-        assert_eq!(plan.reply, Reply::Id(state.record.id, NOW + 86_400_000));
+        assert_eq!(plan.reply, Reply::Id(state.record().id, NOW + 86_400_000));
     }
 
     #[test]
     fn a_regenerated_session_moves_with_its_changes_under_a_new_id() {
         let mut state = loaded(NOW + HOUR);
-        let old = state.record.id;
-        state.retired = Some(old);
-        state.stored = false;
-        state.id_pending = true;
+        let old = state.record().id;
+        state.regenerate();
         set(&mut state, "role", "\"admin\"");
-        state.owner_changed = true;
-        state.record.owner = Some("alice".into());
+        state.set_owner("alice".into()).unwrap();
         let (plan, drawn) = plan(&state, true);
         let Write::Regenerate {
             old: from,
@@ -330,11 +325,8 @@ mod tests {
     #[test]
     fn a_destroyed_session_is_deleted_and_its_cookie_expired() {
         let mut state = loaded(NOW + HOUR);
-        let old = state.record.id;
-        state.retired = Some(old);
-        state.destroyed = true;
-        state.stored = false;
-        state.record.data.clear();
+        let old = state.record().id;
+        state.destroy(NOW);
         let (with_cookie, _) = plan(&state, true);
         assert_eq!(
             (with_cookie.write, with_cookie.reply),
@@ -347,12 +339,8 @@ mod tests {
     #[test]
     fn values_written_after_destroy_are_a_new_session() {
         let mut state = loaded(NOW + HOUR);
-        let old = state.record.id;
-        state.retired = Some(old);
-        state.destroyed = true;
-        state.stored = false;
-        state.id_pending = true;
-        state.record.data.clear();
+        let old = state.record().id;
+        state.destroy(NOW);
         set(&mut state, "note", "\"bye\"");
         let (plan, drawn) = plan(&state, true);
         let Write::Replace(deleted, record) = plan.write else {
@@ -380,11 +368,10 @@ mod tests {
 
     #[test]
     fn a_stale_key_resends_the_id_without_a_write() {
-        let mut state = loaded(NOW + HOUR);
-        state.stale_key = true;
+        let state = State::loaded(loaded(NOW + HOUR).record().clone(), true);
         let (plan, _) = plan(&state, true);
         assert_eq!(plan.write, Write::None);
-        assert_eq!(plan.reply, Reply::Id(state.record.id, NOW + HOUR));
+        assert_eq!(plan.reply, Reply::Id(state.record().id, NOW + HOUR));
     }
 
     #[test]
@@ -417,7 +404,7 @@ mod tests {
             plan_client(&sliding, &policy(), NOW, true),
             ClientPlan::Reseal { expires_at, .. } if expires_at == NOW + HOUR
         ));
-        let record = loaded(NOW + HOUR).record;
+        let record = loaded(NOW + HOUR).record().clone();
         let rekeyed = State::loaded(record, true);
         assert!(matches!(
             plan_client(&rekeyed, &policy(), NOW, true),
@@ -427,8 +414,9 @@ mod tests {
 
     #[test]
     fn an_emptied_client_session_is_removed_only_from_a_client_that_holds_it() {
-        let mut state = loaded(NOW + HOUR);
-        state.record.data.clear();
+        let mut record = loaded(NOW + HOUR).record().clone();
+        record.data.clear();
+        let state = State::loaded(record, false);
         assert_eq!(
             plan_client(&state, &policy(), NOW, true),
             ClientPlan::Removal

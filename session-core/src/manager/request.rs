@@ -292,7 +292,7 @@ impl RequestSessions {
             }
             Outcome::Done(stored_id) => stored_id,
         };
-        let mut expires_at = state.record.expires_at;
+        let mut expires_at = state.record().expires_at;
         match plan.reply {
             Reply::Nothing => {}
             Reply::Removal => emit_removal(configured, &slot.incoming, headers),
@@ -306,7 +306,7 @@ impl RequestSessions {
         }
         match stored_id {
             Some(id) => state.mark_saved_as(id, expires_at),
-            None => state.mark_ended(),
+            None => state.mark_retired(),
         }
         Ok(())
     }
@@ -334,7 +334,7 @@ impl RequestSessions {
                 emit_sealed_record(
                     configured,
                     &self.inner.keys,
-                    &state.record,
+                    state.record(),
                     max_age,
                     headers,
                 )?;
