@@ -50,7 +50,6 @@
 //! See `docs/ARCHITECTURE.md` for how the pieces fit and `docs/WIRE_FORMAT.md` for the sealed
 //! format.
 
-mod builder;
 pub mod config;
 mod envelope;
 pub mod error;
