@@ -31,7 +31,7 @@ use criterion::{BenchmarkId, Criterion, Throughput};
 use serde::Deserialize;
 use serde_json::Value;
 use session_bench::{json_len, peer_map, ready, record};
-use session_core::seal::{open_record, seal_record};
+use session_core::{open_record, seal_record};
 use session_core::{
     now_ms, KeyRing, Protection, ResponseHeader, SessionManager, SessionsConfig, StoreRegistry,
 };
@@ -312,10 +312,10 @@ fn parts<M: Measurement>(c: &mut Criterion<M>) {
     });
     // What a server-side store's cookie costs on every request: the HMAC-SHA256 over the id.
     let keys = KeyRing::generate();
-    let signed_id = session_core::seal::seal_id(&keys, NAME, &session_core::SessionId::generate())
+    let signed_id = session_core::seal_id(&keys, NAME, &session_core::SessionId::generate())
         .expect("signs");
     group.bench_function("signed_id_open", |b| {
-        b.iter(|| session_core::seal::open_id(&keys, NAME, black_box(&signed_id)).expect("opens"))
+        b.iter(|| session_core::open_id(&keys, NAME, black_box(&signed_id)).expect("opens"))
     });
     group.finish();
     eprintln!(

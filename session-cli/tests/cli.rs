@@ -6,7 +6,7 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 
-use session_core::seal::seal_record;
+use session_core::seal_record;
 use session_core::{
     Expiry, Key, KeyRing, Protection, Record, SessionId, SessionManager, SessionsConfig,
 };

@@ -50,20 +50,20 @@
 //! See `docs/ARCHITECTURE.md` for how the pieces fit and `docs/WIRE_FORMAT.md` for the sealed
 //! format.
 
-pub mod config;
+mod config;
 mod envelope;
-pub mod error;
-pub mod expiry;
-pub mod flash;
-pub mod id;
-pub mod keys;
-pub mod manager;
-pub mod name;
-pub mod record;
-pub mod registry;
-pub mod seal;
-pub mod session;
-pub mod store;
+mod error;
+mod expiry;
+mod flash;
+mod id;
+mod keys;
+mod manager;
+mod name;
+mod record;
+mod registry;
+mod seal;
+mod session;
+mod store;
 mod wrappers;
 
 pub use async_trait::async_trait;
@@ -73,16 +73,22 @@ pub use config::{
 };
 pub use error::{Error, INTERNAL_ERROR_BODY, STORE_UNAVAILABLE_BODY, TOO_LARGE_BODY};
 pub use expiry::{Expiry, ExpiryPolicy};
-pub use flash::{Flash, FlashLevel};
-pub use id::{InvalidSessionId, SessionId};
-pub use keys::{Key, KeyError, KeyRing};
+pub use flash::{Flash, FlashLevel, FLASH_KEY};
+pub use id::{InvalidSessionId, SessionId, ID_BYTES, ID_LEN};
+pub use keys::{Key, KeyError, KeyRing, MIN_SECRET_LEN};
 pub use manager::{
     DeferredSessions, RequestSessions, ResponseHeader, SessionManager, SessionManagerBuilder,
+    COOKIE_SIZE_LIMIT,
 };
 pub use name::SessionName;
 pub use record::{now_ms, Data, Delta, InvalidRecordBytes, RawJson, Record};
-pub use registry::{Backend, CookieStoreOptions, StoreOptions, StoreRegistry};
-pub use seal::{OpenError, Protection};
+pub use registry::{
+    Backend, BackendFuture, CookieStoreOptions, StoreOptions, StoreRegistry, MAX_COOKIE_CHUNKS,
+};
+pub use seal::{
+    open_id, open_record, seal_id, seal_record, OpenError, Opened, Protection, SealError,
+    FORMAT_ENCRYPTED, FORMAT_SIGNED, FORMAT_SIGNED_ID, MAX_SEALED_LEN,
+};
 pub use session::Session;
 pub use store::{spawn_cleanup, BoxError, Cleanup, OwnerSession, Store, StoreError};
 

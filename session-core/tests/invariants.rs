@@ -5,7 +5,7 @@
 
 use proptest::collection::{btree_map, vec};
 use proptest::prelude::*;
-use session_core::seal::{open_id, open_record, seal_id, seal_record};
+use session_core::{open_id, open_record, seal_id, seal_record};
 use session_core::{
     Delta, Error, Expiry, Key, KeyRing, Protection, RawJson, Record, ResponseHeader, SessionId,
     SessionManager, SessionsConfig, StoreRegistry,

@@ -192,7 +192,7 @@ fn browser_cookies(headers: &[ResponseHeader]) -> Vec<String> {
             continue;
         };
         assert!(
-            text.len() <= session_core::manager::COOKIE_SIZE_LIMIT,
+            text.len() <= session_core::COOKIE_SIZE_LIMIT,
             "a {}-byte Set-Cookie",
             text.len()
         );

@@ -8,7 +8,7 @@ use super::{ConfigError, SessionsConfig};
 impl SessionsConfig {
     /// Reads, parses and validates the file at `path` (JSON when the name ends in `.json`, TOML
     /// otherwise), then applies the environment override of each store's URL (see the
-    /// [module docs](crate::config)). Every error names the file.
+    /// [type docs](SessionsConfig)). Every error names the file.
     pub fn from_path(path: impl AsRef<Path>) -> Result<Self, ConfigError> {
         let path = path.as_ref();
         let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {

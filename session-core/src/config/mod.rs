@@ -1,41 +1,4 @@
 //! Configuration of named sessions, deserializable from TOML or JSON.
-//!
-//! ```toml
-//! default = "app"
-//!
-//! [sessions.app]
-//! transport = { type = "cookie", name = "app_session" }
-//! store = { type = "memory", max_sessions = 100000 }
-//! expiry = { idle_timeout_secs = 3600, absolute_timeout_secs = 86400 }
-//!
-//! [sessions.cart]
-//! transport = { type = "cookie", name = "cart" }
-//! store = { type = "cookie" }
-//! protection = "encrypted"
-//!
-//! [sessions.api]
-//! transport = { type = "header", name = "x-session" }
-//! store = { type = "memory" }
-//! ```
-//!
-//! Keys are never read from configuration: they come from the environment or code
-//! ([`KeyRing::from_env`](crate::KeyRing::from_env)).
-//!
-//! # Reading the file, and the environment override
-//!
-//! [`SessionsConfig::from_path`] reads a file (JSON when its name ends in `.json`, TOML
-//! otherwise); its errors name the file. It then applies one override from the environment, so a
-//! deployment points at its own Redis or database without editing the file: the variable
-//! `SESSIONS_<NAME>_STORE_URL` (the session name upper-cased, every character other than a
-//! letter or digit turned into `_`; see [`SessionsConfig::store_url_variable`]) replaces the
-//! `url` option of session `<NAME>`'s store. For `[sessions.app]`:
-//!
-//! ```sh
-//! SESSIONS_APP_STORE_URL=redis://redis.internal:6379/ ./my-app
-//! ```
-//!
-//! [`from_toml`](SessionsConfig::from_toml) and [`from_json`](SessionsConfig::from_json) read
-//! only the text they are given.
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -52,6 +15,44 @@ use crate::seal::Protection;
 use crate::store::BoxError;
 
 /// Every named session of an application.
+///
+///
+/// ```toml
+/// default = "app"
+///
+/// [sessions.app]
+/// transport = { type = "cookie", name = "app_session" }
+/// store = { type = "memory", max_sessions = 100000 }
+/// expiry = { idle_timeout_secs = 3600, absolute_timeout_secs = 86400 }
+///
+/// [sessions.cart]
+/// transport = { type = "cookie", name = "cart" }
+/// store = { type = "cookie" }
+/// protection = "encrypted"
+///
+/// [sessions.api]
+/// transport = { type = "header", name = "x-session" }
+/// store = { type = "memory" }
+/// ```
+///
+/// Keys are never read from configuration: they come from the environment or code
+/// ([`KeyRing::from_env`](crate::KeyRing::from_env)).
+///
+/// # Reading the file, and the environment override
+///
+/// [`SessionsConfig::from_path`] reads a file (JSON when its name ends in `.json`, TOML
+/// otherwise); its errors name the file. It then applies one override from the environment, so a
+/// deployment points at its own Redis or database without editing the file: the variable
+/// `SESSIONS_<NAME>_STORE_URL` (the session name upper-cased, every character other than a
+/// letter or digit turned into `_`; see [`SessionsConfig::store_url_variable`]) replaces the
+/// `url` option of session `<NAME>`'s store. For `[sessions.app]`:
+///
+/// ```sh
+/// SESSIONS_APP_STORE_URL=redis://redis.internal:6379/ ./my-app
+/// ```
+///
+/// [`from_toml`](SessionsConfig::from_toml) and [`from_json`](SessionsConfig::from_json) read
+/// only the text they are given.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct SessionsConfig {

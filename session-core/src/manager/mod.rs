@@ -1,46 +1,4 @@
 //! The [`SessionManager`]: everything about a request's sessions that is not framework-specific.
-//!
-//! An adapter does three things with it, and nothing else:
-//!
-//! 1. Before the handler, [`SessionManager::defer`] keeps the request's `Cookie` and session header
-//!    values unparsed in a [`DeferredSessions`] that the adapter stores in the request; when a
-//!    handler first asks for a session, [`DeferredSessions::get_or_scan`] scans them into the
-//!    request's [`RequestSessions`] ([`SessionManager::request`] scans at once). No store is
-//!    touched and nothing is decrypted; a request that asks for no session parses nothing, and
-//!    [`DeferredSessions::scanned`] tells the adapter there is nothing to save.
-//! 2. When a handler extracts a session, [`RequestSessions::session`] opens it: verifies or
-//!    decrypts a client-side value, or verifies a signed id and loads the record. Once per name per
-//!    request; every extraction gets the same handle. Values that do not open (tampered, expired,
-//!    foreign, sealed under a removed key) are logged at debug level and give a new, empty session.
-//! 3. After the handler, [`DeferredSessions::save_scanned`] saves what changed and returns the
-//!    `Set-Cookie` and session headers to add. An untouched session writes nothing; a new session
-//!    that was never written creates no record.
-//!
-//! Saving follows the session's changes: a stored session with changed values is saved as a
-//! [`Delta`](crate::Delta) (so parallel requests changing different keys all persist, and a
-//! session another request destroyed is not brought back), a regenerated one is moved by the
-//! store to its new id with the changes on top ([`Store::regenerate`], atomic: a session another
-//! request destroyed meanwhile stays destroyed), and a destroyed one is deleted and its cookie
-//! expired. An unchanged session is rewritten only to slide its idle deadline when the policy's
-//! touch threshold is reached.
-//!
-//! Only the adapter saves a request ([`DeferredSessions::save_scanned`], or
-//! [`SessionManager::save_request`] for a [`RequestSessions`] it owns): what handlers reach is
-//! shared (`&RequestSessions`, `Arc<RequestSessions>`) and has no way to save it, so a handler
-//! cannot take the response's cookies for itself.
-//!
-//! The files, in the order a request meets them: this one (the manager and its configured
-//! sessions), `request` (a request's state: the deferred headers and each session's slot),
-//! `intake` (headers and chunks in), `open` (values to handles), `plan` (pure functions of a
-//! session's state, the policy and the clock), `execute` (the server-side plan against the
-//! store) and `render` (sealing, cookies and chunking).
-//!
-//! ```compile_fail
-//! # async fn handler(sessions: &session_core::RequestSessions) {
-//! // Not for handlers: only the adapter, which owns the request's sessions, saves them.
-//! let _ = sessions.save_opened().await;
-//! # }
-//! ```
 
 use std::fmt;
 use std::sync::Arc;
@@ -65,6 +23,49 @@ pub use render::{ResponseHeader, COOKIE_SIZE_LIMIT};
 pub use request::{DeferredSessions, RequestSessions};
 
 /// The named sessions of an application, their stores and keys. Cheap to clone.
+///
+///
+/// An adapter does three things with it, and nothing else:
+///
+/// 1. Before the handler, [`SessionManager::defer`] keeps the request's `Cookie` and session header
+///    values unparsed in a [`DeferredSessions`] that the adapter stores in the request; when a
+///    handler first asks for a session, [`DeferredSessions::get_or_scan`] scans them into the
+///    request's [`RequestSessions`] ([`SessionManager::request`] scans at once). No store is
+///    touched and nothing is decrypted; a request that asks for no session parses nothing, and
+///    [`DeferredSessions::scanned`] tells the adapter there is nothing to save.
+/// 2. When a handler extracts a session, [`RequestSessions::session`] opens it: verifies or
+///    decrypts a client-side value, or verifies a signed id and loads the record. Once per name per
+///    request; every extraction gets the same handle. Values that do not open (tampered, expired,
+///    foreign, sealed under a removed key) are logged at debug level and give a new, empty session.
+/// 3. After the handler, [`DeferredSessions::save_scanned`] saves what changed and returns the
+///    `Set-Cookie` and session headers to add. An untouched session writes nothing; a new session
+///    that was never written creates no record.
+///
+/// Saving follows the session's changes: a stored session with changed values is saved as a
+/// [`Delta`](crate::Delta) (so parallel requests changing different keys all persist, and a
+/// session another request destroyed is not brought back), a regenerated one is moved by the
+/// store to its new id with the changes on top ([`Store::regenerate`], atomic: a session another
+/// request destroyed meanwhile stays destroyed), and a destroyed one is deleted and its cookie
+/// expired. An unchanged session is rewritten only to slide its idle deadline when the policy's
+/// touch threshold is reached.
+///
+/// Only the adapter saves a request ([`DeferredSessions::save_scanned`], or
+/// [`SessionManager::save_request`] for a [`RequestSessions`] it owns): what handlers reach is
+/// shared (`&RequestSessions`, `Arc<RequestSessions>`) and has no way to save it, so a handler
+/// cannot take the response's cookies for itself.
+///
+/// The files, in the order a request meets them: this one (the manager and its configured
+/// sessions), `request` (a request's state: the deferred headers and each session's slot),
+/// `intake` (headers and chunks in), `open` (values to handles), `plan` (pure functions of a
+/// session's state, the policy and the clock), `execute` (the server-side plan against the
+/// store) and `render` (sealing, cookies and chunking).
+///
+/// ```compile_fail
+/// # async fn handler(sessions: &session_core::RequestSessions) {
+/// // Not for handlers: only the adapter, which owns the request's sessions, saves them.
+/// let _ = sessions.save_opened().await;
+/// # }
+/// ```
 #[derive(Clone)]
 pub struct SessionManager {
     inner: Arc<ManagerInner>,
