@@ -12,10 +12,11 @@
 //! | --- | --- |
 //! | id | 32 |
 //! | created_at, expires_at, version | 8 each (u64) |
-//! | flags | 1: bit 0 absolute deadline present; bit 1 expiry override present; bit 2 override has an absolute timeout; bit 3 override is persistent |
+//! | flags | 1: bit 0 absolute deadline present; bit 1 expiry override present; bit 2 override has an absolute timeout; bit 3 override is persistent; bit 4 owner present; bits 5-7 zero |
 //! | absolute_deadline | 8, if bit 0 |
 //! | override idle_timeout_secs | 8, if bit 1 |
-//! | override absolute_timeout_secs | 8, if bit 2 |
+//! | override absolute_timeout_secs | 8, if bit 2 (only with bit 1) |
+//! | owner | length (varint), then the owner (UTF-8), if bit 4 |
 //! | entry count | varint |
 //! | each entry | key length (varint), key (UTF-8), value length (varint), value (JSON text) |
 //!
