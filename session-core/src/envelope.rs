@@ -454,31 +454,17 @@ impl<'a> Header<'a> {
         if !flags_are_valid(flags) {
             return Err(Malformed);
         }
-        let absolute_deadline = if flags & ABSOLUTE != 0 {
-            Some(reader.u64()?)
-        } else {
-            None
+        let has = |flag: u8| flags & flag != 0;
+        let absolute_deadline = has(ABSOLUTE).then(|| reader.u64()).transpose()?;
+        let expiry = match has(OVERRIDE) {
+            true => Some(Expiry {
+                idle_timeout_secs: reader.u64()?,
+                absolute_timeout_secs: has(OVERRIDE_ABSOLUTE).then(|| reader.u64()).transpose()?,
+                persistent: has(OVERRIDE_PERSISTENT),
+            }),
+            false => None,
         };
-        let expiry = if flags & OVERRIDE != 0 {
-            let idle_timeout_secs = reader.u64()?;
-            let absolute_timeout_secs = if flags & OVERRIDE_ABSOLUTE != 0 {
-                Some(reader.u64()?)
-            } else {
-                None
-            };
-            Some(Expiry {
-                idle_timeout_secs,
-                absolute_timeout_secs,
-                persistent: flags & OVERRIDE_PERSISTENT != 0,
-            })
-        } else {
-            None
-        };
-        let owner = if flags & OWNER != 0 {
-            Some(reader.text()?)
-        } else {
-            None
-        };
+        let owner = has(OWNER).then(|| reader.text()).transpose()?;
         Ok(Header {
             created_at,
             expires_at,

@@ -359,6 +359,26 @@ async fn logged_in(store: &Arc<CountingStore>, manager: &SessionManager) -> Brow
     browser
 }
 
+/// A server-side manager on a counting store, and a browser logged in to it.
+async fn logged_in_app() -> (Arc<CountingStore>, SessionManager, Browser) {
+    let store = Arc::new(CountingStore::default());
+    let manager = server_manager(&store);
+    let browser = logged_in(&store, &manager).await;
+    (store, manager, browser)
+}
+
+/// The id of `browser`'s stored session; the store's log is empty afterwards.
+async fn stored_id(
+    browser: &Browser,
+    manager: &SessionManager,
+    store: &CountingStore,
+) -> SessionId {
+    let request = browser.request(manager);
+    let id = request.default_session().await.unwrap().id();
+    store.take_ops();
+    id
+}
+
 async fn user_of(browser: &Browser, manager: &SessionManager) -> Option<String> {
     let request = browser.request(manager);
     let session = request.default_session().await.unwrap();

@@ -4,17 +4,9 @@ use super::*;
 
 #[tokio::test]
 async fn regenerate_id_creates_the_new_record_and_deletes_the_old_one() {
-    let store = Arc::new(CountingStore::default());
-    let manager = server_manager(&store);
-    let mut browser = logged_in(&store, &manager).await;
+    let (store, manager, mut browser) = logged_in_app().await;
     let old_browser = browser.clone();
-    let old_id = browser
-        .request(&manager)
-        .default_session()
-        .await
-        .unwrap()
-        .id();
-    store.take_ops();
+    let old_id = stored_id(&browser, &manager, &store).await;
 
     let mut new_id = None;
     let headers = browser
@@ -96,16 +88,8 @@ async fn destroy_over_the_header_transport_sends_an_empty_header() {
 
 #[tokio::test]
 async fn destroy_then_insert_starts_a_new_session() {
-    let store = Arc::new(CountingStore::default());
-    let manager = server_manager(&store);
-    let mut browser = logged_in(&store, &manager).await;
-    let old_id = browser
-        .request(&manager)
-        .default_session()
-        .await
-        .unwrap()
-        .id();
-    store.take_ops();
+    let (store, manager, mut browser) = logged_in_app().await;
+    let old_id = stored_id(&browser, &manager, &store).await;
     let headers = browser
         .visit(&manager, |session| {
             session.destroy();
@@ -182,9 +166,7 @@ async fn a_session_ended_by_another_request_is_not_recreated_and_other_sessions_
 
 #[tokio::test]
 async fn a_request_racing_a_login_does_not_erase_the_new_cookie() {
-    let store = Arc::new(CountingStore::default());
-    let manager = server_manager(&store);
-    let mut browser = logged_in(&store, &manager).await;
+    let (_store, manager, mut browser) = logged_in_app().await;
 
     // A login regenerates the id while a parallel request with the old cookie writes.
     let login = browser.request(&manager);

@@ -128,17 +128,9 @@ async fn expired_values_give_a_fresh_empty_session() {
 
 #[tokio::test]
 async fn forged_ids_are_rejected_before_any_store_round_trip() {
-    let store = Arc::new(CountingStore::default());
-    let manager = server_manager(&store);
-    let mut browser = logged_in(&store, &manager).await;
+    let (store, manager, mut browser) = logged_in_app().await;
     // The raw id (what an unsigned scheme would send) and a re-signed id under another key.
-    let id = browser
-        .request(&manager)
-        .default_session()
-        .await
-        .unwrap()
-        .id();
-    store.take_ops();
+    let id = stored_id(&browser, &manager, &store).await;
     for forged in [
         id.to_string(),
         seal_id(&KeyRing::new(key(9)), "app", &id).unwrap(),

@@ -5,9 +5,7 @@ use super::*;
 #[tokio::test]
 async fn an_unchanged_session_writes_nothing_until_the_touch_threshold() {
     // A large threshold: reading a fresh session is not worth a write.
-    let store = Arc::new(CountingStore::default());
-    let manager = server_manager(&store);
-    let mut browser = logged_in(&store, &manager).await;
+    let (store, manager, mut browser) = logged_in_app().await;
     let headers = browser
         .visit(&manager, |session| {
             session.get::<String>("user").unwrap();
@@ -23,13 +21,7 @@ async fn an_unchanged_session_writes_nothing_until_the_touch_threshold() {
         ..policy()
     };
     let manager = server_manager_with(KeyRing::new(key(1)), cookie_transport("sid"), eager, &store);
-    let id = browser
-        .request(&manager)
-        .default_session()
-        .await
-        .unwrap()
-        .id();
-    store.take_ops();
+    let id = stored_id(&browser, &manager, &store).await;
     let before = store.record(&id).unwrap();
     let headers = browser.visit(&manager, |_| {}).await;
     assert!(
@@ -142,9 +134,7 @@ async fn a_short_idle_window_is_kept_alive_by_reads() {
 
 #[tokio::test]
 async fn a_corrupt_record_is_no_session_and_is_deleted() {
-    let store = Arc::new(CountingStore::default());
-    let manager = server_manager(&store);
-    let mut browser = logged_in(&store, &manager).await;
+    let (store, manager, mut browser) = logged_in_app().await;
     let id = store.ids()[0];
     store.corrupt.lock().unwrap().push(id);
     store.take_ops();
@@ -196,16 +186,8 @@ async fn value_changes_are_saved_as_a_delta_of_the_changed_keys() {
 
 #[tokio::test]
 async fn clear_removes_every_loaded_key_in_one_delta() {
-    let store = Arc::new(CountingStore::default());
-    let manager = server_manager(&store);
-    let mut browser = logged_in(&store, &manager).await;
-    let id = browser
-        .request(&manager)
-        .default_session()
-        .await
-        .unwrap()
-        .id();
-    store.take_ops();
+    let (store, manager, mut browser) = logged_in_app().await;
+    let id = stored_id(&browser, &manager, &store).await;
     browser
         .visit(&manager, |session| {
             session.clear();
