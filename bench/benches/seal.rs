@@ -31,7 +31,7 @@ use criterion::{BenchmarkId, Criterion, Throughput};
 use serde::Deserialize;
 use serde_json::Value;
 use session_bench::{json_len, peer_map, ready, record};
-use session_core::seal::{open_record, seal_record};
+use session_core::{open_record, seal_record};
 use session_core::{
     now_ms, KeyRing, Protection, ResponseHeader, SessionManager, SessionsConfig, StoreRegistry,
 };
@@ -121,7 +121,7 @@ fn our_cycle_setup(keys_n: usize, protection: Protection) -> (SessionManager, St
     for (key, value) in session_bench::values(keys_n) {
         session.insert(key, value).expect("insert");
     }
-    let headers = ready(manager.finish(request)).expect("finish");
+    let headers = ready(manager.save_request(request)).expect("finish");
     let ResponseHeader::SetCookie(set_cookie) = &headers[0] else {
         panic!("expected a Set-Cookie header");
     };
@@ -138,7 +138,7 @@ fn our_cycle(manager: &SessionManager, cookie_header: &str, visits: u64) -> Stri
     let session = ready(request.default_session()).expect("session");
     let user: u64 = session.get("user_id").expect("reads").expect("present");
     session.insert("visits", visits).expect("insert");
-    let mut headers = ready(manager.finish(request)).expect("finish");
+    let mut headers = ready(manager.save_request(request)).expect("finish");
     assert_eq!(user, 48213);
     match headers.pop() {
         Some(ResponseHeader::SetCookie(value)) => value,
@@ -312,10 +312,10 @@ fn parts<M: Measurement>(c: &mut Criterion<M>) {
     });
     // What a server-side store's cookie costs on every request: the HMAC-SHA256 over the id.
     let keys = KeyRing::generate();
-    let signed_id = session_core::seal::seal_id(&keys, NAME, &session_core::SessionId::generate())
+    let signed_id = session_core::seal_id(&keys, NAME, &session_core::SessionId::generate())
         .expect("signs");
     group.bench_function("signed_id_open", |b| {
-        b.iter(|| session_core::seal::open_id(&keys, NAME, black_box(&signed_id)).expect("opens"))
+        b.iter(|| session_core::open_id(&keys, NAME, black_box(&signed_id)).expect("opens"))
     });
     group.finish();
     eprintln!(

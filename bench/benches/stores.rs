@@ -167,7 +167,7 @@ fn server_cycle<M: Measurement>(c: &mut Criterion<M>) {
         for (key, value) in values(keys_n) {
             session.insert(key, value).expect("insert");
         }
-        let headers = rt.block_on(manager.finish(request)).expect("finish");
+        let headers = rt.block_on(manager.save_request(request)).expect("finish");
         let ResponseHeader::SetCookie(set_cookie) = &headers[0] else {
             panic!("expected a Set-Cookie header");
         };
@@ -184,7 +184,7 @@ fn server_cycle<M: Measurement>(c: &mut Criterion<M>) {
                 let session = rt.block_on(request.default_session()).expect("session");
                 let user: u64 = session.get("user_id").expect("reads").expect("present");
                 session.insert("visits", visits).expect("insert");
-                let headers = rt.block_on(manager.finish(request)).expect("finish");
+                let headers = rt.block_on(manager.save_request(request)).expect("finish");
                 (user, headers)
             })
         });

@@ -214,7 +214,7 @@ async fn finish<B>(
     sessions: &DeferredSessions<HeaderValue>,
     mut response: ServiceResponse<B>,
 ) -> ServiceResponse<EitherBody<B>> {
-    let failure = match sessions.finish().await {
+    let failure = match sessions.save_scanned().await {
         Ok(headers) => match headers
             .into_iter()
             .map(convert)

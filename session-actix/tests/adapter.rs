@@ -5,7 +5,7 @@ use std::sync::Arc;
 use actix_web::dev::ServiceResponse;
 use actix_web::http::StatusCode;
 use actix_web::{test, web, App, HttpResponse};
-use session_actix::session_core::registry::Backend;
+use session_actix::session_core::Backend;
 use session_actix::session_core::{
     CookieConfig, CookieStoreOptions, HeaderConfig, SessionConfig, Store, StoreConfig, Transport,
 };

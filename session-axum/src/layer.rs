@@ -6,7 +6,7 @@
 //! reference-counted) in the request's extensions. The first extractor scans them into a
 //! [`RequestSessions`]; sessions are opened (decrypted, or loaded from their store) only when a
 //! handler extracts them, so a route that extracts no session parses no cookie. After the inner
-//! service answers, when a session was extracted, [`DeferredSessions::finish`] saves what changed
+//! service answers, when a session was extracted, [`DeferredSessions::save_scanned`] saves what changed
 //! and the layer appends the `Set-Cookie` and session headers it returns.
 //!
 //! When saving fails, the handler's response is logged (its status) and replaced by a 500 that
@@ -225,7 +225,7 @@ where
     B::Error: Into<BoxError>,
 {
     let (mut parts, body) = response.into_parts();
-    match sessions.finish().await {
+    match sessions.save_scanned().await {
         Ok(headers) => {
             for header in headers {
                 let Some((name, value)) = convert(header, parts.status) else {

@@ -1,8 +1,8 @@
 //! `inspect`: open one cookie or header value the way the application would, and say what it
 //! holds or exactly why it does not open.
 
-use session_core::seal::{open_id, open_record, FORMAT_ENCRYPTED, FORMAT_SIGNED, FORMAT_SIGNED_ID};
 use session_core::{now_ms, Key, KeyRing, OpenError, Record, SessionId, Transport};
+use session_core::{open_id, open_record, FORMAT_ENCRYPTED, FORMAT_SIGNED, FORMAT_SIGNED_ID};
 
 use crate::context::{Context, KEYS_VARIABLE};
 use crate::time::{relative, rfc3339};

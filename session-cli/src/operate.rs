@@ -183,7 +183,7 @@ mod tests {
             let session = request.default_session().await.unwrap();
             session.insert("user", owner).unwrap();
             session.set_owner(*owner).unwrap();
-            manager.finish(request).await.unwrap();
+            manager.save_request(request).await.unwrap();
         }
         manager
     }

@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::sync::atomic::{AtomicU32, Ordering};
 
-use session_core::seal::seal_record;
+use session_core::seal_record;
 use session_core::{
     Backend, Expiry, Key, KeyRing, Protection, Record, SessionId, SessionManager, SessionsConfig,
 };
@@ -115,7 +115,7 @@ store = { type = "memory" }
         if let Some(owner) = owner {
             session.set_owner(owner).unwrap();
         }
-        let headers = manager.finish(request).await.unwrap();
+        let headers = manager.save_request(request).await.unwrap();
         let value = headers[0].value();
         let pair = value.split(';').next().unwrap();
         pair.split_once('=')

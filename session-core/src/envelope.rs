@@ -12,10 +12,11 @@
 //! | --- | --- |
 //! | id | 32 |
 //! | created_at, expires_at, version | 8 each (u64) |
-//! | flags | 1: bit 0 absolute deadline present; bit 1 expiry override present; bit 2 override has an absolute timeout; bit 3 override is persistent |
+//! | flags | 1: bit 0 absolute deadline present; bit 1 expiry override present; bit 2 override has an absolute timeout; bit 3 override is persistent; bit 4 owner present; bits 5-7 zero |
 //! | absolute_deadline | 8, if bit 0 |
 //! | override idle_timeout_secs | 8, if bit 1 |
-//! | override absolute_timeout_secs | 8, if bit 2 |
+//! | override absolute_timeout_secs | 8, if bit 2 (only with bit 1) |
+//! | owner | length (varint), then the owner (UTF-8), if bit 4 |
 //! | entry count | varint |
 //! | each entry | key length (varint), key (UTF-8), value length (varint), value (JSON text) |
 //!
@@ -23,7 +24,7 @@
 
 use crate::expiry::Expiry;
 use crate::id::{SessionId, ID_BYTES};
-use crate::record::{Data, Delta, RawJson, Record};
+use crate::record::{Data, Delta, InvalidRecordBytes, RawJson, Record};
 
 const ABSOLUTE: u8 = 1;
 const OVERRIDE: u8 = 1 << 1;
@@ -32,8 +33,56 @@ const OVERRIDE_PERSISTENT: u8 = 1 << 3;
 const OWNER: u8 = 1 << 4;
 const KNOWN_FLAGS: u8 = ABSOLUTE | OVERRIDE | OVERRIDE_ABSOLUTE | OVERRIDE_PERSISTENT | OWNER;
 
-/// No unknown bit, and the override's own bits only with the override: the one reading every
-/// reader of the header shares, so that none skips a field another does not read.
+impl Record {
+    /// The record in the compact binary form sealed values use (see `docs/WIRE_FORMAT.md`),
+    /// **without its id**: for server-side stores that key records by
+    /// [`SessionId::storage_key`], so that what they hold is no live session token.
+    pub fn to_compact_bytes(&self) -> Vec<u8> {
+        self.to_compact_bytes_after(&[])
+    }
+
+    /// [`to_compact_bytes`](Self::to_compact_bytes) written after `prefix` (a store's own key,
+    /// say), in a buffer of exactly their length: it becomes a boxed slice without reallocating.
+    pub fn to_compact_bytes_after(&self, prefix: &[u8]) -> Vec<u8> {
+        let mut out = Vec::with_capacity(prefix.len() + body_len(self));
+        out.extend_from_slice(prefix);
+        encode_body(self, &mut out);
+        out
+    }
+
+    /// Reads what [`to_compact_bytes`](Self::to_compact_bytes) wrote, giving the record back
+    /// its `id`.
+    pub fn from_compact_bytes(id: SessionId, bytes: &[u8]) -> Result<Record, InvalidRecordBytes> {
+        decode_body_of(id, bytes).map_err(|_| InvalidRecordBytes)
+    }
+
+    /// The owner of a record in its compact form, read without decoding the values: for stores
+    /// that keep an owner index beside compact records.
+    pub fn owner_of_compact_bytes(bytes: &[u8]) -> Result<Option<&str>, InvalidRecordBytes> {
+        owner_of_body(bytes).map_err(|_| InvalidRecordBytes)
+    }
+}
+
+impl Delta {
+    /// Applies the delta to a record in its compact form ([`Record::to_compact_bytes`]) without
+    /// decoding its values: the same bytes as decoding, [`apply`](Self::apply) and encoding
+    /// again, at a fraction of the cost. For stores that keep records in that form.
+    pub fn apply_to_compact_bytes(&self, bytes: &[u8]) -> Result<Vec<u8>, InvalidRecordBytes> {
+        apply_delta_to_body(bytes, self).map_err(|_| InvalidRecordBytes)
+    }
+
+    /// [`apply_to_compact_bytes`](Self::apply_to_compact_bytes), the result written after
+    /// `prefix` (a store's own key, say) in a buffer of exactly their length.
+    pub fn apply_to_compact_bytes_after(
+        &self,
+        prefix: &[u8],
+        bytes: &[u8],
+    ) -> Result<Vec<u8>, InvalidRecordBytes> {
+        apply_delta_to_body_after(prefix, bytes, self).map_err(|_| InvalidRecordBytes)
+    }
+}
+
+/// No unknown bit, and the override's own bits only with the override.
 fn flags_are_valid(flags: u8) -> bool {
     flags & !KNOWN_FLAGS == 0
         && (flags & OVERRIDE != 0 || flags & (OVERRIDE_ABSOLUTE | OVERRIDE_PERSISTENT) == 0)
@@ -179,27 +228,12 @@ pub(crate) fn apply_delta_to_body_after(
     delta: &Delta,
 ) -> Result<Vec<u8>, Malformed> {
     let mut reader = Reader { rest: bytes };
-    let created_at = reader.u64()?;
-    let _expires_at = reader.u64()?;
-    let version = reader.u64()?;
-    let flags = reader.take(1)?[0];
-    if !flags_are_valid(flags) {
-        return Err(Malformed);
-    }
-    if flags & ABSOLUTE != 0 {
-        reader.u64()?;
-    }
-    if flags & OVERRIDE != 0 {
-        reader.u64()?;
-        if flags & OVERRIDE_ABSOLUTE != 0 {
-            reader.u64()?;
-        }
-    }
-    let stored_owner = if flags & OWNER != 0 {
-        Some(reader.text()?)
-    } else {
-        None
-    };
+    let Header {
+        created_at,
+        version,
+        owner: stored_owner,
+        ..
+    } = Header::read(&mut reader)?;
     let owner = match &delta.owner {
         Some(rebound) => rebound.as_deref(),
         None => stored_owner,
@@ -336,21 +370,7 @@ impl<'a> Changes<'a> {
 
 /// The owner recorded in what [`encode_body`] wrote, read without decoding the values.
 pub(crate) fn owner_of_body(bytes: &[u8]) -> Result<Option<&str>, Malformed> {
-    let mut reader = Reader { rest: bytes };
-    reader.take(8 * 3)?;
-    let flags = reader.take(1)?[0];
-    if !flags_are_valid(flags) {
-        return Err(Malformed);
-    }
-    if flags & OWNER == 0 {
-        return Ok(None);
-    }
-    let skip = 8
-        * (usize::from(flags & ABSOLUTE != 0)
-            + usize::from(flags & OVERRIDE != 0)
-            + usize::from(flags & OVERRIDE_ABSOLUTE != 0));
-    reader.take(skip)?;
-    reader.text().map(Some)
+    Header::read(&mut Reader { rest: bytes }).map(|header| header.owner)
 }
 
 /// Parses an envelope written by [`encode`].
@@ -367,38 +387,15 @@ pub(crate) fn decode_body_of(id: SessionId, bytes: &[u8]) -> Result<Record, Malf
 }
 
 fn decode_body(id: SessionId, mut reader: Reader<'_>) -> Result<Record, Malformed> {
-    let created_at = reader.u64()?;
-    let expires_at = reader.u64()?;
-    let version = reader.u64()?;
-    let flags = reader.take(1)?[0];
-    if !flags_are_valid(flags) {
-        return Err(Malformed);
-    }
-    let absolute_deadline = if flags & ABSOLUTE != 0 {
-        Some(reader.u64()?)
-    } else {
-        None
-    };
-    let expiry = if flags & OVERRIDE != 0 {
-        let idle_timeout_secs = reader.u64()?;
-        let absolute_timeout_secs = if flags & OVERRIDE_ABSOLUTE != 0 {
-            Some(reader.u64()?)
-        } else {
-            None
-        };
-        Some(Expiry {
-            idle_timeout_secs,
-            absolute_timeout_secs,
-            persistent: flags & OVERRIDE_PERSISTENT != 0,
-        })
-    } else {
-        None
-    };
-    let owner = if flags & OWNER != 0 {
-        Some(reader.text()?.to_string())
-    } else {
-        None
-    };
+    let Header {
+        created_at,
+        expires_at,
+        version,
+        absolute_deadline,
+        expiry,
+        owner,
+    } = Header::read(&mut reader)?;
+    let owner = owner.map(str::to_string);
     let count = reader.varint()?;
     // Every entry takes at least two bytes, so a count larger than that is a lie; checking it
     // first keeps a hostile count from reserving memory.
@@ -435,6 +432,48 @@ fn decode_body(id: SessionId, mut reader: Reader<'_>) -> Result<Record, Malforme
         expiry,
         owner,
     })
+}
+
+/// The fixed part of an envelope, up to the entry count: every reader of it (decoding, applying
+/// a delta, reading the owner) reads it here, so none skips a field another does not.
+struct Header<'a> {
+    created_at: u64,
+    expires_at: u64,
+    version: u64,
+    absolute_deadline: Option<u64>,
+    expiry: Option<Expiry>,
+    owner: Option<&'a str>,
+}
+
+impl<'a> Header<'a> {
+    fn read(reader: &mut Reader<'a>) -> Result<Self, Malformed> {
+        let created_at = reader.u64()?;
+        let expires_at = reader.u64()?;
+        let version = reader.u64()?;
+        let flags = reader.take(1)?[0];
+        if !flags_are_valid(flags) {
+            return Err(Malformed);
+        }
+        let has = |flag: u8| flags & flag != 0;
+        let absolute_deadline = has(ABSOLUTE).then(|| reader.u64()).transpose()?;
+        let expiry = match has(OVERRIDE) {
+            true => Some(Expiry {
+                idle_timeout_secs: reader.u64()?,
+                absolute_timeout_secs: has(OVERRIDE_ABSOLUTE).then(|| reader.u64()).transpose()?,
+                persistent: has(OVERRIDE_PERSISTENT),
+            }),
+            false => None,
+        };
+        let owner = has(OWNER).then(|| reader.text()).transpose()?;
+        Ok(Header {
+            created_at,
+            expires_at,
+            version,
+            absolute_deadline,
+            expiry,
+            owner,
+        })
+    }
 }
 
 fn entry_len(key: &[u8], value: &[u8]) -> usize {

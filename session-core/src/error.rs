@@ -14,8 +14,9 @@ pub const TOO_LARGE_BODY: &str = r#"{"error":"session too large"}"#;
 /// The body of the 500 adapters answer for any other session failure.
 pub const INTERNAL_ERROR_BODY: &str = r#"{"error":"session error"}"#;
 
-/// What can go wrong using a session. Adapters answer every variant that reaches them at the end
-/// of a request with a 500 that leaks no detail, and log the detail.
+/// What can go wrong using a session. Adapters answer a variant that reaches them with its
+/// [`status`](Error::status) and [`public_body`](Error::public_body), which leak no detail (413
+/// for [`SessionTooLarge`](Error::SessionTooLarge), 500 for every other), and log the detail.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum Error {
@@ -112,8 +113,9 @@ impl Error {
         }
     }
 
-    /// The JSON body of the 500 an adapter answers for this error, without its detail (log the
-    /// error itself): [`STORE_UNAVAILABLE_BODY`] or [`INTERNAL_ERROR_BODY`].
+    /// The JSON body an adapter answers for this error, without its detail (log the error
+    /// itself): [`TOO_LARGE_BODY`] with the 413, [`STORE_UNAVAILABLE_BODY`] or
+    /// [`INTERNAL_ERROR_BODY`] with a 500.
     pub fn public_body(&self) -> &'static str {
         if self.is_too_large() {
             TOO_LARGE_BODY

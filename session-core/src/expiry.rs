@@ -127,7 +127,7 @@ impl ExpiryPolicy {
 
 /// The `Max-Age` (seconds, rounded up) of a persistent cookie for a record expiring at
 /// `expires_at`, or `None` for a browser-session cookie.
-pub fn max_age_secs(expiry: &Expiry, expires_at: u64, now: u64) -> Option<u64> {
+pub(crate) fn max_age_secs(expiry: &Expiry, expires_at: u64, now: u64) -> Option<u64> {
     expiry
         .persistent
         .then(|| expires_at.saturating_sub(now).div_ceil(1000))

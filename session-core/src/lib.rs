@@ -28,7 +28,7 @@
 //! let session = request.default_session().await?;
 //! session.insert("user", "alice")?;
 //! session.flash(FlashLevel::Success, "welcome back")?;
-//! let headers = manager.finish(request).await?;
+//! let headers = manager.save_request(request).await?;
 //! let set_cookie = headers[0].value();
 //! assert!(set_cookie.starts_with("app_session=") && set_cookie.contains("HttpOnly"));
 //!
@@ -50,22 +50,21 @@
 //! See `docs/ARCHITECTURE.md` for how the pieces fit and `docs/WIRE_FORMAT.md` for the sealed
 //! format.
 
-mod builder;
-pub mod config;
+mod config;
 mod envelope;
-pub mod error;
-pub mod expiry;
-pub mod flash;
-pub mod id;
-pub mod keys;
-pub mod manager;
-pub mod name;
-pub mod origin;
-pub mod record;
-pub mod registry;
-pub mod seal;
-pub mod session;
-pub mod store;
+mod error;
+mod expiry;
+mod flash;
+mod id;
+mod keys;
+mod manager;
+mod name;
+mod origin;
+mod record;
+mod registry;
+mod seal;
+mod session;
+mod store;
 mod wrappers;
 
 pub use async_trait::async_trait;
@@ -75,21 +74,25 @@ pub use config::{
 };
 pub use error::{Error, INTERNAL_ERROR_BODY, STORE_UNAVAILABLE_BODY, TOO_LARGE_BODY};
 pub use expiry::{Expiry, ExpiryPolicy};
-pub use flash::{Flash, FlashLevel};
-pub use id::{InvalidSessionId, SessionId};
-pub use keys::{Key, KeyError, KeyRing};
-#[doc(hidden)]
-pub use manager::KeptHeaders;
+pub use flash::{Flash, FlashLevel, FLASH_KEY};
+pub use id::{InvalidSessionId, SessionId, ID_BYTES, ID_LEN};
+pub use keys::{Key, KeyError, KeyRing, MIN_SECRET_LEN};
 pub use manager::{
     DeferredSessions, RequestSessions, ResponseHeader, SessionManager, SessionManagerBuilder,
+    COOKIE_SIZE_LIMIT,
 };
 pub use name::SessionName;
 pub use origin::{
     CrossOriginConfig, CrossOriginGuard, CrossOriginRefused, CrossOriginRequest, CROSS_ORIGIN_BODY,
 };
 pub use record::{now_ms, Data, Delta, InvalidRecordBytes, RawJson, Record};
-pub use registry::{Backend, CookieStoreOptions, StoreOptions, StoreRegistry};
-pub use seal::{OpenError, Protection};
+pub use registry::{
+    Backend, BackendFuture, CookieStoreOptions, StoreOptions, StoreRegistry, MAX_COOKIE_CHUNKS,
+};
+pub use seal::{
+    open_id, open_record, seal_id, seal_record, OpenError, Opened, Protection, SealError,
+    FORMAT_ENCRYPTED, FORMAT_SIGNED, FORMAT_SIGNED_ID, MAX_SEALED_LEN,
+};
 pub use session::Session;
 pub use store::{spawn_cleanup, BoxError, Cleanup, OwnerSession, Store, StoreError};
 

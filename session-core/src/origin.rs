@@ -1,51 +1,4 @@
-//! Refusal of cross-origin writes, before any handler runs.
-//!
-//! `SameSite=Lax` cookies stop a form on another *site* from riding the session, but not a page on
-//! another port or subdomain of the same site (browsers count those as same-site), and not a
-//! login CSRF, where the attacker's form logs the victim in as the attacker. This guard closes
-//! both without tokens, the way browsers now allow (and Go's `http.CrossOriginProtection` does
-//! it): every request with an unsafe method (anything but `GET`, `HEAD` and `OPTIONS`) is judged
-//! by the headers a browser cannot be made to forge.
-//!
-//! 1. `Sec-Fetch-Site: same-origin` or `none` (the user typed it, a bookmark) passes;
-//!    `cross-site`, `same-site` or any other value is refused. Every browser released since 2023
-//!    sends it.
-//! 2. Without `Sec-Fetch-Site` (an older browser), an `Origin` whose host and port are not the
-//!    request's own `Host` is refused, and so is `Origin: null` (sandboxed frames, some
-//!    redirects). The scheme cannot be told from `Host`, so an `http://` page of the same host
-//!    passes here; HSTS closes that.
-//! 3. A request with neither header is not from a browser's cross-origin context (curl, another
-//!    server, a same-origin request of an old browser) and passes.
-//!
-//! An origin listed in [`CrossOriginConfig::trusted_origins`] passes whatever the headers say,
-//! and so does a path listed in [`CrossOriginConfig::exempt_paths`] (an identity provider's POST
-//! callback). Behind a proxy that rewrites `Host`, set [`CrossOriginConfig::trust_forwarded`] so
-//! that `X-Forwarded-Host` (and `X-Forwarded-Proto`, compared with the origin's scheme) stand for
-//! the request's own origin; never set it when clients can reach the app without the proxy, since
-//! they could then send those headers themselves.
-//!
-//! Adapters build a [`CrossOriginGuard`] from the configuration, ask
-//! [`needs_check`](CrossOriginGuard::needs_check) (so a `GET` reads no header) and
-//! [`check`](CrossOriginGuard::check) a [`CrossOriginRequest`]; a refusal is answered with 403
-//! and [`CROSS_ORIGIN_BODY`] before the handler, touching no session.
-//!
-//! ```
-//! use session_core::{CrossOriginConfig, CrossOriginGuard, CrossOriginRequest};
-//!
-//! let guard = CrossOriginGuard::new(&CrossOriginConfig::default())?;
-//! let from_elsewhere = CrossOriginRequest {
-//!     method: "POST",
-//!     path: "/login",
-//!     host: Some(b"app.example"),
-//!     sec_fetch_site: Some(b"cross-site"),
-//!     ..CrossOriginRequest::default()
-//! };
-//! assert!(guard.check(&from_elsewhere).is_err());
-//!
-//! let curl = CrossOriginRequest { method: "POST", path: "/login", host: Some(b"app.example"), ..Default::default() };
-//! assert!(guard.check(&curl).is_ok());
-//! # Ok::<(), session_core::ConfigError>(())
-//! ```
+//! Refusal of cross-origin writes, before any handler runs: see [`CrossOriginGuard`].
 
 use serde::{Deserialize, Serialize};
 
@@ -132,6 +85,55 @@ impl CrossOriginRefused {
 }
 
 /// A checked [`CrossOriginConfig`], ready to judge requests.
+///
+/// Refusal of cross-origin writes, before any handler runs.
+///
+/// `SameSite=Lax` cookies stop a form on another *site* from riding the session, but not a page on
+/// another port or subdomain of the same site (browsers count those as same-site), and not a
+/// login CSRF, where the attacker's form logs the victim in as the attacker. This guard closes
+/// both without tokens, the way browsers now allow (and Go's `http.CrossOriginProtection` does
+/// it): every request with an unsafe method (anything but `GET`, `HEAD` and `OPTIONS`) is judged
+/// by the headers a browser cannot be made to forge.
+///
+/// 1. `Sec-Fetch-Site: same-origin` or `none` (the user typed it, a bookmark) passes;
+///    `cross-site`, `same-site` or any other value is refused. Every browser released since 2023
+///    sends it.
+/// 2. Without `Sec-Fetch-Site` (an older browser), an `Origin` whose host and port are not the
+///    request's own `Host` is refused, and so is `Origin: null` (sandboxed frames, some
+///    redirects). The scheme cannot be told from `Host`, so an `http://` page of the same host
+///    passes here; HSTS closes that.
+/// 3. A request with neither header is not from a browser's cross-origin context (curl, another
+///    server, a same-origin request of an old browser) and passes.
+///
+/// An origin listed in [`CrossOriginConfig::trusted_origins`] passes whatever the headers say,
+/// and so does a path listed in [`CrossOriginConfig::exempt_paths`] (an identity provider's POST
+/// callback). Behind a proxy that rewrites `Host`, set [`CrossOriginConfig::trust_forwarded`] so
+/// that `X-Forwarded-Host` (and `X-Forwarded-Proto`, compared with the origin's scheme) stand for
+/// the request's own origin; never set it when clients can reach the app without the proxy, since
+/// they could then send those headers themselves.
+///
+/// Adapters build a [`CrossOriginGuard`] from the configuration, ask
+/// [`needs_check`](CrossOriginGuard::needs_check) (so a `GET` reads no header) and
+/// [`check`](CrossOriginGuard::check) a [`CrossOriginRequest`]; a refusal is answered with 403
+/// and [`CROSS_ORIGIN_BODY`] before the handler, touching no session.
+///
+/// ```
+/// use session_core::{CrossOriginConfig, CrossOriginGuard, CrossOriginRequest};
+///
+/// let guard = CrossOriginGuard::new(&CrossOriginConfig::default())?;
+/// let from_elsewhere = CrossOriginRequest {
+///     method: "POST",
+///     path: "/login",
+///     host: Some(b"app.example"),
+///     sec_fetch_site: Some(b"cross-site"),
+///     ..CrossOriginRequest::default()
+/// };
+/// assert!(guard.check(&from_elsewhere).is_err());
+///
+/// let curl = CrossOriginRequest { method: "POST", path: "/login", host: Some(b"app.example"), ..Default::default() };
+/// assert!(guard.check(&curl).is_ok());
+/// # Ok::<(), session_core::ConfigError>(())
+/// ```
 #[derive(Debug, Clone)]
 pub struct CrossOriginGuard {
     enabled: bool,
@@ -221,7 +223,7 @@ impl CrossOriginGuard {
         self.enabled && !matches!(method, "GET" | "HEAD" | "OPTIONS")
     }
 
-    /// Judges `request` as the [module docs](self) say.
+    /// Judges `request` as the [type docs](Self) say.
     pub fn check(&self, request: &CrossOriginRequest<'_>) -> Result<(), CrossOriginRefused> {
         if !self.needs_check(request.method) {
             return Ok(());

@@ -182,38 +182,6 @@ impl PartialEq for Record {
     }
 }
 
-impl Record {
-    /// The record in the compact binary form sealed values use (see `docs/WIRE_FORMAT.md`),
-    /// **without its id**: for server-side stores that key records by
-    /// [`SessionId::storage_key`], so that what they hold is no live session token.
-    pub fn to_compact_bytes(&self) -> Vec<u8> {
-        self.to_compact_bytes_after(&[])
-    }
-
-    /// [`to_compact_bytes`](Self::to_compact_bytes) written after `prefix` (a store's own key,
-    /// say), in a buffer of exactly their length: it becomes a boxed slice without reallocating.
-    pub fn to_compact_bytes_after(&self, prefix: &[u8]) -> Vec<u8> {
-        let mut out = Vec::with_capacity(prefix.len() + crate::envelope::body_len(self));
-        out.extend_from_slice(prefix);
-        crate::envelope::encode_body(self, &mut out);
-        out
-    }
-
-    /// Reads what [`to_compact_bytes`](Self::to_compact_bytes) wrote, giving the record back
-    /// its `id`.
-    pub fn from_compact_bytes(id: SessionId, bytes: &[u8]) -> Result<Record, InvalidRecordBytes> {
-        crate::envelope::decode_body_of(id, bytes).map_err(|_| InvalidRecordBytes)
-    }
-}
-
-impl Record {
-    /// The owner of a record in its compact form, read without decoding the values: for stores
-    /// that keep an owner index beside compact records.
-    pub fn owner_of_compact_bytes(bytes: &[u8]) -> Result<Option<&str>, InvalidRecordBytes> {
-        crate::envelope::owner_of_body(bytes).map_err(|_| InvalidRecordBytes)
-    }
-}
-
 /// The bytes are not a record written by [`Record::to_compact_bytes`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
 #[error("stored bytes are not a session record (corrupt, or written by an incompatible version)")]
@@ -274,24 +242,6 @@ impl Delta {
             record.owner = owner.clone();
         }
         record.version = record.version.wrapping_add(1);
-    }
-
-    /// Applies the delta to a record in its compact form ([`Record::to_compact_bytes`]) without
-    /// decoding its values: the same bytes as decoding, [`apply`](Self::apply) and encoding
-    /// again, at a fraction of the cost. For stores that keep records in that form.
-    pub fn apply_to_compact_bytes(&self, bytes: &[u8]) -> Result<Vec<u8>, InvalidRecordBytes> {
-        crate::envelope::apply_delta_to_body(bytes, self).map_err(|_| InvalidRecordBytes)
-    }
-
-    /// [`apply_to_compact_bytes`](Self::apply_to_compact_bytes), the result written after
-    /// `prefix` (a store's own key, say) in a buffer of exactly their length.
-    pub fn apply_to_compact_bytes_after(
-        &self,
-        prefix: &[u8],
-        bytes: &[u8],
-    ) -> Result<Vec<u8>, InvalidRecordBytes> {
-        crate::envelope::apply_delta_to_body_after(prefix, bytes, self)
-            .map_err(|_| InvalidRecordBytes)
     }
 
     /// Whether the delta changes no values (it may still move the deadlines).

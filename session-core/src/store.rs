@@ -1,110 +1,4 @@
 //! The [`Store`] trait: where server-side sessions live.
-//!
-//! A store persists [`Record`]s by [`SessionId`]. The trait is object-safe, because stores are
-//! picked at run time from configuration (`Arc<dyn Store>`), and holds only what the manager and
-//! operators call. Every operation must be atomic in the store: two requests may run any two of
-//! them at once on one session, and the contract below must hold whatever the interleaving.
-//!
-//! | operation | contract |
-//! | --- | --- |
-//! | [`load`](Store::load) | the live record, `None` when absent or expired; [`StoreError::Corrupt`] when it is there but does not decode |
-//! | [`create`](Store::create) | stores a new record, never overwrites ([`StoreError::AlreadyExists`]) |
-//! | [`update`](Store::update) | applies a [`Delta`] to the live record, `false` (writing nothing) when it is gone |
-//! | [`regenerate`](Store::regenerate) | moves the live record, with a delta applied, to a new id; `false` when the old one is gone |
-//! | [`delete`](Store::delete) | removes a record, if any |
-//! | [`owner_sessions`](Store::owner_sessions), [`delete_owner`](Store::delete_owner) | the owner index: an owner's live sessions, and ending them all |
-//! | [`count`](Store::count), [`exists`](Store::exists) | live records, for operators |
-//! | [`cleanup`](Store::cleanup) | opt in: a [`Cleanup`] the core runs in one background loop |
-//!
-//! Ids reaching a store are already validated (a `SessionId` cannot hold anything else), and
-//! stores key records by [`SessionId::storage_key`], a hash, so a copy of a store holds no live
-//! tokens. Owners are application strings (a user id), never secrets; the index keeps them in
-//! clear. Expiry is the store's job on every read: an expired record is never loaded, updated,
-//! moved, counted or listed, whether or not cleanup has run.
-//!
-//! A whole store, correct under concurrency because one lock covers every operation (a real one
-//! would shard, bound its bytes and clean up):
-//!
-//! ```
-//! use std::collections::HashMap;
-//! use std::sync::Mutex;
-//! use session_core::{async_trait, now_ms, Delta, OwnerSession, Record, SessionId, Store, StoreError};
-//!
-//! #[derive(Default)]
-//! struct MapStore(Mutex<HashMap<String, Record>>);
-//!
-//! impl MapStore {
-//!     fn map(&self) -> Result<std::sync::MutexGuard<'_, HashMap<String, Record>>, StoreError> {
-//!         self.0.lock().map_err(StoreError::backend_msg)
-//!     }
-//! }
-//!
-//! #[async_trait]
-//! impl Store for MapStore {
-//!     async fn load(&self, id: &SessionId) -> Result<Option<Record>, StoreError> {
-//!         let now = now_ms();
-//!         Ok(self.map()?.get(&id.storage_key()).filter(|r| !r.is_expired(now)).cloned())
-//!     }
-//!     async fn create(&self, record: &Record) -> Result<(), StoreError> {
-//!         let mut map = self.map()?;
-//!         let key = record.id.storage_key();
-//!         if map.get(&key).is_some_and(|old| !old.is_expired(now_ms())) {
-//!             return Err(StoreError::AlreadyExists);
-//!         }
-//!         map.insert(key, record.clone());
-//!         Ok(())
-//!     }
-//!     async fn update(&self, id: &SessionId, delta: &Delta) -> Result<bool, StoreError> {
-//!         let now = now_ms();
-//!         match self.map()?.get_mut(&id.storage_key()).filter(|r| !r.is_expired(now)) {
-//!             Some(record) => Ok({ delta.apply(record); true }),
-//!             None => Ok(false),
-//!         }
-//!     }
-//!     async fn regenerate(&self, old: &SessionId, new: &SessionId, delta: &Delta) -> Result<bool, StoreError> {
-//!         let now = now_ms();
-//!         let mut map = self.map()?;
-//!         if map.get(&new.storage_key()).is_some_and(|r| !r.is_expired(now)) {
-//!             return Err(StoreError::AlreadyExists);
-//!         }
-//!         let Some(mut record) = map.remove(&old.storage_key()).filter(|r| !r.is_expired(now)) else {
-//!             return Ok(false);
-//!         };
-//!         delta.apply(&mut record);
-//!         record.id = *new;
-//!         map.insert(new.storage_key(), record);
-//!         Ok(true)
-//!     }
-//!     async fn delete(&self, id: &SessionId) -> Result<(), StoreError> {
-//!         self.map()?.remove(&id.storage_key());
-//!         Ok(())
-//!     }
-//!     async fn owner_sessions(&self, owner: &str) -> Result<Vec<OwnerSession>, StoreError> {
-//!         let now = now_ms();
-//!         let map = self.map()?;
-//!         let live = map.iter().filter(|(_, r)| !r.is_expired(now) && r.owner.as_deref() == Some(owner));
-//!         Ok(live.map(|(key, r)| OwnerSession::of(key, r)).collect())
-//!     }
-//!     async fn delete_owner(&self, owner: &str) -> Result<u64, StoreError> {
-//!         let now = now_ms();
-//!         let mut live = 0;
-//!         self.map()?.retain(|_, r| {
-//!             let owned = r.owner.as_deref() == Some(owner);
-//!             live += u64::from(owned && !r.is_expired(now));
-//!             !owned
-//!         });
-//!         Ok(live)
-//!     }
-//!     async fn count(&self) -> Result<u64, StoreError> {
-//!         let now = now_ms();
-//!         Ok(self.map()?.values().filter(|r| !r.is_expired(now)).count() as u64)
-//!     }
-//! }
-//! ```
-//!
-//! [`conformance`](https://docs.rs/session-stores/latest/session_stores/conformance/) in
-//! `session-stores` checks every rule above, interleavings through the manager included; run it
-//! from your store's tests.
 
 use std::error::Error as StdError;
 use std::fmt::Display;
@@ -178,7 +72,114 @@ impl OwnerSession {
     }
 }
 
-/// A server-side session store. See the [module docs](self) for the contract.
+/// A server-side session store.
+///
+///
+/// A store persists [`Record`]s by [`SessionId`]. The trait is object-safe, because stores are
+/// picked at run time from configuration (`Arc<dyn Store>`), and holds only what the manager and
+/// operators call. Every operation must be atomic in the store: two requests may run any two of
+/// them at once on one session, and the contract below must hold whatever the interleaving.
+///
+/// | operation | contract |
+/// | --- | --- |
+/// | [`load`](Store::load) | the live record, `None` when absent or expired; [`StoreError::Corrupt`] when it is there but does not decode |
+/// | [`create`](Store::create) | stores a new record, never overwrites ([`StoreError::AlreadyExists`]) |
+/// | [`update`](Store::update) | applies a [`Delta`] to the live record, `false` (writing nothing) when it is gone |
+/// | [`regenerate`](Store::regenerate) | moves the live record, with a delta applied, to a new id; `false` when the old one is gone |
+/// | [`delete`](Store::delete) | removes a record, if any |
+/// | [`owner_sessions`](Store::owner_sessions), [`delete_owner`](Store::delete_owner) | the owner index: an owner's live sessions, and ending them all |
+/// | [`count`](Store::count), [`exists`](Store::exists) | live records, for operators |
+/// | [`cleanup`](Store::cleanup) | opt in: a [`Cleanup`] the core runs in one background loop |
+///
+/// Ids reaching a store are already validated (a `SessionId` cannot hold anything else), and
+/// stores key records by [`SessionId::storage_key`], a hash, so a copy of a store holds no live
+/// tokens. Owners are application strings (a user id), never secrets; the index keeps them in
+/// clear. Expiry is the store's job on every read: an expired record is never loaded, updated,
+/// moved, counted or listed, whether or not cleanup has run.
+///
+/// A whole store, correct under concurrency because one lock covers every operation (a real one
+/// would shard, bound its bytes and clean up):
+///
+/// ```
+/// use std::collections::HashMap;
+/// use std::sync::Mutex;
+/// use session_core::{async_trait, now_ms, Delta, OwnerSession, Record, SessionId, Store, StoreError};
+///
+/// #[derive(Default)]
+/// struct MapStore(Mutex<HashMap<String, Record>>);
+///
+/// impl MapStore {
+///     fn map(&self) -> Result<std::sync::MutexGuard<'_, HashMap<String, Record>>, StoreError> {
+///         self.0.lock().map_err(StoreError::backend_msg)
+///     }
+/// }
+///
+/// #[async_trait]
+/// impl Store for MapStore {
+///     async fn load(&self, id: &SessionId) -> Result<Option<Record>, StoreError> {
+///         let now = now_ms();
+///         Ok(self.map()?.get(&id.storage_key()).filter(|r| !r.is_expired(now)).cloned())
+///     }
+///     async fn create(&self, record: &Record) -> Result<(), StoreError> {
+///         let mut map = self.map()?;
+///         let key = record.id.storage_key();
+///         if map.get(&key).is_some_and(|old| !old.is_expired(now_ms())) {
+///             return Err(StoreError::AlreadyExists);
+///         }
+///         map.insert(key, record.clone());
+///         Ok(())
+///     }
+///     async fn update(&self, id: &SessionId, delta: &Delta) -> Result<bool, StoreError> {
+///         let now = now_ms();
+///         match self.map()?.get_mut(&id.storage_key()).filter(|r| !r.is_expired(now)) {
+///             Some(record) => Ok({ delta.apply(record); true }),
+///             None => Ok(false),
+///         }
+///     }
+///     async fn regenerate(&self, old: &SessionId, new: &SessionId, delta: &Delta) -> Result<bool, StoreError> {
+///         let now = now_ms();
+///         let mut map = self.map()?;
+///         if map.get(&new.storage_key()).is_some_and(|r| !r.is_expired(now)) {
+///             return Err(StoreError::AlreadyExists);
+///         }
+///         let Some(mut record) = map.remove(&old.storage_key()).filter(|r| !r.is_expired(now)) else {
+///             return Ok(false);
+///         };
+///         delta.apply(&mut record);
+///         record.id = *new;
+///         map.insert(new.storage_key(), record);
+///         Ok(true)
+///     }
+///     async fn delete(&self, id: &SessionId) -> Result<(), StoreError> {
+///         self.map()?.remove(&id.storage_key());
+///         Ok(())
+///     }
+///     async fn owner_sessions(&self, owner: &str) -> Result<Vec<OwnerSession>, StoreError> {
+///         let now = now_ms();
+///         let map = self.map()?;
+///         let live = map.iter().filter(|(_, r)| !r.is_expired(now) && r.owner.as_deref() == Some(owner));
+///         Ok(live.map(|(key, r)| OwnerSession::of(key, r)).collect())
+///     }
+///     async fn delete_owner(&self, owner: &str) -> Result<u64, StoreError> {
+///         let now = now_ms();
+///         let mut live = 0;
+///         self.map()?.retain(|_, r| {
+///             let owned = r.owner.as_deref() == Some(owner);
+///             live += u64::from(owned && !r.is_expired(now));
+///             !owned
+///         });
+///         Ok(live)
+///     }
+///     async fn count(&self) -> Result<u64, StoreError> {
+///         let now = now_ms();
+///         Ok(self.map()?.values().filter(|r| !r.is_expired(now)).count() as u64)
+///     }
+/// }
+/// ```
+///
+/// [`conformance`](https://docs.rs/session-stores/latest/session_stores/conformance/) in
+/// `session-stores` checks every rule above, interleavings through the manager included; run it
+/// from your store's tests.
 #[async_trait]
 pub trait Store: Send + Sync + 'static {
     /// The live record under `id`, or `None` when there is none or it has expired.

@@ -3,13 +3,15 @@
 //! that an adapter implements its framework's extractor trait for (the orphan rule forbids that
 //! for a core type). Not for applications.
 
-/// Defines `Session` and `NamedSession<N>` in the calling adapter crate, with `Deref` to
-/// `session_core::Session`, `Clone`, `Debug`, `into_inner`, `From` into the core handle, and
-/// crate-private constructors `Session::wrap` / `NamedSession::wrap`.
+/// Defines the two handle types in the calling adapter crate, named at the call site:
+/// `__define_session_handles!(Session, NamedSession<N>);` defines `Session` and
+/// `NamedSession<N>`, with `Deref` to `session_core::Session`, `Clone`, `Debug`, `into_inner`,
+/// `From` into the core handle, and crate-private constructors `Session::wrap` /
+/// `NamedSession::wrap`.
 #[doc(hidden)]
 #[macro_export]
 macro_rules! __define_session_handles {
-    () => {
+    ($session:ident, $named:ident<N>) => {
         /// The default session of the request (the configuration's `default`, or its only
         /// session).
         ///
@@ -18,12 +20,12 @@ macro_rules! __define_session_handles {
         /// `session.flash(..)?`, `session.regenerate_id()`, `session.destroy()`, and the whole
         /// session as one typed value with `get_as` / `set_as`.
         #[derive(Clone)]
-        pub struct Session($crate::Session);
+        pub struct $session($crate::Session);
 
-        impl Session {
+        impl $session {
             #[allow(dead_code)]
             pub(crate) fn wrap(session: $crate::Session) -> Self {
-                Session(session)
+                $session(session)
             }
 
             /// The session handle itself, e.g. to move it into a spawned task.
@@ -32,7 +34,7 @@ macro_rules! __define_session_handles {
             }
         }
 
-        impl ::std::ops::Deref for Session {
+        impl ::std::ops::Deref for $session {
             type Target = $crate::Session;
 
             fn deref(&self) -> &Self::Target {
@@ -40,15 +42,15 @@ macro_rules! __define_session_handles {
             }
         }
 
-        impl ::std::convert::From<Session> for $crate::Session {
-            fn from(session: Session) -> Self {
+        impl ::std::convert::From<$session> for $crate::Session {
+            fn from(session: $session) -> Self {
                 session.0
             }
         }
 
-        impl ::std::fmt::Debug for Session {
+        impl ::std::fmt::Debug for $session {
             fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
-                f.debug_tuple("Session").field(&self.0).finish()
+                f.debug_tuple(stringify!($session)).field(&self.0).finish()
             }
         }
 
@@ -57,15 +59,15 @@ macro_rules! __define_session_handles {
         /// arguments is the `cart` session. Dereferences to [`session_core::Session`]. A name
         /// that is not configured is a 500 whose body says which `[sessions.<name>]` table to
         /// add.
-        pub struct NamedSession<N: $crate::SessionName> {
+        pub struct $named<N: $crate::SessionName> {
             session: $crate::Session,
             name: ::std::marker::PhantomData<fn() -> N>,
         }
 
-        impl<N: $crate::SessionName> NamedSession<N> {
+        impl<N: $crate::SessionName> $named<N> {
             #[allow(dead_code)]
             pub(crate) fn wrap(session: $crate::Session) -> Self {
-                NamedSession {
+                $named {
                     session,
                     name: ::std::marker::PhantomData,
                 }
@@ -77,13 +79,13 @@ macro_rules! __define_session_handles {
             }
         }
 
-        impl<N: $crate::SessionName> ::std::clone::Clone for NamedSession<N> {
+        impl<N: $crate::SessionName> ::std::clone::Clone for $named<N> {
             fn clone(&self) -> Self {
-                NamedSession::wrap(self.session.clone())
+                $named::wrap(self.session.clone())
             }
         }
 
-        impl<N: $crate::SessionName> ::std::ops::Deref for NamedSession<N> {
+        impl<N: $crate::SessionName> ::std::ops::Deref for $named<N> {
             type Target = $crate::Session;
 
             fn deref(&self) -> &Self::Target {
@@ -91,15 +93,15 @@ macro_rules! __define_session_handles {
             }
         }
 
-        impl<N: $crate::SessionName> ::std::convert::From<NamedSession<N>> for $crate::Session {
-            fn from(session: NamedSession<N>) -> Self {
+        impl<N: $crate::SessionName> ::std::convert::From<$named<N>> for $crate::Session {
+            fn from(session: $named<N>) -> Self {
                 session.session
             }
         }
 
-        impl<N: $crate::SessionName> ::std::fmt::Debug for NamedSession<N> {
+        impl<N: $crate::SessionName> ::std::fmt::Debug for $named<N> {
             fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
-                f.debug_tuple("NamedSession")
+                f.debug_tuple(stringify!($named))
                     .field(&N::NAME)
                     .field(&self.session)
                     .finish()

@@ -5,7 +5,7 @@
 
 use proptest::collection::{btree_map, vec};
 use proptest::prelude::*;
-use session_core::seal::{open_id, open_record, seal_id, seal_record};
+use session_core::{open_id, open_record, seal_id, seal_record};
 use session_core::{
     Delta, Error, Expiry, Key, KeyRing, Protection, RawJson, Record, ResponseHeader, SessionId,
     SessionManager, SessionsConfig, StoreRegistry,
@@ -302,7 +302,7 @@ async fn saved(
         Err(error) if error.is_too_large() => return Ok(None),
         Err(error) => return Err(error),
     }
-    Ok(Some(jar(&manager.finish(request).await?)))
+    Ok(Some(jar(&manager.save_request(request).await?)))
 }
 
 fn runtime() -> tokio::runtime::Runtime {
@@ -377,7 +377,7 @@ proptest! {
             for name in ["app", "signed", "api"] {
                 prop_assert!(request.session(name).await.unwrap().is_empty());
             }
-            prop_assert!(manager.finish(request).await.is_ok());
+            prop_assert!(manager.save_request(request).await.is_ok());
             Ok(())
         })?;
     }
@@ -398,7 +398,7 @@ proptest! {
                 if listed {
                     prop_assert_eq!(opened, Some(value.clone()));
                     // An old key's value is resealed under the primary at once.
-                    let resealed = jar(&opener.finish(request).await.unwrap());
+                    let resealed = jar(&opener.save_request(request).await.unwrap());
                     prop_assert_eq!(resealed.is_empty(), primary);
                 }
             }

@@ -127,7 +127,7 @@ impl Fairing for SessionFairing {
         if SessionFailure::of(request).is_some() {
             return;
         }
-        match sessions.finish().await {
+        match sessions.save_scanned().await {
             Ok(headers) => apply(headers, response),
             Err(error) => {
                 tracing::error!(%error, "could not save the session; answering 500");

@@ -16,7 +16,7 @@ use crate::fairing::RequestState;
 use crate::Error;
 use session_core::SessionName;
 
-session_core::__define_session_handles!();
+session_core::__define_session_handles!(Session, NamedSession<N>);
 
 /// Opens the session `name` (the default one for `None`), failing the guard on error.
 async fn open(request: &Request<'_>, name: Option<&str>) -> Outcome<session_core::Session, Error> {

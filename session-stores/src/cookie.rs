@@ -29,5 +29,5 @@
 //! - **Concurrency.** Two parallel requests each reseal the whole session; the last response the
 //!   browser processes wins. Server-side stores merge per-key changes instead.
 
-pub use session_core::registry::MAX_COOKIE_CHUNKS;
 pub use session_core::CookieStoreOptions;
+pub use session_core::MAX_COOKIE_CHUNKS;

@@ -32,7 +32,7 @@
 //!
 //! let request = manager.request(None, |_| None);
 //! request.default_session().await?.insert("user", "alice")?;
-//! let headers = manager.finish(request).await?;
+//! let headers = manager.save_request(request).await?;
 //! assert!(headers[0].value().starts_with("app_session="));
 //! # Ok(())
 //! # }

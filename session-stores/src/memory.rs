@@ -62,7 +62,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 use hashbrown::hash_table::{Entry as Slot, HashTable};
 use serde::{Deserialize, Serialize};
-use session_core::id::ID_BYTES;
+use session_core::ID_BYTES;
 use session_core::{now_ms, Cleanup, Delta, OwnerSession, Record, SessionId, Store, StoreError};
 
 use crate::codec;

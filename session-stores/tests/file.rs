@@ -475,6 +475,6 @@ async fn the_registry_builds_a_file_store_from_configuration() {
         .unwrap()
         .insert("user", "alice")
         .unwrap();
-    manager.finish(request).await.unwrap();
+    manager.save_request(request).await.unwrap();
     assert!(dir.is_dir());
 }

@@ -75,7 +75,7 @@ async fn anonymous_visit(manager: &SessionManager, index: usize) {
     session
         .insert("payload", "a".repeat(ANONYMOUS_PAYLOAD))
         .unwrap();
-    assert!(cookie_of(&manager.finish(request).await.unwrap()).is_some());
+    assert!(cookie_of(&manager.save_request(request).await.unwrap()).is_some());
 }
 
 /// Logs `user` in with "remember me" (30 days instead of the default one-day idle timeout).
@@ -87,7 +87,8 @@ async fn log_in(manager: &SessionManager, user: &str, remember: bool) -> String 
     if remember {
         session.set_expiry(Expiry::persistent(Duration::from_secs(30 * 86_400)));
     }
-    cookie_of(&manager.finish(request).await.unwrap()).expect("a login sets the session cookie")
+    cookie_of(&manager.save_request(request).await.unwrap())
+        .expect("a login sets the session cookie")
 }
 
 /// Whether `cookie` is still `user`'s session; counts a visit when it is.
@@ -99,7 +100,7 @@ async fn is_logged_in(manager: &SessionManager, cookie: &str, user: &str) -> boo
         let visits = session.get::<u64>("visits").unwrap().unwrap_or(0);
         session.insert("visits", visits + 1).unwrap();
     }
-    manager.finish(request).await.unwrap();
+    manager.save_request(request).await.unwrap();
     logged_in
 }
 

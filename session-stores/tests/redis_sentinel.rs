@@ -207,7 +207,7 @@ async fn the_registry_builds_a_sentinel_store_from_configuration() {
         .unwrap()
         .insert("user", "alice")
         .unwrap();
-    let headers = manager.finish(request).await.unwrap();
+    let headers = manager.save_request(request).await.unwrap();
     assert!(headers[0].value().starts_with("app="));
 }
 

@@ -69,7 +69,7 @@ fn session_cookie(manager: &SessionManager) -> String {
     for (key, value) in values(10) {
         session.insert(key, value).expect("insert");
     }
-    let headers = ready(manager.finish(request)).expect("finish");
+    let headers = ready(manager.save_request(request)).expect("finish");
     let ResponseHeader::SetCookie(set_cookie) = &headers[0] else {
         panic!("expected a Set-Cookie header");
     };
@@ -85,7 +85,7 @@ fn read_write(manager: &SessionManager, cookie: &str, visits: u64) -> usize {
     let session = ready(request.default_session()).expect("session");
     let user: u64 = session.get("user_id").expect("reads").expect("present");
     session.insert("visits", visits).expect("insert");
-    let headers = ready(manager.finish(request)).expect("finish");
+    let headers = ready(manager.save_request(request)).expect("finish");
     user as usize + headers.len()
 }
 
@@ -93,7 +93,7 @@ fn read_only(manager: &SessionManager, cookie: &str) -> usize {
     let request = manager.request([cookie], |_| None);
     let session = ready(request.default_session()).expect("session");
     let user: u64 = session.get("user_id").expect("reads").expect("present");
-    let headers = ready(manager.finish(request)).expect("finish");
+    let headers = ready(manager.save_request(request)).expect("finish");
     user as usize + headers.len()
 }
 
@@ -101,7 +101,7 @@ fn read_only(manager: &SessionManager, cookie: &str) -> usize {
 /// finish.
 fn plain(manager: &SessionManager, cookie: &str) -> usize {
     let deferred = manager.defer([cookie], |_| None);
-    ready(deferred.finish()).expect("finish").len()
+    ready(deferred.save_scanned()).expect("finish").len()
 }
 
 fn main() {

@@ -50,6 +50,6 @@ async fn the_example_cluster_configuration_runs_on_the_cluster() {
         .unwrap()
         .insert("user", "alice")
         .unwrap();
-    let headers = manager.finish(request).await.unwrap();
+    let headers = manager.save_request(request).await.unwrap();
     assert!(headers[0].value().starts_with("app_session="));
 }

@@ -63,6 +63,6 @@ async fn the_example_sentinel_configuration_runs_on_sentinel() {
         .unwrap()
         .insert("user", "alice")
         .unwrap();
-    let headers = manager.finish(request).await.unwrap();
+    let headers = manager.save_request(request).await.unwrap();
     assert!(headers[0].value().starts_with("app_session="));
 }

@@ -117,7 +117,7 @@ async fn check_request(
     }
     let expected = contents(&app);
     // A change the session accepted fits its cookies: saving it cannot fail.
-    let headers = match manager.finish(request).await {
+    let headers = match manager.save_request(request).await {
         Ok(headers) => headers,
         Err(error) => panic!("saving an accepted cookie session failed: {error}"),
     };
@@ -192,7 +192,7 @@ fn browser_cookies(headers: &[ResponseHeader]) -> Vec<String> {
             continue;
         };
         assert!(
-            text.len() <= session_core::manager::COOKIE_SIZE_LIMIT,
+            text.len() <= session_core::COOKIE_SIZE_LIMIT,
             "a {}-byte Set-Cookie",
             text.len()
         );
@@ -219,7 +219,7 @@ fn sealed_cookies(manager: &SessionManager, role: Role, session: &str, size: usi
                 panic!("inserting a seed value failed: {error}");
             }
         }
-        match manager.finish(request).await {
+        match manager.save_request(request).await {
             Ok(headers) => {
                 let mut values = browser_cookies(&headers);
                 values.extend(headers.iter().filter_map(|header| match header {

@@ -6,7 +6,7 @@
 
 use std::sync::OnceLock;
 
-use session_core::seal::{open_id, open_record, seal_id, seal_record};
+use session_core::{open_id, open_record, seal_id, seal_record};
 use session_core::{Expiry, KeyRing, OpenError, Protection, RawJson, Record, SessionId};
 
 use crate::keys::{self, Role, ROLES};

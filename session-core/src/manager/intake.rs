@@ -9,15 +9,83 @@
 
 use std::borrow::Cow;
 
+use super::request::RequestSlot;
+use super::ConfiguredSession;
+use crate::config::Transport;
+
 /// The most values of one cookie name a request may offer; the rest are ignored, so a header
 /// of thousands of duplicates costs no more than a few verifications.
-pub(crate) const MAX_CANDIDATES: usize = 8;
+pub(super) const MAX_CANDIDATES: usize = 8;
+
+/// Fills each configured session's slot with the values the request offers for it: its session
+/// header, or its cookie and the cookie's chunks. `configured` and `slots` are in the same order.
+pub(super) fn scan<'a, 'b, F>(
+    configured: &[ConfiguredSession],
+    slots: &mut [RequestSlot],
+    cookie_headers: impl Iterator<Item = &'b [u8]>,
+    header: F,
+) where
+    F: Fn(&str) -> Option<&'a str>,
+{
+    let mut any_cookie_session = false;
+    for (session, slot) in configured.iter().zip(slots.iter_mut()) {
+        match session.transport {
+            Transport::Header(_) => {
+                if let Some(value) = header(&session.header_name).filter(|v| !v.is_empty()) {
+                    slot.incoming.offer(0, value);
+                }
+            }
+            Transport::Cookie(_) => any_cookie_session = true,
+        }
+    }
+    if !any_cookie_session {
+        return;
+    }
+    for cookie_header in cookie_headers {
+        for (name, value) in cookie_pairs(cookie_header) {
+            // A sibling cookie's value is never looked at, only a session's.
+            let Some((index, chunk)) = std::str::from_utf8(name)
+                .ok()
+                .and_then(|name| session_chunk(configured, name))
+            else {
+                continue;
+            };
+            if let Ok(value) = std::str::from_utf8(value) {
+                slots[index].incoming.offer(chunk, value);
+            }
+        }
+    }
+}
+
+/// Which configured cookie session (its index) and which chunk of its value a cookie name is.
+fn session_chunk(configured: &[ConfiguredSession], cookie_name: &str) -> Option<(usize, usize)> {
+    configured.iter().enumerate().find_map(|(index, session)| {
+        if !matches!(session.transport, Transport::Cookie(_)) {
+            return None;
+        }
+        let base: &str = &session.header_name;
+        let rest = cookie_name.strip_prefix(base)?;
+        if rest.is_empty() {
+            return Some((index, 0));
+        }
+        // Only the names this library writes (`name.1` ... `name.7`): `name.01` or
+        // `name.+1` would be taken for chunk 1 but never expired as one.
+        let digits = rest.strip_prefix('.')?;
+        if digits.starts_with('0') || !digits.bytes().all(|b| b.is_ascii_digit()) {
+            return None;
+        }
+        let chunk: usize = digits.parse().ok()?;
+        (1..session.max_chunks)
+            .contains(&chunk)
+            .then_some((index, chunk))
+    })
+}
 
 /// The `name=value` pairs of one `Cookie` header value, as bytes: split at `;`, trimmed of
 /// spaces and tabs, pairs without `=` or with an empty name skipped, one pair of surrounding
 /// double quotes removed from the value. The separators are found with a vectorized search: a
 /// sealed session value is hundreds of bytes long.
-pub(crate) fn cookie_pairs(header: &[u8]) -> impl Iterator<Item = (&[u8], &[u8])> {
+pub(super) fn cookie_pairs(header: &[u8]) -> impl Iterator<Item = (&[u8], &[u8])> {
     let mut rest = Some(header);
     std::iter::from_fn(move || loop {
         let remaining = rest?;
@@ -65,7 +133,7 @@ fn trim(bytes: &[u8]) -> &[u8] {
 
 /// The parts of one session's value seen in a request.
 #[derive(Default)]
-pub(crate) struct Incoming {
+pub(super) struct Incoming {
     /// Chunk 0 (the whole value unless it was split): every value offered, in order.
     first: Vec<String>,
     /// Chunks 1, 2, ... (empty unless the value was split), `None` where one is missing.
@@ -73,7 +141,7 @@ pub(crate) struct Incoming {
 }
 
 impl Incoming {
-    pub(crate) fn offer(&mut self, chunk: usize, value: &str) {
+    pub(super) fn offer(&mut self, chunk: usize, value: &str) {
         match chunk.checked_sub(1) {
             None => {
                 if self.first.len() < MAX_CANDIDATES {
@@ -94,7 +162,7 @@ impl Incoming {
 
     /// The values to try, in order: each offered chunk 0 joined with the consecutive chunks
     /// from 1.
-    pub(crate) fn candidates(&self) -> impl Iterator<Item = Cow<'_, str>> {
+    pub(super) fn candidates(&self) -> impl Iterator<Item = Cow<'_, str>> {
         // Collected only for a chunked value: an unchunked one (the usual case) allocates nothing.
         let tail: Vec<&str> = if self.rest.is_empty() {
             Vec::new()
@@ -117,7 +185,7 @@ impl Incoming {
 
     /// One past the highest chunk index the client holds (so every stale chunk, even one after
     /// a gap, can be expired).
-    pub(crate) fn chunks_held(&self) -> usize {
+    pub(super) fn chunks_held(&self) -> usize {
         if self.rest.is_empty() {
             usize::from(!self.first.is_empty())
         } else {
@@ -125,7 +193,7 @@ impl Incoming {
         }
     }
 
-    pub(crate) fn is_present(&self) -> bool {
+    pub(super) fn is_present(&self) -> bool {
         !self.first.is_empty()
     }
 }

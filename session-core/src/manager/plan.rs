@@ -1,15 +1,16 @@
-//! Plan: what a finished server-side session asks of its store and of the client, as a pure
-//! function of the session's state, the policy and the clock. No store, no keys, no I/O: every
-//! case is unit-tested below.
+//! Plan: what a finished session asks of its store and of the client, as pure functions of the
+//! session's state, the policy and the clock: [`plan_server`] for server-side sessions (the
+//! store operation and the reply), [`plan_client`] for client-side ones (reseal or not, with
+//! which deadlines). No store, no keys, no I/O: every case is unit-tested below.
 
 use crate::expiry::{Expiry, ExpiryPolicy};
 use crate::id::SessionId;
 use crate::record::{Delta, Record};
-use crate::session::State;
+use crate::session::{Lifecycle, State};
 
 /// The store operation of a finished server-side session.
 #[derive(Debug, PartialEq)]
-pub(crate) enum Write {
+pub(super) enum Write {
     /// Nothing to store.
     None,
     /// A new record (never overwrites).
@@ -31,7 +32,7 @@ pub(crate) enum Write {
 
 /// What the response tells the client.
 #[derive(Debug, PartialEq)]
-pub(crate) enum Send {
+pub(super) enum Reply {
     /// Nothing: the client's value stays as it is.
     Nothing,
     /// The session's (signed) id, with a deadline for `Max-Age`.
@@ -41,17 +42,17 @@ pub(crate) enum Send {
 }
 
 #[derive(Debug, PartialEq)]
-pub(crate) struct Plan {
-    pub(crate) write: Write,
-    pub(crate) send: Send,
+pub(super) struct Plan {
+    pub(super) write: Write,
+    pub(super) reply: Reply,
     /// The lifetime the deadlines were computed from (for `Max-Age`).
-    pub(crate) lifetime: Expiry,
+    pub(super) lifetime: Expiry,
 }
 
 /// The lifetime a session lives by: its own override, or the policy's.
-pub(crate) fn lifetime_of(state: &State, policy: &ExpiryPolicy) -> Expiry {
+pub(super) fn lifetime_of(state: &State, policy: &ExpiryPolicy) -> Expiry {
     state
-        .record
+        .record()
         .expiry
         .clone()
         .unwrap_or_else(|| policy.lifetime())
@@ -59,7 +60,7 @@ pub(crate) fn lifetime_of(state: &State, policy: &ExpiryPolicy) -> Expiry {
 
 /// Plans a server-side session's end of request. `incoming` says whether the client sent a
 /// value for it; `new_id` draws an id for a session that needs one.
-pub(crate) fn plan_server(
+pub(super) fn plan_server(
     state: &State,
     policy: &ExpiryPolicy,
     now: u64,
@@ -67,17 +68,17 @@ pub(crate) fn plan_server(
     new_id: &mut dyn FnMut() -> SessionId,
 ) -> Plan {
     let lifetime = lifetime_of(state, policy);
-    let absolute = lifetime.absolute_deadline(state.record.created_at);
+    let absolute = lifetime.absolute_deadline(state.record().created_at);
     let next = lifetime.next_expires_at(now, absolute);
     let fresh_id = |new_id: &mut dyn FnMut() -> SessionId| {
-        if state.id_pending {
+        if state.id_pending() {
             new_id()
         } else {
-            state.record.id
+            state.record().id
         }
     };
     let new_record = |id: SessionId| {
-        let mut record = state.record.clone();
+        let mut record = state.record().clone();
         record.id = id;
         record.expires_at = next;
         record.absolute_deadline = absolute;
@@ -88,10 +89,10 @@ pub(crate) fn plan_server(
         absolute_deadline: absolute,
         ..state.delta()
     };
-    let has_values = !state.record.data.is_empty();
-    let (write, send) = match (state.retired, state.destroyed, state.stored) {
+    let has_values = !state.data().is_empty();
+    let (write, reply) = match state.lifecycle() {
         // Destroyed: the stored record goes; what the handler wrote afterwards is a new session.
-        (retired, true, _) => {
+        Lifecycle::Destroyed { retired } => {
             if has_values {
                 let id = fresh_id(new_id);
                 let record = new_record(id);
@@ -99,19 +100,19 @@ pub(crate) fn plan_server(
                     Some(old) => Write::Replace(old, record),
                     None => Write::Create(record),
                 };
-                (write, Send::Id(id, next))
+                (write, Reply::Id(id, next))
             } else {
                 let write = retired.map_or(Write::None, Write::Delete);
-                let send = if incoming {
-                    Send::Removal
+                let reply = if incoming {
+                    Reply::Removal
                 } else {
-                    Send::Nothing
+                    Reply::Nothing
                 };
-                (write, send)
+                (write, reply)
             }
         }
         // Regenerated: the stored record moves, with this request's changes on top.
-        (Some(old), false, _) => {
+        Lifecycle::Regenerated { old } => {
             let new = fresh_id(new_id);
             (
                 Write::Regenerate {
@@ -119,44 +120,96 @@ pub(crate) fn plan_server(
                     new,
                     delta: delta(),
                 },
-                Send::Id(new, next),
+                Reply::Id(new, next),
             )
         }
         // Loaded and kept: a delta when anything changed or the idle deadline should slide.
-        (None, false, true) => {
+        Lifecycle::Stored => {
+            let record = state.record();
             let changed = state.has_value_changes()
-                || state.expiry_changed
-                || state.owner_changed
-                || policy.wants_touch(&lifetime, state.record.expires_at, next);
+                || state.expiry_changed()
+                || state.owner_changed()
+                || policy.wants_touch(&lifetime, record.expires_at, next);
             // A persistent cookie's Max-Age slides with every write; a re-keyed id is resent.
-            let resend = state.stale_key || state.expiry_changed || lifetime.persistent;
+            let resend = state.stale_key() || state.expiry_changed() || lifetime.persistent;
             match (changed, resend) {
                 (true, true) => (
-                    Write::Update(state.record.id, delta()),
-                    Send::Id(state.record.id, next),
+                    Write::Update(record.id, delta()),
+                    Reply::Id(record.id, next),
                 ),
-                (true, false) => (Write::Update(state.record.id, delta()), Send::Nothing),
-                (false, _) if state.stale_key => (
-                    Write::None,
-                    Send::Id(state.record.id, state.record.expires_at),
-                ),
-                (false, _) => (Write::None, Send::Nothing),
+                (true, false) => (Write::Update(record.id, delta()), Reply::Nothing),
+                (false, _) if state.stale_key() => {
+                    (Write::None, Reply::Id(record.id, record.expires_at))
+                }
+                (false, _) => (Write::None, Reply::Nothing),
             }
         }
         // New: a record only once it holds something.
-        (None, false, false) => {
+        Lifecycle::New => {
             if has_values {
                 let id = fresh_id(new_id);
-                (Write::Create(new_record(id)), Send::Id(id, next))
+                (Write::Create(new_record(id)), Reply::Id(id, next))
             } else {
-                (Write::None, Send::Nothing)
+                (Write::None, Reply::Nothing)
             }
         }
     };
     Plan {
         write,
-        send,
+        reply,
         lifetime,
+    }
+}
+
+/// What a finished client-side session sends.
+#[derive(Debug, PartialEq)]
+pub(super) enum ClientPlan {
+    /// Nothing: the client's value stays as it is.
+    Nothing,
+    /// End the client's value (the session was emptied or destroyed).
+    Removal,
+    /// A new sealed value with these deadlines.
+    Reseal {
+        expires_at: u64,
+        absolute_deadline: Option<u64>,
+        /// The lifetime the deadlines were computed from (for `Max-Age`).
+        lifetime: Expiry,
+    },
+}
+
+/// Plans a client-side session's end of request. `incoming` says whether the client sent a
+/// value for it. A session is resealed when it changed, was opened under an older key, was never
+/// sealed, or its idle deadline should slide; an empty one is removed from a client that holds
+/// it.
+pub(super) fn plan_client(
+    state: &State,
+    policy: &ExpiryPolicy,
+    now: u64,
+    incoming: bool,
+) -> ClientPlan {
+    let stored = state.is_stored();
+    if state.data().is_empty() {
+        return if incoming && (state.is_modified() || stored) {
+            ClientPlan::Removal
+        } else {
+            ClientPlan::Nothing
+        };
+    }
+    let lifetime = lifetime_of(state, policy);
+    let absolute_deadline = lifetime.absolute_deadline(state.record().created_at);
+    let expires_at = lifetime.next_expires_at(now, absolute_deadline);
+    let needs_seal = state.is_modified()
+        || state.stale_key()
+        || !stored
+        || policy.wants_touch(&lifetime, state.record().expires_at, expires_at);
+    if needs_seal {
+        ClientPlan::Reseal {
+            expires_at,
+            absolute_deadline,
+            lifetime,
+        }
+    } else {
+        ClientPlan::Nothing
     }
 }
 
@@ -200,17 +253,15 @@ mod tests {
 
     fn set(state: &mut State, key: &str, json: &str) {
         state
-            .record
-            .data
-            .insert(key.into(), RawJson::from_string(json.into()).unwrap());
-        state.changed.insert(key.into());
+            .set_raw(key.into(), RawJson::from_string(json.into()).unwrap())
+            .unwrap();
     }
 
     #[test]
     fn an_untouched_session_writes_and_sends_nothing() {
         let state = loaded(NOW + HOUR - 1_000);
         let (plan, drawn) = plan(&state, true);
-        assert_eq!((plan.write, plan.send), (Write::None, Send::Nothing));
+        assert_eq!((plan.write, plan.reply), (Write::None, Reply::Nothing));
         assert!(drawn.is_empty());
     }
 
@@ -221,10 +272,10 @@ mod tests {
         let Write::Update(id, delta) = plan.write else {
             panic!("{:?}", plan.write)
         };
-        assert_eq!(id, state.record.id);
+        assert_eq!(id, state.record().id);
         assert!(delta.touches_no_values());
         assert_eq!(delta.expires_at, NOW + HOUR);
-        assert_eq!(plan.send, Send::Nothing);
+        assert_eq!(plan.reply, Reply::Nothing);
     }
 
     #[test]
@@ -243,22 +294,19 @@ mod tests {
     #[test]
     fn a_persistent_session_resends_its_cookie_with_every_write() {
         let mut state = loaded(NOW + HOUR);
-        state.record.expiry = Some(Expiry::persistent(Duration::from_secs(86_400)));
+        state.set_expiry(Expiry::persistent(Duration::from_secs(86_400)));
         set(&mut state, "n", "1");
         let (plan, _) = plan(&state, true);
-        assert_eq!(plan.send, Send::Id(state.record.id, NOW + 86_400_000));
+        assert_eq!(plan.reply, Reply::Id(state.record().id, NOW + 86_400_000));
     }
 
     #[test]
     fn a_regenerated_session_moves_with_its_changes_under_a_new_id() {
         let mut state = loaded(NOW + HOUR);
-        let old = state.record.id;
-        state.retired = Some(old);
-        state.stored = false;
-        state.id_pending = true;
+        let old = state.record().id;
+        state.regenerate();
         set(&mut state, "role", "\"admin\"");
-        state.owner_changed = true;
-        state.record.owner = Some("alice".into());
+        state.set_owner("alice".into()).unwrap();
         let (plan, drawn) = plan(&state, true);
         let Write::Regenerate {
             old: from,
@@ -271,35 +319,28 @@ mod tests {
         assert_eq!((from, vec![new]), (old, drawn));
         assert_eq!(delta.changed[0].0, "role");
         assert_eq!(delta.owner, Some(Some("alice".into())));
-        assert_eq!(plan.send, Send::Id(new, NOW + HOUR));
+        assert_eq!(plan.reply, Reply::Id(new, NOW + HOUR));
     }
 
     #[test]
     fn a_destroyed_session_is_deleted_and_its_cookie_expired() {
         let mut state = loaded(NOW + HOUR);
-        let old = state.record.id;
-        state.retired = Some(old);
-        state.destroyed = true;
-        state.stored = false;
-        state.record.data.clear();
+        let old = state.record().id;
+        state.destroy(NOW);
         let (with_cookie, _) = plan(&state, true);
         assert_eq!(
-            (with_cookie.write, with_cookie.send),
-            (Write::Delete(old), Send::Removal)
+            (with_cookie.write, with_cookie.reply),
+            (Write::Delete(old), Reply::Removal)
         );
         let (without, _) = plan(&state, false);
-        assert_eq!(without.send, Send::Nothing);
+        assert_eq!(without.reply, Reply::Nothing);
     }
 
     #[test]
     fn values_written_after_destroy_are_a_new_session() {
         let mut state = loaded(NOW + HOUR);
-        let old = state.record.id;
-        state.retired = Some(old);
-        state.destroyed = true;
-        state.stored = false;
-        state.id_pending = true;
-        state.record.data.clear();
+        let old = state.record().id;
+        state.destroy(NOW);
         set(&mut state, "note", "\"bye\"");
         let (plan, drawn) = plan(&state, true);
         let Write::Replace(deleted, record) = plan.write else {
@@ -313,7 +354,7 @@ mod tests {
     fn a_new_session_is_created_only_once_it_holds_something() {
         let mut state = State::unsaved(&policy().lifetime(), NOW);
         let (empty, drawn) = plan(&state, false);
-        assert_eq!((empty.write, empty.send), (Write::None, Send::Nothing));
+        assert_eq!((empty.write, empty.reply), (Write::None, Reply::Nothing));
         assert!(drawn.is_empty(), "an empty session draws no id");
         set(&mut state, "n", "1");
         let (plan, drawn) = plan(&state, false);
@@ -322,15 +363,79 @@ mod tests {
         };
         assert_eq!(record.id, drawn[0]);
         assert_eq!(record.expires_at, NOW + HOUR);
-        assert_eq!(plan.send, Send::Id(drawn[0], NOW + HOUR));
+        assert_eq!(plan.reply, Reply::Id(drawn[0], NOW + HOUR));
     }
 
     #[test]
     fn a_stale_key_resends_the_id_without_a_write() {
-        let mut state = loaded(NOW + HOUR);
-        state.stale_key = true;
+        let state = State::loaded(loaded(NOW + HOUR).record().clone(), true);
         let (plan, _) = plan(&state, true);
         assert_eq!(plan.write, Write::None);
-        assert_eq!(plan.send, Send::Id(state.record.id, NOW + HOUR));
+        assert_eq!(plan.reply, Reply::Id(state.record().id, NOW + HOUR));
+    }
+
+    #[test]
+    fn an_untouched_client_session_is_not_resealed() {
+        let state = loaded(NOW + HOUR - 1_000);
+        assert_eq!(
+            plan_client(&state, &policy(), NOW, true),
+            ClientPlan::Nothing
+        );
+    }
+
+    #[test]
+    fn a_changed_client_session_is_resealed_with_fresh_deadlines() {
+        let mut state = loaded(NOW + HOUR - 1_000);
+        set(&mut state, "theme", "\"dark\"");
+        assert_eq!(
+            plan_client(&state, &policy(), NOW, true),
+            ClientPlan::Reseal {
+                expires_at: NOW + HOUR,
+                absolute_deadline: None,
+                lifetime: policy().lifetime(),
+            }
+        );
+    }
+
+    #[test]
+    fn a_client_session_past_the_touch_threshold_or_under_an_old_key_is_resealed() {
+        let sliding = loaded(NOW + HOUR - 61_000);
+        assert!(matches!(
+            plan_client(&sliding, &policy(), NOW, true),
+            ClientPlan::Reseal { expires_at, .. } if expires_at == NOW + HOUR
+        ));
+        let record = loaded(NOW + HOUR).record().clone();
+        let rekeyed = State::loaded(record, true);
+        assert!(matches!(
+            plan_client(&rekeyed, &policy(), NOW, true),
+            ClientPlan::Reseal { .. }
+        ));
+    }
+
+    #[test]
+    fn an_emptied_client_session_is_removed_only_from_a_client_that_holds_it() {
+        let mut record = loaded(NOW + HOUR).record().clone();
+        record.data.clear();
+        let state = State::loaded(record, false);
+        assert_eq!(
+            plan_client(&state, &policy(), NOW, true),
+            ClientPlan::Removal
+        );
+        assert_eq!(
+            plan_client(&state, &policy(), NOW, false),
+            ClientPlan::Nothing
+        );
+        let new = State::unsaved(&policy().lifetime(), NOW);
+        assert_eq!(plan_client(&new, &policy(), NOW, true), ClientPlan::Nothing);
+    }
+
+    #[test]
+    fn a_new_client_session_with_values_is_sealed() {
+        let mut state = State::unsaved(&policy().lifetime(), NOW);
+        set(&mut state, "n", "1");
+        assert!(matches!(
+            plan_client(&state, &policy(), NOW, false),
+            ClientPlan::Reseal { expires_at, .. } if expires_at == NOW + HOUR
+        ));
     }
 }

@@ -1,4 +1,6 @@
-//! Render: the response headers of a request's sessions, `Set-Cookie` values and chunking.
+//! Render: the response headers of a request's sessions: the value sealed (a signed id, or the
+//! whole record of a client-side session), then a session header, or `Set-Cookie` values with
+//! chunking, and the removals that end a session in the client.
 
 use std::fmt::{self, Write as _};
 use std::sync::Arc;
@@ -6,9 +8,13 @@ use std::sync::Arc;
 use cookie::Cookie;
 
 use super::intake::Incoming;
-use super::SlotConfig;
+use super::ConfiguredSession;
 use crate::config::{CookieConfig, SameSite, Transport};
 use crate::error::Error;
+use crate::id::SessionId;
+use crate::keys::KeyRing;
+use crate::record::Record;
+use crate::seal::{seal_id, seal_record};
 
 /// The most bytes of a `Set-Cookie` value (name, value and attributes) browsers are required to
 /// keep.
@@ -81,22 +87,47 @@ impl fmt::Debug for ResponseHeader {
     }
 }
 
-/// The longest sealed value session `config` can send: what fits its cookies (all chunks), or
-/// for a header, the most [`open_record`](crate::seal::open_record) reads.
-pub(crate) fn sealed_capacity(config: &SlotConfig) -> usize {
-    let Transport::Cookie(cookie) = &config.transport else {
+/// The longest sealed value a session can send over `transport` in `max_chunks` cookies: what
+/// fits its cookies (all chunks), or for a header, the most
+/// [`open_record`](crate::seal::open_record) reads.
+pub(super) fn sealed_capacity(transport: &Transport, max_chunks: usize) -> usize {
+    let Transport::Cookie(cookie) = transport else {
         return crate::seal::MAX_SEALED_LEN;
     };
-    let longest_name = chunk_name(&cookie.name, config.max_chunks.saturating_sub(1));
+    let longest_name = chunk_name(&cookie.name, max_chunks.saturating_sub(1));
     let overhead = render_cookie(cookie, &longest_name, "", Some(LONGEST_MAX_AGE)).len();
-    COOKIE_SIZE_LIMIT.saturating_sub(overhead) * config.max_chunks.max(1)
+    COOKIE_SIZE_LIMIT.saturating_sub(overhead) * max_chunks.max(1)
+}
+
+/// Adds the headers that send server-side session `config`'s signed `id`.
+pub(super) fn emit_signed_id(
+    config: &ConfiguredSession,
+    keys: &KeyRing,
+    id: &SessionId,
+    max_age: Option<u64>,
+    headers: &mut Vec<ResponseHeader>,
+) -> Result<(), Error> {
+    let value = seal_id(keys, &config.name, id)?;
+    emit_value(config, value, max_age, headers)
+}
+
+/// Adds the headers that send client-side session `config`'s `record`, sealed.
+pub(super) fn emit_sealed_record(
+    config: &ConfiguredSession,
+    keys: &KeyRing,
+    record: &Record,
+    max_age: Option<u64>,
+    headers: &mut Vec<ResponseHeader>,
+) -> Result<(), Error> {
+    let value = seal_record(keys, config.protection, &config.name, record)?;
+    emit_value(config, value, max_age, headers)
 }
 
 /// Adds the headers that send `value` as session `config`'s value: a session header, one
 /// cookie, or as many chunks as it needs, with every other chunk name the session may use
 /// expired (an overlapping response may have left one in the browser).
-pub(crate) fn emit_value(
-    config: &SlotConfig,
+fn emit_value(
+    config: &ConfiguredSession,
     value: String,
     max_age: Option<u64>,
     headers: &mut Vec<ResponseHeader>,
@@ -150,8 +181,8 @@ pub(crate) fn emit_value(
 
 /// Adds the headers that end session `config` in the client: an empty session header, or every
 /// chunk name it may use expired.
-pub(crate) fn emit_removal(
-    config: &SlotConfig,
+pub(super) fn emit_removal(
+    config: &ConfiguredSession,
     incoming: &Incoming,
     headers: &mut Vec<ResponseHeader>,
 ) {
@@ -210,7 +241,7 @@ fn cookie_builder<'c>(
     builder
 }
 
-pub(crate) fn render_cookie(
+pub(super) fn render_cookie(
     config: &CookieConfig,
     name: &str,
     value: &str,

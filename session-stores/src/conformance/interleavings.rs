@@ -68,7 +68,7 @@ impl Browser {
     }
 
     async fn finish(&self, request: RequestSessions, check: &str) -> CookieChange {
-        let headers = match self.manager.finish(request).await {
+        let headers = match self.manager.save_request(request).await {
             Ok(headers) => headers,
             Err(error) => fail(check, format_args!("finishing the request failed: {error}")),
         };

@@ -9,9 +9,8 @@
 //! the session was destroyed. It drives both "an untouched session writes nothing" and delta
 //! saves, which let parallel requests that change different keys all persist.
 
-use std::collections::BTreeSet;
 use std::fmt;
-use std::sync::{Arc, LazyLock, Mutex, MutexGuard, PoisonError};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
 use serde::de::DeserializeOwned;
 use serde::Serialize;
@@ -19,9 +18,14 @@ use serde::Serialize;
 use crate::error::Error;
 use crate::expiry::Expiry;
 use crate::flash::{Flash, FlashLevel, FLASH_KEY};
-use crate::id::{SessionId, ID_BYTES};
-use crate::record::{now_ms, Delta, RawJson, Record};
-use crate::seal::{sealed_text_len, Protection};
+use crate::id::SessionId;
+use crate::record::{now_ms, RawJson};
+
+mod limit;
+mod state;
+
+pub(crate) use limit::{Measure, SizeLimit};
+pub(crate) use state::{Lifecycle, State};
 
 /// A session: typed values, flash messages, id regeneration, destroy and per-session expiry.
 #[derive(Clone)]
@@ -29,230 +33,8 @@ pub struct Session {
     inner: Arc<Mutex<State>>,
 }
 
-/// How big a session may grow, and how its size is counted.
-#[derive(Debug, Clone)]
-pub(crate) struct SizeLimit {
-    /// The session name, for the error.
-    pub(crate) name: Arc<str>,
-    pub(crate) measure: Measure,
-}
-
-#[derive(Debug, Clone, Copy)]
-pub(crate) enum Measure {
-    /// No limit (a handle made outside a manager).
-    Unlimited,
-    /// At most this many bytes of keys and JSON values (server-side stores).
-    Data(usize),
-    /// A sealed value of at most this many characters, `data` bytes of values at most
-    /// (client-side sessions: what fits the cookies).
-    Sealed {
-        protection: Protection,
-        capacity: usize,
-        data: usize,
-    },
-}
-
-impl SizeLimit {
-    pub(crate) fn unlimited() -> Self {
-        // Every state starts unlimited before the manager sets its limit: one shared empty name
-        // keeps that from costing an allocation per session opened.
-        static NO_NAME: LazyLock<Arc<str>> = LazyLock::new(|| Arc::from(""));
-        SizeLimit {
-            name: Arc::clone(&NO_NAME),
-            measure: Measure::Unlimited,
-        }
-    }
-
-    /// Checks `record` (with values of `data_bytes` in all) against the limit.
-    fn check(&self, record: &Record, data_bytes: usize) -> Result<(), Error> {
-        let (size, limit, cookie_capacity) = match self.measure {
-            Measure::Unlimited => return Ok(()),
-            Measure::Data(limit) => (data_bytes, limit, false),
-            Measure::Sealed {
-                protection,
-                capacity,
-                data,
-            } => {
-                if data_bytes > data {
-                    (data_bytes, data, false)
-                } else {
-                    // Room for an expiry override set later, so the cookie cannot outgrow its
-                    // limit after the handler.
-                    let margin = if record.expiry.is_none() { 17 } else { 0 };
-                    let envelope = crate::envelope::encoded_len(record) + margin;
-                    (sealed_text_len(protection, envelope), capacity, true)
-                }
-            }
-        };
-        if size > limit {
-            return Err(Error::SessionTooLarge {
-                name: self.name.to_string(),
-                size,
-                limit,
-                cookie_capacity,
-            });
-        }
-        Ok(())
-    }
-}
-
 /// How errors of [`Session::get_as`] and [`Session::set_as`] name the value.
 const TYPED_KEY: &str = "<typed session>";
-
-/// The bytes a value of the session counts for against its limit.
-fn entry_bytes(key: &str, value: &RawJson) -> usize {
-    key.len() + value.get().len()
-}
-
-#[derive(Debug)]
-pub(crate) struct State {
-    pub(crate) record: Record,
-    /// What the values take, as [`SizeLimit`] counts them.
-    pub(crate) data_bytes: usize,
-    pub(crate) limit: SizeLimit,
-    /// Whether `record.id` exists in the backend (the session was loaded and not since
-    /// regenerated or destroyed).
-    pub(crate) stored: bool,
-    /// A stored id that regeneration or destruction retired; deleted when the request ends.
-    pub(crate) retired: Option<SessionId>,
-    pub(crate) changed: BTreeSet<String>,
-    pub(crate) removed: BTreeSet<String>,
-    pub(crate) expiry_changed: bool,
-    /// The owner was bound or unbound in this request.
-    pub(crate) owner_changed: bool,
-    pub(crate) destroyed: bool,
-    /// The value this session came from was sealed under an older key.
-    pub(crate) stale_key: bool,
-    /// `record.id` is a placeholder: the session has no id yet. One is drawn from the OS CSPRNG
-    /// when asked for or saved, so a request that only reads an empty session costs no system
-    /// call.
-    pub(crate) id_pending: bool,
-}
-
-impl State {
-    pub(crate) fn has_value_changes(&self) -> bool {
-        !self.changed.is_empty() || !self.removed.is_empty()
-    }
-
-    pub(crate) fn is_modified(&self) -> bool {
-        self.has_value_changes()
-            || self.expiry_changed
-            || self.owner_changed
-            || self.retired.is_some()
-            || self.destroyed
-    }
-
-    /// The changes since load, for a store's delta update.
-    pub(crate) fn delta(&self) -> Delta {
-        Delta {
-            changed: self
-                .changed
-                .iter()
-                .filter_map(|key| {
-                    let value = self.record.data.get(key)?;
-                    Some((key.clone(), value.clone()))
-                })
-                .collect(),
-            removed: self.removed.iter().cloned().collect(),
-            expires_at: self.record.expires_at,
-            absolute_deadline: self.record.absolute_deadline,
-            expiry: self.record.expiry.clone(),
-            owner: self.owner_changed.then(|| self.record.owner.clone()),
-        }
-    }
-
-    /// The session's id, drawn now if it has none yet.
-    pub(crate) fn assign_id(&mut self) -> SessionId {
-        if self.id_pending {
-            self.record.id = SessionId::generate();
-            self.id_pending = false;
-        }
-        self.record.id
-    }
-
-    /// The store no longer holds the session (another request destroyed or moved it before this
-    /// one saved): this request's changes are dropped.
-    pub(crate) fn mark_gone(&mut self) {
-        self.stored = false;
-        self.retired = None;
-    }
-
-    /// Saved under `id`, which may differ from the planned one after an id collision.
-    pub(crate) fn mark_saved_as(&mut self, id: SessionId, expires_at: u64) {
-        self.record.id = id;
-        self.record.expires_at = expires_at;
-        self.id_pending = false;
-        self.mark_saved();
-    }
-
-    /// Ended in the store and the client, with nothing written after.
-    pub(crate) fn mark_ended(&mut self) {
-        self.retired = None;
-        self.destroyed = false;
-    }
-
-    pub(crate) fn mark_saved(&mut self) {
-        self.stored = true;
-        self.retired = None;
-        self.changed.clear();
-        self.removed.clear();
-        self.expiry_changed = false;
-        self.owner_changed = false;
-        self.destroyed = false;
-        self.stale_key = false;
-    }
-
-    /// Sets `key`, unless that would take the session past its limit: then nothing changes.
-    fn set_raw(&mut self, key: String, value: RawJson) -> Result<(), Error> {
-        let old_bytes = match self.record.data.get(&key) {
-            Some(old) if old.get() == value.get() => return Ok(()),
-            Some(old) => entry_bytes(&key, old),
-            None => 0,
-        };
-        let data_bytes = self.data_bytes - old_bytes + entry_bytes(&key, &value);
-        // A key already held keeps its `String`: the value is swapped in place.
-        let previous = match self.record.data.get_mut(&key) {
-            Some(slot) => Some(std::mem::replace(slot, value)),
-            None => {
-                self.record.data.insert(key.clone(), value);
-                None
-            }
-        };
-        if let Err(error) = self.limit.check(&self.record, data_bytes) {
-            match (previous, self.record.data.get_mut(&key)) {
-                (Some(previous), Some(slot)) => *slot = previous,
-                _ => {
-                    self.record.data.remove(&key);
-                }
-            }
-            return Err(error);
-        }
-        self.data_bytes = data_bytes;
-        self.removed.remove(&key);
-        self.changed.insert(key);
-        Ok(())
-    }
-
-    fn remove_key(&mut self, key: &str) -> bool {
-        let Some(old) = self.record.data.remove(key) else {
-            return false;
-        };
-        self.data_bytes -= entry_bytes(key, &old);
-        self.changed.remove(key);
-        self.removed.insert(key.to_string());
-        true
-    }
-
-    fn flashes(&self) -> Vec<Flash> {
-        let Some(raw) = self.record.data.get(FLASH_KEY) else {
-            return Vec::new();
-        };
-        serde_json::from_str(raw.get()).unwrap_or_else(|error| {
-            tracing::debug!(%error, "ignoring an unreadable flash queue");
-            Vec::new()
-        })
-    }
-}
 
 impl Session {
     pub(crate) fn from_state(state: State) -> Self {
@@ -277,7 +59,7 @@ impl Session {
     /// Errors with [`Error::Deserialize`] when the stored value is not a `T`.
     pub fn get<T: DeserializeOwned>(&self, key: &str) -> Result<Option<T>, Error> {
         let state = self.lock();
-        let Some(raw) = state.record.data.get(key) else {
+        let Some(raw) = state.data().get(key) else {
             return Ok(None);
         };
         serde_json::from_str(raw.get())
@@ -323,14 +105,9 @@ impl Session {
     /// ```
     pub fn get_as<T: DeserializeOwned>(&self) -> Result<T, Error> {
         let state = self.lock();
-        let mut object = String::with_capacity(state.data_bytes + 2 + 4 * state.record.data.len());
+        let mut object = String::with_capacity(state.data_bytes() + 2 + 4 * state.data().len());
         object.push('{');
-        for (key, value) in state
-            .record
-            .data
-            .iter()
-            .filter(|(key, _)| *key != FLASH_KEY)
-        {
+        for (key, value) in state.data().iter().filter(|(key, _)| *key != FLASH_KEY) {
             if object.len() > 1 {
                 object.push(',');
             }
@@ -366,32 +143,16 @@ impl Session {
                 ))))
             }
         };
-        let mut state = self.lock();
-        let before = (
-            state.record.data.clone(),
-            state.changed.clone(),
-            state.removed.clone(),
-            state.data_bytes,
-        );
-        for (key, field) in fields {
-            let result = if key == FLASH_KEY {
-                Err(Error::ReservedKey(key))
-            } else {
-                RawJson::to_json(&field)
-                    .map_err(serialize_error)
-                    .and_then(|raw| state.set_raw(key, raw))
-            };
-            if let Err(error) = result {
-                (
-                    state.record.data,
-                    state.changed,
-                    state.removed,
-                    state.data_bytes,
-                ) = before;
-                return Err(error);
+        self.lock().all_or_nothing(|state| {
+            for (key, field) in fields {
+                if key == FLASH_KEY {
+                    return Err(Error::ReservedKey(key));
+                }
+                let raw = RawJson::to_json(&field).map_err(serialize_error)?;
+                state.set_raw(key, raw)?;
             }
-        }
-        Ok(())
+            Ok(())
+        })
     }
 
     /// Removes `key`; returns whether it was present.
@@ -412,7 +173,7 @@ impl Session {
     /// meanwhile survives, and a session another request destroyed stays destroyed.
     pub fn clear(&self) {
         let mut state = self.lock();
-        let keys: Vec<String> = state.record.data.keys().cloned().collect();
+        let keys: Vec<String> = state.data().keys().cloned().collect();
         for key in keys {
             state.remove_key(&key);
         }
@@ -420,14 +181,13 @@ impl Session {
 
     /// Whether `key` holds a value.
     pub fn contains(&self, key: &str) -> bool {
-        key != FLASH_KEY && self.lock().record.data.contains_key(key)
+        key != FLASH_KEY && self.lock().data().contains_key(key)
     }
 
     /// The keys that hold values, in order.
     pub fn keys(&self) -> Vec<String> {
         self.lock()
-            .record
-            .data
+            .data()
             .keys()
             .filter(|key| *key != FLASH_KEY)
             .cloned()
@@ -437,12 +197,12 @@ impl Session {
     /// The bytes the session's values take (keys and JSON text, flash messages included), as its
     /// size limit counts them.
     pub fn size(&self) -> usize {
-        self.lock().data_bytes
+        self.lock().data_bytes()
     }
 
     /// Whether the session holds no values and no flash messages.
     pub fn is_empty(&self) -> bool {
-        self.lock().record.data.is_empty()
+        self.lock().data().is_empty()
     }
 
     /// The session's id: the one it is stored under, or will be once saved.
@@ -453,58 +213,30 @@ impl Session {
     /// Gives the session a fresh id, keeping its values; the record under the old id is removed
     /// when the request ends. Call it on login and privilege changes (session fixation defence).
     pub fn regenerate_id(&self) {
-        let mut state = self.lock();
-        if state.stored && state.retired.is_none() {
-            state.retired = Some(state.record.id);
-        }
-        state.id_pending = true;
-        state.stored = false;
+        self.lock().regenerate();
     }
 
     /// Ends the session: values removed, the stored record deleted and the cookie expired when
     /// the request ends. Values inserted afterwards start a new session under a new id.
     pub fn destroy(&self) {
-        let mut state = self.lock();
-        if state.stored && state.retired.is_none() {
-            state.retired = Some(state.record.id);
-        }
-        let now = now_ms();
-        state.id_pending = true;
-        state.record.data.clear();
-        state.data_bytes = 0;
-        state.record.created_at = now;
-        state.record.expiry = None;
-        state.record.owner = None;
-        state.owner_changed = false;
-        state.record.version = 0;
-        state.stored = false;
-        state.destroyed = true;
-        state.changed.clear();
-        state.removed.clear();
+        self.lock().destroy(now_ms());
     }
 
     /// Whether [`destroy`](Self::destroy) was called in this request.
     pub fn is_destroyed(&self) -> bool {
-        self.lock().destroyed
+        self.lock().is_destroyed()
     }
 
     /// Overrides the configured lifetime for this session only, e.g. a persistent
     /// "remember me" session: `session.set_expiry(Expiry::persistent(Duration::from_secs(30 * 86400)))`.
     /// Stored with the session, so later requests honour it too.
     pub fn set_expiry(&self, expiry: Expiry) {
-        let mut state = self.lock();
-        if state.record.expiry.as_ref() != Some(&expiry) {
-            state.record.expiry = Some(expiry);
-            state.expiry_changed = true;
-        }
+        self.lock().set_expiry(expiry);
     }
 
     /// Returns this session to the configured lifetime.
     pub fn reset_expiry(&self) {
-        let mut state = self.lock();
-        if state.record.expiry.take().is_some() {
-            state.expiry_changed = true;
-        }
+        self.lock().reset_expiry();
     }
 
     /// Binds the session to `owner` (the logged-in user's id), so that the owner's sessions can
@@ -516,41 +248,27 @@ impl Session {
     /// Errors with [`Error::SessionTooLarge`] when a client-side session's cookie would no
     /// longer fit (the owner travels in it); the session is then unchanged.
     pub fn set_owner(&self, owner: impl Into<String>) -> Result<(), Error> {
-        let owner = owner.into();
-        let mut state = self.lock();
-        if state.record.owner.as_deref() == Some(owner.as_str()) {
-            return Ok(());
-        }
-        let previous = state.record.owner.replace(owner);
-        if let Err(error) = state.limit.check(&state.record, state.data_bytes) {
-            state.record.owner = previous;
-            return Err(error);
-        }
-        state.owner_changed = true;
-        Ok(())
+        self.lock().set_owner(owner.into())
     }
 
     /// Unbinds the session from its owner.
     pub fn clear_owner(&self) {
-        let mut state = self.lock();
-        if state.record.owner.take().is_some() {
-            state.owner_changed = true;
-        }
+        self.lock().clear_owner();
     }
 
     /// The owner the session is bound to, if any.
     pub fn owner(&self) -> Option<String> {
-        self.lock().record.owner.clone()
+        self.lock().record().owner.clone()
     }
 
     /// The per-session lifetime set with [`set_expiry`](Self::set_expiry), if any.
     pub fn expiry(&self) -> Option<Expiry> {
-        self.lock().record.expiry.clone()
+        self.lock().record().expiry.clone()
     }
 
     /// When the session expires unless used again (milliseconds since the Unix epoch).
     pub fn expires_at(&self) -> u64 {
-        self.lock().record.expires_at
+        self.lock().record().expires_at
     }
 
     /// Adds a text flash message, shown until read with [`take_flashes`](Self::take_flashes).
@@ -603,63 +321,13 @@ impl Session {
     }
 }
 
-impl State {
-    pub(crate) fn fresh(record: Record) -> Self {
-        let data_bytes = record
-            .data
-            .iter()
-            .map(|(key, value)| entry_bytes(key, value))
-            .sum();
-        State {
-            record,
-            data_bytes,
-            limit: SizeLimit::unlimited(),
-            stored: false,
-            retired: None,
-            changed: BTreeSet::new(),
-            removed: BTreeSet::new(),
-            expiry_changed: false,
-            owner_changed: false,
-            destroyed: false,
-            stale_key: false,
-            id_pending: false,
-        }
-    }
-
-    /// A new, empty session whose deadlines follow `expiry` from `now`, with no id yet.
-    pub(crate) fn unsaved(expiry: &Expiry, now: u64) -> Self {
-        State {
-            id_pending: true,
-            ..State::fresh(Record::new(
-                SessionId::from_bytes([0; ID_BYTES]),
-                expiry,
-                now,
-            ))
-        }
-    }
-
-    /// The state under the size limit `limit`.
-    pub(crate) fn with_limit(mut self, limit: SizeLimit) -> Self {
-        self.limit = limit;
-        self
-    }
-
-    pub(crate) fn loaded(record: Record, stale_key: bool) -> Self {
-        State {
-            stored: true,
-            stale_key,
-            ..State::fresh(record)
-        }
-    }
-}
-
 impl fmt::Debug for Session {
     /// Shows the id prefix and the keys, never the values (they may be secret).
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let state = self.lock();
         f.debug_struct("Session")
-            .field("id", &(!state.id_pending).then_some(state.record.id))
-            .field("keys", &state.record.data.keys().collect::<Vec<_>>())
+            .field("id", &(!state.id_pending()).then_some(state.record().id))
+            .field("keys", &state.data().keys().collect::<Vec<_>>())
             .field("modified", &state.is_modified())
             .finish()
     }
@@ -668,6 +336,8 @@ impl fmt::Debug for Session {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::id::ID_BYTES;
+    use crate::record::Record;
 
     fn loaded_session() -> Session {
         let mut record = Record::new(SessionId::generate(), &Expiry::default(), now_ms());
@@ -790,7 +460,7 @@ mod tests {
         session.regenerate_id();
         assert_ne!(session.id(), old);
         assert_eq!(session.get::<String>("user").unwrap().unwrap(), "alice");
-        assert_eq!(session.lock().retired, Some(old));
+        assert_eq!(session.lock().lifecycle(), Lifecycle::Regenerated { old });
     }
 
     #[test]
@@ -802,13 +472,16 @@ mod tests {
         assert!(session.is_destroyed());
         session.insert("note", "bye").unwrap();
         assert_ne!(session.id(), old);
-        assert_eq!(session.lock().retired, Some(old));
+        assert_eq!(
+            session.lock().lifecycle(),
+            Lifecycle::Destroyed { retired: Some(old) }
+        );
     }
 
     #[test]
     fn an_id_is_drawn_once_when_first_needed() {
         let session = Session::new_unsaved(&Expiry::default());
-        assert!(session.lock().id_pending);
+        assert!(session.lock().id_pending());
         let id = session.id();
         assert_ne!(id, SessionId::from_bytes([0; ID_BYTES]));
         assert_eq!(session.id(), id);

@@ -1,0 +1,346 @@
+//! A request's state: the headers an adapter kept ([`DeferredSessions`]), and once scanned, each
+//! configured session's slot ([`RequestSessions`]): the values the request offered for it and
+//! the handle it opened. Saving walks the opened slots through plan, execute and render.
+
+use std::fmt;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, OnceLock};
+
+use tokio::sync::OnceCell;
+
+use super::execute::{execute, Outcome};
+use super::intake::{self, Incoming};
+use super::open::open_session;
+use super::plan::{plan_client, plan_server, ClientPlan, Reply};
+use super::render::{emit_removal, emit_sealed_record, emit_signed_id, ResponseHeader};
+use super::{ConfiguredSession, ManagerInner, SessionManager};
+use crate::error::Error;
+use crate::expiry::max_age_secs;
+use crate::id::SessionId;
+use crate::record::now_ms;
+use crate::registry::Backend;
+use crate::session::Session;
+use crate::store::Store;
+
+/// A request's `Cookie` and session header values, kept unparsed until a handler asks for a
+/// session.
+pub(super) struct KeptHeaders<V> {
+    /// The first `Cookie` header; the others, if any, after it.
+    cookie: Option<V>,
+    more_cookies: Vec<V>,
+    /// The value of each of [`SessionManager::session_header_names`], in that order.
+    session_headers: Vec<Option<V>>,
+}
+
+impl<V> fmt::Debug for KeptHeaders<V> {
+    /// Counts only: the values are session credentials.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("KeptHeaders")
+            .field(
+                "cookie_headers",
+                &(usize::from(self.cookie.is_some()) + self.more_cookies.len()),
+            )
+            .field(
+                "session_headers",
+                &self.session_headers.iter().flatten().count(),
+            )
+            .finish()
+    }
+}
+
+/// A request's session headers as an adapter kept them ([`SessionManager::defer`]), and its
+/// [`RequestSessions`], scanned from them when first asked for.
+pub struct DeferredSessions<V> {
+    manager: SessionManager,
+    kept: KeptHeaders<V>,
+    sessions: OnceLock<Arc<RequestSessions>>,
+}
+
+impl<V> DeferredSessions<V> {
+    pub(super) fn new<I, F>(manager: &SessionManager, cookie_headers: I, header: F) -> Self
+    where
+        I: IntoIterator<Item = V>,
+        F: Fn(&str) -> Option<V>,
+    {
+        let mut cookies = cookie_headers.into_iter();
+        DeferredSessions {
+            manager: manager.clone(),
+            kept: KeptHeaders {
+                cookie: cookies.next(),
+                more_cookies: cookies.collect(),
+                session_headers: manager.session_header_names().map(header).collect(),
+            },
+            sessions: OnceLock::new(),
+        }
+    }
+
+    /// Whether the request had a `Cookie` header.
+    pub fn has_cookie_header(&self) -> bool {
+        self.kept.cookie.is_some()
+    }
+
+    /// The request's sessions. The first call scans the kept headers (`as_bytes` gives a kept
+    /// value's bytes; a session header that is not UTF-8 is skipped, as a missing header would
+    /// be), then the `Cookie` header values that `extra_cookies` returns; it is called then only.
+    pub fn get_or_scan<B>(
+        &self,
+        as_bytes: B,
+        extra_cookies: impl FnOnce() -> Vec<String>,
+    ) -> &Arc<RequestSessions>
+    where
+        B: Fn(&V) -> &[u8],
+    {
+        self.sessions.get_or_init(|| {
+            let extra = extra_cookies();
+            let kept = &self.kept;
+            // Cookie headers go in as bytes: the scan skips a pair that is not UTF-8, not the
+            // header.
+            let cookies = kept
+                .cookie
+                .iter()
+                .chain(&kept.more_cookies)
+                .map(&as_bytes)
+                .chain(extra.iter().map(String::as_bytes));
+            let manager = &self.manager;
+            Arc::new(RequestSessions::scan(manager, cookies, |name| {
+                let index = manager
+                    .session_header_names()
+                    .position(|known| known == name)?;
+                let value = kept.session_headers.get(index)?.as_ref()?;
+                std::str::from_utf8(as_bytes(value)).ok()
+            }))
+        })
+    }
+
+    /// The request's sessions if something asked for them; `None` means nothing was opened, so
+    /// there is nothing to save.
+    pub fn scanned(&self) -> Option<&Arc<RequestSessions>> {
+        self.sessions.get()
+    }
+
+    /// Saves every opened session that needs it and returns the headers to add to the response;
+    /// nothing when no handler asked for a session. For the adapter, which keeps this value
+    /// where handlers cannot reach it. On error, add none of the headers: answer with the
+    /// error's [`status`](Error::status) instead.
+    pub async fn save_scanned(&self) -> Result<Vec<ResponseHeader>, Error> {
+        match self.sessions.get() {
+            Some(sessions) => sessions.save_opened().await,
+            None => Ok(Vec::new()),
+        }
+    }
+}
+
+impl<V> fmt::Debug for DeferredSessions<V> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("DeferredSessions")
+            .field("kept", &self.kept)
+            .field("scanned", &self.sessions.get().is_some())
+            .finish()
+    }
+}
+
+/// One request's sessions: opened lazily, saved by the adapter
+/// ([`DeferredSessions::save_scanned`], [`SessionManager::save_request`]).
+pub struct RequestSessions {
+    inner: Arc<ManagerInner>,
+    /// One per configured session, in the manager's order.
+    slots: Box<[RequestSlot]>,
+    /// The request's clock reading (ms since the epoch), taken when first needed; 0 until then.
+    now: AtomicU64,
+}
+
+/// What one request holds of one configured session.
+#[derive(Default)]
+pub(super) struct RequestSlot {
+    /// The values the request offered for it.
+    pub(super) incoming: Incoming,
+    /// Its handle, once a handler asked for it.
+    session: OnceCell<Session>,
+}
+
+impl fmt::Debug for RequestSessions {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let mut list = f.debug_map();
+        for (configured, slot) in self.inner.sessions.iter().zip(self.slots.iter()) {
+            list.entry(&configured.name, &slot.session.get().is_some());
+        }
+        list.finish()
+    }
+}
+
+impl RequestSessions {
+    /// The request whose `Cookie` headers are `cookie_headers` and whose session headers
+    /// `header` looks up by (lowercase) name, scanned for `manager`'s sessions.
+    pub(super) fn scan<'a, 'b, F>(
+        manager: &SessionManager,
+        cookie_headers: impl Iterator<Item = &'b [u8]>,
+        header: F,
+    ) -> Self
+    where
+        F: Fn(&str) -> Option<&'a str>,
+    {
+        let configured = &manager.inner.sessions;
+        let mut slots: Box<[RequestSlot]> =
+            configured.iter().map(|_| RequestSlot::default()).collect();
+        intake::scan(configured, &mut slots, cookie_headers, header);
+        RequestSessions {
+            inner: Arc::clone(&manager.inner),
+            slots,
+            now: AtomicU64::new(0),
+        }
+    }
+
+    /// The time every deadline of this request is computed from: read once, when a session is
+    /// first opened, so a request costs one clock read however many sessions it uses.
+    fn now(&self) -> u64 {
+        match self.now.load(Ordering::Relaxed) {
+            0 => {
+                let now = now_ms().max(1);
+                self.now.store(now, Ordering::Relaxed);
+                now
+            }
+            now => now,
+        }
+    }
+
+    /// The default session, opened on first use.
+    pub async fn default_session(&self) -> Result<Session, Error> {
+        self.open(self.inner.default).await
+    }
+
+    /// The session `name`, opened on first use; later calls return the same handle.
+    pub async fn session(&self, name: &str) -> Result<Session, Error> {
+        let index = self
+            .inner
+            .sessions
+            .iter()
+            .position(|configured| configured.name == name)
+            .ok_or_else(|| Error::UnknownSession(name.to_string()))?;
+        self.open(index).await
+    }
+
+    /// Whether the session `name` was opened in this request.
+    pub fn is_opened(&self, name: &str) -> bool {
+        self.inner
+            .sessions
+            .iter()
+            .zip(self.slots.iter())
+            .any(|(configured, slot)| configured.name == name && slot.session.get().is_some())
+    }
+
+    async fn open(&self, index: usize) -> Result<Session, Error> {
+        let slot = &self.slots[index];
+        slot.session
+            .get_or_try_init(|| {
+                open_session(
+                    &self.inner.sessions[index],
+                    &self.inner.keys,
+                    &slot.incoming,
+                    self.now(),
+                )
+            })
+            .await
+            .cloned()
+    }
+
+    /// Saves every opened session that needs it and returns the headers to add to the response.
+    pub(super) async fn save_opened(&self) -> Result<Vec<ResponseHeader>, Error> {
+        let mut headers = Vec::new();
+        for (configured, slot) in self.inner.sessions.iter().zip(self.slots.iter()) {
+            let Some(session) = slot.session.get() else {
+                continue;
+            };
+            match &configured.backend {
+                Backend::Server(store) => {
+                    self.save_server(configured, slot, session, store.as_ref(), &mut headers)
+                        .await?
+                }
+                Backend::Cookie(_) => self.save_client(configured, slot, session, &mut headers)?,
+            }
+        }
+        Ok(headers)
+    }
+
+    /// Plan, execute, render for a server-side session. When the store says the session is
+    /// gone (another request destroyed or regenerated it after this one loaded it), this
+    /// request's changes are dropped and it sets no cookie: the other request's response
+    /// already did, and expiring it here could arrive later and erase a cookie that a login
+    /// just set.
+    async fn save_server(
+        &self,
+        configured: &ConfiguredSession,
+        slot: &RequestSlot,
+        session: &Session,
+        store: &dyn Store,
+        headers: &mut Vec<ResponseHeader>,
+    ) -> Result<(), Error> {
+        let now = self.now();
+        let plan = plan_server(
+            &session.lock(),
+            &configured.policy,
+            now,
+            slot.incoming.is_present(),
+            &mut SessionId::generate,
+        );
+        let outcome = execute(store, &configured.name, plan.write).await?;
+        let mut state = session.lock();
+        let stored_id = match outcome {
+            Outcome::Gone => {
+                tracing::debug!(session = %configured.name, "session ended by another request before this one saved; its changes are dropped");
+                state.mark_gone();
+                return Ok(());
+            }
+            Outcome::Done(stored_id) => stored_id,
+        };
+        let mut expires_at = state.record().expires_at;
+        match plan.reply {
+            Reply::Nothing => {}
+            Reply::Removal => emit_removal(configured, &slot.incoming, headers),
+            Reply::Id(planned, deadline) => {
+                // A collision may have moved the session to another id than planned.
+                let id = stored_id.unwrap_or(planned);
+                let max_age = max_age_secs(&plan.lifetime, deadline, now);
+                emit_signed_id(configured, &self.inner.keys, &id, max_age, headers)?;
+                expires_at = deadline;
+            }
+        }
+        match stored_id {
+            Some(id) => state.mark_saved_as(id, expires_at),
+            None => state.mark_retired(),
+        }
+        Ok(())
+    }
+
+    /// Plan and render for a client-side session: no store, the value is resealed.
+    fn save_client(
+        &self,
+        configured: &ConfiguredSession,
+        slot: &RequestSlot,
+        session: &Session,
+        headers: &mut Vec<ResponseHeader>,
+    ) -> Result<(), Error> {
+        let now = self.now();
+        let mut state = session.lock();
+        match plan_client(&state, &configured.policy, now, slot.incoming.is_present()) {
+            ClientPlan::Nothing => {}
+            ClientPlan::Removal => emit_removal(configured, &slot.incoming, headers),
+            ClientPlan::Reseal {
+                expires_at,
+                absolute_deadline,
+                lifetime,
+            } => {
+                state.prepare_reseal(expires_at, absolute_deadline);
+                let max_age = max_age_secs(&lifetime, expires_at, now);
+                emit_sealed_record(
+                    configured,
+                    &self.inner.keys,
+                    state.record(),
+                    max_age,
+                    headers,
+                )?;
+                state.mark_saved();
+            }
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,376 @@
+//! A session's state: its record, what changed in this request, and where it stands in its
+//! lifecycle. Every change goes through a method here, so the legal combinations are the ones
+//! these methods make.
+
+use std::collections::BTreeSet;
+
+use super::limit::{entry_bytes, SizeLimit};
+use crate::error::Error;
+use crate::expiry::Expiry;
+use crate::flash::{Flash, FLASH_KEY};
+use crate::id::{SessionId, ID_BYTES};
+use crate::record::{Data, Delta, RawJson, Record};
+
+/// Where a session stands between the store (or the client's sealed value) and this request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Lifecycle {
+    /// Never stored: a new session, or one whose stored record is gone.
+    New,
+    /// Stored under the record's id, as loaded or last saved.
+    Stored,
+    /// Stored under `old` until the request ends, when it moves to a fresh id.
+    Regenerated {
+        /// The id the store holds it under.
+        old: SessionId,
+    },
+    /// Ended in this request: `retired` (the id the store holds it under, if any) is deleted
+    /// when the request ends. Values written afterwards are a new session.
+    Destroyed {
+        /// The id the store holds it under, if any.
+        retired: Option<SessionId>,
+    },
+}
+
+#[derive(Debug)]
+pub(crate) struct State {
+    record: Record,
+    /// What the values take, as [`SizeLimit`] counts them.
+    data_bytes: usize,
+    limit: SizeLimit,
+    lifecycle: Lifecycle,
+    changed: BTreeSet<String>,
+    removed: BTreeSet<String>,
+    expiry_changed: bool,
+    /// The owner was bound or unbound in this request.
+    owner_changed: bool,
+    /// The value this session came from was sealed under an older key.
+    stale_key: bool,
+    /// `record.id` is a placeholder: the session has no id yet. One is drawn from the OS CSPRNG
+    /// when asked for or saved, so a request that only reads an empty session costs no system
+    /// call.
+    id_pending: bool,
+}
+
+impl State {
+    fn fresh(record: Record, lifecycle: Lifecycle, stale_key: bool, id_pending: bool) -> Self {
+        let data_bytes = record
+            .data
+            .iter()
+            .map(|(key, value)| entry_bytes(key, value))
+            .sum();
+        State {
+            record,
+            data_bytes,
+            limit: SizeLimit::unlimited(),
+            lifecycle,
+            changed: BTreeSet::new(),
+            removed: BTreeSet::new(),
+            expiry_changed: false,
+            owner_changed: false,
+            stale_key,
+            id_pending,
+        }
+    }
+
+    /// A new, empty session whose deadlines follow `expiry` from `now`, with no id yet.
+    pub(crate) fn unsaved(expiry: &Expiry, now: u64) -> Self {
+        let placeholder = SessionId::from_bytes([0; ID_BYTES]);
+        State::fresh(
+            Record::new(placeholder, expiry, now),
+            Lifecycle::New,
+            false,
+            true,
+        )
+    }
+
+    /// A session loaded from its store or opened from its sealed value; `stale_key` when that
+    /// value was sealed under an older key.
+    pub(crate) fn loaded(record: Record, stale_key: bool) -> Self {
+        State::fresh(record, Lifecycle::Stored, stale_key, false)
+    }
+
+    /// The state under the size limit `limit`.
+    pub(crate) fn with_limit(mut self, limit: SizeLimit) -> Self {
+        self.limit = limit;
+        self
+    }
+
+    // ---- reading ----
+
+    pub(crate) fn record(&self) -> &Record {
+        &self.record
+    }
+
+    pub(crate) fn data(&self) -> &Data {
+        &self.record.data
+    }
+
+    pub(crate) fn data_bytes(&self) -> usize {
+        self.data_bytes
+    }
+
+    pub(crate) fn lifecycle(&self) -> Lifecycle {
+        self.lifecycle
+    }
+
+    pub(crate) fn is_stored(&self) -> bool {
+        self.lifecycle == Lifecycle::Stored
+    }
+
+    pub(crate) fn is_destroyed(&self) -> bool {
+        matches!(self.lifecycle, Lifecycle::Destroyed { .. })
+    }
+
+    pub(crate) fn stale_key(&self) -> bool {
+        self.stale_key
+    }
+
+    pub(crate) fn expiry_changed(&self) -> bool {
+        self.expiry_changed
+    }
+
+    pub(crate) fn owner_changed(&self) -> bool {
+        self.owner_changed
+    }
+
+    /// Whether the session has no id yet (one is drawn when needed).
+    pub(crate) fn id_pending(&self) -> bool {
+        self.id_pending
+    }
+
+    pub(crate) fn has_value_changes(&self) -> bool {
+        !self.changed.is_empty() || !self.removed.is_empty()
+    }
+
+    pub(crate) fn is_modified(&self) -> bool {
+        self.has_value_changes()
+            || self.expiry_changed
+            || self.owner_changed
+            || matches!(
+                self.lifecycle,
+                Lifecycle::Regenerated { .. } | Lifecycle::Destroyed { .. }
+            )
+    }
+
+    /// The changes since load, for a store's delta update.
+    pub(crate) fn delta(&self) -> Delta {
+        Delta {
+            changed: self
+                .changed
+                .iter()
+                .filter_map(|key| {
+                    let value = self.record.data.get(key)?;
+                    Some((key.clone(), value.clone()))
+                })
+                .collect(),
+            removed: self.removed.iter().cloned().collect(),
+            expires_at: self.record.expires_at,
+            absolute_deadline: self.record.absolute_deadline,
+            expiry: self.record.expiry.clone(),
+            owner: self.owner_changed.then(|| self.record.owner.clone()),
+        }
+    }
+
+    pub(crate) fn flashes(&self) -> Vec<Flash> {
+        let Some(raw) = self.record.data.get(FLASH_KEY) else {
+            return Vec::new();
+        };
+        serde_json::from_str(raw.get()).unwrap_or_else(|error| {
+            tracing::debug!(%error, "ignoring an unreadable flash queue");
+            Vec::new()
+        })
+    }
+
+    // ---- changed by the handler ----
+
+    /// The session's id, drawn now if it has none yet.
+    pub(crate) fn assign_id(&mut self) -> SessionId {
+        if self.id_pending {
+            self.record.id = SessionId::generate();
+            self.id_pending = false;
+        }
+        self.record.id
+    }
+
+    /// Sets `key`, unless that would take the session past its limit: then nothing changes.
+    pub(crate) fn set_raw(&mut self, key: String, value: RawJson) -> Result<(), Error> {
+        let old_bytes = match self.record.data.get(&key) {
+            Some(old) if old.get() == value.get() => return Ok(()),
+            Some(old) => entry_bytes(&key, old),
+            None => 0,
+        };
+        let data_bytes = self.data_bytes - old_bytes + entry_bytes(&key, &value);
+        // A key already held keeps its `String`: the value is swapped in place.
+        let previous = match self.record.data.get_mut(&key) {
+            Some(slot) => Some(std::mem::replace(slot, value)),
+            None => {
+                self.record.data.insert(key.clone(), value);
+                None
+            }
+        };
+        if let Err(error) = self.limit.check(&self.record, data_bytes) {
+            match (previous, self.record.data.get_mut(&key)) {
+                (Some(previous), Some(slot)) => *slot = previous,
+                _ => {
+                    self.record.data.remove(&key);
+                }
+            }
+            return Err(error);
+        }
+        self.data_bytes = data_bytes;
+        self.removed.remove(&key);
+        self.changed.insert(key);
+        Ok(())
+    }
+
+    /// Removes `key`; whether it was there.
+    pub(crate) fn remove_key(&mut self, key: &str) -> bool {
+        let Some(old) = self.record.data.remove(key) else {
+            return false;
+        };
+        self.data_bytes -= entry_bytes(key, &old);
+        self.changed.remove(key);
+        self.removed.insert(key.to_string());
+        true
+    }
+
+    /// Runs `change`, and when it fails, puts the values back as they were before it.
+    pub(crate) fn all_or_nothing(
+        &mut self,
+        change: impl FnOnce(&mut State) -> Result<(), Error>,
+    ) -> Result<(), Error> {
+        let before = (
+            self.record.data.clone(),
+            self.changed.clone(),
+            self.removed.clone(),
+            self.data_bytes,
+        );
+        let result = change(self);
+        if result.is_err() {
+            (
+                self.record.data,
+                self.changed,
+                self.removed,
+                self.data_bytes,
+            ) = before;
+        }
+        result
+    }
+
+    /// The transition to [`Lifecycle::Regenerated`]: a fresh id is drawn when needed; the
+    /// stored one is retired when the request ends.
+    pub(crate) fn regenerate(&mut self) {
+        if self.lifecycle == Lifecycle::Stored {
+            self.lifecycle = Lifecycle::Regenerated {
+                old: self.record.id,
+            };
+        }
+        self.id_pending = true;
+    }
+
+    /// The transition to [`Lifecycle::Destroyed`] at `now`: every value gone, the stored id
+    /// retired; what is written afterwards starts a new session created at `now`.
+    pub(crate) fn destroy(&mut self, now: u64) {
+        let retired = match self.lifecycle {
+            Lifecycle::New => None,
+            Lifecycle::Stored => Some(self.record.id),
+            Lifecycle::Regenerated { old } => Some(old),
+            Lifecycle::Destroyed { retired } => retired,
+        };
+        self.lifecycle = Lifecycle::Destroyed { retired };
+        self.id_pending = true;
+        self.record.data.clear();
+        self.data_bytes = 0;
+        self.record.created_at = now;
+        self.record.expiry = None;
+        self.record.owner = None;
+        self.owner_changed = false;
+        self.record.version = 0;
+        self.changed.clear();
+        self.removed.clear();
+    }
+
+    /// Overrides the configured lifetime for this session.
+    pub(crate) fn set_expiry(&mut self, expiry: Expiry) {
+        if self.record.expiry.as_ref() != Some(&expiry) {
+            self.record.expiry = Some(expiry);
+            self.expiry_changed = true;
+        }
+    }
+
+    /// Returns the session to the configured lifetime.
+    pub(crate) fn reset_expiry(&mut self) {
+        if self.record.expiry.take().is_some() {
+            self.expiry_changed = true;
+        }
+    }
+
+    /// Binds the session to `owner`, unless that would take it past its limit: then nothing
+    /// changes.
+    pub(crate) fn set_owner(&mut self, owner: String) -> Result<(), Error> {
+        if self.record.owner.as_deref() == Some(owner.as_str()) {
+            return Ok(());
+        }
+        let previous = self.record.owner.replace(owner);
+        if let Err(error) = self.limit.check(&self.record, self.data_bytes) {
+            self.record.owner = previous;
+            return Err(error);
+        }
+        self.owner_changed = true;
+        Ok(())
+    }
+
+    /// Unbinds the session from its owner.
+    pub(crate) fn clear_owner(&mut self) {
+        if self.record.owner.take().is_some() {
+            self.owner_changed = true;
+        }
+    }
+
+    // ---- changed by saving ----
+
+    /// Readies a client-side session to be sealed again: the new deadlines, the next version,
+    /// and an id if it had none.
+    pub(crate) fn prepare_reseal(&mut self, expires_at: u64, absolute_deadline: Option<u64>) {
+        self.record.expires_at = expires_at;
+        self.record.absolute_deadline = absolute_deadline;
+        self.record.version = self.record.version.wrapping_add(1);
+        self.assign_id();
+    }
+
+    /// The store no longer holds the session (another request destroyed or moved it before this
+    /// one saved): this request's changes are dropped.
+    pub(crate) fn mark_gone(&mut self) {
+        self.lifecycle = match self.lifecycle {
+            Lifecycle::Destroyed { .. } => Lifecycle::Destroyed { retired: None },
+            _ => Lifecycle::New,
+        };
+    }
+
+    /// Saved under `id` (which may differ from the planned one after an id collision), to
+    /// expire at `expires_at`.
+    pub(crate) fn mark_saved_as(&mut self, id: SessionId, expires_at: u64) {
+        self.record.id = id;
+        self.record.expires_at = expires_at;
+        self.id_pending = false;
+        self.mark_saved();
+    }
+
+    /// Nothing was stored under a new id, and the retired one (if any) is gone from the store:
+    /// a destroyed or regenerated session is new again.
+    pub(crate) fn mark_retired(&mut self) {
+        if let Lifecycle::Regenerated { .. } | Lifecycle::Destroyed { .. } = self.lifecycle {
+            self.lifecycle = Lifecycle::New;
+        }
+    }
+
+    /// Saved as it is: stored, nothing left to save.
+    pub(crate) fn mark_saved(&mut self) {
+        self.lifecycle = Lifecycle::Stored;
+        self.changed.clear();
+        self.removed.clear();
+        self.expiry_changed = false;
+        self.owner_changed = false;
+        self.stale_key = false;
+    }
+}
