@@ -60,7 +60,16 @@ stop_all() {
     if [ "$alive" -eq 0 ]; then break; fi
     sleep 0.1
   done
-  rm -rf "$workdir"
+  # A server a test restarted, or one still writing its files, must not fail the run on the
+  # way out: stop whatever still listens on this setup's ports, then remove the directory.
+  for port in "$primary" "$replica" "${sentinel_ports[@]}"; do
+    pkill -9 -f "redis-(server|sentinel) 127\.0\.0\.1:$port( |$)" 2>/dev/null || true
+  done
+  for _ in 1 2 3 4 5; do
+    rm -rf "$workdir" 2>/dev/null && break
+    sleep 0.2
+  done
+  rm -rf "$workdir" || true
 }
 trap stop_all EXIT
 
