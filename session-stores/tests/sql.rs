@@ -7,6 +7,7 @@
 mod sql_shared;
 
 use session_core::StoreError;
+use session_stores::sql::SqlOptions;
 use sql_shared::Server;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -189,5 +190,99 @@ async fn postgres_refuses_nul_in_keys_and_keeps_it_as_an_escape_in_values() {
             store.create(&nul_key).await,
             Err(StoreError::Backend(_))
         ));
+    }
+}
+
+#[tokio::test]
+async fn two_tables_with_a_long_shared_prefix_each_get_their_indexes() {
+    for server in Server::available() {
+        let prefix = format!("{}_{}", sql_shared::unique_table("idx"), "x".repeat(40));
+        for table in [format!("{prefix}_one"), format!("{prefix}_two")] {
+            let store = server
+                .connect(sql_shared::options(&server.url(), &table))
+                .await
+                .unwrap();
+            let indexes = store.indexes().await;
+            for suffix in ["_owner", "_live_until"] {
+                assert!(
+                    indexes.iter().any(|index| index.ends_with(suffix)),
+                    "{}: {table} has no {suffix} index: {indexes:?}",
+                    server.engine()
+                );
+            }
+        }
+    }
+}
+
+#[tokio::test]
+async fn a_missing_table_without_create_table_fails_at_start_up_saying_what_to_run() {
+    for server in Server::available() {
+        let table = sql_shared::unique_table("absent");
+        let options = SqlOptions {
+            create_table: false,
+            ..sql_shared::options(&server.url(), &table)
+        };
+        let Err(error) = server.connect(options.clone()).await else {
+            panic!("{}: started without its table", server.engine());
+        };
+        let message = error.to_string();
+        assert!(
+            message.contains(&table)
+                && message.contains("create_table")
+                && message.contains(&server.schema(&table)),
+            "{}: {message}",
+            server.engine()
+        );
+
+        // The schema the message gives is what makes the store start.
+        let other = server.store(|options| options).await;
+        other.execute(&server.schema(&table)).await;
+        let store = server.connect(options).await.unwrap().shared();
+        let record = sql_shared::record();
+        store.create(&record).await.unwrap();
+        assert_eq!(store.load(&record.id).await.unwrap(), Some(record));
+    }
+}
+
+#[tokio::test]
+async fn an_in_memory_sqlite_database_is_refused_at_start_up() {
+    for url in [
+        "sqlite::memory:",
+        "sqlite://:memory:",
+        "sqlite://file.db?mode=memory",
+    ] {
+        let Err(error) = session_stores::registry()
+            .build(
+                "app",
+                &sql_shared::config("sqlite", serde_json::json!({ "url": url })),
+            )
+            .await
+        else {
+            panic!("{url}: accepted");
+        };
+        let message = error.to_string();
+        assert!(
+            message.contains("`app`") && message.contains("type = \"memory\""),
+            "{url}: {message}"
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn sqlite_stores_starting_at_once_on_a_new_file_all_start() {
+    for round in 0..10 {
+        let server = Server::Sqlite(tempfile::tempdir().unwrap());
+        let options = sql_shared::options(&server.url(), "sessions");
+        let starts: Vec<_> = (0..8)
+            .map(|_| {
+                let options = options.clone();
+                tokio::spawn(session_stores::sql::sqlite::SqliteStore::connect(options))
+            })
+            .collect();
+        for start in starts {
+            if let Err(error) = start.await.unwrap() {
+                panic!("round {round}: {error}");
+            }
+        }
     }
 }

@@ -226,10 +226,27 @@ fn is_identifier(name: &str) -> bool {
         && bytes.all(|byte| byte.is_ascii_alphanumeric() || byte == b'_')
 }
 
-/// An index name for `table`: the table (cut to fit the 63-character identifier limit) and a
-/// suffix.
+/// Longest table name whose index names are the table's name and a suffix; a longer one's
+/// would pass the 63-character identifier limit.
+const PLAIN_INDEX_TABLE: usize = 50;
+
+/// An index name for `table`, unique per table: `<table>_<suffix>` for a table name of up to 50
+/// characters, else the name's first 30 characters, 16 hex digits of its SHA-256 and the suffix
+/// (cutting alone would give two tables with a long shared prefix one index name, and the second
+/// table no index).
 fn index_name(table: &str, suffix: &str) -> String {
-    format!("{}_{suffix}", &table[..table.len().min(50)])
+    if table.len() <= PLAIN_INDEX_TABLE {
+        return format!("{table}_{suffix}");
+    }
+    use sha2::{Digest, Sha256};
+    let digest = Sha256::digest(table.as_bytes());
+    let hash: String = digest
+        .iter()
+        .take(8)
+        .map(|byte| format!("{byte:02x}"))
+        .collect();
+    // Identifiers are ASCII (`is_identifier`), so any byte offset is a character boundary.
+    format!("{}_{hash}_{suffix}", &table[..30])
 }
 
 /// The URL with any password replaced, for messages and logs.
@@ -613,6 +630,27 @@ mod tests {
         ] {
             assert!(!is_identifier(bad), "{bad}");
         }
+    }
+
+    #[test]
+    fn index_names_are_unique_per_table_and_fit_an_identifier() {
+        let long = "a".repeat(55);
+        let tables = [
+            "sessions".to_string(),
+            format!("{long}_one"),
+            format!("{long}_two"),
+            "b".repeat(63),
+        ];
+        let mut names = std::collections::BTreeSet::new();
+        for table in &tables {
+            for suffix in ["owner", "live_until"] {
+                let name = index_name(table, suffix);
+                assert!(is_identifier(&name), "{name}");
+                assert!(names.insert(name.clone()), "{name} given twice");
+            }
+        }
+        // Existing deployments keep their index names.
+        assert_eq!(index_name("sessions", "owner"), "sessions_owner");
     }
 
     #[test]
