@@ -5,7 +5,7 @@ use std::sync::atomic::Ordering;
 
 use session_core::{now_ms, SessionId};
 
-use super::entry::Entry;
+use super::entry::{Entry, OWNED};
 use super::{read, write, Inner};
 
 impl Inner {
@@ -14,10 +14,19 @@ impl Inner {
             || self.bytes.load(Ordering::Acquire) > self.max_bytes
     }
 
-    /// Evicts until the store is within its bounds again: first the expired records of the
-    /// shard `home` (where a record was just written), then its soonest-expiring one, then,
-    /// when `home` holds nothing else, the soonest-expiring record of the whole store. `keep`
-    /// (the record just written) is never evicted.
+    /// Evicts until the store is within its bounds again, in this order:
+    ///
+    /// 1. the expired sessions of the shard `home` (where a session was just written);
+    /// 2. anonymous sessions (bound to no owner), the soonest-expiring of `home` first, else the
+    ///    soonest-expiring of the whole store;
+    /// 3. sessions bound to an owner, the soonest-expiring of the whole store (a scan of every
+    ///    shard, which only a store holding nothing else pays); but only for a write of a
+    ///    session bound to an owner. A write of an anonymous
+    ///    session never evicts a session bound to an owner: when nothing else is left, the
+    ///    anonymous session just written is the one dropped (its client then has a new, empty
+    ///    session, as after any eviction).
+    ///
+    /// `keep` (the session just written) is otherwise never evicted.
     pub(super) fn shrink(&self, home: usize, keep: &SessionId) {
         let now = now_ms();
         while self.over_bound() {
@@ -35,43 +44,78 @@ impl Inner {
             }
             // `keep` is told apart by its slot, so that the scan reads no allocation.
             let kept = map.get(keep);
-            let soonest = map
+            let keep_is_owned = kept.is_some_and(Entry::is_owned);
+            let lowest = map
                 .iter()
                 .filter(|entry| kept.is_none_or(|kept| !std::ptr::eq(*entry, kept)))
-                .min_by_key(|entry| entry.deadline)
-                .map(Entry::id);
-            if let Some(id) = soonest {
-                self.take(&mut map, &id);
-                continue;
+                .min_by_key(|entry| entry.rank())
+                .map(|entry| (entry.rank(), home, entry.id()));
+            if let Some((rank, _, id)) = lowest {
+                if rank & OWNED == 0 {
+                    self.take(&mut map, &id);
+                    continue;
+                }
             }
             drop(map);
-            if !self.evict_elsewhere(home) {
-                // Only `keep` is left: a single session larger than `max_bytes`.
+            if let Some(victim) = self.lowest_elsewhere(home, now, false) {
+                self.evict(victim);
+                continue;
+            }
+            // Only sessions bound to an owner are left, besides `keep`.
+            if !keep_is_owned {
+                self.take(&mut write(&self.shards[home]), keep);
+                tracing::debug!("memory store full of owned sessions: dropped an anonymous one");
                 break;
+            }
+            let elsewhere = self.lowest_elsewhere(home, now, true);
+            match lowest
+                .into_iter()
+                .chain(elsewhere)
+                .min_by_key(|(order, shard, _)| (*order, *shard))
+            {
+                Some(victim) => self.evict(victim),
+                // Only `keep` is left: a single session larger than `max_bytes`.
+                None => break,
             }
         }
     }
 
-    /// Evicts the soonest-expiring record outside the shard `home`; `false` when there is none.
-    fn evict_elsewhere(&self, home: usize) -> bool {
-        let victim = self
-            .shards
+    /// Removes the session a scan chose, if it is still there (it may have gone meanwhile; the
+    /// caller's loop checks the bound again either way).
+    fn evict(&self, (_, shard, id): (u64, usize, SessionId)) {
+        self.take(&mut write(&self.shards[shard]), &id);
+    }
+
+    /// The session to evict outside the shard `home`, as (order, shard, id): an expired one
+    /// first (order 0), then the lowest ranked, among anonymous ones only unless `owned_too`.
+    fn lowest_elsewhere(
+        &self,
+        home: usize,
+        now: u64,
+        owned_too: bool,
+    ) -> Option<(u64, usize, SessionId)> {
+        self.shards
             .iter()
             .enumerate()
             .filter(|(index, _)| *index != home)
             .filter_map(|(index, shard)| {
-                read(shard)
-                    .iter()
-                    .min_by_key(|entry| entry.deadline)
-                    .map(|entry| (entry.deadline, index, entry.id()))
+                let map = read(shard);
+                if !owned_too && map.anonymous() == 0 {
+                    return None;
+                }
+                map.iter()
+                    .filter(|entry| owned_too || !entry.is_owned())
+                    .map(|entry| {
+                        let order = if entry.is_expired(now) {
+                            0
+                        } else {
+                            entry.rank()
+                        };
+                        (order, index, entry.id())
+                    })
+                    .min_by_key(|(order, _, _)| *order)
             })
-            .min_by_key(|(deadline, index, _)| (*deadline, *index));
-        let Some((_, index, id)) = victim else {
-            return false;
-        };
-        // It may have gone meanwhile; the caller's loop checks the bound again either way.
-        self.take(&mut write(&self.shards[index]), &id);
-        true
+            .min_by_key(|(order, index, _)| (*order, *index))
     }
 }
 
@@ -186,5 +230,83 @@ mod tests {
         assert!(store.update(&grower.id, &delta).await.unwrap());
         assert!(store.bytes() <= 8_000, "{}", store.bytes());
         assert!(store.load(&grower.id).await.unwrap().is_some());
+    }
+
+    fn owned_by(owner: &str, expires_in: u64) -> Record {
+        let mut record = record_expiring_in(expires_in);
+        record.owner = Some(owner.into());
+        record
+    }
+
+    #[tokio::test]
+    async fn anonymous_sessions_go_before_owned_ones_across_the_default_shards() {
+        let store = MemoryStore::new(MemoryOptions {
+            max_sessions: 100,
+            ..MemoryOptions::default()
+        });
+        // Users active a moment ago, expiring sooner than any anonymous session after them.
+        let users: Vec<Record> = (0..50)
+            .map(|n| owned_by(&format!("user{n}"), 60_000 + n))
+            .collect();
+        for user in &users {
+            store.create(user).await.unwrap();
+        }
+        for n in 0..2_000 {
+            store
+                .create(&record_expiring_in(3_600_000 + n))
+                .await
+                .unwrap();
+            assert!(store.len() <= 100);
+        }
+        for user in &users {
+            assert!(store.exists(&user.id).await.unwrap(), "a user was evicted");
+        }
+    }
+
+    #[tokio::test]
+    async fn an_anonymous_write_into_a_store_of_owned_sessions_evicts_itself() {
+        let store = MemoryStore::new(MemoryOptions {
+            max_sessions: 10,
+            ..MemoryOptions::default()
+        });
+        let users: Vec<Record> = (0..10)
+            .map(|n| owned_by(&format!("user{n}"), 60_000))
+            .collect();
+        for user in &users {
+            store.create(user).await.unwrap();
+        }
+        let anonymous = record_expiring_in(3_600_000);
+        store.create(&anonymous).await.unwrap();
+        assert!(!store.exists(&anonymous.id).await.unwrap());
+        for user in &users {
+            assert!(store.exists(&user.id).await.unwrap(), "a user was evicted");
+        }
+
+        // A login evicts the soonest-expiring owned session of the whole store.
+        let login = owned_by("late", 600_000);
+        store.create(&login).await.unwrap();
+        assert!(store.exists(&login.id).await.unwrap());
+        assert_eq!(store.len(), 10);
+    }
+
+    #[tokio::test]
+    async fn an_owned_session_outlives_anonymous_ones_after_an_update_binds_it() {
+        let store = one_shard(3);
+        let binding = record_expiring_in(60_000);
+        store.create(&binding).await.unwrap();
+        let login = Delta {
+            owner: Some(Some("alice".into())),
+            expires_at: binding.expires_at,
+            ..Delta::default()
+        };
+        assert!(store.update(&binding.id, &login).await.unwrap());
+        for n in 0..10 {
+            store
+                .create(&record_expiring_in(3_600_000 + n))
+                .await
+                .unwrap();
+        }
+        assert!(store.exists(&binding.id).await.unwrap());
+        assert_eq!(store.len(), 3);
     }
 }

@@ -9,25 +9,34 @@ use session_core::{Delta, Record, SessionId, StoreError};
 use crate::codec;
 
 /// Bytes one stored session costs beyond its allocation (the 32-byte id and the encoded
-/// record), as counted by `max_bytes`: the table slot (the deadline and the boxed slice's
+/// record), as counted by `max_bytes`: the table slot (the eviction rank and the boxed slice's
 /// pointer and length, 24 bytes) and its control byte at the table's lowest load factor (7/16,
 /// just after it doubled: at most 58 bytes a session), plus the allocator's header and rounding
 /// (at most 24 bytes).
 pub const ENTRY_OVERHEAD: usize = 82;
 
-/// One stored session: when it stops loading (kept in the slot, so that an eviction scan reads
-/// no allocation), and one allocation of exactly its size holding the id's bytes, then the
-/// record in its compact form. Built only by [`Entry::new`] and [`Entry::updated`], so the
-/// allocation always starts with a whole id.
+/// The bit of [`Entry::rank`] set for a session bound to an owner. Deadlines are milliseconds
+/// since the epoch, far below it (a "never" deadline is capped just under it).
+pub(super) const OWNED: u64 = 1 << 63;
+
+/// One stored session: its eviction rank (kept in the slot, so that an eviction scan reads no
+/// allocation), and one allocation of exactly its size holding the id's bytes, then the record
+/// in its compact form. Built only by [`Entry::new`] and [`Entry::updated`], so the allocation
+/// always starts with a whole id.
 pub(super) struct Entry {
-    pub(super) deadline: u64,
+    rank: u64,
     bytes: Box<[u8]>,
+}
+
+/// The rank of a session with `deadline`, bound to an owner or not.
+fn rank(deadline: u64, owned: bool) -> u64 {
+    deadline.min(OWNED - 1) | if owned { OWNED } else { 0 }
 }
 
 impl Entry {
     pub(super) fn new(record: &Record) -> Self {
         Entry {
-            deadline: codec::deadline(record),
+            rank: rank(codec::deadline(record), record.owner.is_some()),
             bytes: record
                 .to_compact_bytes_after(record.id.as_bytes())
                 .into_boxed_slice(),
@@ -39,10 +48,30 @@ impl Entry {
         let bytes = delta
             .apply_to_compact_bytes_after(id.as_bytes(), self.record())
             .map_err(StoreError::corrupt)?;
+        let owned = match &delta.owner {
+            Some(owner) => owner.is_some(),
+            None => self.is_owned(),
+        };
         Ok(Entry {
-            deadline: codec::deadline_after(delta),
+            rank: rank(codec::deadline_after(delta), owned),
             bytes: bytes.into_boxed_slice(),
         })
+    }
+
+    /// The order of eviction: anonymous sessions before those bound to an owner, and within
+    /// each the soonest-expiring first.
+    pub(super) fn rank(&self) -> u64 {
+        self.rank
+    }
+
+    /// When the session stops loading.
+    pub(super) fn deadline(&self) -> u64 {
+        self.rank & !OWNED
+    }
+
+    /// Whether the session is bound to an owner.
+    pub(super) fn is_owned(&self) -> bool {
+        self.rank & OWNED != 0
     }
 
     fn id_bytes(&self) -> &[u8] {
@@ -67,7 +96,7 @@ impl Entry {
     }
 
     pub(super) fn is_expired(&self, now: u64) -> bool {
-        now >= self.deadline
+        now >= self.deadline()
     }
 
     pub(super) fn cost(&self) -> usize {
@@ -84,6 +113,9 @@ impl Entry {
 pub(super) struct Map {
     table: HashTable<Entry>,
     hasher: RandomState,
+    /// How many of the entries are not bound to an owner, so that eviction looks for one only
+    /// in shards that hold one.
+    anonymous: usize,
 }
 
 impl Map {
@@ -91,6 +123,7 @@ impl Map {
         Map {
             table: HashTable::new(),
             hasher: RandomState::new(),
+            anonymous: 0,
         }
     }
 
@@ -118,19 +151,34 @@ impl Map {
             |held| held.id_bytes() == entry.id_bytes(),
             |held| hasher.hash_one(held.id_bytes()),
         );
+        self.anonymous += usize::from(!entry.is_owned());
         match slot {
             Slot::Occupied(mut held) => {
                 let old = std::mem::replace(held.get_mut(), entry);
+                self.anonymous -= usize::from(!old.is_owned());
                 (held.into_mut(), Some(old))
             }
             Slot::Vacant(vacant) => (vacant.insert(entry).into_mut(), None),
         }
     }
 
+    /// Keeps the count of anonymous entries true after an entry changed in place (through
+    /// [`Map::get_mut`]) from `old` to one bound to an owner or not (`owned`).
+    pub(super) fn changed(&mut self, old: &Entry, owned: bool) {
+        self.anonymous = self.anonymous + usize::from(!owned) - usize::from(!old.is_owned());
+    }
+
     pub(super) fn remove(&mut self, id: &SessionId) -> Option<Entry> {
         let hash = self.hash(id.as_bytes());
         let held = self.table.find_entry(hash, |entry| entry.is(id)).ok()?;
-        Some(held.remove().0)
+        let entry = held.remove().0;
+        self.anonymous -= usize::from(!entry.is_owned());
+        Some(entry)
+    }
+
+    /// How many entries are not bound to an owner.
+    pub(super) fn anonymous(&self) -> usize {
+        self.anonymous
     }
 
     pub(super) fn iter(&self) -> impl Iterator<Item = &Entry> {

@@ -36,11 +36,17 @@
 //!   whether or not cleanup has run yet.
 //! - **Bounded, in count and in bytes.** When a write takes the store past
 //!   [`MemoryOptions::max_sessions`] or [`MemoryOptions::max_bytes`] (each record's encoded
-//!   bytes plus [`ENTRY_OVERHEAD`]), the store drops the expired records of the written
-//!   session's shard, then that shard's soonest-expiring sessions, then (when that shard holds
-//!   nothing else) the soonest-expiring session of the whole store, until it is within both
-//!   bounds again. The session just written is never the one evicted. Eviction costs a scan of
-//!   one shard (`max_sessions / shards` entries); raise `shards` for very large bounds. The
+//!   bytes plus [`ENTRY_OVERHEAD`]), the store evicts until it is within both bounds again:
+//!   expired sessions of the written session's shard first; then anonymous sessions (bound to no
+//!   owner), the soonest-expiring of that shard, or when it has none, of the whole store; then,
+//!   only for a write of a session bound to an owner, the soonest-expiring session bound to an
+//!   owner, across the whole store. So sessions bound to an owner outlive anonymous ones in
+//!   every shard, and an anonymous write flood logs nobody out: an anonymous write into a store
+//!   holding only owners' sessions drops itself instead (its client then gets a new, empty
+//!   session, as after any eviction). Among owners' sessions, a "remember me" session, which
+//!   expires later, outlives an ordinary one. Otherwise the session just written is never the
+//!   one evicted. Eviction usually costs a scan of one shard (`max_sessions / shards`
+//!   entries); the whole store is scanned only when that shard holds no anonymous session. The
 //!   per-session size limit of the configuration (`max_bytes` of a session, 16 KiB by default)
 //!   keeps any one session far below the store's bound.
 //! - **Cleaned in the background.** The store opts into cleanup ([`Store::cleanup`]): the
@@ -73,11 +79,11 @@ use owners::OwnerIndex;
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct MemoryOptions {
-    /// The most sessions held at once; at the bound the soonest-expiring is evicted.
-    /// Default 1,000,000.
+    /// The most sessions held at once; at the bound an anonymous session is evicted first (see
+    /// the [module documentation](self)). Default 1,000,000.
     pub max_sessions: usize,
     /// The most bytes the sessions may take (each encoded record plus [`ENTRY_OVERHEAD`]); at
-    /// the bound the soonest-expiring are evicted. Default 1 GiB.
+    /// the bound sessions are evicted as for `max_sessions`. Default 1 GiB.
     pub max_bytes: usize,
     /// Seconds between background cleanups of expired sessions. Default 60.
     pub cleanup_interval_secs: u64,
@@ -293,7 +299,9 @@ impl Inner {
             }
             // The delta is spliced into the stored bytes: no value is decoded.
             let old = std::mem::replace(held, held.updated(id, delta)?);
+            let owned = held.is_owned();
             self.replaced(held, &old);
+            map.changed(&old, owned);
         }
         self.shrink(self.shard_index(id), id);
         Ok(true)

@@ -103,17 +103,21 @@ mod tests {
         store.create(&owned).await.unwrap();
         let bytes_after_first = store.bytes();
         assert!(bytes_after_first > ENTRY_OVERHEAD);
-        // Evicted by two later sessions: its index entry goes with it.
-        store.create(&record_expiring_in(600_000)).await.unwrap();
-        store.create(&record_expiring_in(600_000)).await.unwrap();
+        // Evicted by two later logins: its index entry goes with it.
+        for owner in ["bob", "carol"] {
+            let mut later = record_expiring_in(600_000);
+            later.owner = Some(owner.into());
+            store.create(&later).await.unwrap();
+        }
         assert!(store.owner_sessions("alice").await.unwrap().is_empty());
-        assert!(store.inner.owners.is_empty());
+        assert!(store.inner.owners.ids("alice").is_empty());
         assert_eq!(store.len(), 2);
         store.inner.cleanup().await;
         let held: Vec<SessionId> = read(&store.inner.shards[0]).iter().map(Entry::id).collect();
         for id in held {
             store.delete(&id).await.unwrap();
         }
+        assert!(store.inner.owners.is_empty());
         assert_eq!((store.len(), store.bytes()), (0, 0));
     }
 }
