@@ -382,6 +382,43 @@ async fn count_and_exists_see_live_sessions_only() {
 }
 
 #[tokio::test]
+async fn an_unreadable_entry_is_skipped_by_count_and_cleanup() {
+    let (_tmp, store) = new_store();
+    let (live, mut expired) = (record_of(None), record_of(None));
+    expired.expires_at = 1;
+    for record in [&live, &expired] {
+        store.create(record).await.unwrap();
+    }
+    // A directory where a session file would be, beside the expired session's file.
+    let odd = store.path_of(&SessionId::generate());
+    std::fs::create_dir_all(&odd).unwrap();
+    let odd_beside_expired = store
+        .path_of(&expired.id)
+        .with_file_name(odd.file_name().unwrap());
+    std::fs::create_dir_all(&odd_beside_expired).unwrap();
+
+    assert_eq!(store.count().await.unwrap(), 1);
+    let cleanup = store.cleanup().unwrap();
+    assert_eq!(cleanup.delete_expired().await.unwrap(), 1);
+    assert!(!store.path_of(&expired.id).exists());
+    assert!(store.exists(&live.id).await.unwrap());
+    assert!(odd.is_dir() && odd_beside_expired.is_dir());
+}
+
+#[tokio::test]
+async fn count_of_a_store_whose_directory_is_missing_is_an_error() {
+    let (tmp, store) = new_store();
+    store.create(&record_of(None)).await.unwrap();
+    std::fs::remove_dir_all(tmp.path().join("sessions")).unwrap();
+    let error = store.count().await.unwrap_err();
+    assert!(
+        matches!(error, session_core::StoreError::Backend(_))
+            && error.to_string().contains("sessions"),
+        "{error}"
+    );
+}
+
+#[tokio::test]
 async fn a_record_that_does_not_decode_is_corrupt_not_an_outage() {
     let (_tmp, store) = new_store();
     let record = record_of(Some("alice"));

@@ -85,7 +85,10 @@
 //! files are removed by the store's [`Cleanup`], which the session manager runs in its one
 //! background loop ([`session_core::spawn_cleanup`]) every [`FileStore::cleanup_interval`]
 //! ([`FileOptions::cleanup_interval_secs`]; 0 turns it off). Several processes sharing the directory may all
-//! run it: removal happens under the shard lock, after checking the file again.
+//! run it: removal happens under the shard lock, after checking the file again. An entry that
+//! cannot be read (a directory under a session file's name, a file this process may not read) is
+//! skipped with a warning by cleanup and by [`Store::count`], never stopping either. `count` of a
+//! store whose directory is missing is an error, not 0 (a wrong `dir` or an unmounted volume).
 //!
 //! The advisory lock needs a local filesystem with working `flock` (not every network filesystem
 //! has one). All blocking file work runs on Tokio's blocking thread pool

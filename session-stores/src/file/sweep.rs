@@ -41,17 +41,32 @@ fn shards(root: &Path) -> Result<Vec<(PathBuf, usize)>, StoreError> {
     Ok(shards)
 }
 
+/// The bytes of the session file at `path`; `None` when it is gone, or when it cannot be read
+/// (a directory under a session file's name, a file this process may not read), which is
+/// logged and skipped, so that one odd entry never stops a pass over the whole store.
+fn read_or_skip(path: &Path) -> Option<Vec<u8>> {
+    match disk::read(path) {
+        Ok(bytes) => bytes,
+        Err(error) => {
+            tracing::warn!(
+                path = %path.display(),
+                %error,
+                "file store: skipping an entry that cannot be read as a session file"
+            );
+            None
+        }
+    }
+}
+
 /// Whether the session file at `path` is there and dead (expired or undecodable), and so
 /// cleanup's to remove; with the owner whose index entry goes with it.
-fn dead(path: &Path, now: u64) -> Result<Option<Option<String>>, StoreError> {
-    let Some(bytes) = disk::read(path)? else {
-        return Ok(None);
-    };
-    Ok(match codec::summary(&bytes) {
+fn dead(path: &Path, now: u64) -> Option<Option<String>> {
+    let bytes = read_or_skip(path)?;
+    match codec::summary(&bytes) {
         Ok(summary) if summary.is_live(now) => None,
         Ok(summary) => Some(summary.owner),
         Err(_) => Some(None),
-    })
+    }
 }
 
 fn scan(shard: &Path, now: u64) -> Result<Found, StoreError> {
@@ -62,7 +77,7 @@ fn scan(shard: &Path, now: u64) -> Result<Found, StoreError> {
         };
         if disk::is_temp_name(&name) {
             found.temporary.push(name);
-        } else if disk::is_storage_key(&name) && dead(&entry.path(), now)?.is_some() {
+        } else if disk::is_storage_key(&name) && dead(&entry.path(), now).is_some() {
             found.dead.push(name);
         }
     }
@@ -83,7 +98,7 @@ pub(super) fn clean(inner: &Inner, now: u64) -> Result<u64, StoreError> {
         }
         for key in found.dead {
             let path = shard.join(&key);
-            if let Some(owner) = dead(&path, now)? {
+            if let Some(owner) = dead(&path, now) {
                 if disk::remove(&path)? {
                     removed += 1;
                 }
@@ -97,8 +112,11 @@ pub(super) fn clean(inner: &Inner, now: u64) -> Result<u64, StoreError> {
     Ok(removed)
 }
 
-/// How many live sessions the store holds (a file that vanishes meanwhile is not counted).
+/// How many live sessions the store holds (a file that vanishes meanwhile, or cannot be read, is
+/// not counted). A missing store directory is an error, not 0: it is a misconfiguration (a
+/// wrong `dir`, an unmounted volume), not an empty store.
 pub(super) fn count(root: &Path, now: u64) -> Result<u64, StoreError> {
+    std::fs::read_dir(root).map_err(disk::failed("count the sessions in", root))?;
     let mut live = 0;
     for (shard, _) in shards(root)? {
         for entry in disk::list(&shard)? {
@@ -106,7 +124,7 @@ pub(super) fn count(root: &Path, now: u64) -> Result<u64, StoreError> {
             if !name.to_str().is_some_and(disk::is_storage_key) {
                 continue;
             }
-            let Some(bytes) = disk::read(&entry.path())? else {
+            let Some(bytes) = read_or_skip(&entry.path()) else {
                 continue;
             };
             if codec::summary(&bytes).is_ok_and(|summary| summary.is_live(now)) {

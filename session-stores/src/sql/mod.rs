@@ -89,365 +89,19 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 use session_core::{now_ms, Data, Delta, Expiry, OwnerSession, RawJson, Record, StoreError};
 
-/// The parts of a SQL store that are the same in every dialect: the `Debug` impl, `table`, the
-/// shared private operations, and the `Store` and `Cleanup` impls, for the store type `$store`
-/// whose rows are `$row`. The invoking module provides what differs:
-///
-/// - the struct, with fields `pool`, `context`, `sql` ([`Statements`]), `cleanup_batch` and
-///   `sweep`, and its `connect`, which ends in the generated `open` with its connect options
-///   (`$connect`);
-/// - `fn statements(table: &str) -> Statements` and `fn schema(table: &str) -> String` (the
-///   statements creating the table and its indexes);
-/// - `type Key` and `fn key_text(column: &str, key: Key) -> Result<String, StoreError>`: how
-///   the `id` and `owner` columns read back, and `fn owner_param(owner: &str) -> impl Encode`:
-///   how an owner is bound (both in [`text_keys`] for text columns);
-/// - `async fn apply(&self, id, delta, columns, now, new: Option<&str>) -> Result<bool, sqlx::Error>`:
-///   runs `update` (or `regenerate` to `new`) with the dialect's delta expression.
-macro_rules! sql_store {
-    ($store:ident, $row:ty, $connect:ty) => {
-        impl std::fmt::Debug for $store {
-            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-                f.debug_struct(stringify!($store))
-                    .field("url", &self.context.url)
-                    .field("table", &self.sql.table)
-                    .finish_non_exhaustive()
-            }
-        }
-
-        impl $store {
-            /// Opens the pool with `connect` (`action` names that in errors) and the store on
-            /// it, after creating the table when `options.create_table` is on.
-            async fn open(
-                connect: $connect,
-                action: &'static str,
-                context: $crate::sql::Context,
-                options: &$crate::sql::SqlOptions,
-            ) -> Result<Self, session_core::StoreError> {
-                let pool = $crate::sql::pool_options(options)
-                    .connect_with(connect)
-                    .await
-                    .map_err(|error| context.failed(action, error))?;
-                let store = $store {
-                    pool,
-                    sql: statements(&options.table),
-                    cleanup_batch: i64::from(options.cleanup_batch),
-                    sweep: std::sync::Arc::default(),
-                    context,
-                };
-                if options.create_table {
-                    let schema = schema(&options.table);
-                    store
-                        .context
-                        .run(
-                            "table creation",
-                            sqlx::raw_sql(&schema).execute(&store.pool),
-                        )
-                        .await?;
-                }
-                Ok(store)
-            }
-
-            /// The table sessions live in.
-            pub fn table(&self) -> &str {
-                &self.sql.table
-            }
-
-            /// The record columns of `row`, from column `first` on, in `load`'s order.
-            fn stored_row(
-                &self,
-                row: &$row,
-                first: usize,
-            ) -> Result<$crate::sql::StoredRow, session_core::StoreError> {
-                use sqlx::Row as _;
-                let (stored, owner) = (|| {
-                    let stored = $crate::sql::StoredRow {
-                        data: row.try_get(first)?,
-                        created_at: row.try_get(first + 1)?,
-                        expires_at: row.try_get(first + 2)?,
-                        absolute_deadline: row.try_get(first + 3)?,
-                        version: row.try_get(first + 4)?,
-                        expiry: row.try_get(first + 5)?,
-                        owner: None,
-                    };
-                    Ok::<_, sqlx::Error>((stored, row.try_get::<Option<Key>, _>(first + 6)?))
-                })()
-                .map_err(|error| self.context.failed("load", error))?;
-                let owner = owner.map(|owner| key_text("owner", owner)).transpose()?;
-                Ok($crate::sql::StoredRow { owner, ..stored })
-            }
-
-            /// Deletes the rows among the next `cleanup_batch` (in key order, resuming where the
-            /// last sweep stopped) that do not decode; how many.
-            async fn sweep_corrupt(&self) -> Result<u64, session_core::StoreError> {
-                use sqlx::Row as _;
-                let after = self.sweep.start();
-                let rows = self
-                    .context
-                    .run(
-                        "cleanup",
-                        sqlx::query(&self.sql.sweep)
-                            .bind(&after)
-                            .bind(self.cleanup_batch)
-                            .fetch_all(&self.pool),
-                    )
-                    .await?;
-                let mut corrupt = Vec::new();
-                let mut last = None;
-                for row in &rows {
-                    let key = key_text(
-                        "id",
-                        row.try_get::<Key, _>(0)
-                            .map_err(|error| self.context.failed("cleanup", error))?,
-                    )?;
-                    match self
-                        .stored_row(row, 1)
-                        .and_then(|stored| stored.into_record(session_core::SessionId::generate()))
-                    {
-                        Ok(_) => {}
-                        Err(session_core::StoreError::Corrupt(_)) => corrupt.push(key.clone()),
-                        Err(error) => return Err(error),
-                    }
-                    last = Some(key);
-                }
-                let full = i64::try_from(rows.len()).unwrap_or(i64::MAX) >= self.cleanup_batch;
-                self.sweep.finish(if full { last } else { None });
-                let mut removed = 0;
-                for key in corrupt {
-                    // Keys are hashes of random ids: the row under one is the one found corrupt.
-                    removed += self
-                        .context
-                        .run(
-                            "cleanup",
-                            sqlx::query(&self.sql.delete).bind(key).execute(&self.pool),
-                        )
-                        .await?
-                        .rows_affected();
-                }
-                Ok(removed)
-            }
-
-            /// Deletes the expired row under `key`, if there is one; whether it did.
-            async fn delete_dead(&self, key: &str, now: i64) -> Result<bool, sqlx::Error> {
-                let deleted = sqlx::query(&self.sql.delete_dead)
-                    .bind(key)
-                    .bind(now)
-                    .execute(&self.pool)
-                    .await?;
-                Ok(deleted.rows_affected() > 0)
-            }
-
-            async fn insert(&self, row: &$crate::sql::NewRow) -> Result<(), sqlx::Error> {
-                sqlx::query(&self.sql.insert)
-                    .bind(&row.id)
-                    .bind(&row.data)
-                    .bind(row.created_at)
-                    .bind(row.expires_at)
-                    .bind(row.absolute_deadline)
-                    .bind(row.live_until)
-                    .bind(row.version)
-                    .bind(&row.expiry)
-                    .bind(row.owner.as_deref().map(owner_param))
-                    .execute(&self.pool)
-                    .await
-                    .map(drop)
-            }
-        }
-
-        #[async_trait::async_trait]
-        impl session_core::Store for $store {
-            async fn load(
-                &self,
-                id: &session_core::SessionId,
-            ) -> Result<Option<session_core::Record>, session_core::StoreError> {
-                let row = self
-                    .context
-                    .run(
-                        "load",
-                        sqlx::query(&self.sql.load)
-                            .bind(id.storage_key())
-                            .bind($crate::sql::now())
-                            .fetch_optional(&self.pool),
-                    )
-                    .await?;
-                let Some(row) = row else { return Ok(None) };
-                self.stored_row(&row, 0)?.into_record(*id).map(Some)
-            }
-
-            async fn create(
-                &self,
-                record: &session_core::Record,
-            ) -> Result<(), session_core::StoreError> {
-                use $crate::sql::is_unique_violation;
-                let row = $crate::sql::NewRow::of(record)?;
-                let now = $crate::sql::now();
-                self.context
-                    .run("create", async {
-                        match self.insert(&row).await {
-                            Err(error) if is_unique_violation(&error) => {
-                                // An expired row may still hold the key; a live one never goes.
-                                if !self.delete_dead(&row.id, now).await? {
-                                    return Ok(Err(session_core::StoreError::AlreadyExists));
-                                }
-                                match self.insert(&row).await {
-                                    Err(error) if is_unique_violation(&error) => {
-                                        Ok(Err(session_core::StoreError::AlreadyExists))
-                                    }
-                                    result => result.map(Ok),
-                                }
-                            }
-                            result => result.map(Ok),
-                        }
-                    })
-                    .await?
-            }
-
-            async fn update(
-                &self,
-                id: &session_core::SessionId,
-                delta: &session_core::Delta,
-            ) -> Result<bool, session_core::StoreError> {
-                let columns = $crate::sql::DeltaColumns::of(delta)?;
-                let key = id.storage_key();
-                self.context
-                    .run(
-                        "update",
-                        self.apply(&key, delta, &columns, $crate::sql::now(), None),
-                    )
-                    .await
-            }
-
-            async fn regenerate(
-                &self,
-                old: &session_core::SessionId,
-                new: &session_core::SessionId,
-                delta: &session_core::Delta,
-            ) -> Result<bool, session_core::StoreError> {
-                use $crate::sql::is_unique_violation;
-                let columns = $crate::sql::DeltaColumns::of(delta)?;
-                let (old, new) = (old.storage_key(), new.storage_key());
-                let now = $crate::sql::now();
-                self.context
-                    .run("regenerate", async {
-                        match self.apply(&old, delta, &columns, now, Some(&new)).await {
-                            Err(error) if is_unique_violation(&error) => {
-                                if !self.delete_dead(&new, now).await? {
-                                    return Ok(Err(session_core::StoreError::AlreadyExists));
-                                }
-                                match self.apply(&old, delta, &columns, now, Some(&new)).await {
-                                    Err(error) if is_unique_violation(&error) => {
-                                        Ok(Err(session_core::StoreError::AlreadyExists))
-                                    }
-                                    result => result.map(Ok),
-                                }
-                            }
-                            result => result.map(Ok),
-                        }
-                    })
-                    .await?
-            }
-
-            async fn delete(
-                &self,
-                id: &session_core::SessionId,
-            ) -> Result<(), session_core::StoreError> {
-                self.context
-                    .run(
-                        "delete",
-                        sqlx::query(&self.sql.delete)
-                            .bind(id.storage_key())
-                            .execute(&self.pool),
-                    )
-                    .await
-                    .map(drop)
-            }
-
-            async fn owner_sessions(
-                &self,
-                owner: &str,
-            ) -> Result<Vec<session_core::OwnerSession>, session_core::StoreError> {
-                let rows = self
-                    .context
-                    .run(
-                        "owner listing",
-                        sqlx::query_as::<_, (Key, i64, i64)>(&self.sql.owner_sessions)
-                            .bind(owner_param(owner))
-                            .bind($crate::sql::now())
-                            .fetch_all(&self.pool),
-                    )
-                    .await?;
-                rows.into_iter()
-                    .map(|(key, created_at, expires_at)| {
-                        $crate::sql::owner_session(key_text("id", key)?, created_at, expires_at)
-                    })
-                    .collect()
-            }
-
-            async fn delete_owner(&self, owner: &str) -> Result<u64, session_core::StoreError> {
-                self.context
-                    .run(
-                        "owner deletion",
-                        sqlx::query(&self.sql.delete_owner)
-                            .bind(owner_param(owner))
-                            .bind($crate::sql::now())
-                            .execute(&self.pool),
-                    )
-                    .await
-                    .map(|done| done.rows_affected())
-            }
-
-            async fn count(&self) -> Result<u64, session_core::StoreError> {
-                let count: i64 = self
-                    .context
-                    .run(
-                        "count",
-                        sqlx::query_scalar(&self.sql.count)
-                            .bind($crate::sql::now())
-                            .fetch_one(&self.pool),
-                    )
-                    .await?;
-                Ok(u64::try_from(count).unwrap_or(0))
-            }
-
-            fn cleanup(&self) -> Option<&dyn session_core::Cleanup> {
-                Some(self)
-            }
-        }
-
-        #[async_trait::async_trait]
-        impl session_core::Cleanup for $store {
-            /// Deletes expired rows, `cleanup_batch` per statement, until none is left; then
-            /// sweeps the next `cleanup_batch` rows for ones that do not decode.
-            async fn delete_expired(&self) -> Result<u64, session_core::StoreError> {
-                let now = $crate::sql::now();
-                let mut removed = 0;
-                loop {
-                    let batch = self
-                        .context
-                        .run(
-                            "cleanup",
-                            sqlx::query(&self.sql.cleanup)
-                                .bind(now)
-                                .bind(self.cleanup_batch)
-                                .execute(&self.pool),
-                        )
-                        .await?
-                        .rows_affected();
-                    removed += batch;
-                    if batch < self.cleanup_batch.unsigned_abs() {
-                        return Ok(removed + self.sweep_corrupt().await?);
-                    }
-                }
-            }
-        }
-    };
-}
-
 #[cfg(feature = "mysql")]
 pub mod mysql;
 #[cfg(feature = "postgres")]
 pub mod postgres;
 #[cfg(feature = "sqlite")]
 pub mod sqlite;
+
+mod dialect;
+mod store;
+
+use dialect::DeltaColumns;
+pub use dialect::{ConnectOptions, Dialect};
+pub use store::SqlStore;
 
 /// Options of the SQL stores (`store = { type = "postgres" | "mysql" | "sqlite", ... }`).
 #[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -499,23 +153,6 @@ impl std::fmt::Debug for SqlOptions {
             .field("cleanup_batch", &self.cleanup_batch)
             .finish()
     }
-}
-
-/// One store's statements, in its dialect, for its table.
-#[derive(Clone)]
-pub(crate) struct Statements {
-    pub(crate) table: String,
-    pub(crate) load: String,
-    pub(crate) insert: String,
-    pub(crate) delete_dead: String,
-    pub(crate) update: String,
-    pub(crate) regenerate: String,
-    pub(crate) delete: String,
-    pub(crate) owner_sessions: String,
-    pub(crate) delete_owner: String,
-    pub(crate) count: String,
-    pub(crate) cleanup: String,
-    pub(crate) sweep: String,
 }
 
 /// The pool settings every store shares.
@@ -589,10 +226,27 @@ fn is_identifier(name: &str) -> bool {
         && bytes.all(|byte| byte.is_ascii_alphanumeric() || byte == b'_')
 }
 
-/// An index name for `table`: the table (cut to fit the 63-character identifier limit) and a
-/// suffix.
+/// Longest table name whose index names are the table's name and a suffix; a longer one's
+/// would pass the 63-character identifier limit.
+const PLAIN_INDEX_TABLE: usize = 50;
+
+/// An index name for `table`, unique per table: `<table>_<suffix>` for a table name of up to 50
+/// characters, else the name's first 30 characters, 16 hex digits of its SHA-256 and the suffix
+/// (cutting alone would give two tables with a long shared prefix one index name, and the second
+/// table no index).
 fn index_name(table: &str, suffix: &str) -> String {
-    format!("{}_{suffix}", &table[..table.len().min(50)])
+    if table.len() <= PLAIN_INDEX_TABLE {
+        return format!("{table}_{suffix}");
+    }
+    use sha2::{Digest, Sha256};
+    let digest = Sha256::digest(table.as_bytes());
+    let hash: String = digest
+        .iter()
+        .take(8)
+        .map(|byte| format!("{byte:02x}"))
+        .collect();
+    // Identifiers are ASCII (`is_identifier`), so any byte offset is a character boundary.
+    format!("{}_{hash}_{suffix}", &table[..30])
 }
 
 /// The URL with any password replaced, for messages and logs.
@@ -645,6 +299,23 @@ pub enum SqlStoreError {
         /// What is wrong with it.
         reason: String,
     },
+    /// `create_table` is off and the table is missing or lacks a column.
+    #[error(
+        "{engine} table `{table}` at {url} is missing or incomplete ({reason}) and \
+         `create_table` is off; create it by running:\n{schema}\nor set `create_table = true`"
+    )]
+    MissingTable {
+        /// PostgreSQL, MySQL or SQLite.
+        engine: &'static str,
+        /// The table of the options.
+        table: String,
+        /// The database, without its password.
+        url: String,
+        /// What the database answered.
+        reason: String,
+        /// The statements that create the table and its indexes.
+        schema: String,
+    },
     /// An owner too long for the index.
     #[error("a session owner is {0} bytes; the SQL stores index owners of at most {MAX_OWNER_BYTES} bytes")]
     OwnerTooLong(usize),
@@ -675,17 +346,20 @@ impl Context {
         example: &'static str,
         parse: impl FnOnce(&str) -> Result<T, sqlx::Error>,
     ) -> Result<T, StoreError> {
-        let bad = |reason: String| {
-            StoreError::backend(SqlStoreError::Url {
-                engine: self.engine,
-                example,
-                reason,
-            })
-        };
+        let bad = |reason: String| self.bad_url(example, reason);
         if !schemes.iter().any(|scheme| url.starts_with(scheme)) {
             return Err(bad(format!("it must start with {}", schemes.join(" or "))));
         }
         parse(url).map_err(|error| bad(error.to_string()))
+    }
+
+    /// The store error for a URL that cannot serve, for `reason`.
+    pub(crate) fn bad_url(&self, example: &'static str, reason: String) -> StoreError {
+        StoreError::backend(SqlStoreError::Url {
+            engine: self.engine,
+            example,
+            reason,
+        })
     }
 
     /// The store error for a driver error: a row that does not decode is corrupt, anything
@@ -738,25 +412,6 @@ impl Sweep {
         if let Ok(mut key) = self.0.lock() {
             *key = last.unwrap_or_default();
         }
-    }
-}
-
-/// Key and owner columns that hold text (PostgreSQL, SQLite).
-#[cfg(any(feature = "postgres", feature = "sqlite"))]
-pub(crate) mod text_keys {
-    use session_core::StoreError;
-
-    /// How the `id` and `owner` columns read back.
-    pub(crate) type Key = String;
-
-    /// The text of a key or owner column.
-    pub(crate) fn key_text(_column: &str, key: Key) -> Result<String, StoreError> {
-        Ok(key)
-    }
-
-    /// An owner as bound.
-    pub(crate) fn owner_param(owner: &str) -> &str {
-        owner
     }
 }
 
@@ -859,17 +514,6 @@ impl NewRow {
             owner: record.owner.clone(),
         })
     }
-}
-
-/// A delta's columns, ready to bind.
-pub(crate) struct DeltaColumns {
-    pub(crate) expires_at: i64,
-    pub(crate) absolute_deadline: Option<i64>,
-    pub(crate) live_until: i64,
-    pub(crate) expiry: Option<String>,
-    /// Whether the delta rebinds the owner (to `owner`).
-    pub(crate) set_owner: bool,
-    pub(crate) owner: Option<String>,
 }
 
 impl DeltaColumns {
@@ -986,6 +630,27 @@ mod tests {
         ] {
             assert!(!is_identifier(bad), "{bad}");
         }
+    }
+
+    #[test]
+    fn index_names_are_unique_per_table_and_fit_an_identifier() {
+        let long = "a".repeat(55);
+        let tables = [
+            "sessions".to_string(),
+            format!("{long}_one"),
+            format!("{long}_two"),
+            "b".repeat(63),
+        ];
+        let mut names = std::collections::BTreeSet::new();
+        for table in &tables {
+            for suffix in ["owner", "live_until"] {
+                let name = index_name(table, suffix);
+                assert!(is_identifier(&name), "{name}");
+                assert!(names.insert(name.clone()), "{name} given twice");
+            }
+        }
+        // Existing deployments keep their index names.
+        assert_eq!(index_name("sessions", "owner"), "sessions_owner");
     }
 
     #[test]

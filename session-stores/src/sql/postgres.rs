@@ -7,8 +7,9 @@
 //!
 //! See [the SQL stores](super) for the options, the table and what each operation does.
 //! PostgreSQL text cannot hold the NUL character, so a session key or owner containing one is
-//! refused with a [`StoreError::Backend`] (values are unaffected: NUL in JSON text is always the
-//! escape `\u0000`). The table, created when `create_table` is on:
+//! refused with a [`StoreError::Backend`] (values are
+//! unaffected: NUL in JSON text is always the escape `\u0000`). The table, as [`schema`] gives it
+//! and `create_table` creates it:
 //!
 //! ```sql
 //! CREATE TABLE IF NOT EXISTS "sessions" (
@@ -22,141 +23,134 @@
 use std::str::FromStr;
 
 use session_core::{Delta, StoreError};
-use sqlx::postgres::{PgConnectOptions, PgPool};
+use sqlx::postgres::{PgConnectOptions, PgQueryResult};
+use sqlx::query::Query;
 
-use super::text_keys::{key_text, owner_param, Key};
-use super::{Context, DeltaColumns, SqlOptions, Statements, Sweep};
-
-const ENGINE: &str = "PostgreSQL";
-const EXAMPLE: &str = "postgres://user:password@host:5432/database";
+use super::dialect::{sealed, DeltaColumns, Dialect, Statements};
+use super::SqlOptions;
 
 /// Serializes concurrent schema creation from several application servers (PostgreSQL's
 /// `CREATE TABLE IF NOT EXISTS` can fail when two run at once).
 const SCHEMA_LOCK: i64 = 0x5e55_1011_5c4e_3a00;
 
 /// A session store on PostgreSQL. See the [module documentation](self).
-///
-/// Cloning is cheap and shares the pool.
-#[derive(Clone)]
-pub struct PostgresStore {
-    pool: PgPool,
-    context: Context,
-    sql: Statements,
-    cleanup_batch: i64,
-    sweep: std::sync::Arc<Sweep>,
-}
+pub type PostgresStore = super::SqlStore<Postgres>;
 
-sql_store!(PostgresStore, sqlx::postgres::PgRow, PgConnectOptions);
+/// The PostgreSQL [`Dialect`]: `jsonb` values changed by `-` and `||`.
+#[derive(Debug, Clone, Copy)]
+pub struct Postgres;
 
-fn statements(table: &str) -> Statements {
-    let t = format!("\"{table}\"");
-    // $1 id, then the delta: $2 removed keys, $3 changed keys, $4 expires_at,
-    // $5 absolute_deadline, $6 live_until, $7 expiry, $8 whether to rebind the owner, $9 owner,
-    // $10 now; regenerate's new id is $11.
-    let apply = "data = (data - $2::text[]) || $3::jsonb, expires_at = $4, \
-                 absolute_deadline = $5, live_until = $6, expiry = $7, \
-                 owner = CASE WHEN $8 THEN $9 ELSE owner END, version = version + 1";
-    Statements {
-        load: format!(
-            "SELECT data::text, created_at, expires_at, absolute_deadline, version, expiry, \
-             owner FROM {t} WHERE id = $1 AND live_until > $2"
-        ),
-        insert: format!(
-            "INSERT INTO {t} (id, data, created_at, expires_at, absolute_deadline, \
-             live_until, version, expiry, owner) \
-             VALUES ($1, $2::jsonb, $3, $4, $5, $6, $7, $8, $9)"
-        ),
-        delete_dead: format!("DELETE FROM {t} WHERE id = $1 AND live_until <= $2"),
-        update: format!("UPDATE {t} SET {apply} WHERE id = $1 AND live_until > $10"),
-        regenerate: format!("UPDATE {t} SET id = $11, {apply} WHERE id = $1 AND live_until > $10"),
-        delete: format!("DELETE FROM {t} WHERE id = $1"),
-        owner_sessions: format!(
-            "SELECT id, created_at, expires_at FROM {t} WHERE owner = $1 AND live_until > $2"
-        ),
-        delete_owner: format!("DELETE FROM {t} WHERE owner = $1 AND live_until > $2"),
-        count: format!("SELECT COUNT(*) FROM {t} WHERE live_until > $1"),
-        cleanup: format!(
-            "DELETE FROM {t} WHERE id IN \
-             (SELECT id FROM {t} WHERE live_until <= $1 LIMIT $2)"
-        ),
-        sweep: format!(
-            "SELECT id, data::text, created_at, expires_at, absolute_deadline, version, expiry, \
-             owner FROM {t} WHERE id > $1 ORDER BY id LIMIT $2"
-        ),
-        table: table.to_string(),
-    }
-}
+impl sealed::Sealed for Postgres {}
 
-/// The table and indexes: one simple query, which PostgreSQL runs as one transaction, under an
-/// advisory lock.
-fn schema(table: &str) -> String {
+/// The statements that create the table `table` and its indexes when missing, as
+/// `create_table` runs them (under an advisory lock); `table` must be an identifier, as
+/// [`SqlOptions::validate`] checks.
+pub fn schema(table: &str) -> String {
     let owner = super::index_name(table, "owner");
     let live_until = super::index_name(table, "live_until");
     format!(
-        "SELECT pg_advisory_xact_lock({SCHEMA_LOCK}); \
-         CREATE TABLE IF NOT EXISTS \"{table}\" (\
-             id TEXT COLLATE \"C\" PRIMARY KEY, data JSONB NOT NULL, created_at BIGINT NOT NULL, \
-             expires_at BIGINT NOT NULL, absolute_deadline BIGINT, \
-             live_until BIGINT NOT NULL, version BIGINT NOT NULL, expiry TEXT, owner TEXT); \
-         CREATE INDEX IF NOT EXISTS \"{owner}\" ON \"{table}\" (owner) \
-             WHERE owner IS NOT NULL; \
-         CREATE INDEX IF NOT EXISTS \"{live_until}\" ON \"{table}\" (live_until);"
+        "CREATE TABLE IF NOT EXISTS \"{table}\" (\n    \
+             id TEXT COLLATE \"C\" PRIMARY KEY, data JSONB NOT NULL, created_at BIGINT NOT NULL,\n    \
+             expires_at BIGINT NOT NULL, absolute_deadline BIGINT, live_until BIGINT NOT NULL,\n    \
+             version BIGINT NOT NULL, expiry TEXT, owner TEXT);\n\
+         CREATE INDEX IF NOT EXISTS \"{owner}\" ON \"{table}\" (owner) WHERE owner IS NOT NULL;\n\
+         CREATE INDEX IF NOT EXISTS \"{live_until}\" ON \"{table}\" (live_until);\n"
     )
 }
 
-impl PostgresStore {
-    /// Connects to `options.url` and, when `options.create_table` is on, creates the table and
-    /// its indexes if they are missing.
-    ///
-    /// Fails with [`StoreError::Backend`] when the URL is invalid, the server cannot be reached
-    /// within `connect_timeout_ms`, or the table cannot be created.
-    pub async fn connect(options: SqlOptions) -> Result<Self, StoreError> {
-        let context = Context::new(ENGINE, &options);
-        options.validate().map_err(StoreError::backend_msg)?;
-        let connect = context
-            .parse_url(
-                &options.url,
-                &["postgres://", "postgresql://"],
-                EXAMPLE,
-                PgConnectOptions::from_str,
-            )?
-            .application_name("session-stores");
-        Self::open(connect, "connection", context, &options).await
+impl Dialect for Postgres {
+    type Database = sqlx::Postgres;
+    type Key = String;
+    const ENGINE: &'static str = "PostgreSQL";
+    const URL_SCHEMES: &'static [&'static str] = &["postgres://", "postgresql://"];
+    const URL_EXAMPLE: &'static str = "postgres://user:password@host:5432/database";
+
+    fn schema(table: &str) -> String {
+        schema(table)
     }
 
-    /// The underlying pool, e.g. to run migrations beside the sessions.
-    pub fn pool(&self) -> &PgPool {
-        &self.pool
+    /// One simple query, which PostgreSQL runs as one transaction, under an advisory lock.
+    fn create_table(table: &str) -> String {
+        format!(
+            "SELECT pg_advisory_xact_lock({SCHEMA_LOCK});\n{}",
+            schema(table)
+        )
     }
 
-    /// Runs `update`, or `regenerate` to `new`, for `delta`; whether a row changed.
-    async fn apply(
-        &self,
-        id: &str,
-        delta: &Delta,
-        columns: &DeltaColumns,
+    fn statements(table: &str) -> Statements {
+        let t = format!("\"{table}\"");
+        // $1 id, then the delta: $2 removed keys, $3 changed keys, $4 expires_at,
+        // $5 absolute_deadline, $6 live_until, $7 expiry, $8 whether to rebind the owner,
+        // $9 owner, $10 now; regenerate's new id is $11.
+        let apply = "data = (data - $2::text[]) || $3::jsonb, expires_at = $4, \
+                     absolute_deadline = $5, live_until = $6, expiry = $7, \
+                     owner = CASE WHEN $8 THEN $9 ELSE owner END, version = version + 1";
+        Statements {
+            load: format!(
+                "SELECT data::text, created_at, expires_at, absolute_deadline, version, expiry, \
+                 owner FROM {t} WHERE id = $1 AND live_until > $2"
+            ),
+            insert: format!(
+                "INSERT INTO {t} (id, data, created_at, expires_at, absolute_deadline, \
+                 live_until, version, expiry, owner) \
+                 VALUES ($1, $2::jsonb, $3, $4, $5, $6, $7, $8, $9)"
+            ),
+            delete_dead: format!("DELETE FROM {t} WHERE id = $1 AND live_until <= $2"),
+            update: format!("UPDATE {t} SET {apply} WHERE id = $1 AND live_until > $10"),
+            regenerate: format!(
+                "UPDATE {t} SET id = $11, {apply} WHERE id = $1 AND live_until > $10"
+            ),
+            delete: format!("DELETE FROM {t} WHERE id = $1"),
+            owner_sessions: format!(
+                "SELECT id, created_at, expires_at FROM {t} WHERE owner = $1 AND live_until > $2"
+            ),
+            delete_owner: format!("DELETE FROM {t} WHERE owner = $1 AND live_until > $2"),
+            count: format!("SELECT COUNT(*) FROM {t} WHERE live_until > $1"),
+            cleanup: format!(
+                "DELETE FROM {t} WHERE id IN \
+                 (SELECT id FROM {t} WHERE live_until <= $1 LIMIT $2)"
+            ),
+            sweep: format!(
+                "SELECT id, data::text, created_at, expires_at, absolute_deadline, version, \
+                 expiry, owner FROM {t} WHERE id > $1 ORDER BY id LIMIT $2"
+            ),
+            probe: Statements::probe(&t),
+            table: table.to_string(),
+        }
+    }
+
+    fn connect_options(options: &SqlOptions) -> Result<PgConnectOptions, sqlx::Error> {
+        Ok(PgConnectOptions::from_str(&options.url)?.application_name("session-stores"))
+    }
+
+    fn key(text: &str) -> String {
+        text.to_string()
+    }
+
+    fn key_text(_column: &str, key: String) -> Result<String, StoreError> {
+        Ok(key)
+    }
+
+    fn apply<'q>(
+        statement: &'q str,
+        id: &'q str,
+        delta: &'q Delta,
+        columns: &'q DeltaColumns,
         now: i64,
-        new: Option<&str>,
-    ) -> Result<bool, sqlx::Error> {
-        let statement = if new.is_some() {
-            &self.sql.regenerate
-        } else {
-            &self.sql.update
-        };
-        let mut query = sqlx::query(statement)
+        new: Option<&'q str>,
+    ) -> Query<'q, sqlx::Postgres, sqlx::postgres::PgArguments> {
+        let query = sqlx::query(statement)
             .bind(id)
             .bind(&delta.removed)
-            .bind(super::changed_object(delta))
-            .bind(columns.expires_at)
-            .bind(columns.absolute_deadline)
-            .bind(columns.live_until)
-            .bind(&columns.expiry)
-            .bind(columns.set_owner)
-            .bind(&columns.owner)
-            .bind(now);
-        if let Some(new) = new {
-            query = query.bind(new);
+            .bind(super::changed_object(delta));
+        let query = columns.bind_to(query).bind(&columns.owner).bind(now);
+        match new {
+            Some(new) => query.bind(new),
+            None => query,
         }
-        Ok(query.execute(&self.pool).await?.rows_affected() > 0)
+    }
+
+    fn rows_affected(done: &PgQueryResult) -> u64 {
+        done.rows_affected()
     }
 }

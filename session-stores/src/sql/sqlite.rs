@@ -8,7 +8,11 @@
 //! See [the SQL stores](super) for the options, the table and what each operation does. The file
 //! is created when missing and put in write-ahead-log mode, so loads do not wait for writes;
 //! writes wait for each other up to `timeout_ms`. Several processes on one machine may share the
-//! file. The table, created when `create_table` is on:
+//! file. `sqlite::memory:` (or `mode=memory`) is refused at start-up: each pooled connection
+//! would be its own empty database, and the pool closes idle ones; use the memory store for
+//! sessions that live in the process. Processes that open a new file at once may find it busy
+//! while one of them switches it to write-ahead logging; opening is then tried again, for about
+//! five seconds. The table, as [`schema`] gives it and `create_table` creates it:
 //!
 //! ```sql
 //! CREATE TABLE IF NOT EXISTS "sessions" (
@@ -23,139 +27,149 @@ use std::str::FromStr;
 use std::time::Duration;
 
 use session_core::{Delta, StoreError};
-use sqlx::sqlite::SqliteSynchronous;
-use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool};
+use sqlx::query::Query;
+use sqlx::sqlite::{
+    SqliteArguments, SqliteConnectOptions, SqliteJournalMode, SqliteQueryResult, SqliteSynchronous,
+};
 
-use super::text_keys::{key_text, owner_param, Key};
-use super::{Context, DeltaColumns, SqlOptions, Statements, Sweep};
-
-const ENGINE: &str = "SQLite";
-const EXAMPLE: &str = "sqlite://path/to/sessions.db";
+use super::dialect::{sealed, DeltaColumns, Dialect, Statements};
+use super::SqlOptions;
 
 /// A session store in an SQLite database. See the [module documentation](self).
-///
-/// Cloning is cheap and shares the pool.
-#[derive(Clone)]
-pub struct SqliteStore {
-    pool: SqlitePool,
-    context: Context,
-    sql: Statements,
-    cleanup_batch: i64,
-    sweep: std::sync::Arc<Sweep>,
-}
+pub type SqliteStore = super::SqlStore<Sqlite>;
 
-sql_store!(SqliteStore, sqlx::sqlite::SqliteRow, SqliteConnectOptions);
+/// The SQLite [`Dialect`]: text values changed by `json_patch`.
+#[derive(Debug, Clone, Copy)]
+pub struct Sqlite;
 
-fn statements(table: &str) -> Statements {
-    let t = format!("\"{table}\"");
-    // ?1 id, ?2 the merge patch, ?3 expires_at, ?4 absolute_deadline, ?5 live_until,
-    // ?6 expiry, ?7 whether to rebind the owner, ?8 owner, ?9 now; regenerate's new id ?10.
-    let apply = "data = json_patch(data, ?2), expires_at = ?3, absolute_deadline = ?4, \
-                 live_until = ?5, expiry = ?6, owner = CASE WHEN ?7 THEN ?8 ELSE owner END, \
-                 version = version + 1";
-    Statements {
-        load: format!(
-            "SELECT data, created_at, expires_at, absolute_deadline, version, expiry, owner \
-             FROM {t} WHERE id = ?1 AND live_until > ?2"
-        ),
-        insert: format!(
-            "INSERT INTO {t} (id, data, created_at, expires_at, absolute_deadline, \
-             live_until, version, expiry, owner) \
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)"
-        ),
-        delete_dead: format!("DELETE FROM {t} WHERE id = ?1 AND live_until <= ?2"),
-        update: format!("UPDATE {t} SET {apply} WHERE id = ?1 AND live_until > ?9"),
-        regenerate: format!("UPDATE {t} SET id = ?10, {apply} WHERE id = ?1 AND live_until > ?9"),
-        delete: format!("DELETE FROM {t} WHERE id = ?1"),
-        owner_sessions: format!(
-            "SELECT id, created_at, expires_at FROM {t} WHERE owner = ?1 AND live_until > ?2"
-        ),
-        delete_owner: format!("DELETE FROM {t} WHERE owner = ?1 AND live_until > ?2"),
-        count: format!("SELECT COUNT(*) FROM {t} WHERE live_until > ?1"),
-        cleanup: format!(
-            "DELETE FROM {t} WHERE rowid IN \
-             (SELECT rowid FROM {t} WHERE live_until <= ?1 LIMIT ?2)"
-        ),
-        sweep: format!(
-            "SELECT id, data, created_at, expires_at, absolute_deadline, version, expiry, \
-             owner FROM {t} WHERE id > ?1 ORDER BY id LIMIT ?2"
-        ),
-        table: table.to_string(),
-    }
-}
+impl sealed::Sealed for Sqlite {}
 
-/// The table and its indexes.
-fn schema(table: &str) -> String {
+/// SQLite's primary result codes for a database another connection holds (`SQLITE_BUSY`,
+/// `SQLITE_LOCKED`); extended codes keep them in their low byte.
+const BUSY: u32 = 5;
+const LOCKED: u32 = 6;
+
+/// The statements that create the table `table` and its indexes when missing, as
+/// `create_table` runs them; `table` must be an identifier, as [`SqlOptions::validate`] checks.
+pub fn schema(table: &str) -> String {
     let owner = super::index_name(table, "owner");
     let live_until = super::index_name(table, "live_until");
     format!(
-        "CREATE TABLE IF NOT EXISTS \"{table}\" (\
-             id TEXT PRIMARY KEY NOT NULL, data TEXT NOT NULL, created_at INTEGER NOT NULL, \
-             expires_at INTEGER NOT NULL, absolute_deadline INTEGER, \
-             live_until INTEGER NOT NULL, version INTEGER NOT NULL, expiry TEXT, owner TEXT); \
-         CREATE INDEX IF NOT EXISTS \"{owner}\" ON \"{table}\" (owner) \
-             WHERE owner IS NOT NULL; \
-         CREATE INDEX IF NOT EXISTS \"{live_until}\" ON \"{table}\" (live_until);"
+        "CREATE TABLE IF NOT EXISTS \"{table}\" (\n    \
+             id TEXT PRIMARY KEY NOT NULL, data TEXT NOT NULL, created_at INTEGER NOT NULL,\n    \
+             expires_at INTEGER NOT NULL, absolute_deadline INTEGER, live_until INTEGER NOT NULL,\n    \
+             version INTEGER NOT NULL, expiry TEXT, owner TEXT);\n\
+         CREATE INDEX IF NOT EXISTS \"{owner}\" ON \"{table}\" (owner) WHERE owner IS NOT NULL;\n\
+         CREATE INDEX IF NOT EXISTS \"{live_until}\" ON \"{table}\" (live_until);\n"
     )
 }
 
-impl SqliteStore {
-    /// Opens (creating when missing) the database file of `options.url` and, when
-    /// `options.create_table` is on, creates the table and its indexes if they are missing.
-    ///
-    /// Fails with [`StoreError::Backend`] when the URL is invalid, the file cannot be opened, or
-    /// the table cannot be created.
-    pub async fn connect(options: SqlOptions) -> Result<Self, StoreError> {
-        let context = Context::new(ENGINE, &options);
-        options.validate().map_err(StoreError::backend_msg)?;
-        let connect = context
-            .parse_url(
-                &options.url,
-                &["sqlite:"],
-                EXAMPLE,
-                SqliteConnectOptions::from_str,
-            )?
+impl Dialect for Sqlite {
+    type Database = sqlx::Sqlite;
+    type Key = String;
+    const ENGINE: &'static str = "SQLite";
+    const URL_SCHEMES: &'static [&'static str] = &["sqlite:"];
+    const URL_EXAMPLE: &'static str = "sqlite://path/to/sessions.db";
+
+    fn schema(table: &str) -> String {
+        schema(table)
+    }
+
+    fn statements(table: &str) -> Statements {
+        let t = format!("\"{table}\"");
+        // ?1 id, ?2 the merge patch, ?3 expires_at, ?4 absolute_deadline, ?5 live_until,
+        // ?6 expiry, ?7 whether to rebind the owner, ?8 owner, ?9 now; regenerate's new id ?10.
+        let apply = "data = json_patch(data, ?2), expires_at = ?3, absolute_deadline = ?4, \
+                     live_until = ?5, expiry = ?6, owner = CASE WHEN ?7 THEN ?8 ELSE owner END, \
+                     version = version + 1";
+        Statements {
+            load: format!(
+                "SELECT data, created_at, expires_at, absolute_deadline, version, expiry, owner \
+                 FROM {t} WHERE id = ?1 AND live_until > ?2"
+            ),
+            insert: format!(
+                "INSERT INTO {t} (id, data, created_at, expires_at, absolute_deadline, \
+                 live_until, version, expiry, owner) \
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)"
+            ),
+            delete_dead: format!("DELETE FROM {t} WHERE id = ?1 AND live_until <= ?2"),
+            update: format!("UPDATE {t} SET {apply} WHERE id = ?1 AND live_until > ?9"),
+            regenerate: format!(
+                "UPDATE {t} SET id = ?10, {apply} WHERE id = ?1 AND live_until > ?9"
+            ),
+            delete: format!("DELETE FROM {t} WHERE id = ?1"),
+            owner_sessions: format!(
+                "SELECT id, created_at, expires_at FROM {t} WHERE owner = ?1 AND live_until > ?2"
+            ),
+            delete_owner: format!("DELETE FROM {t} WHERE owner = ?1 AND live_until > ?2"),
+            count: format!("SELECT COUNT(*) FROM {t} WHERE live_until > ?1"),
+            cleanup: format!(
+                "DELETE FROM {t} WHERE rowid IN \
+                 (SELECT rowid FROM {t} WHERE live_until <= ?1 LIMIT ?2)"
+            ),
+            sweep: format!(
+                "SELECT id, data, created_at, expires_at, absolute_deadline, version, expiry, \
+                 owner FROM {t} WHERE id > ?1 ORDER BY id LIMIT ?2"
+            ),
+            probe: Statements::probe(&t),
+            table: table.to_string(),
+        }
+    }
+
+    fn connect_options(options: &SqlOptions) -> Result<SqliteConnectOptions, sqlx::Error> {
+        Ok(SqliteConnectOptions::from_str(&options.url)?
             .create_if_missing(true)
             .journal_mode(SqliteJournalMode::Wal)
             // With a write-ahead log, NORMAL loses no committed write on a crash of the
             // process, only possibly the last ones on a power loss.
             .synchronous(SqliteSynchronous::Normal)
-            .busy_timeout(Duration::from_millis(options.timeout_ms.max(1)));
-        Self::open(connect, "open", context, &options).await
+            .busy_timeout(Duration::from_millis(options.timeout_ms.max(1))))
     }
 
-    /// The underlying pool.
-    pub fn pool(&self) -> &SqlitePool {
-        &self.pool
+    fn refuse_url(url: &str) -> Option<&'static str> {
+        let memory = url.contains(":memory:") || url.contains("mode=memory");
+        memory.then_some(
+            "an in-memory SQLite database is one empty database per pooled connection, gone when \
+             the pool closes it; use `type = \"memory\"` for sessions kept in the process, or a \
+             file",
+        )
     }
 
-    /// Runs `update`, or `regenerate` to `new`, for `delta`; whether a row changed.
-    async fn apply(
-        &self,
-        id: &str,
-        delta: &Delta,
-        columns: &DeltaColumns,
+    fn key(text: &str) -> String {
+        text.to_string()
+    }
+
+    fn key_text(_column: &str, key: String) -> Result<String, StoreError> {
+        Ok(key)
+    }
+
+    fn apply<'q>(
+        statement: &'q str,
+        id: &'q str,
+        delta: &'q Delta,
+        columns: &'q DeltaColumns,
         now: i64,
-        new: Option<&str>,
-    ) -> Result<bool, sqlx::Error> {
-        let statement = if new.is_some() {
-            &self.sql.regenerate
-        } else {
-            &self.sql.update
-        };
-        let mut query = sqlx::query(statement)
+        new: Option<&'q str>,
+    ) -> Query<'q, sqlx::Sqlite, SqliteArguments<'q>> {
+        let query = sqlx::query(statement)
             .bind(id)
-            .bind(super::merge_patch(delta))
-            .bind(columns.expires_at)
-            .bind(columns.absolute_deadline)
-            .bind(columns.live_until)
-            .bind(&columns.expiry)
-            .bind(columns.set_owner)
-            .bind(&columns.owner)
-            .bind(now);
-        if let Some(new) = new {
-            query = query.bind(new);
+            .bind(super::merge_patch(delta));
+        let query = columns.bind_to(query).bind(&columns.owner).bind(now);
+        match new {
+            Some(new) => query.bind(new),
+            None => query,
         }
-        Ok(query.execute(&self.pool).await?.rows_affected() > 0)
+    }
+
+    fn rows_affected(done: &SqliteQueryResult) -> u64 {
+        done.rows_affected()
+    }
+
+    fn is_busy(error: &sqlx::Error) -> bool {
+        let sqlx::Error::Database(error) = error else {
+            return false;
+        };
+        let code = error.code().and_then(|code| code.parse::<u32>().ok());
+        code.is_some_and(|code| matches!(code & 0xff, BUSY | LOCKED))
     }
 }

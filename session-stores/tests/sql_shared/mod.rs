@@ -11,7 +11,10 @@ use std::time::Duration;
 use session_core::{
     now_ms, ConfigError, Delta, Expiry, RawJson, Record, SessionId, Store, StoreConfig, StoreError,
 };
-use session_stores::sql::SqlOptions;
+use session_stores::sql::mysql::{MySql, MySqlStore};
+use session_stores::sql::postgres::{Postgres, PostgresStore};
+use session_stores::sql::sqlite::{Sqlite, SqliteStore};
+use session_stores::sql::{Dialect, SqlOptions};
 
 const HOUR_MS: u64 = 3_600_000;
 
@@ -42,13 +45,200 @@ pub fn options(url: &str, table: &str) -> SqlOptions {
 /// Makes the stored row under a storage key undecodable.
 pub type Corrupt = Arc<dyn Fn(String) -> Pin<Box<dyn Future<Output = ()> + Send>> + Send + Sync>;
 
-/// `corrupt` as a [`Corrupt`].
-pub fn corrupter<F, Fut>(corrupt: F) -> Corrupt
+/// A database the SQL stores' tests run on.
+pub enum Server {
+    Postgres(String),
+    MySql(String),
+    /// A directory for the database file.
+    Sqlite(tempfile::TempDir),
+}
+
+/// A store of each dialect.
+#[derive(Clone)]
+pub enum SqlStore {
+    Postgres(PostgresStore),
+    MySql(MySqlStore),
+    Sqlite(SqliteStore),
+}
+
+impl Server {
+    /// The databases of this run: SQLite always, PostgreSQL and MariaDB when their URLs are set
+    /// (`scripts/test.sh` starts private servers); a missing one is said, not failed.
+    pub fn available() -> Vec<Server> {
+        let mut servers = Vec::new();
+        for (variable, server) in [
+            ("POSTGRES_URL", Server::Postgres as fn(String) -> Server),
+            ("MYSQL_URL", Server::MySql),
+        ] {
+            match std::env::var(variable) {
+                Ok(url) => servers.push(server(url)),
+                Err(_) => eprintln!(
+                    "skipped: {variable} is not set (scripts/test.sh starts a private server)"
+                ),
+            }
+        }
+        servers.push(Server::Sqlite(tempfile::tempdir().unwrap()));
+        servers
+    }
+
+    /// The servers of [`available`](Self::available) that run on a network.
+    pub fn networked() -> Vec<Server> {
+        Self::available()
+            .into_iter()
+            .filter(|server| !matches!(server, Server::Sqlite(_)))
+            .collect()
+    }
+
+    /// The store type of the registry.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Server::Postgres(_) => "postgres",
+            Server::MySql(_) => "mysql",
+            Server::Sqlite(_) => "sqlite",
+        }
+    }
+
+    /// The database's name in messages.
+    pub fn engine(&self) -> &'static str {
+        match self {
+            Server::Postgres(_) => Postgres::ENGINE,
+            Server::MySql(_) => MySql::ENGINE,
+            Server::Sqlite(_) => Sqlite::ENGINE,
+        }
+    }
+
+    pub fn url(&self) -> String {
+        match self {
+            Server::Postgres(url) | Server::MySql(url) => url.clone(),
+            Server::Sqlite(dir) => format!("sqlite://{}", dir.path().join("sessions.db").display()),
+        }
+    }
+
+    /// The statements that create `table`, in this server's dialect.
+    pub fn schema(&self, table: &str) -> String {
+        match self {
+            Server::Postgres(_) => session_stores::sql::postgres::schema(table),
+            Server::MySql(_) => session_stores::sql::mysql::schema(table),
+            Server::Sqlite(_) => session_stores::sql::sqlite::schema(table),
+        }
+    }
+
+    pub async fn connect(&self, options: SqlOptions) -> Result<SqlStore, StoreError> {
+        eprintln!("on {}", self.engine());
+        Ok(match self {
+            Server::Postgres(_) => SqlStore::Postgres(PostgresStore::connect(options).await?),
+            Server::MySql(_) => SqlStore::MySql(MySqlStore::connect(options).await?),
+            Server::Sqlite(_) => SqlStore::Sqlite(SqliteStore::connect(options).await?),
+        })
+    }
+
+    /// A store on a table no other test uses, with `options` changed by `change`.
+    pub async fn store(&self, change: impl FnOnce(SqlOptions) -> SqlOptions) -> SqlStore {
+        let table = unique_table(self.kind());
+        self.connect(change(options(&self.url(), &table)))
+            .await
+            .unwrap()
+    }
+}
+
+impl SqlStore {
+    pub fn shared(&self) -> Arc<dyn Store> {
+        match self {
+            SqlStore::Postgres(store) => Arc::new(store.clone()),
+            SqlStore::MySql(store) => Arc::new(store.clone()),
+            SqlStore::Sqlite(store) => Arc::new(store.clone()),
+        }
+    }
+
+    /// Makes the row under a key of the store's table undecodable: a value that is not JSON
+    /// text.
+    pub fn corrupter(&self) -> Corrupt {
+        let set = "SET data = '{\"a\":1}'";
+        match self {
+            SqlStore::Postgres(store) => corrupter_on(
+                store.pool().clone(),
+                format!("UPDATE \"{}\" {set} WHERE id = $1", store.table()),
+            ),
+            SqlStore::MySql(store) => corrupter_on(
+                store.pool().clone(),
+                format!("UPDATE `{}` {set} WHERE id = ?", store.table()),
+            ),
+            SqlStore::Sqlite(store) => corrupter_on(
+                store.pool().clone(),
+                format!("UPDATE \"{}\" {set} WHERE id = ?1", store.table()),
+            ),
+        }
+    }
+
+    /// The names of the indexes of the store's table.
+    pub async fn indexes(&self) -> Vec<String> {
+        match self {
+            SqlStore::Postgres(store) => {
+                sqlx::query_scalar("SELECT indexname::text FROM pg_indexes WHERE tablename = $1")
+                    .bind(store.table())
+                    .fetch_all(store.pool())
+                    .await
+            }
+            SqlStore::MySql(store) => {
+                sqlx::query_scalar(
+                    "SELECT DISTINCT CAST(index_name AS CHAR) FROM information_schema.statistics \
+                     WHERE table_schema = DATABASE() AND table_name = ?",
+                )
+                .bind(store.table())
+                .fetch_all(store.pool())
+                .await
+            }
+            SqlStore::Sqlite(store) => {
+                sqlx::query_scalar(
+                    "SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = ?1 \
+                     AND sql IS NOT NULL",
+                )
+                .bind(store.table())
+                .fetch_all(store.pool())
+                .await
+            }
+        }
+        .unwrap()
+    }
+
+    /// Runs `statement`, written in the store's dialect, on its database.
+    pub async fn execute(&self, statement: &str) {
+        match self {
+            SqlStore::Postgres(store) => sqlx::raw_sql(statement)
+                .execute(store.pool())
+                .await
+                .map(drop),
+            SqlStore::MySql(store) => sqlx::raw_sql(statement)
+                .execute(store.pool())
+                .await
+                .map(drop),
+            SqlStore::Sqlite(store) => sqlx::raw_sql(statement)
+                .execute(store.pool())
+                .await
+                .map(drop),
+        }
+        .unwrap()
+    }
+}
+
+/// A [`Corrupt`] that runs `statement` (one parameter: the storage key) on `pool`.
+fn corrupter_on<DB>(pool: sqlx::Pool<DB>, statement: String) -> Corrupt
 where
-    F: Fn(String) -> Fut + Send + Sync + 'static,
-    Fut: Future<Output = ()> + Send + 'static,
+    DB: sqlx::Database,
+    for<'c> &'c mut DB::Connection: sqlx::Executor<'c, Database = DB>,
+    for<'q> DB::Arguments<'q>: sqlx::IntoArguments<'q, DB>,
+    for<'q> String: sqlx::Encode<'q, DB> + sqlx::Type<DB>,
 {
-    Arc::new(move |key| Box::pin(corrupt(key)) as Pin<Box<dyn Future<Output = ()> + Send>>)
+    Arc::new(move |key| {
+        let (pool, statement) = (pool.clone(), statement.clone());
+        Box::pin(async move {
+            sqlx::query(&statement)
+                .bind(key)
+                .execute(&pool)
+                .await
+                .unwrap();
+        }) as Pin<Box<dyn Future<Output = ()> + Send>>
+    })
 }
 
 /// Options for the cleanup checks, which need batches smaller than their rows.
@@ -59,9 +249,10 @@ pub fn batches_of_two(options: SqlOptions) -> SqlOptions {
     }
 }
 
-/// The conformance suite on `store`, with `corrupt` as its corrupter.
-pub async fn conformance(store: Arc<dyn Store>, corrupt: Corrupt) {
-    session_stores::conformance::Suite::new(store)
+/// The conformance suite on `store`.
+pub async fn conformance(store: &SqlStore) {
+    let corrupt = store.corrupter();
+    session_stores::conformance::Suite::new(store.shared())
         .with_corrupter(move |id: SessionId| corrupt(id.storage_key()))
         .run()
         .await;

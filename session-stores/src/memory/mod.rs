@@ -36,11 +36,17 @@
 //!   whether or not cleanup has run yet.
 //! - **Bounded, in count and in bytes.** When a write takes the store past
 //!   [`MemoryOptions::max_sessions`] or [`MemoryOptions::max_bytes`] (each record's encoded
-//!   bytes plus [`ENTRY_OVERHEAD`]), the store drops the expired records of the written
-//!   session's shard, then that shard's soonest-expiring sessions, then (when that shard holds
-//!   nothing else) the soonest-expiring session of the whole store, until it is within both
-//!   bounds again. The session just written is never the one evicted. Eviction costs a scan of
-//!   one shard (`max_sessions / shards` entries); raise `shards` for very large bounds. The
+//!   bytes plus [`ENTRY_OVERHEAD`]), the store evicts until it is within both bounds again:
+//!   expired sessions of the written session's shard first; then anonymous sessions (bound to no
+//!   owner), the soonest-expiring of that shard, or when it has none, of the whole store; then,
+//!   only for a write of a session bound to an owner, the soonest-expiring session bound to an
+//!   owner, across the whole store. So sessions bound to an owner outlive anonymous ones in
+//!   every shard, and an anonymous write flood logs nobody out: an anonymous write into a store
+//!   holding only owners' sessions drops itself instead (its client then gets a new, empty
+//!   session, as after any eviction). Among owners' sessions, a "remember me" session, which
+//!   expires later, outlives an ordinary one. Otherwise the session just written is never the
+//!   one evicted. Eviction usually costs a scan of one shard (`max_sessions / shards`
+//!   entries); the whole store is scanned only when that shard holds no anonymous session. The
 //!   per-session size limit of the configuration (`max_bytes` of a session, 16 KiB by default)
 //!   keeps any one session far below the store's bound.
 //! - **Cleaned in the background.** The store opts into cleanup ([`Store::cleanup`]): the
@@ -53,29 +59,31 @@
 //! - **Owner index.** A map from owner to the ids bound to it, kept true by every write; the
 //!   owner itself is read from the compact record, so it costs no bytes per session.
 
-use std::collections::{HashMap, HashSet};
-use std::hash::{BuildHasher, RandomState};
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard, PoisonError, RwLock, RwLockReadGuard, RwLockWriteGuard};
+use std::sync::{Arc, PoisonError, RwLock, RwLockReadGuard, RwLockWriteGuard};
 use std::time::Duration;
 
 use async_trait::async_trait;
-use hashbrown::hash_table::{Entry as Slot, HashTable};
 use serde::{Deserialize, Serialize};
-use session_core::ID_BYTES;
 use session_core::{now_ms, Cleanup, Delta, OwnerSession, Record, SessionId, Store, StoreError};
 
-use crate::codec;
+mod bounds;
+mod entry;
+mod owners;
+
+pub use entry::ENTRY_OVERHEAD;
+use entry::{Entry, Map};
+use owners::OwnerIndex;
 
 /// Options of the memory store (`store = { type = "memory", ... }`).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct MemoryOptions {
-    /// The most sessions held at once; at the bound the soonest-expiring is evicted.
-    /// Default 1,000,000.
+    /// The most sessions held at once; at the bound an anonymous session is evicted first (see
+    /// the [module documentation](self)). Default 1,000,000.
     pub max_sessions: usize,
     /// The most bytes the sessions may take (each encoded record plus [`ENTRY_OVERHEAD`]); at
-    /// the bound the soonest-expiring are evicted. Default 1 GiB.
+    /// the bound sessions are evicted as for `max_sessions`. Default 1 GiB.
     pub max_bytes: usize,
     /// Seconds between background cleanups of expired sessions. Default 60.
     pub cleanup_interval_secs: u64,
@@ -120,136 +128,6 @@ impl MemoryOptions {
     }
 }
 
-/// Bytes one stored session costs beyond its allocation (the 32-byte id and the encoded
-/// record), as counted by `max_bytes`: the table slot (the deadline and the boxed slice's
-/// pointer and length, 24 bytes) and its control byte at the table's lowest load factor (7/16,
-/// just after it doubled: at most 58 bytes a session), plus the allocator's header and rounding
-/// (at most 24 bytes).
-pub const ENTRY_OVERHEAD: usize = 82;
-
-/// One stored session: when it stops loading (kept in the slot, so that an eviction scan reads
-/// no allocation), and one allocation of exactly its size holding the id's bytes, then the
-/// record in its compact form. Built only by [`Entry::new`] and [`Entry::updated`], so the
-/// allocation always starts with a whole id.
-struct Entry {
-    deadline: u64,
-    bytes: Box<[u8]>,
-}
-
-impl Entry {
-    fn new(record: &Record) -> Self {
-        Entry {
-            deadline: codec::deadline(record),
-            bytes: record
-                .to_compact_bytes_after(record.id.as_bytes())
-                .into_boxed_slice(),
-        }
-    }
-
-    /// The record of `self` after `delta`, stored under `id`.
-    fn updated(&self, id: &SessionId, delta: &Delta) -> Result<Self, StoreError> {
-        let bytes = delta
-            .apply_to_compact_bytes_after(id.as_bytes(), self.record())
-            .map_err(StoreError::corrupt)?;
-        Ok(Entry {
-            deadline: codec::deadline_after(delta),
-            bytes: bytes.into_boxed_slice(),
-        })
-    }
-
-    fn id_bytes(&self) -> &[u8] {
-        self.bytes.get(..ID_BYTES).unwrap_or_default()
-    }
-
-    fn id(&self) -> SessionId {
-        SessionId::from_bytes(self.id_bytes().try_into().unwrap_or([0; ID_BYTES]))
-    }
-
-    /// Whether this is the session `id`.
-    fn is(&self, id: &SessionId) -> bool {
-        self.id_bytes() == id.as_bytes()
-    }
-
-    fn record(&self) -> &[u8] {
-        self.bytes.get(ID_BYTES..).unwrap_or_default()
-    }
-
-    fn decode(&self, id: SessionId) -> Result<Record, StoreError> {
-        Record::from_compact_bytes(id, self.record()).map_err(StoreError::corrupt)
-    }
-
-    fn is_expired(&self, now: u64) -> bool {
-        now >= self.deadline
-    }
-
-    fn cost(&self) -> usize {
-        self.bytes.len() + ENTRY_OVERHEAD
-    }
-
-    fn owner(&self) -> Option<&str> {
-        Record::owner_of_compact_bytes(self.record()).ok().flatten()
-    }
-}
-
-/// One shard's sessions: a hash table of entries that hold their own ids, hashed with the
-/// shard's keyed hasher.
-struct Map {
-    table: HashTable<Entry>,
-    hasher: RandomState,
-}
-
-impl Map {
-    fn new() -> Self {
-        Map {
-            table: HashTable::new(),
-            hasher: RandomState::new(),
-        }
-    }
-
-    fn hash(&self, id: &[u8]) -> u64 {
-        self.hasher.hash_one(id)
-    }
-
-    fn get(&self, id: &SessionId) -> Option<&Entry> {
-        self.table
-            .find(self.hash(id.as_bytes()), |entry| entry.is(id))
-    }
-
-    fn get_mut(&mut self, id: &SessionId) -> Option<&mut Entry> {
-        let hash = self.hash(id.as_bytes());
-        self.table.find_mut(hash, |entry| entry.is(id))
-    }
-
-    /// Adds `entry`, replacing the entry of the same id; gives back the entry now held and the
-    /// one replaced.
-    fn insert(&mut self, entry: Entry) -> (&Entry, Option<Entry>) {
-        let hash = self.hash(entry.id_bytes());
-        let hasher = &self.hasher;
-        let slot = self.table.entry(
-            hash,
-            |held| held.id_bytes() == entry.id_bytes(),
-            |held| hasher.hash_one(held.id_bytes()),
-        );
-        match slot {
-            Slot::Occupied(mut held) => {
-                let old = std::mem::replace(held.get_mut(), entry);
-                (held.into_mut(), Some(old))
-            }
-            Slot::Vacant(vacant) => (vacant.insert(entry).into_mut(), None),
-        }
-    }
-
-    fn remove(&mut self, id: &SessionId) -> Option<Entry> {
-        let hash = self.hash(id.as_bytes());
-        let held = self.table.find_entry(hash, |entry| entry.is(id)).ok()?;
-        Some(held.remove().0)
-    }
-
-    fn iter(&self) -> impl Iterator<Item = &Entry> {
-        self.table.iter()
-    }
-}
-
 type Shard = RwLock<Map>;
 
 struct Inner {
@@ -263,9 +141,7 @@ struct Inner {
     max_sessions: usize,
     max_bytes: usize,
     cleanup_interval: Duration,
-    /// Owner to the ids bound to it. Locked only while a shard's write lock is held (or alone),
-    /// never the other way round.
-    owners: Mutex<HashMap<Box<str>, HashSet<SessionId>>>,
+    owners: OwnerIndex,
 }
 
 /// A concurrent, sharded, bounded, expiring in-memory session store. See the
@@ -317,7 +193,7 @@ impl MemoryStore {
                 max_sessions: options.max_sessions.max(1),
                 max_bytes: options.max_bytes.max(1),
                 cleanup_interval: Duration::from_secs(options.cleanup_interval_secs.max(1)),
-                owners: Mutex::new(HashMap::new()),
+                owners: OwnerIndex::default(),
             }),
         }
     }
@@ -358,29 +234,6 @@ impl Inner {
     fn shard(&self, id: &SessionId) -> &Shard {
         &self.shards[self.shard_index(id)]
     }
-
-    fn owners(&self) -> MutexGuard<'_, HashMap<Box<str>, HashSet<SessionId>>> {
-        self.owners.lock().unwrap_or_else(PoisonError::into_inner)
-    }
-
-    fn index(&self, owner: Option<&str>, id: SessionId) {
-        if let Some(owner) = owner {
-            self.owners().entry(owner.into()).or_default().insert(id);
-        }
-    }
-
-    fn unindex(&self, owner: Option<&str>, id: &SessionId) {
-        let Some(owner) = owner else { return };
-        let mut owners = self.owners();
-        if let Some(ids) = owners.get_mut(owner) {
-            ids.remove(id);
-            if ids.is_empty() {
-                owners.remove(owner);
-            }
-        }
-    }
-
-    /// Adds `entry` to `map` (the shard of its id, write-locked), replacing what was there
     /// under that id, and keeps the counters and the owner index true.
     fn put(&self, map: &mut Map, entry: Entry) {
         match map.insert(entry) {
@@ -388,7 +241,7 @@ impl Inner {
             (held, None) => {
                 self.len.fetch_add(1, Ordering::AcqRel);
                 self.bytes.fetch_add(held.cost(), Ordering::AcqRel);
-                self.index(held.owner(), held.id());
+                self.owners.add(held.owner(), held.id());
             }
         }
     }
@@ -396,7 +249,7 @@ impl Inner {
     /// Keeps the counters and the owner index true after `held` replaced `old` (same id).
     fn replaced(&self, held: &Entry, old: &Entry) {
         self.bytes.fetch_add(held.cost(), Ordering::AcqRel);
-        self.index(held.owner(), held.id());
+        self.owners.add(held.owner(), held.id());
         self.forget(old, held.owner());
     }
 
@@ -414,73 +267,8 @@ impl Inner {
         self.bytes.fetch_sub(old.cost(), Ordering::AcqRel);
         let owner = old.owner();
         if owner != still_owner {
-            self.unindex(owner, &old.id());
+            self.owners.remove(owner, &old.id());
         }
-    }
-
-    fn over_bound(&self) -> bool {
-        self.len.load(Ordering::Acquire) > self.max_sessions
-            || self.bytes.load(Ordering::Acquire) > self.max_bytes
-    }
-
-    /// Evicts until the store is within its bounds again: first the expired records of the
-    /// shard `home` (where a record was just written), then its soonest-expiring one, then,
-    /// when `home` holds nothing else, the soonest-expiring record of the whole store. `keep`
-    /// (the record just written) is never evicted.
-    fn shrink(&self, home: usize, keep: &SessionId) {
-        let now = now_ms();
-        while self.over_bound() {
-            let mut map = write(&self.shards[home]);
-            let expired: Vec<SessionId> = map
-                .iter()
-                .filter(|entry| entry.is_expired(now) && !entry.is(keep))
-                .map(Entry::id)
-                .collect();
-            if !expired.is_empty() {
-                for id in &expired {
-                    self.take(&mut map, id);
-                }
-                continue;
-            }
-            // `keep` is told apart by its slot, so that the scan reads no allocation.
-            let kept = map.get(keep);
-            let soonest = map
-                .iter()
-                .filter(|entry| kept.is_none_or(|kept| !std::ptr::eq(*entry, kept)))
-                .min_by_key(|entry| entry.deadline)
-                .map(Entry::id);
-            if let Some(id) = soonest {
-                self.take(&mut map, &id);
-                continue;
-            }
-            drop(map);
-            if !self.evict_elsewhere(home) {
-                // Only `keep` is left: a single session larger than `max_bytes`.
-                break;
-            }
-        }
-    }
-
-    /// Evicts the soonest-expiring record outside the shard `home`; `false` when there is none.
-    fn evict_elsewhere(&self, home: usize) -> bool {
-        let victim = self
-            .shards
-            .iter()
-            .enumerate()
-            .filter(|(index, _)| *index != home)
-            .filter_map(|(index, shard)| {
-                read(shard)
-                    .iter()
-                    .min_by_key(|entry| entry.deadline)
-                    .map(|entry| (entry.deadline, index, entry.id()))
-            })
-            .min_by_key(|(deadline, index, _)| (*deadline, *index));
-        let Some((_, index, id)) = victim else {
-            return false;
-        };
-        // It may have gone meanwhile; the caller's loop checks the bound again either way.
-        self.take(&mut write(&self.shards[index]), &id);
-        true
     }
 
     /// Stores a new record: an unexpired record under its id is [`StoreError::AlreadyExists`].
@@ -511,7 +299,9 @@ impl Inner {
             }
             // The delta is spliced into the stored bytes: no value is decoded.
             let old = std::mem::replace(held, held.updated(id, delta)?);
+            let owned = held.is_owned();
             self.replaced(held, &old);
+            map.changed(&old, owned);
         }
         self.shrink(self.shard_index(id), id);
         Ok(true)
@@ -562,46 +352,6 @@ impl Inner {
 
     fn delete(&self, id: &SessionId) {
         self.take(&mut write(self.shard(id)), id);
-    }
-
-    /// The ids the index holds for `owner`.
-    fn owned(&self, owner: &str) -> Vec<SessionId> {
-        self.owners()
-            .get(owner)
-            .map(|ids| ids.iter().copied().collect())
-            .unwrap_or_default()
-    }
-
-    fn owner_sessions(&self, owner: &str) -> Result<Vec<OwnerSession>, StoreError> {
-        let now = now_ms();
-        let mut sessions = Vec::new();
-        for id in self.owned(owner) {
-            let map = read(self.shard(&id));
-            let Some(entry) = map.get(&id) else { continue };
-            if entry.is_expired(now) || entry.owner() != Some(owner) {
-                continue;
-            }
-            sessions.push(OwnerSession::of(id.storage_key(), &entry.decode(id)?));
-        }
-        Ok(sessions)
-    }
-
-    fn delete_owner(&self, owner: &str) -> u64 {
-        let now = now_ms();
-        let mut removed = 0;
-        for id in self.owned(owner) {
-            let mut map = write(self.shard(&id));
-            if map
-                .get(&id)
-                .is_none_or(|entry| entry.owner() != Some(owner))
-            {
-                continue;
-            }
-            if let Some(entry) = self.take(&mut map, &id) {
-                removed += u64::from(!entry.is_expired(now));
-            }
-        }
-        removed
     }
 
     fn count(&self) -> u64 {
@@ -708,12 +458,13 @@ impl Cleanup for MemoryStore {
     }
 }
 
+/// What the tests of every part of the store build their sessions and stores from.
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use session_core::Expiry;
+mod tests_support {
+    use super::{MemoryOptions, MemoryStore};
+    use session_core::{now_ms, Expiry, Record, SessionId};
 
-    fn record_expiring_in(ms: u64) -> Record {
+    pub(super) fn record_expiring_in(ms: u64) -> Record {
         let now = now_ms();
         let mut record = Record::new(SessionId::generate(), &Expiry::default(), now);
         record.expires_at = now + ms;
@@ -721,7 +472,7 @@ mod tests {
         record
     }
 
-    fn one_shard(max_sessions: usize) -> MemoryStore {
+    pub(super) fn one_shard(max_sessions: usize) -> MemoryStore {
         MemoryStore::new(MemoryOptions {
             max_sessions,
             shards: 1,
@@ -729,61 +480,20 @@ mod tests {
         })
     }
 
-    #[tokio::test]
-    async fn a_full_store_evicts_the_soonest_expiring_session() {
-        let store = one_shard(3);
-        let late = record_expiring_in(3_600_000);
-        let soon = record_expiring_in(60_000);
-        let middle = record_expiring_in(600_000);
-        for record in [&late, &soon, &middle] {
-            store.create(record).await.unwrap();
-        }
-        assert_eq!(store.len(), 3);
-
-        let newcomer = record_expiring_in(1_800_000);
-        store.create(&newcomer).await.unwrap();
-
-        assert_eq!(store.len(), 3);
-        assert!(store.load(&soon.id).await.unwrap().is_none());
-        for kept in [&late, &middle, &newcomer] {
-            assert!(store.load(&kept.id).await.unwrap().is_some());
-        }
+    pub(super) fn record_of_bytes(value_len: usize, expires_in: u64) -> Record {
+        let mut record = record_expiring_in(expires_in);
+        record.data.insert(
+            "blob".into(),
+            session_core::RawJson::to_json(&"x".repeat(value_len)).unwrap(),
+        );
+        record
     }
+}
 
-    #[tokio::test]
-    async fn a_full_store_drops_expired_sessions_before_evicting_live_ones() {
-        let store = one_shard(2);
-        let live = record_expiring_in(60_000);
-        let mut expired = record_expiring_in(60_000);
-        expired.expires_at = 1;
-        store.create(&live).await.unwrap();
-        store.create(&expired).await.unwrap();
-
-        store.create(&record_expiring_in(600_000)).await.unwrap();
-
-        assert_eq!(store.len(), 2);
-        assert!(store.load(&live.id).await.unwrap().is_some());
-    }
-
-    #[tokio::test]
-    async fn the_bound_holds_across_shards() {
-        let store = MemoryStore::new(MemoryOptions {
-            max_sessions: 5,
-            shards: 64,
-            ..MemoryOptions::default()
-        });
-        let mut records = Vec::new();
-        for _ in 0..50 {
-            let record = record_expiring_in(60_000 + records.len() as u64);
-            store.create(&record).await.unwrap();
-            records.push(record);
-            assert!(store.len() <= 5);
-        }
-        assert_eq!(store.len(), 5);
-        // The most recent one always survives its own insertion.
-        let last = records.last().unwrap();
-        assert!(store.load(&last.id).await.unwrap().is_some());
-    }
+#[cfg(test)]
+mod tests {
+    use super::tests_support::{one_shard, record_expiring_in};
+    use super::*;
 
     #[tokio::test]
     async fn updating_a_session_does_not_count_twice_or_evict() {
@@ -867,125 +577,6 @@ mod tests {
             before,
             "the task outlived its store"
         );
-    }
-
-    fn record_of_bytes(value_len: usize, expires_in: u64) -> Record {
-        let mut record = record_expiring_in(expires_in);
-        record.data.insert(
-            "blob".into(),
-            session_core::RawJson::to_json(&"x".repeat(value_len)).unwrap(),
-        );
-        record
-    }
-
-    #[tokio::test]
-    async fn the_byte_bound_evicts_the_soonest_expiring_sessions() {
-        let store = MemoryStore::new(MemoryOptions {
-            max_bytes: 10_000,
-            shards: 1,
-            ..MemoryOptions::default()
-        });
-        let mut kept = Vec::new();
-        for n in 0..30u64 {
-            let record = record_of_bytes(1_000, 60_000 + n * 1_000);
-            store.create(&record).await.unwrap();
-            assert!(store.bytes() <= 10_000, "over the bound: {}", store.bytes());
-            kept.push(record);
-        }
-        // The latest-expiring survive, the soonest went.
-        assert!(store.load(&kept[29].id).await.unwrap().is_some());
-        assert!(store.load(&kept[0].id).await.unwrap().is_none());
-        let held = store.len();
-        assert!(
-            (8..=9).contains(&held),
-            "{held} sessions of ~1.1 KB in 10 KB"
-        );
-    }
-
-    #[tokio::test]
-    async fn growing_a_session_by_update_respects_the_byte_bound() {
-        let store = MemoryStore::new(MemoryOptions {
-            max_bytes: 8_000,
-            shards: 4,
-            ..MemoryOptions::default()
-        });
-        let small: Vec<Record> = (0..5).map(|n| record_of_bytes(100, 60_000 + n)).collect();
-        for record in &small {
-            store.create(record).await.unwrap();
-        }
-        let grower = record_of_bytes(10, 3_600_000);
-        store.create(&grower).await.unwrap();
-        let delta = Delta {
-            changed: vec![(
-                "big".into(),
-                session_core::RawJson::to_json(&"y".repeat(7_000)).unwrap(),
-            )],
-            expires_at: grower.expires_at,
-            absolute_deadline: grower.absolute_deadline,
-            ..Delta::default()
-        };
-        assert!(store.update(&grower.id, &delta).await.unwrap());
-        assert!(store.bytes() <= 8_000, "{}", store.bytes());
-        assert!(store.load(&grower.id).await.unwrap().is_some());
-    }
-
-    #[tokio::test]
-    async fn counters_and_the_owner_index_follow_every_removal() {
-        let store = one_shard(2);
-        let mut owned = record_expiring_in(60_000);
-        owned.owner = Some("alice".into());
-        store.create(&owned).await.unwrap();
-        let bytes_after_first = store.bytes();
-        assert!(bytes_after_first > ENTRY_OVERHEAD);
-        // Evicted by two later sessions: its index entry goes with it.
-        store.create(&record_expiring_in(600_000)).await.unwrap();
-        store.create(&record_expiring_in(600_000)).await.unwrap();
-        assert!(store.owner_sessions("alice").await.unwrap().is_empty());
-        assert!(store.inner.owners().is_empty());
-        assert_eq!(store.len(), 2);
-        store.inner.cleanup().await;
-        let held: Vec<SessionId> = read(&store.inner.shards[0]).iter().map(Entry::id).collect();
-        for id in held {
-            store.delete(&id).await.unwrap();
-        }
-        assert_eq!((store.len(), store.bytes()), (0, 0));
-    }
-
-    #[tokio::test]
-    async fn ids_that_differ_in_one_byte_are_different_sessions() {
-        let store = one_shard(100);
-        let first = record_of_bytes(10, 60_000);
-        let mut bytes = *first.id.as_bytes();
-        let mut twins = Vec::new();
-        for at in [0, 15, 16, ID_BYTES - 1] {
-            bytes[at] ^= 1;
-            let mut twin = record_of_bytes(20 + at, 60_000);
-            twin.id = SessionId::from_bytes(bytes);
-            twins.push(twin);
-        }
-        store.create(&first).await.unwrap();
-        for twin in &twins {
-            store.create(twin).await.unwrap();
-        }
-        assert_eq!(store.len(), 5);
-        store.delete(&twins[1].id).await.unwrap();
-        assert_eq!(store.load(&first.id).await.unwrap().as_ref(), Some(&first));
-        assert_eq!(store.load(&twins[1].id).await.unwrap(), None);
-        for twin in [&twins[0], &twins[2], &twins[3]] {
-            assert_eq!(store.load(&twin.id).await.unwrap().as_ref(), Some(twin));
-        }
-    }
-
-    #[tokio::test]
-    async fn each_session_costs_its_id_its_compact_record_and_the_overhead() {
-        let store = one_shard(100);
-        let mut expected = 0;
-        for n in 0..10 {
-            let record = record_of_bytes(n * 30, 60_000);
-            expected += ID_BYTES + record.to_compact_bytes().len() + ENTRY_OVERHEAD;
-            store.create(&record).await.unwrap();
-        }
-        assert_eq!(store.bytes(), expected);
     }
 
     #[test]

@@ -1,0 +1,173 @@
+//! What differs between the SQL databases: the [`Dialect`] that [`SqlStore`](super::SqlStore) is
+//! generic over. Everything else (the operations, their error handling, the rows' encoding) is
+//! written once, in [`store`](super::store) and the parent module.
+
+use session_core::{Delta, StoreError};
+use sqlx::query::Query;
+use sqlx::{Connection, Database, Decode, Encode, Type};
+
+use super::SqlOptions;
+
+/// One SQL database's part of a store: its sqlx driver, its statements and table, how it binds
+/// and reads keys. Implemented by [`Postgres`](super::postgres::Postgres),
+/// [`MySql`](super::mysql::MySql) and [`Sqlite`](super::sqlite::Sqlite), and sealed: the
+/// operations' atomicity rests on each statement, so a new database belongs in this crate.
+pub trait Dialect: sealed::Sealed + Send + Sync + 'static {
+    /// The sqlx driver.
+    type Database: Database;
+    /// How the `id` and `owner` columns are bound and read back.
+    #[doc(hidden)]
+    type Key: Column<Self::Database>;
+    /// The database's name in messages: `PostgreSQL`, `MySQL` or `SQLite`.
+    const ENGINE: &'static str;
+    /// What `url` must start with.
+    #[doc(hidden)]
+    const URL_SCHEMES: &'static [&'static str];
+    /// A URL of the right shape, for messages.
+    #[doc(hidden)]
+    const URL_EXAMPLE: &'static str;
+
+    /// The statements that create the table `table` and its indexes when they are missing (a
+    /// migration to review, or to run where the application may not create tables), as
+    /// `create_table = true` runs them. `table` must be an identifier
+    /// (`[A-Za-z_][A-Za-z0-9_]*`, at most 63 characters), as [`SqlOptions::validate`] checks.
+    fn schema(table: &str) -> String;
+
+    /// What `create_table` runs: [`Dialect::schema`], made safe for servers starting at once.
+    #[doc(hidden)]
+    fn create_table(table: &str) -> String {
+        Self::schema(table)
+    }
+
+    /// The statements of every operation on `table`.
+    #[doc(hidden)]
+    fn statements(table: &str) -> Statements;
+
+    /// The connection options of `options.url` (its scheme already checked), with what the
+    /// store needs set.
+    #[doc(hidden)]
+    fn connect_options(options: &SqlOptions) -> Result<ConnectOptions<Self>, sqlx::Error>;
+
+    /// Refuses a URL the store cannot serve correctly, saying why and what to use instead.
+    #[doc(hidden)]
+    fn refuse_url(_url: &str) -> Option<&'static str> {
+        None
+    }
+
+    /// An `id` or `owner` column's value for `text`.
+    #[doc(hidden)]
+    fn key(text: &str) -> Self::Key;
+
+    /// The text of an `id` or `owner` column ([`StoreError::Corrupt`] when it holds none).
+    #[doc(hidden)]
+    fn key_text(column: &str, key: Self::Key) -> Result<String, StoreError>;
+
+    /// `statement` (the dialect's `update` or `regenerate`) bound for the row `id`, `delta`,
+    /// and for a regenerate the new key `new`.
+    #[doc(hidden)]
+    fn apply<'q>(
+        statement: &'q str,
+        id: &'q str,
+        delta: &'q Delta,
+        columns: &'q DeltaColumns,
+        now: i64,
+        new: Option<&'q str>,
+    ) -> Query<'q, Self::Database, <Self::Database as Database>::Arguments<'q>>;
+
+    /// How many rows a statement changed.
+    #[doc(hidden)]
+    fn rows_affected(done: &<Self::Database as Database>::QueryResult) -> u64;
+
+    /// Whether opening the store failed only because another process held the database for a
+    /// moment, so that opening again is worth it.
+    #[doc(hidden)]
+    fn is_busy(_error: &sqlx::Error) -> bool {
+        false
+    }
+}
+
+/// The connection options of a dialect's driver.
+pub type ConnectOptions<D> =
+    <<<D as Dialect>::Database as Database>::Connection as Connection>::Options;
+
+/// A type a column holds: bound, read back and typed by the driver `DB`.
+#[doc(hidden)]
+pub trait Column<DB: Database>:
+    for<'q> Encode<'q, DB> + for<'r> Decode<'r, DB> + Type<DB> + Send + Sync + Unpin + 'static
+{
+}
+
+impl<DB: Database, T> Column<DB> for T where
+    T: for<'q> Encode<'q, DB> + for<'r> Decode<'r, DB> + Type<DB> + Send + Sync + Unpin + 'static
+{
+}
+
+/// One dialect's statements, for one table.
+#[doc(hidden)]
+#[derive(Debug, Clone)]
+pub struct Statements {
+    pub(crate) table: String,
+    pub(crate) load: String,
+    pub(crate) insert: String,
+    pub(crate) delete_dead: String,
+    pub(crate) update: String,
+    pub(crate) regenerate: String,
+    pub(crate) delete: String,
+    pub(crate) owner_sessions: String,
+    pub(crate) delete_owner: String,
+    pub(crate) count: String,
+    pub(crate) cleanup: String,
+    pub(crate) sweep: String,
+    /// Reads every column the store uses and no row: fails when the table or a column is
+    /// missing.
+    pub(crate) probe: String,
+}
+
+impl Statements {
+    /// The probe of the table `quoted` (quoted as its dialect quotes identifiers).
+    pub(crate) fn probe(quoted: &str) -> String {
+        format!(
+            "SELECT id, data, created_at, expires_at, absolute_deadline, live_until, version, \
+             expiry, owner FROM {quoted} WHERE 1 = 0"
+        )
+    }
+}
+
+/// A delta's columns, ready to bind.
+#[doc(hidden)]
+pub struct DeltaColumns {
+    pub(crate) expires_at: i64,
+    pub(crate) absolute_deadline: Option<i64>,
+    pub(crate) live_until: i64,
+    pub(crate) expiry: Option<String>,
+    /// Whether the delta rebinds the owner (to `owner`).
+    pub(crate) set_owner: bool,
+    pub(crate) owner: Option<String>,
+}
+
+impl DeltaColumns {
+    /// `query` with the deadlines, the expiry and whether to rebind the owner bound, in that
+    /// order (every dialect's `apply` binds them so).
+    pub(crate) fn bind_to<'q, DB: Database>(
+        &'q self,
+        query: Query<'q, DB, DB::Arguments<'q>>,
+    ) -> Query<'q, DB, DB::Arguments<'q>>
+    where
+        i64: Column<DB>,
+        Option<i64>: Column<DB>,
+        Option<String>: Column<DB>,
+        bool: Column<DB>,
+    {
+        query
+            .bind(self.expires_at)
+            .bind(self.absolute_deadline)
+            .bind(self.live_until)
+            .bind(&self.expiry)
+            .bind(self.set_owner)
+    }
+}
+
+pub(crate) mod sealed {
+    /// Keeps [`Dialect`](super::Dialect) to this crate's databases.
+    pub trait Sealed {}
+}
