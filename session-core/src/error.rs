@@ -64,6 +64,14 @@ pub enum Error {
         /// `max_bytes` cannot raise; otherwise it is the session's `max_bytes`.
         cookie_capacity: bool,
     },
+    /// The owner given to [`Session::set_owner`](crate::Session::set_owner) is not one a store
+    /// can index. Returned where the handler sets it; the session is then unchanged.
+    #[error("the session owner {0}; pass the user's id: 1 to {max} bytes, no control characters", max = crate::session::MAX_OWNER_LEN)]
+    InvalidOwner(&'static str),
+    /// A change to a session whose request was already saved (a task the handler spawned wrote
+    /// after the response left): it would be lost, so it is refused.
+    #[error("session `{0}` was already saved with its request's response, so this change would be lost; make every change before the handler returns, or await the spawned task inside the handler")]
+    AlreadySaved(String),
     /// The operation needs a server-side store, and this session lives in the client.
     #[error("session `{0}` is kept in the client's cookie, which cannot be listed, counted or revoked; give it a server-side store (memory, file, redis, sql) for that")]
     NotServerSide(String),

@@ -86,7 +86,9 @@ async fn log_in(manager: &SessionManager, user: &str, remember: bool) -> String 
     session.insert("user", user).unwrap();
     session.set_owner(user).unwrap();
     if remember {
-        session.set_expiry(Expiry::persistent(Duration::from_secs(30 * 86_400)));
+        session
+            .set_expiry(Expiry::persistent(Duration::from_secs(30 * 86_400)))
+            .unwrap();
     }
     cookie_of(&manager.save_request(request).await.unwrap())
         .expect("a login sets the session cookie")

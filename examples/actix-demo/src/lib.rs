@@ -264,7 +264,7 @@ async fn remember(session: Session) -> Reply {
     if user_of(&session)?.is_none() {
         return Ok(not_logged_in());
     }
-    session.set_expiry(remember_me());
+    session.set_expiry(remember_me())?;
     Ok(HttpResponse::Ok().json(OkResponse::OK))
 }
 

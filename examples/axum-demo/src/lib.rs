@@ -194,7 +194,7 @@ async fn remember(session: Session) -> Result<Response, Failure> {
     if user_of(&session)?.is_none() {
         return Ok(unauthorized());
     }
-    session.set_expiry(remember_me());
+    session.set_expiry(remember_me())?;
     Ok(Json(OkResponse::OK).into_response())
 }
 

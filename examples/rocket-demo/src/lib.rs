@@ -203,7 +203,7 @@ fn logout(session: Session) -> Json<OkResponse> {
 #[post("/remember")]
 fn remember(session: Session) -> Reply<OkResponse> {
     logged_in(&session)?;
-    session.set_expiry(remember_me());
+    session.set_expiry(remember_me())?;
     ok(OkResponse::OK)
 }
 

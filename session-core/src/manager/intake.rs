@@ -13,9 +13,14 @@ use super::request::RequestSlot;
 use super::ConfiguredSession;
 use crate::config::Transport;
 
-/// The most values of one cookie name a request may offer; the rest are ignored, so a header
-/// of thousands of duplicates costs no more than a few verifications.
+/// The most distinct values of one cookie name (or one chunk name) a request may offer; the rest
+/// are ignored, so a header of thousands of duplicates costs no more than a few verifications.
 pub(super) const MAX_CANDIDATES: usize = 8;
+
+/// The most candidate values opened for one session in one request (each a verification, and
+/// for a server-side session whose signature verifies, one store lookup); past it the session
+/// is new and empty.
+pub(super) const MAX_ATTEMPTS: usize = 16;
 
 /// Fills each configured session's slot with the values the request offers for it: its session
 /// header, or its cookie and the cookie's chunks. `configured` and `slots` are in the same order.
@@ -134,53 +139,70 @@ fn trim(bytes: &[u8]) -> &[u8] {
 /// The parts of one session's value seen in a request.
 #[derive(Default)]
 pub(super) struct Incoming {
-    /// Chunk 0 (the whole value unless it was split): every value offered, in order.
+    /// Chunk 0 (the whole value unless it was split): every distinct value offered, in order.
     first: Vec<String>,
-    /// Chunks 1, 2, ... (empty unless the value was split), `None` where one is missing.
-    rest: Vec<Option<String>>,
+    /// Chunks 1, 2, ...: every distinct value offered for each, in order; empty where one is
+    /// missing, and no entries at all unless the request sent a chunk.
+    rest: Vec<Vec<String>>,
 }
 
 impl Incoming {
+    /// Keeps `value` as a candidate for `chunk`, unless it is a repeat or the chunk already
+    /// holds [`MAX_CANDIDATES`] values.
     pub(super) fn offer(&mut self, chunk: usize, value: &str) {
-        match chunk.checked_sub(1) {
-            None => {
-                if self.first.len() < MAX_CANDIDATES {
-                    self.first.push(value.to_string());
-                }
-            }
+        let values = match chunk.checked_sub(1) {
+            None => &mut self.first,
             Some(index) => {
                 if self.rest.len() <= index {
-                    self.rest.resize(index + 1, None);
+                    self.rest.resize_with(index + 1, Vec::new);
                 }
-                // Browsers send the most specific cookie first; keep it.
-                if self.rest[index].is_none() {
-                    self.rest[index] = Some(value.to_string());
-                }
+                &mut self.rest[index]
             }
+        };
+        // A value offered twice would be opened (and looked up) twice for nothing.
+        if values.len() < MAX_CANDIDATES && !values.iter().any(|kept| kept == value) {
+            values.push(value.to_string());
         }
     }
 
-    /// The values to try, in order: each offered chunk 0 joined with the consecutive chunks
-    /// from 1.
-    pub(super) fn candidates(&self) -> impl Iterator<Item = Cow<'_, str>> {
-        // Collected only for a chunked value: an unchunked one (the usual case) allocates nothing.
-        let tail: Vec<&str> = if self.rest.is_empty() {
-            Vec::new()
-        } else {
-            self.rest.iter().map_while(Option::as_deref).collect()
-        };
-        self.first.iter().map(move |first| {
-            if tail.is_empty() {
-                Cow::Borrowed(first.as_str())
-            } else {
-                let mut value = String::with_capacity(
-                    first.len() + tail.iter().map(|part| part.len()).sum::<usize>(),
-                );
-                value.push_str(first);
-                tail.iter().for_each(|part| value.push_str(part));
-                Cow::Owned(value)
+    /// The values to try, in order, at most [`MAX_ATTEMPTS`] of them, none twice: for each
+    /// offered chunk 0, joined with every combination of the consecutive chunks from 1 (the
+    /// longest first), down to chunk 0 alone, so that a stray chunk cookie beside a value
+    /// (before it, among its chunks, or after its last) never hides it.
+    pub(super) fn candidates(&self) -> Candidates<'_> {
+        if self.rest.is_empty() {
+            // The usual case: no chunk cookie, no allocation.
+            return Candidates::Whole(self.first.iter());
+        }
+        let consecutive = self
+            .rest
+            .iter()
+            .take_while(|values| !values.is_empty())
+            .count();
+        let mut joined: Vec<String> = Vec::new();
+        'firsts: for first in &self.first {
+            for used in (0..=consecutive).rev() {
+                let chunks = &self.rest[..used];
+                // An odometer over the chunks' candidates.
+                let mut choice = vec![0usize; used];
+                loop {
+                    let mut value = first.clone();
+                    for (values, &index) in chunks.iter().zip(&choice) {
+                        value.push_str(&values[index]);
+                    }
+                    if !joined.contains(&value) {
+                        joined.push(value);
+                        if joined.len() == MAX_ATTEMPTS {
+                            break 'firsts;
+                        }
+                    }
+                    if !advance(&mut choice, chunks) {
+                        break;
+                    }
+                }
             }
-        })
+        }
+        Candidates::Joined(joined.into_iter())
     }
 
     /// One past the highest chunk index the client holds (so every stale chunk, even one after
@@ -195,6 +217,36 @@ impl Incoming {
 
     pub(super) fn is_present(&self) -> bool {
         !self.first.is_empty()
+    }
+}
+
+/// Turns the odometer `choice` (one index into each of `chunks`) to the next combination;
+/// `false` once every one was given.
+fn advance(choice: &mut [usize], chunks: &[Vec<String>]) -> bool {
+    for (index, values) in choice.iter_mut().zip(chunks) {
+        *index += 1;
+        if *index < values.len() {
+            return true;
+        }
+        *index = 0;
+    }
+    false
+}
+
+/// The values [`Incoming::candidates`] gives, borrowed when no chunk was sent.
+pub(super) enum Candidates<'a> {
+    Whole(std::slice::Iter<'a, String>),
+    Joined(std::vec::IntoIter<String>),
+}
+
+impl<'a> Iterator for Candidates<'a> {
+    type Item = Cow<'a, str>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        match self {
+            Candidates::Whole(values) => values.next().map(|value| Cow::Borrowed(value.as_str())),
+            Candidates::Joined(values) => values.next().map(Cow::Owned),
+        }
     }
 }
 
@@ -269,10 +321,14 @@ mod tests {
         incoming.offer(0, "a");
         incoming.offer(2, "c");
         incoming.offer(1, "b");
-        incoming.offer(1, "ignored");
+        incoming.offer(1, "other");
         incoming.offer(0, "x");
+        incoming.offer(0, "a");
         let candidates: Vec<_> = incoming.candidates().map(Cow::into_owned).collect();
-        assert_eq!(candidates, ["abc", "xbc"]);
+        assert_eq!(
+            candidates,
+            ["abc", "aotherc", "ab", "aother", "a", "xbc", "xotherc", "xb", "xother", "x"]
+        );
         assert_eq!(incoming.chunks_held(), 3);
     }
 }

@@ -10,7 +10,9 @@ use super::execute::delete_corrupt;
 use super::intake::Incoming;
 use super::ConfiguredSession;
 use crate::error::Error;
+use crate::expiry::ExpiryPolicy;
 use crate::keys::KeyRing;
+use crate::record::Record;
 use crate::registry::Backend;
 use crate::seal::{open_id, open_record};
 use crate::session::{Session, State};
@@ -45,7 +47,13 @@ async fn open_value(
         Backend::Cookie(_) => {
             return Ok(
                 match open_record(keys, configured.protection, name, value, now) {
-                    Ok(opened) => Some(State::loaded(opened.record, opened.stale_key)),
+                    Ok(opened) if allowed_by_policy(&opened.record, &configured.policy, now) => {
+                        Some(State::loaded(opened.record, opened.stale_key))
+                    }
+                    Ok(_) => {
+                        tracing::debug!(session = %name, "session outlived the current expiry policy");
+                        None
+                    }
                     Err(reason) => {
                         tracing::debug!(session = %name, %reason, "session value did not open");
                         None
@@ -63,7 +71,11 @@ async fn open_value(
         }
     };
     match store.load(&id).await {
-        Ok(Some(record)) if record.id == id && !record.is_expired(now) => {
+        Ok(Some(record))
+            if record.id == id
+                && !record.is_expired(now)
+                && allowed_by_policy(&record, &configured.policy, now) =>
+        {
             Ok(Some(State::loaded(record, stale_key)))
         }
         Ok(_) => {
@@ -76,4 +88,31 @@ async fn open_value(
         }
         Err(error) => Err(error.into()),
     }
+}
+
+/// How far another server's clock may run ahead of this one's: a deadline it gave may reach this
+/// much past the idle window.
+const CLOCK_SKEW_MS: u64 = 5 * 60 * 1000;
+
+/// Whether the current policy's windows (or the session's own override) still allow `record` at
+/// `now`, whatever deadline it carries: its absolute window counted from its creation, and a
+/// deadline no further away than one idle window (a deadline further away was given under a
+/// longer idle timeout than today's, so a shortened timeout ends it now; a session last used
+/// within the old window lives at most one new window more).
+fn allowed_by_policy(record: &Record, policy: &ExpiryPolicy, now: u64) -> bool {
+    let (idle_secs, absolute_deadline) = match &record.expiry {
+        Some(own) => (
+            own.idle_timeout_secs,
+            own.absolute_deadline(record.created_at),
+        ),
+        None => (
+            policy.idle_timeout_secs,
+            policy
+                .absolute_timeout_secs
+                .map(|secs| record.created_at.saturating_add(secs.saturating_mul(1000))),
+        ),
+    };
+    let idle_window = idle_secs.saturating_mul(1000).saturating_add(CLOCK_SKEW_MS);
+    absolute_deadline.is_none_or(|deadline| now < deadline)
+        && record.expires_at <= now.saturating_add(idle_window)
 }

@@ -294,7 +294,9 @@ mod tests {
     #[test]
     fn a_persistent_session_resends_its_cookie_with_every_write() {
         let mut state = loaded(NOW + HOUR);
-        state.set_expiry(Expiry::persistent(Duration::from_secs(86_400)));
+        state
+            .set_expiry(Expiry::persistent(Duration::from_secs(86_400)))
+            .unwrap();
         set(&mut state, "n", "1");
         let (plan, _) = plan(&state, true);
         assert_eq!(plan.reply, Reply::Id(state.record().id, NOW + 86_400_000));

@@ -275,13 +275,17 @@ impl RequestSessions {
         headers: &mut Vec<ResponseHeader>,
     ) -> Result<(), Error> {
         let now = self.now();
-        let plan = plan_server(
-            &session.lock(),
-            &configured.policy,
-            now,
-            slot.incoming.is_present(),
-            &mut SessionId::generate,
-        );
+        let plan = {
+            let mut state = session.lock();
+            state.close_for_save();
+            plan_server(
+                &state,
+                &configured.policy,
+                now,
+                slot.incoming.is_present(),
+                &mut SessionId::generate,
+            )
+        };
         let outcome = execute(store, &configured.name, plan.write).await?;
         let mut state = session.lock();
         let stored_id = match outcome {
@@ -321,6 +325,7 @@ impl RequestSessions {
     ) -> Result<(), Error> {
         let now = self.now();
         let mut state = session.lock();
+        state.close_for_save();
         match plan_client(&state, &configured.policy, now, slot.incoming.is_present()) {
             ClientPlan::Nothing => {}
             ClientPlan::Removal => emit_removal(configured, &slot.incoming, headers),

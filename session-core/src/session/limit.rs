@@ -13,6 +13,10 @@ use crate::seal::{sealed_text_len, Protection};
 /// limit after the handler.
 const EXPIRY_OVERRIDE_ROOM: usize = 17;
 
+/// The longest owner a session takes, in bytes: owners are user ids, kept in clear in every
+/// store's index.
+pub(crate) const MAX_OWNER_LEN: usize = 256;
+
 /// How big a session may grow, and how its size is counted.
 #[derive(Debug, Clone)]
 pub(crate) struct SizeLimit {
@@ -51,11 +55,21 @@ impl SizeLimit {
         }
     }
 
+    /// The session name.
+    pub(crate) fn name(&self) -> &str {
+        &self.name
+    }
+
     /// Checks `record` (with values of `data_bytes` in all) against the limit.
     pub(crate) fn check(&self, record: &Record, data_bytes: usize) -> Result<(), Error> {
         let (size, limit, cookie_capacity) = match self.measure {
             Measure::Unlimited => return Ok(()),
-            Measure::Data(limit) => (data_bytes, limit, false),
+            // The owner is kept beside the values (and in the owner index): it counts.
+            Measure::Data(limit) => (
+                data_bytes + record.owner.as_ref().map_or(0, String::len),
+                limit,
+                false,
+            ),
             Measure::Sealed {
                 protection,
                 capacity,
@@ -83,6 +97,20 @@ impl SizeLimit {
             });
         }
         Ok(())
+    }
+}
+
+/// Why `owner` cannot be a session's owner, if it cannot: stores index owners in clear, so an
+/// owner is a short printable id.
+pub(crate) fn owner_problem(owner: &str) -> Option<&'static str> {
+    if owner.is_empty() {
+        Some("is empty")
+    } else if owner.len() > MAX_OWNER_LEN {
+        Some("is too long")
+    } else if owner.chars().any(char::is_control) {
+        Some("holds a control character")
+    } else {
+        None
     }
 }
 

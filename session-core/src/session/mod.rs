@@ -24,10 +24,19 @@ use crate::record::{now_ms, RawJson};
 mod limit;
 mod state;
 
-pub(crate) use limit::{Measure, SizeLimit};
+pub(crate) use limit::{Measure, SizeLimit, MAX_OWNER_LEN};
 pub(crate) use state::{Lifecycle, State};
 
 /// A session: typed values, flash messages, id regeneration, destroy and per-session expiry.
+///
+/// # Changes after the response
+///
+/// A session is saved once, with its request's response. A clone moved into a task the handler
+/// spawned can still read it afterwards, but a change made after the save would be lost, so it
+/// is refused and logged at warn: the methods that return a `Result` give
+/// [`Error::AlreadySaved`]; the others (`remove`, `clear`, `take_flashes`, `regenerate_id`,
+/// `destroy`, `reset_expiry`, `clear_owner`) change nothing. Make every change before the
+/// handler returns, or await the task inside the handler.
 #[derive(Clone)]
 pub struct Session {
     inner: Arc<Mutex<State>>,
@@ -230,8 +239,12 @@ impl Session {
     /// Overrides the configured lifetime for this session only, e.g. a persistent
     /// "remember me" session: `session.set_expiry(Expiry::persistent(Duration::from_secs(30 * 86400)))`.
     /// Stored with the session, so later requests honour it too.
-    pub fn set_expiry(&self, expiry: Expiry) {
-        self.lock().set_expiry(expiry);
+    ///
+    /// Errors with [`Error::SessionTooLarge`] when a client-side session's cookie would no
+    /// longer fit with the override (it travels in the cookie); the session is then unchanged,
+    /// and the adapter answers 413 here rather than a 500 after the handler.
+    pub fn set_expiry(&self, expiry: Expiry) -> Result<(), Error> {
+        self.lock().set_expiry(expiry)
     }
 
     /// Returns this session to the configured lifetime.
@@ -245,8 +258,10 @@ impl Session {
     /// with [`regenerate_id`](Self::regenerate_id). Owners are kept in clear in the store's
     /// index: use an id, not a secret.
     ///
-    /// Errors with [`Error::SessionTooLarge`] when a client-side session's cookie would no
-    /// longer fit (the owner travels in it); the session is then unchanged.
+    /// Errors with [`Error::InvalidOwner`] for an owner that is empty, longer than 256 bytes or
+    /// holds a control character, and with [`Error::SessionTooLarge`] when the owner would take
+    /// the session past its limit (it counts toward `max_bytes`, and a client-side session's
+    /// owner travels in its cookie); the session is then unchanged.
     pub fn set_owner(&self, owner: impl Into<String>) -> Result<(), Error> {
         self.lock().set_owner(owner.into())
     }

@@ -4,7 +4,7 @@
 
 use std::collections::BTreeSet;
 
-use super::limit::{entry_bytes, SizeLimit};
+use super::limit::{entry_bytes, owner_problem, SizeLimit};
 use crate::error::Error;
 use crate::expiry::Expiry;
 use crate::flash::{Flash, FLASH_KEY};
@@ -45,6 +45,9 @@ pub(crate) struct State {
     owner_changed: bool,
     /// The value this session came from was sealed under an older key.
     stale_key: bool,
+    /// The request that opened the session has saved it: a later change (from a task the
+    /// handler spawned) would be lost, so it is refused.
+    saved_with_response: bool,
     /// `record.id` is a placeholder: the session has no id yet. One is drawn from the OS CSPRNG
     /// when asked for or saved, so a request that only reads an empty session costs no system
     /// call.
@@ -68,6 +71,7 @@ impl State {
             expiry_changed: false,
             owner_changed: false,
             stale_key,
+            saved_with_response: false,
             id_pending,
         }
     }
@@ -183,6 +187,17 @@ impl State {
 
     // ---- changed by the handler ----
 
+    /// `Ok` while the session may still change; once its request was saved, the error to
+    /// return (and a warning in the log), since the change would be lost.
+    pub(crate) fn check_open(&self) -> Result<(), Error> {
+        if !self.saved_with_response {
+            return Ok(());
+        }
+        let error = Error::AlreadySaved(self.limit.name().to_string());
+        tracing::warn!(%error, "a session change after its request was saved is refused");
+        Err(error)
+    }
+
     /// The session's id, drawn now if it has none yet.
     pub(crate) fn assign_id(&mut self) -> SessionId {
         if self.id_pending {
@@ -194,6 +209,7 @@ impl State {
 
     /// Sets `key`, unless that would take the session past its limit: then nothing changes.
     pub(crate) fn set_raw(&mut self, key: String, value: RawJson) -> Result<(), Error> {
+        self.check_open()?;
         let old_bytes = match self.record.data.get(&key) {
             Some(old) if old.get() == value.get() => return Ok(()),
             Some(old) => entry_bytes(&key, old),
@@ -225,6 +241,9 @@ impl State {
 
     /// Removes `key`; whether it was there.
     pub(crate) fn remove_key(&mut self, key: &str) -> bool {
+        if self.check_open().is_err() {
+            return false;
+        }
         let Some(old) = self.record.data.remove(key) else {
             return false;
         };
@@ -260,6 +279,9 @@ impl State {
     /// The transition to [`Lifecycle::Regenerated`]: a fresh id is drawn when needed; the
     /// stored one is retired when the request ends.
     pub(crate) fn regenerate(&mut self) {
+        if self.check_open().is_err() {
+            return;
+        }
         if self.lifecycle == Lifecycle::Stored {
             self.lifecycle = Lifecycle::Regenerated {
                 old: self.record.id,
@@ -271,6 +293,9 @@ impl State {
     /// The transition to [`Lifecycle::Destroyed`] at `now`: every value gone, the stored id
     /// retired; what is written afterwards starts a new session created at `now`.
     pub(crate) fn destroy(&mut self, now: u64) {
+        if self.check_open().is_err() {
+            return;
+        }
         let retired = match self.lifecycle {
             Lifecycle::New => None,
             Lifecycle::Stored => Some(self.record.id),
@@ -290,16 +315,32 @@ impl State {
         self.removed.clear();
     }
 
-    /// Overrides the configured lifetime for this session.
-    pub(crate) fn set_expiry(&mut self, expiry: Expiry) {
-        if self.record.expiry.as_ref() != Some(&expiry) {
-            self.record.expiry = Some(expiry);
-            self.expiry_changed = true;
+    /// Overrides the configured lifetime for this session, unless the session would then not
+    /// fit its limit when saved: then nothing changes.
+    pub(crate) fn set_expiry(&mut self, expiry: Expiry) -> Result<(), Error> {
+        self.check_open()?;
+        if self.record.expiry.as_ref() == Some(&expiry) {
+            return Ok(());
         }
+        // Measured as it will be saved: the override, and the absolute deadline it gives.
+        let deadline = expiry.absolute_deadline(self.record.created_at);
+        let previous = self.record.expiry.replace(expiry);
+        let kept_deadline = std::mem::replace(&mut self.record.absolute_deadline, deadline);
+        let fits = self.limit.check(&self.record, self.data_bytes);
+        self.record.absolute_deadline = kept_deadline;
+        if let Err(error) = fits {
+            self.record.expiry = previous;
+            return Err(error);
+        }
+        self.expiry_changed = true;
+        Ok(())
     }
 
     /// Returns the session to the configured lifetime.
     pub(crate) fn reset_expiry(&mut self) {
+        if self.check_open().is_err() {
+            return;
+        }
         if self.record.expiry.take().is_some() {
             self.expiry_changed = true;
         }
@@ -308,6 +349,10 @@ impl State {
     /// Binds the session to `owner`, unless that would take it past its limit: then nothing
     /// changes.
     pub(crate) fn set_owner(&mut self, owner: String) -> Result<(), Error> {
+        self.check_open()?;
+        if let Some(problem) = owner_problem(&owner) {
+            return Err(Error::InvalidOwner(problem));
+        }
         if self.record.owner.as_deref() == Some(owner.as_str()) {
             return Ok(());
         }
@@ -322,12 +367,20 @@ impl State {
 
     /// Unbinds the session from its owner.
     pub(crate) fn clear_owner(&mut self) {
+        if self.check_open().is_err() {
+            return;
+        }
         if self.record.owner.take().is_some() {
             self.owner_changed = true;
         }
     }
 
     // ---- changed by saving ----
+
+    /// The request that opened the session is saving it: from now on a change would be lost.
+    pub(crate) fn close_for_save(&mut self) {
+        self.saved_with_response = true;
+    }
 
     /// Readies a client-side session to be sealed again: the new deadlines, the next version,
     /// and an id if it had none.

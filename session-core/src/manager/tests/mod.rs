@@ -25,6 +25,7 @@ use cookie::Cookie;
 mod concurrency;
 mod cookie_size;
 mod first_write;
+mod hardening;
 mod hostile_requests;
 mod key_rotation;
 mod nothing_asked;

@@ -15,7 +15,9 @@ async fn a_persistent_expiry_set_on_one_session_is_carried_and_honoured() {
 
         let headers = browser
             .visit(&manager, |session| {
-                session.set_expiry(Expiry::persistent(Duration::from_secs(REMEMBER_SECS)))
+                session
+                    .set_expiry(Expiry::persistent(Duration::from_secs(REMEMBER_SECS)))
+                    .unwrap()
             })
             .await;
         let max_age = set_cookies(&headers)[0].max_age().unwrap().whole_seconds() as u64;
