@@ -515,3 +515,50 @@ async fn the_registry_builds_a_file_store_from_configuration() {
     manager.save_request(request).await.unwrap();
     assert!(dir.is_dir());
 }
+
+#[tokio::test]
+async fn an_anonymous_flood_leaves_room_for_logins_and_the_bound_holds() {
+    let tmp = tempfile::tempdir().unwrap();
+    let store = FileStore::new(FileOptions {
+        max_sessions: 100,
+        ..FileOptions::new(tmp.path().join("sessions"))
+    })
+    .unwrap();
+    let users: Vec<Record> = (0..20)
+        .map(|n| record_of(Some(&format!("user{n}"))))
+        .collect();
+    for user in &users {
+        store.create(user).await.unwrap();
+    }
+    for _ in 0..300 {
+        // Past nine tenths of the bound, an anonymous session is not written, without an error.
+        store.create(&record_of(None)).await.unwrap();
+    }
+    assert_eq!(store.count().await.unwrap(), 90);
+    for user in &users {
+        assert!(store.exists(&user.id).await.unwrap(), "a user was lost");
+    }
+
+    // Logins still get in, up to the bound itself, and then get an error that says what to do.
+    for n in 0..10 {
+        store
+            .create(&record_of(Some(&format!("late{n}"))))
+            .await
+            .unwrap();
+    }
+    let error = store
+        .create(&record_of(Some("one too many")))
+        .await
+        .unwrap_err();
+    assert!(error.to_string().contains("max_sessions"), "{error}");
+    assert_eq!(store.count().await.unwrap(), 100);
+
+    // A cleanup pass counts again what the directory holds: room comes back as sessions go.
+    for user in &users {
+        store.delete(&user.id).await.unwrap();
+    }
+    store.cleanup().unwrap().delete_expired().await.unwrap();
+    let anonymous = record_of(None);
+    store.create(&anonymous).await.unwrap();
+    assert!(store.exists(&anonymous.id).await.unwrap());
+}

@@ -79,6 +79,17 @@
 //! so two regenerates crossing each other cannot deadlock. [`Store::load`] takes no lock:
 //! renames are atomic.
 //!
+//! # Bounds
+//!
+//! [`FileOptions::max_sessions`] and [`FileOptions::max_bytes`] bound the session files. Past
+//! nine tenths of either, a new anonymous session is not written (its client then has a new,
+//! empty session, as after an eviction), so an anonymous flood leaves the last tenth to logins;
+//! a new session bound to an owner past a bound is an error saying which option to raise.
+//! Writes to sessions that exist are never refused (each is bounded by the session's size
+//! limit). The store counts from full passes over its files (each cleanup pass, or the first
+//! create) and from this process's own creates and deletes, so processes sharing the directory
+//! may pass a bound by what the others wrote since their last pass.
+//!
 //! # Cleanup
 //!
 //! Expired sessions never load. Their files, files that do not decode, and leftover temporary
@@ -105,6 +116,7 @@ use serde::{Deserialize, Serialize};
 use session_core::{now_ms, Cleanup, Delta, OwnerSession, Record, SessionId, Store, StoreError};
 use tokio::sync::{Mutex, OwnedMutexGuard};
 
+mod bounds;
 mod disk;
 mod index;
 mod ops;
@@ -129,18 +141,37 @@ pub struct FileOptions {
     /// several sharing the directory. Default 600.
     #[serde(default = "default_file_cleanup_interval")]
     pub cleanup_interval_secs: u64,
+    /// The most session files the store lets in (live or not yet cleaned up); anonymous
+    /// sessions fill at most nine tenths of it. Default 1,000,000. See
+    /// [the bounds](self#bounds).
+    #[serde(default = "default_file_max_sessions")]
+    pub max_sessions: u64,
+    /// The most bytes of session files the store lets in; anonymous sessions fill at most nine
+    /// tenths of it. Default 1 GiB.
+    #[serde(default = "default_file_max_bytes")]
+    pub max_bytes: u64,
 }
 
 fn default_file_cleanup_interval() -> u64 {
     600
 }
 
+fn default_file_max_sessions() -> u64 {
+    1_000_000
+}
+
+fn default_file_max_bytes() -> u64 {
+    1 << 30
+}
+
 impl FileOptions {
-    /// Options for a store in `dir`, with the default cleanup interval.
+    /// Options for a store in `dir`, with the default cleanup interval and bounds.
     pub fn new(dir: impl Into<PathBuf>) -> Self {
         FileOptions {
             dir: dir.into(),
             cleanup_interval_secs: default_file_cleanup_interval(),
+            max_sessions: default_file_max_sessions(),
+            max_bytes: default_file_max_bytes(),
         }
     }
 }
@@ -157,6 +188,7 @@ struct Inner {
     dir: PathBuf,
     stripes: Box<[Arc<Mutex<()>>]>,
     cleanup_interval: Option<Duration>,
+    bounds: bounds::Bounds,
 }
 
 /// Locks held for a write: released on drop, shard locks first.
@@ -222,6 +254,7 @@ impl FileStore {
                     .map(|_| Arc::new(Mutex::new(())))
                     .collect(),
                 cleanup_interval,
+                bounds: bounds::Bounds::new(options.max_sessions, options.max_bytes),
             }),
         })
     }
@@ -281,9 +314,13 @@ impl Store for FileStore {
     }
 
     async fn create(&self, record: &Record) -> Result<(), StoreError> {
-        let record = record.clone();
+        let (record, inner) = (record.clone(), Arc::clone(&self.inner));
         self.locked(vec![self.slot(&record.id)], move |root, slots| {
-            ops::create(root, &slots[0], &record)
+            let owned = record.owner.is_some();
+            if inner.bounds.admit(root, owned)? == bounds::Admission::Write {
+                inner.bounds.created(ops::create(root, &slots[0], &record)?);
+            }
+            Ok(())
         })
         .await
     }
@@ -310,8 +347,13 @@ impl Store for FileStore {
     }
 
     async fn delete(&self, id: &SessionId) -> Result<(), StoreError> {
-        self.locked(vec![self.slot(id)], |root, slots| {
-            ops::delete(root, &slots[0]).map(drop)
+        let inner = Arc::clone(&self.inner);
+        self.locked(vec![self.slot(id)], move |root, slots| {
+            if ops::delete(root, &slots[0])? {
+                // Its bytes are not known here; the next full pass corrects them.
+                inner.bounds.removed(0);
+            }
+            Ok(())
         })
         .await
     }
@@ -351,7 +393,12 @@ impl Cleanup for FileStore {
     /// leftover temporary files; returns how many session files went.
     async fn delete_expired(&self) -> Result<u64, StoreError> {
         let inner = Arc::clone(&self.inner);
-        blocking(move || sweep::clean(&inner, now_ms())).await
+        blocking(move || {
+            let removed = sweep::clean(&inner, now_ms())?;
+            inner.bounds.counted(sweep::usage(&inner.dir)?);
+            Ok(removed)
+        })
+        .await
     }
 
     /// [`FileOptions::cleanup_interval_secs`].

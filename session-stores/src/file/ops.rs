@@ -10,11 +10,13 @@ use super::{index, Inner};
 use crate::codec;
 
 /// Creates the session file, after its owner's index entry.
-pub(super) fn create(root: &Path, slot: &Slot, record: &Record) -> Result<(), StoreError> {
+/// Writes a new session file; how many bytes it holds.
+pub(super) fn create(root: &Path, slot: &Slot, record: &Record) -> Result<u64, StoreError> {
     let bytes = codec::encode(record)?;
     index::rebinding(root, &slot.key, None, record.owner.as_deref(), || {
         disk::create_new(slot, &bytes, now_ms())
-    })
+    })?;
+    Ok(u64::try_from(bytes.len()).unwrap_or(u64::MAX))
 }
 
 /// The live record in `slot`; `None` when there is none or it has expired.

@@ -12,6 +12,7 @@ use std::path::{Path, PathBuf};
 
 use session_core::StoreError;
 
+use super::bounds::Usage;
 use super::disk;
 use super::{index, Inner};
 use crate::codec;
@@ -133,4 +134,25 @@ pub(super) fn count(root: &Path, now: u64) -> Result<u64, StoreError> {
         }
     }
     Ok(live)
+}
+
+/// How many session files the store in `root` holds, live or not yet cleaned up, and their
+/// bytes: a listing of every shard, reading no file.
+pub(super) fn usage(root: &Path) -> Result<Usage, StoreError> {
+    let mut usage = Usage::default();
+    for (shard, _) in shards(root)? {
+        for entry in disk::list(&shard)? {
+            if !entry.file_name().to_str().is_some_and(disk::is_storage_key) {
+                continue;
+            }
+            // A file gone meanwhile, or an odd entry, is not a session file.
+            if let Ok(metadata) = entry.metadata() {
+                if metadata.is_file() {
+                    usage.sessions += 1;
+                    usage.bytes += metadata.len();
+                }
+            }
+        }
+    }
+    Ok(usage)
 }

@@ -319,8 +319,8 @@ fn a_file_in_place_of_the_directory_is_an_error_that_names_it() {
 fn the_cleanup_interval_comes_from_the_options() {
     let tmp = tempfile::tempdir().unwrap();
     let options = |secs| FileOptions {
-        dir: tmp.path().join("sessions"),
         cleanup_interval_secs: secs,
+        ..FileOptions::new(tmp.path().join("sessions"))
     };
     let store = FileStore::new(options(30)).unwrap();
     assert_eq!(store.cleanup_interval(), Some(Duration::from_secs(30)));
@@ -340,8 +340,8 @@ fn the_cleanup_interval_comes_from_the_options() {
 async fn no_cleanup_loop_runs_when_it_is_turned_off() {
     let tmp = tempfile::tempdir().unwrap();
     let store = FileStore::new(FileOptions {
-        dir: tmp.path().join("sessions"),
         cleanup_interval_secs: 0,
+        ..FileOptions::new(tmp.path().join("sessions"))
     })
     .unwrap();
     let shared: Arc<dyn Store> = Arc::new(store.clone());
@@ -357,8 +357,8 @@ async fn no_cleanup_loop_runs_when_it_is_turned_off() {
 async fn the_cores_cleanup_loop_removes_expired_files() {
     let tmp = tempfile::tempdir().unwrap();
     let store = FileStore::new(FileOptions {
-        dir: tmp.path().join("sessions"),
         cleanup_interval_secs: 30,
+        ..FileOptions::new(tmp.path().join("sessions"))
     })
     .unwrap();
     let live = record();

@@ -123,13 +123,46 @@ pub struct Statements {
     pub(crate) probe: String,
 }
 
+/// The statements that differ between dialects beyond their quoting and parameters.
+pub(crate) struct Specific {
+    pub(crate) load: String,
+    pub(crate) insert: String,
+    pub(crate) update: String,
+    pub(crate) regenerate: String,
+    pub(crate) cleanup: String,
+    pub(crate) sweep: String,
+}
+
 impl Statements {
-    /// The probe of the table `quoted` (quoted as its dialect quotes identifiers).
-    pub(crate) fn probe(quoted: &str) -> String {
-        format!(
-            "SELECT id, data, created_at, expires_at, absolute_deadline, live_until, version, \
-             expiry, owner FROM {quoted} WHERE 1 = 0"
-        )
+    /// The statements for `table`, quoted as `quoted`, whose `n`th parameter is `param(n)`: those
+    /// every dialect writes alike, and `specific`.
+    pub(crate) fn new(
+        table: &str,
+        quoted: &str,
+        param: impl Fn(usize) -> String,
+        specific: Specific,
+    ) -> Self {
+        let (t, p1, p2) = (quoted, param(1), param(2));
+        Statements {
+            table: table.to_string(),
+            load: specific.load,
+            insert: specific.insert,
+            delete_dead: format!("DELETE FROM {t} WHERE id = {p1} AND live_until <= {p2}"),
+            update: specific.update,
+            regenerate: specific.regenerate,
+            delete: format!("DELETE FROM {t} WHERE id = {p1}"),
+            owner_sessions: format!(
+                "SELECT id, created_at, expires_at FROM {t} WHERE owner = {p1} AND live_until > {p2}"
+            ),
+            delete_owner: format!("DELETE FROM {t} WHERE owner = {p1} AND live_until > {p2}"),
+            count: format!("SELECT COUNT(*) FROM {t} WHERE live_until > {p1}"),
+            cleanup: specific.cleanup,
+            sweep: specific.sweep,
+            probe: format!(
+                "SELECT id, data, created_at, expires_at, absolute_deadline, live_until, version, \
+                 expiry, owner FROM {t} WHERE 1 = 0"
+            ),
+        }
     }
 }
 

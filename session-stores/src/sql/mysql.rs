@@ -30,7 +30,7 @@ use session_core::{Delta, StoreError};
 use sqlx::mysql::{MySqlArguments, MySqlConnectOptions, MySqlQueryResult};
 use sqlx::query::Query;
 
-use super::dialect::{sealed, DeltaColumns, Dialect, Statements};
+use super::dialect::{sealed, DeltaColumns, Dialect, Specific, Statements};
 use super::SqlOptions;
 
 /// A session store on MySQL or MariaDB. See the [module documentation](self).
@@ -79,7 +79,7 @@ impl Dialect for MySql {
         // right, and no assignment reads a column assigned before it.
         let apply = "data = JSON_MERGE_PATCH(data, ?), expires_at = ?, absolute_deadline = ?, \
                      live_until = ?, expiry = ?, owner = IF(?, ?, owner), version = version + 1";
-        Statements {
+        let specific = Specific {
             load: format!(
                 "SELECT data, created_at, expires_at, absolute_deadline, version, expiry, owner \
                  FROM {t} WHERE id = ? AND live_until > ?"
@@ -88,23 +88,15 @@ impl Dialect for MySql {
                 "INSERT INTO {t} (id, data, created_at, expires_at, absolute_deadline, \
                  live_until, version, expiry, owner) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"
             ),
-            delete_dead: format!("DELETE FROM {t} WHERE id = ? AND live_until <= ?"),
             update: format!("UPDATE {t} SET {apply} WHERE id = ? AND live_until > ?"),
             regenerate: format!("UPDATE {t} SET id = ?, {apply} WHERE id = ? AND live_until > ?"),
-            delete: format!("DELETE FROM {t} WHERE id = ?"),
-            owner_sessions: format!(
-                "SELECT id, created_at, expires_at FROM {t} WHERE owner = ? AND live_until > ?"
-            ),
-            delete_owner: format!("DELETE FROM {t} WHERE owner = ? AND live_until > ?"),
-            count: format!("SELECT COUNT(*) FROM {t} WHERE live_until > ?"),
             cleanup: format!("DELETE FROM {t} WHERE live_until <= ? LIMIT ?"),
             sweep: format!(
                 "SELECT id, data, created_at, expires_at, absolute_deadline, version, expiry, \
                  owner FROM {t} WHERE id > ? ORDER BY id LIMIT ?"
             ),
-            probe: Statements::probe(&t),
-            table: table.to_string(),
-        }
+        };
+        Statements::new(table, &t, |_| "?".to_string(), specific)
     }
 
     fn connect_options(options: &SqlOptions) -> Result<MySqlConnectOptions, sqlx::Error> {

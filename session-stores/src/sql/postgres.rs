@@ -26,7 +26,7 @@ use session_core::{Delta, StoreError};
 use sqlx::postgres::{PgConnectOptions, PgQueryResult};
 use sqlx::query::Query;
 
-use super::dialect::{sealed, DeltaColumns, Dialect, Statements};
+use super::dialect::{sealed, DeltaColumns, Dialect, Specific, Statements};
 use super::SqlOptions;
 
 /// Serializes concurrent schema creation from several application servers (PostgreSQL's
@@ -85,7 +85,7 @@ impl Dialect for Postgres {
         let apply = "data = (data - $2::text[]) || $3::jsonb, expires_at = $4, \
                      absolute_deadline = $5, live_until = $6, expiry = $7, \
                      owner = CASE WHEN $8 THEN $9 ELSE owner END, version = version + 1";
-        Statements {
+        let specific = Specific {
             load: format!(
                 "SELECT data::text, created_at, expires_at, absolute_deadline, version, expiry, \
                  owner FROM {t} WHERE id = $1 AND live_until > $2"
@@ -95,17 +95,10 @@ impl Dialect for Postgres {
                  live_until, version, expiry, owner) \
                  VALUES ($1, $2::jsonb, $3, $4, $5, $6, $7, $8, $9)"
             ),
-            delete_dead: format!("DELETE FROM {t} WHERE id = $1 AND live_until <= $2"),
             update: format!("UPDATE {t} SET {apply} WHERE id = $1 AND live_until > $10"),
             regenerate: format!(
                 "UPDATE {t} SET id = $11, {apply} WHERE id = $1 AND live_until > $10"
             ),
-            delete: format!("DELETE FROM {t} WHERE id = $1"),
-            owner_sessions: format!(
-                "SELECT id, created_at, expires_at FROM {t} WHERE owner = $1 AND live_until > $2"
-            ),
-            delete_owner: format!("DELETE FROM {t} WHERE owner = $1 AND live_until > $2"),
-            count: format!("SELECT COUNT(*) FROM {t} WHERE live_until > $1"),
             cleanup: format!(
                 "DELETE FROM {t} WHERE id IN \
                  (SELECT id FROM {t} WHERE live_until <= $1 LIMIT $2)"
@@ -114,9 +107,8 @@ impl Dialect for Postgres {
                 "SELECT id, data::text, created_at, expires_at, absolute_deadline, version, \
                  expiry, owner FROM {t} WHERE id > $1 ORDER BY id LIMIT $2"
             ),
-            probe: Statements::probe(&t),
-            table: table.to_string(),
-        }
+        };
+        Statements::new(table, &t, |n| format!("${n}"), specific)
     }
 
     fn connect_options(options: &SqlOptions) -> Result<PgConnectOptions, sqlx::Error> {

@@ -32,7 +32,7 @@ use sqlx::sqlite::{
     SqliteArguments, SqliteConnectOptions, SqliteJournalMode, SqliteQueryResult, SqliteSynchronous,
 };
 
-use super::dialect::{sealed, DeltaColumns, Dialect, Statements};
+use super::dialect::{sealed, DeltaColumns, Dialect, Specific, Statements};
 use super::SqlOptions;
 
 /// A session store in an SQLite database. See the [module documentation](self).
@@ -82,7 +82,7 @@ impl Dialect for Sqlite {
         let apply = "data = json_patch(data, ?2), expires_at = ?3, absolute_deadline = ?4, \
                      live_until = ?5, expiry = ?6, owner = CASE WHEN ?7 THEN ?8 ELSE owner END, \
                      version = version + 1";
-        Statements {
+        let specific = Specific {
             load: format!(
                 "SELECT data, created_at, expires_at, absolute_deadline, version, expiry, owner \
                  FROM {t} WHERE id = ?1 AND live_until > ?2"
@@ -92,17 +92,10 @@ impl Dialect for Sqlite {
                  live_until, version, expiry, owner) \
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)"
             ),
-            delete_dead: format!("DELETE FROM {t} WHERE id = ?1 AND live_until <= ?2"),
             update: format!("UPDATE {t} SET {apply} WHERE id = ?1 AND live_until > ?9"),
             regenerate: format!(
                 "UPDATE {t} SET id = ?10, {apply} WHERE id = ?1 AND live_until > ?9"
             ),
-            delete: format!("DELETE FROM {t} WHERE id = ?1"),
-            owner_sessions: format!(
-                "SELECT id, created_at, expires_at FROM {t} WHERE owner = ?1 AND live_until > ?2"
-            ),
-            delete_owner: format!("DELETE FROM {t} WHERE owner = ?1 AND live_until > ?2"),
-            count: format!("SELECT COUNT(*) FROM {t} WHERE live_until > ?1"),
             cleanup: format!(
                 "DELETE FROM {t} WHERE rowid IN \
                  (SELECT rowid FROM {t} WHERE live_until <= ?1 LIMIT ?2)"
@@ -111,9 +104,8 @@ impl Dialect for Sqlite {
                 "SELECT id, data, created_at, expires_at, absolute_deadline, version, expiry, \
                  owner FROM {t} WHERE id > ?1 ORDER BY id LIMIT ?2"
             ),
-            probe: Statements::probe(&t),
-            table: table.to_string(),
-        }
+        };
+        Statements::new(table, &t, |n| format!("?{n}"), specific)
     }
 
     fn connect_options(options: &SqlOptions) -> Result<SqliteConnectOptions, sqlx::Error> {
