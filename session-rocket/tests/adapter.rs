@@ -7,7 +7,8 @@ use rocket::local::asynchronous::{Client, LocalResponse};
 use rocket::{catch, catchers, get, post, routes, Build, Request, Rocket};
 use session_core::{Backend, SessionManager, SessionsConfig, StoreRegistry};
 use session_rocket::{
-    session_name, Error, KeyRing, NamedSession, Session, SessionFailure, SessionFairing, Sessions,
+    session_name, Error, KeyRing, NamedSession, Session, SessionFailure, SessionFairing,
+    SessionRejection, Sessions,
 };
 use session_stores::testing::TestStore;
 
@@ -63,7 +64,7 @@ fn write(session: Session, key: &str, value: &str) -> Handled {
 }
 
 #[get("/fallible")]
-fn fallible(session: Result<Session, Error>) -> String {
+fn fallible(session: Result<Session, SessionRejection>) -> String {
     match session {
         Ok(_) => "opened".to_string(),
         Err(error) => error.to_string(),
