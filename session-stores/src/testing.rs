@@ -75,6 +75,26 @@ impl TestStore {
         }
     }
 
+    /// A new, empty store that counts into this store's counters and fails while this one
+    /// does: one count of the calls that reach several sessions' stores, each session keeping
+    /// its own records (and owner index).
+    pub fn sibling(&self) -> TestStore {
+        TestStore {
+            inner: MemoryStore::default(),
+            loads: Arc::clone(&self.loads),
+            writes: Arc::clone(&self.writes),
+            deletes: Arc::clone(&self.deletes),
+            failing: Arc::clone(&self.failing),
+        }
+    }
+
+    /// A store that fails every call from the start, as an unreachable database would.
+    pub fn failing() -> TestStore {
+        let store = TestStore::default();
+        store.fail();
+        store
+    }
+
     /// Makes every later call fail, as an outage would.
     pub fn fail(&self) {
         self.failing.store(true, Ordering::SeqCst);
@@ -163,5 +183,45 @@ impl Cleanup for TestStore {
             return Err(StoreError::backend_msg(FAILURE_DETAIL));
         }
         self.inner.delete_expired().await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use session_core::{now_ms, Expiry};
+
+    use super::*;
+
+    #[tokio::test]
+    async fn a_sibling_shares_the_counts_and_the_outage_but_not_the_records() {
+        let store = TestStore::default();
+        let sibling = store.sibling();
+        let record = Record::new(SessionId::generate(), &Expiry::default(), now_ms());
+        sibling.create(&record).await.unwrap();
+        assert!(store.load(&record.id).await.unwrap().is_none());
+        assert!(store.is_empty());
+        assert_eq!(sibling.len(), 1);
+        assert_eq!(
+            store.calls(),
+            StoreCalls {
+                loads: 1,
+                writes: 1,
+                deletes: 0
+            }
+        );
+        assert_eq!(store.calls(), sibling.calls());
+
+        store.fail();
+        assert!(sibling.load(&record.id).await.is_err());
+        store.recover();
+        assert!(sibling.load(&record.id).await.unwrap().is_some());
+    }
+
+    #[tokio::test]
+    async fn a_failing_store_fails_from_its_first_call() {
+        let store = TestStore::failing();
+        let error = store.count().await.unwrap_err();
+        assert!(error.to_string().contains(FAILURE_DETAIL));
+        assert_eq!(store.calls().loads, 1);
     }
 }

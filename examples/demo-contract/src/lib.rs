@@ -11,7 +11,7 @@
 //!   [`MAX_BODY_BYTES`] and the remember-me lifetime ([`remember_me`]);
 //! - with the `scenarios` feature, the contract's HTTP test suite, written once and driven by
 //!   each framework's own test client through the `DemoApp` and `DemoClient` traits, and the
-//!   hostile-HTTP suite (`hostile`, through `HostileApp` and `HostileClient`).
+//!   hostile-HTTP suite (`hostile`), through the same traits.
 //!
 //! # Example
 //!
@@ -77,14 +77,13 @@ pub use startup::{
 pub use async_trait::async_trait;
 #[cfg(feature = "scenarios")]
 pub use client::{
-    Browser, DemoApp, DemoClient, SetCookie, TestRequest, TestResponse, SESSION_HEADER,
+    Browser, DemoApp, DemoClient, RawRequest, SetCookie, TestRequest, TestResponse, SESSION_HEADER,
 };
 #[cfg(feature = "scenarios")]
-pub use hostile::{HostileApp, HostileClient, RawRequest};
+pub use session_stores::testing::{TestStore, FAILURE_DETAIL};
 #[cfg(feature = "scenarios")]
 pub use stores::{
     config_with_store, config_with_stores, redis_url, test_manager, test_registry, toml_string,
-    StoreCounts, FAILING_STORE_DETAIL,
 };
 
 /// Calls `$crate::$callback!` with `$args` and the names of every scenario.
