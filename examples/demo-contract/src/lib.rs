@@ -64,6 +64,17 @@ pub use body::{
     MAX_BODY_BYTES, REMEMBER_ME, TOKEN_USER_KEY, USER_KEY,
 };
 
+/// The headers every demo response carries, whatever the route or status: the page cannot be
+/// framed (`X-Frame-Options` for old browsers, CSP `frame-ancestors` for the rest), so a
+/// "log out everywhere" button cannot be clickjacked; content types are not sniffed; no
+/// `Referer` leaves the demo.
+pub const SECURITY_HEADERS: [(&str, &str); 4] = [
+    ("x-frame-options", "DENY"),
+    ("content-security-policy", "frame-ancestors 'none'"),
+    ("x-content-type-options", "nosniff"),
+    ("referrer-policy", "no-referrer"),
+];
+
 /// The page `GET /` serves (`text/html; charset=utf-8`): one HTML document with inline CSS and
 /// JavaScript, no external assets, that drives every route of the contract with `fetch` and
 /// shows each result.
@@ -116,6 +127,7 @@ macro_rules! __with_scenarios {
             two_devices_are_listed_then_logged_out_everywhere,
             session_too_large_is_413_and_keeps_the_session,
             framework_rejections_are_json,
+            security_headers_on_every_response,
             session_flow_on_memory_store,
             session_flow_on_file_store,
             session_flow_on_redis_store,

@@ -997,6 +997,38 @@ pub async fn session_too_large_is_413_and_keeps_the_session<A: DemoApp + ?Sized>
     );
 }
 
+/// Every response carries [`SECURITY_HEADERS`](crate::SECURITY_HEADERS), exactly once each:
+/// the page, JSON answers, session errors and the framework's own rejections alike.
+pub async fn security_headers_on_every_response<A: DemoApp + ?Sized>(app: &A) {
+    let client = default_client(app).await;
+    let mut browser = Browser::new(&*client);
+    let mut responses = vec![
+        ("GET /", browser.get("/").await),
+        ("GET /health", browser.get("/health").await),
+        ("GET /me", browser.get("/me").await),
+        ("GET /no/such/route", browser.get("/no/such/route").await),
+        (
+            "POST /login with a bad body",
+            browser
+                .send(TestRequest::post("/login").body("{", "application/json"))
+                .await,
+        ),
+    ];
+    responses.push(("POST /login", login(&mut browser, "alice").await));
+    responses.push(("POST /logout", browser.post("/logout").await));
+    for (what, response) in responses {
+        for (name, value) in crate::SECURITY_HEADERS {
+            assert_eq!(
+                response.header_values(name),
+                vec![value],
+                "{what}: {name} (status {}, headers {:?})",
+                response.status,
+                response.headers
+            );
+        }
+    }
+}
+
 /// What the frameworks reject themselves is JSON too: a body over 64 KiB is `413`, a path that
 /// does not decode `400`, and neither changes a session.
 pub async fn framework_rejections_are_json<A: DemoApp + ?Sized>(app: &A) {
