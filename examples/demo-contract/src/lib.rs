@@ -47,6 +47,8 @@ mod body;
 mod startup;
 
 #[cfg(feature = "scenarios")]
+pub mod binary;
+#[cfg(feature = "scenarios")]
 mod client;
 #[cfg(feature = "scenarios")]
 pub mod clients;
@@ -80,8 +82,8 @@ pub const SECURITY_HEADERS: [(&str, &str); 4] = [
 /// shows each result.
 pub const PAGE: &str = include_str!("page.html");
 pub use startup::{
-    config_from_env, init_logging, keys_from_env, listen_addr, listening_line, manager_from_env,
-    registry, StartupError, DEFAULT_ADDR, DEFAULT_CONFIG,
+    config_from_env, exit_code, init_logging, keys_from_env, listen_addr, listening_line,
+    manager_from_env, registry, StartupError, DEFAULT_ADDR, DEFAULT_CONFIG,
 };
 
 #[cfg(feature = "scenarios")]
