@@ -1,78 +1,42 @@
-//! `session_actix::testing`: requests that carry a session minted for the test.
+//! `session_actix::testing`: requests that carry sessions minted for the test, in cookies and in
+//! a session header.
 
-use actix_web::{test, web, App, HttpResponse};
-use session_actix::testing::{TestSession, WithSession};
-use session_actix::{session_name, NamedSession, Session, SessionManager, SessionMiddleware};
-use session_stores::testing::{TestStore, ADAPTER_TEST_CONFIG};
+use actix_web::{test, web, App};
+use session_actix::testing::WithSession;
+use session_actix::{NamedSession, Session, SessionMiddleware};
+use session_stores::testing::{
+    adapter_test_sessions, TestApi, TestCart, TestStore, ADAPTER_TEST_CONFIG,
+};
 
-session_name! {
-    /// The client-side session.
-    Cart = "cart";
-    /// The header session.
-    Api = "api";
+/// The owner of `app`, the `item` of `cart` and the `user` of `api`, `-` for none.
+async fn whoami(app: Session, cart: NamedSession<TestCart>, api: NamedSession<TestApi>) -> String {
+    let parts = [
+        app.owner(),
+        cart.get("item").ok().flatten(),
+        api.get("user").ok().flatten(),
+    ];
+    parts
+        .map(|part| part.unwrap_or_else(|| "-".into()))
+        .join(" ")
 }
 
-async fn manager() -> SessionManager {
-    TestStore::default()
+#[actix_web::test]
+async fn requests_carry_test_sessions_in_cookies_and_headers() {
+    let manager = TestStore::default()
         .manager(ADAPTER_TEST_CONFIG)
         .await
-        .expect("the test manager builds")
-}
-
-/// Who the request's sessions say it is: `owner cart-item api-user`, `-` for none.
-async fn whoami(app: Session, cart: NamedSession<Cart>, api: NamedSession<Api>) -> HttpResponse {
-    let item = cart.get::<String>("item").ok().flatten();
-    let api_user = api.get::<String>("user").ok().flatten();
-    HttpResponse::Ok().body(
-        [app.owner(), item, api_user]
-            .map(|part| part.unwrap_or_else(|| "-".to_string()))
-            .join(" "),
-    )
-}
-
-async fn answer(manager: SessionManager, request: test::TestRequest) -> String {
-    let app = test::init_service(
-        App::new()
-            .wrap(SessionMiddleware::new(manager))
-            .route("/whoami", web::get().to(whoami)),
-    )
-    .await;
-    let body = test::call_and_read_body(&app, request.uri("/whoami").to_request()).await;
-    String::from_utf8(body.to_vec()).expect("the body is text")
-}
-
-#[actix_web::test]
-async fn a_request_with_a_test_session_is_logged_in_as_its_owner() {
-    let manager = manager().await;
-    let alice =
-        TestSession::logged_in(&manager, "alice", |session| session.insert("user", "alice"))
-            .await
-            .unwrap();
+        .unwrap();
+    let sessions = adapter_test_sessions(&manager).await.unwrap();
+    let app = App::new().wrap(SessionMiddleware::new(manager));
+    let app = test::init_service(app.route("/whoami", web::get().to(whoami))).await;
+    let anonymous = test::TestRequest::get().uri("/whoami").to_request();
     assert_eq!(
-        answer(manager.clone(), test::TestRequest::get()).await,
-        "- - -"
+        &test::call_and_read_body(&app, anonymous).await[..],
+        b"- - -"
     );
-    let request = test::TestRequest::get().with_session(&alice);
-    assert_eq!(answer(manager, request).await, "alice - -");
-}
-
-#[actix_web::test]
-async fn test_sessions_of_several_names_travel_together_in_cookies_and_headers() {
-    let manager = manager().await;
-    let session =
-        TestSession::logged_in(&manager, "alice", |session| session.insert("user", "alice"))
-            .await
-            .unwrap()
-            .and(
-                TestSession::with(&manager, Some("cart"), |cart| cart.insert("item", "apple"))
-                    .await
-                    .unwrap(),
-            )
-            .and(
-                TestSession::with(&manager, Some("api"), |api| api.insert("user", "bob"))
-                    .await
-                    .unwrap(),
-            );
-    let request = test::TestRequest::get().with_session(&session);
-    assert_eq!(answer(manager, request).await, "alice apple bob");
+    let request = test::TestRequest::get()
+        .uri("/whoami")
+        .with_session(&sessions);
+    let body = test::call_and_read_body(&app, request.to_request()).await;
+    assert_eq!(&body[..], b"alice apple bob");
 }

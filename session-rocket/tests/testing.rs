@@ -1,82 +1,70 @@
-//! `session_rocket::testing`: requests that carry a session minted for the test.
+//! `session_rocket::testing`: requests that carry sessions minted for the test, in cookies and in
+//! a session header.
 
-use rocket::local::asynchronous::Client;
-use rocket::{get, routes};
-use session_rocket::testing::{TestSession, WithSession};
-use session_rocket::{session_name, NamedSession, Session, SessionFairing, SessionManager};
-use session_stores::testing::{TestStore, ADAPTER_TEST_CONFIG};
+use rocket::local::{asynchronous, blocking};
+use rocket::{get, routes, Build, Rocket};
+use session_rocket::testing::WithSession;
+use session_rocket::{NamedSession, Session, SessionFairing, SessionManager};
+use session_stores::testing::{
+    adapter_test_sessions, TestApi, TestCart, TestStore, ADAPTER_TEST_CONFIG,
+};
 
-session_name! {
-    /// The client-side session.
-    Cart = "cart";
-    /// The header session.
-    Api = "api";
-}
-
-async fn manager() -> SessionManager {
-    TestStore::default()
-        .manager(ADAPTER_TEST_CONFIG)
-        .await
-        .expect("the test manager builds")
-}
-
-/// Who the request's sessions say it is: `owner cart-item api-user`, `-` for none.
+/// The owner of `app`, the `item` of `cart` and the `user` of `api`, `-` for none.
 #[get("/whoami")]
-fn whoami(app: Session, cart: NamedSession<Cart>, api: NamedSession<Api>) -> String {
-    let item = cart.get::<String>("item").ok().flatten();
-    let api_user = api.get::<String>("user").ok().flatten();
-    [app.owner(), item, api_user]
-        .map(|part| part.unwrap_or_else(|| "-".to_string()))
+fn whoami(app: Session, cart: NamedSession<TestCart>, api: NamedSession<TestApi>) -> String {
+    let parts = [
+        app.owner(),
+        cart.get("item").ok().flatten(),
+        api.get("user").ok().flatten(),
+    ];
+    parts
+        .map(|part| part.unwrap_or_else(|| "-".into()))
         .join(" ")
 }
 
-async fn client(manager: SessionManager) -> Client {
+fn app(manager: SessionManager) -> Rocket<Build> {
+    let quiet = rocket::Config::figment().merge(("log_level", rocket::config::LogLevel::Off));
     let rocket = rocket::build()
-        .configure(rocket::Config::figment().merge(("log_level", rocket::config::LogLevel::Off)))
-        .attach(SessionFairing::new(manager))
-        .mount("/", routes![whoami]);
-    Client::untracked(rocket).await.expect("the app ignites")
+        .configure(quiet)
+        .attach(SessionFairing::new(manager));
+    rocket.mount("/", routes![whoami])
 }
 
 #[rocket::async_test]
-async fn a_request_with_a_test_session_is_logged_in_as_its_owner() {
-    let manager = manager().await;
-    let alice =
-        TestSession::logged_in(&manager, "alice", |session| session.insert("user", "alice"))
-            .await
-            .unwrap();
-    let client = client(manager).await;
+async fn requests_carry_test_sessions_in_cookies_and_headers() {
+    let manager = TestStore::default()
+        .manager(ADAPTER_TEST_CONFIG)
+        .await
+        .unwrap();
+    let sessions = adapter_test_sessions(&manager).await.unwrap();
+    let client = asynchronous::Client::untracked(app(manager)).await.unwrap();
     let anonymous = client.get("/whoami").dispatch().await;
     assert_eq!(anonymous.into_string().await.as_deref(), Some("- - -"));
-    let logged_in = client.get("/whoami").with_session(&alice).dispatch().await;
-    assert_eq!(logged_in.into_string().await.as_deref(), Some("alice - -"));
-}
-
-#[rocket::async_test]
-async fn test_sessions_of_several_names_travel_together_in_cookies_and_headers() {
-    let manager = manager().await;
-    let session =
-        TestSession::logged_in(&manager, "alice", |session| session.insert("user", "alice"))
-            .await
-            .unwrap()
-            .and(
-                TestSession::with(&manager, Some("cart"), |cart| cart.insert("item", "apple"))
-                    .await
-                    .unwrap(),
-            )
-            .and(
-                TestSession::with(&manager, Some("api"), |api| api.insert("user", "bob"))
-                    .await
-                    .unwrap(),
-            );
-    let client = client(manager).await;
-    let response = client
+    let logged_in = client
         .get("/whoami")
-        .with_session(&session)
+        .with_session(&sessions)
         .dispatch()
         .await;
     assert_eq!(
-        response.into_string().await.as_deref(),
+        logged_in.into_string().await.as_deref(),
         Some("alice apple bob")
     );
+}
+
+#[test]
+fn the_blocking_client_carries_test_sessions_too() {
+    let runtime = rocket::tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build();
+    let (manager, sessions) = runtime.unwrap().block_on(async {
+        let manager = TestStore::default()
+            .manager(ADAPTER_TEST_CONFIG)
+            .await
+            .unwrap();
+        let sessions = adapter_test_sessions(&manager).await.unwrap();
+        (manager, sessions)
+    });
+    let client = blocking::Client::untracked(app(manager)).unwrap();
+    let logged_in = client.get("/whoami").with_session(&sessions).dispatch();
+    assert_eq!(logged_in.into_string().as_deref(), Some("alice apple bob"));
 }

@@ -58,6 +58,26 @@ transport = { type = "header", name = "x-session" }
 store = { type = "test" }
 "#;
 
+session_core::session_name! {
+    /// The client-side `cart` session of [`ADAPTER_TEST_CONFIG`].
+    pub TestCart = "cart";
+    /// The `api` session of [`ADAPTER_TEST_CONFIG`], in header `x-session`.
+    pub TestApi = "api";
+}
+
+/// The sessions of [`ADAPTER_TEST_CONFIG`] as adapter tests send them: `app` logged in as
+/// `alice` (who is also its `user`), an `apple` as the `cart`'s `item`, `bob` as the `api`
+/// session's `user`.
+pub async fn adapter_test_sessions(
+    manager: &SessionManager,
+) -> Result<TestSession, TestSessionError> {
+    let app = TestSession::logged_in(manager, "alice", |app| app.insert("user", "alice")).await?;
+    let cart =
+        TestSession::with(manager, Some("cart"), |cart| cart.insert("item", "apple")).await?;
+    let api = TestSession::with(manager, Some("api"), |api| api.insert("user", "bob")).await?;
+    Ok(app.and(cart).and(api))
+}
+
 /// How many times each kind of store operation was called (failed calls included).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct StoreCalls {
@@ -405,6 +425,42 @@ mod tests {
         assert!(sibling.load(&record.id).await.is_err());
         store.recover();
         assert!(sibling.load(&record.id).await.unwrap().is_some());
+    }
+
+    #[tokio::test]
+    async fn test_sessions_carry_cookies_in_one_header_and_session_headers_beside_it() {
+        let manager = TestStore::default()
+            .manager(ADAPTER_TEST_CONFIG)
+            .await
+            .unwrap();
+        let sessions = adapter_test_sessions(&manager).await.unwrap();
+        let cookie = sessions.cookie().unwrap();
+        assert!(
+            cookie.starts_with("app_session=") && cookie.contains("; cart="),
+            "{cookie}"
+        );
+        let names: Vec<&str> = sessions.headers().map(|(name, _)| name).collect();
+        assert_eq!(names, ["cookie", "x-session"]);
+        assert!(
+            !format!("{sessions:?}").contains(cookie),
+            "Debug hides the values"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_test_session_that_holds_nothing_is_an_error_that_says_what_to_add() {
+        let manager = TestStore::default()
+            .manager(ADAPTER_TEST_CONFIG)
+            .await
+            .unwrap();
+        let error = TestSession::logged_in(&manager, "alice", |_| Ok(()))
+            .await
+            .unwrap_err();
+        assert!(error.to_string().contains("holds no value"), "{error}");
+        let error = TestSession::with(&manager, Some("carts"), |_| Ok(()))
+            .await
+            .unwrap_err();
+        assert!(error.to_string().contains("[sessions.carts]"), "{error}");
     }
 
     #[tokio::test]
