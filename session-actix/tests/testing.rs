@@ -5,19 +5,12 @@ use actix_web::{test, web, App};
 use session_actix::testing::WithSession;
 use session_actix::{NamedSession, Session, SessionMiddleware};
 use session_stores::testing::{
-    adapter_test_sessions, TestApi, TestCart, TestStore, ADAPTER_TEST_CONFIG,
+    adapter_test_sessions, describe_adapter_test_sessions, TestApi, TestCart, TestStore,
+    ADAPTER_TEST_CONFIG,
 };
 
-/// The owner of `app`, the `item` of `cart` and the `user` of `api`, `-` for none.
 async fn whoami(app: Session, cart: NamedSession<TestCart>, api: NamedSession<TestApi>) -> String {
-    let parts = [
-        app.owner(),
-        cart.get("item").ok().flatten(),
-        api.get("user").ok().flatten(),
-    ];
-    parts
-        .map(|part| part.unwrap_or_else(|| "-".into()))
-        .join(" ")
+    describe_adapter_test_sessions(&app, &cart, &api)
 }
 
 #[actix_web::test]

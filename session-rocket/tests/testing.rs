@@ -6,20 +6,13 @@ use rocket::{get, routes, Build, Rocket};
 use session_rocket::testing::WithSession;
 use session_rocket::{NamedSession, Session, SessionFairing, SessionManager};
 use session_stores::testing::{
-    adapter_test_sessions, TestApi, TestCart, TestStore, ADAPTER_TEST_CONFIG,
+    adapter_test_sessions, describe_adapter_test_sessions, TestApi, TestCart, TestStore,
+    ADAPTER_TEST_CONFIG,
 };
 
-/// The owner of `app`, the `item` of `cart` and the `user` of `api`, `-` for none.
 #[get("/whoami")]
 fn whoami(app: Session, cart: NamedSession<TestCart>, api: NamedSession<TestApi>) -> String {
-    let parts = [
-        app.owner(),
-        cart.get("item").ok().flatten(),
-        api.get("user").ok().flatten(),
-    ];
-    parts
-        .map(|part| part.unwrap_or_else(|| "-".into()))
-        .join(" ")
+    describe_adapter_test_sessions(&app, &cart, &api)
 }
 
 fn app(manager: SessionManager) -> Rocket<Build> {

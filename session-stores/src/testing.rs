@@ -78,6 +78,20 @@ pub async fn adapter_test_sessions(
     Ok(app.and(cart).and(api))
 }
 
+/// What a test route answers for the sessions of [`adapter_test_sessions`]: the owner of `app`,
+/// the `item` of `cart` and the `user` of `api`, `-` for each that is missing (`alice apple
+/// bob` when all three arrived).
+pub fn describe_adapter_test_sessions(app: &Session, cart: &Session, api: &Session) -> String {
+    let parts = [
+        app.owner(),
+        cart.get("item").ok().flatten(),
+        api.get("user").ok().flatten(),
+    ];
+    parts
+        .map(|part| part.unwrap_or_else(|| "-".into()))
+        .join(" ")
+}
+
 /// How many times each kind of store operation was called (failed calls included).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct StoreCalls {
