@@ -61,9 +61,10 @@ unset REDIS_URL REDIS_CLUSTER_URLS REDIS_CLUSTER_DIR REDIS_SENTINEL_URLS REDIS_S
 
 log="$scratch/test.log"
 status=0
-# session-stores' tests need its `conformance` and SQL features, which its own workspace turns on
-# through a path dev-dependency that packaging drops.
-features=session-stores/conformance,session-stores/postgres,session-stores/mysql,session-stores/sqlite
+# session-stores' tests need its `conformance` and SQL features, and each adapter's `testing` test its
+# `testing` feature, which their own workspace turns on through a path dev-dependency that
+# packaging drops.
+features=session-stores/conformance,session-stores/postgres,session-stores/mysql,session-stores/sqlite,session-axum/testing,session-actix/testing,session-rocket/testing
 # Offline: nothing new is fetched, the versions are those of Cargo.lock.
 (cd "$scratch" && cargo test --offline --workspace --features "$features" -- --show-output) \
     >"$log" 2>&1 || status=$?

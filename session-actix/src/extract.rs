@@ -100,5 +100,5 @@ impl FromRequest for Sessions {
 
 /// What the middleware left in the request.
 fn request_sessions(request: &HttpRequest) -> Result<Arc<RequestSessions>, SessionRejection> {
-    middleware::request_sessions(request).ok_or(SessionRejection::MissingMiddleware)
+    middleware::request_sessions(request).ok_or(SessionRejection::NotInstalled)
 }

@@ -5,6 +5,9 @@ mod extract;
 mod middleware;
 mod rejection;
 
+#[cfg(feature = "testing")]
+pub mod testing;
+
 pub use error::Error;
 pub use extract::{NamedSession, Session, Sessions};
 pub use middleware::{ResponseFuture, SessionMiddleware, SessionService};

@@ -5,7 +5,7 @@ use actix_web::http::StatusCode;
 use actix_web::{HttpResponse, ResponseError};
 use session_core::{Error, INTERNAL_ERROR_BODY};
 
-const MISSING_MIDDLEWARE_MESSAGE: &str = "Missing session middleware: the session extractors \
+const NOT_INSTALLED_MESSAGE: &str = "Missing session middleware: the session extractors \
 need `SessionMiddleware`. Add `.wrap(SessionMiddleware::new(manager))` to the `App` or scope that \
 holds the routes that extract sessions.";
 
@@ -18,8 +18,8 @@ holds the routes that extract sessions.";
 pub enum SessionRejection {
     /// The request did not pass through a [`SessionMiddleware`](crate::SessionMiddleware). The
     /// response body says to add it.
-    #[error("{MISSING_MIDDLEWARE_MESSAGE}")]
-    MissingMiddleware,
+    #[error("{NOT_INSTALLED_MESSAGE}")]
+    NotInstalled,
     /// The session could not be opened: its store failed (body
     /// `{"error":"session store unavailable"}`), or no session of the requested name is configured
     /// (body: what to add to the configuration).
@@ -37,7 +37,7 @@ impl SessionRejection {
     /// session name, the detail-free JSON of a store failure otherwise.
     pub fn body_text(&self) -> String {
         match self {
-            SessionRejection::MissingMiddleware => MISSING_MIDDLEWARE_MESSAGE.to_string(),
+            SessionRejection::NotInstalled => NOT_INSTALLED_MESSAGE.to_string(),
             SessionRejection::Open(error @ Error::UnknownSession(_)) => error.to_string(),
             SessionRejection::Open(error) => error.public_body().to_string(),
         }
@@ -51,11 +51,11 @@ impl ResponseError for SessionRejection {
 
     fn error_response(&self) -> HttpResponse {
         match self {
-            SessionRejection::MissingMiddleware => {
-                tracing::error!("{MISSING_MIDDLEWARE_MESSAGE}");
+            SessionRejection::NotInstalled => {
+                tracing::error!("{NOT_INSTALLED_MESSAGE}");
                 HttpResponse::InternalServerError()
                     .insert_header(ContentType::plaintext())
-                    .body(MISSING_MIDDLEWARE_MESSAGE)
+                    .body(NOT_INSTALLED_MESSAGE)
             }
             SessionRejection::Open(error @ Error::UnknownSession(_)) => {
                 tracing::error!(%error, "a handler asked for a session that is not configured");

@@ -84,5 +84,5 @@ impl<S: Send + Sync> FromRequestParts<S> for Sessions {
 }
 
 fn request_sessions(parts: &Parts) -> Result<Arc<RequestSessions>, SessionRejection> {
-    crate::layer::request_sessions(&parts.extensions).ok_or(SessionRejection::MissingLayer)
+    crate::layer::request_sessions(&parts.extensions).ok_or(SessionRejection::NotInstalled)
 }

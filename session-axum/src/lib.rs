@@ -5,6 +5,9 @@ mod extract;
 mod layer;
 mod rejection;
 
+#[cfg(feature = "testing")]
+pub mod testing;
+
 pub use error::Error;
 pub use extract::{NamedSession, Session, Sessions};
 pub use layer::{request_sessions, ResponseFuture, SessionLayer, SessionService};

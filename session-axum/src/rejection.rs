@@ -4,7 +4,7 @@ use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
 use session_core::{Error, INTERNAL_ERROR_BODY};
 
-const MISSING_LAYER_MESSAGE: &str = "Missing session layer: the session extractors need \
+const NOT_INSTALLED_MESSAGE: &str = "Missing session layer: the session extractors need \
 `SessionLayer`. Add `.layer(SessionLayer::new(manager))` to the router, after the routes that \
 extract sessions.";
 
@@ -17,8 +17,8 @@ extract sessions.";
 pub enum SessionRejection {
     /// The request did not pass through a [`SessionLayer`](crate::SessionLayer). The response
     /// body says to add the layer.
-    #[error("{MISSING_LAYER_MESSAGE}")]
-    MissingLayer,
+    #[error("{NOT_INSTALLED_MESSAGE}")]
+    NotInstalled,
     /// The session could not be opened: its store failed (body
     /// `{"error":"session store unavailable"}`), or no session of the requested name is configured
     /// (body: what to add to the configuration).
@@ -36,7 +36,7 @@ impl SessionRejection {
     /// session name, the detail-free JSON of a store failure otherwise.
     pub fn body_text(&self) -> String {
         match self {
-            SessionRejection::MissingLayer => MISSING_LAYER_MESSAGE.to_string(),
+            SessionRejection::NotInstalled => NOT_INSTALLED_MESSAGE.to_string(),
             SessionRejection::Open(error @ Error::UnknownSession(_)) => error.to_string(),
             SessionRejection::Open(error) => error.public_body().to_string(),
         }
@@ -46,9 +46,9 @@ impl SessionRejection {
 impl IntoResponse for SessionRejection {
     fn into_response(self) -> Response {
         match &self {
-            SessionRejection::MissingLayer => {
-                tracing::error!("{MISSING_LAYER_MESSAGE}");
-                (StatusCode::INTERNAL_SERVER_ERROR, MISSING_LAYER_MESSAGE).into_response()
+            SessionRejection::NotInstalled => {
+                tracing::error!("{NOT_INSTALLED_MESSAGE}");
+                (StatusCode::INTERNAL_SERVER_ERROR, NOT_INSTALLED_MESSAGE).into_response()
             }
             SessionRejection::Open(error @ Error::UnknownSession(_)) => {
                 tracing::error!(%error, "a handler asked for a session that is not configured");

@@ -8,11 +8,8 @@ use axum::http::Request;
 use axum::response::Response;
 use axum::routing::get;
 use axum::Router;
-use session_axum::session_core::{Backend, Store};
-use session_axum::{
-    KeyRing, NamedSession, Session, SessionLayer, SessionManager, SessionsConfig, StoreRegistry,
-};
-use session_stores::testing::TestStore;
+use session_axum::{NamedSession, Session, SessionLayer, SessionManager};
+use session_stores::testing::{TestStore, ADAPTER_TEST_CONFIG};
 use tower::ServiceExt;
 
 session_axum::session_name! {
@@ -20,33 +17,8 @@ session_axum::session_name! {
     Api = "api";
 }
 
-const CONFIG: &str = r#"
-default = "app"
-
-[sessions.app]
-transport = { type = "cookie", name = "app_session" }
-store = { type = "test" }
-
-[sessions.cart]
-transport = { type = "cookie", name = "cart" }
-store = { type = "cookie" }
-
-[sessions.api]
-transport = { type = "header", name = "x-session" }
-store = { type = "test" }
-"#;
-
 async fn manager(store: &Arc<TestStore>) -> SessionManager {
-    let mut registry = StoreRegistry::new();
-    let store = Arc::clone(store);
-    registry.register("test", move |_| {
-        let store: Arc<dyn Store> = store.clone();
-        async move { Ok(Backend::Server(store)) }
-    });
-    let config = SessionsConfig::from_toml(CONFIG).unwrap();
-    SessionManager::from_config(&config, &registry, KeyRing::generate())
-        .await
-        .unwrap()
+    store.manager(ADAPTER_TEST_CONFIG).await.unwrap()
 }
 
 async fn send(app: &Router, request: Request<Body>) -> (Response, String) {

@@ -6,29 +6,81 @@ use rocket::http::Status;
 use rocket::request::Request;
 use rocket::response::{self, Responder};
 
-/// Why a [`Session`](crate::Session) or [`NamedSession`](crate::NamedSession) guard failed, or a
-/// session operation in a handler did.
+/// The message of a guard on a request the fairing did not see: what to attach.
+const NOT_INSTALLED_MESSAGE: &str = "no session state on this request: attach the session \
+fairing when building rocket, `rocket::build().attach(SessionFairing::new(manager))`";
+
+/// Why a [`Session`](crate::Session), [`NamedSession`](crate::NamedSession) or
+/// [`Sessions`](crate::Sessions) guard failed, or a session did not open through
+/// [`Sessions::get`](crate::Sessions::get).
 ///
-/// It is a [`Responder`]: return `Result<T, Error>` from a handler and use `?` on session
-/// operations. A change past the session's size limit answers 413 through the application's 413
-/// catcher; every other variant answers 500 through its 500 catcher and logs its message; the
-/// client sees no detail. The catcher can tell a store failure from others with
+/// It is a [`Responder`]: a failed guard, or a handler returning it, answers 500 through the
+/// application's 500 catcher and logs its message; the client sees no detail. Take
+/// `Result<Session, SessionRejection>` as a guard to handle it yourself.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum SessionRejection {
+    /// The guard ran on a request the fairing did not see.
+    #[error("{NOT_INSTALLED_MESSAGE}")]
+    NotInstalled,
+    /// The session could not be opened: an unknown name, or the store failed.
+    #[error("could not open the session: {0}")]
+    Open(#[source] session_core::Error),
+}
+
+impl SessionRejection {
+    /// The status the rejection answers with: 500.
+    pub fn status(&self) -> Status {
+        Status::InternalServerError
+    }
+
+    /// The body the rejection answers with: what to attach for a missing fairing, what to add for
+    /// an unknown session name, the detail-free JSON of a store failure otherwise. For catchers
+    /// that render session failures.
+    pub fn body_text(&self) -> String {
+        match self {
+            SessionRejection::NotInstalled => NOT_INSTALLED_MESSAGE.to_string(),
+            SessionRejection::Open(error @ session_core::Error::UnknownSession(_)) => {
+                error.to_string()
+            }
+            SessionRejection::Open(error) => error.public_body().to_string(),
+        }
+    }
+
+    /// The kind of failure, as [`SessionFailure::of`] reports it.
+    pub fn failure(&self) -> SessionFailure {
+        match self {
+            SessionRejection::NotInstalled => SessionFailure::NotInstalled,
+            SessionRejection::Open(source) => SessionFailure::classify(source),
+        }
+    }
+}
+
+impl<'r, 'o: 'r> Responder<'r, 'o> for SessionRejection {
+    fn respond_to(self, request: &'r Request<'_>) -> response::Result<'o> {
+        Error::Rejected(self).respond_to(request)
+    }
+}
+
+/// A session error a handler can return with `?`: a session operation that failed
+/// (`session.insert(..)?`, `session.get::<T>(..)?`), or a session that did not open
+/// (`sessions.get("cart").await?`).
+///
+/// Unlike the other adapters' `Error`, it also holds a [`SessionRejection`]: rocket answers
+/// both through the application's catchers, so one handler error type serves both.
+///
+/// It is a [`Responder`]. A change past the session's size limit answers 413 through the
+/// application's 413 catcher; everything else answers 500 through its 500 catcher and logs its
+/// message; the client sees no detail. The catcher can tell a store failure from others with
 /// [`SessionFailure::of`]. A request that failed this way saves none of its sessions.
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum Error {
-    /// The guard ran on a request the fairing did not see.
-    #[error("no session state on this request: attach the session fairing when building rocket, `rocket::build().attach(SessionFairing::new(manager))`")]
-    MissingFairing,
-    /// The session could not be opened: an unknown name, or the store failed.
-    #[error("could not open the {name} session: {source}")]
-    Open {
-        /// The session name, quoted, or `default`.
-        name: String,
-        /// What the session manager said.
-        source: session_core::Error,
-    },
-    /// A session operation in the handler failed (a value that does not serialize, a stored
-    /// value of another type, a reserved key).
+    /// A session guard failed, or a session did not open.
+    #[error(transparent)]
+    Rejected(#[from] SessionRejection),
+    /// A session operation in the handler failed (a change past the size limit, a value that
+    /// does not serialize, a stored value of another type, a reserved key).
     #[error(transparent)]
     Session(#[from] session_core::Error),
 }
@@ -67,7 +119,7 @@ impl<'r, 'o: 'r> Responder<'r, 'o> for Error {
 #[non_exhaustive]
 pub enum SessionFailure {
     /// A session guard ran without the fairing.
-    MissingFairing,
+    NotInstalled,
     /// A session store failed, loading or saving.
     StoreUnavailable,
     /// Any other session failure (an unconfigured name, a value that does not serialize, a
@@ -106,10 +158,6 @@ impl Recorded {
     }
 }
 
-/// Why a session guard failed. In this adapter guards and handlers fail with the same type
-/// ([`Error`]), since both answer through the application's catchers.
-pub type SessionRejection = Error;
-
 impl Error {
     /// The status this error answers with: 413 for a change past the session's size limit, 500
     /// for everything else (rendered by the application's catcher of that status).
@@ -125,16 +173,16 @@ impl Error {
     /// to attach for a missing fairing. For catchers that render session failures.
     pub fn body_text(&self) -> String {
         match self {
-            Error::MissingFairing => self.to_string(),
-            Error::Open { source, .. } | Error::Session(source) => source.public_body().to_string(),
+            Error::Rejected(rejection) => rejection.body_text(),
+            Error::Session(source) => source.public_body().to_string(),
         }
     }
 
     /// The kind of failure, as [`SessionFailure::of`] reports it.
     pub fn failure(&self) -> SessionFailure {
         match self {
-            Error::MissingFairing => SessionFailure::MissingFairing,
-            Error::Open { source, .. } | Error::Session(source) => SessionFailure::classify(source),
+            Error::Rejected(rejection) => rejection.failure(),
+            Error::Session(source) => SessionFailure::classify(source),
         }
     }
 }

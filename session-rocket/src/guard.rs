@@ -3,9 +3,9 @@
 //!
 //! A guard opens its session on first use in a request (verifies or decrypts a client-side
 //! value, or loads the record from the store); every later guard for the same name in that
-//! request gets the same handle. Guards fail with a 500 and a [`Error`] when the
+//! request gets the same handle. Guards fail with a 500 and a [`SessionRejection`] when the
 //! [`SessionFairing`](crate::SessionFairing) is not attached or the store fails; take
-//! `Result<Session, Error>` to handle that yourself.
+//! `Result<Session, SessionRejection>` to handle that yourself.
 
 use std::fmt;
 
@@ -13,13 +13,16 @@ use rocket::http::Status;
 use rocket::request::{FromRequest, Outcome, Request};
 
 use crate::fairing::RequestState;
-use crate::Error;
+use crate::SessionRejection;
 use session_core::SessionName;
 
 session_core::__define_session_handles!(Session, NamedSession<N>);
 
 /// Opens the session `name` (the default one for `None`), failing the guard on error.
-async fn open(request: &Request<'_>, name: Option<&str>) -> Outcome<session_core::Session, Error> {
+async fn open(
+    request: &Request<'_>,
+    name: Option<&str>,
+) -> Outcome<session_core::Session, SessionRejection> {
     match open_session(request, name).await {
         Ok(session) => Outcome::Success(session),
         Err(error) => Outcome::Error((Status::InternalServerError, error)),
@@ -31,20 +34,17 @@ async fn open(request: &Request<'_>, name: Option<&str>) -> Outcome<session_core
 async fn open_session(
     request: &Request<'_>,
     name: Option<&str>,
-) -> Result<session_core::Session, Error> {
+) -> Result<session_core::Session, SessionRejection> {
     let result = match RequestState::of(request) {
-        None => Err(Error::MissingFairing),
+        None => Err(SessionRejection::NotInstalled),
         Some(sessions) => match name {
             Some(name) => sessions.session(name).await,
             None => sessions.default_session().await,
         }
-        .map_err(|source| Error::Open {
-            name: name.map_or_else(|| "default".to_string(), |name| format!("`{name}`")),
-            source,
-        }),
+        .map_err(SessionRejection::Open),
     };
     if let Err(error) = &result {
-        tracing::error!("{error}");
+        tracing::error!(session = name.unwrap_or("default"), "{error}");
         error.failure().record(request);
     }
     result
@@ -62,12 +62,12 @@ pub struct Sessions<'r> {
 
 impl Sessions<'_> {
     /// The session `name`, opened on first use; the same handle on every later call.
-    pub async fn get(&self, name: &str) -> Result<session_core::Session, Error> {
+    pub async fn get(&self, name: &str) -> Result<session_core::Session, SessionRejection> {
         open_session(self.request, Some(name)).await
     }
 
     /// The default session.
-    pub async fn default_session(&self) -> Result<session_core::Session, Error> {
+    pub async fn default_session(&self) -> Result<session_core::Session, SessionRejection> {
         open_session(self.request, None).await
     }
 }
@@ -82,11 +82,11 @@ impl fmt::Debug for Sessions<'_> {
 
 #[rocket::async_trait]
 impl<'r> FromRequest<'r> for Sessions<'r> {
-    type Error = Error;
+    type Error = SessionRejection;
 
     async fn from_request(request: &'r Request<'_>) -> Outcome<Self, Self::Error> {
         if RequestState::of(request).is_none() {
-            let error = Error::MissingFairing;
+            let error = SessionRejection::NotInstalled;
             tracing::error!("{error}");
             error.failure().record(request);
             return Outcome::Error((Status::InternalServerError, error));
@@ -97,7 +97,7 @@ impl<'r> FromRequest<'r> for Sessions<'r> {
 
 #[rocket::async_trait]
 impl<'r> FromRequest<'r> for Session {
-    type Error = Error;
+    type Error = SessionRejection;
 
     async fn from_request(request: &'r Request<'_>) -> Outcome<Self, Self::Error> {
         open(request, None).await.map(Session::wrap)
@@ -106,7 +106,7 @@ impl<'r> FromRequest<'r> for Session {
 
 #[rocket::async_trait]
 impl<'r, N: SessionName> FromRequest<'r> for NamedSession<N> {
-    type Error = Error;
+    type Error = SessionRejection;
 
     async fn from_request(request: &'r Request<'_>) -> Outcome<Self, Self::Error> {
         open(request, Some(N::NAME)).await.map(NamedSession::wrap)

@@ -4,6 +4,9 @@ mod error;
 mod fairing;
 mod guard;
 
+#[cfg(feature = "testing")]
+pub mod testing;
+
 pub use error::{Error, SessionFailure, SessionRejection};
 pub use fairing::SessionFairing;
 pub use guard::{NamedSession, Session, Sessions};

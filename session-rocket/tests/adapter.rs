@@ -5,43 +5,20 @@ use std::sync::Arc;
 use rocket::http::{Cookie, CookieJar, Header, Status};
 use rocket::local::asynchronous::{Client, LocalResponse};
 use rocket::{catch, catchers, get, post, routes, Build, Request, Rocket};
-use session_core::{Backend, SessionManager, SessionsConfig, StoreRegistry};
+use session_core::SessionManager;
 use session_rocket::{
-    session_name, Error, KeyRing, NamedSession, Session, SessionFailure, SessionFairing, Sessions,
+    session_name, Error, NamedSession, Session, SessionFailure, SessionFairing, SessionRejection,
+    Sessions,
 };
-use session_stores::testing::TestStore;
+use session_stores::testing::{TestStore, ADAPTER_TEST_CONFIG};
 
 session_name! {
     Cart = "cart";
     Api = "api";
 }
 
-const CONFIG: &str = r#"
-    default = "app"
-
-    [sessions.app]
-    transport = { type = "cookie", name = "app_session" }
-    store = { type = "test" }
-
-    [sessions.cart]
-    transport = { type = "cookie", name = "cart" }
-    store = { type = "cookie" }
-
-    [sessions.api]
-    transport = { type = "header", name = "x-session" }
-    store = { type = "cookie" }
-"#;
-
 async fn manager(store: Arc<TestStore>) -> SessionManager {
-    let mut registry = StoreRegistry::new();
-    registry.register("test", move |_| {
-        let store = Arc::clone(&store);
-        async move { Ok(Backend::Server(store)) }
-    });
-    let config = SessionsConfig::from_toml(CONFIG).unwrap();
-    SessionManager::from_config(&config, &registry, KeyRing::generate())
-        .await
-        .unwrap()
+    store.manager(ADAPTER_TEST_CONFIG).await.unwrap()
 }
 
 type Handled = Result<String, Error>;
@@ -63,7 +40,7 @@ fn write(session: Session, key: &str, value: &str) -> Handled {
 }
 
 #[get("/fallible")]
-fn fallible(session: Result<Session, Error>) -> String {
+fn fallible(session: Result<Session, SessionRejection>) -> String {
     match session {
         Ok(_) => "opened".to_string(),
         Err(error) => error.to_string(),

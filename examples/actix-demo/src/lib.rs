@@ -28,13 +28,14 @@ use actix_web::body::{BoxBody, MessageBody};
 use actix_web::dev::{Service, ServiceFactory, ServiceRequest, ServiceResponse};
 use actix_web::http::header::{self, HeaderValue};
 use actix_web::http::StatusCode;
+use actix_web::middleware::DefaultHeaders;
 use actix_web::web::{self, Bytes};
 use actix_web::{App, HttpRequest, HttpResponse};
 use demo_contract::{
     counter_key, decode_segment, log_in, parse_body, remember_me, CartItemRequest, CartResponse,
     CounterResponse, ErrorResponse, FlashRequest, FlashesResponse, LoginRequest, OkResponse,
     RevokedResponse, SessionsResponse, UserResponse, APP, ITEMS_KEY, MAX_BODY_BYTES, PAGE,
-    TOKEN_USER_KEY, USER_KEY,
+    SECURITY_HEADERS, TOKEN_USER_KEY, USER_KEY,
 };
 use serde::de::DeserializeOwned;
 use session_actix::{
@@ -98,6 +99,11 @@ pub fn app_with(
                 }
             }
         })
+        .wrap(
+            SECURITY_HEADERS
+                .into_iter()
+                .fold(DefaultHeaders::new(), DefaultHeaders::add),
+        )
         .configure(configure)
 }
 

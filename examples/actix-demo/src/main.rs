@@ -9,13 +9,7 @@ use session_actix::SessionMiddleware;
 #[actix_web::main]
 async fn main() -> ExitCode {
     demo_contract::init_logging();
-    match serve().await {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(error) => {
-            eprintln!("actix-demo: {error}");
-            ExitCode::FAILURE
-        }
-    }
+    demo_contract::exit_code("actix-demo", serve().await)
 }
 
 async fn serve() -> Result<(), Box<dyn std::error::Error>> {
@@ -24,9 +18,7 @@ async fn serve() -> Result<(), Box<dyn std::error::Error>> {
     let sessions = SessionMiddleware::new(manager);
     let server = HttpServer::new(move || actix_demo::app_with(sessions.clone()))
         .bind(addr)
-        .map_err(|error| {
-            format!("could not listen on {addr} (set ADDR to another address): {error}")
-        })?;
+        .map_err(|source| demo_contract::StartupError::Listen { addr, source })?;
     for bound in server.addrs() {
         println!("{}", demo_contract::listening_line(bound));
     }

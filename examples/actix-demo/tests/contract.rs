@@ -1,5 +1,5 @@
-//! The demo contract's scenarios, driven through actix-web's own test service
-//! (`actix_web::test::init_service` and `call_service`).
+//! The demo contract's scenarios and the hostile-HTTP suite (`demo_contract::hostile`), driven
+//! through actix-web's own test service (`actix_web::test::init_service` and `call_service`).
 
 use demo_contract::{async_trait, DemoApp, DemoClient};
 use session_actix::SessionManager;
@@ -15,6 +15,11 @@ impl DemoApp for ActixDemo {
 }
 
 demo_contract::contract_tests!(
+    #[actix_web::test]
+    ActixDemo
+);
+
+demo_contract::hostile_tests!(
     #[actix_web::test]
     ActixDemo
 );

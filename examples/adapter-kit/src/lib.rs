@@ -35,11 +35,8 @@
 use std::sync::Arc;
 
 pub use demo_contract::{async_trait, DemoClient, TestRequest, TestResponse};
-use session_core::{
-    Backend, KeyRing, SessionManager, SessionsConfig, Store, StoreRegistry, INTERNAL_ERROR_BODY,
-    STORE_UNAVAILABLE_BODY, TOO_LARGE_BODY,
-};
-use session_stores::testing::{StoreCalls, TestStore, FAILURE_DETAIL};
+use session_core::{SessionManager, INTERNAL_ERROR_BODY, STORE_UNAVAILABLE_BODY, TOO_LARGE_BODY};
+use session_stores::testing::{StoreCalls, TestStore, ADAPTER_TEST_CONFIG, FAILURE_DETAIL};
 
 pub mod routes;
 
@@ -55,34 +52,11 @@ session_core::session_name! {
 /// The header of the `api` session.
 pub const API_HEADER: &str = "x-session";
 
-/// The sessions of every scenario; `app` and `api` are stored in a store of type `test`.
-pub const CONFIG: &str = r#"
-default = "app"
-
-[sessions.app]
-transport = { type = "cookie", name = "app_session" }
-store = { type = "test" }
-
-[sessions.cart]
-transport = { type = "cookie", name = "cart" }
-store = { type = "cookie" }
-
-[sessions.api]
-transport = { type = "header", name = "x-session" }
-store = { type = "test" }
-"#;
-
-/// A manager for [`CONFIG`] whose `test` store is `store`, with a fresh key.
+/// A manager for [`ADAPTER_TEST_CONFIG`] (`app` and `api` in `store`, `cart` client-side), with
+/// a fresh key.
 pub async fn manager(store: &Arc<TestStore>) -> SessionManager {
-    let mut registry = StoreRegistry::new();
-    let store = Arc::clone(store);
-    registry.register("test", move |_| {
-        let store: Arc<dyn Store> = store.clone();
-        async move { Ok(Backend::Server(store)) }
-    });
-    let config = SessionsConfig::from_toml(CONFIG)
-        .unwrap_or_else(|error| panic!("the kit's configuration: {error}"));
-    SessionManager::from_config(&config, &registry, KeyRing::generate())
+    store
+        .manager(ADAPTER_TEST_CONFIG)
         .await
         .unwrap_or_else(|error| panic!("the kit's manager: {error}"))
 }

@@ -124,7 +124,7 @@ impl AdapterApp for ActixApp {
     }
 
     fn missing_adapter_body(&self) -> String {
-        SessionRejection::MissingMiddleware.body_text()
+        SessionRejection::NotInstalled.body_text()
     }
 
     async fn client(&self, manager: Option<SessionManager>) -> Box<dyn DemoClient> {

@@ -101,7 +101,7 @@ impl AdapterApp for AxumApp {
     }
 
     fn missing_adapter_body(&self) -> String {
-        SessionRejection::MissingLayer.body_text()
+        SessionRejection::NotInstalled.body_text()
     }
 
     async fn client(&self, manager: Option<SessionManager>) -> Box<dyn DemoClient> {

@@ -5,8 +5,8 @@ use adapter_kit::{async_trait, routes, AdapterApp, Api, Cart, DemoClient, Missin
 use rocket::http::{ContentType, Status};
 use rocket::{catch, catchers, get, post, routes, Build, Request, Rocket};
 use session_rocket::{
-    Error, NamedSession, Session, SessionFailure, SessionFairing, SessionManager, Sessions,
-    INTERNAL_ERROR_BODY, STORE_UNAVAILABLE_BODY, TOO_LARGE_BODY,
+    Error, NamedSession, Session, SessionFailure, SessionFairing, SessionManager, SessionRejection,
+    Sessions, INTERNAL_ERROR_BODY, STORE_UNAVAILABLE_BODY, TOO_LARGE_BODY,
 };
 
 type Answer = Result<String, Error>;
@@ -49,7 +49,7 @@ fn twice(
 /// Rocket's guards fail into catchers, which see only the status; this route takes the guard's
 /// error to answer with its message, which names what to configure.
 #[get("/missing")]
-fn missing(missing: Result<NamedSession<Missing>, Error>) -> (Status, String) {
+fn missing(missing: Result<NamedSession<Missing>, SessionRejection>) -> (Status, String) {
     match missing {
         Ok(_) => (Status::Ok, "unreachable".to_string()),
         Err(error) => (Status::InternalServerError, error.to_string()),
@@ -123,7 +123,7 @@ fn typed(s: Session, page: &str) -> Answer {
 fn internal_error(request: &Request<'_>) -> (ContentType, String) {
     let body = match SessionFailure::of(request) {
         Some(SessionFailure::StoreUnavailable) => STORE_UNAVAILABLE_BODY.to_string(),
-        Some(SessionFailure::MissingFairing) => Error::MissingFairing.body_text(),
+        Some(SessionFailure::NotInstalled) => SessionRejection::NotInstalled.body_text(),
         _ => INTERNAL_ERROR_BODY.to_string(),
     };
     (ContentType::JSON, body)
@@ -172,7 +172,7 @@ impl AdapterApp for RocketApp {
     }
 
     fn missing_adapter_body(&self) -> String {
-        Error::MissingFairing.body_text()
+        SessionRejection::NotInstalled.body_text()
     }
 
     async fn client(&self, manager: Option<SessionManager>) -> Box<dyn DemoClient> {

@@ -38,7 +38,8 @@ use axum::{Json, Router};
 use demo_contract::{
     counter_key, log_in, parse_body, remember_me, CartItemRequest, CartResponse, CounterResponse,
     ErrorResponse, FlashRequest, FlashesResponse, LoginRequest, OkResponse, RevokedResponse,
-    SessionsResponse, UserResponse, APP, ITEMS_KEY, MAX_BODY_BYTES, PAGE, TOKEN_USER_KEY, USER_KEY,
+    SessionsResponse, UserResponse, APP, ITEMS_KEY, MAX_BODY_BYTES, PAGE, SECURITY_HEADERS,
+    TOKEN_USER_KEY, USER_KEY,
 };
 use serde::de::DeserializeOwned;
 use session_axum::{FlashLevel, NamedSession, Session, SessionLayer, SessionManager};
@@ -77,6 +78,17 @@ pub fn app(manager: SessionManager) -> Router {
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
         .layer(SessionLayer::new(manager))
         .layer(axum::middleware::map_response(json_errors))
+        .layer(axum::middleware::map_response(security_headers))
+}
+
+/// Adds [`SECURITY_HEADERS`] to every response, errors included.
+async fn security_headers(mut response: Response) -> Response {
+    for (name, value) in SECURITY_HEADERS {
+        response
+            .headers_mut()
+            .insert(name, HeaderValue::from_static(value));
+    }
+    response
 }
 
 /// Gives every error response that is not JSON yet (axum's own rejections) the contract's JSON

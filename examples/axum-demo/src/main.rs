@@ -5,21 +5,15 @@ use std::process::ExitCode;
 #[tokio::main]
 async fn main() -> ExitCode {
     demo_contract::init_logging();
-    match run().await {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(error) => {
-            eprintln!("axum-demo: {error}");
-            ExitCode::FAILURE
-        }
-    }
+    demo_contract::exit_code("axum-demo", run().await)
 }
 
 async fn run() -> Result<(), Box<dyn std::error::Error>> {
     let manager = demo_contract::manager_from_env().await?;
     let addr = demo_contract::listen_addr()?;
-    let listener = tokio::net::TcpListener::bind(addr).await.map_err(|error| {
-        format!("could not listen on {addr} (set ADDR to another address): {error}")
-    })?;
+    let listener = tokio::net::TcpListener::bind(addr)
+        .await
+        .map_err(|source| demo_contract::StartupError::Listen { addr, source })?;
     println!("{}", demo_contract::listening_line(listener.local_addr()?));
     axum::serve(listener, axum_demo::app(manager))
         .with_graceful_shutdown(async {

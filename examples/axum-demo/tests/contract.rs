@@ -1,4 +1,5 @@
-//! The demo contract's scenarios, driven through the router with `tower::ServiceExt::oneshot`.
+//! The demo contract's scenarios and the hostile-HTTP suite (`demo_contract::hostile`), driven
+//! through the router with `tower::ServiceExt::oneshot`.
 
 use demo_contract::{async_trait, DemoApp, DemoClient};
 use session_axum::SessionManager;
@@ -14,6 +15,11 @@ impl DemoApp for AxumDemo {
 }
 
 demo_contract::contract_tests!(
+    #[tokio::test]
+    AxumDemo
+);
+
+demo_contract::hostile_tests!(
     #[tokio::test]
     AxumDemo
 );

@@ -9,12 +9,11 @@
 
 use std::net::{TcpListener, TcpStream};
 use std::process::{Child, Command, Stdio};
-use std::sync::Arc;
 use std::time::Duration;
 
 use axum::body::Body;
 use axum::Router;
-use demo_contract::{config_with_store, test_manager, toml_string};
+use demo_contract::{config_with_store, test_manager, toml_string, TestStore};
 use session_axum::{KeyRing, STORE_UNAVAILABLE_BODY};
 use tower::ServiceExt;
 
@@ -148,7 +147,7 @@ async fn a_redis_outage_is_clean_500s_and_a_restart_costs_no_request() {
     let manager = test_manager(
         &config_with_store("app", &store),
         KeyRing::generate(),
-        Arc::default(),
+        TestStore::default(),
     )
     .await;
     let app = axum_demo::app(manager);

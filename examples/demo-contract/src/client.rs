@@ -161,13 +161,72 @@ impl SetCookie {
     }
 }
 
-/// Sends [`TestRequest`]s to one demo app through its framework's test machinery.
+/// A request whose header values are bytes (any bytes), unlike [`TestRequest`]: what the
+/// hostile suite sends.
+#[derive(Clone, PartialEq, Eq)]
+pub struct RawRequest {
+    /// `GET`, `POST`, ...
+    pub method: String,
+    /// The path and query, percent-encoded where HTTP requires it.
+    pub path: String,
+    /// Header names and values, in order.
+    pub headers: Vec<(String, Vec<u8>)>,
+    /// The body.
+    pub body: Vec<u8>,
+}
+
+impl fmt::Debug for RawRequest {
+    /// Sizes only: some of these are megabytes.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let path: String = self.path.chars().take(80).collect();
+        f.debug_struct("RawRequest")
+            .field("method", &self.method)
+            .field("path", &path)
+            .field(
+                "headers",
+                &self
+                    .headers
+                    .iter()
+                    .map(|(name, value)| format!("{name}: <{} bytes>", value.len()))
+                    .collect::<Vec<_>>(),
+            )
+            .field("body", &format_args!("<{} bytes>", self.body.len()))
+            .finish()
+    }
+}
+
+impl From<TestRequest> for RawRequest {
+    fn from(request: TestRequest) -> Self {
+        RawRequest {
+            method: request.method,
+            path: request.path,
+            headers: request
+                .headers
+                .into_iter()
+                .map(|(name, value)| (name, value.into_bytes()))
+                .collect(),
+            body: request.body,
+        }
+    }
+}
+
+/// Sends requests to one demo app through its framework's test machinery.
 ///
 /// Futures need not be `Send` (actix-web's test services are not).
 #[async_trait(?Send)]
 pub trait DemoClient {
-    /// Sends one request and returns the whole response. Requests may be in flight concurrently.
-    async fn send(&self, request: TestRequest) -> TestResponse;
+    /// Sends one request and returns the whole response, or `None` when the framework's request
+    /// type refuses to represent the request (it then never reaches the app). Requests may be in
+    /// flight concurrently.
+    async fn send_raw(&self, request: RawRequest) -> Option<TestResponse>;
+
+    /// Sends one well-formed request and returns the whole response.
+    async fn send(&self, request: TestRequest) -> TestResponse {
+        let described = format!("{} {}", request.method, request.path);
+        self.send_raw(request.into())
+            .await
+            .unwrap_or_else(|| panic!("the test client refused the scenario's request {described}"))
+    }
 }
 
 /// A demo app the scenarios can build around a [`SessionManager`] of their choosing.

@@ -1,11 +1,30 @@
 //! [`DemoClient`](crate::DemoClient)s over each framework's own test machinery: axum through
 //! `tower::ServiceExt::oneshot` (feature `axum`), actix-web through `actix_web::test`
 //! (feature `actix`), rocket through its asynchronous local client (feature `rocket`).
+//!
+//! Each client carries the contract's scenarios and the hostile suite alike: a request the
+//! framework's request type cannot represent is `None`, and response header values that are
+//! not UTF-8 are read lossily.
 
 #[cfg(any(feature = "axum", feature = "actix", feature = "rocket"))]
-use crate::client::{DemoClient, TestRequest, TestResponse};
+use crate::client::{DemoClient, RawRequest, TestResponse};
 #[cfg(any(feature = "axum", feature = "actix", feature = "rocket"))]
 use async_trait::async_trait;
+
+/// A response's headers as the scenarios read them.
+#[cfg(any(feature = "axum", feature = "actix"))]
+fn header_pairs<'h, N: std::fmt::Display + 'h>(
+    headers: impl Iterator<Item = (N, &'h [u8])>,
+) -> Vec<(String, String)> {
+    headers
+        .map(|(name, value)| {
+            (
+                name.to_string(),
+                String::from_utf8_lossy(value).into_owned(),
+            )
+        })
+        .collect()
+}
 
 /// The axum client: every request is sent through a clone of the router with `oneshot`.
 #[cfg(feature = "axum")]
@@ -19,19 +38,22 @@ struct AxumClient(axum::Router);
 #[cfg(feature = "axum")]
 #[async_trait(?Send)]
 impl DemoClient for AxumClient {
-    async fn send(&self, request: TestRequest) -> TestResponse {
+    async fn send_raw(&self, request: RawRequest) -> Option<TestResponse> {
+        use http::header::{HeaderName, HeaderValue};
         use tower::ServiceExt;
 
-        let mut builder = http::Request::builder()
+        let uri = http::Uri::try_from(request.path.as_str()).ok()?;
+        let mut built = http::Request::builder()
             .method(request.method.as_str())
-            .uri(&request.path);
-        for (name, value) in &request.headers {
-            builder = builder.header(name, value);
-        }
-        let request = builder
+            .uri(uri)
             .body(axum::body::Body::from(request.body))
-            .unwrap_or_else(|error| panic!("the scenario built an invalid request: {error}"));
-        let response = match self.0.clone().oneshot(request).await {
+            .ok()?;
+        for (name, value) in request.headers {
+            let name = HeaderName::try_from(name).ok()?;
+            let value = HeaderValue::from_bytes(&value).ok()?;
+            built.headers_mut().append(name, value);
+        }
+        let response = match self.0.clone().oneshot(built).await {
             Ok(response) => response,
             Err(never) => match never {},
         };
@@ -39,24 +61,25 @@ impl DemoClient for AxumClient {
         let body = axum::body::to_bytes(body, usize::MAX)
             .await
             .unwrap_or_else(|error| panic!("could not read the response body: {error}"));
-        TestResponse {
+        Some(TestResponse {
             status: parts.status.as_u16(),
-            headers: parts
-                .headers
-                .iter()
-                .map(|(name, value)| {
-                    let value = String::from_utf8_lossy(value.as_bytes()).into_owned();
-                    (name.to_string(), value)
-                })
-                .collect(),
+            headers: header_pairs(
+                parts
+                    .headers
+                    .iter()
+                    .map(|(name, value)| (name, value.as_bytes())),
+            ),
             body: body.to_vec(),
-        }
+        })
     }
 }
 
 #[cfg(feature = "actix")]
-type ActixSend =
-    Box<dyn Fn(TestRequest) -> std::pin::Pin<Box<dyn std::future::Future<Output = TestResponse>>>>;
+type ActixSend = Box<
+    dyn Fn(
+        actix_web::test::TestRequest,
+    ) -> std::pin::Pin<Box<dyn std::future::Future<Output = TestResponse>>>,
+>;
 
 /// The actix-web client: `app` initialized once with `test::init_service`, every request sent
 /// with `test::call_service`.
@@ -78,18 +101,14 @@ where
     let send: ActixSend = Box::new(move |request| {
         let service = std::rc::Rc::clone(&service);
         Box::pin(async move {
-            let response = test::call_service(&*service, actix_request(request).to_request()).await;
+            let response = test::call_service(&*service, request.to_request()).await;
             let status = response.status().as_u16();
-            let headers = response
-                .headers()
-                .iter()
-                .map(|(name, value)| {
-                    let value = value
-                        .to_str()
-                        .unwrap_or_else(|error| panic!("header {name} is not text: {error}"));
-                    (name.to_string(), value.to_string())
-                })
-                .collect();
+            let headers = header_pairs(
+                response
+                    .headers()
+                    .iter()
+                    .map(|(name, value)| (name, value.as_bytes())),
+            );
             let body = test::read_body(response).await.to_vec();
             TestResponse {
                 status,
@@ -107,23 +126,24 @@ struct ActixClient(ActixSend);
 #[cfg(feature = "actix")]
 #[async_trait(?Send)]
 impl DemoClient for ActixClient {
-    async fn send(&self, request: TestRequest) -> TestResponse {
-        (self.0)(request).await
-    }
-}
+    async fn send_raw(&self, request: RawRequest) -> Option<TestResponse> {
+        use actix_web::http::header::{HeaderName, HeaderValue};
+        use actix_web::http::{Method, Uri};
 
-/// The scenario's request as actix-web's test request.
-#[cfg(feature = "actix")]
-fn actix_request(request: TestRequest) -> actix_web::test::TestRequest {
-    let method = actix_web::http::Method::from_bytes(request.method.as_bytes())
-        .unwrap_or_else(|error| panic!("bad method {:?}: {error}", request.method));
-    let mut actix = actix_web::test::TestRequest::default()
-        .method(method)
-        .uri(&request.path);
-    for header in request.headers {
-        actix = actix.append_header(header);
+        let method = Method::from_bytes(request.method.as_bytes()).ok()?;
+        // `TestRequest::uri` panics on a URI that does not parse; such a request never reaches
+        // an app.
+        Uri::try_from(request.path.as_str()).ok()?;
+        let mut actix = actix_web::test::TestRequest::default()
+            .method(method)
+            .uri(&request.path);
+        for (name, value) in request.headers {
+            let name = HeaderName::try_from(name).ok()?;
+            let value = HeaderValue::from_bytes(&value).ok()?;
+            actix = actix.append_header((name, value));
+        }
+        Some((self.0)(actix.set_payload(request.body)).await)
     }
-    actix.set_payload(request.body)
 }
 
 /// The rocket client: `rocket` ignited behind an untracked local client, with logging off (the
@@ -144,13 +164,14 @@ struct RocketClient(rocket::local::asynchronous::Client);
 #[cfg(feature = "rocket")]
 #[async_trait(?Send)]
 impl DemoClient for RocketClient {
-    async fn send(&self, request: TestRequest) -> TestResponse {
+    async fn send_raw(&self, request: RawRequest) -> Option<TestResponse> {
         use std::str::FromStr;
 
-        let method = rocket::http::Method::from_str(&request.method)
-            .unwrap_or_else(|()| panic!("bad method {:?}", request.method));
+        let method = rocket::http::Method::from_str(&request.method).ok()?;
         let mut local = self.0.req(method, request.path);
         for (name, value) in request.headers {
+            // Rocket's headers are text: a value that is not UTF-8 cannot be sent.
+            let value = String::from_utf8(value).ok()?;
             local.add_header(rocket::http::Header::new(name, value));
         }
         let response = local.body(request.body).dispatch().await;
@@ -161,10 +182,10 @@ impl DemoClient for RocketClient {
             .map(|header| (header.name().to_string(), header.value().to_string()))
             .collect();
         let body = response.into_bytes().await.unwrap_or_default();
-        TestResponse {
+        Some(TestResponse {
             status,
             headers,
             body,
-        }
+        })
     }
 }

@@ -8,7 +8,7 @@
 //! HTTP forbids and servers refuse while parsing) never reaches the app; only those may be
 //! refused by the client, and each group asserts that its requests did reach the app otherwise.
 //!
-//! A demo's `tests/hostile.rs` implements [`HostileApp`] and generates one test per group with
+//! A demo's tests implement [`DemoApp`] and generate one test per group with
 //! [`hostile_tests!`](crate::hostile_tests):
 //!
 //! ```ignore
@@ -16,53 +16,19 @@
 //! ```
 
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, Once};
+use std::sync::Once;
 
-use async_trait::async_trait;
-use session_core::{KeyRing, SessionManager};
+use session_core::KeyRing;
+use session_stores::testing::TestStore;
 
-use crate::client::{SetCookie, TestResponse, SESSION_HEADER};
+use crate::client::{DemoApp, DemoClient, RawRequest, SetCookie, SESSION_HEADER};
 use crate::startup::DEFAULT_CONFIG;
 use crate::stores::test_manager;
 
-/// A request whose header values are bytes (any bytes), unlike
-/// [`TestRequest`](crate::TestRequest).
-#[derive(Clone, PartialEq, Eq)]
-pub struct RawRequest {
-    /// `GET`, `POST`, ...
-    pub method: &'static str,
-    /// The path and query, percent-encoded where HTTP requires it.
-    pub path: String,
-    /// Header names and values, in order.
-    pub headers: Vec<(String, Vec<u8>)>,
-    /// The body.
-    pub body: Vec<u8>,
-}
-
-impl std::fmt::Debug for RawRequest {
-    /// Sizes only: some of these are megabytes.
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let path: String = self.path.chars().take(80).collect();
-        f.debug_struct("RawRequest")
-            .field("method", &self.method)
-            .field("path", &path)
-            .field(
-                "headers",
-                &self
-                    .headers
-                    .iter()
-                    .map(|(name, value)| format!("{name}: <{} bytes>", value.len()))
-                    .collect::<Vec<_>>(),
-            )
-            .field("body", &format_args!("<{} bytes>", self.body.len()))
-            .finish()
-    }
-}
-
 impl RawRequest {
-    fn new(method: &'static str, path: impl Into<String>) -> Self {
+    fn new(method: &str, path: impl Into<String>) -> Self {
         RawRequest {
-            method,
+            method: method.to_string(),
             path: path.into(),
             headers: Vec::new(),
             body: Vec::new(),
@@ -96,21 +62,6 @@ impl RawRequest {
     }
 }
 
-/// Sends [`RawRequest`]s to a demo through its framework's test machinery.
-#[async_trait(?Send)]
-pub trait HostileClient {
-    /// The response, or `None` when the framework's request type refuses to represent the
-    /// request (it then never reaches the app).
-    async fn send_raw(&self, request: RawRequest) -> Option<TestResponse>;
-}
-
-/// A demo app behind a [`HostileClient`].
-#[async_trait(?Send)]
-pub trait HostileApp {
-    /// The demo app serving `manager`'s sessions.
-    async fn hostile_client(&self, manager: SessionManager) -> Box<dyn HostileClient>;
-}
-
 /// Panics anywhere in the process since the hook was installed (the hook still prints them).
 fn panics_so_far() -> usize {
     static PANICS: AtomicUsize = AtomicUsize::new(0);
@@ -127,7 +78,7 @@ fn panics_so_far() -> usize {
 
 /// What a group of requests needs: the client and a logged-in user's cookies.
 struct Harness {
-    client: Box<dyn HostileClient>,
+    client: Box<dyn DemoClient>,
     /// `app_session=...` and `cart=...` of a logged-in user with one cart item.
     logged_in: String,
     /// The `x-session` value of an API login.
@@ -135,9 +86,9 @@ struct Harness {
 }
 
 impl Harness {
-    async fn new<A: HostileApp + ?Sized>(app: &A) -> Harness {
-        let manager = test_manager(DEFAULT_CONFIG, KeyRing::generate(), Arc::default()).await;
-        let client = app.hostile_client(manager).await;
+    async fn new<A: DemoApp + ?Sized>(app: &A) -> Harness {
+        let manager = test_manager(DEFAULT_CONFIG, KeyRing::generate(), TestStore::default()).await;
+        let client = app.client(manager).await;
         let mut jar = Vec::new();
         for (path, body) in [
             ("/login", r#"{"user":"alice"}"#),
@@ -254,7 +205,7 @@ const SIZES: [usize; 12] = [
 
 /// Cookie headers from 1 byte to a megabyte: junk, session cookies of every size (base64 and
 /// not), and the same beside a logged-in user's real cookies.
-pub async fn cookie_headers_of_every_size<A: HostileApp + ?Sized>(app: &A) {
+pub async fn cookie_headers_of_every_size<A: DemoApp + ?Sized>(app: &A) {
     let harness = Harness::new(app).await;
     let mut requests = Vec::new();
     for size in SIZES {
@@ -280,7 +231,7 @@ pub async fn cookie_headers_of_every_size<A: HostileApp + ?Sized>(app: &A) {
 
 /// Thousands of cookies in one header and thousands of `Cookie` headers: unrelated names,
 /// thousands of copies of each session cookie, every chunk name, the real cookies last.
-pub async fn thousands_of_cookies<A: HostileApp + ?Sized>(app: &A) {
+pub async fn thousands_of_cookies<A: DemoApp + ?Sized>(app: &A) {
     let harness = Harness::new(app).await;
     let many = |make: &dyn Fn(usize) -> String| (0..5_000).map(make).collect::<Vec<_>>();
     let one_header = [
@@ -308,7 +259,7 @@ pub async fn thousands_of_cookies<A: HostileApp + ?Sized>(app: &A) {
 
 /// Every control byte, DEL and non-UTF-8 bytes in cookie names, values and the session header,
 /// and in JSON bodies.
-pub async fn control_and_non_utf8_bytes<A: HostileApp + ?Sized>(app: &A) {
+pub async fn control_and_non_utf8_bytes<A: DemoApp + ?Sized>(app: &A) {
     let harness = Harness::new(app).await;
     let mut requests = Vec::new();
     for byte in (0u8..0x20).chain([0x7f, 0x80, 0xc3, 0xff]) {
@@ -340,7 +291,7 @@ pub async fn control_and_non_utf8_bytes<A: HostileApp + ?Sized>(app: &A) {
 }
 
 /// JSON nested far past any parser's recursion limit, and nested values inside valid bodies.
-pub async fn deeply_nested_json<A: HostileApp + ?Sized>(app: &A) {
+pub async fn deeply_nested_json<A: DemoApp + ?Sized>(app: &A) {
     let harness = Harness::new(app).await;
     let depth = 50_000;
     let arrays = format!("{}{}", "[".repeat(depth), "]".repeat(depth));
@@ -371,7 +322,7 @@ pub async fn deeply_nested_json<A: HostileApp + ?Sized>(app: &A) {
 
 /// 3 MB bodies (JSON and not) on every route that reads one, and bodies just under and over
 /// the contract's 64 KiB, whose strings would take a session past its size limit.
-pub async fn three_megabyte_bodies<A: HostileApp + ?Sized>(app: &A) {
+pub async fn three_megabyte_bodies<A: DemoApp + ?Sized>(app: &A) {
     let harness = Harness::new(app).await;
     let mut requests = Vec::new();
     for size in [3 << 20, 65 * 1024, 60 * 1024, 20 * 1024, 5 * 1024] {
@@ -406,7 +357,7 @@ pub async fn three_megabyte_bodies<A: HostileApp + ?Sized>(app: &A) {
 
 /// Counter keys holding CR, LF, NUL, header-injection attempts, invalid UTF-8 and 10 KB,
 /// percent-encoded (raw ones cannot be represented and never reach an app).
-pub async fn path_keys_with_crlf_or_nul<A: HostileApp + ?Sized>(app: &A) {
+pub async fn path_keys_with_crlf_or_nul<A: DemoApp + ?Sized>(app: &A) {
     let harness = Harness::new(app).await;
     let keys = [
         "%0D%0A".to_string(),
@@ -470,7 +421,7 @@ macro_rules! __hostile_tests {
     };
 }
 
-/// Generates one test function per hostile group for the [`HostileApp`] `$app`, with the
+/// Generates one test function per hostile group for the [`DemoApp`] `$app`, with the
 /// framework's async test attribute (as [`contract_tests!`](crate::contract_tests) does).
 #[macro_export]
 macro_rules! hostile_tests {

@@ -11,7 +11,7 @@
 //!   [`MAX_BODY_BYTES`] and the remember-me lifetime ([`remember_me`]);
 //! - with the `scenarios` feature, the contract's HTTP test suite, written once and driven by
 //!   each framework's own test client through the `DemoApp` and `DemoClient` traits, and the
-//!   hostile-HTTP suite (`hostile`, through `HostileApp` and `HostileClient`).
+//!   hostile-HTTP suite (`hostile`), through the same traits.
 //!
 //! # Example
 //!
@@ -47,6 +47,8 @@ mod body;
 mod startup;
 
 #[cfg(feature = "scenarios")]
+pub mod binary;
+#[cfg(feature = "scenarios")]
 mod client;
 #[cfg(feature = "scenarios")]
 pub mod clients;
@@ -64,27 +66,37 @@ pub use body::{
     MAX_BODY_BYTES, REMEMBER_ME, TOKEN_USER_KEY, USER_KEY,
 };
 
+/// The headers every demo response carries, whatever the route or status: the page cannot be
+/// framed (`X-Frame-Options` for old browsers, CSP `frame-ancestors` for the rest), so a
+/// "log out everywhere" button cannot be clickjacked; content types are not sniffed; no
+/// `Referer` leaves the demo.
+pub const SECURITY_HEADERS: [(&str, &str); 4] = [
+    ("x-frame-options", "DENY"),
+    ("content-security-policy", "frame-ancestors 'none'"),
+    ("x-content-type-options", "nosniff"),
+    ("referrer-policy", "no-referrer"),
+];
+
 /// The page `GET /` serves (`text/html; charset=utf-8`): one HTML document with inline CSS and
 /// JavaScript, no external assets, that drives every route of the contract with `fetch` and
 /// shows each result.
 pub const PAGE: &str = include_str!("page.html");
 pub use startup::{
-    config_from_env, init_logging, keys_from_env, listen_addr, listening_line, manager_from_env,
-    registry, StartupError, DEFAULT_ADDR, DEFAULT_CONFIG,
+    config_from_env, exit_code, init_logging, keys_from_env, listen_addr, listening_line,
+    manager_from_env, registry, StartupError, DEFAULT_ADDR, DEFAULT_CONFIG,
 };
 
 #[cfg(feature = "scenarios")]
 pub use async_trait::async_trait;
 #[cfg(feature = "scenarios")]
 pub use client::{
-    Browser, DemoApp, DemoClient, SetCookie, TestRequest, TestResponse, SESSION_HEADER,
+    Browser, DemoApp, DemoClient, RawRequest, SetCookie, TestRequest, TestResponse, SESSION_HEADER,
 };
 #[cfg(feature = "scenarios")]
-pub use hostile::{HostileApp, HostileClient, RawRequest};
+pub use session_stores::testing::{TestStore, FAILURE_DETAIL};
 #[cfg(feature = "scenarios")]
 pub use stores::{
     config_with_store, config_with_stores, redis_url, test_manager, test_registry, toml_string,
-    StoreCounts, FAILING_STORE_DETAIL,
 };
 
 /// Calls `$crate::$callback!` with `$args` and the names of every scenario.
@@ -117,6 +129,7 @@ macro_rules! __with_scenarios {
             two_devices_are_listed_then_logged_out_everywhere,
             session_too_large_is_413_and_keeps_the_session,
             framework_rejections_are_json,
+            security_headers_on_every_response,
             session_flow_on_memory_store,
             session_flow_on_file_store,
             session_flow_on_redis_store,

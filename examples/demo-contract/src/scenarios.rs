@@ -8,17 +8,13 @@
 //! Run them one test per scenario with [`contract_tests!`](crate::contract_tests), or all at once
 //! with [`run_all`].
 
-use std::sync::Arc;
-
 use serde_json::{json, Value};
 use session_core::KeyRing;
+use session_stores::testing::{TestStore, FAILURE_DETAIL};
 
 use crate::client::{Browser, DemoApp, DemoClient, TestRequest, TestResponse, SESSION_HEADER};
 use crate::startup::DEFAULT_CONFIG;
-use crate::stores::{
-    config_with_store, config_with_stores, redis_url, test_manager, toml_string, StoreCounts,
-    FAILING_STORE_DETAIL,
-};
+use crate::stores::{config_with_store, config_with_stores, redis_url, test_manager, toml_string};
 
 const APP_COOKIE: &str = "app_session";
 const CART_COOKIE: &str = "cart";
@@ -68,6 +64,63 @@ fn expect_no_set_cookie(response: &TestResponse, what: &str) {
     );
 }
 
+/// Sends `GET path` and asserts its status and exact JSON body.
+async fn expect_get(
+    browser: &mut Browser<'_>,
+    path: &str,
+    status: u16,
+    body: Value,
+    what: &str,
+) -> TestResponse {
+    let response = browser.get(path).await;
+    expect(&response, status, body, what);
+    response
+}
+
+/// Sends `POST path` with a JSON body and asserts a 200 with the exact JSON body `answer`.
+async fn expect_post_json(
+    browser: &mut Browser<'_>,
+    path: &str,
+    body: Value,
+    answer: Value,
+    what: &str,
+) -> TestResponse {
+    let response = browser.post_json(path, body).await;
+    expect(&response, 200, answer, what);
+    response
+}
+
+/// `GET /me` answers `user`, or 401 without one.
+async fn expect_user(browser: &mut Browser<'_>, user: Option<&str>, what: &str) -> TestResponse {
+    expect_login_route(browser, "/me", user, what).await
+}
+
+/// `GET /api/me` answers `user`, or 401 without one.
+async fn expect_api_user(
+    browser: &mut Browser<'_>,
+    user: Option<&str>,
+    what: &str,
+) -> TestResponse {
+    expect_login_route(browser, "/api/me", user, what).await
+}
+
+async fn expect_login_route(
+    browser: &mut Browser<'_>,
+    path: &str,
+    user: Option<&str>,
+    what: &str,
+) -> TestResponse {
+    match user {
+        Some(user) => expect_get(browser, path, 200, json!({ "user": user }), what).await,
+        None => expect_get(browser, path, 401, not_logged_in(), what).await,
+    }
+}
+
+/// `GET /cart` answers exactly `items`.
+async fn expect_cart(browser: &mut Browser<'_>, items: &[&str], what: &str) -> TestResponse {
+    expect_get(browser, "/cart", 200, json!({ "items": items }), what).await
+}
+
 fn not_logged_in() -> Value {
     json!({"error": "not logged in"})
 }
@@ -77,14 +130,20 @@ async fn client_for<A: DemoApp + ?Sized>(
     app: &A,
     config: &str,
     keys: KeyRing,
-    counts: Arc<StoreCounts>,
+    counts: TestStore,
 ) -> Box<dyn DemoClient> {
     app.client(test_manager(config, keys, counts).await).await
 }
 
 /// A client of the app with [`DEFAULT_CONFIG`] and fresh keys.
 async fn default_client<A: DemoApp + ?Sized>(app: &A) -> Box<dyn DemoClient> {
-    client_for(app, DEFAULT_CONFIG, KeyRing::generate(), Arc::default()).await
+    client_for(
+        app,
+        DEFAULT_CONFIG,
+        KeyRing::generate(),
+        TestStore::default(),
+    )
+    .await
 }
 
 async fn login(browser: &mut Browser<'_>, user: &str) -> TestResponse {
@@ -97,15 +156,14 @@ async fn login(browser: &mut Browser<'_>, user: &str) -> TestResponse {
 /// (`api`), checking each answer.
 async fn use_all_three_sessions(browser: &mut Browser<'_>) {
     login(browser, "alice").await;
-    let response = browser
-        .post_json("/cart/items", json!({"item": "apple"}))
-        .await;
-    expect(
-        &response,
-        200,
+    expect_post_json(
+        browser,
+        "/cart/items",
+        json!({"item": "apple"}),
         json!({"items": ["apple"]}),
         "POST /cart/items",
-    );
+    )
+    .await;
     let response = browser
         .post_json("/api/login", json!({"user": "bob"}))
         .await;
@@ -172,28 +230,15 @@ pub async fn malformed_bodies_are_400_with_an_error<A: DemoApp + ?Sized>(app: &A
             .await;
         expect_bad_request(&response, &format!("POST {path} with body {body:?}"));
     }
-    let response = browser.get("/me").await;
-    expect(
-        &response,
-        401,
-        not_logged_in(),
-        "GET /me after malformed logins",
-    );
-    let response = browser.get("/cart").await;
-    expect(
-        &response,
-        200,
-        json!({"items": []}),
-        "GET /cart after a malformed item",
-    );
+    expect_user(&mut browser, None, "GET /me after malformed logins").await;
+    expect_cart(&mut browser, &[], "GET /cart after a malformed item").await;
 }
 
 /// `GET /me` without a session is `401 {"error":"not logged in"}` and creates no session.
 pub async fn me_without_login_is_401<A: DemoApp + ?Sized>(app: &A) {
     let client = default_client(app).await;
     let mut browser = Browser::new(&*client);
-    let response = browser.get("/me").await;
-    expect(&response, 401, not_logged_in(), "GET /me without a session");
+    let response = expect_user(&mut browser, None, "GET /me without a session").await;
     expect_no_set_cookie(&response, "GET /me without a session");
 }
 
@@ -218,22 +263,10 @@ pub async fn login_then_me_returns_the_user<A: DemoApp + ?Sized>(app: &A) {
         "the session cookie must be HttpOnly: {}",
         cookie.raw
     );
-    let response = browser.get("/me").await;
-    expect(
-        &response,
-        200,
-        json!({"user": "alice"}),
-        "GET /me after login",
-    );
+    expect_user(&mut browser, Some("alice"), "GET /me after login").await;
 
     let mut stranger = Browser::new(&*client);
-    let response = stranger.get("/me").await;
-    expect(
-        &response,
-        401,
-        not_logged_in(),
-        "GET /me from another browser",
-    );
+    expect_user(&mut stranger, None, "GET /me from another browser").await;
 }
 
 /// Login gives the session a new id: the cookie from before login no longer opens it, the new
@@ -259,13 +292,7 @@ pub async fn login_regenerates_the_session_id<A: DemoApp + ?Sized>(app: &A) {
         .unwrap_or_else(|| panic!("POST /login did not reissue the {APP_COOKIE} cookie"));
     assert_ne!(after.value, before, "login must issue a new session id");
 
-    let response = browser.get("/me").await;
-    expect(
-        &response,
-        200,
-        json!({"user": "alice"}),
-        "GET /me with the new cookie",
-    );
+    expect_user(&mut browser, Some("alice"), "GET /me with the new cookie").await;
     let response = browser.get("/counter/visits").await;
     expect(
         &response,
@@ -276,13 +303,7 @@ pub async fn login_regenerates_the_session_id<A: DemoApp + ?Sized>(app: &A) {
 
     let mut fixated = Browser::new(&*client);
     fixated.set_cookie(APP_COOKIE, before);
-    let response = fixated.get("/me").await;
-    expect(
-        &response,
-        401,
-        not_logged_in(),
-        "GET /me with the pre-login cookie",
-    );
+    expect_user(&mut fixated, None, "GET /me with the pre-login cookie").await;
     let response = fixated.get("/counter/visits").await;
     expect(
         &response,
@@ -295,19 +316,16 @@ pub async fn login_regenerates_the_session_id<A: DemoApp + ?Sized>(app: &A) {
 /// `POST /logout` removes the record (the old cookie opens nothing) and expires the cookie with
 /// `Max-Age=0` on the same `Path`.
 pub async fn logout_removes_the_record_and_expires_the_cookie<A: DemoApp + ?Sized>(app: &A) {
-    let counts = Arc::new(StoreCounts::default());
-    let config = config_with_store(
-        "app",
-        r#"{ type = "counting", inner = { type = "memory" } }"#,
-    );
-    let client = client_for(app, &config, KeyRing::generate(), Arc::clone(&counts)).await;
+    let counts = TestStore::default();
+    let config = config_with_store("app", r#"{ type = "counting" }"#);
+    let client = client_for(app, &config, KeyRing::generate(), counts.clone()).await;
     let mut browser = Browser::new(&*client);
     let response = login(&mut browser, "alice").await;
     let issued = response
         .set_cookie(APP_COOKIE)
         .unwrap_or_else(|| panic!("POST /login set no {APP_COOKIE} cookie"));
 
-    let deletes_before = counts.deletes();
+    let deletes_before = counts.calls().deletes;
     let response = browser.post("/logout").await;
     expect(&response, 200, json!({"ok": true}), "POST /logout");
     let removal = response.set_cookie(APP_COOKIE).unwrap_or_else(|| {
@@ -328,22 +346,15 @@ pub async fn logout_removes_the_record_and_expires_the_cookie<A: DemoApp + ?Size
         removal.raw
     );
     assert!(
-        counts.deletes() > deletes_before,
+        counts.calls().deletes > deletes_before,
         "logout must delete the stored record"
     );
     assert_eq!(browser.cookie(APP_COOKIE), None);
 
-    let response = browser.get("/me").await;
-    expect(&response, 401, not_logged_in(), "GET /me after logout");
+    expect_user(&mut browser, None, "GET /me after logout").await;
     let mut replay = Browser::new(&*client);
     replay.set_cookie(APP_COOKIE, issued.value);
-    let response = replay.get("/me").await;
-    expect(
-        &response,
-        401,
-        not_logged_in(),
-        "GET /me replaying the logged-out cookie",
-    );
+    expect_user(&mut replay, None, "GET /me replaying the logged-out cookie").await;
 }
 
 /// Flash messages are returned by the next `GET /flash`, in order, and never again.
@@ -415,19 +426,17 @@ pub async fn counters_increment_from_zero<A: DemoApp + ?Sized>(app: &A) {
 pub async fn cart_lives_in_its_own_sealed_cookie<A: DemoApp + ?Sized>(app: &A) {
     let client = default_client(app).await;
     let mut browser = Browser::new(&*client);
-    let response = browser.get("/cart").await;
-    expect(&response, 200, json!({"items": []}), "GET /cart empty");
+    let response = expect_cart(&mut browser, &[], "GET /cart empty").await;
     expect_no_set_cookie(&response, "reading an empty cart");
 
-    let response = browser
-        .post_json("/cart/items", json!({"item": "apple"}))
-        .await;
-    expect(
-        &response,
-        200,
+    let response = expect_post_json(
+        &mut browser,
+        "/cart/items",
+        json!({"item": "apple"}),
         json!({"items": ["apple"]}),
         "POST /cart/items",
-    );
+    )
+    .await;
     let cart = response
         .set_cookie(CART_COOKIE)
         .unwrap_or_else(|| panic!("POST /cart/items set no {CART_COOKIE} cookie"));
@@ -441,37 +450,23 @@ pub async fn cart_lives_in_its_own_sealed_cookie<A: DemoApp + ?Sized>(app: &A) {
         "the cart must not touch `app`"
     );
 
-    let response = browser
-        .post_json("/cart/items", json!({"item": "pear"}))
-        .await;
-    expect(
-        &response,
-        200,
+    expect_post_json(
+        &mut browser,
+        "/cart/items",
+        json!({"item": "pear"}),
         json!({"items": ["apple", "pear"]}),
         "POST /cart/items",
-    );
-    let response = browser.get("/cart").await;
-    expect(
-        &response,
-        200,
-        json!({"items": ["apple", "pear"]}),
-        "GET /cart",
-    );
-    let response = browser.get("/me").await;
-    expect(&response, 401, not_logged_in(), "a cart is not a login");
+    )
+    .await;
+    expect_cart(&mut browser, &["apple", "pear"], "GET /cart").await;
+    expect_user(&mut browser, None, "a cart is not a login").await;
 }
 
 /// The `api` session travels in the `x-session` header both ways, never in a cookie.
 pub async fn header_session_travels_in_x_session<A: DemoApp + ?Sized>(app: &A) {
     let client = default_client(app).await;
     let mut api = Browser::new(&*client);
-    let response = api.get("/api/me").await;
-    expect(
-        &response,
-        401,
-        not_logged_in(),
-        "GET /api/me without x-session",
-    );
+    expect_api_user(&mut api, None, "GET /api/me without x-session").await;
 
     let response = api.post_json("/api/login", json!({"user": "bob"})).await;
     expect(&response, 200, json!({"user": "bob"}), "POST /api/login");
@@ -484,30 +479,12 @@ pub async fn header_session_travels_in_x_session<A: DemoApp + ?Sized>(app: &A) {
     );
     expect_no_set_cookie(&response, "POST /api/login");
 
-    let response = api.get("/api/me").await;
-    expect(
-        &response,
-        200,
-        json!({"user": "bob"}),
-        "GET /api/me with x-session",
-    );
+    expect_api_user(&mut api, Some("bob"), "GET /api/me with x-session").await;
     let token = api.session_header().map(str::to_string);
     api.set_session_header(None);
-    let response = api.get("/api/me").await;
-    expect(
-        &response,
-        401,
-        not_logged_in(),
-        "GET /api/me without the header",
-    );
+    expect_api_user(&mut api, None, "GET /api/me without the header").await;
     api.set_session_header(token.map(|token| tamper(&token)));
-    let response = api.get("/api/me").await;
-    expect(
-        &response,
-        401,
-        not_logged_in(),
-        "GET /api/me with a tampered header",
-    );
+    expect_api_user(&mut api, None, "GET /api/me with a tampered header").await;
 }
 
 /// Two named cookie sessions and the header session, used in one flow, stay independent.
@@ -516,31 +493,15 @@ pub async fn named_and_header_sessions_are_independent<A: DemoApp + ?Sized>(app:
     let mut browser = Browser::new(&*client);
     use_all_three_sessions(&mut browser).await;
 
-    let response = browser.get("/me").await;
-    expect(&response, 200, json!({"user": "alice"}), "GET /me");
-    let response = browser.get("/api/me").await;
-    expect(&response, 200, json!({"user": "bob"}), "GET /api/me");
-    let response = browser.get("/cart").await;
-    expect(&response, 200, json!({"items": ["apple"]}), "GET /cart");
+    expect_user(&mut browser, Some("alice"), "GET /me").await;
+    expect_api_user(&mut browser, Some("bob"), "GET /api/me").await;
+    expect_cart(&mut browser, &["apple"], "GET /cart").await;
 
     let response = browser.post("/logout").await;
     expect(&response, 200, json!({"ok": true}), "POST /logout");
-    let response = browser.get("/me").await;
-    expect(&response, 401, not_logged_in(), "GET /me after logout");
-    let response = browser.get("/api/me").await;
-    expect(
-        &response,
-        200,
-        json!({"user": "bob"}),
-        "logout of `app` keeps `api`",
-    );
-    let response = browser.get("/cart").await;
-    expect(
-        &response,
-        200,
-        json!({"items": ["apple"]}),
-        "logout of `app` keeps `cart`",
-    );
+    expect_user(&mut browser, None, "GET /me after logout").await;
+    expect_api_user(&mut browser, Some("bob"), "logout of `app` keeps `api`").await;
+    expect_cart(&mut browser, &["apple"], "logout of `app` keeps `cart`").await;
 }
 
 /// Routes that extract no session (`/health`, unknown routes) cause no store access and set no
@@ -549,10 +510,10 @@ pub async fn named_and_header_sessions_are_independent<A: DemoApp + ?Sized>(app:
 pub async fn routes_without_sessions_touch_no_store_and_set_no_cookie<A: DemoApp + ?Sized>(
     app: &A,
 ) {
-    let counts = Arc::new(StoreCounts::default());
-    let counting = r#"{ type = "counting", inner = { type = "memory" } }"#;
+    let counts = TestStore::default();
+    let counting = r#"{ type = "counting" }"#;
     let config = config_with_stores(&[("app", counting), ("api", counting)]);
-    let client = client_for(app, &config, KeyRing::generate(), Arc::clone(&counts)).await;
+    let client = client_for(app, &config, KeyRing::generate(), counts.clone()).await;
     let mut browser = Browser::new(&*client);
 
     for path in ["/me", "/counter/k", "/flash", "/api/me"] {
@@ -561,7 +522,7 @@ pub async fn routes_without_sessions_touch_no_store_and_set_no_cookie<A: DemoApp
         expect_no_set_cookie(&response, &format!("GET {path} as an anonymous visitor"));
     }
     assert_eq!(
-        counts.total(),
+        counts.calls().total(),
         0,
         "anonymous reads must not reach the store"
     );
@@ -571,7 +532,7 @@ pub async fn routes_without_sessions_touch_no_store_and_set_no_cookie<A: DemoApp
         .post_json("/api/login", json!({"user": "bob"}))
         .await;
     expect(&response, 200, json!({"user": "bob"}), "POST /api/login");
-    let before = counts.total();
+    let before = counts.calls().total();
     for path in ["/", "/health", "/no/such/route"] {
         let response = browser.get(path).await;
         expect_no_set_cookie(&response, &format!("GET {path} with sessions"));
@@ -581,7 +542,7 @@ pub async fn routes_without_sessions_touch_no_store_and_set_no_cookie<A: DemoApp
         );
     }
     assert_eq!(
-        counts.total(),
+        counts.calls().total(),
         before,
         "routes without sessions must not reach the store"
     );
@@ -592,15 +553,14 @@ pub async fn tampered_cookies_are_no_session<A: DemoApp + ?Sized>(app: &A) {
     let client = default_client(app).await;
     let mut browser = Browser::new(&*client);
     login(&mut browser, "alice").await;
-    let response = browser
-        .post_json("/cart/items", json!({"item": "apple"}))
-        .await;
-    expect(
-        &response,
-        200,
+    expect_post_json(
+        &mut browser,
+        "/cart/items",
+        json!({"item": "apple"}),
         json!({"items": ["apple"]}),
         "POST /cart/items",
-    );
+    )
+    .await;
     let app_value = browser.cookie(APP_COOKIE).unwrap_or_default().to_string();
     let cart_value = browser.cookie(CART_COOKIE).unwrap_or_default().to_string();
 
@@ -615,48 +575,45 @@ pub async fn tampered_cookies_are_no_session<A: DemoApp + ?Sized>(app: &A) {
     for forged in forgeries(&app_value) {
         let mut attacker = Browser::new(&*client);
         attacker.set_cookie(APP_COOKIE, forged.clone());
-        let response = attacker.get("/me").await;
-        expect(
-            &response,
-            401,
-            not_logged_in(),
+        expect_user(
+            &mut attacker,
+            None,
             &format!("GET /me with app_session={forged}"),
-        );
+        )
+        .await;
     }
     for forged in forgeries(&cart_value) {
         let mut attacker = Browser::new(&*client);
         attacker.set_cookie(CART_COOKIE, forged.clone());
-        let response = attacker.get("/cart").await;
-        expect(
-            &response,
-            200,
-            json!({"items": []}),
-            &format!("GET /cart with cart={forged}"),
-        );
+        expect_cart(&mut attacker, &[], &format!("GET /cart with cart={forged}")).await;
     }
-    let response = browser.get("/me").await;
-    expect(
-        &response,
-        200,
-        json!({"user": "alice"}),
+    expect_user(
+        &mut browser,
+        Some("alice"),
         "the genuine cookie still works",
-    );
+    )
+    .await;
 }
 
 /// Cookies sealed by an app with another key do not open here.
 pub async fn cookies_sealed_with_another_key_are_no_session<A: DemoApp + ?Sized>(app: &A) {
-    let other = client_for(app, DEFAULT_CONFIG, KeyRing::generate(), Arc::default()).await;
+    let other = client_for(
+        app,
+        DEFAULT_CONFIG,
+        KeyRing::generate(),
+        TestStore::default(),
+    )
+    .await;
     let mut elsewhere = Browser::new(&*other);
     login(&mut elsewhere, "mallory").await;
-    let response = elsewhere
-        .post_json("/cart/items", json!({"item": "stolen"}))
-        .await;
-    expect(
-        &response,
-        200,
+    expect_post_json(
+        &mut elsewhere,
+        "/cart/items",
+        json!({"item": "stolen"}),
         json!({"items": ["stolen"]}),
         "POST /cart/items elsewhere",
-    );
+    )
+    .await;
 
     let client = default_client(app).await;
     let mut browser = Browser::new(&*client);
@@ -665,20 +622,8 @@ pub async fn cookies_sealed_with_another_key_are_no_session<A: DemoApp + ?Sized>
         CART_COOKIE,
         elsewhere.cookie(CART_COOKIE).unwrap_or_default(),
     );
-    let response = browser.get("/me").await;
-    expect(
-        &response,
-        401,
-        not_logged_in(),
-        "GET /me with another key's cookie",
-    );
-    let response = browser.get("/cart").await;
-    expect(
-        &response,
-        200,
-        json!({"items": []}),
-        "GET /cart with another key's cookie",
-    );
+    expect_user(&mut browser, None, "GET /me with another key's cookie").await;
+    expect_cart(&mut browser, &[], "GET /cart with another key's cookie").await;
 }
 
 /// A value issued for one session, replayed under another session's name, is no session.
@@ -696,44 +641,26 @@ pub async fn values_of_other_sessions_are_no_session<A: DemoApp + ?Sized>(app: &
     ] {
         let mut replay = Browser::new(&*client);
         replay.set_cookie(APP_COOKIE, value.clone());
-        let response = replay.get("/me").await;
-        expect(
-            &response,
-            401,
-            not_logged_in(),
-            &format!("{what} as app_session"),
-        );
+        expect_user(&mut replay, None, &format!("{what} as app_session")).await;
     }
     let mut replay = Browser::new(&*client);
     replay.set_session_header(Some(app_value.clone()));
-    let response = replay.get("/api/me").await;
-    expect(
-        &response,
-        401,
-        not_logged_in(),
-        "the app cookie as x-session",
-    );
+    expect_api_user(&mut replay, None, "the app cookie as x-session").await;
     let mut replay = Browser::new(&*client);
     replay.set_cookie(CART_COOKIE, app_value);
-    let response = replay.get("/cart").await;
-    expect(
-        &response,
-        200,
-        json!({"items": []}),
-        "the app cookie as cart",
-    );
+    expect_cart(&mut replay, &[], "the app cookie as cart").await;
 }
 
 /// A failing store answers `500 {"error":"session store unavailable"}` with no `Set-Cookie` and
 /// no detail, when loading and when saving; routes without sessions still work.
 pub async fn store_failure_is_500_without_set_cookie<A: DemoApp + ?Sized>(app: &A) {
     let keys = KeyRing::generate();
-    let healthy = client_for(app, DEFAULT_CONFIG, keys.clone(), Arc::default()).await;
+    let healthy = client_for(app, DEFAULT_CONFIG, keys.clone(), TestStore::default()).await;
     let mut browser = Browser::new(&*healthy);
     login(&mut browser, "alice").await;
 
     let config = config_with_store("app", r#"{ type = "failing" }"#);
-    let failing = client_for(app, &config, keys, Arc::default()).await;
+    let failing = client_for(app, &config, keys, TestStore::default()).await;
     let unavailable = json!({"error": "session store unavailable"});
 
     let mut visitor = Browser::new(&*failing);
@@ -746,17 +673,23 @@ pub async fn store_failure_is_500_without_set_cookie<A: DemoApp + ?Sized>(app: &
     );
     expect_no_set_cookie(&response, "POST /login when saving fails");
     assert!(
-        !response.text().contains(FAILING_STORE_DETAIL),
+        !response.text().contains(FAILURE_DETAIL),
         "the 500 leaks detail"
     );
 
     let mut returning = Browser::new(&*failing);
     returning.set_cookie(APP_COOKIE, browser.cookie(APP_COOKIE).unwrap_or_default());
-    let response = returning.get("/me").await;
-    expect(&response, 500, unavailable, "GET /me when loading fails");
+    let response = expect_get(
+        &mut returning,
+        "/me",
+        500,
+        unavailable,
+        "GET /me when loading fails",
+    )
+    .await;
     expect_no_set_cookie(&response, "GET /me when loading fails");
     assert!(
-        !response.text().contains(FAILING_STORE_DETAIL),
+        !response.text().contains(FAILURE_DETAIL),
         "the 500 leaks detail"
     );
 
@@ -772,10 +705,10 @@ pub async fn store_failure_is_500_without_set_cookie<A: DemoApp + ?Sized>(app: &
 /// `GET /` is one HTML page with no external assets that drives every route; it touches no
 /// session.
 pub async fn page_drives_every_route_and_touches_no_session<A: DemoApp + ?Sized>(app: &A) {
-    let counts = Arc::new(StoreCounts::default());
-    let counting = r#"{ type = "counting", inner = { type = "memory" } }"#;
+    let counts = TestStore::default();
+    let counting = r#"{ type = "counting" }"#;
     let config = config_with_stores(&[("app", counting), ("api", counting)]);
-    let client = client_for(app, &config, KeyRing::generate(), Arc::clone(&counts)).await;
+    let client = client_for(app, &config, KeyRing::generate(), counts.clone()).await;
     let mut browser = Browser::new(&*client);
     let response = browser.get("/").await;
     assert_eq!(response.status, 200, "GET /: {}", response.status);
@@ -814,12 +747,12 @@ pub async fn page_drives_every_route_and_touches_no_session<A: DemoApp + ?Sized>
     }
 
     login(&mut browser, "alice").await;
-    let before = counts.total();
+    let before = counts.calls().total();
     let response = browser.get("/").await;
     assert_eq!(response.status, 200, "GET / with a session");
     expect_no_set_cookie(&response, "GET / with a session");
     assert_eq!(
-        counts.total(),
+        counts.calls().total(),
         before,
         "GET / must not reach the session store"
     );
@@ -861,13 +794,7 @@ pub async fn remember_me_gives_the_cookie_thirty_days<A: DemoApp + ?Sized>(app: 
         "remember me must give Max-Age of 30 days ({THIRTY_DAYS} s): {}",
         remembered.raw
     );
-    let response = browser.get("/me").await;
-    expect(
-        &response,
-        200,
-        json!({"user": "alice"}),
-        "GET /me after remember me",
-    );
+    let response = expect_user(&mut browser, Some("alice"), "GET /me after remember me").await;
     for cookie in response.set_cookies() {
         assert!(
             cookie.name != APP_COOKIE || cookie.max_age.unwrap_or(0) > THIRTY_DAYS - 60,
@@ -972,30 +899,17 @@ pub async fn two_devices_are_listed_then_logged_out_everywhere<A: DemoApp + ?Siz
     assert!(removal.is_removal(), "{}", removal.raw);
 
     for (browser, what) in [(&mut laptop, "the laptop"), (&mut phone, "the phone")] {
-        let response = browser.get("/me").await;
-        expect(
-            &response,
-            401,
-            not_logged_in(),
+        expect_user(
+            browser,
+            None,
             &format!("GET /me on {what} after logout everywhere"),
-        );
+        )
+        .await;
     }
     let mut replay = Browser::new(&*client);
     replay.set_cookie(APP_COOKIE, laptop_cookie);
-    let response = replay.get("/me").await;
-    expect(
-        &response,
-        401,
-        not_logged_in(),
-        "GET /me replaying a revoked cookie",
-    );
-    let response = bob.get("/me").await;
-    expect(
-        &response,
-        200,
-        json!({"user": "bob"}),
-        "another user stays logged in",
-    );
+    expect_user(&mut replay, None, "GET /me replaying a revoked cookie").await;
+    expect_user(&mut bob, Some("bob"), "another user stays logged in").await;
     let response = bob.get("/sessions").await;
     expect_sessions(&response, 1, &[], "GET /sessions of bob afterwards");
 
@@ -1025,15 +939,14 @@ pub async fn session_too_large_is_413_and_keeps_the_session<A: DemoApp + ?Sized>
         .post_json("/flash", json!({"message": "kept"}))
         .await;
     expect(&response, 200, json!({"ok": true}), "POST /flash");
-    let response = browser
-        .post_json("/cart/items", json!({"item": "apple"}))
-        .await;
-    expect(
-        &response,
-        200,
+    expect_post_json(
+        &mut browser,
+        "/cart/items",
+        json!({"item": "apple"}),
         json!({"items": ["apple"]}),
         "POST /cart/items",
-    );
+    )
+    .await;
     let cookie = browser.cookie(APP_COOKIE).unwrap_or_default().to_string();
     let cart = browser.cookie(CART_COOKIE).unwrap_or_default().to_string();
 
@@ -1061,20 +974,13 @@ pub async fn session_too_large_is_413_and_keeps_the_session<A: DemoApp + ?Sized>
         Some(cart.as_str()),
         "the refused item must not change the cart cookie"
     );
-    let response = browser.get("/cart").await;
-    expect(
-        &response,
-        200,
-        json!({"items": ["apple"]}),
+    expect_cart(
+        &mut browser,
+        &["apple"],
         "the cart keeps its items after the 413",
-    );
-    let response = browser.get("/me").await;
-    expect(
-        &response,
-        200,
-        json!({"user": "alice"}),
-        "GET /me after the 413s",
-    );
+    )
+    .await;
+    expect_user(&mut browser, Some("alice"), "GET /me after the 413s").await;
     let response = browser.get("/counter/k").await;
     expect(
         &response,
@@ -1089,6 +995,38 @@ pub async fn session_too_large_is_413_and_keeps_the_session<A: DemoApp + ?Sized>
         json!({"messages": ["kept"]}),
         "earlier flash messages survive the 413s",
     );
+}
+
+/// Every response carries [`SECURITY_HEADERS`](crate::SECURITY_HEADERS), exactly once each:
+/// the page, JSON answers, session errors and the framework's own rejections alike.
+pub async fn security_headers_on_every_response<A: DemoApp + ?Sized>(app: &A) {
+    let client = default_client(app).await;
+    let mut browser = Browser::new(&*client);
+    let mut responses = vec![
+        ("GET /", browser.get("/").await),
+        ("GET /health", browser.get("/health").await),
+        ("GET /me", browser.get("/me").await),
+        ("GET /no/such/route", browser.get("/no/such/route").await),
+        (
+            "POST /login with a bad body",
+            browser
+                .send(TestRequest::post("/login").body("{", "application/json"))
+                .await,
+        ),
+    ];
+    responses.push(("POST /login", login(&mut browser, "alice").await));
+    responses.push(("POST /logout", browser.post("/logout").await));
+    for (what, response) in responses {
+        for (name, value) in crate::SECURITY_HEADERS {
+            assert_eq!(
+                response.header_values(name),
+                vec![value],
+                "{what}: {name} (status {}, headers {:?})",
+                response.status,
+                response.headers
+            );
+        }
+    }
 }
 
 /// What the frameworks reject themselves is JSON too: a body over 64 KiB is `413`, a path that
@@ -1142,30 +1080,17 @@ pub async fn framework_rejections_are_json<A: DemoApp + ?Sized>(app: &A) {
         json!({"key": "café", "value": 0}),
         "GET /counter/caf%C3%A9 decodes the path",
     );
-    let response = browser.get("/me").await;
-    expect(
-        &response,
-        200,
-        json!({"user": "alice"}),
-        "GET /me after the rejections",
-    );
-    let response = browser.get("/cart").await;
-    expect(
-        &response,
-        200,
-        json!({"items": []}),
-        "GET /cart after the rejections",
-    );
+    expect_user(&mut browser, Some("alice"), "GET /me after the rejections").await;
+    expect_cart(&mut browser, &[], "GET /cart after the rejections").await;
 }
 
 /// Login, counters, flash and logout, with `app` on the store `store` (a TOML inline table).
 async fn session_flow<A: DemoApp + ?Sized>(app: &A, store: &str) {
     let config = config_with_store("app", store);
-    let client = client_for(app, &config, KeyRing::generate(), Arc::default()).await;
+    let client = client_for(app, &config, KeyRing::generate(), TestStore::default()).await;
     let mut browser = Browser::new(&*client);
     login(&mut browser, "alice").await;
-    let response = browser.get("/me").await;
-    expect(&response, 200, json!({"user": "alice"}), "GET /me");
+    expect_user(&mut browser, Some("alice"), "GET /me").await;
     for value in 1..=2 {
         let response = browser.post("/counter/k").await;
         expect(
@@ -1188,13 +1113,7 @@ async fn session_flow<A: DemoApp + ?Sized>(app: &A, store: &str) {
     expect(&response, 200, json!({"ok": true}), "POST /logout");
     let mut replay = Browser::new(&*client);
     replay.set_cookie(APP_COOKIE, old);
-    let response = replay.get("/me").await;
-    expect(
-        &response,
-        401,
-        not_logged_in(),
-        "GET /me with the logged-out cookie",
-    );
+    expect_user(&mut replay, None, "GET /me with the logged-out cookie").await;
     let response = replay.get("/counter/k").await;
     expect(
         &response,
@@ -1264,7 +1183,7 @@ pub async fn session_flow_on_redis_store<A: DemoApp + ?Sized>(app: &A) {
 async fn concurrent_counters<A: DemoApp + ?Sized>(app: &A, store: &str) {
     const REQUESTS: usize = 50;
     let config = config_with_store("app", store);
-    let client = client_for(app, &config, KeyRing::generate(), Arc::default()).await;
+    let client = client_for(app, &config, KeyRing::generate(), TestStore::default()).await;
     let mut browser = Browser::new(&*client);
     login(&mut browser, "alice").await;
 
@@ -1294,13 +1213,12 @@ async fn concurrent_counters<A: DemoApp + ?Sized>(app: &A, store: &str) {
             "a concurrent update was lost",
         );
     }
-    let response = browser.get("/me").await;
-    expect(
-        &response,
-        200,
-        json!({"user": "alice"}),
+    expect_user(
+        &mut browser,
+        Some("alice"),
         "GET /me after concurrent updates",
-    );
+    )
+    .await;
 }
 
 /// 50 concurrent counter increments of one session all persist on the memory store.

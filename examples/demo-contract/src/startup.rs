@@ -8,6 +8,7 @@
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
+use std::process::ExitCode;
 
 use session_core::{ConfigError, KeyError, KeyRing, SessionManager, SessionsConfig, StoreRegistry};
 
@@ -47,6 +48,14 @@ pub enum StartupError {
         value: String,
         /// The parse error.
         source: std::net::AddrParseError,
+    },
+    /// The address is taken or not ours.
+    #[error("could not listen on {addr} (set ADDR to another address): {source}")]
+    Listen {
+        /// The address from `ADDR`.
+        addr: SocketAddr,
+        /// The I/O error.
+        source: std::io::Error,
     },
 }
 
@@ -113,6 +122,18 @@ pub fn listen_addr() -> Result<SocketAddr, StartupError> {
     value
         .parse()
         .map_err(|source| StartupError::Addr { value, source })
+}
+
+/// The end of a demo's `main`: success, or the error on stderr after the demo's name and a
+/// failure exit code.
+pub fn exit_code(demo: &str, outcome: Result<(), Box<dyn std::error::Error>>) -> ExitCode {
+    match outcome {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("{demo}: {error}");
+            ExitCode::FAILURE
+        }
+    }
 }
 
 /// The line a demo prints once it accepts connections: `listening on http://ADDR`.

@@ -27,10 +27,12 @@
 use demo_contract::{
     counter_key, log_in, parse_body, remember_me, CartItemRequest, CartResponse, CounterResponse,
     ErrorResponse, FlashRequest, FlashesResponse, LoginRequest, OkResponse, RevokedResponse,
-    SessionsResponse, UserResponse, APP, ITEMS_KEY, MAX_BODY_BYTES, PAGE, TOKEN_USER_KEY, USER_KEY,
+    SessionsResponse, UserResponse, APP, ITEMS_KEY, MAX_BODY_BYTES, PAGE, SECURITY_HEADERS,
+    TOKEN_USER_KEY, USER_KEY,
 };
 use rocket::data::{self, Data, FromData, ToByteUnit};
-use rocket::http::Status;
+use rocket::fairing::AdHoc;
+use rocket::http::{Header, Status};
 use rocket::outcome::Outcome;
 use rocket::request::{self, FromRequest};
 use rocket::response::content::RawHtml;
@@ -81,6 +83,14 @@ pub fn rocket(manager: SessionManager) -> Rocket<Build> {
             ],
         )
         .register("/", catchers![internal_error, any_error])
+        .attach(AdHoc::on_response("security headers", |_, response| {
+            Box::pin(async move {
+                // Replaces what rocket's own Shield set (`X-Frame-Options: SAMEORIGIN`).
+                for (name, value) in SECURITY_HEADERS {
+                    response.set_header(Header::new(name, value));
+                }
+            })
+        }))
 }
 
 /// A JSON response with a status.

@@ -9,13 +9,7 @@ use rocket::fairing::AdHoc;
 #[rocket::main]
 async fn main() -> ExitCode {
     demo_contract::init_logging();
-    match serve().await {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(error) => {
-            eprintln!("rocket-demo: {error}");
-            ExitCode::FAILURE
-        }
-    }
+    demo_contract::exit_code("rocket-demo", serve().await)
 }
 
 async fn serve() -> Result<(), Box<dyn std::error::Error>> {

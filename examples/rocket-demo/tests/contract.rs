@@ -1,5 +1,5 @@
-//! The demo contract's scenarios, driven through rocket's own local client
-//! (`rocket::local::asynchronous::Client`).
+//! The demo contract's scenarios and the hostile-HTTP suite (`demo_contract::hostile`), driven
+//! through rocket's own local client (`rocket::local::asynchronous::Client`).
 
 use demo_contract::{async_trait, DemoApp, DemoClient};
 use session_rocket::SessionManager;
@@ -15,6 +15,11 @@ impl DemoApp for RocketDemo {
 }
 
 demo_contract::contract_tests!(
+    #[rocket::async_test]
+    RocketDemo
+);
+
+demo_contract::hostile_tests!(
     #[rocket::async_test]
     RocketDemo
 );
