@@ -11,12 +11,17 @@ pub const STORE_UNAVAILABLE_BODY: &str = r#"{"error":"session store unavailable"
 /// The body of the 413 adapters answer when a change would take a session past its size limit.
 pub const TOO_LARGE_BODY: &str = r#"{"error":"session too large"}"#;
 
+/// The body of the 400 adapters answer when a handler passed an owner no store can index (often
+/// a user name straight from the request).
+pub const INVALID_OWNER_BODY: &str = r#"{"error":"invalid session owner"}"#;
+
 /// The body of the 500 adapters answer for any other session failure.
 pub const INTERNAL_ERROR_BODY: &str = r#"{"error":"session error"}"#;
 
 /// What can go wrong using a session. Adapters answer a variant that reaches them with its
 /// [`status`](Error::status) and [`public_body`](Error::public_body), which leak no detail (413
-/// for [`SessionTooLarge`](Error::SessionTooLarge), 500 for every other), and log the detail.
+/// for [`SessionTooLarge`](Error::SessionTooLarge), 400 for [`InvalidOwner`](Error::InvalidOwner),
+/// 500 for every other), and log the detail.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum Error {
@@ -112,21 +117,25 @@ impl Error {
     }
 
     /// The HTTP status an adapter answers this error with: 413 for
-    /// [`SessionTooLarge`](Error::SessionTooLarge), 500 for everything else.
+    /// [`SessionTooLarge`](Error::SessionTooLarge), 400 for
+    /// [`InvalidOwner`](Error::InvalidOwner) (the owner usually comes from the request), 500 for
+    /// everything else.
     pub fn status(&self) -> u16 {
-        if self.is_too_large() {
-            413
-        } else {
-            500
+        match self {
+            Error::SessionTooLarge { .. } => 413,
+            Error::InvalidOwner(_) => 400,
+            _ => 500,
         }
     }
 
     /// The JSON body an adapter answers for this error, without its detail (log the error
-    /// itself): [`TOO_LARGE_BODY`] with the 413, [`STORE_UNAVAILABLE_BODY`] or
-    /// [`INTERNAL_ERROR_BODY`] with a 500.
+    /// itself): [`TOO_LARGE_BODY`] with the 413, [`INVALID_OWNER_BODY`] with the 400,
+    /// [`STORE_UNAVAILABLE_BODY`] or [`INTERNAL_ERROR_BODY`] with a 500.
     pub fn public_body(&self) -> &'static str {
         if self.is_too_large() {
             TOO_LARGE_BODY
+        } else if matches!(self, Error::InvalidOwner(_)) {
+            INVALID_OWNER_BODY
         } else if self.is_store_failure() {
             STORE_UNAVAILABLE_BODY
         } else {

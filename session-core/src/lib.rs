@@ -72,7 +72,9 @@ pub use config::{
     ConfigError, CookieConfig, HeaderConfig, SameSite, SessionConfig, SessionsConfig, StoreConfig,
     Transport, DEFAULT_MAX_BYTES,
 };
-pub use error::{Error, INTERNAL_ERROR_BODY, STORE_UNAVAILABLE_BODY, TOO_LARGE_BODY};
+pub use error::{
+    Error, INTERNAL_ERROR_BODY, INVALID_OWNER_BODY, STORE_UNAVAILABLE_BODY, TOO_LARGE_BODY,
+};
 pub use expiry::{Expiry, ExpiryPolicy};
 pub use flash::{Flash, FlashLevel, FLASH_KEY};
 pub use id::{InvalidSessionId, SessionId, ID_BYTES, ID_LEN};

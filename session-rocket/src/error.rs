@@ -87,10 +87,12 @@ pub enum Error {
 
 impl<'r, 'o: 'r> Responder<'r, 'o> for Error {
     fn respond_to(self, request: &'r Request<'_>) -> response::Result<'o> {
-        if self.status() == Status::PayloadTooLarge {
-            // The session keeps what it had: nothing was changed, so it still saves.
-            tracing::info!(error = %self, "a session change was refused; answering 413");
-            return Err(Status::PayloadTooLarge);
+        let status = self.status();
+        if status != Status::InternalServerError {
+            // A refused change (too large, an invalid owner): the session keeps what it had,
+            // so it still saves.
+            tracing::info!(error = %self, %status, "a session change was refused");
+            return Err(status);
         }
         tracing::error!(error = %self, "answering 500");
         self.failure().record(request);
@@ -159,11 +161,14 @@ impl Recorded {
 }
 
 impl Error {
-    /// The status this error answers with: 413 for a change past the session's size limit, 500
-    /// for everything else (rendered by the application's catcher of that status).
+    /// The status this error answers with: the core's ([`session_core::Error::status`]: 413
+    /// for a change past the session's size limit, 400 for an invalid owner), 500 for
+    /// everything else (rendered by the application's catcher of that status).
     pub fn status(&self) -> Status {
         match self {
-            Error::Session(error) if error.is_too_large() => Status::PayloadTooLarge,
+            Error::Session(error) => {
+                Status::from_code(error.status()).unwrap_or(Status::InternalServerError)
+            }
             _ => Status::InternalServerError,
         }
     }

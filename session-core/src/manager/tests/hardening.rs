@@ -2,6 +2,7 @@
 //! changes that reach sessions already issued.
 
 use super::*;
+use crate::error::INVALID_OWNER_BODY;
 use crate::flash::FlashLevel;
 
 /// A cookie header with `pairs` joined as a browser joins them.
@@ -165,6 +166,11 @@ async fn an_owner_is_bounded_and_validated_where_it_is_set() {
             matches!(refused, Err(Error::InvalidOwner(_))),
             "{:?}",
             bad.get(..10)
+        );
+        let error = refused.unwrap_err();
+        assert_eq!(
+            (error.status(), error.public_body()),
+            (400, INVALID_OWNER_BODY)
         );
         assert_eq!(session.owner(), None);
     }
