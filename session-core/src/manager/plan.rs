@@ -459,7 +459,10 @@ mod tests {
         };
         let deadline = NOW - HOUR + 2 * HOUR;
         assert_eq!(delta.absolute_deadline, Some(deadline));
-        assert_eq!(delta.expires_at, deadline, "the idle deadline is capped by it");
+        assert_eq!(
+            delta.expires_at, deadline,
+            "the idle deadline is capped by it"
+        );
     }
 
     #[test]
