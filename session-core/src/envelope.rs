@@ -31,6 +31,7 @@ const OVERRIDE: u8 = 1 << 1;
 const OVERRIDE_ABSOLUTE: u8 = 1 << 2;
 const OVERRIDE_PERSISTENT: u8 = 1 << 3;
 const OWNER: u8 = 1 << 4;
+// The flags are distinct bits, so `^` for any `|` here gives the same set: an equivalent mutant.
 const KNOWN_FLAGS: u8 = ABSOLUTE | OVERRIDE | OVERRIDE_ABSOLUTE | OVERRIDE_PERSISTENT | OWNER;
 
 impl Record {
@@ -92,21 +93,11 @@ fn flags_are_valid(flags: u8) -> bool {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct Malformed;
 
-/// Appends the envelope of `record` to `out`.
+/// Appends the envelope of `record` to `out`, reserving its exact length first.
 pub(crate) fn encode(record: &Record, out: &mut Vec<u8>) {
-    out.reserve(ID_BYTES + body_len_hint(record));
+    out.reserve(encoded_len(record));
     out.extend_from_slice(record.id.as_bytes());
     encode_body(record, out);
-}
-
-/// A capacity that holds the envelope without its id.
-pub(crate) fn body_len_hint(record: &Record) -> usize {
-    let values: usize = record
-        .data
-        .iter()
-        .map(|(key, value)| key.len() + value.get().len() + 4)
-        .sum();
-    8 * 6 + 1 + 5 + values + record.owner.as_ref().map_or(0, |owner| owner.len() + 5)
 }
 
 /// The exact length of the envelope of `record`, its id included.
@@ -904,5 +895,36 @@ mod tests {
             bytes.len(),
             json.len()
         );
+    }
+
+    #[test]
+    fn encoding_reserves_exactly_the_envelope() {
+        let mut bare = record();
+        bare.data.clear();
+        bare.owner = None;
+        bare.expiry = None;
+        bare.absolute_deadline = None;
+        for record in [record(), bare] {
+            let mut bytes = Vec::new();
+            encode(&record, &mut bytes);
+            assert_eq!(bytes.capacity(), bytes.len());
+            assert_eq!(bytes.len(), encoded_len(&record));
+        }
+    }
+
+    #[test]
+    fn a_count_the_rest_can_just_hold_is_read_by_every_reader() {
+        // Two bytes is the smallest entry (an empty key and an empty value): a count of exactly
+        // half the bytes left is possible, and only a larger one is refused unread.
+        let mut empty = record();
+        empty.data.clear();
+        let mut bytes = empty.to_compact_bytes();
+        bytes.pop();
+        put_varint(&mut bytes, 1);
+        put_entry(&mut bytes, b"", b"");
+        let decoded = decode_body_of(empty.id, &bytes).unwrap();
+        assert_eq!(decoded.data[""].get(), "");
+        let applied = apply_delta_to_body(&bytes, &Delta::default()).unwrap();
+        assert_eq!(decode_body_of(empty.id, &applied).unwrap().data.len(), 1);
     }
 }
