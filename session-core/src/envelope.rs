@@ -84,6 +84,8 @@ impl Delta {
 }
 
 /// No unknown bit, and the override's own bits only with the override.
+// `OVERRIDE_ABSOLUTE | OVERRIDE_PERSISTENT` are distinct bits: `^` for that `|` is an equivalent
+// mutant.
 fn flags_are_valid(flags: u8) -> bool {
     flags & !KNOWN_FLAGS == 0
         && (flags & OVERRIDE != 0 || flags & (OVERRIDE_ABSOLUTE | OVERRIDE_PERSISTENT) == 0)
@@ -230,6 +232,8 @@ pub(crate) fn apply_delta_to_body_after(
         None => stored_owner,
     };
     let count = reader.varint()?;
+    // As in decode_body: a looser bound (`*` for the `/`, an equivalent mutant) only lets a lying
+    // count fail a little later, on the entries it does not have.
     if count > (reader.rest.len() / 2) as u64 {
         return Err(Malformed);
     }
@@ -288,6 +292,8 @@ pub(crate) fn apply_delta_to_body_after(
     put_varint(&mut out, count as u64);
     let (mut old, mut new) = (kept.into_iter().peekable(), changes.entries().peekable());
     loop {
+        // A kept key is never a changed one, so `a.0 == b.0` cannot happen: `<=` for the `<` is
+        // an equivalent mutant.
         let next = match (old.peek(), new.peek()) {
             (Some(a), Some(b)) if a.0 < b.0 => old.next(),
             (Some(_), Some(_)) | (None, Some(_)) => new.next(),
@@ -389,7 +395,9 @@ fn decode_body(id: SessionId, mut reader: Reader<'_>) -> Result<Record, Malforme
     let owner = owner.map(str::to_string);
     let count = reader.varint()?;
     // Every entry takes at least two bytes, so a count larger than that is a lie; checking it
-    // first keeps a hostile count from reserving memory.
+    // first keeps a hostile count from reserving memory. A looser bound (`*` for the `/`, an
+    // equivalent mutant) refuses the same bytes, only later: reading the entries the count
+    // claims runs out of bytes, and what it reserved is still bounded by the input's length.
     if count > (reader.rest.len() / 2) as u64 {
         return Err(Malformed);
     }
@@ -904,7 +912,15 @@ mod tests {
         bare.owner = None;
         bare.expiry = None;
         bare.absolute_deadline = None;
-        for record in [record(), bare] {
+        let mut full = record();
+        full.owner = Some("user-42".into());
+        full.absolute_deadline = Some(1_800_000_000_000);
+        full.expiry = Some(Expiry {
+            idle_timeout_secs: 600,
+            absolute_timeout_secs: Some(86_400),
+            persistent: true,
+        });
+        for record in [record(), bare, full] {
             let mut bytes = Vec::new();
             encode(&record, &mut bytes);
             assert_eq!(bytes.capacity(), bytes.len());
@@ -926,5 +942,38 @@ mod tests {
         assert_eq!(decoded.data[""].get(), "");
         let applied = apply_delta_to_body(&bytes, &Delta::default()).unwrap();
         assert_eq!(decode_body_of(empty.id, &applied).unwrap().data.len(), 1);
+    }
+
+    #[test]
+    fn the_delta_path_refuses_what_decode_refuses() {
+        let mut two = record();
+        two.data.retain(|key, _| key == "n" || key == "user");
+        let bytes = two.to_compact_bytes();
+        // The two entries are the last 18 bytes: `n` = 42 (5), `user` = "alice" (13).
+        let (head, entries) = bytes.split_at(bytes.len() - 18);
+        let (n, user) = entries.split_at(5);
+        assert_eq!(n, b"\x01n\x0242");
+        assert_eq!(decode_body_of(two.id, &bytes), Ok(two.clone()));
+        let swapped = [head, user, n].concat();
+        let repeated = [head, n, n].concat();
+        let trailing = [&bytes[..], &[0]].concat();
+        let mut huge_count = head.to_vec();
+        huge_count.pop();
+        huge_count.extend_from_slice(&[0xff, 0xff, 0xff, 0xff, 0x0f]);
+        huge_count.extend_from_slice(entries);
+        for (what, malformed) in [
+            ("swapped", swapped),
+            ("repeated", repeated),
+            ("trailing", trailing),
+            ("huge count", huge_count),
+        ] {
+            assert_eq!(decode_body_of(two.id, &malformed), Err(Malformed), "{what}");
+            assert_eq!(
+                apply_delta_to_body(&malformed, &Delta::default()),
+                Err(Malformed),
+                "{what}"
+            );
+        }
+        assert!(apply_delta_to_body(&bytes, &Delta::default()).is_ok());
     }
 }
