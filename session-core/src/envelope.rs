@@ -976,4 +976,18 @@ mod tests {
         }
         assert!(apply_delta_to_body(&bytes, &Delta::default()).is_ok());
     }
+
+    #[test]
+    fn a_key_changed_twice_in_a_row_keeps_its_last_value_on_bytes_too() {
+        let delta = Delta {
+            changed: vec![("n".into(), raw("1")), ("n".into(), raw("2"))],
+            ..Delta::default()
+        };
+        let before = record();
+        let mut after = before.clone();
+        delta.apply(&mut after);
+        assert_eq!(after.data["n"].get(), "2");
+        let applied = apply_delta_to_body(&before.to_compact_bytes(), &delta).unwrap();
+        assert_eq!(applied, after.to_compact_bytes());
+    }
 }
