@@ -228,4 +228,22 @@ mod tests {
         ));
         assert!(envelope::encoded_len(&record) - without < EXPIRY_OVERRIDE_ROOM);
     }
+
+    #[test]
+    fn values_at_exactly_their_data_bytes_still_must_fit_the_cookies() {
+        let (record, data_bytes) = record_with(&[("theme", "\"dark\"")]);
+        let sealed_len = sealed_text_len(
+            Protection::Encrypted,
+            envelope::encoded_len(&record) + EXPIRY_OVERRIDE_ROOM,
+        );
+        let measure = Measure::Sealed {
+            protection: Protection::Encrypted,
+            capacity: sealed_len - 1,
+            data: data_bytes,
+        };
+        assert_eq!(
+            refusal(&limit(measure), &record, data_bytes),
+            Some((sealed_len, sealed_len - 1, true))
+        );
+    }
 }
