@@ -990,4 +990,38 @@ mod tests {
         let applied = apply_delta_to_body(&before.to_compact_bytes(), &delta).unwrap();
         assert_eq!(applied, after.to_compact_bytes());
     }
+
+    #[test]
+    fn the_public_compact_forms_agree_with_the_envelope_readers() {
+        let mut owned = record();
+        owned.owner = Some("user-42".into());
+        let body = owned.to_compact_bytes();
+        assert_eq!(Record::owner_of_compact_bytes(&body), Ok(Some("user-42")));
+        assert_eq!(
+            Record::owner_of_compact_bytes(&record().to_compact_bytes()),
+            Ok(None)
+        );
+        assert_eq!(
+            Record::owner_of_compact_bytes(&body[..30]),
+            Err(InvalidRecordBytes)
+        );
+
+        let delta = Delta {
+            changed: vec![("n".into(), raw("43"))],
+            expires_at: 9,
+            ..Delta::default()
+        };
+        let applied = delta.apply_to_compact_bytes(&body).unwrap();
+        assert_eq!(Ok(applied.clone()), apply_delta_to_body(&body, &delta));
+        let prefixed = delta.apply_to_compact_bytes_after(b"key:", &body).unwrap();
+        assert_eq!(prefixed, [&b"key:"[..], &applied].concat());
+        assert_eq!(
+            delta.apply_to_compact_bytes(&body[..30]),
+            Err(InvalidRecordBytes)
+        );
+        assert_eq!(
+            owned.to_compact_bytes_after(b"key:"),
+            [&b"key:"[..], &body].concat()
+        );
+    }
 }
