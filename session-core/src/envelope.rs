@@ -1024,4 +1024,21 @@ mod tests {
             [&b"key:"[..], &body].concat()
         );
     }
+
+    #[test]
+    fn a_delta_whose_keys_come_in_reverse_order_is_sorted_before_the_merge() {
+        let delta = Delta {
+            changed: vec![
+                ("zz".into(), raw("1")),
+                ("n".into(), raw("2")),
+                ("a".into(), raw("3")),
+            ],
+            ..Delta::default()
+        };
+        let before = record();
+        let mut after = before.clone();
+        delta.apply(&mut after);
+        let applied = apply_delta_to_body(&before.to_compact_bytes(), &delta).unwrap();
+        assert_eq!(applied, after.to_compact_bytes());
+    }
 }
