@@ -31,6 +31,7 @@ const OVERRIDE: u8 = 1 << 1;
 const OVERRIDE_ABSOLUTE: u8 = 1 << 2;
 const OVERRIDE_PERSISTENT: u8 = 1 << 3;
 const OWNER: u8 = 1 << 4;
+// The flags are distinct bits, so `^` for any `|` here gives the same set: an equivalent mutant.
 const KNOWN_FLAGS: u8 = ABSOLUTE | OVERRIDE | OVERRIDE_ABSOLUTE | OVERRIDE_PERSISTENT | OWNER;
 
 impl Record {
@@ -83,6 +84,8 @@ impl Delta {
 }
 
 /// No unknown bit, and the override's own bits only with the override.
+// `OVERRIDE_ABSOLUTE | OVERRIDE_PERSISTENT` are distinct bits: `^` for that `|` is an equivalent
+// mutant.
 fn flags_are_valid(flags: u8) -> bool {
     flags & !KNOWN_FLAGS == 0
         && (flags & OVERRIDE != 0 || flags & (OVERRIDE_ABSOLUTE | OVERRIDE_PERSISTENT) == 0)
@@ -92,21 +95,11 @@ fn flags_are_valid(flags: u8) -> bool {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct Malformed;
 
-/// Appends the envelope of `record` to `out`.
+/// Appends the envelope of `record` to `out`, reserving its exact length first.
 pub(crate) fn encode(record: &Record, out: &mut Vec<u8>) {
-    out.reserve(ID_BYTES + body_len_hint(record));
+    out.reserve(encoded_len(record));
     out.extend_from_slice(record.id.as_bytes());
     encode_body(record, out);
-}
-
-/// A capacity that holds the envelope without its id.
-pub(crate) fn body_len_hint(record: &Record) -> usize {
-    let values: usize = record
-        .data
-        .iter()
-        .map(|(key, value)| key.len() + value.get().len() + 4)
-        .sum();
-    8 * 6 + 1 + 5 + values + record.owner.as_ref().map_or(0, |owner| owner.len() + 5)
 }
 
 /// The exact length of the envelope of `record`, its id included.
@@ -239,6 +232,8 @@ pub(crate) fn apply_delta_to_body_after(
         None => stored_owner,
     };
     let count = reader.varint()?;
+    // As in decode_body: a looser bound (`*` for the `/`, an equivalent mutant) only lets a lying
+    // count fail a little later, on the entries it does not have.
     if count > (reader.rest.len() / 2) as u64 {
         return Err(Malformed);
     }
@@ -297,6 +292,8 @@ pub(crate) fn apply_delta_to_body_after(
     put_varint(&mut out, count as u64);
     let (mut old, mut new) = (kept.into_iter().peekable(), changes.entries().peekable());
     loop {
+        // A kept key is never a changed one, so `a.0 == b.0` cannot happen: `<=` for the `<` is
+        // an equivalent mutant.
         let next = match (old.peek(), new.peek()) {
             (Some(a), Some(b)) if a.0 < b.0 => old.next(),
             (Some(_), Some(_)) | (None, Some(_)) => new.next(),
@@ -398,7 +395,9 @@ fn decode_body(id: SessionId, mut reader: Reader<'_>) -> Result<Record, Malforme
     let owner = owner.map(str::to_string);
     let count = reader.varint()?;
     // Every entry takes at least two bytes, so a count larger than that is a lie; checking it
-    // first keeps a hostile count from reserving memory.
+    // first keeps a hostile count from reserving memory. A looser bound (`*` for the `/`, an
+    // equivalent mutant) refuses the same bytes, only later: reading the entries the count
+    // claims runs out of bytes, and what it reserved is still bounded by the input's length.
     if count > (reader.rest.len() / 2) as u64 {
         return Err(Malformed);
     }
@@ -904,5 +903,142 @@ mod tests {
             bytes.len(),
             json.len()
         );
+    }
+
+    #[test]
+    fn encoding_reserves_exactly_the_envelope() {
+        let mut bare = record();
+        bare.data.clear();
+        bare.owner = None;
+        bare.expiry = None;
+        bare.absolute_deadline = None;
+        let mut full = record();
+        full.owner = Some("user-42".into());
+        full.absolute_deadline = Some(1_800_000_000_000);
+        full.expiry = Some(Expiry {
+            idle_timeout_secs: 600,
+            absolute_timeout_secs: Some(86_400),
+            persistent: true,
+        });
+        for record in [record(), bare, full] {
+            let mut bytes = Vec::new();
+            encode(&record, &mut bytes);
+            assert_eq!(bytes.capacity(), bytes.len());
+            assert_eq!(bytes.len(), encoded_len(&record));
+        }
+    }
+
+    #[test]
+    fn a_count_the_rest_can_just_hold_is_read_by_every_reader() {
+        // Two bytes is the smallest entry (an empty key and an empty value): a count of exactly
+        // half the bytes left is possible, and only a larger one is refused unread.
+        let mut empty = record();
+        empty.data.clear();
+        let mut bytes = empty.to_compact_bytes();
+        bytes.pop();
+        put_varint(&mut bytes, 1);
+        put_entry(&mut bytes, b"", b"");
+        let decoded = decode_body_of(empty.id, &bytes).unwrap();
+        assert_eq!(decoded.data[""].get(), "");
+        let applied = apply_delta_to_body(&bytes, &Delta::default()).unwrap();
+        assert_eq!(decode_body_of(empty.id, &applied).unwrap().data.len(), 1);
+    }
+
+    #[test]
+    fn the_delta_path_refuses_what_decode_refuses() {
+        let mut two = record();
+        two.data.retain(|key, _| key == "n" || key == "user");
+        let bytes = two.to_compact_bytes();
+        // The two entries are the last 18 bytes: `n` = 42 (5), `user` = "alice" (13).
+        let (head, entries) = bytes.split_at(bytes.len() - 18);
+        let (n, user) = entries.split_at(5);
+        assert_eq!(n, b"\x01n\x0242");
+        assert_eq!(decode_body_of(two.id, &bytes), Ok(two.clone()));
+        let swapped = [head, user, n].concat();
+        let repeated = [head, n, n].concat();
+        let trailing = [&bytes[..], &[0]].concat();
+        let mut huge_count = head.to_vec();
+        huge_count.pop();
+        huge_count.extend_from_slice(&[0xff, 0xff, 0xff, 0xff, 0x0f]);
+        huge_count.extend_from_slice(entries);
+        for (what, malformed) in [
+            ("swapped", swapped),
+            ("repeated", repeated),
+            ("trailing", trailing),
+            ("huge count", huge_count),
+        ] {
+            assert_eq!(decode_body_of(two.id, &malformed), Err(Malformed), "{what}");
+            assert_eq!(
+                apply_delta_to_body(&malformed, &Delta::default()),
+                Err(Malformed),
+                "{what}"
+            );
+        }
+        assert!(apply_delta_to_body(&bytes, &Delta::default()).is_ok());
+    }
+
+    #[test]
+    fn a_key_changed_twice_in_a_row_keeps_its_last_value_on_bytes_too() {
+        let delta = Delta {
+            changed: vec![("n".into(), raw("1")), ("n".into(), raw("2"))],
+            ..Delta::default()
+        };
+        let before = record();
+        let mut after = before.clone();
+        delta.apply(&mut after);
+        assert_eq!(after.data["n"].get(), "2");
+        let applied = apply_delta_to_body(&before.to_compact_bytes(), &delta).unwrap();
+        assert_eq!(applied, after.to_compact_bytes());
+    }
+
+    #[test]
+    fn the_public_compact_forms_agree_with_the_envelope_readers() {
+        let mut owned = record();
+        owned.owner = Some("user-42".into());
+        let body = owned.to_compact_bytes();
+        assert_eq!(Record::owner_of_compact_bytes(&body), Ok(Some("user-42")));
+        assert_eq!(
+            Record::owner_of_compact_bytes(&record().to_compact_bytes()),
+            Ok(None)
+        );
+        assert_eq!(
+            Record::owner_of_compact_bytes(&body[..30]),
+            Err(InvalidRecordBytes)
+        );
+
+        let delta = Delta {
+            changed: vec![("n".into(), raw("43"))],
+            expires_at: 9,
+            ..Delta::default()
+        };
+        let applied = delta.apply_to_compact_bytes(&body).unwrap();
+        assert_eq!(Ok(applied.clone()), apply_delta_to_body(&body, &delta));
+        let prefixed = delta.apply_to_compact_bytes_after(b"key:", &body).unwrap();
+        assert_eq!(prefixed, [&b"key:"[..], &applied].concat());
+        assert_eq!(
+            delta.apply_to_compact_bytes(&body[..30]),
+            Err(InvalidRecordBytes)
+        );
+        assert_eq!(
+            owned.to_compact_bytes_after(b"key:"),
+            [&b"key:"[..], &body].concat()
+        );
+    }
+
+    #[test]
+    fn a_delta_whose_keys_come_in_reverse_order_is_sorted_before_the_merge() {
+        let delta = Delta {
+            changed: vec![
+                ("zz".into(), raw("1")),
+                ("n".into(), raw("2")),
+                ("a".into(), raw("3")),
+            ],
+            ..Delta::default()
+        };
+        let before = record();
+        let mut after = before.clone();
+        delta.apply(&mut after);
+        let applied = apply_delta_to_body(&before.to_compact_bytes(), &delta).unwrap();
+        assert_eq!(applied, after.to_compact_bytes());
     }
 }

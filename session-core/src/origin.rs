@@ -698,4 +698,75 @@ mod tests {
             .to_string()
             .contains("trust_forwarded"));
     }
+
+    #[test]
+    fn default_ports_and_bracketed_hosts_compare_as_the_same_origin() {
+        let guard = CrossOriginGuard::default();
+        for (origin, host, expected) in [
+            (&b"http://app.example:80"[..], "app.example", Ok(())),
+            (b"http://app.example", "app.example:80", Ok(())),
+            // 443 is the default of https only, 80 of http only.
+            (
+                b"http://app.example:443",
+                "app.example",
+                Err(CrossOriginRefused::Origin),
+            ),
+            (
+                b"https://app.example",
+                "app.example:80",
+                Err(CrossOriginRefused::Origin),
+            ),
+            (b"http://[::1]", "[::1]", Ok(())),
+            (b"http://[::1]", "[::1]:80", Ok(())),
+        ] {
+            let request = CrossOriginRequest {
+                origin: Some(origin),
+                ..post(host)
+            };
+            let label = String::from_utf8_lossy(origin);
+            assert_eq!(guard.check(&request), expected, "{label} on {host}");
+        }
+    }
+
+    #[test]
+    fn an_origin_whose_scheme_is_empty_or_not_a_scheme_is_refused() {
+        let guard = CrossOriginGuard::default();
+        for origin in [
+            &b"://app.example"[..],
+            b"ht_tp://app.example",
+            b"h t://app.example",
+        ] {
+            let request = CrossOriginRequest {
+                origin: Some(origin),
+                ..post("app.example")
+            };
+            let label = String::from_utf8_lossy(origin);
+            assert_eq!(
+                guard.check(&request),
+                Err(CrossOriginRefused::Origin),
+                "{label}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_trusted_origin_with_an_empty_host_or_a_bad_port_is_refused() {
+        for origin in [
+            "https://partner.example:",
+            "https://partner.example:x",
+            "https://partner.example:44x",
+            "https://:8080",
+        ] {
+            let error = CrossOriginGuard::new(&CrossOriginConfig {
+                trusted_origins: vec![origin.into()],
+                ..CrossOriginConfig::default()
+            })
+            .unwrap_err()
+            .to_string();
+            assert!(
+                error.contains("trusted_origins") && error.contains(origin),
+                "{error}"
+            );
+        }
+    }
 }

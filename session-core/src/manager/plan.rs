@@ -440,4 +440,138 @@ mod tests {
             ClientPlan::Reseal { expires_at, .. } if expires_at == NOW + HOUR
         ));
     }
+
+    fn plan_under(policy: &ExpiryPolicy, state: &State) -> Plan {
+        plan_server(state, policy, NOW, true, &mut SessionId::generate)
+    }
+
+    #[test]
+    fn a_delta_carries_the_current_policys_absolute_deadline() {
+        // The record was issued without an absolute window; the policy has one now, so the
+        // store must learn the deadline it implies rather than keep the record's `None`.
+        let windowed = ExpiryPolicy {
+            absolute_timeout_secs: Some(7_200),
+            ..policy()
+        };
+        let mut state = loaded(NOW + HOUR);
+        set(&mut state, "theme", "\"dark\"");
+        let plan = plan_under(&windowed, &state);
+        let Write::Update(_, delta) = plan.write else {
+            panic!("{:?}", plan.write)
+        };
+        let deadline = NOW - HOUR + 2 * HOUR;
+        assert_eq!(delta.absolute_deadline, Some(deadline));
+        assert_eq!(
+            delta.expires_at, deadline,
+            "the idle deadline is capped by it"
+        );
+    }
+
+    #[test]
+    fn a_regenerated_delta_carries_the_absolute_deadline_too() {
+        let windowed = ExpiryPolicy {
+            absolute_timeout_secs: Some(7_200),
+            ..policy()
+        };
+        let mut state = loaded(NOW + HOUR);
+        state.regenerate();
+        let plan = plan_under(&windowed, &state);
+        let Write::Regenerate { delta, .. } = plan.write else {
+            panic!("{:?}", plan.write)
+        };
+        assert_eq!(delta.absolute_deadline, Some(NOW + HOUR));
+    }
+
+    #[test]
+    fn an_owner_change_alone_is_written_without_resending_the_id() {
+        let mut state = loaded(NOW + HOUR);
+        state.set_owner("alice".into()).unwrap();
+        let (plan, _) = plan(&state, true);
+        let Write::Update(id, delta) = plan.write else {
+            panic!("{:?}", plan.write)
+        };
+        assert_eq!(id, state.record().id);
+        assert_eq!(delta.owner, Some(Some("alice".into())));
+        assert_eq!(plan.reply, Reply::Nothing);
+    }
+
+    #[test]
+    fn an_expiry_change_alone_is_written_and_the_id_resent() {
+        let mut state = loaded(NOW + HOUR);
+        let shorter = Expiry::browser_session(Duration::from_secs(600), None);
+        state.set_expiry(shorter.clone());
+        let (plan, _) = plan(&state, true);
+        let Write::Update(id, delta) = plan.write else {
+            panic!("{:?}", plan.write)
+        };
+        assert_eq!(delta.expiry, Some(shorter));
+        assert_eq!(delta.expires_at, NOW + 600_000);
+        assert_eq!(plan.reply, Reply::Id(id, NOW + 600_000));
+    }
+
+    #[test]
+    fn a_change_under_an_old_key_is_written_and_the_id_resent() {
+        let mut state = State::loaded(loaded(NOW + HOUR).record().clone(), true);
+        set(&mut state, "theme", "\"dark\"");
+        let (plan, _) = plan(&state, true);
+        let id = state.record().id;
+        assert!(matches!(plan.write, Write::Update(written, _) if written == id));
+        assert_eq!(plan.reply, Reply::Id(id, NOW + HOUR));
+    }
+
+    #[test]
+    fn a_persistent_policy_resends_the_id_with_every_write() {
+        let persistent = ExpiryPolicy {
+            persistent: true,
+            ..policy()
+        };
+        let mut state = loaded(NOW + HOUR);
+        set(&mut state, "n", "1");
+        let plan = plan_under(&persistent, &state);
+        assert!(!state.expiry_changed());
+        assert_eq!(plan.reply, Reply::Id(state.record().id, NOW + HOUR));
+    }
+
+    #[test]
+    fn a_new_session_destroyed_then_written_is_created_not_replaced() {
+        let mut state = State::unsaved(&policy().lifetime(), NOW);
+        state.destroy(NOW);
+        set(&mut state, "n", "1");
+        let (plan, drawn) = plan(&state, true);
+        let Write::Create(record) = plan.write else {
+            panic!("{:?}", plan.write)
+        };
+        assert_eq!(record.id, drawn[0]);
+        assert_eq!(plan.reply, Reply::Id(drawn[0], NOW + HOUR));
+    }
+
+    #[test]
+    fn a_client_session_emptied_before_it_was_ever_stored_is_removed_from_the_client() {
+        // The client sent a value that did not open; the handler wrote and removed a key.
+        let mut state = State::unsaved(&policy().lifetime(), NOW);
+        set(&mut state, "n", "1");
+        state.remove_key("n");
+        assert_eq!(
+            plan_client(&state, &policy(), NOW, true),
+            ClientPlan::Removal
+        );
+    }
+
+    #[test]
+    fn a_client_session_resealed_under_a_new_policy_carries_its_absolute_deadline() {
+        let windowed = ExpiryPolicy {
+            absolute_timeout_secs: Some(7_200),
+            ..policy()
+        };
+        let mut state = loaded(NOW + HOUR);
+        set(&mut state, "theme", "\"dark\"");
+        assert_eq!(
+            plan_client(&state, &windowed, NOW, true),
+            ClientPlan::Reseal {
+                expires_at: NOW + HOUR,
+                absolute_deadline: Some(NOW + HOUR),
+                lifetime: windowed.lifetime(),
+            }
+        );
+    }
 }

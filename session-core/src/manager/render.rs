@@ -270,3 +270,183 @@ fn removal_cookie(config: &CookieConfig, name: &str) -> String {
         .build()
         .to_string()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::{HeaderConfig, SessionConfig, StoreConfig};
+    use crate::registry::{Backend, CookieStoreOptions};
+
+    const MAX_AGE: Option<u64> = Some(86_400);
+
+    fn client_session(transport: Transport, max_chunks: usize) -> ConfiguredSession {
+        let config = SessionConfig::new(transport, StoreConfig::new("cookie"));
+        ConfiguredSession::new(
+            "app".into(),
+            &config,
+            Backend::Cookie(CookieStoreOptions { max_chunks }),
+        )
+    }
+
+    fn cookie() -> CookieConfig {
+        CookieConfig::new("sid")
+    }
+
+    fn emitted(config: &ConfiguredSession, value: String) -> Result<Vec<ResponseHeader>, Error> {
+        let mut headers = Vec::new();
+        emit_value(config, value, MAX_AGE, &mut headers).map(|()| headers)
+    }
+
+    /// The characters of value a cookie named `name` has room for.
+    fn room(name: &str) -> usize {
+        COOKIE_SIZE_LIMIT - render_cookie(&cookie(), name, "", MAX_AGE).len()
+    }
+
+    #[test]
+    fn a_header_names_itself_and_debug_shows_no_value() {
+        let set_cookie = ResponseHeader::SetCookie("sid=SECRET; Path=/; HttpOnly".into());
+        assert_eq!(set_cookie.name(), "set-cookie");
+        assert_eq!(set_cookie.value(), "sid=SECRET; Path=/; HttpOnly");
+        assert_eq!(
+            format!("{set_cookie:?}"),
+            "SetCookie(sid=<6 bytes>; Path=/; HttpOnly)"
+        );
+        assert_eq!(set_cookie.into_value(), "sid=SECRET; Path=/; HttpOnly");
+
+        let header = ResponseHeader::Header {
+            name: Arc::from("x-session"),
+            value: "SECRET".into(),
+        };
+        assert_eq!((header.name(), header.value()), ("x-session", "SECRET"));
+        let debug = format!("{header:?}");
+        assert!(debug.contains("x-session") && debug.contains("<6 bytes>"));
+        assert!(!debug.contains("SECRET"), "{debug}");
+        assert_eq!(header.into_value(), "SECRET");
+    }
+
+    #[test]
+    fn the_sealed_capacity_is_every_chunks_room_or_the_header_limit() {
+        let header = Transport::Header(HeaderConfig {
+            name: "x-session".into(),
+        });
+        assert_eq!(sealed_capacity(&header, 4), crate::seal::MAX_SEALED_LEN);
+        let cookie_transport = Transport::Cookie(cookie());
+        let room_of = |name: &str| {
+            COOKIE_SIZE_LIMIT - render_cookie(&cookie(), name, "", Some(LONGEST_MAX_AGE)).len()
+        };
+        assert_eq!(sealed_capacity(&cookie_transport, 1), room_of("sid"));
+        assert_eq!(sealed_capacity(&cookie_transport, 3), 3 * room_of("sid.2"));
+    }
+
+    #[test]
+    fn a_value_that_fills_every_chunk_exactly_is_sent_and_one_more_byte_is_refused() {
+        // Ten chunks: the longest name, `sid.9`, is what sizes every chunk's room.
+        let config = client_session(Transport::Cookie(cookie()), 10);
+        let room = room("sid.9");
+        let headers = emitted(&config, "a".repeat(10 * room)).unwrap();
+        assert_eq!(headers.len(), 10);
+        for (index, header) in headers.iter().enumerate() {
+            let ResponseHeader::SetCookie(text) = header else {
+                panic!("{header:?}")
+            };
+            assert!(text.len() <= COOKIE_SIZE_LIMIT, "chunk {index}");
+            let parsed = Cookie::parse(text.as_str()).unwrap();
+            assert_eq!(parsed.name(), chunk_name("sid", index));
+            assert_eq!(parsed.value().len(), room);
+        }
+        assert!(matches!(
+            emitted(&config, "a".repeat(10 * room + 1)),
+            Err(Error::CookieTooLarge {
+                limit: COOKIE_SIZE_LIMIT,
+                ..
+            })
+        ));
+    }
+
+    #[test]
+    fn a_value_that_fits_one_cookie_expires_the_other_chunk_names() {
+        let config = client_session(Transport::Cookie(cookie()), 3);
+        let value = "a".repeat(room("sid"));
+        let headers = emitted(&config, value.clone()).unwrap();
+        let cookies: Vec<Cookie> = headers
+            .iter()
+            .map(|header| Cookie::parse(header.value().to_string()).unwrap())
+            .collect();
+        assert_eq!(headers[0].value().len(), COOKIE_SIZE_LIMIT);
+        assert_eq!((cookies[0].name(), cookies[0].value()), ("sid", &*value));
+        let expired: Vec<&str> = cookies[1..].iter().map(Cookie::name).collect();
+        assert_eq!(expired, ["sid.1", "sid.2"]);
+        assert!(cookies[1..].iter().all(|cookie| cookie.value().is_empty()
+            && cookie.max_age() == Some(cookie::time::Duration::ZERO)));
+    }
+
+    #[test]
+    fn one_cookie_too_large_is_refused_with_its_size() {
+        let config = client_session(Transport::Cookie(cookie()), 1);
+        let value = "a".repeat(room("sid") + 1);
+        let Err(Error::CookieTooLarge { name, size, limit }) = emitted(&config, value) else {
+            panic!("a value one byte over its cookie was sent")
+        };
+        assert_eq!(
+            (name.as_str(), size, limit),
+            ("app", COOKIE_SIZE_LIMIT + 1, COOKIE_SIZE_LIMIT)
+        );
+    }
+
+    #[test]
+    fn a_header_session_sends_its_value_and_ends_with_an_empty_one() {
+        let config = client_session(
+            Transport::Header(HeaderConfig {
+                name: "X-Session".into(),
+            }),
+            1,
+        );
+        let headers = emitted(&config, "sealed".into()).unwrap();
+        assert_eq!(
+            headers,
+            [ResponseHeader::Header {
+                name: Arc::from("x-session"),
+                value: "sealed".into()
+            }]
+        );
+        let mut removal = Vec::new();
+        emit_removal(&config, &Incoming::default(), &mut removal);
+        assert_eq!(
+            removal,
+            [ResponseHeader::Header {
+                name: Arc::from("x-session"),
+                value: String::new()
+            }]
+        );
+    }
+
+    #[test]
+    fn a_removal_expires_every_chunk_name_the_client_holds() {
+        let config = client_session(Transport::Cookie(cookie()), 2);
+        let mut incoming = Incoming::default();
+        incoming.offer(0, "x");
+        incoming.offer(3, "y");
+        let mut removal = Vec::new();
+        emit_removal(&config, &incoming, &mut removal);
+        let names: Vec<String> = removal
+            .iter()
+            .map(|header| {
+                Cookie::parse(header.value().to_string())
+                    .unwrap()
+                    .name()
+                    .to_string()
+            })
+            .collect();
+        assert_eq!(names, ["sid", "sid.1", "sid.2", "sid.3"]);
+    }
+
+    #[test]
+    fn a_max_age_past_what_cookies_count_is_capped_not_wrapped() {
+        let rendered = render_cookie(&cookie(), "sid", "v", Some(u64::MAX));
+        let parsed = Cookie::parse(rendered).unwrap();
+        assert_eq!(
+            parsed.max_age().map(|age| age.whole_seconds()),
+            Some(i64::MAX)
+        );
+    }
+}

@@ -118,3 +118,160 @@ pub(crate) fn owner_problem(owner: &str) -> Option<&'static str> {
 pub(crate) fn entry_bytes(key: &str, value: &RawJson) -> usize {
     key.len() + value.get().len()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::expiry::Expiry;
+    use crate::id::SessionId;
+    use std::time::Duration;
+
+    const NOW: u64 = 1_000_000_000;
+
+    fn record_with(entries: &[(&str, &str)]) -> (Record, usize) {
+        let mut record = Record::new(SessionId::generate(), &Expiry::default(), NOW);
+        let mut data_bytes = 0;
+        for (key, json) in entries {
+            let value = RawJson::from_string((*json).into()).unwrap();
+            data_bytes += entry_bytes(key, &value);
+            record.data.insert((*key).into(), value);
+        }
+        (record, data_bytes)
+    }
+
+    fn limit(measure: Measure) -> SizeLimit {
+        SizeLimit::new(Arc::from("cart"), measure)
+    }
+
+    /// The refusal's `(size, limit, cookie_capacity)`, or `None` when the record fits.
+    fn refusal(
+        limit: &SizeLimit,
+        record: &Record,
+        data_bytes: usize,
+    ) -> Option<(usize, usize, bool)> {
+        match limit.check(record, data_bytes) {
+            Ok(()) => None,
+            Err(Error::SessionTooLarge {
+                name,
+                size,
+                limit,
+                cookie_capacity,
+            }) => {
+                assert_eq!(name, "cart");
+                Some((size, limit, cookie_capacity))
+            }
+            Err(other) => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn an_entry_counts_its_key_and_its_json_text() {
+        let value = RawJson::from_string("\"dark\"".into()).unwrap();
+        assert_eq!(entry_bytes("theme", &value), 5 + 6);
+    }
+
+    #[test]
+    fn no_limit_takes_anything() {
+        let (record, data_bytes) = record_with(&[("k", "\"value\"")]);
+        assert!(SizeLimit::unlimited().check(&record, usize::MAX).is_ok());
+        assert!(SizeLimit::unlimited().check(&record, data_bytes).is_ok());
+    }
+
+    #[test]
+    fn a_data_limit_takes_exactly_its_bytes_and_refuses_one_more() {
+        let (record, data_bytes) = record_with(&[("theme", "\"dark\"")]);
+        assert_eq!(data_bytes, 11);
+        assert_eq!(
+            refusal(&limit(Measure::Data(11)), &record, data_bytes),
+            None
+        );
+        assert_eq!(
+            refusal(&limit(Measure::Data(10)), &record, data_bytes),
+            Some((11, 10, false))
+        );
+    }
+
+    #[test]
+    fn a_sealed_limit_refuses_values_past_its_data_bytes_as_max_bytes() {
+        let (record, data_bytes) = record_with(&[("theme", "\"dark\"")]);
+        let sealed = |data| Measure::Sealed {
+            protection: Protection::Encrypted,
+            capacity: 4096,
+            data,
+        };
+        assert_eq!(refusal(&limit(sealed(11)), &record, data_bytes), None);
+        assert_eq!(
+            refusal(&limit(sealed(10)), &record, data_bytes),
+            Some((11, 10, false))
+        );
+    }
+
+    #[test]
+    fn a_sealed_limit_counts_the_sealed_text_with_room_for_an_expiry_override() {
+        for protection in [Protection::Encrypted, Protection::Signed] {
+            let (record, data_bytes) = record_with(&[("theme", "\"dark\"")]);
+            let sealed_len = sealed_text_len(
+                protection,
+                envelope::encoded_len(&record) + EXPIRY_OVERRIDE_ROOM,
+            );
+            let sealed = |capacity| Measure::Sealed {
+                protection,
+                capacity,
+                data: 4096,
+            };
+            assert_eq!(
+                refusal(&limit(sealed(sealed_len)), &record, data_bytes),
+                None
+            );
+            assert_eq!(
+                refusal(&limit(sealed(sealed_len - 1)), &record, data_bytes),
+                Some((sealed_len, sealed_len - 1, true))
+            );
+        }
+    }
+
+    #[test]
+    fn a_record_with_its_override_set_needs_no_room_for_one() {
+        let (mut record, data_bytes) = record_with(&[("theme", "\"dark\"")]);
+        record.expiry = Some(Expiry::browser_session(
+            Duration::from_secs(600),
+            Some(Duration::from_secs(3_600)),
+        ));
+        let sealed_len = sealed_text_len(Protection::Signed, envelope::encoded_len(&record));
+        let sealed = Measure::Sealed {
+            protection: Protection::Signed,
+            capacity: sealed_len,
+            data: 4096,
+        };
+        assert_eq!(refusal(&limit(sealed), &record, data_bytes), None);
+    }
+
+    #[test]
+    fn the_room_kept_holds_the_largest_override() {
+        let (mut record, _) = record_with(&[("theme", "\"dark\"")]);
+        let without = envelope::encoded_len(&record);
+        record.expiry = Some(Expiry::browser_session(
+            Duration::from_secs(600),
+            Some(Duration::from_secs(3_600)),
+        ));
+        assert!(envelope::encoded_len(&record) - without < EXPIRY_OVERRIDE_ROOM);
+    }
+
+    #[test]
+    fn values_at_exactly_their_data_bytes_still_must_fit_the_cookies() {
+        let (record, data_bytes) = record_with(&[("theme", "\"dark\"")]);
+        let sealed_len = sealed_text_len(
+            Protection::Encrypted,
+            envelope::encoded_len(&record) + EXPIRY_OVERRIDE_ROOM,
+        );
+        let measure = Measure::Sealed {
+            protection: Protection::Encrypted,
+            capacity: sealed_len - 1,
+            data: data_bytes,
+        };
+        assert_eq!(
+            refusal(&limit(measure), &record, data_bytes),
+            Some((sealed_len, sealed_len - 1, true))
+        );
+    }
+}
