@@ -499,7 +499,7 @@ mod tests {
     fn an_expiry_change_alone_is_written_and_the_id_resent() {
         let mut state = loaded(NOW + HOUR);
         let shorter = Expiry::browser_session(Duration::from_secs(600), None);
-        state.set_expiry(shorter.clone());
+        state.set_expiry(shorter.clone()).unwrap();
         let (plan, _) = plan(&state, true);
         let Write::Update(id, delta) = plan.write else {
             panic!("{:?}", plan.write)
