@@ -9,6 +9,39 @@ use super::layout::{ABSOLUTE, CREATED, EXPIRES, INDEX_COVER, OWNER};
 use super::{backend_reply, index_cover, owner_session, OwnerChange, RedisStore};
 use crate::codec;
 
+/// How long the tombstone of an abandoned regenerate keeps a create still queued for its key
+/// from running: far longer than any command stays queued on a live node.
+const ABANDONED_TOMBSTONE_MS: u64 = 10 * 60 * 1000;
+
+/// How many times a failed regenerate tries to settle its new key before it gives up.
+const ABANDON_ATTEMPTS: usize = 4;
+
+/// Why a regenerate on a cluster failed after it took the session from its old key. Either way
+/// the session is ended under both ids (never restored under the old one, which could undo a
+/// logout or carry the request's changes to the old id): the user signs in again.
+#[derive(Debug, thiserror::Error)]
+enum RegenerateFailed {
+    /// The new key was settled: no session is left under it.
+    #[error(
+        "Redis regenerate could not write the new key ({cause}); the session was ended and the \
+         user must sign in again; check the cluster's nodes (memory, failovers, paused clients)"
+    )]
+    Ended {
+        #[source]
+        cause: StoreError,
+    },
+    /// The new key's node did not answer: a create still queued there may run later, under an
+    /// id that no client was given, indexed under its owner and expiring with its deadline.
+    #[error(
+        "Redis regenerate timed out on the new key's node ({cause}); the session was ended and \
+         the user must sign in again; check that node (it did not answer)"
+    )]
+    Unsettled {
+        #[source]
+        cause: StoreError,
+    },
+}
+
 impl RedisStore {
     /// Cluster only: adds `member` to `owner`'s set and makes the set live until `cover`.
     pub(super) async fn index_add(
@@ -52,7 +85,11 @@ impl RedisStore {
     }
 
     /// Regenerate on a cluster, where the two keys are in different slots (see the module
-    /// documentation): take the old record, put it under the new key, index it.
+    /// documentation). Three steps, each atomic on its node, in an order where a failure or a
+    /// crash between any two leaves at most one of the keys live, never the delta under the old
+    /// one: take the old record (deleting it), index the new key, create the new key. Once the
+    /// old record is taken, a failure ends the session (fails closed): the new key is settled
+    /// with [`ABANDON`](super::scripts::ABANDON) before the error returns.
     pub(super) async fn regenerate_across_slots(
         &self,
         old: &SessionId,
@@ -71,6 +108,8 @@ impl RedisStore {
         command.arg(self.session_key(&old_member));
         self.push_header(&mut command, deadline, &old_member, OwnerChange::of(delta));
         self.push_delta(&mut command, delta)?;
+        // A failure here (a timeout included) leaves the old record as it was or taken whole:
+        // the script is atomic, and the request's changes exist only in what it returns.
         let pairs: Vec<(Vec<u8>, Vec<u8>)> = match self.eval(script, &command, "regenerate").await?
         {
             Value::Int(0) => return Ok(false),
@@ -82,47 +121,51 @@ impl RedisStore {
             .iter()
             .find(|(field, _)| field.as_slice() == OWNER.as_bytes())
             .map(|(_, owner)| String::from_utf8_lossy(owner).into_owned());
-        // Puts the record back under the old key, indexed again (a read may have pruned it).
-        let restore = || async {
-            self.put(&old_member, deadline, owner.as_deref(), &pairs)
-                .await?;
-            match &owner {
-                Some(owner) => {
-                    self.index_add(owner, &old_member, index_cover(deadline))
-                        .await
-                }
-                None => Ok(()),
-            }
-        };
-        match self
-            .put(&new_member, deadline, owner.as_deref(), &pairs)
-            .await
-        {
-            Ok(true) => {}
-            Ok(false) => {
-                restore().await?;
-                return Err(StoreError::AlreadyExists);
-            }
-            Err(error) => {
-                if let Err(restore_error) = restore().await {
-                    tracing::warn!(%restore_error, "a regenerate failed half-way; the session is lost");
-                }
-                return Err(error);
-            }
-        }
+        // Indexed before the key exists, so "log out everywhere" never misses it, even should
+        // the create run late.
         if let Some(owner) = &owner {
-            if let Err(error) = self
+            if let Err(cause) = self
                 .index_add(owner, &new_member, index_cover(deadline))
                 .await
             {
-                // Unindexed, the session would survive "log out everywhere": end it instead.
-                if let Err(delete_error) = self.delete_key(&new_member).await {
-                    tracing::warn!(%delete_error, "a regenerated session could not be indexed nor removed");
-                }
-                return Err(error);
+                return Err(StoreError::backend(RegenerateFailed::Ended { cause }));
             }
         }
-        Ok(true)
+        let cause = match self
+            .put(&new_member, deadline, owner.as_deref(), &pairs)
+            .await
+        {
+            Ok(true) => return Ok(true),
+            // Taken since the check above: only a random collision does that.
+            Ok(false) => StoreError::AlreadyExists,
+            Err(cause) => cause,
+        };
+        if self.abandon(&new_member).await {
+            Err(StoreError::backend(RegenerateFailed::Ended { cause }))
+        } else {
+            Err(StoreError::backend(RegenerateFailed::Unsettled { cause }))
+        }
+    }
+
+    /// Settles the new key of a failed regenerate: a create of it that failed, timed out or is
+    /// still queued on its node leaves no session. Tries a few times, each bounded by the
+    /// store's timeout (a paused or busy node answers once it resumes); `false` when no attempt
+    /// was answered.
+    async fn abandon(&self, member: &str) -> bool {
+        let script = &self.inner.scripts.abandon;
+        let mut command = script.command(1, 1, member.len() + 64);
+        command
+            .arg(self.session_key(member))
+            .arg(ABANDONED_TOMBSTONE_MS);
+        for _ in 0..ABANDON_ATTEMPTS {
+            match self.eval(script, &command, "regenerate").await {
+                Ok(_) => return true,
+                Err(error) => {
+                    tracing::warn!(%error, "the new key of a failed regenerate is not settled yet");
+                }
+            }
+        }
+        false
     }
 
     /// `owner_sessions` on a cluster: the set's members, each checked on its own node.

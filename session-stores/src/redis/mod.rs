@@ -37,6 +37,7 @@
 //! | `@x`       | per-session expiry override (JSON), if set                |
 //! | `@o`       | the owner, when the session is bound to one               |
 //! | `@t`       | until when the owner's set is known to live (ms)          |
+//! | `@z`       | alone: the tombstone of a failed cluster regenerate       |
 //! | `d:<key>`  | the value of session key `<key>` (raw JSON)               |
 //!
 //! Every record has `@c`, and a hash without it is no session to any reader: `load` and
@@ -108,12 +109,22 @@
 //! - **`regenerate` is atomic for every observer of the old session**: one script on the old
 //!   key's slot checks it exists, applies the delta to the stored hash, deletes it and returns it;
 //!   a concurrent update, destroy or second regenerate runs wholly before it (and is carried over)
-//!   or after it (and finds the session gone). A second script then creates the new key (never
-//!   overwriting) and the store adds it to the owner's set. Between the two, neither key holds the
-//!   session; nobody can observe that, since only this request knows the new id. If the second
-//!   step fails (its node is failing over), the store puts the record back under the old key and
-//!   the request fails with a backend error; if that fails too, the session is lost (the user
-//!   signs in again), never duplicated or left unindexed.
+//!   or after it (and finds the session gone). The store then adds the new key to the owner's set
+//!   and a second script creates the new key (never overwriting). Each step is atomic on its
+//!   node, and a crash between two leaves at most the old record untouched (before the first)
+//!   or at most the new one, never both and never the delta under the old id. Between the
+//!   steps, neither key holds the session; nobody can observe that, since only this request
+//!   knows the new id. **A failure after the first step ends the session**, and the error says
+//!   so: the record is never put back under the old id (which could carry the request's changes,
+//!   a login, to the pre-login id, or undo a logout that ran meanwhile). Before the error
+//!   returns, the store settles the new key: a script deletes whatever the create left there and
+//!   leaves a tombstone (a hash of only `@z`, no record to any reader, for ten minutes) that a
+//!   create still queued on the node (a paused or busy node, a timeout) finds taken. If that
+//!   node answers none of four attempts, the error says so; a create it still holds may run
+//!   later, under an id no client was given, indexed under its owner, so "log out everywhere"
+//!   ends it, and it expires with its deadline. `tests/redis_cluster_faults.rs` checks this with
+//!   the new key's node write-paused (briefly and for longer than the attempts) and out of
+//!   memory.
 //! - **The owner index is eventually consistent, and never misses a session**: the set is in the
 //!   owner's slot, so it is written by a separate command, ordered so that a live session bound to
 //!   an owner is always in the owner's set once the write that bound it has answered (a rebind
@@ -268,6 +279,7 @@ struct Scripts {
     update: Script,
     regenerate: Script,
     take: Script,
+    abandon: Script,
     index_add: Script,
     touch_index: Script,
     list_owner: Script,
@@ -283,6 +295,7 @@ impl Scripts {
             update: Script::new(scripts::with_prelude(scripts::UPDATE)),
             regenerate: Script::new(scripts::with_prelude(scripts::REGENERATE)),
             take: Script::new(scripts::with_prelude(scripts::TAKE)),
+            abandon: Script::new(scripts::ABANDON.into()),
             index_add: Script::new(scripts::INDEX_ADD.into()),
             touch_index: Script::new(scripts::TOUCH_INDEX.into()),
             list_owner: Script::new(scripts::LIST_OWNER.into()),

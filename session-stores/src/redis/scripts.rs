@@ -84,10 +84,12 @@ end
 /// 1.
 ///
 /// A hash without `@c` is no record (what an update of a gone session leaves until the store
-/// deletes it): it is written over.
+/// deletes it): it is written over, unless it is the tombstone of an abandoned regenerate (`@z`).
+/// A key of another type is taken too.
 pub(super) const CREATE: &str = r"
 if redis.call('EXISTS', KEYS[1]) == 1 then
-  if redis.call('HEXISTS', KEYS[1], '@c') == 1 then
+  if redis.call('TYPE', KEYS[1]).ok ~= 'hash' or redis.call('HEXISTS', KEYS[1], '@c') == 1
+      or redis.call('HEXISTS', KEYS[1], '@z') == 1 then
     return 0
   end
   redis.call('DEL', KEYS[1])
@@ -153,6 +155,21 @@ index(KEYS[1], false, meta[2], meta[3])
 local hash = redis.call('HGETALL', KEYS[1])
 redis.call('DEL', KEYS[1])
 return hash
+";
+
+/// Settles the new key of a cluster regenerate that failed: deletes whatever its create left
+/// there and leaves a tombstone (a hash of only `@z`, no record to any reader, for ARGV[1] ms)
+/// that a create still queued on the node finds taken. KEYS[1]: the new key. Returns 1 with the
+/// tombstone, 2 when only the delete ran (a node out of memory refuses the tombstone, and then
+/// also refused the create).
+pub(super) const ABANDON: &str = r"
+redis.call('DEL', KEYS[1])
+local set = redis.pcall('HSET', KEYS[1], '@z', '1')
+if type(set) == 'table' and set.err then
+  return 2
+end
+redis.call('PEXPIRE', KEYS[1], ARGV[1])
+return 1
 ";
 
 /// Adds a member to an owner's set and makes the set live at least until ARGV[1]. KEYS[1]: the
