@@ -45,7 +45,10 @@
 //! Such a hash is what an update of a gone session leaves behind for a moment (see below). A
 //! hash without `@e`, or with a field that does not decode, is [`StoreError::Corrupt`] to `load`
 //! (and to an `update` whose version bump it refuses): the manager deletes it and starts a new
-//! session.
+//! session. So is a key of another type than a hash under a session's name (Redis's
+//! `WRONGTYPE`), to every operation that reads it. An owner's set of the wrong type is refused
+//! (`Corrupt`) before a script writes anything, so `create` never leaves a hash without a
+//! deadline behind.
 //!
 //! The key's TTL is kept by Redis itself: every write sets `PEXPIREAT` to the record's idle
 //! deadline capped by its absolute one (and by `i64::MAX` ms, the latest time Redis accepts), so
@@ -249,7 +252,10 @@ use crate::codec;
 
 /// What went wrong talking to Redis, as the source of a [`StoreError::Backend`].
 #[derive(Debug, thiserror::Error)]
-#[error("Redis {action} failed at {url}: {source}; check that the server is up and reachable")]
+#[error(
+    "Redis {action} failed at {url}: {source}; check that the server is up and reachable, and that \
+     no other data is kept under the store's key prefix"
+)]
 pub struct RedisStoreError {
     action: &'static str,
     url: String,
@@ -354,6 +360,9 @@ impl ToRedisArgs for OwnerChange<'_> {
         }
     }
 }
+
+/// The error code of a command on a key of the wrong type.
+const WRONG_TYPE: &str = "WRONGTYPE";
 
 /// Until when an owner's set must live to cover a record with this deadline.
 fn index_cover(deadline: u64) -> u64 {
@@ -549,8 +558,18 @@ impl RedisStore {
             .map_err(self.failed(action))
     }
 
+    /// Wraps a Redis error: a key of the wrong type under the store's prefix (`WRONGTYPE`) is
+    /// [`StoreError::Corrupt`], which the manager answers by deleting it, not a backend failure
+    /// on every request.
     fn failed(&self, action: &'static str) -> impl FnOnce(redis::RedisError) -> StoreError + '_ {
         move |source| {
+            if source.code() == Some(WRONG_TYPE) {
+                return StoreError::corrupt(RedisStoreError {
+                    action,
+                    url: self.inner.url.clone(),
+                    source,
+                });
+            }
             StoreError::backend(RedisStoreError {
                 action,
                 url: self.inner.url.clone(),

@@ -27,7 +27,10 @@
 //! `'1'`: Redis would format a Lua number argument with `snprintf` on every call.
 
 /// Shared by the writing scripts: `write_fields` applies a delta's fields, `index` keeps the owner
-/// index covering the record under `key` after a write.
+/// index covering the record under `key` after a write, and `index_type_error` (called before
+/// any write, since Redis does not roll a script back) refuses, as `WRONGTYPE`, an owner's set
+/// that is not a set, which would otherwise fail the script half-way and leave a hash without a
+/// deadline.
 ///
 /// `index` binds or unbinds as ARGV[6] says. A record bound to an owner carries `@t`, the time its
 /// owner's set is known to live until; when the record's deadline nears it (ARGV[5]), or the key
@@ -44,6 +47,27 @@ local function write_fields(key, first)
   for i = removed + 1, #ARGV, 1000 do
     redis.call('HSET', key, unpack(ARGV, i, math.min(i + 999, #ARGV)))
   end
+end
+
+local function index_type_error(stored_owner)
+  if ARGV[1] == '' then
+    return nil
+  end
+  local change = ARGV[6]
+  local owner = stored_owner
+  if change == '-' then
+    return nil
+  elseif change ~= '' then
+    owner = string.sub(change, 2)
+  end
+  if not owner then
+    return nil
+  end
+  local kind = redis.call('TYPE', ARGV[1] .. owner).ok
+  if kind ~= 'set' and kind ~= 'none' then
+    return redis.error_reply('WRONGTYPE the owner index key is not a set; delete it')
+  end
+  return nil
 end
 
 local function index(key, fresh, stored_owner, stored_cover)
@@ -87,6 +111,10 @@ end
 /// deletes it): it is written over, unless it is the tombstone of an abandoned regenerate (`@z`).
 /// A key of another type is taken too.
 pub(super) const CREATE: &str = r"
+local wrong_index = index_type_error(nil)
+if wrong_index then
+  return wrong_index
+end
 if redis.call('EXISTS', KEYS[1]) == 1 then
   if redis.call('TYPE', KEYS[1]).ok ~= 'hash' or redis.call('HEXISTS', KEYS[1], '@c') == 1
       or redis.call('HEXISTS', KEYS[1], '@z') == 1 then
@@ -116,6 +144,10 @@ local meta = redis.call('HMGET', KEYS[1], '@c', '@o', '@t')
 if not meta[1] then
   return 0
 end
+local wrong_index = index_type_error(meta[2])
+if wrong_index then
+  return wrong_index
+end
 redis.call('HINCRBY', KEYS[1], '@v', '1')
 write_fields(KEYS[1], 7)
 local indexed = index(KEYS[1], false, meta[2], meta[3])
@@ -133,6 +165,10 @@ end
 local meta = redis.call('HMGET', KEYS[1], '@c', '@o', '@t')
 if not meta[1] then
   return 0
+end
+local wrong_index = index_type_error(meta[2])
+if wrong_index then
+  return wrong_index
 end
 redis.call('HINCRBY', KEYS[1], '@v', '1')
 write_fields(KEYS[1], 7)

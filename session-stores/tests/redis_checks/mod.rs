@@ -467,6 +467,54 @@ pub async fn the_store_needs_no_cleanup(
     assert!(store.cleanup().is_none());
 }
 
+/// A key of another type than a hash under a session's name is `Corrupt` to every operation that
+/// reads it (the manager then deletes it and starts a new session), not a backend failure.
+pub async fn keys_of_the_wrong_type_are_corrupt(
+    store: &RedisStore,
+    redis: &mut (impl ConnectionLike + Send),
+) {
+    for (kind, write) in [("string", "SET"), ("list", "RPUSH"), ("set", "SADD")] {
+        let stored = record();
+        let key = store.key_of(&stored.id);
+        let _: redis::Value = raw(redis, &[write, &key, "x"]).await;
+        let corrupt = |result: &dyn std::fmt::Debug, matched: bool| {
+            assert!(matched, "a {kind} under a session's key: {result:?}");
+        };
+        let loaded = store.load(&stored.id).await;
+        corrupt(&loaded, matches!(loaded, Err(StoreError::Corrupt(_))));
+        let exists = store.exists(&stored.id).await;
+        corrupt(&exists, matches!(exists, Err(StoreError::Corrupt(_))));
+        let updated = store
+            .update(&stored.id, &delta(&stored, &[("a", "1")]))
+            .await;
+        corrupt(&updated, matches!(updated, Err(StoreError::Corrupt(_))));
+        let regenerated = store
+            .regenerate(&stored.id, &SessionId::generate(), &delta(&stored, &[]))
+            .await;
+        corrupt(
+            &regenerated,
+            matches!(regenerated, Err(StoreError::Corrupt(_))),
+        );
+        store.delete(&stored.id).await.unwrap();
+        assert_eq!(store.load(&stored.id).await.unwrap(), None);
+    }
+}
+
+/// An owner's set of the wrong type makes `create` fail without writing the session: no hash is
+/// left behind without a deadline.
+pub async fn an_owner_index_of_the_wrong_type_writes_no_session(
+    store: &RedisStore,
+    redis: &mut (impl ConnectionLike + Send),
+) {
+    let owner = format!("wrongtype-{}", &SessionId::generate().storage_key()[..8]);
+    let _: redis::Value = raw(redis, &["SET", &store.owner_key_of(&owner), "x"]).await;
+    let stored = owned(&owner);
+    assert!(store.create(&stored).await.is_err());
+    let key = store.key_of(&stored.id);
+    assert_eq!(raw::<i64>(redis, &["EXISTS", &key]).await, 0);
+    let _: redis::Value = raw(redis, &["DEL", &store.owner_key_of(&owner)]).await;
+}
+
 /// Every check, in turn.
 pub async fn all(store: &RedisStore, redis: &mut (impl ConnectionLike + Send)) {
     regenerate_moves_the_stored_record_with_the_delta_on_top(store, redis).await;
@@ -482,4 +530,6 @@ pub async fn all(store: &RedisStore, redis: &mut (impl ConnectionLike + Send)) {
     an_update_of_a_corrupt_version_is_corrupt(store, redis).await;
     an_update_that_removes_nothing_applies(store, redis).await;
     the_store_needs_no_cleanup(store, redis).await;
+    keys_of_the_wrong_type_are_corrupt(store, redis).await;
+    an_owner_index_of_the_wrong_type_writes_no_session(store, redis).await;
 }
