@@ -136,13 +136,20 @@ impl Fault {
     }
 }
 
-/// A new id whose key is served by another primary than `old`'s, and that primary's port.
-async fn id_on_another_primary(store: &RedisStore, seed: u16, old: &SessionId) -> (SessionId, u16) {
+/// A new id whose key is served by another primary than `old`'s and the owner's set's (so that
+/// the fault meets the create of the new key), and that primary's port.
+async fn id_on_another_primary(
+    store: &RedisStore,
+    seed: u16,
+    old: &SessionId,
+    owner: &str,
+) -> (SessionId, u16) {
     let old_primary = primary_of(seed, &store.key_of(old)).await;
+    let index_primary = primary_of(seed, &store.owner_key_of(owner)).await;
     loop {
         let new = SessionId::generate();
         let primary = primary_of(seed, &store.key_of(&new)).await;
-        if primary != old_primary {
+        if primary != old_primary && primary != index_primary {
             return (new, primary);
         }
     }
@@ -158,7 +165,7 @@ async fn regenerate_under(fault: Fault) {
     let mut record = Record::new(SessionId::generate(), &Expiry::default(), now_ms());
     record.owner = Some(owner.clone());
     store.create(&record).await.unwrap();
-    let (new, new_primary) = id_on_another_primary(&store, seed, &record.id).await;
+    let (new, new_primary) = id_on_another_primary(&store, seed, &record.id, &owner).await;
     let login = Delta {
         changed: vec![(
             "user".into(),

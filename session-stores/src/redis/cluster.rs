@@ -9,9 +9,79 @@ use super::layout::{ABSOLUTE, CREATED, EXPIRES, INDEX_COVER, OWNER};
 use super::{backend_reply, index_cover, owner_session, OwnerChange, RedisStore};
 use crate::codec;
 
-/// How long the tombstone of an abandoned regenerate keeps a create still queued for its key
-/// from running: far longer than any command stays queued on a live node.
-const ABANDONED_TOMBSTONE_MS: u64 = 10 * 60 * 1000;
+/// How long a tombstone (of an abandoned regenerate, or a fence) keeps a create still queued or
+/// running late for its key from making a session there: far longer than any command stays
+/// queued on a live node or a regenerate runs.
+const TOMBSTONE_MS: u64 = 10 * 60 * 1000;
+
+/// How long a revocation's mark lives unless refreshed: longer than any revocation runs.
+const REVOCATION_MARK_MS: u64 = 60 * 1000;
+
+/// The key of `owner_key`'s revocation mark: in the same slot as the owner's set (a script may
+/// only touch keys of one slot), whatever the owner's set's name holds. The name starts with a
+/// hash tag `{n}`, the smallest number whose slot is the set's.
+fn revocation_mark(owner_key: &str) -> String {
+    let tags = TAG_OF_SLOT.get_or_init(|| {
+        let mut tags = vec![u32::MAX; SLOTS];
+        let mut missing = SLOTS;
+        let mut tag = 0u32;
+        while missing > 0 {
+            let slot = key_slot(tag.to_string().as_bytes());
+            if tags[slot] == u32::MAX {
+                tags[slot] = tag;
+                missing -= 1;
+            }
+            tag += 1;
+        }
+        tags.into_boxed_slice()
+    });
+    format!(
+        "{{{}}}{owner_key}~revoking",
+        tags[key_slot(owner_key.as_bytes())]
+    )
+}
+
+/// Redis Cluster's slot count.
+const SLOTS: usize = 16384;
+
+/// The smallest hash tag of each slot, computed once (about 170,000 CRC16s of a few bytes).
+static TAG_OF_SLOT: std::sync::OnceLock<Box<[u32]>> = std::sync::OnceLock::new();
+
+/// A key's slot, as Redis Cluster computes it: CRC16 (XMODEM) of its hash tag (between the first
+/// `{` and the first `}` after it, when not empty) or of the whole key, modulo the slot count.
+fn key_slot(key: &[u8]) -> usize {
+    let hashed = key
+        .iter()
+        .position(|&byte| byte == b'{')
+        .and_then(|open| {
+            let rest = &key[open + 1..];
+            let close = rest.iter().position(|&byte| byte == b'}')?;
+            (close > 0).then(|| &rest[..close])
+        })
+        .unwrap_or(key);
+    let mut crc: u16 = 0;
+    for &byte in hashed {
+        crc ^= u16::from(byte) << 8;
+        for _ in 0..8 {
+            crc = if crc & 0x8000 != 0 {
+                (crc << 1) ^ 0x1021
+            } else {
+                crc << 1
+            };
+        }
+    }
+    usize::from(crc) % SLOTS
+}
+
+/// What a create of a regenerate's new key found.
+pub(super) enum Put {
+    Created,
+    /// A record has the key.
+    Taken,
+    /// A tombstone has it: an owner's revocation or listing fenced it between the regenerate's
+    /// steps.
+    Fenced,
+}
 
 /// How many times a failed regenerate tries to settle its new key before it gives up.
 const ABANDON_ATTEMPTS: usize = 4;
@@ -57,14 +127,14 @@ impl RedisStore {
     }
 
     /// Cluster only: creates `key` from `HGETALL` pairs (minus the owner fields, which the script
-    /// writes), never overwriting. Returns whether it was free.
+    /// writes), never overwriting.
     pub(super) async fn put(
         &self,
         member: &str,
         deadline: u64,
         owner: Option<&str>,
         pairs: &[(Vec<u8>, Vec<u8>)],
-    ) -> Result<bool, StoreError> {
+    ) -> Result<Put, StoreError> {
         let script = &self.inner.scripts.create;
         let bytes = pairs.iter().map(|(f, v)| f.len() + v.len()).sum::<usize>();
         let mut command = script.command(1, 8 + 2 * pairs.len(), bytes + 256);
@@ -80,8 +150,11 @@ impl RedisStore {
                 command.arg(field.as_slice()).arg(value.as_slice());
             }
         }
-        let reply = self.eval(script, &command, "regenerate").await?;
-        Ok(!matches!(reply, Value::Int(0)))
+        Ok(match self.eval(script, &command, "regenerate").await? {
+            Value::Int(0) => Put::Taken,
+            Value::Int(-1) => Put::Fenced,
+            _ => Put::Created,
+        })
     }
 
     /// Regenerate on a cluster, where the two keys are in different slots (see the module
@@ -102,6 +175,31 @@ impl RedisStore {
         if self.query::<i64>(&exists, "regenerate").await? == 1 {
             return Err(StoreError::AlreadyExists);
         }
+        // The new key joins the owner's set before anything else: an owner's revocation that
+        // starts later finds it there, and one that visits it before it exists fences it (see
+        // `delete_owner_across_slots`). Which owner: the one the delta binds, or the stored one.
+        let owner = match &delta.owner {
+            Some(owner) => owner.clone(),
+            None => {
+                let mut stored = redis::cmd("HGET");
+                stored.arg(self.session_key(&old_member)).arg(OWNER);
+                self.query::<Option<String>>(&stored, "regenerate").await?
+            }
+        };
+        if let Some(owner) = &owner {
+            let script = &self.inner.scripts.index_add_unless_revoking;
+            let mut command = script.command(2, 2, owner.len() * 2 + new_member.len() + 96);
+            command
+                .arg(self.owner_key(owner))
+                .arg(revocation_mark(&self.owner_key_of(owner)))
+                .arg(index_cover(codec::deadline_after(delta)))
+                .arg(&new_member);
+            if let Value::Int(0) = self.eval(script, &command, "regenerate").await? {
+                // The owner's sessions are being revoked: this one ends too.
+                self.delete_if_owned(owner, &old_member).await?;
+                return Ok(false);
+            }
+        }
         let script = &self.inner.scripts.take;
         let deadline = codec::deadline_after(delta);
         let mut command = self.delta_command(script, 1, delta);
@@ -117,28 +215,26 @@ impl RedisStore {
                 .map_err(|error| StoreError::backend_msg(format!("Redis regenerate: {error}")))?,
             reply => return Err(backend_reply("regenerate", &reply)),
         };
-        let owner = pairs
+        let taken_owner = pairs
             .iter()
             .find(|(field, _)| field.as_slice() == OWNER.as_bytes())
             .map(|(_, owner)| String::from_utf8_lossy(owner).into_owned());
-        // Indexed before the key exists, so "log out everywhere" never misses it, even should
-        // the create run late.
-        if let Some(owner) = &owner {
-            if let Err(cause) = self
-                .index_add(owner, &new_member, index_cover(deadline))
+        let cause = if taken_owner != owner {
+            // Rebound between the read and the take: the new key is not in its owner's set, so
+            // it must not come to life.
+            StoreError::backend_msg("Redis regenerate: the session was rebound meanwhile")
+        } else {
+            match self
+                .put(&new_member, deadline, owner.as_deref(), &pairs)
                 .await
             {
-                return Err(StoreError::backend(RegenerateFailed::Ended { cause }));
+                Ok(Put::Created) => return Ok(true),
+                // The owner's sessions were revoked between the steps: the session is gone.
+                Ok(Put::Fenced) => return Ok(false),
+                // Taken since the check above: only a random collision does that.
+                Ok(Put::Taken) => StoreError::AlreadyExists,
+                Err(cause) => cause,
             }
-        }
-        let cause = match self
-            .put(&new_member, deadline, owner.as_deref(), &pairs)
-            .await
-        {
-            Ok(true) => return Ok(true),
-            // Taken since the check above: only a random collision does that.
-            Ok(false) => StoreError::AlreadyExists,
-            Err(cause) => cause,
         };
         if self.abandon(&new_member).await {
             Err(StoreError::backend(RegenerateFailed::Ended { cause }))
@@ -154,9 +250,7 @@ impl RedisStore {
     async fn abandon(&self, member: &str) -> bool {
         let script = &self.inner.scripts.abandon;
         let mut command = script.command(1, 1, member.len() + 64);
-        command
-            .arg(self.session_key(member))
-            .arg(ABANDONED_TOMBSTONE_MS);
+        command.arg(self.session_key(member)).arg(TOMBSTONE_MS);
         for _ in 0..ABANDON_ATTEMPTS {
             match self.eval(script, &command, "regenerate").await {
                 Ok(_) => return true,
@@ -195,7 +289,7 @@ impl RedisStore {
                 }
             }
         }
-        self.prune(owner, &gone).await;
+        self.fence_and_prune(owner, gone).await;
         Ok(sessions)
     }
 
@@ -205,7 +299,28 @@ impl RedisStore {
         self.query(&command, "owner sessions").await
     }
 
-    /// Removes members whose session is gone from `owner`'s set; a failure only delays it.
+    /// Removes members whose session is gone from `owner`'s set, each fenced first (see
+    /// [`FENCE_GONE`](super::scripts::FENCE_GONE)); a failure only delays it.
+    pub(super) async fn fence_and_prune(&self, owner: &str, candidates: Vec<String>) {
+        let script = &self.inner.scripts.fence_gone;
+        let mut gone = Vec::with_capacity(candidates.len());
+        for member in candidates {
+            let mut command = script.command(1, 1, member.len() + 64);
+            command.arg(self.session_key(&member)).arg(TOMBSTONE_MS);
+            match self.eval(script, &command, "owner index pruning").await {
+                Ok(Value::Int(1)) => gone.push(member),
+                Ok(_) => {}
+                Err(error) => {
+                    tracing::warn!(%error, "owner index not pruned; retried on the next read");
+                    break;
+                }
+            }
+        }
+        self.prune(owner, &gone).await;
+    }
+
+    /// Removes members from `owner`'s set whose key holds no record and cannot get one (deleted
+    /// by a revocation, or fenced); a failure only delays it.
     pub(super) async fn prune(&self, owner: &str, gone: &[String]) {
         if gone.is_empty() {
             return;
@@ -218,15 +333,33 @@ impl RedisStore {
     }
 
     /// `delete_owner` on a cluster: each member that still names the owner is deleted on its own
-    /// node.
+    /// node, and each that holds no record is fenced, so that a regenerate between its steps
+    /// (its new key indexed, not yet created) cannot bring the session back under it.
+    ///
+    /// The owner is marked first (in its set's slot), and a regenerate indexes its new key only
+    /// while no mark is there: one that indexed before the mark is in the set this revocation
+    /// reads; one after is refused and ends its session.
     pub(super) async fn delete_owner_across_slots(&self, owner: &str) -> Result<u64, StoreError> {
-        let script = &self.inner.scripts.delete_if_owned;
+        let mark = revocation_mark(&self.owner_key_of(owner));
+        let script = &self.inner.scripts.mark_revoking;
+        let mut command = script.command(1, 1, mark.len() + 32);
+        command.arg(&mark).arg(REVOCATION_MARK_MS);
+        self.eval(script, &command, "delete owner").await?;
+        let revoked = self.delete_marked_owner(owner).await;
+        let script = &self.inner.scripts.unmark_revoking;
+        let mut command = script.command(1, 0, mark.len() + 32);
+        command.arg(&mark);
+        if let Err(error) = self.eval(script, &command, "delete owner").await {
+            tracing::warn!(%error, "an owner's revocation mark stays until it expires");
+        }
+        revoked
+    }
+
+    async fn delete_marked_owner(&self, owner: &str) -> Result<u64, StoreError> {
         let mut deleted = 0;
         let mut gone = Vec::new();
         for member in self.owner_members(owner).await? {
-            let mut command = script.command(1, 1, owner.len() + member.len() + 32);
-            command.arg(self.session_key(&member)).arg(owner);
-            match self.eval(script, &command, "delete owner").await? {
+            match self.delete_if_owned(owner, &member).await? {
                 Value::Int(1) => {
                     deleted += 1;
                     gone.push(member);
@@ -237,5 +370,44 @@ impl RedisStore {
         }
         self.prune(owner, &gone).await;
         Ok(deleted)
+    }
+
+    /// Deletes `member`'s session if `owner`'s, fencing its key if it holds no record (see
+    /// [`DELETE_IF_OWNED`](super::scripts::DELETE_IF_OWNED)).
+    async fn delete_if_owned(&self, owner: &str, member: &str) -> Result<Value, StoreError> {
+        let script = &self.inner.scripts.delete_if_owned;
+        let mut command = script.command(1, 2, owner.len() + member.len() + 32);
+        command
+            .arg(self.session_key(member))
+            .arg(owner)
+            .arg(TOMBSTONE_MS);
+        self.eval(script, &command, "delete owner").await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{key_slot, revocation_mark};
+
+    #[test]
+    fn slots_are_redis_clusters() {
+        // Figures from `CLUSTER KEYSLOT`.
+        assert_eq!(key_slot(b"123456789"), 12739);
+        assert_eq!(key_slot(b"foo"), 12182);
+        assert_eq!(key_slot(b"{user1000}.following"), key_slot(b"user1000"));
+        assert_eq!(key_slot(b"foo{}{bar}"), key_slot(b"foo{}{bar}"));
+    }
+
+    #[test]
+    fn a_revocation_mark_shares_its_owner_sets_slot() {
+        for owner_key in [
+            "s:owner:alice",
+            "s:owner:{team}x",
+            "s:owner:}{",
+            "{}owner:b",
+        ] {
+            let mark = revocation_mark(owner_key);
+            assert_eq!(key_slot(mark.as_bytes()), key_slot(owner_key.as_bytes()));
+        }
     }
 }

@@ -88,7 +88,9 @@
 //! - `regenerate` is one Lua script: only while the old key exists (and the new one does not), it
 //!   applies the delta to the *stored* hash, `RENAME`s it to the new key, sets its TTL and adds
 //!   the new key to the owner's set.
-//! - `owner_sessions` and `delete_owner` are one script each over the owner's set.
+//! - `owner_sessions` and `delete_owner` are one script each over the owner's set: atomic, so
+//!   a regenerate runs wholly before (and its new key is in the set) or after (and finds the
+//!   session gone).
 //!
 //! On a single server the scripts touch the owner's set under a name they derive from the stored
 //! owner, which a cluster would refuse (a script may only touch keys of its own slot).
@@ -109,33 +111,43 @@
 //! regenerate is random (it must be derivable from the new id alone, so it cannot share a tag with
 //! the old one), and an owner's sessions are spread over the whole cluster. So:
 //!
-//! - **`regenerate` is atomic for every observer of the old session**: one script on the old
-//!   key's slot checks it exists, applies the delta to the stored hash, deletes it and returns it;
-//!   a concurrent update, destroy or second regenerate runs wholly before it (and is carried over)
-//!   or after it (and finds the session gone). The store then adds the new key to the owner's set
-//!   and a second script creates the new key (never overwriting). Each step is atomic on its
-//!   node, and a crash between two leaves at most the old record untouched (before the first)
-//!   or at most the new one, never both and never the delta under the old id. Between the
-//!   steps, neither key holds the session; nobody can observe that, since only this request
-//!   knows the new id. **A failure after the first step ends the session**, and the error says
-//!   so: the record is never put back under the old id (which could carry the request's changes,
-//!   a login, to the pre-login id, or undo a logout that ran meanwhile). Before the error
-//!   returns, the store settles the new key: a script deletes whatever the create left there and
-//!   leaves a tombstone (a hash of only `@z`, no record to any reader, for ten minutes) that a
-//!   create still queued on the node (a paused or busy node, a timeout) finds taken. If that
-//!   node answers none of four attempts, the error says so; a create it still holds may run
-//!   later, under an id no client was given, indexed under its owner, so "log out everywhere"
-//!   ends it, and it expires with its deadline. `tests/redis_cluster_faults.rs` checks this with
-//!   the new key's node write-paused (briefly and for longer than the attempts) and out of
-//!   memory.
+//! - **`regenerate` is atomic for every observer of the old session**: the store first adds the
+//!   new key to the owner's set (the owner the delta binds, or the stored one), unless the
+//!   owner's sessions are being revoked (see below: the session then ends, `false`). Then one
+//!   script on the old key's slot checks it exists, applies the delta to the stored hash, deletes
+//!   it and returns it; a concurrent update, destroy or second regenerate runs wholly before it
+//!   (and is carried over) or after it (and finds the session gone). A second script creates the
+//!   new key (never overwriting, never over a tombstone). Each step is atomic on its node, and a
+//!   crash between two leaves at most the old record untouched or at most the new one, never both
+//!   and never the delta under the old id (a member of the owner's set whose key holds nothing
+//!   is pruned later). Between the take and the create, neither key holds the session; nobody
+//!   can observe that, since only this request knows the new id. **A failure after the take
+//!   ends the session**, and the error says so: the record is never put back under the old id
+//!   (which could carry the request's changes, a login, to the pre-login id, or undo a logout
+//!   that ran meanwhile). Before the error returns, the store settles the new key: a script
+//!   deletes whatever the create left there and leaves a tombstone (a hash of only `@z`, no
+//!   record to any reader, for ten minutes) that a create still queued on the node (a paused or
+//!   busy node, a timeout) finds taken. If that node answers none of four attempts, the error
+//!   says so; a create it still holds may run later, under an id no client was given, indexed
+//!   under its owner, so "log out everywhere" ends it, and it expires with its deadline.
+//!   `tests/redis_cluster_faults.rs` checks this with the new key's node write-paused (briefly
+//!   and for longer than the attempts) and out of memory.
 //! - **The owner index is eventually consistent, and never misses a session**: the set is in the
 //!   owner's slot, so it is written by a separate command, ordered so that a live session bound to
 //!   an owner is always in the owner's set once the write that bound it has answered (a rebind
-//!   adds to the set before writing `@o`; a new key is added right after it is created, and is
-//!   deleted again if that fails). The set may hold members that are gone or rebound, which
-//!   listing skips and pruning removes (only members whose key is gone: a rebound member could be
-//!   bound back concurrently). "Log out everywhere" deletes each member that still names the owner,
-//!   one command per member; a login that races it may survive it, as on any store.
+//!   adds to the set before writing `@o`; a regenerate's new key is added before it is created;
+//!   a new session is added right after it is created, and is deleted again if that fails). The
+//!   set may hold members that are gone or rebound, which listing skips. A member whose key
+//!   holds no record is *fenced* (a tombstone, as above) before it is pruned, since it may be a
+//!   regenerate's new key between its steps: that regenerate then finds the session gone
+//!   (`false`). Rebound members are not pruned (they could be bound back concurrently).
+//! - **"Log out everywhere" leaves no session of the owner behind, whatever runs meanwhile**:
+//!   it first marks the owner (a counter under a key with a hash tag that puts it in the owner
+//!   set's slot, living a minute unless the revocation ends first), then deletes each member
+//!   that still names the owner and fences each whose key holds no record. A regenerate that
+//!   indexed its new key before the mark is in the set it reads (deleted, or fenced before its
+//!   create); one that comes after the mark is refused and ends its session. A login that binds
+//!   the owner while it runs may survive it, as on any store.
 //! - **`count`** scans every primary in turn, so it is a moving total while slots migrate.
 //!
 //! Replication between a primary and its replicas is asynchronous: a write acknowledged by a
@@ -291,6 +303,10 @@ struct Scripts {
     list_owner: Script,
     revoke_owner: Script,
     delete_if_owned: Script,
+    fence_gone: Script,
+    index_add_unless_revoking: Script,
+    mark_revoking: Script,
+    unmark_revoking: Script,
     delete_stray: Script,
 }
 
@@ -307,6 +323,10 @@ impl Scripts {
             list_owner: Script::new(scripts::LIST_OWNER.into()),
             revoke_owner: Script::new(scripts::REVOKE_OWNER.into()),
             delete_if_owned: Script::new(scripts::DELETE_IF_OWNED.into()),
+            fence_gone: Script::new(scripts::FENCE_GONE.into()),
+            index_add_unless_revoking: Script::new(scripts::INDEX_ADD_UNLESS_REVOKING.into()),
+            mark_revoking: Script::new(scripts::MARK_REVOKING.into()),
+            unmark_revoking: Script::new(scripts::UNMARK_REVOKING.into()),
             delete_stray: Script::new(scripts::DELETE_STRAY.into()),
         }
     }
@@ -657,7 +677,9 @@ impl Store for RedisStore {
             OwnerChange::of_record(owner),
         );
         push_fields(&mut command, record)?;
-        if let Value::Int(0) = self.eval(script, &command, "create").await? {
+        // 0: a record has the key; -1: a tombstone (only a cluster's regenerate or revocation
+        // leaves one, under a random id no new session is given but by chance).
+        if let Value::Int(0 | -1) = self.eval(script, &command, "create").await? {
             return Err(StoreError::AlreadyExists);
         }
         if let (Some(owner), true) = (owner, self.is_cluster()) {

@@ -108,17 +108,20 @@ end
 /// 1.
 ///
 /// A hash without `@c` is no record (what an update of a gone session leaves until the store
-/// deletes it): it is written over, unless it is the tombstone of an abandoned regenerate (`@z`).
-/// A key of another type is taken too.
+/// deletes it): it is written over, unless it is a tombstone (`@z`: an abandoned regenerate's,
+/// or a fence an owner's revocation or listing left), which returns -1. A key of another type is
+/// taken too.
 pub(super) const CREATE: &str = r"
 local wrong_index = index_type_error(nil)
 if wrong_index then
   return wrong_index
 end
 if redis.call('EXISTS', KEYS[1]) == 1 then
-  if redis.call('TYPE', KEYS[1]).ok ~= 'hash' or redis.call('HEXISTS', KEYS[1], '@c') == 1
-      or redis.call('HEXISTS', KEYS[1], '@z') == 1 then
+  if redis.call('TYPE', KEYS[1]).ok ~= 'hash' or redis.call('HEXISTS', KEYS[1], '@c') == 1 then
     return 0
+  end
+  if redis.call('HEXISTS', KEYS[1], '@z') == 1 then
+    return -1
   end
   redis.call('DEL', KEYS[1])
 end
@@ -218,6 +221,37 @@ end
 return 1
 ";
 
+/// [`INDEX_ADD`] for a regenerate's new key, refused while the owner's sessions are being
+/// revoked (cluster). KEYS[1]: the set; KEYS[2]: the owner's revocation mark (in the set's
+/// slot). Returns 0 when refused, 1 when added.
+pub(super) const INDEX_ADD_UNLESS_REVOKING: &str = r"
+if redis.call('EXISTS', KEYS[2]) == 1 then
+  return 0
+end
+redis.call('SADD', KEYS[1], ARGV[2])
+if redis.call('PEXPIRETIME', KEYS[1]) < tonumber(ARGV[1]) then
+  redis.call('PEXPIREAT', KEYS[1], ARGV[1])
+end
+return 1
+";
+
+/// Marks an owner's sessions as being revoked (cluster): a counter, one per revocation under
+/// way, living ARGV[1] ms unless refreshed, so that a revocation that died does not hold its
+/// owner's regenerates off for longer. KEYS[1]: the mark.
+pub(super) const MARK_REVOKING: &str = r"
+redis.call('INCR', KEYS[1])
+redis.call('PEXPIRE', KEYS[1], ARGV[1])
+return 1
+";
+
+/// Ends a revocation's mark (see [`MARK_REVOKING`]). KEYS[1]: the mark.
+pub(super) const UNMARK_REVOKING: &str = r"
+if redis.call('DECR', KEYS[1]) <= 0 then
+  redis.call('DEL', KEYS[1])
+end
+return 1
+";
+
 /// Records that the owner's set now lives until ARGV[2], if the hash still belongs to ARGV[1]
 /// (cluster only, after `INDEX_ADD`). KEYS[1]: the session key.
 pub(super) const TOUCH_INDEX: &str = r"
@@ -263,13 +297,39 @@ redis.call('DEL', KEYS[1])
 return removed
 ";
 
-/// Deletes a session if it belongs to ARGV[1] (cluster). KEYS[1]: the session key. Returns 1 when
-/// deleted.
+/// Deletes a session if it belongs to ARGV[1] (cluster). KEYS[1]: the session key; ARGV[2]: how
+/// long a tombstone lives (ms). Returns 1 when deleted, 0 when the key holds another owner's
+/// record, -1 when it holds no record: then it is fenced (see [`FENCE_GONE`]).
 pub(super) const DELETE_IF_OWNED: &str = r"
-if redis.call('HGET', KEYS[1], '@o') == ARGV[1] then
-  return redis.call('DEL', KEYS[1])
+if redis.call('HEXISTS', KEYS[1], '@c') == 1 then
+  if redis.call('HGET', KEYS[1], '@o') == ARGV[1] then
+    return redis.call('DEL', KEYS[1])
+  end
+  return 0
 end
-return 0
+if redis.call('HEXISTS', KEYS[1], '@z') == 0 then
+  redis.call('DEL', KEYS[1])
+  redis.call('HSET', KEYS[1], '@z', '1')
+  redis.call('PEXPIRE', KEYS[1], ARGV[2])
+end
+return -1
+";
+
+/// Fences a member of an owner's set whose key holds no record (cluster), before the store
+/// prunes it: the member may be the new key of a regenerate between its steps (indexed, not yet
+/// created), and the tombstone (`@z`, for ARGV[1] ms) makes that create fail, so a session never
+/// lives under a key its owner's set no longer holds. KEYS[1]: the session key. Returns 1 when
+/// the key holds no record (fenced now or before), 0 when it holds one.
+pub(super) const FENCE_GONE: &str = r"
+if redis.call('HEXISTS', KEYS[1], '@c') == 1 then
+  return 0
+end
+if redis.call('HEXISTS', KEYS[1], '@z') == 0 then
+  redis.call('DEL', KEYS[1])
+  redis.call('HSET', KEYS[1], '@z', '1')
+  redis.call('PEXPIRE', KEYS[1], ARGV[1])
+end
+return 1
 ";
 
 /// Deletes the hash an update of a gone session left (see the `update` module), unless a record

@@ -515,6 +515,78 @@ pub async fn an_owner_index_of_the_wrong_type_writes_no_session(
     let _: redis::Value = raw(redis, &["DEL", &store.owner_key_of(&owner)]).await;
 }
 
+/// A bounded stress run: chains of regenerates of an owner's sessions race `delete_owner`. Once
+/// it has returned, none of the sessions lives under any id, and no regenerate fails: one that
+/// loses the race finds the session gone. Bounded by count (iterations, regenerates per chain)
+/// and by time (no iteration starts after `STRESS_SECONDS`).
+pub async fn regenerates_racing_delete_owner_leave_no_survivor(
+    store: &RedisStore,
+    _redis: &mut (impl ConnectionLike + Send),
+) {
+    const ITERATIONS: usize = 60;
+    const CHAINS: usize = 4;
+    const REGENERATES_PER_CHAIN: usize = 30;
+    const STRESS_SECONDS: u64 = 20;
+    let started = std::time::Instant::now();
+    let (mut survivors, mut errors, mut runs) = (0, Vec::new(), 0);
+    for iteration in 0..ITERATIONS {
+        if started.elapsed() > std::time::Duration::from_secs(STRESS_SECONDS) {
+            break;
+        }
+        runs += 1;
+        let owner = format!(
+            "racer-{iteration}-{}",
+            &SessionId::generate().storage_key()[..8]
+        );
+        let moving = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let mut chains = Vec::new();
+        for _ in 0..CHAINS {
+            let record = owned(&owner);
+            store.create(&record).await.unwrap();
+            let (store, moving) = (store.clone(), moving.clone());
+            chains.push(tokio::spawn(async move {
+                let mut id = record.id;
+                let mut outcome = Ok(());
+                for step in 0..REGENERATES_PER_CHAIN {
+                    let new = SessionId::generate();
+                    let result = store.regenerate(&id, &new, &delta(&record, &[])).await;
+                    if step == 0 {
+                        moving.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                    }
+                    match result {
+                        Ok(true) => id = new,
+                        Ok(false) => break,
+                        Err(error) => {
+                            outcome = Err(error);
+                            break;
+                        }
+                    }
+                }
+                (id, outcome)
+            }));
+        }
+        // Revoke once every chain has made its first move, while they keep moving.
+        while moving.load(std::sync::atomic::Ordering::SeqCst) < CHAINS {
+            tokio::task::yield_now().await;
+        }
+        store.delete_owner(&owner).await.unwrap();
+        for chain in chains {
+            let (id, outcome) = chain.await.unwrap();
+            if let Err(error) = outcome {
+                errors.push(error.to_string());
+            }
+            if store.load(&id).await.unwrap().is_some() {
+                survivors += 1;
+            }
+        }
+    }
+    assert_eq!(
+        (survivors, errors.len()),
+        (0, 0),
+        "{survivors} sessions survived `delete_owner` in {runs} runs; errors: {errors:?}"
+    );
+}
+
 /// Every check, in turn.
 pub async fn all(store: &RedisStore, redis: &mut (impl ConnectionLike + Send)) {
     regenerate_moves_the_stored_record_with_the_delta_on_top(store, redis).await;
@@ -532,4 +604,5 @@ pub async fn all(store: &RedisStore, redis: &mut (impl ConnectionLike + Send)) {
     the_store_needs_no_cleanup(store, redis).await;
     keys_of_the_wrong_type_are_corrupt(store, redis).await;
     an_owner_index_of_the_wrong_type_writes_no_session(store, redis).await;
+    regenerates_racing_delete_owner_leave_no_survivor(store, redis).await;
 }
