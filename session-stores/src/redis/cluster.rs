@@ -6,16 +6,15 @@ use redis::Value;
 use session_core::{now_ms, Delta, OwnerSession, SessionId, StoreError};
 
 use super::layout::{ABSOLUTE, CREATED, EXPIRES, INDEX_COVER, OWNER};
-use super::{backend_reply, index_cover, owner_session, OwnerChange, RedisStore};
+use super::{
+    backend_reply, index_cover, owner_session, OwnerChange, RedisStore, REVOCATION_MARK_MS,
+};
 use crate::codec;
 
 /// How long a tombstone (of an abandoned regenerate, or a fence) keeps a create still queued or
 /// running late for its key from making a session there: far longer than any command stays
 /// queued on a live node or a regenerate runs.
 const TOMBSTONE_MS: u64 = 10 * 60 * 1000;
-
-/// How long a revocation's mark lives unless refreshed: longer than any revocation runs.
-const REVOCATION_MARK_MS: u64 = 60 * 1000;
 
 /// The key of `owner_key`'s revocation mark: in the same slot as the owner's set (a script may
 /// only touch keys of one slot), whatever the owner's set's name holds. The name starts with a
@@ -293,10 +292,21 @@ impl RedisStore {
         Ok(sessions)
     }
 
+    /// The members of `owner`'s set, read in `SSCAN` batches (no command's work grows with the
+    /// set), without repeats.
     pub(super) async fn owner_members(&self, owner: &str) -> Result<Vec<String>, StoreError> {
-        let mut command = redis::cmd("SMEMBERS");
-        command.arg(self.owner_key(owner));
-        self.query(&command, "owner sessions").await
+        let mut members = Vec::new();
+        let mut cursor = 0;
+        loop {
+            let (next, batch) = self.owner_batch(owner, cursor).await?;
+            members.extend(batch);
+            if next == 0 {
+                members.sort_unstable();
+                members.dedup();
+                return Ok(members);
+            }
+            cursor = next;
+        }
     }
 
     /// Removes members whose session is gone from `owner`'s set, each fenced first (see

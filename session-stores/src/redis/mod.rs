@@ -88,9 +88,16 @@
 //! - `regenerate` is one Lua script: only while the old key exists (and the new one does not), it
 //!   applies the delta to the *stored* hash, `RENAME`s it to the new key, sets its TTL and adds
 //!   the new key to the owner's set.
-//! - `owner_sessions` and `delete_owner` are one script each over the owner's set: atomic, so
-//!   a regenerate runs wholly before (and its new key is in the set) or after (and finds the
-//!   session gone).
+//! - `owner_sessions` and `delete_owner` work in batches, so that one owner with many sessions
+//!   never holds Redis up for everyone else: an `SSCAN` of the owner's set with a `COUNT` of 200,
+//!   then one script over the members it returned. No command or script handles more than a
+//!   batch (`SSCAN` may return a few more than its `COUNT`), whatever the size of the set.
+//!   `delete_owner` first marks the owner (a counter under the owner set's key plus
+//!   `~revoking`, living a minute unless the revocation ends first); while it is there, the
+//!   regenerate script deletes a session of that owner instead of moving it (`false`), so a
+//!   regenerate between two batches cannot move a session to a key the revocation does not
+//!   see. One that ran before the mark has its new key in the set for the whole scan, which
+//!   `SSCAN` returns.
 //!
 //! On a single server the scripts touch the owner's set under a name they derive from the stored
 //! owner, which a cluster would refuse (a script may only touch keys of its own slot).
@@ -254,7 +261,7 @@ use session_core::{now_ms, Delta, OwnerSession, Record, SessionId, Store, StoreE
 
 use self::layout::{
     data_bytes, expire_at, push_changed, push_fields, push_removed, record_bytes, record_from,
-    removed_count, Key, ABSOLUTE, CREATED, EXPIRES, INDEX_SLACK_MS, OWNER_INFIX,
+    removed_count, Key, ABSOLUTE, CREATED, EXPIRES, INDEX_SLACK_MS, OWNER_BATCH, OWNER_INFIX,
 };
 use self::link::{glob_literal, Link, Script};
 use self::options::{redacted, MAX_POOL};
@@ -380,6 +387,9 @@ impl ToRedisArgs for OwnerChange<'_> {
         }
     }
 }
+
+/// How long a revocation's mark lives unless the revocation ends first: longer than any runs.
+const REVOCATION_MARK_MS: u64 = 60 * 1000;
 
 /// The error code of a command on a key of the wrong type.
 const WRONG_TYPE: &str = "WRONGTYPE";
@@ -617,6 +627,67 @@ impl RedisStore {
         }
     }
 
+    /// One `SSCAN` batch of `owner`'s set from `cursor`: the next cursor (0 at the end) and the
+    /// members.
+    async fn owner_batch(
+        &self,
+        owner: &str,
+        cursor: u64,
+    ) -> Result<(u64, Vec<String>), StoreError> {
+        let mut command = redis::cmd("SSCAN");
+        command
+            .arg(self.owner_key(owner))
+            .arg(cursor)
+            .arg("COUNT")
+            .arg(OWNER_BATCH);
+        self.query(&command, "owner sessions").await
+    }
+
+    /// Starts (`true`) or ends a revocation of an owner's sessions: its mark, a counter of the
+    /// revocations under way (see [`MARK_REVOKING`](scripts::MARK_REVOKING)).
+    async fn revocation(&self, mark: &str, start: bool) -> Result<(), StoreError> {
+        let script = if start {
+            &self.inner.scripts.mark_revoking
+        } else {
+            &self.inner.scripts.unmark_revoking
+        };
+        let mut command = script.command(1, 1, mark.len() + 32);
+        command.arg(mark);
+        if start {
+            command.arg(REVOCATION_MARK_MS);
+        }
+        self.eval(script, &command, "delete owner").await.map(drop)
+    }
+
+    async fn delete_owner_in_batches(&self, owner: &str) -> Result<u64, StoreError> {
+        let script = &self.inner.scripts.revoke_owner;
+        let mut removed = 0;
+        let mut cursor = 0;
+        loop {
+            let (next, members) = self.owner_batch(owner, cursor).await?;
+            if !members.is_empty() {
+                let mut command = script.command(
+                    1,
+                    2 + members.len(),
+                    owner.len() * 2 + 64 * (members.len() + 1),
+                );
+                command
+                    .arg(self.owner_key(owner))
+                    .arg(&self.inner.key_prefix)
+                    .arg(owner)
+                    .arg(&members);
+                match self.eval(script, &command, "delete owner").await? {
+                    Value::Int(batch) => removed += batch.max(0) as u64,
+                    reply => return Err(backend_reply("delete owner", &reply)),
+                }
+            }
+            if next == 0 {
+                return Ok(removed);
+            }
+            cursor = next;
+        }
+    }
+
     async fn delete_key(&self, member: &str) -> Result<(), StoreError> {
         let mut command = redis::cmd("DEL");
         command.arg(self.session_key(member));
@@ -758,38 +829,54 @@ impl Store for RedisStore {
             return self.owner_sessions_across_slots(owner).await;
         }
         let script = &self.inner.scripts.list_owner;
-        let mut command = script.command(1, 2, owner.len() * 2 + 64);
-        command
-            .arg(self.owner_key(owner))
-            .arg(&self.inner.key_prefix)
-            .arg(owner);
-        let reply = self.eval(script, &command, "owner sessions").await?;
-        let fields: Vec<Vec<u8>> = redis::from_redis_value(reply)
-            .map_err(|error| StoreError::backend_msg(format!("Redis owner sessions: {error}")))?;
         let now = now_ms();
-        Ok(fields
-            .chunks_exact(4)
-            .filter_map(|entry| {
-                let key = String::from_utf8_lossy(&entry[0]).into_owned();
-                owner_session(key, &entry[1], &entry[2], &entry[3], now)
-            })
-            .collect())
+        let mut sessions = Vec::new();
+        let mut cursor = 0;
+        loop {
+            let (next, members) = self.owner_batch(owner, cursor).await?;
+            if !members.is_empty() {
+                let mut command = script.command(
+                    1,
+                    2 + members.len(),
+                    owner.len() * 2 + 64 * (members.len() + 1),
+                );
+                command
+                    .arg(self.owner_key(owner))
+                    .arg(&self.inner.key_prefix)
+                    .arg(owner)
+                    .arg(&members);
+                let reply = self.eval(script, &command, "owner sessions").await?;
+                let fields: Vec<Vec<u8>> = redis::from_redis_value(reply).map_err(|error| {
+                    StoreError::backend_msg(format!("Redis owner sessions: {error}"))
+                })?;
+                sessions.extend(fields.chunks_exact(4).filter_map(|entry| {
+                    let key = String::from_utf8_lossy(&entry[0]).into_owned();
+                    owner_session(key, &entry[1], &entry[2], &entry[3], now)
+                }));
+            }
+            if next == 0 {
+                // `SSCAN` may return a member twice.
+                sessions.sort_by(|a, b| a.key.cmp(&b.key));
+                sessions.dedup_by(|a, b| a.key == b.key);
+                return Ok(sessions);
+            }
+            cursor = next;
+        }
     }
 
     async fn delete_owner(&self, owner: &str) -> Result<u64, StoreError> {
         if self.is_cluster() {
             return self.delete_owner_across_slots(owner).await;
         }
-        let script = &self.inner.scripts.revoke_owner;
-        let mut command = script.command(1, 2, owner.len() * 2 + 64);
-        command
-            .arg(self.owner_key(owner))
-            .arg(&self.inner.key_prefix)
-            .arg(owner);
-        match self.eval(script, &command, "delete owner").await? {
-            Value::Int(removed) => Ok(removed.max(0) as u64),
-            reply => Err(backend_reply("delete owner", &reply)),
+        // Marked first: a regenerate of the owner's sessions that starts later ends the session
+        // instead of moving it to a key this revocation's batches might not see.
+        let mark = format!("{}~revoking", self.owner_key_of(owner));
+        self.revocation(&mark, true).await?;
+        let revoked = self.delete_owner_in_batches(owner).await;
+        if let Err(error) = self.revocation(&mark, false).await {
+            tracing::warn!(%error, "an owner's revocation mark stays until it expires");
         }
+        revoked
     }
 
     async fn count(&self) -> Result<u64, StoreError> {

@@ -160,7 +160,10 @@ return indexed
 
 /// Moves a live hash, with a delta applied, to a new key (single server only: both keys in one
 /// script). KEYS[1]: the old key, KEYS[2]: the new one. Returns -1 when the new key is taken,
-/// 0 when the old one is gone (writing nothing in both cases), 1 when moved.
+/// 0 when the old one is gone (writing nothing in both cases), 1 when moved. While the stored
+/// owner's sessions are being revoked (its mark, the owner's set's key plus `~revoking`,
+/// exists), the session is deleted instead and 0 returned: the revocation, which reads the
+/// owner's set in batches, might not see the new key.
 pub(super) const REGENERATE: &str = r"
 if redis.call('EXISTS', KEYS[2]) == 1 then
   return -1
@@ -172,6 +175,10 @@ end
 local wrong_index = index_type_error(meta[2])
 if wrong_index then
   return wrong_index
+end
+if meta[2] and redis.call('EXISTS', ARGV[1] .. meta[2] .. '~revoking') == 1 then
+  redis.call('DEL', KEYS[1])
+  return 0
 end
 redis.call('HINCRBY', KEYS[1], '@v', '1')
 write_fields(KEYS[1], 7)
@@ -264,12 +271,15 @@ end
 return 1
 ";
 
-/// An owner's live sessions, pruning the set of members that are gone or no longer the owner's
-/// (single server: the members' keys are derived from ARGV[1], the key prefix). KEYS[1]: the set;
-/// ARGV[2]: the owner. Returns storage key, `@c`, `@e`, `@a` (or `''`) for each.
+/// One batch of an owner's live sessions, pruning the set of members that are gone or no longer
+/// the owner's (single server: the members' keys are derived from ARGV[1], the key prefix).
+/// KEYS[1]: the set; ARGV[2]: the owner; ARGV[3..]: the members (at most
+/// [`OWNER_BATCH`](super::layout::OWNER_BATCH), from an `SSCAN`). Returns storage key, `@c`,
+/// `@e`, `@a` (or `''`) for each live one.
 pub(super) const LIST_OWNER: &str = r"
 local out = {}
-for _, member in ipairs(redis.call('SMEMBERS', KEYS[1])) do
+for i = 3, #ARGV do
+  local member = ARGV[i]
   local meta = redis.call('HMGET', ARGV[1] .. member, '@o', '@c', '@e', '@a')
   if meta[1] == ARGV[2] then
     table.insert(out, member)
@@ -283,17 +293,21 @@ end
 return out
 ";
 
-/// Deletes every session of an owner and its set (single server). KEYS[1]: the set; ARGV[1]: the
-/// key prefix; ARGV[2]: the owner. Returns how many sessions went.
+/// Deletes one batch of an owner's sessions (single server). KEYS[1]: the set; ARGV[1]: the key
+/// prefix; ARGV[2]: the owner; ARGV[3..]: the members (at most
+/// [`OWNER_BATCH`](super::layout::OWNER_BATCH), from an `SSCAN`). Returns how many sessions went.
 pub(super) const REVOKE_OWNER: &str = r"
 local removed = 0
-for _, member in ipairs(redis.call('SMEMBERS', KEYS[1])) do
+for i = 3, #ARGV do
+  local member = ARGV[i]
   local key = ARGV[1] .. member
   if redis.call('HGET', key, '@o') == ARGV[2] then
     removed = removed + redis.call('DEL', key)
   end
+  if redis.call('EXISTS', key) == 0 then
+    redis.call('SREM', KEYS[1], member)
+  end
 end
-redis.call('DEL', KEYS[1])
 return removed
 ";
 
