@@ -667,3 +667,57 @@ async fn a_server_restart_costs_no_operation() {
     assert_eq!(store.count().await.unwrap(), 2 * pool_size as u64);
     drop(server);
 }
+
+/// One owner with many sessions never makes one long script: listing and revoking them run one
+/// script per batch of the owner's set (seen in the server's `SLOWLOG`, which records every
+/// command while the test runs), so other users' operations interleave between batches.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_owners_many_sessions_are_listed_and_revoked_in_batches() {
+    const SESSIONS: usize = 1000;
+    let url = require_redis!();
+    let store = store(&url, "batches").await;
+    let mut redis = raw_connection(&url).await;
+    let owner = format!("many-{}", &SessionId::generate().storage_key()[..8]);
+    for _ in 0..SESSIONS {
+        let mut owned = record();
+        owned.owner = Some(owner.clone());
+        store.create(&owned).await.unwrap();
+    }
+    run(&mut redis, &["CONFIG", "SET", "slowlog-max-len", "100000"]).await;
+    run(
+        &mut redis,
+        &["CONFIG", "SET", "slowlog-log-slower-than", "0"],
+    )
+    .await;
+    let listed = store.owner_sessions(&owner).await.unwrap().len();
+    let revoked = store.delete_owner(&owner).await.unwrap();
+    run(
+        &mut redis,
+        &["CONFIG", "SET", "slowlog-log-slower-than", "10000"],
+    )
+    .await;
+    assert_eq!((listed, revoked), (SESSIONS, SESSIONS as u64));
+    let entries: Vec<redis::Value> = redis::cmd("SLOWLOG")
+        .arg("GET")
+        .arg(-1)
+        .query_async(&mut redis)
+        .await
+        .unwrap();
+    let scripts = entries
+        .into_iter()
+        .filter_map(|entry| match entry {
+            redis::Value::Array(fields) => fields.into_iter().nth(3),
+            _ => None,
+        })
+        .filter_map(|args| redis::from_redis_value::<Vec<Vec<u8>>>(args).ok())
+        .filter(|args| {
+            args.first().is_some_and(|name| name.starts_with(b"EVAL"))
+                && args.iter().any(|arg| arg.as_slice() == owner.as_bytes())
+        })
+        .count();
+    // 1000 members in batches of about 200: at least five scripts to list, five to revoke.
+    assert!(
+        scripts >= 10,
+        "{scripts} scripts listed and revoked {SESSIONS} sessions"
+    );
+}
