@@ -117,6 +117,9 @@ contract_checks!(
     an_update_of_a_corrupt_version_is_corrupt,
     an_update_that_removes_nothing_applies,
     the_store_needs_no_cleanup,
+    keys_of_the_wrong_type_are_corrupt,
+    an_owner_index_of_the_wrong_type_writes_no_session,
+    regenerates_racing_delete_owner_leave_no_survivor,
 );
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -663,4 +666,150 @@ async fn a_server_restart_costs_no_operation() {
     }
     assert_eq!(store.count().await.unwrap(), 2 * pool_size as u64);
     drop(server);
+}
+
+/// One owner with many sessions never makes one long script: listing and revoking them run one
+/// script per batch of the owner's set (seen in the server's `SLOWLOG`, which records every
+/// command while the test runs), so other users' operations interleave between batches.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_owners_many_sessions_are_listed_and_revoked_in_batches() {
+    const SESSIONS: usize = 1000;
+    let url = require_redis!();
+    let store = store(&url, "batches").await;
+    let mut redis = raw_connection(&url).await;
+    let owner = format!("many-{}", &SessionId::generate().storage_key()[..8]);
+    for _ in 0..SESSIONS {
+        let mut owned = record();
+        owned.owner = Some(owner.clone());
+        store.create(&owned).await.unwrap();
+    }
+    run(&mut redis, &["CONFIG", "SET", "slowlog-max-len", "100000"]).await;
+    run(
+        &mut redis,
+        &["CONFIG", "SET", "slowlog-log-slower-than", "0"],
+    )
+    .await;
+    let listed = store.owner_sessions(&owner).await.unwrap().len();
+    let revoked = store.delete_owner(&owner).await.unwrap();
+    run(
+        &mut redis,
+        &["CONFIG", "SET", "slowlog-log-slower-than", "10000"],
+    )
+    .await;
+    assert_eq!((listed, revoked), (SESSIONS, SESSIONS as u64));
+    let entries: Vec<redis::Value> = redis::cmd("SLOWLOG")
+        .arg("GET")
+        .arg(-1)
+        .query_async(&mut redis)
+        .await
+        .unwrap();
+    let scripts = entries
+        .into_iter()
+        .filter_map(|entry| match entry {
+            redis::Value::Array(fields) => fields.into_iter().nth(3),
+            _ => None,
+        })
+        .filter_map(|args| redis::from_redis_value::<Vec<Vec<u8>>>(args).ok())
+        .filter(|args| {
+            args.first().is_some_and(|name| name.starts_with(b"EVAL"))
+                && args.iter().any(|arg| arg.as_slice() == owner.as_bytes())
+        })
+        .count();
+    // 1000 members in batches of about 200: at least five scripts to list, five to revoke.
+    assert!(
+        scripts >= 10,
+        "{scripts} scripts listed and revoked {SESSIONS} sessions"
+    );
+}
+
+/// Server time (the `SLOWLOG`'s microseconds, summed, and the longest single command) of
+/// listing and revoking one owner's 10, 1,000 and 100,000 sessions. Prints the figures of
+/// `BENCHMARKS.md`; run with `--ignored --nocapture` through `scripts/with-redis.sh`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "a measurement, not a check"]
+async fn owner_listing_and_revocation_server_time() {
+    let url = require_redis!();
+    let store = store(&url, "owner-time").await;
+    // The slow log of 100,000 sessions' batches takes a while to read back.
+    let mut redis = redis::Client::open(url.as_str())
+        .unwrap()
+        .get_multiplexed_async_connection_with_config(
+            &redis::AsyncConnectionConfig::new()
+                .set_response_timeout(Some(std::time::Duration::from_secs(120))),
+        )
+        .await
+        .unwrap();
+    for sessions in [10usize, 1_000, 100_000] {
+        let owner = format!(
+            "time-{sessions}-{}",
+            &SessionId::generate().storage_key()[..8]
+        );
+        let writers: Vec<_> = (0..16)
+            .map(|writer| {
+                let (store, owner) = (store.clone(), owner.clone());
+                tokio::spawn(async move {
+                    for _ in (writer..sessions).step_by(16) {
+                        let mut owned = record();
+                        owned.owner = Some(owner.clone());
+                        store.create(&owned).await.unwrap();
+                    }
+                })
+            })
+            .collect();
+        for writer in writers {
+            writer.await.unwrap();
+        }
+        for what in ["list", "revoke"] {
+            run(&mut redis, &["CONFIG", "SET", "slowlog-max-len", "100000"]).await;
+            run(&mut redis, &["SLOWLOG", "RESET"]).await;
+            run(
+                &mut redis,
+                &["CONFIG", "SET", "slowlog-log-slower-than", "0"],
+            )
+            .await;
+            if what == "list" {
+                assert_eq!(store.owner_sessions(&owner).await.unwrap().len(), sessions);
+            } else {
+                assert_eq!(store.delete_owner(&owner).await.unwrap(), sessions as u64);
+            }
+            run(
+                &mut redis,
+                &["CONFIG", "SET", "slowlog-log-slower-than", "10000"],
+            )
+            .await;
+            let entries: Vec<redis::Value> = redis::cmd("SLOWLOG")
+                .arg("GET")
+                .arg(-1)
+                .query_async(&mut redis)
+                .await
+                .unwrap();
+            let (mut total, mut longest, mut commands) = (0i64, 0i64, 0);
+            for entry in entries {
+                let redis::Value::Array(fields) = entry else {
+                    continue;
+                };
+                let micros = match fields.get(2) {
+                    Some(redis::Value::Int(micros)) => *micros,
+                    _ => continue,
+                };
+                let args = fields
+                    .get(3)
+                    .cloned()
+                    .and_then(|args| redis::from_redis_value::<Vec<Vec<u8>>>(args).ok())
+                    .unwrap_or_default();
+                if args.iter().any(|arg| {
+                    arg.windows(owner.len())
+                        .any(|window| window == owner.as_bytes())
+                }) {
+                    total += micros;
+                    longest = longest.max(micros);
+                    commands += 1;
+                }
+            }
+            println!(
+                "{what} {sessions} sessions: {commands} commands, {total} us of Redis time in all, \
+                 longest {longest} us"
+            );
+        }
+    }
 }

@@ -117,6 +117,9 @@ contract_checks!(
     an_update_of_a_corrupt_version_is_corrupt,
     an_update_that_removes_nothing_applies,
     the_store_needs_no_cleanup,
+    keys_of_the_wrong_type_are_corrupt,
+    an_owner_index_of_the_wrong_type_writes_no_session,
+    regenerates_racing_delete_owner_leave_no_survivor,
 );
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]

@@ -210,6 +210,11 @@ pub(super) fn record_from(
     }))
 }
 
+/// How many members of an owner's set one command or script handles: listing and revoking an
+/// owner's sessions work in batches of this size (an `SSCAN` with this `COUNT`, then a script
+/// over what it returned), so no single command's work grows with the owner's set.
+pub(super) const OWNER_BATCH: usize = 200;
+
 #[cfg(test)]
 mod tests {
     use std::time::Duration;

@@ -37,6 +37,7 @@
 //! | `@x`       | per-session expiry override (JSON), if set                |
 //! | `@o`       | the owner, when the session is bound to one               |
 //! | `@t`       | until when the owner's set is known to live (ms)          |
+//! | `@z`       | alone: the tombstone of a failed cluster regenerate       |
 //! | `d:<key>`  | the value of session key `<key>` (raw JSON)               |
 //!
 //! Every record has `@c`, and a hash without it is no session to any reader: `load` and
@@ -44,7 +45,10 @@
 //! Such a hash is what an update of a gone session leaves behind for a moment (see below). A
 //! hash without `@e`, or with a field that does not decode, is [`StoreError::Corrupt`] to `load`
 //! (and to an `update` whose version bump it refuses): the manager deletes it and starts a new
-//! session.
+//! session. So is a key of another type than a hash under a session's name (Redis's
+//! `WRONGTYPE`), to every operation that reads it. An owner's set of the wrong type is refused
+//! (`Corrupt`) before a script writes anything, so `create` never leaves a hash without a
+//! deadline behind.
 //!
 //! The key's TTL is kept by Redis itself: every write sets `PEXPIREAT` to the record's idle
 //! deadline capped by its absolute one (and by `i64::MAX` ms, the latest time Redis accepts), so
@@ -84,7 +88,16 @@
 //! - `regenerate` is one Lua script: only while the old key exists (and the new one does not), it
 //!   applies the delta to the *stored* hash, `RENAME`s it to the new key, sets its TTL and adds
 //!   the new key to the owner's set.
-//! - `owner_sessions` and `delete_owner` are one script each over the owner's set.
+//! - `owner_sessions` and `delete_owner` work in batches, so that one owner with many sessions
+//!   never holds Redis up for everyone else: an `SSCAN` of the owner's set with a `COUNT` of 200,
+//!   then one script over the members it returned. No command or script handles more than a
+//!   batch (`SSCAN` may return a few more than its `COUNT`), whatever the size of the set.
+//!   `delete_owner` first marks the owner (a counter under the owner set's key plus
+//!   `~revoking`, living a minute unless the revocation ends first); while it is there, the
+//!   regenerate script deletes a session of that owner instead of moving it (`false`), so a
+//!   regenerate between two batches cannot move a session to a key the revocation does not
+//!   see. One that ran before the mark has its new key in the set for the whole scan, which
+//!   `SSCAN` returns.
 //!
 //! On a single server the scripts touch the owner's set under a name they derive from the stored
 //! owner, which a cluster would refuse (a script may only touch keys of its own slot).
@@ -105,23 +118,43 @@
 //! regenerate is random (it must be derivable from the new id alone, so it cannot share a tag with
 //! the old one), and an owner's sessions are spread over the whole cluster. So:
 //!
-//! - **`regenerate` is atomic for every observer of the old session**: one script on the old
-//!   key's slot checks it exists, applies the delta to the stored hash, deletes it and returns it;
-//!   a concurrent update, destroy or second regenerate runs wholly before it (and is carried over)
-//!   or after it (and finds the session gone). A second script then creates the new key (never
-//!   overwriting) and the store adds it to the owner's set. Between the two, neither key holds the
-//!   session; nobody can observe that, since only this request knows the new id. If the second
-//!   step fails (its node is failing over), the store puts the record back under the old key and
-//!   the request fails with a backend error; if that fails too, the session is lost (the user
-//!   signs in again), never duplicated or left unindexed.
+//! - **`regenerate` is atomic for every observer of the old session**: the store first adds the
+//!   new key to the owner's set (the owner the delta binds, or the stored one), unless the
+//!   owner's sessions are being revoked (see below: the session then ends, `false`). Then one
+//!   script on the old key's slot checks it exists, applies the delta to the stored hash, deletes
+//!   it and returns it; a concurrent update, destroy or second regenerate runs wholly before it
+//!   (and is carried over) or after it (and finds the session gone). A second script creates the
+//!   new key (never overwriting, never over a tombstone). Each step is atomic on its node, and a
+//!   crash between two leaves at most the old record untouched or at most the new one, never both
+//!   and never the delta under the old id (a member of the owner's set whose key holds nothing
+//!   is pruned later). Between the take and the create, neither key holds the session; nobody
+//!   can observe that, since only this request knows the new id. **A failure after the take
+//!   ends the session**, and the error says so: the record is never put back under the old id
+//!   (which could carry the request's changes, a login, to the pre-login id, or undo a logout
+//!   that ran meanwhile). Before the error returns, the store settles the new key: a script
+//!   deletes whatever the create left there and leaves a tombstone (a hash of only `@z`, no
+//!   record to any reader, for ten minutes) that a create still queued on the node (a paused or
+//!   busy node, a timeout) finds taken. If that node answers none of four attempts, the error
+//!   says so; a create it still holds may run later, under an id no client was given, indexed
+//!   under its owner, so "log out everywhere" ends it, and it expires with its deadline.
+//!   `tests/redis_cluster_faults.rs` checks this with the new key's node write-paused (briefly
+//!   and for longer than the attempts) and out of memory.
 //! - **The owner index is eventually consistent, and never misses a session**: the set is in the
 //!   owner's slot, so it is written by a separate command, ordered so that a live session bound to
 //!   an owner is always in the owner's set once the write that bound it has answered (a rebind
-//!   adds to the set before writing `@o`; a new key is added right after it is created, and is
-//!   deleted again if that fails). The set may hold members that are gone or rebound, which
-//!   listing skips and pruning removes (only members whose key is gone: a rebound member could be
-//!   bound back concurrently). "Log out everywhere" deletes each member that still names the owner,
-//!   one command per member; a login that races it may survive it, as on any store.
+//!   adds to the set before writing `@o`; a regenerate's new key is added before it is created;
+//!   a new session is added right after it is created, and is deleted again if that fails). The
+//!   set may hold members that are gone or rebound, which listing skips. A member whose key
+//!   holds no record is *fenced* (a tombstone, as above) before it is pruned, since it may be a
+//!   regenerate's new key between its steps: that regenerate then finds the session gone
+//!   (`false`). Rebound members are not pruned (they could be bound back concurrently).
+//! - **"Log out everywhere" leaves no session of the owner behind, whatever runs meanwhile**:
+//!   it first marks the owner (a counter under a key with a hash tag that puts it in the owner
+//!   set's slot, living a minute unless the revocation ends first), then deletes each member
+//!   that still names the owner and fences each whose key holds no record. A regenerate that
+//!   indexed its new key before the mark is in the set it reads (deleted, or fenced before its
+//!   create); one that comes after the mark is refused and ends its session. A login that binds
+//!   the owner while it runs may survive it, as on any store.
 //! - **`count`** scans every primary in turn, so it is a moving total while slots migrate.
 //!
 //! Replication between a primary and its replicas is asynchronous: a write acknowledged by a
@@ -228,7 +261,7 @@ use session_core::{now_ms, Delta, OwnerSession, Record, SessionId, Store, StoreE
 
 use self::layout::{
     data_bytes, expire_at, push_changed, push_fields, push_removed, record_bytes, record_from,
-    removed_count, Key, ABSOLUTE, CREATED, EXPIRES, INDEX_SLACK_MS, OWNER_INFIX,
+    removed_count, Key, ABSOLUTE, CREATED, EXPIRES, INDEX_SLACK_MS, OWNER_BATCH, OWNER_INFIX,
 };
 use self::link::{glob_literal, Link, Script};
 use self::options::{redacted, MAX_POOL};
@@ -238,7 +271,10 @@ use crate::codec;
 
 /// What went wrong talking to Redis, as the source of a [`StoreError::Backend`].
 #[derive(Debug, thiserror::Error)]
-#[error("Redis {action} failed at {url}: {source}; check that the server is up and reachable")]
+#[error(
+    "Redis {action} failed at {url}: {source}; check that the server is up and reachable, and that \
+     no other data is kept under the store's key prefix"
+)]
 pub struct RedisStoreError {
     action: &'static str,
     url: String,
@@ -268,11 +304,16 @@ struct Scripts {
     update: Script,
     regenerate: Script,
     take: Script,
+    abandon: Script,
     index_add: Script,
     touch_index: Script,
     list_owner: Script,
     revoke_owner: Script,
     delete_if_owned: Script,
+    fence_gone: Script,
+    index_add_unless_revoking: Script,
+    mark_revoking: Script,
+    unmark_revoking: Script,
     delete_stray: Script,
 }
 
@@ -283,11 +324,16 @@ impl Scripts {
             update: Script::new(scripts::with_prelude(scripts::UPDATE)),
             regenerate: Script::new(scripts::with_prelude(scripts::REGENERATE)),
             take: Script::new(scripts::with_prelude(scripts::TAKE)),
+            abandon: Script::new(scripts::ABANDON.into()),
             index_add: Script::new(scripts::INDEX_ADD.into()),
             touch_index: Script::new(scripts::TOUCH_INDEX.into()),
             list_owner: Script::new(scripts::LIST_OWNER.into()),
             revoke_owner: Script::new(scripts::REVOKE_OWNER.into()),
             delete_if_owned: Script::new(scripts::DELETE_IF_OWNED.into()),
+            fence_gone: Script::new(scripts::FENCE_GONE.into()),
+            index_add_unless_revoking: Script::new(scripts::INDEX_ADD_UNLESS_REVOKING.into()),
+            mark_revoking: Script::new(scripts::MARK_REVOKING.into()),
+            unmark_revoking: Script::new(scripts::UNMARK_REVOKING.into()),
             delete_stray: Script::new(scripts::DELETE_STRAY.into()),
         }
     }
@@ -341,6 +387,12 @@ impl ToRedisArgs for OwnerChange<'_> {
         }
     }
 }
+
+/// How long a revocation's mark lives unless the revocation ends first: longer than any runs.
+const REVOCATION_MARK_MS: u64 = 60 * 1000;
+
+/// The error code of a command on a key of the wrong type.
+const WRONG_TYPE: &str = "WRONGTYPE";
 
 /// Until when an owner's set must live to cover a record with this deadline.
 fn index_cover(deadline: u64) -> u64 {
@@ -536,8 +588,18 @@ impl RedisStore {
             .map_err(self.failed(action))
     }
 
+    /// Wraps a Redis error: a key of the wrong type under the store's prefix (`WRONGTYPE`) is
+    /// [`StoreError::Corrupt`], which the manager answers by deleting it, not a backend failure
+    /// on every request.
     fn failed(&self, action: &'static str) -> impl FnOnce(redis::RedisError) -> StoreError + '_ {
         move |source| {
+            if source.code() == Some(WRONG_TYPE) {
+                return StoreError::corrupt(RedisStoreError {
+                    action,
+                    url: self.inner.url.clone(),
+                    source,
+                });
+            }
             StoreError::backend(RedisStoreError {
                 action,
                 url: self.inner.url.clone(),
@@ -562,6 +624,67 @@ impl RedisStore {
         };
         if let Err(error) = extended {
             tracing::warn!(%error, "owner index not extended; retried on the next update");
+        }
+    }
+
+    /// One `SSCAN` batch of `owner`'s set from `cursor`: the next cursor (0 at the end) and the
+    /// members.
+    async fn owner_batch(
+        &self,
+        owner: &str,
+        cursor: u64,
+    ) -> Result<(u64, Vec<String>), StoreError> {
+        let mut command = redis::cmd("SSCAN");
+        command
+            .arg(self.owner_key(owner))
+            .arg(cursor)
+            .arg("COUNT")
+            .arg(OWNER_BATCH);
+        self.query(&command, "owner sessions").await
+    }
+
+    /// Starts (`true`) or ends a revocation of an owner's sessions: its mark, a counter of the
+    /// revocations under way (see [`MARK_REVOKING`](scripts::MARK_REVOKING)).
+    async fn revocation(&self, mark: &str, start: bool) -> Result<(), StoreError> {
+        let script = if start {
+            &self.inner.scripts.mark_revoking
+        } else {
+            &self.inner.scripts.unmark_revoking
+        };
+        let mut command = script.command(1, 1, mark.len() + 32);
+        command.arg(mark);
+        if start {
+            command.arg(REVOCATION_MARK_MS);
+        }
+        self.eval(script, &command, "delete owner").await.map(drop)
+    }
+
+    async fn delete_owner_in_batches(&self, owner: &str) -> Result<u64, StoreError> {
+        let script = &self.inner.scripts.revoke_owner;
+        let mut removed = 0;
+        let mut cursor = 0;
+        loop {
+            let (next, members) = self.owner_batch(owner, cursor).await?;
+            if !members.is_empty() {
+                let mut command = script.command(
+                    1,
+                    2 + members.len(),
+                    owner.len() * 2 + 64 * (members.len() + 1),
+                );
+                command
+                    .arg(self.owner_key(owner))
+                    .arg(&self.inner.key_prefix)
+                    .arg(owner)
+                    .arg(&members);
+                match self.eval(script, &command, "delete owner").await? {
+                    Value::Int(batch) => removed += batch.max(0) as u64,
+                    reply => return Err(backend_reply("delete owner", &reply)),
+                }
+            }
+            if next == 0 {
+                return Ok(removed);
+            }
+            cursor = next;
         }
     }
 
@@ -625,7 +748,9 @@ impl Store for RedisStore {
             OwnerChange::of_record(owner),
         );
         push_fields(&mut command, record)?;
-        if let Value::Int(0) = self.eval(script, &command, "create").await? {
+        // 0: a record has the key; -1: a tombstone (only a cluster's regenerate or revocation
+        // leaves one, under a random id no new session is given but by chance).
+        if let Value::Int(0 | -1) = self.eval(script, &command, "create").await? {
             return Err(StoreError::AlreadyExists);
         }
         if let (Some(owner), true) = (owner, self.is_cluster()) {
@@ -704,38 +829,54 @@ impl Store for RedisStore {
             return self.owner_sessions_across_slots(owner).await;
         }
         let script = &self.inner.scripts.list_owner;
-        let mut command = script.command(1, 2, owner.len() * 2 + 64);
-        command
-            .arg(self.owner_key(owner))
-            .arg(&self.inner.key_prefix)
-            .arg(owner);
-        let reply = self.eval(script, &command, "owner sessions").await?;
-        let fields: Vec<Vec<u8>> = redis::from_redis_value(reply)
-            .map_err(|error| StoreError::backend_msg(format!("Redis owner sessions: {error}")))?;
         let now = now_ms();
-        Ok(fields
-            .chunks_exact(4)
-            .filter_map(|entry| {
-                let key = String::from_utf8_lossy(&entry[0]).into_owned();
-                owner_session(key, &entry[1], &entry[2], &entry[3], now)
-            })
-            .collect())
+        let mut sessions = Vec::new();
+        let mut cursor = 0;
+        loop {
+            let (next, members) = self.owner_batch(owner, cursor).await?;
+            if !members.is_empty() {
+                let mut command = script.command(
+                    1,
+                    2 + members.len(),
+                    owner.len() * 2 + 64 * (members.len() + 1),
+                );
+                command
+                    .arg(self.owner_key(owner))
+                    .arg(&self.inner.key_prefix)
+                    .arg(owner)
+                    .arg(&members);
+                let reply = self.eval(script, &command, "owner sessions").await?;
+                let fields: Vec<Vec<u8>> = redis::from_redis_value(reply).map_err(|error| {
+                    StoreError::backend_msg(format!("Redis owner sessions: {error}"))
+                })?;
+                sessions.extend(fields.chunks_exact(4).filter_map(|entry| {
+                    let key = String::from_utf8_lossy(&entry[0]).into_owned();
+                    owner_session(key, &entry[1], &entry[2], &entry[3], now)
+                }));
+            }
+            if next == 0 {
+                // `SSCAN` may return a member twice.
+                sessions.sort_by(|a, b| a.key.cmp(&b.key));
+                sessions.dedup_by(|a, b| a.key == b.key);
+                return Ok(sessions);
+            }
+            cursor = next;
+        }
     }
 
     async fn delete_owner(&self, owner: &str) -> Result<u64, StoreError> {
         if self.is_cluster() {
             return self.delete_owner_across_slots(owner).await;
         }
-        let script = &self.inner.scripts.revoke_owner;
-        let mut command = script.command(1, 2, owner.len() * 2 + 64);
-        command
-            .arg(self.owner_key(owner))
-            .arg(&self.inner.key_prefix)
-            .arg(owner);
-        match self.eval(script, &command, "delete owner").await? {
-            Value::Int(removed) => Ok(removed.max(0) as u64),
-            reply => Err(backend_reply("delete owner", &reply)),
+        // Marked first: a regenerate of the owner's sessions that starts later ends the session
+        // instead of moving it to a key this revocation's batches might not see.
+        let mark = format!("{}~revoking", self.owner_key_of(owner));
+        self.revocation(&mark, true).await?;
+        let revoked = self.delete_owner_in_batches(owner).await;
+        if let Err(error) = self.revocation(&mark, false).await {
+            tracing::warn!(%error, "an owner's revocation mark stays until it expires");
         }
+        revoked
     }
 
     async fn count(&self) -> Result<u64, StoreError> {

@@ -27,7 +27,10 @@
 //! `'1'`: Redis would format a Lua number argument with `snprintf` on every call.
 
 /// Shared by the writing scripts: `write_fields` applies a delta's fields, `index` keeps the owner
-/// index covering the record under `key` after a write.
+/// index covering the record under `key` after a write, and `index_type_error` (called before
+/// any write, since Redis does not roll a script back) refuses, as `WRONGTYPE`, an owner's set
+/// that is not a set, which would otherwise fail the script half-way and leave a hash without a
+/// deadline.
 ///
 /// `index` binds or unbinds as ARGV[6] says. A record bound to an owner carries `@t`, the time its
 /// owner's set is known to live until; when the record's deadline nears it (ARGV[5]), or the key
@@ -44,6 +47,27 @@ local function write_fields(key, first)
   for i = removed + 1, #ARGV, 1000 do
     redis.call('HSET', key, unpack(ARGV, i, math.min(i + 999, #ARGV)))
   end
+end
+
+local function index_type_error(stored_owner)
+  if ARGV[1] == '' then
+    return nil
+  end
+  local change = ARGV[6]
+  local owner = stored_owner
+  if change == '-' then
+    return nil
+  elseif change ~= '' then
+    owner = string.sub(change, 2)
+  end
+  if not owner then
+    return nil
+  end
+  local kind = redis.call('TYPE', ARGV[1] .. owner).ok
+  if kind ~= 'set' and kind ~= 'none' then
+    return redis.error_reply('WRONGTYPE the owner index key is not a set; delete it')
+  end
+  return nil
 end
 
 local function index(key, fresh, stored_owner, stored_cover)
@@ -84,11 +108,20 @@ end
 /// 1.
 ///
 /// A hash without `@c` is no record (what an update of a gone session leaves until the store
-/// deletes it): it is written over.
+/// deletes it): it is written over, unless it is a tombstone (`@z`: an abandoned regenerate's,
+/// or a fence an owner's revocation or listing left), which returns -1. A key of another type is
+/// taken too.
 pub(super) const CREATE: &str = r"
+local wrong_index = index_type_error(nil)
+if wrong_index then
+  return wrong_index
+end
 if redis.call('EXISTS', KEYS[1]) == 1 then
-  if redis.call('HEXISTS', KEYS[1], '@c') == 1 then
+  if redis.call('TYPE', KEYS[1]).ok ~= 'hash' or redis.call('HEXISTS', KEYS[1], '@c') == 1 then
     return 0
+  end
+  if redis.call('HEXISTS', KEYS[1], '@z') == 1 then
+    return -1
   end
   redis.call('DEL', KEYS[1])
 end
@@ -114,6 +147,10 @@ local meta = redis.call('HMGET', KEYS[1], '@c', '@o', '@t')
 if not meta[1] then
   return 0
 end
+local wrong_index = index_type_error(meta[2])
+if wrong_index then
+  return wrong_index
+end
 redis.call('HINCRBY', KEYS[1], '@v', '1')
 write_fields(KEYS[1], 7)
 local indexed = index(KEYS[1], false, meta[2], meta[3])
@@ -123,13 +160,24 @@ return indexed
 
 /// Moves a live hash, with a delta applied, to a new key (single server only: both keys in one
 /// script). KEYS[1]: the old key, KEYS[2]: the new one. Returns -1 when the new key is taken,
-/// 0 when the old one is gone (writing nothing in both cases), 1 when moved.
+/// 0 when the old one is gone (writing nothing in both cases), 1 when moved. While the stored
+/// owner's sessions are being revoked (its mark, the owner's set's key plus `~revoking`,
+/// exists), the session is deleted instead and 0 returned: the revocation, which reads the
+/// owner's set in batches, might not see the new key.
 pub(super) const REGENERATE: &str = r"
 if redis.call('EXISTS', KEYS[2]) == 1 then
   return -1
 end
 local meta = redis.call('HMGET', KEYS[1], '@c', '@o', '@t')
 if not meta[1] then
+  return 0
+end
+local wrong_index = index_type_error(meta[2])
+if wrong_index then
+  return wrong_index
+end
+if meta[2] and redis.call('EXISTS', ARGV[1] .. meta[2] .. '~revoking') == 1 then
+  redis.call('DEL', KEYS[1])
   return 0
 end
 redis.call('HINCRBY', KEYS[1], '@v', '1')
@@ -155,12 +203,58 @@ redis.call('DEL', KEYS[1])
 return hash
 ";
 
+/// Settles the new key of a cluster regenerate that failed: deletes whatever its create left
+/// there and leaves a tombstone (a hash of only `@z`, no record to any reader, for ARGV[1] ms)
+/// that a create still queued on the node finds taken. KEYS[1]: the new key. Returns 1 with the
+/// tombstone, 2 when only the delete ran (a node out of memory refuses the tombstone, and then
+/// also refused the create).
+pub(super) const ABANDON: &str = r"
+redis.call('DEL', KEYS[1])
+local set = redis.pcall('HSET', KEYS[1], '@z', '1')
+if type(set) == 'table' and set.err then
+  return 2
+end
+redis.call('PEXPIRE', KEYS[1], ARGV[1])
+return 1
+";
+
 /// Adds a member to an owner's set and makes the set live at least until ARGV[1]. KEYS[1]: the
 /// set; ARGV[2]: the member (cluster only; on one server the writing scripts do it).
 pub(super) const INDEX_ADD: &str = r"
 redis.call('SADD', KEYS[1], ARGV[2])
 if redis.call('PEXPIRETIME', KEYS[1]) < tonumber(ARGV[1]) then
   redis.call('PEXPIREAT', KEYS[1], ARGV[1])
+end
+return 1
+";
+
+/// [`INDEX_ADD`] for a regenerate's new key, refused while the owner's sessions are being
+/// revoked (cluster). KEYS[1]: the set; KEYS[2]: the owner's revocation mark (in the set's
+/// slot). Returns 0 when refused, 1 when added.
+pub(super) const INDEX_ADD_UNLESS_REVOKING: &str = r"
+if redis.call('EXISTS', KEYS[2]) == 1 then
+  return 0
+end
+redis.call('SADD', KEYS[1], ARGV[2])
+if redis.call('PEXPIRETIME', KEYS[1]) < tonumber(ARGV[1]) then
+  redis.call('PEXPIREAT', KEYS[1], ARGV[1])
+end
+return 1
+";
+
+/// Marks an owner's sessions as being revoked (cluster): a counter, one per revocation under
+/// way, living ARGV[1] ms unless refreshed, so that a revocation that died does not hold its
+/// owner's regenerates off for longer. KEYS[1]: the mark.
+pub(super) const MARK_REVOKING: &str = r"
+redis.call('INCR', KEYS[1])
+redis.call('PEXPIRE', KEYS[1], ARGV[1])
+return 1
+";
+
+/// Ends a revocation's mark (see [`MARK_REVOKING`]). KEYS[1]: the mark.
+pub(super) const UNMARK_REVOKING: &str = r"
+if redis.call('DECR', KEYS[1]) <= 0 then
+  redis.call('DEL', KEYS[1])
 end
 return 1
 ";
@@ -177,12 +271,15 @@ end
 return 1
 ";
 
-/// An owner's live sessions, pruning the set of members that are gone or no longer the owner's
-/// (single server: the members' keys are derived from ARGV[1], the key prefix). KEYS[1]: the set;
-/// ARGV[2]: the owner. Returns storage key, `@c`, `@e`, `@a` (or `''`) for each.
+/// One batch of an owner's live sessions, pruning the set of members that are gone or no longer
+/// the owner's (single server: the members' keys are derived from ARGV[1], the key prefix).
+/// KEYS[1]: the set; ARGV[2]: the owner; ARGV[3..]: the members (at most
+/// [`OWNER_BATCH`](super::layout::OWNER_BATCH), from an `SSCAN`). Returns storage key, `@c`,
+/// `@e`, `@a` (or `''`) for each live one.
 pub(super) const LIST_OWNER: &str = r"
 local out = {}
-for _, member in ipairs(redis.call('SMEMBERS', KEYS[1])) do
+for i = 3, #ARGV do
+  local member = ARGV[i]
   local meta = redis.call('HMGET', ARGV[1] .. member, '@o', '@c', '@e', '@a')
   if meta[1] == ARGV[2] then
     table.insert(out, member)
@@ -196,27 +293,57 @@ end
 return out
 ";
 
-/// Deletes every session of an owner and its set (single server). KEYS[1]: the set; ARGV[1]: the
-/// key prefix; ARGV[2]: the owner. Returns how many sessions went.
+/// Deletes one batch of an owner's sessions (single server). KEYS[1]: the set; ARGV[1]: the key
+/// prefix; ARGV[2]: the owner; ARGV[3..]: the members (at most
+/// [`OWNER_BATCH`](super::layout::OWNER_BATCH), from an `SSCAN`). Returns how many sessions went.
 pub(super) const REVOKE_OWNER: &str = r"
 local removed = 0
-for _, member in ipairs(redis.call('SMEMBERS', KEYS[1])) do
+for i = 3, #ARGV do
+  local member = ARGV[i]
   local key = ARGV[1] .. member
   if redis.call('HGET', key, '@o') == ARGV[2] then
     removed = removed + redis.call('DEL', key)
   end
+  if redis.call('EXISTS', key) == 0 then
+    redis.call('SREM', KEYS[1], member)
+  end
 end
-redis.call('DEL', KEYS[1])
 return removed
 ";
 
-/// Deletes a session if it belongs to ARGV[1] (cluster). KEYS[1]: the session key. Returns 1 when
-/// deleted.
+/// Deletes a session if it belongs to ARGV[1] (cluster). KEYS[1]: the session key; ARGV[2]: how
+/// long a tombstone lives (ms). Returns 1 when deleted, 0 when the key holds another owner's
+/// record, -1 when it holds no record: then it is fenced (see [`FENCE_GONE`]).
 pub(super) const DELETE_IF_OWNED: &str = r"
-if redis.call('HGET', KEYS[1], '@o') == ARGV[1] then
-  return redis.call('DEL', KEYS[1])
+if redis.call('HEXISTS', KEYS[1], '@c') == 1 then
+  if redis.call('HGET', KEYS[1], '@o') == ARGV[1] then
+    return redis.call('DEL', KEYS[1])
+  end
+  return 0
 end
-return 0
+if redis.call('HEXISTS', KEYS[1], '@z') == 0 then
+  redis.call('DEL', KEYS[1])
+  redis.call('HSET', KEYS[1], '@z', '1')
+  redis.call('PEXPIRE', KEYS[1], ARGV[2])
+end
+return -1
+";
+
+/// Fences a member of an owner's set whose key holds no record (cluster), before the store
+/// prunes it: the member may be the new key of a regenerate between its steps (indexed, not yet
+/// created), and the tombstone (`@z`, for ARGV[1] ms) makes that create fail, so a session never
+/// lives under a key its owner's set no longer holds. KEYS[1]: the session key. Returns 1 when
+/// the key holds no record (fenced now or before), 0 when it holds one.
+pub(super) const FENCE_GONE: &str = r"
+if redis.call('HEXISTS', KEYS[1], '@c') == 1 then
+  return 0
+end
+if redis.call('HEXISTS', KEYS[1], '@z') == 0 then
+  redis.call('DEL', KEYS[1])
+  redis.call('HSET', KEYS[1], '@z', '1')
+  redis.call('PEXPIRE', KEYS[1], ARGV[1])
+end
+return 1
 ";
 
 /// Deletes the hash an update of a gone session left (see the `update` module), unless a record

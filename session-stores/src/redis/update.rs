@@ -35,7 +35,7 @@ use super::layout::{
     data_bytes, expire_at, push_changed, push_removed, removed_count, CREATED, INDEX_COVER,
     INDEX_SLACK_MS, OWNER, VERSION,
 };
-use super::{backend_reply, RedisStore};
+use super::{backend_reply, RedisStore, WRONG_TYPE};
 use crate::codec;
 
 impl RedisStore {
@@ -94,8 +94,14 @@ impl RedisStore {
             }
             reply => return Err(backend_reply("update", &reply)),
         };
-        let Some(Value::Array(meta)) = meta else {
-            return Err(StoreError::backend_msg("Redis update: no HMGET reply"));
+        let meta = match meta {
+            Some(Value::Array(meta)) => meta,
+            Some(Value::ServerError(error)) if error.code() == WRONG_TYPE => {
+                return Err(StoreError::corrupt(format!(
+                    "the session's key is not a hash: {error:?}"
+                )));
+            }
+            _ => return Err(StoreError::backend_msg("Redis update: no HMGET reply")),
         };
         let mut meta = meta.into_iter();
         let (created, owner, cover) = (meta.next(), meta.next(), meta.next());

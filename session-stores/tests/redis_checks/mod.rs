@@ -467,6 +467,126 @@ pub async fn the_store_needs_no_cleanup(
     assert!(store.cleanup().is_none());
 }
 
+/// A key of another type than a hash under a session's name is `Corrupt` to every operation that
+/// reads it (the manager then deletes it and starts a new session), not a backend failure.
+pub async fn keys_of_the_wrong_type_are_corrupt(
+    store: &RedisStore,
+    redis: &mut (impl ConnectionLike + Send),
+) {
+    for (kind, write) in [("string", "SET"), ("list", "RPUSH"), ("set", "SADD")] {
+        let stored = record();
+        let key = store.key_of(&stored.id);
+        let _: redis::Value = raw(redis, &[write, &key, "x"]).await;
+        let corrupt = |result: &dyn std::fmt::Debug, matched: bool| {
+            assert!(matched, "a {kind} under a session's key: {result:?}");
+        };
+        let loaded = store.load(&stored.id).await;
+        corrupt(&loaded, matches!(loaded, Err(StoreError::Corrupt(_))));
+        let exists = store.exists(&stored.id).await;
+        corrupt(&exists, matches!(exists, Err(StoreError::Corrupt(_))));
+        let updated = store
+            .update(&stored.id, &delta(&stored, &[("a", "1")]))
+            .await;
+        corrupt(&updated, matches!(updated, Err(StoreError::Corrupt(_))));
+        let regenerated = store
+            .regenerate(&stored.id, &SessionId::generate(), &delta(&stored, &[]))
+            .await;
+        corrupt(
+            &regenerated,
+            matches!(regenerated, Err(StoreError::Corrupt(_))),
+        );
+        store.delete(&stored.id).await.unwrap();
+        assert_eq!(store.load(&stored.id).await.unwrap(), None);
+    }
+}
+
+/// An owner's set of the wrong type makes `create` fail without writing the session: no hash is
+/// left behind without a deadline.
+pub async fn an_owner_index_of_the_wrong_type_writes_no_session(
+    store: &RedisStore,
+    redis: &mut (impl ConnectionLike + Send),
+) {
+    let owner = format!("wrongtype-{}", &SessionId::generate().storage_key()[..8]);
+    let _: redis::Value = raw(redis, &["SET", &store.owner_key_of(&owner), "x"]).await;
+    let stored = owned(&owner);
+    assert!(store.create(&stored).await.is_err());
+    let key = store.key_of(&stored.id);
+    assert_eq!(raw::<i64>(redis, &["EXISTS", &key]).await, 0);
+    let _: redis::Value = raw(redis, &["DEL", &store.owner_key_of(&owner)]).await;
+}
+
+/// A bounded stress run: chains of regenerates of an owner's sessions race `delete_owner`. Once
+/// it has returned, none of the sessions lives under any id, and no regenerate fails: one that
+/// loses the race finds the session gone. Bounded by count (iterations, regenerates per chain)
+/// and by time (no iteration starts after `STRESS_SECONDS`).
+pub async fn regenerates_racing_delete_owner_leave_no_survivor(
+    store: &RedisStore,
+    _redis: &mut (impl ConnectionLike + Send),
+) {
+    const ITERATIONS: usize = 60;
+    const CHAINS: usize = 4;
+    const REGENERATES_PER_CHAIN: usize = 30;
+    const STRESS_SECONDS: u64 = 20;
+    let started = std::time::Instant::now();
+    let (mut survivors, mut errors, mut runs) = (0, Vec::new(), 0);
+    for iteration in 0..ITERATIONS {
+        if started.elapsed() > std::time::Duration::from_secs(STRESS_SECONDS) {
+            break;
+        }
+        runs += 1;
+        let owner = format!(
+            "racer-{iteration}-{}",
+            &SessionId::generate().storage_key()[..8]
+        );
+        let moving = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let mut chains = Vec::new();
+        for _ in 0..CHAINS {
+            let record = owned(&owner);
+            store.create(&record).await.unwrap();
+            let (store, moving) = (store.clone(), moving.clone());
+            chains.push(tokio::spawn(async move {
+                let mut id = record.id;
+                let mut outcome = Ok(());
+                for step in 0..REGENERATES_PER_CHAIN {
+                    let new = SessionId::generate();
+                    let result = store.regenerate(&id, &new, &delta(&record, &[])).await;
+                    if step == 0 {
+                        moving.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                    }
+                    match result {
+                        Ok(true) => id = new,
+                        Ok(false) => break,
+                        Err(error) => {
+                            outcome = Err(error);
+                            break;
+                        }
+                    }
+                }
+                (id, outcome)
+            }));
+        }
+        // Revoke once every chain has made its first move, while they keep moving.
+        while moving.load(std::sync::atomic::Ordering::SeqCst) < CHAINS {
+            tokio::task::yield_now().await;
+        }
+        store.delete_owner(&owner).await.unwrap();
+        for chain in chains {
+            let (id, outcome) = chain.await.unwrap();
+            if let Err(error) = outcome {
+                errors.push(error.to_string());
+            }
+            if store.load(&id).await.unwrap().is_some() {
+                survivors += 1;
+            }
+        }
+    }
+    assert_eq!(
+        (survivors, errors.len()),
+        (0, 0),
+        "{survivors} sessions survived `delete_owner` in {runs} runs; errors: {errors:?}"
+    );
+}
+
 /// Every check, in turn.
 pub async fn all(store: &RedisStore, redis: &mut (impl ConnectionLike + Send)) {
     regenerate_moves_the_stored_record_with_the_delta_on_top(store, redis).await;
@@ -482,4 +602,7 @@ pub async fn all(store: &RedisStore, redis: &mut (impl ConnectionLike + Send)) {
     an_update_of_a_corrupt_version_is_corrupt(store, redis).await;
     an_update_that_removes_nothing_applies(store, redis).await;
     the_store_needs_no_cleanup(store, redis).await;
+    keys_of_the_wrong_type_are_corrupt(store, redis).await;
+    an_owner_index_of_the_wrong_type_writes_no_session(store, redis).await;
+    regenerates_racing_delete_owner_leave_no_survivor(store, redis).await;
 }
