@@ -89,11 +89,12 @@ pub(super) fn plan_server(
         absolute_deadline: absolute,
         ..state.delta()
     };
-    let has_values = !state.data().is_empty();
+    // An owner alone is something to keep: a login that records who logged in and no value.
+    let holds_something = !state.data().is_empty() || state.record().owner.is_some();
     let (write, reply) = match state.lifecycle() {
         // Destroyed: the stored record goes; what the handler wrote afterwards is a new session.
         Lifecycle::Destroyed { retired } => {
-            if has_values {
+            if holds_something {
                 let id = fresh_id(new_id);
                 let record = new_record(id);
                 let write = match retired {
@@ -146,7 +147,7 @@ pub(super) fn plan_server(
         }
         // New: a record only once it holds something.
         Lifecycle::New => {
-            if has_values {
+            if holds_something {
                 let id = fresh_id(new_id);
                 (Write::Create(new_record(id)), Reply::Id(id, next))
             } else {

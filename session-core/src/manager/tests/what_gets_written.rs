@@ -214,3 +214,23 @@ async fn clear_does_not_bring_back_a_session_another_request_destroyed() {
     clearing.save_opened().await.unwrap();
     assert!(store.ids().is_empty(), "the destroyed session came back");
 }
+
+#[tokio::test]
+async fn a_new_session_bound_to_an_owner_alone_is_stored_and_listed() {
+    // A login that records only who logged in (no values) is still a login: the record goes to
+    // the store with its owner, and the browser gets its id.
+    let store = Arc::new(CountingStore::default());
+    let manager = server_manager(&store);
+    let mut browser = Browser::default();
+    let headers = browser
+        .visit(&manager, |session| session.set_owner("alice").unwrap())
+        .await;
+    assert_eq!(set_cookies(&headers).len(), 1, "{headers:?}");
+    let listed = manager.owner_sessions("app", "alice").await.unwrap();
+    assert_eq!(listed.len(), 1);
+    let mut owner = None;
+    browser
+        .visit(&manager, |session| owner = session.owner())
+        .await;
+    assert_eq!(owner.as_deref(), Some("alice"));
+}
