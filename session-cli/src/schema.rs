@@ -12,7 +12,7 @@ use crate::Failure;
 pub enum Dialect {
     /// PostgreSQL (store type `postgres`).
     Postgres,
-    /// MySQL or MariaDB (store type `mysql`).
+    /// MySQL or MariaDB (store type `mysql`; `mariadb` is accepted too).
     #[value(alias = "mariadb")]
     Mysql,
     /// SQLite (store type `sqlite`).
