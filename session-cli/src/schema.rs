@@ -47,6 +47,10 @@ impl Dialect {
 
     /// The statements of the store itself, or a usage failure when this build left the
     /// store's feature out.
+    #[cfg_attr(
+        not(any(feature = "postgres", feature = "mysql", feature = "sqlite")),
+        allow(unused_variables)
+    )]
     fn statements(self, table: &str) -> Result<String, Failure> {
         match self {
             #[cfg(feature = "postgres")]
@@ -138,13 +142,26 @@ pub async fn schema(context: &Context, session: Option<&str>, apply: bool) -> Re
 async fn apply_to(name: &str, store: &StoreConfig, table: &str) -> Result<String, Failure> {
     let existed = match open(name, store, false).await {
         Ok(()) => true,
+        // Missing, or there without every column the store uses.
         Err(error) if is_missing_table(&error) => false,
         Err(error) => return Err(start_failure(error)),
     };
-    open(name, store, true).await.map_err(start_failure)?;
-    // The statements create only what is missing: a table of an older layout keeps its columns,
-    // and the store would still refuse it.
-    open(name, store, false).await.map_err(start_failure)?;
+    // The statements create only what is missing and alter no existing table, so a table of
+    // another layout makes them fail (an index on a column it lacks) or leaves it unusable.
+    let another_layout = |failure: Failure| {
+        match failure {
+        Failure::Store(message) => Failure::Store(format!(
+            "{message}\n(table `{table}` may already exist with other columns: the statements never alter an existing table, so compare it with the statements above and migrate it by hand)"
+        )),
+        other => other,
+    }
+    };
+    open(name, store, true)
+        .await
+        .map_err(|error| another_layout(start_failure(error)))?;
+    open(name, store, false)
+        .await
+        .map_err(|error| another_layout(start_failure(error)))?;
     Ok(if existed {
         format!(
             "applied: table `{table}` was already there with every column the store uses; nothing existing was changed"

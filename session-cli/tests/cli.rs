@@ -775,3 +775,30 @@ async fn schema_apply_creates_a_mysql_table_once() {
     };
     schema_apply_creates_the_table_once("mysql", Some(&url)).await;
 }
+
+#[tokio::test]
+async fn schema_apply_on_a_table_of_another_layout_fails_and_leaves_it() {
+    let (setup, url) = on_sql_without_create_table("sqlite", None);
+    let config = std::fs::read_to_string(&setup.config).unwrap();
+    let table = config
+        .split("table = \"")
+        .nth(1)
+        .and_then(|rest| rest.split('"').next())
+        .unwrap()
+        .to_string();
+    run_migration(
+        "sqlite",
+        &url,
+        &format!("CREATE TABLE \"{table}\" (id TEXT PRIMARY KEY, data TEXT)"),
+    )
+    .await;
+    setup.fails(
+        &["schema", "--apply"],
+        3,
+        &[&format!(
+            "table `{table}` may already exist with other columns"
+        )],
+    );
+    // The store still refuses it, and the table keeps its rows' layout.
+    setup.fails(&["count"], 3, &["missing or incomplete"]);
+}
