@@ -116,7 +116,7 @@ impl Context {
 /// Why a store did not start, as the exit code tells it: the store itself failing (a server
 /// that does not answer, a directory that cannot be created) is a store failure; anything else
 /// (an unknown store type, an option it refuses) is the configuration's fault.
-fn start_failure(error: ConfigError) -> Failure {
+pub fn start_failure(error: ConfigError) -> Failure {
     let store_failed = matches!(
         &error,
         ConfigError::Store { source, .. } if source.downcast_ref::<StoreError>().is_some()

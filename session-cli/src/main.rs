@@ -17,6 +17,7 @@ use clap::{Parser, Subcommand};
 mod context;
 mod inspect;
 mod operate;
+mod schema;
 mod time;
 
 /// Operate the sessions of an application built on session-core.
@@ -90,6 +91,28 @@ enum Command {
     /// Remove expired sessions from every store that needs cleaning, once, and report how many
     /// went.
     Gc,
+    /// Print the statements that create the table of a SQL store (postgres, mysql, sqlite) and
+    /// its indexes: a migration to review, for applications run with `create_table = false`.
+    ///
+    /// The session's store type and `table` come from the configuration; `--dialect` (with
+    /// `--table`) prints them without one. `--apply` runs them against the session's database,
+    /// which is idempotent (`IF NOT EXISTS`), and says whether the table was created or already
+    /// there.
+    Schema {
+        /// The session name; the configuration's default session when left out.
+        #[arg(conflicts_with = "dialect")]
+        session: Option<String>,
+        /// Run the statements against the session's database (its `url`, or
+        /// `SESSIONS_<NAME>_STORE_URL`).
+        #[arg(long, conflicts_with = "dialect")]
+        apply: bool,
+        /// Print the statements of this database without reading any configuration.
+        #[arg(long, value_enum)]
+        dialect: Option<schema::Dialect>,
+        /// The table, with `--dialect` [default: sessions].
+        #[arg(long, requires = "dialect")]
+        table: Option<String>,
+    },
 }
 
 /// Why a command did not succeed; each maps to one exit code.
@@ -123,6 +146,11 @@ fn main() -> ExitCode {
             println!("{}", session_core::Key::generate_secret_base64());
             Ok(())
         }
+        Command::Schema {
+            dialect: Some(dialect),
+            table,
+            ..
+        } => schema::print_dialect(dialect, table.as_deref()),
         command => run(&cli.config, command),
     };
     match result {
@@ -158,6 +186,9 @@ fn run(config: &std::path::Path, command: Command) -> Result<(), Failure> {
                 operate::revoke(&context, &owner, session.as_deref()).await
             }
             Command::Gc => operate::gc(&context).await,
+            Command::Schema { session, apply, .. } => {
+                schema::schema(&context, session.as_deref(), apply).await
+            }
         }
     })
 }
