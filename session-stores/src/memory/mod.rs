@@ -249,8 +249,9 @@ impl Inner {
     /// Keeps the counters and the owner index true after `held` replaced `old` (same id).
     fn replaced(&self, held: &Entry, old: &Entry) {
         self.bytes.fetch_add(held.cost(), Ordering::AcqRel);
-        self.owners.add(held.owner(), held.id());
-        self.forget(old, held.owner());
+        let owner = held.owner();
+        self.owners.add(owner, held.id());
+        self.forget(old, owner);
     }
 
     /// Removes `id` from `map` (its shard, write-locked).
@@ -300,7 +301,18 @@ impl Inner {
             // The delta is spliced into the stored bytes: no value is decoded.
             let old = std::mem::replace(held, held.updated(id, delta)?);
             let owned = held.is_owned();
-            self.replaced(held, &old);
+            if delta.owner.is_some() {
+                self.replaced(held, &old);
+            } else {
+                // The owner stays, and so does its index entry: only the bytes move (the common
+                // update, which then reads no owner out of either record).
+                let (now_held, was_held) = (held.cost(), old.cost());
+                if now_held >= was_held {
+                    self.bytes.fetch_add(now_held - was_held, Ordering::AcqRel);
+                } else {
+                    self.bytes.fetch_sub(was_held - now_held, Ordering::AcqRel);
+                }
+            }
             map.changed(&old, owned);
         }
         self.shrink(self.shard_index(id), id);
