@@ -84,11 +84,10 @@ impl Sessions<'_> {
     /// #     client.get("/").dispatch().await.into_string().await.unwrap_or_default()
     /// # }
     /// use session_rocket::{Error, Sessions};
-    ///
     /// #[rocket::get("/")]
     /// async fn add_to_cart(sessions: Sessions<'_>) -> Result<String, Error> {
     ///     let cart = sessions.get("cart").await?; // a name known only at run time
-    ///     cart.insert("book", 1)?;
+    ///     cart.insert("book", 1)?; // `Error` takes both the guard's and the session's errors
     ///     Ok(cart.keys().join(","))
     /// }
     /// # #[rocket::main]
