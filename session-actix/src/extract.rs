@@ -65,11 +65,87 @@ pub struct Sessions(Arc<RequestSessions>);
 
 impl Sessions {
     /// The session `name`, opened on first use; the same handle on every later call.
+    ///
+    /// ```
+    /// # use actix_web::{test, web, App, FromRequest, Handler, Responder};
+    /// # use session_actix::{KeyRing, SessionManager, SessionMiddleware, SessionsConfig, StoreRegistry};
+    /// # /// The body of `handler`'s answer to a request without cookies, in an app with the sessions
+    /// # /// `app` (the default) and `cart`.
+    /// # async fn call<F, Args>(handler: F) -> String
+    /// # where
+    /// #     F: Handler<Args>,
+    /// #     Args: FromRequest + 'static,
+    /// #     F::Output: Responder + 'static,
+    /// # {
+    /// #     let config = SessionsConfig::from_toml(r#"
+    /// #         default = "app"
+    /// #         [sessions.app]
+    /// #         transport = { type = "cookie", name = "app_session" }
+    /// #         store = { type = "cookie" }
+    /// #         [sessions.cart]
+    /// #         transport = { type = "cookie", name = "cart" }
+    /// #         store = { type = "cookie" }
+    /// #     "#).unwrap();
+    /// #     let manager = SessionManager::from_config(&config, &StoreRegistry::new(), KeyRing::generate()).await.unwrap();
+    /// #     let app = App::new().wrap(SessionMiddleware::new(manager)).route("/", web::get().to(handler));
+    /// #     let app = test::init_service(app).await;
+    /// #     let body = test::call_and_read_body(&app, test::TestRequest::get().uri("/").to_request()).await;
+    /// #     String::from_utf8(body.to_vec()).unwrap()
+    /// # }
+    /// use session_actix::Sessions;
+    ///
+    /// async fn cart(sessions: Sessions) -> actix_web::Result<String> {
+    ///     let cart = sessions.get("cart").await?; // a name known only at run time
+    ///     Ok(format!("{} items", cart.keys().len()))
+    /// }
+    /// # #[actix_web::main]
+    /// # async fn main() {
+    /// assert_eq!(call(cart).await, "0 items");
+    /// # }
+    /// ```
     pub async fn get(&self, name: &str) -> Result<session_core::Session, SessionRejection> {
         self.0.session(name).await.map_err(SessionRejection::Open)
     }
 
     /// The default session.
+    ///
+    /// ```
+    /// # use actix_web::{test, web, App, FromRequest, Handler, Responder};
+    /// # use session_actix::{KeyRing, SessionManager, SessionMiddleware, SessionsConfig, StoreRegistry};
+    /// # /// The body of `handler`'s answer to a request without cookies, in an app with the sessions
+    /// # /// `app` (the default) and `cart`.
+    /// # async fn call<F, Args>(handler: F) -> String
+    /// # where
+    /// #     F: Handler<Args>,
+    /// #     Args: FromRequest + 'static,
+    /// #     F::Output: Responder + 'static,
+    /// # {
+    /// #     let config = SessionsConfig::from_toml(r#"
+    /// #         default = "app"
+    /// #         [sessions.app]
+    /// #         transport = { type = "cookie", name = "app_session" }
+    /// #         store = { type = "cookie" }
+    /// #         [sessions.cart]
+    /// #         transport = { type = "cookie", name = "cart" }
+    /// #         store = { type = "cookie" }
+    /// #     "#).unwrap();
+    /// #     let manager = SessionManager::from_config(&config, &StoreRegistry::new(), KeyRing::generate()).await.unwrap();
+    /// #     let app = App::new().wrap(SessionMiddleware::new(manager)).route("/", web::get().to(handler));
+    /// #     let app = test::init_service(app).await;
+    /// #     let body = test::call_and_read_body(&app, test::TestRequest::get().uri("/").to_request()).await;
+    /// #     String::from_utf8(body.to_vec()).unwrap()
+    /// # }
+    /// use session_actix::Sessions;
+    ///
+    /// async fn whoami(sessions: Sessions) -> actix_web::Result<String> {
+    ///     let session = sessions.default_session().await?; // `app`
+    ///     Ok(session.owner().unwrap_or_else(|| "nobody".into()))
+    /// }
+    /// # #[actix_web::main]
+    /// # async fn main() {
+    /// assert_eq!(call(whoami).await, "nobody");
+    /// # }
+    /// ```
     pub async fn default_session(&self) -> Result<session_core::Session, SessionRejection> {
         self.0
             .default_session()
@@ -78,6 +154,45 @@ impl Sessions {
     }
 
     /// The request's sessions as the core sees them.
+    ///
+    /// ```
+    /// # use actix_web::{test, web, App, FromRequest, Handler, Responder};
+    /// # use session_actix::{KeyRing, SessionManager, SessionMiddleware, SessionsConfig, StoreRegistry};
+    /// # /// The body of `handler`'s answer to a request without cookies, in an app with the sessions
+    /// # /// `app` (the default) and `cart`.
+    /// # async fn call<F, Args>(handler: F) -> String
+    /// # where
+    /// #     F: Handler<Args>,
+    /// #     Args: FromRequest + 'static,
+    /// #     F::Output: Responder + 'static,
+    /// # {
+    /// #     let config = SessionsConfig::from_toml(r#"
+    /// #         default = "app"
+    /// #         [sessions.app]
+    /// #         transport = { type = "cookie", name = "app_session" }
+    /// #         store = { type = "cookie" }
+    /// #         [sessions.cart]
+    /// #         transport = { type = "cookie", name = "cart" }
+    /// #         store = { type = "cookie" }
+    /// #     "#).unwrap();
+    /// #     let manager = SessionManager::from_config(&config, &StoreRegistry::new(), KeyRing::generate()).await.unwrap();
+    /// #     let app = App::new().wrap(SessionMiddleware::new(manager)).route("/", web::get().to(handler));
+    /// #     let app = test::init_service(app).await;
+    /// #     let body = test::call_and_read_body(&app, test::TestRequest::get().uri("/").to_request()).await;
+    /// #     String::from_utf8(body.to_vec()).unwrap()
+    /// # }
+    /// use session_actix::Sessions;
+    ///
+    /// async fn opened(sessions: Sessions) -> actix_web::Result<String> {
+    ///     sessions.get("cart").await?;
+    ///     let core = sessions.request_sessions();
+    ///     Ok(format!("cart: {}, app: {}", core.is_opened("cart"), core.is_opened("app")))
+    /// }
+    /// # #[actix_web::main]
+    /// # async fn main() {
+    /// assert_eq!(call(opened).await, "cart: true, app: false");
+    /// # }
+    /// ```
     pub fn request_sessions(&self) -> &RequestSessions {
         &self.0
     }

@@ -62,11 +62,77 @@ pub struct Sessions<'r> {
 
 impl Sessions<'_> {
     /// The session `name`, opened on first use; the same handle on every later call.
+    ///
+    /// ```
+    /// # use rocket::local::asynchronous::Client;
+    /// # use session_rocket::{KeyRing, SessionFairing, SessionManager, SessionsConfig, StoreRegistry};
+    /// # /// The body of the answer to `GET /` from an app serving `routes`, with the sessions `app`
+    /// # /// (the default) and `cart`.
+    /// # async fn call(routes: Vec<rocket::Route>) -> String {
+    /// #     let config = SessionsConfig::from_toml(r#"
+    /// #         default = "app"
+    /// #         [sessions.app]
+    /// #         transport = { type = "cookie", name = "app_session" }
+    /// #         store = { type = "cookie" }
+    /// #         [sessions.cart]
+    /// #         transport = { type = "cookie", name = "cart" }
+    /// #         store = { type = "cookie" }
+    /// #     "#).unwrap();
+    /// #     let manager = SessionManager::from_config(&config, &StoreRegistry::new(), KeyRing::generate()).await.unwrap();
+    /// #     let rocket = rocket::build().attach(SessionFairing::new(manager)).mount("/", routes);
+    /// #     let client = Client::tracked(rocket).await.unwrap();
+    /// #     client.get("/").dispatch().await.into_string().await.unwrap_or_default()
+    /// # }
+    /// use session_rocket::{Error, Sessions};
+    /// #[rocket::get("/")]
+    /// async fn add_to_cart(sessions: Sessions<'_>) -> Result<String, Error> {
+    ///     let cart = sessions.get("cart").await?; // a name known only at run time
+    ///     cart.insert("book", 1)?; // `Error` takes both the guard's and the session's errors
+    ///     Ok(cart.keys().join(","))
+    /// }
+    /// # #[rocket::main]
+    /// # async fn main() {
+    /// assert_eq!(call(rocket::routes![add_to_cart]).await, "book");
+    /// # }
+    /// ```
     pub async fn get(&self, name: &str) -> Result<session_core::Session, SessionRejection> {
         open_session(self.request, Some(name)).await
     }
 
     /// The default session.
+    ///
+    /// ```
+    /// # use rocket::local::asynchronous::Client;
+    /// # use session_rocket::{KeyRing, SessionFairing, SessionManager, SessionsConfig, StoreRegistry};
+    /// # /// The body of the answer to `GET /` from an app serving `routes`, with the sessions `app`
+    /// # /// (the default) and `cart`.
+    /// # async fn call(routes: Vec<rocket::Route>) -> String {
+    /// #     let config = SessionsConfig::from_toml(r#"
+    /// #         default = "app"
+    /// #         [sessions.app]
+    /// #         transport = { type = "cookie", name = "app_session" }
+    /// #         store = { type = "cookie" }
+    /// #         [sessions.cart]
+    /// #         transport = { type = "cookie", name = "cart" }
+    /// #         store = { type = "cookie" }
+    /// #     "#).unwrap();
+    /// #     let manager = SessionManager::from_config(&config, &StoreRegistry::new(), KeyRing::generate()).await.unwrap();
+    /// #     let rocket = rocket::build().attach(SessionFairing::new(manager)).mount("/", routes);
+    /// #     let client = Client::tracked(rocket).await.unwrap();
+    /// #     client.get("/").dispatch().await.into_string().await.unwrap_or_default()
+    /// # }
+    /// use session_rocket::{Error, Sessions};
+    ///
+    /// #[rocket::get("/")]
+    /// async fn whoami(sessions: Sessions<'_>) -> Result<String, Error> {
+    ///     let session = sessions.default_session().await?; // `app`
+    ///     Ok(session.owner().unwrap_or_else(|| "nobody".into()))
+    /// }
+    /// # #[rocket::main]
+    /// # async fn main() {
+    /// assert_eq!(call(rocket::routes![whoami]).await, "nobody");
+    /// # }
+    /// ```
     pub async fn default_session(&self) -> Result<session_core::Session, SessionRejection> {
         open_session(self.request, None).await
     }

@@ -110,6 +110,18 @@ pub struct SessionManagerBuilder {
 
 impl SessionManagerBuilder {
     /// Adds the session `name` with its configuration and an already built backend.
+    ///
+    /// ```
+    /// # use session_core::{Backend, CookieStoreOptions, KeyRing, SessionConfig, SessionManager};
+    /// # let cookie = || Backend::Cookie(CookieStoreOptions::default());
+    /// let manager = SessionManager::builder(KeyRing::generate())
+    ///     .session("web", SessionConfig::cookie("web_session"), cookie())
+    ///     .session("api", SessionConfig::header("X-Session"), cookie())
+    ///     .default("web")
+    ///     .build()?;
+    /// assert_eq!(manager.session_header_names().collect::<Vec<_>>(), ["x-session"]);
+    /// # Ok::<(), session_core::ConfigError>(())
+    /// ```
     pub fn session(
         mut self,
         name: impl Into<String>,
@@ -124,12 +136,35 @@ impl SessionManagerBuilder {
     }
 
     /// Names the default session (needed when there are several).
+    ///
+    /// ```
+    /// # use session_core::{Backend, CookieStoreOptions, KeyRing, SessionConfig, SessionManager};
+    /// # let cookie = || Backend::Cookie(CookieStoreOptions::default());
+    /// let two = || {
+    ///     SessionManager::builder(KeyRing::generate())
+    ///         .session("web", SessionConfig::cookie("web_session"), cookie())
+    ///         .session("api", SessionConfig::header("X-Session"), cookie())
+    /// };
+    /// assert!(two().build().is_err()); // which one does `Session` extract?
+    /// assert_eq!(two().default("api").build()?.default_name(), "api");
+    /// # Ok::<(), session_core::ConfigError>(())
+    /// ```
     pub fn default(mut self, name: impl Into<String>) -> Self {
         self.config.default = Some(name.into());
         self
     }
 
     /// Validates the configuration and builds the manager.
+    ///
+    /// ```
+    /// # use session_core::{Backend, CookieStoreOptions, KeyRing, SessionConfig, SessionManager};
+    /// # let cookie = || Backend::Cookie(CookieStoreOptions::default());
+    /// let built = SessionManager::builder(KeyRing::generate())
+    ///     .session("web", SessionConfig::cookie("web_session"), cookie())
+    ///     .default("cart")
+    ///     .build();
+    /// assert!(built.is_err()); // no session is named `cart`
+    /// ```
     pub fn build(self) -> Result<SessionManager, ConfigError> {
         self.config.validate()?;
         SessionManager::assemble(self.keys, &self.config, self.backends)
@@ -138,6 +173,16 @@ impl SessionManagerBuilder {
 
 impl SessionManager {
     /// Starts building a manager in code.
+    ///
+    /// ```
+    /// use session_core::{Backend, CookieStoreOptions, KeyRing, SessionConfig, SessionManager};
+    ///
+    /// let manager = SessionManager::builder(KeyRing::generate())
+    ///     .session("app", SessionConfig::cookie("app_session"), Backend::Cookie(CookieStoreOptions::default()))
+    ///     .build()?;
+    /// assert_eq!(manager.default_name(), "app");
+    /// # Ok::<(), session_core::ConfigError>(())
+    /// ```
     pub fn builder(keys: KeyRing) -> SessionManagerBuilder {
         SessionManagerBuilder {
             keys,
@@ -147,6 +192,21 @@ impl SessionManager {
     }
 
     /// Builds every configured session's store through `registry`.
+    ///
+    /// ```
+    /// use session_core::{KeyRing, SessionManager, SessionsConfig, StoreRegistry};
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// let config = SessionsConfig::from_toml(r#"
+    ///     [sessions.app]
+    ///     transport = { type = "cookie", name = "app_session" }
+    ///     store = { type = "cookie" }
+    /// "#)?;
+    /// let manager = SessionManager::from_config(&config, &StoreRegistry::new(), KeyRing::generate()).await?;
+    /// assert_eq!(manager.default_name(), "app");
+    /// # Ok(())
+    /// # }
+    /// ```
     pub async fn from_config(
         config: &SessionsConfig,
         registry: &StoreRegistry,
@@ -187,6 +247,36 @@ impl SessionManager {
     }
 
     /// The configured session names.
+    ///
+    /// ```
+    /// # use session_core::{KeyRing, SessionManager, SessionsConfig, StoreRegistry};
+    /// # async fn manager() -> SessionManager {
+    /// #     let config = SessionsConfig::from_toml(r#"
+    /// #         default = "web"
+    /// #         [sessions.web]
+    /// #         transport = { type = "cookie", name = "web_session" }
+    /// #         store = { type = "cookie" }
+    /// #         [sessions.api]
+    /// #         transport = { type = "header", name = "X-Session" }
+    /// #         store = { type = "cookie" }
+    /// #     "#).unwrap();
+    /// #     SessionManager::from_config(&config, &StoreRegistry::new(), KeyRing::generate()).await.unwrap()
+    /// # }
+    /// # /// The cookie pair of a response whose session holds `user = alice`.
+    /// # async fn alice(manager: &SessionManager) -> String {
+    /// #     let request = manager.request(None, |_| None);
+    /// #     request.default_session().await.unwrap().insert("user", "alice").unwrap();
+    /// #     let headers = manager.save_request(request).await.unwrap();
+    /// #     headers[0].value().split(';').next().unwrap().to_string()
+    /// # }
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// let manager = manager().await;
+    /// let names: Vec<&str> = manager.session_names().collect();
+    /// assert_eq!(names, ["api", "web"]);
+    /// # Ok(())
+    /// # }
+    /// ```
     pub fn session_names(&self) -> impl Iterator<Item = &str> {
         self.inner
             .sessions
@@ -195,6 +285,35 @@ impl SessionManager {
     }
 
     /// The default session's name.
+    ///
+    /// ```
+    /// # use session_core::{KeyRing, SessionManager, SessionsConfig, StoreRegistry};
+    /// # async fn manager() -> SessionManager {
+    /// #     let config = SessionsConfig::from_toml(r#"
+    /// #         default = "web"
+    /// #         [sessions.web]
+    /// #         transport = { type = "cookie", name = "web_session" }
+    /// #         store = { type = "cookie" }
+    /// #         [sessions.api]
+    /// #         transport = { type = "header", name = "X-Session" }
+    /// #         store = { type = "cookie" }
+    /// #     "#).unwrap();
+    /// #     SessionManager::from_config(&config, &StoreRegistry::new(), KeyRing::generate()).await.unwrap()
+    /// # }
+    /// # /// The cookie pair of a response whose session holds `user = alice`.
+    /// # async fn alice(manager: &SessionManager) -> String {
+    /// #     let request = manager.request(None, |_| None);
+    /// #     request.default_session().await.unwrap().insert("user", "alice").unwrap();
+    /// #     let headers = manager.save_request(request).await.unwrap();
+    /// #     headers[0].value().split(';').next().unwrap().to_string()
+    /// # }
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// let manager = manager().await;
+    /// assert_eq!(manager.default_name(), "web"); // what `Session` extracts
+    /// # Ok(())
+    /// # }
+    /// ```
     pub fn default_name(&self) -> &str {
         &self.inner.sessions[self.inner.default].name
     }
@@ -202,6 +321,36 @@ impl SessionManager {
     /// The (lowercase) names of the request headers that carry session values (sessions with
     /// the header transport), in the order [`request`](Self::request) looks them up; the ones
     /// [`defer`](Self::defer) keeps.
+    ///
+    /// ```
+    /// # use session_core::{KeyRing, SessionManager, SessionsConfig, StoreRegistry};
+    /// # async fn manager() -> SessionManager {
+    /// #     let config = SessionsConfig::from_toml(r#"
+    /// #         default = "web"
+    /// #         [sessions.web]
+    /// #         transport = { type = "cookie", name = "web_session" }
+    /// #         store = { type = "cookie" }
+    /// #         [sessions.api]
+    /// #         transport = { type = "header", name = "X-Session" }
+    /// #         store = { type = "cookie" }
+    /// #     "#).unwrap();
+    /// #     SessionManager::from_config(&config, &StoreRegistry::new(), KeyRing::generate()).await.unwrap()
+    /// # }
+    /// # /// The cookie pair of a response whose session holds `user = alice`.
+    /// # async fn alice(manager: &SessionManager) -> String {
+    /// #     let request = manager.request(None, |_| None);
+    /// #     request.default_session().await.unwrap().insert("user", "alice").unwrap();
+    /// #     let headers = manager.save_request(request).await.unwrap();
+    /// #     headers[0].value().split(';').next().unwrap().to_string()
+    /// # }
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// let manager = manager().await;
+    /// let headers: Vec<&str> = manager.session_header_names().collect();
+    /// assert_eq!(headers, ["x-session"]); // `web` travels in a cookie
+    /// # Ok(())
+    /// # }
+    /// ```
     pub fn session_header_names(&self) -> impl Iterator<Item = &str> {
         self.inner
             .sessions
@@ -211,6 +360,38 @@ impl SessionManager {
     }
 
     /// The backend of session `name`.
+    ///
+    /// ```
+    /// # use session_core::{KeyRing, SessionManager, SessionsConfig, StoreRegistry};
+    /// # async fn manager() -> SessionManager {
+    /// #     let config = SessionsConfig::from_toml(r#"
+    /// #         default = "web"
+    /// #         [sessions.web]
+    /// #         transport = { type = "cookie", name = "web_session" }
+    /// #         store = { type = "cookie" }
+    /// #         [sessions.api]
+    /// #         transport = { type = "header", name = "X-Session" }
+    /// #         store = { type = "cookie" }
+    /// #     "#).unwrap();
+    /// #     SessionManager::from_config(&config, &StoreRegistry::new(), KeyRing::generate()).await.unwrap()
+    /// # }
+    /// # /// The cookie pair of a response whose session holds `user = alice`.
+    /// # async fn alice(manager: &SessionManager) -> String {
+    /// #     let request = manager.request(None, |_| None);
+    /// #     request.default_session().await.unwrap().insert("user", "alice").unwrap();
+    /// #     let headers = manager.save_request(request).await.unwrap();
+    /// #     headers[0].value().split(';').next().unwrap().to_string()
+    /// # }
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// use session_core::Backend;
+    ///
+    /// let manager = manager().await;
+    /// assert!(matches!(manager.backend("web"), Some(Backend::Cookie(_)))); // client-side
+    /// assert!(manager.backend("cart").is_none());
+    /// # Ok(())
+    /// # }
+    /// ```
     pub fn backend(&self, name: &str) -> Option<&Backend> {
         self.inner
             .sessions
@@ -222,6 +403,37 @@ impl SessionManager {
     /// Removes expired records from every server-side store that needs cleaning (see
     /// [`Store::cleanup`]); returns how many. The manager already runs this in the background
     /// when built inside a Tokio runtime; operators call it for a one-off pass.
+    ///
+    /// ```
+    /// # use session_core::{KeyRing, SessionManager, SessionsConfig, StoreRegistry};
+    /// # async fn manager() -> SessionManager {
+    /// #     let config = SessionsConfig::from_toml(r#"
+    /// #         default = "web"
+    /// #         [sessions.web]
+    /// #         transport = { type = "cookie", name = "web_session" }
+    /// #         store = { type = "cookie" }
+    /// #         [sessions.api]
+    /// #         transport = { type = "header", name = "X-Session" }
+    /// #         store = { type = "cookie" }
+    /// #     "#).unwrap();
+    /// #     SessionManager::from_config(&config, &StoreRegistry::new(), KeyRing::generate()).await.unwrap()
+    /// # }
+    /// # /// The cookie pair of a response whose session holds `user = alice`.
+    /// # async fn alice(manager: &SessionManager) -> String {
+    /// #     let request = manager.request(None, |_| None);
+    /// #     request.default_session().await.unwrap().insert("user", "alice").unwrap();
+    /// #     let headers = manager.save_request(request).await.unwrap();
+    /// #     headers[0].value().split(';').next().unwrap().to_string()
+    /// # }
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// let manager = manager().await;
+    /// // A one-off pass, e.g. from an operator's command; client-side sessions need none.
+    /// let removed = manager.cleanup().await?;
+    /// assert_eq!(removed, 0);
+    /// # Ok(())
+    /// # }
+    /// ```
     pub async fn cleanup(&self) -> Result<u64, StoreError> {
         let mut removed = 0;
         for session in &self.inner.sessions {
@@ -246,6 +458,81 @@ impl SessionManager {
     /// The live sessions of `owner` in the server-side session `name` (bound with
     /// [`Session::set_owner`](crate::Session::set_owner)): created and expiry times, and a storage key that tells them
     /// apart; never an id.
+    ///
+    /// ```
+    /// # use std::collections::HashMap;
+    /// # use std::sync::{Arc, Mutex};
+    /// # use session_core::{async_trait, Backend, Delta, KeyRing, OwnerSession, Record, SessionConfig};
+    /// # use session_core::{SessionId, SessionManager, Store, StoreError};
+    /// # #[derive(Default)]
+    /// # struct MapStore(Mutex<HashMap<String, Record>>);
+    /// # impl MapStore {
+    /// #     fn map(&self) -> Result<std::sync::MutexGuard<'_, HashMap<String, Record>>, StoreError> {
+    /// #         self.0.lock().map_err(StoreError::backend_msg)
+    /// #     }
+    /// # }
+    /// # #[async_trait]
+    /// # impl Store for MapStore {
+    /// #     async fn load(&self, id: &SessionId) -> Result<Option<Record>, StoreError> {
+    /// #         Ok(self.map()?.get(&id.storage_key()).cloned())
+    /// #     }
+    /// #     async fn create(&self, record: &Record) -> Result<(), StoreError> {
+    /// #         self.map()?.insert(record.id.storage_key(), record.clone());
+    /// #         Ok(())
+    /// #     }
+    /// #     async fn update(&self, id: &SessionId, delta: &Delta) -> Result<bool, StoreError> {
+    /// #         Ok(self.map()?.get_mut(&id.storage_key()).map(|record| delta.apply(record)).is_some())
+    /// #     }
+    /// #     async fn regenerate(&self, old: &SessionId, new: &SessionId, delta: &Delta) -> Result<bool, StoreError> {
+    /// #         let mut map = self.map()?;
+    /// #         let Some(mut record) = map.remove(&old.storage_key()) else { return Ok(false) };
+    /// #         delta.apply(&mut record);
+    /// #         record.id = *new;
+    /// #         map.insert(new.storage_key(), record);
+    /// #         Ok(true)
+    /// #     }
+    /// #     async fn delete(&self, id: &SessionId) -> Result<(), StoreError> {
+    /// #         self.map()?.remove(&id.storage_key());
+    /// #         Ok(())
+    /// #     }
+    /// #     async fn owner_sessions(&self, owner: &str) -> Result<Vec<OwnerSession>, StoreError> {
+    /// #         let map = self.map()?;
+    /// #         let owned = map.iter().filter(|(_, record)| record.owner.as_deref() == Some(owner));
+    /// #         Ok(owned.map(|(key, record)| OwnerSession::of(key, record)).collect())
+    /// #     }
+    /// #     async fn delete_owner(&self, owner: &str) -> Result<u64, StoreError> {
+    /// #         let mut map = self.map()?;
+    /// #         let before = map.len();
+    /// #         map.retain(|_, record| record.owner.as_deref() != Some(owner));
+    /// #         Ok((before - map.len()) as u64)
+    /// #     }
+    /// #     async fn count(&self) -> Result<u64, StoreError> {
+    /// #         Ok(self.map()?.len() as u64)
+    /// #     }
+    /// # }
+    /// # fn manager() -> SessionManager {
+    /// #     let store = Backend::Server(Arc::new(MapStore::default()));
+    /// #     let app = SessionManager::builder(KeyRing::generate()).session("app", SessionConfig::cookie("app_session"), store);
+    /// #     app.build().unwrap()
+    /// # }
+    /// # /// Logs `owner` in through a request; the cookie pair of its response.
+    /// # async fn log_in(manager: &SessionManager, owner: &str) -> Result<String, session_core::Error> {
+    /// #     let request = manager.request(None, |_| None);
+    /// #     request.default_session().await?.set_owner(owner)?;
+    /// #     let headers = manager.save_request(request).await?;
+    /// #     Ok(headers[0].value().split(';').next().unwrap_or_default().to_string())
+    /// # }
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # let manager = manager();
+    /// log_in(&manager, "user-42").await?;
+    /// log_in(&manager, "user-42").await?; // a second device
+    /// let devices = manager.owner_sessions("app", "user-42").await?;
+    /// assert_eq!(devices.len(), 2);
+    /// assert!(devices.iter().all(|device| device.expires_at > device.created_at));
+    /// # Ok(())
+    /// # }
+    /// ```
     pub async fn owner_sessions(
         &self,
         name: &str,
@@ -256,11 +543,158 @@ impl SessionManager {
 
     /// Ends every session of `owner` in the server-side session `name` ("log out everywhere");
     /// returns how many. Their cookies stop opening at once.
+    ///
+    /// ```
+    /// # use std::collections::HashMap;
+    /// # use std::sync::{Arc, Mutex};
+    /// # use session_core::{async_trait, Backend, Delta, KeyRing, OwnerSession, Record, SessionConfig};
+    /// # use session_core::{SessionId, SessionManager, Store, StoreError};
+    /// # #[derive(Default)]
+    /// # struct MapStore(Mutex<HashMap<String, Record>>);
+    /// # impl MapStore {
+    /// #     fn map(&self) -> Result<std::sync::MutexGuard<'_, HashMap<String, Record>>, StoreError> {
+    /// #         self.0.lock().map_err(StoreError::backend_msg)
+    /// #     }
+    /// # }
+    /// # #[async_trait]
+    /// # impl Store for MapStore {
+    /// #     async fn load(&self, id: &SessionId) -> Result<Option<Record>, StoreError> {
+    /// #         Ok(self.map()?.get(&id.storage_key()).cloned())
+    /// #     }
+    /// #     async fn create(&self, record: &Record) -> Result<(), StoreError> {
+    /// #         self.map()?.insert(record.id.storage_key(), record.clone());
+    /// #         Ok(())
+    /// #     }
+    /// #     async fn update(&self, id: &SessionId, delta: &Delta) -> Result<bool, StoreError> {
+    /// #         Ok(self.map()?.get_mut(&id.storage_key()).map(|record| delta.apply(record)).is_some())
+    /// #     }
+    /// #     async fn regenerate(&self, old: &SessionId, new: &SessionId, delta: &Delta) -> Result<bool, StoreError> {
+    /// #         let mut map = self.map()?;
+    /// #         let Some(mut record) = map.remove(&old.storage_key()) else { return Ok(false) };
+    /// #         delta.apply(&mut record);
+    /// #         record.id = *new;
+    /// #         map.insert(new.storage_key(), record);
+    /// #         Ok(true)
+    /// #     }
+    /// #     async fn delete(&self, id: &SessionId) -> Result<(), StoreError> {
+    /// #         self.map()?.remove(&id.storage_key());
+    /// #         Ok(())
+    /// #     }
+    /// #     async fn owner_sessions(&self, owner: &str) -> Result<Vec<OwnerSession>, StoreError> {
+    /// #         let map = self.map()?;
+    /// #         let owned = map.iter().filter(|(_, record)| record.owner.as_deref() == Some(owner));
+    /// #         Ok(owned.map(|(key, record)| OwnerSession::of(key, record)).collect())
+    /// #     }
+    /// #     async fn delete_owner(&self, owner: &str) -> Result<u64, StoreError> {
+    /// #         let mut map = self.map()?;
+    /// #         let before = map.len();
+    /// #         map.retain(|_, record| record.owner.as_deref() != Some(owner));
+    /// #         Ok((before - map.len()) as u64)
+    /// #     }
+    /// #     async fn count(&self) -> Result<u64, StoreError> {
+    /// #         Ok(self.map()?.len() as u64)
+    /// #     }
+    /// # }
+    /// # fn manager() -> SessionManager {
+    /// #     let store = Backend::Server(Arc::new(MapStore::default()));
+    /// #     let app = SessionManager::builder(KeyRing::generate()).session("app", SessionConfig::cookie("app_session"), store);
+    /// #     app.build().unwrap()
+    /// # }
+    /// # /// Logs `owner` in through a request; the cookie pair of its response.
+    /// # async fn log_in(manager: &SessionManager, owner: &str) -> Result<String, session_core::Error> {
+    /// #     let request = manager.request(None, |_| None);
+    /// #     request.default_session().await?.set_owner(owner)?;
+    /// #     let headers = manager.save_request(request).await?;
+    /// #     Ok(headers[0].value().split(';').next().unwrap_or_default().to_string())
+    /// # }
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # let manager = manager();
+    /// let cookie = log_in(&manager, "user-42").await?;
+    /// assert_eq!(manager.revoke_owner("app", "user-42").await?, 1); // log out everywhere
+    /// let request = manager.request([cookie.as_str()], |_| None);
+    /// assert_eq!(request.default_session().await?.owner(), None); // a new, empty session
+    /// # Ok(())
+    /// # }
+    /// ```
     pub async fn revoke_owner(&self, name: &str, owner: &str) -> Result<u64, Error> {
         Ok(self.server_store(name)?.delete_owner(owner).await?)
     }
 
     /// How many live sessions the server-side session `name` holds.
+    ///
+    /// ```
+    /// # use std::collections::HashMap;
+    /// # use std::sync::{Arc, Mutex};
+    /// # use session_core::{async_trait, Backend, Delta, KeyRing, OwnerSession, Record, SessionConfig};
+    /// # use session_core::{SessionId, SessionManager, Store, StoreError};
+    /// # #[derive(Default)]
+    /// # struct MapStore(Mutex<HashMap<String, Record>>);
+    /// # impl MapStore {
+    /// #     fn map(&self) -> Result<std::sync::MutexGuard<'_, HashMap<String, Record>>, StoreError> {
+    /// #         self.0.lock().map_err(StoreError::backend_msg)
+    /// #     }
+    /// # }
+    /// # #[async_trait]
+    /// # impl Store for MapStore {
+    /// #     async fn load(&self, id: &SessionId) -> Result<Option<Record>, StoreError> {
+    /// #         Ok(self.map()?.get(&id.storage_key()).cloned())
+    /// #     }
+    /// #     async fn create(&self, record: &Record) -> Result<(), StoreError> {
+    /// #         self.map()?.insert(record.id.storage_key(), record.clone());
+    /// #         Ok(())
+    /// #     }
+    /// #     async fn update(&self, id: &SessionId, delta: &Delta) -> Result<bool, StoreError> {
+    /// #         Ok(self.map()?.get_mut(&id.storage_key()).map(|record| delta.apply(record)).is_some())
+    /// #     }
+    /// #     async fn regenerate(&self, old: &SessionId, new: &SessionId, delta: &Delta) -> Result<bool, StoreError> {
+    /// #         let mut map = self.map()?;
+    /// #         let Some(mut record) = map.remove(&old.storage_key()) else { return Ok(false) };
+    /// #         delta.apply(&mut record);
+    /// #         record.id = *new;
+    /// #         map.insert(new.storage_key(), record);
+    /// #         Ok(true)
+    /// #     }
+    /// #     async fn delete(&self, id: &SessionId) -> Result<(), StoreError> {
+    /// #         self.map()?.remove(&id.storage_key());
+    /// #         Ok(())
+    /// #     }
+    /// #     async fn owner_sessions(&self, owner: &str) -> Result<Vec<OwnerSession>, StoreError> {
+    /// #         let map = self.map()?;
+    /// #         let owned = map.iter().filter(|(_, record)| record.owner.as_deref() == Some(owner));
+    /// #         Ok(owned.map(|(key, record)| OwnerSession::of(key, record)).collect())
+    /// #     }
+    /// #     async fn delete_owner(&self, owner: &str) -> Result<u64, StoreError> {
+    /// #         let mut map = self.map()?;
+    /// #         let before = map.len();
+    /// #         map.retain(|_, record| record.owner.as_deref() != Some(owner));
+    /// #         Ok((before - map.len()) as u64)
+    /// #     }
+    /// #     async fn count(&self) -> Result<u64, StoreError> {
+    /// #         Ok(self.map()?.len() as u64)
+    /// #     }
+    /// # }
+    /// # fn manager() -> SessionManager {
+    /// #     let store = Backend::Server(Arc::new(MapStore::default()));
+    /// #     let app = SessionManager::builder(KeyRing::generate()).session("app", SessionConfig::cookie("app_session"), store);
+    /// #     app.build().unwrap()
+    /// # }
+    /// # /// Logs `owner` in through a request; the cookie pair of its response.
+    /// # async fn log_in(manager: &SessionManager, owner: &str) -> Result<String, session_core::Error> {
+    /// #     let request = manager.request(None, |_| None);
+    /// #     request.default_session().await?.set_owner(owner)?;
+    /// #     let headers = manager.save_request(request).await?;
+    /// #     Ok(headers[0].value().split(';').next().unwrap_or_default().to_string())
+    /// # }
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # let manager = manager();
+    /// assert_eq!(manager.count("app").await?, 0);
+    /// log_in(&manager, "user-42").await?;
+    /// assert_eq!(manager.count("app").await?, 1);
+    /// # Ok(())
+    /// # }
+    /// ```
     pub async fn count(&self, name: &str) -> Result<u64, Error> {
         Ok(self.server_store(name)?.count().await?)
     }
@@ -272,6 +706,40 @@ impl SessionManager {
     /// Cookies are scanned one pair at a time: a pair that is not UTF-8 is skipped alone, a
     /// quoted value is unquoted, and every value of a duplicated name is kept, to be tried in
     /// order when the session is opened.
+    ///
+    /// ```
+    /// # use session_core::{KeyRing, SessionManager, SessionsConfig, StoreRegistry};
+    /// # async fn manager() -> SessionManager {
+    /// #     let config = SessionsConfig::from_toml(r#"
+    /// #         default = "web"
+    /// #         [sessions.web]
+    /// #         transport = { type = "cookie", name = "web_session" }
+    /// #         store = { type = "cookie" }
+    /// #         [sessions.api]
+    /// #         transport = { type = "header", name = "X-Session" }
+    /// #         store = { type = "cookie" }
+    /// #     "#).unwrap();
+    /// #     SessionManager::from_config(&config, &StoreRegistry::new(), KeyRing::generate()).await.unwrap()
+    /// # }
+    /// # /// The cookie pair of a response whose session holds `user = alice`.
+    /// # async fn alice(manager: &SessionManager) -> String {
+    /// #     let request = manager.request(None, |_| None);
+    /// #     request.default_session().await.unwrap().insert("user", "alice").unwrap();
+    /// #     let headers = manager.save_request(request).await.unwrap();
+    /// #     headers[0].value().split(';').next().unwrap().to_string()
+    /// # }
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # let manager = manager().await;
+    /// # let cookie = alice(&manager).await; // `web_session=...`
+    /// let request = manager.request([cookie.as_str()], |_| None);
+    /// let web = request.default_session().await?;
+    /// assert_eq!(web.get::<String>("user")?.as_deref(), Some("alice"));
+    /// let api = request.session("api").await?; // no `x-session` header: a new session
+    /// assert!(api.is_empty());
+    /// # Ok(())
+    /// # }
+    /// ```
     pub fn request<'a, I, F>(&self, cookie_headers: I, header: F) -> RequestSessions
     where
         I: IntoIterator<Item = &'a str>,
@@ -285,6 +753,41 @@ impl SessionManager {
     /// kept headers when a handler first asks for one (a route that asks for none parses no
     /// cookie). `V` is the framework's header value type, usually reference-counted; `header`
     /// looks up a request header by (lowercase) name.
+    ///
+    /// ```
+    /// # use session_core::{KeyRing, SessionManager, SessionsConfig, StoreRegistry};
+    /// # async fn manager() -> SessionManager {
+    /// #     let config = SessionsConfig::from_toml(r#"
+    /// #         default = "web"
+    /// #         [sessions.web]
+    /// #         transport = { type = "cookie", name = "web_session" }
+    /// #         store = { type = "cookie" }
+    /// #         [sessions.api]
+    /// #         transport = { type = "header", name = "X-Session" }
+    /// #         store = { type = "cookie" }
+    /// #     "#).unwrap();
+    /// #     SessionManager::from_config(&config, &StoreRegistry::new(), KeyRing::generate()).await.unwrap()
+    /// # }
+    /// # /// The cookie pair of a response whose session holds `user = alice`.
+    /// # async fn alice(manager: &SessionManager) -> String {
+    /// #     let request = manager.request(None, |_| None);
+    /// #     request.default_session().await.unwrap().insert("user", "alice").unwrap();
+    /// #     let headers = manager.save_request(request).await.unwrap();
+    /// #     headers[0].value().split(';').next().unwrap().to_string()
+    /// # }
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # let manager = manager().await;
+    /// # let cookie = alice(&manager).await; // `web_session=...`
+    /// // Before the handler: the headers are kept, not parsed.
+    /// let deferred = manager.defer([cookie], |_| None);
+    /// // When a handler first asks for a session:
+    /// let sessions = deferred.get_or_scan(|value: &String| value.as_bytes(), Vec::new);
+    /// let user = sessions.default_session().await?.get::<String>("user")?;
+    /// assert_eq!(user.as_deref(), Some("alice"));
+    /// # Ok(())
+    /// # }
+    /// ```
     pub fn defer<V, I, F>(&self, cookie_headers: I, header: F) -> DeferredSessions<V>
     where
         I: IntoIterator<Item = V>,
@@ -296,6 +799,39 @@ impl SessionManager {
     /// Saves every opened session of `request` that needs it and returns the headers to add to
     /// the response. On error, add none of the headers: answer with the error's
     /// [`status`](Error::status) instead.
+    ///
+    /// ```
+    /// # use session_core::{KeyRing, SessionManager, SessionsConfig, StoreRegistry};
+    /// # async fn manager() -> SessionManager {
+    /// #     let config = SessionsConfig::from_toml(r#"
+    /// #         default = "web"
+    /// #         [sessions.web]
+    /// #         transport = { type = "cookie", name = "web_session" }
+    /// #         store = { type = "cookie" }
+    /// #         [sessions.api]
+    /// #         transport = { type = "header", name = "X-Session" }
+    /// #         store = { type = "cookie" }
+    /// #     "#).unwrap();
+    /// #     SessionManager::from_config(&config, &StoreRegistry::new(), KeyRing::generate()).await.unwrap()
+    /// # }
+    /// # /// The cookie pair of a response whose session holds `user = alice`.
+    /// # async fn alice(manager: &SessionManager) -> String {
+    /// #     let request = manager.request(None, |_| None);
+    /// #     request.default_session().await.unwrap().insert("user", "alice").unwrap();
+    /// #     let headers = manager.save_request(request).await.unwrap();
+    /// #     headers[0].value().split(';').next().unwrap().to_string()
+    /// # }
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # let manager = manager().await;
+    /// let request = manager.request(None, |_| None);
+    /// request.default_session().await?.insert("user", "alice")?;
+    /// let headers = manager.save_request(request).await?;
+    /// assert_eq!(headers[0].name(), "set-cookie");
+    /// assert!(headers[0].value().starts_with("web_session="));
+    /// # Ok(())
+    /// # }
+    /// ```
     pub async fn save_request(
         &self,
         request: RequestSessions,

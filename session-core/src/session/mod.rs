@@ -53,6 +53,13 @@ impl Session {
     }
 
     /// A new, empty session that has never been saved; its id is drawn when first needed.
+    ///
+    /// ```
+    /// use session_core::{Expiry, Session};
+    ///
+    /// let session = Session::new_unsaved(&Expiry::default());
+    /// assert!(session.is_empty() && !session.is_modified());
+    /// ```
     pub fn new_unsaved(expiry: &Expiry) -> Self {
         Session::from_state(State::unsaved(expiry, now_ms()))
     }
@@ -66,6 +73,16 @@ impl Session {
     /// The value of `key`, deserialized as `T`; `None` when absent.
     ///
     /// Errors with [`Error::Deserialize`] when the stored value is not a `T`.
+    ///
+    /// ```
+    /// # use session_core::{Expiry, FlashLevel, Session};
+    /// # let session = Session::new_unsaved(&Expiry::default());
+    /// session.insert("visits", 3u32)?;
+    /// assert_eq!(session.get::<u32>("visits")?, Some(3));
+    /// assert_eq!(session.get::<u32>("missing")?, None);
+    /// assert!(session.get::<String>("visits").is_err()); // stored as a number
+    /// # Ok::<(), session_core::Error>(())
+    /// ```
     pub fn get<T: DeserializeOwned>(&self, key: &str) -> Result<Option<T>, Error> {
         let state = self.lock();
         let Some(raw) = state.data().get(key) else {
@@ -85,6 +102,15 @@ impl Session {
     /// [`Error::ReservedKey`] for the flash queue's key, and with [`Error::SessionTooLarge`]
     /// when the session would pass its size limit; the session is then unchanged (adapters
     /// answer 413 for it).
+    ///
+    /// ```
+    /// # use session_core::{Expiry, FlashLevel, Session};
+    /// # let session = Session::new_unsaved(&Expiry::default());
+    /// session.insert("cart", vec!["book", "pen"])?;
+    /// assert_eq!(session.get::<Vec<String>>("cart")?.map(|cart| cart.len()), Some(2));
+    /// assert!(session.is_modified());
+    /// # Ok::<(), session_core::Error>(())
+    /// ```
     pub fn insert<T: Serialize>(&self, key: impl Into<String>, value: T) -> Result<(), Error> {
         let key = key.into();
         if key == FLASH_KEY {
@@ -139,6 +165,19 @@ impl Session {
     ///
     /// All or nothing: on any error (not an object, a reserved key, past the size limit) the
     /// session is unchanged.
+    ///
+    /// ```
+    /// # use session_core::{Expiry, FlashLevel, Session};
+    /// # let session = Session::new_unsaved(&Expiry::default());
+    /// #[derive(serde::Serialize)]
+    /// struct Login { user: String, role: String }
+    ///
+    /// session.insert("theme", "dark")?;
+    /// session.set_as(&Login { user: "alice".into(), role: "admin".into() })?;
+    /// assert_eq!(session.keys(), ["role", "theme", "user"]); // `theme` stays
+    /// assert!(session.set_as(&42).is_err()); // not an object
+    /// # Ok::<(), session_core::Error>(())
+    /// ```
     pub fn set_as<T: Serialize>(&self, value: &T) -> Result<(), Error> {
         let serialize_error = |source| Error::Serialize {
             key: TYPED_KEY.to_string(),
@@ -165,11 +204,30 @@ impl Session {
     }
 
     /// Removes `key`; returns whether it was present.
+    ///
+    /// ```
+    /// # use session_core::{Expiry, FlashLevel, Session};
+    /// # let session = Session::new_unsaved(&Expiry::default());
+    /// session.insert("cart", 3)?;
+    /// assert!(session.remove("cart"));
+    /// assert!(!session.remove("cart")); // already gone
+    /// # Ok::<(), session_core::Error>(())
+    /// ```
     pub fn remove(&self, key: &str) -> bool {
         key != FLASH_KEY && self.lock().remove_key(key)
     }
 
     /// Removes `key` and returns its value deserialized as `T`.
+    ///
+    /// ```
+    /// # use session_core::{Expiry, FlashLevel, Session};
+    /// # let session = Session::new_unsaved(&Expiry::default());
+    /// session.insert("return_to", "/checkout")?;
+    /// let return_to: Option<String> = session.take("return_to")?;
+    /// assert_eq!(return_to.as_deref(), Some("/checkout"));
+    /// assert!(!session.contains("return_to"));
+    /// # Ok::<(), session_core::Error>(())
+    /// ```
     pub fn take<T: DeserializeOwned>(&self, key: &str) -> Result<Option<T>, Error> {
         let value = self.get(key)?;
         self.remove(key);
@@ -180,6 +238,18 @@ impl Session {
     ///
     /// Saved as the removal of every key this request saw, so a value another request adds
     /// meanwhile survives, and a session another request destroyed stays destroyed.
+    ///
+    /// ```
+    /// # use session_core::{Expiry, FlashLevel, Session};
+    /// # let session = Session::new_unsaved(&Expiry::default());
+    /// session.insert("user", "alice")?;
+    /// session.flash(FlashLevel::Info, "bye")?;
+    /// let id = session.id();
+    /// session.clear();
+    /// assert!(session.is_empty());
+    /// assert_eq!(session.id(), id); // unlike destroy, the id stays
+    /// # Ok::<(), session_core::Error>(())
+    /// ```
     pub fn clear(&self) {
         let mut state = self.lock();
         let keys: Vec<String> = state.data().keys().cloned().collect();
@@ -189,11 +259,30 @@ impl Session {
     }
 
     /// Whether `key` holds a value.
+    ///
+    /// ```
+    /// # use session_core::{Expiry, FlashLevel, Session};
+    /// # let session = Session::new_unsaved(&Expiry::default());
+    /// session.insert("user", "alice")?;
+    /// assert!(session.contains("user"));
+    /// assert!(!session.contains("cart"));
+    /// # Ok::<(), session_core::Error>(())
+    /// ```
     pub fn contains(&self, key: &str) -> bool {
         key != FLASH_KEY && self.lock().data().contains_key(key)
     }
 
     /// The keys that hold values, in order.
+    ///
+    /// ```
+    /// # use session_core::{Expiry, FlashLevel, Session};
+    /// # let session = Session::new_unsaved(&Expiry::default());
+    /// session.insert("user", "alice")?;
+    /// session.insert("cart", 2)?;
+    /// session.flash(FlashLevel::Info, "not a key")?;
+    /// assert_eq!(session.keys(), ["cart", "user"]);
+    /// # Ok::<(), session_core::Error>(())
+    /// ```
     pub fn keys(&self) -> Vec<String> {
         self.lock()
             .data()
@@ -205,33 +294,90 @@ impl Session {
 
     /// The bytes the session's values take (keys and JSON text, flash messages included), as its
     /// size limit counts them.
+    ///
+    /// ```
+    /// # use session_core::{Expiry, FlashLevel, Session};
+    /// # let session = Session::new_unsaved(&Expiry::default());
+    /// assert_eq!(session.size(), 0);
+    /// session.insert("user", "alice")?;
+    /// assert_eq!(session.size(), "user".len() + r#""alice""#.len());
+    /// # Ok::<(), session_core::Error>(())
+    /// ```
     pub fn size(&self) -> usize {
         self.lock().data_bytes()
     }
 
     /// Whether the session holds no values and no flash messages.
+    ///
+    /// ```
+    /// # use session_core::{Expiry, FlashLevel, Session};
+    /// # let session = Session::new_unsaved(&Expiry::default());
+    /// assert!(session.is_empty());
+    /// session.flash(FlashLevel::Info, "saved")?;
+    /// assert!(!session.is_empty()); // a flash message counts
+    /// # Ok::<(), session_core::Error>(())
+    /// ```
     pub fn is_empty(&self) -> bool {
         self.lock().data().is_empty()
     }
 
     /// The session's id: the one it is stored under, or will be once saved.
+    ///
+    /// ```
+    /// # use session_core::{Expiry, FlashLevel, Session};
+    /// # let session = Session::new_unsaved(&Expiry::default());
+    /// let id = session.id();
+    /// assert_eq!(session.id(), id); // drawn once, then stable
+    /// assert_eq!(id.to_string().len(), session_core::ID_LEN);
+    /// ```
     pub fn id(&self) -> SessionId {
         self.lock().assign_id()
     }
 
     /// Gives the session a fresh id, keeping its values; the record under the old id is removed
     /// when the request ends. Call it on login and privilege changes (session fixation defence).
+    ///
+    /// ```
+    /// # use session_core::{Expiry, FlashLevel, Session};
+    /// # let session = Session::new_unsaved(&Expiry::default());
+    /// session.insert("cart", 2)?;
+    /// let before = session.id();
+    /// session.regenerate_id(); // at login
+    /// assert_ne!(session.id(), before);
+    /// assert_eq!(session.get::<u32>("cart")?, Some(2)); // values kept
+    /// # Ok::<(), session_core::Error>(())
+    /// ```
     pub fn regenerate_id(&self) {
         self.lock().regenerate();
     }
 
     /// Ends the session: values removed, the stored record deleted and the cookie expired when
     /// the request ends. Values inserted afterwards start a new session under a new id.
+    ///
+    /// ```
+    /// # use session_core::{Expiry, FlashLevel, Session};
+    /// # let session = Session::new_unsaved(&Expiry::default());
+    /// session.insert("user", "alice")?;
+    /// let before = session.id();
+    /// session.destroy(); // at logout
+    /// assert!(session.is_empty() && session.is_destroyed());
+    /// session.insert("note", "bye")?;
+    /// assert_ne!(session.id(), before); // a new session
+    /// # Ok::<(), session_core::Error>(())
+    /// ```
     pub fn destroy(&self) {
         self.lock().destroy(now_ms());
     }
 
     /// Whether [`destroy`](Self::destroy) was called in this request.
+    ///
+    /// ```
+    /// # use session_core::{Expiry, FlashLevel, Session};
+    /// # let session = Session::new_unsaved(&Expiry::default());
+    /// assert!(!session.is_destroyed());
+    /// session.destroy();
+    /// assert!(session.is_destroyed());
+    /// ```
     pub fn is_destroyed(&self) -> bool {
         self.lock().is_destroyed()
     }
@@ -243,11 +389,31 @@ impl Session {
     /// Errors with [`Error::SessionTooLarge`] when a client-side session's cookie would no
     /// longer fit with the override (it travels in the cookie); the session is then unchanged,
     /// and the adapter answers 413 here rather than a 500 after the handler.
+    ///
+    /// ```
+    /// # use std::time::Duration;
+    /// # use session_core::{Expiry, FlashLevel, Session};
+    /// # let session = Session::new_unsaved(&Expiry::default());
+    /// let remember_me = Expiry::persistent(Duration::from_secs(30 * 86400));
+    /// session.set_expiry(remember_me.clone())?;
+    /// assert_eq!(session.expiry(), Some(remember_me));
+    /// # Ok::<(), session_core::Error>(())
+    /// ```
     pub fn set_expiry(&self, expiry: Expiry) -> Result<(), Error> {
         self.lock().set_expiry(expiry)
     }
 
     /// Returns this session to the configured lifetime.
+    ///
+    /// ```
+    /// # use std::time::Duration;
+    /// # use session_core::{Expiry, FlashLevel, Session};
+    /// # let session = Session::new_unsaved(&Expiry::default());
+    /// session.set_expiry(Expiry::persistent(Duration::from_secs(30 * 86400)))?;
+    /// session.reset_expiry(); // "remember me" unticked
+    /// assert_eq!(session.expiry(), None);
+    /// # Ok::<(), session_core::Error>(())
+    /// ```
     pub fn reset_expiry(&self) {
         self.lock().reset_expiry();
     }
@@ -262,26 +428,75 @@ impl Session {
     /// holds a control character, and with [`Error::SessionTooLarge`] when the owner would take
     /// the session past its limit (it counts toward `max_bytes`, and a client-side session's
     /// owner travels in its cookie); the session is then unchanged.
+    ///
+    /// ```
+    /// # use session_core::{Expiry, FlashLevel, Session};
+    /// # let session = Session::new_unsaved(&Expiry::default());
+    /// // At login: a fresh id, bound to the user.
+    /// session.regenerate_id();
+    /// session.set_owner("user-42")?;
+    /// assert_eq!(session.owner().as_deref(), Some("user-42"));
+    /// assert!(session.set_owner("").is_err());
+    /// # Ok::<(), session_core::Error>(())
+    /// ```
     pub fn set_owner(&self, owner: impl Into<String>) -> Result<(), Error> {
         self.lock().set_owner(owner.into())
     }
 
     /// Unbinds the session from its owner.
+    ///
+    /// ```
+    /// # use session_core::{Expiry, FlashLevel, Session};
+    /// # let session = Session::new_unsaved(&Expiry::default());
+    /// session.set_owner("user-42")?;
+    /// session.clear_owner();
+    /// assert_eq!(session.owner(), None);
+    /// # Ok::<(), session_core::Error>(())
+    /// ```
     pub fn clear_owner(&self) {
         self.lock().clear_owner();
     }
 
     /// The owner the session is bound to, if any.
+    ///
+    /// ```
+    /// # use session_core::{Expiry, FlashLevel, Session};
+    /// # let session = Session::new_unsaved(&Expiry::default());
+    /// assert_eq!(session.owner(), None);
+    /// session.set_owner("user-42")?;
+    /// assert_eq!(session.owner().as_deref(), Some("user-42"));
+    /// # Ok::<(), session_core::Error>(())
+    /// ```
     pub fn owner(&self) -> Option<String> {
         self.lock().record().owner.clone()
     }
 
     /// The per-session lifetime set with [`set_expiry`](Self::set_expiry), if any.
+    ///
+    /// ```
+    /// # use std::time::Duration;
+    /// # use session_core::{Expiry, FlashLevel, Session};
+    /// # let session = Session::new_unsaved(&Expiry::default());
+    /// assert_eq!(session.expiry(), None); // the configured lifetime
+    /// let short = Expiry::browser_session(Duration::from_secs(600), None);
+    /// session.set_expiry(short.clone())?;
+    /// assert_eq!(session.expiry(), Some(short));
+    /// # Ok::<(), session_core::Error>(())
+    /// ```
     pub fn expiry(&self) -> Option<Expiry> {
         self.lock().record().expiry.clone()
     }
 
     /// When the session expires unless used again (milliseconds since the Unix epoch).
+    ///
+    /// ```
+    /// # use session_core::{Expiry, FlashLevel, Session};
+    /// # let session = Session::new_unsaved(&Expiry::default());
+    /// use session_core::now_ms;
+    ///
+    /// let in_a_day = now_ms() + 24 * 3600 * 1000; // the default idle timeout
+    /// assert!(session.expires_at() > now_ms() && session.expires_at() <= in_a_day);
+    /// ```
     pub fn expires_at(&self) -> u64 {
         self.lock().record().expires_at
     }
@@ -290,6 +505,16 @@ impl Session {
     ///
     /// Errors with [`Error::SessionTooLarge`] when the session would pass its size limit; the
     /// queue is then unchanged.
+    ///
+    /// ```
+    /// # use session_core::{Expiry, FlashLevel, Session};
+    /// # let session = Session::new_unsaved(&Expiry::default());
+    /// session.flash(FlashLevel::Success, "Profile saved")?;
+    /// // On the next page:
+    /// let shown = session.take_flashes();
+    /// assert_eq!(shown[0].text(), Some("Profile saved"));
+    /// # Ok::<(), session_core::Error>(())
+    /// ```
     pub fn flash(&self, level: FlashLevel, message: impl Into<String>) -> Result<(), Error> {
         self.push_flash(Flash {
             level,
@@ -298,6 +523,16 @@ impl Session {
     }
 
     /// Adds a flash message carrying any serializable value.
+    ///
+    /// ```
+    /// # use session_core::{Expiry, FlashLevel, Session};
+    /// # let session = Session::new_unsaved(&Expiry::default());
+    /// session.flash_value(FlashLevel::Error, serde_json::json!({ "field": "email", "error": "taken" }))?;
+    /// let flash = &session.take_flashes()[0];
+    /// assert_eq!(flash.value["field"], "email");
+    /// assert_eq!(flash.text(), None); // not a string
+    /// # Ok::<(), session_core::Error>(())
+    /// ```
     pub fn flash_value<T: Serialize>(&self, level: FlashLevel, value: T) -> Result<(), Error> {
         let value = serde_json::to_value(value).map_err(|source| Error::Serialize {
             key: FLASH_KEY.to_string(),
@@ -318,6 +553,17 @@ impl Session {
     }
 
     /// Returns every flash message and removes them, so each is shown once.
+    ///
+    /// ```
+    /// # use session_core::{Expiry, FlashLevel, Session};
+    /// # let session = Session::new_unsaved(&Expiry::default());
+    /// session.flash(FlashLevel::Info, "one")?;
+    /// session.flash(FlashLevel::Warning, "two")?;
+    /// let texts: Vec<_> = session.take_flashes().iter().filter_map(|f| f.text().map(String::from)).collect();
+    /// assert_eq!(texts, ["one", "two"]);
+    /// assert!(session.take_flashes().is_empty()); // each is shown once
+    /// # Ok::<(), session_core::Error>(())
+    /// ```
     pub fn take_flashes(&self) -> Vec<Flash> {
         let mut state = self.lock();
         let queue = state.flashes();
@@ -326,11 +572,31 @@ impl Session {
     }
 
     /// Returns every flash message without removing them.
+    ///
+    /// ```
+    /// # use session_core::{Expiry, FlashLevel, Session};
+    /// # let session = Session::new_unsaved(&Expiry::default());
+    /// session.flash(FlashLevel::Info, "hello")?;
+    /// assert_eq!(session.peek_flashes().len(), 1);
+    /// assert_eq!(session.take_flashes().len(), 1); // peeking removed nothing
+    /// # Ok::<(), session_core::Error>(())
+    /// ```
     pub fn peek_flashes(&self) -> Vec<Flash> {
         self.lock().flashes()
     }
 
     /// Whether anything in this request changed the session (values, id, expiry, destroy).
+    ///
+    /// ```
+    /// # use session_core::{Expiry, FlashLevel, Session};
+    /// # let session = Session::new_unsaved(&Expiry::default());
+    /// assert!(!session.is_modified()); // reading is no change
+    /// let _ = session.get::<String>("user")?;
+    /// assert!(!session.is_modified());
+    /// session.insert("user", "alice")?;
+    /// assert!(session.is_modified());
+    /// # Ok::<(), session_core::Error>(())
+    /// ```
     pub fn is_modified(&self) -> bool {
         self.lock().is_modified()
     }
