@@ -8,9 +8,12 @@
 //! HTTP forbids and servers refuse while parsing) never reaches the app; only those may be
 //! refused by the client, and each group asserts that its requests did reach the app otherwise.
 //!
-//! Two groups check what odd cookies must not change: a stray chunk cookie beside a client-side
-//! cart hides nothing ([`a_stray_cart_chunk_keeps_the_cart`]), and a dead signed id repeated in
-//! one header is looked up once ([`a_dead_id_repeated_is_one_store_lookup`]).
+//! Three groups check what odd cookies and a changed policy must and must not change: a stray
+//! chunk cookie beside a client-side cart hides nothing ([`a_stray_cart_chunk_keeps_the_cart`]),
+//! a dead signed id repeated in one header is looked up once
+//! ([`a_dead_id_repeated_is_one_store_lookup`]), and a shortened idle timeout reaches carts
+//! already issued, within the documented allowance
+//! ([`a_shortened_idle_timeout_reaches_carts_already_issued`]).
 //!
 //! A demo's tests implement [`DemoApp`] and generate one test per group with
 //! [`hostile_tests!`](crate::hostile_tests):
@@ -545,6 +548,65 @@ pub async fn a_dead_id_repeated_is_one_store_lookup<A: DemoApp + ?Sized>(app: &A
     }
 }
 
+/// A cart issued under a longer idle timeout than the current one opens only while its deadline
+/// lies within one current idle window plus the 5-minute clock-skew allowance: records do not
+/// store when they were last used, so the check on open is made from the deadline alone.
+pub async fn a_shortened_idle_timeout_reaches_carts_already_issued<A: DemoApp + ?Sized>(app: &A) {
+    const CURRENT_IDLE_SECS: u64 = 3_600;
+    let config = |idle_secs: u64| {
+        config_with_store(
+            "cart",
+            &format!("{{ type = \"cookie\" }}\nexpiry = {{ idle_timeout_secs = {idle_secs} }}"),
+        )
+    };
+    let keys = KeyRing::generate();
+    let current = test_manager(
+        &config(CURRENT_IDLE_SECS),
+        keys.clone(),
+        TestStore::default(),
+    )
+    .await;
+    let current = app.client(current).await;
+    for (issued_idle_secs, opens) in [
+        (CURRENT_IDLE_SECS, true),
+        // Four minutes more: inside the allowance, so still open.
+        (CURRENT_IDLE_SECS + 240, true),
+        // Six minutes more, or a month: a deadline the current policy cannot have given.
+        (CURRENT_IDLE_SECS + 360, false),
+        (30 * 86_400, false),
+    ] {
+        let issuing = test_manager(
+            &config(issued_idle_secs),
+            keys.clone(),
+            TestStore::default(),
+        )
+        .await;
+        let issuing = app.client(issuing).await;
+        let added = send(
+            &*issuing,
+            RawRequest::new("POST", "/cart/items").json(r#"{"item":"apple"}"#),
+        )
+        .await;
+        let what = format!("a cart issued with a {issued_idle_secs}-second idle timeout");
+        items_of(&added, &what);
+        let read = send(
+            &*current,
+            RawRequest::new("GET", "/cart").cookie(cookies_set(&added).join("; ")),
+        )
+        .await;
+        let expected: Vec<String> = if opens {
+            vec!["apple".to_string()]
+        } else {
+            Vec::new()
+        };
+        assert_eq!(
+            items_of(&read, &what),
+            expected,
+            "{what}, read under a {CURRENT_IDLE_SECS}-second one"
+        );
+    }
+}
+
 /// Calls `$crate::$callback!` with `$args` and the names of every hostile group.
 #[doc(hidden)]
 #[macro_export]
@@ -560,6 +622,7 @@ macro_rules! __with_hostile_groups {
             path_keys_with_crlf_or_nul,
             a_stray_cart_chunk_keeps_the_cart,
             a_dead_id_repeated_is_one_store_lookup,
+            a_shortened_idle_timeout_reaches_carts_already_issued,
         }
     };
 }
