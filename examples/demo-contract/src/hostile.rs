@@ -8,6 +8,13 @@
 //! HTTP forbids and servers refuse while parsing) never reaches the app; only those may be
 //! refused by the client, and each group asserts that its requests did reach the app otherwise.
 //!
+//! Three groups check what odd cookies and a changed policy must and must not change: a stray
+//! chunk cookie beside a client-side cart hides nothing ([`a_stray_cart_chunk_keeps_the_cart`]),
+//! a dead signed id repeated in one header is looked up once
+//! ([`a_dead_id_repeated_is_one_store_lookup`]), and a shortened idle timeout reaches carts
+//! already issued, within the documented allowance
+//! ([`a_shortened_idle_timeout_reaches_carts_already_issued`]).
+//!
 //! A demo's tests implement [`DemoApp`] and generate one test per group with
 //! [`hostile_tests!`](crate::hostile_tests):
 //!
@@ -21,9 +28,9 @@ use std::sync::Once;
 use session_core::KeyRing;
 use session_stores::testing::TestStore;
 
-use crate::client::{DemoApp, DemoClient, RawRequest, SetCookie, SESSION_HEADER};
+use crate::client::{DemoApp, DemoClient, RawRequest, SetCookie, TestResponse, SESSION_HEADER};
 use crate::startup::DEFAULT_CONFIG;
-use crate::stores::test_manager;
+use crate::stores::{config_with_store, test_manager};
 
 impl RawRequest {
     fn new(method: &str, path: impl Into<String>) -> Self {
@@ -391,6 +398,215 @@ pub async fn path_keys_with_crlf_or_nul<A: DemoApp + ?Sized>(app: &A) {
     harness.run("path keys", requests).await;
 }
 
+/// The `name=value` pairs a response sets, removals left out, as a `Cookie` header would carry
+/// them.
+fn cookies_set(response: &TestResponse) -> Vec<String> {
+    response
+        .set_cookies()
+        .into_iter()
+        .filter(|cookie| !cookie.is_removal())
+        .map(|cookie| format!("{}={}", cookie.name, cookie.value))
+        .collect()
+}
+
+/// Sends `request`, which every test client can carry, and returns the app's answer.
+async fn send(client: &dyn DemoClient, request: RawRequest) -> TestResponse {
+    let described = format!("{} {}", request.method, request.path);
+    client
+        .send_raw(request)
+        .await
+        .unwrap_or_else(|| panic!("{described} was refused by the test client"))
+}
+
+/// The cart's items a response shows, asserting a 200.
+fn items_of(response: &TestResponse, what: &str) -> Vec<String> {
+    assert_eq!(response.status, 200, "{what}: {}", response.text());
+    let items = &response.json()["items"];
+    serde_json::from_value(items.clone())
+        .unwrap_or_else(|error| panic!("{what}: no items ({error}): {}", response.text()))
+}
+
+/// A stray chunk cookie of the cookie-store `cart` (`cart.1=x`, or `cart.N=x` past its last
+/// chunk), listed before the real cookies or after them, hides nothing: the cart reads back and
+/// the next write keeps its items. Run with `max_chunks = 4`, so `cart.1` to `cart.3` are chunk
+/// names, on a cart of one cookie and on one split across several.
+pub async fn a_stray_cart_chunk_keeps_the_cart<A: DemoApp + ?Sized>(app: &A) {
+    let config = config_with_store("cart", r#"{ type = "cookie", max_chunks = 4 }"#);
+    let manager = test_manager(&config, KeyRing::generate(), TestStore::default()).await;
+    let client = app.client(manager).await;
+    // Items long enough that three of them need more than one cookie (each shows as its
+    // number and length when an assertion fails).
+    let long = |n: usize| format!("{n}:{}", "p".repeat(1_200));
+    for (shape, items) in [
+        ("one cookie", vec!["apple".to_string(), "fig".to_string()]),
+        ("chunked", (0..3).map(long).collect::<Vec<_>>()),
+    ] {
+        let mut cookies: Vec<String> = Vec::new();
+        for item in &items {
+            let mut request = RawRequest::new("POST", "/cart/items")
+                .json(serde_json::json!({ "item": item }).to_string());
+            if !cookies.is_empty() {
+                request = request.cookie(cookies.join("; "));
+            }
+            let response = send(&*client, request).await;
+            items_of(&response, &format!("{shape}: POST /cart/items"));
+            let set = cookies_set(&response);
+            if !set.is_empty() {
+                cookies = set;
+            }
+        }
+        let chunks = cookies.len();
+        assert!(
+            (shape == "chunked") == (chunks > 1),
+            "{shape}: the cart was sent as {cookies:?}"
+        );
+        let after_last = format!("cart.{chunks}=x");
+        let mut headers = Vec::new();
+        for stray in ["cart.1=x".to_string(), after_last] {
+            let mut before = vec![stray.clone()];
+            before.extend(cookies.iter().cloned());
+            let mut after = cookies.clone();
+            after.push(stray.clone());
+            headers.push((format!("`{stray}` before the cart"), before.join("; ")));
+            headers.push((format!("`{stray}` after the cart"), after.join("; ")));
+        }
+        for (stray, header) in headers {
+            let what = format!("{shape} ({chunks} cookies), {stray}");
+            let read = send(
+                &*client,
+                RawRequest::new("GET", "/cart").cookie(header.clone()),
+            )
+            .await;
+            assert_eq!(items_of(&read, &what), items, "{what}: GET /cart");
+            let write = send(
+                &*client,
+                RawRequest::new("POST", "/cart/items")
+                    .json(r#"{"item":"plum"}"#)
+                    .cookie(header.clone()),
+            )
+            .await;
+            let mut expected = items.clone();
+            expected.push("plum".to_string());
+            assert_eq!(
+                items_of(&write, &what),
+                expected,
+                "{what}: POST /cart/items"
+            );
+            // What the write sent reads back whole.
+            let read = send(
+                &*client,
+                RawRequest::new("GET", "/cart").cookie(cookies_set(&write).join("; ")),
+            )
+            .await;
+            assert_eq!(
+                items_of(&read, &what),
+                expected,
+                "{what}: GET /cart after the write"
+            );
+        }
+    }
+}
+
+/// One dead signed `app` id (its session logged out, so the signature verifies but the store
+/// holds no record) repeated eight times in the `Cookie` header costs one store lookup, as
+/// once does.
+pub async fn a_dead_id_repeated_is_one_store_lookup<A: DemoApp + ?Sized>(app: &A) {
+    let counts = TestStore::default();
+    let config = config_with_store("app", r#"{ type = "counting" }"#);
+    let manager = test_manager(&config, KeyRing::generate(), counts.clone()).await;
+    let client = app.client(manager).await;
+    let login = send(
+        &*client,
+        RawRequest::new("POST", "/login").json(r#"{"user":"alice"}"#),
+    )
+    .await;
+    assert_eq!(login.status, 200, "POST /login: {}", login.text());
+    let app_cookie = login
+        .set_cookies()
+        .into_iter()
+        .find(|cookie| cookie.name == "app_session" && !cookie.is_removal())
+        .unwrap_or_else(|| panic!("POST /login set no app_session cookie"));
+    let dead = format!("app_session={}", app_cookie.value);
+    let logout = send(
+        &*client,
+        RawRequest::new("POST", "/logout").cookie(dead.as_str()),
+    )
+    .await;
+    assert_eq!(logout.status, 200, "POST /logout: {}", logout.text());
+
+    for copies in [1, 8] {
+        let header = vec![dead.as_str(); copies].join("; ");
+        let before = counts.calls();
+        let me = send(&*client, RawRequest::new("GET", "/me").cookie(header)).await;
+        assert_eq!(me.status, 401, "{copies} dead ids: GET /me: {}", me.text());
+        let after = counts.calls();
+        assert_eq!(
+            (after.loads - before.loads, after.total() - before.total()),
+            (1, 1),
+            "{copies} copies of one dead id: store lookups, then all store calls"
+        );
+    }
+}
+
+/// A cart issued under a longer idle timeout than the current one opens only while its deadline
+/// lies within one current idle window plus the 5-minute clock-skew allowance: records do not
+/// store when they were last used, so the check on open is made from the deadline alone.
+pub async fn a_shortened_idle_timeout_reaches_carts_already_issued<A: DemoApp + ?Sized>(app: &A) {
+    const CURRENT_IDLE_SECS: u64 = 3_600;
+    let config = |idle_secs: u64| {
+        config_with_store(
+            "cart",
+            &format!("{{ type = \"cookie\" }}\nexpiry = {{ idle_timeout_secs = {idle_secs} }}"),
+        )
+    };
+    let keys = KeyRing::generate();
+    let current = test_manager(
+        &config(CURRENT_IDLE_SECS),
+        keys.clone(),
+        TestStore::default(),
+    )
+    .await;
+    let current = app.client(current).await;
+    for (issued_idle_secs, opens) in [
+        (CURRENT_IDLE_SECS, true),
+        // Four minutes more: inside the allowance, so still open.
+        (CURRENT_IDLE_SECS + 240, true),
+        // Six minutes more, or a month: a deadline the current policy cannot have given.
+        (CURRENT_IDLE_SECS + 360, false),
+        (30 * 86_400, false),
+    ] {
+        let issuing = test_manager(
+            &config(issued_idle_secs),
+            keys.clone(),
+            TestStore::default(),
+        )
+        .await;
+        let issuing = app.client(issuing).await;
+        let added = send(
+            &*issuing,
+            RawRequest::new("POST", "/cart/items").json(r#"{"item":"apple"}"#),
+        )
+        .await;
+        let what = format!("a cart issued with a {issued_idle_secs}-second idle timeout");
+        items_of(&added, &what);
+        let read = send(
+            &*current,
+            RawRequest::new("GET", "/cart").cookie(cookies_set(&added).join("; ")),
+        )
+        .await;
+        let expected: Vec<String> = if opens {
+            vec!["apple".to_string()]
+        } else {
+            Vec::new()
+        };
+        assert_eq!(
+            items_of(&read, &what),
+            expected,
+            "{what}, read under a {CURRENT_IDLE_SECS}-second one"
+        );
+    }
+}
+
 /// Calls `$crate::$callback!` with `$args` and the names of every hostile group.
 #[doc(hidden)]
 #[macro_export]
@@ -404,6 +620,9 @@ macro_rules! __with_hostile_groups {
             deeply_nested_json,
             three_megabyte_bodies,
             path_keys_with_crlf_or_nul,
+            a_stray_cart_chunk_keeps_the_cart,
+            a_dead_id_repeated_is_one_store_lookup,
+            a_shortened_idle_timeout_reaches_carts_already_issued,
         }
     };
 }
