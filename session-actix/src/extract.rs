@@ -23,7 +23,7 @@ use crate::rejection::SessionRejection;
 
 type LocalBoxFuture<T> = Pin<Box<dyn Future<Output = T>>>;
 
-session_core::__define_session_handles!(Session, NamedSession<N>);
+session_core::__define_session_handles!(session_actix: Session, NamedSession<N>);
 
 impl FromRequest for Session {
     type Error = SessionRejection;

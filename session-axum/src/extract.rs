@@ -15,7 +15,7 @@ use session_core::{RequestSessions, SessionName};
 
 use crate::rejection::SessionRejection;
 
-session_core::__define_session_handles!(Session, NamedSession<N>);
+session_core::__define_session_handles!(session_axum: Session, NamedSession<N>);
 
 impl<S: Send + Sync> FromRequestParts<S> for Session {
     type Rejection = SessionRejection;

@@ -4,14 +4,15 @@
 //! for a core type). Not for applications.
 
 /// Defines the two handle types in the calling adapter crate, named at the call site:
-/// `__define_session_handles!(Session, NamedSession<N>);` defines `Session` and
+/// `__define_session_handles!(session_axum: Session, NamedSession<N>);` (the adapter crate's
+/// name first, for the examples in the docs) defines `Session` and
 /// `NamedSession<N>`, with `Deref` to `session_core::Session`, `Clone`, `Debug`, `into_inner`,
 /// `From` into the core handle, and crate-private constructors `Session::wrap` /
 /// `NamedSession::wrap`.
 #[doc(hidden)]
 #[macro_export]
 macro_rules! __define_session_handles {
-    ($session:ident, $named:ident<N>) => {
+    ($krate:ident: $session:ident, $named:ident<N>) => {
         /// The default session of the request (the configuration's `default`, or its only
         /// session).
         ///
@@ -29,6 +30,14 @@ macro_rules! __define_session_handles {
             }
 
             /// The session handle itself, e.g. to move it into a spawned task.
+            ///
+            #[doc = concat!("```\n# fn handler(session: ", stringify!($krate), "::Session) {")]
+            /// let core = session.into_inner();
+            /// // The core handle is `Send + 'static`: a task can hold it past the extractor
+            /// // (its changes count only while the request has not been saved).
+            /// std::thread::spawn(move || core.get::<String>("user"));
+            /// # }
+            /// ```
             pub fn into_inner(self) -> $crate::Session {
                 self.0
             }
@@ -74,6 +83,13 @@ macro_rules! __define_session_handles {
             }
 
             /// The session handle itself.
+            ///
+            #[doc = concat!("```\n", stringify!($krate), "::session_name! { Cart = \"cart\"; }")]
+            #[doc = concat!("# fn handler(cart: ", stringify!($krate), "::NamedSession<Cart>) {")]
+            /// let core = cart.into_inner();
+            /// std::thread::spawn(move || core.get::<Vec<String>>("items"));
+            /// # }
+            /// ```
             pub fn into_inner(self) -> $crate::Session {
                 self.session
             }

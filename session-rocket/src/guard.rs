@@ -16,7 +16,7 @@ use crate::fairing::RequestState;
 use crate::SessionRejection;
 use session_core::SessionName;
 
-session_core::__define_session_handles!(Session, NamedSession<N>);
+session_core::__define_session_handles!(session_rocket: Session, NamedSession<N>);
 
 /// Opens the session `name` (the default one for `None`), failing the guard on error.
 async fn open(
