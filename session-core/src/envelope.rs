@@ -1041,4 +1041,74 @@ mod tests {
         let applied = apply_delta_to_body(&before.to_compact_bytes(), &delta).unwrap();
         assert_eq!(applied, after.to_compact_bytes());
     }
+
+    #[test]
+    fn varints_read_back_what_is_written_and_an_overlong_one_is_malformed() {
+        // 200 and 0xff have the top bit of their low byte set: the continuation bit must be
+        // added to it, not toggled.
+        for value in [
+            0,
+            1,
+            127,
+            128,
+            200,
+            0xff,
+            300,
+            16_384,
+            u64::from(u32::MAX),
+            u64::MAX,
+        ] {
+            let mut out = Vec::new();
+            put_varint(&mut out, value);
+            let mut reader = Reader { rest: &out };
+            assert_eq!(reader.varint(), Ok(value), "{value}");
+            assert!(reader.rest.is_empty(), "{value}");
+        }
+        // Ten bytes carry all 64 bits; an eleventh continuation is refused, not wrapped.
+        let overlong = [0x80; 11];
+        assert_eq!(Reader { rest: &overlong }.varint(), Err(Malformed));
+        assert_eq!(Reader { rest: &[0x80] }.varint(), Err(Malformed));
+    }
+
+    #[test]
+    fn a_field_may_end_exactly_at_the_end_of_the_bytes() {
+        let mut reader = Reader { rest: b"\x03abc" };
+        assert_eq!(reader.field(), Ok(&b"abc"[..]));
+        assert!(reader.rest.is_empty());
+        assert_eq!(Reader { rest: b"\x04abc" }.field(), Err(Malformed));
+        assert_eq!(Reader { rest: b"abc" }.take(3), Ok(&b"abc"[..]));
+        assert_eq!(Reader { rest: b"abc" }.take(4), Err(Malformed));
+    }
+
+    #[test]
+    fn entries_longer_than_a_one_byte_prefix_are_read_field_by_field() {
+        // A 200-byte value's length prefix is not UTF-8, so the entries are not one text and each
+        // field is validated on its own.
+        let long = "v".repeat(200);
+        let mut bytes = Vec::new();
+        for field in ["k", long.as_str(), "é", ""] {
+            put_varint(&mut bytes, field.len() as u64);
+            bytes.extend_from_slice(field.as_bytes());
+        }
+        let mut entries = EntryReader::new(Reader { rest: &bytes });
+        assert!(entries.text.is_none());
+        assert_eq!(entries.text(), Ok("k"));
+        assert_eq!(entries.text(), Ok(long.as_str()));
+        assert!(!entries.is_done());
+        assert_eq!(entries.text(), Ok("é"));
+        assert_eq!(entries.text(), Ok(""));
+        assert!(entries.is_done());
+        // The same fields, short enough to be one text, are cut from it.
+        let mut short = Vec::new();
+        for field in ["k", "é", "v"] {
+            put_varint(&mut short, field.len() as u64);
+            short.extend_from_slice(field.as_bytes());
+        }
+        let mut entries = EntryReader::new(Reader { rest: &short });
+        assert!(entries.text.is_some());
+        assert_eq!(entries.text(), Ok("k"));
+        assert_eq!(entries.text(), Ok("é"));
+        assert_eq!(entries.text(), Ok("v"));
+        assert!(entries.is_done());
+    }
 }

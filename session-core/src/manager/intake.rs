@@ -331,4 +331,106 @@ mod tests {
         );
         assert_eq!(incoming.chunks_held(), 3);
     }
+
+    /// A manager with a header session `api` (header `x-api`) and a cookie session `app` (cookie
+    /// `app`, up to four chunks).
+    fn manager() -> super::super::SessionManager {
+        use crate::config::{CookieConfig, HeaderConfig, SessionConfig, StoreConfig};
+        use crate::expiry::ExpiryPolicy;
+        use crate::keys::{Key, KeyRing};
+        use crate::registry::{Backend, CookieStoreOptions};
+        use crate::seal::Protection;
+        let config = |transport| SessionConfig {
+            transport,
+            store: StoreConfig::new("cookie"),
+            expiry: ExpiryPolicy::default(),
+            protection: Protection::Encrypted,
+            max_bytes: None,
+        };
+        let backend = || Backend::Cookie(CookieStoreOptions { max_chunks: 4 });
+        let key = Key::from_secret(&[1; 32]).unwrap();
+        super::super::SessionManager::builder(KeyRing::new(key))
+            .session(
+                "api",
+                config(Transport::Header(HeaderConfig {
+                    name: "X-Api".into(),
+                })),
+                backend(),
+            )
+            .session(
+                "app",
+                config(Transport::Cookie(CookieConfig::new("app"))),
+                backend(),
+            )
+            .default("app")
+            .build()
+            .unwrap()
+    }
+
+    /// Scans one request for `manager`'s sessions; the candidates of `api` and of `app`.
+    fn scanned(
+        manager: &super::super::SessionManager,
+        cookie_headers: &[&str],
+        header: Option<&'static str>,
+    ) -> [Vec<String>; 2] {
+        let configured = &manager.inner.sessions;
+        let mut slots: Vec<RequestSlot> =
+            configured.iter().map(|_| RequestSlot::default()).collect();
+        scan(
+            configured,
+            &mut slots,
+            cookie_headers.iter().map(|h| h.as_bytes()),
+            |name| (name == "x-api").then_some(header).flatten(),
+        );
+        ["api", "app"].map(|name| {
+            let index = configured.iter().position(|s| s.name == name).unwrap();
+            slots[index]
+                .incoming
+                .candidates()
+                .map(Cow::into_owned)
+                .collect()
+        })
+    }
+
+    #[test]
+    fn each_session_takes_only_its_own_header_cookie_and_chunk_names() {
+        let manager = manager();
+        let [api, app] = scanned(
+            &manager,
+            &[
+                "x-api=from-cookie; app=a; app.1=b; other=o; app.01=z; app.+1=z; app.1x=z; app.4=z; appx=z",
+                "app=a2; app.=z; app.2=c",
+            ],
+            Some("from-header"),
+        );
+        // The header session reads its header, never a cookie of its header's name; the cookie
+        // session reads `app` and `app.1` to `app.3`, never `app.01`, `app.+1`, `app.4`, `appx`.
+        assert_eq!(api, ["from-header"]);
+        assert_eq!(app, ["abc", "ab", "a", "a2bc", "a2b", "a2"]);
+    }
+
+    #[test]
+    fn an_empty_session_header_or_no_cookie_offers_nothing() {
+        let manager = manager();
+        let [api, app] = scanned(&manager, &[], Some(""));
+        assert!(api.is_empty() && app.is_empty());
+        let [api, app] = scanned(&manager, &["other=1"], None);
+        assert!(api.is_empty() && app.is_empty());
+    }
+
+    #[test]
+    fn chunks_held_counts_a_lone_value_and_nothing() {
+        let mut incoming = Incoming::default();
+        assert_eq!(incoming.chunks_held(), 0);
+        assert!(!incoming.is_present());
+        incoming.offer(0, "a");
+        assert_eq!(incoming.chunks_held(), 1);
+        assert!(incoming.is_present());
+        // A stray chunk alone: nothing to open, but the chunk is held and must be expired.
+        let mut stray = Incoming::default();
+        stray.offer(2, "c");
+        assert!(!stray.is_present());
+        assert_eq!(stray.chunks_held(), 3);
+        assert_eq!(stray.candidates().count(), 0);
+    }
 }
