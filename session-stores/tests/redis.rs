@@ -4,6 +4,7 @@
 
 #![cfg(feature = "redis")]
 
+#[macro_use]
 mod redis_checks;
 
 use std::sync::Arc;
@@ -102,25 +103,7 @@ macro_rules! contract_checks {
     )*};
 }
 
-contract_checks!(
-    regenerate_moves_the_stored_record_with_the_delta_on_top,
-    regenerate_rebinds_the_owner,
-    regenerate_of_a_gone_session_is_false_and_writes_nothing,
-    regenerate_onto_a_live_id_is_already_exists,
-    concurrent_regenerates_leave_one_session,
-    the_owner_index_follows_every_write,
-    delete_owner_ends_the_owners_sessions_only,
-    owner_sets_live_as_long_as_their_longest_member,
-    count_and_exists_follow_the_records,
-    corrupt_records_are_corrupt,
-    an_update_of_a_gone_session_leaves_nothing,
-    an_update_of_a_corrupt_version_is_corrupt,
-    an_update_that_removes_nothing_applies,
-    the_store_needs_no_cleanup,
-    keys_of_the_wrong_type_are_corrupt,
-    an_owner_index_of_the_wrong_type_writes_no_session,
-    regenerates_racing_delete_owner_leave_no_survivor,
-);
+for_each_contract_check!(contract_checks);
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn redis_store_passes_the_conformance_suite() {

@@ -4,6 +4,7 @@
 
 #![cfg(feature = "redis")]
 
+#[macro_use]
 mod redis_checks;
 
 use std::sync::Arc;
