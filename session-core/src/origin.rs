@@ -646,6 +646,7 @@ mod tests {
         assert_eq!(guard.check(&request), Ok(()));
     }
 
+    /// A trusted origin must be `scheme://host[:port]`: no path, no empty host, a port of digits.
     #[test]
     fn bad_configuration_is_refused_with_the_field_named() {
         for origin in [
@@ -654,6 +655,10 @@ mod tests {
             "*",
             "null",
             "https://",
+            "https://partner.example:",
+            "https://partner.example:x",
+            "https://partner.example:44x",
+            "https://:8080",
         ] {
             let error = CrossOriginGuard::new(&CrossOriginConfig {
                 trusted_origins: vec![origin.into()],
@@ -745,27 +750,6 @@ mod tests {
                 guard.check(&request),
                 Err(CrossOriginRefused::Origin),
                 "{label}"
-            );
-        }
-    }
-
-    #[test]
-    fn a_trusted_origin_with_an_empty_host_or_a_bad_port_is_refused() {
-        for origin in [
-            "https://partner.example:",
-            "https://partner.example:x",
-            "https://partner.example:44x",
-            "https://:8080",
-        ] {
-            let error = CrossOriginGuard::new(&CrossOriginConfig {
-                trusted_origins: vec![origin.into()],
-                ..CrossOriginConfig::default()
-            })
-            .unwrap_err()
-            .to_string();
-            assert!(
-                error.contains("trusted_origins") && error.contains(origin),
-                "{error}"
             );
         }
     }

@@ -1,6 +1,8 @@
 //! The demos' Redis Cluster configuration on a real cluster. Run through `bash scripts/test.sh`,
 //! which starts a private Redis Cluster and sets `REDIS_CLUSTER_URLS`.
 
+mod common;
+
 /// The demos' cluster configuration builds a working store once its seeds point at the cluster.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_example_cluster_configuration_runs_on_the_cluster() {
@@ -35,21 +37,5 @@ async fn the_example_cluster_configuration_runs_on_the_cluster() {
         text.contains(&seeds),
         "the example lists its seeds as `urls = [...]`"
     );
-    let config = session_core::SessionsConfig::from_toml(&text).unwrap();
-    let manager = session_core::SessionManager::from_config(
-        &config,
-        &session_stores::registry(),
-        session_core::KeyRing::generate(),
-    )
-    .await
-    .unwrap();
-    let request = manager.request(None, |_| None);
-    request
-        .default_session()
-        .await
-        .unwrap()
-        .insert("user", "alice")
-        .unwrap();
-    let headers = manager.save_request(request).await.unwrap();
-    assert!(headers[0].value().starts_with("app_session="));
+    common::writes_a_session(&text).await;
 }

@@ -2,6 +2,8 @@
 //! scripts/test.sh`, which starts a private primary, replica and sentinels and sets
 //! `REDIS_SENTINEL_URLS`, `REDIS_SENTINEL_MASTER` and `REDIS_SENTINEL_PRIMARY_PASSWORD`.
 
+mod common;
+
 /// The demos' Sentinel configuration builds a working store once it names the setup's
 /// sentinels, primary and password: configuration alone, no code.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -48,21 +50,5 @@ async fn the_example_sentinel_configuration_runs_on_sentinel() {
         text.contains(&sentinels),
         "the example names its master and sentinels as `master = \"mymaster\", urls = [...]`"
     );
-    let config = session_core::SessionsConfig::from_toml(&text).unwrap();
-    let manager = session_core::SessionManager::from_config(
-        &config,
-        &session_stores::registry(),
-        session_core::KeyRing::generate(),
-    )
-    .await
-    .unwrap();
-    let request = manager.request(None, |_| None);
-    request
-        .default_session()
-        .await
-        .unwrap()
-        .insert("user", "alice")
-        .unwrap();
-    let headers = manager.save_request(request).await.unwrap();
-    assert!(headers[0].value().starts_with("app_session="));
+    common::writes_a_session(&text).await;
 }
