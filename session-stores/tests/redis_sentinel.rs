@@ -170,31 +170,14 @@ async fn the_registry_builds_a_sentinel_store_from_configuration() {
         .map(|url| format!("{url:?}"))
         .collect::<Vec<_>>()
         .join(", ");
-    let config = session_core::SessionsConfig::from_toml(&format!(
-        "[sessions.app]\ntransport = {{ type = \"cookie\", name = \"app\" }}\n\
-         store = {{ type = \"redis\", key_prefix = {:?}, sentinel = {{ master = {:?}, \
-         urls = [{urls}], primary_password = {:?} }} }}\n",
+    redis_checks::a_configured_store_writes_a_session(&format!(
+        "{{ type = \"redis\", key_prefix = {:?}, sentinel = {{ master = {:?}, \
+         urls = [{urls}], primary_password = {:?} }} }}",
         unique_prefix("registry"),
         setup.master,
         setup.password,
     ))
-    .unwrap();
-    let manager = session_core::SessionManager::from_config(
-        &config,
-        &session_stores::registry(),
-        session_core::KeyRing::generate(),
-    )
-    .await
-    .unwrap();
-    let request = manager.request(None, |_| None);
-    request
-        .default_session()
-        .await
-        .unwrap()
-        .insert("user", "alice")
-        .unwrap();
-    let headers = manager.save_request(request).await.unwrap();
-    assert!(headers[0].value().starts_with("app="));
+    .await;
 }
 
 /// Runs without servers: conflicting or incomplete Sentinel options are refused before any

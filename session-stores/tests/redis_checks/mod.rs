@@ -607,6 +607,32 @@ pub async fn all(store: &RedisStore, redis: &mut (impl ConnectionLike + Send)) {
     regenerates_racing_delete_owner_leave_no_survivor(store, redis).await;
 }
 
+/// Builds the manager of a configuration whose `app` session (cookie `app`) names `store`, with
+/// every store type of `session_stores::registry`, and writes a session through it: the cookie
+/// comes back. Shows a topology works by configuration alone.
+pub async fn a_configured_store_writes_a_session(store: &str) {
+    let config = session_core::SessionsConfig::from_toml(&format!(
+        "[sessions.app]\ntransport = {{ type = \"cookie\", name = \"app\" }}\nstore = {store}\n"
+    ))
+    .unwrap();
+    let manager = session_core::SessionManager::from_config(
+        &config,
+        &session_stores::registry(),
+        session_core::KeyRing::generate(),
+    )
+    .await
+    .unwrap();
+    let request = manager.request(None, |_| None);
+    request
+        .default_session()
+        .await
+        .unwrap()
+        .insert("user", "alice")
+        .unwrap();
+    let headers = manager.save_request(request).await.unwrap();
+    assert!(headers[0].value().starts_with("app="));
+}
+
 /// Calls `$each!` with the name of every contract check above, so that each topology's test
 /// file runs one test per check without listing them again.
 #[allow(unused_macros)]
