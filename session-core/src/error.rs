@@ -15,6 +15,9 @@ pub const TOO_LARGE_BODY: &str = r#"{"error":"session too large"}"#;
 /// a user name straight from the request).
 pub const INVALID_OWNER_BODY: &str = r#"{"error":"invalid session owner"}"#;
 
+/// The body of the 409 adapters answer when a login is refused at the owner's session cap.
+pub const TOO_MANY_SESSIONS_BODY: &str = r#"{"error":"too many sessions"}"#;
+
 /// The body of the 500 adapters answer for any other session failure.
 pub const INTERNAL_ERROR_BODY: &str = r#"{"error":"session error"}"#;
 
@@ -41,8 +44,8 @@ pub enum Error {
         /// What serde_json said.
         source: serde_json::Error,
     },
-    /// The key is reserved for the library (the flash queue).
-    #[error("`{0}` is a reserved session key; use flash()/take_flashes() or choose another key")]
+    /// The key is reserved for the library (the flash queue, the device record).
+    #[error("`{0}` is a reserved session key (the library keeps flash messages and the device record there); use flash()/take_flashes() or choose another key")]
     ReservedKey(String),
     /// No session of that name is configured.
     #[error(
@@ -80,6 +83,15 @@ pub enum Error {
     /// The operation needs a server-side store, and this session lives in the client.
     #[error("session `{0}` is kept in the client's cookie, which cannot be listed, counted or revoked; give it a server-side store (memory, file, redis, sql) for that")]
     NotServerSide(String),
+    /// Binding the session to an owner who already has `owners.max_sessions` live sessions, with
+    /// `when_full = "refuse"` (409).
+    #[error("session `{name}`: this owner already has {max} live sessions, the most its `owners.max_sessions` allows; end one of them first (or configure `when_full = \"end_least_recent\"`)")]
+    TooManySessions {
+        /// The session name.
+        name: String,
+        /// The configured cap.
+        max: u32,
+    },
     /// The session's cookie would exceed what browsers keep.
     #[error("session `{name}` needs a {size}-byte Set-Cookie, over the {limit}-byte browser limit; store less in it, raise `max_chunks` of the cookie store, or use a server-side store")]
     CookieTooLarge {
@@ -118,24 +130,28 @@ impl Error {
 
     /// The HTTP status an adapter answers this error with: 413 for
     /// [`SessionTooLarge`](Error::SessionTooLarge), 400 for
-    /// [`InvalidOwner`](Error::InvalidOwner) (the owner usually comes from the request), 500 for
-    /// everything else.
+    /// [`InvalidOwner`](Error::InvalidOwner) (the owner usually comes from the request), 409 for
+    /// [`TooManySessions`](Error::TooManySessions), 500 for everything else.
     pub fn status(&self) -> u16 {
         match self {
             Error::SessionTooLarge { .. } => 413,
             Error::InvalidOwner(_) => 400,
+            Error::TooManySessions { .. } => 409,
             _ => 500,
         }
     }
 
     /// The JSON body an adapter answers for this error, without its detail (log the error
     /// itself): [`TOO_LARGE_BODY`] with the 413, [`INVALID_OWNER_BODY`] with the 400,
+    /// [`TOO_MANY_SESSIONS_BODY`] with the 409,
     /// [`STORE_UNAVAILABLE_BODY`] or [`INTERNAL_ERROR_BODY`] with a 500.
     pub fn public_body(&self) -> &'static str {
         if self.is_too_large() {
             TOO_LARGE_BODY
         } else if matches!(self, Error::InvalidOwner(_)) {
             INVALID_OWNER_BODY
+        } else if matches!(self, Error::TooManySessions { .. }) {
+            TOO_MANY_SESSIONS_BODY
         } else if self.is_store_failure() {
             STORE_UNAVAILABLE_BODY
         } else {

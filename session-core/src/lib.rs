@@ -51,6 +51,7 @@
 //! format.
 
 mod config;
+mod device;
 mod envelope;
 mod error;
 mod expiry;
@@ -72,8 +73,10 @@ pub use config::{
     ConfigError, CookieConfig, HeaderConfig, SameSite, SessionConfig, SessionsConfig, StoreConfig,
     Transport, DEFAULT_MAX_BYTES,
 };
+pub use device::{ClientInfo, Device, OwnersConfig, WhenFull, DEVICE_KEY, MAX_USER_AGENT_CHARS};
 pub use error::{
     Error, INTERNAL_ERROR_BODY, INVALID_OWNER_BODY, STORE_UNAVAILABLE_BODY, TOO_LARGE_BODY,
+    TOO_MANY_SESSIONS_BODY,
 };
 pub use expiry::{Expiry, ExpiryPolicy};
 pub use flash::{Flash, FlashLevel, FLASH_KEY};

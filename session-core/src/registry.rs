@@ -17,7 +17,8 @@
 //! #   async fn regenerate(&self, _: &SessionId, _: &SessionId, _: &Delta) -> Result<bool, StoreError> { Ok(false) }
 //! #   async fn delete(&self, _: &SessionId) -> Result<(), StoreError> { Ok(()) }
 //! #   async fn owner_sessions(&self, _: &str) -> Result<Vec<OwnerSession>, StoreError> { Ok(vec![]) }
-//! #   async fn delete_owner(&self, _: &str) -> Result<u64, StoreError> { Ok(0) }
+//! #   async fn delete_owned(&self, _: &str, _: &str) -> Result<bool, StoreError> { Ok(false) }
+//! #   async fn delete_owner(&self, _: &str, _: Option<&str>) -> Result<u64, StoreError> { Ok(0) }
 //! #   async fn count(&self) -> Result<u64, StoreError> { Ok(0) }
 //! # }
 //!

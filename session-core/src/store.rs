@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 
+use crate::device::Device;
 use crate::id::SessionId;
 use crate::record::{Delta, Record};
 
@@ -52,23 +53,56 @@ impl StoreError {
 /// One live session of an owner, as [`Store::owner_sessions`] lists it: never its id.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct OwnerSession {
-    /// The record's storage key ([`SessionId::storage_key`]): tells sessions apart, and the
-    /// current one from the others, without being a usable token.
-    pub key: String,
+    /// An opaque handle that tells the session apart, for
+    /// [`SessionManager::revoke_session`](crate::SessionManager::revoke_session): the record's
+    /// storage key ([`SessionId::storage_key`]), a one-way hash of the id, so it opens nothing.
+    pub handle: String,
     /// When the session was created (ms since the Unix epoch).
     pub created_at: u64,
     /// When it expires unless used again (ms since the Unix epoch).
     pub expires_at: u64,
+    /// Its device record, kept under [`DEVICE_KEY`](crate::DEVICE_KEY) since the owner was bound.
+    pub device: Option<Device>,
+    /// Whether it is the session of the request that asked. Stores leave it `false`; the
+    /// manager sets it.
+    pub current: bool,
 }
 
 impl OwnerSession {
     /// The entry for `record`, stored under `key`.
     pub fn of(key: impl Into<String>, record: &Record) -> Self {
         OwnerSession {
-            key: key.into(),
+            handle: key.into(),
             created_at: record.created_at,
             expires_at: record.expires_at,
+            device: Device::from_data(&record.data),
+            current: false,
         }
+    }
+
+    /// The entry for a session stored under `key`, from its fields as a store reads them
+    /// without decoding the whole record; `device_json` is the value under
+    /// [`DEVICE_KEY`](crate::DEVICE_KEY), if any.
+    pub fn from_parts(
+        key: impl Into<String>,
+        created_at: u64,
+        expires_at: u64,
+        device_json: Option<&str>,
+    ) -> Self {
+        OwnerSession {
+            handle: key.into(),
+            created_at,
+            expires_at,
+            device: device_json.and_then(Device::from_json),
+            current: false,
+        }
+    }
+
+    /// When the session was last seen: its device record's time, or its creation.
+    pub fn last_seen_at(&self) -> u64 {
+        self.device
+            .as_ref()
+            .map_or(self.created_at, |device| device.last_seen_at)
     }
 }
 
@@ -87,7 +121,8 @@ impl OwnerSession {
 /// | [`update`](Store::update) | applies a [`Delta`] to the live record, `false` (writing nothing) when it is gone |
 /// | [`regenerate`](Store::regenerate) | moves the live record, with a delta applied, to a new id; `false` when the old one is gone |
 /// | [`delete`](Store::delete) | removes a record, if any |
-/// | [`owner_sessions`](Store::owner_sessions), [`delete_owner`](Store::delete_owner) | the owner index: an owner's live sessions, and ending them all |
+/// | [`owner_sessions`](Store::owner_sessions) | the owner index: an owner's live sessions, with their device records |
+/// | [`delete_owned`](Store::delete_owned), [`delete_owner`](Store::delete_owner) | ends one session of an owner; ends all of them, or all but one |
 /// | [`count`](Store::count), [`exists`](Store::exists) | live records, for operators |
 /// | [`cleanup`](Store::cleanup) | opt in: a [`Cleanup`] the core runs in one background loop |
 ///
@@ -160,13 +195,18 @@ impl OwnerSession {
 ///         let live = map.iter().filter(|(_, r)| !r.is_expired(now) && r.owner.as_deref() == Some(owner));
 ///         Ok(live.map(|(key, r)| OwnerSession::of(key, r)).collect())
 ///     }
-///     async fn delete_owner(&self, owner: &str) -> Result<u64, StoreError> {
+///     async fn delete_owned(&self, owner: &str, key: &str) -> Result<bool, StoreError> {
+///         let mut map = self.map()?;
+///         let owned = map.get(key).is_some_and(|r| !r.is_expired(now_ms()) && r.owner.as_deref() == Some(owner));
+///         Ok(owned && map.remove(key).is_some())
+///     }
+///     async fn delete_owner(&self, owner: &str, keep: Option<&str>) -> Result<u64, StoreError> {
 ///         let now = now_ms();
 ///         let mut live = 0;
-///         self.map()?.retain(|_, r| {
-///             let owned = r.owner.as_deref() == Some(owner);
-///             live += u64::from(owned && !r.is_expired(now));
-///             !owned
+///         self.map()?.retain(|key, r| {
+///             let ends = r.owner.as_deref() == Some(owner) && Some(key.as_str()) != keep;
+///             live += u64::from(ends && !r.is_expired(now));
+///             !ends
 ///         });
 ///         Ok(live)
 ///     }
@@ -213,12 +253,25 @@ pub trait Store: Send + Sync + 'static {
     /// Removes the record under `id`, if any, and its owner index entry.
     async fn delete(&self, id: &SessionId) -> Result<(), StoreError>;
 
-    /// The live sessions bound to `owner`, in no particular order.
+    /// The live sessions bound to `owner`, in no particular order, each with its device record
+    /// (the value under [`DEVICE_KEY`](crate::DEVICE_KEY); [`OwnerSession::of`] and
+    /// [`OwnerSession::from_parts`] decode it).
     async fn owner_sessions(&self, owner: &str) -> Result<Vec<OwnerSession>, StoreError>;
 
-    /// Removes every session bound to `owner` ("log out everywhere"); returns how many live
-    /// ones went (expired ones may go too, uncounted).
-    async fn delete_owner(&self, owner: &str) -> Result<u64, StoreError>;
+    /// Removes the session stored under `key` ([`SessionId::storage_key`], the handle
+    /// [`owner_sessions`](Store::owner_sessions) gives) only if it is live and bound to `owner`,
+    /// in one atomic step with that check; returns whether it did. A key that is not one of the
+    /// owner's live sessions (another owner's included) removes nothing.
+    async fn delete_owned(&self, owner: &str, key: &str) -> Result<bool, StoreError>;
+
+    /// Removes every session bound to `owner` ("log out everywhere") except the one stored under
+    /// `keep`, when given ("log out my other devices"); returns how many live ones went (expired
+    /// ones may go too, uncounted).
+    ///
+    /// No session bound to `owner` when the call began may be live under any id after it
+    /// returns, except `keep`, whatever runs concurrently: a regenerate that moves one of them
+    /// meanwhile must not carry it out of reach.
+    async fn delete_owner(&self, owner: &str, keep: Option<&str>) -> Result<u64, StoreError>;
 
     /// How many live sessions the store holds.
     async fn count(&self) -> Result<u64, StoreError>;

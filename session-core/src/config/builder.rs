@@ -186,6 +186,12 @@ impl SessionConfig {
         self
     }
 
+    /// The owner policy: `owners` (a cap on one owner's live sessions, device addresses).
+    pub fn owners(mut self, owners: crate::device::OwnersConfig) -> Self {
+        self.owners = owners;
+        self
+    }
+
     /// The most bytes of values the session may hold: `max_bytes`.
     pub fn max_bytes(mut self, max_bytes: usize) -> Self {
         self.max_bytes = Some(max_bytes);

@@ -6,6 +6,8 @@ use std::path::PathBuf;
 
 use serde::{Deserialize, Serialize};
 
+use crate::device::OwnersConfig;
+
 mod builder;
 mod load;
 mod validate;
@@ -90,6 +92,14 @@ pub struct SessionConfig {
     /// the limit is what fits its cookies, and this can only lower it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub max_bytes: Option<usize>,
+    /// The owner policy: a cap on one owner's live sessions, and whether device records keep the
+    /// client's address.
+    #[serde(default, skip_serializing_if = "is_default")]
+    pub owners: OwnersConfig,
+}
+
+fn is_default<T: Default + PartialEq>(value: &T) -> bool {
+    *value == T::default()
 }
 
 /// The default size limit of a server-side session's values: 16 KiB.
@@ -295,6 +305,7 @@ impl SessionConfig {
             expiry: ExpiryPolicy::default(),
             protection: Protection::default(),
             max_bytes: None,
+            owners: OwnersConfig::default(),
         }
     }
 }

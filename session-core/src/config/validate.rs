@@ -118,6 +118,20 @@ impl SessionConfig {
         if self.max_bytes == Some(0) {
             return Err(invalid(name, "max_bytes", "must be at least 1 byte"));
         }
+        if self.owners.max_sessions == Some(0) {
+            return Err(invalid(
+                name,
+                "owners.max_sessions",
+                "must be at least 1 (leave it out for no cap)",
+            ));
+        }
+        if self.owners.max_sessions.is_some() && self.store.kind == "cookie" {
+            return Err(invalid(
+                name,
+                "owners.max_sessions",
+                "needs a server-side store: a client-side `cookie` store cannot list or end an owner's sessions",
+            ));
+        }
         if self.expiry.idle_timeout_secs == 0 {
             return Err(invalid(
                 name,

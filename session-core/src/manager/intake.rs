@@ -346,6 +346,7 @@ mod tests {
             expiry: ExpiryPolicy::default(),
             protection: Protection::Encrypted,
             max_bytes: None,
+            owners: Default::default(),
         };
         let backend = || Backend::Cookie(CookieStoreOptions { max_chunks: 4 });
         let key = Key::from_secret(&[1; 32]).unwrap();

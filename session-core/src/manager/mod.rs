@@ -4,8 +4,10 @@ use std::fmt;
 use std::sync::Arc;
 
 use crate::config::{ConfigError, SessionConfig, SessionsConfig, Transport, DEFAULT_MAX_BYTES};
+use crate::device::OwnersConfig;
 use crate::error::Error;
 use crate::expiry::ExpiryPolicy;
+use crate::id::SessionId;
 use crate::keys::KeyRing;
 use crate::registry::{Backend, StoreRegistry};
 use crate::seal::Protection;
@@ -15,6 +17,7 @@ use crate::store::{spawn_cleanup, OwnerSession, Store, StoreError};
 mod execute;
 mod intake;
 mod open;
+mod owners;
 mod plan;
 mod render;
 mod request;
@@ -89,6 +92,7 @@ struct ConfiguredSession {
     protection: Protection,
     max_chunks: usize,
     limit: SizeLimit,
+    owners: OwnersConfig,
 }
 
 impl fmt::Debug for SessionManager {
@@ -500,10 +504,15 @@ impl SessionManager {
     /// #         let owned = map.iter().filter(|(_, record)| record.owner.as_deref() == Some(owner));
     /// #         Ok(owned.map(|(key, record)| OwnerSession::of(key, record)).collect())
     /// #     }
-    /// #     async fn delete_owner(&self, owner: &str) -> Result<u64, StoreError> {
+    /// #     async fn delete_owned(&self, owner: &str, key: &str) -> Result<bool, StoreError> {
+    /// #         let mut map = self.map()?;
+    /// #         let owned = map.get(key).is_some_and(|record| record.owner.as_deref() == Some(owner));
+    /// #         Ok(owned && map.remove(key).is_some())
+    /// #     }
+    /// #     async fn delete_owner(&self, owner: &str, keep: Option<&str>) -> Result<u64, StoreError> {
     /// #         let mut map = self.map()?;
     /// #         let before = map.len();
-    /// #         map.retain(|_, record| record.owner.as_deref() != Some(owner));
+    /// #         map.retain(|key, record| record.owner.as_deref() != Some(owner) || Some(key.as_str()) == keep);
     /// #         Ok((before - map.len()) as u64)
     /// #     }
     /// #     async fn count(&self) -> Result<u64, StoreError> {
@@ -527,7 +536,7 @@ impl SessionManager {
     /// # let manager = manager();
     /// log_in(&manager, "user-42").await?;
     /// log_in(&manager, "user-42").await?; // a second device
-    /// let devices = manager.owner_sessions("app", "user-42").await?;
+    /// let devices = manager.owner_sessions("app", "user-42", None).await?;
     /// assert_eq!(devices.len(), 2);
     /// assert!(devices.iter().all(|device| device.expires_at > device.created_at));
     /// # Ok(())
@@ -537,8 +546,51 @@ impl SessionManager {
         &self,
         name: &str,
         owner: &str,
+        current: Option<&SessionId>,
     ) -> Result<Vec<OwnerSession>, Error> {
-        Ok(self.server_store(name)?.owner_sessions(owner).await?)
+        let mut sessions = self.server_store(name)?.owner_sessions(owner).await?;
+        if let Some(current) = current {
+            let key = current.storage_key();
+            for session in &mut sessions {
+                session.current = session.handle == key;
+            }
+        }
+        sessions.sort_by(|a, b| (b.last_seen_at(), &b.handle).cmp(&(a.last_seen_at(), &a.handle)));
+        Ok(sessions)
+    }
+
+    /// Ends the one session of `owner` whose [`handle`](OwnerSession::handle) is `handle` ("end
+    /// that device"); returns whether there was one. A handle that is not one of the owner's
+    /// live sessions (another owner's, a made-up one) ends nothing. Its cookie stops opening at
+    /// once.
+    pub async fn revoke_session(
+        &self,
+        name: &str,
+        owner: &str,
+        handle: &str,
+    ) -> Result<bool, Error> {
+        let store = self.server_store(name)?;
+        // Handles are storage keys, which have the shape of an id; anything else is no handle,
+        // and never reaches the store.
+        if handle.parse::<SessionId>().is_err() {
+            return Ok(false);
+        }
+        Ok(store.delete_owned(owner, handle).await?)
+    }
+
+    /// Ends every session of `owner` but `keep` ("log out my other devices"); returns how many.
+    /// Pass the id of the session the request holds ([`Session::id`](crate::Session::id)).
+    pub async fn revoke_others(
+        &self,
+        name: &str,
+        owner: &str,
+        keep: &SessionId,
+    ) -> Result<u64, Error> {
+        let key = keep.storage_key();
+        Ok(self
+            .server_store(name)?
+            .delete_owner(owner, Some(&key))
+            .await?)
     }
 
     /// Ends every session of `owner` in the server-side session `name` ("log out everywhere");
@@ -585,10 +637,15 @@ impl SessionManager {
     /// #         let owned = map.iter().filter(|(_, record)| record.owner.as_deref() == Some(owner));
     /// #         Ok(owned.map(|(key, record)| OwnerSession::of(key, record)).collect())
     /// #     }
-    /// #     async fn delete_owner(&self, owner: &str) -> Result<u64, StoreError> {
+    /// #     async fn delete_owned(&self, owner: &str, key: &str) -> Result<bool, StoreError> {
+    /// #         let mut map = self.map()?;
+    /// #         let owned = map.get(key).is_some_and(|record| record.owner.as_deref() == Some(owner));
+    /// #         Ok(owned && map.remove(key).is_some())
+    /// #     }
+    /// #     async fn delete_owner(&self, owner: &str, keep: Option<&str>) -> Result<u64, StoreError> {
     /// #         let mut map = self.map()?;
     /// #         let before = map.len();
-    /// #         map.retain(|_, record| record.owner.as_deref() != Some(owner));
+    /// #         map.retain(|key, record| record.owner.as_deref() != Some(owner) || Some(key.as_str()) == keep);
     /// #         Ok((before - map.len()) as u64)
     /// #     }
     /// #     async fn count(&self) -> Result<u64, StoreError> {
@@ -618,7 +675,7 @@ impl SessionManager {
     /// # }
     /// ```
     pub async fn revoke_owner(&self, name: &str, owner: &str) -> Result<u64, Error> {
-        Ok(self.server_store(name)?.delete_owner(owner).await?)
+        Ok(self.server_store(name)?.delete_owner(owner, None).await?)
     }
 
     /// How many live sessions the server-side session `name` holds.
@@ -664,10 +721,15 @@ impl SessionManager {
     /// #         let owned = map.iter().filter(|(_, record)| record.owner.as_deref() == Some(owner));
     /// #         Ok(owned.map(|(key, record)| OwnerSession::of(key, record)).collect())
     /// #     }
-    /// #     async fn delete_owner(&self, owner: &str) -> Result<u64, StoreError> {
+    /// #     async fn delete_owned(&self, owner: &str, key: &str) -> Result<bool, StoreError> {
+    /// #         let mut map = self.map()?;
+    /// #         let owned = map.get(key).is_some_and(|record| record.owner.as_deref() == Some(owner));
+    /// #         Ok(owned && map.remove(key).is_some())
+    /// #     }
+    /// #     async fn delete_owner(&self, owner: &str, keep: Option<&str>) -> Result<u64, StoreError> {
     /// #         let mut map = self.map()?;
     /// #         let before = map.len();
-    /// #         map.retain(|_, record| record.owner.as_deref() != Some(owner));
+    /// #         map.retain(|key, record| record.owner.as_deref() != Some(owner) || Some(key.as_str()) == keep);
     /// #         Ok((before - map.len()) as u64)
     /// #     }
     /// #     async fn count(&self) -> Result<u64, StoreError> {
@@ -872,6 +934,7 @@ impl ConfiguredSession {
             policy: config.expiry.clone(),
             protection: config.protection,
             max_chunks,
+            owners: config.owners,
         }
     }
 }

@@ -13,13 +13,14 @@ use super::intake::{self, Incoming};
 use super::open::open_session;
 use super::plan::{plan_client, plan_server, ClientPlan, Reply};
 use super::render::{emit_removal, emit_sealed_record, emit_signed_id, ResponseHeader};
-use super::{ConfiguredSession, ManagerInner, SessionManager};
+use super::{owners, ConfiguredSession, ManagerInner, SessionManager};
+use crate::device::{ClientInfo, Device, WhenFull};
 use crate::error::Error;
 use crate::expiry::max_age_secs;
 use crate::id::SessionId;
 use crate::record::now_ms;
 use crate::registry::Backend;
-use crate::session::Session;
+use crate::session::{Session, State};
 use crate::store::Store;
 
 /// A request's `Cookie` and session header values, kept unparsed until a handler asks for a
@@ -147,6 +148,8 @@ pub struct RequestSessions {
     slots: Box<[RequestSlot]>,
     /// The request's clock reading (ms since the epoch), taken when first needed; 0 until then.
     now: AtomicU64,
+    /// What the adapter told about the client, for the device record of a login.
+    client: OnceLock<ClientInfo>,
 }
 
 /// What one request holds of one configured session.
@@ -187,6 +190,7 @@ impl RequestSessions {
             inner: Arc::clone(&manager.inner),
             slots,
             now: AtomicU64::new(0),
+            client: OnceLock::new(),
         }
     }
 
@@ -243,6 +247,22 @@ impl RequestSessions {
             .cloned()
     }
 
+    /// Whether a handler bound one of the request's sessions to an owner (a login): the adapter
+    /// then hands over what it knows of the client ([`set_client_info`](Self::set_client_info))
+    /// for the device record. Nothing is read from the request otherwise.
+    pub fn binds_owner(&self) -> bool {
+        self.slots
+            .iter()
+            .filter_map(|slot| slot.session.get())
+            .any(|session| session.lock().binds_owner())
+    }
+
+    /// What the adapter knows of the client (its `User-Agent`, its address), for the device
+    /// record of a login saved with this request. Only the first call counts.
+    pub fn set_client_info(&self, client: ClientInfo) {
+        let _ = self.client.set(client);
+    }
+
     /// Saves every opened session that needs it and returns the headers to add to the response.
     pub(super) async fn save_opened(&self) -> Result<Vec<ResponseHeader>, Error> {
         let mut headers = Vec::new();
@@ -275,44 +295,86 @@ impl RequestSessions {
         headers: &mut Vec<ResponseHeader>,
     ) -> Result<(), Error> {
         let now = self.now();
-        let plan = {
+        let (plan, login) = {
             let mut state = session.lock();
             state.close_for_save();
-            plan_server(
+            let login = self.record_device(configured, &mut state, now);
+            let plan = plan_server(
                 &state,
                 &configured.policy,
                 now,
                 slot.incoming.is_present(),
                 &mut SessionId::generate,
-            )
+            );
+            (plan, login)
         };
-        let outcome = execute(store, &configured.name, plan.write).await?;
-        let mut state = session.lock();
-        let stored_id = match outcome {
-            Outcome::Gone => {
-                tracing::debug!(session = %configured.name, "session ended by another request before this one saved; its changes are dropped");
-                state.mark_gone();
-                return Ok(());
-            }
-            Outcome::Done(stored_id) => stored_id,
-        };
-        let mut expires_at = state.record().expires_at;
-        match plan.reply {
-            Reply::Nothing => {}
-            Reply::Removal => emit_removal(configured, &slot.incoming, headers),
-            Reply::Id(planned, deadline) => {
-                // A collision may have moved the session to another id than planned.
-                let id = stored_id.unwrap_or(planned);
-                let max_age = max_age_secs(&plan.lifetime, deadline, now);
-                emit_signed_id(configured, &self.inner.keys, &id, max_age, headers)?;
-                expires_at = deadline;
+        if let (Some(owner), Some(max)) = (&login, configured.owners.max_sessions) {
+            if configured.owners.when_full == WhenFull::Refuse {
+                owners::refuse_when_full(store, &configured.name, owner, max).await?;
             }
         }
-        match stored_id {
-            Some(id) => state.mark_saved_as(id, expires_at),
-            None => state.mark_retired(),
+        let outcome = execute(store, &configured.name, plan.write).await?;
+        let stored_id = {
+            let mut state = session.lock();
+            let stored_id = match outcome {
+                Outcome::Gone => {
+                    tracing::debug!(session = %configured.name, "session ended by another request before this one saved; its changes are dropped");
+                    state.mark_gone();
+                    return Ok(());
+                }
+                Outcome::Done(stored_id) => stored_id,
+            };
+            let mut expires_at = state.record().expires_at;
+            match plan.reply {
+                Reply::Nothing => {}
+                Reply::Removal => emit_removal(configured, &slot.incoming, headers),
+                Reply::Id(planned, deadline) => {
+                    // A collision may have moved the session to another id than planned.
+                    let id = stored_id.unwrap_or(planned);
+                    let max_age = max_age_secs(&plan.lifetime, deadline, now);
+                    emit_signed_id(configured, &self.inner.keys, &id, max_age, headers)?;
+                    expires_at = deadline;
+                }
+            }
+            match stored_id {
+                Some(id) => state.mark_saved_as(id, expires_at),
+                None => state.mark_retired(),
+            }
+            stored_id
+        };
+        if let (Some(owner), Some(id), Some(max)) =
+            (&login, stored_id, configured.owners.max_sessions)
+        {
+            let policy = configured.owners.when_full;
+            owners::enforce_cap(store, &configured.name, owner, &id, max, policy).await?;
         }
         Ok(())
+    }
+
+    /// Records the device of a session this request binds to an owner, and moves the
+    /// `last_seen_at` of a bound session once per `touch_after_secs`; returns the owner a login
+    /// bound.
+    fn record_device(
+        &self,
+        configured: &ConfiguredSession,
+        state: &mut State,
+        now: u64,
+    ) -> Option<String> {
+        if state.binds_owner() {
+            let client = self.client.get().cloned().unwrap_or_default();
+            state.set_device(&Device::at_login(now, &client, configured.owners.record_ip));
+            return state.record().owner.clone();
+        }
+        if state.record().owner.is_some() && !state.is_destroyed() {
+            if let Some(mut device) = state.device() {
+                let touch_ms = configured.policy.touch_after_secs.saturating_mul(1000);
+                if now >= device.last_seen_at.saturating_add(touch_ms) {
+                    device.last_seen_at = now;
+                    state.set_device(&device);
+                }
+            }
+        }
+        None
     }
 
     /// Plan and render for a client-side session: no store, the value is resealed.

@@ -15,6 +15,7 @@ use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 
+use crate::device::DEVICE_KEY;
 use crate::error::Error;
 use crate::expiry::Expiry;
 use crate::flash::{Flash, FlashLevel, FLASH_KEY};
@@ -43,6 +44,12 @@ pub struct Session {
 }
 
 /// How errors of [`Session::get_as`] and [`Session::set_as`] name the value.
+/// Keys the library keeps in the values and handlers cannot write: the flash queue and the
+/// device record.
+fn is_reserved(key: &str) -> bool {
+    key == FLASH_KEY || key == DEVICE_KEY
+}
+
 const TYPED_KEY: &str = "<typed session>";
 
 impl Session {
@@ -113,7 +120,7 @@ impl Session {
     /// ```
     pub fn insert<T: Serialize>(&self, key: impl Into<String>, value: T) -> Result<(), Error> {
         let key = key.into();
-        if key == FLASH_KEY {
+        if is_reserved(&key) {
             return Err(Error::ReservedKey(key));
         }
         let raw = RawJson::to_json(&value).map_err(|source| Error::Serialize {
@@ -142,7 +149,7 @@ impl Session {
         let state = self.lock();
         let mut object = String::with_capacity(state.data_bytes() + 2 + 4 * state.data().len());
         object.push('{');
-        for (key, value) in state.data().iter().filter(|(key, _)| *key != FLASH_KEY) {
+        for (key, value) in state.data().iter().filter(|(key, _)| !is_reserved(key)) {
             if object.len() > 1 {
                 object.push(',');
             }
@@ -193,7 +200,7 @@ impl Session {
         };
         self.lock().all_or_nothing(|state| {
             for (key, field) in fields {
-                if key == FLASH_KEY {
+                if is_reserved(&key) {
                     return Err(Error::ReservedKey(key));
                 }
                 let raw = RawJson::to_json(&field).map_err(serialize_error)?;
@@ -214,7 +221,7 @@ impl Session {
     /// # Ok::<(), session_core::Error>(())
     /// ```
     pub fn remove(&self, key: &str) -> bool {
-        key != FLASH_KEY && self.lock().remove_key(key)
+        !is_reserved(key) && self.lock().remove_key(key)
     }
 
     /// Removes `key` and returns its value deserialized as `T`.
@@ -252,7 +259,13 @@ impl Session {
     /// ```
     pub fn clear(&self) {
         let mut state = self.lock();
-        let keys: Vec<String> = state.data().keys().cloned().collect();
+        // The device record belongs to the login, not to the values: it goes with the owner.
+        let keys: Vec<String> = state
+            .data()
+            .keys()
+            .filter(|key| *key != DEVICE_KEY)
+            .cloned()
+            .collect();
         for key in keys {
             state.remove_key(&key);
         }
@@ -269,7 +282,7 @@ impl Session {
     /// # Ok::<(), session_core::Error>(())
     /// ```
     pub fn contains(&self, key: &str) -> bool {
-        key != FLASH_KEY && self.lock().data().contains_key(key)
+        !is_reserved(key) && self.lock().data().contains_key(key)
     }
 
     /// The keys that hold values, in order.
@@ -287,7 +300,7 @@ impl Session {
         self.lock()
             .data()
             .keys()
-            .filter(|key| *key != FLASH_KEY)
+            .filter(|key| !is_reserved(key))
             .cloned()
             .collect()
     }
@@ -719,6 +732,23 @@ mod tests {
         assert_eq!(taken[1].level, FlashLevel::Info);
         assert!(session.take_flashes().is_empty());
         assert!(session.keys().is_empty());
+    }
+
+    #[test]
+    fn the_device_key_is_reserved_and_survives_clear() {
+        let session = Session::new_unsaved(&Expiry::default());
+        assert!(matches!(
+            session.insert(DEVICE_KEY, 1),
+            Err(Error::ReservedKey(_))
+        ));
+        let device = crate::device::Device::at_login(1, &Default::default(), false);
+        session.lock().set_device(&device);
+        session.insert("k", 1).unwrap();
+        assert_eq!(session.keys(), ["k"]);
+        assert!(!session.contains(DEVICE_KEY) && !session.remove(DEVICE_KEY));
+        session.clear();
+        assert!(session.is_empty() || session.keys().is_empty());
+        assert_eq!(session.lock().device(), Some(device));
     }
 
     #[test]

@@ -5,6 +5,7 @@
 use std::collections::BTreeSet;
 
 use super::limit::{entry_bytes, owner_problem, SizeLimit};
+use crate::device::{Device, DEVICE_KEY};
 use crate::error::Error;
 use crate::expiry::Expiry;
 use crate::flash::{Flash, FLASH_KEY};
@@ -365,14 +366,41 @@ impl State {
         Ok(())
     }
 
-    /// Unbinds the session from its owner.
+    /// Unbinds the session from its owner; its device record goes with it.
     pub(crate) fn clear_owner(&mut self) {
         if self.check_open().is_err() {
             return;
         }
         if self.record.owner.take().is_some() {
             self.owner_changed = true;
+            self.remove_key(DEVICE_KEY);
         }
+    }
+
+    /// The device record the session holds, if any.
+    pub(crate) fn device(&self) -> Option<Device> {
+        Device::from_data(&self.record.data)
+    }
+
+    /// Whether this request bound the session to an owner: saving it records a device.
+    pub(crate) fn binds_owner(&self) -> bool {
+        self.owner_changed && self.record.owner.is_some()
+    }
+
+    /// Records `device` under [`DEVICE_KEY`], outside the size limit: the record is small and
+    /// bounded ([`MAX_USER_AGENT_CHARS`](crate::device::MAX_USER_AGENT_CHARS)), and it is written
+    /// while saving, where a refusal could no longer reach the handler.
+    pub(crate) fn set_device(&mut self, device: &Device) {
+        let value = device.to_value();
+        let old_bytes = self
+            .record
+            .data
+            .get(DEVICE_KEY)
+            .map_or(0, |old| entry_bytes(DEVICE_KEY, old));
+        self.data_bytes = self.data_bytes - old_bytes + entry_bytes(DEVICE_KEY, &value);
+        self.record.data.insert(DEVICE_KEY.to_string(), value);
+        self.removed.remove(DEVICE_KEY);
+        self.changed.insert(DEVICE_KEY.to_string());
     }
 
     // ---- changed by saving ----

@@ -29,6 +29,7 @@ mod hardening;
 mod hostile_requests;
 mod key_rotation;
 mod nothing_asked;
+mod owners;
 mod per_session_expiry;
 mod regenerate_and_destroy;
 mod registry_configuration;
@@ -168,11 +169,22 @@ impl Store for CountingStore {
             .collect())
     }
 
-    async fn delete_owner(&self, owner: &str) -> Result<u64, StoreError> {
+    async fn delete_owned(&self, owner: &str, key: &str) -> Result<bool, StoreError> {
         self.check_writes()?;
         let mut records = self.records.lock().unwrap();
         let before = records.len();
-        records.retain(|_, record| record.owner.as_deref() != Some(owner));
+        records
+            .retain(|id, record| id.storage_key() != key || record.owner.as_deref() != Some(owner));
+        Ok(records.len() < before)
+    }
+
+    async fn delete_owner(&self, owner: &str, keep: Option<&str>) -> Result<u64, StoreError> {
+        self.check_writes()?;
+        let mut records = self.records.lock().unwrap();
+        let before = records.len();
+        records.retain(|id, record| {
+            record.owner.as_deref() != Some(owner) || Some(id.storage_key().as_str()) == keep
+        });
         Ok((before - records.len()) as u64)
     }
 
@@ -306,6 +318,7 @@ fn session_config(transport: Transport, kind: &str, expiry: ExpiryPolicy) -> Ses
         expiry,
         protection: Protection::Encrypted,
         max_bytes: None,
+        owners: Default::default(),
     }
 }
 

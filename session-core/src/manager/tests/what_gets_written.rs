@@ -226,7 +226,7 @@ async fn a_new_session_bound_to_an_owner_alone_is_stored_and_listed() {
         .visit(&manager, |session| session.set_owner("alice").unwrap())
         .await;
     assert_eq!(set_cookies(&headers).len(), 1, "{headers:?}");
-    let listed = manager.owner_sessions("app", "alice").await.unwrap();
+    let listed = manager.owner_sessions("app", "alice", None).await.unwrap();
     assert_eq!(listed.len(), 1);
     let mut owner = None;
     browser

@@ -1,0 +1,88 @@
+//! The owner layer on top of a store: the cap on one owner's live sessions, enforced around the
+//! write that binds a session to its owner (a login).
+//!
+//! The cap needs no atomic operation of its own from stores. Every login lists the owner's
+//! sessions *after* its own binding is stored and ends what is past the cap; the last listing
+//! of any set of racing logins therefore sees every binding, so once they all return the owner
+//! has at most `max` sessions (ends are idempotent and only ever lower the count).
+
+use crate::error::Error;
+use crate::id::SessionId;
+use crate::store::{OwnerSession, Store};
+use crate::WhenFull;
+
+/// With `when_full = "refuse"`: refuses a login before anything is written when the owner
+/// already holds `max` live sessions.
+pub(super) async fn refuse_when_full(
+    store: &dyn Store,
+    name: &str,
+    owner: &str,
+    max: u32,
+) -> Result<(), Error> {
+    if store.owner_sessions(owner).await?.len() >= max as usize {
+        return Err(too_many(name, max));
+    }
+    Ok(())
+}
+
+/// After the login of `current` stored: ends the owner's sessions past `max`. With
+/// [`WhenFull::EndLeastRecent`] those are the least recently seen others; with
+/// [`WhenFull::Refuse`] (a login that raced another past the check) the latest logins lose,
+/// this one included, and then this login is refused.
+pub(super) async fn enforce_cap(
+    store: &dyn Store,
+    name: &str,
+    owner: &str,
+    current: &SessionId,
+    max: u32,
+    when_full: WhenFull,
+) -> Result<(), Error> {
+    let mut sessions = store.owner_sessions(owner).await?;
+    let current_key = current.storage_key();
+    if when_full == WhenFull::Refuse && !sessions.iter().any(|s| s.handle == current_key) {
+        // A racing login's enforcement ended this one: it lost the last slot.
+        return Err(too_many(name, max));
+    }
+    let max = max as usize;
+    if sessions.len() <= max {
+        return Ok(());
+    }
+    let past_cap: Vec<OwnerSession> = match when_full {
+        WhenFull::EndLeastRecent => {
+            sessions.retain(|session| session.handle != current_key);
+            // Most recently seen first; ties broken by handle so racing logins agree.
+            sessions
+                .sort_by(|a, b| (b.last_seen_at(), &b.handle).cmp(&(a.last_seen_at(), &a.handle)));
+            sessions.split_off((max - 1).min(sessions.len()))
+        }
+        WhenFull::Refuse => {
+            sessions
+                .sort_by(|a, b| (logged_in_at(a), &a.handle).cmp(&(logged_in_at(b), &b.handle)));
+            sessions.split_off(max)
+        }
+    };
+    let mut refused = false;
+    for session in &past_cap {
+        store.delete_owned(owner, &session.handle).await?;
+        refused |= session.handle == current_key;
+        tracing::debug!(session = %name, "ended a session past its owner's cap");
+    }
+    if refused {
+        return Err(too_many(name, max as u32));
+    }
+    Ok(())
+}
+
+fn logged_in_at(session: &OwnerSession) -> u64 {
+    session
+        .device
+        .as_ref()
+        .map_or(session.created_at, |device| device.logged_in_at)
+}
+
+fn too_many(name: &str, max: u32) -> Error {
+    Error::TooManySessions {
+        name: name.to_string(),
+        max,
+    }
+}
