@@ -8,7 +8,7 @@
 //! decoding.
 
 use serde::{Deserialize, Serialize};
-use session_core::{Data, Delta, Expiry, Record, SessionId, StoreError};
+use session_core::{Data, Delta, Device, Expiry, Record, SessionId, StoreError};
 
 /// The record minus its id, borrowed for encoding.
 #[derive(Serialize)]
@@ -87,6 +87,8 @@ pub(crate) struct Summary {
     /// The moment it stops loading: `expires_at`, capped by the absolute deadline.
     pub(crate) deadline: u64,
     pub(crate) owner: Option<String>,
+    /// Its device record, when bound to an owner.
+    pub(crate) device: Option<Device>,
 }
 
 impl Summary {
@@ -109,6 +111,7 @@ pub(crate) fn summary(bytes: &[u8]) -> Result<Summary, StoreError> {
             .map_or(stored.expires_at, |absolute| {
                 absolute.min(stored.expires_at)
             }),
+        device: Device::from_data(&stored.data),
         owner: stored.owner,
     })
 }

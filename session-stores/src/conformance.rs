@@ -221,7 +221,7 @@ impl Suite {
     async fn owned(&self, owner: &str, check: &str) -> Vec<OwnerSession> {
         match self.store.owner_sessions(owner).await {
             Ok(mut sessions) => {
-                sessions.sort_by(|a, b| a.key.cmp(&b.key));
+                sessions.sort_by(|a, b| a.handle.cmp(&b.handle));
                 sessions
             }
             Err(error) => panic!("store conformance: {check}: owner_sessions failed: {error}"),

@@ -231,9 +231,14 @@ impl Store for TestStore {
         self.inner.owner_sessions(owner).await
     }
 
-    async fn delete_owner(&self, owner: &str) -> Result<u64, StoreError> {
+    async fn delete_owned(&self, owner: &str, key: &str) -> Result<bool, StoreError> {
         self.enter(&self.deletes)?;
-        self.inner.delete_owner(owner).await
+        self.inner.delete_owned(owner, key).await
+    }
+
+    async fn delete_owner(&self, owner: &str, keep: Option<&str>) -> Result<u64, StoreError> {
+        self.enter(&self.deletes)?;
+        self.inner.delete_owner(owner, keep).await
     }
 
     async fn count(&self) -> Result<u64, StoreError> {

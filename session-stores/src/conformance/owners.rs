@@ -25,7 +25,7 @@ impl Suite {
             self.create(record, check).await;
         }
         let keys =
-            |sessions: &[OwnerSession]| sessions.iter().map(|s| s.key.clone()).collect::<Vec<_>>();
+            |sessions: &[OwnerSession]| sessions.iter().map(|s| s.handle.clone()).collect::<Vec<_>>();
         let sorted = |mut ids: Vec<&SessionId>| {
             let mut keys: Vec<String> = ids.drain(..).map(SessionId::storage_key).collect();
             keys.sort();
@@ -40,7 +40,7 @@ impl Suite {
         );
         let entry = listed
             .iter()
-            .find(|s| s.key == first.id.storage_key())
+            .find(|s| s.handle == first.id.storage_key())
             .cloned();
         assert_eq!(
             entry,
@@ -49,8 +49,8 @@ impl Suite {
         );
         for session in &listed {
             assert!(
-                !session.key.contains(&first.id.to_string())
-                    && !session.key.contains(&second.id.to_string()),
+                !session.handle.contains(&first.id.to_string())
+                    && !session.handle.contains(&second.id.to_string()),
                 "store conformance: {check}: a listing must never hold a session id"
             );
         }
@@ -93,7 +93,7 @@ impl Suite {
         // Log out everywhere.
         let again = owned(4);
         self.create(&again, check).await;
-        let removed = match self.store.delete_owner(&owner).await {
+        let removed = match self.store.delete_owner(&owner, None).await {
             Ok(removed) => removed,
             Err(error) => panic!("store conformance: {check}: delete_owner failed: {error}"),
         };

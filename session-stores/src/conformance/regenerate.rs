@@ -44,11 +44,11 @@ impl Suite {
         );
         let listed = self.owned("regen-owner", check).await;
         assert_eq!(
-            listed.iter().map(|s| s.key.clone()).collect::<Vec<_>>(),
+            listed.iter().map(|s| s.handle.clone()).collect::<Vec<_>>(),
             vec![new.storage_key()],
             "store conformance: {check}: the owner index must list the new id, not the old one"
         );
-        if let Err(error) = self.store.delete_owner("regen-owner").await {
+        if let Err(error) = self.store.delete_owner("regen-owner", None).await {
             panic!("store conformance: {check}: delete_owner failed: {error}");
         }
     }

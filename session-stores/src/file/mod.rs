@@ -363,9 +363,15 @@ impl Store for FileStore {
         blocking(move || ops::owner_sessions(&inner, &owner)).await
     }
 
-    async fn delete_owner(&self, owner: &str) -> Result<u64, StoreError> {
+    async fn delete_owned(&self, owner: &str, key: &str) -> Result<bool, StoreError> {
+        let (inner, owner, key) = (Arc::clone(&self.inner), owner.to_string(), key.to_string());
+        blocking(move || ops::delete_owned(&inner, &owner, &key)).await
+    }
+
+    async fn delete_owner(&self, owner: &str, keep: Option<&str>) -> Result<u64, StoreError> {
         let (inner, owner) = (Arc::clone(&self.inner), owner.to_string());
-        blocking(move || ops::delete_owner(&inner, &owner)).await
+        let keep = keep.map(str::to_string);
+        blocking(move || ops::delete_owner(&inner, &owner, keep.as_deref())).await
     }
 
     async fn count(&self) -> Result<u64, StoreError> {

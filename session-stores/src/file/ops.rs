@@ -120,9 +120,11 @@ fn entry(slot: &Slot, owner: &str, now: u64) -> Result<Entry, StoreError> {
         Ok(summary) if summary.owner.as_deref() == Some(owner) => {
             if summary.is_live(now) {
                 Entry::Live(OwnerSession {
-                    key: slot.key.clone(),
+                    handle: slot.key.clone(),
                     created_at: summary.created_at,
                     expires_at: summary.expires_at,
+                    device: summary.device,
+                    current: false,
                 })
             } else {
                 Entry::Expired
@@ -151,10 +153,30 @@ pub(super) fn owner_sessions(inner: &Inner, owner: &str) -> Result<Vec<OwnerSess
     Ok(sessions)
 }
 
-pub(super) fn delete_owner(inner: &Inner, owner: &str) -> Result<u64, StoreError> {
+/// Removes the live session of `owner` stored under `key`; whether there was one.
+pub(super) fn delete_owned(inner: &Inner, owner: &str, key: &str) -> Result<bool, StoreError> {
+    if !disk::is_storage_key(key) {
+        return Ok(false);
+    }
+    let slot = disk::slot_for_key(&inner.dir, key.to_string());
+    let _held = inner.lock_now(&[(&slot.shard, slot.stripe)])?;
+    match entry(&slot, owner, now_ms())? {
+        Entry::Live(_) => delete(&inner.dir, &slot),
+        Entry::Expired | Entry::Extra => Ok(false),
+    }
+}
+
+pub(super) fn delete_owner(
+    inner: &Inner,
+    owner: &str,
+    keep: Option<&str>,
+) -> Result<u64, StoreError> {
     let now = now_ms();
     let mut ended = 0;
     for key in index::keys(&inner.dir, owner)? {
+        if keep == Some(key.as_str()) {
+            continue;
+        }
         let slot = disk::slot_for_key(&inner.dir, key);
         let _held = inner.lock_now(&[(&slot.shard, slot.stripe)])?;
         match entry(&slot, owner, now)? {

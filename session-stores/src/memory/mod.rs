@@ -439,8 +439,12 @@ impl Store for MemoryStore {
         self.inner.owner_sessions(owner)
     }
 
-    async fn delete_owner(&self, owner: &str) -> Result<u64, StoreError> {
-        Ok(self.inner.delete_owner(owner))
+    async fn delete_owned(&self, owner: &str, key: &str) -> Result<bool, StoreError> {
+        Ok(self.inner.delete_owned(owner, key))
+    }
+
+    async fn delete_owner(&self, owner: &str, keep: Option<&str>) -> Result<u64, StoreError> {
+        Ok(self.inner.delete_owner(owner, keep))
     }
 
     async fn count(&self) -> Result<u64, StoreError> {

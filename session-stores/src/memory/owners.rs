@@ -69,10 +69,34 @@ impl Inner {
         Ok(sessions)
     }
 
-    pub(super) fn delete_owner(&self, owner: &str) -> u64 {
+    /// Removes the live session of `owner` stored under `key`; whether there was one.
+    pub(super) fn delete_owned(&self, owner: &str, key: &str) -> bool {
+        let now = now_ms();
+        let Some(id) = self
+            .owners
+            .ids(owner)
+            .into_iter()
+            .find(|id| id.storage_key() == key)
+        else {
+            return false;
+        };
+        let mut map = write(self.shard(&id));
+        if map
+            .get(&id)
+            .is_none_or(|entry| entry.owner() != Some(owner) || entry.is_expired(now))
+        {
+            return false;
+        }
+        self.take(&mut map, &id).is_some()
+    }
+
+    pub(super) fn delete_owner(&self, owner: &str, keep: Option<&str>) -> u64 {
         let now = now_ms();
         let mut removed = 0;
         for id in self.owners.ids(owner) {
+            if keep.is_some_and(|keep| id.storage_key() == keep) {
+                continue;
+            }
             let mut map = write(self.shard(&id));
             if map
                 .get(&id)

@@ -115,6 +115,9 @@ pub struct Statements {
     pub(crate) delete: String,
     pub(crate) owner_sessions: String,
     pub(crate) delete_owner: String,
+    /// `delete_owner` sparing one id.
+    pub(crate) delete_owner_except: String,
+    pub(crate) delete_owned: String,
     pub(crate) count: String,
     pub(crate) cleanup: String,
     pub(crate) sweep: String,
@@ -142,7 +145,7 @@ impl Statements {
         param: impl Fn(usize) -> String,
         specific: Specific,
     ) -> Self {
-        let (t, p1, p2) = (quoted, param(1), param(2));
+        let (t, p1, p2, p3) = (quoted, param(1), param(2), param(3));
         Statements {
             table: table.to_string(),
             load: specific.load,
@@ -155,6 +158,12 @@ impl Statements {
                 "SELECT id, created_at, expires_at FROM {t} WHERE owner = {p1} AND live_until > {p2}"
             ),
             delete_owner: format!("DELETE FROM {t} WHERE owner = {p1} AND live_until > {p2}"),
+            delete_owner_except: format!(
+                "DELETE FROM {t} WHERE owner = {p1} AND live_until > {p2} AND id <> {p3}"
+            ),
+            delete_owned: format!(
+                "DELETE FROM {t} WHERE id = {p1} AND owner = {p2} AND live_until > {p3}"
+            ),
             count: format!("SELECT COUNT(*) FROM {t} WHERE live_until > {p1}"),
             cleanup: specific.cleanup,
             sweep: specific.sweep,

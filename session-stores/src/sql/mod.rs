@@ -591,11 +591,12 @@ pub(crate) fn owner_session(
     created_at: i64,
     expires_at: i64,
 ) -> Result<OwnerSession, StoreError> {
-    Ok(OwnerSession {
+    Ok(OwnerSession::from_parts(
         key,
-        created_at: unsigned("created_at", created_at)?,
-        expires_at: unsigned("expires_at", expires_at)?,
-    })
+        unsigned("created_at", created_at)?,
+        unsigned("expires_at", expires_at)?,
+        None,
+    ))
 }
 
 /// Text a `BINARY` column holds, as a string ([`StoreError::Corrupt`] when it is not UTF-8).

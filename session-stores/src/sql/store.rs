@@ -409,15 +409,32 @@ where
             .collect()
     }
 
-    async fn delete_owner(&self, owner: &str) -> Result<u64, StoreError> {
+    async fn delete_owned(&self, owner: &str, key: &str) -> Result<bool, StoreError> {
         self.context
             .run(
-                "owner deletion",
-                sqlx::query(&self.sql.delete_owner)
+                "owner session deletion",
+                sqlx::query(&self.sql.delete_owned)
+                    .bind(D::key(key))
                     .bind(D::key(owner))
                     .bind(now())
                     .execute(&self.pool),
             )
+            .await
+            .map(|done| D::rows_affected(&done) > 0)
+    }
+
+    async fn delete_owner(&self, owner: &str, keep: Option<&str>) -> Result<u64, StoreError> {
+        let query = match keep {
+            Some(keep) => sqlx::query(&self.sql.delete_owner_except)
+                .bind(D::key(owner))
+                .bind(now())
+                .bind(D::key(keep)),
+            None => sqlx::query(&self.sql.delete_owner)
+                .bind(D::key(owner))
+                .bind(now()),
+        };
+        self.context
+            .run("owner deletion", query.execute(&self.pool))
             .await
             .map(|done| D::rows_affected(&done))
     }
