@@ -19,10 +19,10 @@ use std::task::{ready, Context, Poll};
 
 use actix_web::body::{EitherBody, MessageBody};
 use actix_web::dev::{forward_ready, Service, ServiceRequest, ServiceResponse, Transform};
-use actix_web::http::header::{HeaderName, HeaderValue, COOKIE, SET_COOKIE};
+use actix_web::http::header::{HeaderName, HeaderValue, COOKIE, SET_COOKIE, USER_AGENT};
 use actix_web::{HttpMessage, HttpRequest};
 use pin_project_lite::pin_project;
-use session_core::{DeferredSessions, RequestSessions, ResponseHeader, SessionManager};
+use session_core::{ClientInfo, DeferredSessions, RequestSessions, ResponseHeader, SessionManager};
 
 use crate::rejection::{failure_response, internal_error};
 
@@ -214,6 +214,19 @@ async fn finish<B>(
     sessions: &DeferredSessions<HeaderValue>,
     mut response: ServiceResponse<B>,
 ) -> ServiceResponse<EitherBody<B>> {
+    if let Some(scanned) = sessions.scanned().filter(|scanned| scanned.binds_owner()) {
+        // Read only for a login's device record. The peer is the socket's; behind a proxy, see
+        // actix's `ConnectionInfo::realip_remote_addr` and configure the proxy to be trusted.
+        let request = response.request();
+        scanned.set_client_info(ClientInfo {
+            user_agent: request
+                .headers()
+                .get(USER_AGENT)
+                .and_then(|agent| agent.to_str().ok())
+                .map(str::to_string),
+            ip: request.peer_addr().map(|peer| peer.ip().to_string()),
+        });
+    }
     let failure = match sessions.save_scanned().await {
         Ok(headers) => match headers
             .into_iter()

@@ -14,6 +14,7 @@
 //! not stored.
 
 use std::future::Future;
+use std::net::IpAddr;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{ready, Context, Poll};
@@ -21,10 +22,10 @@ use std::task::{ready, Context, Poll};
 use axum::body::{Body, Bytes, HttpBody};
 use axum::response::{IntoResponse, Response};
 use axum::BoxError;
-use http::header::{HeaderName, HeaderValue, COOKIE, SET_COOKIE};
+use http::header::{HeaderName, HeaderValue, COOKIE, SET_COOKIE, USER_AGENT};
 use http::Request;
 use pin_project_lite::pin_project;
-use session_core::{DeferredSessions, RequestSessions, ResponseHeader, SessionManager};
+use session_core::{ClientInfo, DeferredSessions, RequestSessions, ResponseHeader, SessionManager};
 use tower_layer::Layer;
 use tower_service::Service;
 
@@ -120,7 +121,7 @@ where
                     }
                     let state = Arc::clone(state);
                     stage.set(Stage::Saving {
-                        saving: Box::pin(async move { finish(&state.0, response).await }),
+                        saving: Box::pin(async move { finish(&state, response).await }),
                     });
                 }
                 StageProjection::Saving { saving } => return saving.as_mut().poll(cx).map(Ok),
@@ -157,12 +158,19 @@ where
 
     fn call(&mut self, mut request: Request<ReqBody>) -> Self::Future {
         let headers = request.headers();
-        let state = Arc::new(RequestState(
-            self.manager
-                .defer(headers.get_all(COOKIE).into_iter().cloned(), |name| {
-                    headers.get(name).cloned()
-                }),
-        ));
+        let sessions = self
+            .manager
+            .defer(headers.get_all(COOKIE).into_iter().cloned(), |name| {
+                headers.get(name).cloned()
+            });
+        // Kept, not read: a login's device record takes them when the response is saved.
+        let client = KeptClient {
+            user_agent: headers.get(USER_AGENT).cloned(),
+            // axum's `ConnectInfo` needs its server feature; the application puts the address
+            // it trusts (the peer, or a proxy's forwarded one) in the extensions instead.
+            peer: request.extensions().get::<IpAddr>().copied(),
+        };
+        let state = Arc::new(RequestState(sessions, client));
         request.extensions_mut().insert(Arc::clone(&state));
         ResponseFuture {
             stage: Stage::Inner {
@@ -186,7 +194,13 @@ pub fn request_sessions(extensions: &http::Extensions) -> Option<Arc<RequestSess
 
 /// What the layer leaves in a request's extensions: a type of this crate's own, so that handlers
 /// cannot reach it and finish the request themselves.
-struct RequestState(DeferredSessions<HeaderValue>);
+struct RequestState(DeferredSessions<HeaderValue>, KeptClient);
+
+/// What a login's device record may take from the request.
+struct KeptClient {
+    user_agent: Option<HeaderValue>,
+    peer: Option<IpAddr>,
+}
 
 /// The header as axum's types (the value moved, not copied), or `None`, logged, when it is not
 /// a valid header.
@@ -216,14 +230,22 @@ fn convert(header: ResponseHeader, status: http::StatusCode) -> Option<(HeaderNa
 }
 
 /// Saves the request's sessions and adds their headers to `response`, or answers 500.
-async fn finish<B>(
-    sessions: &DeferredSessions<HeaderValue>,
-    response: http::Response<B>,
-) -> Response
+async fn finish<B>(state: &RequestState, response: http::Response<B>) -> Response
 where
     B: HttpBody<Data = Bytes> + Send + 'static,
     B::Error: Into<BoxError>,
 {
+    let RequestState(sessions, client) = state;
+    if let Some(scanned) = sessions.scanned().filter(|scanned| scanned.binds_owner()) {
+        scanned.set_client_info(ClientInfo {
+            user_agent: client
+                .user_agent
+                .as_ref()
+                .and_then(|agent| agent.to_str().ok())
+                .map(str::to_string),
+            ip: client.peer.map(|ip| ip.to_string()),
+        });
+    }
     let (mut parts, body) = response.into_parts();
     match sessions.save_scanned().await {
         Ok(headers) => {

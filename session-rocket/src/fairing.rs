@@ -29,7 +29,7 @@
 use rocket::fairing::{Fairing, Info, Kind};
 use rocket::http::{Header, Status};
 use rocket::{Data, Request, Response};
-use session_core::{DeferredSessions, RequestSessions, ResponseHeader, SessionManager};
+use session_core::{ClientInfo, DeferredSessions, RequestSessions, ResponseHeader, SessionManager};
 
 use crate::SessionFailure;
 
@@ -126,6 +126,14 @@ impl Fairing for SessionFairing {
         // A request on which a session failed (load, unknown name, handler error) saves nothing.
         if SessionFailure::of(request).is_some() {
             return;
+        }
+        if let Some(scanned) = sessions.scanned().filter(|scanned| scanned.binds_owner()) {
+            // Read only for a login's device record. `client_ip` is the socket's peer, or the
+            // header Rocket's `ip_header` names when the application configured one.
+            scanned.set_client_info(ClientInfo {
+                user_agent: request.headers().get_one("user-agent").map(str::to_string),
+                ip: request.client_ip().map(|ip| ip.to_string()),
+            });
         }
         match sessions.save_scanned().await {
             Ok(headers) => apply(headers, response),
