@@ -26,6 +26,31 @@ async fn every_sql_store_passes_the_sql_checks() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_row_whose_data_is_odd_leaves_its_owners_listing_readable() {
+    for server in Server::available() {
+        let store = server.store(|options| options).await;
+        let mut odd = vec![
+            r#"{"__device":5}"#,
+            r#"{"__device":{"l":1,"s":2}}"#,
+            r#"{"__device":"not json"}"#,
+            "[]",
+        ];
+        // PostgreSQL's `jsonb` holds only JSON; the others' text columns hold anything.
+        if !matches!(server, Server::Postgres(_)) {
+            odd.extend(["not json", "{\"__device\":", ""]);
+        }
+        for text in odd {
+            sql_shared::a_row_whose_data_is_odd_leaves_its_owners_listing_readable(
+                &*store.shared(),
+                store.data_setter(),
+                text,
+            )
+            .await;
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn cleanup_deletes_expired_rows_in_batches() {
     for server in Server::available() {
         let store = server.store(sql_shared::batches_of_two).await;

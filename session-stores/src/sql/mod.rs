@@ -585,18 +585,35 @@ impl StoredRow {
     }
 }
 
-/// An owner's session as listed from its row.
+/// An owner's session as listed from its row; `device` is the JSON text of the value under
+/// [`DEVICE_KEY`](session_core::DEVICE_KEY), a JSON string holding the record's own JSON text.
+/// A value that is not a string is no device record: it was not written by this library, and
+/// one session must not fail its owner's listing.
 pub(crate) fn owner_session(
     key: String,
     created_at: i64,
     expires_at: i64,
+    device: Option<String>,
 ) -> Result<OwnerSession, StoreError> {
+    let device = device.and_then(|json| serde_json::from_str::<String>(&json).ok());
     Ok(OwnerSession::from_parts(
         key,
         unsigned("created_at", created_at)?,
         unsigned("expires_at", expires_at)?,
-        None,
+        device.as_deref(),
     ))
+}
+
+/// Whether `key` has the shape of a [`SessionId::storage_key`](session_core::SessionId::storage_key)
+/// (43 characters of unpadded base64url), the only keys rows are stored under. A handle from a
+/// request that is anything else matches no row, and is never sent to the database.
+pub(crate) fn is_storage_key(key: &str) -> bool {
+    // The base64url of a 32-byte SHA-256 digest, unpadded.
+    const STORAGE_KEY_LEN: usize = 43;
+    key.len() == STORAGE_KEY_LEN
+        && key
+            .bytes()
+            .all(|byte| byte.is_ascii_alphanumeric() || byte == b'-' || byte == b'_')
 }
 
 /// Text a `BINARY` column holds, as a string ([`StoreError::Corrupt`] when it is not UTF-8).

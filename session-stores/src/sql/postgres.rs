@@ -6,9 +6,11 @@
 //! ```
 //!
 //! See [the SQL stores](super) for the options, the table and what each operation does.
-//! PostgreSQL text cannot hold the NUL character, so a session key or owner containing one is
-//! refused with a [`StoreError::Backend`] (values are
-//! unaffected: NUL in JSON text is always the escape `\u0000`). The table, as [`schema`] gives it
+//! PostgreSQL text cannot hold the NUL character: a session value's key containing one, or an
+//! owner containing one being written, is refused with a [`StoreError::Backend`] (values are
+//! unaffected: NUL in JSON text is always the escape `\u0000`). An owner or handle containing one
+//! in a lookup (`owner_sessions`, `delete_owned`, `delete_owner`) is in no row, so it matches
+//! nothing and is not sent to the server. The table, as [`schema`] gives it
 //! and `create_table` creates it:
 //!
 //! ```sql
@@ -22,7 +24,7 @@
 
 use std::str::FromStr;
 
-use session_core::{Delta, StoreError};
+use session_core::{Delta, StoreError, DEVICE_KEY};
 use sqlx::postgres::{PgConnectOptions, PgQueryResult};
 use sqlx::query::Query;
 
@@ -86,6 +88,8 @@ impl Dialect for Postgres {
                      absolute_deadline = $5, live_until = $6, expiry = $7, \
                      owner = CASE WHEN $8 THEN $9 ELSE owner END, version = version + 1";
         let specific = Specific {
+            // `->` gives the stored string as `jsonb`, whose text is the string quoted.
+            device: format!("(data -> '{DEVICE_KEY}')::text"),
             load: format!(
                 "SELECT data::text, created_at, expires_at, absolute_deadline, version, expiry, \
                  owner FROM {t} WHERE id = $1 AND live_until > $2"
@@ -121,6 +125,11 @@ impl Dialect for Postgres {
 
     fn key_text(_column: &str, key: String) -> Result<String, StoreError> {
         Ok(key)
+    }
+
+    /// PostgreSQL text cannot hold NUL.
+    fn can_hold(text: &str) -> bool {
+        !text.contains('\0')
     }
 
     fn apply<'q>(

@@ -10,8 +10,8 @@ use sqlx::{ColumnIndex, Database, Executor, IntoArguments, Pool, Row};
 
 use super::dialect::{Column, ConnectOptions, Dialect, Statements};
 use super::{
-    is_unique_violation, now, owner_session, pool_options, Context, DeltaColumns, NewRow,
-    SqlOptions, SqlStoreError, StoredRow, Sweep,
+    is_storage_key, is_unique_violation, now, owner_session, pool_options, Context, DeltaColumns,
+    NewRow, SqlOptions, SqlStoreError, StoredRow, Sweep,
 };
 
 /// How many times opening a store is tried when the database is busy (another process is
@@ -384,6 +384,9 @@ where
     }
 
     async fn owner_sessions(&self, owner: &str) -> Result<Vec<OwnerSession>, StoreError> {
+        if !D::can_hold(owner) {
+            return Ok(Vec::new());
+        }
         let rows = self
             .context
             .run(
@@ -396,20 +399,25 @@ where
             .await?;
         rows.iter()
             .map(|row| {
-                let (key, created_at, expires_at) = (|| {
+                let (key, created_at, expires_at, device) = (|| {
                     Ok::<_, sqlx::Error>((
                         row.try_get::<D::Key, _>(0)?,
                         row.try_get::<i64, _>(1)?,
                         row.try_get::<i64, _>(2)?,
+                        row.try_get::<Option<String>, _>(3)?,
                     ))
                 })()
                 .map_err(|error| self.context.failed("owner listing", error))?;
-                owner_session(D::key_text("id", key)?, created_at, expires_at)
+                owner_session(D::key_text("id", key)?, created_at, expires_at, device)
             })
             .collect()
     }
 
     async fn delete_owned(&self, owner: &str, key: &str) -> Result<bool, StoreError> {
+        // A handle comes from a request: one no row can be stored under removes nothing.
+        if !is_storage_key(key) || !D::can_hold(owner) {
+            return Ok(false);
+        }
         self.context
             .run(
                 "owner session deletion",
@@ -424,7 +432,11 @@ where
     }
 
     async fn delete_owner(&self, owner: &str, keep: Option<&str>) -> Result<u64, StoreError> {
-        let query = match keep {
+        if !D::can_hold(owner) {
+            return Ok(0);
+        }
+        // A `keep` no row can be stored under spares nothing.
+        let query = match keep.filter(|keep| is_storage_key(keep)) {
             Some(keep) => sqlx::query(&self.sql.delete_owner_except)
                 .bind(D::key(owner))
                 .bind(now())
