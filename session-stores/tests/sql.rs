@@ -25,6 +25,14 @@ async fn every_sql_store_passes_the_sql_checks() {
     }
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn regenerates_racing_delete_owner_leave_no_survivors_and_no_errors() {
+    for server in Server::available() {
+        let store = server.store(|options| options).await;
+        sql_shared::regenerates_racing_delete_owner_leave_no_survivors(store.shared()).await;
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_row_whose_data_is_odd_leaves_its_owners_listing_readable() {
     for server in Server::available() {

@@ -64,6 +64,19 @@
 //! - `create` is one `INSERT`; when the key is taken by an *expired* row, that row is deleted
 //!   (`DELETE ... WHERE id = ? AND live_until <= now`, which cannot touch a live one) and the
 //!   `INSERT` is tried once more. `regenerate` does the same for an expired row under its new key.
+//! - `owner_sessions` is one `SELECT` by the owner index that also reads each session's device
+//!   record out of `data` (the value under [`DEVICE_KEY`](session_core::DEVICE_KEY)): PostgreSQL
+//!   `data -> key`, MySQL/MariaDB `JSON_EXTRACT`, SQLite `->`. A row whose `data` is not JSON, or
+//!   whose value there is no device record, is listed without one.
+//! - `delete_owned` is one `DELETE ... WHERE id = ? AND owner = ? AND live_until > now`, and
+//!   `delete_owner` one `DELETE ... WHERE owner = ? AND live_until > now`, `AND id <> ?` to keep
+//!   one: a regenerate running meanwhile either moved its row before the `DELETE` reached it
+//!   (which then finds it under the new key) or finds no row to move. A handle that is not a
+//!   storage key matches nothing and is not sent.
+//! - On MySQL/MariaDB, InnoDB resolves some of these races (a regenerate meeting a
+//!   `delete_owner` on the owner index) by failing one statement with a deadlock (1213) or a
+//!   lock wait timeout (1205), undoing it whole. The store runs such a write again, up to four
+//!   times in all, after a short random pause, within `timeout_ms`.
 //! - Cleanup ([`Store::cleanup`](session_core::Store::cleanup)) deletes expired rows
 //!   `cleanup_batch` at a time (by the `live_until` index), so no statement holds locks on a
 //!   large part of the table. Each pass then reads the next `cleanup_batch` rows in key order,

@@ -20,6 +20,13 @@ use super::{
 const OPEN_TRIES: u32 = 10;
 const FIRST_PAUSE: Duration = Duration::from_millis(10);
 
+/// How many times in all a write is run when it keeps meeting a concurrent one
+/// ([`Dialect::is_conflict`]), and the pause before the second run; later pauses grow with the
+/// runs, and each is between half and all of its length at random, so that two writes that
+/// deadlocked do not meet again in step.
+const CONFLICT_TRIES: u32 = 4;
+const CONFLICT_PAUSE: Duration = Duration::from_millis(10);
+
 /// A session store in a table of the SQL database `D`: [`PostgresStore`](super::postgres::PostgresStore),
 /// [`MySqlStore`](super::mysql::MySqlStore) or [`SqliteStore`](super::sqlite::SqliteStore). See
 /// [the SQL stores](super) for the options, the table and what each operation does.
@@ -225,7 +232,7 @@ where
                 .context
                 .run(
                     "cleanup",
-                    sqlx::query(&self.sql.delete).bind(key).execute(&self.pool),
+                    self.retrying(|| sqlx::query(&self.sql.delete).bind(&key).execute(&self.pool)),
                 )
                 .await?;
             removed += D::rows_affected(&done);
@@ -235,28 +242,33 @@ where
 
     /// Deletes the expired row under `key`, if there is one; whether it did.
     async fn delete_dead(&self, key: &str, now: i64) -> Result<bool, sqlx::Error> {
-        let done = sqlx::query(&self.sql.delete_dead)
-            .bind(key.to_owned())
-            .bind(now)
-            .execute(&self.pool)
+        let done = self
+            .retrying(|| {
+                sqlx::query(&self.sql.delete_dead)
+                    .bind(key.to_owned())
+                    .bind(now)
+                    .execute(&self.pool)
+            })
             .await?;
         Ok(D::rows_affected(&done) > 0)
     }
 
     async fn insert(&self, row: &NewRow) -> Result<(), sqlx::Error> {
-        sqlx::query(&self.sql.insert)
-            .bind(&row.id)
-            .bind(&row.data)
-            .bind(row.created_at)
-            .bind(row.expires_at)
-            .bind(row.absolute_deadline)
-            .bind(row.live_until)
-            .bind(row.version)
-            .bind(&row.expiry)
-            .bind(row.owner.as_deref().map(D::key))
-            .execute(&self.pool)
-            .await
-            .map(drop)
+        self.retrying(|| {
+            sqlx::query(&self.sql.insert)
+                .bind(&row.id)
+                .bind(&row.data)
+                .bind(row.created_at)
+                .bind(row.expires_at)
+                .bind(row.absolute_deadline)
+                .bind(row.live_until)
+                .bind(row.version)
+                .bind(&row.expiry)
+                .bind(row.owner.as_deref().map(D::key))
+                .execute(&self.pool)
+        })
+        .await
+        .map(drop)
     }
 
     /// Runs `update`, or `regenerate` to `new`, for `delta`; whether a row changed.
@@ -273,10 +285,36 @@ where
         } else {
             &self.sql.update
         };
-        let done = D::apply(statement, id, delta, columns, now, new)
-            .execute(&self.pool)
+        let done = self
+            .retrying(|| D::apply(statement, id, delta, columns, now, new).execute(&self.pool))
             .await?;
         Ok(D::rows_affected(&done) > 0)
+    }
+
+    /// Runs the write `attempt` again, up to [`CONFLICT_TRIES`] times in all, while it fails
+    /// only because it met a concurrent write and was undone ([`Dialect::is_conflict`]: a
+    /// MySQL/MariaDB deadlock or lock wait timeout). Each write is one statement, its own
+    /// transaction, so running it again does not apply it twice.
+    async fn retrying<T, F, Fut>(&self, attempt: F) -> Result<T, sqlx::Error>
+    where
+        F: Fn() -> Fut,
+        Fut: std::future::Future<Output = Result<T, sqlx::Error>>,
+    {
+        let mut tries = 1;
+        loop {
+            match attempt().await {
+                Err(error) if tries < CONFLICT_TRIES && D::is_conflict(&error) => {
+                    tracing::debug!(
+                        engine = D::ENGINE,
+                        %error,
+                        "a write met a concurrent one and was undone; running it again"
+                    );
+                    tokio::time::sleep(jittered(CONFLICT_PAUSE * tries)).await;
+                    tries += 1;
+                }
+                result => return result,
+            }
+        }
     }
 
     /// Runs `attempt`; when the database refuses it because a key is taken, deletes the expired
@@ -375,9 +413,11 @@ where
         self.context
             .run(
                 "delete",
-                sqlx::query(&self.sql.delete)
-                    .bind(id.storage_key())
-                    .execute(&self.pool),
+                self.retrying(|| {
+                    sqlx::query(&self.sql.delete)
+                        .bind(id.storage_key())
+                        .execute(&self.pool)
+                }),
             )
             .await
             .map(drop)
@@ -421,11 +461,13 @@ where
         self.context
             .run(
                 "owner session deletion",
-                sqlx::query(&self.sql.delete_owned)
-                    .bind(D::key(key))
-                    .bind(D::key(owner))
-                    .bind(now())
-                    .execute(&self.pool),
+                self.retrying(|| {
+                    sqlx::query(&self.sql.delete_owned)
+                        .bind(D::key(key))
+                        .bind(D::key(owner))
+                        .bind(now())
+                        .execute(&self.pool)
+                }),
             )
             .await
             .map(|done| D::rows_affected(&done) > 0)
@@ -436,17 +478,22 @@ where
             return Ok(0);
         }
         // A `keep` no row can be stored under spares nothing.
-        let query = match keep.filter(|keep| is_storage_key(keep)) {
-            Some(keep) => sqlx::query(&self.sql.delete_owner_except)
-                .bind(D::key(owner))
-                .bind(now())
-                .bind(D::key(keep)),
-            None => sqlx::query(&self.sql.delete_owner)
-                .bind(D::key(owner))
-                .bind(now()),
+        let keep = keep.filter(|keep| is_storage_key(keep));
+        let now = now();
+        let delete = || {
+            let query = match keep {
+                Some(keep) => sqlx::query(&self.sql.delete_owner_except)
+                    .bind(D::key(owner))
+                    .bind(now)
+                    .bind(D::key(keep)),
+                None => sqlx::query(&self.sql.delete_owner)
+                    .bind(D::key(owner))
+                    .bind(now),
+            };
+            query.execute(&self.pool)
         };
         self.context
-            .run("owner deletion", query.execute(&self.pool))
+            .run("owner deletion", self.retrying(delete))
             .await
             .map(|done| D::rows_affected(&done))
     }
@@ -494,10 +541,12 @@ where
                 .context
                 .run(
                     "cleanup",
-                    sqlx::query(&self.sql.cleanup)
-                        .bind(now)
-                        .bind(self.cleanup_batch)
-                        .execute(&self.pool),
+                    self.retrying(|| {
+                        sqlx::query(&self.sql.cleanup)
+                            .bind(now)
+                            .bind(self.cleanup_batch)
+                            .execute(&self.pool)
+                    }),
                 )
                 .await?;
             let batch = D::rows_affected(&done);
@@ -507,4 +556,16 @@ where
             }
         }
     }
+}
+
+/// A pause of between half and all of `longest`, at random.
+fn jittered(longest: Duration) -> Duration {
+    use std::hash::{BuildHasher, Hasher};
+    // Each `RandomState` is freshly keyed, which is all the randomness a pause needs.
+    let random = std::collections::hash_map::RandomState::new()
+        .build_hasher()
+        .finish();
+    let half = longest / 2;
+    let micros = u64::try_from(half.as_micros()).unwrap_or(u64::MAX).max(1);
+    half + Duration::from_micros(random % micros)
 }

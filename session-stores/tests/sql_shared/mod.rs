@@ -951,6 +951,100 @@ async fn delete_owner_with_keep_spares_exactly_that_one(store: &dyn Store) {
     store.delete_owner(&other, None).await.unwrap();
 }
 
+/// Sessions per owner, rounds and moves per session of
+/// [`regenerates_racing_delete_owner_leave_no_survivors`].
+const RACE_SESSIONS: usize = 12;
+const RACE_ROUNDS: usize = 25;
+const RACE_MOVES: usize = 3;
+
+/// Regenerates of an owner's sessions (each moved up to three times in a row) race
+/// `delete_owner`, with and without a session to keep, `RACE_ROUNDS` times each: afterwards no
+/// session of the owner is live under any id but the kept one, and no call failed (MariaDB
+/// resolves the lock conflicts of such races by failing one side, which the store must absorb).
+pub async fn regenerates_racing_delete_owner_leave_no_survivors(store: Arc<dyn Store>) {
+    let device = Device::at_login(now_ms(), &ClientInfo::default(), false);
+    let mut errors = Vec::new();
+    for round in 0..RACE_ROUNDS {
+        for keep in [false, true] {
+            let owner = owner();
+            let sessions: Vec<Record> =
+                (0..RACE_SESSIONS).map(|_| owned(&owner, &device)).collect();
+            for saved in &sessions {
+                store.create(saved).await.unwrap();
+            }
+            // The kept session is the caller's own: the request asking is not regenerating it.
+            let kept = keep.then(|| sessions[0].id);
+            let movers: Vec<_> = sessions
+                .iter()
+                .filter(|saved| Some(saved.id) != kept)
+                .map(|saved| {
+                    let (store, mut id) = (store.clone(), saved.id);
+                    tokio::spawn(async move {
+                        let mut ids = vec![id];
+                        for _ in 0..RACE_MOVES {
+                            let new = SessionId::generate();
+                            match store.regenerate(&id, &new, &delta(&[("moved", "1")])).await {
+                                Ok(true) => {
+                                    id = new;
+                                    ids.push(new);
+                                }
+                                Ok(false) => break,
+                                Err(error) => return (ids, Some(error)),
+                            }
+                        }
+                        (ids, None)
+                    })
+                })
+                .collect();
+            let revoke = {
+                let (store, owner) = (store.clone(), owner.clone());
+                let keep = kept.map(|id| id.storage_key());
+                tokio::spawn(async move { store.delete_owner(&owner, keep.as_deref()).await })
+            };
+            if let Err(error) = revoke.await.unwrap() {
+                errors.push(format!("round {round}, keep {keep}: delete_owner: {error}"));
+            }
+            let mut every_id = Vec::new();
+            for mover in movers {
+                let (ids, error) = mover.await.unwrap();
+                if let Some(error) = error {
+                    errors.push(format!("round {round}, keep {keep}: regenerate: {error}"));
+                }
+                every_id.extend(ids);
+            }
+            let mut survivors = Vec::new();
+            for id in &every_id {
+                if load(&*store, id).await.is_some() {
+                    survivors.push(id.storage_key());
+                }
+            }
+            let kept_key = kept.map(|id| id.storage_key());
+            let listed: Vec<_> = handles(&*store, &owner)
+                .await
+                .into_iter()
+                .filter(|handle| Some(handle) != kept_key.as_ref())
+                .collect();
+            assert!(
+                survivors.is_empty() && listed.is_empty(),
+                "round {round}, keep {keep}: sessions survived delete_owner: {survivors:?}, \
+                 listed {listed:?}"
+            );
+            if let Some(kept) = kept {
+                assert!(
+                    load(&*store, &kept).await.is_some(),
+                    "round {round}: the kept session was ended"
+                );
+                store.delete_owner(&owner, None).await.unwrap();
+            }
+        }
+    }
+    assert!(
+        errors.is_empty(),
+        "{} calls failed: {errors:#?}",
+        errors.len()
+    );
+}
+
 /// A NUL (which PostgreSQL text cannot hold) in an owner or a handle is no match, never a
 /// database error.
 async fn inputs_no_row_can_hold_match_nothing(store: &dyn Store) {
