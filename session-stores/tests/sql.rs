@@ -204,7 +204,7 @@ async fn two_sqlite_stores_on_one_file_share_sessions() {
 }
 
 #[tokio::test]
-async fn postgres_refuses_nul_in_keys_and_keeps_it_as_an_escape_in_values() {
+async fn postgres_refuses_nul_in_keys_itself_and_keeps_it_as_an_escape_in_values() {
     for server in Server::networked() {
         let Server::Postgres(_) = server else {
             continue;
@@ -215,14 +215,64 @@ async fn postgres_refuses_nul_in_keys_and_keeps_it_as_an_escape_in_values() {
             .data
             .insert("v".into(), sql_shared::raw(r#""a\u0000b""#));
         store.create(&escaped).await.unwrap();
-        assert_eq!(store.load(&escaped.id).await.unwrap(), Some(escaped));
+        assert_eq!(
+            store.load(&escaped.id).await.unwrap(),
+            Some(escaped.clone())
+        );
 
+        // Refused by the store, saying why, rather than sent for the server to fail.
+        let refused = |result: Result<(), StoreError>, what: &str| {
+            let Err(StoreError::Backend(error)) = result else {
+                panic!("{what}: {result:?}");
+            };
+            let message = error.to_string();
+            assert!(
+                message.contains("NUL") && !message.contains("returned from database"),
+                "{what}: {message}"
+            );
+        };
         let mut nul_key = sql_shared::record();
         nul_key.data.insert("a\0b".into(), sql_shared::raw("1"));
-        assert!(matches!(
-            store.create(&nul_key).await,
-            Err(StoreError::Backend(_))
-        ));
+        refused(store.create(&nul_key).await, "a value's key");
+        let mut nul_owner = sql_shared::record();
+        nul_owner.owner = Some("a\0b".into());
+        refused(store.create(&nul_owner).await, "an owner");
+        let set = sql_shared::delta(&[("a\0b", "1")]);
+        refused(
+            store.update(&escaped.id, &set).await.map(drop),
+            "an update's key",
+        );
+        let new = session_core::SessionId::generate();
+        refused(
+            store.regenerate(&escaped.id, &new, &set).await.map(drop),
+            "a regenerate's key",
+        );
+        let bind = session_core::Delta {
+            owner: Some(Some("a\0b".into())),
+            ..sql_shared::delta(&[])
+        };
+        refused(
+            store.update(&escaped.id, &bind).await.map(drop),
+            "an update's owner",
+        );
+        assert_eq!(
+            store.load(&escaped.id).await.unwrap(),
+            Some(escaped.clone())
+        );
+        // A key no value can have is removed by doing nothing.
+        let remove = session_core::Delta {
+            removed: vec!["a\0b".into()],
+            ..sql_shared::delta(&[])
+        };
+        assert!(store.update(&escaped.id, &remove).await.unwrap());
+        assert_eq!(
+            store
+                .load(&escaped.id)
+                .await
+                .unwrap()
+                .map(|saved| saved.data),
+            Some(escaped.data)
+        );
     }
 }
 

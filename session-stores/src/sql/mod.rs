@@ -329,6 +329,18 @@ pub enum SqlStoreError {
         /// The statements that create the table and its indexes.
         schema: String,
     },
+    /// A session value's key or an owner holds a character the database's text cannot (NUL, for
+    /// PostgreSQL); refused before it reaches the server.
+    #[error(
+        "{engine} cannot store a session {what} containing the NUL character; \
+         the application must not use such {what}s"
+    )]
+    Unstorable {
+        /// PostgreSQL.
+        engine: &'static str,
+        /// `value key` or `owner`.
+        what: &'static str,
+    },
     /// An owner too long for the index.
     #[error("a session owner is {0} bytes; the SQL stores index owners of at most {MAX_OWNER_BYTES} bytes")]
     OwnerTooLong(usize),

@@ -7,7 +7,9 @@
 //!
 //! See [the SQL stores](super) for the options, the table and what each operation does.
 //! PostgreSQL text cannot hold the NUL character: a session value's key containing one, or an
-//! owner containing one being written, is refused with a [`StoreError::Backend`] (values are
+//! owner containing one being written, is refused by the store, before it reaches the server,
+//! with a [`StoreError::Backend`] ([`SqlStoreError::Unstorable`](super::SqlStoreError::Unstorable)),
+//! and removing such a key does nothing (values are
 //! unaffected: NUL in JSON text is always the escape `\u0000`). An owner or handle containing one
 //! in a lookup (`owner_sessions`, `delete_owned`, `delete_owner`) is in no row, so it matches
 //! nothing and is not sent to the server. The table, as [`schema`] gives it
@@ -140,9 +142,16 @@ impl Dialect for Postgres {
         now: i64,
         new: Option<&'q str>,
     ) -> Query<'q, sqlx::Postgres, sqlx::postgres::PgArguments> {
+        // A key text cannot hold is in no stored value: removing it is nothing to do.
+        let removed: Vec<&str> = delta
+            .removed
+            .iter()
+            .map(String::as_str)
+            .filter(|key| Self::can_hold(key))
+            .collect();
         let query = sqlx::query(statement)
             .bind(id)
-            .bind(&delta.removed)
+            .bind(removed)
             .bind(super::changed_object(delta));
         let query = columns.bind_to(query).bind(&columns.owner).bind(now);
         match new {

@@ -291,6 +291,27 @@ where
         Ok(D::rows_affected(&done) > 0)
     }
 
+    /// Refuses, before the database does with an error of its own, the value keys and owners a
+    /// write would store that the database's text cannot hold ([`Dialect::can_hold`]).
+    fn check_storable<'a>(
+        keys: impl IntoIterator<Item = &'a str>,
+        owner: Option<&str>,
+    ) -> Result<(), StoreError> {
+        let unstorable = |what| {
+            StoreError::backend(SqlStoreError::Unstorable {
+                engine: D::ENGINE,
+                what,
+            })
+        };
+        if !keys.into_iter().all(D::can_hold) {
+            return Err(unstorable("value key"));
+        }
+        match owner {
+            Some(owner) if !D::can_hold(owner) => Err(unstorable("owner")),
+            _ => Ok(()),
+        }
+    }
+
     /// Runs the write `attempt` again, up to [`CONFLICT_TRIES`] times in all, while it fails
     /// only because it met a concurrent write and was undone ([`Dialect::is_conflict`]: a
     /// MySQL/MariaDB deadlock or lock wait timeout). Each write is one statement, its own
@@ -381,6 +402,10 @@ where
     }
 
     async fn create(&self, record: &Record) -> Result<(), StoreError> {
+        Self::check_storable(
+            record.data.keys().map(String::as_str),
+            record.owner.as_deref(),
+        )?;
         let row = NewRow::of(record)?;
         self.replacing_dead("create", &row.id, || self.insert(&row))
             .await
@@ -388,6 +413,10 @@ where
 
     async fn update(&self, id: &SessionId, delta: &Delta) -> Result<bool, StoreError> {
         let columns = DeltaColumns::of(delta)?;
+        Self::check_storable(
+            delta.changed.iter().map(|(key, _)| key.as_str()),
+            columns.owner.as_deref(),
+        )?;
         let key = id.storage_key();
         self.context
             .run("update", self.apply(&key, delta, &columns, now(), None))
@@ -401,6 +430,10 @@ where
         delta: &Delta,
     ) -> Result<bool, StoreError> {
         let columns = DeltaColumns::of(delta)?;
+        Self::check_storable(
+            delta.changed.iter().map(|(key, _)| key.as_str()),
+            columns.owner.as_deref(),
+        )?;
         let (old, new) = (old.storage_key(), new.storage_key());
         let now = now();
         self.replacing_dead("regenerate", &new, || {
