@@ -34,6 +34,64 @@ async fn regenerates_racing_delete_owner_leave_no_survivors_and_no_errors() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn mysql_runs_a_write_again_after_a_lock_wait_timeout() {
+    use sqlx::Connection;
+    for server in Server::networked() {
+        let Server::MySql(url) = &server else {
+            continue;
+        };
+        let mut locker = sqlx::mysql::MySqlConnection::connect(url).await.unwrap();
+        let before: u64 = sqlx::query_scalar("SELECT @@GLOBAL.innodb_lock_wait_timeout")
+            .fetch_one(&mut locker)
+            .await
+            .unwrap();
+        // The store's one connection, opened now, waits at most a second for a lock. (Other
+        // tests' connections opened in the same moment wait a second too, which they survive.)
+        sqlx::raw_sql("SET GLOBAL innodb_lock_wait_timeout = 1")
+            .execute(&mut locker)
+            .await
+            .unwrap();
+        let store = server
+            .store(|options| SqlOptions {
+                pool_size: 1,
+                ..options
+            })
+            .await;
+        let saved = sql_shared::record();
+        let created = store.shared().create(&saved).await;
+        sqlx::raw_sql(&format!("SET GLOBAL innodb_lock_wait_timeout = {before}"))
+            .execute(&mut locker)
+            .await
+            .unwrap();
+        created.unwrap();
+        let sql_shared::SqlStore::MySql(mysql) = &store else {
+            unreachable!()
+        };
+
+        // Another transaction holds the row for a second and a half: the update's first wait
+        // times out (1205, the statement undone), and it is run again.
+        sqlx::raw_sql("BEGIN").execute(&mut locker).await.unwrap();
+        sqlx::query(&format!(
+            "SELECT id FROM `{}` WHERE id = ? FOR UPDATE",
+            mysql.table()
+        ))
+        .bind(saved.id.storage_key())
+        .fetch_all(&mut locker)
+        .await
+        .unwrap();
+        let update = {
+            let (store, id) = (store.shared(), saved.id);
+            tokio::spawn(async move { store.update(&id, &sql_shared::delta(&[("a", "1")])).await })
+        };
+        tokio::time::sleep(std::time::Duration::from_millis(1500)).await;
+        sqlx::raw_sql("COMMIT").execute(&mut locker).await.unwrap();
+        assert!(update.await.unwrap().unwrap());
+        let loaded = store.shared().load(&saved.id).await.unwrap().unwrap();
+        assert_eq!(loaded.data["a"].get(), "1");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_row_whose_data_is_odd_leaves_its_owners_listing_readable() {
     for server in Server::available() {
         let store = server.store(|options| options).await;
