@@ -62,9 +62,9 @@ pub trait Dialect: sealed::Sealed + Send + Sync + 'static {
     #[doc(hidden)]
     fn key_text(column: &str, key: Self::Key) -> Result<String, StoreError>;
 
-    /// Whether an `id` or `owner` column can hold `text` at all. Text it cannot hold is in no
-    /// row, so a lookup by it matches nothing and is not sent (the database would refuse it as
-    /// an error of its own).
+    /// Whether the database's text can hold `text` at all (an id, an owner, a value's key).
+    /// Text it cannot hold is in no row: a lookup by it matches nothing and a write of it is
+    /// refused, neither sent (the database would fail it with an error of its own).
     #[doc(hidden)]
     fn can_hold(_text: &str) -> bool {
         true

@@ -6,14 +6,13 @@
 //! ```
 //!
 //! See [the SQL stores](super) for the options, the table and what each operation does.
-//! PostgreSQL text cannot hold the NUL character: a session value's key containing one, or an
-//! owner containing one being written, is refused by the store, before it reaches the server,
-//! with a [`StoreError::Backend`] ([`SqlStoreError::Unstorable`](super::SqlStoreError::Unstorable)),
-//! and removing such a key does nothing (values are
-//! unaffected: NUL in JSON text is always the escape `\u0000`). An owner or handle containing one
-//! in a lookup (`owner_sessions`, `delete_owned`, `delete_owner`) is in no row, so it matches
-//! nothing and is not sent to the server. The table, as [`schema`] gives it
-//! and `create_table` creates it:
+//! PostgreSQL text cannot hold the NUL character. Writing a session value's key or an owner that
+//! contains one is refused by the store itself, before the server sees it, with a
+//! [`StoreError::Backend`] ([`SqlStoreError::Unstorable`](super::SqlStoreError::Unstorable));
+//! removing such a key does nothing, and an owner or handle containing one in a lookup
+//! (`owner_sessions`, `delete_owned`, `delete_owner`) matches nothing. Values are unaffected: NUL
+//! in JSON text is always the escape `\u0000`. The table, as [`schema`] gives it and
+//! `create_table` creates it:
 //!
 //! ```sql
 //! CREATE TABLE IF NOT EXISTS "sessions" (
