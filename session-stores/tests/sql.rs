@@ -25,6 +25,97 @@ async fn every_sql_store_passes_the_sql_checks() {
     }
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn regenerates_racing_delete_owner_leave_no_survivors_and_no_errors() {
+    for server in Server::available() {
+        let store = server.store(|options| options).await;
+        sql_shared::regenerates_racing_delete_owner_leave_no_survivors(store.shared()).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn mysql_runs_a_write_again_after_a_lock_wait_timeout() {
+    use sqlx::Connection;
+    for server in Server::networked() {
+        let Server::MySql(url) = &server else {
+            continue;
+        };
+        let mut locker = sqlx::mysql::MySqlConnection::connect(url).await.unwrap();
+        let before: u64 = sqlx::query_scalar("SELECT @@GLOBAL.innodb_lock_wait_timeout")
+            .fetch_one(&mut locker)
+            .await
+            .unwrap();
+        // The store's one connection, opened now, waits at most a second for a lock. (Other
+        // tests' connections opened in the same moment wait a second too, which they survive.)
+        sqlx::raw_sql("SET GLOBAL innodb_lock_wait_timeout = 1")
+            .execute(&mut locker)
+            .await
+            .unwrap();
+        let store = server
+            .store(|options| SqlOptions {
+                pool_size: 1,
+                ..options
+            })
+            .await;
+        let saved = sql_shared::record();
+        let created = store.shared().create(&saved).await;
+        sqlx::raw_sql(&format!("SET GLOBAL innodb_lock_wait_timeout = {before}"))
+            .execute(&mut locker)
+            .await
+            .unwrap();
+        created.unwrap();
+        let sql_shared::SqlStore::MySql(mysql) = &store else {
+            unreachable!()
+        };
+
+        // Another transaction holds the row for a second and a half: the update's first wait
+        // times out (1205, the statement undone), and it is run again.
+        sqlx::raw_sql("BEGIN").execute(&mut locker).await.unwrap();
+        sqlx::query(&format!(
+            "SELECT id FROM `{}` WHERE id = ? FOR UPDATE",
+            mysql.table()
+        ))
+        .bind(saved.id.storage_key())
+        .fetch_all(&mut locker)
+        .await
+        .unwrap();
+        let update = {
+            let (store, id) = (store.shared(), saved.id);
+            tokio::spawn(async move { store.update(&id, &sql_shared::delta(&[("a", "1")])).await })
+        };
+        tokio::time::sleep(std::time::Duration::from_millis(1500)).await;
+        sqlx::raw_sql("COMMIT").execute(&mut locker).await.unwrap();
+        assert!(update.await.unwrap().unwrap());
+        let loaded = store.shared().load(&saved.id).await.unwrap().unwrap();
+        assert_eq!(loaded.data["a"].get(), "1");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_row_whose_data_is_odd_leaves_its_owners_listing_readable() {
+    for server in Server::available() {
+        let store = server.store(|options| options).await;
+        let mut odd = vec![
+            r#"{"__device":5}"#,
+            r#"{"__device":{"l":1,"s":2}}"#,
+            r#"{"__device":"not json"}"#,
+            "[]",
+        ];
+        // PostgreSQL's `jsonb` holds only JSON; the others' text columns hold anything.
+        if !matches!(server, Server::Postgres(_)) {
+            odd.extend(["not json", "{\"__device\":", ""]);
+        }
+        for text in odd {
+            sql_shared::a_row_whose_data_is_odd_leaves_its_owners_listing_readable(
+                &*store.shared(),
+                store.data_setter(),
+                text,
+            )
+            .await;
+        }
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn cleanup_deletes_expired_rows_in_batches() {
     for server in Server::available() {
@@ -171,7 +262,7 @@ async fn two_sqlite_stores_on_one_file_share_sessions() {
 }
 
 #[tokio::test]
-async fn postgres_refuses_nul_in_keys_and_keeps_it_as_an_escape_in_values() {
+async fn postgres_refuses_nul_in_keys_itself_and_keeps_it_as_an_escape_in_values() {
     for server in Server::networked() {
         let Server::Postgres(_) = server else {
             continue;
@@ -182,14 +273,64 @@ async fn postgres_refuses_nul_in_keys_and_keeps_it_as_an_escape_in_values() {
             .data
             .insert("v".into(), sql_shared::raw(r#""a\u0000b""#));
         store.create(&escaped).await.unwrap();
-        assert_eq!(store.load(&escaped.id).await.unwrap(), Some(escaped));
+        assert_eq!(
+            store.load(&escaped.id).await.unwrap(),
+            Some(escaped.clone())
+        );
 
+        // Refused by the store, saying why, rather than sent for the server to fail.
+        let refused = |result: Result<(), StoreError>, what: &str| {
+            let Err(StoreError::Backend(error)) = result else {
+                panic!("{what}: {result:?}");
+            };
+            let message = error.to_string();
+            assert!(
+                message.contains("NUL") && !message.contains("returned from database"),
+                "{what}: {message}"
+            );
+        };
         let mut nul_key = sql_shared::record();
         nul_key.data.insert("a\0b".into(), sql_shared::raw("1"));
-        assert!(matches!(
-            store.create(&nul_key).await,
-            Err(StoreError::Backend(_))
-        ));
+        refused(store.create(&nul_key).await, "a value's key");
+        let mut nul_owner = sql_shared::record();
+        nul_owner.owner = Some("a\0b".into());
+        refused(store.create(&nul_owner).await, "an owner");
+        let set = sql_shared::delta(&[("a\0b", "1")]);
+        refused(
+            store.update(&escaped.id, &set).await.map(drop),
+            "an update's key",
+        );
+        let new = session_core::SessionId::generate();
+        refused(
+            store.regenerate(&escaped.id, &new, &set).await.map(drop),
+            "a regenerate's key",
+        );
+        let bind = session_core::Delta {
+            owner: Some(Some("a\0b".into())),
+            ..sql_shared::delta(&[])
+        };
+        refused(
+            store.update(&escaped.id, &bind).await.map(drop),
+            "an update's owner",
+        );
+        assert_eq!(
+            store.load(&escaped.id).await.unwrap(),
+            Some(escaped.clone())
+        );
+        // A key no value can have is removed by doing nothing.
+        let remove = session_core::Delta {
+            removed: vec!["a\0b".into()],
+            ..sql_shared::delta(&[])
+        };
+        assert!(store.update(&escaped.id, &remove).await.unwrap());
+        assert_eq!(
+            store
+                .load(&escaped.id)
+                .await
+                .unwrap()
+                .map(|saved| saved.data),
+            Some(escaped.data)
+        );
     }
 }
 

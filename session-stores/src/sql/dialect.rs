@@ -62,6 +62,14 @@ pub trait Dialect: sealed::Sealed + Send + Sync + 'static {
     #[doc(hidden)]
     fn key_text(column: &str, key: Self::Key) -> Result<String, StoreError>;
 
+    /// Whether the database's text can hold `text` at all (an id, an owner, a value's key).
+    /// Text it cannot hold is in no row: a lookup by it matches nothing and a write of it is
+    /// refused, neither sent (the database would fail it with an error of its own).
+    #[doc(hidden)]
+    fn can_hold(_text: &str) -> bool {
+        true
+    }
+
     /// `statement` (the dialect's `update` or `regenerate`) bound for the row `id`, `delta`,
     /// and for a regenerate the new key `new`.
     #[doc(hidden)]
@@ -82,6 +90,14 @@ pub trait Dialect: sealed::Sealed + Send + Sync + 'static {
     /// moment, so that opening again is worth it.
     #[doc(hidden)]
     fn is_busy(_error: &sqlx::Error) -> bool {
+        false
+    }
+
+    /// Whether a write failed only because it met a concurrent one (a deadlock, a lock wait
+    /// that timed out) and the database rolled it back whole, so that running it again is safe
+    /// and likely to succeed.
+    #[doc(hidden)]
+    fn is_conflict(_error: &sqlx::Error) -> bool {
         false
     }
 }
@@ -128,6 +144,10 @@ pub struct Statements {
 
 /// The statements that differ between dialects beyond their quoting and parameters.
 pub(crate) struct Specific {
+    /// An expression of a row's `data` giving the value under
+    /// [`DEVICE_KEY`](session_core::DEVICE_KEY) as JSON text (a JSON string, since values are
+    /// stored as strings holding their text), or `NULL` when there is none or `data` is not JSON.
+    pub(crate) device: String,
     pub(crate) load: String,
     pub(crate) insert: String,
     pub(crate) update: String,
@@ -155,7 +175,9 @@ impl Statements {
             regenerate: specific.regenerate,
             delete: format!("DELETE FROM {t} WHERE id = {p1}"),
             owner_sessions: format!(
-                "SELECT id, created_at, expires_at FROM {t} WHERE owner = {p1} AND live_until > {p2}"
+                "SELECT id, created_at, expires_at, {device} FROM {t} \
+                 WHERE owner = {p1} AND live_until > {p2}",
+                device = specific.device
             ),
             delete_owner: format!("DELETE FROM {t} WHERE owner = {p1} AND live_until > {p2}"),
             delete_owner_except: format!(

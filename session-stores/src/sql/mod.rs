@@ -64,6 +64,19 @@
 //! - `create` is one `INSERT`; when the key is taken by an *expired* row, that row is deleted
 //!   (`DELETE ... WHERE id = ? AND live_until <= now`, which cannot touch a live one) and the
 //!   `INSERT` is tried once more. `regenerate` does the same for an expired row under its new key.
+//! - `owner_sessions` is one `SELECT` by the owner index that also reads each session's device
+//!   record out of `data` (the value under [`DEVICE_KEY`](session_core::DEVICE_KEY)): PostgreSQL
+//!   `data -> key`, MySQL/MariaDB `JSON_EXTRACT`, SQLite `->`. A row whose `data` is not JSON, or
+//!   whose value there is no device record, is listed without one.
+//! - `delete_owned` is one `DELETE ... WHERE id = ? AND owner = ? AND live_until > now`, and
+//!   `delete_owner` one `DELETE ... WHERE owner = ? AND live_until > now`, `AND id <> ?` to keep
+//!   one: a regenerate running meanwhile either moved its row before the `DELETE` reached it
+//!   (which then finds it under the new key) or finds no row to move. A handle that is not a
+//!   storage key matches nothing and is not sent.
+//! - On MySQL/MariaDB, InnoDB resolves some of these races (a regenerate meeting a
+//!   `delete_owner` on the owner index) by failing one statement with a deadlock (1213) or a
+//!   lock wait timeout (1205), undoing it whole. The store runs such a write again, up to four
+//!   times in all, after a short random pause, within `timeout_ms`.
 //! - Cleanup ([`Store::cleanup`](session_core::Store::cleanup)) deletes expired rows
 //!   `cleanup_batch` at a time (by the `live_until` index), so no statement holds locks on a
 //!   large part of the table. Each pass then reads the next `cleanup_batch` rows in key order,
@@ -315,6 +328,18 @@ pub enum SqlStoreError {
         reason: String,
         /// The statements that create the table and its indexes.
         schema: String,
+    },
+    /// A session value's key or an owner holds a character the database's text cannot (NUL, for
+    /// PostgreSQL); refused before it reaches the server.
+    #[error(
+        "{engine} cannot store a session {what} containing the NUL character; \
+         the application must not use such {what}s"
+    )]
+    Unstorable {
+        /// PostgreSQL.
+        engine: &'static str,
+        /// `value key` or `owner`.
+        what: &'static str,
     },
     /// An owner too long for the index.
     #[error("a session owner is {0} bytes; the SQL stores index owners of at most {MAX_OWNER_BYTES} bytes")]
@@ -585,18 +610,35 @@ impl StoredRow {
     }
 }
 
-/// An owner's session as listed from its row.
+/// An owner's session as listed from its row; `device` is the JSON text of the value under
+/// [`DEVICE_KEY`](session_core::DEVICE_KEY), a JSON string holding the record's own JSON text.
+/// A value that is not a string is no device record: it was not written by this library, and
+/// one session must not fail its owner's listing.
 pub(crate) fn owner_session(
     key: String,
     created_at: i64,
     expires_at: i64,
+    device: Option<String>,
 ) -> Result<OwnerSession, StoreError> {
+    let device = device.and_then(|json| serde_json::from_str::<String>(&json).ok());
     Ok(OwnerSession::from_parts(
         key,
         unsigned("created_at", created_at)?,
         unsigned("expires_at", expires_at)?,
-        None,
+        device.as_deref(),
     ))
+}
+
+/// Whether `key` has the shape of a [`SessionId::storage_key`](session_core::SessionId::storage_key)
+/// (43 characters of unpadded base64url), the only keys rows are stored under. A handle from a
+/// request that is anything else matches no row, and is never sent to the database.
+pub(crate) fn is_storage_key(key: &str) -> bool {
+    // The base64url of a 32-byte SHA-256 digest, unpadded.
+    const STORAGE_KEY_LEN: usize = 43;
+    key.len() == STORAGE_KEY_LEN
+        && key
+            .bytes()
+            .all(|byte| byte.is_ascii_alphanumeric() || byte == b'-' || byte == b'_')
 }
 
 /// Text a `BINARY` column holds, as a string ([`StoreError::Corrupt`] when it is not UTF-8).

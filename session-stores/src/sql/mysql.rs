@@ -26,12 +26,19 @@
 
 use std::str::FromStr;
 
-use session_core::{Delta, StoreError};
-use sqlx::mysql::{MySqlArguments, MySqlConnectOptions, MySqlQueryResult};
+use session_core::{Delta, StoreError, DEVICE_KEY};
+use sqlx::mysql::{MySqlArguments, MySqlConnectOptions, MySqlDatabaseError, MySqlQueryResult};
 use sqlx::query::Query;
 
 use super::dialect::{sealed, DeltaColumns, Dialect, Specific, Statements};
 use super::SqlOptions;
+
+/// `ER_LOCK_DEADLOCK`: InnoDB chose the statement as a deadlock's victim and rolled back its
+/// transaction.
+const DEADLOCK: u16 = 1213;
+/// `ER_LOCK_WAIT_TIMEOUT`: a lock wait passed `innodb_lock_wait_timeout`; the statement is
+/// rolled back, and with it the transaction, since every statement of the store is its own.
+const LOCK_WAIT_TIMEOUT: u16 = 1205;
 
 /// A session store on MySQL or MariaDB. See the [module documentation](self).
 pub type MySqlStore = super::SqlStore<MySql>;
@@ -80,6 +87,14 @@ impl Dialect for MySql {
         let apply = "data = JSON_MERGE_PATCH(data, ?), expires_at = ?, absolute_deadline = ?, \
                      live_until = ?, expiry = ?, owner = IF(?, ?, owner), version = version + 1";
         let specific = Specific {
+            // The key is quoted in the path: unquoted, a path key must be an identifier, and
+            // the servers differ on which are. `data` that is not JSON is an error on MySQL
+            // (a warning and NULL on MariaDB), which would fail the whole listing. The cast
+            // makes the result text on both (MySQL's JSON type is not).
+            device: format!(
+                "CASE WHEN JSON_VALID(data) \
+                 THEN CAST(JSON_EXTRACT(data, '$.\"{DEVICE_KEY}\"') AS CHAR) END"
+            ),
             load: format!(
                 "SELECT data, created_at, expires_at, absolute_deadline, version, expiry, owner \
                  FROM {t} WHERE id = ? AND live_until > ?"
@@ -132,5 +147,15 @@ impl Dialect for MySql {
 
     fn rows_affected(done: &MySqlQueryResult) -> u64 {
         done.rows_affected()
+    }
+
+    /// A deadlock or a lock wait timeout. InnoDB takes next-key locks on the owner index, so a
+    /// regenerate (which moves a row to a new key) can deadlock with a `delete_owner` of the
+    /// same owner; either way the loser's statement is undone whole.
+    fn is_conflict(error: &sqlx::Error) -> bool {
+        error
+            .as_database_error()
+            .and_then(|error| error.try_downcast_ref::<MySqlDatabaseError>())
+            .is_some_and(|error| matches!(error.number(), DEADLOCK | LOCK_WAIT_TIMEOUT))
     }
 }

@@ -6,10 +6,13 @@
 //! ```
 //!
 //! See [the SQL stores](super) for the options, the table and what each operation does.
-//! PostgreSQL text cannot hold the NUL character, so a session key or owner containing one is
-//! refused with a [`StoreError::Backend`] (values are
-//! unaffected: NUL in JSON text is always the escape `\u0000`). The table, as [`schema`] gives it
-//! and `create_table` creates it:
+//! PostgreSQL text cannot hold the NUL character. Writing a session value's key or an owner that
+//! contains one is refused by the store itself, before the server sees it, with a
+//! [`StoreError::Backend`] ([`SqlStoreError::Unstorable`](super::SqlStoreError::Unstorable));
+//! removing such a key does nothing, and an owner or handle containing one in a lookup
+//! (`owner_sessions`, `delete_owned`, `delete_owner`) matches nothing. Values are unaffected: NUL
+//! in JSON text is always the escape `\u0000`. The table, as [`schema`] gives it and
+//! `create_table` creates it:
 //!
 //! ```sql
 //! CREATE TABLE IF NOT EXISTS "sessions" (
@@ -22,7 +25,7 @@
 
 use std::str::FromStr;
 
-use session_core::{Delta, StoreError};
+use session_core::{Delta, StoreError, DEVICE_KEY};
 use sqlx::postgres::{PgConnectOptions, PgQueryResult};
 use sqlx::query::Query;
 
@@ -86,6 +89,8 @@ impl Dialect for Postgres {
                      absolute_deadline = $5, live_until = $6, expiry = $7, \
                      owner = CASE WHEN $8 THEN $9 ELSE owner END, version = version + 1";
         let specific = Specific {
+            // `->` gives the stored string as `jsonb`, whose text is the string quoted.
+            device: format!("(data -> '{DEVICE_KEY}')::text"),
             load: format!(
                 "SELECT data::text, created_at, expires_at, absolute_deadline, version, expiry, \
                  owner FROM {t} WHERE id = $1 AND live_until > $2"
@@ -123,6 +128,11 @@ impl Dialect for Postgres {
         Ok(key)
     }
 
+    /// PostgreSQL text cannot hold NUL.
+    fn can_hold(text: &str) -> bool {
+        !text.contains('\0')
+    }
+
     fn apply<'q>(
         statement: &'q str,
         id: &'q str,
@@ -131,9 +141,16 @@ impl Dialect for Postgres {
         now: i64,
         new: Option<&'q str>,
     ) -> Query<'q, sqlx::Postgres, sqlx::postgres::PgArguments> {
+        // A key text cannot hold is in no stored value: removing it is nothing to do.
+        let removed: Vec<&str> = delta
+            .removed
+            .iter()
+            .map(String::as_str)
+            .filter(|key| Self::can_hold(key))
+            .collect();
         let query = sqlx::query(statement)
             .bind(id)
-            .bind(&delta.removed)
+            .bind(removed)
             .bind(super::changed_object(delta));
         let query = columns.bind_to(query).bind(&columns.owner).bind(now);
         match new {

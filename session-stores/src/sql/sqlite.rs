@@ -26,7 +26,7 @@
 use std::str::FromStr;
 use std::time::Duration;
 
-use session_core::{Delta, StoreError};
+use session_core::{Delta, StoreError, DEVICE_KEY};
 use sqlx::query::Query;
 use sqlx::sqlite::{
     SqliteArguments, SqliteConnectOptions, SqliteJournalMode, SqliteQueryResult, SqliteSynchronous,
@@ -83,6 +83,9 @@ impl Dialect for Sqlite {
                      live_until = ?5, expiry = ?6, owner = CASE WHEN ?7 THEN ?8 ELSE owner END, \
                      version = version + 1";
         let specific = Specific {
+            // `->` gives JSON text (the string quoted), where `json_extract` would unquote it.
+            // `data` that is not JSON would fail the whole statement, not only its own row.
+            device: format!("CASE WHEN json_valid(data) THEN data -> '$.\"{DEVICE_KEY}\"' END"),
             load: format!(
                 "SELECT data, created_at, expires_at, absolute_deadline, version, expiry, owner \
                  FROM {t} WHERE id = ?1 AND live_until > ?2"

@@ -10,8 +10,8 @@ use sqlx::{ColumnIndex, Database, Executor, IntoArguments, Pool, Row};
 
 use super::dialect::{Column, ConnectOptions, Dialect, Statements};
 use super::{
-    is_unique_violation, now, owner_session, pool_options, Context, DeltaColumns, NewRow,
-    SqlOptions, SqlStoreError, StoredRow, Sweep,
+    is_storage_key, is_unique_violation, now, owner_session, pool_options, Context, DeltaColumns,
+    NewRow, SqlOptions, SqlStoreError, StoredRow, Sweep,
 };
 
 /// How many times opening a store is tried when the database is busy (another process is
@@ -19,6 +19,13 @@ use super::{
 /// each pause doubles, so the tries span about five seconds.
 const OPEN_TRIES: u32 = 10;
 const FIRST_PAUSE: Duration = Duration::from_millis(10);
+
+/// How many times in all a write is run when it keeps meeting a concurrent one
+/// ([`Dialect::is_conflict`]), and the pause before the second run; later pauses grow with the
+/// runs, and each is between half and all of its length at random, so that two writes that
+/// deadlocked do not meet again in step.
+const CONFLICT_TRIES: u32 = 4;
+const CONFLICT_PAUSE: Duration = Duration::from_millis(10);
 
 /// A session store in a table of the SQL database `D`: [`PostgresStore`](super::postgres::PostgresStore),
 /// [`MySqlStore`](super::mysql::MySqlStore) or [`SqliteStore`](super::sqlite::SqliteStore). See
@@ -225,7 +232,7 @@ where
                 .context
                 .run(
                     "cleanup",
-                    sqlx::query(&self.sql.delete).bind(key).execute(&self.pool),
+                    self.retrying(|| sqlx::query(&self.sql.delete).bind(&key).execute(&self.pool)),
                 )
                 .await?;
             removed += D::rows_affected(&done);
@@ -235,28 +242,33 @@ where
 
     /// Deletes the expired row under `key`, if there is one; whether it did.
     async fn delete_dead(&self, key: &str, now: i64) -> Result<bool, sqlx::Error> {
-        let done = sqlx::query(&self.sql.delete_dead)
-            .bind(key.to_owned())
-            .bind(now)
-            .execute(&self.pool)
+        let done = self
+            .retrying(|| {
+                sqlx::query(&self.sql.delete_dead)
+                    .bind(key.to_owned())
+                    .bind(now)
+                    .execute(&self.pool)
+            })
             .await?;
         Ok(D::rows_affected(&done) > 0)
     }
 
     async fn insert(&self, row: &NewRow) -> Result<(), sqlx::Error> {
-        sqlx::query(&self.sql.insert)
-            .bind(&row.id)
-            .bind(&row.data)
-            .bind(row.created_at)
-            .bind(row.expires_at)
-            .bind(row.absolute_deadline)
-            .bind(row.live_until)
-            .bind(row.version)
-            .bind(&row.expiry)
-            .bind(row.owner.as_deref().map(D::key))
-            .execute(&self.pool)
-            .await
-            .map(drop)
+        self.retrying(|| {
+            sqlx::query(&self.sql.insert)
+                .bind(&row.id)
+                .bind(&row.data)
+                .bind(row.created_at)
+                .bind(row.expires_at)
+                .bind(row.absolute_deadline)
+                .bind(row.live_until)
+                .bind(row.version)
+                .bind(&row.expiry)
+                .bind(row.owner.as_deref().map(D::key))
+                .execute(&self.pool)
+        })
+        .await
+        .map(drop)
     }
 
     /// Runs `update`, or `regenerate` to `new`, for `delta`; whether a row changed.
@@ -273,10 +285,57 @@ where
         } else {
             &self.sql.update
         };
-        let done = D::apply(statement, id, delta, columns, now, new)
-            .execute(&self.pool)
+        let done = self
+            .retrying(|| D::apply(statement, id, delta, columns, now, new).execute(&self.pool))
             .await?;
         Ok(D::rows_affected(&done) > 0)
+    }
+
+    /// Refuses, before the database does with an error of its own, the value keys and owners a
+    /// write would store that the database's text cannot hold ([`Dialect::can_hold`]).
+    fn check_storable<'a>(
+        keys: impl IntoIterator<Item = &'a str>,
+        owner: Option<&str>,
+    ) -> Result<(), StoreError> {
+        let unstorable = |what| {
+            StoreError::backend(SqlStoreError::Unstorable {
+                engine: D::ENGINE,
+                what,
+            })
+        };
+        if !keys.into_iter().all(D::can_hold) {
+            return Err(unstorable("value key"));
+        }
+        match owner {
+            Some(owner) if !D::can_hold(owner) => Err(unstorable("owner")),
+            _ => Ok(()),
+        }
+    }
+
+    /// Runs the write `attempt` again, up to [`CONFLICT_TRIES`] times in all, while it fails
+    /// only because it met a concurrent write and was undone ([`Dialect::is_conflict`]: a
+    /// MySQL/MariaDB deadlock or lock wait timeout). Each write is one statement, its own
+    /// transaction, so running it again does not apply it twice.
+    async fn retrying<T, F, Fut>(&self, attempt: F) -> Result<T, sqlx::Error>
+    where
+        F: Fn() -> Fut,
+        Fut: std::future::Future<Output = Result<T, sqlx::Error>>,
+    {
+        let mut tries = 1;
+        loop {
+            match attempt().await {
+                Err(error) if tries < CONFLICT_TRIES && D::is_conflict(&error) => {
+                    tracing::debug!(
+                        engine = D::ENGINE,
+                        %error,
+                        "a write met a concurrent one and was undone; running it again"
+                    );
+                    tokio::time::sleep(jittered(CONFLICT_PAUSE * tries)).await;
+                    tries += 1;
+                }
+                result => return result,
+            }
+        }
     }
 
     /// Runs `attempt`; when the database refuses it because a key is taken, deletes the expired
@@ -343,6 +402,10 @@ where
     }
 
     async fn create(&self, record: &Record) -> Result<(), StoreError> {
+        Self::check_storable(
+            record.data.keys().map(String::as_str),
+            record.owner.as_deref(),
+        )?;
         let row = NewRow::of(record)?;
         self.replacing_dead("create", &row.id, || self.insert(&row))
             .await
@@ -350,6 +413,10 @@ where
 
     async fn update(&self, id: &SessionId, delta: &Delta) -> Result<bool, StoreError> {
         let columns = DeltaColumns::of(delta)?;
+        Self::check_storable(
+            delta.changed.iter().map(|(key, _)| key.as_str()),
+            columns.owner.as_deref(),
+        )?;
         let key = id.storage_key();
         self.context
             .run("update", self.apply(&key, delta, &columns, now(), None))
@@ -363,6 +430,10 @@ where
         delta: &Delta,
     ) -> Result<bool, StoreError> {
         let columns = DeltaColumns::of(delta)?;
+        Self::check_storable(
+            delta.changed.iter().map(|(key, _)| key.as_str()),
+            columns.owner.as_deref(),
+        )?;
         let (old, new) = (old.storage_key(), new.storage_key());
         let now = now();
         self.replacing_dead("regenerate", &new, || {
@@ -375,15 +446,20 @@ where
         self.context
             .run(
                 "delete",
-                sqlx::query(&self.sql.delete)
-                    .bind(id.storage_key())
-                    .execute(&self.pool),
+                self.retrying(|| {
+                    sqlx::query(&self.sql.delete)
+                        .bind(id.storage_key())
+                        .execute(&self.pool)
+                }),
             )
             .await
             .map(drop)
     }
 
     async fn owner_sessions(&self, owner: &str) -> Result<Vec<OwnerSession>, StoreError> {
+        if !D::can_hold(owner) {
+            return Ok(Vec::new());
+        }
         let rows = self
             .context
             .run(
@@ -396,45 +472,61 @@ where
             .await?;
         rows.iter()
             .map(|row| {
-                let (key, created_at, expires_at) = (|| {
+                let (key, created_at, expires_at, device) = (|| {
                     Ok::<_, sqlx::Error>((
                         row.try_get::<D::Key, _>(0)?,
                         row.try_get::<i64, _>(1)?,
                         row.try_get::<i64, _>(2)?,
+                        row.try_get::<Option<String>, _>(3)?,
                     ))
                 })()
                 .map_err(|error| self.context.failed("owner listing", error))?;
-                owner_session(D::key_text("id", key)?, created_at, expires_at)
+                owner_session(D::key_text("id", key)?, created_at, expires_at, device)
             })
             .collect()
     }
 
     async fn delete_owned(&self, owner: &str, key: &str) -> Result<bool, StoreError> {
+        // A handle comes from a request: one no row can be stored under removes nothing.
+        if !is_storage_key(key) || !D::can_hold(owner) {
+            return Ok(false);
+        }
         self.context
             .run(
                 "owner session deletion",
-                sqlx::query(&self.sql.delete_owned)
-                    .bind(D::key(key))
-                    .bind(D::key(owner))
-                    .bind(now())
-                    .execute(&self.pool),
+                self.retrying(|| {
+                    sqlx::query(&self.sql.delete_owned)
+                        .bind(D::key(key))
+                        .bind(D::key(owner))
+                        .bind(now())
+                        .execute(&self.pool)
+                }),
             )
             .await
             .map(|done| D::rows_affected(&done) > 0)
     }
 
     async fn delete_owner(&self, owner: &str, keep: Option<&str>) -> Result<u64, StoreError> {
-        let query = match keep {
-            Some(keep) => sqlx::query(&self.sql.delete_owner_except)
-                .bind(D::key(owner))
-                .bind(now())
-                .bind(D::key(keep)),
-            None => sqlx::query(&self.sql.delete_owner)
-                .bind(D::key(owner))
-                .bind(now()),
+        if !D::can_hold(owner) {
+            return Ok(0);
+        }
+        // A `keep` no row can be stored under spares nothing.
+        let keep = keep.filter(|keep| is_storage_key(keep));
+        let now = now();
+        let delete = || {
+            let query = match keep {
+                Some(keep) => sqlx::query(&self.sql.delete_owner_except)
+                    .bind(D::key(owner))
+                    .bind(now)
+                    .bind(D::key(keep)),
+                None => sqlx::query(&self.sql.delete_owner)
+                    .bind(D::key(owner))
+                    .bind(now),
+            };
+            query.execute(&self.pool)
         };
         self.context
-            .run("owner deletion", query.execute(&self.pool))
+            .run("owner deletion", self.retrying(delete))
             .await
             .map(|done| D::rows_affected(&done))
     }
@@ -482,10 +574,12 @@ where
                 .context
                 .run(
                     "cleanup",
-                    sqlx::query(&self.sql.cleanup)
-                        .bind(now)
-                        .bind(self.cleanup_batch)
-                        .execute(&self.pool),
+                    self.retrying(|| {
+                        sqlx::query(&self.sql.cleanup)
+                            .bind(now)
+                            .bind(self.cleanup_batch)
+                            .execute(&self.pool)
+                    }),
                 )
                 .await?;
             let batch = D::rows_affected(&done);
@@ -495,4 +589,16 @@ where
             }
         }
     }
+}
+
+/// A pause of between half and all of `longest`, at random.
+fn jittered(longest: Duration) -> Duration {
+    use std::hash::{BuildHasher, Hasher};
+    // Each `RandomState` is freshly keyed, which is all the randomness a pause needs.
+    let random = std::collections::hash_map::RandomState::new()
+        .build_hasher()
+        .finish();
+    let half = longest / 2;
+    let micros = u64::try_from(half.as_micros()).unwrap_or(u64::MAX).max(1);
+    half + Duration::from_micros(random % micros)
 }

@@ -9,7 +9,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use session_core::{
-    now_ms, ConfigError, Delta, Expiry, RawJson, Record, SessionId, Store, StoreConfig, StoreError,
+    now_ms, ClientInfo, ConfigError, Delta, Device, Expiry, RawJson, Record, SessionId, Store,
+    StoreConfig, StoreError, DEVICE_KEY,
 };
 use session_stores::sql::mysql::{MySql, MySqlStore};
 use session_stores::sql::postgres::{Postgres, PostgresStore};
@@ -167,6 +168,48 @@ impl SqlStore {
                 store.pool().clone(),
                 format!("UPDATE \"{}\" {set} WHERE id = ?1", store.table()),
             ),
+        }
+    }
+
+    /// Sets the `data` column of the row under a storage key to a text, as is.
+    pub fn data_setter(
+        &self,
+    ) -> impl Fn(String, String) -> Pin<Box<dyn Future<Output = ()> + Send>> {
+        let store = self.clone();
+        move |key: String, text: String| {
+            let store = store.clone();
+            Box::pin(async move {
+                match &store {
+                    SqlStore::Postgres(store) => sqlx::query(&format!(
+                        "UPDATE \"{}\" SET data = $1::jsonb WHERE id = $2",
+                        store.table()
+                    ))
+                    .bind(text)
+                    .bind(key)
+                    .execute(store.pool())
+                    .await
+                    .map(drop),
+                    SqlStore::MySql(store) => sqlx::query(&format!(
+                        "UPDATE `{}` SET data = ? WHERE id = ?",
+                        store.table()
+                    ))
+                    .bind(text)
+                    .bind(key)
+                    .execute(store.pool())
+                    .await
+                    .map(drop),
+                    SqlStore::Sqlite(store) => sqlx::query(&format!(
+                        "UPDATE \"{}\" SET data = ?1 WHERE id = ?2",
+                        store.table()
+                    ))
+                    .bind(text)
+                    .bind(key)
+                    .execute(store.pool())
+                    .await
+                    .map(drop),
+                }
+                .unwrap()
+            }) as Pin<Box<dyn Future<Output = ()> + Send>>
         }
     }
 
@@ -374,6 +417,10 @@ where
     regenerate_onto_a_live_id_is_already_exists(&*store).await;
     regenerate_racing_delete_never_resurrects(store.clone()).await;
     the_owner_index_follows_creates_rebinds_and_deletes(&*store).await;
+    device_records_round_trip_through_owner_sessions(&*store).await;
+    delete_owned_ends_only_that_owners_live_session(&*store).await;
+    delete_owner_with_keep_spares_exactly_that_one(&*store).await;
+    inputs_no_row_can_hold_match_nothing(&*store).await;
     count_sees_only_live_records(&*store).await;
     concurrent_deltas_to_distinct_keys_lose_nothing(store.clone()).await;
     undecodable_rows_are_corrupt(&*store, corrupt).await;
@@ -582,7 +629,7 @@ async fn the_owner_index_follows_creates_rebinds_and_deletes(store: &dyn Store) 
         .await
         .unwrap()
         .into_iter()
-        .map(|session| session.key)
+        .map(|session| session.handle)
         .collect();
     listed.sort();
     let mut expected = vec![first.id.storage_key(), second.id.storage_key()];
@@ -605,7 +652,7 @@ async fn the_owner_index_follows_creates_rebinds_and_deletes(store: &dyn Store) 
     assert_eq!(load(store, &second.id).await.unwrap().owner, None);
     assert_eq!(store.owner_sessions(&owner).await.unwrap().len(), 1);
 
-    assert!(store.delete_owner(&owner).await.unwrap() >= 1);
+    assert!(store.delete_owner(&owner, None).await.unwrap() >= 1);
     assert_eq!(load(store, &first.id).await, None);
     assert!(store.owner_sessions(&owner).await.unwrap().is_empty());
     assert!(load(store, &lookalike.id).await.is_some());
@@ -670,6 +717,362 @@ where
     ));
     store.delete(&saved.id).await.unwrap();
     assert_eq!(load(store, &saved.id).await, None);
+}
+
+/// An owner no other check uses.
+fn owner() -> String {
+    format!("user-{}", &SessionId::generate().storage_key()[..8])
+}
+
+/// A live record bound to `owner`, with a device record.
+fn owned(owner: &str, device: &Device) -> Record {
+    let mut saved = record();
+    saved.owner = Some(owner.to_string());
+    saved.data.insert(DEVICE_KEY.into(), device.to_value());
+    saved
+}
+
+/// The owner's listed sessions, by handle.
+async fn listed(store: &dyn Store, owner: &str) -> Vec<session_core::OwnerSession> {
+    let mut sessions = store.owner_sessions(owner).await.unwrap();
+    sessions.sort_by(|a, b| a.handle.cmp(&b.handle));
+    sessions
+}
+
+async fn handles(store: &dyn Store, owner: &str) -> Vec<String> {
+    listed(store, owner)
+        .await
+        .into_iter()
+        .map(|session| session.handle)
+        .collect()
+}
+
+fn sorted_keys(records: &[&Record]) -> Vec<String> {
+    let mut keys: Vec<_> = records.iter().map(|saved| saved.id.storage_key()).collect();
+    keys.sort();
+    keys
+}
+
+async fn device_records_round_trip_through_owner_sessions(store: &dyn Store) {
+    let owner = owner();
+    // Text each database escapes its own way in JSON: quotes, a backslash, non-ASCII, a path.
+    let client = ClientInfo {
+        user_agent: Some(r#"Mozilla/5.0 ("X11"; \ héllo 世界 $.a[0] 'q' 😀)"#.into()),
+        ip: Some("2001:db8::1".into()),
+    };
+    let device = Device::at_login(now_ms() - 5_000, &client, true);
+    let with_device = owned(&owner, &device);
+    let mut without = record();
+    without.owner = Some(owner.clone());
+    // A value under the reserved key that is no device record (not written by this library).
+    let mut foreign = record();
+    foreign.owner = Some(owner.clone());
+    foreign.data.insert(DEVICE_KEY.into(), raw(r#"{"l":"x"}"#));
+    for saved in [&with_device, &without, &foreign] {
+        store.create(saved).await.unwrap();
+    }
+    let expected = |saved: &Record| session_core::OwnerSession::of(saved.id.storage_key(), saved);
+    let mut all = vec![
+        expected(&with_device),
+        expected(&without),
+        expected(&foreign),
+    ];
+    all.sort_by(|a, b| a.handle.cmp(&b.handle));
+    assert_eq!(listed(store, &owner).await, all);
+    let entry = all
+        .iter()
+        .find(|session| session.handle == with_device.id.storage_key())
+        .unwrap();
+    assert_eq!(entry.device.as_ref(), Some(&device));
+    assert!(all
+        .iter()
+        .filter(|session| session.handle != with_device.id.storage_key())
+        .all(|session| session.device.is_none()));
+
+    // A delta moving `last_seen_at` reaches the listing, through an update and a regenerate
+    // (each database rewrites the stored JSON its own way).
+    let seen = Device {
+        last_seen_at: now_ms(),
+        ..device.clone()
+    };
+    let touch = Delta {
+        changed: vec![(DEVICE_KEY.into(), seen.to_value())],
+        ..delta(&[("cart", "[1]")])
+    };
+    assert!(store.update(&with_device.id, &touch).await.unwrap());
+    let moved = SessionId::generate();
+    assert!(store
+        .regenerate(&with_device.id, &moved, &delta(&[("other", "2")]))
+        .await
+        .unwrap());
+    let entry = listed(store, &owner)
+        .await
+        .into_iter()
+        .find(|session| session.handle == moved.storage_key())
+        .unwrap();
+    assert_eq!(entry.device, Some(seen));
+
+    assert_eq!(store.delete_owner(&owner, None).await.unwrap(), 3);
+}
+
+/// A row of `owner` whose `data` is `text` (which need not be JSON where the column is text)
+/// leaves the owner's listing readable: it is listed without a device record, beside the others.
+pub async fn a_row_whose_data_is_odd_leaves_its_owners_listing_readable<F, Fut>(
+    store: &dyn Store,
+    set_data: F,
+    text: &str,
+) where
+    F: Fn(String, String) -> Fut,
+    Fut: Future<Output = ()>,
+{
+    let owner = owner();
+    let device = Device::at_login(now_ms(), &ClientInfo::default(), false);
+    let (good, odd) = (owned(&owner, &device), owned(&owner, &device));
+    store.create(&good).await.unwrap();
+    store.create(&odd).await.unwrap();
+    set_data(odd.id.storage_key(), text.to_string()).await;
+    let sessions = listed(store, &owner).await;
+    assert_eq!(
+        sessions
+            .iter()
+            .map(|session| (session.handle.clone(), session.device.is_some()))
+            .collect::<Vec<_>>(),
+        {
+            let mut expected = vec![(good.id.storage_key(), true), (odd.id.storage_key(), false)];
+            expected.sort();
+            expected
+        },
+        "{text}"
+    );
+}
+
+async fn delete_owned_ends_only_that_owners_live_session(store: &dyn Store) {
+    let (owner, other) = (owner(), owner());
+    let device = Device::at_login(now_ms(), &ClientInfo::default(), false);
+    let (mine, also_mine, theirs) = (
+        owned(&owner, &device),
+        owned(&owner, &device),
+        owned(&other, &device),
+    );
+    let mut expired = owned(&owner, &device);
+    expired.expires_at = now_ms() - 1;
+    for saved in [&mine, &also_mine, &theirs, &expired] {
+        store.create(saved).await.unwrap();
+    }
+    // Another owner's session, an expired one, and handles no session has.
+    for key in [
+        theirs.id.storage_key(),
+        expired.id.storage_key(),
+        SessionId::generate().storage_key(),
+        mine.id.to_string(),
+        String::new(),
+        "not a handle".into(),
+        format!("{}\0", &mine.id.storage_key()[..42]),
+        format!("{}'", &mine.id.storage_key()[..42]),
+    ] {
+        assert!(
+            !store.delete_owned(&owner, &key).await.unwrap(),
+            "{key:?} is not one of the owner's sessions"
+        );
+    }
+    assert!(load(store, &theirs.id).await.is_some());
+    assert_eq!(
+        handles(store, &owner).await,
+        sorted_keys(&[&mine, &also_mine])
+    );
+    // The owner's own session, once.
+    assert!(store
+        .delete_owned(&owner, &mine.id.storage_key())
+        .await
+        .unwrap());
+    assert!(!store
+        .delete_owned(&owner, &mine.id.storage_key())
+        .await
+        .unwrap());
+    assert_eq!(load(store, &mine.id).await, None);
+    assert_eq!(handles(store, &owner).await, sorted_keys(&[&also_mine]));
+    // The other owner's, by its owner.
+    assert!(store
+        .delete_owned(&other, &theirs.id.storage_key())
+        .await
+        .unwrap());
+    assert_eq!(load(store, &theirs.id).await, None);
+    store.delete_owner(&owner, None).await.unwrap();
+}
+
+async fn delete_owner_with_keep_spares_exactly_that_one(store: &dyn Store) {
+    let (owner, other) = (owner(), owner());
+    let device = Device::at_login(now_ms(), &ClientInfo::default(), false);
+    let sessions: Vec<Record> = (0..4).map(|_| owned(&owner, &device)).collect();
+    let theirs = owned(&other, &device);
+    for saved in sessions.iter().chain([&theirs]) {
+        store.create(saved).await.unwrap();
+    }
+    let keep = &sessions[1];
+    assert_eq!(
+        store
+            .delete_owner(&owner, Some(&keep.id.storage_key()))
+            .await
+            .unwrap(),
+        3
+    );
+    assert_eq!(handles(store, &owner).await, sorted_keys(&[keep]));
+    assert!(load(store, &keep.id).await.is_some());
+    for gone in sessions.iter().filter(|saved| saved.id != keep.id) {
+        assert_eq!(load(store, &gone.id).await, None);
+    }
+    assert!(load(store, &theirs.id).await.is_some());
+
+    // Keeping another owner's session keeps none of this owner's and ends none of theirs.
+    let more: Vec<Record> = (0..2).map(|_| owned(&owner, &device)).collect();
+    for saved in &more {
+        store.create(saved).await.unwrap();
+    }
+    assert_eq!(
+        store
+            .delete_owner(&owner, Some(&theirs.id.storage_key()))
+            .await
+            .unwrap(),
+        3
+    );
+    assert!(handles(store, &owner).await.is_empty());
+    assert!(load(store, &theirs.id).await.is_some());
+
+    // A `keep` no session has spares nothing.
+    let last: Vec<Record> = (0..2).map(|_| owned(&owner, &device)).collect();
+    for saved in &last {
+        store.create(saved).await.unwrap();
+    }
+    assert_eq!(
+        store.delete_owner(&owner, Some("made-up")).await.unwrap(),
+        2
+    );
+    assert!(handles(store, &owner).await.is_empty());
+    store.delete_owner(&other, None).await.unwrap();
+}
+
+/// Sessions per owner, rounds and moves per session of
+/// [`regenerates_racing_delete_owner_leave_no_survivors`].
+const RACE_SESSIONS: usize = 12;
+const RACE_ROUNDS: usize = 25;
+const RACE_MOVES: usize = 3;
+
+/// Regenerates of an owner's sessions (each moved up to three times in a row) race
+/// `delete_owner`, with and without a session to keep, `RACE_ROUNDS` times each: afterwards no
+/// session of the owner is live under any id but the kept one, and no call failed (MariaDB
+/// resolves the lock conflicts of such races by failing one side, which the store must absorb).
+pub async fn regenerates_racing_delete_owner_leave_no_survivors(store: Arc<dyn Store>) {
+    let device = Device::at_login(now_ms(), &ClientInfo::default(), false);
+    let mut errors = Vec::new();
+    for round in 0..RACE_ROUNDS {
+        for keep in [false, true] {
+            let owner = owner();
+            let sessions: Vec<Record> =
+                (0..RACE_SESSIONS).map(|_| owned(&owner, &device)).collect();
+            for saved in &sessions {
+                store.create(saved).await.unwrap();
+            }
+            // The kept session is the caller's own: the request asking is not regenerating it.
+            let kept = keep.then(|| sessions[0].id);
+            let movers: Vec<_> = sessions
+                .iter()
+                .filter(|saved| Some(saved.id) != kept)
+                .map(|saved| {
+                    let (store, mut id) = (store.clone(), saved.id);
+                    tokio::spawn(async move {
+                        let mut ids = vec![id];
+                        for _ in 0..RACE_MOVES {
+                            let new = SessionId::generate();
+                            match store.regenerate(&id, &new, &delta(&[("moved", "1")])).await {
+                                Ok(true) => {
+                                    id = new;
+                                    ids.push(new);
+                                }
+                                Ok(false) => break,
+                                Err(error) => return (ids, Some(error)),
+                            }
+                        }
+                        (ids, None)
+                    })
+                })
+                .collect();
+            let revoke = {
+                let (store, owner) = (store.clone(), owner.clone());
+                let keep = kept.map(|id| id.storage_key());
+                tokio::spawn(async move { store.delete_owner(&owner, keep.as_deref()).await })
+            };
+            if let Err(error) = revoke.await.unwrap() {
+                errors.push(format!("round {round}, keep {keep}: delete_owner: {error}"));
+            }
+            let mut every_id = Vec::new();
+            for mover in movers {
+                let (ids, error) = mover.await.unwrap();
+                if let Some(error) = error {
+                    errors.push(format!("round {round}, keep {keep}: regenerate: {error}"));
+                }
+                every_id.extend(ids);
+            }
+            let mut survivors = Vec::new();
+            for id in &every_id {
+                if load(&*store, id).await.is_some() {
+                    survivors.push(id.storage_key());
+                }
+            }
+            let kept_key = kept.map(|id| id.storage_key());
+            let listed: Vec<_> = handles(&*store, &owner)
+                .await
+                .into_iter()
+                .filter(|handle| Some(handle) != kept_key.as_ref())
+                .collect();
+            assert!(
+                survivors.is_empty() && listed.is_empty(),
+                "round {round}, keep {keep}: sessions survived delete_owner: {survivors:?}, \
+                 listed {listed:?}"
+            );
+            if let Some(kept) = kept {
+                assert!(
+                    load(&*store, &kept).await.is_some(),
+                    "round {round}: the kept session was ended"
+                );
+                store.delete_owner(&owner, None).await.unwrap();
+            }
+        }
+    }
+    assert!(
+        errors.is_empty(),
+        "{} calls failed: {errors:#?}",
+        errors.len()
+    );
+}
+
+/// A NUL (which PostgreSQL text cannot hold) in an owner or a handle is no match, never a
+/// database error.
+async fn inputs_no_row_can_hold_match_nothing(store: &dyn Store) {
+    let owner = owner();
+    let device = Device::at_login(now_ms(), &ClientInfo::default(), false);
+    let saved = owned(&owner, &device);
+    store.create(&saved).await.unwrap();
+    let nul_owner = format!("{owner}\0");
+    assert!(store.owner_sessions(&nul_owner).await.unwrap().is_empty());
+    assert!(!store
+        .delete_owned(&nul_owner, &saved.id.storage_key())
+        .await
+        .unwrap());
+    assert!(!store.delete_owned(&owner, "\0").await.unwrap());
+    assert_eq!(store.delete_owner(&nul_owner, None).await.unwrap(), 0);
+    assert_eq!(
+        store
+            .delete_owner(&nul_owner, Some(&saved.id.storage_key()))
+            .await
+            .unwrap(),
+        0
+    );
+    assert!(load(store, &saved.id).await.is_some());
+    assert_eq!(
+        store.delete_owner(&owner, Some("\0")).await.unwrap(),
+        1,
+        "a keep no session has spares nothing"
+    );
 }
 
 /// Cleanup removes exactly the expired rows, in batches smaller than their number. `store` must
