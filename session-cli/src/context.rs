@@ -81,6 +81,9 @@ impl Context {
 
     /// A manager over the sessions `names` only, so that no other session's store is started.
     pub async fn manager(&self, names: &[&str]) -> Result<SessionManager, Failure> {
+        for name in names {
+            self.file_store_dir_exists(name)?;
+        }
         let mut config = SessionsConfig {
             default: names.first().map(|name| name.to_string()),
             ..SessionsConfig::default()
@@ -98,6 +101,36 @@ impl Context {
         SessionManager::from_config(&config, &session_stores::registry(), keys)
             .await
             .map_err(start_failure)
+    }
+
+    /// Fails when session `name` is on a file store whose directory does not exist. The store
+    /// creates its directory when it starts, which is right for the application and wrong
+    /// here: the tool would count, list and revoke in a new empty directory and report
+    /// `app: 0` for what is a wrong `dir`, a volume not mounted, or a run from another working
+    /// directory than the application's.
+    fn file_store_dir_exists(&self, name: &str) -> Result<(), Failure> {
+        let store = &self.session(name)?.store;
+        if store.kind != "file" {
+            return Ok(());
+        }
+        // Options the store refuses are a configuration error, which it reports when it starts.
+        let Ok(options) = serde_json::from_value::<session_stores::file::FileOptions>(
+            serde_json::Value::Object(store.options.clone()),
+        ) else {
+            return Ok(());
+        };
+        let dir = &options.dir;
+        match std::fs::metadata(dir) {
+            Err(error)
+                if !dir.as_os_str().is_empty() && error.kind() == std::io::ErrorKind::NotFound =>
+            {
+                Err(Failure::Store(format!(
+                    "session `{name}`: store `file`: the directory `{}` does not exist (a relative `dir` is relative to the working directory); the application creates it when it starts, this tool does not",
+                    dir.display()
+                )))
+            }
+            _ => Ok(()),
+        }
     }
 
     /// The store of the server-side session `name`.
