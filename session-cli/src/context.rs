@@ -152,12 +152,34 @@ impl Context {
 pub fn start_failure(error: ConfigError) -> Failure {
     let store_failed = matches!(
         &error,
-        ConfigError::Store { source, .. } if source.downcast_ref::<StoreError>().is_some()
+        ConfigError::Store { source, .. } if source
+            .downcast_ref::<StoreError>()
+            .is_some_and(|error| !is_bad_url(error))
     );
     if store_failed {
         Failure::Store(error.to_string())
     } else {
         Failure::Usage(error.to_string())
+    }
+}
+
+/// Whether a store failed to start because the URL in the configuration is no URL of its
+/// database: the SQL stores find that out when they connect and say it as a store error, but it
+/// is the configuration's fault, which no retry against the server mends.
+fn is_bad_url(error: &StoreError) -> bool {
+    #[cfg(any(feature = "postgres", feature = "mysql", feature = "sqlite"))]
+    {
+        use session_stores::sql::SqlStoreError;
+        matches!(
+            error,
+            StoreError::Backend(source)
+                if matches!(source.downcast_ref::<SqlStoreError>(), Some(SqlStoreError::Url { .. }))
+        )
+    }
+    #[cfg(not(any(feature = "postgres", feature = "mysql", feature = "sqlite")))]
+    {
+        let _ = error;
+        false
     }
 }
 

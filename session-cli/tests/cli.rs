@@ -650,6 +650,21 @@ fn configuration_errors_exit_2_and_say_what_is_wrong() {
     ] {
         Setup::app_on(store, None).fails(&["count"], 2, needles);
     }
+    // A URL that is no database's is the file's fault, not the server's.
+    #[cfg(feature = "postgres")]
+    Setup::app_on(r#"{ type = "postgres", url = "not a url" }"#, None).fails(
+        &["count"],
+        2,
+        &["store `postgres`", "`url` is not a PostgreSQL URL"],
+    );
+    #[cfg(feature = "sqlite")]
+    for url in ["postgres://nobody@127.0.0.1/db", "sqlite::memory:"] {
+        Setup::app_on(&format!(r#"{{ type = "sqlite", url = "{url}" }}"#), None).fails(
+            &["count"],
+            2,
+            &["store `sqlite`", "`url` is not a SQLite URL"],
+        );
+    }
     #[cfg(feature = "redis")]
     Setup::app_on(r#"{ type = "redis", pool_size = 0 }"#, None).fails(
         &["count"],
