@@ -164,14 +164,23 @@ pub fn sessions_table(sessions: &[OwnerSession], now: u64) -> Vec<String> {
                 relative(session.expires_at, now)
             ),
             device
-                .and_then(|device| device.ip.clone())
-                .unwrap_or_else(dash),
+                .and_then(|device| device.ip.as_deref())
+                .map_or_else(dash, printable),
             device
-                .and_then(|device| device.user_agent.clone())
-                .unwrap_or_else(dash),
+                .and_then(|device| device.user_agent.as_deref())
+                .map_or_else(dash, printable),
         ]);
     }
     aligned(&rows)
+}
+
+/// `text` with its control characters shown as `?`. The library drops them from what it
+/// records, but a store's contents are not the tool's to trust: text printed to a terminal must
+/// not move its cursor or change its colours.
+fn printable(text: &str) -> String {
+    text.chars()
+        .map(|c| if c.is_control() { '?' } else { c })
+        .collect()
 }
 
 /// Rows of cells as lines, every column but the last padded to its widest cell.
@@ -380,6 +389,21 @@ mod tests {
         assert!(lines[1..]
             .iter()
             .all(|line| line[column..].starts_with("Agent/")));
+    }
+
+    #[test]
+    fn stored_text_cannot_drive_the_terminal() {
+        let mut session = OwnerSession::from_parts(
+            "k",
+            0,
+            0,
+            Some(r#"{"l":0,"s":0,"u":"Evil\u001b[2J\u0007/1","ip":"\r192.0.2.1"}"#),
+        );
+        assert!(session.device.is_some());
+        let lines = sessions_table(std::slice::from_ref(&session), 0);
+        assert!(lines[1].ends_with("  ?192.0.2.1  Evil?[2J?/1"), "{lines:?}");
+        session.device = None;
+        assert!(sessions_table(&[session], 0)[1].ends_with("  -   -"));
     }
 
     #[tokio::test]
