@@ -105,9 +105,9 @@ impl Context {
 
     /// Fails when session `name` is on a file store whose directory does not exist. The store
     /// creates its directory when it starts, which is right for the application and wrong
-    /// here: the tool would count, list and revoke in a new empty directory and report
-    /// `app: 0` for what is a wrong `dir`, a volume not mounted, or a run from another working
-    /// directory than the application's.
+    /// here: the tool would count, list, revoke and look up sessions in a new empty directory
+    /// and report `app: 0` or no session for what is a wrong `dir`, a volume not mounted, or a
+    /// run from another working directory than the application's.
     fn file_store_dir_exists(&self, name: &str) -> Result<(), Failure> {
         let store = &self.session(name)?.store;
         if store.kind != "file" {
@@ -136,6 +136,7 @@ impl Context {
     /// The store of the server-side session `name`.
     pub async fn store(&self, name: &str) -> Result<Arc<dyn Store>, Failure> {
         let session = self.session(name)?;
+        self.file_store_dir_exists(name)?;
         match session_stores::registry().build(name, &session.store).await {
             Ok(Backend::Server(store)) => Ok(store),
             Ok(Backend::Cookie(_)) => Err(Failure::Usage(format!(

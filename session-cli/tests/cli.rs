@@ -599,12 +599,32 @@ async fn a_server_side_id_is_verified_and_its_record_loaded_from_the_store() {
 async fn a_server_side_id_whose_record_is_gone_is_not_found() {
     let setup = Setup::new();
     let value = setup.sealed(&setup.keys(), "app", None).await;
-    std::fs::remove_dir_all(setup.dir.path().join("sessions")).unwrap();
+    let dir = setup.dir.path().join("sessions");
+    std::fs::remove_dir_all(&dir).unwrap();
+    std::fs::create_dir(&dir).unwrap();
     setup.fails(
         &["inspect", &format!("app_session={value}")],
         1,
         &["holds no live session"],
     );
+}
+
+#[tokio::test]
+async fn a_server_side_id_on_a_file_store_whose_directory_is_missing_fails_and_creates_nothing() {
+    let setup = Setup::new();
+    let value = setup.sealed(&setup.keys(), "app", None).await;
+    let dir = setup.dir.path().join("sessions");
+    std::fs::remove_dir_all(&dir).unwrap();
+    setup.fails(
+        &["inspect", &format!("app_session={value}")],
+        3,
+        &[
+            "session `app`",
+            &format!("`{}`", dir.display()),
+            "does not exist",
+        ],
+    );
+    assert!(!dir.exists());
 }
 
 #[test]
