@@ -81,6 +81,9 @@ impl Context {
 
     /// A manager over the sessions `names` only, so that no other session's store is started.
     pub async fn manager(&self, names: &[&str]) -> Result<SessionManager, Failure> {
+        for name in names {
+            self.file_store_dir_exists(name)?;
+        }
         let mut config = SessionsConfig {
             default: names.first().map(|name| name.to_string()),
             ..SessionsConfig::default()
@@ -100,9 +103,40 @@ impl Context {
             .map_err(start_failure)
     }
 
+    /// Fails when session `name` is on a file store whose directory does not exist. The store
+    /// creates its directory when it starts, which is right for the application and wrong
+    /// here: the tool would count, list, revoke and look up sessions in a new empty directory
+    /// and report `app: 0` or no session for what is a wrong `dir`, a volume not mounted, or a
+    /// run from another working directory than the application's.
+    fn file_store_dir_exists(&self, name: &str) -> Result<(), Failure> {
+        let store = &self.session(name)?.store;
+        if store.kind != "file" {
+            return Ok(());
+        }
+        // Options the store refuses are a configuration error, which it reports when it starts.
+        let Ok(options) = serde_json::from_value::<session_stores::file::FileOptions>(
+            serde_json::Value::Object(store.options.clone()),
+        ) else {
+            return Ok(());
+        };
+        let dir = &options.dir;
+        match std::fs::metadata(dir) {
+            Err(error)
+                if !dir.as_os_str().is_empty() && error.kind() == std::io::ErrorKind::NotFound =>
+            {
+                Err(Failure::Store(format!(
+                    "session `{name}`: store `file`: the directory `{}` does not exist (a relative `dir` is relative to the working directory); the application creates it when it starts, this tool does not",
+                    dir.display()
+                )))
+            }
+            _ => Ok(()),
+        }
+    }
+
     /// The store of the server-side session `name`.
     pub async fn store(&self, name: &str) -> Result<Arc<dyn Store>, Failure> {
         let session = self.session(name)?;
+        self.file_store_dir_exists(name)?;
         match session_stores::registry().build(name, &session.store).await {
             Ok(Backend::Server(store)) => Ok(store),
             Ok(Backend::Cookie(_)) => Err(Failure::Usage(format!(
@@ -119,12 +153,34 @@ impl Context {
 pub fn start_failure(error: ConfigError) -> Failure {
     let store_failed = matches!(
         &error,
-        ConfigError::Store { source, .. } if source.downcast_ref::<StoreError>().is_some()
+        ConfigError::Store { source, .. } if source
+            .downcast_ref::<StoreError>()
+            .is_some_and(|error| !is_bad_url(error))
     );
     if store_failed {
         Failure::Store(error.to_string())
     } else {
         Failure::Usage(error.to_string())
+    }
+}
+
+/// Whether a store failed to start because the URL in the configuration is no URL of its
+/// database: the SQL stores find that out when they connect and say it as a store error, but it
+/// is the configuration's fault, which no retry against the server mends.
+fn is_bad_url(error: &StoreError) -> bool {
+    #[cfg(any(feature = "postgres", feature = "mysql", feature = "sqlite"))]
+    {
+        use session_stores::sql::SqlStoreError;
+        matches!(
+            error,
+            StoreError::Backend(source)
+                if matches!(source.downcast_ref::<SqlStoreError>(), Some(SqlStoreError::Url { .. }))
+        )
+    }
+    #[cfg(not(any(feature = "postgres", feature = "mysql", feature = "sqlite")))]
+    {
+        let _ = error;
+        false
     }
 }
 

@@ -68,8 +68,12 @@ enum Command {
         /// The session name; all server-side sessions when left out.
         session: Option<String>,
     },
-    /// List an owner's live sessions (bound with `Session::set_owner`): storage key, created,
-    /// expires.
+    /// List an owner's live sessions (bound with `Session::set_owner`), most recently seen
+    /// first: handle, created, last seen, logged in, expires, the client's address when the
+    /// configuration records it (`owners.record_ip`) and its `User-Agent`.
+    ///
+    /// The handle is the session's storage key (as `inspect` shows it), never its id: it opens
+    /// nothing, and `revoke --handle` or `--keep` takes it.
     List {
         /// The owner, e.g. a user id.
         #[arg(long, short)]
@@ -77,9 +81,16 @@ enum Command {
         /// The session name; the configuration's default session when left out.
         #[arg(long, short)]
         session: Option<String>,
+        /// Print a JSON array for scripts instead of a table: one object per session with
+        /// `handle`, `created_at`, `last_seen_at`, `logged_in_at`, `expires_at` (milliseconds
+        /// since the Unix epoch), `user_agent` and `ip` (`null` when not recorded). An owner
+        /// without sessions prints `[]` and exits 1.
+        #[arg(long)]
+        json: bool,
     },
-    /// End every session of an owner ("log out everywhere"); their cookies stop opening at
-    /// once.
+    /// End sessions of an owner and print how many: every one ("log out everywhere"), the one
+    /// `--handle` names, or all but the one `--keep` names ("log out the other devices").
+    /// Their cookies stop opening at once.
     Revoke {
         /// The owner, e.g. a user id.
         #[arg(long, short)]
@@ -87,6 +98,13 @@ enum Command {
         /// The session name; the configuration's default session when left out.
         #[arg(long, short)]
         session: Option<String>,
+        /// End only the session with this handle (from `list`), if it is one of the owner's.
+        #[arg(long, conflicts_with = "keep")]
+        handle: Option<String>,
+        /// End every session of the owner but the one with this handle (from `list`); nothing
+        /// is ended when it is not one of the owner's live sessions.
+        #[arg(long)]
+        keep: Option<String>,
     },
     /// Remove expired sessions from every store that needs cleaning, once, and report how many
     /// went.
@@ -179,11 +197,23 @@ fn run(config: &std::path::Path, command: Command) -> Result<(), Failure> {
                 inspect::inspect(&context, &value, session.as_deref()).await
             }
             Command::Count { session } => operate::count(&context, session.as_deref()).await,
-            Command::List { owner, session } => {
-                operate::list(&context, &owner, session.as_deref()).await
-            }
-            Command::Revoke { owner, session } => {
-                operate::revoke(&context, &owner, session.as_deref()).await
+            Command::List {
+                owner,
+                session,
+                json,
+            } => operate::list(&context, &owner, session.as_deref(), json).await,
+            Command::Revoke {
+                owner,
+                session,
+                handle,
+                keep,
+            } => {
+                let which = match (handle.as_deref(), keep.as_deref()) {
+                    (Some(handle), _) => operate::Revoke::One(handle),
+                    (None, Some(keep)) => operate::Revoke::AllBut(keep),
+                    (None, None) => operate::Revoke::All,
+                };
+                operate::revoke(&context, &owner, session.as_deref(), which).await
             }
             Command::Gc => operate::gc(&context).await,
             Command::Schema { session, apply, .. } => {

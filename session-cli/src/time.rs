@@ -13,7 +13,7 @@ pub fn rfc3339(ms: u64) -> String {
     )
 }
 
-/// `ms` relative to `now`, e.g. `in 59m 58s` or `3h 2m ago`.
+/// `ms` relative to `now`, e.g. `in 59m 58s`, `3h 2m ago`, or `now` within a second.
 pub fn relative(ms: u64, now: u64) -> String {
     let (delta, future) = if ms >= now {
         (ms - now, true)
@@ -21,6 +21,9 @@ pub fn relative(ms: u64, now: u64) -> String {
         (now - ms, false)
     };
     let secs = delta / 1000;
+    if secs == 0 {
+        return "now".to_string();
+    }
     let text = match secs {
         0..=59 => format!("{secs}s"),
         60..=3599 => format!("{}m {}s", secs / 60, secs % 60),
@@ -64,5 +67,7 @@ mod tests {
     fn relative_times_say_which_way() {
         assert_eq!(relative(61_000, 0), "in 1m 1s");
         assert_eq!(relative(0, 7_200_000), "2h 0m ago");
+        assert_eq!(relative(1_500, 1_000), "now");
+        assert_eq!(relative(1_000, 1_999), "now");
     }
 }

@@ -11,7 +11,8 @@ use std::sync::atomic::{AtomicU32, Ordering};
 
 use session_core::seal_record;
 use session_core::{
-    Backend, Expiry, Key, KeyRing, Protection, Record, SessionId, SessionManager, SessionsConfig,
+    Backend, ClientInfo, Expiry, Key, KeyRing, Protection, Record, SessionId, SessionManager,
+    SessionsConfig,
 };
 use tempfile::TempDir;
 
@@ -123,6 +124,63 @@ store = { type = "memory" }
             .to_string()
     }
 
+    /// A login of `owner` to session `app` from a client that sends `user_agent` and has the
+    /// address `ip`, as an adapter reports them; what the response sends back as the cookie.
+    async fn login(&self, owner: &str, user_agent: &str, ip: &str) -> String {
+        let manager = self.manager(&self.keys()).await;
+        let request = manager.request(None, |_| None);
+        request.set_client_info(ClientInfo {
+            user_agent: Some(user_agent.to_string()),
+            ip: Some(ip.to_string()),
+        });
+        let session = request.session("app").await.unwrap();
+        session.insert("user", owner).unwrap();
+        session.set_owner(owner).unwrap();
+        let headers = manager.save_request(request).await.unwrap();
+        let value = headers[0].value();
+        let pair = value.split(';').next().unwrap();
+        pair.to_string()
+    }
+
+    /// The sessions `list --owner owner --json` prints, which must succeed.
+    #[track_caller]
+    fn listed(&self, owner: &str) -> Vec<serde_json::Value> {
+        let out = self.succeeds(&["list", "--owner", owner, "--json"]);
+        match serde_json::from_str(&out) {
+            Ok(serde_json::Value::Array(sessions)) => sessions,
+            other => panic!("not a JSON array: {other:?} from {out}"),
+        }
+    }
+
+    /// The handle of the session `cookie` opens: the storage key `inspect` shows, which is what
+    /// `list` gives as the handle.
+    #[track_caller]
+    fn handle(&self, cookie: &str) -> String {
+        let out = self.succeeds(&["inspect", cookie]);
+        out.lines()
+            .find_map(|line| line.strip_prefix("storage key: "))
+            .unwrap_or_else(|| panic!("no storage key in: {out}"))
+            .to_string()
+    }
+
+    /// The handles of the sessions of `owner` that `list --json` gives, sorted; none when it
+    /// finds none.
+    #[track_caller]
+    fn handles(&self, owner: &str) -> Vec<String> {
+        let output = self.run(&["list", "--owner", owner, "--json"]);
+        let sessions: Vec<serde_json::Value> = match serde_json::from_str(&stdout(&output)) {
+            Ok(serde_json::Value::Array(sessions)) => sessions,
+            other => panic!("not a JSON array: {other:?} from {}", stdout(&output)),
+        };
+        assert_exit(&output, if sessions.is_empty() { 1 } else { 0 });
+        let mut handles: Vec<String> = sessions
+            .iter()
+            .map(|session| session["handle"].as_str().unwrap().to_string())
+            .collect();
+        handles.sort();
+        handles
+    }
+
     fn cli(&self) -> Command {
         let mut command = cli();
         command
@@ -213,6 +271,7 @@ fn server_url(variable: &str) -> Option<String> {
 
 /// `app` on Redis under a prefix of its own; the file names a server that is not there, and
 /// `url` (when given) is the real one.
+#[cfg(feature = "redis")]
 fn on_redis(url: Option<&str>) -> Setup {
     let prefix = unique("cli");
     Setup::app_on(
@@ -234,34 +293,143 @@ fn on_sql(kind: &str, url: &str) -> Setup {
     )
 }
 
-/// Two sessions of alice and one of bob, written as the application writes them, then counted,
-/// listed and revoked through the tool.
+/// `handles`, sorted.
+fn sorted(handles: &[&String]) -> Vec<String> {
+    let mut handles: Vec<String> = handles.iter().map(|handle| handle.to_string()).collect();
+    handles.sort();
+    handles
+}
+
+/// Three logins of alice (phone, laptop, tablet) and one of bob, written as the application
+/// writes them, then counted, listed, and revoked through the tool by handle, all but one, and
+/// all.
 async fn owner_commands_work(setup: &Setup) {
-    for owner in ["alice", "alice", "bob"] {
-        setup.sealed(&setup.keys(), "app", Some(owner)).await;
+    let mut cookies = Vec::new();
+    for (owner, agent) in [
+        ("alice", "Phone/1"),
+        ("alice", "Laptop/2"),
+        ("alice", "Tablet/3"),
+        ("bob", "Desk/4"),
+    ] {
+        cookies.push(setup.login(owner, agent, "192.0.2.1").await);
     }
-    assert_eq!(setup.succeeds(&["count"]).trim(), "app: 3");
-    assert_eq!(
-        setup
-            .succeeds(&["list", "--owner", "alice"])
-            .lines()
-            .count(),
-        2
+    let [phone, laptop, tablet, desk] = [0, 1, 2, 3].map(|index| setup.handle(&cookies[index]));
+    assert_eq!(setup.succeeds(&["count"]).trim(), "app: 4");
+
+    let table = setup.succeeds(&["list", "--owner", "alice"]);
+    let lines: Vec<&str> = table.lines().collect();
+    assert_eq!(lines.len(), 4, "a header and three sessions: {table}");
+    for column in [
+        "HANDLE",
+        "CREATED",
+        "LAST SEEN",
+        "LOGGED IN",
+        "EXPIRES",
+        "IP",
+        "USER AGENT",
+    ] {
+        assert!(lines[0].contains(column), "no `{column}` in: {table}");
+    }
+    for handle in [&phone, &laptop, &tablet] {
+        assert!(
+            lines[1..]
+                .iter()
+                .any(|line| line.starts_with(handle.as_str())),
+            "no row for {handle} in: {table}"
+        );
+    }
+    assert_eq!(setup.handles("alice"), sorted(&[&phone, &laptop, &tablet]));
+
+    assert!(setup
+        .succeeds(&["revoke", "--owner", "alice", "--handle", &phone])
+        .contains("revoked 1 session(s) of `alice` in session `app`"));
+    assert_eq!(setup.handles("alice"), sorted(&[&laptop, &tablet]));
+    setup.fails(
+        &["revoke", "--owner", "alice", "--handle", &phone],
+        1,
+        &["no live session with handle", "nothing revoked"],
     );
+    // A handle is ended only for its owner.
+    setup.fails(
+        &["revoke", "--owner", "bob", "--handle", &laptop],
+        1,
+        &["nothing revoked"],
+    );
+    // A handle to keep that is no live session of the owner ends nothing.
+    setup.fails(
+        &["revoke", "--owner", "alice", "--keep", &phone],
+        1,
+        &["to keep; nothing revoked"],
+    );
+    assert_eq!(setup.handles("alice"), sorted(&[&laptop, &tablet]));
+
+    let kept = setup.succeeds(&["revoke", "--owner", "alice", "--keep", &laptop]);
+    assert!(
+        kept.contains(&format!(
+            "revoked 1 session(s) of `alice` in session `app`, kept {laptop}"
+        )),
+        "{kept}"
+    );
+    assert_eq!(setup.handles("alice"), sorted(&[&laptop]));
+    setup.fails(
+        &["revoke", "--owner", "alice", "--keep", &laptop],
+        1,
+        &["no other live sessions", "nothing revoked"],
+    );
+
     assert!(setup
         .succeeds(&["revoke", "--owner", "alice", "--session", "app"])
-        .contains("revoked 2 session(s) of `alice` in session `app`"));
+        .contains("revoked 1 session(s) of `alice` in session `app`"));
     setup.fails(
         &["list", "--owner", "alice"],
         1,
         &["`alice` has no live sessions"],
     );
+    assert!(setup.handles("alice").is_empty());
     setup.fails(&["revoke", "--owner", "alice"], 1, &["nothing revoked"]);
     assert_eq!(setup.succeeds(&["count", "app"]).trim(), "app: 1");
-    assert_eq!(
-        setup.succeeds(&["list", "--owner", "bob"]).lines().count(),
-        1
-    );
+    assert_eq!(setup.handles("bob"), [desk]);
+}
+
+/// Two logins of alice from different clients: `list` shows each one's device record, in the
+/// table and as JSON; the client's address only where the configuration records it.
+async fn device_records_are_listed(setup: &Setup) {
+    let phone = setup.login("alice", "Phone/1", "192.0.2.1").await;
+    let laptop = setup.login("alice", "Laptop/2", "192.0.2.2").await;
+
+    let table = setup.succeeds(&["list", "--owner", "alice"]);
+    for (cookie, agent) in [(&phone, "Phone/1"), (&laptop, "Laptop/2")] {
+        let handle = setup.handle(cookie);
+        let row = table
+            .lines()
+            .find(|line| line.starts_with(&handle))
+            .unwrap_or_else(|| panic!("no row for {handle} in: {table}"));
+        assert!(row.ends_with(&format!("  -   {agent}")), "{table}");
+    }
+
+    let out = setup.succeeds(&["list", "--owner", "alice", "--json"]);
+    let sessions: Vec<serde_json::Value> = serde_json::from_str(&out).unwrap();
+    let mut agents: Vec<&str> = sessions
+        .iter()
+        .map(|session| session["user_agent"].as_str().unwrap_or_default())
+        .collect();
+    agents.sort();
+    assert_eq!(agents, ["Laptop/2", "Phone/1"], "{out}");
+    for session in &sessions {
+        assert!(
+            session["logged_in_at"].as_u64() >= session["created_at"].as_u64(),
+            "{session}"
+        );
+        assert!(
+            session["last_seen_at"].as_u64() >= session["logged_in_at"].as_u64(),
+            "{session}"
+        );
+        assert!(
+            session["expires_at"].as_u64() > session["last_seen_at"].as_u64(),
+            "{session}"
+        );
+        assert_eq!(session["ip"], serde_json::Value::Null, "{session}");
+    }
 }
 
 #[test]
@@ -431,12 +599,32 @@ async fn a_server_side_id_is_verified_and_its_record_loaded_from_the_store() {
 async fn a_server_side_id_whose_record_is_gone_is_not_found() {
     let setup = Setup::new();
     let value = setup.sealed(&setup.keys(), "app", None).await;
-    std::fs::remove_dir_all(setup.dir.path().join("sessions")).unwrap();
+    let dir = setup.dir.path().join("sessions");
+    std::fs::remove_dir_all(&dir).unwrap();
+    std::fs::create_dir(&dir).unwrap();
     setup.fails(
         &["inspect", &format!("app_session={value}")],
         1,
         &["holds no live session"],
     );
+}
+
+#[tokio::test]
+async fn a_server_side_id_on_a_file_store_whose_directory_is_missing_fails_and_creates_nothing() {
+    let setup = Setup::new();
+    let value = setup.sealed(&setup.keys(), "app", None).await;
+    let dir = setup.dir.path().join("sessions");
+    std::fs::remove_dir_all(&dir).unwrap();
+    setup.fails(
+        &["inspect", &format!("app_session={value}")],
+        3,
+        &[
+            "session `app`",
+            &format!("`{}`", dir.display()),
+            "does not exist",
+        ],
+    );
+    assert!(!dir.exists());
 }
 
 #[test]
@@ -479,13 +667,30 @@ fn configuration_errors_exit_2_and_say_what_is_wrong() {
             &["session `app`", "store `file`", "shards"][..],
         ),
         (r#"{ type = "sqlite" }"#, &["store `sqlite`", "url"][..]),
-        (
-            r#"{ type = "redis", pool_size = 0 }"#,
-            &["store `redis`", "pool_size"][..],
-        ),
     ] {
         Setup::app_on(store, None).fails(&["count"], 2, needles);
     }
+    // A URL that is no database's is the file's fault, not the server's.
+    #[cfg(feature = "postgres")]
+    Setup::app_on(r#"{ type = "postgres", url = "not a url" }"#, None).fails(
+        &["count"],
+        2,
+        &["store `postgres`", "`url` is not a PostgreSQL URL"],
+    );
+    #[cfg(feature = "sqlite")]
+    for url in ["postgres://nobody@127.0.0.1/db", "sqlite::memory:"] {
+        Setup::app_on(&format!(r#"{{ type = "sqlite", url = "{url}" }}"#), None).fails(
+            &["count"],
+            2,
+            &["store `sqlite`", "`url` is not a SQLite URL"],
+        );
+    }
+    #[cfg(feature = "redis")]
+    Setup::app_on(r#"{ type = "redis", pool_size = 0 }"#, None).fails(
+        &["count"],
+        2,
+        &["store `redis`", "pool_size"],
+    );
 }
 
 #[test]
@@ -529,9 +734,96 @@ async fn gc_removes_expired_records_and_reports_how_many() {
     assert!(setup.succeeds(&["gc"]).contains("removed 0 expired"));
 }
 
+#[test]
+fn owner_commands_on_a_file_store_whose_directory_is_missing_fail_and_create_nothing() {
+    let setup = Setup::new();
+    let dir = setup.dir.path().join("sessions");
+    for args in [
+        &["count"][..],
+        &["count", "app"],
+        &["list", "--owner", "alice"],
+        &["revoke", "--owner", "alice"],
+        &["gc"],
+    ] {
+        setup.fails(
+            args,
+            3,
+            &[
+                "session `app`",
+                &format!("`{}`", dir.display()),
+                "does not exist",
+            ],
+        );
+        assert!(!dir.exists(), "`{}` created the directory", args.join(" "));
+    }
+}
+
 #[tokio::test]
 async fn owner_commands_work_on_the_file_store_across_processes() {
     owner_commands_work(&Setup::new()).await;
+}
+
+#[tokio::test]
+async fn device_records_are_listed_on_the_file_store() {
+    device_records_are_listed(&Setup::new()).await;
+}
+
+#[tokio::test]
+#[ignore = "the SQL stores' owner listing does not read the device record yet"]
+async fn device_records_are_listed_on_sqlite() {
+    device_records_are_listed(&Setup::app_on(
+        r#"{ type = "sqlite", url = "sqlite://{dir}/sessions.db" }"#,
+        None,
+    ))
+    .await;
+}
+
+#[tokio::test]
+async fn the_address_is_listed_when_the_configuration_records_it() {
+    let setup = Setup::with_config(
+        r#"
+[sessions.app]
+transport = { type = "cookie", name = "app_session" }
+store = { type = "file", dir = "{dir}/sessions" }
+owners = { record_ip = true }
+"#,
+    );
+    setup.login("alice", "Phone/1", "203.0.113.9").await;
+    let table = setup.succeeds(&["list", "--owner", "alice"]);
+    let row = table.lines().nth(1).unwrap_or_default();
+    assert!(row.contains("203.0.113.9  Phone/1"), "{table}");
+    assert_eq!(setup.listed("alice")[0]["ip"], "203.0.113.9");
+}
+
+#[tokio::test]
+async fn list_json_of_an_owner_without_sessions_is_an_empty_array_and_exit_1() {
+    let setup = Setup::new();
+    setup.login("bob", "Desk/4", "192.0.2.1").await;
+    let output = setup.run(&["list", "--owner", "alice", "--json"]);
+    assert_fails(&output, 1, &["`alice` has no live sessions"]);
+    assert_eq!(stdout(&output).trim(), "[]");
+}
+
+#[tokio::test]
+async fn a_session_revoked_by_handle_no_longer_opens_and_the_others_do() {
+    let setup = Setup::new();
+    let phone = setup.login("alice", "Phone/1", "192.0.2.1").await;
+    let laptop = setup.login("alice", "Laptop/2", "192.0.2.2").await;
+    let handle = setup.handle(&phone);
+    setup.succeeds(&["revoke", "--owner", "alice", "--handle", &handle]);
+    setup.fails(&["inspect", &phone], 1, &["holds no live session"]);
+    setup.succeeds(&["inspect", &laptop]);
+}
+
+#[test]
+fn revoke_takes_a_handle_or_one_to_keep_not_both() {
+    let setup = Setup::new();
+    setup.fails(
+        &["revoke", "--owner", "alice", "--handle", "a", "--keep", "b"],
+        2,
+        &["--handle", "--keep"],
+    );
+    setup.fails(&["revoke", "--handle", "a"], 2, &["--owner"]);
 }
 
 #[tokio::test]
@@ -543,6 +835,7 @@ async fn owner_commands_work_on_sqlite() {
     .await;
 }
 
+#[cfg(feature = "redis")]
 #[tokio::test]
 async fn owner_commands_work_on_redis_at_the_url_the_environment_names() {
     let Some(url) = server_url("REDIS_URL") else {
@@ -567,6 +860,7 @@ async fn owner_commands_work_on_mysql() {
     owner_commands_work(&on_sql("mysql", &url)).await;
 }
 
+#[cfg(feature = "redis")]
 #[tokio::test]
 async fn a_revoked_session_no_longer_opens() {
     let Some(url) = server_url("REDIS_URL") else {
@@ -580,6 +874,7 @@ async fn a_revoked_session_no_longer_opens() {
     setup.fails(&["inspect", &cookie], 1, &["holds no live session"]);
 }
 
+#[cfg(feature = "redis")]
 #[test]
 fn an_unreachable_store_exits_3() {
     // The file's own URL, without the override: nothing listens on port 1.
