@@ -59,7 +59,10 @@ fn corrupt(store: &FileStore, id: &SessionId) {
 }
 
 fn keys(sessions: &[session_core::OwnerSession]) -> Vec<String> {
-    let mut keys: Vec<String> = sessions.iter().map(|session| session.key.clone()).collect();
+    let mut keys: Vec<String> = sessions
+        .iter()
+        .map(|session| session.handle.clone())
+        .collect();
     keys.sort();
     keys
 }
@@ -260,7 +263,7 @@ async fn the_owner_index_follows_create_update_regenerate_and_delete() {
     );
     let entry = listed
         .iter()
-        .find(|s| s.key == one.id.storage_key())
+        .find(|s| s.handle == one.id.storage_key())
         .unwrap();
     assert_eq!(
         (entry.created_at, entry.expires_at),
@@ -331,12 +334,12 @@ async fn delete_owner_ends_every_live_session_of_that_owner_only() {
         3,
         "expired is not listed"
     );
-    assert_eq!(store.delete_owner("alice").await.unwrap(), 3);
+    assert_eq!(store.delete_owner("alice", None).await.unwrap(), 3);
     for record in &mine {
         assert_eq!(store.load(&record.id).await.unwrap(), None);
     }
     assert!(store.owner_sessions("alice").await.unwrap().is_empty());
-    assert_eq!(store.delete_owner("alice").await.unwrap(), 0);
+    assert_eq!(store.delete_owner("alice", None).await.unwrap(), 0);
     assert!(store.exists(&theirs.id).await.unwrap());
     assert!(store.exists(&anonymous.id).await.unwrap());
     assert_eq!(store.count().await.unwrap(), 2);
@@ -356,8 +359,12 @@ async fn owners_are_any_string_and_listings_hold_no_ids() {
         store.create(&record).await.unwrap();
         let listed = store.owner_sessions(owner).await.unwrap();
         assert_eq!(keys(&listed), [record.id.storage_key()], "{owner:?}");
-        assert_ne!(listed[0].key, record.id.to_string());
-        assert_eq!(store.delete_owner(owner).await.unwrap(), 1, "{owner:?}");
+        assert_ne!(listed[0].handle, record.id.to_string());
+        assert_eq!(
+            store.delete_owner(owner, None).await.unwrap(),
+            1,
+            "{owner:?}"
+        );
     }
     assert_eq!(store.count().await.unwrap(), 0);
 }

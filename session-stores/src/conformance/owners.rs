@@ -24,8 +24,12 @@ impl Suite {
         for record in [&first, &second, &theirs, &unbound, &expired] {
             self.create(record, check).await;
         }
-        let keys =
-            |sessions: &[OwnerSession]| sessions.iter().map(|s| s.handle.clone()).collect::<Vec<_>>();
+        let keys = |sessions: &[OwnerSession]| {
+            sessions
+                .iter()
+                .map(|s| s.handle.clone())
+                .collect::<Vec<_>>()
+        };
         let sorted = |mut ids: Vec<&SessionId>| {
             let mut keys: Vec<String> = ids.drain(..).map(SessionId::storage_key).collect();
             keys.sort();
