@@ -57,7 +57,10 @@
 //!   under both shards' locks, taken in order), so concurrent requests changing different keys of
 //!   one session all persist, and a regenerate racing a destroy moves nothing.
 //! - **Owner index.** A map from owner to the ids bound to it, kept true by every write; the
-//!   owner itself is read from the compact record, so it costs no bytes per session.
+//!   owner itself is read from the compact record, so it costs no bytes per session. "Log out
+//!   everywhere" ([`Store::delete_owner`]) marks the owner as being revoked while it ends the
+//!   ids the index held, and a regenerate of that owner's session meanwhile (but for the session
+//!   kept) ends it instead of moving it out of the revocation's reach.
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, PoisonError, RwLock, RwLockReadGuard, RwLockWriteGuard};
@@ -347,6 +350,8 @@ impl Inner {
                 }
                 Some(entry) => entry.updated(new, delta)?,
             };
+            // Read before the move, checked after it (below).
+            let owner: Option<Box<str>> = source.get(old).and_then(Entry::owner).map(Into::into);
             let target: &mut Map = match second.as_deref_mut() {
                 Some(other) => other,
                 None => &mut first,
@@ -357,6 +362,20 @@ impl Inner {
             self.put(target, moved);
             let source: &mut Map = &mut first;
             self.take(source, old);
+            // A revocation of the owner under way ends the session rather than let it escape to
+            // an id the revocation does not hold. Checked after the move, with the index
+            // already holding `new`: a revocation that begins later takes `new` with its ids.
+            if owner
+                .as_deref()
+                .is_some_and(|owner| self.owners.is_revoked(owner, old))
+            {
+                let target: &mut Map = match second.as_deref_mut() {
+                    Some(other) => other,
+                    None => &mut first,
+                };
+                self.take(target, new);
+                return Ok(false);
+            }
         }
         self.shrink(to, new);
         Ok(true)
