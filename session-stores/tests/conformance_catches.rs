@@ -276,3 +276,23 @@ async fn counting_expired_records_is_caught() {
     })
     .await;
 }
+
+#[tokio::test]
+#[should_panic(expected = "delete_owned: another owner's session must not be ended")]
+async fn ending_another_owners_session_is_caught() {
+    run(Flawed {
+        delete_owned_ignores_owner: true,
+        ..Flawed::default()
+    })
+    .await;
+}
+
+#[tokio::test]
+#[should_panic(expected = "delete_owner with keep")]
+async fn ending_the_kept_session_is_caught() {
+    run(Flawed {
+        delete_owner_ignores_keep: true,
+        ..Flawed::default()
+    })
+    .await;
+}
