@@ -44,7 +44,8 @@
 //! so they never remove an entry a writer of another process is about to use. "Log out
 //! everywhere" ([`Store::delete_owner`]) lists the owner's entries again after ending what it
 //! listed, until no entry but the kept session's is left: a regenerate adds the new name's entry
-//! before the move, so a session moved out of one pass's list is in the next one's.
+//! before the move, so a session moved out of one pass's list is in the next one's (the kept
+//! session too, when it moves meanwhile: it is then no longer stored under the kept name).
 //!
 //! # Atomicity and crashes
 //!

@@ -350,8 +350,6 @@ impl Inner {
                 }
                 Some(entry) => entry.updated(new, delta)?,
             };
-            // Read before the move, checked after it (below).
-            let owner: Option<Box<str>> = source.get(old).and_then(Entry::owner).map(Into::into);
             let target: &mut Map = match second.as_deref_mut() {
                 Some(other) => other,
                 None => &mut first,
@@ -361,12 +359,14 @@ impl Inner {
             }
             self.put(target, moved);
             let source: &mut Map = &mut first;
-            self.take(source, old);
-            // A revocation of the owner under way ends the session rather than let it escape to
-            // an id the revocation does not hold. Checked after the move, with the index
-            // already holding `new`: a revocation that begins later takes `new` with its ids.
-            if owner
-                .as_deref()
+            let left = self.take(source, old);
+            // A revocation of the (old) owner under way ends the session rather than let it
+            // escape to an id the revocation does not hold. Checked after the move, with the
+            // index already holding `new`: a revocation that begins later takes `new` with its
+            // ids.
+            if left
+                .as_ref()
+                .and_then(Entry::owner)
                 .is_some_and(|owner| self.owners.is_revoked(owner, old))
             {
                 let target: &mut Map = match second.as_deref_mut() {
