@@ -72,6 +72,8 @@ use session_core::{now_ms, Cleanup, Delta, OwnerSession, Record, SessionId, Stor
 
 mod bounds;
 mod entry;
+#[cfg(test)]
+mod model;
 mod owners;
 
 pub use entry::ENTRY_OVERHEAD;
@@ -217,6 +219,15 @@ impl MemoryStore {
         self.inner.bytes.load(Ordering::Relaxed)
     }
 }
+
+/// A point between two lock-holding steps of an operation, where the model-checked tests let
+/// other operations run; nothing outside them.
+#[cfg(not(test))]
+#[inline(always)]
+fn between_steps() {}
+
+#[cfg(test)]
+use model::between_steps;
 
 fn read(shard: &Shard) -> RwLockReadGuard<'_, Map> {
     // A panic while holding the lock cannot leave the map half-changed (every change is one map

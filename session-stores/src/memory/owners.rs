@@ -157,6 +157,7 @@ impl Inner {
         else {
             return false;
         };
+        super::between_steps();
         let mut map = write(self.shard(&id));
         if map
             .get(&id)
@@ -180,6 +181,7 @@ impl Inner {
         let now = now_ms();
         let mut removed = 0;
         for id in &revocation.ids {
+            super::between_steps();
             if keep.is_some_and(|keep| id.storage_key() == keep) {
                 continue;
             }
