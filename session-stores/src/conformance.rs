@@ -38,6 +38,13 @@
 //! - **hostile ids** (path separators, `..`, NUL, very long, non-base64, padded) are rejected by
 //!   [`SessionId::from_str`](std::str::FromStr) and by `Record` deserialization, so a store only
 //!   ever sees validated ids, whose storage keys are safe as file names and keys;
+//! - **devices**: device records (the value under [`DEVICE_KEY`](session_core::DEVICE_KEY))
+//!   come back with an owner's listing; [`Store::delete_owned`] ends an owner's live session and
+//!   nothing for another owner's key, a made-up key or an expired session;
+//!   [`Store::delete_owner`] spares exactly the session it is asked to keep;
+//! - **interleavings** through the manager: a regenerate racing a destroy, an update, or another
+//!   regenerate; ending the other devices, or one device, racing a regenerate or an update of a
+//!   session they end;
 //! - **concurrency**: 50 tasks each applying a delta that sets a different key of one session,
 //!   concurrently; all 50 values must be present (the default load-apply-save
 //!   [`Store::update`] fails this: override it atomically).
@@ -50,6 +57,7 @@
 
 use std::sync::Arc;
 
+mod devices;
 mod interleavings;
 mod operators;
 mod owners;
@@ -162,6 +170,9 @@ impl Suite {
         self.regenerate_onto_a_live_id_is_refused().await;
         self.concurrent_regenerates_leave_one_session().await;
         self.owner_index_follows_every_write().await;
+        self.device_records_are_listed_with_their_sessions().await;
+        self.delete_owned_ends_only_the_owners_live_session().await;
+        self.delete_owner_spares_the_kept_session().await;
         self.count_and_exists_see_live_records_only().await;
         self.corrupt_records_are_reported_and_removable().await;
         self.concurrent_creates_of_one_id_store_one_record().await;

@@ -99,7 +99,7 @@ pub struct StoreCalls {
     pub loads: usize,
     /// `create`, `update` and `regenerate` calls.
     pub writes: usize,
-    /// `delete` and `delete_owner` calls.
+    /// `delete`, `delete_owned` and `delete_owner` calls.
     pub deletes: usize,
 }
 

@@ -25,6 +25,10 @@ struct Flawed {
     regenerate_keeps_old: bool,
     stale_owner_index: bool,
     count_includes_expired: bool,
+    /// `delete_owned` ends the session under the key whoever it is bound to.
+    delete_owned_ignores_owner: bool,
+    /// `delete_owner` ends the session it was asked to keep too.
+    delete_owner_ignores_keep: bool,
 }
 
 impl Flawed {
@@ -132,13 +136,24 @@ impl Store for Flawed {
             .collect())
     }
 
-    async fn delete_owner(&self, owner: &str) -> Result<u64, StoreError> {
+    async fn delete_owned(&self, owner: &str, key: &str) -> Result<bool, StoreError> {
         let now = now_ms();
+        let mut map = self.map.lock().unwrap();
+        let owned = map.iter().find_map(|(id, r)| {
+            let mine = self.delete_owned_ignores_owner || r.owner.as_deref() == Some(owner);
+            (id.storage_key() == key && mine && !r.is_expired(now)).then_some(*id)
+        });
+        Ok(owned.is_some_and(|id| map.remove(&id).is_some()))
+    }
+
+    async fn delete_owner(&self, owner: &str, keep: Option<&str>) -> Result<u64, StoreError> {
+        let now = now_ms();
+        let keep = keep.filter(|_| !self.delete_owner_ignores_keep);
         let mut live = 0;
-        self.map.lock().unwrap().retain(|_, r| {
-            let owned = r.owner.as_deref() == Some(owner);
-            live += u64::from(owned && !r.is_expired(now));
-            !owned
+        self.map.lock().unwrap().retain(|id, r| {
+            let ends = r.owner.as_deref() == Some(owner) && Some(id.storage_key().as_str()) != keep;
+            live += u64::from(ends && !r.is_expired(now));
+            !ends
         });
         Ok(live)
     }
@@ -257,6 +272,26 @@ async fn an_owner_index_that_misses_rebinding_is_caught() {
 async fn counting_expired_records_is_caught() {
     run(Flawed {
         count_includes_expired: true,
+        ..Flawed::default()
+    })
+    .await;
+}
+
+#[tokio::test]
+#[should_panic(expected = "delete_owned: another owner's session must not be ended")]
+async fn ending_another_owners_session_is_caught() {
+    run(Flawed {
+        delete_owned_ignores_owner: true,
+        ..Flawed::default()
+    })
+    .await;
+}
+
+#[tokio::test]
+#[should_panic(expected = "delete_owner with keep")]
+async fn ending_the_kept_session_is_caught() {
+    run(Flawed {
+        delete_owner_ignores_keep: true,
         ..Flawed::default()
     })
     .await;

@@ -337,7 +337,7 @@ async fn a_writer_killed_under_load_loses_no_acknowledged_write() {
             .await
             .unwrap()
             .into_iter()
-            .map(|session| session.key)
+            .map(|session| session.handle)
             .collect();
         listed.sort();
         let mut expected: Vec<String> = (0..COUNTERS)
@@ -554,7 +554,7 @@ async fn a_full_disk_fails_writes_cleanly_and_service_resumes_with_space() {
     let record = store.load(&moved).await.unwrap().unwrap();
     assert_eq!(record.data["more"].get().len(), 8 * 1024 + 2);
     assert_eq!(
-        store.delete_owner("alice").await.unwrap(),
+        store.delete_owner("alice", None).await.unwrap(),
         stored.len() as u64 + 1
     );
     assert_eq!(store.count().await.unwrap(), 0);

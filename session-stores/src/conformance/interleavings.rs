@@ -4,11 +4,12 @@
 use std::sync::Arc;
 
 use session_core::{
-    Backend, CookieConfig, KeyRing, RequestSessions, ResponseHeader, Session, SessionConfig,
-    SessionManager, Store, StoreConfig, Transport,
+    Backend, ClientInfo, CookieConfig, KeyRing, RequestSessions, ResponseHeader, Session,
+    SessionConfig, SessionId, SessionManager, Store, StoreConfig, Transport,
 };
 
 const COOKIE: &str = "conformance_session";
+const NAME: &str = "app";
 
 /// Runs every interleaving against `store`, panicking on the first failure.
 pub(crate) async fn run(store: &Arc<dyn Store>) {
@@ -20,6 +21,13 @@ pub(crate) async fn run(store: &Arc<dyn Store>) {
         .regenerate_keeps_an_update_that_reached_the_store_first()
         .await;
     browser.two_regenerates_leave_one_live_session().await;
+    browser.a_login_lists_its_device().await;
+    browser
+        .revoking_the_others_ends_a_session_regenerated_before_or_after()
+        .await;
+    browser
+        .revoking_one_device_holds_against_its_own_update()
+        .await;
 }
 
 struct Browser {
@@ -46,7 +54,7 @@ impl Browser {
             StoreConfig::new("under-test"),
         );
         let manager = match SessionManager::builder(KeyRing::generate())
-            .session("app", config, Backend::Server(Arc::clone(store)))
+            .session(NAME, config, Backend::Server(Arc::clone(store)))
             .build()
         {
             Ok(manager) => manager,
@@ -221,4 +229,221 @@ impl Browser {
             fail(check, "the regenerated session lost its values");
         }
     }
+    /// A login of a fresh owner on a new browser telling `agent`: the owner and the cookie.
+    async fn login_as(&self, owner: &str, agent: &str, check: &str) -> String {
+        let (request, session) = self.open(None, check).await;
+        session.regenerate_id();
+        if let Err(error) = session.set_owner(owner) {
+            fail(check, error);
+        }
+        if let Err(error) = session.insert("user", owner) {
+            fail(check, error);
+        }
+        request.set_client_info(ClientInfo {
+            user_agent: Some(agent.into()),
+            ip: None,
+        });
+        match self.finish(request, check).await {
+            CookieChange::Set(cookie) => cookie,
+            other => fail(check, format_args!("login set no cookie: {other:?}")),
+        }
+    }
+
+    async fn id_of(&self, cookie: &str, check: &str) -> SessionId {
+        self.open(Some(cookie), check).await.1.id()
+    }
+
+    async fn owner_of(&self, cookie: &str, check: &str) -> Option<String> {
+        self.open(Some(cookie), check).await.1.owner()
+    }
+
+    /// The handles of `owner`'s sessions the manager lists, sorted.
+    async fn handles(&self, owner: &str, check: &str) -> Vec<String> {
+        match self.manager.owner_sessions(NAME, owner, None).await {
+            Ok(sessions) => {
+                let mut handles: Vec<String> = sessions.into_iter().map(|s| s.handle).collect();
+                handles.sort();
+                handles
+            }
+            Err(error) => fail(check, format_args!("listing the owner failed: {error}")),
+        }
+    }
+
+    async fn revoke_others(&self, owner: &str, keep: &SessionId, check: &str) -> u64 {
+        match self.manager.revoke_others(NAME, owner, keep).await {
+            Ok(ended) => ended,
+            Err(error) => fail(
+                check,
+                format_args!("ending the other devices failed: {error}"),
+            ),
+        }
+    }
+
+    /// A login's device record (its client's `User-Agent`) is listed with its session, marked
+    /// current for the request that holds it.
+    async fn a_login_lists_its_device(&self) {
+        let check = "a login lists its device";
+        let owner = fresh_owner("device");
+        let phone = self.login_as(&owner, "Phone/1", check).await;
+        let laptop = self.login_as(&owner, "Laptop/2", check).await;
+        let current = self.id_of(&laptop, check).await;
+        let listed = match self
+            .manager
+            .owner_sessions(NAME, &owner, Some(&current))
+            .await
+        {
+            Ok(listed) => listed,
+            Err(error) => fail(check, format_args!("listing the owner failed: {error}")),
+        };
+        let mut agents: Vec<(Option<String>, bool)> = listed
+            .iter()
+            .map(|s| {
+                let agent = s.device.as_ref().and_then(|d| d.user_agent.clone());
+                (agent, s.current)
+            })
+            .collect();
+        agents.sort();
+        let expected = vec![
+            (Some("Laptop/2".to_string()), true),
+            (Some("Phone/1".to_string()), false),
+        ];
+        if agents != expected {
+            fail(
+                check,
+                format_args!(
+                    "the listing must hold both logins' device records, the laptop's current; \
+                     got {agents:?}"
+                ),
+            );
+        }
+        if self.user_of(&phone, check).await.as_deref() != Some(owner.as_str()) {
+            fail(check, "listing the devices changed a session");
+        }
+        self.revoke_owner(&owner, check).await;
+    }
+
+    /// The laptop ends the other devices while the phone regenerates its session: whether the
+    /// regenerate lands before the revocation or after it, the phone ends up logged out and the
+    /// laptop stays.
+    async fn revoking_the_others_ends_a_session_regenerated_before_or_after(&self) {
+        let check = "ending the other devices racing a regenerate";
+        for regenerate_first in [true, false] {
+            let owner = fresh_owner("others");
+            let phone = self.login_as(&owner, "Phone/1", check).await;
+            let laptop = self.login_as(&owner, "Laptop/2", check).await;
+            let keep = self.id_of(&laptop, check).await;
+            let (request, session) = self.open(Some(&phone), check).await;
+            session.regenerate_id();
+            if let Err(error) = session.insert("step", 2) {
+                fail(check, error);
+            }
+            let (moved, ended) = if regenerate_first {
+                let moved = self.finish(request, check).await;
+                (moved, self.revoke_others(&owner, &keep, check).await)
+            } else {
+                let ended = self.revoke_others(&owner, &keep, check).await;
+                (self.finish(request, check).await, ended)
+            };
+            if ended != 1 {
+                fail(
+                    check,
+                    format_args!("one other device must be ended and counted, got {ended}"),
+                );
+            }
+            let phone_cookies = match &moved {
+                CookieChange::Set(fresh) if regenerate_first => vec![phone.clone(), fresh.clone()],
+                CookieChange::Set(_) => fail(
+                    check,
+                    "a regenerate of a session ended by the revocation must set no cookie",
+                ),
+                _ if regenerate_first => fail(
+                    check,
+                    format_args!("the regenerate before the revocation set no cookie: {moved:?}"),
+                ),
+                _ => vec![phone.clone()],
+            };
+            for cookie in &phone_cookies {
+                if self.owner_of(cookie, check).await.is_some() {
+                    fail(
+                        check,
+                        format_args!(
+                            "the phone is still logged in after the other devices were ended \
+                             (regenerate first: {regenerate_first})"
+                        ),
+                    );
+                }
+            }
+            if self.handles(&owner, check).await != vec![keep.storage_key()] {
+                fail(check, "the laptop's session must be all the owner has left");
+            }
+            if self.owner_of(&laptop, check).await.as_deref() != Some(owner.as_str()) {
+                fail(check, "the laptop, which ended the others, was logged out");
+            }
+            self.revoke_owner(&owner, check).await;
+        }
+    }
+
+    /// The laptop ends the phone's session while a phone request that loaded it saves a change:
+    /// whichever lands first, the phone stays logged out and its session does not come back.
+    async fn revoking_one_device_holds_against_its_own_update(&self) {
+        let check = "ending one device racing its update";
+        for update_first in [true, false] {
+            let owner = fresh_owner("one");
+            let phone = self.login_as(&owner, "Phone/1", check).await;
+            let laptop = self.login_as(&owner, "Laptop/2", check).await;
+            let handle = self.id_of(&phone, check).await.storage_key();
+            let before = self.count(check).await;
+            let (request, session) = self.open(Some(&phone), check).await;
+            if let Err(error) = session.insert("theme", "dark") {
+                fail(check, error);
+            }
+            let revoke = || async {
+                match self.manager.revoke_session(NAME, &owner, &handle).await {
+                    Ok(ended) => ended,
+                    Err(error) => fail(check, format_args!("ending the device failed: {error}")),
+                }
+            };
+            let ended = if update_first {
+                self.finish(request, check).await;
+                revoke().await
+            } else {
+                let ended = revoke().await;
+                self.finish(request, check).await;
+                ended
+            };
+            if !ended {
+                fail(check, "the phone's live session must be ended");
+            }
+            if self.owner_of(&phone, check).await.is_some() {
+                fail(
+                    check,
+                    format_args!(
+                        "the ended phone is still logged in (update first: {update_first})"
+                    ),
+                );
+            }
+            if self.count(check).await != before - 1 {
+                fail(
+                    check,
+                    "an update of an ended session must not bring it back as a new record",
+                );
+            }
+            let laptop_key = self.id_of(&laptop, check).await.storage_key();
+            if self.handles(&owner, check).await != vec![laptop_key] {
+                fail(check, "the laptop's session must be all the owner has left");
+            }
+            self.revoke_owner(&owner, check).await;
+        }
+    }
+
+    async fn revoke_owner(&self, owner: &str, check: &str) {
+        if let Err(error) = self.manager.revoke_owner(NAME, owner).await {
+            fail(check, format_args!("logging the owner out failed: {error}"));
+        }
+    }
+}
+
+/// A fresh owner name, so interleavings never see each other's sessions.
+fn fresh_owner(prefix: &str) -> String {
+    format!("{prefix}-{}", &SessionId::generate().storage_key()[..8])
 }

@@ -41,7 +41,11 @@
 //! writing the session and remove the old one after, under the session's shard lock, so a
 //! writer killed anywhere leaves at most an extra entry. Listing and "log out everywhere" check
 //! each session file (owners compared as strings) and prune extra entries under the same lock,
-//! so they never remove an entry a writer of another process is about to use.
+//! so they never remove an entry a writer of another process is about to use. "Log out
+//! everywhere" ([`Store::delete_owner`]) lists the owner's entries again after ending what it
+//! listed, until no entry but the kept session's is left: a regenerate adds the new name's entry
+//! before the move, so a session moved out of one pass's list is in the next one's (the kept
+//! session too, when it moves meanwhile: it is then no longer stored under the kept name).
 //!
 //! # Atomicity and crashes
 //!

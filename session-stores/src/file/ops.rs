@@ -166,6 +166,14 @@ pub(super) fn delete_owned(inner: &Inner, owner: &str, key: &str) -> Result<bool
     }
 }
 
+/// How many times "log out everywhere" lists an owner's index before giving up on sessions that
+/// keep appearing (each pass ends all it lists, so a second pass finds only what moved or came
+/// meanwhile).
+const REVOKE_PASSES: usize = 64;
+
+/// Ends every session of `owner` but the one stored under `keep`, listing the owner's index again
+/// after each pass until it holds nothing else: a regenerate moves a session to a new name whose
+/// entry it adds before the move, so a session moved during a pass is listed by the next one.
 pub(super) fn delete_owner(
     inner: &Inner,
     owner: &str,
@@ -173,23 +181,33 @@ pub(super) fn delete_owner(
 ) -> Result<u64, StoreError> {
     let now = now_ms();
     let mut ended = 0;
-    for key in index::keys(&inner.dir, owner)? {
-        if keep == Some(key.as_str()) {
-            continue;
+    for _ in 0..REVOKE_PASSES {
+        let keys: Vec<String> = index::keys(&inner.dir, owner)?
+            .into_iter()
+            .filter(|key| keep != Some(key.as_str()))
+            .collect();
+        if keys.is_empty() {
+            return Ok(ended);
         }
-        let slot = disk::slot_for_key(&inner.dir, key);
-        let _held = inner.lock_now(&[(&slot.shard, slot.stripe)])?;
-        match entry(&slot, owner, now)? {
-            Entry::Live(_) => {
-                if delete(&inner.dir, &slot)? {
-                    ended += 1;
+        for key in keys {
+            let slot = disk::slot_for_key(&inner.dir, key);
+            let _held = inner.lock_now(&[(&slot.shard, slot.stripe)])?;
+            match entry(&slot, owner, now)? {
+                Entry::Live(_) => {
+                    if delete(&inner.dir, &slot)? {
+                        ended += 1;
+                    }
                 }
+                Entry::Expired => {
+                    delete(&inner.dir, &slot)?;
+                }
+                Entry::Extra => index::remove(&inner.dir, owner, &slot.key),
             }
-            Entry::Expired => {
-                delete(&inner.dir, &slot)?;
-            }
-            Entry::Extra => index::remove(&inner.dir, owner, &slot.key),
         }
     }
-    Ok(ended)
+    Err(StoreError::backend_msg(format!(
+        "could not end every session of an owner: its index still listed sessions after \
+         {REVOKE_PASSES} passes (sessions kept being created or moved, or its entries could not \
+         be removed)"
+    )))
 }

@@ -199,7 +199,7 @@ async fn an_extra_index_entry_is_pruned_when_read() {
     assert_eq!(names_in(&owner_dir).len(), 2);
     let listed = store.owner_sessions("alice").await.unwrap();
     assert_eq!(listed.len(), 1);
-    assert_eq!(listed[0].key, record.id.storage_key());
+    assert_eq!(listed[0].handle, record.id.storage_key());
     assert_eq!(names_in(&owner_dir), [record.id.storage_key()]);
 }
 

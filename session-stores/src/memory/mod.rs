@@ -57,7 +57,10 @@
 //!   under both shards' locks, taken in order), so concurrent requests changing different keys of
 //!   one session all persist, and a regenerate racing a destroy moves nothing.
 //! - **Owner index.** A map from owner to the ids bound to it, kept true by every write; the
-//!   owner itself is read from the compact record, so it costs no bytes per session.
+//!   owner itself is read from the compact record, so it costs no bytes per session. "Log out
+//!   everywhere" ([`Store::delete_owner`]) marks the owner as being revoked while it ends the
+//!   ids the index held, and a regenerate of that owner's session meanwhile (but for the session
+//!   kept) ends it instead of moving it out of the revocation's reach.
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, PoisonError, RwLock, RwLockReadGuard, RwLockWriteGuard};
@@ -69,6 +72,8 @@ use session_core::{now_ms, Cleanup, Delta, OwnerSession, Record, SessionId, Stor
 
 mod bounds;
 mod entry;
+#[cfg(test)]
+mod model;
 mod owners;
 
 pub use entry::ENTRY_OVERHEAD;
@@ -215,6 +220,15 @@ impl MemoryStore {
     }
 }
 
+/// A point between two lock-holding steps of an operation, where the model-checked tests let
+/// other operations run; nothing outside them.
+#[cfg(not(test))]
+#[inline(always)]
+fn between_steps() {}
+
+#[cfg(test)]
+use model::between_steps;
+
 fn read(shard: &Shard) -> RwLockReadGuard<'_, Map> {
     // A panic while holding the lock cannot leave the map half-changed (every change is one map
     // operation plus counters), so a poisoned lock is still safe to use.
@@ -356,7 +370,23 @@ impl Inner {
             }
             self.put(target, moved);
             let source: &mut Map = &mut first;
-            self.take(source, old);
+            let left = self.take(source, old);
+            // A revocation of the (old) owner under way ends the session rather than let it
+            // escape to an id the revocation does not hold. Checked after the move, with the
+            // index already holding `new`: a revocation that begins later takes `new` with its
+            // ids.
+            if left
+                .as_ref()
+                .and_then(Entry::owner)
+                .is_some_and(|owner| self.owners.is_revoked(owner, old))
+            {
+                let target: &mut Map = match second.as_deref_mut() {
+                    Some(other) => other,
+                    None => &mut first,
+                };
+                self.take(target, new);
+                return Ok(false);
+            }
         }
         self.shrink(to, new);
         Ok(true)
