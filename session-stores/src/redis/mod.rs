@@ -38,7 +38,7 @@
 //! | `@o`       | the owner, when the session is bound to one               |
 //! | `@t`       | until when the owner's set is known to live (ms)          |
 //! | `@z`       | alone: the tombstone of a failed cluster regenerate       |
-//! | `d:<key>`  | the value of session key `<key>` (raw JSON)               |
+//! | `d:<key>`  | the value of session key `<key>` (raw JSON); `d:__device` holds the device record of a session bound to an owner |
 //!
 //! Every record has `@c`, and a hash without it is no session to any reader: `load` and
 //! `exists` find none, `update` and `regenerate` find it gone (`false`), `create` writes over it.
@@ -90,14 +90,28 @@
 //!   the new key to the owner's set.
 //! - `owner_sessions` and `delete_owner` work in batches, so that one owner with many sessions
 //!   never holds Redis up for everyone else: an `SSCAN` of the owner's set with a `COUNT` of 200,
-//!   then one script over the members it returned. No command or script handles more than a
-//!   batch (`SSCAN` may return a few more than its `COUNT`), whatever the size of the set.
-//!   `delete_owner` first marks the owner (a counter under the owner set's key plus
-//!   `~revoking`, living a minute unless the revocation ends first); while it is there, the
-//!   regenerate script deletes a session of that owner instead of moving it (`false`), so a
-//!   regenerate between two batches cannot move a session to a key the revocation does not
-//!   see. One that ran before the mark has its new key in the set for the whole scan, which
-//!   `SSCAN` returns.
+//!   then one script over the members it returned (the listing reads each member's times and
+//!   its device record, `d:__device`). No command or script handles more than a batch (`SSCAN`
+//!   may return a few more than its `COUNT`), whatever the size of the set.
+//!   `delete_owner` first marks the owner (a small hash under the owner set's key plus
+//!   `~revoking`, with an entry per revocation under way, living a minute unless the last
+//!   revocation ends first); while it is there, the regenerate script deletes a session of that
+//!   owner instead of moving it (`false`), so a regenerate between two batches cannot move a
+//!   session to a key the revocation does not see. One that ran before the mark has its new key
+//!   in the set for the whole scan, which `SSCAN` returns.
+//! - **Keeping one session** (`delete_owner` with `keep`, "log out my other devices"): the mark
+//!   also records, per revocation, the session keys it keeps, first the one it was given. A
+//!   regenerate of a marked owner's session moves it as usual only when *every* revocation under
+//!   way keeps its key, and the mark then keeps its new key too (in the same script); each batch
+//!   spares the members whose key its revocation keeps. So the caller's own session is not
+//!   logged out because another of its requests regenerated it meanwhile, while a concurrent
+//!   "log out everywhere" (which keeps nothing) still ends it. The kept key is the one the caller
+//!   names: a regenerate that finished before the revocation began had already moved the
+//!   session away from it, and that session ends like the others.
+//! - `delete_owned` is one script on the session's key: it deletes the hash only when `@o` is
+//!   the owner and the record is live (by the application's clock, as `load` judges), and
+//!   removes it from the owner's set in the same step. A handle that is not a storage key (43
+//!   characters of base64url) names no session and is refused before any command.
 //!
 //! On a single server the scripts touch the owner's set under a name they derive from the stored
 //! owner, which a cluster would refuse (a script may only touch keys of its own slot).
@@ -154,7 +168,16 @@
 //!   that still names the owner and fences each whose key holds no record. A regenerate that
 //!   indexed its new key before the mark is in the set it reads (deleted, or fenced before its
 //!   create); one that comes after the mark is refused and ends its session. A login that binds
-//!   the owner while it runs may survive it, as on any store.
+//!   the owner while it runs may survive it, as on any store. With `keep`, the mark records the
+//!   kept keys as on a single server, and the step that indexes a regenerate's new key (in the
+//!   set's slot, with the mark) moves them along: the revocation reads the kept keys after the
+//!   owner's set and spares those members. A regenerate of the kept session that indexed its new
+//!   key before the mark (its steps still running when the revocation began) is treated as one
+//!   that moved the session before: its new key is fenced or deleted, and it ends (`false`).
+//! - **`delete_owned`** deletes the session on its own node, only when it is live and the
+//!   owner's, as above; then the member leaves the owner's set (a separate command in the set's
+//!   slot). It needs no fence: the key cannot hold a session again, since a new session's key
+//!   and a regenerate's new key are random.
 //! - **`count`** scans every primary in turn, so it is a moving total while slots migrate.
 //!
 //! Replication between a primary and its replicas is asynchronous: a write acknowledged by a
