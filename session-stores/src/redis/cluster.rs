@@ -364,8 +364,8 @@ impl RedisStore {
     ) -> Result<u64, StoreError> {
         let mark = revocation_mark(&self.owner_key_of(owner));
         let token = self.mark_revocation(&mark, keep).await?;
-        let revoked = self.delete_marked_owner(owner, &mark, keep, token).await;
-        self.unmark_revocation(&mark, token).await;
+        let revoked = self.delete_marked_owner(owner, &mark, keep, &token).await;
+        self.unmark_revocation(&mark, &token).await;
         revoked
     }
 
@@ -374,7 +374,7 @@ impl RedisStore {
         owner: &str,
         mark: &str,
         keep: Option<&str>,
-        token: i64,
+        token: &str,
     ) -> Result<u64, StoreError> {
         let members = self.owner_members(owner).await?;
         // Read after the members: a regenerate of the kept session whose new key is among them
@@ -408,7 +408,7 @@ impl RedisStore {
 
     /// The session keys revocation `token` keeps, as its mark records them: the one it was
     /// asked to keep and those a regenerate moved it to since.
-    async fn kept_keys(&self, mark: &str, token: i64) -> Result<Vec<String>, StoreError> {
+    async fn kept_keys(&self, mark: &str, token: &str) -> Result<Vec<String>, StoreError> {
         let mut command = redis::cmd("HKEYS");
         command.arg(mark);
         let fields: Vec<String> = self.query(&command, "delete owner").await?;

@@ -419,6 +419,10 @@ impl ToRedisArgs for OwnerChange<'_> {
 /// How long a revocation's mark lives unless the revocation ends first: longer than any runs.
 const REVOCATION_MARK_MS: u64 = 60 * 1000;
 
+/// How many characters of a random storage key number a revocation in its owner's mark (96
+/// bits).
+const REVOCATION_TOKEN_CHARS: usize = 16;
+
 /// The error code of a command on a key of the wrong type.
 const WRONG_TYPE: &str = "WRONGTYPE";
 
@@ -673,26 +677,25 @@ impl RedisStore {
 
     /// Starts a revocation of an owner's sessions that spares the session under `keep`: marks
     /// it (see [`MARK_REVOKING`](scripts::MARK_REVOKING)) and returns the revocation's number
-    /// in the mark.
-    async fn mark_revocation(&self, mark: &str, keep: Option<&str>) -> Result<i64, StoreError> {
+    /// in the mark, random so that it is never another revocation's.
+    async fn mark_revocation(&self, mark: &str, keep: Option<&str>) -> Result<String, StoreError> {
+        let token = SessionId::generate().storage_key()[..REVOCATION_TOKEN_CHARS].to_string();
         let script = &self.inner.scripts.mark_revoking;
-        let mut command = script.command(1, 2, mark.len() + self.inner.key_prefix.len() + 96);
-        command.arg(mark).arg(REVOCATION_MARK_MS);
+        let mut command = script.command(1, 3, mark.len() + self.inner.key_prefix.len() + 128);
+        command.arg(mark).arg(REVOCATION_MARK_MS).arg(&token);
         match keep {
             Some(keep) => command.arg(self.session_key(keep)),
             None => command.arg(""),
         };
-        match self.eval(script, &command, "delete owner").await? {
-            Value::Int(token) => Ok(token),
-            reply => Err(backend_reply("delete owner", &reply)),
-        }
+        self.eval(script, &command, "delete owner").await?;
+        Ok(token)
     }
 
     /// Ends revocation `token`'s part of the mark; a failure only leaves the mark until it
     /// expires.
-    async fn unmark_revocation(&self, mark: &str, token: i64) {
+    async fn unmark_revocation(&self, mark: &str, token: &str) {
         let script = &self.inner.scripts.unmark_revoking;
-        let mut command = script.command(1, 1, mark.len() + 32);
+        let mut command = script.command(1, 1, mark.len() + 64);
         command.arg(mark).arg(token);
         if let Err(error) = self.eval(script, &command, "delete owner").await {
             tracing::warn!(%error, "an owner's revocation mark stays until it expires");
@@ -704,7 +707,7 @@ impl RedisStore {
         owner: &str,
         mark: &str,
         keep: Option<&str>,
-        token: i64,
+        token: &str,
     ) -> Result<u64, StoreError> {
         let script = &self.inner.scripts.revoke_owner;
         let kept_prefix = format!("k{token}:");
@@ -962,9 +965,9 @@ impl Store for RedisStore {
         let mark = format!("{}~revoking", self.owner_key_of(owner));
         let token = self.mark_revocation(&mark, keep).await?;
         let revoked = self
-            .delete_owner_in_batches(owner, &mark, keep, token)
+            .delete_owner_in_batches(owner, &mark, keep, &token)
             .await;
-        self.unmark_revocation(&mark, token).await;
+        self.unmark_revocation(&mark, &token).await;
         revoked
     }
 

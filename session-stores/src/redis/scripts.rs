@@ -72,6 +72,9 @@ local function index_type_error(stored_owner)
 end
 
 local function carry_kept(mark, old, new)
+  if redis.call('TYPE', mark).ok ~= 'hash' then
+    return false
+  end
   local tokens = {}
   for _, field in ipairs(redis.call('HKEYS', mark)) do
     if string.sub(field, 1, 1) == 't' then
@@ -267,23 +270,24 @@ return 1
 ";
 
 /// Marks an owner's sessions as being revoked: a hash with a field `t<n>` per revocation under
-/// way (`n` from the counter `#`, returned), living ARGV[1] ms unless refreshed by the next
-/// revocation, so that a revocation that died does not hold its owner's regenerates off for
-/// longer. KEYS[1]: the mark; ARGV[2]: the session key the revocation keeps, or `''`.
+/// way, living ARGV[1] ms unless refreshed by the next revocation, so that a revocation that
+/// died does not hold its owner's regenerates off for longer. KEYS[1]: the mark; ARGV[2]: the
+/// revocation's number `n`, random (a revocation that outlived its mark never ends another's);
+/// ARGV[3]: the session key it keeps, or `''`.
 ///
 /// The kept session's keys are fields `k<n>:<session key>`. A regenerate of one of the owner's
 /// sessions while the mark is there ends the session, unless every revocation under way keeps
 /// its key: then it moves, and its new key is kept by each of them too (`carry_kept` in the
 /// prelude), so "log out my other devices" never ends the caller's own session because it
-/// moved meanwhile, while a concurrent "log out everywhere" still ends it.
+/// moved meanwhile, while a concurrent "log out everywhere" still ends it. A mark that is not a
+/// hash (a counter, as an earlier version of the store wrote) keeps nothing.
 pub(super) const MARK_REVOKING: &str = r"
-local token = redis.call('HINCRBY', KEYS[1], '#', 1)
-redis.call('HSET', KEYS[1], 't' .. token, '1')
-if ARGV[2] ~= '' then
-  redis.call('HSET', KEYS[1], 'k' .. token .. ':' .. ARGV[2], '1')
+redis.call('HSET', KEYS[1], 't' .. ARGV[2], '1')
+if ARGV[3] ~= '' then
+  redis.call('HSET', KEYS[1], 'k' .. ARGV[2] .. ':' .. ARGV[3], '1')
 end
 redis.call('PEXPIRE', KEYS[1], ARGV[1])
-return token
+return 1
 ";
 
 /// Ends a revocation's mark (see [`MARK_REVOKING`]), deleting the mark with the last one.

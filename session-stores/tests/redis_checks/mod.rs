@@ -690,7 +690,15 @@ pub async fn delete_owner_keeping_one_spares_exactly_that_one(
     assert_eq!(owner_keys(store, &owner).await, sorted_keys(&[&kept.id]));
     assert!(load(store, &theirs.id).await.is_some());
 
-    // The kept session goes on as any other: it moves, and a later revocation ends it.
+    // The revocation left no mark: a later login of the owner moves as usual. And the kept
+    // session goes on as any other: it moves, and a later revocation ends it.
+    let later = owned(&owner);
+    store.create(&later).await.unwrap();
+    let later_moved_to = SessionId::generate();
+    assert!(store
+        .regenerate(&later.id, &later_moved_to, &delta(&later, &[]))
+        .await
+        .unwrap());
     let moved_to = SessionId::generate();
     assert!(store
         .regenerate(&kept.id, &moved_to, &delta(kept, &[]))
@@ -701,9 +709,10 @@ pub async fn delete_owner_keeping_one_spares_exactly_that_one(
             .delete_owner(&owner, Some(&theirs.id.storage_key()))
             .await
             .unwrap(),
-        1
+        2
     );
     assert_eq!(load(store, &moved_to).await, None);
+    assert_eq!(load(store, &later_moved_to).await, None);
     assert!(load(store, &theirs.id).await.is_some());
     assert_eq!(
         store
