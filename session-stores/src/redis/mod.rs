@@ -38,7 +38,7 @@
 //! | `@o`       | the owner, when the session is bound to one               |
 //! | `@t`       | until when the owner's set is known to live (ms)          |
 //! | `@z`       | alone: the tombstone of a failed cluster regenerate       |
-//! | `d:<key>`  | the value of session key `<key>` (raw JSON); `d:__device` holds the device record of a session bound to an owner |
+//! | `d:<key>`  | the value of session key `<key>` (raw JSON); `d:__device`: the device record |
 //!
 //! Every record has `@c`, and a hash without it is no session to any reader: `load` and
 //! `exists` find none, `update` and `regenerate` find it gone (`false`), `create` writes over it.
@@ -162,18 +162,18 @@
 //!   holds no record is *fenced* (a tombstone, as above) before it is pruned, since it may be a
 //!   regenerate's new key between its steps: that regenerate then finds the session gone
 //!   (`false`). Rebound members are not pruned (they could be bound back concurrently).
-//! - **"Log out everywhere" leaves no session of the owner behind, whatever runs meanwhile**:
-//!   it first marks the owner (a counter under a key with a hash tag that puts it in the owner
-//!   set's slot, living a minute unless the revocation ends first), then deletes each member
-//!   that still names the owner and fences each whose key holds no record. A regenerate that
+//! - **"Log out everywhere" leaves no session of the owner behind, whatever runs meanwhile**: it
+//!   first marks the owner (a hash, as on one server, under a key with a hash tag that puts it in
+//!   the owner set's slot, living a minute unless the revocation ends first), then deletes each
+//!   member that still names the owner and fences each whose key holds no record. A regenerate that
 //!   indexed its new key before the mark is in the set it reads (deleted, or fenced before its
-//!   create); one that comes after the mark is refused and ends its session. A login that binds
-//!   the owner while it runs may survive it, as on any store. With `keep`, the mark records the
-//!   kept keys as on a single server, and the step that indexes a regenerate's new key (in the
-//!   set's slot, with the mark) moves them along: the revocation reads the kept keys after the
-//!   owner's set and spares those members. A regenerate of the kept session that indexed its new
-//!   key before the mark (its steps still running when the revocation began) is treated as one
-//!   that moved the session before: its new key is fenced or deleted, and it ends (`false`).
+//!   create); one that comes after the mark is refused and ends its session. A login that binds the
+//!   owner while it runs may survive it, as on any store. With `keep`, the mark records the kept
+//!   keys as on a single server, and the step that indexes a regenerate's new key (in the set's
+//!   slot, with the mark) moves them along: the revocation reads the kept keys after the owner's
+//!   set and spares those members. A regenerate of the kept session that indexed its new key before
+//!   the mark (its steps still running when the revocation began) is treated as one that moved the
+//!   session before: its new key is fenced or deleted, and it ends (`false`).
 //! - **`delete_owned`** deletes the session on its own node, only when it is live and the
 //!   owner's, as above; then the member leaves the owner's set (a separate command in the set's
 //!   slot). It needs no fence: the key cannot hold a session again, since a new session's key
