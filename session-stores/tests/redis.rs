@@ -655,7 +655,7 @@ async fn an_owners_many_sessions_are_listed_and_revoked_in_batches() {
     )
     .await;
     let listed = store.owner_sessions(&owner).await.unwrap().len();
-    let revoked = store.delete_owner(&owner).await.unwrap();
+    let revoked = store.delete_owner(&owner, None).await.unwrap();
     run(
         &mut redis,
         &["CONFIG", "SET", "slowlog-log-slower-than", "10000"],
@@ -735,7 +735,10 @@ async fn owner_listing_and_revocation_server_time() {
             if what == "list" {
                 assert_eq!(store.owner_sessions(&owner).await.unwrap().len(), sessions);
             } else {
-                assert_eq!(store.delete_owner(&owner).await.unwrap(), sessions as u64);
+                assert_eq!(
+                    store.delete_owner(&owner, None).await.unwrap(),
+                    sessions as u64
+                );
             }
             run(
                 &mut redis,

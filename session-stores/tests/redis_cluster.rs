@@ -124,7 +124,7 @@ async fn regenerate_moves_sessions_between_slots() {
         .await
         .unwrap();
     assert_eq!(
-        listed.iter().map(|s| s.key.clone()).collect::<Vec<_>>(),
+        listed.iter().map(|s| s.handle.clone()).collect::<Vec<_>>(),
         [id.storage_key()]
     );
 }

@@ -202,7 +202,7 @@ async fn regenerate_under(fault: Fault) {
             if error.to_string().contains("did not answer") {
                 // Unsettled: a create the node still held may have run since, under an id no
                 // client was given; it is indexed, so "log out everywhere" ends it.
-                store.delete_owner(&owner).await.unwrap();
+                store.delete_owner(&owner, None).await.unwrap();
             }
             assert_eq!(
                 store.load(&new).await.unwrap(),

@@ -5,10 +5,8 @@
 use redis::Value;
 use session_core::{now_ms, Delta, OwnerSession, SessionId, StoreError};
 
-use super::layout::{ABSOLUTE, CREATED, EXPIRES, INDEX_COVER, OWNER};
-use super::{
-    backend_reply, index_cover, owner_session, OwnerChange, RedisStore, REVOCATION_MARK_MS,
-};
+use super::layout::{ABSOLUTE, CREATED, DEVICE_FIELD, EXPIRES, INDEX_COVER, OWNER};
+use super::{backend_reply, index_cover, owner_session, OwnerChange, RedisStore};
 use crate::codec;
 
 /// How long a tombstone (of an abandoned regenerate, or a fence) keeps a create still queued or
@@ -187,14 +185,20 @@ impl RedisStore {
         };
         if let Some(owner) = &owner {
             let script = &self.inner.scripts.index_add_unless_revoking;
-            let mut command = script.command(2, 2, owner.len() * 2 + new_member.len() + 96);
+            let mut command = script.command(
+                2,
+                4,
+                owner.len() * 2 + new_member.len() * 3 + self.inner.key_prefix.len() * 2 + 96,
+            );
             command
                 .arg(self.owner_key(owner))
                 .arg(revocation_mark(&self.owner_key_of(owner)))
                 .arg(index_cover(codec::deadline_after(delta)))
-                .arg(&new_member);
+                .arg(&new_member)
+                .arg(self.session_key(&old_member))
+                .arg(self.session_key(&new_member));
             if let Value::Int(0) = self.eval(script, &command, "regenerate").await? {
-                // The owner's sessions are being revoked: this one ends too.
+                // The owner's sessions are being revoked, and not this one's alone: it ends too.
                 self.delete_if_owned(owner, &old_member).await?;
                 return Ok(false);
             }
@@ -277,13 +281,15 @@ impl RedisStore {
                 .arg(OWNER)
                 .arg(CREATED)
                 .arg(EXPIRES)
-                .arg(ABSOLUTE);
+                .arg(ABSOLUTE)
+                .arg(DEVICE_FIELD);
             let fields: Vec<Option<Vec<u8>>> = self.query(&command, "owner sessions").await?;
             if fields.iter().all(Option::is_none) {
                 gone.push(member);
             } else if fields.first().and_then(Option::as_deref) == Some(owner.as_bytes()) {
                 let text = |i: usize| fields.get(i).cloned().flatten().unwrap_or_default();
-                if let Some(session) = owner_session(member, &text(1), &text(2), &text(3), now) {
+                let session = owner_session(member, &text(1), &text(2), &text(3), &text(4), now);
+                if let Some(session) = session {
                     sessions.push(session);
                 }
             }
@@ -344,31 +350,49 @@ impl RedisStore {
 
     /// `delete_owner` on a cluster: each member that still names the owner is deleted on its own
     /// node, and each that holds no record is fenced, so that a regenerate between its steps
-    /// (its new key indexed, not yet created) cannot bring the session back under it.
+    /// (its new key indexed, not yet created) cannot bring the session back under it. The
+    /// session under `keep` is spared, and so is each key a regenerate moved it to meanwhile.
     ///
     /// The owner is marked first (in its set's slot), and a regenerate indexes its new key only
-    /// while no mark is there: one that indexed before the mark is in the set this revocation
-    /// reads; one after is refused and ends its session.
-    pub(super) async fn delete_owner_across_slots(&self, owner: &str) -> Result<u64, StoreError> {
+    /// while no mark is there, or when every revocation under way keeps the session it moves
+    /// (the mark then keeps its new key too): one that indexed before the mark is in the set
+    /// this revocation reads; one after is refused and ends its session, unless it is kept.
+    pub(super) async fn delete_owner_across_slots(
+        &self,
+        owner: &str,
+        keep: Option<&str>,
+    ) -> Result<u64, StoreError> {
         let mark = revocation_mark(&self.owner_key_of(owner));
-        let script = &self.inner.scripts.mark_revoking;
-        let mut command = script.command(1, 1, mark.len() + 32);
-        command.arg(&mark).arg(REVOCATION_MARK_MS);
-        self.eval(script, &command, "delete owner").await?;
-        let revoked = self.delete_marked_owner(owner).await;
-        let script = &self.inner.scripts.unmark_revoking;
-        let mut command = script.command(1, 0, mark.len() + 32);
-        command.arg(&mark);
-        if let Err(error) = self.eval(script, &command, "delete owner").await {
-            tracing::warn!(%error, "an owner's revocation mark stays until it expires");
-        }
+        let token = self.mark_revocation(&mark, keep).await?;
+        let revoked = self.delete_marked_owner(owner, &mark, keep, &token).await;
+        self.unmark_revocation(&mark, &token).await;
         revoked
     }
 
-    async fn delete_marked_owner(&self, owner: &str) -> Result<u64, StoreError> {
+    async fn delete_marked_owner(
+        &self,
+        owner: &str,
+        mark: &str,
+        keep: Option<&str>,
+        token: &str,
+    ) -> Result<u64, StoreError> {
+        let members = self.owner_members(owner).await?;
+        // Read after the members: a regenerate of the kept session whose new key is among them
+        // indexed it before this read, and so recorded it as kept in the mark before.
+        let kept = match keep {
+            Some(_) => self.kept_keys(mark, token).await?,
+            None => Vec::new(),
+        };
         let mut deleted = 0;
         let mut gone = Vec::new();
-        for member in self.owner_members(owner).await? {
+        for member in members {
+            let is_kept = keep == Some(member.as_str())
+                || kept.iter().any(|key| {
+                    key.strip_prefix(self.inner.key_prefix.as_str()) == Some(member.as_str())
+                });
+            if is_kept {
+                continue;
+            }
             match self.delete_if_owned(owner, &member).await? {
                 Value::Int(1) => {
                     deleted += 1;
@@ -380,6 +404,19 @@ impl RedisStore {
         }
         self.prune(owner, &gone).await;
         Ok(deleted)
+    }
+
+    /// The session keys revocation `token` keeps, as its mark records them: the one it was
+    /// asked to keep and those a regenerate moved it to since.
+    async fn kept_keys(&self, mark: &str, token: &str) -> Result<Vec<String>, StoreError> {
+        let mut command = redis::cmd("HKEYS");
+        command.arg(mark);
+        let fields: Vec<String> = self.query(&command, "delete owner").await?;
+        let own = format!("k{token}:");
+        Ok(fields
+            .into_iter()
+            .filter_map(|field| field.strip_prefix(&own).map(str::to_string))
+            .collect())
     }
 
     /// Deletes `member`'s session if `owner`'s, fencing its key if it holds no record (see

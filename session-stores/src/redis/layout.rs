@@ -15,6 +15,9 @@ pub(super) const OWNER: &str = "@o";
 /// Until when the owner's set is known to live (ms); see the scripts.
 pub(super) const INDEX_COVER: &str = "@t";
 pub(super) const DATA_PREFIX: &str = "d:";
+/// The hash field of the device record (`d:` and [`DEVICE_KEY`](session_core::DEVICE_KEY)),
+/// which the owner listing reads; the scripts spell it out.
+pub(super) const DEVICE_FIELD: &str = "d:__device";
 /// What follows `key_prefix` in the key of an owner's set.
 pub(super) const OWNER_INFIX: &str = "owner:";
 
@@ -57,6 +60,15 @@ impl ToRedisArgs for Key<'_> {
         let _ = arg.write_all(self.infix.as_bytes());
         let _ = arg.write_all(self.name.as_bytes());
     }
+}
+
+/// Whether `key` can be a session's storage key ([`SessionId::storage_key`]: 43 characters of
+/// unpadded base64url). A handle that is not one names no session.
+pub(crate) fn is_storage_key(key: &str) -> bool {
+    key.len() == 43
+        && key
+            .bytes()
+            .all(|byte| byte.is_ascii_alphanumeric() || byte == b'-' || byte == b'_')
 }
 
 /// The `PEXPIREAT` argument for a deadline: Redis refuses times past `i64::MAX` ms (a
@@ -222,6 +234,23 @@ mod tests {
     use session_core::now_ms;
 
     use super::*;
+
+    #[test]
+    fn the_device_field_is_the_device_key_and_handles_are_storage_keys() {
+        assert_eq!(
+            DEVICE_FIELD,
+            format!("{DATA_PREFIX}{}", session_core::DEVICE_KEY)
+        );
+        assert!(is_storage_key(&SessionId::generate().storage_key()));
+        for made_up in [
+            "",
+            "owner:alice",
+            &"a".repeat(42),
+            &format!("{}=", "a".repeat(42)),
+        ] {
+            assert!(!is_storage_key(made_up), "{made_up:?}");
+        }
+    }
 
     #[test]
     fn a_record_survives_the_hash_layout() {

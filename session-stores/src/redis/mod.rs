@@ -38,7 +38,7 @@
 //! | `@o`       | the owner, when the session is bound to one               |
 //! | `@t`       | until when the owner's set is known to live (ms)          |
 //! | `@z`       | alone: the tombstone of a failed cluster regenerate       |
-//! | `d:<key>`  | the value of session key `<key>` (raw JSON)               |
+//! | `d:<key>`  | the value of session key `<key>` (raw JSON); `d:__device`: the device record |
 //!
 //! Every record has `@c`, and a hash without it is no session to any reader: `load` and
 //! `exists` find none, `update` and `regenerate` find it gone (`false`), `create` writes over it.
@@ -90,14 +90,28 @@
 //!   the new key to the owner's set.
 //! - `owner_sessions` and `delete_owner` work in batches, so that one owner with many sessions
 //!   never holds Redis up for everyone else: an `SSCAN` of the owner's set with a `COUNT` of 200,
-//!   then one script over the members it returned. No command or script handles more than a
-//!   batch (`SSCAN` may return a few more than its `COUNT`), whatever the size of the set.
-//!   `delete_owner` first marks the owner (a counter under the owner set's key plus
-//!   `~revoking`, living a minute unless the revocation ends first); while it is there, the
-//!   regenerate script deletes a session of that owner instead of moving it (`false`), so a
-//!   regenerate between two batches cannot move a session to a key the revocation does not
-//!   see. One that ran before the mark has its new key in the set for the whole scan, which
-//!   `SSCAN` returns.
+//!   then one script over the members it returned (the listing reads each member's times and
+//!   its device record, `d:__device`). No command or script handles more than a batch (`SSCAN`
+//!   may return a few more than its `COUNT`), whatever the size of the set.
+//!   `delete_owner` first marks the owner (a small hash under the owner set's key plus
+//!   `~revoking`, with an entry per revocation under way, living a minute unless the last
+//!   revocation ends first); while it is there, the regenerate script deletes a session of that
+//!   owner instead of moving it (`false`), so a regenerate between two batches cannot move a
+//!   session to a key the revocation does not see. One that ran before the mark has its new key
+//!   in the set for the whole scan, which `SSCAN` returns.
+//! - **Keeping one session** (`delete_owner` with `keep`, "log out my other devices"): the mark
+//!   also records, per revocation, the session keys it keeps, first the one it was given. A
+//!   regenerate of a marked owner's session moves it as usual only when *every* revocation under
+//!   way keeps its key, and the mark then keeps its new key too (in the same script); each batch
+//!   spares the members whose key its revocation keeps. So the caller's own session is not
+//!   logged out because another of its requests regenerated it meanwhile, while a concurrent
+//!   "log out everywhere" (which keeps nothing) still ends it. The kept key is the one the caller
+//!   names: a regenerate that finished before the revocation began had already moved the
+//!   session away from it, and that session ends like the others.
+//! - `delete_owned` is one script on the session's key: it deletes the hash only when `@o` is
+//!   the owner and the record is live (by the application's clock, as `load` judges), and
+//!   removes it from the owner's set in the same step. A handle that is not a storage key (43
+//!   characters of base64url) names no session and is refused before any command.
 //!
 //! On a single server the scripts touch the owner's set under a name they derive from the stored
 //! owner, which a cluster would refuse (a script may only touch keys of its own slot).
@@ -148,13 +162,22 @@
 //!   holds no record is *fenced* (a tombstone, as above) before it is pruned, since it may be a
 //!   regenerate's new key between its steps: that regenerate then finds the session gone
 //!   (`false`). Rebound members are not pruned (they could be bound back concurrently).
-//! - **"Log out everywhere" leaves no session of the owner behind, whatever runs meanwhile**:
-//!   it first marks the owner (a counter under a key with a hash tag that puts it in the owner
-//!   set's slot, living a minute unless the revocation ends first), then deletes each member
-//!   that still names the owner and fences each whose key holds no record. A regenerate that
+//! - **"Log out everywhere" leaves no session of the owner behind, whatever runs meanwhile**: it
+//!   first marks the owner (a hash, as on one server, under a key with a hash tag that puts it in
+//!   the owner set's slot, living a minute unless the revocation ends first), then deletes each
+//!   member that still names the owner and fences each whose key holds no record. A regenerate that
 //!   indexed its new key before the mark is in the set it reads (deleted, or fenced before its
-//!   create); one that comes after the mark is refused and ends its session. A login that binds
-//!   the owner while it runs may survive it, as on any store.
+//!   create); one that comes after the mark is refused and ends its session. A login that binds the
+//!   owner while it runs may survive it, as on any store. With `keep`, the mark records the kept
+//!   keys as on a single server, and the step that indexes a regenerate's new key (in the set's
+//!   slot, with the mark) moves them along: the revocation reads the kept keys after the owner's
+//!   set and spares those members. A regenerate of the kept session that indexed its new key before
+//!   the mark (its steps still running when the revocation began) is treated as one that moved the
+//!   session before: its new key is fenced or deleted, and it ends (`false`).
+//! - **`delete_owned`** deletes the session on its own node, only when it is live and the
+//!   owner's, as above; then the member leaves the owner's set (a separate command in the set's
+//!   slot). It needs no fence: the key cannot hold a session again, since a new session's key
+//!   and a regenerate's new key are random.
 //! - **`count`** scans every primary in turn, so it is a moving total while slots migrate.
 //!
 //! Replication between a primary and its replicas is asynchronous: a write acknowledged by a
@@ -259,6 +282,7 @@ use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use redis::{Cmd, RedisWrite, ToRedisArgs, Value};
 use session_core::{now_ms, Delta, OwnerSession, Record, SessionId, Store, StoreError};
 
+use self::layout::is_storage_key;
 use self::layout::{
     data_bytes, expire_at, push_changed, push_fields, push_removed, record_bytes, record_from,
     removed_count, Key, ABSOLUTE, CREATED, EXPIRES, INDEX_SLACK_MS, OWNER_BATCH, OWNER_INFIX,
@@ -310,6 +334,7 @@ struct Scripts {
     list_owner: Script,
     revoke_owner: Script,
     delete_if_owned: Script,
+    delete_owned: Script,
     fence_gone: Script,
     index_add_unless_revoking: Script,
     mark_revoking: Script,
@@ -330,8 +355,11 @@ impl Scripts {
             list_owner: Script::new(scripts::LIST_OWNER.into()),
             revoke_owner: Script::new(scripts::REVOKE_OWNER.into()),
             delete_if_owned: Script::new(scripts::DELETE_IF_OWNED.into()),
+            delete_owned: Script::new(scripts::DELETE_OWNED.into()),
             fence_gone: Script::new(scripts::FENCE_GONE.into()),
-            index_add_unless_revoking: Script::new(scripts::INDEX_ADD_UNLESS_REVOKING.into()),
+            index_add_unless_revoking: Script::new(scripts::with_prelude(
+                scripts::INDEX_ADD_UNLESS_REVOKING,
+            )),
             mark_revoking: Script::new(scripts::MARK_REVOKING.into()),
             unmark_revoking: Script::new(scripts::UNMARK_REVOKING.into()),
             delete_stray: Script::new(scripts::DELETE_STRAY.into()),
@@ -390,6 +418,10 @@ impl ToRedisArgs for OwnerChange<'_> {
 
 /// How long a revocation's mark lives unless the revocation ends first: longer than any runs.
 const REVOCATION_MARK_MS: u64 = 60 * 1000;
+
+/// How many characters of a random storage key number a revocation in its owner's mark (96
+/// bits).
+const REVOCATION_TOKEN_CHARS: usize = 16;
 
 /// The error code of a command on a key of the wrong type.
 const WRONG_TYPE: &str = "WRONGTYPE";
@@ -643,39 +675,62 @@ impl RedisStore {
         self.query(&command, "owner sessions").await
     }
 
-    /// Starts (`true`) or ends a revocation of an owner's sessions: its mark, a counter of the
-    /// revocations under way (see [`MARK_REVOKING`](scripts::MARK_REVOKING)).
-    async fn revocation(&self, mark: &str, start: bool) -> Result<(), StoreError> {
-        let script = if start {
-            &self.inner.scripts.mark_revoking
-        } else {
-            &self.inner.scripts.unmark_revoking
+    /// Starts a revocation of an owner's sessions that spares the session under `keep`: marks
+    /// it (see [`MARK_REVOKING`](scripts::MARK_REVOKING)) and returns the revocation's number
+    /// in the mark, random so that it is never another revocation's.
+    async fn mark_revocation(&self, mark: &str, keep: Option<&str>) -> Result<String, StoreError> {
+        let token = SessionId::generate().storage_key()[..REVOCATION_TOKEN_CHARS].to_string();
+        let script = &self.inner.scripts.mark_revoking;
+        let mut command = script.command(1, 3, mark.len() + self.inner.key_prefix.len() + 128);
+        command.arg(mark).arg(REVOCATION_MARK_MS).arg(&token);
+        match keep {
+            Some(keep) => command.arg(self.session_key(keep)),
+            None => command.arg(""),
         };
-        let mut command = script.command(1, 1, mark.len() + 32);
-        command.arg(mark);
-        if start {
-            command.arg(REVOCATION_MARK_MS);
-        }
-        self.eval(script, &command, "delete owner").await.map(drop)
+        self.eval(script, &command, "delete owner").await?;
+        Ok(token)
     }
 
-    async fn delete_owner_in_batches(&self, owner: &str) -> Result<u64, StoreError> {
+    /// Ends revocation `token`'s part of the mark; a failure only leaves the mark until it
+    /// expires.
+    async fn unmark_revocation(&self, mark: &str, token: &str) {
+        let script = &self.inner.scripts.unmark_revoking;
+        let mut command = script.command(1, 1, mark.len() + 64);
+        command.arg(mark).arg(token);
+        if let Err(error) = self.eval(script, &command, "delete owner").await {
+            tracing::warn!(%error, "an owner's revocation mark stays until it expires");
+        }
+    }
+
+    async fn delete_owner_in_batches(
+        &self,
+        owner: &str,
+        mark: &str,
+        keep: Option<&str>,
+        token: &str,
+    ) -> Result<u64, StoreError> {
         let script = &self.inner.scripts.revoke_owner;
+        let kept_prefix = format!("k{token}:");
         let mut removed = 0;
         let mut cursor = 0;
         loop {
             let (next, members) = self.owner_batch(owner, cursor).await?;
             if !members.is_empty() {
                 let mut command = script.command(
-                    1,
-                    2 + members.len(),
-                    owner.len() * 2 + 64 * (members.len() + 1),
+                    2,
+                    4 + members.len(),
+                    owner.len() * 2 + mark.len() + 160 + 64 * (members.len() + 1),
                 );
                 command
                     .arg(self.owner_key(owner))
+                    .arg(mark)
                     .arg(&self.inner.key_prefix)
-                    .arg(owner)
-                    .arg(&members);
+                    .arg(owner);
+                match keep {
+                    Some(keep) => command.arg(self.session_key(keep)),
+                    None => command.arg(""),
+                };
+                command.arg(&kept_prefix).arg(&members);
                 match self.eval(script, &command, "delete owner").await? {
                     Value::Int(batch) => removed += batch.max(0) as u64,
                     reply => return Err(backend_reply("delete owner", &reply)),
@@ -688,6 +743,25 @@ impl RedisStore {
         }
     }
 
+    /// Deletes the session under `key` if it is live and `owner`'s, with its member of the
+    /// owner's set on a single server (on a cluster the set is in another slot: the caller
+    /// prunes it).
+    async fn delete_if_live_and_owned(&self, owner: &str, key: &str) -> Result<bool, StoreError> {
+        let script = &self.inner.scripts.delete_owned;
+        let cluster = self.is_cluster();
+        let keys = if cluster { 1 } else { 2 };
+        let mut command = script.command(keys, 3, owner.len() * 2 + key.len() * 2 + 96);
+        command.arg(self.session_key(key));
+        if !cluster {
+            command.arg(self.owner_key(owner));
+        }
+        command.arg(owner).arg(now_ms()).arg(key);
+        match self.eval(script, &command, "delete owned").await? {
+            Value::Int(deleted) => Ok(deleted == 1),
+            reply => Err(backend_reply("delete owned", &reply)),
+        }
+    }
+
     async fn delete_key(&self, member: &str) -> Result<(), StoreError> {
         let mut command = redis::cmd("DEL");
         command.arg(self.session_key(member));
@@ -695,13 +769,14 @@ impl RedisStore {
     }
 }
 
-/// An owner's session from its stored times; `None` (logged) when they do not decode, and
-/// `None` when it has expired by `now`.
+/// An owner's session from its stored times and device record (empty when it has none);
+/// `None` (logged) when the times do not decode, and `None` when it has expired by `now`.
 fn owner_session(
     key: String,
     created: &[u8],
     expires: &[u8],
     absolute: &[u8],
+    device: &[u8],
     now: u64,
 ) -> Option<OwnerSession> {
     let number = |bytes: &[u8]| std::str::from_utf8(bytes).ok()?.parse::<u64>().ok();
@@ -711,11 +786,11 @@ fn owner_session(
     };
     let absolute = number(absolute);
     let live = now < expires_at && absolute.is_none_or(|deadline| now < deadline);
-    live.then_some(OwnerSession {
-        key,
-        created_at,
-        expires_at,
-    })
+    // A device record that is not text is no record, as one that is not JSON is.
+    let device = std::str::from_utf8(device)
+        .ok()
+        .filter(|json| !json.is_empty());
+    live.then(|| OwnerSession::from_parts(key, created_at, expires_at, device))
 }
 
 #[async_trait]
@@ -849,33 +924,50 @@ impl Store for RedisStore {
                 let fields: Vec<Vec<u8>> = redis::from_redis_value(reply).map_err(|error| {
                     StoreError::backend_msg(format!("Redis owner sessions: {error}"))
                 })?;
-                sessions.extend(fields.chunks_exact(4).filter_map(|entry| {
+                sessions.extend(fields.chunks_exact(5).filter_map(|entry| {
                     let key = String::from_utf8_lossy(&entry[0]).into_owned();
-                    owner_session(key, &entry[1], &entry[2], &entry[3], now)
+                    owner_session(key, &entry[1], &entry[2], &entry[3], &entry[4], now)
                 }));
             }
             if next == 0 {
                 // `SSCAN` may return a member twice.
-                sessions.sort_by(|a, b| a.key.cmp(&b.key));
-                sessions.dedup_by(|a, b| a.key == b.key);
+                sessions.sort_by(|a, b| a.handle.cmp(&b.handle));
+                sessions.dedup_by(|a, b| a.handle == b.handle);
                 return Ok(sessions);
             }
             cursor = next;
         }
     }
 
-    async fn delete_owner(&self, owner: &str) -> Result<u64, StoreError> {
+    async fn delete_owned(&self, owner: &str, key: &str) -> Result<bool, StoreError> {
+        // A handle is a storage key; anything else (another of the store's keys, an owner's
+        // set, a key of another slot by its hash tag) names no session.
+        if !is_storage_key(key) {
+            return Ok(false);
+        }
+        let deleted = self.delete_if_live_and_owned(owner, key).await?;
+        if deleted && self.is_cluster() {
+            // The key cannot hold a session again (a new session or a regenerate's new key is
+            // random), so it needs no fence before it leaves the set.
+            self.prune(owner, &[key.to_string()]).await;
+        }
+        Ok(deleted)
+    }
+
+    async fn delete_owner(&self, owner: &str, keep: Option<&str>) -> Result<u64, StoreError> {
+        let keep = keep.filter(|keep| is_storage_key(keep));
         if self.is_cluster() {
-            return self.delete_owner_across_slots(owner).await;
+            return self.delete_owner_across_slots(owner, keep).await;
         }
         // Marked first: a regenerate of the owner's sessions that starts later ends the session
-        // instead of moving it to a key this revocation's batches might not see.
+        // instead of moving it to a key this revocation's batches might not see, unless it is
+        // the kept one (its new key is then kept too).
         let mark = format!("{}~revoking", self.owner_key_of(owner));
-        self.revocation(&mark, true).await?;
-        let revoked = self.delete_owner_in_batches(owner).await;
-        if let Err(error) = self.revocation(&mark, false).await {
-            tracing::warn!(%error, "an owner's revocation mark stays until it expires");
-        }
+        let token = self.mark_revocation(&mark, keep).await?;
+        let revoked = self
+            .delete_owner_in_batches(owner, &mark, keep, &token)
+            .await;
+        self.unmark_revocation(&mark, &token).await;
         revoked
     }
 

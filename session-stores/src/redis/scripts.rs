@@ -30,7 +30,8 @@
 /// index covering the record under `key` after a write, and `index_type_error` (called before
 /// any write, since Redis does not roll a script back) refuses, as `WRONGTYPE`, an owner's set
 /// that is not a set, which would otherwise fail the script half-way and leave a hash without a
-/// deadline.
+/// deadline. `carry_kept` is the regenerate's rule under a revocation mark (see
+/// [`MARK_REVOKING`]).
 ///
 /// `index` binds or unbinds as ARGV[6] says. A record bound to an owner carries `@t`, the time its
 /// owner's set is known to live until; when the record's deadline nears it (ARGV[5]), or the key
@@ -68,6 +69,26 @@ local function index_type_error(stored_owner)
     return redis.error_reply('WRONGTYPE the owner index key is not a set; delete it')
   end
   return nil
+end
+
+local function carry_kept(mark, old, new)
+  if redis.call('TYPE', mark).ok ~= 'hash' then
+    return false
+  end
+  local tokens = {}
+  for _, field in ipairs(redis.call('HKEYS', mark)) do
+    if string.sub(field, 1, 1) == 't' then
+      local token = string.sub(field, 2)
+      if redis.call('HEXISTS', mark, 'k' .. token .. ':' .. old) == 0 then
+        return false
+      end
+      table.insert(tokens, token)
+    end
+  end
+  for _, token in ipairs(tokens) do
+    redis.call('HSET', mark, 'k' .. token .. ':' .. new, '1')
+  end
+  return true
 end
 
 local function index(key, fresh, stored_owner, stored_cover)
@@ -163,7 +184,8 @@ return indexed
 /// 0 when the old one is gone (writing nothing in both cases), 1 when moved. While the stored
 /// owner's sessions are being revoked (its mark, the owner's set's key plus `~revoking`,
 /// exists), the session is deleted instead and 0 returned: the revocation, which reads the
-/// owner's set in batches, might not see the new key.
+/// owner's set in batches, might not see the new key. Unless every revocation under way keeps
+/// this session (see [`MARK_REVOKING`]): then it moves, and its new key is kept in its stead.
 pub(super) const REGENERATE: &str = r"
 if redis.call('EXISTS', KEYS[2]) == 1 then
   return -1
@@ -176,9 +198,12 @@ local wrong_index = index_type_error(meta[2])
 if wrong_index then
   return wrong_index
 end
-if meta[2] and redis.call('EXISTS', ARGV[1] .. meta[2] .. '~revoking') == 1 then
-  redis.call('DEL', KEYS[1])
-  return 0
+if meta[2] then
+  local mark = ARGV[1] .. meta[2] .. '~revoking'
+  if redis.call('EXISTS', mark) == 1 and not carry_kept(mark, KEYS[1], KEYS[2]) then
+    redis.call('DEL', KEYS[1])
+    return 0
+  end
 end
 redis.call('HINCRBY', KEYS[1], '@v', '1')
 write_fields(KEYS[1], 7)
@@ -229,10 +254,12 @@ return 1
 ";
 
 /// [`INDEX_ADD`] for a regenerate's new key, refused while the owner's sessions are being
-/// revoked (cluster). KEYS[1]: the set; KEYS[2]: the owner's revocation mark (in the set's
-/// slot). Returns 0 when refused, 1 when added.
+/// revoked (cluster), unless every revocation under way keeps the session (then its new key is
+/// kept in its stead, see [`MARK_REVOKING`]). KEYS[1]: the set; KEYS[2]: the owner's revocation
+/// mark (in the set's slot); ARGV[3], ARGV[4]: the old and the new session key. Returns 0 when
+/// refused, 1 when added.
 pub(super) const INDEX_ADD_UNLESS_REVOKING: &str = r"
-if redis.call('EXISTS', KEYS[2]) == 1 then
+if redis.call('EXISTS', KEYS[2]) == 1 and not carry_kept(KEYS[2], ARGV[3], ARGV[4]) then
   return 0
 end
 redis.call('SADD', KEYS[1], ARGV[2])
@@ -242,18 +269,41 @@ end
 return 1
 ";
 
-/// Marks an owner's sessions as being revoked (cluster): a counter, one per revocation under
-/// way, living ARGV[1] ms unless refreshed, so that a revocation that died does not hold its
-/// owner's regenerates off for longer. KEYS[1]: the mark.
+/// Marks an owner's sessions as being revoked: a hash with a field `t<n>` per revocation under
+/// way, living ARGV[1] ms unless refreshed by the next revocation, so that a revocation that
+/// died does not hold its owner's regenerates off for longer. KEYS[1]: the mark; ARGV[2]: the
+/// revocation's number `n`, random (a revocation that outlived its mark never ends another's);
+/// ARGV[3]: the session key it keeps, or `''`.
+///
+/// The kept session's keys are fields `k<n>:<session key>`. A regenerate of one of the owner's
+/// sessions while the mark is there ends the session, unless every revocation under way keeps
+/// its key: then it moves, and its new key is kept by each of them too (`carry_kept` in the
+/// prelude), so "log out my other devices" never ends the caller's own session because it
+/// moved meanwhile, while a concurrent "log out everywhere" still ends it. A mark that is not a
+/// hash (a counter, as an earlier version of the store wrote) keeps nothing.
 pub(super) const MARK_REVOKING: &str = r"
-redis.call('INCR', KEYS[1])
+redis.call('HSET', KEYS[1], 't' .. ARGV[2], '1')
+if ARGV[3] ~= '' then
+  redis.call('HSET', KEYS[1], 'k' .. ARGV[2] .. ':' .. ARGV[3], '1')
+end
 redis.call('PEXPIRE', KEYS[1], ARGV[1])
 return 1
 ";
 
-/// Ends a revocation's mark (see [`MARK_REVOKING`]). KEYS[1]: the mark.
+/// Ends a revocation's mark (see [`MARK_REVOKING`]), deleting the mark with the last one.
+/// KEYS[1]: the mark; ARGV[1]: the revocation's number.
 pub(super) const UNMARK_REVOKING: &str = r"
-if redis.call('DECR', KEYS[1]) <= 0 then
+local own = 'k' .. ARGV[1] .. ':'
+local left = false
+redis.call('HDEL', KEYS[1], 't' .. ARGV[1])
+for _, field in ipairs(redis.call('HKEYS', KEYS[1])) do
+  if string.sub(field, 1, #own) == own then
+    redis.call('HDEL', KEYS[1], field)
+  elseif string.sub(field, 1, 1) == 't' then
+    left = true
+  end
+end
+if not left then
   redis.call('DEL', KEYS[1])
 end
 return 1
@@ -275,17 +325,18 @@ return 1
 /// the owner's (single server: the members' keys are derived from ARGV[1], the key prefix).
 /// KEYS[1]: the set; ARGV[2]: the owner; ARGV[3..]: the members (at most
 /// [`OWNER_BATCH`](super::layout::OWNER_BATCH), from an `SSCAN`). Returns storage key, `@c`,
-/// `@e`, `@a` (or `''`) for each live one.
+/// `@e`, `@a` (or `''`) and the device record (`d:__device`, or `''`) for each.
 pub(super) const LIST_OWNER: &str = r"
 local out = {}
 for i = 3, #ARGV do
   local member = ARGV[i]
-  local meta = redis.call('HMGET', ARGV[1] .. member, '@o', '@c', '@e', '@a')
+  local meta = redis.call('HMGET', ARGV[1] .. member, '@o', '@c', '@e', '@a', 'd:__device')
   if meta[1] == ARGV[2] then
     table.insert(out, member)
     table.insert(out, meta[2] or '')
     table.insert(out, meta[3] or '')
     table.insert(out, meta[4] or '')
+    table.insert(out, meta[5] or '')
   else
     redis.call('SREM', KEYS[1], member)
   end
@@ -293,15 +344,19 @@ end
 return out
 ";
 
-/// Deletes one batch of an owner's sessions (single server). KEYS[1]: the set; ARGV[1]: the key
-/// prefix; ARGV[2]: the owner; ARGV[3..]: the members (at most
-/// [`OWNER_BATCH`](super::layout::OWNER_BATCH), from an `SSCAN`). Returns how many sessions went.
+/// Deletes one batch of an owner's sessions (single server). KEYS[1]: the set; KEYS[2]: the
+/// owner's revocation mark; ARGV[1]: the key prefix; ARGV[2]: the owner; ARGV[3]: the kept
+/// session's key, or `''`; ARGV[4]: this revocation's prefix of kept keys in the mark
+/// (`k<n>:`); ARGV[5..]: the members (at most [`OWNER_BATCH`](super::layout::OWNER_BATCH), from
+/// an `SSCAN`). A member whose key is kept (the one asked for, or where a regenerate moved it
+/// since, see [`MARK_REVOKING`]) is spared. Returns how many sessions went.
 pub(super) const REVOKE_OWNER: &str = r"
 local removed = 0
-for i = 3, #ARGV do
+for i = 5, #ARGV do
   local member = ARGV[i]
   local key = ARGV[1] .. member
-  if redis.call('HGET', key, '@o') == ARGV[2] then
+  local kept = key == ARGV[3] or redis.call('HEXISTS', KEYS[2], ARGV[4] .. key) == 1
+  if not kept and redis.call('HGET', key, '@o') == ARGV[2] then
     removed = removed + redis.call('DEL', key)
   end
   if redis.call('EXISTS', key) == 0 then
@@ -309,6 +364,27 @@ for i = 3, #ARGV do
   end
 end
 return removed
+";
+
+/// Deletes one session if it is live (by ARGV[2], the application's clock, ms) and bound to
+/// ARGV[1]. KEYS[1]: the session key; KEYS[2], on a single server only: the owner's set, from
+/// which ARGV[3], the member, goes too (on a cluster the set is in another slot: the store
+/// prunes it). Returns 1 when deleted, else 0.
+pub(super) const DELETE_OWNED: &str = r"
+local meta = redis.call('HMGET', KEYS[1], '@c', '@o', '@e', '@a')
+if not meta[1] or meta[2] ~= ARGV[1] then
+  return 0
+end
+local now = tonumber(ARGV[2])
+local expires, absolute = tonumber(meta[3]), tonumber(meta[4])
+if not expires or now >= expires or (absolute and now >= absolute) then
+  return 0
+end
+redis.call('DEL', KEYS[1])
+if KEYS[2] then
+  redis.call('SREM', KEYS[2], ARGV[3])
+end
+return 1
 ";
 
 /// Deletes a session if it belongs to ARGV[1] (cluster). KEYS[1]: the session key; ARGV[2]: how

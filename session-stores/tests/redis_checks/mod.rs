@@ -5,7 +5,10 @@
 #![allow(dead_code)]
 
 use redis::aio::ConnectionLike;
-use session_core::{now_ms, Delta, Expiry, RawJson, Record, SessionId, Store, StoreError};
+use session_core::{
+    now_ms, ClientInfo, Delta, Device, Expiry, RawJson, Record, SessionId, Store, StoreError,
+    DEVICE_KEY,
+};
 use session_stores::redis::RedisStore;
 
 pub fn json(text: &str) -> RawJson {
@@ -57,7 +60,7 @@ async fn owner_keys(store: &RedisStore, owner: &str) -> Vec<String> {
         .await
         .unwrap()
         .into_iter()
-        .map(|session| session.key)
+        .map(|session| session.handle)
         .collect();
     keys.sort();
     keys
@@ -209,7 +212,7 @@ pub async fn concurrent_regenerates_leave_one_session(
         }
         assert_eq!(live, 1);
         assert_eq!(owner_keys(store, "erin").await.len(), 1);
-        store.delete_owner("erin").await.unwrap();
+        store.delete_owner("erin", None).await.unwrap();
     }
 }
 
@@ -228,17 +231,17 @@ pub async fn the_owner_index_follows_every_write(
     let sessions = store.owner_sessions("frank").await.unwrap();
     assert_eq!(sessions.len(), 2);
     for session in &sessions {
-        let record = if session.key == first.id.storage_key() {
+        let record = if session.handle == first.id.storage_key() {
             &first
         } else {
             &second
         };
-        assert_eq!(session.key, record.id.storage_key());
+        assert_eq!(session.handle, record.id.storage_key());
         assert_eq!(session.created_at, record.created_at);
         assert_eq!(session.expires_at, record.expires_at);
         assert!(![first.id, second.id]
             .iter()
-            .any(|id| session.key.contains(&id.to_string())));
+            .any(|id| session.handle.contains(&id.to_string())));
     }
 
     let mut bind = delta(&third, &[]);
@@ -296,7 +299,7 @@ pub async fn delete_owner_ends_the_owners_sessions_only(
     rebind.owner = Some(Some("ivan".into()));
     assert!(store.update(&mine[2].id, &rebind).await.unwrap());
 
-    assert_eq!(store.delete_owner("heidi").await.unwrap(), 2);
+    assert_eq!(store.delete_owner("heidi", None).await.unwrap(), 2);
     assert_eq!(load(store, &mine[0].id).await, None);
     assert_eq!(load(store, &mine[1].id).await, None);
     assert!(load(store, &mine[2].id).await.is_some());
@@ -304,7 +307,7 @@ pub async fn delete_owner_ends_the_owners_sessions_only(
     assert!(load(store, &unowned.id).await.is_some());
     assert!(store.owner_sessions("heidi").await.unwrap().is_empty());
     assert_eq!(store.owner_sessions("ivan").await.unwrap().len(), 2);
-    assert_eq!(store.delete_owner("nobody").await.unwrap(), 0);
+    assert_eq!(store.delete_owner("nobody", None).await.unwrap(), 0);
 }
 
 /// An owner's set lives at least as long as its longest member, also when updates slide that
@@ -379,7 +382,7 @@ pub async fn corrupt_records_are_corrupt(
         );
     }
     assert!(store.owner_sessions("leo").await.is_ok());
-    assert_eq!(store.delete_owner("leo").await.unwrap(), 4);
+    assert_eq!(store.delete_owner("leo", None).await.unwrap(), 4);
 }
 
 /// An update of a gone session (never created, deleted, or moved by a regenerate) is `false` and
@@ -515,6 +518,211 @@ pub async fn an_owner_index_of_the_wrong_type_writes_no_session(
     let _: redis::Value = raw(redis, &["DEL", &store.owner_key_of(&owner)]).await;
 }
 
+/// A session bound to an owner holds its device record under `DEVICE_KEY`: `owner_sessions`
+/// returns it with each entry (and follows an update of it), and an entry without one, or with
+/// one that does not decode, has none.
+pub async fn device_records_round_trip_through_owner_sessions(
+    store: &RedisStore,
+    _redis: &mut (impl ConnectionLike + Send),
+) {
+    let owner = format!("device-{}", &SessionId::generate().storage_key()[..8]);
+    let client = ClientInfo {
+        user_agent: Some("Mozilla/5.0 (X11; Linux x86_64)".into()),
+        ip: Some("192.0.2.7".into()),
+    };
+    let device = Device::at_login(now_ms() - 5_000, &client, true);
+    let mut with_device = owned(&owner);
+    with_device
+        .data
+        .insert(DEVICE_KEY.into(), device.to_value());
+    let without_device = owned(&owner);
+    let mut foreign = owned(&owner);
+    foreign
+        .data
+        .insert(DEVICE_KEY.into(), json("\"not a device\""));
+    for record in [&with_device, &without_device, &foreign] {
+        store.create(record).await.unwrap();
+    }
+    let listed = store.owner_sessions(&owner).await.unwrap();
+    let entry = |handle: String| {
+        listed
+            .iter()
+            .find(|session| session.handle == handle)
+            .unwrap_or_else(|| panic!("{handle} is not listed: {listed:?}"))
+            .clone()
+    };
+    assert_eq!(listed.len(), 3);
+    let first = entry(with_device.id.storage_key());
+    assert_eq!(first.device.as_ref(), Some(&device));
+    assert_eq!(first.created_at, with_device.created_at);
+    assert_eq!(first.expires_at, with_device.expires_at);
+    assert!(!first.current, "stores leave `current` to the manager");
+    assert_eq!(entry(without_device.id.storage_key()).device, None);
+    assert_eq!(entry(foreign.id.storage_key()).device, None);
+
+    // The manager moves `last_seen_at` with an update, as a changed key.
+    let seen = Device {
+        last_seen_at: now_ms(),
+        ..device.clone()
+    };
+    let mut touch = delta(&with_device, &[]);
+    touch.changed.push((DEVICE_KEY.into(), seen.to_value()));
+    assert!(store.update(&with_device.id, &touch).await.unwrap());
+    let listed = store.owner_sessions(&owner).await.unwrap();
+    let first = listed
+        .iter()
+        .find(|session| session.handle == with_device.id.storage_key())
+        .expect("still listed");
+    assert_eq!(first.device.as_ref(), Some(&seen));
+    assert_eq!(first.last_seen_at(), seen.last_seen_at);
+    store.delete_owner(&owner, None).await.unwrap();
+}
+
+/// `delete_owned` ends the owner's session under the handle it is given, and nothing when the
+/// handle is another owner's, made up, or not a storage key at all (another key of the store).
+pub async fn delete_owned_ends_only_the_owners_session(
+    store: &RedisStore,
+    redis: &mut (impl ConnectionLike + Send),
+) {
+    let tag = &SessionId::generate().storage_key()[..8];
+    let (alice, bob) = (format!("alice-{tag}"), format!("bob-{tag}"));
+    let (first, second, theirs) = (owned(&alice), owned(&alice), owned(&bob));
+    let unowned = record();
+    for record in [&first, &second, &theirs, &unowned] {
+        store.create(record).await.unwrap();
+    }
+    let made_up_id = SessionId::generate();
+    let made_up = made_up_id.storage_key();
+    let bobs_set = store.owner_key_of(&bob);
+    let bobs_set_name = bobs_set
+        .strip_prefix(
+            store
+                .key_of(&first.id)
+                .trim_end_matches(&first.id.storage_key()),
+        )
+        .expect("the owner's set is under the key prefix")
+        .to_string();
+    for refused in [
+        theirs.id.storage_key(),
+        unowned.id.storage_key(),
+        made_up.clone(),
+        bobs_set_name,
+        String::new(),
+    ] {
+        assert!(
+            !store.delete_owned(&alice, &refused).await.unwrap(),
+            "{refused:?} is not one of alice's sessions"
+        );
+    }
+    assert!(!store
+        .delete_owned(&bob, &first.id.storage_key())
+        .await
+        .unwrap());
+    for record in [&first, &second, &theirs, &unowned] {
+        assert!(load(store, &record.id).await.is_some());
+    }
+    assert_eq!(raw::<i64>(redis, &["EXISTS", &bobs_set]).await, 1);
+    // Nothing is written under a made-up handle (no tombstone either).
+    assert_eq!(
+        raw::<i64>(redis, &["EXISTS", &store.key_of(&made_up_id)]).await,
+        0
+    );
+
+    assert!(store
+        .delete_owned(&alice, &first.id.storage_key())
+        .await
+        .unwrap());
+    assert_eq!(load(store, &first.id).await, None);
+    assert!(load(store, &second.id).await.is_some());
+    assert_eq!(owner_keys(store, &alice).await, sorted_keys(&[&second.id]));
+    assert_eq!(owner_keys(store, &bob).await, sorted_keys(&[&theirs.id]));
+    let members: Vec<String> = raw(redis, &["SMEMBERS", &store.owner_key_of(&alice)]).await;
+    assert_eq!(members, [second.id.storage_key()], "the set is pruned");
+    // Once gone, it is gone.
+    assert!(!store
+        .delete_owned(&alice, &first.id.storage_key())
+        .await
+        .unwrap());
+    // A session that was moved away from a handle is not ended through that handle.
+    let moved_to = SessionId::generate();
+    assert!(store
+        .regenerate(&second.id, &moved_to, &delta(&second, &[]))
+        .await
+        .unwrap());
+    assert!(!store
+        .delete_owned(&alice, &second.id.storage_key())
+        .await
+        .unwrap());
+    assert!(load(store, &moved_to).await.is_some());
+    store.delete_owner(&alice, None).await.unwrap();
+    store.delete_owner(&bob, None).await.unwrap();
+}
+
+/// `delete_owner` with `keep` ends every other session of the owner and spares exactly the kept
+/// one, which then moves and ends as any session does (the revocation leaves no mark behind);
+/// a `keep` that is not the owner's spares nothing of the owner's and touches nothing else.
+pub async fn delete_owner_keeping_one_spares_exactly_that_one(
+    store: &RedisStore,
+    _redis: &mut (impl ConnectionLike + Send),
+) {
+    let tag = &SessionId::generate().storage_key()[..8];
+    let (owner, other) = (format!("keeper-{tag}"), format!("other-{tag}"));
+    let mine: Vec<Record> = (0..4).map(|_| owned(&owner)).collect();
+    let theirs = owned(&other);
+    for record in mine.iter().chain([&theirs]) {
+        store.create(record).await.unwrap();
+    }
+    let kept = &mine[1];
+    assert_eq!(
+        store
+            .delete_owner(&owner, Some(&kept.id.storage_key()))
+            .await
+            .unwrap(),
+        3
+    );
+    for record in &mine {
+        assert_eq!(
+            load(store, &record.id).await.is_some(),
+            record.id == kept.id,
+            "only the kept session lives"
+        );
+    }
+    assert_eq!(owner_keys(store, &owner).await, sorted_keys(&[&kept.id]));
+    assert!(load(store, &theirs.id).await.is_some());
+
+    // The revocation left no mark: a later login of the owner moves as usual. And the kept
+    // session goes on as any other: it moves, and a later revocation ends it.
+    let later = owned(&owner);
+    store.create(&later).await.unwrap();
+    let later_moved_to = SessionId::generate();
+    assert!(store
+        .regenerate(&later.id, &later_moved_to, &delta(&later, &[]))
+        .await
+        .unwrap());
+    let moved_to = SessionId::generate();
+    assert!(store
+        .regenerate(&kept.id, &moved_to, &delta(kept, &[]))
+        .await
+        .unwrap());
+    assert_eq!(
+        store
+            .delete_owner(&owner, Some(&theirs.id.storage_key()))
+            .await
+            .unwrap(),
+        2
+    );
+    assert_eq!(load(store, &moved_to).await, None);
+    assert_eq!(load(store, &later_moved_to).await, None);
+    assert!(load(store, &theirs.id).await.is_some());
+    assert_eq!(
+        store
+            .delete_owner(&other, Some("not a storage key"))
+            .await
+            .unwrap(),
+        1
+    );
+}
+
 /// A bounded stress run: chains of regenerates of an owner's sessions race `delete_owner`. Once
 /// it has returned, none of the sessions lives under any id, and no regenerate fails: one that
 /// loses the race finds the session gone. Bounded by count (iterations, regenerates per chain)
@@ -523,13 +731,59 @@ pub async fn regenerates_racing_delete_owner_leave_no_survivor(
     store: &RedisStore,
     _redis: &mut (impl ConnectionLike + Send),
 ) {
-    const ITERATIONS: usize = 60;
+    race_delete_owner(store, false).await;
+}
+
+/// The same race with a kept session ("log out my other devices"), which also regenerates
+/// again and again while the revocation runs: it is never ended (each of its regenerates
+/// moves it) and lives at the end under its last id; none of the others survives.
+pub async fn regenerates_racing_delete_owner_with_a_kept_session_leave_only_that_one(
+    store: &RedisStore,
+    _redis: &mut (impl ConnectionLike + Send),
+) {
+    race_delete_owner(store, true).await;
+}
+
+/// The outcome of one chain of regenerates: its last id, whether it was ever found gone, and
+/// its error, if any.
+type Chain = (SessionId, bool, Result<(), StoreError>);
+
+/// Regenerates the session under `id` up to `steps` times; `moved` counts the first move.
+fn chain_of_regenerates(
+    store: &RedisStore,
+    record: &Record,
+    steps: usize,
+    moved: std::sync::Arc<std::sync::atomic::AtomicUsize>,
+) -> tokio::task::JoinHandle<Chain> {
+    let (store, record) = (store.clone(), record.clone());
+    tokio::spawn(async move {
+        let mut id = record.id;
+        for step in 0..steps {
+            let new = SessionId::generate();
+            let result = store.regenerate(&id, &new, &delta(&record, &[])).await;
+            if step == 0 {
+                moved.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            }
+            match result {
+                Ok(true) => id = new,
+                Ok(false) => return (id, true, Ok(())),
+                Err(error) => return (id, false, Err(error)),
+            }
+        }
+        (id, false, Ok(()))
+    })
+}
+
+async fn race_delete_owner(store: &RedisStore, keep: bool) {
     const CHAINS: usize = 4;
     const REGENERATES_PER_CHAIN: usize = 30;
     const STRESS_SECONDS: u64 = 20;
+    // With a kept session, sessions that stand still make the revocation long enough for the
+    // kept one to move many times while the owner is marked.
+    let (iterations, bystanders) = if keep { (12, 600) } else { (60, 0) };
     let started = std::time::Instant::now();
-    let (mut survivors, mut errors, mut runs) = (0, Vec::new(), 0);
-    for iteration in 0..ITERATIONS {
+    let (mut survivors, mut errors, mut runs, mut kept_ended) = (0, Vec::new(), 0, 0);
+    for iteration in 0..iterations {
         if started.elapsed() > std::time::Duration::from_secs(STRESS_SECONDS) {
             break;
         }
@@ -538,40 +792,62 @@ pub async fn regenerates_racing_delete_owner_leave_no_survivor(
             "racer-{iteration}-{}",
             &SessionId::generate().storage_key()[..8]
         );
+        let mut still = Vec::new();
+        for _ in 0..bystanders {
+            let record = owned(&owner);
+            store.create(&record).await.unwrap();
+            still.push(record.id);
+        }
         let moving = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
         let mut chains = Vec::new();
         for _ in 0..CHAINS {
             let record = owned(&owner);
             store.create(&record).await.unwrap();
-            let (store, moving) = (store.clone(), moving.clone());
-            chains.push(tokio::spawn(async move {
-                let mut id = record.id;
-                let mut outcome = Ok(());
-                for step in 0..REGENERATES_PER_CHAIN {
-                    let new = SessionId::generate();
-                    let result = store.regenerate(&id, &new, &delta(&record, &[])).await;
-                    if step == 0 {
-                        moving.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
-                    }
-                    match result {
-                        Ok(true) => id = new,
-                        Ok(false) => break,
-                        Err(error) => {
-                            outcome = Err(error);
-                            break;
-                        }
-                    }
-                }
-                (id, outcome)
-            }));
+            chains.push(chain_of_regenerates(
+                store,
+                &record,
+                REGENERATES_PER_CHAIN,
+                moving.clone(),
+            ));
         }
         // Revoke once every chain has made its first move, while they keep moving.
         while moving.load(std::sync::atomic::Ordering::SeqCst) < CHAINS {
             tokio::task::yield_now().await;
         }
-        store.delete_owner(&owner).await.unwrap();
+        let kept = if keep {
+            let record = owned(&owner);
+            store.create(&record).await.unwrap();
+            Some(record)
+        } else {
+            None
+        };
+        let revocation = {
+            let (store, owner) = (store.clone(), owner.clone());
+            let kept = kept.as_ref().map(|record| record.id.storage_key());
+            tokio::spawn(async move { store.delete_owner(&owner, kept.as_deref()).await })
+        };
+        let kept_chain = match &kept {
+            Some(record) => {
+                // The kept session starts moving once the revocation is under way (a session
+                // that stood still is gone), so every move of it races the revocation's mark.
+                let mut probe = 0;
+                while store.exists(&still[probe % still.len()]).await.unwrap()
+                    && !revocation.is_finished()
+                {
+                    probe += 7;
+                }
+                Some(chain_of_regenerates(
+                    store,
+                    record,
+                    REGENERATES_PER_CHAIN,
+                    moving.clone(),
+                ))
+            }
+            None => None,
+        };
+        revocation.await.unwrap().unwrap();
         for chain in chains {
-            let (id, outcome) = chain.await.unwrap();
+            let (id, _, outcome) = chain.await.unwrap();
             if let Err(error) = outcome {
                 errors.push(error.to_string());
             }
@@ -579,11 +855,25 @@ pub async fn regenerates_racing_delete_owner_leave_no_survivor(
                 survivors += 1;
             }
         }
+        for id in &still {
+            survivors += usize::from(store.load(id).await.unwrap().is_some());
+        }
+        if let Some(chain) = kept_chain {
+            let (id, ended, outcome) = chain.await.unwrap();
+            if let Err(error) = outcome {
+                errors.push(format!("kept session: {error}"));
+            }
+            if ended || store.load(&id).await.unwrap().is_none() {
+                kept_ended += 1;
+            }
+            store.delete_owner(&owner, None).await.unwrap();
+        }
     }
     assert_eq!(
-        (survivors, errors.len()),
-        (0, 0),
-        "{survivors} sessions survived `delete_owner` in {runs} runs; errors: {errors:?}"
+        (survivors, kept_ended, errors.len()),
+        (0, 0, 0),
+        "{survivors} sessions survived `delete_owner` and {kept_ended} kept sessions were \
+         ended in {runs} runs; errors: {errors:?}"
     );
 }
 
@@ -604,7 +894,11 @@ pub async fn all(store: &RedisStore, redis: &mut (impl ConnectionLike + Send)) {
     the_store_needs_no_cleanup(store, redis).await;
     keys_of_the_wrong_type_are_corrupt(store, redis).await;
     an_owner_index_of_the_wrong_type_writes_no_session(store, redis).await;
+    device_records_round_trip_through_owner_sessions(store, redis).await;
+    delete_owned_ends_only_the_owners_session(store, redis).await;
+    delete_owner_keeping_one_spares_exactly_that_one(store, redis).await;
     regenerates_racing_delete_owner_leave_no_survivor(store, redis).await;
+    regenerates_racing_delete_owner_with_a_kept_session_leave_only_that_one(store, redis).await;
 }
 
 /// Builds the manager of a configuration whose `app` session (cookie `app`) names `store`, with
@@ -655,7 +949,11 @@ macro_rules! for_each_contract_check {
             the_store_needs_no_cleanup,
             keys_of_the_wrong_type_are_corrupt,
             an_owner_index_of_the_wrong_type_writes_no_session,
+            device_records_round_trip_through_owner_sessions,
+            delete_owned_ends_only_the_owners_session,
+            delete_owner_keeping_one_spares_exactly_that_one,
             regenerates_racing_delete_owner_leave_no_survivor,
+            regenerates_racing_delete_owner_with_a_kept_session_leave_only_that_one,
         );
     };
 }
