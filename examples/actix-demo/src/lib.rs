@@ -278,7 +278,7 @@ async fn sessions(manager: web::Data<SessionManager>, session: Session) -> Reply
     let Some(user) = user_of(&session)? else {
         return Ok(not_logged_in());
     };
-    let listed = manager.owner_sessions(APP, &user).await?;
+    let listed = manager.owner_sessions(APP, &user, None).await?;
     Ok(HttpResponse::Ok().json(SessionsResponse::of(listed, &session.id())))
 }
 

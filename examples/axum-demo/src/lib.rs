@@ -217,7 +217,7 @@ async fn sessions(
     let Some(user) = user_of(&session)? else {
         return Ok(unauthorized());
     };
-    let listed = manager.owner_sessions(APP, &user).await?;
+    let listed = manager.owner_sessions(APP, &user, None).await?;
     Ok(Json(SessionsResponse::of(listed, &session.id())).into_response())
 }
 

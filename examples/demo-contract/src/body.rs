@@ -229,7 +229,7 @@ impl SessionsResponse {
         let mut sessions: Vec<SessionEntry> = sessions
             .into_iter()
             .map(|session| SessionEntry {
-                current: session.key == current_key,
+                current: session.handle == current_key,
                 created_at: session.created_at,
                 expires_at: session.expires_at,
             })

@@ -220,7 +220,7 @@ fn remember(session: Session) -> Reply<OkResponse> {
 #[get("/sessions")]
 async fn sessions(manager: &State<SessionManager>, session: Session) -> Reply<SessionsResponse> {
     let user = logged_in(&session)?;
-    let listed = manager.owner_sessions(APP, &user).await?;
+    let listed = manager.owner_sessions(APP, &user, None).await?;
     ok(SessionsResponse::of(listed, &session.id()))
 }
 
