@@ -146,6 +146,18 @@ impl SessionConfig {
                 "must be at least 1 second, or left out for no absolute timeout",
             ));
         }
+        // No remembered session lives without an absolute end: both windows are required.
+        for (field, secs) in [
+            ("expiry.remember_idle_secs", self.expiry.remember_idle_secs),
+            (
+                "expiry.remember_absolute_secs",
+                self.expiry.remember_absolute_secs,
+            ),
+        ] {
+            if secs == 0 {
+                return Err(invalid(name, field, "must be at least 1 second"));
+            }
+        }
         if self.store.kind.is_empty() {
             return Err(invalid(
                 name,
