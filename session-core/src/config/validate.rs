@@ -143,7 +143,7 @@ impl SessionConfig {
             return Err(invalid(
                 name,
                 "expiry.absolute_timeout_secs",
-                "must be at least 1 second, or left out for no absolute timeout",
+                "must be at least 1 second (`null` in JSON, or `absolute_timeout(None)` in code, for none)",
             ));
         }
         // No remembered session lives without an absolute end: both windows are required.

@@ -38,7 +38,7 @@ pub(crate) use state::{Lifecycle, State};
 /// spawned can still read it afterwards, but a change made after the save would be lost, so it
 /// is refused and logged at warn: the methods that return a `Result` give
 /// [`Error::AlreadySaved`]; the others (`remove`, `clear`, `take_flashes`, `regenerate_id`,
-/// `destroy`, `reset_expiry`, `clear_owner`) change nothing. Make every change before the
+/// `destroy`, `logout`, `reset_expiry`, `clear_owner`) change nothing. Make every change before the
 /// handler returns, or await the task inside the handler.
 #[derive(Clone)]
 pub struct Session {
@@ -426,9 +426,9 @@ impl Session {
         self.lock().is_destroyed()
     }
 
-    /// Overrides the configured lifetime for this session only, e.g. a persistent
-    /// "remember me" session: `session.set_expiry(Expiry::persistent(Duration::from_secs(30 * 86400)))`.
-    /// Stored with the session, so later requests honour it too.
+    /// Overrides the configured lifetime for this session only. Stored with the session, so
+    /// later requests honour it too. For "remember me", [`remember`](Self::remember) sets the
+    /// configured one and counts its end from the login.
     ///
     /// Errors with [`Error::SessionTooLarge`] when a client-side session's cookie would no
     /// longer fit with the override (it travels in the cookie); the session is then unchanged,
