@@ -17,7 +17,7 @@ impl Session {
     /// An anonymous visitor keeps their values (a cart survives logging in). A session bound to
     /// *another* owner starts from nothing: the previous user's values, flash messages and
     /// lifetime are gone and their session ends. Logging in again as the bound owner keeps the
-    /// values and records a new login.
+    /// values and the device record (the login time included), under a fresh id.
     ///
     /// Errors with [`Error::InvalidOwner`] (400) for an owner that is empty, longer than 256
     /// bytes or holds a control character, and with [`Error::SessionTooLarge`] when the owner

@@ -385,43 +385,43 @@ impl State {
     /// A login of `owner` at `now`: a fresh id, the owner bound (its device recorded when
     /// saved). A session bound to another owner is destroyed first, so nothing of the previous
     /// user's (values, flash messages, device record, own expiry) reaches the new one, and its
-    /// record leaves the previous owner's list; an anonymous session keeps its values. All or
-    /// nothing: on an error the session is unchanged.
+    /// record leaves the previous owner's list; an anonymous session keeps its values. A login
+    /// of the owner already bound only regenerates: it is the same device, already counted
+    /// toward the owner's cap. All or nothing: on an error the session is unchanged.
     pub(crate) fn login(&mut self, owner: String, now: u64) -> Result<(), Error> {
         self.check_open()?;
         if let Some(problem) = owner_problem(&owner) {
             return Err(Error::InvalidOwner(problem));
         }
-        let switching = self
-            .record
-            .owner
-            .as_deref()
-            .is_some_and(|bound| bound != owner);
-        if switching {
-            // Measured as it will be saved: the new owner and nothing else.
-            let probe = Record {
-                id: self.record.id,
-                data: Data::new(),
-                created_at: now,
-                expires_at: self.record.expires_at,
-                absolute_deadline: self.record.absolute_deadline,
-                version: 0,
-                expiry: None,
-                owner: Some(owner.clone()),
-            };
-            self.limit.check(&probe, 0)?;
-            self.destroy(now);
-            self.record.owner = Some(owner);
-        } else {
-            let previous = self.record.owner.replace(owner);
-            if let Err(error) = self.limit.check(&self.record, self.data_bytes) {
-                self.record.owner = previous;
-                return Err(error);
+        match self.record.owner.as_deref() {
+            Some(bound) if bound == owner => self.regenerate(),
+            Some(_) => {
+                // Measured as it will be saved: the new owner and nothing else.
+                let probe = Record {
+                    id: self.record.id,
+                    data: Data::new(),
+                    created_at: now,
+                    expires_at: self.record.expires_at,
+                    absolute_deadline: self.record.absolute_deadline,
+                    version: 0,
+                    expiry: None,
+                    owner: Some(owner.clone()),
+                };
+                self.limit.check(&probe, 0)?;
+                self.destroy(now);
+                self.record.owner = Some(owner);
+                self.owner_changed = true;
             }
-            self.regenerate();
+            None => {
+                self.record.owner = Some(owner);
+                if let Err(error) = self.limit.check(&self.record, self.data_bytes) {
+                    self.record.owner = None;
+                    return Err(error);
+                }
+                self.regenerate();
+                self.owner_changed = true;
+            }
         }
-        // Even for the owner already bound: a new login is recorded as one (device, cap).
-        self.owner_changed = true;
         Ok(())
     }
 

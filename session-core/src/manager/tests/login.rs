@@ -118,6 +118,35 @@ async fn logging_in_again_as_the_same_user_keeps_the_values_under_a_new_id() {
 }
 
 #[tokio::test]
+async fn logging_in_again_at_a_refusing_cap_is_not_refused() {
+    // The session is already one of the owner's: logging in again on it adds no session.
+    let store = Arc::new(CountingStore::default());
+    let config = SessionConfig {
+        owners: crate::device::OwnersConfig {
+            max_sessions: Some(1),
+            when_full: crate::device::WhenFull::Refuse,
+            ..Default::default()
+        },
+        ..session_config(cookie_transport("sid"), "counting", policy())
+    };
+    let manager = SessionManager::builder(KeyRing::new(key(1)))
+        .session("app", config, Backend::Server(store.clone()))
+        .build()
+        .unwrap();
+    let mut browser = log_in_as(&manager, "alice", "Phone/1").await;
+    let request = browser.request(&manager);
+    request
+        .default_session()
+        .await
+        .unwrap()
+        .login("alice")
+        .unwrap();
+    browser.receive(&request.save_opened().await.unwrap());
+    assert_eq!(owner_of(&browser, &manager).await.as_deref(), Some("alice"));
+    assert_eq!(store.owner_sessions("alice").await.unwrap().len(), 1);
+}
+
+#[tokio::test]
 async fn an_invalid_owner_is_refused_and_changes_nothing() {
     let (store, manager, mut browser) = logged_in_app().await;
     let id = stored_id(&browser, &manager, &store).await;
@@ -275,6 +304,48 @@ async fn a_remembered_session_ends_its_absolute_window_after_the_login_however_a
         None,
         "a remembered session outlived its absolute end"
     );
+}
+
+#[tokio::test]
+async fn remembering_later_still_counts_the_end_from_the_login() {
+    let store = Arc::new(CountingStore::default());
+    let manager = server_manager_with(
+        KeyRing::new(key(1)),
+        cookie_transport("sid"),
+        remembering_policy(),
+        &store,
+    );
+    let mut browser = Browser::default();
+    browser
+        .visit(&manager, |session| session.login("alice").unwrap())
+        .await;
+    age(
+        &store,
+        &stored_id(&browser, &manager, &store).await,
+        50 * MINUTE,
+    );
+    browser
+        .visit(&manager, |session| session.remember().unwrap())
+        .await;
+    // Fifty minutes after the login and again after 1 h 40: still in.
+    age(
+        &store,
+        &stored_id(&browser, &manager, &store).await,
+        50 * MINUTE,
+    );
+    browser
+        .visit(&manager, |session| {
+            assert_eq!(session.owner().as_deref(), Some("alice"));
+            counter(session);
+        })
+        .await;
+    // Two hours and a minute after the login (not after the call): out.
+    age(
+        &store,
+        &stored_id(&browser, &manager, &store).await,
+        21 * MINUTE,
+    );
+    assert_eq!(owner_of(&browser, &manager).await, None);
 }
 
 #[tokio::test]
