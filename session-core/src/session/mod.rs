@@ -464,9 +464,10 @@ impl Session {
 
     /// Binds the session to `owner` (the logged-in user's id), so that the owner's sessions can
     /// be listed and ended together ([`SessionManager::owner_sessions`](crate::SessionManager::owner_sessions),
-    /// [`SessionManager::revoke_owner`](crate::SessionManager::revoke_owner)). Call it at login,
-    /// with [`regenerate_id`](Self::regenerate_id). Owners are kept in clear in the store's
-    /// index: use an id, not a secret.
+    /// [`SessionManager::revoke_owner`](crate::SessionManager::revoke_owner)). This is the
+    /// binding alone: at login, call [`login`](Self::login), which also gives a fresh id and
+    /// keeps nothing of a previous user's. Owners are kept in clear in the store's index: use an
+    /// id, not a secret.
     ///
     /// Errors with [`Error::InvalidOwner`] for an owner that is empty, longer than 256 bytes or
     /// holds a control character, and with [`Error::SessionTooLarge`] when the owner would take

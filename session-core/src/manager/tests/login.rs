@@ -574,3 +574,24 @@ async fn client_side_sessions_refuse_the_device_operations() {
     .await;
     assert_eq!(owner_of(&browser, &manager).await.as_deref(), Some("alice"));
 }
+
+#[tokio::test]
+async fn login_calls_after_the_response_was_saved_are_refused() {
+    let store = Arc::new(CountingStore::default());
+    let manager = server_manager(&store);
+    let browser = log_in_as(&manager, "alice", "Phone/1").await;
+    let request = browser.request(&manager);
+    let session = request.default_session().await.unwrap();
+    request.save_opened().await.unwrap();
+    // A task the handler spawned, running after the response left.
+    assert!(matches!(session.login("bob"), Err(Error::AlreadySaved(_))));
+    assert!(matches!(session.remember(), Err(Error::AlreadySaved(_))));
+    assert!(matches!(
+        session.end_everywhere().await,
+        Err(Error::AlreadySaved(_))
+    ));
+    session.logout();
+    assert!(!session.is_destroyed());
+    assert_eq!(session.owner().as_deref(), Some("alice"));
+    assert_eq!(store.owner_sessions("alice").await.unwrap().len(), 1);
+}
