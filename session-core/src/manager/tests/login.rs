@@ -595,3 +595,14 @@ async fn login_calls_after_the_response_was_saved_are_refused() {
     assert_eq!(session.owner().as_deref(), Some("alice"));
     assert_eq!(store.owner_sessions("alice").await.unwrap().len(), 1);
 }
+
+#[test]
+fn the_device_operations_are_send_futures() {
+    // Handlers of multi-threaded frameworks (axum, a spawned task) need `Send` futures.
+    fn send<T: Send>(_: T) {}
+    let session = Session::new_unsaved(&Expiry::default());
+    send(session.devices());
+    send(session.end_device("handle"));
+    send(session.end_other_devices());
+    send(session.end_everywhere());
+}
