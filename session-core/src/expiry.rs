@@ -37,13 +37,36 @@ impl Default for Expiry {
 }
 
 impl Expiry {
-    /// A persistent ("remember me") lifetime: the cookie survives browser restarts and the session
-    /// lasts `idle` without activity, with no absolute deadline.
+    /// A persistent lifetime: the cookie survives browser restarts, and the session lasts `idle`
+    /// without activity and at most `idle` after its creation however active it is. A lifetime
+    /// without an absolute end is never a default: choose another end, or none, with
+    /// [`with_absolute`](Self::with_absolute). For "remember me", prefer
+    /// [`Session::remember`](crate::Session::remember), which takes both windows from the
+    /// configuration and counts the end from the login.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use session_core::Expiry;
+    ///
+    /// let month = Expiry::persistent(Duration::from_secs(30 * 86_400));
+    /// assert_eq!(month.absolute_timeout_secs, Some(30 * 86_400));
+    /// let endless = month.with_absolute(None); // only when asked for
+    /// assert_eq!(endless.absolute_timeout_secs, None);
+    /// ```
     pub fn persistent(idle: Duration) -> Self {
         Expiry {
             idle_timeout_secs: idle.as_secs(),
-            absolute_timeout_secs: None,
+            absolute_timeout_secs: Some(idle.as_secs()),
             persistent: true,
+        }
+    }
+
+    /// This lifetime with another absolute end: `Some(limit)` after creation, or `None` for
+    /// a session that lives as long as it is used within its idle window.
+    pub fn with_absolute(self, absolute: Option<Duration>) -> Self {
+        Expiry {
+            absolute_timeout_secs: absolute.map(|limit| limit.as_secs()),
+            ..self
         }
     }
 
@@ -69,6 +92,9 @@ impl Expiry {
     }
 }
 
+/// The default remember-me windows: 30 days.
+const REMEMBER_SECS: u64 = 30 * 24 * 60 * 60;
+
 /// The configured expiry policy of one named session.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -77,6 +103,12 @@ pub struct ExpiryPolicy {
     pub idle_timeout_secs: u64,
     /// Seconds after creation after which the session ends regardless. Default: seven days.
     pub absolute_timeout_secs: Option<u64>,
+    /// The idle window of a session that [`Session::remember`](crate::Session::remember) was
+    /// called on ("remember me"; its cookie is persistent). Default: 30 days.
+    pub remember_idle_secs: u64,
+    /// How long after its login a remembered session ends however active it is (from its
+    /// creation when it has no login). Default: 30 days.
+    pub remember_absolute_secs: u64,
     /// Whether cookies are persistent (`Max-Age`) rather than browser-session. Default: `false`.
     pub persistent: bool,
     /// Whether a request that only reads the session extends its idle deadline. Default: `true`.
@@ -94,6 +126,8 @@ impl Default for ExpiryPolicy {
             idle_timeout_secs: lifetime.idle_timeout_secs,
             absolute_timeout_secs: lifetime.absolute_timeout_secs,
             persistent: lifetime.persistent,
+            remember_idle_secs: REMEMBER_SECS,
+            remember_absolute_secs: REMEMBER_SECS,
             reads_are_activity: true,
             touch_after_secs: 60,
         }
@@ -107,6 +141,32 @@ impl ExpiryPolicy {
             idle_timeout_secs: self.idle_timeout_secs,
             absolute_timeout_secs: self.absolute_timeout_secs,
             persistent: self.persistent,
+        }
+    }
+
+    /// The lifetime of a session remembered ([`Session::remember`](crate::Session::remember))
+    /// with its login at `login_at`, for a session created at `created_at` (milliseconds): a
+    /// persistent cookie, `remember_idle_secs` of idle window, and an end
+    /// `remember_absolute_secs` after the login. An [`Expiry`] counts its absolute window from
+    /// the session's creation, so the time from creation to login is added, in whole seconds
+    /// (rounded down: the end comes no later than configured).
+    ///
+    /// ```
+    /// use session_core::ExpiryPolicy;
+    ///
+    /// let policy = ExpiryPolicy { remember_idle_secs: 3_600, remember_absolute_secs: 86_400, ..ExpiryPolicy::default() };
+    /// // Created at 0, logged in 10.5 s later.
+    /// let remembered = policy.remembered(0, 10_500);
+    /// assert!(remembered.persistent);
+    /// assert_eq!(remembered.idle_timeout_secs, 3_600);
+    /// assert_eq!(remembered.absolute_deadline(0), Some(10_000 + 86_400_000));
+    /// ```
+    pub fn remembered(&self, created_at: u64, login_at: u64) -> Expiry {
+        let since_creation = login_at.saturating_sub(created_at) / 1000;
+        Expiry {
+            idle_timeout_secs: self.remember_idle_secs,
+            absolute_timeout_secs: Some(since_creation.saturating_add(self.remember_absolute_secs)),
+            persistent: true,
         }
     }
 

@@ -167,6 +167,20 @@ impl SessionConfig {
         self
     }
 
+    /// The idle window of a remembered session ([`Session::remember`](crate::Session::remember)):
+    /// `expiry.remember_idle_secs`.
+    pub fn remember_idle(mut self, idle: Duration) -> Self {
+        self.expiry.remember_idle_secs = idle.as_secs();
+        self
+    }
+
+    /// How long after its login a remembered session ends however active:
+    /// `expiry.remember_absolute_secs`.
+    pub fn remember_absolute(mut self, absolute: Duration) -> Self {
+        self.expiry.remember_absolute_secs = absolute.as_secs();
+        self
+    }
+
     /// Whether reads slide the idle deadline: `expiry.reads_are_activity`.
     pub fn reads_are_activity(mut self, reads: bool) -> Self {
         self.expiry.reads_are_activity = reads;
@@ -225,13 +239,15 @@ mod tests {
             .persistent(true)
             .reads_are_activity(false)
             .touch_after(Duration::from_secs(5))
+            .remember_idle(Duration::from_secs(7))
+            .remember_absolute(Duration::from_secs(8))
             .store(StoreConfig::new("file").option("dir", "sessions"));
         let toml = SessionsConfig::from_toml(
             r#"
             [sessions.s]
             transport = { type = "cookie", name = "s", secure = false, http_only = false, same_site = "none", path = "/app", domain = "example.com" }
             store = { type = "file", dir = "sessions" }
-            expiry = { persistent = true, reads_are_activity = false, touch_after_secs = 5 }
+            expiry = { persistent = true, reads_are_activity = false, touch_after_secs = 5, remember_idle_secs = 7, remember_absolute_secs = 8 }
             "#,
         );
         // SameSite=None without Secure is refused by validation, in both forms alike.
@@ -255,6 +271,10 @@ mod tests {
         );
         let expiry = &fixed.sessions["s"].expiry;
         assert!(expiry.persistent && !expiry.reads_are_activity && expiry.touch_after_secs == 5);
+        assert_eq!(
+            (expiry.remember_idle_secs, expiry.remember_absolute_secs),
+            (7, 8)
+        );
     }
 
     #[test]

@@ -132,3 +132,20 @@ fn bad_values_name_the_field() {
     assert!(error_of("").contains("no sessions"));
     assert!(error_of("[sessions.a]\ntransport = { type = \"pigeon\", name = \"a\" }\nstore = { type = \"memory\" }").contains("pigeon"));
 }
+
+#[test]
+fn remember_me_windows_default_to_thirty_days_and_must_be_set_to_at_least_a_second() {
+    let config = SessionsConfig::from_toml(
+        "[sessions.a]\ntransport = { type = \"cookie\", name = \"a\" }\nstore = { type = \"memory\" }",
+    )
+    .unwrap();
+    let expiry = &config.sessions["a"].expiry;
+    assert_eq!(expiry.remember_idle_secs, 30 * 86_400);
+    assert_eq!(expiry.remember_absolute_secs, 30 * 86_400);
+    // The absolute end may be shorter than the idle window; neither may be zero.
+    assert!(SessionsConfig::from_toml("[sessions.a]\ntransport = { type = \"cookie\", name = \"a\" }\nstore = { type = \"memory\" }\nexpiry = { remember_idle_secs = 600, remember_absolute_secs = 60 }").is_ok());
+    for field in ["remember_idle_secs", "remember_absolute_secs"] {
+        let message = error_of(&format!("[sessions.a]\ntransport = {{ type = \"cookie\", name = \"a\" }}\nstore = {{ type = \"memory\" }}\nexpiry = {{ {field} = 0 }}"));
+        assert!(message.contains(&format!("expiry.{field}")), "{message}");
+    }
+}

@@ -143,8 +143,20 @@ impl SessionConfig {
             return Err(invalid(
                 name,
                 "expiry.absolute_timeout_secs",
-                "must be at least 1 second, or left out for no absolute timeout",
+                "must be at least 1 second (`null` in JSON, or `absolute_timeout(None)` in code, for none)",
             ));
+        }
+        // No remembered session lives without an absolute end: both windows are required.
+        for (field, secs) in [
+            ("expiry.remember_idle_secs", self.expiry.remember_idle_secs),
+            (
+                "expiry.remember_absolute_secs",
+                self.expiry.remember_absolute_secs,
+            ),
+        ] {
+            if secs == 0 {
+                return Err(invalid(name, field, "must be at least 1 second"));
+            }
         }
         if self.store.kind.is_empty() {
             return Err(invalid(

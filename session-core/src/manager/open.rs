@@ -6,6 +6,8 @@
 //! A stored record that does not decode is logged at warn, deleted, and treated the same way;
 //! only a backend that fails is an error.
 
+use std::sync::Arc;
+
 use super::execute::delete_corrupt;
 use super::intake::Incoming;
 use super::ConfiguredSession;
@@ -26,7 +28,19 @@ pub(super) async fn open_session(
     incoming: &Incoming,
     now: u64,
 ) -> Result<Session, Error> {
-    let handle = |state: State| Session::from_state(state.with_limit(configured.limit.clone()));
+    // The handle knows its store (for the device operations a handler calls) and its policy
+    // (for "remember me").
+    let store = match &configured.backend {
+        Backend::Server(store) => Some(Arc::clone(store)),
+        Backend::Cookie(_) => None,
+    };
+    let handle = |state: State| {
+        Session::attached(
+            state.with_limit(configured.limit.clone()),
+            store,
+            &configured.policy,
+        )
+    };
     for value in incoming.candidates() {
         if let Some(state) = open_value(configured, keys, &value, now).await? {
             return Ok(handle(state));

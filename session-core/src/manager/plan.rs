@@ -189,7 +189,8 @@ pub(super) fn plan_client(
     incoming: bool,
 ) -> ClientPlan {
     let stored = state.is_stored();
-    if state.data().is_empty() {
+    // An owner alone is something to keep, as for a server-side session: a login with no value.
+    if state.data().is_empty() && state.record().owner.is_none() {
         return if incoming && (state.is_modified() || stored) {
             ClientPlan::Removal
         } else {
@@ -300,7 +301,12 @@ mod tests {
             .unwrap();
         set(&mut state, "n", "1");
         let (plan, _) = plan(&state, true);
-        assert_eq!(plan.reply, Reply::Id(state.record().id, NOW + 86_400_000));
+        // The idle window would reach a day from now; the absolute end, a day after creation
+        // (an hour ago), comes first.
+        assert_eq!(
+            plan.reply,
+            Reply::Id(state.record().id, NOW - HOUR + 86_400_000)
+        );
     }
 
     #[test]

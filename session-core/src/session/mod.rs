@@ -17,12 +17,14 @@ use serde::Serialize;
 
 use crate::device::DEVICE_KEY;
 use crate::error::Error;
-use crate::expiry::Expiry;
+use crate::expiry::{Expiry, ExpiryPolicy};
 use crate::flash::{Flash, FlashLevel, FLASH_KEY};
 use crate::id::SessionId;
 use crate::record::{now_ms, RawJson};
+use crate::store::Store;
 
 mod limit;
+mod login;
 mod state;
 
 pub(crate) use limit::{Measure, SizeLimit, MAX_OWNER_LEN};
@@ -36,11 +38,22 @@ pub(crate) use state::{Lifecycle, State};
 /// spawned can still read it afterwards, but a change made after the save would be lost, so it
 /// is refused and logged at warn: the methods that return a `Result` give
 /// [`Error::AlreadySaved`]; the others (`remove`, `clear`, `take_flashes`, `regenerate_id`,
-/// `destroy`, `reset_expiry`, `clear_owner`) change nothing. Make every change before the
+/// `destroy`, `logout`, `reset_expiry`, `clear_owner`) change nothing. Make every change before the
 /// handler returns, or await the task inside the handler.
 #[derive(Clone)]
 pub struct Session {
-    inner: Arc<Mutex<State>>,
+    inner: Arc<Shared>,
+}
+
+/// What every clone of a handle shares: the state, and what the handle knows of its
+/// configuration.
+struct Shared {
+    state: Mutex<State>,
+    /// The session's store; `None` for a client-side session (and a handle made outside a
+    /// manager), whose device operations answer [`Error::NotServerSide`].
+    store: Option<Arc<dyn Store>>,
+    /// The configured expiry policy, for [`Session::remember`].
+    policy: ExpiryPolicy,
 }
 
 /// How errors of [`Session::get_as`] and [`Session::set_as`] name the value.
@@ -54,12 +67,27 @@ const TYPED_KEY: &str = "<typed session>";
 
 impl Session {
     pub(crate) fn from_state(state: State) -> Self {
+        Session::attached(state, None, &ExpiryPolicy::default())
+    }
+
+    /// A handle on `state`, with its store (server-side sessions) and configured policy.
+    pub(crate) fn attached(
+        state: State,
+        store: Option<Arc<dyn Store>>,
+        policy: &ExpiryPolicy,
+    ) -> Self {
         Session {
-            inner: Arc::new(Mutex::new(state)),
+            inner: Arc::new(Shared {
+                state: Mutex::new(state),
+                store,
+                policy: policy.clone(),
+            }),
         }
     }
 
-    /// A new, empty session that has never been saved; its id is drawn when first needed.
+    /// A new, empty session that has never been saved; its id is drawn when first needed. It
+    /// has no store (its device operations answer [`Error::NotServerSide`]) and
+    /// [`remember`](Self::remember) uses the default policy's windows.
     ///
     /// ```
     /// use session_core::{Expiry, Session};
@@ -74,7 +102,10 @@ impl Session {
     pub(crate) fn lock(&self) -> MutexGuard<'_, State> {
         // A panic elsewhere while holding the lock leaves consistent data (every method
         // completes its change before it can panic), so poisoning is not a reason to fail.
-        self.inner.lock().unwrap_or_else(PoisonError::into_inner)
+        self.inner
+            .state
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
     }
 
     /// The value of `key`, deserialized as `T`; `None` when absent.
@@ -395,9 +426,9 @@ impl Session {
         self.lock().is_destroyed()
     }
 
-    /// Overrides the configured lifetime for this session only, e.g. a persistent
-    /// "remember me" session: `session.set_expiry(Expiry::persistent(Duration::from_secs(30 * 86400)))`.
-    /// Stored with the session, so later requests honour it too.
+    /// Overrides the configured lifetime for this session only. Stored with the session, so
+    /// later requests honour it too. For "remember me", [`remember`](Self::remember) sets the
+    /// configured one and counts its end from the login.
     ///
     /// Errors with [`Error::SessionTooLarge`] when a client-side session's cookie would no
     /// longer fit with the override (it travels in the cookie); the session is then unchanged,
@@ -433,9 +464,10 @@ impl Session {
 
     /// Binds the session to `owner` (the logged-in user's id), so that the owner's sessions can
     /// be listed and ended together ([`SessionManager::owner_sessions`](crate::SessionManager::owner_sessions),
-    /// [`SessionManager::revoke_owner`](crate::SessionManager::revoke_owner)). Call it at login,
-    /// with [`regenerate_id`](Self::regenerate_id). Owners are kept in clear in the store's
-    /// index: use an id, not a secret.
+    /// [`SessionManager::revoke_owner`](crate::SessionManager::revoke_owner)). This is the
+    /// binding alone: at login, call [`login`](Self::login), which also gives a fresh id and
+    /// keeps nothing of a previous user's. Owners are kept in clear in the store's index: use an
+    /// id, not a secret.
     ///
     /// Errors with [`Error::InvalidOwner`] for an owner that is empty, longer than 256 bytes or
     /// holds a control character, and with [`Error::SessionTooLarge`] when the owner would take

@@ -7,7 +7,7 @@ use std::collections::BTreeSet;
 use super::limit::{entry_bytes, owner_problem, SizeLimit};
 use crate::device::{Device, DEVICE_KEY};
 use crate::error::Error;
-use crate::expiry::Expiry;
+use crate::expiry::{Expiry, ExpiryPolicy};
 use crate::flash::{Flash, FLASH_KEY};
 use crate::id::{SessionId, ID_BYTES};
 use crate::record::{Data, Delta, RawJson, Record};
@@ -124,6 +124,22 @@ impl State {
 
     pub(crate) fn is_destroyed(&self) -> bool {
         matches!(self.lifecycle, Lifecycle::Destroyed { .. })
+    }
+
+    /// The configured name of the session (empty outside a manager).
+    pub(crate) fn name(&self) -> &str {
+        self.limit.name()
+    }
+
+    /// The id the store (or the client's value) holds the session under now, if any: until the
+    /// request ends, a regenerated or destroyed session is still stored under its old id.
+    pub(crate) fn stored_id(&self) -> Option<SessionId> {
+        match self.lifecycle {
+            Lifecycle::New => None,
+            Lifecycle::Stored => Some(self.record.id),
+            Lifecycle::Regenerated { old } => Some(old),
+            Lifecycle::Destroyed { retired } => retired,
+        }
     }
 
     pub(crate) fn stale_key(&self) -> bool {
@@ -363,6 +379,65 @@ impl State {
             return Err(error);
         }
         self.owner_changed = true;
+        Ok(())
+    }
+
+    /// A login of `owner` at `now`: a fresh id, the owner bound (its device recorded when
+    /// saved). A session bound to another owner is destroyed first, so nothing of the previous
+    /// user's (values, flash messages, device record, own expiry) reaches the new one, and its
+    /// record leaves the previous owner's list; an anonymous session keeps its values. A login
+    /// of the owner already bound only regenerates: it is the same device, already counted
+    /// toward the owner's cap. All or nothing: on an error the session is unchanged.
+    pub(crate) fn login(&mut self, owner: String, now: u64) -> Result<(), Error> {
+        self.check_open()?;
+        if let Some(problem) = owner_problem(&owner) {
+            return Err(Error::InvalidOwner(problem));
+        }
+        match self.record.owner.as_deref() {
+            Some(bound) if bound == owner => self.regenerate(),
+            Some(_) => {
+                // Measured as it will be saved: the new owner and nothing else.
+                let probe = Record {
+                    id: self.record.id,
+                    data: Data::new(),
+                    created_at: now,
+                    expires_at: self.record.expires_at,
+                    absolute_deadline: self.record.absolute_deadline,
+                    version: 0,
+                    expiry: None,
+                    owner: Some(owner.clone()),
+                };
+                self.limit.check(&probe, 0)?;
+                self.destroy(now);
+                self.record.owner = Some(owner);
+                self.owner_changed = true;
+            }
+            None => {
+                self.record.owner = Some(owner);
+                if let Err(error) = self.limit.check(&self.record, self.data_bytes) {
+                    self.record.owner = None;
+                    return Err(error);
+                }
+                self.regenerate();
+                self.owner_changed = true;
+            }
+        }
+        Ok(())
+    }
+
+    /// "Remember me": the lifetime `policy` gives remembered sessions, its absolute end counted
+    /// from the login (a login in this request is at `now`; an earlier one is in the device
+    /// record; a session without either counts from its creation), and a fresh id.
+    pub(crate) fn remember(&mut self, policy: &ExpiryPolicy, now: u64) -> Result<(), Error> {
+        self.check_open()?;
+        let login_at = if self.binds_owner() {
+            now
+        } else {
+            self.device()
+                .map_or(self.record.created_at, |device| device.logged_in_at)
+        };
+        self.set_expiry(policy.remembered(self.record.created_at, login_at))?;
+        self.regenerate();
         Ok(())
     }
 

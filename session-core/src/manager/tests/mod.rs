@@ -28,6 +28,7 @@ mod first_write;
 mod hardening;
 mod hostile_requests;
 mod key_rotation;
+mod login;
 mod nothing_asked;
 mod owners;
 mod per_session_expiry;

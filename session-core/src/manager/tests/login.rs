@@ -1,0 +1,608 @@
+//! Login on the handle through the manager: logging in and out, "remember me" with an end, and
+//! the device operations a handler calls.
+
+use super::*;
+use crate::device::{Device, DEVICE_KEY};
+use crate::flash::FlashLevel;
+
+const MINUTE: u64 = 60_000;
+
+/// Moves every time of the stored record `id` `ms` into the past (creation, deadlines, device
+/// record), as if that much time had gone by since it was saved.
+fn age(store: &CountingStore, id: &SessionId, ms: u64) {
+    let mut record = store.record(id).expect("a stored record");
+    record.created_at -= ms;
+    record.expires_at -= ms;
+    record.absolute_deadline = record.absolute_deadline.map(|deadline| deadline - ms);
+    if let Some(mut device) = Device::from_data(&record.data) {
+        device.logged_in_at -= ms;
+        device.last_seen_at -= ms;
+        record.data.insert(DEVICE_KEY.into(), device.to_value());
+    }
+    store.insert(record);
+}
+
+fn counter(session: &Session) -> u32 {
+    let n = session.get::<u32>("n").unwrap().unwrap_or(0) + 1;
+    session.insert("n", n).unwrap();
+    n
+}
+
+#[tokio::test]
+async fn login_regenerates_the_id_binds_the_owner_and_keeps_an_anonymous_visitors_values() {
+    let store = Arc::new(CountingStore::default());
+    let manager = server_manager(&store);
+    let mut browser = Browser::default();
+    browser
+        .visit(&manager, |session| assert_eq!(counter(session), 1))
+        .await;
+    let anonymous = stored_id(&browser, &manager, &store).await;
+
+    browser
+        .visit(&manager, |session| session.login("alice").unwrap())
+        .await;
+    let logged_in = stored_id(&browser, &manager, &store).await;
+    assert_ne!(logged_in, anonymous);
+    assert!(store.record(&anonymous).is_none(), "the old id still opens");
+    let record = store.record(&logged_in).unwrap();
+    assert_eq!(record.owner.as_deref(), Some("alice"));
+    assert!(
+        Device::from_data(&record.data).is_some(),
+        "no device record"
+    );
+
+    // The visitor's counter survived the login.
+    browser
+        .visit(&manager, |session| {
+            assert_eq!(session.owner().as_deref(), Some("alice"));
+            assert_eq!(counter(session), 2);
+        })
+        .await;
+}
+
+#[tokio::test]
+async fn logging_in_as_another_user_keeps_nothing_of_the_previous_one() {
+    let store = Arc::new(CountingStore::default());
+    for manager in [server_manager(&store), client_manager()] {
+        let mut browser = Browser::default();
+        browser
+            .visit(&manager, |session| {
+                session.login("alice").unwrap();
+                counter(session);
+                counter(session);
+                session.flash(FlashLevel::Info, "for alice").unwrap();
+                session.remember().unwrap();
+            })
+            .await;
+
+        browser
+            .visit(&manager, |session| {
+                assert_eq!(session.get::<u32>("n").unwrap(), Some(2));
+                session.login("bob").unwrap();
+            })
+            .await;
+        browser
+            .visit(&manager, |session| {
+                assert_eq!(session.owner().as_deref(), Some("bob"));
+                assert_eq!(session.get::<u32>("n").unwrap(), None, "alice's counter");
+                assert!(session.take_flashes().is_empty(), "alice's flash");
+                assert_eq!(session.expiry(), None, "alice's remember-me");
+            })
+            .await;
+    }
+    // Alice's session left her device list; only bob's remains.
+    assert!(store.owner_sessions("alice").await.unwrap().is_empty());
+    assert_eq!(store.owner_sessions("bob").await.unwrap().len(), 1);
+}
+
+#[tokio::test]
+async fn logging_in_again_as_the_same_user_keeps_the_values_under_a_new_id() {
+    let store = Arc::new(CountingStore::default());
+    let manager = server_manager(&store);
+    let mut browser = Browser::default();
+    browser
+        .visit(&manager, |session| {
+            session.login("alice").unwrap();
+            counter(session);
+        })
+        .await;
+    let first = stored_id(&browser, &manager, &store).await;
+    browser
+        .visit(&manager, |session| session.login("alice").unwrap())
+        .await;
+    assert_ne!(stored_id(&browser, &manager, &store).await, first);
+    browser
+        .visit(&manager, |session| assert_eq!(counter(session), 2))
+        .await;
+    assert_eq!(store.owner_sessions("alice").await.unwrap().len(), 1);
+}
+
+#[tokio::test]
+async fn logging_in_again_at_a_refusing_cap_is_not_refused() {
+    // The session is already one of the owner's: logging in again on it adds no session.
+    let store = Arc::new(CountingStore::default());
+    let config = SessionConfig {
+        owners: crate::device::OwnersConfig {
+            max_sessions: Some(1),
+            when_full: crate::device::WhenFull::Refuse,
+            ..Default::default()
+        },
+        ..session_config(cookie_transport("sid"), "counting", policy())
+    };
+    let manager = SessionManager::builder(KeyRing::new(key(1)))
+        .session("app", config, Backend::Server(store.clone()))
+        .build()
+        .unwrap();
+    let mut browser = log_in_as(&manager, "alice", "Phone/1").await;
+    let request = browser.request(&manager);
+    request
+        .default_session()
+        .await
+        .unwrap()
+        .login("alice")
+        .unwrap();
+    browser.receive(&request.save_opened().await.unwrap());
+    assert_eq!(owner_of(&browser, &manager).await.as_deref(), Some("alice"));
+    assert_eq!(store.owner_sessions("alice").await.unwrap().len(), 1);
+}
+
+#[tokio::test]
+async fn an_invalid_owner_is_refused_and_changes_nothing() {
+    let (store, manager, mut browser) = logged_in_app().await;
+    let id = stored_id(&browser, &manager, &store).await;
+    browser
+        .visit(&manager, |session| {
+            assert!(matches!(session.login(""), Err(Error::InvalidOwner(_))));
+            assert!(matches!(
+                session.login("a\u{0}b"),
+                Err(Error::InvalidOwner(_))
+            ));
+            assert!(!session.is_modified());
+        })
+        .await;
+    assert_eq!(stored_id(&browser, &manager, &store).await, id);
+}
+
+#[tokio::test]
+async fn a_client_side_login_without_values_is_kept() {
+    let manager = client_manager();
+    let mut browser = Browser::default();
+    browser
+        .visit(&manager, |session| session.login("alice").unwrap())
+        .await;
+    assert!(browser.cookies.contains_key("sid"), "the login was dropped");
+    browser
+        .visit(&manager, |session| {
+            assert_eq!(session.owner().as_deref(), Some("alice"))
+        })
+        .await;
+}
+
+#[tokio::test]
+async fn logout_destroys_the_session_and_expires_its_cookie() {
+    let store = Arc::new(CountingStore::default());
+    for manager in [server_manager(&store), client_manager()] {
+        let mut browser = Browser::default();
+        browser
+            .visit(&manager, |session| {
+                session.login("alice").unwrap();
+                counter(session);
+            })
+            .await;
+        let headers = browser.visit(&manager, |session| session.logout()).await;
+        assert!(is_removal(&set_cookies(&headers)[0]));
+        assert!(browser.cookies.is_empty());
+    }
+    assert!(store.ids().is_empty());
+}
+
+/// Remember-me windows short enough to live through in a test: an hour idle, two absolute.
+fn remembering_policy() -> ExpiryPolicy {
+    ExpiryPolicy {
+        remember_idle_secs: 3600,
+        remember_absolute_secs: 2 * 3600,
+        ..policy()
+    }
+}
+
+#[tokio::test]
+async fn remember_regenerates_and_sets_a_persistent_cookie_of_the_idle_window() {
+    let store = Arc::new(CountingStore::default());
+    let server = server_manager_with(
+        KeyRing::new(key(1)),
+        cookie_transport("sid"),
+        remembering_policy(),
+        &store,
+    );
+    let client = client_manager_with(KeyRing::new(key(1)), remembering_policy(), 1);
+    for manager in [server, client] {
+        let mut browser = Browser::default();
+        browser
+            .visit(&manager, |session| session.login("alice").unwrap())
+            .await;
+        let before = browser.cookies["sid"].clone();
+        let before_id = stored_id(&browser, &manager, &store).await;
+        let headers = browser
+            .visit(&manager, |session| session.remember().unwrap())
+            .await;
+        let cookie = &set_cookies(&headers)[0];
+        let max_age = cookie.max_age().unwrap().whole_seconds() as u64;
+        assert!((3599..=3600).contains(&max_age), "{max_age}");
+        assert_ne!(browser.cookies["sid"], before);
+        assert_ne!(stored_id(&browser, &manager, &store).await, before_id);
+        // The cookie from before the call no longer opens the login.
+        let mut stolen = Browser::default();
+        stolen.cookies.insert("sid".into(), before);
+        if matches!(manager.backend("app"), Some(Backend::Server(_))) {
+            assert_eq!(
+                stolen
+                    .request(&manager)
+                    .default_session()
+                    .await
+                    .unwrap()
+                    .owner(),
+                None
+            );
+        }
+    }
+}
+
+#[tokio::test]
+async fn a_remembered_session_ends_its_absolute_window_after_the_login_however_active() {
+    let store = Arc::new(CountingStore::default());
+    let manager = server_manager_with(
+        KeyRing::new(key(1)),
+        cookie_transport("sid"),
+        remembering_policy(),
+        &store,
+    );
+    let mut browser = Browser::default();
+    // An anonymous visit long before the login: the end counts from the login, not from it.
+    browser
+        .visit(&manager, |session| {
+            counter(session);
+        })
+        .await;
+    age(
+        &store,
+        &stored_id(&browser, &manager, &store).await,
+        50 * MINUTE,
+    );
+    browser
+        .visit(&manager, |session| {
+            session.login("alice").unwrap();
+            session.remember().unwrap();
+        })
+        .await;
+
+    // Used every 50 minutes, well within the idle hour: alive until two hours after the login.
+    for _ in 0..2 {
+        age(
+            &store,
+            &stored_id(&browser, &manager, &store).await,
+            50 * MINUTE,
+        );
+        browser
+            .visit(&manager, |session| {
+                assert_eq!(session.owner().as_deref(), Some("alice"));
+                counter(session);
+            })
+            .await;
+    }
+    age(
+        &store,
+        &stored_id(&browser, &manager, &store).await,
+        25 * MINUTE,
+    );
+    assert_eq!(
+        browser
+            .request(&manager)
+            .default_session()
+            .await
+            .unwrap()
+            .owner(),
+        None,
+        "a remembered session outlived its absolute end"
+    );
+}
+
+#[tokio::test]
+async fn remembering_later_still_counts_the_end_from_the_login() {
+    let store = Arc::new(CountingStore::default());
+    let manager = server_manager_with(
+        KeyRing::new(key(1)),
+        cookie_transport("sid"),
+        remembering_policy(),
+        &store,
+    );
+    let mut browser = Browser::default();
+    browser
+        .visit(&manager, |session| session.login("alice").unwrap())
+        .await;
+    age(
+        &store,
+        &stored_id(&browser, &manager, &store).await,
+        50 * MINUTE,
+    );
+    browser
+        .visit(&manager, |session| session.remember().unwrap())
+        .await;
+    // Fifty minutes after the login and again after 1 h 40: still in.
+    age(
+        &store,
+        &stored_id(&browser, &manager, &store).await,
+        50 * MINUTE,
+    );
+    browser
+        .visit(&manager, |session| {
+            assert_eq!(session.owner().as_deref(), Some("alice"));
+            counter(session);
+        })
+        .await;
+    // Two hours and a minute after the login (not after the call): out.
+    age(
+        &store,
+        &stored_id(&browser, &manager, &store).await,
+        21 * MINUTE,
+    );
+    assert_eq!(owner_of(&browser, &manager).await, None);
+}
+
+#[tokio::test]
+async fn a_persistent_expiry_is_not_a_session_without_an_end() {
+    // `Expiry::persistent` used to have no absolute end: a session used once an hour lived
+    // forever.
+    let store = Arc::new(CountingStore::default());
+    let manager = server_manager(&store);
+    let mut browser = Browser::default();
+    browser
+        .visit(&manager, |session| {
+            session.login("alice").unwrap();
+            session
+                .set_expiry(Expiry::persistent(Duration::from_secs(3600)))
+                .unwrap();
+        })
+        .await;
+    for _ in 0..3 {
+        age(
+            &store,
+            &stored_id(&browser, &manager, &store).await,
+            40 * MINUTE,
+        );
+        let alive = browser
+            .request(&manager)
+            .default_session()
+            .await
+            .unwrap()
+            .owner()
+            .is_some();
+        if !alive {
+            return;
+        }
+        browser
+            .visit(&manager, |session| {
+                counter(session);
+            })
+            .await;
+    }
+    panic!("a persistent session used within its idle window lived past its absolute end");
+}
+
+// ---- the device operations ----
+
+/// Logs `owner` in on a new browser whose client says `agent`.
+async fn log_in_as(manager: &SessionManager, owner: &str, agent: &str) -> Browser {
+    let mut browser = Browser::default();
+    let request = browser.request(manager);
+    request
+        .default_session()
+        .await
+        .unwrap()
+        .login(owner)
+        .unwrap();
+    request.set_client_info(crate::device::ClientInfo {
+        user_agent: Some(agent.into()),
+        ip: None,
+    });
+    browser.receive(&request.save_opened().await.unwrap());
+    browser
+}
+
+/// Runs one request on `browser` whose handler is `handler` (async), and applies its response.
+async fn call<T, F, Fut>(browser: &mut Browser, manager: &SessionManager, handler: F) -> T
+where
+    F: FnOnce(Session) -> Fut,
+    Fut: std::future::Future<Output = T>,
+{
+    let request = browser.request(manager);
+    let session = request.default_session().await.unwrap();
+    let value = handler(session).await;
+    browser.receive(&request.save_opened().await.unwrap());
+    value
+}
+
+async fn owner_of(browser: &Browser, manager: &SessionManager) -> Option<String> {
+    browser
+        .request(manager)
+        .default_session()
+        .await
+        .unwrap()
+        .owner()
+}
+
+#[tokio::test]
+async fn a_handler_lists_the_devices_and_ends_one_of_them() {
+    let store = Arc::new(CountingStore::default());
+    let manager = server_manager(&store);
+    let phone = log_in_as(&manager, "alice", "Phone/1").await;
+    let mut laptop = log_in_as(&manager, "alice", "Laptop/2").await;
+    let mallory = log_in_as(&manager, "mallory", "Other/3").await;
+
+    let devices = call(&mut laptop, &manager, |session| async move {
+        session.devices().await.unwrap()
+    })
+    .await;
+    assert_eq!(devices.len(), 2);
+    let agent = |entry: &OwnerSession| entry.device.as_ref().unwrap().user_agent.clone();
+    let current: Vec<_> = devices.iter().filter(|entry| entry.current).collect();
+    assert_eq!(current.len(), 1);
+    assert_eq!(agent(current[0]).as_deref(), Some("Laptop/2"));
+    let phone_handle = devices
+        .iter()
+        .find(|entry| !entry.current)
+        .unwrap()
+        .handle
+        .clone();
+    let mallory_handle = store.owner_sessions("mallory").await.unwrap()[0]
+        .handle
+        .clone();
+
+    let (other_users, made_up, phone_ended) = call(&mut laptop, &manager, |session| async move {
+        (
+            session.end_device(&mallory_handle).await.unwrap(),
+            session.end_device("../not-a-handle").await.unwrap(),
+            session.end_device(&phone_handle).await.unwrap(),
+        )
+    })
+    .await;
+    assert!(!other_users && !made_up && phone_ended);
+    assert_eq!(owner_of(&phone, &manager).await, None);
+    assert_eq!(
+        owner_of(&mallory, &manager).await.as_deref(),
+        Some("mallory")
+    );
+    assert_eq!(owner_of(&laptop, &manager).await.as_deref(), Some("alice"));
+}
+
+#[tokio::test]
+async fn ending_this_devices_own_handle_logs_it_out() {
+    let store = Arc::new(CountingStore::default());
+    let manager = server_manager(&store);
+    let mut laptop = log_in_as(&manager, "alice", "Laptop/2").await;
+    let ended = call(&mut laptop, &manager, |session| async move {
+        let own = session.devices().await.unwrap()[0].handle.clone();
+        let ended = session.end_device(&own).await.unwrap();
+        assert!(session.is_destroyed());
+        ended
+    })
+    .await;
+    assert!(ended);
+    assert!(laptop.cookies.is_empty(), "the response kept the cookie");
+}
+
+#[tokio::test]
+async fn a_handler_logs_out_the_other_devices_or_everywhere() {
+    let store = Arc::new(CountingStore::default());
+    let manager = server_manager(&store);
+    let phone = log_in_as(&manager, "alice", "Phone/1").await;
+    let tablet = log_in_as(&manager, "alice", "Tablet/1").await;
+    let mut laptop = log_in_as(&manager, "alice", "Laptop/2").await;
+    let bob = log_in_as(&manager, "bob", "Other/3").await;
+
+    let ended = call(&mut laptop, &manager, |session| async move {
+        session.end_other_devices().await.unwrap()
+    })
+    .await;
+    assert_eq!(ended, 2);
+    assert_eq!(owner_of(&phone, &manager).await, None);
+    assert_eq!(owner_of(&tablet, &manager).await, None);
+    assert_eq!(owner_of(&laptop, &manager).await.as_deref(), Some("alice"));
+
+    let mut phone = log_in_as(&manager, "alice", "Phone/1").await;
+    let ended = call(&mut phone, &manager, |session| async move {
+        session.end_everywhere().await.unwrap()
+    })
+    .await;
+    assert_eq!(ended, 2);
+    assert!(phone.cookies.is_empty(), "the response kept the cookie");
+    assert_eq!(owner_of(&laptop, &manager).await, None);
+    assert!(store.owner_sessions("alice").await.unwrap().is_empty());
+    assert_eq!(owner_of(&bob, &manager).await.as_deref(), Some("bob"));
+}
+
+#[tokio::test]
+async fn without_an_owner_the_device_operations_end_nothing() {
+    let store = Arc::new(CountingStore::default());
+    let manager = server_manager(&store);
+    log_in_as(&manager, "alice", "Phone/1").await;
+    let mut anonymous = Browser::default();
+    anonymous
+        .visit(&manager, |session| {
+            counter(session);
+        })
+        .await;
+    let (listed, others, everywhere) = call(&mut anonymous, &manager, |session| async move {
+        (
+            session.devices().await.unwrap().len(),
+            session.end_other_devices().await.unwrap(),
+            session.end_everywhere().await.unwrap(),
+        )
+    })
+    .await;
+    assert_eq!((listed, others, everywhere), (0, 0, 0));
+    assert!(anonymous.cookies.is_empty());
+    assert_eq!(store.owner_sessions("alice").await.unwrap().len(), 1);
+}
+
+#[tokio::test]
+async fn client_side_sessions_refuse_the_device_operations() {
+    let manager = client_manager();
+    let mut browser = Browser::default();
+    browser
+        .visit(&manager, |session| session.login("alice").unwrap())
+        .await;
+    call(&mut browser, &manager, |session| async move {
+        assert!(matches!(
+            session.devices().await,
+            Err(Error::NotServerSide(name)) if name == "app"
+        ));
+        assert!(matches!(
+            session.end_device("x").await,
+            Err(Error::NotServerSide(_))
+        ));
+        assert!(matches!(
+            session.end_other_devices().await,
+            Err(Error::NotServerSide(_))
+        ));
+        assert!(matches!(
+            session.end_everywhere().await,
+            Err(Error::NotServerSide(_))
+        ));
+        // Refused before anything changed: still logged in.
+        assert!(!session.is_destroyed());
+    })
+    .await;
+    assert_eq!(owner_of(&browser, &manager).await.as_deref(), Some("alice"));
+}
+
+#[tokio::test]
+async fn login_calls_after_the_response_was_saved_are_refused() {
+    let store = Arc::new(CountingStore::default());
+    let manager = server_manager(&store);
+    let browser = log_in_as(&manager, "alice", "Phone/1").await;
+    let request = browser.request(&manager);
+    let session = request.default_session().await.unwrap();
+    request.save_opened().await.unwrap();
+    // A task the handler spawned, running after the response left.
+    assert!(matches!(session.login("bob"), Err(Error::AlreadySaved(_))));
+    assert!(matches!(session.remember(), Err(Error::AlreadySaved(_))));
+    assert!(matches!(
+        session.end_everywhere().await,
+        Err(Error::AlreadySaved(_))
+    ));
+    session.logout();
+    assert!(!session.is_destroyed());
+    assert_eq!(session.owner().as_deref(), Some("alice"));
+    assert_eq!(store.owner_sessions("alice").await.unwrap().len(), 1);
+}
+
+#[test]
+fn the_device_operations_are_send_futures() {
+    // Handlers of multi-threaded frameworks (axum, a spawned task) need `Send` futures.
+    fn send<T: Send>(_: T) {}
+    let session = Session::new_unsaved(&Expiry::default());
+    send(session.devices());
+    send(session.end_device("handle"));
+    send(session.end_other_devices());
+    send(session.end_everywhere());
+}
