@@ -39,7 +39,7 @@ fn manager(store: &Arc<TestStore>) -> SessionManager {
                 Transport::Cookie(CookieConfig::new("cart")),
                 StoreConfig::new("cookie"),
             ),
-            Backend::Cookie(CookieStoreOptions::default()),
+            Backend::ClientSide(CookieStoreOptions::default()),
         )
         .session(
             "api",
@@ -215,7 +215,7 @@ async fn a_large_client_side_session_is_split_across_cookies_and_read_back() {
                 Transport::Cookie(CookieConfig::new("big")),
                 StoreConfig::new("cookie"),
             ),
-            Backend::Cookie(CookieStoreOptions { max_chunks: 3 }),
+            Backend::ClientSide(CookieStoreOptions { max_chunks: 3 }),
         )
         .build()
         .unwrap();

@@ -44,7 +44,7 @@ async fn open_value(
 ) -> Result<Option<State>, Error> {
     let name = &configured.name;
     let store = match &configured.backend {
-        Backend::Cookie(_) => {
+        Backend::ClientSide(_) => {
             return Ok(
                 match open_record(keys, configured.protection, name, value, now) {
                     Ok(opened) if allowed_by_policy(&opened.record, &configured.policy, now) => {
