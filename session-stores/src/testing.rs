@@ -99,6 +99,18 @@ pub async fn configured_session_write(config: &str) -> Result<Vec<ResponseHeader
     Ok(manager.save_request(request).await?)
 }
 
+/// The storage keys of `owner`'s sessions in `store`, sorted: what a test compares with the keys
+/// of the sessions it created for that owner.
+pub async fn owner_keys(
+    store: &(impl Store + ?Sized),
+    owner: &str,
+) -> Result<Vec<String>, StoreError> {
+    let sessions = store.owner_sessions(owner).await?;
+    let mut keys: Vec<String> = sessions.into_iter().map(|session| session.key).collect();
+    keys.sort();
+    Ok(keys)
+}
+
 /// What a test route answers for the sessions of [`adapter_test_sessions`]: the owner of `app`,
 /// the `item` of `cart` and the `user` of `api`, `-` for each that is missing (`alice apple
 /// bob` when all three arrived).

@@ -2,8 +2,6 @@
 //! scripts/test.sh`, which starts a private primary, replica and sentinels and sets
 //! `REDIS_SENTINEL_URLS`, `REDIS_SENTINEL_MASTER` and `REDIS_SENTINEL_PRIMARY_PASSWORD`.
 
-mod common;
-
 /// The demos' Sentinel configuration builds a working store once it names the setup's
 /// sentinels, primary and password: configuration alone, no code.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -50,5 +48,8 @@ async fn the_example_sentinel_configuration_runs_on_sentinel() {
         text.contains(&sentinels),
         "the example names its master and sentinels as `master = \"mymaster\", urls = [...]`"
     );
-    common::writes_a_session(&text).await;
+    let headers = session_stores::testing::configured_session_write(&text)
+        .await
+        .unwrap();
+    assert!(headers[0].value().starts_with("app_session="));
 }
