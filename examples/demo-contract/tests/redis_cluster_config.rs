@@ -1,6 +1,8 @@
 //! The demos' Redis Cluster configuration on a real cluster. Run through `bash scripts/test.sh`,
 //! which starts a private Redis Cluster and sets `REDIS_CLUSTER_URLS`.
 
+mod common;
+
 /// The demos' cluster configuration builds a working store once its seeds point at the cluster.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_example_cluster_configuration_runs_on_the_cluster() {
@@ -11,32 +13,6 @@ async fn the_example_cluster_configuration_runs_on_the_cluster() {
         );
         return;
     };
-    let urls: Vec<&str> = urls.split(',').collect();
     let example = include_str!("../../config/redis-cluster.toml");
-    let seeds = urls
-        .iter()
-        .map(|url| format!("{url:?}"))
-        .collect::<Vec<_>>()
-        .join(", ");
-    let text: String = example
-        .lines()
-        .map(|line| match line.find("urls = [") {
-            Some(start) => {
-                let end = line[start..]
-                    .find(']')
-                    .map_or(line.len(), |end| start + end + 1);
-                format!("{}urls = [{seeds}]{}", &line[..start], &line[end..])
-            }
-            None => line.to_string(),
-        })
-        .collect::<Vec<_>>()
-        .join("\n");
-    assert!(
-        text.contains(&seeds),
-        "the example lists its seeds as `urls = [...]`"
-    );
-    let headers = session_stores::testing::configured_session_write(&text)
-        .await
-        .unwrap();
-    assert!(headers[0].value().starts_with("app_session="));
+    common::writes_a_session(&common::naming_urls(example, &urls)).await;
 }
