@@ -30,13 +30,7 @@ impl FromRequest for Session {
 
     fn from_request(request: &HttpRequest, _: &mut Payload) -> Self::Future {
         let sessions = request_sessions(request);
-        Box::pin(async move {
-            let session = sessions?
-                .default_session()
-                .await
-                .map_err(SessionRejection::Open)?;
-            Ok(Session::wrap(session))
-        })
+        Box::pin(async move { Ok(Session::wrap(open(sessions?, None).await?)) })
     }
 }
 
@@ -46,14 +40,20 @@ impl<N: SessionName> FromRequest for NamedSession<N> {
 
     fn from_request(request: &HttpRequest, _: &mut Payload) -> Self::Future {
         let sessions = request_sessions(request);
-        Box::pin(async move {
-            let session = sessions?
-                .session(N::NAME)
-                .await
-                .map_err(SessionRejection::Open)?;
-            Ok(NamedSession::wrap(session))
-        })
+        Box::pin(async move { Ok(NamedSession::wrap(open(sessions?, Some(N::NAME)).await?)) })
     }
+}
+
+/// Opens the session `name` of the request's `sessions` (the default session for `None`).
+async fn open(
+    sessions: Arc<RequestSessions>,
+    name: Option<&str>,
+) -> Result<session_core::Session, SessionRejection> {
+    match name {
+        Some(name) => sessions.session(name).await,
+        None => sessions.default_session().await,
+    }
+    .map_err(SessionRejection::Open)
 }
 
 impl FromRequest for Sessions {
