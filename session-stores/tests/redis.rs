@@ -36,6 +36,18 @@ topology_tests!(|test| {
     Some((store(&url, test).await, connect(&url).await))
 });
 
+/// A store of test `test` holding one new record, and a connection of the test's own to the
+/// server.
+async fn one_stored_record(
+    test: &str,
+) -> Option<(RedisStore, Record, redis::aio::MultiplexedConnection)> {
+    let url = redis_url()?;
+    let store = store(&url, test).await;
+    let record = record();
+    store.create(&record).await.unwrap();
+    Some((store, record, connect(&url).await))
+}
+
 /// Runs a command whose reply does not matter.
 async fn run(redis: &mut redis::aio::MultiplexedConnection, args: &[&str]) {
     let mut command = redis::cmd(args[0]);
@@ -216,12 +228,8 @@ async fn update_of_a_session_whose_ttl_ran_out_is_false() {
 /// application whose clock runs ahead of the server's would see it) while the TTL still runs.
 #[tokio::test]
 async fn update_goes_by_the_servers_ttl_not_the_stored_deadline() {
-    let url = require!(redis_url());
-    let store = store(&url, "server-clock").await;
-    let record = record();
-    store.create(&record).await.unwrap();
+    let (store, record, mut redis) = require!(one_stored_record("server-clock").await);
     let key = store.key_of(&record.id);
-    let mut redis = connect(&url).await;
     run(
         &mut redis,
         &["HSET", &key, "@e", &(now_ms() - 1_000).to_string()],
@@ -245,11 +253,7 @@ async fn update_goes_by_the_servers_ttl_not_the_stored_deadline() {
 /// sent their body again.
 #[tokio::test]
 async fn scripts_are_loaded_again_after_a_script_flush() {
-    let url = require!(redis_url());
-    let store = store(&url, "flush").await;
-    let record = record();
-    store.create(&record).await.unwrap();
-    let mut redis = connect(&url).await;
+    let (store, record, mut redis) = require!(one_stored_record("flush").await);
     run(&mut redis, &["SCRIPT", "FLUSH"]).await;
     let delta = Delta {
         changed: vec![("k".into(), json("1".into()))],
@@ -271,11 +275,7 @@ async fn scripts_are_loaded_again_after_a_script_flush() {
 
 #[tokio::test]
 async fn update_of_a_session_deleted_behind_the_stores_back_is_false() {
-    let url = require!(redis_url());
-    let store = store(&url, "vanished").await;
-    let record = record();
-    store.create(&record).await.unwrap();
-    let mut redis = connect(&url).await;
+    let (store, record, mut redis) = require!(one_stored_record("vanished").await);
     run(&mut redis, &["DEL", &store.key_of(&record.id)]).await;
     let delta = Delta {
         changed: vec![(

@@ -117,13 +117,7 @@ async fn connections_closed_by_every_node_cost_no_operation() {
     let records = redis_checks::created_records(&store).await;
     let mut closed = 0;
     for url in &urls {
-        closed += redis::cmd("CLIENT")
-            .arg("KILL")
-            .arg("USER")
-            .arg(&user)
-            .query_async::<i64>(&mut connect(url).await)
-            .await
-            .unwrap();
+        closed += redis_checks::close_connections_of(&mut connect(url).await, &user).await;
     }
     assert!(
         closed >= 3,

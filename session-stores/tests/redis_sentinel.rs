@@ -161,13 +161,7 @@ async fn connections_closed_by_the_primary_cost_no_operation() {
     }
     let store = RedisStore::connect(options).await.unwrap();
     let records = redis_checks::created_records(&store).await;
-    let closed: i64 = redis::cmd("CLIENT")
-        .arg("KILL")
-        .arg("USER")
-        .arg(&user)
-        .query_async(&mut primary)
-        .await
-        .unwrap();
+    let closed = redis_checks::close_connections_of(&mut primary, &user).await;
     // Two at least: the pool's, and the one that checked the primary's `ROLE` if the server
     // has not seen it close yet.
     assert!(

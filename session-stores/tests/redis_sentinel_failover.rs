@@ -57,6 +57,19 @@ struct Stream {
 }
 
 impl Stream {
+    /// Steps, `PACE` apart and `MAX_OPERATIONS_AFTER_KILL` times at most, until service has
+    /// resumed on the server on `port`: whether it did.
+    async fn follow(&mut self, store: &RedisStore, port: u16) -> bool {
+        for _ in 0..MAX_OPERATIONS_AFTER_KILL {
+            let resumed = self.step(store).await;
+            if resumed && format!("{store:?}").contains(&format!(":{port}")) {
+                return true;
+            }
+            tokio::time::sleep(PACE).await;
+        }
+        false
+    }
+
     /// One step; `Ok(true)` once `RESUMED_AFTER` steps in a row succeeded.
     async fn step(&mut self, store: &RedisStore) -> bool {
         match step(store).await {
@@ -212,15 +225,7 @@ async fn the_store_follows_the_primary_through_a_kill_a_switchover_and_a_partiti
     }
     assert!(switched, "the sentinels refused the switchover");
     let mut during = Stream::default();
-    let mut followed = false;
-    for _ in 0..MAX_OPERATIONS_AFTER_KILL {
-        let resumed = during.step(&store).await;
-        if resumed && format!("{store:?}").contains(&format!(":{victim}")) {
-            followed = true;
-            break;
-        }
-        tokio::time::sleep(PACE).await;
-    }
+    let followed = during.follow(&store, victim).await;
     assert!(
         followed,
         "the store did not follow the switchover to port {victim} within \
@@ -255,15 +260,7 @@ async fn the_store_follows_the_primary_through_a_kill_a_switchover_and_a_partiti
     // and it follows the promoted replica while the old primary is still silent.
     let silent = Stopped::stop(&dir, victim);
     let mut partitioned = Stream::default();
-    let mut followed = false;
-    for _ in 0..MAX_OPERATIONS_AFTER_KILL {
-        let resumed = partitioned.step(&store).await;
-        if resumed && format!("{store:?}").contains(&format!(":{promoted}")) {
-            followed = true;
-            break;
-        }
-        tokio::time::sleep(PACE).await;
-    }
+    let followed = partitioned.follow(&store, promoted).await;
     assert!(
         followed,
         "the store did not follow the replica promoted while the primary on port {victim} was \

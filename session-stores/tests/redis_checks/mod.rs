@@ -634,6 +634,11 @@ pub fn closer_name() -> String {
     format!("closer{}", &SessionId::generate().storage_key()[..8]).replace(['-', '_'], "x")
 }
 
+/// Closes every connection of the user `user` on the server behind `redis`: how many it closed.
+pub async fn close_connections_of(redis: &mut (impl ConnectionLike + Send), user: &str) -> i64 {
+    raw(redis, &["CLIENT", "KILL", "USER", user]).await
+}
+
 /// Adds the user `user`, password `closer-secret`, allowed everything, on the server behind
 /// `redis`.
 pub async fn add_closer(redis: &mut (impl ConnectionLike + Send), user: &str) {
