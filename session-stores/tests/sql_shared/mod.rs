@@ -355,6 +355,18 @@ pub fn delta(changes: &[(&str, &str)]) -> Delta {
     }
 }
 
+/// The message of the error the registry refuses a SQLite store on `url` with at start-up, for
+/// the `app` session; panics when the store starts.
+pub async fn sqlite_start_up_error(url: &str) -> String {
+    let built = session_stores::registry()
+        .build("app", &config("sqlite", serde_json::json!({ "url": url })))
+        .await;
+    match built {
+        Ok(_) => panic!("{url}: accepted"),
+        Err(error) => error.to_string(),
+    }
+}
+
 pub async fn load(store: &dyn Store, id: &SessionId) -> Option<Record> {
     store.load(id).await.unwrap()
 }
