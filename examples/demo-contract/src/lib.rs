@@ -157,15 +157,17 @@ macro_rules! __run_scenarios {
     };
 }
 
+/// One test function per name, each running `$crate::$module::$name` on `$app` under the
+/// framework's async test attribute `$test`.
 #[cfg(feature = "scenarios")]
 #[doc(hidden)]
 #[macro_export]
-macro_rules! __scenario_tests {
-    ((#[$test:meta] $app:expr); $($name:ident,)*) => {
+macro_rules! __tests_of {
+    ((#[$test:meta] $app:expr, $module:ident); $($name:ident,)*) => {
         $(
             #[$test]
             async fn $name() {
-                $crate::scenarios::$name(&$app).await;
+                $crate::$module::$name(&$app).await;
             }
         )*
     };
@@ -183,9 +185,10 @@ macro_rules! __scenario_tests {
 #[macro_export]
 macro_rules! contract_tests {
     (#[$test:meta] $app:expr) => {
-        $crate::__with_scenarios!(__scenario_tests(
+        $crate::__with_scenarios!(__tests_of(
             #[$test]
-            $app
+            $app,
+            scenarios
         ));
     };
 }

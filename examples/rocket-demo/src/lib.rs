@@ -241,12 +241,7 @@ fn add_flash(session: Session, bytes: Body) -> Reply<OkResponse> {
 
 #[get("/flash")]
 fn take_flashes(session: Session) -> Json<FlashesResponse> {
-    let messages = session
-        .take_flashes()
-        .iter()
-        .filter_map(|flash| flash.text().map(str::to_string))
-        .collect();
-    Json(FlashesResponse { messages })
+    Json(FlashesResponse::take(&session))
 }
 
 #[post("/counter/<_>")]
