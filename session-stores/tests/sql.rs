@@ -156,9 +156,7 @@ async fn two_sqlite_stores_on_one_file_share_sessions() {
     let options = sql_shared::options(&server.url(), "shared");
     let first = server.connect(options.clone()).await.unwrap().shared();
     let second = server.connect(options).await.unwrap().shared();
-    let record = sql_shared::record();
-    first.create(&record).await.unwrap();
-    assert_eq!(second.load(&record.id).await.unwrap(), Some(record));
+    sql_shared::created_through_loads_through(&*first, &*second).await;
 }
 
 #[tokio::test]
@@ -229,9 +227,7 @@ async fn a_missing_table_without_create_table_fails_at_start_up_saying_what_to_r
         let other = server.store(|options| options).await;
         other.execute(&server.schema(&table)).await;
         let store = server.connect(options).await.unwrap().shared();
-        let record = sql_shared::record();
-        store.create(&record).await.unwrap();
-        assert_eq!(store.load(&record.id).await.unwrap(), Some(record));
+        sql_shared::created_through_loads_through(&*store, &*store).await;
     }
 }
 

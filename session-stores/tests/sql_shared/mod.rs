@@ -355,6 +355,13 @@ pub fn delta(changes: &[(&str, &str)]) -> Delta {
     }
 }
 
+/// A new record created through `writer` loads, as it was, through `reader`.
+pub async fn created_through_loads_through(writer: &dyn Store, reader: &dyn Store) {
+    let record = record();
+    writer.create(&record).await.unwrap();
+    assert_eq!(reader.load(&record.id).await.unwrap(), Some(record));
+}
+
 /// The message of the error the registry refuses a SQLite store on `url` with at start-up, for
 /// the `app` session; panics when the store starts.
 pub async fn sqlite_start_up_error(url: &str) -> String {
