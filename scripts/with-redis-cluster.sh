@@ -8,13 +8,9 @@
 # everything afterwards.
 # Usage: scripts/with-redis-cluster.sh cargo test -p session-stores --test redis_cluster
 set -euo pipefail
+source "$(dirname "${BASH_SOURCE[0]}")/redis-common.sh"
 
-if ! command -v redis-server >/dev/null 2>&1 || ! command -v redis-cli >/dev/null 2>&1; then
-  echo "redis-server not found; installing it from the system packages" >&2
-  if [ "$(id -u)" -eq 0 ]; then sudo=""; else sudo="sudo"; fi
-  $sudo apt-get update -qq >&2
-  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq redis-server >&2
-fi
+ensure_installed redis-server redis-cli -- redis-server
 
 # Six ports free now, and their cluster bus ports (port + 10000) free too.
 ports=$(python3 - <<'PY'
@@ -44,16 +40,8 @@ stop_cluster() {
     if ! ls "$workdir"/*/redis.pid >/dev/null 2>&1; then break; fi
     sleep 0.1
   done
-  # A server a test restarted, or one still writing its files, must not fail the run on the
-  # way out: stop whatever still listens on this setup's ports, then remove the directory.
-  for port in $ports; do
-    pkill -9 -f "redis-(server|sentinel) 127\.0\.0\.1:$port( |$)" 2>/dev/null || true
-  done
-  for _ in 1 2 3 4 5; do
-    rm -rf "$workdir" 2>/dev/null && break
-    sleep 0.2
-  done
-  rm -rf "$workdir" || true
+  # shellcheck disable=SC2086 # one argument per port
+  remove_setup "$workdir" $ports
 }
 trap stop_cluster EXIT
 
@@ -61,19 +49,16 @@ nodes=""
 urls=""
 for port in $ports; do
   mkdir -p "$workdir/$port"
-  cat > "$workdir/$port/redis.conf" <<CONF
-bind 127.0.0.1
-port $port
-dir $workdir/$port
-daemonize yes
-pidfile $workdir/$port/redis.pid
-logfile $workdir/$port/redis.log
+  {
+    server_conf "$workdir/$port" "$port" redis.log
+    cat <<CONF
 save ""
 appendonly no
 cluster-enabled yes
 cluster-config-file nodes.conf
 cluster-node-timeout 1000
 CONF
+  } >"$workdir/$port/redis.conf"
   redis-server "$workdir/$port/redis.conf"
   nodes="$nodes 127.0.0.1:$port"
   urls="${urls:+$urls,}redis://127.0.0.1:$port/"

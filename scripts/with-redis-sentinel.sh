@@ -14,14 +14,9 @@
 # every process and removes the dir afterwards, also when the command or the setup fails.
 # Usage: scripts/with-redis-sentinel.sh cargo test -p session-stores --test redis_sentinel
 set -euo pipefail
+source "$(dirname "${BASH_SOURCE[0]}")/redis-common.sh"
 
-if ! command -v redis-server >/dev/null 2>&1 || ! command -v redis-sentinel >/dev/null 2>&1 ||
-  ! command -v redis-cli >/dev/null 2>&1; then
-  echo "redis-server or redis-sentinel not found; installing them from the system packages" >&2
-  if [ "$(id -u)" -eq 0 ]; then sudo=""; else sudo="sudo"; fi
-  $sudo apt-get update -qq >&2
-  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq redis-server redis-sentinel >&2
-fi
+ensure_installed redis-server redis-sentinel redis-cli -- redis-server redis-sentinel
 
 master=mymaster
 sentinel_password="sentinel-$RANDOM$RANDOM"
@@ -60,33 +55,21 @@ stop_all() {
     if [ "$alive" -eq 0 ]; then break; fi
     sleep 0.1
   done
-  # A server a test restarted, or one still writing its files, must not fail the run on the
-  # way out: stop whatever still listens on this setup's ports, then remove the directory.
-  for port in "$primary" "$replica" "${sentinel_ports[@]}"; do
-    pkill -9 -f "redis-(server|sentinel) 127\.0\.0\.1:$port( |$)" 2>/dev/null || true
-  done
-  for _ in 1 2 3 4 5; do
-    rm -rf "$workdir" 2>/dev/null && break
-    sleep 0.2
-  done
-  rm -rf "$workdir" || true
+  remove_setup "$workdir" "$primary" "$replica" "${sentinel_ports[@]}"
 }
 trap stop_all EXIT
 
 for port in "$primary" "$replica"; do
   mkdir -p "$workdir/$port"
-  cat >"$workdir/$port/redis.conf" <<CONF
-bind 127.0.0.1
-port $port
-dir $workdir/$port
-daemonize yes
-pidfile $workdir/$port/redis.pid
-logfile $workdir/$port/redis.log
+  {
+    server_conf "$workdir/$port" "$port" redis.log
+    cat <<CONF
 save ""
 appendonly no
 requirepass $primary_password
 masterauth $primary_password
 CONF
+  } >"$workdir/$port/redis.conf"
 done
 echo "replicaof 127.0.0.1 $primary" >>"$workdir/$replica/redis.conf"
 redis-server "$workdir/$primary/redis.conf"
@@ -96,13 +79,9 @@ redis-server "$workdir/$replica/redis.conf"
 # down after 1 s without an answer, and a failover that stalls is retried after 3 s.
 for port in "${sentinel_ports[@]}"; do
   mkdir -p "$workdir/$port"
-  cat >"$workdir/$port/sentinel.conf" <<CONF
-bind 127.0.0.1
-port $port
-dir $workdir/$port
-daemonize yes
-pidfile $workdir/$port/redis.pid
-logfile $workdir/$port/sentinel.log
+  {
+    server_conf "$workdir/$port" "$port" sentinel.log
+    cat <<CONF
 requirepass $sentinel_password
 sentinel monitor $master 127.0.0.1 $primary 2
 sentinel auth-pass $master $primary_password
@@ -110,6 +89,7 @@ sentinel down-after-milliseconds $master 1000
 sentinel failover-timeout $master 3000
 sentinel parallel-syncs $master 1
 CONF
+  } >"$workdir/$port/sentinel.conf"
   redis-sentinel "$workdir/$port/sentinel.conf"
 done
 

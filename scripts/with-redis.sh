@@ -3,13 +3,9 @@
 # Installs redis-server from the system packages when it is missing; stops the server afterwards.
 # Usage: scripts/with-redis.sh cargo test --workspace
 set -euo pipefail
+source "$(dirname "${BASH_SOURCE[0]}")/redis-common.sh"
 
-if ! command -v redis-server >/dev/null 2>&1; then
-  echo "redis-server not found; installing it from the system packages" >&2
-  if [ "$(id -u)" -eq 0 ]; then sudo=""; else sudo="sudo"; fi
-  $sudo apt-get update -qq >&2
-  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq redis-server >&2
-fi
+ensure_installed redis-server redis-cli -- redis-server
 
 port=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1]); s.close()')
 workdir=$(mktemp -d)

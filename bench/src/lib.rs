@@ -135,7 +135,7 @@ pub mod stores {
         let store = &config.sessions["app"].store;
         match rt.block_on(session_stores::registry().build("app", store)) {
             Ok(Backend::Server(store)) => Some(store),
-            Ok(Backend::Cookie(_)) => panic!("not a server-side store: {store_toml}"),
+            Ok(Backend::ClientSide(_)) => panic!("not a server-side store: {store_toml}"),
             Err(error) => {
                 eprintln!("skipping `{store_toml}`: {error}");
                 None

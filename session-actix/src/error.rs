@@ -5,21 +5,14 @@ use actix_web::{HttpResponse, ResponseError};
 
 use crate::rejection::failure_response;
 
-/// A [`session_core::Error`] that renders as a response, so handlers can use `?` on session
-/// calls (`session.insert(..)?`, `session.get::<T>(..)?`).
-///
-/// It renders as a response that leaks no detail: `413 {"error":"session too large"}` for a
-/// change past the session's size limit, `500 {"error":"session store unavailable"}` for a store
-/// failure, `500 {"error":"session error"}` otherwise. The detail is logged.
-#[derive(Debug, thiserror::Error)]
-#[error(transparent)]
-pub struct Error(#[from] pub session_core::Error);
-
-impl Error {
-    /// The core error.
-    pub fn into_inner(self) -> session_core::Error {
-        self.0
-    }
+session_core::__define_handler_error! {
+    /// A [`session_core::Error`] that renders as a response, so handlers can use `?` on session
+    /// calls (`session.insert(..)?`, `session.get::<T>(..)?`).
+    ///
+    /// It renders as a response that leaks no detail: `413 {"error":"session too large"}` for a
+    /// change past the session's size limit, `500 {"error":"session store unavailable"}` for a store
+    /// failure, `500 {"error":"session error"}` otherwise. The detail is logged.
+    pub struct Error;
 }
 
 impl ResponseError for Error {

@@ -9,7 +9,6 @@
 //! Both extractors dereference to [`session_core::Session`], whose methods are synchronous and
 //! which is `Clone + Send + Sync`, so a handle can be moved into a spawned task.
 
-use std::fmt;
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
@@ -31,13 +30,7 @@ impl FromRequest for Session {
 
     fn from_request(request: &HttpRequest, _: &mut Payload) -> Self::Future {
         let sessions = request_sessions(request);
-        Box::pin(async move {
-            let session = sessions?
-                .default_session()
-                .await
-                .map_err(SessionRejection::Open)?;
-            Ok(Session::wrap(session))
-        })
+        Box::pin(async move { Ok(Session::wrap(open(sessions?, None).await?)) })
     }
 }
 
@@ -47,161 +40,20 @@ impl<N: SessionName> FromRequest for NamedSession<N> {
 
     fn from_request(request: &HttpRequest, _: &mut Payload) -> Self::Future {
         let sessions = request_sessions(request);
-        Box::pin(async move {
-            let session = sessions?
-                .session(N::NAME)
-                .await
-                .map_err(SessionRejection::Open)?;
-            Ok(NamedSession::wrap(session))
-        })
+        Box::pin(async move { Ok(NamedSession::wrap(open(sessions?, Some(N::NAME)).await?)) })
     }
 }
 
-/// All of the request's sessions, opened by name at run time:
-/// `sessions.get("cart").await?`. Prefer [`Session`] and [`NamedSession`] when the name is
-/// known at compile time.
-#[derive(Clone)]
-pub struct Sessions(Arc<RequestSessions>);
-
-impl Sessions {
-    /// The session `name`, opened on first use; the same handle on every later call.
-    ///
-    /// ```
-    /// # use actix_web::{test, web, App, FromRequest, Handler, Responder};
-    /// # use session_actix::{KeyRing, SessionManager, SessionMiddleware, SessionsConfig, StoreRegistry};
-    /// # /// The body of `handler`'s answer to a request without cookies, in an app with the sessions
-    /// # /// `app` (the default) and `cart`.
-    /// # async fn call<F, Args>(handler: F) -> String
-    /// # where
-    /// #     F: Handler<Args>,
-    /// #     Args: FromRequest + 'static,
-    /// #     F::Output: Responder + 'static,
-    /// # {
-    /// #     let config = SessionsConfig::from_toml(r#"
-    /// #         default = "app"
-    /// #         [sessions.app]
-    /// #         transport = { type = "cookie", name = "app_session" }
-    /// #         store = { type = "cookie" }
-    /// #         [sessions.cart]
-    /// #         transport = { type = "cookie", name = "cart" }
-    /// #         store = { type = "cookie" }
-    /// #     "#).unwrap();
-    /// #     let manager = SessionManager::from_config(&config, &StoreRegistry::new(), KeyRing::generate()).await.unwrap();
-    /// #     let app = App::new().wrap(SessionMiddleware::new(manager)).route("/", web::get().to(handler));
-    /// #     let app = test::init_service(app).await;
-    /// #     let body = test::call_and_read_body(&app, test::TestRequest::get().uri("/").to_request()).await;
-    /// #     String::from_utf8(body.to_vec()).unwrap()
-    /// # }
-    /// use session_actix::Sessions;
-    ///
-    /// async fn cart(sessions: Sessions) -> actix_web::Result<String> {
-    ///     let cart = sessions.get("cart").await?; // a name known only at run time
-    ///     Ok(format!("{} items", cart.keys().len()))
-    /// }
-    /// # #[actix_web::main]
-    /// # async fn main() {
-    /// assert_eq!(call(cart).await, "0 items");
-    /// # }
-    /// ```
-    pub async fn get(&self, name: &str) -> Result<session_core::Session, SessionRejection> {
-        self.0.session(name).await.map_err(SessionRejection::Open)
+/// Opens the session `name` of the request's `sessions` (the default session for `None`).
+async fn open(
+    sessions: Arc<RequestSessions>,
+    name: Option<&str>,
+) -> Result<session_core::Session, SessionRejection> {
+    match name {
+        Some(name) => sessions.session(name).await,
+        None => sessions.default_session().await,
     }
-
-    /// The default session.
-    ///
-    /// ```
-    /// # use actix_web::{test, web, App, FromRequest, Handler, Responder};
-    /// # use session_actix::{KeyRing, SessionManager, SessionMiddleware, SessionsConfig, StoreRegistry};
-    /// # /// The body of `handler`'s answer to a request without cookies, in an app with the sessions
-    /// # /// `app` (the default) and `cart`.
-    /// # async fn call<F, Args>(handler: F) -> String
-    /// # where
-    /// #     F: Handler<Args>,
-    /// #     Args: FromRequest + 'static,
-    /// #     F::Output: Responder + 'static,
-    /// # {
-    /// #     let config = SessionsConfig::from_toml(r#"
-    /// #         default = "app"
-    /// #         [sessions.app]
-    /// #         transport = { type = "cookie", name = "app_session" }
-    /// #         store = { type = "cookie" }
-    /// #         [sessions.cart]
-    /// #         transport = { type = "cookie", name = "cart" }
-    /// #         store = { type = "cookie" }
-    /// #     "#).unwrap();
-    /// #     let manager = SessionManager::from_config(&config, &StoreRegistry::new(), KeyRing::generate()).await.unwrap();
-    /// #     let app = App::new().wrap(SessionMiddleware::new(manager)).route("/", web::get().to(handler));
-    /// #     let app = test::init_service(app).await;
-    /// #     let body = test::call_and_read_body(&app, test::TestRequest::get().uri("/").to_request()).await;
-    /// #     String::from_utf8(body.to_vec()).unwrap()
-    /// # }
-    /// use session_actix::Sessions;
-    ///
-    /// async fn whoami(sessions: Sessions) -> actix_web::Result<String> {
-    ///     let session = sessions.default_session().await?; // `app`
-    ///     Ok(session.owner().unwrap_or_else(|| "nobody".into()))
-    /// }
-    /// # #[actix_web::main]
-    /// # async fn main() {
-    /// assert_eq!(call(whoami).await, "nobody");
-    /// # }
-    /// ```
-    pub async fn default_session(&self) -> Result<session_core::Session, SessionRejection> {
-        self.0
-            .default_session()
-            .await
-            .map_err(SessionRejection::Open)
-    }
-
-    /// The request's sessions as the core sees them.
-    ///
-    /// ```
-    /// # use actix_web::{test, web, App, FromRequest, Handler, Responder};
-    /// # use session_actix::{KeyRing, SessionManager, SessionMiddleware, SessionsConfig, StoreRegistry};
-    /// # /// The body of `handler`'s answer to a request without cookies, in an app with the sessions
-    /// # /// `app` (the default) and `cart`.
-    /// # async fn call<F, Args>(handler: F) -> String
-    /// # where
-    /// #     F: Handler<Args>,
-    /// #     Args: FromRequest + 'static,
-    /// #     F::Output: Responder + 'static,
-    /// # {
-    /// #     let config = SessionsConfig::from_toml(r#"
-    /// #         default = "app"
-    /// #         [sessions.app]
-    /// #         transport = { type = "cookie", name = "app_session" }
-    /// #         store = { type = "cookie" }
-    /// #         [sessions.cart]
-    /// #         transport = { type = "cookie", name = "cart" }
-    /// #         store = { type = "cookie" }
-    /// #     "#).unwrap();
-    /// #     let manager = SessionManager::from_config(&config, &StoreRegistry::new(), KeyRing::generate()).await.unwrap();
-    /// #     let app = App::new().wrap(SessionMiddleware::new(manager)).route("/", web::get().to(handler));
-    /// #     let app = test::init_service(app).await;
-    /// #     let body = test::call_and_read_body(&app, test::TestRequest::get().uri("/").to_request()).await;
-    /// #     String::from_utf8(body.to_vec()).unwrap()
-    /// # }
-    /// use session_actix::Sessions;
-    ///
-    /// async fn opened(sessions: Sessions) -> actix_web::Result<String> {
-    ///     sessions.get("cart").await?;
-    ///     let core = sessions.request_sessions();
-    ///     Ok(format!("cart: {}, app: {}", core.is_opened("cart"), core.is_opened("app")))
-    /// }
-    /// # #[actix_web::main]
-    /// # async fn main() {
-    /// assert_eq!(call(opened).await, "cart: true, app: false");
-    /// # }
-    /// ```
-    pub fn request_sessions(&self) -> &RequestSessions {
-        &self.0
-    }
-}
-
-impl fmt::Debug for Sessions {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_tuple("Sessions").field(&self.0).finish()
-    }
+    .map_err(SessionRejection::Open)
 }
 
 impl FromRequest for Sessions {
@@ -216,4 +68,133 @@ impl FromRequest for Sessions {
 /// What the middleware left in the request.
 fn request_sessions(request: &HttpRequest) -> Result<Arc<RequestSessions>, SessionRejection> {
     middleware::request_sessions(request).ok_or(SessionRejection::NotInstalled)
+}
+
+session_core::__define_sessions_extractor! {
+    /// All of the request's sessions, opened by name at run time:
+    /// `sessions.get("cart").await?`. Prefer [`Session`] and [`NamedSession`] when the name is
+    /// known at compile time.
+    pub struct Sessions(SessionRejection) {
+        /// The session `name`, opened on first use; the same handle on every later call.
+        ///
+        /// ```
+        /// # use actix_web::{test, web, App, FromRequest, Handler, Responder};
+        /// # use session_actix::{KeyRing, SessionManager, SessionMiddleware, SessionsConfig, StoreRegistry};
+        /// # /// The body of `handler`'s answer to a request without cookies, in an app with the sessions
+        /// # /// `app` (the default) and `cart`.
+        /// # async fn call<F, Args>(handler: F) -> String
+        /// # where
+        /// #     F: Handler<Args>,
+        /// #     Args: FromRequest + 'static,
+        /// #     F::Output: Responder + 'static,
+        /// # {
+        /// #     let config = SessionsConfig::from_toml(r#"
+        /// #         default = "app"
+        /// #         [sessions.app]
+        /// #         transport = { type = "cookie", name = "app_session" }
+        /// #         store = { type = "cookie" }
+        /// #         [sessions.cart]
+        /// #         transport = { type = "cookie", name = "cart" }
+        /// #         store = { type = "cookie" }
+        /// #     "#).unwrap();
+        /// #     let manager = SessionManager::from_config(&config, &StoreRegistry::new(), KeyRing::generate()).await.unwrap();
+        /// #     let app = App::new().wrap(SessionMiddleware::new(manager)).route("/", web::get().to(handler));
+        /// #     let app = test::init_service(app).await;
+        /// #     let body = test::call_and_read_body(&app, test::TestRequest::get().uri("/").to_request()).await;
+        /// #     String::from_utf8(body.to_vec()).unwrap()
+        /// # }
+        /// use session_actix::Sessions;
+        ///
+        /// async fn cart(sessions: Sessions) -> actix_web::Result<String> {
+        ///     let cart = sessions.get("cart").await?; // a name known only at run time
+        ///     Ok(format!("{} items", cart.keys().len()))
+        /// }
+        /// # #[actix_web::main]
+        /// # async fn main() {
+        /// assert_eq!(call(cart).await, "0 items");
+        /// # }
+        /// ```
+        get,
+        /// The default session.
+        ///
+        /// ```
+        /// # use actix_web::{test, web, App, FromRequest, Handler, Responder};
+        /// # use session_actix::{KeyRing, SessionManager, SessionMiddleware, SessionsConfig, StoreRegistry};
+        /// # /// The body of `handler`'s answer to a request without cookies, in an app with the sessions
+        /// # /// `app` (the default) and `cart`.
+        /// # async fn call<F, Args>(handler: F) -> String
+        /// # where
+        /// #     F: Handler<Args>,
+        /// #     Args: FromRequest + 'static,
+        /// #     F::Output: Responder + 'static,
+        /// # {
+        /// #     let config = SessionsConfig::from_toml(r#"
+        /// #         default = "app"
+        /// #         [sessions.app]
+        /// #         transport = { type = "cookie", name = "app_session" }
+        /// #         store = { type = "cookie" }
+        /// #         [sessions.cart]
+        /// #         transport = { type = "cookie", name = "cart" }
+        /// #         store = { type = "cookie" }
+        /// #     "#).unwrap();
+        /// #     let manager = SessionManager::from_config(&config, &StoreRegistry::new(), KeyRing::generate()).await.unwrap();
+        /// #     let app = App::new().wrap(SessionMiddleware::new(manager)).route("/", web::get().to(handler));
+        /// #     let app = test::init_service(app).await;
+        /// #     let body = test::call_and_read_body(&app, test::TestRequest::get().uri("/").to_request()).await;
+        /// #     String::from_utf8(body.to_vec()).unwrap()
+        /// # }
+        /// use session_actix::Sessions;
+        ///
+        /// async fn whoami(sessions: Sessions) -> actix_web::Result<String> {
+        ///     let session = sessions.default_session().await?; // `app`
+        ///     Ok(session.owner().unwrap_or_else(|| "nobody".into()))
+        /// }
+        /// # #[actix_web::main]
+        /// # async fn main() {
+        /// assert_eq!(call(whoami).await, "nobody");
+        /// # }
+        /// ```
+        default_session,
+        /// The request's sessions as the core sees them.
+        ///
+        /// ```
+        /// # use actix_web::{test, web, App, FromRequest, Handler, Responder};
+        /// # use session_actix::{KeyRing, SessionManager, SessionMiddleware, SessionsConfig, StoreRegistry};
+        /// # /// The body of `handler`'s answer to a request without cookies, in an app with the sessions
+        /// # /// `app` (the default) and `cart`.
+        /// # async fn call<F, Args>(handler: F) -> String
+        /// # where
+        /// #     F: Handler<Args>,
+        /// #     Args: FromRequest + 'static,
+        /// #     F::Output: Responder + 'static,
+        /// # {
+        /// #     let config = SessionsConfig::from_toml(r#"
+        /// #         default = "app"
+        /// #         [sessions.app]
+        /// #         transport = { type = "cookie", name = "app_session" }
+        /// #         store = { type = "cookie" }
+        /// #         [sessions.cart]
+        /// #         transport = { type = "cookie", name = "cart" }
+        /// #         store = { type = "cookie" }
+        /// #     "#).unwrap();
+        /// #     let manager = SessionManager::from_config(&config, &StoreRegistry::new(), KeyRing::generate()).await.unwrap();
+        /// #     let app = App::new().wrap(SessionMiddleware::new(manager)).route("/", web::get().to(handler));
+        /// #     let app = test::init_service(app).await;
+        /// #     let body = test::call_and_read_body(&app, test::TestRequest::get().uri("/").to_request()).await;
+        /// #     String::from_utf8(body.to_vec()).unwrap()
+        /// # }
+        /// use session_actix::Sessions;
+        ///
+        /// async fn opened(sessions: Sessions) -> actix_web::Result<String> {
+        ///     sessions.get("cart").await?;
+        ///     let core = sessions.request_sessions();
+        ///     Ok(format!("cart: {}, app: {}", core.is_opened("cart"), core.is_opened("app")))
+        /// }
+        /// # #[actix_web::main]
+        /// # async fn main() {
+        /// assert_eq!(call(opened).await, "cart: true, app: false");
+        /// # }
+        /// ```
+        request_sessions,
+    }
 }

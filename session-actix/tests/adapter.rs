@@ -39,7 +39,7 @@ fn manager(store: &Arc<TestStore>) -> SessionManager {
                 Transport::Cookie(CookieConfig::new("cart")),
                 StoreConfig::new("cookie"),
             ),
-            Backend::Cookie(CookieStoreOptions::default()),
+            Backend::ClientSide(CookieStoreOptions::default()),
         )
         .session(
             "api",
@@ -71,6 +71,14 @@ fn cookie_header<B>(response: &ServiceResponse<B>) -> String {
         .map(|line| line.split(';').next().unwrap().to_string())
         .collect::<Vec<_>>()
         .join("; ")
+}
+
+/// `request`, carrying the cookies `response` set.
+fn with_cookies_of<B>(
+    response: &ServiceResponse<B>,
+    request: test::TestRequest,
+) -> test::TestRequest {
+    request.insert_header(("cookie", cookie_header(response)))
 }
 
 async fn body_text<B: actix_web::body::MessageBody>(response: ServiceResponse<B>) -> String {
@@ -165,10 +173,7 @@ async fn handles_are_send_and_sync_and_usable_across_await_in_a_spawned_task() {
     assert_eq!(response.status(), StatusCode::OK);
     assert_eq!(set_cookies(&response).len(), 2, "both changes were saved");
 
-    let request = test::TestRequest::get()
-        .uri("/read")
-        .insert_header(("cookie", cookie_header(&response)))
-        .to_request();
+    let request = with_cookies_of(&response, test::TestRequest::get().uri("/read")).to_request();
     assert_eq!(test::call_and_read_body(&app, request).await, "7");
 }
 
@@ -215,7 +220,7 @@ async fn a_large_client_side_session_is_split_across_cookies_and_read_back() {
                 Transport::Cookie(CookieConfig::new("big")),
                 StoreConfig::new("cookie"),
             ),
-            Backend::Cookie(CookieStoreOptions { max_chunks: 3 }),
+            Backend::ClientSide(CookieStoreOptions { max_chunks: 3 }),
         )
         .build()
         .unwrap();
@@ -235,10 +240,7 @@ async fn a_large_client_side_session_is_split_across_cookies_and_read_back() {
         "expected chunk cookies, got {cookies:?}"
     );
 
-    let request = test::TestRequest::get()
-        .uri("/length")
-        .insert_header(("cookie", cookie_header(&response)))
-        .to_request();
+    let request = with_cookies_of(&response, test::TestRequest::get().uri("/length")).to_request();
     assert_eq!(test::call_and_read_body(&app, request).await, "5000");
 }
 

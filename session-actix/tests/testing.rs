@@ -5,8 +5,7 @@ use actix_web::{test, web, App};
 use session_actix::testing::WithSession;
 use session_actix::{NamedSession, Session, SessionMiddleware};
 use session_stores::testing::{
-    adapter_test_sessions, describe_adapter_test_sessions, TestApi, TestCart, TestStore,
-    ADAPTER_TEST_CONFIG,
+    adapter_test_setup, describe_adapter_test_sessions, TestApi, TestCart,
 };
 
 async fn whoami(app: Session, cart: NamedSession<TestCart>, api: NamedSession<TestApi>) -> String {
@@ -15,11 +14,7 @@ async fn whoami(app: Session, cart: NamedSession<TestCart>, api: NamedSession<Te
 
 #[actix_web::test]
 async fn requests_carry_test_sessions_in_cookies_and_headers() {
-    let manager = TestStore::default()
-        .manager(ADAPTER_TEST_CONFIG)
-        .await
-        .unwrap();
-    let sessions = adapter_test_sessions(&manager).await.unwrap();
+    let (manager, sessions) = adapter_test_setup().await.unwrap();
     let app = App::new().wrap(SessionMiddleware::new(manager));
     let app = test::init_service(app.route("/whoami", web::get().to(whoami))).await;
     let anonymous = test::TestRequest::get().uri("/whoami").to_request();

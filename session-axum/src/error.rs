@@ -4,20 +4,13 @@ use axum::response::{IntoResponse, Response};
 
 use crate::rejection::failure_response;
 
-/// A [`session_core::Error`] that renders as a response, so handlers can use `?` on session
-/// calls (`session.insert(..)?`, `session.get::<T>(..)?`).
-///
-/// It renders as a 500 that leaks no detail: `{"error":"session store unavailable"}` for a store
-/// failure, `{"error":"session error"}` otherwise. The detail is logged at error level.
-#[derive(Debug, thiserror::Error)]
-#[error(transparent)]
-pub struct Error(#[from] pub session_core::Error);
-
-impl Error {
-    /// The core error.
-    pub fn into_inner(self) -> session_core::Error {
-        self.0
-    }
+session_core::__define_handler_error! {
+    /// A [`session_core::Error`] that renders as a response, so handlers can use `?` on session
+    /// calls (`session.insert(..)?`, `session.get::<T>(..)?`).
+    ///
+    /// It renders as a 500 that leaks no detail: `{"error":"session store unavailable"}` for a store
+    /// failure, `{"error":"session error"}` otherwise. The detail is logged at error level.
+    pub struct Error;
 }
 
 impl IntoResponse for Error {

@@ -8,38 +8,19 @@ const NOT_INSTALLED_MESSAGE: &str = "Missing session layer: the session extracto
 `SessionLayer`. Add `.layer(SessionLayer::new(manager))` to the router, after the routes that \
 extract sessions.";
 
-/// Why a [`Session`](crate::Session), [`NamedSession`](crate::NamedSession) or
-/// [`Sessions`](crate::Sessions) extractor failed. Every variant renders as a
-/// `500 Internal Server Error` and is logged at error level with its detail; the response body
-/// never carries store details.
-#[derive(Debug, thiserror::Error)]
-#[non_exhaustive]
-pub enum SessionRejection {
-    /// The request did not pass through a [`SessionLayer`](crate::SessionLayer). The response
-    /// body says to add the layer.
-    #[error("{NOT_INSTALLED_MESSAGE}")]
-    NotInstalled,
-    /// The session could not be opened: its store failed (body
-    /// `{"error":"session store unavailable"}`), or no session of the requested name is configured
-    /// (body: what to add to the configuration).
-    #[error("could not open the session: {0}")]
-    Open(#[source] Error),
-}
-
-impl SessionRejection {
-    /// The status the rejection answers with: 500.
-    pub fn status(&self) -> StatusCode {
-        StatusCode::INTERNAL_SERVER_ERROR
-    }
-
-    /// The body the rejection answers with: what to add for a missing layer or an unknown
-    /// session name, the detail-free JSON of a store failure otherwise.
-    pub fn body_text(&self) -> String {
-        match self {
-            SessionRejection::NotInstalled => NOT_INSTALLED_MESSAGE.to_string(),
-            SessionRejection::Open(error @ Error::UnknownSession(_)) => error.to_string(),
-            SessionRejection::Open(error) => error.public_body().to_string(),
-        }
+session_core::__define_session_rejection! {
+    /// Why a [`Session`](crate::Session), [`NamedSession`](crate::NamedSession) or
+    /// [`Sessions`](crate::Sessions) extractor failed. Every variant renders as a
+    /// `500 Internal Server Error` and is logged at error level with its detail; the response body
+    /// never carries store details.
+    pub enum SessionRejection: StatusCode = StatusCode::INTERNAL_SERVER_ERROR {
+        /// The request did not pass through a [`SessionLayer`](crate::SessionLayer). The response
+        /// body says to add the layer.
+        NotInstalled = NOT_INSTALLED_MESSAGE,
+        /// The session could not be opened: its store failed (body
+        /// `{"error":"session store unavailable"}`), or no session of the requested name is
+        /// configured (body: what to add to the configuration).
+        Open,
     }
 }
 

@@ -8,8 +8,7 @@ use http::Request;
 use session_axum::testing::WithSession;
 use session_axum::{NamedSession, Session, SessionLayer};
 use session_stores::testing::{
-    adapter_test_sessions, describe_adapter_test_sessions, TestApi, TestCart, TestStore,
-    ADAPTER_TEST_CONFIG,
+    adapter_test_setup, describe_adapter_test_sessions, TestApi, TestCart,
 };
 use tower::ServiceExt;
 
@@ -28,11 +27,7 @@ async fn answer(app: &Router, request: http::request::Builder) -> String {
 
 #[tokio::test]
 async fn requests_carry_test_sessions_in_cookies_and_headers() {
-    let manager = TestStore::default()
-        .manager(ADAPTER_TEST_CONFIG)
-        .await
-        .unwrap();
-    let sessions = adapter_test_sessions(&manager).await.unwrap();
+    let (manager, sessions) = adapter_test_setup().await.unwrap();
     let app = Router::new()
         .route("/whoami", get(whoami))
         .layer(SessionLayer::new(manager));

@@ -139,7 +139,7 @@ impl Context {
         self.file_store_dir_exists(name)?;
         match session_stores::registry().build(name, &session.store).await {
             Ok(Backend::Server(store)) => Ok(store),
-            Ok(Backend::Cookie(_)) => Err(Failure::Usage(format!(
+            Ok(Backend::ClientSide(_)) => Err(Failure::Usage(format!(
                 "session `{name}` keeps its data in the client's cookie"
             ))),
             Err(error) => Err(start_failure(error)),

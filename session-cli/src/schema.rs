@@ -178,7 +178,7 @@ async fn open(name: &str, store: &StoreConfig, create_table: bool) -> Result<(),
         .options
         .insert("create_table".into(), create_table.into());
     match session_stores::registry().build(name, &store).await? {
-        Backend::Server(_) | Backend::Cookie(_) => Ok(()),
+        Backend::Server(_) | Backend::ClientSide(_) => Ok(()),
     }
 }
 

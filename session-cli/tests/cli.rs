@@ -1029,47 +1029,43 @@ async fn schema_apply_on_an_unreachable_database_exits_3() {
     setup.fails(&["schema", "--apply"], 3, &["session `app`"]);
 }
 
-#[tokio::test]
-async fn the_printed_schema_makes_a_sqlite_store_start() {
-    the_printed_schema_makes_the_store_start("sqlite", None).await;
-}
+/// One test per SQL database of `$check(kind, url)`, named as given: SQLite always (`url`
+/// `None`, a file of the check's own), PostgreSQL and MySQL on the servers the test command
+/// started (skipped, saying so, without them).
+macro_rules! on_every_sql_database {
+    ($check:ident: $sqlite:ident, $postgres:ident, $mysql:ident) => {
+        #[tokio::test]
+        async fn $sqlite() {
+            $check("sqlite", None).await;
+        }
 
-#[tokio::test]
-async fn the_printed_schema_makes_a_postgres_store_start() {
-    let Some(url) = server_url("POSTGRES_URL") else {
-        return;
+        #[tokio::test]
+        async fn $postgres() {
+            if let Some(url) = server_url("POSTGRES_URL") {
+                $check("postgres", Some(&url)).await;
+            }
+        }
+
+        #[tokio::test]
+        async fn $mysql() {
+            if let Some(url) = server_url("MYSQL_URL") {
+                $check("mysql", Some(&url)).await;
+            }
+        }
     };
-    the_printed_schema_makes_the_store_start("postgres", Some(&url)).await;
 }
 
-#[tokio::test]
-async fn the_printed_schema_makes_a_mysql_store_start() {
-    let Some(url) = server_url("MYSQL_URL") else {
-        return;
-    };
-    the_printed_schema_makes_the_store_start("mysql", Some(&url)).await;
-}
+on_every_sql_database!(
+    the_printed_schema_makes_the_store_start: the_printed_schema_makes_a_sqlite_store_start,
+    the_printed_schema_makes_a_postgres_store_start,
+    the_printed_schema_makes_a_mysql_store_start
+);
 
-#[tokio::test]
-async fn schema_apply_creates_a_sqlite_table_once() {
-    schema_apply_creates_the_table_once("sqlite", None).await;
-}
-
-#[tokio::test]
-async fn schema_apply_creates_a_postgres_table_once() {
-    let Some(url) = server_url("POSTGRES_URL") else {
-        return;
-    };
-    schema_apply_creates_the_table_once("postgres", Some(&url)).await;
-}
-
-#[tokio::test]
-async fn schema_apply_creates_a_mysql_table_once() {
-    let Some(url) = server_url("MYSQL_URL") else {
-        return;
-    };
-    schema_apply_creates_the_table_once("mysql", Some(&url)).await;
-}
+on_every_sql_database!(
+    schema_apply_creates_the_table_once: schema_apply_creates_a_sqlite_table_once,
+    schema_apply_creates_a_postgres_table_once,
+    schema_apply_creates_a_mysql_table_once
+);
 
 #[tokio::test]
 async fn schema_apply_on_a_table_of_another_layout_fails_and_leaves_it() {

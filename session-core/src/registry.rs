@@ -53,14 +53,16 @@ pub enum Backend {
     /// On the server, in a [`Store`]; the client holds a signed id.
     Server(Arc<dyn Store>),
     /// In the client's cookie or header, sealed; nothing on the server.
-    Cookie(CookieStoreOptions),
+    ClientSide(CookieStoreOptions),
 }
 
 impl fmt::Debug for Backend {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Backend::Server(_) => f.write_str("Backend::Server(..)"),
-            Backend::Cookie(options) => f.debug_tuple("Backend::Cookie").field(options).finish(),
+            Backend::ClientSide(options) => {
+                f.debug_tuple("Backend::ClientSide").field(options).finish()
+            }
         }
     }
 }
@@ -273,7 +275,7 @@ impl StoreRegistry {
                     cookie.max_chunks
                 )));
             }
-            Ok(Backend::Cookie(cookie))
+            Ok(Backend::ClientSide(cookie))
         });
         registry
     }

@@ -1,7 +1,10 @@
-//! The handle types every adapter exposes, defined once: `Session` (the default session) and
+//! The types every adapter exposes, defined once: `Session` (the default session) and
 //! `NamedSession<N>` (the session named by a marker type), newtypes over [`Session`](crate::Session)
 //! that an adapter implements its framework's extractor trait for (the orphan rule forbids that
-//! for a core type). Not for applications.
+//! for a core type); `Sessions` (any session by name) for adapters that keep the request's
+//! sessions in an `Arc`; `SessionRejection`, why an extractor failed; and `Error`, the core error
+//! a handler returns with `?`. Each adapter then adds only its framework's traits. Not for
+//! applications.
 
 /// Defines the two handle types in the calling adapter crate, named at the call site:
 /// `__define_session_handles!(session_axum: Session, NamedSession<N>);` (the adapter crate's
@@ -121,6 +124,189 @@ macro_rules! __define_session_handles {
                     .field(&N::NAME)
                     .field(&self.session)
                     .finish()
+            }
+        }
+    };
+}
+
+/// Defines the adapter's `Sessions` extractor type (any session by name, chosen at run time) over
+/// the request's `Arc<RequestSessions>`, failing with the adapter's `SessionRejection`. The call
+/// site gives the documentation of the type and of each method, whose examples are the
+/// framework's:
+///
+/// ```text
+/// __define_sessions_extractor! {
+///     /// …
+///     pub struct Sessions(SessionRejection) {
+///         /// …
+///         get,
+///         /// …
+///         default_session,
+///         /// …
+///         request_sessions,
+///     }
+/// }
+/// ```
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __define_sessions_extractor {
+    (
+        $(#[$doc:meta])*
+        pub struct $sessions:ident($rejection:ident) {
+            $(#[$get_doc:meta])*
+            get,
+            $(#[$default_doc:meta])*
+            default_session,
+            $(#[$core_doc:meta])*
+            request_sessions,
+        }
+    ) => {
+        $(#[$doc])*
+        #[derive(Clone)]
+        pub struct $sessions(::std::sync::Arc<$crate::RequestSessions>);
+
+        impl $sessions {
+            $(#[$get_doc])*
+            pub async fn get(
+                &self,
+                name: &str,
+            ) -> ::std::result::Result<$crate::Session, $rejection> {
+                self.0.session(name).await.map_err($rejection::Open)
+            }
+
+            $(#[$default_doc])*
+            pub async fn default_session(
+                &self,
+            ) -> ::std::result::Result<$crate::Session, $rejection> {
+                self.0.default_session().await.map_err($rejection::Open)
+            }
+
+            $(#[$core_doc])*
+            pub fn request_sessions(&self) -> &$crate::RequestSessions {
+                &self.0
+            }
+        }
+
+        impl ::std::fmt::Debug for $sessions {
+            fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
+                f.debug_tuple(stringify!($sessions)).field(&self.0).finish()
+            }
+        }
+    };
+}
+
+/// Defines the adapter's `SessionRejection`, why a session extractor failed: `NotInstalled`
+/// (whose message, the call site's constant, says what to install) or `Open` (the core error),
+/// with `status()`, the framework's 500 named at the call site, and `body_text()`. The call site
+/// gives the documentation; the adapter adds its framework's response trait.
+///
+/// ```text
+/// __define_session_rejection! {
+///     /// …
+///     pub enum SessionRejection: StatusCode = StatusCode::INTERNAL_SERVER_ERROR {
+///         /// …
+///         NotInstalled = NOT_INSTALLED_MESSAGE,
+///         /// …
+///         Open,
+///     }
+/// }
+/// ```
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __define_session_rejection {
+    (
+        $(#[$doc:meta])*
+        pub enum $rejection:ident: $status:ty = $internal:path {
+            $(#[$not_installed_doc:meta])*
+            NotInstalled = $message:expr,
+            $(#[$open_doc:meta])*
+            Open,
+        }
+    ) => {
+        $(#[$doc])*
+        #[derive(Debug)]
+        #[non_exhaustive]
+        pub enum $rejection {
+            $(#[$not_installed_doc])*
+            NotInstalled,
+            $(#[$open_doc])*
+            Open($crate::Error),
+        }
+
+        impl ::std::fmt::Display for $rejection {
+            fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
+                match self {
+                    $rejection::NotInstalled => f.write_str($message),
+                    $rejection::Open(error) => write!(f, "could not open the session: {error}"),
+                }
+            }
+        }
+
+        impl ::std::error::Error for $rejection {
+            fn source(&self) -> ::std::option::Option<&(dyn ::std::error::Error + 'static)> {
+                match self {
+                    $rejection::NotInstalled => None,
+                    $rejection::Open(error) => Some(error),
+                }
+            }
+        }
+
+        impl $rejection {
+            /// The status the rejection answers with: 500.
+            pub fn status(&self) -> $status {
+                $internal
+            }
+
+            /// The body the rejection answers with: what to install for a missing adapter
+            /// (layer, middleware or fairing), what to add to the configuration for an unknown
+            /// session name, the detail-free JSON of a store failure otherwise.
+            pub fn body_text(&self) -> ::std::string::String {
+                match self {
+                    $rejection::NotInstalled => ::std::string::ToString::to_string($message),
+                    $rejection::Open(error @ $crate::Error::UnknownSession(_)) => {
+                        error.to_string()
+                    }
+                    $rejection::Open(error) => error.public_body().to_string(),
+                }
+            }
+        }
+    };
+}
+
+/// Defines the adapter's `Error`: a [`crate::Error`] a handler returns with `?`, converted from it
+/// and displayed as it is (its source is the core error's source), with `into_inner`. The call
+/// site gives the documentation (what the response is); the adapter adds its framework's
+/// response trait.
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __define_handler_error {
+    ($(#[$doc:meta])* pub struct $error:ident;) => {
+        $(#[$doc])*
+        #[derive(Debug)]
+        pub struct $error(pub $crate::Error);
+
+        impl $error {
+            /// The core error.
+            pub fn into_inner(self) -> $crate::Error {
+                self.0
+            }
+        }
+
+        impl ::std::convert::From<$crate::Error> for $error {
+            fn from(error: $crate::Error) -> Self {
+                $error(error)
+            }
+        }
+
+        impl ::std::fmt::Display for $error {
+            fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
+                ::std::fmt::Display::fmt(&self.0, f)
+            }
+        }
+
+        impl ::std::error::Error for $error {
+            fn source(&self) -> ::std::option::Option<&(dyn ::std::error::Error + 'static)> {
+                ::std::error::Error::source(&self.0)
             }
         }
     };

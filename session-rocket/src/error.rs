@@ -10,43 +10,23 @@ use rocket::response::{self, Responder};
 const NOT_INSTALLED_MESSAGE: &str = "no session state on this request: attach the session \
 fairing when building rocket, `rocket::build().attach(SessionFairing::new(manager))`";
 
-/// Why a [`Session`](crate::Session), [`NamedSession`](crate::NamedSession) or
-/// [`Sessions`](crate::Sessions) guard failed, or a session did not open through
-/// [`Sessions::get`](crate::Sessions::get).
-///
-/// It is a [`Responder`]: a failed guard, or a handler returning it, answers 500 through the
-/// application's 500 catcher and logs its message; the client sees no detail. Take
-/// `Result<Session, SessionRejection>` as a guard to handle it yourself.
-#[derive(Debug, thiserror::Error)]
-#[non_exhaustive]
-pub enum SessionRejection {
-    /// The guard ran on a request the fairing did not see.
-    #[error("{NOT_INSTALLED_MESSAGE}")]
-    NotInstalled,
-    /// The session could not be opened: an unknown name, or the store failed.
-    #[error("could not open the session: {0}")]
-    Open(#[source] session_core::Error),
+session_core::__define_session_rejection! {
+    /// Why a [`Session`](crate::Session), [`NamedSession`](crate::NamedSession) or
+    /// [`Sessions`](crate::Sessions) guard failed, or a session did not open through
+    /// [`Sessions::get`](crate::Sessions::get).
+    ///
+    /// It is a [`Responder`]: a failed guard, or a handler returning it, answers 500 through the
+    /// application's 500 catcher and logs its message; the client sees no detail. Take
+    /// `Result<Session, SessionRejection>` as a guard to handle it yourself.
+    pub enum SessionRejection: Status = Status::InternalServerError {
+        /// The guard ran on a request the fairing did not see.
+        NotInstalled = NOT_INSTALLED_MESSAGE,
+        /// The session could not be opened: an unknown name, or the store failed.
+        Open,
+    }
 }
 
 impl SessionRejection {
-    /// The status the rejection answers with: 500.
-    pub fn status(&self) -> Status {
-        Status::InternalServerError
-    }
-
-    /// The body the rejection answers with: what to attach for a missing fairing, what to add for
-    /// an unknown session name, the detail-free JSON of a store failure otherwise. For catchers
-    /// that render session failures.
-    pub fn body_text(&self) -> String {
-        match self {
-            SessionRejection::NotInstalled => NOT_INSTALLED_MESSAGE.to_string(),
-            SessionRejection::Open(error @ session_core::Error::UnknownSession(_)) => {
-                error.to_string()
-            }
-            SessionRejection::Open(error) => error.public_body().to_string(),
-        }
-    }
-
     /// The kind of failure, as [`SessionFailure::of`] reports it.
     pub fn failure(&self) -> SessionFailure {
         match self {

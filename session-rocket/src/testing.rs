@@ -14,24 +14,21 @@ pub trait WithSession {
     fn with_session(self, session: &TestSession) -> Self;
 }
 
+/// `session`'s headers as Rocket headers.
+fn headers(session: &TestSession) -> impl Iterator<Item = rocket::http::Header<'static>> + '_ {
+    session
+        .headers()
+        .map(|(name, value)| rocket::http::Header::new(name.to_string(), value.to_string()))
+}
+
 impl WithSession for rocket::local::asynchronous::LocalRequest<'_> {
     fn with_session(self, session: &TestSession) -> Self {
-        session.headers().fold(self, |request, (name, value)| {
-            request.header(rocket::http::Header::new(
-                name.to_string(),
-                value.to_string(),
-            ))
-        })
+        headers(session).fold(self, |request, header| request.header(header))
     }
 }
 
 impl WithSession for rocket::local::blocking::LocalRequest<'_> {
     fn with_session(self, session: &TestSession) -> Self {
-        session.headers().fold(self, |request, (name, value)| {
-            request.header(rocket::http::Header::new(
-                name.to_string(),
-                value.to_string(),
-            ))
-        })
+        headers(session).fold(self, |request, header| request.header(header))
     }
 }

@@ -132,6 +132,12 @@ fn cookie_pair(response: &LocalResponse<'_>, name: &str) -> String {
     matching[0].split(';').next().unwrap().to_string()
 }
 
+/// `response` sets no cookie at all.
+fn assert_sets_no_cookie(response: &LocalResponse<'_>) {
+    let cookies = set_cookies(response);
+    assert!(cookies.is_empty(), "{cookies:?}");
+}
+
 async fn body(response: LocalResponse<'_>) -> String {
     response.into_string().await.unwrap_or_default()
 }
@@ -156,11 +162,7 @@ async fn a_store_failure_while_saving_is_the_apps_500_without_session_headers() 
 
     let response = client.post("/jar-and-session").dispatch().await;
     assert_eq!(response.status(), Status::InternalServerError);
-    assert!(
-        set_cookies(&response).is_empty(),
-        "{:?}",
-        set_cookies(&response)
-    );
+    assert_sets_no_cookie(&response);
     assert_eq!(body(response).await, "our own 500: store");
 }
 
@@ -206,11 +208,7 @@ async fn a_request_that_failed_on_a_session_saves_none_of_its_sessions() {
     let client = client(Arc::default()).await;
     let response = client.post("/cart-then-missing").dispatch().await;
     assert_eq!(response.status(), Status::InternalServerError);
-    assert!(
-        set_cookies(&response).is_empty(),
-        "{:?}",
-        set_cookies(&response)
-    );
+    assert_sets_no_cookie(&response);
 }
 
 #[rocket::async_test]

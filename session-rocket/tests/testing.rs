@@ -6,8 +6,7 @@ use rocket::{get, routes, Build, Rocket};
 use session_rocket::testing::WithSession;
 use session_rocket::{NamedSession, Session, SessionFairing, SessionManager};
 use session_stores::testing::{
-    adapter_test_sessions, describe_adapter_test_sessions, TestApi, TestCart, TestStore,
-    ADAPTER_TEST_CONFIG,
+    adapter_test_setup, describe_adapter_test_sessions, TestApi, TestCart,
 };
 
 #[get("/whoami")]
@@ -25,11 +24,7 @@ fn app(manager: SessionManager) -> Rocket<Build> {
 
 #[rocket::async_test]
 async fn requests_carry_test_sessions_in_cookies_and_headers() {
-    let manager = TestStore::default()
-        .manager(ADAPTER_TEST_CONFIG)
-        .await
-        .unwrap();
-    let sessions = adapter_test_sessions(&manager).await.unwrap();
+    let (manager, sessions) = adapter_test_setup().await.unwrap();
     let client = asynchronous::Client::untracked(app(manager)).await.unwrap();
     let anonymous = client.get("/whoami").dispatch().await;
     assert_eq!(anonymous.into_string().await.as_deref(), Some("- - -"));
@@ -49,14 +44,7 @@ fn the_blocking_client_carries_test_sessions_too() {
     let runtime = rocket::tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build();
-    let (manager, sessions) = runtime.unwrap().block_on(async {
-        let manager = TestStore::default()
-            .manager(ADAPTER_TEST_CONFIG)
-            .await
-            .unwrap();
-        let sessions = adapter_test_sessions(&manager).await.unwrap();
-        (manager, sessions)
-    });
+    let (manager, sessions) = runtime.unwrap().block_on(adapter_test_setup()).unwrap();
     let client = blocking::Client::untracked(app(manager)).unwrap();
     let logged_in = client.get("/whoami").with_session(&sessions).dispatch();
     assert_eq!(logged_in.into_string().as_deref(), Some("alice apple bob"));

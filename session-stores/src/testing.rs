@@ -29,8 +29,8 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
 
 use session_core::{
-    async_trait, Backend, Cleanup, ConfigError, Delta, Error, KeyRing, OwnerSession, Record,
-    ResponseHeader, Session, SessionId, SessionManager, SessionsConfig, Store, StoreError,
+    async_trait, Backend, BoxError, Cleanup, ConfigError, Delta, Error, KeyRing, OwnerSession,
+    Record, ResponseHeader, Session, SessionId, SessionManager, SessionsConfig, Store, StoreError,
 };
 
 use crate::memory::MemoryStore;
@@ -76,6 +76,39 @@ pub async fn adapter_test_sessions(
         TestSession::with(manager, Some("cart"), |cart| cart.insert("item", "apple")).await?;
     let api = TestSession::with(manager, Some("api"), |api| api.insert("user", "bob")).await?;
     Ok(app.and(cart).and(api))
+}
+
+/// A [`TestStore`]'s manager for [`ADAPTER_TEST_CONFIG`], and the [`adapter_test_sessions`]
+/// minted through it: where an adapter's test of requests that carry sessions starts.
+pub async fn adapter_test_setup() -> Result<(SessionManager, TestSession), BoxError> {
+    let manager = TestStore::default().manager(ADAPTER_TEST_CONFIG).await?;
+    let sessions = adapter_test_sessions(&manager).await?;
+    Ok((manager, sessions))
+}
+
+/// Builds the manager that `config` (TOML) describes, with every store type of
+/// [`registry`](crate::registry) and a fresh key, and saves a request that writes
+/// `user = "alice"` into its default session: the response headers that carry the session. Shows
+/// that a store works by configuration alone.
+pub async fn configured_session_write(config: &str) -> Result<Vec<ResponseHeader>, BoxError> {
+    let config = SessionsConfig::from_toml(config)?;
+    let manager =
+        SessionManager::from_config(&config, &crate::registry(), KeyRing::generate()).await?;
+    let request = manager.request(None, |_| None);
+    request.default_session().await?.insert("user", "alice")?;
+    Ok(manager.save_request(request).await?)
+}
+
+/// The storage keys of `owner`'s sessions in `store`, sorted: what a test compares with the keys
+/// of the sessions it created for that owner.
+pub async fn owner_keys(
+    store: &(impl Store + ?Sized),
+    owner: &str,
+) -> Result<Vec<String>, StoreError> {
+    let sessions = store.owner_sessions(owner).await?;
+    let mut keys: Vec<String> = sessions.into_iter().map(|session| session.handle).collect();
+    keys.sort();
+    Ok(keys)
 }
 
 /// What a test route answers for the sessions of [`adapter_test_sessions`]: the owner of `app`,
@@ -448,11 +481,7 @@ mod tests {
 
     #[tokio::test]
     async fn test_sessions_carry_cookies_in_one_header_and_session_headers_beside_it() {
-        let manager = TestStore::default()
-            .manager(ADAPTER_TEST_CONFIG)
-            .await
-            .unwrap();
-        let sessions = adapter_test_sessions(&manager).await.unwrap();
+        let (_, sessions) = adapter_test_setup().await.unwrap();
         let cookie = sessions.cookie().unwrap();
         assert!(
             cookie.starts_with("app_session=") && cookie.contains("; cart="),

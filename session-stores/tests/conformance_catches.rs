@@ -192,107 +192,40 @@ async fn run(store: Flawed) {
     session_stores::conformance::run(Arc::new(store)).await;
 }
 
-#[tokio::test(flavor = "current_thread")]
-#[should_panic(expected = "concurrent deltas")]
-async fn load_apply_save_updates_are_caught_losing_deltas() {
-    run(Flawed {
-        update_is_load_apply_save: true,
-        ..Flawed::default()
-    })
-    .await;
+/// One test per flaw: the suite, run on a store with only that flaw, panics with a message that
+/// contains the text given.
+macro_rules! each_flaw_is_caught {
+    ($($test:ident: $flaw:ident => $message:literal,)*) => {$(
+        #[tokio::test]
+        #[should_panic(expected = $message)]
+        async fn $test() {
+            run(Flawed {
+                $flaw: true,
+                ..Flawed::default()
+            })
+            .await;
+        }
+    )*};
 }
 
-#[tokio::test]
-#[should_panic(expected = "create never overwrites")]
-async fn a_create_that_overwrites_is_caught() {
-    run(Flawed {
-        create_overwrites: true,
-        ..Flawed::default()
-    })
-    .await;
-}
-
-#[tokio::test]
-#[should_panic(expected = "expired record")]
-async fn loading_expired_records_is_caught() {
-    run(Flawed {
-        loads_expired: true,
-        ..Flawed::default()
-    })
-    .await;
-}
-
-#[tokio::test]
-#[should_panic(expected = "cleanup")]
-async fn a_miscounting_cleanup_is_caught() {
-    run(Flawed {
-        cleanup_miscounts: true,
-        ..Flawed::default()
-    })
-    .await;
+each_flaw_is_caught! {
+    load_apply_save_updates_are_caught_losing_deltas:
+        update_is_load_apply_save => "concurrent deltas",
+    a_create_that_overwrites_is_caught: create_overwrites => "create never overwrites",
+    loading_expired_records_is_caught: loads_expired => "expired record",
+    a_miscounting_cleanup_is_caught: cleanup_miscounts => "cleanup",
+    a_regenerate_that_revives_a_destroyed_session_is_caught:
+        regenerate_revives => "regenerate of a gone record",
+    a_regenerate_that_leaves_the_old_id_is_caught:
+        regenerate_keeps_old => "the old id must be gone",
+    an_owner_index_that_misses_rebinding_is_caught: stale_owner_index => "owner index",
+    counting_expired_records_is_caught: count_includes_expired => "count and exists",
+    ending_another_owners_session_is_caught:
+        delete_owned_ignores_owner => "delete_owned: another owner's session must not be ended",
+    ending_the_kept_session_is_caught: delete_owner_ignores_keep => "delete_owner with keep",
 }
 
 #[tokio::test]
 async fn a_store_without_the_flaws_passes() {
     run(Flawed::default()).await;
-}
-
-#[tokio::test]
-#[should_panic(expected = "regenerate of a gone record")]
-async fn a_regenerate_that_revives_a_destroyed_session_is_caught() {
-    run(Flawed {
-        regenerate_revives: true,
-        ..Flawed::default()
-    })
-    .await;
-}
-
-#[tokio::test]
-#[should_panic(expected = "the old id must be gone")]
-async fn a_regenerate_that_leaves_the_old_id_is_caught() {
-    run(Flawed {
-        regenerate_keeps_old: true,
-        ..Flawed::default()
-    })
-    .await;
-}
-
-#[tokio::test]
-#[should_panic(expected = "owner index")]
-async fn an_owner_index_that_misses_rebinding_is_caught() {
-    run(Flawed {
-        stale_owner_index: true,
-        ..Flawed::default()
-    })
-    .await;
-}
-
-#[tokio::test]
-#[should_panic(expected = "count and exists")]
-async fn counting_expired_records_is_caught() {
-    run(Flawed {
-        count_includes_expired: true,
-        ..Flawed::default()
-    })
-    .await;
-}
-
-#[tokio::test]
-#[should_panic(expected = "delete_owned: another owner's session must not be ended")]
-async fn ending_another_owners_session_is_caught() {
-    run(Flawed {
-        delete_owned_ignores_owner: true,
-        ..Flawed::default()
-    })
-    .await;
-}
-
-#[tokio::test]
-#[should_panic(expected = "delete_owner with keep")]
-async fn ending_the_kept_session_is_caught() {
-    run(Flawed {
-        delete_owner_ignores_keep: true,
-        ..Flawed::default()
-    })
-    .await;
 }

@@ -501,26 +501,12 @@ async fn processes_sharing_a_directory_lose_no_updates() {
 async fn the_registry_builds_a_file_store_from_configuration() {
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path().join("from-config");
-    let config = session_core::SessionsConfig::from_toml(&format!(
+    session_stores::testing::configured_session_write(&format!(
         "[sessions.app]\ntransport = {{ type = \"cookie\", name = \"app\" }}\nstore = {{ type = \"file\", dir = {:?} }}\n",
         dir.to_str().unwrap()
     ))
-    .unwrap();
-    let manager = session_core::SessionManager::from_config(
-        &config,
-        &session_stores::registry(),
-        session_core::KeyRing::generate(),
-    )
     .await
     .unwrap();
-    let request = manager.request(None, |_| None);
-    request
-        .default_session()
-        .await
-        .unwrap()
-        .insert("user", "alice")
-        .unwrap();
-    manager.save_request(request).await.unwrap();
     assert!(dir.is_dir());
 }
 

@@ -6,38 +6,17 @@
 
 #[macro_use]
 mod redis_checks;
+#[macro_use]
+mod redis_servers;
 
-use std::sync::Arc;
-
+use redis_servers::{connect, servers, unique_prefix};
 use session_core::{now_ms, Delta, Expiry, Record, SessionId, Store, StoreError};
 use session_stores::redis::{RedisOptions, RedisStore};
 
 /// The private server of `scripts/test.sh`, or `None` (the test is skipped, saying so) when
 /// `REDIS_URL` is unset.
 fn redis_url() -> Option<String> {
-    let url = std::env::var("REDIS_URL").ok();
-    if url.is_none() {
-        eprintln!(
-            "skipped: REDIS_URL is not set; run the tests with `bash scripts/test.sh`, which \
-             starts a private redis-server for them"
-        );
-    }
-    url
-}
-
-/// `redis_url()`, or returns from the test when there is none.
-macro_rules! require_redis {
-    () => {
-        match redis_url() {
-            Some(url) => url,
-            None => return,
-        }
-    };
-}
-
-/// A prefix no other test uses, so tests share the server without seeing each other's keys.
-fn unique_prefix(test: &str) -> String {
-    format!("test:{test}:{}:", &SessionId::generate().storage_key()[..8])
+    servers(&["REDIS_URL"], "a private redis-server").map(|mut urls| urls.remove(0))
 }
 
 async fn store(url: &str, test: &str) -> RedisStore {
@@ -51,12 +30,22 @@ async fn store(url: &str, test: &str) -> RedisStore {
     .unwrap()
 }
 
-async fn raw_connection(url: &str) -> redis::aio::MultiplexedConnection {
-    redis::Client::open(url)
-        .unwrap()
-        .get_multiplexed_async_connection()
-        .await
-        .unwrap()
+// The store of each test on the private server, and a connection of the test's own to it.
+topology_tests!(|test| {
+    let url = redis_url()?;
+    Some((store(&url, test).await, connect(&url).await))
+});
+
+/// A store of test `test` holding one new record, and a connection of the test's own to the
+/// server.
+async fn one_stored_record(
+    test: &str,
+) -> Option<(RedisStore, Record, redis::aio::MultiplexedConnection)> {
+    let url = redis_url()?;
+    let store = store(&url, test).await;
+    let record = record();
+    store.create(&record).await.unwrap();
+    Some((store, record, connect(&url).await))
 }
 
 /// Runs a command whose reply does not matter.
@@ -90,48 +79,15 @@ fn record() -> Record {
     Record::new(SessionId::generate(), &Expiry::default(), now_ms())
 }
 
-/// One test per contract check of `redis_checks`, each on a store of its own prefix.
-macro_rules! contract_checks {
-    ($($check:ident),* $(,)?) => {$(
-        #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-        async fn $check() {
-            let url = require_redis!();
-            let store = store(&url, stringify!($check)).await;
-            let mut redis = raw_connection(&url).await;
-            redis_checks::$check(&store, &mut redis).await;
-        }
-    )*};
-}
-
-for_each_contract_check!(contract_checks);
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn redis_store_passes_the_conformance_suite() {
-    let url = require_redis!();
-    let store = store(&url, "conformance").await;
-    let corrupter = store.clone();
-    session_stores::conformance::Suite::new(Arc::new(store))
-        .backend_expires_records()
-        .with_corrupter(move |id| {
-            let (key, url) = (corrupter.key_of(&id), url.clone());
-            async move {
-                let mut redis = raw_connection(&url).await;
-                run(&mut redis, &["HSET", &key, "@e", "soon"]).await;
-            }
-        })
-        .run()
-        .await;
-}
-
 #[tokio::test]
 async fn the_server_keeps_the_ttl() {
-    let url = require_redis!();
+    let url = require!(redis_url());
     let store = store(&url, "ttl").await;
     let mut record = record();
     record.expires_at = now_ms() + 60_000;
     record.absolute_deadline = Some(now_ms() + 3_600_000);
     store.create(&record).await.unwrap();
-    let mut redis = raw_connection(&url).await;
+    let mut redis = connect(&url).await;
     let ttl = ttl_ms(&mut redis, &store.key_of(&record.id)).await;
     assert!(ttl > 0 && ttl <= 60_000, "PTTL after create was {ttl}");
 
@@ -153,7 +109,7 @@ async fn the_server_keeps_the_ttl() {
 /// is a key that lives as long as Redis allows, not an error.
 #[tokio::test]
 async fn a_never_deadline_is_capped_not_refused() {
-    let url = require_redis!();
+    let url = require!(redis_url());
     let store = store(&url, "never").await;
     let mut record = record();
     record.expires_at = u64::MAX;
@@ -169,14 +125,14 @@ async fn a_never_deadline_is_capped_not_refused() {
     assert!(store.update(&record.id, &delta).await.unwrap());
     delta.apply(&mut record);
     assert_eq!(store.load(&record.id).await.unwrap(), Some(record.clone()));
-    let mut redis = raw_connection(&url).await;
+    let mut redis = connect(&url).await;
     let ttl = ttl_ms(&mut redis, &store.key_of(&record.id)).await;
     assert!(ttl > 1 << 62, "PTTL was {ttl}");
 }
 
 #[tokio::test]
 async fn keys_are_the_prefix_and_the_storage_key_never_the_id() {
-    let url = require_redis!();
+    let url = require!(redis_url());
     let prefix = unique_prefix("prefix");
     let store = RedisStore::connect(RedisOptions {
         url: url.clone(),
@@ -188,7 +144,7 @@ async fn keys_are_the_prefix_and_the_storage_key_never_the_id() {
     let record = record();
     store.create(&record).await.unwrap();
 
-    let mut redis = raw_connection(&url).await;
+    let mut redis = connect(&url).await;
     let keys: Vec<String> = redis::cmd("KEYS")
         .arg(format!("{prefix}*"))
         .query_async(&mut redis)
@@ -214,7 +170,7 @@ fn json(text: String) -> session_core::RawJson {
 /// spread more than about 8000 values at once.
 #[tokio::test]
 async fn records_and_deltas_with_thousands_of_keys_are_written_whole() {
-    let url = require_redis!();
+    let url = require!(redis_url());
     let store = store(&url, "thousands").await;
     let mut record = record();
     for key in 0..6_000 {
@@ -247,7 +203,7 @@ async fn records_and_deltas_with_thousands_of_keys_are_written_whole() {
 
 #[tokio::test]
 async fn update_of_a_session_whose_ttl_ran_out_is_false() {
-    let url = require_redis!();
+    let url = require!(redis_url());
     let store = store(&url, "ran-out").await;
     let mut record = record();
     record.expires_at = now_ms() + 100;
@@ -260,7 +216,7 @@ async fn update_of_a_session_whose_ttl_ran_out_is_false() {
         ..Delta::default()
     };
     assert!(!store.update(&record.id, &delta).await.unwrap());
-    let mut redis = raw_connection(&url).await;
+    let mut redis = connect(&url).await;
     assert!(
         !key_exists(&mut redis, &store.key_of(&record.id)).await,
         "update must not revive an expired session"
@@ -272,12 +228,8 @@ async fn update_of_a_session_whose_ttl_ran_out_is_false() {
 /// application whose clock runs ahead of the server's would see it) while the TTL still runs.
 #[tokio::test]
 async fn update_goes_by_the_servers_ttl_not_the_stored_deadline() {
-    let url = require_redis!();
-    let store = store(&url, "server-clock").await;
-    let record = record();
-    store.create(&record).await.unwrap();
+    let (store, record, mut redis) = require!(one_stored_record("server-clock").await);
     let key = store.key_of(&record.id);
-    let mut redis = raw_connection(&url).await;
     run(
         &mut redis,
         &["HSET", &key, "@e", &(now_ms() - 1_000).to_string()],
@@ -301,11 +253,7 @@ async fn update_goes_by_the_servers_ttl_not_the_stored_deadline() {
 /// sent their body again.
 #[tokio::test]
 async fn scripts_are_loaded_again_after_a_script_flush() {
-    let url = require_redis!();
-    let store = store(&url, "flush").await;
-    let record = record();
-    store.create(&record).await.unwrap();
-    let mut redis = raw_connection(&url).await;
+    let (store, record, mut redis) = require!(one_stored_record("flush").await);
     run(&mut redis, &["SCRIPT", "FLUSH"]).await;
     let delta = Delta {
         changed: vec![("k".into(), json("1".into()))],
@@ -327,11 +275,7 @@ async fn scripts_are_loaded_again_after_a_script_flush() {
 
 #[tokio::test]
 async fn update_of_a_session_deleted_behind_the_stores_back_is_false() {
-    let url = require_redis!();
-    let store = store(&url, "vanished").await;
-    let record = record();
-    store.create(&record).await.unwrap();
-    let mut redis = raw_connection(&url).await;
+    let (store, record, mut redis) = require!(one_stored_record("vanished").await);
     run(&mut redis, &["DEL", &store.key_of(&record.id)]).await;
     let delta = Delta {
         changed: vec![(
@@ -375,7 +319,7 @@ async fn an_unreachable_server_is_a_backend_error_not_a_panic() {
 
 #[tokio::test]
 async fn the_registry_builds_a_redis_store_from_configuration() {
-    let url = require_redis!();
+    let url = require!(redis_url());
     redis_checks::a_configured_store_writes_a_session(&format!(
         "{{ type = \"redis\", url = {url:?}, key_prefix = {:?} }}",
         unique_prefix("registry"),
@@ -385,19 +329,7 @@ async fn the_registry_builds_a_redis_store_from_configuration() {
 
 #[tokio::test]
 async fn bad_redis_options_name_the_session_and_field() {
-    let config = session_core::SessionsConfig::from_toml(
-        "[sessions.app]\ntransport = { type = \"cookie\", name = \"app\" }\n\
-         store = { type = \"redis\", pool_size = 0 }\n",
-    )
-    .unwrap();
-    let error = session_core::SessionManager::from_config(
-        &config,
-        &session_stores::registry(),
-        session_core::KeyRing::generate(),
-    )
-    .await
-    .unwrap_err()
-    .to_string();
+    let error = redis_checks::configuration_error("{ type = \"redis\", pool_size = 0 }").await;
     assert!(
         error.contains("`app`") && error.contains("pool_size"),
         "{error}"
@@ -446,7 +378,7 @@ impl Relay {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_outage_is_a_backend_error_and_the_store_recovers() {
-    let url = require_redis!();
+    let url = require!(redis_url());
     let relay = Relay::start(&url, 0).await;
     let port = relay.port;
     let store = RedisStore::connect(RedisOptions {
@@ -559,7 +491,7 @@ impl Drop for OwnServer {
 /// replacement, so not one operation fails once the server answers again.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_server_restart_costs_no_operation() {
-    let _ = require_redis!();
+    let _ = require!(redis_url());
     let port = std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
         .local_addr()
@@ -639,9 +571,9 @@ async fn a_server_restart_costs_no_operation() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_owners_many_sessions_are_listed_and_revoked_in_batches() {
     const SESSIONS: usize = 1000;
-    let url = require_redis!();
+    let url = require!(redis_url());
     let store = store(&url, "batches").await;
-    let mut redis = raw_connection(&url).await;
+    let mut redis = connect(&url).await;
     let owner = format!("many-{}", &SessionId::generate().storage_key()[..8]);
     for _ in 0..SESSIONS {
         let mut owned = record();
@@ -693,7 +625,7 @@ async fn an_owners_many_sessions_are_listed_and_revoked_in_batches() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[ignore = "a measurement, not a check"]
 async fn owner_listing_and_revocation_server_time() {
-    let url = require_redis!();
+    let url = require!(redis_url());
     let store = store(&url, "owner-time").await;
     // The slow log of 100,000 sessions' batches takes a while to read back.
     let mut redis = redis::Client::open(url.as_str())

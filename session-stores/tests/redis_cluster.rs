@@ -6,37 +6,12 @@
 
 #[macro_use]
 mod redis_checks;
+#[macro_use]
+mod redis_servers;
 
-use std::sync::Arc;
-
+use redis_servers::{cluster_urls, connect, unique_prefix};
 use session_core::SessionId;
 use session_stores::redis::{RedisOptions, RedisStore};
-
-/// The seeds of the private cluster of `scripts/test.sh`, or `None` (the test is skipped, saying
-/// so) when `REDIS_CLUSTER_URLS` is unset.
-fn cluster_urls() -> Option<Vec<String>> {
-    let urls = std::env::var("REDIS_CLUSTER_URLS").ok();
-    if urls.is_none() {
-        eprintln!(
-            "skipped: REDIS_CLUSTER_URLS is not set; run the tests with `bash scripts/test.sh`, \
-             which starts a private Redis Cluster for them"
-        );
-    }
-    urls.map(|urls| urls.split(',').map(str::to_string).collect())
-}
-
-macro_rules! require_cluster {
-    () => {
-        match cluster_urls() {
-            Some(urls) => urls,
-            None => return,
-        }
-    };
-}
-
-fn unique_prefix(test: &str) -> String {
-    format!("test:{test}:{}:", &SessionId::generate().storage_key()[..8])
-}
 
 async fn store(urls: &[String], test: &str) -> RedisStore {
     RedisStore::connect(RedisOptions {
@@ -59,7 +34,7 @@ async fn raw_connection(urls: &[String]) -> redis::cluster_async::ClusterConnect
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_contract_checks_pass_on_the_cluster() {
-    let urls = require_cluster!();
+    let urls = require!(cluster_urls());
     let store = store(&urls, "checks").await;
     let mut redis = raw_connection(&urls).await;
     redis_checks::all(&store, &mut redis).await;
@@ -70,28 +45,16 @@ async fn the_contract_checks_pass_on_the_cluster() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn redis_store_passes_the_conformance_suite_on_the_cluster() {
-    let urls = require_cluster!();
+    let urls = require!(cluster_urls());
     let store = store(&urls, "conformance").await;
-    let corrupter = store.clone();
-    let raw = Arc::new(tokio::sync::Mutex::new(raw_connection(&urls).await));
-    session_stores::conformance::Suite::new(Arc::new(store))
-        .backend_expires_records()
-        .with_corrupter(move |id| {
-            let (key, raw) = (corrupter.key_of(&id), raw.clone());
-            async move {
-                let mut redis = raw.lock().await;
-                let _: i64 = redis_checks::raw(&mut *redis, &["HSET", &key, "@e", "soon"]).await;
-            }
-        })
-        .run()
-        .await;
+    redis_checks::conformance_suite(store, raw_connection(&urls).await).await;
 }
 
 /// A regenerate moves sessions between slots (the new key is random): over many moves, both
 /// keys land on different primaries most of the time, and every move keeps the record.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn regenerate_moves_sessions_between_slots() {
-    let urls = require_cluster!();
+    let urls = require!(cluster_urls());
     let store = store(&urls, "slots").await;
     let mut redis = raw_connection(&urls).await;
     let mut record = redis_checks::owned("mallory");
@@ -134,22 +97,11 @@ async fn regenerate_moves_sessions_between_slots() {
 /// its own, so that only its connections are closed, not those of the tests beside it.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn connections_closed_by_every_node_cost_no_operation() {
-    let urls = require_cluster!();
-    let user =
-        format!("closer{}", &SessionId::generate().storage_key()[..8]).replace(['-', '_'], "x");
+    let urls = require!(cluster_urls());
+    let user = redis_checks::closer_name();
     for url in &urls {
-        let mut node = node(url).await;
-        let _: () = redis::cmd("ACL")
-            .arg("SETUSER")
-            .arg(&user)
-            .arg("on")
-            .arg(">closer-secret")
-            .arg("~*")
-            .arg("&*")
-            .arg("+@all")
-            .query_async(&mut node)
-            .await
-            .unwrap();
+        let mut node = connect(url).await;
+        redis_checks::add_closer(&mut node, &user).await;
     }
     let store = RedisStore::connect(RedisOptions {
         cluster: true,
@@ -162,43 +114,14 @@ async fn connections_closed_by_every_node_cost_no_operation() {
     })
     .await
     .unwrap();
-    let records: Vec<_> = (0..12).map(|_| redis_checks::record()).collect();
-    for record in &records {
-        session_core::Store::create(&store, record).await.unwrap();
-    }
+    let records = redis_checks::created_records(&store).await;
     let mut closed = 0;
     for url in &urls {
-        closed += redis::cmd("CLIENT")
-            .arg("KILL")
-            .arg("USER")
-            .arg(&user)
-            .query_async::<i64>(&mut node(url).await)
-            .await
-            .unwrap();
+        closed += redis_checks::close_connections_of(&mut connect(url).await, &user).await;
     }
     assert!(
         closed >= 3,
         "the store had a connection to each primary; {closed} closed"
     );
-    for record in &records {
-        let loaded = session_core::Store::load(&store, &record.id).await;
-        assert!(
-            matches!(loaded, Ok(Some(_))),
-            "load after the connections closed: {loaded:?}"
-        );
-        let delta = redis_checks::delta(record, &[("k", "1")]);
-        let updated = session_core::Store::update(&store, &record.id, &delta).await;
-        assert!(
-            matches!(updated, Ok(true)),
-            "update after the connections closed: {updated:?}"
-        );
-    }
-}
-
-async fn node(url: &str) -> redis::aio::MultiplexedConnection {
-    redis::Client::open(url)
-        .unwrap()
-        .get_multiplexed_async_connection()
-        .await
-        .unwrap()
+    redis_checks::closed_connections_cost_no_operation(&store, &records).await;
 }

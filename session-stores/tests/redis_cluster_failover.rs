@@ -6,9 +6,12 @@
 
 #![cfg(feature = "redis")]
 
+mod redis_servers;
+
 use std::time::{Duration, Instant};
 
-use session_core::{now_ms, Delta, Expiry, Record, SessionId, Store, StoreError};
+use redis_servers::{cluster_urls, node, port_of, servers, step};
+use session_core::{SessionId, Store, StoreError};
 use session_stores::redis::{RedisOptions, RedisStore};
 
 /// The stated bound: service is back within this many operations after the kill. Each is paced
@@ -19,36 +22,10 @@ const MAX_OPERATIONS_AFTER_KILL: usize = 80;
 /// Service is back once this many operations in a row succeed.
 const RESUMED_AFTER: usize = 20;
 
-struct Cluster {
-    urls: Vec<String>,
-    dir: String,
-}
-
-fn cluster() -> Option<Cluster> {
-    match (
-        std::env::var("REDIS_CLUSTER_URLS"),
-        std::env::var("REDIS_CLUSTER_DIR"),
-    ) {
-        (Ok(urls), Ok(dir)) => Some(Cluster {
-            urls: urls.split(',').map(str::to_string).collect(),
-            dir,
-        }),
-        _ => {
-            eprintln!(
-                "skipped: REDIS_CLUSTER_URLS / REDIS_CLUSTER_DIR are not set; run the tests with \
-                 `bash scripts/test.sh`, which starts a private Redis Cluster for them"
-            );
-            None
-        }
-    }
-}
-
-async fn node(port: u16) -> redis::aio::MultiplexedConnection {
-    redis::Client::open(format!("redis://127.0.0.1:{port}/"))
-        .unwrap()
-        .get_multiplexed_async_connection()
-        .await
-        .unwrap()
+/// The seeds of the private cluster, and the directory of its nodes (`REDIS_CLUSTER_DIR`).
+fn cluster() -> Option<(Vec<String>, String)> {
+    let dir = servers(&["REDIS_CLUSTER_DIR"], "a private Redis Cluster")?;
+    Some((cluster_urls()?, dir[0].clone()))
 }
 
 /// The cluster's primaries as (port, slot ranges), from any live node's `CLUSTER NODES`.
@@ -89,42 +66,13 @@ async fn slot_of(port: u16, key: &str) -> u16 {
         .unwrap()
 }
 
-fn port_of(url: &str) -> u16 {
-    url.trim_end_matches('/')
-        .rsplit(':')
-        .next()
-        .unwrap()
-        .parse()
-        .unwrap()
-}
-
-/// One step of the stream: a new session, then an update of it. Only a typed backend error may
-/// fail it.
-async fn step(store: &RedisStore) -> Result<Record, StoreError> {
-    let mut record = Record::new(SessionId::generate(), &Expiry::default(), now_ms());
-    store.create(&record).await?;
-    let delta = Delta {
-        changed: vec![(
-            "n".into(),
-            session_core::RawJson::from_string("1".into()).unwrap(),
-        )],
-        expires_at: record.expires_at,
-        absolute_deadline: record.absolute_deadline,
-        ..Delta::default()
-    };
-    if store.update(&record.id, &delta).await? {
-        delta.apply(&mut record);
-    }
-    Ok(record)
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_primary_failover_fails_requests_cleanly_and_service_resumes_by_itself() {
-    let Some(cluster) = cluster() else { return };
-    let seed = port_of(&cluster.urls[0]);
+    let Some((urls, dir)) = cluster() else { return };
+    let seed = port_of(&urls[0]);
     let store = RedisStore::connect(RedisOptions {
         cluster: true,
-        urls: cluster.urls.clone(),
+        urls: urls.clone(),
         key_prefix: format!("failover:{}:", &SessionId::generate().storage_key()[..8]),
         timeout_ms: 500,
         ..RedisOptions::default()
@@ -205,7 +153,7 @@ async fn a_primary_failover_fails_requests_cleanly_and_service_resumes_by_itself
 
     // Bring the node back (it rejoins as a replica), so the cluster is whole again.
     std::process::Command::new("redis-server")
-        .arg(format!("{}/{victim}/redis.conf", cluster.dir))
+        .arg(format!("{}/{victim}/redis.conf", dir))
         .status()
         .unwrap();
     let mut rejoined = false;

@@ -9,51 +9,26 @@
 
 #![cfg(feature = "redis")]
 
+mod redis_servers;
+
 use redis::aio::MultiplexedConnection;
+use redis_servers::{cluster_urls, node, port_of, unique_prefix};
 use session_core::{now_ms, Delta, Expiry, RawJson, Record, SessionId, Store, StoreError};
 use session_stores::redis::{RedisOptions, RedisStore};
 
 /// The store's timeout: short, so that a pause of a few of them outlasts a command.
 const TIMEOUT_MS: u64 = 300;
 
-fn cluster_urls() -> Option<Vec<String>> {
-    let urls = std::env::var("REDIS_CLUSTER_URLS").ok();
-    if urls.is_none() {
-        eprintln!(
-            "skipped: REDIS_CLUSTER_URLS is not set; run the tests with `bash scripts/test.sh`, \
-             which starts a private Redis Cluster for them"
-        );
-    }
-    urls.map(|urls| urls.split(',').map(str::to_string).collect())
-}
-
 async fn store(urls: &[String], test: &str) -> RedisStore {
     RedisStore::connect(RedisOptions {
         cluster: true,
         urls: urls.to_vec(),
-        key_prefix: format!("test:{test}:{}:", &SessionId::generate().storage_key()[..8]),
+        key_prefix: unique_prefix(test),
         timeout_ms: TIMEOUT_MS,
         ..RedisOptions::default()
     })
     .await
     .unwrap()
-}
-
-async fn node(port: u16) -> MultiplexedConnection {
-    redis::Client::open(format!("redis://127.0.0.1:{port}/"))
-        .unwrap()
-        .get_multiplexed_async_connection()
-        .await
-        .unwrap()
-}
-
-fn port_of(url: &str) -> u16 {
-    url.trim_end_matches('/')
-        .rsplit(':')
-        .next()
-        .unwrap()
-        .parse()
-        .unwrap()
 }
 
 /// The port of the primary that serves `key`, from `CLUSTER NODES` of the node at `seed`.

@@ -9,10 +9,13 @@
 
 #![cfg(feature = "redis")]
 
+mod redis_servers;
+
 use std::time::{Duration, Instant};
 
 use redis::aio::MultiplexedConnection;
-use session_core::{now_ms, Delta, Expiry, Record, SessionId, Store, StoreError};
+use redis_servers::{connect, sentinel_setup, servers, step, SentinelSetup};
+use session_core::{Record, SessionId, Store, StoreError};
 use session_stores::redis::{RedisOptions, RedisStore, SentinelOptions};
 
 /// The stated bound: service is back within this many operations after the kill. Operations
@@ -28,43 +31,10 @@ const CLEAN_AFTER_RESUMING: usize = 40;
 /// Operations are this far apart, so the bounds above are bounds in time as well.
 const PACE: Duration = Duration::from_millis(50);
 
-struct Setup {
-    urls: Vec<String>,
-    master: String,
-    password: String,
-    dir: String,
-}
-
-fn setup() -> Option<Setup> {
-    match (
-        std::env::var("REDIS_SENTINEL_URLS"),
-        std::env::var("REDIS_SENTINEL_MASTER"),
-        std::env::var("REDIS_SENTINEL_PRIMARY_PASSWORD"),
-        std::env::var("REDIS_SENTINEL_DIR"),
-    ) {
-        (Ok(urls), Ok(master), Ok(password), Ok(dir)) => Some(Setup {
-            urls: urls.split(',').map(str::to_string).collect(),
-            master,
-            password,
-            dir,
-        }),
-        _ => {
-            eprintln!(
-                "skipped: REDIS_SENTINEL_URLS / REDIS_SENTINEL_DIR are not set; run the tests \
-                 with `bash scripts/test.sh`, which starts a private Redis Sentinel setup for \
-                 them"
-            );
-            None
-        }
-    }
-}
-
-async fn connect(url: &str) -> MultiplexedConnection {
-    redis::Client::open(url)
-        .unwrap()
-        .get_multiplexed_async_connection()
-        .await
-        .unwrap()
+/// The private setup, and the directory of its servers (`REDIS_SENTINEL_DIR`).
+fn setup() -> Option<(SentinelSetup, String)> {
+    let dir = servers(&["REDIS_SENTINEL_DIR"], "a private Redis Sentinel setup")?;
+    Some((sentinel_setup()?, dir[0].clone()))
 }
 
 /// The port of the primary the sentinels name now.
@@ -78,26 +48,6 @@ async fn primary_port(sentinel: &mut MultiplexedConnection, master: &str) -> u16
     port
 }
 
-/// One step of the stream: a new session, then an update of it. Only a typed backend error may
-/// fail it.
-async fn step(store: &RedisStore) -> Result<Record, StoreError> {
-    let mut record = Record::new(SessionId::generate(), &Expiry::default(), now_ms());
-    store.create(&record).await?;
-    let delta = Delta {
-        changed: vec![(
-            "n".into(),
-            session_core::RawJson::from_string("1".into()).unwrap(),
-        )],
-        expires_at: record.expires_at,
-        absolute_deadline: record.absolute_deadline,
-        ..Delta::default()
-    };
-    if store.update(&record.id, &delta).await? {
-        delta.apply(&mut record);
-    }
-    Ok(record)
-}
-
 /// What a stream of steps saw.
 #[derive(Default)]
 struct Stream {
@@ -107,6 +57,19 @@ struct Stream {
 }
 
 impl Stream {
+    /// Steps, `PACE` apart and `MAX_OPERATIONS_AFTER_KILL` times at most, until service has
+    /// resumed on the server on `port`: whether it did.
+    async fn follow(&mut self, store: &RedisStore, port: u16) -> bool {
+        for _ in 0..MAX_OPERATIONS_AFTER_KILL {
+            let resumed = self.step(store).await;
+            if resumed && format!("{store:?}").contains(&format!(":{port}")) {
+                return true;
+            }
+            tokio::time::sleep(PACE).await;
+        }
+        false
+    }
+
     /// One step; `Ok(true)` once `RESUMED_AFTER` steps in a row succeeded.
     async fn step(&mut self, store: &RedisStore) -> bool {
         match step(store).await {
@@ -126,7 +89,7 @@ impl Stream {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_store_follows_the_primary_through_a_kill_a_switchover_and_a_partition() {
-    let Some(setup) = setup() else { return };
+    let Some((setup, dir)) = setup() else { return };
     let store = RedisStore::connect(RedisOptions {
         sentinel: Some(SentinelOptions {
             master: setup.master.clone(),
@@ -151,7 +114,7 @@ async fn the_store_follows_the_primary_through_a_kill_a_switchover_and_a_partiti
 
     // Kill the primary, without a save or a goodbye.
     let victim = primary_port(&mut sentinel, &setup.master).await;
-    let pid = std::fs::read_to_string(format!("{}/{victim}/redis.pid", setup.dir)).unwrap();
+    let pid = std::fs::read_to_string(format!("{}/{victim}/redis.pid", dir)).unwrap();
     let killed = std::process::Command::new("kill")
         .args(["-KILL", pid.trim()])
         .status()
@@ -215,7 +178,7 @@ async fn the_store_follows_the_primary_through_a_kill_a_switchover_and_a_partiti
 
     // The killed server comes back; the sentinels make it a replica of the new primary.
     let status = std::process::Command::new("redis-server")
-        .arg(format!("{}/{victim}/redis.conf", setup.dir))
+        .arg(format!("{}/{victim}/redis.conf", dir))
         .status()
         .unwrap();
     assert!(status.success(), "the killed server did not start again");
@@ -262,15 +225,7 @@ async fn the_store_follows_the_primary_through_a_kill_a_switchover_and_a_partiti
     }
     assert!(switched, "the sentinels refused the switchover");
     let mut during = Stream::default();
-    let mut followed = false;
-    for _ in 0..MAX_OPERATIONS_AFTER_KILL {
-        let resumed = during.step(&store).await;
-        if resumed && format!("{store:?}").contains(&format!(":{victim}")) {
-            followed = true;
-            break;
-        }
-        tokio::time::sleep(PACE).await;
-    }
+    let followed = during.follow(&store, victim).await;
     assert!(
         followed,
         "the store did not follow the switchover to port {victim} within \
@@ -303,17 +258,9 @@ async fn the_store_follows_the_primary_through_a_kill_a_switchover_and_a_partiti
     // The primary stops answering without closing anything (SIGSTOP, as a network partition
     // would look): operations time out, the store asks the sentinels again after a timeout,
     // and it follows the promoted replica while the old primary is still silent.
-    let silent = Stopped::stop(&setup.dir, victim);
+    let silent = Stopped::stop(&dir, victim);
     let mut partitioned = Stream::default();
-    let mut followed = false;
-    for _ in 0..MAX_OPERATIONS_AFTER_KILL {
-        let resumed = partitioned.step(&store).await;
-        if resumed && format!("{store:?}").contains(&format!(":{promoted}")) {
-            followed = true;
-            break;
-        }
-        tokio::time::sleep(PACE).await;
-    }
+    let followed = partitioned.follow(&store, promoted).await;
     assert!(
         followed,
         "the store did not follow the replica promoted while the primary on port {victim} was \

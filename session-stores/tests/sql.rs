@@ -234,16 +234,7 @@ async fn a_server_that_is_down_at_start_up_is_a_clear_error() {
 async fn an_unopenable_sqlite_file_is_a_clear_error_at_start_up() {
     let dir = tempfile::tempdir().unwrap();
     let missing = format!("sqlite://{}/no/such/dir/s.db", dir.path().display());
-    let Err(error) = session_stores::registry()
-        .build(
-            "app",
-            &sql_shared::config("sqlite", serde_json::json!({ "url": missing })),
-        )
-        .await
-    else {
-        panic!("a file in a missing directory cannot be opened");
-    };
-    let message = error.to_string();
+    let message = sql_shared::sqlite_start_up_error(&missing).await;
     assert!(
         message.contains("`app`") && message.contains("SQLite"),
         "{message}"
@@ -256,9 +247,7 @@ async fn two_sqlite_stores_on_one_file_share_sessions() {
     let options = sql_shared::options(&server.url(), "shared");
     let first = server.connect(options.clone()).await.unwrap().shared();
     let second = server.connect(options).await.unwrap().shared();
-    let record = sql_shared::record();
-    first.create(&record).await.unwrap();
-    assert_eq!(second.load(&record.id).await.unwrap(), Some(record));
+    sql_shared::created_through_loads_through(&*first, &*second).await;
 }
 
 #[tokio::test]
@@ -379,9 +368,7 @@ async fn a_missing_table_without_create_table_fails_at_start_up_saying_what_to_r
         let other = server.store(|options| options).await;
         other.execute(&server.schema(&table)).await;
         let store = server.connect(options).await.unwrap().shared();
-        let record = sql_shared::record();
-        store.create(&record).await.unwrap();
-        assert_eq!(store.load(&record.id).await.unwrap(), Some(record));
+        sql_shared::created_through_loads_through(&*store, &*store).await;
     }
 }
 
@@ -392,16 +379,7 @@ async fn an_in_memory_sqlite_database_is_refused_at_start_up() {
         "sqlite://:memory:",
         "sqlite://file.db?mode=memory",
     ] {
-        let Err(error) = session_stores::registry()
-            .build(
-                "app",
-                &sql_shared::config("sqlite", serde_json::json!({ "url": url })),
-            )
-            .await
-        else {
-            panic!("{url}: accepted");
-        };
-        let message = error.to_string();
+        let message = sql_shared::sqlite_start_up_error(url).await;
         assert!(
             message.contains("`app`") && message.contains("type = \"memory\""),
             "{url}: {message}"

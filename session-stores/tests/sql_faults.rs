@@ -6,6 +6,10 @@
 use std::sync::Arc;
 
 use session_core::{Store, StoreError};
+#[cfg(feature = "mysql")]
+use session_stores::sql::mysql::MySqlStore;
+#[cfg(feature = "postgres")]
+use session_stores::sql::postgres::PostgresStore;
 use session_stores::sql::SqlOptions;
 
 mod sql_shared;
@@ -42,6 +46,25 @@ fn fault_options(url: &str, test: &str) -> SqlOptions {
         timeout_ms: 2000,
         ..sql_shared::options(url, &sql_shared::unique_table(test))
     }
+}
+
+/// The store `connect` opens, on the server the variables `(url, ctl)` name (in a table of
+/// `test`'s own), survives an outage of that server; skipped without the server.
+async fn survives_an_outage_of<S, Fut>(
+    (url, ctl): (&str, &str),
+    test: &str,
+    connect: impl FnOnce(SqlOptions) -> Fut,
+) where
+    S: Store + 'static,
+    Fut: std::future::Future<Output = Result<S, StoreError>>,
+{
+    let Some((url, ctl)) = server(url, ctl) else {
+        return;
+    };
+    let options = fault_options(&url, test);
+    let pool_size = options.pool_size as usize;
+    let store = connect(options).await.unwrap();
+    survives_an_outage(Arc::new(store), &ctl, pool_size).await;
 }
 
 async fn survives_an_outage(store: Arc<dyn Store>, ctl: &str, pool_size: usize) {
@@ -105,27 +128,16 @@ async fn survives_an_outage(store: Arc<dyn Store>, ctl: &str, pool_size: usize) 
 #[cfg(feature = "postgres")]
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_postgres_store_survives_a_server_outage() {
-    let Some((url, ctl)) = server("POSTGRES_URL", "POSTGRES_CTL") else {
-        return;
-    };
-    let options = fault_options(&url, "pg_fault");
-    let pool_size = options.pool_size as usize;
-    let store = session_stores::sql::postgres::PostgresStore::connect(options)
-        .await
-        .unwrap();
-    survives_an_outage(Arc::new(store), &ctl, pool_size).await;
+    survives_an_outage_of(
+        ("POSTGRES_URL", "POSTGRES_CTL"),
+        "pg_fault",
+        PostgresStore::connect,
+    )
+    .await;
 }
 
 #[cfg(feature = "mysql")]
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_mysql_store_survives_a_server_outage() {
-    let Some((url, ctl)) = server("MYSQL_URL", "MYSQL_CTL") else {
-        return;
-    };
-    let options = fault_options(&url, "my_fault");
-    let pool_size = options.pool_size as usize;
-    let store = session_stores::sql::mysql::MySqlStore::connect(options)
-        .await
-        .unwrap();
-    survives_an_outage(Arc::new(store), &ctl, pool_size).await;
+    survives_an_outage_of(("MYSQL_URL", "MYSQL_CTL"), "my_fault", MySqlStore::connect).await;
 }

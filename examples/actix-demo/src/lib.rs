@@ -21,9 +21,6 @@
 //! # }
 //! ```
 
-#![forbid(unsafe_code)]
-#![warn(missing_docs)]
-
 use actix_web::body::{BoxBody, MessageBody};
 use actix_web::dev::{Service, ServiceFactory, ServiceRequest, ServiceResponse};
 use actix_web::http::header::{self, HeaderValue};
@@ -298,12 +295,7 @@ async fn add_flash(session: Session, bytes: Bytes) -> Reply {
 }
 
 async fn take_flashes(session: Session) -> HttpResponse {
-    let messages = session
-        .take_flashes()
-        .iter()
-        .filter_map(|flash| flash.text().map(str::to_string))
-        .collect();
-    HttpResponse::Ok().json(FlashesResponse { messages })
+    HttpResponse::Ok().json(FlashesResponse::take(&session))
 }
 
 /// The `{key}` of `/counter/{key}`, decoded strictly (actix-web decodes path parameters

@@ -1,20 +1,19 @@
 //! Starts the actix-web demo: configuration, keys and address from the environment (see
 //! `demo-contract`), then serves until interrupted.
 
+use std::error::Error;
+use std::net::SocketAddr;
 use std::process::ExitCode;
 
 use actix_web::HttpServer;
-use session_actix::SessionMiddleware;
+use session_actix::{SessionManager, SessionMiddleware};
 
 #[actix_web::main]
 async fn main() -> ExitCode {
-    demo_contract::init_logging();
-    demo_contract::exit_code("actix-demo", serve().await)
+    demo_contract::run_demo("actix-demo", serve).await
 }
 
-async fn serve() -> Result<(), Box<dyn std::error::Error>> {
-    let manager = demo_contract::manager_from_env().await?;
-    let addr = demo_contract::listen_addr()?;
+async fn serve(manager: SessionManager, addr: SocketAddr) -> Result<(), Box<dyn Error>> {
     let sessions = SessionMiddleware::new(manager);
     let server = HttpServer::new(move || actix_demo::app_with(sessions.clone()))
         .bind(addr)

@@ -35,7 +35,8 @@
 use std::sync::Arc;
 
 pub use demo_contract::{async_trait, DemoClient, TestRequest, TestResponse};
-use session_core::{SessionManager, INTERNAL_ERROR_BODY, STORE_UNAVAILABLE_BODY, TOO_LARGE_BODY};
+pub use session_core::SessionManager;
+use session_core::{INTERNAL_ERROR_BODY, STORE_UNAVAILABLE_BODY, TOO_LARGE_BODY};
 use session_stores::testing::{StoreCalls, TestStore, ADAPTER_TEST_CONFIG, FAILURE_DETAIL};
 
 pub mod routes;
@@ -75,6 +76,47 @@ pub trait AdapterApp {
     /// The routes behind the adapter serving `manager`, or with `None` the same routes without
     /// the adapter.
     async fn client(&self, manager: Option<SessionManager>) -> Box<dyn DemoClient>;
+}
+
+/// Defines the [`AdapterApp`] `$app`: its client for a manager (or `None`) is `$client` (run in
+/// an async function, so it may `.await`), its adapter's type is named `$adapter`, and the 500
+/// of an extractor without the adapter has the body `$missing_body`.
+///
+/// ```ignore
+/// adapter_kit::adapter_app!(
+///     AxumApp,
+///     |manager| demo_contract::clients::axum(match manager {
+///         Some(manager) => routes().layer(SessionLayer::new(manager)),
+///         None => routes(),
+///     }),
+///     "SessionLayer",
+///     SessionRejection::NotInstalled.body_text()
+/// );
+/// ```
+#[macro_export]
+macro_rules! adapter_app {
+    ($app:ident, |$manager:ident| $client:expr, $adapter:literal, $missing_body:expr $(,)?) => {
+        /// The kit's routes behind the adapter.
+        struct $app;
+
+        #[$crate::async_trait(?Send)]
+        impl $crate::AdapterApp for $app {
+            fn adapter_name(&self) -> &'static str {
+                $adapter
+            }
+
+            fn missing_adapter_body(&self) -> String {
+                $missing_body
+            }
+
+            async fn client(
+                &self,
+                $manager: Option<$crate::SessionManager>,
+            ) -> Box<dyn $crate::DemoClient> {
+                $client
+            }
+        }
+    };
 }
 
 /// Generates one test per scenario for the [`AdapterApp`] `$app`, with the framework's async

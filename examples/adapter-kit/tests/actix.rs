@@ -1,10 +1,8 @@
 //! The kit's scenarios on session-actix, through `actix_web::test::init_service`.
 
 use actix_web::{web, App, HttpResponse};
-use adapter_kit::{async_trait, routes, AdapterApp, Api, Cart, DemoClient, Missing};
-use session_actix::{
-    Error, NamedSession, Session, SessionManager, SessionMiddleware, SessionRejection, Sessions,
-};
+use adapter_kit::{routes, Api, Cart, Missing};
+use session_actix::{Error, NamedSession, Session, SessionMiddleware, SessionRejection, Sessions};
 
 type Answer = Result<String, Error>;
 
@@ -115,30 +113,20 @@ fn kit_routes(cfg: &mut web::ServiceConfig) {
         .route("/typed/{page}", web::get().to(typed));
 }
 
-struct ActixApp;
-
-#[async_trait(?Send)]
-impl AdapterApp for ActixApp {
-    fn adapter_name(&self) -> &'static str {
-        "SessionMiddleware"
-    }
-
-    fn missing_adapter_body(&self) -> String {
-        SessionRejection::NotInstalled.body_text()
-    }
-
-    async fn client(&self, manager: Option<SessionManager>) -> Box<dyn DemoClient> {
-        match manager {
-            Some(manager) => {
-                let app = App::new()
-                    .wrap(SessionMiddleware::new(manager))
-                    .configure(kit_routes);
-                demo_contract::clients::actix(app).await
-            }
-            None => demo_contract::clients::actix(App::new().configure(kit_routes)).await,
+adapter_kit::adapter_app!(
+    ActixApp,
+    |manager| match manager {
+        Some(manager) => {
+            let app = App::new()
+                .wrap(SessionMiddleware::new(manager))
+                .configure(kit_routes);
+            demo_contract::clients::actix(app).await
         }
-    }
-}
+        None => demo_contract::clients::actix(App::new().configure(kit_routes)).await,
+    },
+    "SessionMiddleware",
+    SessionRejection::NotInstalled.body_text()
+);
 
 adapter_kit::adapter_tests!(
     #[actix_web::test]

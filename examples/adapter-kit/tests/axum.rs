@@ -1,13 +1,11 @@
 //! The kit's scenarios on session-axum, through `tower::ServiceExt::oneshot`.
 
-use adapter_kit::{async_trait, routes, AdapterApp, Api, Cart, DemoClient, Missing};
+use adapter_kit::{routes, Api, Cart, Missing};
 use axum::extract::Path;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::Router;
-use session_axum::{
-    Error, NamedSession, Session, SessionLayer, SessionManager, SessionRejection, Sessions,
-};
+use session_axum::{Error, NamedSession, Session, SessionLayer, SessionRejection, Sessions};
 
 type Answer = Result<String, Error>;
 
@@ -92,26 +90,15 @@ fn routes() -> Router {
         )
 }
 
-struct AxumApp;
-
-#[async_trait(?Send)]
-impl AdapterApp for AxumApp {
-    fn adapter_name(&self) -> &'static str {
-        "SessionLayer"
-    }
-
-    fn missing_adapter_body(&self) -> String {
-        SessionRejection::NotInstalled.body_text()
-    }
-
-    async fn client(&self, manager: Option<SessionManager>) -> Box<dyn DemoClient> {
-        let router = match manager {
-            Some(manager) => routes().layer(SessionLayer::new(manager)),
-            None => routes(),
-        };
-        demo_contract::clients::axum(router)
-    }
-}
+adapter_kit::adapter_app!(
+    AxumApp,
+    |manager| demo_contract::clients::axum(match manager {
+        Some(manager) => routes().layer(SessionLayer::new(manager)),
+        None => routes(),
+    }),
+    "SessionLayer",
+    SessionRejection::NotInstalled.body_text()
+);
 
 adapter_kit::adapter_tests!(
     #[tokio::test]

@@ -1,12 +1,12 @@
 //! The kit's scenarios on session-rocket, through its asynchronous local client. The app's 413
 //! and 500 catchers answer with the core's public JSON bodies, as an application would.
 
-use adapter_kit::{async_trait, routes, AdapterApp, Api, Cart, DemoClient, Missing};
+use adapter_kit::{routes, Api, Cart, Missing};
 use rocket::http::{ContentType, Status};
 use rocket::{catch, catchers, get, post, routes, Build, Request, Rocket};
 use session_rocket::{
-    Error, NamedSession, Session, SessionFailure, SessionFairing, SessionManager, SessionRejection,
-    Sessions, INTERNAL_ERROR_BODY, STORE_UNAVAILABLE_BODY, TOO_LARGE_BODY,
+    Error, NamedSession, Session, SessionFailure, SessionFairing, SessionRejection, Sessions,
+    INTERNAL_ERROR_BODY, STORE_UNAVAILABLE_BODY, TOO_LARGE_BODY,
 };
 
 type Answer = Result<String, Error>;
@@ -163,26 +163,18 @@ fn kit_rocket() -> Rocket<Build> {
         .register("/", catchers![internal_error, too_large])
 }
 
-struct RocketApp;
-
-#[async_trait(?Send)]
-impl AdapterApp for RocketApp {
-    fn adapter_name(&self) -> &'static str {
-        "SessionFairing"
-    }
-
-    fn missing_adapter_body(&self) -> String {
-        SessionRejection::NotInstalled.body_text()
-    }
-
-    async fn client(&self, manager: Option<SessionManager>) -> Box<dyn DemoClient> {
+adapter_kit::adapter_app!(
+    RocketApp,
+    |manager| {
         let rocket = match manager {
             Some(manager) => kit_rocket().attach(SessionFairing::new(manager)),
             None => kit_rocket(),
         };
         demo_contract::clients::rocket(rocket).await
-    }
-}
+    },
+    "SessionFairing",
+    SessionRejection::NotInstalled.body_text()
+);
 
 adapter_kit::adapter_tests!(
     #[rocket::async_test]

@@ -26,9 +26,6 @@
 //! # }
 //! ```
 
-#![forbid(unsafe_code)]
-#![warn(missing_docs)]
-
 use axum::body::{Body, Bytes};
 use axum::extract::{DefaultBodyLimit, FromRequest, Path, Request, State};
 use axum::http::{header, HeaderValue, StatusCode};
@@ -242,12 +239,7 @@ async fn add_flash(
 }
 
 async fn take_flashes(session: Session) -> Json<FlashesResponse> {
-    let messages = session
-        .take_flashes()
-        .iter()
-        .filter_map(|flash| flash.text().map(str::to_string))
-        .collect();
-    Json(FlashesResponse { messages })
+    Json(FlashesResponse::take(&session))
 }
 
 async fn read_counter(

@@ -1,16 +1,17 @@
 //! Starts the axum demo: sessions from the environment (see `demo-contract`), listens on `ADDR`.
 
+use std::error::Error;
+use std::net::SocketAddr;
 use std::process::ExitCode;
+
+use session_axum::SessionManager;
 
 #[tokio::main]
 async fn main() -> ExitCode {
-    demo_contract::init_logging();
-    demo_contract::exit_code("axum-demo", run().await)
+    demo_contract::run_demo("axum-demo", run).await
 }
 
-async fn run() -> Result<(), Box<dyn std::error::Error>> {
-    let manager = demo_contract::manager_from_env().await?;
-    let addr = demo_contract::listen_addr()?;
+async fn run(manager: SessionManager, addr: SocketAddr) -> Result<(), Box<dyn Error>> {
     let listener = tokio::net::TcpListener::bind(addr)
         .await
         .map_err(|source| demo_contract::StartupError::Listen { addr, source })?;

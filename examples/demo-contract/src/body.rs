@@ -78,6 +78,19 @@ pub struct FlashesResponse {
     pub messages: Vec<String>,
 }
 
+impl FlashesResponse {
+    /// The texts of `session`'s flash messages, taken out of it (the contract's `GET /flash`:
+    /// shown once).
+    pub fn take(session: &Session) -> Self {
+        let messages = session
+            .take_flashes()
+            .iter()
+            .filter_map(|flash| flash.text().map(str::to_string))
+            .collect();
+        FlashesResponse { messages }
+    }
+}
+
 /// `{"key":"k","value":N}`: `GET` and `POST /counter/{key}`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct CounterResponse {

@@ -607,13 +607,13 @@ pub async fn a_shortened_idle_timeout_reaches_carts_already_issued<A: DemoApp + 
     }
 }
 
-/// Calls `$crate::$callback!` with `$args` and the names of every hostile group.
-#[doc(hidden)]
+/// Generates one test function per hostile group for the [`DemoApp`] `$app`, with the
+/// framework's async test attribute (as [`contract_tests!`](crate::contract_tests) does).
 #[macro_export]
-macro_rules! __with_hostile_groups {
-    ($callback:ident ($($args:tt)*)) => {
-        $crate::$callback! {
-            ($($args)*);
+macro_rules! hostile_tests {
+    (#[$test:meta] $app:expr) => {
+        $crate::__tests_of! {
+            (#[$test] $app, hostile);
             cookie_headers_of_every_size,
             thousands_of_cookies,
             control_and_non_utf8_bytes,
@@ -624,30 +624,5 @@ macro_rules! __with_hostile_groups {
             a_dead_id_repeated_is_one_store_lookup,
             a_shortened_idle_timeout_reaches_carts_already_issued,
         }
-    };
-}
-
-#[doc(hidden)]
-#[macro_export]
-macro_rules! __hostile_tests {
-    ((#[$test:meta] $app:expr); $($name:ident,)*) => {
-        $(
-            #[$test]
-            async fn $name() {
-                $crate::hostile::$name(&$app).await;
-            }
-        )*
-    };
-}
-
-/// Generates one test function per hostile group for the [`DemoApp`] `$app`, with the
-/// framework's async test attribute (as [`contract_tests!`](crate::contract_tests) does).
-#[macro_export]
-macro_rules! hostile_tests {
-    (#[$test:meta] $app:expr) => {
-        $crate::__with_hostile_groups!(__hostile_tests(
-            #[$test]
-            $app
-        ));
     };
 }

@@ -40,9 +40,6 @@
 //! demo_contract::contract_tests!(#[tokio::test] Axum);
 //! ```
 
-#![forbid(unsafe_code)]
-#![warn(missing_docs)]
-
 mod body;
 mod startup;
 
@@ -83,7 +80,7 @@ pub const SECURITY_HEADERS: [(&str, &str); 4] = [
 pub const PAGE: &str = include_str!("page.html");
 pub use startup::{
     config_from_env, exit_code, init_logging, keys_from_env, listen_addr, listening_line,
-    manager_from_env, registry, StartupError, DEFAULT_ADDR, DEFAULT_CONFIG,
+    manager_from_env, registry, run_demo, StartupError, DEFAULT_ADDR, DEFAULT_CONFIG,
 };
 
 #[cfg(feature = "scenarios")]
@@ -94,6 +91,13 @@ pub use client::{
 };
 #[cfg(feature = "scenarios")]
 pub use session_stores::testing::{TestStore, FAILURE_DETAIL};
+
+/// What [`demo_tests!`] expands to names through `$crate`, whichever adapter the demo uses.
+#[cfg(feature = "scenarios")]
+#[doc(hidden)]
+pub mod __private {
+    pub use session_core::SessionManager;
+}
 #[cfg(feature = "scenarios")]
 pub use stores::{
     config_with_store, config_with_stores, redis_url, test_manager, test_registry, toml_string,
@@ -153,15 +157,17 @@ macro_rules! __run_scenarios {
     };
 }
 
+/// One test function per name, each running `$crate::$module::$name` on `$app` under the
+/// framework's async test attribute `$test`.
 #[cfg(feature = "scenarios")]
 #[doc(hidden)]
 #[macro_export]
-macro_rules! __scenario_tests {
-    ((#[$test:meta] $app:expr); $($name:ident,)*) => {
+macro_rules! __tests_of {
+    ((#[$test:meta] $app:expr, $module:ident); $($name:ident,)*) => {
         $(
             #[$test]
             async fn $name() {
-                $crate::scenarios::$name(&$app).await;
+                $crate::$module::$name(&$app).await;
             }
         )*
     };
@@ -179,9 +185,51 @@ macro_rules! __scenario_tests {
 #[macro_export]
 macro_rules! contract_tests {
     (#[$test:meta] $app:expr) => {
-        $crate::__with_scenarios!(__scenario_tests(
+        $crate::__with_scenarios!(__tests_of(
+            #[$test]
+            $app,
+            scenarios
+        ));
+    };
+}
+
+/// Every test a demo runs against the contract: defines the [`DemoApp`] `$app` whose client for
+/// a scenario's `manager` is `$client` (run in an async function, so it may `.await`), then one
+/// test per scenario ([`contract_tests!`]) and per hostile-HTTP group
+/// ([`hostile_tests!`](crate::hostile_tests)), with the framework's async test attribute:
+///
+/// ```ignore
+/// demo_contract::demo_tests!(
+///     #[tokio::test]
+///     AxumDemo,
+///     |manager| demo_contract::clients::axum(axum_demo::app(manager))
+/// );
+/// ```
+#[cfg(feature = "scenarios")]
+#[macro_export]
+macro_rules! demo_tests {
+    (#[$test:meta] $app:ident, |$manager:ident| $client:expr) => {
+        /// Builds the demo around each scenario's manager.
+        struct $app;
+
+        #[$crate::async_trait(?Send)]
+        impl $crate::DemoApp for $app {
+            async fn client(
+                &self,
+                $manager: $crate::__private::SessionManager,
+            ) -> Box<dyn $crate::DemoClient> {
+                $client
+            }
+        }
+
+        $crate::contract_tests!(
             #[$test]
             $app
-        ));
+        );
+
+        $crate::hostile_tests!(
+            #[$test]
+            $app
+        );
     };
 }

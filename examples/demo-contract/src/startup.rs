@@ -136,6 +136,29 @@ pub fn exit_code(demo: &str, outcome: Result<(), Box<dyn std::error::Error>>) ->
     }
 }
 
+/// A demo's whole `main`: logging ([`init_logging`]), then the manager ([`manager_from_env`])
+/// and the address ([`listen_addr`]) from the environment, then `serve` with them until it ends;
+/// the exit code of [`exit_code`].
+pub async fn run_demo<F, Fut>(demo: &str, serve: F) -> ExitCode
+where
+    F: FnOnce(SessionManager, SocketAddr) -> Fut,
+    Fut: std::future::Future<Output = Result<(), Box<dyn std::error::Error>>>,
+{
+    init_logging();
+    exit_code(demo, start(serve).await)
+}
+
+/// What [`run_demo`] runs after logging.
+async fn start<F, Fut>(serve: F) -> Result<(), Box<dyn std::error::Error>>
+where
+    F: FnOnce(SessionManager, SocketAddr) -> Fut,
+    Fut: std::future::Future<Output = Result<(), Box<dyn std::error::Error>>>,
+{
+    let manager = manager_from_env().await?;
+    let addr = listen_addr()?;
+    serve(manager, addr).await
+}
+
 /// The line a demo prints once it accepts connections: `listening on http://ADDR`.
 pub fn listening_line(addr: SocketAddr) -> String {
     format!("listening on http://{addr}")

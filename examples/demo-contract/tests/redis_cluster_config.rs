@@ -13,29 +13,6 @@ async fn the_example_cluster_configuration_runs_on_the_cluster() {
         );
         return;
     };
-    let urls: Vec<&str> = urls.split(',').collect();
     let example = include_str!("../../config/redis-cluster.toml");
-    let seeds = urls
-        .iter()
-        .map(|url| format!("{url:?}"))
-        .collect::<Vec<_>>()
-        .join(", ");
-    let text: String = example
-        .lines()
-        .map(|line| match line.find("urls = [") {
-            Some(start) => {
-                let end = line[start..]
-                    .find(']')
-                    .map_or(line.len(), |end| start + end + 1);
-                format!("{}urls = [{seeds}]{}", &line[..start], &line[end..])
-            }
-            None => line.to_string(),
-        })
-        .collect::<Vec<_>>()
-        .join("\n");
-    assert!(
-        text.contains(&seeds),
-        "the example lists its seeds as `urls = [...]`"
-    );
-    common::writes_a_session(&text).await;
+    common::writes_a_session(&common::naming_urls(example, &urls)).await;
 }

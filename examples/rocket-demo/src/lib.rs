@@ -21,9 +21,6 @@
 //! # }
 //! ```
 
-#![forbid(unsafe_code)]
-#![warn(missing_docs)]
-
 use demo_contract::{
     counter_key, log_in, parse_body, remember_me, CartItemRequest, CartResponse, CounterResponse,
     ErrorResponse, FlashRequest, FlashesResponse, LoginRequest, OkResponse, RevokedResponse,
@@ -244,12 +241,7 @@ fn add_flash(session: Session, bytes: Body) -> Reply<OkResponse> {
 
 #[get("/flash")]
 fn take_flashes(session: Session) -> Json<FlashesResponse> {
-    let messages = session
-        .take_flashes()
-        .iter()
-        .filter_map(|flash| flash.text().map(str::to_string))
-        .collect();
-    Json(FlashesResponse { messages })
+    Json(FlashesResponse::take(&session))
 }
 
 #[post("/counter/<_>")]

@@ -1,20 +1,19 @@
 //! Starts the rocket demo: configuration, keys and address from the environment (see
 //! `demo-contract`), then serves until interrupted.
 
+use std::error::Error;
 use std::net::SocketAddr;
 use std::process::ExitCode;
 
 use rocket::fairing::AdHoc;
+use session_rocket::SessionManager;
 
 #[rocket::main]
 async fn main() -> ExitCode {
-    demo_contract::init_logging();
-    demo_contract::exit_code("rocket-demo", serve().await)
+    demo_contract::run_demo("rocket-demo", serve).await
 }
 
-async fn serve() -> Result<(), Box<dyn std::error::Error>> {
-    let manager = demo_contract::manager_from_env().await?;
-    let addr = demo_contract::listen_addr()?;
+async fn serve(manager: SessionManager, addr: SocketAddr) -> Result<(), Box<dyn Error>> {
     let mut figment = rocket::Config::figment()
         .merge(("address", addr.ip()))
         .merge(("port", addr.port()));

@@ -348,7 +348,7 @@ mod tests {
             max_bytes: None,
             owners: Default::default(),
         };
-        let backend = || Backend::Cookie(CookieStoreOptions { max_chunks: 4 });
+        let backend = || Backend::ClientSide(CookieStoreOptions { max_chunks: 4 });
         let key = Key::from_secret(&[1; 32]).unwrap();
         super::super::SessionManager::builder(KeyRing::new(key))
             .session(

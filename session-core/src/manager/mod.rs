@@ -117,7 +117,7 @@ impl SessionManagerBuilder {
     ///
     /// ```
     /// # use session_core::{Backend, CookieStoreOptions, KeyRing, SessionConfig, SessionManager};
-    /// # let cookie = || Backend::Cookie(CookieStoreOptions::default());
+    /// # let cookie = || Backend::ClientSide(CookieStoreOptions::default());
     /// let manager = SessionManager::builder(KeyRing::generate())
     ///     .session("web", SessionConfig::cookie("web_session"), cookie())
     ///     .session("api", SessionConfig::header("X-Session"), cookie())
@@ -143,7 +143,7 @@ impl SessionManagerBuilder {
     ///
     /// ```
     /// # use session_core::{Backend, CookieStoreOptions, KeyRing, SessionConfig, SessionManager};
-    /// # let cookie = || Backend::Cookie(CookieStoreOptions::default());
+    /// # let cookie = || Backend::ClientSide(CookieStoreOptions::default());
     /// let two = || {
     ///     SessionManager::builder(KeyRing::generate())
     ///         .session("web", SessionConfig::cookie("web_session"), cookie())
@@ -162,7 +162,7 @@ impl SessionManagerBuilder {
     ///
     /// ```
     /// # use session_core::{Backend, CookieStoreOptions, KeyRing, SessionConfig, SessionManager};
-    /// # let cookie = || Backend::Cookie(CookieStoreOptions::default());
+    /// # let cookie = || Backend::ClientSide(CookieStoreOptions::default());
     /// let built = SessionManager::builder(KeyRing::generate())
     ///     .session("web", SessionConfig::cookie("web_session"), cookie())
     ///     .default("cart")
@@ -182,7 +182,7 @@ impl SessionManager {
     /// use session_core::{Backend, CookieStoreOptions, KeyRing, SessionConfig, SessionManager};
     ///
     /// let manager = SessionManager::builder(KeyRing::generate())
-    ///     .session("app", SessionConfig::cookie("app_session"), Backend::Cookie(CookieStoreOptions::default()))
+    ///     .session("app", SessionConfig::cookie("app_session"), Backend::ClientSide(CookieStoreOptions::default()))
     ///     .build()?;
     /// assert_eq!(manager.default_name(), "app");
     /// # Ok::<(), session_core::ConfigError>(())
@@ -391,7 +391,7 @@ impl SessionManager {
     /// use session_core::Backend;
     ///
     /// let manager = manager().await;
-    /// assert!(matches!(manager.backend("web"), Some(Backend::Cookie(_)))); // client-side
+    /// assert!(matches!(manager.backend("web"), Some(Backend::ClientSide(_)))); // client-side
     /// assert!(manager.backend("cart").is_none());
     /// # Ok(())
     /// # }
@@ -454,7 +454,7 @@ impl SessionManager {
     fn server_store(&self, name: &str) -> Result<&Arc<dyn Store>, Error> {
         match self.backend(name) {
             Some(Backend::Server(store)) => Ok(store),
-            Some(Backend::Cookie(_)) => Err(Error::NotServerSide(name.to_string())),
+            Some(Backend::ClientSide(_)) => Err(Error::NotServerSide(name.to_string())),
             None => Err(Error::UnknownSession(name.to_string())),
         }
     }
@@ -911,7 +911,7 @@ impl ConfiguredSession {
             Transport::Header(header) => Arc::from(header.name.to_ascii_lowercase()),
         };
         let max_chunks = match (&backend, &config.transport) {
-            (Backend::Cookie(options), Transport::Cookie(_)) => options.max_chunks,
+            (Backend::ClientSide(options), Transport::Cookie(_)) => options.max_chunks,
             _ => 1,
         };
         let measure = match &backend {
@@ -919,7 +919,7 @@ impl ConfiguredSession {
                 spawn_cleanup(store);
                 Measure::Data(config.max_bytes.unwrap_or(DEFAULT_MAX_BYTES))
             }
-            Backend::Cookie(_) => Measure::Sealed {
+            Backend::ClientSide(_) => Measure::Sealed {
                 protection: config.protection,
                 capacity: render::sealed_capacity(&config.transport, max_chunks),
                 data: config.max_bytes.unwrap_or(usize::MAX),

@@ -32,7 +32,7 @@ pub(super) async fn open_session(
     // (for "remember me").
     let store = match &configured.backend {
         Backend::Server(store) => Some(Arc::clone(store)),
-        Backend::Cookie(_) => None,
+        Backend::ClientSide(_) => None,
     };
     let handle = |state: State| {
         Session::attached(
@@ -58,7 +58,7 @@ async fn open_value(
 ) -> Result<Option<State>, Error> {
     let name = &configured.name;
     let store = match &configured.backend {
-        Backend::Cookie(_) => {
+        Backend::ClientSide(_) => {
             return Ok(
                 match open_record(keys, configured.protection, name, value, now) {
                     Ok(opened) if allowed_by_policy(&opened.record, &configured.policy, now) => {

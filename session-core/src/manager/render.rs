@@ -284,7 +284,7 @@ mod tests {
         ConfiguredSession::new(
             "app".into(),
             &config,
-            Backend::Cookie(CookieStoreOptions { max_chunks }),
+            Backend::ClientSide(CookieStoreOptions { max_chunks }),
         )
     }
 

@@ -275,7 +275,9 @@ impl RequestSessions {
                     self.save_server(configured, slot, session, store.as_ref(), &mut headers)
                         .await?
                 }
-                Backend::Cookie(_) => self.save_client(configured, slot, session, &mut headers)?,
+                Backend::ClientSide(_) => {
+                    self.save_client(configured, slot, session, &mut headers)?
+                }
             }
         }
         Ok(headers)

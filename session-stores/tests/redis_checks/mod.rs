@@ -10,6 +10,7 @@ use session_core::{
     DEVICE_KEY,
 };
 use session_stores::redis::RedisStore;
+use session_stores::testing::configured_session_write;
 
 pub fn json(text: &str) -> RawJson {
     RawJson::from_string(text.to_string()).unwrap()
@@ -55,15 +56,9 @@ async fn load(store: &RedisStore, id: &SessionId) -> Option<Record> {
 }
 
 async fn owner_keys(store: &RedisStore, owner: &str) -> Vec<String> {
-    let mut keys: Vec<String> = store
-        .owner_sessions(owner)
+    session_stores::testing::owner_keys(store, owner)
         .await
         .unwrap()
-        .into_iter()
-        .map(|session| session.handle)
-        .collect();
-    keys.sort();
-    keys
 }
 
 fn sorted_keys(ids: &[&SessionId]) -> Vec<String> {
@@ -905,26 +900,145 @@ pub async fn all(store: &RedisStore, redis: &mut (impl ConnectionLike + Send)) {
 /// every store type of `session_stores::registry`, and writes a session through it: the cookie
 /// comes back. Shows a topology works by configuration alone.
 pub async fn a_configured_store_writes_a_session(store: &str) {
-    let config = session_core::SessionsConfig::from_toml(&format!(
-        "[sessions.app]\ntransport = {{ type = \"cookie\", name = \"app\" }}\nstore = {store}\n"
-    ))
-    .unwrap();
-    let manager = session_core::SessionManager::from_config(
-        &config,
-        &session_stores::registry(),
-        session_core::KeyRing::generate(),
-    )
-    .await
-    .unwrap();
-    let request = manager.request(None, |_| None);
-    request
-        .default_session()
-        .await
-        .unwrap()
-        .insert("user", "alice")
-        .unwrap();
-    let headers = manager.save_request(request).await.unwrap();
+    let headers = configured_session_write(&app_config(store)).await.unwrap();
     assert!(headers[0].value().starts_with("app="));
+}
+
+/// A configuration whose `app` session (cookie `app`) names `store`.
+fn app_config(store: &str) -> String {
+    format!(
+        "[sessions.app]\ntransport = {{ type = \"cookie\", name = \"app\" }}\nstore = {store}\n"
+    )
+}
+
+/// The message of the error that building the manager of a configuration whose `app` session
+/// names `store` fails with, for options refused before any connection.
+pub async fn configuration_error(store: &str) -> String {
+    let config = session_core::SessionsConfig::from_toml(&app_config(store)).unwrap();
+    let registry = session_stores::registry();
+    session_core::SessionManager::from_config(&config, &registry, session_core::KeyRing::generate())
+        .await
+        .unwrap_err()
+        .to_string()
+}
+
+/// A user name of the test's own, for a store that logs in as it so that closing that user's
+/// connections closes only the store's.
+pub fn closer_name() -> String {
+    format!("closer{}", &SessionId::generate().storage_key()[..8]).replace(['-', '_'], "x")
+}
+
+/// Closes every connection of the user `user` on the server behind `redis`: how many it closed.
+pub async fn close_connections_of(redis: &mut (impl ConnectionLike + Send), user: &str) -> i64 {
+    raw(redis, &["CLIENT", "KILL", "USER", user]).await
+}
+
+/// Adds the user `user`, password `closer-secret`, allowed everything, on the server behind
+/// `redis`.
+pub async fn add_closer(redis: &mut (impl ConnectionLike + Send), user: &str) {
+    let _: () = raw(
+        redis,
+        &[
+            "ACL",
+            "SETUSER",
+            user,
+            "on",
+            ">closer-secret",
+            "~*",
+            "&*",
+            "+@all",
+        ],
+    )
+    .await;
+}
+
+/// Twelve records, created through `store`, for a test that then closes the store's connections
+/// behind its back.
+pub async fn created_records(store: &RedisStore) -> Vec<Record> {
+    let records: Vec<_> = (0..12).map(|_| record()).collect();
+    for record in &records {
+        store.create(record).await.unwrap();
+    }
+    records
+}
+
+/// Every one of `records` loads and updates through `store` at once: the connections closed
+/// behind the store's back cost no operation.
+pub async fn closed_connections_cost_no_operation(store: &RedisStore, records: &[Record]) {
+    for record in records {
+        let loaded = store.load(&record.id).await;
+        assert!(
+            matches!(loaded, Ok(Some(_))),
+            "load after the connections closed: {loaded:?}"
+        );
+        let delta = delta(record, &[("k", "1")]);
+        let updated = store.update(&record.id, &delta).await;
+        assert!(
+            matches!(updated, Ok(true)),
+            "update after the connections closed: {updated:?}"
+        );
+    }
+}
+
+/// Runs the conformance suite on `store`, whose records Redis expires by itself, corrupting
+/// records through `redis`, a connection of the test's own to the same servers.
+pub async fn conformance_suite(store: RedisStore, redis: impl ConnectionLike + Send + 'static) {
+    let corrupter = store.clone();
+    let shared = std::sync::Arc::new(tokio::sync::Mutex::new(redis));
+    session_stores::conformance::Suite::new(std::sync::Arc::new(store))
+        .backend_expires_records()
+        .with_corrupter(move |id| {
+            let (key, shared) = (corrupter.key_of(&id), shared.clone());
+            async move {
+                let mut redis = shared.lock().await;
+                let _: i64 = raw(&mut *redis, &["HSET", &key, "@e", "soon"]).await;
+            }
+        })
+        .run()
+        .await;
+}
+
+/// One test per contract check named, each on a store of its own prefix, in a topology's test
+/// file that defines `store_and_connection` (see [`topology_tests`]).
+#[allow(unused_macros)]
+macro_rules! contract_checks {
+    ($($check:ident),* $(,)?) => {$(
+        #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+        async fn $check() {
+            let Some((store, mut redis)) = store_and_connection(stringify!($check)).await else {
+                return;
+            };
+            redis_checks::$check(&store, &mut redis).await;
+        }
+    )*};
+}
+
+/// The tests of a topology: one per contract check, and the conformance suite. `|test| body`
+/// gives the store of test `test` and a connection of the test's own to the same servers, or
+/// `None` (the test is skipped) without servers:
+/// `topology_tests!(|test| Some((store(test).await, connection().await)));`.
+#[allow(unused_macros)]
+macro_rules! topology_tests {
+    (|$test:ident| $store_and_connection:expr) => {
+        async fn store_and_connection(
+            $test: &str,
+        ) -> Option<(
+            session_stores::redis::RedisStore,
+            impl redis::aio::ConnectionLike + Send + 'static,
+        )> {
+            $store_and_connection
+        }
+
+        for_each_contract_check!(contract_checks);
+
+        #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+        async fn redis_store_passes_the_conformance_suite() {
+            let Some((store, redis)) = store_and_connection("conformance").await else {
+                return;
+            };
+            redis_checks::conformance_suite(store, redis).await;
+        }
+    };
 }
 
 /// Calls `$each!` with the name of every contract check above, so that each topology's test

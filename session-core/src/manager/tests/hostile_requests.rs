@@ -23,7 +23,7 @@ proptest::proptest! {
                 .session(
                     "cart",
                     session_config(cookie_transport("cart"), "cookie", policy()),
-                    Backend::Cookie(CookieStoreOptions { max_chunks: 3 }),
+                    Backend::ClientSide(CookieStoreOptions { max_chunks: 3 }),
                 )
                 .session(
                     "api",
@@ -32,7 +32,7 @@ proptest::proptest! {
                         "cookie",
                         policy(),
                     ),
-                    Backend::Cookie(CookieStoreOptions::default()),
+                    Backend::ClientSide(CookieStoreOptions::default()),
                 )
                 .default("app")
                 .build()

@@ -353,7 +353,7 @@ fn client_manager_with(keys: KeyRing, expiry: ExpiryPolicy, max_chunks: usize) -
         .session(
             "app",
             session_config(cookie_transport("sid"), "cookie", expiry),
-            Backend::Cookie(CookieStoreOptions { max_chunks }),
+            Backend::ClientSide(CookieStoreOptions { max_chunks }),
         )
         .build()
         .unwrap()

@@ -124,7 +124,7 @@ async fn a_session_ended_by_another_request_is_not_recreated_and_other_sessions_
         .session(
             "prefs",
             session_config(cookie_transport("prefs"), "cookie", policy()),
-            Backend::Cookie(CookieStoreOptions::default()),
+            Backend::ClientSide(CookieStoreOptions::default()),
         )
         .default("app")
         .build()

@@ -63,7 +63,7 @@ async fn a_configured_manager_builds_each_store_through_the_registry() {
     assert!(matches!(manager.backend("app"), Some(Backend::Server(_))));
     assert!(matches!(
         manager.backend("cart"),
-        Some(Backend::Cookie(CookieStoreOptions { max_chunks: 2 }))
+        Some(Backend::ClientSide(CookieStoreOptions { max_chunks: 2 }))
     ));
 }
 

@@ -38,7 +38,7 @@ async fn two_named_sessions_and_a_header_session_share_one_request() {
         .session(
             "cart",
             session_config(cookie_transport("cart"), "cookie", policy()),
-            Backend::Cookie(CookieStoreOptions::default()),
+            Backend::ClientSide(CookieStoreOptions::default()),
         )
         .session(
             "api",
@@ -111,7 +111,7 @@ async fn client_side_sessions_travel_in_a_header_too() {
                 "cookie",
                 policy(),
             ),
-            Backend::Cookie(CookieStoreOptions::default()),
+            Backend::ClientSide(CookieStoreOptions::default()),
         )
         .build()
         .unwrap();
@@ -135,7 +135,7 @@ async fn signed_client_sessions_are_readable_but_not_changeable() {
                 protection: Protection::Signed,
                 ..session_config(cookie_transport("sid"), "cookie", policy())
             },
-            Backend::Cookie(CookieStoreOptions::default()),
+            Backend::ClientSide(CookieStoreOptions::default()),
         )
         .build()
         .unwrap();

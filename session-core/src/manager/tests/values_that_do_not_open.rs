@@ -32,7 +32,7 @@ async fn values_that_do_not_open_give_a_fresh_empty_session() {
     };
     let server: fn(&Arc<CountingStore>) -> Backend = |store| Backend::Server(store.clone());
     let client: fn(&Arc<CountingStore>) -> Backend =
-        |_| Backend::Cookie(CookieStoreOptions::default());
+        |_| Backend::ClientSide(CookieStoreOptions::default());
     for (manager, kind) in [(server, "counting"), (client, "cookie")]
         .map(|(backend, kind)| (two_sessions(backend, kind), kind))
     {
