@@ -12,6 +12,7 @@ use super::ConfiguredSession;
 use crate::error::Error;
 use crate::expiry::ExpiryPolicy;
 use crate::keys::KeyRing;
+use crate::observe::Op;
 use crate::record::Record;
 use crate::registry::Backend;
 use crate::seal::{open_id, open_record};
@@ -70,7 +71,8 @@ async fn open_value(
             return Ok(None);
         }
     };
-    match store.load(&id).await {
+    let observer = &configured.observer;
+    match observer.time(Op::Load, store.load(&id)).await {
         Ok(Some(record))
             if record.id == id
                 && !record.is_expired(now)
@@ -83,7 +85,7 @@ async fn open_value(
             Ok(None)
         }
         Err(StoreError::Corrupt(reason)) => {
-            delete_corrupt(store.as_ref(), name, &id, &reason).await?;
+            delete_corrupt(store.as_ref(), name, observer, &id, &reason).await?;
             Ok(None)
         }
         Err(error) => Err(error.into()),

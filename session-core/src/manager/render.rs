@@ -285,6 +285,7 @@ mod tests {
             "app".into(),
             &config,
             Backend::Cookie(CookieStoreOptions { max_chunks }),
+            &Arc::new(crate::observe::Shared::new(None)),
         )
     }
 

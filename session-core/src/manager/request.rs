@@ -7,19 +7,21 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, OnceLock};
 
 use tokio::sync::OnceCell;
+use tracing::{Instrument, Span};
 
 use super::execute::{execute, Outcome};
 use super::intake::{self, Incoming};
 use super::open::open_session;
-use super::plan::{plan_client, plan_server, ClientPlan, Reply};
+use super::plan::{plan_client, plan_server, ClientPlan, Reply, Write};
 use super::render::{emit_removal, emit_sealed_record, emit_signed_id, ResponseHeader};
 use super::{ConfiguredSession, ManagerInner, SessionManager};
 use crate::error::Error;
 use crate::expiry::max_age_secs;
 use crate::id::SessionId;
+use crate::observe::{SessionEventKind, SessionObserver};
 use crate::record::now_ms;
 use crate::registry::Backend;
-use crate::session::Session;
+use crate::session::{Lifecycle, Session};
 use crate::store::Store;
 
 /// A request's `Cookie` and session header values, kept unparsed until a handler asks for a
@@ -54,6 +56,8 @@ pub struct DeferredSessions<V> {
     manager: SessionManager,
     kept: KeptHeaders<V>,
     sessions: OnceLock<Arc<RequestSessions>>,
+    /// The span the request's session work runs in (see [`DeferredSessions::in_span`]).
+    span: Span,
 }
 
 impl<V> DeferredSessions<V> {
@@ -71,7 +75,16 @@ impl<V> DeferredSessions<V> {
                 session_headers: manager.session_header_names().map(header).collect(),
             },
             sessions: OnceLock::new(),
+            span: Span::none(),
         }
+    }
+
+    /// Runs the request's session work (opening and saving, with their store operations) in
+    /// `span`: the adapter's span for the request, from
+    /// [`request_span`](crate::request_span).
+    pub fn in_span(mut self, span: Span) -> Self {
+        self.span = span;
+        self
     }
 
     /// Whether the request had a `Cookie` header.
@@ -102,13 +115,15 @@ impl<V> DeferredSessions<V> {
                 .map(&as_bytes)
                 .chain(extra.iter().map(String::as_bytes));
             let manager = &self.manager;
-            Arc::new(RequestSessions::scan(manager, cookies, |name| {
+            let mut sessions = RequestSessions::scan(manager, cookies, |name| {
                 let index = manager
                     .session_header_names()
                     .position(|known| known == name)?;
                 let value = kept.session_headers.get(index)?.as_ref()?;
                 std::str::from_utf8(as_bytes(value)).ok()
-            }))
+            });
+            sessions.span = self.span.clone();
+            Arc::new(sessions)
         })
     }
 
@@ -124,7 +139,7 @@ impl<V> DeferredSessions<V> {
     /// error's [`status`](Error::status) instead.
     pub async fn save_scanned(&self) -> Result<Vec<ResponseHeader>, Error> {
         match self.sessions.get() {
-            Some(sessions) => sessions.save_opened().await,
+            Some(sessions) => sessions.save_opened().instrument(self.span.clone()).await,
             None => Ok(Vec::new()),
         }
     }
@@ -147,6 +162,8 @@ pub struct RequestSessions {
     slots: Box<[RequestSlot]>,
     /// The request's clock reading (ms since the epoch), taken when first needed; 0 until then.
     now: AtomicU64,
+    /// The adapter's span for the request, which opening runs in.
+    span: Span,
 }
 
 /// What one request holds of one configured session.
@@ -187,6 +204,7 @@ impl RequestSessions {
             inner: Arc::clone(&manager.inner),
             slots,
             now: AtomicU64::new(0),
+            span: Span::none(),
         }
     }
 
@@ -238,6 +256,7 @@ impl RequestSessions {
                     &slot.incoming,
                     self.now(),
                 )
+                .instrument(self.span.clone())
             })
             .await
             .cloned()
@@ -275,18 +294,21 @@ impl RequestSessions {
         headers: &mut Vec<ResponseHeader>,
     ) -> Result<(), Error> {
         let now = self.now();
-        let plan = {
+        let (plan, logged_in) = {
             let mut state = session.lock();
             state.close_for_save();
-            plan_server(
+            let plan = plan_server(
                 &state,
                 &configured.policy,
                 now,
                 slot.incoming.is_present(),
                 &mut SessionId::generate,
-            )
+            );
+            (plan, logged_in(&state))
         };
-        let outcome = execute(store, &configured.name, plan.write).await?;
+        let events = server_events(&plan.write, logged_in);
+        let observer = &configured.observer;
+        let outcome = execute(store, &configured.name, observer, plan.write).await?;
         let mut state = session.lock();
         let stored_id = match outcome {
             Outcome::Gone => {
@@ -312,6 +334,9 @@ impl RequestSessions {
             Some(id) => state.mark_saved_as(id, expires_at),
             None => state.mark_retired(),
         }
+        let owner = owner_for(observer, &events, &state);
+        drop(state);
+        record_events(observer, &events, owner.as_deref());
         Ok(())
     }
 
@@ -326,9 +351,16 @@ impl RequestSessions {
         let now = self.now();
         let mut state = session.lock();
         state.close_for_save();
+        let (lifecycle, logged_in) = (state.lifecycle(), logged_in(&state));
+        let mut events = [None; 3];
         match plan_client(&state, &configured.policy, now, slot.incoming.is_present()) {
             ClientPlan::Nothing => {}
-            ClientPlan::Removal => emit_removal(configured, &slot.incoming, headers),
+            ClientPlan::Removal => {
+                if let Lifecycle::Destroyed { retired: Some(_) } = lifecycle {
+                    events[0] = Some(SessionEventKind::Destroyed);
+                }
+                emit_removal(configured, &slot.incoming, headers)
+            }
             ClientPlan::Reseal {
                 expires_at,
                 absolute_deadline,
@@ -344,8 +376,78 @@ impl RequestSessions {
                     headers,
                 )?;
                 state.mark_saved();
+                events = client_events(lifecycle, logged_in);
             }
         }
+        if events[0].is_some() {
+            let owner = owner_for(&configured.observer, &events, &state);
+            drop(state);
+            record_events(&configured.observer, &events, owner.as_deref());
+        }
         Ok(())
+    }
+}
+
+/// Up to three lifecycle events of one saved session, in the order they happened.
+type Events = [Option<SessionEventKind>; 3];
+
+/// Whether this request bound the session to an owner.
+fn logged_in(state: &crate::session::State) -> bool {
+    state.owner_changed() && state.record().owner.is_some()
+}
+
+/// `events` followed by a login, when there was one.
+fn and_login(mut events: Events, logged_in: bool) -> Events {
+    if logged_in {
+        if let Some(free) = events.iter_mut().find(|event| event.is_none()) {
+            *free = Some(SessionEventKind::LoggedIn);
+        }
+    }
+    events
+}
+
+/// What a server-side session's `write` does to its life, once the store has done it.
+fn server_events(write: &Write, logged_in: bool) -> Events {
+    use SessionEventKind::{Created, Destroyed, Regenerated};
+    let events = match write {
+        Write::None => [None; 3],
+        Write::Create(_) => [Some(Created), None, None],
+        Write::Update(..) => [None; 3],
+        Write::Regenerate { .. } => [Some(Regenerated), None, None],
+        Write::Delete(_) => [Some(Destroyed), None, None],
+        Write::Replace(..) => [Some(Destroyed), Some(Created), None],
+    };
+    and_login(events, logged_in)
+}
+
+/// What resealing a client-side session that was in `lifecycle` does to its life.
+fn client_events(lifecycle: Lifecycle, logged_in: bool) -> Events {
+    use SessionEventKind::{Created, Destroyed, Regenerated};
+    let events = match lifecycle {
+        Lifecycle::New | Lifecycle::Destroyed { retired: None } => [Some(Created), None, None],
+        Lifecycle::Stored => [None; 3],
+        Lifecycle::Regenerated { .. } => [Some(Regenerated), None, None],
+        Lifecycle::Destroyed { retired: Some(_) } => [Some(Destroyed), Some(Created), None],
+    };
+    and_login(events, logged_in)
+}
+
+/// The session's owner, copied only when there is an event and a hook to give it to.
+fn owner_for(
+    observer: &SessionObserver,
+    events: &Events,
+    state: &crate::session::State,
+) -> Option<String> {
+    if events[0].is_some() && observer.has_hook() {
+        state.record().owner.clone()
+    } else {
+        None
+    }
+}
+
+/// Counts `events` and gives them to the hook, after the session's lock is released.
+fn record_events(observer: &SessionObserver, events: &Events, owner: Option<&str>) {
+    for event in events.iter().flatten() {
+        observer.record(*event, owner);
     }
 }

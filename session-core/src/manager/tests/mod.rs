@@ -29,6 +29,7 @@ mod hardening;
 mod hostile_requests;
 mod key_rotation;
 mod nothing_asked;
+mod observability;
 mod per_session_expiry;
 mod regenerate_and_destroy;
 mod registry_configuration;
