@@ -22,7 +22,9 @@ use actix_web::dev::{forward_ready, Service, ServiceRequest, ServiceResponse, Tr
 use actix_web::http::header::{HeaderName, HeaderValue, COOKIE, SET_COOKIE};
 use actix_web::{HttpMessage, HttpRequest};
 use pin_project_lite::pin_project;
-use session_core::{DeferredSessions, RequestSessions, ResponseHeader, SessionManager};
+use session_core::{
+    request_span, DeferredSessions, RequestSessions, ResponseHeader, SessionManager,
+};
 
 use crate::rejection::{failure_response, internal_error};
 
@@ -119,7 +121,8 @@ where
             self.manager
                 .defer(headers.get_all(COOKIE).cloned(), |name| {
                     headers.get(name).cloned()
-                }),
+                })
+                .in_span(request_span(request.method().as_str(), request.path())),
         ));
         request.extensions_mut().insert(Rc::clone(&state));
         ResponseFuture {

@@ -24,7 +24,9 @@ use axum::BoxError;
 use http::header::{HeaderName, HeaderValue, COOKIE, SET_COOKIE};
 use http::Request;
 use pin_project_lite::pin_project;
-use session_core::{DeferredSessions, RequestSessions, ResponseHeader, SessionManager};
+use session_core::{
+    request_span, DeferredSessions, RequestSessions, ResponseHeader, SessionManager,
+};
 use tower_layer::Layer;
 use tower_service::Service;
 
@@ -161,7 +163,11 @@ where
             self.manager
                 .defer(headers.get_all(COOKIE).into_iter().cloned(), |name| {
                     headers.get(name).cloned()
-                }),
+                })
+                .in_span(request_span(
+                    request.method().as_str(),
+                    request.uri().path(),
+                )),
         ));
         request.extensions_mut().insert(Arc::clone(&state));
         ResponseFuture {

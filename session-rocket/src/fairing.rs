@@ -29,7 +29,9 @@
 use rocket::fairing::{Fairing, Info, Kind};
 use rocket::http::{Header, Status};
 use rocket::{Data, Request, Response};
-use session_core::{DeferredSessions, RequestSessions, ResponseHeader, SessionManager};
+use session_core::{
+    request_span, DeferredSessions, RequestSessions, ResponseHeader, SessionManager,
+};
 
 use crate::SessionFailure;
 
@@ -69,9 +71,14 @@ impl RequestState {
     fn new(manager: &SessionManager, request: &Request<'_>) -> Self {
         let headers = request.headers();
         RequestState(Some(
-            manager.defer(headers.get("Cookie").map(String::from), |name| {
-                headers.get_one(name).map(String::from)
-            }),
+            manager
+                .defer(headers.get("Cookie").map(String::from), |name| {
+                    headers.get_one(name).map(String::from)
+                })
+                .in_span(request_span(
+                    request.method().as_str(),
+                    request.uri().path().as_str(),
+                )),
         ))
     }
 

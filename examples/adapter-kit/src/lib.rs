@@ -38,7 +38,10 @@ pub use demo_contract::{async_trait, DemoClient, TestRequest, TestResponse};
 use session_core::{SessionManager, INTERNAL_ERROR_BODY, STORE_UNAVAILABLE_BODY, TOO_LARGE_BODY};
 use session_stores::testing::{StoreCalls, TestStore, ADAPTER_TEST_CONFIG, FAILURE_DETAIL};
 
+mod observe;
 pub mod routes;
+
+pub use observe::metrics_spans_and_events_are_recorded_and_carry_no_id;
 
 session_core::session_name! {
     /// The client-side `cart` session.
@@ -100,6 +103,7 @@ macro_rules! adapter_tests {
             a_typed_session_reads_and_writes_a_whole_struct,
             login_regenerates_the_id_and_retires_the_old_record,
             logout_deletes_the_record_and_expires_the_cookie,
+            metrics_spans_and_events_are_recorded_and_carry_no_id,
         );
     };
     (@each #[$test:meta] $app:expr; $($name:ident,)*) => {
@@ -118,7 +122,7 @@ fn set_cookies(response: &TestResponse) -> Vec<&str> {
 }
 
 /// The `name=value` pairs of `response`'s `Set-Cookie` lines, as a `Cookie` header.
-fn cookie_header(response: &TestResponse) -> String {
+pub(crate) fn cookie_header(response: &TestResponse) -> String {
     set_cookies(response)
         .iter()
         .map(|line| line.split(';').next().unwrap_or_default())
@@ -127,7 +131,7 @@ fn cookie_header(response: &TestResponse) -> String {
 }
 
 /// `request` with a `Cookie` header.
-fn with_cookie(request: TestRequest, cookie: &str) -> TestRequest {
+pub(crate) fn with_cookie(request: TestRequest, cookie: &str) -> TestRequest {
     request.header("cookie", cookie)
 }
 

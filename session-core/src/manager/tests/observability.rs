@@ -16,14 +16,55 @@ use super::*;
 use crate::observe::{request_span, RevokeScope, SessionEventKind};
 use crate::Refusal;
 
-/// Every span opened and event emitted, one line each with its fields (and for an event, the
-/// spans it is in).
+/// Every span opened and event emitted on the threads that capture, one line each with its
+/// fields (an event's line also names the spans it is in).
+///
+/// One global subscriber routes to the capturing thread's list: a subscriber set per thread
+/// races with other tests' threads over each callsite's cached interest, and could miss events.
 #[derive(Clone, Default)]
 struct Captured(Arc<Mutex<Vec<String>>>);
 
+thread_local! {
+    static CAPTURING: std::cell::RefCell<Option<Captured>> = const { std::cell::RefCell::new(None) };
+}
+
+/// Ends this thread's capture when dropped.
+struct Capturing;
+
+impl Drop for Capturing {
+    fn drop(&mut self) {
+        CAPTURING.with(|capturing| capturing.borrow_mut().take());
+    }
+}
+
 impl Captured {
+    /// Captures what this thread emits until the guard is dropped.
+    fn start(&self) -> Capturing {
+        static INSTALLED: std::sync::Once = std::sync::Once::new();
+        INSTALLED.call_once(|| {
+            let subscriber = tracing_subscriber::registry().with(Router);
+            if tracing::subscriber::set_global_default(subscriber).is_err() {
+                panic!("another global subscriber is installed; the capture would see nothing");
+            }
+        });
+        CAPTURING.with(|capturing| *capturing.borrow_mut() = Some(self.clone()));
+        Capturing
+    }
+
     fn lines(&self) -> Vec<String> {
-        self.0.lock().unwrap().clone()
+        self.0.lock().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
+    fn push(line: String) {
+        CAPTURING.with(|capturing| {
+            if let Some(captured) = &*capturing.borrow() {
+                captured
+                    .0
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .push(line);
+            }
+        });
     }
 }
 
@@ -35,11 +76,14 @@ impl Visit for Fields<'_> {
     }
 }
 
-impl<S: Subscriber + for<'a> LookupSpan<'a>> Layer<S> for Captured {
+/// The global layer: each span and event to the capture of the thread it happens on.
+struct Router;
+
+impl<S: Subscriber + for<'a> LookupSpan<'a>> Layer<S> for Router {
     fn on_new_span(&self, attrs: &Attributes<'_>, _: &Id, _: Context<'_, S>) {
         let mut line = format!("span {}", attrs.metadata().name());
         attrs.record(&mut Fields(&mut line));
-        self.0.lock().unwrap().push(line);
+        Captured::push(line);
     }
 
     fn on_event(&self, event: &Event<'_>, context: Context<'_, S>) {
@@ -50,7 +94,7 @@ impl<S: Subscriber + for<'a> LookupSpan<'a>> Layer<S> for Captured {
             }
         }
         event.record(&mut Fields(&mut line));
-        self.0.lock().unwrap().push(line);
+        Captured::push(line);
     }
 }
 
@@ -121,8 +165,7 @@ fn ev(kind: SessionEventKind, owner: Option<&str>) -> String {
 #[tokio::test]
 async fn every_counter_the_histogram_store_events_and_lifecycle_events_and_no_id_anywhere() {
     let captured = Captured::default();
-    let _subscriber =
-        tracing::subscriber::set_default(tracing_subscriber::registry().with(captured.clone()));
+    let _capturing = captured.start();
     let recorder = DebuggingRecorder::new();
     let snapshotter = recorder.snapshotter();
     let store = Arc::new(CountingStore::default());
@@ -284,8 +327,7 @@ async fn every_counter_the_histogram_store_events_and_lifecycle_events_and_no_id
 #[tokio::test]
 async fn a_panicking_hook_is_logged_and_the_request_goes_on() {
     let captured = Captured::default();
-    let _subscriber =
-        tracing::subscriber::set_default(tracing_subscriber::registry().with(captured.clone()));
+    let _capturing = captured.start();
     let store = Arc::new(CountingStore::default());
     let manager = server_manager(&store);
     assert!(manager.set_event_hook(|_| panic!("the audit log is down")));
