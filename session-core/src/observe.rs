@@ -180,21 +180,17 @@ pub(crate) enum Op {
     Regenerate,
     Delete,
     DeleteOwner,
-    OwnerSessions,
-    Count,
     Cleanup,
 }
 
 impl Op {
-    const ALL: [Op; 9] = [
+    const ALL: [Op; 7] = [
         Op::Load,
         Op::Create,
         Op::Update,
         Op::Regenerate,
         Op::Delete,
         Op::DeleteOwner,
-        Op::OwnerSessions,
-        Op::Count,
         Op::Cleanup,
     ];
 
@@ -206,8 +202,6 @@ impl Op {
             Op::Regenerate => "regenerate",
             Op::Delete => "delete",
             Op::DeleteOwner => "delete_owner",
-            Op::OwnerSessions => "owner_sessions",
-            Op::Count => "count",
             Op::Cleanup => "cleanup",
         }
     }
@@ -231,8 +225,9 @@ pub(crate) struct SessionObserver {
 
 impl SessionObserver {
     /// The handles of session `name` on a store of type `store`, registered with the recorder
-    /// installed now, if any.
-    pub(crate) fn new(name: &str, store: &str, shared: Arc<Shared>) -> Self {
+    /// installed now, if any. A client-side session (`server_side` false) has no store
+    /// operations: its duration series are not registered, so an exporter shows none.
+    pub(crate) fn new(name: &str, store: &str, server_side: bool, shared: Arc<Shared>) -> Self {
         let label = SharedString::from(name.to_string());
         let counter = |metric: &'static str| metrics::counter!(metric, "session" => label.clone());
         SessionObserver {
@@ -244,7 +239,12 @@ impl SessionObserver {
             corrupt: counter(SESSION_CORRUPT_TOTAL),
             store_errors: counter(SESSION_STORE_ERRORS_TOTAL),
             durations: Op::ALL.map(|op| {
-                metrics::histogram!(SESSION_STORE_DURATION_SECONDS, "session" => label.clone(), "op" => op.as_str())
+                if server_side {
+                    let op = op.as_str();
+                    metrics::histogram!(SESSION_STORE_DURATION_SECONDS, "session" => label.clone(), "op" => op)
+                } else {
+                    Histogram::noop()
+                }
             }),
             name: Arc::from(name),
             store: Arc::from(store),
@@ -327,7 +327,7 @@ mod tests {
                 log.lock().unwrap().push(event.kind);
             },
         ))));
-        let observer = SessionObserver::new("app", "memory", Arc::clone(&shared));
+        let observer = SessionObserver::new("app", "memory", true, Arc::clone(&shared));
         observer.record(SessionEventKind::Created, None);
         observer.record(SessionEventKind::Destroyed, Some("alice"));
         shared.cross_origin_refused();

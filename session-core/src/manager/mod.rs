@@ -940,9 +940,11 @@ impl ConfiguredSession {
             (Backend::Cookie(options), Transport::Cookie(_)) => options.max_chunks,
             _ => 1,
         };
+        let server_side = matches!(backend, Backend::Server(_));
         let observer = Arc::new(SessionObserver::new(
             &name,
             &config.store.kind,
+            server_side,
             Arc::clone(shared),
         ));
         let measure = match &backend {
