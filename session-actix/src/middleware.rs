@@ -117,13 +117,13 @@ where
 
     fn call(&self, request: ServiceRequest) -> Self::Future {
         let headers = request.headers();
-        let state = Rc::new(RequestState(
-            self.manager
-                .defer(headers.get_all(COOKIE).cloned(), |name| {
-                    headers.get(name).cloned()
-                })
-                .in_span(request_span(request.method().as_str(), request.path())),
-        ));
+        let mut deferred = self
+            .manager
+            .defer(headers.get_all(COOKIE).cloned(), |name| {
+                headers.get(name).cloned()
+            });
+        deferred.set_span(request_span(request.method().as_str(), request.path()));
+        let state = Rc::new(RequestState(deferred));
         request.extensions_mut().insert(Rc::clone(&state));
         ResponseFuture {
             stage: Stage::Inner {

@@ -159,16 +159,16 @@ where
 
     fn call(&mut self, mut request: Request<ReqBody>) -> Self::Future {
         let headers = request.headers();
-        let state = Arc::new(RequestState(
-            self.manager
-                .defer(headers.get_all(COOKIE).into_iter().cloned(), |name| {
-                    headers.get(name).cloned()
-                })
-                .in_span(request_span(
-                    request.method().as_str(),
-                    request.uri().path(),
-                )),
+        let mut deferred = self
+            .manager
+            .defer(headers.get_all(COOKIE).into_iter().cloned(), |name| {
+                headers.get(name).cloned()
+            });
+        deferred.set_span(request_span(
+            request.method().as_str(),
+            request.uri().path(),
         ));
+        let state = Arc::new(RequestState(deferred));
         request.extensions_mut().insert(Arc::clone(&state));
         ResponseFuture {
             stage: Stage::Inner {

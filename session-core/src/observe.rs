@@ -18,6 +18,7 @@ use std::sync::{Arc, OnceLock};
 use std::time::Instant;
 
 use metrics::{Counter, Histogram, SharedString};
+use tracing::Span;
 
 use crate::store::StoreError;
 
@@ -40,11 +41,17 @@ pub const SESSION_CROSS_ORIGIN_REFUSED_TOTAL: &str = "session_cross_origin_refus
 /// Histogram: store operation duration in seconds, labelled `session` and `op`.
 pub const SESSION_STORE_DURATION_SECONDS: &str = "session_store_duration_seconds";
 
-/// The span an adapter runs one request's session work in: `session` at debug level, with the
-/// request's method and path (never its query, which may carry a token). Free when no
-/// subscriber wants it; give it to [`DeferredSessions::in_span`](crate::DeferredSessions::in_span).
-pub fn request_span(method: &str, path: &str) -> tracing::Span {
-    tracing::debug_span!("session", method, path)
+/// The span of one request's session work, for an adapter to give to
+/// [`DeferredSessions::set_span`](crate::DeferredSessions::set_span): `session` at debug level,
+/// with the request's method and path (never its query, which may carry a token); the request's
+/// store-operation events are its children. `None`, at the cost of one comparison, when no
+/// subscriber wants debug spans: a request then carries and drops no span at all.
+pub fn request_span(method: &str, path: &str) -> Option<Span> {
+    if !tracing::level_enabled!(tracing::Level::DEBUG) {
+        return None;
+    }
+    let span = tracing::debug_span!("session", method, path);
+    (!span.is_disabled()).then_some(span)
 }
 
 /// A change in a session's life, given to the hook registered with
@@ -258,10 +265,12 @@ impl SessionObserver {
     }
 
     /// Runs the store operation `op`: its duration into the histogram, a backend failure into
-    /// the error counter, and a debug event with the outcome.
+    /// the error counter, and a debug event with the outcome, a child of the request's `span`
+    /// when there is one.
     pub(crate) async fn time<T>(
         &self,
         op: Op,
+        span: Option<&Span>,
         operation: impl Future<Output = Result<T, StoreError>>,
     ) -> Result<T, StoreError> {
         let start = Instant::now();
@@ -277,14 +286,27 @@ impl SessionObserver {
                 "error"
             }
         };
-        tracing::debug!(
-            session = &*self.name,
-            store = &*self.store,
-            op = op.as_str(),
-            outcome,
-            duration_us = u64::try_from(elapsed.as_micros()).unwrap_or(u64::MAX),
-            "session store operation"
-        );
+        let duration_us = u64::try_from(elapsed.as_micros()).unwrap_or(u64::MAX);
+        let (session, store, op) = (&*self.name, &*self.store, op.as_str());
+        match span {
+            Some(span) => tracing::debug!(
+                parent: span,
+                session,
+                store,
+                op,
+                outcome,
+                duration_us,
+                "session store operation"
+            ),
+            None => tracing::debug!(
+                session,
+                store,
+                op,
+                outcome,
+                duration_us,
+                "session store operation"
+            ),
+        }
         result
     }
 

@@ -280,7 +280,11 @@ pub(crate) fn spawn_cleanup_observed(
                 break;
             };
             let removed = match &observer {
-                Some(observer) => observer.time(Op::Cleanup, cleanup.delete_expired()).await,
+                Some(observer) => {
+                    observer
+                        .time(Op::Cleanup, None, cleanup.delete_expired())
+                        .await
+                }
                 None => cleanup.delete_expired().await,
             };
             match removed {

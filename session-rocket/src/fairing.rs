@@ -70,16 +70,14 @@ pub(crate) struct RequestState(Option<DeferredSessions<String>>);
 impl RequestState {
     fn new(manager: &SessionManager, request: &Request<'_>) -> Self {
         let headers = request.headers();
-        RequestState(Some(
-            manager
-                .defer(headers.get("Cookie").map(String::from), |name| {
-                    headers.get_one(name).map(String::from)
-                })
-                .in_span(request_span(
-                    request.method().as_str(),
-                    request.uri().path().as_str(),
-                )),
-        ))
+        let mut deferred = manager.defer(headers.get("Cookie").map(String::from), |name| {
+            headers.get_one(name).map(String::from)
+        });
+        deferred.set_span(request_span(
+            request.method().as_str(),
+            request.uri().path().as_str(),
+        ));
+        RequestState(Some(deferred))
     }
 
     /// This request's sessions, or `None` when the fairing is not attached.

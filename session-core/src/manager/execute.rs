@@ -3,6 +3,8 @@
 
 use std::fmt::Display;
 
+use tracing::Span;
+
 use super::plan::Write;
 use crate::error::Error;
 use crate::id::SessionId;
@@ -28,17 +30,19 @@ pub(super) async fn execute(
     store: &dyn Store,
     name: &str,
     observer: &SessionObserver,
+    span: Option<&Span>,
     write: Write,
 ) -> Result<Outcome, Error> {
     let o = observer;
     Ok(match write {
         Write::None => Outcome::Done(None),
-        Write::Create(record) => Outcome::Done(Some(create(store, o, record).await?)),
-        Write::Update(id, delta) => match o.time(Op::Update, store.update(&id, &delta)).await {
+        Write::Create(record) => Outcome::Done(Some(create(store, o, span, record).await?)),
+        Write::Update(id, delta) => match o.time(Op::Update, span, store.update(&id, &delta)).await
+        {
             Ok(true) => Outcome::Done(Some(id)),
             Ok(false) => Outcome::Gone,
             Err(StoreError::Corrupt(reason)) => {
-                delete_corrupt(store, name, o, &id, &reason).await?;
+                delete_corrupt(store, name, o, span, &id, &reason).await?;
                 Outcome::Gone
             }
             Err(error) => return Err(error.into()),
@@ -51,11 +55,11 @@ pub(super) async fn execute(
             let mut retry = CollisionRetry::default();
             loop {
                 let regenerate = store.regenerate(&old, &new, &delta);
-                match o.time(Op::Regenerate, regenerate).await {
+                match o.time(Op::Regenerate, span, regenerate).await {
                     Ok(true) => break Outcome::Done(Some(new)),
                     Ok(false) => break Outcome::Gone,
                     Err(StoreError::Corrupt(reason)) => {
-                        delete_corrupt(store, name, o, &old, &reason).await?;
+                        delete_corrupt(store, name, o, span, &old, &reason).await?;
                         break Outcome::Gone;
                     }
                     Err(error) => new = retry.fresh_id(error)?,
@@ -63,12 +67,12 @@ pub(super) async fn execute(
             }
         }
         Write::Delete(old) => {
-            o.time(Op::Delete, store.delete(&old)).await?;
+            o.time(Op::Delete, span, store.delete(&old)).await?;
             Outcome::Done(None)
         }
         Write::Replace(old, record) => {
-            o.time(Op::Delete, store.delete(&old)).await?;
-            Outcome::Done(Some(create(store, o, record).await?))
+            o.time(Op::Delete, span, store.delete(&old)).await?;
+            Outcome::Done(Some(create(store, o, span, record).await?))
         }
     })
 }
@@ -77,11 +81,12 @@ pub(super) async fn execute(
 async fn create(
     store: &dyn Store,
     observer: &SessionObserver,
+    span: Option<&Span>,
     mut record: Record,
 ) -> Result<SessionId, Error> {
     let mut retry = CollisionRetry::default();
     loop {
-        match observer.time(Op::Create, store.create(&record)).await {
+        match observer.time(Op::Create, span, store.create(&record)).await {
             Ok(()) => return Ok(record.id),
             Err(error) => record.id = retry.fresh_id(error)?,
         }
@@ -94,12 +99,13 @@ pub(super) async fn delete_corrupt(
     store: &dyn Store,
     name: &str,
     observer: &SessionObserver,
+    span: Option<&Span>,
     id: &SessionId,
     reason: &(dyn Display + Sync),
 ) -> Result<(), Error> {
     tracing::warn!(session = %name, %reason, "a stored session does not decode; deleting it and going on without it");
     observer.corrupt();
-    observer.time(Op::Delete, store.delete(id)).await?;
+    observer.time(Op::Delete, span, store.delete(id)).await?;
     Ok(())
 }
 

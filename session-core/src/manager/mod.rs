@@ -471,7 +471,9 @@ impl SessionManager {
             if let Backend::Server(store) = &session.backend {
                 if let Some(cleanup) = store.cleanup() {
                     let observer = &session.observer;
-                    let count = observer.time(Op::Cleanup, cleanup.delete_expired()).await?;
+                    let count = observer
+                        .time(Op::Cleanup, None, cleanup.delete_expired())
+                        .await?;
                     if count > 0 {
                         observer.record(SessionEventKind::Expired { count }, None);
                     }
@@ -702,7 +704,7 @@ impl SessionManager {
     pub async fn revoke_owner(&self, name: &str, owner: &str) -> Result<u64, Error> {
         let (store, observer) = self.server_session(name)?;
         let count = observer
-            .time(Op::DeleteOwner, store.delete_owner(owner))
+            .time(Op::DeleteOwner, None, store.delete_owner(owner))
             .await?;
         let scope = RevokeScope::Everywhere;
         observer.record(SessionEventKind::Revoked { scope, count }, Some(owner));

@@ -6,6 +6,8 @@
 //! A stored record that does not decode is logged at warn, deleted, and treated the same way;
 //! only a backend that fails is an error.
 
+use tracing::Span;
+
 use super::execute::delete_corrupt;
 use super::intake::Incoming;
 use super::ConfiguredSession;
@@ -26,10 +28,11 @@ pub(super) async fn open_session(
     keys: &KeyRing,
     incoming: &Incoming,
     now: u64,
+    span: Option<&Span>,
 ) -> Result<Session, Error> {
     let handle = |state: State| Session::from_state(state.with_limit(configured.limit.clone()));
     for value in incoming.candidates() {
-        if let Some(state) = open_value(configured, keys, &value, now).await? {
+        if let Some(state) = open_value(configured, keys, &value, now, span).await? {
             return Ok(handle(state));
         }
     }
@@ -42,6 +45,7 @@ async fn open_value(
     keys: &KeyRing,
     value: &str,
     now: u64,
+    span: Option<&Span>,
 ) -> Result<Option<State>, Error> {
     let name = &configured.name;
     let store = match &configured.backend {
@@ -72,7 +76,7 @@ async fn open_value(
         }
     };
     let observer = &configured.observer;
-    match observer.time(Op::Load, store.load(&id)).await {
+    match observer.time(Op::Load, span, store.load(&id)).await {
         Ok(Some(record))
             if record.id == id
                 && !record.is_expired(now)
@@ -85,7 +89,7 @@ async fn open_value(
             Ok(None)
         }
         Err(StoreError::Corrupt(reason)) => {
-            delete_corrupt(store.as_ref(), name, observer, &id, &reason).await?;
+            delete_corrupt(store.as_ref(), name, observer, span, &id, &reason).await?;
             Ok(None)
         }
         Err(error) => Err(error.into()),

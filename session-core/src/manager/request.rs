@@ -7,7 +7,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, OnceLock};
 
 use tokio::sync::OnceCell;
-use tracing::{Instrument, Span};
+use tracing::Span;
 
 use super::execute::{execute, Outcome};
 use super::intake::{self, Incoming};
@@ -56,8 +56,8 @@ pub struct DeferredSessions<V> {
     manager: SessionManager,
     kept: KeptHeaders<V>,
     sessions: OnceLock<Arc<RequestSessions>>,
-    /// The span the request's session work runs in (see [`DeferredSessions::in_span`]).
-    span: Span,
+    /// The span of the request's session work (see [`DeferredSessions::set_span`]).
+    span: Option<Span>,
 }
 
 impl<V> DeferredSessions<V> {
@@ -75,16 +75,14 @@ impl<V> DeferredSessions<V> {
                 session_headers: manager.session_header_names().map(header).collect(),
             },
             sessions: OnceLock::new(),
-            span: Span::none(),
+            span: None,
         }
     }
 
-    /// Runs the request's session work (opening and saving, with their store operations) in
-    /// `span`: the adapter's span for the request, from
-    /// [`request_span`](crate::request_span).
-    pub fn in_span(mut self, span: Span) -> Self {
+    /// Makes the request's store operations children of `span`: the adapter's span for the
+    /// request, from [`request_span`](crate::request_span) (`None` when nobody listens).
+    pub fn set_span(&mut self, span: Option<Span>) {
         self.span = span;
-        self
     }
 
     /// Whether the request had a `Cookie` header.
@@ -139,7 +137,7 @@ impl<V> DeferredSessions<V> {
     /// error's [`status`](Error::status) instead.
     pub async fn save_scanned(&self) -> Result<Vec<ResponseHeader>, Error> {
         match self.sessions.get() {
-            Some(sessions) => sessions.save_opened().instrument(self.span.clone()).await,
+            Some(sessions) => sessions.save_opened().await,
             None => Ok(Vec::new()),
         }
     }
@@ -162,8 +160,8 @@ pub struct RequestSessions {
     slots: Box<[RequestSlot]>,
     /// The request's clock reading (ms since the epoch), taken when first needed; 0 until then.
     now: AtomicU64,
-    /// The adapter's span for the request, which opening runs in.
-    span: Span,
+    /// The adapter's span for the request, the parent of its store-operation events.
+    span: Option<Span>,
 }
 
 /// What one request holds of one configured session.
@@ -204,7 +202,7 @@ impl RequestSessions {
             inner: Arc::clone(&manager.inner),
             slots,
             now: AtomicU64::new(0),
-            span: Span::none(),
+            span: None,
         }
     }
 
@@ -255,8 +253,8 @@ impl RequestSessions {
                     &self.inner.keys,
                     &slot.incoming,
                     self.now(),
+                    self.span.as_ref(),
                 )
-                .instrument(self.span.clone())
             })
             .await
             .cloned()
@@ -294,22 +292,24 @@ impl RequestSessions {
         headers: &mut Vec<ResponseHeader>,
     ) -> Result<(), Error> {
         let now = self.now();
-        let (plan, logged_in) = {
+        let plan = {
             let mut state = session.lock();
             state.close_for_save();
-            let plan = plan_server(
+            plan_server(
                 &state,
                 &configured.policy,
                 now,
                 slot.incoming.is_present(),
                 &mut SessionId::generate,
-            );
-            (plan, logged_in(&state))
+            )
         };
-        let events = server_events(&plan.write, logged_in);
+        // One byte across the store's await, not the events themselves.
+        let change = Change::of(&plan.write);
         let observer = &configured.observer;
-        let outcome = execute(store, &configured.name, observer, plan.write).await?;
+        let span = self.span.as_ref();
+        let outcome = execute(store, &configured.name, observer, span, plan.write).await?;
         let mut state = session.lock();
+        let events = server_events(change, logged_in(&state));
         let stored_id = match outcome {
             Outcome::Gone => {
                 tracing::debug!(session = %configured.name, "session ended by another request before this one saved; its changes are dropped");
@@ -406,16 +406,37 @@ fn and_login(mut events: Events, logged_in: bool) -> Events {
     events
 }
 
-/// What a server-side session's `write` does to its life, once the store has done it.
-fn server_events(write: &Write, logged_in: bool) -> Events {
+/// What a server-side write does to the session's life.
+#[derive(Clone, Copy)]
+enum Change {
+    None,
+    Created,
+    Regenerated,
+    Destroyed,
+    Replaced,
+}
+
+impl Change {
+    fn of(write: &Write) -> Self {
+        match write {
+            Write::None | Write::Update(..) => Change::None,
+            Write::Create(_) => Change::Created,
+            Write::Regenerate { .. } => Change::Regenerated,
+            Write::Delete(_) => Change::Destroyed,
+            Write::Replace(..) => Change::Replaced,
+        }
+    }
+}
+
+/// The events of a server-side `change`, once the store has made it.
+fn server_events(change: Change, logged_in: bool) -> Events {
     use SessionEventKind::{Created, Destroyed, Regenerated};
-    let events = match write {
-        Write::None => [None; 3],
-        Write::Create(_) => [Some(Created), None, None],
-        Write::Update(..) => [None; 3],
-        Write::Regenerate { .. } => [Some(Regenerated), None, None],
-        Write::Delete(_) => [Some(Destroyed), None, None],
-        Write::Replace(..) => [Some(Destroyed), Some(Created), None],
+    let events = match change {
+        Change::None => [None; 3],
+        Change::Created => [Some(Created), None, None],
+        Change::Regenerated => [Some(Regenerated), None, None],
+        Change::Destroyed => [Some(Destroyed), None, None],
+        Change::Replaced => [Some(Destroyed), Some(Created), None],
     };
     and_login(events, logged_in)
 }
