@@ -22,7 +22,9 @@ use actix_web::dev::{forward_ready, Service, ServiceRequest, ServiceResponse, Tr
 use actix_web::http::header::{HeaderName, HeaderValue, COOKIE, SET_COOKIE, USER_AGENT};
 use actix_web::{HttpMessage, HttpRequest};
 use pin_project_lite::pin_project;
-use session_core::{ClientInfo, DeferredSessions, RequestSessions, ResponseHeader, SessionManager};
+use session_core::{
+    request_span, ClientInfo, DeferredSessions, RequestSessions, ResponseHeader, SessionManager,
+};
 
 use crate::rejection::{failure_response, internal_error};
 
@@ -115,12 +117,13 @@ where
 
     fn call(&self, request: ServiceRequest) -> Self::Future {
         let headers = request.headers();
-        let state = Rc::new(RequestState(
-            self.manager
-                .defer(headers.get_all(COOKIE).cloned(), |name| {
-                    headers.get(name).cloned()
-                }),
-        ));
+        let mut deferred = self
+            .manager
+            .defer(headers.get_all(COOKIE).cloned(), |name| {
+                headers.get(name).cloned()
+            });
+        deferred.set_span(request_span(request.method().as_str(), request.path()));
+        let state = Rc::new(RequestState(deferred));
         request.extensions_mut().insert(Rc::clone(&state));
         ResponseFuture {
             stage: Stage::Inner {

@@ -25,7 +25,9 @@ use axum::BoxError;
 use http::header::{HeaderName, HeaderValue, COOKIE, SET_COOKIE, USER_AGENT};
 use http::Request;
 use pin_project_lite::pin_project;
-use session_core::{ClientInfo, DeferredSessions, RequestSessions, ResponseHeader, SessionManager};
+use session_core::{
+    request_span, ClientInfo, DeferredSessions, RequestSessions, ResponseHeader, SessionManager,
+};
 use tower_layer::Layer;
 use tower_service::Service;
 
@@ -158,11 +160,15 @@ where
 
     fn call(&mut self, mut request: Request<ReqBody>) -> Self::Future {
         let headers = request.headers();
-        let sessions = self
+        let mut sessions = self
             .manager
             .defer(headers.get_all(COOKIE).into_iter().cloned(), |name| {
                 headers.get(name).cloned()
             });
+        sessions.set_span(request_span(
+            request.method().as_str(),
+            request.uri().path(),
+        ));
         // Kept, not read: a login's device record takes them when the response is saved.
         let client = KeptClient {
             user_agent: headers.get(USER_AGENT).cloned(),

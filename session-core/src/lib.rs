@@ -60,6 +60,7 @@ mod id;
 mod keys;
 mod manager;
 mod name;
+mod observe;
 mod origin;
 mod record;
 mod registry;
@@ -87,6 +88,12 @@ pub use manager::{
     COOKIE_SIZE_LIMIT,
 };
 pub use name::SessionName;
+pub use observe::{
+    request_span, Refusal, RevokeScope, SessionEvent, SessionEventKind, SESSION_CORRUPT_TOTAL,
+    SESSION_CREATED_TOTAL, SESSION_CROSS_ORIGIN_REFUSED_TOTAL, SESSION_DESTROYED_TOTAL,
+    SESSION_REGENERATED_TOTAL, SESSION_REVOKED_TOTAL, SESSION_STORE_DURATION_SECONDS,
+    SESSION_STORE_ERRORS_TOTAL, SESSION_TOO_LARGE_TOTAL,
+};
 pub use origin::{
     CrossOriginConfig, CrossOriginGuard, CrossOriginRefused, CrossOriginRequest, CROSS_ORIGIN_BODY,
 };
@@ -107,8 +114,8 @@ pub use store::{spawn_cleanup, BoxError, Cleanup, OwnerSession, Store, StoreErro
 pub mod __adapter_exports {
     pub use crate::{
         session_name, Expiry, ExpiryPolicy, Flash, FlashLevel, KeyRing, OwnerSession, Protection,
-        RequestSessions, SameSite, SessionConfig, SessionId, SessionManager, SessionName,
-        SessionsConfig, StoreConfig, StoreRegistry, INTERNAL_ERROR_BODY, STORE_UNAVAILABLE_BODY,
-        TOO_LARGE_BODY,
+        Refusal, RequestSessions, RevokeScope, SameSite, SessionConfig, SessionEvent,
+        SessionEventKind, SessionId, SessionManager, SessionName, SessionsConfig, StoreConfig,
+        StoreRegistry, INTERNAL_ERROR_BODY, STORE_UNAVAILABLE_BODY, TOO_LARGE_BODY,
     };
 }

@@ -9,6 +9,7 @@ use async_trait::async_trait;
 
 use crate::device::Device;
 use crate::id::SessionId;
+use crate::observe::{Op, SessionEventKind, SessionObserver};
 use crate::record::{Delta, Record};
 
 /// A boxed error from a store's backend.
@@ -310,6 +311,14 @@ pub trait Cleanup: Send + Sync {
 ///
 /// Failures are logged at warn and retried at the next tick.
 pub fn spawn_cleanup(store: &Arc<dyn Store>) -> Option<tokio::task::JoinHandle<()>> {
+    spawn_cleanup_observed(store, None)
+}
+
+/// [`spawn_cleanup`], each pass timed and its removals reported through `observer`.
+pub(crate) fn spawn_cleanup_observed(
+    store: &Arc<dyn Store>,
+    observer: Option<Arc<SessionObserver>>,
+) -> Option<tokio::task::JoinHandle<()>> {
     let interval = store.cleanup()?.interval();
     let runtime = tokio::runtime::Handle::try_current().ok()?;
     let weak: Weak<dyn Store> = Arc::downgrade(store);
@@ -323,9 +332,22 @@ pub fn spawn_cleanup(store: &Arc<dyn Store>) -> Option<tokio::task::JoinHandle<(
             let Some(cleanup) = store.cleanup() else {
                 break;
             };
-            match cleanup.delete_expired().await {
+            let removed = match &observer {
+                Some(observer) => {
+                    observer
+                        .time(Op::Cleanup, None, cleanup.delete_expired())
+                        .await
+                }
+                None => cleanup.delete_expired().await,
+            };
+            match removed {
                 Ok(0) => {}
-                Ok(removed) => tracing::debug!(removed, "removed expired sessions"),
+                Ok(count) => {
+                    tracing::debug!(removed = count, "removed expired sessions");
+                    if let Some(observer) = &observer {
+                        observer.record(SessionEventKind::Expired { count }, None);
+                    }
+                }
                 Err(error) => tracing::warn!(%error, "session cleanup failed; retrying later"),
             }
         }

@@ -29,7 +29,9 @@
 use rocket::fairing::{Fairing, Info, Kind};
 use rocket::http::{Header, Status};
 use rocket::{Data, Request, Response};
-use session_core::{ClientInfo, DeferredSessions, RequestSessions, ResponseHeader, SessionManager};
+use session_core::{
+    request_span, ClientInfo, DeferredSessions, RequestSessions, ResponseHeader, SessionManager,
+};
 
 use crate::SessionFailure;
 
@@ -68,11 +70,14 @@ pub(crate) struct RequestState(Option<DeferredSessions<String>>);
 impl RequestState {
     fn new(manager: &SessionManager, request: &Request<'_>) -> Self {
         let headers = request.headers();
-        RequestState(Some(
-            manager.defer(headers.get("Cookie").map(String::from), |name| {
-                headers.get_one(name).map(String::from)
-            }),
-        ))
+        let mut deferred = manager.defer(headers.get("Cookie").map(String::from), |name| {
+            headers.get_one(name).map(String::from)
+        });
+        deferred.set_span(request_span(
+            request.method().as_str(),
+            request.uri().path().as_str(),
+        ));
+        RequestState(Some(deferred))
     }
 
     /// This request's sessions, or `None` when the fairing is not attached.

@@ -153,6 +153,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.app_data(web::PayloadConfig::new(MAX_BODY_BYTES))
         .route("/", web::get().to(page))
         .route("/health", web::get().to(health))
+        .route("/metrics", web::get().to(metrics))
         .route("/login", web::post().to(login))
         .route("/me", web::get().to(me))
         .route("/logout", web::post().to(logout))
@@ -234,6 +235,12 @@ async fn page() -> HttpResponse {
 
 async fn health() -> HttpResponse {
     HttpResponse::Ok().json(OkResponse::OK)
+}
+
+async fn metrics() -> HttpResponse {
+    HttpResponse::Ok()
+        .content_type(demo_contract::METRICS_CONTENT_TYPE)
+        .body(demo_contract::metrics_text())
 }
 
 async fn not_found() -> HttpResponse {

@@ -39,7 +39,10 @@ pub use session_core::SessionManager;
 use session_core::{INTERNAL_ERROR_BODY, STORE_UNAVAILABLE_BODY, TOO_LARGE_BODY};
 use session_stores::testing::{StoreCalls, TestStore, ADAPTER_TEST_CONFIG, FAILURE_DETAIL};
 
+mod observe;
 pub mod routes;
+
+pub use observe::metrics_spans_and_events_are_recorded_and_carry_no_id;
 
 session_core::session_name! {
     /// The client-side `cart` session.
@@ -142,6 +145,7 @@ macro_rules! adapter_tests {
             a_typed_session_reads_and_writes_a_whole_struct,
             login_regenerates_the_id_and_retires_the_old_record,
             logout_deletes_the_record_and_expires_the_cookie,
+            metrics_spans_and_events_are_recorded_and_carry_no_id,
         );
     };
     (@each #[$test:meta] $app:expr; $($name:ident,)*) => {
@@ -160,7 +164,7 @@ fn set_cookies(response: &TestResponse) -> Vec<&str> {
 }
 
 /// The `name=value` pairs of `response`'s `Set-Cookie` lines, as a `Cookie` header.
-fn cookie_header(response: &TestResponse) -> String {
+pub(crate) fn cookie_header(response: &TestResponse) -> String {
     set_cookies(response)
         .iter()
         .map(|line| line.split(';').next().unwrap_or_default())
@@ -169,7 +173,7 @@ fn cookie_header(response: &TestResponse) -> String {
 }
 
 /// `request` with a `Cookie` header.
-fn with_cookie(request: TestRequest, cookie: &str) -> TestRequest {
+pub(crate) fn with_cookie(request: TestRequest, cookie: &str) -> TestRequest {
     request.header("cookie", cookie)
 }
 

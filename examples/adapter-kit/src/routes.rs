@@ -10,10 +10,11 @@ pub fn whoami(app: &Session) -> Result<String, Error> {
     Ok(app.get::<String>("user")?.unwrap_or_default())
 }
 
-/// Writes `user = "alice"` and gives the session a new id.
+/// Writes `user = "alice"`, gives the session a new id and binds it to `alice`.
 pub fn login(app: &Session) -> Result<String, Error> {
     app.insert("user", "alice")?;
     app.regenerate_id();
+    app.set_owner("alice")?;
     Ok(String::new())
 }
 

@@ -57,6 +57,7 @@ pub fn app(manager: SessionManager) -> Router {
     Router::new()
         .route("/", get(page))
         .route("/health", get(health))
+        .route("/metrics", get(metrics))
         .route("/login", post(login))
         .route("/me", get(me))
         .route("/logout", post(logout))
@@ -172,6 +173,11 @@ async fn page() -> Html<&'static str> {
 
 async fn health() -> Json<OkResponse> {
     Json(OkResponse::OK)
+}
+
+async fn metrics() -> impl IntoResponse {
+    let content_type = [(header::CONTENT_TYPE, demo_contract::METRICS_CONTENT_TYPE)];
+    (content_type, demo_contract::metrics_text())
 }
 
 async fn login(

@@ -41,6 +41,7 @@
 //! ```
 
 mod body;
+mod metrics;
 mod startup;
 
 #[cfg(feature = "scenarios")]
@@ -78,6 +79,7 @@ pub const SECURITY_HEADERS: [(&str, &str); 4] = [
 /// JavaScript, no external assets, that drives every route of the contract with `fetch` and
 /// shows each result.
 pub const PAGE: &str = include_str!("page.html");
+pub use metrics::{audit, audit_log, install_metrics, metrics_text, METRICS_CONTENT_TYPE};
 pub use startup::{
     config_from_env, exit_code, init_logging, keys_from_env, listen_addr, listening_line,
     manager_from_env, registry, run_demo, StartupError, DEFAULT_ADDR, DEFAULT_CONFIG,

@@ -504,7 +504,7 @@ pub async fn named_and_header_sessions_are_independent<A: DemoApp + ?Sized>(app:
     expect_cart(&mut browser, &["apple"], "logout of `app` keeps `cart`").await;
 }
 
-/// Routes that extract no session (`/health`, unknown routes) cause no store access and set no
+/// Routes that extract no session (`/health`, `/metrics`, unknown routes) cause no store access and set no
 /// cookie, even when the request carries session cookies; an anonymous visitor who only reads
 /// creates no record.
 pub async fn routes_without_sessions_touch_no_store_and_set_no_cookie<A: DemoApp + ?Sized>(
@@ -533,7 +533,7 @@ pub async fn routes_without_sessions_touch_no_store_and_set_no_cookie<A: DemoApp
         .await;
     expect(&response, 200, json!({"user": "bob"}), "POST /api/login");
     let before = counts.calls().total();
-    for path in ["/", "/health", "/no/such/route"] {
+    for path in ["/", "/health", "/metrics", "/no/such/route"] {
         let response = browser.get(path).await;
         expect_no_set_cookie(&response, &format!("GET {path} with sessions"));
         assert!(
@@ -1121,6 +1121,61 @@ async fn session_flow<A: DemoApp + ?Sized>(app: &A, store: &str) {
         json!({"key": "k", "value": 0}),
         "the record is gone",
     );
+    expect_metrics(&mut browser, store).await;
+}
+
+/// `GET /metrics` after a session flow on `store`: the contract's *Metrics* section in
+/// Prometheus text format, with the flow's store operations timed; it sets no cookie. (Tests
+/// share one recorder per process, so counts are checked for presence, not value.)
+async fn expect_metrics(browser: &mut Browser<'_>, store: &str) {
+    let response = browser.get("/metrics").await;
+    assert_eq!(response.status, 200, "GET /metrics on {store}");
+    assert_eq!(
+        response.header("content-type"),
+        Some(crate::METRICS_CONTENT_TYPE),
+        "GET /metrics on {store}"
+    );
+    expect_no_set_cookie(&response, &format!("GET /metrics on {store}"));
+    let text = response.text();
+    let counters = [
+        "session_created_total",
+        "session_destroyed_total",
+        "session_regenerated_total",
+        "session_revoked_total",
+        "session_too_large_total",
+        "session_corrupt_total",
+        "session_store_errors_total",
+    ];
+    for counter in counters {
+        for expected in [
+            format!("# TYPE {counter} counter"),
+            format!("{counter}{{session=\"app\"}} "),
+        ] {
+            assert!(
+                text.contains(&expected),
+                "GET /metrics on {store}: no `{expected}` in\n{text}"
+            );
+        }
+    }
+    let histogram = "session_store_duration_seconds";
+    let mut expected = vec![
+        "# TYPE session_cross_origin_refused_total counter".to_string(),
+        "\nsession_cross_origin_refused_total ".to_string(),
+        format!("# TYPE {histogram} histogram"),
+    ];
+    // The flow loaded, created, moved (login) and deleted (logout) the `app` session.
+    for op in ["load", "create", "regenerate", "delete"] {
+        expected.push(format!("{histogram}_count{{session=\"app\",op=\"{op}\"}} "));
+        expected.push(format!(
+            "{histogram}_bucket{{session=\"app\",op=\"{op}\",le=\"0.001\"}} "
+        ));
+    }
+    for expected in expected {
+        assert!(
+            text.contains(&expected),
+            "GET /metrics on {store}: no `{expected}` in\n{text}"
+        );
+    }
 }
 
 fn file_store(dir: &tempfile::TempDir) -> String {

@@ -106,12 +106,15 @@ pub fn keys_from_env() -> Result<KeyRing, StartupError> {
 pub async fn manager_from_env() -> Result<SessionManager, StartupError> {
     let (config, origin) = config_from_env()?;
     let keys = keys_from_env()?;
+    // Before the manager: it takes its metric handles from the recorder installed then.
+    crate::install_metrics();
     let manager = SessionManager::from_config(&config, &registry(), keys)
         .await
         .map_err(|source| StartupError::Config {
             origin: origin.clone(),
             source,
         })?;
+    crate::audit_log(&manager);
     tracing::info!(config = %origin, sessions = ?manager.session_names().collect::<Vec<_>>(), "sessions ready");
     Ok(manager)
 }

@@ -30,9 +30,13 @@ pub fn test_registry(counts: TestStore) -> StoreRegistry {
 pub async fn test_manager(config: &str, keys: KeyRing, counts: TestStore) -> SessionManager {
     let parsed = SessionsConfig::from_toml(config)
         .unwrap_or_else(|error| panic!("invalid test configuration: {error}\n{config}"));
-    SessionManager::from_config(&parsed, &test_registry(counts), keys)
+    // As the demos start: the recorder before the manager, and the audit log.
+    crate::install_metrics();
+    let manager = SessionManager::from_config(&parsed, &test_registry(counts), keys)
         .await
-        .unwrap_or_else(|error| panic!("could not build the test manager: {error}\n{config}"))
+        .unwrap_or_else(|error| panic!("could not build the test manager: {error}\n{config}"));
+    crate::audit_log(&manager);
+    manager
 }
 
 /// [`DEFAULT_CONFIG`] with the `store = ...` line of session `session` replaced by

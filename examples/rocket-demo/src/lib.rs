@@ -63,6 +63,7 @@ pub fn rocket(manager: SessionManager) -> Rocket<Build> {
             routes![
                 page,
                 health,
+                metrics,
                 login,
                 me,
                 logout,
@@ -180,6 +181,23 @@ fn page() -> RawHtml<&'static str> {
 #[get("/health")]
 fn health() -> Json<OkResponse> {
     Json(OkResponse::OK)
+}
+
+/// Prometheus text format, with the contract's `Content-Type`.
+struct Metrics(String);
+
+impl<'r> rocket::response::Responder<'r, 'static> for Metrics {
+    fn respond_to(self, request: &'r Request<'_>) -> rocket::response::Result<'static> {
+        let content_type = Header::new("Content-Type", demo_contract::METRICS_CONTENT_TYPE);
+        rocket::Response::build_from(self.0.respond_to(request)?)
+            .header(content_type)
+            .ok()
+    }
+}
+
+#[get("/metrics")]
+fn metrics() -> Metrics {
+    Metrics(demo_contract::metrics_text())
 }
 
 #[post("/login", data = "<bytes>")]

@@ -3,9 +3,12 @@
 
 use std::fmt::Display;
 
+use tracing::Span;
+
 use super::plan::Write;
 use crate::error::Error;
 use crate::id::SessionId;
+use crate::observe::{Op, SessionObserver};
 use crate::record::Record;
 use crate::store::{Store, StoreError};
 
@@ -21,16 +24,25 @@ pub(super) enum Outcome {
     Gone,
 }
 
-/// Carries out `write` for the session `name` in `store`.
-pub(super) async fn execute(store: &dyn Store, name: &str, write: Write) -> Result<Outcome, Error> {
+/// Carries out `write` for the session `name` in `store`, each store operation timed and
+/// counted by `observer`.
+pub(super) async fn execute(
+    store: &dyn Store,
+    name: &str,
+    observer: &SessionObserver,
+    span: Option<&Span>,
+    write: Write,
+) -> Result<Outcome, Error> {
+    let o = observer;
     Ok(match write {
         Write::None => Outcome::Done(None),
-        Write::Create(record) => Outcome::Done(Some(create(store, record).await?)),
-        Write::Update(id, delta) => match store.update(&id, &delta).await {
+        Write::Create(record) => Outcome::Done(Some(create(store, o, span, record).await?)),
+        Write::Update(id, delta) => match o.time(Op::Update, span, store.update(&id, &delta)).await
+        {
             Ok(true) => Outcome::Done(Some(id)),
             Ok(false) => Outcome::Gone,
             Err(StoreError::Corrupt(reason)) => {
-                delete_corrupt(store, name, &id, &reason).await?;
+                delete_corrupt(store, name, o, span, &id, &reason).await?;
                 Outcome::Gone
             }
             Err(error) => return Err(error.into()),
@@ -42,11 +54,12 @@ pub(super) async fn execute(store: &dyn Store, name: &str, write: Write) -> Resu
         } => {
             let mut retry = CollisionRetry::default();
             loop {
-                match store.regenerate(&old, &new, &delta).await {
+                let regenerate = store.regenerate(&old, &new, &delta);
+                match o.time(Op::Regenerate, span, regenerate).await {
                     Ok(true) => break Outcome::Done(Some(new)),
                     Ok(false) => break Outcome::Gone,
                     Err(StoreError::Corrupt(reason)) => {
-                        delete_corrupt(store, name, &old, &reason).await?;
+                        delete_corrupt(store, name, o, span, &old, &reason).await?;
                         break Outcome::Gone;
                     }
                     Err(error) => new = retry.fresh_id(error)?,
@@ -54,21 +67,26 @@ pub(super) async fn execute(store: &dyn Store, name: &str, write: Write) -> Resu
             }
         }
         Write::Delete(old) => {
-            store.delete(&old).await?;
+            o.time(Op::Delete, span, store.delete(&old)).await?;
             Outcome::Done(None)
         }
         Write::Replace(old, record) => {
-            store.delete(&old).await?;
-            Outcome::Done(Some(create(store, record).await?))
+            o.time(Op::Delete, span, store.delete(&old)).await?;
+            Outcome::Done(Some(create(store, o, span, record).await?))
         }
     })
 }
 
 /// Creates `record`, under a fresh id if its own collides; returns the id it got.
-async fn create(store: &dyn Store, mut record: Record) -> Result<SessionId, Error> {
+async fn create(
+    store: &dyn Store,
+    observer: &SessionObserver,
+    span: Option<&Span>,
+    mut record: Record,
+) -> Result<SessionId, Error> {
     let mut retry = CollisionRetry::default();
     loop {
-        match store.create(&record).await {
+        match observer.time(Op::Create, span, store.create(&record)).await {
             Ok(()) => return Ok(record.id),
             Err(error) => record.id = retry.fresh_id(error)?,
         }
@@ -76,15 +94,18 @@ async fn create(store: &dyn Store, mut record: Record) -> Result<SessionId, Erro
 }
 
 /// The recovery from a stored record that no longer decodes: logged, deleted, and from then on
-/// no session (a new one starts).
+/// no session (a new one starts). Counted as corrupt by `observer`.
 pub(super) async fn delete_corrupt(
     store: &dyn Store,
     name: &str,
+    observer: &SessionObserver,
+    span: Option<&Span>,
     id: &SessionId,
     reason: &(dyn Display + Sync),
 ) -> Result<(), Error> {
     tracing::warn!(session = %name, %reason, "a stored session does not decode; deleting it and going on without it");
-    store.delete(id).await?;
+    observer.corrupt();
+    observer.time(Op::Delete, span, store.delete(id)).await?;
     Ok(())
 }
 

@@ -9,10 +9,13 @@ use crate::error::Error;
 use crate::expiry::ExpiryPolicy;
 use crate::id::SessionId;
 use crate::keys::KeyRing;
+use crate::observe::{
+    EventHook, Op, RevokeScope, SessionEvent, SessionEventKind, SessionObserver, Shared,
+};
 use crate::registry::{Backend, StoreRegistry};
 use crate::seal::Protection;
 use crate::session::{Measure, SizeLimit};
-use crate::store::{spawn_cleanup, OwnerSession, Store, StoreError};
+use crate::store::{spawn_cleanup_observed, OwnerSession, Store, StoreError};
 
 mod execute;
 mod intake;
@@ -79,6 +82,8 @@ struct ManagerInner {
     /// In the order of [`RequestSessions`]' slots: index `i` of both is one session.
     sessions: Vec<ConfiguredSession>,
     default: usize,
+    /// The event hook and the manager-wide metric handles.
+    shared: Arc<Shared>,
 }
 
 /// One configured session as the manager runs it: its transport, backend, policy and limit.
@@ -93,6 +98,8 @@ struct ConfiguredSession {
     max_chunks: usize,
     limit: SizeLimit,
     owners: OwnersConfig,
+    /// Its metric handles and share of the event hook.
+    observer: Arc<SessionObserver>,
 }
 
 impl fmt::Debug for SessionManager {
@@ -110,6 +117,7 @@ pub struct SessionManagerBuilder {
     keys: KeyRing,
     config: SessionsConfig,
     backends: Vec<(String, Backend)>,
+    hook: Option<EventHook>,
 }
 
 impl SessionManagerBuilder {
@@ -158,6 +166,25 @@ impl SessionManagerBuilder {
         self
     }
 
+    /// Registers `hook` to receive every [`SessionEvent`] (created, logged in, regenerated,
+    /// destroyed, revoked, expired, refused), called after the store operation succeeded, on
+    /// the request's task: a slow hook delays that request by what it takes. A hook that panics
+    /// is logged at error level and the request goes on as if it had returned.
+    ///
+    /// ```
+    /// # use session_core::{Backend, CookieStoreOptions, KeyRing, SessionConfig, SessionManager};
+    /// # let cookie = || Backend::Cookie(CookieStoreOptions::default());
+    /// let manager = SessionManager::builder(KeyRing::generate())
+    ///     .session("web", SessionConfig::cookie("web_session"), cookie())
+    ///     .on_event(|event| tracing::info!(session = ?event.session, kind = ?event.kind, "audit"))
+    ///     .build()?;
+    /// # Ok::<(), session_core::ConfigError>(())
+    /// ```
+    pub fn on_event(mut self, hook: impl Fn(&SessionEvent<'_>) + Send + Sync + 'static) -> Self {
+        self.hook = Some(Box::new(hook));
+        self
+    }
+
     /// Validates the configuration and builds the manager.
     ///
     /// ```
@@ -171,7 +198,7 @@ impl SessionManagerBuilder {
     /// ```
     pub fn build(self) -> Result<SessionManager, ConfigError> {
         self.config.validate()?;
-        SessionManager::assemble(self.keys, &self.config, self.backends)
+        SessionManager::assemble(self.keys, &self.config, self.backends, self.hook)
     }
 }
 
@@ -192,6 +219,7 @@ impl SessionManager {
             keys,
             config: SessionsConfig::default(),
             backends: Vec::new(),
+            hook: None,
         }
     }
 
@@ -221,21 +249,23 @@ impl SessionManager {
         for (name, session) in &config.sessions {
             backends.push((name.clone(), registry.build(name, &session.store).await?));
         }
-        SessionManager::assemble(keys, config, backends)
+        SessionManager::assemble(keys, config, backends, None)
     }
 
     fn assemble(
         keys: KeyRing,
         config: &SessionsConfig,
         backends: Vec<(String, Backend)>,
+        hook: Option<EventHook>,
     ) -> Result<Self, ConfigError> {
         let default_name = config.default_name()?;
+        let shared = Arc::new(Shared::new(hook));
         let mut sessions = Vec::with_capacity(backends.len());
         for (name, backend) in backends {
             let Some(session) = config.sessions.get(&name) else {
                 continue;
             };
-            sessions.push(ConfiguredSession::new(name, session, backend));
+            sessions.push(ConfiguredSession::new(name, session, backend, &shared));
         }
         let default = sessions
             .iter()
@@ -246,6 +276,7 @@ impl SessionManager {
                 keys,
                 sessions,
                 default,
+                shared,
             }),
         })
     }
@@ -443,19 +474,72 @@ impl SessionManager {
         for session in &self.inner.sessions {
             if let Backend::Server(store) = &session.backend {
                 if let Some(cleanup) = store.cleanup() {
-                    removed += cleanup.delete_expired().await?;
+                    let observer = &session.observer;
+                    let count = observer
+                        .time(Op::Cleanup, None, cleanup.delete_expired())
+                        .await?;
+                    if count > 0 {
+                        observer.record(SessionEventKind::Expired { count }, None);
+                    }
+                    removed += count;
                 }
             }
         }
         Ok(removed)
     }
 
+    /// Installs the event hook of a manager built without one (with
+    /// [`from_config`](Self::from_config), say); see
+    /// [`SessionManagerBuilder::on_event`]. Every clone of the manager shares it. A manager has
+    /// at most one hook: when one is installed already, this one is not, and `false` says so.
+    ///
+    /// ```
+    /// use session_core::{KeyRing, SessionEventKind, SessionManager, SessionsConfig, StoreRegistry};
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// let config = SessionsConfig::from_toml(r#"
+    ///     [sessions.app]
+    ///     transport = { type = "cookie", name = "app_session" }
+    ///     store = { type = "cookie" }
+    /// "#)?;
+    /// let manager = SessionManager::from_config(&config, &StoreRegistry::new(), KeyRing::generate()).await?;
+    /// assert!(manager.set_event_hook(|event| {
+    ///     if event.kind == SessionEventKind::Created {
+    ///         tracing::info!(session = ?event.session, "new session");
+    ///     }
+    /// }));
+    /// assert!(!manager.set_event_hook(|_| {})); // one hook per manager
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub fn set_event_hook(&self, hook: impl Fn(&SessionEvent<'_>) + Send + Sync + 'static) -> bool {
+        self.inner.shared.set_hook(Box::new(hook)).is_ok()
+    }
+
+    /// Records a cross-origin write refused before any session was opened: the
+    /// `session_cross_origin_refused_total` counter and a
+    /// [`Refused(CrossOrigin)`](crate::Refusal::CrossOrigin) event. For the adapter that
+    /// refuses it.
+    pub fn record_cross_origin_refused(&self) {
+        self.inner.shared.cross_origin_refused();
+    }
+
     /// The store of the server-side session `name`.
     fn server_store(&self, name: &str) -> Result<&Arc<dyn Store>, Error> {
-        match self.backend(name) {
-            Some(Backend::Server(store)) => Ok(store),
-            Some(Backend::ClientSide(_)) => Err(Error::NotServerSide(name.to_string())),
-            None => Err(Error::UnknownSession(name.to_string())),
+        self.server_session(name).map(|(store, _)| store)
+    }
+
+    /// The store and observer of the server-side session `name`.
+    fn server_session(&self, name: &str) -> Result<(&Arc<dyn Store>, &SessionObserver), Error> {
+        let configured = self
+            .inner
+            .sessions
+            .iter()
+            .find(|session| session.name == name)
+            .ok_or_else(|| Error::UnknownSession(name.to_string()))?;
+        match &configured.backend {
+            Backend::Server(store) => Ok((store, &configured.observer)),
+            Backend::ClientSide(_) => Err(Error::NotServerSide(name.to_string())),
         }
     }
 
@@ -569,13 +653,23 @@ impl SessionManager {
         owner: &str,
         handle: &str,
     ) -> Result<bool, Error> {
-        let store = self.server_store(name)?;
+        let (store, observer) = self.server_session(name)?;
         // Handles are storage keys, which have the shape of an id; anything else is no handle,
         // and never reaches the store.
         if handle.parse::<SessionId>().is_err() {
             return Ok(false);
         }
-        Ok(store.delete_owned(owner, handle).await?)
+        let ended = observer
+            .time(Op::DeleteOwned, None, store.delete_owned(owner, handle))
+            .await?;
+        if ended {
+            let kind = SessionEventKind::Revoked {
+                scope: RevokeScope::One,
+                count: 1,
+            };
+            observer.record(kind, Some(owner));
+        }
+        Ok(ended)
     }
 
     /// Ends every session of `owner` but `keep` ("log out my other devices"); returns how many.
@@ -587,10 +681,13 @@ impl SessionManager {
         keep: &SessionId,
     ) -> Result<u64, Error> {
         let key = keep.storage_key();
-        Ok(self
-            .server_store(name)?
-            .delete_owner(owner, Some(&key))
-            .await?)
+        let (store, observer) = self.server_session(name)?;
+        let count = observer
+            .time(Op::DeleteOwner, None, store.delete_owner(owner, Some(&key)))
+            .await?;
+        let scope = RevokeScope::Others;
+        observer.record(SessionEventKind::Revoked { scope, count }, Some(owner));
+        Ok(count)
     }
 
     /// Ends every session of `owner` in the server-side session `name` ("log out everywhere");
@@ -675,7 +772,13 @@ impl SessionManager {
     /// # }
     /// ```
     pub async fn revoke_owner(&self, name: &str, owner: &str) -> Result<u64, Error> {
-        Ok(self.server_store(name)?.delete_owner(owner, None).await?)
+        let (store, observer) = self.server_session(name)?;
+        let count = observer
+            .time(Op::DeleteOwner, None, store.delete_owner(owner, None))
+            .await?;
+        let scope = RevokeScope::Everywhere;
+        observer.record(SessionEventKind::Revoked { scope, count }, Some(owner));
+        Ok(count)
     }
 
     /// How many live sessions the server-side session `name` holds.
@@ -905,7 +1008,7 @@ impl SessionManager {
 impl ConfiguredSession {
     /// The session `name` as configured by `config`, with its size limit built complete. Starts
     /// the background cleanup of a server-side store.
-    fn new(name: String, config: &SessionConfig, backend: Backend) -> Self {
+    fn new(name: String, config: &SessionConfig, backend: Backend, shared: &Arc<Shared>) -> Self {
         let header_name: Arc<str> = match &config.transport {
             Transport::Cookie(cookie) => Arc::from(cookie.name.as_str()),
             Transport::Header(header) => Arc::from(header.name.to_ascii_lowercase()),
@@ -914,9 +1017,16 @@ impl ConfiguredSession {
             (Backend::ClientSide(options), Transport::Cookie(_)) => options.max_chunks,
             _ => 1,
         };
+        let server_side = matches!(backend, Backend::Server(_));
+        let observer = Arc::new(SessionObserver::new(
+            &name,
+            &config.store.kind,
+            server_side,
+            Arc::clone(shared),
+        ));
         let measure = match &backend {
             Backend::Server(store) => {
-                spawn_cleanup(store);
+                spawn_cleanup_observed(store, Some(Arc::clone(&observer)));
                 Measure::Data(config.max_bytes.unwrap_or(DEFAULT_MAX_BYTES))
             }
             Backend::ClientSide(_) => Measure::Sealed {
@@ -926,7 +1036,9 @@ impl ConfiguredSession {
             },
         };
         ConfiguredSession {
-            limit: SizeLimit::new(Arc::from(name.as_str()), measure),
+            limit: SizeLimit::new(Arc::from(name.as_str()), measure)
+                .with_observer(Arc::clone(&observer)),
+            observer,
             name,
             transport: config.transport.clone(),
             header_name,

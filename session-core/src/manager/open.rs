@@ -7,6 +7,7 @@
 //! only a backend that fails is an error.
 
 use std::sync::Arc;
+use tracing::Span;
 
 use super::execute::delete_corrupt;
 use super::intake::Incoming;
@@ -14,6 +15,7 @@ use super::ConfiguredSession;
 use crate::error::Error;
 use crate::expiry::ExpiryPolicy;
 use crate::keys::KeyRing;
+use crate::observe::Op;
 use crate::record::Record;
 use crate::registry::Backend;
 use crate::seal::{open_id, open_record};
@@ -27,6 +29,7 @@ pub(super) async fn open_session(
     keys: &KeyRing,
     incoming: &Incoming,
     now: u64,
+    span: Option<&Span>,
 ) -> Result<Session, Error> {
     // The handle knows its store (for the device operations a handler calls) and its policy
     // (for "remember me").
@@ -38,11 +41,12 @@ pub(super) async fn open_session(
         Session::attached(
             state.with_limit(configured.limit.clone()),
             store,
+            Some(Arc::clone(&configured.observer)),
             &configured.policy,
         )
     };
     for value in incoming.candidates() {
-        if let Some(state) = open_value(configured, keys, &value, now).await? {
+        if let Some(state) = open_value(configured, keys, &value, now, span).await? {
             return Ok(handle(state));
         }
     }
@@ -55,6 +59,7 @@ async fn open_value(
     keys: &KeyRing,
     value: &str,
     now: u64,
+    span: Option<&Span>,
 ) -> Result<Option<State>, Error> {
     let name = &configured.name;
     let store = match &configured.backend {
@@ -84,7 +89,8 @@ async fn open_value(
             return Ok(None);
         }
     };
-    match store.load(&id).await {
+    let observer = &configured.observer;
+    match observer.time(Op::Load, span, store.load(&id)).await {
         Ok(Some(record))
             if record.id == id
                 && !record.is_expired(now)
@@ -97,7 +103,7 @@ async fn open_value(
             Ok(None)
         }
         Err(StoreError::Corrupt(reason)) => {
-            delete_corrupt(store.as_ref(), name, &id, &reason).await?;
+            delete_corrupt(store.as_ref(), name, observer, span, &id, &reason).await?;
             Ok(None)
         }
         Err(error) => Err(error.into()),

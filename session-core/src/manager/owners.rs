@@ -6,8 +6,10 @@
 //! of any set of racing logins therefore sees every binding, so once they all return the owner
 //! has at most `max` sessions (ends are idempotent and only ever lower the count).
 
+use super::ConfiguredSession;
 use crate::error::Error;
 use crate::id::SessionId;
+use crate::observe::{RevokeScope, SessionEventKind};
 use crate::store::{OwnerSession, Store};
 use crate::WhenFull;
 
@@ -31,12 +33,13 @@ pub(super) async fn refuse_when_full(
 /// this one included, and then this login is refused.
 pub(super) async fn enforce_cap(
     store: &dyn Store,
-    name: &str,
+    configured: &ConfiguredSession,
     owner: &str,
     current: &SessionId,
     max: u32,
     when_full: WhenFull,
 ) -> Result<(), Error> {
+    let name = configured.name.as_str();
     let mut sessions = store.owner_sessions(owner).await?;
     let current_key = current.storage_key();
     if when_full == WhenFull::Refuse && !sessions.iter().any(|s| s.handle == current_key) {
@@ -62,10 +65,18 @@ pub(super) async fn enforce_cap(
         }
     };
     let mut refused = false;
+    let mut ended = 0;
     for session in &past_cap {
-        store.delete_owned(owner, &session.handle).await?;
+        ended += u64::from(store.delete_owned(owner, &session.handle).await?);
         refused |= session.handle == current_key;
         tracing::debug!(session = %name, "ended a session past its owner's cap");
+    }
+    if ended > 0 {
+        let kind = SessionEventKind::Revoked {
+            scope: RevokeScope::Cap,
+            count: ended,
+        };
+        configured.observer.record(kind, Some(owner));
     }
     if refused {
         return Err(too_many(name, max as u32));

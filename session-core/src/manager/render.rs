@@ -285,6 +285,7 @@ mod tests {
             "app".into(),
             &config,
             Backend::ClientSide(CookieStoreOptions { max_chunks }),
+            &Arc::new(crate::observe::Shared::new(None)),
         )
     }
 

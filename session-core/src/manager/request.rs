@@ -7,20 +7,22 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, OnceLock};
 
 use tokio::sync::OnceCell;
+use tracing::Span;
 
 use super::execute::{execute, Outcome};
 use super::intake::{self, Incoming};
 use super::open::open_session;
-use super::plan::{plan_client, plan_server, ClientPlan, Reply};
+use super::plan::{plan_client, plan_server, ClientPlan, Reply, Write};
 use super::render::{emit_removal, emit_sealed_record, emit_signed_id, ResponseHeader};
 use super::{owners, ConfiguredSession, ManagerInner, SessionManager};
 use crate::device::{ClientInfo, Device, WhenFull};
 use crate::error::Error;
 use crate::expiry::max_age_secs;
 use crate::id::SessionId;
+use crate::observe::{SessionEventKind, SessionObserver};
 use crate::record::now_ms;
 use crate::registry::Backend;
-use crate::session::{Session, State};
+use crate::session::{Lifecycle, Session, State};
 use crate::store::Store;
 
 /// A request's `Cookie` and session header values, kept unparsed until a handler asks for a
@@ -55,6 +57,8 @@ pub struct DeferredSessions<V> {
     manager: SessionManager,
     kept: KeptHeaders<V>,
     sessions: OnceLock<Arc<RequestSessions>>,
+    /// The span of the request's session work (see [`DeferredSessions::set_span`]).
+    span: Option<Span>,
 }
 
 impl<V> DeferredSessions<V> {
@@ -72,7 +76,14 @@ impl<V> DeferredSessions<V> {
                 session_headers: manager.session_header_names().map(header).collect(),
             },
             sessions: OnceLock::new(),
+            span: None,
         }
+    }
+
+    /// Makes the request's store operations children of `span`: the adapter's span for the
+    /// request, from [`request_span`](crate::request_span) (`None` when nobody listens).
+    pub fn set_span(&mut self, span: Option<Span>) {
+        self.span = span;
     }
 
     /// Whether the request had a `Cookie` header.
@@ -103,13 +114,15 @@ impl<V> DeferredSessions<V> {
                 .map(&as_bytes)
                 .chain(extra.iter().map(String::as_bytes));
             let manager = &self.manager;
-            Arc::new(RequestSessions::scan(manager, cookies, |name| {
+            let mut sessions = RequestSessions::scan(manager, cookies, |name| {
                 let index = manager
                     .session_header_names()
                     .position(|known| known == name)?;
                 let value = kept.session_headers.get(index)?.as_ref()?;
                 std::str::from_utf8(as_bytes(value)).ok()
-            }))
+            });
+            sessions.span = self.span.clone();
+            Arc::new(sessions)
         })
     }
 
@@ -150,6 +163,8 @@ pub struct RequestSessions {
     now: AtomicU64,
     /// What the adapter told about the client, for the device record of a login.
     client: OnceLock<ClientInfo>,
+    /// The adapter's span for the request, the parent of its store-operation events.
+    span: Option<Span>,
 }
 
 /// What one request holds of one configured session.
@@ -191,6 +206,7 @@ impl RequestSessions {
             slots,
             now: AtomicU64::new(0),
             client: OnceLock::new(),
+            span: None,
         }
     }
 
@@ -241,6 +257,7 @@ impl RequestSessions {
                     &self.inner.keys,
                     &slot.incoming,
                     self.now(),
+                    self.span.as_ref(),
                 )
             })
             .await
@@ -315,9 +332,14 @@ impl RequestSessions {
                 owners::refuse_when_full(store, &configured.name, owner, max).await?;
             }
         }
-        let outcome = execute(store, &configured.name, plan.write).await?;
-        let stored_id = {
+        // One byte across the store's await, not the events themselves.
+        let change = Change::of(&plan.write);
+        let observer = &configured.observer;
+        let span = self.span.as_ref();
+        let outcome = execute(store, &configured.name, observer, span, plan.write).await?;
+        let (stored_id, events, owner) = {
             let mut state = session.lock();
+            let events = server_events(change, logged_in(&state));
             let stored_id = match outcome {
                 Outcome::Gone => {
                     tracing::debug!(session = %configured.name, "session ended by another request before this one saved; its changes are dropped");
@@ -342,13 +364,14 @@ impl RequestSessions {
                 Some(id) => state.mark_saved_as(id, expires_at),
                 None => state.mark_retired(),
             }
-            stored_id
+            (stored_id, events, owner_for(observer, &events, &state))
         };
+        record_events(observer, &events, owner.as_deref());
         if let (Some(owner), Some(id), Some(max)) =
             (&login, stored_id, configured.owners.max_sessions)
         {
             let policy = configured.owners.when_full;
-            owners::enforce_cap(store, &configured.name, owner, &id, max, policy).await?;
+            owners::enforce_cap(store, configured, owner, &id, max, policy).await?;
         }
         Ok(())
     }
@@ -390,9 +413,16 @@ impl RequestSessions {
         let now = self.now();
         let mut state = session.lock();
         state.close_for_save();
+        let (lifecycle, logged_in) = (state.lifecycle(), logged_in(&state));
+        let mut events = [None; 3];
         match plan_client(&state, &configured.policy, now, slot.incoming.is_present()) {
             ClientPlan::Nothing => {}
-            ClientPlan::Removal => emit_removal(configured, &slot.incoming, headers),
+            ClientPlan::Removal => {
+                if let Lifecycle::Destroyed { retired: Some(_) } = lifecycle {
+                    events[0] = Some(SessionEventKind::Destroyed);
+                }
+                emit_removal(configured, &slot.incoming, headers)
+            }
             ClientPlan::Reseal {
                 expires_at,
                 absolute_deadline,
@@ -408,8 +438,99 @@ impl RequestSessions {
                     headers,
                 )?;
                 state.mark_saved();
+                events = client_events(lifecycle, logged_in);
             }
         }
+        if events[0].is_some() {
+            let owner = owner_for(&configured.observer, &events, &state);
+            drop(state);
+            record_events(&configured.observer, &events, owner.as_deref());
+        }
         Ok(())
+    }
+}
+
+/// Up to three lifecycle events of one saved session, in the order they happened.
+type Events = [Option<SessionEventKind>; 3];
+
+/// Whether this request bound the session to an owner.
+fn logged_in(state: &crate::session::State) -> bool {
+    state.owner_changed() && state.record().owner.is_some()
+}
+
+/// `events` followed by a login, when there was one.
+fn and_login(mut events: Events, logged_in: bool) -> Events {
+    if logged_in {
+        if let Some(free) = events.iter_mut().find(|event| event.is_none()) {
+            *free = Some(SessionEventKind::LoggedIn);
+        }
+    }
+    events
+}
+
+/// What a server-side write does to the session's life.
+#[derive(Clone, Copy)]
+enum Change {
+    None,
+    Created,
+    Regenerated,
+    Destroyed,
+    Replaced,
+}
+
+impl Change {
+    fn of(write: &Write) -> Self {
+        match write {
+            Write::None | Write::Update(..) => Change::None,
+            Write::Create(_) => Change::Created,
+            Write::Regenerate { .. } => Change::Regenerated,
+            Write::Delete(_) => Change::Destroyed,
+            Write::Replace(..) => Change::Replaced,
+        }
+    }
+}
+
+/// The events of a server-side `change`, once the store has made it.
+fn server_events(change: Change, logged_in: bool) -> Events {
+    use SessionEventKind::{Created, Destroyed, Regenerated};
+    let events = match change {
+        Change::None => [None; 3],
+        Change::Created => [Some(Created), None, None],
+        Change::Regenerated => [Some(Regenerated), None, None],
+        Change::Destroyed => [Some(Destroyed), None, None],
+        Change::Replaced => [Some(Destroyed), Some(Created), None],
+    };
+    and_login(events, logged_in)
+}
+
+/// What resealing a client-side session that was in `lifecycle` does to its life.
+fn client_events(lifecycle: Lifecycle, logged_in: bool) -> Events {
+    use SessionEventKind::{Created, Destroyed, Regenerated};
+    let events = match lifecycle {
+        Lifecycle::New | Lifecycle::Destroyed { retired: None } => [Some(Created), None, None],
+        Lifecycle::Stored => [None; 3],
+        Lifecycle::Regenerated { .. } => [Some(Regenerated), None, None],
+        Lifecycle::Destroyed { retired: Some(_) } => [Some(Destroyed), Some(Created), None],
+    };
+    and_login(events, logged_in)
+}
+
+/// The session's owner, copied only when there is an event and a hook to give it to.
+fn owner_for(
+    observer: &SessionObserver,
+    events: &Events,
+    state: &crate::session::State,
+) -> Option<String> {
+    if events[0].is_some() && observer.has_hook() {
+        state.record().owner.clone()
+    } else {
+        None
+    }
+}
+
+/// Counts `events` and gives them to the hook, after the session's lock is released.
+fn record_events(observer: &SessionObserver, events: &Events, owner: Option<&str>) {
+    for event in events.iter().flatten() {
+        observer.record(*event, owner);
     }
 }

@@ -1,9 +1,11 @@
 //! How big a session may grow, and how its size is counted.
 
+use std::fmt;
 use std::sync::{Arc, LazyLock};
 
 use crate::envelope;
 use crate::error::Error;
+use crate::observe::{Refusal, SessionEventKind, SessionObserver};
 use crate::record::{RawJson, Record};
 use crate::seal::{sealed_text_len, Protection};
 
@@ -18,11 +20,22 @@ const EXPIRY_OVERRIDE_ROOM: usize = 17;
 pub(crate) const MAX_OWNER_LEN: usize = 256;
 
 /// How big a session may grow, and how its size is counted.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub(crate) struct SizeLimit {
     /// The session name, for the error.
     name: Arc<str>,
     measure: Measure,
+    /// Where a refusal is counted (a handle made outside a manager has none).
+    observer: Option<Arc<SessionObserver>>,
+}
+
+impl fmt::Debug for SizeLimit {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("SizeLimit")
+            .field("name", &self.name)
+            .field("measure", &self.measure)
+            .finish_non_exhaustive()
+    }
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -42,7 +55,17 @@ pub(crate) enum Measure {
 
 impl SizeLimit {
     pub(crate) fn new(name: Arc<str>, measure: Measure) -> Self {
-        SizeLimit { name, measure }
+        SizeLimit {
+            name,
+            measure,
+            observer: None,
+        }
+    }
+
+    /// The same limit, its refusals counted and reported by `observer`.
+    pub(crate) fn with_observer(mut self, observer: Arc<SessionObserver>) -> Self {
+        self.observer = Some(observer);
+        self
     }
 
     pub(crate) fn unlimited() -> Self {
@@ -52,6 +75,7 @@ impl SizeLimit {
         SizeLimit {
             name: Arc::clone(&NO_NAME),
             measure: Measure::Unlimited,
+            observer: None,
         }
     }
 
@@ -89,6 +113,10 @@ impl SizeLimit {
             }
         };
         if size > limit {
+            if let Some(observer) = &self.observer {
+                let refusal = SessionEventKind::Refused(Refusal::TooLarge);
+                observer.record(refusal, record.owner.as_deref());
+            }
             return Err(Error::SessionTooLarge {
                 name: self.name.to_string(),
                 size,

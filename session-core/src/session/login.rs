@@ -6,6 +6,7 @@ use std::sync::Arc;
 use super::Session;
 use crate::error::Error;
 use crate::id::SessionId;
+use crate::observe::{RevokeScope, SessionEventKind};
 use crate::record::now_ms;
 use crate::store::{OwnerSession, Store};
 
@@ -146,6 +147,7 @@ impl Session {
             return Ok(false);
         }
         let ended = store.delete_owned(&owner, handle).await?;
+        self.revoked(RevokeScope::One, u64::from(ended), &owner);
         if ended && current.is_some_and(|id| id.storage_key() == handle) {
             self.destroy();
         }
@@ -176,7 +178,9 @@ impl Session {
         // A session not stored yet (a login in this request) has nothing to spare: it is
         // written after this call, when the response is saved.
         let keep = current.map(|id| id.storage_key());
-        Ok(store.delete_owner(&owner, keep.as_deref()).await?)
+        let ended = store.delete_owner(&owner, keep.as_deref()).await?;
+        self.revoked(RevokeScope::Others, ended, &owner);
+        Ok(ended)
     }
 
     /// Ends every session of the logged-in owner, this one included ("log out everywhere");
@@ -198,7 +202,11 @@ impl Session {
         self.lock().check_open()?;
         let (owner, _) = self.owner_and_stored_id();
         let ended = match owner {
-            Some(owner) => store.delete_owner(&owner, None).await?,
+            Some(owner) => {
+                let ended = store.delete_owner(&owner, None).await?;
+                self.revoked(RevokeScope::Everywhere, ended, &owner);
+                ended
+            }
             None => 0,
         };
         self.destroy();
@@ -210,6 +218,13 @@ impl Session {
         match &self.inner.store {
             Some(store) => Ok(Arc::clone(store)),
             None => Err(Error::NotServerSide(self.lock().name().to_string())),
+        }
+    }
+
+    /// Counts a revocation a handler made and gives it to the event hook.
+    fn revoked(&self, scope: RevokeScope, count: u64, owner: &str) {
+        if let (Some(observer), 1..) = (&self.inner.observer, count) {
+            observer.record(SessionEventKind::Revoked { scope, count }, Some(owner));
         }
     }
 

@@ -20,6 +20,7 @@ use crate::error::Error;
 use crate::expiry::{Expiry, ExpiryPolicy};
 use crate::flash::{Flash, FlashLevel, FLASH_KEY};
 use crate::id::SessionId;
+use crate::observe::SessionObserver;
 use crate::record::{now_ms, RawJson};
 use crate::store::Store;
 
@@ -52,6 +53,8 @@ struct Shared {
     /// The session's store; `None` for a client-side session (and a handle made outside a
     /// manager), whose device operations answer [`Error::NotServerSide`].
     store: Option<Arc<dyn Store>>,
+    /// Its metrics and event hook, for the revocations a handler makes.
+    observer: Option<Arc<SessionObserver>>,
     /// The configured expiry policy, for [`Session::remember`].
     policy: ExpiryPolicy,
 }
@@ -67,19 +70,21 @@ const TYPED_KEY: &str = "<typed session>";
 
 impl Session {
     pub(crate) fn from_state(state: State) -> Self {
-        Session::attached(state, None, &ExpiryPolicy::default())
+        Session::attached(state, None, None, &ExpiryPolicy::default())
     }
 
     /// A handle on `state`, with its store (server-side sessions) and configured policy.
     pub(crate) fn attached(
         state: State,
         store: Option<Arc<dyn Store>>,
+        observer: Option<Arc<SessionObserver>>,
         policy: &ExpiryPolicy,
     ) -> Self {
         Session {
             inner: Arc::new(Shared {
                 state: Mutex::new(state),
                 store,
+                observer,
                 policy: policy.clone(),
             }),
         }

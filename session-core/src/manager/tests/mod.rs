@@ -30,6 +30,7 @@ mod hostile_requests;
 mod key_rotation;
 mod login;
 mod nothing_asked;
+mod observability;
 mod owners;
 mod per_session_expiry;
 mod regenerate_and_destroy;

@@ -234,7 +234,12 @@ async fn logins_racing_at_the_cap_never_leave_more_than_the_cap() {
                 let mut refused = 0;
                 for id in order {
                     let result = super::super::owners::enforce_cap(
-                        &*store, "app", "alice", &id, max, when_full,
+                        &*store,
+                        &uncapped.inner.sessions[0],
+                        "alice",
+                        &id,
+                        max,
+                        when_full,
                     )
                     .await;
                     refused += usize::from(matches!(result, Err(Error::TooManySessions { .. })));

@@ -1,0 +1,272 @@
+//! Observability through an adapter: the request span with method and path, the store
+//! operations in it, each counter the adapter's requests reach, the store-duration histogram,
+//! the lifecycle events, and no id, signed id or storage key in any of them.
+
+use std::collections::BTreeMap;
+use std::fmt::{Debug, Write as _};
+use std::sync::{Arc, Mutex};
+
+use metrics_util::debugging::{DebugValue, DebuggingRecorder};
+use session_core::{Refusal, RevokeScope, SessionEventKind};
+use session_stores::testing::TestStore;
+use tracing::field::{Field, Visit};
+use tracing::span::{Attributes, Id};
+use tracing::{Event, Subscriber};
+use tracing_subscriber::layer::{Context, SubscriberExt};
+use tracing_subscriber::registry::LookupSpan;
+use tracing_subscriber::Layer;
+
+use crate::{cookie_header, manager, with_cookie, AdapterApp, TestRequest};
+
+/// Every span opened and event emitted on the threads that capture, one line each with its
+/// fields (an event's line also names the spans it is in).
+///
+/// One global subscriber routes to the capturing thread's list: a subscriber set per thread
+/// races with other tests' threads over each callsite's cached interest, and could miss events.
+#[derive(Clone, Default)]
+struct Captured(Arc<Mutex<Vec<String>>>);
+
+thread_local! {
+    static CAPTURING: std::cell::RefCell<Option<Captured>> = const { std::cell::RefCell::new(None) };
+}
+
+/// Ends this thread's capture when dropped.
+struct Capturing;
+
+impl Drop for Capturing {
+    fn drop(&mut self) {
+        CAPTURING.with(|capturing| capturing.borrow_mut().take());
+    }
+}
+
+impl Captured {
+    /// Captures what this thread emits until the guard is dropped.
+    fn start(&self) -> Capturing {
+        static INSTALLED: std::sync::Once = std::sync::Once::new();
+        INSTALLED.call_once(|| {
+            let subscriber = tracing_subscriber::registry().with(Router);
+            if tracing::subscriber::set_global_default(subscriber).is_err() {
+                panic!("another global subscriber is installed; the capture would see nothing");
+            }
+        });
+        CAPTURING.with(|capturing| *capturing.borrow_mut() = Some(self.clone()));
+        Capturing
+    }
+
+    fn lines(&self) -> Vec<String> {
+        self.0.lock().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
+    fn push(line: String) {
+        CAPTURING.with(|capturing| {
+            if let Some(captured) = &*capturing.borrow() {
+                captured
+                    .0
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .push(line);
+            }
+        });
+    }
+}
+
+struct Fields<'a>(&'a mut String);
+
+impl Visit for Fields<'_> {
+    fn record_debug(&mut self, field: &Field, value: &dyn Debug) {
+        let _ = write!(self.0, " {}={:?}", field.name(), value);
+    }
+}
+
+/// The global layer: each span and event to the capture of the thread it happens on.
+struct Router;
+
+impl<S: Subscriber + for<'a> LookupSpan<'a>> Layer<S> for Router {
+    fn on_new_span(&self, attrs: &Attributes<'_>, _: &Id, _: Context<'_, S>) {
+        let mut line = format!("span {}", attrs.metadata().name());
+        attrs.record(&mut Fields(&mut line));
+        Captured::push(line);
+    }
+
+    fn on_event(&self, event: &Event<'_>, context: Context<'_, S>) {
+        let mut line = String::from("event");
+        if let Some(scope) = context.event_scope(event) {
+            for span in scope.from_root() {
+                let _ = write!(line, " in {}", span.name());
+            }
+        }
+        event.record(&mut Fields(&mut line));
+        Captured::push(line);
+    }
+}
+
+/// Whether `text` holds a run of 32 or more base64url characters with capitals and digits
+/// among them: what an id, a signed id or a storage key looks like (metric names are long runs
+/// too, but lowercase), and nothing a metric, span or event should carry.
+fn looks_like_a_token(text: &str) -> bool {
+    let is_token_char = |c: char| c.is_ascii_alphanumeric() || c == '-' || c == '_';
+    text.split(|c: char| !is_token_char(c)).any(|run| {
+        run.len() >= 32
+            && run.chars().any(|c| c.is_ascii_uppercase())
+            && run.chars().any(|c| c.is_ascii_digit())
+    })
+}
+
+/// Through the adapter's test client: a visit creates, a login regenerates and binds an
+/// owner, a change past the limit is refused, the client-side cart is created, a logout
+/// destroys, revoking an owner ends her sessions, and a failing store counts an error. Each
+/// shows in its counter and event; store operations are timed by session and operation and
+/// logged inside the request's span, which names the method and path.
+pub async fn metrics_spans_and_events_are_recorded_and_carry_no_id(app: &dyn AdapterApp) {
+    let captured = Captured::default();
+    let _capturing = captured.start();
+    let recorder = DebuggingRecorder::new();
+    let snapshotter = recorder.snapshotter();
+    let store = Arc::new(TestStore::default());
+    // The handles are registered while the manager is built: from the test's own recorder.
+    let manager = {
+        let _recorder = metrics::set_default_local_recorder(&recorder);
+        manager(&store).await
+    };
+    let audit = Arc::new(Mutex::new(Vec::new()));
+    let log = Arc::clone(&audit);
+    assert!(manager.set_event_hook(move |event| {
+        let line = format!("{:?} {:?} {:?}", event.kind, event.session, event.owner);
+        log.lock().unwrap_or_else(|e| e.into_inner()).push(line);
+    }));
+    let client = app.client(Some(manager.clone())).await;
+    let mut cookies = Vec::new();
+
+    let response = client.send(TestRequest::post("/visit")).await;
+    assert_eq!(response.status, 200);
+    let anonymous = cookie_header(&response);
+    let response = client
+        .send(with_cookie(TestRequest::post("/login"), &anonymous))
+        .await;
+    assert_eq!(response.status, 200);
+    let cookie = cookie_header(&response);
+    let response = client
+        .send(with_cookie(TestRequest::post("/huge"), &cookie))
+        .await;
+    assert_eq!(response.status, 413);
+    let response = client.send(TestRequest::post("/cart")).await;
+    cookies.push(cookie_header(&response));
+    let response = client
+        .send(with_cookie(TestRequest::post("/logout"), &cookie))
+        .await;
+    assert_eq!(response.status, 200);
+    let again = cookie_header(
+        &client
+            .send(with_cookie(TestRequest::post("/login"), &anonymous))
+            .await,
+    );
+    assert_eq!(manager.revoke_owner("app", "alice").await.ok(), Some(1));
+    store.fail();
+    let response = client
+        .send(with_cookie(TestRequest::get("/whoami"), &again))
+        .await;
+    assert_eq!(response.status, 500);
+    store.recover();
+    cookies.extend([anonymous, cookie, again]);
+
+    let app = Some("app");
+    let alice = Some("alice");
+    let event = |kind: SessionEventKind, session: Option<&str>, owner: Option<&str>| {
+        format!("{kind:?} {session:?} {owner:?}")
+    };
+    let audited = audit.lock().unwrap_or_else(|e| e.into_inner()).clone();
+    assert_eq!(
+        audited,
+        [
+            event(SessionEventKind::Created, app, None),
+            event(SessionEventKind::Regenerated, app, alice),
+            event(SessionEventKind::LoggedIn, app, alice),
+            event(SessionEventKind::Refused(Refusal::TooLarge), app, alice),
+            event(SessionEventKind::Created, Some("cart"), None),
+            event(SessionEventKind::Destroyed, app, None),
+            // The anonymous cookie's record was retired by the first login: a new session.
+            event(SessionEventKind::Created, app, alice),
+            event(SessionEventKind::LoggedIn, app, alice),
+            event(
+                SessionEventKind::Revoked {
+                    scope: RevokeScope::Everywhere,
+                    count: 1
+                },
+                app,
+                alice
+            ),
+        ]
+    );
+
+    let metrics: BTreeMap<String, u64> = snapshotter
+        .snapshot()
+        .into_vec()
+        .into_iter()
+        .map(|(key, _, _, value)| {
+            let (_, key) = key.into_parts();
+            let labels: Vec<String> = key
+                .labels()
+                .map(|label| format!("{}={}", label.key(), label.value()))
+                .collect();
+            let count = match value {
+                DebugValue::Counter(count) => count,
+                DebugValue::Histogram(samples) => samples.len() as u64,
+                DebugValue::Gauge(_) => 0,
+            };
+            (format!("{}{{{}}}", key.name(), labels.join(",")), count)
+        })
+        .collect();
+    let count = |name: &str| metrics.get(name).copied().unwrap_or_default();
+    assert_eq!(
+        count("session_created_total{session=app}"),
+        2,
+        "{metrics:#?}"
+    );
+    assert_eq!(count("session_created_total{session=cart}"), 1);
+    assert_eq!(count("session_regenerated_total{session=app}"), 1);
+    assert_eq!(count("session_destroyed_total{session=app}"), 1);
+    assert_eq!(count("session_too_large_total{session=app}"), 1);
+    assert_eq!(count("session_revoked_total{session=app}"), 1);
+    assert_eq!(count("session_store_errors_total{session=app}"), 1);
+    assert_eq!(count("session_corrupt_total{session=app}"), 0);
+    assert_eq!(count("session_cross_origin_refused_total{}"), 0);
+    for op in ["load", "create", "regenerate", "delete", "delete_owner"] {
+        let name = format!("session_store_duration_seconds{{session=app,op={op}}}");
+        assert!(count(&name) > 0, "{name}: {metrics:#?}");
+    }
+    // Labels are configured names only: every series names `app`, `cart` or `api`, or none.
+    for name in metrics.keys() {
+        let labels = &name[name.find('{').unwrap_or(0)..];
+        assert!(
+            labels == "{}"
+                || ["app", "cart", "api"]
+                    .iter()
+                    .any(|session| labels.starts_with(&format!("{{session={session}"))),
+            "{name}"
+        );
+    }
+
+    let lines = captured.lines();
+    assert!(
+        lines.contains(&r#"span session method="POST" path="/login""#.to_string()),
+        "{lines:#?}"
+    );
+    for op in [
+        r#"op="load" outcome="ok""#,
+        r#"op="regenerate" outcome="ok""#,
+    ] {
+        assert!(
+            lines
+                .iter()
+                .any(|line| line.starts_with("event in session") && line.contains(op)),
+            "{op}: {lines:#?}"
+        );
+    }
+
+    let everything = format!("{lines:?} {metrics:?} {audited:?}");
+    assert!(!looks_like_a_token(&everything), "{everything}");
+    for cookie in cookies.iter().flat_map(|header| header.split("; ")) {
+        let value = cookie.split_once('=').map_or("", |(_, value)| value);
+        assert!(value.len() >= 32 && looks_like_a_token(value), "{cookie}");
+    }
+}

@@ -1,0 +1,346 @@
+//! Metrics, store-operation events, spans and lifecycle events, through a test recorder and a
+//! test subscriber: each counter, the histogram and every event kind the core emits, and no id
+//! or storage key in any of them.
+
+use std::fmt::{Debug, Write as _};
+
+use metrics_util::debugging::{DebugValue, DebuggingRecorder, Snapshotter};
+use tracing::field::{Field, Visit};
+use tracing::span::{Attributes, Id};
+use tracing::{Event, Subscriber};
+use tracing_subscriber::layer::{Context, SubscriberExt};
+use tracing_subscriber::registry::LookupSpan;
+use tracing_subscriber::Layer;
+
+use super::*;
+use crate::observe::{request_span, RevokeScope, SessionEventKind};
+use crate::Refusal;
+
+/// Every span opened and event emitted on the threads that capture, one line each with its
+/// fields (an event's line also names the spans it is in).
+///
+/// One global subscriber routes to the capturing thread's list: a subscriber set per thread
+/// races with other tests' threads over each callsite's cached interest, and could miss events.
+#[derive(Clone, Default)]
+struct Captured(Arc<Mutex<Vec<String>>>);
+
+thread_local! {
+    static CAPTURING: std::cell::RefCell<Option<Captured>> = const { std::cell::RefCell::new(None) };
+}
+
+/// Ends this thread's capture when dropped.
+struct Capturing;
+
+impl Drop for Capturing {
+    fn drop(&mut self) {
+        CAPTURING.with(|capturing| capturing.borrow_mut().take());
+    }
+}
+
+impl Captured {
+    /// Captures what this thread emits until the guard is dropped.
+    fn start(&self) -> Capturing {
+        static INSTALLED: std::sync::Once = std::sync::Once::new();
+        INSTALLED.call_once(|| {
+            let subscriber = tracing_subscriber::registry().with(Router);
+            if tracing::subscriber::set_global_default(subscriber).is_err() {
+                panic!("another global subscriber is installed; the capture would see nothing");
+            }
+        });
+        CAPTURING.with(|capturing| *capturing.borrow_mut() = Some(self.clone()));
+        Capturing
+    }
+
+    fn lines(&self) -> Vec<String> {
+        self.0.lock().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
+    fn push(line: String) {
+        CAPTURING.with(|capturing| {
+            if let Some(captured) = &*capturing.borrow() {
+                captured
+                    .0
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .push(line);
+            }
+        });
+    }
+}
+
+struct Fields<'a>(&'a mut String);
+
+impl Visit for Fields<'_> {
+    fn record_debug(&mut self, field: &Field, value: &dyn Debug) {
+        let _ = write!(self.0, " {}={:?}", field.name(), value);
+    }
+}
+
+/// The global layer: each span and event to the capture of the thread it happens on.
+struct Router;
+
+impl<S: Subscriber + for<'a> LookupSpan<'a>> Layer<S> for Router {
+    fn on_new_span(&self, attrs: &Attributes<'_>, _: &Id, _: Context<'_, S>) {
+        let mut line = format!("span {}", attrs.metadata().name());
+        attrs.record(&mut Fields(&mut line));
+        Captured::push(line);
+    }
+
+    fn on_event(&self, event: &Event<'_>, context: Context<'_, S>) {
+        let mut line = String::from("event");
+        if let Some(scope) = context.event_scope(event) {
+            for span in scope.from_root() {
+                let _ = write!(line, " in {}", span.name());
+            }
+        }
+        event.record(&mut Fields(&mut line));
+        Captured::push(line);
+    }
+}
+
+/// The events a hook received, as `kind session owner` lines.
+#[derive(Clone, Default)]
+struct Audit(Arc<Mutex<Vec<String>>>);
+
+impl Audit {
+    fn hook(&self) -> impl Fn(&crate::SessionEvent<'_>) + Send + Sync + 'static {
+        let log = Arc::clone(&self.0);
+        move |event| {
+            let line = format!("{:?} {:?} {:?}", event.kind, event.session, event.owner);
+            log.lock().unwrap().push(line);
+        }
+    }
+
+    fn take(&self) -> Vec<String> {
+        std::mem::take(&mut *self.0.lock().unwrap())
+    }
+}
+
+/// A server-side manager on `store` whose metric handles are `recorder`'s, with `audit`'s hook.
+fn observed_manager(
+    store: &Arc<CountingStore>,
+    recorder: &DebuggingRecorder,
+    audit: &Audit,
+) -> SessionManager {
+    metrics::with_local_recorder(recorder, || {
+        SessionManager::builder(KeyRing::new(key(1)))
+            .session(
+                "app",
+                session_config(cookie_transport("sid"), "counting", policy()),
+                Backend::Server(store.clone()),
+            )
+            .on_event(audit.hook())
+            .build()
+            .unwrap()
+    })
+}
+
+/// Every metric of `snapshotter`: `name{labels}` and its value (a counter's count, or a
+/// histogram's number of samples).
+fn metrics_of(snapshotter: &Snapshotter) -> BTreeMap<String, u64> {
+    snapshotter
+        .snapshot()
+        .into_vec()
+        .into_iter()
+        .map(|(key, _, _, value)| {
+            let (_, key) = key.into_parts();
+            let labels: Vec<String> = key
+                .labels()
+                .map(|label| format!("{}={}", label.key(), label.value()))
+                .collect();
+            let count = match value {
+                DebugValue::Counter(count) => count,
+                DebugValue::Histogram(samples) => samples.len() as u64,
+                DebugValue::Gauge(_) => 0,
+            };
+            (format!("{}{{{}}}", key.name(), labels.join(",")), count)
+        })
+        .collect()
+}
+
+fn ev(kind: SessionEventKind, owner: Option<&str>) -> String {
+    format!("{kind:?} {:?} {owner:?}", Some("app"))
+}
+
+#[tokio::test]
+async fn every_counter_the_histogram_store_events_and_lifecycle_events_and_no_id_anywhere() {
+    let captured = Captured::default();
+    let _capturing = captured.start();
+    let recorder = DebuggingRecorder::new();
+    let snapshotter = recorder.snapshotter();
+    let store = Arc::new(CountingStore::default());
+    let audit = Audit::default();
+    let manager = observed_manager(&store, &recorder, &audit);
+    let mut secrets = Vec::new();
+
+    // Created, in the adapter's span.
+    let mut browser = Browser::default();
+    let cookie = String::new();
+    let mut deferred = manager.defer(Some(cookie), |_| None);
+    deferred.set_span(request_span("POST", "/visit"));
+    let sessions = deferred.get_or_scan(|value: &String| value.as_bytes(), Vec::new);
+    let session = sessions.default_session().await.unwrap();
+    session.insert("user", "anonymous").unwrap();
+    secrets.push(session.id());
+    browser.receive(&deferred.save_scanned().await.unwrap());
+    assert_eq!(audit.take(), [ev(SessionEventKind::Created, None)]);
+
+    // Logged in: regenerated and bound.
+    browser
+        .visit(&manager, |session| {
+            secrets.push(session.id());
+            session.regenerate_id();
+            session.set_owner("alice").unwrap();
+        })
+        .await;
+    assert_eq!(
+        audit.take(),
+        [
+            ev(SessionEventKind::Regenerated, Some("alice")),
+            ev(SessionEventKind::LoggedIn, Some("alice"))
+        ]
+    );
+
+    // Too large: refused where the handler makes the change.
+    browser
+        .visit(&manager, |session| {
+            secrets.push(session.id());
+            let refused = session.insert("big", "x".repeat(DEFAULT_MAX_BYTES));
+            assert!(refused.unwrap_err().is_too_large());
+        })
+        .await;
+    let too_large = SessionEventKind::Refused(Refusal::TooLarge);
+    assert_eq!(audit.take(), [ev(too_large, Some("alice"))]);
+
+    // Destroyed.
+    browser
+        .visit(&manager, |session| {
+            secrets.push(session.id());
+            session.destroy();
+        })
+        .await;
+    assert_eq!(audit.take(), [ev(SessionEventKind::Destroyed, None)]);
+
+    // Revoked everywhere: two of bob's sessions.
+    for _ in 0..2 {
+        Browser::default()
+            .visit(&manager, |session| session.set_owner("bob").unwrap())
+            .await;
+    }
+    audit.take();
+    assert_eq!(manager.revoke_owner("app", "bob").await.unwrap(), 2);
+    let scope = RevokeScope::Everywhere;
+    let revoked = SessionEventKind::Revoked { scope, count: 2 };
+    assert_eq!(audit.take(), [ev(revoked, Some("bob"))]);
+
+    // Expired: removed by cleanup.
+    let mut expired = Record::new(SessionId::generate(), &Expiry::default(), 1);
+    expired.expires_at = 2;
+    secrets.push(expired.id);
+    store.insert(expired);
+    assert_eq!(manager.cleanup().await.unwrap(), 1);
+    let expired = SessionEventKind::Expired { count: 1 };
+    assert_eq!(audit.take(), [ev(expired, None)]);
+
+    // Corrupt: a stored record that no longer decodes.
+    let mut corrupt = Browser::default();
+    corrupt
+        .visit(&manager, |session| session.insert("n", 1).unwrap())
+        .await;
+    let id = stored_id(&corrupt, &manager, &store).await;
+    secrets.push(id);
+    store.corrupt.lock().unwrap().push(id);
+    corrupt.visit(&manager, |_| {}).await;
+
+    // A store error.
+    store.fail_loads.store(true, Ordering::SeqCst);
+    let failing = corrupt.request(&manager);
+    assert!(failing.default_session().await.is_err());
+    store.fail_loads.store(false, Ordering::SeqCst);
+
+    // A cross-origin refusal, recorded with one call.
+    manager.record_cross_origin_refused();
+    let audited = audit.take();
+    let cross_origin = SessionEventKind::Refused(Refusal::CrossOrigin);
+    assert_eq!(
+        audited.last().map(String::as_str),
+        Some(format!("{cross_origin:?} None None").as_str())
+    );
+
+    let metrics = metrics_of(&snapshotter);
+    let count = |name: &str| metrics.get(name).copied().unwrap_or_default();
+    assert_eq!(
+        count("session_created_total{session=app}"),
+        4,
+        "{metrics:#?}"
+    );
+    assert_eq!(count("session_regenerated_total{session=app}"), 1);
+    assert_eq!(count("session_destroyed_total{session=app}"), 1);
+    assert_eq!(count("session_revoked_total{session=app}"), 2);
+    assert_eq!(count("session_too_large_total{session=app}"), 1);
+    assert_eq!(count("session_corrupt_total{session=app}"), 1);
+    assert_eq!(count("session_store_errors_total{session=app}"), 1);
+    assert_eq!(count("session_cross_origin_refused_total{}"), 1);
+    for op in [
+        "load",
+        "create",
+        "regenerate",
+        "delete",
+        "delete_owner",
+        "cleanup",
+    ] {
+        let samples = count(&format!(
+            "session_store_duration_seconds{{session=app,op={op}}}"
+        ));
+        assert!(samples > 0, "no {op} timed: {metrics:#?}");
+    }
+
+    let lines = captured.lines();
+    assert!(
+        lines.contains(&r#"span session method="POST" path="/visit""#.to_string()),
+        "{lines:#?}"
+    );
+    assert!(
+        lines.iter().any(|line| line.starts_with("event in session")
+            && line.contains(r#"session="app" store="counting" op="create" outcome="ok""#)),
+        "{lines:#?}"
+    );
+    assert!(lines
+        .iter()
+        .any(|line| line.contains(r#"op="load" outcome="error""#)));
+
+    // No id, signed id or storage key in any line, metric or event.
+    let keys = KeyRing::new(key(1));
+    let everything = format!("{lines:?} {metrics:?} {audited:?}");
+    for id in secrets.iter().chain(store.ids().iter()) {
+        for secret in [
+            id.to_string(),
+            id.storage_key(),
+            crate::seal::seal_id(&keys, "app", id).unwrap(),
+        ] {
+            assert!(!everything.contains(&secret), "{secret} leaked");
+        }
+    }
+}
+
+#[tokio::test]
+async fn a_panicking_hook_is_logged_and_the_request_goes_on() {
+    let captured = Captured::default();
+    let _capturing = captured.start();
+    let store = Arc::new(CountingStore::default());
+    let manager = server_manager(&store);
+    assert!(manager.set_event_hook(|_| panic!("the audit log is down")));
+    let mut browser = Browser::default();
+    let headers = browser
+        .visit(&manager, |session| session.insert("user", "alice").unwrap())
+        .await;
+    assert_eq!(set_cookies(&headers).len(), 1);
+    assert_eq!(user_of(&browser, &manager).await.as_deref(), Some("alice"));
+    let lines = captured.lines();
+    assert!(
+        lines.iter().any(
+            |line| line.contains("the session event hook panicked") && line.contains("Created")
+        ),
+        "{lines:#?}"
+    );
+}

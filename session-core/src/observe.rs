@@ -1,0 +1,376 @@
+//! Observability: metrics through the `metrics` facade, `tracing` events per store operation, and
+//! lifecycle events for an application's hook ([`SessionEvent`]).
+//!
+//! Nothing here is ever given an id, a token, a storage key or a value: metrics are labelled
+//! with configured session names and operation kinds only (so their number cannot grow with
+//! traffic), store operations are logged with the session name, the store type, the operation,
+//! its outcome and its duration, and events carry the session name and the owner.
+//!
+//! Cost when nothing is installed: every metric handle is registered once per configured
+//! session when the manager is built (a handle from no recorder is a no-op), so a request pays
+//! no label allocation and no map lookup; `tracing` events are skipped by their callsite's
+//! cached interest; the hook is one atomic load. That is also why a metrics recorder must be
+//! installed before the manager is built: the handles are taken from the recorder in place then.
+
+use std::future::Future;
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::sync::{Arc, OnceLock};
+use std::time::Instant;
+
+use metrics::{Counter, Histogram, SharedString};
+use tracing::Span;
+
+use crate::store::StoreError;
+
+/// Counter: sessions created (a first write to the store, or a first client-side cookie).
+pub const SESSION_CREATED_TOTAL: &str = "session_created_total";
+/// Counter: sessions destroyed by a handler (logout).
+pub const SESSION_DESTROYED_TOTAL: &str = "session_destroyed_total";
+/// Counter: session ids regenerated (login, privilege change).
+pub const SESSION_REGENERATED_TOTAL: &str = "session_regenerated_total";
+/// Counter: sessions ended by owner (one device, the others, everywhere, a device cap).
+pub const SESSION_REVOKED_TOTAL: &str = "session_revoked_total";
+/// Counter: changes refused for passing the session's size limit.
+pub const SESSION_TOO_LARGE_TOTAL: &str = "session_too_large_total";
+/// Counter: stored records that did not decode (deleted, the request goes on without them).
+pub const SESSION_CORRUPT_TOTAL: &str = "session_corrupt_total";
+/// Counter: store operations that failed in the backend.
+pub const SESSION_STORE_ERRORS_TOTAL: &str = "session_store_errors_total";
+/// Counter (no label): unsafe requests refused as cross-origin writes.
+pub const SESSION_CROSS_ORIGIN_REFUSED_TOTAL: &str = "session_cross_origin_refused_total";
+/// Histogram: store operation duration in seconds, labelled `session` and `op`.
+pub const SESSION_STORE_DURATION_SECONDS: &str = "session_store_duration_seconds";
+
+/// The span of one request's session work, for an adapter to give to
+/// [`DeferredSessions::set_span`](crate::DeferredSessions::set_span): `session` at debug level,
+/// with the request's method and path (never its query, which may carry a token); the request's
+/// store-operation events are its children. `None`, at the cost of one comparison, when no
+/// subscriber wants debug spans: a request then carries and drops no span at all.
+pub fn request_span(method: &str, path: &str) -> Option<Span> {
+    if !tracing::level_enabled!(tracing::Level::DEBUG) {
+        return None;
+    }
+    let span = tracing::debug_span!("session", method, path);
+    (!span.is_disabled()).then_some(span)
+}
+
+/// A change in a session's life, given to the hook registered with
+/// [`SessionManagerBuilder::on_event`](crate::SessionManagerBuilder::on_event) or
+/// [`SessionManager::set_event_hook`](crate::SessionManager::set_event_hook), after the store
+/// operation succeeded. Never carries an id or a storage key.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct SessionEvent<'a> {
+    /// The configured session name; `None` only for a cross-origin refusal, which comes before
+    /// any session is opened.
+    pub session: Option<&'a str>,
+    /// The owner the session is bound to, where there is one.
+    pub owner: Option<&'a str>,
+    /// What happened.
+    pub kind: SessionEventKind,
+}
+
+/// What a [`SessionEvent`] says happened.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum SessionEventKind {
+    /// A new session was stored (or a client-side one first sealed).
+    Created,
+    /// The session was bound to an owner ([`Session::set_owner`](crate::Session::set_owner)).
+    LoggedIn,
+    /// The session moved to a new id.
+    Regenerated,
+    /// A handler destroyed the session.
+    Destroyed,
+    /// Sessions of an owner were ended from elsewhere: `count` of them.
+    Revoked {
+        /// Which of the owner's sessions.
+        scope: RevokeScope,
+        /// How many sessions ended.
+        count: u64,
+    },
+    /// Expired records were removed by the store's cleanup: `count` of them.
+    Expired {
+        /// How many records were removed.
+        count: u64,
+    },
+    /// A request was refused.
+    Refused(Refusal),
+}
+
+/// Which of an owner's sessions a revocation ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum RevokeScope {
+    /// One session, chosen by its handle.
+    One,
+    /// Every session but the current one.
+    Others,
+    /// Every session ([`SessionManager::revoke_owner`](crate::SessionManager::revoke_owner)).
+    Everywhere,
+    /// The least recently used one, to keep the owner under the per-owner cap.
+    Cap,
+}
+
+/// Why a request was refused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Refusal {
+    /// A change would have passed the session's size limit.
+    TooLarge,
+    /// An unsafe request from another origin.
+    CrossOrigin,
+}
+
+/// The application's event hook.
+pub(crate) type EventHook = Box<dyn Fn(&SessionEvent<'_>) + Send + Sync>;
+
+/// What every session of one manager shares: the hook and the manager-wide counter.
+pub(crate) struct Shared {
+    hook: OnceLock<EventHook>,
+    cross_origin_refused: Counter,
+}
+
+impl Shared {
+    /// Registers the manager-wide handles with the recorder installed now, if any.
+    pub(crate) fn new(hook: Option<EventHook>) -> Self {
+        let cell = OnceLock::new();
+        if let Some(hook) = hook {
+            let _ = cell.set(hook);
+        }
+        Shared {
+            hook: cell,
+            cross_origin_refused: metrics::counter!(SESSION_CROSS_ORIGIN_REFUSED_TOTAL),
+        }
+    }
+
+    /// Installs `hook`; gives it back when one is already installed.
+    pub(crate) fn set_hook(&self, hook: EventHook) -> Result<(), EventHook> {
+        self.hook.set(hook)
+    }
+
+    /// Whether a hook is installed (so an owner is worth copying for it).
+    pub(crate) fn has_hook(&self) -> bool {
+        self.hook.get().is_some()
+    }
+
+    /// Records a cross-origin refusal: the counter and the hook.
+    pub(crate) fn cross_origin_refused(&self) {
+        self.cross_origin_refused.increment(1);
+        tracing::debug!("cross-origin write refused");
+        self.deliver(None, None, SessionEventKind::Refused(Refusal::CrossOrigin));
+    }
+
+    /// Calls the hook, if any. A hook that panics is logged and the request goes on: an audit
+    /// log's failure is not the request's.
+    fn deliver(&self, session: Option<&str>, owner: Option<&str>, kind: SessionEventKind) {
+        let Some(hook) = self.hook.get() else {
+            return;
+        };
+        let event = SessionEvent {
+            session,
+            owner,
+            kind,
+        };
+        if catch_unwind(AssertUnwindSafe(|| hook(&event))).is_err() {
+            tracing::error!(session = session.unwrap_or(""), event = ?kind, "the session event hook panicked; the request goes on");
+        }
+    }
+}
+
+/// A store operation, as the `op` label and the span field name it.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum Op {
+    Load,
+    Create,
+    Update,
+    Regenerate,
+    Delete,
+    DeleteOwned,
+    DeleteOwner,
+    Cleanup,
+}
+
+impl Op {
+    const ALL: [Op; 8] = [
+        Op::Load,
+        Op::Create,
+        Op::Update,
+        Op::Regenerate,
+        Op::Delete,
+        Op::DeleteOwned,
+        Op::DeleteOwner,
+        Op::Cleanup,
+    ];
+
+    fn as_str(self) -> &'static str {
+        match self {
+            Op::Load => "load",
+            Op::Create => "create",
+            Op::Update => "update",
+            Op::Regenerate => "regenerate",
+            Op::Delete => "delete",
+            Op::DeleteOwned => "delete_owned",
+            Op::DeleteOwner => "delete_owner",
+            Op::Cleanup => "cleanup",
+        }
+    }
+}
+
+/// One configured session's metric handles, store type and share of the hook.
+pub(crate) struct SessionObserver {
+    name: Arc<str>,
+    store: Arc<str>,
+    shared: Arc<Shared>,
+    created: Counter,
+    destroyed: Counter,
+    regenerated: Counter,
+    revoked: Counter,
+    too_large: Counter,
+    corrupt: Counter,
+    store_errors: Counter,
+    /// Indexed by `Op as usize`.
+    durations: [Histogram; Op::ALL.len()],
+}
+
+impl SessionObserver {
+    /// The handles of session `name` on a store of type `store`, registered with the recorder
+    /// installed now, if any. A client-side session (`server_side` false) has no store
+    /// operations: its duration series are not registered, so an exporter shows none.
+    pub(crate) fn new(name: &str, store: &str, server_side: bool, shared: Arc<Shared>) -> Self {
+        let label = SharedString::from(name.to_string());
+        let counter = |metric: &'static str| metrics::counter!(metric, "session" => label.clone());
+        SessionObserver {
+            created: counter(SESSION_CREATED_TOTAL),
+            destroyed: counter(SESSION_DESTROYED_TOTAL),
+            regenerated: counter(SESSION_REGENERATED_TOTAL),
+            revoked: counter(SESSION_REVOKED_TOTAL),
+            too_large: counter(SESSION_TOO_LARGE_TOTAL),
+            corrupt: counter(SESSION_CORRUPT_TOTAL),
+            store_errors: counter(SESSION_STORE_ERRORS_TOTAL),
+            durations: Op::ALL.map(|op| {
+                if server_side {
+                    let op = op.as_str();
+                    metrics::histogram!(SESSION_STORE_DURATION_SECONDS, "session" => label.clone(), "op" => op)
+                } else {
+                    Histogram::noop()
+                }
+            }),
+            name: Arc::from(name),
+            store: Arc::from(store),
+            shared,
+        }
+    }
+
+    /// Whether a hook is installed.
+    pub(crate) fn has_hook(&self) -> bool {
+        self.shared.has_hook()
+    }
+
+    /// Runs the store operation `op`: its duration into the histogram, a backend failure into
+    /// the error counter, and a debug event with the outcome, a child of the request's `span`
+    /// when there is one.
+    pub(crate) async fn time<T>(
+        &self,
+        op: Op,
+        span: Option<&Span>,
+        operation: impl Future<Output = Result<T, StoreError>>,
+    ) -> Result<T, StoreError> {
+        let start = Instant::now();
+        let result = operation.await;
+        let elapsed = start.elapsed();
+        self.durations[op as usize].record(elapsed.as_secs_f64());
+        let outcome = match &result {
+            Ok(_) => "ok",
+            Err(StoreError::AlreadyExists) => "exists",
+            Err(StoreError::Corrupt(_)) => "corrupt",
+            Err(StoreError::Backend(_)) => {
+                self.store_errors.increment(1);
+                "error"
+            }
+        };
+        let duration_us = u64::try_from(elapsed.as_micros()).unwrap_or(u64::MAX);
+        let (session, store, op) = (&*self.name, &*self.store, op.as_str());
+        match span {
+            Some(span) => tracing::debug!(
+                parent: span,
+                session,
+                store,
+                op,
+                outcome,
+                duration_us,
+                "session store operation"
+            ),
+            None => tracing::debug!(
+                session,
+                store,
+                op,
+                outcome,
+                duration_us,
+                "session store operation"
+            ),
+        }
+        result
+    }
+
+    /// Records `kind` for this session: its counter, then the hook with `owner`.
+    pub(crate) fn record(&self, kind: SessionEventKind, owner: Option<&str>) {
+        match kind {
+            SessionEventKind::Created => self.created.increment(1),
+            SessionEventKind::Regenerated => self.regenerated.increment(1),
+            SessionEventKind::Destroyed => self.destroyed.increment(1),
+            SessionEventKind::Revoked { count, .. } => self.revoked.increment(count),
+            SessionEventKind::Refused(Refusal::TooLarge) => self.too_large.increment(1),
+            SessionEventKind::LoggedIn
+            | SessionEventKind::Expired { .. }
+            | SessionEventKind::Refused(_) => {}
+        }
+        self.shared.deliver(Some(&self.name), owner, kind);
+    }
+
+    /// Counts a stored record that did not decode.
+    pub(crate) fn corrupt(&self) {
+        self.corrupt.increment(1);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Mutex;
+
+    use super::*;
+
+    #[test]
+    fn a_panicking_hook_is_caught_and_later_events_still_arrive() {
+        let seen = Arc::new(Mutex::new(Vec::new()));
+        let log = Arc::clone(&seen);
+        let shared = Arc::new(Shared::new(Some(Box::new(
+            move |event: &SessionEvent<'_>| {
+                if event.kind == SessionEventKind::Created {
+                    panic!("the audit log is down");
+                }
+                log.lock().unwrap().push(event.kind);
+            },
+        ))));
+        let observer = SessionObserver::new("app", "memory", true, Arc::clone(&shared));
+        observer.record(SessionEventKind::Created, None);
+        observer.record(SessionEventKind::Destroyed, Some("alice"));
+        shared.cross_origin_refused();
+        assert_eq!(
+            *seen.lock().unwrap(),
+            [
+                SessionEventKind::Destroyed,
+                SessionEventKind::Refused(Refusal::CrossOrigin)
+            ]
+        );
+    }
+
+    #[test]
+    fn a_second_hook_is_refused() {
+        let shared = Shared::new(None);
+        assert!(!shared.has_hook());
+        assert!(shared.set_hook(Box::new(|_| {})).is_ok());
+        assert!(shared.set_hook(Box::new(|_| {})).is_err());
+        assert!(shared.has_hook());
+    }
+}
