@@ -1,0 +1,25 @@
+//! The core's [`save_rule`], applied to actix-web's responses.
+
+use actix_web::dev::ServiceResponse;
+use session_core::{save_rule, SaveRule};
+
+/// Whether the request's sessions are left as they were: the core's rule for the request's
+/// method and the response's status, or the handler answered with the session's own size
+/// refusal (an [`Error`](crate::Error) holding `SessionTooLarge`).
+pub(crate) fn discards<B>(response: &ServiceResponse<B>) -> bool {
+    let method = response.request().method();
+    let status = response.status();
+    let size_refusal = || {
+        response
+            .response()
+            .error()
+            .and_then(|error| error.as_error::<crate::Error>())
+            .is_some_and(|error| error.0.is_too_large())
+    };
+    let discard =
+        save_rule(method.as_str(), status.as_u16()) == SaveRule::Discard || size_refusal();
+    if discard {
+        tracing::debug!(%method, %status, "a failed request saves none of its sessions");
+    }
+    discard
+}
