@@ -1,9 +1,11 @@
 //! The kit's scenarios on session-actix, through `actix_web::test::init_service`.
 
+use actix_web::http::StatusCode;
 use actix_web::{web, App, HttpResponse};
 use adapter_kit::{async_trait, routes, AdapterApp, Api, Cart, DemoClient, Missing};
 use session_actix::{
-    Error, NamedSession, Session, SessionManager, SessionMiddleware, SessionRejection, Sessions,
+    CrossOriginGuard, Error, LoggedIn, LoginRejection, NamedSession, Session, SessionManager,
+    SessionMiddleware, SessionRejection, Sessions,
 };
 
 type Answer = Result<String, Error>;
@@ -93,6 +95,39 @@ async fn typed(s: Session, page: web::Path<String>) -> Answer {
     Ok(routes::typed(&s, &page)?)
 }
 
+async fn owner_login(s: Session) -> Answer {
+    Ok(routes::bind_alice(&s)?)
+}
+
+async fn me(user: LoggedIn) -> String {
+    user.owner().to_string()
+}
+
+async fn me_page(user: Result<LoggedIn, LoginRejection>) -> HttpResponse {
+    match user {
+        Ok(user) => HttpResponse::Ok().body(format!("page of {}", user.owner())),
+        Err(rejection) => rejection.redirect_to("/login-page"),
+    }
+}
+
+async fn write_then(s: Session, status: web::Path<u16>) -> Result<HttpResponse, Error> {
+    let body = routes::write_mallory(&s)?;
+    let status = StatusCode::from_u16(*status).unwrap_or(StatusCode::IM_A_TEAPOT);
+    Ok(HttpResponse::build(status).body(body))
+}
+
+async fn write_then_panic(s: Session) -> Answer {
+    routes::write_mallory(&s)?;
+    if s.get::<String>("user")?.is_some() {
+        panic!("the handler panics after writing");
+    }
+    Ok(String::new())
+}
+
+async fn login_huge(s: Session) -> Answer {
+    Ok(routes::login_huge(&s)?)
+}
+
 /// The kit's routes with actix-web's extractors.
 fn kit_routes(cfg: &mut web::ServiceConfig) {
     cfg.route("/whoami", web::get().to(whoami))
@@ -112,7 +147,15 @@ fn kit_routes(cfg: &mut web::ServiceConfig) {
         .route("/by-name/nope", web::get().to(unknown_by_name))
         .route("/huge", web::post().to(huge))
         .route("/cart-huge", web::post().to(cart_huge))
-        .route("/typed/{page}", web::get().to(typed));
+        .route("/typed/{page}", web::get().to(typed))
+        .route("/typed/{page}", web::head().to(typed))
+        .route("/hooks/visit", web::post().to(visit))
+        .route("/owner-login", web::post().to(owner_login))
+        .route("/me", web::get().to(me))
+        .route("/me-page", web::get().to(me_page))
+        .route("/write-then/{status}", web::post().to(write_then))
+        .route("/write-then-panic", web::post().to(write_then_panic))
+        .route("/login-huge", web::post().to(login_huge));
 }
 
 struct ActixApp;
@@ -137,6 +180,17 @@ impl AdapterApp for ActixApp {
             }
             None => demo_contract::clients::actix(App::new().configure(kit_routes)).await,
         }
+    }
+
+    async fn cross_origin_client(
+        &self,
+        manager: SessionManager,
+        guard: CrossOriginGuard,
+    ) -> Box<dyn DemoClient> {
+        let app = App::new()
+            .wrap(SessionMiddleware::new(manager).cross_origin(guard))
+            .configure(kit_routes);
+        demo_contract::clients::actix(app).await
     }
 }
 
