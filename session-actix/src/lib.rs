@@ -16,6 +16,7 @@ pub use extract::{NamedSession, Session, Sessions};
 pub use guard::{LoggedIn, LoginRejection, NOT_LOGGED_IN_BODY};
 pub use middleware::{ResponseFuture, SessionMiddleware, SessionService};
 pub use rejection::SessionRejection;
+pub use rule::DiscardSessions;
 
 pub use session_core;
 pub use session_core::__adapter_exports::*;

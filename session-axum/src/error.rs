@@ -31,7 +31,7 @@ impl IntoResponse for Error {
         let mut response = failure_response(&self.0).into_response();
         if too_large {
             // The layer then saves nothing of the request's sessions.
-            response.extensions_mut().insert(crate::rule::SizeRefusal);
+            response.extensions_mut().insert(crate::DiscardSessions);
         }
         response
     }

@@ -93,7 +93,7 @@ impl<'r, 'o: 'r> Responder<'r, 'o> for Error {
             // so it still saves.
             tracing::info!(error = %self, %status, "a session change was refused");
             if matches!(&self, Error::Session(error) if error.is_too_large()) {
-                crate::rule::note_size_refusal(request);
+                crate::discard_sessions(request);
             }
             return Err(status);
         }

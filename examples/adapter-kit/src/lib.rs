@@ -30,6 +30,7 @@
 //! | `GET /me-page` | `Result<LoggedIn, LoginRejection>` | `page of {owner}`, or the rejection as a `303` to `/login-page` |
 //! | `POST /write-then/{status}` | `Session` | [`routes::write_mallory`], answered with `status` |
 //! | `POST /write-then-panic` | `Session` | [`routes::write_mallory`], then panics |
+//! | `POST /write-then-discard` | `Session` | [`routes::write_mallory`], answered `422` and marked with the adapter's way to discard the request's sessions |
 //! | `POST /login-huge` | `Session` | [`routes::login_huge`] (a 413 by `?`) |
 //!
 //! Every handler error goes back through the adapter's own error type (`?`), so the adapter
@@ -132,6 +133,7 @@ macro_rules! adapter_tests {
             a_size_refusal_saves_nothing_of_the_request,
             head_saves_nothing,
             other_statuses_save_what_the_handler_changed,
+            a_response_marked_to_discard_saves_nothing,
         );
     };
     (@each #[$test:meta] $app:expr; $($name:ident,)*) => {
@@ -786,4 +788,22 @@ pub async fn other_statuses_save_what_the_handler_changed(app: &dyn AdapterApp) 
         assert!(cookie.starts_with("app_session="), "{status}: {cookie}");
         assert_eq!(whoami(&*client, &cookie).await, "mallory", "{status}");
     }
+}
+
+/// A response the application marks with the adapter's way to discard (its own rendering of a
+/// session error) saves nothing, whatever its status.
+pub async fn a_response_marked_to_discard_saves_nothing(app: &dyn AdapterApp) {
+    let (store, client) = app_with_store(app).await;
+    let cookie = logged_in(&*client).await;
+    let before = store.calls();
+    let response = client
+        .send(with_cookie(
+            TestRequest::post("/write-then-discard"),
+            &cookie,
+        ))
+        .await;
+    assert_eq!(response.status, 422);
+    assert!(set_cookies(&response).is_empty());
+    assert_eq!(store.calls().writes, before.writes, "nothing written");
+    assert_eq!(whoami(&*client, &cookie).await, "alice");
 }

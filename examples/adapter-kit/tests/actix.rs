@@ -4,8 +4,8 @@ use actix_web::http::StatusCode;
 use actix_web::{web, App, HttpResponse};
 use adapter_kit::{async_trait, routes, AdapterApp, Api, Cart, DemoClient, Missing};
 use session_actix::{
-    CrossOriginGuard, Error, LoggedIn, LoginRejection, NamedSession, Session, SessionManager,
-    SessionMiddleware, SessionRejection, Sessions,
+    CrossOriginGuard, DiscardSessions, Error, LoggedIn, LoginRejection, NamedSession, Session,
+    SessionManager, SessionMiddleware, SessionRejection, Sessions,
 };
 
 type Answer = Result<String, Error>;
@@ -116,6 +116,13 @@ async fn write_then(s: Session, status: web::Path<u16>) -> Result<HttpResponse, 
     Ok(HttpResponse::build(status).body(body))
 }
 
+async fn write_then_discard(s: Session) -> Result<HttpResponse, Error> {
+    let body = routes::write_mallory(&s)?;
+    let mut response = HttpResponse::UnprocessableEntity().body(body);
+    response.extensions_mut().insert(DiscardSessions);
+    Ok(response)
+}
+
 async fn write_then_panic(s: Session) -> Answer {
     routes::write_mallory(&s)?;
     if s.get::<String>("user")?.is_some() {
@@ -154,6 +161,7 @@ fn kit_routes(cfg: &mut web::ServiceConfig) {
         .route("/me", web::get().to(me))
         .route("/me-page", web::get().to(me_page))
         .route("/write-then/{status}", web::post().to(write_then))
+        .route("/write-then-discard", web::post().to(write_then_discard))
         .route("/write-then-panic", web::post().to(write_then_panic))
         .route("/login-huge", web::post().to(login_huge));
 }

@@ -7,8 +7,8 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::Router;
 use session_axum::{
-    CrossOriginGuard, Error, LoggedIn, LoginRejection, NamedSession, Session, SessionLayer,
-    SessionManager, SessionRejection, Sessions,
+    CrossOriginGuard, DiscardSessions, Error, LoggedIn, LoginRejection, NamedSession, Session,
+    SessionLayer, SessionManager, SessionRejection, Sessions,
 };
 
 type Answer = Result<String, Error>;
@@ -107,6 +107,15 @@ fn routes() -> Router {
                 let body = routes::write_mallory(&s)?;
                 let status = StatusCode::from_u16(status).unwrap_or(StatusCode::IM_A_TEAPOT);
                 Ok::<_, Error>((status, body))
+            }),
+        )
+        .route(
+            "/write-then-discard",
+            post(|s: Session| async move {
+                let body = routes::write_mallory(&s)?;
+                let mut response = (StatusCode::UNPROCESSABLE_ENTITY, body).into_response();
+                response.extensions_mut().insert(DiscardSessions);
+                Ok::<_, Error>(response)
             }),
         )
         .route(

@@ -6,9 +6,9 @@ use rocket::http::{ContentType, Status};
 use rocket::response::Redirect;
 use rocket::{catch, catchers, get, post, routes, Build, Either, Request, Rocket};
 use session_rocket::{
-    login_catchers, CrossOriginGuard, Error, LoggedIn, LoginRejection, NamedSession, Session,
-    SessionFailure, SessionFairing, SessionManager, SessionRejection, Sessions,
-    INTERNAL_ERROR_BODY, STORE_UNAVAILABLE_BODY, TOO_LARGE_BODY,
+    discard_sessions, login_catchers, CrossOriginGuard, Error, LoggedIn, LoginRejection,
+    NamedSession, Session, SessionFailure, SessionFairing, SessionManager, SessionRejection,
+    Sessions, INTERNAL_ERROR_BODY, STORE_UNAVAILABLE_BODY, TOO_LARGE_BODY,
 };
 
 type Answer = Result<String, Error>;
@@ -154,6 +154,21 @@ fn write_then(s: Session, status: u16) -> Result<(Status, String), Error> {
     Ok((Status::from_code(status).unwrap_or(Status::ImATeapot), body))
 }
 
+/// A 422 that tells the fairing to save nothing, as an application's own error type would.
+struct Discarded(String);
+
+impl<'r> rocket::response::Responder<'r, 'static> for Discarded {
+    fn respond_to(self, request: &'r Request<'_>) -> rocket::response::Result<'static> {
+        discard_sessions(request);
+        (Status::UnprocessableEntity, self.0).respond_to(request)
+    }
+}
+
+#[post("/write-then-discard")]
+fn write_then_discard(s: Session) -> Result<Discarded, Error> {
+    Ok(Discarded(routes::write_mallory(&s)?))
+}
+
 #[post("/write-then-panic")]
 fn write_then_panic(s: Session) -> Answer {
     routes::write_mallory(&s)?;
@@ -212,6 +227,7 @@ fn kit_rocket() -> Rocket<Build> {
                 me,
                 me_page,
                 write_then,
+                write_then_discard,
                 write_then_panic,
                 login_huge
             ],
