@@ -46,7 +46,7 @@ use std::sync::Arc;
 pub use demo_contract::{async_trait, DemoClient, TestRequest, TestResponse};
 use futures_util::FutureExt;
 use session_core::{
-    CrossOriginConfig, CrossOriginGuard, SessionManager, CROSS_ORIGIN_BODY, INTERNAL_ERROR_BODY,
+    CrossOriginGuard, SessionManager, SessionsConfig, CROSS_ORIGIN_BODY, INTERNAL_ERROR_BODY,
     STORE_UNAVAILABLE_BODY, TOO_LARGE_BODY,
 };
 use session_stores::testing::{StoreCalls, TestStore, ADAPTER_TEST_CONFIG, FAILURE_DETAIL};
@@ -602,15 +602,17 @@ pub async fn same_origin_headerless_and_safe_requests_pass(app: &dyn AdapterApp)
 }
 
 /// A trusted origin passes whatever the headers say, and so does an exempt route; the others
-/// are still refused.
+/// are still refused. The guard comes from the configuration's `[cross_origin]` table.
 pub async fn trusted_origins_and_exempt_routes_pass(app: &dyn AdapterApp) {
     let store = Arc::new(TestStore::default());
-    let guard = CrossOriginGuard::new(&CrossOriginConfig {
-        trusted_origins: vec!["https://partner.example".into()],
-        exempt_paths: vec!["/hooks/*".into()],
-        ..CrossOriginConfig::default()
-    })
+    let config = SessionsConfig::from_toml(&format!(
+        "{ADAPTER_TEST_CONFIG}\n[cross_origin]\n\
+         trusted_origins = [\"https://partner.example\"]\n\
+         exempt_paths = [\"/hooks/*\"]\n"
+    ))
     .unwrap_or_else(|error| panic!("{error}"));
+    let guard =
+        CrossOriginGuard::new(&config.cross_origin).unwrap_or_else(|error| panic!("{error}"));
     let client = app.cross_origin_client(manager(&store).await, guard).await;
     let partner = visit_with(&[
         ("sec-fetch-site", "cross-site"),
