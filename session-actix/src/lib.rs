@@ -2,16 +2,22 @@
 
 mod error;
 mod extract;
+mod guard;
 mod middleware;
+mod origin;
 mod rejection;
+mod rule;
 
 #[cfg(feature = "testing")]
 pub mod testing;
 
 pub use error::Error;
 pub use extract::{NamedSession, Session, Sessions};
+pub use guard::{LoggedIn, LoginRejection, NOT_LOGGED_IN_BODY};
 pub use middleware::{ResponseFuture, SessionMiddleware, SessionService};
 pub use rejection::SessionRejection;
+pub use rule::DiscardSessions;
 
 pub use session_core;
 pub use session_core::__adapter_exports::*;
+pub use session_core::{CrossOriginConfig, CrossOriginGuard};

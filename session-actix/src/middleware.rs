@@ -9,6 +9,13 @@
 //! headers as raw values (actix-web's own cookie type is another `cookie` crate version than the
 //! core's, so none crosses over). When saving fails the handler's response is replaced by a 500
 //! that carries no session header, and the detail is logged.
+//!
+//! Before all that, a write from another origin is refused with a 403 (see
+//! [`SessionMiddleware::cross_origin`]). After the handler, the core's
+//! [`save_rule`](session_core::save_rule) decides: a response of 500 or more, a `HEAD` request
+//! and the session's own size refusal (413 from [`Error`](crate::Error)) save nothing and get no
+//! session header. A handler that panics saves nothing: the panic unwinds through the
+//! middleware before any save.
 
 use std::fmt;
 use std::future::Future;
@@ -23,10 +30,13 @@ use actix_web::http::header::{HeaderName, HeaderValue, COOKIE, SET_COOKIE, USER_
 use actix_web::{HttpMessage, HttpRequest};
 use pin_project_lite::pin_project;
 use session_core::{
-    request_span, ClientInfo, DeferredSessions, RequestSessions, ResponseHeader, SessionManager,
+    request_span, ClientInfo, CrossOriginGuard, DeferredSessions, RequestSessions, ResponseHeader,
+    SessionManager,
 };
 
+use crate::origin::refusal;
 use crate::rejection::{failure_response, internal_error};
+use crate::rule::discards;
 
 /// Runs the sessions of a [`SessionManager`] for every request it wraps.
 ///
@@ -53,12 +63,47 @@ use crate::rejection::{failure_response, internal_error};
 #[derive(Debug, Clone)]
 pub struct SessionMiddleware {
     manager: SessionManager,
+    cross_origin: Arc<CrossOriginGuard>,
 }
 
 impl SessionMiddleware {
     /// A middleware serving the sessions of `manager`.
     pub fn new(manager: SessionManager) -> Self {
-        SessionMiddleware { manager }
+        SessionMiddleware {
+            manager,
+            cross_origin: Arc::new(CrossOriginGuard::default()),
+        }
+    }
+
+    /// Judges writes with `guard` instead of the default one (on, nothing trusted or exempt):
+    /// `CrossOriginGuard::new(&config.cross_origin)?` for the configuration's `[cross_origin]`
+    /// table, or [`CrossOriginGuard::disabled`] to turn the check off.
+    ///
+    /// A refused write answers `403 {"error":"cross-origin request refused"}` before the
+    /// handler runs; it touches no session and sets no cookie. See [`CrossOriginGuard`] for
+    /// what is refused.
+    ///
+    /// ```
+    /// # use session_actix::{CrossOriginGuard, KeyRing, SessionManager, SessionMiddleware, SessionsConfig, StoreRegistry};
+    /// # #[actix_web::main]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// let config = SessionsConfig::from_toml(r#"
+    ///     [sessions.app]
+    ///     transport = { type = "cookie", name = "app_session" }
+    ///     store = { type = "cookie" }
+    ///     [cross_origin]
+    ///     trusted_origins = ["https://partner.example"]
+    ///     exempt_paths = ["/auth/callback"]
+    /// "#)?;
+    /// let manager = SessionManager::from_config(&config, &StoreRegistry::new(), KeyRing::generate()).await?;
+    /// let middleware = SessionMiddleware::new(manager).cross_origin(CrossOriginGuard::new(&config.cross_origin)?);
+    /// # drop(middleware);
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub fn cross_origin(mut self, guard: CrossOriginGuard) -> Self {
+        self.cross_origin = Arc::new(guard);
+        self
     }
 
     /// The manager this middleware serves.
@@ -88,6 +133,7 @@ where
         std::future::ready(Ok(SessionService {
             service,
             manager: self.manager.clone(),
+            cross_origin: Arc::clone(&self.cross_origin),
         }))
     }
 }
@@ -96,6 +142,7 @@ where
 pub struct SessionService<S> {
     service: S,
     manager: SessionManager,
+    cross_origin: Arc<CrossOriginGuard>,
 }
 
 impl<S> fmt::Debug for SessionService<S> {
@@ -116,6 +163,14 @@ where
     forward_ready!(service);
 
     fn call(&self, request: ServiceRequest) -> Self::Future {
+        if let Some(refusal) = refusal(&self.cross_origin, &request) {
+            let response = request.into_response(refusal).map_into_right_body();
+            return ResponseFuture {
+                stage: Stage::Saving {
+                    saving: Box::pin(std::future::ready(response)),
+                },
+            };
+        }
         let headers = request.headers();
         let mut deferred = self
             .manager
@@ -172,8 +227,8 @@ where
                 StageProjection::Inner { response, state } => {
                     let response = ready!(response.poll(cx))?;
                     // No extractor ran: nothing was opened, so nothing is saved and no header
-                    // is added.
-                    if state.0.scanned().is_none() {
+                    // is added. A failed request (the core's rule) saves nothing either.
+                    if state.0.scanned().is_none() || discards(&response) {
                         return Poll::Ready(Ok(response.map_into_left_body()));
                     }
                     let state = Rc::clone(state);

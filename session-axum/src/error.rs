@@ -20,6 +20,12 @@ impl IntoResponse for Error {
         } else {
             tracing::error!(error = %self.0, "a session operation failed in a handler");
         }
-        failure_response(&self.0).into_response()
+        let too_large = self.0.is_too_large();
+        let mut response = failure_response(&self.0).into_response();
+        if too_large {
+            // The layer then saves nothing of the request's sessions.
+            response.extensions_mut().insert(crate::DiscardSessions);
+        }
+        response
     }
 }

@@ -9,6 +9,14 @@
 //! service answers, when a session was extracted, [`DeferredSessions::save_scanned`] saves what changed
 //! and the layer appends the `Set-Cookie` and session headers it returns.
 //!
+//! Before all that, a write from another origin is refused with a 403 (see
+//! [`SessionLayer::cross_origin`]). After the handler, the core's
+//! [`save_rule`](session_core::save_rule) decides: a response of 500 or more, a `HEAD` request
+//! and the session's own size refusal (413 from [`Error`](crate::Error)) save nothing and get no
+//! session header. A handler that panics saves nothing either: the panic unwinds through the
+//! layer before any save, and with tower-http's `CatchPanicLayer` inside this layer the 500 it
+//! answers is a 500 like any other.
+//!
 //! When saving fails, the handler's response is logged (its status) and replaced by a 500 that
 //! carries no session header at all, so a browser never receives a cookie for a session that was
 //! not stored.
@@ -26,12 +34,15 @@ use http::header::{HeaderName, HeaderValue, COOKIE, SET_COOKIE, USER_AGENT};
 use http::Request;
 use pin_project_lite::pin_project;
 use session_core::{
-    request_span, ClientInfo, DeferredSessions, RequestSessions, ResponseHeader, SessionManager,
+    request_span, ClientInfo, CrossOriginGuard, DeferredSessions, RequestSessions, ResponseHeader,
+    SessionManager,
 };
 use tower_layer::Layer;
 use tower_service::Service;
 
+use crate::origin::refusal;
 use crate::rejection::{failure_response, internal_error};
+use crate::rule::discards;
 
 /// A tower [`Layer`] that gives every request its sessions. Add it with `Router::layer`, or wrap
 /// any [`Service`] over [`http::Request`] with it.
@@ -40,12 +51,47 @@ use crate::rejection::{failure_response, internal_error};
 #[derive(Debug, Clone)]
 pub struct SessionLayer {
     manager: SessionManager,
+    cross_origin: Arc<CrossOriginGuard>,
 }
 
 impl SessionLayer {
     /// A layer serving the sessions of `manager`.
     pub fn new(manager: SessionManager) -> Self {
-        SessionLayer { manager }
+        SessionLayer {
+            manager,
+            cross_origin: Arc::new(CrossOriginGuard::default()),
+        }
+    }
+
+    /// Judges writes with `guard` instead of the default one (on, nothing trusted or exempt):
+    /// `CrossOriginGuard::new(&config.cross_origin)?` for the configuration's `[cross_origin]`
+    /// table, or [`CrossOriginGuard::disabled`] to turn the check off.
+    ///
+    /// A refused write answers `403 {"error":"cross-origin request refused"}` before the inner
+    /// service runs; it touches no session and sets no cookie. See [`CrossOriginGuard`] for
+    /// what is refused.
+    ///
+    /// ```
+    /// # use session_axum::{CrossOriginGuard, KeyRing, SessionLayer, SessionManager, SessionsConfig, StoreRegistry};
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// let config = SessionsConfig::from_toml(r#"
+    ///     [sessions.app]
+    ///     transport = { type = "cookie", name = "app_session" }
+    ///     store = { type = "cookie" }
+    ///     [cross_origin]
+    ///     trusted_origins = ["https://partner.example"]
+    ///     exempt_paths = ["/auth/callback"]
+    /// "#)?;
+    /// let manager = SessionManager::from_config(&config, &StoreRegistry::new(), KeyRing::generate()).await?;
+    /// let layer = SessionLayer::new(manager).cross_origin(CrossOriginGuard::new(&config.cross_origin)?);
+    /// # drop(layer);
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub fn cross_origin(mut self, guard: CrossOriginGuard) -> Self {
+        self.cross_origin = Arc::new(guard);
+        self
     }
 
     /// The manager this layer serves.
@@ -67,6 +113,7 @@ impl<S> Layer<S> for SessionLayer {
         SessionService {
             inner,
             manager: self.manager.clone(),
+            cross_origin: Arc::clone(&self.cross_origin),
         }
     }
 }
@@ -76,6 +123,7 @@ impl<S> Layer<S> for SessionLayer {
 pub struct SessionService<S> {
     inner: S,
     manager: SessionManager,
+    cross_origin: Arc<CrossOriginGuard>,
 }
 
 pin_project! {
@@ -95,6 +143,7 @@ pin_project! {
             #[pin]
             response: F,
             state: Arc<RequestState>,
+            method: http::Method,
         },
         Saving {
             saving: Pin<Box<dyn Future<Output = Response> + Send>>,
@@ -114,11 +163,17 @@ where
         let mut stage = self.project().stage;
         loop {
             match stage.as_mut().project() {
-                StageProjection::Inner { response, state } => {
+                StageProjection::Inner {
+                    response,
+                    state,
+                    method,
+                } => {
                     let response = ready!(response.poll(cx))?;
                     // No extractor ran: nothing was opened, so nothing is saved and no header
-                    // is added.
-                    if state.0.scanned().is_none() {
+                    // is added. A failed request (the core's rule) saves nothing either.
+                    if state.0.scanned().is_none()
+                        || discards(method, response.status(), response.extensions())
+                    {
                         return Poll::Ready(Ok(response.map(Body::new)));
                     }
                     let state = Arc::clone(state);
@@ -159,6 +214,14 @@ where
     }
 
     fn call(&mut self, mut request: Request<ReqBody>) -> Self::Future {
+        if let Some(refusal) = refusal(&self.cross_origin, &request) {
+            return ResponseFuture {
+                stage: Stage::Saving {
+                    saving: Box::pin(std::future::ready(refusal)),
+                },
+            };
+        }
+        let method = request.method().clone();
         let headers = request.headers();
         let mut sessions = self
             .manager
@@ -182,6 +245,7 @@ where
             stage: Stage::Inner {
                 response: self.inner.call(request),
                 state,
+                method,
             },
         }
     }

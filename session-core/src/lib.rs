@@ -64,6 +64,7 @@ mod observe;
 mod origin;
 mod record;
 mod registry;
+mod rule;
 mod seal;
 mod session;
 mod store;
@@ -101,6 +102,7 @@ pub use record::{now_ms, Data, Delta, InvalidRecordBytes, RawJson, Record};
 pub use registry::{
     Backend, BackendFuture, CookieStoreOptions, StoreOptions, StoreRegistry, MAX_COOKIE_CHUNKS,
 };
+pub use rule::{save_rule, SaveRule};
 pub use seal::{
     open_id, open_record, seal_id, seal_record, OpenError, Opened, Protection, SealError,
     FORMAT_ENCRYPTED, FORMAT_SIGNED, FORMAT_SIGNED_ID, MAX_SEALED_LEN,

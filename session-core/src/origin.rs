@@ -216,6 +216,21 @@ impl CrossOriginGuard {
         })
     }
 
+    /// A guard that lets every request through: the switch an adapter takes when something
+    /// else (a CSRF token on every form) protects the writes. The same as
+    /// `[cross_origin] enabled = false` in the configuration.
+    pub fn disabled() -> Self {
+        CrossOriginGuard {
+            enabled: false,
+            ..CrossOriginGuard::default()
+        }
+    }
+
+    /// Whether this guard refuses anything (`false` for [`disabled`](Self::disabled)).
+    pub fn is_enabled(&self) -> bool {
+        self.enabled
+    }
+
     /// Whether a request with this method must be checked: the guard is on and the method is not
     /// `GET`, `HEAD` or `OPTIONS`. Adapters read the headers only when it is.
     #[inline]

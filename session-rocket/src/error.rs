@@ -72,6 +72,9 @@ impl<'r, 'o: 'r> Responder<'r, 'o> for Error {
             // A refused change (too large, an invalid owner): the session keeps what it had,
             // so it still saves.
             tracing::info!(error = %self, %status, "a session change was refused");
+            if matches!(&self, Error::Session(error) if error.is_too_large()) {
+                crate::discard_sessions(request);
+            }
             return Err(status);
         }
         tracing::error!(error = %self, "answering 500");

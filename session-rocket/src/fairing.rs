@@ -20,6 +20,12 @@
 //!
 //! # Failures
 //!
+//! A write from another origin is refused with a 403 before routing (see
+//! [`SessionFairing::cross_origin`]). After the handler, the core's
+//! [`save_rule`](session_core::save_rule) decides: a response of 500 or more (a panicking
+//! handler's included), a `HEAD` request and the session's own size refusal (413 from
+//! [`Error`](crate::Error)) save nothing and get no session header.
+//!
 //! A session that cannot be loaded fails its guard with a 500 (see
 //! [`Error`](crate::Error)); nothing is saved in that request. A session that cannot
 //! be saved turns the response into the application's own 500 catcher's response (the catcher
@@ -28,12 +34,14 @@
 
 use rocket::fairing::{Fairing, Info, Kind};
 use rocket::http::{Header, Status};
-use rocket::{Data, Request, Response};
+use rocket::{Build, Data, Request, Response, Rocket};
 use session_core::{
-    request_span, ClientInfo, DeferredSessions, RequestSessions, ResponseHeader, SessionManager,
+    request_span, ClientInfo, CrossOriginGuard, DeferredSessions, RequestSessions, ResponseHeader,
+    SessionManager,
 };
+use std::sync::Arc;
 
-use crate::SessionFailure;
+use crate::{origin, rule, SessionFailure};
 
 /// Attach it to rocket to give handlers sessions: `rocket::build().attach(SessionFairing::new(manager))`.
 ///
@@ -42,12 +50,49 @@ use crate::SessionFailure;
 #[derive(Debug, Clone)]
 pub struct SessionFairing {
     manager: SessionManager,
+    cross_origin: Arc<CrossOriginGuard>,
 }
 
 impl SessionFairing {
     /// A fairing serving the sessions of `manager`.
     pub fn new(manager: SessionManager) -> Self {
-        SessionFairing { manager }
+        SessionFairing {
+            manager,
+            cross_origin: Arc::new(CrossOriginGuard::default()),
+        }
+    }
+
+    /// Judges writes with `guard` instead of the default one (on, nothing trusted or exempt):
+    /// `CrossOriginGuard::new(&config.cross_origin)?` for the configuration's `[cross_origin]`
+    /// table, or [`CrossOriginGuard::disabled`] to turn the check off.
+    ///
+    /// A refused write answers `403 {"error":"cross-origin request refused"}` (JSON) before
+    /// routing: the fairing rewrites it to an internal route it mounts, so no handler of the
+    /// application runs, no session is touched and no cookie is set. See [`CrossOriginGuard`]
+    /// for what is refused.
+    ///
+    /// ```
+    /// # use session_rocket::{CrossOriginGuard, KeyRing, SessionFairing, SessionManager, SessionsConfig, StoreRegistry};
+    /// # #[rocket::main]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// let config = SessionsConfig::from_toml(r#"
+    ///     [sessions.app]
+    ///     transport = { type = "cookie", name = "app_session" }
+    ///     store = { type = "cookie" }
+    ///     [cross_origin]
+    ///     trusted_origins = ["https://partner.example"]
+    ///     exempt_paths = ["/auth/callback"]
+    /// "#)?;
+    /// let manager = SessionManager::from_config(&config, &StoreRegistry::new(), KeyRing::generate()).await?;
+    /// let fairing = SessionFairing::new(manager).cross_origin(CrossOriginGuard::new(&config.cross_origin)?);
+    /// let rocket = rocket::build().attach(fairing);
+    /// # drop(rocket);
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub fn cross_origin(mut self, guard: CrossOriginGuard) -> Self {
+        self.cross_origin = Arc::new(guard);
+        self
     }
 
     /// The manager this fairing serves.
@@ -113,11 +158,20 @@ impl Fairing for SessionFairing {
         Info {
             name: "Sessions",
             // Attached twice, only the last one runs: one save per request.
-            kind: Kind::Request | Kind::Response | Kind::Singleton,
+            kind: Kind::Ignite | Kind::Request | Kind::Response | Kind::Singleton,
         }
     }
 
+    async fn on_ignite(&self, rocket: Rocket<Build>) -> rocket::fairing::Result {
+        Ok(rocket.mount("/", vec![origin::refused_route()]))
+    }
+
     async fn on_request(&self, request: &mut Request<'_>, _data: &mut Data<'_>) {
+        if origin::refuses(&self.cross_origin, request) {
+            origin::reroute(request);
+            return;
+        }
+        rule::note_method(request);
         let request: &Request<'_> = request;
         let state = RequestState::new(&self.manager, request);
         request.local_cache(|| state);
@@ -130,6 +184,11 @@ impl Fairing for SessionFairing {
         };
         // A request on which a session failed (load, unknown name, handler error) saves nothing.
         if SessionFailure::of(request).is_some() {
+            return;
+        }
+        // A failed request (the core's rule: 5xx, a panic, HEAD, the size refusal) saves
+        // nothing.
+        if rule::discards(request, response) {
             return;
         }
         if let Some(scanned) = sessions.scanned().filter(|scanned| scanned.binds_owner()) {

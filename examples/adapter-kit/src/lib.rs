@@ -23,6 +23,15 @@
 //! | `POST /huge` | `Session` | [`routes::huge`] |
 //! | `POST /cart-huge` | `NamedSession<Cart>` | [`routes::cart_huge`] |
 //! | `GET /typed/{page}` | `Session` | [`routes::typed`] |
+//! | `HEAD /typed/{page}` | `Session` | the same (saves nothing) |
+//! | `POST /hooks/visit` | `Session` | [`routes::visit`] (a route exempt from the cross-origin check where configured) |
+//! | `POST /owner-login` | `Session` | [`routes::bind_alice`] |
+//! | `GET /me` | `LoggedIn` | the owner |
+//! | `GET /me-page` | `Result<LoggedIn, LoginRejection>` | `page of {owner}`, or the rejection as a `303` to `/login-page` |
+//! | `POST /write-then/{status}` | `Session` | [`routes::write_mallory`], answered with `status` |
+//! | `POST /write-then-panic` | `Session` | [`routes::write_mallory`], then panics |
+//! | `POST /write-then-discard` | `Session` | [`routes::write_mallory`], answered `422` and marked with the adapter's way to discard the request's sessions |
+//! | `POST /login-huge` | `Session` | [`routes::login_huge`] (a 413 by `?`) |
 //!
 //! Every handler error goes back through the adapter's own error type (`?`), so the adapter
 //! chooses the answer: 413 for a change past the size limit, 500 with the core's public JSON
@@ -35,8 +44,11 @@
 use std::sync::Arc;
 
 pub use demo_contract::{async_trait, DemoClient, TestRequest, TestResponse};
-pub use session_core::SessionManager;
-use session_core::{INTERNAL_ERROR_BODY, STORE_UNAVAILABLE_BODY, TOO_LARGE_BODY};
+use futures_util::FutureExt;
+pub use session_core::{CrossOriginGuard, SessionManager};
+use session_core::{
+    SessionsConfig, CROSS_ORIGIN_BODY, INTERNAL_ERROR_BODY, STORE_UNAVAILABLE_BODY, TOO_LARGE_BODY,
+};
 use session_stores::testing::{StoreCalls, TestStore, ADAPTER_TEST_CONFIG, FAILURE_DETAIL};
 
 mod observe;
@@ -79,6 +91,14 @@ pub trait AdapterApp {
     /// The routes behind the adapter serving `manager`, or with `None` the same routes without
     /// the adapter.
     async fn client(&self, manager: Option<SessionManager>) -> Box<dyn DemoClient>;
+
+    /// The routes behind the adapter serving `manager`, judging writes with `guard` (the
+    /// adapter's `cross_origin(guard)`).
+    async fn cross_origin_client(
+        &self,
+        manager: SessionManager,
+        guard: CrossOriginGuard,
+    ) -> Box<dyn DemoClient>;
 }
 
 /// Defines the [`AdapterApp`] `$app`: its client for a manager (or `None`) is `$client` (run in
@@ -98,7 +118,13 @@ pub trait AdapterApp {
 /// ```
 #[macro_export]
 macro_rules! adapter_app {
-    ($app:ident, |$manager:ident| $client:expr, $adapter:literal, $missing_body:expr $(,)?) => {
+    (
+        $app:ident,
+        |$manager:ident| $client:expr,
+        |$guarded:ident, $guard:ident| $cross_origin_client:expr,
+        $adapter:literal,
+        $missing_body:expr $(,)?
+    ) => {
         /// The kit's routes behind the adapter.
         struct $app;
 
@@ -117,6 +143,14 @@ macro_rules! adapter_app {
                 $manager: Option<$crate::SessionManager>,
             ) -> Box<dyn $crate::DemoClient> {
                 $client
+            }
+
+            async fn cross_origin_client(
+                &self,
+                $guarded: $crate::SessionManager,
+                $guard: $crate::CrossOriginGuard,
+            ) -> Box<dyn $crate::DemoClient> {
+                $cross_origin_client
             }
         }
     };
@@ -146,6 +180,19 @@ macro_rules! adapter_tests {
             login_regenerates_the_id_and_retires_the_old_record,
             logout_deletes_the_record_and_expires_the_cookie,
             metrics_spans_and_events_are_recorded_and_carry_no_id,
+            cross_origin_writes_are_refused_before_the_handler,
+            same_origin_headerless_and_safe_requests_pass,
+            trusted_origins_and_exempt_routes_pass,
+            the_cross_origin_check_can_be_turned_off,
+            the_login_guard_is_a_json_401_without_an_owner,
+            the_login_guard_yields_the_owner,
+            the_login_guard_redirects_html_routes,
+            a_server_error_saves_nothing_and_sets_no_cookie,
+            a_panicking_handler_saves_nothing,
+            a_size_refusal_saves_nothing_of_the_request,
+            head_saves_nothing,
+            other_statuses_save_what_the_handler_changed,
+            a_response_marked_to_discard_saves_nothing,
         );
     };
     (@each #[$test:meta] $app:expr; $($name:ident,)*) => {
@@ -516,4 +563,308 @@ pub async fn logout_deletes_the_record_and_expires_the_cookie(app: &dyn AdapterA
     );
     assert!(store.is_empty());
     assert_eq!(whoami(&*client, &cookie).await, "");
+}
+
+/// The host every cross-origin request of the kit is sent to.
+const HOST: &str = "app.example";
+
+/// `POST /visit` to [`HOST`] with `headers`.
+fn visit_with(headers: &[(&str, &str)]) -> TestRequest {
+    headers.iter().fold(
+        TestRequest::post("/visit").header("host", HOST),
+        |request, (name, value)| request.header(name, *value),
+    )
+}
+
+/// Asserts `response` is the cross-origin refusal.
+fn assert_refused(response: &TestResponse, label: &str) {
+    assert_eq!(response.status, 403, "{label}: {}", response.text());
+    assert_eq!(response.text(), CROSS_ORIGIN_BODY, "{label}");
+    assert_eq!(
+        response.header("content-type"),
+        Some("application/json"),
+        "{label}"
+    );
+    assert!(set_cookies(response).is_empty(), "{label}: no cookie");
+}
+
+/// Asserts `response` passed to the handler, which wrote the session.
+fn assert_passed(response: &TestResponse, label: &str) {
+    assert_eq!(response.status, 200, "{label}: {}", response.text());
+    assert!(
+        !set_cookies(response).is_empty(),
+        "{label}: the handler ran"
+    );
+}
+
+/// On by default: a write that `Sec-Fetch-Site` marks as from another site or origin, or
+/// (without it) whose `Origin` is not the request's own (`null` included), is a JSON 403 before
+/// the handler, whatever its method: no session is opened, no store touched, no cookie set.
+pub async fn cross_origin_writes_are_refused_before_the_handler(app: &dyn AdapterApp) {
+    let (store, client) = app_with_store(app).await;
+    let cookie = logged_in(&*client).await;
+    let before = store.calls();
+    for (label, headers) in [
+        ("cross-site", &[("sec-fetch-site", "cross-site")][..]),
+        ("same-site", &[("sec-fetch-site", "same-site")]),
+        (
+            "cross-site with our own origin",
+            &[
+                ("sec-fetch-site", "cross-site"),
+                ("origin", "http://app.example"),
+            ],
+        ),
+        ("another origin", &[("origin", "https://evil.example")]),
+        (
+            "another port of our host",
+            &[("origin", "http://app.example:4000")],
+        ),
+        ("null origin", &[("origin", "null")]),
+    ] {
+        let response = client.send(with_cookie(visit_with(headers), &cookie)).await;
+        assert_refused(&response, label);
+    }
+    for method in ["PUT", "PATCH", "DELETE"] {
+        let request = TestRequest::new(method, "/visit")
+            .header("host", HOST)
+            .header("sec-fetch-site", "cross-site");
+        assert_refused(&client.send(request).await, method);
+    }
+    assert_eq!(store.calls(), before, "a refused write touches no store");
+    assert_eq!(whoami(&*client, &cookie).await, "alice");
+}
+
+/// `Sec-Fetch-Site: same-origin` or `none`, an `Origin` that is the request's own, a request
+/// with neither header (curl) and a safe method whatever its headers all reach the handler.
+pub async fn same_origin_headerless_and_safe_requests_pass(app: &dyn AdapterApp) {
+    let (_store, client) = app_with_store(app).await;
+    for (label, headers) in [
+        ("same-origin", &[("sec-fetch-site", "same-origin")][..]),
+        ("none", &[("sec-fetch-site", "none")]),
+        (
+            "same-origin with a foreign origin",
+            &[
+                ("sec-fetch-site", "same-origin"),
+                ("origin", "https://evil.example"),
+            ],
+        ),
+        ("our own origin", &[("origin", "http://app.example")]),
+        ("neither header", &[]),
+    ] {
+        assert_passed(&client.send(visit_with(headers)).await, label);
+    }
+    let safe = TestRequest::get("/typed/home")
+        .header("host", HOST)
+        .header("sec-fetch-site", "cross-site")
+        .header("origin", "https://evil.example");
+    assert_passed(&client.send(safe).await, "GET");
+}
+
+/// A trusted origin passes whatever the headers say, and so does an exempt route; the others
+/// are still refused. The guard comes from the configuration's `[cross_origin]` table.
+pub async fn trusted_origins_and_exempt_routes_pass(app: &dyn AdapterApp) {
+    let store = Arc::new(TestStore::default());
+    let config = SessionsConfig::from_toml(&format!(
+        "{ADAPTER_TEST_CONFIG}\n[cross_origin]\n\
+         trusted_origins = [\"https://partner.example\"]\n\
+         exempt_paths = [\"/hooks/*\"]\n"
+    ))
+    .unwrap_or_else(|error| panic!("{error}"));
+    let guard =
+        CrossOriginGuard::new(&config.cross_origin).unwrap_or_else(|error| panic!("{error}"));
+    let client = app.cross_origin_client(manager(&store).await, guard).await;
+    let partner = visit_with(&[
+        ("sec-fetch-site", "cross-site"),
+        ("origin", "https://partner.example"),
+    ]);
+    assert_passed(&client.send(partner).await, "trusted origin");
+    let hook = TestRequest::post("/hooks/visit")
+        .header("host", HOST)
+        .header("sec-fetch-site", "cross-site")
+        .header("origin", "https://idp.example");
+    assert_passed(&client.send(hook).await, "exempt route");
+    let other = visit_with(&[
+        ("sec-fetch-site", "cross-site"),
+        ("origin", "https://other.example"),
+    ]);
+    assert_refused(&client.send(other).await, "untrusted origin");
+}
+
+/// With the check turned off, a cross-site write reaches the handler.
+pub async fn the_cross_origin_check_can_be_turned_off(app: &dyn AdapterApp) {
+    let store = Arc::new(TestStore::default());
+    let client = app
+        .cross_origin_client(manager(&store).await, CrossOriginGuard::disabled())
+        .await;
+    let request = visit_with(&[
+        ("sec-fetch-site", "cross-site"),
+        ("origin", "https://evil.example"),
+    ]);
+    assert_passed(&client.send(request).await, "off");
+}
+
+/// The login guard (`GET /me`) answers `401 {"error":"not logged in"}` as JSON to a request
+/// without a session, and to a session with values but no owner.
+pub async fn the_login_guard_is_a_json_401_without_an_owner(app: &dyn AdapterApp) {
+    let (_store, client) = app_with_store(app).await;
+    let values_only = logged_in(&*client).await; // `user` written, no owner bound
+    for (label, request) in [
+        ("no cookie", TestRequest::get("/me")),
+        (
+            "no owner",
+            with_cookie(TestRequest::get("/me"), &values_only),
+        ),
+    ] {
+        let response = client.send(request).await;
+        assert_eq!(response.status, 401, "{label}: {}", response.text());
+        assert_eq!(response.text(), r#"{"error":"not logged in"}"#, "{label}");
+        assert_eq!(
+            response.header("content-type"),
+            Some("application/json"),
+            "{label}"
+        );
+        assert!(set_cookies(&response).is_empty(), "{label}");
+    }
+}
+
+/// Once an owner is bound (`POST /owner-login`), the guard yields it.
+pub async fn the_login_guard_yields_the_owner(app: &dyn AdapterApp) {
+    let (_store, client) = app_with_store(app).await;
+    let response = client.send(TestRequest::post("/owner-login")).await;
+    assert_eq!(response.status, 200, "{}", response.text());
+    let cookie = cookie_header(&response);
+    let response = client
+        .send(with_cookie(TestRequest::get("/me"), &cookie))
+        .await;
+    assert_eq!(response.status, 200, "{}", response.text());
+    assert_eq!(response.text(), "alice");
+}
+
+/// An HTML route turns the guard's rejection into a `303` to the login page.
+pub async fn the_login_guard_redirects_html_routes(app: &dyn AdapterApp) {
+    let (_store, client) = app_with_store(app).await;
+    let response = client.send(TestRequest::get("/me-page")).await;
+    assert_eq!(response.status, 303, "{}", response.text());
+    assert_eq!(response.header("location"), Some("/login-page"));
+    let response = client.send(TestRequest::post("/owner-login")).await;
+    let cookie = cookie_header(&response);
+    let response = client
+        .send(with_cookie(TestRequest::get("/me-page"), &cookie))
+        .await;
+    assert_eq!(response.status, 200);
+    assert_eq!(response.text(), "page of alice");
+}
+
+/// A handler that writes and then answers 500 or 503 saves nothing: no cookie is set, the
+/// store is not written, and the session is as it was.
+pub async fn a_server_error_saves_nothing_and_sets_no_cookie(app: &dyn AdapterApp) {
+    let (store, client) = app_with_store(app).await;
+    let cookie = logged_in(&*client).await;
+    let before = store.calls();
+    for status in [500, 503] {
+        let path = format!("/write-then/{status}");
+        for request in [
+            TestRequest::post(path.as_str()),
+            with_cookie(TestRequest::post(path.as_str()), &cookie),
+        ] {
+            let response = client.send(request).await;
+            assert_eq!(response.status, status);
+            assert!(set_cookies(&response).is_empty(), "{status}");
+        }
+    }
+    assert_eq!(store.calls().writes, before.writes, "nothing written");
+    assert_eq!(store.len(), 1, "no record for the anonymous failures");
+    assert_eq!(whoami(&*client, &cookie).await, "alice");
+}
+
+/// A handler that writes and then panics saves nothing: whether the framework answers a 500 or
+/// lets the panic through, no cookie is set and the session is as it was.
+pub async fn a_panicking_handler_saves_nothing(app: &dyn AdapterApp) {
+    let (store, client) = app_with_store(app).await;
+    let cookie = logged_in(&*client).await;
+    let before = store.calls();
+    for request in [
+        TestRequest::post("/write-then-panic"),
+        with_cookie(TestRequest::post("/write-then-panic"), &cookie),
+    ] {
+        let sent = std::panic::AssertUnwindSafe(client.send(request))
+            .catch_unwind()
+            .await;
+        if let Ok(response) = sent {
+            assert_eq!(response.status, 500);
+            assert!(set_cookies(&response).is_empty());
+        }
+    }
+    assert_eq!(store.calls().writes, before.writes, "nothing written");
+    assert_eq!(whoami(&*client, &cookie).await, "alice");
+}
+
+/// A login that writes, regenerates and then fails on a value past the size limit (a 413 by
+/// `?`) saves nothing of the request: no cookie, the old id still opens the session as it was.
+pub async fn a_size_refusal_saves_nothing_of_the_request(app: &dyn AdapterApp) {
+    let (store, client) = app_with_store(app).await;
+    let cookie = logged_in(&*client).await;
+    let before = store.calls();
+    let response = client
+        .send(with_cookie(TestRequest::post("/login-huge"), &cookie))
+        .await;
+    assert_eq!(response.status, 413, "{}", response.text());
+    assert_eq!(response.text(), TOO_LARGE_BODY);
+    assert!(set_cookies(&response).is_empty(), "no cookie");
+    assert_eq!(store.calls().writes, before.writes, "nothing written");
+    assert_eq!(store.calls().deletes, before.deletes, "the old id lives");
+    assert_eq!(whoami(&*client, &cookie).await, "alice");
+}
+
+/// A `HEAD` request to a route that writes saves nothing and sets no cookie.
+pub async fn head_saves_nothing(app: &dyn AdapterApp) {
+    let (store, client) = app_with_store(app).await;
+    let response = client.send(TestRequest::get("/typed/home")).await;
+    let cookie = cookie_header(&response);
+    let before = store.calls();
+    for request in [
+        TestRequest::new("HEAD", "/typed/home"),
+        with_cookie(TestRequest::new("HEAD", "/typed/home"), &cookie),
+    ] {
+        let response = client.send(request).await;
+        assert_eq!(response.status, 200);
+        assert!(set_cookies(&response).is_empty());
+    }
+    assert_eq!(store.calls().writes, before.writes, "nothing written");
+    let response = client
+        .send(with_cookie(TestRequest::get("/typed/cart"), &cookie))
+        .await;
+    assert_eq!(response.text(), "2 cart", "the HEADs counted nothing");
+}
+
+/// Any other status (a 404, a 400) saves what the handler changed.
+pub async fn other_statuses_save_what_the_handler_changed(app: &dyn AdapterApp) {
+    let (_store, client) = app_with_store(app).await;
+    for status in [404, 400] {
+        let response = client
+            .send(TestRequest::post(format!("/write-then/{status}")))
+            .await;
+        assert_eq!(response.status, status);
+        let cookie = cookie_header(&response);
+        assert!(cookie.starts_with("app_session="), "{status}: {cookie}");
+        assert_eq!(whoami(&*client, &cookie).await, "mallory", "{status}");
+    }
+}
+
+/// A response the application marks with the adapter's way to discard (its own rendering of a
+/// session error) saves nothing, whatever its status.
+pub async fn a_response_marked_to_discard_saves_nothing(app: &dyn AdapterApp) {
+    let (store, client) = app_with_store(app).await;
+    let cookie = logged_in(&*client).await;
+    let before = store.calls();
+    let response = client
+        .send(with_cookie(
+            TestRequest::post("/write-then-discard"),
+            &cookie,
+        ))
+        .await;
+    assert_eq!(response.status, 422);
+    assert!(set_cookies(&response).is_empty());
+    assert_eq!(store.calls().writes, before.writes, "nothing written");
+    assert_eq!(whoami(&*client, &cookie).await, "alice");
 }

@@ -130,3 +130,25 @@ pub fn typed(app: &Session, page: &str) -> Result<String, Error> {
     app.set_as(&visit)?;
     Ok(format!("{} {}", visit.visits, visit.last))
 }
+
+/// Writes `user = "mallory"`, for a handler that then answers another status, or panics.
+pub fn write_mallory(app: &Session) -> Result<String, Error> {
+    app.insert("user", "mallory")?;
+    Ok(String::from("written"))
+}
+
+/// A login that goes wrong late: writes `user = "mallory"`, gives the session a new id, then
+/// writes a value past the size limit, whose error the handler returns with `?` (a 413).
+pub fn login_huge(app: &Session) -> Result<String, Error> {
+    app.insert("user", "mallory")?;
+    app.regenerate_id();
+    app.insert("blob", "x".repeat(20_000))?;
+    Ok(String::new())
+}
+
+/// The owner bound to the session (for the login guard's routes): binds `alice`.
+pub fn bind_alice(app: &Session) -> Result<String, Error> {
+    app.set_owner("alice")?;
+    app.regenerate_id();
+    Ok(String::new())
+}

@@ -1,8 +1,12 @@
 //! The kit's scenarios on session-actix, through `actix_web::test::init_service`.
 
+use actix_web::http::StatusCode;
 use actix_web::{web, App, HttpResponse};
 use adapter_kit::{routes, Api, Cart, Missing};
-use session_actix::{Error, NamedSession, Session, SessionMiddleware, SessionRejection, Sessions};
+use session_actix::{
+    DiscardSessions, Error, LoggedIn, LoginRejection, NamedSession, Session, SessionMiddleware,
+    SessionRejection, Sessions,
+};
 
 type Answer = Result<String, Error>;
 
@@ -91,6 +95,46 @@ async fn typed(s: Session, page: web::Path<String>) -> Answer {
     Ok(routes::typed(&s, &page)?)
 }
 
+async fn owner_login(s: Session) -> Answer {
+    Ok(routes::bind_alice(&s)?)
+}
+
+async fn me(user: LoggedIn) -> String {
+    user.owner().to_string()
+}
+
+async fn me_page(user: Result<LoggedIn, LoginRejection>) -> HttpResponse {
+    match user {
+        Ok(user) => HttpResponse::Ok().body(format!("page of {}", user.owner())),
+        Err(rejection) => rejection.redirect_to("/login-page"),
+    }
+}
+
+async fn write_then(s: Session, status: web::Path<u16>) -> Result<HttpResponse, Error> {
+    let body = routes::write_mallory(&s)?;
+    let status = StatusCode::from_u16(*status).unwrap_or(StatusCode::IM_A_TEAPOT);
+    Ok(HttpResponse::build(status).body(body))
+}
+
+async fn write_then_discard(s: Session) -> Result<HttpResponse, Error> {
+    let body = routes::write_mallory(&s)?;
+    let mut response = HttpResponse::UnprocessableEntity().body(body);
+    response.extensions_mut().insert(DiscardSessions);
+    Ok(response)
+}
+
+async fn write_then_panic(s: Session) -> Answer {
+    routes::write_mallory(&s)?;
+    if s.get::<String>("user")?.is_some() {
+        panic!("the handler panics after writing");
+    }
+    Ok(String::new())
+}
+
+async fn login_huge(s: Session) -> Answer {
+    Ok(routes::login_huge(&s)?)
+}
+
 /// The kit's routes with actix-web's extractors.
 fn kit_routes(cfg: &mut web::ServiceConfig) {
     cfg.route("/whoami", web::get().to(whoami))
@@ -110,7 +154,16 @@ fn kit_routes(cfg: &mut web::ServiceConfig) {
         .route("/by-name/nope", web::get().to(unknown_by_name))
         .route("/huge", web::post().to(huge))
         .route("/cart-huge", web::post().to(cart_huge))
-        .route("/typed/{page}", web::get().to(typed));
+        .route("/typed/{page}", web::get().to(typed))
+        .route("/typed/{page}", web::head().to(typed))
+        .route("/hooks/visit", web::post().to(visit))
+        .route("/owner-login", web::post().to(owner_login))
+        .route("/me", web::get().to(me))
+        .route("/me-page", web::get().to(me_page))
+        .route("/write-then/{status}", web::post().to(write_then))
+        .route("/write-then-discard", web::post().to(write_then_discard))
+        .route("/write-then-panic", web::post().to(write_then_panic))
+        .route("/login-huge", web::post().to(login_huge));
 }
 
 adapter_kit::adapter_app!(
@@ -123,6 +176,12 @@ adapter_kit::adapter_app!(
             demo_contract::clients::actix(app).await
         }
         None => demo_contract::clients::actix(App::new().configure(kit_routes)).await,
+    },
+    |manager, guard| {
+        let app = App::new()
+            .wrap(SessionMiddleware::new(manager).cross_origin(guard))
+            .configure(kit_routes);
+        demo_contract::clients::actix(app).await
     },
     "SessionMiddleware",
     SessionRejection::NotInstalled.body_text()

@@ -2,10 +2,14 @@
 
 use adapter_kit::{routes, Api, Cart, Missing};
 use axum::extract::Path;
+use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::Router;
-use session_axum::{Error, NamedSession, Session, SessionLayer, SessionRejection, Sessions};
+use session_axum::{
+    DiscardSessions, Error, LoggedIn, LoginRejection, NamedSession, Session, SessionLayer,
+    SessionRejection, Sessions,
+};
 
 type Answer = Result<String, Error>;
 
@@ -82,6 +86,52 @@ fn routes() -> Router {
             "/cart-huge",
             post(|c: NamedSession<Cart>| async move { Answer::Ok(routes::cart_huge(&c)?) }),
         )
+        .route("/hooks/visit", post(|s: Session| async move { Answer::Ok(routes::visit(&s)?) }))
+        .route(
+            "/owner-login",
+            post(|s: Session| async move { Answer::Ok(routes::bind_alice(&s)?) }),
+        )
+        .route("/me", get(|user: LoggedIn| async move { user.owner().to_string() }))
+        .route(
+            "/me-page",
+            get(|user: Result<LoggedIn, LoginRejection>| async move {
+                match user {
+                    Ok(user) => format!("page of {}", user.owner()).into_response(),
+                    Err(rejection) => rejection.redirect_to("/login-page"),
+                }
+            }),
+        )
+        .route(
+            "/write-then/{status}",
+            post(|s: Session, Path(status): Path<u16>| async move {
+                let body = routes::write_mallory(&s)?;
+                let status = StatusCode::from_u16(status).unwrap_or(StatusCode::IM_A_TEAPOT);
+                Ok::<_, Error>((status, body))
+            }),
+        )
+        .route(
+            "/write-then-discard",
+            post(|s: Session| async move {
+                let body = routes::write_mallory(&s)?;
+                let mut response = (StatusCode::UNPROCESSABLE_ENTITY, body).into_response();
+                response.extensions_mut().insert(DiscardSessions);
+                Ok::<_, Error>(response)
+            }),
+        )
+        .route(
+            "/write-then-panic",
+            post(|s: Session| async move {
+                routes::write_mallory(&s)?;
+                if s.get::<String>("user")?.is_some() {
+                    panic!("the handler panics after writing");
+                }
+                Answer::Ok(String::new())
+            }),
+        )
+        .route(
+            "/login-huge",
+            post(|s: Session| async move { Answer::Ok(routes::login_huge(&s)?) }),
+        )
         .route(
             "/typed/{page}",
             get(|s: Session, Path(page): Path<String>| async move {
@@ -96,6 +146,9 @@ adapter_kit::adapter_app!(
         Some(manager) => routes().layer(SessionLayer::new(manager)),
         None => routes(),
     }),
+    |manager, guard| demo_contract::clients::axum(
+        routes().layer(SessionLayer::new(manager).cross_origin(guard))
+    ),
     "SessionLayer",
     SessionRejection::NotInstalled.body_text()
 );

@@ -3,10 +3,12 @@
 
 use adapter_kit::{routes, Api, Cart, Missing};
 use rocket::http::{ContentType, Status};
-use rocket::{catch, catchers, get, post, routes, Build, Request, Rocket};
+use rocket::response::Redirect;
+use rocket::{catch, catchers, get, post, routes, Build, Either, Request, Rocket};
 use session_rocket::{
-    Error, NamedSession, Session, SessionFailure, SessionFairing, SessionRejection, Sessions,
-    INTERNAL_ERROR_BODY, STORE_UNAVAILABLE_BODY, TOO_LARGE_BODY,
+    discard_sessions, login_catchers, Error, LoggedIn, LoginRejection, NamedSession, Session,
+    SessionFailure, SessionFairing, SessionRejection, Sessions, INTERNAL_ERROR_BODY,
+    STORE_UNAVAILABLE_BODY, TOO_LARGE_BODY,
 };
 
 type Answer = Result<String, Error>;
@@ -119,6 +121,68 @@ fn typed(s: Session, page: &str) -> Answer {
     Ok(routes::typed(&s, page)?)
 }
 
+#[post("/hooks/visit")]
+fn hooks_visit(s: Session) -> Answer {
+    Ok(routes::visit(&s)?)
+}
+
+#[post("/owner-login")]
+fn owner_login(s: Session) -> Answer {
+    Ok(routes::bind_alice(&s)?)
+}
+
+#[get("/me")]
+fn me(user: LoggedIn) -> String {
+    user.owner().to_string()
+}
+
+#[get("/me-page")]
+fn me_page(
+    user: Result<LoggedIn, LoginRejection>,
+) -> Result<Either<String, Redirect>, LoginRejection> {
+    match user {
+        Ok(user) => Ok(Either::Left(format!("page of {}", user.owner()))),
+        Err(rejection) => rejection
+            .redirect_to("/login-page".to_string())
+            .map(Either::Right),
+    }
+}
+
+#[post("/write-then/<status>")]
+fn write_then(s: Session, status: u16) -> Result<(Status, String), Error> {
+    let body = routes::write_mallory(&s)?;
+    Ok((Status::from_code(status).unwrap_or(Status::ImATeapot), body))
+}
+
+/// A 422 that tells the fairing to save nothing, as an application's own error type would.
+struct Discarded(String);
+
+impl<'r> rocket::response::Responder<'r, 'static> for Discarded {
+    fn respond_to(self, request: &'r Request<'_>) -> rocket::response::Result<'static> {
+        discard_sessions(request);
+        (Status::UnprocessableEntity, self.0).respond_to(request)
+    }
+}
+
+#[post("/write-then-discard")]
+fn write_then_discard(s: Session) -> Result<Discarded, Error> {
+    Ok(Discarded(routes::write_mallory(&s)?))
+}
+
+#[post("/write-then-panic")]
+fn write_then_panic(s: Session) -> Answer {
+    routes::write_mallory(&s)?;
+    if s.get::<String>("user")?.is_some() {
+        panic!("the handler panics after writing");
+    }
+    Ok(String::new())
+}
+
+#[post("/login-huge")]
+fn login_huge(s: Session) -> Answer {
+    Ok(routes::login_huge(&s)?)
+}
+
 #[catch(500)]
 fn internal_error(request: &Request<'_>) -> (ContentType, String) {
     let body = match SessionFailure::of(request) {
@@ -157,10 +221,19 @@ fn kit_rocket() -> Rocket<Build> {
                 unknown_by_name,
                 huge,
                 cart_huge,
-                typed
+                typed,
+                hooks_visit,
+                owner_login,
+                me,
+                me_page,
+                write_then,
+                write_then_discard,
+                write_then_panic,
+                login_huge
             ],
         )
         .register("/", catchers![internal_error, too_large])
+        .register("/", login_catchers())
 }
 
 adapter_kit::adapter_app!(
@@ -171,6 +244,10 @@ adapter_kit::adapter_app!(
             None => kit_rocket(),
         };
         demo_contract::clients::rocket(rocket).await
+    },
+    |manager, guard| {
+        let fairing = SessionFairing::new(manager).cross_origin(guard);
+        demo_contract::clients::rocket(kit_rocket().attach(fairing)).await
     },
     "SessionFairing",
     SessionRejection::NotInstalled.body_text()

@@ -1,0 +1,149 @@
+//! The login guard: [`LoggedIn`], the owner of the default session or a 401.
+
+use rocket::catcher::Catcher;
+use rocket::http::{ContentType, Status};
+use rocket::request::{FromRequest, Outcome, Request};
+use rocket::response::{self, Redirect, Responder};
+
+use crate::{Session, SessionRejection};
+
+/// The body of the 401 [`LoginRejection::NotLoggedIn`] answers with.
+pub const NOT_LOGGED_IN_BODY: &str = r#"{"error":"not logged in"}"#;
+
+/// A request guard for routes that need a logged-in user: the owner bound to the default
+/// session (`session.set_owner(..)` at login), with the session itself.
+///
+/// Without an owner the guard fails with `401` and [`LoginRejection::NotLoggedIn`]; rocket then
+/// answers through the application's 401 catcher. Register [`login_catchers`] for
+/// `401 {"error":"not logged in"}` (JSON). For an HTML route, take
+/// `Result<LoggedIn, LoginRejection>` and answer a redirect instead:
+///
+/// ```
+/// use rocket::response::Redirect;
+/// use rocket::Either;
+/// use session_rocket::{login_catchers, LoggedIn, LoginRejection};
+///
+/// #[rocket::get("/api/me")]
+/// fn api_me(user: LoggedIn) -> String {
+///     user.owner().to_string() // a JSON route: the 401 through the catcher
+/// }
+///
+/// #[rocket::get("/")]
+/// fn page(user: Result<LoggedIn, LoginRejection>) -> Either<String, Redirect> {
+///     match user {
+///         Ok(user) => Either::Left(format!("Hello {}", user.owner())),
+///         Err(_) => Either::Right(Redirect::to("/login")), // 303 to the login page
+///     }
+/// }
+///
+/// let rocket = rocket::build()
+///     .mount("/", rocket::routes![api_me, page])
+///     .register("/", login_catchers());
+/// # drop(rocket);
+/// ```
+///
+/// # Changing a password
+///
+/// End the user's other sessions and keep this one, under a new id:
+///
+/// ```
+/// use rocket::State;
+/// use session_rocket::{Error, LoggedIn, SessionManager};
+///
+/// #[rocket::post("/password")]
+/// async fn change_password(manager: &State<SessionManager>, user: LoggedIn) -> Result<String, Error> {
+///     // ... check the old password and store the new one, then:
+///     let session = user.session();
+///     let ended = manager
+///         .revoke_others(manager.default_name(), user.owner(), &session.id())
+///         .await?;
+///     session.regenerate_id();
+///     Ok(format!("password changed; {ended} other sessions ended"))
+/// }
+/// ```
+#[derive(Debug, Clone)]
+pub struct LoggedIn {
+    owner: String,
+    session: Session,
+}
+
+impl LoggedIn {
+    /// The logged-in owner.
+    pub fn owner(&self) -> &str {
+        &self.owner
+    }
+
+    /// The default session, bound to [`owner`](Self::owner).
+    pub fn session(&self) -> &Session {
+        &self.session
+    }
+
+    /// The owner and the session.
+    pub fn into_parts(self) -> (String, Session) {
+        (self.owner, self.session)
+    }
+}
+
+/// Why [`LoggedIn`] failed.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum LoginRejection {
+    /// The default session has no owner: a 401.
+    #[error("not logged in")]
+    NotLoggedIn,
+    /// The session did not open (see [`SessionRejection`]): a 500.
+    #[error(transparent)]
+    Session(#[from] SessionRejection),
+}
+
+impl LoginRejection {
+    /// The answer for an HTML route: `303 See Other` to `location` (the login page) when not
+    /// logged in; a session failure stays the 500 it is.
+    pub fn redirect_to(self, location: String) -> Result<Redirect, Self> {
+        match self {
+            LoginRejection::NotLoggedIn => Ok(Redirect::to(location)),
+            rejection => Err(rejection),
+        }
+    }
+}
+
+/// `401 {"error":"not logged in"}`, or the session failure's 500 through the catcher.
+impl<'r, 'o: 'r> Responder<'r, 'o> for LoginRejection {
+    fn respond_to(self, request: &'r Request<'_>) -> response::Result<'o> {
+        match self {
+            LoginRejection::NotLoggedIn => (
+                Status::Unauthorized,
+                (ContentType::JSON, NOT_LOGGED_IN_BODY),
+            )
+                .respond_to(request),
+            LoginRejection::Session(rejection) => rejection.respond_to(request),
+        }
+    }
+}
+
+#[rocket::catch(401)]
+fn not_logged_in() -> (ContentType, &'static str) {
+    (ContentType::JSON, NOT_LOGGED_IN_BODY)
+}
+
+/// A 401 catcher answering `{"error":"not logged in"}` (JSON), for the failures of
+/// [`LoggedIn`]: `rocket::build().register("/", login_catchers())`.
+pub fn login_catchers() -> Vec<Catcher> {
+    rocket::catchers![not_logged_in]
+}
+
+#[rocket::async_trait]
+impl<'r> FromRequest<'r> for LoggedIn {
+    type Error = LoginRejection;
+
+    async fn from_request(request: &'r Request<'_>) -> Outcome<Self, Self::Error> {
+        match Session::from_request(request).await {
+            Outcome::Success(session) => match session.owner() {
+                Some(owner) => Outcome::Success(LoggedIn { owner, session }),
+                None => Outcome::Error((Status::Unauthorized, LoginRejection::NotLoggedIn)),
+            },
+            Outcome::Error((status, rejection)) => Outcome::Error((status, rejection.into())),
+            Outcome::Forward(status) => Outcome::Forward(status),
+        }
+    }
+}
