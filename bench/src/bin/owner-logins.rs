@@ -12,6 +12,10 @@
 //! - `refuse`: `owners = { max_sessions = 10, when_full = "refuse" }`: one listing before the
 //!   write (refuse when full) and one after (a racing login past the cap).
 //!
+//! Since binding an owner always writes the device record, its own share is measured apart, at
+//! the store: `create` of the record a login writes (owner bound, one value), without and with
+//! the device record (`store-create` and `store-create+device`, alternating likewise).
+//!
 //! Each variant logs one owner in again and again, the owner holding 5 live sessions before
 //! every login: the new session is ended after its login is timed, outside the measurement. The
 //! variants alternate login by login, so a change in the machine's load falls on all of them.
@@ -24,7 +28,10 @@
 use std::time::Instant;
 
 use session_bench::stores::toml_string;
-use session_core::{ClientInfo, KeyRing, SessionManager, SessionsConfig};
+use session_core::{
+    now_ms, Backend, ClientInfo, Device, Expiry, KeyRing, RawJson, Record, SessionId,
+    SessionManager, SessionsConfig, Store, DEVICE_KEY,
+};
 use tokio::runtime::Runtime;
 
 /// The variants, in the order they alternate, and their `owners` table.
@@ -79,6 +86,47 @@ async fn login(manager: &SessionManager, owner: &str) -> String {
     let headers = manager.save_request(request).await.expect("login");
     assert_eq!(headers.len(), 1, "a login sets its cookie");
     session.id().storage_key()
+}
+
+/// The record a login of `owner` writes, with or without its device record.
+fn login_record(owner: &str, device: bool) -> Record {
+    let now = now_ms();
+    let mut record = Record::new(SessionId::generate(), &Expiry::default(), now);
+    record.owner = Some(owner.to_string());
+    record.data.insert(
+        "user_id".to_string(),
+        RawJson::to_json(&48213).expect("a number is JSON"),
+    );
+    if device {
+        let client = ClientInfo {
+            user_agent: Some(USER_AGENT.to_string()),
+            ip: None,
+        };
+        record.data.insert(
+            DEVICE_KEY.to_string(),
+            Device::at_login(now, &client, false).to_value(),
+        );
+    }
+    record
+}
+
+/// Wall ns of `logins` creates of a login's record without the device record, and as many with
+/// it, alternating; each record deleted after it is timed.
+async fn store_creates(store: &dyn Store, owner: &str, logins: usize) -> [Vec<u64>; 2] {
+    let mut times = [Vec::with_capacity(logins), Vec::with_capacity(logins)];
+    for round in 0..WARM_UP + logins {
+        for (device, times) in times.iter_mut().enumerate() {
+            let record = login_record(owner, device == 1);
+            let started = Instant::now();
+            store.create(&record).await.expect("create");
+            let elapsed = started.elapsed().as_nanos() as u64;
+            store.delete(&record.id).await.expect("delete");
+            if round >= WARM_UP {
+                times.push(elapsed);
+            }
+        }
+    }
+    times
 }
 
 /// The store table of `store`, or `None` when its server is not configured.
@@ -171,19 +219,33 @@ fn run_store(rt: &Runtime, store: &str, logins: usize) {
             );
             manager.revoke_owner("app", owner).await.expect("revoke");
         }
+        if let Some(Backend::Server(store)) = managers[0].1.backend("app") {
+            let owner = format!("user-store-{run_id}@example.com");
+            times.extend(store_creates(store.as_ref(), &owner, logins).await);
+        }
     });
     let _ = std::fs::remove_dir_all(&dir);
     for times in &mut times {
         times.sort_unstable();
     }
     let plain = quantile(&times[0], 0.5);
-    for ((variant, _), times) in VARIANTS.iter().zip(&times) {
+    let create = quantile(&times[VARIANTS.len()], 0.5);
+    let names = VARIANTS
+        .iter()
+        .map(|(variant, _)| *variant)
+        .chain(["store-create", "store-create+device"]);
+    for (index, (variant, times)) in names.zip(&times).enumerate() {
         let median = quantile(times, 0.5);
+        let base = if index < VARIANTS.len() {
+            plain
+        } else {
+            create
+        };
         println!(
             "{store}\t{variant}\t{median:.1}\t{:.1}\t{:.1}\t{:.2}",
             quantile(times, 0.25),
             quantile(times, 0.75),
-            median / plain
+            median / base
         );
     }
 }
@@ -223,7 +285,7 @@ fn main() {
     println!(
         "# {logins} logins per variant, the owner holding {HELD} sessions before each; wall µs per login"
     );
-    println!("# store\tvariant\tmedian\tp25\tp75\tmedian / plain's");
+    println!("# store\tvariant\tmedian\tp25\tp75\tmedian / plain's (store-create's)");
     for store in &stores {
         run_store(&rt, store, logins);
     }
