@@ -6,8 +6,9 @@
 //! `slowlog-log-slower-than 0`), the entries that name the owner:
 //!
 //! - the commands the client sent (`SSCAN` batches of the owner's set, one script per batch),
-//!   their Redis time summed, and the longest one: the most a listing or revocation holds Redis
-//!   up for other clients, whose commands run between these;
+//!   their Redis time summed, the longest one (the most a listing or revocation holds Redis up
+//!   for other clients, whose commands run between these) and the median one (the slow log
+//!   times wall clock: on a busy machine a descheduled server stretches single commands);
 //! - the commands the scripts ran inside them, counted apart (their time is already within the
 //!   script's).
 //!
@@ -93,6 +94,8 @@ struct Logged {
     sent_us: i64,
     longest_us: i64,
     longest: String,
+    /// The median command's µs, of those sent.
+    median_us: i64,
     inner: u64,
 }
 
@@ -104,6 +107,7 @@ async fn slowlog(conn: &mut MultiplexedConnection, owner: &str) -> Logged {
         .await
         .unwrap_or_else(|e| fail("SLOWLOG GET", e));
     let mut logged = Logged::default();
+    let mut times = Vec::new();
     for entry in entries {
         let redis::Value::Array(fields) = entry else {
             continue;
@@ -130,6 +134,7 @@ async fn slowlog(conn: &mut MultiplexedConnection, owner: &str) -> Logged {
         if SENT.contains(&name.as_str()) {
             logged.sent += 1;
             logged.sent_us += micros;
+            times.push(*micros);
             if *micros > logged.longest_us {
                 logged.longest_us = *micros;
                 logged.longest = name;
@@ -138,6 +143,8 @@ async fn slowlog(conn: &mut MultiplexedConnection, owner: &str) -> Logged {
             logged.inner += 1;
         }
     }
+    times.sort_unstable();
+    logged.median_us = times.get(times.len() / 2).copied().unwrap_or(0);
     logged
 }
 
@@ -172,7 +179,7 @@ async fn probe(store: Arc<dyn Store>, url: &str, sizes: &[usize]) {
         .await
         .unwrap_or_else(|e| fail("create", e));
     run(&mut redis, &["CONFIG", "SET", "slowlog-max-len", "1000000"]).await;
-    println!("# sessions\toperation\tresult\tcommands sent\tRedis ms in all\tlongest command ms\tlongest\tcommands inside scripts\tRedis main-thread CPU ms\tclient wall ms\tother user's loads\tslowest other load ms");
+    println!("# sessions\toperation\tresult\tcommands sent\tRedis ms in all\tlongest command ms\tlongest\tmedian command ms\tcommands inside scripts\tRedis main-thread CPU ms\tclient wall ms\tother user's loads\tslowest other load ms");
     for &sessions in sizes {
         let owner = format!(
             "owner-{sessions}-{}@example.com",
@@ -234,11 +241,12 @@ async fn probe(store: Arc<dyn Store>, url: &str, sizes: &[usize]) {
             }
             let logged = slowlog(&mut redis, &owner).await;
             println!(
-                "{sessions}\t{what}\t{result}\t{}\t{:.2}\t{:.2}\t{}\t{}\t{:.1}\t{:.1}\t{loads}\t{:.2}",
+                "{sessions}\t{what}\t{result}\t{}\t{:.2}\t{:.2}\t{}\t{:.2}\t{}\t{:.1}\t{:.1}\t{loads}\t{:.2}",
                 logged.sent,
                 logged.sent_us as f64 / 1000.0,
                 logged.longest_us as f64 / 1000.0,
                 logged.longest,
+                logged.median_us as f64 / 1000.0,
                 logged.inner,
                 (cpu_after - cpu_before) / 1000.0,
                 wall.as_secs_f64() * 1000.0,
