@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Reproduces every figure in BENCHMARKS.md.
 #
-# Usage: bench/run.sh [micro] [stores] [sql] [memory] [profile] [http] [redis] ...   (no argument: all)
+# Usage: bench/run.sh [micro] [stores] [sql] [memory] [profile] [http] [redis] [logins] [owners] ...
+#        (no argument: all)
 #
 #   micro   criterion: seal + open and a client-side request cycle, ours against the cookie crate's
 #           private and signed jars with serde_json (bench/benches/seal.rs)
@@ -32,6 +33,15 @@
 #           commands, pipelined write-then-check), and the client's CPU per update
 #           (bench/src/bin/redis-layouts.rs, on a private server through scripts/with-redis.sh;
 #           BENCH_REDIS_TASKS, BENCH_REDIS_UPDATES)
+#   logins  a login through the manager (no cookie, set_owner, one value, the client's info,
+#           save_request) with and without the per-owner cap, the owner holding 5 sessions, on the
+#           memory, file, Redis, PostgreSQL, MariaDB and SQLite stores: wall µs per login
+#           (bench/src/bin/owner-logins.rs; private servers through scripts/with-redis.sh,
+#           scripts/with-postgres.sh and scripts/with-mariadb.sh; BENCH_LOGINS per variant, 300)
+#   owners  Redis's own time listing and revoking one owner's 10, 1,000 and 100,000 sessions
+#           (SLOWLOG: commands, time in all, the longest one; main-thread CPU; another client's
+#           slowest load meanwhile) (bench/src/bin/owner-redis-time.rs, private server through
+#           scripts/with-redis.sh; BENCH_OWNER_SIZES)
 #
 # Everything builds in release mode into the repository's one target directory (<repo>/target;
 # set BENCH_TARGET_DIR to use another). Criterion measures the benchmark thread's CPU time by
@@ -200,6 +210,24 @@ run_redis() {
     "${BENCH_REDIS_TASKS:-8}" "${BENCH_REDIS_UPDATES:-2000}" | tee "$results/redis-layouts.txt"
 }
 
+run_logins() {
+  log "logins: a login with and without the per-owner cap, per store (private servers)"
+  cargo build --release --manifest-path "$manifest" --bin owner-logins
+  "$repo/scripts/with-redis.sh" "$repo/scripts/with-postgres.sh" "$repo/scripts/with-mariadb.sh" \
+    "$CARGO_TARGET_DIR/release/owner-logins" "${BENCH_LOGINS:-300}" \
+    memory file redis postgres mysql sqlite | tee "$results/owner-logins.tsv"
+}
+
+run_owners() {
+  log "owners: Redis time of listing and revoking one owner's sessions (private server)"
+  cargo build --release --manifest-path "$manifest" --bin owner-redis-time
+  redis-server --version
+  local sizes
+  read -ra sizes <<<"${BENCH_OWNER_SIZES:-10 1000 100000}"
+  "$repo/scripts/with-redis.sh" "$CARGO_TARGET_DIR/release/owner-redis-time" "${sizes[@]}" \
+    | tee "$results/owner-redis-time.tsv"
+}
+
 free_port() {
   python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1]); s.close()'
 }
@@ -350,11 +378,11 @@ if [ "${1:-}" = --sql-bench ]; then
 fi
 
 sections=("$@")
-if [ ${#sections[@]} -eq 0 ]; then sections=(micro stores sql memory profile http redis); fi
+if [ ${#sections[@]} -eq 0 ]; then sections=(micro stores sql memory profile http redis logins owners); fi
 for section in "${sections[@]}"; do
   case "$section" in
-    micro|stores|sql|memory|profile|http|redis) ;;
-    *) echo "unknown section '$section'; use micro, stores, sql, memory, profile, http or redis" >&2; exit 2 ;;
+    micro|stores|sql|memory|profile|http|redis|logins|owners) ;;
+    *) echo "unknown section '$section'; use micro, stores, sql, memory, profile, http, redis, logins or owners" >&2; exit 2 ;;
   esac
 done
 
