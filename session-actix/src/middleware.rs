@@ -70,14 +70,14 @@ impl SessionMiddleware {
     /// A middleware serving the sessions of `manager`.
     pub fn new(manager: SessionManager) -> Self {
         SessionMiddleware {
+            cross_origin: Arc::clone(manager.cross_origin()),
             manager,
-            cross_origin: Arc::new(CrossOriginGuard::default()),
         }
     }
 
-    /// Judges writes with `guard` instead of the default one (on, nothing trusted or exempt):
-    /// `CrossOriginGuard::new(&config.cross_origin)?` for the configuration's `[cross_origin]`
-    /// table, or [`CrossOriginGuard::disabled`] to turn the check off.
+    /// Judges writes with `guard` instead of the manager's (the configuration's `[cross_origin]`
+    /// table, [`SessionManager::cross_origin`]): e.g. [`CrossOriginGuard::disabled`] to turn the
+    /// check off.
     ///
     /// A refused write answers `403 {"error":"cross-origin request refused"}` before the
     /// handler runs; it touches no session and sets no cookie. See [`CrossOriginGuard`] for
@@ -164,6 +164,7 @@ where
 
     fn call(&self, request: ServiceRequest) -> Self::Future {
         if let Some(refusal) = refusal(&self.cross_origin, &request) {
+            self.manager.record_cross_origin_refused();
             let response = request.into_response(refusal).map_into_right_body();
             return ResponseFuture {
                 stage: Stage::Saving {

@@ -58,14 +58,14 @@ impl SessionLayer {
     /// A layer serving the sessions of `manager`.
     pub fn new(manager: SessionManager) -> Self {
         SessionLayer {
+            cross_origin: Arc::clone(manager.cross_origin()),
             manager,
-            cross_origin: Arc::new(CrossOriginGuard::default()),
         }
     }
 
-    /// Judges writes with `guard` instead of the default one (on, nothing trusted or exempt):
-    /// `CrossOriginGuard::new(&config.cross_origin)?` for the configuration's `[cross_origin]`
-    /// table, or [`CrossOriginGuard::disabled`] to turn the check off.
+    /// Judges writes with `guard` instead of the manager's (the configuration's `[cross_origin]`
+    /// table, [`SessionManager::cross_origin`]): e.g. [`CrossOriginGuard::disabled`] to turn the
+    /// check off.
     ///
     /// A refused write answers `403 {"error":"cross-origin request refused"}` before the inner
     /// service runs; it touches no session and sets no cookie. See [`CrossOriginGuard`] for
@@ -215,6 +215,7 @@ where
 
     fn call(&mut self, mut request: Request<ReqBody>) -> Self::Future {
         if let Some(refusal) = refusal(&self.cross_origin, &request) {
+            self.manager.record_cross_origin_refused();
             return ResponseFuture {
                 stage: Stage::Saving {
                     saving: Box::pin(std::future::ready(refusal)),

@@ -57,14 +57,14 @@ impl SessionFairing {
     /// A fairing serving the sessions of `manager`.
     pub fn new(manager: SessionManager) -> Self {
         SessionFairing {
+            cross_origin: Arc::clone(manager.cross_origin()),
             manager,
-            cross_origin: Arc::new(CrossOriginGuard::default()),
         }
     }
 
-    /// Judges writes with `guard` instead of the default one (on, nothing trusted or exempt):
-    /// `CrossOriginGuard::new(&config.cross_origin)?` for the configuration's `[cross_origin]`
-    /// table, or [`CrossOriginGuard::disabled`] to turn the check off.
+    /// Judges writes with `guard` instead of the manager's (the configuration's `[cross_origin]`
+    /// table, [`SessionManager::cross_origin`]): e.g. [`CrossOriginGuard::disabled`] to turn the
+    /// check off.
     ///
     /// A refused write answers `403 {"error":"cross-origin request refused"}` (JSON) before
     /// routing: the fairing rewrites it to an internal route it mounts, so no handler of the
@@ -168,6 +168,7 @@ impl Fairing for SessionFairing {
 
     async fn on_request(&self, request: &mut Request<'_>, _data: &mut Data<'_>) {
         if origin::refuses(&self.cross_origin, request) {
+            self.manager.record_cross_origin_refused();
             origin::reroute(request);
             return;
         }

@@ -183,6 +183,8 @@ macro_rules! adapter_tests {
             cross_origin_writes_are_refused_before_the_handler,
             same_origin_headerless_and_safe_requests_pass,
             trusted_origins_and_exempt_routes_pass,
+            the_configured_cross_origin_table_applies_by_default,
+            a_login_records_the_device_of_the_client,
             the_cross_origin_check_can_be_turned_off,
             the_login_guard_is_a_json_401_without_an_owner,
             the_login_guard_yields_the_owner,
@@ -690,6 +692,55 @@ pub async fn trusted_origins_and_exempt_routes_pass(app: &dyn AdapterApp) {
     assert_refused(&client.send(other).await, "untrusted origin");
 }
 
+/// A login through the adapter records the client's `User-Agent` in the session's device
+/// record, which the owner's device list shows; a request that binds no owner reads nothing.
+pub async fn a_login_records_the_device_of_the_client(app: &dyn AdapterApp) {
+    let store = Arc::new(TestStore::default());
+    let manager = manager(&store).await;
+    let client = app.client(Some(manager.clone())).await;
+    let login = TestRequest::post("/login").header("user-agent", "KitBrowser/1.0");
+    let response = client.send(login).await;
+    assert_eq!(response.status, 200, "{}", response.text());
+    let devices = manager
+        .owner_sessions("app", "alice", None)
+        .await
+        .unwrap_or_else(|error| panic!("{error}"));
+    assert_eq!(devices.len(), 1);
+    let device = devices[0].device.as_ref().expect("a device record");
+    assert_eq!(device.user_agent.as_deref(), Some("KitBrowser/1.0"));
+    assert_eq!(
+        device.ip, None,
+        "addresses are kept only with owners.record_ip"
+    );
+    assert!(device.logged_in_at > 0 && device.last_seen_at >= device.logged_in_at);
+}
+
+/// The configuration's `[cross_origin]` table applies through the manager, with no guard given
+/// to the adapter in code.
+pub async fn the_configured_cross_origin_table_applies_by_default(app: &dyn AdapterApp) {
+    let store = Arc::new(TestStore::default());
+    let configured = store
+        .manager(&format!(
+            "{ADAPTER_TEST_CONFIG}\n[cross_origin]\ntrusted_origins = [\"https://partner.example\"]\n"
+        ))
+        .await
+        .unwrap_or_else(|error| panic!("{error}"));
+    let client = app.client(Some(configured)).await;
+    let partner = visit_with(&[
+        ("sec-fetch-site", "cross-site"),
+        ("origin", "https://partner.example"),
+    ]);
+    assert_passed(
+        &client.send(partner).await,
+        "origin trusted by the configuration",
+    );
+    let other = visit_with(&[
+        ("sec-fetch-site", "cross-site"),
+        ("origin", "https://other.example"),
+    ]);
+    assert_refused(&client.send(other).await, "untrusted origin");
+}
+
 /// With the check turned off, a cross-site write reaches the handler.
 pub async fn the_cross_origin_check_can_be_turned_off(app: &dyn AdapterApp) {
     let store = Arc::new(TestStore::default());
@@ -707,7 +758,10 @@ pub async fn the_cross_origin_check_can_be_turned_off(app: &dyn AdapterApp) {
 /// without a session, and to a session with values but no owner.
 pub async fn the_login_guard_is_a_json_401_without_an_owner(app: &dyn AdapterApp) {
     let (_store, client) = app_with_store(app).await;
-    let values_only = logged_in(&*client).await; // `user` written, no owner bound
+    // `visited` written, no owner bound.
+    let visited = client.send(TestRequest::post("/visit")).await;
+    assert_eq!(visited.status, 200, "{}", visited.text());
+    let values_only = cookie_header(&visited);
     for (label, request) in [
         ("no cookie", TestRequest::get("/me")),
         (

@@ -12,6 +12,7 @@ use crate::keys::KeyRing;
 use crate::observe::{
     EventHook, Op, RevokeScope, SessionEvent, SessionEventKind, SessionObserver, Shared,
 };
+use crate::origin::CrossOriginGuard;
 use crate::registry::{Backend, StoreRegistry};
 use crate::seal::Protection;
 use crate::session::{Measure, SizeLimit};
@@ -84,6 +85,8 @@ struct ManagerInner {
     default: usize,
     /// The event hook and the manager-wide metric handles.
     shared: Arc<Shared>,
+    /// The configuration's `[cross_origin]` check, which adapters apply unless told otherwise.
+    cross_origin: Arc<CrossOriginGuard>,
 }
 
 /// One configured session as the manager runs it: its transport, backend, policy and limit.
@@ -271,12 +274,14 @@ impl SessionManager {
             .iter()
             .position(|session| session.name == default_name)
             .ok_or_else(|| ConfigError::Default(format!("`{default_name}` has no store")))?;
+        let cross_origin = Arc::new(CrossOriginGuard::new(&config.cross_origin)?);
         Ok(SessionManager {
             inner: Arc::new(ManagerInner {
                 keys,
                 sessions,
                 default,
                 shared,
+                cross_origin,
             }),
         })
     }
@@ -514,6 +519,13 @@ impl SessionManager {
     /// ```
     pub fn set_event_hook(&self, hook: impl Fn(&SessionEvent<'_>) + Send + Sync + 'static) -> bool {
         self.inner.shared.set_hook(Box::new(hook)).is_ok()
+    }
+
+    /// The cross-origin check the configuration's `[cross_origin]` table describes (on, with no
+    /// trusted origin, when there is none). The adapters apply it before every handler unless
+    /// they are given another one.
+    pub fn cross_origin(&self) -> &Arc<CrossOriginGuard> {
+        &self.inner.cross_origin
     }
 
     /// Records a cross-origin write refused before any session was opened: the
