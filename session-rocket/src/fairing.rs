@@ -202,6 +202,17 @@ impl Fairing for SessionFairing {
         }
         match sessions.save_scanned().await {
             Ok(headers) => apply(headers, response),
+            // A login past a refusing cap on the owner's sessions: the client's 409, as the
+            // other adapters answer it, and nothing saved.
+            Err(error @ session_core::Error::TooManySessions { .. }) => {
+                tracing::info!(%error, "refused a login");
+                let body = error.public_body();
+                *response = Response::build()
+                    .status(Status::Conflict)
+                    .header(rocket::http::ContentType::JSON)
+                    .sized_body(body.len(), std::io::Cursor::new(body))
+                    .finalize();
+            }
             Err(error) => {
                 tracing::error!(%error, "could not save the session; answering 500");
                 SessionFailure::classify(&error).record(request);

@@ -29,9 +29,9 @@ use actix_web::middleware::DefaultHeaders;
 use actix_web::web::{self, Bytes};
 use actix_web::{App, HttpRequest, HttpResponse};
 use demo_contract::{
-    counter_key, decode_segment, log_in, parse_body, remember_me, CartItemRequest, CartResponse,
-    CounterResponse, ErrorResponse, FlashRequest, FlashesResponse, LoginRequest, OkResponse,
-    RevokedResponse, SessionsResponse, UserResponse, APP, ITEMS_KEY, MAX_BODY_BYTES, PAGE,
+    counter_key, decode_segment, is_json_content_type, log_in, parse_body, CartItemRequest,
+    CartResponse, CounterResponse, ErrorResponse, FlashRequest, FlashesResponse, LoginRequest,
+    OkResponse, RevokedResponse, SessionsResponse, UserResponse, ITEMS_KEY, MAX_BODY_BYTES, PAGE,
     SECURITY_HEADERS, TOKEN_USER_KEY, USER_KEY,
 };
 use serde::de::DeserializeOwned;
@@ -159,6 +159,8 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .route("/logout", web::post().to(logout))
         .route("/remember", web::post().to(remember))
         .route("/sessions", web::get().to(sessions))
+        .route("/sessions/{id}", web::delete().to(end_session))
+        .route("/logout-others", web::post().to(logout_others))
         .route("/logout-everywhere", web::post().to(logout_everywhere))
         .route("/flash", web::post().to(add_flash))
         .route("/flash", web::get().to(take_flashes))
@@ -171,13 +173,14 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .default_service(web::to(not_found));
 }
 
-/// A handler's outcome: a response, a contract error (400), or a session failure (413, 500).
+/// A handler's outcome: a response, a contract error (400, 415), or a session failure (413, 500).
 type Reply = Result<HttpResponse, Failure>;
 
 /// Why a handler did not answer 200.
 #[derive(Debug)]
 enum Failure {
     BadRequest(ErrorResponse),
+    NotJson,
     Session(Error),
 }
 
@@ -185,6 +188,7 @@ impl std::fmt::Display for Failure {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             Failure::BadRequest(body) => f.write_str(&body.error),
+            Failure::NotJson => f.write_str(&ErrorResponse::expected_json().error),
             Failure::Session(error) => error.fmt(f),
         }
     }
@@ -194,6 +198,7 @@ impl actix_web::ResponseError for Failure {
     fn status_code(&self) -> StatusCode {
         match self {
             Failure::BadRequest(_) => StatusCode::BAD_REQUEST,
+            Failure::NotJson => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             Failure::Session(error) if error.0.is_too_large() => StatusCode::PAYLOAD_TOO_LARGE,
             Failure::Session(error) => error.status_code(),
         }
@@ -202,6 +207,9 @@ impl actix_web::ResponseError for Failure {
     fn error_response(&self) -> HttpResponse {
         match self {
             Failure::BadRequest(body) => HttpResponse::BadRequest().json(body),
+            Failure::NotJson => {
+                HttpResponse::UnsupportedMediaType().json(ErrorResponse::expected_json())
+            }
             // The change was refused before it reached the session, which keeps what it had.
             Failure::Session(error) if error.0.is_too_large() => {
                 tracing::info!(error = %error.0, "refused a change");
@@ -218,8 +226,13 @@ impl From<session_actix::session_core::Error> for Failure {
     }
 }
 
-/// The request body as `T`, whatever its `Content-Type`, or the contract's 400.
-fn body<T: DeserializeOwned>(bytes: &Bytes) -> Result<T, Failure> {
+/// The request body as `T`; the contract's 415 when it is not sent as `application/json`, its
+/// 400 when it is not the expected JSON.
+fn body<T: DeserializeOwned>(request: &HttpRequest, bytes: &Bytes) -> Result<T, Failure> {
+    let content_type = request.headers().get(header::CONTENT_TYPE);
+    if !is_json_content_type(content_type.map(HeaderValue::as_bytes)) {
+        return Err(Failure::NotJson);
+    }
     parse_body(bytes).map_err(Failure::BadRequest)
 }
 
@@ -247,8 +260,8 @@ async fn not_found() -> HttpResponse {
     HttpResponse::NotFound().json(ErrorResponse::not_found())
 }
 
-async fn login(session: Session, bytes: Bytes) -> Reply {
-    let LoginRequest { user } = body(&bytes)?;
+async fn login(request: HttpRequest, session: Session, bytes: Bytes) -> Reply {
+    let LoginRequest { user } = body(&request, &bytes)?;
     log_in(&session, &user)?;
     Ok(HttpResponse::Ok().json(UserResponse { user }))
 }
@@ -266,7 +279,7 @@ async fn me(session: Session) -> Reply {
 }
 
 async fn logout(session: Session) -> HttpResponse {
-    session.destroy();
+    session.logout();
     HttpResponse::Ok().json(OkResponse::OK)
 }
 
@@ -274,29 +287,46 @@ async fn remember(session: Session) -> Reply {
     if user_of(&session)?.is_none() {
         return Ok(not_logged_in());
     }
-    session.set_expiry(remember_me())?;
+    session.remember()?;
     Ok(HttpResponse::Ok().json(OkResponse::OK))
 }
 
-async fn sessions(manager: web::Data<SessionManager>, session: Session) -> Reply {
-    let Some(user) = user_of(&session)? else {
+async fn sessions(session: Session) -> Reply {
+    if user_of(&session)?.is_none() {
         return Ok(not_logged_in());
-    };
-    let listed = manager.owner_sessions(APP, &user, None).await?;
-    Ok(HttpResponse::Ok().json(SessionsResponse::of(listed, &session.id())))
+    }
+    Ok(HttpResponse::Ok().json(SessionsResponse::of(session.devices().await?)))
 }
 
-async fn logout_everywhere(manager: web::Data<SessionManager>, session: Session) -> Reply {
-    let Some(user) = user_of(&session)? else {
+async fn end_session(session: Session, id: web::Path<String>) -> Reply {
+    if user_of(&session)?.is_none() {
         return Ok(not_logged_in());
-    };
-    let revoked = manager.revoke_owner(APP, &user).await?;
-    session.destroy();
+    }
+    Ok(if session.end_device(&id).await? {
+        HttpResponse::Ok().json(RevokedResponse { revoked: 1 })
+    } else {
+        HttpResponse::NotFound().json(ErrorResponse::no_such_session())
+    })
+}
+
+async fn logout_others(session: Session) -> Reply {
+    if user_of(&session)?.is_none() {
+        return Ok(not_logged_in());
+    }
+    let revoked = session.end_other_devices().await?;
     Ok(HttpResponse::Ok().json(RevokedResponse { revoked }))
 }
 
-async fn add_flash(session: Session, bytes: Bytes) -> Reply {
-    let FlashRequest { message } = body(&bytes)?;
+async fn logout_everywhere(session: Session) -> Reply {
+    if user_of(&session)?.is_none() {
+        return Ok(not_logged_in());
+    }
+    let revoked = session.end_everywhere().await?;
+    Ok(HttpResponse::Ok().json(RevokedResponse { revoked }))
+}
+
+async fn add_flash(request: HttpRequest, session: Session, bytes: Bytes) -> Reply {
+    let FlashRequest { message } = body(&request, &bytes)?;
     session.flash(FlashLevel::Info, message)?;
     Ok(HttpResponse::Ok().json(OkResponse::OK))
 }
@@ -328,8 +358,8 @@ async fn counter(request: HttpRequest, session: Session) -> Reply {
     Ok(HttpResponse::Ok().json(CounterResponse { key, value }))
 }
 
-async fn add_item(cart: NamedSession<Cart>, bytes: Bytes) -> Reply {
-    let CartItemRequest { item } = body(&bytes)?;
+async fn add_item(request: HttpRequest, cart: NamedSession<Cart>, bytes: Bytes) -> Reply {
+    let CartItemRequest { item } = body(&request, &bytes)?;
     let mut items: Vec<String> = cart.get(ITEMS_KEY)?.unwrap_or_default();
     items.push(item);
     cart.insert(ITEMS_KEY, &items)?;
@@ -341,8 +371,8 @@ async fn cart(cart: NamedSession<Cart>) -> Reply {
     Ok(HttpResponse::Ok().json(CartResponse { items }))
 }
 
-async fn api_login(api: NamedSession<Api>, bytes: Bytes) -> Reply {
-    let LoginRequest { user } = body(&bytes)?;
+async fn api_login(request: HttpRequest, api: NamedSession<Api>, bytes: Bytes) -> Reply {
+    let LoginRequest { user } = body(&request, &bytes)?;
     api.regenerate_id();
     api.insert(TOKEN_USER_KEY, &user)?;
     Ok(HttpResponse::Ok().json(UserResponse { user }))

@@ -27,16 +27,16 @@
 //! ```
 
 use axum::body::{Body, Bytes};
-use axum::extract::{DefaultBodyLimit, FromRequest, Path, Request, State};
+use axum::extract::{DefaultBodyLimit, FromRequest, Path, Request};
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{Html, IntoResponse, Response};
-use axum::routing::{get, post};
+use axum::routing::{delete, get, post};
 use axum::{Json, Router};
 use demo_contract::{
-    counter_key, log_in, parse_body, remember_me, CartItemRequest, CartResponse, CounterResponse,
-    ErrorResponse, FlashRequest, FlashesResponse, LoginRequest, OkResponse, RevokedResponse,
-    SessionsResponse, UserResponse, APP, ITEMS_KEY, MAX_BODY_BYTES, PAGE, SECURITY_HEADERS,
-    TOKEN_USER_KEY, USER_KEY,
+    counter_key, is_json_content_type, log_in, parse_body, CartItemRequest, CartResponse,
+    CounterResponse, ErrorResponse, FlashRequest, FlashesResponse, LoginRequest, OkResponse,
+    RevokedResponse, SessionsResponse, UserResponse, ITEMS_KEY, MAX_BODY_BYTES, PAGE,
+    SECURITY_HEADERS, TOKEN_USER_KEY, USER_KEY,
 };
 use serde::de::DeserializeOwned;
 use session_axum::{FlashLevel, NamedSession, Session, SessionLayer, SessionManager};
@@ -63,6 +63,8 @@ pub fn app(manager: SessionManager) -> Router {
         .route("/logout", post(logout))
         .route("/remember", post(remember))
         .route("/sessions", get(sessions))
+        .route("/sessions/{id}", delete(end_session))
+        .route("/logout-others", post(logout_others))
         .route("/logout-everywhere", post(logout_everywhere))
         .route("/flash", get(take_flashes).post(add_flash))
         .route("/counter/{key}", get(read_counter).post(increment_counter))
@@ -110,14 +112,22 @@ async fn json_errors(response: Response) -> Response {
     Response::from_parts(parts, Body::from(body))
 }
 
-/// A JSON body, whatever its `Content-Type`; anything else is the contract's
-/// `400 {"error":"..."}`, and a body over [`MAX_BODY_BYTES`] its `413`.
+/// A JSON body sent as `application/json`: another `Content-Type` is the contract's `415`, a
+/// body that is not the expected JSON its `400 {"error":"..."}`, and a body over
+/// [`MAX_BODY_BYTES`] its `413`.
 pub struct JsonBody<T>(pub T);
 
 impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for JsonBody<T> {
     type Rejection = Response;
 
     async fn from_request(request: Request, state: &S) -> Result<Self, Self::Rejection> {
+        let is_json = is_json_content_type(
+            request
+                .headers()
+                .get(header::CONTENT_TYPE)
+                .map(HeaderValue::as_bytes),
+        );
+        // The body is read first, so an oversized one is the 413 whatever it claims to be.
         let bytes =
             Bytes::from_request(request, state)
                 .await
@@ -125,12 +135,16 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for JsonBody<T> {
                     StatusCode::PAYLOAD_TOO_LARGE => failure(413, ErrorResponse::body_too_large()),
                     _ => bad_request(ErrorResponse::malformed_body(rejection.body_text())),
                 })?;
+        if !is_json {
+            return Err(failure(415, ErrorResponse::expected_json()));
+        }
         parse_body(&bytes).map(JsonBody).map_err(bad_request)
     }
 }
 
 /// A handler's session failure: `413 {"error":"session too large"}` when a change would take
-/// the session past its limit (the session keeps what it had), else the adapter's 500.
+/// the session past its limit (the session keeps what it had), else the adapter's answer for
+/// the error (`400` for an invalid user name, `500` for a store failure).
 pub struct Failure(session_axum::session_core::Error);
 
 impl From<session_axum::session_core::Error> for Failure {
@@ -201,7 +215,7 @@ async fn me(session: Session) -> Result<Response, Failure> {
 }
 
 async fn logout(session: Session) -> Json<OkResponse> {
-    session.destroy();
+    session.logout();
     Json(OkResponse::OK)
 }
 
@@ -209,30 +223,41 @@ async fn remember(session: Session) -> Result<Response, Failure> {
     if user_of(&session)?.is_none() {
         return Ok(unauthorized());
     }
-    session.set_expiry(remember_me())?;
+    session.remember()?;
     Ok(Json(OkResponse::OK).into_response())
 }
 
-async fn sessions(
-    State(manager): State<SessionManager>,
-    session: Session,
-) -> Result<Response, Failure> {
-    let Some(user) = user_of(&session)? else {
+async fn sessions(session: Session) -> Result<Response, Failure> {
+    if user_of(&session)?.is_none() {
         return Ok(unauthorized());
-    };
-    let listed = manager.owner_sessions(APP, &user, None).await?;
-    Ok(Json(SessionsResponse::of(listed, &session.id())).into_response())
+    }
+    Ok(Json(SessionsResponse::of(session.devices().await?)).into_response())
 }
 
-async fn logout_everywhere(
-    State(manager): State<SessionManager>,
-    session: Session,
-) -> Result<Response, Failure> {
-    let Some(user) = user_of(&session)? else {
+async fn end_session(session: Session, Path(id): Path<String>) -> Result<Response, Failure> {
+    if user_of(&session)?.is_none() {
         return Ok(unauthorized());
-    };
-    let revoked = manager.revoke_owner(APP, &user).await?;
-    session.destroy();
+    }
+    Ok(if session.end_device(&id).await? {
+        Json(RevokedResponse { revoked: 1 }).into_response()
+    } else {
+        failure(404, ErrorResponse::no_such_session())
+    })
+}
+
+async fn logout_others(session: Session) -> Result<Response, Failure> {
+    if user_of(&session)?.is_none() {
+        return Ok(unauthorized());
+    }
+    let revoked = session.end_other_devices().await?;
+    Ok(Json(RevokedResponse { revoked }).into_response())
+}
+
+async fn logout_everywhere(session: Session) -> Result<Response, Failure> {
+    if user_of(&session)?.is_none() {
+        return Ok(unauthorized());
+    }
+    let revoked = session.end_everywhere().await?;
     Ok(Json(RevokedResponse { revoked }).into_response())
 }
 

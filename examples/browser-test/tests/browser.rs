@@ -1,6 +1,7 @@
 //! Headless Chromium, through chromedriver, clicks through the axum demo's page: log in (the
 //! browser keeps the Secure cookie of http://127.0.0.1), counters, a flash message shown once,
-//! the cart, remember me, a second browser as a second device, my sessions, log out everywhere.
+//! the cart, remember me, a second browser as a second device, the device list, ending the other
+//! device, log out other devices, log out everywhere.
 //! It checks what the page shows and the cookies each browser holds.
 //!
 //! chromedriver comes from `CHROMEDRIVER` or `PATH`, Chromium from `CHROMIUM` or `PATH`
@@ -24,6 +25,10 @@ const WHOLE_TEST: Duration = Duration::from_secs(180);
 /// How long one click may take to show its result.
 const ONE_ACTION: Duration = Duration::from_secs(15);
 const THIRTY_DAYS: u64 = 30 * 24 * 60 * 60;
+/// The End buttons of the device list.
+const END_BUTTONS: &str = "#sessions-result button.end-device";
+/// The End button of the device that is not this browser.
+const OTHER_DEVICE_END: &str = "#sessions-result tr.other-device button.end-device";
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_page_drives_every_route_in_a_real_browser() {
@@ -140,13 +145,39 @@ async fn click_through(chromedriver: &Path, chromium: &Path) {
         "the cart belongs to the laptop's browser"
     );
 
-    // My sessions: both devices, this one marked.
+    // My devices: both listed, this one marked, each with an End button.
     laptop.click("sessions-list").await;
     let listing = laptop.text("sessions-result").await;
-    assert!(listing.starts_with("2 sessions"), "{listing}");
-    assert_eq!(listing.matches("this browser").count(), 1, "{listing}");
-    assert_eq!(listing.matches("another device").count(), 1, "{listing}");
+    assert!(listing.starts_with("2 devices"), "{listing}");
+    assert_eq!(listing.matches("(this browser)").count(), 1, "{listing}");
+    assert!(
+        listing.contains("Chrome"),
+        "each device shows its User-Agent: {listing}"
+    );
+    assert_eq!(laptop.count(END_BUTTONS).await, 2, "{listing}");
     laptop.screenshot().await;
+
+    // End the other device from the laptop: the phone is logged out, the laptop is not.
+    laptop.click_css(OTHER_DEVICE_END).await;
+    let listing = laptop.text("sessions-result").await;
+    assert!(listing.starts_with("1 device"), "{listing}");
+    assert_eq!(listing.matches("(this browser)").count(), 1, "{listing}");
+    phone.click("me").await;
+    assert_eq!(phone.text("account-result").await, "Not logged in");
+    laptop.click("me").await;
+    assert_eq!(laptop.text("account-result").await, "You are alice");
+
+    // Log out the other devices: the phone, logged in again, ends; the laptop stays.
+    phone.click("login").await;
+    assert_eq!(phone.text("who").await, "Logged in as alice");
+    laptop.click("logout-others").await;
+    assert_eq!(laptop.text("sessions-result").await, "Ended 1 other device");
+    phone.click("me").await;
+    assert_eq!(phone.text("account-result").await, "Not logged in");
+    laptop.click("me").await;
+    assert_eq!(laptop.text("account-result").await, "You are alice");
+    phone.click("login").await;
+    assert_eq!(phone.text("who").await, "Logged in as alice");
 
     // Log out everywhere, from the laptop: the phone is logged out too.
     laptop.click("logout-everywhere").await;
@@ -334,6 +365,29 @@ impl Page {
             .await
             .unwrap_or_else(|error| panic!("could not click #{id}: {error}"));
         self.wait_until_done(before).await;
+    }
+
+    /// Clicks the one element `selector` (CSS) finds and waits until the page has shown the
+    /// result.
+    async fn click_css(&self, selector: &str) {
+        let before = self.done().await;
+        self.client
+            .find(Locator::Css(selector))
+            .await
+            .unwrap_or_else(|error| panic!("no {selector} on the page: {error}"))
+            .click()
+            .await
+            .unwrap_or_else(|error| panic!("could not click {selector}: {error}"));
+        self.wait_until_done(before).await;
+    }
+
+    /// How many elements `selector` (CSS) finds.
+    async fn count(&self, selector: &str) -> usize {
+        self.client
+            .find_all(Locator::Css(selector))
+            .await
+            .unwrap_or_else(|error| panic!("could not look for {selector}: {error}"))
+            .len()
     }
 
     /// Replaces the text of input `id`.

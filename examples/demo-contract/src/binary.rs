@@ -54,6 +54,7 @@ impl RunningDemo {
             .env("ADDR", "127.0.0.1:0")
             .env_remove("SESSIONS_CONFIG")
             .env_remove("SESSION_KEYS")
+            .env_remove("TRUSTED_ORIGINS")
             .env_remove("ROCKET_LOG_LEVEL")
             .envs(envs.iter().copied())
             .stdout(Stdio::piped())
@@ -202,6 +203,32 @@ pub fn unreadable_config_file_stops_start_up_naming_the_variable(binary: &str) {
     assert!(output.stdout.is_empty(), "nothing is listening");
 }
 
+/// `TRUSTED_ORIGINS` is read at start-up: origins start the demo, and a value that is not an
+/// origin stops start-up with a message naming the variable, before anything listens.
+pub fn trusted_origins_are_checked_at_start_up(binary: &str) {
+    let demo = RunningDemo::start(
+        binary,
+        &[(
+            "TRUSTED_ORIGINS",
+            "https://partner.example, http://127.0.0.1:8080",
+        )],
+    );
+    let health = demo.request("GET", "/health", &[], "");
+    assert!(health.starts_with("HTTP/1.1 200"), "{health}");
+    demo.stop();
+
+    let output = Command::new(binary)
+        .env("ADDR", "127.0.0.1:0")
+        .env_remove("SESSIONS_CONFIG")
+        .env("TRUSTED_ORIGINS", "partner.example")
+        .output()
+        .unwrap_or_else(|error| panic!("{binary} does not run: {error}"));
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("TRUSTED_ORIGINS"), "{stderr}");
+    assert!(output.stdout.is_empty(), "nothing is listening");
+}
+
 /// A sibling application's cookie that is not UTF-8 ([`LEGACY_COOKIE`]), in the same `Cookie`
 /// header as the session's and in a header of its own, before and after it: never a 5xx, and
 /// the session opens or not as `expected` says.
@@ -260,6 +287,11 @@ macro_rules! binary_tests {
         #[test]
         fn unreadable_config_file_stops_start_up_naming_the_variable() {
             $crate::binary::unreadable_config_file_stops_start_up_naming_the_variable($binary);
+        }
+
+        #[test]
+        fn trusted_origins_are_checked_at_start_up() {
+            $crate::binary::trusted_origins_are_checked_at_start_up($binary);
         }
 
         #[test]

@@ -2,11 +2,9 @@
 //!
 //! Every demo serializes these types, so the three speak byte-for-byte the same JSON.
 
-use std::time::Duration;
-
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
-use session_core::{Error, Expiry, OwnerSession, Session, SessionId};
+use session_core::{Error, OwnerSession, Session};
 
 /// The default session: login state, counters and flash messages (cookie `app_session`).
 pub const APP: &str = "app";
@@ -144,6 +142,29 @@ impl ErrorResponse {
         }
     }
 
+    /// The 404 of `DELETE /sessions/{id}` for a handle that is not one of the user's live
+    /// sessions: `{"error":"no such session"}`.
+    pub fn no_such_session() -> Self {
+        ErrorResponse {
+            error: "no such session".to_string(),
+        }
+    }
+
+    /// The 409 of a login refused by the cap on the user's sessions:
+    /// `{"error":"too many sessions"}`.
+    pub fn too_many_sessions() -> Self {
+        ErrorResponse {
+            error: "too many sessions".to_string(),
+        }
+    }
+
+    /// The 415 of a JSON route sent another content type: `{"error":"expected application/json"}`.
+    pub fn expected_json() -> Self {
+        ErrorResponse {
+            error: "expected application/json".to_string(),
+        }
+    }
+
     /// The 404 of an unknown route: `{"error":"not found"}`.
     pub fn not_found() -> Self {
         ErrorResponse {
@@ -167,6 +188,7 @@ impl ErrorResponse {
             401 => "not logged in",
             404 => return ErrorResponse::not_found(),
             413 => return ErrorResponse::body_too_large(),
+            415 => return ErrorResponse::expected_json(),
             status if (400..500).contains(&status) => "request refused",
             _ => "internal error",
         };
@@ -183,7 +205,32 @@ impl ErrorResponse {
     }
 }
 
-/// Parses a JSON request body, whatever its `Content-Type`; the error is the contract's 400 body.
+/// Whether a `Content-Type` value (`None` when the header is absent) names JSON:
+/// `application/json`, in any case, with or without parameters. A JSON route answers anything
+/// else with `415` ([`ErrorResponse::expected_json`]), so a cross-site `text/plain` form, which
+/// a browser sends without asking, cannot pass for JSON.
+///
+/// ```
+/// use demo_contract::is_json_content_type;
+///
+/// assert!(is_json_content_type(Some(b"application/json")));
+/// assert!(is_json_content_type(Some(b"Application/JSON; charset=utf-8")));
+/// assert!(!is_json_content_type(Some(b"text/plain")));
+/// assert!(!is_json_content_type(Some(b"application/jsonx")));
+/// assert!(!is_json_content_type(None));
+/// ```
+pub fn is_json_content_type(value: Option<&[u8]>) -> bool {
+    let Some(value) = value else {
+        return false;
+    };
+    let essence = value.split(|&byte| byte == b';').next().unwrap_or_default();
+    essence
+        .trim_ascii()
+        .eq_ignore_ascii_case(b"application/json")
+}
+
+/// Parses a JSON request body (the caller checked its `Content-Type` with
+/// [`is_json_content_type`]); the error is the contract's 400 body.
 ///
 /// ```
 /// use demo_contract::{parse_body, LoginRequest};
@@ -202,77 +249,98 @@ pub fn parse_body<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ErrorResponse>
     serde_json::from_slice(bytes).map_err(ErrorResponse::malformed_body)
 }
 
-/// How long a "remember me" session lasts without use: 30 days (`POST /remember`).
-pub const REMEMBER_ME: Duration = Duration::from_secs(30 * 24 * 60 * 60);
-
-/// The lifetime `POST /remember` gives the `app` session: persistent (the cookie carries
-/// `Max-Age`), [`REMEMBER_ME`] of idle time.
-pub fn remember_me() -> Expiry {
-    Expiry::persistent(REMEMBER_ME)
-}
-
 /// The largest request body a demo reads: 64 KiB. A larger one is `413`
 /// ([`ErrorResponse::body_too_large`]).
 pub const MAX_BODY_BYTES: usize = 64 * 1024;
 
-/// One live session of the logged-in user in `GET /sessions`. Carries no id or token.
+/// One live session of the logged-in user in `GET /sessions`: what the device is and when it
+/// was used. Carries no token: `id` is the store's one-way handle, which opens nothing.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SessionEntry {
+    /// The handle of `DELETE /sessions/{id}`.
+    pub id: String,
     /// Whether this is the session of the request.
     pub current: bool,
     /// When it was created (ms since the Unix epoch).
     pub created_at: u64,
+    /// When it was last used (ms since the Unix epoch), moved at most once per
+    /// `touch_after_secs`.
+    pub last_seen_at: u64,
     /// When it expires unless used again (ms since the Unix epoch).
     pub expires_at: u64,
+    /// When the user logged in on it (ms since the Unix epoch).
+    pub logged_in_at: u64,
+    /// The device's `User-Agent` at login (cut to 256 characters), empty when it sent none.
+    pub user_agent: String,
+}
+
+impl From<OwnerSession> for SessionEntry {
+    fn from(session: OwnerSession) -> Self {
+        let last_seen_at = session.last_seen_at();
+        // A session bound before devices were recorded has no record: its creation stands in.
+        let (logged_in_at, user_agent) = match session.device {
+            Some(device) => (device.logged_in_at, device.user_agent.unwrap_or_default()),
+            None => (session.created_at, String::new()),
+        };
+        SessionEntry {
+            id: session.handle,
+            current: session.current,
+            created_at: session.created_at,
+            last_seen_at,
+            expires_at: session.expires_at,
+            logged_in_at,
+            user_agent,
+        }
+    }
 }
 
 /// `{"sessions":[...]}`: `GET /sessions`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SessionsResponse {
-    /// The user's live sessions: the current one first, then the newest first.
+    /// The user's live sessions, most recently seen first.
     pub sessions: Vec<SessionEntry>,
 }
 
 impl SessionsResponse {
-    /// The listing of `sessions` (as the manager's `owner_sessions` returns them) for a request
-    /// whose own session is `current`: entries lose their storage keys, the current one is
-    /// marked and listed first, the others newest first.
-    pub fn of(sessions: Vec<OwnerSession>, current: &SessionId) -> Self {
-        let current_key = current.storage_key();
-        let mut sessions: Vec<SessionEntry> = sessions
-            .into_iter()
-            .map(|session| SessionEntry {
-                current: session.handle == current_key,
-                created_at: session.created_at,
-                expires_at: session.expires_at,
-            })
-            .collect();
-        sessions.sort_by(|a, b| {
-            b.current
-                .cmp(&a.current)
-                .then(b.created_at.cmp(&a.created_at))
-        });
-        SessionsResponse { sessions }
+    /// The listing of `devices` as [`Session::devices`] returns them (most recently seen first,
+    /// the request's own marked current).
+    pub fn of(devices: Vec<OwnerSession>) -> Self {
+        SessionsResponse {
+            sessions: devices.into_iter().map(SessionEntry::from).collect(),
+        }
     }
 }
 
-/// `{"revoked":N}`: `POST /logout-everywhere`.
+/// `{"revoked":N}`: `DELETE /sessions/{id}`, `POST /logout-others`, `POST /logout-everywhere`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RevokedResponse {
-    /// How many sessions ended, the request's own included.
+    /// How many sessions ended.
     pub revoked: u64,
 }
 
-/// `POST /login` on the `app` session: sets `user`, binds the session to the user (so the
-/// user's sessions can be listed and ended together) and gives it a new id (against session
-/// fixation).
+/// `POST /login` on the `app` session: [`Session::login`] (a new id against session fixation,
+/// bound to the user so the device is recorded and listed; another user's values do not carry
+/// over, an anonymous visitor's do) and `user` set.
 ///
-/// A change past the session's size limit is refused with [`Error::SessionTooLarge`] and leaves
-/// the session as it was: the previous user (if any) kept, no new id, no new owner.
+/// A user name that would take the session past its size limit is refused with
+/// [`Error::SessionTooLarge`] before anything changes: the previous user (if any) kept, no new
+/// id, no new owner.
 pub fn log_in(session: &Session, user: &str) -> Result<(), Error> {
     let previous = session.get::<String>(USER_KEY)?;
-    session.insert(USER_KEY, user)?;
-    if let Err(error) = session.set_owner(user) {
+    let switching = session.owner().is_some_and(|owner| owner != user);
+    // The size check comes first, so a refused name leaves the session as it was. Only when the
+    // login drops another user's values may a name that does not fit beside them still fit.
+    match session.insert(USER_KEY, user) {
+        Ok(()) => {}
+        Err(error) if error.is_too_large() && switching => {
+            if session.login(user).is_err() {
+                return Err(error);
+            }
+            return session.insert(USER_KEY, user);
+        }
+        Err(error) => return Err(error),
+    }
+    if let Err(error) = session.login(user) {
         match previous {
             Some(previous) => session.insert(USER_KEY, previous)?,
             None => {
@@ -281,7 +349,10 @@ pub fn log_in(session: &Session, user: &str) -> Result<(), Error> {
         }
         return Err(error);
     }
-    session.regenerate_id();
+    // Logging in as another user started from empty values.
+    if !session.contains(USER_KEY) {
+        session.insert(USER_KEY, user)?;
+    }
     Ok(())
 }
 

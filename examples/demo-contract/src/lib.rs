@@ -8,7 +8,7 @@
 //! - the request and response bodies and the session and key names ([`LoginRequest`],
 //!   [`UserResponse`], [`SessionsResponse`], [`counter_key`], ...), [`parse_body`] for the
 //!   contract's 400, [`ErrorResponse::for_status`] for the framework's own rejections,
-//!   [`MAX_BODY_BYTES`] and the remember-me lifetime ([`remember_me`]);
+//!   [`is_json_content_type`] for the contract's 415 and [`MAX_BODY_BYTES`];
 //! - with the `scenarios` feature, the contract's HTTP test suite, written once and driven by
 //!   each framework's own test client through the `DemoApp` and `DemoClient` traits, and the
 //!   hostile-HTTP suite (`hostile`), through the same traits.
@@ -55,13 +55,15 @@ pub mod hostile;
 #[cfg(feature = "scenarios")]
 pub mod scenarios;
 #[cfg(feature = "scenarios")]
+mod scenarios_v3;
+#[cfg(feature = "scenarios")]
 mod stores;
 
 pub use body::{
-    counter_key, decode_segment, log_in, parse_body, remember_me, CartItemRequest, CartResponse,
-    CounterResponse, ErrorResponse, FlashRequest, FlashesResponse, LoginRequest, OkResponse,
-    RevokedResponse, SessionEntry, SessionsResponse, UserResponse, API, APP, CART, ITEMS_KEY,
-    MAX_BODY_BYTES, REMEMBER_ME, TOKEN_USER_KEY, USER_KEY,
+    counter_key, decode_segment, is_json_content_type, log_in, parse_body, CartItemRequest,
+    CartResponse, CounterResponse, ErrorResponse, FlashRequest, FlashesResponse, LoginRequest,
+    OkResponse, RevokedResponse, SessionEntry, SessionsResponse, UserResponse, API, APP, CART,
+    ITEMS_KEY, MAX_BODY_BYTES, TOKEN_USER_KEY, USER_KEY,
 };
 
 /// The headers every demo response carries, whatever the route or status: the page cannot be
@@ -81,8 +83,9 @@ pub const SECURITY_HEADERS: [(&str, &str); 4] = [
 pub const PAGE: &str = include_str!("page.html");
 pub use metrics::{audit, audit_log, install_metrics, metrics_text, METRICS_CONTENT_TYPE};
 pub use startup::{
-    config_from_env, exit_code, init_logging, keys_from_env, listen_addr, listening_line,
-    manager_from_env, registry, run_demo, StartupError, DEFAULT_ADDR, DEFAULT_CONFIG,
+    add_trusted_origins, config_from_env, exit_code, init_logging, keys_from_env, listen_addr,
+    listening_line, manager_from_env, registry, run_demo, StartupError, DEFAULT_ADDR,
+    DEFAULT_CONFIG,
 };
 
 #[cfg(feature = "scenarios")]
@@ -146,6 +149,24 @@ macro_rules! __with_scenarios {
             concurrent_counters_persist_on_memory_store,
             concurrent_counters_persist_on_file_store,
             concurrent_counters_persist_on_redis_store,
+            devices_are_listed_with_what_they_are,
+            one_device_is_ended_by_its_id,
+            logout_others_keeps_this_device,
+            logout_everywhere_ends_this_device_too,
+            login_keeps_a_visitors_values_but_not_another_users,
+            the_eleventh_login_ends_the_least_recent_device,
+            the_cap_ends_the_least_recently_used_device,
+            a_refusing_cap_answers_409,
+            remember_me_has_a_new_id_and_an_end,
+            json_routes_refuse_other_content_types,
+            page_drives_the_device_routes,
+            device_flow_on_memory_store,
+            device_flow_on_file_store,
+            device_flow_on_redis_store,
+            device_flow_on_redis_cluster_store,
+            device_flow_on_postgres_store,
+            device_flow_on_mysql_store,
+            device_flow_on_sqlite_store,
         }
     };
 }

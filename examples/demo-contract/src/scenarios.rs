@@ -16,6 +16,8 @@ use crate::client::{Browser, DemoApp, DemoClient, TestRequest, TestResponse, SES
 use crate::startup::DEFAULT_CONFIG;
 use crate::stores::{config_with_store, config_with_stores, redis_url, test_manager, toml_string};
 
+pub use crate::scenarios_v3::*;
+
 const APP_COOKIE: &str = "app_session";
 const CART_COOKIE: &str = "cart";
 
@@ -805,7 +807,7 @@ pub async fn remember_me_gives_the_cookie_thirty_days<A: DemoApp + ?Sized>(app: 
 }
 
 /// Asserts a `GET /sessions` listing of `count` sessions, one of them current, each with
-/// exactly `current`, `created_at` and `expires_at`, and none of `secrets` in the body.
+/// exactly the contract's fields, and none of `secrets` in the body.
 #[track_caller]
 fn expect_sessions(response: &TestResponse, count: usize, secrets: &[&str], what: &str) {
     assert_eq!(
@@ -833,7 +835,15 @@ fn expect_sessions(response: &TestResponse, count: usize, secrets: &[&str], what
         });
         assert_eq!(
             fields,
-            Some(vec!["created_at", "current", "expires_at"]),
+            Some(vec![
+                "created_at",
+                "current",
+                "expires_at",
+                "id",
+                "last_seen_at",
+                "logged_in_at",
+                "user_agent"
+            ]),
             "{what}: {session}"
         );
         let created = session["created_at"].as_u64().unwrap_or(0);

@@ -5,6 +5,7 @@
 //! | `ADDR`            | the address to listen on                                      | `127.0.0.1:3000`           |
 //! | `SESSIONS_CONFIG` | a TOML file with the session configuration                   | [`DEFAULT_CONFIG`]         |
 //! | `SESSION_KEYS`    | comma-separated base64 secrets (32+ bytes each), primary first | a random key (logged once) |
+//! | `TRUSTED_ORIGINS` | comma-separated origins whose cross-origin writes pass        | none                       |
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -65,8 +66,9 @@ pub fn registry() -> StoreRegistry {
     session_stores::registry()
 }
 
-/// The session configuration: the file named by `SESSIONS_CONFIG`, else [`DEFAULT_CONFIG`].
-/// Returns the configuration and where it came from.
+/// The session configuration: the file named by `SESSIONS_CONFIG`, else [`DEFAULT_CONFIG`], with
+/// the origins of `TRUSTED_ORIGINS` added to `cross_origin.trusted_origins`. Returns the
+/// configuration and where it came from.
 pub fn config_from_env() -> Result<(SessionsConfig, String), StartupError> {
     let (text, origin) = match std::env::var_os("SESSIONS_CONFIG") {
         Some(path) => {
@@ -80,11 +82,42 @@ pub fn config_from_env() -> Result<(SessionsConfig, String), StartupError> {
         }
         None => (DEFAULT_CONFIG.to_string(), "embedded default".to_string()),
     };
-    let config = SessionsConfig::from_toml(&text).map_err(|source| StartupError::Config {
+    let mut config = SessionsConfig::from_toml(&text).map_err(|source| StartupError::Config {
         origin: origin.clone(),
         source,
     })?;
+    if let Ok(list) = std::env::var("TRUSTED_ORIGINS") {
+        add_trusted_origins(&mut config, &list).map_err(|source| StartupError::Config {
+            origin: format!("{origin} with TRUSTED_ORIGINS"),
+            source,
+        })?;
+    }
     Ok((config, origin))
+}
+
+/// Adds the comma-separated origins of `list` (the value of `TRUSTED_ORIGINS`) to the
+/// configuration's `cross_origin.trusted_origins`, so their cross-origin writes pass. Empty items
+/// are skipped; an origin that is not `scheme://host[:port]` is refused here, at start-up.
+///
+/// ```
+/// let mut config = session_core::SessionsConfig::from_toml(demo_contract::DEFAULT_CONFIG)?;
+/// demo_contract::add_trusted_origins(&mut config, "https://partner.example, ")?;
+/// assert_eq!(config.cross_origin.trusted_origins, ["https://partner.example"]);
+/// assert!(demo_contract::add_trusted_origins(&mut config, "partner").is_err());
+/// # Ok::<(), session_core::ConfigError>(())
+/// ```
+pub fn add_trusted_origins(config: &mut SessionsConfig, list: &str) -> Result<(), ConfigError> {
+    let mut changed = config.clone();
+    changed.cross_origin.trusted_origins.extend(
+        list.split(',')
+            .map(str::trim)
+            .filter(|origin| !origin.is_empty())
+            .map(str::to_string),
+    );
+    // The same check the manager makes, so a bad origin names `TRUSTED_ORIGINS` in its error.
+    changed.validate()?;
+    *config = changed;
+    Ok(())
 }
 
 /// The keys from `SESSION_KEYS`, or a random key when it is unset or empty. The random key is

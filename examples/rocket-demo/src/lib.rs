@@ -22,10 +22,10 @@
 //! ```
 
 use demo_contract::{
-    counter_key, log_in, parse_body, remember_me, CartItemRequest, CartResponse, CounterResponse,
-    ErrorResponse, FlashRequest, FlashesResponse, LoginRequest, OkResponse, RevokedResponse,
-    SessionsResponse, UserResponse, APP, ITEMS_KEY, MAX_BODY_BYTES, PAGE, SECURITY_HEADERS,
-    TOKEN_USER_KEY, USER_KEY,
+    counter_key, is_json_content_type, log_in, parse_body, CartItemRequest, CartResponse,
+    CounterResponse, ErrorResponse, FlashRequest, FlashesResponse, LoginRequest, OkResponse,
+    RevokedResponse, SessionsResponse, UserResponse, ITEMS_KEY, MAX_BODY_BYTES, PAGE,
+    SECURITY_HEADERS, TOKEN_USER_KEY, USER_KEY,
 };
 use rocket::data::{self, Data, FromData, ToByteUnit};
 use rocket::fairing::AdHoc;
@@ -34,7 +34,7 @@ use rocket::outcome::Outcome;
 use rocket::request::{self, FromRequest};
 use rocket::response::content::RawHtml;
 use rocket::serde::json::Json;
-use rocket::{catch, catchers, get, post, routes, Build, Request, Rocket, State};
+use rocket::{catch, catchers, delete, get, post, routes, Build, Request, Rocket};
 use serde::de::DeserializeOwned;
 use session_rocket::{
     session_name, FlashLevel, NamedSession, Session, SessionFailure, SessionFairing, SessionManager,
@@ -69,6 +69,8 @@ pub fn rocket(manager: SessionManager) -> Rocket<Build> {
                 logout,
                 remember,
                 sessions,
+                end_session,
+                logout_others,
                 logout_everywhere,
                 add_flash,
                 take_flashes,
@@ -94,8 +96,8 @@ pub fn rocket(manager: SessionManager) -> Rocket<Build> {
 /// A JSON response with a status.
 type Answer<T> = (Status, Json<T>);
 
-/// A handler's outcome: a response, a contract error (400, 401, 413), or a session failure
-/// (500).
+/// A handler's outcome: a response, a contract error (400, 401, 404, 413, 415), or a session
+/// failure (500).
 type Reply<T> = Result<Answer<T>, Failure>;
 
 /// Why a handler did not answer 200.
@@ -130,17 +132,26 @@ fn not_logged_in() -> Failure {
 }
 
 /// A request body of at most [`MAX_BODY_BYTES`]; a larger one is `413`, one that cannot be read
-/// `400` (both through the catchers).
+/// `400` (both through the catchers). Whether it was sent as JSON is kept for [`body`]'s 415.
 #[derive(Debug)]
-struct Body(Vec<u8>);
+struct Body {
+    bytes: Vec<u8>,
+    is_json: bool,
+}
 
 #[rocket::async_trait]
 impl<'r> FromData<'r> for Body {
     type Error = std::io::Error;
 
-    async fn from_data(_request: &'r Request<'_>, data: Data<'r>) -> data::Outcome<'r, Self> {
+    async fn from_data(request: &'r Request<'_>, data: Data<'r>) -> data::Outcome<'r, Self> {
+        let content_type = request.headers().get_one("content-type");
+        let is_json = is_json_content_type(content_type.map(str::as_bytes));
+        // The body is read first, so an oversized one is the 413 whatever it claims to be.
         match data.open(MAX_BODY_BYTES.bytes()).into_bytes().await {
-            Ok(bytes) if bytes.is_complete() => Outcome::Success(Body(bytes.into_inner())),
+            Ok(bytes) if bytes.is_complete() => Outcome::Success(Body {
+                bytes: bytes.into_inner(),
+                is_json,
+            }),
             Ok(_) => Outcome::Error((
                 Status::PayloadTooLarge,
                 std::io::Error::other("the request body is over the limit"),
@@ -150,9 +161,16 @@ impl<'r> FromData<'r> for Body {
     }
 }
 
-/// The request body as `T`, whatever its `Content-Type`, or the contract's 400.
+/// The request body as `T`; the contract's 415 when it was not sent as `application/json`, its
+/// 400 when it is not the expected JSON.
 fn body<T: DeserializeOwned>(body: &Body) -> Result<T, Failure> {
-    parse_body(&body.0).map_err(|error| Failure::Error((Status::BadRequest, Json(error))))
+    if !body.is_json {
+        return Err(Failure::Error((
+            Status::UnsupportedMediaType,
+            Json(ErrorResponse::expected_json()),
+        )));
+    }
+    parse_body(&body.bytes).map_err(|error| Failure::Error((Status::BadRequest, Json(error))))
 }
 
 /// The `{key}` of `/counter/{key}`, decoded strictly: a segment that is not percent-encoded
@@ -221,33 +239,50 @@ fn me(session: Session) -> Reply<UserResponse> {
 
 #[post("/logout")]
 fn logout(session: Session) -> Json<OkResponse> {
-    session.destroy();
+    session.logout();
     Json(OkResponse::OK)
 }
 
 #[post("/remember")]
 fn remember(session: Session) -> Reply<OkResponse> {
     logged_in(&session)?;
-    session.set_expiry(remember_me())?;
+    session.remember()?;
     ok(OkResponse::OK)
 }
 
 #[get("/sessions")]
-async fn sessions(manager: &State<SessionManager>, session: Session) -> Reply<SessionsResponse> {
-    let user = logged_in(&session)?;
-    let listed = manager.owner_sessions(APP, &user, None).await?;
-    ok(SessionsResponse::of(listed, &session.id()))
+async fn sessions(session: Session) -> Reply<SessionsResponse> {
+    logged_in(&session)?;
+    ok(SessionsResponse::of(session.devices().await?))
+}
+
+#[delete("/sessions/<id>")]
+async fn end_session(session: Session, id: &str) -> Reply<RevokedResponse> {
+    logged_in(&session)?;
+    if session.end_device(id).await? {
+        ok(RevokedResponse { revoked: 1 })
+    } else {
+        Err(Failure::Error((
+            Status::NotFound,
+            Json(ErrorResponse::no_such_session()),
+        )))
+    }
+}
+
+#[post("/logout-others")]
+async fn logout_others(session: Session) -> Reply<RevokedResponse> {
+    logged_in(&session)?;
+    ok(RevokedResponse {
+        revoked: session.end_other_devices().await?,
+    })
 }
 
 #[post("/logout-everywhere")]
-async fn logout_everywhere(
-    manager: &State<SessionManager>,
-    session: Session,
-) -> Reply<RevokedResponse> {
-    let user = logged_in(&session)?;
-    let revoked = manager.revoke_owner(APP, &user).await?;
-    session.destroy();
-    ok(RevokedResponse { revoked })
+async fn logout_everywhere(session: Session) -> Reply<RevokedResponse> {
+    logged_in(&session)?;
+    ok(RevokedResponse {
+        revoked: session.end_everywhere().await?,
+    })
 }
 
 #[post("/flash", data = "<bytes>")]
