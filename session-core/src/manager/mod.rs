@@ -176,7 +176,7 @@ impl SessionManagerBuilder {
     ///
     /// ```
     /// # use session_core::{Backend, CookieStoreOptions, KeyRing, SessionConfig, SessionManager};
-    /// # let cookie = || Backend::Cookie(CookieStoreOptions::default());
+    /// # let cookie = || Backend::ClientSide(CookieStoreOptions::default());
     /// let manager = SessionManager::builder(KeyRing::generate())
     ///     .session("web", SessionConfig::cookie("web_session"), cookie())
     ///     .on_event(|event| tracing::info!(session = ?event.session, kind = ?event.kind, "audit"))

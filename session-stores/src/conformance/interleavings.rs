@@ -4,8 +4,9 @@
 use std::sync::Arc;
 
 use session_core::{
-    Backend, ClientInfo, CookieConfig, KeyRing, RequestSessions, ResponseHeader, Session,
-    SessionConfig, SessionId, SessionManager, Store, StoreConfig, Transport,
+    Backend, ClientInfo, CookieConfig, Error, KeyRing, OwnersConfig, RequestSessions,
+    ResponseHeader, Session, SessionConfig, SessionId, SessionManager, Store, StoreConfig,
+    Transport, WhenFull,
 };
 
 const COOKIE: &str = "conformance_session";
@@ -28,7 +29,13 @@ pub(crate) async fn run(store: &Arc<dyn Store>) {
     browser
         .revoking_one_device_holds_against_its_own_update()
         .await;
+    browser
+        .logins_racing_at_the_cap_never_leave_more_than_the_cap()
+        .await;
 }
+
+/// The cap of the racing-logins check.
+const CAP: u32 = 2;
 
 struct Browser {
     manager: SessionManager,
@@ -431,6 +438,69 @@ impl Browser {
             let laptop_key = self.id_of(&laptop, check).await.storage_key();
             if self.handles(&owner, check).await != vec![laptop_key] {
                 fail(check, "the laptop's session must be all the owner has left");
+            }
+            self.revoke_owner(&owner, check).await;
+        }
+    }
+
+    /// Rounds of three logins of one owner at once, each its own task, against a cap of
+    /// [`CAP`]: after every round the owner has at most the cap and at least one session; with
+    /// `end_least_recent` no login is refused, with `refuse` the refused ones answer
+    /// `TooManySessions`.
+    async fn logins_racing_at_the_cap_never_leave_more_than_the_cap(&self) {
+        let check = "logins racing at the owner's cap";
+        for when_full in [WhenFull::EndLeastRecent, WhenFull::Refuse] {
+            let owners = OwnersConfig {
+                max_sessions: Some(CAP),
+                when_full,
+                ..OwnersConfig::default()
+            };
+            let config = SessionConfig::new(
+                Transport::Cookie(CookieConfig::new(COOKIE)),
+                StoreConfig::new("under-test"),
+            );
+            let capped = match SessionManager::builder(KeyRing::generate())
+                .session(
+                    NAME,
+                    SessionConfig { owners, ..config },
+                    Backend::Server(Arc::clone(&self.store)),
+                )
+                .build()
+            {
+                Ok(manager) => manager,
+                Err(error) => fail(check, error),
+            };
+            let owner = fresh_owner("cap");
+            for _round in 0..4 {
+                let tasks: Vec<_> = (0..3)
+                    .map(|_| {
+                        let (manager, owner) = (capped.clone(), owner.clone());
+                        tokio::spawn(async move {
+                            let request = manager.request(None, |_| None);
+                            request.default_session().await?.login(owner)?;
+                            manager.save_request(request).await.map(drop)
+                        })
+                    })
+                    .collect();
+                let mut refused = 0;
+                for task in tasks {
+                    match task.await {
+                        Ok(Ok(())) => {}
+                        Ok(Err(Error::TooManySessions { .. })) => refused += 1,
+                        Ok(Err(error)) => fail(check, format_args!("a login failed: {error}")),
+                        Err(error) => fail(check, format_args!("a login panicked: {error}")),
+                    }
+                }
+                let live = self.handles(&owner, check).await.len();
+                if live > CAP as usize || live == 0 {
+                    fail(
+                        check,
+                        format_args!("{when_full:?}: {live} live sessions, cap {CAP}"),
+                    );
+                }
+                if when_full == WhenFull::EndLeastRecent && refused > 0 {
+                    fail(check, "end_least_recent refused a login");
+                }
             }
             self.revoke_owner(&owner, check).await;
         }
