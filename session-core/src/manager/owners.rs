@@ -28,7 +28,7 @@ pub(super) async fn refuse_when_full(
 }
 
 /// After the login of `current` stored: ends the owner's sessions past `max`. With
-/// [`WhenFull::EndLeastRecent`] those are the least recently seen others; with
+/// [`WhenFull::EndLeastRecent`] those are the least recently seen; with
 /// [`WhenFull::Refuse`] (a login that raced another past the check) the latest logins lose,
 /// this one included, and then this login is refused.
 pub(super) async fn enforce_cap(
@@ -52,11 +52,14 @@ pub(super) async fn enforce_cap(
     }
     let past_cap: Vec<OwnerSession> = match when_full {
         WhenFull::EndLeastRecent => {
-            sessions.retain(|session| session.handle != current_key);
-            // Most recently seen first; ties broken by handle so racing logins agree.
+            // Most recently seen first, ties broken by handle: one order that every racing
+            // login computes alike, so they agree on which sessions stay, and the most recent
+            // of all is never ended (excluding each one's own session instead let two logins
+            // at a cap of one end each other). A login seen less recently than `max` others
+            // (a tie lost to a racing login in the same millisecond) ends its own session.
             sessions
                 .sort_by(|a, b| (b.last_seen_at(), &b.handle).cmp(&(a.last_seen_at(), &a.handle)));
-            sessions.split_off((max - 1).min(sessions.len()))
+            sessions.split_off(max)
         }
         WhenFull::Refuse => {
             sessions
@@ -65,10 +68,12 @@ pub(super) async fn enforce_cap(
         }
     };
     let mut refused = false;
+    // Only a refusing cap refuses: with `end_least_recent` a login that lost to a racing one
+    // was let in and then ended, like any least recently seen session.
     let mut ended = 0;
     for session in &past_cap {
         ended += u64::from(store.delete_owned(owner, &session.handle).await?);
-        refused |= session.handle == current_key;
+        refused |= session.handle == current_key && when_full == WhenFull::Refuse;
         tracing::debug!(session = %name, "ended a session past its owner's cap");
     }
     if ended > 0 {

@@ -444,6 +444,7 @@ impl Store for MemoryStore {
     }
 
     async fn create(&self, record: &Record) -> Result<(), StoreError> {
+        between_steps();
         self.inner.create(record)
     }
 
@@ -457,6 +458,7 @@ impl Store for MemoryStore {
         new: &SessionId,
         delta: &Delta,
     ) -> Result<bool, StoreError> {
+        between_steps();
         self.inner.regenerate(old, new, delta)
     }
 
@@ -466,10 +468,12 @@ impl Store for MemoryStore {
     }
 
     async fn owner_sessions(&self, owner: &str) -> Result<Vec<OwnerSession>, StoreError> {
+        between_steps();
         self.inner.owner_sessions(owner)
     }
 
     async fn delete_owned(&self, owner: &str, key: &str) -> Result<bool, StoreError> {
+        between_steps();
         Ok(self.inner.delete_owned(owner, key))
     }
 

@@ -8,7 +8,10 @@
 use std::cell::Cell;
 use std::sync::Arc;
 
-use session_core::{now_ms, Delta, Expiry, Record, SessionId, Store};
+use session_core::{
+    now_ms, Backend, CookieConfig, Delta, Expiry, KeyRing, OwnersConfig, Record, SessionConfig,
+    SessionId, SessionManager, Store, StoreConfig, Transport, WhenFull,
+};
 
 use super::{MemoryOptions, MemoryStore};
 
@@ -99,6 +102,85 @@ fn schedule() {
         "the index kept an owner or a revocation"
     );
     UNDER_MODEL.with(|flag| flag.set(false));
+}
+
+/// A manager on `store` whose session `app` caps each owner at `max` sessions.
+fn capped_manager(store: &Arc<MemoryStore>, max: u32, when_full: WhenFull) -> SessionManager {
+    let mut config = SessionConfig::new(
+        Transport::Cookie(CookieConfig::new("sid")),
+        StoreConfig::new("memory"),
+    );
+    config.owners = OwnersConfig {
+        max_sessions: Some(max),
+        when_full,
+        ..OwnersConfig::default()
+    };
+    let store: Arc<dyn Store> = Arc::clone(store) as Arc<dyn Store>;
+    SessionManager::builder(KeyRing::generate())
+        .session("app", config, Backend::Server(store))
+        .build()
+        .unwrap_or_else(|error| panic!("{error}"))
+}
+
+/// A login of alice on a new browser through `manager`: whether it was let in.
+fn log_in(manager: &SessionManager) -> bool {
+    now(async {
+        let request = manager.request(None, |_| None);
+        let session = request.default_session().await?;
+        session.login("alice")?;
+        manager.save_request(request).await
+    })
+    .map(|_| true)
+    .or_else(|error| match error {
+        session_core::Error::TooManySessions { .. } => Ok(false),
+        error => Err(error),
+    })
+    .unwrap_or_else(|error| panic!("a login failed: {error}"))
+}
+
+/// One schedule: alice holds `max - 1` sessions, and two logins of hers run at once, the
+/// scheduler switching between every store operation of each. Afterwards she holds at most
+/// `max` and at least one; with `end_least_recent` both logins were let in.
+fn capped_logins(max: u32, when_full: WhenFull) {
+    UNDER_MODEL.with(|flag| flag.set(true));
+    let store = Arc::new(MemoryStore::new(MemoryOptions {
+        shards: 2,
+        ..MemoryOptions::default()
+    }));
+    let manager = capped_manager(&store, max, when_full);
+    for _ in 1..max {
+        assert!(log_in(&manager));
+    }
+    let other = shuttle::thread::spawn({
+        let manager = manager.clone();
+        move || {
+            UNDER_MODEL.with(|flag| flag.set(true));
+            log_in(&manager)
+        }
+    });
+    let first = log_in(&manager);
+    let second = other.join().unwrap_or_else(|_| panic!("a login panicked"));
+    let live = now(store.owner_sessions("alice"))
+        .unwrap_or_else(|error| panic!("{error}"))
+        .len();
+    assert!(
+        (1..=max as usize).contains(&live),
+        "{when_full:?}, cap {max}: {live} live sessions"
+    );
+    if when_full == WhenFull::EndLeastRecent {
+        assert!(first && second, "end_least_recent refused a login");
+    }
+    UNDER_MODEL.with(|flag| flag.set(false));
+}
+
+#[test]
+fn two_logins_at_the_cap_never_leave_more_than_the_cap_under_every_schedule() {
+    for when_full in [WhenFull::EndLeastRecent, WhenFull::Refuse] {
+        for max in [1, 2] {
+            shuttle::check_random(move || capped_logins(max, when_full), 500);
+            shuttle::check_pct(move || capped_logins(max, when_full), 500, 3);
+        }
+    }
 }
 
 #[test]
