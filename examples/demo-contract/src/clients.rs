@@ -1,4 +1,4 @@
-//! [`DemoClient`]s over each framework's own test machinery: axum through
+//! [`DemoClient`](crate::DemoClient)s over each framework's own test machinery: axum through
 //! `tower::ServiceExt::oneshot` (feature `axum`), actix-web through `actix_web::test`
 //! (feature `actix`), rocket through its asynchronous local client (feature `rocket`).
 //!
