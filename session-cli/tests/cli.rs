@@ -769,7 +769,6 @@ async fn device_records_are_listed_on_the_file_store() {
 }
 
 #[tokio::test]
-#[ignore = "the SQL stores' owner listing does not read the device record yet"]
 async fn device_records_are_listed_on_sqlite() {
     device_records_are_listed(&Setup::app_on(
         r#"{ type = "sqlite", url = "sqlite://{dir}/sessions.db" }"#,
