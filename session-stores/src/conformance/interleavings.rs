@@ -32,6 +32,9 @@ pub(crate) async fn run(store: &Arc<dyn Store>) {
     browser
         .logins_racing_at_the_cap_never_leave_more_than_the_cap()
         .await;
+    browser
+        .a_revocation_racing_a_login_ends_what_it_began_with()
+        .await;
 }
 
 /// The cap of the racing-logins check.
@@ -501,6 +504,50 @@ impl Browser {
                 if when_full == WhenFull::EndLeastRecent && refused > 0 {
                     fail(check, "end_least_recent refused a login");
                 }
+            }
+            self.revoke_owner(&owner, check).await;
+        }
+    }
+
+    /// "Log out everywhere" while a new device logs in as the same owner: the sessions bound
+    /// when the revocation began all end; a login that stores its binding after the revocation
+    /// stays logged in, one that stored it before is ended with the rest.
+    async fn a_revocation_racing_a_login_ends_what_it_began_with(&self) {
+        let check = "a revocation racing a login";
+        for login_saves_first in [true, false] {
+            let owner = fresh_owner("racing-login");
+            let phone = self.login_as(&owner, "Phone/1", check).await;
+            let (request, session) = self.open(None, check).await;
+            if let Err(error) = session.login(owner.clone()) {
+                fail(check, error);
+            }
+            let laptop = if login_saves_first {
+                let laptop = self.finish(request, check).await;
+                self.revoke_owner(&owner, check).await;
+                laptop
+            } else {
+                self.revoke_owner(&owner, check).await;
+                self.finish(request, check).await
+            };
+            let CookieChange::Set(laptop) = laptop else {
+                fail(check, format_args!("the login set no cookie: {laptop:?}"));
+            };
+            if self.owner_of(&phone, check).await.is_some() {
+                fail(
+                    check,
+                    "a session bound when the revocation began is still logged in",
+                );
+            }
+            let laptop_owner = self.owner_of(&laptop, check).await;
+            let expected = (!login_saves_first).then_some(owner.as_str());
+            if laptop_owner.as_deref() != expected {
+                fail(
+                    check,
+                    format_args!(
+                        "login saved first: {login_saves_first}; the new device's owner is \
+                         {laptop_owner:?}, expected {expected:?}"
+                    ),
+                );
             }
             self.revoke_owner(&owner, check).await;
         }
