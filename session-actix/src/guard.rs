@@ -9,9 +9,9 @@ use std::pin::Pin;
 
 use crate::{Session, SessionRejection};
 
-/// The body of the 401 [`LoginRejection::NotLoggedIn`] answers with.
-pub const NOT_LOGGED_IN_BODY: &str = r#"{"error":"not logged in"}"#;
+pub use session_core::NOT_LOGGED_IN_BODY;
 
+session_core::__define_login_guard! {
 /// An extractor for routes that need a logged-in user: the owner bound to the default session
 /// (`session.set_owner(..)` at login), with the session itself.
 ///
@@ -57,39 +57,8 @@ pub const NOT_LOGGED_IN_BODY: &str = r#"{"error":"not logged in"}"#;
 ///     Ok(format!("password changed; {ended} other sessions ended"))
 /// }
 /// ```
-#[derive(Debug, Clone)]
-pub struct LoggedIn {
-    owner: String,
-    session: Session,
-}
-
-impl LoggedIn {
-    /// The logged-in owner.
-    pub fn owner(&self) -> &str {
-        &self.owner
-    }
-
-    /// The default session, bound to [`owner`](Self::owner).
-    pub fn session(&self) -> &Session {
-        &self.session
-    }
-
-    /// The owner and the session.
-    pub fn into_parts(self) -> (String, Session) {
-        (self.owner, self.session)
-    }
-}
-
-/// Why [`LoggedIn`] failed.
-#[derive(Debug, thiserror::Error)]
-#[non_exhaustive]
-pub enum LoginRejection {
-    /// The default session has no owner: `401 {"error":"not logged in"}`.
-    #[error("not logged in")]
-    NotLoggedIn,
-    /// The session did not open (see [`SessionRejection`]): a 500.
-    #[error(transparent)]
-    Session(#[from] SessionRejection),
+pub struct LoggedIn(Session);
+pub enum LoginRejection(SessionRejection);
 }
 
 impl LoginRejection {
@@ -129,12 +98,6 @@ impl FromRequest for LoggedIn {
 
     fn from_request(request: &HttpRequest, payload: &mut Payload) -> Self::Future {
         let session = Session::from_request(request, payload);
-        Box::pin(async move {
-            let session = session.await?;
-            match session.owner() {
-                Some(owner) => Ok(LoggedIn { owner, session }),
-                None => Err(LoginRejection::NotLoggedIn),
-            }
-        })
+        Box::pin(async move { LoggedIn::of(session.await?) })
     }
 }

@@ -8,9 +8,9 @@ use http::StatusCode;
 
 use crate::{Session, SessionRejection};
 
-/// The body of the 401 [`LoginRejection::NotLoggedIn`] answers with.
-pub const NOT_LOGGED_IN_BODY: &str = r#"{"error":"not logged in"}"#;
+pub use session_core::NOT_LOGGED_IN_BODY;
 
+session_core::__define_login_guard! {
 /// An extractor for routes that need a logged-in user: the owner bound to the default session
 /// (`session.set_owner(..)` at login), with the session itself.
 ///
@@ -56,39 +56,8 @@ pub const NOT_LOGGED_IN_BODY: &str = r#"{"error":"not logged in"}"#;
 ///     Ok(format!("password changed; {ended} other sessions ended"))
 /// }
 /// ```
-#[derive(Debug, Clone)]
-pub struct LoggedIn {
-    owner: String,
-    session: Session,
-}
-
-impl LoggedIn {
-    /// The logged-in owner.
-    pub fn owner(&self) -> &str {
-        &self.owner
-    }
-
-    /// The default session, bound to [`owner`](Self::owner).
-    pub fn session(&self) -> &Session {
-        &self.session
-    }
-
-    /// The owner and the session.
-    pub fn into_parts(self) -> (String, Session) {
-        (self.owner, self.session)
-    }
-}
-
-/// Why [`LoggedIn`] rejected a request.
-#[derive(Debug, thiserror::Error)]
-#[non_exhaustive]
-pub enum LoginRejection {
-    /// The default session has no owner: `401 {"error":"not logged in"}`.
-    #[error("not logged in")]
-    NotLoggedIn,
-    /// The session did not open (see [`SessionRejection`]): a 500.
-    #[error(transparent)]
-    Session(#[from] SessionRejection),
+pub struct LoggedIn(Session);
+pub enum LoginRejection(SessionRejection);
 }
 
 impl LoginRejection {
@@ -120,10 +89,6 @@ impl<S: Send + Sync> FromRequestParts<S> for LoggedIn {
     type Rejection = LoginRejection;
 
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
-        let session = Session::from_request_parts(parts, state).await?;
-        match session.owner() {
-            Some(owner) => Ok(LoggedIn { owner, session }),
-            None => Err(LoginRejection::NotLoggedIn),
-        }
+        LoggedIn::of(Session::from_request_parts(parts, state).await?)
     }
 }

@@ -18,6 +18,9 @@ pub const INVALID_OWNER_BODY: &str = r#"{"error":"invalid session owner"}"#;
 /// The body of the 409 adapters answer when a login is refused at the owner's session cap.
 pub const TOO_MANY_SESSIONS_BODY: &str = r#"{"error":"too many sessions"}"#;
 
+/// The body of the 401 the adapters' login guards answer when no owner is bound.
+pub const NOT_LOGGED_IN_BODY: &str = r#"{"error":"not logged in"}"#;
+
 /// The body of the 500 adapters answer for any other session failure.
 pub const INTERNAL_ERROR_BODY: &str = r#"{"error":"session error"}"#;
 

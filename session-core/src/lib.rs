@@ -77,8 +77,8 @@ pub use config::{
 };
 pub use device::{ClientInfo, Device, OwnersConfig, WhenFull, DEVICE_KEY, MAX_USER_AGENT_CHARS};
 pub use error::{
-    Error, INTERNAL_ERROR_BODY, INVALID_OWNER_BODY, STORE_UNAVAILABLE_BODY, TOO_LARGE_BODY,
-    TOO_MANY_SESSIONS_BODY,
+    Error, INTERNAL_ERROR_BODY, INVALID_OWNER_BODY, NOT_LOGGED_IN_BODY, STORE_UNAVAILABLE_BODY,
+    TOO_LARGE_BODY, TOO_MANY_SESSIONS_BODY,
 };
 pub use expiry::{Expiry, ExpiryPolicy};
 pub use flash::{Flash, FlashLevel, FLASH_KEY};

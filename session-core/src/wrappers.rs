@@ -311,3 +311,89 @@ macro_rules! __define_handler_error {
         }
     };
 }
+
+/// Defines an adapter's login guard, the same in every adapter: the `LoggedIn` value (the owner
+/// bound to the default session, with the session) and the `LoginRejection` it fails with (no
+/// owner, or the session's own rejection). The adapter adds its framework's extractor and
+/// response impls, building the guard with `LoggedIn::of`.
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __define_login_guard {
+    (
+        $(#[$doc:meta])*
+        pub struct LoggedIn($session:ty);
+        pub enum LoginRejection($rejection:ty);
+    ) => {
+        $(#[$doc])*
+        #[derive(Debug, Clone)]
+        pub struct LoggedIn {
+            owner: ::std::string::String,
+            session: $session,
+        }
+
+        impl LoggedIn {
+            /// The logged-in owner.
+            pub fn owner(&self) -> &str {
+                &self.owner
+            }
+
+            /// The default session, bound to [`owner`](Self::owner).
+            pub fn session(&self) -> &$session {
+                &self.session
+            }
+
+            /// The owner and the session.
+            pub fn into_parts(self) -> (::std::string::String, $session) {
+                (self.owner, self.session)
+            }
+
+            /// The guard for `session`, or [`LoginRejection::NotLoggedIn`] when no owner is bound.
+            #[allow(dead_code)]
+            pub(crate) fn of(session: $session) -> ::std::result::Result<Self, LoginRejection> {
+                match session.owner() {
+                    ::std::option::Option::Some(owner) => {
+                        ::std::result::Result::Ok(LoggedIn { owner, session })
+                    }
+                    ::std::option::Option::None => {
+                        ::std::result::Result::Err(LoginRejection::NotLoggedIn)
+                    }
+                }
+            }
+        }
+
+        /// Why [`LoggedIn`] rejected a request.
+        #[derive(Debug)]
+        #[non_exhaustive]
+        pub enum LoginRejection {
+            /// The default session has no owner: `401 {"error":"not logged in"}`
+            /// ([`NOT_LOGGED_IN_BODY`](crate::NOT_LOGGED_IN_BODY)).
+            NotLoggedIn,
+            /// The session did not open: the session's own rejection (a 500).
+            Session($rejection),
+        }
+
+        impl ::std::fmt::Display for LoginRejection {
+            fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
+                match self {
+                    LoginRejection::NotLoggedIn => f.write_str("not logged in"),
+                    LoginRejection::Session(rejection) => ::std::fmt::Display::fmt(rejection, f),
+                }
+            }
+        }
+
+        impl ::std::error::Error for LoginRejection {
+            fn source(&self) -> ::std::option::Option<&(dyn ::std::error::Error + 'static)> {
+                match self {
+                    LoginRejection::NotLoggedIn => ::std::option::Option::None,
+                    LoginRejection::Session(rejection) => ::std::error::Error::source(rejection),
+                }
+            }
+        }
+
+        impl ::std::convert::From<$rejection> for LoginRejection {
+            fn from(rejection: $rejection) -> Self {
+                LoginRejection::Session(rejection)
+            }
+        }
+    };
+}

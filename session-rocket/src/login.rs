@@ -7,9 +7,9 @@ use rocket::response::{self, Redirect, Responder};
 
 use crate::{Session, SessionRejection};
 
-/// The body of the 401 [`LoginRejection::NotLoggedIn`] answers with.
-pub const NOT_LOGGED_IN_BODY: &str = r#"{"error":"not logged in"}"#;
+pub use session_core::NOT_LOGGED_IN_BODY;
 
+session_core::__define_login_guard! {
 /// A request guard for routes that need a logged-in user: the owner bound to the default
 /// session (`session.set_owner(..)` at login), with the session itself.
 ///
@@ -61,39 +61,8 @@ pub const NOT_LOGGED_IN_BODY: &str = r#"{"error":"not logged in"}"#;
 ///     Ok(format!("password changed; {ended} other sessions ended"))
 /// }
 /// ```
-#[derive(Debug, Clone)]
-pub struct LoggedIn {
-    owner: String,
-    session: Session,
-}
-
-impl LoggedIn {
-    /// The logged-in owner.
-    pub fn owner(&self) -> &str {
-        &self.owner
-    }
-
-    /// The default session, bound to [`owner`](Self::owner).
-    pub fn session(&self) -> &Session {
-        &self.session
-    }
-
-    /// The owner and the session.
-    pub fn into_parts(self) -> (String, Session) {
-        (self.owner, self.session)
-    }
-}
-
-/// Why [`LoggedIn`] failed.
-#[derive(Debug, thiserror::Error)]
-#[non_exhaustive]
-pub enum LoginRejection {
-    /// The default session has no owner: a 401.
-    #[error("not logged in")]
-    NotLoggedIn,
-    /// The session did not open (see [`SessionRejection`]): a 500.
-    #[error(transparent)]
-    Session(#[from] SessionRejection),
+pub struct LoggedIn(Session);
+pub enum LoginRejection(SessionRejection);
 }
 
 impl LoginRejection {
@@ -138,9 +107,9 @@ impl<'r> FromRequest<'r> for LoggedIn {
 
     async fn from_request(request: &'r Request<'_>) -> Outcome<Self, Self::Error> {
         match Session::from_request(request).await {
-            Outcome::Success(session) => match session.owner() {
-                Some(owner) => Outcome::Success(LoggedIn { owner, session }),
-                None => Outcome::Error((Status::Unauthorized, LoginRejection::NotLoggedIn)),
+            Outcome::Success(session) => match LoggedIn::of(session) {
+                Ok(user) => Outcome::Success(user),
+                Err(rejection) => Outcome::Error((Status::Unauthorized, rejection)),
             },
             Outcome::Error((status, rejection)) => Outcome::Error((status, rejection.into())),
             Outcome::Forward(status) => Outcome::Forward(status),
