@@ -366,13 +366,14 @@ impl RequestSessions {
             }
             (stored_id, events, owner_for(observer, &events, &state))
         };
-        record_events(observer, &events, owner.as_deref());
+        // The cap before the events: a login it refuses or that fails there was never made.
         if let (Some(owner), Some(id), Some(max)) =
             (&login, stored_id, configured.owners.max_sessions)
         {
             let policy = configured.owners.when_full;
             owners::enforce_cap(store, configured, owner, &id, max, policy).await?;
         }
+        record_events(observer, &events, owner.as_deref());
         Ok(())
     }
 

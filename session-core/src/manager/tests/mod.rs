@@ -62,6 +62,8 @@ struct CountingStore {
     ops: Mutex<Vec<Op>>,
     fail_loads: AtomicBool,
     fail_writes: AtomicBool,
+    /// How many more owner listings succeed before every one fails (`None`: none fails).
+    listings_before_failure: Mutex<Option<usize>>,
     /// Records whose stored form no longer decodes.
     corrupt: Mutex<Vec<SessionId>>,
 }
@@ -163,6 +165,12 @@ impl Store for CountingStore {
     }
 
     async fn owner_sessions(&self, owner: &str) -> Result<Vec<OwnerSession>, StoreError> {
+        if let Some(left) = self.listings_before_failure.lock().unwrap().as_mut() {
+            if *left == 0 {
+                return Err(StoreError::backend_msg("the test store refuses listings"));
+            }
+            *left -= 1;
+        }
         let records = self.records.lock().unwrap();
         Ok(records
             .values()

@@ -214,6 +214,36 @@ async fn with_refuse_a_login_at_the_cap_is_a_409_that_writes_nothing() {
 }
 
 #[tokio::test]
+async fn a_login_whose_cap_check_fails_half_way_leaves_no_session_behind() {
+    for when_full in [WhenFull::EndLeastRecent, WhenFull::Refuse] {
+        let store = Arc::new(CountingStore::default());
+        let owners = OwnersConfig {
+            max_sessions: Some(2),
+            when_full,
+            ..OwnersConfig::default()
+        };
+        let manager = capped_manager(&store, owners);
+        let first = log_in(&manager, "alice", "First").await.unwrap();
+        // `refuse` lists once before the write; the listing after it fails.
+        let before_failure = usize::from(when_full == WhenFull::Refuse);
+        *store.listings_before_failure.lock().unwrap() = Some(before_failure);
+        let Err(error) = log_in(&manager, "alice", "Second").await else {
+            panic!("{when_full:?}: a login whose cap check failed was let in");
+        };
+        assert_eq!(error.status(), 500, "{when_full:?}: {error}");
+        assert_eq!(
+            store.ids(),
+            vec![id_of(&first, &manager).await],
+            "{when_full:?}: the failed login's session, which no browser got, is ended"
+        );
+        *store.listings_before_failure.lock().unwrap() = None;
+        let third = log_in(&manager, "alice", "Third").await;
+        assert!(third.is_ok(), "{when_full:?}: the next login fits the cap");
+        assert_eq!(store.ids().len(), 2, "{when_full:?}");
+    }
+}
+
+#[tokio::test]
 async fn logins_racing_at_the_cap_never_leave_more_than_the_cap() {
     // The interleaving a check before the write alone gets wrong: both logins store their
     // binding before either looks at the cap, then each enforces it, in either order.
