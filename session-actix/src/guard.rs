@@ -13,7 +13,7 @@ pub use session_core::NOT_LOGGED_IN_BODY;
 
 session_core::__define_login_guard! {
 /// An extractor for routes that need a logged-in user: the owner bound to the default session
-/// (`session.set_owner(..)` at login), with the session itself.
+/// (`session.login(..)`), with the session itself.
 ///
 /// Without an owner it fails with [`LoginRejection::NotLoggedIn`], a
 /// `401 {"error":"not logged in"}` (JSON). For an HTML route, take
@@ -41,19 +41,13 @@ session_core::__define_login_guard! {
 /// End the user's other sessions and keep this one, under a new id:
 ///
 /// ```
-/// use actix_web::web;
-/// use session_actix::{Error, LoggedIn, SessionManager};
+/// use session_actix::{Error, LoggedIn};
 ///
-/// async fn change_password(
-///     manager: web::Data<SessionManager>,
-///     user: LoggedIn,
-/// ) -> Result<String, Error> {
+/// async fn change_password(user: LoggedIn) -> Result<String, Error> {
 ///     // ... check the old password and store the new one, then:
 ///     let session = user.session();
-///     let ended = manager
-///         .revoke_others(manager.default_name(), user.owner(), &session.id())
-///         .await?;
-///     session.regenerate_id();
+///     let ended = session.end_other_devices().await?;
+///     session.regenerate_id(); // this device goes on under a new id
 ///     Ok(format!("password changed; {ended} other sessions ended"))
 /// }
 /// ```

@@ -11,7 +11,7 @@ pub use session_core::NOT_LOGGED_IN_BODY;
 
 session_core::__define_login_guard! {
 /// A request guard for routes that need a logged-in user: the owner bound to the default
-/// session (`session.set_owner(..)` at login), with the session itself.
+/// session (`session.login(..)`), with the session itself.
 ///
 /// Without an owner the guard fails with `401` and [`LoginRejection::NotLoggedIn`]; rocket then
 /// answers through the application's 401 catcher. Register [`login_catchers`] for
@@ -47,17 +47,14 @@ session_core::__define_login_guard! {
 /// End the user's other sessions and keep this one, under a new id:
 ///
 /// ```
-/// use rocket::State;
-/// use session_rocket::{Error, LoggedIn, SessionManager};
+/// use session_rocket::{Error, LoggedIn};
 ///
 /// #[rocket::post("/password")]
-/// async fn change_password(manager: &State<SessionManager>, user: LoggedIn) -> Result<String, Error> {
+/// async fn change_password(user: LoggedIn) -> Result<String, Error> {
 ///     // ... check the old password and store the new one, then:
 ///     let session = user.session();
-///     let ended = manager
-///         .revoke_others(manager.default_name(), user.owner(), &session.id())
-///         .await?;
-///     session.regenerate_id();
+///     let ended = session.end_other_devices().await?;
+///     session.regenerate_id(); // this device goes on under a new id
 ///     Ok(format!("password changed; {ended} other sessions ended"))
 /// }
 /// ```

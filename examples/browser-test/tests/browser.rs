@@ -1,7 +1,9 @@
 //! Headless Chromium, through chromedriver, clicks through the axum demo's page: log in (the
 //! browser keeps the Secure cookie of http://127.0.0.1), counters, a flash message shown once,
 //! the cart, remember me, a second browser as a second device, the device list, ending the other
-//! device, log out other devices, log out everywhere.
+//! device, log out other devices, and, from a page on a second origin (another loopback port,
+//! which the browser calls same-site and so sends the `SameSite=Lax` cookie to), a `no-cors`
+//! fetch and a `text/plain` form post that the demo refuses; then log out everywhere.
 //! It checks what the page shows and the cookies each browser holds.
 //!
 //! chromedriver comes from `CHROMEDRIVER` or `PATH`, Chromium from `CHROMIUM` or `PATH`
@@ -179,6 +181,33 @@ async fn click_through(chromedriver: &Path, chromium: &Path) {
     phone.click("login").await;
     assert_eq!(phone.text("who").await, "Logged in as alice");
 
+    // A page on a second origin posts to the demo from the laptop's browser, which sends the
+    // session cookie (another port of the same host is same-site): a `no-cors` fetch of "log out
+    // everywhere" and a `text/plain` form that would log the browser in as mallory. Both are
+    // refused before any handler; nothing changes.
+    let refused_before = cross_origin_refusals();
+    let other_origin = OtherOrigin::start(demo.addr).await;
+    laptop.open(&other_origin.url).await;
+    laptop.click("fetch-logout-everywhere").await;
+    assert_eq!(laptop.text("fetch-result").await, "sent");
+    assert_eq!(
+        cross_origin_refusals() - refused_before,
+        1,
+        "the fetch reached the demo and was refused"
+    );
+    laptop.submit_form("login-as-mallory").await;
+    assert_eq!(
+        laptop.body_text().await,
+        r#"{"error":"cross-origin request refused"}"#,
+        "the form post is refused as a cross-origin write, before its body is read"
+    );
+    assert_eq!(cross_origin_refusals() - refused_before, 2);
+    laptop.open(&base).await;
+    assert_eq!(laptop.text("who").await, "Logged in as alice");
+    phone.click("me").await;
+    assert_eq!(phone.text("account-result").await, "You are alice");
+    other_origin.stop().await;
+
     // Log out everywhere, from the laptop: the phone is logged out too.
     laptop.click("logout-everywhere").await;
     assert_eq!(
@@ -214,6 +243,8 @@ struct Demo {
 
 impl Demo {
     async fn start() -> Demo {
+        // Before the manager, whose metric handles register with the recorder at build.
+        demo_contract::install_metrics();
         let config = SessionsConfig::from_toml(demo_contract::DEFAULT_CONFIG)
             .expect("the embedded configuration parses");
         let manager =
@@ -241,6 +272,88 @@ impl Demo {
             Ok(Ok(())) => {}
             Ok(Err(error)) => panic!("the demo failed: {error}"),
             Err(error) => panic!("the demo's task failed: {error}"),
+        }
+    }
+}
+
+/// How many writes the demo has refused as cross-origin, from its Prometheus recorder (the
+/// demo runs in this process).
+fn cross_origin_refusals() -> u64 {
+    let text = demo_contract::metrics_text();
+    text.lines()
+        .find_map(|line| line.strip_prefix("session_cross_origin_refused_total "))
+        .map_or(0, |value| {
+            value
+                .trim()
+                .parse()
+                .unwrap_or_else(|_| panic!("not a count: {value}"))
+        })
+}
+
+/// A page served on another loopback port than the demo: its button sends a `no-cors` fetch of
+/// `POST /logout-everywhere` with the browser's cookies, and its form posts `text/plain` that
+/// reads as JSON to `POST /login`.
+struct OtherOrigin {
+    url: String,
+    stop: tokio::sync::oneshot::Sender<()>,
+    server: tokio::task::JoinHandle<std::io::Result<()>>,
+}
+
+impl OtherOrigin {
+    async fn start(demo: SocketAddr) -> OtherOrigin {
+        let page = format!(
+            r#"<!doctype html>
+<html><body data-done="0">
+<button id="fetch-logout-everywhere" onclick="attack()">Fetch</button>
+<p id="fetch-result"></p>
+<form id="login-as-mallory" method="post" action="http://{demo}/login" enctype="text/plain">
+<input type="hidden" name='{{"user":"mallory","padding":"' value='"}}'>
+</form>
+<script>
+async function attack() {{
+  try {{
+    await fetch("http://{demo}/logout-everywhere",
+      {{ method: "POST", mode: "no-cors", credentials: "include" }});
+    document.getElementById("fetch-result").textContent = "sent";
+  }} catch (error) {{
+    document.getElementById("fetch-result").textContent = "failed: " + error;
+  }}
+  document.body.dataset.done = String(Number(document.body.dataset.done) + 1);
+}}
+document.body.dataset.done = "1";
+</script>
+</body></html>"#
+        );
+        let app = axum::Router::new().route(
+            "/",
+            axum::routing::get(move || async move { axum::response::Html(page) }),
+        );
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind a second free loopback port");
+        let addr = listener.local_addr().expect("the bound address");
+        assert_ne!(addr.port(), demo.port());
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let server = tokio::spawn(async move {
+            axum::serve(listener, app)
+                .with_graceful_shutdown(async {
+                    let _ = stopped.await;
+                })
+                .await
+        });
+        OtherOrigin {
+            url: format!("http://{addr}/"),
+            stop,
+            server,
+        }
+    }
+
+    async fn stop(self) {
+        let _ = self.stop.send(());
+        match self.server.await {
+            Ok(Ok(())) => {}
+            Ok(Err(error)) => panic!("the second origin's server failed: {error}"),
+            Err(error) => panic!("the second origin's task failed: {error}"),
         }
     }
 }
@@ -352,6 +465,46 @@ impl Page {
             );
             tokio::time::sleep(Duration::from_millis(25)).await;
         }
+    }
+
+    /// Opens `url` in this browser and waits until its page has finished its first action.
+    async fn open(&self, url: &str) {
+        self.client
+            .goto(url)
+            .await
+            .unwrap_or_else(|error| panic!("could not open {url}: {error}"));
+        self.wait_until_done(0).await;
+    }
+
+    /// Submits form `id` and waits until the browser shows the answer's document.
+    async fn submit_form(&self, id: &str) {
+        let before = self.client.current_url().await.expect("the current URL");
+        self.client
+            .form(Locator::Id(id))
+            .await
+            .unwrap_or_else(|error| panic!("no form #{id} on the page: {error}"))
+            .submit_direct()
+            .await
+            .unwrap_or_else(|error| panic!("could not submit #{id}: {error}"));
+        let started = Instant::now();
+        while self.client.current_url().await.expect("the current URL") == before {
+            assert!(
+                started.elapsed() < ONE_ACTION,
+                "the form's answer did not show within {ONE_ACTION:?}"
+            );
+            tokio::time::sleep(Duration::from_millis(25)).await;
+        }
+    }
+
+    /// The visible text of the whole document.
+    async fn body_text(&self) -> String {
+        self.client
+            .find(Locator::Css("body"))
+            .await
+            .expect("the document has a body")
+            .text()
+            .await
+            .expect("read the body's text")
     }
 
     /// Clicks button `id` and waits until the page has shown the result.
