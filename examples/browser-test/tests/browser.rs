@@ -17,6 +17,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use fantoccini::cookies::Cookie;
+use fantoccini::elements::Element;
 use fantoccini::{Client, ClientBuilder, Locator};
 use hyper_util::client::legacy::connect::HttpConnector;
 use serde_json::json;
@@ -55,7 +56,7 @@ async fn the_page_drives_every_route_in_a_real_browser() {
 }
 
 async fn click_through(chromedriver: &Path, chromium: &Path) {
-    let demo = Demo::start().await;
+    let demo = start_demo().await;
     let driver = Chromedriver::start(chromedriver);
     let base = format!("http://{}/", demo.addr);
 
@@ -186,8 +187,8 @@ async fn click_through(chromedriver: &Path, chromium: &Path) {
     // everywhere" and a `text/plain` form that would log the browser in as mallory. Both are
     // refused before any handler; nothing changes.
     let refused_before = cross_origin_refusals();
-    let other_origin = OtherOrigin::start(demo.addr).await;
-    laptop.open(&other_origin.url).await;
+    let other_origin = start_other_origin(demo.addr).await;
+    laptop.open(&format!("http://{}/", other_origin.addr)).await;
     laptop.click("fetch-logout-everywhere").await;
     assert_eq!(laptop.text("fetch-result").await, "sent");
     assert_eq!(
@@ -234,46 +235,51 @@ async fn click_through(chromedriver: &Path, chromium: &Path) {
     demo.stop().await;
 }
 
-/// The demo, served by `axum_demo::app` on a free loopback port until stopped.
-struct Demo {
+/// An axum app served on a free loopback port until stopped.
+struct Served {
     addr: SocketAddr,
     stop: tokio::sync::oneshot::Sender<()>,
     server: tokio::task::JoinHandle<std::io::Result<()>>,
 }
 
-impl Demo {
-    async fn start() -> Demo {
-        // Before the manager, whose metric handles register with the recorder at build.
-        demo_contract::install_metrics();
-        let config = SessionsConfig::from_toml(demo_contract::DEFAULT_CONFIG)
-            .expect("the embedded configuration parses");
-        let manager =
-            SessionManager::from_config(&config, &demo_contract::registry(), KeyRing::generate())
-                .await
-                .expect("the demo's sessions build");
+impl Served {
+    async fn start(app: axum::Router) -> Served {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
             .await
             .expect("bind a free loopback port");
         let addr = listener.local_addr().expect("the bound address");
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
         let server = tokio::spawn(async move {
-            axum::serve(listener, axum_demo::app(manager))
+            axum::serve(listener, app)
                 .with_graceful_shutdown(async {
                     let _ = stopped.await;
                 })
                 .await
         });
-        Demo { addr, stop, server }
+        Served { addr, stop, server }
     }
 
     async fn stop(self) {
         let _ = self.stop.send(());
         match self.server.await {
             Ok(Ok(())) => {}
-            Ok(Err(error)) => panic!("the demo failed: {error}"),
-            Err(error) => panic!("the demo's task failed: {error}"),
+            Ok(Err(error)) => panic!("the server at {} failed: {error}", self.addr),
+            Err(error) => panic!("the server task at {} failed: {error}", self.addr),
         }
     }
+}
+
+/// The demo, served by `axum_demo::app`.
+async fn start_demo() -> Served {
+    // Before the manager, whose metric handles register with the recorder at build.
+    demo_contract::install_metrics();
+    let config = SessionsConfig::from_toml(demo_contract::DEFAULT_CONFIG)
+        .expect("the embedded configuration parses");
+    let manager =
+        SessionManager::from_config(&config, &demo_contract::registry(), KeyRing::generate())
+            .await
+            .expect("the demo's sessions build");
+    Served::start(axum_demo::app(manager)).await
 }
 
 /// How many writes the demo has refused as cross-origin, from its Prometheus recorder (the
@@ -290,19 +296,12 @@ fn cross_origin_refusals() -> u64 {
         })
 }
 
-/// A page served on another loopback port than the demo: its button sends a `no-cors` fetch of
-/// `POST /logout-everywhere` with the browser's cookies, and its form posts `text/plain` that
+/// A page served on another loopback port than the demo's: its button sends a `no-cors` fetch
+/// of `POST /logout-everywhere` with the browser's cookies, and its form posts `text/plain` that
 /// reads as JSON to `POST /login`.
-struct OtherOrigin {
-    url: String,
-    stop: tokio::sync::oneshot::Sender<()>,
-    server: tokio::task::JoinHandle<std::io::Result<()>>,
-}
-
-impl OtherOrigin {
-    async fn start(demo: SocketAddr) -> OtherOrigin {
-        let page = format!(
-            r#"<!doctype html>
+async fn start_other_origin(demo: SocketAddr) -> Served {
+    let page = format!(
+        r#"<!doctype html>
 <html><body data-done="0">
 <button id="fetch-logout-everywhere" onclick="attack()">Fetch</button>
 <p id="fetch-result"></p>
@@ -323,39 +322,12 @@ async function attack() {{
 document.body.dataset.done = "1";
 </script>
 </body></html>"#
-        );
-        let app = axum::Router::new().route(
-            "/",
-            axum::routing::get(move || async move { axum::response::Html(page) }),
-        );
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-            .await
-            .expect("bind a second free loopback port");
-        let addr = listener.local_addr().expect("the bound address");
-        assert_ne!(addr.port(), demo.port());
-        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-        let server = tokio::spawn(async move {
-            axum::serve(listener, app)
-                .with_graceful_shutdown(async {
-                    let _ = stopped.await;
-                })
-                .await
-        });
-        OtherOrigin {
-            url: format!("http://{addr}/"),
-            stop,
-            server,
-        }
-    }
-
-    async fn stop(self) {
-        let _ = self.stop.send(());
-        match self.server.await {
-            Ok(Ok(())) => {}
-            Ok(Err(error)) => panic!("the second origin's server failed: {error}"),
-            Err(error) => panic!("the second origin's task failed: {error}"),
-        }
-    }
+    );
+    let app = axum::Router::new().route(
+        "/",
+        axum::routing::get(move || async move { axum::response::Html(page) }),
+    );
+    Served::start(app).await
 }
 
 /// A chromedriver on a free loopback port, killed when dropped.
@@ -476,6 +448,14 @@ impl Page {
         self.wait_until_done(0).await;
     }
 
+    /// The one element `locator` finds.
+    async fn element(&self, locator: Locator<'_>) -> Element {
+        self.client
+            .find(locator)
+            .await
+            .unwrap_or_else(|error| panic!("no {locator:?} on the page: {error}"))
+    }
+
     /// Submits form `id` and waits until the browser shows the answer's document.
     async fn submit_form(&self, id: &str) {
         let before = self.client.current_url().await.expect("the current URL");
@@ -498,39 +478,28 @@ impl Page {
 
     /// The visible text of the whole document.
     async fn body_text(&self) -> String {
-        self.client
-            .find(Locator::Css("body"))
-            .await
-            .expect("the document has a body")
-            .text()
-            .await
-            .expect("read the body's text")
+        let body = self.element(Locator::Css("body")).await;
+        body.text().await.expect("read the body's text")
     }
 
     /// Clicks button `id` and waits until the page has shown the result.
     async fn click(&self, id: &str) {
-        let before = self.done().await;
-        self.client
-            .find(Locator::Id(id))
-            .await
-            .unwrap_or_else(|error| panic!("no #{id} on the page: {error}"))
-            .click()
-            .await
-            .unwrap_or_else(|error| panic!("could not click #{id}: {error}"));
-        self.wait_until_done(before).await;
+        self.click_on(Locator::Id(id)).await;
     }
 
     /// Clicks the one element `selector` (CSS) finds and waits until the page has shown the
     /// result.
     async fn click_css(&self, selector: &str) {
+        self.click_on(Locator::Css(selector)).await;
+    }
+
+    async fn click_on(&self, locator: Locator<'_>) {
         let before = self.done().await;
-        self.client
-            .find(Locator::Css(selector))
-            .await
-            .unwrap_or_else(|error| panic!("no {selector} on the page: {error}"))
+        let element = self.element(locator).await;
+        element
             .click()
             .await
-            .unwrap_or_else(|error| panic!("could not click {selector}: {error}"));
+            .unwrap_or_else(|error| panic!("could not click {locator:?}: {error}"));
         self.wait_until_done(before).await;
     }
 
@@ -545,21 +514,15 @@ impl Page {
 
     /// Replaces the text of input `id`.
     async fn fill(&self, id: &str, text: &str) {
-        let input = self
-            .client
-            .find(Locator::Id(id))
-            .await
-            .unwrap_or_else(|error| panic!("no #{id} on the page: {error}"));
+        let input = self.element(Locator::Id(id)).await;
         input.clear().await.expect("clear the input");
         input.send_keys(text).await.expect("type into the input");
     }
 
     /// The visible text of element `id`.
     async fn text(&self, id: &str) -> String {
-        self.client
-            .find(Locator::Id(id))
-            .await
-            .unwrap_or_else(|error| panic!("no #{id} on the page: {error}"))
+        let element = self.element(Locator::Id(id)).await;
+        element
             .text()
             .await
             .unwrap_or_else(|error| panic!("could not read #{id}: {error}"))

@@ -31,42 +31,7 @@ pub(super) async fn refuse_when_full(
 /// [`WhenFull::EndLeastRecent`] those are the least recently seen; with
 /// [`WhenFull::Refuse`] (a login that raced another past the check) the latest logins lose,
 /// this one included, and then this login is refused.
-///
-/// When the store fails half-way, the login's own session is ended before the error goes back:
-/// the response is a 500 that sets no cookie, so a session left behind would be reachable by
-/// nobody yet still count against the cap (with `refuse`, locking its owner out until it
-/// expired).
 pub(super) async fn enforce_cap(
-    store: &dyn Store,
-    configured: &ConfiguredSession,
-    owner: &str,
-    current: &SessionId,
-    max: u32,
-    when_full: WhenFull,
-) -> Result<(), Error> {
-    let result = end_sessions_past_cap(store, configured, owner, current, max, when_full).await;
-    if let Err(error) = &result {
-        if !matches!(error, Error::TooManySessions { .. }) {
-            withdraw_login(store, &configured.name, owner, current).await;
-        }
-    }
-    result
-}
-
-/// Ends the session a failed login stored, as far as the store lets it; a store that fails
-/// again leaves it to expire, which the log says.
-async fn withdraw_login(store: &dyn Store, name: &str, owner: &str, current: &SessionId) {
-    match store.delete_owned(owner, &current.storage_key()).await {
-        Ok(_) => {
-            tracing::debug!(session = %name, "ended the session of a login whose cap check failed")
-        }
-        Err(error) => {
-            tracing::warn!(session = %name, %error, "the session of a login whose cap check failed could not be ended; it expires unused")
-        }
-    }
-}
-
-async fn end_sessions_past_cap(
     store: &dyn Store,
     configured: &ConfiguredSession,
     owner: &str,
@@ -122,6 +87,31 @@ async fn end_sessions_past_cap(
         return Err(too_many(name, max as u32));
     }
     Ok(())
+}
+
+/// After [`enforce_cap`] failed with `error`: ends the session the login stored, as far as the
+/// store lets it. The response is a 500 that sets no cookie, so a session left behind would be
+/// reachable by nobody yet count against the cap (with `refuse`, locking its owner out until it
+/// expired). A refused login's session is already ended; a store that fails again leaves it to
+/// expire, which the log says.
+pub(super) async fn withdraw_login(
+    store: &dyn Store,
+    name: &str,
+    owner: &str,
+    current: &SessionId,
+    error: &Error,
+) {
+    if matches!(error, Error::TooManySessions { .. }) {
+        return;
+    }
+    match store.delete_owned(owner, &current.storage_key()).await {
+        Ok(_) => {
+            tracing::debug!(session = %name, "ended the session of a login whose cap check failed")
+        }
+        Err(error) => {
+            tracing::warn!(session = %name, %error, "the session of a login whose cap check failed could not be ended; it expires unused")
+        }
+    }
 }
 
 fn logged_in_at(session: &OwnerSession) -> u64 {

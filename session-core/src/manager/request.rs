@@ -371,7 +371,11 @@ impl RequestSessions {
             (&login, stored_id, configured.owners.max_sessions)
         {
             let policy = configured.owners.when_full;
-            owners::enforce_cap(store, configured, owner, &id, max, policy).await?;
+            let capped = owners::enforce_cap(store, configured, owner, &id, max, policy).await;
+            if let Err(error) = capped {
+                owners::withdraw_login(store, &configured.name, owner, &id, &error).await;
+                return Err(error);
+            }
         }
         record_events(observer, &events, owner.as_deref());
         Ok(())
