@@ -1,19 +1,19 @@
 //! The demo contract (`docs/DEMO_CONTRACT.md` in the repository) on actix-web.
 //!
-//! [`app`] builds the whole application around a [`SessionManager`]; [`configure`] adds just the
+//! [`app`] builds the whole application around a [`SessionMiddleware`]; [`configure`] adds just the
 //! routes, for an `App` or scope that already has a [`SessionMiddleware`]. The binary
 //! (`main.rs`) only starts it from the environment with `demo-contract`'s start-up support.
 //!
 //! ```
 //! use actix_web::test;
-//! use session_actix::{KeyRing, SessionManager, SessionsConfig};
+//! use session_actix::{KeyRing, SessionManager, SessionMiddleware, SessionsConfig};
 //!
 //! # #[actix_web::main]
 //! # async fn main() -> Result<(), Box<dyn std::error::Error>> {
 //! let config = SessionsConfig::from_toml(demo_contract::DEFAULT_CONFIG)?;
 //! let manager =
 //!     SessionManager::from_config(&config, &demo_contract::registry(), KeyRing::generate()).await?;
-//! let app = test::init_service(actix_demo::app(manager)).await;
+//! let app = test::init_service(actix_demo::app(SessionMiddleware::new(manager))).await;
 //!
 //! let health = test::TestRequest::get().uri("/health").to_request();
 //! assert_eq!(test::call_and_read_body(&app, health).await, r#"{"ok":true}"#);
@@ -35,9 +35,7 @@ use demo_contract::{
     SECURITY_HEADERS, TOKEN_USER_KEY, USER_KEY,
 };
 use serde::de::DeserializeOwned;
-use session_actix::{
-    Error, FlashLevel, NamedSession, Session, SessionManager, SessionMiddleware, SessionName,
-};
+use session_actix::{Error, FlashLevel, NamedSession, Session, SessionMiddleware, SessionName};
 
 /// The `cart` session: client-side, in the `cart` cookie.
 pub struct Cart;
@@ -53,27 +51,13 @@ impl SessionName for Api {
     const NAME: &'static str = demo_contract::API;
 }
 
-/// The whole demo: [`configure`]'s routes behind a [`SessionMiddleware`] serving `manager`.
-pub fn app(
-    manager: SessionManager,
-) -> App<
-    impl ServiceFactory<
-        ServiceRequest,
-        Config = (),
-        Response = ServiceResponse<impl MessageBody>,
-        Error = actix_web::Error,
-        InitError = (),
-    >,
-> {
-    app_with(SessionMiddleware::new(manager))
-}
-
-/// The whole demo around an already built middleware (clone one into each server worker).
+/// The whole demo: [`configure`]'s routes behind `sessions` (build it once with
+/// `SessionMiddleware::new(manager)` and clone it into each server worker).
 ///
 /// Every error is JSON: [`configure`]'s own, and whatever actix-web itself rejects (a body over
 /// [`MAX_BODY_BYTES`] is `413`, a path that does not decode `400`, a failed middleware `500`),
 /// which keeps its status with the body [`ErrorResponse::for_status`] gives it.
-pub fn app_with(
+pub fn app(
     sessions: SessionMiddleware,
 ) -> App<
     impl ServiceFactory<

@@ -15,7 +15,7 @@ async fn main() -> ExitCode {
 
 async fn serve(manager: SessionManager, addr: SocketAddr) -> Result<(), Box<dyn Error>> {
     let sessions = SessionMiddleware::new(manager);
-    let server = HttpServer::new(move || actix_demo::app_with(sessions.clone()))
+    let server = HttpServer::new(move || actix_demo::app(sessions.clone()))
         .bind(addr)
         .map_err(|source| demo_contract::StartupError::Listen { addr, source })?;
     for bound in server.addrs() {

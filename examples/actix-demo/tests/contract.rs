@@ -4,5 +4,8 @@
 demo_contract::demo_tests!(
     #[actix_web::test]
     ActixDemo,
-    |manager| demo_contract::clients::actix(actix_demo::app(manager)).await
+    |manager| {
+        let sessions = session_actix::SessionMiddleware::new(manager);
+        demo_contract::clients::actix(actix_demo::app(sessions)).await
+    }
 );

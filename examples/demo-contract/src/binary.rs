@@ -273,26 +273,21 @@ pub fn a_cookie_that_is_not_utf8_beside_the_session(binary: &str, expected: NonU
 /// `$non_utf8` (a [`NonUtf8Cookies`]).
 #[macro_export]
 macro_rules! binary_tests {
+    (@each $binary:expr; $($check:ident,)*) => {
+        $(
+            #[test]
+            fn $check() {
+                $crate::binary::$check($binary);
+            }
+        )*
+    };
     ($binary:expr, $non_utf8:expr) => {
-        #[test]
-        fn prints_the_listening_line_and_serves_the_contract() {
-            $crate::binary::prints_the_listening_line_and_serves_the_contract($binary);
-        }
-
-        #[test]
-        fn keys_from_session_keys_need_no_warning() {
-            $crate::binary::keys_from_session_keys_need_no_warning($binary);
-        }
-
-        #[test]
-        fn unreadable_config_file_stops_start_up_naming_the_variable() {
-            $crate::binary::unreadable_config_file_stops_start_up_naming_the_variable($binary);
-        }
-
-        #[test]
-        fn trusted_origins_are_checked_at_start_up() {
-            $crate::binary::trusted_origins_are_checked_at_start_up($binary);
-        }
+        $crate::binary_tests!(@each $binary;
+            prints_the_listening_line_and_serves_the_contract,
+            keys_from_session_keys_need_no_warning,
+            unreadable_config_file_stops_start_up_naming_the_variable,
+            trusted_origins_are_checked_at_start_up,
+        );
 
         #[test]
         fn a_cookie_that_is_not_utf8_beside_the_session() {

@@ -553,20 +553,20 @@ pub async fn a_dead_id_repeated_is_one_store_lookup<A: DemoApp + ?Sized>(app: &A
 /// store when they were last used, so the check on open is made from the deadline alone.
 pub async fn a_shortened_idle_timeout_reaches_carts_already_issued<A: DemoApp + ?Sized>(app: &A) {
     const CURRENT_IDLE_SECS: u64 = 3_600;
-    let config = |idle_secs: u64| {
-        config_with_store(
+    let keys = KeyRing::generate();
+    // A client of the demo whose cart cookies carry an idle timeout of `idle_secs`.
+    let client = |idle_secs: u64| {
+        let config = config_with_store(
             "cart",
             &format!("{{ type = \"cookie\" }}\nexpiry = {{ idle_timeout_secs = {idle_secs} }}"),
-        )
+        );
+        let keys = keys.clone();
+        async move {
+            let manager = test_manager(&config, keys, TestStore::default()).await;
+            app.client(manager).await
+        }
     };
-    let keys = KeyRing::generate();
-    let current = test_manager(
-        &config(CURRENT_IDLE_SECS),
-        keys.clone(),
-        TestStore::default(),
-    )
-    .await;
-    let current = app.client(current).await;
+    let current = client(CURRENT_IDLE_SECS).await;
     for (issued_idle_secs, opens) in [
         (CURRENT_IDLE_SECS, true),
         // Four minutes more: inside the allowance, so still open.
@@ -575,13 +575,7 @@ pub async fn a_shortened_idle_timeout_reaches_carts_already_issued<A: DemoApp + 
         (CURRENT_IDLE_SECS + 360, false),
         (30 * 86_400, false),
     ] {
-        let issuing = test_manager(
-            &config(issued_idle_secs),
-            keys.clone(),
-            TestStore::default(),
-        )
-        .await;
-        let issuing = app.client(issuing).await;
+        let issuing = client(issued_idle_secs).await;
         let added = send(
             &*issuing,
             RawRequest::new("POST", "/cart/items").json(r#"{"item":"apple"}"#),
