@@ -22,8 +22,7 @@
 //! demo_contract::hostile_tests!(#[tokio::test] AxumDemo);
 //! ```
 
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::Once;
+use std::sync::{Mutex, Once, PoisonError};
 
 use session_core::KeyRing;
 use session_stores::testing::TestStore;
@@ -69,18 +68,39 @@ impl RawRequest {
     }
 }
 
-/// Panics anywhere in the process since the hook was installed (the hook still prints them).
+/// Panics since the hook was installed that this test can have caused: on its own thread or on
+/// a thread no test runs on (a runtime's worker), not on another test's thread (the test
+/// harness names each test's thread after the test), so that a test failing beside this one is
+/// not counted as a panic of the app. The hook still prints every panic.
 fn panics_so_far() -> usize {
-    static PANICS: AtomicUsize = AtomicUsize::new(0);
+    static PANICS_BY_THREAD: Mutex<Vec<Option<String>>> = Mutex::new(Vec::new());
     static HOOK: Once = Once::new();
     HOOK.call_once(|| {
         let previous = std::panic::take_hook();
         std::panic::set_hook(Box::new(move |info| {
-            PANICS.fetch_add(1, Ordering::SeqCst);
+            let thread = std::thread::current().name().map(String::from);
+            PANICS_BY_THREAD
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .push(thread);
             previous(info);
         }));
     });
-    PANICS.load(Ordering::SeqCst)
+    let ours = std::thread::current().name().map(String::from);
+    let another_test = |thread: &Option<String>| {
+        thread.as_deref().is_some_and(|name| {
+            Some(name) != ours.as_deref()
+                && name
+                    .bytes()
+                    .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b"_:".contains(&b))
+        })
+    };
+    PANICS_BY_THREAD
+        .lock()
+        .unwrap_or_else(PoisonError::into_inner)
+        .iter()
+        .filter(|thread| !another_test(thread))
+        .count()
 }
 
 /// What a group of requests needs: the client and a logged-in user's cookies.
