@@ -64,6 +64,8 @@ struct CountingStore {
     fail_writes: AtomicBool,
     /// How many more owner listings succeed before every one fails (`None`: none fails).
     listings_before_failure: Mutex<Option<usize>>,
+    /// `delete_owned` finds nothing, as when another request ended the session first.
+    owned_deletes_find_nothing: AtomicBool,
     /// Records whose stored form no longer decodes.
     corrupt: Mutex<Vec<SessionId>>,
 }
@@ -181,6 +183,9 @@ impl Store for CountingStore {
 
     async fn delete_owned(&self, owner: &str, key: &str) -> Result<bool, StoreError> {
         self.check_writes()?;
+        if self.owned_deletes_find_nothing.load(Ordering::SeqCst) {
+            return Ok(false);
+        }
         let mut records = self.records.lock().unwrap();
         let before = records.len();
         records

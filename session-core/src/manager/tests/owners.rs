@@ -3,16 +3,22 @@
 
 use super::*;
 use crate::device::{ClientInfo, OwnersConfig, WhenFull};
+use crate::observe::{RevokeScope, SessionEventKind};
 
 fn capped_manager(store: &Arc<CountingStore>, owners: OwnersConfig) -> SessionManager {
+    capped_builder(store, owners).build().unwrap()
+}
+
+fn capped_builder(store: &Arc<CountingStore>, owners: OwnersConfig) -> SessionManagerBuilder {
     let config = SessionConfig {
         owners,
         ..session_config(cookie_transport("sid"), "counting", policy())
     };
-    SessionManager::builder(KeyRing::new(key(1)))
-        .session("app", config, Backend::Server(store.clone()))
-        .build()
-        .unwrap()
+    SessionManager::builder(KeyRing::new(key(1))).session(
+        "app",
+        config,
+        Backend::Server(store.clone()),
+    )
 }
 
 /// Logs `owner` in on a new browser, the client telling its `User-Agent`.
@@ -183,6 +189,41 @@ async fn a_login_past_the_cap_ends_the_least_recently_seen_session() {
     assert!(user_owner(&newest, &manager).await.is_some());
 }
 
+#[tokio::test]
+async fn the_cap_reports_what_it_ended_as_one_revoked_event() {
+    let store = Arc::new(CountingStore::default());
+    let owners = OwnersConfig {
+        max_sessions: Some(2),
+        ..OwnersConfig::default()
+    };
+    let revoked = Arc::new(Mutex::new(Vec::new()));
+    let seen = revoked.clone();
+    let manager = capped_builder(&store, owners)
+        .on_event(move |event| {
+            if let SessionEventKind::Revoked { scope, count } = event.kind {
+                let owner = event.owner.map(String::from);
+                seen.lock().unwrap().push((scope, count, owner));
+            }
+        })
+        .build()
+        .unwrap();
+    for agent in ["First", "Second"] {
+        log_in(&manager, "alice", agent).await.unwrap();
+        tokio::time::sleep(Duration::from_millis(3)).await;
+    }
+    assert_eq!(*revoked.lock().unwrap(), [], "nothing ended within the cap");
+    log_in(&manager, "alice", "Third").await.unwrap();
+    let expected = (RevokeScope::Cap, 1, Some("alice".to_string()));
+    assert_eq!(*revoked.lock().unwrap(), [expected.clone()]);
+    // Another request ended the sessions past the cap between this login's listing and its
+    // ends: nothing ended here, so nothing is reported.
+    store
+        .owned_deletes_find_nothing
+        .store(true, Ordering::SeqCst);
+    log_in(&manager, "alice", "Fourth").await.unwrap();
+    assert_eq!(*revoked.lock().unwrap(), [expected]);
+}
+
 async fn user_owner(browser: &Browser, manager: &SessionManager) -> Option<String> {
     browser
         .request(manager)
@@ -278,12 +319,14 @@ async fn logins_racing_at_the_cap_never_leave_more_than_the_cap() {
                 let case = format!("{when_full:?}, max {max}, second first: {second_first}");
                 assert!(live.len() <= max as usize, "{case}: {} live", live.len());
                 assert!(!live.is_empty(), "{case}");
+                let lives = |id: &SessionId| live.iter().any(|s| s.handle == id.storage_key());
                 match when_full {
                     WhenFull::EndLeastRecent => assert_eq!(refused, 0, "{case}"),
                     // One slot was free: exactly the later login loses it.
                     WhenFull::Refuse => {
                         assert_eq!(refused, 1, "{case}");
                         assert_eq!(live.len(), max as usize, "{case}");
+                        assert!(lives(&a) && !lives(&b), "{case}: the earlier login stays");
                     }
                 }
             }
