@@ -214,7 +214,7 @@ async fn the_cap_reports_what_it_ended_as_one_revoked_event() {
     assert_eq!(*revoked.lock().unwrap(), [], "nothing ended within the cap");
     log_in(&manager, "alice", "Third").await.unwrap();
     let expected = (RevokeScope::Cap, 1, Some("alice".to_string()));
-    assert_eq!(*revoked.lock().unwrap(), [expected.clone()]);
+    assert_eq!(*revoked.lock().unwrap(), std::slice::from_ref(&expected));
     // Another request ended the sessions past the cap between this login's listing and its
     // ends: nothing ended here, so nothing is reported.
     store
