@@ -4,7 +4,9 @@
 //! Nothing here is ever given an id, a token, a storage key or a value: metrics are labelled
 //! with configured session names and operation kinds only (so their number cannot grow with
 //! traffic), store operations are logged with the session name, the store type, the operation,
-//! its outcome and its duration, and events carry the session name and the owner.
+//! its outcome and its duration, and events carry the session name, the owner, the device record
+//! and the session's handle (its storage key, a one-way hash of the id, as the device listing
+//! shows it).
 //!
 //! Cost when nothing is installed: every metric handle is registered once per configured
 //! session when the manager is built (a handle from no recorder is a no-op), so a request pays
@@ -20,6 +22,7 @@ use std::time::Instant;
 use metrics::{Counter, Histogram, SharedString};
 use tracing::Span;
 
+use crate::device::Device;
 use crate::store::StoreError;
 
 /// Counter: sessions created (a first write to the store, or a first client-side cookie).
@@ -57,7 +60,8 @@ pub fn request_span(method: &str, path: &str) -> Option<Span> {
 /// A change in a session's life, given to the hook registered with
 /// [`SessionManagerBuilder::on_event`](crate::SessionManagerBuilder::on_event) or
 /// [`SessionManager::set_event_hook`](crate::SessionManager::set_event_hook), after the store
-/// operation succeeded. Never carries an id or a storage key.
+/// operation succeeded. Never carries an id: a session is named by its
+/// [`handle`](Self::handle), which opens nothing.
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct SessionEvent<'a> {
@@ -66,6 +70,18 @@ pub struct SessionEvent<'a> {
     pub session: Option<&'a str>,
     /// The owner the session is bound to, where there is one.
     pub owner: Option<&'a str>,
+    /// The session's handle, the one the device listing shows
+    /// ([`OwnerSession::handle`](crate::OwnerSession::handle): its storage key, a one-way hash
+    /// of the id, which opens nothing): the new one after a creation, a login or a
+    /// regeneration; the ended one for a destruction and for [`RevokeScope::One`]; for
+    /// [`RevokeScope::Others`] and [`RevokeScope::Everywhere`], the session that asked, when a
+    /// session asked. `None` for the cleanup, a refusal and [`RevokeScope::Cap`].
+    pub handle: Option<&'a str>,
+    /// The session's device record, where there is one: the one recorded at login for
+    /// [`SessionEventKind::LoggedIn`]; the session's own for a creation or a regeneration, and
+    /// for a size refusal; the asking session's for [`RevokeScope::Others`] and
+    /// [`RevokeScope::Everywhere`]. `None` for a destruction (its values are gone).
+    pub device: Option<&'a Device>,
     /// What happened.
     pub kind: SessionEventKind,
 }
@@ -158,22 +174,48 @@ impl Shared {
     pub(crate) fn cross_origin_refused(&self) {
         self.cross_origin_refused.increment(1);
         tracing::debug!("cross-origin write refused");
-        self.deliver(None, None, SessionEventKind::Refused(Refusal::CrossOrigin));
+        self.deliver(
+            None,
+            &EventDetail::default(),
+            SessionEventKind::Refused(Refusal::CrossOrigin),
+        );
     }
 
     /// Calls the hook, if any. A hook that panics is logged and the request goes on: an audit
     /// log's failure is not the request's.
-    fn deliver(&self, session: Option<&str>, owner: Option<&str>, kind: SessionEventKind) {
+    fn deliver(&self, session: Option<&str>, detail: &EventDetail<'_>, kind: SessionEventKind) {
         let Some(hook) = self.hook.get() else {
             return;
         };
         let event = SessionEvent {
             session,
-            owner,
+            owner: detail.owner,
+            handle: detail.handle,
+            device: detail.device,
             kind,
         };
         if catch_unwind(AssertUnwindSafe(|| hook(&event))).is_err() {
             tracing::error!(session = session.unwrap_or(""), event = ?kind, "the session event hook panicked; the request goes on");
+        }
+    }
+}
+
+/// What an event says of its session beyond the name and the kind. Callers fill it only when a
+/// hook is installed ([`SessionObserver::has_hook`]): with none, a request computes no handle
+/// (a hash) and decodes no device record.
+#[derive(Debug, Clone, Copy, Default)]
+pub(crate) struct EventDetail<'a> {
+    pub(crate) owner: Option<&'a str>,
+    pub(crate) handle: Option<&'a str>,
+    pub(crate) device: Option<&'a Device>,
+}
+
+impl<'a> EventDetail<'a> {
+    /// The owner only.
+    pub(crate) fn owner(owner: Option<&'a str>) -> Self {
+        EventDetail {
+            owner,
+            ..EventDetail::default()
         }
     }
 }
@@ -313,8 +355,14 @@ impl SessionObserver {
         result
     }
 
-    /// Records `kind` for this session: its counter, then the hook with `owner`.
+    /// Records `kind` for this session: its counter, then the hook with `owner` (and no handle
+    /// or device).
     pub(crate) fn record(&self, kind: SessionEventKind, owner: Option<&str>) {
+        self.record_with(kind, &EventDetail::owner(owner));
+    }
+
+    /// Records `kind` for this session: its counter, then the hook with `detail`.
+    pub(crate) fn record_with(&self, kind: SessionEventKind, detail: &EventDetail<'_>) {
         match kind {
             SessionEventKind::Created => self.created.increment(1),
             SessionEventKind::Regenerated => self.regenerated.increment(1),
@@ -325,7 +373,7 @@ impl SessionObserver {
             | SessionEventKind::Expired { .. }
             | SessionEventKind::Refused(_) => {}
         }
-        self.shared.deliver(Some(&self.name), owner, kind);
+        self.shared.deliver(Some(&self.name), detail, kind);
     }
 
     /// Counts a stored record that did not decode.

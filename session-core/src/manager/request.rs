@@ -19,7 +19,7 @@ use crate::device::{ClientInfo, Device, WhenFull};
 use crate::error::Error;
 use crate::expiry::max_age_secs;
 use crate::id::SessionId;
-use crate::observe::{SessionEventKind, SessionObserver};
+use crate::observe::{EventDetail, SessionEventKind, SessionObserver};
 use crate::record::now_ms;
 use crate::registry::Backend;
 use crate::session::{Lifecycle, Session, State};
@@ -337,7 +337,7 @@ impl RequestSessions {
         let observer = &configured.observer;
         let span = self.span.as_ref();
         let outcome = execute(store, &configured.name, observer, span, plan.write).await?;
-        let (stored_id, events, owner) = {
+        let (stored_id, events, told) = {
             let mut state = session.lock();
             let events = server_events(change, logged_in(&state));
             let stored_id = match outcome {
@@ -348,6 +348,8 @@ impl RequestSessions {
                 }
                 Outcome::Done(stored_id) => stored_id,
             };
+            // Until marked saved, the state still names the id the store held before.
+            let before = state.stored_id();
             let mut expires_at = state.record().expires_at;
             match plan.reply {
                 Reply::Nothing => {}
@@ -364,9 +366,10 @@ impl RequestSessions {
                 Some(id) => state.mark_saved_as(id, expires_at),
                 None => state.mark_retired(),
             }
-            (stored_id, events, owner_for(observer, &events, &state))
+            let told = Told::of(observer, &events, &state, before, stored_id);
+            (stored_id, events, told)
         };
-        record_events(observer, &events, owner.as_deref());
+        record_events(observer, &events, &told);
         if let (Some(owner), Some(id), Some(max)) =
             (&login, stored_id, configured.owners.max_sessions)
         {
@@ -391,12 +394,14 @@ impl RequestSessions {
             return state.record().owner.clone();
         }
         if state.record().owner.is_some() && !state.is_destroyed() {
-            if let Some(mut device) = state.device() {
-                let touch_ms = configured.policy.touch_after_secs.saturating_mul(1000);
-                if now >= device.last_seen_at.saturating_add(touch_ms) {
-                    device.last_seen_at = now;
-                    state.set_device(&device);
-                }
+            // The record is decoded only when it is due to move.
+            let touch_ms = configured.policy.touch_after_secs.saturating_mul(1000);
+            let due = state
+                .device_last_seen_at()
+                .is_some_and(|seen| now >= seen.saturating_add(touch_ms));
+            if let Some(mut device) = due.then(|| state.device()).flatten() {
+                device.last_seen_at = now;
+                state.set_device(&device);
             }
         }
         None
@@ -414,6 +419,10 @@ impl RequestSessions {
         let mut state = session.lock();
         state.close_for_save();
         let (lifecycle, logged_in) = (state.lifecycle(), logged_in(&state));
+        let before = match lifecycle {
+            Lifecycle::Destroyed { retired } => retired,
+            _ => state.stored_id(),
+        };
         let mut events = [None; 3];
         match plan_client(&state, &configured.policy, now, slot.incoming.is_present()) {
             ClientPlan::Nothing => {}
@@ -442,9 +451,10 @@ impl RequestSessions {
             }
         }
         if events[0].is_some() {
-            let owner = owner_for(&configured.observer, &events, &state);
+            let after = (!state.is_destroyed()).then(|| state.record().id);
+            let told = Told::of(&configured.observer, &events, &state, before, after);
             drop(state);
-            record_events(&configured.observer, &events, owner.as_deref());
+            record_events(&configured.observer, &events, &told);
         }
         Ok(())
     }
@@ -515,22 +525,59 @@ fn client_events(lifecycle: Lifecycle, logged_in: bool) -> Events {
     and_login(events, logged_in)
 }
 
-/// The session's owner, copied only when there is an event and a hook to give it to.
-fn owner_for(
-    observer: &SessionObserver,
-    events: &Events,
-    state: &crate::session::State,
-) -> Option<String> {
-    if events[0].is_some() && observer.has_hook() {
-        state.record().owner.clone()
-    } else {
-        None
+/// What the hook is told of a saved session, copied out of its state only when there is an
+/// event and a hook to give it to: with no hook, saving hashes no id and decodes no device.
+#[derive(Default)]
+struct Told {
+    owner: Option<String>,
+    /// The handle the session was stored under before this save (a destruction's).
+    before: Option<String>,
+    /// The handle it is stored under now (a creation's, a login's, a regeneration's).
+    after: Option<String>,
+    device: Option<Device>,
+}
+
+impl Told {
+    fn of(
+        observer: &SessionObserver,
+        events: &Events,
+        state: &State,
+        before: Option<SessionId>,
+        after: Option<SessionId>,
+    ) -> Self {
+        if events[0].is_none() || !observer.has_hook() {
+            return Told::default();
+        }
+        Told {
+            owner: state.record().owner.clone(),
+            before: before.map(|id| id.storage_key()),
+            after: after.map(|id| id.storage_key()),
+            device: state.device(),
+        }
+    }
+
+    /// What `kind` says: a destruction names the session that ended, with no device (its
+    /// values are gone); the rest name the session as saved.
+    fn detail(&self, kind: SessionEventKind) -> EventDetail<'_> {
+        let owner = self.owner.as_deref();
+        match kind {
+            SessionEventKind::Destroyed => EventDetail {
+                owner,
+                handle: self.before.as_deref(),
+                device: None,
+            },
+            _ => EventDetail {
+                owner,
+                handle: self.after.as_deref(),
+                device: self.device.as_ref(),
+            },
+        }
     }
 }
 
 /// Counts `events` and gives them to the hook, after the session's lock is released.
-fn record_events(observer: &SessionObserver, events: &Events, owner: Option<&str>) {
+fn record_events(observer: &SessionObserver, events: &Events, told: &Told) {
     for event in events.iter().flatten() {
-        observer.record(*event, owner);
+        observer.record_with(*event, &told.detail(*event));
     }
 }
