@@ -13,11 +13,17 @@
 //! no label allocation and no map lookup; `tracing` events are skipped by their callsite's
 //! cached interest; the hook is one atomic load. That is also why a metrics recorder must be
 //! installed before the manager is built: the handles are taken from the recorder in place then.
+//!
+//! Store operations are timed (two clock reads each) only when their duration goes somewhere:
+//! a recorder was in place when the manager was built, or a subscriber wants debug events. The
+//! `metrics` facade has no call that says whether a recorder is installed (its handles do not
+//! say whether they are no-ops either); what it falls back to without one is its no-op recorder,
+//! which has no state, so a recorder of zero size is taken for none ([`recorder_installed`]).
 
 use std::future::Future;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::{Arc, OnceLock};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use metrics::{Counter, Histogram, SharedString};
 use tracing::Span;
@@ -138,6 +144,14 @@ pub enum Refusal {
     CrossOrigin,
 }
 
+/// Whether a metrics recorder is in place (a thread's local one, or the global one): one that
+/// holds state. The facade's fallback, its no-op recorder, is zero-sized; so is a recorder
+/// that keeps all its state in statics, whose store durations are then not timed (its counters
+/// still count).
+pub(crate) fn recorder_installed() -> bool {
+    metrics::with_recorder(|recorder| std::mem::size_of_val(recorder) != 0)
+}
+
 /// The application's event hook.
 pub(crate) type EventHook = Box<dyn Fn(&SessionEvent<'_>) + Send + Sync>;
 
@@ -145,6 +159,8 @@ pub(crate) type EventHook = Box<dyn Fn(&SessionEvent<'_>) + Send + Sync>;
 pub(crate) struct Shared {
     hook: OnceLock<EventHook>,
     cross_origin_refused: Counter,
+    /// A recorder was in place when the handles were registered: durations go to it.
+    recorded: bool,
 }
 
 impl Shared {
@@ -157,6 +173,7 @@ impl Shared {
         Shared {
             hook: cell,
             cross_origin_refused: metrics::counter!(SESSION_CROSS_ORIGIN_REFUSED_TOTAL),
+            recorded: recorder_installed(),
         }
     }
 
@@ -311,17 +328,21 @@ impl SessionObserver {
 
     /// Runs the store operation `op`: its duration into the histogram, a backend failure into
     /// the error counter, and a debug event with the outcome, a child of the request's `span`
-    /// when there is one.
+    /// when there is one. The clock is read only when the duration goes somewhere: to a
+    /// recorder in place when the manager was built, or to a subscriber of debug events.
     pub(crate) async fn time<T>(
         &self,
         op: Op,
         span: Option<&Span>,
         operation: impl Future<Output = Result<T, StoreError>>,
     ) -> Result<T, StoreError> {
-        let start = Instant::now();
+        let timed = self.shared.recorded || tracing::level_enabled!(tracing::Level::DEBUG);
+        let start = timed.then(Instant::now);
         let result = operation.await;
-        let elapsed = start.elapsed();
-        self.durations[op as usize].record(elapsed.as_secs_f64());
+        let elapsed = start.map_or(Duration::ZERO, |start| start.elapsed());
+        if self.shared.recorded {
+            self.durations[op as usize].record(elapsed.as_secs_f64());
+        }
         let outcome = match &result {
             Ok(_) => "ok",
             Err(StoreError::AlreadyExists) => "exists",
@@ -411,6 +432,17 @@ mod tests {
                 SessionEventKind::Refused(Refusal::CrossOrigin)
             ]
         );
+    }
+
+    #[test]
+    fn a_recorder_with_state_is_seen_and_the_facades_fallback_is_not() {
+        // No test of this crate installs a global recorder: here the fallback answers.
+        assert!(!recorder_installed());
+        let recorder = metrics_util::debugging::DebuggingRecorder::new();
+        assert!(metrics::with_local_recorder(&recorder, recorder_installed));
+        let shared = metrics::with_local_recorder(&recorder, || Shared::new(None));
+        assert!(shared.recorded);
+        assert!(!Shared::new(None).recorded);
     }
 
     #[test]
