@@ -137,8 +137,19 @@ impl<V> DeferredSessions<V> {
     /// where handlers cannot reach it. On error, add none of the headers: answer with the
     /// error's [`status`](Error::status) instead.
     pub async fn save_scanned(&self) -> Result<Vec<ResponseHeader>, Error> {
+        self.save_scanned_with(ClientInfo::default).await
+    }
+
+    /// [`save_scanned`](Self::save_scanned), asking `client` for what the adapter knows of the
+    /// client (its `User-Agent`, its address) only when a login is saved, for its device record
+    /// (unless [`RequestSessions::set_client_info`] told it first). A request that logs no one
+    /// in reads nothing from the request and checks nothing for it.
+    pub async fn save_scanned_with<C>(&self, client: C) -> Result<Vec<ResponseHeader>, Error>
+    where
+        C: Fn() -> ClientInfo,
+    {
         match self.sessions.get() {
-            Some(sessions) => sessions.save_opened().await,
+            Some(sessions) => sessions.save_opened_with(&client).await,
             None => Ok(Vec::new()),
         }
     }
@@ -282,6 +293,15 @@ impl RequestSessions {
 
     /// Saves every opened session that needs it and returns the headers to add to the response.
     pub(super) async fn save_opened(&self) -> Result<Vec<ResponseHeader>, Error> {
+        self.save_opened_with(&ClientInfo::default).await
+    }
+
+    /// [`save_opened`](Self::save_opened), `client` asked for the client's information when a
+    /// login is saved and the adapter did not set it.
+    pub(super) async fn save_opened_with<C>(&self, client: &C) -> Result<Vec<ResponseHeader>, Error>
+    where
+        C: Fn() -> ClientInfo,
+    {
         let mut headers = Vec::new();
         for (configured, slot) in self.inner.sessions.iter().zip(self.slots.iter()) {
             let Some(session) = slot.session.get() else {
@@ -289,8 +309,15 @@ impl RequestSessions {
             };
             match &configured.backend {
                 Backend::Server(store) => {
-                    self.save_server(configured, slot, session, store.as_ref(), &mut headers)
-                        .await?
+                    self.save_server(
+                        configured,
+                        slot,
+                        session,
+                        store.as_ref(),
+                        client,
+                        &mut headers,
+                    )
+                    .await?
                 }
                 Backend::ClientSide(_) => {
                     self.save_client(configured, slot, session, &mut headers)?
@@ -305,19 +332,23 @@ impl RequestSessions {
     /// request's changes are dropped and it sets no cookie: the other request's response
     /// already did, and expiring it here could arrive later and erase a cookie that a login
     /// just set.
-    async fn save_server(
+    async fn save_server<C>(
         &self,
         configured: &ConfiguredSession,
         slot: &RequestSlot,
         session: &Session,
         store: &dyn Store,
+        client: &C,
         headers: &mut Vec<ResponseHeader>,
-    ) -> Result<(), Error> {
+    ) -> Result<(), Error>
+    where
+        C: Fn() -> ClientInfo,
+    {
         let now = self.now();
         let (plan, login) = {
             let mut state = session.lock();
             state.close_for_save();
-            let login = self.record_device(configured, &mut state, now);
+            let login = self.record_device(configured, &mut state, now, client);
             let plan = plan_server(
                 &state,
                 &configured.policy,
@@ -369,7 +400,9 @@ impl RequestSessions {
             let told = Told::of(observer, &events, &state, before, stored_id);
             (stored_id, events, told)
         };
-        record_events(observer, &events, &told);
+        if events[0].is_some() {
+            record_events(observer, &events, &told);
+        }
         if let (Some(owner), Some(id), Some(max)) =
             (&login, stored_id, configured.owners.max_sessions)
         {
@@ -387,9 +420,10 @@ impl RequestSessions {
         configured: &ConfiguredSession,
         state: &mut State,
         now: u64,
+        client: &impl Fn() -> ClientInfo,
     ) -> Option<String> {
         if state.binds_owner() {
-            let client = self.client.get().cloned().unwrap_or_default();
+            let client = self.client.get().cloned().unwrap_or_else(client);
             state.set_device(&Device::at_login(now, &client, configured.owners.record_ip));
             return state.record().owner.clone();
         }
