@@ -18,7 +18,8 @@
 #           session work alone, without HTTP: memory store /rw, client-side /rw, a read-only
 #           request and one that extracts no session (bench/src/bin/cycle-profile.rs); then
 #           instructions per whole request in process, every framework with no layer, a
-#           pass-through layer, ours and its peer, through the framework's own test client
+#           pass-through layer, ours and its peer, and ours with the Prometheus recorder or an
+#           event hook that does nothing installed, through the framework's own test client
 #           (bench/src/bin/request-profile.rs); then the same requests natively, ns per request
 #           CPU ns per request over BENCH_NATIVE_RUNS runs (5) of BENCH_NATIVE_REQUESTS (50000)
 #   http    full requests under wrk on loopback: axum, actix-web and rocket, each against its peer
@@ -129,12 +130,13 @@ instructions_per_iteration() {
 }
 
 # The request-profile variants of `framework`: the bare server first, then the pass-through
-# layer, ours, and the framework's peer where it has one.
+# layer, ours, the framework's peer where it has one, and ours with the Prometheus recorder and
+# with an event hook that does nothing.
 request_variants() {
   case "$1" in
-    axum) echo none pass-through ours ours-cookie tower-sessions ;;
-    actix) echo none pass-through ours ours-cookie actix-session ;;
-    *) echo none pass-through ours ours-cookie ;;
+    axum) echo none pass-through ours ours-cookie tower-sessions ours-prometheus ours-hook ;;
+    actix) echo none pass-through ours ours-cookie actix-session ours-prometheus ours-hook ;;
+    *) echo none pass-through ours ours-cookie ours-prometheus ours-hook ;;
   esac
 }
 

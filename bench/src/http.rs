@@ -85,6 +85,34 @@ pub fn redis_url() -> String {
     })
 }
 
+/// What `request-profile`'s observability variants install for [`our_manager`]: nothing (the
+/// default), the Prometheus recorder, or an event hook that does nothing.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Observers {
+    /// No recorder, no hook (and no `tracing` subscriber: none is ever installed here).
+    Nothing,
+    /// `metrics-exporter-prometheus`'s recorder, installed globally (as the demos do it).
+    Prometheus,
+    /// An event hook that does nothing.
+    NoOpHook,
+}
+
+static OBSERVERS: std::sync::OnceLock<Observers> = std::sync::OnceLock::new();
+
+/// Installs `observers` for the managers built after it: the Prometheus recorder at once (a
+/// recorder must be in place before a manager is built), the hook on each manager. Once per
+/// process.
+pub fn observe_with(observers: Observers) {
+    if OBSERVERS.set(observers).is_err() {
+        panic!("observe_with is called once per process");
+    }
+    if observers == Observers::Prometheus {
+        metrics_exporter_prometheus::PrometheusBuilder::new()
+            .install_recorder()
+            .expect("the Prometheus recorder");
+    }
+}
+
 /// Our session manager for `variant`: one session named `app`, cookie `id`, with the memory
 /// store, the client-side cookie store or the Redis store (default options, server from
 /// [`redis_url`]), built through the stores' registry as an application does.
@@ -102,9 +130,14 @@ pub async fn our_manager(variant: Variant) -> SessionManager {
         "[sessions.app]\ntransport = {{ type = \"cookie\", name = \"id\" }}\nstore = {{ {store} }}\n"
     ))
     .expect("config");
-    SessionManager::from_config(&config, &session_stores::registry(), KeyRing::generate())
-        .await
-        .expect("session manager")
+    let manager =
+        SessionManager::from_config(&config, &session_stores::registry(), KeyRing::generate())
+            .await
+            .expect("session manager");
+    if OBSERVERS.get() == Some(&Observers::NoOpHook) {
+        assert!(manager.set_event_hook(|_| {}), "one hook per manager");
+    }
+    manager
 }
 
 /// The axum application of `variant` (`ours`, `ours-cookie`, `tower-sessions`, `none`,

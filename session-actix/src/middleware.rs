@@ -273,20 +273,18 @@ async fn finish<B>(
     sessions: &DeferredSessions<HeaderValue>,
     mut response: ServiceResponse<B>,
 ) -> ServiceResponse<EitherBody<B>> {
-    if let Some(scanned) = sessions.scanned().filter(|scanned| scanned.binds_owner()) {
-        // Read only for a login's device record. The peer is the socket's; behind a proxy, see
-        // actix's `ConnectionInfo::realip_remote_addr` and configure the proxy to be trusted.
-        let request = response.request();
-        scanned.set_client_info(ClientInfo {
-            user_agent: request
-                .headers()
-                .get(USER_AGENT)
-                .and_then(|agent| agent.to_str().ok())
-                .map(str::to_string),
-            ip: request.peer_addr().map(|peer| peer.ip().to_string()),
-        });
-    }
-    let failure = match sessions.save_scanned().await {
+    // Read only for a login's device record. The peer is the socket's; behind a proxy, see
+    // actix's `ConnectionInfo::realip_remote_addr` and configure the proxy to be trusted.
+    let request = response.request().clone();
+    let client_info = || ClientInfo {
+        user_agent: request
+            .headers()
+            .get(USER_AGENT)
+            .and_then(|agent| agent.to_str().ok())
+            .map(str::to_string),
+        ip: request.peer_addr().map(|peer| peer.ip().to_string()),
+    };
+    let failure = match sessions.save_scanned_with(client_info).await {
         Ok(headers) => match headers
             .into_iter()
             .map(convert)

@@ -307,18 +307,17 @@ where
     B::Error: Into<BoxError>,
 {
     let RequestState(sessions, client) = state;
-    if let Some(scanned) = sessions.scanned().filter(|scanned| scanned.binds_owner()) {
-        scanned.set_client_info(ClientInfo {
-            user_agent: client
-                .user_agent
-                .as_ref()
-                .and_then(|agent| agent.to_str().ok())
-                .map(str::to_string),
-            ip: client.peer.map(|ip| ip.to_string()),
-        });
-    }
+    // Converted only for a login's device record.
+    let client_info = || ClientInfo {
+        user_agent: client
+            .user_agent
+            .as_ref()
+            .and_then(|agent| agent.to_str().ok())
+            .map(str::to_string),
+        ip: client.peer.map(|ip| ip.to_string()),
+    };
     let (mut parts, body) = response.into_parts();
-    match sessions.save_scanned().await {
+    match sessions.save_scanned_with(client_info).await {
         Ok(headers) => {
             for header in headers {
                 let Some((name, value)) = convert(header, parts.status) else {

@@ -4,22 +4,31 @@
 //! Nothing here is ever given an id, a token, a storage key or a value: metrics are labelled
 //! with configured session names and operation kinds only (so their number cannot grow with
 //! traffic), store operations are logged with the session name, the store type, the operation,
-//! its outcome and its duration, and events carry the session name and the owner.
+//! its outcome and its duration, and events carry the session name, the owner, the device record
+//! and the session's handle (its storage key, a one-way hash of the id, as the device listing
+//! shows it).
 //!
 //! Cost when nothing is installed: every metric handle is registered once per configured
 //! session when the manager is built (a handle from no recorder is a no-op), so a request pays
 //! no label allocation and no map lookup; `tracing` events are skipped by their callsite's
 //! cached interest; the hook is one atomic load. That is also why a metrics recorder must be
 //! installed before the manager is built: the handles are taken from the recorder in place then.
+//!
+//! Store operations are timed (two clock reads each) only when their duration goes somewhere:
+//! a recorder was in place when the manager was built, or a subscriber wants debug events. The
+//! `metrics` facade has no call that says whether a recorder is installed (its handles do not
+//! say whether they are no-ops either); what it falls back to without one is its no-op recorder,
+//! which has no state, so a recorder of zero size is taken for none ([`recorder_installed`]).
 
 use std::future::Future;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::{Arc, OnceLock};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use metrics::{Counter, Histogram, SharedString};
 use tracing::Span;
 
+use crate::device::Device;
 use crate::store::StoreError;
 
 /// Counter: sessions created (a first write to the store, or a first client-side cookie).
@@ -57,7 +66,8 @@ pub fn request_span(method: &str, path: &str) -> Option<Span> {
 /// A change in a session's life, given to the hook registered with
 /// [`SessionManagerBuilder::on_event`](crate::SessionManagerBuilder::on_event) or
 /// [`SessionManager::set_event_hook`](crate::SessionManager::set_event_hook), after the store
-/// operation succeeded. Never carries an id or a storage key.
+/// operation succeeded. Never carries an id: a session is named by its
+/// [`handle`](Self::handle), which opens nothing.
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct SessionEvent<'a> {
@@ -66,6 +76,18 @@ pub struct SessionEvent<'a> {
     pub session: Option<&'a str>,
     /// The owner the session is bound to, where there is one.
     pub owner: Option<&'a str>,
+    /// The session's handle, the one the device listing shows
+    /// ([`OwnerSession::handle`](crate::OwnerSession::handle): its storage key, a one-way hash
+    /// of the id, which opens nothing): the new one after a creation, a login or a
+    /// regeneration; the ended one for a destruction and for [`RevokeScope::One`]; for
+    /// [`RevokeScope::Others`] and [`RevokeScope::Everywhere`], the session that asked, when a
+    /// session asked. `None` for the cleanup, a refusal and [`RevokeScope::Cap`].
+    pub handle: Option<&'a str>,
+    /// The session's device record, where there is one: the one recorded at login for
+    /// [`SessionEventKind::LoggedIn`]; the session's own for a creation or a regeneration, and
+    /// for a size refusal; the asking session's for [`RevokeScope::Others`] and
+    /// [`RevokeScope::Everywhere`]. `None` for a destruction (its values are gone).
+    pub device: Option<&'a Device>,
     /// What happened.
     pub kind: SessionEventKind,
 }
@@ -122,6 +144,14 @@ pub enum Refusal {
     CrossOrigin,
 }
 
+/// Whether a metrics recorder is in place (a thread's local one, or the global one): one that
+/// holds state. The facade's fallback, its no-op recorder, is zero-sized; so is a recorder
+/// that keeps all its state in statics, whose store durations are then not timed (its counters
+/// still count).
+pub(crate) fn recorder_installed() -> bool {
+    metrics::with_recorder(|recorder| std::mem::size_of_val(recorder) != 0)
+}
+
 /// The application's event hook.
 pub(crate) type EventHook = Box<dyn Fn(&SessionEvent<'_>) + Send + Sync>;
 
@@ -129,6 +159,8 @@ pub(crate) type EventHook = Box<dyn Fn(&SessionEvent<'_>) + Send + Sync>;
 pub(crate) struct Shared {
     hook: OnceLock<EventHook>,
     cross_origin_refused: Counter,
+    /// A recorder was in place when the handles were registered: durations go to it.
+    recorded: bool,
 }
 
 impl Shared {
@@ -141,6 +173,7 @@ impl Shared {
         Shared {
             hook: cell,
             cross_origin_refused: metrics::counter!(SESSION_CROSS_ORIGIN_REFUSED_TOTAL),
+            recorded: recorder_installed(),
         }
     }
 
@@ -158,22 +191,48 @@ impl Shared {
     pub(crate) fn cross_origin_refused(&self) {
         self.cross_origin_refused.increment(1);
         tracing::debug!("cross-origin write refused");
-        self.deliver(None, None, SessionEventKind::Refused(Refusal::CrossOrigin));
+        self.deliver(
+            None,
+            &EventDetail::default(),
+            SessionEventKind::Refused(Refusal::CrossOrigin),
+        );
     }
 
     /// Calls the hook, if any. A hook that panics is logged and the request goes on: an audit
     /// log's failure is not the request's.
-    fn deliver(&self, session: Option<&str>, owner: Option<&str>, kind: SessionEventKind) {
+    fn deliver(&self, session: Option<&str>, detail: &EventDetail<'_>, kind: SessionEventKind) {
         let Some(hook) = self.hook.get() else {
             return;
         };
         let event = SessionEvent {
             session,
-            owner,
+            owner: detail.owner,
+            handle: detail.handle,
+            device: detail.device,
             kind,
         };
         if catch_unwind(AssertUnwindSafe(|| hook(&event))).is_err() {
             tracing::error!(session = session.unwrap_or(""), event = ?kind, "the session event hook panicked; the request goes on");
+        }
+    }
+}
+
+/// What an event says of its session beyond the name and the kind. Callers fill it only when a
+/// hook is installed ([`SessionObserver::has_hook`]): with none, a request computes no handle
+/// (a hash) and decodes no device record.
+#[derive(Debug, Clone, Copy, Default)]
+pub(crate) struct EventDetail<'a> {
+    pub(crate) owner: Option<&'a str>,
+    pub(crate) handle: Option<&'a str>,
+    pub(crate) device: Option<&'a Device>,
+}
+
+impl<'a> EventDetail<'a> {
+    /// The owner only.
+    pub(crate) fn owner(owner: Option<&'a str>) -> Self {
+        EventDetail {
+            owner,
+            ..EventDetail::default()
         }
     }
 }
@@ -269,17 +328,21 @@ impl SessionObserver {
 
     /// Runs the store operation `op`: its duration into the histogram, a backend failure into
     /// the error counter, and a debug event with the outcome, a child of the request's `span`
-    /// when there is one.
+    /// when there is one. The clock is read only when the duration goes somewhere: to a
+    /// recorder in place when the manager was built, or to a subscriber of debug events.
     pub(crate) async fn time<T>(
         &self,
         op: Op,
         span: Option<&Span>,
         operation: impl Future<Output = Result<T, StoreError>>,
     ) -> Result<T, StoreError> {
-        let start = Instant::now();
+        let timed = self.shared.recorded || tracing::level_enabled!(tracing::Level::DEBUG);
+        let start = timed.then(Instant::now);
         let result = operation.await;
-        let elapsed = start.elapsed();
-        self.durations[op as usize].record(elapsed.as_secs_f64());
+        let elapsed = start.map_or(Duration::ZERO, |start| start.elapsed());
+        if self.shared.recorded {
+            self.durations[op as usize].record(elapsed.as_secs_f64());
+        }
         let outcome = match &result {
             Ok(_) => "ok",
             Err(StoreError::AlreadyExists) => "exists",
@@ -313,8 +376,14 @@ impl SessionObserver {
         result
     }
 
-    /// Records `kind` for this session: its counter, then the hook with `owner`.
+    /// Records `kind` for this session: its counter, then the hook with `owner` (and no handle
+    /// or device).
     pub(crate) fn record(&self, kind: SessionEventKind, owner: Option<&str>) {
+        self.record_with(kind, &EventDetail::owner(owner));
+    }
+
+    /// Records `kind` for this session: its counter, then the hook with `detail`.
+    pub(crate) fn record_with(&self, kind: SessionEventKind, detail: &EventDetail<'_>) {
         match kind {
             SessionEventKind::Created => self.created.increment(1),
             SessionEventKind::Regenerated => self.regenerated.increment(1),
@@ -325,7 +394,7 @@ impl SessionObserver {
             | SessionEventKind::Expired { .. }
             | SessionEventKind::Refused(_) => {}
         }
-        self.shared.deliver(Some(&self.name), owner, kind);
+        self.shared.deliver(Some(&self.name), detail, kind);
     }
 
     /// Counts a stored record that did not decode.
@@ -363,6 +432,17 @@ mod tests {
                 SessionEventKind::Refused(Refusal::CrossOrigin)
             ]
         );
+    }
+
+    #[test]
+    fn a_recorder_with_state_is_seen_and_the_facades_fallback_is_not() {
+        // No test of this crate installs a global recorder: here the fallback answers.
+        assert!(!recorder_installed());
+        let recorder = metrics_util::debugging::DebuggingRecorder::new();
+        assert!(metrics::with_local_recorder(&recorder, recorder_installed));
+        let shared = metrics::with_local_recorder(&recorder, || Shared::new(None));
+        assert!(shared.recorded);
+        assert!(!Shared::new(None).recorded);
     }
 
     #[test]

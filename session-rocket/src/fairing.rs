@@ -192,15 +192,13 @@ impl Fairing for SessionFairing {
         if rule::discards(request, response) {
             return;
         }
-        if let Some(scanned) = sessions.scanned().filter(|scanned| scanned.binds_owner()) {
-            // Read only for a login's device record. `client_ip` is the socket's peer, or the
-            // header Rocket's `ip_header` names when the application configured one.
-            scanned.set_client_info(ClientInfo {
-                user_agent: request.headers().get_one("user-agent").map(str::to_string),
-                ip: request.client_ip().map(|ip| ip.to_string()),
-            });
-        }
-        match sessions.save_scanned().await {
+        // Read only for a login's device record. `client_ip` is the socket's peer, or the
+        // header Rocket's `ip_header` names when the application configured one.
+        let client_info = || ClientInfo {
+            user_agent: request.headers().get_one("user-agent").map(str::to_string),
+            ip: request.client_ip().map(|ip| ip.to_string()),
+        };
+        match sessions.save_scanned_with(client_info).await {
             Ok(headers) => apply(headers, response),
             // A login past a refusing cap on the owner's sessions: the client's 409, as the
             // other adapters answer it, and nothing saved.

@@ -13,7 +13,10 @@
 //! - `rocket`: `none`, `pass-through`, `ours`, `ours-cookie`, served by
 //!   `rocket::local::asynchronous::Client`;
 //!
-//! and the route `rw` or `plain`. Cookies are sent as `bench/wrk/session.lua` sends them: a pool
+//! and in every framework `ours-prometheus` (`ours` with `metrics-exporter-prometheus`'s
+//! recorder installed before the manager is built, as the demos do) and `ours-hook` (`ours` with
+//! an event hook that does nothing): what a recorder and a hook add per request. The route is
+//! `rw` or `plain`. Cookies are sent as `bench/wrk/session.lua` sends them: a pool
 //! of 32 sessions started by the first `/rw` requests, used round robin (a resealing store's first
 //! cookie of each session kept), and for a server that sets none a placeholder of a signed id's
 //! length. No network and no kernel: what is counted is the framework's and the layer's own work.
@@ -26,7 +29,8 @@ use std::future::Future;
 use std::hint::black_box;
 
 use session_bench::http::{
-    actix_app::ActixApp, axum_app, current_thread_runtime, rocket_app, variant, Variant,
+    actix_app::ActixApp, axum_app, current_thread_runtime, observe_with, rocket_app, variant,
+    Observers, Variant,
 };
 
 const POOL: usize = 32;
@@ -167,8 +171,8 @@ fn main() {
     let usage = || -> ! {
         eprintln!(
             "usage: request-profile <axum|actix|rocket> <variant> <rw|plain> <requests> \
-             (variants: none, pass-through, ours, ours-cookie, and tower-sessions for axum, \
-             actix-session for actix)"
+             (variants: none, pass-through, ours, ours-cookie, ours-prometheus, ours-hook, and \
+             tower-sessions for axum, actix-session for actix)"
         );
         std::process::exit(2)
     };
@@ -182,6 +186,8 @@ fn main() {
             "ours",
             "ours-cookie",
             "tower-sessions",
+            "ours-prometheus",
+            "ours-hook",
         ],
         "actix" => &[
             "none",
@@ -189,10 +195,26 @@ fn main() {
             "ours",
             "ours-cookie",
             "actix-session",
+            "ours-prometheus",
+            "ours-hook",
         ],
-        "rocket" => &["none", "pass-through", "ours", "ours-cookie"],
+        "rocket" => &[
+            "none",
+            "pass-through",
+            "ours",
+            "ours-cookie",
+            "ours-prometheus",
+            "ours-hook",
+        ],
         _ => usage(),
     };
+    // The observability variants are `ours` with something installed first.
+    let (name, observers) = match name.as_str() {
+        "ours-prometheus" if known.contains(&"ours-prometheus") => ("ours", Observers::Prometheus),
+        "ours-hook" if known.contains(&"ours-hook") => ("ours", Observers::NoOpHook),
+        name => (name, Observers::Nothing),
+    };
+    observe_with(observers);
     let variant = variant(name, known).unwrap_or_else(|| usage());
     let path = match route.as_str() {
         "rw" => "/rw",

@@ -1,6 +1,7 @@
 //! Observability through an adapter: the request span with method and path, the store
 //! operations in it, each counter the adapter's requests reach, the store-duration histogram,
-//! the lifecycle events, and no id, signed id or storage key in any of them.
+//! the lifecycle events with their handles and device records, no id or signed id in any of
+//! them, and no storage key but as an event's handle.
 
 use std::collections::BTreeMap;
 use std::fmt::{Debug, Write as _};
@@ -132,7 +133,11 @@ pub async fn metrics_spans_and_events_are_recorded_and_carry_no_id(app: &dyn Ada
     let log = Arc::clone(&audit);
     assert!(manager.set_event_hook(move |event| {
         let line = format!("{:?} {:?} {:?}", event.kind, event.session, event.owner);
-        log.lock().unwrap_or_else(|e| e.into_inner()).push(line);
+        let handle = event.handle.map(str::to_string);
+        let agent = event.device.and_then(|device| device.user_agent.clone());
+        let whole = format!("{event:?}");
+        let mut log = log.lock().unwrap_or_else(|e| e.into_inner());
+        log.push((line, handle, agent, whole));
     }));
     let client = app.client(Some(manager.clone())).await;
     let mut cookies = Vec::new();
@@ -140,9 +145,8 @@ pub async fn metrics_spans_and_events_are_recorded_and_carry_no_id(app: &dyn Ada
     let response = client.send(TestRequest::post("/visit")).await;
     assert_eq!(response.status, 200);
     let anonymous = cookie_header(&response);
-    let response = client
-        .send(with_cookie(TestRequest::post("/login"), &anonymous))
-        .await;
+    let login = TestRequest::post("/login").header("user-agent", "KitBrowser/1.0");
+    let response = client.send(with_cookie(login, &anonymous)).await;
     assert_eq!(response.status, 200);
     let cookie = cookie_header(&response);
     let response = client
@@ -155,11 +159,12 @@ pub async fn metrics_spans_and_events_are_recorded_and_carry_no_id(app: &dyn Ada
         .send(with_cookie(TestRequest::post("/logout"), &cookie))
         .await;
     assert_eq!(response.status, 200);
-    let again = cookie_header(
-        &client
-            .send(with_cookie(TestRequest::post("/login"), &anonymous))
-            .await,
-    );
+    let login = TestRequest::post("/login").header("user-agent", "KitBrowser/2.0");
+    let again = cookie_header(&client.send(with_cookie(login, &anonymous)).await);
+    // The handle the device listing shows for that login.
+    let listed = manager.owner_sessions("app", "alice", None).await;
+    let listed: Vec<String> = listed.into_iter().flatten().map(|s| s.handle).collect();
+    assert_eq!(listed.len(), 1, "{listed:?}");
     assert_eq!(manager.revoke_owner("app", "alice").await.ok(), Some(1));
     store.fail();
     let response = client
@@ -174,7 +179,8 @@ pub async fn metrics_spans_and_events_are_recorded_and_carry_no_id(app: &dyn Ada
     let event = |kind: SessionEventKind, session: Option<&str>, owner: Option<&str>| {
         format!("{kind:?} {session:?} {owner:?}")
     };
-    let audited = audit.lock().unwrap_or_else(|e| e.into_inner()).clone();
+    let seen = audit.lock().unwrap_or_else(|e| e.into_inner()).clone();
+    let audited: Vec<String> = seen.iter().map(|(line, ..)| line.clone()).collect();
     assert_eq!(
         audited,
         [
@@ -195,6 +201,43 @@ pub async fn metrics_spans_and_events_are_recorded_and_carry_no_id(app: &dyn Ada
                 app,
                 alice
             ),
+        ]
+    );
+
+    // The handles: the first login moves the anonymous session to a new one, which the logout
+    // ends; the second login is a new session, the one the listing shows; the cart has its own.
+    // Devices: the one recorded at each login, from its `User-Agent`.
+    let handle = |index: usize| seen[index].1.clone();
+    let agent = |index: usize| seen[index].2.clone();
+    let (first, second) = (handle(0), handle(1));
+    assert!(
+        first.is_some() && second.is_some() && first != second,
+        "{seen:?}"
+    );
+    assert_eq!(handle(2), second);
+    assert_eq!(handle(3), None);
+    assert!(handle(4).is_some() && handle(4) != first && handle(4) != second);
+    assert_eq!(handle(5), second);
+    assert_eq!(handle(6).as_deref(), listed.first().map(String::as_str));
+    assert_eq!(handle(7), handle(6));
+    assert_eq!(handle(8), None);
+    let agents: Vec<Option<String>> = (0..seen.len()).map(agent).collect();
+    let (one, two) = (
+        Some("KitBrowser/1.0".to_string()),
+        Some("KitBrowser/2.0".to_string()),
+    );
+    assert_eq!(
+        agents,
+        [
+            None,
+            one.clone(),
+            one.clone(),
+            one,
+            None,
+            None,
+            two.clone(),
+            two,
+            None
         ]
     );
 
@@ -263,10 +306,20 @@ pub async fn metrics_spans_and_events_are_recorded_and_carry_no_id(app: &dyn Ada
         );
     }
 
+    // Nothing that looks like a token in spans, metrics or what events say but their handles;
+    // and no cookie value (a signed id, or a sealed session) in any event, whole.
     let everything = format!("{lines:?} {metrics:?} {audited:?}");
     assert!(!looks_like_a_token(&everything), "{everything}");
+    let events: Vec<&String> = seen.iter().map(|(.., whole)| whole).collect();
     for cookie in cookies.iter().flat_map(|header| header.split("; ")) {
         let value = cookie.split_once('=').map_or("", |(_, value)| value);
         assert!(value.len() >= 32 && looks_like_a_token(value), "{cookie}");
+        for event in &events {
+            assert!(!event.contains(value), "{cookie} in {event}");
+            // A signed id is `<id>.<signature>` or the like: no part of it either.
+            for part in value.split(['.', '~']).filter(|part| part.len() >= 16) {
+                assert!(!event.contains(part), "{part} of {cookie} in {event}");
+            }
+        }
     }
 }

@@ -47,13 +47,17 @@ pub fn metrics_text() -> String {
 }
 
 /// The audit log: one `info` line per lifecycle event, target `audit`, with the session name,
-/// the owner (the demos opt in to logging owners) and what happened. Never an id.
+/// the owner (the demos opt in to logging owners), what happened, the session's handle (the one
+/// its owner's device listing shows) and the device's `User-Agent`. Never an id.
 pub fn audit(event: &SessionEvent<'_>) {
+    let user_agent = event.device.and_then(|device| device.user_agent.as_deref());
     tracing::info!(
         target: "audit",
         session = event.session.unwrap_or("-"),
         owner = event.owner.unwrap_or("-"),
         event = ?event.kind,
+        handle = event.handle.unwrap_or("-"),
+        user_agent = user_agent.unwrap_or("-"),
         "session event"
     );
 }

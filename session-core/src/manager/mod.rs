@@ -10,7 +10,8 @@ use crate::expiry::ExpiryPolicy;
 use crate::id::SessionId;
 use crate::keys::KeyRing;
 use crate::observe::{
-    EventHook, Op, RevokeScope, SessionEvent, SessionEventKind, SessionObserver, Shared,
+    EventDetail, EventHook, Op, RevokeScope, SessionEvent, SessionEventKind, SessionObserver,
+    Shared,
 };
 use crate::origin::CrossOriginGuard;
 use crate::registry::{Backend, StoreRegistry};
@@ -679,7 +680,11 @@ impl SessionManager {
                 scope: RevokeScope::One,
                 count: 1,
             };
-            observer.record(kind, Some(owner));
+            let detail = EventDetail {
+                handle: Some(handle),
+                ..EventDetail::owner(Some(owner))
+            };
+            observer.record_with(kind, &detail);
         }
         Ok(ended)
     }
@@ -698,7 +703,11 @@ impl SessionManager {
             .time(Op::DeleteOwner, None, store.delete_owner(owner, Some(&key)))
             .await?;
         let scope = RevokeScope::Others;
-        observer.record(SessionEventKind::Revoked { scope, count }, Some(owner));
+        let detail = EventDetail {
+            handle: Some(&key),
+            ..EventDetail::owner(Some(owner))
+        };
+        observer.record_with(SessionEventKind::Revoked { scope, count }, &detail);
         Ok(count)
     }
 

@@ -19,7 +19,7 @@ use crate::device::{ClientInfo, Device, WhenFull};
 use crate::error::Error;
 use crate::expiry::max_age_secs;
 use crate::id::SessionId;
-use crate::observe::{SessionEventKind, SessionObserver};
+use crate::observe::{EventDetail, SessionEventKind, SessionObserver};
 use crate::record::now_ms;
 use crate::registry::Backend;
 use crate::session::{Lifecycle, Session, State};
@@ -137,8 +137,19 @@ impl<V> DeferredSessions<V> {
     /// where handlers cannot reach it. On error, add none of the headers: answer with the
     /// error's [`status`](Error::status) instead.
     pub async fn save_scanned(&self) -> Result<Vec<ResponseHeader>, Error> {
+        self.save_scanned_with(ClientInfo::default).await
+    }
+
+    /// [`save_scanned`](Self::save_scanned), asking `client` for what the adapter knows of the
+    /// client (its `User-Agent`, its address) only when a login is saved, for its device record
+    /// (unless [`RequestSessions::set_client_info`] told it first). A request that logs no one
+    /// in reads nothing from the request and checks nothing for it.
+    pub async fn save_scanned_with<C>(&self, client: C) -> Result<Vec<ResponseHeader>, Error>
+    where
+        C: Fn() -> ClientInfo,
+    {
         match self.sessions.get() {
-            Some(sessions) => sessions.save_opened().await,
+            Some(sessions) => sessions.save_opened_with(&client).await,
             None => Ok(Vec::new()),
         }
     }
@@ -282,6 +293,15 @@ impl RequestSessions {
 
     /// Saves every opened session that needs it and returns the headers to add to the response.
     pub(super) async fn save_opened(&self) -> Result<Vec<ResponseHeader>, Error> {
+        self.save_opened_with(&ClientInfo::default).await
+    }
+
+    /// [`save_opened`](Self::save_opened), `client` asked for the client's information when a
+    /// login is saved and the adapter did not set it.
+    pub(super) async fn save_opened_with<C>(&self, client: &C) -> Result<Vec<ResponseHeader>, Error>
+    where
+        C: Fn() -> ClientInfo,
+    {
         let mut headers = Vec::new();
         for (configured, slot) in self.inner.sessions.iter().zip(self.slots.iter()) {
             let Some(session) = slot.session.get() else {
@@ -289,8 +309,15 @@ impl RequestSessions {
             };
             match &configured.backend {
                 Backend::Server(store) => {
-                    self.save_server(configured, slot, session, store.as_ref(), &mut headers)
-                        .await?
+                    self.save_server(
+                        configured,
+                        slot,
+                        session,
+                        store.as_ref(),
+                        client,
+                        &mut headers,
+                    )
+                    .await?
                 }
                 Backend::ClientSide(_) => {
                     self.save_client(configured, slot, session, &mut headers)?
@@ -305,19 +332,23 @@ impl RequestSessions {
     /// request's changes are dropped and it sets no cookie: the other request's response
     /// already did, and expiring it here could arrive later and erase a cookie that a login
     /// just set.
-    async fn save_server(
+    async fn save_server<C>(
         &self,
         configured: &ConfiguredSession,
         slot: &RequestSlot,
         session: &Session,
         store: &dyn Store,
+        client: &C,
         headers: &mut Vec<ResponseHeader>,
-    ) -> Result<(), Error> {
+    ) -> Result<(), Error>
+    where
+        C: Fn() -> ClientInfo,
+    {
         let now = self.now();
         let (plan, login) = {
             let mut state = session.lock();
             state.close_for_save();
-            let login = self.record_device(configured, &mut state, now);
+            let login = self.record_device(configured, &mut state, now, client);
             let plan = plan_server(
                 &state,
                 &configured.policy,
@@ -337,7 +368,7 @@ impl RequestSessions {
         let observer = &configured.observer;
         let span = self.span.as_ref();
         let outcome = execute(store, &configured.name, observer, span, plan.write).await?;
-        let (stored_id, events, owner) = {
+        let (stored_id, events, told) = {
             let mut state = session.lock();
             let events = server_events(change, logged_in(&state));
             let stored_id = match outcome {
@@ -348,6 +379,8 @@ impl RequestSessions {
                 }
                 Outcome::Done(stored_id) => stored_id,
             };
+            // Until marked saved, the state still names the id the store held before.
+            let before = state.stored_id();
             let mut expires_at = state.record().expires_at;
             match plan.reply {
                 Reply::Nothing => {}
@@ -364,7 +397,8 @@ impl RequestSessions {
                 Some(id) => state.mark_saved_as(id, expires_at),
                 None => state.mark_retired(),
             }
-            (stored_id, events, owner_for(observer, &events, &state))
+            let told = Told::of(observer, &events, &state, before, stored_id);
+            (stored_id, events, told)
         };
         // The cap before the events: a login it refuses or that fails there was never made.
         if let (Some(owner), Some(id), Some(max)) =
@@ -377,7 +411,9 @@ impl RequestSessions {
                 return Err(error);
             }
         }
-        record_events(observer, &events, owner.as_deref());
+        if events[0].is_some() {
+            record_events(observer, &events, &told);
+        }
         Ok(())
     }
 
@@ -389,19 +425,22 @@ impl RequestSessions {
         configured: &ConfiguredSession,
         state: &mut State,
         now: u64,
+        client: &impl Fn() -> ClientInfo,
     ) -> Option<String> {
         if state.binds_owner() {
-            let client = self.client.get().cloned().unwrap_or_default();
+            let client = self.client.get().cloned().unwrap_or_else(client);
             state.set_device(&Device::at_login(now, &client, configured.owners.record_ip));
             return state.record().owner.clone();
         }
         if state.record().owner.is_some() && !state.is_destroyed() {
-            if let Some(mut device) = state.device() {
-                let touch_ms = configured.policy.touch_after_secs.saturating_mul(1000);
-                if now >= device.last_seen_at.saturating_add(touch_ms) {
-                    device.last_seen_at = now;
-                    state.set_device(&device);
-                }
+            // The record is decoded only when it is due to move.
+            let touch_ms = configured.policy.touch_after_secs.saturating_mul(1000);
+            let due = state
+                .device_last_seen_at()
+                .is_some_and(|seen| now >= seen.saturating_add(touch_ms));
+            if let Some(mut device) = due.then(|| state.device()).flatten() {
+                device.last_seen_at = now;
+                state.set_device(&device);
             }
         }
         None
@@ -419,6 +458,10 @@ impl RequestSessions {
         let mut state = session.lock();
         state.close_for_save();
         let (lifecycle, logged_in) = (state.lifecycle(), logged_in(&state));
+        let before = match lifecycle {
+            Lifecycle::Destroyed { retired } => retired,
+            _ => state.stored_id(),
+        };
         let mut events = [None; 3];
         match plan_client(&state, &configured.policy, now, slot.incoming.is_present()) {
             ClientPlan::Nothing => {}
@@ -447,9 +490,10 @@ impl RequestSessions {
             }
         }
         if events[0].is_some() {
-            let owner = owner_for(&configured.observer, &events, &state);
+            let after = (!state.is_destroyed()).then(|| state.record().id);
+            let told = Told::of(&configured.observer, &events, &state, before, after);
             drop(state);
-            record_events(&configured.observer, &events, owner.as_deref());
+            record_events(&configured.observer, &events, &told);
         }
         Ok(())
     }
@@ -520,22 +564,59 @@ fn client_events(lifecycle: Lifecycle, logged_in: bool) -> Events {
     and_login(events, logged_in)
 }
 
-/// The session's owner, copied only when there is an event and a hook to give it to.
-fn owner_for(
-    observer: &SessionObserver,
-    events: &Events,
-    state: &crate::session::State,
-) -> Option<String> {
-    if events[0].is_some() && observer.has_hook() {
-        state.record().owner.clone()
-    } else {
-        None
+/// What the hook is told of a saved session, copied out of its state only when there is an
+/// event and a hook to give it to: with no hook, saving hashes no id and decodes no device.
+#[derive(Default)]
+struct Told {
+    owner: Option<String>,
+    /// The handle the session was stored under before this save (a destruction's).
+    before: Option<String>,
+    /// The handle it is stored under now (a creation's, a login's, a regeneration's).
+    after: Option<String>,
+    device: Option<Device>,
+}
+
+impl Told {
+    fn of(
+        observer: &SessionObserver,
+        events: &Events,
+        state: &State,
+        before: Option<SessionId>,
+        after: Option<SessionId>,
+    ) -> Self {
+        if events[0].is_none() || !observer.has_hook() {
+            return Told::default();
+        }
+        Told {
+            owner: state.record().owner.clone(),
+            before: before.map(|id| id.storage_key()),
+            after: after.map(|id| id.storage_key()),
+            device: state.device(),
+        }
+    }
+
+    /// What `kind` says: a destruction names the session that ended, with no device (its
+    /// values are gone); the rest name the session as saved.
+    fn detail(&self, kind: SessionEventKind) -> EventDetail<'_> {
+        let owner = self.owner.as_deref();
+        match kind {
+            SessionEventKind::Destroyed => EventDetail {
+                owner,
+                handle: self.before.as_deref(),
+                device: None,
+            },
+            _ => EventDetail {
+                owner,
+                handle: self.after.as_deref(),
+                device: self.device.as_ref(),
+            },
+        }
     }
 }
 
 /// Counts `events` and gives them to the hook, after the session's lock is released.
-fn record_events(observer: &SessionObserver, events: &Events, owner: Option<&str>) {
+fn record_events(observer: &SessionObserver, events: &Events, told: &Told) {
     for event in events.iter().flatten() {
-        observer.record(*event, owner);
+        observer.record_with(*event, &told.detail(*event));
     }
 }

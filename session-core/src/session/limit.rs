@@ -3,9 +3,10 @@
 use std::fmt;
 use std::sync::{Arc, LazyLock};
 
+use crate::device::Device;
 use crate::envelope;
 use crate::error::Error;
-use crate::observe::{Refusal, SessionEventKind, SessionObserver};
+use crate::observe::{EventDetail, Refusal, SessionEventKind, SessionObserver};
 use crate::record::{RawJson, Record};
 use crate::seal::{sealed_text_len, Protection};
 
@@ -115,7 +116,17 @@ impl SizeLimit {
         if size > limit {
             if let Some(observer) = &self.observer {
                 let refusal = SessionEventKind::Refused(Refusal::TooLarge);
-                observer.record(refusal, record.owner.as_deref());
+                // The device record is decoded only for a hook.
+                let device = observer
+                    .has_hook()
+                    .then(|| Device::from_data(&record.data))
+                    .flatten();
+                let detail = EventDetail {
+                    owner: record.owner.as_deref(),
+                    handle: None,
+                    device: device.as_ref(),
+                };
+                observer.record_with(refusal, &detail);
             }
             return Err(Error::SessionTooLarge {
                 name: self.name.to_string(),

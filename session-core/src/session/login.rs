@@ -6,7 +6,7 @@ use std::sync::Arc;
 use super::Session;
 use crate::error::Error;
 use crate::id::SessionId;
-use crate::observe::{RevokeScope, SessionEventKind};
+use crate::observe::{EventDetail, RevokeScope, SessionEventKind};
 use crate::record::now_ms;
 use crate::store::{OwnerSession, Store};
 
@@ -147,7 +147,7 @@ impl Session {
             return Ok(false);
         }
         let ended = store.delete_owned(&owner, handle).await?;
-        self.revoked(RevokeScope::One, u64::from(ended), &owner);
+        self.revoked(RevokeScope::One, u64::from(ended), &owner, Some(handle));
         if ended && current.is_some_and(|id| id.storage_key() == handle) {
             self.destroy();
         }
@@ -179,7 +179,7 @@ impl Session {
         // written after this call, when the response is saved.
         let keep = current.map(|id| id.storage_key());
         let ended = store.delete_owner(&owner, keep.as_deref()).await?;
-        self.revoked(RevokeScope::Others, ended, &owner);
+        self.revoked(RevokeScope::Others, ended, &owner, None);
         Ok(ended)
     }
 
@@ -204,7 +204,7 @@ impl Session {
         let ended = match owner {
             Some(owner) => {
                 let ended = store.delete_owner(&owner, None).await?;
-                self.revoked(RevokeScope::Everywhere, ended, &owner);
+                self.revoked(RevokeScope::Everywhere, ended, &owner, None);
                 ended
             }
             None => 0,
@@ -221,11 +221,29 @@ impl Session {
         }
     }
 
-    /// Counts a revocation a handler made and gives it to the event hook.
-    fn revoked(&self, scope: RevokeScope, count: u64, owner: &str) {
-        if let (Some(observer), 1..) = (&self.inner.observer, count) {
-            observer.record(SessionEventKind::Revoked { scope, count }, Some(owner));
+    /// Counts a revocation a handler made and gives it to the event hook: with the `ended`
+    /// session's handle for one device, else with this session's handle and device record (the
+    /// session that asked), computed only when a hook is installed.
+    fn revoked(&self, scope: RevokeScope, count: u64, owner: &str, ended: Option<&str>) {
+        let (Some(observer), 1..) = (&self.inner.observer, count) else {
+            return;
+        };
+        let kind = SessionEventKind::Revoked { scope, count };
+        if !observer.has_hook() {
+            observer.record(kind, Some(owner));
+            return;
         }
+        let (asking, device) = {
+            let state = self.lock();
+            let asking = state.stored_id().map(|id| id.storage_key());
+            (asking, ended.is_none().then(|| state.device()).flatten())
+        };
+        let detail = EventDetail {
+            owner: Some(owner),
+            handle: ended.or(asking.as_deref()),
+            device: device.as_ref(),
+        };
+        observer.record_with(kind, &detail);
     }
 
     /// The owner bound now, and the id the store holds this session under, if any.

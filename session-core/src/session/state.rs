@@ -457,6 +457,14 @@ impl State {
         Device::from_data(&self.record.data)
     }
 
+    /// When the device record says the session was last seen, if it holds one. Read from the
+    /// record's text without decoding it: every request of a bound session asks, and only one
+    /// per `touch_after_secs` goes on to rewrite the record.
+    pub(crate) fn device_last_seen_at(&self) -> Option<u64> {
+        let raw = self.record.data.get(DEVICE_KEY)?.get();
+        last_seen_at(raw).or_else(|| Device::from_json(raw).map(|device| device.last_seen_at))
+    }
+
     /// Whether this request bound the session to an owner: saving it records a device.
     pub(crate) fn binds_owner(&self) -> bool {
         self.owner_changed && self.record.owner.is_some()
@@ -528,5 +536,39 @@ impl State {
         self.expiry_changed = false;
         self.owner_changed = false;
         self.stale_key = false;
+    }
+}
+
+/// `last_seen_at` of a device record in the shape this library writes it (`{"l":…,"s":…`, the
+/// fields in declaration order); `None` for any other shape, which the caller decodes in full.
+fn last_seen_at(raw: &str) -> Option<u64> {
+    fn number(text: &str) -> Option<(u64, &str)> {
+        let end = text
+            .find(|c: char| !c.is_ascii_digit())
+            .unwrap_or(text.len());
+        Some((text[..end].parse().ok()?, &text[end..]))
+    }
+    let (_, rest) = number(raw.strip_prefix(r#"{"l":"#)?)?;
+    let (seen, rest) = number(rest.strip_prefix(r#","s":"#)?)?;
+    rest.starts_with([',', '}']).then_some(seen)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::device::ClientInfo;
+
+    #[test]
+    fn last_seen_is_read_from_the_record_as_written_and_other_shapes_are_left_to_the_decoder() {
+        let client = ClientInfo {
+            user_agent: Some(r#"agent ,"s":1}"#.to_string()),
+            ip: Some("192.0.2.1".to_string()),
+        };
+        let mut device = Device::at_login(1_000, &client, true);
+        device.last_seen_at = 2_000;
+        assert_eq!(last_seen_at(device.to_value().get()), Some(2_000));
+        assert_eq!(last_seen_at(r#"{"s":5,"l":1}"#), None);
+        assert_eq!(last_seen_at(r#"{"l":1,"s":5x}"#), None);
+        assert_eq!(last_seen_at(r#"{"l":1,"s":}"#), None);
     }
 }

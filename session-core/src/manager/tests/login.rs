@@ -606,3 +606,44 @@ fn the_device_operations_are_send_futures() {
     send(session.end_other_devices());
     send(session.end_everywhere());
 }
+
+#[tokio::test]
+async fn the_adapters_client_closure_is_called_only_when_a_login_is_saved() {
+    let store = Arc::new(CountingStore::default());
+    let manager = server_manager(&store);
+    let asked = std::sync::atomic::AtomicUsize::new(0);
+    let client = || {
+        asked.fetch_add(1, Ordering::SeqCst);
+        crate::device::ClientInfo {
+            user_agent: Some("Closure/1".into()),
+            ip: None,
+        }
+    };
+    let save = |handler: fn(&Session), cookie: String| {
+        let manager = manager.clone();
+        let client = &client;
+        async move {
+            let deferred = manager.defer(Some(cookie), |_| None);
+            let sessions = deferred.get_or_scan(|value: &String| value.as_bytes(), Vec::new);
+            handler(&sessions.default_session().await.unwrap());
+            deferred.save_scanned_with(client).await.unwrap()
+        }
+    };
+    // A new session and a change: nobody logs in, nothing is asked.
+    let headers = save(|session| session.insert("n", 1).unwrap(), String::new()).await;
+    let cookie = match &headers[0] {
+        ResponseHeader::SetCookie(text) => text.split(';').next().unwrap().to_string(),
+        other => panic!("{other:?}"),
+    };
+    save(|session| session.insert("n", 2).unwrap(), cookie.clone()).await;
+    assert_eq!(asked.load(Ordering::SeqCst), 0);
+    // A login: asked once, and its answer is the device record.
+    save(|session| session.login("alice").unwrap(), cookie).await;
+    assert_eq!(asked.load(Ordering::SeqCst), 1);
+    let sessions = manager.owner_sessions("app", "alice", None).await.unwrap();
+    let agent = sessions[0]
+        .device
+        .as_ref()
+        .and_then(|d| d.user_agent.clone());
+    assert_eq!(agent.as_deref(), Some("Closure/1"));
+}

@@ -13,6 +13,7 @@ use tracing_subscriber::registry::LookupSpan;
 use tracing_subscriber::Layer;
 
 use super::*;
+use crate::device::{ClientInfo, Device};
 use crate::observe::{request_span, RevokeScope, SessionEventKind};
 use crate::Refusal;
 
@@ -98,22 +99,58 @@ impl<S: Subscriber + for<'a> LookupSpan<'a>> Layer<S> for Router {
     }
 }
 
-/// The events a hook received, as `kind session owner` lines.
+/// One event a hook received: `kind session owner` as a line, then its handle and device.
+#[derive(Debug, Clone)]
+struct Seen {
+    line: String,
+    handle: Option<String>,
+    device: Option<Device>,
+    /// The whole event as the hook's `Debug` shows it, for the leak check.
+    debug: String,
+}
+
+/// The events a hook received.
 #[derive(Clone, Default)]
-struct Audit(Arc<Mutex<Vec<String>>>);
+struct Audit(Arc<Mutex<Vec<Seen>>>);
 
 impl Audit {
     fn hook(&self) -> impl Fn(&crate::SessionEvent<'_>) + Send + Sync + 'static {
         let log = Arc::clone(&self.0);
         move |event| {
             let line = format!("{:?} {:?} {:?}", event.kind, event.session, event.owner);
-            log.lock().unwrap().push(line);
+            log.lock().unwrap().push(Seen {
+                line,
+                handle: event.handle.map(str::to_string),
+                device: event.device.cloned(),
+                debug: format!("{event:?}"),
+            });
         }
     }
 
-    fn take(&self) -> Vec<String> {
+    /// The events received since the last call, whole.
+    fn take_seen(&self) -> Vec<Seen> {
         std::mem::take(&mut *self.0.lock().unwrap())
     }
+
+    /// The events received since the last call, as lines.
+    fn take(&self) -> Vec<String> {
+        self.take_seen().into_iter().map(|seen| seen.line).collect()
+    }
+}
+
+/// The lines of `seen`.
+fn lines_of(seen: &[Seen]) -> Vec<String> {
+    seen.iter().map(|seen| seen.line.clone()).collect()
+}
+
+/// The handles and the devices' user agents of `seen`.
+fn handles_and_agents(seen: &[Seen]) -> Vec<(Option<String>, Option<String>)> {
+    seen.iter()
+        .map(|seen| {
+            let agent = seen.device.as_ref().and_then(|d| d.user_agent.clone());
+            (seen.handle.clone(), agent)
+        })
+        .collect()
 }
 
 /// A server-side manager on `store` whose metric handles are `recorder`'s, with `audit`'s hook.
@@ -172,6 +209,7 @@ async fn every_counter_the_histogram_store_events_and_lifecycle_events_and_no_id
     let audit = Audit::default();
     let manager = observed_manager(&store, &recorder, &audit);
     let mut secrets = Vec::new();
+    let mut all_seen = Vec::new();
 
     // Created, in the adapter's span.
     let mut browser = Browser::default();
@@ -183,23 +221,37 @@ async fn every_counter_the_histogram_store_events_and_lifecycle_events_and_no_id
     session.insert("user", "anonymous").unwrap();
     secrets.push(session.id());
     browser.receive(&deferred.save_scanned().await.unwrap());
-    assert_eq!(audit.take(), [ev(SessionEventKind::Created, None)]);
+    let seen = audit.take_seen();
+    assert_eq!(lines_of(&seen), [ev(SessionEventKind::Created, None)]);
+    let created = stored_id(&browser, &manager, &store).await.storage_key();
+    assert_eq!(handles_and_agents(&seen), [(Some(created.clone()), None)]);
+    all_seen.extend(seen);
 
-    // Logged in: regenerated and bound.
-    browser
-        .visit(&manager, |session| {
-            secrets.push(session.id());
-            session.regenerate_id();
-            session.set_owner("alice").unwrap();
-        })
-        .await;
+    // Logged in: regenerated and bound, under the new handle, with the device recorded at
+    // login.
+    let request = browser.request(&manager);
+    let session = request.default_session().await.unwrap();
+    secrets.push(session.id());
+    session.regenerate_id();
+    session.set_owner("alice").unwrap();
+    request.set_client_info(ClientInfo {
+        user_agent: Some("Agent/1".to_string()),
+        ip: None,
+    });
+    browser.receive(&request.save_opened().await.unwrap());
+    let seen = audit.take_seen();
     assert_eq!(
-        audit.take(),
+        lines_of(&seen),
         [
             ev(SessionEventKind::Regenerated, Some("alice")),
             ev(SessionEventKind::LoggedIn, Some("alice"))
         ]
     );
+    let alice = stored_id(&browser, &manager, &store).await.storage_key();
+    assert_ne!(alice, created);
+    let at_login = (Some(alice.clone()), Some("Agent/1".to_string()));
+    assert_eq!(handles_and_agents(&seen), [at_login.clone(), at_login]);
+    all_seen.extend(seen);
 
     // Too large: refused where the handler makes the change.
     browser
@@ -210,7 +262,13 @@ async fn every_counter_the_histogram_store_events_and_lifecycle_events_and_no_id
         })
         .await;
     let too_large = SessionEventKind::Refused(Refusal::TooLarge);
-    assert_eq!(audit.take(), [ev(too_large, Some("alice"))]);
+    let seen = audit.take_seen();
+    assert_eq!(lines_of(&seen), [ev(too_large, Some("alice"))]);
+    assert_eq!(
+        handles_and_agents(&seen),
+        [(None, Some("Agent/1".to_string()))]
+    );
+    all_seen.extend(seen);
 
     // Destroyed.
     browser
@@ -219,7 +277,10 @@ async fn every_counter_the_histogram_store_events_and_lifecycle_events_and_no_id
             session.destroy();
         })
         .await;
-    assert_eq!(audit.take(), [ev(SessionEventKind::Destroyed, None)]);
+    let seen = audit.take_seen();
+    assert_eq!(lines_of(&seen), [ev(SessionEventKind::Destroyed, None)]);
+    assert_eq!(handles_and_agents(&seen), [(Some(alice.clone()), None)]);
+    all_seen.extend(seen);
 
     // Revoked everywhere: two of bob's sessions.
     for _ in 0..2 {
@@ -231,7 +292,10 @@ async fn every_counter_the_histogram_store_events_and_lifecycle_events_and_no_id
     assert_eq!(manager.revoke_owner("app", "bob").await.unwrap(), 2);
     let scope = RevokeScope::Everywhere;
     let revoked = SessionEventKind::Revoked { scope, count: 2 };
-    assert_eq!(audit.take(), [ev(revoked, Some("bob"))]);
+    let seen = audit.take_seen();
+    assert_eq!(lines_of(&seen), [ev(revoked, Some("bob"))]);
+    assert_eq!(handles_and_agents(&seen), [(None, None)]);
+    all_seen.extend(seen);
 
     // Expired: removed by cleanup.
     let mut expired = Record::new(SessionId::generate(), &Expiry::default(), 1);
@@ -240,7 +304,10 @@ async fn every_counter_the_histogram_store_events_and_lifecycle_events_and_no_id
     store.insert(expired);
     assert_eq!(manager.cleanup().await.unwrap(), 1);
     let expired = SessionEventKind::Expired { count: 1 };
-    assert_eq!(audit.take(), [ev(expired, None)]);
+    let seen = audit.take_seen();
+    assert_eq!(lines_of(&seen), [ev(expired, None)]);
+    assert_eq!(handles_and_agents(&seen), [(None, None)]);
+    all_seen.extend(seen);
 
     // Corrupt: a stored record that no longer decodes.
     let mut corrupt = Browser::default();
@@ -260,12 +327,16 @@ async fn every_counter_the_histogram_store_events_and_lifecycle_events_and_no_id
 
     // A cross-origin refusal, recorded with one call.
     manager.record_cross_origin_refused();
-    let audited = audit.take();
+    let seen = audit.take_seen();
     let cross_origin = SessionEventKind::Refused(Refusal::CrossOrigin);
     assert_eq!(
-        audited.last().map(String::as_str),
+        seen.last().map(|seen| seen.line.as_str()),
         Some(format!("{cross_origin:?} None None").as_str())
     );
+    assert!(seen
+        .last()
+        .is_some_and(|seen| seen.handle.is_none() && seen.device.is_none()));
+    all_seen.extend(seen);
 
     let metrics = metrics_of(&snapshotter);
     let count = |name: &str| metrics.get(name).copied().unwrap_or_default();
@@ -309,18 +380,23 @@ async fn every_counter_the_histogram_store_events_and_lifecycle_events_and_no_id
         .iter()
         .any(|line| line.contains(r#"op="load" outcome="error""#)));
 
-    // No id, signed id or storage key in any line, metric or event.
+    // No id or signed id (the cookie's value) in any span, line, metric or event; no storage
+    // key in any span, line or metric (events name sessions by it: their handle).
     let keys = KeyRing::new(key(1));
-    let everything = format!("{lines:?} {metrics:?} {audited:?}");
+    let events: Vec<&str> = all_seen.iter().map(|seen| seen.debug.as_str()).collect();
+    let everything = format!("{lines:?} {metrics:?} {events:?}");
+    let outside_events = format!("{lines:?} {metrics:?}");
     for id in secrets.iter().chain(store.ids().iter()) {
         for secret in [
             id.to_string(),
-            id.storage_key(),
             crate::seal::seal_id(&keys, "app", id).unwrap(),
         ] {
             assert!(!everything.contains(&secret), "{secret} leaked");
         }
+        let handle = id.storage_key();
+        assert!(!outside_events.contains(&handle), "{handle} leaked");
     }
+    assert!(events.iter().any(|event| event.contains(&alice)));
 }
 
 #[tokio::test]
@@ -343,4 +419,105 @@ async fn a_panicking_hook_is_logged_and_the_request_goes_on() {
         ),
         "{lines:#?}"
     );
+}
+
+/// Logs `owner` in on a new browser whose client says `agent`; the browser and its handle.
+async fn log_in(
+    manager: &SessionManager,
+    store: &CountingStore,
+    owner: &str,
+    agent: &str,
+) -> (Browser, String) {
+    let mut browser = Browser::default();
+    let request = browser.request(manager);
+    request
+        .default_session()
+        .await
+        .unwrap()
+        .set_owner(owner)
+        .unwrap();
+    request.set_client_info(ClientInfo {
+        user_agent: Some(agent.to_string()),
+        ip: None,
+    });
+    browser.receive(&request.save_opened().await.unwrap());
+    let handle = stored_id(&browser, manager, store).await.storage_key();
+    (browser, handle)
+}
+
+#[tokio::test]
+async fn revocations_name_the_ended_handle_or_the_asking_session_with_its_device() {
+    let recorder = DebuggingRecorder::new();
+    let store = Arc::new(CountingStore::default());
+    let audit = Audit::default();
+    let manager = observed_manager(&store, &recorder, &audit);
+    let (phone, phone_handle) = log_in(&manager, &store, "alice", "Phone/1").await;
+    let (_laptop, laptop_handle) = log_in(&manager, &store, "alice", "Laptop/1").await;
+    let _tablet = log_in(&manager, &store, "alice", "Tablet/1").await;
+    let seen = audit.take_seen();
+    assert_eq!(
+        handles_and_agents(&seen)[..2],
+        [
+            (Some(phone_handle.clone()), Some("Phone/1".to_string())),
+            (Some(phone_handle.clone()), Some("Phone/1".to_string()))
+        ]
+    );
+    let revoked = |scope, count| ev(SessionEventKind::Revoked { scope, count }, Some("alice"));
+    let phone_itself = (Some(phone_handle.clone()), Some("Phone/1".to_string()));
+
+    // One device, from the phone: the laptop's handle, no device (its record is not read).
+    let request = phone.request(&manager);
+    let session = request.default_session().await.unwrap();
+    assert!(session.end_device(&laptop_handle).await.unwrap());
+    let seen = audit.take_seen();
+    assert_eq!(lines_of(&seen), [revoked(RevokeScope::One, 1)]);
+    assert_eq!(
+        handles_and_agents(&seen),
+        [(Some(laptop_handle.clone()), None)]
+    );
+
+    // The others, then everywhere, from the phone: the phone's handle and device.
+    assert_eq!(session.end_other_devices().await.unwrap(), 1);
+    let seen = audit.take_seen();
+    assert_eq!(lines_of(&seen), [revoked(RevokeScope::Others, 1)]);
+    assert_eq!(
+        handles_and_agents(&seen),
+        std::slice::from_ref(&phone_itself)
+    );
+    let _desktop = log_in(&manager, &store, "alice", "Desktop/1").await;
+    audit.take();
+    assert_eq!(session.end_everywhere().await.unwrap(), 2);
+    let seen = audit.take_seen();
+    assert_eq!(lines_of(&seen), [revoked(RevokeScope::Everywhere, 2)]);
+    assert_eq!(handles_and_agents(&seen), [phone_itself]);
+    request.save_opened().await.unwrap();
+    audit.take();
+
+    // Through the manager: the handle given, and the session kept.
+    let (_one, one) = log_in(&manager, &store, "bob", "One/1").await;
+    let (_two, two) = log_in(&manager, &store, "bob", "Two/1").await;
+    audit.take();
+    assert!(manager.revoke_session("app", "bob", &one).await.unwrap());
+    let seen = audit.take_seen();
+    assert_eq!(handles_and_agents(&seen), [(Some(one), None)]);
+    let (_three, _) = log_in(&manager, &store, "bob", "Three/1").await;
+    audit.take();
+    let keep: SessionId = store
+        .ids()
+        .into_iter()
+        .find(|id| id.storage_key() == two)
+        .unwrap();
+    assert_eq!(manager.revoke_others("app", "bob", &keep).await.unwrap(), 1);
+    let seen = audit.take_seen();
+    assert_eq!(
+        lines_of(&seen),
+        [ev(
+            SessionEventKind::Revoked {
+                scope: RevokeScope::Others,
+                count: 1
+            },
+            Some("bob")
+        )]
+    );
+    assert_eq!(handles_and_agents(&seen), [(Some(two), None)]);
 }
