@@ -79,14 +79,16 @@ pub struct SessionEvent<'a> {
     /// The session's handle, the one the device listing shows
     /// ([`OwnerSession::handle`](crate::OwnerSession::handle): its storage key, a one-way hash
     /// of the id, which opens nothing): the new one after a creation, a login or a
-    /// regeneration; the ended one for a destruction and for [`RevokeScope::One`]; for
-    /// [`RevokeScope::Others`] and [`RevokeScope::Everywhere`], the session that asked, when a
-    /// session asked. `None` for the cleanup, a refusal and [`RevokeScope::Cap`].
+    /// regeneration; the ended one for a destruction, for [`RevokeScope::One`] and for
+    /// [`RevokeScope::Cap`] (one event per session the cap ends); for [`RevokeScope::Others`]
+    /// and [`RevokeScope::Everywhere`], the session that asked, when a session asked. `None` for
+    /// the cleanup and a refusal.
     pub handle: Option<&'a str>,
     /// The session's device record, where there is one: the one recorded at login for
     /// [`SessionEventKind::LoggedIn`]; the session's own for a creation or a regeneration, and
-    /// for a size refusal; the asking session's for [`RevokeScope::Others`] and
-    /// [`RevokeScope::Everywhere`]. `None` for a destruction (its values are gone).
+    /// for a size refusal; the ended session's for [`RevokeScope::Cap`]; the asking session's
+    /// for [`RevokeScope::Others`] and [`RevokeScope::Everywhere`]. `None` for a destruction
+    /// (its values are gone).
     pub device: Option<&'a Device>,
     /// What happened.
     pub kind: SessionEventKind,
@@ -130,7 +132,8 @@ pub enum RevokeScope {
     Others,
     /// Every session ([`SessionManager::revoke_owner`](crate::SessionManager::revoke_owner)).
     Everywhere,
-    /// The least recently used one, to keep the owner under the per-owner cap.
+    /// One session past the per-owner cap, ended by a login (the least recently used, or with
+    /// `when_full = "refuse"` a login that raced past the check); one event per session.
     Cap,
 }
 

@@ -9,7 +9,7 @@
 use super::ConfiguredSession;
 use crate::error::Error;
 use crate::id::SessionId;
-use crate::observe::{RevokeScope, SessionEventKind};
+use crate::observe::{EventDetail, RevokeScope, SessionEventKind};
 use crate::store::{OwnerSession, Store};
 use crate::WhenFull;
 
@@ -70,18 +70,23 @@ pub(super) async fn enforce_cap(
     let mut refused = false;
     // Only a refusing cap refuses: with `end_least_recent` a login that lost to a racing one
     // was let in and then ended, like any least recently seen session.
-    let mut ended = 0;
     for session in &past_cap {
-        ended += u64::from(store.delete_owned(owner, &session.handle).await?);
+        let ended = store.delete_owned(owner, &session.handle).await?;
         refused |= session.handle == current_key && when_full == WhenFull::Refuse;
-        tracing::debug!(session = %name, "ended a session past its owner's cap");
-    }
-    if ended > 0 {
-        let kind = SessionEventKind::Revoked {
-            scope: RevokeScope::Cap,
-            count: ended,
-        };
-        configured.observer.record(kind, Some(owner));
+        if ended {
+            tracing::debug!(session = %name, "ended a session past its owner's cap");
+            // One event per session, so that an audit log names each device the cap ended.
+            let kind = SessionEventKind::Revoked {
+                scope: RevokeScope::Cap,
+                count: 1,
+            };
+            let detail = EventDetail {
+                owner: Some(owner),
+                handle: Some(&session.handle),
+                device: session.device.as_ref(),
+            };
+            configured.observer.record_with(kind, &detail);
+        }
     }
     if refused {
         return Err(too_many(name, max as u32));

@@ -190,7 +190,7 @@ async fn a_login_past_the_cap_ends_the_least_recently_seen_session() {
 }
 
 #[tokio::test]
-async fn the_cap_reports_what_it_ended_as_one_revoked_event() {
+async fn the_cap_reports_each_session_it_ended_with_its_handle_and_device() {
     let store = Arc::new(CountingStore::default());
     let owners = OwnersConfig {
         max_sessions: Some(2),
@@ -202,18 +202,29 @@ async fn the_cap_reports_what_it_ended_as_one_revoked_event() {
         .on_event(move |event| {
             if let SessionEventKind::Revoked { scope, count } = event.kind {
                 let owner = event.owner.map(String::from);
-                seen.lock().unwrap().push((scope, count, owner));
+                let handle = event.handle.map(String::from);
+                let agent = event.device.and_then(|device| device.user_agent.clone());
+                seen.lock()
+                    .unwrap()
+                    .push((scope, count, owner, handle, agent));
             }
         })
         .build()
         .unwrap();
-    for agent in ["First", "Second"] {
-        log_in(&manager, "alice", agent).await.unwrap();
-        tokio::time::sleep(Duration::from_millis(3)).await;
-    }
+    let first = log_in(&manager, "alice", "First").await.unwrap();
+    let first_handle = id_of(&first, &manager).await.storage_key();
+    tokio::time::sleep(Duration::from_millis(3)).await;
+    log_in(&manager, "alice", "Second").await.unwrap();
+    tokio::time::sleep(Duration::from_millis(3)).await;
     assert_eq!(*revoked.lock().unwrap(), [], "nothing ended within the cap");
     log_in(&manager, "alice", "Third").await.unwrap();
-    let expected = (RevokeScope::Cap, 1, Some("alice".to_string()));
+    let expected = (
+        RevokeScope::Cap,
+        1,
+        Some("alice".to_string()),
+        Some(first_handle),
+        Some("First".to_string()),
+    );
     assert_eq!(*revoked.lock().unwrap(), std::slice::from_ref(&expected));
     // Another request ended the sessions past the cap between this login's listing and its
     // ends: nothing ended here, so nothing is reported.
