@@ -26,11 +26,11 @@
 
 use std::str::FromStr;
 
-use session_core::{Delta, StoreError, DEVICE_KEY};
+use session_core::{StoreError, DEVICE_KEY};
 use sqlx::mysql::{MySqlArguments, MySqlConnectOptions, MySqlDatabaseError, MySqlQueryResult};
 use sqlx::query::Query;
 
-use super::dialect::{sealed, DeltaColumns, Dialect, Specific, Statements};
+use super::dialect::{sealed, BindChange, Change, Dialect, Specific, Statements};
 use super::SqlOptions;
 
 /// `ER_LOCK_DEADLOCK`: InnoDB chose the statement as a deadlock's victim and rolled back its
@@ -126,23 +126,17 @@ impl Dialect for MySql {
         super::utf8(column, key)
     }
 
-    fn apply<'q>(
-        statement: &'q str,
-        id: &'q str,
-        delta: &'q Delta,
-        columns: &'q DeltaColumns,
-        now: i64,
-        new: Option<&'q str>,
-    ) -> Query<'q, sqlx::MySql, MySqlArguments> {
-        let query = match new {
+    fn apply<'q>(statement: &'q str, change: Change<'q>) -> Query<'q, sqlx::MySql, MySqlArguments> {
+        let query = match change.new {
             Some(new) => sqlx::query(statement).bind(new),
             None => sqlx::query(statement),
         };
-        columns
-            .bind_to(query.bind(super::merge_patch(delta)))
-            .bind(columns.owner.as_deref().map(str::as_bytes))
-            .bind(id)
-            .bind(now)
+        query
+            .bind(super::merge_patch(change.delta))
+            .bind_columns(change.columns)
+            .bind(change.columns.owner.as_deref().map(str::as_bytes))
+            .bind(change.id)
+            .bind(change.now)
     }
 
     fn rows_affected(done: &MySqlQueryResult) -> u64 {

@@ -25,11 +25,11 @@
 
 use std::str::FromStr;
 
-use session_core::{Delta, StoreError, DEVICE_KEY};
+use session_core::{StoreError, DEVICE_KEY};
 use sqlx::postgres::{PgConnectOptions, PgQueryResult};
 use sqlx::query::Query;
 
-use super::dialect::{sealed, DeltaColumns, Dialect, Specific, Statements};
+use super::dialect::{sealed, BindChange, Change, Dialect, Specific, Statements};
 use super::SqlOptions;
 
 /// Serializes concurrent schema creation from several application servers (PostgreSQL's
@@ -135,28 +135,21 @@ impl Dialect for Postgres {
 
     fn apply<'q>(
         statement: &'q str,
-        id: &'q str,
-        delta: &'q Delta,
-        columns: &'q DeltaColumns,
-        now: i64,
-        new: Option<&'q str>,
+        change: Change<'q>,
     ) -> Query<'q, sqlx::Postgres, sqlx::postgres::PgArguments> {
         // A key text cannot hold is in no stored value: removing it is nothing to do.
-        let removed: Vec<&str> = delta
+        let removed: Vec<&str> = change
+            .delta
             .removed
             .iter()
             .map(String::as_str)
             .filter(|key| Self::can_hold(key))
             .collect();
         let query = sqlx::query(statement)
-            .bind(id)
+            .bind(change.id)
             .bind(removed)
-            .bind(super::changed_object(delta));
-        let query = columns.bind_to(query).bind(&columns.owner).bind(now);
-        match new {
-            Some(new) => query.bind(new),
-            None => query,
-        }
+            .bind(super::changed_object(change.delta));
+        query.bind_numbered(change)
     }
 
     fn rows_affected(done: &PgQueryResult) -> u64 {

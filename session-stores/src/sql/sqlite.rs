@@ -26,13 +26,13 @@
 use std::str::FromStr;
 use std::time::Duration;
 
-use session_core::{Delta, StoreError, DEVICE_KEY};
+use session_core::{StoreError, DEVICE_KEY};
 use sqlx::query::Query;
 use sqlx::sqlite::{
     SqliteArguments, SqliteConnectOptions, SqliteJournalMode, SqliteQueryResult, SqliteSynchronous,
 };
 
-use super::dialect::{sealed, DeltaColumns, Dialect, Specific, Statements};
+use super::dialect::{sealed, BindChange, Change, Dialect, Specific, Statements};
 use super::SqlOptions;
 
 /// A session store in an SQLite database. See the [module documentation](self).
@@ -140,20 +140,12 @@ impl Dialect for Sqlite {
 
     fn apply<'q>(
         statement: &'q str,
-        id: &'q str,
-        delta: &'q Delta,
-        columns: &'q DeltaColumns,
-        now: i64,
-        new: Option<&'q str>,
+        change: Change<'q>,
     ) -> Query<'q, sqlx::Sqlite, SqliteArguments<'q>> {
         let query = sqlx::query(statement)
-            .bind(id)
-            .bind(super::merge_patch(delta));
-        let query = columns.bind_to(query).bind(&columns.owner).bind(now);
-        match new {
-            Some(new) => query.bind(new),
-            None => query,
-        }
+            .bind(change.id)
+            .bind(super::merge_patch(change.delta));
+        query.bind_numbered(change)
     }
 
     fn rows_affected(done: &SqliteQueryResult) -> u64 {
