@@ -50,6 +50,8 @@ mod codec;
 pub mod conformance;
 pub mod cookie;
 pub mod file;
+#[cfg(any(test, feature = "conformance"))]
+mod fixtures;
 pub mod memory;
 #[cfg(feature = "redis")]
 pub mod redis;
