@@ -53,6 +53,7 @@ pub mod file;
 #[cfg(any(test, feature = "conformance"))]
 mod fixtures;
 pub mod memory;
+mod options;
 #[cfg(feature = "redis")]
 pub mod redis;
 #[cfg(any(feature = "postgres", feature = "mysql", feature = "sqlite"))]
