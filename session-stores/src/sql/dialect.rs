@@ -228,6 +228,7 @@ pub(crate) trait BindChange<'q>: Sized {
     /// The delta's columns, the owner and now, then the new key for a regenerate: the order of
     /// the dialects that number their parameters (PostgreSQL and SQLite), after the id and the
     /// values.
+    #[cfg(any(feature = "postgres", feature = "sqlite"))]
     fn bind_numbered(self, change: Change<'q>) -> Self;
 }
 
@@ -247,6 +248,7 @@ where
             .bind(columns.set_owner)
     }
 
+    #[cfg(any(feature = "postgres", feature = "sqlite"))]
     fn bind_numbered(self, change: Change<'q>) -> Self {
         let query = self
             .bind_columns(change.columns)
@@ -260,6 +262,13 @@ where
 }
 
 pub(crate) mod sealed {
-    /// Keeps [`Dialect`](super::Dialect) to this crate's databases.
+    /// Keeps [`Dialect`](super::Dialect) to this crate's databases, the ones listed here.
     pub trait Sealed {}
+
+    #[cfg(feature = "mysql")]
+    impl Sealed for super::super::mysql::MySql {}
+    #[cfg(feature = "postgres")]
+    impl Sealed for super::super::postgres::Postgres {}
+    #[cfg(feature = "sqlite")]
+    impl Sealed for super::super::sqlite::Sqlite {}
 }

@@ -229,6 +229,25 @@ fn is_identifier(name: &str) -> bool {
 /// would pass the 63-character identifier limit.
 const PLAIN_INDEX_TABLE: usize = 50;
 
+/// The statements that create the table `table` and its indexes when missing, for the
+/// databases that quote identifiers with `"` and index only the rows that have an owner
+/// (PostgreSQL and SQLite, which differ only in their column types: `id` with its key
+/// constraint, `data`, and `integer` for the deadlines, the creation time and the version).
+#[cfg(any(feature = "postgres", feature = "sqlite"))]
+fn quoted_schema(table: &str, id: &str, data: &str, integer: &str) -> String {
+    let owner = index_name(table, "owner");
+    let live_until = index_name(table, "live_until");
+    format!(
+        "CREATE TABLE IF NOT EXISTS \"{table}\" (\n    \
+             id {id}, data {data} NOT NULL, created_at {integer} NOT NULL,\n    \
+             expires_at {integer} NOT NULL, absolute_deadline {integer}, \
+             live_until {integer} NOT NULL,\n    \
+             version {integer} NOT NULL, expiry TEXT, owner TEXT);\n\
+         CREATE INDEX IF NOT EXISTS \"{owner}\" ON \"{table}\" (owner) WHERE owner IS NOT NULL;\n\
+         CREATE INDEX IF NOT EXISTS \"{live_until}\" ON \"{table}\" (live_until);\n"
+    )
+}
+
 /// An index name for `table`, unique per table: `<table>_<suffix>` for a table name of up to 50
 /// characters, else the name's first 30 characters, 16 hex digits of its SHA-256 and the suffix
 /// (cutting alone would give two tables with a long shared prefix one index name, and the second

@@ -30,7 +30,7 @@ use session_core::{StoreError, DEVICE_KEY};
 use sqlx::mysql::{MySqlArguments, MySqlConnectOptions, MySqlDatabaseError, MySqlQueryResult};
 use sqlx::query::Query;
 
-use super::dialect::{sealed, BindChange, Change, Dialect, Specific, Statements};
+use super::dialect::{BindChange, Change, Dialect, Specific, Statements};
 use super::SqlOptions;
 
 /// `ER_LOCK_DEADLOCK`: InnoDB chose the statement as a deadlock's victim and rolled back its
@@ -46,8 +46,6 @@ pub type MySqlStore = super::SqlStore<MySql>;
 /// The MySQL/MariaDB [`Dialect`]: text values changed by `JSON_MERGE_PATCH`, binary keys.
 #[derive(Debug, Clone, Copy)]
 pub struct MySql;
-
-impl sealed::Sealed for MySql {}
 
 /// The statement that creates the table `table` and its indexes when missing, as
 /// `create_table` runs it; `table` must be an identifier, as [`SqlOptions::validate`] checks.

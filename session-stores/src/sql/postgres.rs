@@ -29,7 +29,7 @@ use session_core::{StoreError, DEVICE_KEY};
 use sqlx::postgres::{PgConnectOptions, PgQueryResult};
 use sqlx::query::Query;
 
-use super::dialect::{sealed, BindChange, Change, Dialect, Specific, Statements};
+use super::dialect::{BindChange, Change, Dialect, Specific, Statements};
 use super::SqlOptions;
 
 /// Serializes concurrent schema creation from several application servers (PostgreSQL's
@@ -43,22 +43,11 @@ pub type PostgresStore = super::SqlStore<Postgres>;
 #[derive(Debug, Clone, Copy)]
 pub struct Postgres;
 
-impl sealed::Sealed for Postgres {}
-
 /// The statements that create the table `table` and its indexes when missing, as
 /// `create_table` runs them (under an advisory lock); `table` must be an identifier, as
 /// [`SqlOptions::validate`] checks.
 pub fn schema(table: &str) -> String {
-    let owner = super::index_name(table, "owner");
-    let live_until = super::index_name(table, "live_until");
-    format!(
-        "CREATE TABLE IF NOT EXISTS \"{table}\" (\n    \
-             id TEXT COLLATE \"C\" PRIMARY KEY, data JSONB NOT NULL, created_at BIGINT NOT NULL,\n    \
-             expires_at BIGINT NOT NULL, absolute_deadline BIGINT, live_until BIGINT NOT NULL,\n    \
-             version BIGINT NOT NULL, expiry TEXT, owner TEXT);\n\
-         CREATE INDEX IF NOT EXISTS \"{owner}\" ON \"{table}\" (owner) WHERE owner IS NOT NULL;\n\
-         CREATE INDEX IF NOT EXISTS \"{live_until}\" ON \"{table}\" (live_until);\n"
-    )
+    super::quoted_schema(table, "TEXT COLLATE \"C\" PRIMARY KEY", "JSONB", "BIGINT")
 }
 
 impl Dialect for Postgres {
