@@ -45,6 +45,12 @@ pub(crate) fn redacted(url: &str) -> String {
     }
 }
 
+/// `urls`, each [`redacted`].
+#[cfg(feature = "redis")]
+pub(crate) fn redacted_all(urls: &[String]) -> Vec<String> {
+    urls.iter().map(|url| redacted(url)).collect()
+}
+
 /// One case of [`assert_each_refused`]: the text the refusal must contain, and how the case
 /// changes valid options.
 #[cfg(test)]

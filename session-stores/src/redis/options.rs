@@ -3,7 +3,7 @@
 use serde::{Deserialize, Serialize};
 
 pub(super) use crate::options::redacted;
-use crate::options::{at_least, within};
+use crate::options::{at_least, redacted_all, within};
 
 /// Options of the Redis store (`store = { type = "redis", ... }`).
 #[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -58,14 +58,7 @@ impl std::fmt::Debug for SentinelOptions {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("SentinelOptions")
             .field("master", &self.master)
-            .field(
-                "urls",
-                &self
-                    .urls
-                    .iter()
-                    .map(|url| redacted(url))
-                    .collect::<Vec<_>>(),
-            )
+            .field("urls", &redacted_all(&self.urls))
             .field("primary_username", &self.primary_username)
             .field(
                 "primary_password",
@@ -98,14 +91,7 @@ impl std::fmt::Debug for RedisOptions {
             .field("url", &redacted(&self.url))
             .field("cluster", &self.cluster)
             .field("sentinel", &self.sentinel)
-            .field(
-                "urls",
-                &self
-                    .urls
-                    .iter()
-                    .map(|url| redacted(url))
-                    .collect::<Vec<_>>(),
-            )
+            .field("urls", &redacted_all(&self.urls))
             .field("pool_size", &self.pool_size)
             .field("key_prefix", &self.key_prefix)
             .field("timeout_ms", &self.timeout_ms)
