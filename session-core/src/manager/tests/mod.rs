@@ -364,12 +364,18 @@ fn client_manager() -> SessionManager {
     client_manager_with(KeyRing::new(key(1)), policy(), 1)
 }
 
-/// A browser that holds a server-side session with `user = "alice"`; the store's log is empty.
-async fn logged_in(store: &Arc<CountingStore>, manager: &SessionManager) -> Browser {
+/// A new browser after one visit to `manager` that set `user = "alice"`.
+async fn alice_visits(manager: &SessionManager) -> Browser {
     let mut browser = Browser::default();
     browser
         .visit(manager, |session| session.insert("user", "alice").unwrap())
         .await;
+    browser
+}
+
+/// A browser that holds a server-side session with `user = "alice"`; the store's log is empty.
+async fn logged_in(store: &Arc<CountingStore>, manager: &SessionManager) -> Browser {
+    let browser = alice_visits(manager).await;
     assert!(browser.cookies.contains_key("sid"));
     store.take_ops();
     browser

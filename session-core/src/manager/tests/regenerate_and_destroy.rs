@@ -54,10 +54,7 @@ async fn destroy_deletes_the_record_and_expires_the_cookie() {
 #[tokio::test]
 async fn destroying_a_client_session_expires_its_cookie() {
     let manager = client_manager();
-    let mut browser = Browser::default();
-    browser
-        .visit(&manager, |session| session.insert("user", "alice").unwrap())
-        .await;
+    let mut browser = alice_visits(&manager).await;
     let headers = browser.visit(&manager, Session::destroy).await;
     assert!(is_removal(&set_cookies(&headers)[0]));
     assert!(browser.cookies.is_empty());
@@ -70,10 +67,7 @@ async fn destroy_over_the_header_transport_sends_an_empty_header() {
         name: "x-session".into(),
     });
     let manager = server_manager_with(KeyRing::new(key(1)), transport, policy(), &store);
-    let mut browser = Browser::default();
-    browser
-        .visit(&manager, |session| session.insert("user", "alice").unwrap())
-        .await;
+    let mut browser = alice_visits(&manager).await;
     assert!(browser.headers.contains_key("x-session"));
     let headers = browser.visit(&manager, Session::destroy).await;
     assert_eq!(
