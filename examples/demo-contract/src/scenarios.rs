@@ -14,7 +14,7 @@ use session_stores::testing::{TestStore, FAILURE_DETAIL};
 
 use crate::client::{Browser, DemoApp, DemoClient, TestRequest, TestResponse, SESSION_HEADER};
 use crate::startup::DEFAULT_CONFIG;
-use crate::stores::{config_with_store, config_with_stores, on, test_manager, toml_string};
+use crate::stores::{config_with_store, config_with_stores, on, test_manager};
 
 pub use crate::scenarios_v3::*;
 
