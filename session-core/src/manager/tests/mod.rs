@@ -340,13 +340,13 @@ fn server_manager_with(
         .unwrap()
 }
 
+/// The server-side session `app` on `store`, in cookie `sid`, sealed with `keys`.
+fn server_manager_keyed(keys: KeyRing, store: &Arc<CountingStore>) -> SessionManager {
+    server_manager_with(keys, cookie_transport("sid"), policy(), store)
+}
+
 fn server_manager(store: &Arc<CountingStore>) -> SessionManager {
-    server_manager_with(
-        KeyRing::new(key(1)),
-        cookie_transport("sid"),
-        policy(),
-        store,
-    )
+    server_manager_keyed(KeyRing::new(key(1)), store)
 }
 
 fn client_manager_with(keys: KeyRing, expiry: ExpiryPolicy, max_chunks: usize) -> SessionManager {
