@@ -208,12 +208,7 @@ fn remembering_policy() -> ExpiryPolicy {
 #[tokio::test]
 async fn remember_regenerates_and_sets_a_persistent_cookie_of_the_idle_window() {
     let store = Arc::new(CountingStore::default());
-    let server = server_manager_with(
-        KeyRing::new(key(1)),
-        cookie_transport("sid"),
-        remembering_policy(),
-        &store,
-    );
+    let server = server_manager_expiring(remembering_policy(), &store);
     let client = client_manager_with(KeyRing::new(key(1)), remembering_policy(), 1);
     for manager in [server, client] {
         let mut browser = Browser::default();
@@ -250,12 +245,7 @@ async fn remember_regenerates_and_sets_a_persistent_cookie_of_the_idle_window() 
 #[tokio::test]
 async fn a_remembered_session_ends_its_absolute_window_after_the_login_however_active() {
     let store = Arc::new(CountingStore::default());
-    let manager = server_manager_with(
-        KeyRing::new(key(1)),
-        cookie_transport("sid"),
-        remembering_policy(),
-        &store,
-    );
+    let manager = server_manager_expiring(remembering_policy(), &store);
     let mut browser = Browser::default();
     // An anonymous visit long before the login: the end counts from the login, not from it.
     browser
@@ -309,12 +299,7 @@ async fn a_remembered_session_ends_its_absolute_window_after_the_login_however_a
 #[tokio::test]
 async fn remembering_later_still_counts_the_end_from_the_login() {
     let store = Arc::new(CountingStore::default());
-    let manager = server_manager_with(
-        KeyRing::new(key(1)),
-        cookie_transport("sid"),
-        remembering_policy(),
-        &store,
-    );
+    let manager = server_manager_expiring(remembering_policy(), &store);
     let mut browser = Browser::default();
     browser
         .visit(&manager, |session| session.login("alice").unwrap())

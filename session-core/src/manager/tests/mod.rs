@@ -345,6 +345,11 @@ fn server_manager_keyed(keys: KeyRing, store: &Arc<CountingStore>) -> SessionMan
     server_manager_with(keys, cookie_transport("sid"), policy(), store)
 }
 
+/// The server-side session `app` on `store`, in cookie `sid`, expiring by `expiry`.
+fn server_manager_expiring(expiry: ExpiryPolicy, store: &Arc<CountingStore>) -> SessionManager {
+    server_manager_with(KeyRing::new(key(1)), cookie_transport("sid"), expiry, store)
+}
+
 fn server_manager(store: &Arc<CountingStore>) -> SessionManager {
     server_manager_keyed(KeyRing::new(key(1)), store)
 }
