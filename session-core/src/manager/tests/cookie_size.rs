@@ -154,11 +154,8 @@ async fn large_client_sessions_are_split_into_chunks_and_reassembled() {
     assert!(is_removal(&cookies[1]) && is_removal(&cookies[2]));
     assert_eq!(browser.cookies.keys().collect::<Vec<_>>(), ["sid"]);
     assert_eq!(
-        browser
-            .request(&manager)
-            .default_session()
+        default_session(&browser, &manager)
             .await
-            .unwrap()
             .get::<String>("blob")
             .unwrap()
             .as_deref(),

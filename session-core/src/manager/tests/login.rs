@@ -229,15 +229,7 @@ async fn remember_regenerates_and_sets_a_persistent_cookie_of_the_idle_window() 
         let mut stolen = Browser::default();
         stolen.cookies.insert("sid".into(), before);
         if matches!(manager.backend("app"), Some(Backend::Server(_))) {
-            assert_eq!(
-                stolen
-                    .request(&manager)
-                    .default_session()
-                    .await
-                    .unwrap()
-                    .owner(),
-                None
-            );
+            assert_eq!(default_session(&stolen, &manager).await.owner(), None);
         }
     }
 }
@@ -285,12 +277,7 @@ async fn a_remembered_session_ends_its_absolute_window_after_the_login_however_a
         25 * MINUTE,
     );
     assert_eq!(
-        browser
-            .request(&manager)
-            .default_session()
-            .await
-            .unwrap()
-            .owner(),
+        default_session(&browser, &manager).await.owner(),
         None,
         "a remembered session outlived its absolute end"
     );
@@ -354,13 +341,7 @@ async fn a_persistent_expiry_is_not_a_session_without_an_end() {
             &stored_id(&browser, &manager, &store).await,
             40 * MINUTE,
         );
-        let alive = browser
-            .request(&manager)
-            .default_session()
-            .await
-            .unwrap()
-            .owner()
-            .is_some();
+        let alive = default_session(&browser, &manager).await.owner().is_some();
         if !alive {
             return;
         }

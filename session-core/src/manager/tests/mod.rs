@@ -406,6 +406,11 @@ async fn stored_id(
     id
 }
 
+/// The default session `browser` opens on `manager`.
+async fn default_session(browser: &Browser, manager: &SessionManager) -> Session {
+    browser.request(manager).default_session().await.unwrap()
+}
+
 async fn user_of(browser: &Browser, manager: &SessionManager) -> Option<String> {
     let request = browser.request(manager);
     let session = request.default_session().await.unwrap();
