@@ -340,6 +340,16 @@ fn server_manager_with(
         .unwrap()
 }
 
+/// A builder holding the server-side session `app` on `store`, in cookie `sid`, for a test to
+/// add its other sessions to.
+fn builder_with_app(store: &Arc<CountingStore>) -> SessionManagerBuilder {
+    SessionManager::builder(KeyRing::new(key(1))).session(
+        "app",
+        session_config(cookie_transport("sid"), "counting", policy()),
+        Backend::Server(store.clone()),
+    )
+}
+
 /// The server-side session `app` on `store`, in cookie `sid`, sealed with `keys`.
 fn server_manager_keyed(keys: KeyRing, store: &Arc<CountingStore>) -> SessionManager {
     server_manager_with(keys, cookie_transport("sid"), policy(), store)

@@ -109,12 +109,7 @@ async fn destroy_then_insert_starts_a_new_session() {
 #[tokio::test]
 async fn a_session_ended_by_another_request_is_not_recreated_and_other_sessions_still_save() {
     let store = Arc::new(CountingStore::default());
-    let manager = SessionManager::builder(KeyRing::new(key(1)))
-        .session(
-            "app",
-            session_config(cookie_transport("sid"), "counting", policy()),
-            Backend::Server(store.clone()),
-        )
+    let manager = builder_with_app(&store)
         .session(
             "prefs",
             session_config(cookie_transport("prefs"), "cookie", policy()),
