@@ -75,9 +75,7 @@ impl Suite {
                 1,
                 "store conformance: {check}: round {round}"
             );
-            if let Err(error) = self.store.delete(&kept.id).await {
-                panic!("store conformance: {check}: delete failed: {error}");
-            }
+            self.delete(&kept.id, check).await;
         }
     }
 
