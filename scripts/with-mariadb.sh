@@ -8,6 +8,7 @@
 # start it again on the same port, for tests of outages.
 # Usage: scripts/with-mariadb.sh cargo test --workspace
 set -euo pipefail
+source "$(dirname "${BASH_SOURCE[0]}")/server-common.sh"
 
 if [ "$(id -u)" -eq 0 ]; then sudo=""; else sudo="sudo"; fi
 if ! command -v mariadbd >/dev/null 2>&1 && [ ! -x /usr/sbin/mariadbd ]; then
@@ -17,7 +18,7 @@ if ! command -v mariadbd >/dev/null 2>&1 && [ ! -x /usr/sbin/mariadbd ]; then
 fi
 mariadbd=$(command -v mariadbd || echo /usr/sbin/mariadbd)
 
-port=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1]); s.close()')
+port=$(free_port)
 workdir=$(mktemp -d)
 chmod 755 "$workdir"
 mkdir "$workdir/run"
@@ -63,12 +64,7 @@ chmod 755 "$workdir/ctl"
 
 stop_mariadb() {
   "$workdir/ctl" stop 2>/dev/null || true
-  # A server that is still closing its files must not fail the run on the way out.
-  for _ in 1 2 3 4 5 6 7 8 9 10; do
-    rm -rf "$workdir" 2>/dev/null && break
-    sleep 0.2
-  done
-  rm -rf "$workdir" || true
+  remove_workdir "$workdir"
 }
 trap stop_mariadb EXIT
 

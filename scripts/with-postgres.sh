@@ -10,6 +10,7 @@
 # POSTGRES_EXTRA_OPTS="-c shared_preload_libraries=pg_stat_statements" for the benchmarks.
 # Usage: scripts/with-postgres.sh cargo test --workspace
 set -euo pipefail
+source "$(dirname "${BASH_SOURCE[0]}")/server-common.sh"
 
 find_bindir() {
   local dir
@@ -27,7 +28,7 @@ if [ -z "$bindir" ]; then
   [ -n "$bindir" ] || { echo "postgresql installed but initdb not found" >&2; exit 1; }
 fi
 
-port=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1]); s.close()')
+port=$(free_port)
 workdir=$(mktemp -d)
 chmod 755 "$workdir"
 mkdir "$workdir/data" "$workdir/socket" "$workdir/log"
@@ -60,12 +61,7 @@ chmod 755 "$workdir/ctl"
 
 stop_postgres() {
   "$workdir/ctl" stop 2>/dev/null || true
-  # A server that is still closing its files must not fail the run on the way out.
-  for _ in 1 2 3 4 5 6 7 8 9 10; do
-    rm -rf "$workdir" 2>/dev/null && break
-    sleep 0.2
-  done
-  rm -rf "$workdir" || true
+  remove_workdir "$workdir"
 }
 trap stop_postgres EXIT
 

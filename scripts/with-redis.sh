@@ -4,22 +4,18 @@
 # Usage: scripts/with-redis.sh cargo test --workspace
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/redis-common.sh"
+source "$(dirname "${BASH_SOURCE[0]}")/server-common.sh"
 
 ensure_installed redis-server redis-cli -- redis-server
 
-port=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1]); s.close()')
+port=$(free_port)
 workdir=$(mktemp -d)
 redis-server --bind 127.0.0.1 --port "$port" --save "" --appendonly no \
   --dir "$workdir" --daemonize yes --pidfile "$workdir/redis.pid" --logfile "$workdir/redis.log"
 
 stop_redis() {
   if [ -f "$workdir/redis.pid" ]; then kill "$(cat "$workdir/redis.pid")" 2>/dev/null || true; fi
-  # A server that is still closing its files must not fail the run on the way out.
-  for _ in 1 2 3 4 5 6 7 8 9 10; do
-    rm -rf "$workdir" 2>/dev/null && break
-    sleep 0.2
-  done
-  rm -rf "$workdir" || true
+  remove_workdir "$workdir"
 }
 trap stop_redis EXIT
 

@@ -20,4 +20,3 @@ pub use rule::DiscardSessions;
 
 pub use session_core;
 pub use session_core::__adapter_exports::*;
-pub use session_core::{CrossOriginConfig, CrossOriginGuard};

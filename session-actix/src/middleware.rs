@@ -38,84 +38,34 @@ use crate::origin::refusal;
 use crate::rejection::{failure_response, internal_error};
 use crate::rule::discards;
 
-/// Runs the sessions of a [`SessionManager`] for every request it wraps.
-///
-/// ```
-/// use actix_web::App;
-/// use session_actix::{KeyRing, SessionManager, SessionMiddleware, SessionsConfig, StoreRegistry};
-///
-/// # #[actix_web::main]
-/// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
-/// let config = SessionsConfig::from_toml(r#"
-///     [sessions.app]
-///     transport = { type = "cookie", name = "app_session" }
-///     store = { type = "cookie" }
-/// "#)?;
-/// let manager = SessionManager::from_config(&config, &StoreRegistry::new(), KeyRing::generate()).await?;
-/// let app = App::new().wrap(SessionMiddleware::new(manager));
-/// # drop(app);
-/// # Ok(())
-/// # }
-/// ```
-///
-/// Cheap to clone and `Send + Sync` (it holds a [`SessionManager`], itself an `Arc`), so one
-/// instance can be built before `HttpServer::new` and cloned into each worker's `App`.
-#[derive(Debug, Clone)]
-pub struct SessionMiddleware {
-    manager: SessionManager,
-    cross_origin: Arc<CrossOriginGuard>,
-}
-
-impl SessionMiddleware {
-    /// A middleware serving the sessions of `manager`.
-    pub fn new(manager: SessionManager) -> Self {
-        SessionMiddleware {
-            cross_origin: Arc::clone(manager.cross_origin()),
-            manager,
-        }
-    }
-
-    /// Judges writes with `guard` instead of the manager's (the configuration's `[cross_origin]`
-    /// table, [`SessionManager::cross_origin`]): e.g. [`CrossOriginGuard::disabled`] to turn the
-    /// check off.
-    ///
-    /// A refused write answers `403 {"error":"cross-origin request refused"}` before the
-    /// handler runs; it touches no session and sets no cookie. See [`CrossOriginGuard`] for
-    /// what is refused.
+session_core::__define_adapter_entry! {
+    /// Runs the sessions of a [`SessionManager`] for every request it wraps.
     ///
     /// ```
-    /// # use session_actix::{CrossOriginGuard, KeyRing, SessionManager, SessionMiddleware, SessionsConfig, StoreRegistry};
+    /// use actix_web::App;
+    /// use session_actix::{KeyRing, SessionManager, SessionMiddleware, SessionsConfig, StoreRegistry};
+    ///
     /// # #[actix_web::main]
     /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
     /// let config = SessionsConfig::from_toml(r#"
     ///     [sessions.app]
     ///     transport = { type = "cookie", name = "app_session" }
     ///     store = { type = "cookie" }
-    ///     [cross_origin]
-    ///     trusted_origins = ["https://partner.example"]
-    ///     exempt_paths = ["/auth/callback"]
     /// "#)?;
     /// let manager = SessionManager::from_config(&config, &StoreRegistry::new(), KeyRing::generate()).await?;
-    /// let middleware = SessionMiddleware::new(manager).cross_origin(CrossOriginGuard::new(&config.cross_origin)?);
-    /// # drop(middleware);
+    /// let app = App::new().wrap(SessionMiddleware::new(manager));
+    /// # drop(app);
     /// # Ok(())
     /// # }
     /// ```
-    pub fn cross_origin(mut self, guard: CrossOriginGuard) -> Self {
-        self.cross_origin = Arc::new(guard);
-        self
-    }
-
-    /// The manager this middleware serves.
-    pub fn manager(&self) -> &SessionManager {
-        &self.manager
-    }
-}
-
-impl From<SessionManager> for SessionMiddleware {
-    fn from(manager: SessionManager) -> Self {
-        SessionMiddleware::new(manager)
-    }
+    ///
+    /// Cheap to clone and `Send + Sync` (it holds a [`SessionManager`], itself an `Arc`), so one
+    /// instance can be built before `HttpServer::new` and cloned into each worker's `App`.
+    pub struct SessionMiddleware in session_actix, "middleware", "#[actix_web::main]";
+    /// A refused write answers `403 {"error":"cross-origin request refused"}` before the
+    /// handler runs; it touches no session and sets no cookie. See [`CrossOriginGuard`] for
+    /// what is refused.
+    cross_origin { "# drop(middleware);" }
 }
 
 impl<S, B> Transform<S, ServiceRequest> for SessionMiddleware

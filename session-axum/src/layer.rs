@@ -44,66 +44,16 @@ use crate::origin::refusal;
 use crate::rejection::{failure_response, internal_error};
 use crate::rule::discards;
 
-/// A tower [`Layer`] that gives every request its sessions. Add it with `Router::layer`, or wrap
-/// any [`Service`] over [`http::Request`] with it.
-///
-/// Cheap to clone: it holds a [`SessionManager`], itself an `Arc`.
-#[derive(Debug, Clone)]
-pub struct SessionLayer {
-    manager: SessionManager,
-    cross_origin: Arc<CrossOriginGuard>,
-}
-
-impl SessionLayer {
-    /// A layer serving the sessions of `manager`.
-    pub fn new(manager: SessionManager) -> Self {
-        SessionLayer {
-            cross_origin: Arc::clone(manager.cross_origin()),
-            manager,
-        }
-    }
-
-    /// Judges writes with `guard` instead of the manager's (the configuration's `[cross_origin]`
-    /// table, [`SessionManager::cross_origin`]): e.g. [`CrossOriginGuard::disabled`] to turn the
-    /// check off.
+session_core::__define_adapter_entry! {
+    /// A tower [`Layer`] that gives every request its sessions. Add it with `Router::layer`, or
+    /// wrap any [`Service`] over [`http::Request`] with it.
     ///
+    /// Cheap to clone: it holds a [`SessionManager`], itself an `Arc`.
+    pub struct SessionLayer in session_axum, "layer", "#[tokio::main(flavor = \"current_thread\")]";
     /// A refused write answers `403 {"error":"cross-origin request refused"}` before the inner
     /// service runs; it touches no session and sets no cookie. See [`CrossOriginGuard`] for
     /// what is refused.
-    ///
-    /// ```
-    /// # use session_axum::{CrossOriginGuard, KeyRing, SessionLayer, SessionManager, SessionsConfig, StoreRegistry};
-    /// # #[tokio::main(flavor = "current_thread")]
-    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
-    /// let config = SessionsConfig::from_toml(r#"
-    ///     [sessions.app]
-    ///     transport = { type = "cookie", name = "app_session" }
-    ///     store = { type = "cookie" }
-    ///     [cross_origin]
-    ///     trusted_origins = ["https://partner.example"]
-    ///     exempt_paths = ["/auth/callback"]
-    /// "#)?;
-    /// let manager = SessionManager::from_config(&config, &StoreRegistry::new(), KeyRing::generate()).await?;
-    /// let layer = SessionLayer::new(manager).cross_origin(CrossOriginGuard::new(&config.cross_origin)?);
-    /// # drop(layer);
-    /// # Ok(())
-    /// # }
-    /// ```
-    pub fn cross_origin(mut self, guard: CrossOriginGuard) -> Self {
-        self.cross_origin = Arc::new(guard);
-        self
-    }
-
-    /// The manager this layer serves.
-    pub fn manager(&self) -> &SessionManager {
-        &self.manager
-    }
-}
-
-impl From<SessionManager> for SessionLayer {
-    fn from(manager: SessionManager) -> Self {
-        SessionLayer::new(manager)
-    }
+    cross_origin { "# drop(layer);" }
 }
 
 impl<S> Layer<S> for SessionLayer {

@@ -298,22 +298,23 @@ mod tests {
 
     #[test]
     fn inputs_name_their_carrier() {
-        assert_eq!(parse_input(" abc \n"), (None, "abc"));
-        assert_eq!(
-            parse_input("app_session=abc"),
-            (Some(Carrier::Cookie("app_session")), "abc")
-        );
-        assert_eq!(
-            parse_input("Set-Cookie: app_session=abc; Path=/; HttpOnly"),
-            (Some(Carrier::Cookie("app_session")), "abc")
-        );
-        assert_eq!(
-            parse_input("cookie: cart=xyz"),
-            (Some(Carrier::Cookie("cart")), "xyz")
-        );
-        assert_eq!(
-            parse_input("x-session: abc"),
-            (Some(Carrier::Header("x-session")), "abc")
-        );
+        for (input, expected) in [
+            (" abc \n", (None, "abc")),
+            (
+                "app_session=abc",
+                (Some(Carrier::Cookie("app_session")), "abc"),
+            ),
+            (
+                "Set-Cookie: app_session=abc; Path=/; HttpOnly",
+                (Some(Carrier::Cookie("app_session")), "abc"),
+            ),
+            ("cookie: cart=xyz", (Some(Carrier::Cookie("cart")), "xyz")),
+            (
+                "x-session: abc",
+                (Some(Carrier::Header("x-session")), "abc"),
+            ),
+        ] {
+            assert_eq!(parse_input(input), expected, "{input:?}");
+        }
     }
 }

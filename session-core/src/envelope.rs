@@ -587,6 +587,22 @@ mod tests {
         record
     }
 
+    /// A record like [`record`]'s with no values.
+    fn empty_record() -> Record {
+        let mut record = record();
+        record.data.clear();
+        record
+    }
+
+    /// The encoding of `record`, which has no values, without its last byte (the count of its
+    /// values, zero), for a test to put a count and entries of its own.
+    fn without_count(record: &Record) -> Vec<u8> {
+        let mut bytes = Vec::new();
+        encode(record, &mut bytes);
+        bytes.pop();
+        bytes
+    }
+
     fn round_trip(record: &Record) -> Record {
         let mut bytes = Vec::new();
         encode(record, &mut bytes);
@@ -714,17 +730,12 @@ mod tests {
         unknown_flag[flags_at] |= 0x80;
         assert_eq!(decode(&unknown_flag), Err(Malformed));
 
-        let mut empty = record();
-        empty.data.clear();
-        let mut huge_count = Vec::new();
-        encode(&empty, &mut huge_count);
-        huge_count.pop();
+        let empty = empty_record();
+        let mut huge_count = without_count(&empty);
         huge_count.extend_from_slice(&[0xff, 0xff, 0xff, 0xff, 0x0f]);
         assert_eq!(decode(&huge_count), Err(Malformed));
 
-        let mut endless_varint = Vec::new();
-        encode(&empty, &mut endless_varint);
-        endless_varint.pop();
+        let mut endless_varint = without_count(&empty);
         endless_varint.extend_from_slice(&[0xff; 11]);
         assert_eq!(decode(&endless_varint), Err(Malformed));
     }
@@ -733,11 +744,7 @@ mod tests {
     fn values_are_not_parsed_again_but_cannot_leak_as_json() {
         // Only text this library wrote reaches decode; a value that is not JSON anyway (a
         // compromised key) decodes, but cannot be read as a value nor written into JSON.
-        let mut record = record();
-        record.data.clear();
-        let mut bytes = Vec::new();
-        encode(&record, &mut bytes);
-        bytes.pop();
+        let mut bytes = without_count(&empty_record());
         put_varint(&mut bytes, 1);
         put_entry(&mut bytes, b"k", b"{not json");
         let decoded = decode(&bytes).unwrap();
@@ -765,11 +772,8 @@ mod tests {
 
     #[test]
     fn a_field_that_cuts_a_character_is_malformed_even_when_the_whole_is_text() {
-        let mut record = record();
-        record.data.clear();
-        let mut bytes = Vec::new();
-        encode(&record, &mut bytes);
-        bytes.pop();
+        let record = empty_record();
+        let mut bytes = without_count(&record);
         // One entry: a key of one byte (0xC3, half of 'Á') whose value length prefix (0x81 0x00)
         // completes the character, so the entries are valid UTF-8 as a whole.
         bytes.extend_from_slice(&[0x01, 0x01, 0xC3, 0x81, 0x00, b'1']);
@@ -778,9 +782,7 @@ mod tests {
 
         // The same shape with a whole character decodes, by either path.
         for value in ["1", &"x".repeat(200)] {
-            let mut bytes = Vec::new();
-            encode(&record, &mut bytes);
-            bytes.pop();
+            let mut bytes = without_count(&record);
             put_varint(&mut bytes, 1);
             put_entry(&mut bytes, "Á".as_bytes(), value.as_bytes());
             assert_eq!(decode(&bytes).unwrap().data["Á"].get(), value);
@@ -846,18 +848,24 @@ mod tests {
         }
     }
 
+    /// Values at and around the varint's byte boundaries (7 bits a byte), and the largest.
+    const VARINT_EDGES: [u64; 11] = [
+        0,
+        1,
+        127,
+        128,
+        200,
+        0xff,
+        300,
+        16_383,
+        16_384,
+        u32::MAX as u64,
+        u64::MAX,
+    ];
+
     #[test]
     fn varint_lengths_match_what_is_written() {
-        for value in [
-            0,
-            1,
-            127,
-            128,
-            16_383,
-            16_384,
-            u64::from(u32::MAX),
-            u64::MAX,
-        ] {
+        for value in VARINT_EDGES {
             let mut out = Vec::new();
             put_varint(&mut out, value);
             assert_eq!(varint_len(value), out.len(), "{value}");
@@ -932,8 +940,7 @@ mod tests {
     fn a_count_the_rest_can_just_hold_is_read_by_every_reader() {
         // Two bytes is the smallest entry (an empty key and an empty value): a count of exactly
         // half the bytes left is possible, and only a larger one is refused unread.
-        let mut empty = record();
-        empty.data.clear();
+        let empty = empty_record();
         let mut bytes = empty.to_compact_bytes();
         bytes.pop();
         put_varint(&mut bytes, 1);
@@ -1046,18 +1053,7 @@ mod tests {
     fn varints_read_back_what_is_written_and_an_overlong_one_is_malformed() {
         // 200 and 0xff have the top bit of their low byte set: the continuation bit must be
         // added to it, not toggled.
-        for value in [
-            0,
-            1,
-            127,
-            128,
-            200,
-            0xff,
-            300,
-            16_384,
-            u64::from(u32::MAX),
-            u64::MAX,
-        ] {
+        for value in VARINT_EDGES {
             let mut out = Vec::new();
             put_varint(&mut out, value);
             let mut reader = Reader { rest: &out };

@@ -115,9 +115,10 @@ pub use store::{spawn_cleanup, BoxError, Cleanup, OwnerSession, Store, StoreErro
 #[doc(hidden)]
 pub mod __adapter_exports {
     pub use crate::{
-        session_name, Expiry, ExpiryPolicy, Flash, FlashLevel, KeyRing, OwnerSession, Protection,
-        Refusal, RequestSessions, RevokeScope, SameSite, SessionConfig, SessionEvent,
-        SessionEventKind, SessionId, SessionManager, SessionName, SessionsConfig, StoreConfig,
-        StoreRegistry, INTERNAL_ERROR_BODY, STORE_UNAVAILABLE_BODY, TOO_LARGE_BODY,
+        session_name, CrossOriginConfig, CrossOriginGuard, Expiry, ExpiryPolicy, Flash, FlashLevel,
+        KeyRing, OwnerSession, Protection, Refusal, RequestSessions, RevokeScope, SameSite,
+        SessionConfig, SessionEvent, SessionEventKind, SessionId, SessionManager, SessionName,
+        SessionsConfig, StoreConfig, StoreRegistry, INTERNAL_ERROR_BODY, STORE_UNAVAILABLE_BODY,
+        TOO_LARGE_BODY,
     };
 }

@@ -112,9 +112,9 @@ impl CrossOriginRefused {
 /// the request's own origin; never set it when clients can reach the app without the proxy, since
 /// they could then send those headers themselves.
 ///
-/// Adapters build a [`CrossOriginGuard`] from the configuration, ask
-/// [`needs_check`](CrossOriginGuard::needs_check) (so a `GET` reads no header) and
-/// [`check`](CrossOriginGuard::check) a [`CrossOriginRequest`]; a refusal is answered with 403
+/// Adapters build a [`CrossOriginGuard`] from the configuration and
+/// [`check_headers`](CrossOriginGuard::check_headers) each request (a `GET` reads no header), or
+/// [`check`](CrossOriginGuard::check) a [`CrossOriginRequest`] they built; a refusal is answered with 403
 /// and [`CROSS_ORIGIN_BODY`] before the handler, touching no session.
 ///
 /// ```
@@ -236,6 +236,35 @@ impl CrossOriginGuard {
     #[inline]
     pub fn needs_check(&self, method: &str) -> bool {
         self.enabled && !matches!(method, "GET" | "HEAD" | "OPTIONS")
+    }
+
+    /// Judges a request from its method, its path and a lookup of its headers by lower-case
+    /// name, as [`check`](Self::check) does, and logs a refusal. `authority` is the URI's
+    /// authority, which stands for the host when there is no `Host` header (HTTP/2 carries the
+    /// host there). A safe method reads no header. Each adapter calls this with its framework's
+    /// header map, so all of them read the same headers.
+    pub fn check_headers<'a>(
+        &self,
+        method: &str,
+        path: &str,
+        authority: Option<&'a [u8]>,
+        header: impl Fn(&str) -> Option<&'a [u8]>,
+    ) -> Result<(), CrossOriginRefused> {
+        if !self.needs_check(method) {
+            return Ok(());
+        }
+        let request = CrossOriginRequest {
+            method,
+            path,
+            host: header("host").or(authority),
+            origin: header("origin"),
+            sec_fetch_site: header("sec-fetch-site"),
+            forwarded_host: header("x-forwarded-host"),
+            forwarded_proto: header("x-forwarded-proto"),
+        };
+        self.check(&request).inspect_err(|refused| {
+            tracing::info!(reason = %refused, method, path, "refused a cross-origin write");
+        })
     }
 
     /// Judges `request` as the [type docs](Self) say.

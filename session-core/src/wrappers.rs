@@ -397,3 +397,95 @@ macro_rules! __define_login_guard {
         }
     };
 }
+
+/// Defines an adapter's entry type (its layer, middleware or fairing), named at the call site:
+/// the struct holding the [`SessionManager`](crate::SessionManager) and the
+/// [`CrossOriginGuard`](crate::CrossOriginGuard) it judges writes with (private fields `manager`
+/// and `cross_origin`, for the adapter's request path), with `new`, `cross_origin`, `manager` and
+/// `From<SessionManager>`. The call site gives the type's documentation, the adapter crate's name
+/// and what the type is called in prose (for the docs and the example), the example's runtime
+/// attribute, what a refused write does in that framework, and the example's last lines.
+///
+/// ```text
+/// __define_adapter_entry! {
+///     /// …
+///     pub struct SessionLayer in session_axum, "layer", "#[tokio::main]";
+///     /// A refused write answers …
+///     cross_origin { "# drop(layer);" }
+/// }
+/// ```
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __define_adapter_entry {
+    (
+        $(#[$doc:meta])*
+        pub struct $entry:ident in $krate:ident, $noun:literal, $main:literal;
+        $(#[$refused_doc:meta])*
+        cross_origin { $($example_end:literal)+ }
+    ) => {
+        $(#[$doc])*
+        #[derive(Debug, Clone)]
+        pub struct $entry {
+            manager: $crate::SessionManager,
+            cross_origin: ::std::sync::Arc<$crate::CrossOriginGuard>,
+        }
+
+        impl $entry {
+            #[doc = concat!("A ", $noun, " serving the sessions of `manager`.")]
+            pub fn new(manager: $crate::SessionManager) -> Self {
+                $entry {
+                    cross_origin: ::std::sync::Arc::clone(manager.cross_origin()),
+                    manager,
+                }
+            }
+
+            /// Judges writes with `guard` instead of the manager's (the configuration's
+            /// `[cross_origin]` table,
+            /// [`SessionManager::cross_origin`](session_core::SessionManager::cross_origin)):
+            /// e.g. [`CrossOriginGuard::disabled`](session_core::CrossOriginGuard::disabled) to
+            /// turn the check off.
+            ///
+            $(#[$refused_doc])*
+            ///
+            /// ```
+            #[doc = concat!(
+                "# use ", stringify!($krate), "::{", stringify!($entry),
+                ", CrossOriginGuard, KeyRing, SessionManager, SessionsConfig, StoreRegistry};"
+            )]
+            #[doc = concat!("# ", $main)]
+            /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+            /// let config = SessionsConfig::from_toml(r#"
+            ///     [sessions.app]
+            ///     transport = { type = "cookie", name = "app_session" }
+            ///     store = { type = "cookie" }
+            ///     [cross_origin]
+            ///     trusted_origins = ["https://partner.example"]
+            ///     exempt_paths = ["/auth/callback"]
+            /// "#)?;
+            /// let manager = SessionManager::from_config(&config, &StoreRegistry::new(), KeyRing::generate()).await?;
+            #[doc = concat!(
+                "let ", $noun, " = ", stringify!($entry),
+                "::new(manager).cross_origin(CrossOriginGuard::new(&config.cross_origin)?);"
+            )]
+            $(#[doc = $example_end])+
+            /// # Ok(())
+            /// # }
+            /// ```
+            pub fn cross_origin(mut self, guard: $crate::CrossOriginGuard) -> Self {
+                self.cross_origin = ::std::sync::Arc::new(guard);
+                self
+            }
+
+            #[doc = concat!("The manager this ", $noun, " serves.")]
+            pub fn manager(&self) -> &$crate::SessionManager {
+                &self.manager
+            }
+        }
+
+        impl ::std::convert::From<$crate::SessionManager> for $entry {
+            fn from(manager: $crate::SessionManager) -> Self {
+                $entry::new(manager)
+            }
+        }
+    };
+}

@@ -255,20 +255,9 @@ proptest! {
     }
 }
 
-/// Two chunked cookie sessions and a header session, all client-side.
-const CHUNKED: &str = r#"
-default = "app"
-[sessions.app]
-transport = { type = "cookie", name = "app" }
-store = { type = "cookie", max_chunks = 4 }
-[sessions.signed]
-transport = { type = "cookie", name = "signed" }
-store = { type = "cookie", max_chunks = 3 }
-protection = "signed"
-[sessions.api]
-transport = { type = "header", name = "x-session" }
-store = { type = "cookie" }
-"#;
+/// Two chunked cookie sessions and a header session, all client-side (shared with the fuzz
+/// targets).
+const CHUNKED: &str = include_str!("chunked_sessions.toml");
 
 async fn chunked_manager(keys: KeyRing) -> SessionManager {
     let config = SessionsConfig::from_toml(CHUNKED).unwrap();

@@ -36,74 +36,25 @@ use rocket::fairing::{Fairing, Info, Kind};
 use rocket::http::{Header, Status};
 use rocket::{Build, Data, Request, Response, Rocket};
 use session_core::{
-    request_span, ClientInfo, CrossOriginGuard, DeferredSessions, RequestSessions, ResponseHeader,
-    SessionManager,
+    request_span, ClientInfo, DeferredSessions, RequestSessions, ResponseHeader, SessionManager,
 };
-use std::sync::Arc;
 
 use crate::{origin, rule, SessionFailure};
 
-/// Attach it to rocket to give handlers sessions: `rocket::build().attach(SessionFairing::new(manager))`.
-///
-/// Cheap to clone; every clone shares the manager. A singleton fairing: attaching another
-/// replaces it.
-#[derive(Debug, Clone)]
-pub struct SessionFairing {
-    manager: SessionManager,
-    cross_origin: Arc<CrossOriginGuard>,
-}
-
-impl SessionFairing {
-    /// A fairing serving the sessions of `manager`.
-    pub fn new(manager: SessionManager) -> Self {
-        SessionFairing {
-            cross_origin: Arc::clone(manager.cross_origin()),
-            manager,
-        }
-    }
-
-    /// Judges writes with `guard` instead of the manager's (the configuration's `[cross_origin]`
-    /// table, [`SessionManager::cross_origin`]): e.g. [`CrossOriginGuard::disabled`] to turn the
-    /// check off.
+session_core::__define_adapter_entry! {
+    /// Attach it to rocket to give handlers sessions:
+    /// `rocket::build().attach(SessionFairing::new(manager))`.
     ///
+    /// Cheap to clone; every clone shares the manager. A singleton fairing: attaching another
+    /// replaces it.
+    pub struct SessionFairing in session_rocket, "fairing", "#[rocket::main]";
     /// A refused write answers `403 {"error":"cross-origin request refused"}` (JSON) before
     /// routing: the fairing rewrites it to an internal route it mounts, so no handler of the
-    /// application runs, no session is touched and no cookie is set. See [`CrossOriginGuard`]
-    /// for what is refused.
-    ///
-    /// ```
-    /// # use session_rocket::{CrossOriginGuard, KeyRing, SessionFairing, SessionManager, SessionsConfig, StoreRegistry};
-    /// # #[rocket::main]
-    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
-    /// let config = SessionsConfig::from_toml(r#"
-    ///     [sessions.app]
-    ///     transport = { type = "cookie", name = "app_session" }
-    ///     store = { type = "cookie" }
-    ///     [cross_origin]
-    ///     trusted_origins = ["https://partner.example"]
-    ///     exempt_paths = ["/auth/callback"]
-    /// "#)?;
-    /// let manager = SessionManager::from_config(&config, &StoreRegistry::new(), KeyRing::generate()).await?;
-    /// let fairing = SessionFairing::new(manager).cross_origin(CrossOriginGuard::new(&config.cross_origin)?);
-    /// let rocket = rocket::build().attach(fairing);
-    /// # drop(rocket);
-    /// # Ok(())
-    /// # }
-    /// ```
-    pub fn cross_origin(mut self, guard: CrossOriginGuard) -> Self {
-        self.cross_origin = Arc::new(guard);
-        self
-    }
-
-    /// The manager this fairing serves.
-    pub fn manager(&self) -> &SessionManager {
-        &self.manager
-    }
-}
-
-impl From<SessionManager> for SessionFairing {
-    fn from(manager: SessionManager) -> Self {
-        SessionFairing::new(manager)
+    /// application runs, no session is touched and no cookie is set. See
+    /// [`CrossOriginGuard`](crate::CrossOriginGuard) for what is refused.
+    cross_origin {
+        "let rocket = rocket::build().attach(fairing);"
+        "# drop(rocket);"
     }
 }
 

@@ -18,4 +18,3 @@ pub use rule::discard_sessions;
 
 pub use session_core;
 pub use session_core::__adapter_exports::*;
-pub use session_core::{CrossOriginConfig, CrossOriginGuard};

@@ -8,7 +8,7 @@ use rocket::http::uri::Origin;
 use rocket::http::{ContentType, Method, Status};
 use rocket::route::{self, Route};
 use rocket::{Data, Request};
-use session_core::{CrossOriginGuard, CrossOriginRequest, CROSS_ORIGIN_BODY};
+use session_core::{CrossOriginGuard, CROSS_ORIGIN_BODY};
 
 /// The path of the internal route refused requests are rewritten to.
 const REFUSED_PATH: &str = "/__session-rocket/cross-origin-refused";
@@ -18,29 +18,16 @@ const REFUSED_RANK: isize = -1_000_000;
 
 /// Whether `guard` refuses `request` as a cross-origin write. A safe method reads no header.
 pub(crate) fn refuses(guard: &CrossOriginGuard, request: &Request<'_>) -> bool {
-    let method = request.method().as_str();
-    if !guard.needs_check(method) {
-        return false;
-    }
     let headers = request.headers();
-    let header = |name: &str| headers.get_one(name).map(str::as_bytes);
-    let path = request.uri().path().as_str();
-    let checked = CrossOriginRequest {
-        method,
-        path,
-        host: header("host"),
-        origin: header("origin"),
-        sec_fetch_site: header("sec-fetch-site"),
-        forwarded_host: header("x-forwarded-host"),
-        forwarded_proto: header("x-forwarded-proto"),
-    };
-    match guard.check(&checked) {
-        Ok(()) => false,
-        Err(refused) => {
-            tracing::info!(reason = %refused, method, path, "refused a cross-origin write");
-            true
-        }
-    }
+    // Rocket's request URI is origin-form: it has no authority.
+    guard
+        .check_headers(
+            request.method().as_str(),
+            request.uri().path().as_str(),
+            None,
+            |name| headers.get_one(name).map(str::as_bytes),
+        )
+        .is_err()
 }
 
 /// Sends `request` to the internal route that answers the 403.

@@ -199,6 +199,20 @@ impl Suite {
         }
     }
 
+    async fn delete(&self, id: &SessionId, check: &str) {
+        if let Err(error) = self.store.delete(id).await {
+            panic!("store conformance: {check}: delete failed: {error}");
+        }
+    }
+
+    /// Creates a sample record whose idle deadline passed a second ago.
+    async fn create_expired(&self, check: &str) -> Record {
+        let mut expired = sample();
+        expired.expires_at = now_ms().saturating_sub(1_000);
+        self.create(&expired, check).await;
+        expired
+    }
+
     async fn update(&self, id: &SessionId, delta: &Delta, check: &str) -> bool {
         match self.store.update(id, delta).await {
             Ok(found) => found,

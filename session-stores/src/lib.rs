@@ -50,7 +50,10 @@ mod codec;
 pub mod conformance;
 pub mod cookie;
 pub mod file;
+#[cfg(any(test, feature = "conformance"))]
+mod fixtures;
 pub mod memory;
+mod options;
 #[cfg(feature = "redis")]
 pub mod redis;
 #[cfg(any(feature = "postgres", feature = "mysql", feature = "sqlite"))]

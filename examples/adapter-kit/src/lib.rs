@@ -156,6 +156,25 @@ macro_rules! adapter_app {
     };
 }
 
+/// Defines the handler `twice`, with the adapter's extractors: the default session
+/// (`$session`) and the cart (`$cart`), each extracted twice, answering [`routes::twice`] or
+/// the adapter's `$error`. The framework's route attribute, if it has one, comes first:
+/// `adapter_kit::twice_handler!(#[get("/twice")] Session, NamedSession<Cart>, Error);`.
+#[macro_export]
+macro_rules! twice_handler {
+    ($(#[$route:meta])* $session:ty, $cart:ty, $error:ty) => {
+        $(#[$route])*
+        async fn twice(
+            first: $session,
+            second: $session,
+            cart: $cart,
+            cart_again: $cart,
+        ) -> ::std::result::Result<::std::string::String, $error> {
+            ::std::result::Result::Ok($crate::routes::twice(&first, &second, &cart, &cart_again)?)
+        }
+    };
+}
+
 /// Generates one test per scenario for the [`AdapterApp`] `$app`, with the framework's async
 /// test attribute: `adapter_kit::adapter_tests!(#[tokio::test] AxumApp);`.
 #[macro_export]

@@ -30,14 +30,7 @@ async fn plain() -> &'static str {
     "plain"
 }
 
-async fn twice(
-    first: Session,
-    second: Session,
-    cart: NamedSession<Cart>,
-    cart_again: NamedSession<Cart>,
-) -> Answer {
-    Ok(routes::twice(&first, &second, &cart, &cart_again)?)
-}
+adapter_kit::twice_handler!(Session, NamedSession<Cart>, Error);
 
 async fn missing(_: NamedSession<Missing>) -> HttpResponse {
     HttpResponse::Ok().body("unreachable")

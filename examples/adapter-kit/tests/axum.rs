@@ -13,14 +13,7 @@ use session_axum::{
 
 type Answer = Result<String, Error>;
 
-async fn twice(
-    first: Session,
-    second: Session,
-    cart: NamedSession<Cart>,
-    cart_again: NamedSession<Cart>,
-) -> Answer {
-    Ok(routes::twice(&first, &second, &cart, &cart_again)?)
-}
+adapter_kit::twice_handler!(Session, NamedSession<Cart>, Error);
 
 async fn by_name(
     sessions: Sessions,

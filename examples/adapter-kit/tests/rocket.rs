@@ -38,15 +38,12 @@ fn plain() -> &'static str {
     "plain"
 }
 
-#[get("/twice")]
-fn twice(
-    first: Session,
-    second: Session,
-    cart: NamedSession<Cart>,
-    cart_again: NamedSession<Cart>,
-) -> Answer {
-    Ok(routes::twice(&first, &second, &cart, &cart_again)?)
-}
+adapter_kit::twice_handler!(
+    #[get("/twice")]
+    Session,
+    NamedSession<Cart>,
+    Error
+);
 
 /// Rocket's guards fail into catchers, which see only the status; this route takes the guard's
 /// error to answer with its message, which names what to configure.

@@ -14,7 +14,7 @@ use session_stores::testing::{TestStore, FAILURE_DETAIL};
 
 use crate::client::{Browser, DemoApp, DemoClient, TestRequest, TestResponse, SESSION_HEADER};
 use crate::startup::DEFAULT_CONFIG;
-use crate::stores::{config_with_store, config_with_stores, redis_url, test_manager, toml_string};
+use crate::stores::{config_with_store, config_with_stores, on, test_manager};
 
 pub use crate::scenarios_v3::*;
 
@@ -23,7 +23,7 @@ const CART_COOKIE: &str = "cart";
 
 /// Asserts status and exact JSON body (and a JSON content type).
 #[track_caller]
-fn expect(response: &TestResponse, status: u16, body: Value, what: &str) {
+pub(crate) fn expect(response: &TestResponse, status: u16, body: Value, what: &str) {
     assert_eq!(
         response.status,
         status,
@@ -57,8 +57,9 @@ fn expect_bad_request(response: &TestResponse, what: &str) {
     );
 }
 
+/// Asserts that `response` sets no cookie.
 #[track_caller]
-fn expect_no_set_cookie(response: &TestResponse, what: &str) {
+pub(crate) fn expect_no_set_cookie(response: &TestResponse, what: &str) {
     let cookies = response.header_values("set-cookie");
     assert!(
         cookies.is_empty(),
@@ -93,7 +94,11 @@ async fn expect_post_json(
 }
 
 /// `GET /me` answers `user`, or 401 without one.
-async fn expect_user(browser: &mut Browser<'_>, user: Option<&str>, what: &str) -> TestResponse {
+pub(crate) async fn expect_user(
+    browser: &mut Browser<'_>,
+    user: Option<&str>,
+    what: &str,
+) -> TestResponse {
     expect_login_route(browser, "/me", user, what).await
 }
 
@@ -123,7 +128,8 @@ async fn expect_cart(browser: &mut Browser<'_>, items: &[&str], what: &str) -> T
     expect_get(browser, "/cart", 200, json!({ "items": items }), what).await
 }
 
-fn not_logged_in() -> Value {
+/// The body of a 401 for a route that needs a login.
+pub(crate) fn not_logged_in() -> Value {
     json!({"error": "not logged in"})
 }
 
@@ -1188,46 +1194,6 @@ async fn expect_metrics(browser: &mut Browser<'_>, store: &str) {
     }
 }
 
-fn file_store(dir: &tempfile::TempDir) -> String {
-    format!(
-        "{{ type = \"file\", dir = {} }}",
-        toml_string(&dir.path().display().to_string())
-    )
-}
-
-fn redis_store() -> String {
-    format!(
-        "{{ type = \"redis\", url = {} }}",
-        toml_string(&redis_url())
-    )
-}
-
-/// A store from a server the test command started: `{ type = "<kind>", url = $<variable> }` plus
-/// `extra`. Panics, saying how to run the tests, when the variable is unset.
-fn server_store(kind: &str, variable: &str, extra: &str) -> String {
-    let url = std::env::var(variable).unwrap_or_else(|_| {
-        panic!("{variable} is not set: run the tests with `bash scripts/test.sh`, which starts the server and sets it")
-    });
-    format!(
-        "{{ type = \"{kind}\", url = {}{extra} }}",
-        toml_string(&url)
-    )
-}
-
-/// A table of its own for each run, so that concurrent scenarios never race to create one.
-fn fresh_table() -> String {
-    format!(
-        ", table = \"demo_{}\"",
-        &session_core::SessionId::generate().storage_key()[..12]
-            .replace(|c: char| !c.is_ascii_alphanumeric(), "_")
-    )
-}
-
-fn temp_dir() -> tempfile::TempDir {
-    tempfile::tempdir()
-        .unwrap_or_else(|error| panic!("could not create a temporary directory: {error}"))
-}
-
 /// The whole flow with `app` on the memory store.
 pub async fn session_flow_on_memory_store<A: DemoApp + ?Sized>(app: &A) {
     session_flow(app, r#"{ type = "memory" }"#).await;
@@ -1235,13 +1201,13 @@ pub async fn session_flow_on_memory_store<A: DemoApp + ?Sized>(app: &A) {
 
 /// The whole flow with `app` on the file store: only the configuration text changes.
 pub async fn session_flow_on_file_store<A: DemoApp + ?Sized>(app: &A) {
-    let dir = temp_dir();
-    session_flow(app, &file_store(&dir)).await;
+    let dir = on::temp_dir();
+    session_flow(app, &on::file(dir.path())).await;
 }
 
 /// The whole flow with `app` on Redis (`REDIS_URL`): only the configuration text changes.
 pub async fn session_flow_on_redis_store<A: DemoApp + ?Sized>(app: &A) {
-    session_flow(app, &redis_store()).await;
+    session_flow(app, &on::redis()).await;
 }
 
 /// 50 concurrent requests, each incrementing its own counter of one session: all persist.
@@ -1293,54 +1259,34 @@ pub async fn concurrent_counters_persist_on_memory_store<A: DemoApp + ?Sized>(ap
 
 /// The whole flow with `app` on PostgreSQL (`POSTGRES_URL`).
 pub async fn session_flow_on_postgres_store<A: DemoApp + ?Sized>(app: &A) {
-    session_flow(
-        app,
-        &server_store("postgres", "POSTGRES_URL", &fresh_table()),
-    )
-    .await;
+    session_flow(app, &on::sql_server("postgres", "POSTGRES_URL", "demo")).await;
 }
 
 /// The whole flow with `app` on MySQL/MariaDB (`MYSQL_URL`).
 pub async fn session_flow_on_mysql_store<A: DemoApp + ?Sized>(app: &A) {
-    session_flow(app, &server_store("mysql", "MYSQL_URL", &fresh_table())).await;
+    session_flow(app, &on::sql_server("mysql", "MYSQL_URL", "demo")).await;
 }
 
 /// The whole flow with `app` on SQLite, in a file of a temporary directory.
 pub async fn session_flow_on_sqlite_store<A: DemoApp + ?Sized>(app: &A) {
-    let dir = temp_dir();
-    let url = format!("sqlite://{}", dir.path().join("sessions.db").display());
-    session_flow(
-        app,
-        &format!("{{ type = \"sqlite\", url = {} }}", toml_string(&url)),
-    )
-    .await;
+    let dir = on::temp_dir();
+    session_flow(app, &on::sqlite(dir.path())).await;
 }
 
 /// The whole flow with `app` on a Redis Cluster (`REDIS_CLUSTER_URLS`, comma-separated).
 pub async fn session_flow_on_redis_cluster_store<A: DemoApp + ?Sized>(app: &A) {
-    let urls = std::env::var("REDIS_CLUSTER_URLS").unwrap_or_else(|_| {
-        panic!("REDIS_CLUSTER_URLS is not set: run the tests with `bash scripts/test.sh`, which starts a private Redis Cluster and sets it")
-    });
-    let list: Vec<String> = urls.split(',').map(toml_string).collect();
-    session_flow(
-        app,
-        &format!(
-            "{{ type = \"redis\", cluster = true, urls = [{}] }}",
-            list.join(", ")
-        ),
-    )
-    .await;
+    session_flow(app, &on::redis_cluster()).await;
 }
 
 /// 50 concurrent counter increments of one session all persist on the file store.
 pub async fn concurrent_counters_persist_on_file_store<A: DemoApp + ?Sized>(app: &A) {
-    let dir = temp_dir();
-    concurrent_counters(app, &file_store(&dir)).await;
+    let dir = on::temp_dir();
+    concurrent_counters(app, &on::file(dir.path())).await;
 }
 
 /// 50 concurrent counter increments of one session all persist on Redis (`REDIS_URL`).
 pub async fn concurrent_counters_persist_on_redis_store<A: DemoApp + ?Sized>(app: &A) {
-    concurrent_counters(app, &redis_store()).await;
+    concurrent_counters(app, &on::redis()).await;
 }
 
 /// Runs every scenario, in order (the Redis ones need `REDIS_URL`).

@@ -11,41 +11,15 @@ use session_core::KeyRing;
 use session_stores::testing::TestStore;
 
 use crate::client::{Browser, DemoApp, DemoClient, TestRequest, TestResponse};
+use crate::scenarios::{expect, expect_no_set_cookie, expect_user, not_logged_in};
 use crate::startup::DEFAULT_CONFIG;
-use crate::stores::{config_with_store, redis_url, test_manager, toml_string};
+use crate::stores::{config_with_store, on, test_manager};
 
 const APP_COOKIE: &str = "app_session";
 /// The `owners` line of `app` in [`DEFAULT_CONFIG`], which the cap scenarios replace.
 const DEFAULT_OWNERS: &str = r#"owners = { max_sessions = 10, when_full = "end_least_recent" }"#;
 /// The `expiry` line of `app` in [`DEFAULT_CONFIG`].
 const DEFAULT_EXPIRY: &str = "expiry = { idle_timeout_secs = 86400, absolute_timeout_secs = 604800, remember_idle_secs = 2592000, remember_absolute_secs = 2592000 }";
-
-/// Asserts status and exact JSON body (and a JSON content type).
-#[track_caller]
-fn expect(response: &TestResponse, status: u16, body: Value, what: &str) {
-    assert_eq!(
-        response.status,
-        status,
-        "{what}: expected status {status}, got {} with body {:?}",
-        response.status,
-        response.text()
-    );
-    assert_eq!(response.json(), body, "{what}: unexpected body");
-    let content_type = response.header("content-type").unwrap_or("");
-    assert!(
-        content_type.starts_with("application/json"),
-        "{what}: expected Content-Type application/json, got {content_type:?}"
-    );
-}
-
-#[track_caller]
-fn expect_no_set_cookie(response: &TestResponse, what: &str) {
-    let cookies = response.header_values("set-cookie");
-    assert!(
-        cookies.is_empty(),
-        "{what}: expected no Set-Cookie, got {cookies:?}"
-    );
-}
 
 /// Asserts that `response` expires the `app` cookie.
 #[track_caller]
@@ -62,10 +36,6 @@ fn expect_app_cookie_kept(response: &TestResponse, what: &str) {
     if let Some(cookie) = response.set_cookie(APP_COOKIE) {
         assert!(!cookie.is_removal(), "{what}: {APP_COOKIE} expired");
     }
-}
-
-fn not_logged_in() -> Value {
-    json!({"error": "not logged in"})
 }
 
 /// A client of the app around a manager built from `config` with fresh keys.
@@ -88,14 +58,6 @@ async fn login_from(browser: &mut Browser<'_>, user: &str, agent: &str) -> TestR
     let response = browser.send(request).await;
     expect(&response, 200, json!({ "user": user }), "POST /login");
     response
-}
-
-async fn expect_user(browser: &mut Browser<'_>, user: Option<&str>, what: &str) {
-    let response = browser.get("/me").await;
-    match user {
-        Some(user) => expect(&response, 200, json!({ "user": user }), what),
-        None => expect(&response, 401, not_logged_in(), what),
-    }
 }
 
 /// `GET /sessions`, asserted to be the contract's shape: every entry with exactly its fields,
@@ -671,25 +633,6 @@ async fn device_flow<A: DemoApp + ?Sized>(app: &A, store: &str) {
     expect_user(&mut phone, None, "the phone after logout-everywhere").await;
 }
 
-fn temp_dir() -> tempfile::TempDir {
-    tempfile::tempdir()
-        .unwrap_or_else(|error| panic!("could not create a temporary directory: {error}"))
-}
-
-/// A store from a server the test command started: `{ type = "<kind>", url = $<variable> }`
-/// with a table of its own. Panics, saying how to run the tests, when the variable is unset.
-fn server_store(kind: &str, variable: &str) -> String {
-    let url = std::env::var(variable).unwrap_or_else(|_| {
-        panic!("{variable} is not set: run the tests with `bash scripts/test.sh`, which starts the server and sets it")
-    });
-    let table = session_core::SessionId::generate().storage_key()[..12]
-        .replace(|c: char| !c.is_ascii_alphanumeric(), "_");
-    format!(
-        "{{ type = \"{kind}\", url = {}, table = \"devices_{table}\" }}",
-        toml_string(&url)
-    )
-}
-
 /// The device flow with `app` on the memory store.
 pub async fn device_flow_on_memory_store<A: DemoApp + ?Sized>(app: &A) {
     device_flow(app, r#"{ type = "memory" }"#).await;
@@ -697,50 +640,32 @@ pub async fn device_flow_on_memory_store<A: DemoApp + ?Sized>(app: &A) {
 
 /// The device flow with `app` on the file store.
 pub async fn device_flow_on_file_store<A: DemoApp + ?Sized>(app: &A) {
-    let dir = temp_dir();
-    let store = format!(
-        "{{ type = \"file\", dir = {} }}",
-        toml_string(&dir.path().display().to_string())
-    );
-    device_flow(app, &store).await;
+    let dir = on::temp_dir();
+    device_flow(app, &on::file(dir.path())).await;
 }
 
 /// The device flow with `app` on Redis (`REDIS_URL`).
 pub async fn device_flow_on_redis_store<A: DemoApp + ?Sized>(app: &A) {
-    let store = format!(
-        "{{ type = \"redis\", url = {} }}",
-        toml_string(&redis_url())
-    );
-    device_flow(app, &store).await;
+    device_flow(app, &on::redis()).await;
 }
 
 /// The device flow with `app` on a Redis Cluster (`REDIS_CLUSTER_URLS`, comma-separated).
 pub async fn device_flow_on_redis_cluster_store<A: DemoApp + ?Sized>(app: &A) {
-    let urls = std::env::var("REDIS_CLUSTER_URLS").unwrap_or_else(|_| {
-        panic!("REDIS_CLUSTER_URLS is not set: run the tests with `bash scripts/test.sh`, which starts a private Redis Cluster and sets it")
-    });
-    let list: Vec<String> = urls.split(',').map(toml_string).collect();
-    let store = format!(
-        "{{ type = \"redis\", cluster = true, urls = [{}] }}",
-        list.join(", ")
-    );
-    device_flow(app, &store).await;
+    device_flow(app, &on::redis_cluster()).await;
 }
 
 /// The device flow with `app` on PostgreSQL (`POSTGRES_URL`).
 pub async fn device_flow_on_postgres_store<A: DemoApp + ?Sized>(app: &A) {
-    device_flow(app, &server_store("postgres", "POSTGRES_URL")).await;
+    device_flow(app, &on::sql_server("postgres", "POSTGRES_URL", "devices")).await;
 }
 
 /// The device flow with `app` on MySQL/MariaDB (`MYSQL_URL`).
 pub async fn device_flow_on_mysql_store<A: DemoApp + ?Sized>(app: &A) {
-    device_flow(app, &server_store("mysql", "MYSQL_URL")).await;
+    device_flow(app, &on::sql_server("mysql", "MYSQL_URL", "devices")).await;
 }
 
 /// The device flow with `app` on SQLite, in a file of a temporary directory.
 pub async fn device_flow_on_sqlite_store<A: DemoApp + ?Sized>(app: &A) {
-    let dir = temp_dir();
-    let url = format!("sqlite://{}", dir.path().join("sessions.db").display());
-    let store = format!("{{ type = \"sqlite\", url = {} }}", toml_string(&url));
-    device_flow(app, &store).await;
+    let dir = on::temp_dir();
+    device_flow(app, &on::sqlite(dir.path())).await;
 }

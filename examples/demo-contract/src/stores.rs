@@ -93,3 +93,66 @@ pub fn redis_url() -> String {
         ),
     }
 }
+
+/// The store configurations the scenarios run their flows on, as the text of a `store = ...`
+/// line. The ones on a server the test command started panic, saying how to run the tests,
+/// when its variable is unset.
+pub(crate) mod on {
+    use std::path::Path;
+
+    use super::{redis_url, toml_string};
+
+    /// A temporary directory for a file or SQLite store, removed when dropped.
+    pub(crate) fn temp_dir() -> tempfile::TempDir {
+        tempfile::tempdir()
+            .unwrap_or_else(|error| panic!("could not create a temporary directory: {error}"))
+    }
+
+    /// The file store in `dir`.
+    pub(crate) fn file(dir: &Path) -> String {
+        format!(
+            "{{ type = \"file\", dir = {} }}",
+            toml_string(&dir.display().to_string())
+        )
+    }
+
+    /// SQLite, in a file of `dir`.
+    pub(crate) fn sqlite(dir: &Path) -> String {
+        let url = format!("sqlite://{}", dir.join("sessions.db").display());
+        format!("{{ type = \"sqlite\", url = {} }}", toml_string(&url))
+    }
+
+    /// Redis (`REDIS_URL`).
+    pub(crate) fn redis() -> String {
+        format!(
+            "{{ type = \"redis\", url = {} }}",
+            toml_string(&redis_url())
+        )
+    }
+
+    /// A Redis Cluster (`REDIS_CLUSTER_URLS`, comma-separated).
+    pub(crate) fn redis_cluster() -> String {
+        let urls = std::env::var("REDIS_CLUSTER_URLS").unwrap_or_else(|_| {
+            panic!("REDIS_CLUSTER_URLS is not set: run the tests with `bash scripts/test.sh`, which starts a private Redis Cluster and sets it")
+        });
+        let list: Vec<String> = urls.split(',').map(toml_string).collect();
+        format!(
+            "{{ type = \"redis\", cluster = true, urls = [{}] }}",
+            list.join(", ")
+        )
+    }
+
+    /// An SQL store of type `kind` on the server at `$<variable>`, in a table of its own named
+    /// `<prefix>_<random>`, so that concurrent scenarios never race to create one.
+    pub(crate) fn sql_server(kind: &str, variable: &str, prefix: &str) -> String {
+        let url = std::env::var(variable).unwrap_or_else(|_| {
+            panic!("{variable} is not set: run the tests with `bash scripts/test.sh`, which starts the server and sets it")
+        });
+        let table = session_core::SessionId::generate().storage_key()[..12]
+            .replace(|c: char| !c.is_ascii_alphanumeric(), "_");
+        format!(
+            "{{ type = \"{kind}\", url = {}, table = \"{prefix}_{table}\" }}",
+            toml_string(&url)
+        )
+    }
+}

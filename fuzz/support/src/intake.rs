@@ -19,23 +19,9 @@ use session_core::{
 use crate::block_on;
 use crate::keys::{self, Role, ROLES};
 
-/// The sessions: two chunked cookie sessions (one encrypted, one signed) and a header session.
-pub const CONFIG: &str = r#"
-default = "app"
-
-[sessions.app]
-transport = { type = "cookie", name = "app" }
-store = { type = "cookie", max_chunks = 4 }
-
-[sessions.signed]
-transport = { type = "cookie", name = "signed" }
-store = { type = "cookie", max_chunks = 3 }
-protection = "signed"
-
-[sessions.api]
-transport = { type = "header", name = "x-session" }
-store = { type = "cookie" }
-"#;
+/// The sessions: two chunked cookie sessions (one encrypted, one signed) and a header session,
+/// the ones session-core's invariant tests use.
+pub const CONFIG: &str = include_str!("../../../session-core/tests/chunked_sessions.toml");
 
 /// The session names of [`CONFIG`].
 pub const SESSIONS: [&str; 3] = ["app", "signed", "api"];

@@ -1,6 +1,8 @@
 //! The device layer's store operations: device records listed with an owner's sessions, ending
 //! one session of an owner, and ending all of them but one.
 
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+
 use session_core::{Device, DEVICE_KEY};
 
 use super::*;
@@ -9,6 +11,72 @@ impl Suite {
     /// A fresh owner name, so checks never see each other's sessions.
     fn fresh_owner(prefix: &str) -> String {
         format!("{prefix}-{}", &SessionId::generate().storage_key()[..8])
+    }
+
+    /// Sessions of one owner, regenerated over and over by one task while another logs the
+    /// owner out everywhere but one session: afterwards only that session is left. Each
+    /// regenerate moves a session to an id a snapshot of the owner's ids would not hold.
+    ///
+    /// A stress check that [`run`](Self::run) leaves out: the store's tests choose how many
+    /// `sessions` and `rounds` it is worth, and give it a store of its own, since it counts the
+    /// store's sessions. Needs a multi-threaded Tokio runtime.
+    pub async fn delete_owner_outruns_regenerates(&self, sessions: usize, rounds: usize) {
+        let check = "delete_owner racing regenerates";
+        let owner = "alice";
+        for round in 0..rounds {
+            let kept = crate::fixtures::owned_by(owner);
+            self.create(&kept, check).await;
+            let mut ids = Vec::with_capacity(sessions);
+            for _ in 0..sessions {
+                let record = crate::fixtures::owned_by(owner);
+                self.create(&record, check).await;
+                ids.push((record.id, crate::fixtures::keeping(&record)));
+            }
+            let stop = Arc::new(AtomicBool::new(false));
+            let moves = Arc::new(AtomicUsize::new(0));
+            let regenerating = tokio::spawn({
+                let (suite, stop, moves) = (self.clone(), Arc::clone(&stop), Arc::clone(&moves));
+                async move {
+                    while !stop.load(Ordering::Acquire) {
+                        for (id, delta) in &mut ids {
+                            let new = SessionId::generate();
+                            if suite.regenerate(id, &new, delta, check).await {
+                                *id = new;
+                                moves.fetch_add(1, Ordering::Release);
+                            }
+                        }
+                        tokio::task::yield_now().await;
+                    }
+                }
+            });
+            while moves.load(Ordering::Acquire) < sessions {
+                tokio::task::yield_now().await;
+            }
+            let kept_key = kept.id.storage_key();
+            self.delete_owner(owner, Some(&kept_key), check).await;
+            stop.store(true, Ordering::Release);
+            if let Err(error) = regenerating.await {
+                panic!("store conformance: {check}: the regenerating task failed: {error}");
+            }
+            let left = self.owned(owner, check).await;
+            let escaped = left.iter().filter(|s| s.handle != kept_key).count();
+            assert_eq!(
+                escaped, 0,
+                "store conformance: {check}: round {round}: sessions regenerated during the \
+                 revocation outlived it"
+            );
+            assert_eq!(
+                left.len(),
+                1,
+                "store conformance: {check}: round {round}: the kept session must stay"
+            );
+            assert_eq!(
+                self.count(check).await,
+                1,
+                "store conformance: {check}: round {round}"
+            );
+            self.delete(&kept.id, check).await;
+        }
     }
 
     /// A live sample record bound to `owner`.

@@ -85,9 +85,7 @@ impl Suite {
             "store conformance: {check}: regenerate must move the index entry to the new id"
         );
         // Delete removes it from the index.
-        if let Err(error) = self.store.delete(&unbound.id).await {
-            panic!("store conformance: {check}: delete failed: {error}");
-        }
+        self.delete(&unbound.id, check).await;
         assert_eq!(
             keys(&self.owned(&owner, check).await),
             sorted(vec![&moved]),

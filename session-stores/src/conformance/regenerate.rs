@@ -59,9 +59,7 @@ impl Suite {
         let check = "regenerate of a gone record";
         let record = sample();
         self.create(&record, check).await;
-        if let Err(error) = self.store.delete(&record.id).await {
-            panic!("store conformance: {check}: delete failed: {error}");
-        }
+        self.delete(&record.id, check).await;
         let new = SessionId::generate();
         let delta = self.delta_setting(&record, "k", "1");
         assert!(
@@ -74,9 +72,7 @@ impl Suite {
             "store conformance: {check}: regenerate of a deleted record must not create the new id"
         );
 
-        let mut expired = sample();
-        expired.expires_at = now_ms().saturating_sub(1_000);
-        self.create(&expired, check).await;
+        let expired = self.create_expired(check).await;
         let new = SessionId::generate();
         assert!(
             !self.regenerate(&expired.id, &new, &delta, check).await,

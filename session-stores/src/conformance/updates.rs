@@ -64,9 +64,7 @@ impl Suite {
             "store conformance: {check}: update of an unknown id must not create a record"
         );
 
-        let mut expired = sample();
-        expired.expires_at = now_ms().saturating_sub(1_000);
-        self.create(&expired, check).await;
+        let expired = self.create_expired(check).await;
         assert!(
             !self.update(&expired.id, &delta, check).await,
             "store conformance: {check}: update of an expired record must return false"

@@ -7,6 +7,7 @@ use session_core::{Expiry, RawJson};
 
 use super::disk::LOCK_FILE;
 use super::*;
+use crate::fixtures::keeping;
 
 fn store() -> (tempfile::TempDir, FileStore) {
     let tmp = tempfile::tempdir().unwrap();
@@ -21,14 +22,6 @@ fn record() -> Record {
         RawJson::from_string("\"alice\"".into()).unwrap(),
     );
     record
-}
-
-fn touch(record: &Record) -> Delta {
-    Delta {
-        expires_at: record.expires_at,
-        absolute_deadline: record.absolute_deadline,
-        ..Delta::default()
-    }
 }
 
 fn names_in(dir: &Path) -> Vec<String> {
@@ -87,7 +80,7 @@ async fn files_are_0600_and_directories_0700() {
     let mut record = record();
     record.owner = Some("alice".into());
     store.create(&record).await.unwrap();
-    store.update(&record.id, &touch(&record)).await.unwrap();
+    store.update(&record.id, &keeping(&record)).await.unwrap();
     let mode = |path: &Path| fs::metadata(path).unwrap().permissions().mode() & 0o777;
     let file = store.path_of(&record.id);
     let shard = file.parent().unwrap();
@@ -116,7 +109,7 @@ async fn writes_leave_no_temporary_files() {
     let (_tmp, store) = store();
     let record = record();
     store.create(&record).await.unwrap();
-    store.update(&record.id, &touch(&record)).await.unwrap();
+    store.update(&record.id, &keeping(&record)).await.unwrap();
     assert!(matches!(
         store.create(&record).await,
         Err(StoreError::AlreadyExists)
@@ -124,7 +117,7 @@ async fn writes_leave_no_temporary_files() {
     let shard = store.path_of(&record.id).parent().unwrap().to_path_buf();
     let moved = id_in_shard(&store, &shard);
     assert!(store
-        .regenerate(&record.id, &moved, &touch(&record))
+        .regenerate(&record.id, &moved, &keeping(&record))
         .await
         .unwrap());
     // Sorted on both sides: a storage key may sort before the lock file (`-` < `.`).
@@ -211,7 +204,7 @@ async fn a_rebound_session_leaves_its_old_owners_directory() {
     store.create(&record).await.unwrap();
     let delta = Delta {
         owner: Some(Some("bob".into())),
-        ..touch(&record)
+        ..keeping(&record)
     };
     assert!(store.update(&record.id, &delta).await.unwrap());
     assert!(!index::owner_dir(store.dir(), "alice").exists());
@@ -240,7 +233,7 @@ async fn two_stores_on_one_directory_lose_no_updates() {
                     format!("k{n}"),
                     RawJson::from_string(n.to_string()).unwrap(),
                 )],
-                ..touch(&record)
+                ..keeping(&record)
             };
             tokio::spawn(async move { store.update(&record.id, &delta).await.unwrap() })
         })
@@ -289,7 +282,10 @@ async fn crossing_regenerates_of_two_stores_do_not_deadlock() {
             second.clone()
         };
         tasks.push(tokio::spawn(async move {
-            store.regenerate(&old, &new, &touch(&record)).await.unwrap()
+            store
+                .regenerate(&old, &new, &keeping(&record))
+                .await
+                .unwrap()
         }));
     }
     let all = async {

@@ -70,6 +70,8 @@ use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 use session_core::{now_ms, Cleanup, Delta, OwnerSession, Record, SessionId, Store, StoreError};
 
+use crate::options::{at_least, within};
+
 mod bounds;
 mod entry;
 #[cfg(test)]
@@ -114,22 +116,10 @@ const MAX_SHARDS: usize = 4096;
 impl MemoryOptions {
     /// Checks the options; the error names the field and says what to change.
     pub fn validate(&self) -> Result<(), String> {
-        if self.max_sessions == 0 {
-            return Err("`max_sessions` must be at least 1".into());
-        }
-        if self.max_bytes < 4096 {
-            return Err("`max_bytes` must be at least 4096".into());
-        }
-        if self.cleanup_interval_secs == 0 {
-            return Err("`cleanup_interval_secs` must be at least 1".into());
-        }
-        if !(1..=MAX_SHARDS).contains(&self.shards) {
-            return Err(format!(
-                "`shards` must be 1 to {MAX_SHARDS}, got {}",
-                self.shards
-            ));
-        }
-        Ok(())
+        at_least("max_sessions", self.max_sessions, 1)?;
+        at_least("max_bytes", self.max_bytes, 4096)?;
+        at_least("cleanup_interval_secs", self.cleanup_interval_secs, 1)?;
+        within("shards", self.shards, 1..=MAX_SHARDS)
     }
 }
 
@@ -644,21 +634,14 @@ mod tests {
 
     #[test]
     fn options_are_validated_with_field_names() {
-        let zero = MemoryOptions {
-            max_sessions: 0,
-            ..MemoryOptions::default()
-        };
-        assert!(zero.validate().unwrap_err().contains("max_sessions"));
-        let bytes = MemoryOptions {
-            max_bytes: 100,
-            ..MemoryOptions::default()
-        };
-        assert!(bytes.validate().unwrap_err().contains("max_bytes"));
-        let shards = MemoryOptions {
-            shards: 0,
-            ..MemoryOptions::default()
-        };
-        assert!(shards.validate().unwrap_err().contains("shards"));
-        assert!(MemoryOptions::default().validate().is_ok());
+        crate::options::assert_each_refused(
+            &MemoryOptions::default(),
+            MemoryOptions::validate,
+            &[
+                ("max_sessions", |o| o.max_sessions = 0),
+                ("max_bytes", |o| o.max_bytes = 100),
+                ("shards", |o| o.shards = 0),
+            ],
+        );
     }
 }

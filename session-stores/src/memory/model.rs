@@ -9,11 +9,12 @@ use std::cell::Cell;
 use std::sync::Arc;
 
 use session_core::{
-    now_ms, Backend, CookieConfig, Delta, Expiry, KeyRing, OwnersConfig, Record, SessionConfig,
-    SessionId, SessionManager, Store, StoreConfig, Transport, WhenFull,
+    Backend, CookieConfig, KeyRing, OwnersConfig, SessionConfig, SessionId, SessionManager, Store,
+    StoreConfig, Transport, WhenFull,
 };
 
 use super::{MemoryOptions, MemoryStore};
+use crate::fixtures::{keeping, owned_by};
 
 thread_local! {
     /// Whether this thread runs a model-checked schedule.
@@ -24,20 +25,6 @@ thread_local! {
 pub(super) fn between_steps() {
     if UNDER_MODEL.with(Cell::get) {
         shuttle::thread::yield_now();
-    }
-}
-
-fn owned(owner: &str) -> Record {
-    let mut record = Record::new(SessionId::generate(), &Expiry::default(), now_ms());
-    record.owner = Some(owner.into());
-    record
-}
-
-fn keeping(record: &Record) -> Delta {
-    Delta {
-        expires_at: record.expires_at,
-        absolute_deadline: record.absolute_deadline,
-        ..Delta::default()
     }
 }
 
@@ -55,7 +42,7 @@ fn schedule() {
         shards: 2,
         ..MemoryOptions::default()
     }));
-    let (a, b, kept) = (owned("alice"), owned("alice"), owned("alice"));
+    let (a, b, kept) = (owned_by("alice"), owned_by("alice"), owned_by("alice"));
     for record in [&a, &b, &kept] {
         now(store.create(record)).unwrap_or_else(|error| panic!("create: {error}"));
     }

@@ -6,7 +6,7 @@ use redis::Value;
 use session_core::{now_ms, Delta, OwnerSession, SessionId, StoreError};
 
 use super::layout::{ABSOLUTE, CREATED, DEVICE_FIELD, EXPIRES, INDEX_COVER, OWNER};
-use super::{backend_reply, index_cover, owner_session, OwnerChange, RedisStore};
+use super::{backend_reply, index_cover, owner_session, OwnerChange, RedisStore, Revocation};
 use crate::codec;
 
 /// How long a tombstone (of an abandoned regenerate, or a fence) keeps a create still queued or
@@ -363,24 +363,23 @@ impl RedisStore {
         keep: Option<&str>,
     ) -> Result<u64, StoreError> {
         let mark = revocation_mark(&self.owner_key_of(owner));
-        let token = self.mark_revocation(&mark, keep).await?;
-        let revoked = self.delete_marked_owner(owner, &mark, keep, &token).await;
-        self.unmark_revocation(&mark, &token).await;
+        let revocation = self.mark_revocation(mark, keep).await?;
+        let revoked = self.delete_marked_owner(owner, &revocation).await;
+        self.unmark_revocation(&revocation).await;
         revoked
     }
 
     async fn delete_marked_owner(
         &self,
         owner: &str,
-        mark: &str,
-        keep: Option<&str>,
-        token: &str,
+        revocation: &Revocation<'_>,
     ) -> Result<u64, StoreError> {
+        let keep = revocation.keep;
         let members = self.owner_members(owner).await?;
         // Read after the members: a regenerate of the kept session whose new key is among them
         // indexed it before this read, and so recorded it as kept in the mark before.
         let kept = match keep {
-            Some(_) => self.kept_keys(mark, token).await?,
+            Some(_) => self.kept_keys(revocation).await?,
             None => Vec::new(),
         };
         let mut deleted = 0;
@@ -406,13 +405,13 @@ impl RedisStore {
         Ok(deleted)
     }
 
-    /// The session keys revocation `token` keeps, as its mark records them: the one it was
-    /// asked to keep and those a regenerate moved it to since.
-    async fn kept_keys(&self, mark: &str, token: &str) -> Result<Vec<String>, StoreError> {
+    /// The session keys `revocation` keeps, as its mark records them: the one it was asked to
+    /// keep and those a regenerate moved it to since.
+    async fn kept_keys(&self, revocation: &Revocation<'_>) -> Result<Vec<String>, StoreError> {
         let mut command = redis::cmd("HKEYS");
-        command.arg(mark);
+        command.arg(&revocation.mark);
         let fields: Vec<String> = self.query(&command, "delete owner").await?;
-        let own = format!("k{token}:");
+        let own = format!("k{}:", revocation.token);
         Ok(fields
             .into_iter()
             .filter_map(|field| field.strip_prefix(&own).map(str::to_string))

@@ -292,6 +292,7 @@ use self::options::{redacted, MAX_POOL};
 pub use self::options::{RedisOptions, SentinelOptions};
 use self::sentinel::SentinelLink;
 use crate::codec;
+use crate::options::redacted_all;
 
 /// What went wrong talking to Redis, as the source of a [`StoreError::Backend`].
 #[derive(Debug, thiserror::Error)]
@@ -423,6 +424,17 @@ const REVOCATION_MARK_MS: u64 = 60 * 1000;
 /// bits).
 const REVOCATION_TOKEN_CHARS: usize = 16;
 
+/// A revocation of an owner's sessions under way, as [`RedisStore::mark_revocation`] started
+/// it.
+pub(super) struct Revocation<'k> {
+    /// The owner's revocation mark.
+    mark: String,
+    /// The storage key of the session it spares.
+    keep: Option<&'k str>,
+    /// Its number in the mark.
+    token: String,
+}
+
 /// The error code of a command on a key of the wrong type.
 const WRONG_TYPE: &str = "WRONGTYPE";
 
@@ -448,12 +460,7 @@ impl RedisStore {
             Some(sentinel) => format!(
                 "primary {:?} of sentinels {}",
                 sentinel.master,
-                sentinel
-                    .urls
-                    .iter()
-                    .map(|url| redacted(url))
-                    .collect::<Vec<_>>()
-                    .join(",")
+                redacted_all(&sentinel.urls).join(",")
             ),
             None => seeds
                 .iter()
@@ -676,27 +683,30 @@ impl RedisStore {
     }
 
     /// Starts a revocation of an owner's sessions that spares the session under `keep`: marks
-    /// it (see [`MARK_REVOKING`](scripts::MARK_REVOKING)) and returns the revocation's number
-    /// in the mark, random so that it is never another revocation's.
-    async fn mark_revocation(&self, mark: &str, keep: Option<&str>) -> Result<String, StoreError> {
+    /// it in `mark` (see [`MARK_REVOKING`](scripts::MARK_REVOKING)) under the revocation's
+    /// number, random so that it is never another revocation's.
+    async fn mark_revocation<'k>(
+        &self,
+        mark: String,
+        keep: Option<&'k str>,
+    ) -> Result<Revocation<'k>, StoreError> {
         let token = SessionId::generate().storage_key()[..REVOCATION_TOKEN_CHARS].to_string();
         let script = &self.inner.scripts.mark_revoking;
         let mut command = script.command(1, 3, mark.len() + self.inner.key_prefix.len() + 128);
-        command.arg(mark).arg(REVOCATION_MARK_MS).arg(&token);
+        command.arg(&mark).arg(REVOCATION_MARK_MS).arg(&token);
         match keep {
             Some(keep) => command.arg(self.session_key(keep)),
             None => command.arg(""),
         };
         self.eval(script, &command, "delete owner").await?;
-        Ok(token)
+        Ok(Revocation { mark, keep, token })
     }
 
-    /// Ends revocation `token`'s part of the mark; a failure only leaves the mark until it
-    /// expires.
-    async fn unmark_revocation(&self, mark: &str, token: &str) {
+    /// Ends `revocation`'s part of its mark; a failure only leaves the mark until it expires.
+    async fn unmark_revocation(&self, revocation: &Revocation<'_>) {
         let script = &self.inner.scripts.unmark_revoking;
-        let mut command = script.command(1, 1, mark.len() + 64);
-        command.arg(mark).arg(token);
+        let mut command = script.command(1, 1, revocation.mark.len() + 64);
+        command.arg(&revocation.mark).arg(&revocation.token);
         if let Err(error) = self.eval(script, &command, "delete owner").await {
             tracing::warn!(%error, "an owner's revocation mark stays until it expires");
         }
@@ -705,10 +715,9 @@ impl RedisStore {
     async fn delete_owner_in_batches(
         &self,
         owner: &str,
-        mark: &str,
-        keep: Option<&str>,
-        token: &str,
+        revocation: &Revocation<'_>,
     ) -> Result<u64, StoreError> {
+        let Revocation { mark, keep, token } = revocation;
         let script = &self.inner.scripts.revoke_owner;
         let kept_prefix = format!("k{token}:");
         let mut removed = 0;
@@ -963,11 +972,9 @@ impl Store for RedisStore {
         // instead of moving it to a key this revocation's batches might not see, unless it is
         // the kept one (its new key is then kept too).
         let mark = format!("{}~revoking", self.owner_key_of(owner));
-        let token = self.mark_revocation(&mark, keep).await?;
-        let revoked = self
-            .delete_owner_in_batches(owner, &mark, keep, &token)
-            .await;
-        self.unmark_revocation(&mark, &token).await;
+        let revocation = self.mark_revocation(mark, keep).await?;
+        let revoked = self.delete_owner_in_batches(owner, &revocation).await;
+        self.unmark_revocation(&revocation).await;
         revoked
     }
 

@@ -2,6 +2,9 @@
 
 use serde::{Deserialize, Serialize};
 
+pub(super) use crate::options::redacted;
+use crate::options::{at_least, redacted_all, within};
+
 /// Options of the Redis store (`store = { type = "redis", ... }`).
 #[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -55,14 +58,7 @@ impl std::fmt::Debug for SentinelOptions {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("SentinelOptions")
             .field("master", &self.master)
-            .field(
-                "urls",
-                &self
-                    .urls
-                    .iter()
-                    .map(|url| redacted(url))
-                    .collect::<Vec<_>>(),
-            )
+            .field("urls", &redacted_all(&self.urls))
             .field("primary_username", &self.primary_username)
             .field(
                 "primary_password",
@@ -95,14 +91,7 @@ impl std::fmt::Debug for RedisOptions {
             .field("url", &redacted(&self.url))
             .field("cluster", &self.cluster)
             .field("sentinel", &self.sentinel)
-            .field(
-                "urls",
-                &self
-                    .urls
-                    .iter()
-                    .map(|url| redacted(url))
-                    .collect::<Vec<_>>(),
-            )
+            .field("urls", &redacted_all(&self.urls))
             .field("pool_size", &self.pool_size)
             .field("key_prefix", &self.key_prefix)
             .field("timeout_ms", &self.timeout_ms)
@@ -116,15 +105,8 @@ pub(super) const MAX_POOL: usize = 64;
 impl RedisOptions {
     /// Checks the options; the error names the field and says what to change.
     pub fn validate(&self) -> Result<(), String> {
-        if !(1..=MAX_POOL).contains(&self.pool_size) {
-            return Err(format!(
-                "`pool_size` must be 1 to {MAX_POOL}, got {}",
-                self.pool_size
-            ));
-        }
-        if self.timeout_ms == 0 {
-            return Err("`timeout_ms` must be at least 1".into());
-        }
+        within("pool_size", self.pool_size, 1..=MAX_POOL)?;
+        at_least("timeout_ms", self.timeout_ms, 1)?;
         if let Some(sentinel) = &self.sentinel {
             return self.validate_sentinel(sentinel);
         }
@@ -223,16 +205,6 @@ impl RedisOptions {
     }
 }
 
-/// The URL with any password replaced, for messages and logs.
-pub(super) fn redacted(url: &str) -> String {
-    match (url.find("://"), url.rfind('@')) {
-        (Some(scheme), Some(at)) if at > scheme => {
-            format!("{}://***{}", &url[..scheme], &url[at..])
-        }
-        _ => url.to_string(),
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -256,31 +228,20 @@ mod tests {
 
     #[test]
     fn options_are_validated_with_field_names() {
-        let pool = RedisOptions {
-            pool_size: 0,
-            ..RedisOptions::default()
-        };
-        assert!(pool.validate().unwrap_err().contains("pool_size"));
-        let url = RedisOptions {
-            url: "http://nope".into(),
-            ..RedisOptions::default()
-        };
-        assert!(url.validate().unwrap_err().contains("url"));
-        let seeds_without_cluster = RedisOptions {
-            urls: vec!["redis://a/".into()],
-            ..RedisOptions::default()
-        };
-        assert!(seeds_without_cluster
-            .validate()
-            .unwrap_err()
-            .contains("cluster = true"));
-        let bad_seed = RedisOptions {
-            cluster: true,
-            urls: vec!["redis://a/".into(), "nope".into()],
-            ..RedisOptions::default()
-        };
-        assert!(bad_seed.validate().unwrap_err().contains("`urls`"));
-        assert!(RedisOptions::default().validate().is_ok());
+        crate::options::assert_each_refused(
+            &RedisOptions::default(),
+            RedisOptions::validate,
+            &[
+                ("pool_size", |o| o.pool_size = 0),
+                ("url", |o| o.url = "http://nope".into()),
+                // Seeds without `cluster`.
+                ("cluster = true", |o| o.urls = vec!["redis://a/".into()]),
+                ("`urls`", |o| {
+                    o.cluster = true;
+                    o.urls = vec!["redis://a/".into(), "nope".into()];
+                }),
+            ],
+        );
     }
 
     fn sentinel(change: impl FnOnce(&mut RedisOptions, &mut SentinelOptions)) -> RedisOptions {

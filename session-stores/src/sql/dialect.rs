@@ -70,16 +70,11 @@ pub trait Dialect: sealed::Sealed + Send + Sync + 'static {
         true
     }
 
-    /// `statement` (the dialect's `update` or `regenerate`) bound for the row `id`, `delta`,
-    /// and for a regenerate the new key `new`.
+    /// `statement` (the dialect's `update` or `regenerate`) bound for `change`.
     #[doc(hidden)]
     fn apply<'q>(
         statement: &'q str,
-        id: &'q str,
-        delta: &'q Delta,
-        columns: &'q DeltaColumns,
-        now: i64,
-        new: Option<&'q str>,
+        change: Change<'q>,
     ) -> Query<'q, Self::Database, <Self::Database as Database>::Arguments<'q>>;
 
     /// How many rows a statement changed.
@@ -197,6 +192,20 @@ impl Statements {
     }
 }
 
+/// One `update` or `regenerate` of a row, as [`Dialect::apply`] binds it.
+#[doc(hidden)]
+#[derive(Clone, Copy)]
+pub struct Change<'q> {
+    /// The row's key.
+    pub(crate) id: &'q str,
+    pub(crate) delta: &'q Delta,
+    /// `delta`'s columns.
+    pub(crate) columns: &'q DeltaColumns,
+    pub(crate) now: i64,
+    /// For a regenerate, the row's new key.
+    pub(crate) new: Option<&'q str>,
+}
+
 /// A delta's columns, ready to bind.
 #[doc(hidden)]
 pub struct DeltaColumns {
@@ -209,29 +218,57 @@ pub struct DeltaColumns {
     pub(crate) owner: Option<String>,
 }
 
-impl DeltaColumns {
-    /// `query` with the deadlines, the expiry and whether to rebind the owner bound, in that
+/// Binding a [`Change`] to a query of the driver `DB`, in the orders the dialects' statements
+/// take their parameters.
+pub(crate) trait BindChange<'q>: Sized {
+    /// The delta's columns: the deadlines, the expiry and whether to rebind the owner, in that
     /// order (every dialect's `apply` binds them so).
-    pub(crate) fn bind_to<'q, DB: Database>(
-        &'q self,
-        query: Query<'q, DB, DB::Arguments<'q>>,
-    ) -> Query<'q, DB, DB::Arguments<'q>>
-    where
-        i64: Column<DB>,
-        Option<i64>: Column<DB>,
-        Option<String>: Column<DB>,
-        bool: Column<DB>,
-    {
-        query
-            .bind(self.expires_at)
-            .bind(self.absolute_deadline)
-            .bind(self.live_until)
-            .bind(&self.expiry)
-            .bind(self.set_owner)
+    fn bind_columns(self, columns: &'q DeltaColumns) -> Self;
+
+    /// The delta's columns, the owner and now, then the new key for a regenerate: the order of
+    /// the dialects that number their parameters (PostgreSQL and SQLite), after the id and the
+    /// values.
+    #[cfg(any(feature = "postgres", feature = "sqlite"))]
+    fn bind_numbered(self, change: Change<'q>) -> Self;
+}
+
+impl<'q, DB: Database> BindChange<'q> for Query<'q, DB, DB::Arguments<'q>>
+where
+    i64: Column<DB>,
+    Option<i64>: Column<DB>,
+    Option<String>: Column<DB>,
+    bool: Column<DB>,
+    &'q str: Encode<'q, DB> + Type<DB>,
+{
+    fn bind_columns(self, columns: &'q DeltaColumns) -> Self {
+        self.bind(columns.expires_at)
+            .bind(columns.absolute_deadline)
+            .bind(columns.live_until)
+            .bind(&columns.expiry)
+            .bind(columns.set_owner)
+    }
+
+    #[cfg(any(feature = "postgres", feature = "sqlite"))]
+    fn bind_numbered(self, change: Change<'q>) -> Self {
+        let query = self
+            .bind_columns(change.columns)
+            .bind(&change.columns.owner)
+            .bind(change.now);
+        match change.new {
+            Some(new) => query.bind(new),
+            None => query,
+        }
     }
 }
 
 pub(crate) mod sealed {
-    /// Keeps [`Dialect`](super::Dialect) to this crate's databases.
+    /// Keeps [`Dialect`](super::Dialect) to this crate's databases, the ones listed here.
     pub trait Sealed {}
+
+    #[cfg(feature = "mysql")]
+    impl Sealed for super::super::mysql::MySql {}
+    #[cfg(feature = "postgres")]
+    impl Sealed for super::super::postgres::Postgres {}
+    #[cfg(feature = "sqlite")]
+    impl Sealed for super::super::sqlite::Sqlite {}
 }

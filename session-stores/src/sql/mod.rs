@@ -112,6 +112,7 @@ pub mod sqlite;
 mod dialect;
 mod store;
 
+use crate::options::{at_least, redacted, within};
 use dialect::DeltaColumns;
 pub use dialect::{ConnectOptions, Dialect};
 pub use store::SqlStore;
@@ -205,25 +206,10 @@ impl SqlOptions {
                 self.table
             ));
         }
-        if !(1..=MAX_POOL).contains(&self.pool_size) {
-            return Err(format!(
-                "`pool_size` must be 1 to {MAX_POOL}, got {}",
-                self.pool_size
-            ));
-        }
-        if self.connect_timeout_ms == 0 {
-            return Err("`connect_timeout_ms` must be at least 1".into());
-        }
-        if self.timeout_ms == 0 {
-            return Err("`timeout_ms` must be at least 1".into());
-        }
-        if !(1..=MAX_BATCH).contains(&self.cleanup_batch) {
-            return Err(format!(
-                "`cleanup_batch` must be 1 to {MAX_BATCH}, got {}",
-                self.cleanup_batch
-            ));
-        }
-        Ok(())
+        within("pool_size", self.pool_size, 1..=MAX_POOL)?;
+        at_least("connect_timeout_ms", self.connect_timeout_ms, 1)?;
+        at_least("timeout_ms", self.timeout_ms, 1)?;
+        within("cleanup_batch", self.cleanup_batch, 1..=MAX_BATCH)
     }
 
     fn connect_timeout(&self) -> Duration {
@@ -243,6 +229,25 @@ fn is_identifier(name: &str) -> bool {
 /// would pass the 63-character identifier limit.
 const PLAIN_INDEX_TABLE: usize = 50;
 
+/// The statements that create the table `table` and its indexes when missing, for the
+/// databases that quote identifiers with `"` and index only the rows that have an owner
+/// (PostgreSQL and SQLite, which differ only in their column types: `id` with its key
+/// constraint, `data`, and `integer` for the deadlines, the creation time and the version).
+#[cfg(any(feature = "postgres", feature = "sqlite"))]
+fn quoted_schema(table: &str, id: &str, data: &str, integer: &str) -> String {
+    let owner = index_name(table, "owner");
+    let live_until = index_name(table, "live_until");
+    format!(
+        "CREATE TABLE IF NOT EXISTS \"{table}\" (\n    \
+             id {id}, data {data} NOT NULL, created_at {integer} NOT NULL,\n    \
+             expires_at {integer} NOT NULL, absolute_deadline {integer}, \
+             live_until {integer} NOT NULL,\n    \
+             version {integer} NOT NULL, expiry TEXT, owner TEXT);\n\
+         CREATE INDEX IF NOT EXISTS \"{owner}\" ON \"{table}\" (owner) WHERE owner IS NOT NULL;\n\
+         CREATE INDEX IF NOT EXISTS \"{live_until}\" ON \"{table}\" (live_until);\n"
+    )
+}
+
 /// An index name for `table`, unique per table: `<table>_<suffix>` for a table name of up to 50
 /// characters, else the name's first 30 characters, 16 hex digits of its SHA-256 and the suffix
 /// (cutting alone would give two tables with a long shared prefix one index name, and the second
@@ -260,16 +265,6 @@ fn index_name(table: &str, suffix: &str) -> String {
         .collect();
     // Identifiers are ASCII (`is_identifier`), so any byte offset is a character boundary.
     format!("{}_{hash}_{suffix}", &table[..30])
-}
-
-/// The URL with any password replaced, for messages and logs.
-fn redacted(url: &str) -> String {
-    match (url.find("://"), url.rfind('@')) {
-        (Some(scheme), Some(at)) if at > scheme => {
-            format!("{}://***{}", &url[..scheme], &url[at..])
-        }
-        _ => url.to_string(),
-    }
 }
 
 /// What went wrong talking to the database, as the source of a [`StoreError::Backend`].
@@ -702,55 +697,18 @@ mod tests {
             url: "sqlite://x.db".into(),
             ..SqlOptions::default()
         };
-        assert!(valid.validate().is_ok());
-        let cases = [
-            (
-                "url",
-                SqlOptions {
-                    url: String::new(),
-                    ..valid.clone()
-                },
-            ),
-            (
-                "table",
-                SqlOptions {
-                    table: "a;b".into(),
-                    ..valid.clone()
-                },
-            ),
-            (
-                "pool_size",
-                SqlOptions {
-                    pool_size: 0,
-                    ..valid.clone()
-                },
-            ),
-            (
-                "connect_timeout_ms",
-                SqlOptions {
-                    connect_timeout_ms: 0,
-                    ..valid.clone()
-                },
-            ),
-            (
-                "timeout_ms",
-                SqlOptions {
-                    timeout_ms: 0,
-                    ..valid.clone()
-                },
-            ),
-            (
-                "cleanup_batch",
-                SqlOptions {
-                    cleanup_batch: 0,
-                    ..valid.clone()
-                },
-            ),
-        ];
-        for (field, options) in cases {
-            let message = options.validate().unwrap_err();
-            assert!(message.contains(&format!("`{field}`")), "{message}");
-        }
+        crate::options::assert_each_refused(
+            &valid,
+            SqlOptions::validate,
+            &[
+                ("`url`", |o| o.url = String::new()),
+                ("`table`", |o| o.table = "a;b".into()),
+                ("`pool_size`", |o| o.pool_size = 0),
+                ("`connect_timeout_ms`", |o| o.connect_timeout_ms = 0),
+                ("`timeout_ms`", |o| o.timeout_ms = 0),
+                ("`cleanup_batch`", |o| o.cleanup_batch = 0),
+            ],
+        );
     }
 
     #[test]

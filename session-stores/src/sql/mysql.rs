@@ -26,11 +26,11 @@
 
 use std::str::FromStr;
 
-use session_core::{Delta, StoreError, DEVICE_KEY};
+use session_core::{StoreError, DEVICE_KEY};
 use sqlx::mysql::{MySqlArguments, MySqlConnectOptions, MySqlDatabaseError, MySqlQueryResult};
 use sqlx::query::Query;
 
-use super::dialect::{sealed, DeltaColumns, Dialect, Specific, Statements};
+use super::dialect::{BindChange, Change, Dialect, Specific, Statements};
 use super::SqlOptions;
 
 /// `ER_LOCK_DEADLOCK`: InnoDB chose the statement as a deadlock's victim and rolled back its
@@ -46,8 +46,6 @@ pub type MySqlStore = super::SqlStore<MySql>;
 /// The MySQL/MariaDB [`Dialect`]: text values changed by `JSON_MERGE_PATCH`, binary keys.
 #[derive(Debug, Clone, Copy)]
 pub struct MySql;
-
-impl sealed::Sealed for MySql {}
 
 /// The statement that creates the table `table` and its indexes when missing, as
 /// `create_table` runs it; `table` must be an identifier, as [`SqlOptions::validate`] checks.
@@ -126,23 +124,17 @@ impl Dialect for MySql {
         super::utf8(column, key)
     }
 
-    fn apply<'q>(
-        statement: &'q str,
-        id: &'q str,
-        delta: &'q Delta,
-        columns: &'q DeltaColumns,
-        now: i64,
-        new: Option<&'q str>,
-    ) -> Query<'q, sqlx::MySql, MySqlArguments> {
-        let query = match new {
+    fn apply<'q>(statement: &'q str, change: Change<'q>) -> Query<'q, sqlx::MySql, MySqlArguments> {
+        let query = match change.new {
             Some(new) => sqlx::query(statement).bind(new),
             None => sqlx::query(statement),
         };
-        columns
-            .bind_to(query.bind(super::merge_patch(delta)))
-            .bind(columns.owner.as_deref().map(str::as_bytes))
-            .bind(id)
-            .bind(now)
+        query
+            .bind(super::merge_patch(change.delta))
+            .bind_columns(change.columns)
+            .bind(change.columns.owner.as_deref().map(str::as_bytes))
+            .bind(change.id)
+            .bind(change.now)
     }
 
     fn rows_affected(done: &MySqlQueryResult) -> u64 {

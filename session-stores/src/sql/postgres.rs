@@ -25,11 +25,11 @@
 
 use std::str::FromStr;
 
-use session_core::{Delta, StoreError, DEVICE_KEY};
+use session_core::{StoreError, DEVICE_KEY};
 use sqlx::postgres::{PgConnectOptions, PgQueryResult};
 use sqlx::query::Query;
 
-use super::dialect::{sealed, DeltaColumns, Dialect, Specific, Statements};
+use super::dialect::{BindChange, Change, Dialect, Specific, Statements};
 use super::SqlOptions;
 
 /// Serializes concurrent schema creation from several application servers (PostgreSQL's
@@ -43,22 +43,11 @@ pub type PostgresStore = super::SqlStore<Postgres>;
 #[derive(Debug, Clone, Copy)]
 pub struct Postgres;
 
-impl sealed::Sealed for Postgres {}
-
 /// The statements that create the table `table` and its indexes when missing, as
 /// `create_table` runs them (under an advisory lock); `table` must be an identifier, as
 /// [`SqlOptions::validate`] checks.
 pub fn schema(table: &str) -> String {
-    let owner = super::index_name(table, "owner");
-    let live_until = super::index_name(table, "live_until");
-    format!(
-        "CREATE TABLE IF NOT EXISTS \"{table}\" (\n    \
-             id TEXT COLLATE \"C\" PRIMARY KEY, data JSONB NOT NULL, created_at BIGINT NOT NULL,\n    \
-             expires_at BIGINT NOT NULL, absolute_deadline BIGINT, live_until BIGINT NOT NULL,\n    \
-             version BIGINT NOT NULL, expiry TEXT, owner TEXT);\n\
-         CREATE INDEX IF NOT EXISTS \"{owner}\" ON \"{table}\" (owner) WHERE owner IS NOT NULL;\n\
-         CREATE INDEX IF NOT EXISTS \"{live_until}\" ON \"{table}\" (live_until);\n"
-    )
+    super::quoted_schema(table, "TEXT COLLATE \"C\" PRIMARY KEY", "JSONB", "BIGINT")
 }
 
 impl Dialect for Postgres {
@@ -135,28 +124,21 @@ impl Dialect for Postgres {
 
     fn apply<'q>(
         statement: &'q str,
-        id: &'q str,
-        delta: &'q Delta,
-        columns: &'q DeltaColumns,
-        now: i64,
-        new: Option<&'q str>,
+        change: Change<'q>,
     ) -> Query<'q, sqlx::Postgres, sqlx::postgres::PgArguments> {
         // A key text cannot hold is in no stored value: removing it is nothing to do.
-        let removed: Vec<&str> = delta
+        let removed: Vec<&str> = change
+            .delta
             .removed
             .iter()
             .map(String::as_str)
             .filter(|key| Self::can_hold(key))
             .collect();
         let query = sqlx::query(statement)
-            .bind(id)
+            .bind(change.id)
             .bind(removed)
-            .bind(super::changed_object(delta));
-        let query = columns.bind_to(query).bind(&columns.owner).bind(now);
-        match new {
-            Some(new) => query.bind(new),
-            None => query,
-        }
+            .bind(super::changed_object(change.delta));
+        query.bind_numbered(change)
     }
 
     fn rows_affected(done: &PgQueryResult) -> u64 {

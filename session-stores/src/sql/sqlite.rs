@@ -26,13 +26,13 @@
 use std::str::FromStr;
 use std::time::Duration;
 
-use session_core::{Delta, StoreError, DEVICE_KEY};
+use session_core::{StoreError, DEVICE_KEY};
 use sqlx::query::Query;
 use sqlx::sqlite::{
     SqliteArguments, SqliteConnectOptions, SqliteJournalMode, SqliteQueryResult, SqliteSynchronous,
 };
 
-use super::dialect::{sealed, DeltaColumns, Dialect, Specific, Statements};
+use super::dialect::{BindChange, Change, Dialect, Specific, Statements};
 use super::SqlOptions;
 
 /// A session store in an SQLite database. See the [module documentation](self).
@@ -42,8 +42,6 @@ pub type SqliteStore = super::SqlStore<Sqlite>;
 #[derive(Debug, Clone, Copy)]
 pub struct Sqlite;
 
-impl sealed::Sealed for Sqlite {}
-
 /// SQLite's primary result codes for a database another connection holds (`SQLITE_BUSY`,
 /// `SQLITE_LOCKED`); extended codes keep them in their low byte.
 const BUSY: u32 = 5;
@@ -52,16 +50,7 @@ const LOCKED: u32 = 6;
 /// The statements that create the table `table` and its indexes when missing, as
 /// `create_table` runs them; `table` must be an identifier, as [`SqlOptions::validate`] checks.
 pub fn schema(table: &str) -> String {
-    let owner = super::index_name(table, "owner");
-    let live_until = super::index_name(table, "live_until");
-    format!(
-        "CREATE TABLE IF NOT EXISTS \"{table}\" (\n    \
-             id TEXT PRIMARY KEY NOT NULL, data TEXT NOT NULL, created_at INTEGER NOT NULL,\n    \
-             expires_at INTEGER NOT NULL, absolute_deadline INTEGER, live_until INTEGER NOT NULL,\n    \
-             version INTEGER NOT NULL, expiry TEXT, owner TEXT);\n\
-         CREATE INDEX IF NOT EXISTS \"{owner}\" ON \"{table}\" (owner) WHERE owner IS NOT NULL;\n\
-         CREATE INDEX IF NOT EXISTS \"{live_until}\" ON \"{table}\" (live_until);\n"
-    )
+    super::quoted_schema(table, "TEXT PRIMARY KEY NOT NULL", "TEXT", "INTEGER")
 }
 
 impl Dialect for Sqlite {
@@ -140,20 +129,12 @@ impl Dialect for Sqlite {
 
     fn apply<'q>(
         statement: &'q str,
-        id: &'q str,
-        delta: &'q Delta,
-        columns: &'q DeltaColumns,
-        now: i64,
-        new: Option<&'q str>,
+        change: Change<'q>,
     ) -> Query<'q, sqlx::Sqlite, SqliteArguments<'q>> {
         let query = sqlx::query(statement)
-            .bind(id)
-            .bind(super::merge_patch(delta));
-        let query = columns.bind_to(query).bind(&columns.owner).bind(now);
-        match new {
-            Some(new) => query.bind(new),
-            None => query,
-        }
+            .bind(change.id)
+            .bind(super::merge_patch(change.delta));
+        query.bind_numbered(change)
     }
 
     fn rows_affected(done: &SqliteQueryResult) -> u64 {

@@ -8,7 +8,7 @@ use async_trait::async_trait;
 use session_core::{Cleanup, Delta, OwnerSession, Record, SessionId, Store, StoreError};
 use sqlx::{ColumnIndex, Database, Executor, IntoArguments, Pool, Row};
 
-use super::dialect::{Column, ConnectOptions, Dialect, Statements};
+use super::dialect::{Change, Column, ConnectOptions, Dialect, Statements};
 use super::{
     is_storage_key, is_unique_violation, now, owner_session, pool_options, Context, DeltaColumns,
     NewRow, SqlOptions, SqlStoreError, StoredRow, Sweep,
@@ -272,21 +272,14 @@ where
     }
 
     /// Runs `update`, or `regenerate` to `new`, for `delta`; whether a row changed.
-    async fn apply(
-        &self,
-        id: &str,
-        delta: &Delta,
-        columns: &DeltaColumns,
-        now: i64,
-        new: Option<&str>,
-    ) -> Result<bool, sqlx::Error> {
-        let statement = if new.is_some() {
+    async fn apply(&self, change: Change<'_>) -> Result<bool, sqlx::Error> {
+        let statement = if change.new.is_some() {
             &self.sql.regenerate
         } else {
             &self.sql.update
         };
         let done = self
-            .retrying(|| D::apply(statement, id, delta, columns, now, new).execute(&self.pool))
+            .retrying(|| D::apply(statement, change).execute(&self.pool))
             .await?;
         Ok(D::rows_affected(&done) > 0)
     }
@@ -419,7 +412,16 @@ where
         )?;
         let key = id.storage_key();
         self.context
-            .run("update", self.apply(&key, delta, &columns, now(), None))
+            .run(
+                "update",
+                self.apply(Change {
+                    id: &key,
+                    delta,
+                    columns: &columns,
+                    now: now(),
+                    new: None,
+                }),
+            )
             .await
     }
 
@@ -437,7 +439,13 @@ where
         let (old, new) = (old.storage_key(), new.storage_key());
         let now = now();
         self.replacing_dead("regenerate", &new, || {
-            self.apply(&old, delta, &columns, now, Some(&new))
+            self.apply(Change {
+                id: &old,
+                delta,
+                columns: &columns,
+                now,
+                new: Some(&new),
+            })
         })
         .await
     }

@@ -154,11 +154,8 @@ async fn large_client_sessions_are_split_into_chunks_and_reassembled() {
     assert!(is_removal(&cookies[1]) && is_removal(&cookies[2]));
     assert_eq!(browser.cookies.keys().collect::<Vec<_>>(), ["sid"]);
     assert_eq!(
-        browser
-            .request(&manager)
-            .default_session()
+        default_session(&browser, &manager)
             .await
-            .unwrap()
             .get::<String>("blob")
             .unwrap()
             .as_deref(),
@@ -169,10 +166,7 @@ async fn large_client_sessions_are_split_into_chunks_and_reassembled() {
 #[tokio::test]
 async fn stray_chunk_cookies_are_expired_and_do_not_corrupt_later_sessions() {
     let manager = client_manager_with(KeyRing::new(key(1)), policy(), 3);
-    let mut browser = Browser::default();
-    browser
-        .visit(&manager, |session| session.insert("user", "alice").unwrap())
-        .await;
+    let mut browser = alice_visits(&manager).await;
     // A chunk left behind from an earlier, longer session (its sibling `sid.1` already gone).
     browser.cookies.insert("sid.2".into(), "QUFBQQ".into());
     let headers = browser
@@ -197,10 +191,7 @@ async fn stray_chunk_cookies_are_expired_and_do_not_corrupt_later_sessions() {
 #[tokio::test]
 async fn only_canonical_chunk_names_are_read_as_chunks() {
     let manager = client_manager_with(KeyRing::new(key(1)), policy(), 3);
-    let mut browser = Browser::default();
-    browser
-        .visit(&manager, |session| session.insert("user", "alice").unwrap())
-        .await;
+    let browser = alice_visits(&manager).await;
     for alias in ["sid.01", "sid.+1", "sid.0", "sid.3", "sid.1a"] {
         let mut with_alias = browser.clone();
         with_alias.cookies.insert(alias.into(), "QUFBQQ".into());

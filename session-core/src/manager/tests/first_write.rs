@@ -60,12 +60,7 @@ async fn persistent_sessions_carry_max_age() {
         persistent: true,
         ..policy()
     };
-    let server = server_manager_with(
-        KeyRing::new(key(1)),
-        cookie_transport("sid"),
-        persistent.clone(),
-        &store,
-    );
+    let server = server_manager_expiring(persistent.clone(), &store);
     let client = client_manager_with(KeyRing::new(key(1)), persistent, 1);
     for manager in [server, client] {
         let headers = Browser::default()

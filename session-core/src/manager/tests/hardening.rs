@@ -229,12 +229,7 @@ async fn a_shortened_idle_timeout_reaches_sessions_already_issued() {
         idle_timeout_secs: 30 * 86_400,
         ..ExpiryPolicy::default()
     };
-    let issued = server_manager_with(
-        KeyRing::new(key(1)),
-        cookie_transport("sid"),
-        long.clone(),
-        &store,
-    );
+    let issued = server_manager_expiring(long.clone(), &store);
     let mut browser = Browser::default();
     browser
         .visit(&issued, |session| session.insert("user", "alice").unwrap())
@@ -268,12 +263,7 @@ async fn a_new_absolute_timeout_reaches_sessions_already_issued() {
         absolute_timeout_secs: Some(2 * 3600),
         ..ExpiryPolicy::default()
     };
-    let capped = server_manager_with(
-        KeyRing::new(key(1)),
-        cookie_transport("sid"),
-        capped,
-        &store,
-    );
+    let capped = server_manager_expiring(capped, &store);
     assert_eq!(user_of(&browser, &capped).await, None);
     browser.cookies.clear();
 }

@@ -14,12 +14,7 @@ proptest::proptest! {
         let runtime = tokio::runtime::Builder::new_current_thread().build().unwrap();
         runtime.block_on(async {
             let store = Arc::new(CountingStore::default());
-            let manager = SessionManager::builder(KeyRing::new(key(1)))
-                .session(
-                    "app",
-                    session_config(cookie_transport("sid"), "counting", policy()),
-                    Backend::Server(store.clone()),
-                )
+            let manager = builder_with_app(&store)
                 .session(
                     "cart",
                     session_config(cookie_transport("cart"), "cookie", policy()),

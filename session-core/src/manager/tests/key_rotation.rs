@@ -9,12 +9,7 @@ async fn a_server_side_id_under_an_old_key_is_resealed_without_a_store_write() {
     let mut browser = logged_in(&store, &old).await;
     let before = browser.cookies["sid"].clone();
 
-    let rotated = server_manager_with(
-        KeyRing::new(key(2)).with_old_key(key(1)),
-        cookie_transport("sid"),
-        policy(),
-        &store,
-    );
+    let rotated = server_manager_keyed(KeyRing::new(key(2)).with_old_key(key(1)), &store);
     let headers = browser
         .visit(&rotated, |session| {
             session.get::<String>("user").unwrap();
@@ -29,12 +24,7 @@ async fn a_server_side_id_under_an_old_key_is_resealed_without_a_store_write() {
     assert_ne!(browser.cookies["sid"], before);
 
     // The new cookie opens with the new key alone, so the old key can be dropped.
-    let new_only = server_manager_with(
-        KeyRing::new(key(2)),
-        cookie_transport("sid"),
-        policy(),
-        &store,
-    );
+    let new_only = server_manager_keyed(KeyRing::new(key(2)), &store);
     assert_eq!(user_of(&browser, &new_only).await.as_deref(), Some("alice"));
     // And once resealed, nothing more is sent.
     assert!(browser.visit(&rotated, |_| {}).await.is_empty());
@@ -45,23 +35,13 @@ async fn a_server_side_id_under_an_old_key_is_resealed_when_the_request_writes()
     let store = Arc::new(CountingStore::default());
     let old = server_manager(&store);
     let mut browser = logged_in(&store, &old).await;
-    let rotated = server_manager_with(
-        KeyRing::new(key(2)).with_old_key(key(1)),
-        cookie_transport("sid"),
-        policy(),
-        &store,
-    );
+    let rotated = server_manager_keyed(KeyRing::new(key(2)).with_old_key(key(1)), &store);
     let headers = browser
         .visit(&rotated, |session| session.insert("n", 1).unwrap())
         .await;
     assert_eq!(store.take_ops(), [Op::Load, touched(&["n"], &[])]);
     assert_eq!(set_cookies(&headers).len(), 1, "the id is resealed");
-    let new_only = server_manager_with(
-        KeyRing::new(key(2)),
-        cookie_transport("sid"),
-        policy(),
-        &store,
-    );
+    let new_only = server_manager_keyed(KeyRing::new(key(2)), &store);
     assert_eq!(user_of(&browser, &new_only).await.as_deref(), Some("alice"));
 }
 

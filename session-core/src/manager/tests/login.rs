@@ -208,12 +208,7 @@ fn remembering_policy() -> ExpiryPolicy {
 #[tokio::test]
 async fn remember_regenerates_and_sets_a_persistent_cookie_of_the_idle_window() {
     let store = Arc::new(CountingStore::default());
-    let server = server_manager_with(
-        KeyRing::new(key(1)),
-        cookie_transport("sid"),
-        remembering_policy(),
-        &store,
-    );
+    let server = server_manager_expiring(remembering_policy(), &store);
     let client = client_manager_with(KeyRing::new(key(1)), remembering_policy(), 1);
     for manager in [server, client] {
         let mut browser = Browser::default();
@@ -234,15 +229,7 @@ async fn remember_regenerates_and_sets_a_persistent_cookie_of_the_idle_window() 
         let mut stolen = Browser::default();
         stolen.cookies.insert("sid".into(), before);
         if matches!(manager.backend("app"), Some(Backend::Server(_))) {
-            assert_eq!(
-                stolen
-                    .request(&manager)
-                    .default_session()
-                    .await
-                    .unwrap()
-                    .owner(),
-                None
-            );
+            assert_eq!(default_session(&stolen, &manager).await.owner(), None);
         }
     }
 }
@@ -250,12 +237,7 @@ async fn remember_regenerates_and_sets_a_persistent_cookie_of_the_idle_window() 
 #[tokio::test]
 async fn a_remembered_session_ends_its_absolute_window_after_the_login_however_active() {
     let store = Arc::new(CountingStore::default());
-    let manager = server_manager_with(
-        KeyRing::new(key(1)),
-        cookie_transport("sid"),
-        remembering_policy(),
-        &store,
-    );
+    let manager = server_manager_expiring(remembering_policy(), &store);
     let mut browser = Browser::default();
     // An anonymous visit long before the login: the end counts from the login, not from it.
     browser
@@ -295,12 +277,7 @@ async fn a_remembered_session_ends_its_absolute_window_after_the_login_however_a
         25 * MINUTE,
     );
     assert_eq!(
-        browser
-            .request(&manager)
-            .default_session()
-            .await
-            .unwrap()
-            .owner(),
+        default_session(&browser, &manager).await.owner(),
         None,
         "a remembered session outlived its absolute end"
     );
@@ -309,12 +286,7 @@ async fn a_remembered_session_ends_its_absolute_window_after_the_login_however_a
 #[tokio::test]
 async fn remembering_later_still_counts_the_end_from_the_login() {
     let store = Arc::new(CountingStore::default());
-    let manager = server_manager_with(
-        KeyRing::new(key(1)),
-        cookie_transport("sid"),
-        remembering_policy(),
-        &store,
-    );
+    let manager = server_manager_expiring(remembering_policy(), &store);
     let mut browser = Browser::default();
     browser
         .visit(&manager, |session| session.login("alice").unwrap())
@@ -369,13 +341,7 @@ async fn a_persistent_expiry_is_not_a_session_without_an_end() {
             &stored_id(&browser, &manager, &store).await,
             40 * MINUTE,
         );
-        let alive = browser
-            .request(&manager)
-            .default_session()
-            .await
-            .unwrap()
-            .owner()
-            .is_some();
+        let alive = default_session(&browser, &manager).await.owner().is_some();
         if !alive {
             return;
         }

@@ -353,13 +353,28 @@ fn server_manager_with(
         .unwrap()
 }
 
-fn server_manager(store: &Arc<CountingStore>) -> SessionManager {
-    server_manager_with(
-        KeyRing::new(key(1)),
-        cookie_transport("sid"),
-        policy(),
-        store,
+/// A builder holding the server-side session `app` on `store`, in cookie `sid`, for a test to
+/// add its other sessions to.
+fn builder_with_app(store: &Arc<CountingStore>) -> SessionManagerBuilder {
+    SessionManager::builder(KeyRing::new(key(1))).session(
+        "app",
+        session_config(cookie_transport("sid"), "counting", policy()),
+        Backend::Server(store.clone()),
     )
+}
+
+/// The server-side session `app` on `store`, in cookie `sid`, sealed with `keys`.
+fn server_manager_keyed(keys: KeyRing, store: &Arc<CountingStore>) -> SessionManager {
+    server_manager_with(keys, cookie_transport("sid"), policy(), store)
+}
+
+/// The server-side session `app` on `store`, in cookie `sid`, expiring by `expiry`.
+fn server_manager_expiring(expiry: ExpiryPolicy, store: &Arc<CountingStore>) -> SessionManager {
+    server_manager_with(KeyRing::new(key(1)), cookie_transport("sid"), expiry, store)
+}
+
+fn server_manager(store: &Arc<CountingStore>) -> SessionManager {
+    server_manager_keyed(KeyRing::new(key(1)), store)
 }
 
 fn client_manager_with(keys: KeyRing, expiry: ExpiryPolicy, max_chunks: usize) -> SessionManager {
@@ -377,12 +392,18 @@ fn client_manager() -> SessionManager {
     client_manager_with(KeyRing::new(key(1)), policy(), 1)
 }
 
-/// A browser that holds a server-side session with `user = "alice"`; the store's log is empty.
-async fn logged_in(store: &Arc<CountingStore>, manager: &SessionManager) -> Browser {
+/// A new browser after one visit to `manager` that set `user = "alice"`.
+async fn alice_visits(manager: &SessionManager) -> Browser {
     let mut browser = Browser::default();
     browser
         .visit(manager, |session| session.insert("user", "alice").unwrap())
         .await;
+    browser
+}
+
+/// A browser that holds a server-side session with `user = "alice"`; the store's log is empty.
+async fn logged_in(store: &Arc<CountingStore>, manager: &SessionManager) -> Browser {
+    let browser = alice_visits(manager).await;
     assert!(browser.cookies.contains_key("sid"));
     store.take_ops();
     browser
@@ -406,6 +427,11 @@ async fn stored_id(
     let id = request.default_session().await.unwrap().id();
     store.take_ops();
     id
+}
+
+/// The default session `browser` opens on `manager`.
+async fn default_session(browser: &Browser, manager: &SessionManager) -> Session {
+    browser.request(manager).default_session().await.unwrap()
 }
 
 async fn user_of(browser: &Browser, manager: &SessionManager) -> Option<String> {

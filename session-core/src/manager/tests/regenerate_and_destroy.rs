@@ -54,10 +54,7 @@ async fn destroy_deletes_the_record_and_expires_the_cookie() {
 #[tokio::test]
 async fn destroying_a_client_session_expires_its_cookie() {
     let manager = client_manager();
-    let mut browser = Browser::default();
-    browser
-        .visit(&manager, |session| session.insert("user", "alice").unwrap())
-        .await;
+    let mut browser = alice_visits(&manager).await;
     let headers = browser.visit(&manager, Session::destroy).await;
     assert!(is_removal(&set_cookies(&headers)[0]));
     assert!(browser.cookies.is_empty());
@@ -70,10 +67,7 @@ async fn destroy_over_the_header_transport_sends_an_empty_header() {
         name: "x-session".into(),
     });
     let manager = server_manager_with(KeyRing::new(key(1)), transport, policy(), &store);
-    let mut browser = Browser::default();
-    browser
-        .visit(&manager, |session| session.insert("user", "alice").unwrap())
-        .await;
+    let mut browser = alice_visits(&manager).await;
     assert!(browser.headers.contains_key("x-session"));
     let headers = browser.visit(&manager, Session::destroy).await;
     assert_eq!(
@@ -115,12 +109,7 @@ async fn destroy_then_insert_starts_a_new_session() {
 #[tokio::test]
 async fn a_session_ended_by_another_request_is_not_recreated_and_other_sessions_still_save() {
     let store = Arc::new(CountingStore::default());
-    let manager = SessionManager::builder(KeyRing::new(key(1)))
-        .session(
-            "app",
-            session_config(cookie_transport("sid"), "counting", policy()),
-            Backend::Server(store.clone()),
-        )
+    let manager = builder_with_app(&store)
         .session(
             "prefs",
             session_config(cookie_transport("prefs"), "cookie", policy()),

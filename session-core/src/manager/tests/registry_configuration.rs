@@ -152,10 +152,7 @@ async fn kept_headers_open_the_same_sessions_later() {
 async fn a_junk_duplicate_before_the_real_cookie_does_not_shadow_it() {
     let store = Arc::new(CountingStore::default());
     let manager = server_manager(&store);
-    let mut browser = Browser::default();
-    browser
-        .visit(&manager, |session| session.insert("user", "alice").unwrap())
-        .await;
+    let browser = alice_visits(&manager).await;
     let real = format!("sid={}", browser.cookies["sid"]);
     let quoted = format!("sid=\"{}\"", browser.cookies["sid"]);
     for header in [

@@ -115,10 +115,7 @@ async fn client_side_sessions_travel_in_a_header_too() {
         )
         .build()
         .unwrap();
-    let mut browser = Browser::default();
-    browser
-        .visit(&manager, |session| session.insert("user", "alice").unwrap())
-        .await;
+    let mut browser = alice_visits(&manager).await;
     assert!(browser.headers.contains_key("x-state"));
     assert_eq!(user_of(&browser, &manager).await.as_deref(), Some("alice"));
     let headers = browser.visit(&manager, Session::destroy).await;
@@ -139,10 +136,7 @@ async fn signed_client_sessions_are_readable_but_not_changeable() {
         )
         .build()
         .unwrap();
-    let mut browser = Browser::default();
-    browser
-        .visit(&manager, |session| session.insert("user", "alice").unwrap())
-        .await;
+    let browser = alice_visits(&manager).await;
     let bytes = base64::Engine::decode(
         &base64::engine::general_purpose::URL_SAFE_NO_PAD,
         &browser.cookies["sid"],

@@ -60,12 +60,7 @@ async fn values_that_do_not_open_give_a_fresh_empty_session() {
         // Sealed under a key this server does not have.
         let foreign_manager = match kind {
             "cookie" => client_manager_with(KeyRing::new(key(9)), policy(), 1),
-            _ => server_manager_with(
-                KeyRing::new(key(9)),
-                cookie_transport("sid"),
-                policy(),
-                &store,
-            ),
+            _ => server_manager_keyed(KeyRing::new(key(9)), &store),
         };
         let mut foreign = Browser::default();
         foreign

@@ -20,7 +20,7 @@ async fn an_unchanged_session_writes_nothing_until_the_touch_threshold() {
         touch_after_secs: 0,
         ..policy()
     };
-    let manager = server_manager_with(KeyRing::new(key(1)), cookie_transport("sid"), eager, &store);
+    let manager = server_manager_expiring(eager, &store);
     let id = stored_id(&browser, &manager, &store).await;
     let before = store.record(&id).unwrap();
     let headers = browser.visit(&manager, |_| {}).await;
@@ -68,12 +68,7 @@ async fn reads_count_as_activity_only_when_the_policy_says_so() {
             reads_are_activity,
             ..policy()
         };
-        let manager = server_manager_with(
-            KeyRing::new(key(1)),
-            cookie_transport("sid"),
-            expiry,
-            &store,
-        );
+        let manager = server_manager_expiring(expiry, &store);
         let mut browser = logged_in(&store, &manager).await;
         browser
             .visit(&manager, |session| {
@@ -101,12 +96,7 @@ async fn a_short_idle_window_is_kept_alive_by_reads() {
         idle_timeout_secs: 2,
         ..ExpiryPolicy::default()
     };
-    let manager = server_manager_with(
-        KeyRing::new(key(1)),
-        cookie_transport("sid"),
-        expiry,
-        &store,
-    );
+    let manager = server_manager_expiring(expiry, &store);
     let mut browser = logged_in(&store, &manager).await;
     let id = store.ids()[0];
     for _ in 0..3 {
