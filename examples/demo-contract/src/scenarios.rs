@@ -1194,22 +1194,6 @@ async fn expect_metrics(browser: &mut Browser<'_>, store: &str) {
     }
 }
 
-/// The whole flow with `app` on the memory store.
-pub async fn session_flow_on_memory_store<A: DemoApp + ?Sized>(app: &A) {
-    session_flow(app, r#"{ type = "memory" }"#).await;
-}
-
-/// The whole flow with `app` on the file store: only the configuration text changes.
-pub async fn session_flow_on_file_store<A: DemoApp + ?Sized>(app: &A) {
-    let dir = on::temp_dir();
-    session_flow(app, &on::file(dir.path())).await;
-}
-
-/// The whole flow with `app` on Redis (`REDIS_URL`): only the configuration text changes.
-pub async fn session_flow_on_redis_store<A: DemoApp + ?Sized>(app: &A) {
-    session_flow(app, &on::redis()).await;
-}
-
 /// 50 concurrent requests, each incrementing its own counter of one session: all persist.
 async fn concurrent_counters<A: DemoApp + ?Sized>(app: &A, store: &str) {
     const REQUESTS: usize = 50;
@@ -1252,42 +1236,21 @@ async fn concurrent_counters<A: DemoApp + ?Sized>(app: &A, store: &str) {
     .await;
 }
 
-/// 50 concurrent counter increments of one session all persist on the memory store.
-pub async fn concurrent_counters_persist_on_memory_store<A: DemoApp + ?Sized>(app: &A) {
-    concurrent_counters(app, r#"{ type = "memory" }"#).await;
-}
+on::flow_on_stores!(session_flow, "demo", "The whole flow with `app`, only the configuration text changing,":
+    session_flow_on_memory_store => Memory,
+    session_flow_on_file_store => File,
+    session_flow_on_redis_store => Redis,
+    session_flow_on_redis_cluster_store => RedisCluster,
+    session_flow_on_postgres_store => Postgres,
+    session_flow_on_mysql_store => Mysql,
+    session_flow_on_sqlite_store => Sqlite,
+);
 
-/// The whole flow with `app` on PostgreSQL (`POSTGRES_URL`).
-pub async fn session_flow_on_postgres_store<A: DemoApp + ?Sized>(app: &A) {
-    session_flow(app, &on::sql_server("postgres", "POSTGRES_URL", "demo")).await;
-}
-
-/// The whole flow with `app` on MySQL/MariaDB (`MYSQL_URL`).
-pub async fn session_flow_on_mysql_store<A: DemoApp + ?Sized>(app: &A) {
-    session_flow(app, &on::sql_server("mysql", "MYSQL_URL", "demo")).await;
-}
-
-/// The whole flow with `app` on SQLite, in a file of a temporary directory.
-pub async fn session_flow_on_sqlite_store<A: DemoApp + ?Sized>(app: &A) {
-    let dir = on::temp_dir();
-    session_flow(app, &on::sqlite(dir.path())).await;
-}
-
-/// The whole flow with `app` on a Redis Cluster (`REDIS_CLUSTER_URLS`, comma-separated).
-pub async fn session_flow_on_redis_cluster_store<A: DemoApp + ?Sized>(app: &A) {
-    session_flow(app, &on::redis_cluster()).await;
-}
-
-/// 50 concurrent counter increments of one session all persist on the file store.
-pub async fn concurrent_counters_persist_on_file_store<A: DemoApp + ?Sized>(app: &A) {
-    let dir = on::temp_dir();
-    concurrent_counters(app, &on::file(dir.path())).await;
-}
-
-/// 50 concurrent counter increments of one session all persist on Redis (`REDIS_URL`).
-pub async fn concurrent_counters_persist_on_redis_store<A: DemoApp + ?Sized>(app: &A) {
-    concurrent_counters(app, &on::redis()).await;
-}
+on::flow_on_stores!(concurrent_counters, "counters", "50 concurrent counter increments of one session all persist,":
+    concurrent_counters_persist_on_memory_store => Memory,
+    concurrent_counters_persist_on_file_store => File,
+    concurrent_counters_persist_on_redis_store => Redis,
+);
 
 /// Runs every scenario, in order (the Redis ones need `REDIS_URL`).
 pub async fn run_all<A: DemoApp + ?Sized>(app: &A) {

@@ -633,39 +633,12 @@ async fn device_flow<A: DemoApp + ?Sized>(app: &A, store: &str) {
     expect_user(&mut phone, None, "the phone after logout-everywhere").await;
 }
 
-/// The device flow with `app` on the memory store.
-pub async fn device_flow_on_memory_store<A: DemoApp + ?Sized>(app: &A) {
-    device_flow(app, r#"{ type = "memory" }"#).await;
-}
-
-/// The device flow with `app` on the file store.
-pub async fn device_flow_on_file_store<A: DemoApp + ?Sized>(app: &A) {
-    let dir = on::temp_dir();
-    device_flow(app, &on::file(dir.path())).await;
-}
-
-/// The device flow with `app` on Redis (`REDIS_URL`).
-pub async fn device_flow_on_redis_store<A: DemoApp + ?Sized>(app: &A) {
-    device_flow(app, &on::redis()).await;
-}
-
-/// The device flow with `app` on a Redis Cluster (`REDIS_CLUSTER_URLS`, comma-separated).
-pub async fn device_flow_on_redis_cluster_store<A: DemoApp + ?Sized>(app: &A) {
-    device_flow(app, &on::redis_cluster()).await;
-}
-
-/// The device flow with `app` on PostgreSQL (`POSTGRES_URL`).
-pub async fn device_flow_on_postgres_store<A: DemoApp + ?Sized>(app: &A) {
-    device_flow(app, &on::sql_server("postgres", "POSTGRES_URL", "devices")).await;
-}
-
-/// The device flow with `app` on MySQL/MariaDB (`MYSQL_URL`).
-pub async fn device_flow_on_mysql_store<A: DemoApp + ?Sized>(app: &A) {
-    device_flow(app, &on::sql_server("mysql", "MYSQL_URL", "devices")).await;
-}
-
-/// The device flow with `app` on SQLite, in a file of a temporary directory.
-pub async fn device_flow_on_sqlite_store<A: DemoApp + ?Sized>(app: &A) {
-    let dir = on::temp_dir();
-    device_flow(app, &on::sqlite(dir.path())).await;
-}
+on::flow_on_stores!(device_flow, "devices", "The device flow with `app`":
+    device_flow_on_memory_store => Memory,
+    device_flow_on_file_store => File,
+    device_flow_on_redis_store => Redis,
+    device_flow_on_redis_cluster_store => RedisCluster,
+    device_flow_on_postgres_store => Postgres,
+    device_flow_on_mysql_store => Mysql,
+    device_flow_on_sqlite_store => Sqlite,
+);

@@ -102,6 +102,56 @@ pub(crate) mod on {
 
     use super::{redis_url, toml_string};
 
+    /// A store a flow runs on, by kind.
+    #[derive(Debug, Clone, Copy)]
+    pub(crate) enum Store {
+        Memory,
+        File,
+        Redis,
+        RedisCluster,
+        Postgres,
+        Mysql,
+        Sqlite,
+    }
+
+    impl Store {
+        /// The `store = ...` text of this store (an SQL server's table named `<prefix>_…`),
+        /// with the temporary directory a file or SQLite store lives in, which must outlive
+        /// the flow.
+        pub(crate) fn config(self, prefix: &str) -> (String, Option<tempfile::TempDir>) {
+            match self {
+                Store::Memory => (r#"{ type = "memory" }"#.to_string(), None),
+                Store::File => {
+                    let dir = temp_dir();
+                    (file(dir.path()), Some(dir))
+                }
+                Store::Sqlite => {
+                    let dir = temp_dir();
+                    (sqlite(dir.path()), Some(dir))
+                }
+                Store::Redis => (redis(), None),
+                Store::RedisCluster => (redis_cluster(), None),
+                Store::Postgres => (sql_server("postgres", "POSTGRES_URL", prefix), None),
+                Store::Mysql => (sql_server("mysql", "MYSQL_URL", prefix), None),
+            }
+        }
+    }
+
+    /// Defines one public scenario per `name => Store` that runs `flow` (an
+    /// `async fn(&A, &str)` taking the `store = ...` text) on that store.
+    macro_rules! flow_on_stores {
+        ($flow:ident, $prefix:literal, $what:literal: $($name:ident => $store:ident,)*) => {
+            $(
+                #[doc = concat!($what, " on the `", stringify!($store), "` store (`on::Store`).")]
+                pub async fn $name<A: DemoApp + ?Sized>(app: &A) {
+                    let (store, _dir) = on::Store::$store.config($prefix);
+                    $flow(app, &store).await;
+                }
+            )*
+        };
+    }
+    pub(crate) use flow_on_stores;
+
     /// A temporary directory for a file or SQLite store, removed when dropped.
     pub(crate) fn temp_dir() -> tempfile::TempDir {
         tempfile::tempdir()
