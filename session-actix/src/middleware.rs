@@ -195,12 +195,9 @@ where
 
 impl<F, B> fmt::Debug for ResponseFuture<F, B> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let stage = match &self.stage {
-            Stage::Inner { .. } => "inner",
-            Stage::Saving { .. } => "saving",
-        };
+        let saving = matches!(self.stage, Stage::Saving { .. });
         f.debug_struct("ResponseFuture")
-            .field("stage", &stage)
+            .field("saving", &saving)
             .finish()
     }
 }

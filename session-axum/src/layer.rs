@@ -139,12 +139,9 @@ where
 
 impl<F> std::fmt::Debug for ResponseFuture<F> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let stage = match &self.stage {
-            Stage::Inner { .. } => "inner",
-            Stage::Saving { .. } => "saving",
-        };
+        let saving = matches!(self.stage, Stage::Saving { .. });
         f.debug_struct("ResponseFuture")
-            .field("stage", &stage)
+            .field("saving", &saving)
             .finish()
     }
 }
