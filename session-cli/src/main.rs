@@ -58,6 +58,8 @@ enum Command {
     /// its storage key is.
     Inspect {
         /// The value; `-` or nothing reads it from standard input.
+        // A bare base64url value starts with `-` one time in 64.
+        #[arg(allow_hyphen_values = true)]
         value: Option<String>,
         /// The session name (a `[sessions.<name>]` table) to open it as.
         #[arg(long, short)]
@@ -99,11 +101,12 @@ enum Command {
         #[arg(long, short)]
         session: Option<String>,
         /// End only the session with this handle (from `list`), if it is one of the owner's.
-        #[arg(long, conflicts_with = "keep")]
+        // A handle is base64url: one in 64 starts with `-`.
+        #[arg(long, conflicts_with = "keep", allow_hyphen_values = true)]
         handle: Option<String>,
         /// End every session of the owner but the one with this handle (from `list`); nothing
         /// is ended when it is not one of the owner's live sessions.
-        #[arg(long)]
+        #[arg(long, allow_hyphen_values = true)]
         keep: Option<String>,
     },
     /// Remove expired sessions from every store that needs cleaning, once, and report how many

@@ -804,6 +804,32 @@ async fn list_json_of_an_owner_without_sessions_is_an_empty_array_and_exit_1() {
 }
 
 #[tokio::test]
+async fn handles_that_start_with_a_hyphen_are_values_not_options() {
+    // A handle is base64url, so one in 64 starts with `-`.
+    let setup = Setup::new();
+    setup.login("alice", "Phone/1", "192.0.2.1").await;
+    for option in ["--handle", "--keep"] {
+        setup.fails(
+            &["revoke", "--owner", "alice", option, "-8not-a-handle"],
+            1,
+            &["has no live session with handle `-8not-a-handle`"],
+        );
+    }
+    // A bare value to inspect, too, before or after the option.
+    for args in [
+        ["inspect", "--session", "app", "-8notavalue"],
+        ["inspect", "-8notavalue", "--session", "app"],
+    ] {
+        let output = setup.run(&args);
+        assert_ne!(output.status.code(), Some(2), "{args:?}: {output:?}");
+        assert!(
+            !String::from_utf8_lossy(&output.stderr).contains("unexpected argument"),
+            "{args:?}: {output:?}"
+        );
+    }
+}
+
+#[tokio::test]
 async fn a_session_revoked_by_handle_no_longer_opens_and_the_others_do() {
     let setup = Setup::new();
     let phone = setup.login("alice", "Phone/1", "192.0.2.1").await;
