@@ -63,6 +63,19 @@ fn open(
     open_record(keys, protection, name, value, NOW)
 }
 
+/// Asserts that `value` does not open as a record of `protection` named [`NAME`] under `keys`,
+/// for the reason `expected`.
+fn assert_open_fails(keys: &KeyRing, protection: Protection, value: &str, expected: OpenError) {
+    let error = open(keys, protection, NAME, value).unwrap_err();
+    assert_eq!(error, expected, "{protection:?}: {value}");
+}
+
+/// Asserts that `value` does not open as a signed id named [`NAME`] under `keys`, for the reason
+/// `expected`.
+fn assert_id_fails(keys: &KeyRing, value: &str, expected: OpenError) {
+    assert_eq!(open_id(keys, NAME, value).unwrap_err(), expected, "{value}");
+}
+
 /// Every way of opening `value` that a server might try: as a record of either protection and as
 /// a signed id, under the keys that sealed it.
 fn opens_as_anything(keys: &KeyRing, value: &str) -> bool {
@@ -122,103 +135,112 @@ fn replaced(text: &str, index: usize, replacement: char) -> String {
     out
 }
 
-#[test]
-fn every_single_character_substitution_fails_to_open() {
+/// For each protection: a typical record sealed under `ring(1)`, and whether a value opens under
+/// those keys and that protection.
+fn each_typical_sealed(check: impl Fn(Protection, &str, &dyn Fn(&str) -> bool)) {
     let keys = ring(1);
     for protection in BOTH {
         let sealed = seal_record(&keys, protection, NAME, &typical_record()).unwrap();
+        check(protection, &sealed, &|value| {
+            open(&keys, protection, NAME, value).is_ok()
+        });
+    }
+}
+
+/// Every value that differs from `value` in one character: its index, the replacement (another
+/// base64url character or one outside the alphabet), and the value.
+fn substitutions(value: &str) -> impl Iterator<Item = (usize, char, String)> + '_ {
+    value
+        .bytes()
+        .enumerate()
+        .flat_map(move |(index, original)| {
+            BASE64URL
+                .iter()
+                .map(|&b| b as char)
+                .filter(move |&c| c as u8 != original)
+                .chain(NOT_BASE64URL.iter().copied())
+                .map(move |replacement| (index, replacement, replaced(value, index, replacement)))
+        })
+}
+
+/// Every value whose bytes differ from those of `value` in one bit: the bit, and the value.
+fn bit_flips(value: &str) -> impl Iterator<Item = (usize, String)> {
+    let bytes = URL_SAFE_NO_PAD.decode(value).unwrap();
+    (0..bytes.len() * 8).map(move |bit| {
+        let mut flipped = bytes.clone();
+        flipped[bit / 8] ^= 1 << (bit % 8);
+        (bit, URL_SAFE_NO_PAD.encode(&flipped))
+    })
+}
+
+#[test]
+fn every_single_character_substitution_fails_to_open() {
+    each_typical_sealed(|protection, sealed, opens| {
         assert!(
             sealed.len() > 300,
             "the value under test is {} chars",
             sealed.len()
         );
-        for (index, &original) in sealed.as_bytes().iter().enumerate() {
-            let others = BASE64URL
-                .iter()
-                .map(|&b| b as char)
-                .filter(|&c| c as u8 != original)
-                .chain(NOT_BASE64URL.iter().copied());
-            for replacement in others {
-                let mutated = replaced(&sealed, index, replacement);
-                assert!(
-                    open(&keys, protection, NAME, &mutated).is_err(),
-                    "{protection:?}: `{replacement}` at {index} opened"
-                );
-            }
+        for (index, replacement, mutated) in substitutions(sealed) {
+            assert!(
+                !opens(&mutated),
+                "{protection:?}: `{replacement}` at {index} opened"
+            );
         }
-    }
+    });
 }
 
 #[test]
 fn every_bit_flip_fails_to_open() {
-    let keys = ring(1);
-    for protection in BOTH {
-        let sealed = seal_record(&keys, protection, NAME, &typical_record()).unwrap();
-        let bytes = URL_SAFE_NO_PAD.decode(&sealed).unwrap();
-        for bit in 0..bytes.len() * 8 {
-            let mut flipped = bytes.clone();
-            flipped[bit / 8] ^= 1 << (bit % 8);
-            let mutated = URL_SAFE_NO_PAD.encode(&flipped);
-            assert!(
-                open(&keys, protection, NAME, &mutated).is_err(),
-                "{protection:?}: bit {bit} flipped opened"
-            );
+    each_typical_sealed(|protection, sealed, opens| {
+        for (bit, mutated) in bit_flips(sealed) {
+            assert!(!opens(&mutated), "{protection:?}: bit {bit} flipped opened");
         }
-    }
+    });
 }
 
 #[test]
 fn every_truncation_fails_to_open() {
-    let keys = ring(1);
-    for protection in BOTH {
-        let sealed = seal_record(&keys, protection, NAME, &typical_record()).unwrap();
+    each_typical_sealed(|protection, sealed, opens| {
         for len in 0..sealed.len() {
             assert!(
-                open(&keys, protection, NAME, &sealed[..len]).is_err(),
+                !opens(&sealed[..len]),
                 "{protection:?}: truncated to {len} opened"
             );
             assert!(
-                open(&keys, protection, NAME, &sealed[sealed.len() - len..]).is_err(),
+                !opens(&sealed[sealed.len() - len..]),
                 "{protection:?}: last {len} chars opened"
             );
         }
-    }
+    });
 }
 
 #[test]
 fn extensions_fail_to_open() {
-    let keys = ring(1);
-    for protection in BOTH {
-        let sealed = seal_record(&keys, protection, NAME, &typical_record()).unwrap();
+    each_typical_sealed(|protection, sealed, opens| {
         for &extra in BASE64URL {
             for count in 1..=4 {
                 let extended = format!("{sealed}{}", (extra as char).to_string().repeat(count));
-                assert!(
-                    open(&keys, protection, NAME, &extended).is_err(),
-                    "{extended}"
-                );
+                assert!(!opens(&extended), "{extended}");
                 let prefixed = format!("{}{sealed}", (extra as char).to_string().repeat(count));
-                assert!(
-                    open(&keys, protection, NAME, &prefixed).is_err(),
-                    "{prefixed}"
-                );
+                assert!(!opens(&prefixed), "{prefixed}");
             }
         }
-        let bytes = URL_SAFE_NO_PAD.decode(&sealed).unwrap();
+        let bytes = URL_SAFE_NO_PAD.decode(sealed).unwrap();
         for count in [1, 2, 3, 16, 32, 100] {
             for fill in [0u8, 0xff] {
                 let mut longer = bytes.clone();
                 longer.extend(std::iter::repeat_n(fill, count));
                 let extended = URL_SAFE_NO_PAD.encode(&longer);
                 assert!(
-                    open(&keys, protection, NAME, &extended).is_err(),
+                    !opens(&extended),
                     "{protection:?}: {count} bytes appended opened"
                 );
             }
         }
         // The value twice over is an extension too.
-        assert!(open(&keys, protection, NAME, &format!("{sealed}{sealed}")).is_err());
-    }
+        assert!(!opens(&format!("{sealed}{sealed}")));
+    });
 }
 
 /// A record sealed so that its base64url text differs from the other encodings of its bytes: it
@@ -249,11 +271,7 @@ fn re_encodings_fail_to_open() {
         for engine in [STANDARD, STANDARD_NO_PAD, URL_SAFE] {
             let reencoded = engine.encode(&bytes);
             assert_ne!(reencoded, sealed);
-            assert_eq!(
-                open(&keys, protection, NAME, &reencoded).unwrap_err(),
-                OpenError::Malformed,
-                "{protection:?}: {reencoded}"
-            );
+            assert_open_fails(&keys, protection, &reencoded, OpenError::Malformed);
         }
         // Percent-encoding or surrounding whitespace is a re-encoding too.
         for wrapped in [
@@ -261,10 +279,7 @@ fn re_encodings_fail_to_open() {
             format!("{sealed}\n"),
             format!("\"{sealed}\""),
         ] {
-            assert_eq!(
-                open(&keys, protection, NAME, &wrapped).unwrap_err(),
-                OpenError::Malformed
-            );
+            assert_open_fails(&keys, protection, &wrapped, OpenError::Malformed);
         }
     }
 }
@@ -289,10 +304,7 @@ fn non_canonical_trailing_bits_fail_to_open() {
         for low in 1..(1 << unused_bits) {
             let alias = BASE64URL[position | low] as char;
             let mutated = replaced(&sealed, last, alias);
-            assert_eq!(
-                open(&keys, protection, NAME, &mutated).unwrap_err(),
-                OpenError::Malformed
-            );
+            assert_open_fails(&keys, protection, &mutated, OpenError::Malformed);
         }
     }
 }
@@ -309,10 +321,7 @@ fn values_sealed_under_an_older_key_open_and_are_marked_stale() {
         let new = seal_record(&rotated, protection, NAME, &record()).unwrap();
         assert!(!open(&rotated, protection, NAME, &new).unwrap().stale_key);
         // The primary seals: an old-key-only ring does not know the new value.
-        assert_eq!(
-            open(&ring(1), protection, NAME, &new).unwrap_err(),
-            OpenError::UnknownKey
-        );
+        assert_open_fails(&ring(1), protection, &new, OpenError::UnknownKey);
     }
 }
 
@@ -321,10 +330,7 @@ fn values_sealed_under_a_removed_key_do_not_open() {
     let after_removal = ring(2);
     for protection in BOTH {
         let old = seal_record(&ring(1), protection, NAME, &record()).unwrap();
-        assert_eq!(
-            open(&after_removal, protection, NAME, &old).unwrap_err(),
-            OpenError::UnknownKey
-        );
+        assert_open_fails(&after_removal, protection, &old, OpenError::UnknownKey);
     }
 }
 
@@ -337,10 +343,7 @@ fn a_forged_key_id_does_not_pick_another_key() {
         let mut bytes = URL_SAFE_NO_PAD.decode(&sealed).unwrap();
         bytes[1..5].copy_from_slice(&key(2).id());
         let relabelled = URL_SAFE_NO_PAD.encode(&bytes);
-        assert_eq!(
-            open(&keys, protection, NAME, &relabelled).unwrap_err(),
-            OpenError::BadSeal
-        );
+        assert_open_fails(&keys, protection, &relabelled, OpenError::BadSeal);
     }
 }
 
@@ -392,19 +395,23 @@ fn a_value_opens_only_with_the_protection_it_was_sealed_with() {
     let keys = ring(1);
     let encrypted = seal_record(&keys, Protection::Encrypted, NAME, &record()).unwrap();
     let signed = seal_record(&keys, Protection::Signed, NAME, &record()).unwrap();
-    assert_eq!(
-        open(&keys, Protection::Signed, NAME, &encrypted).unwrap_err(),
+    assert_open_fails(
+        &keys,
+        Protection::Signed,
+        &encrypted,
         OpenError::WrongFormat {
             found: FORMAT_ENCRYPTED,
-            expected: FORMAT_SIGNED
-        }
+            expected: FORMAT_SIGNED,
+        },
     );
-    assert_eq!(
-        open(&keys, Protection::Encrypted, NAME, &signed).unwrap_err(),
+    assert_open_fails(
+        &keys,
+        Protection::Encrypted,
+        &signed,
         OpenError::WrongFormat {
             found: FORMAT_SIGNED,
-            expected: FORMAT_ENCRYPTED
-        }
+            expected: FORMAT_ENCRYPTED,
+        },
     );
     // A relabelled format byte does not verify either.
     let mut bytes = URL_SAFE_NO_PAD.decode(&signed).unwrap();
@@ -447,19 +454,11 @@ fn signed_ids_round_trip() {
 fn tampered_signed_ids_do_not_open() {
     let keys = ring(1);
     let sealed = seal_id(&keys, NAME, &SessionId::generate()).unwrap();
-    for index in 0..sealed.len() {
-        let others = BASE64URL
-            .iter()
-            .map(|&b| b as char)
-            .filter(|&c| c as u8 != sealed.as_bytes()[index])
-            .chain(NOT_BASE64URL.iter().copied());
-        for replacement in others {
-            let mutated = replaced(&sealed, index, replacement);
-            assert!(
-                open_id(&keys, NAME, &mutated).is_err(),
-                "`{replacement}` at {index}"
-            );
-        }
+    for (index, replacement, mutated) in substitutions(&sealed) {
+        assert!(
+            open_id(&keys, NAME, &mutated).is_err(),
+            "`{replacement}` at {index}"
+        );
     }
     for len in 0..sealed.len() {
         assert!(
@@ -470,19 +469,14 @@ fn tampered_signed_ids_do_not_open() {
     for extra in ["A", "AA", "AAA", "AAAA", &sealed[..]] {
         assert!(open_id(&keys, NAME, &format!("{sealed}{extra}")).is_err());
     }
-    let bytes = URL_SAFE_NO_PAD.decode(&sealed).unwrap();
-    for bit in 0..bytes.len() * 8 {
-        let mut flipped = bytes.clone();
-        flipped[bit / 8] ^= 1 << (bit % 8);
-        assert!(open_id(&keys, NAME, &URL_SAFE_NO_PAD.encode(&flipped)).is_err());
+    for (bit, mutated) in bit_flips(&sealed) {
+        assert!(open_id(&keys, NAME, &mutated).is_err(), "bit {bit}");
     }
+    let bytes = URL_SAFE_NO_PAD.decode(&sealed).unwrap();
     for engine in [STANDARD, STANDARD_NO_PAD, URL_SAFE] {
         let reencoded = engine.encode(&bytes);
         if reencoded != sealed {
-            assert_eq!(
-                open_id(&keys, NAME, &reencoded).unwrap_err(),
-                OpenError::Malformed
-            );
+            assert_id_fails(&keys, &reencoded, OpenError::Malformed);
         }
     }
 }
@@ -509,10 +503,7 @@ fn signed_ids_follow_key_rotation() {
     assert_eq!(open_id(&rotated, NAME, &old).unwrap(), (id, true));
     let new = seal_id(&rotated, NAME, &id).unwrap();
     assert_eq!(open_id(&rotated, NAME, &new).unwrap(), (id, false));
-    assert_eq!(
-        open_id(&ring(2), NAME, &old).unwrap_err(),
-        OpenError::UnknownKey
-    );
+    assert_id_fails(&ring(2), &old, OpenError::UnknownKey);
 }
 
 #[test]
@@ -521,21 +512,12 @@ fn oversized_values_are_rejected_before_decoding() {
     // Not even valid base64: TooLarge (not Malformed) proves the length is checked first.
     let huge = "!".repeat(MAX_SEALED_LEN + 1);
     for protection in BOTH {
-        assert_eq!(
-            open(&keys, protection, NAME, &huge).unwrap_err(),
-            OpenError::TooLarge
-        );
+        assert_open_fails(&keys, protection, &huge, OpenError::TooLarge);
     }
-    assert_eq!(
-        open_id(&keys, NAME, &huge).unwrap_err(),
-        OpenError::TooLarge
-    );
+    assert_id_fails(&keys, &huge, OpenError::TooLarge);
     // Right at the limit the value is looked at (and here is malformed).
     let limit = "!".repeat(MAX_SEALED_LEN);
-    assert_eq!(
-        open_id(&keys, NAME, &limit).unwrap_err(),
-        OpenError::Malformed
-    );
+    assert_id_fails(&keys, &limit, OpenError::Malformed);
 }
 
 #[test]
@@ -569,15 +551,11 @@ fn verified_payloads_that_are_not_records_are_reported() {
     body.extend_from_slice(br#"{"not":"a record"}"#);
     let tag = mac_over(primary, NAME, &body).unwrap();
     body.extend_from_slice(&tag);
-    assert_eq!(
-        open(
-            &keys,
-            Protection::Signed,
-            NAME,
-            &URL_SAFE_NO_PAD.encode(&body)
-        )
-        .unwrap_err(),
-        OpenError::BadPayload
+    assert_open_fails(
+        &keys,
+        Protection::Signed,
+        &URL_SAFE_NO_PAD.encode(&body),
+        OpenError::BadPayload,
     );
 }
 
@@ -935,9 +913,11 @@ fn records_open_under_either_of_two_keys_that_share_a_key_id() {
             assert_eq!(opened.stale_key, stale, "{protection:?}");
         }
         // A ring holding only the other key of the pair finds the id but not the seal.
-        assert_eq!(
-            open(&KeyRing::new(first.clone()), protection, NAME, &by_second).unwrap_err(),
-            OpenError::BadSeal
+        assert_open_fails(
+            &KeyRing::new(first.clone()),
+            protection,
+            &by_second,
+            OpenError::BadSeal,
         );
     }
 }
@@ -949,10 +929,7 @@ fn signed_ids_open_under_either_of_two_keys_that_share_a_key_id() {
     let by_second = seal_id(&KeyRing::new(second.clone()), NAME, &id).unwrap();
     let both = KeyRing::new(first.clone()).with_old_key(second);
     assert_eq!(open_id(&both, NAME, &by_second).unwrap(), (id, true));
-    assert_eq!(
-        open_id(&KeyRing::new(first), NAME, &by_second).unwrap_err(),
-        OpenError::BadSeal
-    );
+    assert_id_fails(&KeyRing::new(first), &by_second, OpenError::BadSeal);
 }
 
 #[test]
@@ -1017,21 +994,17 @@ fn the_shortest_well_formed_value_is_checked_and_one_byte_less_is_malformed() {
         let bytes = verified_empty_payload(keys.primary(), protection);
         assert_eq!(bytes.len(), shortest, "{protection:?}");
         // It verifies, so the length check let it through; an empty envelope is no record.
-        assert_eq!(
-            open(&keys, protection, NAME, &URL_SAFE_NO_PAD.encode(&bytes)).unwrap_err(),
+        assert_open_fails(
+            &keys,
+            protection,
+            &URL_SAFE_NO_PAD.encode(&bytes),
             OpenError::BadPayload,
-            "{protection:?}"
         );
-        assert_eq!(
-            open(
-                &keys,
-                protection,
-                NAME,
-                &URL_SAFE_NO_PAD.encode(&bytes[..shortest - 1])
-            )
-            .unwrap_err(),
+        assert_open_fails(
+            &keys,
+            protection,
+            &URL_SAFE_NO_PAD.encode(&bytes[..shortest - 1]),
             OpenError::Malformed,
-            "{protection:?}"
         );
     }
 }
