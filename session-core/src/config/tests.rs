@@ -45,92 +45,113 @@ fn error_of(text: &str) -> String {
     SessionsConfig::from_toml(text).unwrap_err().to_string()
 }
 
+/// Asserts that `text` is refused with a message holding `named`.
+fn assert_refused(text: &str, named: &str) {
+    let message = error_of(text);
+    assert!(message.contains(named), "{text}: {message}");
+}
+
 #[test]
 fn unknown_fields_are_named() {
-    let message = error_of(
+    assert_refused(
         "[sessions.app]\ntransport = { type = \"cookie\", name = \"a\", secrue = true }\nstore = { type = \"memory\" }",
+        "secrue",
     );
-    assert!(message.contains("secrue"), "{message}");
 }
 
 #[test]
 fn cookie_prefixes_are_matched_case_insensitively() {
     for name in ["__host-s", "__HOST-s", "__Host-s"] {
-        let message = error_of(&format!(
-            "[sessions.app]\ntransport = {{ type = \"cookie\", name = \"{name}\", path = \"/app\" }}\nstore = {{ type = \"memory\" }}"
-        ));
-        assert!(message.contains("__Host-"), "{name}: {message}");
+        assert_refused(
+            &format!(
+                "[sessions.app]\ntransport = {{ type = \"cookie\", name = \"{name}\", path = \"/app\" }}\nstore = {{ type = \"memory\" }}"
+            ),
+            "__Host-",
+        );
     }
     for name in ["__secure-s", "__SECURE-s"] {
-        let message = error_of(&format!(
-            "[sessions.app]\ntransport = {{ type = \"cookie\", name = \"{name}\", secure = false }}\nstore = {{ type = \"memory\" }}"
-        ));
-        assert!(message.contains("__Secure-"), "{name}: {message}");
+        assert_refused(
+            &format!(
+                "[sessions.app]\ntransport = {{ type = \"cookie\", name = \"{name}\", secure = false }}\nstore = {{ type = \"memory\" }}"
+            ),
+            "__Secure-",
+        );
     }
+}
+
+/// Asserts that `faulty` is refused with a message holding each of `named`, and that `fixed`,
+/// the same configuration without the fault, parses.
+fn assert_refused_until_fixed(faulty: &str, named: &[&str], fixed: &str) {
+    for part in named {
+        assert_refused(faulty, part);
+    }
+    assert!(SessionsConfig::from_toml(fixed).is_ok(), "{fixed}");
 }
 
 #[test]
 fn host_prefix_rules_are_enforced() {
-    let message = error_of(
+    assert_refused_until_fixed(
         "[sessions.app]\ntransport = { type = \"cookie\", name = \"__Host-s\", domain = \"example.com\" }\nstore = { type = \"memory\" }",
+        &["session `app`", "__Host-"],
+        "[sessions.app]\ntransport = { type = \"cookie\", name = \"__Host-s\" }\nstore = { type = \"memory\" }",
     );
-    assert!(
-        message.contains("session `app`") && message.contains("__Host-"),
-        "{message}"
-    );
-    assert!(SessionsConfig::from_toml(
-        "[sessions.app]\ntransport = { type = \"cookie\", name = \"__Host-s\" }\nstore = { type = \"memory\" }"
-    )
-    .is_ok());
 }
 
 #[test]
 fn clashing_cookie_names_are_rejected() {
-    let message = error_of(
+    assert_refused(
         "default = \"a\"\n[sessions.a]\ntransport = { type = \"cookie\", name = \"s\" }\nstore = { type = \"memory\" }\n[sessions.b]\ntransport = { type = \"cookie\", name = \"s\" }\nstore = { type = \"cookie\" }",
+        "already used by session `a`",
     );
-    assert!(message.contains("already used by session `a`"), "{message}");
 }
 
 #[test]
 fn cookie_names_that_look_like_another_sessions_chunks_are_rejected() {
-    let message = error_of(
+    assert_refused_until_fixed(
         "default = \"a\"\n[sessions.a]\ntransport = { type = \"cookie\", name = \"s\" }\nstore = { type = \"cookie\" }\n[sessions.b]\ntransport = { type = \"cookie\", name = \"s.1\" }\nstore = { type = \"memory\" }",
+        &["session `b`", "chunk of session `a`"],
+        "default = \"a\"\n[sessions.a]\ntransport = { type = \"cookie\", name = \"s\" }\nstore = { type = \"cookie\" }\n[sessions.b]\ntransport = { type = \"cookie\", name = \"s.one\" }\nstore = { type = \"memory\" }",
     );
-    assert!(
-        message.contains("session `b`") && message.contains("chunk of session `a`"),
-        "{message}"
-    );
-    assert!(SessionsConfig::from_toml(
-        "default = \"a\"\n[sessions.a]\ntransport = { type = \"cookie\", name = \"s\" }\nstore = { type = \"cookie\" }\n[sessions.b]\ntransport = { type = \"cookie\", name = \"s.one\" }\nstore = { type = \"memory\" }"
-    )
-    .is_ok());
 }
 
 #[test]
 fn cookie_paths_with_control_characters_are_rejected() {
     for path in ["/a;b", "/a\\u0000", "/a\\t", "/a\\u007f", "relative"] {
-        let message = error_of(&format!(
-            "[sessions.a]\ntransport = {{ type = \"cookie\", name = \"a\", path = \"{path}\" }}\nstore = {{ type = \"memory\" }}"
-        ));
-        assert!(message.contains("transport.path"), "{path}: {message}");
+        assert_refused(
+            &format!(
+                "[sessions.a]\ntransport = {{ type = \"cookie\", name = \"a\", path = \"{path}\" }}\nstore = {{ type = \"memory\" }}"
+            ),
+            "transport.path",
+        );
     }
 }
 
 #[test]
 fn default_must_exist_when_several_sessions() {
     let two = "[sessions.a]\ntransport = { type = \"cookie\", name = \"a\" }\nstore = { type = \"memory\" }\n[sessions.b]\ntransport = { type = \"cookie\", name = \"b\" }\nstore = { type = \"memory\" }";
-    assert!(error_of(two).contains("default = "));
-    assert!(error_of(&format!("default = \"c\"\n{two}")).contains("`c` is not configured"));
+    assert_refused(two, "default = ");
+    assert_refused(&format!("default = \"c\"\n{two}"), "`c` is not configured");
 }
 
 #[test]
 fn bad_values_name_the_field() {
-    assert!(error_of("[sessions.a]\ntransport = { type = \"cookie\", name = \"a b\" }\nstore = { type = \"memory\" }").contains("transport.name"));
-    assert!(error_of("[sessions.a]\ntransport = { type = \"cookie\", name = \"a\" }\nstore = { type = \"memory\" }\nexpiry = { idle_timeout_secs = 0 }").contains("expiry.idle_timeout_secs"));
-    assert!(error_of("[sessions.a]\ntransport = { type = \"cookie\", name = \"a\", same_site = \"none\", secure = false }\nstore = { type = \"memory\" }").contains("same_site"));
-    assert!(error_of("").contains("no sessions"));
-    assert!(error_of("[sessions.a]\ntransport = { type = \"pigeon\", name = \"a\" }\nstore = { type = \"memory\" }").contains("pigeon"));
+    assert_refused(
+        "[sessions.a]\ntransport = { type = \"cookie\", name = \"a b\" }\nstore = { type = \"memory\" }",
+        "transport.name",
+    );
+    assert_refused(
+        "[sessions.a]\ntransport = { type = \"cookie\", name = \"a\" }\nstore = { type = \"memory\" }\nexpiry = { idle_timeout_secs = 0 }",
+        "expiry.idle_timeout_secs",
+    );
+    assert_refused(
+        "[sessions.a]\ntransport = { type = \"cookie\", name = \"a\", same_site = \"none\", secure = false }\nstore = { type = \"memory\" }",
+        "same_site",
+    );
+    assert_refused("", "no sessions");
+    assert_refused(
+        "[sessions.a]\ntransport = { type = \"pigeon\", name = \"a\" }\nstore = { type = \"memory\" }",
+        "pigeon",
+    );
 }
 
 #[test]
@@ -145,7 +166,6 @@ fn remember_me_windows_default_to_thirty_days_and_must_be_set_to_at_least_a_seco
     // The absolute end may be shorter than the idle window; neither may be zero.
     assert!(SessionsConfig::from_toml("[sessions.a]\ntransport = { type = \"cookie\", name = \"a\" }\nstore = { type = \"memory\" }\nexpiry = { remember_idle_secs = 600, remember_absolute_secs = 60 }").is_ok());
     for field in ["remember_idle_secs", "remember_absolute_secs"] {
-        let message = error_of(&format!("[sessions.a]\ntransport = {{ type = \"cookie\", name = \"a\" }}\nstore = {{ type = \"memory\" }}\nexpiry = {{ {field} = 0 }}"));
-        assert!(message.contains(&format!("expiry.{field}")), "{message}");
+        assert_refused(&format!("[sessions.a]\ntransport = {{ type = \"cookie\", name = \"a\" }}\nstore = {{ type = \"memory\" }}\nexpiry = {{ {field} = 0 }}"), &format!("expiry.{field}"));
     }
 }
