@@ -771,18 +771,25 @@ mod tests {
         assert!(session.keys().is_empty());
     }
 
+    /// Asserts that a handler can neither write, see nor remove the reserved `key`, which
+    /// `session` holds.
+    fn assert_reserved(session: &Session, key: &str) {
+        assert!(
+            matches!(session.insert(key, 1), Err(Error::ReservedKey(_))),
+            "{key}"
+        );
+        assert!(!session.contains(key), "{key}");
+        assert!(!session.remove(key), "{key}");
+    }
+
     #[test]
     fn the_device_key_is_reserved_and_survives_clear() {
         let session = Session::new_unsaved(&Expiry::default());
-        assert!(matches!(
-            session.insert(DEVICE_KEY, 1),
-            Err(Error::ReservedKey(_))
-        ));
         let device = crate::device::Device::at_login(1, &Default::default(), false);
         session.lock().set_device(&device);
         session.insert("k", 1).unwrap();
         assert_eq!(session.keys(), ["k"]);
-        assert!(!session.contains(DEVICE_KEY) && !session.remove(DEVICE_KEY));
+        assert_reserved(&session, DEVICE_KEY);
         session.clear();
         assert!(session.is_empty() || session.keys().is_empty());
         assert_eq!(session.lock().device(), Some(device));
@@ -791,13 +798,8 @@ mod tests {
     #[test]
     fn the_flash_key_is_reserved() {
         let session = Session::new_unsaved(&Expiry::default());
-        assert!(matches!(
-            session.insert(FLASH_KEY, 1),
-            Err(Error::ReservedKey(_))
-        ));
         session.flash(FlashLevel::Info, "x").unwrap();
-        assert!(!session.contains(FLASH_KEY));
-        assert!(!session.remove(FLASH_KEY));
+        assert_reserved(&session, FLASH_KEY);
     }
 
     #[test]
