@@ -5,9 +5,7 @@ use super::*;
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn concurrent_requests_changing_different_keys_all_persist() {
     const REQUESTS: usize = 50;
-    let store = Arc::new(CountingStore::default());
-    let manager = server_manager(&store);
-    let browser = logged_in(&store, &manager).await;
+    let (_store, manager, browser) = logged_in_app().await;
     let tasks: Vec<_> = (0..REQUESTS)
         .map(|index| {
             let manager = manager.clone();

@@ -56,13 +56,8 @@ async fn an_oversized_client_session_is_an_error_not_a_dropped_cookie() {
 
 #[tokio::test]
 async fn overlapping_responses_never_leave_chunks_that_do_not_open_together() {
-    let manager = client_manager_with(KeyRing::new(key(1)), policy(), 4);
-    let mut browser = Browser::default();
-    browser
-        .visit(&manager, |session| {
-            session.insert("cart", "one item").unwrap()
-        })
-        .await;
+    let manager = chunked_client_manager(4);
+    let mut browser = browser_with(&manager, "cart", "one item").await;
     // Two tabs send the same one-chunk cart: R1 grows it to two chunks, R2 writes one.
     let (r1, r2) = (browser.request(&manager), browser.request(&manager));
     r1.default_session()
@@ -94,7 +89,7 @@ async fn overlapping_responses_never_leave_chunks_that_do_not_open_together() {
 
 #[tokio::test]
 async fn large_client_sessions_are_split_into_chunks_and_reassembled() {
-    let manager = client_manager_with(KeyRing::new(key(1)), policy(), 3);
+    let manager = chunked_client_manager(3);
     let mut browser = Browser::default();
     let blob = incompressible(5000);
     let headers = browser
@@ -165,7 +160,7 @@ async fn large_client_sessions_are_split_into_chunks_and_reassembled() {
 
 #[tokio::test]
 async fn stray_chunk_cookies_are_expired_and_do_not_corrupt_later_sessions() {
-    let manager = client_manager_with(KeyRing::new(key(1)), policy(), 3);
+    let manager = chunked_client_manager(3);
     let mut browser = alice_visits(&manager).await;
     // A chunk left behind from an earlier, longer session (its sibling `sid.1` already gone).
     browser.cookies.insert("sid.2".into(), "QUFBQQ".into());
@@ -190,7 +185,7 @@ async fn stray_chunk_cookies_are_expired_and_do_not_corrupt_later_sessions() {
 
 #[tokio::test]
 async fn only_canonical_chunk_names_are_read_as_chunks() {
-    let manager = client_manager_with(KeyRing::new(key(1)), policy(), 3);
+    let manager = chunked_client_manager(3);
     let browser = alice_visits(&manager).await;
     for alias in ["sid.01", "sid.+1", "sid.0", "sid.3", "sid.1a"] {
         let mut with_alias = browser.clone();
@@ -205,13 +200,8 @@ async fn only_canonical_chunk_names_are_read_as_chunks() {
 
 #[tokio::test]
 async fn destroying_a_chunked_session_expires_every_chunk() {
-    let manager = client_manager_with(KeyRing::new(key(1)), policy(), 3);
-    let mut browser = Browser::default();
-    browser
-        .visit(&manager, |session| {
-            session.insert("blob", incompressible(5000)).unwrap()
-        })
-        .await;
+    let manager = chunked_client_manager(3);
+    let mut browser = browser_with(&manager, "blob", incompressible(5000)).await;
     assert_eq!(browser.cookies.len(), 2);
     let headers = browser.visit(&manager, Session::destroy).await;
     assert!(set_cookies(&headers).iter().all(is_removal));

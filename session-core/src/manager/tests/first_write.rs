@@ -103,14 +103,7 @@ async fn the_cookie_opens_the_same_session_on_the_next_request() {
 #[tokio::test]
 async fn response_headers_do_not_print_session_values() {
     let store = Arc::new(CountingStore::default());
-    let header_manager = server_manager_with(
-        KeyRing::new(key(1)),
-        Transport::Header(HeaderConfig {
-            name: "x-session".into(),
-        }),
-        policy(),
-        &store,
-    );
+    let header_manager = header_manager("x-session", &store);
     for manager in [server_manager(&store), client_manager(), header_manager] {
         let headers = Browser::default()
             .visit(&manager, |session| session.insert("user", "alice").unwrap())

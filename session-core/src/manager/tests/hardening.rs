@@ -5,62 +5,43 @@ use super::*;
 use crate::error::INVALID_OWNER_BODY;
 use crate::flash::FlashLevel;
 
-/// A cookie header with `pairs` joined as a browser joins them.
-fn header_of(pairs: &[String]) -> String {
-    pairs.join("; ")
-}
-
-async fn cart_of(manager: &SessionManager, header: &str) -> Option<String> {
-    let request = manager.request(Some(header), |_| None);
+/// Asserts that a request whose cookie header joins `pairs` opens a session whose cart is
+/// `expected`.
+async fn assert_cart(manager: &SessionManager, pairs: &[String], expected: &str) {
+    let header = header_of(pairs);
+    let request = manager.request(Some(header.as_str()), |_| None);
     let session = request.default_session().await.unwrap();
-    session.get::<String>("cart").unwrap()
+    let cart = session.get::<String>("cart").unwrap();
+    assert_eq!(cart.as_deref(), Some(expected), "{header}");
 }
 
 #[tokio::test]
 async fn a_stray_chunk_cookie_never_hides_a_valid_unchunked_session() {
-    let manager = client_manager_with(KeyRing::new(key(1)), policy(), 4);
-    let mut browser = Browser::default();
-    browser
-        .visit(&manager, |session| {
-            session.insert("cart", "apples").unwrap()
-        })
-        .await;
+    let manager = chunked_client_manager(4);
+    let browser = browser_with(&manager, "cart", "apples").await;
     let real = format!("sid={}", browser.cookies["sid"]);
     for stray in ["sid.1=x", "sid.3=x", "sid.1=", "sid.2=AAAA"] {
-        for header in [
-            header_of(&[real.clone(), stray.to_string()]),
-            header_of(&[stray.to_string(), real.clone()]),
+        for pairs in [
+            [real.clone(), stray.to_string()],
+            [stray.to_string(), real.clone()],
         ] {
-            assert_eq!(
-                cart_of(&manager, &header).await.as_deref(),
-                Some("apples"),
-                "{header}"
-            );
+            assert_cart(&manager, &pairs, "apples").await;
         }
     }
 }
 
 #[tokio::test]
 async fn a_stray_chunk_before_a_real_one_or_after_the_last_never_hides_a_chunked_session() {
-    let manager = client_manager_with(KeyRing::new(key(1)), policy(), 4);
-    let mut browser = Browser::default();
+    let manager = chunked_client_manager(4);
     let big: String = (0..3000)
         .map(|n| char::from(b'a' + (n % 26) as u8))
         .collect();
-    browser
-        .visit(&manager, |session| {
-            session.insert("cart", big.clone()).unwrap()
-        })
-        .await;
+    let browser = browser_with(&manager, "cart", &big).await;
     assert!(
         browser.cookies.contains_key("sid.1"),
         "the value is chunked"
     );
-    let real: Vec<String> = browser
-        .cookies
-        .iter()
-        .map(|(name, value)| format!("{name}={value}"))
-        .collect();
+    let real = browser.cookie_pairs();
     let chunks = real.len();
     let mut before = vec!["sid.1=x".to_string()];
     before.extend(real.iter().cloned());
@@ -69,22 +50,14 @@ async fn a_stray_chunk_before_a_real_one_or_after_the_last_never_hides_a_chunked
     let mut duplicated = real.clone();
     duplicated.insert(1, "sid.1=y".to_string());
     for pairs in [before, after, duplicated] {
-        let header = header_of(&pairs);
-        assert_eq!(
-            cart_of(&manager, &header).await.as_deref(),
-            Some(big.as_str()),
-            "{header}"
-        );
+        assert_cart(&manager, &pairs, &big).await;
     }
 }
 
 #[tokio::test]
 async fn foreign_cookies_of_any_name_and_number_change_nothing() {
-    let manager = client_manager_with(KeyRing::new(key(1)), policy(), 4);
-    let mut browser = Browser::default();
-    browser
-        .visit(&manager, |session| session.insert("cart", "pears").unwrap())
-        .await;
+    let manager = chunked_client_manager(4);
+    let browser = browser_with(&manager, "cart", "pears").await;
     let real = format!("sid={}", browser.cookies["sid"]);
     let mut pairs: Vec<String> = (0..40).map(|n| format!("sid=junk{n}")).collect();
     pairs.extend((1..4).map(|n| format!("sid.{n}=junk")));
@@ -98,16 +71,12 @@ async fn foreign_cookies_of_any_name_and_number_change_nothing() {
     // Junk of other names changes nothing.
     let mut pairs: Vec<String> = (0..40).map(|n| format!("other{n}=junk")).collect();
     pairs.push(format!("sid={}", browser.cookies["sid"]));
-    assert_eq!(
-        cart_of(&manager, &header_of(&pairs)).await.as_deref(),
-        Some("pears")
-    );
+    assert_cart(&manager, &pairs, "pears").await;
 }
 
 #[tokio::test]
 async fn a_dead_signed_id_repeated_is_one_store_lookup() {
-    let store = Arc::new(CountingStore::default());
-    let manager = server_manager(&store);
+    let (store, manager) = server_app();
     let dead = seal_id(&KeyRing::new(key(1)), "app", &SessionId::generate()).unwrap();
     let header = header_of(&vec![format!("sid={dead}"); 8]);
     let request = manager.request(Some(header.as_str()), |_| None);
@@ -151,8 +120,7 @@ async fn set_expiry_is_refused_where_it_is_made_when_the_cookie_would_not_fit() 
 
 #[tokio::test]
 async fn an_owner_is_bounded_and_validated_where_it_is_set() {
-    let store = Arc::new(CountingStore::default());
-    let manager = server_manager(&store);
+    let (_store, manager) = server_app();
     let request = manager.request(None, |_| None);
     let session = request.default_session().await.unwrap();
     for bad in [
@@ -203,8 +171,7 @@ async fn an_owner_counts_toward_max_bytes() {
 
 #[tokio::test]
 async fn a_write_after_the_request_was_saved_is_an_error_the_caller_sees() {
-    let store = Arc::new(CountingStore::default());
-    let manager = server_manager(&store);
+    let (_store, manager) = server_app();
     let request = manager.request(None, |_| None);
     let session = request.default_session().await.unwrap();
     session.insert("user", "alice").unwrap();
@@ -250,9 +217,7 @@ async fn a_shortened_idle_timeout_reaches_sessions_already_issued() {
 
 #[tokio::test]
 async fn a_new_absolute_timeout_reaches_sessions_already_issued() {
-    let store = Arc::new(CountingStore::default());
-    let manager = server_manager(&store);
-    let mut browser = logged_in(&store, &manager).await;
+    let (store, manager, mut browser) = logged_in_app().await;
     let id = stored_id(&browser, &manager, &store).await;
     let mut record = store.record(&id).unwrap();
     record.created_at -= 3 * 3_600_000;

@@ -23,7 +23,7 @@ proptest::proptest! {
                 .session(
                     "api",
                     session_config(
-                        Transport::Header(HeaderConfig { name: "x-api".into() }),
+                        header_transport("x-api"),
                         "cookie",
                         policy(),
                     ),

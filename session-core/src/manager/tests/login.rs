@@ -7,10 +7,11 @@ use crate::flash::FlashLevel;
 
 const MINUTE: u64 = 60_000;
 
-/// Moves every time of the stored record `id` `ms` into the past (creation, deadlines, device
-/// record), as if that much time had gone by since it was saved.
-fn age(store: &CountingStore, id: &SessionId, ms: u64) {
-    let mut record = store.record(id).expect("a stored record");
+/// Moves every time of the record `browser` holds on `manager` `ms` into the past (creation,
+/// deadlines, device record), as if that much time had gone by since it was saved.
+async fn age(store: &CountingStore, browser: &Browser, manager: &SessionManager, ms: u64) {
+    let id = stored_id(browser, manager, store).await;
+    let mut record = store.record(&id).expect("a stored record");
     record.created_at -= ms;
     record.expires_at -= ms;
     record.absolute_deadline = record.absolute_deadline.map(|deadline| deadline - ms);
@@ -22,6 +23,34 @@ fn age(store: &CountingStore, id: &SessionId, ms: u64) {
     store.insert(record);
 }
 
+/// `ms` later, `browser` visits again, finds `alice` still logged in, and uses the session.
+async fn alice_returns_after(
+    store: &CountingStore,
+    browser: &mut Browser,
+    manager: &SessionManager,
+    ms: u64,
+) {
+    age(store, browser, manager, ms).await;
+    browser
+        .visit(manager, |session| {
+            assert_eq!(session.owner().as_deref(), Some("alice"));
+            counter(session);
+        })
+        .await;
+}
+
+/// A new browser whose first visit to `manager` logs `alice` in, then runs `then` on the session.
+async fn alice_logs_in<T>(manager: &SessionManager, then: impl FnOnce(&Session) -> T) -> Browser {
+    let mut browser = Browser::default();
+    browser
+        .visit(manager, |session| {
+            session.login("alice").unwrap();
+            then(session);
+        })
+        .await;
+    browser
+}
+
 fn counter(session: &Session) -> u32 {
     let n = session.get::<u32>("n").unwrap().unwrap_or(0) + 1;
     session.insert("n", n).unwrap();
@@ -30,8 +59,7 @@ fn counter(session: &Session) -> u32 {
 
 #[tokio::test]
 async fn login_regenerates_the_id_binds_the_owner_and_keeps_an_anonymous_visitors_values() {
-    let store = Arc::new(CountingStore::default());
-    let manager = server_manager(&store);
+    let (store, manager) = server_app();
     let mut browser = Browser::default();
     browser
         .visit(&manager, |session| assert_eq!(counter(session), 1))
@@ -64,16 +92,13 @@ async fn login_regenerates_the_id_binds_the_owner_and_keeps_an_anonymous_visitor
 async fn logging_in_as_another_user_keeps_nothing_of_the_previous_one() {
     let store = Arc::new(CountingStore::default());
     for manager in [server_manager(&store), client_manager()] {
-        let mut browser = Browser::default();
-        browser
-            .visit(&manager, |session| {
-                session.login("alice").unwrap();
-                counter(session);
-                counter(session);
-                session.flash(FlashLevel::Info, "for alice").unwrap();
-                session.remember().unwrap();
-            })
-            .await;
+        let mut browser = alice_logs_in(&manager, |session| {
+            counter(session);
+            counter(session);
+            session.flash(FlashLevel::Info, "for alice").unwrap();
+            session.remember().unwrap();
+        })
+        .await;
 
         browser
             .visit(&manager, |session| {
@@ -97,15 +122,8 @@ async fn logging_in_as_another_user_keeps_nothing_of_the_previous_one() {
 
 #[tokio::test]
 async fn logging_in_again_as_the_same_user_keeps_the_values_under_a_new_id() {
-    let store = Arc::new(CountingStore::default());
-    let manager = server_manager(&store);
-    let mut browser = Browser::default();
-    browser
-        .visit(&manager, |session| {
-            session.login("alice").unwrap();
-            counter(session);
-        })
-        .await;
+    let (store, manager) = server_app();
+    let mut browser = alice_logs_in(&manager, counter).await;
     let first = stored_id(&browser, &manager, &store).await;
     browser
         .visit(&manager, |session| session.login("alice").unwrap())
@@ -121,27 +139,11 @@ async fn logging_in_again_as_the_same_user_keeps_the_values_under_a_new_id() {
 async fn logging_in_again_at_a_refusing_cap_is_not_refused() {
     // The session is already one of the owner's: logging in again on it adds no session.
     let store = Arc::new(CountingStore::default());
-    let config = SessionConfig {
-        owners: crate::device::OwnersConfig {
-            max_sessions: Some(1),
-            when_full: crate::device::WhenFull::Refuse,
-            ..Default::default()
-        },
-        ..session_config(cookie_transport("sid"), "counting", policy())
-    };
-    let manager = SessionManager::builder(KeyRing::new(key(1)))
-        .session("app", config, Backend::Server(store.clone()))
-        .build()
-        .unwrap();
+    let manager = capped_manager(&store, cap(1, WhenFull::Refuse));
     let mut browser = log_in_as(&manager, "alice", "Phone/1").await;
-    let request = browser.request(&manager);
-    request
-        .default_session()
-        .await
-        .unwrap()
-        .login("alice")
-        .unwrap();
-    browser.receive(&request.save_opened().await.unwrap());
+    browser
+        .visit(&manager, |session| session.login("alice").unwrap())
+        .await;
     assert_eq!(owner_of(&browser, &manager).await.as_deref(), Some("alice"));
     assert_eq!(store.owner_sessions("alice").await.unwrap().len(), 1);
 }
@@ -166,10 +168,7 @@ async fn an_invalid_owner_is_refused_and_changes_nothing() {
 #[tokio::test]
 async fn a_client_side_login_without_values_is_kept() {
     let manager = client_manager();
-    let mut browser = Browser::default();
-    browser
-        .visit(&manager, |session| session.login("alice").unwrap())
-        .await;
+    let mut browser = alice_logs_in(&manager, |_| {}).await;
     assert!(browser.cookies.contains_key("sid"), "the login was dropped");
     browser
         .visit(&manager, |session| {
@@ -182,13 +181,7 @@ async fn a_client_side_login_without_values_is_kept() {
 async fn logout_destroys_the_session_and_expires_its_cookie() {
     let store = Arc::new(CountingStore::default());
     for manager in [server_manager(&store), client_manager()] {
-        let mut browser = Browser::default();
-        browser
-            .visit(&manager, |session| {
-                session.login("alice").unwrap();
-                counter(session);
-            })
-            .await;
+        let mut browser = alice_logs_in(&manager, counter).await;
         let headers = browser.visit(&manager, |session| session.logout()).await;
         assert!(is_removal(&set_cookies(&headers)[0]));
         assert!(browser.cookies.is_empty());
@@ -211,10 +204,7 @@ async fn remember_regenerates_and_sets_a_persistent_cookie_of_the_idle_window() 
     let server = server_manager_expiring(remembering_policy(), &store);
     let client = client_manager_with(KeyRing::new(key(1)), remembering_policy(), 1);
     for manager in [server, client] {
-        let mut browser = Browser::default();
-        browser
-            .visit(&manager, |session| session.login("alice").unwrap())
-            .await;
+        let mut browser = alice_logs_in(&manager, |_| {}).await;
         let before = browser.cookies["sid"].clone();
         let before_id = stored_id(&browser, &manager, &store).await;
         let headers = browser
@@ -245,11 +235,7 @@ async fn a_remembered_session_ends_its_absolute_window_after_the_login_however_a
             counter(session);
         })
         .await;
-    age(
-        &store,
-        &stored_id(&browser, &manager, &store).await,
-        50 * MINUTE,
-    );
+    age(&store, &browser, &manager, 50 * MINUTE).await;
     browser
         .visit(&manager, |session| {
             session.login("alice").unwrap();
@@ -259,23 +245,9 @@ async fn a_remembered_session_ends_its_absolute_window_after_the_login_however_a
 
     // Used every 50 minutes, well within the idle hour: alive until two hours after the login.
     for _ in 0..2 {
-        age(
-            &store,
-            &stored_id(&browser, &manager, &store).await,
-            50 * MINUTE,
-        );
-        browser
-            .visit(&manager, |session| {
-                assert_eq!(session.owner().as_deref(), Some("alice"));
-                counter(session);
-            })
-            .await;
+        alice_returns_after(&store, &mut browser, &manager, 50 * MINUTE).await;
     }
-    age(
-        &store,
-        &stored_id(&browser, &manager, &store).await,
-        25 * MINUTE,
-    );
+    age(&store, &browser, &manager, 25 * MINUTE).await;
     assert_eq!(
         default_session(&browser, &manager).await.owner(),
         None,
@@ -287,36 +259,15 @@ async fn a_remembered_session_ends_its_absolute_window_after_the_login_however_a
 async fn remembering_later_still_counts_the_end_from_the_login() {
     let store = Arc::new(CountingStore::default());
     let manager = server_manager_expiring(remembering_policy(), &store);
-    let mut browser = Browser::default();
-    browser
-        .visit(&manager, |session| session.login("alice").unwrap())
-        .await;
-    age(
-        &store,
-        &stored_id(&browser, &manager, &store).await,
-        50 * MINUTE,
-    );
+    let mut browser = alice_logs_in(&manager, |_| {}).await;
+    age(&store, &browser, &manager, 50 * MINUTE).await;
     browser
         .visit(&manager, |session| session.remember().unwrap())
         .await;
     // Fifty minutes after the login and again after 1 h 40: still in.
-    age(
-        &store,
-        &stored_id(&browser, &manager, &store).await,
-        50 * MINUTE,
-    );
-    browser
-        .visit(&manager, |session| {
-            assert_eq!(session.owner().as_deref(), Some("alice"));
-            counter(session);
-        })
-        .await;
+    alice_returns_after(&store, &mut browser, &manager, 50 * MINUTE).await;
     // Two hours and a minute after the login (not after the call): out.
-    age(
-        &store,
-        &stored_id(&browser, &manager, &store).await,
-        21 * MINUTE,
-    );
+    age(&store, &browser, &manager, 21 * MINUTE).await;
     assert_eq!(owner_of(&browser, &manager).await, None);
 }
 
@@ -324,23 +275,15 @@ async fn remembering_later_still_counts_the_end_from_the_login() {
 async fn a_persistent_expiry_is_not_a_session_without_an_end() {
     // `Expiry::persistent` used to have no absolute end: a session used once an hour lived
     // forever.
-    let store = Arc::new(CountingStore::default());
-    let manager = server_manager(&store);
-    let mut browser = Browser::default();
-    browser
-        .visit(&manager, |session| {
-            session.login("alice").unwrap();
-            session
-                .set_expiry(Expiry::persistent(Duration::from_secs(3600)))
-                .unwrap();
-        })
-        .await;
+    let (store, manager) = server_app();
+    let mut browser = alice_logs_in(&manager, |session| {
+        session
+            .set_expiry(Expiry::persistent(Duration::from_secs(3600)))
+            .unwrap();
+    })
+    .await;
     for _ in 0..3 {
-        age(
-            &store,
-            &stored_id(&browser, &manager, &store).await,
-            40 * MINUTE,
-        );
+        age(&store, &browser, &manager, 40 * MINUTE).await;
         let alive = default_session(&browser, &manager).await.owner().is_some();
         if !alive {
             return;
@@ -358,20 +301,9 @@ async fn a_persistent_expiry_is_not_a_session_without_an_end() {
 
 /// Logs `owner` in on a new browser whose client says `agent`.
 async fn log_in_as(manager: &SessionManager, owner: &str, agent: &str) -> Browser {
-    let mut browser = Browser::default();
-    let request = browser.request(manager);
-    request
-        .default_session()
+    bind_new_browser(manager, agent, None, |session| session.login(owner))
         .await
         .unwrap()
-        .login(owner)
-        .unwrap();
-    request.set_client_info(crate::device::ClientInfo {
-        user_agent: Some(agent.into()),
-        ip: None,
-    });
-    browser.receive(&request.save_opened().await.unwrap());
-    browser
 }
 
 /// Runs one request on `browser` whose handler is `handler` (async), and applies its response.
@@ -387,19 +319,9 @@ where
     value
 }
 
-async fn owner_of(browser: &Browser, manager: &SessionManager) -> Option<String> {
-    browser
-        .request(manager)
-        .default_session()
-        .await
-        .unwrap()
-        .owner()
-}
-
 #[tokio::test]
 async fn a_handler_lists_the_devices_and_ends_one_of_them() {
-    let store = Arc::new(CountingStore::default());
-    let manager = server_manager(&store);
+    let (store, manager) = server_app();
     let phone = log_in_as(&manager, "alice", "Phone/1").await;
     let mut laptop = log_in_as(&manager, "alice", "Laptop/2").await;
     let mallory = log_in_as(&manager, "mallory", "Other/3").await;
@@ -442,8 +364,7 @@ async fn a_handler_lists_the_devices_and_ends_one_of_them() {
 
 #[tokio::test]
 async fn ending_this_devices_own_handle_logs_it_out() {
-    let store = Arc::new(CountingStore::default());
-    let manager = server_manager(&store);
+    let (_store, manager) = server_app();
     let mut laptop = log_in_as(&manager, "alice", "Laptop/2").await;
     let ended = call(&mut laptop, &manager, |session| async move {
         let own = session.devices().await.unwrap()[0].handle.clone();
@@ -458,8 +379,7 @@ async fn ending_this_devices_own_handle_logs_it_out() {
 
 #[tokio::test]
 async fn a_handler_logs_out_the_other_devices_or_everywhere() {
-    let store = Arc::new(CountingStore::default());
-    let manager = server_manager(&store);
+    let (store, manager) = server_app();
     let phone = log_in_as(&manager, "alice", "Phone/1").await;
     let tablet = log_in_as(&manager, "alice", "Tablet/1").await;
     let mut laptop = log_in_as(&manager, "alice", "Laptop/2").await;
@@ -488,8 +408,7 @@ async fn a_handler_logs_out_the_other_devices_or_everywhere() {
 
 #[tokio::test]
 async fn without_an_owner_the_device_operations_end_nothing() {
-    let store = Arc::new(CountingStore::default());
-    let manager = server_manager(&store);
+    let (store, manager) = server_app();
     log_in_as(&manager, "alice", "Phone/1").await;
     let mut anonymous = Browser::default();
     anonymous
@@ -513,10 +432,7 @@ async fn without_an_owner_the_device_operations_end_nothing() {
 #[tokio::test]
 async fn client_side_sessions_refuse_the_device_operations() {
     let manager = client_manager();
-    let mut browser = Browser::default();
-    browser
-        .visit(&manager, |session| session.login("alice").unwrap())
-        .await;
+    let mut browser = alice_logs_in(&manager, |_| {}).await;
     call(&mut browser, &manager, |session| async move {
         assert!(matches!(
             session.devices().await,
@@ -543,8 +459,7 @@ async fn client_side_sessions_refuse_the_device_operations() {
 
 #[tokio::test]
 async fn login_calls_after_the_response_was_saved_are_refused() {
-    let store = Arc::new(CountingStore::default());
-    let manager = server_manager(&store);
+    let (store, manager) = server_app();
     let browser = log_in_as(&manager, "alice", "Phone/1").await;
     let request = browser.request(&manager);
     let session = request.default_session().await.unwrap();
@@ -575,8 +490,7 @@ fn the_device_operations_are_send_futures() {
 
 #[tokio::test]
 async fn the_adapters_client_closure_is_called_only_when_a_login_is_saved() {
-    let store = Arc::new(CountingStore::default());
-    let manager = server_manager(&store);
+    let (_store, manager) = server_app();
     let asked = std::sync::atomic::AtomicUsize::new(0);
     let client = || {
         asked.fetch_add(1, Ordering::SeqCst);

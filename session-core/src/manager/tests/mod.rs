@@ -11,6 +11,7 @@ use async_trait::async_trait;
 use super::*;
 use crate::config::{CookieConfig, SameSite};
 use crate::config::{HeaderConfig, StoreConfig};
+use crate::device::{OwnersConfig, WhenFull};
 use crate::expiry::Expiry;
 use crate::id::SessionId;
 use crate::keys::Key;
@@ -240,13 +241,16 @@ struct Browser {
 }
 
 impl Browser {
-    fn request(&self, manager: &SessionManager) -> RequestSessions {
-        let cookie_header = self
-            .cookies
+    /// Each cookie of the jar as `name=value`.
+    fn cookie_pairs(&self) -> Vec<String> {
+        self.cookies
             .iter()
             .map(|(name, value)| format!("{name}={value}"))
-            .collect::<Vec<_>>()
-            .join("; ");
+            .collect()
+    }
+
+    fn request(&self, manager: &SessionManager) -> RequestSessions {
+        let cookie_header = header_of(&self.cookie_pairs());
         let headers = &self.headers;
         manager.request(
             Some(cookie_header.as_str()).filter(|h| !h.is_empty()),
@@ -278,19 +282,34 @@ impl Browser {
         }
     }
 
+    /// A request whose handler ran `handler` on the default session; the response is not saved
+    /// yet.
+    async fn handled(
+        &self,
+        manager: &SessionManager,
+        handler: impl FnOnce(&Session),
+    ) -> RequestSessions {
+        let request = self.request(manager);
+        handler(&request.default_session().await.unwrap());
+        request
+    }
+
     /// One request to the default session: `handler` runs on it, then the response is applied.
     async fn visit(
         &mut self,
         manager: &SessionManager,
         handler: impl FnOnce(&Session),
     ) -> Vec<ResponseHeader> {
-        let request = self.request(manager);
-        let session = request.default_session().await.unwrap();
-        handler(&session);
+        let request = self.handled(manager, handler).await;
         let headers = request.save_opened().await.unwrap();
         self.receive(&headers);
         headers
     }
+}
+
+/// A cookie header with `pairs` joined as a browser joins them.
+fn header_of(pairs: &[String]) -> String {
+    pairs.join("; ")
 }
 
 fn set_cookies(headers: &[ResponseHeader]) -> Vec<Cookie<'static>> {
@@ -324,6 +343,10 @@ fn policy() -> ExpiryPolicy {
 
 fn cookie_transport(name: &str) -> Transport {
     Transport::Cookie(CookieConfig::new(name))
+}
+
+fn header_transport(name: &str) -> Transport {
+    Transport::Header(HeaderConfig { name: name.into() })
 }
 
 fn session_config(transport: Transport, kind: &str, expiry: ExpiryPolicy) -> SessionConfig {
@@ -363,6 +386,34 @@ fn builder_with_app(store: &Arc<CountingStore>) -> SessionManagerBuilder {
     )
 }
 
+/// A builder holding the server-side session `app` on `store`, in cookie `sid`, with the owner
+/// policy `owners`.
+fn capped_builder(store: &Arc<CountingStore>, owners: OwnersConfig) -> SessionManagerBuilder {
+    let config = SessionConfig {
+        owners,
+        ..session_config(cookie_transport("sid"), "counting", policy())
+    };
+    SessionManager::builder(KeyRing::new(key(1))).session(
+        "app",
+        config,
+        Backend::Server(store.clone()),
+    )
+}
+
+/// The server-side session `app` on `store`, in cookie `sid`, with the owner policy `owners`.
+fn capped_manager(store: &Arc<CountingStore>, owners: OwnersConfig) -> SessionManager {
+    capped_builder(store, owners).build().unwrap()
+}
+
+/// At most `max` sessions per owner; a login past them does `when_full`.
+fn cap(max: u32, when_full: WhenFull) -> OwnersConfig {
+    OwnersConfig {
+        max_sessions: Some(max),
+        when_full,
+        ..OwnersConfig::default()
+    }
+}
+
 /// The server-side session `app` on `store`, in cookie `sid`, sealed with `keys`.
 fn server_manager_keyed(keys: KeyRing, store: &Arc<CountingStore>) -> SessionManager {
     server_manager_with(keys, cookie_transport("sid"), policy(), store)
@@ -373,8 +424,25 @@ fn server_manager_expiring(expiry: ExpiryPolicy, store: &Arc<CountingStore>) -> 
     server_manager_with(KeyRing::new(key(1)), cookie_transport("sid"), expiry, store)
 }
 
+/// The server-side session `app` on `store`, in the request header `name`.
+fn header_manager(name: &str, store: &Arc<CountingStore>) -> SessionManager {
+    server_manager_with(
+        KeyRing::new(key(1)),
+        header_transport(name),
+        policy(),
+        store,
+    )
+}
+
 fn server_manager(store: &Arc<CountingStore>) -> SessionManager {
     server_manager_keyed(KeyRing::new(key(1)), store)
+}
+
+/// A counting store, and the server-side session `app` on it (see `server_manager`).
+fn server_app() -> (Arc<CountingStore>, SessionManager) {
+    let store = Arc::new(CountingStore::default());
+    let manager = server_manager(&store);
+    (store, manager)
 }
 
 fn client_manager_with(keys: KeyRing, expiry: ExpiryPolicy, max_chunks: usize) -> SessionManager {
@@ -388,17 +456,31 @@ fn client_manager_with(keys: KeyRing, expiry: ExpiryPolicy, max_chunks: usize) -
         .unwrap()
 }
 
+/// The client-side session `app`, in cookie `sid` and up to `max_chunks - 1` more.
+fn chunked_client_manager(max_chunks: usize) -> SessionManager {
+    client_manager_with(KeyRing::new(key(1)), policy(), max_chunks)
+}
+
 fn client_manager() -> SessionManager {
     client_manager_with(KeyRing::new(key(1)), policy(), 1)
 }
 
-/// A new browser after one visit to `manager` that set `user = "alice"`.
-async fn alice_visits(manager: &SessionManager) -> Browser {
+/// A new browser after one visit to `manager` that set `key` to `value`.
+async fn browser_with(
+    manager: &SessionManager,
+    key: &str,
+    value: impl serde::Serialize,
+) -> Browser {
     let mut browser = Browser::default();
     browser
-        .visit(manager, |session| session.insert("user", "alice").unwrap())
+        .visit(manager, |session| session.insert(key, value).unwrap())
         .await;
     browser
+}
+
+/// A new browser after one visit to `manager` that set `user = "alice"`.
+async fn alice_visits(manager: &SessionManager) -> Browser {
+    browser_with(manager, "user", "alice").await
 }
 
 /// A browser that holds a server-side session with `user = "alice"`; the store's log is empty.
@@ -411,8 +493,7 @@ async fn logged_in(store: &Arc<CountingStore>, manager: &SessionManager) -> Brow
 
 /// A server-side manager on a counting store, and a browser logged in to it.
 async fn logged_in_app() -> (Arc<CountingStore>, SessionManager, Browser) {
-    let store = Arc::new(CountingStore::default());
-    let manager = server_manager(&store);
+    let (store, manager) = server_app();
     let browser = logged_in(&store, &manager).await;
     (store, manager, browser)
 }
@@ -432,6 +513,32 @@ async fn stored_id(
 /// The default session `browser` opens on `manager`.
 async fn default_session(browser: &Browser, manager: &SessionManager) -> Session {
     browser.request(manager).default_session().await.unwrap()
+}
+
+/// The owner of the default session `browser` opens on `manager`.
+async fn owner_of(browser: &Browser, manager: &SessionManager) -> Option<String> {
+    default_session(browser, manager).await.owner()
+}
+
+/// One request on a new browser: `bind` binds its default session to an owner (a login, or
+/// `set_owner`) while the client says `agent` from `ip`; the browser after the response, or the
+/// first error.
+async fn bind_new_browser(
+    manager: &SessionManager,
+    agent: &str,
+    ip: Option<&str>,
+    bind: impl FnOnce(&Session) -> Result<(), Error>,
+) -> Result<Browser, Error> {
+    let mut browser = Browser::default();
+    let request = browser.request(manager);
+    bind(&request.default_session().await?)?;
+    assert!(request.binds_owner());
+    request.set_client_info(crate::device::ClientInfo {
+        user_agent: Some(agent.into()),
+        ip: ip.map(String::from),
+    });
+    browser.receive(&request.save_opened().await?);
+    Ok(browser)
 }
 
 async fn user_of(browser: &Browser, manager: &SessionManager) -> Option<String> {

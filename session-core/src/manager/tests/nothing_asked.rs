@@ -4,9 +4,7 @@ use super::*;
 
 #[tokio::test]
 async fn a_request_that_extracts_no_session_touches_no_store_and_emits_nothing() {
-    let store = Arc::new(CountingStore::default());
-    let manager = server_manager(&store);
-    let browser = logged_in(&store, &manager).await;
+    let (store, manager, browser) = logged_in_app().await;
     let request = browser.request(&manager);
     assert!(!request.is_opened("app"));
     assert!(request.save_opened().await.unwrap().is_empty());

@@ -403,8 +403,7 @@ async fn every_counter_the_histogram_store_events_and_lifecycle_events_and_no_id
 async fn a_panicking_hook_is_logged_and_the_request_goes_on() {
     let captured = Captured::default();
     let _capturing = captured.start();
-    let store = Arc::new(CountingStore::default());
-    let manager = server_manager(&store);
+    let (_store, manager) = server_app();
     assert!(manager.set_event_hook(|_| panic!("the audit log is down")));
     let mut browser = Browser::default();
     let headers = browser
@@ -428,19 +427,9 @@ async fn log_in(
     owner: &str,
     agent: &str,
 ) -> (Browser, String) {
-    let mut browser = Browser::default();
-    let request = browser.request(manager);
-    request
-        .default_session()
+    let browser = bind_new_browser(manager, agent, None, |session| session.set_owner(owner))
         .await
-        .unwrap()
-        .set_owner(owner)
         .unwrap();
-    request.set_client_info(ClientInfo {
-        user_agent: Some(agent.to_string()),
-        ip: None,
-    });
-    browser.receive(&request.save_opened().await.unwrap());
     let handle = stored_id(&browser, manager, store).await.storage_key();
     (browser, handle)
 }

@@ -2,53 +2,23 @@
 //! the per-owner cap, including two logins racing at the cap.
 
 use super::*;
-use crate::device::{ClientInfo, OwnersConfig, WhenFull};
 use crate::observe::{RevokeScope, SessionEventKind};
 
-fn capped_manager(store: &Arc<CountingStore>, owners: OwnersConfig) -> SessionManager {
-    capped_builder(store, owners).build().unwrap()
-}
-
-fn capped_builder(store: &Arc<CountingStore>, owners: OwnersConfig) -> SessionManagerBuilder {
-    let config = SessionConfig {
-        owners,
-        ..session_config(cookie_transport("sid"), "counting", policy())
-    };
-    SessionManager::builder(KeyRing::new(key(1))).session(
-        "app",
-        config,
-        Backend::Server(store.clone()),
-    )
-}
-
-/// Logs `owner` in on a new browser, the client telling its `User-Agent`.
+/// Logs `owner` in on a new browser, the client telling its `User-Agent` and address.
 async fn log_in(manager: &SessionManager, owner: &str, agent: &str) -> Result<Browser, Error> {
-    let mut browser = Browser::default();
-    let request = browser.request(manager);
-    request.default_session().await?.set_owner(owner)?;
-    assert!(request.binds_owner());
-    request.set_client_info(ClientInfo {
-        user_agent: Some(agent.into()),
-        ip: Some("192.0.2.1".into()),
-    });
-    let headers = request.save_opened().await?;
-    browser.receive(&headers);
-    Ok(browser)
+    bind_new_browser(manager, agent, Some("192.0.2.1"), |session| {
+        session.set_owner(owner)
+    })
+    .await
 }
 
 async fn id_of(browser: &Browser, manager: &SessionManager) -> SessionId {
-    browser
-        .request(manager)
-        .default_session()
-        .await
-        .unwrap()
-        .id()
+    default_session(browser, manager).await.id()
 }
 
 #[tokio::test]
 async fn a_login_records_its_device_and_the_listing_marks_the_current_one() {
-    let store = Arc::new(CountingStore::default());
-    let manager = capped_manager(&store, OwnersConfig::default());
+    let (_store, manager) = server_app();
     let phone = log_in(&manager, "alice", "Phone/1").await.unwrap();
     let laptop = log_in(&manager, "alice", "Laptop/2").await.unwrap();
     let current = id_of(&laptop, &manager).await;
@@ -75,13 +45,9 @@ async fn a_login_records_its_device_and_the_listing_marks_the_current_one() {
         assert_ne!(entry.handle, current.to_string());
     }
     // A request that does not bind an owner reads nothing of the client.
-    let request = phone.request(&manager);
-    request
-        .default_session()
-        .await
-        .unwrap()
-        .insert("k", 1)
-        .unwrap();
+    let request = phone
+        .handled(&manager, |session| session.insert("k", 1).unwrap())
+        .await;
     assert!(!request.binds_owner());
 }
 
@@ -103,42 +69,30 @@ async fn the_device_record_is_hidden_from_handlers_and_kept_with_record_ip() {
     );
 }
 
+/// Ends the session `handle` of `owner` through the manager: whether one was ended.
+async fn revoke(manager: &SessionManager, owner: &str, handle: &str) -> bool {
+    manager.revoke_session("app", owner, handle).await.unwrap()
+}
+
 #[tokio::test]
 async fn revoking_one_session_needs_its_owner_and_a_real_handle() {
-    let store = Arc::new(CountingStore::default());
-    let manager = capped_manager(&store, OwnersConfig::default());
+    let (store, manager) = server_app();
     let phone = log_in(&manager, "alice", "Phone").await.unwrap();
-    let _mallory = log_in(&manager, "mallory", "Evil").await.unwrap();
+    log_in(&manager, "mallory", "Evil").await.unwrap();
     let phone_id = id_of(&phone, &manager).await;
     let handle = phone_id.storage_key();
-    assert!(!manager
-        .revoke_session("app", "mallory", &handle)
-        .await
-        .unwrap());
-    assert!(!manager
-        .revoke_session("app", "alice", "not a handle")
-        .await
-        .unwrap());
-    assert!(!manager
-        .revoke_session("app", "alice", &phone_id.to_string())
-        .await
-        .unwrap());
+    assert!(!revoke(&manager, "mallory", &handle).await);
+    assert!(!revoke(&manager, "alice", "not a handle").await);
+    assert!(!revoke(&manager, "alice", &phone_id.to_string()).await);
     assert_eq!(store.ids().len(), 2);
-    assert!(manager
-        .revoke_session("app", "alice", &handle)
-        .await
-        .unwrap());
+    assert!(revoke(&manager, "alice", &handle).await);
     assert_eq!(store.ids().len(), 1);
-    assert!(!manager
-        .revoke_session("app", "alice", &handle)
-        .await
-        .unwrap());
+    assert!(!revoke(&manager, "alice", &handle).await);
 }
 
 #[tokio::test]
 async fn revoking_the_others_keeps_this_session_and_its_values() {
-    let store = Arc::new(CountingStore::default());
-    let manager = capped_manager(&store, OwnersConfig::default());
+    let (_store, manager) = server_app();
     let mut laptop = log_in(&manager, "alice", "Laptop").await.unwrap();
     laptop
         .visit(&manager, |session| session.insert("cart", 3).unwrap())
@@ -172,11 +126,7 @@ async fn revoking_the_others_keeps_this_session_and_its_values() {
 #[tokio::test]
 async fn a_login_past_the_cap_ends_the_least_recently_seen_session() {
     let store = Arc::new(CountingStore::default());
-    let owners = OwnersConfig {
-        max_sessions: Some(2),
-        ..OwnersConfig::default()
-    };
-    let manager = capped_manager(&store, owners);
+    let manager = capped_manager(&store, cap(2, WhenFull::EndLeastRecent));
     let oldest = log_in(&manager, "alice", "First").await.unwrap();
     let oldest_key = id_of(&oldest, &manager).await.storage_key();
     tokio::time::sleep(Duration::from_millis(3)).await;
@@ -186,19 +136,15 @@ async fn a_login_past_the_cap_ends_the_least_recently_seen_session() {
     let listed = manager.owner_sessions("app", "alice", None).await.unwrap();
     assert_eq!(listed.len(), 2);
     assert!(listed.iter().all(|s| s.handle != oldest_key));
-    assert!(user_owner(&newest, &manager).await.is_some());
+    assert!(owner_of(&newest, &manager).await.is_some());
 }
 
 #[tokio::test]
 async fn the_cap_reports_each_session_it_ended_with_its_handle_and_device() {
     let store = Arc::new(CountingStore::default());
-    let owners = OwnersConfig {
-        max_sessions: Some(2),
-        ..OwnersConfig::default()
-    };
     let revoked = Arc::new(Mutex::new(Vec::new()));
     let seen = revoked.clone();
-    let manager = capped_builder(&store, owners)
+    let manager = capped_builder(&store, cap(2, WhenFull::EndLeastRecent))
         .on_event(move |event| {
             if let SessionEventKind::Revoked { scope, count } = event.kind {
                 let owner = event.owner.map(String::from);
@@ -235,24 +181,10 @@ async fn the_cap_reports_each_session_it_ended_with_its_handle_and_device() {
     assert_eq!(*revoked.lock().unwrap(), [expected]);
 }
 
-async fn user_owner(browser: &Browser, manager: &SessionManager) -> Option<String> {
-    browser
-        .request(manager)
-        .default_session()
-        .await
-        .unwrap()
-        .owner()
-}
-
 #[tokio::test]
 async fn with_refuse_a_login_at_the_cap_is_a_409_that_writes_nothing() {
     let store = Arc::new(CountingStore::default());
-    let owners = OwnersConfig {
-        max_sessions: Some(1),
-        when_full: WhenFull::Refuse,
-        ..OwnersConfig::default()
-    };
-    let manager = capped_manager(&store, owners);
+    let manager = capped_manager(&store, cap(1, WhenFull::Refuse));
     log_in(&manager, "alice", "First").await.unwrap();
     store.take_ops();
     let Err(error) = log_in(&manager, "alice", "Second").await else {
@@ -269,12 +201,7 @@ async fn with_refuse_a_login_at_the_cap_is_a_409_that_writes_nothing() {
 async fn a_login_whose_cap_check_fails_half_way_leaves_no_session_behind() {
     for when_full in [WhenFull::EndLeastRecent, WhenFull::Refuse] {
         let store = Arc::new(CountingStore::default());
-        let owners = OwnersConfig {
-            max_sessions: Some(2),
-            when_full,
-            ..OwnersConfig::default()
-        };
-        let manager = capped_manager(&store, owners);
+        let manager = capped_manager(&store, cap(2, when_full));
         let first = log_in(&manager, "alice", "First").await.unwrap();
         // `refuse` lists once before the write; the listing after it fails.
         let before_failure = usize::from(when_full == WhenFull::Refuse);
@@ -347,8 +274,7 @@ async fn logins_racing_at_the_cap_never_leave_more_than_the_cap() {
 
 #[tokio::test]
 async fn the_device_last_seen_moves_once_per_touch_window() {
-    let store = Arc::new(CountingStore::default());
-    let manager = capped_manager(&store, OwnersConfig::default());
+    let (store, manager) = server_app();
     let browser = log_in(&manager, "alice", "Agent").await.unwrap();
     let id = id_of(&browser, &manager).await;
     let mut record = store.record(&id).unwrap();

@@ -63,10 +63,7 @@ async fn destroying_a_client_session_expires_its_cookie() {
 #[tokio::test]
 async fn destroy_over_the_header_transport_sends_an_empty_header() {
     let store = Arc::new(CountingStore::default());
-    let transport = Transport::Header(HeaderConfig {
-        name: "x-session".into(),
-    });
-    let manager = server_manager_with(KeyRing::new(key(1)), transport, policy(), &store);
+    let manager = header_manager("x-session", &store);
     let mut browser = alice_visits(&manager).await;
     assert!(browser.headers.contains_key("x-session"));
     let headers = browser.visit(&manager, Session::destroy).await;

@@ -2,19 +2,24 @@
 
 use super::*;
 
-#[tokio::test]
-async fn an_unknown_store_type_names_the_session_and_the_registered_types() {
-    let config = SessionsConfig::from_toml(
-        "[sessions.app]\ntransport = { type = \"cookie\", name = \"sid\" }\nstore = { type = \"redis\" }",
-    )
-    .unwrap();
+/// The manager of the configuration `toml`, built through a registry that knows the store type
+/// `counting` (a new counting store) besides the built-in `cookie`.
+async fn with_counting_registry(toml: &str) -> Result<SessionManager, ConfigError> {
+    let config = SessionsConfig::from_toml(toml).unwrap();
     let mut registry = StoreRegistry::new();
     registry.register("counting", |_| async {
         Ok(Backend::Server(Arc::new(CountingStore::default())))
     });
-    let error = SessionManager::from_config(&config, &registry, KeyRing::new(key(1)))
-        .await
-        .unwrap_err();
+    SessionManager::from_config(&config, &registry, KeyRing::new(key(1))).await
+}
+
+#[tokio::test]
+async fn an_unknown_store_type_names_the_session_and_the_registered_types() {
+    let error = with_counting_registry(
+        "[sessions.app]\ntransport = { type = \"cookie\", name = \"sid\" }\nstore = { type = \"redis\" }",
+    )
+    .await
+    .unwrap_err();
     assert!(matches!(error, ConfigError::UnknownStore { .. }));
     let message = error.to_string();
     for needle in ["session `app`", "`redis`", "cookie", "counting"] {
@@ -46,19 +51,13 @@ async fn bad_cookie_store_options_name_the_field() {
     }
 }
 
+/// The server-side session `app` on the registered `counting` store, and the client-side `cart`
+/// in up to two cookies.
+const APP_AND_CART: &str = "default = \"app\"\n[sessions.app]\ntransport = { type = \"cookie\", name = \"sid\" }\nstore = { type = \"counting\" }\n[sessions.cart]\ntransport = { type = \"cookie\", name = \"cart\" }\nstore = { type = \"cookie\", max_chunks = 2 }";
+
 #[tokio::test]
 async fn a_configured_manager_builds_each_store_through_the_registry() {
-    let config = SessionsConfig::from_toml(
-        "default = \"app\"\n[sessions.app]\ntransport = { type = \"cookie\", name = \"sid\" }\nstore = { type = \"counting\" }\n[sessions.cart]\ntransport = { type = \"cookie\", name = \"cart\" }\nstore = { type = \"cookie\", max_chunks = 2 }",
-    )
-    .unwrap();
-    let mut registry = StoreRegistry::new();
-    registry.register("counting", |_| async {
-        Ok(Backend::Server(Arc::new(CountingStore::default())))
-    });
-    let manager = SessionManager::from_config(&config, &registry, KeyRing::new(key(1)))
-        .await
-        .unwrap();
+    let manager = with_counting_registry(APP_AND_CART).await.unwrap();
     assert_eq!(manager.default_name(), "app");
     assert!(matches!(manager.backend("app"), Some(Backend::Server(_))));
     assert!(matches!(
@@ -150,8 +149,7 @@ async fn kept_headers_open_the_same_sessions_later() {
 
 #[tokio::test]
 async fn a_junk_duplicate_before_the_real_cookie_does_not_shadow_it() {
-    let store = Arc::new(CountingStore::default());
-    let manager = server_manager(&store);
+    let (_store, manager) = server_app();
     let browser = alice_visits(&manager).await;
     let real = format!("sid={}", browser.cookies["sid"]);
     let quoted = format!("sid=\"{}\"", browser.cookies["sid"]);

@@ -5,10 +5,7 @@ use super::*;
 #[tokio::test]
 async fn the_header_transport_reads_and_writes_the_configured_header() {
     let store = Arc::new(CountingStore::default());
-    let transport = Transport::Header(HeaderConfig {
-        name: "X-Session".into(),
-    });
-    let manager = server_manager_with(KeyRing::new(key(1)), transport, policy(), &store);
+    let manager = header_manager("X-Session", &store);
     let mut browser = Browser::default();
     let headers = browser
         .visit(&manager, |session| session.insert("user", "alice").unwrap())
@@ -42,26 +39,16 @@ async fn two_named_sessions_and_a_header_session_share_one_request() {
         )
         .session(
             "api",
-            session_config(
-                Transport::Header(HeaderConfig {
-                    name: "x-api".into(),
-                }),
-                "counting",
-                policy(),
-            ),
+            session_config(header_transport("x-api"), "counting", policy()),
             Backend::Server(store.clone()),
         )
         .default("app")
         .build()
         .unwrap();
     let mut browser = Browser::default();
-    let request = browser.request(&manager);
-    request
-        .default_session()
-        .await
-        .unwrap()
-        .insert("user", "alice")
-        .unwrap();
+    let request = browser
+        .handled(&manager, |session| session.insert("user", "alice").unwrap())
+        .await;
     request
         .session("cart")
         .await
@@ -104,13 +91,7 @@ async fn client_side_sessions_travel_in_a_header_too() {
     let manager = SessionManager::builder(KeyRing::new(key(1)))
         .session(
             "api",
-            session_config(
-                Transport::Header(HeaderConfig {
-                    name: "x-state".into(),
-                }),
-                "cookie",
-                policy(),
-            ),
+            session_config(header_transport("x-state"), "cookie", policy()),
             Backend::ClientSide(CookieStoreOptions::default()),
         )
         .build()
@@ -166,9 +147,7 @@ async fn signed_client_sessions_are_readable_but_not_changeable() {
 
 #[tokio::test]
 async fn cleanup_removes_expired_server_records() {
-    let store = Arc::new(CountingStore::default());
-    let manager = server_manager(&store);
-    let _browser = logged_in(&store, &manager).await;
+    let (store, manager, _browser) = logged_in_app().await;
     let mut expired = Record::new(SessionId::generate(), &Expiry::default(), 0);
     expired.expires_at = 1;
     store.insert(expired.clone());

@@ -148,8 +148,7 @@ async fn a_corrupt_record_is_no_session_and_is_deleted() {
 
 #[tokio::test]
 async fn value_changes_are_saved_as_a_delta_of_the_changed_keys() {
-    let store = Arc::new(CountingStore::default());
-    let manager = server_manager(&store);
+    let (store, manager) = server_app();
     let mut browser = Browser::default();
     let mut id = None;
     browser
@@ -191,9 +190,7 @@ async fn clear_removes_every_loaded_key_in_one_delta() {
 
 #[tokio::test]
 async fn clear_does_not_bring_back_a_session_another_request_destroyed() {
-    let store = Arc::new(CountingStore::default());
-    let manager = server_manager(&store);
-    let browser = logged_in(&store, &manager).await;
+    let (store, manager, browser) = logged_in_app().await;
     let destroying = browser.request(&manager);
     let clearing = browser.request(&manager);
     destroying.default_session().await.unwrap().destroy();
@@ -209,8 +206,7 @@ async fn clear_does_not_bring_back_a_session_another_request_destroyed() {
 async fn a_new_session_bound_to_an_owner_alone_is_stored_and_listed() {
     // A login that records only who logged in (no values) is still a login: the record goes to
     // the store with its owner, and the browser gets its id.
-    let store = Arc::new(CountingStore::default());
-    let manager = server_manager(&store);
+    let (_store, manager) = server_app();
     let mut browser = Browser::default();
     let headers = browser
         .visit(&manager, |session| session.set_owner("alice").unwrap())
