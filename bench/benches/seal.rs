@@ -31,10 +31,10 @@ use criterion::{BenchmarkId, Criterion, Throughput};
 use serde::Deserialize;
 use serde_json::Value;
 use session_bench::{json_len, peer_map, ready, record};
-use session_core::{open_record, seal_record};
 use session_core::{
     now_ms, KeyRing, Protection, ResponseHeader, SessionManager, SessionsConfig, StoreRegistry,
 };
+use session_core::{open_record, seal_record};
 
 const NAME: &str = "app_session";
 const SIZES: [usize; 3] = [1, 10, 100];
@@ -116,20 +116,7 @@ fn our_cycle_setup(keys_n: usize, protection: Protection) -> (SessionManager, St
         KeyRing::generate(),
     ))
     .expect("manager");
-    let request = manager.request(None, |_| None);
-    let session = ready(request.default_session()).expect("session");
-    for (key, value) in session_bench::values(keys_n) {
-        session.insert(key, value).expect("insert");
-    }
-    let headers = ready(manager.save_request(request)).expect("finish");
-    let ResponseHeader::SetCookie(set_cookie) = &headers[0] else {
-        panic!("expected a Set-Cookie header");
-    };
-    let cookie = set_cookie
-        .split(';')
-        .next()
-        .expect("name=value")
-        .to_string();
+    let cookie = ready(session_bench::first_cookie(&manager, keys_n));
     (manager, cookie)
 }
 
@@ -312,8 +299,8 @@ fn parts<M: Measurement>(c: &mut Criterion<M>) {
     });
     // What a server-side store's cookie costs on every request: the HMAC-SHA256 over the id.
     let keys = KeyRing::generate();
-    let signed_id = session_core::seal_id(&keys, NAME, &session_core::SessionId::generate())
-        .expect("signs");
+    let signed_id =
+        session_core::seal_id(&keys, NAME, &session_core::SessionId::generate()).expect("signs");
     group.bench_function("signed_id_open", |b| {
         b.iter(|| session_core::open_id(&keys, NAME, black_box(&signed_id)).expect("opens"))
     });

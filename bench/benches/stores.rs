@@ -143,7 +143,7 @@ fn file_and_redis<M: Measurement>(c: &mut Criterion<M>) {
 
 fn server_cycle<M: Measurement>(c: &mut Criterion<M>) {
     use cookie::{Cookie, SameSite};
-    use session_core::{KeyRing, ResponseHeader, SessionManager};
+    use session_core::{KeyRing, SessionManager};
     use std::str::FromStr;
     use tower_sessions::session::Id;
 
@@ -162,20 +162,7 @@ fn server_cycle<M: Measurement>(c: &mut Criterion<M>) {
                 KeyRing::generate(),
             ))
             .expect("manager");
-        let request = manager.request(None, |_| None);
-        let session = rt.block_on(request.default_session()).expect("session");
-        for (key, value) in values(keys_n) {
-            session.insert(key, value).expect("insert");
-        }
-        let headers = rt.block_on(manager.save_request(request)).expect("finish");
-        let ResponseHeader::SetCookie(set_cookie) = &headers[0] else {
-            panic!("expected a Set-Cookie header");
-        };
-        let our_cookie = set_cookie
-            .split(';')
-            .next()
-            .expect("name=value")
-            .to_string();
+        let our_cookie = rt.block_on(session_bench::first_cookie(&manager, keys_n));
         let mut visits = 1_000u64;
         group.bench_function(criterion::BenchmarkId::new("ours", keys_n), |b| {
             b.iter(|| {

@@ -143,6 +143,14 @@ pub mod stores {
         }
     }
 
+    /// The Redis store at `url`, built as [`build`] builds any store.
+    pub fn redis_store(rt: &Runtime, url: &str) -> Option<Arc<dyn Store>> {
+        build(
+            rt,
+            &format!("{{ type = \"redis\", url = {} }}", toml_string(url)),
+        )
+    }
+
     /// `text` as a TOML basic string.
     pub fn toml_string(text: &str) -> String {
         format!("\"{}\"", text.replace('\\', "\\\\").replace('"', "\\\""))
@@ -163,6 +171,25 @@ pub mod stores {
             owner: None,
         }
     }
+}
+
+/// The `name=value` of the cookie `manager` sets for a first request that writes
+/// [`values`]`(keys)` to the default session.
+pub async fn first_cookie(manager: &session_core::SessionManager, keys: usize) -> String {
+    let request = manager.request(None, |_| None);
+    let session = request.default_session().await.expect("session");
+    for (key, value) in values(keys) {
+        session.insert(key, value).expect("insert");
+    }
+    let headers = manager.save_request(request).await.expect("finish");
+    let session_core::ResponseHeader::SetCookie(set_cookie) = &headers[0] else {
+        panic!("expected a Set-Cookie header");
+    };
+    set_cookie
+        .split(';')
+        .next()
+        .expect("name=value")
+        .to_string()
 }
 
 /// What the full-request servers and the in-process request profile share.

@@ -18,8 +18,8 @@ use std::alloc::{GlobalAlloc, Layout, System};
 use std::hint::black_box;
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use session_bench::{ready, values};
-use session_core::{KeyRing, ResponseHeader, SessionManager, SessionsConfig};
+use session_bench::ready;
+use session_core::{KeyRing, SessionManager, SessionsConfig};
 
 /// The system allocator, counting the allocations made and the bytes they asked for.
 struct Counting;
@@ -64,20 +64,7 @@ fn manager(store: &str) -> SessionManager {
 
 /// A 10-key session created through the manager, and the `Cookie` header that carries it.
 fn session_cookie(manager: &SessionManager) -> String {
-    let request = manager.request(None, |_| None);
-    let session = ready(request.default_session()).expect("session");
-    for (key, value) in values(10) {
-        session.insert(key, value).expect("insert");
-    }
-    let headers = ready(manager.save_request(request)).expect("finish");
-    let ResponseHeader::SetCookie(set_cookie) = &headers[0] else {
-        panic!("expected a Set-Cookie header");
-    };
-    set_cookie
-        .split(';')
-        .next()
-        .expect("name=value")
-        .to_string()
+    ready(session_bench::first_cookie(manager, 10))
 }
 
 fn read_write(manager: &SessionManager, cookie: &str, visits: u64) -> usize {

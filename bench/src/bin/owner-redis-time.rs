@@ -26,7 +26,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use redis::aio::MultiplexedConnection;
-use session_bench::stores::{build, toml_string};
+use session_bench::stores::redis_store;
 use session_core::{now_ms, ClientInfo, Device, Expiry, Record, SessionId, Store, DEVICE_KEY};
 
 /// Commands a client sends for a listing or a revocation; any other entry naming the owner ran
@@ -64,6 +64,30 @@ async fn redis_cpu_us(conn: &mut MultiplexedConnection) -> f64 {
         .filter_map(|(_, value)| value.parse::<f64>().ok())
         .sum::<f64>()
         * 1e6
+}
+
+/// How many tasks create an owner's sessions at once.
+const WRITERS: usize = 16;
+
+/// Creates `sessions` records of `owner` (with device records when `device`) from [`WRITERS`]
+/// concurrent tasks.
+async fn create_sessions(store: &Arc<dyn Store>, owner: &str, sessions: usize, device: bool) {
+    let mut writers = tokio::task::JoinSet::new();
+    for writer in 0..WRITERS {
+        let (store, owner) = (Arc::clone(store), owner.to_string());
+        writers.spawn(async move {
+            for _ in (writer..sessions).step_by(WRITERS) {
+                let record = owned_record(&owner, device);
+                store
+                    .create(&record)
+                    .await
+                    .unwrap_or_else(|e| fail("create", e));
+            }
+        });
+    }
+    while let Some(finished) = writers.join_next().await {
+        finished.unwrap_or_else(|e| fail("writer", e));
+    }
 }
 
 /// A session of `owner` as a login leaves it: one value and, with `device`, a device record.
@@ -209,22 +233,7 @@ async fn probe(store: Arc<dyn Store>, url: &str, sizes: &[usize]) {
             "owner-{sessions}-{device}-{}@example.com",
             &SessionId::generate().storage_key()[..8]
         );
-        let writers: Vec<_> = (0..16)
-            .map(|writer| {
-                let (store, owner) = (store.clone(), owner.clone());
-                tokio::spawn(async move {
-                    for _ in (writer..sessions).step_by(16) {
-                        store
-                            .create(&owned_record(&owner, device))
-                            .await
-                            .unwrap_or_else(|e| fail("create", e));
-                    }
-                })
-            })
-            .collect();
-        for writer in writers {
-            writer.await.unwrap_or_else(|e| fail("writer", e));
-        }
+        create_sessions(&store, &owner, sessions, device).await;
         for what in ["list", "revoke"] {
             run(&mut redis, &["SLOWLOG", "RESET"]).await;
             run(
@@ -301,10 +310,7 @@ fn main() {
         .enable_all()
         .build()
         .unwrap_or_else(|e| fail("runtime", e));
-    let store = build(
-        &rt,
-        &format!("{{ type = \"redis\", url = {} }}", toml_string(&url)),
-    )
-    .unwrap_or_else(|| fail("store", "the Redis store could not be built"));
+    let store = redis_store(&rt, &url)
+        .unwrap_or_else(|| fail("store", "the Redis store could not be built"));
     rt.block_on(probe(store, &url, &sizes));
 }

@@ -45,7 +45,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use redis::aio::MultiplexedConnection;
-use session_bench::stores::{build, one_key_delta, toml_string};
+use session_bench::stores::{one_key_delta, redis_store};
 use session_bench::{record_with_fresh_id, values};
 use session_core::{now_ms, Record, Store};
 
@@ -395,11 +395,8 @@ fn main() {
         .enable_all()
         .build()
         .unwrap_or_else(|e| fail("runtime", e));
-    let store = build(
-        &rt,
-        &format!("{{ type = \"redis\", url = {} }}", toml_string(&url)),
-    )
-    .unwrap_or_else(|| fail("store", "the Redis store could not be built"));
+    let store = redis_store(&rt, &url)
+        .unwrap_or_else(|| fail("store", "the Redis store could not be built"));
     rt.block_on(probe(store, &url, tasks, updates));
 }
 

@@ -240,6 +240,15 @@ pub(crate) fn cookie_header(response: &TestResponse) -> String {
         .join("; ")
 }
 
+/// Sends `request` with `cookie` as its `Cookie` header.
+async fn send_with_cookie(
+    client: &dyn DemoClient,
+    request: TestRequest,
+    cookie: &str,
+) -> TestResponse {
+    client.send(with_cookie(request, cookie)).await
+}
+
 /// `request` with a `Cookie` header.
 pub(crate) fn with_cookie(request: TestRequest, cookie: &str) -> TestRequest {
     request.header("cookie", cookie)
@@ -263,9 +272,7 @@ async fn logged_in(client: &dyn DemoClient) -> String {
 
 /// The user `GET /whoami` answers with `cookie`.
 async fn whoami(client: &dyn DemoClient, cookie: &str) -> String {
-    let response = client
-        .send(with_cookie(TestRequest::get("/whoami"), cookie))
-        .await;
+    let response = send_with_cookie(client, TestRequest::get("/whoami"), cookie).await;
     assert_eq!(response.status, 200, "{}", response.text());
     response.text()
 }
@@ -316,9 +323,7 @@ pub async fn named_sessions_travel_in_their_own_cookies(app: &dyn AdapterApp) {
     let (store, client) = app_with_store(app).await;
     let login = logged_in(&*client).await;
 
-    let response = client
-        .send(with_cookie(TestRequest::post("/cart"), &login))
-        .await;
+    let response = send_with_cookie(&*client, TestRequest::post("/cart"), &login).await;
     let cookies = set_cookies(&response);
     assert_eq!(cookies.len(), 1, "only the cart changed: {cookies:?}");
     assert!(cookies[0].starts_with("cart="), "{cookies:?}");
@@ -326,20 +331,18 @@ pub async fn named_sessions_travel_in_their_own_cookies(app: &dyn AdapterApp) {
     assert!(!cart.contains("apple"), "the cart is sealed: {cart}");
     assert_eq!(store.len(), 1, "the cart lives in its cookie");
 
-    let response = client
-        .send(with_cookie(
-            TestRequest::get("/both"),
-            &format!("{login}; {cart}"),
-        ))
-        .await;
+    let response = send_with_cookie(
+        &*client,
+        TestRequest::get("/both"),
+        &format!("{login}; {cart}"),
+    )
+    .await;
     assert!(set_cookies(&response).is_empty(), "reading writes nothing");
     assert_eq!(
         response.json(),
         serde_json::json!(["alice", ["apple"], null])
     );
-    let response = client
-        .send(with_cookie(TestRequest::get("/both"), &cart))
-        .await;
+    let response = send_with_cookie(&*client, TestRequest::get("/both"), &cart).await;
     assert_eq!(response.json(), serde_json::json!([null, ["apple"], null]));
 }
 
@@ -417,9 +420,7 @@ pub async fn a_session_that_is_only_read_is_not_written(app: &dyn AdapterApp) {
     let cookie = logged_in(&*client).await;
     let before = store.calls();
 
-    let response = client
-        .send(with_cookie(TestRequest::get("/whoami"), &cookie))
-        .await;
+    let response = send_with_cookie(&*client, TestRequest::get("/whoami"), &cookie).await;
     assert!(set_cookies(&response).is_empty());
     assert_eq!(response.text(), "alice");
     assert_eq!(
@@ -438,9 +439,7 @@ pub async fn a_tampered_cookie_is_no_session_and_never_reaches_the_store(app: &d
     let tampered = cookie.replacen("app_session=", "app_session=A", 1);
     let before = store.calls();
 
-    let response = client
-        .send(with_cookie(TestRequest::get("/whoami"), &tampered))
-        .await;
+    let response = send_with_cookie(&*client, TestRequest::get("/whoami"), &tampered).await;
     assert_eq!(response.status, 200);
     assert!(set_cookies(&response).is_empty());
     assert_eq!(response.text(), "");
@@ -454,9 +453,7 @@ pub async fn a_store_failure_while_loading_is_a_500_without_detail_or_cookie(app
     let cookie = logged_in(&*client).await;
     store.fail();
 
-    let response = client
-        .send(with_cookie(TestRequest::get("/whoami"), &cookie))
-        .await;
+    let response = send_with_cookie(&*client, TestRequest::get("/whoami"), &cookie).await;
     assert_eq!(response.status, 500);
     assert!(set_cookies(&response).is_empty());
     assert_eq!(response.text(), STORE_UNAVAILABLE_BODY);
@@ -516,9 +513,7 @@ pub async fn a_change_past_the_size_limit_is_413_and_the_session_keeps_what_it_h
     let (_store, client) = app_with_store(app).await;
     let cookie = logged_in(&*client).await;
     for path in ["/huge", "/cart-huge"] {
-        let response = client
-            .send(with_cookie(TestRequest::post(path), &cookie))
-            .await;
+        let response = send_with_cookie(&*client, TestRequest::post(path), &cookie).await;
         assert_eq!(response.status, 413, "{path}");
         assert_eq!(response.text(), TOO_LARGE_BODY, "{path}");
         assert_eq!(response.header("content-type"), Some("application/json"));
@@ -536,9 +531,7 @@ pub async fn a_typed_session_reads_and_writes_a_whole_struct(app: &dyn AdapterAp
     let response = client.send(TestRequest::get("/typed/home")).await;
     assert_eq!(response.text(), "1 home");
     let cookie = cookie_header(&response);
-    let response = client
-        .send(with_cookie(TestRequest::get("/typed/cart"), &cookie))
-        .await;
+    let response = send_with_cookie(&*client, TestRequest::get("/typed/cart"), &cookie).await;
     assert_eq!(response.text(), "2 cart");
 }
 
@@ -550,9 +543,7 @@ pub async fn login_regenerates_the_id_and_retires_the_old_record(app: &dyn Adapt
     assert!(anonymous.starts_with("app_session="), "{anonymous}");
     assert_eq!(store.len(), 1);
 
-    let response = client
-        .send(with_cookie(TestRequest::post("/login"), &anonymous))
-        .await;
+    let response = send_with_cookie(&*client, TestRequest::post("/login"), &anonymous).await;
     let fresh = cookie_header(&response);
     assert!(
         fresh.starts_with("app_session=") && fresh != anonymous,
@@ -573,9 +564,7 @@ pub async fn logout_deletes_the_record_and_expires_the_cookie(app: &dyn AdapterA
     let (store, client) = app_with_store(app).await;
     let cookie = logged_in(&*client).await;
 
-    let response = client
-        .send(with_cookie(TestRequest::post("/logout"), &cookie))
-        .await;
+    let response = send_with_cookie(&*client, TestRequest::post("/logout"), &cookie).await;
     let cookies = set_cookies(&response);
     assert_eq!(cookies.len(), 1, "{cookies:?}");
     assert!(
@@ -597,10 +586,80 @@ fn visit_with(headers: &[(&str, &str)]) -> TestRequest {
     )
 }
 
+/// Header names and values.
+type Headers = &'static [(&'static str, &'static str)];
+
+/// The cross-origin headers of a `POST /visit`, each with a label and whether the default guard
+/// refuses the write.
+const WRITE_HEADERS: &[(&str, Headers, bool)] = &[
+    ("cross-site", &[("sec-fetch-site", "cross-site")], true),
+    ("same-site", &[("sec-fetch-site", "same-site")], true),
+    (
+        "cross-site with our own origin",
+        &[
+            ("sec-fetch-site", "cross-site"),
+            ("origin", "http://app.example"),
+        ],
+        true,
+    ),
+    (
+        "another origin",
+        &[("origin", "https://evil.example")],
+        true,
+    ),
+    (
+        "another port of our host",
+        &[("origin", "http://app.example:4000")],
+        true,
+    ),
+    ("null origin", &[("origin", "null")], true),
+    ("same-origin", &[("sec-fetch-site", "same-origin")], false),
+    ("none", &[("sec-fetch-site", "none")], false),
+    (
+        "same-origin with a foreign origin",
+        &[
+            ("sec-fetch-site", "same-origin"),
+            ("origin", "https://evil.example"),
+        ],
+        false,
+    ),
+    ("our own origin", &[("origin", "http://app.example")], false),
+    ("neither header", &[], false),
+];
+
+/// A cross-site `POST /visit` whose `Origin` is `origin`.
+fn cross_site_from(origin: &str) -> TestRequest {
+    cross_site(TestRequest::post("/visit"), origin)
+}
+
+/// `request` to our host, marked cross-site and from `origin`.
+fn cross_site(request: TestRequest, origin: &str) -> TestRequest {
+    request
+        .header("host", HOST)
+        .header("sec-fetch-site", "cross-site")
+        .header("origin", origin)
+}
+
+/// Asserts that `client` lets a cross-site write from the trusted `https://partner.example`
+/// through (`trusted` says why it is trusted) and refuses one from `https://other.example`.
+async fn assert_only_the_partner_passes(client: &dyn DemoClient, trusted: &str) {
+    let partner = client
+        .send(cross_site_from("https://partner.example"))
+        .await;
+    assert_passed(&partner, trusted);
+    let other = client.send(cross_site_from("https://other.example")).await;
+    assert_refused(&other, "untrusted origin");
+}
+
 /// Asserts `response` is the cross-origin refusal.
 fn assert_refused(response: &TestResponse, label: &str) {
-    assert_eq!(response.status, 403, "{label}: {}", response.text());
-    assert_eq!(response.text(), CROSS_ORIGIN_BODY, "{label}");
+    assert_json_error(response, 403, CROSS_ORIGIN_BODY, label);
+}
+
+/// Asserts `response` is a JSON error: `status`, exactly `body`, and no cookie.
+fn assert_json_error(response: &TestResponse, status: u16, body: &str, label: &str) {
+    assert_eq!(response.status, status, "{label}: {}", response.text());
+    assert_eq!(response.text(), body, "{label}");
     assert_eq!(
         response.header("content-type"),
         Some("application/json"),
@@ -625,24 +684,8 @@ pub async fn cross_origin_writes_are_refused_before_the_handler(app: &dyn Adapte
     let (store, client) = app_with_store(app).await;
     let cookie = logged_in(&*client).await;
     let before = store.calls();
-    for (label, headers) in [
-        ("cross-site", &[("sec-fetch-site", "cross-site")][..]),
-        ("same-site", &[("sec-fetch-site", "same-site")]),
-        (
-            "cross-site with our own origin",
-            &[
-                ("sec-fetch-site", "cross-site"),
-                ("origin", "http://app.example"),
-            ],
-        ),
-        ("another origin", &[("origin", "https://evil.example")]),
-        (
-            "another port of our host",
-            &[("origin", "http://app.example:4000")],
-        ),
-        ("null origin", &[("origin", "null")]),
-    ] {
-        let response = client.send(with_cookie(visit_with(headers), &cookie)).await;
+    for (label, headers, _) in WRITE_HEADERS.iter().filter(|(_, _, refused)| *refused) {
+        let response = send_with_cookie(&*client, visit_with(headers), &cookie).await;
         assert_refused(&response, label);
     }
     for method in ["PUT", "PATCH", "DELETE"] {
@@ -659,25 +702,10 @@ pub async fn cross_origin_writes_are_refused_before_the_handler(app: &dyn Adapte
 /// with neither header (curl) and a safe method whatever its headers all reach the handler.
 pub async fn same_origin_headerless_and_safe_requests_pass(app: &dyn AdapterApp) {
     let (_store, client) = app_with_store(app).await;
-    for (label, headers) in [
-        ("same-origin", &[("sec-fetch-site", "same-origin")][..]),
-        ("none", &[("sec-fetch-site", "none")]),
-        (
-            "same-origin with a foreign origin",
-            &[
-                ("sec-fetch-site", "same-origin"),
-                ("origin", "https://evil.example"),
-            ],
-        ),
-        ("our own origin", &[("origin", "http://app.example")]),
-        ("neither header", &[]),
-    ] {
+    for (label, headers, _) in WRITE_HEADERS.iter().filter(|(_, _, refused)| !*refused) {
         assert_passed(&client.send(visit_with(headers)).await, label);
     }
-    let safe = TestRequest::get("/typed/home")
-        .header("host", HOST)
-        .header("sec-fetch-site", "cross-site")
-        .header("origin", "https://evil.example");
+    let safe = cross_site(TestRequest::get("/typed/home"), "https://evil.example");
     assert_passed(&client.send(safe).await, "GET");
 }
 
@@ -694,21 +722,9 @@ pub async fn trusted_origins_and_exempt_routes_pass(app: &dyn AdapterApp) {
     let guard =
         CrossOriginGuard::new(&config.cross_origin).unwrap_or_else(|error| panic!("{error}"));
     let client = app.cross_origin_client(manager(&store).await, guard).await;
-    let partner = visit_with(&[
-        ("sec-fetch-site", "cross-site"),
-        ("origin", "https://partner.example"),
-    ]);
-    assert_passed(&client.send(partner).await, "trusted origin");
-    let hook = TestRequest::post("/hooks/visit")
-        .header("host", HOST)
-        .header("sec-fetch-site", "cross-site")
-        .header("origin", "https://idp.example");
+    assert_only_the_partner_passes(&*client, "trusted origin").await;
+    let hook = cross_site(TestRequest::post("/hooks/visit"), "https://idp.example");
     assert_passed(&client.send(hook).await, "exempt route");
-    let other = visit_with(&[
-        ("sec-fetch-site", "cross-site"),
-        ("origin", "https://other.example"),
-    ]);
-    assert_refused(&client.send(other).await, "untrusted origin");
 }
 
 /// A login through the adapter records the client's `User-Agent` in the session's device
@@ -745,19 +761,7 @@ pub async fn the_configured_cross_origin_table_applies_by_default(app: &dyn Adap
         .await
         .unwrap_or_else(|error| panic!("{error}"));
     let client = app.client(Some(configured)).await;
-    let partner = visit_with(&[
-        ("sec-fetch-site", "cross-site"),
-        ("origin", "https://partner.example"),
-    ]);
-    assert_passed(
-        &client.send(partner).await,
-        "origin trusted by the configuration",
-    );
-    let other = visit_with(&[
-        ("sec-fetch-site", "cross-site"),
-        ("origin", "https://other.example"),
-    ]);
-    assert_refused(&client.send(other).await, "untrusted origin");
+    assert_only_the_partner_passes(&*client, "origin trusted by the configuration").await;
 }
 
 /// With the check turned off, a cross-site write reaches the handler.
@@ -766,10 +770,7 @@ pub async fn the_cross_origin_check_can_be_turned_off(app: &dyn AdapterApp) {
     let client = app
         .cross_origin_client(manager(&store).await, CrossOriginGuard::disabled())
         .await;
-    let request = visit_with(&[
-        ("sec-fetch-site", "cross-site"),
-        ("origin", "https://evil.example"),
-    ]);
+    let request = cross_site_from("https://evil.example");
     assert_passed(&client.send(request).await, "off");
 }
 
@@ -789,14 +790,7 @@ pub async fn the_login_guard_is_a_json_401_without_an_owner(app: &dyn AdapterApp
         ),
     ] {
         let response = client.send(request).await;
-        assert_eq!(response.status, 401, "{label}: {}", response.text());
-        assert_eq!(response.text(), r#"{"error":"not logged in"}"#, "{label}");
-        assert_eq!(
-            response.header("content-type"),
-            Some("application/json"),
-            "{label}"
-        );
-        assert!(set_cookies(&response).is_empty(), "{label}");
+        assert_json_error(&response, 401, r#"{"error":"not logged in"}"#, label);
     }
 }
 
@@ -806,9 +800,7 @@ pub async fn the_login_guard_yields_the_owner(app: &dyn AdapterApp) {
     let response = client.send(TestRequest::post("/owner-login")).await;
     assert_eq!(response.status, 200, "{}", response.text());
     let cookie = cookie_header(&response);
-    let response = client
-        .send(with_cookie(TestRequest::get("/me"), &cookie))
-        .await;
+    let response = send_with_cookie(&*client, TestRequest::get("/me"), &cookie).await;
     assert_eq!(response.status, 200, "{}", response.text());
     assert_eq!(response.text(), "alice");
 }
@@ -821,9 +813,7 @@ pub async fn the_login_guard_redirects_html_routes(app: &dyn AdapterApp) {
     assert_eq!(response.header("location"), Some("/login-page"));
     let response = client.send(TestRequest::post("/owner-login")).await;
     let cookie = cookie_header(&response);
-    let response = client
-        .send(with_cookie(TestRequest::get("/me-page"), &cookie))
-        .await;
+    let response = send_with_cookie(&*client, TestRequest::get("/me-page"), &cookie).await;
     assert_eq!(response.status, 200);
     assert_eq!(response.text(), "page of alice");
 }
@@ -878,9 +868,7 @@ pub async fn a_size_refusal_saves_nothing_of_the_request(app: &dyn AdapterApp) {
     let (store, client) = app_with_store(app).await;
     let cookie = logged_in(&*client).await;
     let before = store.calls();
-    let response = client
-        .send(with_cookie(TestRequest::post("/login-huge"), &cookie))
-        .await;
+    let response = send_with_cookie(&*client, TestRequest::post("/login-huge"), &cookie).await;
     assert_eq!(response.status, 413, "{}", response.text());
     assert_eq!(response.text(), TOO_LARGE_BODY);
     assert!(set_cookies(&response).is_empty(), "no cookie");
@@ -904,9 +892,7 @@ pub async fn head_saves_nothing(app: &dyn AdapterApp) {
         assert!(set_cookies(&response).is_empty());
     }
     assert_eq!(store.calls().writes, before.writes, "nothing written");
-    let response = client
-        .send(with_cookie(TestRequest::get("/typed/cart"), &cookie))
-        .await;
+    let response = send_with_cookie(&*client, TestRequest::get("/typed/cart"), &cookie).await;
     assert_eq!(response.text(), "2 cart", "the HEADs counted nothing");
 }
 
@@ -930,12 +916,8 @@ pub async fn a_response_marked_to_discard_saves_nothing(app: &dyn AdapterApp) {
     let (store, client) = app_with_store(app).await;
     let cookie = logged_in(&*client).await;
     let before = store.calls();
-    let response = client
-        .send(with_cookie(
-            TestRequest::post("/write-then-discard"),
-            &cookie,
-        ))
-        .await;
+    let response =
+        send_with_cookie(&*client, TestRequest::post("/write-then-discard"), &cookie).await;
     assert_eq!(response.status, 422);
     assert!(set_cookies(&response).is_empty());
     assert_eq!(store.calls().writes, before.writes, "nothing written");

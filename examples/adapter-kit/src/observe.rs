@@ -3,103 +3,14 @@
 //! the lifecycle events with their handles and device records, no id or signed id in any of
 //! them, and no storage key but as an event's handle.
 
-use std::collections::BTreeMap;
-use std::fmt::{Debug, Write as _};
 use std::sync::{Arc, Mutex};
 
-use metrics_util::debugging::{DebugValue, DebuggingRecorder};
+use metrics_util::debugging::DebuggingRecorder;
 use session_core::{Refusal, RevokeScope, SessionEventKind};
 use session_stores::testing::TestStore;
-use tracing::field::{Field, Visit};
-use tracing::span::{Attributes, Id};
-use tracing::{Event, Subscriber};
-use tracing_subscriber::layer::{Context, SubscriberExt};
-use tracing_subscriber::registry::LookupSpan;
-use tracing_subscriber::Layer;
+use trace_capture::{metrics_of, Captured};
 
 use crate::{cookie_header, manager, with_cookie, AdapterApp, TestRequest};
-
-/// Every span opened and event emitted on the threads that capture, one line each with its
-/// fields (an event's line also names the spans it is in).
-///
-/// One global subscriber routes to the capturing thread's list: a subscriber set per thread
-/// races with other tests' threads over each callsite's cached interest, and could miss events.
-#[derive(Clone, Default)]
-struct Captured(Arc<Mutex<Vec<String>>>);
-
-thread_local! {
-    static CAPTURING: std::cell::RefCell<Option<Captured>> = const { std::cell::RefCell::new(None) };
-}
-
-/// Ends this thread's capture when dropped.
-struct Capturing;
-
-impl Drop for Capturing {
-    fn drop(&mut self) {
-        CAPTURING.with(|capturing| capturing.borrow_mut().take());
-    }
-}
-
-impl Captured {
-    /// Captures what this thread emits until the guard is dropped.
-    fn start(&self) -> Capturing {
-        static INSTALLED: std::sync::Once = std::sync::Once::new();
-        INSTALLED.call_once(|| {
-            let subscriber = tracing_subscriber::registry().with(Router);
-            if tracing::subscriber::set_global_default(subscriber).is_err() {
-                panic!("another global subscriber is installed; the capture would see nothing");
-            }
-        });
-        CAPTURING.with(|capturing| *capturing.borrow_mut() = Some(self.clone()));
-        Capturing
-    }
-
-    fn lines(&self) -> Vec<String> {
-        self.0.lock().unwrap_or_else(|e| e.into_inner()).clone()
-    }
-
-    fn push(line: String) {
-        CAPTURING.with(|capturing| {
-            if let Some(captured) = &*capturing.borrow() {
-                captured
-                    .0
-                    .lock()
-                    .unwrap_or_else(|e| e.into_inner())
-                    .push(line);
-            }
-        });
-    }
-}
-
-struct Fields<'a>(&'a mut String);
-
-impl Visit for Fields<'_> {
-    fn record_debug(&mut self, field: &Field, value: &dyn Debug) {
-        let _ = write!(self.0, " {}={:?}", field.name(), value);
-    }
-}
-
-/// The global layer: each span and event to the capture of the thread it happens on.
-struct Router;
-
-impl<S: Subscriber + for<'a> LookupSpan<'a>> Layer<S> for Router {
-    fn on_new_span(&self, attrs: &Attributes<'_>, _: &Id, _: Context<'_, S>) {
-        let mut line = format!("span {}", attrs.metadata().name());
-        attrs.record(&mut Fields(&mut line));
-        Captured::push(line);
-    }
-
-    fn on_event(&self, event: &Event<'_>, context: Context<'_, S>) {
-        let mut line = String::from("event");
-        if let Some(scope) = context.event_scope(event) {
-            for span in scope.from_root() {
-                let _ = write!(line, " in {}", span.name());
-            }
-        }
-        event.record(&mut Fields(&mut line));
-        Captured::push(line);
-    }
-}
 
 /// Whether `text` holds a run of 32 or more base64url characters with capitals and digits
 /// among them: what an id, a signed id or a storage key looks like (metric names are long runs
@@ -241,38 +152,21 @@ pub async fn metrics_spans_and_events_are_recorded_and_carry_no_id(app: &dyn Ada
         ]
     );
 
-    let metrics: BTreeMap<String, u64> = snapshotter
-        .snapshot()
-        .into_vec()
-        .into_iter()
-        .map(|(key, _, _, value)| {
-            let (_, key) = key.into_parts();
-            let labels: Vec<String> = key
-                .labels()
-                .map(|label| format!("{}={}", label.key(), label.value()))
-                .collect();
-            let count = match value {
-                DebugValue::Counter(count) => count,
-                DebugValue::Histogram(samples) => samples.len() as u64,
-                DebugValue::Gauge(_) => 0,
-            };
-            (format!("{}{{{}}}", key.name(), labels.join(",")), count)
-        })
-        .collect();
+    let metrics = metrics_of(&snapshotter);
     let count = |name: &str| metrics.get(name).copied().unwrap_or_default();
-    assert_eq!(
-        count("session_created_total{session=app}"),
-        2,
-        "{metrics:#?}"
-    );
-    assert_eq!(count("session_created_total{session=cart}"), 1);
-    assert_eq!(count("session_regenerated_total{session=app}"), 1);
-    assert_eq!(count("session_destroyed_total{session=app}"), 1);
-    assert_eq!(count("session_too_large_total{session=app}"), 1);
-    assert_eq!(count("session_revoked_total{session=app}"), 1);
-    assert_eq!(count("session_store_errors_total{session=app}"), 1);
-    assert_eq!(count("session_corrupt_total{session=app}"), 0);
-    assert_eq!(count("session_cross_origin_refused_total{}"), 0);
+    for (name, expected) in [
+        ("session_created_total{session=app}", 2),
+        ("session_created_total{session=cart}", 1),
+        ("session_regenerated_total{session=app}", 1),
+        ("session_destroyed_total{session=app}", 1),
+        ("session_too_large_total{session=app}", 1),
+        ("session_revoked_total{session=app}", 1),
+        ("session_store_errors_total{session=app}", 1),
+        ("session_corrupt_total{session=app}", 0),
+        ("session_cross_origin_refused_total{}", 0),
+    ] {
+        assert_eq!(count(name), expected, "{name}: {metrics:#?}");
+    }
     for op in ["load", "create", "regenerate", "delete", "delete_owner"] {
         let name = format!("session_store_duration_seconds{{session=app,op={op}}}");
         assert!(count(&name) > 0, "{name}: {metrics:#?}");

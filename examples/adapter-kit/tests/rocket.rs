@@ -13,24 +13,49 @@ use session_rocket::{
 
 type Answer = Result<String, Error>;
 
-#[get("/whoami")]
-fn whoami(s: Session) -> Answer {
-    Ok(routes::whoami(&s)?)
+/// Handlers that only answer with a kit route for their guard's session, one
+/// `#[method(path)] fn name(guard) => route;` each.
+macro_rules! kit_handlers {
+    ($(#[$method:ident($path:literal)] fn $name:ident($s:ident: $guard:ty) => $route:ident;)*) => {
+        $(
+            #[$method($path)]
+            fn $name($s: $guard) -> Answer {
+                Ok(routes::$route(&$s)?)
+            }
+        )*
+    };
 }
 
-#[post("/login")]
-fn login(s: Session) -> Answer {
-    Ok(routes::login(&s)?)
+kit_handlers! {
+    #[get("/whoami")]
+    fn whoami(s: Session) => whoami;
+    #[post("/login")]
+    fn login(s: Session) => login;
+    #[post("/visit")]
+    fn visit(s: Session) => visit;
+    #[post("/cart")]
+    fn add_to_cart(c: NamedSession<Cart>) => add_to_cart;
+    #[post("/api/login")]
+    fn api_login(a: NamedSession<Api>) => api_login;
+    #[get("/api/me")]
+    fn api_me(a: NamedSession<Api>) => api_me;
+    #[get("/wrong-type")]
+    fn wrong_type(s: Session) => wrong_type;
+    #[post("/huge")]
+    fn huge(s: Session) => huge;
+    #[post("/cart-huge")]
+    fn cart_huge(c: NamedSession<Cart>) => cart_huge;
+    #[post("/hooks/visit")]
+    fn hooks_visit(s: Session) => visit;
+    #[post("/owner-login")]
+    fn owner_login(s: Session) => bind_alice;
+    #[post("/login-huge")]
+    fn login_huge(s: Session) => login_huge;
 }
 
 #[post("/logout")]
 fn logout(s: Session) -> String {
     routes::logout(&s)
-}
-
-#[post("/visit")]
-fn visit(s: Session) -> Answer {
-    Ok(routes::visit(&s)?)
 }
 
 #[get("/plain")]
@@ -55,34 +80,14 @@ fn missing(missing: Result<NamedSession<Missing>, SessionRejection>) -> (Status,
     }
 }
 
-#[post("/cart")]
-fn add_to_cart(c: NamedSession<Cart>) -> Answer {
-    Ok(routes::add_to_cart(&c)?)
-}
-
 #[get("/both")]
 fn both(s: Session, c: NamedSession<Cart>) -> Answer {
     Ok(routes::both(&s, &c)?)
 }
 
-#[post("/api/login")]
-fn api_login(a: NamedSession<Api>) -> Answer {
-    Ok(routes::api_login(&a)?)
-}
-
-#[get("/api/me")]
-fn api_me(a: NamedSession<Api>) -> Answer {
-    Ok(routes::api_me(&a)?)
-}
-
 #[post("/api/logout")]
 fn api_logout(a: NamedSession<Api>) -> String {
     routes::api_logout(&a)
-}
-
-#[get("/wrong-type")]
-fn wrong_type(s: Session) -> Answer {
-    Ok(routes::wrong_type(&s)?)
 }
 
 #[get("/by-name")]
@@ -103,29 +108,9 @@ async fn unknown_by_name(sessions: Sessions<'_>) -> Answer {
     Ok("unreachable".to_string())
 }
 
-#[post("/huge")]
-fn huge(s: Session) -> Answer {
-    Ok(routes::huge(&s)?)
-}
-
-#[post("/cart-huge")]
-fn cart_huge(c: NamedSession<Cart>) -> Answer {
-    Ok(routes::cart_huge(&c)?)
-}
-
 #[get("/typed/<page>")]
 fn typed(s: Session, page: &str) -> Answer {
     Ok(routes::typed(&s, page)?)
-}
-
-#[post("/hooks/visit")]
-fn hooks_visit(s: Session) -> Answer {
-    Ok(routes::visit(&s)?)
-}
-
-#[post("/owner-login")]
-fn owner_login(s: Session) -> Answer {
-    Ok(routes::bind_alice(&s)?)
 }
 
 #[get("/me")]
@@ -173,11 +158,6 @@ fn write_then_panic(s: Session) -> Answer {
         panic!("the handler panics after writing");
     }
     Ok(String::new())
-}
-
-#[post("/login-huge")]
-fn login_huge(s: Session) -> Answer {
-    Ok(routes::login_huge(&s)?)
 }
 
 #[catch(500)]

@@ -67,39 +67,37 @@ async fn click_through(chromedriver: &Path, chromium: &Path) {
     assert!(laptop.cookie("app_session").await.is_none());
 
     // Log in: the browser keeps the Secure, HttpOnly session cookie of http://127.0.0.1.
-    laptop.fill("user", "alice").await;
-    laptop.click("login").await;
-    assert_eq!(laptop.text("who").await, "Logged in as alice");
+    laptop.log_in("alice").await;
     assert_eq!(laptop.text("account-result").await, "Logged in as alice");
-    let session = laptop
-        .cookie("app_session")
-        .await
-        .expect("the browser keeps the app_session cookie after login");
+    let session = laptop.kept_cookie("app_session", "after login").await;
     assert_eq!(session.secure(), Some(true), "{session:?}");
     assert_eq!(session.http_only(), Some(true), "{session:?}");
     assert!(
         session.expires_datetime().is_none(),
         "before remember me the cookie lasts the browser session: {session:?}"
     );
-    laptop.click("me").await;
-    assert_eq!(laptop.text("account-result").await, "You are alice");
+    laptop.expect_me(Some("alice")).await;
 
     // Counters.
     laptop.click("counter-increment").await;
-    laptop.click("counter-increment").await;
-    assert_eq!(laptop.text("counter-result").await, "visits = 2");
+    laptop
+        .click_shows("counter-increment", "counter-result", "visits = 2")
+        .await;
     laptop.fill("counter-name", "other").await;
-    laptop.click("counter-read").await;
-    assert_eq!(laptop.text("counter-result").await, "other = 0");
+    laptop
+        .click_shows("counter-read", "counter-result", "other = 0")
+        .await;
 
     // A flash message, shown once.
     laptop.fill("flash-message", "saved").await;
-    laptop.click("flash-add").await;
-    assert_eq!(laptop.text("flash-result").await, "Added; it shows once");
-    laptop.click("flash-take").await;
-    assert_eq!(laptop.text("flash-result").await, "saved");
-    laptop.click("flash-take").await;
-    assert_eq!(laptop.text("flash-result").await, "No messages");
+    let added = "Added; it shows once";
+    laptop.click_shows("flash-add", "flash-result", added).await;
+    laptop
+        .click_shows("flash-take", "flash-result", "saved")
+        .await;
+    laptop
+        .click_shows("flash-take", "flash-result", "No messages")
+        .await;
 
     // The cart, in its own sealed cookie.
     laptop.fill("cart-item", "apple").await;
@@ -107,22 +105,15 @@ async fn click_through(chromedriver: &Path, chromium: &Path) {
     laptop.fill("cart-item", "pear").await;
     laptop.click("cart-add").await;
     assert_eq!(laptop.text("cart-result").await, "apple\npear");
-    let cart = laptop
-        .cookie("cart")
-        .await
-        .expect("the browser keeps the cart cookie");
+    let cart = laptop.kept_cookie("cart", "after adding items").await;
     assert!(!cart.value().contains("apple"), "the cart cookie is sealed");
 
     // Remember me: the session cookie now lasts 30 days.
-    laptop.click("remember").await;
-    assert_eq!(
-        laptop.text("account-result").await,
-        "Remembered for 30 days"
-    );
-    let remembered = laptop
-        .cookie("app_session")
-        .await
-        .expect("the session cookie survives remember me");
+    let shown = "Remembered for 30 days";
+    laptop
+        .click_shows("remember", "account-result", shown)
+        .await;
+    let remembered = laptop.kept_cookie("app_session", "after remember me").await;
     let expires = remembered
         .expires_datetime()
         .map(|at| at.unix_timestamp())
@@ -138,9 +129,7 @@ async fn click_through(chromedriver: &Path, chromium: &Path) {
     phone.goto(&base).await.expect("open the page on the phone");
     let phone = Page::new(phone).await;
     assert_eq!(phone.text("who").await, "Not logged in");
-    phone.fill("user", "alice").await;
-    phone.click("login").await;
-    assert_eq!(phone.text("who").await, "Logged in as alice");
+    phone.log_in("alice").await;
     phone.click("cart-show").await;
     assert_eq!(
         phone.text("cart-result").await,
@@ -165,22 +154,18 @@ async fn click_through(chromedriver: &Path, chromium: &Path) {
     let listing = laptop.text("sessions-result").await;
     assert!(listing.starts_with("1 device"), "{listing}");
     assert_eq!(listing.matches("(this browser)").count(), 1, "{listing}");
-    phone.click("me").await;
-    assert_eq!(phone.text("account-result").await, "Not logged in");
-    laptop.click("me").await;
-    assert_eq!(laptop.text("account-result").await, "You are alice");
+    phone.expect_me(None).await;
+    laptop.expect_me(Some("alice")).await;
 
     // Log out the other devices: the phone, logged in again, ends; the laptop stays.
-    phone.click("login").await;
-    assert_eq!(phone.text("who").await, "Logged in as alice");
-    laptop.click("logout-others").await;
-    assert_eq!(laptop.text("sessions-result").await, "Ended 1 other device");
-    phone.click("me").await;
-    assert_eq!(phone.text("account-result").await, "Not logged in");
-    laptop.click("me").await;
-    assert_eq!(laptop.text("account-result").await, "You are alice");
-    phone.click("login").await;
-    assert_eq!(phone.text("who").await, "Logged in as alice");
+    phone.log_in("alice").await;
+    let ended = "Ended 1 other device";
+    laptop
+        .click_shows("logout-others", "sessions-result", ended)
+        .await;
+    phone.expect_me(None).await;
+    laptop.expect_me(Some("alice")).await;
+    phone.log_in("alice").await;
 
     // A page on a second origin posts to the demo from the laptop's browser, which sends the
     // session cookie (another port of the same host is same-site): a `no-cors` fetch of "log out
@@ -205,23 +190,20 @@ async fn click_through(chromedriver: &Path, chromium: &Path) {
     assert_eq!(cross_origin_refusals() - refused_before, 2);
     laptop.open(&base).await;
     assert_eq!(laptop.text("who").await, "Logged in as alice");
-    phone.click("me").await;
-    assert_eq!(phone.text("account-result").await, "You are alice");
+    phone.expect_me(Some("alice")).await;
     other_origin.stop().await;
 
     // Log out everywhere, from the laptop: the phone is logged out too.
-    laptop.click("logout-everywhere").await;
-    assert_eq!(
-        laptop.text("sessions-result").await,
-        "Ended 2 sessions on every device"
-    );
+    let ended = "Ended 2 sessions on every device";
+    laptop
+        .click_shows("logout-everywhere", "sessions-result", ended)
+        .await;
     assert_eq!(laptop.text("who").await, "Not logged in");
     assert!(
         laptop.cookie("app_session").await.is_none(),
         "log out everywhere removes this browser's session cookie"
     );
-    phone.click("me").await;
-    assert_eq!(phone.text("account-result").await, "Not logged in");
+    phone.expect_me(None).await;
     assert_eq!(phone.text("who").await, "Not logged in");
     phone.click("sessions-list").await;
     assert_eq!(
@@ -503,6 +485,28 @@ impl Page {
         self.wait_until_done(before).await;
     }
 
+    /// Clicks button `id`, then asserts that element `output` shows exactly `expected`.
+    async fn click_shows(&self, id: &str, output: &str, expected: &str) {
+        self.click(id).await;
+        assert_eq!(self.text(output).await, expected, "#{output} after #{id}");
+    }
+
+    /// Logs in as `user` with the page's form and asserts the header shows it.
+    async fn log_in(&self, user: &str) {
+        self.fill("user", user).await;
+        let logged_in = format!("Logged in as {user}");
+        self.click_shows("login", "who", &logged_in).await;
+    }
+
+    /// Clicks "Who am I?" and asserts the answer: `user`, or not logged in.
+    async fn expect_me(&self, user: Option<&str>) {
+        let expected = user.map_or_else(
+            || "Not logged in".to_string(),
+            |user| format!("You are {user}"),
+        );
+        self.click_shows("me", "account-result", &expected).await;
+    }
+
     /// How many elements `selector` (CSS) finds.
     async fn count(&self, selector: &str) -> usize {
         self.client
@@ -536,6 +540,13 @@ impl Page {
             .expect("read the browser's cookies")
             .into_iter()
             .find(|cookie| cookie.name() == name)
+    }
+
+    /// The browser's cookie `name`, which it must hold `when`.
+    async fn kept_cookie(&self, name: &str, when: &str) -> Cookie<'static> {
+        self.cookie(name)
+            .await
+            .unwrap_or_else(|| panic!("the browser keeps the {name} cookie {when}"))
     }
 
     /// Saves a screenshot to the target directory's `tmp/browser-test-page.png`.

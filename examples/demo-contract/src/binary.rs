@@ -192,14 +192,27 @@ pub fn keys_from_session_keys_need_no_warning(binary: &str) {
 /// A `SESSIONS_CONFIG` that cannot be read stops start-up with a message naming the variable,
 /// before anything listens.
 pub fn unreadable_config_file_stops_start_up_naming_the_variable(binary: &str) {
-    let output = Command::new(binary)
-        .env("ADDR", "127.0.0.1:0")
-        .env("SESSIONS_CONFIG", "no/such/sessions.toml")
+    let env = [("SESSIONS_CONFIG", Some("no/such/sessions.toml"))];
+    expect_start_up_refused(binary, &env, "SESSIONS_CONFIG");
+}
+
+/// Runs `binary` with `env` (a `None` value removes the variable) and asserts that start-up
+/// stops with a message naming `variable`, before anything listens.
+fn expect_start_up_refused(binary: &str, env: &[(&str, Option<&str>)], variable: &str) {
+    let mut command = Command::new(binary);
+    command.env("ADDR", "127.0.0.1:0");
+    for (name, value) in env {
+        match value {
+            Some(value) => command.env(name, value),
+            None => command.env_remove(name),
+        };
+    }
+    let output = command
         .output()
         .unwrap_or_else(|error| panic!("{binary} does not run: {error}"));
     assert!(!output.status.success());
     let stderr = String::from_utf8_lossy(&output.stderr);
-    assert!(stderr.contains("SESSIONS_CONFIG"), "{stderr}");
+    assert!(stderr.contains(variable), "{stderr}");
     assert!(output.stdout.is_empty(), "nothing is listening");
 }
 
@@ -217,16 +230,11 @@ pub fn trusted_origins_are_checked_at_start_up(binary: &str) {
     assert!(health.starts_with("HTTP/1.1 200"), "{health}");
     demo.stop();
 
-    let output = Command::new(binary)
-        .env("ADDR", "127.0.0.1:0")
-        .env_remove("SESSIONS_CONFIG")
-        .env("TRUSTED_ORIGINS", "partner.example")
-        .output()
-        .unwrap_or_else(|error| panic!("{binary} does not run: {error}"));
-    assert!(!output.status.success());
-    let stderr = String::from_utf8_lossy(&output.stderr);
-    assert!(stderr.contains("TRUSTED_ORIGINS"), "{stderr}");
-    assert!(output.stdout.is_empty(), "nothing is listening");
+    let env = [
+        ("SESSIONS_CONFIG", None),
+        ("TRUSTED_ORIGINS", Some("partner.example")),
+    ];
+    expect_start_up_refused(binary, &env, "TRUSTED_ORIGINS");
 }
 
 /// A sibling application's cookie that is not UTF-8 ([`LEGACY_COOKIE`]), in the same `Cookie`

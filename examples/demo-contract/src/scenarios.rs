@@ -16,6 +16,7 @@ use crate::client::{Browser, DemoApp, DemoClient, TestRequest, TestResponse, SES
 use crate::startup::DEFAULT_CONFIG;
 use crate::stores::{config_with_store, config_with_stores, on, test_manager};
 
+use crate::scenarios_v3::expect_listing;
 pub use crate::scenarios_v3::*;
 
 const APP_COOKIE: &str = "app_session";
@@ -67,6 +68,26 @@ pub(crate) fn expect_no_set_cookie(response: &TestResponse, what: &str) {
     );
 }
 
+/// Asserts status and exact JSON body, and that `response` sets no cookie.
+#[track_caller]
+pub(crate) fn expect_cookieless(response: &TestResponse, status: u16, body: Value, what: &str) {
+    expect(response, status, body, what);
+    expect_no_set_cookie(response, what);
+}
+
+/// Sends `request` and asserts its status and exact JSON body.
+pub(crate) async fn expect_answer(
+    browser: &mut Browser<'_>,
+    request: TestRequest,
+    status: u16,
+    body: Value,
+    what: &str,
+) -> TestResponse {
+    let response = browser.send(request).await;
+    expect(&response, status, body, what);
+    response
+}
+
 /// Sends `GET path` and asserts its status and exact JSON body.
 async fn expect_get(
     browser: &mut Browser<'_>,
@@ -75,9 +96,7 @@ async fn expect_get(
     body: Value,
     what: &str,
 ) -> TestResponse {
-    let response = browser.get(path).await;
-    expect(&response, status, body, what);
-    response
+    expect_answer(browser, TestRequest::get(path), status, body, what).await
 }
 
 /// Sends `POST path` with a JSON body and asserts a 200 with the exact JSON body `answer`.
@@ -88,9 +107,85 @@ async fn expect_post_json(
     answer: Value,
     what: &str,
 ) -> TestResponse {
-    let response = browser.post_json(path, body).await;
-    expect(&response, 200, answer, what);
-    response
+    expect_answer(
+        browser,
+        TestRequest::post(path).json(&body),
+        200,
+        answer,
+        what,
+    )
+    .await
+}
+
+/// Sends `POST path` with no body and asserts `200 {"ok":true}`.
+pub(crate) async fn expect_ok(browser: &mut Browser<'_>, path: &str, what: &str) -> TestResponse {
+    let ok = json!({"ok": true});
+    expect_answer(browser, TestRequest::post(path), 200, ok, what).await
+}
+
+/// Sends `method /counter/{key}` (`GET` reads, `POST` increments) and asserts
+/// `200 {"key": key, "value": value}`.
+pub(crate) async fn expect_counter(
+    browser: &mut Browser<'_>,
+    method: &str,
+    key: &str,
+    value: u64,
+    what: &str,
+) -> TestResponse {
+    let request = TestRequest::new(method, format!("/counter/{key}"));
+    let answer = json!({"key": key, "value": value});
+    expect_answer(browser, request, 200, answer, what).await
+}
+
+/// `POST /flash` with `message`, asserting `200 {"ok":true}`.
+pub(crate) async fn post_flash(browser: &mut Browser<'_>, message: &str) {
+    let request = TestRequest::post("/flash").json(&json!({ "message": message }));
+    expect_answer(browser, request, 200, json!({"ok": true}), "POST /flash").await;
+}
+
+/// `GET /flash` answers exactly `messages`.
+pub(crate) async fn expect_flash(browser: &mut Browser<'_>, messages: &[&str], what: &str) {
+    expect_get(
+        browser,
+        "/flash",
+        200,
+        json!({ "messages": messages }),
+        what,
+    )
+    .await;
+}
+
+/// `POST /cart/items` with `item` answers the cart's `items` after it.
+async fn add_to_cart(
+    browser: &mut Browser<'_>,
+    item: &str,
+    items: &[&str],
+    what: &str,
+) -> TestResponse {
+    let body = json!({ "item": item });
+    expect_post_json(
+        browser,
+        "/cart/items",
+        body,
+        json!({ "items": items }),
+        what,
+    )
+    .await
+}
+
+/// Sends `request` and asserts `200 {"revoked": count}`.
+pub(crate) async fn expect_revoked(
+    browser: &mut Browser<'_>,
+    request: TestRequest,
+    count: u64,
+    what: &str,
+) -> TestResponse {
+    expect_answer(browser, request, 200, json!({ "revoked": count }), what).await
+}
+
+/// `N` browsers with empty jars, all talking to `client`.
+pub(crate) fn browsers<const N: usize>(client: &dyn DemoClient) -> [Browser<'_>; N] {
+    std::array::from_fn(|_| Browser::new(client))
 }
 
 /// `GET /me` answers `user`, or 401 without one.
@@ -102,15 +197,7 @@ pub(crate) async fn expect_user(
     expect_login_route(browser, "/me", user, what).await
 }
 
-/// `GET /api/me` answers `user`, or 401 without one.
-async fn expect_api_user(
-    browser: &mut Browser<'_>,
-    user: Option<&str>,
-    what: &str,
-) -> TestResponse {
-    expect_login_route(browser, "/api/me", user, what).await
-}
-
+/// `GET path` (`/me`, or `/api/me` for the header session) answers `user`, or 401 without one.
 async fn expect_login_route(
     browser: &mut Browser<'_>,
     path: &str,
@@ -154,28 +241,35 @@ async fn default_client<A: DemoApp + ?Sized>(app: &A) -> Box<dyn DemoClient> {
     .await
 }
 
+/// Sends `request`, a login as `user`, and asserts `200 {"user": user}`.
+pub(crate) async fn expect_logged_in(
+    browser: &mut Browser<'_>,
+    request: TestRequest,
+    user: &str,
+    what: &str,
+) -> TestResponse {
+    let answer = json!({ "user": user });
+    expect_answer(browser, request, 200, answer, what).await
+}
+
+/// `POST /login` as `user`, asserting the 200.
 async fn login(browser: &mut Browser<'_>, user: &str) -> TestResponse {
-    let response = browser.post_json("/login", json!({"user": user})).await;
-    expect(&response, 200, json!({"user": user}), "POST /login");
-    response
+    let request = TestRequest::post("/login").json(&json!({ "user": user }));
+    expect_logged_in(browser, request, user, "POST /login").await
 }
 
 /// Logs `alice` in (`app`), puts an apple in the cart (`cart`) and logs `bob` in over the API
 /// (`api`), checking each answer.
 async fn use_all_three_sessions(browser: &mut Browser<'_>) {
     login(browser, "alice").await;
-    expect_post_json(
-        browser,
-        "/cart/items",
-        json!({"item": "apple"}),
-        json!({"items": ["apple"]}),
-        "POST /cart/items",
-    )
-    .await;
-    let response = browser
-        .post_json("/api/login", json!({"user": "bob"}))
-        .await;
-    expect(&response, 200, json!({"user": "bob"}), "POST /api/login");
+    add_to_cart(browser, "apple", &["apple"], "POST /cart/items").await;
+    api_login(browser, "bob").await;
+}
+
+/// `POST /api/login` as `user`, asserting the 200.
+async fn api_login(browser: &mut Browser<'_>, user: &str) -> TestResponse {
+    let request = TestRequest::post("/api/login").json(&json!({ "user": user }));
+    expect_logged_in(browser, request, user, "POST /api/login").await
 }
 
 /// Flips one character in the middle of a (base64url) value.
@@ -191,13 +285,12 @@ pub async fn health_is_ok_and_sets_no_cookie<A: DemoApp + ?Sized>(app: &A) {
     let client = default_client(app).await;
     let mut browser = Browser::new(&*client);
     let response = browser.get("/health").await;
-    expect(&response, 200, json!({"ok": true}), "GET /health");
-    expect_no_set_cookie(&response, "GET /health without a session");
-
+    let what = "GET /health without a session";
+    expect_cookieless(&response, 200, json!({"ok": true}), what);
     login(&mut browser, "alice").await;
     let response = browser.get("/health").await;
-    expect(&response, 200, json!({"ok": true}), "GET /health");
-    expect_no_set_cookie(&response, "GET /health with a session");
+    let what = "GET /health with a session";
+    expect_cookieless(&response, 200, json!({"ok": true}), what);
 }
 
 /// An unknown route, or a known one with another method, is `404 {"error":"not found"}` and
@@ -214,8 +307,7 @@ pub async fn unknown_route_is_404<A: DemoApp + ?Sized>(app: &A) {
     ] {
         let what = format!("{} {}", request.method, request.path);
         let response = browser.send(request).await;
-        expect(&response, 404, json!({"error": "not found"}), &what);
-        expect_no_set_cookie(&response, &what);
+        expect_cookieless(&response, 404, json!({"error": "not found"}), &what);
     }
 }
 
@@ -282,13 +374,7 @@ pub async fn login_then_me_returns_the_user<A: DemoApp + ?Sized>(app: &A) {
 pub async fn login_regenerates_the_session_id<A: DemoApp + ?Sized>(app: &A) {
     let client = default_client(app).await;
     let mut browser = Browser::new(&*client);
-    let response = browser.post("/counter/visits").await;
-    expect(
-        &response,
-        200,
-        json!({"key": "visits", "value": 1}),
-        "POST /counter/visits",
-    );
+    expect_counter(&mut browser, "POST", "visits", 1, "POST /counter/visits").await;
     let before = browser
         .cookie(APP_COOKIE)
         .unwrap_or_else(|| panic!("POST /counter/visits set no {APP_COOKIE} cookie"))
@@ -301,24 +387,13 @@ pub async fn login_regenerates_the_session_id<A: DemoApp + ?Sized>(app: &A) {
     assert_ne!(after.value, before, "login must issue a new session id");
 
     expect_user(&mut browser, Some("alice"), "GET /me with the new cookie").await;
-    let response = browser.get("/counter/visits").await;
-    expect(
-        &response,
-        200,
-        json!({"key": "visits", "value": 1}),
-        "values survive login",
-    );
+    expect_counter(&mut browser, "GET", "visits", 1, "values survive login").await;
 
     let mut fixated = Browser::new(&*client);
     fixated.set_cookie(APP_COOKIE, before);
     expect_user(&mut fixated, None, "GET /me with the pre-login cookie").await;
-    let response = fixated.get("/counter/visits").await;
-    expect(
-        &response,
-        200,
-        json!({"key": "visits", "value": 0}),
-        "the pre-login session is gone",
-    );
+    let what = "the pre-login session is gone";
+    expect_counter(&mut fixated, "GET", "visits", 0, what).await;
 }
 
 /// `POST /logout` removes the record (the old cookie opens nothing) and expires the cookie with
@@ -334,8 +409,7 @@ pub async fn logout_removes_the_record_and_expires_the_cookie<A: DemoApp + ?Size
         .unwrap_or_else(|| panic!("POST /login set no {APP_COOKIE} cookie"));
 
     let deletes_before = counts.calls().deletes;
-    let response = browser.post("/logout").await;
-    expect(&response, 200, json!({"ok": true}), "POST /logout");
+    let response = expect_ok(&mut browser, "/logout", "POST /logout").await;
     let removal = response.set_cookie(APP_COOKIE).unwrap_or_else(|| {
         panic!(
             "POST /logout did not expire {APP_COOKIE}: {:?}",
@@ -369,65 +443,25 @@ pub async fn logout_removes_the_record_and_expires_the_cookie<A: DemoApp + ?Size
 pub async fn flash_messages_show_exactly_once<A: DemoApp + ?Sized>(app: &A) {
     let client = default_client(app).await;
     let mut browser = Browser::new(&*client);
-    let response = browser.get("/flash").await;
-    expect(
-        &response,
-        200,
-        json!({"messages": []}),
-        "GET /flash with no session",
-    );
+    expect_flash(&mut browser, &[], "GET /flash with no session").await;
     for message in ["saved", "and again"] {
-        let response = browser
-            .post_json("/flash", json!({"message": message}))
-            .await;
-        expect(&response, 200, json!({"ok": true}), "POST /flash");
+        post_flash(&mut browser, message).await;
     }
-    let response = browser.get("/flash").await;
-    expect(
-        &response,
-        200,
-        json!({"messages": ["saved", "and again"]}),
-        "first GET /flash",
-    );
-    let response = browser.get("/flash").await;
-    expect(&response, 200, json!({"messages": []}), "second GET /flash");
+    expect_flash(&mut browser, &["saved", "and again"], "first GET /flash").await;
+    expect_flash(&mut browser, &[], "second GET /flash").await;
 }
 
 /// Counters read 0 until incremented, then count up, each on its own.
 pub async fn counters_increment_from_zero<A: DemoApp + ?Sized>(app: &A) {
     let client = default_client(app).await;
     let mut browser = Browser::new(&*client);
-    let response = browser.get("/counter/k").await;
-    expect(
-        &response,
-        200,
-        json!({"key": "k", "value": 0}),
-        "GET /counter/k unset",
-    );
+    let response = expect_counter(&mut browser, "GET", "k", 0, "GET /counter/k unset").await;
     expect_no_set_cookie(&response, "reading a counter of no session");
     for value in 1..=3 {
-        let response = browser.post("/counter/k").await;
-        expect(
-            &response,
-            200,
-            json!({"key": "k", "value": value}),
-            "POST /counter/k",
-        );
+        expect_counter(&mut browser, "POST", "k", value, "POST /counter/k").await;
     }
-    let response = browser.post("/counter/other").await;
-    expect(
-        &response,
-        200,
-        json!({"key": "other", "value": 1}),
-        "POST /counter/other",
-    );
-    let response = browser.get("/counter/k").await;
-    expect(
-        &response,
-        200,
-        json!({"key": "k", "value": 3}),
-        "GET /counter/k",
-    );
+    expect_counter(&mut browser, "POST", "other", 1, "POST /counter/other").await;
+    expect_counter(&mut browser, "GET", "k", 3, "GET /counter/k").await;
 }
 
 /// The cart lives in its own sealed `cart` cookie, apart from `app`.
@@ -437,14 +471,7 @@ pub async fn cart_lives_in_its_own_sealed_cookie<A: DemoApp + ?Sized>(app: &A) {
     let response = expect_cart(&mut browser, &[], "GET /cart empty").await;
     expect_no_set_cookie(&response, "reading an empty cart");
 
-    let response = expect_post_json(
-        &mut browser,
-        "/cart/items",
-        json!({"item": "apple"}),
-        json!({"items": ["apple"]}),
-        "POST /cart/items",
-    )
-    .await;
+    let response = add_to_cart(&mut browser, "apple", &["apple"], "POST /cart/items").await;
     let cart = response
         .set_cookie(CART_COOKIE)
         .unwrap_or_else(|| panic!("POST /cart/items set no {CART_COOKIE} cookie"));
@@ -458,14 +485,8 @@ pub async fn cart_lives_in_its_own_sealed_cookie<A: DemoApp + ?Sized>(app: &A) {
         "the cart must not touch `app`"
     );
 
-    expect_post_json(
-        &mut browser,
-        "/cart/items",
-        json!({"item": "pear"}),
-        json!({"items": ["apple", "pear"]}),
-        "POST /cart/items",
-    )
-    .await;
+    let items = ["apple", "pear"];
+    add_to_cart(&mut browser, "pear", &items, "POST /cart/items").await;
     expect_cart(&mut browser, &["apple", "pear"], "GET /cart").await;
     expect_user(&mut browser, None, "a cart is not a login").await;
 }
@@ -474,10 +495,9 @@ pub async fn cart_lives_in_its_own_sealed_cookie<A: DemoApp + ?Sized>(app: &A) {
 pub async fn header_session_travels_in_x_session<A: DemoApp + ?Sized>(app: &A) {
     let client = default_client(app).await;
     let mut api = Browser::new(&*client);
-    expect_api_user(&mut api, None, "GET /api/me without x-session").await;
+    expect_login_route(&mut api, "/api/me", None, "GET /api/me without x-session").await;
 
-    let response = api.post_json("/api/login", json!({"user": "bob"})).await;
-    expect(&response, 200, json!({"user": "bob"}), "POST /api/login");
+    let response = api_login(&mut api, "bob").await;
     assert!(
         response
             .header(SESSION_HEADER)
@@ -487,12 +507,24 @@ pub async fn header_session_travels_in_x_session<A: DemoApp + ?Sized>(app: &A) {
     );
     expect_no_set_cookie(&response, "POST /api/login");
 
-    expect_api_user(&mut api, Some("bob"), "GET /api/me with x-session").await;
+    expect_login_route(
+        &mut api,
+        "/api/me",
+        Some("bob"),
+        "GET /api/me with x-session",
+    )
+    .await;
     let token = api.session_header().map(str::to_string);
     api.set_session_header(None);
-    expect_api_user(&mut api, None, "GET /api/me without the header").await;
+    expect_login_route(&mut api, "/api/me", None, "GET /api/me without the header").await;
     api.set_session_header(token.map(|token| tamper(&token)));
-    expect_api_user(&mut api, None, "GET /api/me with a tampered header").await;
+    expect_login_route(
+        &mut api,
+        "/api/me",
+        None,
+        "GET /api/me with a tampered header",
+    )
+    .await;
 }
 
 /// Two named cookie sessions and the header session, used in one flow, stay independent.
@@ -502,13 +534,18 @@ pub async fn named_and_header_sessions_are_independent<A: DemoApp + ?Sized>(app:
     use_all_three_sessions(&mut browser).await;
 
     expect_user(&mut browser, Some("alice"), "GET /me").await;
-    expect_api_user(&mut browser, Some("bob"), "GET /api/me").await;
+    expect_login_route(&mut browser, "/api/me", Some("bob"), "GET /api/me").await;
     expect_cart(&mut browser, &["apple"], "GET /cart").await;
 
-    let response = browser.post("/logout").await;
-    expect(&response, 200, json!({"ok": true}), "POST /logout");
+    expect_ok(&mut browser, "/logout", "POST /logout").await;
     expect_user(&mut browser, None, "GET /me after logout").await;
-    expect_api_user(&mut browser, Some("bob"), "logout of `app` keeps `api`").await;
+    expect_login_route(
+        &mut browser,
+        "/api/me",
+        Some("bob"),
+        "logout of `app` keeps `api`",
+    )
+    .await;
     expect_cart(&mut browser, &["apple"], "logout of `app` keeps `cart`").await;
 }
 
@@ -536,10 +573,7 @@ pub async fn routes_without_sessions_touch_no_store_and_set_no_cookie<A: DemoApp
     );
 
     login(&mut browser, "alice").await;
-    let response = browser
-        .post_json("/api/login", json!({"user": "bob"}))
-        .await;
-    expect(&response, 200, json!({"user": "bob"}), "POST /api/login");
+    api_login(&mut browser, "bob").await;
     let before = counts.calls().total();
     for path in ["/", "/health", "/metrics", "/no/such/route"] {
         let response = browser.get(path).await;
@@ -561,14 +595,7 @@ pub async fn tampered_cookies_are_no_session<A: DemoApp + ?Sized>(app: &A) {
     let client = default_client(app).await;
     let mut browser = Browser::new(&*client);
     login(&mut browser, "alice").await;
-    expect_post_json(
-        &mut browser,
-        "/cart/items",
-        json!({"item": "apple"}),
-        json!({"items": ["apple"]}),
-        "POST /cart/items",
-    )
-    .await;
+    add_to_cart(&mut browser, "apple", &["apple"], "POST /cart/items").await;
     let app_value = browser.cookie(APP_COOKIE).unwrap_or_default().to_string();
     let cart_value = browser.cookie(CART_COOKIE).unwrap_or_default().to_string();
 
@@ -614,14 +641,8 @@ pub async fn cookies_sealed_with_another_key_are_no_session<A: DemoApp + ?Sized>
     .await;
     let mut elsewhere = Browser::new(&*other);
     login(&mut elsewhere, "mallory").await;
-    expect_post_json(
-        &mut elsewhere,
-        "/cart/items",
-        json!({"item": "stolen"}),
-        json!({"items": ["stolen"]}),
-        "POST /cart/items elsewhere",
-    )
-    .await;
+    let what = "POST /cart/items elsewhere";
+    add_to_cart(&mut elsewhere, "stolen", &["stolen"], what).await;
 
     let client = default_client(app).await;
     let mut browser = Browser::new(&*client);
@@ -653,7 +674,7 @@ pub async fn values_of_other_sessions_are_no_session<A: DemoApp + ?Sized>(app: &
     }
     let mut replay = Browser::new(&*client);
     replay.set_session_header(Some(app_value.clone()));
-    expect_api_user(&mut replay, None, "the app cookie as x-session").await;
+    expect_login_route(&mut replay, "/api/me", None, "the app cookie as x-session").await;
     let mut replay = Browser::new(&*client);
     replay.set_cookie(CART_COOKIE, app_value);
     expect_cart(&mut replay, &[], "the app cookie as cart").await;
@@ -673,13 +694,8 @@ pub async fn store_failure_is_500_without_set_cookie<A: DemoApp + ?Sized>(app: &
 
     let mut visitor = Browser::new(&*failing);
     let response = visitor.post_json("/login", json!({"user": "alice"})).await;
-    expect(
-        &response,
-        500,
-        unavailable.clone(),
-        "POST /login when saving fails",
-    );
-    expect_no_set_cookie(&response, "POST /login when saving fails");
+    let what = "POST /login when saving fails";
+    expect_cookieless(&response, 500, unavailable.clone(), what);
     assert!(
         !response.text().contains(FAILURE_DETAIL),
         "the 500 leaks detail"
@@ -701,13 +717,8 @@ pub async fn store_failure_is_500_without_set_cookie<A: DemoApp + ?Sized>(app: &
         "the 500 leaks detail"
     );
 
-    let response = returning.get("/health").await;
-    expect(
-        &response,
-        200,
-        json!({"ok": true}),
-        "GET /health with a failing store",
-    );
+    let what = "GET /health with a failing store";
+    expect_get(&mut returning, "/health", 200, json!({"ok": true}), what).await;
 }
 
 /// `GET /` is one HTML page with no external assets that drives every route; it touches no
@@ -773,13 +784,8 @@ pub async fn remember_me_gives_the_cookie_thirty_days<A: DemoApp + ?Sized>(app: 
     let client = default_client(app).await;
     let mut browser = Browser::new(&*client);
     let response = browser.post("/remember").await;
-    expect(
-        &response,
-        401,
-        not_logged_in(),
-        "POST /remember without login",
-    );
-    expect_no_set_cookie(&response, "POST /remember without login");
+    let what = "POST /remember without login";
+    expect_cookieless(&response, 401, not_logged_in(), what);
 
     let response = login(&mut browser, "alice").await;
     let issued = response
@@ -791,8 +797,7 @@ pub async fn remember_me_gives_the_cookie_thirty_days<A: DemoApp + ?Sized>(app: 
         issued.raw
     );
 
-    let response = browser.post("/remember").await;
-    expect(&response, 200, json!({"ok": true}), "POST /remember");
+    let response = expect_ok(&mut browser, "/remember", "POST /remember").await;
     let remembered = response
         .set_cookie(APP_COOKIE)
         .unwrap_or_else(|| panic!("POST /remember did not reissue {APP_COOKIE}"));
@@ -812,50 +817,12 @@ pub async fn remember_me_gives_the_cookie_thirty_days<A: DemoApp + ?Sized>(app: 
     }
 }
 
-/// Asserts a `GET /sessions` listing of `count` sessions, one of them current, each with
-/// exactly the contract's fields, and none of `secrets` in the body.
+/// Asserts a `GET /sessions` listing of `count` sessions of the contract's shape (see
+/// [`expect_listing`]), none of `secrets` in the body.
 #[track_caller]
 fn expect_sessions(response: &TestResponse, count: usize, secrets: &[&str], what: &str) {
-    assert_eq!(
-        response.status,
-        200,
-        "{what}: expected 200, got {} with {:?}",
-        response.status,
-        response.text()
-    );
-    let body = response.json();
-    let sessions = body["sessions"]
-        .as_array()
-        .unwrap_or_else(|| panic!("{what}: expected {{\"sessions\": [...]}}, got {body}"));
-    assert_eq!(sessions.len(), count, "{what}: {body}");
-    let current = sessions
-        .iter()
-        .filter(|session| session["current"] == json!(true))
-        .count();
-    assert_eq!(current, 1, "{what}: exactly one session is current: {body}");
-    for session in sessions {
-        let fields = session.as_object().map(|object| {
-            let mut keys: Vec<&str> = object.keys().map(String::as_str).collect();
-            keys.sort_unstable();
-            keys
-        });
-        assert_eq!(
-            fields,
-            Some(vec![
-                "created_at",
-                "current",
-                "expires_at",
-                "id",
-                "last_seen_at",
-                "logged_in_at",
-                "user_agent"
-            ]),
-            "{what}: {session}"
-        );
-        let created = session["created_at"].as_u64().unwrap_or(0);
-        let expires = session["expires_at"].as_u64().unwrap_or(0);
-        assert!(created > 0 && expires > created, "{what}: {session}");
-    }
+    let sessions = expect_listing(response, what);
+    assert_eq!(sessions.len(), count, "{what}: {sessions:?}");
     let text = response.text();
     for secret in secrets {
         assert!(
@@ -873,18 +840,11 @@ pub async fn two_devices_are_listed_then_logged_out_everywhere<A: DemoApp + ?Siz
     let mut anonymous = Browser::new(&*client);
     for (method, path) in [("GET", "/sessions"), ("POST", "/logout-everywhere")] {
         let response = anonymous.send(TestRequest::new(method, path)).await;
-        expect(
-            &response,
-            401,
-            not_logged_in(),
-            &format!("{method} {path} without login"),
-        );
-        expect_no_set_cookie(&response, &format!("{method} {path} without login"));
+        let what = format!("{method} {path} without login");
+        expect_cookieless(&response, 401, not_logged_in(), &what);
     }
 
-    let mut laptop = Browser::new(&*client);
-    let mut phone = Browser::new(&*client);
-    let mut bob = Browser::new(&*client);
+    let [mut laptop, mut phone, mut bob] = browsers(&*client);
     login(&mut laptop, "alice").await;
     login(&mut phone, "alice").await;
     login(&mut bob, "bob").await;
@@ -899,13 +859,8 @@ pub async fn two_devices_are_listed_then_logged_out_everywhere<A: DemoApp + ?Siz
     let response = bob.get("/sessions").await;
     expect_sessions(&response, 1, &secrets, "GET /sessions of bob");
 
-    let response = laptop.post("/logout-everywhere").await;
-    expect(
-        &response,
-        200,
-        json!({"revoked": 2}),
-        "POST /logout-everywhere",
-    );
+    let request = TestRequest::post("/logout-everywhere");
+    let response = expect_revoked(&mut laptop, request, 2, "POST /logout-everywhere").await;
     let removal = response.set_cookie(APP_COOKIE).unwrap_or_else(|| {
         panic!(
             "POST /logout-everywhere did not expire {APP_COOKIE}: {:?}",
@@ -944,25 +899,9 @@ pub async fn session_too_large_is_413_and_keeps_the_session<A: DemoApp + ?Sized>
     let client = default_client(app).await;
     let mut browser = Browser::new(&*client);
     login(&mut browser, "alice").await;
-    let response = browser.post("/counter/k").await;
-    expect(
-        &response,
-        200,
-        json!({"key": "k", "value": 1}),
-        "POST /counter/k",
-    );
-    let response = browser
-        .post_json("/flash", json!({"message": "kept"}))
-        .await;
-    expect(&response, 200, json!({"ok": true}), "POST /flash");
-    expect_post_json(
-        &mut browser,
-        "/cart/items",
-        json!({"item": "apple"}),
-        json!({"items": ["apple"]}),
-        "POST /cart/items",
-    )
-    .await;
+    expect_counter(&mut browser, "POST", "k", 1, "POST /counter/k").await;
+    post_flash(&mut browser, "kept").await;
+    add_to_cart(&mut browser, "apple", &["apple"], "POST /cart/items").await;
     let cookie = browser.cookie(APP_COOKIE).unwrap_or_default().to_string();
     let cart = browser.cookie(CART_COOKIE).unwrap_or_default().to_string();
 
@@ -972,13 +911,8 @@ pub async fn session_too_large_is_413_and_keeps_the_session<A: DemoApp + ?Sized>
         ("/cart/items", json!({"item": "z".repeat(5 * 1024)})),
     ] {
         let response = browser.post_json(path, body).await;
-        expect(
-            &response,
-            413,
-            too_large.clone(),
-            &format!("POST {path} past the size limit"),
-        );
-        expect_no_set_cookie(&response, &format!("POST {path} past the size limit"));
+        let what = format!("POST {path} past the size limit");
+        expect_cookieless(&response, 413, too_large.clone(), &what);
     }
     assert_eq!(
         browser.cookie(APP_COOKIE),
@@ -997,20 +931,10 @@ pub async fn session_too_large_is_413_and_keeps_the_session<A: DemoApp + ?Sized>
     )
     .await;
     expect_user(&mut browser, Some("alice"), "GET /me after the 413s").await;
-    let response = browser.get("/counter/k").await;
-    expect(
-        &response,
-        200,
-        json!({"key": "k", "value": 1}),
-        "the counter survives the 413s",
-    );
-    let response = browser.get("/flash").await;
-    expect(
-        &response,
-        200,
-        json!({"messages": ["kept"]}),
-        "earlier flash messages survive the 413s",
-    );
+    let what = "the counter survives the 413s";
+    expect_counter(&mut browser, "GET", "k", 1, what).await;
+    let what = "earlier flash messages survive the 413s";
+    expect_flash(&mut browser, &["kept"], what).await;
 }
 
 /// Every response carries [`SECURITY_HEADERS`](crate::SECURITY_HEADERS), exactly once each:
@@ -1060,13 +984,8 @@ pub async fn framework_rejections_are_json<A: DemoApp + ?Sized>(app: &A) {
         ("/api/login", json!({"user": huge})),
     ] {
         let response = browser.post_json(path, body).await;
-        expect(
-            &response,
-            413,
-            body_too_large.clone(),
-            &format!("POST {path} with a body over 64 KiB"),
-        );
-        expect_no_set_cookie(&response, &format!("POST {path} with a body over 64 KiB"));
+        let what = format!("POST {path} with a body over 64 KiB");
+        expect_cookieless(&response, 413, body_too_large.clone(), &what);
     }
     let response = browser
         .send(TestRequest::post("/login").body(vec![b' '; crate::MAX_BODY_BYTES + 1], "text/plain"))
@@ -1089,13 +1008,9 @@ pub async fn framework_rejections_are_json<A: DemoApp + ?Sized>(app: &A) {
         let response = browser.post(path).await;
         expect_bad_request(&response, &format!("POST {path}"));
     }
-    let response = browser.get("/counter/caf%C3%A9").await;
-    expect(
-        &response,
-        200,
-        json!({"key": "café", "value": 0}),
-        "GET /counter/caf%C3%A9 decodes the path",
-    );
+    let what = "GET /counter/caf%C3%A9 decodes the path";
+    let answer = json!({"key": "café", "value": 0});
+    expect_get(&mut browser, "/counter/caf%C3%A9", 200, answer, what).await;
     expect_user(&mut browser, Some("alice"), "GET /me after the rejections").await;
     expect_cart(&mut browser, &[], "GET /cart after the rejections").await;
 }
@@ -1108,35 +1023,17 @@ async fn session_flow<A: DemoApp + ?Sized>(app: &A, store: &str) {
     login(&mut browser, "alice").await;
     expect_user(&mut browser, Some("alice"), "GET /me").await;
     for value in 1..=2 {
-        let response = browser.post("/counter/k").await;
-        expect(
-            &response,
-            200,
-            json!({"key": "k", "value": value}),
-            "POST /counter/k",
-        );
+        expect_counter(&mut browser, "POST", "k", value, "POST /counter/k").await;
     }
-    let response = browser
-        .post_json("/flash", json!({"message": "saved"}))
-        .await;
-    expect(&response, 200, json!({"ok": true}), "POST /flash");
-    let response = browser.get("/flash").await;
-    expect(&response, 200, json!({"messages": ["saved"]}), "GET /flash");
-    let response = browser.get("/flash").await;
-    expect(&response, 200, json!({"messages": []}), "GET /flash again");
+    post_flash(&mut browser, "saved").await;
+    expect_flash(&mut browser, &["saved"], "GET /flash").await;
+    expect_flash(&mut browser, &[], "GET /flash again").await;
     let old = browser.cookie(APP_COOKIE).unwrap_or_default().to_string();
-    let response = browser.post("/logout").await;
-    expect(&response, 200, json!({"ok": true}), "POST /logout");
+    expect_ok(&mut browser, "/logout", "POST /logout").await;
     let mut replay = Browser::new(&*client);
     replay.set_cookie(APP_COOKIE, old);
     expect_user(&mut replay, None, "GET /me with the logged-out cookie").await;
-    let response = replay.get("/counter/k").await;
-    expect(
-        &response,
-        200,
-        json!({"key": "k", "value": 0}),
-        "the record is gone",
-    );
+    expect_counter(&mut replay, "GET", "k", 0, "the record is gone").await;
     expect_metrics(&mut browser, store).await;
 }
 
@@ -1220,13 +1117,7 @@ async fn concurrent_counters<A: DemoApp + ?Sized>(app: &A, store: &str) {
     }
     for index in 0..REQUESTS {
         let key = format!("c{index}");
-        let response = browser.get(&format!("/counter/{key}")).await;
-        expect(
-            &response,
-            200,
-            json!({"key": key, "value": 1}),
-            "a concurrent update was lost",
-        );
+        expect_counter(&mut browser, "GET", &key, 1, "a concurrent update was lost").await;
     }
     expect_user(
         &mut browser,

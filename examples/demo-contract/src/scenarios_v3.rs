@@ -11,7 +11,10 @@ use session_core::KeyRing;
 use session_stores::testing::TestStore;
 
 use crate::client::{Browser, DemoApp, DemoClient, TestRequest, TestResponse};
-use crate::scenarios::{expect, expect_no_set_cookie, expect_user, not_logged_in};
+use crate::scenarios::{
+    browsers, expect, expect_cookieless, expect_counter, expect_flash, expect_logged_in, expect_ok,
+    expect_revoked, expect_user, not_logged_in, post_flash,
+};
 use crate::startup::DEFAULT_CONFIG;
 use crate::stores::{config_with_store, on, test_manager};
 
@@ -55,15 +58,20 @@ async fn login_from(browser: &mut Browser<'_>, user: &str, agent: &str) -> TestR
     let request = TestRequest::post("/login")
         .json(&json!({ "user": user }))
         .header("user-agent", agent);
-    let response = browser.send(request).await;
-    expect(&response, 200, json!({ "user": user }), "POST /login");
-    response
+    expect_logged_in(browser, request, user, "POST /login").await
 }
 
-/// `GET /sessions`, asserted to be the contract's shape: every entry with exactly its fields,
-/// exactly one current, most recently seen first. Returns the entries.
+/// `GET /sessions`, asserted to be the contract's shape (see [`expect_listing`]). Returns the
+/// entries.
 async fn list(browser: &mut Browser<'_>, what: &str) -> Vec<Value> {
-    let response = browser.get("/sessions").await;
+    expect_listing(&browser.get("/sessions").await, what)
+}
+
+/// Asserts that `response` is a `GET /sessions` listing of the contract's shape: every entry
+/// with exactly its fields and its times in order, exactly one current, most recently seen
+/// first. Returns the entries.
+#[track_caller]
+pub(crate) fn expect_listing(response: &TestResponse, what: &str) -> Vec<Value> {
     assert_eq!(
         response.status,
         200,
@@ -127,22 +135,23 @@ async fn list(browser: &mut Browser<'_>, what: &str) -> Vec<Value> {
 /// The `id` of the entry of `sessions` whose `User-Agent` is `agent`.
 #[track_caller]
 fn id_of(sessions: &[Value], agent: &str) -> String {
-    sessions
-        .iter()
-        .find(|session| session["user_agent"] == json!(agent))
-        .and_then(|session| session["id"].as_str())
-        .unwrap_or_else(|| panic!("no session of {agent:?} in {sessions:?}"))
-        .to_string()
+    id_where(sessions, "user_agent", json!(agent))
 }
 
 /// The `id` of the current entry of `sessions`.
 #[track_caller]
 fn current_id(sessions: &[Value]) -> String {
+    id_where(sessions, "current", json!(true))
+}
+
+/// The `id` of the first entry of `sessions` whose `field` is `value`.
+#[track_caller]
+fn id_where(sessions: &[Value], field: &str, value: Value) -> String {
     sessions
         .iter()
-        .find(|session| session["current"] == json!(true))
+        .find(|session| session[field] == value)
         .and_then(|session| session["id"].as_str())
-        .unwrap_or_else(|| panic!("no current session in {sessions:?}"))
+        .unwrap_or_else(|| panic!("no session with {field} = {value} in {sessions:?}"))
         .to_string()
 }
 
@@ -158,9 +167,7 @@ async fn tick() {
 /// devices are not listed.
 pub async fn devices_are_listed_with_what_they_are<A: DemoApp + ?Sized>(app: &A) {
     let client = client_with(app, DEFAULT_CONFIG).await;
-    let mut laptop = Browser::new(&*client);
-    let mut phone = Browser::new(&*client);
-    let mut bob = Browser::new(&*client);
+    let [mut laptop, mut phone, mut bob] = browsers(&*client);
     let long_agent = "p".repeat(300);
     login_from(&mut laptop, "alice", "laptop-agent").await;
     tick().await;
@@ -220,17 +227,10 @@ pub async fn one_device_is_ended_by_its_id<A: DemoApp + ?Sized>(app: &A) {
     let response = anonymous
         .send(TestRequest::new("DELETE", "/sessions/anything"))
         .await;
-    expect(
-        &response,
-        401,
-        not_logged_in(),
-        "DELETE /sessions/{id} without login",
-    );
-    expect_no_set_cookie(&response, "DELETE /sessions/{id} without login");
+    let what = "DELETE /sessions/{id} without login";
+    expect_cookieless(&response, 401, not_logged_in(), what);
 
-    let mut laptop = Browser::new(&*client);
-    let mut phone = Browser::new(&*client);
-    let mut bob = Browser::new(&*client);
+    let [mut laptop, mut phone, mut bob] = browsers(&*client);
     login_from(&mut laptop, "alice", "laptop").await;
     login_from(&mut phone, "alice", "phone").await;
     login_from(&mut bob, "bob", "bob").await;
@@ -239,8 +239,8 @@ pub async fn one_device_is_ended_by_its_id<A: DemoApp + ?Sized>(app: &A) {
     let bob_id = current_id(&list(&mut bob, "GET /sessions of bob").await);
 
     let path = format!("/sessions/{phone_id}");
-    let response = laptop.send(TestRequest::new("DELETE", &path)).await;
-    expect(&response, 200, json!({"revoked": 1}), "DELETE the phone");
+    let request = TestRequest::new("DELETE", &path);
+    let response = expect_revoked(&mut laptop, request, 1, "DELETE the phone").await;
     expect_app_cookie_kept(&response, "DELETE the phone from the laptop");
     expect_user(&mut phone, None, "GET /me on the ended phone").await;
     expect_user(&mut laptop, Some("alice"), "GET /me on the laptop").await;
@@ -262,10 +262,8 @@ pub async fn one_device_is_ended_by_its_id<A: DemoApp + ?Sized>(app: &A) {
     expect_user(&mut bob, Some("bob"), "bob is not ended by alice").await;
 
     let own = current_id(&list(&mut laptop, "GET /sessions on the laptop").await);
-    let response = laptop
-        .send(TestRequest::new("DELETE", format!("/sessions/{own}")))
-        .await;
-    expect(&response, 200, json!({"revoked": 1}), "DELETE this device");
+    let request = TestRequest::new("DELETE", format!("/sessions/{own}"));
+    let response = expect_revoked(&mut laptop, request, 1, "DELETE this device").await;
     expect_app_cookie_expired(&response, "DELETE this device");
     expect_user(&mut laptop, None, "GET /me after ending this device").await;
 }
@@ -276,26 +274,18 @@ pub async fn logout_others_keeps_this_device<A: DemoApp + ?Sized>(app: &A) {
     let client = client_with(app, DEFAULT_CONFIG).await;
     let mut anonymous = Browser::new(&*client);
     let response = anonymous.post("/logout-others").await;
-    expect(
-        &response,
-        401,
-        not_logged_in(),
-        "POST /logout-others without login",
-    );
-    expect_no_set_cookie(&response, "POST /logout-others without login");
+    let what = "POST /logout-others without login";
+    expect_cookieless(&response, 401, not_logged_in(), what);
 
-    let mut laptop = Browser::new(&*client);
-    let mut phone = Browser::new(&*client);
-    let mut tablet = Browser::new(&*client);
-    let mut bob = Browser::new(&*client);
+    let [mut laptop, mut phone, mut tablet, mut bob] = browsers(&*client);
     login_from(&mut laptop, "alice", "laptop").await;
     login_from(&mut phone, "alice", "phone").await;
     login_from(&mut tablet, "alice", "tablet").await;
     login_from(&mut bob, "bob", "bob").await;
     let cookie = laptop.cookie(APP_COOKIE).unwrap_or_default().to_string();
 
-    let response = laptop.post("/logout-others").await;
-    expect(&response, 200, json!({"revoked": 2}), "POST /logout-others");
+    let request = TestRequest::post("/logout-others");
+    let response = expect_revoked(&mut laptop, request, 2, "POST /logout-others").await;
     expect_app_cookie_kept(&response, "POST /logout-others");
     assert_eq!(laptop.cookie(APP_COOKIE), Some(cookie.as_str()));
     expect_user(&mut laptop, Some("alice"), "this device stays logged in").await;
@@ -305,30 +295,19 @@ pub async fn logout_others_keeps_this_device<A: DemoApp + ?Sized>(app: &A) {
     let sessions = list(&mut laptop, "GET /sessions after logout-others").await;
     assert_eq!(sessions.len(), 1, "{sessions:?}");
 
-    let response = laptop.post("/logout-others").await;
-    expect(
-        &response,
-        200,
-        json!({"revoked": 0}),
-        "POST /logout-others again",
-    );
+    let request = TestRequest::post("/logout-others");
+    expect_revoked(&mut laptop, request, 0, "POST /logout-others again").await;
 }
 
 /// `POST /logout-everywhere` ends this device too and expires its cookie; the count is every
 /// device of the user.
 pub async fn logout_everywhere_ends_this_device_too<A: DemoApp + ?Sized>(app: &A) {
     let client = client_with(app, DEFAULT_CONFIG).await;
-    let mut laptop = Browser::new(&*client);
-    let mut phone = Browser::new(&*client);
+    let [mut laptop, mut phone] = browsers(&*client);
     login_from(&mut laptop, "alice", "laptop").await;
     login_from(&mut phone, "alice", "phone").await;
-    let response = phone.post("/logout-everywhere").await;
-    expect(
-        &response,
-        200,
-        json!({"revoked": 2}),
-        "POST /logout-everywhere",
-    );
+    let request = TestRequest::post("/logout-everywhere");
+    let response = expect_revoked(&mut phone, request, 2, "POST /logout-everywhere").await;
     expect_app_cookie_expired(&response, "POST /logout-everywhere");
     expect_user(&mut laptop, None, "the laptop after logout everywhere").await;
     expect_user(&mut phone, None, "the phone after logout everywhere").await;
@@ -340,55 +319,24 @@ pub async fn logout_everywhere_ends_this_device_too<A: DemoApp + ?Sized>(app: &A
 pub async fn login_keeps_a_visitors_values_but_not_another_users<A: DemoApp + ?Sized>(app: &A) {
     let client = client_with(app, DEFAULT_CONFIG).await;
     let mut browser = Browser::new(&*client);
-    let response = browser.post("/counter/visits").await;
-    expect(
-        &response,
-        200,
-        json!({"key": "visits", "value": 1}),
-        "POST /counter",
-    );
+    expect_counter(&mut browser, "POST", "visits", 1, "POST /counter").await;
     let anonymous = browser.cookie(APP_COOKIE).unwrap_or_default().to_string();
     login_from(&mut browser, "alice", "shared").await;
     let alice = browser.cookie(APP_COOKIE).unwrap_or_default().to_string();
     assert_ne!(alice, anonymous, "logging in gives a new id");
-    let response = browser.get("/counter/visits").await;
-    expect(
-        &response,
-        200,
-        json!({"key": "visits", "value": 1}),
-        "a visitor's counter carries over into the login",
-    );
-    let response = browser.post("/counter/alice").await;
-    expect(
-        &response,
-        200,
-        json!({"key": "alice", "value": 1}),
-        "POST /counter",
-    );
-    let response = browser
-        .post_json("/flash", json!({"message": "for alice"}))
-        .await;
-    expect(&response, 200, json!({"ok": true}), "POST /flash");
+    let what = "a visitor's counter carries over into the login";
+    expect_counter(&mut browser, "GET", "visits", 1, what).await;
+    expect_counter(&mut browser, "POST", "alice", 1, "POST /counter").await;
+    post_flash(&mut browser, "for alice").await;
 
     login_from(&mut browser, "bob", "shared").await;
     assert_ne!(browser.cookie(APP_COOKIE), Some(alice.as_str()), "a new id");
     expect_user(&mut browser, Some("bob"), "GET /me after bob's login").await;
     for key in ["alice", "visits"] {
-        let response = browser.get(&format!("/counter/{key}")).await;
-        expect(
-            &response,
-            200,
-            json!({"key": key, "value": 0}),
-            "nothing of alice's carries over to bob",
-        );
+        let what = "nothing of alice's carries over to bob";
+        expect_counter(&mut browser, "GET", key, 0, what).await;
     }
-    let response = browser.get("/flash").await;
-    expect(
-        &response,
-        200,
-        json!({"messages": []}),
-        "alice's flash messages are not bob's",
-    );
+    expect_flash(&mut browser, &[], "alice's flash messages are not bob's").await;
     let mut replay = Browser::new(&*client);
     replay.set_cookie(APP_COOKIE, alice);
     expect_user(&mut replay, None, "alice's cookie after bob's login").await;
@@ -422,9 +370,7 @@ pub async fn the_cap_ends_the_least_recently_used_device<A: DemoApp + ?Sized>(ap
         &DEFAULT_EXPIRY.replace(" }", ", touch_after_secs = 0 }"),
     );
     let client = client_with(app, &config).await;
-    let mut first = Browser::new(&*client);
-    let mut second = Browser::new(&*client);
-    let mut third = Browser::new(&*client);
+    let [mut first, mut second, mut third] = browsers(&*client);
     login_from(&mut first, "alice", "first").await;
     tick().await;
     login_from(&mut second, "alice", "second").await;
@@ -442,9 +388,7 @@ pub async fn the_cap_ends_the_least_recently_used_device<A: DemoApp + ?Sized>(ap
 pub async fn a_refusing_cap_answers_409<A: DemoApp + ?Sized>(app: &A) {
     let config = config_with_owners(r#"owners = { max_sessions = 2, when_full = "refuse" }"#);
     let client = client_with(app, &config).await;
-    let mut first = Browser::new(&*client);
-    let mut second = Browser::new(&*client);
-    let mut third = Browser::new(&*client);
+    let [mut first, mut second, mut third] = browsers(&*client);
     login_from(&mut first, "alice", "first").await;
     login_from(&mut second, "alice", "second").await;
     let response = third
@@ -471,8 +415,7 @@ pub async fn remember_me_has_a_new_id_and_an_end<A: DemoApp + ?Sized>(app: &A) {
     let mut browser = Browser::new(&*client);
     login_from(&mut browser, "alice", "laptop").await;
     let before = browser.cookie(APP_COOKIE).unwrap_or_default().to_string();
-    let response = browser.post("/remember").await;
-    expect(&response, 200, json!({"ok": true}), "POST /remember");
+    let response = expect_ok(&mut browser, "/remember", "POST /remember").await;
     let cookie = response
         .set_cookie(APP_COOKIE)
         .unwrap_or_else(|| panic!("POST /remember set no {APP_COOKIE}"));
@@ -500,8 +443,7 @@ pub async fn remember_me_has_a_new_id_and_an_end<A: DemoApp + ?Sized>(app: &A) {
     let client = client_with(app, &config).await;
     let mut browser = Browser::new(&*client);
     login_from(&mut browser, "alice", "laptop").await;
-    let response = browser.post("/remember").await;
-    expect(&response, 200, json!({"ok": true}), "POST /remember");
+    expect_ok(&mut browser, "/remember", "POST /remember").await;
     let sessions = list(&mut browser, "GET /sessions after remember me").await;
     let logged_in = sessions[0]["logged_in_at"].as_u64().unwrap_or(0);
     let expires = sessions[0]["expires_at"].as_u64().unwrap_or(u64::MAX);
@@ -541,8 +483,7 @@ pub async fn json_routes_refuse_other_content_types<A: DemoApp + ?Sized>(app: &A
             };
             let response = browser.send(request).await;
             let what = format!("POST {path} as {content_type:?}");
-            expect(&response, 415, expected_json.clone(), &what);
-            expect_no_set_cookie(&response, &what);
+            expect_cookieless(&response, 415, expected_json.clone(), &what);
         }
     }
     expect_user(&mut browser, None, "no login through another content type").await;
@@ -583,9 +524,7 @@ pub async fn page_drives_the_device_routes<A: DemoApp + ?Sized>(app: &A) {
 async fn device_flow<A: DemoApp + ?Sized>(app: &A, store: &str) {
     let config = config_with_store("app", store);
     let client = client_with(app, &config).await;
-    let mut laptop = Browser::new(&*client);
-    let mut phone = Browser::new(&*client);
-    let mut tablet = Browser::new(&*client);
+    let [mut laptop, mut phone, mut tablet] = browsers(&*client);
     // A user of its own for each run, so runs sharing a server never see each other's devices.
     let user = format!(
         "user-{}",
@@ -604,8 +543,8 @@ async fn device_flow<A: DemoApp + ?Sized>(app: &A, store: &str) {
     assert_eq!(agents, ["tablet", "phone", "laptop"], "{sessions:?}");
 
     let path = format!("/sessions/{}", id_of(&sessions, "tablet"));
-    let response = laptop.send(TestRequest::new("DELETE", &path)).await;
-    expect(&response, 200, json!({"revoked": 1}), "DELETE the tablet");
+    let request = TestRequest::new("DELETE", &path);
+    expect_revoked(&mut laptop, request, 1, "DELETE the tablet").await;
     expect_user(&mut tablet, None, "the ended tablet").await;
     let response = laptop.send(TestRequest::new("DELETE", &path)).await;
     expect(
@@ -615,19 +554,14 @@ async fn device_flow<A: DemoApp + ?Sized>(app: &A, store: &str) {
         "DELETE it again",
     );
 
-    let response = laptop.post("/logout-others").await;
-    expect(&response, 200, json!({"revoked": 1}), "POST /logout-others");
+    let request = TestRequest::post("/logout-others");
+    expect_revoked(&mut laptop, request, 1, "POST /logout-others").await;
     expect_user(&mut phone, None, "the phone after logout-others").await;
     expect_user(&mut laptop, Some(&user), "the laptop stays").await;
 
     login_from(&mut phone, &user, "phone").await;
-    let response = laptop.post("/logout-everywhere").await;
-    expect(
-        &response,
-        200,
-        json!({"revoked": 2}),
-        "POST /logout-everywhere",
-    );
+    let request = TestRequest::post("/logout-everywhere");
+    let response = expect_revoked(&mut laptop, request, 2, "POST /logout-everywhere").await;
     expect_app_cookie_expired(&response, "POST /logout-everywhere");
     expect_user(&mut laptop, None, "the laptop after logout-everywhere").await;
     expect_user(&mut phone, None, "the phone after logout-everywhere").await;

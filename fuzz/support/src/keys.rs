@@ -30,6 +30,28 @@ pub struct Role {
     pub primary: bool,
 }
 
+impl Role {
+    /// An older key of the ring: listed, not the primary.
+    const fn old(label: &'static str, secret: &'static [u8; 32]) -> Role {
+        Role {
+            label,
+            secret,
+            listed: true,
+            primary: false,
+        }
+    }
+
+    /// A key the ring does not hold.
+    const fn foreign(label: &'static str, secret: &'static [u8; 32]) -> Role {
+        Role {
+            label,
+            secret,
+            listed: false,
+            primary: false,
+        }
+    }
+}
+
 /// The primary key: it seals.
 pub const PRIMARY: Role = Role {
     label: "primary",
@@ -39,36 +61,22 @@ pub const PRIMARY: Role = Role {
 };
 
 /// An older key of the ring with the primary's key id.
-pub const OLD_COLLIDING: Role = Role {
-    label: "old key sharing the primary's key id",
-    secret: b"collision-00121438..............",
-    listed: true,
-    primary: false,
-};
+pub const OLD_COLLIDING: Role = Role::old(
+    "old key sharing the primary's key id",
+    b"collision-00121438..............",
+);
 
 /// An older key of the ring.
-pub const OLD: Role = Role {
-    label: "old key",
-    secret: b"collision-00087148..............",
-    listed: true,
-    primary: false,
-};
+pub const OLD: Role = Role::old("old key", b"collision-00087148..............");
 
 /// A key the ring does not hold, with [`OLD`]'s key id.
-pub const FOREIGN_COLLIDING: Role = Role {
-    label: "foreign key sharing an old key's id",
-    secret: b"collision-00128344..............",
-    listed: false,
-    primary: false,
-};
+pub const FOREIGN_COLLIDING: Role = Role::foreign(
+    "foreign key sharing an old key's id",
+    b"collision-00128344..............",
+);
 
 /// A key the ring does not hold, with an id of its own.
-pub const FOREIGN: Role = Role {
-    label: "foreign key",
-    secret: b"a foreign secret, in no key ring",
-    listed: false,
-    primary: false,
-};
+pub const FOREIGN: Role = Role::foreign("foreign key", b"a foreign secret, in no key ring");
 
 /// Every role, listed keys first, in ring order.
 pub const ROLES: [Role; 5] = [PRIMARY, OLD_COLLIDING, OLD, FOREIGN_COLLIDING, FOREIGN];

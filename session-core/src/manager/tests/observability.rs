@@ -2,102 +2,13 @@
 //! test subscriber: each counter, the histogram and every event kind the core emits, and no id
 //! or storage key in any of them.
 
-use std::fmt::{Debug, Write as _};
-
-use metrics_util::debugging::{DebugValue, DebuggingRecorder, Snapshotter};
-use tracing::field::{Field, Visit};
-use tracing::span::{Attributes, Id};
-use tracing::{Event, Subscriber};
-use tracing_subscriber::layer::{Context, SubscriberExt};
-use tracing_subscriber::registry::LookupSpan;
-use tracing_subscriber::Layer;
+use metrics_util::debugging::DebuggingRecorder;
+use trace_capture::{metrics_of, Captured};
 
 use super::*;
 use crate::device::{ClientInfo, Device};
 use crate::observe::{request_span, RevokeScope, SessionEventKind};
 use crate::Refusal;
-
-/// Every span opened and event emitted on the threads that capture, one line each with its
-/// fields (an event's line also names the spans it is in).
-///
-/// One global subscriber routes to the capturing thread's list: a subscriber set per thread
-/// races with other tests' threads over each callsite's cached interest, and could miss events.
-#[derive(Clone, Default)]
-struct Captured(Arc<Mutex<Vec<String>>>);
-
-thread_local! {
-    static CAPTURING: std::cell::RefCell<Option<Captured>> = const { std::cell::RefCell::new(None) };
-}
-
-/// Ends this thread's capture when dropped.
-struct Capturing;
-
-impl Drop for Capturing {
-    fn drop(&mut self) {
-        CAPTURING.with(|capturing| capturing.borrow_mut().take());
-    }
-}
-
-impl Captured {
-    /// Captures what this thread emits until the guard is dropped.
-    fn start(&self) -> Capturing {
-        static INSTALLED: std::sync::Once = std::sync::Once::new();
-        INSTALLED.call_once(|| {
-            let subscriber = tracing_subscriber::registry().with(Router);
-            if tracing::subscriber::set_global_default(subscriber).is_err() {
-                panic!("another global subscriber is installed; the capture would see nothing");
-            }
-        });
-        CAPTURING.with(|capturing| *capturing.borrow_mut() = Some(self.clone()));
-        Capturing
-    }
-
-    fn lines(&self) -> Vec<String> {
-        self.0.lock().unwrap_or_else(|e| e.into_inner()).clone()
-    }
-
-    fn push(line: String) {
-        CAPTURING.with(|capturing| {
-            if let Some(captured) = &*capturing.borrow() {
-                captured
-                    .0
-                    .lock()
-                    .unwrap_or_else(|e| e.into_inner())
-                    .push(line);
-            }
-        });
-    }
-}
-
-struct Fields<'a>(&'a mut String);
-
-impl Visit for Fields<'_> {
-    fn record_debug(&mut self, field: &Field, value: &dyn Debug) {
-        let _ = write!(self.0, " {}={:?}", field.name(), value);
-    }
-}
-
-/// The global layer: each span and event to the capture of the thread it happens on.
-struct Router;
-
-impl<S: Subscriber + for<'a> LookupSpan<'a>> Layer<S> for Router {
-    fn on_new_span(&self, attrs: &Attributes<'_>, _: &Id, _: Context<'_, S>) {
-        let mut line = format!("span {}", attrs.metadata().name());
-        attrs.record(&mut Fields(&mut line));
-        Captured::push(line);
-    }
-
-    fn on_event(&self, event: &Event<'_>, context: Context<'_, S>) {
-        let mut line = String::from("event");
-        if let Some(scope) = context.event_scope(event) {
-            for span in scope.from_root() {
-                let _ = write!(line, " in {}", span.name());
-            }
-        }
-        event.record(&mut Fields(&mut line));
-        Captured::push(line);
-    }
-}
 
 /// One event a hook received: `kind session owner` as a line, then its handle and device.
 #[derive(Debug, Clone)]
@@ -170,29 +81,6 @@ fn observed_manager(
             .build()
             .unwrap()
     })
-}
-
-/// Every metric of `snapshotter`: `name{labels}` and its value (a counter's count, or a
-/// histogram's number of samples).
-fn metrics_of(snapshotter: &Snapshotter) -> BTreeMap<String, u64> {
-    snapshotter
-        .snapshot()
-        .into_vec()
-        .into_iter()
-        .map(|(key, _, _, value)| {
-            let (_, key) = key.into_parts();
-            let labels: Vec<String> = key
-                .labels()
-                .map(|label| format!("{}={}", label.key(), label.value()))
-                .collect();
-            let count = match value {
-                DebugValue::Counter(count) => count,
-                DebugValue::Histogram(samples) => samples.len() as u64,
-                DebugValue::Gauge(_) => 0,
-            };
-            (format!("{}{{{}}}", key.name(), labels.join(",")), count)
-        })
-        .collect()
 }
 
 fn ev(kind: SessionEventKind, owner: Option<&str>) -> String {
