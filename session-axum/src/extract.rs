@@ -51,7 +51,8 @@ impl<S: Send + Sync> FromRequestParts<S> for Sessions {
 }
 
 fn request_sessions(parts: &Parts) -> Result<Arc<RequestSessions>, SessionRejection> {
-    crate::layer::request_sessions(&parts.extensions).ok_or(SessionRejection::NotInstalled)
+    crate::layer::sessions_of(&parts.headers, &parts.extensions)
+        .ok_or(SessionRejection::NotInstalled)
 }
 
 session_core::__define_sessions_extractor! {

@@ -24,13 +24,13 @@
 use std::future::Future;
 use std::net::IpAddr;
 use std::pin::Pin;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use std::task::{ready, Context, Poll};
 
 use axum::body::{Body, Bytes, HttpBody};
 use axum::response::{IntoResponse, Response};
 use axum::BoxError;
-use http::header::{HeaderName, HeaderValue, COOKIE, SET_COOKIE, USER_AGENT};
+use http::header::{HeaderMap, HeaderName, HeaderValue, COOKIE, SET_COOKIE, USER_AGENT};
 use http::Request;
 use pin_project_lite::pin_project;
 use session_core::{
@@ -121,7 +121,7 @@ where
                     let response = ready!(response.poll(cx))?;
                     // No extractor ran: nothing was opened, so nothing is saved and no header
                     // is added. A failed request (the core's rule) saves nothing either.
-                    if state.0.scanned().is_none()
+                    if state.sessions.scanned().is_none()
                         || discards(method, response.status(), response.extensions())
                     {
                         return Poll::Ready(Ok(response.map(Body::new)));
@@ -180,14 +180,10 @@ where
             request.method().as_str(),
             request.uri().path(),
         ));
-        // Kept, not read: a login's device record takes them when the response is saved.
-        let client = KeptClient {
-            user_agent: headers.get(USER_AGENT).cloned(),
-            // axum's `ConnectInfo` needs its server feature; the application puts the address
-            // it trusts (the peer, or a proxy's forwarded one) in the extensions instead.
-            peer: request.extensions().get::<IpAddr>().copied(),
-        };
-        let state = Arc::new(RequestState(sessions, client));
+        let state = Arc::new(RequestState {
+            sessions,
+            client: OnceLock::new(),
+        });
         request.extensions_mut().insert(Arc::clone(&state));
         ResponseFuture {
             stage: Stage::Inner {
@@ -199,20 +195,41 @@ where
     }
 }
 
-/// The sessions of a request that passed through a [`SessionLayer`], from its extensions
-/// (`request.extensions()` or `parts.extensions`); `None` without the layer. For services that
-/// are not axum handlers; handlers use the extractors.
+/// The sessions of `request`, which passed through a [`SessionLayer`]; `None` without the layer.
+/// For services that are not axum handlers; handlers use the extractors.
 ///
 /// The first call scans the session cookies and headers the request had when it passed the layer.
-pub fn request_sessions(extensions: &http::Extensions) -> Option<Arc<RequestSessions>> {
-    extensions
-        .get::<Arc<RequestState>>()
-        .map(|state| Arc::clone(state.0.get_or_scan(HeaderValue::as_bytes, Vec::new)))
+pub fn request_sessions<B>(request: &Request<B>) -> Option<Arc<RequestSessions>> {
+    sessions_of(request.headers(), request.extensions())
+}
+
+/// [`request_sessions`] of a request's headers and extensions (a request's or its parts').
+pub(crate) fn sessions_of(
+    headers: &HeaderMap,
+    extensions: &http::Extensions,
+) -> Option<Arc<RequestSessions>> {
+    let state = extensions.get::<Arc<RequestState>>()?;
+    // Kept, not read: a login's device record takes them when the response is saved, after the
+    // request's headers are gone. Looked up here rather than in the layer, so that a request
+    // that extracts no session does not pay for it.
+    state.client.get_or_init(|| KeptClient {
+        user_agent: headers.get(USER_AGENT).cloned(),
+        // axum's `ConnectInfo` needs its server feature; the application puts the address it
+        // trusts (the peer, or a proxy's forwarded one) in the extensions instead.
+        peer: extensions.get::<IpAddr>().copied(),
+    });
+    Some(Arc::clone(
+        state.sessions.get_or_scan(HeaderValue::as_bytes, Vec::new),
+    ))
 }
 
 /// What the layer leaves in a request's extensions: a type of this crate's own, so that handlers
 /// cannot reach it and finish the request themselves.
-struct RequestState(DeferredSessions<HeaderValue>, KeptClient);
+struct RequestState {
+    sessions: DeferredSessions<HeaderValue>,
+    /// What the client sent, from the first extraction; read only when a login is saved.
+    client: OnceLock<KeptClient>,
+}
 
 /// What a login's device record may take from the request.
 struct KeptClient {
@@ -253,15 +270,19 @@ where
     B: HttpBody<Data = Bytes> + Send + 'static,
     B::Error: Into<BoxError>,
 {
-    let RequestState(sessions, client) = state;
+    let RequestState { sessions, client } = state;
     // Converted only for a login's device record.
-    let client_info = || ClientInfo {
-        user_agent: client
-            .user_agent
-            .as_ref()
-            .and_then(|agent| agent.to_str().ok())
-            .map(str::to_string),
-        ip: client.peer.map(|ip| ip.to_string()),
+    let client_info = || {
+        let client = client.get();
+        ClientInfo {
+            user_agent: client
+                .and_then(|client| client.user_agent.as_ref())
+                .and_then(|agent| agent.to_str().ok())
+                .map(str::to_string),
+            ip: client
+                .and_then(|client| client.peer)
+                .map(|ip| ip.to_string()),
+        }
     };
     let (mut parts, body) = response.into_parts();
     match sessions.save_scanned_with(client_info).await {

@@ -103,7 +103,7 @@ async fn sessions_read_the_headers_as_they_passed_the_layer() {
 async fn layer_wraps_any_tower_service() {
     let store = Arc::new(TestStore::default());
     let service = tower::service_fn(|request: Request<Body>| async move {
-        let sessions = session_axum::request_sessions(request.extensions());
+        let sessions = session_axum::request_sessions(&request);
         let session = sessions.unwrap().default_session().await.unwrap();
         session.insert("user", "carol").unwrap();
         Ok::<_, Infallible>(http::Response::new(String::from("plain service")))
@@ -117,6 +117,34 @@ async fn layer_wraps_any_tower_service() {
         .await
         .unwrap();
     assert_eq!(&body[..], b"plain service");
+}
+
+/// A plain tower service's login gets the device record an extractor's would: the client's
+/// `User-Agent`, read when the service asks for its sessions.
+#[tokio::test]
+async fn a_login_in_a_tower_service_records_the_client() {
+    let store = Arc::new(TestStore::default());
+    let manager = manager(&store).await;
+    let service = tower::service_fn(|request: Request<Body>| async move {
+        let sessions = session_axum::request_sessions(&request).unwrap();
+        sessions
+            .default_session()
+            .await
+            .unwrap()
+            .login("carol")
+            .unwrap();
+        Ok::<_, Infallible>(http::Response::new(Body::empty()))
+    });
+    let service = tower::ServiceBuilder::new()
+        .layer(SessionLayer::new(manager.clone()))
+        .service(service);
+    let request = get_with("/", &[("user-agent", "TowerBrowser/2.0")]);
+    let response = service.oneshot(request).await.unwrap();
+    assert_eq!(response.status(), 200);
+    let devices = manager.owner_sessions("app", "carol", None).await.unwrap();
+    assert_eq!(devices.len(), 1);
+    let device = devices[0].device.as_ref().expect("a device record");
+    assert_eq!(device.user_agent.as_deref(), Some("TowerBrowser/2.0"));
 }
 
 #[tokio::test]
@@ -135,7 +163,7 @@ async fn the_response_future_saves_only_after_a_session_was_opened() {
     assert_eq!(store.len(), 0);
 
     let mut writing = layer.layer(tower::service_fn(|request: Request<Body>| async move {
-        let sessions = session_axum::request_sessions(request.extensions()).unwrap();
+        let sessions = session_axum::request_sessions(&request).unwrap();
         let session = sessions.default_session().await.unwrap();
         session.insert("user", "dave").unwrap();
         Ok::<_, Infallible>(http::Response::new(Body::from("wrote")))
