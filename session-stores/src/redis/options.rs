@@ -102,6 +102,12 @@ impl std::fmt::Debug for RedisOptions {
 /// Most connections a store opens.
 pub(super) const MAX_POOL: usize = 64;
 
+impl crate::ServerOptions for RedisOptions {
+    fn check(&self) -> Result<(), String> {
+        self.validate()
+    }
+}
+
 impl RedisOptions {
     /// Checks the options; the error names the field and says what to change.
     pub fn validate(&self) -> Result<(), String> {

@@ -188,6 +188,12 @@ const MAX_BATCH: u32 = 1_000_000;
 /// Longest owner the stores index, in bytes (MySQL's index keeps at most 3072 bytes).
 pub const MAX_OWNER_BYTES: usize = 1024;
 
+impl crate::ServerOptions for SqlOptions {
+    fn check(&self) -> Result<(), String> {
+        self.validate()
+    }
+}
+
 impl SqlOptions {
     /// Checks the options; the error names the field and says what to change. The URL itself
     /// is checked by each store's `connect`, which knows its scheme.
