@@ -203,8 +203,10 @@ mod tests {
 
     #[tokio::test]
     async fn out_of_range_memory_options_name_the_field() {
-        let options = serde_json::json!({ "type": "memory", "max_sessions": 0 });
-        refusal_naming(options, "max_sessions").await;
+        for (field, value) in [("max_sessions", 0), ("max_bytes", 100), ("shards", 0)] {
+            let options = serde_json::json!({ "type": "memory", field: value });
+            refusal_naming(options, field).await;
+        }
     }
 
     #[tokio::test]

@@ -638,17 +638,4 @@ mod tests {
             assert!(store.load(&record.id).await.unwrap().is_some());
         });
     }
-
-    #[test]
-    fn options_are_validated_with_field_names() {
-        crate::options::assert_each_refused(
-            &MemoryOptions::default(),
-            MemoryOptions::validate,
-            &[
-                ("max_sessions", |o| o.max_sessions = 0),
-                ("max_bytes", |o| o.max_bytes = 100),
-                ("shards", |o| o.shards = 0),
-            ],
-        );
-    }
 }
