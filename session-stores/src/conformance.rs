@@ -193,6 +193,30 @@ impl Suite {
         }
     }
 
+    /// Asserts that `id` loads as nothing; `why` says why it must not.
+    async fn expect_gone(&self, id: &SessionId, check: &str, why: &str) {
+        assert_eq!(
+            self.load(id, check).await,
+            None,
+            "store conformance: {check}: {why}"
+        );
+    }
+
+    /// Asserts that a write with nothing to write (`what`: the write and its record) returned
+    /// `false` (`wrote`) and left nothing under `id`: no record made, none brought back.
+    async fn expect_no_write(&self, wrote: bool, id: &SessionId, check: &str, what: &str) {
+        assert!(
+            !wrote,
+            "store conformance: {check}: {what} must return false"
+        );
+        self.expect_gone(
+            id,
+            check,
+            &format!("{what} must leave no record under the id"),
+        )
+        .await;
+    }
+
     async fn create(&self, record: &Record, check: &str) {
         if let Err(error) = self.store.create(record).await {
             panic!("store conformance: {check}: create failed: {error}");

@@ -87,42 +87,58 @@ pub fn registry() -> StoreRegistry {
         Ok(Backend::Server(Arc::new(store)))
     });
     #[cfg(feature = "redis")]
-    registry.register("redis", |options| async move {
-        let redis: redis::RedisOptions = options.parse()?;
-        redis.validate().map_err(|message| options.error(message))?;
-        let store = redis::RedisStore::connect(redis)
-            .await
-            .map_err(|error| options.error(error))?;
-        Ok(Backend::Server(Arc::new(store)))
-    });
+    register_server(&mut registry, "redis", redis::RedisStore::connect);
     #[cfg(feature = "postgres")]
-    registry.register("postgres", |options| async move {
-        let sql: sql::SqlOptions = options.parse()?;
-        sql.validate().map_err(|message| options.error(message))?;
-        let store = sql::postgres::PostgresStore::connect(sql)
-            .await
-            .map_err(|error| options.error(error))?;
-        Ok(Backend::Server(Arc::new(store)))
-    });
+    register_server(
+        &mut registry,
+        "postgres",
+        sql::postgres::PostgresStore::connect,
+    );
     #[cfg(feature = "mysql")]
-    registry.register("mysql", |options| async move {
-        let sql: sql::SqlOptions = options.parse()?;
-        sql.validate().map_err(|message| options.error(message))?;
-        let store = sql::mysql::MySqlStore::connect(sql)
-            .await
-            .map_err(|error| options.error(error))?;
-        Ok(Backend::Server(Arc::new(store)))
-    });
+    register_server(&mut registry, "mysql", sql::mysql::MySqlStore::connect);
     #[cfg(feature = "sqlite")]
-    registry.register("sqlite", |options| async move {
-        let sql: sql::SqlOptions = options.parse()?;
-        sql.validate().map_err(|message| options.error(message))?;
-        let store = sql::sqlite::SqliteStore::connect(sql)
+    register_server(&mut registry, "sqlite", sql::sqlite::SqliteStore::connect);
+    registry
+}
+
+/// The options of a store on a server, which the registry checks before connecting.
+#[cfg(any(
+    feature = "redis",
+    feature = "postgres",
+    feature = "mysql",
+    feature = "sqlite"
+))]
+pub(crate) trait ServerOptions: serde::de::DeserializeOwned + Send + 'static {
+    /// Refuses options out of range, saying which and why.
+    fn check(&self) -> Result<(), String>;
+}
+
+/// Registers `kind`, a store on a server: its options are parsed, checked and given to
+/// `connect`, and any failure is a configuration error naming the session.
+#[cfg(any(
+    feature = "redis",
+    feature = "postgres",
+    feature = "mysql",
+    feature = "sqlite"
+))]
+fn register_server<O, S, Connect, Connecting>(
+    registry: &mut StoreRegistry,
+    kind: &str,
+    connect: Connect,
+) where
+    O: ServerOptions,
+    S: session_core::Store + 'static,
+    Connect: Fn(O) -> Connecting + Copy + Send + Sync + 'static,
+    Connecting: std::future::Future<Output = Result<S, session_core::StoreError>> + Send,
+{
+    registry.register(kind, move |options| async move {
+        let parsed: O = options.parse()?;
+        parsed.check().map_err(|message| options.error(message))?;
+        let store = connect(parsed)
             .await
             .map_err(|error| options.error(error))?;
         Ok(Backend::Server(Arc::new(store)))
     });
-    registry
 }
 
 #[cfg(test)]
@@ -154,49 +170,43 @@ mod tests {
         );
     }
 
+    /// Builds the `app` session's store of `options` (a JSON object with the store's `type`).
+    async fn build(options: serde_json::Value) -> Result<Backend, ConfigError> {
+        registry().build("app", &config(options)).await
+    }
+
+    /// The error the registry refuses `options` with, which must name the `app` session and
+    /// `field`.
+    async fn refusal_naming(options: serde_json::Value, field: &str) -> ConfigError {
+        let error = build(options).await.unwrap_err();
+        let message = error.to_string();
+        assert!(
+            message.contains("`app`") && message.contains(field),
+            "{message}"
+        );
+        error
+    }
+
     #[tokio::test]
     async fn memory_options_come_from_configuration() {
-        let backend = registry()
-            .build(
-                "app",
-                &config(serde_json::json!({ "type": "memory", "max_sessions": 10 })),
-            )
-            .await
-            .unwrap();
+        let options = serde_json::json!({ "type": "memory", "max_sessions": 10 });
+        let backend = build(options).await.unwrap();
         assert!(matches!(backend, Backend::Server(_)));
     }
 
     #[tokio::test]
     async fn unknown_memory_options_name_the_session_and_field() {
-        let error = registry()
-            .build(
-                "app",
-                &config(serde_json::json!({ "type": "memory", "max_sesions": 10 })),
-            )
-            .await
-            .unwrap_err();
-        let message = error.to_string();
+        let options = serde_json::json!({ "type": "memory", "max_sesions": 10 });
+        let error = refusal_naming(options, "max_sesions").await;
         assert!(matches!(error, ConfigError::Store { .. }));
-        assert!(
-            message.contains("`app`") && message.contains("max_sesions"),
-            "{message}"
-        );
     }
 
     #[tokio::test]
     async fn out_of_range_memory_options_name_the_field() {
-        let error = registry()
-            .build(
-                "app",
-                &config(serde_json::json!({ "type": "memory", "max_sessions": 0 })),
-            )
-            .await
-            .unwrap_err();
-        let message = error.to_string();
-        assert!(
-            message.contains("`app`") && message.contains("max_sessions"),
-            "{message}"
-        );
+        for (field, value) in [("max_sessions", 0), ("max_bytes", 100), ("shards", 0)] {
+            let options = serde_json::json!({ "type": "memory", field: value });
+            refusal_naming(options, field).await;
+        }
     }
 
     #[tokio::test]
@@ -205,12 +215,7 @@ mod tests {
             serde_json::json!({ "type": "file" }),
             serde_json::json!({ "type": "file", "dir": "" }),
         ] {
-            let error = registry()
-                .build("app", &config(options))
-                .await
-                .unwrap_err()
-                .to_string();
-            assert!(error.contains("`app`") && error.contains("dir"), "{error}");
+            refusal_naming(options, "dir").await;
         }
     }
 }

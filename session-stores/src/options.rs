@@ -45,6 +45,44 @@ pub(crate) fn redacted(url: &str) -> String {
     }
 }
 
+/// Implements `Debug` for a store's options as deriving it would, except that each field written
+/// `field => hide` is shown as `hide(&field)`: a URL with its password hidden, say. The
+/// attributes before the type go to `fmt`.
+#[cfg(any(
+    feature = "redis",
+    feature = "postgres",
+    feature = "mysql",
+    feature = "sqlite"
+))]
+macro_rules! debug_hiding {
+    ($(#[$attr:meta])* $options:ident { $($field:ident $(=> $hide:expr)?),* $(,)? }) => {
+        impl std::fmt::Debug for $options {
+            $(#[$attr])*
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.debug_struct(stringify!($options))
+                    $(.field(
+                        stringify!($field),
+                        &$crate::options::debug_hiding!(@shown self.$field $(, $hide)?),
+                    ))*
+                    .finish()
+            }
+        }
+    };
+    (@shown $value:expr) => {
+        $value
+    };
+    (@shown $value:expr, $hide:expr) => {
+        ($hide)(&$value)
+    };
+}
+#[cfg(any(
+    feature = "redis",
+    feature = "postgres",
+    feature = "mysql",
+    feature = "sqlite"
+))]
+pub(crate) use debug_hiding;
+
 /// `urls`, each [`redacted`].
 #[cfg(feature = "redis")]
 pub(crate) fn redacted_all(urls: &[String]) -> Vec<String> {

@@ -57,6 +57,47 @@ async fn run(redis: &mut redis::aio::MultiplexedConnection, args: &[&str]) {
     command.query_async::<()>(redis).await.unwrap();
 }
 
+/// Has the server's `SLOWLOG` record every command from now on (up to 100,000 of them).
+async fn log_every_command(redis: &mut redis::aio::MultiplexedConnection) {
+    run(redis, &["CONFIG", "SET", "slowlog-max-len", "100000"]).await;
+    run(redis, &["CONFIG", "SET", "slowlog-log-slower-than", "0"]).await;
+}
+
+/// Ends [`log_every_command`] (back to logging commands over 10 ms, the server's default) and
+/// returns the `SLOWLOG`'s entries.
+async fn logged_commands(redis: &mut redis::aio::MultiplexedConnection) -> Vec<redis::Value> {
+    run(
+        redis,
+        &["CONFIG", "SET", "slowlog-log-slower-than", "10000"],
+    )
+    .await;
+    redis::cmd("SLOWLOG")
+        .arg("GET")
+        .arg(-1)
+        .query_async(redis)
+        .await
+        .unwrap()
+}
+
+/// Creates `sessions` new sessions bound to `owner`, 16 at a time.
+async fn create_owned(store: &RedisStore, owner: &str, sessions: usize) {
+    let writers: Vec<_> = (0..16)
+        .map(|writer| {
+            let (store, owner) = (store.clone(), owner.to_string());
+            tokio::spawn(async move {
+                for _ in (writer..sessions).step_by(16) {
+                    let mut owned = record();
+                    owned.owner = Some(owner.clone());
+                    store.create(&owned).await.unwrap();
+                }
+            })
+        })
+        .collect();
+    for writer in writers {
+        writer.await.unwrap();
+    }
+}
+
 async fn key_exists(redis: &mut redis::aio::MultiplexedConnection, key: &str) -> bool {
     let exists: i64 = redis::cmd("EXISTS")
         .arg(key)
@@ -79,12 +120,18 @@ fn record() -> Record {
     Record::new(SessionId::generate(), &Expiry::default(), now_ms())
 }
 
+/// A new record whose deadline is `ms` from now.
+fn expiring_in(ms: u64) -> Record {
+    let mut record = record();
+    record.expires_at = now_ms() + ms;
+    record
+}
+
 #[tokio::test]
 async fn the_server_keeps_the_ttl() {
     let url = require!(redis_url());
     let store = store(&url, "ttl").await;
-    let mut record = record();
-    record.expires_at = now_ms() + 60_000;
+    let mut record = expiring_in(60_000);
     record.absolute_deadline = Some(now_ms() + 3_600_000);
     store.create(&record).await.unwrap();
     let mut redis = connect(&url).await;
@@ -205,8 +252,7 @@ async fn records_and_deltas_with_thousands_of_keys_are_written_whole() {
 async fn update_of_a_session_whose_ttl_ran_out_is_false() {
     let url = require!(redis_url());
     let store = store(&url, "ran-out").await;
-    let mut record = record();
-    record.expires_at = now_ms() + 100;
+    let record = expiring_in(100);
     store.create(&record).await.unwrap();
     tokio::time::sleep(std::time::Duration::from_millis(250)).await;
     let delta = Delta {
@@ -575,31 +621,12 @@ async fn an_owners_many_sessions_are_listed_and_revoked_in_batches() {
     let store = store(&url, "batches").await;
     let mut redis = connect(&url).await;
     let owner = format!("many-{}", &SessionId::generate().storage_key()[..8]);
-    for _ in 0..SESSIONS {
-        let mut owned = record();
-        owned.owner = Some(owner.clone());
-        store.create(&owned).await.unwrap();
-    }
-    run(&mut redis, &["CONFIG", "SET", "slowlog-max-len", "100000"]).await;
-    run(
-        &mut redis,
-        &["CONFIG", "SET", "slowlog-log-slower-than", "0"],
-    )
-    .await;
+    create_owned(&store, &owner, SESSIONS).await;
+    log_every_command(&mut redis).await;
     let listed = store.owner_sessions(&owner).await.unwrap().len();
     let revoked = store.delete_owner(&owner, None).await.unwrap();
-    run(
-        &mut redis,
-        &["CONFIG", "SET", "slowlog-log-slower-than", "10000"],
-    )
-    .await;
+    let entries = logged_commands(&mut redis).await;
     assert_eq!((listed, revoked), (SESSIONS, SESSIONS as u64));
-    let entries: Vec<redis::Value> = redis::cmd("SLOWLOG")
-        .arg("GET")
-        .arg(-1)
-        .query_async(&mut redis)
-        .await
-        .unwrap();
     let scripts = entries
         .into_iter()
         .filter_map(|entry| match entry {
@@ -641,29 +668,10 @@ async fn owner_listing_and_revocation_server_time() {
             "time-{sessions}-{}",
             &SessionId::generate().storage_key()[..8]
         );
-        let writers: Vec<_> = (0..16)
-            .map(|writer| {
-                let (store, owner) = (store.clone(), owner.clone());
-                tokio::spawn(async move {
-                    for _ in (writer..sessions).step_by(16) {
-                        let mut owned = record();
-                        owned.owner = Some(owner.clone());
-                        store.create(&owned).await.unwrap();
-                    }
-                })
-            })
-            .collect();
-        for writer in writers {
-            writer.await.unwrap();
-        }
+        create_owned(&store, &owner, sessions).await;
         for what in ["list", "revoke"] {
-            run(&mut redis, &["CONFIG", "SET", "slowlog-max-len", "100000"]).await;
             run(&mut redis, &["SLOWLOG", "RESET"]).await;
-            run(
-                &mut redis,
-                &["CONFIG", "SET", "slowlog-log-slower-than", "0"],
-            )
-            .await;
+            log_every_command(&mut redis).await;
             if what == "list" {
                 assert_eq!(store.owner_sessions(&owner).await.unwrap().len(), sessions);
             } else {
@@ -672,17 +680,7 @@ async fn owner_listing_and_revocation_server_time() {
                     sessions as u64
                 );
             }
-            run(
-                &mut redis,
-                &["CONFIG", "SET", "slowlog-log-slower-than", "10000"],
-            )
-            .await;
-            let entries: Vec<redis::Value> = redis::cmd("SLOWLOG")
-                .arg("GET")
-                .arg(-1)
-                .query_async(&mut redis)
-                .await
-                .unwrap();
+            let entries = logged_commands(&mut redis).await;
             let (mut total, mut longest, mut commands) = (0i64, 0i64, 0);
             for entry in entries {
                 let redis::Value::Array(fields) = entry else {

@@ -150,6 +150,14 @@ impl Suite {
         self.delete_owner(&owner, None, check).await;
     }
 
+    /// Asserts that `delete_owned` of `handle` for `owner` ends nothing; `why` says why not.
+    async fn ends_nothing(&self, owner: &str, handle: &str, check: &str, why: &str) {
+        assert!(
+            !self.delete_owned(owner, handle, check).await,
+            "store conformance: {check}: {why}"
+        );
+    }
+
     /// `delete_owned` ends the owner's live session under the key, and nothing for another
     /// owner's key, a made-up key, or an expired session.
     pub async fn delete_owned_ends_only_the_owners_live_session(&self) {
@@ -164,33 +172,36 @@ impl Suite {
             self.create(record, check).await;
         }
 
-        assert!(
-            !self
-                .delete_owned(&owner, &theirs.id.storage_key(), check)
-                .await,
-            "store conformance: {check}: another owner's session must not be ended"
-        );
+        self.ends_nothing(
+            &owner,
+            &theirs.id.storage_key(),
+            check,
+            "another owner's session must not be ended",
+        )
+        .await;
         assert_eq!(
             self.load(&theirs.id, check).await.as_ref(),
             Some(&theirs),
             "store conformance: {check}: another owner's session must not be ended"
         );
         for made_up in [SessionId::generate().storage_key(), "not-a-key".to_string()] {
-            assert!(
-                !self.delete_owned(&owner, &made_up, check).await,
-                "store conformance: {check}: a made-up key must end nothing"
-            );
+            self.ends_nothing(&owner, &made_up, check, "a made-up key must end nothing")
+                .await;
         }
-        assert!(
-            !self
-                .delete_owned(&owner, &expired.id.storage_key(), check)
-                .await,
-            "store conformance: {check}: an expired session is no live session to end"
-        );
-        assert!(
-            !self.delete_owned(&owner, &mine.id.to_string(), check).await,
-            "store conformance: {check}: a session id is no handle (handles are storage keys)"
-        );
+        self.ends_nothing(
+            &owner,
+            &expired.id.storage_key(),
+            check,
+            "an expired session is no live session to end",
+        )
+        .await;
+        self.ends_nothing(
+            &owner,
+            &mine.id.to_string(),
+            check,
+            "a session id is no handle (handles are storage keys)",
+        )
+        .await;
         assert!(self.load(&mine.id, check).await.is_some());
 
         assert!(
@@ -198,21 +209,19 @@ impl Suite {
                 .await,
             "store conformance: {check}: the owner's live session must be ended"
         );
-        assert_eq!(
-            self.load(&mine.id, check).await,
-            None,
-            "store conformance: {check}: an ended session must not load"
-        );
+        self.expect_gone(&mine.id, check, "an ended session must not load")
+            .await;
         assert!(
             self.owned(&owner, check).await.is_empty(),
             "store conformance: {check}: an ended session must leave the owner's listing"
         );
-        assert!(
-            !self
-                .delete_owned(&owner, &mine.id.storage_key(), check)
-                .await,
-            "store conformance: {check}: ending a session twice must say false the second time"
-        );
+        self.ends_nothing(
+            &owner,
+            &mine.id.storage_key(),
+            check,
+            "ending a session twice must say false the second time",
+        )
+        .await;
         self.delete_owner(&other, None, check).await;
         self.delete_owner(&owner, None, check).await;
     }
@@ -239,11 +248,8 @@ impl Suite {
             "store conformance: {check}: must end and count the owner's other live sessions"
         );
         for gone in [&first, &second] {
-            assert_eq!(
-                self.load(&gone.id, check).await,
-                None,
-                "store conformance: {check}: the owner's other sessions must not load"
-            );
+            self.expect_gone(&gone.id, check, "the owner's other sessions must not load")
+                .await;
         }
         assert_eq!(
             self.load(&kept.id, check).await.as_ref(),

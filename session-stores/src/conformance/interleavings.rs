@@ -57,6 +57,13 @@ fn fail(check: &str, what: impl std::fmt::Display) -> ! {
     panic!("store conformance: interleaving {check}: {what}")
 }
 
+/// Sets `key` to `value` in `session`; `check` fails when the session refuses it.
+fn insert(session: &Session, key: &str, value: impl serde::Serialize, check: &str) {
+    if let Err(error) = session.insert(key, value) {
+        fail(check, error);
+    }
+}
+
 impl Browser {
     fn new(store: &Arc<dyn Store>) -> Self {
         let config = SessionConfig::new(
@@ -110,13 +117,31 @@ impl Browser {
     /// A logged-in session: its cookie.
     async fn login(&self, check: &str) -> String {
         let (request, session) = self.open(None, check).await;
-        if let Err(error) = session.insert("user", "alice") {
-            fail(check, error);
-        }
+        insert(&session, "user", "alice", check);
         match self.finish(request, check).await {
             CookieChange::Set(cookie) => cookie,
             other => fail(check, format_args!("login set no cookie: {other:?}")),
         }
+    }
+
+    /// Two requests that both load the session of `cookie`, the first before the second.
+    async fn open_twice(&self, cookie: &str, check: &str) -> [(RequestSessions, Session); 2] {
+        [
+            self.open(Some(cookie), check).await,
+            self.open(Some(cookie), check).await,
+        ]
+    }
+
+    /// A login's cookie, the store's count after it, and two requests that both load its
+    /// session (see [`open_twice`](Self::open_twice)).
+    async fn login_and_open_twice(
+        &self,
+        check: &str,
+    ) -> (String, u64, [(RequestSessions, Session); 2]) {
+        let cookie = self.login(check).await;
+        let before = self.count(check).await;
+        let requests = self.open_twice(&cookie, check).await;
+        (cookie, before, requests)
     }
 
     async fn user_of(&self, cookie: &str, check: &str) -> Option<String> {
@@ -137,19 +162,14 @@ impl Browser {
     /// A logs out while B, which loaded the session before, regenerates it: the logout holds.
     async fn regenerate_racing_destroy_brings_nothing_back(&self) {
         let check = "regenerate racing destroy";
-        let cookie = self.login(check).await;
-        let before = self.count(check).await;
-        let (a, logout) = self.open(Some(&cookie), check).await;
-        let (b, relogin) = self.open(Some(&cookie), check).await;
+        let (cookie, before, [(a, logout), (b, relogin)]) = self.login_and_open_twice(check).await;
 
         logout.destroy();
         if self.finish(a, check).await != CookieChange::Expired {
             fail(check, "the logout did not expire the cookie");
         }
         relogin.regenerate_id();
-        if let Err(error) = relogin.insert("role", "admin") {
-            fail(check, error);
-        }
+        insert(&relogin, "role", "admin", check);
         let late = self.finish(b, check).await;
         if late != CookieChange::Untouched {
             fail(
@@ -175,17 +195,12 @@ impl Browser {
     async fn regenerate_keeps_an_update_that_reached_the_store_first(&self) {
         let check = "update then regenerate";
         let cookie = self.login(check).await;
-        let (a, regenerating) = self.open(Some(&cookie), check).await;
-        let (b, updating) = self.open(Some(&cookie), check).await;
+        let [(a, regenerating), (b, updating)] = self.open_twice(&cookie, check).await;
 
-        if let Err(error) = updating.insert("theme", "dark") {
-            fail(check, error);
-        }
+        insert(&updating, "theme", "dark", check);
         self.finish(b, check).await;
         regenerating.regenerate_id();
-        if let Err(error) = regenerating.insert("step", 2) {
-            fail(check, error);
-        }
+        insert(&regenerating, "step", 2, check);
         let CookieChange::Set(fresh) = self.finish(a, check).await else {
             fail(check, "the regenerate set no new cookie");
         };
@@ -210,10 +225,7 @@ impl Browser {
     /// Two requests regenerate one session at once: exactly one new session lives.
     async fn two_regenerates_leave_one_live_session(&self) {
         let check = "two regenerates";
-        let cookie = self.login(check).await;
-        let before = self.count(check).await;
-        let (a, first) = self.open(Some(&cookie), check).await;
-        let (b, second) = self.open(Some(&cookie), check).await;
+        let (_, before, [(a, first), (b, second)]) = self.login_and_open_twice(check).await;
         first.regenerate_id();
         second.regenerate_id();
         let won = self.finish(a, check).await;
@@ -246,9 +258,7 @@ impl Browser {
         if let Err(error) = session.set_owner(owner) {
             fail(check, error);
         }
-        if let Err(error) = session.insert("user", owner) {
-            fail(check, error);
-        }
+        insert(&session, "user", owner, check);
         request.set_client_info(ClientInfo {
             user_agent: Some(agent.into()),
             ip: None,
@@ -259,12 +269,29 @@ impl Browser {
         }
     }
 
+    /// A fresh owner (named after `prefix`) logged in on a phone (`Phone/1`), then on a laptop
+    /// (`Laptop/2`): the owner, and the phone's and the laptop's cookies.
+    async fn phone_and_laptop(&self, prefix: &str, check: &str) -> (String, String, String) {
+        let owner = fresh_owner(prefix);
+        let phone = self.login_as(&owner, "Phone/1", check).await;
+        let laptop = self.login_as(&owner, "Laptop/2", check).await;
+        (owner, phone, laptop)
+    }
+
     async fn id_of(&self, cookie: &str, check: &str) -> SessionId {
         self.open(Some(cookie), check).await.1.id()
     }
 
     async fn owner_of(&self, cookie: &str, check: &str) -> Option<String> {
         self.open(Some(cookie), check).await.1.owner()
+    }
+
+    /// Fails `check`, saying `what`, unless the session `cookie` opens is bound to `owner`
+    /// (`None`: to no one).
+    async fn expect_owner(&self, cookie: &str, owner: Option<&str>, check: &str, what: &str) {
+        if self.owner_of(cookie, check).await.as_deref() != owner {
+            fail(check, what);
+        }
     }
 
     /// The handles of `owner`'s sessions the manager lists, sorted.
@@ -293,9 +320,7 @@ impl Browser {
     /// current for the request that holds it.
     async fn a_login_lists_its_device(&self) {
         let check = "a login lists its device";
-        let owner = fresh_owner("device");
-        let phone = self.login_as(&owner, "Phone/1", check).await;
-        let laptop = self.login_as(&owner, "Laptop/2", check).await;
+        let (owner, phone, laptop) = self.phone_and_laptop("device", check).await;
         let current = self.id_of(&laptop, check).await;
         let listed = match self
             .manager
@@ -338,15 +363,11 @@ impl Browser {
     async fn revoking_the_others_ends_a_session_regenerated_before_or_after(&self) {
         let check = "ending the other devices racing a regenerate";
         for regenerate_first in [true, false] {
-            let owner = fresh_owner("others");
-            let phone = self.login_as(&owner, "Phone/1", check).await;
-            let laptop = self.login_as(&owner, "Laptop/2", check).await;
+            let (owner, phone, laptop) = self.phone_and_laptop("others", check).await;
             let keep = self.id_of(&laptop, check).await;
             let (request, session) = self.open(Some(&phone), check).await;
             session.regenerate_id();
-            if let Err(error) = session.insert("step", 2) {
-                fail(check, error);
-            }
+            insert(&session, "step", 2, check);
             let (moved, ended) = if regenerate_first {
                 let moved = self.finish(request, check).await;
                 (moved, self.revoke_others(&owner, &keep, check).await)
@@ -373,22 +394,17 @@ impl Browser {
                 _ => vec![phone.clone()],
             };
             for cookie in &phone_cookies {
-                if self.owner_of(cookie, check).await.is_some() {
-                    fail(
-                        check,
-                        format_args!(
-                            "the phone is still logged in after the other devices were ended \
-                             (regenerate first: {regenerate_first})"
-                        ),
-                    );
-                }
+                let what = format!(
+                    "the phone is still logged in after the other devices were ended \
+                     (regenerate first: {regenerate_first})"
+                );
+                self.expect_owner(cookie, None, check, &what).await;
             }
             if self.handles(&owner, check).await != vec![keep.storage_key()] {
                 fail(check, "the laptop's session must be all the owner has left");
             }
-            if self.owner_of(&laptop, check).await.as_deref() != Some(owner.as_str()) {
-                fail(check, "the laptop, which ended the others, was logged out");
-            }
+            let what = "the laptop, which ended the others, was logged out";
+            self.expect_owner(&laptop, Some(&owner), check, what).await;
             self.revoke_owner(&owner, check).await;
         }
     }
@@ -398,15 +414,11 @@ impl Browser {
     async fn revoking_one_device_holds_against_its_own_update(&self) {
         let check = "ending one device racing its update";
         for update_first in [true, false] {
-            let owner = fresh_owner("one");
-            let phone = self.login_as(&owner, "Phone/1", check).await;
-            let laptop = self.login_as(&owner, "Laptop/2", check).await;
+            let (owner, phone, laptop) = self.phone_and_laptop("one", check).await;
             let handle = self.id_of(&phone, check).await.storage_key();
             let before = self.count(check).await;
             let (request, session) = self.open(Some(&phone), check).await;
-            if let Err(error) = session.insert("theme", "dark") {
-                fail(check, error);
-            }
+            insert(&session, "theme", "dark", check);
             let revoke = || async {
                 match self.manager.revoke_session(NAME, &owner, &handle).await {
                     Ok(ended) => ended,
@@ -424,14 +436,8 @@ impl Browser {
             if !ended {
                 fail(check, "the phone's live session must be ended");
             }
-            if self.owner_of(&phone, check).await.is_some() {
-                fail(
-                    check,
-                    format_args!(
-                        "the ended phone is still logged in (update first: {update_first})"
-                    ),
-                );
-            }
+            let what = format!("the ended phone is still logged in (update first: {update_first})");
+            self.expect_owner(&phone, None, check, &what).await;
             if self.count(check).await != before - 1 {
                 fail(
                     check,
@@ -532,12 +538,8 @@ impl Browser {
             let CookieChange::Set(laptop) = laptop else {
                 fail(check, format_args!("the login set no cookie: {laptop:?}"));
             };
-            if self.owner_of(&phone, check).await.is_some() {
-                fail(
-                    check,
-                    "a session bound when the revocation began is still logged in",
-                );
-            }
+            let what = "a session bound when the revocation began is still logged in";
+            self.expect_owner(&phone, None, check, what).await;
             let laptop_owner = self.owner_of(&laptop, check).await;
             let expected = (!login_saves_first).then_some(owner.as_str());
             if laptop_owner.as_deref() != expected {

@@ -104,21 +104,23 @@ impl Suite {
         let mut idle = sample();
         idle.expires_at = now.saturating_sub(1_000);
         self.create(&idle, check).await;
-        assert_eq!(
-            self.load(&idle.id, check).await,
-            None,
-            "store conformance: {check}: a record whose expires_at has passed must not load"
-        );
+        self.expect_gone(
+            &idle.id,
+            check,
+            "a record whose expires_at has passed must not load",
+        )
+        .await;
 
         let mut absolute = sample();
         absolute.absolute_deadline = Some(now.saturating_sub(1_000));
         self.create(&absolute, check).await;
-        assert_eq!(
-            self.load(&absolute.id, check).await,
-            None,
-            "store conformance: {check}: a record whose absolute deadline has passed must not load, \
-             even when its expires_at is later"
-        );
+        self.expect_gone(
+            &absolute.id,
+            check,
+            "a record whose absolute deadline has passed must not load, \
+             even when its expires_at is later",
+        )
+        .await;
     }
 
     /// Delete removes; deleting nothing is fine.
@@ -127,11 +129,8 @@ impl Suite {
         let record = sample();
         self.create(&record, check).await;
         self.delete(&record.id, check).await;
-        assert_eq!(
-            self.load(&record.id, check).await,
-            None,
-            "store conformance: {check}: a deleted record must not load"
-        );
+        self.expect_gone(&record.id, check, "a deleted record must not load")
+            .await;
         if let Err(error) = self.store.delete(&record.id).await {
             panic!("store conformance: {check}: deleting a missing record must succeed: {error}");
         }

@@ -33,11 +33,12 @@ impl Suite {
             "store conformance: {check}: the new id must hold the stored record (with the update \
              another request made) plus the regenerating request's delta"
         );
-        assert_eq!(
-            self.load(&stored.id, check).await,
-            None,
-            "store conformance: {check}: the old id must be gone after regenerate"
-        );
+        self.expect_gone(
+            &stored.id,
+            check,
+            "the old id must be gone after regenerate",
+        )
+        .await;
         assert!(
             !self.update(&stored.id, &theirs, check).await,
             "store conformance: {check}: an update of the old id after regenerate must be false"
@@ -62,23 +63,15 @@ impl Suite {
         self.delete(&record.id, check).await;
         let new = SessionId::generate();
         let delta = self.delta_setting(&record, "k", "1");
-        assert!(
-            !self.regenerate(&record.id, &new, &delta, check).await,
-            "store conformance: {check}: regenerate of a deleted record must return false"
-        );
-        assert_eq!(
-            self.load(&new, check).await,
-            None,
-            "store conformance: {check}: regenerate of a deleted record must not create the new id"
-        );
+        let moved = self.regenerate(&record.id, &new, &delta, check).await;
+        self.expect_no_write(moved, &new, check, "regenerate of a deleted record")
+            .await;
 
         let expired = self.create_expired(check).await;
         let new = SessionId::generate();
-        assert!(
-            !self.regenerate(&expired.id, &new, &delta, check).await,
-            "store conformance: {check}: regenerate of an expired record must return false"
-        );
-        assert_eq!(self.load(&new, check).await, None);
+        let moved = self.regenerate(&expired.id, &new, &delta, check).await;
+        self.expect_no_write(moved, &new, check, "regenerate of an expired record")
+            .await;
     }
 
     /// Regenerating onto an id that holds a live record is `AlreadyExists` and changes nothing.

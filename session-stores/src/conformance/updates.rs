@@ -54,26 +54,14 @@ impl Suite {
             expires_at: now_ms() + HOUR_MS,
             ..Delta::default()
         };
-        assert!(
-            !self.update(&missing, &delta, check).await,
-            "store conformance: {check}: update of an unknown id must return false"
-        );
-        assert_eq!(
-            self.load(&missing, check).await,
-            None,
-            "store conformance: {check}: update of an unknown id must not create a record"
-        );
+        let updated = self.update(&missing, &delta, check).await;
+        self.expect_no_write(updated, &missing, check, "update of an unknown id")
+            .await;
 
         let expired = self.create_expired(check).await;
-        assert!(
-            !self.update(&expired.id, &delta, check).await,
-            "store conformance: {check}: update of an expired record must return false"
-        );
-        assert_eq!(
-            self.load(&expired.id, check).await,
-            None,
-            "store conformance: {check}: update of an expired record must not revive it"
-        );
+        let updated = self.update(&expired.id, &delta, check).await;
+        self.expect_no_write(updated, &expired.id, check, "update of an expired record")
+            .await;
     }
 
     /// 50 concurrent deltas on different keys of one session all persist.

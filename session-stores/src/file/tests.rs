@@ -10,9 +10,15 @@ use super::*;
 use crate::fixtures::keeping;
 
 fn store() -> (tempfile::TempDir, FileStore) {
+    store_with(|_| ())
+}
+
+/// A new store in a new directory, of the default options changed by `change`.
+fn store_with(change: impl FnOnce(&mut FileOptions)) -> (tempfile::TempDir, FileStore) {
     let tmp = tempfile::tempdir().unwrap();
-    let store = FileStore::new(FileOptions::new(tmp.path().join("sessions"))).unwrap();
-    (tmp, store)
+    let mut options = FileOptions::new(tmp.path().join("sessions"));
+    change(&mut options);
+    (tmp, FileStore::new(options).unwrap())
 }
 
 fn record() -> Record {
@@ -22,6 +28,15 @@ fn record() -> Record {
         RawJson::from_string("\"alice\"".into()).unwrap(),
     );
     record
+}
+
+/// A new store holding one new [`record`], bound to `owner` when there is one.
+async fn store_holding(owner: Option<&str>) -> (tempfile::TempDir, FileStore, Record) {
+    let (tmp, store) = store();
+    let mut record = record();
+    record.owner = owner.map(str::to_string);
+    store.create(&record).await.unwrap();
+    (tmp, store, record)
 }
 
 fn names_in(dir: &Path) -> Vec<String> {
@@ -46,9 +61,7 @@ fn id_in_shard(store: &FileStore, shard: &Path) -> SessionId {
 
 #[tokio::test]
 async fn sessions_live_in_two_levels_of_shard_directories() {
-    let (_tmp, store) = store();
-    let record = record();
-    store.create(&record).await.unwrap();
+    let (_tmp, store, record) = store_holding(None).await;
     let key = record.id.storage_key();
     let expected = store.dir().join(&key[..1]).join(&key[1..2]).join(&key);
     assert_eq!(store.path_of(&record.id), expected);
@@ -57,9 +70,7 @@ async fn sessions_live_in_two_levels_of_shard_directories() {
 
 #[tokio::test]
 async fn file_names_and_contents_are_hashes_not_ids() {
-    let (_tmp, store) = store();
-    let record = record();
-    store.create(&record).await.unwrap();
+    let (_tmp, store, record) = store_holding(None).await;
     let id = record.id.to_string();
     let path = store.path_of(&record.id);
     let name = path.file_name().unwrap().to_str().unwrap();
@@ -76,10 +87,7 @@ async fn file_names_and_contents_are_hashes_not_ids() {
 #[tokio::test]
 async fn files_are_0600_and_directories_0700() {
     use std::os::unix::fs::PermissionsExt;
-    let (_tmp, store) = store();
-    let mut record = record();
-    record.owner = Some("alice".into());
-    store.create(&record).await.unwrap();
+    let (_tmp, store, record) = store_holding(Some("alice")).await;
     store.update(&record.id, &keeping(&record)).await.unwrap();
     let mode = |path: &Path| fs::metadata(path).unwrap().permissions().mode() & 0o777;
     let file = store.path_of(&record.id);
@@ -106,9 +114,7 @@ async fn files_are_0600_and_directories_0700() {
 
 #[tokio::test]
 async fn writes_leave_no_temporary_files() {
-    let (_tmp, store) = store();
-    let record = record();
-    store.create(&record).await.unwrap();
+    let (_tmp, store, record) = store_holding(None).await;
     store.update(&record.id, &keeping(&record)).await.unwrap();
     assert!(matches!(
         store.create(&record).await,
@@ -128,9 +134,7 @@ async fn writes_leave_no_temporary_files() {
 
 #[tokio::test]
 async fn cleanup_removes_leftover_temporary_files_whatever_their_age() {
-    let (_tmp, store) = store();
-    let record = record();
-    store.create(&record).await.unwrap();
+    let (_tmp, store, record) = store_holding(None).await;
     let shard = store.path_of(&record.id).parent().unwrap().to_path_buf();
     let leftover = shard.join(format!(".{}.1.0.tmp", record.id.storage_key()));
     fs::write(&leftover, b"{\"d\":").unwrap();
@@ -181,10 +185,7 @@ async fn cleanup_removes_expired_files_and_their_index_entries() {
 
 #[tokio::test]
 async fn an_extra_index_entry_is_pruned_when_read() {
-    let (_tmp, store) = store();
-    let mut record = record();
-    record.owner = Some("alice".into());
-    store.create(&record).await.unwrap();
+    let (_tmp, store, record) = store_holding(Some("alice")).await;
     // What a writer killed between adding the entry and writing the session leaves.
     let ghost = SessionId::generate().storage_key();
     index::add(store.dir(), "alice", &ghost).unwrap();
@@ -198,10 +199,7 @@ async fn an_extra_index_entry_is_pruned_when_read() {
 
 #[tokio::test]
 async fn a_rebound_session_leaves_its_old_owners_directory() {
-    let (_tmp, store) = store();
-    let mut record = record();
-    record.owner = Some("alice".into());
-    store.create(&record).await.unwrap();
+    let (_tmp, store, record) = store_holding(Some("alice")).await;
     let delta = Delta {
         owner: Some(Some("bob".into())),
         ..keeping(&record)
@@ -334,12 +332,7 @@ fn the_cleanup_interval_comes_from_the_options() {
 
 #[tokio::test]
 async fn no_cleanup_loop_runs_when_it_is_turned_off() {
-    let tmp = tempfile::tempdir().unwrap();
-    let store = FileStore::new(FileOptions {
-        cleanup_interval_secs: 0,
-        ..FileOptions::new(tmp.path().join("sessions"))
-    })
-    .unwrap();
+    let (_tmp, store) = store_with(|options| options.cleanup_interval_secs = 0);
     let shared: Arc<dyn Store> = Arc::new(store.clone());
     assert!(session_core::spawn_cleanup(&shared).is_none());
     let mut expired = record();
@@ -351,12 +344,7 @@ async fn no_cleanup_loop_runs_when_it_is_turned_off() {
 
 #[tokio::test(start_paused = true)]
 async fn the_cores_cleanup_loop_removes_expired_files() {
-    let tmp = tempfile::tempdir().unwrap();
-    let store = FileStore::new(FileOptions {
-        cleanup_interval_secs: 30,
-        ..FileOptions::new(tmp.path().join("sessions"))
-    })
-    .unwrap();
+    let (_tmp, store) = store_with(|options| options.cleanup_interval_secs = 30);
     let live = record();
     let mut expired = record();
     expired.expires_at = 1;

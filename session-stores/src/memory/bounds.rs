@@ -121,19 +121,15 @@ impl Inner {
 
 #[cfg(test)]
 mod tests {
-    use super::super::tests_support::{one_shard, record_expiring_in, record_of_bytes};
-    use super::super::{MemoryOptions, MemoryStore};
+    use super::super::tests_support::{
+        one_shard, one_shard_holding, record_expiring_in, record_of_bytes, store_with,
+    };
     use session_core::{Delta, Record, Store};
 
     #[tokio::test]
     async fn a_full_store_evicts_the_soonest_expiring_session() {
-        let store = one_shard(3);
-        let late = record_expiring_in(3_600_000);
-        let soon = record_expiring_in(60_000);
-        let middle = record_expiring_in(600_000);
-        for record in [&late, &soon, &middle] {
-            store.create(record).await.unwrap();
-        }
+        let (store, [late, soon, middle]) =
+            one_shard_holding(3, [3_600_000, 60_000, 600_000]).await;
         assert_eq!(store.len(), 3);
 
         let newcomer = record_expiring_in(1_800_000);
@@ -163,11 +159,7 @@ mod tests {
 
     #[tokio::test]
     async fn the_bound_holds_across_shards() {
-        let store = MemoryStore::new(MemoryOptions {
-            max_sessions: 5,
-            shards: 64,
-            ..MemoryOptions::default()
-        });
+        let store = store_with(|o| (o.max_sessions, o.shards) = (5, 64));
         let mut records = Vec::new();
         for _ in 0..50 {
             let record = record_expiring_in(60_000 + records.len() as u64);
@@ -183,11 +175,7 @@ mod tests {
 
     #[tokio::test]
     async fn the_byte_bound_evicts_the_soonest_expiring_sessions() {
-        let store = MemoryStore::new(MemoryOptions {
-            max_bytes: 10_000,
-            shards: 1,
-            ..MemoryOptions::default()
-        });
+        let store = store_with(|o| (o.max_bytes, o.shards) = (10_000, 1));
         let mut kept = Vec::new();
         for n in 0..30u64 {
             let record = record_of_bytes(1_000, 60_000 + n * 1_000);
@@ -207,11 +195,7 @@ mod tests {
 
     #[tokio::test]
     async fn growing_a_session_by_update_respects_the_byte_bound() {
-        let store = MemoryStore::new(MemoryOptions {
-            max_bytes: 8_000,
-            shards: 4,
-            ..MemoryOptions::default()
-        });
+        let store = store_with(|o| (o.max_bytes, o.shards) = (8_000, 4));
         let small: Vec<Record> = (0..5).map(|n| record_of_bytes(100, 60_000 + n)).collect();
         for record in &small {
             store.create(record).await.unwrap();
@@ -240,10 +224,7 @@ mod tests {
 
     #[tokio::test]
     async fn anonymous_sessions_go_before_owned_ones_across_the_default_shards() {
-        let store = MemoryStore::new(MemoryOptions {
-            max_sessions: 100,
-            ..MemoryOptions::default()
-        });
+        let store = store_with(|o| o.max_sessions = 100);
         // Users active a moment ago, expiring sooner than any anonymous session after them.
         let users: Vec<Record> = (0..50)
             .map(|n| owned_by(&format!("user{n}"), 60_000 + n))
@@ -265,10 +246,7 @@ mod tests {
 
     #[tokio::test]
     async fn an_anonymous_write_into_a_store_of_owned_sessions_evicts_itself() {
-        let store = MemoryStore::new(MemoryOptions {
-            max_sessions: 10,
-            ..MemoryOptions::default()
-        });
+        let store = store_with(|o| o.max_sessions = 10);
         let users: Vec<Record> = (0..10)
             .map(|n| owned_by(&format!("user{n}"), 60_000))
             .collect();

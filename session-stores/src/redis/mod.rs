@@ -355,12 +355,10 @@ impl Scripts {
             touch_index: Script::new(scripts::TOUCH_INDEX.into()),
             list_owner: Script::new(scripts::LIST_OWNER.into()),
             revoke_owner: Script::new(scripts::REVOKE_OWNER.into()),
-            delete_if_owned: Script::new(scripts::DELETE_IF_OWNED.into()),
+            delete_if_owned: Script::new(scripts::with_prelude(scripts::DELETE_IF_OWNED)),
             delete_owned: Script::new(scripts::DELETE_OWNED.into()),
-            fence_gone: Script::new(scripts::FENCE_GONE.into()),
-            index_add_unless_revoking: Script::new(scripts::with_prelude(
-                scripts::INDEX_ADD_UNLESS_REVOKING,
-            )),
+            fence_gone: Script::new(scripts::with_prelude(scripts::FENCE_GONE)),
+            index_add_unless_revoking: Script::new(scripts::index_add_unless_revoking()),
             mark_revoking: Script::new(scripts::MARK_REVOKING.into()),
             unmark_revoking: Script::new(scripts::UNMARK_REVOKING.into()),
             delete_stray: Script::new(scripts::DELETE_STRAY.into()),
@@ -721,32 +719,53 @@ impl RedisStore {
         let script = &self.inner.scripts.revoke_owner;
         let kept_prefix = format!("k{token}:");
         let mut removed = 0;
+        let batch = |members: &[String]| {
+            let mut command = script.command(
+                2,
+                4 + members.len(),
+                owner.len() * 2 + mark.len() + 160 + 64 * (members.len() + 1),
+            );
+            command
+                .arg(self.owner_key(owner))
+                .arg(mark)
+                .arg(&self.inner.key_prefix)
+                .arg(owner);
+            match keep {
+                Some(keep) => command.arg(self.session_key(keep)),
+                None => command.arg(""),
+            };
+            command.arg(&kept_prefix).arg(members);
+            command
+        };
+        self.each_owner_batch(owner, script, "delete owner", batch, |reply| match reply {
+            Value::Int(batch) => {
+                removed += batch.max(0) as u64;
+                Ok(())
+            }
+            reply => Err(backend_reply("delete owner", &reply)),
+        })
+        .await?;
+        Ok(removed)
+    }
+
+    /// Runs `script` on each batch of `owner`'s set (single server), with the command `batch`
+    /// makes of the batch's members, and hands each reply to `reply`.
+    async fn each_owner_batch(
+        &self,
+        owner: &str,
+        script: &Script,
+        action: &'static str,
+        batch: impl Fn(&[String]) -> Cmd,
+        mut reply: impl FnMut(Value) -> Result<(), StoreError>,
+    ) -> Result<(), StoreError> {
         let mut cursor = 0;
         loop {
             let (next, members) = self.owner_batch(owner, cursor).await?;
             if !members.is_empty() {
-                let mut command = script.command(
-                    2,
-                    4 + members.len(),
-                    owner.len() * 2 + mark.len() + 160 + 64 * (members.len() + 1),
-                );
-                command
-                    .arg(self.owner_key(owner))
-                    .arg(mark)
-                    .arg(&self.inner.key_prefix)
-                    .arg(owner);
-                match keep {
-                    Some(keep) => command.arg(self.session_key(keep)),
-                    None => command.arg(""),
-                };
-                command.arg(&kept_prefix).arg(&members);
-                match self.eval(script, &command, "delete owner").await? {
-                    Value::Int(batch) => removed += batch.max(0) as u64,
-                    reply => return Err(backend_reply("delete owner", &reply)),
-                }
+                reply(self.eval(script, &batch(&members), action).await?)?;
             }
             if next == 0 {
-                return Ok(removed);
+                return Ok(());
             }
             cursor = next;
         }
@@ -915,37 +934,34 @@ impl Store for RedisStore {
         let script = &self.inner.scripts.list_owner;
         let now = now_ms();
         let mut sessions = Vec::new();
-        let mut cursor = 0;
-        loop {
-            let (next, members) = self.owner_batch(owner, cursor).await?;
-            if !members.is_empty() {
-                let mut command = script.command(
-                    1,
-                    2 + members.len(),
-                    owner.len() * 2 + 64 * (members.len() + 1),
-                );
-                command
-                    .arg(self.owner_key(owner))
-                    .arg(&self.inner.key_prefix)
-                    .arg(owner)
-                    .arg(&members);
-                let reply = self.eval(script, &command, "owner sessions").await?;
-                let fields: Vec<Vec<u8>> = redis::from_redis_value(reply).map_err(|error| {
-                    StoreError::backend_msg(format!("Redis owner sessions: {error}"))
-                })?;
-                sessions.extend(fields.chunks_exact(5).filter_map(|entry| {
-                    let key = String::from_utf8_lossy(&entry[0]).into_owned();
-                    owner_session(key, &entry[1], &entry[2], &entry[3], &entry[4], now)
-                }));
-            }
-            if next == 0 {
-                // `SSCAN` may return a member twice.
-                sessions.sort_by(|a, b| a.handle.cmp(&b.handle));
-                sessions.dedup_by(|a, b| a.handle == b.handle);
-                return Ok(sessions);
-            }
-            cursor = next;
-        }
+        let batch = |members: &[String]| {
+            let mut command = script.command(
+                1,
+                2 + members.len(),
+                owner.len() * 2 + 64 * (members.len() + 1),
+            );
+            command
+                .arg(self.owner_key(owner))
+                .arg(&self.inner.key_prefix)
+                .arg(owner)
+                .arg(members);
+            command
+        };
+        self.each_owner_batch(owner, script, "owner sessions", batch, |reply| {
+            let fields: Vec<Vec<u8>> = redis::from_redis_value(reply).map_err(|error| {
+                StoreError::backend_msg(format!("Redis owner sessions: {error}"))
+            })?;
+            sessions.extend(fields.chunks_exact(5).filter_map(|entry| {
+                let key = String::from_utf8_lossy(&entry[0]).into_owned();
+                owner_session(key, &entry[1], &entry[2], &entry[3], &entry[4], now)
+            }));
+            Ok(())
+        })
+        .await?;
+        // `SSCAN` may return a member twice.
+        sessions.sort_by(|a, b| a.handle.cmp(&b.handle));
+        sessions.dedup_by(|a, b| a.handle == b.handle);
+        Ok(sessions)
     }
 
     async fn delete_owned(&self, owner: &str, key: &str) -> Result<bool, StoreError> {

@@ -3,7 +3,7 @@
 use serde::{Deserialize, Serialize};
 
 pub(super) use crate::options::redacted;
-use crate::options::{at_least, redacted_all, within};
+use crate::options::{at_least, debug_hiding, redacted_all, within};
 
 /// Options of the Redis store (`store = { type = "redis", ... }`).
 #[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -53,20 +53,15 @@ pub struct SentinelOptions {
     pub primary_tls: bool,
 }
 
-impl std::fmt::Debug for SentinelOptions {
+debug_hiding! {
     /// Hides the passwords.
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("SentinelOptions")
-            .field("master", &self.master)
-            .field("urls", &redacted_all(&self.urls))
-            .field("primary_username", &self.primary_username)
-            .field(
-                "primary_password",
-                &self.primary_password.as_ref().map(|_| "***"),
-            )
-            .field("primary_db", &self.primary_db)
-            .field("primary_tls", &self.primary_tls)
-            .finish()
+    SentinelOptions {
+        master,
+        urls => redacted_all,
+        primary_username,
+        primary_password => |password: &Option<String>| password.as_ref().map(|_| "***"),
+        primary_db,
+        primary_tls,
     }
 }
 
@@ -84,23 +79,27 @@ impl Default for RedisOptions {
     }
 }
 
-impl std::fmt::Debug for RedisOptions {
+debug_hiding! {
     /// Hides passwords in the URLs.
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("RedisOptions")
-            .field("url", &redacted(&self.url))
-            .field("cluster", &self.cluster)
-            .field("sentinel", &self.sentinel)
-            .field("urls", &redacted_all(&self.urls))
-            .field("pool_size", &self.pool_size)
-            .field("key_prefix", &self.key_prefix)
-            .field("timeout_ms", &self.timeout_ms)
-            .finish()
+    RedisOptions {
+        url => redacted,
+        cluster,
+        sentinel,
+        urls => redacted_all,
+        pool_size,
+        key_prefix,
+        timeout_ms,
     }
 }
 
 /// Most connections a store opens.
 pub(super) const MAX_POOL: usize = 64;
+
+impl crate::ServerOptions for RedisOptions {
+    fn check(&self) -> Result<(), String> {
+        self.validate()
+    }
+}
 
 impl RedisOptions {
     /// Checks the options; the error names the field and says what to change.

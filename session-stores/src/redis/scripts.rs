@@ -31,7 +31,11 @@
 /// any write, since Redis does not roll a script back) refuses, as `WRONGTYPE`, an owner's set
 /// that is not a set, which would otherwise fail the script half-way and leave a hash without a
 /// deadline. `carry_kept` is the regenerate's rule under a revocation mark (see
-/// [`MARK_REVOKING`]).
+/// [`MARK_REVOKING`]). `live_meta` reads a live record's `@c`, `@o` and `@t` before a delta is
+/// applied, or says what to return instead (0 when it is gone, or the `WRONGTYPE` error);
+/// `apply_delta` bumps the version, then writes the fields; `index_and_expire` indexes and then
+/// sets the deadline, last. `fence` leaves a tombstone (`@z`, for `ms`) on a key that holds no
+/// record and has none yet (see [`FENCE_GONE`]).
 ///
 /// `index` binds or unbinds as ARGV[6] says. A record bound to an owner carries `@t`, the time its
 /// owner's set is known to live until; when the record's deadline nears it (ARGV[5]), or the key
@@ -91,6 +95,23 @@ local function carry_kept(mark, old, new)
   return true
 end
 
+local function live_meta(key)
+  local meta = redis.call('HMGET', key, '@c', '@o', '@t')
+  if not meta[1] then
+    return nil, 0
+  end
+  local wrong_index = index_type_error(meta[2])
+  if wrong_index then
+    return nil, wrong_index
+  end
+  return meta, nil
+end
+
+local function apply_delta(key)
+  redis.call('HINCRBY', key, '@v', '1')
+  write_fields(key, 7)
+end
+
 local function index(key, fresh, stored_owner, stored_cover)
   local change = ARGV[6]
   if change == '-' then
@@ -123,6 +144,20 @@ local function index(key, fresh, stored_owner, stored_cover)
   redis.call('HSET', key, '@t', ARGV[4])
   return 1
 end
+
+local function fence(key, ms)
+  if redis.call('HEXISTS', key, '@z') == 0 then
+    redis.call('DEL', key)
+    redis.call('HSET', key, '@z', '1')
+    redis.call('PEXPIRE', key, ms)
+  end
+end
+
+local function index_and_expire(key, fresh, stored_owner, stored_cover)
+  local indexed = index(key, fresh, stored_owner, stored_cover)
+  redis.call('PEXPIREAT', key, ARGV[2])
+  return indexed
+end
 ";
 
 /// Creates the hash only if the key is free. KEYS[1]: the key. Returns 0 when it was taken, else
@@ -149,9 +184,7 @@ end
 for i = 7, #ARGV, 1000 do
   redis.call('HSET', KEYS[1], unpack(ARGV, i, math.min(i + 999, #ARGV)))
 end
-local indexed = index(KEYS[1], true, nil, nil)
-redis.call('PEXPIREAT', KEYS[1], ARGV[2])
-return indexed
+return index_and_expire(KEYS[1], true, nil, nil)
 ";
 
 /// Applies a delta that binds or unbinds the owner to a live hash (other deltas go through the
@@ -164,19 +197,12 @@ return indexed
 /// corrupt and counts as gone) and the owner fields the index needs, instead of an `EXISTS` and
 /// an `HMGET`: a call less per update.
 pub(super) const UPDATE: &str = r"
-local meta = redis.call('HMGET', KEYS[1], '@c', '@o', '@t')
-if not meta[1] then
-  return 0
+local meta, refusal = live_meta(KEYS[1])
+if not meta then
+  return refusal
 end
-local wrong_index = index_type_error(meta[2])
-if wrong_index then
-  return wrong_index
-end
-redis.call('HINCRBY', KEYS[1], '@v', '1')
-write_fields(KEYS[1], 7)
-local indexed = index(KEYS[1], false, meta[2], meta[3])
-redis.call('PEXPIREAT', KEYS[1], ARGV[2])
-return indexed
+apply_delta(KEYS[1])
+return index_and_expire(KEYS[1], false, meta[2], meta[3])
 ";
 
 /// Moves a live hash, with a delta applied, to a new key (single server only: both keys in one
@@ -190,13 +216,9 @@ pub(super) const REGENERATE: &str = r"
 if redis.call('EXISTS', KEYS[2]) == 1 then
   return -1
 end
-local meta = redis.call('HMGET', KEYS[1], '@c', '@o', '@t')
-if not meta[1] then
-  return 0
-end
-local wrong_index = index_type_error(meta[2])
-if wrong_index then
-  return wrong_index
+local meta, refusal = live_meta(KEYS[1])
+if not meta then
+  return refusal
 end
 if meta[2] then
   local mark = ARGV[1] .. meta[2] .. '~revoking'
@@ -205,12 +227,9 @@ if meta[2] then
     return 0
   end
 end
-redis.call('HINCRBY', KEYS[1], '@v', '1')
-write_fields(KEYS[1], 7)
+apply_delta(KEYS[1])
 redis.call('RENAME', KEYS[1], KEYS[2])
-local indexed = index(KEYS[2], true, meta[2], meta[3])
-redis.call('PEXPIREAT', KEYS[2], ARGV[2])
-return indexed
+return index_and_expire(KEYS[2], true, meta[2], meta[3])
 ";
 
 /// The first half of a regenerate on a cluster: applies a delta to a live hash, deletes it and
@@ -220,8 +239,7 @@ local meta = redis.call('HMGET', KEYS[1], '@c', '@o', '@t')
 if not meta[1] then
   return 0
 end
-redis.call('HINCRBY', KEYS[1], '@v', '1')
-write_fields(KEYS[1], 7)
+apply_delta(KEYS[1])
 index(KEYS[1], false, meta[2], meta[3])
 local hash = redis.call('HGETALL', KEYS[1])
 redis.call('DEL', KEYS[1])
@@ -258,15 +276,15 @@ return 1
 /// kept in its stead, see [`MARK_REVOKING`]). KEYS[1]: the set; KEYS[2]: the owner's revocation
 /// mark (in the set's slot); ARGV[3], ARGV[4]: the old and the new session key. Returns 0 when
 /// refused, 1 when added.
-pub(super) const INDEX_ADD_UNLESS_REVOKING: &str = r"
+pub(super) fn index_add_unless_revoking() -> String {
+    with_prelude(&format!("{UNLESS_REVOKING}{INDEX_ADD}"))
+}
+
+/// The refusal [`index_add_unless_revoking`] puts in front of [`INDEX_ADD`].
+const UNLESS_REVOKING: &str = r"
 if redis.call('EXISTS', KEYS[2]) == 1 and not carry_kept(KEYS[2], ARGV[3], ARGV[4]) then
   return 0
 end
-redis.call('SADD', KEYS[1], ARGV[2])
-if redis.call('PEXPIRETIME', KEYS[1]) < tonumber(ARGV[1]) then
-  redis.call('PEXPIREAT', KEYS[1], ARGV[1])
-end
-return 1
 ";
 
 /// Marks an owner's sessions as being revoked: a hash with a field `t<n>` per revocation under
@@ -397,11 +415,7 @@ if redis.call('HEXISTS', KEYS[1], '@c') == 1 then
   end
   return 0
 end
-if redis.call('HEXISTS', KEYS[1], '@z') == 0 then
-  redis.call('DEL', KEYS[1])
-  redis.call('HSET', KEYS[1], '@z', '1')
-  redis.call('PEXPIRE', KEYS[1], ARGV[2])
-end
+fence(KEYS[1], ARGV[2])
 return -1
 ";
 
@@ -414,11 +428,7 @@ pub(super) const FENCE_GONE: &str = r"
 if redis.call('HEXISTS', KEYS[1], '@c') == 1 then
   return 0
 end
-if redis.call('HEXISTS', KEYS[1], '@z') == 0 then
-  redis.call('DEL', KEYS[1])
-  redis.call('HSET', KEYS[1], '@z', '1')
-  redis.call('PEXPIRE', KEYS[1], ARGV[1])
-end
+fence(KEYS[1], ARGV[1])
 return 1
 ";
 
@@ -431,7 +441,7 @@ end
 return 0
 ";
 
-/// The scripts that write sessions, with the shared functions in front.
+/// A script that uses the shared functions ([`PRELUDE`]), with them in front.
 pub(super) fn with_prelude(body: &str) -> String {
     format!("{PRELUDE}{body}")
 }

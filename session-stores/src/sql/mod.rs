@@ -112,7 +112,7 @@ pub mod sqlite;
 mod dialect;
 mod store;
 
-use crate::options::{at_least, redacted, within};
+use crate::options::{at_least, debug_hiding, redacted, within};
 use dialect::DeltaColumns;
 pub use dialect::{ConnectOptions, Dialect};
 pub use store::SqlStore;
@@ -154,18 +154,16 @@ impl Default for SqlOptions {
     }
 }
 
-impl std::fmt::Debug for SqlOptions {
+debug_hiding! {
     /// Hides a password in the URL.
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("SqlOptions")
-            .field("url", &redacted(&self.url))
-            .field("table", &self.table)
-            .field("pool_size", &self.pool_size)
-            .field("connect_timeout_ms", &self.connect_timeout_ms)
-            .field("timeout_ms", &self.timeout_ms)
-            .field("create_table", &self.create_table)
-            .field("cleanup_batch", &self.cleanup_batch)
-            .finish()
+    SqlOptions {
+        url => redacted,
+        table,
+        pool_size,
+        connect_timeout_ms,
+        timeout_ms,
+        create_table,
+        cleanup_batch,
     }
 }
 
@@ -187,6 +185,12 @@ const MAX_POOL: u32 = 256;
 const MAX_BATCH: u32 = 1_000_000;
 /// Longest owner the stores index, in bytes (MySQL's index keeps at most 3072 bytes).
 pub const MAX_OWNER_BYTES: usize = 1024;
+
+impl crate::ServerOptions for SqlOptions {
+    fn check(&self) -> Result<(), String> {
+        self.validate()
+    }
+}
 
 impl SqlOptions {
     /// Checks the options; the error names the field and says what to change. The URL itself

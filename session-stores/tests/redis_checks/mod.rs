@@ -26,6 +26,23 @@ pub fn owned(owner: &str) -> Record {
     record
 }
 
+/// Regenerates `record` (which must be live) to a new id, with no change, and returns the id.
+async fn move_to_new_id(store: &RedisStore, record: &Record) -> SessionId {
+    let new = SessionId::generate();
+    let unchanged = delta(record, &[]);
+    assert!(store
+        .regenerate(&record.id, &new, &unchanged)
+        .await
+        .unwrap());
+    new
+}
+
+/// Two owners' names no other check uses: `first` and `second`, each with one random tag.
+fn two_owners(first: &str, second: &str) -> (String, String) {
+    let tag = &SessionId::generate().storage_key()[..8];
+    (format!("{first}-{tag}"), format!("{second}-{tag}"))
+}
+
 /// A delta that keeps the record's deadlines and sets `changed`.
 pub fn delta(record: &Record, changed: &[(&str, &str)]) -> Delta {
     Delta {
@@ -393,11 +410,7 @@ pub async fn an_update_of_a_gone_session_leaves_nothing(
     store.delete(&deleted.id).await.unwrap();
     let moved = owned("nina");
     store.create(&moved).await.unwrap();
-    let moved_to = SessionId::generate();
-    assert!(store
-        .regenerate(&moved.id, &moved_to, &delta(&moved, &[]))
-        .await
-        .unwrap());
+    let moved_to = move_to_new_id(store, &moved).await;
     for gone in [&never, &deleted, &moved] {
         let change = delta(gone, &[("cart", "[1]")]);
         assert!(!store.update(&gone.id, &change).await.unwrap());
@@ -579,8 +592,7 @@ pub async fn delete_owned_ends_only_the_owners_session(
     store: &RedisStore,
     redis: &mut (impl ConnectionLike + Send),
 ) {
-    let tag = &SessionId::generate().storage_key()[..8];
-    let (alice, bob) = (format!("alice-{tag}"), format!("bob-{tag}"));
+    let (alice, bob) = two_owners("alice", "bob");
     let (first, second, theirs) = (owned(&alice), owned(&alice), owned(&bob));
     let unowned = record();
     for record in [&first, &second, &theirs, &unowned] {
@@ -639,11 +651,7 @@ pub async fn delete_owned_ends_only_the_owners_session(
         .await
         .unwrap());
     // A session that was moved away from a handle is not ended through that handle.
-    let moved_to = SessionId::generate();
-    assert!(store
-        .regenerate(&second.id, &moved_to, &delta(&second, &[]))
-        .await
-        .unwrap());
+    let moved_to = move_to_new_id(store, &second).await;
     assert!(!store
         .delete_owned(&alice, &second.id.storage_key())
         .await
@@ -660,8 +668,7 @@ pub async fn delete_owner_keeping_one_spares_exactly_that_one(
     store: &RedisStore,
     _redis: &mut (impl ConnectionLike + Send),
 ) {
-    let tag = &SessionId::generate().storage_key()[..8];
-    let (owner, other) = (format!("keeper-{tag}"), format!("other-{tag}"));
+    let (owner, other) = two_owners("keeper", "other");
     let mine: Vec<Record> = (0..4).map(|_| owned(&owner)).collect();
     let theirs = owned(&other);
     for record in mine.iter().chain([&theirs]) {
@@ -689,16 +696,8 @@ pub async fn delete_owner_keeping_one_spares_exactly_that_one(
     // session goes on as any other: it moves, and a later revocation ends it.
     let later = owned(&owner);
     store.create(&later).await.unwrap();
-    let later_moved_to = SessionId::generate();
-    assert!(store
-        .regenerate(&later.id, &later_moved_to, &delta(&later, &[]))
-        .await
-        .unwrap());
-    let moved_to = SessionId::generate();
-    assert!(store
-        .regenerate(&kept.id, &moved_to, &delta(kept, &[]))
-        .await
-        .unwrap());
+    let later_moved_to = move_to_new_id(store, &later).await;
+    let moved_to = move_to_new_id(store, kept).await;
     assert_eq!(
         store
             .delete_owner(&owner, Some(&theirs.id.storage_key()))

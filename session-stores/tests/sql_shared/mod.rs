@@ -142,33 +142,50 @@ impl Server {
     }
 }
 
+/// `$body` with `$store` bound to the store of whichever dialect `$sql_store` holds: the three
+/// stores (and their pools) have different types, so one closure cannot take each of them.
+macro_rules! each_dialect {
+    ($sql_store:expr, $store:ident => $body:expr) => {
+        match $sql_store {
+            SqlStore::Postgres($store) => $body,
+            SqlStore::MySql($store) => $body,
+            SqlStore::Sqlite($store) => $body,
+        }
+    };
+}
+
 impl SqlStore {
     pub fn shared(&self) -> Arc<dyn Store> {
+        each_dialect!(self, store => Arc::new(store.clone()))
+    }
+
+    /// The store's table name, quoted in its dialect.
+    fn quoted_table(&self) -> String {
         match self {
-            SqlStore::Postgres(store) => Arc::new(store.clone()),
-            SqlStore::MySql(store) => Arc::new(store.clone()),
-            SqlStore::Sqlite(store) => Arc::new(store.clone()),
+            SqlStore::MySql(store) => format!("`{}`", store.table()),
+            SqlStore::Postgres(store) => format!("\"{}\"", store.table()),
+            SqlStore::Sqlite(store) => format!("\"{}\"", store.table()),
+        }
+    }
+
+    /// The dialect's placeholders for a statement's first and second parameters.
+    fn parameters(&self) -> [&'static str; 2] {
+        match self {
+            SqlStore::Postgres(_) => ["$1", "$2"],
+            SqlStore::MySql(_) => ["?", "?"],
+            SqlStore::Sqlite(_) => ["?1", "?2"],
         }
     }
 
     /// Makes the row under a key of the store's table undecodable: a value that is not JSON
     /// text.
     pub fn corrupter(&self) -> Corrupt {
-        let set = "SET data = '{\"a\":1}'";
-        match self {
-            SqlStore::Postgres(store) => corrupter_on(
-                store.pool().clone(),
-                format!("UPDATE \"{}\" {set} WHERE id = $1", store.table()),
-            ),
-            SqlStore::MySql(store) => corrupter_on(
-                store.pool().clone(),
-                format!("UPDATE `{}` {set} WHERE id = ?", store.table()),
-            ),
-            SqlStore::Sqlite(store) => corrupter_on(
-                store.pool().clone(),
-                format!("UPDATE \"{}\" {set} WHERE id = ?1", store.table()),
-            ),
-        }
+        let statement = format!(
+            "UPDATE {} SET data = '{{\"a\":1}}' WHERE id = {}",
+            self.quoted_table(),
+            self.parameters()[0]
+        );
+        each_dialect!(self, store => corrupter_on(store.pool().clone(), statement))
     }
 
     /// Sets the `data` column of the row under a storage key to a text, as is.
@@ -176,38 +193,26 @@ impl SqlStore {
         &self,
     ) -> impl Fn(String, String) -> Pin<Box<dyn Future<Output = ()> + Send>> {
         let store = self.clone();
+        let [data, id] = self.parameters();
+        // PostgreSQL's column is `jsonb`, which a text parameter does not fill by itself.
+        let cast = if matches!(self, SqlStore::Postgres(_)) {
+            "::jsonb"
+        } else {
+            ""
+        };
+        let statement = format!(
+            "UPDATE {} SET data = {data}{cast} WHERE id = {id}",
+            self.quoted_table()
+        );
         move |key: String, text: String| {
-            let store = store.clone();
+            let (store, statement) = (store.clone(), statement.clone());
             Box::pin(async move {
-                match &store {
-                    SqlStore::Postgres(store) => sqlx::query(&format!(
-                        "UPDATE \"{}\" SET data = $1::jsonb WHERE id = $2",
-                        store.table()
-                    ))
+                each_dialect!(&store, store => sqlx::query(&statement)
                     .bind(text)
                     .bind(key)
                     .execute(store.pool())
                     .await
-                    .map(drop),
-                    SqlStore::MySql(store) => sqlx::query(&format!(
-                        "UPDATE `{}` SET data = ? WHERE id = ?",
-                        store.table()
-                    ))
-                    .bind(text)
-                    .bind(key)
-                    .execute(store.pool())
-                    .await
-                    .map(drop),
-                    SqlStore::Sqlite(store) => sqlx::query(&format!(
-                        "UPDATE \"{}\" SET data = ?1 WHERE id = ?2",
-                        store.table()
-                    ))
-                    .bind(text)
-                    .bind(key)
-                    .execute(store.pool())
-                    .await
-                    .map(drop),
-                }
+                    .map(drop))
                 .unwrap()
             }) as Pin<Box<dyn Future<Output = ()> + Send>>
         }
@@ -215,51 +220,30 @@ impl SqlStore {
 
     /// The names of the indexes of the store's table.
     pub async fn indexes(&self) -> Vec<String> {
-        match self {
-            SqlStore::Postgres(store) => {
-                sqlx::query_scalar("SELECT indexname::text FROM pg_indexes WHERE tablename = $1")
-                    .bind(store.table())
-                    .fetch_all(store.pool())
-                    .await
+        let query = match self {
+            SqlStore::Postgres(_) => "SELECT indexname::text FROM pg_indexes WHERE tablename = $1",
+            SqlStore::MySql(_) => {
+                "SELECT DISTINCT CAST(index_name AS CHAR) FROM information_schema.statistics \
+                 WHERE table_schema = DATABASE() AND table_name = ?"
             }
-            SqlStore::MySql(store) => {
-                sqlx::query_scalar(
-                    "SELECT DISTINCT CAST(index_name AS CHAR) FROM information_schema.statistics \
-                     WHERE table_schema = DATABASE() AND table_name = ?",
-                )
-                .bind(store.table())
-                .fetch_all(store.pool())
-                .await
+            SqlStore::Sqlite(_) => {
+                "SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = ?1 \
+                 AND sql IS NOT NULL"
             }
-            SqlStore::Sqlite(store) => {
-                sqlx::query_scalar(
-                    "SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = ?1 \
-                     AND sql IS NOT NULL",
-                )
-                .bind(store.table())
-                .fetch_all(store.pool())
-                .await
-            }
-        }
+        };
+        each_dialect!(self, store => sqlx::query_scalar::<_, String>(query)
+            .bind(store.table())
+            .fetch_all(store.pool())
+            .await)
         .unwrap()
     }
 
     /// Runs `statement`, written in the store's dialect, on its database.
     pub async fn execute(&self, statement: &str) {
-        match self {
-            SqlStore::Postgres(store) => sqlx::raw_sql(statement)
-                .execute(store.pool())
-                .await
-                .map(drop),
-            SqlStore::MySql(store) => sqlx::raw_sql(statement)
-                .execute(store.pool())
-                .await
-                .map(drop),
-            SqlStore::Sqlite(store) => sqlx::raw_sql(statement)
-                .execute(store.pool())
-                .await
-                .map(drop),
-        }
+        each_dialect!(self, store => sqlx::raw_sql(statement)
+            .execute(store.pool())
+            .await
+            .map(drop))
         .unwrap()
     }
 }
@@ -417,8 +401,34 @@ pub async fn sqlite_start_up_error(url: &str) -> String {
     }
 }
 
+/// Creates each of `records` in `store`.
+pub async fn create_all(store: &dyn Store, records: impl IntoIterator<Item = &Record>) {
+    for record in records {
+        store.create(record).await.unwrap();
+    }
+}
+
+/// Whether `delete_owned` of `record`'s handle for `owner` ends a session.
+async fn ends(store: &dyn Store, owner: &str, record: &Record) -> bool {
+    let handle = record.id.storage_key();
+    store.delete_owned(owner, &handle).await.unwrap()
+}
+
+/// How many sessions `delete_owner` of `owner` keeping `keep` ends.
+async fn delete_owner_keeping(store: &dyn Store, owner: &str, keep: &Record) -> u64 {
+    let keep = keep.id.storage_key();
+    store.delete_owner(owner, Some(&keep)).await.unwrap()
+}
+
 pub async fn load(store: &dyn Store, id: &SessionId) -> Option<Record> {
     store.load(id).await.unwrap()
+}
+
+/// Runs each of the checks named, in turn, on `$store`.
+macro_rules! in_turn {
+    ($store:expr; $($check:ident),* $(,)?) => {
+        $($check($store).await;)*
+    };
 }
 
 /// Runs every check on `store`, a fresh one on an empty table. `corrupt(storage_key)` must
@@ -428,19 +438,25 @@ where
     F: Fn(String) -> Fut,
     Fut: Future<Output = ()>,
 {
-    values_come_back_byte_for_byte(&*store).await;
-    create_never_overwrites_a_live_record_but_replaces_an_expired_one(&*store).await;
-    updates_touch_only_their_keys(&*store).await;
-    expired_records_are_neither_loaded_updated_nor_moved(&*store).await;
-    regenerate_moves_the_stored_record_with_the_delta(&*store).await;
-    regenerate_onto_a_live_id_is_already_exists(&*store).await;
+    in_turn!(
+        &*store;
+        values_come_back_byte_for_byte,
+        create_never_overwrites_a_live_record_but_replaces_an_expired_one,
+        updates_touch_only_their_keys,
+        expired_records_are_neither_loaded_updated_nor_moved,
+        regenerate_moves_the_stored_record_with_the_delta,
+        regenerate_onto_a_live_id_is_already_exists,
+    );
     regenerate_racing_delete_never_resurrects(store.clone()).await;
-    the_owner_index_follows_creates_rebinds_and_deletes(&*store).await;
-    device_records_round_trip_through_owner_sessions(&*store).await;
-    delete_owned_ends_only_that_owners_live_session(&*store).await;
-    delete_owner_with_keep_spares_exactly_that_one(&*store).await;
-    inputs_no_row_can_hold_match_nothing(&*store).await;
-    count_sees_only_live_records(&*store).await;
+    in_turn!(
+        &*store;
+        the_owner_index_follows_creates_rebinds_and_deletes,
+        device_records_round_trip_through_owner_sessions,
+        delete_owned_ends_only_that_owners_live_session,
+        delete_owner_with_keep_spares_exactly_that_one,
+        inputs_no_row_can_hold_match_nothing,
+        count_sees_only_live_records,
+    );
     concurrent_deltas_to_distinct_keys_lose_nothing(store.clone()).await;
     undecodable_rows_are_corrupt(&*store, corrupt).await;
 }
@@ -640,9 +656,7 @@ async fn the_owner_index_follows_creates_rebinds_and_deletes(store: &dyn Store) 
     lookalike.owner = Some(format!("{owner} "));
     let mut upper = record();
     upper.owner = Some(owner.to_uppercase());
-    for record in [&first, &second, &expired, &lookalike, &upper] {
-        store.create(record).await.unwrap();
-    }
+    create_all(store, [&first, &second, &expired, &lookalike, &upper]).await;
     let listed = session_stores::testing::owner_keys(store, &owner)
         .await
         .unwrap();
@@ -782,9 +796,7 @@ async fn device_records_round_trip_through_owner_sessions(store: &dyn Store) {
     let mut foreign = record();
     foreign.owner = Some(owner.clone());
     foreign.data.insert(DEVICE_KEY.into(), raw(r#"{"l":"x"}"#));
-    for saved in [&with_device, &without, &foreign] {
-        store.create(saved).await.unwrap();
-    }
+    create_all(store, [&with_device, &without, &foreign]).await;
     let expected = |saved: &Record| session_core::OwnerSession::of(saved.id.storage_key(), saved);
     let mut all = vec![
         expected(&with_device),
@@ -870,9 +882,7 @@ async fn delete_owned_ends_only_that_owners_live_session(store: &dyn Store) {
     );
     let mut expired = owned(&owner, &device);
     expired.expires_at = now_ms() - 1;
-    for saved in [&mine, &also_mine, &theirs, &expired] {
-        store.create(saved).await.unwrap();
-    }
+    create_all(store, [&mine, &also_mine, &theirs, &expired]).await;
     // Another owner's session, an expired one, and handles no session has.
     for key in [
         theirs.id.storage_key(),
@@ -895,21 +905,12 @@ async fn delete_owned_ends_only_that_owners_live_session(store: &dyn Store) {
         sorted_keys(&[&mine, &also_mine])
     );
     // The owner's own session, once.
-    assert!(store
-        .delete_owned(&owner, &mine.id.storage_key())
-        .await
-        .unwrap());
-    assert!(!store
-        .delete_owned(&owner, &mine.id.storage_key())
-        .await
-        .unwrap());
+    assert!(ends(store, &owner, &mine).await);
+    assert!(!ends(store, &owner, &mine).await);
     assert_eq!(load(store, &mine.id).await, None);
     assert_eq!(handles(store, &owner).await, sorted_keys(&[&also_mine]));
     // The other owner's, by its owner.
-    assert!(store
-        .delete_owned(&other, &theirs.id.storage_key())
-        .await
-        .unwrap());
+    assert!(ends(store, &other, &theirs).await);
     assert_eq!(load(store, &theirs.id).await, None);
     store.delete_owner(&owner, None).await.unwrap();
 }
@@ -919,17 +920,9 @@ async fn delete_owner_with_keep_spares_exactly_that_one(store: &dyn Store) {
     let device = Device::at_login(now_ms(), &ClientInfo::default(), false);
     let sessions: Vec<Record> = (0..4).map(|_| owned(&owner, &device)).collect();
     let theirs = owned(&other, &device);
-    for saved in sessions.iter().chain([&theirs]) {
-        store.create(saved).await.unwrap();
-    }
+    create_all(store, sessions.iter().chain([&theirs])).await;
     let keep = &sessions[1];
-    assert_eq!(
-        store
-            .delete_owner(&owner, Some(&keep.id.storage_key()))
-            .await
-            .unwrap(),
-        3
-    );
+    assert_eq!(delete_owner_keeping(store, &owner, keep).await, 3);
     assert_eq!(handles(store, &owner).await, sorted_keys(&[keep]));
     assert!(load(store, &keep.id).await.is_some());
     for gone in sessions.iter().filter(|saved| saved.id != keep.id) {
@@ -939,24 +932,14 @@ async fn delete_owner_with_keep_spares_exactly_that_one(store: &dyn Store) {
 
     // Keeping another owner's session keeps none of this owner's and ends none of theirs.
     let more: Vec<Record> = (0..2).map(|_| owned(&owner, &device)).collect();
-    for saved in &more {
-        store.create(saved).await.unwrap();
-    }
-    assert_eq!(
-        store
-            .delete_owner(&owner, Some(&theirs.id.storage_key()))
-            .await
-            .unwrap(),
-        3
-    );
+    create_all(store, &more).await;
+    assert_eq!(delete_owner_keeping(store, &owner, &theirs).await, 3);
     assert!(handles(store, &owner).await.is_empty());
     assert!(load(store, &theirs.id).await.is_some());
 
     // A `keep` no session has spares nothing.
     let last: Vec<Record> = (0..2).map(|_| owned(&owner, &device)).collect();
-    for saved in &last {
-        store.create(saved).await.unwrap();
-    }
+    create_all(store, &last).await;
     assert_eq!(
         store.delete_owner(&owner, Some("made-up")).await.unwrap(),
         2
@@ -983,9 +966,7 @@ pub async fn regenerates_racing_delete_owner_leave_no_survivors(store: Arc<dyn S
             let owner = owner();
             let sessions: Vec<Record> =
                 (0..RACE_SESSIONS).map(|_| owned(&owner, &device)).collect();
-            for saved in &sessions {
-                store.create(saved).await.unwrap();
-            }
+            create_all(&*store, &sessions).await;
             // The kept session is the caller's own: the request asking is not regenerating it.
             let kept = keep.then(|| sessions[0].id);
             let movers: Vec<_> = sessions
@@ -1068,10 +1049,7 @@ async fn inputs_no_row_can_hold_match_nothing(store: &dyn Store) {
     store.create(&saved).await.unwrap();
     let nul_owner = format!("{owner}\0");
     assert!(store.owner_sessions(&nul_owner).await.unwrap().is_empty());
-    assert!(!store
-        .delete_owned(&nul_owner, &saved.id.storage_key())
-        .await
-        .unwrap());
+    assert!(!ends(store, &nul_owner, &saved).await);
     assert!(!store.delete_owned(&owner, "\0").await.unwrap());
     assert_eq!(store.delete_owner(&nul_owner, None).await.unwrap(), 0);
     assert_eq!(
@@ -1119,9 +1097,7 @@ where
     Fut: Future<Output = ()>,
 {
     let mut records: Vec<Record> = (0..5).map(|_| record()).collect();
-    for saved in &records {
-        store.create(saved).await.unwrap();
-    }
+    create_all(store, &records).await;
     // The last in key order: only the third pass reaches it.
     records.sort_by_key(|saved| saved.id.storage_key());
     let broken = records.pop().unwrap();
