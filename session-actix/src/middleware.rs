@@ -128,7 +128,7 @@ where
             .defer(headers.get_all(COOKIE).cloned(), |name| {
                 headers.get(name).cloned()
             });
-        deferred.set_span(request_span(request.method().as_str(), request.path()));
+        deferred.set_span(request_span(|| (request.method().as_str(), request.path())));
         let state = Rc::new(RequestState(deferred));
         request.extensions_mut().insert(Rc::clone(&state));
         ResponseFuture {

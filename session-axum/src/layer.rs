@@ -176,10 +176,9 @@ where
             .defer(headers.get_all(COOKIE).into_iter().cloned(), |name| {
                 headers.get(name).cloned()
             });
-        sessions.set_span(request_span(
-            request.method().as_str(),
-            request.uri().path(),
-        ));
+        sessions.set_span(request_span(|| {
+            (request.method().as_str(), request.uri().path())
+        }));
         let state = Arc::new(RequestState {
             sessions,
             client: OnceLock::new(),

@@ -52,13 +52,15 @@ pub const SESSION_STORE_DURATION_SECONDS: &str = "session_store_duration_seconds
 
 /// The span of one request's session work, for an adapter to give to
 /// [`DeferredSessions::set_span`](crate::DeferredSessions::set_span): `session` at debug level,
-/// with the request's method and path (never its query, which may carry a token); the request's
-/// store-operation events are its children. `None`, at the cost of one comparison, when no
-/// subscriber wants debug spans: a request then carries and drops no span at all.
-pub fn request_span(method: &str, path: &str) -> Option<Span> {
+/// with the request's method and path, which `method_and_path` gives (never the query, which
+/// may carry a token); the request's store-operation events are its children. `None`, at the
+/// cost of one comparison, when no subscriber wants debug spans: `method_and_path` is not
+/// called, and a request carries and drops no span at all.
+pub fn request_span<'a>(method_and_path: impl FnOnce() -> (&'a str, &'a str)) -> Option<Span> {
     if !tracing::level_enabled!(tracing::Level::DEBUG) {
         return None;
     }
+    let (method, path) = method_and_path();
     let span = tracing::debug_span!("session", method, path);
     (!span.is_disabled()).then_some(span)
 }

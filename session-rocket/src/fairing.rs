@@ -69,10 +69,9 @@ impl RequestState {
         let mut deferred = manager.defer(headers.get("Cookie").map(String::from), |name| {
             headers.get_one(name).map(String::from)
         });
-        deferred.set_span(request_span(
-            request.method().as_str(),
-            request.uri().path().as_str(),
-        ));
+        deferred.set_span(request_span(|| {
+            (request.method().as_str(), request.uri().path().as_str())
+        }));
         RequestState(Some(deferred))
     }
 

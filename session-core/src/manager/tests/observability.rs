@@ -103,7 +103,7 @@ async fn every_counter_the_histogram_store_events_and_lifecycle_events_and_no_id
     let mut browser = Browser::default();
     let cookie = String::new();
     let mut deferred = manager.defer(Some(cookie), |_| None);
-    deferred.set_span(request_span("POST", "/visit"));
+    deferred.set_span(request_span(|| ("POST", "/visit")));
     let sessions = deferred.get_or_scan(|value: &String| value.as_bytes(), Vec::new);
     let session = sessions.default_session().await.unwrap();
     session.insert("user", "anonymous").unwrap();
