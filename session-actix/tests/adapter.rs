@@ -7,12 +7,12 @@ use actix_web::http::StatusCode;
 use actix_web::{test, web, App, HttpResponse};
 use session_actix::session_core::Backend;
 use session_actix::session_core::{
-    CookieConfig, CookieStoreOptions, HeaderConfig, SessionConfig, Store, StoreConfig, Transport,
+    CookieConfig, CookieStoreOptions, SessionConfig, StoreConfig, Transport,
 };
 use session_actix::{
     session_name, Error, KeyRing, NamedSession, Session, SessionManager, SessionMiddleware,
 };
-use session_stores::testing::TestStore;
+use session_stores::testing::{TestStore, ADAPTER_TEST_CONFIG};
 
 session_name! {
     /// The `cart` session: client-side, in cookie `cart`.
@@ -21,39 +21,11 @@ session_name! {
     Api = "api";
 }
 
-/// `app` (default, server-side, cookie `app_session`), `cart` and `api`.
-fn manager(store: &Arc<TestStore>) -> SessionManager {
-    let server = || Backend::Server(Arc::clone(store) as Arc<dyn Store>);
-    SessionManager::builder(KeyRing::generate())
-        .session(
-            "app",
-            SessionConfig::new(
-                Transport::Cookie(CookieConfig::new("app_session")),
-                StoreConfig::new("test"),
-            ),
-            server(),
-        )
-        .session(
-            "cart",
-            SessionConfig::new(
-                Transport::Cookie(CookieConfig::new("cart")),
-                StoreConfig::new("cookie"),
-            ),
-            Backend::ClientSide(CookieStoreOptions::default()),
-        )
-        .session(
-            "api",
-            SessionConfig::new(
-                Transport::Header(HeaderConfig {
-                    name: "x-session".to_string(),
-                }),
-                StoreConfig::new("test"),
-            ),
-            server(),
-        )
-        .default("app")
-        .build()
-        .unwrap()
+/// A manager for `ADAPTER_TEST_CONFIG`: `app` (default, server-side, cookie `app_session`),
+/// `cart` (client-side) and `api` (server-side, header `x-session`), both server-side sessions in
+/// `store`.
+async fn manager(store: &TestStore) -> SessionManager {
+    store.manager(ADAPTER_TEST_CONFIG).await.unwrap()
 }
 
 fn set_cookies<B>(response: &ServiceResponse<B>) -> Vec<String> {
@@ -112,7 +84,7 @@ fn routes(cfg: &mut web::ServiceConfig) {
         .route("/health", web::get().to(health));
 }
 
-fn app(
+async fn app(
     store: &Arc<TestStore>,
 ) -> App<
     impl actix_web::dev::ServiceFactory<
@@ -124,7 +96,7 @@ fn app(
     >,
 > {
     App::new()
-        .wrap(SessionMiddleware::new(manager(store)))
+        .wrap(SessionMiddleware::new(manager(store).await))
         .configure(routes)
 }
 
@@ -163,7 +135,7 @@ async fn handles_are_send_and_sync_and_usable_across_await_in_a_spawned_task() {
     let store = Arc::new(TestStore::default());
     let app = test::init_service(
         App::new()
-            .wrap(SessionMiddleware::new(manager(&store)))
+            .wrap(SessionMiddleware::new(manager(&store).await))
             .route("/task", web::post().to(background))
             .route("/read", web::get().to(read)),
     )
@@ -184,7 +156,7 @@ async fn a_middleware_on_a_scope_serves_only_the_routes_inside_it() {
         App::new()
             .service(
                 web::scope("/inside")
-                    .wrap(SessionMiddleware::new(manager(&store)))
+                    .wrap(SessionMiddleware::new(manager(&store).await))
                     .configure(routes),
             )
             .route("/outside/whoami", web::get().to(whoami)),
@@ -258,6 +230,7 @@ async fn cookies_split_across_several_cookie_headers_are_all_read() {
     let store = Arc::new(TestStore::default());
     let app = test::init_service(
         app(&store)
+            .await
             .route("/both", web::get().to(both))
             .route("/cart", web::post().to(add)),
     )
@@ -305,7 +278,7 @@ async fn sessions_read_the_headers_as_they_passed_the_middleware() {
                 }
                 actix_web::dev::Service::call(service, request)
             })
-            .wrap(SessionMiddleware::new(manager(&store)))
+            .wrap(SessionMiddleware::new(manager(&store).await))
             .configure(routes)
             .route("/api/login", web::post().to(api_login))
             .route("/both", web::get().to(both)),
@@ -335,7 +308,7 @@ async fn the_response_future_saves_only_after_a_session_was_opened() {
     use actix_web::FromRequest;
 
     let store = Arc::new(TestStore::default());
-    let middleware = SessionMiddleware::new(manager(&store));
+    let middleware = SessionMiddleware::new(manager(&store).await);
     let plain = middleware
         .new_transform(fn_service(|request: ServiceRequest| async move {
             Ok::<_, actix_web::Error>(request.into_response(HttpResponse::Ok().finish()))
