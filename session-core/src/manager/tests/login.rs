@@ -150,8 +150,7 @@ async fn logging_in_again_at_a_refusing_cap_is_not_refused() {
 
 #[tokio::test]
 async fn an_invalid_owner_is_refused_and_changes_nothing() {
-    let (store, manager, mut browser) = logged_in_app().await;
-    let id = stored_id(&browser, &manager, &store).await;
+    let (store, manager, mut browser, id) = logged_in_app_with_id().await;
     browser
         .visit(&manager, |session| {
             assert!(matches!(session.login(""), Err(Error::InvalidOwner(_))));
