@@ -7,12 +7,12 @@ use actix_web::http::StatusCode;
 use actix_web::{test, web, App, HttpResponse};
 use session_actix::session_core::Backend;
 use session_actix::session_core::{
-    CookieConfig, CookieStoreOptions, HeaderConfig, SessionConfig, Store, StoreConfig, Transport,
+    CookieConfig, CookieStoreOptions, SessionConfig, StoreConfig, Transport,
 };
 use session_actix::{
     session_name, Error, KeyRing, NamedSession, Session, SessionManager, SessionMiddleware,
 };
-use session_stores::testing::TestStore;
+use session_stores::testing::{TestStore, ADAPTER_TEST_CONFIG};
 
 session_name! {
     /// The `cart` session: client-side, in cookie `cart`.
@@ -21,39 +21,11 @@ session_name! {
     Api = "api";
 }
 
-/// `app` (default, server-side, cookie `app_session`), `cart` and `api`.
-fn manager(store: &Arc<TestStore>) -> SessionManager {
-    let server = || Backend::Server(Arc::clone(store) as Arc<dyn Store>);
-    SessionManager::builder(KeyRing::generate())
-        .session(
-            "app",
-            SessionConfig::new(
-                Transport::Cookie(CookieConfig::new("app_session")),
-                StoreConfig::new("test"),
-            ),
-            server(),
-        )
-        .session(
-            "cart",
-            SessionConfig::new(
-                Transport::Cookie(CookieConfig::new("cart")),
-                StoreConfig::new("cookie"),
-            ),
-            Backend::ClientSide(CookieStoreOptions::default()),
-        )
-        .session(
-            "api",
-            SessionConfig::new(
-                Transport::Header(HeaderConfig {
-                    name: "x-session".to_string(),
-                }),
-                StoreConfig::new("test"),
-            ),
-            server(),
-        )
-        .default("app")
-        .build()
-        .unwrap()
+/// A manager for `ADAPTER_TEST_CONFIG`: `app` (default, server-side, cookie `app_session`),
+/// `cart` (client-side) and `api` (server-side, header `x-session`), both server-side sessions in
+/// `store`.
+async fn manager(store: &TestStore) -> SessionManager {
+    store.manager(ADAPTER_TEST_CONFIG).await.unwrap()
 }
 
 fn set_cookies<B>(response: &ServiceResponse<B>) -> Vec<String> {
@@ -85,6 +57,38 @@ async fn body_text<B: actix_web::body::MessageBody>(response: ServiceResponse<B>
     String::from_utf8(test::read_body(response).await.to_vec()).unwrap()
 }
 
+/// Serves `write` at `POST /write` and `read` at `GET /read` behind `manager`'s middleware, posts
+/// once (which must succeed), then reads with the cookies that response set. Returns the
+/// `Set-Cookie` values of the write and the body of the read.
+async fn write_then_read<W, WArgs, R, RArgs>(
+    manager: SessionManager,
+    write: W,
+    read: R,
+) -> (Vec<String>, String)
+where
+    W: actix_web::Handler<WArgs>,
+    WArgs: actix_web::FromRequest + 'static,
+    W::Output: actix_web::Responder + 'static,
+    R: actix_web::Handler<RArgs>,
+    RArgs: actix_web::FromRequest + 'static,
+    R::Output: actix_web::Responder + 'static,
+{
+    let app = test::init_service(
+        App::new()
+            .wrap(SessionMiddleware::new(manager))
+            .route("/write", web::post().to(write))
+            .route("/read", web::get().to(read)),
+    )
+    .await;
+    let response =
+        test::call_service(&app, test::TestRequest::post().uri("/write").to_request()).await;
+    assert_eq!(response.status(), StatusCode::OK);
+    let cookies = set_cookies(&response);
+    let request = with_cookies_of(&response, test::TestRequest::get().uri("/read")).to_request();
+    let body = test::call_and_read_body(&app, request).await;
+    (cookies, String::from_utf8(body.to_vec()).unwrap())
+}
+
 async fn login(session: Session) -> Result<HttpResponse, Error> {
     session.insert("user", "alice")?;
     session.regenerate_id();
@@ -112,7 +116,7 @@ fn routes(cfg: &mut web::ServiceConfig) {
         .route("/health", web::get().to(health));
 }
 
-fn app(
+async fn app(
     store: &Arc<TestStore>,
 ) -> App<
     impl actix_web::dev::ServiceFactory<
@@ -124,8 +128,18 @@ fn app(
     >,
 > {
     App::new()
-        .wrap(SessionMiddleware::new(manager(store)))
+        .wrap(SessionMiddleware::new(manager(store).await))
         .configure(routes)
+}
+
+/// A `GET /both` carrying `headers` in order, each on a header line of its own (so a name may
+/// repeat).
+fn get_both(headers: &[(&str, &str)]) -> test::TestRequest {
+    headers
+        .iter()
+        .fold(test::TestRequest::get().uri("/both"), |request, &header| {
+            request.append_header(header)
+        })
 }
 
 /// Logs in on `$app` and evaluates to the `Cookie` header that carries the session.
@@ -161,20 +175,9 @@ async fn handles_are_send_and_sync_and_usable_across_await_in_a_spawned_task() {
         Ok(HttpResponse::Ok().json(session.get::<u32>("from_task")?))
     }
     let store = Arc::new(TestStore::default());
-    let app = test::init_service(
-        App::new()
-            .wrap(SessionMiddleware::new(manager(&store)))
-            .route("/task", web::post().to(background))
-            .route("/read", web::get().to(read)),
-    )
-    .await;
-    let response =
-        test::call_service(&app, test::TestRequest::post().uri("/task").to_request()).await;
-    assert_eq!(response.status(), StatusCode::OK);
-    assert_eq!(set_cookies(&response).len(), 2, "both changes were saved");
-
-    let request = with_cookies_of(&response, test::TestRequest::get().uri("/read")).to_request();
-    assert_eq!(test::call_and_read_body(&app, request).await, "7");
+    let (cookies, body) = write_then_read(manager(&store).await, background, read).await;
+    assert_eq!(cookies.len(), 2, "both changes were saved");
+    assert_eq!(body, "7");
 }
 
 #[actix_web::test]
@@ -184,7 +187,7 @@ async fn a_middleware_on_a_scope_serves_only_the_routes_inside_it() {
         App::new()
             .service(
                 web::scope("/inside")
-                    .wrap(SessionMiddleware::new(manager(&store)))
+                    .wrap(SessionMiddleware::new(manager(&store).await))
                     .configure(routes),
             )
             .route("/outside/whoami", web::get().to(whoami)),
@@ -224,24 +227,12 @@ async fn a_large_client_side_session_is_split_across_cookies_and_read_back() {
         )
         .build()
         .unwrap();
-    let app = test::init_service(
-        App::new()
-            .wrap(SessionMiddleware::new(manager))
-            .route("/fill", web::post().to(fill))
-            .route("/length", web::get().to(length)),
-    )
-    .await;
-    let response =
-        test::call_service(&app, test::TestRequest::post().uri("/fill").to_request()).await;
-    assert_eq!(response.status(), StatusCode::OK);
-    let cookies = set_cookies(&response);
+    let (cookies, body) = write_then_read(manager, fill, length).await;
     assert!(
         cookies.len() >= 2,
         "expected chunk cookies, got {cookies:?}"
     );
-
-    let request = with_cookies_of(&response, test::TestRequest::get().uri("/length")).to_request();
-    assert_eq!(test::call_and_read_body(&app, request).await, "5000");
+    assert_eq!(body, "5000");
 }
 
 #[actix_web::test]
@@ -258,6 +249,7 @@ async fn cookies_split_across_several_cookie_headers_are_all_read() {
     let store = Arc::new(TestStore::default());
     let app = test::init_service(
         app(&store)
+            .await
             .route("/both", web::get().to(both))
             .route("/cart", web::post().to(add)),
     )
@@ -267,13 +259,8 @@ async fn cookies_split_across_several_cookie_headers_are_all_read() {
         test::call_service(&app, test::TestRequest::post().uri("/cart").to_request()).await;
     let cart_cookie = cookie_header(&response);
 
-    let request = test::TestRequest::get()
-        .uri("/both")
-        .append_header(("cookie", login_cookie))
-        .append_header(("cookie", cart_cookie))
-        .to_request();
-    let body: serde_json::Value =
-        test::read_body_json(test::call_service(&app, request).await).await;
+    let request = get_both(&[("cookie", &login_cookie), ("cookie", &cart_cookie)]);
+    let body: serde_json::Value = test::call_and_read_body_json(&app, request.to_request()).await;
     assert_eq!(body, serde_json::json!(["alice", ["fig"]]));
 }
 
@@ -305,7 +292,7 @@ async fn sessions_read_the_headers_as_they_passed_the_middleware() {
                 }
                 actix_web::dev::Service::call(service, request)
             })
-            .wrap(SessionMiddleware::new(manager(&store)))
+            .wrap(SessionMiddleware::new(manager(&store).await))
             .configure(routes)
             .route("/api/login", web::post().to(api_login))
             .route("/both", web::get().to(both)),
@@ -317,15 +304,15 @@ async fn sessions_read_the_headers_as_they_passed_the_middleware() {
         test::TestRequest::post().uri("/api/login").to_request(),
     )
     .await;
-    let token = response.headers().get("x-session").unwrap().clone();
+    let token = response
+        .headers()
+        .get("x-session")
+        .unwrap()
+        .to_str()
+        .unwrap();
 
-    let request = test::TestRequest::get()
-        .uri("/both")
-        .insert_header(("cookie", cookie))
-        .insert_header(("x-session", token))
-        .to_request();
-    let body: serde_json::Value =
-        test::read_body_json(test::call_service(&app, request).await).await;
+    let request = get_both(&[("cookie", &cookie), ("x-session", token)]);
+    let body: serde_json::Value = test::call_and_read_body_json(&app, request.to_request()).await;
     assert_eq!(body, serde_json::json!([true, "alice", "bob"]));
 }
 
@@ -335,7 +322,7 @@ async fn the_response_future_saves_only_after_a_session_was_opened() {
     use actix_web::FromRequest;
 
     let store = Arc::new(TestStore::default());
-    let middleware = SessionMiddleware::new(manager(&store));
+    let middleware = SessionMiddleware::new(manager(&store).await);
     let plain = middleware
         .new_transform(fn_service(|request: ServiceRequest| async move {
             Ok::<_, actix_web::Error>(request.into_response(HttpResponse::Ok().finish()))

@@ -28,9 +28,10 @@
 use aes_gcm::aead::AeadInPlace;
 use aes_gcm::Nonce;
 use base64_simd::URL_SAFE_NO_PAD;
-use hmac::Mac;
+use hmac::{Hmac, Mac};
 use rand::RngCore;
 use serde::{Deserialize, Serialize};
+use sha2::Sha256;
 
 use crate::envelope;
 use crate::id::{SessionId, ID_BYTES};
@@ -341,15 +342,21 @@ impl AssociatedData {
     }
 }
 
-/// HMAC over `body[..5]` (format, key id), the length-prefixed name, then `body[5..]`.
-fn mac_over(key: &Key, name: &str, body: &[u8]) -> Result<[u8; MAC_LEN], SealError> {
+/// The keyed HMAC updated with `body[..5]` (format, key id), the length-prefixed name, then
+/// `body[5..]`. Sealing and verifying both go through here, so the MAC layout lives in one place.
+fn keyed_mac(key: &Key, name: &str, body: &[u8]) -> Result<Hmac<Sha256>, SealError> {
     let name_len = u16::try_from(name.len()).map_err(|_| SealError::NameTooLong)?;
     let mut mac = key.mac();
     mac.update(&body[..HEADER_LEN]);
     mac.update(&name_len.to_be_bytes());
     mac.update(name.as_bytes());
     mac.update(&body[HEADER_LEN..]);
-    Ok(mac.finalize().into_bytes().into())
+    Ok(mac)
+}
+
+/// The MAC tag of `body` for `name` (see [`keyed_mac`]).
+fn mac_over(key: &Key, name: &str, body: &[u8]) -> Result<[u8; MAC_LEN], SealError> {
+    Ok(keyed_mac(key, name, body)?.finalize().into_bytes().into())
 }
 
 /// Decrypts the ciphertext where it lies in `bytes`; returns the plaintext.
@@ -368,13 +375,10 @@ fn decrypt_in_place<'a>(key: &Key, name: &str, bytes: &'a mut [u8]) -> Result<&'
 /// Verifies the trailing MAC in constant time; returns the body before it.
 fn verify_signed<'a>(key: &Key, name: &str, bytes: &'a [u8]) -> Result<&'a [u8], OpenError> {
     let (body, tag) = bytes.split_at(bytes.len() - MAC_LEN);
-    let name_len = u16::try_from(name.len()).map_err(|_| OpenError::BadSeal)?;
-    let mut mac = key.mac();
-    mac.update(&body[..HEADER_LEN]);
-    mac.update(&name_len.to_be_bytes());
-    mac.update(name.as_bytes());
-    mac.update(&body[HEADER_LEN..]);
-    mac.verify_slice(tag).map_err(|_| OpenError::BadSeal)?;
+    keyed_mac(key, name, body)
+        .map_err(|_| OpenError::BadSeal)?
+        .verify_slice(tag)
+        .map_err(|_| OpenError::BadSeal)?;
     Ok(body)
 }
 

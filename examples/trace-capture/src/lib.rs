@@ -122,3 +122,24 @@ pub fn metrics_of(snapshotter: &Snapshotter) -> BTreeMap<String, u64> {
         })
         .collect()
 }
+
+/// The count of `series` in `metrics` (named as [`metrics_of`] names it); a series never recorded
+/// counts 0.
+pub fn count_of(metrics: &BTreeMap<String, u64>, series: &str) -> u64 {
+    metrics.get(series).copied().unwrap_or_default()
+}
+
+/// Every metric of `snapshotter` (see [`metrics_of`]), after asserting that each series of
+/// `expected` has its count (see [`count_of`]). Taking a snapshot resets the recorder's values,
+/// so the caller checks anything else on the map this returns.
+#[track_caller]
+pub fn metrics_with_counts(
+    snapshotter: &Snapshotter,
+    expected: &[(&str, u64)],
+) -> BTreeMap<String, u64> {
+    let metrics = metrics_of(snapshotter);
+    for &(series, count) in expected {
+        assert_eq!(count_of(&metrics, series), count, "{series}: {metrics:#?}");
+    }
+    metrics
+}

@@ -233,6 +233,14 @@ mod tests {
         }
     }
 
+    /// [`policy`] with a two-hour absolute window.
+    fn windowed() -> ExpiryPolicy {
+        ExpiryPolicy {
+            absolute_timeout_secs: Some(7_200),
+            ..policy()
+        }
+    }
+
     fn loaded(expires_at: u64) -> State {
         let mut record = Record::new(SessionId::generate(), &policy().lifetime(), NOW - HOUR);
         record.expires_at = expires_at;
@@ -456,10 +464,7 @@ mod tests {
     fn a_delta_carries_the_current_policys_absolute_deadline() {
         // The record was issued without an absolute window; the policy has one now, so the
         // store must learn the deadline it implies rather than keep the record's `None`.
-        let windowed = ExpiryPolicy {
-            absolute_timeout_secs: Some(7_200),
-            ..policy()
-        };
+        let windowed = windowed();
         let mut state = loaded(NOW + HOUR);
         set(&mut state, "theme", "\"dark\"");
         let plan = plan_under(&windowed, &state);
@@ -476,10 +481,7 @@ mod tests {
 
     #[test]
     fn a_regenerated_delta_carries_the_absolute_deadline_too() {
-        let windowed = ExpiryPolicy {
-            absolute_timeout_secs: Some(7_200),
-            ..policy()
-        };
+        let windowed = windowed();
         let mut state = loaded(NOW + HOUR);
         state.regenerate();
         let plan = plan_under(&windowed, &state);
@@ -566,10 +568,7 @@ mod tests {
 
     #[test]
     fn a_client_session_resealed_under_a_new_policy_carries_its_absolute_deadline() {
-        let windowed = ExpiryPolicy {
-            absolute_timeout_secs: Some(7_200),
-            ..policy()
-        };
+        let windowed = windowed();
         let mut state = loaded(NOW + HOUR);
         set(&mut state, "theme", "\"dark\"");
         assert_eq!(

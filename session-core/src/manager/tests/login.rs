@@ -150,8 +150,7 @@ async fn logging_in_again_at_a_refusing_cap_is_not_refused() {
 
 #[tokio::test]
 async fn an_invalid_owner_is_refused_and_changes_nothing() {
-    let (store, manager, mut browser) = logged_in_app().await;
-    let id = stored_id(&browser, &manager, &store).await;
+    let (store, manager, mut browser, id) = logged_in_app_with_id().await;
     browser
         .visit(&manager, |session| {
             assert!(matches!(session.login(""), Err(Error::InvalidOwner(_))));
@@ -306,6 +305,33 @@ async fn log_in_as(manager: &SessionManager, owner: &str, agent: &str) -> Browse
         .unwrap()
 }
 
+/// A server-side app where `alice` is logged in on a phone and a laptop, and another owner on a
+/// browser of their own: what the device operations are tried on.
+struct AliceAndAnother {
+    store: Arc<CountingStore>,
+    manager: SessionManager,
+    phone: Browser,
+    laptop: Browser,
+    other: Browser,
+}
+
+impl AliceAndAnother {
+    /// Logs in `alice` on `Phone/1` then `Laptop/2`, and `other` on `Other/3`.
+    async fn log_in(other: &str) -> AliceAndAnother {
+        let (store, manager) = server_app();
+        let phone = log_in_as(&manager, "alice", "Phone/1").await;
+        let laptop = log_in_as(&manager, "alice", "Laptop/2").await;
+        let other = log_in_as(&manager, other, "Other/3").await;
+        AliceAndAnother {
+            store,
+            manager,
+            phone,
+            laptop,
+            other,
+        }
+    }
+}
+
 /// Runs one request on `browser` whose handler is `handler` (async), and applies its response.
 async fn call<T, F, Fut>(browser: &mut Browser, manager: &SessionManager, handler: F) -> T
 where
@@ -321,10 +347,13 @@ where
 
 #[tokio::test]
 async fn a_handler_lists_the_devices_and_ends_one_of_them() {
-    let (store, manager) = server_app();
-    let phone = log_in_as(&manager, "alice", "Phone/1").await;
-    let mut laptop = log_in_as(&manager, "alice", "Laptop/2").await;
-    let mallory = log_in_as(&manager, "mallory", "Other/3").await;
+    let AliceAndAnother {
+        store,
+        manager,
+        phone,
+        mut laptop,
+        other: mallory,
+    } = AliceAndAnother::log_in("mallory").await;
 
     let devices = call(&mut laptop, &manager, |session| async move {
         session.devices().await.unwrap()
@@ -379,11 +408,14 @@ async fn ending_this_devices_own_handle_logs_it_out() {
 
 #[tokio::test]
 async fn a_handler_logs_out_the_other_devices_or_everywhere() {
-    let (store, manager) = server_app();
-    let phone = log_in_as(&manager, "alice", "Phone/1").await;
+    let AliceAndAnother {
+        store,
+        manager,
+        phone,
+        mut laptop,
+        other: bob,
+    } = AliceAndAnother::log_in("bob").await;
     let tablet = log_in_as(&manager, "alice", "Tablet/1").await;
-    let mut laptop = log_in_as(&manager, "alice", "Laptop/2").await;
-    let bob = log_in_as(&manager, "bob", "Other/3").await;
 
     let ended = call(&mut laptop, &manager, |session| async move {
         session.end_other_devices().await.unwrap()

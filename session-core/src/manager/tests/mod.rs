@@ -498,6 +498,14 @@ async fn logged_in_app() -> (Arc<CountingStore>, SessionManager, Browser) {
     (store, manager, browser)
 }
 
+/// [`logged_in_app`] and the id of the browser's stored session; the store's log is empty
+/// afterwards.
+async fn logged_in_app_with_id() -> (Arc<CountingStore>, SessionManager, Browser, SessionId) {
+    let (store, manager, browser) = logged_in_app().await;
+    let id = stored_id(&browser, &manager, &store).await;
+    (store, manager, browser, id)
+}
+
 /// The id of `browser`'s stored session; the store's log is empty afterwards.
 async fn stored_id(
     browser: &Browser,

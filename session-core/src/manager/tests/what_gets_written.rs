@@ -175,8 +175,7 @@ async fn value_changes_are_saved_as_a_delta_of_the_changed_keys() {
 
 #[tokio::test]
 async fn clear_removes_every_loaded_key_in_one_delta() {
-    let (store, manager, mut browser) = logged_in_app().await;
-    let id = stored_id(&browser, &manager, &store).await;
+    let (store, manager, mut browser, id) = logged_in_app_with_id().await;
     browser
         .visit(&manager, |session| {
             session.clear();
