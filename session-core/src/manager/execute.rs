@@ -25,53 +25,52 @@ pub(super) enum Outcome {
 }
 
 /// Carries out `write` for the session `name` in `store`, each store operation timed and
-/// counted by `observer`.
+/// counted by `observer`. A collision moves the written session to a fresh id in `write`.
+///
+/// `write` is borrowed, not moved in: the future then holds a reference where it would hold
+/// the plan and its copies in each state, which keeps the save's future (moved into a box by
+/// the adapters on every saving request) about a kilobyte smaller.
 pub(super) async fn execute(
     store: &dyn Store,
     name: &str,
     observer: &SessionObserver,
     span: Option<&Span>,
-    write: Write,
+    write: &mut Write,
 ) -> Result<Outcome, Error> {
     let o = observer;
     Ok(match write {
         Write::None => Outcome::Done(None),
         Write::Create(record) => Outcome::Done(Some(create(store, o, span, record).await?)),
-        Write::Update(id, delta) => match o.time(Op::Update, span, store.update(&id, &delta)).await
-        {
-            Ok(true) => Outcome::Done(Some(id)),
+        Write::Update(id, delta) => match o.time(Op::Update, span, store.update(id, delta)).await {
+            Ok(true) => Outcome::Done(Some(*id)),
             Ok(false) => Outcome::Gone,
             Err(StoreError::Corrupt(reason)) => {
-                delete_corrupt(store, name, o, span, &id, &reason).await?;
+                delete_corrupt(store, name, o, span, id, &reason).await?;
                 Outcome::Gone
             }
             Err(error) => return Err(error.into()),
         },
-        Write::Regenerate {
-            old,
-            mut new,
-            delta,
-        } => {
+        Write::Regenerate { old, new, delta } => {
             let mut retry = CollisionRetry::default();
             loop {
-                let regenerate = store.regenerate(&old, &new, &delta);
+                let regenerate = store.regenerate(old, new, delta);
                 match o.time(Op::Regenerate, span, regenerate).await {
-                    Ok(true) => break Outcome::Done(Some(new)),
+                    Ok(true) => break Outcome::Done(Some(*new)),
                     Ok(false) => break Outcome::Gone,
                     Err(StoreError::Corrupt(reason)) => {
-                        delete_corrupt(store, name, o, span, &old, &reason).await?;
+                        delete_corrupt(store, name, o, span, old, &reason).await?;
                         break Outcome::Gone;
                     }
-                    Err(error) => new = retry.fresh_id(error)?,
+                    Err(error) => *new = retry.fresh_id(error)?,
                 }
             }
         }
         Write::Delete(old) => {
-            o.time(Op::Delete, span, store.delete(&old)).await?;
+            o.time(Op::Delete, span, store.delete(old)).await?;
             Outcome::Done(None)
         }
         Write::Replace(old, record) => {
-            o.time(Op::Delete, span, store.delete(&old)).await?;
+            o.time(Op::Delete, span, store.delete(old)).await?;
             Outcome::Done(Some(create(store, o, span, record).await?))
         }
     })
@@ -82,11 +81,11 @@ async fn create(
     store: &dyn Store,
     observer: &SessionObserver,
     span: Option<&Span>,
-    mut record: Record,
+    record: &mut Record,
 ) -> Result<SessionId, Error> {
     let mut retry = CollisionRetry::default();
     loop {
-        match observer.time(Op::Create, span, store.create(&record)).await {
+        match observer.time(Op::Create, span, store.create(record)).await {
             Ok(()) => return Ok(record.id),
             Err(error) => record.id = retry.fresh_id(error)?,
         }

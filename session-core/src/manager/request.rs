@@ -345,7 +345,7 @@ impl RequestSessions {
         C: Fn() -> ClientInfo,
     {
         let now = self.now();
-        let (plan, login) = {
+        let (mut plan, login) = {
             let mut state = session.lock();
             state.close_for_save();
             let login = self.record_device(configured, &mut state, now, client);
@@ -367,7 +367,7 @@ impl RequestSessions {
         let change = Change::of(&plan.write);
         let observer = &configured.observer;
         let span = self.span.as_ref();
-        let outcome = execute(store, &configured.name, observer, span, plan.write).await?;
+        let outcome = execute(store, &configured.name, observer, span, &mut plan.write).await?;
         let (stored_id, events, told) = {
             let mut state = session.lock();
             let events = server_events(change, logged_in(&state));
