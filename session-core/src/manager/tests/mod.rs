@@ -2,7 +2,7 @@
 //! in-memory store, and the client-side cookie backend.
 
 use std::collections::{BTreeMap, HashMap};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -69,6 +69,11 @@ struct CountingStore {
     owned_deletes_find_nothing: AtomicBool,
     /// Records whose stored form no longer decodes.
     corrupt: Mutex<Vec<SessionId>>,
+    /// How many more creates and regenerates find their new id taken, as if another session
+    /// held it.
+    collisions: AtomicUsize,
+    /// The new ids refused as taken, in order.
+    taken: Mutex<Vec<SessionId>>,
 }
 
 impl CountingStore {
@@ -91,6 +96,25 @@ impl CountingStore {
 
     fn insert(&self, record: Record) {
         self.records.lock().unwrap().insert(record.id, record);
+    }
+
+    /// `AlreadyExists` for `new` while [`collisions`](Self::collisions) lasts.
+    fn check_collision(&self, new: &SessionId) -> Result<(), StoreError> {
+        let collides = self
+            .collisions
+            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |left| {
+                left.checked_sub(1)
+            });
+        if collides.is_err() {
+            return Ok(());
+        }
+        self.taken.lock().unwrap().push(*new);
+        Err(StoreError::AlreadyExists)
+    }
+
+    /// The ids refused as taken since the start.
+    fn taken_ids(&self) -> Vec<SessionId> {
+        self.taken.lock().unwrap().clone()
     }
 
     fn check_writes(&self) -> Result<(), StoreError> {
@@ -117,6 +141,7 @@ impl Store for CountingStore {
     async fn create(&self, record: &Record) -> Result<(), StoreError> {
         self.log(Op::Create);
         self.check_writes()?;
+        self.check_collision(&record.id)?;
         let mut records = self.records.lock().unwrap();
         if records.contains_key(&record.id) {
             return Err(StoreError::AlreadyExists);
@@ -154,6 +179,7 @@ impl Store for CountingStore {
     ) -> Result<bool, StoreError> {
         self.log(Op::Regenerate);
         self.check_writes()?;
+        self.check_collision(new)?;
         let mut records = self.records.lock().unwrap();
         if records.contains_key(new) {
             return Err(StoreError::AlreadyExists);

@@ -176,3 +176,62 @@ async fn a_request_racing_a_login_does_not_erase_the_new_cookie() {
     browser.receive(&parallel_headers);
     assert_eq!(user_of(&browser, &manager).await.as_deref(), Some("alice"));
 }
+
+/// A new session whose id is taken is created under a fresh one, and its cookie names the id it
+/// was stored under.
+#[tokio::test]
+async fn a_create_whose_id_is_taken_retries_under_a_fresh_id() {
+    let (store, manager) = server_app();
+    store.collisions.store(1, Ordering::SeqCst);
+    let browser = alice_visits(&manager).await;
+    assert_eq!(store.take_ops(), [Op::Create, Op::Create]);
+    let id = stored_id(&browser, &manager, &store).await;
+    assert_eq!(store.ids(), [id]);
+    assert!(
+        !store.taken_ids().contains(&id),
+        "the retry drew a fresh id"
+    );
+    assert_eq!(user_of(&browser, &manager).await.as_deref(), Some("alice"));
+}
+
+/// A regeneration whose new id is taken moves the session to another fresh id; the cookie
+/// follows it and the old id opens nothing.
+#[tokio::test]
+async fn a_regenerate_whose_new_id_is_taken_retries_under_another() {
+    let (store, manager, mut browser) = logged_in_app().await;
+    let old_browser = browser.clone();
+    let old_id = stored_id(&browser, &manager, &store).await;
+    store.collisions.store(2, Ordering::SeqCst);
+    browser.visit(&manager, Session::regenerate_id).await;
+    assert_eq!(
+        store.take_ops(),
+        [Op::Load, Op::Regenerate, Op::Regenerate, Op::Regenerate]
+    );
+    let new_id = stored_id(&browser, &manager, &store).await;
+    assert_ne!(new_id, old_id);
+    assert_eq!(store.ids(), [new_id]);
+    let taken = store.taken_ids();
+    assert_eq!(taken.len(), 2);
+    assert_ne!(taken[0], taken[1], "each retry draws a fresh id");
+    assert!(!taken.contains(&new_id));
+    assert_eq!(user_of(&browser, &manager).await.as_deref(), Some("alice"));
+    assert_eq!(user_of(&old_browser, &manager).await, None);
+}
+
+/// Ids that keep colliding are a broken random source or a store that misreports: after three
+/// tries the save fails and sets no cookie.
+#[tokio::test]
+async fn ids_that_keep_colliding_fail_the_save() {
+    let (store, manager) = server_app();
+    store.collisions.store(3, Ordering::SeqCst);
+    let request = Browser::default()
+        .handled(&manager, |session| session.insert("user", "alice").unwrap())
+        .await;
+    let error = manager.save_request(request).await.unwrap_err();
+    assert!(
+        matches!(error, Error::Store(StoreError::AlreadyExists)),
+        "{error:?}"
+    );
+    assert_eq!(store.take_ops(), [Op::Create, Op::Create, Op::Create]);
+    assert!(store.ids().is_empty());
+}
