@@ -172,3 +172,30 @@ async fn the_response_future_saves_only_after_a_session_was_opened() {
     assert!(cookie_pair(&response, "app_session").is_some());
     assert_eq!(store.len(), 1);
 }
+
+/// The layer passes the inner service's back-pressure on: it is ready only when the inner
+/// service is.
+#[tokio::test]
+async fn the_service_is_ready_only_when_the_inner_one_is() {
+    use std::task::{Context, Poll, Waker};
+    use tower::{Layer, Service};
+
+    /// An inner service that is never ready.
+    struct Busy;
+    impl Service<Request<Body>> for Busy {
+        type Response = http::Response<Body>;
+        type Error = Infallible;
+        type Future = std::future::Ready<Result<Self::Response, Infallible>>;
+        fn poll_ready(&mut self, _: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
+            Poll::Pending
+        }
+        fn call(&mut self, _: Request<Body>) -> Self::Future {
+            std::future::ready(Ok(http::Response::new(Body::empty())))
+        }
+    }
+
+    let store = Arc::new(TestStore::default());
+    let mut service = SessionLayer::new(manager(&store).await).layer(Busy);
+    let mut context = Context::from_waker(Waker::noop());
+    assert!(service.poll_ready(&mut context).is_pending());
+}
