@@ -136,14 +136,59 @@ fn trim(bytes: &[u8]) -> &[u8] {
     &bytes[start..end.max(start)]
 }
 
+/// A list that holds one item inline: a request offers one value per session, and a manager
+/// has one session, almost always; then neither allocates a list.
+#[derive(Default)]
+pub(super) enum Few<T> {
+    #[default]
+    Empty,
+    One(T),
+    Many(Vec<T>),
+}
+
+impl<T> Few<T> {
+    pub(super) fn push(&mut self, item: T) {
+        *self = match std::mem::take(self) {
+            Few::Empty => Few::One(item),
+            Few::One(first) => Few::Many(vec![first, item]),
+            Few::Many(mut items) => {
+                items.push(item);
+                Few::Many(items)
+            }
+        };
+    }
+}
+
+impl<T> std::ops::Deref for Few<T> {
+    type Target = [T];
+
+    fn deref(&self) -> &[T] {
+        match self {
+            Few::Empty => &[],
+            Few::One(item) => std::slice::from_ref(item),
+            Few::Many(items) => items,
+        }
+    }
+}
+
+impl<T> std::ops::DerefMut for Few<T> {
+    fn deref_mut(&mut self) -> &mut [T] {
+        match self {
+            Few::Empty => &mut [],
+            Few::One(item) => std::slice::from_mut(item),
+            Few::Many(items) => items,
+        }
+    }
+}
+
 /// The parts of one session's value seen in a request.
 #[derive(Default)]
 pub(super) struct Incoming {
     /// Chunk 0 (the whole value unless it was split): every distinct value offered, in order.
-    first: Vec<String>,
+    first: Few<String>,
     /// Chunks 1, 2, ...: every distinct value offered for each, in order; empty where one is
     /// missing, and no entries at all unless the request sent a chunk.
-    rest: Vec<Vec<String>>,
+    rest: Vec<Few<String>>,
 }
 
 impl Incoming {
@@ -154,7 +199,7 @@ impl Incoming {
             None => &mut self.first,
             Some(index) => {
                 if self.rest.len() <= index {
-                    self.rest.resize_with(index + 1, Vec::new);
+                    self.rest.resize_with(index + 1, Few::default);
                 }
                 &mut self.rest[index]
             }
@@ -180,7 +225,7 @@ impl Incoming {
             .take_while(|values| !values.is_empty())
             .count();
         let mut joined: Vec<String> = Vec::new();
-        'firsts: for first in &self.first {
+        'firsts: for first in self.first.iter() {
             for used in (0..=consecutive).rev() {
                 let chunks = &self.rest[..used];
                 // An odometer over the chunks' candidates.
@@ -222,7 +267,7 @@ impl Incoming {
 
 /// Turns the odometer `choice` (one index into each of `chunks`) to the next combination;
 /// `false` once every one was given.
-fn advance(choice: &mut [usize], chunks: &[Vec<String>]) -> bool {
+fn advance(choice: &mut [usize], chunks: &[Few<String>]) -> bool {
     for (index, values) in choice.iter_mut().zip(chunks) {
         *index += 1;
         if *index < values.len() {

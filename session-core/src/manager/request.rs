@@ -10,7 +10,7 @@ use tokio::sync::OnceCell;
 use tracing::Span;
 
 use super::execute::{execute, Outcome};
-use super::intake::{self, Incoming};
+use super::intake::{self, Few, Incoming};
 use super::open::open_session;
 use super::plan::{plan_client, plan_server, ClientPlan, Reply, Write};
 use super::render::{emit_removal, emit_sealed_record, emit_signed_id, ResponseHeader};
@@ -169,7 +169,8 @@ impl<V> fmt::Debug for DeferredSessions<V> {
 pub struct RequestSessions {
     inner: Arc<ManagerInner>,
     /// One per configured session, in the manager's order.
-    slots: Slots,
+    /// Inline when the manager has one session (most applications): no allocation for it.
+    slots: Few<RequestSlot>,
     /// The request's clock reading (ms since the epoch), taken when first needed; 0 until then.
     now: AtomicU64,
     /// What the adapter told about the client, for the device record of a login.
@@ -185,33 +186,6 @@ pub(super) struct RequestSlot {
     pub(super) incoming: Incoming,
     /// Its handle, once a handler asked for it.
     session: OnceCell<Session>,
-}
-
-/// A request's slots, one per configured session: inline when the manager has one session (most
-/// applications), so that such a request allocates none for them.
-enum Slots {
-    One(RequestSlot),
-    Many(Box<[RequestSlot]>),
-}
-
-impl std::ops::Deref for Slots {
-    type Target = [RequestSlot];
-
-    fn deref(&self) -> &[RequestSlot] {
-        match self {
-            Slots::One(slot) => std::slice::from_ref(slot),
-            Slots::Many(slots) => slots,
-        }
-    }
-}
-
-impl std::ops::DerefMut for Slots {
-    fn deref_mut(&mut self) -> &mut [RequestSlot] {
-        match self {
-            Slots::One(slot) => std::slice::from_mut(slot),
-            Slots::Many(slots) => slots,
-        }
-    }
 }
 
 impl fmt::Debug for RequestSessions {
@@ -236,10 +210,10 @@ impl RequestSessions {
         F: Fn(&str) -> Option<&'a str>,
     {
         let configured = &manager.inner.sessions;
-        let mut slots = match configured.len() {
-            1 => Slots::One(RequestSlot::default()),
-            _ => Slots::Many(configured.iter().map(|_| RequestSlot::default()).collect()),
-        };
+        let mut slots = Few::default();
+        for _ in configured.iter() {
+            slots.push(RequestSlot::default());
+        }
         intake::scan(configured, &mut slots, cookie_headers, header);
         RequestSessions {
             inner: Arc::clone(&manager.inner),
