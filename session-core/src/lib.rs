@@ -68,6 +68,8 @@ mod rule;
 mod seal;
 mod session;
 mod store;
+#[cfg(any(test, feature = "testing"))]
+pub mod testing;
 mod wrappers;
 
 pub use async_trait::async_trait;

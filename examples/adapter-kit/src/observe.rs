@@ -6,9 +6,9 @@
 use std::sync::{Arc, Mutex};
 
 use metrics_util::debugging::DebuggingRecorder;
+use session_core::testing::{count_of, metrics_with_counts, Captured};
 use session_core::{Refusal, RevokeScope, SessionEventKind};
 use session_stores::testing::TestStore;
-use trace_capture::{count_of, metrics_with_counts, Captured};
 
 use crate::{cookie_header, manager, with_cookie, AdapterApp, TestRequest};
 

@@ -2,8 +2,8 @@
 //! test subscriber: each counter, the histogram and every event kind the core emits, and no id
 //! or storage key in any of them.
 
+use crate::testing::{count_of, metrics_with_counts, Captured};
 use metrics_util::debugging::DebuggingRecorder;
-use trace_capture::{count_of, metrics_with_counts, Captured};
 
 use super::*;
 use crate::device::{ClientInfo, Device};

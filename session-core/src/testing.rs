@@ -1,6 +1,8 @@
-//! Test support for observability tests: [`Captured`] collects the tracing spans and events of
-//! the threads that capture, one line each, and [`metrics_of`] reads a debugging metrics
-//! recorder's snapshot as `name{labels}` and a count.
+//! Test support for what the library reports (feature `testing`): [`Captured`] collects the
+//! tracing spans and events of the threads that capture, one line each, and [`metrics_of`]
+//! reads a debugging metrics recorder's snapshot as `name{labels}` and a count. For an
+//! application's tests that assert what its sessions log and count (and that no id or key
+//! appears in either); the adapters' and the core's own tests use it.
 
 use std::collections::BTreeMap;
 use std::fmt::{Debug, Write as _};
