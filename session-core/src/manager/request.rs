@@ -210,10 +210,11 @@ impl RequestSessions {
         F: Fn(&str) -> Option<&'a str>,
     {
         let configured = &manager.inner.sessions;
-        let mut slots = Few::default();
-        for _ in configured.iter() {
-            slots.push(RequestSlot::default());
-        }
+        // One list of the exact size when there are several sessions, none when there is one.
+        let mut slots = match configured.len() {
+            1 => Few::One(RequestSlot::default()),
+            count => Few::Many((0..count).map(|_| RequestSlot::default()).collect()),
+        };
         intake::scan(configured, &mut slots, cookie_headers, header);
         RequestSessions {
             inner: Arc::clone(&manager.inner),
