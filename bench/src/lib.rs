@@ -63,7 +63,7 @@ pub fn record(keys: usize) -> Record {
     let mut record = Record::new(SessionId::generate(), &Expiry::default(), now_ms());
     for (key, value) in values(keys) {
         let raw = RawJson::from_string(value.to_string()).expect("valid JSON");
-        record.data.insert(key, raw);
+        record.data.insert(key.into(), raw);
     }
     record
 }
@@ -161,7 +161,7 @@ pub mod stores {
     pub fn one_key_delta(visits: u64, absolute_deadline: Option<u64>) -> Delta {
         Delta {
             changed: vec![(
-                "visits".to_string(),
+                "visits".into(),
                 RawJson::to_json(&visits).expect("a number is JSON"),
             )],
             removed: Vec::new(),

@@ -284,7 +284,7 @@ fn print_record(record: &Record) {
         .map(|(key, raw)| {
             let value = serde_json::from_str(raw.get())
                 .unwrap_or_else(|_| serde_json::Value::String(raw.get().to_string()));
-            (key.clone(), value)
+            (key.to_string(), value)
         })
         .collect();
     let json = serde_json::to_string_pretty(&serde_json::Value::Object(data))

@@ -24,7 +24,7 @@
 
 use crate::expiry::Expiry;
 use crate::id::{SessionId, ID_BYTES};
-use crate::record::{Data, Delta, InvalidRecordBytes, RawJson, Record};
+use crate::record::{Data, DataKey, Delta, InvalidRecordBytes, RawJson, Record};
 
 const ABSOLUTE: u8 = 1;
 const OVERRIDE: u8 = 1 << 1;
@@ -311,7 +311,7 @@ pub(crate) fn apply_delta_to_body_after(
 /// in [`Delta::apply`]). The deltas the manager builds are in that order already and are used as
 /// they are; any other is sorted into a list of its own.
 enum Changes<'a> {
-    InOrder(&'a [(String, RawJson)]),
+    InOrder(&'a [(DataKey, RawJson)]),
     Sorted(Vec<(&'a [u8], &'a [u8])>),
 }
 
@@ -401,7 +401,7 @@ fn decode_body(id: SessionId, mut reader: Reader<'_>) -> Result<Record, Malforme
     if count > (reader.rest.len() / 2) as u64 {
         return Err(Malformed);
     }
-    let mut entries: Vec<(String, RawJson)> = Vec::with_capacity(count as usize);
+    let mut entries: Vec<(DataKey, RawJson)> = Vec::with_capacity(count as usize);
     let mut reader = EntryReader::new(reader);
     for _ in 0..count {
         let key = reader.text()?;
@@ -414,7 +414,7 @@ fn decode_body(id: SessionId, mut reader: Reader<'_>) -> Result<Record, Malforme
         {
             return Err(Malformed);
         }
-        entries.push((key.to_string(), RawJson::written(value)));
+        entries.push((DataKey::from(key), RawJson::written(value)));
     }
     if !reader.is_done() {
         return Err(Malformed);
@@ -579,10 +579,9 @@ mod tests {
             ("n", "42"),
             ("long", &format!("\"{}\"", "x".repeat(300))),
         ] {
-            record.data.insert(
-                key.to_string(),
-                RawJson::from_string(json.to_string()).unwrap(),
-            );
+            record
+                .data
+                .insert(key.into(), RawJson::from_string(json.to_string()).unwrap());
         }
         record
     }

@@ -100,7 +100,7 @@ pub use observe::{
 pub use origin::{
     CrossOriginConfig, CrossOriginGuard, CrossOriginRefused, CrossOriginRequest, CROSS_ORIGIN_BODY,
 };
-pub use record::{now_ms, Data, Delta, InvalidRecordBytes, RawJson, Record};
+pub use record::{now_ms, Data, DataKey, Delta, InvalidRecordBytes, RawJson, Record};
 pub use registry::{
     Backend, BackendFuture, CookieStoreOptions, StoreOptions, StoreRegistry, MAX_COOKIE_CHUNKS,
 };

@@ -3,19 +3,164 @@
 //! Values are kept as JSON text ([`RawJson`]) rather than parsed trees: a record is opened on
 //! every request but most values are never read, so each one is deserialized only when a handler
 //! asks for it with [`Session::get`](crate::Session::get).
+//!
+//! Keys ([`DataKey`]) and values hold text of up to 23 bytes inline, and longer text in one
+//! shared allocation: opening a session of short keys and values allocates nothing per entry,
+//! and copying an entry into a [`Delta`] never copies its text.
 
+use std::borrow::{Borrow, Cow};
 use std::collections::BTreeMap;
 use std::fmt;
+use std::io;
+use std::ops::Deref;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
+use smol_str::SmolStr;
 
 use crate::expiry::Expiry;
 use crate::id::SessionId;
 
 /// A session's values: keys to JSON text.
-pub type Data = BTreeMap<String, RawJson>;
+pub type Data = BTreeMap<DataKey, RawJson>;
+
+/// The key of one session value.
+///
+/// Compares, orders and hashes as its text, and borrows as `&str`, so a [`Data`] is looked up
+/// with a `&str`. Keys of up to 23 bytes are held inline; a clone of a longer one shares its
+/// text.
+#[derive(Clone, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct DataKey(SmolStr);
+
+impl DataKey {
+    /// The key's text.
+    pub fn as_str(&self) -> &str {
+        self.0.as_str()
+    }
+}
+
+impl Deref for DataKey {
+    type Target = str;
+
+    fn deref(&self) -> &str {
+        self.0.as_str()
+    }
+}
+
+impl AsRef<str> for DataKey {
+    fn as_ref(&self) -> &str {
+        self.0.as_str()
+    }
+}
+
+impl Borrow<str> for DataKey {
+    fn borrow(&self) -> &str {
+        self.0.as_str()
+    }
+}
+
+impl fmt::Debug for DataKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Debug::fmt(self.0.as_str(), f)
+    }
+}
+
+impl fmt::Display for DataKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.0.as_str())
+    }
+}
+
+impl From<&str> for DataKey {
+    fn from(key: &str) -> Self {
+        DataKey(SmolStr::new(key))
+    }
+}
+
+impl From<&String> for DataKey {
+    fn from(key: &String) -> Self {
+        DataKey(SmolStr::new(key))
+    }
+}
+
+impl From<String> for DataKey {
+    fn from(key: String) -> Self {
+        DataKey(SmolStr::from(key))
+    }
+}
+
+impl From<Box<str>> for DataKey {
+    fn from(key: Box<str>) -> Self {
+        DataKey(SmolStr::from(key))
+    }
+}
+
+impl From<Cow<'_, str>> for DataKey {
+    fn from(key: Cow<'_, str>) -> Self {
+        DataKey(SmolStr::new(key))
+    }
+}
+
+impl From<char> for DataKey {
+    fn from(key: char) -> Self {
+        DataKey(SmolStr::from(key.encode_utf8(&mut [0; 4]) as &str))
+    }
+}
+
+impl From<DataKey> for String {
+    fn from(key: DataKey) -> Self {
+        key.0.into()
+    }
+}
+
+impl PartialEq<str> for DataKey {
+    fn eq(&self, other: &str) -> bool {
+        self.0.as_str() == other
+    }
+}
+
+impl PartialEq<&str> for DataKey {
+    fn eq(&self, other: &&str) -> bool {
+        self.0.as_str() == *other
+    }
+}
+
+impl PartialEq<String> for DataKey {
+    fn eq(&self, other: &String) -> bool {
+        self.0.as_str() == other.as_str()
+    }
+}
+
+impl Serialize for DataKey {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(self.0.as_str())
+    }
+}
+
+impl<'de> Deserialize<'de> for DataKey {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct KeyText;
+
+        impl serde::de::Visitor<'_> for KeyText {
+            type Value = DataKey;
+
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a session value's key")
+            }
+
+            fn visit_str<E: serde::de::Error>(self, key: &str) -> Result<DataKey, E> {
+                Ok(DataKey::from(key))
+            }
+
+            fn visit_string<E: serde::de::Error>(self, key: String) -> Result<DataKey, E> {
+                Ok(DataKey::from(key))
+            }
+        }
+
+        deserializer.deserialize_str(KeyText)
+    }
+}
 
 /// One session value as JSON text.
 ///
@@ -28,8 +173,10 @@ pub type Data = BTreeMap<String, RawJson>;
 /// (serializing a `RawJson` checks it first).
 ///
 /// `Debug` shows the length, never the text, which may be secret.
+///
+/// Text of up to 23 bytes is held inline; a clone of longer text shares it.
 #[derive(Clone, PartialEq, Eq)]
-pub struct RawJson(String);
+pub struct RawJson(SmolStr);
 
 impl RawJson {
     /// Checks that `json` is exactly one JSON value.
@@ -39,23 +186,73 @@ impl RawJson {
 
     /// Serializes `value` to JSON.
     pub fn to_json<T: Serialize + ?Sized>(value: &T) -> Result<Self, serde_json::Error> {
-        serde_json::to_string(value).map(RawJson)
+        let mut text = ShortFirst::default();
+        serde_json::to_writer(&mut text, value)?;
+        Ok(RawJson(text.finish()))
     }
 
     /// Text this library wrote (inside an authenticated or self-written envelope).
     pub(crate) fn written(text: &str) -> Self {
-        RawJson(text.to_string())
+        RawJson(SmolStr::new(text))
     }
 
     /// The JSON text.
     pub fn get(&self) -> &str {
-        &self.0
+        self.0.as_str()
+    }
+}
+
+/// Text that fits inline is written on the stack; only longer text goes to the heap.
+#[derive(Default)]
+struct ShortFirst {
+    inline: [u8; INLINE_TEXT],
+    len: usize,
+    spilled: Vec<u8>,
+}
+
+/// The most text [`SmolStr`] holds without an allocation.
+const INLINE_TEXT: usize = 23;
+
+impl ShortFirst {
+    fn finish(self) -> SmolStr {
+        let text = if self.spilled.is_empty() {
+            &self.inline[..self.len]
+        } else {
+            &self.spilled[..]
+        };
+        // serde_json writes only UTF-8; an empty string is the one fallback and never JSON.
+        SmolStr::new(std::str::from_utf8(text).unwrap_or_default())
+    }
+}
+
+impl io::Write for ShortFirst {
+    fn write(&mut self, bytes: &[u8]) -> io::Result<usize> {
+        self.write_all(bytes)?;
+        Ok(bytes.len())
+    }
+
+    fn write_all(&mut self, bytes: &[u8]) -> io::Result<()> {
+        if self.spilled.is_empty() {
+            if let Some(room) = self.inline.get_mut(self.len..self.len + bytes.len()) {
+                room.copy_from_slice(bytes);
+                self.len += bytes.len();
+                return Ok(());
+            }
+            self.spilled.reserve(self.len + bytes.len());
+            self.spilled.extend_from_slice(&self.inline[..self.len]);
+        }
+        self.spilled.extend_from_slice(bytes);
+        Ok(())
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
     }
 }
 
 impl From<Box<RawValue>> for RawJson {
     fn from(raw: Box<RawValue>) -> Self {
-        RawJson(Box::<str>::from(raw).into_string())
+        RawJson(SmolStr::from(Box::<str>::from(raw)))
     }
 }
 
@@ -67,7 +264,7 @@ impl fmt::Debug for RawJson {
 
 impl Serialize for RawJson {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        let raw: &RawValue = serde_json::from_str(&self.0).map_err(|error| {
+        let raw: &RawValue = serde_json::from_str(self.0.as_str()).map_err(|error| {
             serde::ser::Error::custom(format_args!("a session value is not JSON: {error}"))
         })?;
         raw.serialize(serializer)
@@ -196,9 +393,9 @@ pub struct InvalidRecordBytes;
 #[derive(Clone, Default, PartialEq)]
 pub struct Delta {
     /// Keys set to new values.
-    pub changed: Vec<(String, RawJson)>,
+    pub changed: Vec<(DataKey, RawJson)>,
     /// Keys removed.
-    pub removed: Vec<String>,
+    pub removed: Vec<DataKey>,
     /// The record's new idle deadline.
     pub expires_at: u64,
     /// The record's absolute deadline (changes when a per-session expiry is set).
@@ -230,7 +427,7 @@ impl Delta {
     /// Applies the delta to `record` and bumps its version.
     pub fn apply(&self, record: &mut Record) {
         for key in &self.removed {
-            record.data.remove(key);
+            record.data.remove(key.as_str());
         }
         for (key, value) in &self.changed {
             record.data.insert(key.clone(), value.clone());
@@ -375,6 +572,72 @@ mod tests {
             delta.apply_to_compact_bytes_after(prefix, &bytes[..bytes.len() - 1]),
             Err(InvalidRecordBytes)
         );
+    }
+
+    #[test]
+    fn to_json_writes_what_serde_json_writes_at_every_length_around_the_inline_limit() {
+        for len in [0, 1, 20, 21, 22, 23, 24, 25, 100, 5_000] {
+            let text = "é".repeat(len / 2) + &"x".repeat(len % 2);
+            let expected = serde_json::to_string(&text).unwrap();
+            assert_eq!(RawJson::to_json(&text).unwrap().get(), expected, "{len}");
+        }
+        let nested = serde_json::json!({"a": [1, 2, {"b": "c"}], "long": "y".repeat(40)});
+        assert_eq!(
+            RawJson::to_json(&nested).unwrap().get(),
+            serde_json::to_string(&nested).unwrap()
+        );
+    }
+
+    #[test]
+    fn a_value_that_fails_to_serialize_is_an_error_not_partial_text() {
+        let mut map = BTreeMap::new();
+        map.insert((1, 2), "tuple keys are not JSON object keys");
+        assert!(RawJson::to_json(&map).is_err());
+    }
+
+    #[test]
+    fn data_keys_order_and_look_up_as_their_text() {
+        let texts = [
+            "",
+            "a",
+            "B",
+            "é",
+            "key10",
+            "key9",
+            &"k".repeat(23),
+            &"k".repeat(24),
+        ];
+        let mut keys: Vec<DataKey> = texts.iter().map(|text| DataKey::from(*text)).collect();
+        keys.sort();
+        let mut sorted = texts.to_vec();
+        sorted.sort();
+        assert_eq!(keys, sorted);
+
+        let data: Data = texts
+            .iter()
+            .map(|text| (DataKey::from(*text), raw("1")))
+            .collect();
+        for text in texts {
+            assert!(data.contains_key(text), "{text:?}");
+        }
+        let long = DataKey::from("k".repeat(24));
+        assert_eq!(long.clone(), long);
+        assert_eq!(long.as_str(), "k".repeat(24));
+        assert_eq!(String::from(long), "k".repeat(24));
+        assert_eq!(DataKey::from('é'), "é");
+        assert_eq!(
+            format!("{:?} {}", DataKey::from("a\"b"), DataKey::from("c")),
+            r#""a\"b" c"#
+        );
+    }
+
+    #[test]
+    fn data_keys_serialize_as_strings() {
+        let key = DataKey::from("user");
+        assert_eq!(serde_json::to_string(&key).unwrap(), r#""user""#);
+        let back: DataKey = serde_json::from_str(r#""us\u0065r""#).unwrap();
+        assert_eq!(back, key);
+        assert!(serde_json::from_str::<DataKey>("1").is_err());
     }
 
     #[test]

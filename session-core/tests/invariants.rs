@@ -84,7 +84,10 @@ fn record() -> impl Strategy<Value = Record> {
         .prop_map(
             |(id, data, expires_at, absolute_deadline, version, expiry, owner)| Record {
                 id: SessionId::from_bytes(id),
-                data,
+                data: data
+                    .into_iter()
+                    .map(|(key, value)| (key.into(), value))
+                    .collect(),
                 created_at: CREATED,
                 expires_at,
                 absolute_deadline,
@@ -106,8 +109,11 @@ fn delta() -> impl Strategy<Value = Delta> {
     )
         .prop_map(
             |(changed, removed, expires_at, absolute_deadline, expiry, owner)| Delta {
-                changed,
-                removed,
+                changed: changed
+                    .into_iter()
+                    .map(|(key, value)| (key.into(), value))
+                    .collect(),
+                removed: removed.into_iter().map(Into::into).collect(),
                 expires_at,
                 absolute_deadline,
                 expiry,

@@ -65,8 +65,8 @@ mod records;
 mod regenerate;
 mod updates;
 
-use session_core::RawJson;
 use session_core::{now_ms, Delta, Expiry, OwnerSession, Record, SessionId, Store, StoreError};
+use session_core::{DataKey, RawJson};
 
 /// Runs the whole suite against `store`, panicking on the first failure.
 ///
@@ -128,8 +128,8 @@ fn sample() -> Record {
     record
 }
 
-fn set(key: &str, json: &str) -> (String, RawJson) {
-    (key.to_string(), raw(json))
+fn set(key: &str, json: &str) -> (DataKey, RawJson) {
+    (key.into(), raw(json))
 }
 
 impl Suite {

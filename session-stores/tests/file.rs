@@ -45,7 +45,7 @@ fn record_of(owner: Option<&str>) -> Record {
 /// A delta that keeps the record's deadlines and sets `key`.
 fn setting(record: &Record, key: &str, json: &str) -> Delta {
     Delta {
-        changed: vec![(key.to_string(), raw(json))],
+        changed: vec![(key.into(), raw(json))],
         expires_at: record.expires_at,
         absolute_deadline: record.absolute_deadline,
         ..Delta::default()
@@ -490,7 +490,7 @@ async fn processes_sharing_a_directory_lose_no_updates() {
     let loaded = store.load(&record.id).await.unwrap().unwrap();
     let missing: Vec<String> = (0..PROCESSES)
         .flat_map(|p| (0..UPDATES_PER_PROCESS).map(move |n| format!("p{p}k{n}")))
-        .filter(|key| !loaded.data.contains_key(key))
+        .filter(|key| !loaded.data.contains_key(key.as_str()))
         .collect();
     assert!(missing.is_empty(), "lost updates: {missing:?}");
     assert_eq!(loaded.version, (PROCESSES * UPDATES_PER_PROCESS) as u64);

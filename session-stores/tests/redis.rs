@@ -223,7 +223,7 @@ async fn records_and_deltas_with_thousands_of_keys_are_written_whole() {
     for key in 0..6_000 {
         record
             .data
-            .insert(format!("key{key}"), json(format!("\"value {key}\"")));
+            .insert(format!("key{key}").into(), json(format!("\"value {key}\"")));
     }
     store.create(&record).await.unwrap();
     assert_eq!(
@@ -233,9 +233,9 @@ async fn records_and_deltas_with_thousands_of_keys_are_written_whole() {
 
     let delta = Delta {
         changed: (3_000..9_000)
-            .map(|key| (format!("key{key}"), json(key.to_string())))
+            .map(|key| (format!("key{key}").into(), json(key.to_string())))
             .collect(),
-        removed: (0..4_500).map(|key| format!("key{key}")).collect(),
+        removed: (0..4_500).map(|key| format!("key{key}").into()).collect(),
         expires_at: now_ms() + 60_000,
         absolute_deadline: record.absolute_deadline,
         expiry: None,

@@ -40,7 +40,7 @@ fn small_record(id: SessionId) -> Record {
         ("locale", "\"en-GB\""),
     ] {
         let raw = RawJson::from_string(value.to_string()).expect("valid JSON");
-        record.data.insert(key.to_string(), raw);
+        record.data.insert(key.into(), raw);
     }
     record
 }
@@ -116,7 +116,7 @@ fn main() {
         visits += 1;
         let delta = Delta {
             changed: vec![(
-                "visits".to_string(),
+                "visits".into(),
                 session_core::RawJson::to_json(&visits).expect("raw"),
             )],
             expires_at: now_ms() + 86_400_000,

@@ -94,7 +94,7 @@ fn login_record(owner: &str, device: bool) -> Record {
     let mut record = Record::new(SessionId::generate(), &Expiry::default(), now);
     record.owner = Some(owner.to_string());
     record.data.insert(
-        "user_id".to_string(),
+        "user_id".into(),
         RawJson::to_json(&48213).expect("a number is JSON"),
     );
     if device {
@@ -103,7 +103,7 @@ fn login_record(owner: &str, device: bool) -> Record {
             ip: None,
         };
         record.data.insert(
-            DEVICE_KEY.to_string(),
+            DEVICE_KEY.into(),
             Device::at_login(now, &client, false).to_value(),
         );
     }

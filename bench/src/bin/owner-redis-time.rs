@@ -104,12 +104,12 @@ fn owned_record(owner: &str, device: bool) -> Record {
     };
     if device {
         record.data.insert(
-            DEVICE_KEY.to_string(),
+            DEVICE_KEY.into(),
             Device::at_login(now, &client, false).to_value(),
         );
     }
     record.data.insert(
-        "user_id".to_string(),
+        "user_id".into(),
         session_core::RawJson::to_json(&48213).unwrap_or_else(|e| fail("JSON", e)),
     );
     record

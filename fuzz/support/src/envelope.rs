@@ -9,7 +9,7 @@
 //! delta accepts only bytes that decode, and gives exactly what decoding, [`Delta::apply`] and
 //! encoding give.
 
-use session_core::{Delta, Expiry, RawJson, Record, SessionId};
+use session_core::{DataKey, Delta, Expiry, RawJson, Record, SessionId};
 
 const ID: [u8; 32] = [9; 32];
 
@@ -68,7 +68,7 @@ fn delta_from(spec: &[u8]) -> Delta {
     }
     while !bytes.0.is_empty() {
         let op = bytes.byte();
-        let key = KEYS[usize::from(op & 7)].to_string();
+        let key = DataKey::from(KEYS[usize::from(op & 7)]);
         if op & 0x80 != 0 {
             delta.removed.push(key);
         } else {
@@ -142,7 +142,7 @@ pub fn seeds() -> Vec<Vec<u8>> {
         ("long", &format!("\"{}\"", "x".repeat(300))),
     ] {
         if let Ok(value) = RawJson::from_string(json.to_string()) {
-            full.data.insert(key.to_string(), value);
+            full.data.insert(key.into(), value);
         }
     }
     full.owner = Some("alice".to_string());

@@ -158,7 +158,9 @@ fn record_from(value: &str) -> Record {
     let mut record = Record::new(SessionId::from_bytes(id), &Expiry::default(), CREATED);
     match RawJson::to_json(value) {
         Ok(json) => {
-            record.data.insert(value.chars().take(8).collect(), json);
+            record
+                .data
+                .insert(value.chars().take(8).collect::<String>().into(), json);
         }
         Err(error) => panic!("a string always serializes: {error}"),
     }
@@ -239,7 +241,7 @@ pub fn seeds() -> Vec<Vec<u8>> {
                 );
                 for (key, json) in [("user", format!("\"{user}\"")), ("n", "42".to_string())] {
                     if let Ok(json) = RawJson::from_string(json) {
-                        record.data.insert(key.to_string(), json);
+                        record.data.insert(key.into(), json);
                     }
                 }
                 record.owner = Some(user.to_string());

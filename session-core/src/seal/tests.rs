@@ -47,7 +47,7 @@ fn typical_record() -> Record {
     let mut record = record();
     for index in 0..9 {
         record.data.insert(
-            format!("key{index}"),
+            format!("key{index}").into(),
             raw(&format!(r#"{{"n":{index},"s":"v{index}"}}"#)),
         );
     }
@@ -597,7 +597,7 @@ fn arbitrary_record() -> impl Strategy<Value = Record> {
                 id: SessionId::from_bytes(id),
                 data: data
                     .into_iter()
-                    .map(|(key, value)| (key, crate::RawJson::to_json(&value).unwrap()))
+                    .map(|(key, value)| (key.into(), crate::RawJson::to_json(&value).unwrap()))
                     .collect(),
                 created_at,
                 expires_at: NOW + idle,

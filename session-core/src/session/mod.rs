@@ -21,7 +21,7 @@ use crate::expiry::{Expiry, ExpiryPolicy};
 use crate::flash::{Flash, FlashLevel, FLASH_KEY};
 use crate::id::SessionId;
 use crate::observe::SessionObserver;
-use crate::record::{now_ms, RawJson};
+use crate::record::{now_ms, DataKey, RawJson};
 use crate::store::Store;
 
 mod limit;
@@ -154,13 +154,13 @@ impl Session {
     /// assert!(session.is_modified());
     /// # Ok::<(), session_core::Error>(())
     /// ```
-    pub fn insert<T: Serialize>(&self, key: impl Into<String>, value: T) -> Result<(), Error> {
+    pub fn insert<T: Serialize>(&self, key: impl Into<DataKey>, value: T) -> Result<(), Error> {
         let key = key.into();
         if is_reserved(&key) {
-            return Err(Error::ReservedKey(key));
+            return Err(Error::ReservedKey(key.into()));
         }
         let raw = RawJson::to_json(&value).map_err(|source| Error::Serialize {
-            key: key.clone(),
+            key: key.to_string(),
             source,
         })?;
         self.lock().set_raw(key, raw)
@@ -240,7 +240,7 @@ impl Session {
                     return Err(Error::ReservedKey(key));
                 }
                 let raw = RawJson::to_json(&field).map_err(serialize_error)?;
-                state.set_raw(key, raw)?;
+                state.set_raw(key.into(), raw)?;
             }
             Ok(())
         })
@@ -296,7 +296,7 @@ impl Session {
     pub fn clear(&self) {
         let mut state = self.lock();
         // The device record belongs to the login, not to the values: it goes with the owner.
-        let keys: Vec<String> = state
+        let keys: Vec<DataKey> = state
             .data()
             .keys()
             .filter(|key| *key != DEVICE_KEY)
@@ -337,7 +337,7 @@ impl Session {
             .data()
             .keys()
             .filter(|key| !is_reserved(key))
-            .cloned()
+            .map(|key| key.to_string())
             .collect()
     }
 
@@ -599,7 +599,7 @@ impl Session {
             key: FLASH_KEY.to_string(),
             source,
         })?;
-        state.set_raw(FLASH_KEY.to_string(), raw)
+        state.set_raw(FLASH_KEY.into(), raw)
     }
 
     /// Returns every flash message and removes them, so each is shown once.

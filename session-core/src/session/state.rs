@@ -10,7 +10,7 @@ use crate::error::Error;
 use crate::expiry::{Expiry, ExpiryPolicy};
 use crate::flash::{Flash, FLASH_KEY};
 use crate::id::{SessionId, ID_BYTES};
-use crate::record::{Data, Delta, RawJson, Record};
+use crate::record::{Data, DataKey, Delta, RawJson, Record};
 
 /// Where a session stands between the store (or the client's sealed value) and this request.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -39,8 +39,8 @@ pub(crate) struct State {
     data_bytes: usize,
     limit: SizeLimit,
     lifecycle: Lifecycle,
-    changed: BTreeSet<String>,
-    removed: BTreeSet<String>,
+    changed: BTreeSet<DataKey>,
+    removed: BTreeSet<DataKey>,
     expiry_changed: bool,
     /// The owner was bound or unbound in this request.
     owner_changed: bool,
@@ -180,7 +180,7 @@ impl State {
                 .changed
                 .iter()
                 .filter_map(|key| {
-                    let value = self.record.data.get(key)?;
+                    let value = self.record.data.get(key.as_str())?;
                     Some((key.clone(), value.clone()))
                 })
                 .collect(),
@@ -225,16 +225,16 @@ impl State {
     }
 
     /// Sets `key`, unless that would take the session past its limit: then nothing changes.
-    pub(crate) fn set_raw(&mut self, key: String, value: RawJson) -> Result<(), Error> {
+    pub(crate) fn set_raw(&mut self, key: DataKey, value: RawJson) -> Result<(), Error> {
         self.check_open()?;
-        let old_bytes = match self.record.data.get(&key) {
+        let old_bytes = match self.record.data.get(key.as_str()) {
             Some(old) if old.get() == value.get() => return Ok(()),
             Some(old) => entry_bytes(&key, old),
             None => 0,
         };
         let data_bytes = self.data_bytes - old_bytes + entry_bytes(&key, &value);
-        // A key already held keeps its `String`: the value is swapped in place.
-        let previous = match self.record.data.get_mut(&key) {
+        // A key already held keeps its entry: the value is swapped in place.
+        let previous = match self.record.data.get_mut(key.as_str()) {
             Some(slot) => Some(std::mem::replace(slot, value)),
             None => {
                 self.record.data.insert(key.clone(), value);
@@ -242,16 +242,16 @@ impl State {
             }
         };
         if let Err(error) = self.limit.check(&self.record, data_bytes) {
-            match (previous, self.record.data.get_mut(&key)) {
+            match (previous, self.record.data.get_mut(key.as_str())) {
                 (Some(previous), Some(slot)) => *slot = previous,
                 _ => {
-                    self.record.data.remove(&key);
+                    self.record.data.remove(key.as_str());
                 }
             }
             return Err(error);
         }
         self.data_bytes = data_bytes;
-        self.removed.remove(&key);
+        self.removed.remove(key.as_str());
         self.changed.insert(key);
         Ok(())
     }
@@ -266,7 +266,7 @@ impl State {
         };
         self.data_bytes -= entry_bytes(key, &old);
         self.changed.remove(key);
-        self.removed.insert(key.to_string());
+        self.removed.insert(DataKey::from(key));
         true
     }
 
@@ -481,9 +481,9 @@ impl State {
             .get(DEVICE_KEY)
             .map_or(0, |old| entry_bytes(DEVICE_KEY, old));
         self.data_bytes = self.data_bytes - old_bytes + entry_bytes(DEVICE_KEY, &value);
-        self.record.data.insert(DEVICE_KEY.to_string(), value);
+        self.record.data.insert(DEVICE_KEY.into(), value);
         self.removed.remove(DEVICE_KEY);
-        self.changed.insert(DEVICE_KEY.to_string());
+        self.changed.insert(DEVICE_KEY.into());
     }
 
     // ---- changed by saving ----

@@ -101,7 +101,10 @@ impl Suite {
         };
         let missing: Vec<String> = (0..50)
             .filter(|n| {
-                loaded.data.get(&format!("key{n}")).map(|value| value.get())
+                loaded
+                    .data
+                    .get(format!("key{n}").as_str())
+                    .map(|value| value.get())
                     != Some(n.to_string().as_str())
             })
             .map(|n| format!("key{n}"))

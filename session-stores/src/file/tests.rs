@@ -228,7 +228,7 @@ async fn two_stores_on_one_directory_lose_no_updates() {
             };
             let delta = Delta {
                 changed: vec![(
-                    format!("k{n}"),
+                    format!("k{n}").into(),
                     RawJson::from_string(n.to_string()).unwrap(),
                 )],
                 ..keeping(&record)

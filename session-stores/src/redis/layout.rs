@@ -202,7 +202,7 @@ pub(super) fn record_from(
                 key.drain(..DATA_PREFIX.len());
                 let value = RawJson::from_string(text(&key, value)?)
                     .map_err(|error| corrupt(format!("value of `{key}`: {error}")))?;
-                data.insert(key, value);
+                data.insert(key.into(), value);
             }
             _ => {}
         }

@@ -586,7 +586,7 @@ impl StoredRow {
         for (key, value) in text {
             let value = RawJson::from_string(value)
                 .map_err(|error| corrupt(format!("the value of `{key}` is not JSON: {error}")))?;
-            data.insert(key, value);
+            data.insert(key.into(), value);
         }
         let expiry = self
             .expiry

@@ -131,7 +131,7 @@ impl Dialect for Postgres {
             .delta
             .removed
             .iter()
-            .map(String::as_str)
+            .map(|key| key.as_str())
             .filter(|key| Self::can_hold(key))
             .collect();
         let query = sqlx::query(statement)

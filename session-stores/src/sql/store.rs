@@ -396,7 +396,7 @@ where
 
     async fn create(&self, record: &Record) -> Result<(), StoreError> {
         Self::check_storable(
-            record.data.keys().map(String::as_str),
+            record.data.keys().map(|key| key.as_str()),
             record.owner.as_deref(),
         )?;
         let row = NewRow::of(record)?;

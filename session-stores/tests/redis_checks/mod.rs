@@ -6,8 +6,8 @@
 
 use redis::aio::ConnectionLike;
 use session_core::{
-    now_ms, ClientInfo, Delta, Device, Expiry, RawJson, Record, SessionId, Store, StoreError,
-    DEVICE_KEY,
+    now_ms, ClientInfo, DataKey, Delta, Device, Expiry, RawJson, Record, SessionId, Store,
+    StoreError, DEVICE_KEY,
 };
 use session_stores::redis::RedisStore;
 use session_stores::testing::configured_session_write;
@@ -48,7 +48,7 @@ pub fn delta(record: &Record, changed: &[(&str, &str)]) -> Delta {
     Delta {
         changed: changed
             .iter()
-            .map(|(key, value)| (key.to_string(), json(value)))
+            .map(|(key, value)| (DataKey::from(*key), json(value)))
             .collect(),
         expires_at: record.expires_at,
         absolute_deadline: record.absolute_deadline,

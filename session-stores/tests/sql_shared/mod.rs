@@ -375,7 +375,7 @@ pub fn delta(changes: &[(&str, &str)]) -> Delta {
     Delta {
         changed: changes
             .iter()
-            .map(|(k, v)| (k.to_string(), raw(v)))
+            .map(|(k, v)| (k.to_string().into(), raw(v)))
             .collect(),
         expires_at: now_ms() + HOUR_MS,
         ..Delta::default()
@@ -524,7 +524,7 @@ async fn updates_touch_only_their_keys(store: &dyn Store) {
     };
     assert!(store.update(&saved.id, &changes).await.unwrap());
     let loaded = load(store, &saved.id).await.unwrap();
-    let keys: Vec<_> = loaded.data.keys().map(String::as_str).collect();
+    let keys: Vec<_> = loaded.data.keys().map(|key| key.as_str()).collect();
     assert_eq!(keys, ["added", "keep"]);
     assert_eq!(loaded.version, saved.version + 1);
     assert_eq!(loaded.expires_at, changes.expires_at);
@@ -574,7 +574,7 @@ async fn regenerate_moves_the_stored_record_with_the_delta(store: &dyn Store) {
     assert_eq!(load(store, &saved.id).await, None);
     let moved = load(store, &new).await.unwrap();
     assert_eq!(moved.id, new);
-    let keys: Vec<_> = moved.data.keys().map(String::as_str).collect();
+    let keys: Vec<_> = moved.data.keys().map(|key| key.as_str()).collect();
     assert_eq!(keys, ["cart", "login", "user"]);
     assert_eq!(moved.owner.as_deref(), Some("alice"));
     assert_eq!(moved.created_at, saved.created_at);
@@ -726,7 +726,10 @@ async fn concurrent_deltas_to_distinct_keys_lose_nothing(store: Arc<dyn Store>) 
     let loaded = load(&*store, &saved.id).await.unwrap();
     assert_eq!(loaded.data.len(), 50);
     for i in 0..50 {
-        assert_eq!(loaded.data[&format!("key-{i}")].get(), i.to_string());
+        assert_eq!(
+            loaded.data[format!("key-{i}").as_str()].get(),
+            i.to_string()
+        );
     }
     assert_eq!(loaded.version, 50);
 }

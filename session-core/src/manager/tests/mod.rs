@@ -152,8 +152,12 @@ impl Store for CountingStore {
 
     async fn update(&self, id: &SessionId, delta: &Delta) -> Result<bool, StoreError> {
         self.log(Op::Update {
-            changed: delta.changed.iter().map(|(key, _)| key.clone()).collect(),
-            removed: delta.removed.clone(),
+            changed: delta
+                .changed
+                .iter()
+                .map(|(key, _)| key.to_string())
+                .collect(),
+            removed: delta.removed.iter().map(|key| key.to_string()).collect(),
         });
         self.check_writes()?;
         let mut records = self.records.lock().unwrap();
