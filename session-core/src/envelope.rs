@@ -22,6 +22,8 @@
 //!
 //! Entries are written in key order. Nothing may follow the last entry.
 
+use std::ops::Range;
+
 use crate::expiry::Expiry;
 use crate::id::{SessionId, ID_BYTES};
 use crate::record::{Data, DataKey, Delta, InvalidRecordBytes, RawJson, Record};
@@ -247,20 +249,28 @@ pub(crate) fn apply_delta_to_body_after(
     };
     // Kept entries are checked as decode checks them (text, in order), so that bytes that would
     // not decode are refused here too, then copied as bytes; byte order is the keys' order as
-    // text (UTF-8 sorts by code point).
-    let mut kept: Vec<(&[u8], &[u8])> = Vec::with_capacity(count as usize);
+    // text (UTF-8 sorts by code point). Each is kept as its key and the span of its bytes, which
+    // are copied unchanged: runs of kept entries go out in one copy.
+    let mut kept: Vec<(&[u8], Range<usize>)> = Vec::with_capacity(count as usize);
     let mut previous: Option<&[u8]> = None;
     let mut reader = EntryReader::new(reader);
     for _ in 0..count {
+        let start = bytes.len() - reader.reader.rest.len();
         let key = reader.text()?.as_bytes();
         let value = reader.text()?.as_bytes();
+        let end = bytes.len() - reader.reader.rest.len();
         // The merge below relies on the order encode_body writes.
         if previous.is_some_and(|previous| previous >= key) {
             return Err(Malformed);
         }
+        // A length written in more bytes than it needs decodes, but copying it would keep it
+        // where encoding writes it short: such bytes are not in canonical form, and refused.
+        if end - start != entry_len(key, value) {
+            return Err(Malformed);
+        }
         previous = Some(key);
         if !dropped(key) {
-            kept.push((key, value));
+            kept.push((key, start..end));
         }
     }
     if !reader.is_done() {
@@ -269,12 +279,11 @@ pub(crate) fn apply_delta_to_body_after(
 
     // The exact size, so that a store keeping the result as a boxed slice does not reallocate.
     let count = kept.len() + changes.len();
-    let entries_len: usize = kept
-        .iter()
-        .copied()
-        .chain(changes.entries())
-        .map(|(key, value)| entry_len(key, value))
-        .sum();
+    let entries_len: usize = kept.iter().map(|(_, span)| span.len()).sum::<usize>()
+        + changes
+            .entries()
+            .map(|(key, value)| entry_len(key, value))
+            .sum::<usize>();
     let header = header_len(delta.absolute_deadline, delta.expiry.as_ref(), owner);
     let mut out =
         Vec::with_capacity(prefix.len() + header + varint_len(count as u64) + entries_len);
@@ -291,19 +300,33 @@ pub(crate) fn apply_delta_to_body_after(
     );
     put_varint(&mut out, count as u64);
     let (mut old, mut new) = (kept.into_iter().peekable(), changes.entries().peekable());
+    // Kept bytes not yet copied: a run of adjacent kept entries.
+    let mut run = 0..0;
     loop {
         // A kept key is never a changed one, so `a.0 == b.0` cannot happen: `<=` for the `<` is
         // an equivalent mutant.
-        let next = match (old.peek(), new.peek()) {
-            (Some(a), Some(b)) if a.0 < b.0 => old.next(),
-            (Some(_), Some(_)) | (None, Some(_)) => new.next(),
-            (Some(_), None) => old.next(),
+        match (old.peek(), new.peek()) {
+            (Some(a), Some(b)) if a.0 < b.0 => {}
+            (Some(_), Some(_)) | (None, Some(_)) => {
+                if let Some((key, value)) = new.next() {
+                    out.extend_from_slice(&bytes[run.clone()]);
+                    run = 0..0;
+                    put_entry(&mut out, key, value);
+                }
+                continue;
+            }
+            (Some(_), None) => {}
             (None, None) => break,
-        };
-        if let Some((key, value)) = next {
-            put_entry(&mut out, key, value);
+        }
+        if let Some((_, span)) = old.next() {
+            if run.end != span.start {
+                out.extend_from_slice(&bytes[run]);
+                run = span.start..span.start;
+            }
+            run.end = span.end;
         }
     }
+    out.extend_from_slice(&bytes[run]);
     Ok(out)
 }
 
@@ -512,6 +535,13 @@ impl<'a> Reader<'a> {
     }
 
     fn varint(&mut self) -> Result<u64, Malformed> {
+        // Nearly every varint here is a length under 128: one byte.
+        if let Some((&byte, rest)) = self.rest.split_first() {
+            if byte < 0x80 {
+                self.rest = rest;
+                return Ok(u64::from(byte));
+            }
+        }
         let mut value = 0u64;
         for shift in (0..64).step_by(7) {
             let byte = self.take(1)?[0];
@@ -1046,6 +1076,60 @@ mod tests {
         delta.apply(&mut after);
         let applied = apply_delta_to_body(&before.to_compact_bytes(), &delta).unwrap();
         assert_eq!(applied, after.to_compact_bytes());
+    }
+
+    #[test]
+    fn the_delta_refuses_a_length_written_long_which_decoding_reads() {
+        let empty = empty_record();
+        let mut bytes = without_count(&empty);
+        put_varint(&mut bytes, 2);
+        for (key, value) in [("a", "1"), ("b", "2")] {
+            put_varint(&mut bytes, key.len() as u64);
+            bytes.extend_from_slice(key.as_bytes());
+            put_varint(&mut bytes, value.len() as u64);
+            bytes.extend_from_slice(value.as_bytes());
+        }
+        let canonical = bytes.clone();
+        // The length of "2" as two bytes: 0x81 0x00 is 1, not written the shortest way.
+        let at = bytes.len() - 2;
+        bytes.splice(at..at + 1, [0x81, 0x00]);
+        assert!(decode(&bytes).is_ok());
+        let delta = Delta {
+            changed: vec![("c".into(), RawJson::written("3"))],
+            ..Delta::default()
+        };
+        assert_eq!(
+            apply_delta_to_body(&bytes[ID_BYTES..], &delta),
+            Err(Malformed)
+        );
+        let mut expected = decode(&canonical).unwrap();
+        delta.apply(&mut expected);
+        let mut encoded = Vec::new();
+        encode(&expected, &mut encoded);
+        assert_eq!(
+            apply_delta_to_body(&canonical[ID_BYTES..], &delta),
+            Ok(encoded[ID_BYTES..].to_vec())
+        );
+    }
+
+    #[test]
+    fn kept_entries_on_both_sides_of_changes_keep_their_order() {
+        let before = record();
+        let delta = Delta {
+            changed: vec![
+                ("a".into(), RawJson::written("1")),
+                ("m".into(), RawJson::written("2")),
+                ("z".into(), RawJson::written("3")),
+            ],
+            removed: vec!["n".into()],
+            ..Delta::default()
+        };
+        let mut after = before.clone();
+        delta.apply(&mut after);
+        let applied = apply_delta_to_body(&before.to_compact_bytes(), &delta).unwrap();
+        assert_eq!(applied, after.to_compact_bytes());
+        let keys: Vec<_> = after.data.keys().map(|key| key.as_str()).collect();
+        assert_eq!(keys, ["a", "cart", "long", "m", "user", "z"]);
     }
 
     #[test]

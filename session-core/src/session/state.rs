@@ -2,7 +2,7 @@
 //! lifecycle. Every change goes through a method here, so the legal combinations are the ones
 //! these methods make.
 
-use std::collections::BTreeSet;
+use std::collections::{btree_map, BTreeSet};
 
 use super::limit::{entry_bytes, owner_problem, SizeLimit};
 use crate::device::{Device, DEVICE_KEY};
@@ -227,20 +227,21 @@ impl State {
     /// Sets `key`, unless that would take the session past its limit: then nothing changes.
     pub(crate) fn set_raw(&mut self, key: DataKey, value: RawJson) -> Result<(), Error> {
         self.check_open()?;
-        let old_bytes = match self.record.data.get(key.as_str()) {
-            Some(old) if old.get() == value.get() => return Ok(()),
-            Some(old) => entry_bytes(&key, old),
-            None => 0,
-        };
-        let data_bytes = self.data_bytes - old_bytes + entry_bytes(&key, &value);
-        // A key already held keeps its entry: the value is swapped in place.
-        let previous = match self.record.data.get_mut(key.as_str()) {
-            Some(slot) => Some(std::mem::replace(slot, value)),
-            None => {
-                self.record.data.insert(key.clone(), value);
-                None
+        let new_bytes = entry_bytes(&key, &value);
+        // One search of the map: a key already held keeps its entry and swaps its value.
+        let (old_bytes, previous) = match self.record.data.entry(key.clone()) {
+            btree_map::Entry::Occupied(mut slot) => {
+                if slot.get().get() == value.get() {
+                    return Ok(());
+                }
+                (entry_bytes(&key, slot.get()), Some(slot.insert(value)))
+            }
+            btree_map::Entry::Vacant(slot) => {
+                slot.insert(value);
+                (0, None)
             }
         };
+        let data_bytes = self.data_bytes - old_bytes + new_bytes;
         if let Err(error) = self.limit.check(&self.record, data_bytes) {
             match (previous, self.record.data.get_mut(key.as_str())) {
                 (Some(previous), Some(slot)) => *slot = previous,
