@@ -534,6 +534,7 @@ impl<'a> Reader<'a> {
         Ok(u64::from_le_bytes(bytes))
     }
 
+    #[inline(always)]
     fn varint(&mut self) -> Result<u64, Malformed> {
         // Nearly every varint here is a length under 128: one byte.
         if let Some((&byte, rest)) = self.rest.split_first() {
@@ -542,6 +543,11 @@ impl<'a> Reader<'a> {
                 return Ok(u64::from(byte));
             }
         }
+        self.long_varint()
+    }
+
+    #[inline(never)]
+    fn long_varint(&mut self) -> Result<u64, Malformed> {
         let mut value = 0u64;
         for shift in (0..64).step_by(7) {
             let byte = self.take(1)?[0];
@@ -554,6 +560,7 @@ impl<'a> Reader<'a> {
     }
 
     /// A length-prefixed field, as bytes.
+    #[inline(always)]
     fn field(&mut self) -> Result<&'a [u8], Malformed> {
         let len = usize::try_from(self.varint()?).map_err(|_| Malformed)?;
         self.take(len)
@@ -582,6 +589,9 @@ impl<'a> EntryReader<'a> {
         EntryReader { reader, text }
     }
 
+    // Called twice per entry on every load and update: inlined, the call costs more than the
+    // work.
+    #[inline(always)]
     fn text(&mut self) -> Result<&'a str, Malformed> {
         let Some(text) = self.text else {
             return self.reader.text();

@@ -2,7 +2,7 @@
 //! lifecycle. Every change goes through a method here, so the legal combinations are the ones
 //! these methods make.
 
-use std::collections::{btree_map, BTreeSet};
+use std::collections::{btree_map, BTreeMap, BTreeSet};
 
 use super::limit::{entry_bytes, owner_problem, SizeLimit};
 use crate::device::{Device, DEVICE_KEY};
@@ -39,7 +39,9 @@ pub(crate) struct State {
     data_bytes: usize,
     limit: SizeLimit,
     lifecycle: Lifecycle,
-    changed: BTreeSet<DataKey>,
+    /// The values set in this request, as they are in `record.data`: the delta reads them here
+    /// without searching the record's values again.
+    changed: BTreeMap<DataKey, RawJson>,
     removed: BTreeSet<DataKey>,
     expiry_changed: bool,
     /// The owner was bound or unbound in this request.
@@ -67,7 +69,7 @@ impl State {
             data_bytes,
             limit: SizeLimit::unlimited(),
             lifecycle,
-            changed: BTreeSet::new(),
+            changed: BTreeMap::new(),
             removed: BTreeSet::new(),
             expiry_changed: false,
             owner_changed: false,
@@ -179,10 +181,7 @@ impl State {
             changed: self
                 .changed
                 .iter()
-                .filter_map(|key| {
-                    let value = self.record.data.get(key.as_str())?;
-                    Some((key.clone(), value.clone()))
-                })
+                .map(|(key, value)| (key.clone(), value.clone()))
                 .collect(),
             removed: self.removed.iter().cloned().collect(),
             expires_at: self.record.expires_at,
@@ -228,6 +227,7 @@ impl State {
     pub(crate) fn set_raw(&mut self, key: DataKey, value: RawJson) -> Result<(), Error> {
         self.check_open()?;
         let new_bytes = entry_bytes(&key, &value);
+        let changed = value.clone();
         // One search of the map: a key already held keeps its entry and swaps its value.
         let (old_bytes, previous) = match self.record.data.entry(key.clone()) {
             btree_map::Entry::Occupied(mut slot) => {
@@ -253,7 +253,7 @@ impl State {
         }
         self.data_bytes = data_bytes;
         self.removed.remove(key.as_str());
-        self.changed.insert(key);
+        self.changed.insert(key, changed);
         Ok(())
     }
 
@@ -482,9 +482,9 @@ impl State {
             .get(DEVICE_KEY)
             .map_or(0, |old| entry_bytes(DEVICE_KEY, old));
         self.data_bytes = self.data_bytes - old_bytes + entry_bytes(DEVICE_KEY, &value);
-        self.record.data.insert(DEVICE_KEY.into(), value);
+        self.record.data.insert(DEVICE_KEY.into(), value.clone());
         self.removed.remove(DEVICE_KEY);
-        self.changed.insert(DEVICE_KEY.into());
+        self.changed.insert(DEVICE_KEY.into(), value);
     }
 
     // ---- changed by saving ----
