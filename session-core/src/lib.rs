@@ -51,6 +51,7 @@
 //! format.
 
 mod config;
+mod data;
 mod device;
 mod envelope;
 mod error;
@@ -77,6 +78,7 @@ pub use config::{
     ConfigError, CookieConfig, HeaderConfig, SameSite, SessionConfig, SessionsConfig, StoreConfig,
     Transport, DEFAULT_MAX_BYTES,
 };
+pub use data::{Data, DataIter};
 pub use device::{ClientInfo, Device, OwnersConfig, WhenFull, DEVICE_KEY, MAX_USER_AGENT_CHARS};
 pub use error::{
     Error, INTERNAL_ERROR_BODY, INVALID_OWNER_BODY, NOT_LOGGED_IN_BODY, STORE_UNAVAILABLE_BODY,
@@ -100,7 +102,7 @@ pub use observe::{
 pub use origin::{
     CrossOriginConfig, CrossOriginGuard, CrossOriginRefused, CrossOriginRequest, CROSS_ORIGIN_BODY,
 };
-pub use record::{now_ms, Data, DataKey, Delta, InvalidRecordBytes, RawJson, Record};
+pub use record::{now_ms, DataKey, Delta, InvalidRecordBytes, RawJson, Record};
 pub use registry::{
     Backend, BackendFuture, CookieStoreOptions, StoreOptions, StoreRegistry, MAX_COOKIE_CHUNKS,
 };

@@ -9,7 +9,6 @@
 //! and copying an entry into a [`Delta`] never copies its text.
 
 use std::borrow::{Borrow, Cow};
-use std::collections::BTreeMap;
 use std::fmt;
 use std::io;
 use std::ops::Deref;
@@ -22,8 +21,7 @@ use smol_str::SmolStr;
 use crate::expiry::Expiry;
 use crate::id::SessionId;
 
-/// A session's values: keys to JSON text.
-pub type Data = BTreeMap<DataKey, RawJson>;
+pub(crate) use crate::data::Data;
 
 /// The key of one session value.
 ///
@@ -426,12 +424,7 @@ impl fmt::Debug for Delta {
 impl Delta {
     /// Applies the delta to `record` and bumps its version.
     pub fn apply(&self, record: &mut Record) {
-        for key in &self.removed {
-            record.data.remove(key.as_str());
-        }
-        for (key, value) in &self.changed {
-            record.data.insert(key.clone(), value.clone());
-        }
+        record.data.apply(&self.removed, &self.changed);
         record.expires_at = self.expires_at;
         record.absolute_deadline = self.absolute_deadline;
         record.expiry = self.expiry.clone();
@@ -590,7 +583,7 @@ mod tests {
 
     #[test]
     fn a_value_that_fails_to_serialize_is_an_error_not_partial_text() {
-        let mut map = BTreeMap::new();
+        let mut map = std::collections::BTreeMap::new();
         map.insert((1, 2), "tuple keys are not JSON object keys");
         assert!(RawJson::to_json(&map).is_err());
     }

@@ -2,7 +2,7 @@
 //! lifecycle. Every change goes through a method here, so the legal combinations are the ones
 //! these methods make.
 
-use std::collections::{btree_map, BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet};
 
 use super::limit::{entry_bytes, owner_problem, SizeLimit};
 use crate::device::{Device, DEVICE_KEY};
@@ -228,19 +228,12 @@ impl State {
         self.check_open()?;
         let new_bytes = entry_bytes(&key, &value);
         let changed = value.clone();
-        // One search of the map: a key already held keeps its entry and swaps its value.
-        let (old_bytes, previous) = match self.record.data.entry(key.clone()) {
-            btree_map::Entry::Occupied(mut slot) => {
-                if slot.get().get() == value.get() {
-                    return Ok(());
-                }
-                (entry_bytes(&key, slot.get()), Some(slot.insert(value)))
-            }
-            btree_map::Entry::Vacant(slot) => {
-                slot.insert(value);
-                (0, None)
-            }
-        };
+        // One search of the values: a key already held keeps its entry and swaps its value.
+        let (previous, changes) = self.record.data.replace(key.clone(), value);
+        if !changes {
+            return Ok(());
+        }
+        let old_bytes = previous.as_ref().map_or(0, |old| entry_bytes(&key, old));
         let data_bytes = self.data_bytes - old_bytes + new_bytes;
         if let Err(error) = self.limit.check(&self.record, data_bytes) {
             match (previous, self.record.data.get_mut(key.as_str())) {
