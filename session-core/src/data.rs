@@ -146,7 +146,8 @@ impl Data {
             self.remove(key);
         }
         // A few changes go in one by one; many are merged, so that a large delta on a large
-        // session costs one pass, not one shift of the list per key.
+        // session costs one pass, not one shift of the list per key. Both ways give the same
+        // values, so the threshold (or `>` for its `<=`) changes only the cost.
         if changes.len() <= 8 {
             for (key, value) in changes {
                 self.insert(key.clone(), value.clone());
@@ -436,6 +437,55 @@ mod tests {
         assert_eq!(
             parsed.keys().map(|key| key.as_str()).collect::<Vec<_>>(),
             ["j", "k"]
+        );
+    }
+
+    #[test]
+    fn sorted_input_with_a_key_given_twice_keeps_the_last_value() {
+        for keys in [&["a", "a"][..], &["a", "b", "b"], &["a", "b", "b", "c"]] {
+            let data: Data = keys
+                .iter()
+                .enumerate()
+                .map(|(n, key)| (DataKey::from(*key), raw(&n.to_string())))
+                .collect();
+            let unique: Vec<&str> = data.keys().map(|key| key.as_str()).collect();
+            let mut expected = keys.to_vec();
+            expected.dedup();
+            assert_eq!(unique, expected);
+            let last = keys.len() - 1;
+            assert_eq!(data[keys[last]], raw(&last.to_string()));
+        }
+    }
+
+    #[test]
+    fn iterating_counts_moves_and_extends() {
+        let mut data: Data = [("b".into(), raw("1")), ("a".into(), raw("2"))].into();
+        assert_eq!(data.iter().len(), 2);
+        assert_eq!(data.keys().len(), 2);
+        assert_eq!(data.values().len(), 2);
+        data.extend([("c".into(), raw("3")), ("a".into(), raw("4"))]);
+        assert_eq!(data.iter().size_hint(), (3, Some(3)));
+        let owned: Vec<(DataKey, RawJson)> = data.clone().into_iter().collect();
+        assert_eq!(
+            owned,
+            [
+                ("a".into(), raw("4")),
+                ("b".into(), raw("1")),
+                ("c".into(), raw("3"))
+            ]
+        );
+        assert_eq!(
+            data.iter().next_back().map(|(key, _)| key.as_str()),
+            Some("c")
+        );
+    }
+
+    #[test]
+    fn what_is_not_a_map_of_values_is_refused_by_name() {
+        let error = serde_json::from_str::<Data>("[1]").unwrap_err();
+        assert!(
+            error.to_string().contains("a map of session values"),
+            "{error}"
         );
     }
 

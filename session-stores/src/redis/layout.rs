@@ -182,7 +182,8 @@ pub(super) fn record_from(
 ) -> Result<Option<Record>, StoreError> {
     let (mut created_at, mut expires_at, mut absolute_deadline) = (None, None, None);
     let (mut version, mut expiry, mut owner) = (0, None, None);
-    let mut data = Data::new();
+    // Redis returns a hash's fields in no set order: collected, then sorted once.
+    let mut values = Vec::new();
     for (field, value) in hash {
         match field.as_slice() {
             b"@c" => created_at = Some(number(CREATED, &value)?),
@@ -202,7 +203,7 @@ pub(super) fn record_from(
                 key.drain(..DATA_PREFIX.len());
                 let value = RawJson::from_string(text(&key, value)?)
                     .map_err(|error| corrupt(format!("value of `{key}`: {error}")))?;
-                data.insert(key.into(), value);
+                values.push((key.into(), value));
             }
             _ => {}
         }
@@ -212,7 +213,7 @@ pub(super) fn record_from(
     };
     Ok(Some(Record {
         id,
-        data,
+        data: values.into_iter().collect::<Data>(),
         created_at,
         expires_at: expires_at.ok_or_else(|| corrupt("field `@e` is missing"))?,
         absolute_deadline,
