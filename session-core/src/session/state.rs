@@ -2,7 +2,7 @@
 //! lifecycle. Every change goes through a method here, so the legal combinations are the ones
 //! these methods make.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeSet;
 
 use super::limit::{entry_bytes, owner_problem, SizeLimit};
 use crate::device::{Device, DEVICE_KEY};
@@ -41,7 +41,7 @@ pub(crate) struct State {
     lifecycle: Lifecycle,
     /// The values set in this request, as they are in `record.data`: the delta reads them here
     /// without searching the record's values again.
-    changed: BTreeMap<DataKey, RawJson>,
+    changed: Data,
     removed: BTreeSet<DataKey>,
     expiry_changed: bool,
     /// The owner was bound or unbound in this request.
@@ -69,7 +69,7 @@ impl State {
             data_bytes,
             limit: SizeLimit::unlimited(),
             lifecycle,
-            changed: BTreeMap::new(),
+            changed: Data::new(),
             removed: BTreeSet::new(),
             expiry_changed: false,
             owner_changed: false,
