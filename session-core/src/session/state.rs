@@ -565,4 +565,27 @@ mod tests {
         assert_eq!(last_seen_at(r#"{"l":1,"s":5x}"#), None);
         assert_eq!(last_seen_at(r#"{"l":1,"s":}"#), None);
     }
+
+    #[test]
+    fn a_device_record_replaced_counts_once_toward_the_values_bytes() {
+        let mut state = State::unsaved(&Expiry::default(), 1_000);
+        state
+            .set_raw("user".into(), RawJson::written(r#""alice""#))
+            .unwrap();
+        let client = ClientInfo {
+            user_agent: Some("agent".to_string()),
+            ip: None,
+        };
+        let mut device = Device::at_login(1_000, &client, false);
+        state.set_device(&device);
+        device.last_seen_at = 123_456_789;
+        state.set_device(&device);
+        let counted: usize = state
+            .data()
+            .iter()
+            .map(|(key, value)| entry_bytes(key, value))
+            .sum();
+        assert_eq!(state.data_bytes(), counted);
+        assert_eq!(state.delta().changed.len(), 2);
+    }
 }
