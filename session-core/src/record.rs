@@ -186,7 +186,7 @@ impl RawJson {
     pub fn to_json<T: Serialize + ?Sized>(value: &T) -> Result<Self, serde_json::Error> {
         let mut text = ShortFirst::default();
         serde_json::to_writer(&mut text, value)?;
-        Ok(RawJson(text.finish()))
+        text.finish().map(RawJson)
     }
 
     /// Text this library wrote (inside an authenticated or self-written envelope).
@@ -212,14 +212,17 @@ struct ShortFirst {
 const INLINE_TEXT: usize = 23;
 
 impl ShortFirst {
-    fn finish(self) -> SmolStr {
+    /// The text written. serde_json writes only UTF-8, so the error is never expected; it is
+    /// an error rather than some other text, which could be stored as the value.
+    fn finish(self) -> Result<SmolStr, serde_json::Error> {
         let text = if self.spilled.is_empty() {
             &self.inline[..self.len]
         } else {
             &self.spilled[..]
         };
-        // serde_json writes only UTF-8; an empty string is the one fallback and never JSON.
-        SmolStr::new(std::str::from_utf8(text).unwrap_or_default())
+        std::str::from_utf8(text).map(SmolStr::new).map_err(|_| {
+            <serde_json::Error as serde::ser::Error>::custom("a serialized value is not UTF-8")
+        })
     }
 }
 
